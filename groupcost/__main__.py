@@ -1,0 +1,3 @@
+from groupcost.cli import run
+
+run()

@@ -1,0 +1,33 @@
+"""Squeeze-and-excitation: channel attention reported as one row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from groupcost.layers.activation import activation_name
+from groupcost.layers.base import Cost, Layer, Shape, arg, feature_map, positive_int
+from groupcost.layers.registry import register
+
+
+@register("se")
+@dataclass(frozen=True)
+class SqueezeExcitation(Layer):
+    """GAP → 1×1 conv C→S (bias) → act → 1×1 conv S→C (bias) → gate → scale the input.
+
+    As torchvision's SqueezeExcitation; the two 1×1 convs count as convolution MACs.
+    """
+
+    counts_macs = True
+
+    squeeze: int = arg(positive_int, doc="squeeze channels S, e.g. divisible(c_in / 4, 8)")
+    act: str = arg(activation_name, "relu", "activation between the two convs")
+    gate: str = arg(activation_name, "sigmoid", "gating activation (sigmoid or hsigmoid)")
+
+    def out_shape(self, x: Shape) -> Shape:
+        feature_map(x, self.type_name)
+        return x
+
+    def cost(self, x: Shape, y: Shape) -> Cost:
+        c = x[0]
+        weights = 2 * c * self.squeeze
+        return Cost(params=weights + self.squeeze + c, macs=weights, weights=weights)

@@ -1,0 +1,220 @@
+"""What a layer type is: a frozen dataclass whose fields are its spec arguments.
+
+Each layer type declares, in one class, its arguments (fields with `arg(...)` metadata), its
+output shape and its cost, and registers itself by name. The spec builder converts YAML values
+through the declared argument kinds; the analysis only calls `out_shape` and `cost`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from groupcost.errors import SpecError
+
+Shape = tuple[int, ...]
+"""(C, H, W) for feature maps, (F,) once flattened. The batch is kept apart."""
+
+
+class LayerError(SpecError):
+    """A layer cannot take its input or arguments; `arg` names the argument at fault, if any."""
+
+    def __init__(self, message: str, hint: str | None = None, arg: str | None = None):
+        super().__init__(message, hint)
+        self.arg = arg
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one layer costs for one sample. MACs count convolutions and linear layers only.
+
+    `weights` are conv and linear kernel weights alone (no bias, no BN): the papers' count.
+    """
+
+    params: int = 0
+    macs: int = 0
+    weights: int = 0
+
+
+# ---- argument kinds: raw spec value (after expression evaluation) -> typed value -----------
+
+Converter = Callable[[Any], Any]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def positive_int(value: Any) -> int:
+    if not _is_int(value):
+        raise LayerError(f"expected a whole number, got {value!r}")
+    if value < 1:
+        raise LayerError(f"expected a positive number, got {value}")
+    return value
+
+
+def non_negative_int(value: Any) -> int:
+    if not _is_int(value):
+        raise LayerError(f"expected a whole number, got {value!r}")
+    if value < 0:
+        raise LayerError(f"expected zero or more, got {value}")
+    return value
+
+
+def boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if _is_int(value) and value in (0, 1):
+        return bool(value)
+    raise LayerError(f"expected true or false, got {value!r}")
+
+
+def probability(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise LayerError(f"expected a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def size_pair(value: Any) -> tuple[int, int]:
+    """An int for both dimensions or [h, w]."""
+    if isinstance(value, list):
+        if len(value) != 2:
+            raise LayerError(f"expected one number or [h, w], got a list of {len(value)}")
+        return positive_int(value[0]), positive_int(value[1])
+    n = positive_int(value)
+    return n, n
+
+
+def padding(value: Any) -> tuple[int, int, int, int] | str:
+    """int, [h, w], [top, bottom, left, right], 'same' or 'valid' -> (top, bottom, left, right)."""
+    if value == "valid":
+        return 0, 0, 0, 0
+    if value == "same":
+        return "same"
+    if isinstance(value, list):
+        if len(value) == 2:
+            h, w = (non_negative_int(v) for v in value)
+            return h, h, w, w
+        if len(value) == 4:
+            top, bottom, left, right = (non_negative_int(v) for v in value)
+            return top, bottom, left, right
+        raise LayerError(f"padding takes 1, 2 or 4 numbers, got {len(value)}", "p: 1, p: [h, w] or p: [top, bottom, left, right]")
+    if isinstance(value, str):
+        raise LayerError(f"unknown padding '{value}'", "a number, [h, w], [top, bottom, left, right], same or valid")
+    p = non_negative_int(value)
+    return p, p, p, p
+
+
+def one_of(*choices: str) -> Converter:
+    def convert(value: Any) -> str:
+        if value not in choices:
+            raise LayerError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    convert.choices = choices  # type: ignore[attr-defined]
+    return convert
+
+
+KEYWORD_KINDS = {padding: ("same", "valid")}
+"""Kinds whose string values are keywords, not expressions."""
+
+
+def arg(kind: Converter, default: Any = dataclasses.MISSING, doc: str = "", alias: str | None = None) -> Any:
+    """Declare a spec argument: its kind (a converter), default, documentation and one alias."""
+    return dataclasses.field(default=default, metadata={"kind": kind, "doc": doc, "alias": alias})
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    name: str
+    kind: Converter
+    required: bool
+    default: Any
+    doc: str
+    alias: str | None
+
+    def keywords(self) -> tuple[str, ...]:
+        return getattr(self.kind, "choices", None) or KEYWORD_KINDS.get(self.kind, ())
+
+
+# ---- layers ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Base of every layer type. Subclasses are frozen dataclasses registered by name."""
+
+    type_name: ClassVar[str] = ""
+    doc: ClassVar[str] = ""
+    counts_macs: ClassVar[bool] = False  # True for conv and linear layers
+
+    @classmethod
+    def arg_specs(cls) -> tuple[ArgSpec, ...]:
+        return tuple(
+            ArgSpec(
+                f.name,
+                f.metadata["kind"],
+                f.default is dataclasses.MISSING,
+                None if f.default is dataclasses.MISSING else f.default,
+                f.metadata["doc"],
+                f.metadata["alias"],
+            )
+            for f in dataclasses.fields(cls)
+            if "kind" in f.metadata
+        )
+
+    def out_shape(self, x: Shape) -> Shape:
+        """Output shape for input `x`; raises LayerError if the input does not fit."""
+        return x
+
+    def cost(self, x: Shape, y: Shape) -> Cost:
+        return Cost()
+
+    def group_count(self, x: Shape) -> int | None:
+        """The convolution's group count, for conv-like layers; None elsewhere."""
+        return None
+
+
+class Macro(Layer):
+    """One spec entry that stands for several layers, each reported as its own row."""
+
+    def expand(self) -> tuple[tuple[str, Layer], ...]:
+        """The parts, each with the name suffix it is reported under."""
+        raise NotImplementedError
+
+
+def feature_map(x: Shape, type_name: str) -> tuple[int, int, int]:
+    """Require a C×H×W input."""
+    if len(x) != 3:
+        raise LayerError(f"{type_name} needs a C×H×W input, got the flat vector {format_shape(x)}", "put it before `flatten`")
+    return x  # type: ignore[return-value]
+
+
+def format_shape(shape: Shape) -> str:
+    return "×".join(str(d) for d in shape)
+
+
+def window_output(size: int, kernel: int, stride: int, pad_before: int, pad_after: int, dilation: int = 1, ceil_mode: bool = False) -> int:
+    """PyTorch's output length of a sliding window (conv or pool) along one dimension.
+
+    floor((size + pads − d·(k − 1) − 1) / s) + 1; with ceil_mode the division rounds up, but the
+    last window must start inside the input or the leading padding (PyTorch's rule).
+    """
+    span = size + pad_before + pad_after - dilation * (kernel - 1) - 1
+    if span < 0:
+        return 0
+    if not ceil_mode:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= size + pad_before:
+        out -= 1
+    return out
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """'same' padding: output ceil(size / stride); the odd pixel goes after (TensorFlow, PyTorch)."""
+    total = max((math.ceil(size / stride) - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2

@@ -1,0 +1,85 @@
+"""Command-line values → Python values, each failure a located UsageError (`--set:1:3: error: ...`)."""
+
+from __future__ import annotations
+
+from groupcost.errors import Location, SpecError, UsageError
+from groupcost.spec.expr import Number, evaluate
+
+
+def _error(option: str, column: int, message: str, hint: str | None = None) -> UsageError:
+    return UsageError(message, hint, Location(option, 1, column))
+
+
+def assignments(values: list[str], option: str = "--set") -> dict[str, Number]:
+    """['G=8', 'width=G*2'] → {'G': 8, ...}; values are numbers or expressions over earlier ones."""
+    result: dict[str, Number] = {}
+    for text in values:
+        name, sep, expression = text.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise _error(option, 1, f"expected VAR=VALUE, got '{text}'", "e.g. --set G=8")
+        if not name.isidentifier():
+            raise _error(option, 1, f"'{name}' is not a variable name")
+        try:
+            value = evaluate(expression, result)
+        except SpecError as exc:
+            raise _error(option, len(name) + 2, exc.message, exc.hint) from None
+        result[name] = value
+    return result
+
+
+def int_list(text: str, option: str, count: tuple[int, ...], what: str) -> list[int]:
+    """'64,56,56' → [64, 56, 56]; `count` lists the accepted lengths."""
+    parts = text.replace("x", ",").replace("×", ",").split(",")
+    values, column = [], 1
+    for part in parts:
+        stripped = part.strip()
+        if not stripped.isdigit():
+            raise _error(option, column, f"'{stripped}' in '{text}' is not a whole number", f"{what}, e.g. {_example(count)}")
+        values.append(int(stripped))
+        column += len(part) + 1
+    if len(values) not in count:
+        raise _error(option, 1, f"expected {' or '.join(map(str, count))} numbers, got {len(values)} in '{text}'", f"{what}, e.g. {_example(count)}")
+    return values
+
+
+def _example(count: tuple[int, ...]) -> str:
+    return ",".join(["64", "56", "56", "1"][: count[-1]])
+
+
+def positive(values: list[int], option: str) -> list[int]:
+    if any(v < 1 for v in values):
+        raise _error(option, 1, f"{option} values must be positive, got {','.join(map(str, values))}")
+    return values
+
+
+def pair(text: str, option: str) -> tuple[int, int]:
+    values = positive(int_list(text, option, (1, 2), "K or KH,KW"), option)
+    return (values[0], values[-1])
+
+
+def padding(text: str) -> tuple[int, int, int, int] | str:
+    if text.strip() in ("same", "valid"):
+        return "same" if text.strip() == "same" else (0, 0, 0, 0)
+    values = int_list(text, "-p", (1, 2, 4), "P, PH,PW, top,bottom,left,right, same or valid")
+    if len(values) == 1:
+        return (values[0],) * 4  # type: ignore[return-value]
+    if len(values) == 2:
+        return values[0], values[0], values[1], values[1]
+    return tuple(values)  # type: ignore[return-value]
+
+
+def group_choices(text: str) -> list[int | str]:
+    """'1,2,4,dw' → [1, 2, 4, 'dw']."""
+    choices: list[int | str] = []
+    column = 1
+    for part in text.split(","):
+        token = part.strip()
+        if token == "dw":
+            choices.append("dw")
+        elif token.isdigit() and int(token) > 0:
+            choices.append(int(token))
+        else:
+            raise _error("--g", column, f"'{token}' is not a group count", "positive whole numbers or dw, e.g. --g 1,2,4,8,dw")
+        column += len(part) + 1
+    return choices

@@ -1,0 +1,92 @@
+"""Listings: the zoo's models and the spec language's layer types."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from groupcost.analysis import CONVENTION, Report
+from groupcost.network import Network
+from groupcost.render import units
+
+ZooEntry = tuple[str, Network, Report]
+HEADER = ("model", "input", "params", "MACs", "description")
+
+
+def _cells(entry: ZooEntry) -> list[str]:
+    name, net, report = entry
+    return [name, units.shape(net.input_shape), units.count(report.totals.params), units.count(report.totals.macs), net.description]
+
+
+def zoo_table(entries: list[ZooEntry]):
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="groupcost zoo", title_justify="left", header_style="bold")
+    for i, name in enumerate(HEADER):
+        table.add_column(name, justify="right" if i in (2, 3) else "left")
+    for entry in entries:
+        table.add_row(*_cells(entry))
+    return Group(table, Text("MACs: conv + linear only; FLOPs = 2 × MACs. `groupcost analyze NAME` for the layers.", style="dim"))
+
+
+def zoo_markdown(entries: list[ZooEntry]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "| :--- | :--- | ---: | ---: | :--- |"]
+    lines += ["| " + " | ".join(_cells(e)) + " |" for e in entries]
+    return "\n".join(lines) + "\n"
+
+
+def zoo_dicts(entries: list[ZooEntry]) -> list[dict]:
+    return [
+        {"model": name, "input_shape": list(net.input_shape), "params": r.totals.params, "macs": r.totals.macs, "description": net.description}
+        for name, net, r in entries
+    ]
+
+
+def zoo_json(entries: list[ZooEntry]) -> str:
+    return json.dumps({"schema_version": 1, "convention": CONVENTION, "models": zoo_dicts(entries)}, indent=2) + "\n"
+
+
+def zoo_csv(entries: list[ZooEntry]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, ("model", "input_shape", "params", "macs", "description"), lineterminator="\n")
+    writer.writeheader()
+    for row in zoo_dicts(entries):
+        writer.writerow({**row, "input_shape": units.shape(tuple(row["input_shape"]))})
+    return out.getvalue()
+
+
+FORMATS = {"table": zoo_table, "json": zoo_json, "csv": zoo_csv, "markdown": zoo_markdown}
+
+
+def layer_types_table():
+    from rich.table import Table
+
+    from groupcost.layers import ALIASES, LAYER_TYPES
+    from groupcost.spec.document import STRUCTURES
+
+    table = Table(title="layer types", title_justify="left", header_style="bold", show_lines=True)
+    for column in ("type", "arguments (default)", "what it is"):
+        table.add_column(column)
+    for name, cls in LAYER_TYPES.items():
+        if name in ALIASES:
+            continue
+        aliases = [a for a, target in ALIASES.items() if target == name]
+        args = ", ".join(
+            f"{a.name}{f'/{a.alias}' if a.alias else ''}" + ("" if a.required else f" ({_default(a.default)})") for a in cls.arg_specs()
+        )
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        table.add_row(name + (f" ({', '.join(aliases)})" if aliases else ""), args or "-", doc)
+    for name, keys in STRUCTURES.items():
+        table.add_row(name, ", ".join(keys), "structure (see the spec language reference)")
+    return table
+
+
+def _default(value) -> str:
+    if isinstance(value, tuple) and len(set(value)) == 1:
+        return str(value[0])
+    if isinstance(value, tuple):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)

@@ -1,0 +1,32 @@
+"""From YAML to a resolved Network: safe loading, the document model, expressions, building."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from groupcost.network import Network
+from groupcost.spec.build import build
+from groupcost.spec.document import SpecDocument, parse_document
+from groupcost.spec.expr import Number
+from groupcost.spec.yamlsource import parse_yaml, read_text
+from groupcost.spec.zoo import resolve_source, zoo_names
+
+
+def parse_text(text: str, path: str = "<spec>") -> SpecDocument:
+    """Parse spec text (not yet evaluated: see `build`)."""
+    return parse_document(parse_yaml(text, path), Path(path).stem)
+
+
+def load_document(path_or_name: str | Path) -> SpecDocument:
+    """Read and check a spec file or zoo model, without evaluating it."""
+    path = resolve_source(path_or_name)
+    return parse_text(read_text(path), str(path))
+
+
+def load(path_or_name: str | Path, variables: Mapping[str, Number] | None = None, **overrides: Number) -> Network:
+    """Load a spec file or zoo model and resolve it, with variables overridden (`G=8`)."""
+    return build(load_document(path_or_name), {**(variables or {}), **overrides})
+
+
+__all__ = ["SpecDocument", "build", "load", "load_document", "parse_text", "zoo_names"]

@@ -1,0 +1,124 @@
+"""Safe YAML loading into located nodes: every value remembers its line and column.
+
+PyYAML composes a node graph (no Python objects, no tags beyond the safe ones); we walk it
+ourselves so that duplicate keys, alias bombs and runaway nesting are rejected with a location.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from groupcost.errors import Location, SpecError
+
+MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_NODES = 200_000
+MAX_DEPTH = 100
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class Node:
+    """A YAML value with its location: a scalar, a list of Nodes or a dict of str -> Node."""
+
+    value: Any
+    loc: Location
+    key_locs: dict[str, Location] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_map(self) -> bool:
+        return isinstance(self.value, dict)
+
+    @property
+    def is_list(self) -> bool:
+        return isinstance(self.value, list)
+
+    def plain(self) -> Any:
+        """The value with all locations stripped."""
+        if self.is_map:
+            return {k: v.plain() for k, v in self.value.items()}
+        if self.is_list:
+            return [v.plain() for v in self.value]
+        return self.value
+
+
+def read_text(path: str | Path, display: str | None = None) -> str:
+    """Read a spec file as UTF-8 text, reporting every failure as a located SpecError."""
+    where = Location(display or str(path))
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise SpecError(f"no such file: {path}", "give a spec path or a zoo name; `groupcost zoo` lists them", where) from None
+    except IsADirectoryError:
+        raise SpecError(f"{path} is a directory, not a spec file", None, where) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read {path}: {exc.strerror}", None, where) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError(f"spec is {len(data):,} bytes, over the limit of {MAX_FILE_BYTES:,}", "split it or use templates and repeat", where)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError("file is not valid UTF-8", f"byte 0x{data[exc.start]:02x} cannot be decoded", Location(where.path, line, col)) from None
+
+
+def parse_yaml(text: str, path: str) -> Node:
+    """Parse one YAML document into located Nodes."""
+    if not text.strip():
+        raise SpecError("spec is empty", "a spec needs at least `input:` and `layers:`", Location(path))
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
+        raise SpecError(f"not valid YAML: {exc.problem or exc.context}", None, loc) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"not valid YAML: {exc}", None, Location(path)) from None
+    except RecursionError:
+        raise SpecError("YAML nesting is too deep", f"at most {MAX_DEPTH} levels", Location(path)) from None
+    if root is None:
+        raise SpecError("spec is empty", "a spec needs at least `input:` and `layers:`", Location(path))
+    return _Walker(path).walk(root, 0)
+
+
+class _Walker:
+    def __init__(self, path: str):
+        self.path = path
+        self.count = 0
+        self.constructor = yaml.constructor.SafeConstructor()
+
+    def loc(self, node: yaml.Node) -> Location:
+        return Location(self.path, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def walk(self, node: yaml.Node, depth: int) -> Node:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise SpecError(f"spec has more than {MAX_NODES:,} YAML values", "aliases expanding too far?", self.loc(node))
+        if depth > MAX_DEPTH:
+            raise SpecError(f"YAML nesting deeper than {MAX_DEPTH} levels", None, self.loc(node))
+        if isinstance(node, yaml.MappingNode):
+            items: dict[str, Node] = {}
+            key_locs: dict[str, Location] = {}
+            for key_node, value_node in node.value:
+                key = self.walk(key_node, depth + 1)
+                if not isinstance(key.value, str):
+                    raise SpecError(f"mapping key must be a name, got {key.value!r}", None, key.loc)
+                if key.value in items:
+                    raise SpecError(f"duplicate key '{key.value}'", f"first given at line {key_locs[key.value].line}", key.loc)
+                items[key.value] = self.walk(value_node, depth + 1)
+                key_locs[key.value] = key.loc
+            return Node(items, self.loc(node), key_locs)
+        if isinstance(node, yaml.SequenceNode):
+            return Node([self.walk(item, depth + 1) for item in node.value], self.loc(node))
+        try:
+            value = self.constructor.construct_object(node)
+        except yaml.constructor.ConstructorError as exc:
+            raise SpecError(f"unsupported YAML value: {exc.problem}", "only plain numbers, strings, lists and mappings", self.loc(node)) from None
+        if isinstance(value, (bytes, bytearray)) or not isinstance(value, (str, int, float, bool, type(None))):
+            raise SpecError(f"unsupported YAML value of type {type(value).__name__}", "only plain numbers, strings, lists and mappings", self.loc(node))
+        return Node(value, self.loc(node))
