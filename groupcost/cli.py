@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from groupcost import __version__
-from groupcost.errors import GroupcostError, Location
+from groupcost.errors import GroupcostError, Location, UsageError
 
 app = typer.Typer(
     help="Exact parameter, MAC, memory and traffic counts for convolutional networks, from a YAML spec.",
@@ -79,7 +79,7 @@ def analyze(
     try:
         report = load(spec, options.assignments(set_ or [])).analyze()
     except GroupcostError as exc:
-        raise _fail(exc, spec) from None
+        raise _fail(exc, "--set" if isinstance(exc, UsageError) else spec) from None
     _emit(FORMATS[format.value](report.at_depth(depth) if depth else report))
 
 

@@ -136,6 +136,11 @@ class ArgSpec:
     doc: str
     alias: str | None
 
+    @property
+    def textual(self) -> bool:
+        """Takes a name (e.g. an activation), never an expression."""
+        return hasattr(self.kind, "choices")
+
     def keywords(self) -> tuple[str, ...]:
         return getattr(self.kind, "choices", None) or KEYWORD_KINDS.get(self.kind, ())
 

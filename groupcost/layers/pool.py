@@ -44,9 +44,10 @@ class Pool(Layer):
 
 
 def pool_padding(value) -> tuple[int, int, int, int]:
+    """Pools pad symmetrically, as PyTorch's do: P or [P_h, P_w]."""
     pads = padding(value)
-    if pads == "same":
-        raise LayerError("pooling takes explicit padding, not 'same'", "give p as a number or [h, w]")
+    if pads == "same" or pads[0] != pads[1] or pads[2] != pads[3]:
+        raise LayerError(f"pooling takes symmetric padding, got {value!r}", "give p as a number or [h, w]")
     return pads
 
 

@@ -175,7 +175,7 @@ class _Builder:
             y = layer.out_shape(x)
         except LayerError as exc:
             node = entry.args.get(exc.arg) if exc.arg else None
-            raise SpecError(f"{name}: {exc.message}", exc.hint, node.loc if node else entry.common.loc) from None
+            raise SpecError(f"{name} ({layer.type_name}): {exc.message}", exc.hint, node.loc if node else entry.common.loc) from None
         out.append(LayerStep(name, layer, x, y, entry.common.loc))
         return y
 
@@ -186,13 +186,13 @@ class _Builder:
             node = entry.args.get(spec.name)
             if node is None:
                 continue
-            raw = _evaluate_node(node, env, spec.keywords())
-            if raw is None and not spec.required:
-                continue
             try:
+                raw = node.value if spec.textual else _evaluate_node(node, env, spec.keywords())
+                if raw is None and not spec.required:
+                    continue
                 kwargs[spec.name] = spec.kind(raw)
-            except LayerError as exc:
-                raise SpecError(f"{entry.layer_type.type_name} {spec.name}: {exc.message}", exc.hint, node.loc) from None
+            except SpecError as exc:
+                raise SpecError(f"{entry.layer_type.type_name} {spec.name}: {exc.message}", exc.hint, exc.location or node.loc) from None
         return entry.layer_type(**kwargs)
 
     def repeat(self, entry: RepeatEntry, scope: _Scope, env: Mapping[str, Number], local: Mapping[str, Number], x: Shape, out: list[Node]) -> Shape:

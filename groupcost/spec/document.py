@@ -26,8 +26,15 @@ STRUCTURES = {
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1, "uint8": 1, "int16": 2, "int32": 4}
 
 
+SYNONYMS = {"kernel": "k", "kernel_size": "k", "stride": "s", "padding": "p", "dilation": "d", "out_channels": "out",
+            "channels": "out", "filters": "out", "group": "groups", "use_bias": "bias"}
+
+
 def suggest(word: str, options) -> str | None:
-    close = get_close_matches(word, list(options), n=1, cutoff=0.6)
+    options = list(options)
+    if SYNONYMS.get(word) in options:
+        return f"did you mean '{SYNONYMS[word]}'?"
+    close = get_close_matches(word, options, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 
 

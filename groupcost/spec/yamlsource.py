@@ -19,6 +19,7 @@ MAX_NODES = 200_000
 MAX_DEPTH = 100
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,10 @@ def parse_yaml(text: str, path: str) -> Node:
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        mark, context = exc.problem_mark or exc.context_mark, exc.context_mark
         loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
-        raise SpecError(f"not valid YAML: {exc.problem or exc.context}", None, loc) from None
+        hint = f"{exc.context} at line {context.line + 1}, column {context.column + 1}" if context and exc.context and context is not mark else None
+        raise SpecError(f"not valid YAML: {exc.problem or exc.context}", hint, loc) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"not valid YAML: {exc}", None, Location(path)) from None
     except RecursionError:
@@ -101,6 +103,8 @@ class _Walker:
             raise SpecError(f"spec has more than {MAX_NODES:,} YAML values", "aliases expanding too far?", self.loc(node))
         if depth > MAX_DEPTH:
             raise SpecError(f"YAML nesting deeper than {MAX_DEPTH} levels", None, self.loc(node))
+        if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
+            raise SpecError(f"unsupported YAML tag {node.tag}", "only plain numbers, strings, lists and mappings", self.loc(node))
         if isinstance(node, yaml.MappingNode):
             items: dict[str, Node] = {}
             key_locs: dict[str, Location] = {}

@@ -1,0 +1,41 @@
+"""PyTorch as the reference: parameter counts, output shapes and MACs (FlopCounterMode / 2).
+
+Skipped where torch is not installed; CI installs the CPU wheel (`pip install torch==2.13.0`).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import groupcost  # noqa: E402
+from groupcost.network import LayerStep  # noqa: E402
+
+from torch_reference import network_module, torch_counts  # noqa: E402
+from torchvision_resnet import Bottleneck, ResNet  # noqa: E402
+
+
+@pytest.mark.parametrize("name", groupcost.zoo_names())
+def test_zoo_model_matches_pytorch(name):
+    """The same architecture built in torch: equal params, MACs, and every layer's output shape."""
+    net = groupcost.load(name)
+    model = network_module(net)
+    seen = {}
+    for module in model.modules():
+        step = getattr(module, "groupcost_step", None)
+        if step is not None:
+            module.register_forward_hook(lambda m, i, o, step=step: seen.__setitem__(step.name, tuple(o.shape[1:])))
+    params, macs, out_shape = torch_counts(model, net.input_shape)
+    report = net.analyze()
+    assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape)
+    expected = {s.name: s.out_shape for s in net.steps() if isinstance(s, LayerStep)}
+    assert seen == expected
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4, 8, 16, 32, 64])
+def test_resnext_cardinality_sweep_matches_torchvision(groups):
+    """--set G=g gives torchvision's ResNet(Bottleneck, [3, 4, 6, 3], groups=g, width_per_group=4)."""
+    params, macs, _ = torch_counts(ResNet(Bottleneck, [3, 4, 6, 3], groups=groups, width_per_group=4), (3, 224, 224))
+    totals = groupcost.load("resnext50_32x4d", G=groups).analyze().totals
+    assert (totals.params, totals.macs) == (params, macs)

@@ -1,0 +1,77 @@
+"""Every zoo model against figures we did not compute: torchvision's published counts and the papers'
+tables, as collected in shared/BRIEF.md (inputs 3×224×224 unless the model says otherwise)."""
+
+from __future__ import annotations
+
+import pytest
+
+import groupcost
+
+# torchvision's published figures: PyTorch's parameter count and conv + linear MACs.
+TORCHVISION = {
+    "resnet18": (11_689_512, 1_814_073_344),
+    "resnet50": (25_557_032, 4_089_184_256),
+    "resnext50_32x4d": (25_028_904, 4_230_479_872),
+    "mobilenet_v2": (3_504_872, 300_774_272),
+    "shufflenet_v2_x1_0": (2_278_604, 144_907_992),
+    "alexnet": (61_100_840, 714_188_480),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TORCHVISION))
+def test_torchvision_figures(name):
+    totals = groupcost.load(name).analyze().totals
+    assert (totals.params, totals.macs) == TORCHVISION[name]
+
+
+def test_alexnet_two_gpu_form():
+    """Krizhevsky et al. 2012: 227×227, groups=2 in conv2, conv4 and conv5, biases everywhere."""
+    totals = groupcost.load("alexnet_2gpu").analyze().totals
+    assert (totals.params, totals.macs) == (60_965_224, 724_406_816)
+    assert groupcost.load("alexnet_2gpu").input_shape == (3, 227, 227)
+    assert groupcost.load("alexnet_2gpu", G=1).analyze().totals.params == 62_378_344
+
+
+def test_mobilenet_v1_table1():
+    """arXiv 1704.04861 Table 1: 4.2 M weights and 569 M mult-adds."""
+    totals = groupcost.load("mobilenet_v1").analyze().totals
+    assert totals.weights == 4_209_088
+    assert totals.macs == 568_740_352
+    assert round(totals.weights / 1e6, 1) == 4.2 and round(totals.macs / 1e6) == 569
+
+
+def test_shufflenet_v1_g3_table1():
+    """arXiv 1707.01083 Table 1 (g = 3): 137 M MFLOPs (the paper's "FLOPs" are mult-adds), FC excluded."""
+    report = groupcost.load("shufflenet_v1_g3").analyze()
+    fc = [row for row in report.rows if row.type == "fc"]
+    assert len(fc) == 1
+    assert report.totals.macs - fc[0].macs == 136_500_672
+    assert [row.out_shape for row in report.rows if row.type == "concat"][0] == (240, 28, 28)
+
+
+def test_mobilefacenet_table1_and_gdc():
+    """arXiv 1804.07573: 221 M MAdds at 112×112; the GDC layer is 7×7×512 = 25,088 weights and MACs."""
+    report = groupcost.load("mobilefacenet").analyze()
+    assert report.totals.macs == 220_965_376
+    (gdc,) = [row for row in report.rows if row.type == "gdc"]
+    assert (gdc.weights, gdc.macs, gdc.out_shape) == (25_088, 25_088, (512, 1, 1))
+    assert report.output_shape == (128, 1, 1)
+
+
+def test_xception_table3():
+    """arXiv 1610.02357 Table 3: 22,855,952 parameters at 299×299."""
+    net = groupcost.load("xception")
+    assert net.input_shape == (3, 299, 299)
+    assert net.analyze().totals.params == 22_855_952
+
+
+def test_resnext_exposes_cardinality_and_width():
+    net = groupcost.load("resnext50_32x4d")
+    assert net.variables == {"G": 32, "width_per_group": 4}
+    conv2 = [row for row in net.analyze().rows if row.name == "layer2.0.conv2"]
+    assert conv2[0].groups == 32
+
+
+def test_every_zoo_spec_is_tested_here():
+    covered = set(TORCHVISION) | {"alexnet_2gpu", "mobilenet_v1", "shufflenet_v1_g3", "mobilefacenet", "xception"}
+    assert set(groupcost.zoo_names()) == covered
