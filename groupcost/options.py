@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from groupcost.errors import Location, SpecError, UsageError
 from groupcost.spec.expr import Number, evaluate
 
@@ -30,7 +32,7 @@ def assignments(values: list[str], option: str = "--set") -> dict[str, Number]:
 
 def int_list(text: str, option: str, count: tuple[int, ...], what: str) -> list[int]:
     """'64,56,56' → [64, 56, 56]; `count` lists the accepted lengths."""
-    parts = text.replace("x", ",").replace("×", ",").split(",")
+    parts = re.split(r"[,×]|(?<=\d)x(?=\d)", text)  # 64,56,56 or 3x5
     values, column = [], 1
     for part in parts:
         stripped = part.strip()

@@ -9,13 +9,14 @@ from groupcost.layers.base import Cost, Layer, LayerError, Shape, arg, boolean
 from groupcost.layers.registry import LAYER_TYPES, register
 
 
+@dataclass(frozen=True)
 class Activation(Layer):
     """An element-wise function: shape unchanged, no parameters."""
 
 
 def _plain(name: str, *aliases: str, doc: str) -> type[Activation]:
-    cls = dataclass(frozen=True)(type(name.capitalize(), (Activation,), {"__doc__": doc, "__module__": __name__}))
-    return register(name, *aliases)(cls)
+    # A subclass that adds no fields needs no @dataclass of its own (and skips its slow codegen).
+    return register(name, *aliases)(type(name.capitalize(), (Activation,), {"__doc__": doc, "__module__": __name__}))
 
 
 for _name, _aliases, _doc in (

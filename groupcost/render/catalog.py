@@ -21,14 +21,11 @@ def _cells(entry: ZooEntry) -> list[str]:
 
 def zoo_table(entries: list[ZooEntry]):
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
-    table = Table(title="groupcost zoo", title_justify="left", header_style="bold")
-    for i, name in enumerate(HEADER):
-        table.add_column(name, justify="right" if i in (2, 3) else "left")
-    for entry in entries:
-        table.add_row(*_cells(entry))
+    from groupcost.render.grid import Grid
+
+    table = Grid(HEADER, [_cells(e) for e in entries], [i in (2, 3) for i in range(len(HEADER))], title="groupcost zoo")
     return Group(table, Text("MACs: conv + linear only; FLOPs = 2 × MACs. `groupcost analyze NAME` for the layers.", style="dim"))
 
 

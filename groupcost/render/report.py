@@ -57,17 +57,20 @@ def summary_lines(report: Report) -> list[str]:
 def to_table(report: Report):
     """A rich renderable: the per-layer table, a totals row, and the convention."""
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=title(report), title_justify="left", show_footer=True, header_style="bold", footer_style="bold")
+    from groupcost.render.grid import Grid
+
     totals = {"name": "total", "params": units.count(report.totals.params), "macs": units.count(report.totals.macs),
               "mac_share": "100%" if report.totals.macs else "-", "activations": units.count(report.totals.activations)}
-    for column in COLUMNS:
-        table.add_column(column.title, footer=totals.get(column.key, ""), justify="right" if column.numeric else "left", no_wrap=True)
-    for row in report.rows:
-        table.add_row(*(column.human(row, report) for column in COLUMNS))
-    return Group(table, *(Text(line, style="dim" if i == 2 else "") for i, line in enumerate(summary_lines(report))))
+    grid = Grid(
+        headers=[c.title for c in COLUMNS],
+        rows=[[c.human(row, report) for c in COLUMNS] for row in report.rows],
+        right_aligned=[c.numeric for c in COLUMNS],
+        footer=[totals.get(c.key, "") for c in COLUMNS],
+        title=title(report),
+    )
+    return Group(grid, *(Text(line, style="dim" if i == 2 else "") for i, line in enumerate(summary_lines(report))))
 
 
 def to_markdown(report: Report) -> str:

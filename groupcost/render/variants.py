@@ -46,14 +46,17 @@ def _cells(variant: GroupVariant, sweep: GroupSweep) -> list[str]:
 
 def to_table(sweep: GroupSweep):
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=title(sweep), title_justify="left", header_style="bold")
-    for i, name in enumerate(HEADER):
-        table.add_column(name, justify="left" if i in (0, 1) else "right")
-    for variant in sweep.variants:
-        table.add_row(*_cells(variant, sweep), style="red" if variant.row is None else None)
+    from groupcost.render.grid import Grid
+
+    table = Grid(
+        headers=HEADER,
+        rows=[_cells(v, sweep) for v in sweep.variants],
+        right_aligned=[i > 1 for i in range(len(HEADER))],
+        title=title(sweep),
+        row_styles=["red" if v.row is None else None for v in sweep.variants],
+    )
     reasons = [Text(why_not(v), style="red") for v in sweep.variants if v.row is None]
     return Group(table, *reasons, Text(NOTE, style="dim"))
 

@@ -12,7 +12,6 @@ import ast
 import math
 import operator
 from collections.abc import Mapping
-from fractions import Fraction
 from typing import Union
 
 from groupcost.errors import SpecError
@@ -145,9 +144,8 @@ class _Evaluator:
             raise SpecError(f"exponent {right} in '{self.text}' is too large", f"at most {MAX_EXPONENT}")
         if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and right == 0:
             raise SpecError(f"division by zero in '{self.text}'")
-        if isinstance(node.op, ast.Div) and isinstance(left, int) and isinstance(right, int):
-            exact = Fraction(left, right)
-            return int(exact) if exact.denominator == 1 else float(exact)
+        if isinstance(node.op, ast.Div) and isinstance(left, int) and isinstance(right, int) and left % right == 0:
+            return left // right  # exact: 256 / 64 stays an int, whatever its size
         try:
             return op(left, right)
         except (OverflowError, ZeroDivisionError):

@@ -1,0 +1,133 @@
+"""The command line as a user types it: formats, exit codes, help, and what `analyze` imports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+import groupcost
+
+ANALYZE_FORMATS = ("table", "json", "csv", "markdown")
+
+
+def test_version(cli):
+    result = cli("--version")
+    assert result.exit_code == 0 and result.stdout == f"groupcost {groupcost.__version__}\n"
+
+
+@pytest.mark.parametrize("command", ["analyze", "layer", "zoo", "layers"])
+def test_help_has_a_worked_example(cli, command):
+    result = cli(command, "--help")
+    assert result.exit_code == 0
+    assert "Example:" in result.stdout
+
+
+def test_analyze_table_states_the_convention(cli):
+    result = cli("analyze", "resnet50")
+    assert result.exit_code == 0, result.stderr
+    assert "params 25,557,032" in result.stdout and "MACs 4,089,184,256" in result.stdout
+    assert "MACs count conv + linear only" in result.stdout
+    assert "layer1.0.conv2" in result.stdout and "25.56 M" in result.stdout
+
+
+def test_analyze_json_document(cli):
+    result = cli("analyze", "resnext50_32x4d", "--set", "G=64", "--format", "json")
+    doc = json.loads(result.stdout)
+    assert doc["schema_version"] == 1 and doc["model"] == "resnext50_32x4d"
+    assert doc["variables"] == {"G": 64, "width_per_group": 4}
+    assert set(doc["convention"]) >= {"macs", "params", "activations", "traffic"}
+    assert doc["totals"]["flops"] == 2 * doc["totals"]["macs"]
+    for metric in ("params", "weights", "macs", "activations", "traffic"):
+        assert doc["totals"][metric] == sum(layer[metric] for layer in doc["layers"]), metric
+        assert all(type(layer[metric]) is int for layer in doc["layers"])
+    assert doc["totals"]["activation_bytes"] == 4 * doc["totals"]["activations"]
+
+
+def test_analyze_csv_has_exact_integers(cli):
+    result = cli("analyze", "mobilenet_v2", "--format", "csv")
+    table = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert table[-1]["name"] == "total"
+    assert int(table[-1]["params"]) == 3_504_872 == sum(int(r["params"]) for r in table[:-1])
+    assert int(table[-1]["macs"]) == 300_774_272
+
+
+def test_analyze_markdown(cli):
+    """AlexNet's conv1: 64·3·11·11 + 64 = 23,296 params, 23,232·55·55 = 70,276,800 MACs."""
+    result = cli("analyze", "alexnet", "--format", "markdown")
+    lines = result.stdout.splitlines()
+    assert lines[2].startswith("| layer | type | output |") and lines[3].startswith("| :--- |")
+    assert "| features.0 | conv | 64×55×55 | 1 | 23.30 K | 70.28 M |" in result.stdout
+
+
+def test_analyze_depth(cli):
+    result = cli("analyze", "resnet18", "--depth", "1", "--format", "csv")
+    names = [r["name"] for r in csv.DictReader(io.StringIO(result.stdout))]
+    assert names == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "9", "fc", "total"]
+
+
+def test_layer_sweep_against_the_formulas(cli):
+    """64×56×56 → 128, 3×3, p=1: weights 128·(64/G)·9, MACs weights·56·56, traffic in + out + weights."""
+    result = cli("layer", "64,56,56", "--out", "128", "-k", "3", "-p", "1", "--g", "1,2,3,4,8,32,dw", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    variants = {v["g"]: v for v in json.loads(result.stdout)["variants"]}
+    for g in (1, 2, 4, 8, 32):
+        weights = 128 * (64 // g) * 9
+        assert (variants[str(g)]["params"], variants[str(g)]["macs"]) == (weights, weights * 56 * 56)
+        assert variants[str(g)]["traffic"] == 64 * 56 * 56 + 128 * 56 * 56 + weights
+    assert variants["dw"]["groups"] == 64 and variants["dw"]["params"] == 128 * 9
+    assert variants["3"] == {"g": "3", "groups": 3, "legal": False, "reason": "groups=3 does not divide C_in=64 and C_out=128", "nearest_legal": [2, 4]}
+
+
+def test_layer_table_names_the_illegal_g(cli):
+    result = cli("layer", "96,27,27", "--out", "256", "-k", "5", "-p", "2", "--g", "1,2,3")
+    assert result.exit_code == 0
+    assert "G=3 is not legal: groups=3 does not divide C_out=256; nearest legal G: 2, 4" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "prefix"),
+    [
+        (["64,56", "--out", "8"], "C,H,W:1:1: error: expected 3 numbers"),
+        (["64,x,56", "--out", "8"], "C,H,W:1:4: error: 'x' in '64,x,56' is not a whole number"),
+        (["64,56,56", "--out", "8", "--g", "1,0"], "--g:1:3: error: '0' is not a group count"),
+        (["64,56,56", "--out", "8", "-k", "99"], "-k:1:1: error: kernel 99×99"),
+        (["64,56,56", "--out", "8", "-p", "1,2,3"], "-p:1:1: error: expected 1 or 2 or 4 numbers"),
+    ],
+)
+def test_layer_bad_values(cli, args, prefix):
+    result = cli("layer", *args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(prefix) and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_zoo_lists_every_model(cli):
+    result = cli("zoo", "--format", "json")
+    models = {m["model"]: m for m in json.loads(result.stdout)["models"]}
+    assert set(models) == set(groupcost.zoo_names())
+    assert (models["resnet50"]["params"], models["resnet50"]["macs"]) == (25_557_032, 4_089_184_256)
+
+
+def test_layers_lists_every_type(cli):
+    result = cli("layers")
+    for name in ("conv", "dwconv", "pwconv", "dwsep", "gdc", "fc", "se", "shuffle", "residual", "parallel"):
+        assert name in result.stdout
+
+
+def test_python_m_and_no_numpy_on_the_analyze_path(tmp_path):
+    """Runs as a user would, from another directory; numpy must not be imported by `analyze`."""
+    code = (
+        "import sys; from groupcost.cli import app\n"
+        "try:\n    app(['analyze', 'resnext50_32x4d', '--format', 'json'])\nexcept SystemExit as e:\n    assert e.code in (0, None)\n"
+        "assert 'numpy' not in sys.modules, 'numpy was imported'\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["totals"]["params"] == 25_028_904
+    done = subprocess.run([sys.executable, "-m", "groupcost", "analyze", "nope"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.startswith("nope:1:1: error:") and "Traceback" not in done.stderr
