@@ -24,7 +24,7 @@ def title(sweep: GroupSweep) -> str:
     )
 
 
-NOTE = "MACs = C_out·(C_in/G)·K_h·K_w·H_out·W_out, FLOPs = 2 × MACs; traffic = input + output + weights, in elements; × = ratio to G=1."
+NOTE = "MACs = C_out·(C_in/G)·K_h·K_w·H_out·W_out (FLOPs = 2 × MACs); traffic = input + output + weights; × = ratio to G=1."
 
 
 def _ratio(value: int, base: int) -> str:

@@ -1,0 +1,37 @@
+"""The README's examples run as written, and its sample output is what the program prints."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import groupcost
+
+README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def test_spec_example_analyzes():
+    (spec,) = blocks("yaml")
+    report = groupcost.spec.build(groupcost.parse_text(spec, "tiny.yaml")).analyze()
+    rows = {row.name: row for row in report.rows}
+    assert report.output_shape == (10,)
+    assert rows["stem"].params == 64 * 3 * 9  # bias: false from `defaults`
+    assert "1.shortcut.0" not in rows and rows["2.shortcut.0"].out_shape == (128, 16, 16)
+    assert rows["3.conv2"].params == 256 * (256 // 4) * 9 and rows["fc"].params == 256 * 10 + 10
+
+
+def test_python_example_runs():
+    (code,) = blocks("python")
+    exec(code.replace('groupcost.load_document("my_net.yaml")', 'groupcost.load_document("resnext50_32x4d")'), {})  # noqa: S102
+
+
+def test_sample_outputs_are_current(cli):
+    for command in re.findall(r"^\$ groupcost (.+)$", README, flags=re.M):
+        shown = README.split(f"$ groupcost {command}\n", 1)[1].split("```", 1)[0]
+        result = cli(*command.split())
+        assert result.exit_code == 0
+        assert [line.rstrip() for line in result.stdout.splitlines()] == shown.rstrip("\n").splitlines(), command
