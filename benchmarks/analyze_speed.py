@@ -7,6 +7,8 @@
 2. Parse + build + analyze of generated specs of 1,000 and 10,000 layers, in process
    (goal: linear, 10,000 layers in at most 1 s).
 3. Whether numpy was imported on the analyze path (it must not be).
+4. `groupcost whatif resnext50_32x4d` over 64 values of G, against one `analyze`, both end to end
+   (goal: at most 2×, since the spec is parsed once and only re-resolved).
 """
 
 from __future__ import annotations
@@ -102,6 +104,11 @@ def main() -> None:
     done = subprocess.run([PY, "-c", check], capture_output=True, text=True)
     print(f"\n3. numpy imported by analyze: {done.stderr.strip().splitlines()[-1]}")
 
+
+    every_g = ",".join(str(g) for g in range(1, 65))
+    sweep_t, sweep_rss = median_child([PY, "-m", "groupcost", "whatif", "resnext50_32x4d", "--vary", f"G={every_g}", "--format", "json"], max(3, runs // 3))
+    print("\n4. whatif over 64 configurations, fresh process, --format json")
+    print(f"   whatif resnext50_32x4d --vary G=1..64  {sweep_t * 1000:7.1f} ms  {sweep_rss / 1024:6.1f} MiB   ({sweep_t / json_t:.2f}× one analyze; goal ≤ 2×)")
 
 if __name__ == "__main__":
     main()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -27,6 +28,9 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
+DeviceOption = Annotated[Optional[str], typer.Option("--device", help="Device profile for the roofline estimate (a100, h100, v100, gtx1080ti, jetson_nano, rpi4).")]
+PeakOption = Annotated[Optional[float], typer.Option("--peak-tflops", help="Custom device: peak TFLOP/s (with --bandwidth-gbs).")]
+BandwidthOption = Annotated[Optional[float], typer.Option("--bandwidth-gbs", help="Custom device: memory bandwidth in GB/s (with --peak-tflops).")]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table (human units) | json | csv | markdown (exact integers in json and csv).")]
 SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a spec variable: --set G=8 (repeatable).", metavar="VAR=VALUE")]
 
@@ -67,20 +71,28 @@ def analyze(
     set_: SetOption = None,
     format: FormatOption = Format.table,
     depth: Annotated[Optional[int], typer.Option("--depth", min=1, help="Sum layers into blocks of at most N name segments.")] = None,
+    traffic: Annotated[bool, typer.Option("--traffic", help="Add memory traffic (bytes) and arithmetic intensity columns.")] = False,
+    device: DeviceOption = None,
+    peak_tflops: PeakOption = None,
+    bandwidth_gbs: BandwidthOption = None,
 ) -> None:
     """Per-layer output shape, groups, params, MACs and activations, with totals.
 
-    Example: [bold]groupcost analyze resnext50_32x4d --set G=64 --depth 2[/bold]
+    --traffic adds memory traffic and FLOP/byte; --device (or --peak-tflops with --bandwidth-gbs) adds a roofline latency estimate.
+
+    Example: [bold]groupcost analyze resnext50_32x4d --set G=64 --depth 2 --device a100[/bold]
     """
-    from groupcost import options
+    from groupcost import options, roofline
     from groupcost.render.report import FORMATS
     from groupcost.spec import load
 
     try:
+        wants_device = device is not None or peak_tflops is not None or bandwidth_gbs is not None
+        profile = roofline.device(device, peak_tflops, bandwidth_gbs) if wants_device else None
         report = load(spec, options.assignments(set_ or [])).analyze()
     except GroupcostError as exc:
         raise _fail(exc, "--set" if isinstance(exc, UsageError) else spec) from None
-    _emit(FORMATS[format.value](report.at_depth(depth) if depth else report))
+    _emit(FORMATS[format.value](report.at_depth(depth) if depth else report, traffic=traffic or profile is not None, device=profile))
 
 
 @app.command()
@@ -110,11 +122,87 @@ def layer(
         choices = options.group_choices(g)
         try:
             sweep = sweep_groups(question, choices)
-        except LayerError as exc:
+        except LayerError as exc:  # impossible whatever G is
             raise GroupcostError(exc.message, exc.hint, Location(f"-{exc.arg or 'k'}")) from None
     except GroupcostError as exc:
         raise _fail(exc, "layer") from None
     _emit(FORMATS[format.value](sweep))
+
+
+@app.command()
+def compare(
+    spec: Annotated[str, typer.Argument(help="A spec file or a zoo model name.")],
+    g: Annotated[str, typer.Option("--g", help="Group counts to try besides standard (G=1) and depthwise-separable.")] = "2,4,8,32",
+    layers: Annotated[Optional[str], typer.Option("--layers", help="Only layers whose name matches this glob, e.g. 'layer3.*'.")] = None,
+    set_: SetOption = None,
+    format: FormatOption = Format.table,
+) -> None:
+    """Every convolution as standard, grouped at each G and depthwise-separable; heads as GAP, GDC or dense; network totals.
+
+    Example: [bold]groupcost compare resnet50 --g 2,4,8,32 --layers 'layer3.*'[/bold]
+    """
+    from groupcost import options
+    from groupcost.render.compare import FORMATS
+    from groupcost.spec import load
+    from groupcost.variants import compare as compare_network
+
+    try:
+        choices = [c for c in options.group_choices(g) if c != "dw"] + (["dw"] if "dw" in g.split(",") else [])
+        comparison = compare_network(load(spec, options.assignments(set_ or [])), choices, layers)
+    except GroupcostError as exc:
+        raise _fail(exc, "--set" if isinstance(exc, UsageError) else spec) from None
+    _emit(FORMATS[format.value](comparison))
+
+
+@app.command()
+def whatif(
+    spec: Annotated[str, typer.Argument(help="A spec file or a zoo model name.")],
+    vary: Annotated[Optional[list[str]], typer.Option("--vary", help="VAR=v1,v2,... (repeat for a grid).", metavar="VAR=V1,V2")] = None,
+    layer: Annotated[Optional[str], typer.Option("--layer", help="Change the groups of this one layer (with --g).")] = None,
+    g: Annotated[Optional[str], typer.Option("--g", help="Group counts for --layer, or 'divisors' for every legal G.")] = None,
+    set_: SetOption = None,
+    device: DeviceOption = None,
+    peak_tflops: PeakOption = None,
+    bandwidth_gbs: BandwidthOption = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw the sweep into this .png or .svg (needs groupcost[plot]).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Let --plot overwrite an existing file.")] = False,
+    format: FormatOption = Format.table,
+) -> None:
+    """Sweep spec variables (a grid) or one layer's G: params, MACs, traffic, activations and estimated latency per configuration.
+
+    Example: [bold]groupcost whatif resnext50_32x4d --vary G=1,2,4,8,16,32,64 --plot sweep.png[/bold]
+    """
+    from groupcost import options, roofline
+    from groupcost.render.sweep import FORMATS
+    from groupcost.spec import load_document
+    from groupcost.sweep import whatif as sweep
+
+    try:
+        if g is not None and layer is None:
+            raise UsageError("--g needs --layer", "e.g. --layer layer2.0.conv2 --g 1,2,4,8", Location("--g"))
+        if not vary and layer is None:
+            raise UsageError("nothing to vary", "give --vary VAR=v1,v2,... and/or --layer NAME --g 1,2,4", Location("--vary"))
+        if plot is not None:
+            from groupcost.render.plot import check_target
+
+            check_target(plot, force)
+        result = sweep(
+            load_document(spec),
+            options.variations(vary or []),
+            roofline.device(device, peak_tflops, bandwidth_gbs),
+            layer,
+            options.group_list(g) if g is not None else None,
+            options.assignments(set_ or []),
+        )
+        if plot is not None:
+            from groupcost.render.plot import write_plot
+
+            write_plot(result, plot, force)
+    except GroupcostError as exc:
+        raise _fail(exc, "--vary" if isinstance(exc, UsageError) else spec) from None
+    _emit(FORMATS[format.value](result))
+    if plot is not None:
+        sys.stderr.write(f"wrote {plot}\n")
 
 
 @app.command()

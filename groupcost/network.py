@@ -7,7 +7,8 @@ execution order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
@@ -108,14 +109,29 @@ class Network:
 
     @property
     def output_shape(self) -> Shape:
-        steps = list(walk(self.body))
+        steps = self.steps()
         return steps[-1].out_shape if steps else self.input_shape
 
-    def steps(self) -> list[Step]:
-        return list(walk(self.body))
+    def steps(self) -> tuple[Step, ...]:
+        return self._steps
+
+    @functools.cached_property
+    def _steps(self) -> tuple[Step, ...]:
+        return tuple(walk(self.body))
 
     def analyze(self) -> Report:
         """Per-layer costs and totals (see groupcost.analysis.analyze)."""
         from groupcost.analysis import analyze
 
         return analyze(self)
+
+
+def replace_steps(node: Node, replace: Callable[[LayerStep], Node]) -> Node:
+    """The same tree with every layer step passed through `replace` (which may return a Sequence)."""
+    if isinstance(node, LayerStep):
+        return replace(node)
+    if isinstance(node, Sequence):
+        return Sequence(tuple(replace_steps(item, replace) for item in node.items))
+    if isinstance(node, Residual):
+        return Residual(replace_steps(node.body, replace), replace_steps(node.shortcut, replace), node.merge)  # type: ignore[arg-type]
+    return Parallel(tuple(replace_steps(b, replace) for b in node.branches), node.split, node.merge)  # type: ignore[misc]

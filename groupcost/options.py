@@ -85,3 +85,42 @@ def group_choices(text: str) -> list[int | str]:
             raise _error("--g", column, f"'{token}' is not a group count", "positive whole numbers or dw, e.g. --g 1,2,4,8,dw")
         column += len(part) + 1
     return choices
+
+
+def variations(values: list[str]) -> dict[str, list[Number]]:
+    """['G=1,2,4', 'width=2,4'] → {'G': [1, 2, 4], 'width': [2, 4]}; each value a number or constant expression."""
+    result: dict[str, list[Number]] = {}
+    for text in values:
+        name, sep, listed = text.partition("=")
+        name = name.strip()
+        if not sep or not name or not listed.strip():
+            raise _error("--vary", 1, f"expected VAR=v1,v2,..., got '{text}'", "e.g. --vary G=1,2,4,8")
+        if not name.isidentifier():
+            raise _error("--vary", 1, f"'{name}' is not a variable name")
+        if name in result:
+            raise _error("--vary", 1, f"'{name}' is varied twice", "list all its values in one --vary")
+        column, items = len(name) + 2, []
+        for part in listed.split(","):
+            try:
+                items.append(evaluate(part, {}))
+            except SpecError as exc:
+                raise _error("--vary", column, exc.message, exc.hint) from None
+            column += len(part) + 1
+        result[name] = items
+    return result
+
+
+def group_list(text: str) -> list[int | str]:
+    """'1,2,4' or 'divisors' (every legal G) or a mix, for `whatif --g`."""
+    choices: list[int | str] = []
+    column = 1
+    for part in text.split(","):
+        token = part.strip()
+        if token == "divisors":
+            choices.append(token)
+        elif token.isdigit() and int(token) > 0:
+            choices.append(int(token))
+        else:
+            raise _error("--g", column, f"'{token}' is not a group count", "positive whole numbers or divisors, e.g. --g 1,2,4 or --g divisors")
+        column += len(part) + 1
+    return choices

@@ -1,30 +1,89 @@
-"""Variants of one convolution: the same layer at several group counts (and depthwise).
+"""Variants of convolutions: standard, grouped at G, depthwise, depthwise-separable; and heads
+(GAP, GDC, a dense conv over the plane). Pure functions over resolved steps.
 
-Pure functions over shapes, used by `groupcost layer`.
+A variant replaces one layer step by one or two new steps with the same input and output
+shapes, so the rest of the network is untouched and whole-network totals are the analysis
+of the network with the steps replaced.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 from dataclasses import dataclass
 
-from groupcost.analysis import Row, step_row
+from groupcost.analysis import Row, Totals, analyze, step_row
 from groupcost.errors import Location
-from groupcost.layers import LayerError, Shape
-from groupcost.layers.conv import Conv, legal_groups, nearest
-from groupcost.network import LayerStep
+from groupcost.layers import Layer, LayerError, Shape
+from groupcost.layers.conv import Conv, ConvLike, DepthwiseConv, GlobalDepthwiseConv, PointwiseConv, legal_groups, nearest
+from groupcost.layers.pool import GlobalAvgPool
+from groupcost.network import LayerStep, Network, Node, Sequence, replace_steps, walk
 
 DEPTHWISE = "dw"
+SEPARABLE = "dwsep"
+Choice = int | str  # a group count, "dw" (G = C_in) or "dwsep"
 
 
 @dataclass(frozen=True)
-class GroupVariant:
-    """The convolution at one G: its row, or why that G is not legal here."""
+class Variant:
+    """One way to build a layer: its rows (one, or two for dwsep), or why it cannot be built."""
 
-    label: str  # "4" or "dw"
-    groups: int
-    row: Row | None
+    label: str
+    rows: tuple[Row, ...] = ()
     reason: str | None = None
     nearest_legal: tuple[int, ...] = ()
+
+    @property
+    def legal(self) -> bool:
+        return self.reason is None
+
+    @property
+    def out_shape(self) -> Shape:
+        return self.rows[-1].out_shape
+
+    def total(self, metric: str) -> int:
+        return sum(getattr(row, metric) for row in self.rows)
+
+
+def is_groupable(step) -> bool:
+    """Standard and pointwise convolutions: the layers whose G is a design choice."""
+    return isinstance(step, LayerStep) and type(step.layer) in (Conv, PointwiseConv)
+
+
+def choice_label(choice: Choice) -> str:
+    return {1: "standard", DEPTHWISE: "depthwise", SEPARABLE: "dw-separable"}.get(choice, f"G={choice}")
+
+
+def replacement(step: LayerStep, choice: Choice) -> Node:
+    """`step`'s convolution rebuilt as `choice`; raises LayerError when that is not possible."""
+    assert isinstance(step.layer, ConvLike)
+    g = step.layer.geometry(step.in_shape)
+    x = step.in_shape
+    if choice == SEPARABLE:
+        if g.kernel == (1, 1):
+            raise LayerError("a 1×1 convolution has no spatial part to separate")
+        dw = DepthwiseConv(k=g.kernel, s=g.stride, p=g.pads, d=g.dilation, bias=g.bias)
+        pw = PointwiseConv(out=g.c_out, bias=g.bias)
+        mid = dw.out_shape(x)
+        return Sequence((LayerStep(f"{step.name}.dw", dw, x, mid, step.loc), LayerStep(f"{step.name}.pw", pw, mid, pw.out_shape(mid), step.loc)))
+    groups = g.c_in if choice == DEPTHWISE else int(choice)
+    conv = Conv(out=g.c_out, k=g.kernel, s=g.stride, p=g.pads, d=g.dilation, groups=groups, bias=g.bias)
+    return LayerStep(step.name, conv, x, conv.out_shape(x), step.loc)
+
+
+def variant(step: LayerStep, choice: Choice, batch: int = 1) -> Variant:
+    label = choice_label(choice)
+    try:
+        node = replacement(step, choice)
+    except LayerError as exc:
+        g = step.layer.geometry(step.in_shape)  # type: ignore[attr-defined]
+        groups = g.c_in if choice == DEPTHWISE else choice
+        legal = nearest(legal_groups(g.c_in, g.c_out), groups) if exc.arg == "groups" and isinstance(groups, int) else []
+        return Variant(label, reason=exc.message, nearest_legal=tuple(legal))
+    return Variant(label, tuple(step_row(s, batch) for s in walk(node)))
+
+
+# ---- one convolution on the command line (`groupcost layer`) --------------------------------
 
 
 @dataclass(frozen=True)
@@ -39,35 +98,98 @@ class ConvQuestion:
     d: tuple[int, int] = (1, 1)
     bias: bool = False
 
-    def at(self, groups: int) -> Conv:
-        return Conv(out=self.out, k=self.k, s=self.s, p=self.p, d=self.d, groups=groups, bias=self.bias)
+    def step(self) -> LayerStep:
+        """The standard convolution; raises LayerError when it is impossible whatever G is."""
+        conv = Conv(out=self.out, k=self.k, s=self.s, p=self.p, d=self.d, bias=self.bias)
+        return LayerStep("conv", conv, self.in_shape, conv.out_shape(self.in_shape), Location("<layer>"))
 
 
 @dataclass(frozen=True)
 class GroupSweep:
     question: ConvQuestion
-    baseline: Row  # G = 1, what every ratio is taken against
-    variants: tuple[GroupVariant, ...]
+    baseline: Variant  # G = 1, what every ratio is taken against
+    variants: tuple[Variant, ...]
 
 
-def sweep_groups(question: ConvQuestion, choices: list[int | str]) -> GroupSweep:
-    """Each G in `choices` (an int or 'dw' for G = C_in), evaluated with the conv's own checks.
+def sweep_groups(question: ConvQuestion, choices: list[Choice]) -> GroupSweep:
+    step = question.step()
+    return GroupSweep(question, variant(step, 1), tuple(dataclasses.replace(variant(step, c), label=str(c)) for c in choices))
 
-    Raises LayerError when the convolution is impossible whatever G is (e.g. kernel too large).
-    """
-    standard = question.at(1)
-    baseline = step_row(LayerStep("G=1", standard, question.in_shape, standard.out_shape(question.in_shape), Location("<layer>")), batch=1)
-    c_in = question.in_shape[0]
-    variants = []
-    for choice in choices:
-        groups = c_in if choice == DEPTHWISE else int(choice)
-        conv = question.at(groups)
-        try:
-            out_shape = conv.out_shape(question.in_shape)
-        except LayerError as exc:
-            legal = legal_groups(c_in, question.out) if exc.arg == "groups" else []
-            variants.append(GroupVariant(str(choice), groups, None, exc.message, tuple(nearest(legal, groups))))
-            continue
-        step = LayerStep(f"G={choice}", conv, question.in_shape, out_shape, Location("<layer>"))
-        variants.append(GroupVariant(str(choice), groups, step_row(step, batch=1)))
-    return GroupSweep(question, baseline, tuple(variants))
+
+# ---- a whole network (`groupcost compare`) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerComparison:
+    name: str
+    in_shape: Shape
+    written: Variant  # the layer as the spec has it
+    variants: tuple[Variant, ...]  # standard first
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The whole network with every selected convolution built one way."""
+
+    label: str
+    totals: Totals
+    replaced: int = 0
+    illegal: tuple[str, ...] = ()  # layers kept as written because the choice is not legal there
+
+
+@dataclass(frozen=True)
+class Comparison:
+    model: str
+    dtype_bytes: int
+    choices: tuple[Choice, ...]
+    layers: tuple[LayerComparison, ...]
+    heads: tuple[LayerComparison, ...]
+    scenarios: tuple[Scenario, ...]
+
+
+def _head(step: LayerStep, batch: int) -> LayerComparison | None:
+    """A layer that reduces a whole plane to 1×1: compare GAP, GDC and a dense conv over the plane."""
+    if len(step.in_shape) != 3 or step.in_shape[1] * step.in_shape[2] == 1:
+        return None
+    c, h, w = step.in_shape
+    if isinstance(step.layer, GlobalAvgPool):
+        c_out = c
+    elif isinstance(step.layer, ConvLike) and step.out_shape[1:] == (1, 1):
+        g = step.layer.geometry(step.in_shape)
+        if g.kernel != (h, w) or any(g.pads):
+            return None
+        c_out = g.c_out
+    else:
+        return None
+    options: list[tuple[str, Layer]] = [("GAP", GlobalAvgPool()), ("GDC", GlobalDepthwiseConv()), ("dense conv", Conv(out=c_out, k=(h, w), bias=False))]
+    variants = tuple(Variant(label, (step_row(LayerStep(step.name, layer, step.in_shape, layer.out_shape(step.in_shape), step.loc), batch),)) for label, layer in options)
+    return LayerComparison(step.name, step.in_shape, Variant("as written", (step_row(step, batch),)), variants)
+
+
+def compare(network: Network, choices: list[Choice], pattern: str | None = None) -> Comparison:
+    """Every selected convolution at G = 1, each G in `choices` and depthwise-separable; heads; totals."""
+    selected = [s for s in network.steps() if is_groupable(s) and (pattern is None or fnmatch.fnmatchcase(s.name, pattern))]
+    options: list[Choice] = [1, *(c for c in choices if c != 1), SEPARABLE]
+    batch = network.batch
+    layers = tuple(
+        LayerComparison(s.name, s.in_shape, Variant("as written", (step_row(s, batch),)), tuple(variant(s, c, batch) for c in options))
+        for s in selected
+    )
+    heads = tuple(h for h in (_head(s, batch) for s in network.steps() if isinstance(s, LayerStep)) if h is not None)
+    scenarios = [Scenario("as written", analyze(network).totals)]
+    names = {s.name for s in selected}
+    for choice in options:
+        illegal: list[str] = []
+
+        def rebuild(step: LayerStep, choice: Choice = choice, illegal: list[str] = illegal) -> Node:
+            if step.name not in names:
+                return step
+            try:
+                return replacement(step, choice)
+            except LayerError:
+                illegal.append(step.name)
+                return step
+
+        rebuilt = dataclasses.replace(network, body=replace_steps(network.body, rebuild))
+        scenarios.append(Scenario(f"all {choice_label(choice)}", analyze(rebuilt).totals, len(names) - len(illegal), tuple(illegal)))
+    return Comparison(network.name, network.dtype_bytes, tuple(options), layers, heads, tuple(scenarios))

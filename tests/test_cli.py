@@ -81,6 +81,7 @@ def test_layer_sweep_against_the_formulas(cli):
         assert variants[str(g)]["traffic"] == 64 * 56 * 56 + 128 * 56 * 56 + weights
     assert variants["dw"]["groups"] == 64 and variants["dw"]["params"] == 128 * 9
     assert variants["3"] == {"g": "3", "groups": 3, "legal": False, "reason": "groups=3 does not divide C_in=64 and C_out=128", "nearest_legal": [2, 4]}
+    assert variants["1"]["weights"] == variants["1"]["params"]  # no bias unless --bias
 
 
 def test_layer_table_names_the_illegal_g(cli):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import groupcost
@@ -32,6 +33,6 @@ def test_python_example_runs():
 def test_sample_outputs_are_current(cli):
     for command in re.findall(r"^\$ groupcost (.+)$", README, flags=re.M):
         shown = README.split(f"$ groupcost {command}\n", 1)[1].split("```", 1)[0]
-        result = cli(*command.split())
+        result = cli(*shlex.split(command))
         assert result.exit_code == 0
         assert [line.rstrip() for line in result.stdout.splitlines()] == shown.rstrip("\n").splitlines(), command

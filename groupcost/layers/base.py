@@ -8,6 +8,7 @@ through the declared argument kinds; the analysis only calls `out_shape` and `co
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -135,14 +136,8 @@ class ArgSpec:
     default: Any
     doc: str
     alias: str | None
-
-    @property
-    def textual(self) -> bool:
-        """Takes a name (e.g. an activation), never an expression."""
-        return hasattr(self.kind, "choices")
-
-    def keywords(self) -> tuple[str, ...]:
-        return getattr(self.kind, "choices", None) or KEYWORD_KINDS.get(self.kind, ())
+    textual: bool  # takes a name (e.g. an activation), never an expression
+    keywords: tuple[str, ...]  # strings taken as they are, not evaluated
 
 
 # ---- layers ---------------------------------------------------------------------------------
@@ -158,18 +153,7 @@ class Layer:
 
     @classmethod
     def arg_specs(cls) -> tuple[ArgSpec, ...]:
-        return tuple(
-            ArgSpec(
-                f.name,
-                f.metadata["kind"],
-                f.default is dataclasses.MISSING,
-                None if f.default is dataclasses.MISSING else f.default,
-                f.metadata["doc"],
-                f.metadata["alias"],
-            )
-            for f in dataclasses.fields(cls)
-            if "kind" in f.metadata
-        )
+        return _arg_specs(cls)
 
     def out_shape(self, x: Shape) -> Shape:
         """Output shape for input `x`; raises LayerError if the input does not fit."""
@@ -181,6 +165,24 @@ class Layer:
     def group_count(self, x: Shape) -> int | None:
         """The convolution's group count, for conv-like layers; None elsewhere."""
         return None
+
+
+@functools.cache
+def _arg_specs(cls: type[Layer]) -> tuple[ArgSpec, ...]:
+    return tuple(
+        ArgSpec(
+            f.name,
+            f.metadata["kind"],
+            f.default is dataclasses.MISSING,
+            None if f.default is dataclasses.MISSING else f.default,
+            f.metadata["doc"],
+            f.metadata["alias"],
+            hasattr(f.metadata["kind"], "choices"),
+            getattr(f.metadata["kind"], "choices", None) or KEYWORD_KINDS.get(f.metadata["kind"], ()),
+        )
+        for f in dataclasses.fields(cls)
+        if "kind" in f.metadata
+    )
 
 
 class Macro(Layer):

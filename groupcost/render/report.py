@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from groupcost import __version__
 from groupcost.analysis import CONVENTION, Report, Row
 from groupcost.render import units
+from groupcost.roofline import Device, intensity, report_seconds, row_seconds
 
 SCHEMA_VERSION = 1
 
@@ -37,6 +38,19 @@ COLUMNS = (
 )
 
 
+def columns(traffic: bool, device: Device | None) -> tuple[Column, ...]:
+    """The standard columns, plus traffic and intensity, plus the roofline estimate, when asked."""
+    extra: list[Column] = []
+    if traffic:
+        extra += [
+            Column("traffic_bytes", "traffic", lambda r, rep: units.size(r.traffic * rep.dtype_bytes)),
+            Column("intensity", "FLOP/B", lambda r, rep: f"{intensity(r.macs, r.traffic, rep.dtype_bytes):.1f}"),
+        ]
+    if device is not None:
+        extra.append(Column("latency_s", "est. latency", lambda r, rep: units.seconds(row_seconds(r, rep.dtype_bytes, device))))
+    return COLUMNS + tuple(extra)
+
+
 def title(report: Report) -> str:
     variables = ", ".join(f"{k}={v}" for k, v in report.variables.items())
     return (
@@ -45,47 +59,69 @@ def title(report: Report) -> str:
     )
 
 
-def summary_lines(report: Report) -> list[str]:
+def summary_lines(report: Report, device: Device | None = None) -> list[str]:
     t, b = report.totals, report.dtype_bytes
-    return [
+    roofline = [] if device is None else [
+        f"est. latency {units.seconds(report_seconds(report, device))} on {device.label()}: Σ max(FLOPs / peak, bytes / bandwidth) over layers"
+    ]
+    return roofline + [
         f"params {t.params:,} ({units.size(t.params * b)} at {report.dtype}) · MACs {t.macs:,} (FLOPs = 2 × MACs = {units.count(t.flops)})",
         f"activations {t.activations:,} elements ({units.size(t.activations * b)}), largest {units.size(t.peak_activation * b)} · memory traffic {units.size(t.traffic * b)}",
         "MACs count conv + linear only (no bias, BN, activation, pooling or add); params as PyTorch counts them.",
     ]
 
 
-def to_table(report: Report):
+def to_table(report: Report, traffic: bool = False, device: Device | None = None):
     """A rich renderable: the per-layer table, a totals row, and the convention."""
     from rich.console import Group
     from rich.text import Text
 
     from groupcost.render.grid import Grid
 
-    totals = {"name": "total", "params": units.count(report.totals.params), "macs": units.count(report.totals.macs),
-              "mac_share": "100%" if report.totals.macs else "-", "activations": units.count(report.totals.activations)}
+    shown = columns(traffic, device)
     grid = Grid(
-        headers=[c.title for c in COLUMNS],
-        rows=[[c.human(row, report) for c in COLUMNS] for row in report.rows],
-        right_aligned=[c.numeric for c in COLUMNS],
-        footer=[totals.get(c.key, "") for c in COLUMNS],
+        headers=[c.title for c in shown],
+        rows=[[c.human(row, report) for c in shown] for row in report.rows],
+        right_aligned=[c.numeric for c in shown],
+        footer=[_total(c.key, report, device) for c in shown],
         title=title(report),
     )
-    return Group(grid, *(Text(line, style="dim" if i == 2 else "") for i, line in enumerate(summary_lines(report))))
+    lines = summary_lines(report, device)
+    return Group(grid, *(Text(line, style="dim" if i == len(lines) - 1 else "") for i, line in enumerate(lines)))
 
 
-def to_markdown(report: Report) -> str:
-    header = [c.title for c in COLUMNS]
-    align = ["---:" if c.numeric else ":---" for c in COLUMNS]
+def _total(key: str, report: Report, device: Device | None) -> str:
+    t, b = report.totals, report.dtype_bytes
+    return {
+        "name": "total",
+        "params": units.count(t.params),
+        "macs": units.count(t.macs),
+        "mac_share": "100%" if t.macs else "-",
+        "activations": units.count(t.activations),
+        "traffic_bytes": units.size(t.traffic * b),
+        "intensity": f"{intensity(t.macs, t.traffic, b):.1f}",
+        "latency_s": units.seconds(report_seconds(report, device)) if device else "",
+    }.get(key, "")
+
+
+def to_markdown(report: Report, traffic: bool = False, device: Device | None = None) -> str:
+    shown = columns(traffic, device)
+    header = [c.title for c in shown]
+    align = ["---:" if c.numeric else ":---" for c in shown]
     lines = [f"**{title(report)}**", "", "| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(c.human(row, report).replace("|", "\\|") for c in COLUMNS) + " |" for row in report.rows]
-    lines += ["", *(f"{line}  " for line in summary_lines(report))]
+    lines += ["| " + " | ".join(c.human(row, report).replace("|", "\\|") for c in shown) + " |" for row in report.rows]
+    lines += ["| " + " | ".join(f"**{_total(c.key, report, device)}**" if _total(c.key, report, device) else "" for c in shown) + " |"]
+    lines += ["", *(f"{line}  " for line in summary_lines(report, device))]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def to_dict(report: Report) -> dict:
-    """The JSON document (schema_version 1): exact integers, metric names spelled out."""
+def to_dict(report: Report, traffic: bool = False, device: Device | None = None) -> dict:
+    """The JSON document (schema_version 1): exact integers, metric names spelled out.
+
+    Traffic is always there; with a device, each layer gains `latency_s` and the document a `roofline`.
+    """
     b, t = report.dtype_bytes, report.totals
-    return {
+    document = {
         "schema_version": SCHEMA_VERSION,
         "groupcost_version": __version__,
         "model": report.model,
@@ -127,17 +163,25 @@ def to_dict(report: Report) -> dict:
             for r in report.rows
         ],
     }
+    if device is not None:
+        document["roofline"] = {
+            "device": device.name, "peak_tflops": device.peak_tflops, "bandwidth_gbs": device.bandwidth_gbs, "source": device.source,
+            "latency_s": report_seconds(report, device), "estimate": "sum over layers of max(FLOPs / peak, bytes / bandwidth)",
+        }
+        for layer, row in zip(document["layers"], report.rows):
+            layer["latency_s"] = row_seconds(row, b, device)
+    return document
 
 
-def to_json(report: Report) -> str:
-    return json.dumps(to_dict(report), indent=2) + "\n"
+def to_json(report: Report, traffic: bool = False, device: Device | None = None) -> str:
+    return json.dumps(to_dict(report, device=device), indent=2) + "\n"
 
 
 CSV_FIELDS = ("name", "type", "out_shape", "groups", "params", "weights", "macs", "activations", "activation_bytes", "traffic", "traffic_bytes")
 
 
-def to_csv(report: Report) -> str:
-    """One row per layer with exact integers, then a `total` row; shapes as C×H×W."""
+def to_csv(report: Report, traffic: bool = False, device: Device | None = None) -> str:
+    """One row per layer with exact integers, then a `total` row; shapes as C×H×W (traffic always included)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_FIELDS)

@@ -12,11 +12,13 @@ def count(n: int) -> str:
 
 
 def size(n_bytes: int) -> str:
-    """1_048_576 -> '1.00 MiB'."""
+    """1_048_576 -> '1.00 MiB', 40_448_000 -> '38.6 MiB', 1_036_288 -> '1012 KiB' (three or four digits)."""
     value = float(n_bytes)
     for suffix in ("B", "KiB", "MiB", "GiB"):
         if abs(value) < 1024 or suffix == "GiB":
-            return f"{n_bytes} B" if suffix == "B" else f"{value:.2f} {suffix}"
+            if suffix == "B":
+                return f"{n_bytes} B"
+            return f"{value:.{2 if abs(value) < 10 else 1 if abs(value) < 100 else 0}f} {suffix}"
         value /= 1024
     raise AssertionError("unreachable")
 
@@ -27,3 +29,13 @@ def shape(dims: tuple[int, ...]) -> str:
 
 def share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def seconds(value: float | None) -> str:
+    """An estimate in s, ms or µs with three significant digits."""
+    if value is None:
+        return "-"
+    for factor, suffix in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")):
+        if value >= factor:
+            return f"{value / factor:.3g} {suffix}"
+    return f"{value * 1e9:.3g} ns"

@@ -9,10 +9,11 @@ import json
 from groupcost import __version__
 from groupcost.analysis import CONVENTION
 from groupcost.render import units
-from groupcost.variants import GroupSweep, GroupVariant
+from groupcost.variants import GroupSweep, Variant
 
 SCHEMA_VERSION = 1
 HEADER = ("G", "output", "params", "MACs", "traffic", "params×", "MACs×", "traffic×")
+NOTE = "MACs = C_out·(C_in/G)·K_h·K_w·H_out·W_out (FLOPs = 2 × MACs); traffic = input + output + weights; × = ratio to G=1."
 
 
 def title(sweep: GroupSweep) -> str:
@@ -24,24 +25,21 @@ def title(sweep: GroupSweep) -> str:
     )
 
 
-NOTE = "MACs = C_out·(C_in/G)·K_h·K_w·H_out·W_out (FLOPs = 2 × MACs); traffic = input + output + weights; × = ratio to G=1."
-
-
-def _ratio(value: int, base: int) -> str:
-    return f"{value / base:.3f}" if base else "-"
-
-
-def why_not(variant: GroupVariant) -> str:
+def why_not(variant: Variant) -> str:
     legal = ", ".join(map(str, variant.nearest_legal))
     return f"G={variant.label} is not legal: {variant.reason}" + (f"; nearest legal G: {legal}" if legal else "")
 
 
-def _cells(variant: GroupVariant, sweep: GroupSweep) -> list[str]:
-    if variant.row is None:
+def ratio(value: int, base: int) -> str:
+    return f"{value / base:.3f}" if base else "-"
+
+
+def _cells(variant: Variant, base: Variant) -> list[str]:
+    if not variant.legal:
         return [variant.label, "not legal", "-", "-", "-", "-", "-", "-"]
-    r, b = variant.row, sweep.baseline
-    return [variant.label, units.shape(r.out_shape), units.count(r.params), units.count(r.macs), units.count(r.traffic),
-            _ratio(r.params, b.params), _ratio(r.macs, b.macs), _ratio(r.traffic, b.traffic)]
+    p, m, t = (variant.total(k) for k in ("params", "macs", "traffic"))
+    return [variant.label, units.shape(variant.out_shape), units.count(p), units.count(m), units.count(t),
+            ratio(p, base.total("params")), ratio(m, base.total("macs")), ratio(t, base.total("traffic"))]
 
 
 def to_table(sweep: GroupSweep):
@@ -52,20 +50,34 @@ def to_table(sweep: GroupSweep):
 
     table = Grid(
         headers=HEADER,
-        rows=[_cells(v, sweep) for v in sweep.variants],
+        rows=[_cells(v, sweep.baseline) for v in sweep.variants],
         right_aligned=[i > 1 for i in range(len(HEADER))],
         title=title(sweep),
-        row_styles=["red" if v.row is None else None for v in sweep.variants],
+        row_styles=[None if v.legal else "red" for v in sweep.variants],
     )
-    reasons = [Text(why_not(v), style="red") for v in sweep.variants if v.row is None]
+    reasons = [Text(why_not(v), style="red") for v in sweep.variants if not v.legal]
     return Group(table, *reasons, Text(NOTE, style="dim"))
 
 
 def to_markdown(sweep: GroupSweep) -> str:
     lines = [f"**{title(sweep)}**", "", "| " + " | ".join(HEADER) + " |", "| :--- | :--- |" + " ---: |" * 6]
-    lines += ["| " + " | ".join(_cells(v, sweep)) + " |" for v in sweep.variants]
-    reasons = [f"- {why_not(v)}" for v in sweep.variants if v.row is None]
+    lines += ["| " + " | ".join(_cells(v, sweep.baseline)) + " |" for v in sweep.variants]
+    reasons = [f"- {why_not(v)}" for v in sweep.variants if not v.legal]
     return "\n".join([*lines, "", *reasons, *([""] if reasons else []), NOTE]) + "\n"
+
+
+def variant_dict(variant: Variant) -> dict:
+    if not variant.legal:
+        return {"legal": False, "reason": variant.reason, "nearest_legal": list(variant.nearest_legal)}
+    return {
+        "legal": True,
+        "out_shape": list(variant.out_shape),
+        **{metric: variant.total(metric) for metric in ("params", "weights", "macs", "activations", "traffic")},
+    }
+
+
+def _groups(sweep: GroupSweep, label: str) -> int:
+    return sweep.question.in_shape[0] if label == "dw" else int(label)
 
 
 def to_dict(sweep: GroupSweep) -> dict:
@@ -74,13 +86,8 @@ def to_dict(sweep: GroupSweep) -> dict:
         "schema_version": SCHEMA_VERSION,
         "groupcost_version": __version__,
         "conv": {"in_shape": list(q.in_shape), "out": q.out, "k": list(q.k), "s": list(q.s), "p": q.p if isinstance(q.p, str) else list(q.p), "d": list(q.d), "bias": q.bias},
-        "convention": {k: CONVENTION[k] for k in ("macs", "params", "traffic")},
-        "variants": [
-            {"g": v.label, "groups": v.groups, "legal": False, "reason": v.reason, "nearest_legal": list(v.nearest_legal)}
-            if v.row is None
-            else {"g": v.label, "groups": v.groups, "legal": True, "out_shape": list(v.row.out_shape), "params": v.row.params, "macs": v.row.macs, "traffic": v.row.traffic}
-            for v in sweep.variants
-        ],
+        "convention": {k: CONVENTION[k] for k in ("macs", "params", "weights", "activations", "traffic")},
+        "variants": [{"g": v.label, "groups": _groups(sweep, v.label), **variant_dict(v)} for v in sweep.variants],
     }
 
 
@@ -93,10 +100,11 @@ def to_csv(sweep: GroupSweep) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(("g", "groups", "legal", "out_shape", "params", "macs", "traffic", "reason"))
     for v in sweep.variants:
-        if v.row is None:
-            writer.writerow((v.label, v.groups, "false", "", "", "", "", v.reason))
+        groups = _groups(sweep, v.label)
+        if v.legal:
+            writer.writerow((v.label, groups, "true", units.shape(v.out_shape), v.total("params"), v.total("macs"), v.total("traffic"), ""))
         else:
-            writer.writerow((v.label, v.groups, "true", units.shape(v.row.out_shape), v.row.params, v.row.macs, v.row.traffic, ""))
+            writer.writerow((v.label, groups, "false", "", "", "", "", v.reason))
     return out.getvalue()
 
 

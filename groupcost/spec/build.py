@@ -187,7 +187,7 @@ class _Builder:
             if node is None:
                 continue
             try:
-                raw = node.value if spec.textual else _evaluate_node(node, env, spec.keywords())
+                raw = node.value if spec.textual else _evaluate_node(node, env, spec.keywords)
                 if raw is None and not spec.required:
                     continue
                 kwargs[spec.name] = spec.kind(raw)

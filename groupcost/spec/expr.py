@@ -9,9 +9,10 @@ Results that are whole numbers come back as exact ints; `/` is true division.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Union
 
 from groupcost.errors import SpecError
@@ -64,25 +65,9 @@ _COMPARE = {
 }
 
 
-def names_in(text: str) -> set[str]:
-    """Variable names an expression refers to (functions excluded); assumes it parses."""
-    tree = ast.parse(text, mode="eval")
-    called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - called
-
-
 def evaluate(text: str, variables: Mapping[str, Number]) -> Number:
     """Evaluate `text` over `variables`; raise SpecError (without location) on anything else."""
-    if len(text) > MAX_EXPRESSION_CHARS:
-        raise SpecError(f"expression longer than {MAX_EXPRESSION_CHARS} characters")
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
-        raise SpecError(f"cannot read '{text}' as a number or an expression", "use numbers, names, + - * / // % ** and ( )") from None
-    except (ValueError, MemoryError, RecursionError):
-        raise SpecError(f"cannot read '{text}' as an expression") from None
-    value = _Evaluator(variables, text).visit(tree.body)
-    return _normalise(value)
+    return _normalise(_compile(text)(variables))
 
 
 def _normalise(value: Number) -> Number:
@@ -93,89 +78,136 @@ def _normalise(value: Number) -> Number:
     return value
 
 
-class _Evaluator:
-    def __init__(self, variables: Mapping[str, Number], text: str):
-        self.variables = variables
+Compiled = Callable[[Mapping[str, Number]], Number]
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile(text: str) -> Compiled:
+    """Parse and check once per distinct text, into closures: a sweep re-evaluates the same expressions many times."""
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise SpecError(f"expression longer than {MAX_EXPRESSION_CHARS} characters")
+    try:
+        tree = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        raise SpecError(f"cannot read '{text}' as a number or an expression", "use numbers, names, + - * / // % ** and ( )") from None
+    except (ValueError, MemoryError, RecursionError):
+        raise SpecError(f"cannot read '{text}' as an expression") from None
+    return _Compiler(text).compile(tree)
+
+
+class _Compiler:
+    """Whitelisted AST nodes → closures over the variables; anything else is refused here."""
+
+    def __init__(self, text: str):
         self.text = text
 
-    def visit(self, node: ast.AST) -> Number:
-        method = getattr(self, "visit_" + type(node).__name__, None)
+    def compile(self, node: ast.AST) -> Compiled:
+        method = getattr(self, "compile_" + type(node).__name__, None)
         if method is None:
             raise SpecError(f"'{ast.unparse(node)}' is not allowed in an expression", "use numbers, names, + - * / // % ** and ( )")
-        return self._bounded(method(node))
+        return method(node)
 
-    def _bounded(self, value: Number) -> Number:
+    def bounded(self, value: Number) -> Number:
         if isinstance(value, float) and not math.isfinite(value):
             raise SpecError(f"'{self.text}' is not a finite number")
         if abs(value) > MAX_MAGNITUDE:
             raise SpecError(f"'{self.text}' is too large", f"values are limited to {MAX_MAGNITUDE:.0e}")
         return value
 
-    def visit_Constant(self, node: ast.Constant) -> Number:
-        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+    def compile_Constant(self, node: ast.Constant) -> Compiled:
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(f"'{ast.unparse(node)}' is not a number")
-        return node.value
+        self.bounded(value)
+        return lambda env: value
 
-    def visit_Name(self, node: ast.Name) -> Number:
-        if node.id not in self.variables:
-            from difflib import get_close_matches
+    def compile_Name(self, node: ast.Name) -> Compiled:
+        name = node.id
 
-            close = get_close_matches(node.id, list(self.variables), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"defined here: {', '.join(sorted(self.variables)) or 'none'}"
-            raise SpecError(f"undefined variable '{node.id}'", hint)
-        return self.variables[node.id]
+        def load(env: Mapping[str, Number]) -> Number:
+            try:
+                return env[name]
+            except KeyError:
+                from difflib import get_close_matches
 
-    def visit_UnaryOp(self, node: ast.UnaryOp) -> Number:
-        operand = self.visit(node.operand)
+                close = get_close_matches(name, list(env), n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"defined here: {', '.join(sorted(env)) or 'none'}"
+                raise SpecError(f"undefined variable '{name}'", hint) from None
+
+        return load
+
+    def compile_UnaryOp(self, node: ast.UnaryOp) -> Compiled:
+        operand = self.compile(node.operand)
         if isinstance(node.op, ast.USub):
-            return -operand
+            return lambda env: -operand(env)
         if isinstance(node.op, ast.UAdd):
             return operand
         if isinstance(node.op, ast.Not):
-            return int(not operand)
+            return lambda env: int(not operand(env))
         raise SpecError(f"operator in '{ast.unparse(node)}' is not allowed")
 
-    def visit_BinOp(self, node: ast.BinOp) -> Number:
+    def compile_BinOp(self, node: ast.BinOp) -> Compiled:
         op = _BINARY.get(type(node.op))
         if op is None:
             raise SpecError(f"operator in '{ast.unparse(node)}' is not allowed", "use + - * / // % **")
-        left, right = self.visit(node.left), self.visit(node.right)
-        if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
-            raise SpecError(f"exponent {right} in '{self.text}' is too large", f"at most {MAX_EXPONENT}")
-        if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and right == 0:
-            raise SpecError(f"division by zero in '{self.text}'")
-        if isinstance(node.op, ast.Div) and isinstance(left, int) and isinstance(right, int) and left % right == 0:
-            return left // right  # exact: 256 / 64 stays an int, whatever its size
-        try:
-            return op(left, right)
-        except (OverflowError, ZeroDivisionError):
-            raise SpecError(f"'{self.text}' cannot be computed", f"values are limited to {MAX_MAGNITUDE:.0e}") from None
+        left, right, kind, text, bounded = self.compile(node.left), self.compile(node.right), type(node.op), self.text, self.bounded
 
-    def visit_Compare(self, node: ast.Compare) -> Number:
-        left = self.visit(node.left)
-        for op_node, right_node in zip(node.ops, node.comparators):
+        def apply(env: Mapping[str, Number]) -> Number:
+            a, b = left(env), right(env)
+            if kind is ast.Pow and abs(b) > MAX_EXPONENT:
+                raise SpecError(f"exponent {b} in '{text}' is too large", f"at most {MAX_EXPONENT}")
+            if kind in (ast.Div, ast.FloorDiv, ast.Mod) and b == 0:
+                raise SpecError(f"division by zero in '{text}'")
+            if kind is ast.Div and isinstance(a, int) and isinstance(b, int) and a % b == 0:
+                return bounded(a // b)  # exact: 256 / 64 stays an int, whatever its size
+            try:
+                return bounded(op(a, b))
+            except (OverflowError, ZeroDivisionError):
+                raise SpecError(f"'{text}' cannot be computed", f"values are limited to {MAX_MAGNITUDE:.0e}") from None
+
+        return apply
+
+    def compile_Compare(self, node: ast.Compare) -> Compiled:
+        ops = []
+        for op_node in node.ops:
             op = _COMPARE.get(type(op_node))
             if op is None:
                 raise SpecError(f"comparison in '{ast.unparse(node)}' is not allowed")
-            right = self.visit(right_node)
-            if not op(left, right):
-                return 0
-            left = right
-        return 1
+            ops.append(op)
+        operands = [self.compile(node.left), *(self.compile(c) for c in node.comparators)]
 
-    def visit_BoolOp(self, node: ast.BoolOp) -> Number:
-        values = [self.visit(v) for v in node.values]
-        return int(all(values) if isinstance(node.op, ast.And) else any(values))
+        def compare(env: Mapping[str, Number]) -> Number:
+            left = operands[0](env)
+            for op, operand in zip(ops, operands[1:]):
+                right = operand(env)
+                if not op(left, right):
+                    return 0
+                left = right
+            return 1
 
-    def visit_IfExp(self, node: ast.IfExp) -> Number:
-        return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
+        return compare
 
-    def visit_Call(self, node: ast.Call) -> Number:
+    def compile_BoolOp(self, node: ast.BoolOp) -> Compiled:
+        values = [self.compile(v) for v in node.values]
+        if isinstance(node.op, ast.And):
+            return lambda env: int(all(v(env) for v in values))
+        return lambda env: int(any(v(env) for v in values))
+
+    def compile_IfExp(self, node: ast.IfExp) -> Compiled:
+        test, body, orelse = self.compile(node.test), self.compile(node.body), self.compile(node.orelse)
+        return lambda env: body(env) if test(env) else orelse(env)
+
+    def compile_Call(self, node: ast.Call) -> Compiled:
         name = node.func.id if isinstance(node.func, ast.Name) else None
         if name not in _FUNCTIONS or node.keywords:
             raise SpecError(f"'{ast.unparse(node.func)}' is not an allowed function", f"allowed: {', '.join(_FUNCTIONS)}")
-        args = [self.visit(a) for a in node.args]
-        try:
-            return _FUNCTIONS[name](*args)
-        except (TypeError, ValueError, OverflowError):
-            raise SpecError(f"wrong number of arguments in '{ast.unparse(node)}'") from None
+        function, args, shown, bounded = _FUNCTIONS[name], [self.compile(a) for a in node.args], ast.unparse(node), self.bounded
+
+        def call(env: Mapping[str, Number]) -> Number:
+            values = [a(env) for a in args]
+            try:
+                return bounded(function(*values))
+            except (TypeError, ValueError, OverflowError):
+                raise SpecError(f"wrong number of arguments in '{shown}'") from None
+
+        return call

@@ -1,0 +1,76 @@
+"""Memory traffic, arithmetic intensity and a roofline latency estimate for a device profile.
+
+latency(layer) = max(FLOPs / peak, bytes moved / bandwidth): a layer is either compute-bound or
+memory-bound. It is an estimate (floats, labelled as such), never a count.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from groupcost.analysis import Report, Row
+from groupcost.errors import Location, UsageError
+
+DEFAULT_DEVICE = "a100"
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    description: str
+    peak_tflops: float
+    bandwidth_gbs: float
+    source: str
+
+    @property
+    def ridge(self) -> float:
+        """FLOPs per byte above which a layer is compute-bound."""
+        return self.peak_tflops * 1e12 / (self.bandwidth_gbs * 1e9)
+
+    def seconds(self, flops: int, moved_bytes: int) -> float:
+        return max(flops / (self.peak_tflops * 1e12), moved_bytes / (self.bandwidth_gbs * 1e9))
+
+    def label(self) -> str:
+        return f"{self.name} ({self.peak_tflops:g} TFLOP/s, {self.bandwidth_gbs:g} GB/s)"
+
+
+@functools.cache
+def devices() -> dict[str, Device]:
+    """The shipped profiles, with the source of each figure (groupcost/devices.yaml)."""
+    import yaml
+
+    data = yaml.safe_load((Path(__file__).parent / "devices.yaml").read_text(encoding="utf-8"))
+    return {name: Device(name=name, **fields) for name, fields in data.items()}
+
+
+def device(name: str | None = None, peak_tflops: float | None = None, bandwidth_gbs: float | None = None) -> Device:
+    """A named profile, or a custom one when both figures are given (they override a name)."""
+    if (peak_tflops is None) != (bandwidth_gbs is None):
+        flag = "--peak-tflops" if peak_tflops is not None else "--bandwidth-gbs"
+        raise UsageError("give both --peak-tflops and --bandwidth-gbs for a custom device", None, Location(flag))
+    if peak_tflops is not None and bandwidth_gbs is not None:
+        if not (0 < peak_tflops < math.inf and 0 < bandwidth_gbs < math.inf):
+            raise UsageError("--peak-tflops and --bandwidth-gbs must be positive numbers", None, Location("--peak-tflops"))
+        return Device("custom", "custom device", peak_tflops, bandwidth_gbs, "command line")
+    name = name or DEFAULT_DEVICE
+    if name not in devices():
+        raise UsageError(f"unknown device '{name}'", f"one of {', '.join(devices())}, or --peak-tflops with --bandwidth-gbs", Location("--device"))
+    return devices()[name]
+
+
+def intensity(macs: int, traffic_elements: int, dtype_bytes: int) -> float:
+    """Arithmetic intensity: FLOPs (2 × MACs) per byte moved."""
+    moved = traffic_elements * dtype_bytes
+    return 2 * macs / moved if moved else 0.0
+
+
+def row_seconds(row: Row, dtype_bytes: int, profile: Device) -> float:
+    return profile.seconds(2 * row.macs, row.traffic * dtype_bytes)
+
+
+def report_seconds(report: Report, profile: Device) -> float:
+    """The network's estimate: each layer's roofline time, summed (layers run one after another)."""
+    return sum(row_seconds(row, report.dtype_bytes, profile) for row in report.rows)
