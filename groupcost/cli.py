@@ -205,6 +205,135 @@ def whatif(
         sys.stderr.write(f"wrote {plot}\n")
 
 
+class CheckFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    github = "github"
+
+
+def _max_option(metric: str, example: str):
+    return Annotated[Optional[str], typer.Option(f"--max-{metric.replace('_', '-')}", help=f"Budget for total {metric}, e.g. {example}.", show_default=False)]
+
+
+@app.command()
+def check(
+    specs: Annotated[list[str], typer.Argument(help="Spec files, globs (quoted: 'models/*.yaml') or zoo names.")],
+    max_params: _max_option("params", "5M") = None,
+    max_weights: _max_option("weights", "4M") = None,
+    max_macs: _max_option("macs", "600M") = None,
+    max_flops: _max_option("flops", "1.2G") = None,
+    max_activations: _max_option("activations", "20M") = None,
+    max_activation_bytes: _max_option("activation_bytes", "64MiB") = None,
+    max_peak_activation_bytes: _max_option("peak_activation_bytes", "8MiB") = None,
+    max_weight_bytes: _max_option("weight_bytes", "20MB") = None,
+    max_traffic: _max_option("traffic", "100M") = None,
+    max_traffic_bytes: _max_option("traffic_bytes", "400MiB") = None,
+    warn_at: Annotated[Optional[str], typer.Option("--warn-at", help="Also report budgets used to this fraction, e.g. 90%.")] = None,
+    set_: SetOption = None,
+    format: Annotated[CheckFormat, typer.Option("--format", "-f", help="table | json | markdown (a PR comment) | github (workflow commands).")] = CheckFormat.table,
+) -> None:
+    """Check specs against their budgets (`budgets:` in the spec, or --max-... flags). Exit 0 within, 1 over, 2 bad input.
+
+    Example: [bold]groupcost check 'models/*.yaml' --max-params 5M --max-macs 600M --warn-at 90%[/bold]
+    """
+    from groupcost import budget, options
+    from groupcost.render.guard import CHECK_FORMATS
+    from groupcost.spec import build, load_document
+
+    flags = {"params": max_params, "weights": max_weights, "macs": max_macs, "flops": max_flops, "activations": max_activations,
+             "activation_bytes": max_activation_bytes, "peak_activation_bytes": max_peak_activation_bytes, "weight_bytes": max_weight_bytes,
+             "traffic": max_traffic, "traffic_bytes": max_traffic_bytes}
+    results = []
+    place = "check"
+    try:
+        fraction = None
+        if warn_at is not None:
+            place = "--warn-at"
+            fraction = budget.parse_fraction(warn_at)
+        limits = {}
+        for metric, given in flags.items():
+            if given is not None:
+                place = f"--max-{metric.replace('_', '-')}"
+                limits[metric] = (budget.parse_amount(given.strip(), metric), given)
+        place = "--set"
+        variables = options.assignments(set_ or [])
+        for source in options.expand_specs(specs):
+            place = source
+            doc = load_document(source)
+            flag_budgets = [budget.Budget(m, limit, given, Location(doc.path), None) for m, (limit, given) in limits.items()]
+            budgets = budget.merge_budgets(budget.budgets_from_spec(doc.budgets), flag_budgets)
+            report = build(doc, variables).analyze()
+            results.append(budget.SpecCheck(doc.name, doc.path, tuple(budget.check(report, budgets, fraction))))
+        if not any(r.verdicts for r in results):
+            raise UsageError("no budgets to check", "add `budgets:` to the spec or give --max-params, --max-macs, ...", Location(specs[0]))
+    except GroupcostError as exc:
+        raise _fail(exc, place) from None
+    _emit(CHECK_FORMATS[format.value](results))
+    if any(r.status == "over" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def diff(
+    specs: Annotated[list[str], typer.Argument(help="BASE HEAD (files or zoo names), or one spec with --git REV.", metavar="BASE [HEAD]")],
+    git: Annotated[Optional[str], typer.Option("--git", help="Compare the one spec given with itself at this git revision (read with git show).")] = None,
+    fail_on_increase: Annotated[Optional[str], typer.Option("--fail-on-increase", help="Exit 1 when a total grows past a rule: macs>5%,params>0.")] = None,
+    set_: SetOption = None,
+    format: FormatOption = Format.table,
+) -> None:
+    """What a change costs: every total and every layer added, removed or changed. Exit 1 only when a --fail-on-increase rule fires.
+
+    Example: [bold]groupcost diff --git origin/main models/net.yaml --fail-on-increase macs>5%,params>0[/bold]
+    """
+    from groupcost import options
+    from groupcost.diff import diff as compare_reports
+    from groupcost.diff import parse_rules
+    from groupcost.render.guard import DIFF_FORMATS
+    from groupcost.spec import build, load_document, parse_text
+    from groupcost.spec.gitsource import read_at_revision
+
+    place = "diff"
+    try:
+        rules = parse_rules(fail_on_increase) if fail_on_increase else []
+        variables = options.assignments(set_ or [])
+        if git is not None:
+            if len(specs) != 1:
+                raise UsageError(f"--git compares one spec with itself; got {len(specs)}", "groupcost diff --git main models/net.yaml", Location("--git"))
+            head_doc = load_document(specs[0])
+            text, label = read_at_revision(head_doc.path, git)
+            place = label
+            base_doc = parse_text(text, label)
+        else:
+            if len(specs) != 2:
+                raise UsageError(f"diff takes BASE and HEAD; got {len(specs)} spec(s)", "or one spec with --git REV", Location("diff"))
+            place = specs[0]
+            base_doc = load_document(specs[0])
+            place = specs[1]
+            head_doc = load_document(specs[1])
+        place = base_doc.path
+        base = build(base_doc, variables).analyze()
+        place = head_doc.path
+        head = build(head_doc, variables).analyze()
+        result = compare_reports(base, head, rules, base_doc.path, head_doc.path)
+    except GroupcostError as exc:
+        raise _fail(exc, place) from None
+    _emit(DIFF_FORMATS[format.value](result))
+    if result.fired:
+        raise typer.Exit(1)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the spec language (for editors: yaml-language-server, VS Code YAML).
+
+    Example: [bold]groupcost schema > groupcost.schema.json[/bold]
+    """
+    from groupcost.schema import spec_schema_json
+
+    sys.stdout.write(spec_schema_json())
+
+
 @app.command()
 def zoo(format: FormatOption = Format.table) -> None:
     """The bundled models with their input, params and MACs.

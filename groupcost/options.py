@@ -124,3 +124,19 @@ def group_list(text: str) -> list[int | str]:
             raise _error("--g", column, f"'{token}' is not a group count", "positive whole numbers or divisors, e.g. --g 1,2,4 or --g divisors")
         column += len(part) + 1
     return choices
+
+
+def expand_specs(values: list[str]) -> list[str]:
+    """Spec arguments with globs expanded (sorted); a glob that matches nothing is an error."""
+    import glob
+
+    result: list[str] = []
+    for value in values:
+        if any(ch in value for ch in "*?["):
+            matches = sorted(glob.glob(value, recursive=True))
+            if not matches:
+                raise UsageError(f"'{value}' matches no file", None, Location(value))
+            result += matches
+        else:
+            result.append(value)
+    return result

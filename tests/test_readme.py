@@ -16,13 +16,24 @@ def blocks(language: str) -> list[str]:
 
 
 def test_spec_example_analyzes():
-    (spec,) = blocks("yaml")
+    (spec,) = [block for block in blocks("yaml") if block.startswith("name: tiny")]
     report = groupcost.spec.build(groupcost.parse_text(spec, "tiny.yaml")).analyze()
     rows = {row.name: row for row in report.rows}
     assert report.output_shape == (10,)
     assert rows["stem"].params == 64 * 3 * 9  # bias: false from `defaults`
     assert "1.shortcut.0" not in rows and rows["2.shortcut.0"].out_shape == (128, 16, 16)
     assert rows["3.conv2"].params == 256 * (256 // 4) * 9 and rows["fc"].params == 256 * 10 + 10
+
+
+def test_budget_example_reads(tmp_path):
+    from groupcost.budget import budgets_from_spec
+    from groupcost.spec.yamlsource import parse_yaml
+
+    (text,) = [block for block in blocks("yaml") if block.startswith("budgets:")]
+    budgets = budgets_from_spec(parse_yaml(text, "README.md").value["budgets"])
+    assert [(b.metric, b.scope, b.limit) for b in budgets] == [
+        ("params", None, 5_000_000), ("macs", None, 600_000_000), ("activation_bytes", None, 64 * 2**20), ("params", "classifier.*", 1_500_000),
+    ]
 
 
 def test_python_example_runs():

@@ -14,7 +14,7 @@ from groupcost.errors import Location, SpecError
 from groupcost.layers import ALIASES, LAYER_TYPES, Layer
 from groupcost.spec.yamlsource import Node
 
-TOP_LEVEL_KEYS = ("name", "description", "input", "batch", "dtype", "vars", "defaults", "blocks", "layers")
+TOP_LEVEL_KEYS = ("name", "description", "input", "batch", "dtype", "vars", "defaults", "blocks", "layers", "budgets")
 COMMON_KEYS = ("name", "if")
 MERGES = ("add", "concat", "mul")
 STRUCTURES = {
@@ -115,6 +115,11 @@ class SpecDocument:
     templates: dict[str, Template]
     body: tuple[Entry, ...]
     root: Node = field(compare=False)
+
+    @property
+    def budgets(self) -> Node | None:
+        """The `budgets:` mapping, still unread (groupcost.budget reads it)."""
+        return self.root.value.get("budgets")
 
 
 def parse_document(root: Node, default_name: str) -> SpecDocument:

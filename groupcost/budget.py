@@ -1,0 +1,182 @@
+"""Budgets: limits on a network's totals or on named parts of it, and checking a report against them.
+
+Amounts are exact: `5M` is 5,000,000 and `4.1G` 4,100,000,000; counts take K, M, G, T (powers of
+1000), byte metrics also take B, KB, MB, GB, TB (powers of 1000) and KiB, MiB, GiB, TiB (1024).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from groupcost.analysis import Report, Row
+from groupcost.errors import Location, SpecError
+from groupcost.spec.document import suggest
+from groupcost.spec.yamlsource import Node
+
+COUNT_METRICS = ("params", "weights", "macs", "flops", "activations", "traffic")
+BYTE_METRICS = ("activation_bytes", "peak_activation_bytes", "weight_bytes", "traffic_bytes")
+METRICS = COUNT_METRICS + BYTE_METRICS
+LAYER_METRICS = ("params", "weights", "macs", "flops", "activations", "activation_bytes", "traffic", "traffic_bytes")
+
+COUNT_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+BYTE_UNITS = {
+    **COUNT_UNITS, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+    "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40,
+}
+ACCEPTED = "a whole number or a number with a unit: 5M, 4.1G, 600K (powers of 1000); bytes also 64MiB, 2GiB (1024) or 500MB"
+_AMOUNT = re.compile(r"\s*([0-9][0-9_]*(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*")
+
+
+def parse_amount(value: object, metric: str) -> int:
+    """'4.1G' → 4_100_000_000 for `metric`; raises SpecError (without location) naming the accepted forms."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise SpecError(f"{metric} budget: expected an amount, got {value!r}", ACCEPTED)
+    if isinstance(value, int):
+        if value < 0:
+            raise SpecError(f"{metric} budget: must not be negative, got {value}", ACCEPTED)
+        return value
+    match = _AMOUNT.fullmatch(value)
+    units = BYTE_UNITS if metric in BYTE_METRICS else COUNT_UNITS
+    if not match or match[2].upper() not in units:
+        if match and match[2].upper() in BYTE_UNITS:
+            raise SpecError(f"{metric} budget: '{value}' is in bytes, but {metric} is a count", "use K, M, G or T")
+        raise SpecError(f"{metric} budget: cannot read '{value}'", ACCEPTED)
+    try:
+        amount = Decimal(match[1].replace("_", "")) * units[match[2].upper()]
+    except InvalidOperation:
+        raise SpecError(f"{metric} budget: cannot read '{value}'", ACCEPTED) from None
+    if amount != amount.to_integral_value():
+        raise SpecError(f"{metric} budget: '{value}' is not a whole number of {'bytes' if metric in BYTE_METRICS else 'units'}", ACCEPTED)
+    return int(amount)
+
+
+def parse_fraction(text: str) -> float:
+    """'90%' or '0.9' → 0.9."""
+    stripped = text.strip()
+    try:
+        value = float(stripped[:-1]) / 100 if stripped.endswith("%") else float(stripped)
+    except ValueError:
+        raise SpecError(f"cannot read '{text}' as a fraction", "e.g. 90% or 0.9") from None
+    if not 0 < value <= 1:
+        raise SpecError(f"'{text}' is not between 0 and 100%", "e.g. 90% or 0.9")
+    return value
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A limit on one metric of the whole network (scope None) or of the layers a pattern names, together."""
+
+    metric: str
+    limit: int
+    given: str  # as the user wrote it, e.g. "5M"
+    loc: Location
+    scope: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.metric if self.scope is None else f"{self.metric} of {self.scope}"
+
+
+def budgets_from_spec(node: Node | None) -> list[Budget]:
+    """`budgets: {params: 5M, macs: 600M, layers: {"layer4.*": {params: 10M}}}` → Budgets with their lines."""
+    if node is None or node.value is None:
+        return []
+    if not node.is_map:
+        raise SpecError("budgets must be a mapping", "e.g. budgets: {params: 5M, macs: 600M}", node.loc)
+    result: list[Budget] = []
+    for key, value in node.value.items():
+        if key == "layers":
+            if not value.is_map:
+                raise SpecError("budgets.layers maps a layer name or pattern to budgets", 'e.g. layers: {"layer4.*": {params: 10M}}', value.loc)
+            for pattern, limits in value.value.items():
+                if not limits.is_map:
+                    raise SpecError(f"budgets for '{pattern}' must be a mapping", "e.g. {params: 10M}", limits.loc)
+                result += _limits(limits, LAYER_METRICS, pattern)
+        else:
+            result += _limits(Node({key: value}, node.loc, {key: node.key_locs[key]}), METRICS, None)
+    return result
+
+
+def _limits(node: Node, metrics: tuple[str, ...], scope: str | None) -> list[Budget]:
+    result = []
+    for metric, value in node.value.items():
+        if metric not in metrics:
+            extra = " or layers" if scope is None else ""
+            raise SpecError(f"unknown budget metric '{metric}'", suggest(metric, metrics) or f"one of {', '.join(metrics)}{extra}", node.key_locs[metric])
+        try:
+            limit = parse_amount(value.value, metric)
+        except SpecError as exc:
+            raise exc.located(value.loc) from None
+        result.append(Budget(metric, limit, str(value.value), value.loc, scope))
+    return result
+
+
+@dataclass(frozen=True)
+class Verdict:
+    budget: Budget
+    value: int
+    status: str  # ok | warn | over
+
+    @property
+    def over_by(self) -> int:
+        return self.value - self.budget.limit
+
+    @property
+    def used(self) -> float:
+        return self.value / self.budget.limit if self.budget.limit else float("inf") if self.value else 0.0
+
+
+def total(report: Report, metric: str) -> int:
+    t, b = report.totals, report.dtype_bytes
+    return {
+        "params": t.params, "weights": t.weights, "macs": t.macs, "flops": t.flops, "activations": t.activations,
+        "traffic": t.traffic, "activation_bytes": t.activations * b, "peak_activation_bytes": t.peak_activation * b,
+        "weight_bytes": t.params * b, "traffic_bytes": t.traffic * b,
+    }[metric]
+
+
+def row_value(row: Row, metric: str, dtype_bytes: int) -> int:
+    return {
+        "params": row.params, "weights": row.weights, "macs": row.macs, "flops": 2 * row.macs, "activations": row.activations,
+        "activation_bytes": row.activations * dtype_bytes, "traffic": row.traffic, "traffic_bytes": row.traffic * dtype_bytes,
+    }[metric]
+
+
+def check(report: Report, budgets: list[Budget], warn_at: float | None = None) -> list[Verdict]:
+    """Each budget against the report: over when the value exceeds the limit, warn from `warn_at` of it."""
+    verdicts = []
+    for budget in budgets:
+        if budget.scope is None:
+            value = total(report, budget.metric)
+        else:
+            rows = [r for r in report.rows if fnmatch.fnmatchcase(r.name, budget.scope)]
+            if not rows:
+                names = [r.name for r in report.rows]
+                raise SpecError(f"budget for '{budget.scope}' matches no layer", suggest(budget.scope, names) or "`groupcost analyze` lists the names", budget.loc)
+            value = sum(row_value(r, budget.metric, report.dtype_bytes) for r in rows)
+        status = "over" if value > budget.limit else "warn" if warn_at is not None and value >= warn_at * budget.limit else "ok"
+        verdicts.append(Verdict(budget, value, status))
+    return verdicts
+
+
+@dataclass(frozen=True)
+class SpecCheck:
+    """One spec's budgets and how its figures stand against them."""
+
+    model: str
+    source: str
+    verdicts: tuple[Verdict, ...]
+
+    @property
+    def status(self) -> str:
+        statuses = {v.status for v in self.verdicts}
+        return "over" if "over" in statuses else "warn" if "warn" in statuses else "ok" if statuses else "none"
+
+
+def merge_budgets(spec_budgets: list[Budget], flag_budgets: list[Budget]) -> list[Budget]:
+    """Flags replace the spec's whole-network budget on the same metric; layer budgets stay."""
+    flagged = {b.metric for b in flag_budgets}
+    return [b for b in spec_budgets if b.scope is not None or b.metric not in flagged] + flag_budgets

@@ -1,0 +1,113 @@
+"""`groupcost diff`: totals and layers of two specs, a spec against itself at a git revision, and rules."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from groupcost.diff import parse_rules
+from groupcost.errors import UsageError
+
+BASE = "name: net\ninput: [3, 16, 16]\nlayers:\n  - conv: {out: 8, k: 3, p: 1}\n  - relu\n  - conv: {name: mid, out: 16, k: 3, p: 1}\n  - gap\n  - flatten\n  - fc: {name: head, out: 10}\n"
+# head: mid grouped 2, a new fc before head, head unchanged
+HEAD = BASE.replace("{name: mid, out: 16, k: 3, p: 1}", "{name: mid, out: 16, k: 3, p: 1, groups: 2}").replace("  - fc: {name: head", "  - fc: {name: extra, out: 16}\n  - fc: {name: head")
+
+
+def test_diff_json(cli, write_spec):
+    base, head = write_spec(BASE, "base.yaml"), write_spec(HEAD, "head.yaml")
+    result = cli("diff", base, head, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    # mid: 16·8·9 + 16 = 1,168 → 16·4·9 + 16 = 592; extra: 16·16 + 16 = 272; head 16→10 either way (170)
+    assert doc["totals"]["params"] == {"base": 224 + 1_168 + 170, "head": 224 + 592 + 272 + 170, "delta": -576 + 272}
+    changes = {layer["name"]: layer for layer in doc["layers"]}
+    assert changes["mid"]["status"] == "changed" and changes["mid"]["head"]["groups"] == 2
+    assert changes["extra"]["status"] == "added" and changes["extra"]["base"] is None
+    assert set(changes) == {"mid", "extra"}  # named layers keep their names whatever is inserted before them
+    assert doc["failed_rules"] == []
+
+
+def test_removed_layers_and_identical_specs(cli, write_spec):
+    base, head = write_spec(HEAD, "base.yaml"), write_spec(BASE, "head.yaml")
+    doc = json.loads(cli("diff", base, head, "--format", "json").stdout)
+    assert {layer["name"]: layer["status"] for layer in doc["layers"]}["extra"] == "removed"
+    same = cli("diff", base, base)
+    assert same.exit_code == 0 and "no layer added, removed or changed" in same.stdout
+
+
+@pytest.mark.parametrize(("rule", "code"), [("params>0", 0), ("macs>0", 0), ("traffic>0", 0), ("activation_bytes>0", 1), ("activation_bytes>64", 0), ("activations>0.1%", 1), ("activations>1%", 0)])
+def test_fail_on_increase(cli, write_spec, rule, code):
+    """Params, MACs and traffic fall (grouping); activations grow by 16 elements, 64 bytes, +0.2 % (a new fc)."""
+    base, head = write_spec(BASE, "base.yaml"), write_spec(HEAD, "head.yaml")
+    result = cli("diff", base, head, "--fail-on-increase", rule)
+    assert result.exit_code == code, result.stdout
+    assert ("fired" in result.stdout) == bool(code)
+
+
+def test_rules_parse():
+    rules = parse_rules("macs>5%, params>100K ,activation_bytes>1MiB")
+    assert [(r.metric, r.amount, r.percent) for r in rules] == [("macs", None, 5.0), ("params", 100_000, None), ("activation_bytes", 2**20, None)]
+    for bad in ("macs", "mac>5%", "macs>x%", "params>5MiB"):
+        with pytest.raises(UsageError):
+            parse_rules(bad)
+
+
+def git(cwd, *args):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_git_revision(cli, tmp_path, monkeypatch):
+    (tmp_path / "models").mkdir()
+    spec = tmp_path / "models" / "net.yaml"
+    spec.write_text(BASE)
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "base")
+    spec.write_text(HEAD)
+    monkeypatch.chdir(tmp_path / "models")
+    result = cli("diff", "--git", "HEAD", "net.yaml", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["base"] == "HEAD:models/net.yaml" and doc["head"] == "net.yaml"
+    assert doc["totals"]["params"]["delta"] == -304
+    missing = cli("diff", "--git", "nosuchrev", "net.yaml")
+    assert missing.exit_code == 2 and missing.stderr.startswith("--git:1:1: error: cannot read models/net.yaml at nosuchrev")
+
+
+def test_git_base_errors_are_located_at_the_revision(cli, tmp_path, monkeypatch):
+    spec = tmp_path / "net.yaml"
+    spec.write_text(BASE.replace("out: 8", "out: 8, kernel: 3"))
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "broken base")
+    spec.write_text(BASE)
+    monkeypatch.chdir(tmp_path)
+    result = cli("diff", "--git", "HEAD", "net.yaml")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("HEAD:net.yaml:4:20: error: unknown argument 'kernel' for conv")
+
+
+@pytest.mark.parametrize(
+    ("args", "prefix"),
+    [
+        (["resnet18"], "diff:1:1: error: diff takes BASE and HEAD; got 1 spec(s)"),
+        (["resnet18", "resnet50", "--git", "HEAD"], "--git:1:1: error: --git compares one spec with itself; got 2"),
+        (["resnet18", "resnet50", "--fail-on-increase", "flops>>1"], "--fail-on-increase:1:1: error: cannot read the threshold"),
+        (["resnet18", "nosuch"], "nosuch:1:1: error: 'nosuch' is neither a spec file nor a zoo model"),
+    ],
+)
+def test_diff_bad_input(cli, args, prefix):
+    result = cli("diff", *args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(prefix) and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_zoo_models_diff(cli):
+    result = cli("diff", "resnet50", "resnext50_32x4d", "--format", "json", "--fail-on-increase", "params>0")
+    doc = json.loads(result.stdout)
+    assert doc["totals"]["params"] == {"base": 25_557_032, "head": 25_028_904, "delta": -528_128}
+    assert doc["totals"]["macs"]["delta"] == 4_230_479_872 - 4_089_184_256
+    assert result.exit_code == 0
+    assert cli("diff", "resnet50", "resnext50_32x4d", "--fail-on-increase", "macs>3%").exit_code == 1  # +3.46 %
