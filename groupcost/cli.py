@@ -361,5 +361,22 @@ def layer_types() -> None:
     _emit(layer_types_table())
 
 
-def run() -> None:
-    app()
+def run(argv: list[str] | None = None) -> None:
+    """The `groupcost` command: typer's own usage errors also become one located line and exit 2."""
+    from typer._click import exceptions as click_errors
+
+    try:
+        code = app(argv, prog_name="groupcost", standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        sys.stdout.write(exc.format_message())
+        raise SystemExit(0) from None
+    except click_errors.ClickException as exc:
+        param = getattr(exc, "param", None)
+        place = (param.opts[0] if param is not None and getattr(param, "opts", None) else None) or getattr(exc, "option_name", None) or "groupcost"
+        command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "groupcost"
+        sys.stderr.write(f"{place}:1:1: error: {exc.format_message()} (see `{command} --help`)\n")
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        sys.stderr.write("groupcost:1:1: error: interrupted\n")
+        raise SystemExit(130) from None
+    raise SystemExit(code if isinstance(code, int) else 0)

@@ -132,3 +132,34 @@ def test_python_m_and_no_numpy_on_the_analyze_path(tmp_path):
     assert json.loads(done.stdout)["totals"]["params"] == 25_028_904
     done = subprocess.run([sys.executable, "-m", "groupcost", "analyze", "nope"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.startswith("nope:1:1: error:") and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["analyze", "resnet18", "--depth", "x"], "--depth:1:1: error: Invalid value for '--depth': 'x' is not a valid int range. (see `groupcost analyze --help`)\n"),
+        (["analyze"], "spec:1:1: error: Missing argument 'spec'. (see `groupcost analyze --help`)\n"),
+        (["analyze", "resnet18", "--format", "xml"], "--format:1:1: error: Invalid value for '--format' / '-f': 'xml' is not one of 'table', 'json', 'csv', 'markdown'. (see `groupcost analyze --help`)\n"),
+        (["analyze", "resnet18", "--bogus"], "--bogus:1:1: error: No such option: --bogus (see `groupcost analyze --help`)\n"),
+        (["nosuch"], "groupcost:1:1: error: No such command 'nosuch'. (see `groupcost --help`)\n"),
+        (["layer", "8,8,8", "--out", "many"], "--out:1:1: error: Invalid value for '--out' / '-o': 'many' is not a valid int range. (see `groupcost layer --help`)\n"),
+    ],
+)
+def test_usage_errors_are_one_located_line(capsys, argv, line):
+    """The installed command (`run`) turns typer's own usage errors into the same one-line form."""
+    from groupcost.cli import run
+
+    with pytest.raises(SystemExit) as exit_info:
+        run(argv)
+    out, err = capsys.readouterr()
+    assert (exit_info.value.code, out, err) == (2, "", line)
+
+
+def test_run_exit_codes(capsys):
+    from groupcost.cli import run
+
+    for argv, code in ((["--version"], 0), (["zoo", "--format", "csv"], 0), ([], 0)):
+        with pytest.raises(SystemExit) as exit_info:
+            run(argv)
+        assert exit_info.value.code == code
+    assert "Usage" in capsys.readouterr().out

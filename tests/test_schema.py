@@ -49,7 +49,7 @@ def test_zoo_specs_name_the_schema(path):
 
 @pytest.mark.parametrize("name", EXPRESSIBLE)
 def test_rejects(name):
-    data = yaml.safe_load((ROOT / "tests" / "invalid" / f"{name}.yaml").read_text(encoding="utf-8"))
+    data = yaml.safe_load((ROOT / "tests" / "bad_specs" / f"{name}.yaml").read_text(encoding="utf-8"))
     assert list(VALIDATOR.iter_errors(data)), f"{name} passed the schema"
 
 

@@ -1,4 +1,4 @@
-"""Acceptance: every malformed spec in tests/invalid/ ends in exactly one located line on stderr,
+"""Acceptance: every malformed spec in tests/bad_specs/ ends in exactly one located line on stderr,
 `path:line:col: error: ...`, and exit code 2 — never a traceback, never a number on stdout.
 
 Each file's first line says what to expect: `# expect: LINE:COL message fragment`.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-INVALID = sorted((Path(__file__).parent / "invalid").glob("*.yaml"))
+INVALID = sorted((Path(__file__).parent / "bad_specs").glob("*.yaml"))
 EXPECT = re.compile(r"# expect: (\d+):(\d+) (.+)")
 
 
@@ -37,7 +37,7 @@ def test_invalid_spec(cli, path):
 
 
 def test_corpus_is_large_enough():
-    assert len(INVALID) >= 30
+    assert len(INVALID) >= 60
 
 
 def test_missing_file(cli, tmp_path):

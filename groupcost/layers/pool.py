@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from groupcost.layers.base import (
+    KEYWORD_KINDS,
     Layer,
     LayerError,
     Shape,
@@ -49,6 +50,9 @@ def pool_padding(value) -> tuple[int, int, int, int]:
     if pads == "same" or pads[0] != pads[1] or pads[2] != pads[3]:
         raise LayerError(f"pooling takes symmetric padding, got {value!r}", "give p as a number or [h, w]")
     return pads
+
+
+KEYWORD_KINDS[pool_padding] = ("same", "valid")  # read as words, then refused or taken as 0 by pool_padding
 
 
 @register("maxpool")

@@ -9,6 +9,7 @@ each repetition, a one-entry body taking the number itself — so a stage of bot
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,8 +31,9 @@ from groupcost.spec.expr import Number, evaluate
 from groupcost.spec.yamlsource import Node as YamlNode
 
 MAX_BLOCK_DEPTH = 64
-MAX_STEPS = 200_000
+MAX_STEPS = 100_000
 MAX_REPEAT = 100_000
+MAX_ELEMENTS = 2**40  # per tensor, batch included: far beyond any real network, far below trouble
 
 
 class _Scope:
@@ -95,8 +97,12 @@ def build(doc: SpecDocument, overrides: Mapping[str, Number] | None = None) -> N
         batch = _evaluate_node(doc.batch, env)
         if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
             raise SpecError(f"batch must be a positive whole number, got {batch!r}", None, doc.batch.loc)
-    builder = _Builder(doc, env)
+    if math.prod(input_shape) * batch > MAX_ELEMENTS:
+        raise SpecError(f"input {format_shape(input_shape)} has more than 2^40 elements", "groupcost's bound on one tensor", doc.input.loc)
+    builder = _Builder(doc, env, batch)
     body, _ = builder.sequence(doc.body, _Scope("", set()), env, input_shape)
+    if not body.items:
+        raise SpecError("the network has no layers", "every entry of `layers:` was left out or the list is empty", doc.root.key_locs["layers"])
     return Network(doc.name, doc.description, doc.path, input_shape, batch, doc.dtype, DTYPE_BYTES[doc.dtype], env, body)
 
 
@@ -117,11 +123,13 @@ def _with_shape(env: Mapping[str, Number], x: Shape) -> dict[str, Number]:
 
 
 class _Builder:
-    def __init__(self, doc: SpecDocument, global_env: Mapping[str, Number]):
+    def __init__(self, doc: SpecDocument, global_env: Mapping[str, Number], batch: int):
         self.doc = doc
         self.globals = global_env
+        self.batch = batch
         self.depth = 0
         self.steps = 0
+        self.sizes: dict[str, int] = {}
 
     def sequence(self, entries: tuple[Entry, ...], scope: _Scope, env: Mapping[str, Number], x: Shape) -> tuple[Sequence, Shape]:
         items: list[Node] = []
@@ -154,9 +162,40 @@ class _Builder:
         return self.call(entry, scope, local, x, out)
 
     def _count(self, loc: Location) -> None:
+        self._foresee(1, loc)
         self.steps += 1
-        if self.steps > MAX_STEPS:
-            raise SpecError(f"network has more than {MAX_STEPS:,} layers", "check repeat counts", loc)
+
+    def _foresee(self, layers: int, loc: Location) -> None:
+        """Refuse a network that would pass MAX_STEPS layers, before building it."""
+        if self.steps + layers > MAX_STEPS:
+            raise SpecError(f"network has more than {MAX_STEPS:,} layers", "check repeat counts and blocks that use blocks", loc)
+
+    def estimate(self, entries: tuple[Entry, ...]) -> int:
+        """The layers `entries` make, quickly: conditions ignored, an inner repeat's count taken as 1 unless literal."""
+        total = 0
+        for entry in entries:
+            if isinstance(entry, LayerEntry):
+                total += 1
+            elif isinstance(entry, RepeatEntry):
+                count = entry.count.value if isinstance(entry.count.value, int) and not isinstance(entry.count.value, bool) else 1
+                total += max(count, 0) * self.estimate(entry.body)
+            elif isinstance(entry, SeqEntry):
+                total += self.estimate(entry.body)
+            elif isinstance(entry, ResidualEntry):
+                total += self.estimate(entry.body) + self.estimate(entry.shortcut)
+            elif isinstance(entry, ParallelEntry):
+                total += sum(self.estimate(b) for b in entry.branches)
+            else:
+                total += self.template_size(entry.template)
+            if total > MAX_STEPS:
+                return total
+        return total
+
+    def template_size(self, name: str) -> int:
+        if name not in self.sizes:
+            self.sizes[name] = 1  # a block that uses itself: its depth limit stops it
+            self.sizes[name] = self.estimate(self.doc.templates[name].body)
+        return self.sizes[name]
 
     def layer(self, entry: LayerEntry, scope: _Scope, env: Mapping[str, Number], x: Shape, out: list[Node]) -> Shape:
         layer = self.make_layer(entry, env)
@@ -176,6 +215,8 @@ class _Builder:
         except LayerError as exc:
             node = entry.args.get(exc.arg) if exc.arg else None
             raise SpecError(f"{name} ({layer.type_name}): {exc.message}", exc.hint, node.loc if node else entry.common.loc) from None
+        if math.prod(y) * self.batch > MAX_ELEMENTS:
+            raise SpecError(f"{name} ({layer.type_name}): output {format_shape(y)} has more than 2^40 elements", "groupcost's bound on one tensor", entry.common.loc)
         out.append(LayerStep(name, layer, x, y, entry.common.loc))
         return y
 
@@ -199,6 +240,7 @@ class _Builder:
         count = _evaluate_node(entry.count, local)
         if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_REPEAT:
             raise SpecError(f"repeat count must be a whole number from 0 to {MAX_REPEAT:,}, got {count!r}", None, entry.count.loc)
+        self._foresee(count * self.estimate(entry.body), entry.count.loc)
         for i in range(count):
             inner = {**env, entry.var: i}
             if len(entry.body) == 1:
@@ -263,6 +305,7 @@ class _Builder:
 
     def call(self, entry: TemplateCall, scope: _Scope, local: Mapping[str, Number], x: Shape, out: list[Node]) -> Shape:
         template = self.doc.templates[entry.template]
+        self._foresee(self.template_size(entry.template), entry.common.loc)
         self.depth += 1
         if self.depth > MAX_BLOCK_DEPTH:
             raise SpecError(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", f"does block '{template.name}' use itself?", entry.common.loc)

@@ -6,6 +6,7 @@ ourselves so that duplicate keys, alias bombs and runaway nesting are rejected w
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import yaml
 from groupcost.errors import Location, SpecError
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
-MAX_NODES = 200_000
+MAX_NODES = 50_000
 MAX_DEPTH = 100
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -72,6 +73,7 @@ def parse_yaml(text: str, path: str) -> Node:
     """Parse one YAML document into located Nodes."""
     if not text.strip():
         raise SpecError("spec is empty", "a spec needs at least `input:` and `layers:`", Location(path))
+    _check_nesting(text, path)
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -88,11 +90,34 @@ def parse_yaml(text: str, path: str) -> Node:
     return _Walker(path).walk(root, 0)
 
 
+_BRACKETS = re.compile(r"[\[\]{}]")
+_COMPACT = re.compile(r"(?:[-?](?: +|$))*")
+
+
+def _check_nesting(text: str, path: str) -> None:
+    """Refuse runaway nesting before libyaml sees it: its C parser recurses and can crash the process.
+
+    A cheap upper bound on the depth: open flow brackets, plus each line's indentation and its
+    leading compact indicators (`- - - x`). Real specs stay far below MAX_DEPTH.
+    """
+    flow = 0
+    for line_number, line in enumerate(text.splitlines(), 1):
+        body = line.lstrip(" ")
+        block = len(line) - len(body) + len(_COMPACT.match(body)[0])
+        for bracket in _BRACKETS.finditer(body):
+            flow = flow + 1 if bracket[0] in "[{" else max(flow - 1, 0)
+            if flow + block > MAX_DEPTH:
+                raise SpecError(f"YAML nesting deeper than {MAX_DEPTH} levels", None, Location(path, line_number, len(line) - len(body) + bracket.start() + 1))
+        if flow + block > MAX_DEPTH:
+            raise SpecError(f"YAML nesting deeper than {MAX_DEPTH} levels", "indentation counts as nesting", Location(path, line_number, 1))
+
+
 class _Walker:
     def __init__(self, path: str):
         self.path = path
         self.count = 0
         self.constructor = yaml.constructor.SafeConstructor()
+        self.scalars: dict[int, object] = {}  # an alias repeats the same node: construct it once
 
     def loc(self, node: yaml.Node) -> Location:
         return Location(self.path, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -109,6 +134,8 @@ class _Walker:
             items: dict[str, Node] = {}
             key_locs: dict[str, Location] = {}
             for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise SpecError("YAML merge keys (<<) are not supported", "write the values out, or use a block with args", self.loc(key_node))
                 key = self.walk(key_node, depth + 1)
                 if not isinstance(key.value, str):
                     raise SpecError(f"mapping key must be a name, got {key.value!r}", None, key.loc)
@@ -119,8 +146,10 @@ class _Walker:
             return Node(items, self.loc(node), key_locs)
         if isinstance(node, yaml.SequenceNode):
             return Node([self.walk(item, depth + 1) for item in node.value], self.loc(node))
+        if id(node) in self.scalars:
+            return Node(self.scalars[id(node)], self.loc(node))
         try:
-            value = self.constructor.construct_object(node)
+            value = self.scalars[id(node)] = self.constructor.construct_object(node)
         except yaml.constructor.ConstructorError as exc:
             raise SpecError(f"unsupported YAML value: {exc.problem}", "only plain numbers, strings, lists and mappings", self.loc(node)) from None
         if isinstance(value, (bytes, bytearray)) or not isinstance(value, (str, int, float, bool, type(None))):
