@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from groupcost import __version__
-from groupcost.errors import GroupcostError, Location, UsageError
+from groupcost.errors import GroupcostError, Location, UsageError, one_line
 
 app = typer.Typer(
     help="Exact parameter, MAC, memory and traffic counts for convolutional networks, from a YAML spec.",
@@ -334,6 +334,72 @@ def schema() -> None:
     sys.stdout.write(spec_schema_json())
 
 
+class Precision(str, Enum):
+    float32 = "float32"
+    float64 = "float64"
+
+
+@app.command()
+def verify(
+    spec: Annotated[str, typer.Argument(help="A spec file or a zoo model name.")],
+    batch: Annotated[Optional[int], typer.Option("--batch", min=1, help="Batch size (default: the spec's).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random weights and input.")] = 0,
+    dtype: Annotated[Precision, typer.Option("--dtype", help="NumPy precision of the run.")] = Precision.float32,
+    set_: SetOption = None,
+    format: FormatOption = Format.table,
+) -> None:
+    """Run the spec in NumPy with seeded random weights; prove every layer's shape, MACs and params. Exit 1 on a mismatch.
+
+    Example: [bold]groupcost verify resnext50_32x4d --set G=8 --batch 2[/bold]
+    """
+    from groupcost import options
+    from groupcost.spec import load
+
+    try:
+        network = load(spec, options.assignments(set_ or []))
+    except GroupcostError as exc:
+        raise _fail(exc, "--set" if isinstance(exc, UsageError) else spec) from None
+    from groupcost.execute import verify as run_network
+    from groupcost.render.verify import FORMATS, verdict
+
+    with _progress_after(1.0, f"verifying {network.name}") as on_step:
+        result = run_network(network, batch, seed, dtype.value, on_step)
+    _emit(FORMATS[format.value](result))
+    if not result.ok:
+        sys.stderr.write(verdict(result) + "\n")
+        raise typer.Exit(1)
+
+
+class _progress_after:
+    """A rich progress bar on stderr that appears only once a run has taken `delay` seconds."""
+
+    def __init__(self, delay: float, label: str):
+        import time
+
+        self.clock, self.delay, self.label = time.perf_counter, delay, label
+        self.start = self.clock()
+        self.bar = None
+        self.task = None
+
+    def __enter__(self):
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is None and self.clock() - self.start > self.delay and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.label, total=total)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
 @app.command()
 def zoo(format: FormatOption = Format.table) -> None:
     """The bundled models with their input, params and MACs.
@@ -374,7 +440,7 @@ def run(argv: list[str] | None = None) -> None:
         param = getattr(exc, "param", None)
         place = (param.opts[0] if param is not None and getattr(param, "opts", None) else None) or getattr(exc, "option_name", None) or "groupcost"
         command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "groupcost"
-        sys.stderr.write(f"{place}:1:1: error: {exc.format_message()} (see `{command} --help`)\n")
+        sys.stderr.write(one_line(f"{place}:1:1: error: {exc.format_message()} (see `{command} --help`)") + "\n")
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         sys.stderr.write("groupcost:1:1: error: interrupted\n")

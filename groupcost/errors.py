@@ -35,7 +35,12 @@ class GroupcostError(Exception):
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
         hint = f" ({self.hint})" if self.hint else ""
-        return f"{where}error: {self.message}{hint}"
+        return one_line(f"{where}error: {self.message}{hint}")
+
+
+def one_line(text: str) -> str:
+    """Control characters echoed from the input (a newline in a value) shown escaped: an error stays one line."""
+    return "".join(ch if ch >= " " or ch == "\t" else repr(ch)[1:-1] for ch in text)
 
 
 class SpecError(GroupcostError):

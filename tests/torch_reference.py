@@ -57,18 +57,20 @@ class Merge(nn.Module):
 
 
 class ResidualModule(nn.Module):
-    def __init__(self, body, shortcut, kind):
+    def __init__(self, body, shortcut, merge):
         super().__init__()
-        self.body, self.shortcut, self.merge = body, shortcut, Merge(kind)
+        self.body, self.shortcut, self.merge = body, shortcut, Merge(merge.kind)
+        self.merge.groupcost_step = merge
 
     def forward(self, x):
         return self.merge([self.body(x), self.shortcut(x)])
 
 
 class ParallelModule(nn.Module):
-    def __init__(self, branches, split, kind):
+    def __init__(self, branches, split, merge):
         super().__init__()
-        self.branches, self.split, self.merge = nn.ModuleList(branches), split, Merge(kind)
+        self.branches, self.split, self.merge = nn.ModuleList(branches), split, Merge(merge.kind)
+        self.merge.groupcost_step = merge
 
     def forward(self, x):
         inputs = torch.split(x, list(self.split), 1) if self.split else [x] * len(self.branches)
@@ -125,9 +127,9 @@ def module(node) -> nn.Module:
     if isinstance(node, Sequence):
         return nn.Sequential(*(module(item) for item in node.items))
     if isinstance(node, Residual):
-        return ResidualModule(module(node.body), module(node.shortcut), node.merge.kind)
+        return ResidualModule(module(node.body), module(node.shortcut), node.merge)
     assert isinstance(node, Parallel)
-    return ParallelModule([module(b) for b in node.branches], node.split, node.merge.kind)
+    return ParallelModule([module(b) for b in node.branches], node.split, node.merge)
 
 
 def torch_counts(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1) -> tuple[int, int, tuple[int, ...]]:
@@ -143,3 +145,27 @@ def torch_counts(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1)
 
 def network_module(network: Network) -> nn.Module:
     return module(network.body)
+
+
+def load_weights(model: nn.Module, weights: dict) -> None:
+    """Copy groupcost's NumPy weights (PyTorch names and layouts) into the module built from the same network."""
+    for part in model.modules():
+        step = getattr(part, "groupcost_step", None)
+        tensors = weights.get(getattr(step, "name", None)) if isinstance(step, LayerStep) else None
+        if tensors:
+            target = part[1] if isinstance(part, nn.Sequential) else part  # a conv behind its asymmetric ZeroPad2d
+            _, unexpected = target.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()}, strict=False)
+            assert not unexpected, unexpected
+
+
+def step_outputs(model: nn.Module, x) -> dict:
+    """Every layer's and merge's output, by groupcost step name."""
+    outputs = {}
+    for part in model.modules():
+        step = getattr(part, "groupcost_step", None)
+        if step is not None:
+            part.register_forward_hook(lambda m, i, o, name=step.name: outputs.__setitem__(name, o.detach().numpy()))
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    return outputs

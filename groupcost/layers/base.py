@@ -162,6 +162,14 @@ class Layer:
     def cost(self, x: Shape, y: Shape) -> Cost:
         return Cost()
 
+    def weight_shapes(self, x: Shape) -> dict[str, tuple[int, ...]]:
+        """The learnable tensors (PyTorch's names and layouts); their sizes add up to `cost().params`."""
+        return {}
+
+    def forward(self, x: Any, weights: dict[str, Any], counter: Any) -> Any:
+        """The NumPy kernel: x is (N, *in_shape); MACs performed are reported to `counter` (groupcost.kernels)."""
+        raise NotImplementedError
+
     def group_count(self, x: Shape) -> int | None:
         """The convolution's group count, for conv-like layers; None elsewhere."""
         return None

@@ -101,6 +101,17 @@ class ConvLike(Layer):
     def group_count(self, x: Shape) -> int:
         return self.geometry(x).groups
 
+    def weight_shapes(self, x: Shape) -> dict[str, tuple[int, ...]]:
+        g = self.geometry(x)
+        return {"weight": (g.c_out, g.c_in // g.groups, *g.kernel), **({"bias": (g.c_out,)} if g.bias else {})}
+
+    def forward(self, x, weights, counter):
+        from groupcost.kernels import conv2d
+
+        g = self.geometry(x.shape[1:])
+        _, h_out, w_out = g.out_shape(x.shape[2], x.shape[3])
+        return conv2d(x, weights["weight"], weights.get("bias"), g.stride, g.pads, g.dilation, g.groups, (h_out, w_out), counter)
+
 
 @register("conv")
 @dataclass(frozen=True)

@@ -26,3 +26,10 @@ class Linear(Layer):
     def cost(self, x: Shape, y: Shape) -> Cost:
         weights = x[0] * self.out
         return Cost(params=weights + (self.out if self.bias else 0), macs=weights, weights=weights)
+
+    def weight_shapes(self, x: Shape) -> dict[str, tuple[int, ...]]:
+        return {"weight": (self.out, x[0]), **({"bias": (self.out,)} if self.bias else {})}
+
+    def forward(self, x, weights, counter):
+        y = counter.matmul(x, weights["weight"].T)
+        return y + weights["bias"] if self.bias else y

@@ -43,6 +43,13 @@ class Pool(Layer):
             raise LayerError(f"window {kh}×{kw} is larger than the padded input {h + top + bottom}×{w + left + right}", "use a smaller window or more padding", arg="k")
         return c, h_out, w_out
 
+    def forward(self, x, weights, counter):
+        from groupcost.kernels import pool2d
+
+        _, h_out, w_out = self.out_shape(x.shape[1:])
+        mode = "max" if isinstance(self, MaxPool) else "avg"
+        return pool2d(x, self.k, self.s or self.k, (self.p[0], self.p[2]), self.dilation(), (h_out, w_out), mode)
+
 
 def pool_padding(value) -> tuple[int, int, int, int]:
     """Pools pad symmetrically, as PyTorch's do: P or [P_h, P_w]."""
@@ -89,6 +96,9 @@ class GlobalAvgPool(Layer):
     def out_shape(self, x: Shape) -> Shape:
         return feature_map(x, self.type_name)[0], 1, 1
 
+    def forward(self, x, weights, counter):
+        return x.mean(axis=(2, 3), keepdims=True)
+
 
 @register("adaptive_avgpool")
 @dataclass(frozen=True)
@@ -99,3 +109,8 @@ class AdaptiveAvgPool(Layer):
 
     def out_shape(self, x: Shape) -> Shape:
         return feature_map(x, self.type_name)[0], *self.size
+
+    def forward(self, x, weights, counter):
+        from groupcost.kernels import adaptive_avg_pool2d
+
+        return adaptive_avg_pool2d(x, self.size)

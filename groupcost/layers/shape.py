@@ -17,6 +17,9 @@ class Flatten(Layer):
     def out_shape(self, x: Shape) -> Shape:
         return (math.prod(x),)
 
+    def forward(self, x, weights, counter):
+        return x.reshape(x.shape[0], -1)
+
 
 @register("dropout")
 @dataclass(frozen=True)
@@ -24,6 +27,9 @@ class Dropout(Layer):
     """Dropout: the identity at inference."""
 
     p: float = arg(probability, 0.5, "drop probability (no effect on cost)")
+
+    def forward(self, x, weights, counter):
+        return x
 
 
 @register("shuffle")
@@ -39,3 +45,7 @@ class ChannelShuffle(Layer):
             legal = [g for g in range(1, c + 1) if c % g == 0]
             raise LayerError(f"groups={self.groups} does not divide C={c}", f"legal g here: {', '.join(map(str, legal))}", arg="groups")
         return x
+
+    def forward(self, x, weights, counter):
+        n, c, h, w = x.shape
+        return x.reshape(n, self.groups, c // self.groups, h, w).transpose(0, 2, 1, 3, 4).reshape(n, c, h, w)

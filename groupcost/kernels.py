@@ -1,0 +1,129 @@
+"""Vectorised NumPy building blocks for the layers' `forward` kernels (the verify path only).
+
+No Python loops over pixels or channels: convolutions are strided window views and one batched
+matrix multiply over the groups (in chunks of output rows, to bound memory), depthwise
+convolutions K² shifted multiply-adds over the whole tensor. Every multiply-accumulate a kernel
+performs is counted by `MacCounter` from the sizes of the contractions it actually ran.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class MacCounter:
+    """Multiply-accumulates performed, counted from operand shapes (never from our formulas).
+
+    `chunk_elements` bounds the im2col buffers, so that peak memory stays within about twice the
+    largest activation plus the weights.
+    """
+
+    def __init__(self, chunk_elements: int = 1 << 24) -> None:
+        self.macs = 0
+        self.chunk_elements = chunk_elements
+
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """a (..., M, K) @ b (..., K, N): M·K·N multiply-accumulates per batch entry."""
+        batch = int(np.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), dtype=np.int64))
+        self.macs += batch * a.shape[-2] * a.shape[-1] * b.shape[-1]
+        return np.matmul(a, b)
+
+    def multiply_add(self, accumulator: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+        """accumulator += a · b element-wise: one multiply-accumulate per element of the result."""
+        product = a * b
+        self.macs += product.size
+        accumulator += product
+
+
+def pad(x: np.ndarray, pads: tuple[int, int, int, int], value: float = 0.0) -> np.ndarray:
+    """NCHW padded by (top, bottom, left, right)."""
+    top, bottom, left, right = pads
+    if not any(pads):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+
+
+def windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """A read-only view (N, C, H_out, W_out, K_h, K_w) of every window of a padded NCHW tensor."""
+    n, c, _, _ = x.shape
+    sn, sc, sh, sw = x.strides
+    return np.lib.stride_tricks.as_strided(
+        x,
+        shape=(n, c, out_hw[0], out_hw[1], kernel[0], kernel[1]),
+        strides=(sn, sc, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1]),
+        writeable=False,
+    )
+
+
+def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride, pads, dilation, groups: int, out_hw, counter: MacCounter) -> np.ndarray:
+    """Grouped convolution: im2col over output-row chunks, one batched matmul over the groups each."""
+    n, c_in = x.shape[:2]
+    c_out, c_group, kh, kw = weight.shape
+    h_out, w_out = out_hw
+    if groups == c_in and c_group == 1 and (kh, kw) != (1, 1):
+        return depthwise2d(x, weight, bias, stride, pads, dilation, out_hw, counter)
+    xp = pad(x, pads)
+    view = windows(xp, (kh, kw), stride, dilation, out_hw)  # N, C, Ho, Wo, Kh, Kw
+    w = weight.reshape(groups, c_out // groups, c_group * kh * kw).transpose(0, 2, 1)  # G, Cg·K², Cout/G
+    out = np.empty((n, c_out, h_out, w_out), dtype=x.dtype)
+    per_row = max(1, n * w_out * c_in * kh * kw)
+    rows = max(1, min(h_out, counter.chunk_elements // per_row))
+    for start in range(0, h_out, rows):
+        part = view[:, :, start : start + rows]  # N, C, r, Wo, Kh, Kw
+        r = part.shape[2]
+        columns = part.reshape(n, groups, c_group, r, w_out, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6).reshape(groups, n * r * w_out, c_group * kh * kw)
+        result = counter.matmul(columns, w)  # G, N·r·Wo, Cout/G
+        out[:, :, start : start + r] = result.reshape(groups, n, r, w_out, c_out // groups).transpose(1, 0, 4, 2, 3).reshape(n, c_out, r, w_out)
+    if bias is not None:
+        out += bias.reshape(1, -1, 1, 1)
+    return out
+
+
+def depthwise2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride, pads, dilation, out_hw, counter: MacCounter) -> np.ndarray:
+    """Depthwise (G = C_in, `mult` filters a channel): K_h·K_w shifted multiply-adds over the whole tensor."""
+    n, c_in = x.shape[:2]
+    c_out, _, kh, kw = weight.shape
+    mult = c_out // c_in
+    xp = pad(x, pads)
+    if mult > 1:
+        xp = np.repeat(xp, mult, axis=1)  # output channel o reads input channel o // mult, as torch does
+    h_out, w_out = out_hw
+    (sh, sw), (dh, dw) = stride, dilation
+    out = np.zeros((n, c_out, h_out, w_out), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            shifted = xp[:, :, i * dh : i * dh + sh * (h_out - 1) + 1 : sh, j * dw : j * dw + sw * (w_out - 1) + 1 : sw]
+            counter.multiply_add(out, shifted, weight[:, 0, i, j].reshape(1, c_out, 1, 1))
+    if bias is not None:
+        out += bias.reshape(1, -1, 1, 1)
+    return out
+
+
+def pool2d(x: np.ndarray, kernel, stride, padding: tuple[int, int], dilation, ceil_out_hw, mode: str) -> np.ndarray:
+    """Max or average pooling with PyTorch's ceil_mode and count_include_pad rules."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    h_out, w_out = ceil_out_hw
+    extra_h = max(0, (h_out - 1) * sh + dh * (kh - 1) + 1 - (h + 2 * ph))
+    extra_w = max(0, (w_out - 1) * sw + dw * (kw - 1) + 1 - (w + 2 * pw))
+    fill = -np.inf if mode == "max" else 0.0
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph + extra_h), (pw, pw + extra_w)), constant_values=fill)
+    view = windows(xp, (kh, kw), (sh, sw), (dh, dw), (h_out, w_out))
+    if mode == "max":
+        return view.max(axis=(4, 5))
+    # divisor: the window clipped to the padded input (torch's count_include_pad with ceil_mode)
+    rows = np.minimum(np.arange(h_out) * sh + kh, h + 2 * ph) - np.arange(h_out) * sh
+    cols = np.minimum(np.arange(w_out) * sw + kw, w + 2 * pw) - np.arange(w_out) * sw
+    return view.sum(axis=(4, 5)) / np.outer(rows, cols).astype(x.dtype)
+
+
+def adaptive_avg_pool2d(x: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    """PyTorch's adaptive bins [floor(i·H/o), ceil((i+1)·H/o)), summed through an integral image."""
+    n, c, h, w = x.shape
+    oh, ow = out_hw
+    integral = np.zeros((n, c, h + 1, w + 1), dtype=np.float64)
+    integral[:, :, 1:, 1:] = x.astype(np.float64).cumsum(2).cumsum(3)
+    hs, he = (np.arange(oh) * h) // oh, -((-(np.arange(oh) + 1) * h) // oh)
+    ws, we = (np.arange(ow) * w) // ow, -((-(np.arange(ow) + 1) * w) // ow)
+    total = (integral[:, :, he][:, :, :, we] - integral[:, :, hs][:, :, :, we] - integral[:, :, he][:, :, :, ws] + integral[:, :, hs][:, :, :, ws])
+    return (total / np.outer(he - hs, we - ws)).astype(x.dtype)
