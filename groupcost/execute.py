@@ -97,13 +97,14 @@ class _Stop(Exception):
 
 
 class _Runner:
-    def __init__(self, network: Network, weights: dict[str, dict[str, np.ndarray]], chunk_elements: int, on_step: Callable[[int, int], None] | None):
+    def __init__(self, network: Network, weights: dict[str, dict[str, np.ndarray]], chunk_elements: int, on_step: Callable[[int, int], None] | None, keep: bool):
         self.network = network
         self.weights = weights
         self.chunk_elements = chunk_elements
         self.on_step = on_step
         self.total = len(network.steps())
         self.checks: list[StepCheck] = []
+        self.keep = keep  # every step's output, for comparing with other frameworks (memory!)
         self.outputs: dict[str, np.ndarray] = {}
 
     def record(self, step, shape: tuple[int, ...], macs: int, seconds: float, allocated: int, error: str | None = None) -> None:
@@ -126,7 +127,8 @@ class _Runner:
             except Exception as exc:  # noqa: BLE001 — a failing kernel is a finding of the verification, reported as such
                 self.record(node, (), counter.macs, time.perf_counter() - start, allocated, f"{type(exc).__name__}: {exc}")  # raises _Stop
             self.record(node, tuple(y.shape), counter.macs, time.perf_counter() - start, allocated)
-            self.outputs[node.name] = y
+            if self.keep:
+                self.outputs[node.name] = y
             return y
         if isinstance(node, Sequence):
             for item in node.items:
@@ -147,16 +149,16 @@ class _Runner:
             for t in tensors[1:]:
                 y = y + t if step.kind == "add" else y * t
         self.record(step, tuple(y.shape), 0, time.perf_counter() - start, 0)
-        self.outputs[step.name] = y
+        if self.keep:
+            self.outputs[step.name] = y
         return y
 
 
-def forward(network: Network, x: np.ndarray, weights: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Every step's output for input `x` (N, *input_shape), by step name: for comparing with other frameworks."""
+def forward(network: Network, x: np.ndarray, weights: dict[str, dict[str, np.ndarray]], keep_outputs: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The output for input `x` (N, *input_shape) and, with `keep_outputs`, every step's output by name."""
     largest = max((math.prod(s.out_shape) for s in walk(network.body)), default=1) * x.shape[0]
-    runner = _Runner(dataclasses.replace(network, batch=x.shape[0]), weights, largest, None)
-    runner.run(network.body, x)
-    return runner.outputs
+    runner = _Runner(dataclasses.replace(network, batch=x.shape[0]), weights, largest, None, keep=keep_outputs)
+    return runner.run(network.body, x), runner.outputs
 
 
 def verify(network: Network, batch: int | None = None, seed: int = 0, dtype: str = "float32", on_step=None) -> Verification:
@@ -166,7 +168,7 @@ def verify(network: Network, batch: int | None = None, seed: int = 0, dtype: str
     weights = init_weights(network, seed, dtype)
     x = np.random.default_rng(seed + 1).standard_normal((network.batch, *network.input_shape)).astype(DTYPES[dtype])
     largest = max((math.prod(s.out_shape) for s in walk(network.body)), default=1) * network.batch
-    runner = _Runner(network, weights, largest, on_step)
+    runner = _Runner(network, weights, largest, on_step, keep=False)
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:

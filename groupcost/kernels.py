@@ -1,8 +1,8 @@
 """Vectorised NumPy building blocks for the layers' `forward` kernels (the verify path only).
 
 No Python loops over pixels or channels: convolutions are strided window views and one batched
-matrix multiply over the groups (in chunks of output rows, to bound memory), depthwise
-convolutions K² shifted multiply-adds over the whole tensor. Every multiply-accumulate a kernel
+matrix multiply over the groups (in chunks of output rows, to bound memory; 1×1 convolutions need
+no windows), depthwise convolutions and pools K² shifted operations over the whole tensor. Every multiply-accumulate a kernel
 performs is counted by `MacCounter` from the sizes of the contractions it actually ran.
 """
 
@@ -56,24 +56,26 @@ def windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], dil
 
 
 def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride, pads, dilation, groups: int, out_hw, counter: MacCounter) -> np.ndarray:
-    """Grouped convolution: im2col over output-row chunks, one batched matmul over the groups each."""
+    """Grouped convolution as W (G, C_out/G, C_g·K²) @ columns (N, G, C_g·K², positions), in chunks of output rows."""
     n, c_in = x.shape[:2]
     c_out, c_group, kh, kw = weight.shape
     h_out, w_out = out_hw
     if groups == c_in and c_group == 1 and (kh, kw) != (1, 1):
         return depthwise2d(x, weight, bias, stride, pads, dilation, out_hw, counter)
-    xp = pad(x, pads)
-    view = windows(xp, (kh, kw), stride, dilation, out_hw)  # N, C, Ho, Wo, Kh, Kw
-    w = weight.reshape(groups, c_out // groups, c_group * kh * kw).transpose(0, 2, 1)  # G, Cg·K², Cout/G
-    out = np.empty((n, c_out, h_out, w_out), dtype=x.dtype)
-    per_row = max(1, n * w_out * c_in * kh * kw)
-    rows = max(1, min(h_out, counter.chunk_elements // per_row))
-    for start in range(0, h_out, rows):
-        part = view[:, :, start : start + rows]  # N, C, r, Wo, Kh, Kw
-        r = part.shape[2]
-        columns = part.reshape(n, groups, c_group, r, w_out, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6).reshape(groups, n * r * w_out, c_group * kh * kw)
-        result = counter.matmul(columns, w)  # G, N·r·Wo, Cout/G
-        out[:, :, start : start + r] = result.reshape(groups, n, r, w_out, c_out // groups).transpose(1, 0, 4, 2, 3).reshape(n, c_out, r, w_out)
+    w = weight.reshape(1, groups, c_out // groups, c_group * kh * kw)
+    if (kh, kw) == (1, 1) and not any(pads):
+        picked = x[:, :, : stride[0] * (h_out - 1) + 1 : stride[0], : stride[1] * (w_out - 1) + 1 : stride[1]]
+        columns = np.ascontiguousarray(picked).reshape(n, groups, c_group, h_out * w_out)
+        out = counter.matmul(w, columns).reshape(n, c_out, h_out, w_out)
+    else:
+        view = windows(pad(x, pads), (kh, kw), stride, dilation, out_hw).transpose(0, 1, 4, 5, 2, 3)  # N, C, Kh, Kw, Ho, Wo
+        out = np.empty((n, c_out, h_out, w_out), dtype=x.dtype)
+        rows = max(1, min(h_out, counter.chunk_elements // max(1, n * c_in * kh * kw * w_out)))
+        for start in range(0, h_out, rows):
+            part = view[..., start : start + rows, :]
+            r = part.shape[-2]
+            columns = part.reshape(n, groups, c_group * kh * kw, r * w_out)  # the one copy: im2col of this chunk
+            out[:, :, start : start + r] = counter.matmul(w, columns).reshape(n, c_out, r, w_out)
     if bias is not None:
         out += bias.reshape(1, -1, 1, 1)
     return out
@@ -99,22 +101,30 @@ def depthwise2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stri
     return out
 
 
-def pool2d(x: np.ndarray, kernel, stride, padding: tuple[int, int], dilation, ceil_out_hw, mode: str) -> np.ndarray:
-    """Max or average pooling with PyTorch's ceil_mode and count_include_pad rules."""
+def pool2d(x: np.ndarray, kernel, stride, padding: tuple[int, int], dilation, out_hw, mode: str) -> np.ndarray:
+    """Max or average pooling as K_h·K_w shifted maxima or sums, with PyTorch's ceil_mode and count_include_pad rules."""
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    h_out, w_out = ceil_out_hw
+    h_out, w_out = out_hw
     extra_h = max(0, (h_out - 1) * sh + dh * (kh - 1) + 1 - (h + 2 * ph))
     extra_w = max(0, (w_out - 1) * sw + dw * (kw - 1) + 1 - (w + 2 * pw))
-    fill = -np.inf if mode == "max" else 0.0
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph + extra_h), (pw, pw + extra_w)), constant_values=fill)
-    view = windows(xp, (kh, kw), (sh, sw), (dh, dw), (h_out, w_out))
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph + extra_h), (pw, pw + extra_w)), constant_values=-np.inf if mode == "max" else 0.0)
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            shifted = xp[:, :, i * dh : i * dh + sh * (h_out - 1) + 1 : sh, j * dw : j * dw + sw * (w_out - 1) + 1 : sw]
+            if out is None:
+                out = shifted.copy()
+            elif mode == "max":
+                np.maximum(out, shifted, out=out)
+            else:
+                out += shifted
     if mode == "max":
-        return view.max(axis=(4, 5))
+        return out
     # divisor: the window clipped to the padded input (torch's count_include_pad with ceil_mode)
     rows = np.minimum(np.arange(h_out) * sh + kh, h + 2 * ph) - np.arange(h_out) * sh
     cols = np.minimum(np.arange(w_out) * sw + kw, w + 2 * pw) - np.arange(w_out) * sw
-    return view.sum(axis=(4, 5)) / np.outer(rows, cols).astype(x.dtype)
+    return out / np.outer(rows, cols).astype(x.dtype)
 
 
 def adaptive_avg_pool2d(x: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:

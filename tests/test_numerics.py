@@ -27,7 +27,7 @@ def compare(text: str, dtype: str, rtol: float, seed: int = 0) -> None:
     net = groupcost.spec.build(groupcost.parse_text(text, "case.yaml"))
     weights = init_weights(net, seed, dtype)
     x = np.random.default_rng(seed + 1).standard_normal((2, *net.input_shape)).astype(dtype)
-    ours = forward(net, x, weights)
+    _, ours = forward(net, x, weights, keep_outputs=True)
     model = network_module(net)
     if dtype == "float64":
         model = model.double()

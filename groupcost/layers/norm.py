@@ -24,8 +24,11 @@ class BatchNorm(Layer):
     def forward(self, x, weights, counter):
         """Inference with fresh running statistics (mean 0, variance 1), as a new torch module has."""
         channel = (1, -1) + (1,) * (x.ndim - 2)
-        y = x / (1.0 + 1e-5) ** 0.5
-        return y * weights["weight"].reshape(channel) + weights["bias"].reshape(channel) if self.affine else y
+        if not self.affine:
+            return x / (1.0 + 1e-5) ** 0.5
+        y = x * (weights["weight"] / (1.0 + 1e-5) ** 0.5).reshape(channel)
+        y += weights["bias"].reshape(channel)
+        return y
 
 
 @register("lrn")
