@@ -313,7 +313,12 @@ class _Builder:
         for param, default in template.params.items():
             node = entry.args.get(param, default)
             scope_env = local if param in entry.args else _with_shape(inner_env, x)
-            inner_env[param] = _evaluate_node(node, scope_env)
+            value = _evaluate_node(node, scope_env)
+            if isinstance(value, bool):
+                value = int(value)
+            if not isinstance(value, (int, float)):
+                raise SpecError(f"block argument '{param}' must be a number, got {value!r}", f"block '{template.name}' takes numbers", node.loc)
+            inner_env[param] = value
         seq, y = self.sequence(template.body, scope.child(scope.claim(entry.common.name)), inner_env, x)
         out.append(seq)
         self.depth -= 1

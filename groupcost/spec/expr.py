@@ -162,6 +162,8 @@ class _Compiler:
                 return bounded(a // b)  # exact: 256 / 64 stays an int, whatever its size
             try:
                 return bounded(op(a, b))
+            except TypeError:
+                raise SpecError(f"'{text}' needs numbers", f"got {a!r} and {b!r}") from None
             except (OverflowError, ZeroDivisionError):
                 raise SpecError(f"'{text}' cannot be computed", f"values are limited to {MAX_MAGNITUDE:.0e}") from None
 
