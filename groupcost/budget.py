@@ -13,7 +13,8 @@ from decimal import Decimal, InvalidOperation
 
 from groupcost.analysis import Report, Row
 from groupcost.errors import Location, SpecError
-from groupcost.spec.document import suggest
+from groupcost.spec.build import build
+from groupcost.spec.document import SpecDocument, suggest
 from groupcost.spec.yamlsource import Node
 
 COUNT_METRICS = ("params", "weights", "macs", "flops", "activations", "traffic")
@@ -176,7 +177,22 @@ class SpecCheck:
         return "over" if "over" in statuses else "warn" if "warn" in statuses else "ok" if statuses else "none"
 
 
-def merge_budgets(spec_budgets: list[Budget], flag_budgets: list[Budget]) -> list[Budget]:
-    """Flags replace the spec's whole-network budget on the same metric; layer budgets stay."""
-    flagged = {b.metric for b in flag_budgets}
-    return [b for b in spec_budgets if b.scope is not None or b.metric not in flagged] + flag_budgets
+def flag_limits(given: dict[str, str | None]) -> dict[str, tuple[int, str]]:
+    """{'params': '5M', 'macs': None, ...} from `--max-...` flags → {'params': (5_000_000, '5M')}, errors at the flag."""
+    limits = {}
+    for metric, text in given.items():
+        if text is not None:
+            try:
+                limits[metric] = (parse_amount(text.strip(), metric), text)
+            except SpecError as exc:
+                raise exc.located(Location(f"--max-{metric.replace('_', '-')}")) from None
+    return limits
+
+
+def check_spec(doc: SpecDocument, variables: dict, limits: dict[str, tuple[int, str]], warn_at: float | None) -> SpecCheck:
+    """A spec's own budgets, with `limits` from flags replacing its whole-network budget on the same
+    metric (they point at the spec's first line), checked against its analysis."""
+    flagged = [Budget(metric, limit, text, Location(doc.path)) for metric, (limit, text) in limits.items()]
+    own = [b for b in budgets_from_spec(doc.budgets) if b.scope is not None or b.metric not in limits]
+    report = build(doc, variables).analyze()
+    return SpecCheck(doc.name, doc.path, tuple(check(report, own + flagged, warn_at)))

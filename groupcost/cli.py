@@ -52,6 +52,14 @@ def _fail(error: GroupcostError, default_place: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _located(parse, text: str, option: str):
+    """parse(text), its error placed at `option` when it has no place of its own."""
+    try:
+        return parse(text)
+    except GroupcostError as exc:
+        raise exc.located(Location(option)) from None
+
+
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(f"groupcost {__version__}\n")
@@ -191,7 +199,7 @@ def whatif(
             options.variations(vary or []),
             roofline.device(device, peak_tflops, bandwidth_gbs),
             layer,
-            options.group_list(g) if g is not None else None,
+            options.group_choices(g, words=("divisors",)) if g is not None else None,
             options.assignments(set_ or []),
         )
         if plot is not None:
@@ -239,36 +247,25 @@ def check(
     """
     from groupcost import budget, options
     from groupcost.render.guard import CHECK_FORMATS
-    from groupcost.spec import build, load_document
+    from groupcost.spec import load_document
 
     flags = {"params": max_params, "weights": max_weights, "macs": max_macs, "flops": max_flops, "activations": max_activations,
              "activation_bytes": max_activation_bytes, "peak_activation_bytes": max_peak_activation_bytes, "weight_bytes": max_weight_bytes,
              "traffic": max_traffic, "traffic_bytes": max_traffic_bytes}
-    results = []
-    place = "check"
     try:
-        fraction = None
-        if warn_at is not None:
-            place = "--warn-at"
-            fraction = budget.parse_fraction(warn_at)
-        limits = {}
-        for metric, given in flags.items():
-            if given is not None:
-                place = f"--max-{metric.replace('_', '-')}"
-                limits[metric] = (budget.parse_amount(given.strip(), metric), given)
-        place = "--set"
+        fraction = _located(budget.parse_fraction, warn_at, "--warn-at") if warn_at is not None else None
+        limits = budget.flag_limits(flags)
         variables = options.assignments(set_ or [])
+        results = []
         for source in options.expand_specs(specs):
-            place = source
-            doc = load_document(source)
-            flag_budgets = [budget.Budget(m, limit, given, Location(doc.path), None) for m, (limit, given) in limits.items()]
-            budgets = budget.merge_budgets(budget.budgets_from_spec(doc.budgets), flag_budgets)
-            report = build(doc, variables).analyze()
-            results.append(budget.SpecCheck(doc.name, doc.path, tuple(budget.check(report, budgets, fraction))))
+            try:
+                results.append(budget.check_spec(load_document(source), variables, limits, fraction))
+            except GroupcostError as exc:
+                raise exc.located(Location("--set" if isinstance(exc, UsageError) else source)) from None
         if not any(r.verdicts for r in results):
             raise UsageError("no budgets to check", "add `budgets:` to the spec or give --max-params, --max-macs, ...", Location(specs[0]))
     except GroupcostError as exc:
-        raise _fail(exc, place) from None
+        raise _fail(exc, "check") from None
     _emit(CHECK_FORMATS[format.value](results))
     if any(r.status == "over" for r in results):
         raise typer.Exit(1)

@@ -71,18 +71,18 @@ def padding(text: str) -> tuple[int, int, int, int] | str:
     return tuple(values)  # type: ignore[return-value]
 
 
-def group_choices(text: str) -> list[int | str]:
-    """'1,2,4,dw' → [1, 2, 4, 'dw']."""
+def group_choices(text: str, words: tuple[str, ...] = ("dw",)) -> list[int | str]:
+    """'1,2,4,dw' → [1, 2, 4, 'dw']: positive group counts, or one of `words` ('dw'; 'divisors' for whatif)."""
     choices: list[int | str] = []
     column = 1
     for part in text.split(","):
         token = part.strip()
-        if token == "dw":
-            choices.append("dw")
+        if token in words:
+            choices.append(token)
         elif token.isdigit() and int(token) > 0:
             choices.append(int(token))
         else:
-            raise _error("--g", column, f"'{token}' is not a group count", "positive whole numbers or dw, e.g. --g 1,2,4,8,dw")
+            raise _error("--g", column, f"'{token}' is not a group count", f"positive whole numbers or {' or '.join(words)}, e.g. --g 1,2,4,{words[0]}")
         column += len(part) + 1
     return choices
 
@@ -108,22 +108,6 @@ def variations(values: list[str]) -> dict[str, list[Number]]:
             column += len(part) + 1
         result[name] = items
     return result
-
-
-def group_list(text: str) -> list[int | str]:
-    """'1,2,4' or 'divisors' (every legal G) or a mix, for `whatif --g`."""
-    choices: list[int | str] = []
-    column = 1
-    for part in text.split(","):
-        token = part.strip()
-        if token == "divisors":
-            choices.append(token)
-        elif token.isdigit() and int(token) > 0:
-            choices.append(int(token))
-        else:
-            raise _error("--g", column, f"'{token}' is not a group count", "positive whole numbers or divisors, e.g. --g 1,2,4 or --g divisors")
-        column += len(part) + 1
-    return choices
 
 
 def expand_specs(values: list[str]) -> list[str]:

@@ -163,3 +163,9 @@ def test_run_exit_codes(capsys):
             run(argv)
         assert exit_info.value.code == code
     assert "Usage" in capsys.readouterr().out
+
+
+def test_a_newline_in_a_value_stays_on_one_line(cli):
+    """Found by fuzzing: a value echoed into the message must not split the error over lines."""
+    result = cli("check", "resnet18", "--max-macs", "1G", "--warn-at", "\n")
+    assert (result.exit_code, result.stderr) == (2, "--warn-at:1:1: error: cannot read '\\n' as a fraction (e.g. 90% or 0.9)\n")

@@ -89,24 +89,24 @@ def commands(path: Path, text: str) -> list[list[str]]:
     return [["analyze", str(path)], ["compare", str(path), "--g", "2"], ["whatif", str(path), *sweep], ["check", str(path), "--max-params", "1G"]]
 
 
-@FUZZ
-@given(text=mutated_specs())
-def test_mutated_zoo_specs(tmp_path_factory, capsys, text):
-    path = tmp_path_factory.mktemp("fuzz") / "spec.yaml"
+def run_every_command(folder: Path, capsys, text: str) -> None:
+    path = folder / "spec.yaml"
     path.write_text(text, encoding="utf-8")
     for argv in commands(path, text):
         code, _, err = invoke(capsys, *argv)
         assert_clean(code, err, f"{' '.join(argv)}\n{text}")
+
+
+@FUZZ
+@given(text=mutated_specs())
+def test_mutated_zoo_specs(tmp_path_factory, capsys, text):
+    run_every_command(tmp_path_factory.mktemp("fuzz"), capsys, text)
 
 
 @FUZZ
 @given(text=random_documents())
 def test_random_documents(tmp_path_factory, capsys, text):
-    path = tmp_path_factory.mktemp("fuzz") / "spec.yaml"
-    path.write_text(text, encoding="utf-8")
-    for argv in commands(path, text):
-        code, _, err = invoke(capsys, *argv)
-        assert_clean(code, err, f"{' '.join(argv)}\n{text}")
+    run_every_command(tmp_path_factory.mktemp("fuzz"), capsys, text)
 
 
 VALUES = st.one_of(st.text(max_size=12), st.sampled_from(["64,56,56", "3", "0", "-1", "1,2,4,dw", "same", "2x3", "1,0", "9" * 30, ",", "G=", "=", "G=1,2"]))
