@@ -90,11 +90,9 @@ def test_whatif_bad_values(cli, args, prefix):
     assert result.stderr.startswith(prefix) and result.stderr.count("\n") == 1, result.stderr
 
 
-torch = pytest.importorskip("torch")
-
-
 def test_sweep_matches_torchvision_for_every_g():
     """The sweep's figures are torchvision's ResNet(Bottleneck, [3, 4, 6, 3], groups=G, width_per_group=4)."""
+    pytest.importorskip("torch")
     from torch_reference import torch_counts
     from torchvision_resnet import Bottleneck, ResNet
 

@@ -68,11 +68,9 @@ def test_compare_table_explains_illegal_rows(cli):
     assert "¹ G=3: groups=3 does not divide C_in=64 and C_out=64; nearest legal G: 2, 4 — layer1.0.conv1" in result.stdout
 
 
-torch = pytest.importorskip("torch")
-
-
 def test_resnext_built_standard_is_wide_resnet50_2():
     """Every grouped 3×3 of ResNeXt-50 32×4d at G=1 is torchvision's wide_resnet50_2 (width 128): 68,883,240 params."""
+    pytest.importorskip("torch")
     from torch_reference import torch_counts
     from torchvision_resnet import Bottleneck, ResNet
 

@@ -42,13 +42,11 @@ def test_same_and_valid_in_a_spec():
     assert [s.out_shape for s in steps] == [(8, 8, 8), (8, 6, 6)]
 
 
-torch = pytest.importorskip("torch")
-
-
 @pytest.mark.parametrize("ceil", [False, True])
 @pytest.mark.parametrize("d", [1, 2])
 def test_pool_sizes_match_pytorch(ceil, d):
     """Every size from 4 to 40, windows 1-4, strides 1-3 and legal paddings, as torch computes them."""
+    torch = pytest.importorskip("torch")
     for size in range(4, 41):
         for k in range(1, 5):
             for s in range(1, 4):
