@@ -3,11 +3,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from typer.testing import CliRunner
 
 from groupcost.cli import app
 
 TESTS = Path(__file__).parent
+
+# Property tests draw the same examples on every run, so a CI failure can always be reproduced.
+settings.register_profile("groupcost", derandomize=True)
+settings.load_profile("groupcost")
 
 
 class Cli:
