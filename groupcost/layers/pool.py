@@ -40,7 +40,8 @@ class Pool(Layer):
         h_out = window_output(h, kh, sh, top, bottom, dh, self.ceil_mode)
         w_out = window_output(w, kw, sw, left, right, dw, self.ceil_mode)
         if h_out < 1 or w_out < 1:
-            raise LayerError(f"window {kh}×{kw} is larger than the padded input {h + top + bottom}×{w + left + right}", "use a smaller window or more padding", arg="k")
+            dilated = f" (dilation {dh}×{dw})" if (dh, dw) != (1, 1) else ""
+            raise LayerError(f"window {kh}×{kw}{dilated} is larger than the padded input {h + top + bottom}×{w + left + right}", "use a smaller window or more padding", arg="k")
         return c, h_out, w_out
 
     def forward(self, x, weights, counter):
