@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-import groupcost
 from groupcost.roofline import device
 from groupcost.spec import load_document
 from groupcost.sweep import whatif
