@@ -45,9 +45,10 @@ def _emit(renderable) -> None:
         Console(highlight=False, width=None if sys.stdout.isatty() else 120).print(renderable)
 
 
-def _fail(error: GroupcostError, default_place: str) -> typer.Exit:
+def _fail(error: GroupcostError, default_place: str, usage_place: str | None = None) -> typer.Exit:
+    """Report `error` as one located line; unplaced usage errors (a bad --set) go to `usage_place`."""
     if error.location is None:
-        error.location = Location(default_place)
+        error.location = Location(usage_place if usage_place and isinstance(error, UsageError) else default_place)
     sys.stderr.write(f"{error}\n")
     return typer.Exit(2)
 
@@ -99,7 +100,7 @@ def analyze(
         profile = roofline.device(device, peak_tflops, bandwidth_gbs) if wants_device else None
         report = load(spec, options.assignments(set_ or [])).analyze()
     except GroupcostError as exc:
-        raise _fail(exc, "--set" if isinstance(exc, UsageError) else spec) from None
+        raise _fail(exc, spec, "--set") from None
     _emit(FORMATS[format.value](report.at_depth(depth) if depth else report, traffic=traffic or profile is not None, device=profile))
 
 
@@ -158,7 +159,7 @@ def compare(
         choices = [c for c in options.group_choices(g) if c != "dw"] + (["dw"] if "dw" in g.split(",") else [])
         comparison = compare_network(load(spec, options.assignments(set_ or [])), choices, layers)
     except GroupcostError as exc:
-        raise _fail(exc, "--set" if isinstance(exc, UsageError) else spec) from None
+        raise _fail(exc, spec, "--set") from None
     _emit(FORMATS[format.value](comparison))
 
 
@@ -207,7 +208,7 @@ def whatif(
 
             write_plot(result, plot, force)
     except GroupcostError as exc:
-        raise _fail(exc, "--vary" if isinstance(exc, UsageError) else spec) from None
+        raise _fail(exc, spec, "--vary") from None
     _emit(FORMATS[format.value](result))
     if plot is not None:
         sys.stderr.write(f"wrote {plot}\n")
@@ -355,7 +356,7 @@ def verify(
     try:
         network = load(spec, options.assignments(set_ or []))
     except GroupcostError as exc:
-        raise _fail(exc, "--set" if isinstance(exc, UsageError) else spec) from None
+        raise _fail(exc, spec, "--set") from None
     from groupcost.execute import verify as run_network
     from groupcost.render.verify import FORMATS, verdict
 

@@ -15,7 +15,6 @@ from groupcost.errors import Location, SpecError, UsageError
 from groupcost.spec.document import suggest
 
 ROW_FIELDS = ("type", "out_shape", "groups", "params", "weights", "macs", "activations", "traffic")
-TOTAL_METRICS = ("params", "weights", "macs", "flops", "activations", "activation_bytes", "peak_activation_bytes", "weight_bytes", "traffic", "traffic_bytes")
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def parse_rules(text: str) -> list[Rule]:
 
 
 def diff(base: Report, head: Report, rules: list[Rule] | None = None, base_label: str = "base", head_label: str = "head") -> Diff:
-    totals = tuple(Change(m, total(base, m), total(head, m)) for m in TOTAL_METRICS)
+    totals = tuple(Change(m, total(base, m), total(head, m)) for m in METRICS)
     base_rows, head_rows = {r.name: r for r in base.rows}, {r.name: r for r in head.rows}
     layers: list[LayerChange] = []
     for name, row in head_rows.items():

@@ -18,7 +18,7 @@ import numpy as np
 
 from groupcost.analysis import step_row
 from groupcost.kernels import MacCounter
-from groupcost.network import LayerStep, MergeStep, Network, Node, Parallel, Residual, Sequence, walk
+from groupcost.network import LayerStep, MergeStep, Network, Node, Parallel, Residual, Sequence
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -97,10 +97,11 @@ class _Stop(Exception):
 
 
 class _Runner:
-    def __init__(self, network: Network, weights: dict[str, dict[str, np.ndarray]], chunk_elements: int, on_step: Callable[[int, int], None] | None, keep: bool):
+    def __init__(self, network: Network, weights: dict[str, dict[str, np.ndarray]], on_step: Callable[[int, int], None] | None, keep: bool):
         self.network = network
         self.weights = weights
-        self.chunk_elements = chunk_elements
+        # column chunks no larger than the largest activation of the batch: memory near 2× it plus weights
+        self.chunk_elements = max((math.prod(s.out_shape) for s in network.steps()), default=1) * network.batch
         self.on_step = on_step
         self.total = len(network.steps())
         self.checks: list[StepCheck] = []
@@ -156,8 +157,7 @@ class _Runner:
 
 def forward(network: Network, x: np.ndarray, weights: dict[str, dict[str, np.ndarray]], keep_outputs: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The output for input `x` (N, *input_shape) and, with `keep_outputs`, every step's output by name."""
-    largest = max((math.prod(s.out_shape) for s in walk(network.body)), default=1) * x.shape[0]
-    runner = _Runner(dataclasses.replace(network, batch=x.shape[0]), weights, largest, None, keep=keep_outputs)
+    runner = _Runner(dataclasses.replace(network, batch=x.shape[0]), weights, None, keep=keep_outputs)
     return runner.run(network.body, x), runner.outputs
 
 
@@ -167,8 +167,7 @@ def verify(network: Network, batch: int | None = None, seed: int = 0, dtype: str
         network = dataclasses.replace(network, batch=batch)
     weights = init_weights(network, seed, dtype)
     x = np.random.default_rng(seed + 1).standard_normal((network.batch, *network.input_shape)).astype(DTYPES[dtype])
-    largest = max((math.prod(s.out_shape) for s in walk(network.body)), default=1) * network.batch
-    runner = _Runner(network, weights, largest, on_step, keep=False)
+    runner = _Runner(network, weights, on_step, keep=False)
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
