@@ -60,13 +60,14 @@ class Report:
     model: str
     source: str
     input_shape: Shape
-    output_shape: Shape
+    output_shape: Shape  # the first output's
     batch: int
     dtype: str
     dtype_bytes: int
     variables: dict[str, int | float]
     rows: tuple[Row, ...]
     totals: Totals
+    outputs: tuple[tuple[str, Shape], ...] = ()  # every output: (tensor name, shape)
 
     def at_depth(self, depth: int) -> Report:
         """Rows summed into blocks of at most `depth` name segments (totals unchanged)."""
@@ -128,4 +129,5 @@ def analyze(network: Network) -> Report:
         variables=dict(network.variables),
         rows=rows,
         totals=totals,
+        outputs=tuple(zip(network.outputs, network.output_shapes)),
     )

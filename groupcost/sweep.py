@@ -6,7 +6,6 @@ A configuration that cannot be built is a result with the reason, not an error.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from dataclasses import dataclass
 
@@ -80,7 +79,7 @@ def _layer_step(network: Network, name: str) -> LayerStep:
 
 def _with_groups(network: Network, step: LayerStep, groups: int) -> Network:
     new = replacement(step, groups)  # raises LayerError when G is not legal there
-    return dataclasses.replace(network, body=replace_steps(network.body, lambda s: new if s.name == step.name else s))
+    return replace_steps(network, lambda s: new if s.name == step.name else (s,))
 
 
 def whatif(

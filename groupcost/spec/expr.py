@@ -213,3 +213,15 @@ class _Compiler:
                 raise SpecError(f"wrong number of arguments in '{shown}'") from None
 
         return call
+
+
+def interpolate(text: str, variables: Mapping[str, Number]) -> str:
+    """A computed name: each `{expr}` in `text` replaced by its value."""
+    out, rest = [], text
+    while "{" in rest:
+        head, _, tail = rest.partition("{")
+        expr, closed, rest = tail.partition("}")
+        if not closed:
+            raise SpecError(f"unclosed '{{' in '{text}'")
+        out += [head, str(evaluate(expr, variables))]
+    return "".join(out) + rest
