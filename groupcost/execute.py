@@ -62,6 +62,7 @@ class Verification:
     checks: tuple[StepCheck, ...]
     seconds: float
     finite: bool  # no inf or NaN in the output
+    peak_bytes: int = 0  # the most bytes of tensors the run held at once (each freed after its last reader)
 
     @property
     def first_mismatch(self) -> StepCheck | None:
@@ -107,6 +108,7 @@ class _Runner:
         self.checks: list[StepCheck] = []
         self.keep = keep  # every step's output, for comparing with other frameworks (memory!)
         self.outputs: dict[str, np.ndarray] = {}
+        self.peak_bytes = 0  # the most bytes of tensors alive at once, as the run held them
 
     def record(self, step: Step, shape: tuple[int, ...], macs: int, seconds: float, allocated: int, error: str | None = None) -> None:
         row = step_row(step, self.network.batch)
@@ -180,4 +182,4 @@ def verify(network: Network, batch: int | None = None, seed: int = 0, dtype: str
             finite = all(bool(np.isfinite(y).all()) for y in runner.run(x))
         except _Stop:
             finite = True
-    return Verification(network.name, network.batch, dtype, seed, tuple(runner.checks), time.perf_counter() - start, finite)
+    return Verification(network.name, network.batch, dtype, seed, tuple(runner.checks), time.perf_counter() - start, finite, runner.peak_bytes)

@@ -3,9 +3,13 @@ tables, as collected in shared/BRIEF.md (inputs 3×224×224 unless the model say
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 import groupcost
+from groupcost.network import LayerStep
 
 # torchvision's published figures: PyTorch's parameter count and conv + linear MACs.
 TORCHVISION = {
@@ -75,3 +79,18 @@ def test_resnext_exposes_cardinality_and_width():
 def test_every_zoo_spec_is_tested_here():
     covered = set(TORCHVISION) | {"alexnet_2gpu", "mobilenet_v1", "shufflenet_v1_g3", "mobilefacenet", "xception", "shufflenet_v2_table2"}
     assert set(groupcost.zoo_names()) == covered
+
+
+STATE_DICTS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "torchvision_state_dicts.json"
+
+
+@pytest.mark.parametrize("name", ["alexnet", "resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v2", "shufflenet_v2_x1_0"])
+def test_layer_names_are_torchvisions(name):
+    """Every learnable tensor has torchvision's state_dict key and shape (BN running statistics are buffers, not listed)."""
+    if not STATE_DICTS.is_file():
+        pytest.skip("shared/reference/torchvision_state_dicts.json is not beside this checkout")
+    reference = json.loads(STATE_DICTS.read_text(encoding="utf-8"))[name]
+    expected = {key: tuple(shape) for key, shape in reference.items() if not key.endswith(("running_mean", "running_var", "num_batches_tracked"))}
+    net = groupcost.load(name)
+    ours = {f"{step.name}.{tensor}": shape for step in net.steps() if isinstance(step, LayerStep) for tensor, shape in step.layer.weight_shapes(step.in_shape).items()}
+    assert ours == expected

@@ -221,6 +221,8 @@ class _Builder:
 
     def resolve(self, node: YamlNode, scope: _Scope, env: Mapping[str, Any]) -> _Tensor:
         """The tensor a `from:` name stands for: innermost namespace first, then outwards."""
+        if isinstance(node.value, int) and not isinstance(node.value, bool):
+            node = YamlNode(str(node.value), node.loc)  # an unnamed entry's position
         if not isinstance(node.value, str) or not node.value:
             raise SpecError(f"from: expected the name of an earlier layer, got {node.value!r}", "e.g. from: layer3 or from: [a, b]", node.loc)
         name = _text(node, env)
