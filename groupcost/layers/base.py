@@ -213,20 +213,20 @@ def format_shape(shape: Shape) -> str:
 
 
 def window_output(size: int, kernel: int, stride: int, pad_before: int, pad_after: int, dilation: int = 1, ceil_mode: bool = False) -> int:
-    """PyTorch's output length of a sliding window (conv or pool) along one dimension.
+    """PyTorch's output length of a sliding window (conv or pool) along one dimension; 0 when none fits.
 
-    floor((size + pads − d·(k − 1) − 1) / s) + 1; with ceil_mode the division rounds up, but the
-    last window must start inside the input or the leading padding (PyTorch's rule).
+    floor((size + pads − d·(k − 1) − 1 [+ s − 1 with ceil_mode]) / s) + 1, the division rounding
+    towards −∞ (so a window larger than the padded input gives no output, unless ceil_mode's
+    s − 1 makes up the difference); with ceil_mode, a last window that would start beyond the
+    input and the leading padding is dropped (ATen's pooling_output_shape).
     """
     span = size + pad_before + pad_after - dilation * (kernel - 1) - 1
-    if span < 0:
-        return 0
-    if not ceil_mode:
-        return span // stride + 1
-    out = -(-span // stride) + 1
-    if (out - 1) * stride >= size + pad_before:
+    if ceil_mode:
+        span += stride - 1
+    out = span // stride + 1  # Python's // rounds towards −∞, as ATen's div_rtn
+    if ceil_mode and (out - 1) * stride >= size + pad_before:
         out -= 1
-    return out
+    return max(out, 0)
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:

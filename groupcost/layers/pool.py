@@ -35,8 +35,9 @@ class Pool(Layer):
         (kh, kw), (dh, dw) = self.k, self.dilation()
         sh, sw = self.s or self.k
         top, bottom, left, right = self.p
-        if max(top, bottom) > (dh * (kh - 1) + 1) // 2 or max(left, right) > (dw * (kw - 1) + 1) // 2:
-            raise LayerError(f"padding {list(self.p)} is more than half the window {kh}×{kw}", "PyTorch rejects this too", arg="p")
+        # ATen checks both pad ≤ k / 2 and pad ≤ (d·(k − 1) + 1) / 2; the first is the tighter
+        if max(top, bottom) > kh // 2 or max(left, right) > kw // 2:
+            raise LayerError(f"padding {list(self.p)} is more than half the window {kh}×{kw}", "PyTorch rejects this too, whatever the dilation", arg="p")
         h_out = window_output(h, kh, sh, top, bottom, dh, self.ceil_mode)
         w_out = window_output(w, kw, sw, left, right, dw, self.ceil_mode)
         if h_out < 1 or w_out < 1:
