@@ -19,13 +19,21 @@ TORCHVISION = {
     "mobilenet_v2": (3_504_872, 300_774_272),
     "shufflenet_v2_x1_0": (2_278_604, 144_907_992),
     "alexnet": (61_100_840, 714_188_480),
+    # the second wave (PyTorch 2.14 / torchvision 0.29, batch 1; efficientnet_v2_s at 384×384)
+    "efficientnet_v2_s": (21_458_488, 8_365_617_152),
+    "mobilenet_v3_small": (2_542_856, 56_510_400),
+    "regnet_y_800mf": (6_432_512, 833_856_256),
+    "resnext101_64x4d": (83_455_272, 15_460_270_080),
+    "wide_resnet50_2": (68_883_240, 11_398_021_120),
+    "shufflenet_v2_x0_5": (1_366_792, 40_476_448),
 }
 
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION))
 def test_torchvision_figures(name):
-    totals = groupcost.load(name).analyze().totals
-    assert (totals.params, totals.macs) == TORCHVISION[name]
+    report = groupcost.load(name).analyze()
+    assert (report.totals.params, report.totals.macs) == TORCHVISION[name]
+    assert report.output_shape == (1000,)
 
 
 def test_alexnet_two_gpu_form():
@@ -71,7 +79,7 @@ def test_xception_table3():
 
 def test_resnext_exposes_cardinality_and_width():
     net = groupcost.load("resnext50_32x4d")
-    assert net.variables == {"G": 32, "width_per_group": 4}
+    assert net.variables == {"depths": [3, 4, 6, 3], "G": 32, "width_per_group": 4}
     conv2 = [row for row in net.analyze().rows if row.name == "layer2.0.conv2"]
     assert conv2[0].groups == 32
 
@@ -94,3 +102,15 @@ def test_layer_names_are_torchvisions(name):
     net = groupcost.load(name)
     ours = {f"{step.name}.{tensor}": shape for step in net.steps() if isinstance(step, LayerStep) for tensor, shape in step.layer.weight_shapes(step.in_shape).items()}
     assert ours == expected
+
+
+def test_second_wave_uses_the_language():
+    """Each model of the second wave is written with the feature it exercises."""
+    regnet = groupcost.load("regnet_y_800mf")
+    assert regnet.variables["stage_widths"] == [64, 144, 320, 784] and regnet.variables["stage_depths"] == [1, 3, 8, 2]
+    from groupcost.spec.zoo import zoo_dir
+
+    assert "\nextends: resnext50_32x4d\n" in (zoo_dir() / "resnext101_64x4d.yaml").read_text(encoding="utf-8")
+    assert groupcost.load("shufflenet_v2_x1_0", width=0.5).analyze().totals == groupcost.load("shufflenet_v2_x0_5").analyze().totals
+    small = {row.name: row.type for row in groupcost.load("mobilenet_v3_small").analyze().rows}
+    assert small["features.1.block.0.2"] == "relu" and small["features.4.block.0.2"] == "hswish"  # activations passed as block arguments

@@ -120,6 +120,8 @@ def _argument(node: YamlNode, env: Mapping[str, Any]) -> Any:
     """A variable's or block argument's value: an expression, a list, or a bare word taken as a string."""
     if isinstance(node.value, str) and node.value.isidentifier() and node.value not in env:
         return node.value  # `act: hswish` passes the word itself
+    if isinstance(node.value, list):
+        return [_argument(item, env) for item in node.value]
     value = _evaluate_node(node, env)
     return int(value) if isinstance(value, bool) else value
 
