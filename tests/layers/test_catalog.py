@@ -30,3 +30,22 @@ def test_schema_defines_every_argument_kind():
     entries = json.dumps(schema["definitions"]["entry"])
     for name in NEW:
         assert f'"{name}"' in entries
+
+
+def test_spec_reference_lists_every_type_and_its_worked_examples_hold():
+    """docs/spec.md names every layer type, and each worked example's MACs are the ones groupcost computes."""
+    import re
+    from pathlib import Path
+
+    import groupcost
+
+    text = (Path(__file__).parents[2] / "docs" / "spec.md").read_text(encoding="utf-8")
+    for name in LAYER_TYPES:
+        if name not in ALIASES:
+            assert f"`{name}`" in text, name
+    examples = [block for block in re.findall(r"```yaml\n(.*?)```", text, re.S) if block.startswith("input:")]
+    assert len(examples) >= 4
+    for block in examples:
+        for row in groupcost.spec.build(groupcost.parse_text(block, "example.yaml")).analyze().rows:
+            if row.macs:
+                assert f"{row.macs:,}" in text, (row.name, row.macs)
