@@ -20,14 +20,16 @@ EXPRESSION = {"type": "string", "description": "an arithmetic expression over va
 INTEGER = {"anyOf": [{"type": "integer"}, EXPRESSION]}
 NUMBER = {"anyOf": [{"type": "number"}, EXPRESSION]}
 CONDITION = {"anyOf": [{"type": "boolean"}, {"type": "integer"}, EXPRESSION]}
-PAIR = {"anyOf": [{"type": "integer", "minimum": 1}, EXPRESSION, {"type": "array", "items": INTEGER, "minItems": 2, "maxItems": 2}]}
+SIZES = {"anyOf": [{"type": "integer", "minimum": 1}, EXPRESSION, {"type": "array", "items": INTEGER, "minItems": 1, "maxItems": 3}]}
+OFFSETS = {"anyOf": [{"type": "integer", "minimum": 0}, EXPRESSION, {"type": "array", "items": INTEGER, "minItems": 1, "maxItems": 3}]}
+SCALES = {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, EXPRESSION, {"type": "array", "items": NUMBER, "minItems": 1, "maxItems": 3}]}
 PADDING = {
     "anyOf": [
         {"type": "integer", "minimum": 0},
         {"enum": ["same", "valid"]},
         EXPRESSION,
-        {"type": "array", "items": INTEGER, "minItems": 2, "maxItems": 2},
-        {"type": "array", "items": INTEGER, "minItems": 4, "maxItems": 4},
+        {"type": "array", "items": INTEGER, "minItems": 1, "maxItems": 4},
+        {"type": "array", "items": INTEGER, "minItems": 6, "maxItems": 6},
     ]
 }
 KIND_SCHEMAS = {
@@ -35,7 +37,11 @@ KIND_SCHEMAS = {
     kinds.non_negative_int: {"anyOf": [{"type": "integer", "minimum": 0}, EXPRESSION]},
     kinds.boolean: {"anyOf": [{"type": "boolean"}, {"enum": [0, 1]}, EXPRESSION]},
     kinds.probability: {"anyOf": [{"type": "number", "minimum": 0, "exclusiveMaximum": 1}, EXPRESSION]},
-    kinds.size_pair: PAIR,
+    kinds.real: NUMBER,
+    kinds.positive_real: {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, EXPRESSION]},
+    kinds.sizes: SIZES,
+    kinds.offsets: OFFSETS,
+    kinds.scales: SCALES,
     kinds.padding: PADDING,
     pool_padding: PADDING,
 }
@@ -116,7 +122,7 @@ def spec_schema() -> dict:
         "description": {"type": "string"},
         "extends": {"type": "string", "description": "a spec (path relative to this one, or a zoo name) that this one overrides"},
         "use": {**NAMES, "description": "spec files (or zoo names) whose blocks this spec uses"},
-        "input": {"type": "array", "items": KIND_SCHEMAS[kinds.positive_int], "minItems": 1, "maxItems": 3, "description": "[C, H, W] (or [F])"},
+        "input": {"type": "array", "items": KIND_SCHEMAS[kinds.positive_int], "minItems": 1, "maxItems": 4, "description": "[C, H, W], [C, L], [C, T, H, W] or [F]"},
         "batch": INTEGER,
         "dtype": {"enum": list(DTYPE_BYTES)},
         "vars": {"type": ["object", "null"], "additionalProperties": VALUE, "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}},

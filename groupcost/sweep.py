@@ -73,7 +73,7 @@ def _layer_step(network: Network, name: str) -> LayerStep:
         raise UsageError(f"no layer named '{name}' in {network.name}", suggest(name, steps) or "`groupcost analyze` lists the names", Location("--layer"))
     step = steps[name]
     if not is_groupable(step):
-        raise UsageError(f"layer '{name}' is a {step.type_name}; --g applies to conv and pwconv layers", None, Location("--layer"))
+        raise UsageError(f"layer '{name}' is a {step.type_name}; --g applies to conv, pwconv and convtranspose layers", None, Location("--layer"))
     return step
 
 

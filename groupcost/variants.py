@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from groupcost.analysis import Row, Totals, analyze, step_row
 from groupcost.errors import Location
 from groupcost.layers import Layer, LayerError, Shape
-from groupcost.layers.conv import Conv, ConvLike, DepthwiseConv, GlobalDepthwiseConv, PointwiseConv, legal_groups, nearest
+from groupcost.layers.conv import Conv, ConvLike, ConvTranspose, DepthwiseConv, GlobalDepthwiseConv, PointwiseConv, TransposedGeometry, legal_groups, nearest
 from groupcost.layers.pool import GlobalAvgPool
 from groupcost.network import LayerStep, Network, Step, replace_steps
 
@@ -46,8 +46,8 @@ class Variant:
 
 
 def is_groupable(step) -> bool:
-    """Standard and pointwise convolutions: the layers whose G is a design choice."""
-    return isinstance(step, LayerStep) and type(step.layer) in (Conv, PointwiseConv)
+    """Standard, pointwise and transposed convolutions of any rank: the layers whose G is a design choice."""
+    return isinstance(step, LayerStep) and type(step.layer) in (Conv, PointwiseConv, ConvTranspose)
 
 
 def choice_label(choice: Choice) -> str:
@@ -60,16 +60,23 @@ def replacement(step: LayerStep, choice: Choice) -> tuple[LayerStep, ...]:
     assert isinstance(step.layer, ConvLike)
     g = step.layer.geometry(step.in_shape)
     x = step.in_shape
+    transposed = isinstance(g, TransposedGeometry)
     if choice == SEPARABLE:
-        if g.kernel == (1, 1):
+        if all(k == 1 for k in g.kernel):
             raise LayerError("a 1×1 convolution has no spatial part to separate")
-        dw = DepthwiseConv(k=g.kernel, s=g.stride, p=g.pads, d=g.dilation, bias=g.bias)
+        if transposed:  # a depthwise transposed conv (C_in → C_in, G = C_in) then the pointwise conv
+            dw: Layer = ConvTranspose(out=g.c_in, k=g.kernel, s=g.stride, p=g.pads[::2], output_padding=g.output_padding, d=g.dilation, groups=g.c_in, bias=g.bias)
+        else:
+            dw = DepthwiseConv(k=g.kernel, s=g.stride, p=g.pads, d=g.dilation, bias=g.bias)
         pw = PointwiseConv(out=g.c_out, bias=g.bias)
         mid = dw.out_shape(x)
         first = dataclasses.replace(step, name=f"{step.name}.dw", layer=dw, out_shape=mid)
         return first, LayerStep(f"{step.name}.pw", pw, mid, pw.out_shape(mid), step.loc, (first.name,))
     groups = g.c_in if choice == DEPTHWISE else int(choice)
-    conv = Conv(out=g.c_out, k=g.kernel, s=g.stride, p=g.pads, d=g.dilation, groups=groups, bias=g.bias)
+    if transposed:
+        conv: Layer = ConvTranspose(out=g.c_out, k=g.kernel, s=g.stride, p=g.pads[::2], output_padding=g.output_padding, d=g.dilation, groups=groups, bias=g.bias)
+    else:
+        conv = Conv(out=g.c_out, k=g.kernel, s=g.stride, p=g.pads, d=g.dilation, groups=groups, bias=g.bias)
     return (dataclasses.replace(step, layer=conv, out_shape=conv.out_shape(x)),)
 
 

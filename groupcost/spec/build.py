@@ -169,18 +169,24 @@ def build(doc: SpecDocument, overrides: Mapping[str, Number] | None = None) -> N
 
 def _input_shape(doc: SpecDocument, env: Mapping[str, Number]) -> Shape:
     dims = _evaluate_node(doc.input, env)
-    if not isinstance(dims, list) or len(dims) not in (1, 3):
-        raise SpecError("input must be [C, H, W] (or [F] for a flat input)", "e.g. input: [3, 224, 224]", doc.input.loc)
+    if not isinstance(dims, list) or not 1 <= len(dims) <= 4:
+        raise SpecError("input must be [C, H, W], [C, L], [C, T, H, W] or [F] (flat)", "e.g. input: [3, 224, 224]", doc.input.loc)
     for dim, node in zip(dims, doc.input.value):
         if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
             raise SpecError(f"input sizes must be positive whole numbers, got {dim!r}", None, node.loc)
     return tuple(dims)
 
 
+SHAPE_VARIABLES = {1: ("c_in",), 2: ("c_in", "l_in"), 3: ("c_in", "h_in", "w_in"), 4: ("c_in", "t_in", "h_in", "w_in")}
+
+
 def _with_shape(env: Mapping[str, Number], x: Shape) -> dict[str, Number]:
-    """The variables an entry sees: the enclosing ones plus c_in, h_in, w_in of its input."""
-    c, h, w = x if len(x) == 3 else (x[0], 1, 1)
-    return {**env, "c_in": c, "h_in": h, "w_in": w}
+    """The variables an entry sees: the enclosing ones plus its input's sizes: c_in always; l_in (C×L);
+    h_in, w_in (C×H×W; 1 for a flat input); t_in, h_in, w_in (C×T×H×W)."""
+    sizes = dict(zip(SHAPE_VARIABLES[len(x)], x))
+    if len(x) == 1:
+        sizes.update(h_in=1, w_in=1)
+    return {**env, **sizes}
 
 
 def _now(x: Shape) -> dict[str, Number]:

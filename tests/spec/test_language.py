@@ -137,7 +137,7 @@ def test_ceil_mode_pool_and_adaptive():
 
 def test_layer_aliases_and_bare_entries():
     r = rows("input: [4, 4, 4]\nlayers:\n  - batchnorm\n  - hardswish\n  - linear_block\nblocks:\n  linear_block:\n    layers: [flatten, linear: {out: 3}]\n")
-    assert [row.type for row in r.values()] == ["bn", "hswish", "flatten", "fc"]
+    assert [row.type for row in r.values()] == ["bn", "hswish", "flatten", "linear"]  # linear: its own type, fc on a flat input
 
 
 def test_depth_groups_rows_but_keeps_totals():
