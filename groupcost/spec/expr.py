@@ -375,6 +375,8 @@ class _Compiler:
         if isinstance(value, (str, list)):
             _check_length(value, self.text)
             return value
+        if not isinstance(value, (int, float)):  # a negative number to a fractional power is complex
+            raise SpecError(f"'{self.text}' is not a real number")
         if isinstance(value, float) and not math.isfinite(value):
             raise SpecError(f"'{self.text}' is not a finite number")
         if abs(value) > MAX_MAGNITUDE:

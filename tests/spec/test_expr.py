@@ -124,6 +124,7 @@ def test_lists(text, expected):
         ("9 ** 9 ** 9", "too large"),
         ("10 ** 30", "too large"),
         ("1 / 0", "division by zero"),
+        ("(-8) ** 0.5", "not a real number"),
         ("min()", "wrong number of arguments"),
         ("range(1, 2, 3, 4)", "wrong number of arguments"),
         ("log(1, 2, 3)", "wrong number of arguments"),
@@ -204,6 +205,20 @@ def test_results_leave_the_variables_alone():
     evaluate("xs + [3]", env)
     evaluate("[x for x in xs]", env)
     assert env == {"xs": [1, 2]}
+
+
+_TOKENS = ["xs", "s", "n", "w", "0", "1", "2", "-1", "0.5", "'a'", "[", "]", "(", ")", ",", ":", "+", "-", "*", "/", "//", "%", "**",
+           "==", "<", " if ", " else ", " for ", " in ", " and ", " not ", "len", "sum", "min", "max", "range", "log", "sqrt", "exp", "round"]
+
+
+@given(st.lists(st.sampled_from(_TOKENS), min_size=1, max_size=14))
+def test_any_text_gives_a_value_or_a_spec_error(tokens):
+    """Fuzzing the grammar: whatever the text, a value (number, string, list) or a SpecError, nothing else."""
+    try:
+        value = evaluate(" ".join(tokens), {"xs": [3, 1, 2], "s": "ab", "n": 3, "w": 2.5})
+    except SpecError:
+        return
+    assert isinstance(value, (int, float, str, list)) and not isinstance(value, bool)
 
 
 @given(st.integers(-10**6, 10**6), st.integers(-10**6, 10**6), st.sampled_from(["+", "-", "*", "//", "%"]))
