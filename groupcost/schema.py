@@ -151,7 +151,7 @@ def spec_schema() -> dict:
         "title": "groupcost spec",
         "description": "A convolutional network for groupcost: input, variables, blocks, layers and budgets.",
         "type": "object",
-        "required": ["input", "layers"],
+        "anyOf": [{"required": ["input", "layers"]}, {"required": ["extends"]}],
         "additionalProperties": False,
         "properties": properties,
         "definitions": {

@@ -30,7 +30,7 @@ def test_layer_variants_closed_forms():
 
 
 def test_one_by_one_has_no_separable_variant():
-    (layer,) = compare(groupcost.load("resnet18"), [], "layer4.0.shortcut.0").layers
+    (layer,) = compare(groupcost.load("resnet18"), [], "layer4.0.downsample.0").layers
     assert layer.variants[-1].reason == "a 1×1 convolution has no spatial part to separate"
 
 

@@ -85,10 +85,10 @@ def _compare_pool(torch, kind: str, size: int, k: int, s: int, p: int, d: int, c
 
     if kind == "maxpool":
         module = torch.nn.MaxPool2d(k, s, p, dilation=d, ceil_mode=ceil)
-        layer = MaxPool(k=(k, k), s=(s, s), p=(p, p, p, p), d=(d, d), ceil_mode=ceil)
+        layer = MaxPool(k=(k, k), s=(s, s), p=(p, p), d=(d, d), ceil_mode=ceil)
     else:
         module = torch.nn.AvgPool2d(k, s, p, ceil_mode=ceil)
-        layer = AvgPool(k=(k, k), s=(s, s), p=(p, p, p, p), ceil_mode=ceil)
+        layer = AvgPool(k=(k, k), s=(s, s), p=(p, p), ceil_mode=ceil)
     config = (size, k, s, p, d, ceil)
     try:
         expected = tuple(module(torch.zeros(1, 2, size, size)).shape[1:])
@@ -106,7 +106,7 @@ def test_pool_kernel_values_match_pytorch_in_ceil_mode(kind, torch_one_thread):
     """The NumPy kernel on windows hanging over the end (ceil_mode), against torch's values."""
     torch = torch_one_thread
     np = pytest.importorskip("numpy")
-    from groupcost.kernels import pool2d
+    from groupcost.kernels import pool
 
     rng = np.random.default_rng(0)
     checked = 0
@@ -121,7 +121,7 @@ def test_pool_kernel_values_match_pytorch_in_ceil_mode(kind, torch_one_thread):
                     out_w = window_output(size + 1, k, s, p, p, 1, True)
                     module = torch.nn.MaxPool2d(k, s, p, ceil_mode=True) if kind == "max" else torch.nn.AvgPool2d(k, s, p, ceil_mode=True)
                     expected = module(torch.from_numpy(x)).numpy()
-                    got = pool2d(x, (k, k), (s, s), (p, p), (1, 1), (out, out_w), kind)
+                    got = pool(x, (k, k), (s, s), (p, p), (1, 1), (out, out_w), kind)
                     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6, err_msg=str((size, k, s, p)))
                     checked += 1
     assert checked > 100
