@@ -48,6 +48,12 @@ class LayerStep:
     def in_shapes(self) -> tuple[Shape, ...]:
         return (self.in_shape,)
 
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The learnable tensors by PyTorch state_dict key (`layer2.0.conv2.weight`). A layer named
+        after its one tensor is that tensor: ConvNeXt's `features.1.0.layer_scale`."""
+        last = self.name.rsplit(".", 1)[-1]
+        return {self.name if tensor == last else f"{self.name}.{tensor}": shape for tensor, shape in self.layer.weight_shapes(self.in_shape).items()}
+
 
 @dataclass(frozen=True)
 class MergeStep:

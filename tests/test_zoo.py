@@ -114,7 +114,7 @@ def test_layer_names_are_torchvisions(name):
     """Every learnable tensor has torchvision's state_dict key and shape (BN running statistics are buffers, not listed)."""
     expected = learnable_keys(name)
     net = groupcost.load(name)
-    ours = {f"{step.name}.{tensor}": shape for step in net.steps() if isinstance(step, LayerStep) for tensor, shape in step.layer.weight_shapes(step.in_shape).items()}
+    ours = {key: shape for step in net.steps() if isinstance(step, LayerStep) for key, shape in step.parameter_shapes().items()}
     assert ours == expected
 
 

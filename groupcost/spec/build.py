@@ -118,12 +118,18 @@ def _is_value(value: Any) -> bool:
 
 def _argument(node: YamlNode, env: Mapping[str, Any]) -> Any:
     """A variable's or block argument's value: an expression, a list, or a bare word taken as a string."""
-    if isinstance(node.value, str) and node.value.isidentifier() and node.value not in env:
-        return node.value  # `act: hswish` passes the word itself
+    if isinstance(node.value, str) and _is_word(node.value) and node.value not in env:
+        return node.value  # `act: hswish`, `skip: body.layer3` pass the word itself
     if isinstance(node.value, list):
         return [_argument(item, env) for item in node.value]
     value = _evaluate_node(node, env)
     return int(value) if isinstance(value, bool) else value
+
+
+def _is_word(text: str) -> bool:
+    """A name, or a dotted layer name (`body.layer3`, `inner_blocks.3`): never an expression."""
+    head, *rest = text.split(".")
+    return head.isidentifier() and all(part.isidentifier() or part.isdigit() for part in rest)
 
 
 def _evaluate_node(node: YamlNode, env: Mapping[str, Any], keywords: tuple[str, ...] = ()) -> Any:
@@ -340,6 +346,8 @@ class _Builder:
         return self.sizes[name]
 
     def layer(self, entry: Entry, layer_type: type[Layer], args: dict[str, YamlNode], scope: _Scope, env: Mapping[str, Any], x: _Tensor, given: str | None) -> _Tensor:
+        if entry.common.target is not None:
+            args = {**args, "size": self.target_size(entry.common.target, layer_type, args, scope, env)}
         layer = self.make_layer(layer_type, args, env)
         name = self.name(entry, scope, env, given)
         if isinstance(layer, Macro):
@@ -347,6 +355,18 @@ class _Builder:
                 x = self.place(f"{name}.{suffix}", part, x, entry.common.loc, args)
             return self.produced(name, x)
         return self.place(name, layer, x, entry.common.loc, args)
+
+    def target_size(self, node: YamlNode, layer_type: type[Layer], args: dict[str, YamlNode], scope: _Scope, env: Mapping[str, Any]) -> YamlNode:
+        """`to: NAME`: the named tensor's spatial size, as the `size:` argument (FPN's and U-Net's "like that one")."""
+        if "size" in args and args["size"] is not node:
+            raise SpecError(f"{layer_type.type_name} takes size: or to:, not both", None, node.loc)
+        if not any(a.name == "size" for a in layer_type.arg_specs()):
+            raise SpecError(f"to: is for layers that take size:, not {layer_type.type_name}", None, node.loc)
+        target = self.resolve(node, scope, env)
+        if len(target.shape) < 2:
+            raise SpecError(f"to: '{target.name}' is flat ({format_shape(target.shape)}): it has no spatial size", None, node.loc)
+        self.read.add(target.name)  # only its shape is read: the tensor itself may be freed
+        return YamlNode([YamlNode(n, node.loc) for n in target.shape[1:]], node.loc)
 
     def place(self, name: str, layer: Layer, x: _Tensor, loc: Location, args: dict[str, YamlNode]) -> _Tensor:
         self._count(loc)

@@ -46,6 +46,7 @@ class Common:
     name: Node | None = None
     condition: Node | None = None
     sources: Node | None = None  # `from:`: a name or a list of names of earlier outputs
+    target: Node | None = None  # `to:`: a tensor whose spatial size fills `size:` (upsample, crop)
 
     @property
     def named(self) -> bool:
@@ -337,7 +338,9 @@ class _EntryParser:
             raw, key_locs = dict(args_node.value), args_node.key_locs
         else:
             raise SpecError(f"arguments of '{kind}' must be a mapping", f"e.g. - {kind}: {{...}}", args_node.loc)
-        common = Common(kind_loc, self._name(raw.pop("name", None)), raw.pop("if", None), raw.pop("from", None))
+        common = Common(kind_loc, self._name(raw.pop("name", None)), raw.pop("if", None), raw.pop("from", None), raw.pop("to", None))
+        if common.target is not None and not ("{" in kind or kind in LAYER_TYPES and any(a.name == "size" for a in LAYER_TYPES[kind].arg_specs())):
+            raise SpecError(f"to: is for layers that take size: (upsample, crop, adaptive pools), not {kind}", "resize with - upsample: {to: NAME}", common.target.loc)
 
         if "{" in kind:
             return ComputedEntry(common, Node(kind, kind_loc), raw, key_locs, self.defaults)
