@@ -405,7 +405,7 @@ class _Builder:
 
         kind = ALIASES.get(kind, kind)
         if kind in LAYER_TYPES:
-            args = layer_args(LAYER_TYPES[kind], entry.args, entry.key_locs, entry.kind.loc, entry.defaults)
+            args = layer_args(LAYER_TYPES[kind], entry.args, entry.key_locs, entry.kind.loc, entry.defaults, entry.common.target is not None)
             return self.layer(entry, LAYER_TYPES[kind], args, scope, env, x, given)
         if kind in self.doc.templates:
             call = TemplateCall(entry.common, kind, entry.args)
@@ -476,8 +476,8 @@ class _Builder:
     def split(self, entry: ParallelEntry, env: Mapping[str, Any], x: Shape) -> tuple[int, ...]:
         node, n = entry.split, len(entry.branches)
         value = _evaluate_node(node, env)
-        if len(x) != 3:
-            raise SpecError("split needs a C×H×W input", None, node.loc)
+        if len(x) < 2:
+            raise SpecError("split needs channels and positions, not a flat input", None, node.loc)
         if isinstance(value, int) and not isinstance(value, bool):
             if value != n or x[0] % n:
                 raise SpecError(f"split: {value} must equal the number of branches ({n}) and divide C={x[0]}", f"or give sizes, e.g. split: [{x[0] // 2}, {x[0] - x[0] // 2}]", node.loc)
@@ -492,9 +492,8 @@ class _Builder:
         shapes = tuple(t.shape for t in tensors)
         described = ", ".join(f"{label} gives {format_shape(s)}" for label, s in zip(labels, shapes))
         if kind == "concat":
-            ranks = {len(s) for s in shapes}
-            if ranks != {3} and ranks != {1} or len({s[1:] for s in shapes}) != 1:
-                raise SpecError(f"concat needs equal H×W in every branch: {described}", "match strides and padding", loc)
+            if len({s[1:] for s in shapes}) != 1:
+                raise SpecError(f"concat needs equal spatial sizes in every branch: {described}", "match strides and padding", loc)
             y = (sum(s[0] for s in shapes), *shapes[0][1:])
         elif kind == "add":
             if len(set(shapes)) != 1:

@@ -270,10 +270,10 @@ def _layer_args(layer_type: type[Layer], raw: dict[str, Node], key_locs: dict[st
     return args
 
 
-def layer_args(layer_type: type[Layer], raw: dict[str, Node], key_locs: dict[str, Location], loc: Location, defaults: dict[type[Layer], dict[str, Node]]) -> dict[str, Node]:
-    """A layer entry's arguments over the spec's defaults, all required ones present."""
+def layer_args(layer_type: type[Layer], raw: dict[str, Node], key_locs: dict[str, Location], loc: Location, defaults: dict[type[Layer], dict[str, Node]], target: bool = False) -> dict[str, Node]:
+    """A layer entry's arguments over the spec's defaults, all required ones present (`to:` gives `size`)."""
     args = {**defaults.get(layer_type, {}), **_layer_args(layer_type, raw, key_locs)}
-    missing = [a.name for a in layer_type.arg_specs() if a.required and a.name not in args]
+    missing = [a.name for a in layer_type.arg_specs() if a.required and a.name not in args and not (target and a.name == "size")]
     if missing:
         kind = layer_type.type_name
         raise SpecError(f"{kind} needs {', '.join(missing)}", f"e.g. - {kind}: {{{', '.join(m + ': ...' for m in missing)}}}", loc)
@@ -345,7 +345,7 @@ class _EntryParser:
         if "{" in kind:
             return ComputedEntry(common, Node(kind, kind_loc), raw, key_locs, self.defaults)
         if kind in LAYER_TYPES:
-            return LayerEntry(common, LAYER_TYPES[kind], self.layer_args(LAYER_TYPES[kind], raw, key_locs, kind_loc))
+            return LayerEntry(common, LAYER_TYPES[kind], layer_args(LAYER_TYPES[kind], raw, key_locs, kind_loc, self.defaults, common.target is not None))
         if kind in MERGES:
             for key in raw:
                 raise SpecError(f"unknown key '{key}' in {kind}", f"{kind} takes name:, if: and from: [a, b, ...]", key_locs[key])
@@ -365,9 +365,6 @@ class _EntryParser:
             return TemplateCall(common, kind, raw)
         known = [*LAYER_TYPES, *STRUCTURES, *MERGES, *self.templates]
         raise SpecError(f"unknown layer type '{kind}'", suggest(kind, known) or "`groupcost layers` lists the types", kind_loc)
-
-    def layer_args(self, layer_type: type[Layer], raw: dict[str, Node], key_locs: dict[str, Location], loc: Location) -> dict[str, Node]:
-        return layer_args(layer_type, raw, key_locs, loc, self.defaults)
 
     def structure(self, kind: str, raw: dict[str, Node], key_locs: dict[str, Location], common: Common) -> Entry:
         allowed = STRUCTURES[kind]
