@@ -26,7 +26,29 @@ TORCHVISION = {
     "resnext101_64x4d": (83_455_272, 15_460_270_080),
     "wide_resnet50_2": (68_883_240, 11_398_021_120),
     "shufflenet_v2_x0_5": (1_366_792, 40_476_448),
+    "convnext_tiny": (28_589_128, 4_455_531_264),
+    # torchvision 0.29.1's mobilenet_v3_large, counted with PyTorch (numel; FlopCounterMode / 2)
+    "mobilenet_v3_large": (5_483_032, 216_589_760),
 }
+
+# BRIEF's second wave, part two: dense prediction and video (params, MACs, every output's shape)
+DENSE_AND_VIDEO = {
+    "fcn_resnet50": (32_957_013, 142_725_772_800, [(21, 520, 520)]),
+    "deeplabv3_mobilenet_v3_large": (11_025_477, 10_436_350_688, [(21, 520, 520)]),
+    "lraspp_mobilenet_v3_large": (3_221_538, 2_086_219_688, [(21, 520, 520)]),
+    "resnet50_fpn": (26_852_416, 6_929_104_896, [(256, 56, 56), (256, 28, 28), (256, 14, 14), (256, 7, 7), (256, 4, 4)]),
+    "unet_2015": (31_030_658, 150_428_424_448, [(2, 388, 388)]),
+    "r3d_18": (33_371_472, 40_696_553_472, [(400,)]),
+    "r2plus1d_18": (31_505_325, 40_519_080_960, [(400,)]),
+    "s3d": (8_320_048, 17_978_771_456, [(400,)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DENSE_AND_VIDEO))
+def test_dense_prediction_and_video_figures(name):
+    report = groupcost.load(name).analyze()
+    params, macs, outputs = DENSE_AND_VIDEO[name]
+    assert (report.totals.params, report.totals.macs, [shape for _, shape in report.outputs]) == (params, macs, outputs)
 
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION))
@@ -85,7 +107,7 @@ def test_resnext_exposes_cardinality_and_width():
 
 
 def test_every_zoo_spec_is_tested_here():
-    covered = set(TORCHVISION) | {"alexnet_2gpu", "mobilenet_v1", "shufflenet_v1_g3", "mobilefacenet", "xception", "shufflenet_v2_table2"}
+    covered = set(TORCHVISION) | set(DENSE_AND_VIDEO) | {"alexnet_2gpu", "mobilenet_v1", "shufflenet_v1_g3", "mobilefacenet", "xception", "shufflenet_v2_table2"}
     assert set(groupcost.zoo_names()) == covered
 
 
@@ -106,7 +128,8 @@ def learnable_keys(name: str) -> dict[str, tuple[int, ...]]:
     return {key: tuple(shape) for key, shape in reference.items() if not key.endswith(("running_mean", "running_var", "num_batches_tracked"))}
 
 
-SECOND_WAVE_NAMES = ["efficientnet_v2_s", "mobilenet_v3_small", "regnet_y_800mf", "resnext101_64x4d", "shufflenet_v2_x0_5", "wide_resnet50_2"]
+SECOND_WAVE_NAMES = ["efficientnet_v2_s", "mobilenet_v3_small", "mobilenet_v3_large", "regnet_y_800mf", "resnext101_64x4d", "shufflenet_v2_x0_5", "wide_resnet50_2",
+                     "convnext_tiny", "fcn_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large", "resnet50_fpn", "r3d_18", "r2plus1d_18", "s3d"]
 
 
 @pytest.mark.parametrize("name", ["alexnet", "resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v2", "shufflenet_v2_x1_0", *SECOND_WAVE_NAMES])
