@@ -247,7 +247,7 @@ class _Builder:
             if tensor is not None:
                 return tensor
         close = get_close_matches(name, [n.rsplit(".", 1)[-1] for n in self.tensors] + list(self.tensors), n=1)
-        hint = f"did you mean '{close[0]}'?" if close else "from: names an earlier layer, block, `input` or `in`"
+        hint = f"did you mean '{close[0]}'?" if close else "name an earlier layer or block, `input` or `in`"
         raise SpecError(f"'{name}' is not an earlier output", f"{hint}; a later name would make a cycle", node.loc)
 
     def sources(self, node: YamlNode, scope: _Scope, env: Mapping[str, Any]) -> list[_Tensor]:
