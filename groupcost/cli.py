@@ -220,7 +220,7 @@ def report(
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="The page to write ('-': stdout). Default: MODEL.html here.")] = None,
     set_: SetOption = None,
     vary: Annotated[Optional[list[str]], typer.Option("--vary", help="A what-if sweep, VAR=v1,v2,... (repeatable, one chart each). Default: the spec's number variables.", metavar="VAR=V1,V2")] = None,
-    depth: Annotated[int, typer.Option("--depth", min=1, help="Stages of the cost charts: names cut to N segments.")] = 1,
+    depth: Annotated[Optional[int], typer.Option("--depth", min=1, help="Stages of the cost charts: names cut to N segments (default: the fewest at which no stage holds 60% of the MACs).")] = None,
     device: DeviceOption = None,
     peak_tflops: PeakOption = None,
     bandwidth_gbs: BandwidthOption = None,

@@ -13,7 +13,7 @@ from groupcost.network import INPUT, LayerStep, MergeStep
 from groupcost.overview import Overview
 from groupcost.render import units
 
-FOLDED_NODES = 48
+FOLDED_NODES = 32
 """Blocks start folded to the deepest level that shows at most this many boxes."""
 METRICS = ("macs", "params", "traffic")
 MERGE_SIGNS = {"add": "+", "mul": "×", "concat": "‖"}

@@ -293,7 +293,6 @@ def to_html(overview: Overview) -> str:
 """
 
 
-FORMATS = {"html": to_html}
 
 
 def check_target(path: Path, force: bool) -> None:
