@@ -143,6 +143,14 @@ def _log_scale(low: float, high: float, start: float, length: float):
     return lambda v: start + length * (math.log10(v) - math.log10(low)) / span
 
 
+def _decade(value: float) -> str:
+    """A power of ten with its SI prefix: 1e13 -> '10 T'."""
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"), (1, "")):
+        if value >= factor:
+            return f"{value / factor:.3g} {prefix}"
+    return f"{value:g} "
+
+
 def _roofline(overview: Overview) -> str:
     report, device, b = overview.report, overview.device, overview.report.dtype_bytes
     placed = [(r, intensity(r.macs, r.traffic, b), row_seconds(r, b, device)) for r in report.rows if r.macs > 0]
@@ -167,11 +175,14 @@ def _roofline(overview: Overview) -> str:
     decade = y_low
     while decade <= y_high:
         parts.append(f'<line class="grid" x1="{left}" x2="{w - right_pad}" y1="{sy(decade):.1f}" y2="{sy(decade):.1f}"/>'
-                     f'<text x="{left - 4}" y="{sy(decade) + 4:.1f}" text-anchor="end">{units.count(int(decade)).replace(" ", "")}</text>')
+                     f'<text x="{left - 4}" y="{sy(decade) + 4:.1f}" text-anchor="end">{_decade(decade)}</text>')
         decade *= 10
     start = max(x_low, y_low / bw)
     parts.append(f'<polyline class="roof" points="{sx(start):.1f},{sy(bw * start):.1f} {sx(ridge):.1f},{sy(peak):.1f} {sx(x_high):.1f},{sy(peak):.1f}"/>')
-    parts.append(f'<text class="note" x="{sx(ridge) + 4:.1f}" y="{sy(peak) - 4:.1f}">ridge {ridge:.0f} FLOP/B</text>')
+    parts.append(f'<line class="ridge" x1="{sx(ridge):.1f}" x2="{sx(ridge):.1f}" y1="{sy(peak):.1f}" y2="{h - bottom}"/>'
+                 f'<text class="note" x="{sx(ridge) + 4:.1f}" y="{sy(peak) + 16:.1f}">ridge {ridge:.0f} FLOP/B, peak {_decade(peak)}FLOP/s</text>')
+    parts.append(f'<circle class="pt memory" cx="{left + 14}" cy="{top_pad + 10}" r="4"/><text x="{left + 22}" y="{top_pad + 14}">memory-bound</text>'
+                 f'<circle class="pt compute" cx="{left + 124}" cy="{top_pad + 10}" r="4"/><text x="{left + 132}" y="{top_pad + 14}">compute-bound</text>')
     share = max(r.macs for r, _, _ in placed)
     for row, x, seconds in placed:
         y = 2 * row.macs / seconds

@@ -192,3 +192,25 @@ def test_metric_switch_and_dark_mode(browser, pages):
     browser.execute_script("document.getElementById('graph').scrollIntoView()")
     screenshot(browser, "mobilenet_v2-dark")
     assert errors(browser) == []
+
+
+def test_prints_without_controls_and_unclipped(browser, pages):
+    import base64
+
+    view, path = pages["resnext50_32x4d"]
+    open_page(browser, path)
+    browser.find_element("id", "theme").click()  # dark on screen; print is light whatever the switch says
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        style = "return getComputedStyle(document.querySelector(arguments[0]))[arguments[1]]"
+        assert browser.execute_script(style, "#expand-all", "display") == "none"
+        assert browser.execute_script(style, "#filter", "display") == "none"
+        assert browser.execute_script(style, "#graph", "overflow") == "visible"
+        assert browser.execute_script(style, "body", "backgroundColor") in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)")
+        pdf = base64.b64decode(browser.execute_cdp_cmd("Page.printToPDF", {"printBackground": True})["data"])
+        assert pdf.startswith(b"%PDF")
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "report-resnext50_32x4d.pdf").write_bytes(pdf)
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    assert errors(browser) == []
