@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 from groupcost import __version__
-from groupcost.analysis import CONVENTION, Report, Row
+from groupcost.analysis import CONVENTION
 from groupcost.budget import BYTE_METRICS
 from groupcost.overview import Overview
 from groupcost.render import units
@@ -312,6 +312,8 @@ def check_target(path: Path, force: bool) -> None:
 
     if not path.parent.is_dir():
         raise UsageError(f"folder '{path.parent}' does not exist", None, Location("--output"))
+    if path.is_dir():
+        raise UsageError(f"'{path}' is a folder", "name the .html file to write", Location("--output"))
     if path.exists() and not force:
         raise UsageError(f"'{path}' exists", "use --force to overwrite it", Location("--output"))
 
@@ -321,8 +323,13 @@ def write_page(page: str, path: Path, force: bool = False) -> None:
     import os
     import tempfile
 
+    from groupcost.errors import Location, UsageError
+
     check_target(path, force)
-    descriptor, temporary = tempfile.mkstemp(suffix=".html", prefix=".groupcost-", dir=path.parent)
+    try:
+        descriptor, temporary = tempfile.mkstemp(suffix=".html", prefix=".groupcost-", dir=path.parent)
+    except OSError as exc:
+        raise UsageError(f"cannot write in '{path.parent}': {exc.strerror}", None, Location("--output")) from None
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(page)
@@ -331,6 +338,8 @@ def write_page(page: str, path: Path, force: bool = False) -> None:
         os.chmod(temporary, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
         check_target(path, force)  # appeared while we wrote
         os.replace(temporary, path)
+    except OSError as exc:
+        raise UsageError(f"cannot write '{path}': {exc.strerror}", None, Location("--output")) from None
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)

@@ -184,6 +184,16 @@ def test_report_refuses_to_overwrite(cli, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]  # no temporary file left
 
 
+def test_report_output_must_be_a_file_in_a_folder(cli, tmp_path):
+    missing = tmp_path / "no" / "r.html"
+    result = cli("report", "resnet18", "-o", missing)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"--output:1:1: error: folder '{missing.parent}' does not exist"
+    result = cli("report", "resnet18", "-o", tmp_path, "--force")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"--output:1:1: error: '{tmp_path}' is a folder (name the .html file to write)"
+
+
 def test_report_to_stdout(cli):
     result = cli("report", "resnet18", "-o", "-")
     assert result.exit_code == 0
