@@ -1,6 +1,6 @@
 """The architecture as data for the report's graph: nodes, edges, nested blocks and the fold to start with.
 
-The layout itself is dagre's (vendored in render/vendor/, run by the page): a layered layout
+The layout itself is dagre's (vendored in render/page/vendor/, run by the page): a layered layout
 of whatever is unfolded, with expanded blocks drawn as clusters. This module only says what
 to draw. A node is one layer or merge (one row of the report); a block is a name prefix
 (`layer2`, `layer2.0`) that holds two or more rows, foldable into one box.
@@ -9,7 +9,7 @@ to draw. A node is one layer or merge (one row of the report); a block is a name
 from __future__ import annotations
 
 from groupcost.analysis import Row
-from groupcost.network import INPUT, LayerStep, MergeStep
+from groupcost.network import INPUT, LayerStep, MergeStep, Network
 from groupcost.overview import Overview
 from groupcost.render import units
 
@@ -35,7 +35,7 @@ def _parents(name: str, blocks: dict[str, Row]) -> list[str]:
     return [p for p in (".".join(parts[:k]) for k in range(1, len(parts))) if p in blocks]
 
 
-def levels(network) -> dict[str, int]:
+def levels(network: Network) -> dict[str, int]:
     """Each tensor's longest path from the input, in nodes (the input is 0)."""
     level = {INPUT: 0}
     for step in network.nodes:
