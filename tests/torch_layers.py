@@ -25,8 +25,8 @@ class Shuffle(nn.Module):
         self.groups = groups
 
     def forward(self, x):
-        n, c, h, w = x.shape
-        return x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+        n, c = x.shape[:2]
+        return x.reshape(n, self.groups, c // self.groups, -1).transpose(1, 2).reshape(x.shape)
 
 
 class SE(nn.Module):

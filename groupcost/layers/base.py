@@ -82,7 +82,7 @@ def probability(value: Any) -> float:
 
 
 def real(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise LayerError(f"expected a number, got {value!r}")
     return float(value)
 
@@ -93,24 +93,29 @@ def positive_real(value: Any) -> float:
     return float(value)
 
 
-def _per_dim_kind(element: Converter, doc: str) -> Converter:
-    def convert(value: Any) -> int | float | tuple:
-        if isinstance(value, list):
-            if not 1 <= len(value) <= 3:
-                raise LayerError(f"expected one number or one per spatial dimension ([l], [h, w] or [t, h, w]), got a list of {len(value)}")
-            return tuple(element(v) for v in value)
-        return element(value)
-
-    convert.__doc__ = doc
-    return convert
+def _one_or_per_dim(value: Any, element: Converter) -> Any:
+    """One value for every spatial dimension, or a list of one per dimension (its length is checked
+    against the input's rank by `per_dim`, once the input is known)."""
+    if isinstance(value, list):
+        if not 1 <= len(value) <= 3:
+            raise LayerError(f"expected one number or one per spatial dimension ([l], [h, w] or [t, h, w]), got a list of {len(value)}")
+        return tuple(element(v) for v in value)
+    return element(value)
 
 
-sizes = _per_dim_kind(positive_int, "A positive int for every spatial dimension, or one per dimension: [l], [h, w] or [t, h, w].")
-sizes.__name__ = "sizes"
-offsets = _per_dim_kind(non_negative_int, "Zero or more for every spatial dimension, or one per dimension.")
-offsets.__name__ = "offsets"
-scales = _per_dim_kind(positive_real, "A positive number (integer or not) for every spatial dimension, or one per dimension.")
-scales.__name__ = "scales"
+def sizes(value: Any) -> int | tuple[int, ...]:
+    """A positive int (kernel, stride, dilation, output size) for every spatial dimension, or one per dimension."""
+    return _one_or_per_dim(value, positive_int)
+
+
+def offsets(value: Any) -> int | tuple[int, ...]:
+    """Zero or more for every spatial dimension, or one per dimension."""
+    return _one_or_per_dim(value, non_negative_int)
+
+
+def scales(value: Any) -> float | tuple[float, ...]:
+    """A positive number, whole or not, for every spatial dimension, or one per dimension."""
+    return _one_or_per_dim(value, positive_real)
 
 
 def per_dim(value: int | float | tuple, rank: int, type_name: str, name: str) -> tuple:

@@ -14,6 +14,7 @@ from groupcost.layers.base import (
     Shape,
     arg,
     boolean,
+    format_shape,
     offsets,
     padding,
     per_dim,
@@ -47,10 +48,6 @@ def check_groups(c_in: int, c_out: int, groups: int) -> None:
     raise LayerError(f"groups={groups} does not divide {which}", f"legal G here: {shown}", arg="groups")
 
 
-def _dims(values: tuple[int, ...]) -> str:
-    return "×".join(map(str, values))
-
-
 @dataclass(frozen=True)
 class ConvGeometry:
     """A convolution of any rank (1-D, 2-D, 3-D) resolved against its input: everything the arithmetic needs.
@@ -68,16 +65,16 @@ class ConvGeometry:
     groups: int
     bias: bool
 
-    def out_shape(self, *sizes: int) -> Shape:
+    def out_shape(self, *dims: int) -> Shape:
         """C_out and, per dimension, floor((size + pads − d·(k − 1) − 1) / s) + 1."""
         outs = tuple(
             window_output(size, k, s, self.pads[2 * i], self.pads[2 * i + 1], d)
-            for i, (size, k, s, d) in enumerate(zip(sizes, self.kernel, self.stride, self.dilation))
+            for i, (size, k, s, d) in enumerate(zip(dims, self.kernel, self.stride, self.dilation))
         )
         if min(outs) < 1:
-            padded = tuple(size + self.pads[2 * i] + self.pads[2 * i + 1] for i, size in enumerate(sizes))
+            padded = tuple(size + self.pads[2 * i] + self.pads[2 * i + 1] for i, size in enumerate(dims))
             raise LayerError(
-                f"kernel {_dims(self.kernel)} (dilation {_dims(self.dilation)}) is larger than the padded input {_dims(padded)}",
+                f"kernel {format_shape(self.kernel)} (dilation {format_shape(self.dilation)}) is larger than the padded input {format_shape(padded)}",
                 "use a smaller kernel or more padding",
                 arg="k",
             )
@@ -90,7 +87,7 @@ class ConvGeometry:
     def weight_shape(self) -> tuple[int, ...]:
         return (self.c_out, self.c_in // self.groups, *self.kernel)
 
-    def cost(self, y: Shape, x: Shape | None = None) -> Cost:
+    def cost(self, y: Shape) -> Cost:
         """One MAC per weight per output position."""
         return Cost(params=self.weights + (self.c_out if self.bias else 0), macs=self.weights * math.prod(y[1:]), weights=self.weights)
 
@@ -98,42 +95,42 @@ class ConvGeometry:
 @dataclass(frozen=True)
 class TransposedGeometry(ConvGeometry):
     """A transposed convolution: pads are symmetric, (p, p) per dimension, and `output_padding` adds
-    to the far side of each output dimension (PyTorch's ConvTranspose rule)."""
+    to the far side of each output dimension (PyTorch's ConvTranspose rule). Its MACs depend on the
+    input's size, kept in `in_sizes`."""
 
     output_padding: tuple[int, ...] = ()
+    in_sizes: tuple[int, ...] = ()
 
-    def out_shape(self, *sizes: int) -> Shape:
+    def out_shape(self, *dims: int) -> Shape:
         """Per dimension (size − 1)·s − 2p + d·(k − 1) + output_padding + 1."""
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
             if op >= s and op >= d:
                 raise LayerError(
-                    f"output_padding {_dims(self.output_padding)} must be smaller than the stride {_dims(self.stride)} or the dilation {_dims(self.dilation)}",
+                    f"output_padding {format_shape(self.output_padding)} must be smaller than the stride {format_shape(self.stride)} or the dilation {format_shape(self.dilation)}",
                     "PyTorch rejects this too",
                     arg="output_padding",
                 )
         outs = tuple(
             (size - 1) * s - self.pads[2 * i] - self.pads[2 * i + 1] + d * (k - 1) + op + 1
-            for i, (size, k, s, d, op) in enumerate(zip(sizes, self.kernel, self.stride, self.dilation, self.output_padding))
+            for i, (size, k, s, d, op) in enumerate(zip(dims, self.kernel, self.stride, self.dilation, self.output_padding))
         )
         if min(outs) < 1:
-            raise LayerError(f"padding {_dims(self.pads[::2])} leaves an output of {_dims(outs)}", "use less padding", arg="p")
+            raise LayerError(f"padding {format_shape(self.pads[::2])} leaves an output of {format_shape(outs)}", "use less padding", arg="p")
         return (self.c_out, *outs)
 
     def weight_shape(self) -> tuple[int, ...]:
         return (self.c_in, self.c_out // self.groups, *self.kernel)
 
-    def cost(self, y: Shape, x: Shape | None = None) -> Cost:
+    def cost(self, y: Shape) -> Cost:
         """One MAC per weight per *input* position: every input value meets every weight of its group once."""
-        if x is None:
-            raise ValueError("a transposed convolution's MACs depend on its input shape")
-        return Cost(params=self.weights + (self.c_out if self.bias else 0), macs=self.weights * math.prod(x[1:]), weights=self.weights)
+        return Cost(params=self.weights + (self.c_out if self.bias else 0), macs=self.weights * math.prod(self.in_sizes), weights=self.weights)
 
 
-def resolve_pads(pads, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...], sizes: tuple[int, ...], type_name: str = "conv") -> tuple[int, ...]:
+def resolve_pads(pads, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...], dims: tuple[int, ...], type_name: str = "conv") -> tuple[int, ...]:
     """(before, after) per dimension; 'same' gives output ceil(size / s), the odd pixel after."""
     if pads != "same":
-        return resolve_padding(pads, len(sizes), type_name)
-    return tuple(p for size, k, s, d in zip(sizes, kernel, stride, dilation) for p in same_padding(size, k, s, d))
+        return resolve_padding(pads, len(dims), type_name)
+    return tuple(p for size, k, s, d in zip(dims, kernel, stride, dilation) for p in same_padding(size, k, s, d))
 
 
 class ConvLike(Layer):
@@ -149,7 +146,7 @@ class ConvLike(Layer):
         return self.geometry(x).out_shape(*dims)
 
     def cost(self, x: Shape, y: Shape) -> Cost:
-        return self.geometry(x).cost(y, x)
+        return self.geometry(x).cost(y)
 
     def group_count(self, x: Shape) -> int:
         return self.geometry(x).groups
@@ -170,8 +167,8 @@ class ConvLike(Layer):
 
 def _spatial_args(layer, x: Shape, *names: str) -> tuple[int, tuple[int, ...], list[tuple]]:
     """C_in, the spatial sizes, and each named per-dimension argument expanded to the input's rank."""
-    c_in, sizes = spatial(x, layer.type_name)
-    return c_in, sizes, [per_dim(getattr(layer, name), len(sizes), layer.type_name, name) for name in names]
+    c_in, dims = spatial(x, layer.type_name)
+    return c_in, dims, [per_dim(getattr(layer, name), len(dims), layer.type_name, name) for name in names]
 
 
 @register("conv")
@@ -188,9 +185,9 @@ class Conv(ConvLike):
     bias: bool = arg(boolean, True, "add a learnable bias per output channel")
 
     def geometry(self, x: Shape) -> ConvGeometry:
-        c_in, sizes_, (k, s, d) = _spatial_args(self, x, "k", "s", "d")
+        c_in, dims, (k, s, d) = _spatial_args(self, x, "k", "s", "d")
         check_groups(c_in, self.out, self.groups)
-        return ConvGeometry(c_in, self.out, k, s, resolve_pads(self.p, k, s, d, sizes_, self.type_name), d, self.groups, self.bias)
+        return ConvGeometry(c_in, self.out, k, s, resolve_pads(self.p, k, s, d, dims, self.type_name), d, self.groups, self.bias)
 
 
 @register("dwconv")
@@ -206,8 +203,8 @@ class DepthwiseConv(ConvLike):
     bias: bool = arg(boolean, True, "add a learnable bias per output channel")
 
     def geometry(self, x: Shape) -> ConvGeometry:
-        c_in, sizes_, (k, s, d) = _spatial_args(self, x, "k", "s", "d")
-        return ConvGeometry(c_in, c_in * self.mult, k, s, resolve_pads(self.p, k, s, d, sizes_, self.type_name), d, c_in, self.bias)
+        c_in, dims, (k, s, d) = _spatial_args(self, x, "k", "s", "d")
+        return ConvGeometry(c_in, c_in * self.mult, k, s, resolve_pads(self.p, k, s, d, dims, self.type_name), d, c_in, self.bias)
 
 
 @register("pwconv")
@@ -221,9 +218,9 @@ class PointwiseConv(ConvLike):
     bias: bool = arg(boolean, True, "add a learnable bias per output channel")
 
     def geometry(self, x: Shape) -> ConvGeometry:
-        c_in, sizes_, (s,) = _spatial_args(self, x, "s")
+        c_in, dims, (s,) = _spatial_args(self, x, "s")
         check_groups(c_in, self.out, self.groups)
-        rank = len(sizes_)
+        rank = len(dims)
         return ConvGeometry(c_in, self.out, (1,) * rank, s, (0,) * (2 * rank), (1,) * rank, self.groups, self.bias)
 
 
@@ -235,9 +232,9 @@ class GlobalDepthwiseConv(ConvLike):
     bias: bool = arg(boolean, False, "add a learnable bias per channel (MobileFaceNet has none)")
 
     def geometry(self, x: Shape) -> ConvGeometry:
-        c, sizes_ = spatial(x, self.type_name)
-        rank = len(sizes_)
-        return ConvGeometry(c, c, sizes_, (1,) * rank, (0,) * (2 * rank), (1,) * rank, c, self.bias)
+        c, dims = spatial(x, self.type_name)
+        rank = len(dims)
+        return ConvGeometry(c, c, dims, (1,) * rank, (0,) * (2 * rank), (1,) * rank, c, self.bias)
 
 
 @register("convtranspose")
@@ -255,9 +252,9 @@ class ConvTranspose(ConvLike):
     bias: bool = arg(boolean, True, "add a learnable bias per output channel")
 
     def geometry(self, x: Shape) -> TransposedGeometry:
-        c_in, _, (k, s, p, op, d) = _spatial_args(self, x, "k", "s", "p", "output_padding", "d")
+        c_in, dims, (k, s, p, op, d) = _spatial_args(self, x, "k", "s", "p", "output_padding", "d")
         check_groups(c_in, self.out, self.groups)
-        return TransposedGeometry(c_in, self.out, k, s, tuple(v for v in p for _ in range(2)), d, self.groups, self.bias, op)
+        return TransposedGeometry(c_in, self.out, k, s, tuple(v for v in p for _ in range(2)), d, self.groups, self.bias, op, dims)
 
 
 

@@ -4,9 +4,10 @@ Every one takes flat, 1-D, 2-D and 3-D inputs unless it says otherwise; C is the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from groupcost.layers.base import Cost, Layer, LayerError, Shape, arg, boolean, positive_int, positive_real, real, spatial
+from groupcost.layers.base import Cost, Layer, LayerError, Shape, arg, boolean, format_shape, positive_int, positive_real, real, spatial
 from groupcost.layers.registry import register
 
 
@@ -113,6 +114,8 @@ class GroupNorm(AffineNorm):
         if c % self.groups:
             legal = [g for g in range(1, c + 1) if c % g == 0]
             raise LayerError(f"groups={self.groups} does not divide C={c}", f"legal groups here: {', '.join(map(str, legal))}", arg="groups")
+        if math.prod(x) == self.groups:
+            raise LayerError(f"groupnorm needs more than one value per group: {self.groups} groups of {format_shape(x)}", "PyTorch rejects this too", arg="groups")
         return x
 
     def forward(self, x, weights, counter):
@@ -132,7 +135,9 @@ class InstanceNorm(AffineNorm):
     eps: float = arg(positive_real, 1e-5, "added to the variance")
 
     def out_shape(self, x: Shape) -> Shape:
-        spatial(x, self.type_name)
+        _, dims = spatial(x, self.type_name)
+        if math.prod(dims) == 1:
+            raise LayerError(f"instancenorm needs more than one position, got {format_shape(x)}", "PyTorch rejects this too")
         return x
 
     def axes(self, x) -> tuple[int, ...]:

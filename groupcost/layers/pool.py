@@ -12,6 +12,7 @@ from groupcost.layers.base import (
     Shape,
     arg,
     boolean,
+    format_shape,
     padding,
     per_dim,
     sizes,
@@ -19,10 +20,6 @@ from groupcost.layers.base import (
     window_output,
 )
 from groupcost.layers.registry import register
-
-
-def _dims(values) -> str:
-    return "×".join(map(str, values))
 
 
 class Pool(Layer):
@@ -50,12 +47,12 @@ class Pool(Layer):
         c, dims, k, s, p, d = self.resolved(x)
         # ATen checks both pad ≤ k / 2 and pad ≤ (d·(k − 1) + 1) / 2; the first is the tighter
         if any(pad > kk // 2 for pad, kk in zip(p, k)):
-            raise LayerError(f"padding {[v for v in p for _ in range(2)]} is more than half the window {_dims(k)}", "PyTorch rejects this too, whatever the dilation", arg="p")
+            raise LayerError(f"padding {[v for v in p for _ in range(2)]} is more than half the window {format_shape(k)}", "PyTorch rejects this too, whatever the dilation", arg="p")
         outs = tuple(window_output(n, kk, ss, pad, pad, dd, self.ceil_mode) for n, kk, ss, pad, dd in zip(dims, k, s, p, d))
         if min(outs) < 1:
-            dilated = f" (dilation {_dims(d)})" if any(v != 1 for v in d) else ""
+            dilated = f" (dilation {format_shape(d)})" if any(v != 1 for v in d) else ""
             padded = tuple(n + 2 * pad for n, pad in zip(dims, p))
-            raise LayerError(f"window {_dims(k)}{dilated} is larger than the padded input {_dims(padded)}", "use a smaller window or more padding", arg="k")
+            raise LayerError(f"window {format_shape(k)}{dilated} is larger than the padded input {format_shape(padded)}", "use a smaller window or more padding", arg="k")
         return (c, *outs)
 
     def forward(self, x, weights, counter):

@@ -183,13 +183,11 @@ def _input_shape(doc: SpecDocument, env: Mapping[str, Number]) -> Shape:
     return tuple(dims)
 
 
-SHAPE_VARIABLES = {1: ("c_in",), 2: ("c_in", "l_in"), 3: ("c_in", "h_in", "w_in"), 4: ("c_in", "t_in", "h_in", "w_in")}
-
-
 def _with_shape(env: Mapping[str, Number], x: Shape) -> dict[str, Number]:
     """The variables an entry sees: the enclosing ones plus its input's sizes: c_in always; l_in (C×L);
     h_in, w_in (C×H×W; 1 for a flat input); t_in, h_in, w_in (C×T×H×W)."""
-    sizes = dict(zip(SHAPE_VARIABLES[len(x)], x))
+    names = {1: ("c_in",), 2: ("c_in", "l_in"), 3: ("c_in", "h_in", "w_in"), 4: ("c_in", "t_in", "h_in", "w_in")}[len(x)]
+    sizes = dict(zip(names, x))
     if len(x) == 1:
         sizes.update(h_in=1, w_in=1)
     return {**env, **sizes}

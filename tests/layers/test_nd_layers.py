@@ -14,7 +14,7 @@ import groupcost  # noqa: E402
 
 from layer_checks import check_against_torch, spec  # noqa: E402
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
 
 def flag(value: bool) -> str:

@@ -84,8 +84,8 @@ def test_crop_pad_and_pixel_shuffles_match_pytorch(text, seed):
 
 @st.composite
 def normalising(draw) -> str:
-    kind = draw(st.sampled_from(["layernorm", "groupnorm", "instancenorm", "layerscale", "bn", "linear"]))
-    x = draw(shapes(ranks=(1, 2, 3) if kind == "instancenorm" else (0, 1, 2, 3)))
+    kind = draw(st.sampled_from(["layernorm", "groupnorm", "instancenorm", "layerscale", "bn", "linear", "shuffle"]))
+    x = draw(shapes(ranks=(1, 2, 3) if kind in ("instancenorm", "shuffle") else (0, 1, 2, 3)))
     c = x[0]
     affine = flag(draw(st.booleans()))
     layer = {
@@ -95,8 +95,9 @@ def normalising(draw) -> str:
         "layerscale": "layerscale: {init: 0.5}",
         "bn": "bn",
         "linear": f"linear: {{out: {draw(st.integers(1, 5))}, bias: {affine}}}",
+        "shuffle": f"shuffle: {{groups: {draw(st.sampled_from([g for g in range(1, c + 1) if c % g == 0]))}}}",
     }[kind]
-    return spec(x, layer)
+    return buildable(spec(x, layer))
 
 
 @SETTINGS
@@ -178,6 +179,8 @@ def test_crop_offset_rounds_down():
         ((3, 4, 4, 4), "maxpool: {k: 3, p: 2}", "padding [2, 2, 2, 2, 2, 2] is more than half the window 3×3×3"),
         ((3, 2, 8, 8), "conv: {out: 4, k: 3}", "kernel 3×3×3 (dilation 1×1×1) is larger than the padded input 2×8×8"),
         ((12,), "instancenorm", "instancenorm needs a C×H×W input, got the flat vector 12"),
+        ((12, 1, 1), "instancenorm", "instancenorm needs more than one position, got 12×1×1"),
+        ((4,), "groupnorm: {groups: 4}", "groupnorm needs more than one value per group: 4 groups of 4"),
     ],
 )
 def test_errors_name_the_problem(shape, layer, fragment):
