@@ -193,6 +193,13 @@ def window(size: int, k: int, s: int, before: int, after: int, d: int = 1, ceil:
     return out
 
 
+def broadcast(a: Shape | None, b: Shape) -> Shape | None:
+    """NumPy's and torch's broadcast of two shapes of one rank (a size 1 stretches), or None."""
+    if a is None or len(a) != len(b) or any(m != n and 1 not in (m, n) for m, n in zip(a, b)):
+        return None
+    return tuple(max(m, n) for m, n in zip(a, b))
+
+
 def same_pads(size: int, k: int, s: int, d: int) -> tuple[int, int]:
     """TensorFlow's 'same': output ceil(size / s), the odd pixel of padding after."""
     total = max((-(-size // s) - 1) * s + d * (k - 1) + 1 - size, 0)
@@ -405,23 +412,31 @@ def draw_add(draw, draft: Draft, x: str) -> str | None:
 
 @merge("mul", weight=2)
 def draw_mul(draw, draft: Draft, x: str) -> str | None:
-    """Equal shapes, or a gate that broadcasts: C×1×1 (squeeze-excitation), 1×H×W (spatial), 1×1×1."""
+    """Equal shapes, or a gate that broadcasts: C×1×1 (squeeze-excitation), 1×H×W (spatial), 1×1×1;
+    partners drawn among all earlier tensors that broadcast with x (C×1×1 times 1×H×W gives C×H×W)."""
     shape = draft.shapes[x]
     if len(shape) != 3:
         fits = [t for t in draft.tensors if draft.shapes[t] == shape]
         return draft.add_merge("mul", _partners(draw, fits, x, 1), shape)
-    c, h, w = shape
-    gates = {(c, h, w), (c, 1, 1), (1, h, w), (1, 1, 1)}
-    fits = [t for t in draft.tensors if draft.shapes[t] in gates and t != x]
+    if shape[1:] != (1, 1) and draw(st.integers(0, 5)) == 0:  # a channel gate times a spatial one: C×1×1 · 1×H×W
+        gates = [_gate(draw, draft, x, spatial=False), _gate(draw, draft, x, spatial=True)]
+        return draft.add_merge("mul", gates[:: draw(st.sampled_from([1, -1]))], shape)
+    fits = [t for t in draft.tensors if broadcast(shape, draft.shapes[t]) and t != x]
     if not fits or draw(st.booleans()):
         fits = [_gate(draw, draft, x)]
-    return draft.add_merge("mul", _partners(draw, fits, x, 1), shape)
+    inputs = _partners(draw, fits, x, 1)
+    out = functools.reduce(broadcast, (draft.shapes[t] for t in inputs))
+    if math.prod(out) > MAX_CHANNELS * 14 * 14:
+        return None
+    return draft.add_merge("mul", inputs, out)
 
 
-def _gate(draw, draft: Draft, x: str) -> str:
+def _gate(draw, draft: Draft, x: str, spatial: bool | None = None) -> str:
     """A gate drawn from any tensor of x's channels (channel gate) or x's H×W (spatial gate): gap / 1×1 conv, sigmoid."""
     c, h, w = draft.shapes[x]
-    if draw(st.booleans()):
+    if spatial is None:
+        spatial = draw(st.booleans())
+    if not spatial:
         source = draw(st.sampled_from([t for t in draft.tensors if len(draft.shapes[t]) == 3 and draft.shapes[t][0] == c]))
         g = draft.add_layer(draw_gap(draw, draft.shapes[source]), source)
         if draw(st.booleans()):

@@ -56,6 +56,7 @@ FEATURES = {
     "three or more outputs": lambda g: len(g.outputs) >= 3,
     "add, mul and concat together": lambda g: {"add", "mul", "concat"} <= {n.kind for n in g.nodes},
     "a broadcast C×1×1 gate": lambda g: any(n.kind == "mul" and any(g.shapes[i][1:] == (1, 1) != n.out[1:] for i in n.inputs) for n in g.nodes),
+    "a mul whose output is larger than each input": lambda g: any(n.kind == "mul" and all(g.shapes[i] != n.out for i in n.inputs) for n in g.nodes),
     "a grouped, not depthwise, conv": lambda g: any(n.kind == "conv" and 1 < _groups(n) < g.shapes[n.inputs[0]][0] for n in g.nodes),
     "a depthwise conv": lambda g: any(n.kind == "conv" and _groups(n) == g.shapes[n.inputs[0]][0] > 1 for n in g.nodes),
     "a strided conv with per-side padding": lambda g: any(n.kind == "conv" and n.args.get("s", 1) != 1 and isinstance(n.args.get("p"), list) and len(n.args["p"]) == 4 for n in g.nodes),
