@@ -127,6 +127,11 @@ class Graph:
     nodes: tuple[Node, ...]
     outputs: tuple[str, ...]
     spec: str
+    block: str | None = None  # the spec wraps the layers in a block used under this name
+
+    def spec_name(self, name: str) -> str:
+        """The name groupcost gives tensor `name` (inside the block: `BLOCK.name`)."""
+        return name if self.block is None or name == INPUT else f"{self.block}.{name}"
 
     @property
     def shapes(self) -> dict[str, Shape]:
@@ -492,7 +497,8 @@ def graphs(draw, max_nodes: int = 24, kinds: tuple[str, ...] | None = None) -> G
     outputs = list(dict.fromkeys(outputs))
     outputs = [outputs[i] for i in draw(st.permutations(range(len(outputs))))]
     nodes = tuple(draft.nodes)
-    return Graph((c, h, w), nodes, tuple(outputs), spec_text(draw, (c, h, w), nodes, outputs))
+    block = draw(st.sampled_from([None, None, "body"]))
+    return Graph((c, h, w), nodes, tuple(outputs), spec_text(draw, (c, h, w), nodes, outputs, block), block)
 
 
 # ---- the two builders ---------------------------------------------------------------------------
@@ -506,33 +512,42 @@ def _yaml(value: Any) -> str:
     return str(value)
 
 
-def spec_text(draw, input_shape: Shape, nodes: tuple[Node, ...], outputs: list[str]) -> str:
+def spec_text(draw, input_shape: Shape, nodes: tuple[Node, ...], outputs: list[str], block: str | None = None) -> str:
     """The description as a groupcost spec: entries that read the tensor before them omit `from:`;
-    names appear where `from:` or `outputs:` needs them, and elsewhere when drawn."""
+    names appear where `from:` or `outputs:` needs them, and elsewhere when drawn. With `block`,
+    the layers are a block's body (reading the network's input as `in` or `input`), used once
+    under that name, and `outputs:` names `BLOCK.tN`."""
     referenced = set(outputs)
     previous = INPUT
     for node in nodes:
         if node.is_merge or node.inputs != (previous,):
             referenced.update(node.inputs)
         previous = node.name
-    lines = [f"input: {_yaml(input_shape)}", "layers:"]
+    indent = "      " if block else "  "
+    entries = []
     previous = INPUT
     for node in nodes:
         keys: dict[str, Any] = {}
         if node.name in referenced or draw(st.booleans()):
             keys["name"] = node.name
+        sources = [draw(st.sampled_from(["in", INPUT])) if block and name == INPUT else name for name in node.inputs]
         if node.is_merge:
-            keys["from"] = list(node.inputs)
+            keys["from"] = sources
         elif node.inputs != (previous,):
-            keys["from"] = node.inputs[0]
+            keys["from"] = sources[0]
         keys.update(node.args)
         if keys:
-            lines.append(f"  - {node.kind}: {{" + ", ".join(f"{k}: {_yaml(v)}" for k, v in keys.items()) + "}")
+            entries.append(f"{indent}- {node.kind}: {{" + ", ".join(f"{k}: {_yaml(v)}" for k, v in keys.items()) + "}")
         else:
-            lines.append(f"  - {node.kind}")
+            entries.append(f"{indent}- {node.kind}")
         previous = node.name
+    lines = [f"input: {_yaml(input_shape)}"]
+    if block:
+        lines += ["blocks:", "  graph:", "    layers:", *entries, "layers:", f"  - graph: {{name: {block}}}"]
+    else:
+        lines += ["layers:", *entries]
     if outputs != [nodes[-1].name] or draw(st.booleans()):
-        lines.append(f"outputs: {_yaml(outputs)}")
+        lines.append(f"outputs: {_yaml([f'{block}.{name}' if block else name for name in outputs])}")
     return "\n".join(lines) + "\n"
 
 
