@@ -8,6 +8,7 @@
         graph.module()        # a torch nn.Module written from the same drawn description
         graph.input_shape     # (C, H, W), batch not included
         graph.outputs         # the output tensor names, in order; graph.shapes[name] their shapes
+        graph.spec_name(n)    # the name groupcost gives tensor n (`body.n` when drawn inside a block)
 
 The two builders are independent of each other and of groupcost's Network: a drawn graph is a
 plain description (`Node`s with names, inputs, spec arguments, the output shape worked out here
@@ -21,17 +22,19 @@ per side or `same`), pointwise and depthwise convs, bn, activations, pools, gap,
 merges whose partners are drawn among all earlier tensors of a fitting shape (so long skips,
 reaching back many layers, are common): `add` (with a 1×1 projection when no partner fits),
 `mul` (equal shapes, or a broadcast gate C×1×1 / 1×H×W built from gap or a 1×1 conv and a
-sigmoid), `concat` (equal H×W). Every tensor that nothing reads is an output, so graphs that
-branch have several outputs (`outputs:`), listed in a drawn order. Entries that read the tensor
-just before them are written without `from:`; nodes nobody names may go unnamed.
+sigmoid, or any earlier tensor that broadcasts, C×1×1 · 1×H×W included), `concat` (equal H×W).
+Every tensor that nothing reads is an output, so graphs that branch have several outputs
+(`outputs:`), listed in a drawn order. Entries that read the tensor just before them are written
+without `from:`; nodes nobody names may go unnamed; a third of the graphs put their layers in a
+block (`blocks:`) used once as `body`, reading the network's input as `in` or `input`.
 
 Adding a layer type (the layer-types and ONNX work extend this): write one drawing function
 that takes hypothesis's `draw` and the input shape and returns an `Op` — the spec type, its
 arguments, the output shape computed from the layer's documented rule (not from groupcost), and
 a factory of the torch module — or None where the type does not apply to that shape, and
-register it with a weight:
+register it with a weight (the drawer's name; the weight is how often it is picked):
 
-    @layer("hardtanh", weight=1)
+    @layer("hardtanh", weight=1)  # once groupcost knows `hardtanh`
     def draw_hardtanh(draw, x):
         return Op("hardtanh", {}, x, lambda: nn().Hardtanh())
 
