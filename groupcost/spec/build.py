@@ -45,6 +45,7 @@ from groupcost.spec.document import (
 )
 from groupcost.spec.expr import Number, evaluate, interpolate
 from groupcost.spec.yamlsource import Node as YamlNode
+from groupcost.spec.yamlsource import without_gc
 
 MAX_BLOCK_DEPTH = 64
 MAX_STEPS = 100_000
@@ -158,6 +159,7 @@ def _text(node: YamlNode, env: Mapping[str, Any]) -> str:
         raise exc.located(node.loc) from None
 
 
+@without_gc
 def build(doc: SpecDocument, overrides: Mapping[str, Number] | None = None) -> Network:
     """Resolve `doc` with variable `overrides` into a Network; raises located SpecErrors."""
     env = resolve_variables(doc, overrides or {})
