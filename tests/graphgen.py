@@ -4,35 +4,48 @@
 
     @given(graphs())
     def test_something(graph):
-        graph.spec            # YAML text of a groupcost spec (graph form: from:, merges, outputs:)
+        graph.spec            # YAML text of a groupcost spec (graph form: from:, to:, merges, outputs:)
         graph.module()        # a torch nn.Module written from the same drawn description
-        graph.input_shape     # (C, H, W), batch not included
+        graph.input_shape     # (C, H, W), (C, L) or (C, T, H, W), batch not included
         graph.outputs         # the output tensor names, in order; graph.shapes[name] their shapes
         graph.spec_name(n)    # the name groupcost gives tensor n (`body.n` when drawn inside a block)
 
 The two builders are independent of each other and of groupcost's Network: a drawn graph is a
 plain description (`Node`s with names, inputs, spec arguments, the output shape worked out here
-by hand, and a factory of the equivalent torch module). `spec_text` writes the description as
-YAML; `GraphNet` runs it in torch. groupcost must then agree with PyTorch on params, MACs and
-every output's shape, and with this module on every named tensor's shape.
+by hand, and a factory of the equivalent torch module, written from torch's documentation).
+`spec_text` writes the description as YAML; `GraphNet` runs it in torch. groupcost must then
+agree with PyTorch on params, MACs and every output's shape, and with this module on every
+named tensor's shape.
 
-What a graph contains: a chain that mostly extends the newest tensor and sometimes branches from
-an older one; convolutions (grouped, depthwise, strided, dilated, padded symmetrically,
-per side or `same`), pointwise and depthwise convs, bn, activations, pools, gap, flatten and fc;
-merges whose partners are drawn among all earlier tensors of a fitting shape (so long skips,
-reaching back many layers, are common): `add` (with a 1×1 projection when no partner fits),
-`mul` (equal shapes, or a broadcast gate C×1×1 / 1×H×W built from gap or a 1×1 conv and a
-sigmoid, or any earlier tensor that broadcasts, C×1×1 · 1×H×W included), `concat` (equal H×W).
-Every tensor that nothing reads is an output, so graphs that branch have several outputs
-(`outputs:`), listed in a drawn order. Entries that read the tensor just before them are written
-without `from:`; nodes nobody names may go unnamed; a third of the graphs put their layers in a
-block (`blocks:`) used once as `body`, reading the network's input as `in` or `input`.
+What a graph contains: an input of any rank — C×H×W mostly, C×L (1-D) or C×T×H×W (3-D) — and
+a chain that mostly extends the newest tensor and sometimes branches from an older one;
+convolutions of the input's rank (grouped, depthwise, strided, dilated, padded symmetrically,
+per side or `same`), pointwise and depthwise convs, transposed convs (groups, stride, padding,
+output_padding, dilation), bn, layernorm (over the channels at every position), groupnorm,
+instancenorm, layerscale, activations, max/avg pools, gap, gmp, adaptive pools, upsample
+(nearest or the rank's interpolation, align_corners, by scale or size), centre crops, pads
+(constant, reflect, replicate), pixel (un)shuffle (2-D), `linear` on the channels at every
+position, flatten and fc (alone or as a classifier head); layers sized `to:` an earlier tensor
+(upsample, crop, adaptive pools), FPN's top-down step (a 1×1 projection, upsample `to:` the
+lateral, add) and U-Net's skip (crop `to:` the up-sampled tensor, concat); merges whose partners
+are drawn among all earlier tensors of a fitting shape (so long skips, reaching back many
+layers, are common): `add` (with a 1×1 projection when no partner fits), `mul` (equal shapes,
+or a broadcast gate C×1×1 / 1×H×W built from gap or a 1×1 conv and a sigmoid, or any earlier
+tensor that broadcasts, C×1×1 · 1×H×W included), `concat` (equal spatial size). Layers that
+enlarge a tensor stay within MAX_POSITIONS and 2 × MAX_CHANNELS. Every tensor that nothing
+reads (neither as an input nor as a `to:` target) is an output, so graphs that branch have
+several outputs (`outputs:`), listed in a drawn order. Entries that read the tensor just before
+them are written without `from:`; nodes nobody names may go unnamed; a third of the graphs put
+their layers in a block (`blocks:`) used once as `body`, reading the network's input as `in`
+or `input`.
 
 Adding a layer type (the layer-types and ONNX work extend this): write one drawing function
 that takes hypothesis's `draw` and the input shape and returns an `Op` — the spec type, its
 arguments, the output shape computed from the layer's documented rule (not from groupcost), and
 a factory of the torch module — or None where the type does not apply to that shape, and
-register it with a weight (the drawer's name; the weight is how often it is picked):
+register it with a weight (the drawer's name; the weight is how often it is picked). A drawer
+sees the input's rank in `len(x)`: return None for ranks the type does not take (`nd("Conv",
+rank)` names torch's class of a rank):
 
     @layer("hardtanh", weight=1)  # once groupcost knows `hardtanh`
     def draw_hardtanh(draw, x):
@@ -41,7 +54,10 @@ register it with a weight (the drawer's name; the weight is how often it is pick
 The torch factory is called only when a module is built, so drawing needs no torch (the NumPy
 property tests run without it). A new kind of merge registers `@merge(kind, weight)` with a
 function `(draw, draft, x) -> name | None` that adds nodes to the `Draft` and returns the name
-of the tensor it produced. `graphs(kinds=...)` restricts a draw to some registered names.
+of the tensor it produced; a layer that reads another tensor's size is drawn this way
+(`draft.add_layer(op, x, target)` writes `to: target`). tests/test_random_graphs.py's FEATURES
+and NOT_DRAWN say what the draws must reach: every layer type groupcost registers is drawn.
+`graphs(kinds=...)` restricts a draw to some registered names.
 """
 
 from __future__ import annotations
@@ -423,7 +439,7 @@ def draw_pwconv(draw, x: Shape) -> Op | None:
     return Op("pwconv", {"out": out, "s": s, "groups": groups, "bias": bias}, shape, lambda: nd("Conv", rank)(c, out, 1, s, 0, 1, groups, bias))
 
 
-@layer("convtranspose", weight=2)
+@layer("convtranspose", weight=3)
 def draw_convtranspose(draw, x: Shape) -> Op | None:
     """ConvTranspose1d/2d/3d: per dimension (L − 1)·s − 2p + d·(K − 1) + output_padding + 1, output_padding
     smaller than the stride or the dilation; any legal groups."""
@@ -491,7 +507,8 @@ def draw_layernorm(draw, x: Shape) -> Op:
 @layer("groupnorm", weight=1)
 def draw_groupnorm(draw, x: Shape) -> Op | None:
     """nn.GroupNorm(G, C): G divides C, and each group holds more than one value."""
-    groups = draw(st.sampled_from(divisors(x[0])))
+    proper = divisors(x[0])[1:-1]  # 1 < G < C, drawn more often where there is one
+    groups = draw(st.sampled_from(proper if proper and draw(st.booleans()) else divisors(x[0])))
     if math.prod(x) == groups:
         return None
     affine = draw(st.sampled_from([True, True, False]))
@@ -529,7 +546,7 @@ def draw_activation(draw, x: Shape) -> Op:
     return Op(kind, {}, x, lambda: getattr(nn(), ACTIVATIONS[kind])())
 
 
-@layer("pool", weight=2)
+@layer("pool", weight=3)
 def draw_pool(draw, x: Shape) -> Op | None:
     """maxpool (with dilation) or avgpool of the input's rank: windows up to 3, padding at most half the window, ceil_mode."""
     if len(x) < 2:
@@ -621,7 +638,7 @@ def draw_upsample(draw, x: Shape) -> Op | None:
     dims, rank = x[1:], len(x) - 1
     if draw(st.integers(0, 2)):
         if draw(st.integers(0, 3)):
-            scale = draw(st.sampled_from([2, 2, 3, 0.5, 1.5, 2.5]))
+            scale = draw(st.sampled_from([2, 2, 2, 3, 0.5, 1.5, 2.5]))
         else:
             scale = tuple(draw(st.sampled_from([1, 2, 1.5, 0.5])) for _ in range(rank))
         out = (x[0], *(math.floor(float(n) * f) for n, f in zip(dims, _per(scale, rank))))
@@ -649,7 +666,7 @@ def draw_crop(draw, x: Shape) -> Op | None:
     return Op("crop", {"size": _spec_value(size)}, (x[0], *out), lambda: _modules().CentreCrop(out))
 
 
-@layer("pad", weight=1)
+@layer("pad", weight=2)
 def draw_pad(draw, x: Shape) -> Op | None:
     """F.pad by N, one per dimension or (before, after) per dimension: constant (a value), reflect (each pad
     smaller than its dimension) or replicate."""
@@ -682,26 +699,28 @@ def draw_pad(draw, x: Shape) -> Op | None:
     return Op("pad", args, out, lambda: _modules().Pad(pads, mode, float(value)))
 
 
-@layer("pixelshuffle", weight=1)
+@layer("pixelshuffle", weight=2)
 def draw_pixelshuffle(draw, x: Shape) -> Op | None:
     """nn.PixelShuffle(r), 2-D only: C×H×W → C/r² × H·r × W·r."""
     if len(x) != 3:
         return None
-    legal = [r for r in (1, 2, 3) if x[0] % (r * r) == 0]
-    r = draw(st.sampled_from(legal[1:] or legal))
-    out = (x[0] // (r * r), x[1] * r, x[2] * r)
-    if not fits(out):
+    legal = [r for r in (2, 3) if x[0] % (r * r) == 0 and fits((x[0] // (r * r), x[1] * r, x[2] * r))]
+    if not legal:
         return None
+    r = 1 if draw(st.integers(0, 9)) == 0 else draw(st.sampled_from(legal))
+    out = (x[0] // (r * r), x[1] * r, x[2] * r)
     return Op("pixelshuffle", {"r": r}, out, lambda: nn().PixelShuffle(r))
 
 
-@layer("pixelunshuffle", weight=1)
+@layer("pixelunshuffle", weight=3)
 def draw_pixelunshuffle(draw, x: Shape) -> Op | None:
     """nn.PixelUnshuffle(r), 2-D only: C×H×W → C·r² × H/r × W/r."""
     if len(x) != 3:
         return None
-    legal = [r for r in (1, 2, 3) if x[1] % r == 0 and x[2] % r == 0 and x[0] * r * r <= 2 * MAX_CHANNELS]
-    r = draw(st.sampled_from(legal[1:] or legal))
+    legal = [r for r in (2, 3) if x[1] % r == 0 and x[2] % r == 0 and x[0] * r * r <= 2 * MAX_CHANNELS]
+    if not legal:
+        return None
+    r = 1 if draw(st.integers(0, 9)) == 0 else draw(st.sampled_from(legal))
     out = (x[0] * r * r, x[1] // r, x[2] // r)
     return Op("pixelunshuffle", {"r": r}, out, lambda: nn().PixelUnshuffle(r))
 
@@ -729,6 +748,20 @@ def draw_linear(draw, x: Shape) -> Op | None:
     out, bias = draw(st.integers(1, MAX_CHANNELS)), draw(st.booleans())
     args = {"out": out, "bias": bias} if not bias or draw(st.booleans()) else {"out": out}
     return Op("linear", args, (out, *x[1:]), lambda: _modules().ChannelsLast(nn().Linear(x[0], out, bias)))
+
+
+@merge("head", weight=1)
+def draw_head(draw, draft: Draft, x: str) -> str | None:
+    """A classifier head: gap (or not) and flatten before an fc, or just the fc on a flat tensor."""
+    shape = draft.shapes[x]
+    if len(shape) >= 2:
+        if draw(st.booleans()):
+            x = draft.add_layer(draw(st.sampled_from([draw_gap, draw_gmp]))(draw, shape), x)
+        flat = draw_flatten(draw, draft.shapes[x])
+        if flat is None:
+            return x
+        x = draft.add_layer(flat, x)
+    return draft.add_layer(draw_fc(draw, draft.shapes[x]), x)
 
 
 # ---- layers sized like another tensor (`to:`) -----------------------------------------------------
@@ -847,7 +880,7 @@ def draw_add(draw, draft: Draft, x: str) -> str | None:
     return draft.add_merge("add", _partners(draw, same + [x], x, 2), shape)
 
 
-@merge("mul", weight=2)
+@merge("mul", weight=3)
 def draw_mul(draw, draft: Draft, x: str) -> str | None:
     """Equal shapes, or a gate that broadcasts: C×1×1 (squeeze-excitation), 1×H×W (spatial), 1×1×1 (and so in
     every rank); partners drawn among all earlier tensors that broadcast with x (C×1×1 times 1×H×W gives C×H×W)."""
@@ -906,7 +939,7 @@ def draw_concat(draw, draft: Draft, x: str) -> str | None:
 @st.composite
 def inputs(draw) -> Shape:
     """C×H×W (mostly), C×L (1-D) or C×T×H×W (3-D), small."""
-    rank = draw(st.sampled_from([2, 2, 2, 1, 3]))
+    rank = draw(st.sampled_from([2, 2, 1, 3]))
     c = draw(st.integers(1, 8))
     if rank == 1:
         return (c, draw(st.integers(3, 32)))
