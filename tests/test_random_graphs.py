@@ -232,3 +232,24 @@ def test_json_report_lists_every_output(write_spec):
     assert result.exit_code == 0
     head = json.dumps({key: value for key, value in json.loads(result.stdout).items() if key != "layers"})
     assert '"g"' in head and "[8, 1, 1]" in head, head
+
+
+AVGPOOL_3D_SMALL = """\
+input: [2, 2, 2, 2]
+layers:
+  - avgpool: {k: 3, s: 1, p: 1}
+"""
+
+
+def test_torch_avgpool3d_refuses_an_input_smaller_than_the_window():
+    """Unlike AvgPool1d/2d and MaxPool3d, AvgPool3d checks the unpadded input against the window."""
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match="smaller than kernel size"):
+        torch.nn.AvgPool3d(3, 1, 1)(torch.zeros(1, 2, 2, 2, 2))
+    assert tuple(torch.nn.AvgPool2d(3, 1, 1)(torch.zeros(1, 2, 2, 2)).shape) == (1, 2, 2, 2)
+
+
+@pytest.mark.xfail(strict=True, reason="groupcost accepts a 3-D avgpool whose window is larger than the unpadded input (2×2×2×2 → 2×2×2×2 here); torch.nn.AvgPool3d refuses it ('input image (T: 2 H: 2 W: 2) smaller than kernel size')")
+def test_avgpool3d_smaller_than_the_window_is_refused():
+    with pytest.raises(groupcost.SpecError):
+        groupcost.spec.build(groupcost.parse_text(AVGPOOL_3D_SMALL, "avgpool3d.yaml"))
