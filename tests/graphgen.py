@@ -278,10 +278,6 @@ def _per(v, rank: int) -> tuple:
     return (v,) * rank if isinstance(v, (int, float)) else tuple(v)
 
 
-def _pair(v) -> tuple[int, int]:
-    return _per(v, 2)
-
-
 def _spec_value(v) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
@@ -527,7 +523,7 @@ def draw_instancenorm(draw, x: Shape) -> Op | None:
     affine = draw(st.booleans())
     args: dict[str, Any] = {"affine": True} if affine else draw(st.sampled_from([{}, {"affine": False}]))
     eps = _eps(draw, args, 1e-5)
-    return Op("instancenorm", dict(args), x, lambda: nd("InstanceNorm", len(x) - 1)(x[0], eps=eps, affine=affine))
+    return Op("instancenorm", args, x, lambda: nd("InstanceNorm", len(x) - 1)(x[0], eps=eps, affine=affine))
 
 
 @layer("layerscale", weight=1)
