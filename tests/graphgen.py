@@ -4,35 +4,48 @@
 
     @given(graphs())
     def test_something(graph):
-        graph.spec            # YAML text of a groupcost spec (graph form: from:, merges, outputs:)
+        graph.spec            # YAML text of a groupcost spec (graph form: from:, to:, merges, outputs:)
         graph.module()        # a torch nn.Module written from the same drawn description
-        graph.input_shape     # (C, H, W), batch not included
+        graph.input_shape     # (C, H, W), (C, L) or (C, T, H, W), batch not included
         graph.outputs         # the output tensor names, in order; graph.shapes[name] their shapes
         graph.spec_name(n)    # the name groupcost gives tensor n (`body.n` when drawn inside a block)
 
 The two builders are independent of each other and of groupcost's Network: a drawn graph is a
 plain description (`Node`s with names, inputs, spec arguments, the output shape worked out here
-by hand, and a factory of the equivalent torch module). `spec_text` writes the description as
-YAML; `GraphNet` runs it in torch. groupcost must then agree with PyTorch on params, MACs and
-every output's shape, and with this module on every named tensor's shape.
+by hand, and a factory of the equivalent torch module, written from torch's documentation).
+`spec_text` writes the description as YAML; `GraphNet` runs it in torch. groupcost must then
+agree with PyTorch on params, MACs and every output's shape, and with this module on every
+named tensor's shape.
 
-What a graph contains: a chain that mostly extends the newest tensor and sometimes branches from
-an older one; convolutions (grouped, depthwise, strided, dilated, padded symmetrically,
-per side or `same`), pointwise and depthwise convs, bn, activations, pools, gap, flatten and fc;
-merges whose partners are drawn among all earlier tensors of a fitting shape (so long skips,
-reaching back many layers, are common): `add` (with a 1×1 projection when no partner fits),
-`mul` (equal shapes, or a broadcast gate C×1×1 / 1×H×W built from gap or a 1×1 conv and a
-sigmoid, or any earlier tensor that broadcasts, C×1×1 · 1×H×W included), `concat` (equal H×W).
-Every tensor that nothing reads is an output, so graphs that branch have several outputs
-(`outputs:`), listed in a drawn order. Entries that read the tensor just before them are written
-without `from:`; nodes nobody names may go unnamed; a third of the graphs put their layers in a
-block (`blocks:`) used once as `body`, reading the network's input as `in` or `input`.
+What a graph contains: an input of any rank — C×H×W mostly, C×L (1-D) or C×T×H×W (3-D) — and
+a chain that mostly extends the newest tensor and sometimes branches from an older one;
+convolutions of the input's rank (grouped, depthwise, strided, dilated, padded symmetrically,
+per side or `same`), pointwise and depthwise convs, transposed convs (groups, stride, padding,
+output_padding, dilation), bn, layernorm (over the channels at every position), groupnorm,
+instancenorm, layerscale, activations, max/avg pools, gap, gmp, adaptive pools, upsample
+(nearest or the rank's interpolation, align_corners, by scale or size), centre crops, pads
+(constant, reflect, replicate), pixel (un)shuffle (2-D), `linear` on the channels at every
+position, flatten and fc (alone or as a classifier head); layers sized `to:` an earlier tensor
+(upsample, crop, adaptive pools), FPN's top-down step (a 1×1 projection, upsample `to:` the
+lateral, add) and U-Net's skip (crop `to:` the up-sampled tensor, concat); merges whose partners
+are drawn among all earlier tensors of a fitting shape (so long skips, reaching back many
+layers, are common): `add` (with a 1×1 projection when no partner fits), `mul` (equal shapes,
+or a broadcast gate C×1×1 / 1×H×W built from gap or a 1×1 conv and a sigmoid, or any earlier
+tensor that broadcasts, C×1×1 · 1×H×W included), `concat` (equal spatial size). Layers that
+enlarge a tensor stay within MAX_POSITIONS and 2 × MAX_CHANNELS. Every tensor that nothing
+reads (neither as an input nor as a `to:` target) is an output, so graphs that branch have
+several outputs (`outputs:`), listed in a drawn order. Entries that read the tensor just before
+them are written without `from:`; nodes nobody names may go unnamed; a third of the graphs put
+their layers in a block (`blocks:`) used once as `body`, reading the network's input as `in`
+or `input`.
 
 Adding a layer type (the layer-types and ONNX work extend this): write one drawing function
 that takes hypothesis's `draw` and the input shape and returns an `Op` — the spec type, its
 arguments, the output shape computed from the layer's documented rule (not from groupcost), and
 a factory of the torch module — or None where the type does not apply to that shape, and
-register it with a weight (the drawer's name; the weight is how often it is picked):
+register it with a weight (the drawer's name; the weight is how often it is picked). A drawer
+sees the input's rank in `len(x)`: return None for ranks the type does not take (`nd("Conv",
+rank)` names torch's class of a rank):
 
     @layer("hardtanh", weight=1)  # once groupcost knows `hardtanh`
     def draw_hardtanh(draw, x):
@@ -41,7 +54,10 @@ register it with a weight (the drawer's name; the weight is how often it is pick
 The torch factory is called only when a module is built, so drawing needs no torch (the NumPy
 property tests run without it). A new kind of merge registers `@merge(kind, weight)` with a
 function `(draw, draft, x) -> name | None` that adds nodes to the `Draft` and returns the name
-of the tensor it produced. `graphs(kinds=...)` restricts a draw to some registered names.
+of the tensor it produced; a layer that reads another tensor's size is drawn this way
+(`draft.add_layer(op, x, target)` writes `to: target`). tests/test_random_graphs.py's FEATURES
+and NOT_DRAWN say what the draws must reach: every layer type groupcost registers is drawn.
+`graphs(kinds=...)` restricts a draw to some registered names.
 """
 
 from __future__ import annotations
@@ -75,7 +91,7 @@ class Op:
     """One layer applied to one tensor, as a drawing function describes it."""
 
     kind: str  # the spec's type name
-    args: dict[str, Any]  # the spec's arguments: ints, bools, words and lists of ints
+    args: dict[str, Any]  # the spec's arguments: ints, floats, bools, words and lists of numbers
     out: Shape  # worked out from the layer's documented rule
     torch: Callable[[], Any]  # builds the equivalent torch module
 
@@ -88,6 +104,7 @@ class Node:
     out: Shape
     args: dict[str, Any] = field(default_factory=dict)
     torch: Callable[[], Any] | None = None  # None: a merge (add, mul, concat)
+    target: str | None = None  # `to:`: the tensor whose spatial size this layer takes (upsample, crop, adaptive pools)
 
     @property
     def is_merge(self) -> bool:
@@ -108,8 +125,8 @@ class Draft:
     def fresh(self) -> str:
         return f"t{len(self.nodes)}"
 
-    def add_layer(self, op: Op, source: str) -> str:
-        node = Node(self.fresh(), op.kind, (source,), op.out, op.args, op.torch)
+    def add_layer(self, op: Op, source: str, target: str | None = None) -> str:
+        node = Node(self.fresh(), op.kind, (source,), op.out, op.args, op.torch, target)
         return self._add(node)
 
     def add_merge(self, kind: str, sources: list[str], out: Shape) -> str:
@@ -121,7 +138,8 @@ class Draft:
         return node.name
 
     def read(self) -> set[str]:
-        return {name for node in self.nodes for name in node.inputs}
+        """Every tensor some node reads, as an input or (only its size) as a `to:` target."""
+        return {name for node in self.nodes for name in (*node.inputs, *((node.target,) if node.target else ()))}
 
 
 @dataclass(frozen=True)
@@ -135,6 +153,11 @@ class Graph:
     def spec_name(self, name: str) -> str:
         """The name groupcost gives tensor `name` (inside the block: `BLOCK.name`)."""
         return name if self.block is None or name == INPUT else f"{self.block}.{name}"
+
+    @property
+    def rank(self) -> int:
+        """Spatial dimensions of the input: 1 (C×L), 2 (C×H×W) or 3 (C×T×H×W)."""
+        return len(self.input_shape) - 1
 
     @property
     def shapes(self) -> dict[str, Shape]:
@@ -214,47 +237,139 @@ def same_pads(size: int, k: int, s: int, d: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def conv_module(c_in: int, c_out: int, k: tuple[int, int], s: tuple[int, int], d: int, groups: int, bias: bool, pads: tuple[int, int, int, int]):
-    """Conv2d, behind a ZeroPad2d when the padding differs between the two sides (top, bottom, left, right)."""
-    top, bottom, left, right = pads
-    if top == bottom and left == right:
-        return nn().Conv2d(c_in, c_out, k, s, (top, left), d, groups, bias)
-    return nn().Sequential(nn().ZeroPad2d((left, right, top, bottom)), nn().Conv2d(c_in, c_out, k, s, 0, d, groups, bias))
+# Positions (the product of the spatial sizes) a layer that enlarges its input may produce, per rank:
+# keeps every drawn graph cheap to run in torch and NumPy.
+MAX_POSITIONS = {1: 128, 2: 400, 3: 640}
 
 
-def _size(draw, low: int, high: int) -> tuple[int, int] | int:
-    """N (mostly) or [h, w]."""
+def fits(shape: Shape) -> bool:
+    """A tensor small enough to draw: within MAX_POSITIONS and 2 × MAX_CHANNELS."""
+    return len(shape) >= 2 and 1 <= shape[0] <= 2 * MAX_CHANNELS and min(shape) >= 1 and math.prod(shape[1:]) <= MAX_POSITIONS[len(shape) - 1]
+
+
+def nd(name: str, rank: int):
+    """torch.nn's class of a rank: nd("Conv", 3) is nn.Conv3d."""
+    return getattr(nn(), f"{name}{rank}d")
+
+
+def torch_pads(pads: tuple[int, ...]) -> tuple[int, ...]:
+    """(before, after) per dimension, first dimension first, in torch.nn.functional.pad's order: the last dimension first."""
+    pairs = [pads[i : i + 2] for i in range(0, len(pads), 2)]
+    return tuple(v for pair in reversed(pairs) for v in pair)
+
+
+def conv_module(c_in: int, c_out: int, k: tuple[int, ...], s: tuple[int, ...], d: int, groups: int, bias: bool, pads: tuple[int, ...]):
+    """Conv1d/2d/3d by the kernel's rank, behind a ConstantPadNd when the padding differs between the two
+    sides of a dimension; `pads` are (before, after) per dimension ((top, bottom, left, right) in 2-D)."""
+    rank = len(k)
+    if pads[::2] == pads[1::2]:
+        return nd("Conv", rank)(c_in, c_out, k, s, pads[::2], d, groups, bias)
+    return nn().Sequential(nd("ConstantPad", rank)(torch_pads(pads), 0.0), nd("Conv", rank)(c_in, c_out, k, s, 0, d, groups, bias))
+
+
+def _size(draw, low: int, high: int, rank: int = 2) -> tuple[int, ...] | int:
+    """N (mostly) or one per dimension ([l], [h, w], [t, h, w])."""
     if draw(st.integers(0, 3)):
         return draw(st.integers(low, high))
-    return (draw(st.integers(low, high)), draw(st.integers(low, high)))
+    return tuple(draw(st.integers(low, high)) for _ in range(rank))
 
 
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else tuple(v)
+def _per(v, rank: int) -> tuple:
+    return (v,) * rank if isinstance(v, (int, float)) else tuple(v)
 
 
 def _spec_value(v) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
-def _padding(draw, h: int, w: int, k: tuple[int, int], s: tuple[int, int], d: int) -> tuple[Any, tuple[int, int, int, int]]:
-    """(the spec's p, the pads top, bottom, left, right): N, [h, w], four sides, same or valid."""
+def _one(values: tuple) -> Any:
+    """One number where every dimension has the same, else the list."""
+    return values[0] if len(set(values)) == 1 else list(values)
+
+
+def _stride(draw, rank: int):
+    """1 (mostly), 2, 3, or one per dimension of 1s and 2s."""
+    if draw(st.integers(0, 5)) == 0:
+        return tuple(draw(st.sampled_from([1, 2])) for _ in range(rank))
+    return draw(st.sampled_from([1, 1, 1, 2, 3]))
+
+
+def _padding(draw, dims: Shape, k: tuple[int, ...], s: tuple[int, ...], d: int) -> tuple[Any, tuple[int, ...]]:
+    """(the spec's p, the pads (before, after) per dimension): N, one per dimension, two per dimension, same or valid."""
+    rank = len(dims)
     style = draw(st.sampled_from(["keep", "keep", "int", "hw", "sides", "same", "valid"]))
     if style == "keep":  # the size-keeping padding of an odd kernel: what real networks mostly use
-        ph, pw = d * (k[0] - 1) // 2, d * (k[1] - 1) // 2
-        return ([ph, pw] if ph != pw else ph), (ph, ph, pw, pw)
+        per = tuple(d * (kk - 1) // 2 for kk in k)
+        return _one(per), tuple(v for v in per for _ in range(2))
     if style == "int":
         p = draw(st.integers(0, 3))
-        return p, (p, p, p, p)
+        return p, (p,) * (2 * rank)
     if style == "hw":
-        ph, pw = draw(st.integers(0, 3)), draw(st.integers(0, 3))
-        return [ph, pw], (ph, ph, pw, pw)
+        per = tuple(draw(st.integers(0, 3)) for _ in range(rank))
+        return list(per), tuple(v for v in per for _ in range(2))
     if style == "sides":
-        sides = [draw(st.integers(0, 3)) for _ in range(4)]
-        return sides, tuple(sides)
+        sides = tuple(draw(st.integers(0, 3)) for _ in range(2 * rank))
+        return list(sides), sides
     if style == "same":
-        return "same", (*same_pads(h, k[0], s[0], d), *same_pads(w, k[1], s[1], d))
-    return "valid", (0, 0, 0, 0)
+        return "same", tuple(v for n, kk, ss in zip(dims, k, s) for v in same_pads(n, kk, ss, d))
+    return "valid", (0,) * (2 * rank)
+
+
+@functools.cache
+def _modules():
+    """The few torch modules that torch.nn does not have as such, written from torch's documentation."""
+    import types
+
+    import torch
+
+    class ChannelsLast(nn().Module):
+        """Applies `inner` to the channels at every position: dim 1 moved last (permute), mapped, moved back."""
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            last = (0, *range(2, x.dim()), 1)
+            back = (0, x.dim() - 1, *range(1, x.dim() - 1))
+            return self.inner(x.permute(last)).permute(back)
+
+    class CentreCrop(nn().Module):
+        """The centre of each spatial dimension: from (n − t) // 2, t long (U-Net's crop of its skips)."""
+
+        def __init__(self, size: tuple[int, ...]):
+            super().__init__()
+            self.size = size
+
+        def forward(self, x):
+            index = [slice(None), slice(None)]
+            for n, t in zip(x.shape[2:], self.size):
+                index.append(slice((n - t) // 2, (n - t) // 2 + t))
+            return x[tuple(index)]
+
+    class Pad(nn().Module):
+        """torch.nn.functional.pad with (before, after) per dimension given first dimension first."""
+
+        def __init__(self, pads: tuple[int, ...], mode: str, value: float):
+            super().__init__()
+            self.pads, self.mode, self.value = torch_pads(pads), mode, value
+
+        def forward(self, x):
+            if self.mode == "constant":
+                return torch.nn.functional.pad(x, self.pads, "constant", self.value)
+            return torch.nn.functional.pad(x, self.pads, self.mode)
+
+    class LayerScale(nn().Module):
+        """x · γ, one learned γ per channel, stored C×1×... (torchvision's `layer_scale`)."""
+
+        def __init__(self, c: int, rank: int, init: float):
+            super().__init__()
+            self.layer_scale = nn().Parameter(torch.full((c, *(1,) * rank), init))
+
+        def forward(self, x):
+            return x * self.layer_scale
+
+    return types.SimpleNamespace(ChannelsLast=ChannelsLast, CentreCrop=CentreCrop, Pad=Pad, LayerScale=LayerScale)
 
 
 # ---- layers -------------------------------------------------------------------------------------
@@ -262,18 +377,19 @@ def _padding(draw, h: int, w: int, k: tuple[int, int], s: tuple[int, int], d: in
 
 @layer("conv", weight=6)
 def draw_conv(draw, x: Shape) -> Op | None:
-    """A conv: any kernel up to 5, stride up to 3 (mostly 1), dilation up to 2, any legal groups (depthwise included)."""
-    if len(x) != 3:
+    """A conv of the input's rank: any kernel up to 5 (3 in 3-D), stride up to 3 (mostly 1), dilation up to 2,
+    any legal groups (depthwise included)."""
+    if len(x) < 2:
         return None
-    c, h, w = x
-    k = _size(draw, 1, 5)
-    s = draw(st.sampled_from([1, 1, 1, 2, 3, (1, 2), (2, 1)]))
+    c, dims = x[0], x[1:]
+    rank = len(dims)
+    k = _size(draw, 1, 5 if rank < 3 else 3, rank)
+    s = _stride(draw, rank)
     d = draw(st.sampled_from([1, 1, 1, 2]))
-    kh, kw = _pair(k)
-    sh, sw = _pair(s)
-    p, pads = _padding(draw, h, w, (kh, kw), (sh, sw), d)
-    out_h, out_w = window(h, kh, sh, pads[0], pads[1], d), window(w, kw, sw, pads[2], pads[3], d)
-    if out_h < 1 or out_w < 1:
+    kk, ss = _per(k, rank), _per(s, rank)
+    p, pads = _padding(draw, dims, kk, ss, d)
+    outs = tuple(window(n, kn, sn, pads[2 * i], pads[2 * i + 1], d) for i, (n, kn, sn) in enumerate(zip(dims, kk, ss)))
+    if min(outs) < 1:
         return None
     groups = draw(st.sampled_from([1, c, *divisors(c)]))  # 1 and depthwise drawn more often
     out = groups * draw(st.integers(1, max(1, MAX_CHANNELS // groups)))
@@ -284,44 +400,137 @@ def draw_conv(draw, x: Shape) -> Op | None:
     if groups != 1 or draw(st.booleans()):
         args[draw(st.sampled_from(["groups", "g"]))] = groups
     args["bias"] = bias
-    return Op("conv", args, (out, out_h, out_w), lambda: conv_module(c, out, (kh, kw), (sh, sw), d, groups, bias, pads))
+    return Op("conv", args, (out, *outs), lambda: conv_module(c, out, kk, ss, d, groups, bias, pads))
 
 
 @layer("dwconv", weight=2)
 def draw_dwconv(draw, x: Shape) -> Op | None:
-    if len(x) != 3:
+    if len(x) < 2:
         return None
-    c, h, w = x
-    k = draw(st.integers(1, 5))
+    c, dims = x[0], x[1:]
+    rank = len(dims)
+    k = draw(st.integers(1, 5 if rank < 3 else 3))
     s, d = draw(st.sampled_from([1, 1, 2])), draw(st.sampled_from([1, 1, 2]))
-    p, pads = _padding(draw, h, w, (k, k), (s, s), d)
-    out_h, out_w = window(h, k, s, pads[0], pads[1], d), window(w, k, s, pads[2], pads[3], d)
+    p, pads = _padding(draw, dims, (k,) * rank, (s,) * rank, d)
+    outs = tuple(window(n, k, s, pads[2 * i], pads[2 * i + 1], d) for i, n in enumerate(dims))
     mult = draw(st.integers(1, max(1, min(2, MAX_CHANNELS // c))))
-    if out_h < 1 or out_w < 1:
+    if min(outs) < 1:
         return None
     bias = draw(st.booleans())
     args = {"k": k, "s": s, "p": p, "d": d, "mult": mult, "bias": bias}
-    return Op("dwconv", args, (c * mult, out_h, out_w), lambda: conv_module(c, c * mult, (k, k), (s, s), d, c, bias, pads))
+    return Op("dwconv", args, (c * mult, *outs), lambda: conv_module(c, c * mult, (k,) * rank, (s,) * rank, d, c, bias, pads))
 
 
 @layer("pwconv", weight=2)
 def draw_pwconv(draw, x: Shape) -> Op | None:
-    if len(x) != 3:
+    if len(x) < 2:
         return None
-    c, h, w = x
+    c, dims = x[0], x[1:]
+    rank = len(dims)
     groups = draw(st.sampled_from(divisors(c)))
     out = groups * draw(st.integers(1, max(1, MAX_CHANNELS // groups)))
     s = draw(st.sampled_from([1, 1, 2]))
     bias = draw(st.booleans())
-    shape = (out, window(h, 1, s, 0, 0), window(w, 1, s, 0, 0))
-    return Op("pwconv", {"out": out, "s": s, "groups": groups, "bias": bias}, shape, lambda: nn().Conv2d(c, out, 1, s, 0, 1, groups, bias))
+    shape = (out, *(window(n, 1, s, 0, 0) for n in dims))
+    return Op("pwconv", {"out": out, "s": s, "groups": groups, "bias": bias}, shape, lambda: nd("Conv", rank)(c, out, 1, s, 0, 1, groups, bias))
+
+
+@layer("convtranspose", weight=3)
+def draw_convtranspose(draw, x: Shape) -> Op | None:
+    """ConvTranspose1d/2d/3d: per dimension (L − 1)·s − 2p + d·(K − 1) + output_padding + 1, output_padding
+    smaller than the stride or the dilation; any legal groups."""
+    if len(x) < 2:
+        return None
+    c, dims = x[0], x[1:]
+    rank = len(dims)
+    k = _size(draw, 1, 4 if rank < 3 else 3, rank)
+    s = _stride(draw, rank)
+    d = draw(st.sampled_from([1, 1, 1, 2]))
+    p = draw(st.sampled_from([0, 0, 1, 2])) if draw(st.integers(0, 3)) else tuple(draw(st.integers(0, 2)) for _ in range(rank))
+    kk, ss, pp = _per(k, rank), _per(s, rank), _per(p, rank)
+    op = tuple(draw(st.integers(0, max(sn, d) - 1)) for sn in ss)
+    outs = tuple((n - 1) * sn - 2 * pn + d * (kn - 1) + on + 1 for n, kn, sn, pn, on in zip(dims, kk, ss, pp, op))
+    groups = draw(st.sampled_from([1, c, *divisors(c)]))
+    out = groups * draw(st.integers(1, max(1, MAX_CHANNELS // groups)))
+    if min(outs) < 1 or not fits((out, *outs)):
+        return None
+    bias = draw(st.booleans())
+    args: dict[str, Any] = {"out": out, "k": _spec_value(k)}
+    if s != 1 or draw(st.booleans()):
+        args["s"] = _spec_value(s)
+    if p != 0 or draw(st.booleans()):
+        args["p"] = _spec_value(p)
+    if any(op) or draw(st.booleans()):
+        args["output_padding"] = _one(op)
+    if d != 1:
+        args["d"] = d
+    if groups != 1 or draw(st.booleans()):
+        args[draw(st.sampled_from(["groups", "g"]))] = groups
+    args["bias"] = bias
+    return Op("convtranspose", args, (out, *outs), lambda: nd("ConvTranspose", rank)(c, out, kk, ss, pp, op, groups, bias, d))
 
 
 @layer("bn", weight=3)
 def draw_bn(draw, x: Shape) -> Op:
     affine = draw(st.sampled_from([True, True, True, False]))
-    norm = "BatchNorm2d" if len(x) == 3 else "BatchNorm1d"
+    norm = {1: "BatchNorm1d", 2: "BatchNorm1d", 3: "BatchNorm2d", 4: "BatchNorm3d"}[len(x)]
     return Op("bn", {} if affine else {"affine": False}, x, lambda: getattr(nn(), norm)(x[0], affine=affine))
+
+
+def _eps(draw, args: dict[str, Any], default: float) -> float:
+    """The default eps (mostly) or a drawn one, written into args (decimals: PyYAML reads 1e-05 as a string)."""
+    eps = draw(st.sampled_from([None, None, 0.001, 0.0001]))
+    if eps is None:
+        return default
+    args["eps"] = eps
+    return eps
+
+
+@layer("layernorm", weight=1)
+def draw_layernorm(draw, x: Shape) -> Op:
+    """nn.LayerNorm over the channels at every position (permute, LayerNorm(C), permute back), or over a flat input."""
+    affine = draw(st.sampled_from([True, True, False]))
+    args: dict[str, Any] = {} if affine else {"affine": False}
+    eps = _eps(draw, args, 1e-6)  # groupcost's documented default, ConvNeXt's
+
+    def build():
+        norm = nn().LayerNorm(x[0], eps=eps, elementwise_affine=affine)
+        return norm if len(x) == 1 else _modules().ChannelsLast(norm)
+
+    return Op("layernorm", args, x, build)
+
+
+@layer("groupnorm", weight=1)
+def draw_groupnorm(draw, x: Shape) -> Op | None:
+    """nn.GroupNorm(G, C): G divides C, and each group holds more than one value."""
+    proper = divisors(x[0])[1:-1]  # 1 < G < C, drawn more often where there is one
+    groups = draw(st.sampled_from(proper if proper and draw(st.booleans()) else divisors(x[0])))
+    if math.prod(x) == groups:
+        return None
+    affine = draw(st.sampled_from([True, True, False]))
+    args: dict[str, Any] = {draw(st.sampled_from(["groups", "g"])): groups}
+    if not affine or draw(st.booleans()):
+        args["affine"] = affine
+    eps = _eps(draw, args, 1e-5)
+    return Op("groupnorm", args, x, lambda: nn().GroupNorm(groups, x[0], eps=eps, affine=affine))
+
+
+@layer("instancenorm", weight=1)
+def draw_instancenorm(draw, x: Shape) -> Op | None:
+    """nn.InstanceNorm1d/2d/3d: needs more than one position; affine is false by default, as in torch."""
+    if len(x) < 2 or math.prod(x[1:]) == 1:
+        return None
+    affine = draw(st.booleans())
+    args: dict[str, Any] = {"affine": True} if affine else draw(st.sampled_from([{}, {"affine": False}]))
+    eps = _eps(draw, args, 1e-5)
+    return Op("instancenorm", args, x, lambda: nd("InstanceNorm", len(x) - 1)(x[0], eps=eps, affine=affine))
+
+
+@layer("layerscale", weight=1)
+def draw_layerscale(draw, x: Shape) -> Op:
+    init = draw(st.sampled_from([None, 0.5, 1.0]))
+    args = {} if init is None else {"init": init}
+    return Op("layerscale", args, x, lambda: _modules().LayerScale(x[0], len(x) - 1, 1e-6 if init is None else init))
 
 
 ACTIVATIONS = {"relu": "ReLU", "relu6": "ReLU6", "sigmoid": "Sigmoid", "hswish": "Hardswish", "silu": "SiLU", "tanh": "Tanh", "identity": "Identity"}
@@ -333,12 +542,13 @@ def draw_activation(draw, x: Shape) -> Op:
     return Op(kind, {}, x, lambda: getattr(nn(), ACTIVATIONS[kind])())
 
 
-@layer("pool", weight=2)
+@layer("pool", weight=3)
 def draw_pool(draw, x: Shape) -> Op | None:
-    """maxpool (with dilation) or avgpool: windows up to 3, padding at most half the window, ceil_mode."""
-    if len(x) != 3:
+    """maxpool (with dilation) or avgpool of the input's rank: windows up to 3, padding at most half the window, ceil_mode."""
+    if len(x) < 2:
         return None
-    c, h, w = x
+    c, dims = x[0], x[1:]
+    rank = len(dims)
     kind = draw(st.sampled_from(["maxpool", "avgpool"]))
     k = draw(st.integers(1, 3))
     s = draw(st.sampled_from([None, 1, 2, 3]))  # None: the default, s = k
@@ -346,10 +556,12 @@ def draw_pool(draw, x: Shape) -> Op | None:
     d = draw(st.sampled_from([1, 1, 2])) if kind == "maxpool" else 1
     ceil = draw(st.booleans())
     stride = s or k
-    if d * (k - 1) + 1 > min(h, w) + 2 * p or p > (d * (k - 1) + 1) // 2:
+    if d * (k - 1) + 1 > min(dims) + 2 * p or p > (d * (k - 1) + 1) // 2:
         return None
-    out_h, out_w = window(h, k, stride, p, p, d, ceil), window(w, k, stride, p, p, d, ceil)
-    if out_h < 1 or out_w < 1:
+    if kind == "avgpool" and rank == 3 and min(dims) < k:
+        return None  # AvgPool3d refuses an input smaller than its window, padded or not (a groupcost bug: tests/test_random_graphs.py)
+    outs = tuple(window(n, k, stride, p, p, d, ceil) for n in dims)
+    if min(outs) < 1:
         return None
     args: dict[str, Any] = {"k": k, "p": p, "ceil_mode": ceil}
     if s is not None:
@@ -357,20 +569,163 @@ def draw_pool(draw, x: Shape) -> Op | None:
     if d != 1:
         args["d"] = d
     if kind == "maxpool":
-        return Op(kind, args, (c, out_h, out_w), lambda: nn().MaxPool2d(k, stride, p, d, ceil_mode=ceil))
-    return Op(kind, args, (c, out_h, out_w), lambda: nn().AvgPool2d(k, stride, p, ceil_mode=ceil))
+        return Op(kind, args, (c, *outs), lambda: nd("MaxPool", rank)(k, stride, p, d, ceil_mode=ceil))
+    return Op(kind, args, (c, *outs), lambda: nd("AvgPool", rank)(k, stride, p, ceil_mode=ceil))
 
 
 @layer("gap", weight=1)
 def draw_gap(draw, x: Shape) -> Op | None:
+    if len(x) < 2:
+        return None
+    return Op("gap", {}, (x[0], *(1,) * (len(x) - 1)), lambda: nd("AdaptiveAvgPool", len(x) - 1)(1))
+
+
+@layer("gmp", weight=1)
+def draw_gmp(draw, x: Shape) -> Op | None:
+    if len(x) < 2:
+        return None
+    return Op("gmp", {}, (x[0], *(1,) * (len(x) - 1)), lambda: nd("AdaptiveMaxPool", len(x) - 1)(1))
+
+
+def adaptive_op(kind: str, x: Shape, size: tuple[int, ...], args: dict[str, Any]) -> Op:
+    """AdaptiveAvgPool / AdaptiveMaxPool of the input's rank to `size` (which may exceed the input: windows overlap)."""
+    cls = "AdaptiveAvgPool" if kind == "adaptive_avgpool" else "AdaptiveMaxPool"
+    return Op(kind, args, (x[0], *size), lambda: nd(cls, len(x) - 1)(size))
+
+
+@layer("adaptive_pool", weight=2)
+def draw_adaptive_pool(draw, x: Shape) -> Op | None:
+    """adaptive_avgpool or adaptive_maxpool to a drawn `size` (N or one per dimension), up to one more than the input."""
+    if len(x) < 2:
+        return None
+    rank = len(x) - 1
+    size = _size(draw, 1, min(x[1:]) + 1, rank)
+    out = _per(size, rank)
+    if not fits((x[0], *out)):
+        return None
+    kind = draw(st.sampled_from(["adaptive_avgpool", "adaptive_maxpool"]))
+    return adaptive_op(kind, x, out, {"size": _spec_value(size)})
+
+
+INTERPOLATING = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
+def upsample_op(draw, x: Shape, args: dict[str, Any], out: Shape, scale=None, mode: str | None = None) -> Op:
+    """nn.Upsample to `out` (by its size, or by `scale` when given): nearest, or the interpolation of the rank,
+    with align_corners drawn."""
+    rank = len(x) - 1
+    mode = mode or draw(st.sampled_from(["nearest", INTERPOLATING[rank]]))
+    corners = None
+    if mode != "nearest":
+        corners = draw(st.booleans())
+        if corners or draw(st.booleans()):
+            args["align_corners"] = corners
+    if mode != "nearest" or draw(st.booleans()):
+        args = {"mode": mode, **args}
+    if scale is None:
+        return Op("upsample", args, out, lambda: nn().Upsample(size=out[1:], mode=mode, align_corners=corners))
+    factor = float(scale) if isinstance(scale, (int, float)) else tuple(float(v) for v in scale)
+    return Op("upsample", args, out, lambda: nn().Upsample(scale_factor=factor, mode=mode, align_corners=corners))
+
+
+@layer("upsample", weight=2)
+def draw_upsample(draw, x: Shape) -> Op | None:
+    """interpolate by a `scale` (floor(size · scale) per dimension; whole, halves, or one per dimension) or to a `size`."""
+    if len(x) < 2:
+        return None
+    dims, rank = x[1:], len(x) - 1
+    if draw(st.integers(0, 2)):
+        if draw(st.integers(0, 3)):
+            scale = draw(st.sampled_from([2, 2, 2, 3, 0.5, 1.5, 2.5]))
+        else:
+            scale = tuple(draw(st.sampled_from([1, 2, 1.5, 0.5])) for _ in range(rank))
+        out = (x[0], *(math.floor(float(n) * f) for n, f in zip(dims, _per(scale, rank))))
+        if min(out) < 1 or not fits(out):
+            return None
+        return upsample_op(draw, x, {"scale": _spec_value(scale)}, out, scale)
+    size = _size(draw, 1, 2 * max(dims), rank)
+    out = (x[0], *_per(size, rank))
+    if not fits(out):
+        return None
+    return upsample_op(draw, x, {"size": _spec_value(size)}, out)
+
+
+@layer("crop", weight=1)
+def draw_crop(draw, x: Shape) -> Op | None:
+    """A centre crop to a drawn size (N or one per dimension) within the input."""
+    if len(x) < 2:
+        return None
+    dims, rank = x[1:], len(x) - 1
+    if draw(st.integers(0, 2)):
+        size: Any = draw(st.integers(1, min(dims)))
+    else:
+        size = tuple(draw(st.integers(1, n)) for n in dims)
+    out = _per(size, rank)
+    return Op("crop", {"size": _spec_value(size)}, (x[0], *out), lambda: _modules().CentreCrop(out))
+
+
+@layer("pad", weight=2)
+def draw_pad(draw, x: Shape) -> Op | None:
+    """F.pad by N, one per dimension or (before, after) per dimension: constant (a value), reflect (each pad
+    smaller than its dimension) or replicate."""
+    if len(x) < 2:
+        return None
+    dims, rank = x[1:], len(x) - 1
+    style = draw(st.sampled_from(["int", "dims", "sides"]))
+    if style == "int":
+        p: Any = draw(st.integers(0, 2))
+        pads = (p,) * (2 * rank)
+    elif style == "dims":
+        p = [draw(st.integers(0, 2)) for _ in range(rank)]
+        pads = tuple(v for v in p for _ in range(2))
+    else:
+        p = [draw(st.integers(0, 2)) for _ in range(2 * rank)]
+        pads = tuple(p)
+    mode = draw(st.sampled_from(["constant", "constant", "reflect", "replicate"]))
+    if mode == "reflect" and any(max(pads[2 * i], pads[2 * i + 1]) >= n for i, n in enumerate(dims)):
+        mode = "replicate"
+    out = (x[0], *(n + pads[2 * i] + pads[2 * i + 1] for i, n in enumerate(dims)))
+    if not fits(out):
+        return None
+    args: dict[str, Any] = {"p": p}
+    value = 0.0
+    if mode != "constant" or draw(st.booleans()):
+        args["mode"] = mode
+    if mode == "constant" and draw(st.booleans()):
+        value = draw(st.sampled_from([0.5, -1.0, 2]))
+        args["value"] = value
+    return Op("pad", args, out, lambda: _modules().Pad(pads, mode, float(value)))
+
+
+@layer("pixelshuffle", weight=2)
+def draw_pixelshuffle(draw, x: Shape) -> Op | None:
+    """nn.PixelShuffle(r), 2-D only: C×H×W → C/r² × H·r × W·r."""
     if len(x) != 3:
         return None
-    return Op("gap", {}, (x[0], 1, 1), lambda: nn().AdaptiveAvgPool2d(1))
+    legal = [r for r in (2, 3) if x[0] % (r * r) == 0 and fits((x[0] // (r * r), x[1] * r, x[2] * r))]
+    if not legal:
+        return None
+    r = 1 if draw(st.integers(0, 9)) == 0 else draw(st.sampled_from(legal))
+    out = (x[0] // (r * r), x[1] * r, x[2] * r)
+    return Op("pixelshuffle", {"r": r}, out, lambda: nn().PixelShuffle(r))
+
+
+@layer("pixelunshuffle", weight=3)
+def draw_pixelunshuffle(draw, x: Shape) -> Op | None:
+    """nn.PixelUnshuffle(r), 2-D only: C×H×W → C·r² × H/r × W/r."""
+    if len(x) != 3:
+        return None
+    legal = [r for r in (2, 3) if x[1] % r == 0 and x[2] % r == 0 and x[0] * r * r <= 2 * MAX_CHANNELS]
+    if not legal:
+        return None
+    r = 1 if draw(st.integers(0, 9)) == 0 else draw(st.sampled_from(legal))
+    out = (x[0] * r * r, x[1] // r, x[2] // r)
+    return Op("pixelunshuffle", {"r": r}, out, lambda: nn().PixelUnshuffle(r))
 
 
 @layer("flatten", weight=1)
 def draw_flatten(draw, x: Shape) -> Op | None:
-    if len(x) != 3 or math.prod(x) > MAX_FLAT:
+    if len(x) < 2 or math.prod(x) > MAX_FLAT:
         return None
     return Op("flatten", {}, (math.prod(x),), lambda: nn().Flatten())
 
@@ -381,6 +736,110 @@ def draw_fc(draw, x: Shape) -> Op | None:
         return None
     out, bias = draw(st.integers(1, 24)), draw(st.booleans())
     return Op(draw(st.sampled_from(["fc", "linear"])), {"out": out, "bias": bias}, (out,), lambda: nn().Linear(x[0], out, bias))
+
+
+@layer("linear", weight=1)
+def draw_linear(draw, x: Shape) -> Op | None:
+    """`linear` on the channels at every position: permute, nn.Linear(C, out), permute back."""
+    if len(x) < 2:
+        return None
+    out, bias = draw(st.integers(1, MAX_CHANNELS)), draw(st.booleans())
+    args = {"out": out, "bias": bias} if not bias or draw(st.booleans()) else {"out": out}
+    return Op("linear", args, (out, *x[1:]), lambda: _modules().ChannelsLast(nn().Linear(x[0], out, bias)))
+
+
+@merge("head", weight=1)
+def draw_head(draw, draft: Draft, x: str) -> str | None:
+    """A classifier head: gap (or not) and flatten before an fc, or just the fc on a flat tensor."""
+    shape = draft.shapes[x]
+    if len(shape) >= 2:
+        if draw(st.booleans()):
+            x = draft.add_layer(draw(st.sampled_from([draw_gap, draw_gmp]))(draw, shape), x)
+        flat = draw_flatten(draw, draft.shapes[x])
+        if flat is None:
+            return x
+        x = draft.add_layer(flat, x)
+    return draft.add_layer(draw_fc(draw, draft.shapes[x]), x)
+
+
+# ---- layers sized like another tensor (`to:`) -----------------------------------------------------
+
+
+def _like(draft: Draft, x: str, holds: Callable[[Shape], bool]) -> list[str]:
+    """Earlier tensors of x's rank whose shape satisfies `holds` (x itself last, as a fallback)."""
+    rank = len(draft.shapes[x])
+    found = [t for t in draft.tensors if t != x and len(draft.shapes[t]) == rank and holds(draft.shapes[t])]
+    return found or ([x] if holds(draft.shapes[x]) else [])
+
+
+@merge("upsample_to", weight=1)
+def draw_upsample_to(draw, draft: Draft, x: str) -> str | None:
+    """upsample `to:` an earlier tensor of x's rank (its spatial size, any)."""
+    shape = draft.shapes[x]
+    if len(shape) < 2:
+        return None
+    targets = _like(draft, x, lambda t: fits((shape[0], *t[1:])))
+    if not targets:
+        return None
+    target = draw(st.sampled_from(targets))
+    out = (shape[0], *draft.shapes[target][1:])
+    return draft.add_layer(upsample_op(draw, shape, {}, out), x, target)
+
+
+@merge("crop_to", weight=1)
+def draw_crop_to(draw, draft: Draft, x: str) -> str | None:
+    """crop `to:` an earlier tensor of x's rank no larger than x in any dimension."""
+    shape = draft.shapes[x]
+    if len(shape) < 2:
+        return None
+    target = draw(st.sampled_from(_like(draft, x, lambda t: all(a <= b for a, b in zip(t[1:], shape[1:])))))
+    out = (shape[0], *draft.shapes[target][1:])
+    return draft.add_layer(Op("crop", {}, out, lambda: _modules().CentreCrop(out[1:])), x, target)
+
+
+@merge("adaptive_pool_to", weight=1)
+def draw_adaptive_pool_to(draw, draft: Draft, x: str) -> str | None:
+    """adaptive_avgpool / adaptive_maxpool `to:` an earlier tensor of x's rank (its spatial size)."""
+    shape = draft.shapes[x]
+    if len(shape) < 2:
+        return None
+    targets = _like(draft, x, lambda t: fits((shape[0], *t[1:])))
+    if not targets:
+        return None
+    target = draw(st.sampled_from(targets))
+    kind = draw(st.sampled_from(["adaptive_avgpool", "adaptive_maxpool"]))
+    return draft.add_layer(adaptive_op(kind, shape, draft.shapes[target][1:], {}), x, target)
+
+
+@merge("fpn", weight=1)
+def draw_fpn(draw, draft: Draft, x: str) -> str | None:
+    """FPN's top-down step: an earlier tensor of x's rank (projected to x's channels by a 1×1 conv when they
+    differ) upsampled `to: x`, then added to x."""
+    shape = draft.shapes[x]
+    if len(shape) < 2:
+        return None
+    rank = len(shape) - 1
+    top = draw(st.sampled_from(_like(draft, x, lambda t: True)))
+    c_top, c = draft.shapes[top][0], shape[0]
+    if c_top != c:
+        bias = draw(st.booleans())
+        top = draft.add_layer(Op("pwconv", {"out": c, "bias": bias}, (c, *draft.shapes[top][1:]), lambda: nd("Conv", rank)(c_top, c, 1, bias=bias)), top)
+    up = draft.add_layer(upsample_op(draw, draft.shapes[top], {}, shape, mode=draw(st.sampled_from(["nearest", "nearest", INTERPOLATING[rank]]))), top, x)
+    return draft.add_merge("add", draw(st.permutations([up, x])), shape)
+
+
+@merge("unet", weight=1)
+def draw_unet(draw, draft: Draft, x: str) -> str | None:
+    """U-Net's skip: an earlier tensor of x's rank at least as large as x, centre-cropped `to: x`, concatenated with x."""
+    shape = draft.shapes[x]
+    if len(shape) < 2:
+        return None
+    skip = draw(st.sampled_from(_like(draft, x, lambda t: all(a >= b for a, b in zip(t[1:], shape[1:])))))
+    if draft.shapes[skip][0] + shape[0] > 2 * MAX_CHANNELS:
+        return None
+    cropped = (draft.shapes[skip][0], *shape[1:])
+    crop = draft.add_layer(Op("crop", {}, cropped, lambda: _modules().CentreCrop(cropped[1:])), skip, x)
+    return draft.add_merge("concat", draw(st.permutations([crop, x])), (cropped[0] + shape[0], *shape[1:]))
 
 
 # ---- merges -------------------------------------------------------------------------------------
@@ -402,58 +861,61 @@ def _partners(draw, candidates: list[str], x: str, most: int) -> list[str]:
 def draw_add(draw, draft: Draft, x: str) -> str | None:
     shape = draft.shapes[x]
     same = [t for t in draft.tensors if draft.shapes[t] == shape and t != x]
-    if not same or (len(shape) == 3 and draw(st.integers(0, 3)) == 0):
-        # no partner of this shape: project one of the same H×W with a 1×1 conv (a projection shortcut)
-        if len(shape) != 3:
+    if not same or (len(shape) >= 2 and draw(st.integers(0, 3)) == 0):
+        # no partner of this shape: project one of the same spatial size with a 1×1 conv (a projection shortcut)
+        if len(shape) < 2:
             return None
-        planar = [t for t in draft.tensors if len(draft.shapes[t]) == 3 and draft.shapes[t][1:] == shape[1:] and t != x]
+        planar = [t for t in draft.tensors if len(draft.shapes[t]) == len(shape) and draft.shapes[t][1:] == shape[1:] and t != x]
         if not planar:
             return None
         source = draw(st.sampled_from(planar))
         c_src, c = draft.shapes[source][0], shape[0]
         groups = draw(st.sampled_from(divisors(math.gcd(c_src, c))))
         bias = draw(st.booleans())
-        op = Op("conv", {"out": c, "k": 1, "groups": groups, "bias": bias}, shape, lambda: nn().Conv2d(c_src, c, 1, 1, 0, 1, groups, bias))
+        rank = len(shape) - 1
+        op = Op("conv", {"out": c, "k": 1, "groups": groups, "bias": bias}, shape, lambda: nd("Conv", rank)(c_src, c, 1, 1, 0, 1, groups, bias))
         same = [draft.add_layer(op, source)]
     return draft.add_merge("add", _partners(draw, same + [x], x, 2), shape)
 
 
-@merge("mul", weight=2)
+@merge("mul", weight=3)
 def draw_mul(draw, draft: Draft, x: str) -> str | None:
-    """Equal shapes, or a gate that broadcasts: C×1×1 (squeeze-excitation), 1×H×W (spatial), 1×1×1;
-    partners drawn among all earlier tensors that broadcast with x (C×1×1 times 1×H×W gives C×H×W)."""
+    """Equal shapes, or a gate that broadcasts: C×1×1 (squeeze-excitation), 1×H×W (spatial), 1×1×1 (and so in
+    every rank); partners drawn among all earlier tensors that broadcast with x (C×1×1 times 1×H×W gives C×H×W)."""
     shape = draft.shapes[x]
-    if len(shape) != 3:
-        fits = [t for t in draft.tensors if draft.shapes[t] == shape]
-        return draft.add_merge("mul", _partners(draw, fits, x, 1), shape)
-    if shape[1:] != (1, 1) and draw(st.integers(0, 5)) == 0:  # a channel gate times a spatial one: C×1×1 · 1×H×W
+    if len(shape) < 2:
+        fits_ = [t for t in draft.tensors if draft.shapes[t] == shape]
+        return draft.add_merge("mul", _partners(draw, fits_, x, 1), shape)
+    if any(n != 1 for n in shape[1:]) and draw(st.integers(0, 5)) == 0:  # a channel gate times a spatial one
         gates = [_gate(draw, draft, x, spatial=False), _gate(draw, draft, x, spatial=True)]
         return draft.add_merge("mul", gates[:: draw(st.sampled_from([1, -1]))], shape)
-    fits = [t for t in draft.tensors if broadcast(shape, draft.shapes[t]) and t != x]
-    if not fits or draw(st.booleans()):
-        fits = [_gate(draw, draft, x)]
-    inputs = _partners(draw, fits, x, 1)
+    fits_ = [t for t in draft.tensors if broadcast(shape, draft.shapes[t]) and t != x]
+    if not fits_ or draw(st.booleans()):
+        fits_ = [_gate(draw, draft, x)]
+    inputs = _partners(draw, fits_, x, 1)
     out = functools.reduce(broadcast, (draft.shapes[t] for t in inputs))
-    if math.prod(out) > MAX_CHANNELS * 14 * 14:
+    if not fits(out):
         return None
     return draft.add_merge("mul", inputs, out)
 
 
 def _gate(draw, draft: Draft, x: str, spatial: bool | None = None) -> str:
-    """A gate drawn from any tensor of x's channels (channel gate) or x's H×W (spatial gate): gap / 1×1 conv, sigmoid."""
-    c, h, w = draft.shapes[x]
+    """A gate drawn from any tensor of x's channels (channel gate) or x's spatial size (spatial gate):
+    gap / 1×1 conv, sigmoid."""
+    shape = draft.shapes[x]
+    c, dims, rank = shape[0], shape[1:], len(shape) - 1
     if spatial is None:
         spatial = draw(st.booleans())
     if not spatial:
-        source = draw(st.sampled_from([t for t in draft.tensors if len(draft.shapes[t]) == 3 and draft.shapes[t][0] == c]))
+        source = draw(st.sampled_from([t for t in draft.tensors if len(draft.shapes[t]) == len(shape) and draft.shapes[t][0] == c]))
         g = draft.add_layer(draw_gap(draw, draft.shapes[source]), source)
         if draw(st.booleans()):
             bias = draw(st.booleans())
-            g = draft.add_layer(Op("pwconv", {"out": c, "bias": bias}, (c, 1, 1), lambda: nn().Conv2d(c, c, 1, bias=bias)), g)
+            g = draft.add_layer(Op("pwconv", {"out": c, "bias": bias}, draft.shapes[g], lambda: nd("Conv", rank)(c, c, 1, bias=bias)), g)
     else:
-        source = draw(st.sampled_from([t for t in draft.tensors if len(draft.shapes[t]) == 3 and draft.shapes[t][1:] == (h, w)]))
+        source = draw(st.sampled_from([t for t in draft.tensors if len(draft.shapes[t]) == len(shape) and draft.shapes[t][1:] == dims]))
         c_src = draft.shapes[source][0]
-        g = draft.add_layer(Op("conv", {"out": 1, "k": 1}, (1, h, w), lambda: nn().Conv2d(c_src, 1, 1)), source)
+        g = draft.add_layer(Op("conv", {"out": 1, "k": 1}, (1, *dims), lambda: nd("Conv", rank)(c_src, 1, 1)), source)
     kind = draw(st.sampled_from(["sigmoid", "hsigmoid"]))
     return draft.add_layer(Op(kind, {}, draft.shapes[g], lambda: nn().Sigmoid() if kind == "sigmoid" else nn().Hardsigmoid()), g)
 
@@ -461,10 +923,10 @@ def _gate(draw, draft: Draft, x: str, spatial: bool | None = None) -> str:
 @merge("concat", weight=2)
 def draw_concat(draw, draft: Draft, x: str) -> str | None:
     shape = draft.shapes[x]
-    fits = [t for t in draft.tensors if len(draft.shapes[t]) == len(shape) and draft.shapes[t][1:] == shape[1:]]
-    inputs = _partners(draw, fits, x, 2)
+    fits_ = [t for t in draft.tensors if len(draft.shapes[t]) == len(shape) and draft.shapes[t][1:] == shape[1:]]
+    inputs = _partners(draw, fits_, x, 2)
     channels = sum(draft.shapes[t][0] for t in inputs)
-    if channels > (MAX_CHANNELS * 2 if len(shape) == 3 else MAX_FLAT):
+    if channels > (MAX_CHANNELS * 2 if len(shape) >= 2 else MAX_FLAT):
         return None
     return draft.add_merge("concat", inputs, (channels, *shape[1:]))
 
@@ -473,13 +935,24 @@ def draw_concat(draw, draft: Draft, x: str) -> str | None:
 
 
 @st.composite
+def inputs(draw) -> Shape:
+    """C×H×W (mostly), C×L (1-D) or C×T×H×W (3-D), small."""
+    rank = draw(st.sampled_from([2, 2, 1, 3]))
+    c = draw(st.integers(1, 8))
+    if rank == 1:
+        return (c, draw(st.integers(3, 32)))
+    if rank == 2:
+        return (c, draw(st.integers(3, 14)), draw(st.integers(3, 14)))
+    return (c, draw(st.integers(2, 5)), draw(st.integers(3, 7)), draw(st.integers(3, 7)))
+
+
+@st.composite
 def graphs(draw, max_nodes: int = 24, kinds: tuple[str, ...] | None = None) -> Graph:
     """A random DAG of up to about `max_nodes` steps over a small input; `kinds` picks registered drawers."""
     chosen = kinds or (*LAYERS, *MERGES)
     weighted = [name for name in chosen for _ in range((LAYERS.get(name) or MERGES[name])[1])]
-    c = draw(st.integers(1, 8))
-    h, w = draw(st.integers(3, 14)), draw(st.integers(3, 14))
-    draft = Draft((c, h, w))
+    input_shape = draw(inputs())
+    draft = Draft(input_shape)
     x = INPUT
     for _ in range(draw(st.integers(1, max_nodes))):
         if draft.nodes and draw(st.integers(0, 5)) == 0:
@@ -501,7 +974,7 @@ def graphs(draw, max_nodes: int = 24, kinds: tuple[str, ...] | None = None) -> G
     outputs = [outputs[i] for i in draw(st.permutations(range(len(outputs))))]
     nodes = tuple(draft.nodes)
     block = draw(st.sampled_from([None, None, "body"]))
-    return Graph((c, h, w), nodes, tuple(outputs), spec_text(draw, (c, h, w), nodes, outputs, block), block)
+    return Graph(input_shape, nodes, tuple(outputs), spec_text(draw, input_shape, nodes, outputs, block), block)
 
 
 # ---- the two builders ---------------------------------------------------------------------------
@@ -525,6 +998,8 @@ def spec_text(draw, input_shape: Shape, nodes: tuple[Node, ...], outputs: list[s
     for node in nodes:
         if node.is_merge or node.inputs != (previous,):
             referenced.update(node.inputs)
+        if node.target:
+            referenced.add(node.target)
         previous = node.name
     indent = "      " if block else "  "
     entries = []
@@ -538,6 +1013,8 @@ def spec_text(draw, input_shape: Shape, nodes: tuple[Node, ...], outputs: list[s
             keys["from"] = sources
         elif node.inputs != (previous,):
             keys["from"] = sources[0]
+        if node.target:
+            keys["to"] = draw(st.sampled_from(["in", INPUT])) if block and node.target == INPUT else node.target
         keys.update(node.args)
         if keys:
             entries.append(f"{indent}- {node.kind}: {{" + ", ".join(f"{k}: {_yaml(v)}" for k, v in keys.items()) + "}")
