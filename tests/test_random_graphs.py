@@ -249,7 +249,6 @@ def test_torch_avgpool3d_refuses_an_input_smaller_than_the_window():
     assert tuple(torch.nn.AvgPool2d(3, 1, 1)(torch.zeros(1, 2, 2, 2)).shape) == (1, 2, 2, 2)
 
 
-@pytest.mark.xfail(strict=True, reason="groupcost accepts a 3-D avgpool whose window is larger than the unpadded input (2×2×2×2 → 2×2×2×2 here); torch.nn.AvgPool3d refuses it ('input image (T: 2 H: 2 W: 2) smaller than kernel size')")
 def test_avgpool3d_smaller_than_the_window_is_refused():
     with pytest.raises(groupcost.SpecError):
         groupcost.spec.build(groupcost.parse_text(AVGPOOL_3D_SMALL, "avgpool3d.yaml"))

@@ -104,6 +104,12 @@ class AvgPool(Pool):
     p: int | tuple[int, ...] = arg(pool_padding, 0, "padding: P or one per dimension")
     ceil_mode: bool = arg(boolean, False, "round the output size up")
 
+    def out_shape(self, x: Shape) -> Shape:
+        _, dims, k, *_ = self.resolved(x)
+        if len(dims) == 3 and any(n < kk for n, kk in zip(dims, k)):  # AvgPool3d alone checks the unpadded input
+            raise LayerError(f"a 3-D average pool needs an input of at least its window {format_shape(k)}, got {format_shape(dims)}", "PyTorch's AvgPool3d refuses smaller inputs, padded or not", arg="k")
+        return super().out_shape(x)
+
 
 class GlobalPool(Layer):
     """C×... → C×1×...: every spatial dimension reduced to 1."""
