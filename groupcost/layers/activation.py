@@ -16,20 +16,24 @@ def _sigmoid(np, x):
 
 def _erf(np, x):
     """erf to ~1e-14, vectorised (numpy has none, scipy is no dependency): its Maclaurin series below
-    |x| = 2.5, and above it erfc's continued fraction, erfc(x) = e^(−x²)/√π · 1/(x + ½/(x + 1/(x + ³⁄₂/(x + ...))))."""
-    a = np.abs(x.astype(np.float64))
-    small = np.minimum(a, 2.5)
-    term, total = small.copy(), small.copy()
+    |x| = 2.5, and above it erfc's continued fraction, erfc(x) = e^(−x²)/√π · 1/(x + ½/(x + 1/(x + ³⁄₂/(x + ...)))).
+    Each part is computed only where it applies, in place."""
+    a = np.abs(x.astype(np.float64)).ravel()
+    out = np.empty_like(a)
+    small = a < 2.5
+    z = a[small]
+    term, total, z2 = z.copy(), z.copy(), z * z
     for n in range(1, 60):
-        term = term * -small * small / n
-        total += term / (2 * n + 1)
-    series = total * (2.0 / np.sqrt(np.pi))
-    large = np.maximum(a, 2.5)
+        term *= z2
+        term *= -1.0 / n
+        total += term * (1.0 / (2 * n + 1))
+    out[small] = total * (2.0 / np.sqrt(np.pi))
+    large = a[~small]
     fraction = large.copy()
-    for k in range(80, 0, -1):
+    for k in range(60, 0, -1):
         fraction = large + (k / 2.0) / fraction
-    tail = 1.0 - np.exp(-large * large) / (np.sqrt(np.pi) * fraction)
-    return np.sign(x) * np.where(a < 2.5, series, tail)
+    out[~small] = 1.0 - np.exp(-large * large) / (np.sqrt(np.pi) * fraction)
+    return np.sign(x) * out.reshape(x.shape)
 
 
 def _softmax(np, x):
