@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -519,13 +520,25 @@ def run(argv: list[str] | None = None) -> None:
     except click_errors.NoArgsIsHelpError as exc:
         sys.stdout.write(exc.format_message())
         raise SystemExit(0) from None
+    except click_errors.NoSuchOption as exc:
+        token = next((a for a in (argv if argv is not None else sys.argv[1:]) if exc.option_name and a.startswith(exc.option_name)), exc.option_name)
+        if re.fullmatch(r"-\d.*", token or ""):  # `layer -64,56,56`: a negative number, not an option
+            command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "groupcost"
+            sys.stderr.write(one_line(f"{token}:1:1: error: '{token}' is negative; sizes are positive whole numbers (see `{command} --help`)") + "\n")
+            raise SystemExit(2) from None
+        _usage_error(exc)
     except click_errors.ClickException as exc:
-        param = getattr(exc, "param", None)
-        place = (param.opts[0] if param is not None and getattr(param, "opts", None) else None) or getattr(exc, "option_name", None) or "groupcost"
-        command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "groupcost"
-        sys.stderr.write(one_line(f"{place}:1:1: error: {exc.format_message()} (see `{command} --help`)") + "\n")
-        raise SystemExit(2) from None
+        _usage_error(exc)
     except KeyboardInterrupt:
         sys.stderr.write("groupcost:1:1: error: interrupted\n")
         raise SystemExit(130) from None
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc) -> None:
+    """typer's own usage error as one located line, exit 2."""
+    param = getattr(exc, "param", None)
+    place = (param.opts[0] if param is not None and getattr(param, "opts", None) else None) or getattr(exc, "option_name", None) or "groupcost"
+    command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "groupcost"
+    sys.stderr.write(one_line(f"{place}:1:1: error: {exc.format_message()} (see `{command} --help`)") + "\n")
+    raise SystemExit(2) from None

@@ -22,7 +22,8 @@ from rich.style import Style
 
 BOLD = Style(bold=True)
 DIM = Style(dim=True)
-SOFT_MIN = 16  # text columns wrap to this before any column is left out
+UNWRAPPED_DROP = 3  # columns of this priority or higher are left out before any text wraps
+SOFT_MIN = 16  # text columns wrap to this before more columns are left out
 HARD_MIN = 6
 BREAKS = "._-×,/ "
 WIDE_HINT = "--wide shows every column; --format csv or json has every figure"
@@ -76,18 +77,19 @@ class Grid:
         wraps = list(self.wrap) if self.wrap is not None else [not r for r in self.right_aligned]
         shown = list(range(n))
 
-        def widths_for(columns: list[int], floor: int) -> dict[int, int] | None:
+        def widths_for(columns: list[int], floor: int | None) -> dict[int, int] | None:
             fixed = sum(natural[i] for i in columns if not wraps[i]) + 3 * len(columns) + 1
             text = {i: natural[i] for i in columns if wraps[i]}
-            minimum = {i: min(natural[i], max(floor, _longest_word(self.headers[i]))) for i in text}
+            minimum = {i: natural[i] if floor is None else min(natural[i], max(floor, _longest_word(self.headers[i]))) for i in text}
             if fixed + sum(minimum.values()) > max_width:
                 return None
             return {**{i: natural[i] for i in columns}, **_fill(minimum, text, max_width - fixed)}
 
         droppable = sorted((i for i in range(n) if priorities[i] > 0), key=lambda i: (-priorities[i], -i))
-        for floor in (SOFT_MIN, HARD_MIN):
+        # first leave out only the least useful columns without wrapping anything, then wrap text and leave out more
+        for floor, lowest in ((None, UNWRAPPED_DROP), (SOFT_MIN, 1), (HARD_MIN, 1)):
             columns = list(shown)
-            for candidate in [None, *droppable]:
+            for candidate in [None, *(i for i in droppable if priorities[i] >= lowest)]:
                 if candidate is not None:
                     columns.remove(candidate)
                 widths = widths_for(columns, floor)

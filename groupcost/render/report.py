@@ -50,10 +50,10 @@ def columns(traffic: bool, device: Device | None) -> tuple[Column, ...]:
     if traffic:
         extra += [
             Column("traffic_bytes", "traffic", lambda r, rep: units.size(r.traffic * rep.dtype_bytes), priority=1),
-            Column("intensity", "FLOP/B", lambda r, rep: f"{intensity(r.macs, r.traffic, rep.dtype_bytes):.1f}", priority=1),
+            Column("intensity", "FLOP/B", lambda r, rep: f"{intensity(r.macs, r.traffic, rep.dtype_bytes):.1f}", priority=2),
         ]
     if device is not None:
-        extra.append(Column("latency_s", "est. latency", lambda r, rep: units.seconds(row_seconds(r, rep.dtype_bytes, device)), priority=1))
+        extra.append(Column("latency_s", "est. latency", lambda r, rep: units.seconds(row_seconds(r, rep.dtype_bytes, device)), priority=0))
     return COLUMNS + tuple(extra)
 
 
