@@ -121,7 +121,7 @@ def check(specs: Sequence[Spec], limits: Mapping[str, str | int] | None = None, 
             if isinstance(exc, UsageError) and exc.location is None:
                 raise  # a bad --set or --input is the same for every spec
             where = str(spec.path if isinstance(spec, SpecDocument) else spec)
-            results.append(SpecCheck(Path(where).stem, where, (), str(exc.located(Location(where)))))
+            results.append(SpecCheck(where, where, (), str(exc.located(Location(where)))))  # named by its path: it has no name yet
     names = [c.model for c in results]
     if len(set(names)) < len(names):  # two specs share a `name:`: tell them apart by their path
         results = [SpecCheck(c.source, c.source, c.verdicts, c.error) if names.count(c.model) > 1 else c for c in results]
