@@ -150,22 +150,22 @@ FORMATS = {"table": to_table, "json": to_json, "csv": to_csv, "markdown": to_mar
 
 # ---- --by type -------------------------------------------------------------------------------
 
-TYPE_HEADER = ("layers", "type", "count", "params", "% params", "weights", "% weights", "MACs", "% MACs", "traffic", "% traffic")
-TYPE_PRIORITIES = (0, 3, 1, 0, 0, 2, 2, 0, 0, 1, 1)
+TYPE_HEADER = ("layers", "count", "params", "% params", "weights", "% weights", "MACs", "% MACs", "traffic", "% traffic")
+TYPE_PRIORITIES = (0, 1, 0, 0, 2, 2, 0, 0, 1, 1)
 TYPE_NOTE = ("Convolutions by kind and kernel: standard, grouped, depthwise (G = C_in), pointwise (1×1) and GDC (a depthwise kernel over "
              "the whole plane). weights = conv and linear kernels only (the papers' count); % = share of the network's total.")
 
 
 def _type_cells(b: TypeBreakdown) -> list[list[str]]:
     dtype_bytes = b.report.dtype_bytes
-    return [[t.kind, t.type, str(t.count), units.count(t.params), units.percent(t.shares["params"]), units.count(t.weights),
+    return [[t.kind, str(t.count), units.count(t.params), units.percent(t.shares["params"]), units.count(t.weights),
              units.percent(t.shares["weights"]), units.count(t.macs), units.percent(t.shares["macs"]), units.size(t.traffic * dtype_bytes),
              units.percent(t.shares["traffic"])] for t in b.rows]
 
 
 def _type_total(b: TypeBreakdown) -> list[str]:
     t = b.report.totals
-    return ["total", "", str(sum(r.count for r in b.rows)), units.count(t.params), "100%", units.count(t.weights), "100%",
+    return ["total", str(sum(r.count for r in b.rows)), units.count(t.params), "100%", units.count(t.weights), "100%",
             units.count(t.macs), "100%", units.size(t.traffic * b.report.dtype_bytes), "100%"]
 
 
@@ -174,14 +174,14 @@ def types_table(b: TypeBreakdown, traffic: bool = False, device: Device | None =
 
     from groupcost.render.grid import Grid
 
-    grid = Grid(TYPE_HEADER, _type_cells(b), [i >= 2 for i in range(len(TYPE_HEADER))], footer=_type_total(b),
+    grid = Grid(TYPE_HEADER, _type_cells(b), [i >= 1 for i in range(len(TYPE_HEADER))], footer=_type_total(b),
                 title=f"{title(b.report)}: cost by layer type", priorities=TYPE_PRIORITIES)
     return Group(grid, *_notes([*summary_lines(b.report), TYPE_NOTE]))
 
 
 def types_markdown(b: TypeBreakdown, traffic: bool = False, device: Device | None = None) -> str:
     lines = [f"**{title(b.report)}: cost by layer type**", "",
-             *units.markdown_table(TYPE_HEADER, [i >= 2 for i in range(len(TYPE_HEADER))], [*_type_cells(b), _type_total(b)]), "", TYPE_NOTE]
+             *units.markdown_table(TYPE_HEADER, [i >= 1 for i in range(len(TYPE_HEADER))], [*_type_cells(b), _type_total(b)]), "", TYPE_NOTE]
     return "\n".join(lines) + "\n"
 
 
