@@ -141,9 +141,9 @@ def match_layers(base: tuple[Row, ...], head: tuple[Row, ...]) -> list[LayerChan
         if op == "equal":
             result += [c for old, new in zip(olds, news) if (c := _changed(old, new)) is not None]
             continue
-        # a replaced stretch: pair rows that keep their name, the rest are removed and added
+        # a replaced stretch: rows that keep their name are changed (maybe in type), the rest removed and added
         by_name = {r.name: r for r in olds}
-        paired = {r.name for r in news if r.name in by_name and by_name[r.name].type == r.type}
+        paired = {r.name for r in news if r.name in by_name}
         for new in news:
             if new.name in paired:
                 change = _changed(by_name[new.name], new)

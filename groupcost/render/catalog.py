@@ -54,7 +54,7 @@ def layer_types_table():
 
     table = Table(title="layer types", title_justify="left", header_style="bold", show_lines=True)
     for column in ("type", "arguments (default)", "what it is"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # wrapped, never cut
     for name, cls in LAYER_TYPES.items():
         if name in ALIASES:
             continue

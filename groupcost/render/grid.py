@@ -25,7 +25,7 @@ DIM = Style(dim=True)
 UNWRAPPED_DROP = 3  # columns of this priority or higher are left out before any text wraps
 SOFT_MIN = 16  # text columns wrap to this before more columns are left out
 HARD_MIN = 6
-BREAKS = "._-×,/ "
+BREAKS = (" ", "._-/", "×,")  # preferred first: between words, then after a name's separators, then inside a shape
 WIDE_HINT = "--wide shows every column; --format csv or json has every figure"
 
 
@@ -33,12 +33,8 @@ def fold(text: str, width: int) -> list[str]:
     """`text` in lines of at most `width` cells, broken after a separator where one is near."""
     lines = []
     while cell_len(text) > width:
-        cut = width
-        for i in range(width, max(width // 2, 1) - 1, -1):
-            if text[i - 1] in BREAKS:
-                cut = i
-                break
-        lines.append(text[:cut])
+        cut = next((i for group in BREAKS for i in range(width, max(width // 2, 1) - 1, -1) if text[i - 1] in group), width)
+        lines.append(text[:cut].rstrip(" "))
         text = text[cut:]
     return [*lines, text]
 
