@@ -113,9 +113,11 @@ def test_batch_multiplies_macs():
 
 
 def test_spec_from_stdin(cli):
-    text = open(groupcost.load_document("alexnet").path if os.path.exists(groupcost.load_document("alexnet").path) else "specs/alexnet.yaml").read()  # noqa: SIM115
-    result = cli("analyze", "-", "-f", "json", input=text)
-    assert result.exit_code == 0 and json.loads(result.stdout)["totals"]["params"] == 61_100_840
+    from groupcost.spec.zoo import resolve_source
+
+    result = cli("analyze", "-", "-f", "json", input=resolve_source("alexnet").read_text(encoding="utf-8"))
+    assert result.exit_code == 0 and json.loads(result.stdout)["totals"]["params"] == 61_100_840  # torchvision's AlexNet
+    assert json.loads(result.stdout)["source"] == "<stdin>"
 
 
 def test_dash_h(cli):

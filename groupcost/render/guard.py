@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from groupcost.analysis import METRICS
-from groupcost.budget import BYTE_METRICS, SpecCheck, Verdict
+from groupcost.budget import BYTE_METRICS, Verdict
 from groupcost.costdiff import Diff
 from groupcost.render import units
 
