@@ -84,7 +84,8 @@ def test_action_pull_request_within_budget(repo):
     assert text.startswith("### ✅ groupcost budgets")
     assert "### 📊 groupcost diff: `HEAD:models/net.yaml` → `models/net.yaml`" in text
     assert "| params | 752 | 1.04 K | +288 | +38.3% |" in text
-    assert "_`models/new.yaml` is new: nothing to compare at HEAD._" in text
+    assert "### 📊 groupcost diff: `HEAD:models/new.yaml (absent)` → `models/new.yaml`" in text  # new since HEAD: all added
+    assert "| params | 0 | " in text
     assert summary.read_text() == text
 
 
