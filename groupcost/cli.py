@@ -54,13 +54,19 @@ def _width() -> int | None:
 
 
 def _emit(renderable, wide: bool = False) -> None:
+    import os
+
     if isinstance(renderable, str):
         sys.stdout.write(renderable)
+        return
+    width = 10_000 if wide else _width()
+    if hasattr(renderable, "plain") and not sys.stdout.isatty() and not os.environ.get("FORCE_COLOR"):
+        sys.stdout.write(renderable.plain(width or 120))  # a pipe or file: the same lines, without loading rich's console
         return
     from rich.console import Console
 
     # Never crop: a table that cannot fit (under ~60 columns, or --wide) runs past the edge instead.
-    Console(highlight=False, width=10_000 if wide else _width()).print(renderable, crop=False)
+    Console(highlight=False, width=width).print(renderable, crop=False)
 
 
 def _fail(error: GroupcostError, default_place: str, usage_place: str | None = None) -> typer.Exit:

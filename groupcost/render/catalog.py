@@ -18,13 +18,12 @@ def _cells(entry: ZooEntry) -> list[str]:
 
 
 def zoo_table(entries: list[ZooEntry]):
-    from rich.console import Group
-    from rich.text import Text
+    from groupcost.render.blocks import Blocks, Note
 
     from groupcost.render.grid import Grid
 
     table = Grid(HEADER, [_cells(e) for e in entries], [i in (2, 3) for i in range(len(HEADER))], title="groupcost zoo", priorities=(0, 1, 0, 0, 0))
-    return Group(table, Text("MACs: conv + linear only; FLOPs = 2 × MACs. `groupcost analyze NAME` for the layers.", style="dim"))
+    return Blocks(table, Note("MACs: conv + linear only; FLOPs = 2 × MACs. `groupcost analyze NAME` for the layers.", style="dim"))
 
 
 def zoo_markdown(entries: list[ZooEntry]) -> str:

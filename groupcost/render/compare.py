@@ -54,8 +54,7 @@ def footnotes(c: Comparison) -> list[str]:
 
 
 def to_table(c: Comparison):
-    from rich.console import Group
-    from rich.text import Text
+    from groupcost.render.blocks import Blocks, Note
 
     from groupcost.render.grid import Grid
 
@@ -65,7 +64,7 @@ def to_table(c: Comparison):
         parts.append(Grid(LAYER_HEADER, rows, [i > 2 for i in range(len(LAYER_HEADER))], title=f"{c.model}: convolution variants",
                           priorities=LAYER_PRIORITIES))
     else:
-        parts.append(Text("no standard or pointwise convolution matches", style="yellow"))
+        parts.append(Note("no standard or pointwise convolution matches", style="yellow"))
     if c.heads:
         rows = [cells for head in c.heads for cells in _layer_rows(head, c.dtype_bytes)]
         parts.append(Grid(LAYER_HEADER, rows, [i > 2 for i in range(len(LAYER_HEADER))], title="heads: reducing a whole plane to 1×1",
@@ -73,7 +72,7 @@ def to_table(c: Comparison):
     rows = [_scenario_cells(s, c.scenarios[0], c.dtype_bytes) for s in c.scenarios]
     parts.append(Grid(SCENARIO_HEADER, rows, [0 < i < 8 for i in range(len(SCENARIO_HEADER))], title="whole network, every selected convolution built one way",
                       priorities=SCENARIO_PRIORITIES))
-    return Group(*parts, *(Text(note, style="red") for note in footnotes(c)), Text(NOTE, style="dim"))
+    return Blocks(*parts, *(Note(note, style="red") for note in footnotes(c)), Note(NOTE, style="dim"))
 
 
 def to_markdown(c: Comparison) -> str:

@@ -12,16 +12,15 @@ columns) are lines left longer than the console, never cropped.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.segment import Segment
-from rich.style import Style
 
-BOLD = Style(bold=True)
-DIM = Style(dim=True)
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+
 UNWRAPPED_DROP = 3  # columns of this priority or higher are left out before any text wraps
 SOFT_MIN = 16  # text columns wrap to this before more columns are left out
 HARD_MIN = 6
@@ -93,18 +92,19 @@ class Grid:
                     return columns, widths
         return [i for i in shown if priorities[i] == 0], {i: natural[i] for i in shown}  # too narrow: overflow, never crop
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        columns, widths = self.layout(options.max_width)
+    def rendered(self, max_width: int) -> list[tuple[str, str | None]]:
+        """The finished lines, each with a rich style name (or None), at most `max_width` cells when possible."""
+        columns, widths = self.layout(max_width)
+        out: list[tuple[str, str | None]] = []
         if self.title:
-            for part in textwrap.wrap(self.title, max(options.max_width, 20)) or [""]:
-                yield Segment(part + "\n", Style(italic=True))
+            out += [(part, "italic") for part in textwrap.wrap(self.title, max(max_width, 20)) or [""]]
         aligned = [self.right_aligned[i] for i in columns]
         sizes = [widths[i] for i in columns]
 
-        def rule(left: str, fill: str, cross: str, right: str) -> Segment:
-            return Segment(left + cross.join(fill * (w + 2) for w in sizes) + right + "\n")
+        def rule(left: str, fill: str, cross: str, right: str) -> None:
+            out.append((left + cross.join(fill * (w + 2) for w in sizes) + right, None))
 
-        def lines(cells: Sequence[str], bar: str, style: Style | None) -> Iterable[Segment]:
+        def lines(cells: Sequence[str], bar: str, style: str | None) -> None:
             picked = [cells[i] for i in columns]
             folded = [fold(cell, w) if cell_len(cell) > w else [cell] for cell, w in zip(picked, sizes)]
             for k in range(max(len(f) for f in folded)):
@@ -113,23 +113,36 @@ class Grid:
                     (" " * (w - cell_len(p)) + p) if right else (p + " " * (w - cell_len(p)))
                     for p, w, right in zip(parts, sizes, aligned)
                 )
-                yield Segment(bar + " " + f" {bar} ".join(padded) + " " + bar + "\n", style)  # one segment a line: fast
+                out.append((bar + " " + f" {bar} ".join(padded) + " " + bar, style))
 
-        yield rule("┏", "━", "┳", "┓")
-        yield from lines(self.headers, "┃", BOLD)
-        yield rule("┡", "━", "╇", "┩")
+        rule("┏", "━", "┳", "┓")
+        lines(self.headers, "┃", "bold")
+        rule("┡", "━", "╇", "┩")
         styles = self.row_styles or [None] * len(self.rows)
         for row, style in zip(self.rows, styles):
-            yield from lines(row, "│", Style.parse(style) if style else None)
+            lines(row, "│", style)
         if self.footer:
-            yield rule("├", "─", "┼", "┤")
-            yield from lines(self.footer, "│", BOLD)
-        yield rule("└", "─", "┴", "┘")
+            rule("├", "─", "┼", "┤")
+            lines(self.footer, "│", "bold")
+        rule("└", "─", "┴", "┘")
         left_out = [self.headers[i] for i in range(len(self.headers)) if i not in columns]
         if left_out:
-            note = f"not shown at {options.max_width} columns: {', '.join(left_out)} ({WIDE_HINT})"
-            for part in textwrap.wrap(note, max(options.max_width, 20)):
-                yield Segment(part + "\n", DIM)
+            note = f"not shown at {max_width} columns: {', '.join(left_out)} ({WIDE_HINT})"
+            out += [(part, "dim") for part in textwrap.wrap(note, max(max_width, 20))]
+        return out
+
+    def plain_lines(self, width: int) -> list[str]:
+        return [text for text, _ in self.rendered(width)]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.segment import Segment
+        from rich.style import Style
+
+        parsed: dict[str | None, Style | None] = {None: None}
+        for text, style in self.rendered(options.max_width):
+            if style not in parsed:
+                parsed[style] = Style.parse(style)
+            yield Segment(text + "\n", parsed[style])  # one segment a line: fast
 
 
 def _longest_word(text: str) -> int:

@@ -57,8 +57,7 @@ def summary(checks) -> str:
 
 
 def check_table(result):
-    from rich.console import Group
-    from rich.text import Text
+    from groupcost.render.blocks import Blocks, Note
 
     from groupcost.render.grid import Grid
 
@@ -67,9 +66,9 @@ def check_table(result):
     rows = _check_rows(checks)
     grid = Grid(CHECK_HEADER, rows, [False, False, True, True, True, False], title="groupcost check", row_styles=[styles.get(r[-1]) for r in rows],
                 priorities=CHECK_PRIORITIES)
-    errors = [Text(c.error, style="red") for c in checks if c.error is not None]
-    sentences = [Text(f"{c.model}: {verdict_sentence(v)}", style=styles[v.status]) for c in checks for v in c.verdicts if v.status != "ok"]
-    return Group(grid, *errors, *sentences, Text(summary(checks)), Text("MACs count conv + linear only; FLOPs = 2 × MACs.", style="dim"))
+    errors = [Note(c.error, style="red") for c in checks if c.error is not None]
+    sentences = [Note(f"{c.model}: {verdict_sentence(v)}", style=styles[v.status]) for c in checks for v in c.verdicts if v.status != "ok"]
+    return Blocks(grid, *errors, *sentences, Note(summary(checks)), Note("MACs count conv + linear only; FLOPs = 2 × MACs.", style="dim"))
 
 
 def check_markdown(result) -> str:
@@ -192,8 +191,7 @@ def _verdict(d: Diff) -> list[str]:
 
 
 def diff_table(d: Diff):
-    from rich.console import Group
-    from rich.text import Text
+    from groupcost.render.blocks import Blocks, Note
 
     from groupcost.render.grid import Grid
 
@@ -202,8 +200,8 @@ def diff_table(d: Diff):
         parts.append(Grid(LAYERS_HEADER, _layer_rows(d), [False, False, False, False, True, True], title=f"{len(d.layers)} layer(s) added, removed or changed",
                           priorities=LAYERS_PRIORITIES))
     else:
-        parts.append(Text("no layer added, removed or changed"))
-    return Group(*parts, *(Text(line, style="red") for line in _verdict(d)), Text("MACs count conv + linear only; FLOPs = 2 × MACs.", style="dim"))
+        parts.append(Note("no layer added, removed or changed"))
+    return Blocks(*parts, *(Note(line, style="red") for line in _verdict(d)), Note("MACs count conv + linear only; FLOPs = 2 × MACs.", style="dim"))
 
 
 def diff_markdown(d: Diff) -> str:

@@ -80,14 +80,14 @@ def summary_lines(report: Report, device: Device | None = None) -> list[str]:
 
 
 def _notes(lines: list[str]):
-    from rich.text import Text
+    from groupcost.render.blocks import Note
 
-    return [Text(line, style="dim" if i == len(lines) - 1 else "") for i, line in enumerate(lines)]
+    return [Note(line, style="dim" if i == len(lines) - 1 else "") for i, line in enumerate(lines)]
 
 
 def to_table(report: Report, traffic: bool = False, device: Device | None = None):
     """A rich renderable: the per-layer table, a totals row, and the convention."""
-    from rich.console import Group
+    from groupcost.render.blocks import Blocks
 
     from groupcost.render.grid import Grid
 
@@ -100,7 +100,7 @@ def to_table(report: Report, traffic: bool = False, device: Device | None = None
         title=title(report),
         priorities=[c.priority for c in shown],
     )
-    return Group(grid, *_notes(summary_lines(report, device)))
+    return Blocks(grid, *_notes(summary_lines(report, device)))
 
 
 def _total(key: str, report: Report, device: Device | None) -> str:
@@ -170,13 +170,13 @@ def _type_total(b: TypeBreakdown) -> list[str]:
 
 
 def types_table(b: TypeBreakdown, traffic: bool = False, device: Device | None = None):
-    from rich.console import Group
+    from groupcost.render.blocks import Blocks
 
     from groupcost.render.grid import Grid
 
     grid = Grid(TYPE_HEADER, _type_cells(b), [i >= 1 for i in range(len(TYPE_HEADER))], footer=_type_total(b),
                 title=f"{title(b.report)}: cost by layer type", priorities=TYPE_PRIORITIES)
-    return Group(grid, *_notes([*summary_lines(b.report), TYPE_NOTE]))
+    return Blocks(grid, *_notes([*summary_lines(b.report), TYPE_NOTE]))
 
 
 def types_markdown(b: TypeBreakdown, traffic: bool = False, device: Device | None = None) -> str:

@@ -64,18 +64,22 @@ class _Chart:
     def __init__(self, sweep: Sweep):
         self.sweep = sweep
 
+    def _lines(self, max_width: int) -> list[tuple[str, str]]:
+        label_width = max((len(o.config.label) for o in self.sweep.outcomes if o.report is not None), default=0)
+        return chart(self.sweep, max(10, min(40, max_width - label_width - 14)))
+
     def __rich_console__(self, console, options):
         from rich.text import Text
 
-        label_width = max((len(o.config.label) for o in self.sweep.outcomes if o.report is not None), default=0)
-        width = max(10, min(40, options.max_width - label_width - 14))
-        for text, style in chart(self.sweep, width):
+        for text, style in self._lines(options.max_width):
             yield Text(text, style=style)
+
+    def plain_lines(self, width: int) -> list[str]:
+        return [text for text, _ in self._lines(width)]
 
 
 def to_table(sweep: Sweep):
-    from rich.console import Group
-    from rich.text import Text
+    from groupcost.render.blocks import Blocks, Note
 
     from groupcost.render.grid import Grid
 
@@ -87,7 +91,7 @@ def to_table(sweep: Sweep):
         row_styles=[None if o.legal else "red" for o in sweep.outcomes],
         priorities=PRIORITIES,
     )
-    return Group(table, *(Text(r, style="red") for r in reasons(sweep)), Text(note(sweep), style="dim"), Text(""), _Chart(sweep))
+    return Blocks(table, *(Note(r, style="red") for r in reasons(sweep)), Note(note(sweep), style="dim"), Note(""), _Chart(sweep))
 
 
 def to_markdown(sweep: Sweep) -> str:

@@ -41,8 +41,7 @@ def _cells(variant: Variant, base: Variant) -> list[str]:
 
 
 def to_table(sweep: GroupSweep):
-    from rich.console import Group
-    from rich.text import Text
+    from groupcost.render.blocks import Blocks, Note
 
     from groupcost.render.grid import Grid
 
@@ -54,8 +53,8 @@ def to_table(sweep: GroupSweep):
         row_styles=[None if v.legal else "red" for v in sweep.variants],
         priorities=PRIORITIES,
     )
-    reasons = [Text(why_not(v), style="red") for v in sweep.variants if not v.legal]
-    return Group(table, *reasons, Text(NOTE, style="dim"))
+    reasons = [Note(why_not(v), style="red") for v in sweep.variants if not v.legal]
+    return Blocks(table, *reasons, Note(NOTE, style="dim"))
 
 
 def to_markdown(sweep: GroupSweep) -> str:

@@ -25,18 +25,17 @@ def verdict(result) -> str:
 
 
 def to_table(result):
-    from rich.console import Group
-    from rich.text import Text
+    from groupcost.render.blocks import Blocks, Note
 
     from groupcost.render.grid import Grid
 
     v = result.verification
     grid = Grid(HEADER, [_cells(c) for c in v.checks], RIGHT, title=f"{v.model}: NumPy forward pass against the analysis (batch {v.batch})",
                 row_styles=[None if c.ok else "red" for c in v.checks], priorities=PRIORITIES)
-    notes = [Text(result.verdict, style="green" if v.ok else "bold red")]
+    notes = [Note(result.verdict, style="green" if v.ok else "bold red")]
     if not v.finite:
-        notes.append(Text("note: the output has inf or NaN values (random weights); shapes and counts are unaffected", style="yellow"))
-    return Group(grid, *notes, Text("MACs performed are counted from the sizes of the contractions the kernels ran; shapes C×H×W of one sample.", style="dim"))
+        notes.append(Note("note: the output has inf or NaN values (random weights); shapes and counts are unaffected", style="yellow"))
+    return Blocks(grid, *notes, Note("MACs performed are counted from the sizes of the contractions the kernels ran; shapes C×H×W of one sample.", style="dim"))
 
 
 def to_markdown(result) -> str:
