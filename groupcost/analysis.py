@@ -158,13 +158,14 @@ class Report:
     model: str
     source: str
     input_shape: Shape
-    output_shape: Shape
+    output_shape: Shape  # the first output's
     batch: int
     dtype: str
     dtype_bytes: int
     variables: dict[str, int | float]
     rows: tuple[Row, ...]
     totals: Totals
+    outputs: tuple[tuple[str, Shape], ...] = ()  # every output: (tensor name, shape)
 
     def at_depth(self, depth: int) -> Report:
         """Rows summed into blocks of at most `depth` name segments (totals unchanged)."""
@@ -276,4 +277,21 @@ def analyze(network: Network) -> Report:
         variables=dict(network.variables),
         rows=rows,
         totals=totals,
+        outputs=tuple(zip(network.outputs, network.output_shapes)),
     )
+
+
+def peak_live_elements(network: Network) -> int:
+    """The most elements alive at once in an inference forward pass (the whole batch): each tensor
+    lives from the node that makes it (the input from the start) to its last reader, and the
+    network's outputs to the end. Weights are not included. Linear in the number of nodes."""
+    sizes = {name: math.prod(shape) for name, shape in network.shapes.items()}
+    dying: dict[int, list[str]] = {}
+    for name, last in network.last_use.items():
+        dying.setdefault(last, []).append(name)
+    live = peak = sizes["input"]
+    for index, node in enumerate(network.nodes):
+        live += sizes[node.name]
+        peak = max(peak, live)
+        live -= sum(sizes[name] for name in dying.get(index, ()))
+    return peak * network.batch

@@ -91,7 +91,7 @@ def _input(text: str | None) -> tuple[int, ...] | None:
 
     if text is None:
         return None
-    return tuple(options.positive(options.int_list(text, "--input", (1, 3), "C,H,W (or F)"), "--input"))
+    return tuple(options.positive(options.int_list(text, "--input", (1, 2, 3, 4), "C,H,W (or C,L, C,T,H,W, F)", "3,160,160"), "--input"))
 
 
 def _device(device: str | None, peak_tflops: float | None, bandwidth_gbs: float | None, default: bool):
@@ -299,6 +299,46 @@ def whatif(
     _emit(FORMATS[format.value](result), wide)
     if plot is not None:
         sys.stderr.write(f"wrote {plot}\n")
+
+
+@app.command()
+def report(
+    spec: Annotated[str, typer.Argument(help="A spec file or a zoo model name.")],
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="The page to write ('-': stdout). Default: MODEL.html here.")] = None,
+    set_: SetOption = None,
+    vary: Annotated[Optional[list[str]], typer.Option("--vary", help="A what-if sweep, VAR=v1,v2,... (repeatable, one chart each). Default: the spec's number variables.", metavar="VAR=V1,V2")] = None,
+    depth: Annotated[Optional[int], typer.Option("--depth", min=1, help="Stages of the cost charts: names cut to N segments (default: the fewest at which no stage holds 60% of the MACs).")] = None,
+    device: DeviceOption = None,
+    peak_tflops: PeakOption = None,
+    bandwidth_gbs: BandwidthOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing page.")] = False,
+) -> None:
+    """One self-contained HTML page: the architecture as a graph coloured by cost, the layer table, charts per stage, the roofline, what-ifs and budgets.
+
+    Example: [bold]groupcost report resnext50_32x4d -o resnext.html --device a100[/bold]
+    """
+    from groupcost import options, roofline
+    from groupcost.overview import overview
+    from groupcost.render.html import check_target, to_html, write_page
+    from groupcost.spec import load_document
+
+    try:
+        profile = roofline.device(device, peak_tflops, bandwidth_gbs)
+        variations = options.variations(vary) if vary else None
+        variables = options.assignments(set_ or [])
+        doc = load_document(spec)
+        target = None if output == "-" else Path(output or f"{doc.name}.html")
+        if target is not None:
+            check_target(target, force)
+        page = to_html(overview(doc, variables, profile, depth, variations))
+        if target is not None:
+            write_page(page, target, force)
+    except GroupcostError as exc:
+        raise _fail(exc, spec, "--set") from None
+    if target is None:
+        sys.stdout.write(page)
+    else:
+        sys.stderr.write(f"wrote {target}\n")
 
 
 class CheckFormat(str, Enum):

@@ -25,6 +25,7 @@ class GroupcostError(Exception):
         self.message = message
         self.hint = hint
         self.location = location
+        self.context: list[str] = []  # innermost first: "in block 'ir' used at spec.yaml:20:5 as features.3"
 
     def located(self, location: Location) -> GroupcostError:
         """The same error at `location`, unless it already has a place of its own."""
@@ -35,7 +36,8 @@ class GroupcostError(Exception):
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
         hint = f" ({self.hint})" if self.hint else ""
-        return one_line(f"{where}error: {self.message}{hint}")
+        context = "".join(f"; {c}" for c in self.context)
+        return one_line(f"{where}error: {self.message}{hint}{context}")
 
 
 def one_line(text: str) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 
 from groupcost.analysis import step_row
 from groupcost.kernels import MacCounter
-from groupcost.network import LayerStep, MergeStep, Network, Node, Parallel, Residual, Sequence
+from groupcost.network import INPUT, LayerStep, MergeStep, Network, Step
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -62,6 +62,7 @@ class Verification:
     checks: tuple[StepCheck, ...]
     seconds: float
     finite: bool  # no inf or NaN in the output
+    peak_bytes: int = 0  # the most bytes of tensors the run held at once (each freed after its last reader)
 
     @property
     def first_mismatch(self) -> StepCheck | None:
@@ -107,8 +108,9 @@ class _Runner:
         self.checks: list[StepCheck] = []
         self.keep = keep  # every step's output, for comparing with other frameworks (memory!)
         self.outputs: dict[str, np.ndarray] = {}
+        self.peak_bytes = 0  # the most bytes of tensors alive at once, as the run held them
 
-    def record(self, step, shape: tuple[int, ...], macs: int, seconds: float, allocated: int, error: str | None = None) -> None:
+    def record(self, step: Step, shape: tuple[int, ...], macs: int, seconds: float, allocated: int, error: str | None = None) -> None:
         row = step_row(step, self.network.batch)
         check = StepCheck(step.name, step.type_name, (self.network.batch, *step.out_shape), shape, row.macs, macs, row.params, allocated, seconds, error)
         self.checks.append(check)
@@ -117,29 +119,35 @@ class _Runner:
         if not check.ok:
             raise _Stop
 
-    def run(self, node: Node, x: np.ndarray) -> np.ndarray:
-        if isinstance(node, LayerStep):
-            counter = MacCounter(self.chunk_elements)
-            tensors = self.weights[node.name]
-            allocated = sum(t.size for t in tensors.values())
-            start = time.perf_counter()
-            try:
-                y = node.layer.forward(x, tensors, counter)
-            except Exception as exc:  # noqa: BLE001 — a failing kernel is a finding of the verification, reported as such
-                self.record(node, (), counter.macs, time.perf_counter() - start, allocated, f"{type(exc).__name__}: {exc}")  # raises _Stop
-            self.record(node, tuple(y.shape), counter.macs, time.perf_counter() - start, allocated)
-            if self.keep:
-                self.outputs[node.name] = y
-            return y
-        if isinstance(node, Sequence):
-            for item in node.items:
-                x = self.run(item, x)
-            return x
-        if isinstance(node, Residual):
-            return self.merge(node.merge, [self.run(node.body, x), self.run(node.shortcut, x)])
-        assert isinstance(node, Parallel)
-        inputs = np.split(x, np.cumsum(node.split)[:-1], axis=1) if node.split else [x] * len(node.branches)
-        return self.merge(node.merge, [self.run(branch, part) for branch, part in zip(node.branches, inputs)])
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every node in order; each tensor is freed after its last reader. Returns the outputs."""
+        network = self.network
+        live: dict[str, np.ndarray] = {INPUT: x}
+        self.peak_bytes = x.nbytes
+        for index, node in enumerate(network.nodes):
+            inputs = [live[name] if channels is None else live[name][:, channels[0]:channels[1]] for name, channels in zip(node.inputs, node.channels)]
+            live[node.name] = self.layer(node, inputs[0]) if isinstance(node, LayerStep) else self.merge(node, inputs)
+            self.peak_bytes = max(self.peak_bytes, sum(t.nbytes for t in live.values()))
+            for name in set(node.inputs):
+                if network.last_use.get(name, -1) <= index:
+                    del live[name]
+            if network.last_use.get(node.name, -1) <= index:
+                del live[node.name]
+        return [live[name] for name in network.outputs]
+
+    def layer(self, node: LayerStep, x: np.ndarray) -> np.ndarray:
+        counter = MacCounter(self.chunk_elements)
+        tensors = self.weights[node.name]
+        allocated = sum(t.size for t in tensors.values())
+        start = time.perf_counter()
+        try:
+            y = node.layer.forward(x, tensors, counter)
+        except Exception as exc:  # noqa: BLE001 — a failing kernel is a finding of the verification, reported as such
+            self.record(node, (), counter.macs, time.perf_counter() - start, allocated, f"{type(exc).__name__}: {exc}")  # raises _Stop
+        self.record(node, tuple(y.shape), counter.macs, time.perf_counter() - start, allocated)
+        if self.keep:
+            self.outputs[node.name] = y
+        return y
 
     def merge(self, step: MergeStep, tensors: list[np.ndarray]) -> np.ndarray:
         start = time.perf_counter()
@@ -156,9 +164,9 @@ class _Runner:
 
 
 def forward(network: Network, x: np.ndarray, weights: dict[str, dict[str, np.ndarray]], keep_outputs: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The output for input `x` (N, *input_shape) and, with `keep_outputs`, every step's output by name."""
+    """The (first) output for input `x` (N, *input_shape) and, with `keep_outputs`, every step's output by name."""
     runner = _Runner(dataclasses.replace(network, batch=x.shape[0]), weights, None, keep=keep_outputs)
-    return runner.run(network.body, x), runner.outputs
+    return runner.run(x)[0], runner.outputs
 
 
 def verify(network: Network, batch: int | None = None, seed: int = 0, dtype: str = "float32", on_step=None) -> Verification:
@@ -171,7 +179,7 @@ def verify(network: Network, batch: int | None = None, seed: int = 0, dtype: str
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
-            finite = bool(np.isfinite(runner.run(network.body, x)).all())
+            finite = all(bool(np.isfinite(y).all()) for y in runner.run(x))
         except _Stop:
             finite = True
-    return Verification(network.name, network.batch, dtype, seed, tuple(runner.checks), time.perf_counter() - start, finite)
+    return Verification(network.name, network.batch, dtype, seed, tuple(runner.checks), time.perf_counter() - start, finite, runner.peak_bytes)

@@ -1,15 +1,18 @@
-"""A resolved network: every layer concrete, named, with its input and output shapes.
+"""A resolved network: a directed acyclic graph of named tensors.
 
-This is what the spec builder produces and what analysis (and the NumPy executor) consume.
-The tree keeps the structure (residuals, parallel branches); `steps()` flattens it in
-execution order.
+Each node (a layer step or a merge step) has a name, the names of the tensors it reads, its
+input and output shapes, and where it came from. `Network.nodes` lists them in topological
+order (every node after the nodes it reads); `"input"` names the network's input, and
+`Network.outputs` names the tensors the network returns. The spec builder lowers `seq`,
+`repeat`, `residual`, `parallel` and blocks to this graph; analysis, variants, sweeps, budgets,
+diffs and the NumPy executor see only the graph.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Union
 
 from groupcost.errors import Location
@@ -17,6 +20,12 @@ from groupcost.layers import Layer, Shape
 
 if TYPE_CHECKING:
     from groupcost.analysis import Report
+
+INPUT = "input"
+"""The name of the network's input tensor."""
+
+Channels = Union[tuple[int, int], None]
+"""A channel range [start, stop) read from an input (a `parallel` with `split`), or the whole tensor."""
 
 
 @dataclass(frozen=True)
@@ -28,69 +37,42 @@ class LayerStep:
     in_shape: Shape
     out_shape: Shape
     loc: Location
+    inputs: tuple[str, ...] = (INPUT,)
+    channels: tuple[Channels, ...] = (None,)
 
     @property
     def type_name(self) -> str:
         return self.layer.type_name
 
+    @property
+    def in_shapes(self) -> tuple[Shape, ...]:
+        return (self.in_shape,)
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The learnable tensors by PyTorch state_dict key (`layer2.0.conv2.weight`). A layer named
+        after its one tensor is that tensor: ConvNeXt's `features.1.0.layer_scale`."""
+        last = self.name.rsplit(".", 1)[-1]
+        return {self.name if tensor == last else f"{self.name}.{tensor}": shape for tensor, shape in self.layer.weight_shapes(self.in_shape).items()}
+
 
 @dataclass(frozen=True)
 class MergeStep:
-    """Where branches meet: element-wise add or multiply, or channel concatenation."""
+    """Where tensors meet: element-wise add or multiply, or channel concatenation."""
 
     name: str
     kind: str  # add | mul | concat
     in_shapes: tuple[Shape, ...]
     out_shape: Shape
     loc: Location
+    inputs: tuple[str, ...] = ()
+    channels: tuple[Channels, ...] = ()
 
     @property
     def type_name(self) -> str:
         return self.kind
 
 
-@dataclass(frozen=True)
-class Sequence:
-    items: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Residual:
-    """body(x) merged with shortcut(x); an empty shortcut is the identity."""
-
-    body: Sequence
-    shortcut: Sequence
-    merge: MergeStep
-
-
-@dataclass(frozen=True)
-class Parallel:
-    """Branches over the same input, or over channel slices of it when `split` is set."""
-
-    branches: tuple[Sequence, ...]
-    split: tuple[int, ...] | None
-    merge: MergeStep
-
-
-Node = Union[LayerStep, Sequence, Residual, Parallel]
 Step = Union[LayerStep, MergeStep]
-
-
-def walk(node: Node) -> Iterator[Step]:
-    """Steps in execution order: a residual's body, then its shortcut, then the merge."""
-    if isinstance(node, LayerStep):
-        yield node
-    elif isinstance(node, Sequence):
-        for item in node.items:
-            yield from walk(item)
-    elif isinstance(node, Residual):
-        yield from walk(node.body)
-        yield from walk(node.shortcut)
-        yield node.merge
-    else:
-        for branch in node.branches:
-            yield from walk(branch)
-        yield node.merge
 
 
 @dataclass(frozen=True)
@@ -104,20 +86,34 @@ class Network:
     batch: int
     dtype: str
     dtype_bytes: int
-    variables: dict[str, int | float]
-    body: Sequence
+    variables: dict
+    nodes: tuple[Step, ...]
+    outputs: tuple[str, ...]
+
+    def steps(self) -> tuple[Step, ...]:
+        """The nodes in topological order."""
+        return self.nodes
+
+    @functools.cached_property
+    def shapes(self) -> dict[str, Shape]:
+        """Every tensor's shape by name, the input included."""
+        return {INPUT: self.input_shape, **{node.name: node.out_shape for node in self.nodes}}
+
+    @property
+    def output_shapes(self) -> tuple[Shape, ...]:
+        return tuple(self.shapes[name] for name in self.outputs)
 
     @property
     def output_shape(self) -> Shape:
-        steps = self.steps()
-        return steps[-1].out_shape if steps else self.input_shape
-
-    def steps(self) -> tuple[Step, ...]:
-        return self._steps
+        """The first output's shape (the only one, for most networks)."""
+        return self.output_shapes[0]
 
     @functools.cached_property
-    def _steps(self) -> tuple[Step, ...]:
-        return tuple(walk(self.body))
+    def last_use(self) -> dict[str, int]:
+        """For each tensor, the index of the last node that reads it (len(nodes) for outputs)."""
+        last = {name: i for i, node in enumerate(self.nodes) for name in node.inputs}
+        last.update({name: len(self.nodes) for name in self.outputs})
+        return last
 
     def analyze(self) -> Report:
         """Per-layer costs and totals (see groupcost.analysis.analyze)."""
@@ -126,12 +122,20 @@ class Network:
         return analyze(self)
 
 
-def replace_steps(node: Node, replace: Callable[[LayerStep], Node]) -> Node:
-    """The same tree with every layer step passed through `replace` (which may return a Sequence)."""
-    if isinstance(node, LayerStep):
-        return replace(node)
-    if isinstance(node, Sequence):
-        return Sequence(tuple(replace_steps(item, replace) for item in node.items))
-    if isinstance(node, Residual):
-        return Residual(replace_steps(node.body, replace), replace_steps(node.shortcut, replace), node.merge)  # type: ignore[arg-type]
-    return Parallel(tuple(replace_steps(b, replace) for b in node.branches), node.split, node.merge)  # type: ignore[misc]
+def replace_steps(network: Network, rebuild: Callable[[LayerStep], tuple[Step, ...]]) -> Network:
+    """The network with each layer step replaced by the steps `rebuild` returns for it.
+
+    The replacement reads what the step read and its last step stands for the step's output:
+    readers of the old name read the new last name.
+    """
+    renamed: dict[str, str] = {}
+    nodes: list[Step] = []
+    for node in network.nodes:
+        if renamed:
+            node = replace(node, inputs=tuple(renamed.get(name, name) for name in node.inputs))
+        new = rebuild(node) if isinstance(node, LayerStep) else (node,)
+        if new[-1].name != node.name:
+            renamed[node.name] = new[-1].name
+        nodes.extend(new)
+    outputs = tuple(renamed.get(name, name) for name in network.outputs)
+    return replace(network, nodes=tuple(nodes), outputs=outputs)

@@ -5,11 +5,18 @@ from __future__ import annotations
 import re
 
 from groupcost.errors import Location, SpecError, UsageError
-from groupcost.spec.expr import Number, evaluate
+from groupcost.spec.expr import Number, Value, evaluate
 
 
 def _error(option: str, column: int, message: str, hint: str | None = None) -> UsageError:
     return UsageError(message, hint, Location(option, 1, column))
+
+
+def _number(value: Value, expression: str) -> Number:
+    """Variables set on the command line are numbers: expressions may also give strings and lists."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise SpecError(f"'{expression.strip()}' is not a number", "a variable set here takes a number or an expression giving one")
+    return value
 
 
 def assignments(values: list[str], option: str = "--set") -> dict[str, Number]:
@@ -23,7 +30,7 @@ def assignments(values: list[str], option: str = "--set") -> dict[str, Number]:
         if not name.isidentifier():
             raise _error(option, 1, f"'{name}' is not a variable name")
         try:
-            value = evaluate(expression, result)
+            value = _number(evaluate(expression, result), expression)
         except SpecError as exc:
             raise _error(option, len(name) + 2, exc.message, exc.hint) from None
         result[name] = value
@@ -110,7 +117,7 @@ def variations(values: list[str]) -> dict[str, list[Number]]:
         column, items = len(name) + 2, []
         for part in listed.split(","):
             try:
-                items.append(evaluate(part, {}))
+                items.append(_number(evaluate(part, {}), part))
             except SpecError as exc:
                 raise _error("--vary", column, exc.message, exc.hint) from None
             column += len(part) + 1

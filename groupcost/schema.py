@@ -21,14 +21,16 @@ EXPRESSION = {"type": "string", "description": "an arithmetic expression over va
 INTEGER = {"anyOf": [{"type": "integer"}, EXPRESSION]}
 NUMBER = {"anyOf": [{"type": "number"}, EXPRESSION]}
 CONDITION = {"anyOf": [{"type": "boolean"}, {"type": "integer"}, EXPRESSION]}
-PAIR = {"anyOf": [{"type": "integer", "minimum": 1}, EXPRESSION, {"type": "array", "items": INTEGER, "minItems": 2, "maxItems": 2}]}
+SIZES = {"anyOf": [{"type": "integer", "minimum": 1}, EXPRESSION, {"type": "array", "items": INTEGER, "minItems": 1, "maxItems": 3}]}
+OFFSETS = {"anyOf": [{"type": "integer", "minimum": 0}, EXPRESSION, {"type": "array", "items": INTEGER, "minItems": 1, "maxItems": 3}]}
+SCALES = {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, EXPRESSION, {"type": "array", "items": NUMBER, "minItems": 1, "maxItems": 3}]}
 PADDING = {
     "anyOf": [
         {"type": "integer", "minimum": 0},
         {"enum": ["same", "valid"]},
         EXPRESSION,
-        {"type": "array", "items": INTEGER, "minItems": 2, "maxItems": 2},
-        {"type": "array", "items": INTEGER, "minItems": 4, "maxItems": 4},
+        {"type": "array", "items": INTEGER, "minItems": 1, "maxItems": 4},
+        {"type": "array", "items": INTEGER, "minItems": 6, "maxItems": 6},
     ]
 }
 KIND_SCHEMAS = {
@@ -36,12 +38,22 @@ KIND_SCHEMAS = {
     kinds.non_negative_int: {"anyOf": [{"type": "integer", "minimum": 0}, EXPRESSION]},
     kinds.boolean: {"anyOf": [{"type": "boolean"}, {"enum": [0, 1]}, EXPRESSION]},
     kinds.probability: {"anyOf": [{"type": "number", "minimum": 0, "exclusiveMaximum": 1}, EXPRESSION]},
-    kinds.size_pair: PAIR,
+    kinds.real: NUMBER,
+    kinds.positive_real: {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, EXPRESSION]},
+    kinds.sizes: SIZES,
+    kinds.offsets: OFFSETS,
+    kinds.scales: SCALES,
     kinds.padding: PADDING,
     pool_padding: PADDING,
 }
 AMOUNT = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^\s*[0-9][0-9_]*(\.[0-9]+)?\s*[A-Za-z]*\s*$"}]}
-COMMON = {"name": {"type": ["string", "integer"], "description": "the layer's name segment"}, "if": CONDITION}
+NAMES = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
+COMMON = {
+    "name": {"type": ["string", "integer"], "description": "the layer's name segment; {expr} parts are computed"},
+    "if": CONDITION,
+    "from": {**NAMES, "description": "the earlier output(s) this entry reads: a name, `input`, `in`, or a list for merges"},
+}
+VALUE = {"anyOf": [{"type": "number"}, {"type": "string"}, {"type": "array"}], "description": "a number, an expression, a word or a list"}
 
 
 def _kind_name(kind) -> str:
@@ -80,11 +92,12 @@ def _one_key(key: str, value: dict, description: str = "") -> dict:
 
 def spec_schema() -> dict:
     layers_ref = {"$ref": "#/definitions/layers"}
+    branch = {"anyOf": [layers_ref, {"type": "object", "properties": {"name": COMMON["name"], "layers": layers_ref}, "required": ["layers"], "additionalProperties": False}]}
     structures = {
         "seq": {"layers": layers_ref},
         "repeat": {"n": INTEGER, "var": {"type": "string"}, "layers": layers_ref},
-        "residual": {"body": layers_ref, "shortcut": layers_ref, "merge": {"enum": list(MERGES)}, "when": CONDITION},
-        "parallel": {"branches": {"type": "array", "items": layers_ref, "minItems": 2}, "merge": {"enum": list(MERGES)},
+        "residual": {"body": layers_ref, "shortcut": branch, "merge": {"enum": list(MERGES)}, "when": CONDITION},
+        "parallel": {"branches": {"type": "array", "items": branch, "minItems": 2}, "merge": {"enum": list(MERGES)},
                      "split": {"anyOf": [INTEGER, {"type": "array", "items": INTEGER}]}},
     }
     required = {"seq": ["layers"], "repeat": ["n", "layers"], "residual": ["body"], "parallel": ["branches"]}
@@ -95,7 +108,9 @@ def spec_schema() -> dict:
         entries.append(_one_key(name, _layer_args(layer_type), doc + (f" (alias of {ALIASES[name]})" if name in ALIASES else "")))
     for name, keys in structures.items():
         entries.append(_one_key(name, {"type": "object", "properties": {**keys, **COMMON}, "required": required[name], "additionalProperties": False}))
-    known = sorted([*LAYER_TYPES, *structures])
+    for merge in MERGES:
+        entries.append(_one_key(merge, {"type": "object", "properties": COMMON, "required": ["from"], "additionalProperties": False}, f"{merge} the tensors named in from:"))
+    known = sorted([*LAYER_TYPES, *structures, *MERGES])
     entries.append({
         "description": "a block (template) defined under blocks:, with its arguments",
         "type": "object", "minProperties": 1, "maxProperties": 1,
@@ -108,22 +123,25 @@ def spec_schema() -> dict:
     properties = {
         "name": {"type": "string"},
         "description": {"type": "string"},
-        "input": {"type": "array", "items": KIND_SCHEMAS[kinds.positive_int], "minItems": 1, "maxItems": 3, "description": "[C, H, W] (or [F])"},
+        "extends": {"type": "string", "description": "a spec (path relative to this one, or a zoo name) that this one overrides"},
+        "use": {**NAMES, "description": "spec files (or zoo names) whose blocks this spec uses"},
+        "input": {"type": "array", "items": KIND_SCHEMAS[kinds.positive_int], "minItems": 1, "maxItems": 4, "description": "[C, H, W], [C, L], [C, T, H, W] or [F]"},
         "batch": INTEGER,
         "dtype": {"enum": list(DTYPE_BYTES)},
-        "vars": {"type": ["object", "null"], "additionalProperties": NUMBER, "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}},
+        "vars": {"type": ["object", "null"], "additionalProperties": VALUE, "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}},
         "defaults": {"type": ["object", "null"], "properties": {n: _layer_args(t, with_common=False, require=False) for n, t in LAYER_TYPES.items()}, "additionalProperties": False},
         "blocks": {
             "type": ["object", "null"],
             "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
             "additionalProperties": {
                 "type": "object",
-                "properties": {"args": {"type": ["object", "null"], "additionalProperties": {"anyOf": [NUMBER, {"type": "null"}]}}, "layers": layers_ref},
+                "properties": {"args": {"type": ["object", "null"], "additionalProperties": {"anyOf": [VALUE, {"type": "null"}]}}, "layers": layers_ref},
                 "required": ["layers"],
                 "additionalProperties": False,
             },
         },
         "layers": layers_ref,
+        "outputs": {**NAMES, "description": "the network's outputs by name (default: the last layer's)"},
         "budgets": {
             "type": ["object", "null"],
             "properties": {**budget_values, "layers": {"type": "object", "additionalProperties": {"type": "object", "properties": layer_values, "additionalProperties": False}}},
@@ -136,7 +154,7 @@ def spec_schema() -> dict:
         "title": "groupcost spec",
         "description": "A convolutional network for groupcost: input, variables, blocks, layers and budgets.",
         "type": "object",
-        "required": ["input", "layers"],
+        "anyOf": [{"required": ["input", "layers"]}, {"required": ["extends"]}],
         "additionalProperties": False,
         "properties": properties,
         "definitions": {

@@ -6,7 +6,6 @@ A configuration that cannot be built is a result with the reason, not an error.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from dataclasses import dataclass
 
@@ -80,13 +79,13 @@ def _layer_step(network: Network, name: str) -> LayerStep:
         raise UsageError(f"no layer named '{name}' in {network.name}", suggest(name, steps) or "`groupcost analyze` lists the names", Location("--layer"))
     step = steps[name]
     if not is_groupable(step):
-        raise UsageError(f"layer '{name}' is a {step.type_name}; --g applies to conv and pwconv layers", None, Location("--layer"))
+        raise UsageError(f"layer '{name}' is a {step.type_name}; --g applies to conv, pwconv and convtranspose layers", None, Location("--layer"))
     return step
 
 
 def _with_groups(network: Network, step: LayerStep, groups: int) -> Network:
     new = replacement(step, groups)  # raises LayerError when G is not legal there
-    return dataclasses.replace(network, body=replace_steps(network.body, lambda s: new if s.name == step.name else s))
+    return replace_steps(network, lambda s: new if s.name == step.name else (s,))
 
 
 def whatif(

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from groupcost.analysis import Row, Totals, analyze, step_row
 from groupcost.errors import Location, UsageError
 from groupcost.layers import Layer, LayerError, Shape
-from groupcost.layers.conv import Conv, ConvLike, DepthwiseConv, GlobalDepthwiseConv, PointwiseConv, legal_groups, nearest
+from groupcost.layers.conv import Conv, ConvLike, ConvTranspose, DepthwiseConv, GlobalDepthwiseConv, PointwiseConv, TransposedGeometry, legal_groups, nearest
 from groupcost.layers.pool import GlobalAvgPool
-from groupcost.network import LayerStep, Network, Node, Sequence, replace_steps, walk
+from groupcost.network import LayerStep, Network, Step, replace_steps
 
 DEPTHWISE = "dw"
 SEPARABLE = "dwsep"
@@ -46,29 +46,38 @@ class Variant:
 
 
 def is_groupable(step) -> bool:
-    """Standard and pointwise convolutions: the layers whose G is a design choice."""
-    return isinstance(step, LayerStep) and type(step.layer) in (Conv, PointwiseConv)
+    """Standard, pointwise and transposed convolutions of any rank: the layers whose G is a design choice."""
+    return isinstance(step, LayerStep) and type(step.layer) in (Conv, PointwiseConv, ConvTranspose)
 
 
 def choice_label(choice: Choice) -> str:
     return {1: "standard", DEPTHWISE: "depthwise", SEPARABLE: "dw-separable"}.get(choice, f"G={choice}")
 
 
-def replacement(step: LayerStep, choice: Choice) -> Node:
-    """`step`'s convolution rebuilt as `choice`; raises LayerError when that is not possible."""
+def replacement(step: LayerStep, choice: Choice) -> tuple[LayerStep, ...]:
+    """`step`'s convolution rebuilt as `choice` (one step, or two for dwsep) reading what it read;
+    raises LayerError when that is not possible."""
     assert isinstance(step.layer, ConvLike)
     g = step.layer.geometry(step.in_shape)
     x = step.in_shape
+    transposed = isinstance(g, TransposedGeometry)
     if choice == SEPARABLE:
-        if g.kernel == (1, 1):
+        if all(k == 1 for k in g.kernel):
             raise LayerError("a 1×1 convolution has no spatial part to separate")
-        dw = DepthwiseConv(k=g.kernel, s=g.stride, p=g.pads, d=g.dilation, bias=g.bias)
+        if transposed:  # a depthwise transposed conv (C_in → C_in, G = C_in) then the pointwise conv
+            dw: Layer = ConvTranspose(out=g.c_in, k=g.kernel, s=g.stride, p=g.pads[::2], output_padding=g.output_padding, d=g.dilation, groups=g.c_in, bias=g.bias)
+        else:
+            dw = DepthwiseConv(k=g.kernel, s=g.stride, p=g.pads, d=g.dilation, bias=g.bias)
         pw = PointwiseConv(out=g.c_out, bias=g.bias)
         mid = dw.out_shape(x)
-        return Sequence((LayerStep(f"{step.name}.dw", dw, x, mid, step.loc), LayerStep(f"{step.name}.pw", pw, mid, pw.out_shape(mid), step.loc)))
+        first = dataclasses.replace(step, name=f"{step.name}.dw", layer=dw, out_shape=mid)
+        return first, LayerStep(f"{step.name}.pw", pw, mid, pw.out_shape(mid), step.loc, (first.name,))
     groups = g.c_in if choice == DEPTHWISE else int(choice)
-    conv = Conv(out=g.c_out, k=g.kernel, s=g.stride, p=g.pads, d=g.dilation, groups=groups, bias=g.bias)
-    return LayerStep(step.name, conv, x, conv.out_shape(x), step.loc)
+    if transposed:
+        conv: Layer = ConvTranspose(out=g.c_out, k=g.kernel, s=g.stride, p=g.pads[::2], output_padding=g.output_padding, d=g.dilation, groups=groups, bias=g.bias)
+    else:
+        conv = Conv(out=g.c_out, k=g.kernel, s=g.stride, p=g.pads, d=g.dilation, groups=groups, bias=g.bias)
+    return (dataclasses.replace(step, layer=conv, out_shape=conv.out_shape(x)),)
 
 
 def variant(step: LayerStep, choice: Choice, batch: int = 1) -> Variant:
@@ -80,7 +89,7 @@ def variant(step: LayerStep, choice: Choice, batch: int = 1) -> Variant:
         groups = g.c_in if choice == DEPTHWISE else choice
         legal = nearest(legal_groups(g.c_in, g.c_out), groups) if exc.arg == "groups" and isinstance(groups, int) else []
         return Variant(label, reason=exc.message, nearest_legal=tuple(legal))
-    return Variant(label, tuple(step_row(s, batch) for s in walk(node)))
+    return Variant(label, tuple(step_row(s, batch) for s in node))
 
 
 # ---- one convolution on the command line (`groupcost layer`) --------------------------------
@@ -199,15 +208,15 @@ def compare(network: Network, choices: list[Choice], pattern: str | None = None)
     for choice in options:
         illegal: list[str] = []
 
-        def rebuild(step: LayerStep, choice: Choice = choice, illegal: list[str] = illegal) -> Node:
+        def rebuild(step: LayerStep, choice: Choice = choice, illegal: list[str] = illegal) -> tuple[Step, ...]:
             if step.name not in names:
-                return step
+                return (step,)
             try:
                 return replacement(step, choice)
             except LayerError:
                 illegal.append(step.name)
-                return step
+                return (step,)
 
-        rebuilt = dataclasses.replace(network, body=replace_steps(network.body, rebuild))
+        rebuilt = replace_steps(network, rebuild)
         scenarios.append(Scenario(f"all {choice_label(choice)}", analyze(rebuilt).totals, len(names) - len(illegal), tuple(illegal)))
     return Comparison(network.name, network.dtype_bytes, tuple(options), layers, heads, tuple(scenarios))

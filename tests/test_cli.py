@@ -39,7 +39,7 @@ def test_analyze_json_document(cli):
     result = cli("analyze", "resnext50_32x4d", "--set", "G=64", "--format", "json")
     doc = json.loads(result.stdout)
     assert doc["schema_version"] == 2 and doc["model"] == "resnext50_32x4d"
-    assert doc["variables"] == {"G": 64, "width_per_group": 4}
+    assert doc["variables"] == {"depths": [3, 4, 6, 3], "G": 64, "width_per_group": 4}
     assert set(doc["convention"]) >= {"macs", "params", "activations", "traffic"}
     assert doc["totals"]["flops"] == 2 * doc["totals"]["macs"]
     for metric in ("params", "weights", "buffers", "macs", "activation_elements", "traffic_elements", "traffic_bytes", "state_dict_bytes"):

@@ -51,9 +51,9 @@ def test_grouped_kind():
 
 def test_buffers_and_state_dict_match_pytorch():
     torch = pytest.importorskip("torch")
-    from torchvision_resnet import Bottleneck, ResNet
+    from reference_resnet import model as reference
 
-    model = ResNet(Bottleneck, [3, 4, 6, 3], groups=32, width_per_group=4)
+    model = reference("resnext50_32x4d")
     totals = groupcost.load("resnext50_32x4d").analyze()
     assert totals.totals.buffers == sum(b.numel() for b in model.buffers())
     state_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())

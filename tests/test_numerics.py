@@ -97,7 +97,7 @@ def test_zoo_network_layer_by_layer_float64(name):
     compare(resolve_source(name).read_text(), "float64", rtol=1e-9)
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v3_block", "branches", "dilated_asymmetric", "shuffle_unit"])
+@pytest.mark.parametrize("name", ["mobilenet_v3_block", "branches", "dilated_asymmetric", "shuffle_unit", "unet_fragment", "video_3d", "signal_1d"])
 def test_valid_specs_layer_by_layer_float64(name):
     from pathlib import Path
 

@@ -21,7 +21,7 @@ def test_spec_example_analyzes():
     rows = {row.name: row for row in report.rows}
     assert report.output_shape == (10,)
     assert rows["stem"].params == 64 * 3 * 9  # bias: false from `defaults`
-    assert "1.shortcut.0" not in rows and rows["2.shortcut.0"].out_shape == (128, 16, 16)
+    assert "1.shortcut" not in rows and rows["2.shortcut"].out_shape == (128, 16, 16)
     assert rows["3.conv2"].params == 256 * (256 // 4) * 9 and rows["fc"].params == 256 * 10 + 10
 
 

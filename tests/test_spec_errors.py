@@ -61,7 +61,7 @@ def test_unknown_zoo_name_suggests(cli):
 
 
 def test_set_unknown_variable(cli):
-    assert_one_located_error(cli("analyze", "resnext50_32x4d", "--set", "groups=8"), "--set", 1, 1, "has no variable 'groups' (its variables: G, width_per_group)")
+    assert_one_located_error(cli("analyze", "resnext50_32x4d", "--set", "groups=8"), "--set", 1, 1, "has no variable 'groups' (its variables: depths, G, width_per_group)")
 
 
 def test_set_illegal_value_is_located_in_the_spec(cli):

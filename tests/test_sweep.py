@@ -92,10 +92,12 @@ def test_whatif_bad_values(cli, args, prefix):
 def test_sweep_matches_torchvision_for_every_g():
     """The sweep's figures are torchvision's ResNet(Bottleneck, [3, 4, 6, 3], groups=G, width_per_group=4)."""
     pytest.importorskip("torch")
-    from torch_reference import torch_counts
-    from torchvision_resnet import Bottleneck, ResNet
+    import torch
+    from reference_resnet import Bottleneck, ResNet, meta_counts
 
     sweep = whatif(load_document("resnext50_32x4d"), {"G": [1, 4, 32]}, GTX)
     for o in sweep.outcomes:
-        params, macs, _ = torch_counts(ResNet(Bottleneck, [3, 4, 6, 3], groups=o.config.variables["G"], width_per_group=4), (3, 224, 224))
+        with torch.device("meta"):
+            reference = ResNet(Bottleneck, [3, 4, 6, 3], groups=o.config.variables["G"], width_per_group=4)
+        params, macs = meta_counts(reference)
         assert (o.report.totals.params, o.report.totals.macs) == (params, macs)

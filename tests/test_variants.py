@@ -30,7 +30,7 @@ def test_layer_variants_closed_forms():
 
 
 def test_one_by_one_has_no_separable_variant():
-    (layer,) = compare(groupcost.load("resnet18"), [], "layer4.0.shortcut.0").layers
+    (layer,) = compare(groupcost.load("resnet18"), [], "layer4.0.downsample.0").layers
     assert layer.variants[-1].reason == "a 1×1 convolution has no spatial part to separate"
 
 
@@ -71,10 +71,9 @@ def test_compare_table_explains_illegal_rows(cli):
 def test_resnext_built_standard_is_wide_resnet50_2():
     """Every grouped 3×3 of ResNeXt-50 32×4d at G=1 is torchvision's wide_resnet50_2 (width 128): 68,883,240 params."""
     pytest.importorskip("torch")
-    from torch_reference import torch_counts
-    from torchvision_resnet import Bottleneck, ResNet
+    from reference_resnet import meta_counts, model
 
     scenarios = {s.label: s for s in compare(groupcost.load("resnext50_32x4d"), []).scenarios}
-    params, macs, _ = torch_counts(ResNet(Bottleneck, [3, 4, 6, 3], width_per_group=128), (3, 224, 224))
+    params, macs = meta_counts(model("wide_resnet50_2", "meta"))
     assert (scenarios["all standard"].totals.params, scenarios["all standard"].totals.macs) == (params, macs)
     assert params == 68_883_240  # torchvision's published figure for wide_resnet50_2

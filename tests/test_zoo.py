@@ -3,9 +3,13 @@ tables, as collected in shared/BRIEF.md (inputs 3×224×224 unless the model say
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 import groupcost
+from groupcost.network import LayerStep
 
 # torchvision's published figures: PyTorch's parameter count and conv + linear MACs.
 TORCHVISION = {
@@ -15,13 +19,43 @@ TORCHVISION = {
     "mobilenet_v2": (3_504_872, 300_774_272),
     "shufflenet_v2_x1_0": (2_278_604, 144_907_992),
     "alexnet": (61_100_840, 714_188_480),
+    # the second wave (PyTorch 2.14 / torchvision 0.29, batch 1; efficientnet_v2_s at 384×384)
+    "efficientnet_v2_s": (21_458_488, 8_365_617_152),
+    "mobilenet_v3_small": (2_542_856, 56_510_400),
+    "regnet_y_800mf": (6_432_512, 833_856_256),
+    "resnext101_64x4d": (83_455_272, 15_460_270_080),
+    "wide_resnet50_2": (68_883_240, 11_398_021_120),
+    "shufflenet_v2_x0_5": (1_366_792, 40_476_448),
+    "convnext_tiny": (28_589_128, 4_455_531_264),
+    # torchvision 0.29.1's mobilenet_v3_large, counted with PyTorch (numel; FlopCounterMode / 2)
+    "mobilenet_v3_large": (5_483_032, 216_589_760),
 }
+
+# BRIEF's second wave, part two: dense prediction and video (params, MACs, every output's shape)
+DENSE_AND_VIDEO = {
+    "fcn_resnet50": (32_957_013, 142_725_772_800, [(21, 520, 520)]),
+    "deeplabv3_mobilenet_v3_large": (11_025_477, 10_436_350_688, [(21, 520, 520)]),
+    "lraspp_mobilenet_v3_large": (3_221_538, 2_086_219_688, [(21, 520, 520)]),
+    "resnet50_fpn": (26_852_416, 6_929_104_896, [(256, 56, 56), (256, 28, 28), (256, 14, 14), (256, 7, 7), (256, 4, 4)]),
+    "unet_2015": (31_030_658, 150_428_424_448, [(2, 388, 388)]),
+    "r3d_18": (33_371_472, 40_696_553_472, [(400,)]),
+    "r2plus1d_18": (31_505_325, 40_519_080_960, [(400,)]),
+    "s3d": (8_320_048, 17_978_771_456, [(400,)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DENSE_AND_VIDEO))
+def test_dense_prediction_and_video_figures(name):
+    report = groupcost.load(name).analyze()
+    params, macs, outputs = DENSE_AND_VIDEO[name]
+    assert (report.totals.params, report.totals.macs, [shape for _, shape in report.outputs]) == (params, macs, outputs)
 
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION))
 def test_torchvision_figures(name):
-    totals = groupcost.load(name).analyze().totals
-    assert (totals.params, totals.macs) == TORCHVISION[name]
+    report = groupcost.load(name).analyze()
+    assert (report.totals.params, report.totals.macs) == TORCHVISION[name]
+    assert report.output_shape == (1000,)
 
 
 def test_alexnet_two_gpu_form():
@@ -67,11 +101,53 @@ def test_xception_table3():
 
 def test_resnext_exposes_cardinality_and_width():
     net = groupcost.load("resnext50_32x4d")
-    assert net.variables == {"G": 32, "width_per_group": 4}
+    assert net.variables == {"depths": [3, 4, 6, 3], "G": 32, "width_per_group": 4}
     conv2 = [row for row in net.analyze().rows if row.name == "layer2.0.conv2"]
     assert conv2[0].groups == 32
 
 
 def test_every_zoo_spec_is_tested_here():
-    covered = set(TORCHVISION) | {"alexnet_2gpu", "mobilenet_v1", "shufflenet_v1_g3", "mobilefacenet", "xception", "shufflenet_v2_table2"}
+    covered = set(TORCHVISION) | set(DENSE_AND_VIDEO) | {"alexnet_2gpu", "mobilenet_v1", "shufflenet_v1_g3", "mobilefacenet", "xception", "shufflenet_v2_table2"}
     assert set(groupcost.zoo_names()) == covered
+
+
+STATE_DICTS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "torchvision_state_dicts.json"
+
+
+SECOND_WAVE = Path(__file__).parent / "reference" / "torchvision_second_wave.json"
+
+
+def learnable_keys(name: str) -> dict[str, tuple[int, ...]]:
+    """torchvision's state_dict keys and shapes of `name`, BN running statistics left out."""
+    if name in SECOND_WAVE_NAMES:
+        reference = json.loads(SECOND_WAVE.read_text(encoding="utf-8"))[name]
+    elif STATE_DICTS.is_file():
+        reference = json.loads(STATE_DICTS.read_text(encoding="utf-8"))[name]
+    else:
+        pytest.skip("shared/reference/torchvision_state_dicts.json is not beside this checkout")
+    return {key: tuple(shape) for key, shape in reference.items() if not key.endswith(("running_mean", "running_var", "num_batches_tracked"))}
+
+
+SECOND_WAVE_NAMES = ["efficientnet_v2_s", "mobilenet_v3_small", "mobilenet_v3_large", "regnet_y_800mf", "resnext101_64x4d", "shufflenet_v2_x0_5", "wide_resnet50_2",
+                     "convnext_tiny", "fcn_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large", "resnet50_fpn", "r3d_18", "r2plus1d_18", "s3d"]
+
+
+@pytest.mark.parametrize("name", ["alexnet", "resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v2", "shufflenet_v2_x1_0", *SECOND_WAVE_NAMES])
+def test_layer_names_are_torchvisions(name):
+    """Every learnable tensor has torchvision's state_dict key and shape (BN running statistics are buffers, not listed)."""
+    expected = learnable_keys(name)
+    net = groupcost.load(name)
+    ours = {key: shape for step in net.steps() if isinstance(step, LayerStep) for key, shape in step.parameter_shapes().items()}
+    assert ours == expected
+
+
+def test_second_wave_uses_the_language():
+    """Each model of the second wave is written with the feature it exercises."""
+    regnet = groupcost.load("regnet_y_800mf")
+    assert regnet.variables["stage_widths"] == [64, 144, 320, 784] and regnet.variables["stage_depths"] == [1, 3, 8, 2]
+    from groupcost.spec.zoo import zoo_dir
+
+    assert "\nextends: resnext50_32x4d\n" in (zoo_dir() / "resnext101_64x4d.yaml").read_text(encoding="utf-8")
+    assert groupcost.load("shufflenet_v2_x1_0", width=0.5).analyze().totals == groupcost.load("shufflenet_v2_x0_5").analyze().totals
+    small = {row.name: row.type for row in groupcost.load("mobilenet_v3_small").analyze().rows}
+    assert small["features.1.block.0.2"] == "relu" and small["features.4.block.0.2"] == "hswish"  # activations passed as block arguments

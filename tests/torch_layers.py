@@ -25,8 +25,8 @@ class Shuffle(nn.Module):
         self.groups = groups
 
     def forward(self, x):
-        n, c, h, w = x.shape
-        return x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+        n, c = x.shape[:2]
+        return x.reshape(n, self.groups, c // self.groups, -1).transpose(1, 2).reshape(x.shape)
 
 
 class SE(nn.Module):
@@ -40,33 +40,124 @@ class SE(nn.Module):
         return x * self.gate(self.fc2(self.act(self.fc1(s))))
 
 
+class Crop(nn.Module):
+    """Centre crop: offset (size − target) // 2 per spatial dimension."""
+
+    def __init__(self, target: tuple[int, ...]):
+        super().__init__()
+        self.target = target
+
+    def forward(self, x):
+        for axis, t in enumerate(self.target, start=2):
+            x = x.narrow(axis, (x.shape[axis] - t) // 2, t)
+        return x
+
+
+class Pad(nn.Module):
+    def __init__(self, pads: tuple[int, ...], mode: str, value: float):
+        super().__init__()
+        pairs = [pads[i : i + 2] for i in range(0, len(pads), 2)]
+        self.pad = tuple(v for pair in reversed(pairs) for v in pair)  # torch lists the last dimension first
+        self.mode, self.value = mode, value
+
+    def forward(self, x):
+        if self.mode == "constant":
+            return nn.functional.pad(x, self.pad, "constant", self.value)
+        return nn.functional.pad(x, self.pad, self.mode)
+
+
+class ChannelLinear(nn.Linear):
+    """nn.Linear on the channels at every position: moved last, mapped, moved back (ConvNeXt's MLP)."""
+
+    def forward(self, x):
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1)
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """nn.LayerNorm over the channels at every position."""
+
+    def forward(self, x):
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1)
+
+
+class LayerScale(nn.Module):
+    def __init__(self, shape: tuple[int, ...], init: float):
+        super().__init__()
+        self.layer_scale = nn.Parameter(torch.full(shape, init))
+
+    def forward(self, x):
+        return x * self.layer_scale
+
+
+def _by_rank(rank: int, *classes):
+    return classes[rank - 1]
+
+
+def conv_module(step: LayerStep) -> nn.Module:
+    """Conv1d/2d/3d or ConvTranspose1d/2d/3d; asymmetric padding as an explicit zero pad in front."""
+    layer, x = step.layer, step.in_shape
+    g = layer.geometry(x)
+    rank = len(x) - 1
+    if isinstance(g, gc_conv.TransposedGeometry):
+        cls = _by_rank(rank, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+        return cls(g.c_in, g.c_out, g.kernel, g.stride, g.pads[::2], g.output_padding, g.groups, g.bias, g.dilation)
+    cls = _by_rank(rank, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+    conv = cls(g.c_in, g.c_out, g.kernel, g.stride, 0, g.dilation, g.groups, g.bias)
+    if g.pads[::2] == g.pads[1::2]:
+        conv.padding = g.pads[::2]
+        return conv
+    return nn.Sequential(Pad(g.pads, "constant", 0.0), conv)
+
+
 def layer_module(step: LayerStep) -> nn.Module:
     layer, x = step.layer, step.in_shape
+    rank = len(x) - 1  # spatial dimensions; 0 for a flat input
     if isinstance(layer, gc_conv.ConvLike):
-        g = layer.geometry(x)
-        top, bottom, left, right = g.pads
-        conv = nn.Conv2d(g.c_in, g.c_out, g.kernel, g.stride, 0, g.dilation, g.groups, g.bias)
-        if top == bottom and left == right:
-            conv.padding = (top, left)
-            return conv
-        return nn.Sequential(nn.ZeroPad2d((left, right, top, bottom)), conv)
+        return conv_module(step)
     name = layer.type_name
     if name == "fc":
         return nn.Linear(x[0], layer.out, layer.bias)
+    if name == "linear":
+        return (nn.Linear if rank == 0 else ChannelLinear)(x[0], layer.out, layer.bias)
     if name == "bn":
-        return (nn.BatchNorm2d if len(x) == 3 else nn.BatchNorm1d)(x[0], affine=layer.affine)
+        return (nn.BatchNorm1d if len(x) <= 2 else nn.BatchNorm2d if len(x) == 3 else nn.BatchNorm3d)(x[0], affine=layer.affine)
+    if name == "layernorm":
+        return (nn.LayerNorm if rank == 0 else ChannelLayerNorm)(x[0], eps=layer.eps, elementwise_affine=layer.affine)
+    if name == "groupnorm":
+        return nn.GroupNorm(layer.groups, x[0], eps=layer.eps, affine=layer.affine)
+    if name == "instancenorm":
+        return _by_rank(rank, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)(x[0], eps=layer.eps, affine=layer.affine)
+    if name == "layerscale":
+        return LayerScale((x[0], *(1,) * rank), layer.init)
     if name == "prelu":
         return nn.PReLU(1 if layer.shared else x[0])
     if name in ("maxpool", "avgpool"):
-        s = layer.s or layer.k
-        pad = (layer.p[0], layer.p[2])
+        _, _, k, s, p, d = layer.resolved(x)
         if name == "maxpool":
-            return nn.MaxPool2d(layer.k, s, pad, layer.d, ceil_mode=layer.ceil_mode)
-        return nn.AvgPool2d(layer.k, s, pad, ceil_mode=layer.ceil_mode)
+            return _by_rank(rank, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)(k, s, p, d, ceil_mode=layer.ceil_mode)
+        return _by_rank(rank, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)(k, s, p, ceil_mode=layer.ceil_mode)
     if name == "gap":
-        return nn.AdaptiveAvgPool2d(1)
+        return _by_rank(rank, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)(1)
+    if name == "gmp":
+        return _by_rank(rank, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)(1)
     if name == "adaptive_avgpool":
-        return nn.AdaptiveAvgPool2d(layer.size)
+        return _by_rank(rank, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)(step.out_shape[1:])
+    if name == "adaptive_maxpool":
+        return _by_rank(rank, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)(step.out_shape[1:])
+    if name == "upsample":
+        corners = layer.align_corners if layer.mode != "nearest" else None
+        if layer.size is not None:
+            return nn.Upsample(size=step.out_shape[1:], mode=layer.mode, align_corners=corners)
+        scale = layer.scale if not isinstance(layer.scale, tuple) else tuple(float(v) for v in layer.scale)
+        return nn.Upsample(scale_factor=scale, mode=layer.mode, align_corners=corners)
+    if name == "crop":
+        return Crop(step.out_shape[1:])
+    if name == "pad":
+        return Pad(layer.pads(x), layer.mode, layer.value)
+    if name == "pixelshuffle":
+        return nn.PixelShuffle(layer.r)
+    if name == "pixelunshuffle":
+        return nn.PixelUnshuffle(layer.r)
     if name == "flatten":
         return nn.Flatten()
     if name == "dropout":

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from groupcost.network import LayerStep, Network, Parallel, Residual, Sequence
+from groupcost.network import INPUT, LayerStep, Network
 from torch_layers import layer_module
 
 class Merge(nn.Module):
@@ -28,53 +28,42 @@ class Merge(nn.Module):
         return out
 
 
-class ResidualModule(nn.Module):
-    def __init__(self, body, shortcut, merge):
+class GraphModule(nn.Module):
+    """The network's graph run node by node: each tensor read by name, sliced where a split reads a part."""
+
+    def __init__(self, network: Network):
         super().__init__()
-        self.body, self.shortcut, self.merge = body, shortcut, Merge(merge.kind)
-        self.merge.groupcost_step = merge
+        self.network = network
+        parts = []
+        for node in network.nodes:
+            part = layer_module(node) if isinstance(node, LayerStep) else Merge(node.kind)
+            part.groupcost_step = node  # lets tests hook each layer's and merge's output
+            parts.append(part)
+        self.parts = nn.ModuleList(parts)
 
     def forward(self, x):
-        return self.merge([self.body(x), self.shortcut(x)])
-
-
-class ParallelModule(nn.Module):
-    def __init__(self, branches, split, merge):
-        super().__init__()
-        self.branches, self.split, self.merge = nn.ModuleList(branches), split, Merge(merge.kind)
-        self.merge.groupcost_step = merge
-
-    def forward(self, x):
-        inputs = torch.split(x, list(self.split), 1) if self.split else [x] * len(self.branches)
-        return self.merge([b(i) for b, i in zip(self.branches, inputs)])
-
-
-def module(node) -> nn.Module:
-    if isinstance(node, LayerStep):
-        built = layer_module(node)
-        built.groupcost_step = node  # lets tests hook each layer's output
-        return built
-    if isinstance(node, Sequence):
-        return nn.Sequential(*(module(item) for item in node.items))
-    if isinstance(node, Residual):
-        return ResidualModule(module(node.body), module(node.shortcut), node.merge)
-    assert isinstance(node, Parallel)
-    return ParallelModule([module(b) for b in node.branches], node.split, node.merge)
+        tensors = {INPUT: x}
+        for node, part in zip(self.network.nodes, self.parts):
+            inputs = [tensors[n] if c is None else tensors[n][:, c[0]:c[1]] for n, c in zip(node.inputs, node.channels)]
+            tensors[node.name] = part(inputs[0]) if isinstance(node, LayerStep) else part(inputs)
+        outputs = [tensors[name] for name in self.network.outputs]
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
 def torch_counts(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1) -> tuple[int, int, tuple[int, ...]]:
-    """(params, MACs, output shape without batch) as PyTorch reports them."""
+    """(params, MACs, output shape without batch) as PyTorch reports them; several outputs give a tuple of shapes."""
     model.eval()
     params = sum(p.numel() for p in model.parameters())
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         y = model(torch.zeros(batch, *input_shape))
     flops = counter.get_total_flops()
     assert flops % 2 == 0
-    return params, flops // 2, tuple(y.shape[1:])
+    shape = tuple(y.shape[1:]) if isinstance(y, torch.Tensor) else tuple(tuple(t.shape[1:]) for t in y)
+    return params, flops // 2, shape
 
 
 def network_module(network: Network) -> nn.Module:
-    return module(network.body)
+    return GraphModule(network)
 
 
 def load_weights(model: nn.Module, weights: dict) -> None:

@@ -17,7 +17,9 @@ from typing import Any, ClassVar
 from groupcost.errors import SpecError
 
 Shape = tuple[int, ...]
-"""(C, H, W) for feature maps, (F,) once flattened. The batch is kept apart."""
+"""(F,) flat, (C, L) 1-D, (C, H, W) 2-D or (C, T, H, W) 3-D; the batch is kept apart."""
+
+SPATIAL_NAMES = {1: "[l]", 2: "[h, w]", 3: "[t, h, w]"}
 
 
 class LayerError(SpecError):
@@ -79,34 +81,86 @@ def probability(value: Any) -> float:
     return float(value)
 
 
-def size_pair(value: Any) -> tuple[int, int]:
-    """An int for both dimensions or [h, w]."""
+def real(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise LayerError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def positive_real(value: Any) -> float:
+    if real(value) <= 0:
+        raise LayerError(f"expected a positive number, got {value!r}")
+    return float(value)
+
+
+def _one_or_per_dim(value: Any, element: Converter) -> Any:
+    """One value for every spatial dimension, or a list of one per dimension (its length is checked
+    against the input's rank by `per_dim`, once the input is known)."""
     if isinstance(value, list):
-        if len(value) != 2:
-            raise LayerError(f"expected one number or [h, w], got a list of {len(value)}")
-        return positive_int(value[0]), positive_int(value[1])
-    n = positive_int(value)
-    return n, n
+        if not 1 <= len(value) <= 3:
+            raise LayerError(f"expected one number or one per spatial dimension ([l], [h, w] or [t, h, w]), got a list of {len(value)}")
+        return tuple(element(v) for v in value)
+    return element(value)
 
 
-def padding(value: Any) -> tuple[int, int, int, int] | str:
-    """int, [h, w], [top, bottom, left, right], 'same' or 'valid' -> (top, bottom, left, right)."""
+def sizes(value: Any) -> int | tuple[int, ...]:
+    """A positive int (kernel, stride, dilation, output size) for every spatial dimension, or one per dimension."""
+    return _one_or_per_dim(value, positive_int)
+
+
+def offsets(value: Any) -> int | tuple[int, ...]:
+    """Zero or more for every spatial dimension, or one per dimension."""
+    return _one_or_per_dim(value, non_negative_int)
+
+
+def scales(value: Any) -> float | tuple[float, ...]:
+    """A positive number, whole or not, for every spatial dimension, or one per dimension."""
+    return _one_or_per_dim(value, positive_real)
+
+
+def per_dim(value: int | float | tuple, rank: int, type_name: str, name: str) -> tuple:
+    """A per-dimension argument (one number, or one per spatial dimension) for an input of `rank` spatial dimensions."""
+    if not isinstance(value, tuple):
+        return (value,) * rank
+    if len(value) != rank:
+        raise LayerError(f"{type_name} {name}: expected one number or {SPATIAL_NAMES[rank]}, got a list of {len(value)}", f"the input has {rank} spatial dimension{'s' if rank > 1 else ''}", arg=name)
+    return value
+
+
+def padding(value: Any) -> int | tuple[int, ...] | str:
+    """int, one per dimension, [before, after] per dimension (2-D: [top, bottom, left, right]), 'same' or 'valid' (0).
+
+    Lists are read against the input's rank by `resolve_padding`."""
     if value == "valid":
-        return 0, 0, 0, 0
+        return 0
     if value == "same":
         return "same"
     if isinstance(value, list):
-        if len(value) == 2:
-            h, w = (non_negative_int(v) for v in value)
-            return h, h, w, w
-        if len(value) == 4:
-            top, bottom, left, right = (non_negative_int(v) for v in value)
-            return top, bottom, left, right
-        raise LayerError(f"padding takes 1, 2 or 4 numbers, got {len(value)}", "p: 1, p: [h, w] or p: [top, bottom, left, right]")
+        if len(value) not in (1, 2, 3, 4, 6):
+            raise LayerError(f"padding takes 1, 2, 3, 4 or 6 numbers, got {len(value)}", "p: 1, p: [h, w] or p: [top, bottom, left, right] (1-D: [l] or [left, right]; 3-D: [t, h, w] or six)")
+        return tuple(non_negative_int(v) for v in value)
     if isinstance(value, str):
         raise LayerError(f"unknown padding '{value}'", "a number, [h, w], [top, bottom, left, right], same or valid")
-    p = non_negative_int(value)
-    return p, p, p, p
+    return non_negative_int(value)
+
+
+PAD_HINTS = {
+    1: "p: 1, p: [l] or p: [left, right]",
+    2: "p: 1, p: [h, w] or p: [top, bottom, left, right]",
+    3: "p: 1, p: [t, h, w] or p: [front, back, top, bottom, left, right]",
+}
+
+
+def resolve_padding(value: int | tuple[int, ...], rank: int, type_name: str, name: str = "p") -> tuple[int, ...]:
+    """(before, after) for every spatial dimension, flattened: 2-D gives (top, bottom, left, right)."""
+    if not isinstance(value, tuple):
+        return (value,) * (2 * rank)
+    if len(value) == rank:
+        return tuple(v for v in value for _ in range(2))
+    if len(value) == 2 * rank:
+        return value
+    counts = " or ".join(", ".join(str(n) for n in sorted({1, rank, 2 * rank})).rsplit(", ", 1))
+    raise LayerError(f"{type_name} {name}: padding takes {counts} numbers, got {len(value)}", PAD_HINTS[rank] + f" for a {rank}-D input", arg=name)
 
 
 def one_of(*choices: str) -> Converter:
@@ -202,10 +256,19 @@ class Macro(Layer):
 
 
 def feature_map(x: Shape, type_name: str) -> tuple[int, int, int]:
-    """Require a C×H×W input."""
-    if len(x) != 3:
+    """Require a C×H×W input (a layer that is 2-D only)."""
+    if len(x) == 1:
         raise LayerError(f"{type_name} needs a C×H×W input, got the flat vector {format_shape(x)}", "put it before `flatten`")
+    if len(x) != 3:
+        raise LayerError(f"{type_name} needs a C×H×W input, got {format_shape(x)}", f"{type_name} is 2-D only")
     return x  # type: ignore[return-value]
+
+
+def spatial(x: Shape, type_name: str) -> tuple[int, tuple[int, ...]]:
+    """Require a C×L, C×H×W or C×T×H×W input; return C and the spatial sizes."""
+    if len(x) == 1:
+        raise LayerError(f"{type_name} needs a C×H×W input, got the flat vector {format_shape(x)}", "put it before `flatten` (C×L and C×T×H×W inputs work too)")
+    return x[0], tuple(x[1:])
 
 
 def format_shape(shape: Shape) -> str:
@@ -213,20 +276,20 @@ def format_shape(shape: Shape) -> str:
 
 
 def window_output(size: int, kernel: int, stride: int, pad_before: int, pad_after: int, dilation: int = 1, ceil_mode: bool = False) -> int:
-    """PyTorch's output length of a sliding window (conv or pool) along one dimension.
+    """PyTorch's output length of a sliding window (conv or pool) along one dimension; 0 when none fits.
 
-    floor((size + pads − d·(k − 1) − 1) / s) + 1; with ceil_mode the division rounds up, but the
-    last window must start inside the input or the leading padding (PyTorch's rule).
+    floor((size + pads − d·(k − 1) − 1 [+ s − 1 with ceil_mode]) / s) + 1, the division rounding
+    towards −∞ (so a window larger than the padded input gives no output, unless ceil_mode's
+    s − 1 makes up the difference); with ceil_mode, a last window that would start beyond the
+    input and the leading padding is dropped (ATen's pooling_output_shape).
     """
     span = size + pad_before + pad_after - dilation * (kernel - 1) - 1
-    if span < 0:
-        return 0
-    if not ceil_mode:
-        return span // stride + 1
-    out = -(-span // stride) + 1
-    if (out - 1) * stride >= size + pad_before:
+    if ceil_mode:
+        span += stride - 1
+    out = span // stride + 1  # Python's // rounds towards −∞, as ATen's div_rtn
+    if ceil_mode and (out - 1) * stride >= size + pad_before:
         out -= 1
-    return out
+    return max(out, 0)
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:

@@ -1,4 +1,5 @@
-"""Pooling: max and average windows, global and adaptive average pooling. No MACs, no params."""
+"""Pooling in 1-D, 2-D and 3-D (the input's rank decides): max and average windows, global and adaptive
+average and max pooling. No MACs, no params."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from groupcost.layers.base import (
     Shape,
     arg,
     boolean,
-    feature_map,
+    format_shape,
     padding,
-    size_pair,
+    per_dim,
+    sizes,
+    spatial,
     window_output,
 )
 from groupcost.layers.registry import register
@@ -22,41 +25,54 @@ from groupcost.layers.registry import register
 class Pool(Layer):
     """A sliding window with PyTorch's size rules (ceil_mode, padding at most half the window)."""
 
-    k: tuple[int, int]
-    s: tuple[int, int] | None
-    p: tuple[int, int, int, int]
+    k: int | tuple[int, ...]
+    s: int | tuple[int, ...] | None
+    p: int | tuple[int, ...]
     ceil_mode: bool
 
-    def dilation(self) -> tuple[int, int]:
-        return 1, 1
+    def dilation(self) -> int | tuple[int, ...]:
+        return 1
+
+    def resolved(self, x: Shape) -> tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """C, spatial sizes, and kernel, stride, padding (one per side, symmetric) and dilation per dimension."""
+        c, dims = spatial(x, self.type_name)
+        rank = len(dims)
+        k = per_dim(self.k, rank, self.type_name, "k")
+        s = per_dim(self.s, rank, self.type_name, "s") if self.s is not None else k
+        p = per_dim(self.p, rank, self.type_name, "p")
+        d = per_dim(self.dilation(), rank, self.type_name, "d")
+        return c, dims, k, s, p, d
 
     def out_shape(self, x: Shape) -> Shape:
-        c, h, w = feature_map(x, self.type_name)
-        (kh, kw), (dh, dw) = self.k, self.dilation()
-        sh, sw = self.s or self.k
-        top, bottom, left, right = self.p
-        if max(top, bottom) > (dh * (kh - 1) + 1) // 2 or max(left, right) > (dw * (kw - 1) + 1) // 2:
-            raise LayerError(f"padding {list(self.p)} is more than half the window {kh}×{kw}", "PyTorch rejects this too", arg="p")
-        h_out = window_output(h, kh, sh, top, bottom, dh, self.ceil_mode)
-        w_out = window_output(w, kw, sw, left, right, dw, self.ceil_mode)
-        if h_out < 1 or w_out < 1:
-            dilated = f" (dilation {dh}×{dw})" if (dh, dw) != (1, 1) else ""
-            raise LayerError(f"window {kh}×{kw}{dilated} is larger than the padded input {h + top + bottom}×{w + left + right}", "use a smaller window or more padding", arg="k")
-        return c, h_out, w_out
+        c, dims, k, s, p, d = self.resolved(x)
+        # ATen checks both pad ≤ k / 2 and pad ≤ (d·(k − 1) + 1) / 2; the first is the tighter
+        if any(pad > kk // 2 for pad, kk in zip(p, k)):
+            raise LayerError(f"padding {[v for v in p for _ in range(2)]} is more than half the window {format_shape(k)}", "PyTorch rejects this too, whatever the dilation", arg="p")
+        outs = tuple(window_output(n, kk, ss, pad, pad, dd, self.ceil_mode) for n, kk, ss, pad, dd in zip(dims, k, s, p, d))
+        if min(outs) < 1:
+            dilated = f" (dilation {format_shape(d)})" if any(v != 1 for v in d) else ""
+            padded = tuple(n + 2 * pad for n, pad in zip(dims, p))
+            raise LayerError(f"window {format_shape(k)}{dilated} is larger than the padded input {format_shape(padded)}", "use a smaller window or more padding", arg="k")
+        return (c, *outs)
 
     def forward(self, x, weights, counter):
-        from groupcost.kernels import pool2d
+        from groupcost.kernels import pool
 
-        _, h_out, w_out = self.out_shape(x.shape[1:])
+        _, _, k, s, p, d = self.resolved(x.shape[1:])
         mode = "max" if isinstance(self, MaxPool) else "avg"
-        return pool2d(x, self.k, self.s or self.k, (self.p[0], self.p[2]), self.dilation(), (h_out, w_out), mode)
+        return pool(x, k, s, p, d, self.out_shape(x.shape[1:])[1:], mode)
 
 
-def pool_padding(value) -> tuple[int, int, int, int]:
-    """Pools pad symmetrically, as PyTorch's do: P or [P_h, P_w]."""
+def pool_padding(value) -> int | tuple[int, ...]:
+    """Pools pad symmetrically, as PyTorch's do: P or one per dimension ([h, w]); a symmetric
+    [top, bottom, left, right] (or its 3-D six) is read as one per dimension."""
     pads = padding(value)
-    if pads == "same" or pads[0] != pads[1] or pads[2] != pads[3]:
-        raise LayerError(f"pooling takes symmetric padding, got {value!r}", "give p as a number or [h, w]")
+    if pads == "same":
+        raise LayerError(f"pooling takes symmetric padding, got {value!r}", "give p as a number or one per dimension, e.g. [h, w]")
+    if isinstance(pads, tuple) and len(pads) in (4, 6):
+        if pads[::2] != pads[1::2]:
+            raise LayerError(f"pooling takes symmetric padding, got {value!r}", "give p as a number or one per dimension, e.g. [h, w]")
+        return pads[::2]
     return pads
 
 
@@ -66,52 +82,79 @@ KEYWORD_KINDS[pool_padding] = ("same", "valid")  # read as words, then refused o
 @register("maxpool")
 @dataclass(frozen=True)
 class MaxPool(Pool):
-    """Max pooling, as torch.nn.MaxPool2d."""
+    """Max pooling, as torch.nn.MaxPool1d/2d/3d."""
 
-    k: tuple[int, int] = arg(size_pair, doc="window size")
-    s: tuple[int, int] | None = arg(size_pair, None, "stride (default: the window size)")
-    p: tuple[int, int, int, int] = arg(pool_padding, (0, 0, 0, 0), "padding")
-    d: tuple[int, int] = arg(size_pair, (1, 1), "dilation")
+    k: int | tuple[int, ...] = arg(sizes, doc="window size: K or one per dimension")
+    s: int | tuple[int, ...] | None = arg(sizes, None, "stride (default: the window size)")
+    p: int | tuple[int, ...] = arg(pool_padding, 0, "padding: P or one per dimension")
+    d: int | tuple[int, ...] = arg(sizes, 1, "dilation")
     ceil_mode: bool = arg(boolean, False, "round the output size up")
 
-    def dilation(self) -> tuple[int, int]:
+    def dilation(self) -> int | tuple[int, ...]:
         return self.d
 
 
 @register("avgpool")
 @dataclass(frozen=True)
 class AvgPool(Pool):
-    """Average pooling, as torch.nn.AvgPool2d."""
+    """Average pooling, as torch.nn.AvgPool1d/2d/3d (padding counted in the divisor, as there)."""
 
-    k: tuple[int, int] = arg(size_pair, doc="window size")
-    s: tuple[int, int] | None = arg(size_pair, None, "stride (default: the window size)")
-    p: tuple[int, int, int, int] = arg(pool_padding, (0, 0, 0, 0), "padding")
+    k: int | tuple[int, ...] = arg(sizes, doc="window size: K or one per dimension")
+    s: int | tuple[int, ...] | None = arg(sizes, None, "stride (default: the window size)")
+    p: int | tuple[int, ...] = arg(pool_padding, 0, "padding: P or one per dimension")
     ceil_mode: bool = arg(boolean, False, "round the output size up")
+
+
+class GlobalPool(Layer):
+    """C×... → C×1×...: every spatial dimension reduced to 1."""
+
+    def out_shape(self, x: Shape) -> Shape:
+        c, dims = spatial(x, self.type_name)
+        return (c, *(1,) * len(dims))
 
 
 @register("gap")
 @dataclass(frozen=True)
-class GlobalAvgPool(Layer):
+class GlobalAvgPool(GlobalPool):
     """Global average pooling: C×H×W → C×1×1, no weights (compare `gdc`)."""
 
-    def out_shape(self, x: Shape) -> Shape:
-        return feature_map(x, self.type_name)[0], 1, 1
+    def forward(self, x, weights, counter):
+        return x.mean(axis=tuple(range(2, x.ndim)), keepdims=True)
+
+
+@register("gmp")
+@dataclass(frozen=True)
+class GlobalMaxPool(GlobalPool):
+    """Global max pooling: C×H×W → C×1×1, as torch.nn.AdaptiveMaxPool2d(1)."""
 
     def forward(self, x, weights, counter):
-        return x.mean(axis=(2, 3), keepdims=True)
+        return x.max(axis=tuple(range(2, x.ndim)), keepdims=True)
+
+
+class AdaptivePool(Layer):
+    size: int | tuple[int, ...]
+
+    def out_shape(self, x: Shape) -> Shape:
+        c, dims = spatial(x, self.type_name)
+        return (c, *per_dim(self.size, len(dims), self.type_name, "size"))
+
+    def forward(self, x, weights, counter):
+        from groupcost.kernels import adaptive_pool
+
+        return adaptive_pool(x, self.out_shape(x.shape[1:])[1:], "max" if isinstance(self, AdaptiveMaxPool) else "avg")
 
 
 @register("adaptive_avgpool")
 @dataclass(frozen=True)
-class AdaptiveAvgPool(Layer):
-    """Adaptive average pooling to a fixed output size, as torch.nn.AdaptiveAvgPool2d."""
+class AdaptiveAvgPool(AdaptivePool):
+    """Adaptive average pooling to a fixed output size, as torch.nn.AdaptiveAvgPool1d/2d/3d."""
 
-    size: tuple[int, int] = arg(size_pair, doc="output size: N or [H_out, W_out]")
+    size: int | tuple[int, ...] = arg(sizes, doc="output size: N or one per dimension ([H_out, W_out])")
 
-    def out_shape(self, x: Shape) -> Shape:
-        return feature_map(x, self.type_name)[0], *self.size
 
-    def forward(self, x, weights, counter):
-        from groupcost.kernels import adaptive_avg_pool2d
+@register("adaptive_maxpool")
+@dataclass(frozen=True)
+class AdaptiveMaxPool(AdaptivePool):
+    """Adaptive max pooling to a fixed output size, as torch.nn.AdaptiveMaxPool1d/2d/3d."""
 
-        return adaptive_avg_pool2d(x, self.size)
+    size: int | tuple[int, ...] = arg(sizes, doc="output size: N or one per dimension ([H_out, W_out])")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from groupcost.layers.base import Layer, LayerError, Shape, arg, feature_map, positive_int, probability
+from groupcost.layers.base import Layer, LayerError, Shape, arg, positive_int, probability, spatial
 from groupcost.layers.registry import register
 
 
@@ -40,12 +40,12 @@ class ChannelShuffle(Layer):
     groups: int = arg(positive_int, doc="number of groups g; must divide C", alias="g")
 
     def out_shape(self, x: Shape) -> Shape:
-        c, _, _ = feature_map(x, self.type_name)
+        c, _ = spatial(x, self.type_name)
         if c % self.groups:
             legal = [g for g in range(1, c + 1) if c % g == 0]
             raise LayerError(f"groups={self.groups} does not divide C={c}", f"legal g here: {', '.join(map(str, legal))}", arg="groups")
         return x
 
     def forward(self, x, weights, counter):
-        n, c, h, w = x.shape
-        return x.reshape(n, self.groups, c // self.groups, h, w).transpose(0, 2, 1, 3, 4).reshape(n, c, h, w)
+        n, c, *rest = x.shape
+        return x.reshape(n, self.groups, c // self.groups, -1).transpose(0, 2, 1, 3).reshape(x.shape)

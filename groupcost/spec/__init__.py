@@ -7,6 +7,7 @@ from pathlib import Path
 
 from groupcost.network import Network
 from groupcost.spec.build import build
+from groupcost.spec.compose import compose
 from groupcost.spec.document import SpecDocument, parse_document
 from groupcost.spec.expr import Number
 from groupcost.spec.yamlsource import parse_yaml, read_stdin, read_text
@@ -14,8 +15,9 @@ from groupcost.spec.zoo import resolve_source, zoo_names
 
 
 def parse_text(text: str, path: str = "<spec>") -> SpecDocument:
-    """Parse spec text (not yet evaluated: see `build`)."""
-    return parse_document(parse_yaml(text, path), Path(path).stem)
+    """Parse spec text (not yet evaluated: see `build`); `extends:` and `use:` are read relative to `path`."""
+    root, used = compose(parse_yaml(text, path), Path(path))
+    return parse_document(root, Path(path).stem, used)
 
 
 def load_document(path_or_name: str | Path) -> SpecDocument:

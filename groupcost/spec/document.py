@@ -14,8 +14,8 @@ from groupcost.errors import Location, SpecError
 from groupcost.layers import ALIASES, LAYER_TYPES, Layer
 from groupcost.spec.yamlsource import Node
 
-TOP_LEVEL_KEYS = ("name", "description", "input", "batch", "dtype", "vars", "defaults", "blocks", "layers", "budgets")
-COMMON_KEYS = ("name", "if")
+TOP_LEVEL_KEYS = ("name", "description", "extends", "use", "input", "batch", "dtype", "vars", "defaults", "blocks", "layers", "outputs", "budgets")
+COMMON_KEYS = ("name", "if", "from")
 MERGES = ("add", "concat", "mul")
 STRUCTURES = {
     "seq": ("layers",),
@@ -40,11 +40,17 @@ def suggest(word: str, options) -> str | None:
 
 @dataclass(frozen=True)
 class Common:
-    """What every entry may carry: an explicit name and a condition."""
+    """What every entry may carry: an explicit name, a condition and the tensors it reads."""
 
     loc: Location
-    name: str | None = None
+    name: Node | None = None
     condition: Node | None = None
+    sources: Node | None = None  # `from:`: a name or a list of names of earlier outputs
+    target: Node | None = None  # `to:`: a tensor whose spatial size fills `size:` (upsample, crop)
+
+    @property
+    def named(self) -> bool:
+        return self.name is not None
 
 
 @dataclass(frozen=True)
@@ -69,10 +75,23 @@ class RepeatEntry:
 
 
 @dataclass(frozen=True)
+class Branch:
+    """A residual's shortcut or a parallel branch: its entries and how it is named.
+
+    A list is numbered (or `shortcut`); `{name: N, layers: [...]}` opens namespace N;
+    `{layers: [...]}` without a name is transparent: its layers sit beside it.
+    """
+
+    body: tuple[Entry, ...]
+    name: Node | None = None
+    transparent: bool = False
+
+
+@dataclass(frozen=True)
 class ResidualEntry:
     common: Common
     body: tuple[Entry, ...]
-    shortcut: tuple[Entry, ...]
+    shortcut: Branch
     merge: str
     when: Node | None  # the skip connection exists only where this holds (MobileNetV2)
 
@@ -80,9 +99,28 @@ class ResidualEntry:
 @dataclass(frozen=True)
 class ParallelEntry:
     common: Common
-    branches: tuple[tuple[Entry, ...], ...]
+    branches: tuple[Branch, ...]
     merge: str
     split: Node | None
+
+
+@dataclass(frozen=True)
+class MergeEntry:
+    """`- add: {from: [a, b]}`: a merge of named tensors in the graph form."""
+
+    common: Common
+    kind: str
+
+
+@dataclass(frozen=True)
+class ComputedEntry:
+    """An entry whose type is computed, `- "{act}"`: resolved and checked when the network is built."""
+
+    common: Common
+    kind: Node
+    args: dict[str, Node]
+    key_locs: dict[str, Location]
+    defaults: dict[type[Layer], dict[str, Node]]  # the spec's `defaults:`, applied once the type is known
 
 
 @dataclass(frozen=True)
@@ -92,7 +130,7 @@ class TemplateCall:
     args: dict[str, Node]
 
 
-Entry = Union[LayerEntry, SeqEntry, RepeatEntry, ResidualEntry, ParallelEntry, TemplateCall]
+Entry = Union[LayerEntry, SeqEntry, RepeatEntry, ResidualEntry, ParallelEntry, MergeEntry, ComputedEntry, TemplateCall]
 
 
 @dataclass
@@ -101,6 +139,7 @@ class Template:
     loc: Location
     params: dict[str, Node | None]  # None: required
     body: tuple[Entry, ...] = ()
+    variables: dict[str, Node] | None = None  # a block from `use:` sees its own file's vars; None: this spec's
 
 
 @dataclass(frozen=True)
@@ -114,6 +153,7 @@ class SpecDocument:
     variables: dict[str, Node]
     templates: dict[str, Template]
     body: tuple[Entry, ...]
+    outputs: tuple[Node, ...]  # named outputs; empty: the last layer's output
     root: Node = field(compare=False)
 
     @property
@@ -122,8 +162,12 @@ class SpecDocument:
         return self.root.value.get("budgets")
 
 
-def parse_document(root: Node, default_name: str) -> SpecDocument:
-    """Check the document's structure and return its entries; raises located SpecErrors."""
+def parse_document(root: Node, default_name: str, used: tuple[Node, ...] = ()) -> SpecDocument:
+    """Check the document's structure and return its entries; raises located SpecErrors.
+
+    `used` are the roots of the files named by `use:` (see groupcost.spec.compose): their blocks
+    join this spec's, each seeing its own file's variables.
+    """
     if not root.is_map:
         raise SpecError("a spec must be a mapping with keys such as input: and layers:", f"got {type(root.value).__name__}", root.loc)
     top = root.value
@@ -140,17 +184,41 @@ def parse_document(root: Node, default_name: str) -> SpecDocument:
     if dtype not in DTYPE_BYTES:
         raise SpecError(f"unknown dtype '{dtype}'", suggest(dtype, DTYPE_BYTES) or f"one of {', '.join(DTYPE_BYTES)}", top["dtype"].loc)
 
-    variables = {}
-    if "vars" in top:
-        for var, node in _mapping(top["vars"], "vars").items():
-            _check_identifier(var, top["vars"].key_locs[var])
-            variables[var] = node
-
     parser = _EntryParser(_parse_defaults(top.get("defaults")))
+    for used_root in used:
+        imported = _EntryParser(_parse_defaults(used_root.value.get("defaults")))
+        blocks = used_root.value.get("blocks")
+        if blocks is None:
+            continue
+        imported.declare_templates(_mapping(blocks, "blocks"), blocks.key_locs)
+        own_vars = _variables(used_root.value.get("vars"))
+        for template in imported.templates.values():
+            if template.name in parser.templates:
+                raise SpecError(f"block '{template.name}' comes from two used files", f"also at {parser.templates[template.name].loc}", template.loc)
+            template.variables = own_vars
+            parser.templates[template.name] = template
     if "blocks" in top:
         parser.declare_templates(_mapping(top["blocks"], "blocks"), top["blocks"].key_locs)
     body = parser.entries(top["layers"], "layers")
-    return SpecDocument(root.loc.path, name, description, top["input"], top.get("batch"), dtype, variables, parser.templates, body, root)
+    outputs: tuple[Node, ...] = ()
+    if "outputs" in top:
+        node = top["outputs"]
+        outputs = tuple(node.value) if node.is_list else (node,)
+        for item in outputs:
+            if not isinstance(item.value, str) or not item.value:
+                raise SpecError(f"outputs: expected names of layers, got {item.value!r}", "e.g. outputs: [p2, p3, p4]", item.loc)
+        if not outputs:
+            raise SpecError("outputs: is empty", "name at least one layer, or leave outputs: out", node.loc)
+    return SpecDocument(root.loc.path, name, description, top["input"], top.get("batch"), dtype, _variables(top.get("vars")), parser.templates, body, outputs, root)
+
+
+def _variables(node: Node | None) -> dict[str, Node]:
+    variables = {}
+    if node is not None:
+        for var, value in _mapping(node, "vars").items():
+            _check_identifier(var, node.key_locs[var])
+            variables[var] = value
+    return variables
 
 
 def _text(node: Node | None, default: str) -> str:
@@ -194,11 +262,21 @@ def _layer_args(layer_type: type[Layer], raw: dict[str, Node], key_locs: dict[st
         field_name = by_alias.get(key, key)
         if field_name not in specs:
             known = list(specs) + list(by_alias)
-            hint = suggest(key, known) or (f"{layer_type.type_name} takes: {', '.join(known)}" if known else f"{layer_type.type_name} takes no arguments")
+            hint = _unquoted_comma(key) or suggest(key, known) or (f"{layer_type.type_name} takes: {', '.join(known)}" if known else f"{layer_type.type_name} takes no arguments")
             raise SpecError(f"unknown argument '{key}' for {layer_type.type_name}", hint, key_locs[key])
         if field_name in args:
             raise SpecError(f"'{key}' given twice for {layer_type.type_name}", f"'{key}' and its alias name the same argument", key_locs[key])
         args[field_name] = value
+    return args
+
+
+def layer_args(layer_type: type[Layer], raw: dict[str, Node], key_locs: dict[str, Location], loc: Location, defaults: dict[type[Layer], dict[str, Node]], target: bool = False) -> dict[str, Node]:
+    """A layer entry's arguments over the spec's defaults, all required ones present (`to:` gives `size`)."""
+    args = {**defaults.get(layer_type, {}), **_layer_args(layer_type, raw, key_locs)}
+    missing = [a.name for a in layer_type.arg_specs() if a.required and a.name not in args and not (target and a.name == "size")]
+    if missing:
+        kind = layer_type.type_name
+        raise SpecError(f"{kind} needs {', '.join(missing)}", f"e.g. - {kind}: {{{', '.join(m + ': ...' for m in missing)}}}", loc)
     return args
 
 
@@ -211,7 +289,7 @@ class _EntryParser:
         for name, node in blocks.items():
             loc = key_locs[name]
             _check_identifier(name, loc)
-            if name in LAYER_TYPES or name in STRUCTURES:
+            if name in LAYER_TYPES or name in STRUCTURES or name in MERGES:
                 raise SpecError(f"block name '{name}' is already a layer type", "choose another name", loc)
             spec = _mapping(node, name)
             for key in spec:
@@ -226,6 +304,8 @@ class _EntryParser:
                     if param in COMMON_KEYS:
                         raise SpecError(f"'{param}' is reserved and cannot be a block argument", None, spec["args"].key_locs[param])
                     params[param] = None if default.value is None else default
+            if name in self.templates:
+                raise SpecError(f"block '{name}' is also defined in a used file", f"there at {self.templates[name].loc}; choose another name", loc)
             self.templates[name] = Template(name, loc, params)
         for name, node in blocks.items():
             self.templates[name].body = self.entries(node.value["layers"], f"{name}.layers")
@@ -258,27 +338,32 @@ class _EntryParser:
             raw, key_locs = dict(args_node.value), args_node.key_locs
         else:
             raise SpecError(f"arguments of '{kind}' must be a mapping", f"e.g. - {kind}: {{...}}", args_node.loc)
-        common = Common(kind_loc, self._name(raw.pop("name", None)), raw.pop("if", None))
+        common = Common(kind_loc, self._name(raw.pop("name", None)), raw.pop("if", None), raw.pop("from", None), raw.pop("to", None))
+        if common.target is not None and not ("{" in kind or kind in LAYER_TYPES and any(a.name == "size" for a in LAYER_TYPES[kind].arg_specs())):
+            raise SpecError(f"to: is for layers that take size: (upsample, crop, adaptive pools), not {kind}", "resize with - upsample: {to: NAME}", common.target.loc)
 
+        if "{" in kind:
+            return ComputedEntry(common, Node(kind, kind_loc), raw, key_locs, self.defaults)
         if kind in LAYER_TYPES:
-            layer_type = LAYER_TYPES[kind]
-            args = {**self.defaults.get(layer_type, {}), **_layer_args(layer_type, raw, key_locs)}
-            missing = [a.name for a in layer_type.arg_specs() if a.required and a.name not in args]
-            if missing:
-                raise SpecError(f"{kind} needs {', '.join(missing)}", f"e.g. - {kind}: {{{', '.join(m + ': ...' for m in missing)}}}", kind_loc)
-            return LayerEntry(common, layer_type, args)
+            return LayerEntry(common, LAYER_TYPES[kind], layer_args(LAYER_TYPES[kind], raw, key_locs, kind_loc, self.defaults, common.target is not None))
+        if kind in MERGES:
+            for key in raw:
+                raise SpecError(f"unknown key '{key}' in {kind}", f"{kind} takes name:, if: and from: [a, b, ...]", key_locs[key])
+            if common.sources is None or not common.sources.is_list or len(common.sources.value) < 2:
+                raise SpecError(f"{kind} needs from: with the names of two or more tensors", f"e.g. - {kind}: {{from: [conv2, in]}}", kind_loc)
+            return MergeEntry(common, kind)
         if kind in STRUCTURES:
             return self.structure(kind, raw, key_locs, common)
         if kind in self.templates:
             template = self.templates[kind]
             for key in raw:
                 if key not in template.params:
-                    raise SpecError(f"unknown argument '{key}' for block '{kind}'", suggest(key, template.params) or f"it takes: {', '.join(template.params) or 'nothing'}", key_locs[key])
+                    raise SpecError(f"unknown argument '{key}' for block '{kind}'", _unquoted_comma(key) or suggest(key, template.params) or f"it takes: {', '.join(template.params) or 'nothing'}", key_locs[key])
             missing = [p for p, default in template.params.items() if default is None and p not in raw]
             if missing:
                 raise SpecError(f"block '{kind}' needs {', '.join(missing)}", None, kind_loc)
             return TemplateCall(common, kind, raw)
-        known = [*LAYER_TYPES, *STRUCTURES, *self.templates]
+        known = [*LAYER_TYPES, *STRUCTURES, *MERGES, *self.templates]
         raise SpecError(f"unknown layer type '{kind}'", suggest(kind, known) or "`groupcost layers` lists the types", kind_loc)
 
     def structure(self, kind: str, raw: dict[str, Node], key_locs: dict[str, Location], common: Common) -> Entry:
@@ -298,13 +383,24 @@ class _EntryParser:
             return RepeatEntry(common, raw["n"], var, self.entries(raw["layers"], "layers"))
         merge = self._merge(raw.get("merge"), "add" if kind == "residual" else "concat")
         if kind == "residual":
-            shortcut = self.entries(raw["shortcut"], "shortcut") if "shortcut" in raw else ()
+            shortcut = self.branch(raw["shortcut"], "shortcut") if "shortcut" in raw else Branch(())
             return ResidualEntry(common, self.entries(raw["body"], "body"), shortcut, merge, raw.get("when"))
         branches_node = raw["branches"]
         if not branches_node.is_list or len(branches_node.value) < 2:
             raise SpecError("parallel needs a list of at least two branches", "branches: [[...], [...]] (an empty branch is the identity)", branches_node.loc)
-        branches = tuple(self.entries(b, "branch") for b in branches_node.value)
-        return ParallelEntry(common, branches, merge, raw.get("split"))
+        return ParallelEntry(common, tuple(self.branch(b, "branch") for b in branches_node.value), merge, raw.get("split"))
+
+    def branch(self, node: Node, what: str) -> Branch:
+        """A list of entries, or {name: N, layers: [...]} (without a name: transparent)."""
+        if not node.is_map:
+            return Branch(self.entries(node, what))
+        for key in node.value:
+            if key not in ("name", "layers"):
+                raise SpecError(f"unknown key '{key}' in a {what}", f"a {what} is a list of layers or {{name: ..., layers: [...]}}", node.key_locs[key])
+        if "layers" not in node.value:
+            raise SpecError(f"this {what} has no 'layers:'", f"{{name: ..., layers: [...]}}", node.loc)
+        name = self._name(node.value.get("name"))
+        return Branch(self.entries(node.value["layers"], what), name, transparent=name is None)
 
     @staticmethod
     def _merge(node: Node | None, default: str) -> str:
@@ -315,12 +411,32 @@ class _EntryParser:
         return node.value
 
     @staticmethod
-    def _name(node: Node | None) -> str | None:
+    def _name(node: Node | None) -> Node | None:
+        """A name node, checked now unless it is computed (`"denselayer{i + 1}"`, checked when built)."""
         if node is None:
             return None
-        value = node.value
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str) or not value or "." in value or any(c.isspace() for c in value):
-            raise SpecError(f"invalid layer name {node.value!r}", "a name is one word without dots or spaces", node.loc)
-        return value
+        if isinstance(node.value, int) and not isinstance(node.value, bool):
+            return Node(str(node.value), node.loc)
+        if isinstance(node.value, str) and "{" in node.value:
+            return node
+        check_name(node.value, node.loc)
+        return node
+
+
+RESERVED_NAMES = ("input", "in")
+
+
+def check_name(value: object, loc: Location) -> str:
+    """A layer name: one word without dots or spaces, not `input` or `in`."""
+    if not isinstance(value, str) or not value or "." in value or any(c.isspace() for c in value):
+        raise SpecError(f"invalid layer name {value!r}", "a name is one word without dots or spaces", loc)
+    if value in RESERVED_NAMES:
+        raise SpecError(f"'{value}' cannot name a layer", "`input` is the network's input and `in` a block's input in from:", loc)
+    return value
+
+
+def _unquoted_comma(key: str) -> str | None:
+    """A key like `c // 4)` is the tail of an expression that YAML split at a comma."""
+    if any(c in key for c in "()+-*/%<>=") or " " in key.strip():
+        return "an expression with a comma inside {...} must be quoted, e.g. {squeeze: \"max(1, c // 4)\"}"
+    return None

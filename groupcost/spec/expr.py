@@ -1,9 +1,18 @@
-"""A small, whitelisted arithmetic evaluator for spec values: never `eval`.
+"""A small, whitelisted expression evaluator for spec values: never `eval`.
 
-Grammar (a subset of Python expressions): integers and decimals, variable names, parentheses,
-+ - * / // % **, comparisons, `a if cond else b`, and the functions min, max, ceil, floor,
-round, abs, int, divisible(v, d) (MobileNet's make-divisible rounding).
-Results that are whole numbers come back as exact ints; `/` is true division.
+Grammar (a subset of Python expressions): integers, decimals and 'strings', list displays
+`[a, b]`, variable names, parentheses, + - * / // % **, comparisons, `and or not`,
+`a if cond else b`, subscripts `xs[i]` and slices `xs[a:b]`, one-`for` list comprehensions
+`[f(x) for x in xs if cond]`, and the functions in `_FUNCTIONS` (min, max, ceil, floor, round,
+abs, int, divisible, len, sum, log, log2, sqrt, exp, range).
+
+Values are numbers, strings and lists of values. Results that are whole numbers come back as
+exact ints (inside lists too); `/` is true division; comparisons and `and`/`or`/`not` give 0 or 1.
+
+Every expression is bounded: 500 characters of text, numbers up to 10¹⁸ and exponents up to 64,
+strings and lists up to 100,000 characters or elements, and at most 1,000,000 list elements
+made or visited in one evaluation (so nested comprehensions stay cheap). Every failure is a
+SpecError.
 """
 
 from __future__ import annotations
@@ -13,15 +22,105 @@ import functools
 import math
 import operator
 from collections.abc import Callable, Mapping
-from typing import Union
+from contextvars import ContextVar
+from typing import Any, Union
 
 from groupcost.errors import SpecError
 
 Number = Union[int, float]
+Value = Union[Number, str, list]  # a list holds Values
 
 MAX_EXPRESSION_CHARS = 500
 MAX_MAGNITUDE = 10**18  # far above any real network; stops 9**9**9 before it is computed
 MAX_EXPONENT = 64
+MAX_ITEMS = 100_000  # the longest list or string an expression may make
+MAX_WORK = 1_000_000  # list elements made or visited in one evaluation
+
+ALLOWED = "use numbers, 'strings', [lists], names, + - * / // % **, ( ), xs[i] and the functions listed in the spec reference"
+
+
+# ---- values ----------------------------------------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float))  # bools are ints: they count as 0 and 1
+
+
+def _describe(value: Any) -> str:
+    """A short description for messages: never the whole of a long list."""
+    if isinstance(value, str):
+        return f"the string '{value}'" if len(value) <= 20 else f"a string of {len(value):,} characters"
+    if isinstance(value, list):
+        return f"a list of {len(value):,}"
+    return f"the number {value!r}"
+
+
+def _length_unit(value: str | list) -> str:
+    return "characters" if isinstance(value, str) else "elements"
+
+
+def _normalise(value: Value) -> Value:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, list):
+        return [_normalise(item) for item in value]
+    return value
+
+
+def _whole(value: Value, what: str) -> int:
+    """An index, a count or a range bound: an int, or a float that is a whole number."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int):
+        return int(value)
+    raise SpecError(f"{what} must be a whole number, got {_describe(value)}")
+
+
+class _Budget:
+    """The list elements one evaluation may still make or visit."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = MAX_WORK
+
+    def charge(self, count: int) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise SpecError("expression does too much work", f"at most {MAX_WORK:,} list elements made or visited in one expression")
+
+
+_BUDGET: ContextVar[_Budget] = ContextVar("groupcost_expression_budget")
+
+
+def _charge(count: int) -> None:
+    _BUDGET.get().charge(count)
+
+
+def _check_length(value: str | list, text: str) -> None:
+    if len(value) > MAX_ITEMS:
+        raise SpecError(f"'{text}' makes a {'string' if isinstance(value, str) else 'list'} of {len(value):,} {_length_unit(value)}", f"at most {MAX_ITEMS:,}")
+
+
+# ---- functions ---------------------------------------------------------------------------------
+
+
+def _numbers(name: str, values: tuple) -> None:
+    for value in values:
+        if not _is_number(value):
+            raise SpecError(f"{name}() needs numbers, got {_describe(value)}")
+
+
+def _numeric(name: str, function: Callable) -> Callable:
+    """A function of numbers only: a string or a list is refused before Python sees it."""
+
+    def call(*values):
+        _numbers(name, values)
+        return function(*values)
+
+    return call
 
 
 def _divisible(value: Number, divisor: Number, min_value: Number | None = None) -> int:
@@ -36,15 +135,110 @@ def _divisible(value: Number, divisor: Number, min_value: Number | None = None) 
     return new
 
 
-_FUNCTIONS = {
-    "min": min,
-    "max": max,
-    "ceil": math.ceil,
-    "floor": math.floor,
-    "round": round,
-    "abs": abs,
-    "int": int,
-    "divisible": _divisible,
+def _extreme(name: str, pick: Callable) -> Callable:
+    """min / max of two or more values, or of a single non-empty list."""
+
+    def call(*values):
+        if len(values) == 1:
+            if not isinstance(values[0], list):
+                raise SpecError(f"{name}() of one value needs a list, got {_describe(values[0])}", f"{name}(a, b, ...) or {name}(xs)")
+            values = tuple(values[0])
+            if not values:
+                raise SpecError(f"{name}() of an empty list")
+            _charge(len(values))
+        if not (all(_is_number(v) for v in values) or all(isinstance(v, str) for v in values)):
+            raise SpecError(f"{name}() compares numbers with numbers or strings with strings")
+        return pick(values)
+
+    return call
+
+
+def _len(value: Value) -> int:
+    if not isinstance(value, (str, list)):
+        raise SpecError(f"len() needs a list or a string, got {_describe(value)}")
+    return len(value)
+
+
+def _sum(values: Value) -> Number:
+    if not isinstance(values, list):
+        raise SpecError(f"sum() needs a list, got {_describe(values)}")
+    _charge(len(values))
+    _numbers("sum", tuple(values))
+    return sum(values)
+
+
+def _log(x: Number, base: Number | None = None) -> float:
+    if x <= 0:
+        raise SpecError(f"log() needs a positive number, got {x!r}")
+    if base is None:
+        return math.log(x)
+    if base <= 0 or base == 1:
+        raise SpecError(f"log() needs a positive base other than 1, got {base!r}")
+    return math.log(x, base)
+
+
+def _log2(x: Number) -> float:
+    if x <= 0:
+        raise SpecError(f"log2() needs a positive number, got {x!r}")
+    return math.log2(x)
+
+
+def _sqrt(x: Number) -> float:
+    if x < 0:
+        raise SpecError(f"sqrt() needs a number of zero or more, got {x!r}")
+    return math.sqrt(x)
+
+
+def _exp(x: Number) -> float:
+    if x > math.log(MAX_MAGNITUDE):
+        raise SpecError(f"exp({x!r}) is too large", f"values are limited to {MAX_MAGNITUDE:.0e}")
+    return math.exp(x)
+
+
+def _range(*values: Value) -> list[int]:
+    start, stop, step = 0, 0, 1
+    bounds = [_whole(v, "range()'s arguments") for v in values]
+    if len(bounds) == 1:
+        (stop,) = bounds
+    else:
+        start, stop, *rest = bounds
+        step = rest[0] if rest else 1
+    if step == 0:
+        raise SpecError("range() step must not be zero")
+    span = range(start, stop, step)
+    if len(span) > MAX_ITEMS:
+        raise SpecError(f"range() of {len(span):,} numbers", f"at most {MAX_ITEMS:,}")
+    _charge(len(span))
+    return list(span)
+
+
+def _round(x: Value, digits: Value | None = None) -> Number:
+    _numbers("round", (x,))
+    if digits is None:
+        return round(x)
+    digits = _whole(digits, "round()'s digits")
+    if abs(digits) > MAX_EXPONENT:
+        raise SpecError(f"round() to {digits} digits", f"at most {MAX_EXPONENT} either way")
+    return round(x, digits)
+
+
+# name → (function, least arguments, most arguments)
+_FUNCTIONS: dict[str, tuple[Callable, int, int]] = {
+    "min": (_extreme("min", min), 1, MAX_EXPRESSION_CHARS),
+    "max": (_extreme("max", max), 1, MAX_EXPRESSION_CHARS),
+    "ceil": (_numeric("ceil", math.ceil), 1, 1),
+    "floor": (_numeric("floor", math.floor), 1, 1),
+    "round": (_round, 1, 2),
+    "abs": (_numeric("abs", abs), 1, 1),
+    "int": (_numeric("int", int), 1, 1),
+    "divisible": (_numeric("divisible", _divisible), 2, 3),
+    "len": (_len, 1, 1),
+    "sum": (_sum, 1, 1),
+    "log": (_numeric("log", _log), 1, 2),
+    "log2": (_numeric("log2", _log2), 1, 1),
+    "sqrt": (_numeric("sqrt", _sqrt), 1, 1),
+    "exp": (_numeric("exp", _exp), 1, 1),
+    "range": (_range, 1, 3),
 }
 _BINARY = {
     ast.Add: operator.add,
@@ -63,22 +257,51 @@ _COMPARE = {
     ast.Gt: operator.gt,
     ast.GtE: operator.ge,
 }
+_EQUALITY = (ast.Eq, ast.NotEq)
 
 
-def evaluate(text: str, variables: Mapping[str, Number]) -> Number:
-    """Evaluate `text` over `variables`; raise SpecError (without location) on anything else."""
-    return _normalise(_compile(text)(variables))
+# ---- entry points ------------------------------------------------------------------------------
 
 
-def _normalise(value: Number) -> Number:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    return value
+def evaluate(text: str, variables: Mapping[str, Value]) -> Value:
+    """Evaluate `text` over `variables`; raise SpecError (without location) on anything else.
+
+    The result may be a number, a string or a list: callers that need a number check for one.
+    """
+    return _run(_compile(text), variables)
 
 
-Compiled = Callable[[Mapping[str, Number]], Number]
+def interpolate(text: str, variables: Mapping[str, Value]) -> str:
+    """A computed name: each `{expr}` in `text` replaced by its value ("layer{i + 1}" → "layer3").
+
+    Numbers print as decimals, strings as they are; `{{` and `}}` are literal braces.
+    """
+    pieces = []
+    for piece in _template(text):
+        if isinstance(piece, str):
+            pieces.append(piece)
+            continue
+        source, compiled = piece
+        value = _run(compiled, variables)
+        if isinstance(value, list):
+            raise SpecError(f"'{{{source}}}' in '{text}' is {_describe(value)}", "a name takes numbers and strings")
+        pieces.append(value if isinstance(value, str) else repr(value))
+    result = "".join(pieces)
+    _check_length(result, text)
+    return result
+
+
+def _run(compiled: Compiled, variables: Mapping[str, Value]) -> Value:
+    token = _BUDGET.set(_Budget())
+    try:
+        return _normalise(compiled(variables))
+    except RecursionError:
+        raise SpecError("values nested too deeply") from None
+    finally:
+        _BUDGET.reset(token)
+
+
+Compiled = Callable[[Mapping[str, Value]], Value]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -89,10 +312,51 @@ def _compile(text: str) -> Compiled:
     try:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError:
-        raise SpecError(f"cannot read '{text}' as a number or an expression", "use numbers, names, + - * / // % ** and ( )") from None
+        raise SpecError(f"cannot read '{text}' as a number or an expression", ALLOWED) from None
     except (ValueError, MemoryError, RecursionError):
         raise SpecError(f"cannot read '{text}' as an expression") from None
-    return _Compiler(text).compile(tree)
+    try:
+        return _Compiler(text).compile(tree)
+    except RecursionError:
+        raise SpecError(f"'{text}' is nested too deeply") from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _template(text: str) -> tuple[str | tuple[str, Compiled], ...]:
+    """'a{i}b{{c}}' → ('a', ('i', compiled), 'b{c}'): literal text and compiled expressions."""
+    if len(text) > MAX_ITEMS:
+        raise SpecError(f"text of {len(text):,} characters", f"at most {MAX_ITEMS:,}")
+    pieces: list[str | tuple[str, Compiled]] = []
+    literal: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if text.startswith("{{", i) or text.startswith("}}", i):
+            literal.append(ch)
+            i += 2
+        elif ch == "{":
+            end = text.find("}", i + 1)
+            if end < 0:
+                raise SpecError(f"unclosed '{{' in '{text}'", "close it with '}', or write '{{' for a brace")
+            source = text[i + 1 : end]
+            if not source.strip():
+                raise SpecError(f"empty '{{}}' in '{text}'", "put an expression inside, e.g. {i + 1}, or write '{{}}' for braces")
+            if literal:
+                pieces.append("".join(literal))
+                literal = []
+            pieces.append((source, _compile(source)))
+            i = end + 1
+        elif ch == "}":
+            raise SpecError(f"single '}}' in '{text}'", "write '}}' for a brace")
+        else:
+            literal.append(ch)
+            i += 1
+    if literal:
+        pieces.append("".join(literal))
+    return tuple(pieces)
+
+
+# ---- the compiler --------------------------------------------------------------------------------
 
 
 class _Compiler:
@@ -104,10 +368,15 @@ class _Compiler:
     def compile(self, node: ast.AST) -> Compiled:
         method = getattr(self, "compile_" + type(node).__name__, None)
         if method is None:
-            raise SpecError(f"'{ast.unparse(node)}' is not allowed in an expression", "use numbers, names, + - * / // % ** and ( )")
+            raise SpecError(f"'{ast.unparse(node)}' is not allowed in an expression", ALLOWED)
         return method(node)
 
-    def bounded(self, value: Number) -> Number:
+    def bounded(self, value: Value) -> Value:
+        if isinstance(value, (str, list)):
+            _check_length(value, self.text)
+            return value
+        if not isinstance(value, (int, float)):  # a negative number to a fractional power is complex
+            raise SpecError(f"'{self.text}' is not a real number")
         if isinstance(value, float) and not math.isfinite(value):
             raise SpecError(f"'{self.text}' is not a finite number")
         if abs(value) > MAX_MAGNITUDE:
@@ -116,15 +385,15 @@ class _Compiler:
 
     def compile_Constant(self, node: ast.Constant) -> Compiled:
         value = node.value
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecError(f"'{ast.unparse(node)}' is not a number")
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise SpecError(f"'{ast.unparse(node)}' is not a number or a string")
         self.bounded(value)
         return lambda env: value
 
     def compile_Name(self, node: ast.Name) -> Compiled:
         name = node.id
 
-        def load(env: Mapping[str, Number]) -> Number:
+        def load(env: Mapping[str, Value]) -> Value:
             try:
                 return env[name]
             except KeyError:
@@ -136,15 +405,85 @@ class _Compiler:
 
         return load
 
+    def compile_List(self, node: ast.List) -> Compiled:
+        items = [self.compile(item) for item in node.elts]
+
+        def display(env: Mapping[str, Value]) -> list:
+            _charge(len(items))
+            return [item(env) for item in items]
+
+        return display
+
+    def compile_ListComp(self, node: ast.ListComp) -> Compiled:
+        shown = ast.unparse(node)
+        if len(node.generators) != 1:
+            raise SpecError(f"'{shown}' has more than one `for`", "a list comprehension takes one `for` (and one optional `if`)")
+        loop = node.generators[0]
+        if loop.is_async or not isinstance(loop.target, ast.Name):
+            raise SpecError(f"the loop variable in '{shown}' must be one name", "e.g. [w * 2 for w in widths]")
+        if len(loop.ifs) > 1:
+            raise SpecError(f"'{shown}' has more than one `if`", "join the conditions with `and`")
+        name, source, element = loop.target.id, self.compile(loop.iter), self.compile(node.elt)
+        condition = self.compile(loop.ifs[0]) if loop.ifs else None
+
+        def comprehension(env: Mapping[str, Value]) -> list:
+            items = source(env)
+            if not isinstance(items, (list, str)):
+                raise SpecError(f"'{shown}' loops over {_describe(items)}", "loop over a list or a string; range(n) gives 0, 1, ..., n - 1")
+            budget, local, result = _BUDGET.get(), dict(env), []
+            for item in items:
+                budget.charge(1)
+                local[name] = item
+                if condition is None or condition(local):
+                    result.append(element(local))
+            return result
+
+        return comprehension
+
+    def compile_Subscript(self, node: ast.Subscript) -> Compiled:
+        target, shown = self.compile(node.value), ast.unparse(node)
+        if isinstance(node.slice, ast.Slice):
+            parts = [None if p is None else self.compile(p) for p in (node.slice.lower, node.slice.upper, node.slice.step)]
+
+            def cut(env: Mapping[str, Value]) -> Value:
+                sequence = _sequence(target(env), shown)
+                lower, upper, step = (None if p is None else _whole(p(env), f"a slice bound in '{shown}'") for p in parts)
+                if step == 0:
+                    raise SpecError(f"slice step zero in '{shown}'")
+                result = sequence[lower:upper:step]
+                _charge(len(result))
+                return result
+
+            return cut
+        index = self.compile(node.slice)
+
+        def item(env: Mapping[str, Value]) -> Value:
+            sequence = _sequence(target(env), shown)
+            i = _whole(index(env), f"the index in '{shown}'")
+            n = len(sequence)
+            if not -n <= i < n:
+                what = "list" if isinstance(sequence, list) else "string"
+                hint = f"the {what} is empty" if n == 0 else f"the {what} has {n:,} {_length_unit(sequence)}: indices 0 to {n - 1}, or -{n} to -1 from the end"
+                raise SpecError(f"index {i} is out of range in '{shown}'", hint)
+            return sequence[i]
+
+        return item
+
     def compile_UnaryOp(self, node: ast.UnaryOp) -> Compiled:
-        operand = self.compile(node.operand)
-        if isinstance(node.op, ast.USub):
-            return lambda env: -operand(env)
-        if isinstance(node.op, ast.UAdd):
-            return operand
+        operand, shown = self.compile(node.operand), ast.unparse(node)
         if isinstance(node.op, ast.Not):
             return lambda env: int(not operand(env))
-        raise SpecError(f"operator in '{ast.unparse(node)}' is not allowed")
+        if not isinstance(node.op, (ast.USub, ast.UAdd)):
+            raise SpecError(f"operator in '{shown}' is not allowed")
+        negate = isinstance(node.op, ast.USub)
+
+        def sign(env: Mapping[str, Value]) -> Value:
+            value = operand(env)
+            if not _is_number(value):
+                raise SpecError(f"'{shown}' needs a number", f"got {_describe(value)}")
+            return -value if negate else value
+
+        return sign
 
     def compile_BinOp(self, node: ast.BinOp) -> Compiled:
         op = _BINARY.get(type(node.op))
@@ -152,8 +491,10 @@ class _Compiler:
             raise SpecError(f"operator in '{ast.unparse(node)}' is not allowed", "use + - * / // % **")
         left, right, kind, text, bounded = self.compile(node.left), self.compile(node.right), type(node.op), self.text, self.bounded
 
-        def apply(env: Mapping[str, Number]) -> Number:
+        def apply(env: Mapping[str, Value]) -> Value:
             a, b = left(env), right(env)
+            if not (_is_number(a) and _is_number(b)):
+                return _sequence_arithmetic(kind, a, b, text)
             if kind is ast.Pow and abs(b) > MAX_EXPONENT:
                 raise SpecError(f"exponent {b} in '{text}' is too large", f"at most {MAX_EXPONENT}")
             if kind in (ast.Div, ast.FloorDiv, ast.Mod) and b == 0:
@@ -162,8 +503,6 @@ class _Compiler:
                 return bounded(a // b)  # exact: 256 / 64 stays an int, whatever its size
             try:
                 return bounded(op(a, b))
-            except TypeError:
-                raise SpecError(f"'{text}' needs numbers", f"got {a!r} and {b!r}") from None
             except (OverflowError, ZeroDivisionError):
                 raise SpecError(f"'{text}' cannot be computed", f"values are limited to {MAX_MAGNITUDE:.0e}") from None
 
@@ -174,14 +513,16 @@ class _Compiler:
         for op_node in node.ops:
             op = _COMPARE.get(type(op_node))
             if op is None:
-                raise SpecError(f"comparison in '{ast.unparse(node)}' is not allowed")
-            ops.append(op)
-        operands = [self.compile(node.left), *(self.compile(c) for c in node.comparators)]
+                raise SpecError(f"comparison in '{ast.unparse(node)}' is not allowed", "use == != < <= > >=")
+            ops.append((op, isinstance(op_node, _EQUALITY)))
+        operands, shown = [self.compile(node.left), *(self.compile(c) for c in node.comparators)], ast.unparse(node)
 
-        def compare(env: Mapping[str, Number]) -> Number:
+        def compare(env: Mapping[str, Value]) -> Value:
             left = operands[0](env)
-            for op, operand in zip(ops, operands[1:]):
+            for (op, equality), operand in zip(ops, operands[1:]):
                 right = operand(env)
+                if not equality and not (_is_number(left) and _is_number(right) or isinstance(left, str) and isinstance(right, str)):
+                    raise SpecError(f"'{shown}' orders {_describe(left)} and {_describe(right)}", "< <= > >= compare two numbers or two strings")
                 if not op(left, right):
                     return 0
                 left = right
@@ -203,13 +544,48 @@ class _Compiler:
         name = node.func.id if isinstance(node.func, ast.Name) else None
         if name not in _FUNCTIONS or node.keywords:
             raise SpecError(f"'{ast.unparse(node.func)}' is not an allowed function", f"allowed: {', '.join(_FUNCTIONS)}")
-        function, args, shown, bounded = _FUNCTIONS[name], [self.compile(a) for a in node.args], ast.unparse(node), self.bounded
+        function, least, most = _FUNCTIONS[name]
+        shown = ast.unparse(node)
+        if not least <= len(node.args) <= most:
+            takes = f"{least}" if least == most else f"{least} to {most}" if most < MAX_EXPRESSION_CHARS else f"{least} or more"
+            raise SpecError(f"wrong number of arguments in '{shown}'", f"{name}() takes {takes}")
+        args, bounded = [self.compile(a) for a in node.args], self.bounded
 
-        def call(env: Mapping[str, Number]) -> Number:
+        def call(env: Mapping[str, Value]) -> Value:
             values = [a(env) for a in args]
             try:
                 return bounded(function(*values))
-            except (TypeError, ValueError, OverflowError):
-                raise SpecError(f"wrong number of arguments in '{shown}'") from None
+            except (TypeError, ValueError, OverflowError, ZeroDivisionError):
+                raise SpecError(f"'{shown}' cannot be computed", "check the arguments' types and sizes") from None
 
         return call
+
+
+def _sequence(value: Value, shown: str) -> str | list:
+    if not isinstance(value, (str, list)):
+        raise SpecError(f"'{shown}' indexes {_describe(value)}", "only lists and strings have elements")
+    return value
+
+
+def _sequence_arithmetic(kind: type, a: Value, b: Value, text: str) -> Value:
+    """`+` joins two strings or two lists; `*` repeats one by a whole number; nothing else mixes."""
+    if kind is ast.Add and (isinstance(a, str) and isinstance(b, str) or isinstance(a, list) and isinstance(b, list)):
+        length = len(a) + len(b)
+        if length > MAX_ITEMS:
+            raise SpecError(f"'{text}' makes a {'string' if isinstance(a, str) else 'list'} of {length:,} {_length_unit(a)}", f"at most {MAX_ITEMS:,}")
+        _charge(length)
+        return a + b
+    if kind is ast.Mult and (isinstance(a, (str, list)) and isinstance(b, int) or isinstance(b, (str, list)) and isinstance(a, int)):
+        sequence, count = (a, b) if isinstance(a, (str, list)) else (b, a)
+        length = len(sequence) * max(count, 0)
+        if length > MAX_ITEMS:
+            raise SpecError(f"'{text}' makes a {'string' if isinstance(sequence, str) else 'list'} of {length:,} {_length_unit(sequence)}", f"at most {MAX_ITEMS:,}")
+        _charge(length)
+        return sequence * count
+    if kind is ast.Add:
+        hint = "+ adds two numbers, or joins two strings or two lists"
+    elif kind is ast.Mult:
+        hint = "* multiplies two numbers, or repeats a string or a list a whole number of times"
+    else:
+        hint = "this operator takes numbers"
+    raise SpecError(f"'{text}' needs numbers", f"got {_describe(a)} and {_describe(b)}; {hint}")

@@ -6,7 +6,10 @@ ourselves so that duplicate keys, alias bombs and runaway nesting are rejected w
 
 from __future__ import annotations
 
+import functools
+import gc
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +83,25 @@ def decode_text(data: bytes, where: Location) -> str:
         raise SpecError("file is not valid UTF-8", f"byte 0x{data[exc.start]:02x} cannot be decoded", Location(where.path, line, col)) from None
 
 
+def without_gc(function: Callable) -> Callable:
+    """Run `function` with Python's cyclic garbage collector paused: parsing and building create
+    many small objects and no cycles worth collecting, and full collections made a 7,500-node spec
+    grow faster than linearly (they took 40 % of its time)."""
+
+    @functools.wraps(function)
+    def paused(*args, **kwargs):
+        if not gc.isenabled():
+            return function(*args, **kwargs)
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return paused
+
+
+@without_gc
 def parse_yaml(text: str, path: str) -> Node:
     """Parse one YAML document into located Nodes."""
     if not text.strip():

@@ -23,6 +23,11 @@ from groupcost.layers.base import same_padding, window_output
         (56, 3, 2, (0, 0), 1, True, 28),  # ceil(53 / 2) + 1
         (5, 2, 2, (1, 1), 1, True, 3),  # ceil(6/2)+1 = 4, but the last window would start in the padding
         (3, 5, 1, (0, 0), 1, False, 0),  # kernel larger than the input
+        (2, 3, 2, (0, 0), 1, False, 0),  # floor((2 - 3) / 2) + 1 = floor(-1/2) + 1 = 0: no window fits
+        (2, 3, 2, (0, 0), 1, True, 1),  # floor((2 - 3 + 1) / 2) + 1 = 1: one window, hanging over the end
+        (2, 3, 3, (0, 0), 1, True, 1),  # floor((2 - 3 + 2) / 3) + 1 = 1
+        (2, 4, 2, (0, 0), 1, True, 0),  # floor((2 - 4 + 1) / 2) + 1 = 0: ceil_mode cannot save it
+        (3, 5, 1, (0, 0), 1, True, 0),  # stride 1 adds nothing in ceil mode
     ],
 )
 def test_window_output_hand_worked(size, k, s, pads, d, ceil, expected):
@@ -42,17 +47,89 @@ def test_same_and_valid_in_a_spec():
     assert [s.out_shape for s in steps] == [(8, 8, 8), (8, 6, 6)]
 
 
-@pytest.mark.parametrize("ceil", [False, True])
-@pytest.mark.parametrize("d", [1, 2])
-def test_pool_sizes_match_pytorch(ceil, d):
-    """Every size from 4 to 40, windows 1-4, strides 1-3 and legal paddings, as torch computes them."""
+def _pool_configurations(kind: str):
+    """(size, k, s, p, d, ceil_mode): sizes 1-9, windows 1-5, strides 1-4, padding 0-3 (legal or
+    not), dilation 1-3 for max pooling, both rounding modes: 5,760 max pools and 1,440 average pools."""
+    for size in range(1, 10):
+        for k in range(1, 6):
+            for s in range(1, 5):
+                for p in range(0, 4):
+                    for d in (1, 2, 3) if kind == "maxpool" else (1,):
+                        for ceil in (False, True):
+                            yield size, k, s, p, d, ceil
+
+
+@pytest.fixture
+def torch_one_thread():
+    """torch for thousands of tiny calls, where threads only add overhead; the setting restored after."""
     torch = pytest.importorskip("torch")
-    for size in range(4, 41):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("kind", ["maxpool", "avgpool"])
+def test_pool_sizes_and_refusals_match_pytorch(kind, torch_one_thread):
+    """Each configuration on a size × size input: torch's output size, or a refusal where torch refuses."""
+    accepted = refused = 0
+    for config in _pool_configurations(kind):
+        outcome = _compare_pool(torch_one_thread, kind, *config)
+        accepted, refused = accepted + (outcome == "accepted"), refused + (outcome == "refused")
+    assert accepted > 500 and refused > 300  # both sides of the rule are exercised
+
+
+def _compare_pool(torch, kind: str, size: int, k: int, s: int, p: int, d: int, ceil: bool) -> str:
+    from groupcost.layers.base import LayerError
+    from groupcost.layers.pool import AvgPool, MaxPool
+
+    if kind == "maxpool":
+        module = torch.nn.MaxPool2d(k, s, p, dilation=d, ceil_mode=ceil)
+        layer = MaxPool(k=(k, k), s=(s, s), p=(p, p), d=(d, d), ceil_mode=ceil)
+    else:
+        module = torch.nn.AvgPool2d(k, s, p, ceil_mode=ceil)
+        layer = AvgPool(k=(k, k), s=(s, s), p=(p, p), ceil_mode=ceil)
+    config = (size, k, s, p, d, ceil)
+    try:
+        expected = tuple(module(torch.zeros(1, 2, size, size)).shape[1:])
+    except RuntimeError:
+        with pytest.raises(LayerError):
+            layer.out_shape((2, size, size))
+        return "refused"
+    assert layer.out_shape((2, size, size)) == expected, config
+    assert window_output(size, k, s, p, p, d, ceil) == expected[1], config
+    return "accepted"
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pool_kernel_values_match_pytorch_in_ceil_mode(kind, torch_one_thread):
+    """The NumPy kernel on windows hanging over the end (ceil_mode), against torch's values."""
+    torch = torch_one_thread
+    np = pytest.importorskip("numpy")
+    from groupcost.kernels import pool
+
+    rng = np.random.default_rng(0)
+    checked = 0
+    for size in range(1, 8):
         for k in range(1, 5):
             for s in range(1, 4):
                 for p in range(0, k // 2 + 1):
-                    if d * (k - 1) + 1 > size + 2 * p or p > (d * (k - 1) + 1) // 2:
+                    out = window_output(size, k, s, p, p, 1, True)
+                    if out < 1:
                         continue
-                    pool = torch.nn.MaxPool2d(k, s, p, dilation=d, ceil_mode=ceil)
-                    expected = pool(torch.zeros(1, 1, size, 1 + 2 * p + d * (k - 1))).shape[2]
-                    assert window_output(size, k, s, p, p, d, ceil) == expected, (size, k, s, p, d, ceil)
+                    x = rng.standard_normal((1, 2, size, size + 1)).astype(np.float32)
+                    out_w = window_output(size + 1, k, s, p, p, 1, True)
+                    module = torch.nn.MaxPool2d(k, s, p, ceil_mode=True) if kind == "max" else torch.nn.AvgPool2d(k, s, p, ceil_mode=True)
+                    expected = module(torch.from_numpy(x)).numpy()
+                    got = pool(x, (k, k), (s, s), (p, p), (1, 1), (out, out_w), kind)
+                    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6, err_msg=str((size, k, s, p)))
+                    checked += 1
+    assert checked > 100
+
+
+def test_pool_window_over_a_small_input_in_a_spec():
+    """MaxPool2d(3, 2, ceil_mode=True) and AvgPool2d(3, 2, ceil_mode=True) on 2×2 give 1×1, as in torch."""
+    for kind in ("maxpool", "avgpool"):
+        text = f"input: [4, 2, 2]\nlayers:\n  - {kind}: {{k: 3, s: 2, ceil_mode: true}}\n"
+        (step,) = groupcost.spec.build(groupcost.parse_text(text)).steps()
+        assert step.out_shape == (4, 1, 1)

@@ -92,8 +92,8 @@ layers:
   - basic: {planes: 128, s: 2}
 """
     r = rows(text)
-    assert "0.shortcut.0" not in r and r["0.add"].out_shape == (64, 56, 56)
-    assert r["1.shortcut.0"].params == 64 * 128 and r["1.add"].out_shape == (128, 28, 28)
+    assert "0.shortcut" not in r and r["0.add"].out_shape == (64, 56, 56)
+    assert r["1.shortcut"].params == 64 * 128 and r["1.add"].out_shape == (128, 28, 28)
     assert r["1.add"].traffic == 2 * 128 * 28 * 28 + 128 * 28 * 28  # two inputs read, one output written
 
 
@@ -114,8 +114,8 @@ layers:
   - shuffle: {groups: 2}
 """
     r = rows(text)
-    assert r["0.1.0"].params == 58 * 58 and r["0.concat"].out_shape == (116, 28, 28)
-    assert (r["1"].params, r["1"].macs) == (0, 0)
+    assert r["1"].params == 58 * 58 and r["concat"].out_shape == (116, 28, 28)  # a transparent parallel: branches numbered in place
+    assert (r["2"].params, r["2"].macs, r["2"].type) == (0, 0, "shuffle")
 
 
 def test_defaults_apply_per_layer_type():
@@ -137,7 +137,7 @@ def test_ceil_mode_pool_and_adaptive():
 
 def test_layer_aliases_and_bare_entries():
     r = rows("input: [4, 4, 4]\nlayers:\n  - batchnorm\n  - hardswish\n  - linear_block\nblocks:\n  linear_block:\n    layers: [flatten, linear: {out: 3}]\n")
-    assert [row.type for row in r.values()] == ["bn", "hswish", "flatten", "fc"]
+    assert [row.type for row in r.values()] == ["bn", "hswish", "flatten", "linear"]  # linear: its own type, fc on a flat input
 
 
 def test_depth_groups_rows_but_keeps_totals():

@@ -1,0 +1,258 @@
+"""The graph form of the spec language: from:, outputs:, merges of named tensors, reuse across files,
+computed names, and the graph the builder lowers every spec to."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+import groupcost
+from groupcost.analysis import peak_live_elements
+from groupcost.network import INPUT, LayerStep, MergeStep
+
+
+def build(text: str, path: str = "spec.yaml", **overrides):
+    return groupcost.spec.build(groupcost.parse_text(text, path), overrides)
+
+
+UNET = """
+name: tiny_unet
+input: [3, 32, 32]
+defaults: {conv: {bias: false}}
+blocks:
+  down:
+    args: {out: }
+    layers: [conv: {name: conv, out: out, k: 3, p: 1}, relu: {name: act}]
+layers:
+  - down: {name: enc1, out: 8}
+  - maxpool: {name: pool1, k: 2}
+  - down: {name: enc2, out: 16}
+  - maxpool: {name: pool2, k: 2}
+  - down: {name: bottom, out: 16}
+  - concat: {name: cat2, from: [bottom, pool2]}    # same 8×8: a skip across the bottom
+  - down: {name: dec2, out: 16}
+  - conv: {name: head2, out: 2, k: 1}
+  - conv: {name: side, out: 2, k: 1, from: enc1}   # a long skip from the first stage
+outputs: [head2, side]
+"""
+
+
+def test_graph_nodes_are_topological_with_named_inputs():
+    net = build(UNET)
+    seen = {INPUT}
+    for node in net.nodes:
+        assert set(node.inputs) <= seen, node.name
+        seen.add(node.name)
+    nodes = {n.name: n for n in net.nodes}
+    assert isinstance(nodes["cat2"], MergeStep) and nodes["cat2"].inputs == ("bottom.act", "pool2")
+    assert nodes["side"].inputs == ("enc1.act",)
+    assert nodes["enc1.conv"].inputs == (INPUT,)
+
+
+def test_several_outputs_are_reported():
+    report = build(UNET).analyze()
+    assert report.outputs == (("head2", (2, 8, 8)), ("side", (2, 32, 32)))
+    assert report.output_shape == (2, 8, 8)
+    rows = {r.name: r for r in report.rows}
+    assert rows["cat2"].out_shape == (32, 8, 8)
+    assert rows["dec2.conv"].params == 16 * 32 * 9
+
+
+def test_graph_form_equals_the_sugar():
+    """A residual written by hand with from: and add is the residual structure, figure for figure."""
+    sugar = """
+input: [8, 16, 16]
+layers:
+  - residual:
+      body: [conv: {out: 8, k: 3, p: 1}, bn, relu, conv: {out: 8, k: 3, p: 1}, bn]
+  - relu
+"""
+    graph = """
+input: [8, 16, 16]
+layers:
+  - conv: {out: 8, k: 3, p: 1}
+  - bn
+  - relu
+  - conv: {out: 8, k: 3, p: 1}
+  - bn
+  - add: {from: [4, input]}
+  - relu
+"""
+    a, b = build(sugar).analyze(), build(graph).analyze()
+    assert a.totals == b.totals and a.output_shape == b.output_shape
+
+
+def test_block_input_is_in():
+    text = """
+input: [8, 16, 16]
+blocks:
+  unit:
+    layers:
+      - conv: {name: conv1, out: 8, k: 3, p: 1}
+      - conv: {name: conv2, out: 8, k: 3, p: 1}
+      - add: {name: sum, from: [conv2, in]}
+layers:
+  - unit: {name: a}
+  - unit: {name: b}
+"""
+    nodes = {n.name: n for n in build(text).nodes}
+    assert nodes["a.sum"].inputs == ("a.conv2", INPUT)
+    assert nodes["b.sum"].inputs == ("b.conv2", "a.sum")
+
+
+def test_names_resolve_innermost_first():
+    text = """
+input: [4, 8, 8]
+layers:
+  - conv: {name: x, out: 4, k: 1}
+  - seq:
+      name: s
+      layers:
+        - conv: {name: x, out: 4, k: 1}
+        - relu: {name: y, from: x}     # s.x, not the outer x
+  - add: {from: [x, s]}                # the outer x; `s` is the group's output, s.y
+"""
+    nodes = {n.name: n for n in build(text).nodes}
+    assert nodes["s.y"].inputs == ("s.x",)
+    assert nodes["2"].inputs == ("x", "s.y")
+
+
+def test_one_entry_groups_add_no_index():
+    text = """
+input: [4, 8, 8]
+blocks:
+  single: {layers: [conv: {out: 4, k: 1}]}
+layers:
+  - single: {name: a}
+  - seq: {name: b, layers: [relu]}
+  - residual:
+      name: r
+      body: [conv: {out: 4, k: 1}]
+      shortcut: [pwconv: {out: 4}]
+"""
+    names = [n.name for n in build(text).nodes]
+    assert names == ["a", "b", "r.0", "r.shortcut", "r.add"]
+
+
+def test_named_shortcut_and_branches():
+    text = """
+input: [8, 8, 8]
+layers:
+  - residual:
+      name: block
+      body: [conv: {name: conv1, out: 16, k: 3, s: 2, p: 1}]
+      shortcut: {name: downsample, layers: [pwconv: {out: 16, s: 2}, bn]}
+  - parallel:
+      name: mixed
+      branches:
+        - {name: branch1x1, layers: [pwconv: {out: 4}]}
+        - {layers: [pwconv: {name: branch3x3_1, out: 4}, conv: {name: branch3x3_2a, out: 4, k: 3, p: 1}]}
+"""
+    names = [n.name for n in build(text).nodes]
+    assert names == ["block.conv1", "block.downsample.0", "block.downsample.1", "block.add",
+                     "mixed.branch1x1", "mixed.branch3x3_1", "mixed.branch3x3_2a", "mixed.concat"]
+
+
+def test_computed_names_and_types():
+    text = """
+input: [8, 8, 8]
+vars: {acts: "['relu', 'hswish']"}
+blocks:
+  layer:
+    args: {act: relu}
+    layers: [conv: {name: conv, out: 8, k: 1}, "{act}": {name: act}]
+layers:
+  - repeat:
+      n: 2
+      layers: [layer: {name: "denselayer{i + 1}", act: "acts[i]"}]
+"""
+    rows = build(text).analyze().rows
+    assert [(r.name, r.type) for r in rows] == [
+        ("denselayer1.conv", "conv"), ("denselayer1.act", "relu"), ("denselayer2.conv", "conv"), ("denselayer2.act", "hswish")]
+
+
+def test_string_block_arguments_choose_layers():
+    text = """
+input: [8, 8, 8]
+blocks:
+  cna:
+    args: {norm: bn, act: relu}
+    layers: [conv: {out: 8, k: 3, p: 1}, "{norm}", "{act}"]
+layers:
+  - cna
+  - cna: {act: hswish}
+"""
+    assert [r.type for r in build(text).analyze().rows] == ["conv", "bn", "relu", "conv", "bn", "hswish"]
+
+
+def test_c_in_is_the_blocks_input_and_c_now_the_entrys():
+    """The `c_in` trap: after an expanding conv, c_in still means the block's input."""
+    text = """
+input: [16, 8, 8]
+blocks:
+  expand:
+    args: {e: 64}
+    layers:
+      - pwconv: {out: e}
+      - bn: {if: e != c_in}          # c_in is 16 here, although this bn reads 64 channels
+      - pwconv: {out: c_now // 2}    # c_now is what this entry reads: 64
+layers: [expand]
+"""
+    rows = build(text).analyze().rows
+    assert [r.type for r in rows] == ["pwconv", "bn", "pwconv"]
+    assert rows[2].out_shape == (32, 8, 8)
+
+
+def test_extends_overrides_variables(tmp_path):
+    (tmp_path / "base.yaml").write_text("name: base\ninput: [3, 8, 8]\nvars: {w: 4, depth: 1}\nlayers:\n  - repeat: {n: depth, layers: [conv: {out: w, k: 1}]}\n")
+    (tmp_path / "wide.yaml").write_text("extends: base.yaml\nname: wide\nvars: {w: 8, depth: 2}\n")
+    net = groupcost.load(tmp_path / "wide.yaml")
+    assert net.name == "wide" and [n.out_shape for n in net.nodes] == [(8, 8, 8), (8, 8, 8)]
+
+
+def test_extends_a_zoo_model(tmp_path):
+    path = tmp_path / "r50_w.yaml"
+    path.write_text("extends: resnet50\nname: wide_by_extends\nvars: {width_per_group: 128}\n")
+    totals = groupcost.load(path).analyze().totals
+    assert (totals.params, totals.macs) == (68_883_240, 11_398_021_120)  # BRIEF: torchvision's wide_resnet50_2
+
+
+def test_use_imports_blocks_that_keep_their_own_variables(tmp_path):
+    (tmp_path / "lib.yaml").write_text("input: [1]\nvars: {expansion: 4}\nblocks:\n  wide: {args: {c: }, layers: [pwconv: {out: c * expansion}]}\nlayers: [relu]\n")
+    (tmp_path / "net.yaml").write_text("use: lib.yaml\ninput: [8, 4, 4]\nvars: {expansion: 1}\nlayers:\n  - wide: {c: 8}\n")
+    assert groupcost.load(tmp_path / "net.yaml").output_shape == (32, 4, 4)
+
+
+def test_block_errors_name_the_call_chain():
+    text = "input: [6, 8, 8]\nblocks:\n  unit:\n    args: {g: 1}\n    layers: [conv: {out: 4, k: 1, groups: g}]\nlayers:\n  - unit: {name: ok, g: 2}\n  - unit: {name: bad, g: 3}\n"
+    with pytest.raises(groupcost.SpecError) as caught:
+        build(text)
+    assert "in block 'unit' used at spec.yaml:8:5 as bad" in str(caught.value)
+
+
+@pytest.mark.parametrize("source", ["unet", "resnet18", "shufflenet_v2_x1_0"])
+def test_peak_live_elements_is_what_the_executor_holds(source):
+    """The NumPy executor frees each tensor after its last reader; the bytes it held at its peak
+    are the analytic peak (here at batch 2, float32)."""
+    pytest.importorskip("numpy")
+    from groupcost.execute import verify
+
+    net = dataclasses.replace(build(UNET) if source == "unet" else groupcost.load(source), batch=2)
+    result = verify(net)
+    assert result.ok
+    assert result.peak_bytes == peak_live_elements(net) * 4
+    largest = max(math.prod(n.out_shape) for n in net.nodes) * 2
+    assert peak_live_elements(net) > largest  # a skip keeps its tensor alive beside the body
+
+
+def test_pytorch_agrees_on_a_graph_with_long_skips_and_two_outputs():
+    pytest.importorskip("torch")
+    from torch_reference import network_module, torch_counts
+
+    net = build(UNET)
+    params, macs, shapes = torch_counts(network_module(net), net.input_shape)
+    totals = net.analyze().totals
+    assert (totals.params, totals.macs, shapes) == (params, macs, net.output_shapes)
+    assert isinstance(net.nodes[0], LayerStep)
