@@ -317,13 +317,13 @@ def report(
 
     Example: [bold]groupcost report resnext50_32x4d -o resnext.html --device a100[/bold]
     """
-    from groupcost import options, roofline
+    from groupcost import options
     from groupcost.overview import overview
     from groupcost.render.html import check_target, to_html, write_page
     from groupcost.spec import load_document
 
     try:
-        profile = roofline.device(device, peak_tflops, bandwidth_gbs)
+        profile = _device(device, peak_tflops, bandwidth_gbs, default=True)
         variations = options.variations(vary) if vary else None
         variables = options.assignments(set_ or [])
         doc = load_document(spec)
