@@ -9,6 +9,8 @@
 3. Whether numpy was imported on the analyze path (it must not be).
 4. `groupcost whatif resnext50_32x4d` over 64 values of G, against one `analyze`, both end to end
    (goal: at most 2×, since the spec is parsed once and only re-resolved).
+5. Where the time of one `analyze resnext50_32x4d` goes beyond `import typer, rich, yaml`, measured
+   stage by stage in a fresh process (median of the runs).
 """
 
 from __future__ import annotations
@@ -109,6 +111,39 @@ def main() -> None:
     sweep_t, sweep_rss = median_child([PY, "-m", "groupcost", "whatif", "resnext50_32x4d", "--vary", f"G={every_g}", "--format", "json"], max(3, runs // 3))
     print("\n4. whatif over 64 configurations, fresh process, --format json")
     print(f"   whatif resnext50_32x4d --vary G=1..64  {sweep_t * 1000:7.1f} ms  {sweep_rss / 1024:6.1f} MiB   ({sweep_t / json_t:.2f}× one analyze; goal ≤ 2×)")
+
+    print("\n5. where analyze's time goes beyond the imports (fresh process, ms)")
+    stages = [run_stages() for _ in range(max(3, runs // 2))]
+    for name in stages[0]:
+        print(f"   {name:38s} {statistics.median(s[name] for s in stages):7.1f}")
+
+
+STAGES = """
+import io, json, sys, time
+t = [time.perf_counter()]
+import typer, rich, yaml; t.append(time.perf_counter())
+import groupcost, groupcost.layers, groupcost.spec; t.append(time.perf_counter())
+import groupcost.cli; t.append(time.perf_counter())
+from groupcost.api import analyze_spec
+report = analyze_spec("resnext50_32x4d"); t.append(time.perf_counter())
+from groupcost.render.report import to_table
+table = to_table(report)
+table.plain(120); t.append(time.perf_counter())
+from rich.console import Console; t.append(time.perf_counter())
+Console(file=io.StringIO(), width=120).print(table, crop=False); t.append(time.perf_counter())
+names = ["import typer, rich, yaml", "import groupcost (layers, spec, analysis)", "import groupcost.cli (+ typer.main)",
+         "load + build + analyze resnext50_32x4d", "render the table, plain (a pipe)", "terminal only: import rich.console",
+         "terminal only: render with rich"]
+print(json.dumps({n: 1000 * (b - a) for n, a, b in zip(names, t, t[1:])}))
+"""
+
+
+def run_stages() -> dict[str, float]:
+    import json
+
+    done = subprocess.run([PY, "-c", STAGES], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
 
 if __name__ == "__main__":
     main()

@@ -4,17 +4,34 @@
     >>> net = groupcost.load("resnext50_32x4d", G=64)
     >>> report = net.analyze()
     >>> report.totals.params, report.totals.macs
+
+One function per command, each returning an object whose `to_dict()` is that command's JSON:
+`analyze_spec`, `layer`, `compare`, `whatif`, `check`, `diff`, `verify` (groupcost.api).
 """
 
-from groupcost.analysis import CONVENTION, Report, Row, Totals, analyze
+from groupcost.analysis import CONVENTION, METRICS, Report, Row, Totals, TypeBreakdown, TypeRow, analyze
 from groupcost.errors import GroupcostError, Location, SpecError, UsageError
 from groupcost.network import Network
 from groupcost.spec import load, load_document, parse_text, zoo_names
 
 __version__ = "0.1.0"
 
+_API = ("analyze_spec", "layer", "compare", "whatif", "check", "diff", "verify", "CheckResult", "VerifyResult")
+
+
+def __getattr__(name: str):
+    """The command functions load on first use: `import groupcost` stays as light as `analyze` needs."""
+    if name in _API:
+        from groupcost import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'groupcost' has no attribute {name!r}")
+
+
 __all__ = [
     "CONVENTION",
+    "METRICS",
+    "CheckResult",
     "GroupcostError",
     "Location",
     "Network",
@@ -22,11 +39,21 @@ __all__ = [
     "Row",
     "SpecError",
     "Totals",
+    "TypeBreakdown",
+    "TypeRow",
     "UsageError",
+    "VerifyResult",
     "__version__",
     "analyze",
+    "analyze_spec",
+    "check",
+    "compare",
+    "diff",
+    "layer",
     "load",
     "load_document",
     "parse_text",
+    "verify",
+    "whatif",
     "zoo_names",
 ]

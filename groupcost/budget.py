@@ -11,16 +11,17 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from groupcost.analysis import Report, Row
+from groupcost.analysis import METRIC, RENAMED, Report, Row
+from groupcost.analysis import METRICS as ANALYSIS_METRICS
 from groupcost.errors import Location, SpecError
 from groupcost.spec.build import build
 from groupcost.spec.document import SpecDocument, suggest
 from groupcost.spec.yamlsource import Node
 
-COUNT_METRICS = ("params", "weights", "macs", "flops", "activations", "traffic")
-BYTE_METRICS = ("activation_bytes", "peak_activation_bytes", "weight_bytes", "traffic_bytes")
-METRICS = COUNT_METRICS + BYTE_METRICS
-LAYER_METRICS = ("params", "weights", "macs", "flops", "activations", "activation_bytes", "traffic", "traffic_bytes")
+METRICS = tuple(m.key for m in ANALYSIS_METRICS)
+BYTE_METRICS = tuple(m.key for m in ANALYSIS_METRICS if m.unit == "bytes")
+COUNT_METRICS = tuple(m for m in METRICS if m not in BYTE_METRICS)
+LAYER_METRICS = tuple(m.key for m in ANALYSIS_METRICS if m.row is not None)
 
 COUNT_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 BYTE_UNITS = {
@@ -40,6 +41,7 @@ def parse_amount(value: object, metric: str) -> int:
             raise SpecError(f"{metric} budget: must not be negative, got {value}", ACCEPTED)
         return value
     match = _AMOUNT.fullmatch(value)
+    metric = RENAMED.get(metric, metric)
     units = BYTE_UNITS if metric in BYTE_METRICS else COUNT_UNITS
     if not match or match[2].upper() not in units:
         if match and match[2].upper() in BYTE_UNITS:
@@ -80,6 +82,10 @@ class Budget:
     def label(self) -> str:
         return self.metric if self.scope is None else f"{self.metric} of {self.scope}"
 
+    @property
+    def unit(self) -> str:
+        return METRIC[self.metric].unit
+
 
 def budgets_from_spec(node: Node | None) -> list[Budget]:
     """`budgets: {params: 5M, macs: 600M, layers: {"layer4.*": {params: 10M}}}` → Budgets with their lines."""
@@ -103,10 +109,12 @@ def budgets_from_spec(node: Node | None) -> list[Budget]:
 
 def _limits(node: Node, metrics: tuple[str, ...], scope: str | None) -> list[Budget]:
     result = []
-    for metric, value in node.value.items():
+    for given_name, value in node.value.items():
+        metric = RENAMED.get(given_name, given_name)  # groupcost 0.1's names still read
         if metric not in metrics:
             extra = " or layers" if scope is None else ""
-            raise SpecError(f"unknown budget metric '{metric}'", suggest(metric, metrics) or f"one of {', '.join(metrics)}{extra}", node.key_locs[metric])
+            raise SpecError(f"unknown budget metric '{given_name}'", suggest(given_name, metrics) or f"one of {', '.join(metrics)}{extra}",
+                            node.key_locs[given_name])
         try:
             limit = parse_amount(value.value, metric)
         except SpecError as exc:
@@ -131,19 +139,11 @@ class Verdict:
 
 
 def total(report: Report, metric: str) -> int:
-    t, b = report.totals, report.dtype_bytes
-    return {
-        "params": t.params, "weights": t.weights, "macs": t.macs, "flops": t.flops, "activations": t.activations,
-        "traffic": t.traffic, "activation_bytes": t.activations * b, "peak_activation_bytes": t.peak_activation * b,
-        "weight_bytes": t.params * b, "traffic_bytes": t.traffic * b,
-    }[metric]
+    return report.metric(metric)
 
 
 def row_value(row: Row, metric: str, dtype_bytes: int) -> int:
-    return {
-        "params": row.params, "weights": row.weights, "macs": row.macs, "flops": 2 * row.macs, "activations": row.activations,
-        "activation_bytes": row.activations * dtype_bytes, "traffic": row.traffic, "traffic_bytes": row.traffic * dtype_bytes,
-    }[metric]
+    return METRIC[RENAMED.get(metric, metric)].row(row, dtype_bytes)  # type: ignore[misc]
 
 
 def check(report: Report, budgets: list[Budget], warn_at: float | None = None) -> list[Verdict]:
@@ -170,9 +170,12 @@ class SpecCheck:
     model: str
     source: str
     verdicts: tuple[Verdict, ...]
+    error: str | None = None  # the spec could not be read or built: the one-line error
 
     @property
     def status(self) -> str:
+        if self.error is not None:
+            return "error"
         statuses = {v.status for v in self.verdicts}
         return "over" if "over" in statuses else "warn" if "warn" in statuses else "ok" if statuses else "none"
 
@@ -189,10 +192,11 @@ def flag_limits(given: dict[str, str | None]) -> dict[str, tuple[int, str]]:
     return limits
 
 
-def check_spec(doc: SpecDocument, variables: dict, limits: dict[str, tuple[int, str]], warn_at: float | None) -> SpecCheck:
+def check_spec(doc: SpecDocument, variables: dict, limits: dict[str, tuple[int, str]], warn_at: float | None,
+               input_shape: tuple[int, ...] | None = None, batch: int | None = None) -> SpecCheck:
     """A spec's own budgets, with `limits` from flags replacing its whole-network budget on the same
     metric (they point at the spec's first line), checked against its analysis."""
     flagged = [Budget(metric, limit, text, Location(doc.path)) for metric, (limit, text) in limits.items()]
     own = [b for b in budgets_from_spec(doc.budgets) if b.scope is not None or b.metric not in limits]
-    report = build(doc, variables).analyze()
+    report = build(doc, variables, input_shape=input_shape, batch=batch).analyze()
     return SpecCheck(doc.name, doc.path, tuple(check(report, own + flagged, warn_at)))

@@ -1,7 +1,9 @@
-"""The command line: parse flags, call the library, render, choose the exit code. Nothing else."""
+"""The command line: parse flags, call the library (groupcost.api), render, choose the exit code. Nothing else."""
 
 from __future__ import annotations
 
+import inspect
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -12,13 +14,15 @@ import typer
 from groupcost import __version__
 from groupcost.errors import GroupcostError, Location, UsageError, one_line
 
-app = typer.Typer(
+APP_SETTINGS = dict(
     help="Exact parameter, MAC, memory and traffic counts for convolutional networks, from a YAML spec.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+app = typer.Typer(**APP_SETTINGS)
 
 
 class Format(str, Enum):
@@ -28,21 +32,41 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
+SpecArgument = Annotated[str, typer.Argument(help="A spec file, a zoo model name (see `groupcost zoo`), or - for standard input.")]
 DeviceOption = Annotated[Optional[str], typer.Option("--device", help="Device profile for the roofline estimate (a100, h100, v100, gtx1080ti, jetson_nano, rpi4).")]
-PeakOption = Annotated[Optional[float], typer.Option("--peak-tflops", help="Custom device: peak TFLOP/s (with --bandwidth-gbs).")]
+PeakOption = Annotated[Optional[float], typer.Option("--peak-tflops", help="Custom device: peak TFLOP/s (with --bandwidth-gbs; not with --device).")]
 BandwidthOption = Annotated[Optional[float], typer.Option("--bandwidth-gbs", help="Custom device: memory bandwidth in GB/s (with --peak-tflops).")]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table (human units) | json | csv | markdown (exact integers in json and csv).")]
 SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a spec variable: --set G=8 (repeatable).", metavar="VAR=VALUE")]
+BatchOption = Annotated[Optional[int], typer.Option("--batch", min=1, help="Batch size instead of the spec's.", show_default=False)]
+InputOption = Annotated[Optional[str], typer.Option("--input", help="Input shape C,H,W (or F) instead of the spec's, e.g. 3,160,160.", metavar="C,H,W", show_default=False)]
+WideOption = Annotated[bool, typer.Option("--wide", help="Show every table column, however wide the terminal (lines may wrap).")]
 
 
-def _emit(renderable) -> None:
+def _width() -> int | None:
+    """COLUMNS when set (in a terminal or a pipe); else the terminal's own width, or 120 for a pipe or file."""
+    import os
+
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return None if sys.stdout.isatty() else 120
+
+
+def _emit(renderable, wide: bool = False) -> None:
+    import os
+
     if isinstance(renderable, str):
         sys.stdout.write(renderable)
-    else:
-        from rich.console import Console
+        return
+    width = 10_000 if wide else _width()
+    if hasattr(renderable, "plain") and not sys.stdout.isatty() and not os.environ.get("FORCE_COLOR"):
+        sys.stdout.write(renderable.plain(width or 120))  # a pipe or file: the same lines, without loading rich's console
+        return
+    from rich.console import Console
 
-        # A pipe or file gets a fixed 120 columns (rich would assume 80); a terminal its own width.
-        Console(highlight=False, width=None if sys.stdout.isatty() else 120).print(renderable)
+    # Never crop: a table that cannot fit (under ~60 columns, or --wide) runs past the edge instead.
+    Console(highlight=False, width=width).print(renderable, crop=False)
 
 
 def _fail(error: GroupcostError, default_place: str, usage_place: str | None = None) -> typer.Exit:
@@ -61,6 +85,25 @@ def _located(parse, text: str, option: str):
         raise exc.located(Location(option)) from None
 
 
+def _input(text: str | None) -> tuple[int, ...] | None:
+    """--input C,H,W → (C, H, W)."""
+    from groupcost import options
+
+    if text is None:
+        return None
+    return tuple(options.positive(options.int_list(text, "--input", (1, 2, 3, 4), "C,H,W (or C,L, C,T,H,W, F)", "3,160,160"), "--input"))
+
+
+def _device(device: str | None, peak_tflops: float | None, bandwidth_gbs: float | None, default: bool):
+    from groupcost import roofline
+
+    if device is not None and (peak_tflops is not None or bandwidth_gbs is not None):
+        raise UsageError("--device and --peak-tflops/--bandwidth-gbs both describe the device", "give one or the other", Location("--device"))
+    if not default and device is None and peak_tflops is None and bandwidth_gbs is None:
+        return None
+    return roofline.device(device, peak_tflops, bandwidth_gbs)
+
+
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(f"groupcost {__version__}\n")
@@ -74,34 +117,70 @@ def main(
     """groupcost: what will this architecture cost? Exit codes: 0 ok, 1 over budget or mismatch, 2 bad input."""
 
 
+class By(str, Enum):
+    type = "type"
+
+
 @app.command()
 def analyze(
-    spec: Annotated[str, typer.Argument(help="A spec file or a zoo model name (see `groupcost zoo`).")],
+    spec: SpecArgument,
     set_: SetOption = None,
     format: FormatOption = Format.table,
     depth: Annotated[Optional[int], typer.Option("--depth", min=1, help="Sum layers into blocks of at most N name segments.")] = None,
+    by: Annotated[Optional[By], typer.Option("--by", help="Sum layers per layer type (convolutions per kind and kernel), with shares.")] = None,
     traffic: Annotated[bool, typer.Option("--traffic", help="Add memory traffic (bytes) and arithmetic intensity columns.")] = False,
     device: DeviceOption = None,
     peak_tflops: PeakOption = None,
     bandwidth_gbs: BandwidthOption = None,
+    batch: BatchOption = None,
+    input_: InputOption = None,
+    wide: WideOption = False,
 ) -> None:
-    """Per-layer output shape, groups, params, MACs and activations, with totals.
+    """Per-layer input and output shapes, groups, params, MACs and memory, with totals.
 
-    --traffic adds memory traffic and FLOP/byte; --device (or --peak-tflops with --bandwidth-gbs) adds a roofline latency estimate.
+    --traffic adds memory traffic and FLOP/byte; --device (or --peak-tflops with --bandwidth-gbs) adds a roofline latency estimate;
+    --by type sums the cost per layer type, as MobileNet's Table 2 does.
 
     Example: [bold]groupcost analyze resnext50_32x4d --set G=64 --depth 2 --device a100[/bold]
     """
-    from groupcost import options, roofline
-    from groupcost.render.report import FORMATS
-    from groupcost.spec import load
+    from groupcost import options
+    from groupcost.api import analyze_spec
 
     try:
-        wants_device = device is not None or peak_tflops is not None or bandwidth_gbs is not None
-        profile = roofline.device(device, peak_tflops, bandwidth_gbs) if wants_device else None
-        report = load(spec, options.assignments(set_ or [])).analyze()
+        if depth is not None and by is not None:
+            raise UsageError("--depth and --by type are two different summaries", "give one of them", Location("--by"))
+        profile = _device(device, peak_tflops, bandwidth_gbs, default=False)
+        doc = _document(spec)
+        report = analyze_spec(doc, options.assignments(set_ or []), input_shape=_input(input_), batch=batch)
     except GroupcostError as exc:
         raise _fail(exc, spec, "--set") from None
-    _emit(FORMATS[format.value](report.at_depth(depth) if depth else report, traffic=traffic or profile is not None, device=profile))
+    _warn_about_budgets(doc)
+    if by is not None:
+        from groupcost.render.report import TYPE_FORMATS
+
+        _emit(TYPE_FORMATS[format.value](report.by_type()), wide)
+        return
+    from groupcost.render.report import FORMATS
+
+    _emit(FORMATS[format.value](report.at_depth(depth) if depth else report, traffic=traffic or profile is not None, device=profile), wide)
+
+
+def _document(spec: str):
+    from groupcost.spec import load_document
+
+    return load_document(spec)
+
+
+def _warn_about_budgets(doc) -> None:
+    """`analyze` reads no budgets, but says when `budgets:` has a mistake that `check` would refuse."""
+    if doc.budgets is None:
+        return
+    from groupcost.budget import budgets_from_spec
+
+    try:
+        budgets_from_spec(doc.budgets)
+    except GroupcostError as exc:
+        sys.stderr.write(str(exc).replace(": error: ", ": warning: ", 1) + "\n")
 
 
 @app.command()
@@ -115,8 +194,9 @@ def layer(
     g: Annotated[str, typer.Option("--g", help="Group counts to compare; dw = depthwise (G = C_in).")] = "1,2,4,8,dw",
     bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Count a bias per output channel.")] = False,
     format: FormatOption = Format.table,
+    wide: WideOption = False,
 ) -> None:
-    """One convolution, no spec file: output shape, params, MACs and memory traffic for each G.
+    """One convolution, no spec file: output shape, params, MACs and memory traffic (bytes at float32) for each G.
 
     Example: [bold]groupcost layer 64,56,56 --out 128 -k 3 -p 1 --g 1,2,4,8,32,dw[/bold]
     """
@@ -135,37 +215,39 @@ def layer(
             raise GroupcostError(exc.message, exc.hint, Location(f"-{exc.arg or 'k'}")) from None
     except GroupcostError as exc:
         raise _fail(exc, "layer") from None
-    _emit(FORMATS[format.value](sweep))
+    _emit(FORMATS[format.value](sweep), wide)
 
 
 @app.command()
 def compare(
-    spec: Annotated[str, typer.Argument(help="A spec file or a zoo model name.")],
+    spec: SpecArgument,
     g: Annotated[str, typer.Option("--g", help="Group counts to try besides standard (G=1) and depthwise-separable.")] = "2,4,8,32",
     layers: Annotated[Optional[str], typer.Option("--layers", help="Only layers whose name matches this glob, e.g. 'layer3.*'.")] = None,
     set_: SetOption = None,
     format: FormatOption = Format.table,
+    batch: BatchOption = None,
+    input_: InputOption = None,
+    wide: WideOption = False,
 ) -> None:
     """Every convolution as standard, grouped at each G and depthwise-separable; heads as GAP, GDC or dense; network totals.
 
     Example: [bold]groupcost compare resnet50 --g 2,4,8,32 --layers 'layer3.*'[/bold]
     """
     from groupcost import options
+    from groupcost.api import compare as compare_spec
     from groupcost.render.compare import FORMATS
-    from groupcost.spec import load
-    from groupcost.variants import compare as compare_network
 
     try:
-        choices = [c for c in options.group_choices(g) if c != "dw"] + (["dw"] if "dw" in g.split(",") else [])
-        comparison = compare_network(load(spec, options.assignments(set_ or [])), choices, layers)
+        choices = options.group_choices(g)
+        comparison = compare_spec(_document(spec), choices, layers, options.assignments(set_ or []), input_shape=_input(input_), batch=batch)
     except GroupcostError as exc:
         raise _fail(exc, spec, "--set") from None
-    _emit(FORMATS[format.value](comparison))
+    _emit(FORMATS[format.value](comparison), wide)
 
 
 @app.command()
 def whatif(
-    spec: Annotated[str, typer.Argument(help="A spec file or a zoo model name.")],
+    spec: SpecArgument,
     vary: Annotated[Optional[list[str]], typer.Option("--vary", help="VAR=v1,v2,... (repeat for a grid).", metavar="VAR=V1,V2")] = None,
     layer: Annotated[Optional[str], typer.Option("--layer", help="Change the groups of this one layer (with --g).")] = None,
     g: Annotated[Optional[str], typer.Option("--g", help="Group counts for --layer, or 'divisors' for every legal G.")] = None,
@@ -173,18 +255,19 @@ def whatif(
     device: DeviceOption = None,
     peak_tflops: PeakOption = None,
     bandwidth_gbs: BandwidthOption = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw the sweep into this .png or .svg (needs groupcost[plot]).")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw the sweep into this .png or .svg (needs matplotlib: pip install 'matplotlib>=3.6').")] = None,
     force: Annotated[bool, typer.Option("--force", help="Let --plot overwrite an existing file.")] = False,
     format: FormatOption = Format.table,
+    batch: BatchOption = None,
+    input_: InputOption = None,
+    wide: WideOption = False,
 ) -> None:
     """Sweep spec variables (a grid) or one layer's G: params, MACs, traffic, activations and estimated latency per configuration.
 
     Example: [bold]groupcost whatif resnext50_32x4d --vary G=1,2,4,8,16,32,64 --plot sweep.png[/bold]
     """
-    from groupcost import options, roofline
-    from groupcost.render.sweep import FORMATS
-    from groupcost.spec import load_document
-    from groupcost.sweep import whatif as sweep
+    from groupcost import options
+    from groupcost.api import whatif as sweep
 
     try:
         if g is not None and layer is None:
@@ -196,12 +279,14 @@ def whatif(
 
             check_target(plot, force)
         result = sweep(
-            load_document(spec),
+            _document(spec),
             options.variations(vary or []),
-            roofline.device(device, peak_tflops, bandwidth_gbs),
+            _device(device, peak_tflops, bandwidth_gbs, default=True),
             layer,
             options.group_choices(g, words=("divisors",)) if g is not None else None,
             options.assignments(set_ or []),
+            input_shape=_input(input_),
+            batch=batch,
         )
         if plot is not None:
             from groupcost.render.plot import write_plot
@@ -209,7 +294,9 @@ def whatif(
             write_plot(result, plot, force)
     except GroupcostError as exc:
         raise _fail(exc, spec, "--vary") from None
-    _emit(FORMATS[format.value](result))
+    from groupcost.render.sweep import FORMATS
+
+    _emit(FORMATS[format.value](result), wide)
     if plot is not None:
         sys.stderr.write(f"wrote {plot}\n")
 
@@ -230,13 +317,13 @@ def report(
 
     Example: [bold]groupcost report resnext50_32x4d -o resnext.html --device a100[/bold]
     """
-    from groupcost import options, roofline
+    from groupcost import options
     from groupcost.overview import overview
     from groupcost.render.html import check_target, to_html, write_page
     from groupcost.spec import load_document
 
     try:
-        profile = roofline.device(device, peak_tflops, bandwidth_gbs)
+        profile = _device(device, peak_tflops, bandwidth_gbs, default=True)
         variations = options.variations(vary) if vary else None
         variables = options.assignments(set_ or [])
         doc = load_document(spec)
@@ -257,106 +344,111 @@ def report(
 class CheckFormat(str, Enum):
     table = "table"
     json = "json"
+    csv = "csv"
     markdown = "markdown"
     github = "github"
 
 
-def _max_option(metric: str, example: str):
-    return Annotated[Optional[str], typer.Option(f"--max-{metric.replace('_', '-')}", help=f"Budget for total {metric}, e.g. {example}.", show_default=False)]
-
-
-@app.command()
 def check(
-    specs: Annotated[list[str], typer.Argument(help="Spec files, globs (quoted: 'models/*.yaml') or zoo names.")],
-    max_params: _max_option("params", "5M") = None,
-    max_weights: _max_option("weights", "4M") = None,
-    max_macs: _max_option("macs", "600M") = None,
-    max_flops: _max_option("flops", "1.2G") = None,
-    max_activations: _max_option("activations", "20M") = None,
-    max_activation_bytes: _max_option("activation_bytes", "64MiB") = None,
-    max_peak_activation_bytes: _max_option("peak_activation_bytes", "8MiB") = None,
-    max_weight_bytes: _max_option("weight_bytes", "20MB") = None,
-    max_traffic: _max_option("traffic", "100M") = None,
-    max_traffic_bytes: _max_option("traffic_bytes", "400MiB") = None,
+    specs: Annotated[list[str], typer.Argument(help="Spec files, globs (quoted: 'models/*.yaml'), zoo names, or - for standard input.")],
     warn_at: Annotated[Optional[str], typer.Option("--warn-at", help="Also report budgets used to this fraction, e.g. 90%.")] = None,
     set_: SetOption = None,
-    format: Annotated[CheckFormat, typer.Option("--format", "-f", help="table | json | markdown (a PR comment) | github (workflow commands).")] = CheckFormat.table,
+    format: Annotated[CheckFormat, typer.Option("--format", "-f", help="table | json | csv | markdown (a PR comment) | github (workflow commands).")] = CheckFormat.table,
+    batch: BatchOption = None,
+    input_: InputOption = None,
+    wide: WideOption = False,
+    **limits: Optional[str],
 ) -> None:
     """Check specs against their budgets (`budgets:` in the spec, or --max-... flags). Exit 0 within, 1 over, 2 bad input.
+
+    Every spec is checked; one that cannot be read is reported as its error, and the exit code is then 2.
 
     Example: [bold]groupcost check 'models/*.yaml' --max-params 5M --max-macs 600M --warn-at 90%[/bold]
     """
     from groupcost import budget, options
+    from groupcost.api import check as check_specs
     from groupcost.render.guard import CHECK_FORMATS
-    from groupcost.spec import load_document
 
-    flags = {"params": max_params, "weights": max_weights, "macs": max_macs, "flops": max_flops, "activations": max_activations,
-             "activation_bytes": max_activation_bytes, "peak_activation_bytes": max_peak_activation_bytes, "weight_bytes": max_weight_bytes,
-             "traffic": max_traffic, "traffic_bytes": max_traffic_bytes}
+    flags = {key.removeprefix("max_"): value for key, value in limits.items()}
     try:
         fraction = _located(budget.parse_fraction, warn_at, "--warn-at") if warn_at is not None else None
-        limits = budget.flag_limits(flags)
         variables = options.assignments(set_ or [])
-        results = []
-        for source in options.expand_specs(specs):
-            try:
-                results.append(budget.check_spec(load_document(source), variables, limits, fraction))
-            except GroupcostError as exc:
-                raise exc.located(Location("--set" if isinstance(exc, UsageError) else source)) from None
-        if not any(r.verdicts for r in results):
+        try:
+            result = check_specs(options.expand_specs(specs), flags, fraction, variables, input_shape=_input(input_), batch=batch)
+        except UsageError as exc:
+            raise exc.located(Location("--set")) from None
+        if not any(c.verdicts or c.error for c in result.specs):
             raise UsageError("no budgets to check", "add `budgets:` to the spec or give --max-params, --max-macs, ...", Location(specs[0]))
     except GroupcostError as exc:
         raise _fail(exc, "check") from None
-    _emit(CHECK_FORMATS[format.value](results))
-    if any(r.status == "over" for r in results):
+    _emit(CHECK_FORMATS[format.value](result), wide)
+    for spec in result.specs:
+        if spec.error is not None:
+            sys.stderr.write(spec.error + "\n")
+    if result.status == "error":
+        raise typer.Exit(2)
+    if result.status == "over":
         raise typer.Exit(1)
+
+
+def _with_budget_flags(command):
+    """One --max-METRIC flag per metric of groupcost.analysis.METRICS (the flags follow the metrics)."""
+    from groupcost.analysis import METRICS
+
+    import typing
+
+    signature = inspect.signature(command)
+    hints = typing.get_type_hints(command, include_extras=True)
+    params = [p.replace(annotation=hints[p.name]) for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    annotations = {k: v for k, v in hints.items() if k != "limits"}
+    from groupcost.analysis import RENAMED
+
+    for metric in METRICS:
+        name = f"max_{metric.key}"
+        flags = [f"--max-{key.replace('_', '-')}" for key in (metric.key, *(old for old, new in RENAMED.items() if new == metric.key))]
+        hint = Annotated[Optional[str], typer.Option(*flags, help=f"Budget for total {metric.key}, e.g. {metric.example}.", show_default=False)]
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=hint))
+        annotations[name] = hint
+    command.__signature__ = signature.replace(parameters=params)
+    command.__annotations__ = annotations
+    return command
+
+
+app.command("check")(_with_budget_flags(check))
 
 
 @app.command()
 def diff(
     specs: Annotated[list[str], typer.Argument(help="BASE HEAD (files or zoo names), or one spec with --git REV.", metavar="BASE [HEAD]")],
-    git: Annotated[Optional[str], typer.Option("--git", help="Compare the one spec given with itself at this git revision (read with git show).")] = None,
-    fail_on_increase: Annotated[Optional[str], typer.Option("--fail-on-increase", help="Exit 1 when a total grows past a rule: macs>5%,params>0.")] = None,
+    git: Annotated[Optional[str], typer.Option("--git", help="Compare the one spec given with itself at this git revision (read with git show); a spec new since then is all added.")] = None,
+    fail_on_increase: Annotated[Optional[str], typer.Option("--fail-on-increase", help="Exit 1 when a total grows past a rule, quoted for the shell: 'macs>5%,params>0'.")] = None,
     set_: SetOption = None,
     format: FormatOption = Format.table,
+    batch: BatchOption = None,
+    input_: InputOption = None,
+    wide: WideOption = False,
 ) -> None:
     """What a change costs: every total and every layer added, removed or changed. Exit 1 only when a --fail-on-increase rule fires.
 
-    Example: [bold]groupcost diff --git origin/main models/net.yaml --fail-on-increase macs>5%,params>0[/bold]
+    Example: [bold]groupcost diff --git origin/main models/net.yaml --fail-on-increase 'macs>5%,params>0'[/bold]
     """
     from groupcost import options
-    from groupcost.diff import diff as compare_reports
-    from groupcost.diff import parse_rules
+    from groupcost.api import diff as diff_specs
+    from groupcost.costdiff import parse_rules
     from groupcost.render.guard import DIFF_FORMATS
-    from groupcost.spec import build, load_document, parse_text
-    from groupcost.spec.gitsource import read_at_revision
 
-    place = "diff"
     try:
         rules = parse_rules(fail_on_increase) if fail_on_increase else []
         variables = options.assignments(set_ or [])
-        if git is not None:
-            if len(specs) != 1:
-                raise UsageError(f"--git compares one spec with itself; got {len(specs)}", "groupcost diff --git main models/net.yaml", Location("--git"))
-            head_doc = load_document(specs[0])
-            text, label = read_at_revision(head_doc.path, git)
-            place = label
-            base_doc = parse_text(text, label)
-        else:
-            if len(specs) != 2:
-                raise UsageError(f"diff takes BASE and HEAD; got {len(specs)} spec(s)", "or one spec with --git REV", Location("diff"))
-            place = specs[0]
-            base_doc = load_document(specs[0])
-            place = specs[1]
-            head_doc = load_document(specs[1])
-        place = base_doc.path
-        base = build(base_doc, variables).analyze()
-        place = head_doc.path
-        head = build(head_doc, variables).analyze()
-        result = compare_reports(base, head, rules, base_doc.path, head_doc.path)
+        if git is not None and len(specs) != 1:
+            raise UsageError(f"--git compares one spec with itself; got {len(specs)}", "groupcost diff --git main models/net.yaml", Location("--git"))
+        if git is None and len(specs) != 2:
+            raise UsageError(f"diff takes BASE and HEAD; got {len(specs)} spec(s)", "or one spec with --git REV", Location("diff"))
+        base, head = (None, specs[0]) if git is not None else (specs[0], specs[1])
+        result = diff_specs(base, head, rules, variables, git=git, input_shape=_input(input_), batch=batch)
     except GroupcostError as exc:
-        raise _fail(exc, place) from None
-    _emit(DIFF_FORMATS[format.value](result))
+        raise _fail(exc, "diff", "--set") from None
+    _emit(DIFF_FORMATS[format.value](result), wide)
     if result.fired:
         raise typer.Exit(1)
 
@@ -379,32 +471,33 @@ class Precision(str, Enum):
 
 @app.command()
 def verify(
-    spec: Annotated[str, typer.Argument(help="A spec file or a zoo model name.")],
-    batch: Annotated[Optional[int], typer.Option("--batch", min=1, help="Batch size (default: the spec's).")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random weights and input.")] = 0,
+    spec: SpecArgument,
+    batch: BatchOption = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1, help="Seed of the random weights and input (0 or more).")] = 0,
     dtype: Annotated[Precision, typer.Option("--dtype", help="NumPy precision of the run.")] = Precision.float32,
     set_: SetOption = None,
     format: FormatOption = Format.table,
+    input_: InputOption = None,
+    wide: WideOption = False,
 ) -> None:
-    """Run the spec in NumPy with seeded random weights; prove every layer's shape, MACs and params. Exit 1 on a mismatch.
+    """Run the spec in NumPy with seeded random weights; prove every layer's shape, MACs and params. Exit 1 on a mismatch, 2 out of memory.
 
     Example: [bold]groupcost verify resnext50_32x4d --set G=8 --batch 2[/bold]
     """
     from groupcost import options
-    from groupcost.spec import load
+    from groupcost.api import network, verify as run_network
 
     try:
-        network = load(spec, options.assignments(set_ or []))
+        net = network(_document(spec), options.assignments(set_ or []), input_shape=_input(input_), batch=batch)
+        with _progress_after(1.0, f"verifying {net.name}") as on_step:
+            result = run_network(net, None, seed, dtype.value, on_step=on_step)
     except GroupcostError as exc:
         raise _fail(exc, spec, "--set") from None
-    from groupcost.execute import verify as run_network
-    from groupcost.render.verify import FORMATS, verdict
+    from groupcost.render.verify import FORMATS
 
-    with _progress_after(1.0, f"verifying {network.name}") as on_step:
-        result = run_network(network, batch, seed, dtype.value, on_step)
-    _emit(FORMATS[format.value](result))
+    _emit(FORMATS[format.value](result), wide)
     if not result.ok:
-        sys.stderr.write(verdict(result) + "\n")
+        sys.stderr.write(result.verdict + "\n")
         raise typer.Exit(1)
 
 
@@ -439,7 +532,7 @@ class _progress_after:
 
 
 @app.command()
-def zoo(format: FormatOption = Format.table) -> None:
+def zoo(format: FormatOption = Format.table, wide: WideOption = False) -> None:
     """The bundled models with their input, params and MACs.
 
     Example: [bold]groupcost analyze $(groupcost zoo --format csv | tail -n +2 | cut -d, -f1 | head -1)[/bold]
@@ -451,7 +544,7 @@ def zoo(format: FormatOption = Format.table) -> None:
         entries = [(name, load(name)) for name in zoo_names()]
     except GroupcostError as exc:
         raise _fail(exc, "zoo") from None
-    _emit(FORMATS[format.value]([(name, net, net.analyze()) for name, net in entries]))
+    _emit(FORMATS[format.value]([(name, net, net.analyze()) for name, net in entries]), wide)
 
 
 @app.command("layers")
@@ -470,17 +563,41 @@ def run(argv: list[str] | None = None) -> None:
     from typer._click import exceptions as click_errors
 
     try:
-        code = app(argv, prog_name="groupcost", standalone_mode=False)
+        code = _app_for(sys.argv[1:] if argv is None else argv)(argv, prog_name="groupcost", standalone_mode=False)
     except click_errors.NoArgsIsHelpError as exc:
         sys.stdout.write(exc.format_message())
         raise SystemExit(0) from None
+    except click_errors.NoSuchOption as exc:
+        token = next((a for a in (argv if argv is not None else sys.argv[1:]) if exc.option_name and a.startswith(exc.option_name)), exc.option_name)
+        if re.fullmatch(r"-\d.*", token or ""):  # `layer -64,56,56`: a negative number, not an option
+            command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "groupcost"
+            sys.stderr.write(one_line(f"{token}:1:1: error: '{token}' is negative; sizes are positive whole numbers (see `{command} --help`)") + "\n")
+            raise SystemExit(2) from None
+        _usage_error(exc)
     except click_errors.ClickException as exc:
-        param = getattr(exc, "param", None)
-        place = (param.opts[0] if param is not None and getattr(param, "opts", None) else None) or getattr(exc, "option_name", None) or "groupcost"
-        command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "groupcost"
-        sys.stderr.write(one_line(f"{place}:1:1: error: {exc.format_message()} (see `{command} --help`)") + "\n")
-        raise SystemExit(2) from None
+        _usage_error(exc)
     except KeyboardInterrupt:
         sys.stderr.write("groupcost:1:1: error: interrupted\n")
         raise SystemExit(130) from None
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _app_for(argv: list[str]) -> typer.Typer:
+    """The app with only the command asked for: typer builds a click command for every registered one
+    at each start (~4 ms each, more for `check`'s flags); `--help`, `--version` and typos get them all."""
+    wanted = [info for info in app.registered_commands if (info.name or info.callback.__name__) == (argv[0] if argv else None)]
+    if not wanted:
+        return app
+    single = typer.Typer(**APP_SETTINGS)
+    single.registered_callback = app.registered_callback
+    single.registered_commands = wanted
+    return single
+
+
+def _usage_error(exc) -> None:
+    """typer's own usage error as one located line, exit 2."""
+    param = getattr(exc, "param", None)
+    place = (param.opts[0] if param is not None and getattr(param, "opts", None) else None) or getattr(exc, "option_name", None) or "groupcost"
+    command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "groupcost"
+    sys.stderr.write(one_line(f"{place}:1:1: error: {exc.format_message()} (see `{command} --help`)") + "\n")
+    raise SystemExit(2) from None

@@ -37,18 +37,21 @@ def assignments(values: list[str], option: str = "--set") -> dict[str, Number]:
     return result
 
 
-def int_list(text: str, option: str, count: tuple[int, ...], what: str) -> list[int]:
+def int_list(text: str, option: str, count: tuple[int, ...], what: str, example: str | None = None) -> list[int]:
     """'64,56,56' → [64, 56, 56]; `count` lists the accepted lengths."""
     parts = re.split(r"[,×]|(?<=\d)x(?=\d)", text)  # 64,56,56 or 3x5
     values, column = [], 1
+    example = example or _example(count)
     for part in parts:
         stripped = part.strip()
+        if stripped.startswith("-") and stripped[1:].isdigit():
+            raise _error(option, column, f"{option} values must be positive, got {stripped} in '{text}'", f"{what}, e.g. {example}")
         if not stripped.isdigit():
-            raise _error(option, column, f"'{stripped}' in '{text}' is not a whole number", f"{what}, e.g. {_example(count)}")
+            raise _error(option, column, f"'{stripped}' in '{text}' is not a whole number", f"{what}, e.g. {example}")
         values.append(int(stripped))
         column += len(part) + 1
     if len(values) not in count:
-        raise _error(option, 1, f"expected {' or '.join(map(str, count))} numbers, got {len(values)} in '{text}'", f"{what}, e.g. {_example(count)}")
+        raise _error(option, 1, f"expected {' or '.join(map(str, count))} numbers, got {len(values)} in '{text}'", f"{what}, e.g. {example}")
     return values
 
 
@@ -63,14 +66,19 @@ def positive(values: list[int], option: str) -> list[int]:
 
 
 def pair(text: str, option: str) -> tuple[int, int]:
-    values = positive(int_list(text, option, (1, 2), "K or KH,KW"), option)
+    values = positive(int_list(text, option, (1, 2), f"{option} N or NH,NW", "3 or 3,5"), option)
     return (values[0], values[-1])
 
 
 def padding(text: str) -> tuple[int, int, int, int] | str:
     if text.strip() in ("same", "valid"):
         return "same" if text.strip() == "same" else (0, 0, 0, 0)
-    values = int_list(text, "-p", (1, 2, 4), "P, PH,PW, top,bottom,left,right, same or valid")
+    if text.strip().isalpha():
+        from difflib import get_close_matches
+
+        close = get_close_matches(text.strip(), ["same", "valid"], n=1)
+        raise _error("-p", 1, f"unknown padding '{text.strip()}'", f"did you mean '{close[0]}'?" if close else "same, valid, P, PH,PW or T,B,L,R")
+    values = int_list(text, "-p", (1, 2, 4), "P, PH,PW, top,bottom,left,right, same or valid", "1, 1,2 or same")
     if len(values) == 1:
         return (values[0],) * 4  # type: ignore[return-value]
     if len(values) == 2:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from groupcost.analysis import RENAMED
 from groupcost.budget import LAYER_METRICS, METRICS
 from groupcost.layers import ALIASES, LAYER_TYPES
 from groupcost.layers import base as kinds
@@ -116,7 +117,9 @@ def spec_schema() -> dict:
         "propertyNames": {"not": {"enum": known}},
         "additionalProperties": {"type": ["object", "null"]},
     })
-    budget_values = {m: AMOUNT for m in METRICS}
+    legacy = {old: {**AMOUNT, "description": f"groupcost 0.1's name of {new}"} for old, new in RENAMED.items()}
+    budget_values = {**{m: AMOUNT for m in METRICS}, **legacy}
+    layer_values = {**{m: AMOUNT for m in LAYER_METRICS}, **{k: v for k, v in legacy.items() if RENAMED[k] in LAYER_METRICS}}
     properties = {
         "name": {"type": "string"},
         "description": {"type": "string"},
@@ -141,7 +144,7 @@ def spec_schema() -> dict:
         "outputs": {**NAMES, "description": "the network's outputs by name (default: the last layer's)"},
         "budgets": {
             "type": ["object", "null"],
-            "properties": {**budget_values, "layers": {"type": "object", "additionalProperties": {"type": "object", "properties": {m: AMOUNT for m in LAYER_METRICS}, "additionalProperties": False}}},
+            "properties": {**budget_values, "layers": {"type": "object", "additionalProperties": {"type": "object", "properties": layer_values, "additionalProperties": False}}},
             "additionalProperties": False,
         },
     }

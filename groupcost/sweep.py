@@ -60,6 +60,12 @@ class Sweep:
     def baseline(self) -> Outcome | None:
         return next((o for o in self.outcomes if o.legal), None)
 
+    def to_dict(self) -> dict:
+        """The JSON document of `groupcost whatif --format json`."""
+        from groupcost.documents import sweep_dict
+
+        return sweep_dict(self)
+
 
 def grid(vary: dict[str, list[Number]]) -> list[dict[str, Number]]:
     """Every combination, the first variable varying slowest."""
@@ -89,6 +95,9 @@ def whatif(
     layer: str | None = None,
     groups: list[int | str] | None = None,
     base: dict[str, Number] | None = None,
+    *,
+    input_shape: tuple[int, ...] | None = None,
+    batch: int | None = None,
 ) -> Sweep:
     """Resolve `doc` for every combination of `vary` (over `base` variables) and every G of `layer`."""
     for names, option in ((vary, "--vary"), (base or {}, "--set")):
@@ -99,7 +108,7 @@ def whatif(
     for values in grid(vary):
         variables = {**(base or {}), **values}
         try:
-            network = build(doc, variables)
+            network = build(doc, variables, input_shape=input_shape, batch=batch)
         except SpecError as exc:
             outcomes.append(Outcome(Config(values), reason=exc.message))
             continue

@@ -13,7 +13,7 @@ import fnmatch
 from dataclasses import dataclass
 
 from groupcost.analysis import Row, Totals, analyze, step_row
-from groupcost.errors import Location
+from groupcost.errors import Location, UsageError
 from groupcost.layers import Layer, LayerError, Shape
 from groupcost.layers.conv import Conv, ConvLike, ConvTranspose, DepthwiseConv, GlobalDepthwiseConv, PointwiseConv, TransposedGeometry, legal_groups, nearest
 from groupcost.layers.pool import GlobalAvgPool
@@ -119,6 +119,12 @@ class GroupSweep:
     baseline: Variant  # G = 1, what every ratio is taken against
     variants: tuple[Variant, ...]
 
+    def to_dict(self) -> dict:
+        """The JSON document of `groupcost layer --format json`."""
+        from groupcost.documents import group_sweep_dict
+
+        return group_sweep_dict(self)
+
 
 def sweep_groups(question: ConvQuestion, choices: list[Choice]) -> GroupSweep:
     step = question.step()
@@ -155,6 +161,12 @@ class Comparison:
     heads: tuple[LayerComparison, ...]
     scenarios: tuple[Scenario, ...]
 
+    def to_dict(self) -> dict:
+        """The JSON document of `groupcost compare --format json`."""
+        from groupcost.documents import comparison_dict
+
+        return comparison_dict(self)
+
 
 def _head(step: LayerStep, batch: int) -> LayerComparison | None:
     """A layer that reduces a whole plane to 1×1: compare GAP, GDC and a dense conv over the plane."""
@@ -178,6 +190,12 @@ def _head(step: LayerStep, batch: int) -> LayerComparison | None:
 def compare(network: Network, choices: list[Choice], pattern: str | None = None) -> Comparison:
     """Every selected convolution at G = 1, each G in `choices` and depthwise-separable; heads; totals."""
     selected = [s for s in network.steps() if is_groupable(s) and (pattern is None or fnmatch.fnmatchcase(s.name, pattern))]
+    if pattern is not None and not selected:
+        from groupcost.spec.document import suggest
+
+        names = [s.name for s in network.steps() if is_groupable(s)]
+        raise UsageError(f"--layers '{pattern}' matches no standard or pointwise convolution in {network.name}",
+                         suggest(pattern, names) or f"e.g. --layers '{names[0]}'" if names else "this network has none", Location("--layers"))
     options: list[Choice] = [1, *(c for c in choices if c != 1), SEPARABLE]
     batch = network.batch
     layers = tuple(

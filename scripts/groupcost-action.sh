@@ -30,17 +30,14 @@ if [ -n "${GROUPCOST_BASE:-}" ]; then
   for pattern in "${patterns[@]}"; do
     for spec in $pattern; do
       echo >> "$comment"
-      if git cat-file -e "$GROUPCOST_BASE:./$spec" 2>/dev/null; then
-        groupcost diff --git "$GROUPCOST_BASE" "$spec" "${rules[@]}" --format markdown >> "$comment"
-        diff_status=$?
-        if [ "$diff_status" -eq 2 ]; then
-          exit 2
-        fi
-        if [ "$diff_status" -gt "$status" ]; then
-          status=$diff_status
-        fi
-      else
-        echo "_\`$spec\` is new: nothing to compare at $GROUPCOST_BASE._" >> "$comment"
+      # a spec that is new since the base shows every layer as added
+      groupcost diff --git "$GROUPCOST_BASE" "$spec" "${rules[@]}" --format markdown >> "$comment"
+      diff_status=$?
+      if [ "$diff_status" -eq 2 ]; then
+        exit 2
+      fi
+      if [ "$diff_status" -gt "$status" ]; then
+        status=$diff_status
       fi
     done
   done

@@ -21,8 +21,9 @@ class Cli:
     def __init__(self):
         self.runner = CliRunner()
 
-    def __call__(self, *args: str):
-        return self.runner.invoke(app, [str(a) for a in args])
+    def __call__(self, *args: str, env: dict[str, str | None] | None = None, input: str | None = None):
+        """Output to a pipe, 120 columns unless `env` sets COLUMNS (the developer's own COLUMNS is ignored)."""
+        return self.runner.invoke(app, [str(a) for a in args], env={"COLUMNS": None, **(env or {})}, input=input)
 
 
 @pytest.fixture

@@ -38,14 +38,15 @@ def test_analyze_table_states_the_convention(cli):
 def test_analyze_json_document(cli):
     result = cli("analyze", "resnext50_32x4d", "--set", "G=64", "--format", "json")
     doc = json.loads(result.stdout)
-    assert doc["schema_version"] == 1 and doc["model"] == "resnext50_32x4d"
-    assert doc["variables"] == {"G": 64, "width_per_group": 4}
+    assert doc["schema_version"] == 2 and doc["model"] == "resnext50_32x4d"
+    assert doc["variables"] == {"depths": [3, 4, 6, 3], "G": 64, "width_per_group": 4}
     assert set(doc["convention"]) >= {"macs", "params", "activations", "traffic"}
     assert doc["totals"]["flops"] == 2 * doc["totals"]["macs"]
-    for metric in ("params", "weights", "macs", "activations", "traffic"):
+    for metric in ("params", "weights", "buffers", "macs", "activation_elements", "traffic_elements", "traffic_bytes", "state_dict_bytes"):
         assert doc["totals"][metric] == sum(layer[metric] for layer in doc["layers"]), metric
         assert all(type(layer[metric]) is int for layer in doc["layers"])
-    assert doc["totals"]["activation_bytes"] == 4 * doc["totals"]["activations"]
+    assert doc["totals"]["activation_bytes"] == 4 * doc["totals"]["activation_elements"]
+    assert doc["layers"][0]["in_shapes"] == [[3, 224, 224]] and doc["layers"][0]["out_shape"] == [64, 112, 112]
 
 
 def test_analyze_csv_has_exact_integers(cli):
@@ -60,8 +61,8 @@ def test_analyze_markdown(cli):
     """AlexNet's conv1: 64·3·11·11 + 64 = 23,296 params, 23,232·55·55 = 70,276,800 MACs."""
     result = cli("analyze", "alexnet", "--format", "markdown")
     lines = result.stdout.splitlines()
-    assert lines[2].startswith("| layer | type | output |") and lines[3].startswith("| :--- |")
-    assert "| features.0 | conv | 64×55×55 | 1 | 23.30 K | 70.28 M |" in result.stdout
+    assert lines[2].startswith("| layer | type | input | output |") and lines[3].startswith("| :--- |")
+    assert "| features.0 | conv | 3×224×224 | 64×55×55 | 1 | 23.30 K | 70.28 M |" in result.stdout
 
 
 def test_analyze_depth(cli):
@@ -78,7 +79,8 @@ def test_layer_sweep_against_the_formulas(cli):
     for g in (1, 2, 4, 8, 32):
         weights = 128 * (64 // g) * 9
         assert (variants[str(g)]["params"], variants[str(g)]["macs"]) == (weights, weights * 56 * 56)
-        assert variants[str(g)]["traffic"] == 64 * 56 * 56 + 128 * 56 * 56 + weights
+        assert variants[str(g)]["traffic_elements"] == 64 * 56 * 56 + 128 * 56 * 56 + weights
+        assert variants[str(g)]["traffic_bytes"] == 4 * variants[str(g)]["traffic_elements"]
     assert variants["dw"]["groups"] == 64 and variants["dw"]["params"] == 128 * 9
     assert variants["3"] == {"g": "3", "groups": 3, "legal": False, "reason": "groups=3 does not divide C_in=64 and C_out=128", "nearest_legal": [2, 4]}
     assert variants["1"]["weights"] == variants["1"]["params"]  # no bias unless --bias

@@ -30,7 +30,7 @@ def test_batch_and_precision(cli):
     doc = json.loads(result.stdout)
     assert (doc["batch"], doc["dtype"], doc["seed"], doc["ok"]) == (3, "float64", 7, True)
     assert sum(layer["counted_macs"] for layer in doc["layers"]) == 3 * 220_965_376  # MobileFaceNet's 221 M, three times
-    assert doc["layers"][0]["actual_shape"] == [3, 64, 56, 56]
+    assert doc["layers"][0]["actual_shape"] == [64, 56, 56] and doc["layers"][0]["actual_batch"] == 3  # shapes of one sample, as analyze
 
 
 def test_a_wrong_kernel_is_caught(cli, monkeypatch):

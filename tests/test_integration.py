@@ -38,7 +38,7 @@ def test_pre_commit_hook_entry(tmp_path):
     ok = subprocess.run([*entry, "specs/within.yaml"], cwd=tmp_path, env=env(), capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     bad = subprocess.run([*entry, "specs/within.yaml", "specs/over.yaml"], cwd=tmp_path, env=env(), capture_output=True, text=True)
-    assert bad.returncode == 1 and "net: params is 2,768, over the budget of 2K" in bad.stdout
+    assert bad.returncode == 1 and "specs/over.yaml: params is 2,768, over the budget of 2K" in bad.stdout  # two specs named `net`: told apart by path
     broken = tmp_path / "specs" / "broken.yaml"
     broken.write_text("input: [3, 8, 8]\nlayers: [cnov]\n")
     error = subprocess.run([*entry, "specs/broken.yaml"], cwd=tmp_path, env=env(), capture_output=True, text=True)
@@ -84,7 +84,8 @@ def test_action_pull_request_within_budget(repo):
     assert text.startswith("### ✅ groupcost budgets")
     assert "### 📊 groupcost diff: `HEAD:models/net.yaml` → `models/net.yaml`" in text
     assert "| params | 752 | 1.04 K | +288 | +38.3% |" in text
-    assert "_`models/new.yaml` is new: nothing to compare at HEAD._" in text
+    assert "### 📊 groupcost diff: `HEAD:models/new.yaml (absent)` → `models/new.yaml`" in text  # new since HEAD: all added
+    assert "| params | 0 | " in text
     assert summary.read_text() == text
 
 

@@ -65,7 +65,7 @@ def test_whatif_cli_json_and_chart(cli):
     rows = {row["variables"]["G"]: row for row in doc["configurations"]}
     assert (rows[32]["params"], rows[32]["macs"]) == (25_028_904, 4_230_479_872)
     table = cli("whatif", "shufflenet_v2_table2", "--vary", "G=1,2,4,8", "--device", "gtx1080ti")
-    assert "traffic (elements)" in table.stdout and "gtx1080ti (11.34 TFLOP/s, 484 GB/s)" in table.stdout
+    assert "traffic (bytes)" in table.stdout and "gtx1080ti (11.34 TFLOP/s, 484 GB/s)" in table.stdout
 
 
 @pytest.mark.parametrize(

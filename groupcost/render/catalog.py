@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
-from groupcost.analysis import CONVENTION, Report
+from groupcost.analysis import Report
 from groupcost.network import Network
 from groupcost.render import units
 
@@ -20,39 +18,28 @@ def _cells(entry: ZooEntry) -> list[str]:
 
 
 def zoo_table(entries: list[ZooEntry]):
-    from rich.console import Group
-    from rich.text import Text
+    from groupcost.render.blocks import Blocks, Note
 
     from groupcost.render.grid import Grid
 
-    table = Grid(HEADER, [_cells(e) for e in entries], [i in (2, 3) for i in range(len(HEADER))], title="groupcost zoo")
-    return Group(table, Text("MACs: conv + linear only; FLOPs = 2 × MACs. `groupcost analyze NAME` for the layers.", style="dim"))
+    table = Grid(HEADER, [_cells(e) for e in entries], [i in (2, 3) for i in range(len(HEADER))], title="groupcost zoo", priorities=(0, 1, 0, 0, 0))
+    return Blocks(table, Note("MACs: conv + linear only; FLOPs = 2 × MACs. `groupcost analyze NAME` for the layers.", style="dim"))
 
 
 def zoo_markdown(entries: list[ZooEntry]) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "| :--- | :--- | ---: | ---: | :--- |"]
-    lines += ["| " + " | ".join(_cells(e)) + " |" for e in entries]
-    return "\n".join(lines) + "\n"
-
-
-def zoo_dicts(entries: list[ZooEntry]) -> list[dict]:
-    return [
-        {"model": name, "input_shape": list(net.input_shape), "params": r.totals.params, "macs": r.totals.macs, "description": net.description}
-        for name, net, r in entries
-    ]
+    return "\n".join(units.markdown_table(HEADER, [i in (2, 3) for i in range(len(HEADER))], [_cells(e) for e in entries])) + "\n"
 
 
 def zoo_json(entries: list[ZooEntry]) -> str:
-    return json.dumps({"schema_version": 1, "convention": CONVENTION, "models": zoo_dicts(entries)}, indent=2) + "\n"
+    from groupcost.documents import zoo_dict
+
+    return json.dumps(zoo_dict(entries), indent=2) + "\n"
 
 
 def zoo_csv(entries: list[ZooEntry]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, ("model", "input_shape", "params", "macs", "description"), lineterminator="\n")
-    writer.writeheader()
-    for row in zoo_dicts(entries):
-        writer.writerow({**row, "input_shape": units.shape(tuple(row["input_shape"]))})
-    return out.getvalue()
+    from groupcost.documents import zoo_dict
+
+    return units.csv_text(("model", "input_shape", "params", "macs", "description"), zoo_dict(entries)["models"])
 
 
 FORMATS = {"table": zoo_table, "json": zoo_json, "csv": zoo_csv, "markdown": zoo_markdown}
@@ -66,7 +53,7 @@ def layer_types_table():
 
     table = Table(title="layer types", title_justify="left", header_style="bold", show_lines=True)
     for column in ("type", "arguments (default)", "what it is"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # wrapped, never cut
     for name, cls in LAYER_TYPES.items():
         if name in ALIASES:
             continue

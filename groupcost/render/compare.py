@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
-from groupcost import __version__
-from groupcost.analysis import CONVENTION
 from groupcost.render import units
-from groupcost.render.variants import ratio, variant_dict
+from groupcost.render.variants import ratio
 from groupcost.roofline import intensity
 from groupcost.variants import Comparison, LayerComparison, Scenario, Variant
 
-SCHEMA_VERSION = 1
 LAYER_HEADER = ("layer", "variant", "output", "params", "MACs", "traffic", "FLOP/B", "params×", "MACs×", "traffic×")
-SCENARIO_HEADER = ("network", "params", "MACs", "traffic", "activations", "params×", "MACs×", "traffic×", "note")
+LAYER_PRIORITIES = (0, 0, 3, 0, 0, 1, 3, 2, 2, 2)
+SCENARIO_HEADER = ("network", "params", "MACs", "traffic", "output mem", "params×", "MACs×", "traffic×", "note")
+SCENARIO_PRIORITIES = (0, 0, 0, 1, 3, 2, 2, 2, 0)
 NOTE = (
     "* = as the spec has it; × = ratio to the standard convolution (to the spec as written for whole networks); traffic = input + output + weights, "
     "in bytes; FLOP/B = arithmetic intensity (FLOPs = 2 × MACs). dw-separable = depthwise K×K + pointwise 1×1, both counted."
@@ -39,7 +36,7 @@ def _layer_rows(comparison: LayerComparison, dtype_bytes: int) -> list[list[str]
 def _scenario_cells(s: Scenario, written: Scenario, dtype_bytes: int) -> list[str]:
     t, w = s.totals, written.totals
     note = f"{len(s.illegal)} kept as written ²" if s.illegal else ""
-    return [s.label, units.count(t.params), units.count(t.macs), units.size(t.traffic * dtype_bytes), units.count(t.activations),
+    return [s.label, units.count(t.params), units.count(t.macs), units.size(t.traffic * dtype_bytes), units.size(t.activations * dtype_bytes),
             ratio(t.params, w.params), ratio(t.macs, w.macs), ratio(t.traffic, w.traffic), note]
 
 
@@ -57,28 +54,30 @@ def footnotes(c: Comparison) -> list[str]:
 
 
 def to_table(c: Comparison):
-    from rich.console import Group
-    from rich.text import Text
+    from groupcost.render.blocks import Blocks, Note
 
     from groupcost.render.grid import Grid
 
     parts = []
     if c.layers:
         rows = [cells for layer in c.layers for cells in _layer_rows(layer, c.dtype_bytes)]
-        parts.append(Grid(LAYER_HEADER, rows, [i > 2 for i in range(len(LAYER_HEADER))], title=f"{c.model}: convolution variants"))
+        parts.append(Grid(LAYER_HEADER, rows, [i > 2 for i in range(len(LAYER_HEADER))], title=f"{c.model}: convolution variants",
+                          priorities=LAYER_PRIORITIES))
     else:
-        parts.append(Text("no standard or pointwise convolution matches", style="yellow"))
+        parts.append(Note("no standard or pointwise convolution matches", style="yellow"))
     if c.heads:
         rows = [cells for head in c.heads for cells in _layer_rows(head, c.dtype_bytes)]
-        parts.append(Grid(LAYER_HEADER, rows, [i > 2 for i in range(len(LAYER_HEADER))], title="heads: reducing a whole plane to 1×1"))
+        parts.append(Grid(LAYER_HEADER, rows, [i > 2 for i in range(len(LAYER_HEADER))], title="heads: reducing a whole plane to 1×1",
+                          priorities=LAYER_PRIORITIES))
     rows = [_scenario_cells(s, c.scenarios[0], c.dtype_bytes) for s in c.scenarios]
-    parts.append(Grid(SCENARIO_HEADER, rows, [0 < i < 8 for i in range(len(SCENARIO_HEADER))], title="whole network, every selected convolution built one way"))
-    return Group(*parts, *(Text(note, style="red") for note in footnotes(c)), Text(NOTE, style="dim"))
+    parts.append(Grid(SCENARIO_HEADER, rows, [0 < i < 8 for i in range(len(SCENARIO_HEADER))], title="whole network, every selected convolution built one way",
+                      priorities=SCENARIO_PRIORITIES))
+    return Blocks(*parts, *(Note(note, style="red") for note in footnotes(c)), Note(NOTE, style="dim"))
 
 
 def to_markdown(c: Comparison) -> str:
     def table(header, rows) -> list[str]:
-        return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header), *("| " + " | ".join(r) + " |" for r in rows), ""]
+        return [*units.markdown_table(header, [i > 2 for i in range(len(header))] if header is LAYER_HEADER else [0 < i < 8 for i in range(len(header))], rows), ""]
 
     lines = [f"**{c.model}: convolution variants**", ""]
     lines += table(LAYER_HEADER, [cells for layer in c.layers for cells in _layer_rows(layer, c.dtype_bytes)])
@@ -89,50 +88,29 @@ def to_markdown(c: Comparison) -> str:
     return "\n".join([*lines, *(f"{n}  " for n in notes), *([""] if notes else []), NOTE]) + "\n"
 
 
-def _comparison_dict(layer: LayerComparison) -> dict:
-    return {
-        "name": layer.name,
-        "in_shape": list(layer.in_shape),
-        "as_written": variant_dict(layer.written),
-        "variants": [{"variant": v.label, **variant_dict(v)} for v in layer.variants],
-    }
-
-
 def to_dict(c: Comparison) -> dict:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "groupcost_version": __version__,
-        "model": c.model,
-        "dtype_bytes": c.dtype_bytes,
-        "convention": CONVENTION,
-        "layers": [_comparison_dict(layer) for layer in c.layers],
-        "heads": [_comparison_dict(head) for head in c.heads],
-        "networks": [
-            {"variant": s.label, "replaced_layers": s.replaced, "illegal_layers": list(s.illegal),
-             **{k: getattr(s.totals, k) for k in ("params", "weights", "macs", "activations", "traffic")}}
-            for s in c.scenarios
-        ],
-    }
+    return c.to_dict()
 
 
 def to_json(c: Comparison) -> str:
-    return json.dumps(to_dict(c), indent=2) + "\n"
+    return json.dumps(c.to_dict(), indent=2) + "\n"
+
+
+CSV_FIELDS = ("section", "layer", "in_shape", "variant", "legal", "out_shape", "params", "weights", "macs", "activation_elements",
+              "traffic_elements", "traffic_bytes", "replaced_layers", "illegal_layers", "reason", "nearest_legal")
 
 
 def to_csv(c: Comparison) -> str:
-    """One line per layer variant, head option and network scenario, exact integers."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("section", "layer", "variant", "legal", "out_shape", "params", "macs", "traffic", "reason"))
-    for section, items in (("layer", c.layers), ("head", c.heads)):
-        for item in items:
-            for v in item.variants:
-                d = variant_dict(v)
-                writer.writerow((section, item.name, v.label, str(v.legal).lower(), units.shape(v.out_shape) if v.legal else "",
-                                 d.get("params", ""), d.get("macs", ""), d.get("traffic", ""), v.reason or ""))
-    for s in c.scenarios:
-        writer.writerow(("network", "", s.label, "true", "", s.totals.params, s.totals.macs, s.totals.traffic, "; ".join(s.illegal)))
-    return out.getvalue()
+    """One line per layer variant, head option and network scenario: every field of the JSON, exact integers."""
+    document = c.to_dict()
+    rows = []
+    for section, key in (("layer", "layers"), ("head", "heads")):
+        for item in document[key]:
+            rows += [{"section": section, "layer": item["name"], "in_shape": item["in_shape"], **v} for v in item["variants"]]
+    rows += [{"section": "network", **n} for n in document["networks"]]
+    for row in rows:
+        row.setdefault("legal", True)
+    return units.csv_text(CSV_FIELDS, rows)
 
 
 FORMATS = {"table": to_table, "json": to_json, "csv": to_csv, "markdown": to_markdown}

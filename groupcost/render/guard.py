@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 
-from groupcost import __version__
-from groupcost.analysis import CONVENTION
-from groupcost.budget import BYTE_METRICS, SpecCheck, Verdict
-from groupcost.diff import Diff
+from groupcost.analysis import METRICS
+from groupcost.budget import BYTE_METRICS, Verdict
+from groupcost.costdiff import Diff
 from groupcost.render import units
 
-SCHEMA_VERSION = 1
-ICONS = {"ok": "✅", "warn": "⚠️", "over": "❌", "none": "➖"}
+ICONS = {"ok": "✅", "warn": "⚠️", "over": "❌", "none": "➖", "error": "🛑"}
 
 
 def amount(metric: str, value: int) -> str:
@@ -33,12 +31,15 @@ def verdict_sentence(v: Verdict) -> str:
 # ---- check -----------------------------------------------------------------------------------
 
 CHECK_HEADER = ("spec", "budget", "value", "limit", "used", "status")
+CHECK_PRIORITIES = (0, 0, 0, 0, 1, 0)
 
 
-def _check_rows(checks: list[SpecCheck]) -> list[list[str]]:
+def _check_rows(checks) -> list[list[str]]:
     rows = []
     for c in checks:
-        if not c.verdicts:
+        if c.error is not None:
+            rows.append([c.model, "(spec not read)", "", "", "", "error"])
+        elif not c.verdicts:
             rows.append([c.model, "(no budgets)", "", "", "", "none"])
         for v in c.verdicts:
             rows.append([c.model, v.budget.label, amount(v.budget.metric, v.value), amount(v.budget.metric, v.budget.limit),
@@ -46,31 +47,37 @@ def _check_rows(checks: list[SpecCheck]) -> list[list[str]]:
     return rows
 
 
-def summary(checks: list[SpecCheck]) -> str:
+def summary(checks) -> str:
     over = sum(v.status == "over" for c in checks for v in c.verdicts)
     warn = sum(v.status == "warn" for c in checks for v in c.verdicts)
     total = sum(len(c.verdicts) for c in checks)
-    return f"{len(checks)} spec(s), {total} budget(s): {over} over, {warn} close, {total - over - warn} within"
+    errors = sum(c.error is not None for c in checks)
+    bad = f", {errors} could not be read" if errors else ""
+    return f"{len(checks)} spec(s){bad}, {total} budget(s): {over} over, {warn} close, {total - over - warn} within"
 
 
-def check_table(checks: list[SpecCheck]):
-    from rich.console import Group
-    from rich.text import Text
+def check_table(result):
+    from groupcost.render.blocks import Blocks, Note
 
     from groupcost.render.grid import Grid
 
-    styles = {"over": "red", "warn": "yellow"}
+    checks = result.specs
+    styles = {"over": "red", "warn": "yellow", "error": "red"}
     rows = _check_rows(checks)
-    grid = Grid(CHECK_HEADER, rows, [False, False, True, True, True, False], title="groupcost check", row_styles=[styles.get(r[-1]) for r in rows])
-    sentences = [Text(f"{c.model}: {verdict_sentence(v)}", style=styles[v.status]) for c in checks for v in c.verdicts if v.status != "ok"]
-    return Group(grid, *sentences, Text(summary(checks)), Text("MACs count conv + linear only; FLOPs = 2 × MACs.", style="dim"))
+    grid = Grid(CHECK_HEADER, rows, [False, False, True, True, True, False], title="groupcost check", row_styles=[styles.get(r[-1]) for r in rows],
+                priorities=CHECK_PRIORITIES)
+    errors = [Note(c.error, style="red") for c in checks if c.error is not None]
+    sentences = [Note(f"{c.model}: {verdict_sentence(v)}", style=styles[v.status]) for c in checks for v in c.verdicts if v.status != "ok"]
+    return Blocks(grid, *errors, *sentences, Note(summary(checks)), Note("MACs count conv + linear only; FLOPs = 2 × MACs.", style="dim"))
 
 
-def check_markdown(checks: list[SpecCheck]) -> str:
-    worst = "over" if any(c.status == "over" for c in checks) else "warn" if any(c.status == "warn" for c in checks) else "ok"
+def check_markdown(result) -> str:
+    checks = result.specs
+    worst = result.status if result.status != "ok" else "warn" if any(c.status == "warn" for c in checks) else "ok"
     lines = [f"### {ICONS[worst]} groupcost budgets", "", "| spec | budget | value | limit | used | |", "| :--- | :--- | ---: | ---: | ---: | :---: |"]
     lines += [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {ICONS[r[5]]} |" for r in _check_rows(checks)]
-    details = [f"- {ICONS[v.status]} **{c.model}**: {verdict_sentence(v)}" for c in checks for v in c.verdicts if v.status != "ok"]
+    details = [f"- {ICONS['error']} `{c.error}`" for c in checks if c.error is not None]
+    details += [f"- {ICONS[v.status]} **{c.model}**: {verdict_sentence(v)}" for c in checks for v in c.verdicts if v.status != "ok"]
     return "\n".join([*lines, "", *details, *([""] if details else []), f"{summary(checks)}. MACs count conv + linear only; FLOPs = 2 × MACs."]) + "\n"
 
 
@@ -79,10 +86,12 @@ def _escape(text: str, property_value: bool = False) -> str:
     return text.replace(":", "%3A").replace(",", "%2C") if property_value else text
 
 
-def check_github(checks: list[SpecCheck]) -> str:
+def check_github(result) -> str:
     """GitHub Actions workflow commands, each pointing at the budget's line (line 1 for a flag)."""
     lines = []
-    for c in checks:
+    for c in result.specs:
+        if c.error is not None:
+            lines.append(f"::error file={_escape(c.source, True)},title={_escape('groupcost: spec not read', True)}::{_escape(c.error)}")
         for v in c.verdicts:
             if v.status == "ok":
                 continue
@@ -90,45 +99,40 @@ def check_github(checks: list[SpecCheck]) -> str:
             loc = v.budget.loc
             props = f"file={_escape(loc.path, True)},line={loc.line},col={loc.column},title={_escape('groupcost budget: ' + c.model, True)}"
             lines.append(f"::{level} {props}::{_escape(verdict_sentence(v))}")
-    lines.append(summary(checks))
+    lines.append(summary(result.specs))
     return "\n".join(lines) + "\n"
 
 
-def check_dict(checks: list[SpecCheck]) -> dict:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "groupcost_version": __version__,
-        "convention": CONVENTION,
-        "status": "over" if any(c.status == "over" for c in checks) else "ok",
-        "specs": [
-            {
-                "model": c.model,
-                "source": c.source,
-                "status": c.status,
-                "budgets": [
-                    {"metric": v.budget.metric, "scope": v.budget.scope, "limit": v.budget.limit, "given": v.budget.given,
-                     "value": v.value, "status": v.status, "over_by": max(v.over_by, 0),
-                     "location": {"path": v.budget.loc.path, "line": v.budget.loc.line, "column": v.budget.loc.column}}
-                    for v in c.verdicts
-                ],
-            }
-            for c in checks
-        ],
-    }
+def check_dict(result) -> dict:
+    return result.to_dict()
 
 
-def check_json(checks: list[SpecCheck]) -> str:
-    return json.dumps(check_dict(checks), indent=2) + "\n"
+def check_json(result) -> str:
+    return json.dumps(result.to_dict(), indent=2) + "\n"
 
 
-CHECK_FORMATS = {"table": check_table, "json": check_json, "markdown": check_markdown, "github": check_github}
+CHECK_CSV_FIELDS = ("model", "source", "spec_status", "error", "metric", "unit", "scope", "value", "limit", "given", "status", "over_by", "path", "line", "column")
+
+
+def check_csv(result) -> str:
+    """One line per budget (a spec without budgets, or not read, gets one line with its status): exact integers."""
+    rows = []
+    for spec in result.to_dict()["specs"]:
+        head = {"model": spec["model"], "source": spec["source"], "spec_status": spec["status"], "error": spec["error"]}
+        rows += [{**head, **b, **b["location"]} for b in spec["budgets"]] or [head]
+    return units.csv_text(CHECK_CSV_FIELDS, rows)
+
+
+CHECK_FORMATS = {"table": check_table, "json": check_json, "csv": check_csv, "markdown": check_markdown, "github": check_github}
 
 
 # ---- diff ------------------------------------------------------------------------------------
 
 TOTALS_HEADER = ("metric", "base", "head", "Δ", "Δ%")
 LAYERS_HEADER = ("layer", "change", "base", "head", "Δ params", "Δ MACs")
-SHOWN_TOTALS = ("params", "macs", "activation_bytes", "peak_activation_bytes", "traffic_bytes")
+LAYERS_PRIORITIES = (0, 0, 0, 0, 0, 0)
+SHOWN_TOTALS = ("params", "macs", *(m.key for m in METRICS if m.summary))
+DESCRIBED = ("type", "kind", "in_shapes", "groups", "out_shape")
 
 
 def _percent(relative: float | None, delta: int) -> str:
@@ -146,14 +150,39 @@ def _totals_rows(d: Diff) -> list[list[str]]:
             for c in d.totals if c.metric in SHOWN_TOTALS]
 
 
-def _describe(row) -> str:
+def _describe(row, fields=DESCRIBED) -> str:
+    """The layer in words, only `fields` of it: 'conv standard 3×3, in 64×56×56, G=1, out 64×56×56'."""
     if row is None:
         return "-"
-    return f"{row.type} {units.shape(row.out_shape)}" + (f" G={row.groups}" if row.groups else "")
+    parts = []
+    for field in fields:
+        if field == "type":
+            parts.append(row.type)
+        elif field == "kind" and row.kind != row.type:
+            parts.append(row.kind)
+        elif field == "in_shapes" and row.in_shapes:
+            parts.append("in " + " + ".join(units.shape(s) for s in row.in_shapes))
+        elif field == "groups" and row.groups is not None:
+            parts.append(f"G={row.groups}")
+        elif field == "out_shape":
+            parts.append("out " + units.shape(row.out_shape))
+    return ", ".join(parts) or "counts"
+
+
+def _change(c) -> str:
+    if c.status != "changed":
+        return c.status
+    renamed = f" (was {c.base_name})" if c.base_name != c.name else ""
+    return "changed" + renamed
 
 
 def _layer_rows(d: Diff) -> list[list[str]]:
-    return [[c.name, c.status, _describe(c.base), _describe(c.head), _signed("params", c.delta("params")), _signed("macs", c.delta("macs"))] for c in d.layers]
+    rows = []
+    for c in d.layers:
+        fields = [f for f in DESCRIBED if f in c.what] if c.status == "changed" else list(DESCRIBED)
+        rows.append([c.name, _change(c), _describe(c.base, fields), _describe(c.head, fields), _signed("params", c.delta("params")),
+                     _signed("macs", c.delta("macs"))])
+    return rows
 
 
 def _verdict(d: Diff) -> list[str]:
@@ -162,72 +191,51 @@ def _verdict(d: Diff) -> list[str]:
 
 
 def diff_table(d: Diff):
-    from rich.console import Group
-    from rich.text import Text
+    from groupcost.render.blocks import Blocks, Note
 
     from groupcost.render.grid import Grid
 
     parts = [Grid(TOTALS_HEADER, _totals_rows(d), [False, True, True, True, True], title=f"groupcost diff: {d.base_label} → {d.head_label}")]
     if d.layers:
-        parts.append(Grid(LAYERS_HEADER, _layer_rows(d), [False, False, False, False, True, True], title=f"{len(d.layers)} layer(s) added, removed or changed"))
+        parts.append(Grid(LAYERS_HEADER, _layer_rows(d), [False, False, False, False, True, True], title=f"{len(d.layers)} layer(s) added, removed or changed",
+                          priorities=LAYERS_PRIORITIES))
     else:
-        parts.append(Text("no layer added, removed or changed"))
-    return Group(*parts, *(Text(line, style="red") for line in _verdict(d)), Text("MACs count conv + linear only; FLOPs = 2 × MACs.", style="dim"))
+        parts.append(Note("no layer added, removed or changed"))
+    return Blocks(*parts, *(Note(line, style="red") for line in _verdict(d)), Note("MACs count conv + linear only; FLOPs = 2 × MACs.", style="dim"))
 
 
 def diff_markdown(d: Diff) -> str:
     icon = "❌" if d.fired else "📊"
-    lines = [f"### {icon} groupcost diff: `{d.base_label}` → `{d.head_label}`", "", "| " + " | ".join(TOTALS_HEADER) + " |", "| :--- |" + " ---: |" * 4]
-    lines += ["| " + " | ".join(r) + " |" for r in _totals_rows(d)]
+    lines = [f"### {icon} groupcost diff: `{d.base_label}` → `{d.head_label}`", "", *units.markdown_table(TOTALS_HEADER, [False, True, True, True, True], _totals_rows(d))]
     if d.layers:
         lines += ["", f"<details><summary>{len(d.layers)} layer(s) added, removed or changed</summary>", "",
-                  "| " + " | ".join(LAYERS_HEADER) + " |", "| :--- | :--- | :--- | :--- | ---: | ---: |"]
-        lines += ["| " + " | ".join(r) + " |" for r in _layer_rows(d)]
-        lines += ["", "</details>"]
+                  *units.markdown_table(LAYERS_HEADER, [False, False, False, False, True, True], _layer_rows(d)), "", "</details>"]
     lines += ["", *(f"- ❌ {line}" for line in _verdict(d)), "MACs count conv + linear only; FLOPs = 2 × MACs."]
     return "\n".join(lines) + "\n"
 
 
-def _row_dict(row) -> dict | None:
-    if row is None:
-        return None
-    return {"type": row.type, "out_shape": list(row.out_shape), "groups": row.groups, "params": row.params, "weights": row.weights,
-            "macs": row.macs, "activations": row.activations, "traffic": row.traffic}
-
-
 def diff_dict(d: Diff) -> dict:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "groupcost_version": __version__,
-        "base": d.base_label,
-        "head": d.head_label,
-        "convention": CONVENTION,
-        "totals": {c.metric: {"base": c.base, "head": c.head, "delta": c.delta} for c in d.totals},
-        "layers": [{"name": c.name, "status": c.status, "base": _row_dict(c.base), "head": _row_dict(c.head)} for c in d.layers],
-        "failed_rules": [{"rule": rule.text, "metric": change.metric, "delta": change.delta} for rule, change in d.fired],
-    }
+    return d.to_dict()
 
 
 def diff_json(d: Diff) -> str:
-    return json.dumps(diff_dict(d), indent=2) + "\n"
+    return json.dumps(d.to_dict(), indent=2) + "\n"
+
+
+DIFF_CSV_FIELDS = ("scope", "name", "base_name", "status", "changed", "metric", "base", "head", "delta")
 
 
 def diff_csv(d: Diff) -> str:
-    import csv
-    import io
-
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("scope", "name", "status", "metric", "base", "head", "delta"))
-    for c in d.totals:
-        writer.writerow(("total", "", "", c.metric, c.base, c.head, c.delta))
-    for layer in d.layers:
-        for metric in ("params", "macs"):
-            base = getattr(layer.base, metric) if layer.base else 0
-            head = getattr(layer.head, metric) if layer.head else 0
-            writer.writerow(("layer", layer.name, layer.status, metric, base, head, head - base))
-    return out.getvalue()
+    """Every total, then every metric of every added, removed or changed layer: exact integers."""
+    document = d.to_dict()
+    rows = [{"scope": "total", "metric": metric, **values} for metric, values in document["totals"].items()]
+    for layer in document["layers"]:
+        for metric in ("params", "weights", "macs", "activation_elements", "traffic_elements"):
+            base = layer["base"][metric] if layer["base"] else 0
+            head = layer["head"][metric] if layer["head"] else 0
+            rows.append({"scope": "layer", "name": layer["name"], "base_name": layer["base_name"], "status": layer["status"],
+                         "changed": layer["changed"], "metric": metric, "base": base, "head": head, "delta": head - base})
+    return units.csv_text(DIFF_CSV_FIELDS, rows)
 
 
 DIFF_FORMATS = {"table": diff_table, "json": diff_json, "csv": diff_csv, "markdown": diff_markdown}
-

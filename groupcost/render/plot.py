@@ -15,6 +15,7 @@ from groupcost.render.sweep import CHART_METRICS
 from groupcost.sweep import Sweep
 
 SUFFIXES = (".png", ".svg")
+INSTALL_HINT = "pip install 'matplotlib>=3.6' in groupcost's environment; from a checkout: pip install -e '.[plot]'"
 
 
 def check_target(path: Path, force: bool) -> None:
@@ -36,12 +37,12 @@ def write_plot(sweep: Sweep, path: Path, force: bool = False) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UsageError("--plot needs matplotlib", "pip install 'groupcost[plot]'", Location("--plot")) from None
+        raise UsageError("--plot needs matplotlib", INSTALL_HINT, Location("--plot")) from None
     legal = [o for o in sweep.outcomes if o.report is not None]
     labels = [o.config.label for o in legal]
     figure, axes = plt.subplots(len(CHART_METRICS), 1, figsize=(max(6, 0.6 * len(labels) + 3), 8), sharex=True)
     for axis, (title, metric) in zip(axes, CHART_METRICS):
-        values = [getattr(o.report.totals, metric) for o in legal]  # type: ignore[union-attr]
+        values = [o.report.metric(metric) for o in legal]  # type: ignore[union-attr]
         axis.bar(range(len(values)), values, color="#4c72b0")
         axis.set_ylabel(title)
         axis.grid(axis="y", alpha=0.3)
@@ -54,8 +55,16 @@ def write_plot(sweep: Sweep, path: Path, force: bool = False) -> None:
         figure.savefig(temporary, format=path.suffix.lower()[1:])
         if path.exists() and not force:  # appeared while we drew
             raise UsageError(f"'{path}' exists", "use --force to overwrite it", Location("--plot"))
+        _usual_mode(temporary)
         os.replace(temporary, path)
     finally:
         plt.close(figure)
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def _usual_mode(path: str) -> None:
+    """mkstemp creates -rw-------; a plot is an ordinary file, readable as the umask allows (-rw-r--r-- under 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)

@@ -1,60 +1,66 @@
-"""Renderers of an analysis Report: rich table, JSON, CSV and Markdown. They format; they never compute costs."""
+"""Renderers of an analysis Report and of its breakdown by layer type: rich table, JSON, CSV, Markdown.
+
+They format; they never compute costs. Tables show bytes with units (KiB, MiB: powers of 1024),
+JSON and CSV exact integers named with their unit; both come from `groupcost.documents`.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from groupcost import __version__
-from groupcost.analysis import CONVENTION, Report, Row
+from groupcost.analysis import METRICS, Report, Row, TypeBreakdown
 from groupcost.render import units
 from groupcost.roofline import Device, intensity, report_seconds, row_seconds
-
-SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
 class Column:
-    """One column of the per-layer views: its title and how a row's value reads to a person."""
+    """One column of the per-layer views: its title, how a row's value reads to a person, and how
+    soon it is left out of a narrow terminal (0: never)."""
 
     key: str
     title: str
     human: Callable[[Row, Report], str]
     numeric: bool = True
+    priority: int = 0
+
+
+def _shapes(row: Row) -> str:
+    return " + ".join(units.shape(s) for s in row.in_shapes)
 
 
 COLUMNS = (
     Column("name", "layer", lambda r, _: r.name, numeric=False),
-    Column("type", "type", lambda r, _: r.type, numeric=False),
+    Column("type", "type", lambda r, _: r.type, numeric=False, priority=2),
+    Column("in_shapes", "input", lambda r, _: _shapes(r), numeric=False, priority=4),
     Column("out_shape", "output", lambda r, _: units.shape(r.out_shape), numeric=False),
-    Column("groups", "G", lambda r, _: "" if r.groups is None else str(r.groups)),
+    Column("groups", "G", lambda r, _: "" if r.groups is None else str(r.groups), priority=3),
     Column("params", "params", lambda r, _: units.count(r.params)),
     Column("macs", "MACs", lambda r, _: units.count(r.macs)),
-    Column("mac_share", "% MACs", lambda r, rep: units.share(r.macs, rep.totals.macs)),
-    Column("activations", "activations", lambda r, _: units.count(r.activations)),
+    Column("mac_share", "% MACs", lambda r, rep: units.share(r.macs, rep.totals.macs), priority=2),
+    Column("activation_bytes", "output mem", lambda r, rep: units.size(r.activations * rep.dtype_bytes), priority=3),
 )
 
 
 def columns(traffic: bool, device: Device | None) -> tuple[Column, ...]:
-    """The standard columns, plus traffic and intensity, plus the roofline estimate, when asked."""
+    """The standard columns, plus traffic and intensity, plus the roofline estimate, when asked (kept longest when narrow)."""
     extra: list[Column] = []
     if traffic:
         extra += [
-            Column("traffic_bytes", "traffic", lambda r, rep: units.size(r.traffic * rep.dtype_bytes)),
-            Column("intensity", "FLOP/B", lambda r, rep: f"{intensity(r.macs, r.traffic, rep.dtype_bytes):.1f}"),
+            Column("traffic_bytes", "traffic", lambda r, rep: units.size(r.traffic * rep.dtype_bytes), priority=1),
+            Column("intensity", "FLOP/B", lambda r, rep: f"{intensity(r.macs, r.traffic, rep.dtype_bytes):.1f}", priority=2),
         ]
     if device is not None:
-        extra.append(Column("latency_s", "est. latency", lambda r, rep: units.seconds(row_seconds(r, rep.dtype_bytes, device))))
+        extra.append(Column("latency_s", "est. latency", lambda r, rep: units.seconds(row_seconds(r, rep.dtype_bytes, device)), priority=0))
     return COLUMNS + tuple(extra)
 
 
 def title(report: Report) -> str:
     variables = ", ".join(f"{k}={v}" for k, v in report.variables.items())
     return (
-        f"{report.model} — input {units.shape(report.input_shape)}, batch {report.batch}, {report.dtype}"
+        f"{report.model} — input {units.shape(report.input_shape)} (shapes per sample), batch {report.batch}, {report.dtype}"
         + (f" ({variables})" if variables else "")
     )
 
@@ -64,17 +70,24 @@ def summary_lines(report: Report, device: Device | None = None) -> list[str]:
     roofline = [] if device is None else [
         f"est. latency {units.seconds(report_seconds(report, device))} on {device.label()}: Σ max(FLOPs / peak, bytes / bandwidth) over layers"
     ]
+    memory = " · ".join(f"{m.label} {units.size(m.total(report))}" for m in METRICS if m.summary)
     return roofline + [
         f"params {t.params:,} ({units.size(t.params * b)} at {report.dtype}) · MACs {t.macs:,} (FLOPs = 2 × MACs = {units.count(t.flops)})",
-        f"activations {t.activations:,} elements ({units.size(t.activations * b)}), largest {units.size(t.peak_activation * b)} · memory traffic {units.size(t.traffic * b)}",
+        f"buffers {t.buffers:,} (BN running statistics: in the state_dict, not in params) · activations {t.activations:,} elements",
+        f"memory: {memory}",
         "MACs count conv + linear only (no bias, BN, activation, pooling or add); params as PyTorch counts them.",
     ]
 
 
+def _notes(lines: list[str]):
+    from groupcost.render.blocks import Note
+
+    return [Note(line, style="dim" if i == len(lines) - 1 else "") for i, line in enumerate(lines)]
+
+
 def to_table(report: Report, traffic: bool = False, device: Device | None = None):
     """A rich renderable: the per-layer table, a totals row, and the convention."""
-    from rich.console import Group
-    from rich.text import Text
+    from groupcost.render.blocks import Blocks
 
     from groupcost.render.grid import Grid
 
@@ -85,9 +98,9 @@ def to_table(report: Report, traffic: bool = False, device: Device | None = None
         right_aligned=[c.numeric for c in shown],
         footer=[_total(c.key, report, device) for c in shown],
         title=title(report),
+        priorities=[c.priority for c in shown],
     )
-    lines = summary_lines(report, device)
-    return Group(grid, *(Text(line, style="dim" if i == len(lines) - 1 else "") for i, line in enumerate(lines)))
+    return Blocks(grid, *_notes(summary_lines(report, device)))
 
 
 def _total(key: str, report: Report, device: Device | None) -> str:
@@ -97,7 +110,7 @@ def _total(key: str, report: Report, device: Device | None) -> str:
         "params": units.count(t.params),
         "macs": units.count(t.macs),
         "mac_share": "100%" if t.macs else "-",
-        "activations": units.count(t.activations),
+        "activation_bytes": units.size(t.activations * b),
         "traffic_bytes": units.size(t.traffic * b),
         "intensity": f"{intensity(t.macs, t.traffic, b):.1f}",
         "latency_s": units.seconds(report_seconds(report, device)) if device else "",
@@ -106,91 +119,80 @@ def _total(key: str, report: Report, device: Device | None) -> str:
 
 def to_markdown(report: Report, traffic: bool = False, device: Device | None = None) -> str:
     shown = columns(traffic, device)
-    header = [c.title for c in shown]
-    align = ["---:" if c.numeric else ":---" for c in shown]
-    lines = [f"**{title(report)}**", "", "| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(c.human(row, report).replace("|", "\\|") for c in shown) + " |" for row in report.rows]
-    lines += ["| " + " | ".join(f"**{_total(c.key, report, device)}**" if _total(c.key, report, device) else "" for c in shown) + " |"]
+    lines = [f"**{title(report)}**", "", *units.markdown_table([c.title for c in shown], [c.numeric for c in shown],
+                                                                 [[c.human(row, report) for c in shown] for row in report.rows])]
+    lines[-1:] = [lines[-1], "| " + " | ".join(f"**{_total(c.key, report, device)}**" if _total(c.key, report, device) else "" for c in shown) + " |"]
     lines += ["", *(f"{line}  " for line in summary_lines(report, device))]
     return "\n".join(lines).rstrip() + "\n"
 
 
 def to_dict(report: Report, traffic: bool = False, device: Device | None = None) -> dict:
-    """The JSON document (schema_version 1): exact integers, metric names spelled out.
-
-    Traffic is always there; with a device, each layer gains `latency_s` and the document a `roofline`.
-    """
-    b, t = report.dtype_bytes, report.totals
-    document = {
-        "schema_version": SCHEMA_VERSION,
-        "groupcost_version": __version__,
-        "model": report.model,
-        "source": report.source,
-        "input_shape": list(report.input_shape),
-        "output_shape": list(report.output_shape),
-        "batch": report.batch,
-        "dtype": report.dtype,
-        "dtype_bytes": b,
-        "variables": report.variables,
-        "convention": CONVENTION,
-        "totals": {
-            "params": t.params,
-            "weights": t.weights,
-            "macs": t.macs,
-            "flops": t.flops,
-            "activations": t.activations,
-            "activation_bytes": t.activations * b,
-            "peak_activation": t.peak_activation,
-            "peak_activation_bytes": t.peak_activation * b,
-            "weight_bytes": t.params * b,
-            "traffic": t.traffic,
-            "traffic_bytes": t.traffic * b,
-        },
-        "layers": [
-            {
-                "name": r.name,
-                "type": r.type,
-                "out_shape": list(r.out_shape),
-                "groups": r.groups,
-                "params": r.params,
-                "weights": r.weights,
-                "macs": r.macs,
-                "activations": r.activations,
-                "activation_bytes": r.activations * b,
-                "traffic": r.traffic,
-                "traffic_bytes": r.traffic * b,
-            }
-            for r in report.rows
-        ],
-    }
-    if device is not None:
-        document["roofline"] = {
-            "device": device.name, "peak_tflops": device.peak_tflops, "bandwidth_gbs": device.bandwidth_gbs, "source": device.source,
-            "latency_s": report_seconds(report, device), "estimate": "sum over layers of max(FLOPs / peak, bytes / bandwidth)",
-        }
-        for layer, row in zip(document["layers"], report.rows):
-            layer["latency_s"] = row_seconds(row, b, device)
-    return document
+    """The JSON document: `Report.to_dict()` (traffic is always there)."""
+    return report.to_dict(device)
 
 
 def to_json(report: Report, traffic: bool = False, device: Device | None = None) -> str:
-    return json.dumps(to_dict(report, device=device), indent=2) + "\n"
-
-
-CSV_FIELDS = ("name", "type", "out_shape", "groups", "params", "weights", "macs", "activations", "activation_bytes", "traffic", "traffic_bytes")
+    return json.dumps(report.to_dict(device), indent=2) + "\n"
 
 
 def to_csv(report: Report, traffic: bool = False, device: Device | None = None) -> str:
-    """One row per layer with exact integers, then a `total` row; shapes as C×H×W (traffic always included)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
-    document = to_dict(report)
-    for layer in document["layers"]:
-        writer.writerow([units.shape(v) if k == "out_shape" else ("" if v is None else v) for k, v in ((f, layer[f]) for f in CSV_FIELDS)])
-    t = document["totals"]
-    writer.writerow(["total", "", units.shape(report.output_shape), "", t["params"], t["weights"], t["macs"], t["activations"], t["activation_bytes"], t["traffic"], t["traffic_bytes"]])
-    return out.getvalue()
+    """One row per layer with every field of the JSON (exact integers, shapes as 64x56x56), then a `total` row."""
+    document = report.to_dict(device)
+    fields = list(document["layers"][0]) if document["layers"] else ["name"]
+    total = {"name": "total", "out_shape": list(report.output_shape), **{k: v for k, v in document["totals"].items() if k in fields}}
+    if device is not None:
+        total["latency_s"] = document["roofline"]["latency_s"]
+    return units.csv_text(fields, [*document["layers"], total])
 
 
 FORMATS = {"table": to_table, "json": to_json, "csv": to_csv, "markdown": to_markdown}
+
+
+# ---- --by type -------------------------------------------------------------------------------
+
+TYPE_HEADER = ("layers", "count", "params", "% params", "weights", "% weights", "MACs", "% MACs", "traffic", "% traffic")
+TYPE_PRIORITIES = (0, 1, 0, 0, 2, 2, 0, 0, 1, 1)
+TYPE_NOTE = ("Convolutions by kind and kernel: standard, grouped, depthwise (G = C_in), pointwise (1×1) and GDC (a depthwise kernel over "
+             "the whole plane). weights = conv and linear kernels only (the papers' count); % = share of the network's total.")
+
+
+def _type_cells(b: TypeBreakdown) -> list[list[str]]:
+    dtype_bytes = b.report.dtype_bytes
+    return [[t.kind, str(t.count), units.count(t.params), units.percent(t.shares["params"]), units.count(t.weights),
+             units.percent(t.shares["weights"]), units.count(t.macs), units.percent(t.shares["macs"]), units.size(t.traffic * dtype_bytes),
+             units.percent(t.shares["traffic"])] for t in b.rows]
+
+
+def _type_total(b: TypeBreakdown) -> list[str]:
+    t = b.report.totals
+    return ["total", str(sum(r.count for r in b.rows)), units.count(t.params), "100%", units.count(t.weights), "100%",
+            units.count(t.macs), "100%", units.size(t.traffic * b.report.dtype_bytes), "100%"]
+
+
+def types_table(b: TypeBreakdown, traffic: bool = False, device: Device | None = None):
+    from groupcost.render.blocks import Blocks
+
+    from groupcost.render.grid import Grid
+
+    grid = Grid(TYPE_HEADER, _type_cells(b), [i >= 1 for i in range(len(TYPE_HEADER))], footer=_type_total(b),
+                title=f"{title(b.report)}: cost by layer type", priorities=TYPE_PRIORITIES)
+    return Blocks(grid, *_notes([*summary_lines(b.report), TYPE_NOTE]))
+
+
+def types_markdown(b: TypeBreakdown, traffic: bool = False, device: Device | None = None) -> str:
+    lines = [f"**{title(b.report)}: cost by layer type**", "",
+             *units.markdown_table(TYPE_HEADER, [i >= 1 for i in range(len(TYPE_HEADER))], [*_type_cells(b), _type_total(b)]), "", TYPE_NOTE]
+    return "\n".join(lines) + "\n"
+
+
+def types_json(b: TypeBreakdown, traffic: bool = False, device: Device | None = None) -> str:
+    return json.dumps(b.to_dict(), indent=2) + "\n"
+
+
+def types_csv(b: TypeBreakdown, traffic: bool = False, device: Device | None = None) -> str:
+    document = b.to_dict()
+    fields = list(document["types"][0]) if document["types"] else ["type"]
+    return units.csv_text(fields, document["types"])
+
+
+TYPE_FORMATS = {"table": types_table, "json": types_json, "csv": types_csv, "markdown": types_markdown}

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
-from groupcost import __version__
-from groupcost.analysis import CONVENTION
+from groupcost.analysis import METRICS
 from groupcost.render import units
 from groupcost.sweep import Outcome, Sweep
 
-SCHEMA_VERSION = 1
-HEADER = ("config", "params", "MACs", "traffic", "act. mem", "latency", "Δparams", "ΔMACs", "Δtraffic", "Δlatency")
-CHART_METRICS = (("MACs", "macs"), ("params", "params"), ("traffic (elements)", "traffic"))
+HEADER = ("config", "params", "MACs", "traffic", "output mem", "latency", "Δparams", "ΔMACs", "Δtraffic", "Δlatency")
+PRIORITIES = (0, 0, 0, 1, 3, 0, 2, 2, 2, 2)
+CHART_METRICS = (("MACs", "macs"), ("params", "params"), ("traffic (bytes)", "traffic_bytes"))  # (title, METRICS key)
 
 
 def note(sweep: Sweep) -> str:
@@ -42,24 +39,47 @@ def reasons(sweep: Sweep) -> list[str]:
     return [f"¹ {o.config.label}: {o.reason}" for o in sweep.outcomes if not o.legal]
 
 
+def _chart_value(metric: str, value: int) -> str:
+    return units.size(value) if metric.endswith("_bytes") else units.count(value)
+
+
 def chart(sweep: Sweep, width: int = 40) -> list[tuple[str, str]]:
     """Bars of MACs, params and traffic per configuration, each scaled to its largest value: (text, style) lines."""
     legal = [o for o in sweep.outcomes if o.report is not None]
     label_width = max((len(o.config.label) for o in legal), default=0)
     lines: list[tuple[str, str]] = []
     for title, metric in CHART_METRICS:
-        values = [getattr(o.report.totals, metric) for o in legal]  # type: ignore[union-attr]
+        values = [o.report.metric(metric) for o in legal]  # type: ignore[union-attr]
         top = max(values, default=0)
         lines.append((title, "bold"))
         for o, value in zip(legal, values):
             filled = round(width * value / top) if top else 0
-            lines.append((f"  {o.config.label:<{label_width}} {'█' * filled}{'·' * (width - filled)} {units.count(value)}", ""))
+            lines.append((f"  {o.config.label:<{label_width}} {'█' * filled}{'·' * (width - filled)} {_chart_value(metric, value)}", ""))
     return lines
 
 
+class _Chart:
+    """The bars, as wide as the console allows (10 to 40 cells)."""
+
+    def __init__(self, sweep: Sweep):
+        self.sweep = sweep
+
+    def _lines(self, max_width: int) -> list[tuple[str, str]]:
+        label_width = max((len(o.config.label) for o in self.sweep.outcomes if o.report is not None), default=0)
+        return chart(self.sweep, max(10, min(40, max_width - label_width - 14)))
+
+    def __rich_console__(self, console, options):
+        from rich.text import Text
+
+        for text, style in self._lines(options.max_width):
+            yield Text(text, style=style)
+
+    def plain_lines(self, width: int) -> list[str]:
+        return [text for text, _ in self._lines(width)]
+
+
 def to_table(sweep: Sweep):
-    from rich.console import Group
-    from rich.text import Text
+    from groupcost.render.blocks import Blocks, Note
 
     from groupcost.render.grid import Grid
 
@@ -69,55 +89,31 @@ def to_table(sweep: Sweep):
         [i > 0 for i in range(len(HEADER))],
         title=f"{sweep.model}: what if {', '.join(sweep.varied) or 'the layer'} changed",
         row_styles=[None if o.legal else "red" for o in sweep.outcomes],
+        priorities=PRIORITIES,
     )
-    bars = [Text(text, style=style) for text, style in chart(sweep)]
-    return Group(table, *(Text(r, style="red") for r in reasons(sweep)), Text(note(sweep), style="dim"), Text(""), *bars)
+    return Blocks(table, *(Note(r, style="red") for r in reasons(sweep)), Note(note(sweep), style="dim"), Note(""), _Chart(sweep))
 
 
 def to_markdown(sweep: Sweep) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "| :--- |" + " ---: |" * (len(HEADER) - 1)]
-    lines += ["| " + " | ".join(_cells(o, sweep.baseline)) + " |" for o in sweep.outcomes]
+    lines = units.markdown_table(HEADER, [i > 0 for i in range(len(HEADER))], [_cells(o, sweep.baseline) for o in sweep.outcomes])
     notes = [f"{r}  " for r in reasons(sweep)]
     return "\n".join([f"**{sweep.model}: what if**", "", *lines, "", *notes, note(sweep)]) + "\n"
 
 
 def to_dict(sweep: Sweep) -> dict:
-    d = sweep.device
-    rows = []
-    for o in sweep.outcomes:
-        row: dict = {"variables": o.config.variables, "layer": o.config.layer, "groups": o.config.groups, "legal": o.legal}
-        if o.report is None:
-            row["reason"] = o.reason
-        else:
-            t, b = o.report.totals, o.report.dtype_bytes
-            row.update(params=t.params, weights=t.weights, macs=t.macs, flops=t.flops, activations=t.activations,
-                       activation_bytes=t.activations * b, traffic=t.traffic, traffic_bytes=t.traffic * b, latency_s=o.seconds)
-        rows.append(row)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "groupcost_version": __version__,
-        "model": sweep.model,
-        "varied": list(sweep.varied),
-        "convention": {**CONVENTION, "latency_s": "roofline estimate, seconds: sum over layers of max(FLOPs / peak, bytes / bandwidth)"},
-        "device": {"name": d.name, "peak_tflops": d.peak_tflops, "bandwidth_gbs": d.bandwidth_gbs, "source": d.source},
-        "configurations": rows,
-    }
+    return sweep.to_dict()
 
 
 def to_json(sweep: Sweep) -> str:
-    return json.dumps(to_dict(sweep), indent=2) + "\n"
+    return json.dumps(sweep.to_dict(), indent=2) + "\n"
 
 
-CSV_FIELDS = ("configuration", "legal", "params", "macs", "activations", "traffic", "traffic_bytes", "latency_s", "reason")
+CSV_FIELDS = ("label", "variables", "layer", "groups", "legal", *(m.key for m in METRICS), "latency_s", "reason")
 
 
 def to_csv(sweep: Sweep) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
-    for o, row in zip(sweep.outcomes, to_dict(sweep)["configurations"]):
-        writer.writerow([o.config.label, str(o.legal).lower(), *(row.get(k, "") for k in CSV_FIELDS[2:])])
-    return out.getvalue()
+    """Every field of the JSON's configurations, one line each."""
+    return units.csv_text(CSV_FIELDS, sweep.to_dict()["configurations"])
 
 
 FORMATS = {"table": to_table, "json": to_json, "csv": to_csv, "markdown": to_markdown}

@@ -39,3 +39,44 @@ def seconds(value: float | None) -> str:
         if value >= factor:
             return f"{value / factor:.3g} {suffix}"
     return f"{value * 1e9:.3g} ns"
+
+
+def percent(fraction: float) -> str:
+    """0.9486 -> '94.86%': shares to two decimals, as the papers print them."""
+    return f"{100 * fraction:.2f}%"
+
+
+def csv_value(value) -> str:
+    """One CSV cell: shapes as 64x56x56 (several joined by ';'), booleans true/false, None empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return ";".join(f"{k}={csv_value(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in value) and value:
+            return "x".join(map(str, value))
+        return ";".join(csv_value(v) for v in value)
+    return str(value).replace("×", "x")  # ASCII: kinds read 'standard 3x3' as shapes read 64x56x56
+
+
+def csv_text(fields, rows) -> str:
+    """A CSV document: `fields` as the header, then each dict of `rows` (missing fields empty)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(fields)
+    for row in rows:
+        writer.writerow([csv_value(row.get(f)) for f in fields])
+    return out.getvalue()
+
+
+def markdown_table(header, right_aligned, rows) -> list[str]:
+    """A GitHub Markdown table; `|` in a cell escaped."""
+    def line(cells) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return [line(header), "| " + " | ".join("---:" if r else ":---" for r in right_aligned) + " |", *(line(r) for r in rows)]

@@ -160,12 +160,25 @@ def _text(node: YamlNode, env: Mapping[str, Any]) -> str:
 
 
 @without_gc
-def build(doc: SpecDocument, overrides: Mapping[str, Number] | None = None) -> Network:
-    """Resolve `doc` with variable `overrides` into a Network; raises located SpecErrors."""
+def build(doc: SpecDocument, overrides: Mapping[str, Number] | None = None, *, input_shape: Shape | None = None, batch: int | None = None) -> Network:
+    """Resolve `doc` with variable `overrides` into a Network; raises located SpecErrors.
+
+    `input_shape` (C, H, W; or C, L; C, T, H, W; F) and `batch` replace the spec's `input:` and `batch:` (`--input`, `--batch`).
+    """
     env = resolve_variables(doc, overrides or {})
-    input_shape = _input_shape(doc, env)
-    batch = 1
-    if doc.batch is not None:
+    if input_shape is not None:
+        if not 1 <= len(input_shape) <= 4 or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in input_shape):
+            raise UsageError(f"input must be C,H,W (or C,L, C,T,H,W, F) of positive whole numbers, got {','.join(map(str, input_shape))}",
+                             "e.g. --input 3,160,160")
+        input_shape = tuple(input_shape)
+    else:
+        input_shape = _input_shape(doc, env)
+    if batch is not None:
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise UsageError(f"batch must be a positive whole number, got {batch!r}", "e.g. --batch 8")
+    elif doc.batch is None:
+        batch = 1
+    else:
         batch = _evaluate_node(doc.batch, env)
         if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
             raise SpecError(f"batch must be a positive whole number, got {batch!r}", None, doc.batch.loc)

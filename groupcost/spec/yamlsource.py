@@ -62,6 +62,17 @@ def read_text(path: str | Path, display: str | None = None) -> str:
         raise SpecError(f"{path} is a directory, not a spec file", None, where) from None
     except OSError as exc:
         raise SpecError(f"cannot read {path}: {exc.strerror}", None, where) from None
+    return decode_text(data, where)
+
+
+def read_stdin(display: str = "<stdin>") -> str:
+    """A spec piped to standard input (`groupcost analyze -`), with the same checks as a file."""
+    import sys
+
+    return decode_text(sys.stdin.buffer.read(MAX_FILE_BYTES + 1), Location(display))
+
+
+def decode_text(data: bytes, where: Location) -> str:
     if len(data) > MAX_FILE_BYTES:
         raise SpecError(f"spec is {len(data):,} bytes, over the limit of {MAX_FILE_BYTES:,}", "split it or use templates and repeat", where)
     try:

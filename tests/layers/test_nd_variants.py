@@ -64,10 +64,13 @@ def test_whatif_over_g_of_a_3d_convolution(cli, write_spec):
     path = write_spec(SPEC.format(shape="8, 4, 8, 8", layer="conv: {name: c3, out: 16, k: 3, p: 1, bias: false}"))
     result = cli("whatif", path, "--layer", "c3", "--g", "1,2,3,8", "--format", "csv")
     assert result.exit_code == 0, result.stderr
-    rows = [line.split(",") for line in result.stdout.splitlines()[1:]]
-    assert [(r[0], r[1], r[3]) for r in rows] == [(f"c3 G={g}", legal, macs) for g, legal, macs in
-                                                 ((1, "true", "884736"), (2, "true", "442368"), (3, "false", ""), (8, "true", "110592"))]
-    assert "groups=3 does not divide C_in=8 and C_out=16" in rows[2][-1]  # 16·(8/G)·27 weights × 4·8·8 positions
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["label"], r["legal"], r["macs"]) for r in rows] == [(f"c3 G={g}", legal, macs) for g, legal, macs in
+                                                                  ((1, "true", "884736"), (2, "true", "442368"), (3, "false", ""), (8, "true", "110592"))]
+    assert "groups=3 does not divide C_in=8 and C_out=16" in rows[2]["reason"]  # 16·(8/G)·27 weights × 4·8·8 positions
 
 
 def test_whatif_over_g_of_a_transposed_convolution(cli, write_spec):

@@ -204,7 +204,7 @@ def test_report_to_stdout(cli):
     ("args", "message"),
     [
         (["resnet18", "--vary", "nope=1,2"], "--vary:1:1: error: spec 'resnet18' has no variable 'nope'"),
-        (["resnet50", "--set", "width_per_group=0"], "resnet50.yaml:23:42: error: pwconv out: expected a positive number"),
+        (["resnet50", "--set", "width_per_group=0"], "resnet50:23:42: error: pwconv out: expected a positive number"),
         (["resnet50", "--set", "nope=1"], "--set:1:1: error: spec 'resnet50' has no variable 'nope'"),
         (["no_such_model"], "no_such_model:1:1: error: "),
         (["resnet18", "--device", "toaster"], "--device:1:1: error: unknown device 'toaster'"),

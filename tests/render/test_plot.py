@@ -41,5 +41,5 @@ def test_without_matplotlib_names_the_extra(cli, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     result = cli(*ARGS, "--plot", tmp_path / "sweep.png")
     assert result.exit_code == 2
-    assert result.stderr == "--plot:1:1: error: --plot needs matplotlib (pip install 'groupcost[plot]')\n"
+    assert result.stderr == "--plot:1:1: error: --plot needs matplotlib (pip install 'matplotlib>=3.6' in groupcost's environment; from a checkout: pip install -e '.[plot]')\n"
     assert list(tmp_path.iterdir()) == []

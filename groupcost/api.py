@@ -1,0 +1,225 @@
+"""One function per command, each returning a result object whose `to_dict()` is the command's JSON.
+
+    >>> import groupcost
+    >>> groupcost.analyze_spec("resnet50", input_shape=(3, 160, 160)).totals.macs
+    2087321600
+    >>> groupcost.compare("resnet18", groups=[2, 4], layers="layer1.*").to_dict()["networks"][0]["macs"]
+    1814073344
+
+The command line calls these and renders what they return; nothing here prints. A spec is a
+path, a zoo name, `-` (standard input), or an already parsed `SpecDocument`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from groupcost.analysis import Report, Totals
+from groupcost.errors import GroupcostError, Location, SpecError, UsageError
+from groupcost.network import Network
+from groupcost.spec import SpecDocument, build, load_document, parse_text
+from groupcost.spec.expr import Number
+
+if TYPE_CHECKING:
+    from groupcost.budget import SpecCheck
+    from groupcost.costdiff import Diff, Rule
+    from groupcost.sweep import Sweep
+    from groupcost.variants import Comparison, GroupSweep
+
+Spec = Union[str, Path, SpecDocument]
+
+
+def _document(spec: Spec) -> SpecDocument:
+    return spec if isinstance(spec, SpecDocument) else load_document(spec)
+
+
+def network(spec: Spec, variables: Mapping[str, Number] | None = None, *, input_shape: Sequence[int] | None = None,
+            batch: int | None = None) -> Network:
+    """The spec resolved: variables overridden, and another input shape (C, H, W) or batch if given."""
+    return build(_document(spec), dict(variables or {}), input_shape=tuple(input_shape) if input_shape else None, batch=batch)
+
+
+def analyze_spec(spec: Spec, variables: Mapping[str, Number] | None = None, *, input_shape: Sequence[int] | None = None,
+                 batch: int | None = None) -> Report:
+    """`groupcost analyze`: per-layer rows and totals. `report.to_dict()` is the JSON; `report.by_type()` the breakdown."""
+    return network(spec, variables, input_shape=input_shape, batch=batch).analyze()
+
+
+def layer(in_shape: Sequence[int], out: int, k: int | tuple[int, int] = 3, s: int | tuple[int, int] = 1,
+          p: int | tuple[int, ...] | str = 0, d: int | tuple[int, int] = 1, groups: Sequence[int | str] = (1, 2, 4, 8, "dw"),
+          bias: bool = False) -> GroupSweep:
+    """`groupcost layer`: one convolution at every G in `groups` ('dw' = depthwise)."""
+    from groupcost.variants import ConvQuestion, sweep_groups
+
+    def pair(v):
+        return (v, v) if isinstance(v, int) else tuple(v)
+
+    pads = p if isinstance(p, str) else (p,) * 4 if isinstance(p, int) else (p[0], p[0], p[1], p[1]) if len(p) == 2 else tuple(p)
+    if pads == "valid":
+        pads = (0, 0, 0, 0)
+    return sweep_groups(ConvQuestion(tuple(in_shape), out, pair(k), pair(s), pads, pair(d), bias), list(groups))
+
+
+def compare(spec: Spec, groups: Sequence[int | str] = (2, 4, 8, 32), layers: str | None = None,
+            variables: Mapping[str, Number] | None = None, *, input_shape: Sequence[int] | None = None, batch: int | None = None) -> Comparison:
+    """`groupcost compare`: every (or every `layers`-matching) convolution as standard, at each G and
+    depthwise-separable; heads as GAP, GDC or dense; whole-network totals. A pattern matching nothing is an error."""
+    from groupcost.variants import compare as compare_network
+
+    choices = [c for c in groups if c != "dw"] + (["dw"] if "dw" in groups else [])
+    return compare_network(network(spec, variables, input_shape=input_shape, batch=batch), choices, layers)
+
+
+def whatif(spec: Spec, vary: Mapping[str, Sequence[Number]] | None = None, device: Any = None, layer: str | None = None,
+           groups: Sequence[int | str] | None = None, variables: Mapping[str, Number] | None = None, *,
+           input_shape: Sequence[int] | None = None, batch: int | None = None) -> Sweep:
+    """`groupcost whatif`: the spec for every combination of `vary`, and/or `layer` at every G of `groups`
+    ('divisors' for every legal one). `device` is a roofline.Device or a profile name (default a100)."""
+    from groupcost import roofline
+    from groupcost.sweep import whatif as sweep
+
+    if not vary and layer is None:
+        raise UsageError("nothing to vary", "give --vary VAR=v1,v2,... and/or --layer NAME --g 1,2,4", Location("--vary"))
+    profile = device if isinstance(device, roofline.Device) else roofline.device(device)
+    return sweep(_document(spec), {k: list(v) for k, v in (vary or {}).items()}, profile, layer, list(groups) if groups else None,
+                 dict(variables or {}), input_shape=tuple(input_shape) if input_shape else None, batch=batch)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """`groupcost check`: every spec's budgets and verdicts; a spec that could not be read carries its error."""
+
+    specs: tuple[SpecCheck, ...]
+
+    @property
+    def status(self) -> str:
+        """error (some spec is bad: exit 2) | over (exit 1) | ok."""
+        return "error" if any(c.error for c in self.specs) else "over" if any(c.status == "over" for c in self.specs) else "ok"
+
+    def to_dict(self) -> dict:
+        from groupcost.documents import check_dict
+
+        return check_dict(list(self.specs))
+
+
+def check(specs: Sequence[Spec], limits: Mapping[str, str | int] | None = None, warn_at: float | None = None,
+          variables: Mapping[str, Number] | None = None, *, input_shape: Sequence[int] | None = None, batch: int | None = None) -> CheckResult:
+    """`groupcost check`: each spec against its `budgets:` and `limits` ({'params': '5M'}, replacing the spec's
+    whole-network budget on that metric). Every spec is checked; one that cannot be read is reported, not raised."""
+    from groupcost.budget import SpecCheck, check_spec, flag_limits
+
+    parsed = flag_limits({k: str(v) for k, v in (limits or {}).items() if v is not None})
+    results = []
+    for spec in specs:
+        try:
+            doc = _document(spec)
+            results.append(check_spec(doc, dict(variables or {}), parsed, warn_at, tuple(input_shape) if input_shape else None, batch))
+        except GroupcostError as exc:
+            if isinstance(exc, UsageError) and exc.location is None:
+                raise  # a bad --set or --input is the same for every spec
+            where = str(spec.path if isinstance(spec, SpecDocument) else spec)
+            results.append(SpecCheck(where, where, (), str(exc.located(Location(where)))))  # named by its path: it has no name yet
+    names = [c.model for c in results]
+    if len(set(names)) < len(names):  # two specs share a `name:`: tell them apart by their path
+        results = [SpecCheck(c.source, c.source, c.verdicts, c.error) if names.count(c.model) > 1 else c for c in results]
+    return CheckResult(tuple(results))
+
+
+def _empty_report(label: str) -> Report:
+    return Report(label, label, (), (), 1, "float32", 4, {}, (), Totals(0, 0, 0, 0, 0, 0))
+
+
+def diff(base: Spec | None, head: Spec, rules: str | Sequence[Rule] | None = None, variables: Mapping[str, Number] | None = None, *,
+         git: str | None = None, input_shape: Sequence[int] | None = None, batch: int | None = None) -> Diff:
+    """`groupcost diff`: totals and layers of `base` and `head`. With `git`, `base` is ignored and `head` is
+    compared with itself at that revision (absent there: every layer added). `rules`: 'macs>5%,params>0'."""
+    from groupcost.costdiff import diff as compare_reports
+    from groupcost.costdiff import parse_rules
+    from groupcost.spec.gitsource import NotAtRevision, read_at_revision
+    from groupcost.spec.zoo import resolve_source
+
+    parsed = parse_rules(rules) if isinstance(rules, str) else list(rules or [])
+    options = {"input_shape": tuple(input_shape) if input_shape else None, "batch": batch}
+    head_doc = _document(head)
+    place = head_doc.path
+    try:
+        if git is not None:
+            try:
+                text, label = read_at_revision(resolve_source(head) if not isinstance(head, SpecDocument) else head.path, git)
+            except NotAtRevision as exc:
+                base_report, base_label = _empty_report(exc.label), exc.label
+            else:
+                place = label
+                base_doc = parse_text(text, label)
+                base_report, base_label = build(base_doc, dict(variables or {}), **options).analyze(), label
+        else:
+            if base is None:
+                raise UsageError("diff needs a base spec, or git=REV", None, Location("diff"))
+            base_doc = _document(base)
+            place = base_doc.path
+            base_report, base_label = build(base_doc, dict(variables or {}), **options).analyze(), base_doc.path
+        place = head_doc.path
+        head_report = build(head_doc, dict(variables or {}), **options).analyze()
+    except GroupcostError as exc:
+        raise exc.located(Location(place)) from None
+    return compare_reports(base_report, head_report, parsed, base_label, head_doc.path)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """`groupcost verify`: an execute.Verification (every layer's checks) with its one-line verdict."""
+
+    verification: Any
+
+    @property
+    def ok(self) -> bool:
+        return self.verification.ok
+
+    @property
+    def verdict(self) -> str:
+        v = self.verification
+        mismatch = v.first_mismatch
+        if mismatch is not None:
+            return f"MISMATCH at {mismatch.name} ({mismatch.type}): {mismatch.problem()}"
+        macs = sum(c.counted_macs for c in v.checks)
+        return (f"verified: {len(v.checks)} layers, every output shape, every MAC count ({macs:,} in all) and every parameter count "
+                f"equal the analysis (batch {v.batch}, {v.dtype}, seed {v.seed}, {v.seconds:.2f} s)")
+
+    def to_dict(self) -> dict:
+        from groupcost.documents import verification_dict
+
+        return verification_dict(self.verification, self.verdict)
+
+
+def verify(spec: Spec | Network, batch: int | None = None, seed: int = 0, dtype: str = "float32", variables: Mapping[str, Number] | None = None,
+           *, input_shape: Sequence[int] | None = None, on_step=None) -> VerifyResult:
+    """`groupcost verify`: run the spec in NumPy with seeded weights and check every layer against the analysis.
+    Running out of memory is an error (not a mismatch), saying what could not be allocated."""
+    from groupcost.execute import DTYPES
+    from groupcost.execute import verify as run_network
+
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise UsageError(f"seed must be a whole number from 0 to 2^63 - 1, got {seed}", None, Location("--seed"))
+    if dtype not in DTYPES:
+        raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}", None, Location("--dtype"))
+    net = spec if isinstance(spec, Network) else network(spec, variables, input_shape=input_shape, batch=batch)
+    try:
+        result = VerifyResult(run_network(net, batch, seed, dtype, on_step))
+    except MemoryError as exc:
+        raise _out_of_memory(net, exc) from None
+    mismatch = result.verification.first_mismatch
+    if mismatch is not None and mismatch.error is not None and mismatch.error.startswith("MemoryError"):
+        raise _out_of_memory(net, mismatch.error.removeprefix("MemoryError: "), mismatch.name)
+    return result
+
+
+def _out_of_memory(net: Network, detail: object, where: str | None = None) -> GroupcostError:
+    report = net.analyze()
+    need = report.metric("param_bytes") + 2 * report.metric("largest_activation_bytes")
+    what = str(detail).strip() or "an allocation failed"
+    return SpecError(f"out of memory while verifying {net.name}{f' at {where}' if where else ''}: {what}",
+                     f"the run needs at least {need:,} bytes (weights + two largest activations); try a smaller --batch or --input",
+                     Location(net.source))
