@@ -75,8 +75,12 @@ def _layer_args(layer_type, with_common: bool = True, require: bool = True) -> d
         if spec.alias:
             properties[spec.alias] = _arg_schema(spec)
     required = [s.name for s in layer_type.arg_specs() if s.required] if require else []
+    if with_common and "size" in properties:  # `to: NAME` gives the size of a named tensor
+        properties["to"] = {"type": "string", "description": "take the spatial size of this earlier tensor (instead of size:)"}
     schema: dict[str, Any] = {"type": "object", "properties": {**properties, **(COMMON if with_common else {})}, "additionalProperties": False}
-    if required:
+    if "to" in properties and "size" in required:
+        schema["anyOf"] = [{"required": required}, {"required": [r for r in required if r != "size"] + ["to"]}]
+    elif required:
         schema["required"] = required
     else:
         schema = {"anyOf": [schema, {"type": "null"}]}

@@ -41,3 +41,25 @@ def write_spec(tmp_path):
         return path
 
     return write
+
+
+# Zoo models too large to execute at their full input in every test run: NumPy and PyTorch run them
+# at a smaller input (their full-size figures are asserted analytically in test_zoo.py).
+SMALLER_INPUT = {
+    "fcn_resnet50": (3, 128, 128),
+    "deeplabv3_mobilenet_v3_large": (3, 128, 128),
+    "lraspp_mobilenet_v3_large": (3, 128, 128),
+    "unet_2015": (1, 204, 204),
+    "r3d_18": (3, 8, 56, 56),
+    "r2plus1d_18": (3, 8, 56, 56),
+    "resnext101_64x4d": (3, 112, 112),
+    "wide_resnet50_2": (3, 112, 112),
+    "efficientnet_v2_s": (3, 128, 128),
+}
+
+
+def executable(name: str):
+    """The zoo model `name`, at a smaller input where running it at full size would be slow."""
+    import groupcost
+
+    return groupcost.load(name, input_shape=SMALLER_INPUT.get(name))

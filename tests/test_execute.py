@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 import groupcost
+from conftest import executable
 from groupcost.execute import verify
 from groupcost.layers import Layer
 from groupcost.layers.conv import Conv
@@ -16,10 +17,11 @@ from groupcost.layers.registry import register
 
 @pytest.mark.parametrize("name", groupcost.zoo_names())
 def test_zoo_verifies(name):
-    result = verify(groupcost.load(name))
+    net = executable(name)
+    result = verify(net)
     assert result.ok, result.first_mismatch and result.first_mismatch.problem()
     assert result.finite
-    report = groupcost.load(name).analyze()
+    report = net.analyze()
     assert sum(c.counted_macs for c in result.checks) == report.totals.macs
     assert sum(c.allocated_params for c in result.checks) == report.totals.params
 
