@@ -425,6 +425,68 @@ def layer_types() -> None:
     _emit(layer_types_table())
 
 
+# ---- export, measure and calibrate (groupcost.io, groupcost.measure, groupcost.calibrate) ----------
+
+
+class ExportFormat(str, Enum):
+    pytorch = "pytorch"
+    onnx = "onnx"
+
+
+class WeightsChoice(str, Enum):
+    random = "random"
+    zeros = "zeros"
+
+
+@app.command()
+def export(
+    spec: Annotated[str, typer.Argument(help="A spec file or a zoo model name.")],
+    to: Annotated[ExportFormat, typer.Option("--to", help="pytorch (one .py file that imports only torch) | onnx (needs the onnx package).")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The file to write (default: NAME.py or NAME.onnx here; '-' prints the PyTorch source).")] = None,
+    set_: SetOption = None,
+    weights: Annotated[WeightsChoice, typer.Option("--weights", help="ONNX initializers: random (seeded, a fresh torch layer's range) or zeros.")] = WeightsChoice.random,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random ONNX weights.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write the network as PyTorch source or as an ONNX model, layer names kept (torchvision's state_dict keys for the zoo).
+
+    Example: [bold]groupcost export resnext50_32x4d --set G=8 --to pytorch -o resnext_g8.py[/bold]
+    """
+    from groupcost import options
+    from groupcost.spec import load
+
+    try:
+        network = load(spec, options.assignments(set_ or []))
+    except GroupcostError as exc:
+        raise _fail(exc, spec, "--set") from None
+    suffix = ".py" if to is ExportFormat.pytorch else ".onnx"
+    target = output if output is not None else Path(f"{network.name}{suffix}")
+    try:
+        if str(target) == "-" and to is ExportFormat.onnx:
+            raise UsageError("an ONNX model is binary: give a file", "e.g. -o model.onnx", Location("--output"))
+        if str(target) != "-" and target.exists() and not force:
+            raise UsageError(f"{target} exists", "give --force to overwrite it", Location("--output"))
+        if str(target) != "-" and not target.parent.is_dir():
+            raise UsageError(f"no directory {target.parent} to write {target.name} into", None, Location("--output"))
+        if to is ExportFormat.pytorch:
+            from groupcost.io.pytorch_export import pytorch_source
+
+            source = pytorch_source(network, f"groupcost export {spec} --to pytorch" + "".join(f" --set {v}" for v in set_ or []))
+            if str(target) == "-":
+                sys.stdout.write(source)
+                return
+            target.write_text(source, encoding="utf-8")
+        else:
+            from groupcost.io.onnx_export import write_onnx
+
+            write_onnx(network, target, weights.value, seed)
+    except GroupcostError as exc:
+        raise _fail(exc, network.source) from None
+    except OSError as exc:
+        raise _fail(UsageError(f"cannot write {target}: {exc.strerror or exc}", None, Location("--output")), "--output") from None
+    sys.stderr.write(f"wrote {target}\n")
+
+
 def run(argv: list[str] | None = None) -> None:
     """The `groupcost` command: typer's own usage errors also become one located line and exit 2."""
     from typer._click import exceptions as click_errors
