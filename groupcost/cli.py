@@ -33,6 +33,11 @@ PeakOption = Annotated[Optional[float], typer.Option("--peak-tflops", help="Cust
 BandwidthOption = Annotated[Optional[float], typer.Option("--bandwidth-gbs", help="Custom device: memory bandwidth in GB/s (with --peak-tflops).")]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table (human units) | json | csv | markdown (exact integers in json and csv).")]
 SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a spec variable: --set G=8 (repeatable).", metavar="VAR=VALUE")]
+_MEASURE_PANEL = "Measure (needs torch)"
+MeasureOption = Annotated[bool, typer.Option("--measure", help="Also build it in torch and time forward passes, beside the roofline estimate.", rich_help_panel=_MEASURE_PANEL)]
+OnOption = Annotated[Optional[str], typer.Option("--on", help="Where to measure: cpu | cuda | mps (default: the best available).", rich_help_panel=_MEASURE_PANEL)]
+RunsOption = Annotated[int, typer.Option("--runs", min=1, help="Timed runs per configuration (after 3 warm-up runs); the median is shown.", rich_help_panel=_MEASURE_PANEL)]
+ThreadsOption = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for torch (default: torch's choice; reported either way).", rich_help_panel=_MEASURE_PANEL)]
 
 
 def _emit(renderable) -> None:
@@ -84,6 +89,10 @@ def analyze(
     device: DeviceOption = None,
     peak_tflops: PeakOption = None,
     bandwidth_gbs: BandwidthOption = None,
+    measure: MeasureOption = False,
+    on: OnOption = None,
+    runs: RunsOption = 20,
+    threads: ThreadsOption = None,
 ) -> None:
     """Per-layer output shape, groups, params, MACs and activations, with totals.
 
@@ -98,10 +107,14 @@ def analyze(
     try:
         wants_device = device is not None or peak_tflops is not None or bandwidth_gbs is not None
         profile = roofline.device(device, peak_tflops, bandwidth_gbs) if wants_device else None
-        report = load(spec, options.assignments(set_ or [])).analyze()
+        network = load(spec, options.assignments(set_ or []))
+        report = network.analyze()
     except GroupcostError as exc:
         raise _fail(exc, spec, "--set") from None
-    _emit(FORMATS[format.value](report.at_depth(depth) if depth else report, traffic=traffic or profile is not None, device=profile))
+    main = FORMATS[format.value](report.at_depth(depth) if depth else report, traffic=traffic or profile is not None, device=profile)
+    if measure:
+        main = _measured("analyze", format, main, [(network.name, network, None)], profile, on, runs, threads, report)
+    _emit(main)
 
 
 @app.command()
@@ -115,6 +128,10 @@ def layer(
     g: Annotated[str, typer.Option("--g", help="Group counts to compare; dw = depthwise (G = C_in).")] = "1,2,4,8,dw",
     bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Count a bias per output channel.")] = False,
     format: FormatOption = Format.table,
+    measure: MeasureOption = False,
+    on: OnOption = None,
+    runs: RunsOption = 20,
+    threads: ThreadsOption = None,
 ) -> None:
     """One convolution, no spec file: output shape, params, MACs and memory traffic for each G.
 
@@ -135,7 +152,12 @@ def layer(
             raise GroupcostError(exc.message, exc.hint, Location(f"-{exc.arg or 'k'}")) from None
     except GroupcostError as exc:
         raise _fail(exc, "layer") from None
-    _emit(FORMATS[format.value](sweep))
+    main = FORMATS[format.value](sweep)
+    if measure:
+        from groupcost.measure import layer_configurations
+
+        main = _measured("layer", format, main, lambda device: layer_configurations(question, sweep, device), None, on, runs, threads)
+    _emit(main)
 
 
 @app.command()
@@ -145,6 +167,10 @@ def compare(
     layers: Annotated[Optional[str], typer.Option("--layers", help="Only layers whose name matches this glob, e.g. 'layer3.*'.")] = None,
     set_: SetOption = None,
     format: FormatOption = Format.table,
+    measure: MeasureOption = False,
+    on: OnOption = None,
+    runs: RunsOption = 20,
+    threads: ThreadsOption = None,
 ) -> None:
     """Every convolution as standard, grouped at each G and depthwise-separable; heads as GAP, GDC or dense; network totals.
 
@@ -157,10 +183,16 @@ def compare(
 
     try:
         choices = [c for c in options.group_choices(g) if c != "dw"] + (["dw"] if "dw" in g.split(",") else [])
-        comparison = compare_network(load(spec, options.assignments(set_ or [])), choices, layers)
+        network = load(spec, options.assignments(set_ or []))
+        comparison = compare_network(network, choices, layers)
     except GroupcostError as exc:
         raise _fail(exc, spec, "--set") from None
-    _emit(FORMATS[format.value](comparison))
+    main = FORMATS[format.value](comparison)
+    if measure:
+        from groupcost.measure import compare_configurations
+
+        main = _measured(network.name, format, main, lambda device: compare_configurations(network, comparison, layers, device), None, on, runs, threads)
+    _emit(main)
 
 
 @app.command()
@@ -176,6 +208,10 @@ def whatif(
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw the sweep into this .png or .svg (needs groupcost[plot]).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Let --plot overwrite an existing file.")] = False,
     format: FormatOption = Format.table,
+    measure: MeasureOption = False,
+    on: OnOption = None,
+    runs: RunsOption = 20,
+    threads: ThreadsOption = None,
 ) -> None:
     """Sweep spec variables (a grid) or one layer's G: params, MACs, traffic, activations and estimated latency per configuration.
 
@@ -209,7 +245,14 @@ def whatif(
             write_plot(result, plot, force)
     except GroupcostError as exc:
         raise _fail(exc, spec, "--vary") from None
-    _emit(FORMATS[format.value](result))
+    main = FORMATS[format.value](result)
+    if measure:
+        from groupcost.measure import sweep_configurations
+
+        given = result.device if device is not None or peak_tflops is not None else None
+        doc, base = load_document(spec), options.assignments(set_ or [])
+        main = _measured(result.model, format, main, lambda profile: sweep_configurations(doc, result, base, profile), given, on, runs, threads)
+    _emit(main)
     if plot is not None:
         sys.stderr.write(f"wrote {plot}\n")
 
@@ -485,6 +528,81 @@ def export(
     except OSError as exc:
         raise _fail(UsageError(f"cannot write {target}: {exc.strerror or exc}", None, Location("--output")), "--output") from None
     sys.stderr.write(f"wrote {target}\n")
+
+
+def _measured(what: str, format: Format, main, configurations, device, on: str | None, runs: int, threads: int | None, report=None):
+    """The command's output with the measurement beside it (table and markdown: appended; json: one object).
+
+    `configurations` is a list of (label, network, line) or a function of the estimate's device
+    giving one; without --device the estimate uses this machine's figures, calibrated now.
+    """
+    from groupcost import measure as measuring
+    from groupcost.render import measure as shown
+
+    try:
+        if format is Format.csv:
+            raise UsageError("--measure shows in table, markdown and json formats", "drop --format csv", Location("--measure"))
+        measuring.import_torch()
+        if device is None:
+            from groupcost.calibrate import calibrate
+
+            device = calibrate(on, threads, quick=True)
+        listed = configurations(device) if callable(configurations) else configurations
+        session = measuring.measure([(label, net) for label, net, _ in listed], on, runs, threads, per_layer=report is not None)
+    except GroupcostError as exc:
+        raise _fail(exc, "--measure") from None
+    if report is not None:
+        from groupcost.roofline import report_seconds
+
+        lines = [shown.Line(report.model, report.totals.macs, report_seconds(report, device))]
+    else:
+        lines = [line for _, _, line in listed]
+    if format is Format.json:
+        import json
+
+        return json.dumps({"analysis": json.loads(main), "measurement": shown.to_dict(lines, session, device, report)}, indent=2) + "\n"
+    if format is Format.markdown:
+        return main + "\n" + shown.to_markdown_lines(lines, session, device)
+    from rich.console import Group
+
+    table = shown.layer_table(report, session, device) if report is not None else shown.config_table(what, lines, session, device)
+    return Group(main, table) if not isinstance(main, str) else Group(main.rstrip("\n"), table)
+
+
+class Place(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+@app.command()
+def calibrate(
+    on: Annotated[Optional[Place], typer.Option("--on", help="cpu | cuda | mps (default: the best available).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the profile here (default: print it).")] = None,
+    threads: ThreadsOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Measure this machine's peak matmul throughput and memory bandwidth (with torch) and write a device profile for --device.
+
+    Example: [bold]groupcost calibrate --on cpu -o cpu.yaml && groupcost analyze resnet50 --device cpu.yaml[/bold]
+    """
+    from groupcost.calibrate import calibrate as run_calibration
+    from groupcost.calibrate import profile_yaml
+
+    try:
+        if output is not None and output.exists() and not force:
+            raise UsageError(f"{output} exists", "give --force to overwrite it", Location("--output"))
+        profile = run_calibration(on.value if on is not None else None, threads)
+        text = profile_yaml(profile)
+        if output is None:
+            sys.stdout.write(text)
+            return
+        output.write_text(text, encoding="utf-8")
+    except GroupcostError as exc:
+        raise _fail(exc, "calibrate") from None
+    except OSError as exc:
+        raise _fail(UsageError(f"cannot write {output}: {exc.strerror or exc}", None, Location("--output")), "--output") from None
+    sys.stderr.write(f"wrote {output}: {profile.label()}\n")
 
 
 def run(argv: list[str] | None = None) -> None:
