@@ -182,7 +182,7 @@ def _adaptive(g: _Graph, step: LayerStep, x: str) -> None:
     _, h, w = step.in_shape
     oh, ow = step.layer.size
     if h % oh or w % ow:
-        raise ExportError(f"{step.name}: adaptive_avgpool from {h}×{w} to {oh}×{ow} has no ONNX export", "ONNX has no adaptive pooling; it is exported only where the output size divides the input")
+        raise ExportError(f"{step.name}: adaptive_avgpool from {h}×{w} to {oh}×{ow} has no ONNX export", "ONNX has no adaptive pooling; it is exported only where the output size divides the input", step.loc)
     g.node("AveragePool", [x], step.name, kernel_shape=[h // oh, w // ow], strides=[h // oh, w // ow])
 
 
@@ -253,7 +253,7 @@ def onnx_model(network: Network, weights: str = "random", seed: int = 0):
     helper = onnx.helper
     for node in network.nodes:
         if isinstance(node, LayerStep) and node.layer.type_name not in OPS:
-            raise ExportError(f"layer type '{node.layer.type_name}' ({node.name}) has no ONNX export", "add it to groupcost.io.onnx_export.OPS")
+            raise ExportError(f"layer type '{node.layer.type_name}' ({node.name}) has no ONNX export", "add it to groupcost.io.onnx_export.OPS", node.loc)
     g = _Graph(onnx, weights, seed)
     for node in network.nodes:
         g.doc = str(node.loc) if node.loc is not None else ""

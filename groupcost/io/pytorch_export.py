@@ -158,7 +158,7 @@ class Group(nn.Module):
 def emit_layer(step: LayerStep) -> Emitted:
     emitter = EMITTERS.get(step.layer.type_name)
     if emitter is None:
-        raise ExportError(f"layer type '{step.layer.type_name}' ({step.name}) has no PyTorch export", "add it to groupcost.io.pytorch_export.EMITTERS")
+        raise ExportError(f"layer type '{step.layer.type_name}' ({step.name}) has no PyTorch export", "add it to groupcost.io.pytorch_export.EMITTERS", step.loc)
     return emitter(step.layer, step.in_shape)
 
 
@@ -247,7 +247,7 @@ def pytorch_source(network: Network, command: str | None = None) -> str:
         for depth in range(1, len(parts)):
             prefix = ".".join(parts[:depth])
             if prefix in leaves:
-                raise ExportError(f"'{prefix}' is both a layer and the namespace of '{name}'", "PyTorch module paths must form a tree")
+                raise ExportError(f"'{prefix}' is both a layer and the namespace of '{name}'", "PyTorch module paths must form a tree", network.nodes[0].loc)
             if prefix not in containers:
                 containers.add(prefix)
                 init.append(_assign(prefix, "Group()"))
@@ -292,7 +292,11 @@ def pytorch_source(network: Network, command: str | None = None) -> str:
     lines += [f"        {line}" for line in init]
     lines += ["", "    def forward(self, x):"]
     lines += [f"        {line}" for line in body]
-    lines += [f"        return {result}", "", "", "def build() -> nn.Module:", f'    """A new, untrained {cls}, its variables as exported (VARIABLES)."""', f"    return {cls}()", ""]
+    lines += [f"        return {result}", "", "", "def build(**variables) -> nn.Module:", f'    """A new, untrained {cls}. Its variables are those it was exported with (VARIABLES); to change one, export again with --set."""',
+              "    changed = {k: v for k, v in variables.items() if VARIABLES.get(k, v) != v or k not in VARIABLES}",
+              "    if changed:",
+              f'        raise ValueError(f"this file holds {network.name} with {{VARIABLES}}; for {{changed}} run groupcost export again with --set")',
+              f"    return {cls}()", ""]
     return "\n".join(lines)
 
 
