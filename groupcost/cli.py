@@ -496,13 +496,16 @@ def export(
     Example: [bold]groupcost export resnext50_32x4d --set G=8 --to pytorch -o resnext_g8.py[/bold]
     """
     from groupcost import options
-    from groupcost.spec import load
+    from groupcost.spec import build, load_document
 
     try:
-        network = load(spec, options.assignments(set_ or []))
+        doc = load_document(spec)
+        overrides = options.assignments(set_ or [])
+        network = build(doc, overrides)
     except GroupcostError as exc:
         raise _fail(exc, spec, "--set") from None
     suffix = ".py" if to is ExportFormat.pytorch else ".onnx"
+    note = None
     target = output if output is not None else Path(f"{network.name}{suffix}")
     try:
         if str(target) == "-" and to is ExportFormat.onnx:
@@ -512,9 +515,11 @@ def export(
         if str(target) != "-" and not target.parent.is_dir():
             raise UsageError(f"no directory {target.parent} to write {target.name} into", None, Location("--output"))
         if to is ExportFormat.pytorch:
-            from groupcost.io.pytorch_export import pytorch_source
+            from groupcost.io.pytorch_export import export_pytorch
 
-            source = pytorch_source(network, f"groupcost export {spec} --to pytorch" + "".join(f" --set {v}" for v in set_ or []))
+            source, note = export_pytorch(doc, overrides, f"groupcost export {spec} --to pytorch" + "".join(f" --set {v}" for v in set_ or []))
+            if note is not None:
+                sys.stderr.write(f"{doc.path}: note: wrote the resolved graph (one module per layer, forward one node a line): {note}\n")
             if str(target) == "-":
                 sys.stdout.write(source)
                 return

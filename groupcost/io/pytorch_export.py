@@ -318,6 +318,63 @@ def _shape(shape: Shape) -> str:
     return "×".join(map(str, shape))
 
 
+def export_pytorch(doc, overrides: dict | None = None, command: str | None = None) -> tuple[str, str | None]:
+    """The PyTorch file for a spec: its structure raised (blocks as classes, repeat as loops,
+    variables as build()'s arguments) where groupcost.io.pytorch_spec can, else the resolved graph.
+
+    Returns (source, why the graph was written instead, or None). Where torch is installed, the
+    raised form is checked against the graph (state_dict keys, shapes and order, and the output
+    shapes, on the meta device: no arithmetic) before it is chosen.
+    """
+    from groupcost.io.pytorch_spec import Unraisable, spec_source
+    from groupcost.spec.build import build
+
+    network = build(doc, overrides or {})
+    settings = ", ".join(f"{k}={_literal(v)}" for k, v in network.variables.items()) or "none"
+    header = [
+        f'"""{network.name}: {network.description}' if network.description else f'"""{network.name}',
+        "",
+        f"Written by groupcost from {network.source}" + (f" ({command})" if command else "") + ".",
+        "Blocks are classes whose constructors take the block's arguments (and the input shape),",
+        "`repeat` is a loop, and the spec's variables are the arguments of build(), with the spec's",
+        f"values as defaults ({settings}). Module paths are the spec's layer names. Needs only torch.",
+        '"""',
+    ]
+    try:
+        source = spec_source(doc, header, overrides)
+    except Unraisable as exc:
+        return pytorch_source(network, command), f"not raised: {exc}"
+    problem = _differs(source, network)
+    if problem:
+        return pytorch_source(network, command), f"the raised form differs from the graph ({problem})"
+    return source, None
+
+
+def _differs(source: str, network: Network) -> str | None:
+    """Where the raised source's module differs from the graph's; None when equal or torch is missing."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    try:
+        with torch.device("meta"):
+            raised = load_module(source)["build"]().eval()
+            graph = load_module(pytorch_source(network))["build"]().eval()
+        keys = [(k, tuple(v.shape)) for k, v in raised.state_dict().items()]
+        expected = [(k, tuple(v.shape)) for k, v in graph.state_dict().items()]
+        if keys != expected:
+            first = next((a, b) for a, b in zip(keys + [None], expected + [None]) if a != b)
+            return f"state_dict {first[0]} where the graph has {first[1]}"
+        with torch.no_grad():
+            y = raised(torch.zeros(network.batch, *network.input_shape, device="meta"))
+        shapes = (tuple(y.shape[1:]),) if isinstance(y, torch.Tensor) else tuple(tuple(t.shape[1:]) for t in y)
+        if shapes != network.output_shapes:
+            return f"output {shapes} where the graph gives {network.output_shapes}"
+    except Exception as exc:  # a bug in raising must not stop the export: the graph is written instead
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 def load_module(source: str, name: str = "groupcost_export"):
     """Execute generated source (needs torch) and return its namespace, for `build()`."""
     namespace: dict = {"__name__": name}

@@ -53,31 +53,37 @@ def test_a_layer_type_without_an_export_is_named(monkeypatch):
 # ---- PyTorch source ------------------------------------------------------------------------------
 
 
-def test_source_imports_only_torch():
-    source = pytorch_export.pytorch_source(groupcost.load(EVERY_LAYER))
+@pytest.mark.parametrize("form", ["graph", "raised"])
+def test_source_imports_only_torch(form):
+    if form == "graph":
+        source = pytorch_export.pytorch_source(groupcost.load(EVERY_LAYER))
+    else:
+        source, fallback = pytorch_export.export_pytorch(groupcost.load_document("regnet_y_800mf"))
+        assert fallback is None
     imported = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             imported |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module.split(".")[0])
-    assert imported == {"torch"}
+    assert imported - {"math"} == {"torch"}
 
 
 def test_writing_source_needs_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys, groupcost; from groupcost.io.pytorch_export import pytorch_source; "
-            "pytorch_source(groupcost.load('resnet50')); assert 'torch' not in sys.modules")
+    code = ("import sys; sys.modules['torch'] = None; import groupcost; from groupcost.io.pytorch_export import export_pytorch, pytorch_source; "
+            "pytorch_source(groupcost.load('resnet50')); source, fallback = export_pytorch(groupcost.load_document('resnet50')); "
+            "assert fallback is None and 'class Bottleneck(nn.Module)' in source")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 torch = pytest.importorskip("torch")
 
 
-def _build(network, device=None):
-    namespace = pytorch_export.load_module(pytorch_export.pytorch_source(network))
+def _build(network, device=None, source=None):
+    namespace = pytorch_export.load_module(source or pytorch_export.pytorch_source(network))
     if device is None:
         return namespace["build"]().eval()
     with torch.device(device):
@@ -89,18 +95,73 @@ def _build(network, device=None):
 def test_state_dict_is_torchvisions(name):
     """Key for key and shape for shape (BN buffers included, num_batches_tracked left out); strict load works."""
     reference = json.loads(REFERENCE.read_text())[name]
-    model = _build(groupcost.load(name), "meta")
+    source, fallback = pytorch_export.export_pytorch(groupcost.load_document(name))
+    assert fallback is None  # the file keeps the spec's blocks, loops and variables
+    model = _build(None, "meta", source)
     state = {k: list(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     assert state == {k: list(v) for k, v in reference.items()}
-    model = _build(groupcost.load(name))
+    model = _build(None, None, source)
     weights = {k: torch.full(v, 0.5) for k, v in reference.items()}
     weights.update({k: v for k, v in model.state_dict().items() if k.endswith("num_batches_tracked")})
     model.load_state_dict(weights, strict=True)
 
 
+def _counts(model, network):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        y = model(torch.zeros(network.batch, *network.input_shape, device="meta"))
+    outputs = (y,) if isinstance(y, torch.Tensor) else y
+    return sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 2, tuple(tuple(t.shape[1:]) for t in outputs)
+
+
 @pytest.mark.parametrize("name", groupcost.zoo_names())
-def test_exported_zoo_model_counts_what_groupcost_counts(name):
-    """torch's parameter count, FlopCounterMode's FLOPs / 2 and the output shapes equal the analysis (on the meta device: no arithmetic)."""
+def test_exported_file_counts_what_groupcost_counts(name):
+    """The file `export --to pytorch` writes (raised or graph): params, FlopCounterMode MACs and output shapes equal the analysis."""
+    network = groupcost.load(name)
+    source, _ = pytorch_export.export_pytorch(groupcost.load_document(name))
+    report = network.analyze()
+    assert _counts(_build(None, "meta", source), network) == (report.totals.params, report.totals.macs, network.output_shapes)
+
+
+@pytest.mark.parametrize("groups, params, macs", [(1, 5_495_432, 596_934_656), (8, 9_906_216, 1_417_412_608), (64, 45_192_488, 7_981_236_224)])
+def test_build_takes_the_specs_variables(groups, params, macs):
+    """build(G=...) of the exported resnext50_32x4d (width_per_group=4) gives PyTorch's figures for torchvision's ResNeXt at that G."""
+    source, fallback = pytorch_export.export_pytorch(groupcost.load_document("resnext50_32x4d"))
+    assert fallback is None
+    with torch.device("meta"):
+        model = pytorch_export.load_module(source)["build"](G=groups, width_per_group=4).eval()
+    assert _counts(model, groupcost.load("resnext50_32x4d"))[:2] == (params, macs)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "shufflenet_v1_g3", "shufflenet_v2_x1_0", "regnet_y_800mf", "mobilefacenet"])
+def test_raised_file_computes_what_the_graph_computes(name):
+    """Blocks as classes, loops and shapes computed at build time: the same state_dict, key for key in order, and the same output."""
+    network = groupcost.load(name)
+    source, fallback = pytorch_export.export_pytorch(groupcost.load_document(name))
+    assert fallback is None
+    raised, graph = _build(None, None, source), _build(network)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for module in graph.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.running_mean.normal_()
+                module.running_var.uniform_(0.5, 2.0)
+    assert [(k, v.shape) for k, v in raised.state_dict().items()] == [(k, v.shape) for k, v in graph.state_dict().items()]
+    raised.load_state_dict(graph.state_dict(), strict=True)
+    x = torch.randn(1, *network.input_shape)
+    with torch.no_grad():
+        torch.testing.assert_close(raised(x), graph(x), rtol=1e-4, atol=1e-5)
+
+
+def test_what_is_not_raised_is_said():
+    source, fallback = pytorch_export.export_pytorch(groupcost.load_document(str(EVERY_LAYER)))
+    assert fallback is not None and "outputs:" in fallback and "class EveryLayer(Group)" in source
+
+
+@pytest.mark.parametrize("name", groupcost.zoo_names())
+def test_graph_form_counts_what_groupcost_counts(name):
+    """The resolved-graph form, for every zoo model (the fallback of the raised form)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     network = groupcost.load(name)
@@ -195,7 +256,7 @@ def test_export_command_writes_refuses_to_overwrite_and_forces(tmp_path):
     unknown = _cli("export", "resnet18", "--to", "pytorch", "-o", str(target), "--set", "G=8")
     assert unknown.returncode == 2 and unknown.stderr.startswith("--set:") and not target.exists()
     done = _cli("export", "resnet18", "--to", "pytorch", "-o", str(target))
-    assert done.returncode == 0 and "class Resnet18(Group)" in target.read_text()
+    assert done.returncode == 0 and "class Resnet18(nn.Sequential)" in target.read_text() and "class Basic(nn.Module)" in target.read_text()
     again = _cli("export", "resnet18", "--to", "pytorch", "-o", str(target))
     assert again.returncode == 2 and again.stderr.count("\n") == 1 and "--force" in again.stderr
     assert _cli("export", "resnet18", "--to", "pytorch", "-o", str(target), "--force").returncode == 0
@@ -209,7 +270,7 @@ def test_export_default_file_name_and_stdout(tmp_path):
     assert _cli("export", "alexnet", "--to", "onnx", cwd=tmp_path).returncode == 0
     assert (tmp_path / "alexnet.onnx").is_file()
     printed = _cli("export", "alexnet", "--to", "pytorch", "-o", "-")
-    assert printed.returncode == 0 and printed.stdout.startswith('"""alexnet')
+    assert printed.returncode == 0 and printed.stdout.startswith('"""alexnet') and "def build() -> nn.Module" in printed.stdout
     binary = _cli("export", "alexnet", "--to", "onnx", "-o", "-")
     assert binary.returncode == 2 and "binary" in binary.stderr
 
