@@ -1,11 +1,11 @@
 """Network → one readable PyTorch source file (imports only torch).
 
-What is written is the *resolved graph*: the network built for one set of variables. Module
-attribute paths are the layer names (`layer2.0.conv2`), held in nested `Group` containers, so a
-zoo spec that follows torchvision's names gives torchvision's `state_dict` keys and shapes;
-`forward` runs the graph's nodes in order, one line each. Blocks, `repeat` and the spec's
-variables are not raised back to classes, loops and arguments (the values are baked in; re-export
-with `--set` to change them).
+Two forms. `export_pytorch` first raises the spec's structure (groupcost.io.pytorch_spec: blocks
+as classes, `repeat` as loops, variables as build()'s arguments); what it cannot raise, and a
+raised file that does not reproduce the graph, is written here as the *resolved graph*: the
+network built for one set of variables, module attribute paths = layer names (`layer2.0.conv2`)
+in nested `Group` containers, and `forward` running the graph's nodes in order, one line each.
+Either way a zoo spec that follows torchvision's names gives torchvision's `state_dict` keys.
 
 Writing the source needs no torch: it is text. `EMITTERS` maps every layer type to the module
 that builds it; a test walks the registry, so a new layer type without an entry fails there,
