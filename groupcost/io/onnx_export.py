@@ -22,8 +22,6 @@ import math
 from collections.abc import Callable
 
 from groupcost.io.pytorch_export import ExportError
-from groupcost.layers import Layer, Shape
-from groupcost.layers.conv import ConvLike
 from groupcost.network import INPUT, LayerStep, MergeStep, Network
 
 OPSET = 20

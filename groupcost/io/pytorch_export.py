@@ -344,6 +344,8 @@ def export_pytorch(doc, overrides: dict | None = None, command: str | None = Non
         source = spec_source(doc, header, overrides)
     except Unraisable as exc:
         return pytorch_source(network, command), f"not raised: {exc}"
+    except Exception as exc:  # a gap in raising must not stop the export: the graph is written instead
+        return pytorch_source(network, command), f"not raised ({type(exc).__name__}: {exc})"
     problem = _differs(source, network)
     if problem:
         return pytorch_source(network, command), f"the raised form differs from the graph ({problem})"

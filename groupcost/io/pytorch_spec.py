@@ -24,7 +24,6 @@ import keyword
 import re
 from dataclasses import dataclass, field
 
-from groupcost.layers import LAYER_TYPES
 from groupcost.layers.base import Layer
 from groupcost.spec.document import (
     Branch,
