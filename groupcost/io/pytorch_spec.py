@@ -14,7 +14,8 @@ groupcost.io.pytorch_export, saying why):
   forward) gets a `forward` written out, when every module it names has a fixed name;
 - not raised: `from:`, merge entries and `outputs:` (the graph form), a `repeat` of several
   entries, a block or `seq` of one unnamed entry, named `residual`/`parallel`, transparent
-  branches, computed types other than parameter-free activations, blocks from `use:` files.
+  branches, a condition inside a residual body, blocks from `use:` files. A computed type is an
+  activation (no arguments) or one of the blocks that take its arguments.
 """
 
 from __future__ import annotations
@@ -325,10 +326,18 @@ class Generator:
         if isinstance(entry, LayerEntry):
             self.layer(entry.layer_type, entry.args, entry, scope, out, indent, given)
         elif isinstance(entry, ComputedEntry):
-            if entry.args:
-                raise Unraisable(f"a computed type with arguments at {common.loc}")
             kind = self.name_text(entry.kind, scope)
-            self.place(entry, scope, out, indent, f"{self.need('activation')}({kind})", given, None)
+            if not entry.args:  # `- "{act}"`: an activation chosen by an argument
+                self.place(entry, scope, out, indent, f"{self.need('activation')}({kind})", given, None)
+            else:  # `- "{kinds[st]}": {...}`: a block chosen by a value, among the blocks taking these arguments
+                fits = [t for t in self.doc.templates.values() if set(entry.args) <= set(t.params) and t.variables is None]
+                if not fits:
+                    raise Unraisable(f"a computed type with arguments no block takes, at {common.loc}")
+                choices = "{" + ", ".join(f"{t.name!r}: {self.template_class(t.name)}" for t in fits) + "}"
+                args = "".join(f", {key}={self.argument(node, scope)}" for key, node in entry.args.items())
+                for node in entry.args.values():
+                    self.now(self.argument(node, scope), out, indent)
+                self.place(entry, scope, out, indent, f"{choices}[{kind}](v, shape{args})", given, "module")
         elif isinstance(entry, TemplateCall):
             self.call(entry, scope, out, indent, given)
         elif isinstance(entry, SeqEntry):

@@ -283,3 +283,30 @@ def test_round_trip_through_the_onnx_importer(name):
     back = importer.network_from_model(onnx_export.onnx_model(network, "zeros"), name, None, name=network.name)
     a, b = network.analyze().totals, back.analyze().totals
     assert (a.params, a.macs, network.output_shapes) == (b.params, b.macs, back.output_shapes)
+
+
+def test_raised_random_stacks_match_pytorch():
+    """Random conv/bn/pool/fc stacks (asymmetric padding, dilation, groups, ceil mode) written by hand
+    in torch: the raised file has PyTorch's params, MACs and output shape, and computes the same."""
+    from hypothesis import HealthCheck, given, settings
+
+    from test_random_stacks import stacks
+    from torch_reference import torch_counts
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+    @given(stacks())
+    def check(case):
+        text, model, input_shape = case
+        source, fallback = pytorch_export.export_pytorch(groupcost.parse_text(text, "random.yaml"))
+        assert fallback is None, fallback
+        raised = pytorch_export.load_module(source)["build"]().eval()
+        assert torch_counts(raised, input_shape) == torch_counts(model, input_shape), text
+        hand = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.BatchNorm2d))]
+        ours = [m for m in raised.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.BatchNorm2d))]
+        for a, b in zip(ours, hand):
+            a.load_state_dict(b.state_dict())
+        x = torch.randn(2, *input_shape)
+        with torch.no_grad():
+            torch.testing.assert_close(raised(x), model.eval()(x), rtol=1e-4, atol=1e-5)
+
+    check()
