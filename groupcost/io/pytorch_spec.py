@@ -500,6 +500,7 @@ class Generator:
         count = self.expr(entry.count, scope)
         self.now(count, out, indent)
         self.dynamic(scope, out, indent)
+        _check_local(entry.var, "repeat variable")
         out.append(f"{indent}for {entry.var} in range({count}):")
         scope.locals = scope.locals | {entry.var}
         self.entry(entry.body[0], scope, out, indent + "    ")
@@ -514,8 +515,7 @@ class Generator:
         template = self.doc.templates[name]
         params = list(template.params)
         for p in params:
-            if keyword.iskeyword(p) or p in ("v", "shape", "self"):
-                raise Unraisable(f"block argument named '{p}'")
+            _check_local(p, f"block '{name}' argument")
         scope = _Scope("self", {*params, *SHAPE_NAMES[:3]})
         signature, defaults = [], []
         seen: set[str] = set()
@@ -673,6 +673,9 @@ class Generator:
             raise Unraisable("outputs: (the graph form)")
         top = _Scope("self", {*SHAPE_NAMES[:3]})
         network = camel(doc.name)
+        for var in self.vars:
+            if keyword.iskeyword(var) or var in ("Variables", "nn", "torch", "F", "math"):
+                raise Unraisable(f"variable named '{var}'")
         build_scope = _Scope("self", set(self.vars))
         params, computes = [], []
         for var, node in doc.variables.items():
@@ -714,6 +717,15 @@ class Generator:
             text += ["", *self.classes[name].lines, ""]
         text += ["", *lines, "", "", *build, ""]
         return "\n".join(text)
+
+
+_GENERATED_LOCALS = {"v", "self", "x", "shape", "shape_in", "shape_body", "module", "split", "identity", "parts", "torch", "nn", "F", "math", *SHAPE_NAMES}
+
+
+def _check_local(name: str, what: str) -> None:
+    """A spec name that becomes a Python local must not be a keyword or a name the generated code uses."""
+    if keyword.iskeyword(name) or name in _GENERATED_LOCALS or re.fullmatch(r"(seq|k|branch|sep|shape)\d+", name):
+        raise Unraisable(f"{what} named '{name}' (a name the generated code uses)")
 
 
 def _python_literal(text: str) -> bool:
