@@ -622,8 +622,10 @@ class Generator:
     def chain(self, entries: tuple[Entry, ...], scope: _Scope, init: list[str], forward: list[str], where: str) -> None:
         """Entries that chain, each named statically; forward calls each by name."""
         for entry in entries:
-            if isinstance(entry, (ResidualEntry, ParallelEntry, RepeatEntry)) or entry.common.condition is not None:
-                raise Unraisable(f"a {type(entry).__name__.replace('Entry', '').lower() or 'conditional entry'} inside a residual body in '{where}'")
+            if entry.common.condition is not None:
+                raise Unraisable(f"a condition (if:) inside a residual body in '{where}', at {entry.common.loc}")
+            if isinstance(entry, (ResidualEntry, ParallelEntry, RepeatEntry)):
+                raise Unraisable(f"a {type(entry).__name__.replace('Entry', '').lower()} inside a residual body in '{where}', at {entry.common.loc}")
             before = len(init)
             self.entry(entry, scope, init, "        ")
             if not scope.static_names:
@@ -719,12 +721,15 @@ class Generator:
         return "\n".join(text)
 
 
-_GENERATED_LOCALS = {"v", "self", "x", "shape", "shape_in", "shape_body", "module", "split", "identity", "parts", "torch", "nn", "F", "math", *SHAPE_NAMES}
+_GENERATED_LOCALS = {"v", "self", "x", "shape", "shape_in", "shape_body", "module", "split", "identity", "parts", "torch", "nn", "F", "math",
+                     "activation", "divisible", "Conv2d", "MaxPool2d", "AvgPool2d", "SqueezeExcitation", "Variables", "ACTIVATIONS",
+                     "min", "max", "round", "abs", "int", "len", "sum", "range", "bool", "str", "tuple", "list", "isinstance", "getattr",
+                     *SHAPE_NAMES}
 
 
 def _check_local(name: str, what: str) -> None:
     """A spec name that becomes a Python local must not be a keyword or a name the generated code uses."""
-    if keyword.iskeyword(name) or name in _GENERATED_LOCALS or re.fullmatch(r"(seq|k|branch|sep|shape)\d+", name):
+    if keyword.iskeyword(name) or name in _GENERATED_LOCALS or name.startswith("_") or re.fullmatch(r"(seq|k|branch|sep|shape)\d+", name):
         raise Unraisable(f"{what} named '{name}' (a name the generated code uses)")
 
 
