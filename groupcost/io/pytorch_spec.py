@@ -11,11 +11,12 @@ groupcost.io.pytorch_export, saying why):
 - a block or the network whose entries only chain (layers, blocks, `seq`, `repeat` of one entry)
   becomes an `nn.Sequential` subclass; `if:` and numbered names are decided as it is built;
 - a block whose body holds `residual` or `parallel` (unnamed, as torchvision writes code in
-  forward) gets a `forward` written out, when every module it names has a fixed name;
-- not raised: `from:`, merge entries and `outputs:` (the graph form), a `repeat` of several
-  entries, a block or `seq` of one unnamed entry, named `residual`/`parallel`, transparent
-  branches, a condition inside a residual body, blocks from `use:` files. A computed type is an
-  activation (no arguments) or one of the blocks that take its arguments.
+  forward) gets a `forward` written out; where conditions or loops in a residual body decide
+  names while building, the constructor lists the modules and forward runs the list;
+- a `repeat` of several entries makes an nn.Sequential per repetition;
+- not raised: `from:`, merge entries and `outputs:` (the graph form), a block or `seq` of one
+  unnamed entry, named `residual`/`parallel`, transparent branches, blocks from `use:` files.
+  A computed type is an activation (no arguments) or one of the blocks that take its arguments.
 """
 
 from __future__ import annotations
@@ -219,6 +220,7 @@ class _Scope:
     counter: str | None = None  # a runtime counter once a condition or a loop makes numbering dynamic
     index: int = 0
     static_names: bool = True  # False once a name depends on the run (then forward may not refer to one)
+    record: str | None = None  # a list that collects the names placed, in order, for a forward that runs them
 
 
 @dataclass
@@ -381,9 +383,14 @@ class Generator:
             out.append(f"{indent}shape = {ref}.out_shape")
         elif new_shape is not None:
             out.append(f"{indent}shape = {new_shape}")
+        self.added(scope, out, indent, name, given)
+        return name
+
+    def added(self, scope: _Scope, out: list[str], indent: str, name: str, given: str | None) -> None:
+        if scope.record is not None:
+            out.append(f"{indent}{scope.record}.append({name})")
         if scope.counter is not None and given is None:
             out.append(f"{indent}{scope.counter} += 1")
-        return name
 
     def layer(self, layer_type: type[Layer], args: dict[str, Node], entry: Entry, scope: _Scope, out: list[str], indent: str, given: str | None) -> None:
         kind = layer_type.type_name
@@ -491,19 +498,30 @@ class Generator:
             out.append(f"{indent}self.{literal} = {var}")
         else:
             out.append(f"{indent}{scope.container}.add_module({name}, {var})")
-        if scope.counter is not None and given is None:
-            out.append(f"{indent}{scope.counter} += 1")
+        self.added(scope, out, indent, name, given)
 
     def repeat(self, entry: RepeatEntry, scope: _Scope, out: list[str], indent: str) -> None:
-        if len(entry.body) != 1:
-            raise Unraisable(f"a repeat of several entries at {entry.common.loc}")
         count = self.expr(entry.count, scope)
         self.now(count, out, indent)
         self.dynamic(scope, out, indent)
         _check_local(entry.var, "repeat variable")
         out.append(f"{indent}for {entry.var} in range({count}):")
         scope.locals = scope.locals | {entry.var}
-        self.entry(entry.body[0], scope, out, indent + "    ")
+        if len(entry.body) == 1:
+            self.entry(entry.body[0], scope, out, indent + "    ")
+            return
+        # several entries: each repetition is an nn.Sequential under the next number (or NAME{i})
+        inner_indent = indent + "    "
+        if entry.common.name is not None:
+            raw = str(entry.common.name.value)
+            name = self.name_text(entry.common.name, scope) if "{" in raw else f"f{(raw + '{' + entry.var + '}')!r}"
+        else:
+            name = f"str({scope.counter})"
+        var = self.var("seq")
+        out.append(f"{inner_indent}{var} = nn.Sequential()")
+        self.entries(entry.body, _Scope(var, scope.locals), out, inner_indent)
+        out.append(f"{inner_indent}{scope.container}.add_module({name}, {var})")
+        self.added(scope, out, inner_indent, name, None)
 
     # ---- classes ---------------------------------------------------------------------------------
 
@@ -620,7 +638,19 @@ class Generator:
         return init, forward
 
     def chain(self, entries: tuple[Entry, ...], scope: _Scope, init: list[str], forward: list[str], where: str) -> None:
-        """Entries that chain, each named statically; forward calls each by name."""
+        """Entries that chain; forward calls each by name, or, where conditions or loops decide the
+        names while building, runs the modules the constructor listed."""
+        if any(e.common.condition is not None or isinstance(e, RepeatEntry) for e in entries):
+            if any(isinstance(e, (ResidualEntry, ParallelEntry)) for e in entries):
+                raise Unraisable(f"a residual or parallel inside a residual body in '{where}'")
+            record = f"self.{self.var('steps')}"
+            init.append(f"        {record} = []  # the names of the modules forward runs, in order")
+            scope.record = record
+            self.entries(entries, scope, init, "        ")
+            scope.record = None
+            forward.append(f"        for name in {record}:")
+            forward.append("            x = self._modules[name](x)")
+            return
         for entry in entries:
             if entry.common.condition is not None:
                 raise Unraisable(f"a condition (if:) inside a residual body in '{where}', at {entry.common.loc}")

@@ -134,7 +134,7 @@ def test_build_takes_the_specs_variables(groups, params, macs):
     assert _counts(model, groupcost.load("resnext50_32x4d"))[:2] == (params, macs)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "shufflenet_v1_g3", "shufflenet_v2_x1_0", "regnet_y_800mf", "mobilefacenet"])
+@pytest.mark.parametrize("name", [str(HERE / "raised_structures.yaml"), "resnet18", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "shufflenet_v1_g3", "shufflenet_v2_x1_0", "regnet_y_800mf", "mobilefacenet"])
 def test_raised_file_computes_what_the_graph_computes(name):
     """Blocks as classes, loops and shapes computed at build time: the same state_dict, key for key in order, and the same output."""
     network = groupcost.load(name)
