@@ -14,8 +14,9 @@ groupcost.io.pytorch_export, saying why):
   forward) gets a `forward` written out; where conditions or loops in a residual body decide
   names while building, the constructor lists the modules and forward runs the list;
 - a `repeat` of several entries makes an nn.Sequential per repetition;
+- a named `residual` or `parallel` (a namespace of its own) becomes a class of its own;
 - not raised: `from:`, merge entries and `outputs:` (the graph form), a block or `seq` of one
-  unnamed entry, named `residual`/`parallel`, transparent branches, blocks from `use:` files.
+  unnamed entry, transparent branches, blocks from `use:` files.
   A computed type is an activation (no arguments) or one of the blocks that take its arguments.
 """
 
@@ -346,6 +347,8 @@ class Generator:
             self.seq(entry, scope, out, indent, given)
         elif isinstance(entry, RepeatEntry):
             self.repeat(entry, scope, out, indent)
+        elif isinstance(entry, (ResidualEntry, ParallelEntry)) and (common.name is not None or given is not None):
+            self.named_structure(entry, scope, out, indent, given)
         else:
             raise Unraisable(f"{type(entry).__name__.replace('Entry', '').lower()} where modules only chain, at {common.loc}")
 
@@ -475,6 +478,37 @@ class Generator:
                 out.append(f"{indent}{var}.add_module({part + '_' + act!r}, {self.need('activation')}({act!r}))")
         self.place(entry, scope, out, indent, var, given, None)
 
+    def named_structure(self, entry: ResidualEntry | ParallelEntry, scope: _Scope, out: list[str], indent: str, given: str | None) -> None:
+        """A named residual or parallel: a namespace of its own, so a class of its own, built with the enclosing names."""
+        import dataclasses
+
+        written = str(entry.common.name.value) if entry.common.name is not None else "part"
+        cls = camel(re.sub(r"\{[^}]*\}", "", written) or "part")
+        taken = {c.name for c in self.classes.values()}
+        base, n = cls, 2
+        while cls in taken:
+            cls, n = f"{base}{n}", n + 1
+        passed = sorted((scope.locals - set(SHAPE_NAMES)) | {"c_in", "h_in", "w_in"})
+        inner = _Scope("self", set(passed))
+        anonymous = dataclasses.replace(entry, common=dataclasses.replace(entry.common, name=None))
+        init, forward = self.structured((anonymous,), inner, written)
+        key = f"@{cls}"
+        self.classes[key] = _Class(cls, [
+            f"class {cls}({'nn.Module'}):",
+            f'    """The {type(entry).__name__.replace("Entry", "").lower()} `{written}` of {self.doc.name} ({entry.common.loc})."""',
+            "",
+            f"    def __init__(self, v, shape, *, {', '.join(passed)}):",
+            "        super().__init__()",
+            *init,
+            "        self.out_shape = shape",
+            "",
+            "    def forward(self, x):",
+            *forward,
+        ])
+        self.order.append(key)
+        args = ", ".join(f"{p}={p}" for p in passed)
+        self.place(entry, scope, out, indent, f"{cls}(v, shape, {args})", given, "module")
+
     def call(self, entry: TemplateCall, scope: _Scope, out: list[str], indent: str, given: str | None) -> None:
         template = self.doc.templates[entry.template]
         if template.variables is not None:
@@ -506,7 +540,13 @@ class Generator:
         self.dynamic(scope, out, indent)
         _check_local(entry.var, "repeat variable")
         out.append(f"{indent}for {entry.var} in range({count}):")
-        scope.locals = scope.locals | {entry.var}
+        saved, scope.locals = scope.locals, scope.locals | {entry.var}
+        try:
+            self.repeat_body(entry, scope, out, indent)
+        finally:
+            scope.locals = saved
+
+    def repeat_body(self, entry: RepeatEntry, scope: _Scope, out: list[str], indent: str) -> None:
         if len(entry.body) == 1:
             self.entry(entry.body[0], scope, out, indent + "    ")
             return
@@ -552,7 +592,7 @@ class Generator:
         body = template.body
         if len(body) == 1 and body[0].common.name is None and not isinstance(body[0], (RepeatEntry, ResidualEntry, ParallelEntry)):
             raise Unraisable(f"block '{name}' of one unnamed entry (it takes the block's name)")
-        structured = any(isinstance(e, (ResidualEntry, ParallelEntry)) for e in body)
+        structured = any(isinstance(e, (ResidualEntry, ParallelEntry)) and e.common.name is None for e in body)
         lines = [f"class {cls}({'nn.Module' if structured else 'nn.Sequential'}):",
                  f'    """Block `{name}` of {self.doc.name} ({template.loc}).{" Takes the block input shape (C, H, W) and its arguments." if params else ""}"""',
                  "",
@@ -719,7 +759,7 @@ class Generator:
                 computes += [f"    if {var} is None:", f"        {var} = {text}"]
         input_shape = self.expr(doc.input, _Scope("self", set()))
         body = doc.body
-        structured = any(isinstance(e, (ResidualEntry, ParallelEntry)) for e in body)
+        structured = any(isinstance(e, (ResidualEntry, ParallelEntry)) and e.common.name is None for e in body)
         lines = [f"class {network}({'nn.Module' if structured else 'nn.Sequential'}):",
                  f'    """{doc.name}{": " + doc.description if doc.description else ""}"""',
                  "",
