@@ -1,5 +1,5 @@
-"""Measured latency: a network built in torch (from the same source `export --to pytorch` writes)
-and timed on a CPU, CUDA or MPS device. The torch extra; imported only by `--measure` and `calibrate`.
+"""Measured latency: a network built in torch (the resolved-graph form of `export --to pytorch`,
+which every configuration has, variants included) and timed on a CPU, CUDA or MPS device. The torch extra; imported only by `--measure` and `calibrate`.
 
 Method: each configuration is built once and warmed up; then the timed runs go round-robin over
 the configurations (run 1 of each, run 2 of each, ...), so a machine that slows down or speeds up
