@@ -491,7 +491,7 @@ def export(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random ONNX weights.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write the network as PyTorch source or as an ONNX model, layer names kept (torchvision's state_dict keys for the zoo).
+    """Write the network as PyTorch source (blocks as classes, repeat as loops, variables as build()'s arguments) or as an ONNX model; layer names kept.
 
     Example: [bold]groupcost export resnext50_32x4d --set G=8 --to pytorch -o resnext_g8.py[/bold]
     """
