@@ -607,7 +607,7 @@ class Generator:
             init: list[str] = []
             self.entries(body, scope, init, "        ")
             lines += init + ["        self.out_shape = shape"]
-        self.classes[name].lines = lines
+        self.classes[name].lines = _drop_unused_shape_names(lines)
         self.order.append(name)
         return cls
 
@@ -787,7 +787,7 @@ class Generator:
             text += ["", chunk, ""]
         for name in self.order:
             text += ["", *self.classes[name].lines, ""]
-        text += ["", *lines, "", "", *build, ""]
+        text += ["", *_drop_unused_shape_names(lines), "", "", *build, ""]
         return "\n".join(text)
 
 
@@ -801,6 +801,15 @@ def _check_local(name: str, what: str) -> None:
     """A spec name that becomes a Python local must not be a keyword or a name the generated code uses."""
     if keyword.iskeyword(name) or name in _GENERATED_LOCALS or name.startswith("_") or re.fullmatch(r"(seq|k|branch|sep|shape)\d+", name):
         raise Unraisable(f"{what} named '{name}' (a name the generated code uses)")
+
+
+def _drop_unused_shape_names(lines: list[str]) -> list[str]:
+    """Leave out `c_in, h_in, w_in = _chw(shape)` where nothing reads them."""
+    unpack = [k for k, line in enumerate(lines) if line.strip().startswith("c_in, h_in, w_in = ")]
+    rest = "\n".join(line for k, line in enumerate(lines) if k not in unpack)
+    if unpack and not re.search(r"\b(c_in|h_in|w_in)\b", rest):
+        return [line for k, line in enumerate(lines) if k not in unpack]
+    return lines
 
 
 def _python_literal(text: str) -> bool:
