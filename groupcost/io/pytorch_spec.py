@@ -240,6 +240,7 @@ class Generator:
         self.order: list[str] = []
         self.fresh = 0
         self.uses_math = False
+        self.renames: dict[str, str] = {}  # a repeat variable that shadows an outer one gets a Python name of its own
 
     # ---- expressions ------------------------------------------------------------------------
 
@@ -521,7 +522,11 @@ class Generator:
 
     def seq(self, entry: SeqEntry, scope: _Scope, out: list[str], indent: str, given: str | None) -> None:
         if len(entry.body) == 1 and entry.body[0].common.name is None and not isinstance(entry.body[0], (RepeatEntry, ResidualEntry, ParallelEntry)):
-            raise Unraisable(f"a seq of one unnamed entry (it takes the seq's name) at {entry.common.loc}")
+            name = self.claim(entry, scope, out, indent, given)  # one unnamed entry takes the seq's name
+            self.entry(entry.body[0], scope, out, indent, given=name)
+            if scope.counter is not None and given is None:
+                out.append(f"{indent}{scope.counter} += 1")
+            return
         var = self.var("seq")
         out.append(f"{indent}{var} = nn.Sequential()")
         inner = _Scope(var, scope.locals)
@@ -539,14 +544,16 @@ class Generator:
         self.now(count, out, indent)
         self.dynamic(scope, out, indent)
         _check_local(entry.var, "repeat variable")
-        out.append(f"{indent}for {entry.var} in range({count}):")
-        saved, scope.locals = scope.locals, scope.locals | {entry.var}
+        python = entry.var if entry.var not in scope.locals and entry.var not in self.renames else self.var(f"{entry.var}_")
+        out.append(f"{indent}for {python} in range({count}):")
+        saved, scope.locals = scope.locals, scope.locals | {entry.var, python}
+        saved_renames, self.renames = self.renames, {**self.renames, entry.var: python} if python != entry.var else self.renames
         try:
-            self.repeat_body(entry, scope, out, indent)
+            self.repeat_body(entry, scope, out, indent, python)
         finally:
-            scope.locals = saved
+            scope.locals, self.renames = saved, saved_renames
 
-    def repeat_body(self, entry: RepeatEntry, scope: _Scope, out: list[str], indent: str) -> None:
+    def repeat_body(self, entry: RepeatEntry, scope: _Scope, out: list[str], indent: str, python: str) -> None:
         if len(entry.body) == 1:
             self.entry(entry.body[0], scope, out, indent + "    ")
             return
@@ -554,7 +561,7 @@ class Generator:
         inner_indent = indent + "    "
         if entry.common.name is not None:
             raw = str(entry.common.name.value)
-            name = self.name_text(entry.common.name, scope) if "{" in raw else f"f{(raw + '{' + entry.var + '}')!r}"
+            name = self.name_text(entry.common.name, scope) if "{" in raw else f"f{(raw + '{' + python + '}')!r}"
         else:
             name = f"str({scope.counter})"
         var = self.var("seq")
@@ -617,11 +624,13 @@ class Generator:
         forward: list[str] = []
         ind = "        "
         for entry in body:
-            if entry.common.condition is not None or entry.common.sources is not None:
-                raise Unraisable(f"a condition or from: beside residual/parallel in '{where}'")
-            if isinstance(entry, ResidualEntry):
-                if entry.common.name is not None:
-                    raise Unraisable(f"a named residual in '{where}'")
+            if entry.common.sources is not None:
+                raise Unraisable(f"from: beside residual/parallel in '{where}'")
+            if isinstance(entry, (ResidualEntry, ParallelEntry)) and entry.common.condition is not None:
+                raise Unraisable(f"a condition on a residual or parallel in '{where}'")
+            if isinstance(entry, (ResidualEntry, ParallelEntry)) and entry.common.name is not None:
+                self.chain((entry,), scope, init, forward, where)  # a class of its own
+            elif isinstance(entry, ResidualEntry):
                 init.append(f"{ind}shape_in = shape")
                 forward.append(f"{ind}identity = x")
                 if entry.when is not None:
@@ -645,8 +654,6 @@ class Generator:
                 else:
                     init.append(f"{ind}shape = shape_body")
             elif isinstance(entry, ParallelEntry):
-                if entry.common.name is not None:
-                    raise Unraisable(f"a named parallel in '{where}'")
                 n = len(entry.branches)
                 if entry.split is not None:
                     split = self.expr(entry.split, scope)
@@ -680,8 +687,8 @@ class Generator:
     def chain(self, entries: tuple[Entry, ...], scope: _Scope, init: list[str], forward: list[str], where: str) -> None:
         """Entries that chain; forward calls each by name, or, where conditions or loops decide the
         names while building, runs the modules the constructor listed."""
-        if any(e.common.condition is not None or isinstance(e, RepeatEntry) for e in entries):
-            if any(isinstance(e, (ResidualEntry, ParallelEntry)) for e in entries):
+        if not scope.static_names or any(e.common.condition is not None or isinstance(e, RepeatEntry) for e in entries):
+            if any(isinstance(e, (ResidualEntry, ParallelEntry)) and e.common.name is None for e in entries):
                 raise Unraisable(f"a residual or parallel inside a residual body in '{where}'")
             record = f"self.{self.var('steps')}"
             init.append(f"        {record} = []  # the names of the modules forward runs, in order")
@@ -694,7 +701,7 @@ class Generator:
         for entry in entries:
             if entry.common.condition is not None:
                 raise Unraisable(f"a condition (if:) inside a residual body in '{where}', at {entry.common.loc}")
-            if isinstance(entry, (ResidualEntry, ParallelEntry, RepeatEntry)):
+            if isinstance(entry, (ResidualEntry, ParallelEntry, RepeatEntry)) and entry.common.name is None:
                 raise Unraisable(f"a {type(entry).__name__.replace('Entry', '').lower()} inside a residual body in '{where}', at {entry.common.loc}")
             before = len(init)
             self.entry(entry, scope, init, "        ")
@@ -865,7 +872,11 @@ class _Translate(ast.NodeTransformer):
 
     def visit_Name(self, node: ast.Name):
         name = node.id
-        if any(name in b for b in self.bound) or name in self.local or name in SHAPE_NAMES:
+        if any(name in b for b in self.bound):
+            return node
+        if name in self.gen.renames:
+            return ast.Name(self.gen.renames[name], ast.Load())
+        if name in self.local or name in SHAPE_NAMES:
             return node
         if name in self.gen.vars:
             return node if self.in_build else ast.Attribute(ast.Name("v", ast.Load()), name, ast.Load())

@@ -310,3 +310,71 @@ def test_raised_random_stacks_match_pytorch():
             torch.testing.assert_close(raised(x), model.eval()(x), rtol=1e-4, atol=1e-5)
 
     check()
+
+
+def _random_body(draw, st, depth: int, names: list[str]) -> list[str]:
+    """YAML lines (flow style) of a random list of entries that keep C×H×W (so any nesting fits)."""
+    entries = []
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["conv", "bn", "relu", "seq", "repeat", "residual", "parallel", "unit"] if depth < 2 else ["conv", "bn", "relu", "unit"]))
+        options = []
+        if draw(st.booleans()):
+            names.append(f"n{len(names)}")
+            options.append(f"name: {names[-1]}")
+        if draw(st.integers(0, 4)) == 0:
+            options.append("if: c_now % 2 == 0")
+        if kind == "conv":
+            entries.append("{conv: {out: c_now, k: 3, p: 1, %s}}" % ", ".join(options + ["groups: 2"]))
+        elif kind in ("bn", "relu"):
+            entries.append("{%s: {%s}}" % (kind, ", ".join(options)))
+        elif kind == "unit":
+            entries.append("{unit: {%s}}" % ", ".join(options + [f"pre: {draw(st.integers(0, 1))}"]))
+        elif kind == "seq":
+            entries.append("{seq: {layers: [%s], %s}}" % (", ".join(_random_body(draw, st, depth + 1, names)), ", ".join(options)))
+        elif kind == "repeat":
+            entries.append("{repeat: {n: %d, layers: [%s], %s}}" % (draw(st.integers(1, 2)), ", ".join(_random_body(draw, st, depth + 1, names)), ", ".join(o for o in options if not o.startswith("if"))))
+        elif kind == "residual":
+            shortcut = draw(st.sampled_from(["", "shortcut: [{pwconv: {out: c_now}}],", "shortcut: {name: proj, layers: [{pwconv: {out: c_now}}, bn]},"]))
+            entries.append("{residual: {body: [%s], %s %s}}" % (", ".join(_random_body(draw, st, depth + 1, names)), shortcut, ", ".join(o for o in options if not o.startswith("if"))))
+        else:
+            entries.append("{parallel: {split: 2, branches: [{name: a, layers: [%s]}, []], %s}}" % (", ".join(_random_body(draw, st, depth + 1, names)), ", ".join(o for o in options if not o.startswith("if"))))
+    return entries
+
+
+def test_raised_random_structures_equal_the_graph():
+    """Random nestings of blocks, seq, repeat, residual, parallel, names and conditions: the raised
+    file is chosen only when equal to the graph, so no fallback may say it differs or failed."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @st.composite
+    def specs(draw):
+        names: list[str] = []
+        body = _random_body(draw, st, 0, names)
+        return "\n".join([
+            "input: [8, 6, 6]",
+            "blocks:",
+            "  unit:",
+            "    args: {pre: 1}",
+            "    layers: [{relu: {if: pre}}, {conv: {name: conv, out: c_in, k: 1}}, {residual: {body: [{bn: {if: pre}}, relu]}}]",
+            "layers: [" + ", ".join(body) + "]",
+        ]) + "\n"
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+    @given(specs())
+    def check(text):
+        try:
+            doc = groupcost.parse_text(text, "random.yaml")
+            network = groupcost.spec.build(doc)
+        except groupcost.SpecError:
+            return  # e.g. two entries with the same name
+        source, fallback = pytorch_export.export_pytorch(doc)
+        assert fallback is None or not fallback.startswith(("the raised form differs", "not raised (")), (fallback, text)
+        if fallback is None:
+            raised, graph = _build(None, None, source), _build(network)
+            raised.load_state_dict(graph.state_dict(), strict=True)
+            x = torch.randn(1, *network.input_shape)
+            with torch.no_grad():
+                torch.testing.assert_close(raised(x), graph(x), rtol=1e-4, atol=1e-5)
+
+    check()
