@@ -15,8 +15,9 @@ groupcost.io.pytorch_export, saying why):
   names while building, the constructor lists the modules and forward runs the list;
 - a `repeat` of several entries makes an nn.Sequential per repetition;
 - a named `residual` or `parallel` (a namespace of its own) becomes a class of its own;
-- not raised: `from:`, merge entries and `outputs:` (the graph form), a block or `seq` of one
-  unnamed entry, transparent branches, blocks from `use:` files.
+- not raised: `from:`, merge entries and `outputs:` (the graph form), a block of one unnamed
+  entry, an unnamed residual or parallel inside a `seq` or `repeat`, transparent branches,
+  blocks from `use:` files.
   A computed type is an activation (no arguments) or one of the blocks that take its arguments.
 """
 
