@@ -41,6 +41,11 @@ SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override 
 BatchOption = Annotated[Optional[int], typer.Option("--batch", min=1, help="Batch size instead of the spec's.", show_default=False)]
 InputOption = Annotated[Optional[str], typer.Option("--input", help="Input shape C,H,W (or F) instead of the spec's, e.g. 3,160,160.", metavar="C,H,W", show_default=False)]
 WideOption = Annotated[bool, typer.Option("--wide", help="Show every table column, however wide the terminal (lines may wrap).")]
+_MEASURE_PANEL = "Measure (needs torch)"
+MeasureOption = Annotated[bool, typer.Option("--measure", help="Also build it in torch and time forward passes, beside the roofline estimate.", rich_help_panel=_MEASURE_PANEL)]
+OnOption = Annotated[Optional[str], typer.Option("--on", help="Where to measure: cpu | cuda | mps (default: the best available).", rich_help_panel=_MEASURE_PANEL)]
+RunsOption = Annotated[int, typer.Option("--runs", min=1, help="Timed runs per configuration (after 3 warm-up runs); the median is shown.", rich_help_panel=_MEASURE_PANEL)]
+ThreadsOption = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for torch (default: torch's choice; reported either way).", rich_help_panel=_MEASURE_PANEL)]
 
 
 def _width() -> int | None:
@@ -135,6 +140,10 @@ def analyze(
     batch: BatchOption = None,
     input_: InputOption = None,
     wide: WideOption = False,
+    measure: MeasureOption = False,
+    on: OnOption = None,
+    runs: RunsOption = 20,
+    threads: ThreadsOption = None,
 ) -> None:
     """Per-layer input and output shapes, groups, params, MACs and memory, with totals.
 
@@ -151,7 +160,10 @@ def analyze(
             raise UsageError("--depth and --by type are two different summaries", "give one of them", Location("--by"))
         profile = _device(device, peak_tflops, bandwidth_gbs, default=False)
         doc = _document(spec)
-        report = analyze_spec(doc, options.assignments(set_ or []), input_shape=_input(input_), batch=batch)
+        from groupcost.api import network as resolve
+
+        network = resolve(doc, options.assignments(set_ or []), input_shape=_input(input_), batch=batch)
+        report = network.analyze()
     except GroupcostError as exc:
         raise _fail(exc, spec, "--set") from None
     _warn_about_budgets(doc)
@@ -162,7 +174,10 @@ def analyze(
         return
     from groupcost.render.report import FORMATS
 
-    _emit(FORMATS[format.value](report.at_depth(depth) if depth else report, traffic=traffic or profile is not None, device=profile), wide)
+    main = FORMATS[format.value](report.at_depth(depth) if depth else report, traffic=traffic or profile is not None, device=profile)
+    if measure:
+        main = _measured("analyze", format, main, [(network.name, network, None)], profile, on, runs, threads, report)
+    _emit(main, wide)
 
 
 def _document(spec: str):
@@ -195,6 +210,10 @@ def layer(
     bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Count a bias per output channel.")] = False,
     format: FormatOption = Format.table,
     wide: WideOption = False,
+    measure: MeasureOption = False,
+    on: OnOption = None,
+    runs: RunsOption = 20,
+    threads: ThreadsOption = None,
 ) -> None:
     """One convolution, no spec file: output shape, params, MACs and memory traffic (bytes at float32) for each G.
 
@@ -215,7 +234,12 @@ def layer(
             raise GroupcostError(exc.message, exc.hint, Location(f"-{exc.arg or 'k'}")) from None
     except GroupcostError as exc:
         raise _fail(exc, "layer") from None
-    _emit(FORMATS[format.value](sweep), wide)
+    main = FORMATS[format.value](sweep)
+    if measure:
+        from groupcost.measure import layer_configurations
+
+        main = _measured("layer", format, main, lambda device: layer_configurations(question, sweep, device), None, on, runs, threads)
+    _emit(main, wide)
 
 
 @app.command()
@@ -228,6 +252,10 @@ def compare(
     batch: BatchOption = None,
     input_: InputOption = None,
     wide: WideOption = False,
+    measure: MeasureOption = False,
+    on: OnOption = None,
+    runs: RunsOption = 20,
+    threads: ThreadsOption = None,
 ) -> None:
     """Every convolution as standard, grouped at each G and depthwise-separable; heads as GAP, GDC or dense; network totals.
 
@@ -239,10 +267,20 @@ def compare(
 
     try:
         choices = options.group_choices(g)
-        comparison = compare_spec(_document(spec), choices, layers, options.assignments(set_ or []), input_shape=_input(input_), batch=batch)
+        doc = _document(spec)
+        comparison = compare_spec(doc, choices, layers, options.assignments(set_ or []), input_shape=_input(input_), batch=batch)
+        if measure:
+            from groupcost.api import network as resolve
+
+            network = resolve(doc, options.assignments(set_ or []), input_shape=_input(input_), batch=batch)
     except GroupcostError as exc:
         raise _fail(exc, spec, "--set") from None
-    _emit(FORMATS[format.value](comparison), wide)
+    main = FORMATS[format.value](comparison)
+    if measure:
+        from groupcost.measure import compare_configurations
+
+        main = _measured(network.name, format, main, lambda device: compare_configurations(network, comparison, layers, device), None, on, runs, threads)
+    _emit(main, wide)
 
 
 @app.command()
@@ -261,6 +299,10 @@ def whatif(
     batch: BatchOption = None,
     input_: InputOption = None,
     wide: WideOption = False,
+    measure: MeasureOption = False,
+    on: OnOption = None,
+    runs: RunsOption = 20,
+    threads: ThreadsOption = None,
 ) -> None:
     """Sweep spec variables (a grid) or one layer's G: params, MACs, traffic, activations and estimated latency per configuration.
 
@@ -296,7 +338,15 @@ def whatif(
         raise _fail(exc, spec, "--vary") from None
     from groupcost.render.sweep import FORMATS
 
-    _emit(FORMATS[format.value](result), wide)
+    main = FORMATS[format.value](result)
+    if measure:
+        from groupcost.measure import sweep_configurations
+        from groupcost.spec import load_document
+
+        given = result.device if device is not None or peak_tflops is not None else None
+        doc, base = load_document(spec), options.assignments(set_ or [])
+        main = _measured(result.model, format, main, lambda profile: sweep_configurations(doc, result, base, profile), given, on, runs, threads)
+    _emit(main, wide)
     if plot is not None:
         sys.stderr.write(f"wrote {plot}\n")
 
@@ -556,6 +606,148 @@ def layer_types() -> None:
     from groupcost.render.catalog import layer_types_table
 
     _emit(layer_types_table())
+
+
+# ---- export, measure and calibrate (groupcost.io, groupcost.measure, groupcost.calibrate) ----------
+
+
+class ExportFormat(str, Enum):
+    pytorch = "pytorch"
+    onnx = "onnx"
+
+
+class WeightsChoice(str, Enum):
+    random = "random"
+    zeros = "zeros"
+
+
+@app.command()
+def export(
+    spec: Annotated[str, typer.Argument(help="A spec file or a zoo model name.")],
+    to: Annotated[ExportFormat, typer.Option("--to", help="pytorch (one .py file that imports only torch) | onnx (needs the onnx package).")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The file to write (default: NAME.py or NAME.onnx here; '-' prints the PyTorch source).")] = None,
+    set_: SetOption = None,
+    weights: Annotated[WeightsChoice, typer.Option("--weights", help="ONNX initializers: random (seeded, a fresh torch layer's range) or zeros.")] = WeightsChoice.random,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random ONNX weights.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write the network as PyTorch source (blocks as classes, repeat as loops, variables as build()'s arguments) or as an ONNX model; layer names kept.
+
+    Example: [bold]groupcost export resnext50_32x4d --set G=8 --to pytorch -o resnext_g8.py[/bold]
+    """
+    from groupcost import options
+    from groupcost.spec import build, load_document
+
+    try:
+        doc = load_document(spec)
+        overrides = options.assignments(set_ or [])
+        network = build(doc, overrides)
+    except GroupcostError as exc:
+        raise _fail(exc, spec, "--set") from None
+    suffix = ".py" if to is ExportFormat.pytorch else ".onnx"
+    note = None
+    target = output if output is not None else Path(f"{network.name}{suffix}")
+    try:
+        if str(target) == "-" and to is ExportFormat.onnx:
+            raise UsageError("an ONNX model is binary: give a file", "e.g. -o model.onnx", Location("--output"))
+        if str(target) != "-" and target.exists() and not force:
+            raise UsageError(f"{target} exists", "give --force to overwrite it", Location("--output"))
+        if str(target) != "-" and not target.parent.is_dir():
+            raise UsageError(f"no directory {target.parent} to write {target.name} into", None, Location("--output"))
+        if to is ExportFormat.pytorch:
+            from groupcost.io.pytorch_export import export_pytorch
+
+            source, note = export_pytorch(doc, overrides, f"groupcost export {spec} --to pytorch" + "".join(f" --set {v}" for v in set_ or []))
+            if note is not None:
+                sys.stderr.write(f"{doc.path}: note: wrote the resolved graph (one module per layer, forward one node a line): {note}\n")
+            if str(target) == "-":
+                sys.stdout.write(source)
+                return
+            target.write_text(source, encoding="utf-8")
+        else:
+            from groupcost.io.onnx_export import write_onnx
+
+            write_onnx(network, target, weights.value, seed)
+    except GroupcostError as exc:
+        raise _fail(exc, network.source) from None
+    except OSError as exc:
+        raise _fail(UsageError(f"cannot write {target}: {exc.strerror or exc}", None, Location("--output")), "--output") from None
+    sys.stderr.write(f"wrote {target}\n")
+
+
+def _measured(what: str, format: Format, main, configurations, device, on: str | None, runs: int, threads: int | None, report=None):
+    """The command's output with the measurement beside it (table and markdown: appended; json: one object).
+
+    `configurations` is a list of (label, network, line) or a function of the estimate's device
+    giving one; without --device the estimate uses this machine's figures, calibrated now.
+    """
+    from groupcost import measure as measuring
+    from groupcost.render import measure as shown
+
+    try:
+        if format is Format.csv:
+            raise UsageError("--measure shows in table, markdown and json formats", "drop --format csv", Location("--measure"))
+        measuring.import_torch()
+        if device is None:
+            from groupcost.calibrate import calibrate
+
+            device = calibrate(on, threads, quick=True)
+        listed = configurations(device) if callable(configurations) else configurations
+        session = measuring.measure([(label, net) for label, net, _ in listed], on, runs, threads, per_layer=report is not None)
+    except GroupcostError as exc:
+        raise _fail(exc, "--measure") from None
+    if report is not None:
+        from groupcost.roofline import report_seconds
+
+        lines = [shown.Line(report.model, report.totals.macs, report_seconds(report, device))]
+    else:
+        lines = [line for _, _, line in listed]
+    if format is Format.json:
+        import json
+
+        return json.dumps({"analysis": json.loads(main), "measurement": shown.to_dict(lines, session, device, report)}, indent=2) + "\n"
+    if format is Format.markdown:
+        return main + "\n" + shown.to_markdown_lines(lines, session, device)
+    from rich.console import Group
+
+    table = shown.layer_table(report, session, device) if report is not None else shown.config_table(what, lines, session, device)
+    return Group(main, table) if not isinstance(main, str) else Group(main.rstrip("\n"), table)
+
+
+class Place(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+@app.command()
+def calibrate(
+    on: Annotated[Optional[Place], typer.Option("--on", help="cpu | cuda | mps (default: the best available).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the profile here (default: print it).")] = None,
+    threads: ThreadsOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Measure this machine's peak matmul throughput and memory bandwidth (with torch) and write a device profile for --device.
+
+    Example: [bold]groupcost calibrate --on cpu -o cpu.yaml && groupcost analyze resnet50 --device cpu.yaml[/bold]
+    """
+    from groupcost.calibrate import calibrate as run_calibration
+    from groupcost.calibrate import profile_yaml
+
+    try:
+        if output is not None and output.exists() and not force:
+            raise UsageError(f"{output} exists", "give --force to overwrite it", Location("--output"))
+        profile = run_calibration(on.value if on is not None else None, threads)
+        text = profile_yaml(profile)
+        if output is None:
+            sys.stdout.write(text)
+            return
+        output.write_text(text, encoding="utf-8")
+    except GroupcostError as exc:
+        raise _fail(exc, "calibrate") from None
+    except OSError as exc:
+        raise _fail(UsageError(f"cannot write {output}: {exc.strerror or exc}", None, Location("--output")), "--output") from None
+    sys.stderr.write(f"wrote {output}: {profile.label()}\n")
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -56,9 +56,34 @@ def device(name: str | None = None, peak_tflops: float | None = None, bandwidth_
             raise UsageError("--peak-tflops and --bandwidth-gbs must be positive numbers", None, Location("--peak-tflops"))
         return Device("custom", "custom device", peak_tflops, bandwidth_gbs, "command line")
     name = name or DEFAULT_DEVICE
+    if name.endswith((".yaml", ".yml")) or "/" in name:
+        return load_profile(Path(name))
     if name not in devices():
-        raise UsageError(f"unknown device '{name}'", f"one of {', '.join(devices())}, or --peak-tflops with --bandwidth-gbs", Location("--device"))
+        raise UsageError(f"unknown device '{name}'", f"one of {', '.join(devices())}, a profile file (groupcost calibrate -o device.yaml), or --peak-tflops with --bandwidth-gbs", Location("--device"))
     return devices()[name]
+
+
+def load_profile(path: Path) -> Device:
+    """A device profile file in devices.yaml's format, with one device (what `groupcost calibrate` writes)."""
+    import yaml
+
+    place = Location(str(path))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read device profile {path}: {exc.strerror or exc}", "groupcost calibrate -o device.yaml writes one", Location("--device")) from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"device profile is not YAML: {str(exc).splitlines()[0]}", None, place) from None
+    if not isinstance(data, dict) or len(data) != 1:
+        raise UsageError("a device profile maps one name to description, peak_tflops, bandwidth_gbs and source", None, place)
+    (name, fields), = data.items()
+    if not isinstance(fields, dict):
+        raise UsageError(f"device '{name}' must be a mapping", None, place)
+    peak, bandwidth = fields.get("peak_tflops"), fields.get("bandwidth_gbs")
+    for key, value in (("peak_tflops", peak), ("bandwidth_gbs", bandwidth)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+            raise UsageError(f"device '{name}': {key} must be a positive number, got {value!r}", None, place)
+    return Device(str(name), str(fields.get("description", name)), float(peak), float(bandwidth), str(fields.get("source", path)))
 
 
 def intensity(macs: int, traffic_elements: int, dtype_bytes: int) -> float:

@@ -142,7 +142,7 @@ def test_python_m_and_no_numpy_on_the_analyze_path(tmp_path):
         (["analyze", "resnet18", "--depth", "x"], "--depth:1:1: error: Invalid value for '--depth': 'x' is not a valid int range. (see `groupcost analyze --help`)\n"),
         (["analyze"], "spec:1:1: error: Missing argument 'spec'. (see `groupcost analyze --help`)\n"),
         (["analyze", "resnet18", "--format", "xml"], "--format:1:1: error: Invalid value for '--format' / '-f': 'xml' is not one of 'table', 'json', 'csv', 'markdown'. (see `groupcost analyze --help`)\n"),
-        (["analyze", "resnet18", "--bogus"], "--bogus:1:1: error: No such option: --bogus (see `groupcost analyze --help`)\n"),
+        (["analyze", "resnet18", "--xyzzy"], "--xyzzy:1:1: error: No such option: --xyzzy (see `groupcost analyze --help`)\n"),
         (["nosuch"], "groupcost:1:1: error: No such command 'nosuch'. (see `groupcost --help`)\n"),
         (["layer", "8,8,8", "--out", "many"], "--out:1:1: error: Invalid value for '--out' / '-o': 'many' is not a valid int range. (see `groupcost layer --help`)\n"),
     ],

@@ -1,0 +1,1 @@
+"""Formats: one adapter module per format, each owning its library, imported lazily."""

@@ -1,0 +1,119 @@
+"""--measure and calibrate: the paths run on CPU with tiny networks and few runs; nothing about timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from groupcost.measure import Measurement, Session, Setup, Timing
+
+HERE = Path(__file__).parent
+TINY = HERE / "io" / "every_layer.yaml"
+SWEEPABLE = """
+name: tiny_table2
+input: [c, 8, 8]
+vars:
+  G: 1
+  c: "16 if G == 1 else 24"
+layers:
+  - repeat: {n: 3, layers: [pwconv: {out: c, groups: G, bias: false}]}
+"""
+
+
+def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "groupcost", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_timing_statistics_and_overlap_flags():
+    setup = Setup("cpu", "test", 1, 5, 0, "x")
+    a = Measurement("a", Timing((1.0, 2.0, 3.0, 4.0, 5.0)))
+    b = Measurement("b", Timing((3.5, 3.5, 3.5, 3.5, 3.5)))
+    c = Measurement("c", Timing((10.0, 10.0, 10.0, 10.0, 10.0)))
+    assert (a.total.median, a.total.quartiles, a.total.low, a.total.high) == (3.0, (2.0, 4.0), 1.0, 5.0)
+    assert Session(setup, (a, b, c)).overlapping() == [("a", "b")]  # 0.5 apart, IQR 2: not told apart
+
+
+def test_analyze_never_imports_torch_onnx_or_numpy():
+    code = ("import sys\nfrom groupcost.cli import run\ntry:\n    run(['analyze', 'resnet18', '--traffic'])\nexcept SystemExit:\n    pass\n"
+            "loaded = [m for m in ('torch', 'onnx', 'numpy') if m in sys.modules]\nassert not loaded, loaded")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_without_torch_measure_is_one_line_and_exit_2():
+    code = ("import sys\nsys.modules['torch'] = None\nfrom groupcost.cli import run\nrun(['analyze', %r, '--measure'])" % str(TINY))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "pip install torch==2.13.0" in done.stderr and "Traceback" not in done.stderr
+
+
+torch = pytest.importorskip("torch")
+
+
+def test_analyze_measure_per_layer_and_total():
+    done = _cli("analyze", str(TINY), "--measure", "--on", "cpu", "--runs", "2", "--threads", "1", "--device", "a100")
+    assert done.returncode == 0, done.stderr
+    assert "measured on cpu" in done.stdout and "1 threads" in done.stdout
+    for name in ("stem", "sep.pw", "fc1", "total", "spread"):
+        assert f"│ {name} " in done.stdout
+
+
+def test_analyze_measure_json_has_both():
+    done = _cli("analyze", str(TINY), "--measure", "--on", "cpu", "--runs", "2", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["analysis"]["model"] == "every-layer"
+    result = data["measurement"]["results"][0]
+    assert len(result["runs_seconds"]) == 2 and result["min_seconds"] <= result["median_seconds"] <= result["max_seconds"]
+    assert {row["name"] for row in result["layers"]} == {row["name"] for row in data["analysis"]["layers"]}
+    assert data["measurement"]["setup"]["device"] == "cpu" and data["measurement"]["setup"]["threads"] >= 1
+
+
+def test_whatif_compare_and_layer_measure(tmp_path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SWEEPABLE)
+    whatif = _cli("whatif", str(spec), "--vary", "G=1,2,4", "--measure", "--runs", "3", "--on", "cpu", "--format", "markdown")
+    assert whatif.returncode == 0, whatif.stderr
+    assert "| G=1 |" in whatif.stdout and "| G=4 |" in whatif.stdout
+    compare = _cli("compare", str(spec), "--g", "2", "--measure", "--runs", "2", "--on", "cpu")
+    assert compare.returncode == 0, compare.stderr
+    assert "all G=2" in compare.stdout and "as written" in compare.stdout
+    layer = _cli("layer", "8,8,8", "--out", "8", "-p", "1", "--g", "1,2,dw", "--measure", "--runs", "2", "--format", "json")
+    assert layer.returncode == 0, layer.stderr
+    assert [r["label"] for r in json.loads(layer.stdout)["measurement"]["results"]] == ["G=1", "G=2", "depthwise"]
+
+
+@pytest.mark.parametrize("args, place", [
+    (["--format", "csv"], "--measure"),
+    (["--on", "tpu"], "--on"),
+    (["--runs", "0"], "--runs"),
+])
+def test_measure_usage_errors_are_located(args, place):
+    done = _cli("analyze", str(TINY), "--measure", *args)
+    assert done.returncode == 2 and done.stderr.startswith(place) and done.stderr.count("\n") == 1
+
+
+def test_calibrate_writes_a_profile_that_device_accepts(tmp_path):
+    profile = tmp_path / "this.yaml"
+    done = _cli("calibrate", "--on", "cpu", "-o", str(profile), "--threads", "1")
+    assert done.returncode == 0, done.stderr
+    from groupcost.roofline import device
+
+    loaded = device(str(profile))
+    assert loaded.peak_tflops > 0 and loaded.bandwidth_gbs > 0 and "measured" in loaded.description
+    analyzed = _cli("analyze", "resnet18", "--device", str(profile))
+    assert analyzed.returncode == 0 and "calibrated_cpu" in analyzed.stdout
+    again = _cli("calibrate", "--on", "cpu", "-o", str(profile))
+    assert again.returncode == 2 and "--force" in again.stderr
+
+
+def test_a_bad_profile_is_a_located_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("mine: {peak_tflops: -1, bandwidth_gbs: 10}\n")
+    done = _cli("analyze", "resnet18", "--device", str(bad))
+    assert done.returncode == 2 and done.stderr.startswith(str(bad)) and "peak_tflops must be a positive number" in done.stderr
+    missing = _cli("analyze", "resnet18", "--device", str(tmp_path / "none.yaml"))
+    assert missing.returncode == 2 and missing.stderr.startswith("--device")
