@@ -68,6 +68,7 @@ class Report:
     rows: tuple[Row, ...]
     totals: Totals
     outputs: tuple[tuple[str, Shape], ...] = ()  # every output: (tensor name, shape)
+    notes: tuple[str, ...] = ()  # the network's notes (e.g. BatchNorm folded by an ONNX exporter)
 
     def at_depth(self, depth: int) -> Report:
         """Rows summed into blocks of at most `depth` name segments (totals unchanged)."""
@@ -130,6 +131,7 @@ def analyze(network: Network) -> Report:
         rows=rows,
         totals=totals,
         outputs=tuple(zip(network.outputs, network.output_shapes)),
+        notes=network.notes,
     )
 
 

@@ -67,6 +67,7 @@ def summary_lines(report: Report, device: Device | None = None) -> list[str]:
     return roofline + [
         f"params {t.params:,} ({units.size(t.params * b)} at {report.dtype}) · MACs {t.macs:,} (FLOPs = 2 × MACs = {units.count(t.flops)})",
         f"activations {t.activations:,} elements ({units.size(t.activations * b)}), largest {units.size(t.peak_activation * b)} · memory traffic {units.size(t.traffic * b)}",
+        *report.notes,
         "MACs count conv + linear only (no bias, BN, activation, pooling or add); params as PyTorch counts them.",
     ]
 
@@ -133,6 +134,7 @@ def to_dict(report: Report, traffic: bool = False, device: Device | None = None)
         "dtype_bytes": b,
         "variables": report.variables,
         "convention": CONVENTION,
+        **({"notes": list(report.notes)} if report.notes else {}),
         "totals": {
             "params": t.params,
             "weights": t.weights,
