@@ -249,7 +249,8 @@ class _Writer:
     def __init__(self, network: Network):
         self.network = network
 
-    def entries(self, units: list, ns: tuple[str, ...], previous: str) -> tuple[list, str]:
+    def entries(self, units: list, ns: tuple[str, ...], previous: str, sliced: str | None = None) -> tuple[list, str]:
+        """`sliced`: the one step allowed to read a channel range (a split branch's first)."""
         out: list = []
         i = 0
         while i < len(units):
@@ -258,7 +259,7 @@ class _Writer:
             if home[: len(ns)] != ns:
                 raise RaiseError(f"'{self.label(unit)}' lies outside the namespace {'.'.join(ns) or 'top'}")
             if home == ns:
-                entry, previous = self.entry(unit, ns, previous)
+                entry, previous = self.entry(unit, ns, previous, sliced)
                 out.append(entry)
                 i += 1
                 continue
@@ -266,7 +267,7 @@ class _Writer:
             j = i
             while j < len(units) and self.home(units[j])[: len(ns) + 1] == (*ns, segment):
                 j += 1
-            body, previous = self.entries(units[i:j], (*ns, segment), previous)
+            body, previous = self.entries(units[i:j], (*ns, segment), previous, sliced)
             out.append(SeqE(segment, body))
             i = j
         return out, previous
@@ -280,9 +281,9 @@ class _Writer:
     def label(unit) -> str:
         return unit.merge.name if isinstance(unit, _Fork) else unit.name
 
-    def entry(self, unit, ns: tuple[str, ...], previous: str) -> tuple[Entry, str]:
+    def entry(self, unit, ns: tuple[str, ...], previous: str, sliced: str | None = None) -> tuple[Entry, str]:
         if isinstance(unit, LayerStep):
-            if unit.channels != (None,):
+            if unit.channels != (None,) and unit.name != sliced:
                 raise RaiseError(f"'{unit.name}' reads a channel range outside a split")
             source = None if unit.inputs[0] == previous else unit.inputs[0]
             args, defaults = layer_args(unit.layer)
@@ -301,7 +302,7 @@ class _Writer:
             raise RaiseError(f"merge '{merge.name}' is not named '{merge.kind}'")
         branches = []
         for channels, units in fork.branches:
-            body, _ = self.entries(units, ns, fork.tensor) if units else ([], fork.tensor)
+            body, _ = self.entries(units, ns, fork.tensor, getattr(units[0], "name", None) if channels is not None else None) if units else ([], fork.tensor)
             branches.append((channels, self.branch(body)))
         channels = [c for c, _ in fork.branches]
         split = None
@@ -321,7 +322,8 @@ class _Writer:
                     pass
                 else:
                     return ParallelE("add", None, [b for _, b in branches]), merge.name
-            return ResidualE(body[1], shortcut if shortcut[1] else None), merge.name
+            inner = [SeqE(body[0], body[1])] if body[0] is not None else body[1]
+            return ResidualE(inner, shortcut if shortcut[1] else None), merge.name
         return ParallelE(merge.kind, split, [b for _, b in branches]), merge.name
 
     def shape_c(self, tensor: str) -> int:
@@ -703,10 +705,12 @@ def _branch_lines(branch: tuple[str | None, list], indent: int, bullet: bool) ->
 def _list_lines(entries: list, indent: int) -> list[str]:
     if not entries:
         return [" " * indent + "[]"]
+    # An unnamed entry takes its position as its name, except alone in a list (it takes the list's);
+    # structures count positions their own way, so beside them every name is written.
+    plain = len(entries) > 1 and all(isinstance(e, (LayerE, CallE, MergeE)) for e in entries)
     lines = []
     for position, entry in enumerate(entries):
-        # an unnamed entry takes its position as its name, except alone in a list: it takes the list's
-        lines += _entry_lines(entry, indent, position if len(entries) > 1 else -1)
+        lines += _entry_lines(entry, indent, position if plain else -1)
     return lines
 
 
