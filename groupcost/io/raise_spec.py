@@ -756,7 +756,7 @@ def raise_spec(network: Network, description: str = "") -> str:
             outputs = list(network.outputs) if list(network.outputs) != [_last_name(network)] else []
             spec = Spec(network.name, description or network.description, network.input_shape, network.batch, network.dtype, body, outputs, blocks)
             _defaults(spec)
-            text = to_yaml(spec)
+            text = "".join(f"# {note}\n" for note in network.notes) + to_yaml(spec)
             problem = mismatch(network, text)
             if problem is None:
                 return text
