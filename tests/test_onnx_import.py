@@ -58,9 +58,13 @@ def folded_bn(network) -> int:
 def module_shapes(model, input_shape) -> dict[str, tuple]:
     """Every named module's output shape (batch dropped), by running it."""
     shapes = {}
+    def record(name, output):
+        if isinstance(output, torch.Tensor):
+            shapes[name] = tuple(output.shape[1:])
+
     for name, module in model.named_modules():
-        if name and not list(module.children()):
-            module.register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape[1:])))
+        if name:
+            module.register_forward_hook(lambda m, i, o, name=name: record(name, o))
     with torch.no_grad():
         model(torch.zeros(1, *input_shape))
     return shapes

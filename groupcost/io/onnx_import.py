@@ -485,7 +485,7 @@ class _Importer:
         acts = [v for v in inputs if isinstance(v, Act)]
         upstream_unknown = any(isinstance(v, Unknown) for v in inputs if v is not None)
         if not self.allow_unknown:
-            if not upstream_unknown or reason:
+            if reason is None or reason or not upstream_unknown:  # no handler, or the handler said why
                 self.unsupported.setdefault(node.op_type, (node.name or f"#{i}", reason or ""))
             for out in node.output:
                 self.env[out] = UNKNOWN
@@ -497,7 +497,7 @@ class _Importer:
             raise self.fail(node, "reads no activation groupcost knows", "cannot be kept as an opaque layer")
         if len(shape) < 2 or shape[0] not in (self.batch, None) or any(not isinstance(d, int) or d < 1 for d in shape[1:]):
             raise self.fail(node, f"its output shape {shape} is not batch × features")
-        params = sum(v.size for v in inputs if isinstance(v, Weight))
+        params = sum(math.prod(self.initializers[n].dims) for n in dict.fromkeys(node.input) if n in self.initializers and self.initializers[n].data_type in (1, 10, 11, 16))
         layer = LAYER_TYPES["opaque"](op=f"onnx:{node.op_type}", out=tuple(shape[1:]), params=params)
         y = self.layer(i, node, node.op_type.lower(), layer, acts[0])
         self.opaque.append(f"{y.name} ({node.op_type})")
