@@ -80,7 +80,7 @@ def corpus(folder: Path) -> dict[str, tuple[Path, str]]:
 
     add("truncated", good[: len(good) // 2], "not an ONNX model")
     add("not_protobuf", b"\xff\xfe this is not protobuf \x00\x01\x02" * 10, "not an ONNX model")
-    add("empty", b"", "no graph")
+    add("empty", b"", "the file is empty")
     cycle = helper.make_graph(
         [helper.make_node("Add", ["input", "t2"], ["t1"], name="/a/Add"), helper.make_node("Relu", ["t1"], ["t2"], name="/b/Relu")],
         "g", [value("input", ["N", 3, 8, 8])], [value("t2", None)])
@@ -192,3 +192,22 @@ def test_opaque_layer_counts_its_initializers(tmp_path):
     assert opaque.type_name == "opaque" and opaque.name == "norm"
     assert opaque.layer.cost(opaque.in_shape, opaque.out_shape).params == 8
     assert network.analyze().totals.params == 4 * 3 * 3 * 3 + 8
+
+
+def test_weights_are_left_out_before_parsing():
+    from groupcost.io.onnx_import import KEEP_PAYLOAD, without_weights
+
+    shape_constant = helper.make_tensor("shape", TensorProto.INT64, [2], [-1, 128])
+    big = helper.make_tensor("w", TensorProto.FLOAT, [64, 3, 7, 7], bytes(4 * 64 * 147), raw=True)
+    model = conv_model(weight_dims=(64, 3, 7, 7))
+    model.graph.initializer[0].CopyFrom(big)
+    model.graph.initializer.append(shape_constant)
+    data = model.SerializeToString()
+    slim = onnx.ModelProto()
+    slim.ParseFromString(without_weights(data))
+    assert len(without_weights(data)) < len(data) - 4 * 64 * 147 + 100
+    assert [n.SerializeToString() for n in slim.graph.node] == [n.SerializeToString() for n in model.graph.node]
+    w, s = slim.graph.initializer
+    assert (w.name, list(w.dims), w.raw_data) == ("w", [64, 3, 7, 7], b"")
+    assert s.SerializeToString() == shape_constant.SerializeToString() and len(shape_constant.SerializeToString()) < KEEP_PAYLOAD
+    assert slim.opset_import == model.opset_import and slim.ir_version == model.ir_version
