@@ -40,18 +40,24 @@ except ImportError:
 
 
 def folded_bn(network) -> int:
-    """Parameters an eval-mode export removes: BN's 2C become a conv bias of C (2C when the conv had one)."""
-    by_name = {n.name: n for n in network.nodes}
+    """Parameters an eval-mode export removes: BN's 2C become a conv bias of C (2C when the conv had one).
+
+    A BN after a folded BN folds too: the conv then already has its bias.
+    """
     readers: dict[str, int] = {}
     for n in network.nodes:
         for name in n.inputs:
             readers[name] = readers.get(name, 0) + 1
+    conv_bias: dict[str, bool] = {}  # tensors a BN can fold into: a conv's output, with or without a bias
     removed = 0
     for n in network.nodes:
-        if isinstance(n, LayerStep) and n.type_name == "bn":
-            source = by_name.get(n.inputs[0])
-            if isinstance(source, LayerStep) and hasattr(source.layer, "geometry") and readers[source.name] == 1:
-                removed += n.in_shape[0] * (2 if source.layer.geometry(source.in_shape).bias else 1)
+        if not isinstance(n, LayerStep):
+            continue
+        if hasattr(n.layer, "geometry"):
+            conv_bias[n.name] = n.layer.geometry(n.in_shape).bias
+        elif n.type_name == "bn" and n.inputs[0] in conv_bias and readers[n.inputs[0]] == 1:
+            removed += n.in_shape[0] * (2 if conv_bias[n.inputs[0]] else 1)
+            conv_bias[n.name] = True
     return removed
 
 
