@@ -21,6 +21,7 @@ import math
 import mmap
 import os
 import re
+import sys
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,38 @@ def _onnx():
     except ImportError:
         raise OnnxError("reading ONNX needs the onnx package", "pip install 'groupcost[onnx]'") from None
     return onnx
+
+
+_MODEL_PROTO = None
+
+
+def _model_proto():
+    """onnx's ModelProto class, from the package's generated protobuf module alone.
+
+    `import onnx` costs about half a second (numpy, its C++ checker, every helper) where reading
+    needs only the message classes; so `onnx_ml_pb2.py` is loaded by itself when the package is
+    installed and not yet imported. Where that fails, `import onnx` as usual.
+    """
+    global _MODEL_PROTO
+    if _MODEL_PROTO is not None:
+        return _MODEL_PROTO
+    if "onnx" in sys.modules:
+        _MODEL_PROTO = sys.modules["onnx"].ModelProto
+        return _MODEL_PROTO
+    import importlib.util
+
+    found = importlib.util.find_spec("onnx")
+    if found is None or not found.submodule_search_locations:
+        raise OnnxError("reading ONNX needs the onnx package", "pip install 'groupcost[onnx]'")
+    try:
+        path = Path(list(found.submodule_search_locations)[0]) / "onnx_ml_pb2.py"
+        spec = importlib.util.spec_from_file_location("groupcost_io_onnx_ml_pb2", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        _MODEL_PROTO = module.ModelProto
+    except Exception:
+        _MODEL_PROTO = _onnx().ModelProto
+    return _MODEL_PROTO
 
 
 # ---- values flowing along the graph -----------------------------------------------------
@@ -126,14 +159,14 @@ def read_network(path: str | Path, *, allow_unknown: bool = False, max_bytes: in
         raise OnnxError(f"cannot read: {exc.strerror or exc}", None, FileLocation(label)) from None
     if size > max_bytes:
         raise OnnxError(f"file is {size:,} bytes, more than {max_bytes:,}", "protobuf reads at most 2 GiB; export the weights as external data", FileLocation(label))
-    onnx = _onnx()
+    model_proto = _model_proto()
     try:
         with open(path, "rb") as f:
             if size == 0:
                 raise OnnxError("the file is empty", "is this an ONNX model?", FileLocation(label))
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
                 slim = without_weights(data)
-        model = onnx.ModelProto()
+        model = model_proto()
         model.ParseFromString(slim)
         del slim
     except OSError as exc:
@@ -147,8 +180,7 @@ def read_network(path: str | Path, *, allow_unknown: bool = False, max_bytes: in
 
 def read_bytes(data: bytes, label: str, *, allow_unknown: bool = False, name: str = "model") -> Network:
     """The network in an in-memory ONNX model (torch imports); no external data."""
-    onnx = _onnx()
-    model = onnx.ModelProto()
+    model = _model_proto()()
     try:
         model.ParseFromString(data)
     except Exception as exc:
