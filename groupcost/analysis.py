@@ -131,8 +131,16 @@ def analyze(network: Network) -> Report:
         rows=rows,
         totals=totals,
         outputs=tuple(zip(network.outputs, network.output_shapes)),
-        notes=network.notes,
+        notes=_notes(network),
     )
+
+
+def _notes(network: Network) -> tuple[str, ...]:
+    """The network's notes, and a flag on opaque layers wherever they came from."""
+    opaque = [step.name for step in network.nodes if step.type_name == "opaque"]
+    if opaque and not any("opaque" in note for note in network.notes):
+        return (*network.notes, f"opaque layers (not modelled: shape given, params counted, no MACs): {', '.join(opaque)}")
+    return network.notes
 
 
 def peak_live_elements(network: Network) -> int:
