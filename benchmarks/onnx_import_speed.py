@@ -10,10 +10,11 @@ The file is ResNet-50 as PyTorch's TorchScript exporter writes it (weights inlin
 and the same model from the torch.export exporter (weights in external data); without --model
 both are exported first from the zoo spec through the tests' torch builder (needs torch, onnxscript).
 
-Peers on the same model, from the issue (not measured here; onnx-tool, torchinfo, fvcore and
-ptflops are not dependencies): `onnx_tool.Model(f)` + `graph.profile()` takes 1.46x the anchor's
-time at 238 MB against its 233 MB; torchinfo, fvcore and ptflops need a built torch model, about
-5 s and 900 MB for ResNeXt-50.
+4. onnx-tool (`onnx_tool.Model(f)`, `shape_infer`, `profile()`), when importable: give
+   `--peers DIR` for a folder it was installed into (`pip install --target DIR --no-deps onnx-tool tabulate`).
+   The issue measured it at 1.46x the anchor's time and 238 MB against 233 MB.
+torchinfo, fvcore and ptflops need a built torch model (about 5 s and 900 MB for ResNeXt-50, as
+the BRIEF reports); they are not measured here.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--model", type=Path, action="append")
+    parser.add_argument("--peers", type=Path, help="a folder holding onnx_tool (and tabulate)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         models = args.model or export_resnet50(Path(tmp))
@@ -80,7 +82,12 @@ def main() -> None:
             anchor = measure([PY, "-c", f"import onnx; onnx.load({str(model)!r})"], args.runs)
             analyze = measure([PY, "-m", "groupcost", "analyze", str(model)], args.runs)
             imported = measure([PY, "-m", "groupcost", "import", str(model)], args.runs)
-            for label, (seconds, kib) in (("import onnx; onnx.load(f)", anchor), ("groupcost analyze f", analyze), ("groupcost import f", imported)):
+            rows = [("import onnx; onnx.load(f)", anchor), ("groupcost analyze f", analyze), ("groupcost import f", imported)]
+            if args.peers:
+                profile = ("import sys, numpy; sys.path.insert(0, %r); import onnx_tool; m = onnx_tool.Model(%r); "
+                           "m.graph.shape_infer({'input': numpy.zeros((1, 3, 224, 224), dtype='float32')}); m.graph.profile()") % (str(args.peers), str(model))
+                rows.append(("onnx_tool Model+profile", measure([PY, "-c", profile], args.runs)))
+            for label, (seconds, kib) in rows:
                 print(f"  {label:28s} {seconds * 1000:7.0f} ms  {kib / 1024:7.1f} MiB   "
                       f"{seconds / anchor[0]:.2f}x time  {kib / anchor[1]:.2f}x memory")
         print(f"({env_path}; median of {args.runs} runs after one warm-up; peak RSS is the largest seen)")
