@@ -24,7 +24,7 @@ from groupcost.io.onnx_import import read_network  # noqa: E402
 from groupcost.io.raise_spec import raise_spec  # noqa: E402
 from groupcost.network import LayerStep  # noqa: E402
 from groupcost.spec import build, load, parse_text, zoo_names  # noqa: E402
-from torch_named import export_onnx, named_module  # noqa: E402
+from torch_named import export_onnx, named_module, trained_batchnorm  # noqa: E402
 from torch_reference import torch_counts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,6 +132,24 @@ def test_resnet50_export_has_the_briefs_parameter_count(folder):
     _, _, path = exported("resnet50", False, folder)
     report = read_network(path).analyze()
     assert (report.totals.params, report.totals.macs) == (25_530_472, 4_089_184_256)
+
+
+@pytest.mark.parametrize("dynamo", [False, pytest.param(True, marks=pytest.mark.skipif(not HAVE_ONNXSCRIPT, reason="needs onnxscript"))])
+def test_torchvisions_resnet50_reads_with_torchvisions_names(dynamo, tmp_path):
+    from torchvision_resnet import Bottleneck, ResNet
+
+    model = trained_batchnorm(ResNet(Bottleneck, [3, 4, 6, 3]).eval())
+    path = tmp_path / "resnet50.onnx"
+    export_onnx(model, (3, 224, 224), path, dynamo=dynamo)
+    network = read_network(path)
+    report = network.analyze()
+    assert (report.totals.params, report.totals.macs) == (25_530_472, 4_089_184_256)  # the BRIEF's export figure
+    names = [n.name for n in network.nodes]
+    # torchvision calls one ReLU module three times in a bottleneck; the add is in the block's forward
+    assert names[3:11] == ["layer1.0.conv1", "layer1.0.relu", "layer1.0.conv2", "layer1.0.relu_1", "layer1.0.conv3",
+                           "layer1.0.downsample.0", "layer1.0.add", "layer1.0.relu_2"]
+    text = raise_spec(network)
+    assert "name: downsample" in text and "repeat:" in text and "from:" not in text
 
 
 def test_lrn_as_pytorch_writes_it_is_reported_not_guessed(folder):

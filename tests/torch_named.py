@@ -80,7 +80,11 @@ def named_module(network: Network, seed: int = 0) -> nn.Module:
     Untrained BN folds into a zero bias, which the torch.export exporter then drops; trained
     models keep it, so the tests make BN look trained.
     """
-    model = NamedGraph(network).eval()
+    return trained_batchnorm(NamedGraph(network).eval(), seed)
+
+
+def trained_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every batch norm random statistics and affine parameters, as training would."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for part in model.modules():

@@ -468,7 +468,7 @@ class _Importer:
                 self.env[out_name] = value
         if self.unsupported:
             listed = ", ".join(f"{op} (node '{where}'{': ' + why if why else ''})" for op, (where, why) in self.unsupported.items())
-            raise OnnxError(f"unsupported operators: {listed}", "--allow-unknown keeps them as opaque layers", self.loc)
+            raise OnnxError(f"unsupported operators: {listed}", "`groupcost import --allow-unknown` keeps them as opaque layers in a spec", self.loc)
         outputs = []
         for out in graph.output:
             value = self.env.get(out.name)
