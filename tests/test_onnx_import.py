@@ -30,7 +30,7 @@ from torch_reference import torch_counts  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 ALL = os.environ.get("GROUPCOST_ONNX_ALL") == "1"
 DYNAMO_MODELS = zoo_names() if ALL else ["resnet18", "shufflenet_v2_x0_5", "mobilenet_v3_small", "mobilefacenet"]
-LRN_DECOMPOSED = {"alexnet_2gpu"}  # PyTorch writes LocalResponseNorm as ~40 primitive ops (see README)
+LRN_DECOMPOSED: set[str] = set()  # none left: torch's decomposed LocalResponseNorm is recognised
 try:
     import onnxscript  # noqa: F401
 
@@ -152,10 +152,11 @@ def test_torchvisions_resnet50_reads_with_torchvisions_names(dynamo, tmp_path):
     assert "name: downsample" in text and "repeat:" in text and "from:" not in text
 
 
-def test_lrn_as_pytorch_writes_it_is_reported_not_guessed(folder):
-    _, _, path = exported("alexnet_2gpu", False, folder)
-    result = run_cli("analyze", str(path))
-    assert result.returncode == 2 and "unsupported operators" in result.stderr and len(result.stderr.splitlines()) == 1
+def test_local_response_norm_as_pytorch_writes_it(folder):
+    network, _, path = exported("alexnet_2gpu", False, folder)
+    lrn = [n for n in read_network(path).nodes if n.type_name == "lrn"]
+    expected = [n for n in network.nodes if n.type_name == "lrn"]
+    assert [(n.name, n.layer.size, n.out_shape) for n in lrn] == [(n.name, n.layer.size, n.out_shape) for n in expected] and len(lrn) == 2
 
 
 # ---- round trip: spec → ONNX → import → spec → analyze ---------------------------------------

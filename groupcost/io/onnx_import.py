@@ -445,8 +445,18 @@ class _Importer:
         input_shape = self.read_input()
         self.paths = [_clean(_module_path(n)) for n in order]
         self.containers = {p[:i] for p in self.paths for i, ch in enumerate(p) if ch == "."}
+        self.special: dict[int, tuple[str, Any]] = {}
+        _recognise_local_response_norms(self)
         for i, node in enumerate(order):
             if i in self.consumed:
+                continue
+            if i in self.special:
+                source, size = self.special[i]
+                x = self.env.get(source)
+                if not isinstance(x, Act):
+                    self.unknown(i, node, [x], "a local response norm of an unknown tensor")
+                    continue
+                self.env[node.output[0]] = self.layer(i, node, "lrn", LAYER_TYPES["lrn"](size=size), x)
                 continue
             handler = HANDLERS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
             inputs = [self.env.get(n, UNKNOWN) if n else None for n in node.input]
@@ -688,6 +698,43 @@ class _Importer:
         if not isinstance(value, Const) or value.values is None:
             raise _Unsupported(f"{what} is not a constant")
         return value
+
+
+_LRN_OPS = {"Add", "AveragePool", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Equal", "Gather", "If", "Mul", "Pad",
+            "Pow", "Reshape", "Shape", "Slice", "Squeeze", "Transpose", "Unsqueeze"}
+
+
+def _recognise_local_response_norms(imp: _Importer) -> None:
+    """torch's LocalResponseNorm as its exporters write it: ~20-40 primitive operators in one module.
+
+    x / (k + alpha·avgpool3d(pad(x²)))^beta, with a (size, 1, 1) average pool over the channels. A
+    module whose operators are only those, with one Div of an outside tensor by a Pow, one such
+    pool, and no tensor read outside but the Div's, is one `lrn` layer.
+    """
+    by_path: dict[str, list[int]] = {}
+    for i, path in enumerate(imp.paths):
+        if path:
+            by_path.setdefault(path, []).append(i)
+    for path, indices in by_path.items():
+        nodes = [imp.order[i] for i in indices]
+        ops = [n.op_type for n in nodes]
+        if not set(ops) <= _LRN_OPS or ops.count("Div") != 1 or ops.count("AveragePool") != 1 or ops.count("Pow") != 1:
+            continue
+        pool = nodes[ops.index("AveragePool")]
+        kernel = tuple(_attrs(pool).get("kernel_shape", ()))
+        if len(kernel) != 3 or kernel[1:] != (1, 1):
+            continue
+        k_div = indices[ops.index("Div")]
+        div = imp.order[k_div]
+        inside = {out for n in nodes for out in n.output}
+        if div.input[0] in inside or div.input[1] not in inside:
+            continue
+        members = set(indices)
+        leaks = [out for n in nodes if n is not div for out in n.output if any(r not in members for r in imp.consumers.get(out, []))]
+        if leaks:
+            continue
+        imp.consumed.update(members - {k_div})
+        imp.special[k_div] = (div.input[0], kernel[0])
 
 
 class _Unsupported(Exception):
