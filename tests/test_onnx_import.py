@@ -283,6 +283,9 @@ def test_every_command_takes_an_onnx_file(folder, tmp_path):
     diff = run_cli("diff", "resnet18", str(path), "--format", "json")
     assert diff.returncode == 0
     assert run_cli("analyze", str(path), "--set", "G=2").returncode == 2
+    _, _, small = exported("shufflenet_v2_table2", False, folder)
+    verified = run_cli("verify", str(small))
+    assert verified.returncode == 0, verified.stderr
 
 
 def test_import_writes_a_spec_and_refuses_to_overwrite(folder, tmp_path):

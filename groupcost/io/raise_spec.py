@@ -161,30 +161,42 @@ class _Structure:
         for node in network.nodes:
             for name in dict.fromkeys(node.inputs):
                 self.readers.setdefault(name, []).append(node)
-        self.pdom = self._post_dominators() if structured else {}
+        self.ipdom = self._immediate_post_dominators() if structured else {}
 
-    def _post_dominators(self) -> dict[str, frozenset[str]]:
-        """For each tensor, the nodes every path from it to an output passes through."""
+    def _immediate_post_dominators(self) -> dict[str, str | None]:
+        """For each tensor, the first node every path from it to an output passes through (None: none).
+
+        Cooper, Harvey and Kennedy's intersection over the reversed DAG, one pass in reverse
+        topological order: linear in practice, never a set per node.
+        """
+        exit_ = None
+        position = {**self.position, INPUT: -1}
         outputs = set(self.network.outputs)
-        pdom: dict[str, frozenset[str]] = {}
-        for node in reversed((_Input(), *self.network.nodes) if False else self.network.nodes):
-            pdom[node.name] = self._meet(node.name, outputs, pdom)
-        pdom[INPUT] = self._meet(INPUT, outputs, pdom)
-        return pdom
+        ipdom: dict[str, str | None] = {}
 
-    def _meet(self, name: str, outputs: set, pdom: dict) -> frozenset[str]:
-        succ = self.readers.get(name, [])
-        if not succ or name in outputs:
-            return frozenset()
-        common = None
-        for s in succ:
-            here = pdom[s.name] | {s.name}
-            common = here if common is None else common & here
-        return frozenset(common or ())
+        def intersect(a, b):
+            while a != b:
+                if a is None or b is None:
+                    return None
+                while a is not None and b is not None and position[a] < position[b]:
+                    a = ipdom[a]
+                while a is not None and b is not None and position[b] < position[a]:
+                    b = ipdom[b]
+            return a
+
+        for name in [*reversed([n.name for n in self.network.nodes]), INPUT]:
+            successors = [r.name for r in self.readers.get(name, [])]
+            if not successors or name in outputs:
+                ipdom[name] = exit_
+                continue
+            common = successors[0]
+            for other in successors[1:]:
+                common = intersect(common, other)
+            ipdom[name] = common
+        return ipdom
 
     def join(self, tensor: str) -> str | None:
-        candidates = self.pdom.get(tensor, frozenset())
-        return min(candidates, key=self.position.__getitem__) if candidates else None
+        return self.ipdom.get(tensor)
 
     # a chain of units from a tensor --------------------------------------------------------
 
@@ -486,7 +498,8 @@ def fold(body: list, blocks: list[Block]) -> list:
         _all_seqs(body, seqs)
         groups: dict[str, list[SeqE]] = {}
         for seq in seqs:
-            if len(seq.body) >= 2 and not _has_seq(seq.body):  # innermost first: its blocks make the outer ones alike
+            worth = len(seq.body) >= 2 or (len(seq.body) == 1 and isinstance(seq.body[0], (ResidualE, ParallelE)))
+            if worth and not _has_seq(seq.body):  # innermost first: its blocks make the outer ones alike
                 groups.setdefault(_shape_key(SeqE("", seq.body)), []).append(seq)
         replacements: dict[int, CallE] = {}
         for members in groups.values():
