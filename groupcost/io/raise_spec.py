@@ -466,10 +466,15 @@ def _all_seqs(entries: list, out: list) -> None:
                 _all_seqs(branch, out)
 
 
+def _worth_a_block(seq: SeqE) -> bool:
+    return len(seq.body) >= 2 or (len(seq.body) == 1 and isinstance(seq.body[0], (ResidualE, ParallelE)))
+
+
 def _has_seq(entries: list) -> bool:
+    """Whether a namespace inside could still become a block (innermost ones go first)."""
     found: list = []
     _all_seqs(entries, found)
-    return bool(found)
+    return any(_worth_a_block(seq) for seq in found)
 
 
 def _block_name(body: list, taken: set[str]) -> str:
@@ -498,8 +503,7 @@ def fold(body: list, blocks: list[Block]) -> list:
         _all_seqs(body, seqs)
         groups: dict[str, list[SeqE]] = {}
         for seq in seqs:
-            worth = len(seq.body) >= 2 or (len(seq.body) == 1 and isinstance(seq.body[0], (ResidualE, ParallelE)))
-            if worth and not _has_seq(seq.body):  # innermost first: its blocks make the outer ones alike
+            if _worth_a_block(seq) and not _has_seq(seq.body):  # innermost first: its blocks make the outer ones alike
                 groups.setdefault(_shape_key(SeqE("", seq.body)), []).append(seq)
         replacements: dict[int, CallE] = {}
         for members in groups.values():
