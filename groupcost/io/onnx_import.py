@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import math
 import mmap
-import os
 import re
 import sys
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Union
 
@@ -137,13 +136,6 @@ class Unknown:
 
 UNKNOWN = Unknown()
 Value = Union[Act, Const, Weight, Unknown, "GroupedView"]
-
-
-@dataclass
-class ImportResult:
-    network: Network
-    folded_bn: int  # convolutions into which the exporter folded a BatchNorm (when it says so)
-    opaque: list[str] = field(default_factory=list)
 
 
 # ---- reading the file -------------------------------------------------------------------
@@ -366,7 +358,7 @@ def _tensor_values(tensor, folder: Path | None) -> tuple | None:
     if len(raw) != n * values_array.itemsize:
         return None
     values_array.frombytes(raw)
-    if os.sys.byteorder != "little":
+    if sys.byteorder != "little":
         values_array.byteswap()
     return tuple(values_array)
 
@@ -1333,14 +1325,10 @@ def _split(imp: _Importer, i: int, node, inputs: list):
 
 
 def _slice_of(x: Act, start: int, stop: int) -> Act:
-    base = 0 if x.channels is None else x.channels[0]
-    full = x.shape[0] if x.channels is None else None
-    lo, hi = start, stop
-    if x.channels is None and (lo, hi) == (0, full):
+    """Channels [start, stop) of the step's output x reads (absolute offsets); all of it is x itself."""
+    if x.channels is None and (start, stop) == (0, x.shape[0]):
         return x
-    shape = (hi - lo, *x.shape[1:])
-    del base
-    return Act(x.name, shape, (lo, hi))
+    return Act(x.name, (stop - start, *x.shape[1:]), (start, stop))
 
 
 def _slice(imp: _Importer, i: int, node, inputs: list):

@@ -244,10 +244,6 @@ class _Structure:
         return _Fork(tensor, merge, ordered)
 
 
-class _Input:
-    name = INPUT
-
-
 @dataclass
 class _Fork:
     tensor: str
