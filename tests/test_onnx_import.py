@@ -360,3 +360,26 @@ def test_analyze_of_a_spec_imports_neither_onnx_nor_torch_nor_numpy():
 def test_no_module_imports_onnxruntime():
     for path in (ROOT / "groupcost").rglob("*.py"):
         assert "onnxruntime" not in path.read_text(encoding="utf-8"), path
+
+
+def test_a_zero_pad_before_a_convolution_becomes_its_padding(tmp_path):
+    """TensorFlow's 'same' as converters write it: Pad (pads an initializer) then an unpadded Conv."""
+    from onnx import TensorProto, helper
+    from torch import nn
+
+    model = nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(3, 8, 3, stride=2)).eval()
+    pads = helper.make_tensor("pads", TensorProto.INT64, [8], [0, 0, 0, 0, 0, 0, 1, 1])  # begins N C H W, ends N C H W
+    weight = helper.make_tensor("conv.weight", TensorProto.FLOAT, [8, 3, 3, 3], [0.0] * 216)
+    bias = helper.make_tensor("conv.bias", TensorProto.FLOAT, [8], [0.0] * 8)
+    graph = helper.make_graph(
+        [helper.make_node("Pad", ["input", "pads"], ["padded"], name="/pad/Pad"),
+         helper.make_node("Conv", ["padded", "conv.weight", "conv.bias"], ["y"], name="/conv/Conv", kernel_shape=[3, 3], strides=[2, 2])],
+        "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 15, 15])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [pads, weight, bias])
+    path = tmp_path / "pad.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString())
+    (conv,) = read_network(path).nodes
+    params, macs, out_shape = torch_counts(model, (3, 15, 15))
+    cost = conv.layer.cost(conv.in_shape, conv.out_shape)
+    assert conv.name == "conv" and conv.layer.geometry(conv.in_shape).pads == (0, 1, 0, 1)
+    assert (conv.out_shape, cost.params, cost.macs) == (out_shape, params, macs)

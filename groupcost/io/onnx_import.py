@@ -135,7 +135,7 @@ class Unknown:
 
 
 UNKNOWN = Unknown()
-Value = Union[Act, Const, Weight, Unknown, "GroupedView"]
+Value = Union[Act, Const, Weight, Unknown, "GroupedView", "PaddedView"]
 
 
 # ---- reading the file -------------------------------------------------------------------
@@ -780,8 +780,36 @@ def _window(attrs: dict, imp, node, kernel_default=None):
     return kernel, stride, dilation
 
 
-def _conv(imp: _Importer, i: int, node, inputs: list) -> Act:
+@dataclass(frozen=True)
+class PaddedView:
+    """x with zeros around H and W (a `Pad`): folded into the convolution that reads it."""
+
+    x: Act
+    pads: tuple[int, int, int, int]  # top, bottom, left, right
+
+
+def _pad(imp: _Importer, i: int, node, inputs: list):
     x = _act(inputs[0])
+    c, h, w = _feature_map(x, node)
+    attrs = _attrs(node)
+    if attrs.get("mode", "constant") != "constant":
+        raise _Unsupported(f"a {attrs.get('mode')} padding (groupcost pads with zeros)")
+    pads = attrs.get("pads")
+    if pads is None:
+        pads = imp.const(inputs[1], node, "its pads").values
+    if len(inputs) > 2 and inputs[2] is not None and any(v != 0 for v in imp.const(inputs[2], node, "its value").values):
+        raise _Unsupported("a padding with a value other than zero")
+    if len(inputs) > 3 and inputs[3] is not None:
+        raise _Unsupported("a padding along chosen axes")
+    if len(pads) != 8 or any(p is None or p < 0 for p in pads) or pads[0] or pads[1] or pads[4] or pads[5]:
+        raise _Unsupported(f"a padding {list(pads)} of other than H and W")
+    top, left, bottom, right = pads[2], pads[3], pads[6], pads[7]
+    return PaddedView(x, (top, bottom, left, right))
+
+
+def _conv(imp: _Importer, i: int, node, inputs: list) -> Act:
+    padded = inputs[0] if isinstance(inputs[0], PaddedView) else None
+    x = _act(padded.x if padded is not None else inputs[0])
     c_in, h, w = _feature_map(x, node)
     weight = inputs[1] if len(inputs) > 1 else None
     if not isinstance(weight, (Weight, Const)):
@@ -798,6 +826,10 @@ def _conv(imp: _Importer, i: int, node, inputs: list) -> Act:
     if groups < 1 or dims[1] * groups != c_in or c_out % groups:
         raise imp.fail(node, f"weight {list(dims)} with group={groups} does not fit an input of {c_in} channels")
     pads = _pads(attrs, kernel, stride, dilation, h, w, imp, node)
+    if padded is not None:
+        if attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+            raise _Unsupported("a convolution with auto_pad after an explicit Pad")
+        pads = tuple(a + b for a, b in zip(pads, padded.pads))  # type: ignore[assignment]
     bias = len(inputs) > 2 and inputs[2] is not None
     path = _weight_path(node, 1)
     for prop in node.metadata_props:
@@ -1385,6 +1417,7 @@ HANDLERS: dict[str, Handler] = {
     "Flatten": _flatten,
     "Reshape": _reshape,
     "Transpose": _transpose,
+    "Pad": _pad,
     "Squeeze": _squeeze,
     "Unsqueeze": _squeeze,
     "Add": _binary("add"),
