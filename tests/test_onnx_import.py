@@ -383,3 +383,7 @@ def test_a_zero_pad_before_a_convolution_becomes_its_padding(tmp_path):
     cost = conv.layer.cost(conv.in_shape, conv.out_shape)
     assert conv.name == "conv" and conv.layer.geometry(conv.in_shape).pads == (0, 1, 0, 1)
     assert (conv.out_shape, cost.params, cost.macs) == (out_shape, params, macs)
+    # PyTorch's own export computes the pads (ConstantOfShape, Reshape, a reversing Slice, Transpose)
+    export_onnx(model, (3, 15, 15), tmp_path / "torch_pad.onnx")
+    (conv,) = read_network(tmp_path / "torch_pad.onnx").nodes
+    assert conv.layer.geometry(conv.in_shape).pads == (0, 1, 0, 1) and conv.out_shape == out_shape

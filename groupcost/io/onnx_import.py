@@ -1162,7 +1162,14 @@ def _reshape(imp: _Importer, i: int, node, inputs: list):
     if isinstance(x, Const):
         if x.values is None:
             raise _Unsupported("a reshape of an unknown constant")
-        return Const(x.values, tuple(v for v in imp.const(inputs[1], node, "its shape").values))
+        dims = list(imp.const(inputs[1], node, "its shape").values)
+        known = math.prod(d for d in dims if d not in (-1, 0))
+        dims = [x.dims[k] if d == 0 and k < len(x.dims) else d for k, d in enumerate(dims)]
+        if dims.count(-1) == 1 and known and len(x.values) % known == 0:
+            dims[dims.index(-1)] = len(x.values) // math.prod(d for d in dims if d != -1)
+        if any(not isinstance(d, int) or d < 0 for d in dims) or math.prod(dims) != len(x.values):
+            raise _Unsupported("a reshape of a constant to a shape that does not fit")
+        return Const(x.values, tuple(dims))
     target = imp.const(inputs[1], node, "its target shape")
     if isinstance(x, GroupedView):
         c, h, w = x.x.shape
@@ -1198,6 +1205,9 @@ class GroupedView:
 
 def _transpose(imp: _Importer, i: int, node, inputs: list):
     view = inputs[0]
+    if isinstance(view, Const) and view.values is not None and len(view.dims) == 2 and tuple(_attrs(node).get("perm", (1, 0))) == (1, 0):
+        rows, cols = view.dims
+        return Const(tuple(view.values[r * cols + c] for c in range(cols) for r in range(rows)), (cols, rows))
     if isinstance(view, GroupedView) and not view.swapped and tuple(_attrs(node).get("perm", ())) == (0, 2, 1, 3, 4):
         return GroupedView(view.x, view.groups, True)
     raise _Unsupported("a transpose other than a channel shuffle's")
@@ -1305,6 +1315,15 @@ def _constant(imp: _Importer, i: int, node, inputs: list) -> Const:
     raise _Unsupported("a constant of a kind groupcost does not read")
 
 
+def _constant_of_shape(imp: _Importer, i: int, node, inputs: list) -> Const:
+    dims = imp.const(inputs[0], node, "its shape").values
+    if any(not isinstance(d, int) or d < 0 for d in dims) or math.prod(dims) > SMALL:
+        raise _Unsupported("a constant of an unknown or large shape")
+    tensor = _attrs(node).get("value")
+    fill = (_tensor_values(tensor, None) or (0,))[0] if tensor is not None else 0
+    return Const((fill,) * math.prod(dims), tuple(dims))
+
+
 def _gather(imp: _Importer, i: int, node, inputs: list) -> Const:
     data, index = inputs[0], inputs[1]
     if isinstance(data, Act):
@@ -1371,9 +1390,12 @@ def _slice(imp: _Importer, i: int, node, inputs: list):
     axes = attrs.get("axes") if "axes" in attrs else (imp.const(inputs[3], node, "its axes").values if len(inputs) > 3 and inputs[3] is not None else tuple(range(len(starts))))
     steps = imp.const(inputs[4], node, "its steps").values if len(inputs) > 4 and inputs[4] is not None else (1,) * len(starts)
     if isinstance(x, Const):
-        if x.values is None or len(x.dims) != 1 or any(s != 1 for s in steps) or list(axes) not in ([0], [-1]):
-            raise _Unsupported("a slice of a constant other than a shape")
-        return Const(tuple(x.values[starts[0]:ends[0]]), (len(x.values[starts[0]:ends[0]]),))
+        if x.values is None or len(axes) != 1 or axes[0] % max(len(x.dims), 1) != 0 or not x.dims:
+            raise _Unsupported("a slice of a constant other than along its first axis")
+        rows, width = x.dims[0], math.prod(x.dims[1:])
+        picked = range(rows)[slice(starts[0], ends[0], steps[0])]  # Python's slice clamps as ONNX does
+        values = tuple(v for r in picked for v in x.values[r * width:(r + 1) * width])
+        return Const(values, (len(picked), *x.dims[1:]))
     x = _act(x)
     rank = len(x.shape) + 1
     if len(axes) != 1 or axes[0] % rank != 1 or steps[0] != 1:
@@ -1430,6 +1452,7 @@ HANDLERS: dict[str, Handler] = {
     "Slice": _slice,
     "Shape": _shape,
     "Constant": _constant,
+    "ConstantOfShape": _constant_of_shape,
     "Gather": _gather,
     "Cast": _cast,
 }
