@@ -258,7 +258,12 @@ def without_weights(data) -> bytes:
 def _slim_graph(data, start: int, end: int) -> bytes:
     out = bytearray()
     run = start  # copy untouched fields in runs
+    nodes = 0
     for number, wire, first, payload, stop in _fields(data, start, end):
+        if number == 1:
+            nodes += 1
+            if nodes > MAX_NODES:  # before protobuf builds them all
+                raise _WireError(f"more than {MAX_NODES:,} nodes")
         if number in (5, 15) and wire == 2:
             out += data[run:first]
             tensor = _slim_tensor(data, payload, stop) if number == 5 else _slim_sparse(data, payload, stop)
@@ -405,7 +410,6 @@ class _Importer:
         self.folded_bn = 0
         self.opaque: list[str] = []
         self.inferred: dict[str, tuple] | None = None
-        self.bn_nodes = 0
         self.opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=1)
         self.order_index: dict[int, int] = {}
 
@@ -480,8 +484,6 @@ class _Importer:
         notes = []
         if self.folded_bn:
             notes.append(f"BatchNorm folded into {self.folded_bn} convolutions by the exporter: params count the graph (a bias of C), C fewer per conv + BN pair than the PyTorch model")
-        elif self.bn_nodes == 0 and any(isinstance(s, LayerStep) and getattr(s.layer, "bias", False) and s.type_name in ("conv", "dwconv", "pwconv", "gdc") for s in self.nodes):
-            notes.append("no BatchNormalization in the graph: params count it as exported; where an exporter folded BN into conv biases, that is C fewer per conv + BN pair than the PyTorch model")
         if self.opaque:
             notes.append(f"opaque operators, shapes from ONNX shape inference, params from initializers, no MACs: {', '.join(self.opaque)}")
         from groupcost.spec.document import DTYPE_BYTES
@@ -832,9 +834,8 @@ def _conv(imp: _Importer, i: int, node, inputs: list) -> Act:
         pads = tuple(a + b for a, b in zip(pads, padded.pads))  # type: ignore[assignment]
     bias = len(inputs) > 2 and inputs[2] is not None
     path = _weight_path(node, 1)
-    for prop in node.metadata_props:
-        if prop.key == "pkg.onnxscript.rewriter.rule_name" and "FuseBatchNorm" in prop.value:
-            imp.folded_bn += 1
+    if _folded_batchnorm(node, bias):
+        imp.folded_bn += 1
     types = LAYER_TYPES
     if groups == c_in and groups > 1:
         if c_out == c_in and kernel == (h, w) and pads == (0, 0, 0, 0) and dilation == (1, 1) and stride == (1, 1):
@@ -845,6 +846,19 @@ def _conv(imp: _Importer, i: int, node, inputs: list) -> Act:
     if kernel == (1, 1) and pads == (0, 0, 0, 0) and dilation == (1, 1):
         return imp.layer(i, node, "conv", types["pwconv"](out=c_out, s=stride, groups=groups, bias=bias), x, path)
     return imp.layer(i, node, "conv", types["conv"](out=c_out, k=kernel, s=stride, p=pads, d=dilation, groups=groups, bias=bias), x, path)
+
+
+def _folded_batchnorm(node, bias: bool) -> bool:
+    """Whether the exporter folded a BatchNorm into this convolution.
+
+    The torch.export exporter says so in the node's metadata; the TorchScript exporter's constant
+    folding leaves a weight and a bias it computed, named `onnx::Conv_N`, where a conv exported as
+    it is keeps its parameters' names (`features.0.weight`).
+    """
+    for prop in node.metadata_props:
+        if prop.key == "pkg.onnxscript.rewriter.rule_name" and "FuseBatchNorm" in prop.value:
+            return True
+    return bias and len(node.input) > 2 and node.input[1].startswith("onnx::") and node.input[2].startswith("onnx::")
 
 
 def _weight_path(node, index: int) -> str | None:
@@ -900,7 +914,6 @@ def _matmul(imp: _Importer, i: int, node, inputs: list) -> Act:
 
 def _batchnorm(imp: _Importer, i: int, node, inputs: list) -> Act:
     x = _act(inputs[0])
-    imp.bn_nodes += 1
     scale = inputs[1]
     if not isinstance(scale, (Weight, Const)) or tuple(scale.dims) != (x.shape[0],):
         raise imp.fail(node, f"scale of shape {list(getattr(scale, 'dims', []))} does not fit {x.shape[0]} channels")
