@@ -166,6 +166,7 @@ class Report:
     rows: tuple[Row, ...]
     totals: Totals
     outputs: tuple[tuple[str, Shape], ...] = ()  # every output: (tensor name, shape)
+    notes: tuple[str, ...] = ()  # the network's notes (e.g. BatchNorm folded by an ONNX exporter)
 
     def at_depth(self, depth: int) -> Report:
         """Rows summed into blocks of at most `depth` name segments (totals unchanged)."""
@@ -278,7 +279,16 @@ def analyze(network: Network) -> Report:
         rows=rows,
         totals=totals,
         outputs=tuple(zip(network.outputs, network.output_shapes)),
+        notes=_notes(network),
     )
+
+
+def _notes(network: Network) -> tuple[str, ...]:
+    """The network's notes, and a flag on opaque layers wherever they came from."""
+    opaque = [step.name for step in network.nodes if step.type_name == "opaque"]
+    if opaque and not any("opaque" in note for note in network.notes):
+        return (*network.notes, f"opaque layers (not modelled: shape given, params counted, no MACs): {', '.join(opaque)}")
+    return network.notes
 
 
 def peak_live_elements(network: Network) -> int:

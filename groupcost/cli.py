@@ -750,6 +750,56 @@ def calibrate(
     sys.stderr.write(f"wrote {output}: {profile.label()}\n")
 
 
+@app.command("import")
+def import_model(
+    source: Annotated[str, typer.Argument(help="An ONNX file, or torch:package.module:factory (needs torch).", metavar="MODEL")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the spec here (default: standard output).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --output file.")] = False,
+    input_shape: Annotated[Optional[str], typer.Option("--input", help="torch: the input shape without the batch, e.g. 3,224,224.", metavar="C,H,W")] = None,
+    arg: Annotated[Optional[list[str]], typer.Option("--arg", help="torch: a keyword for the factory, e.g. --arg num_classes=10 (repeatable).", metavar="KEY=VALUE")] = None,
+    allow_unknown: Annotated[bool, typer.Option("--allow-unknown", help="Keep unsupported operators as opaque layers (shape from ONNX shape inference, params from initializers).")] = False,
+) -> None:
+    """Read a model and write it as a spec a person would write: module names, residual/parallel/se/shuffle, blocks and repeat.
+
+    Every other command also reads an ONNX file directly: [bold]groupcost analyze model.onnx[/bold].
+
+    Example: [bold]groupcost import resnet50.onnx -o resnet50.yaml[/bold]
+    """
+    from groupcost import options
+    from groupcost.io.raise_spec import raise_spec
+
+    try:
+        if output is not None and output.exists() and not force:
+            raise UsageError(f"{output} exists", "add --force to overwrite it", Location("--output"))
+        if source.startswith("torch:"):
+            from groupcost.io.torch_import import parse_args, read_factory
+
+            if input_shape is None:
+                raise UsageError("torch: imports need --input", "e.g. --input 3,224,224", Location("--input"))
+            shape = tuple(options.positive(options.int_list(input_shape, "--input", (1, 2, 3), "C,H,W"), "--input"))
+            network = read_factory(source, shape, parse_args(arg or []), allow_unknown=allow_unknown)
+        else:
+            if input_shape is not None or arg:
+                raise UsageError("--input and --arg are for torch: imports", "an ONNX file carries its input shape", Location("--input" if input_shape else "--arg"))
+            from groupcost.io.onnx_import import read_network
+
+            network = read_network(source, allow_unknown=allow_unknown)
+        text = raise_spec(network)
+    except GroupcostError as exc:
+        raise _fail(exc, source) from None
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _fail(UsageError(f"cannot write: {exc.strerror or exc}", None, Location(str(output))), str(output)) from None
+    report = network.analyze()
+    sys.stderr.write(f"wrote {output}: {len(network.nodes)} layers, params {report.totals.params:,}, MACs {report.totals.macs:,}\n")
+    for note in network.notes:
+        sys.stderr.write(f"note: {note}\n")
+
+
 def run(argv: list[str] | None = None) -> None:
     """The `groupcost` command: typer's own usage errors also become one located line and exit 2."""
     from typer._click import exceptions as click_errors

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from groupcost.errors import GroupcostError, Location, UsageError
 from groupcost.network import LayerStep, Network
 
-TORCH_HINT = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu (or a CUDA build from pytorch.org)"
+TORCH_HINT = "pip install torch==2.13.0 (the CPU wheel), or a CUDA build of torch"
 PLACES = ("cpu", "cuda", "mps")
 
 

@@ -89,6 +89,7 @@ class Network:
     variables: dict
     nodes: tuple[Step, ...]
     outputs: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # said once under every report: how the source was read (an ONNX import's folded BN)
 
     def steps(self) -> tuple[Step, ...]:
         """The nodes in topological order."""

@@ -14,6 +14,7 @@ from groupcost.analysis import RENAMED
 from groupcost.budget import LAYER_METRICS, METRICS
 from groupcost.layers import ALIASES, LAYER_TYPES
 from groupcost.layers import base as kinds
+from groupcost.layers import opaque
 from groupcost.layers.pool import pool_padding
 from groupcost.spec.document import DTYPE_BYTES, MERGES, STRUCTURES, TOP_LEVEL_KEYS
 
@@ -45,6 +46,8 @@ KIND_SCHEMAS = {
     kinds.scales: SCALES,
     kinds.padding: PADDING,
     pool_padding: PADDING,
+    opaque.word: {"type": "string", "pattern": r"^\S+$"},
+    opaque.shape: {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
 }
 AMOUNT = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^\s*[0-9][0-9_]*(\.[0-9]+)?\s*[A-Za-z]*\s*$"}]}
 NAMES = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}

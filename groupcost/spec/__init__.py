@@ -20,10 +20,21 @@ def parse_text(text: str, path: str = "<spec>") -> SpecDocument:
     return parse_document(root, Path(path).stem, used)
 
 
+def is_onnx(path_or_name: str | Path) -> bool:
+    """An ONNX model rather than a spec: every command that reads a spec reads one too (groupcost.io)."""
+    return str(path_or_name).lower().endswith(".onnx")
+
+
 def load_document(path_or_name: str | Path) -> SpecDocument:
-    """Read and check a spec file, zoo model (named by its zoo name) or `-` (standard input), without evaluating it."""
+    """Read and check a spec file, zoo model (named by its zoo name) or `-` (standard input), without
+    evaluating it; an ONNX model is raised to a spec first."""
     if str(path_or_name) == "-":
         return parse_text(read_stdin(), "<stdin>")
+    if is_onnx(path_or_name):
+        from groupcost.io.onnx_import import read_network
+        from groupcost.io.raise_spec import raise_spec
+
+        return parse_text(raise_spec(read_network(path_or_name)), str(path_or_name))
     path = resolve_source(path_or_name)
     shown = path_or_name if isinstance(path_or_name, str) and Path(path_or_name) != path else str(path)
     return parse_text(read_text(path, shown), shown)
@@ -38,8 +49,15 @@ def load(
     **overrides: Number,
 ) -> Network:
     """Load a spec file or zoo model and resolve it, with variables overridden (`G=8`) and, if given,
-    another input shape (C, H, W) or batch than the spec's."""
+    another input shape (C, H, W) or batch than the spec's; or read an ONNX model."""
+    if is_onnx(path_or_name) and input_shape is None and batch is None:
+        from groupcost.errors import Location, UsageError
+        from groupcost.io.onnx_import import read_network
+
+        if variables or overrides:
+            raise UsageError("an ONNX model has no variables to set", "groupcost import it to a spec, then add vars:", Location("--set"))
+        return read_network(path_or_name)
     return build(load_document(path_or_name), {**(variables or {}), **overrides}, input_shape=input_shape, batch=batch)
 
 
-__all__ = ["SpecDocument", "build", "load", "load_document", "parse_text", "zoo_names"]
+__all__ = ["SpecDocument", "build", "is_onnx", "load", "load_document", "parse_text", "zoo_names"]

@@ -1,0 +1,99 @@
+"""How fast and how lean is reading an ONNX file? Prints figures; asserts nothing (goals in the README).
+
+    python benchmarks/onnx_import_speed.py [--runs 9] [--model resnet50.onnx]
+
+End to end, each in a fresh process (median wall time, largest peak RSS):
+1. `python -c "import onnx; onnx.load(f)"`: the anchor.
+2. `groupcost analyze f` (goal: at most 1.4x the anchor's time, at most 1.1x its peak memory).
+3. `groupcost import f`: the same read, raised to a readable spec.
+The file is ResNet-50 as PyTorch's TorchScript exporter writes it (weights inline, about 100 MB),
+and the same model from the torch.export exporter (weights in external data); without --model
+both are exported first from the zoo spec through the tests' torch builder (needs torch, onnxscript).
+
+4. onnx-tool (`onnx_tool.Model(f)`, `shape_infer`, `profile()`), when importable: give
+   `--peers DIR` for a folder it was installed into (`pip install --target DIR --no-deps onnx-tool tabulate`).
+   The issue measured it at 1.46x the anchor's time and 238 MB against 233 MB.
+torchinfo, fvcore and ptflops need a built torch model (about 5 s and 900 MB for ResNeXt-50, as
+the BRIEF reports); they are not measured here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PY = sys.executable
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_child(args: list[str]) -> tuple[float, int]:
+    """(wall seconds, peak RSS in KiB) of one child process."""
+    start = time.perf_counter()
+    child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{' '.join(args)} failed: {child.stderr.read().decode()}")
+    return elapsed, usage.ru_maxrss
+
+
+def measure(args: list[str], runs: int) -> tuple[float, int]:
+    run_child(args)  # warm the page cache
+    samples = [run_child(args) for _ in range(runs)]
+    return statistics.median(s[0] for s in samples), max(s[1] for s in samples)
+
+
+def export_resnet50(folder: Path) -> list[Path]:
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+    from groupcost.spec import load
+    from torch_named import export_onnx, named_module
+
+    network = load("resnet50")
+    model = named_module(network)
+    paths = [folder / "resnet50.onnx", folder / "resnet50_dynamo.onnx"]
+    export_onnx(model, network.input_shape, paths[0])
+    try:
+        export_onnx(model, network.input_shape, paths[1], dynamo=True)
+    except Exception as exc:  # onnxscript missing
+        print(f"(torch.export exporter unavailable: {type(exc).__name__})")
+        paths.pop()
+    return paths
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--model", type=Path, action="append")
+    parser.add_argument("--peers", type=Path, help="a folder holding onnx_tool (and tabulate)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        models = args.model or export_resnet50(Path(tmp))
+        env_path = f"PYTHONPATH={ROOT}"
+        os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+        for model in models:
+            size = model.stat().st_size + sum(p.stat().st_size for p in model.parent.glob(model.name + ".data"))
+            print(f"{model.name}: {size / 1e6:.1f} MB (file and external data)")
+            anchor = measure([PY, "-c", f"import onnx; onnx.load({str(model)!r})"], args.runs)
+            analyze = measure([PY, "-m", "groupcost", "analyze", str(model)], args.runs)
+            imported = measure([PY, "-m", "groupcost", "import", str(model)], args.runs)
+            rows = [("import onnx; onnx.load(f)", anchor), ("groupcost analyze f", analyze), ("groupcost import f", imported)]
+            if args.peers:
+                profile = ("import sys, numpy; sys.path.insert(0, %r); import onnx_tool; m = onnx_tool.Model(%r); "
+                           "m.graph.shape_infer({'input': numpy.zeros((1, 3, 224, 224), dtype='float32')}); m.graph.profile()") % (str(args.peers), str(model))
+                rows.append(("onnx_tool Model+profile", measure([PY, "-c", profile], args.runs)))
+            for label, (seconds, kib) in rows:
+                print(f"  {label:28s} {seconds * 1000:7.0f} ms  {kib / 1024:7.1f} MiB   "
+                      f"{seconds / anchor[0]:.2f}x time  {kib / anchor[1]:.2f}x memory")
+        print(f"({env_path}; median of {args.runs} runs after one warm-up; peak RSS is the largest seen)")
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    main()
+    print(f"benchmark took {time.perf_counter() - started:.0f} s")

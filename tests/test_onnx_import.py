@@ -1,0 +1,389 @@
+"""ONNX import: every zoo model built in torch, exported by PyTorch, read back, against PyTorch's own counts.
+
+References are PyTorch's: parameters by `sum(p.numel())` (less what BN folding removes: C per
+conv + BN pair, 2C where the conv had a bias), MACs by torch's FlopCounterMode, every layer's
+output shape by a forward hook on the module of that name, and the BRIEF's ResNet-50 export
+figure (25,530,472). The torch.export exporter is slow (10-30 s a model): a few models by
+default, all of them with GROUPCOST_ONNX_ALL=1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from groupcost.io.onnx_import import read_network  # noqa: E402
+from groupcost.io.raise_spec import raise_spec  # noqa: E402
+from groupcost.network import LayerStep  # noqa: E402
+from groupcost.spec import build, load, parse_text, zoo_names  # noqa: E402
+from torch_named import export_onnx, named_module, trained_batchnorm  # noqa: E402
+from torch_reference import torch_counts  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL = os.environ.get("GROUPCOST_ONNX_ALL") == "1"
+DYNAMO_MODELS = zoo_names() if ALL else ["resnet18", "shufflenet_v2_x0_5", "mobilenet_v3_small", "mobilefacenet"]
+LRN_DECOMPOSED: set[str] = set()  # none left: torch's decomposed LocalResponseNorm is recognised
+try:
+    import onnxscript  # noqa: F401
+
+    HAVE_ONNXSCRIPT = True
+except ImportError:
+    HAVE_ONNXSCRIPT = False
+
+
+def folded_bn(network) -> int:
+    """Parameters an eval-mode export removes: BN's 2C become a conv bias of C (2C when the conv had one).
+
+    A BN after a folded BN folds too: the conv then already has its bias.
+    """
+    readers: dict[str, int] = {}
+    for n in network.nodes:
+        for name in n.inputs:
+            readers[name] = readers.get(name, 0) + 1
+    conv_bias: dict[str, bool] = {}  # tensors a BN can fold into: a conv's output, with or without a bias
+    removed = 0
+    for n in network.nodes:
+        if not isinstance(n, LayerStep):
+            continue
+        if hasattr(n.layer, "geometry"):
+            conv_bias[n.name] = n.layer.geometry(n.in_shape).bias
+        elif n.type_name == "bn" and n.inputs[0] in conv_bias and readers[n.inputs[0]] == 1:
+            removed += n.in_shape[0] * (2 if conv_bias[n.inputs[0]] else 1)
+            conv_bias[n.name] = True
+    return removed
+
+
+def module_shapes(model, input_shape) -> dict[str, tuple]:
+    """Every named module's output shape (batch dropped), by running it."""
+    shapes = {}
+    def record(name, output):
+        if isinstance(output, torch.Tensor):
+            shapes[name] = tuple(output.shape[1:])
+
+    for name, module in model.named_modules():
+        if name:
+            module.register_forward_hook(lambda m, i, o, name=name: record(name, o))
+    with torch.no_grad():
+        model(torch.zeros(1, *input_shape))
+    return shapes
+
+
+_CACHE: dict[tuple[str, bool], tuple] = {}
+
+
+def exported(name: str, dynamo: bool, folder: Path):
+    key = (name, dynamo)
+    if key not in _CACHE:
+        network = load(name)
+        model = named_module(network)
+        path = folder / f"{name}{'_dyn' if dynamo else ''}.onnx"
+        export_onnx(model, network.input_shape, path, dynamo=dynamo, outputs=len(network.outputs))
+        _CACHE[key] = (network, model, path)
+    return _CACHE[key]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx")
+
+
+def check_against_torch(name: str, dynamo: bool, folder: Path) -> None:
+    network, model, path = exported(name, dynamo, folder)
+    params, macs, out_shape = torch_counts(model, network.input_shape)
+    shapes = module_shapes(model, network.input_shape)
+    got = read_network(path)
+    report = got.analyze()
+    assert report.totals.macs == macs
+    assert report.totals.params == params - folded_bn(network)
+    zoo_rows = {row.name: row for row in network.analyze().rows}
+    for row in report.rows:
+        assert row.name in zoo_rows, f"{row.name} is no module of the model"
+        assert row.out_shape == shapes[row.name], row.name
+        assert row.macs == zoo_rows[row.name].macs, row.name
+    left_out = {zoo_rows[n].type for n in set(zoo_rows) - {r.name for r in report.rows}}
+    assert left_out <= {"bn", "dropout", "identity"}
+    expected = out_shape if isinstance(out_shape[0], tuple) else (out_shape,)
+    assert tuple(s for _, s in report.outputs) == expected
+    assert any("BatchNorm folded" in note for note in got.notes) == (folded_bn(network) > 0)
+
+
+@pytest.mark.parametrize("name", [n for n in zoo_names() if n not in LRN_DECOMPOSED])
+def test_zoo_torchscript_export(name, folder):
+    check_against_torch(name, False, folder)
+
+
+@pytest.mark.skipif(not HAVE_ONNXSCRIPT, reason="the torch.export exporter needs onnxscript")
+@pytest.mark.parametrize("name", [n for n in DYNAMO_MODELS if n not in LRN_DECOMPOSED])
+def test_zoo_dynamo_export(name, folder):
+    network, _, path = exported(name, True, folder)
+    assert (path.parent / (path.name + ".data")).is_file()  # weights as external data, never read
+    check_against_torch(name, True, folder)
+
+
+def test_resnet50_export_has_the_briefs_parameter_count(folder):
+    _, _, path = exported("resnet50", False, folder)
+    report = read_network(path).analyze()
+    assert (report.totals.params, report.totals.macs) == (25_530_472, 4_089_184_256)
+
+
+@pytest.mark.parametrize("dynamo", [False, pytest.param(True, marks=pytest.mark.skipif(not HAVE_ONNXSCRIPT, reason="needs onnxscript"))])
+def test_torchvisions_resnet50_reads_with_torchvisions_names(dynamo, tmp_path):
+    from torchvision_resnet import Bottleneck, ResNet
+
+    model = trained_batchnorm(ResNet(Bottleneck, [3, 4, 6, 3]).eval())
+    path = tmp_path / "resnet50.onnx"
+    export_onnx(model, (3, 224, 224), path, dynamo=dynamo)
+    network = read_network(path)
+    report = network.analyze()
+    assert (report.totals.params, report.totals.macs) == (25_530_472, 4_089_184_256)  # the BRIEF's export figure
+    names = [n.name for n in network.nodes]
+    # torchvision calls one ReLU module three times in a bottleneck; the add is in the block's forward
+    assert names[3:11] == ["layer1.0.conv1", "layer1.0.relu", "layer1.0.conv2", "layer1.0.relu_1", "layer1.0.conv3",
+                           "layer1.0.downsample.0", "layer1.0.add", "layer1.0.relu_2"]
+    text = raise_spec(network)
+    assert "name: downsample" in text and "repeat:" in text and "from:" not in text
+
+
+def test_local_response_norm_as_pytorch_writes_it(folder):
+    network, _, path = exported("alexnet_2gpu", False, folder)
+    lrn = [n for n in read_network(path).nodes if n.type_name == "lrn"]
+    expected = [n for n in network.nodes if n.type_name == "lrn"]
+    assert [(n.name, n.layer.size, n.out_shape) for n in lrn] == [(n.name, n.layer.size, n.out_shape) for n in expected] and len(lrn) == 2
+
+
+# ---- round trip: spec → ONNX → import → spec → analyze ---------------------------------------
+
+
+@pytest.mark.parametrize("name", [n for n in zoo_names() if n not in LRN_DECOMPOSED])
+def test_round_trip_keeps_every_figure(name, folder):
+    _, _, path = exported(name, False, folder)
+    imported = read_network(path)
+    text = raise_spec(imported)
+    rebuilt = build(parse_text(text, f"{name}.yaml"), {})
+    a, b = imported.analyze(), rebuilt.analyze()
+    assert a.totals == b.totals
+    assert [(r.name, r.type, r.out_shape, r.params, r.macs) for r in a.rows] == [(r.name, r.type, r.out_shape, r.params, r.macs) for r in b.rows]
+    assert "from:" not in text  # structure recovered, not the graph form
+
+
+def test_imported_specs_pass_the_json_schema(folder):
+    jsonschema = pytest.importorskip("jsonschema")
+    yaml = pytest.importorskip("yaml")
+    from groupcost.schema import spec_schema
+
+    schema = spec_schema()
+    for name in ["resnet50", "shufflenet_v2_x1_0", "mobilenet_v3_small", "efficientnet_v2_s", "mobilefacenet"]:
+        _, _, path = exported(name, False, folder)
+        jsonschema.validate(yaml.safe_load(raise_spec(read_network(path))), schema)
+
+
+def test_imported_resnet50_reads_like_the_zoo_spec(folder):
+    _, _, path = exported("resnet50", False, folder)
+    text = raise_spec(read_network(path))
+    zoo = (ROOT / "specs" / "resnet50.yaml").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= len(zoo.splitlines())
+    for part in ("blocks:", "residual:", "name: downsample", "repeat:", "name: layer1", "name: conv2"):
+        assert part in text
+
+
+def test_shufflenet_v2_becomes_parallel_split_and_shuffle(folder):
+    _, _, path = exported("shufflenet_v2_x1_0", False, folder)
+    text = raise_spec(read_network(path))
+    for part in ("parallel:", "split: 2", "shuffle: {", "name: branch2", "dwconv:"):
+        assert part in text
+
+
+def test_se_and_grouped_convs_are_recovered(folder):
+    _, _, path = exported("mobilenet_v3_small", False, folder)
+    text = raise_spec(read_network(path))
+    assert "- se: {" in text and "dwconv" in text
+    _, _, path = exported("resnext50_32x4d", False, folder)
+    assert "groups: 32" in raise_spec(read_network(path))
+
+
+# ---- exporters' variations -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("opset", [11, 13, 17, 20])
+def test_opsets(opset, tmp_path):
+    network = load("mobilenet_v3_small")  # SE, hard swish, hard sigmoid, dropout, flatten
+    model = named_module(network)
+    path = tmp_path / "m.onnx"
+    export_onnx(model, network.input_shape, path, opset=opset)
+    report = read_network(path).analyze()
+    params, macs, _ = torch_counts(model, network.input_shape)
+    assert (report.totals.params, report.totals.macs) == (params - folded_bn(network), macs)
+
+
+@pytest.mark.skipif(not HAVE_ONNXSCRIPT, reason="needs onnxscript")
+def test_opset_21_with_the_torch_export_exporter(tmp_path):
+    network = load("shufflenet_v2_x0_5")
+    model = named_module(network)
+    path = tmp_path / "m.onnx"
+    export_onnx(model, network.input_shape, path, dynamo=True, opset=21)
+    params, macs, _ = torch_counts(model, network.input_shape)
+    report = read_network(path).analyze()
+    assert (report.totals.params, report.totals.macs) == (params - folded_bn(network), macs)
+
+
+SEVERAL_OUTPUTS = """
+input: [3, 32, 32]
+layers:
+  - conv: {name: stem, out: 8, k: 3, p: 1}
+  - relu: {name: act}
+  - conv: {name: head, out: 4, k: 1}
+  - conv: {name: aux, out: 2, k: 3, s: 2, p: 1, from: act}
+outputs: [head, aux]
+"""
+
+
+@pytest.mark.parametrize("batch", [None, 2])
+def test_several_outputs_and_a_fixed_batch(batch, tmp_path):
+    network = build(parse_text(SEVERAL_OUTPUTS, "two.yaml"), {})
+    model = named_module(network)
+    path = tmp_path / "two.onnx"
+    x = torch.zeros(batch or 1, *network.input_shape)
+    with pytest.warns(DeprecationWarning):  # the TorchScript exporter, on purpose
+        torch.onnx.export(model, (x,), str(path), dynamo=False, input_names=["input"], output_names=["a", "b"],
+                          dynamic_axes=None if batch else {"input": {0: "n"}})
+    got = read_network(path)
+    assert got.batch == (batch or 1)
+    assert got.output_shapes == ((4, 32, 32), (2, 16, 16))
+    assert got.outputs == ("head", "aux")
+    text = raise_spec(got)
+    assert "outputs: [head, aux]" in text
+    assert build(parse_text(text, "x.yaml"), {}).analyze().totals == got.analyze().totals
+
+
+# ---- the command line ------------------------------------------------------------------------
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "groupcost", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+
+
+def test_every_command_takes_an_onnx_file(folder, tmp_path):
+    _, _, path = exported("resnet18", False, folder)
+    report = json.loads(run_cli("analyze", str(path), "--format", "json").stdout)
+    assert report["totals"]["params"] == 11_689_512 - 4_800  # 4,800 BN channels folded
+    assert any("BatchNorm" in note for note in report["notes"])
+    assert run_cli("compare", str(path), "--layers", "layer2.*").returncode == 0
+    assert run_cli("whatif", str(path), "--layer", "layer2.0.conv2", "--g", "1,2,4").returncode == 0
+    assert run_cli("check", str(path), "--max-params", "12M").returncode == 0
+    assert run_cli("check", str(path), "--max-params", "11M").returncode == 1
+    diff = run_cli("diff", "resnet18", str(path), "--format", "json")
+    assert diff.returncode == 0
+    assert run_cli("analyze", str(path), "--set", "G=2").returncode == 2
+    _, _, small = exported("shufflenet_v2_table2", False, folder)
+    verified = run_cli("verify", str(small))
+    assert verified.returncode == 0, verified.stderr
+
+
+def test_import_writes_a_spec_and_refuses_to_overwrite(folder, tmp_path):
+    _, _, path = exported("resnet18", False, folder)
+    out = tmp_path / "r18.yaml"
+    first = run_cli("import", str(path), "-o", str(out))
+    assert first.returncode == 0 and out.is_file() and "wrote" in first.stderr
+    again = run_cli("import", str(path), "-o", str(out))
+    assert again.returncode == 2 and "--force" in again.stderr
+    assert run_cli("import", str(path), "-o", str(out), "--force").returncode == 0
+    analyzed = json.loads(run_cli("analyze", str(out), "--format", "json").stdout)
+    assert analyzed["totals"]["macs"] == 1_814_073_344
+
+
+FACTORY = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, width=8, classes=10):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+                                      nn.Conv2d(width, width, 3, padding=1, groups=width), nn.ReLU())
+        self.head = nn.Linear(width, classes)
+
+    def forward(self, x):
+        return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(self.features(x), 1), 1))
+
+
+def net(width=8, classes=10):
+    return Net(width, classes)
+"""
+
+
+def test_torch_factory_import(tmp_path):
+    (tmp_path / "factories.py").write_text(FACTORY, encoding="utf-8")
+    result = run_cli("import", "torch:factories:net", "--input", "3,16,16", "--arg", "width=12", "--arg", "classes=5", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import factories
+
+        model = factories.net(width=12, classes=5)
+    finally:
+        sys.path.remove(str(tmp_path))
+    params, macs, _ = torch_counts(model, (3, 16, 16))
+    network = build(parse_text(result.stdout, "net.yaml"), {})
+    assert network.analyze().totals.params == params - 12  # one conv + BN pair folded
+    assert network.analyze().totals.macs == macs
+    assert {"features.0", "features.3", "head"} <= {n.name for n in network.nodes}
+    assert "dwconv" in result.stdout
+
+
+def test_torch_factory_errors_are_one_line(tmp_path):
+    (tmp_path / "factories.py").write_text(FACTORY, encoding="utf-8")
+    for args in (["torch:factories:missing", "--input", "3,8,8"], ["torch:nosuchmodule:f", "--input", "3,8,8"],
+                 ["torch:factories:net"], ["torch:factories", "--input", "3,8,8"], ["torch:factories:net", "--input", "3,8,8", "--arg", "width"]):
+        result = run_cli("import", *args, cwd=tmp_path)
+        assert result.returncode == 2, args
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
+
+
+def test_analyze_of_a_spec_imports_neither_onnx_nor_torch_nor_numpy():
+    code = ("import sys; from groupcost.cli import run\n"
+            "try:\n    run(['analyze', 'resnet50'])\nexcept SystemExit:\n    pass\n"
+            "sys.stderr.write(' '.join(m for m in ('onnx', 'torch', 'numpy', 'onnxruntime') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.stderr.strip() == ""
+
+
+def test_no_module_imports_onnxruntime():
+    for path in (ROOT / "groupcost").rglob("*.py"):
+        assert "onnxruntime" not in path.read_text(encoding="utf-8"), path
+
+
+def test_a_zero_pad_before_a_convolution_becomes_its_padding(tmp_path):
+    """TensorFlow's 'same' as converters write it: Pad (pads an initializer) then an unpadded Conv."""
+    from onnx import TensorProto, helper
+    from torch import nn
+
+    model = nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(3, 8, 3, stride=2)).eval()
+    pads = helper.make_tensor("pads", TensorProto.INT64, [8], [0, 0, 0, 0, 0, 0, 1, 1])  # begins N C H W, ends N C H W
+    weight = helper.make_tensor("conv.weight", TensorProto.FLOAT, [8, 3, 3, 3], [0.0] * 216)
+    bias = helper.make_tensor("conv.bias", TensorProto.FLOAT, [8], [0.0] * 8)
+    graph = helper.make_graph(
+        [helper.make_node("Pad", ["input", "pads"], ["padded"], name="/pad/Pad"),
+         helper.make_node("Conv", ["padded", "conv.weight", "conv.bias"], ["y"], name="/conv/Conv", kernel_shape=[3, 3], strides=[2, 2])],
+        "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 15, 15])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [pads, weight, bias])
+    path = tmp_path / "pad.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString())
+    (conv,) = read_network(path).nodes
+    params, macs, out_shape = torch_counts(model, (3, 15, 15))
+    cost = conv.layer.cost(conv.in_shape, conv.out_shape)
+    assert conv.name == "conv" and conv.layer.geometry(conv.in_shape).pads == (0, 1, 0, 1)
+    assert (conv.out_shape, cost.params, cost.macs) == (out_shape, params, macs)
+    # PyTorch's own export computes the pads (ConstantOfShape, Reshape, a reversing Slice, Transpose)
+    export_onnx(model, (3, 15, 15), tmp_path / "torch_pad.onnx")
+    (conv,) = read_network(tmp_path / "torch_pad.onnx").nodes
+    assert conv.layer.geometry(conv.in_shape).pads == (0, 1, 0, 1) and conv.out_shape == out_shape

@@ -1,0 +1,89 @@
+"""Property: random small networks, built in torch, exported to ONNX and imported, keep PyTorch's figures.
+
+A small generator of our own (the language issue's random-graph generator is not merged yet):
+a chain of convolutions (any kernel, stride, padding, dilation, groups, bias), batch norms,
+activations, pools, residual adds and concatenated branches, maybe a classifier head. PyTorch
+gives the references: parameters (less what BN folding removes), MACs (FlopCounterMode) and
+the output shape; the imported spec, raised and built again, gives the same analysis.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from groupcost.errors import SpecError  # noqa: E402
+from groupcost.io.onnx_import import read_network  # noqa: E402
+from groupcost.io.raise_spec import raise_spec  # noqa: E402
+from groupcost.spec import build, parse_text  # noqa: E402
+from test_onnx_import import folded_bn  # noqa: E402
+from torch_named import export_onnx, named_module  # noqa: E402
+from torch_reference import torch_counts  # noqa: E402
+
+ACTS = ["relu", "relu6", "sigmoid", "hswish", "hsigmoid", "silu", "tanh", "leakyrelu", "elu"]
+
+
+@st.composite
+def layer_entry(draw, index: int) -> str:
+    kind = draw(st.sampled_from(["conv", "conv", "dwconv", "pwconv", "bn", "act", "maxpool", "avgpool", "residual", "parallel"]))
+    name = f"l{index}"
+    if kind == "conv":
+        k = draw(st.sampled_from([1, 3, 5]))
+        g = draw(st.sampled_from([1, 1, 2]))
+        out = 4 * draw(st.integers(1, 4))
+        return (f"- conv: {{name: {name}, out: {out}, k: {k}, s: {draw(st.sampled_from([1, 2]))}, p: {draw(st.integers(0, k // 2))}, "
+                f"d: {draw(st.sampled_from([1, 1, 2]))}, groups: {g}, bias: {str(draw(st.booleans())).lower()}}}")
+    if kind == "dwconv":
+        return f"- dwconv: {{name: {name}, k: 3, s: {draw(st.sampled_from([1, 2]))}, p: 1, bias: false}}"
+    if kind == "pwconv":
+        return f"- pwconv: {{name: {name}, out: {4 * draw(st.integers(1, 4))}, groups: {draw(st.sampled_from([1, 2]))}, bias: false}}"
+    if kind == "bn":
+        return f"- bn: {{name: {name}}}"
+    if kind == "act":
+        return f"- {draw(st.sampled_from(ACTS))}: {{name: {name}}}"
+    if kind in ("maxpool", "avgpool"):
+        k = draw(st.sampled_from([2, 3]))
+        ceil = str(draw(st.booleans())).lower() if kind == "maxpool" else "false"
+        return f"- {kind}: {{name: {name}, k: {k}, s: {draw(st.sampled_from([1, 2]))}, p: {draw(st.integers(0, k // 2))}, ceil_mode: {ceil}}}"
+    if kind == "residual":
+        return (f"- seq:\n    name: {name}\n    layers:\n      - residual:\n          body: [conv: {{name: conv, out: c_now, k: 3, p: 1, bias: false}}, "
+                f"bn: {{name: bn}}, relu: {{name: act}}]\n      - relu: {{name: out}}")
+    return (f"- seq:\n    name: {name}\n    layers:\n      - parallel:\n          branches:\n"
+            f"            - {{name: a, layers: [pwconv: {{name: '0', out: 4}}]}}\n"
+            f"            - {{name: b, layers: [conv: {{name: '0', out: 4, k: 3, p: 1}}, relu: {{name: '1'}}]}}")
+
+
+@st.composite
+def network_text(draw) -> str:
+    c = draw(st.sampled_from([1, 3, 4, 8]))
+    size = draw(st.integers(8, 24))
+    n = draw(st.integers(1, 6))
+    entries = ["- conv: {name: stem, out: 8, k: 3, p: 1}"] + [draw(layer_entry(i)) for i in range(n)]
+    if draw(st.booleans()):
+        entries += ["- gap: {name: pool}", "- flatten: {name: flat}", f"- fc: {{name: fc, out: {draw(st.integers(2, 12))}}}"]
+    body = "\n".join("  " + line.replace("\n", "\n  ") for line in entries)
+    return f"input: [{c}, {size}, {size}]\nlayers:\n{body}\n"
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(network_text())
+def test_random_networks_keep_their_figures_through_onnx(tmp_path_factory, text):
+    try:
+        network = build(parse_text(text, "random.yaml"), {})
+    except SpecError:
+        return  # not a network (a window larger than its input, groups that do not divide): nothing to export
+    model = named_module(network)
+    path = tmp_path_factory.mktemp("random") / "net.onnx"
+    export_onnx(model, network.input_shape, path)
+    params, macs, out_shape = torch_counts(model, network.input_shape)
+    imported = read_network(path)
+    report = imported.analyze()
+    assert (report.totals.params, report.totals.macs, report.output_shape) == (params - folded_bn(network), macs, out_shape)
+    rebuilt = build(parse_text(raise_spec(imported), "raised.yaml"), {})
+    assert rebuilt.analyze().totals == report.totals
+    assert [(n.name, n.out_shape) for n in rebuilt.nodes] == [(n.name, n.out_shape) for n in imported.nodes]
