@@ -29,7 +29,12 @@ CONVENTION = {
     "activations": "output elements of each layer for the whole batch; *_bytes at the spec's dtype",
     "traffic": "elements moved: read input + write output (whole batch) + read weights; *_bytes at the spec's dtype",
     "shapes": "C x H x W of one sample (the batch is given apart)",
+    "peak_memory": "inference: the most bytes of activations alive at once, each tensor from its producer to its last reader (the input included, weights apart)",
+    "training_memory": "one training step: weights + their gradients + the optimizer's state (adam 2, momentum 1, sgd 0 copies of the weights) + every activation kept for the backward pass (the input and each layer's output, once)",
 }
+
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}
+"""Copies of the weights an optimizer keeps: SGD none, SGD with momentum a velocity, Adam two moments."""
 
 INT64_BYTES = 8  # num_batches_tracked
 
@@ -76,6 +81,8 @@ class Totals:
     traffic: int
     buffers: int = 0
     buffer_bytes: int = 0
+    peak_memory: int = 0  # elements of the tensors alive at once at the peak of an inference pass
+    training_memory: int = 0  # elements held in one training step (see OPTIMIZER_STATES), at the spec's dtype
 
     @property
     def flops(self) -> int:
@@ -112,6 +119,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("param_bytes", "bytes", "parameter memory", lambda r: r.totals.params * r.dtype_bytes, lambda row, b: row.params * b, "20MB"),
     Metric("state_dict_bytes", "bytes", "state_dict", lambda r: r.totals.params * r.dtype_bytes + r.totals.buffer_bytes,
            lambda row, b: row.params * b + row.buffer_bytes, "20MB", summary=True),
+    Metric("peak_memory_bytes", "bytes", "peak memory", lambda r: r.totals.peak_memory * r.dtype_bytes, None, "32MiB", summary=True),
+    Metric("training_memory_bytes", "bytes", "training step", lambda r: r.totals.training_memory * r.dtype_bytes, None, "1GiB", summary=True),
     Metric("traffic_elements", "elements", "memory traffic", lambda r: r.totals.traffic, lambda row, b: row.traffic, "100M"),
     Metric("traffic_bytes", "bytes", "traffic", lambda r: r.totals.traffic * r.dtype_bytes, lambda row, b: row.traffic * b, "400MiB", summary=True),
 )
@@ -255,10 +264,13 @@ def step_row(step: Step, batch: int, dtype_bytes: int = 4) -> Row:
     )
 
 
-def analyze(network: Network) -> Report:
+def analyze(network: Network, optimizer: str = "adam") -> Report:
+    """Per-layer rows and totals; `optimizer` (sgd | momentum | adam) sets the training-memory figure."""
     rows = tuple(step_row(step, network.batch, network.dtype_bytes) for step in network.steps())
+    params = sum(r.params for r in rows)
+    saved = network.batch * math.prod(network.input_shape) + sum(r.activations for r in rows)
     totals = Totals(
-        params=sum(r.params for r in rows),
+        params=params,
         weights=sum(r.weights for r in rows),
         macs=sum(r.macs for r in rows),
         activations=sum(r.activations for r in rows),
@@ -266,6 +278,8 @@ def analyze(network: Network) -> Report:
         traffic=sum(r.traffic for r in rows),
         buffers=sum(r.buffers for r in rows),
         buffer_bytes=sum(r.buffer_bytes for r in rows),
+        peak_memory=peak_live_elements(network),
+        training_memory=params * (2 + OPTIMIZER_STATES[optimizer]) + saved,
     )
     return Report(
         model=network.name,

@@ -133,6 +133,7 @@ def analyze(
     format: FormatOption = Format.table,
     depth: Annotated[Optional[int], typer.Option("--depth", min=1, help="Sum layers into blocks of at most N name segments.")] = None,
     by: Annotated[Optional[By], typer.Option("--by", help="Sum layers per layer type (convolutions per kind and kernel), with shares.")] = None,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="The optimizer of the training-memory figure: sgd | momentum | adam.")] = "adam",
     traffic: Annotated[bool, typer.Option("--traffic", help="Add memory traffic (bytes) and arithmetic intensity columns.")] = False,
     device: DeviceOption = None,
     peak_tflops: PeakOption = None,
@@ -163,7 +164,11 @@ def analyze(
         from groupcost.api import network as resolve
 
         network = resolve(doc, options.assignments(set_ or []), input_shape=_input(input_), batch=batch)
-        report = network.analyze()
+        from groupcost.analysis import OPTIMIZER_STATES
+
+        if optimizer not in OPTIMIZER_STATES:
+            raise UsageError(f"unknown optimizer '{optimizer}'", f"one of {', '.join(OPTIMIZER_STATES)}", Location("--optimizer"))
+        report = network.analyze(optimizer)
     except GroupcostError as exc:
         raise _fail(exc, spec, "--set") from None
     _warn_about_budgets(doc)

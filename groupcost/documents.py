@@ -61,11 +61,13 @@ def report_dict(report: Report, device: Device | None = None) -> dict[str, Any]:
         "source": report.source,
         "input_shape": list(report.input_shape),
         "output_shape": list(report.output_shape),
+        "outputs": [{"name": name, "shape": list(shape)} for name, shape in report.outputs],
         "batch": report.batch,
         "dtype": report.dtype,
         "dtype_bytes": b,
         "variables": report.variables,
         "convention": CONVENTION,
+        **({"notes": list(report.notes)} if report.notes else {}),
         "totals": totals_dict(report),
         "layers": [row_dict(r, b) for r in report.rows],
     }

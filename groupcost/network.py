@@ -116,11 +116,11 @@ class Network:
         last.update({name: len(self.nodes) for name in self.outputs})
         return last
 
-    def analyze(self) -> Report:
+    def analyze(self, optimizer: str = "adam") -> Report:
         """Per-layer costs and totals (see groupcost.analysis.analyze)."""
         from groupcost.analysis import analyze
 
-        return analyze(self)
+        return analyze(self, optimizer)
 
 
 def replace_steps(network: Network, rebuild: Callable[[LayerStep], tuple[Step, ...]]) -> Network:

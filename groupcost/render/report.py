@@ -75,6 +75,7 @@ def summary_lines(report: Report, device: Device | None = None) -> list[str]:
         f"params {t.params:,} ({units.size(t.params * b)} at {report.dtype}) · MACs {t.macs:,} (FLOPs = 2 × MACs = {units.count(t.flops)})",
         f"buffers {t.buffers:,} (BN running statistics: in the state_dict, not in params) · activations {t.activations:,} elements",
         f"memory: {memory}",
+        *([f"outputs: {', '.join(f'{name} {units.shape(shape)}' for name, shape in report.outputs)}"] if len(report.outputs) > 1 else []),
         *report.notes,
         "MACs count conv + linear only (no bias, BN, activation, pooling or add); params as PyTorch counts them.",
     ]

@@ -256,3 +256,16 @@ def test_pytorch_agrees_on_a_graph_with_long_skips_and_two_outputs():
     totals = net.analyze().totals
     assert (totals.params, totals.macs, shapes) == (params, macs, net.output_shapes)
     assert isinstance(net.nodes[0], LayerStep)
+
+
+def test_training_memory_by_hand():
+    """conv 3→8 (3×3, bias) on 3×8×8 then relu, batch 2, float32: 224 params; saved activations: the
+    input 2·192 + the conv's output 2·512 + the relu's 2·512 = 2,432 elements. Adam keeps weights,
+    gradients and two moments: 4 · 224 + 2,432 = 3,328 elements = 13,312 bytes; SGD 2 · 224 + 2,432."""
+    net = build("input: [3, 8, 8]\nbatch: 2\nlayers:\n  - conv: {out: 8, k: 3, p: 1}\n  - relu\n")
+    assert net.analyze().totals.params == 8 * 3 * 9 + 8
+    assert net.analyze().metric("training_memory_bytes") == 13_312
+    assert net.analyze("sgd").metric("training_memory_bytes") == (2 * 224 + 2_432) * 4
+    assert net.analyze("momentum").metric("training_memory_bytes") == (3 * 224 + 2_432) * 4
+    # inference: input and conv output alive together (2·192 + 2·512), then conv and relu outputs (2·512 + 2·512)
+    assert net.analyze().metric("peak_memory_bytes") == 2_048 * 4
