@@ -166,3 +166,17 @@ def test_mermaid_region_is_capped(cli):
     assert len(labels) <= MAX_NODES and "layer1.0.conv2" in {label.split("<br/>")[0] for label in labels.values()}
     left = int(re.search(r"; (\d+) more changed layer\(s\) are not drawn", text)[1])
     assert len(classes) + left == text.count("| changed |") + text.count("| added |") + text.count("| removed |")
+
+
+def test_mermaid_of_an_unnamed_layer_inserted_and_removed(cli, write_spec):
+    """The layers after an inserted unnamed one are renumbered: the region pairs them, drawing each once."""
+    inserted = BASE.replace("  - relu\n", "  - relu\n  - conv: {out: 8, k: 1}\n")
+    base, head = write_spec(BASE, "base.yaml"), write_spec(inserted, "head.yaml")
+    labels, edges, classes = mermaid_of(cli("diff", base, head, "--format", "markdown").stdout)
+    assert sorted(labels.values()) == ["1<br/>relu · 8×16×16", "2<br/>conv · 8×16×16 · G=1", "mid<br/>conv · 16×16×16 · G=1"]
+    named = {label.split("<br/>")[0]: node for node, label in labels.items()}
+    assert classes == {named["2"]: "added"} and edges == [(named["1"], named["2"]), (named["2"], named["mid"])]
+    labels, edges, classes = mermaid_of(cli("diff", head, base, "--format", "markdown").stdout)
+    named = {label.split("<br/>")[0]: node for node, label in labels.items()}
+    assert len(labels) == 3 and classes == {named["2"]: "removed"}
+    assert set(edges) == {(named["1"], named["mid"]), (named["1"], named["2"]), (named["2"], named["mid"])}
