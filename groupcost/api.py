@@ -150,22 +150,26 @@ def diff(base: Spec | None, head: Spec, rules: str | Sequence[Rule] | None = Non
             try:
                 text, label = read_at_revision(resolve_source(head) if not isinstance(head, SpecDocument) else head.path, git)
             except NotAtRevision as exc:
-                base_report, base_label = _empty_report(exc.label), exc.label
+                base_report, base_label, base_doc, base_network = _empty_report(exc.label), exc.label, None, None
             else:
                 place = label
                 base_doc = parse_text(text, label)
-                base_report, base_label = build(base_doc, dict(variables or {}), **options).analyze(), label
+                base_network = build(base_doc, dict(variables or {}), **options)
+                base_report, base_label = base_network.analyze(), label
         else:
             if base is None:
                 raise UsageError("diff needs a base spec, or git=REV", None, Location("diff"))
             base_doc = _document(base)
             place = base_doc.path
-            base_report, base_label = build(base_doc, dict(variables or {}), **options).analyze(), base_doc.path
+            base_network = build(base_doc, dict(variables or {}), **options)
+            base_report, base_label = base_network.analyze(), base_doc.path
         place = head_doc.path
-        head_report = build(head_doc, dict(variables or {}), **options).analyze()
+        head_network = build(head_doc, dict(variables or {}), **options)
+        head_report = head_network.analyze()
     except GroupcostError as exc:
         raise exc.located(Location(place)) from None
-    return compare_reports(base_report, head_report, parsed, base_label, head_doc.path)
+    return compare_reports(base_report, head_report, parsed, base_label, head_doc.path,
+                           base_network=base_network, head_network=head_network, base_doc=base_doc, head_doc=head_doc)
 
 
 @dataclass(frozen=True)

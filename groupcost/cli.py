@@ -472,13 +472,37 @@ def _with_budget_flags(command):
 app.command("check")(_with_budget_flags(check))
 
 
+class DiffFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+    html = "html"
+
+
+def _diff_page(result, variables, profile, input_shape, batch) -> str:
+    """Both sides' overviews (the networks the diff built), rendered with the diff on one page."""
+    from groupcost.overview import overview
+    from groupcost.render.diffpage import diff_html
+
+    def side(doc, network):
+        if doc is None:
+            return None
+        return overview(doc, variables, profile, network=network, input_shape=input_shape, batch=batch)
+
+    return diff_html(result, side(result.base_doc, result.base_network), side(result.head_doc, result.head_network))
+
+
 @app.command()
 def diff(
     specs: Annotated[list[str], typer.Argument(help="BASE HEAD (files or zoo names), or one spec with --git REV.", metavar="BASE [HEAD]")],
     git: Annotated[Optional[str], typer.Option("--git", help="Compare the one spec given with itself at this git revision (read with git show); a spec new since then is all added.")] = None,
     fail_on_increase: Annotated[Optional[str], typer.Option("--fail-on-increase", help="Exit 1 when a total grows past a rule, quoted for the shell: 'macs>5%,params>0'.")] = None,
     set_: SetOption = None,
-    format: FormatOption = Format.table,
+    format: Annotated[DiffFormat, typer.Option("--format", "-f", help="table | json | csv | markdown (a PR comment, with a Mermaid graph of the changed region) | html (one page, both sides' reports).")] = DiffFormat.table,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="With --format html: the page to write (default: stdout).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --output page.")] = False,
+    device: DeviceOption = None,
     batch: BatchOption = None,
     input_: InputOption = None,
     wide: WideOption = False,
@@ -491,6 +515,7 @@ def diff(
     from groupcost.api import diff as diff_specs
     from groupcost.costdiff import parse_rules
     from groupcost.render.guard import DIFF_FORMATS
+    from groupcost.render.html import check_target, write_page
 
     try:
         rules = parse_rules(fail_on_increase) if fail_on_increase else []
@@ -499,11 +524,27 @@ def diff(
             raise UsageError(f"--git compares one spec with itself; got {len(specs)}", "groupcost diff --git main models/net.yaml", Location("--git"))
         if git is None and len(specs) != 2:
             raise UsageError(f"diff takes BASE and HEAD; got {len(specs)} spec(s)", "or one spec with --git REV", Location("diff"))
+        if output is not None and format is not DiffFormat.html:
+            raise UsageError("--output writes the html page", "add --format html", Location("--output"))
+        target = Path(output) if format is DiffFormat.html and output not in (None, "-") else None
+        if target is not None:
+            check_target(target, force)
         base, head = (None, specs[0]) if git is not None else (specs[0], specs[1])
         result = diff_specs(base, head, rules, variables, git=git, input_shape=_input(input_), batch=batch)
+        if format is DiffFormat.html:
+            page = _diff_page(result, variables, _device(device, None, None, default=True), _input(input_), batch)
     except GroupcostError as exc:
         raise _fail(exc, "diff", "--set") from None
-    _emit(DIFF_FORMATS[format.value](result), wide)
+    if format is not DiffFormat.html:
+        _emit(DIFF_FORMATS[format.value](result), wide)
+    elif target is None:
+        sys.stdout.write(page)
+    else:
+        try:
+            write_page(page, target, force)
+        except GroupcostError as exc:
+            raise _fail(exc, "diff") from None
+        sys.stderr.write(f"wrote {target}\n")
     if result.fired:
         raise typer.Exit(1)
 

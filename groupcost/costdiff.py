@@ -9,7 +9,8 @@ change; a layer is changed when its input, kind, groups, output or any count dif
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from groupcost.analysis import RENAMED, Report, Row
 from groupcost.budget import METRICS, parse_amount, total
@@ -75,6 +76,12 @@ class Diff:
     totals: tuple[Change, ...]
     layers: tuple[LayerChange, ...]
     fired: tuple[tuple[Rule, Change], ...]
+    # What the renderers of the graph need (the Mermaid region, the HTML page); none of them changes the comparison.
+    pairs: dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # base name → head name, every matched layer
+    base_network: Any = field(default=None, compare=False, repr=False)  # a Network, or None (absent at the base)
+    head_network: Any = field(default=None, compare=False, repr=False)
+    base_doc: Any = field(default=None, compare=False, repr=False)  # the SpecDocuments, for a report of each side
+    head_doc: Any = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict:
         """The JSON document of `groupcost diff --format json`."""
@@ -109,12 +116,14 @@ def parse_rules(text: str) -> list[Rule]:
     return rules
 
 
-def diff(base: Report, head: Report, rules: list[Rule] | None = None, base_label: str = "base", head_label: str = "head") -> Diff:
+def diff(base: Report, head: Report, rules: list[Rule] | None = None, base_label: str = "base", head_label: str = "head", **sides: Any) -> Diff:
+    """`sides`: base_network, head_network, base_doc, head_doc, kept for the renderers of the graph."""
     totals = tuple(Change(m, total(base, m), total(head, m)) for m in METRICS)
-    layers = match_layers(base.rows, head.rows)
+    pairs: dict[str, str] = {}
+    layers = match_layers(base.rows, head.rows, pairs)
     by_metric = {c.metric: c for c in totals}
     fired = tuple((rule, by_metric[rule.metric]) for rule in rules or [] if rule.fires(by_metric[rule.metric]))
-    return Diff(base_label, head_label, totals, tuple(layers), fired)
+    return Diff(base_label, head_label, totals, tuple(layers), fired, pairs, **sides)
 
 
 def _key(row: Row) -> tuple[str, str]:
@@ -127,18 +136,22 @@ def _changed(old: Row, new: Row) -> LayerChange | None:
     return LayerChange(new.name, "changed", old, new, what) if what else None
 
 
-def match_layers(base: tuple[Row, ...], head: tuple[Row, ...]) -> list[LayerChange]:
+def match_layers(base: tuple[Row, ...], head: tuple[Row, ...], pairs: dict[str, str] | None = None) -> list[LayerChange]:
     """Added, removed and changed layers: rows of the same name and type first, then a sequence
-    alignment of the rest, so that one inserted or deleted layer is one change."""
+    alignment of the rest, so that one inserted or deleted layer is one change. `pairs`, when given,
+    is filled with base name → head name for every matched layer, changed or not."""
     from difflib import SequenceMatcher
 
+    pairs = {} if pairs is None else pairs
     if [r.name for r in base] == [r.name for r in head]:  # the common case: same layers, maybe other sizes
+        pairs.update((r.name, r.name) for r in base)
         return [c for old, new in zip(base, head) if (c := _changed(old, new)) is not None]
     matcher = SequenceMatcher(None, [_key(r) for r in base], [_key(r) for r in head], autojunk=False)
     result: list[LayerChange] = []
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         olds, news = base[i1:i2], head[j1:j2]
         if op == "equal":
+            pairs.update((old.name, new.name) for old, new in zip(olds, news))
             result += [c for old, new in zip(olds, news) if (c := _changed(old, new)) is not None]
             continue
         # a replaced stretch: rows that keep their name are changed (maybe in type), the rest removed and added
@@ -146,6 +159,7 @@ def match_layers(base: tuple[Row, ...], head: tuple[Row, ...]) -> list[LayerChan
         paired = {r.name for r in news if r.name in by_name}
         for new in news:
             if new.name in paired:
+                pairs[new.name] = new.name
                 change = _changed(by_name[new.name], new)
                 if change is not None:
                     result.append(change)

@@ -85,15 +85,20 @@ def overview(
     device: Device,
     depth: int | None = None,
     vary: Mapping[str, list[Number]] | None = None,
+    *,
+    network: Network | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    batch: int | None = None,
 ) -> Overview:
     """Build `doc` with `variables`, analyze it, and gather what the report shows.
 
     `depth` cuts names into stages for the cost charts (None: `stage_depth` chooses). `vary` gives the sweeps (one per variable); None sweeps `default_variations`. Raises the
-    spec's located errors (a bad variable, a budget that names no layer)."""
-    network = build(doc, dict(variables))
+    spec's located errors (a bad variable, a budget that names no layer). `network`: `doc` already built
+    (with the same `variables`, `input_shape` and `batch`), as `groupcost diff` has it."""
+    network = network or build(doc, dict(variables), input_shape=input_shape, batch=batch)
     report = network.analyze()
     chosen = default_variations(doc, network.variables) if vary is None else dict(vary)
-    sweeps = tuple(whatif(doc, {name: values}, device, base=dict(variables)) for name, values in chosen.items())
+    sweeps = tuple(whatif(doc, {name: values}, device, base=dict(variables), input_shape=input_shape, batch=batch) for name, values in chosen.items())
     verdicts = tuple(check(report, budgets_from_spec(doc.budgets)))
     depth = depth or stage_depth(report)
     return Overview(network, report, device, depth, report.at_depth(depth), blocks(report), sweeps, verdicts)

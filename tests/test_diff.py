@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -111,3 +112,71 @@ def test_zoo_models_diff(cli):
     assert doc["totals"]["macs"]["delta"] == 4_230_479_872 - 4_089_184_256
     assert result.exit_code == 0
     assert cli("diff", "resnet50", "resnext50_32x4d", "--fail-on-increase", "macs>3%").exit_code == 1  # +3.46 %
+
+
+MERMAID_NODE = re.compile(r'^    (n\d+)(\["|\(\[")(.*?)("\]|"\]\))$')
+MERMAID_EDGE = re.compile(r"^    (n\d+) (-->|-\.->) (n\d+)$")
+
+
+def mermaid_of(markdown: str) -> tuple[dict[str, str], list[tuple[str, str]], dict[str, str]]:
+    """The one ```mermaid block of a Markdown diff: labels by id, edges, and each styled id's class; fails if malformed."""
+    blocks = re.findall(r"^```mermaid\n(.*?)^```$", markdown, re.S | re.M)
+    assert len(blocks) == 1, markdown
+    lines = blocks[0].splitlines()
+    assert lines[0] == "flowchart TB"
+    labels, edges, classes = {}, [], {}
+    for line in lines[1:]:
+        if node := MERMAID_NODE.match(line):
+            assert '"' not in node[3] and node[1] not in labels
+            labels[node[1]] = node[3]
+        elif edge := MERMAID_EDGE.match(line):
+            edges.append((edge[1], edge[3]))
+        elif line.startswith("    classDef "):
+            continue
+        elif styled := re.match(r"^    class ((?:n\d+,)*n\d+) (added|removed|changed)$", line):
+            classes.update(dict.fromkeys(styled[1].split(","), styled[2]))
+        else:
+            raise AssertionError(f"unexpected line {line!r}")
+    assert all(a in labels and b in labels for a, b in edges), "an edge's end is not declared"
+    assert set(classes) <= set(labels)
+    return labels, edges, classes
+
+
+def test_markdown_draws_the_changed_region_in_mermaid(cli, write_spec):
+    base, head = write_spec(BASE, "base.yaml"), write_spec(HEAD, "head.yaml")
+    labels, edges, classes = mermaid_of(cli("diff", base, head, "--format", "markdown").stdout)
+    named = {label.split("<br/>")[0]: node for node, label in labels.items()}
+    assert classes == {named["mid"]: "changed", named["extra"]: "added"}  # regrouped, inserted
+    assert labels[named["mid"]] == "mid<br/>conv · 16×16×16 · G=2<br/>was G=1"
+    assert labels[named["extra"]] == "extra<br/>fc · 16"
+    assert (named["extra"], named["head"]) in edges and (named["4"], named["extra"]) in edges  # its neighbours, drawn
+    assert "0" not in named  # the first conv is two layers away from any change
+    removed = mermaid_of(cli("diff", head, base, "--format", "markdown").stdout)
+    named = {label.split("<br/>")[0]: node for node, label in removed[0].items()}
+    assert removed[2][named["extra"]] == "removed"
+    assert (named["extra"], named["head"]) in removed[1] and (named["4"], named["head"]) in removed[1]
+    assert "```mermaid" not in cli("diff", base, base, "--format", "markdown").stdout
+
+
+def test_mermaid_region_is_capped(cli):
+    from groupcost.render.mermaid import MAX_NODES
+
+    text = cli("diff", "resnet50", "resnext50_32x4d", "--format", "markdown").stdout
+    labels, _, classes = mermaid_of(text)
+    assert len(labels) <= MAX_NODES and "layer1.0.conv2" in {label.split("<br/>")[0] for label in labels.values()}
+    left = int(re.search(r"; (\d+) more changed layer\(s\) are not drawn", text)[1])
+    assert len(classes) + left == text.count("| changed |") + text.count("| added |") + text.count("| removed |")
+
+
+def test_mermaid_of_an_unnamed_layer_inserted_and_removed(cli, write_spec):
+    """The layers after an inserted unnamed one are renumbered: the region pairs them, drawing each once."""
+    inserted = BASE.replace("  - relu\n", "  - relu\n  - conv: {out: 8, k: 1}\n")
+    base, head = write_spec(BASE, "base.yaml"), write_spec(inserted, "head.yaml")
+    labels, edges, classes = mermaid_of(cli("diff", base, head, "--format", "markdown").stdout)
+    assert sorted(labels.values()) == ["1<br/>relu · 8×16×16", "2<br/>conv · 8×16×16 · G=1", "mid<br/>conv · 16×16×16 · G=1"]
+    named = {label.split("<br/>")[0]: node for node, label in labels.items()}
+    assert classes == {named["2"]: "added"} and edges == [(named["1"], named["2"]), (named["2"], named["mid"])]
+    labels, edges, classes = mermaid_of(cli("diff", head, base, "--format", "markdown").stdout)
+    named = {label.split("<br/>")[0]: node for node, label in labels.items()}
+    assert len(labels) == 3 and classes == {named["2"]: "removed"}
+    assert set(edges) == {(named["1"], named["mid"]), (named["1"], named["2"]), (named["2"], named["mid"])}

@@ -48,9 +48,14 @@ def test_pre_commit_hook_entry(tmp_path):
 def test_action_runs_its_script_with_its_inputs():
     action = yaml.safe_load((ROOT / "action.yml").read_text())
     assert action["runs"]["using"] == "composite"
-    assert set(action["inputs"]) == {"specs", "base-ref", "fail-on-increase", "args", "comment", "python-version"}
+    assert set(action["inputs"]) == {"specs", "base-ref", "fail-on-increase", "args", "comment", "python-version", "reports", "reports-name"}
     steps = "\n".join(step.get("run", "") for step in action["runs"]["steps"])
     assert "scripts/groupcost-action.sh" in steps and (ROOT / "scripts" / "groupcost-action.sh").exists()
+    # the HTML reports: the script's folder is the action's output, uploaded as an artifact
+    (script,) = [step for step in action["runs"]["steps"] if "groupcost-action.sh" in step.get("run", "")]
+    assert "GROUPCOST_REPORTS" in script["env"] and action["outputs"]["reports"]["value"] == "${{ steps.%s.outputs.reports }}" % script["id"]
+    (upload,) = [step for step in action["runs"]["steps"] if step.get("uses", "").startswith("actions/upload-artifact@")]
+    assert upload["with"]["path"] == "${{ steps.report.outputs.reports }}" and upload["with"]["name"] == "${{ inputs.reports-name }}"
 
 
 def git(cwd: Path, *args: str) -> None:
@@ -87,6 +92,26 @@ def test_action_pull_request_within_budget(repo):
     assert "### 📊 groupcost diff: `HEAD:models/new.yaml (absent)` → `models/new.yaml`" in text  # new since HEAD: all added
     assert "| params | 0 | " in text
     assert summary.read_text() == text
+    assert "HTML reports" not in text  # none asked for
+
+
+def test_action_writes_both_sides_html_reports(repo):
+    (repo / "models" / "net.yaml").write_text(spec(4))
+    (repo / "models" / "new.yaml").write_text(spec(16))
+    reports, output, comment = repo / "reports", repo / "output.txt", repo / "comment.md"
+    done = run_action(repo, GROUPCOST_SPECS="models/*.yaml", GROUPCOST_BASE="HEAD", GROUPCOST_COMMENT=str(comment), GROUPCOST_REPORTS=str(reports),
+                      GITHUB_OUTPUT=str(output), GITHUB_RUN_ID="42", GITHUB_REPOSITORY="o/r")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "::warning" not in done.stdout
+    # new.yaml is new since the base: no base report
+    assert sorted(p.name for p in reports.iterdir()) == ["models__net.base.html", "models__net.diff.html", "models__net.head.html",
+                                                        "models__new.diff.html", "models__new.head.html"]
+    base, head = (reports / "models__net.base.html").read_text(), (reports / "models__net.head.html").read_text()
+    assert "MACs 737,280" in base and "MACs 1,032,192" in head  # conv1 442,368 + conv2 at G=8: 16·2·9·1024 = 294,912; at G=4: 589,824
+    assert "http" not in base.replace("http://www.w3.org/2000/svg", "")
+    assert 'class="change-changed"' in (reports / "models__net.diff.html").read_text()
+    assert output.read_text() == f"reports={reports}\n"
+    assert "HTML reports (the architecture graph of each side, the changed layers marked): the `groupcost-reports` artifact of [this run](https://github.com/o/r/actions/runs/42)." in comment.read_text()
 
 
 def test_action_fails_on_budget_and_on_rules(repo):

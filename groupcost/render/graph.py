@@ -76,8 +76,9 @@ def _folded(name: str, level: int, blocks: dict[str, Row]) -> str:
     return name
 
 
-def graph_data(overview: Overview, cells) -> dict:
-    """The JSON the page draws from. `cells(row)` gives a row's table cells (for hover on a block)."""
+def graph_data(overview: Overview, cells, changes: dict[str, str] | None = None) -> dict:
+    """The JSON the page draws from. `cells(row)` gives a row's table cells (for hover on a block).
+    `changes`: layer name → added | removed | changed, for the two sides of a diff (drawn marked)."""
     network, report, blocks = overview.network, overview.report, overview.blocks
     index = {step.name: i for i, step in enumerate(network.nodes)}
     level = levels(network)
@@ -96,6 +97,7 @@ def graph_data(overview: Overview, cells) -> dict:
             "merge": step.kind if isinstance(step, MergeStep) else None,
             "parents": parents,
             "v": _values(row),
+            **({"change": changes[step.name]} if changes and step.name in changes else {}),
         })
         for source in dict.fromkeys(step.inputs):
             s = -1 if source == INPUT else index[source]

@@ -210,6 +210,11 @@ def diff_markdown(d: Diff) -> str:
     if d.layers:
         lines += ["", f"<details><summary>{len(d.layers)} layer(s) added, removed or changed</summary>", "",
                   *units.markdown_table(LAYERS_HEADER, [False, False, False, False, True, True], _layer_rows(d)), "", "</details>"]
+        from groupcost.render.mermaid import region_markdown
+
+        region = region_markdown(d)
+        if region:
+            lines += ["", *region]
     lines += ["", *(f"- ❌ {line}" for line in _verdict(d)), "MACs count conv + linear only; FLOPs = 2 × MACs."]
     return "\n".join(lines) + "\n"
 

@@ -85,7 +85,7 @@ def _totals(overview: Overview) -> dict[str, str]:
     }
 
 
-def _table(overview: Overview) -> str:
+def _table(overview: Overview, changes: dict[str, str] | None = None) -> str:
     shown = _columns(overview)
     keys = _sort_keys(overview)
     head = "".join(
@@ -100,7 +100,8 @@ def _table(overview: Overview) -> str:
             raw = keys[c.key](row)
             value = raw if isinstance(raw, str) else repr(raw)
             cells.append(f'<td data-v="{_e(value)}"{" class=num" if c.numeric else ""}>{_e(c.human(row, overview.report))}</td>')
-        body.append(f'<tr data-i="{i}" data-name="{_e(row.name)}">{"".join(cells)}</tr>')
+        change = f' class="change-{changes[row.name]}"' if changes and row.name in changes else ""
+        body.append(f'<tr data-i="{i}" data-name="{_e(row.name)}"{change}>{"".join(cells)}</tr>')
     totals = _totals(overview)
     foot = "".join(f'<td{" class=num" if c.numeric else ""}>{_e(totals.get(c.key, ""))}</td>' for c in shown)
     return (
@@ -257,10 +258,16 @@ def _convention() -> str:
     return "<dl class=convention>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in CONVENTION.items()) + "</dl>"
 
 
-def to_html(overview: Overview) -> str:
-    """The whole page for `overview`."""
+CHANGE_LEGEND = ('<span class="swatch change-changed"></span> changed <span class="swatch change-added"></span> added '
+                 '<span class="swatch change-removed"></span> removed (by the diff; a folded block holding one is marked too)')
+
+
+def to_html(overview: Overview, changes: dict[str, str] | None = None) -> str:
+    """The whole page for `overview`. `changes` (layer name → added | removed | changed) marks one
+    side of a diff: its boxes in the graph and its rows in the table."""
     report = overview.report
-    data = graph_data(overview, _cells(overview))
+    data = graph_data(overview, _cells(overview), changes)
+    legend = CHANGE_LEGEND if changes else ""
     headers = [c.title for c in _columns(overview)]
     summary = "".join(f"<li>{_e(line)}</li>" for line in summary_lines(report, overview.device))
     description = f"<p class=description>{_e(overview.network.description)}</p>" if overview.network.description else ""
@@ -282,7 +289,7 @@ def to_html(overview: Overview) -> str:
 <span class="swatch grouped"></span> grouped conv (G shown) <span class="swatch dw"></span> depthwise conv
 <span class="swatch block"></span> folded block <svg width="34" height="10"><line x1="0" y1="5" x2="34" y2="5" class="edge skip"/></svg> residual / gate
 <svg width="34" height="10"><line x1="0" y1="5" x2="34" y2="5" class="edge concat"/></svg> concatenation
-<span class="sign">+ × ‖</span> merges: add, multiply, concat</div>
+<span class="sign">+ × ‖</span> merges: add, multiply, concat{legend}</div>
 <div id="graph" class="scroll"><noscript>The graph needs JavaScript; the table below has every layer.</noscript></div>
 <div id="tip" role="tooltip" hidden></div>
 </section>
@@ -295,7 +302,7 @@ def to_html(overview: Overview) -> str:
 <section id="table-section"><h2>Layers</h2>
 <div class="controls"><label>filter by name <input id="filter" type="search" placeholder="layer3.* or *conv2" spellcheck="false"></label>
 <span id="count"></span> <span class="hint">click a column title to sort</span></div>
-<div class="scroll table">{_table(overview)}</div>
+<div class="scroll table">{_table(overview, changes)}</div>
 <h3>What is counted</h3>{_convention()}
 </section>
 <footer>groupcost {_e(__version__)} · {_e(report.source)}</footer>

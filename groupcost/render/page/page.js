@@ -22,6 +22,12 @@
   const atFirst = () => new Set(Object.keys(D.blocks).filter((b) => segments(b) < D.depth));
   let expanded = atFirst();
   let metric = 0;
+  /* one side of a diff: a block holding changed layers is marked "held" (or by its one kind of change) */
+  const changedIn = {};
+  D.nodes.forEach((n) => {
+    if (!n.change) return;
+    for (const p of n.parents) changedIn[p] = changedIn[p] && changedIn[p] !== n.change ? "held" : n.change;
+  });
 
   const boxOf = (i) => {
     for (const p of D.nodes[i].parents) if (!expanded.has(p)) return "b:" + p;
@@ -55,12 +61,12 @@
     if (id.startsWith("b:")) {
       const name = id.slice(2), b = D.blocks[name];
       const label = b.parent ? name.slice(b.parent.length + 1) : name;  // its open parent's frame says the rest
-      return { lines: [label, "▸ " + b.size + " layers · " + b.shape], badge: "", kind: "block", v: b.v };
+      return { lines: [label, "▸ " + b.size + " layers · " + b.shape], badge: "", kind: "block", v: b.v, change: changedIn[name] };
     }
     const n = D.nodes[Number(id.slice(2))];
-    if (n.merge) return { lines: [n.label], kind: "merge", v: n.v };
+    if (n.merge) return { lines: [n.label], kind: "merge", v: n.v, change: n.change };
     const badge = n.mark === "dw" ? "dw" : n.mark === "grouped" ? "G=" + n.g : "";
-    return { lines: [n.label, n.type + " · " + n.shape], badge, kind: n.mark || "layer", v: n.v };
+    return { lines: [n.label, n.type + " · " + n.shape], badge, kind: n.mark || "layer", v: n.v, change: n.change };
   }
 
   function layout() {
@@ -156,7 +162,7 @@
         continue;
       }
       const d = n.d;
-      const group = el("g", { class: "node " + d.kind, "data-id": n.id, tabindex: d.kind === "block" ? 0 : -1 }, nodeLayer);
+      const group = el("g", { class: "node " + d.kind + (d.change ? " change-" + d.change : ""), "data-id": n.id, tabindex: d.kind === "block" ? 0 : -1 }, nodeLayer);
       if (d.kind === "merge") {
         el("circle", { cx: n.x, cy: n.y, r: 11 }, group);
         text(group, n.x, n.y + 4.5, d.lines[0]);
