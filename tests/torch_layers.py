@@ -26,7 +26,7 @@ class Shuffle(nn.Module):
 
     def forward(self, x):
         n, c = x.shape[:2]
-        return x.reshape(n, self.groups, c // self.groups, -1).transpose(1, 2).reshape(x.shape)
+        return x.reshape(n, self.groups, c // self.groups, *x.shape[2:]).transpose(1, 2).reshape(x.shape)
 
 
 class SE(nn.Module):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -34,7 +35,8 @@ def load_document(path_or_name: str | Path) -> SpecDocument:
         from groupcost.io.onnx_import import read_network
         from groupcost.io.raise_spec import raise_spec
 
-        return parse_text(raise_spec(read_network(path_or_name)), str(path_or_name))
+        network = read_network(path_or_name)
+        return dataclasses.replace(parse_text(raise_spec(network), str(path_or_name)), notes=network.notes)
     path = resolve_source(path_or_name)
     shown = path_or_name if isinstance(path_or_name, str) and Path(path_or_name) != path else str(path)
     return parse_text(read_text(path, shown), shown)

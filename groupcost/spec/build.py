@@ -242,7 +242,7 @@ class _Builder:
         if unread:
             node = unread[0]
             raise SpecError(f"'{node.name}' is computed but never used", "read it with from:, or list it in outputs:", node.loc)
-        return Network(doc.name, doc.description, doc.path, self.input.shape, self.batch, doc.dtype, DTYPE_BYTES[doc.dtype], dict(self.globals), tuple(self.nodes), outputs)
+        return Network(doc.name, doc.description, doc.path, self.input.shape, self.batch, doc.dtype, DTYPE_BYTES[doc.dtype], dict(self.globals), tuple(self.nodes), outputs, doc.notes)
 
     # ---- names and wiring -------------------------------------------------------------------
 

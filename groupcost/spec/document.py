@@ -155,6 +155,7 @@ class SpecDocument:
     body: tuple[Entry, ...]
     outputs: tuple[Node, ...]  # named outputs; empty: the last layer's output
     root: Node = field(compare=False)
+    notes: tuple[str, ...] = ()  # how the source was read (an ONNX import's folded BatchNorm), said under every report
 
     @property
     def budgets(self) -> Node | None:
