@@ -14,7 +14,7 @@ from groupcost.errors import GroupcostError, Location, SpecError, UsageError
 from groupcost.network import Network
 from groupcost.spec import load, load_document, parse_text, zoo_names
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _API = ("analyze_spec", "layer", "compare", "whatif", "check", "diff", "verify", "CheckResult", "VerifyResult")
 
