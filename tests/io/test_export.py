@@ -233,6 +233,38 @@ def test_onnx_model_checks_and_infers_groupcosts_shapes(name):
                 assert math.prod(initializers[f"{step.name}.{key}"]) == math.prod(shape)
 
 
+def test_onnx_model_computes_what_the_numpy_executor_computes():
+    """Every tensor of every_layer.yaml, run by onnx's reference evaluator on the exported file's own
+    weights (scales and shifts made non-trivial), equals the NumPy executor's."""
+    np = pytest.importorskip("numpy")
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    from groupcost.execute import forward
+
+    network = groupcost.load(EVERY_LAYER)
+    model = onnx_export.onnx_model(network, "random", seed=3)
+    tensors = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    rng = np.random.default_rng(0)
+    weights = {}
+    for step in network.nodes:
+        if isinstance(step, LayerStep):
+            weights[step.name] = {}
+            for key, shape in step.layer.weight_shapes(step.in_shape).items():
+                stored = tensors[f"{step.name}.{key}"]
+                if len(shape) == 1 and step.type_name != "prelu":  # scales near 1, small shifts
+                    stored = (rng.normal(0.0, 0.1, stored.shape) if key == "bias" else rng.uniform(0.5, 1.5, stored.shape)).astype(np.float32)
+                    tensors[f"{step.name}.{key}"] = stored
+                weights[step.name][key] = stored.reshape(shape)
+    for t in model.graph.initializer:
+        t.CopyFrom(numpy_helper.from_array(tensors[t.name], t.name))
+    x = np.random.default_rng(1).standard_normal((network.batch, *network.input_shape)).astype(np.float32)
+    _, steps = forward(network, x, weights, keep_outputs=True)
+    names = [s.name for s in network.nodes]
+    for name, value in zip(names, ReferenceEvaluator(model).run(names, {"input": x})):
+        np.testing.assert_allclose(value, steps[name], rtol=1e-4, atol=1e-5, err_msg=name)
+
+
 def test_onnx_weights_random_and_zeros(tmp_path):
     np = pytest.importorskip("numpy")
     from onnx import numpy_helper
