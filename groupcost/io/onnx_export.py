@@ -203,6 +203,11 @@ def _adaptive(op: str) -> OpEmitter:
     return emit
 
 
+def _gmp(g: _Graph, step: LayerStep, x: str) -> None:
+    axes = list(range(2, len(step.in_shape) + 1))
+    g.node("ReduceMax", [x, g.ints(f"{step.name}.axes", axes)], step.name, keepdims=1)
+
+
 def _channels_last(g: _Graph, step: LayerStep, x: str) -> tuple[str, list[int]]:
     """N×C×... → N×...×C, and the permutation that moves C back."""
     rank = len(step.in_shape) + 1
@@ -267,18 +272,21 @@ def _layerscale(g: _Graph, step: LayerStep, x: str) -> None:
 
 
 def _upsample(g: _Graph, step: LayerStep, x: str) -> None:
-    """Resize as torch's interpolate: nearest as floor(out · in/out) ('asymmetric', floor), the linear
-    modes half-pixel (or align_corners); a scale is given as scales (torch uses 1/scale), a size as sizes."""
+    """Resize as torch's interpolate: nearest as floor(out / scale) ('asymmetric', floor), the linear
+    modes half-pixel (or align_corners); a scale is given as scales (torch, too, maps by 1/scale), a size as sizes."""
     layer, name = step.layer, step.name
     if layer.mode == "nearest":
         attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
     else:
         attrs = {"mode": "linear", "coordinate_transformation_mode": "align_corners" if layer.align_corners else "pytorch_half_pixel"}
     rank = len(step.in_shape) - 1
-    if layer.scale is not None:
+    if layer.scale is not None and not layer.align_corners:  # align_corners maps by (in − 1)/(out − 1) whatever the scale: sizes
+        import numpy as np
+
         factors = layer.scale if isinstance(layer.scale, tuple) else (layer.scale,) * rank
-        exact = all(math.floor(n * f) == n * f for n, f in zip(step.in_shape[1:], factors))
-        if exact:
+        # ONNX floors input × scale in float32: scales where that gives groupcost's (torch's) sizes, else sizes
+        agrees = all(math.floor(float(np.float32(n) * np.float32(f))) == o for n, f, o in zip(step.in_shape[1:], factors, step.out_shape[1:]))
+        if agrees:
             scales = _float_tensor(g, f"{name}.scales", [1.0, 1.0, *map(float, factors)])
             g.node("Resize", [x, "", scales], name, **attrs)
             return
@@ -370,7 +378,7 @@ OPS: dict[str, OpEmitter] = {
     "maxpool": _pool("MaxPool"),
     "avgpool": _pool("AveragePool"),
     "gap": _unary("GlobalAveragePool"),
-    "gmp": _unary("GlobalMaxPool"),
+    "gmp": _gmp,
     "adaptive_avgpool": _adaptive("AveragePool"),
     "adaptive_maxpool": _adaptive("MaxPool"),
     "upsample": _upsample,

@@ -22,6 +22,7 @@ from groupcost.network import LayerStep
 HERE = Path(__file__).parent
 EVERY_LAYER = HERE / "every_layer.yaml"
 IMPORTABLE = HERE / "importable_layers.yaml"  # every_layer.yaml less the types the ONNX importer does not read back
+EVERY_RANK = [HERE / "every_rank_1d.yaml", HERE / "every_rank_3d.yaml"]  # the layer types that take any rank, in 1-D and 3-D
 REFUSED = {"opaque"}  # in the tables, but every format refuses it by name: groupcost does not know what it computes
 REFERENCE = HERE.parents[1] / ".." / "shared" / "reference" / "torchvision_state_dicts.json"
 TORCHVISION = ["resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v2", "shufflenet_v2_x1_0", "alexnet"]
@@ -209,6 +210,28 @@ def test_exported_module_computes_what_the_numpy_executor_computes():
     np.testing.assert_allclose(heads.numpy(), steps["heads_act"], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("path", EVERY_RANK, ids=lambda p: p.stem)
+def test_graph_form_in_1d_and_3d_computes_what_the_numpy_executor_computes(path):
+    """Conv1d/3d, ConvTranspose, pools, norms, resizing and the rest in 1-D and 3-D: every layer's
+    output equals the NumPy executor's, and params and FlopCounterMode MACs equal the analysis."""
+    np = pytest.importorskip("numpy")
+    from groupcost.execute import forward, init_weights
+
+    network = groupcost.load(path)
+    weights = init_weights(network, 3, "float32")
+    model = _build(network)
+    state = {f"{layer}.{key}": torch.from_numpy(value) for layer, tensors in weights.items() for key, value in tensors.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in missing)
+    x = np.random.default_rng(1).standard_normal((2, *network.input_shape)).astype(np.float32)
+    _, steps = forward(network, x, weights, keep_outputs=True)
+    with torch.no_grad():
+        y = model(torch.from_numpy(x))
+    np.testing.assert_allclose(y.numpy(), steps[network.outputs[0]], rtol=1e-4, atol=1e-5)
+    report = network.analyze()
+    assert _counts(_build(network, "meta"), network) == (report.totals.params, report.totals.macs, network.output_shapes)
+
+
 def test_class_names():
     assert pytorch_export.class_name("shufflenet_v2_x1_0") == "ShufflenetV2X1_0"
     assert pytorch_export.class_name("every-layer") == "EveryLayer"
@@ -220,9 +243,9 @@ def test_class_names():
 onnx = pytest.importorskip("onnx")
 
 
-@pytest.mark.parametrize("name", ["every_layer", *groupcost.zoo_names()])
+@pytest.mark.parametrize("name", ["every_layer", "every_rank_1d", "every_rank_3d", *groupcost.zoo_names()])
 def test_onnx_model_checks_and_infers_groupcosts_shapes(name):
-    network = groupcost.load(EVERY_LAYER if name == "every_layer" else name)
+    network = groupcost.load(HERE / f"{name}.yaml" if name.startswith("every_") else name)
     model = onnx_export.onnx_model(network, weights="zeros")
     onnx.checker.check_model(model, full_check=True)
     assert onnx_export.check_shapes(model, network) == []
@@ -236,8 +259,9 @@ def test_onnx_model_checks_and_infers_groupcosts_shapes(name):
                 assert math.prod(initializers[f"{step.name}.{key}"]) == math.prod(shape)
 
 
-def test_onnx_model_computes_what_the_numpy_executor_computes():
-    """Every tensor of every_layer.yaml, run by onnx's reference evaluator on the exported file's own
+@pytest.mark.parametrize("path", [EVERY_LAYER, *EVERY_RANK], ids=lambda p: p.stem)
+def test_onnx_model_computes_what_the_numpy_executor_computes(path):
+    """Every tensor of the network, run by onnx's reference evaluator on the exported file's own
     weights (scales and shifts made non-trivial), equals the NumPy executor's."""
     np = pytest.importorskip("numpy")
     from onnx import numpy_helper
@@ -245,7 +269,7 @@ def test_onnx_model_computes_what_the_numpy_executor_computes():
 
     from groupcost.execute import forward
 
-    network = groupcost.load(EVERY_LAYER)
+    network = groupcost.load(path)
     model = onnx_export.onnx_model(network, "random", seed=3)
     tensors = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     rng = np.random.default_rng(0)
