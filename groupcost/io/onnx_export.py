@@ -3,7 +3,10 @@
 Every graph node keeps its layer's name (`layer2.0.conv2`) and its spec location (doc_string);
 every tensor is named after the node that makes it, the network's input is `input`, and the
 weights are initializers under PyTorch's parameter names (`layer2.0.conv2.weight`; batch norm's
-`running_mean` and `running_var` too). Shapes are static, batch included (the spec's batch).
+`running_mean` and `running_var` too; a layer scale's is always `NAME.layer_scale`, since an
+initializer cannot share the node's output name). Shapes are static, batch included (the spec's batch).
+Convolutions and pools of any rank (1-D, 2-D, 3-D) map to ONNX's Conv/ConvTranspose/MaxPool/AveragePool;
+`opaque` is refused, naming the operator.
 
 Weights (`WEIGHTS`): `random` (the default) draws conv and linear kernels from a seeded
 uniform U(−1/√fan-in, 1/√fan-in), the range a new torch Conv2d or Linear draws from, so the file computes something non-degenerate that two runtimes can

@@ -17,7 +17,8 @@ groupcost.io.pytorch_export, saying why):
 - a named `residual` or `parallel` (a namespace of its own) becomes a class of its own;
 - not raised: `from:`, merge entries and `outputs:` (the graph form), a block of one unnamed
   entry, an unnamed residual or parallel inside a `seq` or `repeat`, transparent branches,
-  blocks from `use:` files.
+  blocks from `use:` files, 1-D and 3-D inputs, and the layer types convtranspose, upsample, crop, pad,
+  adaptive_maxpool (the graph form writes all of these).
   A computed type is an activation (no arguments) or one of the blocks that take its arguments.
 """
 
