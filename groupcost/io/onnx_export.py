@@ -3,7 +3,10 @@
 Every graph node keeps its layer's name (`layer2.0.conv2`) and its spec location (doc_string);
 every tensor is named after the node that makes it, the network's input is `input`, and the
 weights are initializers under PyTorch's parameter names (`layer2.0.conv2.weight`; batch norm's
-`running_mean` and `running_var` too). Shapes are static, batch included (the spec's batch).
+`running_mean` and `running_var` too; a layer scale's is always `NAME.layer_scale`, since an
+initializer cannot share the node's output name). Shapes are static, batch included (the spec's batch).
+Convolutions and pools of any rank (1-D, 2-D, 3-D) map to ONNX's Conv/ConvTranspose/MaxPool/AveragePool;
+`opaque` is refused, naming the operator.
 
 Weights (`WEIGHTS`): `random` (the default) draws conv and linear kernels from a seeded
 uniform U(−1/√fan-in, 1/√fan-in), the range a new torch Conv2d or Linear draws from, so the file computes something non-degenerate that two runtimes can
@@ -22,6 +25,7 @@ import math
 from collections.abc import Callable
 
 from groupcost.io.pytorch_export import ExportError
+from groupcost.layers.conv import TransposedGeometry
 from groupcost.network import INPUT, LayerStep, MergeStep, Network
 
 OPSET = 20
@@ -50,6 +54,7 @@ class _Graph:
         self.seed = seed
         self.slices: dict[tuple[str, int, int], str] = {}
         self.doc = ""
+        self.batch = 1
 
     def node(self, op: str, inputs: list[str], output: str, name: str | None = None, **attrs) -> str:
         node = self.helper.make_node(op, inputs, [output], name=name or output, **attrs)
@@ -106,11 +111,24 @@ def _params(g: _Graph, step: LayerStep, fills: dict[str, str]) -> list[str]:
     return [g.tensor(f"{step.name}.{key}", dims, fills.get(key, "zeros")) for key, dims in shapes.items()]
 
 
+def _channel_shape(step: LayerStep) -> tuple[int, ...]:
+    """C×1×... : a per-channel vector that broadcasts against N×C×(spatial)."""
+    return (step.in_shape[0], *(1,) * (len(step.in_shape) - 1))
+
+
+def _onnx_pads(pads: tuple[int, ...]) -> list[int]:
+    """(before, after) per dimension → ONNX's [all befores, all afters]."""
+    return [*pads[::2], *pads[1::2]]
+
+
 def _conv(g: _Graph, step: LayerStep, x: str) -> None:
     geo = step.layer.geometry(step.in_shape)
-    top, bottom, left, right = geo.pads
     inputs = [x, *_params(g, step, {"weight": "kernel"})]
-    g.node("Conv", inputs, step.name, kernel_shape=list(geo.kernel), strides=list(geo.stride), pads=[top, left, bottom, right], dilations=list(geo.dilation), group=geo.groups)
+    if isinstance(geo, TransposedGeometry):
+        g.node("ConvTranspose", inputs, step.name, kernel_shape=list(geo.kernel), strides=list(geo.stride), pads=_onnx_pads(geo.pads),
+               dilations=list(geo.dilation), group=geo.groups, output_padding=list(geo.output_padding))
+        return
+    g.node("Conv", inputs, step.name, kernel_shape=list(geo.kernel), strides=list(geo.stride), pads=_onnx_pads(geo.pads), dilations=list(geo.dilation), group=geo.groups)
 
 
 def _linear(g: _Graph, step: LayerStep, x: str) -> None:
@@ -165,10 +183,10 @@ ACTIVATION_OPS: dict[str, OpEmitter] = {
 def _pool(op: str) -> OpEmitter:
     def emit(g: _Graph, step: LayerStep, x: str) -> None:
         layer = step.layer
-        top, bottom, left, right = layer.p
-        attrs = {"kernel_shape": list(layer.k), "strides": list(layer.s or layer.k), "pads": [top, left, bottom, right], "ceil_mode": int(layer.ceil_mode)}
+        _, _, k, s, p, d = layer.resolved(step.in_shape)
+        attrs = {"kernel_shape": list(k), "strides": list(s), "pads": [*p, *p], "ceil_mode": int(layer.ceil_mode)}
         if op == "MaxPool":
-            attrs["dilations"] = list(layer.d)
+            attrs["dilations"] = list(d)
         else:
             attrs["count_include_pad"] = 1  # torch.nn.AvgPool2d's default
         g.node(op, [x], step.name, **attrs)
@@ -176,20 +194,157 @@ def _pool(op: str) -> OpEmitter:
     return emit
 
 
-def _adaptive(g: _Graph, step: LayerStep, x: str) -> None:
-    _, h, w = step.in_shape
-    oh, ow = step.layer.size
-    if h % oh or w % ow:
-        raise ExportError(f"{step.name}: adaptive_avgpool from {h}×{w} to {oh}×{ow} has no ONNX export", "ONNX has no adaptive pooling; it is exported only where the output size divides the input", step.loc)
-    g.node("AveragePool", [x], step.name, kernel_shape=[h // oh, w // ow], strides=[h // oh, w // ow])
+def _adaptive(op: str) -> OpEmitter:
+    def emit(g: _Graph, step: LayerStep, x: str) -> None:
+        dims, outs = step.in_shape[1:], step.out_shape[1:]
+        if any(n % o for n, o in zip(dims, outs)):
+            size = lambda v: "×".join(map(str, v))  # noqa: E731
+            raise ExportError(f"{step.name}: {step.layer.type_name} from {size(dims)} to {size(outs)} has no ONNX export", "ONNX has no adaptive pooling; it is exported only where the output size divides the input", step.loc)
+        kernel = [n // o for n, o in zip(dims, outs)]
+        g.node(op, [x], step.name, kernel_shape=kernel, strides=kernel)
+
+    return emit
+
+
+def _gmp(g: _Graph, step: LayerStep, x: str) -> None:
+    axes = list(range(2, len(step.in_shape) + 1))
+    g.node("ReduceMax", [x, g.ints(f"{step.name}.axes", axes)], step.name, keepdims=1)
+
+
+def _channels_last(g: _Graph, step: LayerStep, x: str) -> tuple[str, list[int]]:
+    """N×C×... → N×...×C, and the permutation that moves C back."""
+    rank = len(step.in_shape) + 1
+    perm = [0, *range(2, rank), 1]
+    back = [0, rank - 1, *range(1, rank - 1)]
+    return g.node("Transpose", [x], f"{step.name}/channels_last", perm=perm), back
+
+
+def _channel_linear(g: _Graph, step: LayerStep, x: str) -> None:
+    """nn.Linear on the channels at every position: channels last, MatMul by Wᵀ (+ bias), channels back."""
+    if len(step.in_shape) == 1:
+        _linear(g, step, x)
+        return
+    params = _params(g, step, {"weight": "kernel"})
+    last, back = _channels_last(g, step, x)
+    wt = g.node("Transpose", [params[0]], f"{step.name}/weight_t", perm=[1, 0])
+    y = g.node("MatMul", [last, wt], f"{step.name}/matmul")
+    if len(params) > 1:
+        y = g.node("Add", [y, params[1]], f"{step.name}/bias")
+    g.node("Transpose", [y], step.name, perm=back)
+
+
+def _scale_shift(g: _Graph, step: LayerStep, c: int) -> list[str]:
+    if step.layer.affine:
+        return _params(g, step, {"weight": "ones", "bias": "zeros"})
+    return [g.tensor(f"{step.name}.unit_scale", (c,), "ones"), g.tensor(f"{step.name}.zero_shift", (c,), "zeros")]
+
+
+def _layernorm(g: _Graph, step: LayerStep, x: str) -> None:
+    scale, shift = _scale_shift(g, step, step.in_shape[0])
+    if len(step.in_shape) == 1:
+        g.node("LayerNormalization", [x, scale, shift], step.name, axis=-1, epsilon=step.layer.eps)
+        return
+    last, back = _channels_last(g, step, x)
+    y = g.node("LayerNormalization", [last, scale, shift], f"{step.name}/normalized", axis=-1, epsilon=step.layer.eps)
+    g.node("Transpose", [y], step.name, perm=back)
+
+
+def _instancenorm(g: _Graph, step: LayerStep, x: str) -> None:
+    scale, shift = _scale_shift(g, step, step.in_shape[0])
+    g.node("InstanceNormalization", [x, scale, shift], step.name, epsilon=step.layer.eps)
+
+
+def _groupnorm(g: _Graph, step: LayerStep, x: str) -> None:
+    """N×G×(C/G·positions), normalised per group (InstanceNormalization with unit scale), reshaped back, then weight and bias per channel."""
+    name, groups, shape = step.name, step.layer.groups, step.in_shape
+    grouped = g.node("Reshape", [x, g.ints(f"{name}/grouped.shape", [0, groups, -1])], f"{name}/grouped")
+    normal = g.node("InstanceNormalization", [grouped, g.tensor(f"{name}/group_scale", (groups,), "ones"), g.tensor(f"{name}/group_shift", (groups,), "zeros")],
+                    f"{name}/normalized", epsilon=step.layer.eps)
+    if not step.layer.affine:
+        g.node("Reshape", [normal, g.ints(f"{name}.shape", [0, *shape])], name)
+        return
+    y = g.node("Reshape", [normal, g.ints(f"{name}/ungrouped.shape", [0, *shape])], f"{name}/ungrouped")
+    dims = _channel_shape(step)
+    y = g.node("Mul", [y, g.tensor(f"{name}.weight", dims, "ones")], f"{name}/scaled")
+    g.node("Add", [y, g.tensor(f"{name}.bias", dims, "zeros")], name)
+
+
+def _layerscale(g: _Graph, step: LayerStep, x: str) -> None:
+    # `{name}.layer_scale` even where PyTorch's key is the layer's own name: an ONNX tensor needs a name apart from the node's output
+    g.node("Mul", [x, g.tensor(f"{step.name}.layer_scale", _channel_shape(step), repr(step.layer.init))], step.name)
+
+
+def _upsample(g: _Graph, step: LayerStep, x: str) -> None:
+    """Resize as torch's interpolate: nearest as floor(out / scale) ('asymmetric', floor), the linear
+    modes half-pixel (or align_corners); a scale is given as scales (torch, too, maps by 1/scale), a size as sizes."""
+    layer, name = step.layer, step.name
+    if layer.mode == "nearest":
+        attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    else:
+        attrs = {"mode": "linear", "coordinate_transformation_mode": "align_corners" if layer.align_corners else "pytorch_half_pixel"}
+    rank = len(step.in_shape) - 1
+    if layer.scale is not None and not layer.align_corners:  # align_corners maps by (in − 1)/(out − 1) whatever the scale: sizes
+        import numpy as np
+
+        factors = layer.scale if isinstance(layer.scale, tuple) else (layer.scale,) * rank
+        # ONNX floors input × scale in float32: scales where that gives groupcost's (torch's) sizes, else sizes
+        agrees = all(math.floor(float(np.float32(n) * np.float32(f))) == o for n, f, o in zip(step.in_shape[1:], factors, step.out_shape[1:]))
+        if agrees:
+            scales = _float_tensor(g, f"{name}.scales", [1.0, 1.0, *map(float, factors)])
+            g.node("Resize", [x, "", scales], name, **attrs)
+            return
+    sizes = g.ints(f"{name}.sizes", [g.batch, *step.out_shape])
+    g.node("Resize", [x, "", "", sizes], name, **attrs)
+
+
+def _float_tensor(g: _Graph, name: str, values: list[float]) -> str:
+    g.initializers.append(g.helper.make_tensor(name, g.onnx.TensorProto.FLOAT, [len(values)], values))
+    return name
+
+
+def _crop(g: _Graph, step: LayerStep, x: str) -> None:
+    dims, outs = step.in_shape[1:], step.out_shape[1:]
+    starts = [(n - t) // 2 for n, t in zip(dims, outs)]
+    name = step.name
+    g.node("Slice", [x, g.ints(f"{name}.starts", starts), g.ints(f"{name}.ends", [s + t for s, t in zip(starts, outs)]),
+                     g.ints(f"{name}.axes", list(range(2, 2 + len(dims))))], name)
+
+
+def _pad(g: _Graph, step: LayerStep, x: str) -> None:
+    layer, name = step.layer, step.name
+    pads = layer.pads(step.in_shape)
+    onnx_pads = [0, 0, *pads[::2], 0, 0, *pads[1::2]]
+    inputs = [x, g.ints(f"{name}.pads", onnx_pads)]
+    if layer.mode == "constant":
+        inputs.append(g.tensor(f"{name}.value", (), repr(layer.value)))
+    g.node("Pad", inputs, name, mode={"constant": "constant", "reflect": "reflect", "replicate": "edge"}[layer.mode])
+
+
+def _pixelshuffle(g: _Graph, step: LayerStep, x: str) -> None:
+    g.node("DepthToSpace", [x], step.name, blocksize=step.layer.r, mode="CRD")  # CRD is torch's PixelShuffle order
+
+
+def _pixelunshuffle(g: _Graph, step: LayerStep, x: str) -> None:
+    """torch's order (channel c·r² + i·r + j), which ONNX's SpaceToDepth does not keep: reshape, transpose, reshape."""
+    c, h, w = step.in_shape
+    r, name = step.layer.r, step.name
+    split = g.node("Reshape", [x, g.ints(f"{name}/split.shape", [0, c, h // r, r, w // r, r])], f"{name}/split")
+    moved = g.node("Transpose", [split], f"{name}/transposed", perm=[0, 1, 3, 5, 2, 4])
+    g.node("Reshape", [moved, g.ints(f"{name}.shape", [0, c * r * r, h // r, w // r])], name)
+
+
+def _opaque(g: _Graph, step: LayerStep, x: str) -> None:
+    raise ExportError(f"layer type 'opaque' ({step.name}, {step.layer.op}) has no ONNX export",
+                      "groupcost knows an opaque operator's shape and parameters, not what it computes; replace it in the spec", step.loc)
 
 
 def _shuffle(g: _Graph, step: LayerStep, x: str) -> None:
-    c, h, w = step.in_shape
+    c, *dims = step.in_shape
     k = step.layer.groups
-    split = g.node("Reshape", [x, g.ints(f"{step.name}/grouped.shape", [0, k, c // k, h, w])], f"{step.name}/grouped")
-    swapped = g.node("Transpose", [split], f"{step.name}/transposed", perm=[0, 2, 1, 3, 4])
-    g.node("Reshape", [swapped, g.ints(f"{step.name}.shape", [0, c, h, w])], step.name)
+    split = g.node("Reshape", [x, g.ints(f"{step.name}/grouped.shape", [0, k, c // k, *dims])], f"{step.name}/grouped")
+    perm = [0, 2, 1, *range(3, 3 + len(dims))]
+    swapped = g.node("Transpose", [split], f"{step.name}/transposed", perm=perm)
+    g.node("Reshape", [swapped, g.ints(f"{step.name}.shape", [0, c, *dims])], step.name)
 
 
 def _se(g: _Graph, step: LayerStep, x: str) -> None:
@@ -214,13 +369,27 @@ OPS: dict[str, OpEmitter] = {
     "dwconv": _conv,
     "pwconv": _conv,
     "gdc": _conv,
+    "convtranspose": _conv,
     "fc": _linear,
+    "linear": _channel_linear,
     "bn": _batchnorm,
+    "layernorm": _layernorm,
+    "groupnorm": _groupnorm,
+    "instancenorm": _instancenorm,
+    "layerscale": _layerscale,
     "prelu": _prelu,
     "maxpool": _pool("MaxPool"),
     "avgpool": _pool("AveragePool"),
     "gap": _unary("GlobalAveragePool"),
-    "adaptive_avgpool": _adaptive,
+    "gmp": _gmp,
+    "adaptive_avgpool": _adaptive("AveragePool"),
+    "adaptive_maxpool": _adaptive("MaxPool"),
+    "upsample": _upsample,
+    "crop": _crop,
+    "pad": _pad,
+    "pixelshuffle": _pixelshuffle,
+    "pixelunshuffle": _pixelunshuffle,
+    "opaque": _opaque,  # refused, naming the operator: groupcost does not know what it computes
     "flatten": _unary("Flatten", axis=1),
     "dropout": _unary("Identity"),  # inference
     "lrn": lambda g, step, x: g.node("LRN", [x], step.name, size=step.layer.size, alpha=1e-4, beta=0.75, bias=1.0) and None,
@@ -253,6 +422,7 @@ def onnx_model(network: Network, weights: str = "random", seed: int = 0):
         if isinstance(node, LayerStep) and node.layer.type_name not in OPS:
             raise ExportError(f"layer type '{node.layer.type_name}' ({node.name}) has no ONNX export", "add it to groupcost.io.onnx_export.OPS", node.loc)
     g = _Graph(onnx, weights, seed)
+    g.batch = network.batch
     for node in network.nodes:
         g.doc = str(node.loc) if node.loc is not None else ""
         inputs = [g.read(t, c) for t, c in zip(node.inputs, node.channels)]

@@ -930,9 +930,9 @@ def _pool(kind: str) -> Handler:
         kernel, stride, dilation = _window(attrs, imp, node)
         pads = _pads(attrs, kernel, stride, dilation, h, w, imp, node)
         ceil = bool(attrs.get("ceil_mode", 0))
-        if not isinstance(pads, tuple) or pads[0] != pads[1] or pads[2] != pads[3]:
-            raise _Unsupported("uneven pool padding")
-        pads = (pads[0], pads[2])  # pools pad evenly: one amount per dimension
+        if pads[0] != pads[1] or pads[2] != pads[3]:
+            raise _Unsupported(f"an asymmetric pool padding {list(pads)} (pools pad symmetrically)")
+        pads = (pads[0], pads[2])  # one per dimension, as the pool layers take it
         if kind == "maxpool":
             layer = LAYER_TYPES["maxpool"](k=kernel, s=stride, p=pads, d=dilation, ceil_mode=ceil)
         else:

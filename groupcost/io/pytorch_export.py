@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from groupcost.errors import GroupcostError
 from groupcost.layers import Layer, Shape
-from groupcost.layers.conv import ConvGeometry, ConvLike
+from groupcost.layers.conv import ConvGeometry, ConvLike, TransposedGeometry
 from groupcost.network import INPUT, LayerStep, MergeStep, Network
 
 
@@ -47,17 +47,48 @@ def _options(**kwargs) -> str:
     return "".join(f", {k}={v}" for k, v in kwargs.items() if v is not None)
 
 
+def _rank(x: Shape) -> int:
+    """Spatial dimensions of an input: 0 flat, 1, 2 or 3."""
+    return len(x) - 1
+
+
+def _nd(name: str, x: Shape) -> str:
+    """`Conv` → `nn.Conv2d` for a C×H×W input (the class of the input's rank)."""
+    return f"nn.{name}{_rank(x)}d"
+
+
+def _torch_pad(pads: tuple[int, ...]) -> str:
+    """(before, after) per dimension, first dimension first → F.pad's order (last dimension first)."""
+    pairs = [pads[i : i + 2] for i in range(0, len(pads), 2)]
+    return "(" + ", ".join(str(v) for pair in reversed(pairs) for v in pair) + ")"
+
+
 def _conv(layer: ConvLike, x: Shape) -> Emitted:
     g: ConvGeometry = layer.geometry(x)
-    top, bottom, left, right = g.pads
-    symmetric = top == bottom and left == right
-    padding = _ints((top, left)) if symmetric else "0"
+    rank = len(g.kernel)
+    ones = (1,) * rank
+    if isinstance(g, TransposedGeometry):
+        module = (
+            f"{_nd('ConvTranspose', x)}({g.c_in}, {g.c_out}, {_ints(g.kernel)}"
+            + _options(
+                stride=_ints(g.stride) if g.stride != ones else None,
+                padding=_ints(g.pads[::2]) if any(g.pads) else None,
+                output_padding=_ints(g.output_padding) if any(g.output_padding) else None,
+                groups=g.groups if g.groups != 1 else None,
+                bias=None if g.bias else "False",
+                dilation=_ints(g.dilation) if g.dilation != ones else None,
+            )
+            + ")"
+        )
+        return Emitted(module)
+    before, after = g.pads[::2], g.pads[1::2]
+    symmetric = before == after
     module = (
-        f"nn.Conv2d({g.c_in}, {g.c_out}, {_ints(g.kernel)}"
+        f"{_nd('Conv', x)}({g.c_in}, {g.c_out}, {_ints(g.kernel)}"
         + _options(
-            stride=_ints(g.stride) if g.stride != (1, 1) else None,
-            padding=padding if padding != "0" else None,
-            dilation=_ints(g.dilation) if g.dilation != (1, 1) else None,
+            stride=_ints(g.stride) if g.stride != ones else None,
+            padding=_ints(before) if symmetric and any(before) else None,
+            dilation=_ints(g.dilation) if g.dilation != ones else None,
             groups=g.groups if g.groups != 1 else None,
             bias=None if g.bias else "False",
         )
@@ -65,31 +96,88 @@ def _conv(layer: ConvLike, x: Shape) -> Emitted:
     )
     if symmetric:
         return Emitted(module)
-    return Emitted(module, f"{{m}}(F.pad({{x}}, ({left}, {right}, {top}, {bottom})))")
+    return Emitted(module, f"{{m}}(F.pad({{x}}, {_torch_pad(g.pads)}))")
 
 
 def _linear(layer, x: Shape) -> Emitted:
     return Emitted(f"nn.Linear({x[0]}, {layer.out}{'' if layer.bias else ', bias=False'})")
 
 
+def _channel_linear(layer, x: Shape) -> Emitted:
+    if len(x) == 1:
+        return _linear(layer, x)
+    return Emitted(f"ChannelLinear({x[0]}, {layer.out}{'' if layer.bias else ', bias=False'})", helpers=("ChannelLinear",))
+
+
 def _batchnorm(layer, x: Shape) -> Emitted:
-    kind = "BatchNorm2d" if len(x) == 3 else "BatchNorm1d"
+    kind = {1: "BatchNorm1d", 2: "BatchNorm1d", 3: "BatchNorm2d", 4: "BatchNorm3d"}[len(x)]
     return Emitted(f"nn.{kind}({x[0]}{'' if layer.affine else ', affine=False'})")
+
+
+def _layernorm(layer, x: Shape) -> Emitted:
+    options = f", eps={layer.eps!r}" + ("" if layer.affine else ", elementwise_affine=False")
+    if len(x) == 1:
+        return Emitted(f"nn.LayerNorm({x[0]}{options})")
+    return Emitted(f"ChannelLayerNorm({x[0]}{options})", helpers=("ChannelLayerNorm",))
+
+
+def _groupnorm(layer, x: Shape) -> Emitted:
+    return Emitted(f"nn.GroupNorm({layer.groups}, {x[0]}, eps={layer.eps!r}{'' if layer.affine else ', affine=False'})")
+
+
+def _instancenorm(layer, x: Shape) -> Emitted:
+    return Emitted(f"{_nd('InstanceNorm', x)}({x[0]}, eps={layer.eps!r}{', affine=True' if layer.affine else ''})")
+
+
+def _layerscale(layer, x: Shape) -> Emitted:
+    shape = "(" + ", ".join(map(str, (x[0], *(1,) * _rank(x)))) + ("," if len(x) == 1 else "") + ")"
+    return Emitted(f"LayerScale({shape}, {layer.init!r})", helpers=("LayerScale",))
 
 
 def _pool(kind: str) -> Callable[[Layer, Shape], Emitted]:
     def emit(layer, x: Shape) -> Emitted:
-        s = layer.s or layer.k
-        pads = (layer.p[0], layer.p[2])
+        _, _, k, s, p, d = layer.resolved(x)
+        rank = len(k)
         options = _options(
-            stride=_ints(s) if s != layer.k else None,
-            padding=_ints(pads) if any(pads) else None,
-            dilation=_ints(layer.d) if kind == "MaxPool2d" and layer.d != (1, 1) else None,
+            stride=_ints(s) if s != k else None,
+            padding=_ints(p) if any(p) else None,
+            dilation=_ints(d) if kind == "MaxPool" and d != (1,) * rank else None,
             ceil_mode="True" if layer.ceil_mode else None,
         )
-        return Emitted(f"nn.{kind}({_ints(layer.k)}{options})")
+        return Emitted(f"{_nd(kind, x)}({_ints(k)}{options})")
 
     return emit
+
+
+def _adaptive(kind: str, one: bool = False) -> Callable[[Layer, Shape], Emitted]:
+    def emit(layer, x: Shape) -> Emitted:
+        size = "1" if one else _ints(layer.out_shape(x)[1:])
+        return Emitted(f"{_nd(kind, x)}({size})")
+
+    return emit
+
+
+def _upsample(layer, x: Shape) -> Emitted:
+    corners = f", align_corners={layer.align_corners}" if layer.mode != "nearest" else ""
+    if layer.size is not None:
+        out = layer.out_shape(x)[1:]
+        return Emitted(f"nn.Upsample(size={out if len(out) > 1 else out[0]}, mode={layer.mode!r}{corners})")
+    scale = layer.scale if not isinstance(layer.scale, tuple) else tuple(float(v) for v in layer.scale)
+    return Emitted(f"nn.Upsample(scale_factor={scale!r}, mode={layer.mode!r}{corners})")
+
+
+def _crop(layer, x: Shape) -> Emitted:
+    out = layer.out_shape(x)[1:]
+    return Emitted(f"CenterCrop({tuple(out)!r})", helpers=("CenterCrop",))
+
+
+def _pad(layer, x: Shape) -> Emitted:
+    value = f", {layer.value!r}" if layer.mode == "constant" and layer.value != 0 else ""
+    return Emitted(f"Pad({_torch_pad(layer.pads(x))}, {layer.mode!r}{value})", helpers=("Pad",))
+
+
+def _opaque(layer, x: Shape) -> Emitted:
+    raise ExportError(f"layer type 'opaque' ({layer.op}) has no PyTorch export", "groupcost knows an opaque operator's shape and parameters, not what it computes")
 
 
 def _plain(text: str) -> Callable[[Layer, Shape], Emitted]:
@@ -110,24 +198,89 @@ EMITTERS: dict[str, Callable[[Layer, Shape], Emitted]] = {
     "dwconv": _conv,
     "pwconv": _conv,
     "gdc": _conv,
+    "convtranspose": _conv,
     "fc": _linear,
+    "linear": _channel_linear,
     "bn": _batchnorm,
+    "layernorm": _layernorm,
+    "groupnorm": _groupnorm,
+    "instancenorm": _instancenorm,
+    "layerscale": _layerscale,
     "prelu": lambda layer, x: Emitted(f"nn.PReLU({1 if layer.shared else x[0]})"),
-    "maxpool": _pool("MaxPool2d"),
-    "avgpool": _pool("AvgPool2d"),
-    "gap": _plain("nn.AdaptiveAvgPool2d(1)"),
-    "adaptive_avgpool": lambda layer, x: Emitted(f"nn.AdaptiveAvgPool2d({_ints(layer.size)})"),
+    "maxpool": _pool("MaxPool"),
+    "avgpool": _pool("AvgPool"),
+    "gap": _adaptive("AdaptiveAvgPool", one=True),
+    "gmp": _adaptive("AdaptiveMaxPool", one=True),
+    "adaptive_avgpool": _adaptive("AdaptiveAvgPool"),
+    "adaptive_maxpool": _adaptive("AdaptiveMaxPool"),
+    "upsample": _upsample,
+    "crop": _crop,
+    "pad": _pad,
+    "pixelshuffle": lambda layer, x: Emitted(f"nn.PixelShuffle({layer.r})"),
+    "pixelunshuffle": lambda layer, x: Emitted(f"nn.PixelUnshuffle({layer.r})"),
     "flatten": _plain("nn.Flatten()"),
     "dropout": lambda layer, x: Emitted(f"nn.Dropout({layer.p})"),
     "lrn": lambda layer, x: Emitted(f"nn.LocalResponseNorm({layer.size})"),
     "shuffle": lambda layer, x: Emitted(f"nn.ChannelShuffle({layer.groups})"),
     "se": lambda layer, x: Emitted(f"SqueezeExcitation({x[0]}, {layer.squeeze}, {ACTIVATIONS[layer.act]}, {ACTIVATIONS[layer.gate]})", helpers=("SqueezeExcitation",)),
+    "opaque": _opaque,  # refused, naming the operator: groupcost does not know what it computes
     **{name: _plain(text) for name, text in ACTIVATIONS.items()},
 }
 """Every layer type (by its registered name) → its PyTorch module. Macros (dwsep) expand to these."""
 
 
 HELPERS = {
+    "ChannelLinear": '''
+class ChannelLinear(nn.Linear):
+    """nn.Linear on the channels at every position: channels moved last, mapped, moved back."""
+
+    def forward(self, x):
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1)
+''',
+    "ChannelLayerNorm": '''
+class ChannelLayerNorm(nn.LayerNorm):
+    """nn.LayerNorm over the channels at every position (ConvNeXt's LayerNorm2d)."""
+
+    def forward(self, x):
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1)
+''',
+    "LayerScale": '''
+class LayerScale(nn.Module):
+    """A learned scale per channel, torchvision's `layer_scale` (C×1×1)."""
+
+    def __init__(self, shape, init):
+        super().__init__()
+        self.layer_scale = nn.Parameter(torch.full(shape, init))
+
+    def forward(self, x):
+        return x * self.layer_scale
+''',
+    "CenterCrop": '''
+class CenterCrop(nn.Module):
+    """Centre crop to `size`: offset (size_in − size) // 2 in each spatial dimension."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.size = tuple(size)
+
+    def forward(self, x):
+        for axis, size in enumerate(self.size, start=2):
+            x = x.narrow(axis, (x.shape[axis] - size) // 2, size)
+        return x
+''',
+    "Pad": '''
+class Pad(nn.Module):
+    """F.pad as a module: `pad` in F.pad's order (last dimension first), mode constant, reflect or replicate."""
+
+    def __init__(self, pad, mode="constant", value=0.0):
+        super().__init__()
+        self.pad, self.mode, self.value = tuple(pad), mode, value
+
+    def forward(self, x):
+        if self.mode == "constant":
+            return F.pad(x, self.pad, "constant", self.value)
+        return F.pad(x, self.pad, self.mode)
+''',
     "SqueezeExcitation": '''
 class SqueezeExcitation(nn.Module):
     """Squeeze-and-excitation: global average, 1×1 conv C→S, act, 1×1 conv S→C, gate, scale the input."""
@@ -159,6 +312,13 @@ def emit_layer(step: LayerStep) -> Emitted:
     emitter = EMITTERS.get(step.layer.type_name)
     if emitter is None:
         raise ExportError(f"layer type '{step.layer.type_name}' ({step.name}) has no PyTorch export", "add it to groupcost.io.pytorch_export.EMITTERS", step.loc)
+    if step.layer.type_name == "opaque":
+        raise ExportError(f"layer type 'opaque' ({step.name}, {step.layer.op}) has no PyTorch export",
+                          "groupcost knows an opaque operator's shape and parameters, not what it computes; replace it in the spec", step.loc)
+    if step.layer.type_name == "layerscale" and step.name.rsplit(".", 1)[-1] == "layer_scale":
+        # named after its one tensor (torchvision's `features.1.0.layer_scale`): a parameter, not a module
+        shape = tuple(step.parameter_shapes()[step.name])
+        return Emitted(f"nn.Parameter(torch.full({shape!r}, {step.layer.init!r}))", "{x} * {m}")
     return emitter(step.layer, step.in_shape)
 
 
@@ -237,7 +397,7 @@ def pytorch_source(network: Network, command: str | None = None) -> str:
     emitted = {step.name: emit_layer(step) for step in network.nodes if isinstance(step, LayerStep)}
     cls = class_name(network.name)
     helpers = sorted({h for e in emitted.values() for h in e.helpers})
-    uses_pad = any("F.pad" in e.call for e in emitted.values())
+    uses_pad = any("F.pad" in e.call for e in emitted.values()) or "Pad" in helpers
 
     init: list[str] = []
     containers: set[str] = set()

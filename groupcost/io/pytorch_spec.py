@@ -17,7 +17,8 @@ groupcost.io.pytorch_export, saying why):
 - a named `residual` or `parallel` (a namespace of its own) becomes a class of its own;
 - not raised: `from:`, merge entries and `outputs:` (the graph form), a block of one unnamed
   entry, an unnamed residual or parallel inside a `seq` or `repeat`, transparent branches,
-  blocks from `use:` files.
+  blocks from `use:` files, 1-D and 3-D inputs, and the layer types convtranspose, upsample, crop, pad,
+  adaptive_maxpool (the graph form writes all of these).
   A computed type is an activation (no arguments) or one of the blocks that take its arguments.
 """
 
@@ -178,6 +179,41 @@ def _batchnorm(shape, affine=True):
     """BatchNorm2d on a feature map, BatchNorm1d on a flat vector."""
     return (nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d)(shape[0], affine=affine)
 ''',
+    "_linear": '''
+class ChannelLinear(nn.Linear):
+    """nn.Linear on the channels at every position: channels moved last, mapped, moved back."""
+
+    def forward(self, x):
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1)
+
+
+def _linear(shape, out, bias=True):
+    """nn.Linear on a flat vector, ChannelLinear on a feature map."""
+    return (nn.Linear if len(shape) == 1 else ChannelLinear)(shape[0], out, bias)
+''',
+    "_layernorm": '''
+class ChannelLayerNorm(nn.LayerNorm):
+    """nn.LayerNorm over the channels at every position (ConvNeXt's LayerNorm2d)."""
+
+    def forward(self, x):
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1)
+
+
+def _layernorm(shape, eps=1e-6, affine=True):
+    """nn.LayerNorm on a flat vector, ChannelLayerNorm on a feature map (groupcost's default eps, ConvNeXt's)."""
+    return (nn.LayerNorm if len(shape) == 1 else ChannelLayerNorm)(shape[0], eps=eps, elementwise_affine=affine)
+''',
+    "LayerScale": '''
+class LayerScale(nn.Module):
+    """A learned scale per channel, torchvision's `layer_scale` (C×1×1)."""
+
+    def __init__(self, shape, init=1e-6):
+        super().__init__()
+        self.layer_scale = nn.Parameter(torch.full(tuple(shape), float(init)))
+
+    def forward(self, x):
+        return x * self.layer_scale
+''',
     "_numel": '''
 def _numel(shape):
     n = 1
@@ -199,7 +235,7 @@ class Variables:
 MATH_HELPERS = {"_ceil": "math.ceil", "_floor": "math.floor", "_log": "math.log", "_log2": "math.log2", "_sqrt": "math.sqrt", "_exp": "math.exp"}
 HELPER_NEEDS = {"Conv2d": ("_pair", "_pads", "_window"), "MaxPool2d": ("_pair", "_window"), "AvgPool2d": ("_pair", "_window"),
                 "SqueezeExcitation": ("activation",)}
-HELPER_ORDER = ["Variables", "_pair", "_window", "_pads", "_chw", "_div", "_numel", "divisible", "activation", "_batchnorm",
+HELPER_ORDER = ["Variables", "_pair", "_window", "_pads", "_chw", "_div", "_numel", "divisible", "activation", "_batchnorm", "_linear", "_layernorm", "LayerScale",
                 "Conv2d", "MaxPool2d", "AvgPool2d", "SqueezeExcitation"]
 
 
@@ -242,6 +278,7 @@ class Generator:
         self.fresh = 0
         self.uses_math = False
         self.renames: dict[str, str] = {}  # a repeat variable that shadows an outer one gets a Python name of its own
+        self.in_chain = False  # placing an entry that forward calls by name (a parameter may stand there)
 
     # ---- expressions ------------------------------------------------------------------------
 
@@ -439,6 +476,30 @@ class Generator:
             module, shape = f"{self.need('AvgPool2d')}(shape, {a('k')}{kw('s', 'p', 'ceil_mode')})", "module"
         elif kind == "gap":
             module, shape = "nn.AdaptiveAvgPool2d(1)", "(shape[0], 1, 1)"
+        elif kind == "gmp":
+            module, shape = "nn.AdaptiveMaxPool2d(1)", "(shape[0], 1, 1)"
+        elif kind == "linear":
+            module, shape = f"{self.need('_linear')}(shape, {a('out')}{kw('bias')})", f"({a('out')}, *shape[1:])"
+        elif kind == "layernorm":
+            module, shape = f"{self.need('_layernorm')}(shape{kw('eps', 'affine')})", None
+        elif kind == "groupnorm":
+            module, shape = f"nn.GroupNorm({a('groups')}, shape[0]{kw('eps', 'affine')})", None
+        elif kind == "instancenorm":
+            module, shape = f"(nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)[len(shape) - 2](shape[0]{kw('eps', 'affine')})", None
+        elif kind == "pixelshuffle":
+            module, shape = f"nn.PixelShuffle({a('r')})", f"(shape[0] // {a('r')} ** 2, shape[1] * {a('r')}, shape[2] * {a('r')})"
+        elif kind == "pixelunshuffle":
+            module, shape = f"nn.PixelUnshuffle({a('r')})", f"(shape[0] * {a('r')} ** 2, shape[1] // {a('r')}, shape[2] // {a('r')})"
+        elif kind == "layerscale":
+            init = a("init") or "1e-06"
+            dims = "(shape[0], *(1,) * (len(shape) - 1))"
+            named = entry.common.name is not None and str(entry.common.name.value) == "layer_scale" and given is None
+            if named:  # named after its one tensor: a parameter of the enclosing module (torchvision's `features.1.0.layer_scale`)
+                if not self.in_chain or scope.container != "self" or scope.record is not None:
+                    raise Unraisable(f"a layerscale named layer_scale where forward does not call entries by name, at {entry.common.loc}")
+                module, shape = f"nn.Parameter(torch.full({dims}, float({init})))", None
+            else:
+                module, shape = f"{self.need('LayerScale')}({dims}, {init})", None
         elif kind == "adaptive_avgpool":
             module, shape = f"nn.AdaptiveAvgPool2d({self.need('_pair')}({a('size')}))", f"(shape[0], *{self.need('_pair')}({a('size')}))"
         elif kind == "flatten":
@@ -705,11 +766,18 @@ class Generator:
             if isinstance(entry, (ResidualEntry, ParallelEntry, RepeatEntry)) and entry.common.name is None:
                 raise Unraisable(f"a {type(entry).__name__.replace('Entry', '').lower()} inside a residual body in '{where}', at {entry.common.loc}")
             before = len(init)
-            self.entry(entry, scope, init, "        ")
+            self.in_chain = True
+            try:
+                self.entry(entry, scope, init, "        ")
+            finally:
+                self.in_chain = False
             if not scope.static_names:
                 raise Unraisable(f"a name decided while building, inside '{where}'")
             name = _placed_name(init[before:])
-            forward.append(f"        x = {_ref(name)}(x)")
+            if any("nn.Parameter(" in line for line in init[before:]):
+                forward.append(f"        x = x * {_ref(name)}")
+            else:
+                forward.append(f"        x = {_ref(name)}(x)")
 
     def branch(self, branch: Branch, scope: _Scope, init: list[str], shape_var: str, default: str | None, where: str, ind: str) -> str:
         """A shortcut or parallel branch built as an nn.Sequential; returns '{}'-call text for forward."""
@@ -765,6 +833,8 @@ class Generator:
             else:
                 params.append(f"{var}=None")
                 computes += [f"    if {var} is None:", f"        {var} = {text}"]
+        if isinstance(doc.input.value, list) and len(doc.input.value) not in (1, 3):
+            raise Unraisable(f"a {len(doc.input.value) - 1}-D input (the raised form builds 2-D layers; the graph form takes any rank)")
         input_shape = self.expr(doc.input, _Scope("self", set()))
         body = doc.body
         structured = any(isinstance(e, (ResidualEntry, ParallelEntry)) and e.common.name is None for e in body)
@@ -801,6 +871,7 @@ class Generator:
 
 _GENERATED_LOCALS = {"v", "self", "x", "shape", "shape_in", "shape_body", "module", "split", "identity", "parts", "torch", "nn", "F", "math",
                      "activation", "divisible", "Conv2d", "MaxPool2d", "AvgPool2d", "SqueezeExcitation", "Variables", "ACTIVATIONS",
+                     "ChannelLinear", "ChannelLayerNorm", "LayerScale",
                      "min", "max", "round", "abs", "int", "len", "sum", "range", "bool", "str", "tuple", "list", "isinstance", "getattr",
                      *SHAPE_NAMES}
 
