@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Union
 from groupcost.analysis import Report, Totals
 from groupcost.errors import GroupcostError, Location, SpecError, UsageError
 from groupcost.network import Network
-from groupcost.spec import SpecDocument, build, load_document, parse_text
+from groupcost.spec import SpecDocument, build, is_onnx, load, load_document, parse_text
 from groupcost.spec.expr import Number
 
 if TYPE_CHECKING:
@@ -38,7 +38,10 @@ def _document(spec: Spec) -> SpecDocument:
 
 def network(spec: Spec, variables: Mapping[str, Number] | None = None, *, input_shape: Sequence[int] | None = None,
             batch: int | None = None) -> Network:
-    """The spec resolved: variables overridden, and another input shape (C, H, W) or batch if given."""
+    """The spec resolved: variables overridden, and another input shape (C, H, W) or batch if given.
+    An ONNX file is read as its graph (`load`), not through the spec it would be raised to."""
+    if not isinstance(spec, SpecDocument) and is_onnx(spec):
+        return load(spec, variables, input_shape=tuple(input_shape) if input_shape else None, batch=batch)
     return build(_document(spec), dict(variables or {}), input_shape=tuple(input_shape) if input_shape else None, batch=batch)
 
 

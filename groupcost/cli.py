@@ -160,10 +160,11 @@ def analyze(
         if depth is not None and by is not None:
             raise UsageError("--depth and --by type are two different summaries", "give one of them", Location("--by"))
         profile = _device(device, peak_tflops, bandwidth_gbs, default=False)
-        doc = _document(spec)
         from groupcost.api import network as resolve
+        from groupcost.spec import is_onnx
 
-        network = resolve(doc, options.assignments(set_ or []), input_shape=_input(input_), batch=batch)
+        doc = None if is_onnx(spec) else _document(spec)
+        network = resolve(doc or spec, options.assignments(set_ or []), input_shape=_input(input_), batch=batch)
         from groupcost.analysis import OPTIMIZER_STATES
 
         if optimizer not in OPTIMIZER_STATES:
@@ -171,7 +172,8 @@ def analyze(
         report = network.analyze(optimizer)
     except GroupcostError as exc:
         raise _fail(exc, spec, "--set") from None
-    _warn_about_budgets(doc)
+    if doc is not None:
+        _warn_about_budgets(doc)
     if by is not None:
         from groupcost.render.report import TYPE_FORMATS
 
@@ -272,7 +274,9 @@ def compare(
 
     try:
         choices = options.group_choices(g)
-        doc = _document(spec)
+        from groupcost.spec import is_onnx
+
+        doc = spec if is_onnx(spec) else _document(spec)  # an ONNX file is read as its graph
         comparison = compare_spec(doc, choices, layers, options.assignments(set_ or []), input_shape=_input(input_), batch=batch)
         if measure:
             from groupcost.api import network as resolve

@@ -403,3 +403,17 @@ def test_models_with_unmapped_operators_are_refused_with_the_list(tmp_path):
     with pytest.raises(GroupcostError) as caught:
         load(path)
     assert "unsupported operators" in str(caught.value) and "LayerNormalization" in str(caught.value)
+
+
+def test_analyze_and_compare_read_groupcosts_own_onnx_export(tmp_path):
+    """A file written by `groupcost export --to onnx` is analyzed as its graph: the spec's figures."""
+    pytest.importorskip("onnx")
+    from groupcost.io.onnx_export import write_onnx
+
+    path = tmp_path / "r18.onnx"
+    write_onnx(load("resnet18"), path, "zeros", 0)
+    result = run_cli("analyze", str(path), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    totals = json.loads(result.stdout)["totals"]
+    assert (totals["params"], totals["macs"]) == (11_689_512, 1_814_073_344)
+    assert run_cli("compare", str(path), "--layers", "layer1.*", "--g", "2").returncode == 0

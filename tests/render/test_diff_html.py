@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_diff import BASE, HEAD
+from test_diff import BASE, HEAD
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -91,7 +91,7 @@ def test_diff_page_in_a_browser(written):
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install '.[test]')")
     from selenium.webdriver.chrome.service import Service
 
-    from tests.render.test_html_browser import FLAGS
+    from test_html_browser import FLAGS
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
