@@ -417,3 +417,7 @@ def test_analyze_and_compare_read_groupcosts_own_onnx_export(tmp_path):
     totals = json.loads(result.stdout)["totals"]
     assert (totals["params"], totals["macs"]) == (11_689_512, 1_814_073_344)
     assert run_cli("compare", str(path), "--layers", "layer1.*", "--g", "2").returncode == 0
+    spec = run_cli("import", str(path))
+    assert spec.returncode == 0, spec.stderr
+    raised = build(parse_text(spec.stdout, "r18.yaml")).analyze().totals
+    assert (raised.params, raised.macs) == (11_689_512, 1_814_073_344)

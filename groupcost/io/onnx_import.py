@@ -381,7 +381,12 @@ def _module_path(node) -> str:
             # (`layer1.0`, `conv1`, `branch1.0`): a module's own attribute name is that tail's last atom.
             path = f"{path}.{segment.split('.')[-1]}" if path else segment
         return path
+    if "." in node.name and _LAYER_NAME.fullmatch(node.name):
+        return node.name  # a writer that names each node by its layer (groupcost export --to onnx)
     return ""
+
+
+_LAYER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)+")
 
 
 _BAD_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
