@@ -24,7 +24,7 @@ from difflib import get_close_matches
 from typing import Any
 
 from groupcost.errors import Location, SpecError, UsageError
-from groupcost.layers import LAYER_TYPES, Layer, LayerError, Macro, Shape, format_shape
+from groupcost.layers import ALIASES, LAYER_TYPES, Layer, LayerError, Macro, Shape, format_shape
 from groupcost.network import INPUT, Channels, LayerStep, MergeStep, Network
 from groupcost.spec.document import (
     DTYPE_BYTES,
@@ -414,8 +414,6 @@ class _Builder:
     def computed(self, entry: ComputedEntry, scope: _Scope, env: Mapping[str, Any], x: _Tensor, given: str | None) -> _Tensor:
         """`- "{act}"`: the type is known now; its arguments are checked as any entry's."""
         kind = _text(entry.kind, env)
-        from groupcost.layers import ALIASES
-
         kind = ALIASES.get(kind, kind)
         if kind in LAYER_TYPES:
             args = layer_args(LAYER_TYPES[kind], entry.args, entry.key_locs, entry.kind.loc, entry.defaults, entry.common.target is not None)
