@@ -154,15 +154,13 @@ def analyze(
     Example: [bold]groupcost analyze resnext50_32x4d --set G=64 --depth 2 --device a100[/bold]
     """
     from groupcost import options
-    from groupcost.api import analyze_spec
+    from groupcost.api import network as resolve
+    from groupcost.spec import is_onnx
 
     try:
         if depth is not None and by is not None:
             raise UsageError("--depth and --by type are two different summaries", "give one of them", Location("--by"))
         profile = _device(device, peak_tflops, bandwidth_gbs, default=False)
-        from groupcost.api import network as resolve
-        from groupcost.spec import is_onnx
-
         doc = None if is_onnx(spec) else _document(spec)
         network = resolve(doc or spec, options.assignments(set_ or []), input_shape=_input(input_), batch=batch)
         from groupcost.analysis import OPTIMIZER_STATES

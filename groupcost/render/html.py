@@ -18,8 +18,8 @@ from groupcost.budget import BYTE_METRICS
 from groupcost.overview import Overview
 from groupcost.render import units
 from groupcost.render.graph import graph_data
-from groupcost.render.report import Column, columns, summary_lines, title
-from groupcost.roofline import intensity, report_seconds, row_seconds
+from groupcost.render.report import Column, columns, summary_lines, title, total_cells
+from groupcost.roofline import intensity, row_seconds
 
 PAGE = Path(__file__).parent / "page"
 
@@ -41,7 +41,7 @@ def _script_json(data: object) -> str:
 # --- the layer table ------------------------------------------------------------------------
 
 def _sort_keys(overview: Overview) -> dict:
-    report, device, b = overview.report, overview.device, overview.report.dtype_bytes
+    device, b = overview.device, overview.report.dtype_bytes
     return {
         "name": lambda r: r.name,
         "type": lambda r: r.type,
@@ -70,19 +70,7 @@ def _cells(overview: Overview):
 
 def _totals(overview: Overview) -> dict[str, str]:
     report = overview.report
-    t, b = report.totals, report.dtype_bytes
-    return {
-        "name": "total",
-        "out_shape": units.shape(report.output_shape),
-        "params": units.count(t.params),
-        "macs": units.count(t.macs),
-        "mac_share": "100%" if t.macs else "-",
-        "activations": units.count(t.activations),
-        "activation_bytes": units.size(t.activations * b),
-        "traffic_bytes": units.size(t.traffic * b),
-        "intensity": f"{intensity(t.macs, t.traffic, b):.1f}",
-        "latency_s": units.seconds(report_seconds(report, overview.device)),
-    }
+    return {**total_cells(report, overview.device), "out_shape": units.shape(report.output_shape), "activations": units.count(report.totals.activations)}
 
 
 def _table(overview: Overview, changes: dict[str, str] | None = None) -> str:

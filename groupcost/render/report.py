@@ -106,6 +106,11 @@ def to_table(report: Report, traffic: bool = False, device: Device | None = None
 
 
 def _total(key: str, report: Report, device: Device | None) -> str:
+    return total_cells(report, device).get(key, "")
+
+
+def total_cells(report: Report, device: Device | None) -> dict[str, str]:
+    """The totals row's cells by column key, in human units (the table's footer, the HTML table's)."""
     t, b = report.totals, report.dtype_bytes
     return {
         "name": "total",
@@ -116,7 +121,7 @@ def _total(key: str, report: Report, device: Device | None) -> str:
         "traffic_bytes": units.size(t.traffic * b),
         "intensity": f"{intensity(t.macs, t.traffic, b):.1f}",
         "latency_s": units.seconds(report_seconds(report, device)) if device else "",
-    }.get(key, "")
+    }
 
 
 def to_markdown(report: Report, traffic: bool = False, device: Device | None = None) -> str:
