@@ -135,7 +135,7 @@ class Unknown:
 
 
 UNKNOWN = Unknown()
-Value = Union[Act, Const, Weight, Unknown, "GroupedView", "PaddedView"]
+Value = Union[Act, Const, Weight, Unknown, "GroupedView", "PaddedView", "ChannelsLast", "Cropped"]
 
 
 # ---- reading the file -------------------------------------------------------------------
@@ -417,6 +417,7 @@ class _Importer:
         self.inferred: dict[str, tuple] | None = None
         self.opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=1)
         self.order_index: dict[int, int] = {}
+        self.crops: dict = {}  # Cropped view → its crop layer's output, made once
 
     # errors ---------------------------------------------------------------------------
 
@@ -461,6 +462,8 @@ class _Importer:
                 continue
             handler = HANDLERS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
             inputs = [self.env.get(n, UNKNOWN) if n else None for n in node.input]
+            if handler not in (_slice, _shape):  # a shape or a further slice reads the window, not a layer
+                inputs = [self.cropped(v) if isinstance(v, Cropped) else v for v in inputs]
             if handler is None or any(isinstance(v, Unknown) for v in inputs if v is not None):
                 self.unknown(i, node, inputs, None if handler is None else "")
                 continue
@@ -483,6 +486,8 @@ class _Importer:
         outputs = []
         for out in graph.output:
             value = self.env.get(out.name)
+            if isinstance(value, Cropped):
+                value = self.cropped(value)
             if not isinstance(value, Act) or value.name == INPUT or value.channels is not None:
                 raise OnnxError(f"graph output '{out.name}' is not the output of a layer groupcost can name", None, self.loc)
             outputs.append(value.name)
@@ -591,9 +596,9 @@ class _Importer:
                 dims.append(None)
             else:
                 raise OnnxError(f"input '{value.name}' has a symbolic dimension {k} ('{d.dim_param}')", "only the batch may be symbolic: export with a fixed input size", self.loc)
-        if len(dims) not in (2, 4):
+        if len(dims) not in (2, 3, 4, 5):
             shown = "×".join("N" if d is None else str(d) for d in dims)
-            raise OnnxError(f"input '{value.name}' is {shown or 'a scalar'}", "groupcost reads image models (N×C×H×W) and feature vectors (N×F); this looks like another kind of model", self.loc)
+            raise OnnxError(f"input '{value.name}' is {shown or 'a scalar'}", "groupcost reads feature vectors (N×F), signals (N×C×L), images (N×C×H×W) and videos (N×C×T×H×W); this looks like another kind of model", self.loc)
         self.batch = dims[0] or 1
         shape = tuple(dims[1:])
         if math.prod(shape) * self.batch > MAX_ELEMENTS:
@@ -645,6 +650,18 @@ class _Importer:
         name = self.step_name(i, kind)
         self.nodes.append(MergeStep(name, kind, shapes, y, self.loc, tuple(x.name for x in xs), tuple(x.channels for x in xs)))
         return Act(name, y)
+
+    def cropped(self, view: "Cropped") -> Act:
+        """The crop layer of a run of spatial Slices (torch's narrow writes one per axis), made at its first reader."""
+        if view not in self.crops:
+            dims = view.x.shape[1:]
+            for n, (start, stop) in zip(dims, view.box):
+                if start != (n - (stop - start)) // 2:
+                    raise self.fail(self.order[view.first], f"crops {format_shape(view.x.shape)} to {[b - a for a, b in view.box]} off centre (starting at {[a for a, _ in view.box]})",
+                                    "groupcost's crop takes the centre, offset (size − target) // 2") from None
+            size = tuple(stop - start for start, stop in view.box)
+            self.crops[view] = self.layer(view.first, self.order[view.first], "crop", LAYER_TYPES["crop"](size=size), view.x)
+        return self.crops[view]
 
     def unknown(self, i: int, node, inputs: list, reason: str | None) -> None:
         """An operator groupcost cannot model: reported, or kept opaque with --allow-unknown."""
@@ -753,104 +770,147 @@ def _act(value, what: str = "its input") -> Act:
     return value
 
 
-def _feature_map(x: Act, node) -> tuple[int, int, int]:
-    if len(x.shape) != 3:
-        raise _Unsupported(f"its input is {format_shape(x.shape)}, not C×H×W")
-    return x.shape  # type: ignore[return-value]
+def _feature_map(x: Act, node) -> tuple[int, tuple[int, ...]]:
+    """C and the spatial sizes of a C×L, C×H×W or C×T×H×W input."""
+    if not 2 <= len(x.shape) <= 4:
+        raise _Unsupported(f"its input is {format_shape(x.shape)}, not C×L, C×H×W or C×T×H×W")
+    return x.shape[0], tuple(x.shape[1:])
 
 
-def _pads(attrs: dict, kernel, stride, dilation, h: int, w: int, imp, node) -> tuple[int, int, int, int]:
+def _pads(attrs: dict, kernel, stride, dilation, dims: tuple[int, ...], imp, node) -> tuple[int, ...]:
+    """groupcost's pads, (before, after) per spatial dimension; ONNX lists every begin, then every end."""
+    rank = len(dims)
     auto = attrs.get("auto_pad", "NOTSET")
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         from groupcost.layers.base import same_padding
 
-        (t, b), (l, r) = same_padding(h, kernel[0], stride[0], dilation[0]), same_padding(w, kernel[1], stride[1], dilation[1])
-        return (b, t, r, l) if auto == "SAME_LOWER" else (t, b, l, r)
+        pairs = [same_padding(n, k, s, d) for n, k, s, d in zip(dims, kernel, stride, dilation)]
+        return tuple(v for before, after in pairs for v in ((after, before) if auto == "SAME_LOWER" else (before, after)))
     if auto == "VALID":
-        return 0, 0, 0, 0
-    pads = attrs.get("pads", (0, 0, 0, 0))
-    if len(pads) != 4 or any(p < 0 for p in pads):
-        raise imp.fail(node, f"pads {list(pads)}: expected 4 non-negative numbers for a 2-D window")
-    top, left, bottom, right = pads
-    return top, bottom, left, right
+        return (0,) * (2 * rank)
+    pads = attrs.get("pads", (0,) * (2 * rank))
+    if len(pads) != 2 * rank or any(p < 0 for p in pads):
+        raise imp.fail(node, f"pads {list(pads)}: expected {2 * rank} non-negative numbers for a {rank}-D window")
+    return tuple(v for k in range(rank) for v in (pads[k], pads[rank + k]))
 
 
-def _window(attrs: dict, imp, node, kernel_default=None):
+def _window(attrs: dict, imp, node, rank: int, kernel_default=None):
     kernel = tuple(attrs.get("kernel_shape", kernel_default or ()))
-    if len(kernel) != 2:
-        raise _Unsupported(f"a {len(kernel)}-D window (groupcost models 2-D convolutions and pools)")
-    stride = tuple(attrs.get("strides", (1, 1)))
-    dilation = tuple(attrs.get("dilations", (1, 1)))
+    if len(kernel) != rank:
+        raise imp.fail(node, f"a {len(kernel)}-D window on a {rank}-D input")
+    stride = tuple(attrs.get("strides", (1,) * rank))
+    dilation = tuple(attrs.get("dilations", (1,) * rank))
     for what, values in (("kernel_shape", kernel), ("strides", stride), ("dilations", dilation)):
-        if len(values) != 2 or any(v < 1 for v in values):
-            raise imp.fail(node, f"{what} {list(values)}: expected two positive numbers")
+        if len(values) != rank or any(v < 1 for v in values):
+            raise imp.fail(node, f"{what} {list(values)}: expected {rank} positive numbers")
     return kernel, stride, dilation
 
 
 @dataclass(frozen=True)
 class PaddedView:
-    """x with zeros around H and W (a `Pad`): folded into the convolution that reads it."""
+    """x with zeros around its spatial dimensions (a `Pad` read only by convolutions): folded into them."""
 
     x: Act
-    pads: tuple[int, int, int, int]  # top, bottom, left, right
+    pads: tuple[int, ...]  # (before, after) per spatial dimension
+
+
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
 
 
 def _pad(imp: _Importer, i: int, node, inputs: list):
     x = _act(inputs[0])
-    c, h, w = _feature_map(x, node)
+    _, dims = _feature_map(x, node)
+    rank = len(dims)
     attrs = _attrs(node)
-    if attrs.get("mode", "constant") != "constant":
-        raise _Unsupported(f"a {attrs.get('mode')} padding (groupcost pads with zeros)")
+    mode = attrs.get("mode", "constant")
+    if mode not in _PAD_MODES:
+        raise _Unsupported(f"a {mode} padding (groupcost pads with a constant, reflect or replicate)")
     pads = attrs.get("pads")
     if pads is None:
         pads = imp.const(inputs[1], node, "its pads").values
-    if len(inputs) > 2 and inputs[2] is not None and any(v != 0 for v in imp.const(inputs[2], node, "its value").values):
-        raise _Unsupported("a padding with a value other than zero")
+    value = 0.0
+    if len(inputs) > 2 and inputs[2] is not None:
+        values = imp.const(inputs[2], node, "its value").values
+        value = float(values[0]) if values else 0.0
     if len(inputs) > 3 and inputs[3] is not None:
         raise _Unsupported("a padding along chosen axes")
-    if len(pads) != 8 or any(p is None or p < 0 for p in pads) or pads[0] or pads[1] or pads[4] or pads[5]:
-        raise _Unsupported(f"a padding {list(pads)} of other than H and W")
-    top, left, bottom, right = pads[2], pads[3], pads[6], pads[7]
-    return PaddedView(x, (top, bottom, left, right))
+    n = rank + 2
+    if len(pads) != 2 * n or any(not isinstance(p, int) or p < 0 for p in pads) or pads[0] or pads[1] or pads[n] or pads[n + 1]:
+        raise _Unsupported(f"a padding {list(pads)} of other than the spatial dimensions")
+    spatial_pads = tuple(v for k in range(2, n) for v in (pads[k], pads[n + k]))
+    readers = [imp.order[k] for k in imp.consumers.get(node.output[0], [])] if -1 not in imp.consumers.get(node.output[0], []) else []
+    if mode == "constant" and value == 0 and readers and all(r.op_type == "Conv" and r.input[0] == node.output[0] for r in readers):
+        return PaddedView(x, spatial_pads)
+    layer = LAYER_TYPES["pad"](p=spatial_pads, mode=_PAD_MODES[mode], value=value)
+    return imp.layer(i, node, "pad", layer, x)
 
 
 def _conv(imp: _Importer, i: int, node, inputs: list) -> Act:
     padded = inputs[0] if isinstance(inputs[0], PaddedView) else None
     x = _act(padded.x if padded is not None else inputs[0])
-    c_in, h, w = _feature_map(x, node)
+    c_in, dims = _feature_map(x, node)
+    rank = len(dims)
     weight = inputs[1] if len(inputs) > 1 else None
     if not isinstance(weight, (Weight, Const)):
         raise _Unsupported("its weight is computed, not an initializer")
-    dims = weight.dims
+    wdims = weight.dims
     attrs = _attrs(node)
-    if len(dims) != 4:
-        raise _Unsupported(f"a {len(dims) - 2}-D convolution (groupcost models 2-D)")
-    kernel, stride, dilation = _window(attrs, imp, node, dims[2:])
-    if tuple(dims[2:]) != kernel:
-        raise imp.fail(node, f"kernel_shape {list(kernel)} differs from its weight's {list(dims[2:])}")
+    if len(wdims) != rank + 2:
+        raise imp.fail(node, f"weight {list(wdims)} does not fit a {rank}-D input")
+    kernel, stride, dilation = _window(attrs, imp, node, rank, wdims[2:])
+    if tuple(wdims[2:]) != kernel:
+        raise imp.fail(node, f"kernel_shape {list(kernel)} differs from its weight's {list(wdims[2:])}")
     groups = attrs.get("group", 1)
-    c_out = dims[0]
-    if groups < 1 or dims[1] * groups != c_in or c_out % groups:
-        raise imp.fail(node, f"weight {list(dims)} with group={groups} does not fit an input of {c_in} channels")
-    pads = _pads(attrs, kernel, stride, dilation, h, w, imp, node)
+    c_out = wdims[0]
+    if groups < 1 or wdims[1] * groups != c_in or c_out % groups:
+        raise imp.fail(node, f"weight {list(wdims)} with group={groups} does not fit an input of {c_in} channels")
+    pads = _pads(attrs, kernel, stride, dilation, dims, imp, node)
     if padded is not None:
         if attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
             raise _Unsupported("a convolution with auto_pad after an explicit Pad")
-        pads = tuple(a + b for a, b in zip(pads, padded.pads))  # type: ignore[assignment]
+        pads = tuple(a + b for a, b in zip(pads, padded.pads))
     bias = len(inputs) > 2 and inputs[2] is not None
     path = _weight_path(node, 1)
     if _folded_batchnorm(node, bias):
         imp.folded_bn += 1
     types = LAYER_TYPES
+    ones, zeros = (1,) * rank, (0,) * (2 * rank)
     if groups == c_in and groups > 1:
-        if c_out == c_in and kernel == (h, w) and pads == (0, 0, 0, 0) and dilation == (1, 1) and stride == (1, 1):
-            layer = types["gdc"](bias=bias)
-            return imp.layer(i, node, "gdc", layer, x, path)
+        if c_out == c_in and kernel == dims and pads == zeros and dilation == ones and stride == ones:
+            return imp.layer(i, node, "gdc", types["gdc"](bias=bias), x, path)
         layer = types["dwconv"](k=kernel, s=stride, p=pads, d=dilation, mult=c_out // c_in, bias=bias)
         return imp.layer(i, node, "conv", layer, x, path)
-    if kernel == (1, 1) and pads == (0, 0, 0, 0) and dilation == (1, 1):
+    if kernel == ones and pads == zeros and dilation == ones:
         return imp.layer(i, node, "conv", types["pwconv"](out=c_out, s=stride, groups=groups, bias=bias), x, path)
     return imp.layer(i, node, "conv", types["conv"](out=c_out, k=kernel, s=stride, p=pads, d=dilation, groups=groups, bias=bias), x, path)
+
+
+def _conv_transpose(imp: _Importer, i: int, node, inputs: list) -> Act:
+    """ConvTranspose: weight (C_in, C_out/G, k...); pads symmetric per dimension, as torch writes them."""
+    x = _act(inputs[0])
+    c_in, dims = _feature_map(x, node)
+    rank = len(dims)
+    weight = inputs[1] if len(inputs) > 1 else None
+    if not isinstance(weight, (Weight, Const)):
+        raise _Unsupported("its weight is computed, not an initializer")
+    wdims = weight.dims
+    if len(wdims) != rank + 2:
+        raise imp.fail(node, f"weight {list(wdims)} does not fit a {rank}-D input")
+    attrs = _attrs(node)
+    kernel, stride, dilation = _window(attrs, imp, node, rank, wdims[2:])
+    groups = attrs.get("group", 1)
+    if groups < 1 or wdims[0] != c_in or c_in % groups or tuple(wdims[2:]) != kernel:
+        raise imp.fail(node, f"weight {list(wdims)} with group={groups} does not fit an input of {c_in} channels")
+    if "output_shape" in attrs or attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        raise _Unsupported("a transposed convolution sized by output_shape or auto_pad (groupcost takes pads and output_padding)")
+    pads = tuple(attrs.get("pads", (0,) * (2 * rank)))
+    if len(pads) != 2 * rank or pads[:rank] != pads[rank:] or any(p < 0 for p in pads):
+        raise _Unsupported(f"transposed-convolution pads {list(pads)} that differ before and after")
+    output_padding = tuple(attrs.get("output_padding", (0,) * rank))
+    bias = len(inputs) > 2 and inputs[2] is not None
+    layer = LAYER_TYPES["convtranspose"](out=wdims[1] * groups, k=kernel, s=stride, p=pads[:rank], output_padding=output_padding,
+                                         d=dilation, groups=groups, bias=bias)
+    return imp.layer(i, node, "convtranspose", layer, x, _weight_path(node, 1))
 
 
 def _folded_batchnorm(node, bias: bool) -> bool:
@@ -893,28 +953,35 @@ def _gemm(imp: _Importer, i: int, node, inputs: list) -> Act:
     return imp.layer(i, node, "fc", LAYER_TYPES["fc"](out=out, bias=bias), x, _weight_path(node, 1))
 
 
-def _matmul(imp: _Importer, i: int, node, inputs: list) -> Act:
+def _matmul(imp: _Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
+    """x·W (+ b): `fc` on a feature vector, `linear` on the channels of a channels-last view (ConvNeXt's MLP)."""
     x = inputs[0]
     weight = inputs[1]
+    view = isinstance(x, ChannelsLast)
+    if view:
+        x = x.x
     if not isinstance(x, Act) or not isinstance(weight, (Weight, Const)):
         raise _Unsupported("a product of two activations (attention?), not a layer with weights")
-    if len(x.shape) != 1 or len(weight.dims) != 2:
+    kind = "linear" if view else "fc"
+    if view and len(weight.dims) == 2 and x.channels is None:
+        pass
+    elif len(x.shape) != 1 or len(weight.dims) != 2:
         raise _Unsupported(f"a product of {format_shape(x.shape)} with a {list(weight.dims)} weight, not a linear layer on a flat vector")
     if weight.dims[0] != x.shape[0]:
         raise imp.fail(node, f"weight {list(weight.dims)} does not fit an input of {x.shape[0]} features")
     out = weight.dims[1]
-    bias = False
     reader = imp.only_reader(node.output[0])
+    bias_add = None
     if reader is not None and reader[1].op_type == "Add":
-        k, add = reader
-        other = [imp.env.get(n) for n in add.input if n != node.output[0]]
+        other = [imp.env.get(n) for n in reader[1].input if n != node.output[0]]
         if len(other) == 1 and isinstance(other[0], (Weight, Const)) and tuple(other[0].dims) in ((out,), (1, out)):
-            bias = True
-            imp.consumed.add(k)
-            y = imp.layer(i, node, "fc", LAYER_TYPES["fc"](out=out, bias=True), x, _weight_path(node, 1))
-            imp.env[add.output[0]] = y
-            return y
-    return imp.layer(i, node, "fc", LAYER_TYPES["fc"](out=out, bias=bias), x, _weight_path(node, 1))
+            bias_add = reader
+    y = imp.layer(i, node, kind, LAYER_TYPES[kind](out=out, bias=bias_add is not None), x, _weight_path(node, 1))
+    result = ChannelsLast(y) if view else y
+    if bias_add is not None:
+        imp.consumed.add(bias_add[0])
+        imp.env[bias_add[1].output[0]] = result
+    return result
 
 
 def _batchnorm(imp: _Importer, i: int, node, inputs: list) -> Act:
@@ -928,50 +995,61 @@ def _batchnorm(imp: _Importer, i: int, node, inputs: list) -> Act:
 def _pool(kind: str) -> Handler:
     def handle(imp: _Importer, i: int, node, inputs: list) -> Act:
         x = _act(inputs[0])
-        _, h, w = _feature_map(x, node)
+        _, dims = _feature_map(x, node)
+        rank = len(dims)
         if len(node.output) > 1 and node.output[1] and imp.consumers.get(node.output[1]):
             raise _Unsupported("its indices output is used")
         attrs = _attrs(node)
-        kernel, stride, dilation = _window(attrs, imp, node)
-        pads = _pads(attrs, kernel, stride, dilation, h, w, imp, node)
+        kernel, stride, dilation = _window(attrs, imp, node, rank)
+        pads = _pads(attrs, kernel, stride, dilation, dims, imp, node)
         ceil = bool(attrs.get("ceil_mode", 0))
-        if pads[0] != pads[1] or pads[2] != pads[3]:
+        if pads[::2] != pads[1::2]:
             raise _Unsupported(f"an asymmetric pool padding {list(pads)} (pools pad symmetrically)")
-        pads = (pads[0], pads[2])  # one per dimension, as the pool layers take it
+        pads = pads[::2]  # one per dimension, as the pool layers take it
         if kind == "maxpool":
             layer = LAYER_TYPES["maxpool"](k=kernel, s=stride, p=pads, d=dilation, ceil_mode=ceil)
         else:
-            if dilation != (1, 1):
+            if dilation != (1,) * rank:
                 raise _Unsupported("a dilated average pool")
+            if not attrs.get("count_include_pad", 0) and any(pads):
+                raise _Unsupported("an average pool that leaves its padding out of the mean (count_include_pad=0)")
             layer = LAYER_TYPES["avgpool"](k=kernel, s=stride, p=pads, ceil_mode=ceil)
         return imp.layer(i, node, kind, layer, x)
 
     return handle
 
 
-def _global_pool(imp: _Importer, i: int, node, inputs: list) -> Act:
-    x = _act(inputs[0])
-    _feature_map(x, node)
-    se = _squeeze_excitation(imp, i, node, x)
-    if se is not None:
-        return se
-    return imp.layer(i, node, "gap", LAYER_TYPES["gap"](), x)
+def _global_pool(kind: str) -> Handler:
+    def handle(imp: _Importer, i: int, node, inputs: list) -> Act:
+        x = _act(inputs[0])
+        _feature_map(x, node)
+        if kind == "gap":
+            se = _squeeze_excitation(imp, i, node, x)
+            if se is not None:
+                return se
+        return imp.layer(i, node, kind, LAYER_TYPES[kind](), x)
+
+    return handle
 
 
-def _reduce_mean(imp: _Importer, i: int, node, inputs: list):
-    x = _act(inputs[0])
-    attrs = _attrs(node)
-    axes = attrs.get("axes")
-    if axes is None and len(inputs) > 1 and inputs[1] is not None:
-        axes = imp.const(inputs[1], node, "its axes").values
-    rank = len(x.shape) + 1
-    if axes is None or sorted(a % rank for a in axes) != [2, 3] or rank != 4:
-        raise _Unsupported("a mean over other axes than H and W")
-    keep = attrs.get("keepdims", 1)
-    if keep:
-        return _global_pool(imp, i, node, inputs)
-    pooled = imp.layer(i, node, "gap", LAYER_TYPES["gap"](), x)
-    return imp.layer(i, node, "flatten", LAYER_TYPES["flatten"](), pooled, f"{pooled.name}_flatten")
+def _reduce(kind: str) -> Handler:
+    """ReduceMean / ReduceMax over every spatial axis: a global pool (then a flatten without keepdims)."""
+
+    def handle(imp: _Importer, i: int, node, inputs: list):
+        x = _act(inputs[0])
+        attrs = _attrs(node)
+        axes = attrs.get("axes")
+        if axes is None and len(inputs) > 1 and inputs[1] is not None:
+            axes = imp.const(inputs[1], node, "its axes").values
+        rank = len(x.shape) + 1
+        if axes is None or rank < 3 or sorted(a % rank for a in axes) != list(range(2, rank)):
+            raise _Unsupported("a reduction over other axes than the spatial ones")
+        if attrs.get("keepdims", 1):
+            return _global_pool(kind)(imp, i, node, inputs)
+        pooled = imp.layer(i, node, kind, LAYER_TYPES[kind](), x)
+        return imp.layer(i, node, "flatten", LAYER_TYPES["flatten"](), pooled, f"{pooled.name}_flatten")
+
+    return handle
 
 
 def _squeeze_excitation(imp: _Importer, i: int, node, x: Act) -> Act | None:
@@ -1055,7 +1133,9 @@ def _common_prefix(paths: list[str]) -> str:
 
 
 def _activation(kind: str) -> Handler:
-    def handle(imp: _Importer, i: int, node, inputs: list) -> Act:
+    def handle(imp: _Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
+        if isinstance(inputs[0], ChannelsLast):  # element-wise: the same layer in either layout
+            return ChannelsLast(handle(imp, i, node, [inputs[0].x, *inputs[1:]]))
         x = _act(inputs[0])
         if kind in ("sigmoid", "hsigmoid"):
             fused = _gated_self(imp, i, node, x, "silu" if kind == "sigmoid" else "hswish")
@@ -1229,9 +1309,21 @@ def _transpose(imp: _Importer, i: int, node, inputs: list):
     if isinstance(view, Const) and view.values is not None and len(view.dims) == 2 and tuple(_attrs(node).get("perm", (1, 0))) == (1, 0):
         rows, cols = view.dims
         return Const(tuple(view.values[r * cols + c] for c in range(cols) for r in range(rows)), (cols, rows))
-    if isinstance(view, GroupedView) and not view.swapped and tuple(_attrs(node).get("perm", ())) == (0, 2, 1, 3, 4):
+    perm = tuple(_attrs(node).get("perm", ()))
+    if isinstance(view, (Act, ChannelsLast)):
+        rank = len((view.x if isinstance(view, ChannelsLast) else view).shape) + 1
+        perm = tuple(p % rank for p in perm)  # TorchScript writes movedim(-1, 1) as (0, -1, 1, 2)
+        if perm == tuple(range(rank)):
+            return view  # a move back and forth, which TorchScript's constant folding merges into one
+    if isinstance(view, GroupedView) and not view.swapped and perm == (0, 2, 1, 3, 4):
         return GroupedView(view.x, view.groups, True)
-    raise _Unsupported("a transpose other than a channel shuffle's")
+    if isinstance(view, Weight) and len(view.dims) == 2 and perm in ((), (1, 0)):
+        return Weight(view.name, view.dims[::-1])  # Wᵀ of a linear layer
+    if isinstance(view, Act) and view.channels is None and len(view.shape) >= 2 and perm == _to_last(len(view.shape) + 1):
+        return ChannelsLast(view)
+    if isinstance(view, ChannelsLast) and perm == _to_first(len(view.x.shape) + 1):
+        return view.x
+    raise _Unsupported("a transpose other than a channel shuffle's or a move of the channels last and back")
 
 
 def _grouped(imp: _Importer, i: int, node, x: Act, dims: tuple):
@@ -1255,7 +1347,8 @@ def _squeeze(imp: _Importer, i: int, node, inputs: list):
             return Const(x.values, (1,))
         return Const(x.values, tuple(d for d in x.dims if d != 1) if node.op_type == "Squeeze" else x.dims + (1,) * len(axes or ()))
     x = _act(x)
-    if node.op_type == "Squeeze" and len(x.shape) == 3 and x.shape[1:] == (1, 1) and axes is not None and sorted(a % 4 for a in axes) == [2, 3]:
+    rank = len(x.shape) + 1
+    if node.op_type == "Squeeze" and rank >= 3 and set(x.shape[1:]) == {1} and axes is not None and sorted(a % rank for a in axes) == list(range(2, rank)):
         return imp.layer(i, node, "flatten", LAYER_TYPES["flatten"](), x)
     raise _Unsupported(f"a {node.op_type.lower()} of N×{format_shape(x.shape)}")
 
@@ -1267,6 +1360,11 @@ def _binary(kind: str) -> Handler:
         values = [v for v in inputs if v is not None]
         if all(isinstance(v, Const) for v in values):
             return _const_op(values, ops[kind])
+        if kind == "mul" and len(inputs) == 2 and None not in inputs:
+            for (x, _), (w, w_name) in (zip(inputs, node.input), zip(inputs[::-1], node.input[::-1])):
+                scaled = _layerscale(imp, i, node, x, w, w_name)
+                if scaled is not None:
+                    return scaled
         acts = [v for v in values if isinstance(v, Act)]
         if len(acts) != len(values) or kind in ("sub", "div"):
             raise _Unsupported(f"{kind} with a constant or weight")
@@ -1315,7 +1413,12 @@ def _concat(imp: _Importer, i: int, node, inputs: list):
 
 def _shape(imp: _Importer, i: int, node, inputs: list) -> Const:
     x = inputs[0]
-    dims = (BATCH, *x.shape) if isinstance(x, Act) else tuple(x.dims)
+    if isinstance(x, Cropped):
+        dims = (BATCH, x.x.shape[0], *(stop - start for start, stop in x.box))
+    elif isinstance(x, ChannelsLast):
+        dims = (BATCH, *x.x.shape[1:], x.x.shape[0])
+    else:
+        dims = (BATCH, *x.shape) if isinstance(x, Act) else tuple(x.dims)
     attrs = _attrs(node)
     start, end = attrs.get("start", 0), attrs.get("end", len(dims))
     values = dims[start:end]
@@ -1417,10 +1520,12 @@ def _slice(imp: _Importer, i: int, node, inputs: list):
         picked = range(rows)[slice(starts[0], ends[0], steps[0])]  # Python's slice clamps as ONNX does
         values = tuple(v for r in picked for v in x.values[r * width:(r + 1) * width])
         return Const(values, (len(picked), *x.dims[1:]))
+    if isinstance(x, Cropped) or (isinstance(x, Act) and x.channels is None and len(axes) and all(2 <= a % (len(x.shape) + 1) for a in axes)):
+        return _spatial_slice(imp, i, node, x, starts, ends, axes, steps)
     x = _act(x)
     rank = len(x.shape) + 1
     if len(axes) != 1 or axes[0] % rank != 1 or steps[0] != 1:
-        raise _Unsupported("a slice of other than a channel range")
+        raise _Unsupported("a slice of other than a channel range or a spatial window")
     width = x.shape[0]
     start, stop = starts[0], ends[0]
     start = max(0, min(width, start + width if start < 0 else start))
@@ -1433,6 +1538,132 @@ def _slice(imp: _Importer, i: int, node, inputs: list):
     return Act(x.name, (stop - start, *x.shape[1:]), (offset + start, offset + stop))
 
 
+@dataclass(frozen=True)
+class Cropped:
+    """A spatial window of x, (start, stop) per spatial dimension: a centre `crop` once something reads it."""
+
+    x: Act
+    box: tuple[tuple[int, int], ...]
+    first: int  # the index of the first Slice: the crop layer's name and location
+
+
+def _spatial_slice(imp: _Importer, i: int, node, x, starts, ends, axes, steps) -> Cropped:
+    view = x if isinstance(x, Cropped) else Cropped(x, tuple((0, n) for n in x.shape[1:]), i)
+    rank = len(view.x.shape) + 1
+    box = list(view.box)
+    for start, stop, axis, step in zip(starts, ends, axes, steps):
+        axis %= rank
+        if axis < 2 or step != 1 or start is None or stop is None:
+            raise _Unsupported("a slice of a spatial window along the batch or the channels, or with a step")
+        lo, hi = box[axis - 2]
+        width = hi - lo
+        start = max(0, min(width, start + width if start < 0 else start))
+        stop = max(0, min(width, stop + width if stop < 0 else stop))
+        if stop <= start:
+            raise imp.fail(node, f"takes nothing of axis {axis} ({width} long)")
+        box[axis - 2] = (lo + start, lo + stop)
+    return Cropped(view.x, tuple(box), view.first)
+
+
+class ChannelsLast:
+    """x with its channels moved last (a Transpose to N×…×C), as a channels-last LayerNorm or Linear reads it."""
+
+    __slots__ = ("x",)
+
+    def __init__(self, x: Act):
+        self.x = x
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ChannelsLast) and other.x == self.x
+
+    def __hash__(self) -> int:
+        return hash(("channels_last", self.x))
+
+
+def _to_last(rank: int) -> tuple[int, ...]:
+    return (0, *range(2, rank), 1)
+
+
+def _to_first(rank: int) -> tuple[int, ...]:
+    return (0, rank - 1, *range(1, rank - 1))
+
+
+def _layernorm(imp: _Importer, i: int, node, inputs: list):
+    """LayerNormalization over the last axis: the channels of a channels-last view, or a feature vector."""
+    x, scale = inputs[0], inputs[1]
+    view = isinstance(x, ChannelsLast)
+    act = x.x if view else _act(x)
+    rank = len(act.shape) + 1
+    attrs = _attrs(node)
+    if attrs.get("axis", -1) % rank != rank - 1 or not (view or rank == 2):
+        raise _Unsupported("a layer norm over other than the channels")
+    bias = inputs[2] if len(inputs) > 2 else None
+    c = act.shape[0]
+    if not isinstance(scale, (Weight, Const)) or math.prod(scale.dims) != c or not isinstance(bias, (Weight, Const)) or math.prod(bias.dims) != c:
+        raise _Unsupported(f"a layer norm without a scale and a shift of {c} values each")
+    eps = float(f"{attrs.get('epsilon', 1e-5):.6g}")  # the attribute is float32: 1e-6 reads 9.99999997e-07
+    y = imp.layer(i, node, "layernorm", LAYER_TYPES["layernorm"](eps=eps), act, _weight_path(node, 1))
+    return ChannelsLast(y) if view else y
+
+
+def _layerscale(imp: _Importer, i: int, node, x, weight, tensor: str) -> Act | ChannelsLast | None:
+    """x times a learnable tensor of one value per channel: `layerscale` (ConvNeXt), else None.
+
+    Named after `tensor`, the name the Mul reads (an Identity may alias another initializer).
+    """
+    view = isinstance(x, ChannelsLast)
+    act = x.x if view else x
+    if not isinstance(act, Act) or act.channels is not None or not isinstance(weight, Weight) or len(act.shape) < 2:
+        return None
+    c, rank = act.shape[0], len(act.shape)
+    dims = tuple(weight.dims)
+    fits = (c,) if view else (c, *(1,) * (rank - 1))
+    if dims[-len(fits):] != fits or any(d != 1 for d in dims[:-len(fits)]) or len(dims) > rank + 1:
+        return None
+    name = tensor if _LAYER_NAME.fullmatch(tensor) and not tensor.startswith("onnx") else None
+    if name and name.endswith(".layer_scale") and name[: -len(".layer_scale")] == imp.paths[i]:
+        name = imp.paths[i]  # groupcost's own export: `{layer}.layer_scale`
+    y = imp.layer(i, node, "layerscale", LAYER_TYPES["layerscale"](), act, _clean(name) if name else None)
+    return ChannelsLast(y) if view else y
+
+
+def _resize(imp: _Importer, i: int, node, inputs: list) -> Act:
+    """Resize as torch's interpolate writes it: nearest (any rank) or linear (bilinear, trilinear), by scales or sizes."""
+    x = _act(inputs[0])
+    c, dims = _feature_map(x, node)
+    rank = len(dims)
+    attrs = _attrs(node)
+    mode = attrs.get("mode", "nearest")
+    if mode not in ("nearest", "linear"):
+        raise _Unsupported(f"a {mode} resize (groupcost's upsample is nearest or linear)")
+    if attrs.get("axes") is not None:
+        raise _Unsupported("a resize along chosen axes")
+    transform = attrs.get("coordinate_transformation_mode", "half_pixel")
+    if mode == "linear" and transform not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
+        raise _Unsupported(f"a linear resize with coordinates '{transform}' (torch's are half_pixel or align_corners)")
+    sizes = inputs[3] if len(inputs) > 3 else None
+    scales = inputs[2] if len(inputs) > 2 else (inputs[1] if imp.opset < 11 and len(inputs) > 1 else None)
+    if isinstance(sizes, Const) and sizes.dims != (0,):
+        values = imp.const(sizes, node, "its sizes").values
+        if len(values) != rank + 2 or values[1] != c or values[0] not in (BATCH, imp.batch) or any(not isinstance(v, int) or v < 1 for v in values[2:]):
+            raise imp.fail(node, f"sizes {list(values)} do not fit an input of N×{format_shape(x.shape)}")
+        out = tuple(values[2:])
+    else:
+        factors = imp.const(scales, node, "its scales").values
+        if len(factors) != rank + 2 or tuple(factors[:2]) != (1, 1) or any(not f or f <= 0 for f in factors[2:]):
+            raise imp.fail(node, f"scales {list(factors)} do not fit an input of N×{format_shape(x.shape)}")
+        out = tuple(math.floor(n * f) for n, f in zip(dims, factors[2:]))
+        if all(float(f).is_integer() for f in factors[2:]) and not transform == "align_corners":
+            scale = tuple(int(f) for f in factors[2:])
+            layer_mode = "nearest" if mode == "nearest" else ("linear", "bilinear", "trilinear")[rank - 1]
+            return imp.layer(i, node, "upsample", LAYER_TYPES["upsample"](mode=layer_mode, scale=scale[0] if len(set(scale)) == 1 else scale), x)
+    if min(out) < 1:
+        raise imp.fail(node, f"resizes N×{format_shape(x.shape)} to nothing ({list(out)})")
+    layer_mode = "nearest" if mode == "nearest" else ("linear", "bilinear", "trilinear")[rank - 1]
+    layer = LAYER_TYPES["upsample"](mode=layer_mode, size=out, align_corners=mode == "linear" and transform == "align_corners")
+    return imp.layer(i, node, "upsample", layer, x)
+
+
 HANDLERS: dict[str, Handler] = {
     "Conv": _conv,
     "Gemm": _gemm,
@@ -1440,8 +1671,13 @@ HANDLERS: dict[str, Handler] = {
     "BatchNormalization": _batchnorm,
     "MaxPool": _pool("maxpool"),
     "AveragePool": _pool("avgpool"),
-    "GlobalAveragePool": _global_pool,
-    "ReduceMean": _reduce_mean,
+    "GlobalAveragePool": _global_pool("gap"),
+    "GlobalMaxPool": _global_pool("gmp"),
+    "ReduceMean": _reduce("gap"),
+    "ReduceMax": _reduce("gmp"),
+    "ConvTranspose": _conv_transpose,
+    "Resize": _resize,
+    "LayerNormalization": _layernorm,
     "Relu": _activation("relu"),
     "LeakyRelu": _activation("leakyrelu"),
     "Elu": _activation("elu"),
