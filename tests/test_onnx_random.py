@@ -22,7 +22,8 @@ from groupcost.io.onnx_import import read_network  # noqa: E402
 from groupcost.io.raise_spec import raise_spec  # noqa: E402
 from groupcost.spec import build, parse_text  # noqa: E402
 from test_onnx_import import folded_bn  # noqa: E402
-from torch_named import export_onnx, named_module  # noqa: E402
+from graphgen import graphs  # noqa: E402
+from torch_named import export_onnx, named_module, trained_batchnorm  # noqa: E402
 from torch_reference import torch_counts  # noqa: E402
 
 ACTS = ["relu", "relu6", "sigmoid", "hswish", "hsigmoid", "silu", "tanh", "leakyrelu", "elu"]
@@ -87,3 +88,23 @@ def test_random_networks_keep_their_figures_through_onnx(tmp_path_factory, text)
     rebuilt = build(parse_text(raise_spec(imported), "raised.yaml"), {})
     assert rebuilt.analyze().totals == report.totals
     assert [(n.name, n.out_shape) for n in rebuilt.nodes] == [(n.name, n.out_shape) for n in imported.nodes]
+
+
+# The language issue's generator (tests/graphgen.py): DAGs of every rank, with the layer types the
+# importer reads (groupnorm, instancenorm, pixel (un)shuffle and adaptive pools have no ONNX form it reads).
+IMPORTED_KINDS = ("conv", "dwconv", "pwconv", "convtranspose", "bn", "layernorm", "layerscale", "activation", "pool", "gap", "gmp",
+                  "upsample", "crop", "pad", "flatten", "fc", "linear", "head", "upsample_to", "crop_to", "fpn", "unet", "add", "concat")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(graph=graphs(max_nodes=12, kinds=IMPORTED_KINDS))
+def test_generated_graphs_exported_and_imported_keep_pytorchs_figures(graph, tmp_path_factory):
+    network = build(parse_text(graph.spec, "random_graph.yaml"), {})
+    model = trained_batchnorm(graph.module().eval())
+    params, macs, shapes = torch_counts(model, graph.input_shape)
+    path = tmp_path_factory.mktemp("graph") / "g.onnx"
+    export_onnx(model, graph.input_shape, path, outputs=len(graph.outputs))
+    imported = read_network(path)
+    report = imported.analyze()
+    assert (report.totals.params, report.totals.macs) == (params - folded_bn(network), macs), graph.spec
+    assert imported.output_shapes == (shapes if len(graph.outputs) > 1 else (shapes,)), graph.spec

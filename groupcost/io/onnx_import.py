@@ -1613,7 +1613,8 @@ def _layerscale(imp: _Importer, i: int, node, x, weight, tensor: str) -> Act | C
     """
     view = isinstance(x, ChannelsLast)
     act = x.x if view else x
-    if not isinstance(act, Act) or act.channels is not None or not isinstance(weight, Weight) or len(act.shape) < 2:
+    learnable = isinstance(weight, Weight) or (isinstance(weight, Const) and tensor in imp.initializers)  # ≤ 8 values read as a Const
+    if not isinstance(act, Act) or act.channels is not None or not learnable or len(act.shape) < 2:
         return None
     c, rank = act.shape[0], len(act.shape)
     dims = tuple(weight.dims)
