@@ -1,7 +1,7 @@
 """Property: random small networks, built in torch, exported to ONNX and imported, keep PyTorch's figures.
 
-A small generator of our own (the language issue's random-graph generator is not merged yet):
-a chain of convolutions (any kernel, stride, padding, dilation, groups, bias), batch norms,
+First a small generator of this file's own (2-D chains), then the language issue's random-graph
+generator (tests/graphgen.py: DAGs of every rank). The small one draws a chain of convolutions (any kernel, stride, padding, dilation, groups, bias), batch norms,
 activations, pools, residual adds and concatenated branches, maybe a classifier head. PyTorch
 gives the references: parameters (less what BN folding removes), MACs (FlopCounterMode) and
 the output shape; the imported spec, raised and built again, gives the same analysis.

@@ -7,7 +7,9 @@ groupcost layer type or merge through one table (`HANDLERS`); shape computations
 Concat of ints, ...) are evaluated on small constants; a few multi-node patterns that one PyTorch
 module writes are recognised: x·sigmoid(x) (SiLU), x·hardsigmoid(x) (hard swish), GAP → 1×1 →
 act → 1×1 → gate → mul (squeeze-and-excitation), reshape–transpose–reshape (channel shuffle),
-MatMul + bias (a linear layer).
+MatMul + bias (a linear layer). Two views stand for a tensor until something reads it: a move of
+the channels last (ConvNeXt's LayerNorm and Linear read it) and a run of spatial Slices (one per
+axis, as torch's narrow writes them), which becomes one centre crop.
 
 Names come from module paths: the TorchScript exporter's node names (`/layer1/layer1.0/conv1/Conv`),
 the torch.export exporter's `pkg.torch.onnx.name_scopes` metadata and its initializer names
@@ -845,18 +847,23 @@ def _pad(imp: _Importer, i: int, node, inputs: list):
     return imp.layer(i, node, "pad", layer, x)
 
 
+def _kernel_dims(imp: _Importer, node, inputs: list, rank: int) -> tuple[int, ...]:
+    """The dims of a (transposed) convolution's weight: an initializer of rank + 2 dimensions."""
+    weight = inputs[1] if len(inputs) > 1 else None
+    if not isinstance(weight, (Weight, Const)):
+        raise _Unsupported("its weight is computed, not an initializer")
+    if len(weight.dims) != rank + 2:
+        raise imp.fail(node, f"weight {list(weight.dims)} does not fit a {rank}-D input")
+    return tuple(weight.dims)
+
+
 def _conv(imp: _Importer, i: int, node, inputs: list) -> Act:
     padded = inputs[0] if isinstance(inputs[0], PaddedView) else None
     x = _act(padded.x if padded is not None else inputs[0])
     c_in, dims = _feature_map(x, node)
     rank = len(dims)
-    weight = inputs[1] if len(inputs) > 1 else None
-    if not isinstance(weight, (Weight, Const)):
-        raise _Unsupported("its weight is computed, not an initializer")
-    wdims = weight.dims
+    wdims = _kernel_dims(imp, node, inputs, rank)
     attrs = _attrs(node)
-    if len(wdims) != rank + 2:
-        raise imp.fail(node, f"weight {list(wdims)} does not fit a {rank}-D input")
     kernel, stride, dilation = _window(attrs, imp, node, rank, wdims[2:])
     if tuple(wdims[2:]) != kernel:
         raise imp.fail(node, f"kernel_shape {list(kernel)} differs from its weight's {list(wdims[2:])}")
@@ -890,12 +897,7 @@ def _conv_transpose(imp: _Importer, i: int, node, inputs: list) -> Act:
     x = _act(inputs[0])
     c_in, dims = _feature_map(x, node)
     rank = len(dims)
-    weight = inputs[1] if len(inputs) > 1 else None
-    if not isinstance(weight, (Weight, Const)):
-        raise _Unsupported("its weight is computed, not an initializer")
-    wdims = weight.dims
-    if len(wdims) != rank + 2:
-        raise imp.fail(node, f"weight {list(wdims)} does not fit a {rank}-D input")
+    wdims = _kernel_dims(imp, node, inputs, rank)
     attrs = _attrs(node)
     kernel, stride, dilation = _window(attrs, imp, node, rank, wdims[2:])
     groups = attrs.get("group", 1)
