@@ -840,8 +840,8 @@ def _pad(imp: _Importer, i: int, node, inputs: list):
     if len(pads) != 2 * n or any(not isinstance(p, int) or p < 0 for p in pads) or pads[0] or pads[1] or pads[n] or pads[n + 1]:
         raise _Unsupported(f"a padding {list(pads)} of other than the spatial dimensions")
     spatial_pads = tuple(v for k in range(2, n) for v in (pads[k], pads[n + k]))
-    readers = [imp.order[k] for k in imp.consumers.get(node.output[0], [])] if -1 not in imp.consumers.get(node.output[0], []) else []
-    if mode == "constant" and value == 0 and readers and all(r.op_type == "Conv" and r.input[0] == node.output[0] for r in readers):
+    readers = imp.consumers.get(node.output[0], [])  # -1: a graph output
+    if mode == "constant" and value == 0 and readers and all(k >= 0 and imp.order[k].op_type == "Conv" and imp.order[k].input[0] == node.output[0] for k in readers):
         return PaddedView(x, spatial_pads)
     layer = LAYER_TYPES["pad"](p=spatial_pads, mode=_PAD_MODES[mode], value=value)
     return imp.layer(i, node, "pad", layer, x)
@@ -965,9 +965,7 @@ def _matmul(imp: _Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
     if not isinstance(x, Act) or not isinstance(weight, (Weight, Const)):
         raise _Unsupported("a product of two activations (attention?), not a layer with weights")
     kind = "linear" if view else "fc"
-    if view and len(weight.dims) == 2 and x.channels is None:
-        pass
-    elif len(x.shape) != 1 or len(weight.dims) != 2:
+    if len(weight.dims) != 2 or (x.channels is not None if view else len(x.shape) != 1):
         raise _Unsupported(f"a product of {format_shape(x.shape)} with a {list(weight.dims)} weight, not a linear layer on a flat vector")
     if weight.dims[0] != x.shape[0]:
         raise imp.fail(node, f"weight {list(weight.dims)} does not fit an input of {x.shape[0]} features")
@@ -1508,6 +1506,11 @@ def _slice_of(x: Act, start: int, stop: int) -> Act:
     return Act(x.name, (stop - start, *x.shape[1:]), (start, stop))
 
 
+def _bound(index: int, width: int) -> int:
+    """A Slice bound as ONNX reads it: negative counts from the end, then clamped to [0, width]."""
+    return max(0, min(width, index + width if index < 0 else index))
+
+
 def _slice(imp: _Importer, i: int, node, inputs: list):
     x = inputs[0]
     attrs = _attrs(node)
@@ -1529,9 +1532,7 @@ def _slice(imp: _Importer, i: int, node, inputs: list):
     if len(axes) != 1 or axes[0] % rank != 1 or steps[0] != 1:
         raise _Unsupported("a slice of other than a channel range or a spatial window")
     width = x.shape[0]
-    start, stop = starts[0], ends[0]
-    start = max(0, min(width, start + width if start < 0 else start))
-    stop = max(0, min(width, stop + width if stop < 0 else stop))
+    start, stop = _bound(starts[0], width), _bound(ends[0], width)
     if stop <= start:
         raise imp.fail(node, f"takes no channels ({starts[0]}:{ends[0]} of {width})")
     offset = 0 if x.channels is None else x.channels[0]
@@ -1559,27 +1560,18 @@ def _spatial_slice(imp: _Importer, i: int, node, x, starts, ends, axes, steps) -
             raise _Unsupported("a slice of a spatial window along the batch or the channels, or with a step")
         lo, hi = box[axis - 2]
         width = hi - lo
-        start = max(0, min(width, start + width if start < 0 else start))
-        stop = max(0, min(width, stop + width if stop < 0 else stop))
+        start, stop = _bound(start, width), _bound(stop, width)
         if stop <= start:
             raise imp.fail(node, f"takes nothing of axis {axis} ({width} long)")
         box[axis - 2] = (lo + start, lo + stop)
     return Cropped(view.x, tuple(box), view.first)
 
 
+@dataclass(frozen=True)
 class ChannelsLast:
     """x with its channels moved last (a Transpose to N×…×C), as a channels-last LayerNorm or Linear reads it."""
 
-    __slots__ = ("x",)
-
-    def __init__(self, x: Act):
-        self.x = x
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, ChannelsLast) and other.x == self.x
-
-    def __hash__(self) -> int:
-        return hash(("channels_last", self.x))
+    x: Act
 
 
 def _to_last(rank: int) -> tuple[int, ...]:
@@ -1644,6 +1636,7 @@ def _resize(imp: _Importer, i: int, node, inputs: list) -> Act:
     transform = attrs.get("coordinate_transformation_mode", "half_pixel")
     if mode == "linear" and transform not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
         raise _Unsupported(f"a linear resize with coordinates '{transform}' (torch's are half_pixel or align_corners)")
+    layer_mode = "nearest" if mode == "nearest" else ("linear", "bilinear", "trilinear")[rank - 1]
     sizes = inputs[3] if len(inputs) > 3 else None
     scales = inputs[2] if len(inputs) > 2 else (inputs[1] if imp.opset < 11 and len(inputs) > 1 else None)
     if isinstance(sizes, Const) and sizes.dims != (0,):
@@ -1658,11 +1651,9 @@ def _resize(imp: _Importer, i: int, node, inputs: list) -> Act:
         out = tuple(math.floor(n * f) for n, f in zip(dims, factors[2:]))
         if all(float(f).is_integer() for f in factors[2:]) and not transform == "align_corners":
             scale = tuple(int(f) for f in factors[2:])
-            layer_mode = "nearest" if mode == "nearest" else ("linear", "bilinear", "trilinear")[rank - 1]
             return imp.layer(i, node, "upsample", LAYER_TYPES["upsample"](mode=layer_mode, scale=scale[0] if len(set(scale)) == 1 else scale), x)
     if min(out) < 1:
         raise imp.fail(node, f"resizes N×{format_shape(x.shape)} to nothing ({list(out)})")
-    layer_mode = "nearest" if mode == "nearest" else ("linear", "bilinear", "trilinear")[rank - 1]
     layer = LAYER_TYPES["upsample"](mode=layer_mode, size=out, align_corners=mode == "linear" and transform == "align_corners")
     return imp.layer(i, node, "upsample", layer, x)
 
