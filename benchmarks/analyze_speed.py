@@ -69,7 +69,7 @@ layers:
 
 
 def time_in_process(n_layers: int, runs: int) -> tuple[int, float]:
-    from groupcost.spec import build, parse_text
+    from groupcost.language import build, parse_text
 
     text = generated_spec(n_layers)
     timings, rows = [], 0
@@ -102,7 +102,7 @@ def main() -> None:
     (rows_a, t_a), (rows_b, t_b) = results
     print(f"   growth: {rows_b / rows_a:.1f}× the layers took {t_b / t_a:.1f}× the time (linear ≈ equal); goal for 10,000 layers ≤ 1 s")
 
-    check = "import sys; from groupcost.cli import app\ntry: app(['analyze', 'resnext50_32x4d'])\nexcept SystemExit: pass\nprint('numpy' in sys.modules, file=sys.stderr)"
+    check = "import sys; from groupcost.cli.app import app\ntry: app(['analyze', 'resnext50_32x4d'])\nexcept SystemExit: pass\nprint('numpy' in sys.modules, file=sys.stderr)"
     done = subprocess.run([PY, "-c", check], capture_output=True, text=True)
     print(f"\n3. numpy imported by analyze: {done.stderr.strip().splitlines()[-1]}")
 
@@ -122,8 +122,8 @@ STAGES = """
 import io, json, sys, time
 t = [time.perf_counter()]
 import typer, rich, yaml; t.append(time.perf_counter())
-import groupcost, groupcost.layers, groupcost.spec; t.append(time.perf_counter())
-import groupcost.cli; t.append(time.perf_counter())
+import groupcost, groupcost.ops, groupcost.language; t.append(time.perf_counter())
+import groupcost.cli.app; t.append(time.perf_counter())
 from groupcost.api import analyze_spec
 report = analyze_spec("resnext50_32x4d"); t.append(time.perf_counter())
 from groupcost.render.report import to_table
@@ -131,7 +131,7 @@ table = to_table(report)
 table.plain(120); t.append(time.perf_counter())
 from rich.console import Console; t.append(time.perf_counter())
 Console(file=io.StringIO(), width=120).print(table, crop=False); t.append(time.perf_counter())
-names = ["import typer, rich, yaml", "import groupcost (layers, spec, analysis)", "import groupcost.cli (+ typer.main)",
+names = ["import typer, rich, yaml", "import groupcost (layers, spec, analysis)", "import groupcost.cli.app (+ typer.main)",
          "load + build + analyze resnext50_32x4d", "render the table, plain (a pipe)", "terminal only: import rich.console",
          "terminal only: render with rich"]
 print(json.dumps({n: 1000 * (b - a) for n, a, b in zip(names, t, t[1:])}))

@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 
 import groupcost
-from groupcost.analysis import analyze
-from groupcost.calibrate import calibrate
-from groupcost.io.onnx_export import write_onnx
-from groupcost.io.pytorch_export import export_pytorch
-from groupcost.measure import measure
+from groupcost.graph.analysis import analyze
+from groupcost.run.calibrate import calibrate
+from groupcost.formats.onnx.export import write_onnx
+from groupcost.formats.torch.export import export_pytorch
+from groupcost.run.measure import measure
 from groupcost.render.measure import ratio, seconds, warnings
-from groupcost.roofline import report_seconds
+from groupcost.run.roofline import report_seconds
 
 
 def export_figures() -> None:
@@ -48,7 +48,7 @@ def export_figures() -> None:
 
 def table2(runs: int, threads: int | None, on: str | None) -> None:
     doc = groupcost.load_document("shufflenet_v2_table2")
-    configs = [(f"G={g}", groupcost.spec.build(doc, {"G": g})) for g in (1, 2, 4, 8)]
+    configs = [(f"G={g}", groupcost.language.build(doc, {"G": g})) for g in (1, 2, 4, 8)]
     device = calibrate(on, threads)
     session = measure(configs, on, runs, threads)
     print(f"## ShuffleNet V2 Table 2, measured\n\nmachine: {platform.machine()}, {os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.1f} at the start")

@@ -28,9 +28,9 @@ import statistics
 import sys
 import time
 
-from groupcost.spec import build, parse_text
+from groupcost.language import build, parse_text
 from groupcost.errors import SpecError
-from groupcost.spec.yamlsource import MAX_NODES as MAX_VALUES
+from groupcost.language.yamlsource import MAX_NODES as MAX_VALUES
 
 SIZES = (1_000, 2_500, 5_000, 10_000)
 FLAT_SIZES = (1_000, 2_500, 5_000, 7_500)  # 10,000 flat nodes would pass the values limit

@@ -24,10 +24,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
 import groupcost  # noqa: E402
-from groupcost.execute import forward, init_weights  # noqa: E402
-from groupcost.kernels import MacCounter  # noqa: E402
-from groupcost.layers.conv import Conv  # noqa: E402
-from groupcost.network import LayerStep  # noqa: E402
+from groupcost.run.execute import forward, init_weights  # noqa: E402
+from groupcost.ops.kernels import MacCounter  # noqa: E402
+from groupcost.ops.conv import Conv  # noqa: E402
+from groupcost.graph.network import LayerStep  # noqa: E402
 
 
 def best(fn, runs: int) -> float:

@@ -9,10 +9,10 @@ One function per command, each returning an object whose `to_dict()` is that com
 `analyze_spec`, `layer`, `compare`, `whatif`, `check`, `diff`, `verify` (groupcost.api).
 """
 
-from groupcost.analysis import CONVENTION, METRICS, Report, Row, Totals, TypeBreakdown, TypeRow, analyze
+from groupcost.graph.analysis import CONVENTION, METRICS, Report, Row, Totals, TypeBreakdown, TypeRow, analyze
 from groupcost.errors import GroupcostError, Location, SpecError, UsageError
-from groupcost.network import Network
-from groupcost.spec import load, load_document, parse_text, zoo_names
+from groupcost.graph.network import Network
+from groupcost.language import load, load_document, parse_text, zoo_names
 
 __version__ = "0.2.0"
 

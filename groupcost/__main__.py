@@ -1,3 +1,3 @@
-from groupcost.cli import run
+from groupcost.cli.app import run
 
 run()

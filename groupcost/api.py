@@ -17,17 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from groupcost.analysis import Report, Totals
+from groupcost.graph.analysis import Report, Totals
 from groupcost.errors import GroupcostError, Location, SpecError, UsageError
-from groupcost.network import Network
-from groupcost.spec import SpecDocument, build, is_onnx, load, load_document, parse_text
-from groupcost.spec.expr import Number
+from groupcost.graph.network import Network
+from groupcost.language import SpecDocument, build, is_onnx, load, load_document, parse_text
+from groupcost.language.expr import Number
 
 if TYPE_CHECKING:
-    from groupcost.budget import SpecCheck
-    from groupcost.costdiff import Diff, Rule
-    from groupcost.sweep import Sweep
-    from groupcost.variants import Comparison, GroupSweep
+    from groupcost.questions.check import SpecCheck
+    from groupcost.questions.diff import Diff, Rule
+    from groupcost.questions.whatif import Sweep
+    from groupcost.questions.compare import Comparison, GroupSweep
 
 Spec = Union[str, Path, SpecDocument]
 
@@ -55,7 +55,7 @@ def layer(in_shape: Sequence[int], out: int, k: int | tuple[int, int] = 3, s: in
           p: int | tuple[int, ...] | str = 0, d: int | tuple[int, int] = 1, groups: Sequence[int | str] = (1, 2, 4, 8, "dw"),
           bias: bool = False) -> GroupSweep:
     """`groupcost layer`: one convolution at every G in `groups` ('dw' = depthwise)."""
-    from groupcost.variants import ConvQuestion, sweep_groups
+    from groupcost.questions.compare import ConvQuestion, sweep_groups
 
     def pair(v):
         return (v, v) if isinstance(v, int) else tuple(v)
@@ -70,7 +70,7 @@ def compare(spec: Spec, groups: Sequence[int | str] = (2, 4, 8, 32), layers: str
             variables: Mapping[str, Number] | None = None, *, input_shape: Sequence[int] | None = None, batch: int | None = None) -> Comparison:
     """`groupcost compare`: every (or every `layers`-matching) convolution as standard, at each G and
     depthwise-separable; heads as GAP, GDC or dense; whole-network totals. A pattern matching nothing is an error."""
-    from groupcost.variants import compare as compare_network
+    from groupcost.questions.compare import compare as compare_network
 
     choices = [c for c in groups if c != "dw"] + (["dw"] if "dw" in groups else [])
     return compare_network(network(spec, variables, input_shape=input_shape, batch=batch), choices, layers)
@@ -81,8 +81,8 @@ def whatif(spec: Spec, vary: Mapping[str, Sequence[Number]] | None = None, devic
            input_shape: Sequence[int] | None = None, batch: int | None = None) -> Sweep:
     """`groupcost whatif`: the spec for every combination of `vary`, and/or `layer` at every G of `groups`
     ('divisors' for every legal one). `device` is a roofline.Device or a profile name (default a100)."""
-    from groupcost import roofline
-    from groupcost.sweep import whatif as sweep
+    from groupcost.run import roofline
+    from groupcost.questions.whatif import whatif as sweep
 
     if not vary and layer is None:
         raise UsageError("nothing to vary", "give --vary VAR=v1,v2,... and/or --layer NAME --g 1,2,4", Location("--vary"))
@@ -103,7 +103,7 @@ class CheckResult:
         return "error" if any(c.error for c in self.specs) else "over" if any(c.status == "over" for c in self.specs) else "ok"
 
     def to_dict(self) -> dict:
-        from groupcost.documents import check_dict
+        from groupcost.render.documents import check_dict
 
         return check_dict(list(self.specs))
 
@@ -112,7 +112,7 @@ def check(specs: Sequence[Spec], limits: Mapping[str, str | int] | None = None, 
           variables: Mapping[str, Number] | None = None, *, input_shape: Sequence[int] | None = None, batch: int | None = None) -> CheckResult:
     """`groupcost check`: each spec against its `budgets:` and `limits` ({'params': '5M'}, replacing the spec's
     whole-network budget on that metric). Every spec is checked; one that cannot be read is reported, not raised."""
-    from groupcost.budget import SpecCheck, check_spec, flag_limits
+    from groupcost.questions.check import SpecCheck, check_spec, flag_limits
 
     parsed = flag_limits({k: str(v) for k, v in (limits or {}).items() if v is not None})
     results = []
@@ -139,10 +139,10 @@ def diff(base: Spec | None, head: Spec, rules: str | Sequence[Rule] | None = Non
          git: str | None = None, input_shape: Sequence[int] | None = None, batch: int | None = None) -> Diff:
     """`groupcost diff`: totals and layers of `base` and `head`. With `git`, `base` is ignored and `head` is
     compared with itself at that revision (absent there: every layer added). `rules`: 'macs>5%,params>0'."""
-    from groupcost.costdiff import diff as compare_reports
-    from groupcost.costdiff import parse_rules
-    from groupcost.spec.gitsource import NotAtRevision, read_at_revision
-    from groupcost.spec.zoo import resolve_source
+    from groupcost.questions.diff import diff as compare_reports
+    from groupcost.questions.diff import parse_rules
+    from groupcost.language.gitsource import NotAtRevision, read_at_revision
+    from groupcost.language.zoo import resolve_source
 
     parsed = parse_rules(rules) if isinstance(rules, str) else list(rules or [])
     options = {"input_shape": tuple(input_shape) if input_shape else None, "batch": batch}
@@ -196,7 +196,7 @@ class VerifyResult:
                 f"equal the analysis (batch {v.batch}, {v.dtype}, seed {v.seed}, {v.seconds:.2f} s)")
 
     def to_dict(self) -> dict:
-        from groupcost.documents import verification_dict
+        from groupcost.render.documents import verification_dict
 
         return verification_dict(self.verification, self.verdict)
 
@@ -205,8 +205,8 @@ def verify(spec: Spec | Network, batch: int | None = None, seed: int = 0, dtype:
            *, input_shape: Sequence[int] | None = None, on_step=None) -> VerifyResult:
     """`groupcost verify`: run the spec in NumPy with seeded weights and check every layer against the analysis.
     Running out of memory is an error (not a mismatch), saying what could not be allocated."""
-    from groupcost.execute import DTYPES
-    from groupcost.execute import verify as run_network
+    from groupcost.run.execute import DTYPES
+    from groupcost.run.execute import verify as run_network
 
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise UsageError(f"seed must be a whole number from 0 to 2^63 - 1, got {seed}", None, Location("--seed"))

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import settings
 from typer.testing import CliRunner
 
-from groupcost.cli import app
+from groupcost.cli.app import app
 
 TESTS = Path(__file__).parent
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from groupcost.budget import parse_amount, parse_fraction
+from groupcost.questions.check import parse_amount, parse_fraction
 from groupcost.errors import SpecError
 
 SPEC = """\

@@ -124,7 +124,7 @@ def test_layers_lists_every_type(cli):
 def test_python_m_and_no_numpy_on_the_analyze_path(tmp_path):
     """Runs as a user would, from another directory; numpy must not be imported by `analyze`."""
     code = (
-        "import sys; from groupcost.cli import app\n"
+        "import sys; from groupcost.cli.app import app\n"
         "try:\n    app(['analyze', 'resnext50_32x4d', '--format', 'json'])\nexcept SystemExit as e:\n    assert e.code in (0, None)\n"
         "assert 'numpy' not in sys.modules, 'numpy was imported'\n"
         "assert 'torch' not in sys.modules\n"
@@ -149,7 +149,7 @@ def test_python_m_and_no_numpy_on_the_analyze_path(tmp_path):
 )
 def test_usage_errors_are_one_located_line(capsys, argv, line):
     """The installed command (`run`) turns typer's own usage errors into the same one-line form."""
-    from groupcost.cli import run
+    from groupcost.cli.app import run
 
     with pytest.raises(SystemExit) as exit_info:
         run(argv)
@@ -158,7 +158,7 @@ def test_usage_errors_are_one_located_line(capsys, argv, line):
 
 
 def test_run_exit_codes(capsys):
-    from groupcost.cli import run
+    from groupcost.cli.app import run
 
     for argv, code in ((["--version"], 0), (["zoo", "--format", "csv"], 0), ([], 0)):
         with pytest.raises(SystemExit) as exit_info:

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from groupcost.costdiff import parse_rules
+from groupcost.questions.diff import parse_rules
 from groupcost.errors import UsageError
 
 BASE = "name: net\ninput: [3, 16, 16]\nlayers:\n  - conv: {out: 8, k: 3, p: 1}\n  - relu\n  - conv: {name: mid, out: 16, k: 3, p: 1}\n  - gap\n  - flatten\n  - fc: {name: head, out: 10}\n"

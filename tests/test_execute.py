@@ -9,10 +9,10 @@ import pytest
 
 import groupcost
 from conftest import executable
-from groupcost.execute import verify
-from groupcost.layers import Layer
-from groupcost.layers.conv import Conv
-from groupcost.layers.registry import register
+from groupcost.run.execute import verify
+from groupcost.ops import Layer
+from groupcost.ops.conv import Conv
+from groupcost.ops.registry import register
 
 
 @pytest.mark.parametrize("name", groupcost.zoo_names())

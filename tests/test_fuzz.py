@@ -15,7 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from groupcost.cli import run
+from groupcost.cli.app import run
 
 ROOT = Path(__file__).parents[1]
 ZOO = {p.stem: p.read_text(encoding="utf-8") for p in sorted((ROOT / "specs").glob("*.yaml"))}

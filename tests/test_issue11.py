@@ -113,7 +113,7 @@ def test_batch_multiplies_macs():
 
 
 def test_spec_from_stdin(cli):
-    from groupcost.spec.zoo import resolve_source
+    from groupcost.language.zoo import resolve_source
 
     result = cli("analyze", "-", "-f", "json", input=resolve_source("alexnet").read_text(encoding="utf-8"))
     assert result.exit_code == 0 and json.loads(result.stdout)["totals"]["params"] == 61_100_840  # torchvision's AlexNet
@@ -141,7 +141,7 @@ def test_dash_h(cli):
     ],
 )
 def test_errors_are_one_line_exit_2(capsys, argv, prefix):
-    from groupcost.cli import run
+    from groupcost.cli.app import run
 
     with pytest.raises(SystemExit) as exit_info:
         run(argv)
@@ -150,7 +150,7 @@ def test_errors_are_one_line_exit_2(capsys, argv, prefix):
 
 
 def test_out_of_memory_is_not_a_mismatch(cli, monkeypatch):
-    from groupcost.layers.conv import Conv
+    from groupcost.ops.conv import Conv
 
     def starved(self, x, weights, counter):
         raise MemoryError("Unable to allocate 3.50 GiB for an array with shape (8, 64, 1792, 1792) and data type float32")

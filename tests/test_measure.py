@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from groupcost.measure import Measurement, Session, Setup, Timing
+from groupcost.run.measure import Measurement, Session, Setup, Timing
 
 HERE = Path(__file__).parent
 TINY = HERE / "io" / "every_layer.yaml"
@@ -38,13 +38,13 @@ def test_timing_statistics_and_overlap_flags():
 
 
 def test_analyze_never_imports_torch_onnx_or_numpy():
-    code = ("import sys\nfrom groupcost.cli import run\ntry:\n    run(['analyze', 'resnet18', '--traffic'])\nexcept SystemExit:\n    pass\n"
+    code = ("import sys\nfrom groupcost.cli.app import run\ntry:\n    run(['analyze', 'resnet18', '--traffic'])\nexcept SystemExit:\n    pass\n"
             "loaded = [m for m in ('torch', 'onnx', 'numpy') if m in sys.modules]\nassert not loaded, loaded")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
 def test_without_torch_measure_is_one_line_and_exit_2():
-    code = ("import sys\nsys.modules['torch'] = None\nfrom groupcost.cli import run\nrun(['analyze', %r, '--measure'])" % str(TINY))
+    code = ("import sys\nsys.modules['torch'] = None\nfrom groupcost.cli.app import run\nrun(['analyze', %r, '--measure'])" % str(TINY))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "pip install torch==2.13.0" in done.stderr and "Traceback" not in done.stderr
@@ -100,7 +100,7 @@ def test_calibrate_writes_a_profile_that_device_accepts(tmp_path):
     profile = tmp_path / "this.yaml"
     done = _cli("calibrate", "--on", "cpu", "-o", str(profile), "--threads", "1")
     assert done.returncode == 0, done.stderr
-    from groupcost.roofline import device
+    from groupcost.run.roofline import device
 
     loaded = device(str(profile))
     assert loaded.peak_tflops > 0 and loaded.bandwidth_gbs > 0 and "measured" in loaded.description

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import groupcost  # noqa: E402
-from groupcost.execute import forward, init_weights  # noqa: E402
-from groupcost.layers import LAYER_TYPES  # noqa: E402
-from groupcost.layers.activation import Activation  # noqa: E402
-from groupcost.spec.zoo import resolve_source  # noqa: E402
+from groupcost.run.execute import forward, init_weights  # noqa: E402
+from groupcost.ops import LAYER_TYPES  # noqa: E402
+from groupcost.ops.activation import Activation  # noqa: E402
+from groupcost.language.zoo import resolve_source  # noqa: E402
 
 from torch_reference import load_weights, network_module, step_outputs  # noqa: E402
 
@@ -25,7 +25,7 @@ ACTIVATIONS = sorted(k for k, v in LAYER_TYPES.items() if issubclass(v, Activati
 def build(text: str):
     """The network of `text`; a random configuration that is not a network (a window too large) is skipped."""
     try:
-        return groupcost.spec.build(groupcost.parse_text(text, "case.yaml"))
+        return groupcost.language.build(groupcost.parse_text(text, "case.yaml"))
     except groupcost.SpecError:
         assume(False)
 

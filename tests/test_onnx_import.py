@@ -21,10 +21,10 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from groupcost.errors import GroupcostError  # noqa: E402
-from groupcost.io.onnx_import import read_network  # noqa: E402
-from groupcost.io.raise_spec import raise_spec  # noqa: E402
-from groupcost.network import LayerStep  # noqa: E402
-from groupcost.spec import build, load, parse_text, zoo_names  # noqa: E402
+from groupcost.formats.onnx.importer import read_network  # noqa: E402
+from groupcost.language.raising import raise_spec  # noqa: E402
+from groupcost.graph.network import LayerStep  # noqa: E402
+from groupcost.language import build, load, parse_text, zoo_names  # noqa: E402
 from torch_named import export_onnx, named_module, trained_batchnorm  # noqa: E402
 from torch_reference import torch_counts  # noqa: E402
 from conftest import SMALLER_INPUT  # noqa: E402
@@ -183,7 +183,7 @@ def test_round_trip_keeps_every_figure(name, folder):
 def test_imported_specs_pass_the_json_schema(folder):
     jsonschema = pytest.importorskip("jsonschema")
     yaml = pytest.importorskip("yaml")
-    from groupcost.schema import spec_schema
+    from groupcost.language.schema import spec_schema
 
     schema = spec_schema()
     for name in ["resnet50", "shufflenet_v2_x1_0", "mobilenet_v3_small", "efficientnet_v2_s", "mobilefacenet"]:
@@ -356,7 +356,7 @@ def test_torch_factory_errors_are_one_line(tmp_path):
 
 
 def test_analyze_of_a_spec_imports_neither_onnx_nor_torch_nor_numpy():
-    code = ("import sys; from groupcost.cli import run\n"
+    code = ("import sys; from groupcost.cli.app import run\n"
             "try:\n    run(['analyze', 'resnet50'])\nexcept SystemExit:\n    pass\n"
             "sys.stderr.write(' '.join(m for m in ('onnx', 'torch', 'numpy', 'onnxruntime') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -410,7 +410,7 @@ def test_models_with_unmapped_operators_are_refused_with_the_list(tmp_path):
 def test_analyze_and_compare_read_groupcosts_own_onnx_export(tmp_path):
     """A file written by `groupcost export --to onnx` is analyzed as its graph: the spec's figures."""
     pytest.importorskip("onnx")
-    from groupcost.io.onnx_export import write_onnx
+    from groupcost.formats.onnx.export import write_onnx
 
     path = tmp_path / "r18.onnx"
     write_onnx(load("resnet18"), path, "zeros", 0)

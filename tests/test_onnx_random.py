@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from groupcost.errors import SpecError  # noqa: E402
-from groupcost.io.onnx_import import read_network  # noqa: E402
-from groupcost.io.raise_spec import raise_spec  # noqa: E402
-from groupcost.spec import build, parse_text  # noqa: E402
+from groupcost.formats.onnx.importer import read_network  # noqa: E402
+from groupcost.language.raising import raise_spec  # noqa: E402
+from groupcost.language import build, parse_text  # noqa: E402
 from test_onnx_import import folded_bn  # noqa: E402
 from graphgen import graphs  # noqa: E402
 from torch_named import export_onnx, named_module, trained_batchnorm  # noqa: E402

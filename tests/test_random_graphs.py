@@ -18,7 +18,7 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 
 
 def build(graph: Graph) -> groupcost.Network:
-    return groupcost.spec.build(groupcost.parse_text(graph.spec, "random_graph.yaml"))
+    return groupcost.language.build(groupcost.parse_text(graph.spec, "random_graph.yaml"))
 
 
 def test_random_graphs_match_pytorch():
@@ -48,7 +48,7 @@ def test_random_graphs_match_pytorch():
 @given(graphs(max_nodes=16))
 def test_random_graphs_verify_in_numpy(graph: Graph):
     pytest.importorskip("numpy")
-    from groupcost.execute import verify
+    from groupcost.run.execute import verify
 
     result = verify(build(graph), batch=2)
     assert result.ok, (result.first_mismatch, graph.spec)
@@ -151,7 +151,7 @@ NOT_DRAWN = {
 
 def test_generator_draws_every_layer_type():
     """Every layer type groupcost knows is drawn within 300 draws, or is listed in NOT_DRAWN."""
-    from groupcost.layers.registry import ALIASES, LAYER_TYPES
+    from groupcost.ops.registry import ALIASES, LAYER_TYPES
 
     drawn = _drawn()[1]
     assert sorted(set(LAYER_TYPES) - set(ALIASES) - drawn - NOT_DRAWN) == []
@@ -164,10 +164,10 @@ def test_random_graphs_survive_every_variant(graph: Graph):
     """`compare` rewrites every conv of a graph (G, depthwise, dw-separable): the rewritten graph,
     long skips and merges included, still runs in NumPy and agrees with its own analysis."""
     pytest.importorskip("numpy")
-    from groupcost.execute import verify
-    from groupcost.layers import LayerError
-    from groupcost.network import replace_steps
-    from groupcost.variants import DEPTHWISE, SEPARABLE, choice_label, compare, is_groupable, replacement
+    from groupcost.run.execute import verify
+    from groupcost.ops import LayerError
+    from groupcost.graph.network import replace_steps
+    from groupcost.questions.compare import DEPTHWISE, SEPARABLE, choice_label, compare, is_groupable, replacement
 
     net = build(graph)
     scenarios = {s.label: s.totals for s in compare(net, [2, DEPTHWISE]).scenarios}
@@ -197,7 +197,7 @@ def test_random_graphs_through_the_cli(graph: Graph, tmp_path_factory):
 
     from typer.testing import CliRunner
 
-    from groupcost.cli import app
+    from groupcost.cli.app import app
 
     path = tmp_path_factory.mktemp("graph") / "graph.yaml"
     path.write_text(graph.spec, encoding="utf-8")
@@ -226,7 +226,7 @@ def test_json_report_lists_every_output(write_spec):
 
     from typer.testing import CliRunner
 
-    from groupcost.cli import app
+    from groupcost.cli.app import app
 
     result = CliRunner().invoke(app, ["analyze", str(write_spec(MULTI_OUTPUT)), "--format", "json"])
     assert result.exit_code == 0
@@ -251,4 +251,4 @@ def test_torch_avgpool3d_refuses_an_input_smaller_than_the_window():
 
 def test_avgpool3d_smaller_than_the_window_is_refused():
     with pytest.raises(groupcost.SpecError):
-        groupcost.spec.build(groupcost.parse_text(AVGPOOL_3D_SMALL, "avgpool3d.yaml"))
+        groupcost.language.build(groupcost.parse_text(AVGPOOL_3D_SMALL, "avgpool3d.yaml"))

@@ -74,6 +74,6 @@ def stacks(draw):
 @given(stacks())
 def test_random_stack_matches_pytorch(case):
     text, model, input_shape = case
-    net = groupcost.spec.build(groupcost.parse_text(text, "random.yaml"))
+    net = groupcost.language.build(groupcost.parse_text(text, "random.yaml"))
     report = net.analyze()
     assert (report.totals.params, report.totals.macs, report.output_shape) == torch_counts(model, input_shape), text

@@ -7,7 +7,7 @@ import json
 import pytest
 
 import groupcost
-from groupcost.roofline import device, devices
+from groupcost.run.roofline import device, devices
 
 
 def test_profiles_have_sources():
@@ -46,6 +46,6 @@ def test_intensity_of_a_layer():
     """AlexNet conv1: 70,276,800 MACs; traffic 3·224·224 + 64·55·55 + 23,296 elements at 4 bytes."""
     row = groupcost.load("alexnet").analyze().rows[0]
     assert row.traffic == 3 * 224 * 224 + 64 * 55 * 55 + 23_296
-    from groupcost.roofline import intensity
+    from groupcost.run.roofline import intensity
 
     assert intensity(row.macs, row.traffic, 4) == pytest.approx(2 * 70_276_800 / (4 * row.traffic))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from groupcost.schema import spec_schema_json
+from groupcost.language.schema import spec_schema_json
 
 jsonschema = pytest.importorskip("jsonschema")
 

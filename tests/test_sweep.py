@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from groupcost.roofline import device
-from groupcost.spec import load_document
-from groupcost.sweep import whatif
+from groupcost.run.roofline import device
+from groupcost.language import load_document
+from groupcost.questions.whatif import whatif
 
 GTX = device("gtx1080ti")
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 import groupcost
-from groupcost.variants import compare
+from groupcost.questions.compare import compare
 
 
 def test_layer_variants_closed_forms():

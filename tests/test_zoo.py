@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import groupcost
-from groupcost.network import LayerStep
+from groupcost.graph.network import LayerStep
 
 # torchvision's published figures: PyTorch's parameter count and conv + linear MACs.
 TORCHVISION = {
@@ -145,7 +145,7 @@ def test_second_wave_uses_the_language():
     """Each model of the second wave is written with the feature it exercises."""
     regnet = groupcost.load("regnet_y_800mf")
     assert regnet.variables["stage_widths"] == [64, 144, 320, 784] and regnet.variables["stage_depths"] == [1, 3, 8, 2]
-    from groupcost.spec.zoo import zoo_dir
+    from groupcost.language.zoo import zoo_dir
 
     assert "\nextends: resnext50_32x4d\n" in (zoo_dir() / "resnext101_64x4d.yaml").read_text(encoding="utf-8")
     assert groupcost.load("shufflenet_v2_x1_0", width=0.5).analyze().totals == groupcost.load("shufflenet_v2_x0_5").analyze().totals

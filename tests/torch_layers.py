@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from groupcost.layers import conv as gc_conv
-from groupcost.network import LayerStep
+from groupcost.ops import conv as gc_conv
+from groupcost.graph.network import LayerStep
 
 ACTIVATIONS = {
     "relu": nn.ReLU, "relu6": nn.ReLU6, "leakyrelu": nn.LeakyReLU, "elu": nn.ELU, "gelu": nn.GELU,

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from groupcost.network import INPUT, LayerStep, Network
+from groupcost.graph.network import INPUT, LayerStep, Network
 from torch_layers import layer_module
 from torch_reference import Merge
 

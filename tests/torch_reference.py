@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from groupcost.network import INPUT, LayerStep, Network
+from groupcost.graph.network import INPUT, LayerStep, Network
 from torch_layers import layer_module
 
 class Merge(nn.Module):

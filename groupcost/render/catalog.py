@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from groupcost.analysis import Report
-from groupcost.network import Network
+from groupcost.graph.analysis import Report
+from groupcost.graph.network import Network
 from groupcost.render import units
 
 ZooEntry = tuple[str, Network, Report]
@@ -31,13 +31,13 @@ def zoo_markdown(entries: list[ZooEntry]) -> str:
 
 
 def zoo_json(entries: list[ZooEntry]) -> str:
-    from groupcost.documents import zoo_dict
+    from groupcost.render.documents import zoo_dict
 
     return json.dumps(zoo_dict(entries), indent=2) + "\n"
 
 
 def zoo_csv(entries: list[ZooEntry]) -> str:
-    from groupcost.documents import zoo_dict
+    from groupcost.render.documents import zoo_dict
 
     return units.csv_text(("model", "input_shape", "params", "macs", "description"), zoo_dict(entries)["models"])
 
@@ -48,8 +48,8 @@ FORMATS = {"table": zoo_table, "json": zoo_json, "csv": zoo_csv, "markdown": zoo
 def layer_types_table():
     from rich.table import Table
 
-    from groupcost.layers import ALIASES, LAYER_TYPES
-    from groupcost.spec.document import STRUCTURES
+    from groupcost.ops import ALIASES, LAYER_TYPES
+    from groupcost.language.document import STRUCTURES
 
     table = Table(title="layer types", title_justify="left", header_style="bold", show_lines=True)
     for column in ("type", "arguments (default)", "what it is"):

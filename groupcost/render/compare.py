@@ -6,8 +6,8 @@ import json
 
 from groupcost.render import units
 from groupcost.render.variants import ratio
-from groupcost.roofline import intensity
-from groupcost.variants import Comparison, LayerComparison, Scenario, Variant
+from groupcost.run.roofline import intensity
+from groupcost.questions.compare import Comparison, LayerComparison, Scenario, Variant
 
 LAYER_HEADER = ("layer", "variant", "output", "params", "MACs", "traffic", "FLOP/B", "params×", "MACs×", "traffic×")
 LAYER_PRIORITIES = (0, 0, 3, 0, 0, 1, 3, 2, 2, 2)

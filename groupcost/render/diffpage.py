@@ -9,8 +9,8 @@ from __future__ import annotations
 import html
 
 from groupcost import __version__
-from groupcost.costdiff import Diff
-from groupcost.overview import Overview
+from groupcost.questions.diff import Diff
+from groupcost.questions.report import Overview
 from groupcost.render.guard import LAYERS_HEADER, TOTALS_HEADER, _layer_rows, _totals_rows, _verdict
 from groupcost.render.html import _asset, to_html
 

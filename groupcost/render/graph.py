@@ -8,9 +8,9 @@ to draw. A node is one layer or merge (one row of the report); a block is a name
 
 from __future__ import annotations
 
-from groupcost.analysis import Row
-from groupcost.network import INPUT, LayerStep, MergeStep, Network
-from groupcost.overview import Overview
+from groupcost.graph.analysis import Row
+from groupcost.graph.network import INPUT, LayerStep, MergeStep, Network
+from groupcost.questions.report import Overview
 from groupcost.render import units
 
 FOLDED_NODES = 32

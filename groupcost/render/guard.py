@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from groupcost.analysis import METRICS
-from groupcost.budget import BYTE_METRICS, Verdict
-from groupcost.costdiff import Diff
+from groupcost.graph.analysis import METRICS
+from groupcost.questions.check import BYTE_METRICS, Verdict
+from groupcost.questions.diff import Diff
 from groupcost.render import units
 
 ICONS = {"ok": "✅", "warn": "⚠️", "over": "❌", "none": "➖", "error": "🛑"}

@@ -13,13 +13,13 @@ import math
 from pathlib import Path
 
 from groupcost import __version__
-from groupcost.analysis import CONVENTION
-from groupcost.budget import BYTE_METRICS
-from groupcost.overview import Overview
+from groupcost.graph.analysis import CONVENTION
+from groupcost.questions.check import BYTE_METRICS
+from groupcost.questions.report import Overview
 from groupcost.render import units
 from groupcost.render.graph import graph_data
 from groupcost.render.report import Column, columns, summary_lines, title, total_cells
-from groupcost.roofline import intensity, row_seconds
+from groupcost.run.roofline import intensity, row_seconds
 
 PAGE = Path(__file__).parent / "page"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from groupcost.analysis import Report
-from groupcost.measure import Session, Timing
-from groupcost.roofline import Device, row_seconds
+from groupcost.graph.analysis import Report
+from groupcost.run.measure import Session, Timing
+from groupcost.run.roofline import Device, row_seconds
 
 NOTE = ("measured: median of the runs, spread as interquartile range (min–max); "
         "× est: the measurement divided by the roofline estimate (1.0× = the estimate was right)")

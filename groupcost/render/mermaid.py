@@ -9,8 +9,8 @@ its edges dashed. Node ids are `n0`, `n1`, ...: layer names only ever appear ins
 
 from __future__ import annotations
 
-from groupcost.costdiff import Diff
-from groupcost.network import INPUT, MergeStep, Network
+from groupcost.questions.diff import Diff
+from groupcost.graph.network import INPUT, MergeStep, Network
 from groupcost.render import units
 
 MAX_NODES = 40

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from groupcost.errors import Location, UsageError
 from groupcost.render.sweep import CHART_METRICS
-from groupcost.sweep import Sweep
+from groupcost.questions.whatif import Sweep
 
 SUFFIXES = (".png", ".svg")
 INSTALL_HINT = "pip install 'matplotlib>=3.6' in groupcost's environment; from a checkout: pip install -e '.[plot]'"

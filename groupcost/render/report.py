@@ -1,7 +1,7 @@
 """Renderers of an analysis Report and of its breakdown by layer type: rich table, JSON, CSV, Markdown.
 
 They format; they never compute costs. Tables show bytes with units (KiB, MiB: powers of 1024),
-JSON and CSV exact integers named with their unit; both come from `groupcost.documents`.
+JSON and CSV exact integers named with their unit; both come from `groupcost.render.documents`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from groupcost.analysis import METRICS, Report, Row, TypeBreakdown
+from groupcost.graph.analysis import METRICS, Report, Row, TypeBreakdown
 from groupcost.render import units
-from groupcost.roofline import Device, intensity, report_seconds, row_seconds
+from groupcost.run.roofline import Device, intensity, report_seconds, row_seconds
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from groupcost.analysis import METRICS
+from groupcost.graph.analysis import METRICS
 from groupcost.render import units
-from groupcost.sweep import Outcome, Sweep
+from groupcost.questions.whatif import Outcome, Sweep
 
 HEADER = ("config", "params", "MACs", "traffic", "output mem", "latency", "Δparams", "ΔMACs", "Δtraffic", "Δlatency")
 PRIORITIES = (0, 0, 0, 1, 3, 0, 2, 2, 2, 2)

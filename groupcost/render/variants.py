@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from groupcost.documents import LAYER_DTYPE_BYTES
+from groupcost.render.documents import LAYER_DTYPE_BYTES
 from groupcost.render import units
-from groupcost.variants import GroupSweep, Variant
+from groupcost.questions.compare import GroupSweep, Variant
 
 HEADER = ("G", "output", "params", "MACs", "traffic", "params×", "MACs×", "traffic×")
 PRIORITIES = (0, 0, 0, 0, 0, 1, 1, 1)

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 import groupcost
-from groupcost.io import onnx_export, pytorch_export
-from groupcost.layers import LAYER_TYPES, Macro
-from groupcost.network import LayerStep
+from groupcost.formats.onnx import export as onnx_export
+from groupcost.formats.torch import export as pytorch_export
+from groupcost.ops import LAYER_TYPES, Macro
+from groupcost.graph.network import LayerStep
 
 HERE = Path(__file__).parent
 EVERY_LAYER = HERE / "every_layer.yaml"
@@ -34,12 +35,12 @@ LAYER_NAMES = sorted({cls.type_name for cls in LAYER_TYPES.values() if not issub
 
 @pytest.mark.parametrize("type_name", LAYER_NAMES)
 def test_every_layer_type_has_a_pytorch_export(type_name):
-    assert type_name in pytorch_export.EMITTERS, f"add '{type_name}' to groupcost.io.pytorch_export.EMITTERS"
+    assert type_name in pytorch_export.EMITTERS, f"add '{type_name}' to groupcost.formats.torch.export.EMITTERS"
 
 
 @pytest.mark.parametrize("type_name", LAYER_NAMES)
 def test_every_layer_type_has_an_onnx_export(type_name):
-    assert type_name in onnx_export.OPS, f"add '{type_name}' to groupcost.io.onnx_export.OPS"
+    assert type_name in onnx_export.OPS, f"add '{type_name}' to groupcost.formats.onnx.export.OPS"
 
 
 def test_the_test_network_uses_every_layer_type():
@@ -51,11 +52,11 @@ OPAQUE = "input: [4, 8, 8]\nlayers: [conv: {out: 4, k: 3, p: 1}, opaque: {name: 
 
 
 def test_an_opaque_operator_is_refused_by_name():
-    network = groupcost.spec.build(groupcost.parse_text(OPAQUE))
+    network = groupcost.language.build(groupcost.parse_text(OPAQUE))
     with pytest.raises(pytorch_export.ExportError, match=r"'opaque' \(nms, onnx:NonMaxSuppression\) has no PyTorch export"):
         pytorch_export.pytorch_source(network)
     with pytest.raises(pytorch_export.ExportError, match=r"'opaque' \(nms, onnx:NonMaxSuppression\) has no ONNX export"):
-        pytest.importorskip("groupcost.io.onnx_export").onnx_model(network, "zeros")
+        pytest.importorskip("groupcost.formats.onnx.export").onnx_model(network, "zeros")
 
 
 def test_a_layer_type_without_an_export_is_named(monkeypatch):
@@ -87,7 +88,7 @@ def test_writing_source_needs_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys; sys.modules['torch'] = None; import groupcost; from groupcost.io.pytorch_export import export_pytorch, pytorch_source; "
+    code = ("import sys; sys.modules['torch'] = None; import groupcost; from groupcost.formats.torch.export import export_pytorch, pytorch_source; "
             "pytorch_source(groupcost.load('resnet50')); source, fallback = export_pytorch(groupcost.load_document('resnet50')); "
             "assert fallback is None and 'class Bottleneck(nn.Module)' in source")
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -194,7 +195,7 @@ def test_graph_form_counts_what_groupcost_counts(name):
 
 def test_exported_module_computes_what_the_numpy_executor_computes():
     np = pytest.importorskip("numpy")
-    from groupcost.execute import forward, init_weights
+    from groupcost.run.execute import forward, init_weights
 
     network = groupcost.load(EVERY_LAYER)
     weights = init_weights(network, 3, "float32")
@@ -215,7 +216,7 @@ def test_graph_form_in_1d_and_3d_computes_what_the_numpy_executor_computes(path)
     """Conv1d/3d, ConvTranspose, pools, norms, resizing and the rest in 1-D and 3-D: every layer's
     output equals the NumPy executor's, and params and FlopCounterMode MACs equal the analysis."""
     np = pytest.importorskip("numpy")
-    from groupcost.execute import forward, init_weights
+    from groupcost.run.execute import forward, init_weights
 
     network = groupcost.load(path)
     weights = init_weights(network, 3, "float32")
@@ -267,7 +268,7 @@ def test_onnx_model_computes_what_the_numpy_executor_computes(path):
     from onnx import numpy_helper
     from onnx.reference import ReferenceEvaluator
 
-    from groupcost.execute import forward
+    from groupcost.run.execute import forward
 
     network = groupcost.load(path)
     model = onnx_export.onnx_model(network, "random", seed=3)
@@ -310,7 +311,7 @@ def test_onnx_weights_random_and_zeros(tmp_path):
 def test_onnx_refuses_adaptive_pooling_that_does_not_divide():
     network = groupcost.parse_text("input: [4, 7, 7]\nlayers: [adaptive_avgpool: {size: 3}]")
     with pytest.raises(onnx_export.ExportError, match="adaptive_avgpool from 7×7 to 3×3 has no ONNX export"):
-        onnx_export.onnx_model(groupcost.spec.build(network))
+        onnx_export.onnx_model(groupcost.language.build(network))
 
 
 # ---- the command ---------------------------------------------------------------------------------
@@ -350,7 +351,7 @@ def test_export_default_file_name_and_stdout(tmp_path):
 @pytest.mark.parametrize("name", ["every_layer", "resnet50", "mobilenet_v3_small", "shufflenet_v2_x1_0", "regnet_y_800mf"])
 def test_round_trip_through_the_onnx_importer(name):
     """spec → ONNX → spec gives the same params, MACs and output shapes (where the importer is present)."""
-    importer = pytest.importorskip("groupcost.io.onnx_import")
+    importer = pytest.importorskip("groupcost.formats.onnx.importer")
     network = groupcost.load(IMPORTABLE if name == "every_layer" else name)
     back = importer.network_from_model(onnx_export.onnx_model(network, "zeros"), name, None, name=network.name)
     a, b = network.analyze().totals, back.analyze().totals
@@ -437,7 +438,7 @@ def test_raised_random_structures_equal_the_graph():
     def check(text):
         try:
             doc = groupcost.parse_text(text, "random.yaml")
-            network = groupcost.spec.build(doc)
+            network = groupcost.language.build(doc)
         except groupcost.SpecError:
             return  # e.g. two entries with the same name
         source, fallback = pytorch_export.export_pytorch(doc)

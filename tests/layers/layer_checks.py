@@ -7,12 +7,12 @@ import numpy as np
 import torch
 
 import groupcost
-from groupcost.execute import forward, init_weights
+from groupcost.run.execute import forward, init_weights
 from torch_reference import load_weights, network_module, step_outputs, torch_counts
 
 
 def build(text: str):
-    return groupcost.spec.build(groupcost.parse_text(text, "case.yaml"))
+    return groupcost.language.build(groupcost.parse_text(text, "case.yaml"))
 
 
 def spec(shape: tuple[int, ...], *layers: str) -> str:

@@ -6,9 +6,9 @@ import json
 
 from typer.testing import CliRunner
 
-from groupcost.cli import app
-from groupcost.layers import ALIASES, LAYER_TYPES
-from groupcost.schema import KIND_SCHEMAS, spec_schema
+from groupcost.cli.app import app
+from groupcost.ops import ALIASES, LAYER_TYPES
+from groupcost.language.schema import KIND_SCHEMAS, spec_schema
 
 NEW = ("convtranspose", "upsample", "crop", "pad", "pixelshuffle", "pixelunshuffle", "layernorm", "groupnorm", "instancenorm",
        "layerscale", "gmp", "adaptive_maxpool", "linear")
@@ -46,6 +46,6 @@ def test_spec_reference_lists_every_type_and_its_worked_examples_hold():
     examples = [block for block in re.findall(r"```yaml\n(.*?)```", text, re.S) if block.startswith("input:")]
     assert len(examples) >= 4
     for block in examples:
-        for row in groupcost.spec.build(groupcost.parse_text(block, "example.yaml")).analyze().rows:
+        for row in groupcost.language.build(groupcost.parse_text(block, "example.yaml")).analyze().rows:
             if row.macs:
                 assert f"{row.macs:,}" in text, (row.name, row.macs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import groupcost
-from groupcost.layers.base import same_padding, window_output
+from groupcost.ops.base import same_padding, window_output
 
 
 @pytest.mark.parametrize(
@@ -43,7 +43,7 @@ def test_same_padding(size, k, s, d, expected_pads):
 
 def test_same_and_valid_in_a_spec():
     net = groupcost.parse_text("input: [8, 15, 15]\nlayers:\n  - conv: {out: 8, k: 4, s: 2, p: same}\n  - conv: {out: 8, k: 3, p: valid}\n")
-    steps = groupcost.spec.build(net).steps()
+    steps = groupcost.language.build(net).steps()
     assert [s.out_shape for s in steps] == [(8, 8, 8), (8, 6, 6)]
 
 
@@ -80,8 +80,8 @@ def test_pool_sizes_and_refusals_match_pytorch(kind, torch_one_thread):
 
 
 def _compare_pool(torch, kind: str, size: int, k: int, s: int, p: int, d: int, ceil: bool) -> str:
-    from groupcost.layers.base import LayerError
-    from groupcost.layers.pool import AvgPool, MaxPool
+    from groupcost.ops.base import LayerError
+    from groupcost.ops.pool import AvgPool, MaxPool
 
     if kind == "maxpool":
         module = torch.nn.MaxPool2d(k, s, p, dilation=d, ceil_mode=ceil)
@@ -106,7 +106,7 @@ def test_pool_kernel_values_match_pytorch_in_ceil_mode(kind, torch_one_thread):
     """The NumPy kernel on windows hanging over the end (ceil_mode), against torch's values."""
     torch = torch_one_thread
     np = pytest.importorskip("numpy")
-    from groupcost.kernels import pool
+    from groupcost.ops.kernels import pool
 
     rng = np.random.default_rng(0)
     checked = 0
@@ -131,5 +131,5 @@ def test_pool_window_over_a_small_input_in_a_spec():
     """MaxPool2d(3, 2, ceil_mode=True) and AvgPool2d(3, 2, ceil_mode=True) on 2×2 give 1×1, as in torch."""
     for kind in ("maxpool", "avgpool"):
         text = f"input: [4, 2, 2]\nlayers:\n  - {kind}: {{k: 3, s: 2, ceil_mode: true}}\n"
-        (step,) = groupcost.spec.build(groupcost.parse_text(text)).steps()
+        (step,) = groupcost.language.build(groupcost.parse_text(text)).steps()
         assert step.out_shape == (4, 1, 1)

@@ -38,7 +38,7 @@ def per_dim(draw, rank: int, values) -> str:
 def buildable(text: str) -> str:
     """A random configuration that is not a network (a window larger than its input) is skipped."""
     try:
-        groupcost.spec.build(groupcost.parse_text(text, "case.yaml"))
+        groupcost.language.build(groupcost.parse_text(text, "case.yaml"))
     except groupcost.SpecError:
         assume(False)
     return text
@@ -134,7 +134,7 @@ def test_ceil_mode_sizes_in_1d_and_3d_match_pytorch(rank, kind):
             for s in (2, 3):
                 for p in range(k // 2 + 1):
                     shape = (1, *(size,) * rank)
-                    net = groupcost.spec.build(groupcost.parse_text(spec(shape, f"{kind}: {{k: {k}, s: {s}, p: {p}, ceil_mode: true}}")))
+                    net = groupcost.language.build(groupcost.parse_text(spec(shape, f"{kind}: {{k: {k}, s: {s}, p: {p}, ceil_mode: true}}")))
                     expected = module(k, s, p, ceil_mode=True)(torch.zeros(1, *shape)).shape[1:]
                     assert net.output_shape == tuple(expected), (size, k, s, p)
 
@@ -154,23 +154,23 @@ def test_ceil_mode_sizes_in_1d_and_3d_match_pytorch(rank, kind):
     ],
 )
 def test_hand_worked_shapes(shape, layer, expected):
-    assert groupcost.spec.build(groupcost.parse_text(spec(shape, layer))).output_shape == expected
+    assert groupcost.language.build(groupcost.parse_text(spec(shape, layer))).output_shape == expected
 
 
 def test_transposed_macs_count_input_positions():
     """ConvTranspose: one MAC per weight per input position (FlopCounterMode's count), not per output position."""
-    rows = groupcost.spec.build(groupcost.parse_text(spec((64, 28, 28), "convtranspose: {out: 32, k: 2, s: 2}"))).analyze().rows
+    rows = groupcost.language.build(groupcost.parse_text(spec((64, 28, 28), "convtranspose: {out: 32, k: 2, s: 2}"))).analyze().rows
     weights = 64 * 32 * 2 * 2
     assert (rows[0].params, rows[0].macs) == (weights + 32, weights * 28 * 28)
 
 
 def test_shape_variables_of_every_rank():
     """c_in always; l_in in 1-D; t_in, h_in, w_in in 3-D; h_in = w_in = 1 on a flat input, as before."""
-    one = groupcost.spec.build(groupcost.parse_text(spec((4, 10), "conv: {out: c_in * 2, k: l_in - 4}")))
+    one = groupcost.language.build(groupcost.parse_text(spec((4, 10), "conv: {out: c_in * 2, k: l_in - 4}")))
     assert one.output_shape == (8, 5)
-    three = groupcost.spec.build(groupcost.parse_text(spec((4, 6, 8, 10), "adaptive_avgpool: {size: [t_in, h_in // 2, w_in // 5]}")))
+    three = groupcost.language.build(groupcost.parse_text(spec((4, 6, 8, 10), "adaptive_avgpool: {size: [t_in, h_in // 2, w_in // 5]}")))
     assert three.output_shape == (4, 6, 4, 2)
-    flat = groupcost.spec.build(groupcost.parse_text(spec((12,), "fc: {out: c_in + h_in + w_in}")))
+    flat = groupcost.language.build(groupcost.parse_text(spec((12,), "fc: {out: c_in + h_in + w_in}")))
     assert flat.output_shape == (14,)
     with pytest.raises(groupcost.SpecError, match="undefined variable 'h_in'"):
-        groupcost.spec.build(groupcost.parse_text(spec((4, 10), "conv: {out: 4, k: h_in}")))
+        groupcost.language.build(groupcost.parse_text(spec((4, 10), "conv: {out: 4, k: h_in}")))

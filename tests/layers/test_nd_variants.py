@@ -7,7 +7,7 @@ import math
 import pytest
 
 import groupcost
-from groupcost.variants import compare
+from groupcost.questions.compare import compare
 
 SPEC = """\
 name: nd
@@ -18,7 +18,7 @@ layers:
 
 
 def network(shape, layer):
-    return groupcost.spec.build(groupcost.parse_text(SPEC.format(shape=", ".join(map(str, shape)), layer=layer)))
+    return groupcost.language.build(groupcost.parse_text(SPEC.format(shape=", ".join(map(str, shape)), layer=layer)))
 
 
 @pytest.mark.parametrize(

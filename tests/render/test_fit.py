@@ -85,7 +85,7 @@ def test_analyze_fits(name, width):
 @pytest.mark.parametrize("name", ZOO)
 def test_analyze_variants_fit(name, width):
     r = analysis(name)
-    from groupcost.roofline import device
+    from groupcost.run.roofline import device
 
     assert_fits(render(report.to_table(r.at_depth(1), traffic=True, device=device("a100")), width), width, [units.count(r.totals.macs)])
     b = r.by_type()
@@ -120,9 +120,9 @@ def test_whatif_fits(name, width):
 @pytest.mark.parametrize("name", ZOO)
 def test_verify_check_and_diff_fit(name, width):
     """verify's table over every zoo model's layers (counts as the analysis has them: the layout is under test), check and diff."""
-    from groupcost.analysis import step_row
+    from groupcost.graph.analysis import step_row
     from groupcost.api import VerifyResult
-    from groupcost.execute import StepCheck, Verification
+    from groupcost.run.execute import StepCheck, Verification
 
     net = network(name)
     checks = []

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from groupcost.overview import default_variations, overview
+from groupcost.questions.report import default_variations, overview
 from groupcost.render.graph import graph_data
 from groupcost.render.html import to_html
-from groupcost.roofline import device
-from groupcost.spec import load_document, parse_text
+from groupcost.run.roofline import device
+from groupcost.language import load_document, parse_text
 
 VALID = Path(__file__).parent.parent / "valid"
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from groupcost.overview import overview
+from groupcost.questions.report import overview
 from groupcost.render.html import to_html
-from groupcost.roofline import device
-from groupcost.spec import load_document
+from groupcost.run.roofline import device
+from groupcost.language import load_document
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install '.[test]')")
 

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from groupcost.errors import SpecError
-from groupcost.spec import build, parse_text
-from groupcost.spec.expr import MAX_ITEMS, evaluate, interpolate
+from groupcost.language import build, parse_text
+from groupcost.language.expr import MAX_ITEMS, evaluate, interpolate
 
 ENV = {"G": 32, "planes": 64, "alpha": 0.75, "i": 0, "widths": [8, 16, 24, 32], "act": "relu"}
 

@@ -9,12 +9,12 @@ import math
 import pytest
 
 import groupcost
-from groupcost.analysis import peak_live_elements
-from groupcost.network import INPUT, LayerStep, MergeStep
+from groupcost.graph.analysis import peak_live_elements
+from groupcost.graph.network import INPUT, LayerStep, MergeStep
 
 
 def build(text: str, path: str = "spec.yaml", **overrides):
-    return groupcost.spec.build(groupcost.parse_text(text, path), overrides)
+    return groupcost.language.build(groupcost.parse_text(text, path), overrides)
 
 
 UNET = """
@@ -237,7 +237,7 @@ def test_peak_live_elements_is_what_the_executor_holds(source):
     """The NumPy executor frees each tensor after its last reader; the bytes it held at its peak
     are the analytic peak (here at batch 2, float32)."""
     pytest.importorskip("numpy")
-    from groupcost.execute import verify
+    from groupcost.run.execute import verify
 
     net = dataclasses.replace(build(UNET) if source == "unet" else groupcost.load(source), batch=2)
     result = verify(net)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import groupcost
-from groupcost.spec import build, parse_text
+from groupcost.language import build, parse_text
 
 
 def analyze(text: str, **overrides):

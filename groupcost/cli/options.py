@@ -1,0 +1,141 @@
+"""Command-line values → Python values, each failure a located UsageError (`--set:1:3: error: ...`)."""
+
+from __future__ import annotations
+
+import re
+
+from groupcost.errors import Location, SpecError, UsageError
+from groupcost.language.expr import Number, Value, evaluate
+
+
+def _error(option: str, column: int, message: str, hint: str | None = None) -> UsageError:
+    return UsageError(message, hint, Location(option, 1, column))
+
+
+def _number(value: Value, expression: str) -> Number:
+    """Variables set on the command line are numbers: expressions may also give strings and lists."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise SpecError(f"'{expression.strip()}' is not a number", "a variable set here takes a number or an expression giving one")
+    return value
+
+
+def assignments(values: list[str], option: str = "--set") -> dict[str, Number]:
+    """['G=8', 'width=G*2'] → {'G': 8, ...}; values are numbers or expressions over earlier ones."""
+    result: dict[str, Number] = {}
+    for text in values:
+        name, sep, expression = text.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise _error(option, 1, f"expected VAR=VALUE, got '{text}'", "e.g. --set G=8")
+        if not name.isidentifier():
+            raise _error(option, 1, f"'{name}' is not a variable name")
+        try:
+            value = _number(evaluate(expression, result), expression)
+        except SpecError as exc:
+            raise _error(option, len(name) + 2, exc.message, exc.hint) from None
+        result[name] = value
+    return result
+
+
+def int_list(text: str, option: str, count: tuple[int, ...], what: str, example: str | None = None) -> list[int]:
+    """'64,56,56' → [64, 56, 56]; `count` lists the accepted lengths."""
+    parts = re.split(r"[,×]|(?<=\d)x(?=\d)", text)  # 64,56,56 or 3x5
+    values, column = [], 1
+    example = example or _example(count)
+    for part in parts:
+        stripped = part.strip()
+        if stripped.startswith("-") and stripped[1:].isdigit():
+            raise _error(option, column, f"{option} values must be positive, got {stripped} in '{text}'", f"{what}, e.g. {example}")
+        if not stripped.isdigit():
+            raise _error(option, column, f"'{stripped}' in '{text}' is not a whole number", f"{what}, e.g. {example}")
+        values.append(int(stripped))
+        column += len(part) + 1
+    if len(values) not in count:
+        raise _error(option, 1, f"expected {' or '.join(map(str, count))} numbers, got {len(values)} in '{text}'", f"{what}, e.g. {example}")
+    return values
+
+
+def _example(count: tuple[int, ...]) -> str:
+    return ",".join(["64", "56", "56", "1"][: count[-1]])
+
+
+def positive(values: list[int], option: str) -> list[int]:
+    if any(v < 1 for v in values):
+        raise _error(option, 1, f"{option} values must be positive, got {','.join(map(str, values))}")
+    return values
+
+
+def pair(text: str, option: str) -> tuple[int, int]:
+    values = positive(int_list(text, option, (1, 2), f"{option} N or NH,NW", "3 or 3,5"), option)
+    return (values[0], values[-1])
+
+
+def padding(text: str) -> tuple[int, int, int, int] | str:
+    if text.strip() in ("same", "valid"):
+        return "same" if text.strip() == "same" else (0, 0, 0, 0)
+    if text.strip().isalpha():
+        from difflib import get_close_matches
+
+        close = get_close_matches(text.strip(), ["same", "valid"], n=1)
+        raise _error("-p", 1, f"unknown padding '{text.strip()}'", f"did you mean '{close[0]}'?" if close else "same, valid, P, PH,PW or T,B,L,R")
+    values = int_list(text, "-p", (1, 2, 4), "P, PH,PW, top,bottom,left,right, same or valid", "1, 1,2 or same")
+    if len(values) == 1:
+        return (values[0],) * 4  # type: ignore[return-value]
+    if len(values) == 2:
+        return values[0], values[0], values[1], values[1]
+    return tuple(values)  # type: ignore[return-value]
+
+
+def group_choices(text: str, words: tuple[str, ...] = ("dw",)) -> list[int | str]:
+    """'1,2,4,dw' → [1, 2, 4, 'dw']: positive group counts, or one of `words` ('dw'; 'divisors' for whatif)."""
+    choices: list[int | str] = []
+    column = 1
+    for part in text.split(","):
+        token = part.strip()
+        if token in words:
+            choices.append(token)
+        elif token.isdigit() and int(token) > 0:
+            choices.append(int(token))
+        else:
+            raise _error("--g", column, f"'{token}' is not a group count", f"positive whole numbers or {' or '.join(words)}, e.g. --g 1,2,4,{words[0]}")
+        column += len(part) + 1
+    return choices
+
+
+def variations(values: list[str]) -> dict[str, list[Number]]:
+    """['G=1,2,4', 'width=2,4'] → {'G': [1, 2, 4], 'width': [2, 4]}; each value a number or constant expression."""
+    result: dict[str, list[Number]] = {}
+    for text in values:
+        name, sep, listed = text.partition("=")
+        name = name.strip()
+        if not sep or not name or not listed.strip():
+            raise _error("--vary", 1, f"expected VAR=v1,v2,..., got '{text}'", "e.g. --vary G=1,2,4,8")
+        if not name.isidentifier():
+            raise _error("--vary", 1, f"'{name}' is not a variable name")
+        if name in result:
+            raise _error("--vary", 1, f"'{name}' is varied twice", "list all its values in one --vary")
+        column, items = len(name) + 2, []
+        for part in listed.split(","):
+            try:
+                items.append(_number(evaluate(part, {}), part))
+            except SpecError as exc:
+                raise _error("--vary", column, exc.message, exc.hint) from None
+            column += len(part) + 1
+        result[name] = items
+    return result
+
+
+def expand_specs(values: list[str]) -> list[str]:
+    """Spec arguments with globs expanded (sorted); a glob that matches nothing is an error."""
+    import glob
+
+    result: list[str] = []
+    for value in values:
+        if any(ch in value for ch in "*?["):
+            matches = sorted(glob.glob(value, recursive=True))
+            if not matches:
+                raise UsageError(f"'{value}' matches no file", None, Location(value))
+            result += matches
+        else:
+            result.append(value)
+    return result

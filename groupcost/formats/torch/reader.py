@@ -1,0 +1,97 @@
+"""`torch:package.module:factory` → Network, through an in-memory ONNX export.
+
+The only module that imports torch (for `groupcost import torch:...`). The factory is called
+with the `--arg key=value` keywords, the module put in eval mode and exported with PyTorch's
+TorchScript-based exporter (`dynamo=False`: fast, no extra package, and node names are module
+paths) into memory; groupcost.formats.onnx.importer reads the bytes. What the exporter cannot trace
+(data-dependent control flow, Python-side shape logic that changes with the input, custom
+autograd functions, ops with no ONNX symbolic) fails with the exporter's own reason in one line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import warnings
+from collections.abc import Sequence
+
+from groupcost.errors import Location, SpecError, UsageError
+from groupcost.graph.network import Network
+
+
+class TorchImportError(SpecError):
+    """The factory cannot be loaded, called or exported."""
+
+
+def parse_source(source: str) -> tuple[str, str]:
+    """`torch:package.module:factory` → (module, factory)."""
+    spec = source[len("torch:"):]
+    module, _, factory = spec.partition(":")
+    if not module or not factory or not all(part.isidentifier() for part in module.split(".")) or not factory.isidentifier():
+        raise UsageError(f"'{source}' is not torch:package.module:factory", "e.g. torch:torchvision.models:resnet50", Location(source))
+    return module, factory
+
+
+def parse_args(values: Sequence[str]) -> dict[str, object]:
+    """`key=value` keyword arguments: numbers, true/false/none, or text."""
+    out: dict[str, object] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--arg '{value}' is not key=value", "e.g. --arg num_classes=10", Location("--arg"))
+        lowered = text.lower()
+        if lowered in ("true", "false"):
+            out[key] = lowered == "true"
+        elif lowered in ("none", "null"):
+            out[key] = None
+        else:
+            try:
+                out[key] = int(text)
+            except ValueError:
+                try:
+                    out[key] = float(text)
+                except ValueError:
+                    out[key] = text
+    return out
+
+
+def read_factory(source: str, input_shape: tuple[int, ...], args: dict[str, object], *, allow_unknown: bool = False, opset: int | None = None) -> Network:
+    module_name, factory_name = parse_source(source)
+    place = Location(source)
+    try:
+        import torch
+    except ImportError:
+        raise TorchImportError("torch: imports need PyTorch", "pip install torch", place) from None
+    import os
+    import sys
+
+    if os.getcwd() not in sys.path:  # as `python -m`: a module beside the user is found
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise TorchImportError(f"cannot import {module_name}: {type(exc).__name__}: {exc}", None, place) from None
+    factory = getattr(module, factory_name, None)
+    if not callable(factory):
+        raise TorchImportError(f"{module_name} has no callable '{factory_name}'", None, place)
+    try:
+        model = factory(**args)
+    except Exception as exc:
+        raise TorchImportError(f"{factory_name}({', '.join(f'{k}={v!r}' for k, v in args.items())}) failed: {type(exc).__name__}: {exc}", None, place) from None
+    if not isinstance(model, torch.nn.Module):
+        raise TorchImportError(f"{factory_name}() returned {type(model).__name__}, not a torch.nn.Module", None, place)
+    model.eval()
+    buffer = io.BytesIO()
+    kwargs = {"opset_version": opset} if opset else {}
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (torch.zeros(1, *input_shape),), buffer, dynamo=False, input_names=["input"],
+                              dynamic_axes={"input": {0: "batch"}}, **kwargs)
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TorchImportError(f"the ONNX export failed: {type(exc).__name__}: {message}",
+                               "data-dependent control flow and ops without an ONNX form cannot be traced", place) from None
+    from groupcost.formats.onnx.importer import read_bytes
+
+    return read_bytes(buffer.getvalue(), source, allow_unknown=allow_unknown, name=factory_name)

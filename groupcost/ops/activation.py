@@ -1,0 +1,123 @@
+"""Element-wise activations. None counts MACs; only PReLU has parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, boolean
+from groupcost.ops.registry import LAYER_TYPES, register
+
+
+def _sigmoid(np, x):
+    return np.exp(-np.logaddexp(0, -x))  # stable for large |x|
+
+
+def _erf(np, x):
+    """erf to ~1e-14, vectorised (numpy has none, scipy is no dependency): its Maclaurin series below
+    |x| = 2.5, and above it erfc's continued fraction, erfc(x) = e^(−x²)/√π · 1/(x + ½/(x + 1/(x + ³⁄₂/(x + ...)))).
+    Each part is computed only where it applies, in place."""
+    a = np.abs(x.astype(np.float64)).ravel()
+    out = np.empty_like(a)
+    small = a < 2.5
+    z = a[small]
+    term, total, z2 = z.copy(), z.copy(), z * z
+    for n in range(1, 60):
+        term *= z2
+        term *= -1.0 / n
+        total += term * (1.0 / (2 * n + 1))
+    out[small] = total * (2.0 / np.sqrt(np.pi))
+    large = a[~small]
+    fraction = large.copy()
+    for k in range(60, 0, -1):
+        fraction = large + (k / 2.0) / fraction
+    out[~small] = 1.0 - np.exp(-large * large) / (np.sqrt(np.pi) * fraction)
+    return np.sign(x) * out.reshape(x.shape)
+
+
+def _softmax(np, x):
+    shifted = np.exp(x - x.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Activation(Layer):
+    """An element-wise function: shape unchanged, no parameters."""
+
+    kernel: ClassVar[Callable] = staticmethod(lambda np, x: x)
+
+    def forward(self, x, weights, counter):
+        import numpy as np
+
+        return self.kernel(np, x).astype(x.dtype, copy=False)
+
+
+def _plain(name: str, *aliases: str, doc: str, kernel: Callable) -> type[Activation]:
+    # A subclass that adds no fields needs no @dataclass of its own (and skips its slow codegen).
+    cls = type(name.capitalize(), (Activation,), {"__doc__": doc, "__module__": __name__, "kernel": staticmethod(kernel)})
+    return register(name, *aliases)(cls)
+
+
+for _name, _aliases, _doc, _kernel in (
+    ("relu", (), "max(0, x)", lambda np, x: np.maximum(x, 0)),
+    ("relu6", (), "min(max(0, x), 6)", lambda np, x: np.clip(x, 0, 6)),
+    ("leakyrelu", ("leaky_relu",), "x if x > 0 else 0.01·x", lambda np, x: np.where(x > 0, x, 0.01 * x)),
+    ("elu", (), "x if x > 0 else exp(x) − 1", lambda np, x: np.where(x > 0, x, np.expm1(np.minimum(x, 0)))),
+    ("gelu", (), "x·Φ(x)", lambda np, x: 0.5 * x * (1.0 + _erf(np, x / np.sqrt(2.0)))),
+    ("sigmoid", (), "1 / (1 + exp(−x))", _sigmoid),
+    ("hsigmoid", ("hardsigmoid",), "relu6(x + 3) / 6", lambda np, x: np.clip(x + 3, 0, 6) / 6),
+    ("silu", ("swish",), "x·sigmoid(x)", lambda np, x: x * _sigmoid(np, x)),
+    ("hswish", ("hardswish",), "x·relu6(x + 3) / 6", lambda np, x: x * np.clip(x + 3, 0, 6) / 6),
+    ("tanh", (), "tanh(x)", lambda np, x: np.tanh(x)),
+    ("mish", (), "x·tanh(softplus(x))", lambda np, x: x * np.tanh(np.logaddexp(0, x))),
+    ("softmax", (), "softmax over channels", _softmax),
+    ("identity", (), "x, unchanged", lambda np, x: x),
+):
+    _plain(_name, *_aliases, doc=_doc, kernel=_kernel)
+
+
+@register("prelu")
+@dataclass(frozen=True)
+class PReLU(Activation):
+    """x if x > 0 else a·x with a learned slope a per channel (or one shared, as torch's default)."""
+
+    shared: bool = arg(boolean, False, "one slope for all channels instead of one per channel")
+
+    def cost(self, x: Shape, y: Shape) -> Cost:
+        return Cost(params=1 if self.shared else x[0])
+
+    def weight_shapes(self, x: Shape) -> dict[str, tuple[int, ...]]:
+        return {"weight": (1 if self.shared else x[0],)}
+
+    def forward(self, x, weights, counter):
+        import numpy as np
+
+        slope = weights["weight"].reshape((1, -1) + (1,) * (x.ndim - 2))
+        return np.where(x > 0, x, slope * x)
+
+
+def activation_name(value: Any) -> str:
+    """Converter for arguments that name an activation (`act: relu`)."""
+    cls = LAYER_TYPES.get(value) if isinstance(value, str) else None
+    if cls is None or not issubclass(cls, Activation):
+        names = sorted(k for k, v in LAYER_TYPES.items() if issubclass(v, Activation))
+        raise LayerError(f"unknown activation {value!r}", f"one of {', '.join(names)}")
+    return value
+
+
+def activation(name: str) -> Activation:
+    return LAYER_TYPES[name]()
+
+
+activation_name.choices = tuple(k for k, v in LAYER_TYPES.items() if issubclass(v, Activation))  # type: ignore[attr-defined]
+
+
+def plain_activation_name(value: Any) -> str:
+    """Converter for an activation without parameters (inside `se`)."""
+    if value not in plain_activation_name.choices:  # type: ignore[attr-defined]
+        raise LayerError(f"unknown activation {value!r}", f"one of {', '.join(plain_activation_name.choices)}")  # type: ignore[attr-defined]
+    return value
+
+
+plain_activation_name.choices = tuple(k for k in activation_name.choices if LAYER_TYPES[k].weight_shapes is Layer.weight_shapes)  # type: ignore[attr-defined]

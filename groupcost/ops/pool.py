@@ -1,0 +1,166 @@
+"""Pooling in 1-D, 2-D and 3-D (the input's rank decides): max and average windows, global and adaptive
+average and max pooling. No MACs, no params."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from groupcost.ops.base import (
+    KEYWORD_KINDS,
+    Layer,
+    LayerError,
+    Shape,
+    arg,
+    boolean,
+    format_shape,
+    padding,
+    per_dim,
+    sizes,
+    spatial,
+    window_output,
+)
+from groupcost.ops.registry import register
+
+
+class Pool(Layer):
+    """A sliding window with PyTorch's size rules (ceil_mode, padding at most half the window)."""
+
+    k: int | tuple[int, ...]
+    s: int | tuple[int, ...] | None
+    p: int | tuple[int, ...]
+    ceil_mode: bool
+
+    def dilation(self) -> int | tuple[int, ...]:
+        return 1
+
+    def resolved(self, x: Shape) -> tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """C, spatial sizes, and kernel, stride, padding (one per side, symmetric) and dilation per dimension."""
+        c, dims = spatial(x, self.type_name)
+        rank = len(dims)
+        k = per_dim(self.k, rank, self.type_name, "k")
+        s = per_dim(self.s, rank, self.type_name, "s") if self.s is not None else k
+        p = per_dim(self.p, rank, self.type_name, "p")
+        d = per_dim(self.dilation(), rank, self.type_name, "d")
+        return c, dims, k, s, p, d
+
+    def out_shape(self, x: Shape) -> Shape:
+        c, dims, k, s, p, d = self.resolved(x)
+        # ATen checks both pad ≤ k / 2 and pad ≤ (d·(k − 1) + 1) / 2; the first is the tighter
+        if any(pad > kk // 2 for pad, kk in zip(p, k)):
+            raise LayerError(f"padding {[v for v in p for _ in range(2)]} is more than half the window {format_shape(k)}", "PyTorch rejects this too, whatever the dilation", arg="p")
+        outs = tuple(window_output(n, kk, ss, pad, pad, dd, self.ceil_mode) for n, kk, ss, pad, dd in zip(dims, k, s, p, d))
+        if min(outs) < 1:
+            dilated = f" (dilation {format_shape(d)})" if any(v != 1 for v in d) else ""
+            padded = tuple(n + 2 * pad for n, pad in zip(dims, p))
+            raise LayerError(f"window {format_shape(k)}{dilated} is larger than the padded input {format_shape(padded)}", "use a smaller window or more padding", arg="k")
+        return (c, *outs)
+
+    def forward(self, x, weights, counter):
+        from groupcost.ops.kernels import pool
+
+        _, _, k, s, p, d = self.resolved(x.shape[1:])
+        mode = "max" if isinstance(self, MaxPool) else "avg"
+        return pool(x, k, s, p, d, self.out_shape(x.shape[1:])[1:], mode)
+
+
+def pool_padding(value) -> int | tuple[int, ...]:
+    """Pools pad symmetrically, as PyTorch's do: P or one per dimension ([h, w]); a symmetric
+    [top, bottom, left, right] (or its 3-D six) is read as one per dimension."""
+    pads = padding(value)
+    if pads == "same":
+        raise LayerError(f"pooling takes symmetric padding, got {value!r}", "give p as a number or one per dimension, e.g. [h, w]")
+    if isinstance(pads, tuple) and len(pads) in (4, 6):
+        if pads[::2] != pads[1::2]:
+            raise LayerError(f"pooling takes symmetric padding, got {value!r}", "give p as a number or one per dimension, e.g. [h, w]")
+        return pads[::2]
+    return pads
+
+
+KEYWORD_KINDS[pool_padding] = ("same", "valid")  # read as words, then refused or taken as 0 by pool_padding
+
+
+@register("maxpool")
+@dataclass(frozen=True)
+class MaxPool(Pool):
+    """Max pooling, as torch.nn.MaxPool1d/2d/3d."""
+
+    k: int | tuple[int, ...] = arg(sizes, doc="window size: K or one per dimension")
+    s: int | tuple[int, ...] | None = arg(sizes, None, "stride (default: the window size)")
+    p: int | tuple[int, ...] = arg(pool_padding, 0, "padding: P or one per dimension")
+    d: int | tuple[int, ...] = arg(sizes, 1, "dilation")
+    ceil_mode: bool = arg(boolean, False, "round the output size up")
+
+    def dilation(self) -> int | tuple[int, ...]:
+        return self.d
+
+
+@register("avgpool")
+@dataclass(frozen=True)
+class AvgPool(Pool):
+    """Average pooling, as torch.nn.AvgPool1d/2d/3d (padding counted in the divisor, as there)."""
+
+    k: int | tuple[int, ...] = arg(sizes, doc="window size: K or one per dimension")
+    s: int | tuple[int, ...] | None = arg(sizes, None, "stride (default: the window size)")
+    p: int | tuple[int, ...] = arg(pool_padding, 0, "padding: P or one per dimension")
+    ceil_mode: bool = arg(boolean, False, "round the output size up")
+
+    def out_shape(self, x: Shape) -> Shape:
+        _, dims, k, *_ = self.resolved(x)
+        if len(dims) == 3 and any(n < kk for n, kk in zip(dims, k)):  # AvgPool3d alone checks the unpadded input
+            raise LayerError(f"a 3-D average pool needs an input of at least its window {format_shape(k)}, got {format_shape(dims)}", "PyTorch's AvgPool3d refuses smaller inputs, padded or not", arg="k")
+        return super().out_shape(x)
+
+
+class GlobalPool(Layer):
+    """C×... → C×1×...: every spatial dimension reduced to 1."""
+
+    def out_shape(self, x: Shape) -> Shape:
+        c, dims = spatial(x, self.type_name)
+        return (c, *(1,) * len(dims))
+
+
+@register("gap")
+@dataclass(frozen=True)
+class GlobalAvgPool(GlobalPool):
+    """Global average pooling: C×H×W → C×1×1, no weights (compare `gdc`)."""
+
+    def forward(self, x, weights, counter):
+        return x.mean(axis=tuple(range(2, x.ndim)), keepdims=True)
+
+
+@register("gmp")
+@dataclass(frozen=True)
+class GlobalMaxPool(GlobalPool):
+    """Global max pooling: C×H×W → C×1×1, as torch.nn.AdaptiveMaxPool2d(1)."""
+
+    def forward(self, x, weights, counter):
+        return x.max(axis=tuple(range(2, x.ndim)), keepdims=True)
+
+
+class AdaptivePool(Layer):
+    size: int | tuple[int, ...]
+
+    def out_shape(self, x: Shape) -> Shape:
+        c, dims = spatial(x, self.type_name)
+        return (c, *per_dim(self.size, len(dims), self.type_name, "size"))
+
+    def forward(self, x, weights, counter):
+        from groupcost.ops.kernels import adaptive_pool
+
+        return adaptive_pool(x, self.out_shape(x.shape[1:])[1:], "max" if isinstance(self, AdaptiveMaxPool) else "avg")
+
+
+@register("adaptive_avgpool")
+@dataclass(frozen=True)
+class AdaptiveAvgPool(AdaptivePool):
+    """Adaptive average pooling to a fixed output size, as torch.nn.AdaptiveAvgPool1d/2d/3d."""
+
+    size: int | tuple[int, ...] = arg(sizes, doc="output size: N or one per dimension ([H_out, W_out])")
+
+
+@register("adaptive_maxpool")
+@dataclass(frozen=True)
+class AdaptiveMaxPool(AdaptivePool):
+    """Adaptive max pooling to a fixed output size, as torch.nn.AdaptiveMaxPool1d/2d/3d."""
+
+    size: int | tuple[int, ...] = arg(sizes, doc="output size: N or one per dimension ([H_out, W_out])")

@@ -1,0 +1,69 @@
+"""This machine's roofline figures, measured with torch: peak GEMM throughput and memory bandwidth.
+
+- peak: float32 matrix products (n × n by n × n, 2·n³ FLOPs) for a few n; the best run of the
+  best size. It is what torch reaches, not the datasheet's peak.
+- bandwidth: copying a tensor far larger than the caches (each element read once and written
+  once: 2 × its bytes moved); the best run.
+
+The profile is written in the format of groupcost/run/devices.yaml, so `--device path.yaml` reads it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from groupcost.run.measure import _Bench, device_name
+from groupcost.run.roofline import Device
+
+
+def calibrate(on: str | None = None, threads: int | None = None, quick: bool = False) -> Device:
+    bench = _Bench(on, threads)
+    torch, place = bench.torch, bench.place
+    sizes = (512, 1024) if quick else (512, 1024, 2048) if place == "cpu" else (2048, 4096, 8192)
+    repeats = 3 if quick else 8
+    best_flops = 0.0
+    with torch.inference_mode():
+        for n in sizes:
+            a = torch.randn(n, n, device=place)
+            b = torch.randn(n, n, device=place)
+            out = torch.empty(n, n, device=place)
+            torch.mm(a, b, out=out)
+            for _ in range(repeats):
+                bench.sync()
+                start = time.perf_counter()
+                torch.mm(a, b, out=out)
+                bench.sync()
+                best_flops = max(best_flops, 2 * n**3 / (time.perf_counter() - start))
+        elements = (16 if quick else 64) * 2**20 if place == "cpu" else 256 * 2**20  # 64 MiB / 256 MiB / 1 GiB of float32
+        src = torch.ones(elements, device=place)
+        dst = torch.empty_like(src)
+        dst.copy_(src)
+        best_bandwidth = 0.0
+        for _ in range(repeats):
+            bench.sync()
+            start = time.perf_counter()
+            dst.copy_(src)
+            bench.sync()
+            best_bandwidth = max(best_bandwidth, 2 * 4 * elements / (time.perf_counter() - start))
+    name = f"calibrated_{place}"
+    threads_used = f", {torch.get_num_threads()} threads" if place == "cpu" else ""
+    return Device(
+        name=name,
+        description=f"{device_name(torch, place)} ({place}{threads_used}), measured",
+        peak_tflops=round(best_flops / 1e12, 4),
+        bandwidth_gbs=round(best_bandwidth / 1e9, 2),
+        source=f"groupcost calibrate, torch {torch.__version__.split('+')[0]}, {time.strftime('%Y-%m-%d')}: best float32 matmul of n in {list(sizes)}; "
+        f"best copy of {4 * elements // 2**20} MiB",
+    )
+
+
+def profile_yaml(device: Device) -> str:
+    import yaml
+
+    fields = {"description": device.description, "peak_tflops": device.peak_tflops, "bandwidth_gbs": device.bandwidth_gbs, "source": device.source}
+    return "# A groupcost device profile: --device this-file.yaml\n" + yaml.safe_dump({device.name: fields}, sort_keys=False, allow_unicode=True, width=200)
+
+
+def write_profile(device: Device, path: Path) -> None:
+    path.write_text(profile_yaml(device), encoding="utf-8")
