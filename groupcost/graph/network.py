@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Union
 
 from groupcost.errors import Location
-from groupcost.ops import Layer, Shape
+from groupcost.ops import MERGE_TYPES, Layer, Merge, Shape
 
 if TYPE_CHECKING:
     from groupcost.graph.analysis import Report
@@ -60,7 +60,7 @@ class MergeStep:
     """Where tensors meet: element-wise add or multiply, or channel concatenation."""
 
     name: str
-    kind: str  # add | mul | concat
+    kind: str  # a name in MERGE_TYPES: add | mul | concat
     in_shapes: tuple[Shape, ...]
     out_shape: Shape
     loc: Location
@@ -70,6 +70,11 @@ class MergeStep:
     @property
     def type_name(self) -> str:
         return self.kind
+
+    @property
+    def merge(self) -> Merge:
+        """The merge type: its shape rule, kernel and what each format writes for it."""
+        return MERGE_TYPES[self.kind]
 
 
 Step = Union[LayerStep, MergeStep]

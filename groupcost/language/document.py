@@ -11,12 +11,12 @@ from difflib import get_close_matches
 from typing import Union
 
 from groupcost.errors import Location, SpecError
-from groupcost.ops import ALIASES, LAYER_TYPES, Layer
+from groupcost.ops import ALIASES, LAYER_TYPES, MERGE_TYPES, Layer
 from groupcost.language.yamlsource import Node
 
 TOP_LEVEL_KEYS = ("name", "description", "extends", "use", "input", "batch", "dtype", "vars", "defaults", "blocks", "layers", "outputs", "budgets")
 COMMON_KEYS = ("name", "if", "from")
-MERGES = ("add", "concat", "mul")
+MERGES = tuple(sorted(MERGE_TYPES))
 STRUCTURES = {
     "seq": ("layers",),
     "repeat": ("n", "var", "layers"),

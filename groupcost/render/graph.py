@@ -16,7 +16,6 @@ from groupcost.render import units
 FOLDED_NODES = 32
 """Blocks start folded to the deepest level that shows at most this many boxes."""
 METRICS = ("macs", "params", "traffic")
-MERGE_SIGNS = {"add": "+", "mul": "×", "concat": "‖"}
 
 
 def mark(step: LayerStep | MergeStep, groups: int | None) -> str | None:
@@ -89,7 +88,7 @@ def graph_data(overview: Overview, cells, changes: dict[str, str] | None = None)
         short = step.name[len(parents[-1]) + 1:] if parents else step.name  # the frame around it says the rest
         nodes.append({
             "name": step.name,
-            "label": MERGE_SIGNS.get(step.type_name, short) if isinstance(step, MergeStep) else short,
+            "label": step.merge.sign if isinstance(step, MergeStep) else short,
             "type": row.type,
             "shape": units.shape(row.out_shape),
             "g": row.groups,

@@ -151,12 +151,7 @@ class _Runner:
 
     def merge(self, step: MergeStep, tensors: list[np.ndarray]) -> np.ndarray:
         start = time.perf_counter()
-        if step.kind == "concat":
-            y = np.concatenate(tensors, axis=1)
-        else:
-            y = tensors[0]
-            for t in tensors[1:]:
-                y = y + t if step.kind == "add" else y * t
+        y = step.merge.forward(tensors)
         self.record(step, tuple(y.shape), 0, time.perf_counter() - start, 0)
         if self.keep:
             self.outputs[step.name] = y

@@ -1,0 +1,116 @@
+"""Merges: where tensors meet. Element-wise add and multiply, and concatenation along the channels.
+
+A merge type is declared once, like a layer type: its shape rule, its (zero) cost, its NumPy
+kernel and what each format writes for it, registered by name in `MERGE_TYPES`. A merge has no
+arguments and no parameters, and counts no MACs by the convention (BRIEF.md): element-wise work
+is not a multiply-accumulate of a convolution or a linear layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from groupcost.ops.base import Shape
+
+
+@dataclass(frozen=True)
+class Merge:
+    """Base of the merge types: `out_shape` gives None where the shapes do not fit, and the spec
+    builder reports `requirement` and `hint` with the shapes it was given."""
+
+    type_name: ClassVar[str] = ""
+    requirement: ClassVar[str] = ""  # "add needs <requirement>: conv gives 64×56×56, ..."
+    hint: ClassVar[str | None] = None
+    sign: ClassVar[str] = ""  # the report graph's label
+    torch_operator: ClassVar[str] = ""  # the Python operator between the inputs, in written PyTorch code
+    onnx_op: ClassVar[str] = ""  # the ONNX operator of two inputs
+
+    def out_shape(self, shapes: tuple[Shape, ...]) -> Shape | None:
+        raise NotImplementedError
+
+    def forward(self, tensors: list[Any]) -> Any:
+        """The NumPy kernel: tensors are (N, *shape) arrays."""
+        y = tensors[0]
+        for t in tensors[1:]:
+            y = self.combine(y, t)
+        return y
+
+    def combine(self, a: Any, b: Any) -> Any:
+        raise NotImplementedError
+
+    def torch_expression(self, reads: list[str]) -> str:
+        """The merge as a Python expression over the named tensors, in written PyTorch code."""
+        return f" {self.torch_operator} ".join(reads)
+
+
+@dataclass(frozen=True)
+class Add(Merge):
+    type_name = "add"
+    requirement = "equal shapes"
+    hint = "add a projection shortcut, e.g. pwconv + bn"
+    sign = "+"
+    torch_operator = "+"
+    onnx_op = "Add"
+
+    def out_shape(self, shapes: tuple[Shape, ...]) -> Shape | None:
+        return shapes[0] if len(set(shapes)) == 1 else None
+
+    def combine(self, a: Any, b: Any) -> Any:
+        return a + b
+
+
+@dataclass(frozen=True)
+class Mul(Merge):
+    """Element-wise product, broadcasting as NumPy and PyTorch do (an SE gate's C×1×1 against C×H×W)."""
+
+    type_name = "mul"
+    requirement = "equal or broadcastable shapes"
+    sign = "×"
+    torch_operator = "*"
+    onnx_op = "Mul"
+
+    def out_shape(self, shapes: tuple[Shape, ...]) -> Shape | None:
+        return broadcast(shapes)
+
+    def combine(self, a: Any, b: Any) -> Any:
+        return a * b
+
+
+@dataclass(frozen=True)
+class Concat(Merge):
+    type_name = "concat"
+    requirement = "equal spatial sizes in every branch"
+    hint = "match strides and padding"
+    sign = "‖"
+    onnx_op = "Concat"
+
+    def out_shape(self, shapes: tuple[Shape, ...]) -> Shape | None:
+        if len({s[1:] for s in shapes}) != 1:
+            return None
+        return (sum(s[0] for s in shapes), *shapes[0][1:])
+
+    def forward(self, tensors: list[Any]) -> Any:
+        import numpy as np
+
+        return np.concatenate(tensors, axis=1)
+
+    def torch_expression(self, reads: list[str]) -> str:
+        return f"torch.cat([{', '.join(reads)}], 1)"
+
+
+def broadcast(shapes: tuple[Shape, ...]) -> Shape | None:
+    """NumPy's broadcast of equal-rank shapes, or None where two sizes other than 1 differ."""
+    if len({len(s) for s in shapes}) != 1:
+        return None
+    result = []
+    for dims in zip(*shapes):
+        sizes = set(dims) - {1}
+        if len(sizes) > 1:
+            return None
+        result.append(sizes.pop() if sizes else 1)
+    return tuple(result)
+
+
+MERGE_TYPES: dict[str, Merge] = {merge.type_name: merge for merge in (Add(), Mul(), Concat())}
+"""Every merge type by its spec name (the word a spec writes, `add: [a, b]`)."""
