@@ -177,9 +177,12 @@ KEYWORD_KINDS = {padding: ("same", "valid")}
 """Kinds whose string values are keywords, not expressions."""
 
 
-def arg(kind: Converter, default: Any = dataclasses.MISSING, doc: str = "", alias: str | None = None) -> Any:
-    """Declare a spec argument: its kind (a converter), default, documentation and one alias."""
-    return dataclasses.field(default=default, metadata={"kind": kind, "doc": doc, "alias": alias})
+def arg(kind: Converter, default: Any = dataclasses.MISSING, doc: str = "", alias: str | None = None, default_from: str | None = None) -> Any:
+    """Declare a spec argument: its kind (a converter), default, documentation and one alias.
+
+    `default_from` names the argument whose value a default of None stands for (a pool's stride
+    is its window)."""
+    return dataclasses.field(default=default, metadata={"kind": kind, "doc": doc, "alias": alias, "default_from": default_from})
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,7 @@ class ArgSpec:
     alias: str | None
     textual: bool  # takes a name (e.g. an activation), never an expression
     keywords: tuple[str, ...]  # strings taken as they are, not evaluated
+    default_from: str | None  # a default of None means this other argument's value
 
 
 # ---- layers ---------------------------------------------------------------------------------
@@ -241,6 +245,7 @@ def _arg_specs(cls: type[Layer]) -> tuple[ArgSpec, ...]:
             f.metadata["alias"],
             hasattr(f.metadata["kind"], "choices"),
             getattr(f.metadata["kind"], "choices", None) or KEYWORD_KINDS.get(f.metadata["kind"], ()),
+            f.metadata["default_from"],
         )
         for f in dataclasses.fields(cls)
         if "kind" in f.metadata

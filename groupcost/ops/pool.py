@@ -85,7 +85,7 @@ class MaxPool(Pool):
     """Max pooling, as torch.nn.MaxPool1d/2d/3d."""
 
     k: int | tuple[int, ...] = arg(sizes, doc="window size: K or one per dimension")
-    s: int | tuple[int, ...] | None = arg(sizes, None, "stride (default: the window size)")
+    s: int | tuple[int, ...] | None = arg(sizes, None, "stride (default: the window size)", default_from="k")
     p: int | tuple[int, ...] = arg(pool_padding, 0, "padding: P or one per dimension")
     d: int | tuple[int, ...] = arg(sizes, 1, "dilation")
     ceil_mode: bool = arg(boolean, False, "round the output size up")
@@ -100,7 +100,7 @@ class AvgPool(Pool):
     """Average pooling, as torch.nn.AvgPool1d/2d/3d (padding counted in the divisor, as there)."""
 
     k: int | tuple[int, ...] = arg(sizes, doc="window size: K or one per dimension")
-    s: int | tuple[int, ...] | None = arg(sizes, None, "stride (default: the window size)")
+    s: int | tuple[int, ...] | None = arg(sizes, None, "stride (default: the window size)", default_from="k")
     p: int | tuple[int, ...] = arg(pool_padding, 0, "padding: P or one per dimension")
     ceil_mode: bool = arg(boolean, False, "round the output size up")
 
