@@ -53,10 +53,11 @@ class Activation(Layer):
 
         return self.kernel(np, x).astype(x.dtype, copy=False)
 
-    torch_class: ClassVar[str] = "nn.Identity"  # the torch module class
-    torch_args: ClassVar[str] = ""  # what the graph form passes it (groupcost's constants, e.g. LeakyReLU's slope)
-    torch_args_needed: ClassVar[bool] = False  # torch has no default for them: the raised form passes them too
-    onnx: ClassVar[Callable] = Unary("Identity")  # (graph, place, input) → the nodes
+    # set by _plain for each activation; PReLU, with its parameters, writes its own modules and nodes
+    torch_class: ClassVar[str]  # the torch module class
+    torch_args: ClassVar[str]  # what the graph form passes it (groupcost's constants, e.g. LeakyReLU's slope)
+    torch_args_needed: ClassVar[bool]  # torch has no default for them (Softmax's dim): the raised form passes them too
+    onnx: ClassVar[Callable]  # (graph, place, input) → the nodes
 
     def torch_module(self, at: Place) -> TorchModule:
         return TorchModule(self.torch_text())

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from groupcost.errors import SpecError
-from groupcost.ops.adapters import ExportError, OnnxGraph, Place, Raised, Raising, TorchModule
+from groupcost.ops.adapters import (
+    ExportError,
+    OnnxGraph,
+    Place,
+    Raised,
+    Raising,
+    TorchModule,
+)
 
 Shape = tuple[int, ...]
 """(F,) flat, (C, L) 1-D, (C, H, W) 2-D or (C, T, H, W) 3-D; the batch is kept apart."""

@@ -15,6 +15,7 @@ from groupcost.formats.torch.graph import pytorch_source
 from groupcost.formats.torch.names import class_name, module_path
 from groupcost.formats.torch.structured import spec_source
 from groupcost.graph.network import Network
+from groupcost.language.build import build
 from groupcost.ops.adapters import ExportError, Unraisable
 
 __all__ = ["ExportError", "class_name", "export_pytorch", "load_module", "module_path", "pytorch_source", "torch_model"]
@@ -25,8 +26,6 @@ def export_pytorch(doc, overrides: dict | None = None, command: str | None = Non
 
     Returns (source, why the graph was written instead, or None).
     """
-    from groupcost.language.build import build
-
     network = build(doc, overrides or {})
     settings = ", ".join(f"{k}={v!r}" for k, v in network.variables.items()) or "none"
     header = [

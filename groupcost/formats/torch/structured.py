@@ -32,7 +32,12 @@ import keyword
 import re
 from dataclasses import dataclass, field
 
-from groupcost.formats.torch.expressions import SHAPE_NAMES, Expressions, python_literal, Scope
+from groupcost.formats.torch.expressions import (
+    SHAPE_NAMES,
+    Expressions,
+    Scope,
+    python_literal,
+)
 from groupcost.formats.torch.helpers import HELPER_ORDER, HELPER_TEXT
 from groupcost.formats.torch.names import class_name, plain_attribute
 from groupcost.language.document import (
