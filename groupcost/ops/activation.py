@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from groupcost.ops.adapters import OnnxGraph, Place, Raised, Raising, TorchModule, Unary
 from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, boolean
 from groupcost.ops.registry import LAYER_TYPES, register
 
@@ -52,29 +53,61 @@ class Activation(Layer):
 
         return self.kernel(np, x).astype(x.dtype, copy=False)
 
+    # set by _plain for each activation; PReLU, with its parameters, writes its own modules and nodes
+    torch_class: ClassVar[str]  # the torch module class
+    torch_args: ClassVar[str]  # what the graph form passes it (groupcost's constants, e.g. LeakyReLU's slope)
+    torch_args_needed: ClassVar[bool]  # torch has no default for them (Softmax's dim): the raised form passes them too
+    onnx: ClassVar[Callable]  # (graph, place, input) → the nodes
 
-def _plain(name: str, *aliases: str, doc: str, kernel: Callable) -> type[Activation]:
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule(self.torch_text())
+
+    @classmethod
+    def torch_text(cls) -> str:
+        """The module in the graph form, also inside a squeeze-and-excitation."""
+        return f"{cls.torch_class}({cls.torch_args})"
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"{cls.torch_class}({cls.torch_args if cls.torch_args_needed else ''})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        self.onnx(g, at, x)
+
+
+def _plain(name: str, *aliases: str, doc: str, kernel: Callable, torch: str, onnx: Callable) -> type[Activation]:
     # A subclass that adds no fields needs no @dataclass of its own (and skips its slow codegen).
-    cls = type(name.capitalize(), (Activation,), {"__doc__": doc, "__module__": __name__, "kernel": staticmethod(kernel)})
-    return register(name, *aliases)(cls)
+    torch_class, _, torch_args = torch.partition("(")
+    attrs = {"__doc__": doc, "__module__": __name__, "kernel": staticmethod(kernel), "torch_class": torch_class,
+             "torch_args": torch_args.rstrip(")"), "torch_args_needed": name == "softmax", "onnx": staticmethod(onnx)}
+    return register(name, *aliases)(type(name.capitalize(), (Activation,), attrs))
 
 
-for _name, _aliases, _doc, _kernel in (
-    ("relu", (), "max(0, x)", lambda np, x: np.maximum(x, 0)),
-    ("relu6", (), "min(max(0, x), 6)", lambda np, x: np.clip(x, 0, 6)),
-    ("leakyrelu", ("leaky_relu",), "x if x > 0 else 0.01·x", lambda np, x: np.where(x > 0, x, 0.01 * x)),
-    ("elu", (), "x if x > 0 else exp(x) − 1", lambda np, x: np.where(x > 0, x, np.expm1(np.minimum(x, 0)))),
-    ("gelu", (), "x·Φ(x)", lambda np, x: 0.5 * x * (1.0 + _erf(np, x / np.sqrt(2.0)))),
-    ("sigmoid", (), "1 / (1 + exp(−x))", _sigmoid),
-    ("hsigmoid", ("hardsigmoid",), "relu6(x + 3) / 6", lambda np, x: np.clip(x + 3, 0, 6) / 6),
-    ("silu", ("swish",), "x·sigmoid(x)", lambda np, x: x * _sigmoid(np, x)),
-    ("hswish", ("hardswish",), "x·relu6(x + 3) / 6", lambda np, x: x * np.clip(x + 3, 0, 6) / 6),
-    ("tanh", (), "tanh(x)", lambda np, x: np.tanh(x)),
-    ("mish", (), "x·tanh(softplus(x))", lambda np, x: x * np.tanh(np.logaddexp(0, x))),
-    ("softmax", (), "softmax over channels", _softmax),
-    ("identity", (), "x, unchanged", lambda np, x: x),
+def _relu6_onnx(g: OnnxGraph, at: Place, x: str) -> None:
+    g.node("Clip", [x, g.tensor(f"{at.name}.min", (), "zeros"), g.tensor(f"{at.name}.max", (), "6")], at.name)
+
+
+def _silu_onnx(g: OnnxGraph, at: Place, x: str) -> None:
+    g.node("Mul", [x, g.node("Sigmoid", [x], f"{at.name}/sigmoid")], at.name)
+
+
+# name, aliases, what it computes, its NumPy kernel, its torch module (graph form), its ONNX nodes
+for _name, _aliases, _doc, _kernel, _torch, _onnx in (
+    ("relu", (), "max(0, x)", lambda np, x: np.maximum(x, 0), "nn.ReLU()", Unary("Relu")),
+    ("relu6", (), "min(max(0, x), 6)", lambda np, x: np.clip(x, 0, 6), "nn.ReLU6()", _relu6_onnx),
+    ("leakyrelu", ("leaky_relu",), "x if x > 0 else 0.01·x", lambda np, x: np.where(x > 0, x, 0.01 * x), "nn.LeakyReLU(0.01)", Unary("LeakyRelu", {"alpha": 0.01})),
+    ("elu", (), "x if x > 0 else exp(x) − 1", lambda np, x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))), "nn.ELU()", Unary("Elu", {"alpha": 1.0})),
+    ("gelu", (), "x·Φ(x)", lambda np, x: 0.5 * x * (1.0 + _erf(np, x / np.sqrt(2.0))), "nn.GELU()", Unary("Gelu")),
+    ("sigmoid", (), "1 / (1 + exp(−x))", _sigmoid, "nn.Sigmoid()", Unary("Sigmoid")),
+    ("hsigmoid", ("hardsigmoid",), "relu6(x + 3) / 6", lambda np, x: np.clip(x + 3, 0, 6) / 6, "nn.Hardsigmoid()", Unary("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5})),
+    ("silu", ("swish",), "x·sigmoid(x)", lambda np, x: x * _sigmoid(np, x), "nn.SiLU()", _silu_onnx),
+    ("hswish", ("hardswish",), "x·relu6(x + 3) / 6", lambda np, x: x * np.clip(x + 3, 0, 6) / 6, "nn.Hardswish()", Unary("HardSwish")),
+    ("tanh", (), "tanh(x)", lambda np, x: np.tanh(x), "nn.Tanh()", Unary("Tanh")),
+    ("mish", (), "x·tanh(softplus(x))", lambda np, x: x * np.tanh(np.logaddexp(0, x)), "nn.Mish()", Unary("Mish")),
+    ("softmax", (), "softmax over channels", _softmax, "nn.Softmax(dim=1)", Unary("Softmax", {"axis": 1})),
+    ("identity", (), "x, unchanged", lambda np, x: x, "nn.Identity()", Unary("Identity")),
 ):
-    _plain(_name, *_aliases, doc=_doc, kernel=_kernel)
+    _plain(_name, *_aliases, doc=_doc, kernel=_kernel, torch=_torch, onnx=_onnx)
 
 
 @register("prelu")
@@ -95,6 +128,19 @@ class PReLU(Activation):
 
         slope = weights["weight"].reshape((1, -1) + (1,) * (x.ndim - 2))
         return np.where(x > 0, x, slope * x)
+
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule(f"nn.PReLU({1 if self.shared else at.in_shape[0]})")
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        shared = r.a("shared")
+        return Raised(f"nn.PReLU(1 if {shared} else shape[0])" if shared else "nn.PReLU(shape[0])")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        n = 1 if self.shared else at.in_shape[0]
+        dims = (n,) + (1,) * (len(at.in_shape) - 1) if n > 1 else (1,)  # broadcast against N×C×H×W
+        g.node("PRelu", [x, g.tensor(f"{at.name}.weight", dims, "0.25")], at.name)
 
 
 def activation_name(value: Any) -> str:
@@ -121,3 +167,8 @@ def plain_activation_name(value: Any) -> str:
 
 
 plain_activation_name.choices = tuple(k for k in activation_name.choices if LAYER_TYPES[k].weight_shapes is Layer.weight_shapes)  # type: ignore[attr-defined]
+
+
+def plain_activations() -> tuple[type[Activation], ...]:
+    """The activation types without parameters, each once (no aliases), in registration order."""
+    return tuple(LAYER_TYPES[k] for k in plain_activation_name.choices if LAYER_TYPES[k].type_name == k)  # type: ignore[attr-defined]

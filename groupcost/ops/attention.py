@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from groupcost.ops.activation import plain_activation_name
+from groupcost.ops.adapters import OnnxGraph, Place, Raised, Raising, TorchModule
 from groupcost.ops.base import Cost, Layer, Shape, arg, feature_map, positive_int
-from groupcost.ops.registry import register
+from groupcost.ops.registry import LAYER_TYPES, register
 
 
 @register("se")
@@ -43,3 +44,38 @@ class SqueezeExcitation(Layer):
         hidden = LAYER_TYPES[self.act]().forward(counter.matmul(pooled, weights["fc1.weight"][:, :, 0, 0].T) + weights["fc1.bias"], {}, counter)
         scale = LAYER_TYPES[self.gate]().forward(counter.matmul(hidden, weights["fc2.weight"][:, :, 0, 0].T) + weights["fc2.bias"], {}, counter)
         return x * scale[:, :, None, None]
+
+    def torch_module(self, at: Place) -> TorchModule:
+        act, gate = LAYER_TYPES[self.act].torch_text(), LAYER_TYPES[self.gate].torch_text()
+        return TorchModule(f"SqueezeExcitation({at.in_shape[0]}, {self.squeeze}, {act}, {gate})", helpers=(("SqueezeExcitation", SQUEEZE_EXCITATION),))
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"{r.need('SqueezeExcitation')}(shape[0], {r.a('squeeze')}{r.kw('act', 'gate')})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        name = at.name
+        params = {key: g.tensor(f"{name}.{key}", dims, "kernel" if key.endswith("weight") else "zeros") for key, dims in self.weight_shapes(at.in_shape).items()}
+        pooled = g.node("GlobalAveragePool", [x], f"{name}/squeeze")
+        hidden = g.node("Conv", [pooled, params["fc1.weight"], params["fc1.bias"]], f"{name}.fc1", kernel_shape=[1, 1])
+        LAYER_TYPES[self.act]().onnx_nodes(g, Place(f"{name}.act", (), ()), hidden)
+        scale = g.node("Conv", [f"{name}.act", params["fc2.weight"], params["fc2.bias"]], f"{name}.fc2", kernel_shape=[1, 1])
+        LAYER_TYPES[self.gate]().onnx_nodes(g, Place(f"{name}.gate", (), ()), scale)
+        g.node("Mul", [x, f"{name}.gate"], name)
+
+
+SQUEEZE_EXCITATION = '''
+class SqueezeExcitation(nn.Module):
+    """Squeeze-and-excitation: global average, 1×1 conv C→S, act, 1×1 conv S→C, gate, scale the input."""
+
+    def __init__(self, channels: int, squeeze: int, act: nn.Module, gate: nn.Module):
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, squeeze, 1)
+        self.act = act
+        self.fc2 = nn.Conv2d(squeeze, channels, 1)
+        self.gate = gate
+
+    def forward(self, x):
+        scale = self.gate(self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True)))))
+        return x * scale
+'''

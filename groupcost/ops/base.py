@@ -15,6 +15,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from groupcost.errors import SpecError
+from groupcost.ops.adapters import (
+    ExportError,
+    OnnxGraph,
+    Place,
+    Raised,
+    Raising,
+    TorchModule,
+)
 
 Shape = tuple[int, ...]
 """(F,) flat, (C, L) 1-D, (C, H, W) 2-D or (C, T, H, W) 3-D; the batch is kept apart."""
@@ -231,6 +239,21 @@ class Layer:
     def group_count(self, x: Shape) -> int | None:
         """The convolution's group count, for conv-like layers; None elsewhere."""
         return None
+
+    # ---- export facts (groupcost.ops.adapters); a type without them is refused by name -------------
+
+    def torch_module(self, at: Place) -> TorchModule:
+        """This layer as a PyTorch module in the resolved-graph form."""
+        raise ExportError(f"layer type '{self.type_name}' ({at.name}) has no PyTorch export", "define torch_module() on its class", at.loc)
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        """This type in the raised PyTorch form, from its arguments' expressions; None: not raised (the graph form is written)."""
+        return None
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        """Add the ONNX nodes that compute this layer, the last one's output named `at.name`."""
+        raise ExportError(f"layer type '{self.type_name}' ({at.name}) has no ONNX export", "define onnx_nodes() on its class", at.loc)
 
 
 @functools.cache

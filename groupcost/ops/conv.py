@@ -3,9 +3,11 @@ depthwise-separable, GDC and transposed."""
 
 from __future__ import annotations
 
+import ast
 import math
 from dataclasses import dataclass
 
+from groupcost.ops.adapters import OnnxGraph, Place, Raised, Raising, TorchModule, Unraisable, ints, nd, onnx_pads, onnx_params, options, torch_pad
 from groupcost.ops.base import (
     Cost,
     Layer,
@@ -164,6 +166,49 @@ class ConvLike(Layer):
             return conv_transpose(x, weights["weight"], weights.get("bias"), g.stride, g.pads[::2], g.dilation, g.groups, out, counter)
         return conv(x, weights["weight"], weights.get("bias"), g.stride, g.pads, g.dilation, g.groups, out, counter)
 
+    def torch_module(self, at: Place) -> TorchModule:
+        x = at.in_shape
+        g = self.geometry(x)
+        ones = (1,) * len(g.kernel)
+        if isinstance(g, TransposedGeometry):
+            return TorchModule(
+                f"{nd('ConvTranspose', x)}({g.c_in}, {g.c_out}, {ints(g.kernel)}"
+                + options(
+                    stride=ints(g.stride) if g.stride != ones else None,
+                    padding=ints(g.pads[::2]) if any(g.pads) else None,
+                    output_padding=ints(g.output_padding) if any(g.output_padding) else None,
+                    groups=g.groups if g.groups != 1 else None,
+                    bias=None if g.bias else "False",
+                    dilation=ints(g.dilation) if g.dilation != ones else None,
+                )
+                + ")"
+            )
+        before, after = g.pads[::2], g.pads[1::2]
+        symmetric = before == after
+        module = (
+            f"{nd('Conv', x)}({g.c_in}, {g.c_out}, {ints(g.kernel)}"
+            + options(
+                stride=ints(g.stride) if g.stride != ones else None,
+                padding=ints(before) if symmetric and any(before) else None,
+                dilation=ints(g.dilation) if g.dilation != ones else None,
+                groups=g.groups if g.groups != 1 else None,
+                bias=None if g.bias else "False",
+            )
+            + ")"
+        )
+        if symmetric:
+            return TorchModule(module)
+        return TorchModule(module, f"{{m}}(F.pad({{x}}, {torch_pad(g.pads)}))")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        geo = self.geometry(at.in_shape)
+        inputs = [x, *onnx_params(g, at, self.weight_shapes(at.in_shape), {"weight": "kernel"})]
+        if isinstance(geo, TransposedGeometry):
+            g.node("ConvTranspose", inputs, at.name, kernel_shape=list(geo.kernel), strides=list(geo.stride), pads=onnx_pads(geo.pads),
+                   dilations=list(geo.dilation), group=geo.groups, output_padding=list(geo.output_padding))
+            return
+        g.node("Conv", inputs, at.name, kernel_shape=list(geo.kernel), strides=list(geo.stride), pads=onnx_pads(geo.pads), dilations=list(geo.dilation), group=geo.groups)
+
 
 def _spatial_args(layer, x: Shape, *names: str) -> tuple[int, tuple[int, ...], list[tuple]]:
     """C_in, the spatial sizes, and each named per-dimension argument expanded to the input's rank."""
@@ -189,6 +234,10 @@ class Conv(ConvLike):
         check_groups(c_in, self.out, self.groups)
         return ConvGeometry(c_in, self.out, k, s, resolve_pads(self.p, k, s, d, dims, self.type_name), d, self.groups, self.bias)
 
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"{r.need('Conv2d')}(shape, {r.a('out')}, {r.a('k')}{r.kw('s', 'p', 'd', 'groups', 'bias')})", "module")
+
 
 @register("dwconv")
 @dataclass(frozen=True)
@@ -205,6 +254,11 @@ class DepthwiseConv(ConvLike):
     def geometry(self, x: Shape) -> ConvGeometry:
         c_in, dims, (k, s, d) = _spatial_args(self, x, "k", "s", "d")
         return ConvGeometry(c_in, c_in * self.mult, k, s, resolve_pads(self.p, k, s, d, dims, self.type_name), d, c_in, self.bias)
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        mult = f"shape[0] * {r.a('mult')}" if r.a("mult") is not None else "shape[0]"
+        return Raised(f"{r.need('Conv2d')}(shape, {mult}, {r.a('k')}{r.kw('s', 'p', 'd')}, groups=shape[0]{r.kw('bias')})", "module")
 
 
 @register("pwconv")
@@ -223,6 +277,10 @@ class PointwiseConv(ConvLike):
         rank = len(dims)
         return ConvGeometry(c_in, self.out, (1,) * rank, s, (0,) * (2 * rank), (1,) * rank, self.groups, self.bias)
 
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"{r.need('Conv2d')}(shape, {r.a('out')}, 1{r.kw('s', 'groups', 'bias')})", "module")
+
 
 @register("gdc")
 @dataclass(frozen=True)
@@ -235,6 +293,10 @@ class GlobalDepthwiseConv(ConvLike):
         c, dims = spatial(x, self.type_name)
         rank = len(dims)
         return ConvGeometry(c, c, dims, (1,) * rank, (0,) * (2 * rank), (1,) * rank, c, self.bias)
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"{r.need('Conv2d')}(shape, shape[0], shape[1:], groups=shape[0], bias={r.a('bias') or 'False'})", "module")
 
 
 @register("convtranspose")
@@ -282,3 +344,23 @@ class DepthwiseSeparable(Macro):
             ("pw", pw),
             *((f"pw_{suffix}", layer) for suffix, layer in after),
         )
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        """Depthwise then pointwise, in an nn.Sequential under the entry's name (`NAME.dw`, `NAME.dw_bn`, ...)."""
+        try:
+            bn = bool(ast.literal_eval(r.values.get("bn", "False")))
+            act = ast.literal_eval(r.values["act"]) if "act" in r.values else None
+        except ValueError:
+            raise Unraisable(f"dwsep with bn or act computed at {r.loc}") from None
+        var = r.fresh("sep")
+        conv = r.need("Conv2d")
+        lines = [f"{var} = nn.Sequential()"]
+        for part, make in (("dw", f"{conv}(shape, shape[0], {r.values.get('k', '3')}{r.kw('s')}, p={r.values.get('p', repr('same'))}{r.kw('d')}, groups=shape[0]{r.kw('bias')})"),
+                           ("pw", f"{conv}(shape, {r.values['out']}, 1{r.kw('bias')})")):
+            lines += [f"{var}.{part} = {make}", f"shape = {var}.{part}.out_shape"]
+            if bn:
+                lines.append(f"{var}.{part}_bn = {r.need('_batchnorm')}(shape)")
+            if act:
+                lines.append(f"{var}.add_module({part + '_' + act!r}, {r.need('activation')}({act!r}))")
+        return Raised(var, None, tuple(lines))

@@ -7,7 +7,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, boolean, format_shape, positive_int, positive_real, real, spatial
+from groupcost.ops.adapters import (
+    OnnxGraph,
+    Place,
+    Raised,
+    Raising,
+    TorchModule,
+    Unraisable,
+    channel_shape,
+    channels_last,
+    nd,
+    onnx_params,
+    options,
+    rank,
+)
+from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, boolean, format_shape, positive_int, positive_real, probability, real, spatial
 from groupcost.ops.registry import register
 
 
@@ -17,6 +31,8 @@ class BatchNorm(Layer):
     """Batch norm: a learned scale and shift per channel (running statistics are buffers)."""
 
     affine: bool = arg(boolean, True, "learn scale and shift (2 parameters per channel)")
+    eps: float = arg(positive_real, 1e-5, "added to the variance, as torch.nn.BatchNorm2d's eps")
+    momentum: float = arg(probability, 0.1, "the running statistics' update factor, as torch's momentum (no effect on cost or inference)")
 
     def cost(self, x: Shape, y: Shape) -> Cost:
         return Cost(params=2 * x[0] if self.affine else 0)
@@ -28,10 +44,31 @@ class BatchNorm(Layer):
         """Inference with fresh running statistics (mean 0, variance 1), as a new torch module has."""
         channel = (1, -1) + (1,) * (x.ndim - 2)
         if not self.affine:
-            return x / (1.0 + 1e-5) ** 0.5
-        y = x * (weights["weight"] / (1.0 + 1e-5) ** 0.5).reshape(channel)
+            return x / (1.0 + self.eps) ** 0.5
+        y = x * (weights["weight"] / (1.0 + self.eps) ** 0.5).reshape(channel)
         y += weights["bias"].reshape(channel)
         return y
+
+    def torch_options(self) -> str:
+        """eps and momentum where they differ from torch's defaults (so the default stays unwritten)."""
+        return options(eps=repr(self.eps) if self.eps != 1e-5 else None, momentum=repr(self.momentum) if self.momentum != 0.1 else None)
+
+    def torch_module(self, at: Place) -> TorchModule:
+        kind = {1: "BatchNorm1d", 2: "BatchNorm1d", 3: "BatchNorm2d", 4: "BatchNorm3d"}[len(at.in_shape)]
+        return TorchModule(f"nn.{kind}({at.in_shape[0]}{'' if self.affine else ', affine=False'}{self.torch_options()})")
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        if r.a("eps") is None and r.a("momentum") is None:
+            return Raised(f"{r.need('_batchnorm')}(shape{r.kw('affine')})")
+        return Raised(f"(nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d)(shape[0]{r.kw('affine', 'eps', 'momentum')})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        c = at.in_shape[0]
+        scale, shift = _scale_shift(g, at, self)
+        mean, var = g.tensor(f"{at.name}.running_mean", (c,), "zeros"), g.tensor(f"{at.name}.running_var", (c,), "ones")
+        momentum = {} if self.momentum == 0.1 else {"momentum": 1.0 - self.momentum}  # ONNX keeps the old statistics' share
+        g.node("BatchNormalization", [x, scale, shift, mean, var], at.name, epsilon=self.eps, **momentum)
 
 
 @register("lrn")
@@ -49,6 +86,16 @@ class LocalResponseNorm(Layer):
         sums = np.concatenate([np.zeros_like(squares[:, :1]), squares.cumsum(axis=1)], axis=1)
         window = (sums[:, self.size :] - sums[:, : -self.size]) / self.size
         return x / (1.0 + 1e-4 * window) ** 0.75
+
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule(f"nn.LocalResponseNorm({self.size})")
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"nn.LocalResponseNorm({r.a('size') or '5'})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        g.node("LRN", [x], at.name, size=self.size, alpha=1e-4, beta=0.75, bias=1.0)
 
 
 def _channel(x) -> tuple[int, ...]:
@@ -99,6 +146,25 @@ class LayerNorm(AffineNorm):
     def axes(self, x) -> tuple[int, ...]:
         return (1,)
 
+    def torch_module(self, at: Place) -> TorchModule:
+        opts = f", eps={self.eps!r}" + ("" if self.affine else ", elementwise_affine=False")
+        if len(at.in_shape) == 1:
+            return TorchModule(f"nn.LayerNorm({at.in_shape[0]}{opts})")
+        return TorchModule(f"ChannelLayerNorm({at.in_shape[0]}{opts})", helpers=(("ChannelLayerNorm", CHANNEL_LAYER_NORM),))
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"{r.need('_layernorm')}(shape{r.kw('eps', 'affine')})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        scale, shift = _scale_shift(g, at, self)
+        if len(at.in_shape) == 1:
+            g.node("LayerNormalization", [x, scale, shift], at.name, axis=-1, epsilon=self.eps)
+            return
+        last, back = channels_last(g, at, x)
+        y = g.node("LayerNormalization", [last, scale, shift], f"{at.name}/normalized", axis=-1, epsilon=self.eps)
+        g.node("Transpose", [y], at.name, perm=back)
+
 
 @register("groupnorm")
 @dataclass(frozen=True)
@@ -125,6 +191,27 @@ class GroupNorm(AffineNorm):
             y = y * weights["weight"].reshape(_channel(x)) + weights["bias"].reshape(_channel(x))
         return y.astype(x.dtype)
 
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule(f"nn.GroupNorm({self.groups}, {at.in_shape[0]}, eps={self.eps!r}{'' if self.affine else ', affine=False'})")
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"nn.GroupNorm({r.a('groups')}, shape[0]{r.kw('eps', 'affine')})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        """N×G×(C/G·positions), normalised per group (InstanceNormalization with unit scale), reshaped back, then weight and bias per channel."""
+        name, groups, shape = at.name, self.groups, at.in_shape
+        grouped = g.node("Reshape", [x, g.ints(f"{name}/grouped.shape", [0, groups, -1])], f"{name}/grouped")
+        normal = g.node("InstanceNormalization", [grouped, g.tensor(f"{name}/group_scale", (groups,), "ones"), g.tensor(f"{name}/group_shift", (groups,), "zeros")],
+                        f"{name}/normalized", epsilon=self.eps)
+        if not self.affine:
+            g.node("Reshape", [normal, g.ints(f"{name}.shape", [0, *shape])], name)
+            return
+        y = g.node("Reshape", [normal, g.ints(f"{name}/ungrouped.shape", [0, *shape])], f"{name}/ungrouped")
+        dims = channel_shape(at)
+        y = g.node("Mul", [y, g.tensor(f"{name}.weight", dims, "ones")], f"{name}/scaled")
+        g.node("Add", [y, g.tensor(f"{name}.bias", dims, "zeros")], name)
+
 
 @register("instancenorm")
 @dataclass(frozen=True)
@@ -143,6 +230,17 @@ class InstanceNorm(AffineNorm):
     def axes(self, x) -> tuple[int, ...]:
         return tuple(range(2, x.ndim))
 
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule(f"{nd('InstanceNorm', at.in_shape)}({at.in_shape[0]}, eps={self.eps!r}{', affine=True' if self.affine else ''})")
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"(nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)[len(shape) - 2](shape[0]{r.kw('eps', 'affine')})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        scale, shift = _scale_shift(g, at, self)
+        g.node("InstanceNormalization", [x, scale, shift], at.name, epsilon=self.eps)
+
 
 @register("layerscale")
 @dataclass(frozen=True)
@@ -159,3 +257,54 @@ class LayerScale(Layer):
 
     def forward(self, x, weights, counter):
         return x * weights["layer_scale"].reshape(_channel(x))
+
+    def torch_module(self, at: Place) -> TorchModule:
+        if at.name.rsplit(".", 1)[-1] == "layer_scale":
+            # named after its one tensor (torchvision's `features.1.0.layer_scale`): a parameter, not a module
+            return TorchModule(f"nn.Parameter(torch.full({channel_shape(at)!r}, {self.init!r}))", "{x} * {m}")
+        x = at.in_shape
+        shape = "(" + ", ".join(map(str, (x[0], *(1,) * rank(x)))) + ("," if len(x) == 1 else "") + ")"
+        return TorchModule(f"LayerScale({shape}, {self.init!r})", helpers=(("LayerScale", LAYER_SCALE),))
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        init = r.a("init") or "1e-06"
+        dims = "(shape[0], *(1,) * (len(shape) - 1))"
+        if r.written_name == "layer_scale":  # named after its one tensor: a parameter of the enclosing module (torchvision's `features.1.0.layer_scale`)
+            if not r.parameter_ok:
+                raise Unraisable(f"a layerscale named layer_scale where forward does not call entries by name, at {r.loc}")
+            return Raised(f"nn.Parameter(torch.full({dims}, float({init})))")
+        return Raised(f"{r.need('LayerScale')}({dims}, {init})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        # `{name}.layer_scale` even where PyTorch's key is the layer's own name: an ONNX tensor needs a name apart from the node's output
+        g.node("Mul", [x, g.tensor(f"{at.name}.layer_scale", channel_shape(at), repr(self.init))], at.name)
+
+
+def _scale_shift(g: OnnxGraph, at: Place, layer: BatchNorm | AffineNorm) -> list[str]:
+    """The learned scale and shift, or a unit scale and zero shift where the norm has none."""
+    if layer.affine:
+        return onnx_params(g, at, layer.weight_shapes(at.in_shape), {"weight": "ones", "bias": "zeros"})
+    c = at.in_shape[0]
+    return [g.tensor(f"{at.name}.unit_scale", (c,), "ones"), g.tensor(f"{at.name}.zero_shift", (c,), "zeros")]
+
+
+CHANNEL_LAYER_NORM = '''
+class ChannelLayerNorm(nn.LayerNorm):
+    """nn.LayerNorm over the channels at every position (ConvNeXt's LayerNorm2d)."""
+
+    def forward(self, x):
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1)
+'''
+
+LAYER_SCALE = '''
+class LayerScale(nn.Module):
+    """A learned scale per channel, torchvision's `layer_scale` (C×1×1)."""
+
+    def __init__(self, shape, init):
+        super().__init__()
+        self.layer_scale = nn.Parameter(torch.full(shape, init))
+
+    def forward(self, x):
+        return x * self.layer_scale
+'''

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from groupcost.ops.adapters import OnnxGraph, Place, TorchModule, refused
 from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, non_negative_int, positive_int
 from groupcost.ops.registry import register
 
@@ -43,3 +44,9 @@ class Opaque(Layer):
 
     def forward(self, x, weights, counter):
         raise LayerError(f"opaque operator {self.op} cannot be executed", "groupcost knows its shape and parameters, not what it computes")
+
+    def torch_module(self, at: Place) -> TorchModule:
+        raise refused(self.type_name, at, self.op, "PyTorch")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        raise refused(self.type_name, at, self.op, "ONNX")

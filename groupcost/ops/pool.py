@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from groupcost.ops.adapters import ExportError, OnnxGraph, Place, Raised, Raising, TorchModule, Unary, ints, nd, options
 from groupcost.ops.base import (
     KEYWORD_KINDS,
     Layer,
@@ -62,6 +63,28 @@ class Pool(Layer):
         mode = "max" if isinstance(self, MaxPool) else "avg"
         return pool(x, k, s, p, d, self.out_shape(x.shape[1:])[1:], mode)
 
+    torch_name = ""  # nn.{torch_name}{1,2,3}d
+    onnx_op = ""
+
+    def torch_module(self, at: Place) -> TorchModule:
+        _, _, k, s, p, d = self.resolved(at.in_shape)
+        opts = options(
+            stride=ints(s) if s != k else None,
+            padding=ints(p) if any(p) else None,
+            dilation=ints(d) if self.torch_name == "MaxPool" and d != (1,) * len(k) else None,
+            ceil_mode="True" if self.ceil_mode else None,
+        )
+        return TorchModule(f"{nd(self.torch_name, at.in_shape)}({ints(k)}{opts})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        _, _, k, s, p, d = self.resolved(at.in_shape)
+        attrs = {"kernel_shape": list(k), "strides": list(s), "pads": [*p, *p], "ceil_mode": int(self.ceil_mode)}
+        if self.onnx_op == "MaxPool":
+            attrs["dilations"] = list(d)
+        else:
+            attrs["count_include_pad"] = 1  # torch.nn.AvgPool2d's default
+        g.node(self.onnx_op, [x], at.name, **attrs)
+
 
 def pool_padding(value) -> int | tuple[int, ...]:
     """Pools pad symmetrically, as PyTorch's do: P or one per dimension ([h, w]); a symmetric
@@ -93,6 +116,13 @@ class MaxPool(Pool):
     def dilation(self) -> int | tuple[int, ...]:
         return self.d
 
+    torch_name = "MaxPool"
+    onnx_op = "MaxPool"
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"{r.need('MaxPool2d')}(shape, {r.a('k')}{r.kw('s', 'p', 'd', 'ceil_mode')})", "module")
+
 
 @register("avgpool")
 @dataclass(frozen=True)
@@ -109,6 +139,13 @@ class AvgPool(Pool):
         if len(dims) == 3 and any(n < kk for n, kk in zip(dims, k)):  # AvgPool3d alone checks the unpadded input
             raise LayerError(f"a 3-D average pool needs an input of at least its window {format_shape(k)}, got {format_shape(dims)}", "PyTorch's AvgPool3d refuses smaller inputs, padded or not", arg="k")
         return super().out_shape(x)
+
+    torch_name = "AvgPool"
+    onnx_op = "AveragePool"
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"{r.need('AvgPool2d')}(shape, {r.a('k')}{r.kw('s', 'p', 'ceil_mode')})", "module")
 
 
 class GlobalPool(Layer):
@@ -127,6 +164,16 @@ class GlobalAvgPool(GlobalPool):
     def forward(self, x, weights, counter):
         return x.mean(axis=tuple(range(2, x.ndim)), keepdims=True)
 
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule(f"{nd('AdaptiveAvgPool', at.in_shape)}(1)")
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised("nn.AdaptiveAvgPool2d(1)", "(shape[0], 1, 1)")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        Unary("GlobalAveragePool")(g, at, x)
+
 
 @register("gmp")
 @dataclass(frozen=True)
@@ -135,6 +182,17 @@ class GlobalMaxPool(GlobalPool):
 
     def forward(self, x, weights, counter):
         return x.max(axis=tuple(range(2, x.ndim)), keepdims=True)
+
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule(f"{nd('AdaptiveMaxPool', at.in_shape)}(1)")
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised("nn.AdaptiveMaxPool2d(1)", "(shape[0], 1, 1)")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        axes = list(range(2, len(at.in_shape) + 1))
+        g.node("ReduceMax", [x, g.ints(f"{at.name}.axes", axes)], at.name, keepdims=1)
 
 
 class AdaptivePool(Layer):
@@ -149,6 +207,20 @@ class AdaptivePool(Layer):
 
         return adaptive_pool(x, self.out_shape(x.shape[1:])[1:], "max" if isinstance(self, AdaptiveMaxPool) else "avg")
 
+    torch_name = ""  # nn.{torch_name}{1,2,3}d
+    onnx_op = ""
+
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule(f"{nd(self.torch_name, at.in_shape)}({ints(at.out_shape[1:])})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        dims, outs = at.in_shape[1:], at.out_shape[1:]
+        if any(n % o for n, o in zip(dims, outs)):
+            size = lambda v: "×".join(map(str, v))  # noqa: E731
+            raise ExportError(f"{at.name}: {self.type_name} from {size(dims)} to {size(outs)} has no ONNX export", "ONNX has no adaptive pooling; it is exported only where the output size divides the input", at.loc)
+        kernel = [n // o for n, o in zip(dims, outs)]
+        g.node(self.onnx_op, [x], at.name, kernel_shape=kernel, strides=kernel)
+
 
 @register("adaptive_avgpool")
 @dataclass(frozen=True)
@@ -157,6 +229,13 @@ class AdaptiveAvgPool(AdaptivePool):
 
     size: int | tuple[int, ...] = arg(sizes, doc="output size: N or one per dimension ([H_out, W_out])")
 
+    torch_name = "AdaptiveAvgPool"
+    onnx_op = "AveragePool"
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"nn.AdaptiveAvgPool2d({r.need('_pair')}({r.a('size')}))", f"(shape[0], *{r.need('_pair')}({r.a('size')}))")
+
 
 @register("adaptive_maxpool")
 @dataclass(frozen=True)
@@ -164,3 +243,6 @@ class AdaptiveMaxPool(AdaptivePool):
     """Adaptive max pooling to a fixed output size, as torch.nn.AdaptiveMaxPool1d/2d/3d."""
 
     size: int | tuple[int, ...] = arg(sizes, doc="output size: N or one per dimension ([H_out, W_out])")
+
+    torch_name = "AdaptiveMaxPool"
+    onnx_op = "MaxPool"

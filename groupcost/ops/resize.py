@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from groupcost.ops.adapters import OnnxGraph, Place, Raised, Raising, TorchModule, torch_pad
 from groupcost.ops.base import (
     Layer,
     LayerError,
@@ -69,6 +70,36 @@ class Upsample(Layer):
         factors = per_dim(self.scale, len(out), self.type_name, "scale") if self.scale is not None else None
         return interpolate(x, out, self.mode, self.align_corners, factors)
 
+    def torch_module(self, at: Place) -> TorchModule:
+        corners = f", align_corners={self.align_corners}" if self.mode != "nearest" else ""
+        if self.size is not None:
+            out = at.out_shape[1:]
+            return TorchModule(f"nn.Upsample(size={out if len(out) > 1 else out[0]}, mode={self.mode!r}{corners})")
+        scale = self.scale if not isinstance(self.scale, tuple) else tuple(float(v) for v in self.scale)
+        return TorchModule(f"nn.Upsample(scale_factor={scale!r}, mode={self.mode!r}{corners})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        """Resize as torch's interpolate: nearest as floor(out / scale) ('asymmetric', floor), the linear
+        modes half-pixel (or align_corners); a scale is given as scales (torch, too, maps by 1/scale), a size as sizes."""
+        name = at.name
+        if self.mode == "nearest":
+            attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+        else:
+            attrs = {"mode": "linear", "coordinate_transformation_mode": "align_corners" if self.align_corners else "pytorch_half_pixel"}
+        rank = len(at.in_shape) - 1
+        if self.scale is not None and not self.align_corners:  # align_corners maps by (in − 1)/(out − 1) whatever the scale: sizes
+            import numpy as np
+
+            factors = self.scale if isinstance(self.scale, tuple) else (self.scale,) * rank
+            # ONNX floors input × scale in float32: scales where that gives groupcost's (torch's) sizes, else sizes
+            agrees = all(math.floor(float(np.float32(n) * np.float32(f))) == o for n, f, o in zip(at.in_shape[1:], factors, at.out_shape[1:]))
+            if agrees:
+                scales = g.floats(f"{name}.scales", [1.0, 1.0, *map(float, factors)])
+                g.node("Resize", [x, "", scales], name, **attrs)
+                return
+        sizes = g.ints(f"{name}.sizes", [g.batch, *at.out_shape])
+        g.node("Resize", [x, "", "", sizes], name, **attrs)
+
 
 @register("crop")
 @dataclass(frozen=True)
@@ -90,6 +121,16 @@ class CenterCrop(Layer):
     def forward(self, x, weights, counter):
         target = self.out_shape(x.shape[1:])[1:]
         return x[(slice(None), slice(None), *(slice((n - t) // 2, (n - t) // 2 + t) for n, t in zip(x.shape[2:], target)))]
+
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule(f"CenterCrop({tuple(at.out_shape[1:])!r})", helpers=(("CenterCrop", CENTER_CROP),))
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        dims, outs = at.in_shape[1:], at.out_shape[1:]
+        starts = [(n - t) // 2 for n, t in zip(dims, outs)]
+        name = at.name
+        g.node("Slice", [x, g.ints(f"{name}.starts", starts), g.ints(f"{name}.ends", [s + t for s, t in zip(starts, outs)]),
+                         g.ints(f"{name}.axes", list(range(2, 2 + len(dims))))], name)
 
 
 @register("pad")
@@ -123,6 +164,18 @@ class Pad(Layer):
             return np.pad(x, widths, constant_values=self.value)
         return np.pad(x, widths, mode={"reflect": "reflect", "replicate": "edge"}[self.mode])
 
+    def torch_module(self, at: Place) -> TorchModule:
+        value = f", {self.value!r}" if self.mode == "constant" and self.value != 0 else ""
+        return TorchModule(f"Pad({torch_pad(self.pads(at.in_shape))}, {self.mode!r}{value})", helpers=(("Pad", PAD),))
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        name = at.name
+        pads = self.pads(at.in_shape)
+        inputs = [x, g.ints(f"{name}.pads", [0, 0, *pads[::2], 0, 0, *pads[1::2]])]
+        if self.mode == "constant":
+            inputs.append(g.tensor(f"{name}.value", (), repr(self.value)))
+        g.node("Pad", inputs, name, mode={"constant": "constant", "reflect": "reflect", "replicate": "edge"}[self.mode])
+
 
 @register("pixelshuffle")
 @dataclass(frozen=True)
@@ -142,6 +195,16 @@ class PixelShuffle(Layer):
         r = self.r
         return x.reshape(n, c // (r * r), r, r, h, w).transpose(0, 1, 4, 2, 5, 3).reshape(n, c // (r * r), h * r, w * r)
 
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule(f"nn.PixelShuffle({self.r})")
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"nn.PixelShuffle({r.a('r')})", f"(shape[0] // {r.a('r')} ** 2, shape[1] * {r.a('r')}, shape[2] * {r.a('r')})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        g.node("DepthToSpace", [x], at.name, blocksize=self.r, mode="CRD")  # CRD is torch's PixelShuffle order
+
 
 @register("pixelunshuffle")
 @dataclass(frozen=True)
@@ -160,3 +223,47 @@ class PixelUnshuffle(Layer):
         n, c, h, w = x.shape
         r = self.r
         return x.reshape(n, c, h // r, r, w // r, r).transpose(0, 1, 3, 5, 2, 4).reshape(n, c * r * r, h // r, w // r)
+
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule(f"nn.PixelUnshuffle({self.r})")
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"nn.PixelUnshuffle({r.a('r')})", f"(shape[0] * {r.a('r')} ** 2, shape[1] // {r.a('r')}, shape[2] // {r.a('r')})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        """torch's order (channel c·r² + i·r + j), which ONNX's SpaceToDepth does not keep: reshape, transpose, reshape."""
+        c, h, w = at.in_shape
+        r, name = self.r, at.name
+        split = g.node("Reshape", [x, g.ints(f"{name}/split.shape", [0, c, h // r, r, w // r, r])], f"{name}/split")
+        moved = g.node("Transpose", [split], f"{name}/transposed", perm=[0, 1, 3, 5, 2, 4])
+        g.node("Reshape", [moved, g.ints(f"{name}.shape", [0, c * r * r, h // r, w // r])], name)
+
+
+CENTER_CROP = '''
+class CenterCrop(nn.Module):
+    """Centre crop to `size`: offset (size_in − size) // 2 in each spatial dimension."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.size = tuple(size)
+
+    def forward(self, x):
+        for axis, size in enumerate(self.size, start=2):
+            x = x.narrow(axis, (x.shape[axis] - size) // 2, size)
+        return x
+'''
+
+PAD = '''
+class Pad(nn.Module):
+    """F.pad as a module: `pad` in F.pad's order (last dimension first), mode constant, reflect or replicate."""
+
+    def __init__(self, pad, mode="constant", value=0.0):
+        super().__init__()
+        self.pad, self.mode, self.value = tuple(pad), mode, value
+
+    def forward(self, x):
+        if self.mode == "constant":
+            return F.pad(x, self.pad, "constant", self.value)
+        return F.pad(x, self.pad, self.mode)
+'''

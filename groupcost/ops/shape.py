@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from groupcost.ops.adapters import OnnxGraph, Place, Raised, Raising, TorchModule, Unary
 from groupcost.ops.base import Layer, LayerError, Shape, arg, positive_int, probability, spatial
 from groupcost.ops.registry import register
 
@@ -20,6 +21,16 @@ class Flatten(Layer):
     def forward(self, x, weights, counter):
         return x.reshape(x.shape[0], -1)
 
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule("nn.Flatten()")
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised("nn.Flatten()", f"({r.need('_numel')}(shape),)")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        Unary("Flatten", {"axis": 1})(g, at, x)
+
 
 @register("dropout")
 @dataclass(frozen=True)
@@ -30,6 +41,16 @@ class Dropout(Layer):
 
     def forward(self, x, weights, counter):
         return x
+
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule(f"nn.Dropout({self.p})")
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"nn.Dropout({r.a('p') or '0.5'})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        Unary("Identity")(g, at, x)  # inference
 
 
 @register("shuffle")
@@ -49,3 +70,18 @@ class ChannelShuffle(Layer):
     def forward(self, x, weights, counter):
         n, c, *rest = x.shape
         return x.reshape(n, self.groups, c // self.groups, -1).transpose(0, 2, 1, 3).reshape(x.shape)
+
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule(f"nn.ChannelShuffle({self.groups})")
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"nn.ChannelShuffle({r.a('groups')})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        c, *dims = at.in_shape
+        k = self.groups
+        split = g.node("Reshape", [x, g.ints(f"{at.name}/grouped.shape", [0, k, c // k, *dims])], f"{at.name}/grouped")
+        perm = [0, 2, 1, *range(3, 3 + len(dims))]
+        swapped = g.node("Transpose", [split], f"{at.name}/transposed", perm=perm)
+        g.node("Reshape", [swapped, g.ints(f"{at.name}.shape", [0, c, *dims])], at.name)

@@ -17,7 +17,7 @@ import pytest
 import groupcost
 from groupcost.formats.onnx import export as onnx_export
 from groupcost.formats.torch import export as pytorch_export
-from groupcost.ops import LAYER_TYPES, Macro
+from groupcost.ops import LAYER_TYPES, Layer, Macro
 from groupcost.graph.network import LayerStep
 
 HERE = Path(__file__).parent
@@ -30,17 +30,50 @@ TORCHVISION = ["resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v2", "shuff
 LAYER_NAMES = sorted({cls.type_name for cls in LAYER_TYPES.values() if not issubclass(cls, Macro)})
 
 
-# ---- every layer type has an export in every format (the tables are exhaustive) ------------------
+# ---- every layer type has an export in every format (the registry is exhaustive) ------------------
+
+MACRO = "a macro: the graph holds its parts, each exported by its own type"
+OPAQUE_REASON = "groupcost knows an opaque operator's shape and parameters, not what it computes: refused by name"
+NO_PYTORCH = (("dwsep", MACRO), ("opaque", OPAQUE_REASON))
+"""Registered types without a PyTorch module of their own, and why."""
+NO_ONNX = (("dwsep", MACRO), ("opaque", OPAQUE_REASON))
+"""Registered types without ONNX nodes of their own, and why."""
+NOT_YET = "the raised form has no constructor for it yet; the graph form writes it"
+NOT_RAISED = (("convtranspose", NOT_YET), ("upsample", NOT_YET), ("crop", NOT_YET), ("pad", NOT_YET), ("adaptive_maxpool", NOT_YET), ("opaque", OPAQUE_REASON))
+"""Types the raised PyTorch form leaves to the graph form (the export falls back, saying which)."""
 
 
-@pytest.mark.parametrize("type_name", LAYER_NAMES)
-def test_every_layer_type_has_a_pytorch_export(type_name):
-    assert type_name in pytorch_export.EMITTERS, f"add '{type_name}' to groupcost.formats.torch.export.EMITTERS"
+def _defines(name: str, method: str) -> bool:
+    """The type's class (not Layer's default) says how to export it."""
+
+    def function(cls):
+        attribute = getattr(cls, method)
+        return getattr(attribute, "__func__", attribute)
+
+    return function(LAYER_TYPES[name]) is not function(Layer)
 
 
-@pytest.mark.parametrize("type_name", LAYER_NAMES)
-def test_every_layer_type_has_an_onnx_export(type_name):
-    assert type_name in onnx_export.OPS, f"add '{type_name}' to groupcost.formats.onnx.export.OPS"
+@pytest.mark.parametrize("name", sorted(LAYER_TYPES))
+def test_every_layer_type_has_a_pytorch_export(name):
+    unmapped = dict(NO_PYTORCH)
+    type_name = LAYER_TYPES[name].type_name
+    assert _defines(name, "torch_module") or type_name in unmapped, f"define torch_module() on {LAYER_TYPES[name].__name__} (groupcost.ops.adapters)"
+
+
+@pytest.mark.parametrize("name", sorted(LAYER_TYPES))
+def test_every_layer_type_has_an_onnx_export(name):
+    unmapped = dict(NO_ONNX)
+    type_name = LAYER_TYPES[name].type_name
+    assert _defines(name, "onnx_nodes") or type_name in unmapped, f"define onnx_nodes() on {LAYER_TYPES[name].__name__} (groupcost.ops.adapters)"
+
+
+def test_the_unmapped_types_are_registered_and_really_unmapped():
+    for table, method in ((NO_PYTORCH, "torch_module"), (NO_ONNX, "onnx_nodes")):
+        for name, _ in table:
+            assert name in LAYER_TYPES and (issubclass(LAYER_TYPES[name], Macro) or name in REFUSED), (name, method)
+            assert not _defines(name, method) or name in REFUSED, f"{name} is exported by {method}(): take it out of the table"
+    raised = {n for n, _ in NOT_RAISED}
+    assert {LAYER_TYPES[n].type_name for n in LAYER_TYPES if not _defines(n, "torch_raised")} == raised
 
 
 def test_the_test_network_uses_every_layer_type():
@@ -60,7 +93,7 @@ def test_an_opaque_operator_is_refused_by_name():
 
 
 def test_a_layer_type_without_an_export_is_named(monkeypatch):
-    monkeypatch.delitem(pytorch_export.EMITTERS, "lrn")
+    monkeypatch.setattr(LAYER_TYPES["lrn"], "torch_module", Layer.torch_module)
     with pytest.raises(pytorch_export.ExportError, match="'lrn' .* has no PyTorch export"):
         pytorch_export.pytorch_source(groupcost.load(EVERY_LAYER))
 
@@ -82,6 +115,18 @@ def test_source_imports_only_torch(form):
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module.split(".")[0])
     assert imported - {"math"} == {"torch"}
+
+
+def test_what_is_written_does_not_depend_on_torch():
+    """The same bytes with and without torch installed (no check that needs torch picks the form)."""
+    import subprocess
+    import sys
+
+    names = ["resnet50", "mobilenet_v3_small", str(EVERY_LAYER)]
+    code = ("import sys; sys.modules['torch'] = None; import groupcost; from groupcost.formats.torch.export import export_pytorch; "
+            f"print(repr([export_pytorch(groupcost.load_document(n)) for n in {names!r}]))")
+    without = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert without.strip() == repr([pytorch_export.export_pytorch(groupcost.load_document(n)) for n in names])
 
 
 def test_writing_source_needs_no_torch():
@@ -233,6 +278,36 @@ def test_graph_form_in_1d_and_3d_computes_what_the_numpy_executor_computes(path)
     assert _counts(_build(network, "meta"), network) == (report.totals.params, report.totals.macs, network.output_shapes)
 
 
+BN_OPTIONS = "input: [8, 6, 6]\nlayers: [conv: {out: 8, k: 3, p: 1}, bn: {eps: 1e-3, momentum: 0.01}, relu, bn, flatten, bn: {eps: 1e-3, momentum: 0.01}]"
+
+
+def test_batchnorm_eps_and_momentum_reach_pytorch():
+    """Both forms build torch's BatchNorm with the spec's eps and momentum; a default bn writes neither."""
+    doc = groupcost.parse_text(BN_OPTIONS, "bn.yaml")
+    network = groupcost.language.build(doc)
+    raised, fallback = pytorch_export.export_pytorch(doc)
+    assert fallback is None
+    for source in (raised, pytorch_export.pytorch_source(network)):
+        norms = [m for m in pytorch_export.load_module(source)["build"]().modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        reference = [torch.nn.BatchNorm2d(8, eps=1e-3, momentum=0.01), torch.nn.BatchNorm2d(8), torch.nn.BatchNorm1d(288, eps=1e-3, momentum=0.01)]
+        assert [(type(m), m.num_features, m.eps, m.momentum) for m in norms] == [(type(m), m.num_features, m.eps, m.momentum) for m in reference]
+    assert "eps" not in pytorch_export.pytorch_source(groupcost.load("resnet18"))
+
+
+def test_batchnorm_eps_is_the_numpy_kernels():
+    np = pytest.importorskip("numpy")
+    from groupcost.run.execute import forward, init_weights
+
+    network = groupcost.language.build(groupcost.parse_text(BN_OPTIONS.replace("1e-3", "0.5"), "bn.yaml"))
+    weights = init_weights(network, 3, "float32")
+    model = _build(network)
+    model.load_state_dict({f"{layer}.{key}": torch.from_numpy(value) for layer, tensors in weights.items() for key, value in tensors.items()}, strict=False)
+    x = np.random.default_rng(1).standard_normal((2, *network.input_shape)).astype(np.float32)
+    _, steps = forward(network, x, weights, keep_outputs=True)
+    with torch.no_grad():
+        np.testing.assert_allclose(model(torch.from_numpy(x)).numpy(), steps[network.outputs[0]], rtol=1e-4, atol=1e-5)
+
+
 def test_class_names():
     assert pytorch_export.class_name("shufflenet_v2_x1_0") == "ShufflenetV2X1_0"
     assert pytorch_export.class_name("every-layer") == "EveryLayer"
@@ -291,6 +366,15 @@ def test_onnx_model_computes_what_the_numpy_executor_computes(path):
     names = [s.name for s in network.nodes]
     for name, value in zip(names, ReferenceEvaluator(model).run(names, {"input": x})):
         np.testing.assert_allclose(value, steps[name], rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_batchnorm_eps_and_momentum_reach_onnx():
+    """ONNX's momentum is the old statistics' share: torch's 0.01 is 0.99; a default bn writes none."""
+    model = onnx_export.onnx_model(groupcost.language.build(groupcost.parse_text(BN_OPTIONS, "bn.yaml")), "zeros")
+    norms = [{a.name: onnx.helper.get_attribute_value(a) for a in n.attribute} for n in model.graph.node if n.op_type == "BatchNormalization"]
+    assert [sorted(n) for n in norms] == [["epsilon", "momentum"], ["epsilon"], ["epsilon", "momentum"]]
+    assert [n["epsilon"] for n in norms] == pytest.approx([1e-3, 1e-5, 1e-3])
+    assert norms[0]["momentum"] == pytest.approx(0.99)
 
 
 def test_onnx_weights_random_and_zeros(tmp_path):

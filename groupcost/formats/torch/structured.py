@@ -17,8 +17,11 @@ groupcost.formats.torch.export, saying why):
 - a named `residual` or `parallel` (a namespace of its own) becomes a class of its own;
 - not raised: `from:`, merge entries and `outputs:` (the graph form), a block of one unnamed
   entry, an unnamed residual or parallel inside a `seq` or `repeat`, transparent branches,
-  blocks from `use:` files, 1-D and 3-D inputs, and the layer types convtranspose, upsample, crop, pad,
-  adaptive_maxpool (the graph form writes all of these).
+  blocks from `use:` files, 1-D and 3-D inputs, and the layer types whose class has no
+  `torch_raised` (convtranspose, upsample, crop, pad, adaptive_maxpool: the graph form writes all of these).
+- each layer's constructor comes from its type's `torch_raised` (groupcost.ops.adapters); helper
+  functions and classes of the file are in groupcost.formats.torch.helpers, expressions in
+  groupcost.formats.torch.expressions.
   A computed type is an activation (no arguments) or one of the blocks that take its arguments.
 """
 
@@ -29,7 +32,14 @@ import keyword
 import re
 from dataclasses import dataclass, field
 
-from groupcost.ops.base import Layer
+from groupcost.formats.torch.expressions import (
+    SHAPE_NAMES,
+    Expressions,
+    Scope,
+    python_literal,
+)
+from groupcost.formats.torch.helpers import HELPER_ORDER, HELPER_TEXT
+from groupcost.formats.torch.names import class_name, plain_attribute
 from groupcost.language.document import (
     Branch,
     ComputedEntry,
@@ -44,221 +54,8 @@ from groupcost.language.document import (
     TemplateCall,
 )
 from groupcost.language.yamlsource import Node
-
-
-class Unraisable(Exception):
-    """A construct this generator does not raise; the message names it."""
-
-
-SHAPE_KEEPING = {"bn", "prelu", "dropout", "lrn", "shuffle", "se", "relu", "relu6", "leakyrelu", "elu", "gelu", "sigmoid",
-                 "hsigmoid", "silu", "hswish", "tanh", "mish", "softmax", "identity"}
-ACTIVATION_CLASSES = {
-    "relu": "nn.ReLU", "relu6": "nn.ReLU6", "leakyrelu": "nn.LeakyReLU", "elu": "nn.ELU", "gelu": "nn.GELU",
-    "sigmoid": "nn.Sigmoid", "hsigmoid": "nn.Hardsigmoid", "silu": "nn.SiLU", "hswish": "nn.Hardswish",
-    "tanh": "nn.Tanh", "mish": "nn.Mish", "identity": "nn.Identity",
-}
-SHAPE_NAMES = ("c_in", "h_in", "w_in", "c_now", "h_now", "w_now")
-FUNCTIONS = {"min": "min", "max": "max", "round": "round", "abs": "abs", "int": "int", "len": "len", "sum": "sum",
-             "range": "range", "ceil": "_ceil", "floor": "_floor", "divisible": "divisible", "log": "_log",
-             "log2": "_log2", "sqrt": "_sqrt", "exp": "_exp"}
-
-HELPER_TEXT = {
-    "_pair": '''
-def _pair(value):
-    """N or [h, w] → (h, w)."""
-    return (value, value) if isinstance(value, int) else tuple(value)
-''',
-    "_window": '''
-def _window(size, k, s, before, after, d=1, ceil_mode=False):
-    """PyTorch's output length of a sliding window (rounding towards −∞; ceil_mode as ATen)."""
-    span = size + before + after - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)
-    out = span // s + 1
-    if ceil_mode and (out - 1) * s >= size + before:
-        out -= 1
-    return out
-''',
-    "_pads": '''
-def _pads(p, k, s, d, h, w):
-    """Padding N, [h, w], [top, bottom, left, right], 'same' or 'valid' → (top, bottom, left, right)."""
-    if p == "valid":
-        return 0, 0, 0, 0
-    if p == "same":
-        sides = []
-        for size, kk, ss, dd in ((h, k[0], s[0], d[0]), (w, k[1], s[1], d[1])):
-            total = max((-(-size // ss) - 1) * ss + dd * (kk - 1) + 1 - size, 0)
-            sides += [total // 2, total - total // 2]
-        return tuple(sides)
-    if isinstance(p, int):
-        return p, p, p, p
-    return (p[0], p[0], p[1], p[1]) if len(p) == 2 else tuple(p)
-''',
-    "Conv2d": '''
-class Conv2d(nn.Conv2d):
-    """nn.Conv2d built from the input shape, taking any padding (uneven padding is applied with F.pad)."""
-
-    def __init__(self, shape, out, k, s=1, p=0, d=1, groups=1, bias=True):
-        c, h, w = shape
-        k, s, d = _pair(k), _pair(s), _pair(d)
-        top, bottom, left, right = _pads(p, k, s, d, h, w)
-        even = top == bottom and left == right
-        super().__init__(c, out, k, s, (top, left) if even else 0, d, groups, bias)
-        self.uneven = None if even else (left, right, top, bottom)
-        self.out_shape = (out, _window(h, k[0], s[0], top, bottom, d[0]), _window(w, k[1], s[1], left, right, d[1]))
-
-    def forward(self, x):
-        return super().forward(x if self.uneven is None else F.pad(x, self.uneven))
-''',
-    "MaxPool2d": '''
-class MaxPool2d(nn.MaxPool2d):
-    """nn.MaxPool2d that knows its output shape."""
-
-    def __init__(self, shape, k, s=None, p=0, d=1, ceil_mode=False):
-        c, h, w = shape
-        k, s, p, d = _pair(k), _pair(s if s is not None else k), _pair(p), _pair(d)
-        super().__init__(k, s, p, d, ceil_mode=ceil_mode)
-        self.out_shape = (c, _window(h, k[0], s[0], p[0], p[0], d[0], ceil_mode), _window(w, k[1], s[1], p[1], p[1], d[1], ceil_mode))
-''',
-    "AvgPool2d": '''
-class AvgPool2d(nn.AvgPool2d):
-    """nn.AvgPool2d that knows its output shape."""
-
-    def __init__(self, shape, k, s=None, p=0, ceil_mode=False):
-        c, h, w = shape
-        k, s, p = _pair(k), _pair(s if s is not None else k), _pair(p)
-        super().__init__(k, s, p, ceil_mode=ceil_mode)
-        self.out_shape = (c, _window(h, k[0], s[0], p[0], p[0], 1, ceil_mode), _window(w, k[1], s[1], p[1], p[1], 1, ceil_mode))
-''',
-    "SqueezeExcitation": '''
-class SqueezeExcitation(nn.Module):
-    """Squeeze-and-excitation: global average, 1×1 conv C→S, act, 1×1 conv S→C, gate, scale the input."""
-
-    def __init__(self, channels, squeeze, act="relu", gate="sigmoid"):
-        super().__init__()
-        self.fc1 = nn.Conv2d(channels, squeeze, 1)
-        self.act = activation(act)
-        self.fc2 = nn.Conv2d(squeeze, channels, 1)
-        self.gate = activation(gate)
-
-    def forward(self, x):
-        return x * self.gate(self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True)))))
-''',
-    "activation": '''
-ACTIVATIONS = {
-    "relu": nn.ReLU, "relu6": nn.ReLU6, "leakyrelu": nn.LeakyReLU, "elu": nn.ELU, "gelu": nn.GELU,
-    "sigmoid": nn.Sigmoid, "hsigmoid": nn.Hardsigmoid, "silu": nn.SiLU, "hswish": nn.Hardswish,
-    "tanh": nn.Tanh, "mish": nn.Mish, "identity": nn.Identity,
-}
-
-
-def activation(name):
-    """An activation module by its groupcost name (`act: hswish`)."""
-    if name == "softmax":
-        return nn.Softmax(dim=1)
-    return ACTIVATIONS[name]()
-''',
-    "_chw": '''
-def _chw(shape):
-    """(C, H, W) of a feature map; a flat vector of F reads as (F, 1, 1)."""
-    return tuple(shape) if len(shape) == 3 else (shape[0], 1, 1)
-''',
-    "_div": '''
-def _div(a, b):
-    """The spec's `/`: true division, a whole result kept as an int."""
-    q = a / b
-    return int(q) if q == int(q) else q
-''',
-    "divisible": '''
-def divisible(value, divisor, min_value=None):
-    """torchvision's _make_divisible: round to the nearest multiple of divisor, never 10 % below."""
-    floor_value = divisor if min_value is None else min_value
-    new = max(floor_value, int(value + divisor / 2) // divisor * divisor)
-    return new + divisor if new < 0.9 * value else new
-''',
-    "_batchnorm": '''
-def _batchnorm(shape, affine=True):
-    """BatchNorm2d on a feature map, BatchNorm1d on a flat vector."""
-    return (nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d)(shape[0], affine=affine)
-''',
-    "_linear": '''
-class ChannelLinear(nn.Linear):
-    """nn.Linear on the channels at every position: channels moved last, mapped, moved back."""
-
-    def forward(self, x):
-        return super().forward(x.movedim(1, -1)).movedim(-1, 1)
-
-
-def _linear(shape, out, bias=True):
-    """nn.Linear on a flat vector, ChannelLinear on a feature map."""
-    return (nn.Linear if len(shape) == 1 else ChannelLinear)(shape[0], out, bias)
-''',
-    "_layernorm": '''
-class ChannelLayerNorm(nn.LayerNorm):
-    """nn.LayerNorm over the channels at every position (ConvNeXt's LayerNorm2d)."""
-
-    def forward(self, x):
-        return super().forward(x.movedim(1, -1)).movedim(-1, 1)
-
-
-def _layernorm(shape, eps=1e-6, affine=True):
-    """nn.LayerNorm on a flat vector, ChannelLayerNorm on a feature map (groupcost's default eps, ConvNeXt's)."""
-    return (nn.LayerNorm if len(shape) == 1 else ChannelLayerNorm)(shape[0], eps=eps, elementwise_affine=affine)
-''',
-    "LayerScale": '''
-class LayerScale(nn.Module):
-    """A learned scale per channel, torchvision's `layer_scale` (C×1×1)."""
-
-    def __init__(self, shape, init=1e-6):
-        super().__init__()
-        self.layer_scale = nn.Parameter(torch.full(tuple(shape), float(init)))
-
-    def forward(self, x):
-        return x * self.layer_scale
-''',
-    "_numel": '''
-def _numel(shape):
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-''',
-    "Variables": '''
-class Variables:
-    """The spec's variables, as build() resolved them: v.G, v.depths, ..."""
-
-    def __init__(self, **values):
-        self.__dict__.update(values)
-
-    def __repr__(self):
-        return "Variables(" + ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items()) + ")"
-''',
-}
-MATH_HELPERS = {"_ceil": "math.ceil", "_floor": "math.floor", "_log": "math.log", "_log2": "math.log2", "_sqrt": "math.sqrt", "_exp": "math.exp"}
-HELPER_NEEDS = {"Conv2d": ("_pair", "_pads", "_window"), "MaxPool2d": ("_pair", "_window"), "AvgPool2d": ("_pair", "_window"),
-                "SqueezeExcitation": ("activation",)}
-HELPER_ORDER = ["Variables", "_pair", "_window", "_pads", "_chw", "_div", "_numel", "divisible", "activation", "_batchnorm", "_linear", "_layernorm", "LayerScale",
-                "Conv2d", "MaxPool2d", "AvgPool2d", "SqueezeExcitation"]
-
-
-def camel(name: str) -> str:
-    parts = [p for p in re.split(r"[^0-9A-Za-z]+", name) if p]
-    text = ""
-    for part in parts:
-        if text and text[-1].isdigit() and part[0].isdigit():
-            text += "_"
-        text += part[0].upper() + part[1:]
-    return text if text and text[0].isalpha() else "Net" + text
-
-
-@dataclass
-class _Scope:
-    """Where entries go: a container variable, its naming counter, and the names an expression may use."""
-
-    container: str
-    locals: set[str]
-    counter: str | None = None  # a runtime counter once a condition or a loop makes numbering dynamic
-    index: int = 0
-    static_names: bool = True  # False once a name depends on the run (then forward may not refer to one)
-    record: str | None = None  # a list that collects the names placed, in order, for a forward that runs them
+from groupcost.ops.adapters import Raising, Unraisable
+from groupcost.ops.base import Layer
 
 
 @dataclass
@@ -267,87 +64,20 @@ class _Class:
     lines: list[str] = field(default_factory=list)
 
 
-class Generator:
+class Generator(Expressions):
+    """Writes the raised file: the spec's blocks as classes, its entries into their constructors and forward."""
+
     def __init__(self, doc: SpecDocument, overrides: dict | None = None):
+        super().__init__(list(doc.variables))
         self.doc = doc
         self.overrides = dict(overrides or {})
-        self.vars = list(doc.variables)
-        self.helpers: set[str] = set()
         self.classes: dict[str, _Class] = {}
         self.order: list[str] = []
-        self.fresh = 0
-        self.uses_math = False
-        self.renames: dict[str, str] = {}  # a repeat variable that shadows an outer one gets a Python name of its own
         self.in_chain = False  # placing an entry that forward calls by name (a parameter may stand there)
-
-    # ---- expressions ------------------------------------------------------------------------
-
-    def expr(self, node: Node, scope: _Scope, in_build: bool = False) -> str:
-        value = node.value
-        if isinstance(value, bool):
-            return repr(value)
-        if isinstance(value, (int, float)):
-            return repr(value)
-        if isinstance(value, list):
-            return "[" + ", ".join(self.expr(item, scope, in_build) for item in value) + "]"
-        if value is None:
-            return "None"
-        if isinstance(value, dict):
-            raise Unraisable(f"a mapping as a value at {node.loc}")
-        return self.text_expr(str(value), scope, node, in_build)
-
-    def text_expr(self, text: str, scope: _Scope, node: Node, in_build: bool = False) -> str:
-        try:
-            tree = ast.parse(text.strip(), mode="eval")
-        except SyntaxError:
-            raise Unraisable(f"expression '{text}' at {node.loc}") from None
-        translator = _Translate(self, scope.locals, in_build, node)
-        out = translator.visit(tree.body)
-        return ast.unparse(out)
-
-    def argument(self, node: Node, scope: _Scope, in_build: bool = False) -> str:
-        """A block argument or variable: a bare word that names nothing is a string (`act: hswish`)."""
-        value = node.value
-        if isinstance(value, str) and value.isidentifier() and value not in scope.locals and value not in self.vars and value not in SHAPE_NAMES:
-            return repr(value)
-        if isinstance(value, list):
-            return "[" + ", ".join(self.argument(item, scope, in_build) for item in value) + "]"
-        return self.expr(node, scope, in_build)
-
-    def name_text(self, node: Node, scope: _Scope) -> str:
-        """A written name, with `{expr}` parts computed: a Python string expression."""
-        value = str(node.value)
-        if "{" not in value:
-            return repr(value)
-        parts, pos = [], 0
-        for match in re.finditer(r"\{\{|\}\}|\{([^{}]*)\}", value):
-            parts.append(value[pos:match.start()].replace("{", "{{").replace("}", "}}"))
-            if match.group(1) is None:
-                parts.append(match.group(0))
-            else:
-                parts.append("{" + self.text_expr(match.group(1), scope, node) + "}")
-            pos = match.end()
-        parts.append(value[pos:].replace("{", "{{").replace("}", "}}"))
-        return "f" + repr("".join(parts)).replace("\\\\", "\\")
-
-    # ---- helpers ------------------------------------------------------------------------------
-
-    def need(self, helper: str) -> str:
-        if helper in MATH_HELPERS:
-            self.uses_math = True
-            return MATH_HELPERS[helper]
-        self.helpers.add(helper)
-        for other in HELPER_NEEDS.get(helper, ()):
-            self.need(other)
-        return helper
-
-    def var(self, base: str) -> str:
-        self.fresh += 1
-        return f"{base}{self.fresh}"
 
     # ---- entries -------------------------------------------------------------------------------
 
-    def entries(self, entries: tuple[Entry, ...], scope: _Scope, out: list[str], indent: str) -> None:
+    def entries(self, entries: tuple[Entry, ...], scope: Scope, out: list[str], indent: str) -> None:
         for entry in entries:
             self.entry(entry, scope, out, indent)
 
@@ -355,7 +85,7 @@ class Generator:
         if any(re.search(rf"\b{n}\b", text) for n in ("c_now", "h_now", "w_now")):
             out.append(f"{indent}c_now, h_now, w_now = {self.need('_chw')}(shape)")
 
-    def entry(self, entry: Entry, scope: _Scope, out: list[str], indent: str, given: str | None = None) -> None:
+    def entry(self, entry: Entry, scope: Scope, out: list[str], indent: str, given: str | None = None) -> None:
         common = entry.common
         if common.sources is not None or isinstance(entry, MergeEntry):
             raise Unraisable(f"from: and merge entries (the graph form) at {common.loc}")
@@ -391,14 +121,14 @@ class Generator:
         else:
             raise Unraisable(f"{type(entry).__name__.replace('Entry', '').lower()} where modules only chain, at {common.loc}")
 
-    def dynamic(self, scope: _Scope, out: list[str], indent: str) -> None:
+    def dynamic(self, scope: Scope, out: list[str], indent: str) -> None:
         """From here on, numbered names are counted as the module is built."""
         if scope.counter is None:
             scope.counter = self.var("k")
             out.append(f"{indent}{scope.counter} = {scope.index}")
         scope.static_names = False
 
-    def claim(self, entry: Entry, scope: _Scope, out: list[str], indent: str, given: str | None) -> str:
+    def claim(self, entry: Entry, scope: Scope, out: list[str], indent: str, given: str | None) -> str:
         """The name's Python expression; advances the numbering as the builder does."""
         if given is not None:
             return given
@@ -409,7 +139,7 @@ class Generator:
         scope.index += 1
         return name
 
-    def place(self, entry: Entry, scope: _Scope, out: list[str], indent: str, module: str, given: str | None, new_shape: str | None) -> str:
+    def place(self, entry: Entry, scope: Scope, out: list[str], indent: str, module: str, given: str | None, new_shape: str | None) -> str:
         name = self.claim(entry, scope, out, indent, given)
         literal = _literal_name(name)
         if literal is not None and scope.container == "self" and _attribute(literal):
@@ -428,14 +158,13 @@ class Generator:
         self.added(scope, out, indent, name, given)
         return name
 
-    def added(self, scope: _Scope, out: list[str], indent: str, name: str, given: str | None) -> None:
+    def added(self, scope: Scope, out: list[str], indent: str, name: str, given: str | None) -> None:
         if scope.record is not None:
             out.append(f"{indent}{scope.record}.append({name})")
         if scope.counter is not None and given is None:
             out.append(f"{indent}{scope.counter} += 1")
 
-    def layer(self, layer_type: type[Layer], args: dict[str, Node], entry: Entry, scope: _Scope, out: list[str], indent: str, given: str | None) -> None:
-        kind = layer_type.type_name
+    def layer(self, layer_type: type[Layer], args: dict[str, Node], entry: Entry, scope: Scope, out: list[str], indent: str, given: str | None) -> None:
         values: dict[str, str] = {}
         for spec in layer_type.arg_specs():
             node = args.get(spec.name)
@@ -449,110 +178,27 @@ class Generator:
                 values[spec.name] = self.expr(node, scope)
         for text in values.values():
             self.now(text, out, indent)
-        a = values.get
-        kw = lambda *names: "".join(f", {n}={values[n]}" for n in names if n in values)  # noqa: E731
-        if kind == "dwsep":
-            self.dwsep(values, entry, scope, out, indent, given)
-            return
-        if kind == "conv":
-            module, shape = f"{self.need('Conv2d')}(shape, {a('out')}, {a('k')}{kw('s', 'p', 'd', 'groups', 'bias')})", "module"
-        elif kind == "dwconv":
-            mult = f"shape[0] * {a('mult')}" if "mult" in values else "shape[0]"
-            module, shape = f"{self.need('Conv2d')}(shape, {mult}, {a('k')}{kw('s', 'p', 'd')}, groups=shape[0]{kw('bias')})", "module"
-        elif kind == "pwconv":
-            module, shape = f"{self.need('Conv2d')}(shape, {a('out')}, 1{kw('s', 'groups', 'bias')})", "module"
-        elif kind == "gdc":
-            module, shape = f"{self.need('Conv2d')}(shape, shape[0], shape[1:], groups=shape[0], bias={a('bias') or 'False'})", "module"
-        elif kind == "fc":
-            module, shape = f"nn.Linear(shape[0], {a('out')}{kw('bias')})", f"({a('out')},)"
-        elif kind == "bn":
-            module, shape = f"{self.need('_batchnorm')}(shape{kw('affine')})", None
-        elif kind == "prelu":
-            shared = a("shared")
-            module, shape = (f"nn.PReLU(1 if {shared} else shape[0])" if shared else "nn.PReLU(shape[0])"), None
-        elif kind == "maxpool":
-            module, shape = f"{self.need('MaxPool2d')}(shape, {a('k')}{kw('s', 'p', 'd', 'ceil_mode')})", "module"
-        elif kind == "avgpool":
-            module, shape = f"{self.need('AvgPool2d')}(shape, {a('k')}{kw('s', 'p', 'ceil_mode')})", "module"
-        elif kind == "gap":
-            module, shape = "nn.AdaptiveAvgPool2d(1)", "(shape[0], 1, 1)"
-        elif kind == "gmp":
-            module, shape = "nn.AdaptiveMaxPool2d(1)", "(shape[0], 1, 1)"
-        elif kind == "linear":
-            module, shape = f"{self.need('_linear')}(shape, {a('out')}{kw('bias')})", f"({a('out')}, *shape[1:])"
-        elif kind == "layernorm":
-            module, shape = f"{self.need('_layernorm')}(shape{kw('eps', 'affine')})", None
-        elif kind == "groupnorm":
-            module, shape = f"nn.GroupNorm({a('groups')}, shape[0]{kw('eps', 'affine')})", None
-        elif kind == "instancenorm":
-            module, shape = f"(nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)[len(shape) - 2](shape[0]{kw('eps', 'affine')})", None
-        elif kind == "pixelshuffle":
-            module, shape = f"nn.PixelShuffle({a('r')})", f"(shape[0] // {a('r')} ** 2, shape[1] * {a('r')}, shape[2] * {a('r')})"
-        elif kind == "pixelunshuffle":
-            module, shape = f"nn.PixelUnshuffle({a('r')})", f"(shape[0] * {a('r')} ** 2, shape[1] // {a('r')}, shape[2] // {a('r')})"
-        elif kind == "layerscale":
-            init = a("init") or "1e-06"
-            dims = "(shape[0], *(1,) * (len(shape) - 1))"
-            named = entry.common.name is not None and str(entry.common.name.value) == "layer_scale" and given is None
-            if named:  # named after its one tensor: a parameter of the enclosing module (torchvision's `features.1.0.layer_scale`)
-                if not self.in_chain or scope.container != "self" or scope.record is not None:
-                    raise Unraisable(f"a layerscale named layer_scale where forward does not call entries by name, at {entry.common.loc}")
-                module, shape = f"nn.Parameter(torch.full({dims}, float({init})))", None
-            else:
-                module, shape = f"{self.need('LayerScale')}({dims}, {init})", None
-        elif kind == "adaptive_avgpool":
-            module, shape = f"nn.AdaptiveAvgPool2d({self.need('_pair')}({a('size')}))", f"(shape[0], *{self.need('_pair')}({a('size')}))"
-        elif kind == "flatten":
-            module, shape = "nn.Flatten()", f"({self.need('_numel')}(shape),)"
-        elif kind == "dropout":
-            module, shape = f"nn.Dropout({a('p') or '0.5'})", None
-        elif kind == "lrn":
-            module, shape = f"nn.LocalResponseNorm({a('size') or '5'})", None
-        elif kind == "shuffle":
-            module, shape = f"nn.ChannelShuffle({a('groups')})", None
-        elif kind == "se":
-            module, shape = f"{self.need('SqueezeExcitation')}(shape[0], {a('squeeze')}{kw('act', 'gate')})", None
-        elif kind == "softmax":
-            module, shape = "nn.Softmax(dim=1)", None
-        elif kind in ACTIVATION_CLASSES:
-            module, shape = f"{ACTIVATION_CLASSES[kind]}()", None
-        else:
-            raise Unraisable(f"layer type '{kind}' at {entry.common.loc}")
-        self.place(entry, scope, out, indent, module, given, shape)
+        raising = Raising(values, self.need, self.var, loc=entry.common.loc,
+                          written_name=str(entry.common.name.value) if entry.common.name is not None and given is None else None,
+                          parameter_ok=self.in_chain and scope.container == "self" and scope.record is None)
+        raised = layer_type.torch_raised(raising)
+        if raised is None:
+            raise Unraisable(f"layer type '{layer_type.type_name}' at {entry.common.loc}")
+        out.extend(f"{indent}{line}" for line in raised.setup)
+        self.place(entry, scope, out, indent, raised.module, given, raised.shape)
 
-    def dwsep(self, values: dict[str, str], entry: Entry, scope: _Scope, out: list[str], indent: str, given: str | None) -> None:
-        """Depthwise then pointwise, in an nn.Sequential under the entry's name (`NAME.dw`, `NAME.dw_bn`, ...)."""
-        try:
-            bn = bool(ast.literal_eval(values.get("bn", "False")))
-            act = ast.literal_eval(values["act"]) if "act" in values else None
-        except ValueError:
-            raise Unraisable(f"dwsep with bn or act computed at {entry.common.loc}") from None
-        var = self.var("sep")
-        conv = self.need("Conv2d")
-        kw = lambda *names: "".join(f", {n}={values[n]}" for n in names if n in values)  # noqa: E731
-        out.append(f"{indent}{var} = nn.Sequential()")
-        for part, make in (("dw", f"{conv}(shape, shape[0], {values.get('k', '3')}{kw('s')}, p={values.get('p', repr('same'))}{kw('d')}, groups=shape[0]{kw('bias')})"),
-                           ("pw", f"{conv}(shape, {values['out']}, 1{kw('bias')})")):
-            out.append(f"{indent}{var}.{part} = {make}")
-            out.append(f"{indent}shape = {var}.{part}.out_shape")
-            if bn:
-                out.append(f"{indent}{var}.{part}_bn = {self.need('_batchnorm')}(shape)")
-            if act:
-                out.append(f"{indent}{var}.add_module({part + '_' + act!r}, {self.need('activation')}({act!r}))")
-        self.place(entry, scope, out, indent, var, given, None)
-
-    def named_structure(self, entry: ResidualEntry | ParallelEntry, scope: _Scope, out: list[str], indent: str, given: str | None) -> None:
+    def named_structure(self, entry: ResidualEntry | ParallelEntry, scope: Scope, out: list[str], indent: str, given: str | None) -> None:
         """A named residual or parallel: a namespace of its own, so a class of its own, built with the enclosing names."""
         import dataclasses
 
         written = str(entry.common.name.value) if entry.common.name is not None else "part"
-        cls = camel(re.sub(r"\{[^}]*\}", "", written) or "part")
+        cls = class_name(re.sub(r"\{[^}]*\}", "", written) or "part")
         taken = {c.name for c in self.classes.values()}
         base, n = cls, 2
         while cls in taken:
             cls, n = f"{base}{n}", n + 1
         passed = sorted((scope.locals - set(SHAPE_NAMES)) | {"c_in", "h_in", "w_in"})
-        inner = _Scope("self", set(passed))
+        inner = Scope("self", set(passed))
         anonymous = dataclasses.replace(entry, common=dataclasses.replace(entry.common, name=None))
         init, forward = self.structured((anonymous,), inner, written)
         key = f"@{cls}"
@@ -572,7 +218,7 @@ class Generator:
         args = ", ".join(f"{p}={p}" for p in passed)
         self.place(entry, scope, out, indent, f"{cls}(v, shape, {args})", given, "module")
 
-    def call(self, entry: TemplateCall, scope: _Scope, out: list[str], indent: str, given: str | None) -> None:
+    def call(self, entry: TemplateCall, scope: Scope, out: list[str], indent: str, given: str | None) -> None:
         template = self.doc.templates[entry.template]
         if template.variables is not None:
             raise Unraisable(f"block '{template.name}' comes from a used file, with variables of its own")
@@ -582,7 +228,7 @@ class Generator:
             self.now(self.argument(node, scope), out, indent)
         self.place(entry, scope, out, indent, f"{cls}(v, shape{args})", given, "module")
 
-    def seq(self, entry: SeqEntry, scope: _Scope, out: list[str], indent: str, given: str | None) -> None:
+    def seq(self, entry: SeqEntry, scope: Scope, out: list[str], indent: str, given: str | None) -> None:
         if len(entry.body) == 1 and entry.body[0].common.name is None and not isinstance(entry.body[0], (RepeatEntry, ResidualEntry, ParallelEntry)):
             name = self.claim(entry, scope, out, indent, given)  # one unnamed entry takes the seq's name
             self.entry(entry.body[0], scope, out, indent, given=name)
@@ -591,7 +237,7 @@ class Generator:
             return
         var = self.var("seq")
         out.append(f"{indent}{var} = nn.Sequential()")
-        inner = _Scope(var, scope.locals)
+        inner = Scope(var, scope.locals)
         name = self.claim(entry, scope, out, indent, given)
         self.entries(entry.body, inner, out, indent)
         literal = _literal_name(name)
@@ -601,7 +247,7 @@ class Generator:
             out.append(f"{indent}{scope.container}.add_module({name}, {var})")
         self.added(scope, out, indent, name, given)
 
-    def repeat(self, entry: RepeatEntry, scope: _Scope, out: list[str], indent: str) -> None:
+    def repeat(self, entry: RepeatEntry, scope: Scope, out: list[str], indent: str) -> None:
         count = self.expr(entry.count, scope)
         self.now(count, out, indent)
         self.dynamic(scope, out, indent)
@@ -615,7 +261,7 @@ class Generator:
         finally:
             scope.locals, self.renames = saved, saved_renames
 
-    def repeat_body(self, entry: RepeatEntry, scope: _Scope, out: list[str], indent: str, python: str) -> None:
+    def repeat_body(self, entry: RepeatEntry, scope: Scope, out: list[str], indent: str, python: str) -> None:
         if len(entry.body) == 1:
             self.entry(entry.body[0], scope, out, indent + "    ")
             return
@@ -628,14 +274,14 @@ class Generator:
             name = f"str({scope.counter})"
         var = self.var("seq")
         out.append(f"{inner_indent}{var} = nn.Sequential()")
-        self.entries(entry.body, _Scope(var, scope.locals), out, inner_indent)
+        self.entries(entry.body, Scope(var, scope.locals), out, inner_indent)
         out.append(f"{inner_indent}{scope.container}.add_module({name}, {var})")
         self.added(scope, out, inner_indent, name, None)
 
     # ---- classes ---------------------------------------------------------------------------------
 
     def template_class(self, name: str) -> str:
-        cls = camel(name)
+        cls = class_name(name)
         if name in self.classes:
             return cls
         self.classes[name] = _Class(cls)  # placed first: a block that uses itself terminates here
@@ -643,14 +289,14 @@ class Generator:
         params = list(template.params)
         for p in params:
             _check_local(p, f"block '{name}' argument")
-        scope = _Scope("self", {*params, *SHAPE_NAMES[:3]})
+        scope = Scope("self", {*params, *SHAPE_NAMES[:3]})
         signature, defaults = [], []
         seen: set[str] = set()
-        prior = _Scope("self", {*SHAPE_NAMES[:3]})
+        prior = Scope("self", {*SHAPE_NAMES[:3]})
         for p, default in template.params.items():
             if default is None:
                 signature.append(p)
-            elif _python_literal(text := self.argument(default, prior)):
+            elif python_literal(text := self.argument(default, prior)):
                 signature.append(f"{p}={text}")
             else:
                 signature.append(f"{p}=None")
@@ -680,7 +326,7 @@ class Generator:
         self.order.append(name)
         return cls
 
-    def structured(self, body: tuple[Entry, ...], scope: _Scope, where: str) -> tuple[list[str], list[str]]:
+    def structured(self, body: tuple[Entry, ...], scope: Scope, where: str) -> tuple[list[str], list[str]]:
         """A body with residual or parallel: the constructor, and forward written out."""
         init: list[str] = []
         forward: list[str] = []
@@ -746,7 +392,7 @@ class Generator:
         forward.append(f"{ind}return x")
         return init, forward
 
-    def chain(self, entries: tuple[Entry, ...], scope: _Scope, init: list[str], forward: list[str], where: str) -> None:
+    def chain(self, entries: tuple[Entry, ...], scope: Scope, init: list[str], forward: list[str], where: str) -> None:
         """Entries that chain; forward calls each by name, or, where conditions or loops decide the
         names while building, runs the modules the constructor listed."""
         if not scope.static_names or any(e.common.condition is not None or isinstance(e, RepeatEntry) for e in entries):
@@ -779,7 +425,7 @@ class Generator:
             else:
                 forward.append(f"        x = {_ref(name)}(x)")
 
-    def branch(self, branch: Branch, scope: _Scope, init: list[str], shape_var: str, default: str | None, where: str, ind: str) -> str:
+    def branch(self, branch: Branch, scope: Scope, init: list[str], shape_var: str, default: str | None, where: str, ind: str) -> str:
         """A shortcut or parallel branch built as an nn.Sequential; returns '{}'-call text for forward."""
         if not branch.body:
             if branch.name is None and default is None:
@@ -799,14 +445,14 @@ class Generator:
             scope.index += 1
         if len(branch.body) == 1 and branch.body[0].common.name is None and not isinstance(branch.body[0], (RepeatEntry, ResidualEntry, ParallelEntry)):
             init.append(f"{ind}shape = {shape_var}")  # one entry takes the branch's name: no container
-            self.entry(branch.body[0], _Scope("self", scope.locals), init, ind, given=repr(name))
+            self.entry(branch.body[0], Scope("self", scope.locals), init, ind, given=repr(name))
             if branch.body[0].common.condition is not None:  # absent: the branch is the identity
                 return f"({_ref(repr(name))}({{}}) if {name!r} in self._modules else {{}})".replace("{}", "{0}").replace("{{0}}", "{0}")
             return _ref(repr(name)) + "({})"
         var = self.var("branch")
         init.append(f"{ind}shape = {shape_var}")
         init.append(f"{ind}{var} = nn.Sequential()")
-        self.entries(branch.body, _Scope(var, scope.locals), init, ind)
+        self.entries(branch.body, Scope(var, scope.locals), init, ind)
         if _attribute(name):
             init.append(f"{ind}self.{name} = {var}")
         else:
@@ -819,23 +465,23 @@ class Generator:
         doc = self.doc
         if doc.outputs:
             raise Unraisable("outputs: (the graph form)")
-        top = _Scope("self", {*SHAPE_NAMES[:3]})
-        network = camel(doc.name)
+        top = Scope("self", {*SHAPE_NAMES[:3]})
+        network = class_name(doc.name)
         for var in self.vars:
             if keyword.iskeyword(var) or var in ("Variables", "nn", "torch", "F", "math"):
                 raise Unraisable(f"variable named '{var}'")
-        build_scope = _Scope("self", set(self.vars))
+        build_scope = Scope("self", set(self.vars))
         params, computes = [], []
         for var, node in doc.variables.items():
             text = repr(self.overrides[var]) if var in self.overrides else self.argument(node, build_scope, in_build=True)
-            if _python_literal(text):
+            if python_literal(text):
                 params.append(f"{var}={text}")
             else:
                 params.append(f"{var}=None")
                 computes += [f"    if {var} is None:", f"        {var} = {text}"]
         if isinstance(doc.input.value, list) and len(doc.input.value) not in (1, 3):
             raise Unraisable(f"a {len(doc.input.value) - 1}-D input (the raised form builds 2-D layers; the graph form takes any rank)")
-        input_shape = self.expr(doc.input, _Scope("self", set()))
+        input_shape = self.expr(doc.input, Scope("self", set()))
         body = doc.body
         structured = any(isinstance(e, (ResidualEntry, ParallelEntry)) and e.common.name is None for e in body)
         lines = [f"class {network}({'nn.Module' if structured else 'nn.Sequential'}):",
@@ -891,14 +537,6 @@ def _drop_unused_shape_names(lines: list[str]) -> list[str]:
     return lines
 
 
-def _python_literal(text: str) -> bool:
-    try:
-        ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return False
-    return True
-
-
 def _literal_name(name: str) -> str | None:
     if name.startswith(("'", '"')):
         return ast.literal_eval(name)
@@ -906,9 +544,7 @@ def _literal_name(name: str) -> str | None:
 
 
 def _attribute(name: str) -> bool:
-    from groupcost.formats.torch.export import _plain_attribute
-
-    return _plain_attribute(name)
+    return plain_attribute(name)
 
 
 def _ref(name: str) -> str:
@@ -933,54 +569,6 @@ def _merge(kind: str, reads: list[str]) -> str:
     if kind == "concat":
         return f"torch.cat([{', '.join(reads)}], 1)"
     return f" {'+' if kind == 'add' else '*'} ".join(reads)
-
-
-class _Translate(ast.NodeTransformer):
-    """A spec expression as Python: variables read from `v`, `/` as the spec's division, functions mapped."""
-
-    def __init__(self, gen: Generator, local: set[str], in_build: bool, node: Node):
-        self.gen, self.local, self.in_build, self.node = gen, set(local), in_build, node
-        self.bound: list[set[str]] = []
-
-    def visit_Name(self, node: ast.Name):
-        name = node.id
-        if any(name in b for b in self.bound):
-            return node
-        if name in self.gen.renames:
-            return ast.Name(self.gen.renames[name], ast.Load())
-        if name in self.local or name in SHAPE_NAMES:
-            return node
-        if name in self.gen.vars:
-            return node if self.in_build else ast.Attribute(ast.Name("v", ast.Load()), name, ast.Load())
-        raise Unraisable(f"the name '{name}' at {self.node.loc}")
-
-    def visit_ListComp(self, node: ast.ListComp):
-        names = set()
-        for gen in node.generators:
-            gen.iter = self.visit(gen.iter)
-            names |= {n.id for n in ast.walk(gen.target) if isinstance(n, ast.Name)}
-        self.bound.append(names)
-        node.elt = self.visit(node.elt)
-        for gen in node.generators:
-            gen.ifs = [self.visit(c) for c in gen.ifs]
-        self.bound.pop()
-        return node
-
-    def visit_BinOp(self, node: ast.BinOp):
-        self.generic_visit(node)
-        if isinstance(node.op, ast.Div):
-            return ast.Call(ast.Name(self.gen.need("_div"), ast.Load()), [node.left, node.right], [])
-        return node
-
-    def visit_Call(self, node: ast.Call):
-        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-            raise Unraisable(f"a call in '{ast.unparse(node)}' at {self.node.loc}")
-        node.args = [self.visit(a) for a in node.args]
-        target = FUNCTIONS[node.func.id]
-        if target.startswith("_") or target == "divisible":
-            target = self.gen.need(target)
-        node.func = ast.parse(target, mode="eval").body
-        return node
 
 
 def spec_source(doc: SpecDocument, header: list[str], overrides: dict | None = None) -> str:
