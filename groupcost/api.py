@@ -41,6 +41,11 @@ def _shape(input_shape: Sequence[int] | None) -> tuple[int, ...] | None:
     return tuple(input_shape) if input_shape else None
 
 
+def _given(spec: Spec) -> str:
+    """The spec as the user named it."""
+    return spec.path if isinstance(spec, SpecDocument) else spec.name if isinstance(spec, Source) else str(spec)
+
+
 def source(spec: Spec) -> Source:
     """The spec read (groupcost.sources.read), or as given when already read."""
     if isinstance(spec, Source):
@@ -113,7 +118,7 @@ def whatif(spec: Spec, vary: Mapping[str, Sequence[Number]] | None = None, devic
         raise UsageError("nothing to vary", "give --vary VAR=v1,v2,... and/or --layer NAME --g 1,2,4", Location("--vary"))
     profile = device if isinstance(device, roofline.Device) else roofline.device(device)
     return sweep(document(spec, input_shape=input_shape), {k: list(v) for k, v in (vary or {}).items()}, profile, layer, list(groups) if groups else None,
-                 dict(variables or {}), input_shape=tuple(input_shape) if input_shape else None, batch=batch)
+                 dict(variables or {}), input_shape=_shape(input_shape), batch=batch)
 
 
 @dataclass(frozen=True)
@@ -147,7 +152,7 @@ def check(specs: Sequence[Spec], limits: Mapping[str, str | int] | None = None, 
         except GroupcostError as exc:
             if isinstance(exc, UsageError) and exc.location is None:
                 raise  # a bad --set or --input is the same for every spec
-            where = str(spec.path if isinstance(spec, SpecDocument) else spec)
+            where = _given(spec)
             results.append(SpecCheck(where, where, (), str(exc.located(Location(where)))))  # named by its path: it has no name yet
     names = [c.model for c in results]
     if len(set(names)) < len(names):  # two specs share a `name:`: tell them apart by their path
@@ -169,13 +174,13 @@ def diff(base: Spec | None, head: Spec, rules: str | Sequence[Rule] | None = Non
     from groupcost.language.zoo import resolve_source
 
     parsed = parse_rules(rules) if isinstance(rules, str) else list(rules or [])
-    options = {"input_shape": tuple(input_shape) if input_shape else None, "batch": batch}
+    options = {"input_shape": _shape(input_shape), "batch": batch}
     head_doc = document(head, input_shape=input_shape)
     place = head_doc.path
     try:
         if git is not None:
             try:
-                text, label = read_at_revision(resolve_source(head) if not isinstance(head, SpecDocument) else head.path, git)
+                text, label = read_at_revision(head.path if isinstance(head, SpecDocument) else resolve_source(_given(head)), git)
             except NotAtRevision as exc:
                 base_report, base_label, base_doc, base_network = _empty_report(exc.label), exc.label, None, None
             else:
