@@ -30,7 +30,7 @@ from groupcost.run.roofline import report_seconds
 
 def export_figures() -> None:
     network = groupcost.load("resnet50")
-    print(f"## export, resnet50 ({network.analyze().totals.params:,} parameters)\n")
+    print(f"## export, resnet50 ({groupcost.analyze(network).totals.params:,} parameters)\n")
     with tempfile.TemporaryDirectory() as folder:
         for weights in ("random", "zeros"):
             path = Path(folder) / f"{weights}.onnx"

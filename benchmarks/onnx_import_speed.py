@@ -51,7 +51,7 @@ def measure(args: list[str], runs: int) -> tuple[float, int]:
 
 def export_resnet50(folder: Path) -> list[Path]:
     sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-    from groupcost.language import load
+    from groupcost.sources import load
     from torch_named import export_onnx, named_module
 
     network = load("resnet50")

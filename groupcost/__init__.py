@@ -2,21 +2,23 @@
 
     >>> import groupcost
     >>> net = groupcost.load("resnext50_32x4d", G=64)
-    >>> report = net.analyze()
+    >>> report = groupcost.analyze(net)
     >>> report.totals.params, report.totals.macs
 
-One function per command, each returning an object whose `to_dict()` is that command's JSON:
-`analyze_spec`, `layer`, `compare`, `whatif`, `check`, `diff`, `verify` (groupcost.api).
+One function per command, each returning a result whose `groupcost.to_dict(result)` is that command's
+JSON (groupcost.api): `analyze_spec`, `layer`, `compare`, `whatif`, `check`, `diff`, `verify`, `report`,
+`export_pytorch`, `export_onnx`, `import_model`, `zoo`, `layer_types`, `calibrate`.
 """
 
-from groupcost.graph.analysis import CONVENTION, METRICS, Report, Row, Totals, TypeBreakdown, TypeRow, analyze
 from groupcost.errors import GroupcostError, Location, SpecError, UsageError
+from groupcost.graph.analysis import CONVENTION, METRICS, Report, Row, Totals, TypeBreakdown, TypeRow, analyze
 from groupcost.graph.network import Network
-from groupcost.language import load, load_document, parse_text, zoo_names
+from groupcost.language import parse_text, zoo_names
+from groupcost.sources import load, load_document, read
+from groupcost.version import __version__
 
-__version__ = "0.2.0"
-
-_API = ("analyze_spec", "layer", "compare", "whatif", "check", "diff", "verify", "CheckResult", "VerifyResult")
+_API = ("analyze_spec", "layer", "compare", "whatif", "check", "diff", "verify", "report", "export_pytorch", "export_onnx", "import_model",
+        "zoo", "layer_types", "calibrate", "CheckResult", "VerifyResult")
 
 
 def __getattr__(name: str):
@@ -25,6 +27,10 @@ def __getattr__(name: str):
         from groupcost import api
 
         return getattr(api, name)
+    if name == "to_dict":
+        from groupcost.render.documents import to_dict
+
+        return to_dict
     raise AttributeError(f"module 'groupcost' has no attribute {name!r}")
 
 
@@ -46,14 +52,23 @@ __all__ = [
     "__version__",
     "analyze",
     "analyze_spec",
+    "calibrate",
     "check",
     "compare",
     "diff",
+    "export_onnx",
+    "export_pytorch",
+    "import_model",
     "layer",
+    "layer_types",
     "load",
     "load_document",
     "parse_text",
+    "read",
+    "report",
+    "to_dict",
     "verify",
     "whatif",
+    "zoo",
     "zoo_names",
 ]

@@ -1,13 +1,14 @@
-"""One function per command, each returning a result object whose `to_dict()` is the command's JSON.
+"""One function per command, each returning a result; `groupcost.to_dict(result)` is the command's JSON.
 
     >>> import groupcost
     >>> groupcost.analyze_spec("resnet50", input_shape=(3, 160, 160)).totals.macs
     2087321600
-    >>> groupcost.compare("resnet18", groups=[2, 4], layers="layer1.*").to_dict()["networks"][0]["macs"]
+    >>> groupcost.to_dict(groupcost.compare("resnet18", groups=[2, 4], layers="layer1.*"))["networks"][0]["macs"]
     1814073344
 
-The command line calls these and renders what they return; nothing here prints. A spec is a
-path, a zoo name, `-` (standard input), or an already parsed `SpecDocument`.
+The command line calls these and renders what they return; nothing here prints. A spec is anything
+`groupcost.sources.read` reads (a path, a zoo name, `-`, an ONNX file, `torch:package.module:factory`),
+a `Source` already read, or an already parsed `SpecDocument`.
 """
 
 from __future__ import annotations
@@ -17,38 +18,67 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from groupcost.graph.analysis import Report, Totals
 from groupcost.errors import GroupcostError, Location, SpecError, UsageError
+from groupcost.graph.analysis import OPTIMIZER_STATES, Report, Totals, analyze
 from groupcost.graph.network import Network
-from groupcost.language import SpecDocument, build, is_onnx, load, load_document, parse_text
+from groupcost.language import SpecDocument, build, parse_text
 from groupcost.language.expr import Number
+from groupcost.sources import Source, read
 
 if TYPE_CHECKING:
+    from groupcost.ops import Layer
     from groupcost.questions.check import SpecCheck
-    from groupcost.questions.diff import Diff, Rule
-    from groupcost.questions.whatif import Sweep
     from groupcost.questions.compare import Comparison, GroupSweep
+    from groupcost.questions.diff import Diff, Rule
+    from groupcost.questions.report import Overview
+    from groupcost.questions.whatif import Sweep
+    from groupcost.run.roofline import Device
 
-Spec = Union[str, Path, SpecDocument]
+Spec = Union[str, Path, Source, SpecDocument]
 
 
-def _document(spec: Spec) -> SpecDocument:
-    return spec if isinstance(spec, SpecDocument) else load_document(spec)
+def _shape(input_shape: Sequence[int] | None) -> tuple[int, ...] | None:
+    return tuple(input_shape) if input_shape else None
+
+
+def _given(spec: Spec) -> str:
+    """The spec as the user named it."""
+    return spec.path if isinstance(spec, SpecDocument) else spec.name if isinstance(spec, Source) else str(spec)
+
+
+def source(spec: Spec) -> Source:
+    """The spec read (groupcost.sources.read), or as given when already read."""
+    if isinstance(spec, Source):
+        return spec
+    if isinstance(spec, SpecDocument):
+        return Source(spec.path, "spec", spec=spec)
+    return read(spec)
+
+
+def document(spec: Spec, *, input_shape: Sequence[int] | None = None) -> SpecDocument:
+    """The spec document (a model's: the spec its graph raises to; a torch model traced at `input_shape`)."""
+    return spec if isinstance(spec, SpecDocument) else source(spec).document(_shape(input_shape))
 
 
 def network(spec: Spec, variables: Mapping[str, Number] | None = None, *, input_shape: Sequence[int] | None = None,
             batch: int | None = None) -> Network:
     """The spec resolved: variables overridden, and another input shape (C, H, W) or batch if given.
-    An ONNX file is read as its graph (`load`), not through the spec it would be raised to."""
-    if not isinstance(spec, SpecDocument) and is_onnx(spec):
-        return load(spec, variables, input_shape=tuple(input_shape) if input_shape else None, batch=batch)
-    return build(_document(spec), dict(variables or {}), input_shape=tuple(input_shape) if input_shape else None, batch=batch)
+    An ONNX or torch model is read as its graph, not through the spec it would be raised to."""
+    return source(spec).network(variables, input_shape=_shape(input_shape), batch=batch)
 
 
 def analyze_spec(spec: Spec, variables: Mapping[str, Number] | None = None, *, input_shape: Sequence[int] | None = None,
-                 batch: int | None = None) -> Report:
-    """`groupcost analyze`: per-layer rows and totals. `report.to_dict()` is the JSON; `report.by_type()` the breakdown."""
-    return network(spec, variables, input_shape=input_shape, batch=batch).analyze()
+                 batch: int | None = None, optimizer: str = "adam") -> Report:
+    """`groupcost analyze`: per-layer rows and totals; `optimizer` (sgd | momentum | adam) sets the training-memory
+    figure. `groupcost.to_dict(report)` is the JSON; `report.by_type()` the breakdown."""
+    return analyze_network(network(spec, variables, input_shape=input_shape, batch=batch), optimizer)
+
+
+def analyze_network(net: Network, optimizer: str = "adam") -> Report:
+    """`groupcost analyze` of a network already resolved; an unknown optimizer is a usage error."""
+    if optimizer not in OPTIMIZER_STATES:
+        raise UsageError(f"unknown optimizer '{optimizer}'", f"one of {', '.join(OPTIMIZER_STATES)}", Location("--optimizer"))
+    return analyze(net, optimizer)
 
 
 def layer(in_shape: Sequence[int], out: int, k: int | tuple[int, int] = 3, s: int | tuple[int, int] = 1,
@@ -87,8 +117,8 @@ def whatif(spec: Spec, vary: Mapping[str, Sequence[Number]] | None = None, devic
     if not vary and layer is None:
         raise UsageError("nothing to vary", "give --vary VAR=v1,v2,... and/or --layer NAME --g 1,2,4", Location("--vary"))
     profile = device if isinstance(device, roofline.Device) else roofline.device(device)
-    return sweep(_document(spec), {k: list(v) for k, v in (vary or {}).items()}, profile, layer, list(groups) if groups else None,
-                 dict(variables or {}), input_shape=tuple(input_shape) if input_shape else None, batch=batch)
+    return sweep(document(spec, input_shape=input_shape), {k: list(v) for k, v in (vary or {}).items()}, profile, layer, list(groups) if groups else None,
+                 dict(variables or {}), input_shape=_shape(input_shape), batch=batch)
 
 
 @dataclass(frozen=True)
@@ -102,28 +132,27 @@ class CheckResult:
         """error (some spec is bad: exit 2) | over (exit 1) | ok."""
         return "error" if any(c.error for c in self.specs) else "over" if any(c.status == "over" for c in self.specs) else "ok"
 
-    def to_dict(self) -> dict:
-        from groupcost.render.documents import check_dict
-
-        return check_dict(list(self.specs))
 
 
 def check(specs: Sequence[Spec], limits: Mapping[str, str | int] | None = None, warn_at: float | None = None,
           variables: Mapping[str, Number] | None = None, *, input_shape: Sequence[int] | None = None, batch: int | None = None) -> CheckResult:
     """`groupcost check`: each spec against its `budgets:` and `limits` ({'params': '5M'}, replacing the spec's
     whole-network budget on that metric). Every spec is checked; one that cannot be read is reported, not raised."""
-    from groupcost.questions.check import SpecCheck, check_spec, flag_limits
+    from groupcost.language.budgets import budgets_from_spec, flag_limits
+    from groupcost.questions.check import SpecCheck, check_spec
 
     parsed = flag_limits({k: str(v) for k, v in (limits or {}).items() if v is not None})
     results = []
     for spec in specs:
         try:
-            doc = _document(spec)
-            results.append(check_spec(doc, dict(variables or {}), parsed, warn_at, tuple(input_shape) if input_shape else None, batch))
+            doc = document(spec, input_shape=input_shape)
+            own = budgets_from_spec(doc.budgets)
+            report = analyze(build(doc, dict(variables or {}), input_shape=_shape(input_shape), batch=batch))
+            results.append(check_spec(doc.name, doc.path, own, parsed, report, warn_at))
         except GroupcostError as exc:
             if isinstance(exc, UsageError) and exc.location is None:
                 raise  # a bad --set or --input is the same for every spec
-            where = str(spec.path if isinstance(spec, SpecDocument) else spec)
+            where = _given(spec)
             results.append(SpecCheck(where, where, (), str(exc.located(Location(where)))))  # named by its path: it has no name yet
     names = [c.model for c in results]
     if len(set(names)) < len(names):  # two specs share a `name:`: tell them apart by their path
@@ -145,30 +174,30 @@ def diff(base: Spec | None, head: Spec, rules: str | Sequence[Rule] | None = Non
     from groupcost.language.zoo import resolve_source
 
     parsed = parse_rules(rules) if isinstance(rules, str) else list(rules or [])
-    options = {"input_shape": tuple(input_shape) if input_shape else None, "batch": batch}
-    head_doc = _document(head)
+    options = {"input_shape": _shape(input_shape), "batch": batch}
+    head_doc = document(head, input_shape=input_shape)
     place = head_doc.path
     try:
         if git is not None:
             try:
-                text, label = read_at_revision(resolve_source(head) if not isinstance(head, SpecDocument) else head.path, git)
+                text, label = read_at_revision(head.path if isinstance(head, SpecDocument) else resolve_source(_given(head)), git)
             except NotAtRevision as exc:
                 base_report, base_label, base_doc, base_network = _empty_report(exc.label), exc.label, None, None
             else:
                 place = label
                 base_doc = parse_text(text, label)
                 base_network = build(base_doc, dict(variables or {}), **options)
-                base_report, base_label = base_network.analyze(), label
+                base_report, base_label = analyze(base_network), label
         else:
             if base is None:
                 raise UsageError("diff needs a base spec, or git=REV", None, Location("diff"))
-            base_doc = _document(base)
+            base_doc = document(base, input_shape=input_shape)
             place = base_doc.path
             base_network = build(base_doc, dict(variables or {}), **options)
-            base_report, base_label = base_network.analyze(), base_doc.path
+            base_report, base_label = analyze(base_network), base_doc.path
         place = head_doc.path
         head_network = build(head_doc, dict(variables or {}), **options)
-        head_report = head_network.analyze()
+        head_report = analyze(head_network)
     except GroupcostError as exc:
         raise exc.located(Location(place)) from None
     return compare_reports(base_report, head_report, parsed, base_label, head_doc.path,
@@ -195,10 +224,6 @@ class VerifyResult:
         return (f"verified: {len(v.checks)} layers, every output shape, every MAC count ({macs:,} in all) and every parameter count "
                 f"equal the analysis (batch {v.batch}, {v.dtype}, seed {v.seed}, {v.seconds:.2f} s)")
 
-    def to_dict(self) -> dict:
-        from groupcost.render.documents import verification_dict
-
-        return verification_dict(self.verification, self.verdict)
 
 
 def verify(spec: Spec | Network, batch: int | None = None, seed: int = 0, dtype: str = "float32", variables: Mapping[str, Number] | None = None,
@@ -224,9 +249,89 @@ def verify(spec: Spec | Network, batch: int | None = None, seed: int = 0, dtype:
 
 
 def _out_of_memory(net: Network, detail: object, where: str | None = None) -> GroupcostError:
-    report = net.analyze()
+    report = analyze(net)
     need = report.metric("param_bytes") + 2 * report.metric("largest_activation_bytes")
     what = str(detail).strip() or "an allocation failed"
     return SpecError(f"out of memory while verifying {net.name}{f' at {where}' if where else ''}: {what}",
                      f"the run needs at least {need:,} bytes (weights + two largest activations); try a smaller --batch or --input",
                      Location(net.source))
+
+
+def report(spec: Spec, variables: Mapping[str, Number] | None = None, device: Any = None, depth: int | None = None,
+           vary: Mapping[str, Sequence[Number]] | None = None) -> Overview:
+    """`groupcost report`: what the HTML page shows (groupcost.render.html.to_html draws it): the network, its
+    analysis, costs per stage (`depth`: name segments; None chooses), what-if sweeps (`vary`; None: the spec's
+    number variables) and budgets. `device` is a roofline.Device or a profile name (default a100)."""
+    from groupcost.questions.report import overview
+    from groupcost.run import roofline
+
+    profile = device if isinstance(device, roofline.Device) else roofline.device(device)
+    variations = {k: list(v) for k, v in vary.items()} if vary is not None else None
+    return overview(document(spec), dict(variables or {}), profile, depth, variations)
+
+
+@dataclass(frozen=True)
+class PytorchSource:
+    """`groupcost export --to pytorch`: the file's text; `fallback` says why it is the resolved graph
+    (one module per layer) rather than the spec's structure, or is None."""
+
+    text: str
+    fallback: str | None
+
+
+def export_pytorch(spec: Spec, variables: Mapping[str, Number] | None = None, command: str | None = None) -> PytorchSource:
+    """`groupcost export --to pytorch`: one .py file that imports only torch (`command` is named in its header)."""
+    from groupcost.formats.torch.export import export_pytorch as write_source
+
+    return PytorchSource(*write_source(document(spec), dict(variables or {}), command))
+
+
+def export_onnx(spec: Spec | Network, path: str | Path, weights: str = "random", seed: int = 0,
+                variables: Mapping[str, Number] | None = None) -> Network:
+    """`groupcost export --to onnx`: the network written to `path` (needs onnx), weights random (seeded) or zeros."""
+    from groupcost.formats.onnx.export import write_onnx
+
+    net = spec if isinstance(spec, Network) else build(document(spec), dict(variables or {}))
+    write_onnx(net, path, weights, seed)
+    return net
+
+
+@dataclass(frozen=True)
+class Imported:
+    """`groupcost import`: the model's graph and the spec a person would write for it."""
+
+    network: Network
+    text: str
+
+
+def import_model(model: str | Path, input_shape: Sequence[int] | None = None, args: Mapping[str, object] | None = None, *,
+                 allow_unknown: bool = False) -> Imported:
+    """`groupcost import`: an ONNX file, or `torch:package.module:factory` (traced at `input_shape`, the factory
+    called with `args`), written as a spec. `allow_unknown` keeps unsupported operators as opaque layers."""
+    from groupcost.language.raising import raise_spec
+    from groupcost.sources import read_graph
+
+    graph = read_graph(model, _shape(input_shape), args, allow_unknown=allow_unknown)
+    return Imported(graph, raise_spec(graph))
+
+
+def zoo() -> list[tuple[str, Network, Report]]:
+    """`groupcost zoo`: every bundled model by name, resolved and analyzed."""
+    from groupcost.language import zoo_names
+
+    entries = [(name, read(name).network()) for name in zoo_names()]
+    return [(name, net, analyze(net)) for name, net in entries]
+
+
+def layer_types() -> dict[str, type[Layer]]:
+    """`groupcost layers`: the layer types a spec can use, by name (aliases left out)."""
+    from groupcost.ops import ALIASES, LAYER_TYPES
+
+    return {name: cls for name, cls in LAYER_TYPES.items() if name not in ALIASES}
+
+
+def calibrate(on: str | None = None, threads: int | None = None) -> Device:
+    """`groupcost calibrate`: this machine's peak matmul throughput and memory bandwidth, measured in torch (cpu | cuda | mps)."""
+    from groupcost.run.calibrate import calibrate as measure
+
+    return measure(on, threads)

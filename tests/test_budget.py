@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from groupcost.questions.check import parse_amount, parse_fraction
+from groupcost.language.budgets import parse_amount, parse_fraction
 from groupcost.errors import SpecError
 
 SPEC = """\

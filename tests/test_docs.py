@@ -19,5 +19,5 @@ def test_there_are_examples():
 
 @pytest.mark.parametrize("text", EXAMPLES, ids=[f"example{i}" for i in range(len(EXAMPLES))])
 def test_example_builds(text):
-    report = groupcost.language.build(groupcost.parse_text(text, "example.yaml")).analyze()
+    report = groupcost.analyze(groupcost.language.build(groupcost.parse_text(text, "example.yaml")))
     assert report.totals.params > 0

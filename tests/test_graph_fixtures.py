@@ -12,7 +12,7 @@ VALID = Path(__file__).parent / "valid"
 
 def test_densenet121_is_torchvisions():
     # torchvision's model card for densenet121: 7,978,856 params, 2.83 GFLOPS (multiply-adds).
-    report = groupcost.load(VALID / "densenet121.yaml").analyze()
+    report = groupcost.analyze(groupcost.load(VALID / "densenet121.yaml"))
     assert report.totals.params == 7_978_856
     assert round(report.totals.macs / 1e9, 2) == 2.83
     assert report.output_shape == (1000,)
@@ -28,6 +28,6 @@ def test_unet_matches_its_closed_form():
     encoder = double(3, 64) + sum(double(a, b) for a, b in zip(widths, widths[1:]))
     decoder = sum(c * (c // 2) + c // 2 + double(c, c // 2) for c in widths[:0:-1])
     head = 64 * 2 + 2
-    report = groupcost.load(VALID / "unet.yaml").analyze()
+    report = groupcost.analyze(groupcost.load(VALID / "unet.yaml"))
     assert report.totals.params == encoder + decoder + head
     assert report.output_shape == (2, 256, 256)

@@ -75,5 +75,5 @@ def stacks(draw):
 def test_random_stack_matches_pytorch(case):
     text, model, input_shape = case
     net = groupcost.language.build(groupcost.parse_text(text, "random.yaml"))
-    report = net.analyze()
+    report = groupcost.analyze(net)
     assert (report.totals.params, report.totals.macs, report.output_shape) == torch_counts(model, input_shape), text

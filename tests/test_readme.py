@@ -17,7 +17,7 @@ def blocks(language: str) -> list[str]:
 
 def test_spec_example_analyzes():
     (spec,) = [block for block in blocks("yaml") if block.startswith("name: tiny")]
-    report = groupcost.language.build(groupcost.parse_text(spec, "tiny.yaml")).analyze()
+    report = groupcost.analyze(groupcost.language.build(groupcost.parse_text(spec, "tiny.yaml")))
     rows = {row.name: row for row in report.rows}
     assert report.output_shape == (10,)
     assert rows["stem"].params == 64 * 3 * 9  # bias: false from `defaults`
@@ -26,7 +26,7 @@ def test_spec_example_analyzes():
 
 
 def test_budget_example_reads(tmp_path):
-    from groupcost.questions.check import budgets_from_spec
+    from groupcost.language.budgets import budgets_from_spec
     from groupcost.language.yamlsource import parse_yaml
 
     (text,) = [block for block in blocks("yaml") if block.startswith("budgets:")]

@@ -44,7 +44,7 @@ def test_analyze_table_columns(cli):
 
 def test_intensity_of_a_layer():
     """AlexNet conv1: 70,276,800 MACs; traffic 3·224·224 + 64·55·55 + 23,296 elements at 4 bytes."""
-    row = groupcost.load("alexnet").analyze().rows[0]
+    row = groupcost.analyze(groupcost.load("alexnet")).rows[0]
     assert row.traffic == 3 * 224 * 224 + 64 * 55 * 55 + 23_296
     from groupcost.run.roofline import intensity
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from groupcost.run.roofline import device
-from groupcost.language import load_document
+from groupcost.sources import load_document
 from groupcost.questions.whatif import whatif
 
 GTX = device("gtx1080ti")

@@ -27,7 +27,7 @@ def test_zoo_model_matches_pytorch(name):
         if step is not None:
             module.register_forward_hook(lambda m, i, o, step=step: seen.__setitem__(step.name, tuple(o.shape[1:])))
     params, macs, out_shape = torch_counts(model, net.input_shape)
-    report = net.analyze()
+    report = groupcost.analyze(net)
     outputs = net.output_shapes if len(net.outputs) > 1 else net.output_shape
     assert (report.totals.params, report.totals.macs, outputs) == (params, macs, out_shape)
     expected = {s.name: s.out_shape for s in net.steps()}  # layers and merges
@@ -40,5 +40,5 @@ def test_resnext_cardinality_sweep_matches_torchvision(groups):
     with torch.device("meta"):
         reference = ResNet(Bottleneck, [3, 4, 6, 3], groups=groups, width_per_group=4)
     params, macs = meta_counts(reference)
-    totals = groupcost.load("resnext50_32x4d", G=groups).analyze().totals
+    totals = groupcost.analyze(groupcost.load("resnext50_32x4d", G=groups)).totals
     assert (totals.params, totals.macs) == (params, macs)

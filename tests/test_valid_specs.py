@@ -26,5 +26,5 @@ def test_pytorch_agrees(path):
     from torch_reference import network_module, torch_counts
 
     net = groupcost.load(path)
-    report = net.analyze()
+    report = groupcost.analyze(net)
     assert (report.totals.params, report.totals.macs, report.output_shape) == torch_counts(network_module(net), net.input_shape)

@@ -46,29 +46,29 @@ DENSE_AND_VIDEO = {
 
 @pytest.mark.parametrize("name", sorted(DENSE_AND_VIDEO))
 def test_dense_prediction_and_video_figures(name):
-    report = groupcost.load(name).analyze()
+    report = groupcost.analyze(groupcost.load(name))
     params, macs, outputs = DENSE_AND_VIDEO[name]
     assert (report.totals.params, report.totals.macs, [shape for _, shape in report.outputs]) == (params, macs, outputs)
 
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION))
 def test_torchvision_figures(name):
-    report = groupcost.load(name).analyze()
+    report = groupcost.analyze(groupcost.load(name))
     assert (report.totals.params, report.totals.macs) == TORCHVISION[name]
     assert report.output_shape == (1000,)
 
 
 def test_alexnet_two_gpu_form():
     """Krizhevsky et al. 2012: 227×227, groups=2 in conv2, conv4 and conv5, biases everywhere."""
-    totals = groupcost.load("alexnet_2gpu").analyze().totals
+    totals = groupcost.analyze(groupcost.load("alexnet_2gpu")).totals
     assert (totals.params, totals.macs) == (60_965_224, 724_406_816)
     assert groupcost.load("alexnet_2gpu").input_shape == (3, 227, 227)
-    assert groupcost.load("alexnet_2gpu", G=1).analyze().totals.params == 62_378_344
+    assert groupcost.analyze(groupcost.load("alexnet_2gpu", G=1)).totals.params == 62_378_344
 
 
 def test_mobilenet_v1_table1():
     """arXiv 1704.04861 Table 1: 4.2 M weights and 569 M mult-adds."""
-    totals = groupcost.load("mobilenet_v1").analyze().totals
+    totals = groupcost.analyze(groupcost.load("mobilenet_v1")).totals
     assert totals.weights == 4_209_088
     assert totals.macs == 568_740_352
     assert round(totals.weights / 1e6, 1) == 4.2 and round(totals.macs / 1e6) == 569
@@ -76,7 +76,7 @@ def test_mobilenet_v1_table1():
 
 def test_shufflenet_v1_g3_table1():
     """arXiv 1707.01083 Table 1 (g = 3): 137 M MFLOPs (the paper's "FLOPs" are mult-adds), FC excluded."""
-    report = groupcost.load("shufflenet_v1_g3").analyze()
+    report = groupcost.analyze(groupcost.load("shufflenet_v1_g3"))
     fc = [row for row in report.rows if row.type == "fc"]
     assert len(fc) == 1
     assert report.totals.macs - fc[0].macs == 136_500_672
@@ -85,7 +85,7 @@ def test_shufflenet_v1_g3_table1():
 
 def test_mobilefacenet_table1_and_gdc():
     """arXiv 1804.07573: 221 M MAdds at 112×112; the GDC layer is 7×7×512 = 25,088 weights and MACs."""
-    report = groupcost.load("mobilefacenet").analyze()
+    report = groupcost.analyze(groupcost.load("mobilefacenet"))
     assert report.totals.macs == 220_965_376
     (gdc,) = [row for row in report.rows if row.type == "gdc"]
     assert (gdc.weights, gdc.macs, gdc.out_shape) == (25_088, 25_088, (512, 1, 1))
@@ -96,13 +96,13 @@ def test_xception_table3():
     """arXiv 1610.02357 Table 3: 22,855,952 parameters at 299×299."""
     net = groupcost.load("xception")
     assert net.input_shape == (3, 299, 299)
-    assert net.analyze().totals.params == 22_855_952
+    assert groupcost.analyze(net).totals.params == 22_855_952
 
 
 def test_resnext_exposes_cardinality_and_width():
     net = groupcost.load("resnext50_32x4d")
     assert net.variables == {"depths": [3, 4, 6, 3], "G": 32, "width_per_group": 4}
-    conv2 = [row for row in net.analyze().rows if row.name == "layer2.0.conv2"]
+    conv2 = [row for row in groupcost.analyze(net).rows if row.name == "layer2.0.conv2"]
     assert conv2[0].groups == 32
 
 
@@ -148,6 +148,6 @@ def test_second_wave_uses_the_language():
     from groupcost.language.zoo import zoo_dir
 
     assert "\nextends: resnext50_32x4d\n" in (zoo_dir() / "resnext101_64x4d.yaml").read_text(encoding="utf-8")
-    assert groupcost.load("shufflenet_v2_x1_0", width=0.5).analyze().totals == groupcost.load("shufflenet_v2_x0_5").analyze().totals
-    small = {row.name: row.type for row in groupcost.load("mobilenet_v3_small").analyze().rows}
+    assert groupcost.analyze(groupcost.load("shufflenet_v2_x1_0", width=0.5)).totals == groupcost.analyze(groupcost.load("shufflenet_v2_x0_5")).totals
+    small = {row.name: row.type for row in groupcost.analyze(groupcost.load("mobilenet_v3_small")).rows}
     assert small["features.1.block.0.2"] == "relu" and small["features.4.block.0.2"] == "hswish"  # activations passed as block arguments

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from groupcost.errors import Location, SpecError, UsageError
+from groupcost.errors import GroupcostError, Location, SpecError, UsageError
 from groupcost.language.expr import Number, Value, evaluate
 
 
@@ -139,3 +139,29 @@ def expand_specs(values: list[str]) -> list[str]:
         else:
             result.append(value)
     return result
+
+
+def located(parse, text: str, option: str):
+    """parse(text), its error placed at `option` when it has no place of its own."""
+    try:
+        return parse(text)
+    except GroupcostError as exc:
+        raise exc.located(Location(option)) from None
+
+
+def input_shape(text: str | None) -> tuple[int, ...] | None:
+    """--input C,H,W → (C, H, W)."""
+    if text is None:
+        return None
+    return tuple(positive(int_list(text, "--input", (1, 2, 3, 4), "C,H,W (or C,L, C,T,H,W, F)", "3,160,160"), "--input"))
+
+
+def device(name: str | None, peak_tflops: float | None, bandwidth_gbs: float | None, default: bool):
+    """--device, or --peak-tflops with --bandwidth-gbs → a roofline.Device; None when none is given and none is `default`."""
+    from groupcost.run import roofline
+
+    if name is not None and (peak_tflops is not None or bandwidth_gbs is not None):
+        raise UsageError("--device and --peak-tflops/--bandwidth-gbs both describe the device", "give one or the other", Location("--device"))
+    if not default and name is None and peak_tflops is None and bandwidth_gbs is None:
+        return None
+    return roofline.device(name, peak_tflops, bandwidth_gbs)

@@ -152,11 +152,6 @@ class TypeBreakdown:
     report: Report
     rows: tuple[TypeRow, ...]
 
-    def to_dict(self) -> dict:
-        """The JSON document of `groupcost analyze --by type --format json`."""
-        from groupcost.render.documents import breakdown_dict
-
-        return breakdown_dict(self)
 
 
 SHARED = ("params", "weights", "macs", "traffic")
@@ -202,11 +197,6 @@ class Report:
         """A total by its METRICS name ('params', 'traffic_bytes', ...)."""
         return METRIC[RENAMED.get(key, key)].total(self)
 
-    def to_dict(self, device=None) -> dict:
-        """The JSON document of `groupcost analyze --format json` (with a roofline.Device: its estimate too)."""
-        from groupcost.render.documents import report_dict
-
-        return report_dict(self, device)
 
 
 def _combine(name: str, rows: list[Row]) -> Row:

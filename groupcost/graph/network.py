@@ -13,13 +13,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Union
+from typing import Union
 
 from groupcost.errors import Location
 from groupcost.ops import MERGE_TYPES, Layer, Merge, Shape
-
-if TYPE_CHECKING:
-    from groupcost.graph.analysis import Report
 
 INPUT = "input"
 """The name of the network's input tensor."""
@@ -120,12 +117,6 @@ class Network:
         last = {name: i for i, node in enumerate(self.nodes) for name in node.inputs}
         last.update({name: len(self.nodes) for name in self.outputs})
         return last
-
-    def analyze(self, optimizer: str = "adam") -> Report:
-        """Per-layer costs and totals (see groupcost.graph.analysis.analyze)."""
-        from groupcost.graph.analysis import analyze
-
-        return analyze(self, optimizer)
 
 
 def replace_steps(network: Network, rebuild: Callable[[LayerStep], tuple[Step, ...]]) -> Network:

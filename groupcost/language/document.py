@@ -159,7 +159,7 @@ class SpecDocument:
 
     @property
     def budgets(self) -> Node | None:
-        """The `budgets:` mapping, still unread (groupcost.questions.check reads it)."""
+        """The `budgets:` mapping, still unread (groupcost.language.budgets reads it)."""
         return self.root.value.get("budgets")
 
 

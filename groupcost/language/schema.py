@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from groupcost.graph.analysis import RENAMED
-from groupcost.questions.check import LAYER_METRICS, METRICS
+from groupcost.language.budgets import LAYER_METRICS, METRICS
 from groupcost.ops import ALIASES, LAYER_TYPES
 from groupcost.ops import base as kinds
 from groupcost.ops import opaque

@@ -119,11 +119,6 @@ class GroupSweep:
     baseline: Variant  # G = 1, what every ratio is taken against
     variants: tuple[Variant, ...]
 
-    def to_dict(self) -> dict:
-        """The JSON document of `groupcost layer --format json`."""
-        from groupcost.render.documents import group_sweep_dict
-
-        return group_sweep_dict(self)
 
 
 def sweep_groups(question: ConvQuestion, choices: list[Choice]) -> GroupSweep:
@@ -161,11 +156,6 @@ class Comparison:
     heads: tuple[LayerComparison, ...]
     scenarios: tuple[Scenario, ...]
 
-    def to_dict(self) -> dict:
-        """The JSON document of `groupcost compare --format json`."""
-        from groupcost.render.documents import comparison_dict
-
-        return comparison_dict(self)
 
 
 def _head(step: LayerStep, batch: int) -> LayerComparison | None:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from groupcost.graph.analysis import RENAMED, Report, Row
-from groupcost.questions.check import METRICS, parse_amount, total
+from groupcost.language.budgets import METRICS, parse_amount
+from groupcost.questions.check import total
 from groupcost.errors import Location, SpecError, UsageError
 from groupcost.language.document import suggest
 
@@ -83,11 +84,6 @@ class Diff:
     base_doc: Any = field(default=None, compare=False, repr=False)  # the SpecDocuments, for a report of each side
     head_doc: Any = field(default=None, compare=False, repr=False)
 
-    def to_dict(self) -> dict:
-        """The JSON document of `groupcost diff --format json`."""
-        from groupcost.render.documents import diff_dict
-
-        return diff_dict(self)
 
 
 _RULE = re.compile(r"\s*([a-z_]+)\s*>\s*(.+?)\s*")

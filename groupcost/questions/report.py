@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from groupcost.graph.analysis import Report, Row
-from groupcost.questions.check import Verdict, budgets_from_spec, check
+from groupcost.graph.analysis import Report, Row, analyze
+from groupcost.language.budgets import budgets_from_spec
+from groupcost.questions.check import Verdict, check
 from groupcost.graph.network import Network
 from groupcost.run.roofline import Device
 from groupcost.language.build import build
@@ -96,7 +97,7 @@ def overview(
     spec's located errors (a bad variable, a budget that names no layer). `network`: `doc` already built
     (with the same `variables`, `input_shape` and `batch`), as `groupcost diff` has it."""
     network = network or build(doc, dict(variables), input_shape=input_shape, batch=batch)
-    report = network.analyze()
+    report = analyze(network)
     chosen = default_variations(doc, network.variables) if vary is None else dict(vary)
     sweeps = tuple(whatif(doc, {name: values}, device, base=dict(variables), input_shape=input_shape, batch=batch) for name, values in chosen.items())
     verdicts = tuple(check(report, budgets_from_spec(doc.budgets)))

@@ -60,11 +60,6 @@ class Sweep:
     def baseline(self) -> Outcome | None:
         return next((o for o in self.outcomes if o.legal), None)
 
-    def to_dict(self) -> dict:
-        """The JSON document of `groupcost whatif --format json`."""
-        from groupcost.render.documents import sweep_dict
-
-        return sweep_dict(self)
 
 
 def grid(vary: dict[str, list[Number]]) -> list[dict[str, Number]]:

@@ -45,18 +45,17 @@ def zoo_csv(entries: list[ZooEntry]) -> str:
 FORMATS = {"table": zoo_table, "json": zoo_json, "csv": zoo_csv, "markdown": zoo_markdown}
 
 
-def layer_types_table():
+def layer_types_table(types: dict[str, type]):
+    """`groupcost layers`: each type (groupcost.api.layer_types) with its aliases and arguments, then the structures."""
     from rich.table import Table
 
-    from groupcost.ops import ALIASES, LAYER_TYPES
+    from groupcost.ops import ALIASES
     from groupcost.language.document import STRUCTURES
 
     table = Table(title="layer types", title_justify="left", header_style="bold", show_lines=True)
     for column in ("type", "arguments (default)", "what it is"):
         table.add_column(column, overflow="fold")  # wrapped, never cut
-    for name, cls in LAYER_TYPES.items():
-        if name in ALIASES:
-            continue
+    for name, cls in types.items():
         aliases = [a for a, target in ALIASES.items() if target == name]
         args = ", ".join(
             f"{a.name}{f'/{a.alias}' if a.alias else ''}" + ("" if a.required else f" ({_default(a.default)})") for a in cls.arg_specs()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from groupcost.render import units
+from groupcost.render.documents import comparison_dict
 from groupcost.render.variants import ratio
 from groupcost.run.roofline import intensity
 from groupcost.questions.compare import Comparison, LayerComparison, Scenario, Variant
@@ -89,11 +90,11 @@ def to_markdown(c: Comparison) -> str:
 
 
 def to_dict(c: Comparison) -> dict:
-    return c.to_dict()
+    return comparison_dict(c)
 
 
 def to_json(c: Comparison) -> str:
-    return json.dumps(c.to_dict(), indent=2) + "\n"
+    return json.dumps(comparison_dict(c), indent=2) + "\n"
 
 
 CSV_FIELDS = ("section", "layer", "in_shape", "variant", "legal", "out_shape", "params", "weights", "macs", "activation_elements",
@@ -102,7 +103,7 @@ CSV_FIELDS = ("section", "layer", "in_shape", "variant", "legal", "out_shape", "
 
 def to_csv(c: Comparison) -> str:
     """One line per layer variant, head option and network scenario: every field of the JSON, exact integers."""
-    document = c.to_dict()
+    document = comparison_dict(c)
     rows = []
     for section, key in (("layer", "layers"), ("head", "heads")):
         for item in document[key]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 
-from groupcost import __version__
+from groupcost.version import __version__
 from groupcost.questions.diff import Diff
 from groupcost.questions.report import Overview
 from groupcost.render.guard import LAYERS_HEADER, TOTALS_HEADER, _layer_rows, _totals_rows, _verdict

@@ -1,19 +1,20 @@
 """The JSON documents of every result: plain dicts of exact integers, each field named with its unit.
 
-`Report.to_dict()`, `Comparison.to_dict()`, ... call these; the JSON renderers only dump them, and
-the CSV renderers take their columns from them, so the three never disagree. No I/O, no rich.
-Shapes are C×H×W of one sample everywhere (the batch is a field of its own).
+`to_dict(result)` gives any command's result as its `--format json` document; the JSON renderers
+only dump these, and the CSV renderers take their columns from them, so the three never disagree.
+The results know nothing of this module (the core does not import its output format). No I/O, no
+rich. Shapes are C×H×W of one sample everywhere (the batch is a field of its own).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from groupcost import __version__
+from groupcost.version import __version__
 from groupcost.graph.analysis import CONVENTION, METRICS, Report, Row, TypeBreakdown
 
 if TYPE_CHECKING:
-    from groupcost.questions.check import SpecCheck
+    from groupcost.api import CheckResult, VerifyResult
     from groupcost.questions.diff import Diff
     from groupcost.run.roofline import Device
     from groupcost.questions.whatif import Sweep
@@ -187,7 +188,8 @@ def sweep_dict(sweep: Sweep) -> dict[str, Any]:
 # ---- check, diff -----------------------------------------------------------------------------
 
 
-def check_dict(checks: list[SpecCheck]) -> dict[str, Any]:
+def check_dict(result: CheckResult) -> dict[str, Any]:
+    checks = result.specs
     return {
         **_header(),
         "convention": CONVENTION,
@@ -234,8 +236,9 @@ def diff_dict(d: Diff) -> dict[str, Any]:
 # ---- verify ----------------------------------------------------------------------------------
 
 
-def verification_dict(v: Any, verdict: str) -> dict[str, Any]:
-    """`verify --format json` for an execute.Verification; shapes without the batch, which is its own field."""
+def verification_dict(result: VerifyResult) -> dict[str, Any]:
+    """`verify --format json`: the execute.Verification with its verdict; shapes without the batch, which is its own field."""
+    v, verdict = result.verification, result.verdict
     return {
         **_header(),
         "model": v.model,
@@ -268,3 +271,27 @@ def zoo_dict(entries: list) -> dict[str, Any]:
         "models": [{"model": name, "input_shape": list(net.input_shape), "params": r.totals.params, "macs": r.totals.macs,
                     "description": net.description} for name, net, r in entries],
     }
+
+
+# ---- any result ------------------------------------------------------------------------------
+
+DOCUMENTS = {
+    "groupcost.graph.analysis.Report": report_dict,
+    "groupcost.graph.analysis.TypeBreakdown": breakdown_dict,
+    "groupcost.questions.compare.GroupSweep": group_sweep_dict,
+    "groupcost.questions.compare.Comparison": comparison_dict,
+    "groupcost.questions.whatif.Sweep": sweep_dict,
+    "groupcost.api.CheckResult": check_dict,
+    "groupcost.questions.diff.Diff": diff_dict,
+    "groupcost.api.VerifyResult": verification_dict,
+}
+"""Result type (by its full name: this module imports none of them) → its document."""
+
+
+def to_dict(result: Any, device: Device | None = None) -> dict[str, Any]:
+    """Any command's result as its `--format json` document; a Report with a roofline.Device gains its estimate."""
+    kind = type(result)
+    build = DOCUMENTS.get(f"{kind.__module__}.{kind.__qualname__}")
+    if build is None:
+        raise TypeError(f"no JSON document for {kind.__qualname__}")
+    return build(result, device) if device is not None else build(result)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 from groupcost.graph.analysis import METRICS
-from groupcost.questions.check import BYTE_METRICS, Verdict
+from groupcost.language.budgets import BYTE_METRICS
+from groupcost.questions.check import Verdict
 from groupcost.questions.diff import Diff
-from groupcost.render import units
+from groupcost.render import documents, units
 
 ICONS = {"ok": "✅", "warn": "⚠️", "over": "❌", "none": "➖", "error": "🛑"}
 
@@ -104,11 +105,11 @@ def check_github(result) -> str:
 
 
 def check_dict(result) -> dict:
-    return result.to_dict()
+    return documents.check_dict(result)
 
 
 def check_json(result) -> str:
-    return json.dumps(result.to_dict(), indent=2) + "\n"
+    return json.dumps(check_dict(result), indent=2) + "\n"
 
 
 CHECK_CSV_FIELDS = ("model", "source", "spec_status", "error", "metric", "unit", "scope", "value", "limit", "given", "status", "over_by", "path", "line", "column")
@@ -117,7 +118,7 @@ CHECK_CSV_FIELDS = ("model", "source", "spec_status", "error", "metric", "unit",
 def check_csv(result) -> str:
     """One line per budget (a spec without budgets, or not read, gets one line with its status): exact integers."""
     rows = []
-    for spec in result.to_dict()["specs"]:
+    for spec in check_dict(result)["specs"]:
         head = {"model": spec["model"], "source": spec["source"], "spec_status": spec["status"], "error": spec["error"]}
         rows += [{**head, **b, **b["location"]} for b in spec["budgets"]] or [head]
     return units.csv_text(CHECK_CSV_FIELDS, rows)
@@ -220,11 +221,11 @@ def diff_markdown(d: Diff) -> str:
 
 
 def diff_dict(d: Diff) -> dict:
-    return d.to_dict()
+    return documents.diff_dict(d)
 
 
 def diff_json(d: Diff) -> str:
-    return json.dumps(d.to_dict(), indent=2) + "\n"
+    return json.dumps(diff_dict(d), indent=2) + "\n"
 
 
 DIFF_CSV_FIELDS = ("scope", "name", "base_name", "status", "changed", "metric", "base", "head", "delta")
@@ -232,7 +233,7 @@ DIFF_CSV_FIELDS = ("scope", "name", "base_name", "status", "changed", "metric", 
 
 def diff_csv(d: Diff) -> str:
     """Every total, then every metric of every added, removed or changed layer: exact integers."""
-    document = d.to_dict()
+    document = diff_dict(d)
     rows = [{"scope": "total", "metric": metric, **values} for metric, values in document["totals"].items()]
     for layer in document["layers"]:
         for metric in ("params", "weights", "macs", "activation_elements", "traffic_elements"):

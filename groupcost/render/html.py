@@ -12,9 +12,9 @@ import json
 import math
 from pathlib import Path
 
-from groupcost import __version__
+from groupcost.version import __version__
 from groupcost.graph.analysis import CONVENTION
-from groupcost.questions.check import BYTE_METRICS
+from groupcost.language.budgets import BYTE_METRICS
 from groupcost.questions.report import Overview
 from groupcost.render import units
 from groupcost.render.graph import graph_data

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from groupcost.graph.analysis import Report
+from groupcost.run.beside import Line
 from groupcost.run.measure import Session, Timing
 from groupcost.run.roofline import Device, row_seconds
 
 NOTE = ("measured: median of the runs, spread as interquartile range (min–max); "
         "× est: the measurement divided by the roofline estimate (1.0× = the estimate was right)")
-
-
-@dataclass(frozen=True)
-class Line:
-    """One configuration as the measurement tables show it."""
-
-    label: str
-    macs: int
-    estimate: float  # roofline seconds
 
 
 def seconds(value: float | None) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from groupcost.graph.analysis import METRICS, Report, Row, TypeBreakdown
 from groupcost.render import units
+from groupcost.render.documents import breakdown_dict, report_dict
 from groupcost.run.roofline import Device, intensity, report_seconds, row_seconds
 
 
@@ -134,17 +135,17 @@ def to_markdown(report: Report, traffic: bool = False, device: Device | None = N
 
 
 def to_dict(report: Report, traffic: bool = False, device: Device | None = None) -> dict:
-    """The JSON document: `Report.to_dict()` (traffic is always there)."""
-    return report.to_dict(device)
+    """The JSON document (traffic is always there)."""
+    return report_dict(report, device)
 
 
 def to_json(report: Report, traffic: bool = False, device: Device | None = None) -> str:
-    return json.dumps(report.to_dict(device), indent=2) + "\n"
+    return json.dumps(report_dict(report, device), indent=2) + "\n"
 
 
 def to_csv(report: Report, traffic: bool = False, device: Device | None = None) -> str:
     """One row per layer with every field of the JSON (exact integers, shapes as 64x56x56), then a `total` row."""
-    document = report.to_dict(device)
+    document = report_dict(report, device)
     fields = list(document["layers"][0]) if document["layers"] else ["name"]
     total = {"name": "total", "out_shape": list(report.output_shape), **{k: v for k, v in document["totals"].items() if k in fields}}
     if device is not None:
@@ -193,11 +194,11 @@ def types_markdown(b: TypeBreakdown, traffic: bool = False, device: Device | Non
 
 
 def types_json(b: TypeBreakdown, traffic: bool = False, device: Device | None = None) -> str:
-    return json.dumps(b.to_dict(), indent=2) + "\n"
+    return json.dumps(breakdown_dict(b), indent=2) + "\n"
 
 
 def types_csv(b: TypeBreakdown, traffic: bool = False, device: Device | None = None) -> str:
-    document = b.to_dict()
+    document = breakdown_dict(b)
     fields = list(document["types"][0]) if document["types"] else ["type"]
     return units.csv_text(fields, document["types"])
 

@@ -6,6 +6,7 @@ import json
 
 from groupcost.graph.analysis import METRICS
 from groupcost.render import units
+from groupcost.render.documents import sweep_dict
 from groupcost.questions.whatif import Outcome, Sweep
 
 HEADER = ("config", "params", "MACs", "traffic", "output mem", "latency", "Δparams", "ΔMACs", "Δtraffic", "Δlatency")
@@ -101,11 +102,11 @@ def to_markdown(sweep: Sweep) -> str:
 
 
 def to_dict(sweep: Sweep) -> dict:
-    return sweep.to_dict()
+    return sweep_dict(sweep)
 
 
 def to_json(sweep: Sweep) -> str:
-    return json.dumps(sweep.to_dict(), indent=2) + "\n"
+    return json.dumps(sweep_dict(sweep), indent=2) + "\n"
 
 
 CSV_FIELDS = ("label", "variables", "layer", "groups", "legal", *(m.key for m in METRICS), "latency_s", "reason")
@@ -113,7 +114,7 @@ CSV_FIELDS = ("label", "variables", "layer", "groups", "legal", *(m.key for m in
 
 def to_csv(sweep: Sweep) -> str:
     """Every field of the JSON's configurations, one line each."""
-    return units.csv_text(CSV_FIELDS, sweep.to_dict()["configurations"])
+    return units.csv_text(CSV_FIELDS, sweep_dict(sweep)["configurations"])
 
 
 FORMATS = {"table": to_table, "json": to_json, "csv": to_csv, "markdown": to_markdown}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from groupcost.render.documents import LAYER_DTYPE_BYTES
+from groupcost.render.documents import LAYER_DTYPE_BYTES, group_sweep_dict
 from groupcost.render import units
 from groupcost.questions.compare import GroupSweep, Variant
 
@@ -64,11 +64,11 @@ def to_markdown(sweep: GroupSweep) -> str:
 
 
 def to_dict(sweep: GroupSweep) -> dict:
-    return sweep.to_dict()
+    return group_sweep_dict(sweep)
 
 
 def to_json(sweep: GroupSweep) -> str:
-    return json.dumps(sweep.to_dict(), indent=2) + "\n"
+    return json.dumps(group_sweep_dict(sweep), indent=2) + "\n"
 
 
 CSV_FIELDS = ("g", "groups", "legal", "out_shape", "params", "weights", "macs", "activation_elements", "traffic_elements", "traffic_bytes",
@@ -76,7 +76,7 @@ CSV_FIELDS = ("g", "groups", "legal", "out_shape", "params", "weights", "macs", 
 
 
 def to_csv(sweep: GroupSweep) -> str:
-    return units.csv_text(CSV_FIELDS, sweep.to_dict()["variants"])
+    return units.csv_text(CSV_FIELDS, group_sweep_dict(sweep)["variants"])
 
 
 FORMATS = {"table": to_table, "json": to_json, "csv": to_csv, "markdown": to_markdown}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from groupcost.render import units
+from groupcost.render.documents import verification_dict
 
 HEADER = ("layer", "type", "output", "shape", "MACs (analysis)", "MACs (performed)", "MACs", "params", "time")
 PRIORITIES = (0, 3, 2, 0, 1, 1, 0, 0, 2)
@@ -45,11 +46,11 @@ def to_markdown(result) -> str:
 
 
 def to_dict(result) -> dict:
-    return result.to_dict()
+    return verification_dict(result)
 
 
 def to_json(result) -> str:
-    return json.dumps(result.to_dict(), indent=2) + "\n"
+    return json.dumps(verification_dict(result), indent=2) + "\n"
 
 
 CSV_FIELDS = ("name", "type", "expected_shape", "actual_shape", "actual_batch", "expected_macs", "counted_macs", "expected_params",
@@ -57,7 +58,7 @@ CSV_FIELDS = ("name", "type", "expected_shape", "actual_shape", "actual_batch", 
 
 
 def to_csv(result) -> str:
-    return units.csv_text(CSV_FIELDS, result.to_dict()["layers"])
+    return units.csv_text(CSV_FIELDS, verification_dict(result)["layers"])
 
 
 FORMATS = {"table": to_table, "json": to_json, "csv": to_csv, "markdown": to_markdown}

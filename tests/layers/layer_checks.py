@@ -22,7 +22,7 @@ def spec(shape: tuple[int, ...], *layers: str) -> str:
 def check_against_torch(text: str, seed: int = 0, rtol: float = 1e-4) -> None:
     """Counts and every step's output equal PyTorch's for the network of `text`."""
     net = build(text)
-    report = net.analyze()
+    report = groupcost.analyze(net)
     model = network_module(net)
     params, macs, out_shape = torch_counts(model, net.input_shape)
     assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape), text

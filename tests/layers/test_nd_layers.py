@@ -159,7 +159,7 @@ def test_hand_worked_shapes(shape, layer, expected):
 
 def test_transposed_macs_count_input_positions():
     """ConvTranspose: one MAC per weight per input position (FlopCounterMode's count), not per output position."""
-    rows = groupcost.language.build(groupcost.parse_text(spec((64, 28, 28), "convtranspose: {out: 32, k: 2, s: 2}"))).analyze().rows
+    rows = groupcost.analyze(groupcost.language.build(groupcost.parse_text(spec((64, 28, 28), "convtranspose: {out: 32, k: 2, s: 2}")))).rows
     weights = 64 * 32 * 2 * 2
     assert (rows[0].params, rows[0].macs) == (weights + 32, weights * 28 * 28)
 

@@ -110,14 +110,14 @@ def test_norms_and_channel_linear_match_pytorch(text, seed):
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear_on_channels_costs_what_pwconv_costs(shape, bias):
     """`linear` (nn.Linear on channels-last) and `pwconv` (a 1×1 conv) are the same layer: equal params and MACs."""
-    linear = build(spec(shape, f"linear: {{out: 12, bias: {flag(bias)}}}")).analyze()
+    linear = groupcost.analyze(build(spec(shape, f"linear: {{out: 12, bias: {flag(bias)}}}")))
     assert linear.rows[0].params == 7 * 12 + 12 * bias
     assert linear.rows[0].macs == 7 * 12 * (1 if len(shape) == 1 else __import__("math").prod(shape[1:]))
     if len(shape) > 1:
-        pointwise = build(spec(shape, f"pwconv: {{out: 12, bias: {flag(bias)}}}")).analyze()
+        pointwise = groupcost.analyze(build(spec(shape, f"pwconv: {{out: 12, bias: {flag(bias)}}}")))
         assert (linear.totals.params, linear.totals.macs, linear.output_shape) == (pointwise.totals.params, pointwise.totals.macs, pointwise.output_shape)
     else:
-        fc = build(spec(shape, f"fc: {{out: 12, bias: {flag(bias)}}}")).analyze()
+        fc = groupcost.analyze(build(spec(shape, f"fc: {{out: 12, bias: {flag(bias)}}}")))
         assert (linear.totals.params, linear.totals.macs, linear.output_shape) == (fc.totals.params, fc.totals.macs, fc.output_shape)
 
 
@@ -142,7 +142,7 @@ def test_hand_worked_shapes(shape, layer, expected):
 
 
 def test_params_of_norms():
-    rows = build(spec((96, 7, 7), "layernorm", "groupnorm: {groups: 32}", "instancenorm", "instancenorm: {affine: true}", "layerscale")).analyze().rows
+    rows = groupcost.analyze(build(spec((96, 7, 7), "layernorm", "groupnorm: {groups: 32}", "instancenorm", "instancenorm: {affine: true}", "layerscale"))).rows
     assert [r.params for r in rows] == [192, 192, 0, 192, 96]
     assert all(r.macs == 0 for r in rows)
 

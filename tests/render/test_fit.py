@@ -63,7 +63,7 @@ def network(name: str):
 
 @functools.cache
 def analysis(name: str):
-    return network(name).analyze()
+    return groupcost.analyze(network(name))
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -144,7 +144,7 @@ def test_layer_and_zoo_fit(width):
     assert_fits(render(variants.to_table(sweep_), width), width, ["231.21 M", "2.58 MiB"])
     entries = [(n, network(n), analysis(n)) for n in ZOO]
     assert_fits(render(catalog.zoo_table(entries), width), width, [units.count(analysis(n).totals.macs) for n in ZOO])
-    assert_fits(render(catalog.layer_types_table(), width), width)
+    assert_fits(render(catalog.layer_types_table(groupcost.layer_types()), width), width)
 
 
 # ---- the real command, in a pseudo-terminal and through a pipe ---------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from groupcost.cli.app import CheckFormat, Format
+from groupcost.cli.common import CheckFormat, Format
 from groupcost.render import catalog, compare, report, sweep, variants, verify
 from groupcost.render.guard import CHECK_FORMATS, DIFF_FORMATS
 

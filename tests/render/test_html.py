@@ -16,7 +16,8 @@ from groupcost.questions.report import default_variations, overview
 from groupcost.render.graph import graph_data
 from groupcost.render.html import to_html
 from groupcost.run.roofline import device
-from groupcost.language import load_document, parse_text
+from groupcost.language import parse_text
+from groupcost.sources import load_document
 
 VALID = Path(__file__).parent.parent / "valid"
 

@@ -14,7 +14,7 @@ import pytest
 from groupcost.questions.report import overview
 from groupcost.render.html import to_html
 from groupcost.run.roofline import device
-from groupcost.language import load_document
+from groupcost.sources import load_document
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install '.[test]')")
 

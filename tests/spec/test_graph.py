@@ -52,7 +52,7 @@ def test_graph_nodes_are_topological_with_named_inputs():
 
 
 def test_several_outputs_are_reported():
-    report = build(UNET).analyze()
+    report = groupcost.analyze(build(UNET))
     assert report.outputs == (("head2", (2, 8, 8)), ("side", (2, 32, 32)))
     assert report.output_shape == (2, 8, 8)
     rows = {r.name: r for r in report.rows}
@@ -80,7 +80,7 @@ layers:
   - add: {from: [4, input]}
   - relu
 """
-    a, b = build(sugar).analyze(), build(graph).analyze()
+    a, b = groupcost.analyze(build(sugar)), groupcost.analyze(build(graph))
     assert a.totals == b.totals and a.output_shape == b.output_shape
 
 
@@ -168,7 +168,7 @@ layers:
       n: 2
       layers: [layer: {name: "denselayer{i + 1}", act: "acts[i]"}]
 """
-    rows = build(text).analyze().rows
+    rows = groupcost.analyze(build(text)).rows
     assert [(r.name, r.type) for r in rows] == [
         ("denselayer1.conv", "conv"), ("denselayer1.act", "relu"), ("denselayer2.conv", "conv"), ("denselayer2.act", "hswish")]
 
@@ -184,7 +184,7 @@ layers:
   - cna
   - cna: {act: hswish}
 """
-    assert [r.type for r in build(text).analyze().rows] == ["conv", "bn", "relu", "conv", "bn", "hswish"]
+    assert [r.type for r in groupcost.analyze(build(text)).rows] == ["conv", "bn", "relu", "conv", "bn", "hswish"]
 
 
 def test_c_in_is_the_blocks_input_and_c_now_the_entrys():
@@ -200,7 +200,7 @@ blocks:
       - pwconv: {out: c_now // 2}    # c_now is what this entry reads: 64
 layers: [expand]
 """
-    rows = build(text).analyze().rows
+    rows = groupcost.analyze(build(text)).rows
     assert [r.type for r in rows] == ["pwconv", "bn", "pwconv"]
     assert rows[2].out_shape == (32, 8, 8)
 
@@ -215,7 +215,7 @@ def test_extends_overrides_variables(tmp_path):
 def test_extends_a_zoo_model(tmp_path):
     path = tmp_path / "r50_w.yaml"
     path.write_text("extends: resnet50\nname: wide_by_extends\nvars: {width_per_group: 128}\n")
-    totals = groupcost.load(path).analyze().totals
+    totals = groupcost.analyze(groupcost.load(path)).totals
     assert (totals.params, totals.macs) == (68_883_240, 11_398_021_120)  # BRIEF: torchvision's wide_resnet50_2
 
 
@@ -253,7 +253,7 @@ def test_pytorch_agrees_on_a_graph_with_long_skips_and_two_outputs():
 
     net = build(UNET)
     params, macs, shapes = torch_counts(network_module(net), net.input_shape)
-    totals = net.analyze().totals
+    totals = groupcost.analyze(net).totals
     assert (totals.params, totals.macs, shapes) == (params, macs, net.output_shapes)
     assert isinstance(net.nodes[0], LayerStep)
 
@@ -263,9 +263,9 @@ def test_training_memory_by_hand():
     input 2·192 + the conv's output 2·512 + the relu's 2·512 = 2,432 elements. Adam keeps weights,
     gradients and two moments: 4 · 224 + 2,432 = 3,328 elements = 13,312 bytes; SGD 2 · 224 + 2,432."""
     net = build("input: [3, 8, 8]\nbatch: 2\nlayers:\n  - conv: {out: 8, k: 3, p: 1}\n  - relu\n")
-    assert net.analyze().totals.params == 8 * 3 * 9 + 8
-    assert net.analyze().metric("training_memory_bytes") == 13_312
-    assert net.analyze("sgd").metric("training_memory_bytes") == (2 * 224 + 2_432) * 4
-    assert net.analyze("momentum").metric("training_memory_bytes") == (3 * 224 + 2_432) * 4
+    assert groupcost.analyze(net).totals.params == 8 * 3 * 9 + 8
+    assert groupcost.analyze(net).metric("training_memory_bytes") == 13_312
+    assert groupcost.analyze(net, "sgd").metric("training_memory_bytes") == (2 * 224 + 2_432) * 4
+    assert groupcost.analyze(net, "momentum").metric("training_memory_bytes") == (3 * 224 + 2_432) * 4
     # inference: input and conv output alive together (2·192 + 2·512), then conv and relu outputs (2·512 + 2·512)
-    assert net.analyze().metric("peak_memory_bytes") == 2_048 * 4
+    assert groupcost.analyze(net).metric("peak_memory_bytes") == 2_048 * 4

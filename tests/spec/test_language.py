@@ -7,7 +7,7 @@ from groupcost.language import build, parse_text
 
 
 def analyze(text: str, **overrides):
-    return build(parse_text(text, "t.yaml"), overrides).analyze()
+    return groupcost.analyze(build(parse_text(text, "t.yaml"), overrides))
 
 
 def rows(text: str, **overrides):
@@ -141,7 +141,7 @@ def test_layer_aliases_and_bare_entries():
 
 
 def test_depth_groups_rows_but_keeps_totals():
-    report = groupcost.load("resnet18").analyze()
+    report = groupcost.analyze(groupcost.load("resnet18"))
     shallow = report.at_depth(1)
     assert [row.name for row in shallow.rows][:6] == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2"]
     assert sum(row.params for row in shallow.rows) == report.totals.params

@@ -1,0 +1,154 @@
+"""The commands that write files or touch torch: export (PyTorch, ONNX), import (ONNX, torch:) and calibrate."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from groupcost.cli import options
+from groupcost.cli.common import SetOption, ThreadsOption, fail
+from groupcost.errors import GroupcostError, Location, UsageError
+
+
+class ExportFormat(str, Enum):
+    pytorch = "pytorch"
+    onnx = "onnx"
+
+
+class WeightsChoice(str, Enum):
+    random = "random"
+    zeros = "zeros"
+
+
+def export(
+    spec: Annotated[str, typer.Argument(help="A spec file or a zoo model name.")],
+    to: Annotated[ExportFormat, typer.Option("--to", help="pytorch (one .py file that imports only torch) | onnx (needs the onnx package).")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The file to write (default: NAME.py or NAME.onnx here; '-' prints the PyTorch source).")] = None,
+    set_: SetOption = None,
+    weights: Annotated[WeightsChoice, typer.Option("--weights", help="ONNX initializers: random (seeded, a fresh torch layer's range) or zeros.")] = WeightsChoice.random,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random ONNX weights.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write the network as PyTorch source (blocks as classes, repeat as loops, variables as build()'s arguments) or as an ONNX model; layer names kept.
+
+    Example: [bold]groupcost export resnext50_32x4d --set G=8 --to pytorch -o resnext_g8.py[/bold]
+    """
+    from groupcost import api
+
+    try:
+        doc = api.document(spec)
+        overrides = options.assignments(set_ or [])
+        network = api.network(doc, overrides)
+    except GroupcostError as exc:
+        raise fail(exc, spec, "--set") from None
+    suffix = ".py" if to is ExportFormat.pytorch else ".onnx"
+    note = None
+    target = output if output is not None else Path(f"{network.name}{suffix}")
+    try:
+        if str(target) == "-" and to is ExportFormat.onnx:
+            raise UsageError("an ONNX model is binary: give a file", "e.g. -o model.onnx", Location("--output"))
+        if str(target) != "-" and target.exists() and not force:
+            raise UsageError(f"{target} exists", "give --force to overwrite it", Location("--output"))
+        if str(target) != "-" and not target.parent.is_dir():
+            raise UsageError(f"no directory {target.parent} to write {target.name} into", None, Location("--output"))
+        if to is ExportFormat.pytorch:
+            written = api.export_pytorch(doc, overrides, f"groupcost export {spec} --to pytorch" + "".join(f" --set {v}" for v in set_ or []))
+            source, note = written.text, written.fallback
+            if note is not None:
+                sys.stderr.write(f"{doc.path}: note: wrote the resolved graph (one module per layer, forward one node a line): {note}\n")
+            if str(target) == "-":
+                sys.stdout.write(source)
+                return
+            target.write_text(source, encoding="utf-8")
+        else:
+            api.export_onnx(network, target, weights.value, seed)
+    except GroupcostError as exc:
+        raise fail(exc, network.source) from None
+    except OSError as exc:
+        raise fail(UsageError(f"cannot write {target}: {exc.strerror or exc}", None, Location("--output")), "--output") from None
+    sys.stderr.write(f"wrote {target}\n")
+
+
+class Place(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+def calibrate(
+    on: Annotated[Optional[Place], typer.Option("--on", help="cpu | cuda | mps (default: the best available).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the profile here (default: print it).")] = None,
+    threads: ThreadsOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Measure this machine's peak matmul throughput and memory bandwidth (with torch) and write a device profile for --device.
+
+    Example: [bold]groupcost calibrate --on cpu -o cpu.yaml && groupcost analyze resnet50 --device cpu.yaml[/bold]
+    """
+    from groupcost import api
+    from groupcost.run.calibrate import profile_yaml
+
+    try:
+        if output is not None and output.exists() and not force:
+            raise UsageError(f"{output} exists", "give --force to overwrite it", Location("--output"))
+        profile = api.calibrate(on.value if on is not None else None, threads)
+        text = profile_yaml(profile)
+        if output is None:
+            sys.stdout.write(text)
+            return
+        output.write_text(text, encoding="utf-8")
+    except GroupcostError as exc:
+        raise fail(exc, "calibrate") from None
+    except OSError as exc:
+        raise fail(UsageError(f"cannot write {output}: {exc.strerror or exc}", None, Location("--output")), "--output") from None
+    sys.stderr.write(f"wrote {output}: {profile.label()}\n")
+
+
+def import_model(
+    source: Annotated[str, typer.Argument(help="An ONNX file, or torch:package.module:factory (needs torch).", metavar="MODEL")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the spec here (default: standard output).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --output file.")] = False,
+    input_shape: Annotated[Optional[str], typer.Option("--input", help="torch: the input shape without the batch, e.g. 3,224,224.", metavar="C,H,W")] = None,
+    arg: Annotated[Optional[list[str]], typer.Option("--arg", help="torch: a keyword for the factory, e.g. --arg num_classes=10 (repeatable).", metavar="KEY=VALUE")] = None,
+    allow_unknown: Annotated[bool, typer.Option("--allow-unknown", help="Keep unsupported operators as opaque layers (shape from ONNX shape inference, params from initializers).")] = False,
+) -> None:
+    """Read a model and write it as a spec a person would write: module names, residual/parallel/se/shuffle, blocks and repeat.
+
+    Every other command also reads an ONNX file directly: [bold]groupcost analyze model.onnx[/bold].
+
+    Example: [bold]groupcost import resnet50.onnx -o resnet50.yaml[/bold]
+    """
+    from groupcost import api
+    from groupcost.sources import kind
+
+    try:
+        if output is not None and output.exists() and not force:
+            raise UsageError(f"{output} exists", "add --force to overwrite it", Location("--output"))
+        shape, args = None, None
+        if kind(source) == "torch":
+            if input_shape is not None:  # without it, the import says so before reading any --arg
+                from groupcost.formats.torch.reader import parse_args
+
+                shape = tuple(options.positive(options.int_list(input_shape, "--input", (1, 2, 3), "C,H,W"), "--input"))
+                args = parse_args(arg or [])
+        elif input_shape is not None or arg:
+            raise UsageError("--input and --arg are for torch: imports", "an ONNX file carries its input shape", Location("--input" if input_shape else "--arg"))
+        imported = api.import_model(source, shape, args, allow_unknown=allow_unknown)
+        network, text = imported.network, imported.text
+    except GroupcostError as exc:
+        raise fail(exc, source) from None
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise fail(UsageError(f"cannot write: {exc.strerror or exc}", None, Location(str(output))), str(output)) from None
+    report = api.analyze_network(network)
+    sys.stderr.write(f"wrote {output}: {len(network.nodes)} layers, params {report.totals.params:,}, MACs {report.totals.macs:,}\n")
+    for note in network.notes:
+        sys.stderr.write(f"note: {note}\n")
