@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from groupcost.ops.adapters import OnnxGraph
 from groupcost.ops.base import Shape
 
 
@@ -24,7 +25,7 @@ class Merge:
     hint: ClassVar[str | None] = None
     sign: ClassVar[str] = ""  # the report graph's label
     torch_operator: ClassVar[str] = ""  # the Python operator between the inputs, in written PyTorch code
-    onnx_op: ClassVar[str] = ""  # the ONNX operator of two inputs
+    onnx_op: ClassVar[str] = ""  # the ONNX operator of two inputs (Concat takes them all)
 
     def out_shape(self, shapes: tuple[Shape, ...]) -> Shape | None:
         raise NotImplementedError
@@ -43,6 +44,16 @@ class Merge:
         """The merge as a Python expression over the named tensors, in written PyTorch code."""
         return f" {self.torch_operator} ".join(reads)
 
+    def torch_shape(self, shapes: list[str]) -> str:
+        """The merged shape as a Python expression over the inputs' shape expressions (the structured PyTorch form)."""
+        return shapes[0]
+
+    def onnx_nodes(self, g: OnnxGraph, name: str, inputs: list[str]) -> None:
+        """A chain of two-input nodes; the last one's output is the merge's tensor."""
+        acc = inputs[0]
+        for k, other in enumerate(inputs[1:], start=1):
+            acc = g.node(self.onnx_op, [acc, other], name if k == len(inputs) - 1 else f"{name}/{self.onnx_op.lower()}{k}")
+
 
 @dataclass(frozen=True)
 class Add(Merge):
@@ -58,6 +69,12 @@ class Add(Merge):
 
     def combine(self, a: Any, b: Any) -> Any:
         return a + b
+
+    def onnx_nodes(self, g: OnnxGraph, name: str, inputs: list[str]) -> None:
+        if len(inputs) > 2:
+            g.node("Sum", inputs, name)
+        else:
+            super().onnx_nodes(g, name, inputs)
 
 
 @dataclass(frozen=True)
@@ -97,6 +114,12 @@ class Concat(Merge):
 
     def torch_expression(self, reads: list[str]) -> str:
         return f"torch.cat([{', '.join(reads)}], 1)"
+
+    def torch_shape(self, shapes: list[str]) -> str:
+        return "(" + " + ".join(f"{s}[0]" for s in shapes) + f", *{shapes[0]}[1:])"
+
+    def onnx_nodes(self, g: OnnxGraph, name: str, inputs: list[str]) -> None:
+        g.node("Concat", inputs, name, axis=1)
 
 
 def broadcast(shapes: tuple[Shape, ...]) -> Shape | None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 
-from groupcost.graph.network import INPUT, LayerStep, MergeStep, Network
+from groupcost.graph.network import INPUT, LayerStep, Network
 from groupcost.ops.adapters import ExportError, Place
 
 OPSET = 20
@@ -106,18 +106,6 @@ class _Graph:
         return self.slices[key]
 
 
-def _merge(g: _Graph, node: MergeStep, inputs: list[str]) -> None:
-    if node.kind == "concat":
-        g.node("Concat", inputs, node.name, axis=1)
-    elif node.kind == "add" and len(inputs) > 2:
-        g.node("Sum", inputs, node.name)
-    else:
-        op = "Add" if node.kind == "add" else "Mul"
-        acc = inputs[0]
-        for k, other in enumerate(inputs[1:], start=1):
-            acc = g.node(op, [acc, other], node.name if k == len(inputs) - 1 else f"{node.name}/{op.lower()}{k}")
-
-
 def onnx_model(network: Network, weights: str = "random", seed: int = 0):
     """The network as an onnx.ModelProto (checked by the caller). Raises ExportError."""
     if weights not in WEIGHTS:
@@ -132,7 +120,7 @@ def onnx_model(network: Network, weights: str = "random", seed: int = 0):
         if isinstance(node, LayerStep):
             node.layer.onnx_nodes(g, Place(node.name, node.in_shape, node.out_shape, node.loc), inputs[0])
         else:
-            _merge(g, node, inputs)
+            node.merge.onnx_nodes(g, node.name, inputs)
     batch = network.batch
     float_ = onnx.TensorProto.FLOAT
     graph = helper.make_graph(

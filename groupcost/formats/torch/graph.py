@@ -12,7 +12,7 @@ import keyword
 import re
 
 from groupcost.formats.torch.names import class_name, module_path, plain_attribute
-from groupcost.graph.network import INPUT, LayerStep, MergeStep, Network
+from groupcost.graph.network import INPUT, LayerStep, Network
 from groupcost.ops import Shape
 from groupcost.ops.adapters import ExportError, Place, TorchModule
 
@@ -87,7 +87,7 @@ def pytorch_source(network: Network, command: str | None = None) -> str:
             call = emitted[node.name].call.format(m=module_path(node.name), x=reads[0])
             body.append(f"{target} = {call}  # {node.type_name} → {_shape(node.out_shape)}")
         else:
-            body.append(f"{target} = {_merge(node, reads)}  # {node.kind} → {_shape(node.out_shape)}")
+            body.append(f"{target} = {node.merge.torch_expression(reads)}  # {node.kind} → {_shape(node.out_shape)}")
     outputs = [variables.names[name] for name in network.outputs]
     result = outputs[0] if len(outputs) == 1 else "(" + ", ".join(outputs) + ")"
 
@@ -131,12 +131,6 @@ def _assign(name: str, value: str) -> str:
     if plain_attribute(last):
         return f"{owner}.{last} = {value}"
     return f"{owner}.add_module({last!r}, {value})"
-
-
-def _merge(node: MergeStep, reads: list[str]) -> str:
-    if node.kind == "concat":
-        return f"torch.cat([{', '.join(reads)}], 1)"
-    return f" {'+' if node.kind == 'add' else '*'} ".join(reads)
 
 
 def _shape(shape: Shape) -> str:

@@ -56,6 +56,7 @@ from groupcost.language.document import (
 from groupcost.language.yamlsource import Node
 from groupcost.ops.adapters import Raising, Unraisable
 from groupcost.ops.base import Layer
+from groupcost.ops.merge import MERGE_TYPES
 
 
 @dataclass
@@ -353,14 +354,11 @@ class Generator(Expressions):
                     if built:
                         init += [f"{ind}if self.use_residual:", *built]
                     forward.append(f"{ind}if self.use_residual:")
-                    forward.append(f"{ind}    x = {_merge(entry.merge, ['x', short.format('identity')])}")
+                    forward.append(f"{ind}    x = {MERGE_TYPES[entry.merge].torch_expression(['x', short.format('identity')])}")
                 else:
                     short = self.branch(entry.shortcut, scope, init, "shape_in", "shortcut", where, ind)
-                    forward.append(f"{ind}x = {_merge(entry.merge, ['x', short.format('identity')])}")
-                if entry.merge == "concat":
-                    init.append(f"{ind}shape = (shape_body[0] + shape[0], *shape_body[1:])")
-                else:
-                    init.append(f"{ind}shape = shape_body")
+                    forward.append(f"{ind}x = {MERGE_TYPES[entry.merge].torch_expression(['x', short.format('identity')])}")
+                init.append(f"{ind}shape = {MERGE_TYPES[entry.merge].torch_shape(['shape_body', 'shape'])}")
             elif isinstance(entry, ParallelEntry):
                 n = len(entry.branches)
                 if entry.split is not None:
@@ -382,11 +380,8 @@ class Generator(Expressions):
                     init.append(f"{ind}shape{k} = shape")
                     outs.append(call.format(reads[k]))
                 shapes = [f"shape{k}" for k in range(n)]
-                if entry.merge == "concat":
-                    init.append(f"{ind}shape = (" + " + ".join(f"{s}[0]" for s in shapes) + f", *{shapes[0]}[1:])")
-                else:
-                    init.append(f"{ind}shape = {shapes[0]}")
-                forward.append(f"{ind}x = {_merge(entry.merge, outs)}")
+                init.append(f"{ind}shape = {MERGE_TYPES[entry.merge].torch_shape(shapes)}")
+                forward.append(f"{ind}x = {MERGE_TYPES[entry.merge].torch_expression(outs)}")
             else:
                 self.chain((entry,), scope, init, forward, where)
         forward.append(f"{ind}return x")
@@ -563,12 +558,6 @@ def _placed_name(lines: list[str]) -> str:
         if m:
             return m.group(1)
     raise Unraisable("a module whose name forward cannot refer to")
-
-
-def _merge(kind: str, reads: list[str]) -> str:
-    if kind == "concat":
-        return f"torch.cat([{', '.join(reads)}], 1)"
-    return f" {'+' if kind == 'add' else '*'} ".join(reads)
 
 
 def spec_source(doc: SpecDocument, header: list[str], overrides: dict | None = None) -> str:
