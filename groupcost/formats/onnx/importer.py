@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any, Callable, Union
 
 from groupcost.errors import Location, SpecError
+from groupcost.graph.builder import MAX_ELEMENTS, GraphBuilder, Tensor
+from groupcost.graph.network import INPUT, Network
 from groupcost.ops import LAYER_TYPES, Layer, LayerError, Shape, format_shape
-from groupcost.graph.network import INPUT, LayerStep, MergeStep, Network
 
 MAX_BYTES = 2**31 - 1  # protobuf cannot parse a larger message; weights beyond it go to external data
-MAX_ELEMENTS = 2**40  # per tensor, batch included: as the spec builder
 MAX_NODES = 1_000_000
 SMALL = 1024  # elements of a constant we read (shape arithmetic, clip bounds): never a weight tensor
 DTYPES = {1: "float32", 10: "float16", 16: "bfloat16", 11: "float64", 3: "int8", 2: "uint8", 5: "int16", 6: "int32"}
@@ -103,13 +103,8 @@ class _Batch:
 BATCH = _Batch()
 
 
-@dataclass(frozen=True)
-class Act:
-    """An activation as groupcost sees it: a step's output (or the input), maybe a channel range of it."""
-
-    name: str
-    shape: Shape
-    channels: tuple[int, int] | None = None
+Act = Tensor
+"""An activation as groupcost sees it: a step's output (or the input), maybe a channel range of it."""
 
 
 @dataclass(frozen=True)
@@ -409,8 +404,7 @@ class _Importer:
         self.loc = FileLocation(label)
         self.env: dict[str, Value] = {}
         self.initializers = {t.name: t for t in self.graph.initializer}
-        self.nodes: list = []  # groupcost steps
-        self.names: set[str] = {INPUT}
+        self.builder: GraphBuilder | None = None  # made once the input is read
         self.unsupported: dict[str, str] = {}
         self.consumed: set[int] = set()
         self.batch = 1
@@ -446,7 +440,7 @@ class _Importer:
             self.consumers.setdefault(name.name, []).append(-1)
         self.order = order
         self.check_initializers()
-        input_shape = self.read_input()
+        self.read_input()
         self.paths = [_clean(_module_path(n)) for n in order]
         self.containers = {p[:i] for p in self.paths for i, ch in enumerate(p) if ch == "."}
         self.special: dict[int, tuple[str, Any]] = {}
@@ -500,8 +494,8 @@ class _Importer:
             notes.append(f"opaque operators, shapes from ONNX shape inference, params from initializers, no MACs: {', '.join(self.opaque)}")
         from groupcost.language.document import DTYPE_BYTES
 
-        return Network(self.name, f"imported from {Path(self.label).name}", self.label, input_shape, self.batch, self.dtype, DTYPE_BYTES[self.dtype],
-                       {}, tuple(self.nodes), tuple(dict.fromkeys(outputs)), tuple(notes))
+        return self.builder.network(self.name, f"imported from {Path(self.label).name}", self.label, self.dtype, DTYPE_BYTES[self.dtype], {},
+                                    tuple(dict.fromkeys(outputs)), notes)
 
     def topological_order(self) -> list:
         """The nodes in an order where each follows its inputs' producers: the file's own when it is one."""
@@ -577,7 +571,7 @@ class _Importer:
             values = _tensor_values(tensor, self.folder) if tensor.data_type in (6, 7) or math.prod(dims) <= 8 else None
             self.env[name] = Const(values, dims) if values is not None else Weight(name, dims)
 
-    def read_input(self) -> Shape:
+    def read_input(self) -> None:
         inputs = [i for i in self.graph.input if i.name not in self.initializers]
         if len(inputs) != 1:
             raise OnnxError(f"the graph has {len(inputs)} inputs ({', '.join(i.name for i in inputs) or 'none'}); groupcost reads networks with one", None, self.loc)
@@ -602,56 +596,32 @@ class _Importer:
             shown = "×".join("N" if d is None else str(d) for d in dims)
             raise OnnxError(f"input '{value.name}' is {shown or 'a scalar'}", "groupcost reads feature vectors (N×F), signals (N×C×L), images (N×C×H×W) and videos (N×C×T×H×W); this looks like another kind of model", self.loc)
         self.batch = dims[0] or 1
-        shape = tuple(dims[1:])
-        if math.prod(shape) * self.batch > MAX_ELEMENTS:
-            raise OnnxError(f"input '{value.name}' has more than 2^40 elements", None, self.loc)
-        self.env[value.name] = Act(INPUT, shape)
-        return shape
+        self.builder = GraphBuilder(tuple(dims[1:]), self.batch, self.loc, input_label=f"input '{value.name}'", error=OnnxError, limit_hint=None, first_copy=1)
+        self.env[value.name] = self.builder.input
 
     # steps ------------------------------------------------------------------------------
 
     def step_name(self, i: int, kind: str, preferred: str | None = None) -> str:
+        """A step's name before de-duplication: its module path (`layer1.0.conv1`), `{container}.{kind}`, or its kind."""
         path = preferred or self.paths[i]
         if not path:
-            base = kind
-        elif path in self.containers and not preferred:
-            base = f"{path}.{kind}"
-        else:
-            base = path
-        name, k = base, 0
-        while name in self.names:
-            k += 1
-            name = f"{base}_{k}"
-        self.names.add(name)
-        return name
+            return kind
+        if path in self.containers and not preferred:
+            return f"{path}.{kind}"
+        return path
 
     def layer(self, i: int, node, kind: str, layer: Layer, x: Act, preferred: str | None = None) -> Act:
-        y = layer.out_shape(x.shape)
-        if math.prod(y) * self.batch > MAX_ELEMENTS:
-            raise self.fail(node, f"output {format_shape(y)} has more than 2^40 elements")
-        name = self.step_name(i, kind, preferred)
-        self.nodes.append(LayerStep(name, layer, x.shape, y, self.loc, (x.name,), (x.channels,)))
-        return Act(name, y)
+        return self.builder.layer(self.step_name(i, kind, preferred), layer, x, self.loc, where=self.where(node), fresh=True)
 
     def merge(self, i: int, node, kind: str, xs: list[Act]) -> Act:
-        from groupcost.language.build import _broadcast
+        def refused(shapes: tuple[Shape, ...]) -> Exception:
+            if kind == "add":
+                return _Unsupported(f"adds {' and '.join(map(format_shape, shapes))} (broadcasting)")
+            if kind == "concat":
+                return self.fail(node, f"concatenates {', '.join(map(format_shape, shapes))}: H×W differ")
+            return self.fail(node, f"multiplies {' and '.join(map(format_shape, shapes))}, which do not broadcast")
 
-        shapes = tuple(x.shape for x in xs)
-        if kind == "concat":
-            if len({len(s) for s in shapes}) != 1 or len({s[1:] for s in shapes}) != 1:
-                raise self.fail(node, f"concatenates {', '.join(map(format_shape, shapes))}: H×W differ")
-            y = (sum(s[0] for s in shapes), *shapes[0][1:])
-        elif kind == "add":
-            if len(set(shapes)) != 1:
-                raise _Unsupported(f"adds {' and '.join(map(format_shape, shapes))} (broadcasting)")
-            y = shapes[0]
-        else:
-            y = _broadcast(shapes)
-            if y is None:
-                raise self.fail(node, f"multiplies {' and '.join(map(format_shape, shapes))}, which do not broadcast")
-        name = self.step_name(i, kind)
-        self.nodes.append(MergeStep(name, kind, shapes, y, self.loc, tuple(x.name for x in xs), tuple(x.channels for x in xs)))
-        return Act(name, y)
+        return self.builder.merge(self.step_name(i, kind), kind, xs, self.loc, refused, where=self.where(node), fresh=True)
 
     def cropped(self, view: "Cropped") -> Act:
         """The crop layer of a run of spatial Slices (torch's narrow writes one per axis), made at its first reader."""
