@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from groupcost.errors import GroupcostError  # noqa: E402
-from groupcost.formats.onnx.importer import read_network  # noqa: E402
+from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
 from groupcost.graph.network import LayerStep  # noqa: E402
 from groupcost.language import build, load, parse_text, zoo_names  # noqa: E402

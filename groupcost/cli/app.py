@@ -830,7 +830,7 @@ def import_model(
         else:
             if input_shape is not None or arg:
                 raise UsageError("--input and --arg are for torch: imports", "an ONNX file carries its input shape", Location("--input" if input_shape else "--arg"))
-            from groupcost.formats.onnx.importer import read_network
+            from groupcost.formats.onnx.reader import read_network
 
             network = read_network(source, allow_unknown=allow_unknown)
         text = raise_spec(network)

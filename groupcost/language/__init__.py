@@ -32,7 +32,7 @@ def load_document(path_or_name: str | Path) -> SpecDocument:
     if str(path_or_name) == "-":
         return parse_text(read_stdin(), "<stdin>")
     if is_onnx(path_or_name):
-        from groupcost.formats.onnx.importer import read_network
+        from groupcost.formats.onnx.reader import read_network
         from groupcost.language.raising import raise_spec
 
         network = read_network(path_or_name)
@@ -54,7 +54,7 @@ def load(
     another input shape (C, H, W) or batch than the spec's; or read an ONNX model."""
     if is_onnx(path_or_name) and input_shape is None and batch is None:
         from groupcost.errors import Location, UsageError
-        from groupcost.formats.onnx.importer import read_network
+        from groupcost.formats.onnx.reader import read_network
 
         if variables or overrides:
             raise UsageError("an ONNX model has no variables to set", "groupcost import it to a spec, then add vars:", Location("--set"))
