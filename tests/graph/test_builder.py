@@ -98,19 +98,19 @@ def test_a_layer_error_is_worded_by_the_node_and_located_at_the_argument():
     assert str(caught.value).startswith("net.yaml:1:1: error: node 'Conv_0' (Conv): kernel 5×5")
 
 
-class ImportError_(SpecError):
+class ImportFailure(SpecError):
     pass
 
 
 def test_the_tensor_limit_is_the_builders_own():
     with pytest.raises(SpecError, match=r"^net.yaml:1:1: error: input \(3, 8, 8\) has more than 2\^40 elements \(groupcost's bound on one tensor\)$"):
         builder(batch=2**35)
-    b = builder((8, 1024, 1024), batch=2**10, error=ImportError_, limit_hint=None)
+    b = builder((8, 1024, 1024), batch=2**10, error=ImportFailure, limit_hint=None)
     wide = LAYER_TYPES["conv"](out=2**11, k=1)
-    with pytest.raises(ImportError_) as caught:
+    with pytest.raises(ImportFailure) as caught:
         b.layer("conv", wide, b.input, HERE, where="node 'c' (Conv)")
     assert str(caught.value) == "net.yaml:1:1: error: node 'c' (Conv): output 2048×1024×1024 has more than 2^40 elements"
     assert not b.nodes
     x = b.layer("conv", LAYER_TYPES["conv"](out=2**9, k=1), b.input, HERE)
-    with pytest.raises(ImportError_, match="concat.*output 2048×1024×1024 has more than 2\\^40"):
+    with pytest.raises(ImportFailure, match="concat.*output 2048×1024×1024 has more than 2\\^40"):
         b.merge("cat", "concat", [x, x, x, x], HERE, AssertionError, where="concat")

@@ -17,6 +17,7 @@ from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, Padde
 from groupcost.formats.onnx.views import VIEWS
 from groupcost.ops import LAYER_TYPES, format_shape
 
+
 def _pads(attrs: dict, kernel, stride, dilation, dims: tuple[int, ...], imp, node) -> tuple[int, ...]:
     """groupcost's pads, (before, after) per spatial dimension; ONNX lists every begin, then every end."""
     rank = len(dims)

@@ -15,6 +15,7 @@ from groupcost.formats.onnx.values import (BATCH, SMALL, UNKNOWN, Act, ChannelsL
 from groupcost.formats.onnx.views import bound, grouped_view, spatial_slice
 from groupcost.ops import LAYER_TYPES, format_shape
 
+
 def _passthrough(imp: Importer, i: int, node, inputs: list):
     return [inputs[0]] + [UNKNOWN] * (len(node.output) - 1)
 
