@@ -38,7 +38,7 @@ def read_graph(source: str | Path, input_shape: tuple[int, ...] | None = None, a
         if input_shape is None:
             raise UsageError("torch: imports need --input", "e.g. --input 3,224,224", Location("--input"))
         return read_factory(str(source), tuple(input_shape), dict(args or {}), allow_unknown=allow_unknown)
-    from groupcost.formats.onnx.importer import read_network
+    from groupcost.formats.onnx.reader import read_network
 
     return read_network(source, allow_unknown=allow_unknown)
 

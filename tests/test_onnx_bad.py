@@ -17,8 +17,9 @@ import pytest
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
-from groupcost.formats.onnx.importer import OnnxError, read_network  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
+from groupcost.formats.onnx.reader import read_network  # noqa: E402
+from groupcost.formats.onnx.values import OnnxError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -196,7 +197,7 @@ def test_opaque_layer_counts_its_initializers(tmp_path):
 
 
 def test_weights_are_left_out_before_parsing():
-    from groupcost.formats.onnx.importer import KEEP_PAYLOAD, without_weights
+    from groupcost.formats.onnx.wire import KEEP_PAYLOAD, without_weights
 
     shape_constant = helper.make_tensor("shape", TensorProto.INT64, [2], [-1, 128])
     big = helper.make_tensor("w", TensorProto.FLOAT, [64, 3, 7, 7], bytes(4 * 64 * 147), raw=True)

@@ -22,7 +22,7 @@ onnx = pytest.importorskip("onnx")
 
 from groupcost.errors import GroupcostError  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
-from groupcost.formats.onnx.importer import read_network  # noqa: E402
+from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
 from groupcost.graph.network import LayerStep  # noqa: E402
 from groupcost.language import build, parse_text, zoo_names  # noqa: E402

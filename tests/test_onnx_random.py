@@ -19,7 +19,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from groupcost.errors import SpecError  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
-from groupcost.formats.onnx.importer import read_network  # noqa: E402
+from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
 from groupcost.language import build, parse_text  # noqa: E402
 from test_onnx_import import folded_bn  # noqa: E402

@@ -17,15 +17,14 @@ the entry being read.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import Any
 
 from groupcost.errors import Location, SpecError, UsageError
-from groupcost.ops import ALIASES, LAYER_TYPES, Layer, LayerError, Macro, Shape, format_shape
-from groupcost.graph.network import INPUT, Channels, LayerStep, MergeStep, Network
+from groupcost.ops import ALIASES, LAYER_TYPES, MERGE_TYPES, Layer, Macro, Shape, format_shape
+from groupcost.graph.builder import GraphBuilder, Tensor
+from groupcost.graph.network import Network
 from groupcost.language.document import (
     DTYPE_BYTES,
     Branch,
@@ -50,43 +49,29 @@ from groupcost.language.yamlsource import without_gc
 MAX_BLOCK_DEPTH = 64
 MAX_STEPS = 100_000
 MAX_REPEAT = 100_000
-MAX_ELEMENTS = 2**40  # per tensor, batch included: far beyond any real network, far below trouble
 BLOCK_INPUT = "in"
 
 
-@dataclass(frozen=True)
-class _Tensor:
-    """A tensor as an entry reads it: its name, shape, and the channel range read (a split)."""
-
-    name: str
-    shape: Shape
-    channels: Channels = None
-
-
 class _Scope:
-    """One namespace: hands out unique, stable names and knows its input (`in`)."""
+    """One namespace: hands out unique, stable names (claimed in the graph) and knows its input (`in`)."""
 
-    def __init__(self, prefix: str, used: dict[str, Location], block_input: _Tensor):
+    def __init__(self, prefix: str, graph: GraphBuilder, block_input: Tensor):
         self.prefix = prefix
         self.index = 0
-        self.used = used
+        self.graph = graph
         self.input = block_input
 
     def claim(self, explicit: str | None, loc: Location, numbered: bool = True, generated: bool = False) -> str:
         segment = explicit if explicit is not None else str(self.index)
         if numbered:
             self.index += 1
-        name = candidate = self.prefix + segment
-        n = 2
-        while candidate in self.used:
-            if not generated:
-                raise SpecError(f"two entries are named '{name}'", f"the first is at {self.used[name]}; names at one level must differ", loc)
-            candidate, n = f"{name}_{n}", n + 1
-        self.used[candidate] = loc
-        return candidate
+        name = self.prefix + segment
+        if not generated and name in self.graph.names:
+            raise SpecError(f"two entries are named '{name}'", f"the first is at {self.graph.names[name]}; names at one level must differ", loc)
+        return self.graph.claim(name, loc)
 
-    def child(self, name: str, block_input: _Tensor) -> _Scope:
-        return _Scope(name + ".", self.used, block_input)
+    def child(self, name: str, block_input: Tensor) -> _Scope:
+        return _Scope(name + ".", self.graph, block_input)
 
     def prefixes(self) -> list[str]:
         """This namespace's prefix and every enclosing one, innermost first: `a.b.`, `a.`, ``."""
@@ -182,8 +167,6 @@ def build(doc: SpecDocument, overrides: Mapping[str, Number] | None = None, *, i
         batch = _evaluate_node(doc.batch, env)
         if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
             raise SpecError(f"batch must be a positive whole number, got {batch!r}", None, doc.batch.loc)
-    if math.prod(input_shape) * batch > MAX_ELEMENTS:
-        raise SpecError(f"input {format_shape(input_shape)} has more than 2^40 elements", "groupcost's bound on one tensor", doc.input.loc)
     builder = _Builder(doc, env, batch, input_shape)
     return builder.network()
 
@@ -217,36 +200,36 @@ class _Builder:
     def __init__(self, doc: SpecDocument, global_env: Mapping[str, Any], batch: int, input_shape: Shape):
         self.doc = doc
         self.globals = global_env
-        self.batch = batch
+        self.graph = GraphBuilder(input_shape, batch, doc.input.loc, input_label=f"input {format_shape(input_shape)}")
         self.depth = 0
         self.steps = 0
         self.sizes: dict[str, int] = {}
-        self.nodes: list[LayerStep | MergeStep] = []
-        self.input = _Tensor(INPUT, input_shape)
-        self.tensors: dict[str, _Tensor] = {INPUT: self.input}  # every name `from:` can reach
+        self.input = self.graph.input
+        self.tensors: dict[str, Tensor] = {self.input.name: self.input}  # every name `from:` can reach
         self.read: set[str] = set()
         self.foreign: dict[str, dict[str, Any]] = {}  # a used file's variables, by block
 
     def network(self) -> Network:
         doc = self.doc
-        top = _Scope("", {}, self.input)
+        top = _Scope("", self.graph, self.input)
         env = _with_shape(self.globals, self.input.shape)
         last = self.sequence(doc.body, top, env, self.input)
-        if not self.nodes:
+        nodes = self.graph.nodes
+        if not nodes:
             raise SpecError("the network has no layers", "every entry of `layers:` was left out or the list is empty", doc.root.key_locs["layers"])
         outputs = tuple(self.resolve(node, top, env).name for node in doc.outputs) or (last.name,)
         for node in doc.outputs:
             if self.resolve(node, top, env).channels is not None:
                 raise SpecError(f"output '{node.value}' is a slice of a tensor", "name a layer or a merge", node.loc)
-        unread = [n for n in self.nodes if n.name not in self.read and n.name not in outputs]
+        unread = [n for n in nodes if n.name not in self.read and n.name not in outputs]
         if unread:
             node = unread[0]
             raise SpecError(f"'{node.name}' is computed but never used", "read it with from:, or list it in outputs:", node.loc)
-        return Network(doc.name, doc.description, doc.path, self.input.shape, self.batch, doc.dtype, DTYPE_BYTES[doc.dtype], dict(self.globals), tuple(self.nodes), outputs, doc.notes)
+        return self.graph.network(doc.name, doc.description, doc.path, doc.dtype, DTYPE_BYTES[doc.dtype], dict(self.globals), outputs, doc.notes)
 
     # ---- names and wiring -------------------------------------------------------------------
 
-    def resolve(self, node: YamlNode, scope: _Scope, env: Mapping[str, Any]) -> _Tensor:
+    def resolve(self, node: YamlNode, scope: _Scope, env: Mapping[str, Any]) -> Tensor:
         """The tensor a `from:` name stands for: innermost namespace first, then outwards."""
         if isinstance(node.value, int) and not isinstance(node.value, bool):
             node = YamlNode(str(node.value), node.loc)  # an unnamed entry's position
@@ -263,7 +246,7 @@ class _Builder:
         hint = f"did you mean '{close[0]}'?" if close else "name an earlier layer or block, `input` or `in`"
         raise SpecError(f"'{name}' is not an earlier output", f"{hint}; a later name would make a cycle", node.loc)
 
-    def sources(self, node: YamlNode, scope: _Scope, env: Mapping[str, Any]) -> list[_Tensor]:
+    def sources(self, node: YamlNode, scope: _Scope, env: Mapping[str, Any]) -> list[Tensor]:
         items = node.value if node.is_list else [node]
         return [self.resolve(item, scope, env) for item in items]
 
@@ -275,12 +258,12 @@ class _Builder:
         explicit = check_name(_text(node, env), node.loc) if node is not None else None
         return scope.claim(explicit, entry.common.loc)
 
-    def produced(self, name: str, tensor: _Tensor) -> _Tensor:
+    def produced(self, name: str, tensor: Tensor) -> Tensor:
         """Let `from:` reach a group by its name: it stands for its last output."""
         self.tensors.setdefault(name, tensor)
         return tensor
 
-    def group(self, entries: tuple[Entry, ...], scope: _Scope, name: str, env: Mapping[str, Any], x: _Tensor) -> _Tensor:
+    def group(self, entries: tuple[Entry, ...], scope: _Scope, name: str, env: Mapping[str, Any], x: Tensor) -> Tensor:
         """`entries` under the namespace `name`; a single unnamed entry takes the name itself."""
         if len(entries) == 1 and entries[0].common.name is None and _claims_name(entries[0]):
             return self.produced(name, self.entry(entries[0], scope, env, x, given=name))
@@ -288,12 +271,12 @@ class _Builder:
 
     # ---- entries ------------------------------------------------------------------------------
 
-    def sequence(self, entries: tuple[Entry, ...], scope: _Scope, env: Mapping[str, Any], x: _Tensor) -> _Tensor:
+    def sequence(self, entries: tuple[Entry, ...], scope: _Scope, env: Mapping[str, Any], x: Tensor) -> Tensor:
         for entry in entries:
             x = self.entry(entry, scope, env, x)
         return x
 
-    def entry(self, entry: Entry, scope: _Scope, env: Mapping[str, Any], x: _Tensor, given: str | None = None) -> _Tensor:
+    def entry(self, entry: Entry, scope: _Scope, env: Mapping[str, Any], x: Tensor, given: str | None = None) -> Tensor:
         """Build `entry` reading `x` (or its `from:`); return the tensor it produces."""
         common = entry.common
         local = {**env, **_now(x.shape)}
@@ -358,7 +341,7 @@ class _Builder:
             self.sizes[name] = self.estimate(self.doc.templates[name].body)
         return self.sizes[name]
 
-    def layer(self, entry: Entry, layer_type: type[Layer], args: dict[str, YamlNode], scope: _Scope, env: Mapping[str, Any], x: _Tensor, given: str | None) -> _Tensor:
+    def layer(self, entry: Entry, layer_type: type[Layer], args: dict[str, YamlNode], scope: _Scope, env: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
         if entry.common.target is not None:
             args = {**args, "size": self.target_size(entry.common.target, layer_type, args, scope, env)}
         layer = self.make_layer(layer_type, args, env)
@@ -381,18 +364,11 @@ class _Builder:
         self.read.add(target.name)  # only its shape is read: the tensor itself may be freed
         return YamlNode([YamlNode(n, node.loc) for n in target.shape[1:]], node.loc)
 
-    def place(self, name: str, layer: Layer, x: _Tensor, loc: Location, args: dict[str, YamlNode]) -> _Tensor:
+    def place(self, name: str, layer: Layer, x: Tensor, loc: Location, args: dict[str, YamlNode]) -> Tensor:
         self._count(loc)
-        try:
-            y = layer.out_shape(x.shape)
-        except LayerError as exc:
-            node = args.get(exc.arg) if exc.arg else None
-            raise SpecError(f"{name} ({layer.type_name}): {exc.message}", exc.hint, node.loc if node else loc) from None
-        if math.prod(y) * self.batch > MAX_ELEMENTS:
-            raise SpecError(f"{name} ({layer.type_name}): output {format_shape(y)} has more than 2^40 elements", "groupcost's bound on one tensor", loc)
-        self.nodes.append(LayerStep(name, layer, x.shape, y, loc, (x.name,), (x.channels,)))
+        tensor = self.graph.layer(name, layer, x, loc, args=args)
         self.read.add(x.name)
-        self.tensors[name] = tensor = _Tensor(name, y)
+        self.tensors[name] = tensor
         return tensor
 
     @staticmethod
@@ -411,7 +387,7 @@ class _Builder:
                 raise SpecError(f"{layer_type.type_name} {spec.name}: {exc.message}", exc.hint, exc.location or node.loc) from None
         return layer_type(**kwargs)
 
-    def computed(self, entry: ComputedEntry, scope: _Scope, env: Mapping[str, Any], x: _Tensor, given: str | None) -> _Tensor:
+    def computed(self, entry: ComputedEntry, scope: _Scope, env: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
         """`- "{act}"`: the type is known now; its arguments are checked as any entry's."""
         kind = _text(entry.kind, env)
         kind = ALIASES.get(kind, kind)
@@ -427,7 +403,7 @@ class _Builder:
             return self.call(call, scope, env, x, given)
         raise SpecError(f"'{entry.kind.value}' gives '{kind}', which is no layer type or block", suggest(kind, [*LAYER_TYPES, *self.doc.templates]), entry.kind.loc)
 
-    def repeat(self, entry: RepeatEntry, scope: _Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: _Tensor) -> _Tensor:
+    def repeat(self, entry: RepeatEntry, scope: _Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: Tensor) -> Tensor:
         count = _evaluate_node(entry.count, local)
         if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_REPEAT:
             raise SpecError(f"repeat count must be a whole number from 0 to {MAX_REPEAT:,}, got {count!r}", None, entry.count.loc)
@@ -444,7 +420,7 @@ class _Builder:
             x = self.group(entry.body, scope, scope.claim(explicit, entry.common.loc), inner, x)
         return x
 
-    def residual(self, entry: ResidualEntry, scope: _Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: _Tensor, given: str | None) -> _Tensor:
+    def residual(self, entry: ResidualEntry, scope: _Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
         named = given is not None or entry.common.name is not None
         name = self.name(entry, scope, local, given) if named else None
         inner = scope.child(name, x) if name else scope
@@ -456,7 +432,7 @@ class _Builder:
         merge = self.merge(entry.merge, inner.claim(entry.merge, entry.common.loc, numbered=False, generated=True), [y_body, y_short], entry.common.loc, "residual body", "shortcut")
         return self.produced(name, merge) if name else merge
 
-    def branch(self, branch: Branch, scope: _Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: _Tensor, default_name: str | None) -> _Tensor:
+    def branch(self, branch: Branch, scope: _Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: Tensor, default_name: str | None) -> Tensor:
         """A shortcut or parallel branch: numbered (or `default_name`), named, or transparent."""
         if not branch.body:
             if branch.name is None and default_name is None:
@@ -468,7 +444,7 @@ class _Builder:
         loc = branch.name.loc if branch.name is not None else branch.body[0].common.loc
         return self.group(branch.body, scope, scope.claim(explicit, loc, numbered=explicit != "shortcut"), env, x)
 
-    def parallel(self, entry: ParallelEntry, scope: _Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: _Tensor, given: str | None) -> _Tensor:
+    def parallel(self, entry: ParallelEntry, scope: _Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
         named = given is not None or entry.common.name is not None
         name = self.name(entry, scope, local, given) if named else None
         inner = scope.child(name, x) if name else scope
@@ -479,7 +455,7 @@ class _Builder:
             for size in self.split(entry, local, x.shape):
                 bounds.append((offset, offset + size))
                 offset += size
-            inputs = [_Tensor(x.name, (hi - lo, *x.shape[1:]), (lo, hi)) for lo, hi in bounds]
+            inputs = [Tensor(x.name, (hi - lo, *x.shape[1:]), (lo, hi)) for lo, hi in bounds]
         outputs = [self.branch(branch, inner, env, local, part, None) for branch, part in zip(entry.branches, inputs)]
         merge = self.merge(entry.merge, inner.claim(entry.merge, entry.common.loc, numbered=False, generated=True), outputs, entry.common.loc, *(f"branch {k}" for k in range(len(outputs))))
         return self.produced(name, merge) if name else merge
@@ -499,28 +475,19 @@ class _Builder:
             return tuple(value)
         raise SpecError(f"split takes the number of branches or one positive size per branch, got {value!r}", None, node.loc)
 
-    def merge(self, kind: str, name: str, tensors: list[_Tensor], loc: Location, *labels: str) -> _Tensor:
-        shapes = tuple(t.shape for t in tensors)
-        described = ", ".join(f"{label} gives {format_shape(s)}" for label, s in zip(labels, shapes))
-        if kind == "concat":
-            if len({s[1:] for s in shapes}) != 1:
-                raise SpecError(f"concat needs equal spatial sizes in every branch: {described}", "match strides and padding", loc)
-            y = (sum(s[0] for s in shapes), *shapes[0][1:])
-        elif kind == "add":
-            if len(set(shapes)) != 1:
-                raise SpecError(f"add needs equal shapes: {described}", "add a projection shortcut, e.g. pwconv + bn", loc)
-            y = shapes[0]
-        else:
-            y = _broadcast(shapes)
-            if y is None:
-                raise SpecError(f"mul needs equal or broadcastable shapes: {described}", None, loc)
-        self._count(loc)
-        self.nodes.append(MergeStep(name, kind, shapes, y, loc, tuple(t.name for t in tensors), tuple(t.channels for t in tensors)))
+    def merge(self, kind: str, name: str, tensors: list[Tensor], loc: Location, *labels: str) -> Tensor:
+        def refused(shapes: tuple[Shape, ...]) -> SpecError:
+            merge = MERGE_TYPES[kind]
+            described = ", ".join(f"{label} gives {format_shape(s)}" for label, s in zip(labels, shapes))
+            return SpecError(f"{kind} needs {merge.requirement}: {described}", merge.hint, loc)
+
+        tensor = self.graph.merge(name, kind, tensors, loc, refused)
+        self._count(loc)  # after the shapes: a merge that cannot be made says so first
         self.read.update(t.name for t in tensors)
-        self.tensors[name] = tensor = _Tensor(name, y)
+        self.tensors[name] = tensor
         return tensor
 
-    def call(self, entry: TemplateCall, scope: _Scope, local: Mapping[str, Any], x: _Tensor, given: str | None) -> _Tensor:
+    def call(self, entry: TemplateCall, scope: _Scope, local: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
         template = self.doc.templates[entry.template]
         self._foresee(self.template_size(entry.template), entry.common.loc)
         self.depth += 1
@@ -555,15 +522,3 @@ def _claims_name(entry: Entry) -> bool:
     """Entries that take a name segment of their own (unnamed residual, parallel and repeat do not)."""
     return not isinstance(entry, (RepeatEntry, ResidualEntry, ParallelEntry))
 
-
-def _broadcast(shapes: tuple[Shape, ...]) -> Shape | None:
-    rank = {len(s) for s in shapes}
-    if len(rank) != 1:
-        return None
-    result = []
-    for dims in zip(*shapes):
-        sizes = set(dims) - {1}
-        if len(sizes) > 1:
-            return None
-        result.append(sizes.pop() if sizes else 1)
-    return tuple(result)

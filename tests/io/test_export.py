@@ -435,7 +435,7 @@ def test_export_default_file_name_and_stdout(tmp_path):
 @pytest.mark.parametrize("name", ["every_layer", "resnet50", "mobilenet_v3_small", "shufflenet_v2_x1_0", "regnet_y_800mf"])
 def test_round_trip_through_the_onnx_importer(name):
     """spec → ONNX → spec gives the same params, MACs and output shapes (where the importer is present)."""
-    importer = pytest.importorskip("groupcost.formats.onnx.importer")
+    importer = pytest.importorskip("groupcost.formats.onnx.reader")
     network = groupcost.load(IMPORTABLE if name == "every_layer" else name)
     back = importer.network_from_model(onnx_export.onnx_model(network, "zeros"), name, None, name=network.name)
     a, b = groupcost.analyze(network).totals, groupcost.analyze(back).totals

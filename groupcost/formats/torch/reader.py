@@ -3,7 +3,7 @@
 The only module that imports torch (for `groupcost import torch:...`). The factory is called
 with the `--arg key=value` keywords, the module put in eval mode and exported with PyTorch's
 TorchScript-based exporter (`dynamo=False`: fast, no extra package, and node names are module
-paths) into memory; groupcost.formats.onnx.importer reads the bytes. What the exporter cannot trace
+paths) into memory; groupcost.formats.onnx.reader reads the bytes. What the exporter cannot trace
 (data-dependent control flow, Python-side shape logic that changes with the input, custom
 autograd functions, ops with no ONNX symbolic) fails with the exporter's own reason in one line.
 """
@@ -92,6 +92,6 @@ def read_factory(source: str, input_shape: tuple[int, ...], args: dict[str, obje
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TorchImportError(f"the ONNX export failed: {type(exc).__name__}: {message}",
                                "data-dependent control flow and ops without an ONNX form cannot be traced", place) from None
-    from groupcost.formats.onnx.importer import read_bytes
+    from groupcost.formats.onnx.reader import read_bytes
 
     return read_bytes(buffer.getvalue(), source, allow_unknown=allow_unknown, name=factory_name)

@@ -1,0 +1,416 @@
+"""Operator handlers: (importer, index, node, inputs) → output value(s), and the table of them.
+
+Each ONNX operator groupcost reads maps to a groupcost layer type or merge through `HANDLERS`; a
+handler raises Unsupported for a use of its operator groupcost cannot model (reported at the end,
+or kept opaque with --allow-unknown), and the importer's `fail` for a malformed node.
+"""
+
+from __future__ import annotations
+
+import math
+
+from groupcost.formats.onnx.importer import Handler, Importer, Operators
+from groupcost.formats.onnx.names import weight_path
+from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, squeeze_excitation
+from groupcost.formats.onnx.shapes import SHAPES, const_op
+from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Unsupported, Weight, as_act, attributes, feature_map
+from groupcost.formats.onnx.views import VIEWS
+from groupcost.ops import LAYER_TYPES, format_shape
+
+
+def _pads(attrs: dict, kernel, stride, dilation, dims: tuple[int, ...], imp, node) -> tuple[int, ...]:
+    """groupcost's pads, (before, after) per spatial dimension; ONNX lists every begin, then every end."""
+    rank = len(dims)
+    auto = attrs.get("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        from groupcost.ops.base import same_padding
+
+        pairs = [same_padding(n, k, s, d) for n, k, s, d in zip(dims, kernel, stride, dilation)]
+        return tuple(v for before, after in pairs for v in ((after, before) if auto == "SAME_LOWER" else (before, after)))
+    if auto == "VALID":
+        return (0,) * (2 * rank)
+    pads = attrs.get("pads", (0,) * (2 * rank))
+    if len(pads) != 2 * rank or any(p < 0 for p in pads):
+        raise imp.fail(node, f"pads {list(pads)}: expected {2 * rank} non-negative numbers for a {rank}-D window")
+    return tuple(v for k in range(rank) for v in (pads[k], pads[rank + k]))
+
+
+def _window(attrs: dict, imp, node, rank: int, kernel_default=None):
+    kernel = tuple(attrs.get("kernel_shape", kernel_default or ()))
+    if len(kernel) != rank:
+        raise imp.fail(node, f"a {len(kernel)}-D window on a {rank}-D input")
+    stride = tuple(attrs.get("strides", (1,) * rank))
+    dilation = tuple(attrs.get("dilations", (1,) * rank))
+    for what, values in (("kernel_shape", kernel), ("strides", stride), ("dilations", dilation)):
+        if len(values) != rank or any(v < 1 for v in values):
+            raise imp.fail(node, f"{what} {list(values)}: expected {rank} positive numbers")
+    return kernel, stride, dilation
+
+
+def _kernel_dims(imp: Importer, node, inputs: list, rank: int) -> tuple[int, ...]:
+    """The dims of a (transposed) convolution's weight: an initializer of rank + 2 dimensions."""
+    weight = inputs[1] if len(inputs) > 1 else None
+    if not isinstance(weight, (Weight, Const)):
+        raise Unsupported("its weight is computed, not an initializer")
+    if len(weight.dims) != rank + 2:
+        raise imp.fail(node, f"weight {list(weight.dims)} does not fit a {rank}-D input")
+    return tuple(weight.dims)
+
+
+def _conv(imp: Importer, i: int, node, inputs: list) -> Act:
+    padded = inputs[0] if isinstance(inputs[0], PaddedView) else None
+    x = as_act(padded.x if padded is not None else inputs[0])
+    c_in, dims = feature_map(x)
+    rank = len(dims)
+    wdims = _kernel_dims(imp, node, inputs, rank)
+    attrs = attributes(node)
+    kernel, stride, dilation = _window(attrs, imp, node, rank, wdims[2:])
+    if tuple(wdims[2:]) != kernel:
+        raise imp.fail(node, f"kernel_shape {list(kernel)} differs from its weight's {list(wdims[2:])}")
+    groups = attrs.get("group", 1)
+    c_out = wdims[0]
+    if groups < 1 or wdims[1] * groups != c_in or c_out % groups:
+        raise imp.fail(node, f"weight {list(wdims)} with group={groups} does not fit an input of {c_in} channels")
+    pads = _pads(attrs, kernel, stride, dilation, dims, imp, node)
+    if padded is not None:
+        if attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+            raise Unsupported("a convolution with auto_pad after an explicit Pad")
+        pads = tuple(a + b for a, b in zip(pads, padded.pads))
+    bias = len(inputs) > 2 and inputs[2] is not None
+    path = weight_path(node, 1)
+    if _folded_batchnorm(node, bias):
+        imp.folded_bn += 1
+    types = LAYER_TYPES
+    ones, zeros = (1,) * rank, (0,) * (2 * rank)
+    if groups == c_in and groups > 1:
+        if c_out == c_in and kernel == dims and pads == zeros and dilation == ones and stride == ones:
+            return imp.layer(i, node, "gdc", types["gdc"](bias=bias), x, path)
+        layer = types["dwconv"](k=kernel, s=stride, p=pads, d=dilation, mult=c_out // c_in, bias=bias)
+        return imp.layer(i, node, "conv", layer, x, path)
+    if kernel == ones and pads == zeros and dilation == ones:
+        return imp.layer(i, node, "conv", types["pwconv"](out=c_out, s=stride, groups=groups, bias=bias), x, path)
+    return imp.layer(i, node, "conv", types["conv"](out=c_out, k=kernel, s=stride, p=pads, d=dilation, groups=groups, bias=bias), x, path)
+
+
+def _conv_transpose(imp: Importer, i: int, node, inputs: list) -> Act:
+    """ConvTranspose: weight (C_in, C_out/G, k...); pads symmetric per dimension, as torch writes them."""
+    x = as_act(inputs[0])
+    c_in, dims = feature_map(x)
+    rank = len(dims)
+    wdims = _kernel_dims(imp, node, inputs, rank)
+    attrs = attributes(node)
+    kernel, stride, dilation = _window(attrs, imp, node, rank, wdims[2:])
+    groups = attrs.get("group", 1)
+    if groups < 1 or wdims[0] != c_in or c_in % groups or tuple(wdims[2:]) != kernel:
+        raise imp.fail(node, f"weight {list(wdims)} with group={groups} does not fit an input of {c_in} channels")
+    if "output_shape" in attrs or attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        raise Unsupported("a transposed convolution sized by output_shape or auto_pad (groupcost takes pads and output_padding)")
+    pads = tuple(attrs.get("pads", (0,) * (2 * rank)))
+    if len(pads) != 2 * rank or pads[:rank] != pads[rank:] or any(p < 0 for p in pads):
+        raise Unsupported(f"transposed-convolution pads {list(pads)} that differ before and after")
+    output_padding = tuple(attrs.get("output_padding", (0,) * rank))
+    bias = len(inputs) > 2 and inputs[2] is not None
+    layer = LAYER_TYPES["convtranspose"](out=wdims[1] * groups, k=kernel, s=stride, p=pads[:rank], output_padding=output_padding,
+                                         d=dilation, groups=groups, bias=bias)
+    return imp.layer(i, node, "convtranspose", layer, x, weight_path(node, 1))
+
+
+def _folded_batchnorm(node, bias: bool) -> bool:
+    """Whether the exporter folded a BatchNorm into this convolution.
+
+    The torch.export exporter says so in the node's metadata; the TorchScript exporter's constant
+    folding leaves a weight and a bias it computed, named `onnx::Conv_N`, where a conv exported as
+    it is keeps its parameters' names (`features.0.weight`).
+    """
+    for prop in node.metadata_props:
+        if prop.key == "pkg.onnxscript.rewriter.rule_name" and "FuseBatchNorm" in prop.value:
+            return True
+    return bias and len(node.input) > 2 and node.input[1].startswith("onnx::") and node.input[2].startswith("onnx::")
+
+
+def _gemm(imp: Importer, i: int, node, inputs: list) -> Act:
+    x = as_act(inputs[0])
+    attrs = attributes(node)
+    weight = inputs[1]
+    if not isinstance(weight, (Weight, Const)) or attrs.get("transA", 0):
+        raise Unsupported("its second operand is not a weight")
+    if len(x.shape) != 1:
+        raise Unsupported(f"its input is {format_shape(x.shape)}, not a flat vector")
+    dims = weight.dims
+    if len(dims) != 2:
+        raise imp.fail(node, f"weight {list(dims)} is not a matrix")
+    out, fan_in = (dims[0], dims[1]) if attrs.get("transB", 0) else (dims[1], dims[0])
+    if fan_in != x.shape[0]:
+        raise imp.fail(node, f"weight {list(dims)} does not fit an input of {x.shape[0]} features")
+    bias = len(inputs) > 2 and inputs[2] is not None
+    return imp.layer(i, node, "fc", LAYER_TYPES["fc"](out=out, bias=bias), x, weight_path(node, 1))
+
+
+def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
+    """x·W (+ b): `fc` on a feature vector, `linear` on the channels of a channels-last view (ConvNeXt's MLP)."""
+    x = inputs[0]
+    weight = inputs[1]
+    view = isinstance(x, ChannelsLast)
+    if view:
+        x = x.x
+    if not isinstance(x, Act) or not isinstance(weight, (Weight, Const)):
+        raise Unsupported("a product of two activations (attention?), not a layer with weights")
+    kind = "linear" if view else "fc"
+    if len(weight.dims) != 2 or (x.channels is not None if view else len(x.shape) != 1):
+        raise Unsupported(f"a product of {format_shape(x.shape)} with a {list(weight.dims)} weight, not a linear layer on a flat vector")
+    if weight.dims[0] != x.shape[0]:
+        raise imp.fail(node, f"weight {list(weight.dims)} does not fit an input of {x.shape[0]} features")
+    out = weight.dims[1]
+    reader = imp.only_reader(node.output[0])
+    bias_add = None
+    if reader is not None and reader[1].op_type == "Add":
+        other = [imp.env.get(n) for n in reader[1].input if n != node.output[0]]
+        if len(other) == 1 and isinstance(other[0], (Weight, Const)) and tuple(other[0].dims) in ((out,), (1, out)):
+            bias_add = reader
+    y = imp.layer(i, node, kind, LAYER_TYPES[kind](out=out, bias=bias_add is not None), x, weight_path(node, 1))
+    result = ChannelsLast(y) if view else y
+    if bias_add is not None:
+        imp.consumed.add(bias_add[0])
+        imp.env[bias_add[1].output[0]] = result
+    return result
+
+
+def _batchnorm(imp: Importer, i: int, node, inputs: list) -> Act:
+    x = as_act(inputs[0])
+    scale = inputs[1]
+    if not isinstance(scale, (Weight, Const)) or tuple(scale.dims) != (x.shape[0],):
+        raise imp.fail(node, f"scale of shape {list(getattr(scale, 'dims', []))} does not fit {x.shape[0]} channels")
+    return imp.layer(i, node, "bn", LAYER_TYPES["bn"](affine=True), x, weight_path(node, 1))
+
+
+def _pool(kind: str) -> Handler:
+    def handle(imp: Importer, i: int, node, inputs: list) -> Act:
+        x = as_act(inputs[0])
+        _, dims = feature_map(x)
+        rank = len(dims)
+        if len(node.output) > 1 and node.output[1] and imp.consumers.get(node.output[1]):
+            raise Unsupported("its indices output is used")
+        attrs = attributes(node)
+        kernel, stride, dilation = _window(attrs, imp, node, rank)
+        pads = _pads(attrs, kernel, stride, dilation, dims, imp, node)
+        ceil = bool(attrs.get("ceil_mode", 0))
+        if pads[::2] != pads[1::2]:
+            raise Unsupported(f"an asymmetric pool padding {list(pads)} (pools pad symmetrically)")
+        pads = pads[::2]  # one per dimension, as the pool layers take it
+        if kind == "maxpool":
+            layer = LAYER_TYPES["maxpool"](k=kernel, s=stride, p=pads, d=dilation, ceil_mode=ceil)
+        else:
+            if dilation != (1,) * rank:
+                raise Unsupported("a dilated average pool")
+            if not attrs.get("count_include_pad", 0) and any(pads):
+                raise Unsupported("an average pool that leaves its padding out of the mean (count_include_pad=0)")
+            layer = LAYER_TYPES["avgpool"](k=kernel, s=stride, p=pads, ceil_mode=ceil)
+        return imp.layer(i, node, kind, layer, x)
+
+    return handle
+
+
+def _global_pool(kind: str) -> Handler:
+    def handle(imp: Importer, i: int, node, inputs: list) -> Act:
+        x = as_act(inputs[0])
+        feature_map(x)
+        if kind == "gap":
+            se = squeeze_excitation(imp, i, node, x)
+            if se is not None:
+                return se
+        return imp.layer(i, node, kind, LAYER_TYPES[kind](), x)
+
+    return handle
+
+
+def _reduce(kind: str) -> Handler:
+    """ReduceMean / ReduceMax over every spatial axis: a global pool (then a flatten without keepdims)."""
+
+    def handle(imp: Importer, i: int, node, inputs: list):
+        x = as_act(inputs[0])
+        attrs = attributes(node)
+        axes = attrs.get("axes")
+        if axes is None and len(inputs) > 1 and inputs[1] is not None:
+            axes = imp.const(inputs[1], node, "its axes").values
+        rank = len(x.shape) + 1
+        if axes is None or rank < 3 or sorted(a % rank for a in axes) != list(range(2, rank)):
+            raise Unsupported("a reduction over other axes than the spatial ones")
+        if attrs.get("keepdims", 1):
+            return _global_pool(kind)(imp, i, node, inputs)
+        pooled = imp.layer(i, node, kind, LAYER_TYPES[kind](), x)
+        return imp.layer(i, node, "flatten", LAYER_TYPES["flatten"](), pooled, f"{pooled.name}_flatten")
+
+    return handle
+
+
+def _activation(kind: str) -> Handler:
+    def handle(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
+        if isinstance(inputs[0], ChannelsLast):  # element-wise: the same layer in either layout
+            return ChannelsLast(handle(imp, i, node, [inputs[0].x, *inputs[1:]]))
+        x = as_act(inputs[0])
+        if kind in ("sigmoid", "hsigmoid"):
+            fused = gated_self(imp, i, node, x, "silu" if kind == "sigmoid" else "hswish")
+            if fused is not None:
+                return fused
+        if kind == "hsigmoid":
+            attrs = attributes(node)
+            if abs(attrs.get("alpha", 0.2) - 1 / 6) > 1e-6 or abs(attrs.get("beta", 0.5) - 0.5) > 1e-6:
+                raise Unsupported("a HardSigmoid other than PyTorch's relu6(x + 3) / 6")
+        if kind == "softmax":
+            axis = attributes(node).get("axis", -1 if imp.opset >= 13 else 1)
+            if axis % (len(x.shape) + 1) != 1:
+                raise Unsupported("a softmax over other than the channels")
+        return imp.layer(i, node, kind, LAYER_TYPES[kind](), x)
+
+    return handle
+
+
+def _clip(imp: Importer, i: int, node, inputs: list) -> Act:
+    x = as_act(inputs[0])
+    attrs = attributes(node)
+    low, high = attrs.get("min"), attrs.get("max")
+    if len(inputs) > 1 and inputs[1] is not None:
+        low = imp.const(inputs[1], node, "its min").values[0]
+    if len(inputs) > 2 and inputs[2] is not None:
+        high = imp.const(inputs[2], node, "its max").values[0]
+    if low == 0 and high == 6:
+        return imp.layer(i, node, "relu6", LAYER_TYPES["relu6"](), x)
+    if low == 0 and high is None:
+        return imp.layer(i, node, "relu", LAYER_TYPES["relu"](), x)
+    raise Unsupported(f"a clip to [{low}, {high}] (groupcost knows relu6: [0, 6])")
+
+
+def _prelu(imp: Importer, i: int, node, inputs: list) -> Act:
+    x = as_act(inputs[0])
+    slope = inputs[1]
+    if not isinstance(slope, (Weight, Const)):
+        raise Unsupported("its slope is computed")
+    n = math.prod(slope.dims)
+    if n not in (1, x.shape[0]):
+        raise imp.fail(node, f"slope of {n} values does not fit {x.shape[0]} channels")
+    return imp.layer(i, node, "prelu", LAYER_TYPES["prelu"](shared=n == 1), x, weight_path(node, 1))
+
+
+def _lrn(imp: Importer, i: int, node, inputs: list) -> Act:
+    x = as_act(inputs[0])
+    return imp.layer(i, node, "lrn", LAYER_TYPES["lrn"](size=attributes(node).get("size", 5)), x)
+
+
+def _binary(kind: str) -> Handler:
+    ops = {"add": lambda a, b: a + b, "mul": lambda a, b: a * b, "sub": lambda a, b: a - b, "div": lambda a, b: a // b if isinstance(a, int) and isinstance(b, int) else a / b}
+
+    def handle(imp: Importer, i: int, node, inputs: list):
+        values = [v for v in inputs if v is not None]
+        if all(isinstance(v, Const) for v in values):
+            return const_op(values, ops[kind])
+        if kind == "mul" and len(inputs) == 2 and None not in inputs:
+            for (x, _), (w, w_name) in (zip(inputs, node.input), zip(inputs[::-1], node.input[::-1])):
+                scaled = layerscale(imp, i, node, x, w, w_name)
+                if scaled is not None:
+                    return scaled
+        acts = [v for v in values if isinstance(v, Act)]
+        if len(acts) != len(values) or kind in ("sub", "div"):
+            raise Unsupported(f"{kind} with a constant or weight")
+        return imp.merge(i, node, kind, acts)
+
+    return handle
+
+
+def _sum(imp: Importer, i: int, node, inputs: list):
+    acts = [as_act(v) for v in inputs if v is not None]
+    return acts[0] if len(acts) == 1 else imp.merge(i, node, "add", acts)
+
+
+def _layernorm(imp: Importer, i: int, node, inputs: list):
+    """LayerNormalization over the last axis: the channels of a channels-last view, or a feature vector."""
+    x, scale = inputs[0], inputs[1]
+    view = isinstance(x, ChannelsLast)
+    act = x.x if view else as_act(x)
+    rank = len(act.shape) + 1
+    attrs = attributes(node)
+    if attrs.get("axis", -1) % rank != rank - 1 or not (view or rank == 2):
+        raise Unsupported("a layer norm over other than the channels")
+    bias = inputs[2] if len(inputs) > 2 else None
+    c = act.shape[0]
+    if not isinstance(scale, (Weight, Const)) or math.prod(scale.dims) != c or not isinstance(bias, (Weight, Const)) or math.prod(bias.dims) != c:
+        raise Unsupported(f"a layer norm without a scale and a shift of {c} values each")
+    eps = float(f"{attrs.get('epsilon', 1e-5):.6g}")  # the attribute is float32: 1e-6 reads 9.99999997e-07
+    y = imp.layer(i, node, "layernorm", LAYER_TYPES["layernorm"](eps=eps), act, weight_path(node, 1))
+    return ChannelsLast(y) if view else y
+
+
+def _resize(imp: Importer, i: int, node, inputs: list) -> Act:
+    """Resize as torch's interpolate writes it: nearest (any rank) or linear (bilinear, trilinear), by scales or sizes."""
+    x = as_act(inputs[0])
+    c, dims = feature_map(x)
+    rank = len(dims)
+    attrs = attributes(node)
+    mode = attrs.get("mode", "nearest")
+    if mode not in ("nearest", "linear"):
+        raise Unsupported(f"a {mode} resize (groupcost's upsample is nearest or linear)")
+    if attrs.get("axes") is not None:
+        raise Unsupported("a resize along chosen axes")
+    transform = attrs.get("coordinate_transformation_mode", "half_pixel")
+    if mode == "linear" and transform not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
+        raise Unsupported(f"a linear resize with coordinates '{transform}' (torch's are half_pixel or align_corners)")
+    layer_mode = "nearest" if mode == "nearest" else ("linear", "bilinear", "trilinear")[rank - 1]
+    sizes = inputs[3] if len(inputs) > 3 else None
+    scales = inputs[2] if len(inputs) > 2 else (inputs[1] if imp.opset < 11 and len(inputs) > 1 else None)
+    if isinstance(sizes, Const) and sizes.dims != (0,):
+        values = imp.const(sizes, node, "its sizes").values
+        if len(values) != rank + 2 or values[1] != c or values[0] not in (BATCH, imp.batch) or any(not isinstance(v, int) or v < 1 for v in values[2:]):
+            raise imp.fail(node, f"sizes {list(values)} do not fit an input of N×{format_shape(x.shape)}")
+        out = tuple(values[2:])
+    else:
+        factors = imp.const(scales, node, "its scales").values
+        if len(factors) != rank + 2 or tuple(factors[:2]) != (1, 1) or any(not f or f <= 0 for f in factors[2:]):
+            raise imp.fail(node, f"scales {list(factors)} do not fit an input of N×{format_shape(x.shape)}")
+        out = tuple(math.floor(n * f) for n, f in zip(dims, factors[2:]))
+        if all(float(f).is_integer() for f in factors[2:]) and not transform == "align_corners":
+            scale = tuple(int(f) for f in factors[2:])
+            return imp.layer(i, node, "upsample", LAYER_TYPES["upsample"](mode=layer_mode, scale=scale[0] if len(set(scale)) == 1 else scale), x)
+    if min(out) < 1:
+        raise imp.fail(node, f"resizes N×{format_shape(x.shape)} to nothing ({list(out)})")
+    layer = LAYER_TYPES["upsample"](mode=layer_mode, size=out, align_corners=mode == "linear" and transform == "align_corners")
+    return imp.layer(i, node, "upsample", layer, x)
+
+
+HANDLERS: dict[str, Handler] = {
+    "Conv": _conv,
+    "Gemm": _gemm,
+    "MatMul": _matmul,
+    "BatchNormalization": _batchnorm,
+    "MaxPool": _pool("maxpool"),
+    "AveragePool": _pool("avgpool"),
+    "GlobalAveragePool": _global_pool("gap"),
+    "GlobalMaxPool": _global_pool("gmp"),
+    "ReduceMean": _reduce("gap"),
+    "ReduceMax": _reduce("gmp"),
+    "ConvTranspose": _conv_transpose,
+    "Resize": _resize,
+    "LayerNormalization": _layernorm,
+    "Relu": _activation("relu"),
+    "LeakyRelu": _activation("leakyrelu"),
+    "Elu": _activation("elu"),
+    "Gelu": _activation("gelu"),
+    "Sigmoid": _activation("sigmoid"),
+    "HardSigmoid": _activation("hsigmoid"),
+    "HardSwish": _activation("hswish"),
+    "Tanh": _activation("tanh"),
+    "Mish": _activation("mish"),
+    "Softmax": _activation("softmax"),
+    "Clip": _clip,
+    "PRelu": _prelu,
+    "LRN": _lrn,
+    "Add": _binary("add"),
+    "Mul": _binary("mul"),
+    "Sub": _binary("sub"),
+    "Div": _binary("div"),
+    "Sum": _sum,
+    **SHAPES,
+    **VIEWS,
+}
+"""Every ONNX operator groupcost reads, in the default domain; anything else is unsupported."""
+
+OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms,))
+"""What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

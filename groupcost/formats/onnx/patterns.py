@@ -1,0 +1,166 @@
+"""Multi-node patterns one PyTorch module writes, read as one layer.
+
+A local response norm (~20-40 primitive operators), squeeze-and-excitation (GAP → 1×1 → act →
+1×1 → gate → mul), x·sigmoid(x) (SiLU) and x·hardsigmoid(x) (hard swish), a layer scale (x times
+one learnable value per channel).
+"""
+
+from __future__ import annotations
+
+from groupcost.formats.onnx.importer import Importer, Recognised
+from groupcost.formats.onnx.names import LAYER_NAME, clean
+from groupcost.formats.onnx.values import Act, ChannelsLast, Const, Weight, attributes
+from groupcost.ops import LAYER_TYPES
+
+_LRN_OPS = {"Add", "AveragePool", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Equal", "Gather", "If", "Mul", "Pad",
+            "Pow", "Reshape", "Shape", "Slice", "Squeeze", "Transpose", "Unsqueeze"}
+
+
+def recognise_local_response_norms(imp: Importer) -> None:
+    """torch's LocalResponseNorm as its exporters write it: ~20-40 primitive operators in one module.
+
+    x / (k + alpha·avgpool3d(pad(x²)))^beta, with a (size, 1, 1) average pool over the channels. A
+    module whose operators are only those, with one Div of an outside tensor by a Pow, one such
+    pool, and no tensor read outside but the Div's, is one `lrn` layer.
+    """
+    by_path: dict[str, list[int]] = {}
+    for i, path in enumerate(imp.paths):
+        if path:
+            by_path.setdefault(path, []).append(i)
+    for path, indices in by_path.items():
+        nodes = [imp.order[i] for i in indices]
+        ops = [n.op_type for n in nodes]
+        if not set(ops) <= _LRN_OPS or ops.count("Div") != 1 or ops.count("AveragePool") != 1 or ops.count("Pow") != 1:
+            continue
+        pool = nodes[ops.index("AveragePool")]
+        kernel = tuple(attributes(pool).get("kernel_shape", ()))
+        if len(kernel) != 3 or kernel[1:] != (1, 1):
+            continue
+        k_div = indices[ops.index("Div")]
+        div = imp.order[k_div]
+        inside = {out for n in nodes for out in n.output}
+        if div.input[0] in inside or div.input[1] not in inside:
+            continue
+        members = set(indices)
+        leaks = [out for n in nodes if n is not div for out in n.output if any(r not in members for r in imp.consumers.get(out, []))]
+        if leaks:
+            continue
+        imp.consumed.update(members - {k_div})
+        imp.recognised[k_div] = Recognised(div.input[0], LAYER_TYPES["lrn"](size=kernel[0]), "a local response norm")
+
+
+def squeeze_excitation(imp: Importer, i: int, node, x: Act) -> Act | None:
+    """GAP → 1×1 conv (bias) → act → 1×1 conv (bias) → gate → mul with the pooled input: one `se` layer."""
+    indices: list[int] = []
+    convs = []
+    kinds = []
+    tensor = node.output[0]
+    for expected in ("Conv", "act", "Conv", "gate"):
+        if expected == "Conv":
+            reader = imp.only_reader(tensor)
+            if reader is None or reader[1].op_type != "Conv":
+                return None
+            indices.append(reader[0])
+            convs.append(reader[1])
+            tensor = reader[1].output[0]
+            continue
+        found = _activation_after(imp, tensor)
+        if found is None:
+            return None
+        kind, tensor, used = found
+        kinds.append(kind)
+        indices.extend(used)
+    reader = imp.only_reader(tensor)
+    if reader is None or reader[1].op_type != "Mul":
+        return None
+    k_mul, mul = reader
+    other = [n for n in mul.input if n != tensor]
+    if len(other) != 1 or imp.env.get(other[0]) != x:
+        return None
+    conv1, conv2 = convs
+    act, gate = kinds
+    c = x.shape[0]
+    w1, w2 = imp.env.get(conv1.input[1]), imp.env.get(conv2.input[1])
+    if not isinstance(w1, (Weight, Const)) or not isinstance(w2, (Weight, Const)) or len(conv1.input) < 3 or len(conv2.input) < 3:
+        return None
+    s = w1.dims[0]
+    if tuple(w1.dims) != (s, c, 1, 1) or tuple(w2.dims) != (c, s, 1, 1) or gate not in ("sigmoid", "hsigmoid"):
+        return None
+    indices.append(k_mul)
+    imp.consumed.update(indices)
+    paths = [imp.paths[k] for k in [i, *indices] if imp.paths[k]]
+    common = _common_prefix(paths)
+    if common and common in imp.containers and all(p == common or p.startswith(common + ".") for p in paths) and any(p != common for p in paths):
+        preferred = common
+    else:
+        preferred = None
+    y = imp.layer(k_mul, mul, "se", LAYER_TYPES["se"](squeeze=s, act=act, gate=gate), x, preferred)
+    imp.env[mul.output[0]] = y
+    return y
+
+
+def _activation_after(imp: Importer, tensor: str):
+    """The activation applied to `tensor` alone: (kind, its output, node indices), x·sigmoid(x) as silu."""
+    readers = [k for k in imp.consumers.get(tensor, []) if k >= 0]
+    ops = {imp.order[k].op_type: k for k in readers}
+    if len(readers) == 1 and imp.order[readers[0]].op_type in _SE_ACTS:
+        k = readers[0]
+        return _SE_ACTS[imp.order[k].op_type], imp.order[k].output[0], [k]
+    if len(readers) == 2 and "Mul" in ops and ({"Sigmoid", "HardSigmoid"} & set(ops)):
+        gate_op = "Sigmoid" if "Sigmoid" in ops else "HardSigmoid"
+        k_gate, k_mul = ops[gate_op], ops["Mul"]
+        if sorted(imp.order[k_mul].input) == sorted([tensor, imp.order[k_gate].output[0]]) and imp.only_reader(imp.order[k_gate].output[0]):
+            return ("silu" if gate_op == "Sigmoid" else "hswish"), imp.order[k_mul].output[0], [k_gate, k_mul]
+    return None
+
+
+_SE_ACTS = {"Relu": "relu", "Sigmoid": "sigmoid", "HardSigmoid": "hsigmoid", "HardSwish": "hswish", "Tanh": "tanh"}
+
+
+def _common_prefix(paths: list[str]) -> str:
+    if not paths:
+        return ""
+    parts = [p.split(".") for p in paths]
+    common = []
+    for segments in zip(*parts):
+        if len(set(segments)) != 1:
+            break
+        common.append(segments[0])
+    return ".".join(common)
+
+
+def gated_self(imp: Importer, i: int, node, x: Act, kind: str) -> Act | None:
+    """x · sigmoid(x) → silu; x · hardsigmoid(x) → hswish (how some exporters write them)."""
+    reader = imp.only_reader(node.output[0])
+    if reader is None or reader[1].op_type != "Mul":
+        return None
+    k, mul = reader
+    other = [n for n in mul.input if n != node.output[0]]
+    if len(other) != 1 or imp.env.get(other[0]) != x:
+        return None
+    imp.consumed.add(k)
+    y = imp.layer(i, node, kind, LAYER_TYPES[kind](), x)
+    imp.env[mul.output[0]] = y
+    return y
+
+
+def layerscale(imp: Importer, i: int, node, x, weight, tensor: str) -> Act | ChannelsLast | None:
+    """x times a learnable tensor of one value per channel: `layerscale` (ConvNeXt), else None.
+
+    Named after `tensor`, the name the Mul reads (an Identity may alias another initializer).
+    """
+    view = isinstance(x, ChannelsLast)
+    act = x.x if view else x
+    learnable = isinstance(weight, Weight) or (isinstance(weight, Const) and tensor in imp.initializers)  # ≤ 8 values read as a Const
+    if not isinstance(act, Act) or act.channels is not None or not learnable or len(act.shape) < 2:
+        return None
+    c, rank = act.shape[0], len(act.shape)
+    dims = tuple(weight.dims)
+    fits = (c,) if view else (c, *(1,) * (rank - 1))
+    if dims[-len(fits):] != fits or any(d != 1 for d in dims[:-len(fits)]) or len(dims) > rank + 1:
+        return None
+    name = tensor if LAYER_NAME.fullmatch(tensor) and not tensor.startswith("onnx") else None
+    if name and name.endswith(".layer_scale") and name[: -len(".layer_scale")] == imp.paths[i]:
+        name = imp.paths[i]  # groupcost's own export: `{layer}.layer_scale`
+    y = imp.layer(i, node, "layerscale", LAYER_TYPES["layerscale"](), act, clean(name) if name else None)
+    return ChannelsLast(y) if view else y

@@ -1,0 +1,303 @@
+"""Operators that reshape, cut or join activations, and the shape arithmetic on small constants around them.
+
+Shape computations (Shape, Gather, Concat of ints, ...) are evaluated on small constants, so that
+a Reshape's target is known; a Flatten, Squeeze or Reshape to N×F is a `flatten`; a Split or a
+Slice along the channels reads a channel range; a Concat along them is a merge.
+"""
+
+from __future__ import annotations
+
+import math
+
+from groupcost.formats.onnx.importer import Importer
+from groupcost.formats.onnx.values import (BATCH, SMALL, UNKNOWN, Act, ChannelsLast, Const, Cropped, GroupedView, Unsupported, as_act,
+                                           attributes, tensor_values)
+from groupcost.formats.onnx.views import bound, grouped_view, spatial_slice
+from groupcost.ops import LAYER_TYPES, format_shape
+
+
+def _passthrough(imp: Importer, i: int, node, inputs: list):
+    return [inputs[0]] + [UNKNOWN] * (len(node.output) - 1)
+
+
+def _dropout(imp: Importer, i: int, node, inputs: list):
+    x = inputs[0]
+    if not isinstance(x, Act):
+        return [x] + [UNKNOWN] * (len(node.output) - 1)
+    y = imp.layer(i, node, "dropout", LAYER_TYPES["dropout"](), x)
+    return [y] + [UNKNOWN] * (len(node.output) - 1)
+
+
+def _flatten(imp: Importer, i: int, node, inputs: list):
+    x = inputs[0]
+    if isinstance(x, Const):
+        return Const(x.values, (math.prod(x.dims),))
+    x = as_act(x)
+    if attributes(node).get("axis", 1) != 1:
+        raise Unsupported("a flatten from another axis than 1")
+    if len(x.shape) == 1:
+        return x
+    return imp.layer(i, node, "flatten", LAYER_TYPES["flatten"](), x)
+
+
+def _target_shape(x: Act, target: Const, allowzero: bool, batch: int) -> list | None:
+    """Reshape's target resolved against N×x: [BATCH, dims...], or None when it is not fully known.
+
+    A -1 that stands for the batch (`[-1, 1024]`), or a batch written as a number, becomes BATCH.
+    """
+    full = [BATCH, *x.shape]
+    out = []
+    for k, v in enumerate(target.values):
+        if v == 0 and not allowzero and v is not BATCH:
+            if k >= len(full):
+                return None
+            out.append(full[k])
+        elif v is None:
+            return None
+        else:
+            out.append(v)
+    known = [v for v in out if v is not BATCH and v != -1]
+    if out.count(-1) > 1 or any(not isinstance(v, int) or v < 1 for v in known):
+        return None
+    total, rest = math.prod(x.shape), math.prod(known)
+    if -1 in out:
+        if BATCH in out:
+            if total % rest:
+                return None
+            out = [total // rest if v == -1 else v for v in out]
+        elif rest == total:
+            out = [BATCH if v == -1 else v for v in out]
+        else:
+            return None
+    elif BATCH not in out and out and out[0] == batch and math.prod(out[1:]) == total:
+        out = [BATCH, *out[1:]]
+    return out
+
+
+def _reshape(imp: Importer, i: int, node, inputs: list):
+    x = inputs[0]
+    if isinstance(x, Const):
+        if x.values is None:
+            raise Unsupported("a reshape of an unknown constant")
+        dims = list(imp.const(inputs[1], node, "its shape").values)
+        known = math.prod(d for d in dims if d not in (-1, 0))
+        dims = [x.dims[k] if d == 0 and k < len(x.dims) else d for k, d in enumerate(dims)]
+        if dims.count(-1) == 1 and known and len(x.values) % known == 0:
+            dims[dims.index(-1)] = len(x.values) // math.prod(d for d in dims if d != -1)
+        if any(not isinstance(d, int) or d < 0 for d in dims) or math.prod(dims) != len(x.values):
+            raise Unsupported("a reshape of a constant to a shape that does not fit")
+        return Const(x.values, tuple(dims))
+    target = imp.const(inputs[1], node, "its target shape")
+    if isinstance(x, GroupedView):
+        c, h, w = x.x.shape
+        out = _target_shape(Act(x.x.name, (c // x.groups, x.groups, h, w)), target, bool(attributes(node).get("allowzero", 0)), imp.batch)
+        if x.swapped and out is not None and tuple(out) == (BATCH, c, h, w):
+            return imp.layer(i, node, "shuffle", LAYER_TYPES["shuffle"](groups=x.groups), x.x)
+        raise Unsupported("a reshape of a grouped view other than a channel shuffle's")
+    x = as_act(x)
+    out = _target_shape(x, target, bool(attributes(node).get("allowzero", 0)), imp.batch)
+    if out is None or not out or out[0] is not BATCH:
+        raise Unsupported(f"a reshape of N×{format_shape(x.shape)} to {list(target.values)}")
+    dims = tuple(out[1:])
+    if dims == x.shape:
+        return x
+    if len(dims) == 1 and dims[0] == math.prod(x.shape):
+        if len(x.shape) == 1:
+            return x
+        return imp.layer(i, node, "flatten", LAYER_TYPES["flatten"](), x)
+    grouped = grouped_view(x, dims)
+    if grouped is not None:
+        return grouped
+    raise Unsupported(f"a reshape of N×{format_shape(x.shape)} to N×{format_shape(dims)}")
+
+
+def _squeeze(imp: Importer, i: int, node, inputs: list):
+    x = inputs[0]
+    axes = attributes(node).get("axes")
+    if axes is None and len(inputs) > 1 and inputs[1] is not None:
+        axes = imp.const(inputs[1], node, "its axes").values
+    if isinstance(x, Const):
+        if node.op_type == "Unsqueeze" and x.dims == ():
+            return Const(x.values, (1,))
+        return Const(x.values, tuple(d for d in x.dims if d != 1) if node.op_type == "Squeeze" else x.dims + (1,) * len(axes or ()))
+    x = as_act(x)
+    rank = len(x.shape) + 1
+    if node.op_type == "Squeeze" and rank >= 3 and set(x.shape[1:]) == {1} and axes is not None and sorted(a % rank for a in axes) == list(range(2, rank)):
+        return imp.layer(i, node, "flatten", LAYER_TYPES["flatten"](), x)
+    raise Unsupported(f"a {node.op_type.lower()} of N×{format_shape(x.shape)}")
+
+
+def const_op(values: list, op) -> Const:
+    """Element-wise arithmetic on two small constants (shape computations); unknown where a value is."""
+    a, b = values
+    if a.values is None or b.values is None:
+        return Const(None, a.dims)
+    av, bv = list(a.values), list(b.values)
+    n = max(len(av), len(bv))
+    if len(av) not in (1, n) or len(bv) not in (1, n):
+        return Const(None, a.dims)
+    av, bv = av * (n // len(av)), bv * (n // len(bv))
+    out = []
+    for x, y in zip(av, bv):
+        try:
+            out.append(None if x is None or y is None or x is BATCH or y is BATCH else op(x, y))
+        except (ZeroDivisionError, OverflowError, TypeError):
+            out.append(None)
+    return Const(tuple(out), a.dims if len(a.values) >= len(b.values) else b.dims)
+
+
+def _concat(imp: Importer, i: int, node, inputs: list):
+    values = [v for v in inputs if v is not None]
+    if all(isinstance(v, Const) for v in values):
+        if any(v.values is None for v in values):
+            return Const(None, (len(values),))
+        return Const(tuple(x for v in values for x in v.values), (sum(len(v.values) for v in values),))
+    acts = [as_act(v, "an input") for v in values]
+    axis = attributes(node).get("axis", 1)
+    rank = len(acts[0].shape) + 1
+    if axis % rank != 1:
+        raise Unsupported("a concatenation along another axis than the channels")
+    return acts[0] if len(acts) == 1 else imp.merge(i, node, "concat", acts)
+
+
+def _shape(imp: Importer, i: int, node, inputs: list) -> Const:
+    x = inputs[0]
+    if isinstance(x, Cropped):
+        dims = (BATCH, x.x.shape[0], *(stop - start for start, stop in x.box))
+    elif isinstance(x, ChannelsLast):
+        dims = (BATCH, *x.x.shape[1:], x.x.shape[0])
+    else:
+        dims = (BATCH, *x.shape) if isinstance(x, Act) else tuple(x.dims)
+    attrs = attributes(node)
+    start, end = attrs.get("start", 0), attrs.get("end", len(dims))
+    values = dims[start:end]
+    return Const(values, (len(values),))
+
+
+def _constant(imp: Importer, i: int, node, inputs: list) -> Const:
+    attrs = attributes(node)
+    if "value" in attrs and attrs["value"] is not None:
+        tensor = attrs["value"]
+        return Const(tensor_values(tensor, None), tuple(tensor.dims))
+    for key in ("value_int", "value_float"):
+        if key in attrs:
+            return Const((attrs[key],), ())
+    for key in ("value_ints", "value_floats"):
+        if key in attrs:
+            return Const(tuple(attrs[key]), (len(attrs[key]),))
+    raise Unsupported("a constant of a kind groupcost does not read")
+
+
+def _constant_of_shape(imp: Importer, i: int, node, inputs: list) -> Const:
+    dims = imp.const(inputs[0], node, "its shape").values
+    if any(not isinstance(d, int) or d < 0 for d in dims) or math.prod(dims) > SMALL:
+        raise Unsupported("a constant of an unknown or large shape")
+    tensor = attributes(node).get("value")
+    fill = (tensor_values(tensor, None) or (0,))[0] if tensor is not None else 0
+    return Const((fill,) * math.prod(dims), tuple(dims))
+
+
+def _gather(imp: Importer, i: int, node, inputs: list) -> Const:
+    data, index = inputs[0], inputs[1]
+    if isinstance(data, Act):
+        raise Unsupported("a gather from an activation")
+    data, index = imp.const(data, node, "its data"), imp.const(index, node, "its indices")
+    if attributes(node).get("axis", 0) != 0 or len(data.dims) != 1:
+        raise Unsupported("a gather of other than a shape")
+    try:
+        values = tuple(data.values[k] for k in index.values)
+    except (IndexError, TypeError):
+        raise imp.fail(node, f"index {list(index.values)} outside {len(data.values)} values") from None
+    return Const(values, tuple(index.dims))
+
+
+def _cast(imp: Importer, i: int, node, inputs: list):
+    x = inputs[0]
+    if isinstance(x, Const) and x.values is not None:
+        to = attributes(node).get("to", 1)
+        if to in (6, 7, 2, 3, 5):
+            return Const(tuple(v if v is BATCH or v is None else int(v) for v in x.values), x.dims)
+        return x
+    if isinstance(x, Act):
+        return x  # a precision change: same tensor for counting
+    raise Unsupported("a cast of an unknown value")
+
+
+def _split(imp: Importer, i: int, node, inputs: list):
+    x = as_act(inputs[0])
+    attrs = attributes(node)
+    if attrs.get("axis", 0) % (len(x.shape) + 1) != 1:
+        raise Unsupported("a split along another axis than the channels")
+    sizes = attrs.get("split")
+    if sizes is None and len(inputs) > 1 and inputs[1] is not None:
+        sizes = imp.const(inputs[1], node, "its sizes").values
+    channels = x.shape[0] if x.channels is None else x.channels[1] - x.channels[0]
+    n = len(node.output)
+    if sizes is None:
+        if channels % n and "num_outputs" not in attrs:
+            raise imp.fail(node, f"cannot split {channels} channels into {n} equal parts")
+        step = -(-channels // n)
+        sizes = [min(step, channels - k * step) for k in range(n)]
+    if sum(sizes) != channels or len(sizes) != n or any(s < 1 for s in sizes):
+        raise imp.fail(node, f"splits {channels} channels as {list(sizes)}")
+    start = 0 if x.channels is None else x.channels[0]
+    out = []
+    for size in sizes:
+        out.append(_slice_of(x, start, start + size))
+        start += size
+    return out
+
+
+def _slice_of(x: Act, start: int, stop: int) -> Act:
+    """Channels [start, stop) of the step's output x reads (absolute offsets); all of it is x itself."""
+    if x.channels is None and (start, stop) == (0, x.shape[0]):
+        return x
+    return Act(x.name, (stop - start, *x.shape[1:]), (start, stop))
+
+
+def _slice(imp: Importer, i: int, node, inputs: list):
+    x = inputs[0]
+    attrs = attributes(node)
+    starts = attrs.get("starts") if "starts" in attrs else imp.const(inputs[1], node, "its starts").values
+    ends = attrs.get("ends") if "ends" in attrs else imp.const(inputs[2], node, "its ends").values
+    axes = attrs.get("axes") if "axes" in attrs else (imp.const(inputs[3], node, "its axes").values if len(inputs) > 3 and inputs[3] is not None else tuple(range(len(starts))))
+    steps = imp.const(inputs[4], node, "its steps").values if len(inputs) > 4 and inputs[4] is not None else (1,) * len(starts)
+    if isinstance(x, Const):
+        if x.values is None or len(axes) != 1 or axes[0] % max(len(x.dims), 1) != 0 or not x.dims:
+            raise Unsupported("a slice of a constant other than along its first axis")
+        rows, width = x.dims[0], math.prod(x.dims[1:])
+        picked = range(rows)[slice(starts[0], ends[0], steps[0])]  # Python's slice clamps as ONNX does
+        values = tuple(v for r in picked for v in x.values[r * width:(r + 1) * width])
+        return Const(values, (len(picked), *x.dims[1:]))
+    if isinstance(x, Cropped) or (isinstance(x, Act) and x.channels is None and len(axes) and all(2 <= a % (len(x.shape) + 1) for a in axes)):
+        return spatial_slice(imp, i, node, x, starts, ends, axes, steps)
+    x = as_act(x)
+    rank = len(x.shape) + 1
+    if len(axes) != 1 or axes[0] % rank != 1 or steps[0] != 1:
+        raise Unsupported("a slice of other than a channel range or a spatial window")
+    width = x.shape[0]
+    start, stop = bound(starts[0], width), bound(ends[0], width)
+    if stop <= start:
+        raise imp.fail(node, f"takes no channels ({starts[0]}:{ends[0]} of {width})")
+    offset = 0 if x.channels is None else x.channels[0]
+    if x.channels is None and (start, stop) == (0, width):
+        return x
+    return Act(x.name, (stop - start, *x.shape[1:]), (offset + start, offset + stop))
+
+
+SHAPES = {
+    "Identity": _passthrough,
+    "Dropout": _dropout,
+    "Flatten": _flatten,
+    "Reshape": _reshape,
+    "Squeeze": _squeeze,
+    "Unsqueeze": _squeeze,
+    "Concat": _concat,
+    "Split": _split,
+    "Slice": _slice,
+    "Shape": _shape,
+    "Constant": _constant,
+    "ConstantOfShape": _constant_of_shape,
+    "Gather": _gather,
+    "Cast": _cast,
+}

@@ -1,0 +1,199 @@
+"""What flows along an ONNX graph as the importer reads it, and how its protos are read.
+
+An activation (`Act`: a step's output or the input, maybe a channel range of it), a small constant
+(`Const`, for shape arithmetic), a weight (`Weight`: dims only), or something unknown; and four
+views that stand for an activation until an operator reads them (see groupcost.formats.onnx.views).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+from groupcost.errors import Location, SpecError
+from groupcost.graph.builder import Tensor
+from groupcost.ops import format_shape
+
+SMALL = 1024  # elements of a constant we read (shape arithmetic, clip bounds): never a weight tensor
+
+
+class OnnxError(SpecError):
+    """The ONNX file cannot be read as a network."""
+
+
+class FileLocation(Location):
+    """A whole file: printed as its path alone (`model.onnx: error: ...`)."""
+
+    def __str__(self) -> str:
+        return self.path
+
+
+def require_onnx():
+    """The onnx package (for shape inference, or where its message classes cannot be loaded alone)."""
+    try:
+        import onnx
+    except ImportError:
+        raise OnnxError("reading ONNX needs the onnx package", "pip install 'groupcost[onnx]'") from None
+    return onnx
+
+
+class Unsupported(Exception):
+    """A use of an operator groupcost cannot model: reported at the end, or kept opaque (--allow-unknown)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Batch:
+    """The batch dimension in shape arithmetic (symbolic or not: the network's batch is apart)."""
+
+    def __repr__(self) -> str:
+        return "N"
+
+
+BATCH = _Batch()
+
+
+Act = Tensor
+"""An activation as groupcost sees it: a step's output (or the input), maybe a channel range of it."""
+
+
+@dataclass(frozen=True)
+class Const:
+    """A small constant: flat values (ints, floats, BATCH, None for unknown) and its dims."""
+
+    values: tuple
+    dims: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Weight:
+    """An initializer too large to read, or any learnable tensor: only its dims are known."""
+
+    name: str
+    dims: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.dims)
+
+
+class Unknown:
+    """The output of an unsupported operator (reported at the end, or kept opaque)."""
+
+
+UNKNOWN = Unknown()
+
+
+@dataclass(frozen=True)
+class PaddedView:
+    """x with zeros around its spatial dimensions (a `Pad` read only by convolutions): folded into them."""
+
+    x: Act
+    pads: tuple[int, ...]  # (before, after) per spatial dimension
+
+
+@dataclass(frozen=True)
+class GroupedView:
+    """x viewed as (N, g, C/g, H, W), maybe with its two group axes swapped: half a channel shuffle."""
+
+    x: Act
+    groups: int
+    swapped: bool = False
+
+
+@dataclass(frozen=True)
+class Cropped:
+    """A spatial window of x, (start, stop) per spatial dimension: a centre `crop` once something reads it."""
+
+    x: Act
+    box: tuple[tuple[int, int], ...]
+    first: int  # the index of the first Slice: the crop layer's name and location
+
+
+@dataclass(frozen=True)
+class ChannelsLast:
+    """x with its channels moved last (a Transpose to N×…×C), as a channels-last LayerNorm or Linear reads it."""
+
+    x: Act
+
+
+Value = Union[Act, Const, Weight, Unknown, GroupedView, PaddedView, ChannelsLast, Cropped]
+
+
+def as_act(value, what: str = "its input") -> Act:
+    """`value` as an activation; a constant or weight is Unsupported."""
+    if not isinstance(value, Act):
+        raise Unsupported(f"{what} is a constant, not an activation")
+    return value
+
+
+def feature_map(x: Act) -> tuple[int, tuple[int, ...]]:
+    """C and the spatial sizes of a C×L, C×H×W or C×T×H×W input."""
+    if not 2 <= len(x.shape) <= 4:
+        raise Unsupported(f"its input is {format_shape(x.shape)}, not C×L, C×H×W or C×T×H×W")
+    return x.shape[0], tuple(x.shape[1:])
+
+
+# ---- reading protos ---------------------------------------------------------------------
+
+
+def attributes(node) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for a in node.attribute:
+        t = a.type
+        if t == 1:
+            out[a.name] = a.f
+        elif t == 2:
+            out[a.name] = a.i
+        elif t == 3:
+            out[a.name] = a.s.decode("utf-8", "replace")
+        elif t == 4:
+            out[a.name] = a.t
+        elif t == 6:
+            out[a.name] = tuple(a.floats)
+        elif t == 7:
+            out[a.name] = tuple(a.ints)
+        else:
+            out[a.name] = None
+    return out
+
+
+_ARRAY_CODES = {1: "f", 11: "d", 6: "i", 7: "q", 2: "B", 3: "b", 5: "h", 9: "B"}
+
+
+def tensor_values(tensor, folder: Path | None) -> tuple | None:
+    """The values of a small tensor (≤ SMALL elements), or None when it is large or of another type."""
+    n = math.prod(tensor.dims)
+    code = _ARRAY_CODES.get(tensor.data_type)
+    if n > SMALL or code is None:
+        return None
+    if tensor.data_location == 1:  # external: only small constants are read, never weights
+        info = {e.key: e.value for e in tensor.external_data}
+        if folder is None or "location" not in info:
+            return None
+        try:
+            with open(folder / info["location"], "rb") as f:
+                f.seek(int(info.get("offset", 0)))
+                raw = f.read(n * array(code).itemsize)
+        except (OSError, ValueError):
+            return None
+    elif tensor.raw_data:
+        raw = tensor.raw_data
+    else:
+        field_values = {1: tensor.float_data, 11: tensor.double_data, 7: tensor.int64_data, 6: tensor.int32_data, 2: tensor.int32_data,
+                        3: tensor.int32_data, 5: tensor.int32_data, 9: tensor.int32_data}[tensor.data_type]
+        values = tuple(field_values)
+        return values if len(values) == n else None
+    values_array = array(code)
+    if len(raw) != n * values_array.itemsize:
+        return None
+    values_array.frombytes(raw)
+    if sys.byteorder != "little":
+        values_array.byteswap()
+    return tuple(values_array)
