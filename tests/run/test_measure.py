@@ -12,7 +12,7 @@ import pytest
 from groupcost.run.measure import Measurement, Session, Setup, Timing
 
 HERE = Path(__file__).parent
-TINY = HERE / "io" / "every_layer.yaml"
+TINY = HERE.parent / "formats" / "every_layer.yaml"
 SWEEPABLE = """
 name: tiny_table2
 input: [c, 8, 8]

@@ -29,7 +29,7 @@ from torch_named import export_onnx, named_module, trained_batchnorm  # noqa: E4
 from torch_reference import torch_counts  # noqa: E402
 from conftest import SMALLER_INPUT  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 ALL = os.environ.get("GROUPCOST_ONNX_ALL") == "1"
 # By default a sample of the zoo: Resize (FPN), ConvTranspose and spatial Slice (U-Net), 3-D Conv (R(2+1)D).
 # convnext_tiny's test module does not trace with a dynamic batch at 224 (a guard in torch.export): left out.

@@ -1,6 +1,6 @@
 """Exporters: PyTorch source and ONNX, checked against PyTorch's and ONNX's own answers.
 
-References we did not compute: torchvision's state_dict keys and shapes (../shared/reference,
+References we did not compute: torchvision's state_dict keys and shapes (tests/reference,
 facts held as data), torch's parameter count and FlopCounterMode, ONNX's checker and shape
 inference, and the NumPy executor's outputs for the same weights.
 """
@@ -25,7 +25,7 @@ EVERY_LAYER = HERE / "every_layer.yaml"
 IMPORTABLE = HERE / "importable_layers.yaml"  # every_layer.yaml less the types the ONNX importer does not read back
 EVERY_RANK = [HERE / "every_rank_1d.yaml", HERE / "every_rank_3d.yaml"]  # the layer types that take any rank, in 1-D and 3-D
 REFUSED = {"opaque"}  # in the tables, but every format refuses it by name: groupcost does not know what it computes
-REFERENCE = HERE.parents[1] / ".." / "shared" / "reference" / "torchvision_state_dicts.json"
+REFERENCE = HERE.parent / "reference" / "torchvision_state_dicts.json"
 TORCHVISION = ["resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v2", "shufflenet_v2_x1_0", "alexnet"]
 LAYER_NAMES = sorted({cls.type_name for cls in LAYER_TYPES.values() if not issubclass(cls, Macro)})
 
@@ -105,7 +105,6 @@ def _build(network, device=None, source=None):
         return namespace["build"]().eval()
 
 
-@pytest.mark.skipif(not REFERENCE.is_file(), reason="../shared/reference is not checked out beside the repo")
 @pytest.mark.parametrize("name", TORCHVISION)
 def test_state_dict_is_torchvisions(name):
     """Key for key and shape for shape (BN buffers included, num_batches_tracked left out); strict load works."""

@@ -101,4 +101,4 @@ def test_zoo_network_layer_by_layer_float64(name):
 def test_valid_specs_layer_by_layer_float64(name):
     from pathlib import Path
 
-    compare((Path(__file__).parent / "valid" / f"{name}.yaml").read_text(), "float64", rtol=1e-9)
+    compare((Path(__file__).parents[1] / "valid" / f"{name}.yaml").read_text(), "float64", rtol=1e-9)

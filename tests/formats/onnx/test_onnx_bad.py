@@ -19,7 +19,7 @@ from onnx import TensorProto, helper  # noqa: E402
 
 from groupcost.formats.onnx.importer import OnnxError, read_network  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def value(name: str, dims) -> onnx.ValueInfoProto:
