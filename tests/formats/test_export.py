@@ -129,6 +129,7 @@ def _counts(model, network):
     return sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 2, tuple(tuple(t.shape[1:]) for t in outputs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", groupcost.zoo_names())
 def test_exported_file_counts_what_groupcost_counts(name):
     """The file `export --to pytorch` writes (raised or graph): params, FlopCounterMode MACs and output shapes equal the analysis."""
@@ -148,6 +149,7 @@ def test_build_takes_the_specs_variables(groups, params, macs):
     assert _counts(model, groupcost.load("resnext50_32x4d"))[:2] == (params, macs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [str(HERE / "raised_structures.yaml"), "resnet18", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "shufflenet_v1_g3", "shufflenet_v2_x1_0", "regnet_y_800mf", "mobilefacenet", "convnext_tiny"])
 def test_raised_file_computes_what_the_graph_computes(name):
     """Blocks as classes, loops and shapes computed at build time: the same state_dict, key for key in order, and the same output."""
@@ -243,6 +245,7 @@ def test_class_names():
 onnx = pytest.importorskip("onnx")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["every_layer", "every_rank_1d", "every_rank_3d", *groupcost.zoo_names()])
 def test_onnx_model_checks_and_infers_groupcosts_shapes(name):
     network = groupcost.load(HERE / f"{name}.yaml" if name.startswith("every_") else name)
@@ -323,6 +326,7 @@ def _cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "groupcost", *args], capture_output=True, text=True, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_export_command_writes_refuses_to_overwrite_and_forces(tmp_path):
     target = tmp_path / "net.py"
     unknown = _cli("export", "resnet18", "--to", "pytorch", "-o", str(target), "--set", "G=8")
@@ -338,6 +342,7 @@ def test_export_command_writes_refuses_to_overwrite_and_forces(tmp_path):
     assert [n.name for n in onnx.load(onnx_file).graph.node][:2] == ["0", "1"]
 
 
+@pytest.mark.slow
 def test_export_default_file_name_and_stdout(tmp_path):
     assert _cli("export", "alexnet", "--to", "onnx", cwd=tmp_path).returncode == 0
     assert (tmp_path / "alexnet.onnx").is_file()
@@ -357,6 +362,7 @@ def test_round_trip_through_the_onnx_importer(name):
     assert (a.params, a.macs, network.output_shapes) == (b.params, b.macs, back.output_shapes)
 
 
+@pytest.mark.slow
 def test_raised_random_stacks_match_pytorch():
     """Random conv/bn/pool/fc stacks (asymmetric padding, dilation, groups, ceil mode) written by hand
     in torch: the raised file has PyTorch's params, MACs and output shape, and computes the same."""

@@ -15,6 +15,7 @@ from groupcost.ops.conv import Conv
 from groupcost.ops.registry import register
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", groupcost.zoo_names())
 def test_zoo_verifies(name):
     net = executable(name)

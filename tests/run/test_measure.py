@@ -72,6 +72,7 @@ def test_analyze_measure_json_has_both():
     assert data["measurement"]["setup"]["device"] == "cpu" and data["measurement"]["setup"]["threads"] >= 1
 
 
+@pytest.mark.slow
 def test_whatif_compare_and_layer_measure(tmp_path):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(SWEEPABLE)
