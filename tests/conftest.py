@@ -44,7 +44,7 @@ def write_spec(tmp_path):
 
 
 # Zoo models too large to execute at their full input in every test run: NumPy and PyTorch run them
-# at a smaller input (their full-size figures are asserted analytically in test_zoo.py).
+# at a smaller input (their full-size figures are asserted analytically in language/test_zoo.py).
 SMALLER_INPUT = {
     "fcn_resnet50": (3, 128, 128),
     "deeplabv3_mobilenet_v3_large": (3, 128, 128),

@@ -55,7 +55,7 @@ The torch factory is called only when a module is built, so drawing needs no tor
 property tests run without it). A new kind of merge registers `@merge(kind, weight)` with a
 function `(draw, draft, x) -> name | None` that adds nodes to the `Draft` and returns the name
 of the tensor it produced; a layer that reads another tensor's size is drawn this way
-(`draft.add_layer(op, x, target)` writes `to: target`). tests/test_random_graphs.py's FEATURES
+(`draft.add_layer(op, x, target)` writes `to: target`). tests/graph/test_random_graphs.py's FEATURES
 and NOT_DRAWN say what the draws must reach: every layer type groupcost registers is drawn.
 `graphs(kinds=...)` restricts a draw to some registered names.
 """
@@ -559,7 +559,7 @@ def draw_pool(draw, x: Shape) -> Op | None:
     if d * (k - 1) + 1 > min(dims) + 2 * p or p > (d * (k - 1) + 1) // 2:
         return None
     if kind == "avgpool" and rank == 3 and min(dims) < k:
-        return None  # AvgPool3d refuses an input smaller than its window, padded or not (a groupcost bug: tests/test_random_graphs.py)
+        return None  # AvgPool3d refuses an input smaller than its window, padded or not (a groupcost bug: tests/graph/test_random_graphs.py)
     outs = tuple(window(n, k, stride, p, p, d, ceil) for n in dims)
     if min(outs) < 1:
         return None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from test_diff import BASE, HEAD
+from questions.test_diff import BASE, HEAD
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"

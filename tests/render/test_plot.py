@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 
 import pytest
@@ -43,3 +45,15 @@ def test_without_matplotlib_names_the_extra(cli, tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert result.stderr == "--plot:1:1: error: --plot needs matplotlib (pip install 'matplotlib>=3.6' in groupcost's environment; from a checkout: pip install -e '.[plot]')\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_has_the_usual_mode(cli, tmp_path):
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "sweep.svg"
+    old = os.umask(0o022)
+    try:
+        assert cli("whatif", "alexnet_2gpu", "--vary", "G=1,2", "--plot", target).exit_code == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+

@@ -70,6 +70,7 @@ def stacks(draw):
     return "\n".join(lines) + "\n", nn.Sequential(*modules), tuple(int(v) for v in lines[0][8:-1].split(", "))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(stacks())
 def test_random_stack_matches_pytorch(case):

@@ -31,7 +31,7 @@ from torch_named import export_onnx, named_module, trained_batchnorm  # noqa: E4
 from torch_reference import torch_counts  # noqa: E402
 from conftest import SMALLER_INPUT  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 ALL = os.environ.get("GROUPCOST_ONNX_ALL") == "1"
 # By default a sample of the zoo: Resize (FPN), ConvTranspose and spatial Slice (U-Net), 3-D Conv (R(2+1)D).
 # convnext_tiny's test module does not trace with a dynamic batch at 224 (a guard in torch.export): left out.
@@ -122,11 +122,13 @@ def check_against_torch(name: str, dynamo: bool, folder: Path) -> None:
     assert any("BatchNorm folded" in note for note in got.notes) == (folded_bn(network) > 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in zoo_names() if n not in LRN_DECOMPOSED])
 def test_zoo_torchscript_export(name, folder):
     check_against_torch(name, False, folder)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_ONNXSCRIPT, reason="the torch.export exporter needs onnxscript")
 @pytest.mark.parametrize("name", [n for n in DYNAMO_MODELS if n not in LRN_DECOMPOSED])
 def test_zoo_dynamo_export(name, folder):
@@ -141,6 +143,7 @@ def test_resnet50_export_has_the_briefs_parameter_count(folder):
     assert (report.totals.params, report.totals.macs) == (25_530_472, 4_089_184_256)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dynamo", [False, pytest.param(True, marks=pytest.mark.skipif(not HAVE_ONNXSCRIPT, reason="needs onnxscript"))])
 def test_torchvisions_resnet50_reads_with_torchvisions_names(dynamo, tmp_path):
     from reference_resnet import Bottleneck, ResNet
@@ -169,6 +172,7 @@ def test_local_response_norm_as_pytorch_writes_it(folder):
 # ---- round trip: spec → ONNX → import → spec → analyze ---------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in zoo_names() if n not in LRN_DECOMPOSED])
 def test_round_trip_keeps_every_figure(name, folder):
     _, _, path = exported(name, False, folder)
@@ -220,6 +224,7 @@ def test_se_and_grouped_convs_are_recovered(folder):
 # ---- exporters' variations -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("opset", [11, 13, 17, 20])
 def test_opsets(opset, tmp_path):
     network = load("mobilenet_v3_small")  # SE, hard swish, hard sigmoid, dropout, flatten
@@ -231,6 +236,7 @@ def test_opsets(opset, tmp_path):
     assert (report.totals.params, report.totals.macs) == (params - folded_bn(network), macs)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_ONNXSCRIPT, reason="needs onnxscript")
 def test_opset_21_with_the_torch_export_exporter(tmp_path):
     network = load("shufflenet_v2_x0_5")
@@ -348,6 +354,7 @@ def test_torch_factory_import(tmp_path):
     assert "dwconv" in result.stdout
 
 
+@pytest.mark.slow
 def test_torch_factory_errors_are_one_line(tmp_path):
     (tmp_path / "factories.py").write_text(FACTORY, encoding="utf-8")
     for args in (["torch:factories:missing", "--input", "3,8,8"], ["torch:nosuchmodule:f", "--input", "3,8,8"],

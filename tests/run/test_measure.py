@@ -12,7 +12,7 @@ import pytest
 from groupcost.run.measure import Measurement, Session, Setup, Timing
 
 HERE = Path(__file__).parent
-TINY = HERE / "io" / "every_layer.yaml"
+TINY = HERE.parent / "formats" / "every_layer.yaml"
 SWEEPABLE = """
 name: tiny_table2
 input: [c, 8, 8]
@@ -72,6 +72,7 @@ def test_analyze_measure_json_has_both():
     assert data["measurement"]["setup"]["device"] == "cpu" and data["measurement"]["setup"]["threads"] >= 1
 
 
+@pytest.mark.slow
 def test_whatif_compare_and_layer_measure(tmp_path):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(SWEEPABLE)

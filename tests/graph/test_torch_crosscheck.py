@@ -16,6 +16,7 @@ from reference_resnet import Bottleneck, ResNet, meta_counts  # noqa: E402
 from torch_reference import network_module, torch_counts  # noqa: E402
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", groupcost.zoo_names())
 def test_zoo_model_matches_pytorch(name):
     """The same architecture built in torch: equal params, MACs, and every layer's output shape."""

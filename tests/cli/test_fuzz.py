@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from groupcost.cli.app import run
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 ZOO = {p.stem: p.read_text(encoding="utf-8") for p in sorted((ROOT / "specs").glob("*.yaml"))}
 EXAMPLES = int(os.environ.get("GROUPCOST_FUZZ_EXAMPLES", "60"))
 ONE_ERROR_LINE = re.compile(r"[^\n]+:\d+:\d+: error: [^\n]+\n")

@@ -9,7 +9,7 @@ import pytest
 
 import groupcost
 
-SPEC_MD = (Path(__file__).parents[1] / "docs" / "spec.md").read_text(encoding="utf-8")
+SPEC_MD = (Path(__file__).parents[2] / "docs" / "spec.md").read_text(encoding="utf-8")
 EXAMPLES = [block for block in re.findall(r"```yaml\n(.*?)```", SPEC_MD, flags=re.S) if "\ninput:" in "\n" + block and "\nlayers:" in "\n" + block]
 
 

@@ -92,6 +92,7 @@ def test_every_layer_type_matches_pytorch_float32(text, seed):
     compare(text, "float32", rtol=1e-4, seed=seed)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "shufflenet_v2_x1_0", "mobilefacenet", "alexnet_2gpu", "shufflenet_v1_g3"])
 def test_zoo_network_layer_by_layer_float64(name):
     compare(resolve_source(name).read_text(), "float64", rtol=1e-9)
@@ -101,4 +102,4 @@ def test_zoo_network_layer_by_layer_float64(name):
 def test_valid_specs_layer_by_layer_float64(name):
     from pathlib import Path
 
-    compare((Path(__file__).parent / "valid" / f"{name}.yaml").read_text(), "float64", rtol=1e-9)
+    compare((Path(__file__).parents[1] / "valid" / f"{name}.yaml").read_text(), "float64", rtol=1e-9)

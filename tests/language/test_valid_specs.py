@@ -10,7 +10,7 @@ import pytest
 
 import groupcost
 
-VALID = sorted((Path(__file__).parent / "valid").glob("*.yaml"))
+VALID = sorted((Path(__file__).parents[1] / "valid").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", VALID, ids=[p.stem for p in VALID])

@@ -21,7 +21,7 @@ from groupcost.graph.analysis import analyze  # noqa: E402
 from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.formats.onnx.values import OnnxError  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def value(name: str, dims) -> onnx.ValueInfoProto:

@@ -142,10 +142,10 @@ def test_generator_reaches_every_feature():
 
 
 NOT_DRAWN = {
-    # first-release types the DAG generator has never drawn (tests/test_random_stacks.py and the
+    # first-release types the DAG generator has never drawn (tests/graph/test_random_stacks.py and the
     # torch cross-check cover them); every type added since must be drawn
     "dwsep", "gdc", "leakyrelu", "elu", "gelu", "mish", "softmax", "prelu", "dropout", "shuffle", "lrn", "se",
-    "opaque",  # an ONNX operator groupcost does not model: only the importer makes it (tests/test_onnx_import.py)
+    "opaque",  # an ONNX operator groupcost does not model: only the importer makes it (tests/formats/onnx/test_onnx_import.py)
 }
 
 

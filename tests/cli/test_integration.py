@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
 SPEC = "name: net\ninput: [3, 32, 32]\nbudgets: {params: 2K, macs: 2M}\nlayers:\n  - conv: {out: 16, k: 3, p: 1}\n  - relu\n  - conv: {out: 16, k: 3, p: 1, groups: G}\n"
 # conv1: 3·16·9 + 16 = 448 params, 432·1024 = 442,368 MACs; conv2 at G: 16·(16/G)·9 + 16 params, ×1024 MACs

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-INVALID = sorted((Path(__file__).parent / "bad_specs").glob("*.yaml"))
+INVALID = sorted((Path(__file__).parents[1] / "bad_specs").glob("*.yaml"))
 EXPECT = re.compile(r"# expect: (\d+):(\d+) (.+)")
 
 
@@ -66,7 +66,7 @@ def test_set_unknown_variable(cli):
 
 def test_set_illegal_value_is_located_in_the_spec(cli):
     """G=3 does not divide conv2's 256 filters: the error points at `groups: G` in the spec."""
-    spec_lines = (Path(__file__).parents[1] / "specs" / "alexnet_2gpu.yaml").read_text().splitlines()
+    spec_lines = (Path(__file__).parents[2] / "specs" / "alexnet_2gpu.yaml").read_text().splitlines()
     line = next(n for n, text in enumerate(spec_lines, 1) if "name: conv2" in text)
     column = spec_lines[line - 1].index("groups: G") + len("groups: ") + 1
     result = cli("analyze", "alexnet_2gpu", "--set", "G=3")

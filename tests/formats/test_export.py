@@ -1,6 +1,6 @@
 """Exporters: PyTorch source and ONNX, checked against PyTorch's and ONNX's own answers.
 
-References we did not compute: torchvision's state_dict keys and shapes (../shared/reference,
+References we did not compute: torchvision's state_dict keys and shapes (tests/reference,
 facts held as data), torch's parameter count and FlopCounterMode, ONNX's checker and shape
 inference, and the NumPy executor's outputs for the same weights.
 """
@@ -25,7 +25,7 @@ EVERY_LAYER = HERE / "every_layer.yaml"
 IMPORTABLE = HERE / "importable_layers.yaml"  # every_layer.yaml less the types the ONNX importer does not read back
 EVERY_RANK = [HERE / "every_rank_1d.yaml", HERE / "every_rank_3d.yaml"]  # the layer types that take any rank, in 1-D and 3-D
 REFUSED = {"opaque"}  # in the tables, but every format refuses it by name: groupcost does not know what it computes
-REFERENCE = HERE.parents[1] / ".." / "shared" / "reference" / "torchvision_state_dicts.json"
+REFERENCE = HERE.parent / "reference" / "torchvision_state_dicts.json"
 TORCHVISION = ["resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v2", "shufflenet_v2_x1_0", "alexnet"]
 LAYER_NAMES = sorted({cls.type_name for cls in LAYER_TYPES.values() if not issubclass(cls, Macro)})
 
@@ -150,7 +150,6 @@ def _build(network, device=None, source=None):
         return namespace["build"]().eval()
 
 
-@pytest.mark.skipif(not REFERENCE.is_file(), reason="../shared/reference is not checked out beside the repo")
 @pytest.mark.parametrize("name", TORCHVISION)
 def test_state_dict_is_torchvisions(name):
     """Key for key and shape for shape (BN buffers included, num_batches_tracked left out); strict load works."""
@@ -175,6 +174,7 @@ def _counts(model, network):
     return sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 2, tuple(tuple(t.shape[1:]) for t in outputs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", groupcost.zoo_names())
 def test_exported_file_counts_what_groupcost_counts(name):
     """The file `export --to pytorch` writes (raised or graph): params, FlopCounterMode MACs and output shapes equal the analysis."""
@@ -194,6 +194,7 @@ def test_build_takes_the_specs_variables(groups, params, macs):
     assert _counts(model, groupcost.load("resnext50_32x4d"))[:2] == (params, macs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [str(HERE / "raised_structures.yaml"), "resnet18", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "shufflenet_v1_g3", "shufflenet_v2_x1_0", "regnet_y_800mf", "mobilefacenet", "convnext_tiny"])
 def test_raised_file_computes_what_the_graph_computes(name):
     """Blocks as classes, loops and shapes computed at build time: the same state_dict, key for key in order, and the same output."""
@@ -319,6 +320,7 @@ def test_class_names():
 onnx = pytest.importorskip("onnx")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["every_layer", "every_rank_1d", "every_rank_3d", *groupcost.zoo_names()])
 def test_onnx_model_checks_and_infers_groupcosts_shapes(name):
     network = groupcost.load(HERE / f"{name}.yaml" if name.startswith("every_") else name)
@@ -408,6 +410,7 @@ def _cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "groupcost", *args], capture_output=True, text=True, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_export_command_writes_refuses_to_overwrite_and_forces(tmp_path):
     target = tmp_path / "net.py"
     unknown = _cli("export", "resnet18", "--to", "pytorch", "-o", str(target), "--set", "G=8")
@@ -423,6 +426,7 @@ def test_export_command_writes_refuses_to_overwrite_and_forces(tmp_path):
     assert [n.name for n in onnx.load(onnx_file).graph.node][:2] == ["0", "1"]
 
 
+@pytest.mark.slow
 def test_export_default_file_name_and_stdout(tmp_path):
     assert _cli("export", "alexnet", "--to", "onnx", cwd=tmp_path).returncode == 0
     assert (tmp_path / "alexnet.onnx").is_file()
@@ -442,6 +446,7 @@ def test_round_trip_through_the_onnx_importer(name):
     assert (a.params, a.macs, network.output_shapes) == (b.params, b.macs, back.output_shapes)
 
 
+@pytest.mark.slow
 def test_raised_random_stacks_match_pytorch():
     """Random conv/bn/pool/fc stacks (asymmetric padding, dilation, groups, ceil mode) written by hand
     in torch: the raised file has PyTorch's params, MACs and output shape, and computes the same."""

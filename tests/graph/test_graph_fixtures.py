@@ -7,7 +7,7 @@ from pathlib import Path
 
 import groupcost
 
-VALID = Path(__file__).parent / "valid"
+VALID = Path(__file__).parents[1] / "valid"
 
 
 def test_densenet121_is_torchvisions():

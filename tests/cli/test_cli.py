@@ -171,3 +171,107 @@ def test_a_newline_in_a_value_stays_on_one_line(cli):
     """Found by fuzzing: a value echoed into the message must not split the error over lines."""
     result = cli("check", "resnet18", "--max-macs", "1G", "--warn-at", "\n")
     assert (result.exit_code, result.stderr) == (2, "--warn-at:1:1: error: cannot read '\\n' as a fraction (e.g. 90% or 0.9)\n")
+
+
+# ---- the breakdown by layer type and the units in every format -------------------------------
+
+
+def test_by_type_in_every_format(cli):
+    doc = json.loads(cli("analyze", "mobilenet_v1", "--by", "type", "-f", "json").stdout)
+    shares = {t["kind"]: t for t in doc["types"]}
+    assert round(100 * shares["pointwise 1×1"]["macs_share"], 2) == 94.86
+    rows = {r["kind"]: r for r in csv.DictReader(io.StringIO(cli("analyze", "mobilenet_v1", "--by", "type", "-f", "csv").stdout))}
+    assert int(rows["depthwise 3x3"]["count"]) == 13  # ASCII in CSV
+    assert "| pointwise 1×1 | 13 |" in cli("analyze", "mobilenet_v1", "--by", "type", "-f", "markdown").stdout
+    table = cli("analyze", "mobilefacenet", "--by", "type").stdout
+    assert "GDC 7×7" in table and "94.86%" in cli("analyze", "mobilenet_v1", "--by", "type").stdout
+    assert cli("analyze", "resnet18", "--by", "type", "--depth", "1").exit_code == 2
+
+
+def test_json_names_carry_units(cli):
+    doc = json.loads(cli("analyze", "resnet18", "-f", "json").stdout)
+    assert "peak_activation" not in doc["totals"] and "peak_activation_bytes" not in doc["totals"]
+    assert doc["totals"]["largest_activation_bytes"] == 4 * 64 * 112 * 112  # conv1's output, the largest single tensor
+    for key in doc["totals"]:
+        assert key in ("params", "weights", "buffers", "macs", "flops") or key.endswith(("_bytes", "_elements")), key
+
+
+def test_csv_has_every_json_column_and_ascii_shapes(cli):
+    analyzed = cli("analyze", "resnet18", "-f", "csv", "--device", "a100").stdout
+    header = analyzed.splitlines()[0].split(",")
+    layer = json.loads(cli("analyze", "resnet18", "-f", "json", "--device", "a100").stdout)["layers"][0]
+    assert header == list(layer) and "latency_s" in header
+    assert "×" not in analyzed and ",3x224x224,64x112x112," in analyzed
+    for args in (["compare", "resnet18", "--layers", "layer1.*"], ["layer", "8,8,8", "--out", "8", "--g", "1,3"],
+                 ["whatif", "alexnet_2gpu", "--vary", "G=1,3"], ["verify", "shufflenet_v2_table2"]):
+        text = cli(*args, "-f", "csv").stdout
+        assert "×" not in text and "True" not in text and "False" not in text, args
+    verify = list(csv.DictReader(io.StringIO(cli("verify", "shufflenet_v2_table2", "--batch", "2", "-f", "csv").stdout)))
+    assert verify[0]["actual_shape"] == verify[0]["expected_shape"] and verify[0]["actual_batch"] == "2"  # no batch in shapes
+
+
+# ---- --input and --batch ---------------------------------------------------------------------
+
+
+def test_input_resizes_a_zoo_model(cli):
+    """PyTorch: torchvision resnet50 at 1×3×160×160 has 2,087,321,600 MACs."""
+    result = cli("analyze", "resnet50", "--input", "3,160,160", "-f", "json")
+    doc = json.loads(result.stdout)
+    assert doc["totals"]["macs"] == 2_087_321_600 and doc["input_shape"] == [3, 160, 160]
+    assert groupcost.analyze(groupcost.load("resnet50", input_shape=(3, 160, 160))).totals.macs == 2_087_321_600
+
+
+@pytest.mark.parametrize("command", [["analyze"], ["compare"], ["verify"], ["check", "--max-params", "100M"], ["whatif", "--layer", "conv1", "--g", "1"]])
+def test_batch_and_input_everywhere(cli, command):
+    result = cli(command[0], "mobilefacenet", *command[1:], "--batch", "2", "--input", "3,96,96", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_spec_from_stdin(cli):
+    from groupcost.language.zoo import resolve_source
+
+    result = cli("analyze", "-", "-f", "json", input=resolve_source("alexnet").read_text(encoding="utf-8"))
+    assert result.exit_code == 0 and json.loads(result.stdout)["totals"]["params"] == 61_100_840  # torchvision's AlexNet
+    assert json.loads(result.stdout)["source"] == "<stdin>"
+
+
+def test_dash_h(cli):
+    assert cli("-h").exit_code == 0 and "Usage" in cli("analyze", "-h").stdout
+
+
+def test_zoo_names_not_paths(cli):
+    assert json.loads(cli("analyze", "resnet18", "-f", "json").stdout)["source"] == "resnet18"
+    assert "groupcost diff: resnet18 → resnet50" in cli("diff", "resnet18", "resnet50").stdout
+    assert "`resnet18` → `resnet50`" in cli("diff", "resnet18", "resnet50", "-f", "markdown").stdout
+
+
+def test_help_quotes_the_rule(cli):
+    assert "'macs>5%,params>0'" in cli("diff", "--help").stdout
+    assert "[plot]" not in cli("whatif", "--help").stdout or "groupcost[plot]" not in cli("whatif", "--help").stdout
+    assert "matplotlib>=3.6" in cli("whatif", "--help").stdout
+
+
+# ---- one-line errors, exit 2 -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "prefix"),
+    [
+        (["verify", "shufflenet_v2_table2", "--seed", "-1"], "--seed:1:1: error: Invalid value for '--seed'"),
+        (["compare", "resnet18", "--layers", "nosuch*"], "--layers:1:1: error: --layers 'nosuch*' matches no standard or pointwise convolution"),
+        (["analyze", "resnet18", "--device", "a100", "--peak-tflops", "10"], "--device:1:1: error: --device and --peak-tflops"),
+        (["layer", "-64,56,56", "--out", "8"], "-64,56,56:1:1: error: '-64,56,56' is negative"),
+        (["layer", "64,56,56", "--out", "8", "-k", "-3"], "-k:1:1: error: -k values must be positive, got -3"),
+        (["layer", "64,56,56", "--out", "8", "-s", "-1"], "-s:1:1: error: -s values must be positive, got -1"),
+        (["layer", "64,56,56", "--out", "8", "-p", "samee"], "-p:1:1: error: unknown padding 'samee' (did you mean 'same'?)"),
+        (["analyze", "resnet18", "--input", "3,0,4"], "--input:1:1: error: --input values must be positive"),
+    ],
+)
+def test_errors_are_one_line_exit_2(capsys, argv, prefix):
+    from groupcost.cli.app import run
+
+    with pytest.raises(SystemExit) as exit_info:
+        run(argv)
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 2 and out == "" and err.startswith(prefix) and err.count("\n") == 1, err
+

@@ -13,7 +13,7 @@ from groupcost.language.schema import spec_schema_json
 
 jsonschema = pytest.importorskip("jsonschema")
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 SCHEMA = json.loads(spec_schema_json())
 VALIDATOR = jsonschema.Draft7Validator(SCHEMA)
 ZOO = sorted((ROOT / "specs").glob("*.yaml"))

@@ -15,6 +15,7 @@ from groupcost.ops.conv import Conv
 from groupcost.ops.registry import register
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", groupcost.zoo_names())
 def test_zoo_verifies(name):
     net = executable(name)
@@ -69,3 +70,17 @@ def test_every_layer_type_declares_a_kernel():
 def test_verify_errors_are_located(cli):
     result = cli("verify", "resnet51")
     assert result.exit_code == 2 and result.stderr.startswith("resnet51:1:1: error:")
+
+
+def test_out_of_memory_is_not_a_mismatch(cli, monkeypatch):
+    from groupcost.ops.conv import Conv
+
+    def starved(self, x, weights, counter):
+        raise MemoryError("Unable to allocate 3.50 GiB for an array with shape (8, 64, 1792, 1792) and data type float32")
+
+    monkeypatch.setattr(Conv, "forward", starved)
+    result = cli("verify", "resnet18")
+    assert result.exit_code == 2 and "MISMATCH" not in result.stdout + result.stderr
+    assert result.stderr.startswith("resnet18:1:1: error: out of memory while verifying resnet18 at conv1: Unable to allocate 3.50 GiB")
+    assert result.stderr.count("\n") == 1 and "needs at least" in result.stderr
+
