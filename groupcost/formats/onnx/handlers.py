@@ -7,7 +7,9 @@ or kept opaque with --allow-unknown), and the importer's `fail` for a malformed 
 
 from __future__ import annotations
 
+
 import math
+import re
 
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
 from groupcost.formats.onnx.names import weight_path
@@ -175,12 +177,21 @@ def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
     return result
 
 
+GENERATED_NAME = re.compile(r"val_\d+$|onnx::")
+"""A tensor named by PyTorch's exporters (torch.export's `val_N`, TorchScript's `onnx::Op_N`), not after a parameter."""
+
+
 def _batchnorm(imp: Importer, i: int, node, inputs: list) -> Act:
     x = as_act(inputs[0])
     scale = inputs[1]
     if not isinstance(scale, (Weight, Const)) or tuple(scale.dims) != (x.shape[0],):
         raise imp.fail(node, f"scale of shape {list(getattr(scale, 'dims', []))} does not fit {x.shape[0]} channels")
-    return imp.layer(i, node, "bn", LAYER_TYPES["bn"](affine=True), x, weight_path(node, 1))
+    # A learned scale is an initializer of its own. BatchNorm2d(affine=False) exports constant ones
+    # and zeros: Constant nodes, tensors the exporter names itself (`val_9`, `onnx::...`), or the
+    # running statistics themselves where the exporter shares equal tensors.
+    scale = node.input[1]
+    affine = scale in imp.initializers and not scale.endswith((".running_var", ".running_mean")) and not GENERATED_NAME.match(scale)
+    return imp.layer(i, node, "bn", LAYER_TYPES["bn"](affine=affine), x, weight_path(node, 1))
 
 
 def _pool(kind: str) -> Handler:

@@ -49,7 +49,8 @@ except ImportError:
 def folded_bn(network) -> int:
     """Parameters an eval-mode export removes: BN's 2C become a conv bias of C (2C when the conv had one).
 
-    A BN after a folded BN folds too: the conv then already has its bias.
+    A BN after a folded BN folds too: the conv then already has its bias. A conv whose output is
+    also read elsewhere, or returned, keeps its BN: the exporter cannot fold into a tensor it must keep.
     """
     readers: dict[str, int] = {}
     for n in network.nodes:
@@ -62,7 +63,7 @@ def folded_bn(network) -> int:
             continue
         if hasattr(n.layer, "geometry"):
             conv_bias[n.name] = n.layer.geometry(n.in_shape).bias
-        elif n.type_name == "bn" and n.inputs[0] in conv_bias and readers[n.inputs[0]] == 1:
+        elif n.type_name == "bn" and n.inputs[0] in conv_bias and readers[n.inputs[0]] == 1 and n.inputs[0] not in network.outputs:
             removed += n.in_shape[0] * (2 if conv_bias[n.inputs[0]] else 1)
             conv_bias[n.name] = True
     return removed
@@ -432,3 +433,27 @@ def test_analyze_and_compare_read_groupcosts_own_onnx_export(tmp_path):
     assert spec.returncode == 0, spec.stderr
     raised = analyze(build(parse_text(spec.stdout, "r18.yaml"))).totals
     assert (raised.params, raised.macs) == (11_689_512, 1_814_073_344)
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+@pytest.mark.parametrize("affine", [False, True])
+def test_an_unfolded_batchnorm_keeps_pytorchs_parameter_count(tmp_path, dynamo, affine):
+    """A BN whose conv output is also returned cannot be folded: it stays, with 2C parameters only
+    where PyTorch has them (BatchNorm2d(affine=False) exports constant ones and zeros, no parameters)."""
+    class ConvThenNorm(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(4, 4, 1, bias=False)
+            self.norm = torch.nn.BatchNorm2d(4, affine=affine)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return self.norm(y), y
+
+    model = ConvThenNorm().eval()
+    for untrained in (True, False):
+        if not untrained:
+            model = trained_batchnorm(model)
+        path = tmp_path / f"m{untrained}.onnx"
+        export_onnx(model, (4, 3, 3), path, dynamo=dynamo, outputs=2)
+        assert analyze(read_network(path)).totals.params == sum(p.numel() for p in model.parameters()), untrained

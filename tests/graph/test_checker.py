@@ -16,7 +16,7 @@ from groupcost.language.build import build
 from groupcost.language.zoo import zoo_names
 from groupcost.ops import LAYER_TYPES
 
-IMPORTABLE = Path(__file__).parent.parent / "io" / "importable_layers.yaml"
+IMPORTABLE = Path(__file__).parent.parent / "formats" / "importable_layers.yaml"
 
 SPLIT = """name: split
 input: [8, 6, 6]
