@@ -7,7 +7,6 @@ or kept opaque with --allow-unknown), and the importer's `fail` for a malformed 
 
 from __future__ import annotations
 
-
 import math
 import re
 
