@@ -39,15 +39,6 @@ OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}
 INT64_BYTES = 8  # num_batches_tracked
 
 
-def _bn_buffers(in_shape: Shape) -> tuple[int, int]:
-    """(floating-point elements, int64 elements) of a BatchNorm's running statistics, as torch allocates them."""
-    return 2 * in_shape[0], 1
-
-
-# Layer types that hold buffers (not parameters): type name → in_shape → (float elements, int64 elements).
-BUFFERS = {"bn": _bn_buffers}
-
-
 @dataclass(frozen=True)
 class Row:
     """One layer's facts and costs for one input shape. Counts are exact ints; shapes leave the batch out.
@@ -219,22 +210,6 @@ def _combine(name: str, rows: list[Row]) -> Row:
     )
 
 
-def conv_kind(layer, in_shape: Shape) -> str:
-    """'standard 3×3', 'grouped 3×3', 'depthwise 3×3', 'pointwise 1×1' or 'GDC 7×7' for a convolution; '' otherwise."""
-    geometry = getattr(layer, "geometry", None)
-    if geometry is None or len(in_shape) != 3:
-        return ""
-    g = geometry(in_shape)
-    kernel = "×".join(map(str, g.kernel))
-    if g.groups == g.c_in > 1 and g.kernel == in_shape[1:] and not any(g.pads):
-        return f"GDC {kernel}"
-    if g.groups == g.c_in > 1:
-        return f"depthwise {kernel}"
-    if g.groups > 1:
-        return f"grouped {kernel}"
-    return f"pointwise {kernel}" if g.kernel == (1, 1) else f"standard {kernel}"
-
-
 def step_row(step: Step, batch: int, dtype_bytes: int = 4) -> Row:
     """The row of one layer or merge for a batch of `batch`."""
     out_elements = math.prod(step.out_shape)
@@ -245,11 +220,11 @@ def step_row(step: Step, batch: int, dtype_bytes: int = 4) -> Row:
     assert isinstance(step, LayerStep)
     cost = step.layer.cost(step.in_shape, step.out_shape)
     traffic = batch * (math.prod(step.in_shape) + out_elements) + cost.params
-    floats, ints = BUFFERS[step.type_name](step.in_shape) if step.type_name in BUFFERS else (0, 0)
+    floats, ints = step.layer.buffer_counts(step.in_shape)
     return Row(
         step.name, step.type_name, step.out_shape, step.layer.group_count(step.in_shape),
         cost.params, cost.weights, cost.macs * batch, batch * out_elements, traffic,
-        in_shapes=(step.in_shape,), kind=conv_kind(step.layer, step.in_shape) or step.type_name,
+        in_shapes=(step.in_shape,), kind=step.layer.kind_label(step.in_shape),
         buffers=floats + ints, buffer_bytes=floats * dtype_bytes + ints * INT64_BYTES,
     )
 

@@ -216,6 +216,7 @@ class Layer:
     type_name: ClassVar[str] = ""
     doc: ClassVar[str] = ""
     counts_macs: ClassVar[bool] = False  # True for conv and linear layers
+    groupable: ClassVar[bool] = False  # its G is a design choice: compare, whatif and --measure vary it
 
     @classmethod
     def arg_specs(cls) -> tuple[ArgSpec, ...]:
@@ -239,6 +240,14 @@ class Layer:
     def group_count(self, x: Shape) -> int | None:
         """The convolution's group count, for conv-like layers; None elsewhere."""
         return None
+
+    def kind_label(self, x: Shape) -> str:
+        """What this layer is, for the `kind` column and `--by type`: the type's name, unless the type says more."""
+        return self.type_name
+
+    def buffer_counts(self, x: Shape) -> tuple[int, int]:
+        """The non-learnable state PyTorch keeps in the state_dict: (floating-point elements, int64 elements)."""
+        return 0, 0
 
     # ---- export facts (groupcost.ops.adapters); a type without them is refused by name -------------
 

@@ -153,6 +153,20 @@ class ConvLike(Layer):
     def group_count(self, x: Shape) -> int:
         return self.geometry(x).groups
 
+    def kind_label(self, x: Shape) -> str:
+        """'standard 3×3', 'grouped 3×3', 'depthwise 3×3', 'pointwise 1×1' or 'GDC 7×7' on a C×H×W input; the type's name elsewhere."""
+        if len(x) != 3:
+            return self.type_name
+        g = self.geometry(x)
+        kernel = "×".join(map(str, g.kernel))
+        if g.groups == g.c_in > 1 and g.kernel == x[1:] and not any(g.pads):
+            return f"GDC {kernel}"
+        if g.groups == g.c_in > 1:
+            return f"depthwise {kernel}"
+        if g.groups > 1:
+            return f"grouped {kernel}"
+        return f"pointwise {kernel}" if g.kernel == (1, 1) else f"standard {kernel}"
+
     def weight_shapes(self, x: Shape) -> dict[str, tuple[int, ...]]:
         g = self.geometry(x)
         return {"weight": g.weight_shape(), **({"bias": (g.c_out,)} if g.bias else {})}
@@ -221,6 +235,8 @@ def _spatial_args(layer, x: Shape, *names: str) -> tuple[int, tuple[int, ...], l
 class Conv(ConvLike):
     """Convolution, as torch.nn.Conv1d/2d/3d by the input's rank (bias defaults to true, as there)."""
 
+    groupable = True
+
     out: int = arg(positive_int, doc="output channels C_out")
     k: int | tuple[int, ...] = arg(sizes, doc="kernel size: K, or one per dimension ([K_h, K_w]; [K_t, K_h, K_w])")
     s: int | tuple[int, ...] = arg(sizes, 1, "stride: S or one per dimension")
@@ -266,6 +282,8 @@ class DepthwiseConv(ConvLike):
 class PointwiseConv(ConvLike):
     """1×1 convolution (optionally grouped, as in ShuffleNet, or strided, as in ResNet shortcuts)."""
 
+    groupable = True
+
     out: int = arg(positive_int, doc="output channels C_out")
     s: int | tuple[int, ...] = arg(sizes, 1, "stride")
     groups: int = arg(positive_int, 1, "number of groups G", alias="g")
@@ -304,6 +322,8 @@ class GlobalDepthwiseConv(ConvLike):
 class ConvTranspose(ConvLike):
     """Transposed convolution, as torch.nn.ConvTranspose1d/2d/3d (U-Net's up-convolution)."""
 
+    groupable = True
+
     out: int = arg(positive_int, doc="output channels C_out")
     k: int | tuple[int, ...] = arg(sizes, doc="kernel size: K or one per dimension")
     s: int | tuple[int, ...] = arg(sizes, 1, "stride: S or one per dimension")
@@ -317,7 +337,6 @@ class ConvTranspose(ConvLike):
         c_in, dims, (k, s, p, op, d) = _spatial_args(self, x, "k", "s", "p", "output_padding", "d")
         check_groups(c_in, self.out, self.groups)
         return TransposedGeometry(c_in, self.out, k, s, tuple(v for v in p for _ in range(2)), d, self.groups, self.bias, op, dims)
-
 
 
 @register("dwsep")

@@ -40,6 +40,10 @@ class BatchNorm(Layer):
     def weight_shapes(self, x: Shape) -> dict[str, tuple[int, ...]]:
         return {"weight": (x[0],), "bias": (x[0],)} if self.affine else {}
 
+    def buffer_counts(self, x: Shape) -> tuple[int, int]:
+        """running_mean and running_var (C each), and num_batches_tracked (one int64), as torch allocates them."""
+        return 2 * x[0], 1
+
     def forward(self, x, weights, counter):
         """Inference with fresh running statistics (mean 0, variance 1), as a new torch module has."""
         channel = (1, -1) + (1,) * (x.ndim - 2)

@@ -46,8 +46,8 @@ class Variant:
 
 
 def is_groupable(step) -> bool:
-    """Standard, pointwise and transposed convolutions of any rank: the layers whose G is a design choice."""
-    return isinstance(step, LayerStep) and type(step.layer) in (Conv, PointwiseConv, ConvTranspose)
+    """The layers whose G is a design choice (their type says so): standard, pointwise and transposed convolutions."""
+    return isinstance(step, LayerStep) and step.layer.groupable
 
 
 def choice_label(choice: Choice) -> str:
