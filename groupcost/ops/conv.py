@@ -339,6 +339,26 @@ class ConvTranspose(ConvLike):
         return TransposedGeometry(c_in, self.out, k, s, tuple(v for v in p for _ in range(2)), d, self.groups, self.bias, op, dims)
 
 
+@register("dwconvtranspose")
+@dataclass(frozen=True)
+class DepthwiseConvTranspose(ConvLike):
+    """Depthwise transposed convolution: G = C_in, `mult` filters per channel (the upsampling of
+    light decoders), as torch.nn.ConvTranspose1d/2d/3d(C, mult·C, k, groups=C)."""
+
+    k: int | tuple[int, ...] = arg(sizes, doc="kernel size: K or one per dimension")
+    s: int | tuple[int, ...] = arg(sizes, 1, "stride: S or one per dimension")
+    p: int | tuple[int, ...] = arg(offsets, 0, "padding taken off both sides of each output dimension: P or one per dimension")
+    output_padding: int | tuple[int, ...] = arg(offsets, 0, "added to the far side of each output dimension; smaller than the stride or the dilation")
+    d: int | tuple[int, ...] = arg(sizes, 1, "dilation: D or one per dimension")
+    mult: int = arg(positive_int, 1, "depth multiplier: C_out = mult × C_in")
+    bias: bool = arg(boolean, True, "add a learnable bias per output channel")
+
+    def geometry(self, x: Shape) -> TransposedGeometry:
+        c_in, dims, (k, s, p, op, d) = _spatial_args(self, x, "k", "s", "p", "output_padding", "d")
+        return TransposedGeometry(c_in, c_in * self.mult, k, s, tuple(v for v in p for _ in range(2)), d, c_in, self.bias, op, dims)
+
+
+
 @register("dwsep")
 @dataclass(frozen=True)
 class DepthwiseSeparable(Macro):
