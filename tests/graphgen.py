@@ -470,6 +470,27 @@ def draw_convtranspose(draw, x: Shape) -> Op | None:
     return Op("convtranspose", args, (out, *outs), lambda: nd("ConvTranspose", rank)(c, out, kk, ss, pp, op, groups, bias, d))
 
 
+@layer("dwconvtranspose", weight=1)
+def draw_dwconvtranspose(draw, x: Shape) -> Op | None:
+    """ConvTranspose1d/2d/3d(C, mult·C, k, groups=C): the transposed conv's sizes, one group per channel."""
+    if len(x) < 2:
+        return None
+    c, dims = x[0], x[1:]
+    rank = len(dims)
+    k = _size(draw, 1, 4 if rank < 3 else 3, rank)
+    s = _stride(draw, rank)
+    p = draw(st.sampled_from([0, 0, 1]))
+    kk, ss, pp = _per(k, rank), _per(s, rank), _per(p, rank)
+    op = tuple(draw(st.integers(0, sn - 1)) for sn in ss)
+    outs = tuple((n - 1) * sn - 2 * pn + kn + on for n, kn, sn, pn, on in zip(dims, kk, ss, pp, op))
+    mult = draw(st.sampled_from([1, 1, 2]))
+    if min(outs) < 1 or not fits((c * mult, *outs)):
+        return None
+    bias = draw(st.booleans())
+    args: dict[str, Any] = {"k": _spec_value(k), "s": _spec_value(s), "p": p, "output_padding": _one(op), "mult": mult, "bias": bias}
+    return Op("dwconvtranspose", args, (c * mult, *outs), lambda: nd("ConvTranspose", rank)(c, c * mult, kk, ss, pp, op, c, bias, 1))
+
+
 @layer("bn", weight=3)
 def draw_bn(draw, x: Shape) -> Op:
     affine = draw(st.sampled_from([True, True, True, False]))

@@ -562,3 +562,33 @@ def test_raised_random_structures_equal_the_graph():
                 torch.testing.assert_close(raised(x), graph(x), rtol=1e-4, atol=1e-5)
 
     check()
+
+
+IMPORT_AS = {
+    "dwsep": "a macro: its parts import as dwconv and pwconv",
+    "dwconvtranspose": "a ConvTranspose with group = C: it imports as convtranspose, groups given",
+    "dropout": "inference: exported as Identity, which the importer drops",
+    "identity": "exported as Identity, which the importer drops",
+    "groupnorm": "exported as Reshape, InstanceNormalization, Reshape, Mul, Add: the importer reads no such pattern yet",
+    "instancenorm": "the importer reads no InstanceNormalization yet",
+    "pixelshuffle": "the importer reads no DepthToSpace yet",
+    "pixelunshuffle": "exported as Reshape, Transpose, Reshape: the importer reads no such pattern yet",
+    "adaptive_maxpool": "exported as a MaxPool: it imports as maxpool",
+    "adaptive_avgpool": "exported as an AveragePool (where its window divides the input): it imports as avgpool",
+    "opaque": "refused by the exporters: groupcost knows an opaque operator's shape and parameters, not what it computes",
+}
+"""Layer types an ONNX import does not give back as themselves, and why: every other type does."""
+
+
+def test_every_layer_type_comes_back_from_onnx_or_says_why():
+    """The import direction of the registry's exhaustiveness: importable_layers.yaml exported to ONNX and
+    read back holds every registered type but those in IMPORT_AS (and no type of IMPORT_AS is read back)."""
+    pytest.importorskip("onnx")
+    from groupcost.formats.onnx.reader import network_from_model
+
+    network = groupcost.load(IMPORTABLE)
+    back = network_from_model(onnx_export.onnx_model(network, "zeros"), "importable", None, name=network.name)
+    read_back = {step.type_name for step in back.nodes if isinstance(step, LayerStep)}
+    registered = {cls.type_name for cls in LAYER_TYPES.values()}
+    assert read_back | set(IMPORT_AS) == registered
+    assert not read_back & set(IMPORT_AS) - {"dwsep"}
