@@ -8,17 +8,16 @@ is not a multiply-accumulate of a convolution or a linear layer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from groupcost.ops.adapters import OnnxGraph
 from groupcost.ops.base import Shape
 
 
-@dataclass(frozen=True)
 class Merge:
     """Base of the merge types: `out_shape` gives None where the shapes do not fit, and the spec
-    builder reports `requirement` and `hint` with the shapes it was given."""
+    builder reports `requirement` and `hint` with the shapes it was given. A merge has no arguments:
+    each type has one instance, in MERGE_TYPES."""
 
     type_name: ClassVar[str] = ""
     requirement: ClassVar[str] = ""  # "add needs <requirement>: conv gives 64×56×56, ..."
@@ -55,7 +54,6 @@ class Merge:
             acc = g.node(self.onnx_op, [acc, other], name if k == len(inputs) - 1 else f"{name}/{self.onnx_op.lower()}{k}")
 
 
-@dataclass(frozen=True)
 class Add(Merge):
     type_name = "add"
     requirement = "equal shapes"
@@ -77,7 +75,6 @@ class Add(Merge):
             super().onnx_nodes(g, name, inputs)
 
 
-@dataclass(frozen=True)
 class Mul(Merge):
     """Element-wise product, broadcasting as NumPy and PyTorch do (an SE gate's C×1×1 against C×H×W)."""
 
@@ -94,7 +91,6 @@ class Mul(Merge):
         return a * b
 
 
-@dataclass(frozen=True)
 class Concat(Merge):
     type_name = "concat"
     requirement = "equal spatial sizes in every branch"
