@@ -10,9 +10,9 @@ transparent: their layers sit beside them. A residual's shortcut sits under `sho
 name its `{name: ..., layers: ...}` form gives), and `repeat` numbers each repetition, a one-entry
 body taking the number itself — so a stage of bottlenecks reads `layer2.0.conv2` as in torchvision.
 
-Shapes in expressions: `c_in`, `h_in`, `w_in` are the input of the enclosing block (the network's
-input outside blocks) and never change inside it; `c_now`, `h_now`, `w_now` are the input of
-the entry being read.
+Shapes in expressions: `c_in`, `h_in`, `w_in` are the input of the enclosing block (undefined outside
+blocks) and never change inside it; `in` names that same tensor. `c_now`, `h_now`, `w_now` are the
+input of the entry being read.
 """
 
 from __future__ import annotations
@@ -55,11 +55,12 @@ BLOCK_INPUT = "in"
 class _Scope:
     """One namespace: hands out unique, stable names (claimed in the graph) and knows its input (`in`)."""
 
-    def __init__(self, prefix: str, graph: GraphBuilder, block_input: Tensor):
+    def __init__(self, prefix: str, graph: GraphBuilder, group_input: Tensor, block: tuple[str, Tensor] | None = None):
         self.prefix = prefix
         self.index = 0
         self.graph = graph
-        self.input = block_input
+        self.input = group_input  # the input of this namespace (a block, seq, repetition or branch)
+        self.block = block  # the enclosing block's name and input: what `in` and `c_in` stand for
 
     def claim(self, explicit: str | None, loc: Location, numbered: bool = True, generated: bool = False) -> str:
         segment = explicit if explicit is not None else str(self.index)
@@ -70,8 +71,14 @@ class _Scope:
             raise SpecError(f"two entries are named '{name}'", f"the first is at {self.graph.names[name]}; names at one level must differ", loc)
         return self.graph.claim(name, loc)
 
-    def child(self, name: str, block_input: Tensor) -> _Scope:
-        return _Scope(name + ".", self.graph, block_input)
+    def child(self, name: str, group_input: Tensor) -> _Scope:
+        return _Scope(name + ".", self.graph, group_input, self.block)
+
+    def in_block(self, template: str, block_input: Tensor) -> _Scope:
+        """The same namespace, seen from inside a call of block `template` on `block_input`."""
+        scope = _Scope(self.prefix, self.graph, block_input, (template, block_input))
+        scope.index = self.index
+        return scope
 
     def prefixes(self) -> list[str]:
         """This namespace's prefix and every enclosing one, innermost first: `a.b.`, `a.`, ``."""
@@ -212,7 +219,7 @@ class _Builder:
     def network(self) -> Network:
         doc = self.doc
         top = _Scope("", self.graph, self.input)
-        env = _with_shape(self.globals, self.input.shape)
+        env = dict(self.globals)  # no c_in outside blocks: an entry's own input is c_now
         last = self.sequence(doc.body, top, env, self.input)
         nodes = self.graph.nodes
         if not nodes:
@@ -237,7 +244,7 @@ class _Builder:
             raise SpecError(f"from: expected the name of an earlier layer, got {node.value!r}", "e.g. from: layer3 or from: [a, b]", node.loc)
         name = _text(node, env)
         if name == BLOCK_INPUT:
-            return scope.input
+            return self.block_input(scope, node.loc)
         for prefix in scope.prefixes():
             tensor = self.tensors.get(prefix + name)
             if tensor is not None:
@@ -245,6 +252,17 @@ class _Builder:
         close = get_close_matches(name, [n.rsplit(".", 1)[-1] for n in self.tensors] + list(self.tensors), n=1)
         hint = f"did you mean '{close[0]}'?" if close else "name an earlier layer or block, `input` or `in`"
         raise SpecError(f"'{name}' is not an earlier output", f"{hint}; a later name would make a cycle", node.loc)
+
+    @staticmethod
+    def block_input(scope: _Scope, loc: Location) -> Tensor:
+        """`in`: the enclosing block's input, as `c_in` is its width; refused where it could mean another tensor."""
+        if scope.block is None:
+            raise SpecError("'in' is the input of a block, and this entry is in no block", "name the tensor in from:; `input` is the network's input", loc)
+        template, tensor = scope.block
+        if scope.input != tensor:
+            raise SpecError(f"'in' is the input of block '{template}' ('{tensor.name}'), not of '{scope.prefix[:-1]}', which reads '{scope.input.name}'",
+                            "name the tensor you mean in from:", loc)
+        return tensor
 
     def sources(self, node: YamlNode, scope: _Scope, env: Mapping[str, Any]) -> list[Tensor]:
         items = node.value if node.is_list else [node]
@@ -503,7 +521,7 @@ class _Builder:
                 raise SpecError(f"block argument '{param}' must be a number, a string or a list, got {value!r}", f"block '{template.name}' takes values", node.loc)
             inner_env[param] = value
         try:
-            y = self.group(template.body, scope, name, inner_env, x)
+            y = self.group(template.body, scope.in_block(template.name, x), name, inner_env, x)
         except SpecError as exc:
             exc.context.append(f"in block '{template.name}' used at {entry.common.loc} as {name}")
             raise

@@ -47,7 +47,7 @@ def test_variables_expressions_and_overrides():
 
 
 def test_incoming_shape_variables():
-    r = rows("input: [24, 7, 5]\nlayers:\n  - conv: {out: c_in * 2, k: [h_in, w_in]}\n")
+    r = rows("input: [24, 7, 5]\nlayers:\n  - conv: {out: c_now * 2, k: [h_now, w_now]}\n")
     assert r["0"].out_shape == (48, 1, 1)
 
 
@@ -98,7 +98,7 @@ layers:
 
 
 def test_residual_when_false_is_its_body():
-    text = "input: [8, 4, 4]\nlayers:\n  - residual: {when: c_in == 16, body: [conv: {out: 16, k: 1}]}\n"
+    text = "input: [8, 4, 4]\nlayers:\n  - residual: {when: c_now == 16, body: [conv: {out: 16, k: 1}]}\n"
     assert [row.type for row in analyze(text).rows] == ["conv"]
 
 
