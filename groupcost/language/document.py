@@ -243,6 +243,9 @@ def _check_identifier(name: str, loc: Location) -> None:
         raise SpecError(f"'{name}' is not a valid name", "use letters, digits and _ (not starting with a digit)", loc)
 
 
+CONV_SHORTHANDS = ("pwconv", "dwconv", "dwsep")  # conv with k=1, with groups=C, and the pair of them
+
+
 def _parse_defaults(node: Node | None) -> dict[type[Layer], dict[str, Node]]:
     defaults: dict[type[Layer], dict[str, Node]] = {}
     if node is None:
@@ -252,6 +255,13 @@ def _parse_defaults(node: Node | None) -> dict[type[Layer], dict[str, Node]]:
         if layer_type is None:
             raise SpecError(f"unknown layer type '{type_name}' in defaults", suggest(type_name, LAYER_TYPES), node.key_locs[type_name])
         defaults[layer_type] = _layer_args(layer_type, _mapping(args, type_name), args.key_locs)
+    conv = defaults.get(LAYER_TYPES["conv"], {})
+    for shorthand in CONV_SHORTHANDS:  # `defaults: conv:` reaches them, argument by argument, under their own entry
+        layer_type = LAYER_TYPES[shorthand]
+        takes = {a.name for a in layer_type.arg_specs()}
+        inherited = {key: value for key, value in conv.items() if key in takes}
+        if inherited:
+            defaults[layer_type] = {**inherited, **defaults.get(layer_type, {})}
     return defaults
 
 
