@@ -47,6 +47,7 @@ from groupcost.language.yamlsource import Node as YamlNode
 from groupcost.language.yamlsource import without_gc
 
 MAX_BLOCK_DEPTH = 64
+CHAIN_ENDS = 3  # an error's chain of block calls keeps this many at each end
 MAX_STEPS = 100_000
 MAX_REPEAT = 100_000
 BLOCK_INPUT = "in"
@@ -249,7 +250,13 @@ class _Builder:
             tensor = self.tensors.get(prefix + name)
             if tensor is not None:
                 return tensor
-        close = get_close_matches(name, [n.rsplit(".", 1)[-1] for n in self.tensors] + list(self.tensors), n=1)
+        elsewhere = [n for n in self.tensors if n.endswith("." + name)]
+        if elsewhere:  # defined, but in a namespace this entry does not look into (another repetition's, a block's)
+            where = f"inside '{scope.prefix[:-1]}' and around it" if scope.prefix else "at the top level"
+            found = ", ".join(f"'{n}'" for n in elsewhere[:3]) + (f" and {len(elsewhere) - 3} more" if len(elsewhere) > 3 else "")
+            raise SpecError(f"'{name}' is not an earlier output {where}: there is {found}, in another namespace",
+                            f"write the full name, e.g. from: {elsewhere[-1]}", node.loc)
+        close = [c for c in get_close_matches(name, [n.rsplit(".", 1)[-1] for n in self.tensors] + list(self.tensors), n=3) if c != name]
         hint = f"did you mean '{close[0]}'?" if close else "name an earlier layer or block, `input` or `in`"
         raise SpecError(f"'{name}' is not an earlier output", f"{hint}; a later name would make a cycle", node.loc)
 
@@ -374,6 +381,8 @@ class _Builder:
         """`to: NAME`: the named tensor's spatial size, as the `size:` argument (FPN's and U-Net's "like that one")."""
         if "size" in args and args["size"] is not node:
             raise SpecError(f"{layer_type.type_name} takes size: or to:, not both", None, node.loc)
+        if args.get("scale") is not None and args["scale"].value is not None:
+            raise SpecError(f"{layer_type.type_name} takes scale: or to:, not both", f"to: gives the size of '{node.value}'; scale: would give another", node.loc)
         if not any(a.name == "size" for a in layer_type.arg_specs()):
             raise SpecError(f"to: is for layers that take size:, not {layer_type.type_name}", None, node.loc)
         target = self.resolve(node, scope, env)
@@ -410,6 +419,12 @@ class _Builder:
         kind = _text(entry.kind, env)
         kind = ALIASES.get(kind, kind)
         if kind in LAYER_TYPES:
+            takes = [name for a in LAYER_TYPES[kind].arg_specs() for name in (a.name, a.alias) if name]
+            for key in entry.args:
+                if key not in takes:
+                    raise SpecError(f"'{entry.kind.value}' gives '{kind}', a layer type, which takes no argument '{key}'",
+                                    f"{kind} takes {', '.join(takes) or 'no arguments'}; a computed entry hands its arguments to the type it gives",
+                                    entry.key_locs[key])
             args = layer_args(LAYER_TYPES[kind], entry.args, entry.key_locs, entry.kind.loc, entry.defaults, entry.common.target is not None)
             return self.layer(entry, LAYER_TYPES[kind], args, scope, env, x, given)
         if kind in self.doc.templates:
@@ -417,7 +432,8 @@ class _Builder:
             template = self.doc.templates[kind]
             for key in entry.args:
                 if key not in template.params:
-                    raise SpecError(f"unknown argument '{key}' for block '{kind}'", suggest(key, template.params), entry.key_locs[key])
+                    raise SpecError(f"'{entry.kind.value}' gives block '{kind}', which takes no argument '{key}'",
+                                    suggest(key, template.params) or f"it takes {', '.join(template.params) or 'no arguments'}", entry.key_locs[key])
             return self.call(call, scope, env, x, given)
         raise SpecError(f"'{entry.kind.value}' gives '{kind}', which is no layer type or block", suggest(kind, [*LAYER_TYPES, *self.doc.templates]), entry.kind.loc)
 
@@ -509,6 +525,7 @@ class _Builder:
         template = self.doc.templates[entry.template]
         self._foresee(self.template_size(entry.template), entry.common.loc)
         self.depth += 1
+        outermost = self.depth == 1
         if self.depth > MAX_BLOCK_DEPTH:
             raise SpecError(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", f"does block '{template.name}' use itself?", entry.common.loc)
         name = self.name(entry, scope, local, given)
@@ -524,6 +541,8 @@ class _Builder:
             y = self.group(template.body, scope.in_block(template.name, x), name, inner_env, x)
         except SpecError as exc:
             exc.context.append(f"in block '{template.name}' used at {entry.common.loc} as {name}")
+            if outermost and len(exc.context) > 2 * CHAIN_ENDS + 1:  # a deep chain (a block using itself): its two ends
+                exc.context[CHAIN_ENDS:-CHAIN_ENDS] = [f"... {len(exc.context) - 2 * CHAIN_ENDS} more block calls ..."]
             raise
         self.depth -= 1
         return y
