@@ -10,9 +10,9 @@ transparent: their layers sit beside them. A residual's shortcut sits under `sho
 name its `{name: ..., layers: ...}` form gives), and `repeat` numbers each repetition, a one-entry
 body taking the number itself — so a stage of bottlenecks reads `layer2.0.conv2` as in torchvision.
 
-Shapes in expressions: `c_in`, `h_in`, `w_in` are the input of the enclosing block (the network's
-input outside blocks) and never change inside it; `c_now`, `h_now`, `w_now` are the input of
-the entry being read.
+Shapes in expressions: `c_in`, `h_in`, `w_in` are the input of the enclosing block (undefined outside
+blocks) and never change inside it; `in` names that same tensor. `c_now`, `h_now`, `w_now` are the
+input of the entry being read.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from groupcost.language.yamlsource import Node as YamlNode
 from groupcost.language.yamlsource import without_gc
 
 MAX_BLOCK_DEPTH = 64
+CHAIN_ENDS = 3  # an error's chain of block calls keeps this many at each end
 MAX_STEPS = 100_000
 MAX_REPEAT = 100_000
 BLOCK_INPUT = "in"
@@ -55,11 +56,12 @@ BLOCK_INPUT = "in"
 class _Scope:
     """One namespace: hands out unique, stable names (claimed in the graph) and knows its input (`in`)."""
 
-    def __init__(self, prefix: str, graph: GraphBuilder, block_input: Tensor):
+    def __init__(self, prefix: str, graph: GraphBuilder, group_input: Tensor, block: tuple[str, Tensor] | None = None):
         self.prefix = prefix
         self.index = 0
         self.graph = graph
-        self.input = block_input
+        self.input = group_input  # the input of this namespace (a block, seq, repetition or branch)
+        self.block = block  # the enclosing block's name and input: what `in` and `c_in` stand for
 
     def claim(self, explicit: str | None, loc: Location, numbered: bool = True, generated: bool = False) -> str:
         segment = explicit if explicit is not None else str(self.index)
@@ -70,8 +72,14 @@ class _Scope:
             raise SpecError(f"two entries are named '{name}'", f"the first is at {self.graph.names[name]}; names at one level must differ", loc)
         return self.graph.claim(name, loc)
 
-    def child(self, name: str, block_input: Tensor) -> _Scope:
-        return _Scope(name + ".", self.graph, block_input)
+    def child(self, name: str, group_input: Tensor) -> _Scope:
+        return _Scope(name + ".", self.graph, group_input, self.block)
+
+    def in_block(self, template: str, block_input: Tensor) -> _Scope:
+        """The same namespace, seen from inside a call of block `template` on `block_input`."""
+        scope = _Scope(self.prefix, self.graph, block_input, (template, block_input))
+        scope.index = self.index
+        return scope
 
     def prefixes(self) -> list[str]:
         """This namespace's prefix and every enclosing one, innermost first: `a.b.`, `a.`, ``."""
@@ -212,7 +220,7 @@ class _Builder:
     def network(self) -> Network:
         doc = self.doc
         top = _Scope("", self.graph, self.input)
-        env = _with_shape(self.globals, self.input.shape)
+        env = dict(self.globals)  # no c_in outside blocks: an entry's own input is c_now
         last = self.sequence(doc.body, top, env, self.input)
         nodes = self.graph.nodes
         if not nodes:
@@ -237,14 +245,31 @@ class _Builder:
             raise SpecError(f"from: expected the name of an earlier layer, got {node.value!r}", "e.g. from: layer3 or from: [a, b]", node.loc)
         name = _text(node, env)
         if name == BLOCK_INPUT:
-            return scope.input
+            return self.block_input(scope, node.loc)
         for prefix in scope.prefixes():
             tensor = self.tensors.get(prefix + name)
             if tensor is not None:
                 return tensor
-        close = get_close_matches(name, [n.rsplit(".", 1)[-1] for n in self.tensors] + list(self.tensors), n=1)
+        elsewhere = [n for n in self.tensors if n.endswith("." + name)]
+        if elsewhere:  # defined, but in a namespace this entry does not look into (another repetition's, a block's)
+            where = f"inside '{scope.prefix[:-1]}' and around it" if scope.prefix else "at the top level"
+            found = ", ".join(f"'{n}'" for n in elsewhere[:3]) + (f" and {len(elsewhere) - 3} more" if len(elsewhere) > 3 else "")
+            raise SpecError(f"'{name}' is not an earlier output {where}: there is {found}, in another namespace",
+                            f"write the full name, e.g. from: {elsewhere[-1]}", node.loc)
+        close = [c for c in get_close_matches(name, [n.rsplit(".", 1)[-1] for n in self.tensors] + list(self.tensors), n=3) if c != name]
         hint = f"did you mean '{close[0]}'?" if close else "name an earlier layer or block, `input` or `in`"
         raise SpecError(f"'{name}' is not an earlier output", f"{hint}; a later name would make a cycle", node.loc)
+
+    @staticmethod
+    def block_input(scope: _Scope, loc: Location) -> Tensor:
+        """`in`: the enclosing block's input, as `c_in` is its width; refused where it could mean another tensor."""
+        if scope.block is None:
+            raise SpecError("'in' is the input of a block, and this entry is in no block", "name the tensor in from:; `input` is the network's input", loc)
+        template, tensor = scope.block
+        if scope.input != tensor:
+            raise SpecError(f"'in' is the input of block '{template}' ('{tensor.name}'), not of '{scope.prefix[:-1]}', which reads '{scope.input.name}'",
+                            "name the tensor you mean in from:", loc)
+        return tensor
 
     def sources(self, node: YamlNode, scope: _Scope, env: Mapping[str, Any]) -> list[Tensor]:
         items = node.value if node.is_list else [node]
@@ -356,6 +381,8 @@ class _Builder:
         """`to: NAME`: the named tensor's spatial size, as the `size:` argument (FPN's and U-Net's "like that one")."""
         if "size" in args and args["size"] is not node:
             raise SpecError(f"{layer_type.type_name} takes size: or to:, not both", None, node.loc)
+        if args.get("scale") is not None and args["scale"].value is not None:
+            raise SpecError(f"{layer_type.type_name} takes scale: or to:, not both", f"to: gives the size of '{node.value}'; scale: would give another", node.loc)
         if not any(a.name == "size" for a in layer_type.arg_specs()):
             raise SpecError(f"to: is for layers that take size:, not {layer_type.type_name}", None, node.loc)
         target = self.resolve(node, scope, env)
@@ -392,6 +419,12 @@ class _Builder:
         kind = _text(entry.kind, env)
         kind = ALIASES.get(kind, kind)
         if kind in LAYER_TYPES:
+            takes = [name for a in LAYER_TYPES[kind].arg_specs() for name in (a.name, a.alias) if name]
+            for key in entry.args:
+                if key not in takes:
+                    raise SpecError(f"'{entry.kind.value}' gives '{kind}', a layer type, which takes no argument '{key}'",
+                                    f"{kind} takes {', '.join(takes) or 'no arguments'}; a computed entry hands its arguments to the type it gives",
+                                    entry.key_locs[key])
             args = layer_args(LAYER_TYPES[kind], entry.args, entry.key_locs, entry.kind.loc, entry.defaults, entry.common.target is not None)
             return self.layer(entry, LAYER_TYPES[kind], args, scope, env, x, given)
         if kind in self.doc.templates:
@@ -399,7 +432,8 @@ class _Builder:
             template = self.doc.templates[kind]
             for key in entry.args:
                 if key not in template.params:
-                    raise SpecError(f"unknown argument '{key}' for block '{kind}'", suggest(key, template.params), entry.key_locs[key])
+                    raise SpecError(f"'{entry.kind.value}' gives block '{kind}', which takes no argument '{key}'",
+                                    suggest(key, template.params) or f"it takes {', '.join(template.params) or 'no arguments'}", entry.key_locs[key])
             return self.call(call, scope, env, x, given)
         raise SpecError(f"'{entry.kind.value}' gives '{kind}', which is no layer type or block", suggest(kind, [*LAYER_TYPES, *self.doc.templates]), entry.kind.loc)
 
@@ -491,6 +525,7 @@ class _Builder:
         template = self.doc.templates[entry.template]
         self._foresee(self.template_size(entry.template), entry.common.loc)
         self.depth += 1
+        outermost = self.depth == 1
         if self.depth > MAX_BLOCK_DEPTH:
             raise SpecError(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", f"does block '{template.name}' use itself?", entry.common.loc)
         name = self.name(entry, scope, local, given)
@@ -503,9 +538,11 @@ class _Builder:
                 raise SpecError(f"block argument '{param}' must be a number, a string or a list, got {value!r}", f"block '{template.name}' takes values", node.loc)
             inner_env[param] = value
         try:
-            y = self.group(template.body, scope, name, inner_env, x)
+            y = self.group(template.body, scope.in_block(template.name, x), name, inner_env, x)
         except SpecError as exc:
             exc.context.append(f"in block '{template.name}' used at {entry.common.loc} as {name}")
+            if outermost and len(exc.context) > 2 * CHAIN_ENDS + 1:  # a deep chain (a block using itself): its two ends
+                exc.context[CHAIN_ENDS:-CHAIN_ENDS] = [f"... {len(exc.context) - 2 * CHAIN_ENDS} more block calls ..."]
             raise
         self.depth -= 1
         return y

@@ -243,6 +243,9 @@ def _check_identifier(name: str, loc: Location) -> None:
         raise SpecError(f"'{name}' is not a valid name", "use letters, digits and _ (not starting with a digit)", loc)
 
 
+CONV_SHORTHANDS = ("pwconv", "dwconv", "dwsep")  # conv with k=1, with groups=C, and the pair of them
+
+
 def _parse_defaults(node: Node | None) -> dict[type[Layer], dict[str, Node]]:
     defaults: dict[type[Layer], dict[str, Node]] = {}
     if node is None:
@@ -252,6 +255,13 @@ def _parse_defaults(node: Node | None) -> dict[type[Layer], dict[str, Node]]:
         if layer_type is None:
             raise SpecError(f"unknown layer type '{type_name}' in defaults", suggest(type_name, LAYER_TYPES), node.key_locs[type_name])
         defaults[layer_type] = _layer_args(layer_type, _mapping(args, type_name), args.key_locs)
+    conv = defaults.get(LAYER_TYPES["conv"], {})
+    for shorthand in CONV_SHORTHANDS:  # `defaults: conv:` reaches them, argument by argument, under their own entry
+        layer_type = LAYER_TYPES[shorthand]
+        takes = {a.name for a in layer_type.arg_specs()}
+        inherited = {key: value for key, value in conv.items() if key in takes}
+        if inherited:
+            defaults[layer_type] = {**inherited, **defaults.get(layer_type, {})}
     return defaults
 
 
@@ -295,7 +305,7 @@ class _EntryParser:
             spec = _mapping(node, name)
             for key in spec:
                 if key not in ("args", "layers"):
-                    raise SpecError(f"unknown key '{key}' in block '{name}'", "a block has args: and layers:", node.key_locs[key])
+                    raise SpecError(f"unknown key '{key}' in block '{name}'", _unquoted_comma(key) or "a block has args: and layers:", node.key_locs[key])
             if "layers" not in spec:
                 raise SpecError(f"block '{name}' has no 'layers:'", None, loc)
             params: dict[str, Node | None] = {}
@@ -349,8 +359,12 @@ class _EntryParser:
             return LayerEntry(common, LAYER_TYPES[kind], layer_args(LAYER_TYPES[kind], raw, key_locs, kind_loc, self.defaults, common.target is not None))
         if kind in MERGES:
             for key in raw:
-                raise SpecError(f"unknown key '{key}' in {kind}", f"{kind} takes name:, if: and from: [a, b, ...]", key_locs[key])
-            if common.sources is None or not common.sources.is_list or len(common.sources.value) < 2:
+                raise SpecError(f"unknown key '{key}' in {kind}", _unquoted_comma(key) or f"{kind} takes name:, if: and from: [a, b, ...]", key_locs[key])
+            sources = common.sources
+            if sources is not None and not sources.is_list and isinstance(sources.value, str):
+                raise SpecError(f"{kind} from: is one name or expression, '{sources.value}': from: takes a list written out, not computed",
+                                f"list the names: - {kind}: {{from: [a, b]}}; each may be computed, e.g. \"layer{{i}}\"", sources.loc)
+            if sources is None or not sources.is_list or len(sources.value) < 2:
                 raise SpecError(f"{kind} needs from: with the names of two or more tensors", f"e.g. - {kind}: {{from: [conv2, in]}}", kind_loc)
             return MergeEntry(common, kind)
         if kind in STRUCTURES:
@@ -371,7 +385,7 @@ class _EntryParser:
         allowed = STRUCTURES[kind]
         for key in raw:
             if key not in allowed:
-                raise SpecError(f"unknown key '{key}' in {kind}", suggest(key, allowed) or f"{kind} takes: {', '.join(allowed)}", key_locs[key])
+                raise SpecError(f"unknown key '{key}' in {kind}", _unquoted_comma(key) or suggest(key, allowed) or f"{kind} takes: {', '.join(allowed)}", key_locs[key])
         required = {"seq": ("layers",), "repeat": ("n", "layers"), "residual": ("body",), "parallel": ("branches",)}[kind]
         for key in required:
             if key not in raw:
@@ -397,7 +411,7 @@ class _EntryParser:
             return Branch(self.entries(node, what))
         for key in node.value:
             if key not in ("name", "layers"):
-                raise SpecError(f"unknown key '{key}' in a {what}", f"a {what} is a list of layers or {{name: ..., layers: [...]}}", node.key_locs[key])
+                raise SpecError(f"unknown key '{key}' in a {what}", _unquoted_comma(key) or f"a {what} is a list of layers or {{name: ..., layers: [...]}}", node.key_locs[key])
         if "layers" not in node.value:
             raise SpecError(f"this {what} has no 'layers:'", f"{{name: ..., layers: [...]}}", node.loc)
         name = self._name(node.value.get("name"))
@@ -427,12 +441,37 @@ class _EntryParser:
 RESERVED_NAMES = ("input", "in")
 
 
+TORCH_MODULE_ATTRIBUTES = frozenset({
+    "T_destination", "_apply", "_backward_hooks", "_backward_pre_hooks", "_buffers", "_call_impl",
+    "_compiled_call_impl", "_forward_hooks", "_forward_hooks_always_called", "_forward_hooks_with_kwargs",
+    "_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_get_backward_hooks", "_get_backward_pre_hooks",
+    "_get_name", "_is_full_backward_hook", "_load_from_state_dict", "_load_state_dict_post_hooks",
+    "_load_state_dict_pre_hooks", "_maybe_warn_non_full_backward_hook", "_modules", "_named_members",
+    "_non_persistent_buffers_set", "_parameters", "_register_load_state_dict_pre_hook",
+    "_register_state_dict_hook", "_replicate_for_data_parallel", "_save_to_state_dict", "_slow_forward",
+    "_state_dict_hooks", "_state_dict_pre_hooks", "_version", "_wrapped_call_impl", "add_module", "apply",
+    "bfloat16", "buffers", "call_super_init", "children", "compile", "cpu", "cuda", "double", "dump_patches",
+    "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state", "get_parameter",
+    "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers", "named_children",
+    "named_modules", "named_parameters", "parameters", "register_backward_hook", "register_buffer",
+    "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+    "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
+    "register_load_state_dict_pre_hook", "register_module", "register_parameter",
+    "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state",
+    "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "xpu",
+    "zero_grad"
+})  # dir(torch.nn.Module()): no submodule can take these names (tests/language keep it whole)
+
+
 def check_name(value: object, loc: Location) -> str:
-    """A layer name: one word without dots or spaces, not `input` or `in`."""
+    """A layer name: one word without dots or spaces, not `input` or `in`, nor an attribute of every torch module."""
     if not isinstance(value, str) or not value or "." in value or any(c.isspace() for c in value):
         raise SpecError(f"invalid layer name {value!r}", "a name is one word without dots or spaces", loc)
     if value in RESERVED_NAMES:
         raise SpecError(f"'{value}' cannot name a layer", "`input` is the network's input and `in` a block's input in from:", loc)
+    if value in TORCH_MODULE_ATTRIBUTES or value.startswith("__") and value.endswith("__"):
+        raise SpecError(f"'{value}' cannot name a layer: every PyTorch module has an attribute '{value}', so no submodule can take that name",
+                        f"rename it, e.g. '{value.strip('_')}_' or '{value.strip('_')}1'", loc)
     return value
 
 

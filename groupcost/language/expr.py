@@ -258,6 +258,7 @@ _COMPARE = {
     ast.GtE: operator.ge,
 }
 _EQUALITY = (ast.Eq, ast.NotEq)
+_BLOCK_SHAPE = ("c_in", "l_in", "t_in", "h_in", "w_in")  # a block's input: undefined outside blocks
 
 
 # ---- entry points ------------------------------------------------------------------------------
@@ -397,6 +398,10 @@ class _Compiler:
             try:
                 return env[name]
             except KeyError:
+                if name in _BLOCK_SHAPE and "c_in" not in env:
+                    now = name[:-3] + "_now"
+                    raise SpecError(f"'{name}' is the input of the enclosing block, and there is no block here",
+                                    f"use {now}, the input of this entry, which is what {name} meant in 0.1") from None
                 from difflib import get_close_matches
 
                 close = get_close_matches(name, list(env), n=1)

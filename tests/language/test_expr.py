@@ -56,6 +56,13 @@ ENV = {"G": 32, "planes": 64, "alpha": 0.75, "i": 0, "widths": [8, 16, 24, 32], 
         ("exp(0)", 1),
         ("round(log(1000, 10))", 3),
         ("int(log(exp(5)))", 5),
+        # round is Python's, half to even (docs/spec.md says so; ReXNet's widths rely on it)
+        ("round(0.5)", 0),
+        ("round(1.5)", 2),
+        ("round(2.5)", 2),
+        ("round(3.5)", 4),
+        ("round(-2.5)", -2),
+        ("floor(2.5 + 0.5)", 3),
     ],
 )
 def test_numbers(text, expected):

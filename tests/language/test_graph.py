@@ -269,3 +269,36 @@ def test_training_memory_by_hand():
     assert groupcost.analyze(net, "momentum").metric("training_memory_bytes") == (3 * 224 + 2_432) * 4
     # inference: input and conv output alive together (2·192 + 2·512), then conv and relu outputs (2·512 + 2·512)
     assert groupcost.analyze(net).metric("peak_memory_bytes") == 2_048 * 4
+
+
+def test_in_and_c_in_are_the_blocks_input_in_nested_groups():
+    """`in` and `c_in` name one tensor: the enclosing block's input, also in a seq, a branch or a
+    repetition (one whose input is another tensor refuses `in`: tests/bad_specs/in_inside_group.yaml)."""
+    text = """
+input: [8, 16, 16]
+blocks:
+  unit:
+    layers:
+      - seq:
+          name: inner
+          layers: [conv: {name: reduce, out: c_in, k: 1}, add: {name: sum, from: [reduce, in]}]
+      - conv: {name: expand, out: c_in * 2, k: 1}
+      - seq:
+          name: after
+          layers: [conv: {name: reduce, out: c_in, k: 1}]
+      - parallel:
+          name: branches
+          from: in
+          branches:
+            - [conv: {out: c_in, k: 1}, add: {from: [0, in]}]
+            - {layers: [conv: {name: side, out: c_in, k: 1}]}
+layers:
+  - conv: {out: 8, k: 1}
+  - unit: {name: a, from: 0}
+outputs: [a.after, a]
+"""
+    nodes = {n.name: n for n in build(text).nodes}
+    assert nodes["a.inner.sum"].inputs == ("a.inner.reduce", "0")  # in: the block's input
+    assert nodes["a.after.reduce"].out_shape == (8, 16, 16)  # c_in: the block's 8, not the seq's 16
+    assert nodes["a.branches.0.1"].inputs == ("a.branches.0.0", "0")
+    assert nodes["a.branches.side"].out_shape == (8, 16, 16)

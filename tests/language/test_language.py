@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import groupcost
 from groupcost.language import build, parse_text
 
@@ -47,7 +49,7 @@ def test_variables_expressions_and_overrides():
 
 
 def test_incoming_shape_variables():
-    r = rows("input: [24, 7, 5]\nlayers:\n  - conv: {out: c_in * 2, k: [h_in, w_in]}\n")
+    r = rows("input: [24, 7, 5]\nlayers:\n  - conv: {out: c_now * 2, k: [h_now, w_now]}\n")
     assert r["0"].out_shape == (48, 1, 1)
 
 
@@ -98,7 +100,7 @@ layers:
 
 
 def test_residual_when_false_is_its_body():
-    text = "input: [8, 4, 4]\nlayers:\n  - residual: {when: c_in == 16, body: [conv: {out: 16, k: 1}]}\n"
+    text = "input: [8, 4, 4]\nlayers:\n  - residual: {when: c_now == 16, body: [conv: {out: 16, k: 1}]}\n"
     assert [row.type for row in analyze(text).rows] == ["conv"]
 
 
@@ -146,3 +148,27 @@ def test_depth_groups_rows_but_keeps_totals():
     assert [row.name for row in shallow.rows][:6] == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2"]
     assert sum(row.params for row in shallow.rows) == report.totals.params
     assert sum(row.macs for row in shallow.rows) == report.totals.macs
+
+
+def test_conv_defaults_reach_pwconv_dwconv_and_dwsep():
+    """`defaults: conv:` reaches the conv shorthands (pwconv, dwconv, dwsep) for the arguments they
+    take; a shorthand's own `defaults:` entry wins argument by argument; convtranspose keeps its own."""
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    text = """
+input: [8, 8, 8]
+defaults:
+  conv: {bias: false, d: 1}
+  dwconv: {k: 3, p: 1}
+  dwsep: {bias: true}
+layers:
+  - pwconv: {out: 16}
+  - dwconv
+  - dwsep: {out: 8, k: 3, p: 1}
+  - convtranspose: {out: 4, k: 2, s: 2}
+"""
+    r = rows(text)
+    reference = [nn.Conv2d(8, 16, 1, bias=False), nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=False),
+                 nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.Conv2d(16, 8, 1), nn.ConvTranspose2d(8, 4, 2, stride=2)]
+    counts = [sum(p.numel() for p in m.parameters()) for m in reference]
+    assert [r["0"].params, r["1"].params, r["2.dw"].params, r["2.pw"].params, r["3"].params] == counts

@@ -164,13 +164,17 @@ def test_transposed_macs_count_input_positions():
     assert (rows[0].params, rows[0].macs) == (weights + 32, weights * 28 * 28)
 
 
+def in_block(shape, layer: str) -> str:
+    return spec(shape, "b").replace("layers:", f"blocks:\n  b:\n    layers: [{layer}]\nlayers:", 1)
+
+
 def test_shape_variables_of_every_rank():
-    """c_in always; l_in in 1-D; t_in, h_in, w_in in 3-D; h_in = w_in = 1 on a flat input, as before."""
-    one = groupcost.language.build(groupcost.parse_text(spec((4, 10), "conv: {out: c_in * 2, k: l_in - 4}")))
+    """c_in always; l_in in 1-D; t_in, h_in, w_in in 3-D; h_in = w_in = 1 on a flat input, as before (a block's input: in a block)."""
+    one = groupcost.language.build(groupcost.parse_text(in_block((4, 10), "conv: {out: c_in * 2, k: l_in - 4}")))
     assert one.output_shape == (8, 5)
-    three = groupcost.language.build(groupcost.parse_text(spec((4, 6, 8, 10), "adaptive_avgpool: {size: [t_in, h_in // 2, w_in // 5]}")))
+    three = groupcost.language.build(groupcost.parse_text(in_block((4, 6, 8, 10), "adaptive_avgpool: {size: [t_in, h_in // 2, w_in // 5]}")))
     assert three.output_shape == (4, 6, 4, 2)
-    flat = groupcost.language.build(groupcost.parse_text(spec((12,), "fc: {out: c_in + h_in + w_in}")))
+    flat = groupcost.language.build(groupcost.parse_text(in_block((12,), "fc: {out: c_in + h_in + w_in}")))
     assert flat.output_shape == (14,)
     with pytest.raises(groupcost.SpecError, match="undefined variable 'h_in'"):
-        groupcost.language.build(groupcost.parse_text(spec((4, 10), "conv: {out: 4, k: h_in}")))
+        groupcost.language.build(groupcost.parse_text(in_block((4, 10), "conv: {out: 4, k: h_in}")))

@@ -1,0 +1,42 @@
+"""Errors that misled (issue 19): each says what happened, and its hint works."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from groupcost.errors import SpecError
+from groupcost.language import build, parse_text
+from groupcost.language.document import TORCH_MODULE_ATTRIBUTES
+
+BAD = Path(__file__).parents[1] / "bad_specs"
+
+
+def test_a_block_calling_itself_prints_the_ends_of_its_chain(cli):
+    path = BAD / "block_recursion.yaml"
+    result = cli("analyze", path)
+    line = result.stderr.strip()
+    assert result.exit_code == 2 and "\n" not in line
+    assert line.count(f"in block 'loop' used at {path}") == 6  # three calls at each end of the 64
+    assert "; ... 58 more block calls ...; " in line
+    assert len(line) < 800
+
+
+def test_the_full_name_the_namespace_hint_gives_is_reachable():
+    text = (BAD / "from_other_namespace.yaml").read_text().replace("sum0]", "0.sum0]")
+    nodes = {n.name: n for n in build(parse_text(text)).nodes}
+    assert nodes["1.1"].inputs == ("1.sum1", "0.sum0")
+
+
+def test_a_suggestion_is_never_the_name_itself():
+    with pytest.raises(SpecError) as caught:
+        build(parse_text("input: [8, 8, 8]\nlayers:\n  - relu\n  - add: {from: [0, relux]}\n"))
+    assert "did you mean 'relux'" not in str(caught.value)
+
+
+def test_torch_module_attributes_are_all_refused_as_names():
+    torch = pytest.importorskip("torch")
+    assert {n for n in dir(torch.nn.Module()) if not n.startswith("__")} <= TORCH_MODULE_ATTRIBUTES
+    with pytest.raises(SpecError, match="'train' cannot name a layer"):
+        build(parse_text("input: [8, 8, 8]\nvars: {n: train}\nlayers:\n  - relu: {name: '{n}'}\n"))
