@@ -102,6 +102,8 @@ def pytorch_source(network: Network, command: str | None = None) -> str:
         f"Input: {network.batch}×{_shape(network.input_shape)}; output{'s' if len(outputs) > 1 else ''}: "
         + ", ".join(_shape(s) for s in network.output_shapes) + ".",
         "Module paths are the spec's layer names; forward runs the resolved graph, one node a line.",
+        *(["Sizes the spec takes from a tensor (`to:`) are read from it in forward: the outputs follow the input."]
+          if any(isinstance(step, LayerStep) and step.size_of for step in network.nodes) else []),
         "Needs only torch.",
         '"""',
         "",
