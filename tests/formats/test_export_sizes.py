@@ -18,7 +18,7 @@ from groupcost.graph.network import LayerStep
 
 np = pytest.importorskip("numpy")
 
-from groupcost.run.execute import forward, init_weights  # noqa: E402  (the executor needs numpy)
+from groupcost.run.execute import forward, init_weights  # the executor needs numpy
 
 # A zoo model whose graph form takes sizes from its tensors (`to:`), and a second input it must follow.
 OTHER_SIZE = {
