@@ -74,7 +74,7 @@ class GraphBuilder:
     # nodes ------------------------------------------------------------------------------
 
     def layer(self, name: str, layer: Layer, x: Tensor, loc: Location, *, where: str | None = None,
-              args: Mapping[str, Located] | None = None, fresh: bool = False) -> Tensor:
+              args: Mapping[str, Located] | None = None, fresh: bool = False, size_of: str | None = None) -> Tensor:
         """Add `layer` reading `x`; its output shape is what the layer type gives.
 
         Errors read `{where}: ...` (by default `name (type)`) at `loc`, or where the argument at
@@ -89,7 +89,7 @@ class GraphBuilder:
             raise self.too_large_error(f"{where or f'{name} ({layer.type_name})'}: output {format_shape(y)}", loc)
         if fresh:
             name = self.claim(name, loc)
-        self.nodes.append(LayerStep(name, layer, x.shape, y, loc, (x.name,), (x.channels,)))
+        self.nodes.append(LayerStep(name, layer, x.shape, y, loc, (x.name,), (x.channels,), size_of))
         return Tensor(name, y)
 
     def merge(self, name: str, kind: str, inputs: Sequence[Tensor], loc: Location, refused: Callable[[tuple[Shape, ...]], Exception], *,

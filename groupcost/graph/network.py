@@ -36,6 +36,7 @@ class LayerStep:
     loc: Location
     inputs: tuple[str, ...] = (INPUT,)
     channels: tuple[Channels, ...] = (None,)
+    size_of: str | None = None  # `to:`: the tensor whose spatial size the output takes (only its shape is read)
 
     @property
     def type_name(self) -> str:

@@ -367,18 +367,20 @@ class _Builder:
         return self.sizes[name]
 
     def layer(self, entry: Entry, layer_type: type[Layer], args: dict[str, YamlNode], scope: _Scope, env: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
+        size_of = None
         if entry.common.target is not None:
-            args = {**args, "size": self.target_size(entry.common.target, layer_type, args, scope, env)}
+            size, size_of = self.target_size(entry.common.target, layer_type, args, scope, env)
+            args = {**args, "size": size}
         layer = self.make_layer(layer_type, args, env)
         name = self.name(entry, scope, env, given)
         if isinstance(layer, Macro):
             for suffix, part in layer.expand():
                 x = self.place(f"{name}.{suffix}", part, x, entry.common.loc, args)
             return self.produced(name, x)
-        return self.place(name, layer, x, entry.common.loc, args)
+        return self.place(name, layer, x, entry.common.loc, args, size_of)
 
-    def target_size(self, node: YamlNode, layer_type: type[Layer], args: dict[str, YamlNode], scope: _Scope, env: Mapping[str, Any]) -> YamlNode:
-        """`to: NAME`: the named tensor's spatial size, as the `size:` argument (FPN's and U-Net's "like that one")."""
+    def target_size(self, node: YamlNode, layer_type: type[Layer], args: dict[str, YamlNode], scope: _Scope, env: Mapping[str, Any]) -> tuple[YamlNode, str]:
+        """`to: NAME`: the named tensor's spatial size, as the `size:` argument (FPN's and U-Net's "like that one"), and the tensor's name."""
         if "size" in args and args["size"] is not node:
             raise SpecError(f"{layer_type.type_name} takes size: or to:, not both", None, node.loc)
         if args.get("scale") is not None and args["scale"].value is not None:
@@ -389,11 +391,11 @@ class _Builder:
         if len(target.shape) < 2:
             raise SpecError(f"to: '{target.name}' is flat ({format_shape(target.shape)}): it has no spatial size", None, node.loc)
         self.read.add(target.name)  # only its shape is read: the tensor itself may be freed
-        return YamlNode([YamlNode(n, node.loc) for n in target.shape[1:]], node.loc)
+        return YamlNode([YamlNode(n, node.loc) for n in target.shape[1:]], node.loc), target.name
 
-    def place(self, name: str, layer: Layer, x: Tensor, loc: Location, args: dict[str, YamlNode]) -> Tensor:
+    def place(self, name: str, layer: Layer, x: Tensor, loc: Location, args: dict[str, YamlNode], size_of: str | None = None) -> Tensor:
         self._count(loc)
-        tensor = self.graph.layer(name, layer, x, loc, args=args)
+        tensor = self.graph.layer(name, layer, x, loc, args=args, size_of=size_of)
         self.read.add(x.name)
         self.tensors[name] = tensor
         return tensor

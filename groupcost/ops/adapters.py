@@ -34,6 +34,7 @@ class Place:
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
     loc: Location | None = None
+    size_of: str | None = None  # `to:`: the tensor (as the writer names it) whose spatial size the output takes at run time
 
 
 # ---- PyTorch ------------------------------------------------------------------------------------
@@ -116,9 +117,8 @@ def refused(type_name: str, at: Place, what: str, fmt: str) -> ExportError:
 
 
 class OnnxGraph(Protocol):
-    """The ONNX writer as a layer type sees it (groupcost.formats.onnx.export implements it)."""
-
-    batch: int
+    """The ONNX writer as a layer type sees it (groupcost.formats.onnx.export implements it). The batch is
+    symbolic: a node that needs it reads it (Reshape's 0, or Shape)."""
 
     def node(self, op: str, inputs: list[str], output: str, name: str | None = None, **attrs) -> str:
         """Add a node; returns its output tensor's name."""

@@ -211,6 +211,9 @@ class AdaptivePool(Layer):
     onnx_op = ""
 
     def torch_module(self, at: Place) -> TorchModule:
+        if at.size_of is not None:  # to: a tensor's size, read at run time
+            kind = "max" if isinstance(self, AdaptiveMaxPool) else "avg"
+            return TorchModule(f"AdaptivePoolTo({kind!r})", f"{{m}}({{x}}, {at.size_of})", helpers=(("AdaptivePoolTo", ADAPTIVE_POOL_TO),))
         return TorchModule(f"{nd(self.torch_name, at.in_shape)}({ints(at.out_shape[1:])})")
 
     def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
@@ -246,3 +249,17 @@ class AdaptiveMaxPool(AdaptivePool):
 
     torch_name = "AdaptiveMaxPool"
     onnx_op = "MaxPool"
+
+
+ADAPTIVE_POOL_TO = '''
+class AdaptivePoolTo(nn.Module):
+    """Adaptive pooling ('avg' or 'max') to the spatial size of another tensor, `like`, read when forward runs."""
+
+    def __init__(self, kind="avg"):
+        super().__init__()
+        self.kind = kind
+
+    def forward(self, x, like):
+        pool = getattr(F, f"adaptive_{self.kind}_pool{x.dim() - 2}d")
+        return pool(x, like.shape[2:])
+'''

@@ -72,6 +72,8 @@ class Upsample(Layer):
 
     def torch_module(self, at: Place) -> TorchModule:
         corners = f", align_corners={self.align_corners}" if self.mode != "nearest" else ""
+        if at.size_of is not None:  # to: a tensor's size, read at run time as torchvision's F.interpolate(x, size=y.shape[-2:])
+            return TorchModule(f"UpsampleTo({self.mode!r}{corners})", f"{{m}}({{x}}, {at.size_of})", helpers=(("UpsampleTo", UPSAMPLE_TO),))
         if self.size is not None:
             out = at.out_shape[1:]
             return TorchModule(f"nn.Upsample(size={out if len(out) > 1 else out[0]}, mode={self.mode!r}{corners})")
@@ -80,7 +82,8 @@ class Upsample(Layer):
 
     def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
         """Resize as torch's interpolate: nearest as floor(out / scale) ('asymmetric', floor), the linear
-        modes half-pixel (or align_corners); a scale is given as scales (torch, too, maps by 1/scale), a size as sizes."""
+        modes half-pixel (or align_corners); a scale is given as scales (torch, too, maps by 1/scale), a size as
+        sizes: the input's batch (read by Shape, as torch.onnx does: it is symbolic), then C and the spatial size."""
         name = at.name
         if self.mode == "nearest":
             attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
@@ -97,7 +100,8 @@ class Upsample(Layer):
                 scales = g.floats(f"{name}.scales", [1.0, 1.0, *map(float, factors)])
                 g.node("Resize", [x, "", scales], name, **attrs)
                 return
-        sizes = g.ints(f"{name}.sizes", [g.batch, *at.out_shape])
+        batch = g.node("Shape", [x], f"{name}/batch", start=0, end=1)  # N, read when it runs: the batch is symbolic
+        sizes = g.node("Concat", [batch, g.ints(f"{name}.sizes", list(at.out_shape))], f"{name}/sizes", axis=0)
         g.node("Resize", [x, "", "", sizes], name, **attrs)
 
 
@@ -123,6 +127,8 @@ class CenterCrop(Layer):
         return x[(slice(None), slice(None), *(slice((n - t) // 2, (n - t) // 2 + t) for n, t in zip(x.shape[2:], target)))]
 
     def torch_module(self, at: Place) -> TorchModule:
+        if at.size_of is not None:  # to: a tensor's size, read at run time
+            return TorchModule("CenterCrop()", f"{{m}}({{x}}, {at.size_of})", helpers=(("CenterCrop", CENTER_CROP),))
         return TorchModule(f"CenterCrop({tuple(at.out_shape[1:])!r})", helpers=(("CenterCrop", CENTER_CROP),))
 
     def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
@@ -242,16 +248,29 @@ class PixelUnshuffle(Layer):
 
 CENTER_CROP = '''
 class CenterCrop(nn.Module):
-    """Centre crop to `size`: offset (size_in − size) // 2 in each spatial dimension."""
+    """Centre crop to `size`, or to the spatial size of `like`: offset (size_in − size) // 2 in each spatial dimension."""
 
-    def __init__(self, size):
+    def __init__(self, size=None):
         super().__init__()
-        self.size = tuple(size)
+        self.size = None if size is None else tuple(size)
 
-    def forward(self, x):
-        for axis, size in enumerate(self.size, start=2):
+    def forward(self, x, like=None):
+        sizes = self.size if like is None else like.shape[2:]
+        for axis, size in enumerate(sizes, start=2):
             x = x.narrow(axis, (x.shape[axis] - size) // 2, size)
         return x
+'''
+
+UPSAMPLE_TO = '''
+class UpsampleTo(nn.Module):
+    """Resampling to the spatial size of another tensor, `like`, read when forward runs: F.interpolate."""
+
+    def __init__(self, mode="nearest", align_corners=None):
+        super().__init__()
+        self.mode, self.align_corners = mode, align_corners
+
+    def forward(self, x, like):
+        return F.interpolate(x, size=like.shape[2:], mode=self.mode, align_corners=self.align_corners)
 '''
 
 PAD = '''

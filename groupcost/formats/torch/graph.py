@@ -25,9 +25,10 @@ class Group(nn.Module):
 '''
 
 
-def torch_module(step: LayerStep) -> TorchModule:
-    """The step's module, as its layer type writes it."""
-    return step.layer.torch_module(Place(step.name, step.in_shape, step.out_shape, step.loc))
+def torch_module(step: LayerStep, size_of: str | None = None) -> TorchModule:
+    """The step's module, as its layer type writes it; `size_of`: the Python name of the tensor whose
+    spatial size a `to:` layer takes, read when forward runs (so the module follows the input's size)."""
+    return step.layer.torch_module(Place(step.name, step.in_shape, step.out_shape, step.loc, size_of))
 
 
 class _Variables:
@@ -59,10 +60,13 @@ def _literal(value) -> str:
 
 def pytorch_source(network: Network, command: str | None = None) -> str:
     """The network as one Python file: `class <Name>(nn.Module)` and `build()`. Raises ExportError."""
-    emitted = {step.name: torch_module(step) for step in network.nodes if isinstance(step, LayerStep)}
+    variables = _Variables()
+    targets = [variables.define(node.name) for node in network.nodes]
+    emitted = {step.name: torch_module(step, step.size_of and variables.read(step.size_of, None))
+               for step in network.nodes if isinstance(step, LayerStep)}
     cls = class_name(network.name)
     helpers = dict(sorted({h for e in emitted.values() for h in e.helpers}))
-    uses_pad = any("F.pad" in e.call for e in emitted.values()) or "Pad" in helpers
+    uses_f = any("F." in e.call for e in emitted.values()) or any("F." in text for text in helpers.values())
 
     init: list[str] = []
     containers: set[str] = set()
@@ -78,11 +82,9 @@ def pytorch_source(network: Network, command: str | None = None) -> str:
                 init.append(_assign(prefix, "Group()"))
         init.append(_assign(name, e.module))
 
-    variables = _Variables()
     body: list[str] = []
-    for node in network.nodes:
+    for node, target in zip(network.nodes, targets):
         reads = [variables.read(t, c) for t, c in zip(node.inputs, node.channels)]
-        target = variables.define(node.name)
         if isinstance(node, LayerStep):
             call = emitted[node.name].call.format(m=module_path(node.name), x=reads[0])
             body.append(f"{target} = {call}  # {node.type_name} → {_shape(node.out_shape)}")
@@ -100,13 +102,15 @@ def pytorch_source(network: Network, command: str | None = None) -> str:
         f"Input: {network.batch}×{_shape(network.input_shape)}; output{'s' if len(outputs) > 1 else ''}: "
         + ", ".join(_shape(s) for s in network.output_shapes) + ".",
         "Module paths are the spec's layer names; forward runs the resolved graph, one node a line.",
+        *(["Sizes the spec takes from a tensor (`to:`) are read from it in forward: the outputs follow the input."]
+          if any(isinstance(step, LayerStep) and step.size_of for step in network.nodes) else []),
         "Needs only torch.",
         '"""',
         "",
         "import torch",
         "from torch import nn",
     ]
-    if uses_pad:
+    if uses_f:
         header.append("from torch.nn import functional as F")
     lines = [*header, "", f"INPUT_SHAPE = ({network.batch}, {', '.join(map(str, network.input_shape))})", f"VARIABLES = {_literal(dict(network.variables))}", ""]
     lines.append(GROUP.rstrip("\n"))
