@@ -3,8 +3,9 @@
 Every graph node keeps its layer's name (`layer2.0.conv2`) and its spec location (doc_string);
 every tensor is named after the node that makes it, the network's input is `input`, and the
 weights are initializers under PyTorch's parameter names (`layer2.0.conv2.weight`; batch norm's
-`running_mean` and `running_var` too; a layer scale's is always `NAME.layer_scale`, since an
-initializer cannot share the node's output name). Shapes are static, batch included (the spec's batch).
+`running_mean` and `running_var` too). A layer named after its one tensor (ConvNeXt's
+`features.1.0.layer_scale`) is that tensor, as in PyTorch's state_dict; its output is then
+`NAME/output`, since an initializer cannot share a node's output name. Shapes are static, batch included (the spec's batch).
 Convolutions and pools of any rank (1-D, 2-D, 3-D) map to ONNX's Conv/ConvTranspose/MaxPool/AveragePool;
 `opaque` is refused, naming the operator.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import math
 
+from groupcost.formats.onnx.names import PRODUCER
 from groupcost.graph.network import INPUT, LayerStep, Network
 from groupcost.ops.adapters import ExportError, Place
 
@@ -54,6 +56,7 @@ class _Graph:
         self.slices: dict[tuple[str, int, int], str] = {}
         self.doc = ""
         self.batch = 1
+        self.outputs: dict[str, str] = {}  # step → its output tensor, where that is not the step's name
 
     def node(self, op: str, inputs: list[str], output: str, name: str | None = None, **attrs) -> str:
         node = self.helper.make_node(op, inputs, [output], name=name or output, **attrs)
@@ -96,6 +99,7 @@ class _Graph:
 
     def read(self, tensor: str, channels) -> str:
         """A tensor, or the channel slice a split branch reads (one Slice node per distinct slice)."""
+        tensor = self.outputs.get(tensor, tensor)
         if channels is None:
             return tensor
         lo, hi = channels
@@ -119,6 +123,7 @@ def onnx_model(network: Network, weights: str = "random", seed: int = 0):
         inputs = [g.read(t, c) for t, c in zip(node.inputs, node.channels)]
         if isinstance(node, LayerStep):
             node.layer.onnx_nodes(g, Place(node.name, node.in_shape, node.out_shape, node.loc), inputs[0])
+            _named_after_its_tensor(g, node)
         else:
             node.merge.onnx_nodes(g, node.name, inputs)
     batch = network.batch
@@ -127,13 +132,36 @@ def onnx_model(network: Network, weights: str = "random", seed: int = 0):
         g.nodes,
         network.name,
         [helper.make_tensor_value_info(INPUT, float_, [batch, *network.input_shape])],
-        [helper.make_tensor_value_info(name, float_, [batch, *network.shapes[name]]) for name in network.outputs],
+        [helper.make_tensor_value_info(g.outputs.get(name, name), float_, [batch, *network.shapes[name]]) for name in network.outputs],
         g.initializers,
         doc_string=network.description,
     )
-    model = helper.make_model(graph, producer_name="groupcost", opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
+    model = helper.make_model(graph, producer_name=PRODUCER, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
     model.doc_string = f"{network.name} from {network.source}; variables: " + ", ".join(f"{k}={v}" for k, v in network.variables.items())
     return model
+
+
+def _named_after_its_tensor(g: _Graph, step: LayerStep) -> None:
+    """A layer whose one tensor's state_dict key is the layer's own name (`features.1.0.layer_scale`):
+    the initializer takes that key, and the layer's output tensor becomes `NAME/output`."""
+    keys = step.parameter_shapes()
+    if list(keys) != [step.name]:
+        return
+    written, output = f"{step.name}.{step.name.rsplit('.', 1)[-1]}", f"{step.name}/output"
+    for tensor in g.initializers:
+        if tensor.name == written:
+            tensor.name = step.name
+    for node in g.nodes:
+        node.input[:] = [step.name if t == written else t for t in node.input]
+        node.output[:] = [output if t == step.name else t for t in node.output]
+    g.outputs[step.name] = output
+
+
+def output_tensor(model, step: str) -> str:
+    """The name of a step's output tensor in a model this module wrote: the step's name, or `NAME/output`
+    for a layer named after its one tensor."""
+    initializers = {t.name for t in model.graph.initializer}
+    return f"{step}/output" if step in initializers else step
 
 
 def inferred_shapes(model) -> dict[str, tuple[int, ...]]:
@@ -153,7 +181,7 @@ def check_shapes(model, network: Network) -> list[str]:
     problems = []
     for name, shape in network.shapes.items():
         expected = (network.batch, *shape)
-        if shapes.get(name) != expected:
+        if shapes.get(output_tensor(model, name)) != expected:
             problems.append(f"{name}: ONNX infers {shapes.get(name)}, groupcost {expected}")
     return problems
 
