@@ -144,9 +144,8 @@ def onnx_model(network: Network, weights: str = "random", seed: int = 0):
 def _named_after_its_tensor(g: _Graph, step: LayerStep) -> None:
     """A layer whose one tensor's state_dict key is the layer's own name (`features.1.0.layer_scale`):
     the initializer takes that key, and the layer's output tensor becomes `NAME/output`."""
-    keys = step.parameter_shapes()
-    if list(keys) != [step.name]:
-        return
+    if step.type_name != "layerscale" or list(step.parameter_shapes()) != [step.name]:
+        return  # the one type the PyTorch export writes as a bare parameter too
     written, output = f"{step.name}.{step.name.rsplit('.', 1)[-1]}", f"{step.name}/output"
     for tensor in g.initializers:
         if tensor.name == written:
