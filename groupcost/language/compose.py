@@ -8,7 +8,7 @@ from pathlib import Path
 
 from groupcost.errors import SpecError
 from groupcost.language.yamlsource import Node, parse_yaml, read_text
-from groupcost.language.zoo import zoo_dir
+from groupcost.language.zoo import shown_path, zoo_dir
 
 MERGED_KEYS = ("vars", "blocks", "defaults")
 """Mappings that a child spec extends key by key; every other key it gives replaces the parent's."""
@@ -45,7 +45,7 @@ def _load(node: Node, here: Path, seen: tuple[Path, ...], verb: str) -> tuple[No
     if target.resolve() in seen:
         raise SpecError(f"'{node.value}' {verb}s itself through a cycle of specs", " → ".join(p.name for p in (*seen, target.resolve())), node.loc)
     try:
-        return parse_yaml(read_text(target, str(target)), str(target)), target
+        return parse_yaml(read_text(target, shown_path(target)), shown_path(target)), target
     except SpecError as exc:
         exc.context.append(f"read for {verb}: at {node.loc}")
         raise

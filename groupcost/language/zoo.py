@@ -14,6 +14,18 @@ def zoo_dir() -> Path:
     return installed if installed.is_dir() else package.parent / "specs"
 
 
+def shown_path(path: Path) -> str:
+    """How a spec file read by `extends:`/`use:` is named in locations: `zoo/NAME.yaml` for the zoo's
+    (never the install folder), a path relative to the current folder where it is inside it."""
+    resolved = path.resolve()
+    if resolved.parent == zoo_dir().resolve():
+        return f"zoo/{resolved.name}"
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def zoo_names() -> list[str]:
     return sorted(p.stem for p in zoo_dir().glob("*.yaml"))
 

@@ -65,7 +65,7 @@ class BatchNorm(Layer):
     def torch_raised(cls, r: Raising) -> Raised | None:
         if r.a("eps") is None and r.a("momentum") is None:
             return Raised(f"{r.need('_batchnorm')}(shape{r.kw('affine')})")
-        return Raised(f"(nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d)(shape[0]{r.kw('affine', 'eps', 'momentum')})")
+        return Raised(f"(nn.BatchNorm1d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[len(shape) - 1](shape[0]{r.kw('affine', 'eps', 'momentum')})")
 
     def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
         c = at.in_shape[0]
@@ -281,8 +281,11 @@ class LayerScale(Layer):
         return Raised(f"{r.need('LayerScale')}({dims}, {init})")
 
     def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
-        # `{name}.layer_scale` even where PyTorch's key is the layer's own name: an ONNX tensor needs a name apart from the node's output
-        g.node("Mul", [x, g.tensor(f"{at.name}.layer_scale", channel_shape(at), repr(self.init))], at.name)
+        # named after its one tensor (torchvision's `features.1.0.layer_scale`): the initializer takes that
+        # state_dict key, and the output tensor a name apart from it, `NAME/output` (the node keeps NAME)
+        own = at.name.rsplit(".", 1)[-1] == "layer_scale"
+        weight = g.tensor(at.name if own else f"{at.name}.layer_scale", channel_shape(at), repr(self.init))
+        g.node("Mul", [x, weight], f"{at.name}/output" if own else at.name, name=at.name)
 
 
 def _scale_shift(g: OnnxGraph, at: Place, layer: BatchNorm | AffineNorm) -> list[str]:

@@ -3,10 +3,11 @@
 Every graph node keeps its layer's name (`layer2.0.conv2`) and its spec location (doc_string);
 every tensor is named after the node that makes it, the network's input is `input`, and the
 weights are initializers under PyTorch's parameter names (`layer2.0.conv2.weight`; batch norm's
-`running_mean` and `running_var` too; a layer scale's is always `NAME.layer_scale`, since an
-initializer cannot share the node's output name). The batch is symbolic (`batch`, the dim_param of the
-input's and the outputs' first dimension; reshapes keep it with 0, a resize to a size reads it with
-Shape), so one file runs at any batch; the other dimensions are static.
+`running_mean` and `running_var` too). A layer named after its one tensor (ConvNeXt's
+`features.1.0.layer_scale`) is that tensor, as in PyTorch's state_dict; its output is then
+`NAME/output`, since an initializer cannot share a node's output name. The batch is symbolic
+(`batch`, the dim_param of the input's and the outputs' first dimension; reshapes keep it with 0,
+a resize to a size reads it with Shape), so one file runs at any batch; the other dimensions are static.
 Convolutions and pools of any rank (1-D, 2-D, 3-D) map to ONNX's Conv/ConvTranspose/MaxPool/AveragePool;
 `opaque` is refused, naming the operator.
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import math
 
+from groupcost.formats.onnx.names import PRODUCER
 from groupcost.graph.network import INPUT, LayerStep, Network
 from groupcost.ops.adapters import ExportError, Place
 
@@ -57,6 +59,7 @@ class _Graph:
         self.seed = seed
         self.slices: dict[tuple[str, int, int], str] = {}
         self.doc = ""
+        self.outputs: dict[str, str] = {}  # step → its output tensor, where that is not the step's name
 
     def node(self, op: str, inputs: list[str], output: str, name: str | None = None, **attrs) -> str:
         node = self.helper.make_node(op, inputs, [output], name=name or output, **attrs)
@@ -99,6 +102,7 @@ class _Graph:
 
     def read(self, tensor: str, channels) -> str:
         """A tensor, or the channel slice a split branch reads (one Slice node per distinct slice)."""
+        tensor = self.outputs.get(tensor, tensor)
         if channels is None:
             return tensor
         lo, hi = channels
@@ -121,6 +125,8 @@ def onnx_model(network: Network, weights: str = "random", seed: int = 0):
         inputs = [g.read(t, c) for t, c in zip(node.inputs, node.channels)]
         if isinstance(node, LayerStep):
             node.layer.onnx_nodes(g, Place(node.name, node.in_shape, node.out_shape, node.loc), inputs[0])
+            if g.nodes[-1].output[0] != node.name:  # a layer named after its one tensor writes its output apart
+                g.outputs[node.name] = g.nodes[-1].output[0]
         else:
             node.merge.onnx_nodes(g, node.name, inputs)
     float_ = onnx.TensorProto.FLOAT
@@ -128,13 +134,20 @@ def onnx_model(network: Network, weights: str = "random", seed: int = 0):
         g.nodes,
         network.name,
         [helper.make_tensor_value_info(INPUT, float_, [BATCH, *network.input_shape])],
-        [helper.make_tensor_value_info(name, float_, [BATCH, *network.shapes[name]]) for name in network.outputs],
+        [helper.make_tensor_value_info(g.outputs.get(name, name), float_, [BATCH, *network.shapes[name]]) for name in network.outputs],
         g.initializers,
         doc_string=network.description,
     )
-    model = helper.make_model(graph, producer_name="groupcost", opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
+    model = helper.make_model(graph, producer_name=PRODUCER, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
     model.doc_string = f"{network.name} from {network.source}; variables: " + ", ".join(f"{k}={v}" for k, v in network.variables.items())
     return model
+
+
+def output_tensor(model, step: str) -> str:
+    """The name of a step's output tensor in a model this module wrote: the step's name, or `NAME/output`
+    for a layer named after its one tensor."""
+    initializers = {t.name for t in model.graph.initializer}
+    return f"{step}/output" if step in initializers else step
 
 
 def inferred_shapes(model) -> dict[str, tuple[int | str | None, ...]]:
@@ -157,7 +170,7 @@ def check_shapes(model, network: Network) -> list[str]:
     problems = []
     for name, shape in network.shapes.items():
         expected = (BATCH, *shape)
-        got = shapes.get(name)
+        got = shapes.get(output_tensor(model, name))
         if got is not None and got[1:] == tuple(shape) and isinstance(got[0], str):
             continue
         if got != expected:

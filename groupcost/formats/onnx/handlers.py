@@ -11,7 +11,7 @@ import math
 import re
 
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
-from groupcost.formats.onnx.names import weight_path
+from groupcost.formats.onnx.names import parameter_module, weight_path
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, squeeze_excitation
 from groupcost.formats.onnx.shapes import SHAPES, const_op
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Unsupported, Weight, as_act, attributes, feature_map
@@ -168,7 +168,9 @@ def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
         other = [imp.env.get(n) for n in reader[1].input if n != node.output[0]]
         if len(other) == 1 and isinstance(other[0], (Weight, Const)) and tuple(other[0].dims) in ((out,), (1, out)):
             bias_add = reader
-    y = imp.layer(i, node, kind, LAYER_TYPES[kind](out=out, bias=bias_add is not None), x, weight_path(node, 1))
+    # a transposed weight (groupcost's own linear: MatMul reads `NAME/weight_t`) is named by the initializer it transposes
+    preferred = weight_path(node, 1) or (parameter_module(weight.name) if isinstance(weight, Weight) and not imp.paths[i] else None)
+    y = imp.layer(i, node, kind, LAYER_TYPES[kind](out=out, bias=bias_add is not None), x, preferred)
     result = ChannelsLast(y) if view else y
     if bias_add is not None:
         imp.consumed.add(bias_add[0])

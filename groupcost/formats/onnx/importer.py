@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from groupcost.formats.onnx.names import clean, module_path
+from groupcost.formats.onnx.names import PRODUCER, clean, module_path
 from groupcost.formats.onnx.values import (UNKNOWN, Act, Const, Cropped, FileLocation, OnnxError, Unknown, Unsupported, Value, Weight,
                                            require_onnx, tensor_values)
 from groupcost.formats.onnx.wire import MAX_NODES
@@ -94,7 +94,7 @@ class Importer:
         self.order = order
         self.check_initializers()
         self.read_input()
-        self.paths = [clean(module_path(n)) for n in order]
+        self.paths = [clean(module_path(n, own=self.model.producer_name == PRODUCER)) for n in order]
         self.containers = {p[:i] for p in self.paths for i, ch in enumerate(p) if ch == "."}
         self.recognised: dict[int, Recognised] = {}
         for recognise in self.operators.recognisers:

@@ -139,7 +139,8 @@ def gated_self(imp: Importer, i: int, node, x: Act, kind: str) -> Act | None:
     if len(other) != 1 or imp.env.get(other[0]) != x:
         return None
     imp.consumed.add(k)
-    y = imp.layer(i, node, kind, LAYER_TYPES[kind](), x)
+    # named by the gate's path, or else by the Mul's (groupcost's own export names the Mul after the layer)
+    y = imp.layer(i, node, kind, LAYER_TYPES[kind](), x, None if imp.paths[i] else imp.paths[k] or None)
     imp.env[mul.output[0]] = y
     return y
 
