@@ -9,11 +9,13 @@ only for their kind.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from groupcost.errors import Location, UsageError
+from groupcost.errors import Location, SpecError, UsageError
+from groupcost.graph.builder import LIMIT_HINT, MAX_ELEMENTS
 from groupcost.graph.network import Network
 from groupcost.language import SpecDocument, build, parse_text, read_spec
 from groupcost.language.expr import Number
@@ -74,7 +76,7 @@ class Source:
         """Resolved with `variables`, and another input shape (C, H, W) or batch if given. A model is its
         graph as read; another batch or shape (ONNX) builds the spec it raises to."""
         if self.spec is not None:
-            return build(self.spec, dict(variables or {}), input_shape=input_shape, batch=batch)
+            return resolve(self.spec, dict(variables or {}), input_shape, batch)
         graph = self.model(input_shape)
         if self.kind == "torch":
             input_shape = None  # traced at that shape
@@ -83,7 +85,70 @@ class Source:
                 raise UsageError(f"{'an ONNX' if self.kind == 'onnx' else 'a torch'} model has no variables to set",
                                  "groupcost import it to a spec, then add vars:", Location("--set"))
             return graph
-        return build(raised(graph, self.name), dict(variables or {}), input_shape=input_shape, batch=batch)
+        return resolve(raised(graph, self.name), dict(variables or {}), input_shape, batch)
+
+
+_RANKS = {1: "[F] (flat)", 2: "[C, L]", 3: "[C, H, W]", 4: "[C, T, H, W]"}
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, list):
+        return "list"
+    return "string" if isinstance(value, str) else "number"
+
+
+def _shown(value: object) -> str:
+    """A value as --set takes it: 8, gelu, [2,2]."""
+    if isinstance(value, list):
+        return "[" + ",".join(_shown(v) for v in value) + "]"
+    return str(value)
+
+
+def check_values(doc: SpecDocument, variables: Mapping[str, object] | None = None, input_shape: tuple[int, ...] | None = None,
+                 batch: int | None = None) -> dict[str, object]:
+    """The command line's values checked against the spec before it is built, each error at its flag: a
+    variable set to another kind of value than its default, an input of another rank than the spec's, an
+    input past the tensor bound. Returns the variables' defaults (empty when none is set)."""
+    from groupcost.language.build import resolve_variables
+
+    variables = dict(variables or {})
+    defaults = resolve_variables(doc, {}) if variables else {}
+    for name, value in variables.items():
+        if name in defaults and _kind(value) != _kind(defaults[name]):
+            raise UsageError(f"{name} takes a {_kind(defaults[name])}, as its default {defaults[name]!r} is; got {value!r}",
+                             f"e.g. --set {name}={_shown(defaults[name])}", Location("--set", 1, len(name) + 2))
+    if input_shape is not None and isinstance(doc.input.value, list) and len(doc.input.value) != len(input_shape):
+        rank = len(doc.input.value)
+        raise UsageError(f"--input {','.join(map(str, input_shape))} has {len(input_shape)} number{'s' * (len(input_shape) > 1)}; "
+                         f"{doc.name}'s input is {_RANKS.get(rank, rank)}, {rank} number{'s' * (rank > 1)}",
+                         "the same rank, other sizes: e.g. --input " + ",".join(["3", "160", "160", "160"][:rank] if rank > 1 else ["64"]),
+                         Location("--input"))
+    if input_shape is not None and math.prod(input_shape) * (batch or 1) > MAX_ELEMENTS:
+        raise UsageError(f"an input of {'×'.join(map(str, input_shape))}{f' × batch {batch}' if batch else ''} has more than 2^40 elements",
+                         LIMIT_HINT, Location("--batch" if batch and math.prod(input_shape) <= MAX_ELEMENTS else "--input"))
+    return defaults
+
+
+def resolve(doc: SpecDocument, variables: Mapping[str, object] | None = None, input_shape: tuple[int, ...] | None = None,
+            batch: int | None = None) -> Network:
+    """build(), with the command line's values checked first (check_values), and the errors they cause
+    placed at their flag, not in the spec: a batch past the tensor bound, a number the spec refuses where
+    its default is positive and the value is not (`--set G=0`)."""
+    variables = dict(variables or {})
+    defaults = check_values(doc, variables, input_shape, batch)
+    try:
+        return build(doc, variables, input_shape=input_shape, batch=batch)
+    except SpecError as exc:
+        if batch is not None and batch > 1 and exc.hint == LIMIT_HINT:
+            raise UsageError(f"batch {batch} makes a tensor of more than 2^40 elements ({exc.message.split(' has more than')[0]})",
+                             LIMIT_HINT, Location("--batch")) from None
+        for name, value in variables.items():
+            default = defaults.get(name)
+            if _kind(value) == "number" == _kind(default) and value <= 0 < default:
+                message = exc.message.split("; in block")[0]
+                raise UsageError(f"{name}={value} is not a value {doc.name} takes: {message}", f"{name} is {default} in the spec",
+                                 Location("--set", 1, len(name) + 2)) from None
+        raise
 
 
 def read(source: str | Path, args: Mapping[str, object] | None = None) -> Source:

@@ -12,7 +12,7 @@ import typer
 
 from groupcost.cli import options
 from groupcost.cli.common import (
-    BandwidthOption, BatchOption, CheckFormat, DeviceOption, DiffFormat, InputOption, PeakOption, SetOption, WideOption, emit, fail,
+    BandwidthOption, BatchOption, CheckFormat, DeviceOption, DiffFormat, InputOption, PeakOption, SetOption, WideOption, default_target, emit, fail,
 )
 from groupcost.errors import GroupcostError, Location, UsageError
 
@@ -26,6 +26,8 @@ def report(
     device: DeviceOption = None,
     peak_tflops: PeakOption = None,
     bandwidth_gbs: BandwidthOption = None,
+    batch: BatchOption = None,
+    input_: InputOption = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing page.")] = False,
 ) -> None:
     """One self-contained HTML page: the architecture as a graph coloured by cost, the layer table, charts per stage, the roofline, what-ifs and budgets.
@@ -39,11 +41,13 @@ def report(
         profile = options.device(device, peak_tflops, bandwidth_gbs, default=True)
         variations = options.variations(vary) if vary else None
         variables = options.assignments(set_ or [])
-        doc = api.document(spec)
-        target = None if output == "-" else Path(output or f"{doc.name}.html")
+        shape = options.input_shape(input_)
+        read_source = api.source(spec)
+        doc = read_source.document(shape)
+        target = None if output == "-" else Path(output) if output else default_target(doc.name, ".html", read_source.spec, spec)
         if target is not None:
             check_target(target, force)
-        page = to_html(api.report(doc, variables, profile, depth, variations))
+        page = to_html(api.report(doc, variables, profile, depth, variations, input_shape=shape, batch=batch))
         if target is not None:
             write_page(page, target, force)
     except GroupcostError as exc:
