@@ -84,7 +84,9 @@ def analyze_network(net: Network, optimizer: str = "adam") -> Report:
 def layer(in_shape: Sequence[int], out: int, k: int | tuple[int, int] = 3, s: int | tuple[int, int] = 1,
           p: int | tuple[int, ...] | str = 0, d: int | tuple[int, int] = 1, groups: Sequence[int | str] = (1, 2, 4, 8, "dw"),
           bias: bool = False) -> GroupSweep:
-    """`groupcost layer`: one convolution at every G in `groups` ('dw' = depthwise)."""
+    """`groupcost layer`: one convolution at every G in `groups` ('dw' = depthwise). Its input and output
+    tensors are held to the bound `analyze` holds every tensor to (groupcost.graph.builder.MAX_ELEMENTS)."""
+    from groupcost.graph.builder import LIMIT_HINT, too_large
     from groupcost.questions.compare import ConvQuestion, sweep_groups
 
     def pair(v):
@@ -93,7 +95,13 @@ def layer(in_shape: Sequence[int], out: int, k: int | tuple[int, int] = 3, s: in
     pads = p if isinstance(p, str) else (p,) * 4 if isinstance(p, int) else (p[0], p[0], p[1], p[1]) if len(p) == 2 else tuple(p)
     if pads == "valid":
         pads = (0, 0, 0, 0)
-    return sweep_groups(ConvQuestion(tuple(in_shape), out, pair(k), pair(s), pads, pair(d), bias), list(groups))
+    question = ConvQuestion(tuple(in_shape), out, pair(k), pair(s), pads, pair(d), bias)
+    if too_large(question.in_shape, 1):
+        raise UsageError(f"input {'×'.join(map(str, in_shape))} has more than 2^40 elements", LIMIT_HINT, Location("C,H,W"))
+    out_shape = question.step().out_shape
+    if too_large(out_shape, 1):
+        raise UsageError(f"output {'×'.join(map(str, out_shape))} has more than 2^40 elements", LIMIT_HINT, Location("--out"))
+    return sweep_groups(question, list(groups))
 
 
 def compare(spec: Spec, groups: Sequence[int | str] = (2, 4, 8, 32), layers: str | None = None,
@@ -118,7 +126,7 @@ def whatif(spec: Spec, vary: Mapping[str, Sequence[Number]] | None = None, devic
         raise UsageError("nothing to vary", "give --vary VAR=v1,v2,... and/or --layer NAME --g 1,2,4", Location("--vary"))
     profile = device if isinstance(device, roofline.Device) else roofline.device(device)
     doc = document(spec, input_shape=input_shape)
-    check_values(doc, variables, _shape(input_shape), batch)
+    check_values(doc, variables, _shape(input_shape), batch, vary)
     return sweep(doc, {k: list(v) for k, v in (vary or {}).items()}, profile, layer, list(groups) if groups else None,
                  dict(variables or {}), input_shape=_shape(input_shape), batch=batch)
 
@@ -275,6 +283,7 @@ def report(spec: Spec, variables: Mapping[str, Number] | None = None, device: An
     doc = read_source.document(shape)
     if read_source.kind == "torch":
         shape = None  # traced at that shape
+    check_values(doc, variables, shape, batch, variations)
     network = resolve(doc, dict(variables or {}), shape, batch)
     return overview(doc, dict(variables or {}), profile, depth, variations, network=network, input_shape=shape, batch=batch)
 

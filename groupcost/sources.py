@@ -104,19 +104,33 @@ def _shown(value: object) -> str:
     return str(value)
 
 
+def _check_kind(name: str, value: object, defaults: Mapping[str, object], flag: str) -> None:
+    """A value of the kind of the variable's default; a bare word (with its `place`) where the default is
+    not a string is a name, as in the spec, and an undefined one."""
+    if name not in defaults or _kind(value) == _kind(defaults[name]):
+        return
+    place = getattr(value, "place", None)
+    if place is not None:
+        raise UsageError(f"undefined variable '{value}'", f"{name} takes a {_kind(defaults[name])}, e.g. {flag} {name}={_shown(defaults[name])}",
+                         place)
+    raise UsageError(f"{name} takes a {_kind(defaults[name])}, as its default {defaults[name]!r} is; got {value!r}",
+                     f"e.g. {flag} {name}={_shown(defaults[name])}", Location(flag, 1, len(name) + 2))
+
+
 def check_values(doc: SpecDocument, variables: Mapping[str, object] | None = None, input_shape: tuple[int, ...] | None = None,
-                 batch: int | None = None) -> dict[str, object]:
+                 batch: int | None = None, vary: Mapping[str, list] | None = None) -> dict[str, object]:
     """The command line's values checked against the spec before it is built, each error at its flag: a
     variable set to another kind of value than its default, an input of another rank than the spec's, an
     input past the tensor bound. Returns the variables' defaults (empty when none is set)."""
     from groupcost.language.build import resolve_variables
 
     variables = dict(variables or {})
-    defaults = resolve_variables(doc, {}) if variables else {}
+    defaults = resolve_variables(doc, {}) if variables or vary else {}
     for name, value in variables.items():
-        if name in defaults and _kind(value) != _kind(defaults[name]):
-            raise UsageError(f"{name} takes a {_kind(defaults[name])}, as its default {defaults[name]!r} is; got {value!r}",
-                             f"e.g. --set {name}={_shown(defaults[name])}", Location("--set", 1, len(name) + 2))
+        _check_kind(name, value, defaults, "--set")
+    for name, values in (vary or {}).items():
+        for value in values:
+            _check_kind(name, value, defaults, "--vary")
     if input_shape is not None and isinstance(doc.input.value, list) and len(doc.input.value) != len(input_shape):
         rank = len(doc.input.value)
         raise UsageError(f"--input {','.join(map(str, input_shape))} has {len(input_shape)} number{'s' * (len(input_shape) > 1)}; "

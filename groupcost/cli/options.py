@@ -12,14 +12,23 @@ def _error(option: str, column: int, message: str, hint: str | None = None) -> U
     return UsageError(message, hint, Location(option, 1, column))
 
 
-def value(expression: str, variables: dict[str, Value]) -> Value:
+class Word(str):
+    """A bare word written on the command line (`--set act=gelu`), with where: a string where the spec's
+    variable is one; where it is a number, the word is a name, and an undefined one (groupcost.sources)."""
+
+    place: Location
+
+
+def value(expression: str, variables: dict[str, Value], place: Location | None = None) -> Value:
     """A value as the spec language reads one written in `vars:`: a bare word not naming a variable is
     that word (`gelu`, as `act: gelu`); anything else an expression (`8`, `G*2`, `'gelu'`, `[1, 2]`)."""
     text = expression.strip()
     if not text:
         raise SpecError("no value after '='", "e.g. --set G=8, --set act=gelu, --set depths=[2,2]")
     if _is_word(text) and text not in variables:
-        return text
+        word = Word(text)
+        word.place = place or Location("--set")
+        return word
     return evaluate(text, variables)
 
 
@@ -40,7 +49,7 @@ def assignments(values: list[str], option: str = "--set") -> dict[str, Value]:
         if not name.isidentifier():
             raise _error(option, 1, f"'{name}' is not a variable name")
         try:
-            result[name] = value(expression, result)
+            result[name] = value(expression, result, Location(option, 1, len(name) + 2))
         except SpecError as exc:
             raise _error(option, len(name) + 2, exc.message, exc.hint) from None
     return result
@@ -127,7 +136,7 @@ def variations(values: list[str]) -> dict[str, list[Value]]:
         column, items = len(name) + 2, []
         for part in _top_level_items(listed):
             try:
-                items.append(value(part, {}))
+                items.append(value(part, {}, Location("--vary", 1, column)))
             except SpecError as exc:
                 raise _error("--vary", column, exc.message, exc.hint) from None
             column += len(part) + 1

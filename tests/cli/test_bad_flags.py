@@ -57,7 +57,9 @@ def assert_one_line(capsys, argv, line):
          "--batch:1:1: error: batch 100000000000 makes a tensor of more than 2^40 elements (input 3×224×224) (groupcost's bound on one tensor)\n"),
         (["analyze", "resnet18", "--input", "3,2000000,2000000"],
          "--input:1:1: error: an input of 3×2000000×2000000 has more than 2^40 elements (groupcost's bound on one tensor)\n"),
-        (["analyze", "resnext50_32x4d", "--set", "G=abc"], "--set:1:3: error: G takes a number, as its default 32 is; got 'abc' (e.g. --set G=32)\n"),
+        (["analyze", "resnext50_32x4d", "--set", "G=abc"], "--set:1:3: error: undefined variable 'abc' (G takes a number, e.g. --set G=32)\n"),
+        (["whatif", "resnext50_32x4d", "--vary", "G=1,'x'"], "--vary:1:3: error: G takes a number, as its default 32 is; got 'x' (e.g. --vary G=32)\n"),
+        (["report", "resnext50_32x4d", "--vary", "G=1,x", "-o", "-"], "--vary:1:5: error: undefined variable 'x' (G takes a number, e.g. --vary G=32)\n"),
         (["analyze", "resnet18", "--set", "depths=2"], "--set:1:8: error: depths takes a list, as its default [2, 2, 2, 2] is; got 2 (e.g. --set depths=[2,2,2,2])\n"),
     ],
 )
@@ -183,3 +185,34 @@ def test_export_pytorch_at_another_input_runs_there(cli, tmp_path):
     model = module["build"]() if isinstance(module, dict) else module.build()
     with torch.no_grad():
         assert tuple(model(torch.zeros(1, 3, 64, 64)).shape) == (1, 1000)  # torchvision's resnet18 head
+
+
+# ---- layer: the bound analyze holds every tensor to, and units past T and GiB ----------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["layer", "64,100000,100000", "--out", "100000"],
+         "--out:1:1: error: output 100000×99998×99998 has more than 2^40 elements (groupcost's bound on one tensor)\n"),
+        (["layer", "64,1000000,1000000", "--out", "8"],
+         "C,H,W:1:1: error: input 64×1000000×1000000 has more than 2^40 elements (groupcost's bound on one tensor)\n"),
+    ],
+)
+def test_layer_past_the_tensor_bound(capsys, argv, line):
+    assert_one_line(capsys, argv, line)
+
+
+def test_analyze_refuses_what_layer_refuses(cli, write_spec):
+    result = cli("analyze", write_spec("input: [64, 100000, 100000]\nlayers:\n  - conv: {out: 100000, k: 3}\n"))
+    assert result.exit_code == 2 and "has more than 2^40 elements" in result.stderr
+
+
+def test_units_past_tera_and_gibi():
+    from groupcost.render import units
+
+    # 64×9×10^10 weights-times-positions ×10^5 filters (the layer): 5.76×10^17 MACs
+    assert units.count(64 * 9 * 100_000 * 99_998 * 99_998) == "575.98 P"
+    assert (units.count(10**15), units.count(999 * 10**12)) == ("1.00 P", "999.00 T")
+    assert (units.size(2682 * 2**30), units.size(3 * 2**50), units.size(5000 * 2**50)) == ("2.62 TiB", "3.00 PiB", "5000 PiB")
+    assert (units.size(1023 * 2**30), units.size(2**40)) == ("1023 GiB", "1.00 TiB")
