@@ -40,9 +40,31 @@ def read_graph(source: str | Path, input_shape: tuple[int, ...] | None = None, a
         if input_shape is None:
             raise UsageError("torch: imports need --input", "e.g. --input 3,224,224", Location("--input"))
         return read_factory(str(source), tuple(input_shape), dict(args or {}), allow_unknown=allow_unknown)
+    if kind(source) == "spec":
+        raise _not_a_model(str(source))
     from groupcost.formats.onnx.reader import read_network
+    from groupcost.formats.onnx.values import FileLocation, OnnxError
 
+    try:
+        empty = Path(source).stat().st_size == 0
+    except OSError:
+        empty = False  # the reader says why it cannot read it
+    if empty:  # said here once, not wrapped in the reader's "not an ONNX model (...)"
+        raise OnnxError("the file is empty", "is this an ONNX model?", FileLocation(str(source)))
     return read_network(source, allow_unknown=allow_unknown)
+
+
+def _not_a_model(source: str) -> UsageError:
+    """What `import` says of a source that is not a model: a spec (a file, a zoo name or `-`), or another file."""
+    from groupcost.language import zoo_names
+
+    hint = "import reads an ONNX file or torch:package.module:factory"
+    path = Path(source)
+    if source == "-" or source in zoo_names() or path.suffix.lower() in (".yaml", ".yml"):
+        return UsageError(f"'{source}' is already a spec", f"{hint}; the other commands read a spec as it is: groupcost analyze {source}", Location(source))
+    if not path.exists():
+        return UsageError("no such file", hint, Location(source))
+    return UsageError(f"'{source}' is not an ONNX file (its name does not end in .onnx)", hint, Location(source))
 
 
 def raised(graph: Network, path: str) -> SpecDocument:

@@ -82,6 +82,8 @@ def check(
     try:
         fraction = options.located(parse_fraction, warn_at, "--warn-at") if warn_at is not None else None
         variables = options.assignments(set_ or [])
+        if specs.count("-") > 1:
+            raise UsageError("standard input is named twice, and can be read once", "give the other specs as files", Location("-"))
         try:
             result = check_specs(options.expand_specs(specs), flags, fraction, variables, input_shape=options.input_shape(input_), batch=batch)
         except UsageError as exc:
@@ -161,6 +163,8 @@ def diff(
             raise UsageError(f"--git compares one spec with itself; got {len(specs)}", "groupcost diff --git main models/net.yaml", Location("--git"))
         if git is None and len(specs) != 2:
             raise UsageError(f"diff takes BASE and HEAD; got {len(specs)} spec(s)", "or one spec with --git REV", Location("diff"))
+        if specs.count("-") > 1:
+            raise UsageError("BASE and HEAD are both standard input, which can be read once", "give one of them as a file", Location("-"))
         if output is not None and format is not DiffFormat.html:
             raise UsageError("--output writes the html page", "add --format html", Location("--output"))
         target = Path(output) if format is DiffFormat.html and output not in (None, "-") else None

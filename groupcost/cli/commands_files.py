@@ -111,6 +111,8 @@ def calibrate(
             return
         output.write_text(text, encoding="utf-8")
     except GroupcostError as exc:
+        if exc.location is not None and exc.location.path == "--measure":  # no torch: said at the command, not a flag it lacks
+            exc.location = Location("calibrate")
         raise fail(exc, "calibrate") from None
     except OSError as exc:
         raise fail(UsageError(f"cannot write {output}: {exc.strerror or exc}", None, Location("--output")), "--output") from None

@@ -216,3 +216,69 @@ def test_units_past_tera_and_gibi():
     assert (units.count(10**15), units.count(999 * 10**12)) == ("1.00 P", "999.00 T")
     assert (units.size(2682 * 2**30), units.size(3 * 2**50), units.size(5000 * 2**50)) == ("2.62 TiB", "3.00 PiB", "5000 PiB")
     assert (units.size(1023 * 2**30), units.size(2**40)) == ("1023 GiB", "1.00 TiB")
+
+
+# ---- messages --------------------------------------------------------------------------------
+
+
+def test_messages(cli, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    (tmp_path / "spec.yaml").write_text("input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, k: 3}\n", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("hello\n", encoding="utf-8")
+    hint = "import reads an ONNX file or torch:package.module:factory"
+    cases = [
+        (["analyze", "empty.onnx"], "empty.onnx: error: the file is empty (is this an ONNX model?)\n"),  # said once, not nested
+        (["import", "empty.onnx"], "empty.onnx: error: the file is empty (is this an ONNX model?)\n"),
+        (["import", "spec.yaml"], f"spec.yaml:1:1: error: 'spec.yaml' is already a spec ({hint}; the other commands read a spec as it is: groupcost analyze spec.yaml)\n"),
+        (["import", "resnet18"], f"resnet18:1:1: error: 'resnet18' is already a spec ({hint}; the other commands read a spec as it is: groupcost analyze resnet18)\n"),
+        (["import", "notes.txt"], f"notes.txt:1:1: error: 'notes.txt' is not an ONNX file (its name does not end in .onnx) ({hint})\n"),
+        (["import", "nope.txt"], f"nope.txt:1:1: error: no such file ({hint})\n"),
+        (["diff", "-", "-"], "-:1:1: error: BASE and HEAD are both standard input, which can be read once (give one of them as a file)\n"),
+        (["check", "-", "-", "--max-params", "1M"], "-:1:1: error: standard input is named twice, and can be read once (give the other specs as files)\n"),
+        (["export", "resnet18"], "--to:1:1: error: missing option '--to' (--to pytorch or --to onnx)\n"),  # no literal \n\t
+    ]
+    for argv, line in cases:
+        assert_one_line(capsys, argv, line)
+
+
+def test_calibrate_without_torch_is_located_at_calibrate(capsys, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "torch", None)  # `import torch` raises ImportError
+    code, out, err = run(capsys, ["calibrate"])
+    assert (code, out) == (2, "") and err.startswith("calibrate:1:1: error: --measure and calibrate need PyTorch, which is not installed"), err
+    assert err.count("\n") == 1
+
+
+def test_one_force_wording(cli, tmp_path, capsys):
+    """Every command that refuses to overwrite says the same: (add --force to overwrite it)."""
+    import pathlib
+
+    import groupcost
+
+    source = "".join(p.read_text(encoding="utf-8") for p in pathlib.Path(groupcost.__file__).parent.rglob("*.py"))
+    assert "use --force" not in source and "give --force" not in source
+    target = tmp_path / "taken"
+    for name, argv in (("x.html", ["report", "resnet18"]), ("x.py", ["export", "resnet18", "--to", "pytorch"]), ("x.yaml", ["calibrate"]),
+                       ("d.html", ["diff", "resnet18", "resnet18", "-f", "html"])):
+        (target.with_name(name)).write_text("", encoding="utf-8")
+        code, out, err = run(capsys, [*argv, "-o", target.with_name(name)])
+        assert code == 2 and err.rstrip().endswith("exists (add --force to overwrite it)"), err
+
+
+def test_usage_lines_name_the_arguments(cli):
+    for command, usage in (("analyze", "[OPTIONS] SPEC"), ("layer", "[OPTIONS] C,H,W"),
+                           ("check", "[OPTIONS] SPECS..."), ("diff", "[OPTIONS] BASE [HEAD]"),
+                           ("export", "[OPTIONS] SPEC")):
+        text = cli(command, "--help").stdout
+        line = text.split("Usage:")[1].splitlines()[0]
+        assert line.rstrip().endswith(f"{command} {usage}") and "{" not in line, line
+
+
+def test_dash_capital_v(cli):
+    import groupcost
+    from groupcost.version import __version__
+
+    assert __version__ == groupcost.__version__
+    for flag in ("--version", "-V"):
+        result = cli(flag)
+        assert result.exit_code == 0 and result.stdout == f"groupcost {__version__}\n"
