@@ -23,7 +23,7 @@ from groupcost.graph.analysis import OPTIMIZER_STATES, Report, Totals, analyze
 from groupcost.graph.network import Network
 from groupcost.language import SpecDocument, parse_text
 from groupcost.language.expr import Number
-from groupcost.sources import Source, check_values, read, resolve
+from groupcost.sources import Source, check_values, plain, read, resolve
 
 if TYPE_CHECKING:
     from groupcost.ops import Layer
@@ -127,8 +127,8 @@ def whatif(spec: Spec, vary: Mapping[str, Sequence[Number]] | None = None, devic
     profile = device if isinstance(device, roofline.Device) else roofline.device(device)
     doc = document(spec, input_shape=input_shape)
     check_values(doc, variables, _shape(input_shape), batch, vary)
-    return sweep(doc, {k: list(v) for k, v in (vary or {}).items()}, profile, layer, list(groups) if groups else None,
-                 dict(variables or {}), input_shape=_shape(input_shape), batch=batch)
+    return sweep(doc, {k: [str(v) if isinstance(v, str) else v for v in values] for k, values in (vary or {}).items()}, profile, layer,
+                 list(groups) if groups else None, plain(variables), input_shape=_shape(input_shape), batch=batch)
 
 
 @dataclass(frozen=True)
@@ -284,8 +284,10 @@ def report(spec: Spec, variables: Mapping[str, Number] | None = None, device: An
     if read_source.kind == "torch":
         shape = None  # traced at that shape
     check_values(doc, variables, shape, batch, variations)
-    network = resolve(doc, dict(variables or {}), shape, batch)
-    return overview(doc, dict(variables or {}), profile, depth, variations, network=network, input_shape=shape, batch=batch)
+    variables = plain(variables)
+    variations = {k: [str(v) if isinstance(v, str) else v for v in values] for k, values in variations.items()} if variations else variations
+    network = resolve(doc, variables, shape, batch)
+    return overview(doc, variables, profile, depth, variations, network=network, input_shape=shape, batch=batch)
 
 
 @dataclass(frozen=True)
@@ -311,7 +313,7 @@ def export_pytorch(spec: Spec, variables: Mapping[str, Number] | None = None, co
         network = resolve(doc, dict(variables or {}), shape, batch)
         return PytorchSource(pytorch_source(network, command), f"--input {','.join(map(str, shape))} is not the spec's input")
     check_values(doc, variables, None, batch)
-    return PytorchSource(*write_source(doc, dict(variables or {}), command))
+    return PytorchSource(*write_source(doc, plain(variables), command))
 
 
 def export_onnx(spec: Spec | Network, path: str | Path, weights: str = "random", seed: int = 0,

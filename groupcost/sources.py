@@ -139,6 +139,12 @@ def _check_kind(name: str, value: object, defaults: Mapping[str, object], flag: 
                      f"e.g. {flag} {name}={_shown(defaults[name])}", Location(flag, 1, len(name) + 2))
 
 
+def plain(values: Mapping[str, object] | None) -> dict[str, object]:
+    """The values as plain str, int, float and list: a bare word from the command line (a str subclass
+    that knows where it was written) becomes its str, which YAML and JSON writers take."""
+    return {k: str(v) if isinstance(v, str) else v for k, v in (values or {}).items()}
+
+
 def check_values(doc: SpecDocument, variables: Mapping[str, object] | None = None, input_shape: tuple[int, ...] | None = None,
                  batch: int | None = None, vary: Mapping[str, list] | None = None) -> dict[str, object]:
     """The command line's values checked against the spec before it is built, each error at its flag: a
@@ -170,8 +176,8 @@ def resolve(doc: SpecDocument, variables: Mapping[str, object] | None = None, in
     """build(), with the command line's values checked first (check_values), and the errors they cause
     placed at their flag, not in the spec: a batch past the tensor bound, a number the spec refuses where
     its default is positive and the value is not (`--set G=0`)."""
-    variables = dict(variables or {})
     defaults = check_values(doc, variables, input_shape, batch)
+    variables = plain(variables)
     try:
         return build(doc, variables, input_shape=input_shape, batch=batch)
     except SpecError as exc:
