@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, Union
 from groupcost.errors import GroupcostError, Location, SpecError, UsageError
 from groupcost.graph.analysis import OPTIMIZER_STATES, Report, Totals, analyze
 from groupcost.graph.network import Network
-from groupcost.language import SpecDocument, build, parse_text
+from groupcost.language import SpecDocument, parse_text
 from groupcost.language.expr import Number
-from groupcost.sources import Source, read
+from groupcost.sources import Source, check_values, plain, read, resolve
 
 if TYPE_CHECKING:
     from groupcost.ops import Layer
@@ -84,7 +84,9 @@ def analyze_network(net: Network, optimizer: str = "adam") -> Report:
 def layer(in_shape: Sequence[int], out: int, k: int | tuple[int, int] = 3, s: int | tuple[int, int] = 1,
           p: int | tuple[int, ...] | str = 0, d: int | tuple[int, int] = 1, groups: Sequence[int | str] = (1, 2, 4, 8, "dw"),
           bias: bool = False) -> GroupSweep:
-    """`groupcost layer`: one convolution at every G in `groups` ('dw' = depthwise)."""
+    """`groupcost layer`: one convolution at every G in `groups` ('dw' = depthwise). Its input and output
+    tensors are held to the bound `analyze` holds every tensor to (groupcost.graph.builder.MAX_ELEMENTS)."""
+    from groupcost.graph.builder import LIMIT_HINT, too_large
     from groupcost.questions.compare import ConvQuestion, sweep_groups
 
     def pair(v):
@@ -93,7 +95,13 @@ def layer(in_shape: Sequence[int], out: int, k: int | tuple[int, int] = 3, s: in
     pads = p if isinstance(p, str) else (p,) * 4 if isinstance(p, int) else (p[0], p[0], p[1], p[1]) if len(p) == 2 else tuple(p)
     if pads == "valid":
         pads = (0, 0, 0, 0)
-    return sweep_groups(ConvQuestion(tuple(in_shape), out, pair(k), pair(s), pads, pair(d), bias), list(groups))
+    question = ConvQuestion(tuple(in_shape), out, pair(k), pair(s), pads, pair(d), bias)
+    if too_large(question.in_shape, 1):
+        raise UsageError(f"input {'×'.join(map(str, in_shape))} has more than 2^40 elements", LIMIT_HINT, Location("C,H,W"))
+    out_shape = question.step().out_shape
+    if too_large(out_shape, 1):
+        raise UsageError(f"output {'×'.join(map(str, out_shape))} has more than 2^40 elements", LIMIT_HINT, Location("--out"))
+    return sweep_groups(question, list(groups))
 
 
 def compare(spec: Spec, groups: Sequence[int | str] = (2, 4, 8, 32), layers: str | None = None,
@@ -117,8 +125,10 @@ def whatif(spec: Spec, vary: Mapping[str, Sequence[Number]] | None = None, devic
     if not vary and layer is None:
         raise UsageError("nothing to vary", "give --vary VAR=v1,v2,... and/or --layer NAME --g 1,2,4", Location("--vary"))
     profile = device if isinstance(device, roofline.Device) else roofline.device(device)
-    return sweep(document(spec, input_shape=input_shape), {k: list(v) for k, v in (vary or {}).items()}, profile, layer, list(groups) if groups else None,
-                 dict(variables or {}), input_shape=_shape(input_shape), batch=batch)
+    doc = document(spec, input_shape=input_shape)
+    check_values(doc, variables, _shape(input_shape), batch, vary)
+    return sweep(doc, {k: [str(v) if isinstance(v, str) else v for v in values] for k, values in (vary or {}).items()}, profile, layer,
+                 list(groups) if groups else None, plain(variables), input_shape=_shape(input_shape), batch=batch)
 
 
 @dataclass(frozen=True)
@@ -147,7 +157,7 @@ def check(specs: Sequence[Spec], limits: Mapping[str, str | int] | None = None, 
         try:
             doc = document(spec, input_shape=input_shape)
             own = budgets_from_spec(doc.budgets)
-            report = analyze(build(doc, dict(variables or {}), input_shape=_shape(input_shape), batch=batch))
+            report = analyze(resolve(doc, dict(variables or {}), input_shape=_shape(input_shape), batch=batch))
             results.append(check_spec(doc.name, doc.path, own, parsed, report, warn_at))
         except GroupcostError as exc:
             if isinstance(exc, UsageError) and exc.location is None:
@@ -186,17 +196,17 @@ def diff(base: Spec | None, head: Spec, rules: str | Sequence[Rule] | None = Non
             else:
                 place = label
                 base_doc = parse_text(text, label)
-                base_network = build(base_doc, dict(variables or {}), **options)
+                base_network = resolve(base_doc, dict(variables or {}), **options)
                 base_report, base_label = analyze(base_network), label
         else:
             if base is None:
                 raise UsageError("diff needs a base spec, or git=REV", None, Location("diff"))
             base_doc = document(base, input_shape=input_shape)
             place = base_doc.path
-            base_network = build(base_doc, dict(variables or {}), **options)
+            base_network = resolve(base_doc, dict(variables or {}), **options)
             base_report, base_label = analyze(base_network), base_doc.path
         place = head_doc.path
-        head_network = build(head_doc, dict(variables or {}), **options)
+        head_network = resolve(head_doc, dict(variables or {}), **options)
         head_report = analyze(head_network)
     except GroupcostError as exc:
         raise exc.located(Location(place)) from None
@@ -258,16 +268,26 @@ def _out_of_memory(net: Network, detail: object, where: str | None = None) -> Gr
 
 
 def report(spec: Spec, variables: Mapping[str, Number] | None = None, device: Any = None, depth: int | None = None,
-           vary: Mapping[str, Sequence[Number]] | None = None) -> Overview:
+           vary: Mapping[str, Sequence[Number]] | None = None, *, input_shape: Sequence[int] | None = None,
+           batch: int | None = None) -> Overview:
     """`groupcost report`: what the HTML page shows (groupcost.render.html.to_html draws it): the network, its
     analysis, costs per stage (`depth`: name segments; None chooses), what-if sweeps (`vary`; None: the spec's
-    number variables) and budgets. `device` is a roofline.Device or a profile name (default a100)."""
+    number variables) and budgets, at another input shape (C, H, W) or batch if given (a torch model: traced at
+    `input_shape`). `device` is a roofline.Device or a profile name (default a100)."""
     from groupcost.questions.report import overview
     from groupcost.run import roofline
 
     profile = device if isinstance(device, roofline.Device) else roofline.device(device)
     variations = {k: list(v) for k, v in vary.items()} if vary is not None else None
-    return overview(document(spec), dict(variables or {}), profile, depth, variations)
+    read_source, shape = source(spec), _shape(input_shape)
+    doc = read_source.document(shape)
+    if read_source.kind == "torch":
+        shape = None  # traced at that shape
+    check_values(doc, variables, shape, batch, variations)
+    variables = plain(variables)
+    variations = {k: [str(v) if isinstance(v, str) else v for v in values] for k, values in variations.items()} if variations else variations
+    network = resolve(doc, variables, shape, batch)
+    return overview(doc, variables, profile, depth, variations, network=network, input_shape=shape, batch=batch)
 
 
 @dataclass(frozen=True)
@@ -279,19 +299,33 @@ class PytorchSource:
     fallback: str | None
 
 
-def export_pytorch(spec: Spec, variables: Mapping[str, Number] | None = None, command: str | None = None) -> PytorchSource:
-    """`groupcost export --to pytorch`: one .py file that imports only torch (`command` is named in its header)."""
+def export_pytorch(spec: Spec, variables: Mapping[str, Number] | None = None, command: str | None = None, *,
+                   input_shape: Sequence[int] | None = None, batch: int | None = None) -> PytorchSource:
+    """`groupcost export --to pytorch`: one .py file that imports only torch (`command` is named in its header).
+    At another input shape than the spec's, the file is the resolved graph at that shape (the structure's
+    build() takes the spec's own input); the batch is not part of a PyTorch module."""
     from groupcost.formats.torch.export import export_pytorch as write_source
+    from groupcost.formats.torch.graph import pytorch_source
 
-    return PytorchSource(*write_source(document(spec), dict(variables or {}), command))
+    read_source, shape = source(spec), _shape(input_shape)
+    doc = read_source.document(shape)
+    if shape is not None and read_source.kind != "torch":
+        network = resolve(doc, dict(variables or {}), shape, batch)
+        return PytorchSource(pytorch_source(network, command), f"--input {','.join(map(str, shape))} is not the spec's input")
+    check_values(doc, variables, None, batch)
+    return PytorchSource(*write_source(doc, plain(variables), command))
 
 
 def export_onnx(spec: Spec | Network, path: str | Path, weights: str = "random", seed: int = 0,
-                variables: Mapping[str, Number] | None = None) -> Network:
-    """`groupcost export --to onnx`: the network written to `path` (needs onnx), weights random (seeded) or zeros."""
+                variables: Mapping[str, Number] | None = None, *, input_shape: Sequence[int] | None = None,
+                batch: int | None = None) -> Network:
+    """`groupcost export --to onnx`: the network written to `path` (needs onnx), weights random (seeded, a seed
+    from 0 to 2^32 - 1) or zeros; at another input shape (C, H, W) or batch if given."""
     from groupcost.formats.onnx.export import write_onnx
 
-    net = spec if isinstance(spec, Network) else build(document(spec), dict(variables or {}))
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise UsageError(f"the seed must be a whole number from 0 to 2^32 - 1, got {seed!r}", "e.g. --seed 0", Location("--seed"))
+    net = spec if isinstance(spec, Network) else network(spec, variables, input_shape=input_shape, batch=batch)
     write_onnx(net, path, weights, seed)
     return net
 

@@ -12,6 +12,7 @@ import sys
 from typing import Annotated
 
 import typer
+from typer.core import TyperArgument
 
 from groupcost.cli import commands_checks, commands_costs, commands_files
 from groupcost.errors import one_line
@@ -28,6 +29,23 @@ APP_SETTINGS = dict(
 app = typer.Typer(**APP_SETTINGS)
 
 
+def _usage_metavar(make_metavar):
+    """Usage lines show an argument as `SPEC`, `C,H,W` or `BASE [HEAD]`, as the help text and README
+    write them; typer 0.28 writes a required one in braces, `{spec}`."""
+
+    def metavar(self, ctx, *, usage: bool = False) -> str:
+        shown = make_metavar(self, ctx, usage=usage)
+        if usage and shown.startswith("{") and "}" in shown:
+            inner, _, rest = shown[1:].partition("}")
+            shown = (inner if self.metavar is not None else inner.upper()) + rest
+        return shown
+
+    return metavar
+
+
+TyperArgument.make_metavar = _usage_metavar(TyperArgument.make_metavar)
+
+
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(f"groupcost {__version__}\n")
@@ -36,7 +54,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
 ) -> None:
     """groupcost: what will this architecture cost? Exit codes: 0 ok, 1 over budget or mismatch, 2 bad input."""
 
@@ -103,5 +121,6 @@ def _usage_error(exc) -> None:
     param = getattr(exc, "param", None)
     place = (param.opts[0] if param is not None and getattr(param, "opts", None) else None) or getattr(exc, "option_name", None) or "groupcost"
     command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "groupcost"
-    sys.stderr.write(one_line(f"{place}:1:1: error: {exc.format_message()} (see `{command} --help`)") + "\n")
+    message = re.sub(r"\s*\n\s*", " ", exc.format_message())  # click's "Choose from:\n\tpytorch,\n\tonnx" on one line
+    sys.stderr.write(one_line(f"{place}:1:1: error: {message} (see `{command} --help`)") + "\n")
     raise SystemExit(2) from None

@@ -12,7 +12,7 @@ import typer
 
 from groupcost.cli import options
 from groupcost.cli.common import (
-    BandwidthOption, BatchOption, CheckFormat, DeviceOption, DiffFormat, InputOption, PeakOption, SetOption, WideOption, emit, fail,
+    BandwidthOption, BatchOption, CheckFormat, DeviceOption, DiffFormat, InputOption, PeakOption, SetOption, WideOption, default_target, emit, fail,
 )
 from groupcost.errors import GroupcostError, Location, UsageError
 
@@ -26,6 +26,8 @@ def report(
     device: DeviceOption = None,
     peak_tflops: PeakOption = None,
     bandwidth_gbs: BandwidthOption = None,
+    batch: BatchOption = None,
+    input_: InputOption = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing page.")] = False,
 ) -> None:
     """One self-contained HTML page: the architecture as a graph coloured by cost, the layer table, charts per stage, the roofline, what-ifs and budgets.
@@ -39,11 +41,13 @@ def report(
         profile = options.device(device, peak_tflops, bandwidth_gbs, default=True)
         variations = options.variations(vary) if vary else None
         variables = options.assignments(set_ or [])
-        doc = api.document(spec)
-        target = None if output == "-" else Path(output or f"{doc.name}.html")
+        shape = options.input_shape(input_)
+        read_source = api.source(spec)
+        doc = read_source.document(shape)
+        target = None if output == "-" else Path(output) if output else default_target(doc.name, ".html", read_source.spec, spec)
         if target is not None:
             check_target(target, force)
-        page = to_html(api.report(doc, variables, profile, depth, variations))
+        page = to_html(api.report(doc, variables, profile, depth, variations, input_shape=shape, batch=batch))
         if target is not None:
             write_page(page, target, force)
     except GroupcostError as exc:
@@ -78,6 +82,8 @@ def check(
     try:
         fraction = options.located(parse_fraction, warn_at, "--warn-at") if warn_at is not None else None
         variables = options.assignments(set_ or [])
+        if specs.count("-") > 1:
+            raise UsageError("standard input is named twice, and can be read once", "give the other specs as files", Location("-"))
         try:
             result = check_specs(options.expand_specs(specs), flags, fraction, variables, input_shape=options.input_shape(input_), batch=batch)
         except UsageError as exc:
@@ -157,6 +163,8 @@ def diff(
             raise UsageError(f"--git compares one spec with itself; got {len(specs)}", "groupcost diff --git main models/net.yaml", Location("--git"))
         if git is None and len(specs) != 2:
             raise UsageError(f"diff takes BASE and HEAD; got {len(specs)} spec(s)", "or one spec with --git REV", Location("diff"))
+        if specs.count("-") > 1:
+            raise UsageError("BASE and HEAD are both standard input, which can be read once", "give one of them as a file", Location("-"))
         if output is not None and format is not DiffFormat.html:
             raise UsageError("--output writes the html page", "add --format html", Location("--output"))
         target = Path(output) if format is DiffFormat.html and output not in (None, "-") else None

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from groupcost.cli import options
-from groupcost.cli.common import SetOption, ThreadsOption, fail
+from groupcost.cli.common import FORCE_HINT, BatchOption, InputOption, SetOption, ThreadsOption, default_target, fail
 from groupcost.errors import GroupcostError, Location, UsageError
 
 
@@ -25,38 +25,47 @@ class WeightsChoice(str, Enum):
 
 
 def export(
-    spec: Annotated[str, typer.Argument(help="A spec file or a zoo model name.")],
-    to: Annotated[ExportFormat, typer.Option("--to", help="pytorch (one .py file that imports only torch) | onnx (needs the onnx package).")],
+    spec: Annotated[str, typer.Argument(help="A spec file, a zoo model name, an ONNX file or torch:package.module:factory.", metavar="SPEC")],
+    to: Annotated[Optional[ExportFormat], typer.Option("--to", help="pytorch (one .py file that imports only torch) | onnx (needs the onnx package).", show_default=False)] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The file to write (default: NAME.py or NAME.onnx here; '-' prints the PyTorch source).")] = None,
     set_: SetOption = None,
     weights: Annotated[WeightsChoice, typer.Option("--weights", help="ONNX initializers: random (seeded, a fresh torch layer's range) or zeros.")] = WeightsChoice.random,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random ONNX weights.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the random ONNX weights (0 to 2^32 - 1).")] = 0,
+    batch: BatchOption = None,
+    input_: InputOption = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write the network as PyTorch source (blocks as classes, repeat as loops, variables as build()'s arguments) or as an ONNX model; layer names kept.
+
+    With --input, the PyTorch file is the resolved graph at that input (one module per layer); ONNX takes --input and --batch.
 
     Example: [bold]groupcost export resnext50_32x4d --set G=8 --to pytorch -o resnext_g8.py[/bold]
     """
     from groupcost import api
 
     try:
-        doc = api.document(spec)
+        if to is None:
+            raise UsageError("missing option '--to'", "--to pytorch or --to onnx", Location("--to"))
+        shape = options.input_shape(input_)
+        read_source = api.source(spec)
         overrides = options.assignments(set_ or [])
-        network = api.network(doc, overrides)
+        network = read_source.network(overrides, input_shape=shape, batch=batch)
+        doc = read_source.document(shape) if to is ExportFormat.pytorch else None
     except GroupcostError as exc:
         raise fail(exc, spec, "--set") from None
     suffix = ".py" if to is ExportFormat.pytorch else ".onnx"
     note = None
-    target = output if output is not None else Path(f"{network.name}{suffix}")
     try:
+        target = output if output is not None else default_target(network.name, suffix, read_source.spec, spec)
         if str(target) == "-" and to is ExportFormat.onnx:
             raise UsageError("an ONNX model is binary: give a file", "e.g. -o model.onnx", Location("--output"))
         if str(target) != "-" and target.exists() and not force:
-            raise UsageError(f"{target} exists", "give --force to overwrite it", Location("--output"))
+            raise UsageError(f"{target} exists", FORCE_HINT, Location("--output"))
         if str(target) != "-" and not target.parent.is_dir():
             raise UsageError(f"no directory {target.parent} to write {target.name} into", None, Location("--output"))
         if to is ExportFormat.pytorch:
-            written = api.export_pytorch(doc, overrides, f"groupcost export {spec} --to pytorch" + "".join(f" --set {v}" for v in set_ or []))
+            command = f"groupcost export {spec} --to pytorch" + "".join(f" --set {v}" for v in set_ or []) + (f" --input {input_}" if input_ else "")
+            written = api.export_pytorch(read_source, overrides, command, input_shape=shape, batch=batch)
             source, note = written.text, written.fallback
             if note is not None:
                 sys.stderr.write(f"{doc.path}: note: wrote the resolved graph (one module per layer, forward one node a line): {note}\n")
@@ -94,7 +103,7 @@ def calibrate(
 
     try:
         if output is not None and output.exists() and not force:
-            raise UsageError(f"{output} exists", "give --force to overwrite it", Location("--output"))
+            raise UsageError(f"{output} exists", FORCE_HINT, Location("--output"))
         profile = api.calibrate(on.value if on is not None else None, threads)
         text = profile_yaml(profile)
         if output is None:
@@ -102,6 +111,8 @@ def calibrate(
             return
         output.write_text(text, encoding="utf-8")
     except GroupcostError as exc:
+        if exc.location is not None and exc.location.path == "--measure":  # no torch: said at the command, not a flag it lacks
+            exc.location = Location("calibrate")
         raise fail(exc, "calibrate") from None
     except OSError as exc:
         raise fail(UsageError(f"cannot write {output}: {exc.strerror or exc}", None, Location("--output")), "--output") from None
@@ -127,7 +138,7 @@ def import_model(
 
     try:
         if output is not None and output.exists() and not force:
-            raise UsageError(f"{output} exists", "add --force to overwrite it", Location("--output"))
+            raise UsageError(f"{output} exists", FORCE_HINT, Location("--output"))
         shape, args = None, None
         if kind(source) == "torch":
             if input_shape is not None:  # without it, the import says so before reading any --arg

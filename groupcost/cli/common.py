@@ -11,6 +11,10 @@ import typer
 from groupcost.errors import GroupcostError, Location, UsageError
 
 
+FORCE_HINT = "add --force to overwrite it"
+"""The one wording of --force's hint, in every command that writes a file."""
+
+
 class Format(str, Enum):
     table = "table"
     json = "json"
@@ -74,6 +78,23 @@ def emit(renderable, wide: bool = False) -> None:
 
     # Never crop: a table that cannot fit (under ~60 columns, or --wide) runs past the edge instead.
     Console(highlight=False, width=width).print(renderable, crop=False)
+
+
+def default_target(name: str, suffix: str, doc=None, source: str | None = None):
+    """NAME.suffix in the current folder, for a command's default output file. The name comes from the
+    spec (or an ONNX graph), which may be untrusted: a name that is not a plain file name (a slash, a
+    leading dot, `..`, an absolute path, a control character) is refused, located at the spec's `name:`."""
+    import re
+    from pathlib import Path
+
+    plain = bool(name) and not name.startswith((".", "-")) and not re.search(r"[/\\\x00-\x1f\x7f:]", name)
+    target = Path(f"{name}{suffix}")
+    if plain and target.parent == Path(".") and target.name == f"{name}{suffix}":
+        return target
+    node = doc.root.value.get("name") if doc is not None and isinstance(getattr(doc.root, "value", None), dict) else None
+    where = node.loc if node is not None and getattr(node, "loc", None) is not None else Location(source or (doc.path if doc is not None else "groupcost"))
+    raise UsageError(f"name {name!r} is not a plain file name, and the default NAME{suffix} is written in the current folder only",
+                     f"give the file to write with -o, e.g. -o model{suffix}", where)
 
 
 def fail(error: GroupcostError, default_place: str, usage_place: str | None = None) -> typer.Exit:

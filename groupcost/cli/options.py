@@ -5,23 +5,42 @@ from __future__ import annotations
 import re
 
 from groupcost.errors import GroupcostError, Location, SpecError, UsageError
-from groupcost.language.expr import Number, Value, evaluate
+from groupcost.language.expr import Value, evaluate
 
 
 def _error(option: str, column: int, message: str, hint: str | None = None) -> UsageError:
     return UsageError(message, hint, Location(option, 1, column))
 
 
-def _number(value: Value, expression: str) -> Number:
-    """Variables set on the command line are numbers: expressions may also give strings and lists."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise SpecError(f"'{expression.strip()}' is not a number", "a variable set here takes a number or an expression giving one")
-    return value
+class Word(str):
+    """A bare word written on the command line (`--set act=gelu`), with where: a string where the spec's
+    variable is one; where it is a number, the word is a name, and an undefined one (groupcost.sources)."""
+
+    place: Location
 
 
-def assignments(values: list[str], option: str = "--set") -> dict[str, Number]:
-    """['G=8', 'width=G*2'] → {'G': 8, ...}; values are numbers or expressions over earlier ones."""
-    result: dict[str, Number] = {}
+def value(expression: str, variables: dict[str, Value], place: Location | None = None) -> Value:
+    """A value as the spec language reads one written in `vars:`: a bare word not naming a variable is
+    that word (`gelu`, as `act: gelu`); anything else an expression (`8`, `G*2`, `'gelu'`, `[1, 2]`)."""
+    text = expression.strip()
+    if not text:
+        raise SpecError("no value after '='", "e.g. --set G=8, --set act=gelu, --set depths=[2,2]")
+    if _is_word(text) and text not in variables:
+        word = Word(text)
+        word.place = place or Location("--set")
+        return word
+    return evaluate(text, variables)
+
+
+def _is_word(text: str) -> bool:
+    """`gelu`, `body.layer3`: a name or a dotted name, never an expression."""
+    return all(part.isidentifier() or part.isdigit() for part in text.split(".")) and text[0].isalpha()
+
+
+def assignments(values: list[str], option: str = "--set") -> dict[str, Value]:
+    """['G=8', 'width=G*2', 'act=gelu', 'depths=[1,1]'] → {'G': 8, ...}: every kind of value the
+    language has (numbers, strings, lists), each an expression over earlier ones or a bare word."""
+    result: dict[str, Value] = {}
     for text in values:
         name, sep, expression = text.partition("=")
         name = name.strip()
@@ -30,10 +49,9 @@ def assignments(values: list[str], option: str = "--set") -> dict[str, Number]:
         if not name.isidentifier():
             raise _error(option, 1, f"'{name}' is not a variable name")
         try:
-            value = _number(evaluate(expression, result), expression)
+            result[name] = value(expression, result, Location(option, 1, len(name) + 2))
         except SpecError as exc:
             raise _error(option, len(name) + 2, exc.message, exc.hint) from None
-        result[name] = value
     return result
 
 
@@ -102,9 +120,10 @@ def group_choices(text: str, words: tuple[str, ...] = ("dw",)) -> list[int | str
     return choices
 
 
-def variations(values: list[str]) -> dict[str, list[Number]]:
-    """['G=1,2,4', 'width=2,4'] → {'G': [1, 2, 4], 'width': [2, 4]}; each value a number or constant expression."""
-    result: dict[str, list[Number]] = {}
+def variations(values: list[str]) -> dict[str, list[Value]]:
+    """['G=1,2,4', 'act=relu,gelu'] → {'G': [1, 2, 4], 'act': ['relu', 'gelu']}; each value a constant
+    expression or a bare word (split at the commas outside brackets and quotes: `depths=[1,1],[2,2]`)."""
+    result: dict[str, list[Value]] = {}
     for text in values:
         name, sep, listed = text.partition("=")
         name = name.strip()
@@ -115,14 +134,32 @@ def variations(values: list[str]) -> dict[str, list[Number]]:
         if name in result:
             raise _error("--vary", 1, f"'{name}' is varied twice", "list all its values in one --vary")
         column, items = len(name) + 2, []
-        for part in listed.split(","):
+        for part in _top_level_items(listed):
             try:
-                items.append(_number(evaluate(part, {}), part))
+                items.append(value(part, {}, Location("--vary", 1, column)))
             except SpecError as exc:
                 raise _error("--vary", column, exc.message, exc.hint) from None
             column += len(part) + 1
         result[name] = items
     return result
+
+
+def _top_level_items(text: str) -> list[str]:
+    """'1,[2,3],'a,b'' → ['1', '[2,3]', "'a,b'"]: the commas outside brackets and quotes."""
+    items, depth, quote, start = [], 0, None, 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    return [*items, text[start:]]
 
 
 def expand_specs(values: list[str]) -> list[str]:

@@ -313,7 +313,7 @@ def check_target(path: Path, force: bool) -> None:
     if path.is_dir():
         raise UsageError(f"'{path}' is a folder", "name the .html file to write", Location("--output"))
     if path.exists() and not force:
-        raise UsageError(f"'{path}' exists", "use --force to overwrite it", Location("--output"))
+        raise UsageError(f"'{path}' exists", "add --force to overwrite it", Location("--output"))
 
 
 def write_page(page: str, path: Path, force: bool = False) -> None:

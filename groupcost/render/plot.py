@@ -26,7 +26,7 @@ def check_target(path: Path, force: bool) -> None:
     if not path.parent.is_dir():
         raise UsageError(f"folder '{path.parent}' does not exist", None, where)
     if path.exists() and not force:
-        raise UsageError(f"'{path}' exists", "use --force to overwrite it", where)
+        raise UsageError(f"'{path}' exists", "add --force to overwrite it", where)
 
 
 def write_plot(sweep: Sweep, path: Path, force: bool = False) -> None:
@@ -54,7 +54,7 @@ def write_plot(sweep: Sweep, path: Path, force: bool = False) -> None:
     try:
         figure.savefig(temporary, format=path.suffix.lower()[1:])
         if path.exists() and not force:  # appeared while we drew
-            raise UsageError(f"'{path}' exists", "use --force to overwrite it", Location("--plot"))
+            raise UsageError(f"'{path}' exists", "add --force to overwrite it", Location("--plot"))
         _usual_mode(temporary)
         os.replace(temporary, path)
     finally:

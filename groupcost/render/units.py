@@ -4,18 +4,19 @@ from __future__ import annotations
 
 
 def count(n: int) -> str:
-    """25_028_904 -> '25.03 M'; small numbers stay exact."""
-    for factor, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
+    """25_028_904 -> '25.03 M'; small numbers stay exact; past 1000 P, more digits of P."""
+    for factor, suffix in ((10**15, "P"), (10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
         if abs(n) >= factor:
             return f"{n / factor:.2f} {suffix}"
     return str(n)
 
 
 def size(n_bytes: int) -> str:
-    """1_048_576 -> '1.00 MiB', 40_448_000 -> '38.6 MiB', 1_036_288 -> '1012 KiB' (three or four digits)."""
+    """1_048_576 -> '1.00 MiB', 40_448_000 -> '38.6 MiB', 1_036_288 -> '1012 KiB' (three or four digits);
+    up to PiB, past 1024 PiB more digits of PiB."""
     value = float(n_bytes)
-    for suffix in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024 or suffix == "GiB":
+    for suffix in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(value) < 1024 or suffix == "PiB":
             if suffix == "B":
                 return f"{n_bytes} B"
             return f"{value:.{2 if abs(value) < 10 else 1 if abs(value) < 100 else 0}f} {suffix}"

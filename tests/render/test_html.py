@@ -178,7 +178,7 @@ def test_report_refuses_to_overwrite(cli, tmp_path):
     target.write_text("mine")
     result = cli("report", "resnet18", "-o", target)
     assert result.exit_code == 2
-    assert result.stderr.strip() == f"--output:1:1: error: '{target}' exists (use --force to overwrite it)"
+    assert result.stderr.strip() == f"--output:1:1: error: '{target}' exists (add --force to overwrite it)"
     assert target.read_text() == "mine"
     assert cli("report", "resnet18", "-o", target, "--force").exit_code == 0
     assert target.read_text().startswith("<!DOCTYPE html>")
@@ -205,7 +205,7 @@ def test_report_to_stdout(cli):
     ("args", "message"),
     [
         (["resnet18", "--vary", "nope=1,2"], "--vary:1:1: error: spec 'resnet18' has no variable 'nope'"),
-        (["resnet50", "--set", "width_per_group=0"], "resnet50:23:42: error: pwconv out: expected a positive number"),
+        (["resnet50", "--set", "width_per_group=0"], "--set:1:17: error: width_per_group=0 is not a value resnet50 takes: pwconv out: expected a positive number, got 0 (width_per_group is 64 in the spec)"),
         (["resnet50", "--set", "nope=1"], "--set:1:1: error: spec 'resnet50' has no variable 'nope'"),
         (["no_such_model"], "no_such_model:1:1: error: "),
         (["resnet18", "--device", "toaster"], "--device:1:1: error: unknown device 'toaster'"),

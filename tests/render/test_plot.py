@@ -26,7 +26,7 @@ def test_never_overwrites_without_force(cli, tmp_path):
     target = tmp_path / "sweep.png"
     target.write_bytes(b"mine")
     result = cli(*ARGS, "--plot", target)
-    assert result.exit_code == 2 and result.stderr.startswith(f"--plot:1:1: error: '{target}' exists (use --force")
+    assert result.exit_code == 2 and result.stderr.startswith(f"--plot:1:1: error: '{target}' exists (add --force")
     assert target.read_bytes() == b"mine"
     assert cli(*ARGS, "--plot", target, "--force").exit_code == 0
     assert target.read_bytes()[:4] == b"\x89PNG"
