@@ -87,7 +87,7 @@ def main() -> None:
     a = np.random.default_rng(3).standard_normal((2048, 2048)).astype(np.float32)
     matmul = best(lambda: a @ a, runs)
     peak = 2 * 2048**3 / matmul / 1e9
-    print(f"   {model} {step.name} ({step.layer.k[0]}×{step.layer.k[1]}, {step.in_shape} → {step.out_shape}, {macs:,} MACs): {conv_gflops:6.1f} GFLOP/s")
+    print(f"   {model} {step.name} ({'×'.join(map(str, step.layer.geometry(step.in_shape).kernel))}, {step.in_shape} → {step.out_shape}, {macs:,} MACs): {conv_gflops:6.1f} GFLOP/s")
     print(f"   np.matmul 2048×2048×2048:                 {peak:6.1f} GFLOP/s   → {conv_gflops / peak:.0%} of peak (goal ≥ 50%)")
 
 
