@@ -1,7 +1,11 @@
-"""Formats: one adapter module per format, each owning its library, imported lazily.
+"""Formats: one package per library, each owning it, imported lazily.
 
-- `onnx_import`: ONNX file → Network (the only module that imports `onnx` to read);
-- `torch_import`: `torch:package.module:factory` → an in-memory ONNX export → Network;
-- `raise_spec`: Network → a readable spec (structure recovered, repeats folded); needs no library;
-- `pytorch_export` (with `pytorch_spec`) and `onnx_export`: a spec → PyTorch source, or an ONNX file.
+- `onnx/`: an ONNX file → Network (reader, wire, importer, handlers, patterns, views, shapes: the
+  only code that imports `onnx` to read), and a Network → an ONNX model (export);
+- `torch/`: a spec → one PyTorch source file, in its structured form (blocks as classes) or its
+  graph form (export, structured, graph), and `torch:package.module:factory` → an in-memory ONNX
+  export → Network (reader).
+
+Raising a Network back to a readable spec needs no library: it lives beside the language
+(groupcost.language.raising).
 """
