@@ -53,8 +53,10 @@ class Upsample(Layer):
                              "nearest works in any rank; linear is 1-D, bilinear 2-D, trilinear 3-D", arg="mode")
         if self.align_corners and self.mode == "nearest":
             raise LayerError("align_corners applies to the interpolating modes only", "use mode linear, bilinear or trilinear, or drop align_corners", arg="align_corners")
-        if (self.scale is None) == (self.size is None):
-            raise LayerError("upsample needs either scale or size", "e.g. - upsample: {scale: 2}", arg="scale" if self.scale is not None else None)
+        if self.scale is not None and self.size is not None:
+            raise LayerError("upsample takes scale: or size:, not both", "e.g. - upsample: {scale: 2}", arg="scale")
+        if self.scale is None and self.size is None:
+            raise LayerError("upsample needs either scale or size", "e.g. - upsample: {scale: 2}")
         if self.size is not None:
             return (c, *per_dim(self.size, rank, self.type_name, "size"))
         factors = per_dim(self.scale, rank, self.type_name, "scale")

@@ -166,7 +166,7 @@ def test_crop_offset_rounds_down():
         ((3, 8, 8), "upsample: {mode: trilinear, scale: 2}", "mode trilinear needs a C×T×H×W input, got 3×8×8"),
         ((3, 8, 8), "upsample: {scale: 2, align_corners: true}", "align_corners applies to the interpolating modes only"),
         ((3, 8, 8), "upsample: {mode: bilinear}", "upsample needs either scale or size"),
-        ((3, 8, 8), "upsample: {scale: 2, size: 16}", "upsample needs either scale or size"),
+        ((3, 8, 8), "upsample: {scale: 2, size: 16}", "upsample takes scale: or size:, not both"),
         ((3, 8, 8), "upsample: {scale: 0.1}", "leaves an output of 0×0"),
         ((3, 8, 8), "crop: {size: [4, 9]}", "crop size 4×9 is larger than the input 8×8"),
         ((3, 8, 8), "pad: {p: 8, mode: reflect}", "must be smaller than the input 8×8"),
