@@ -498,6 +498,22 @@ def draw_bn(draw, x: Shape) -> Op:
     return Op("bn", {} if affine else {"affine": False}, x, lambda: getattr(nn(), norm)(x[0], affine=affine))
 
 
+@layer("frozenbn", weight=1)
+def draw_frozenbn(draw, x: Shape) -> Op | None:
+    """torchvision's FrozenBatchNorm2d: its four per-channel tensors are buffers, not parameters."""
+    if len(x) != 3:
+        return None
+    args: dict[str, Any] = {}
+    eps = _eps(draw, args, 1e-5)
+    return Op("frozenbn", args, x, lambda: _torch_layers().FrozenBatchNorm2d(x[0], eps))
+
+
+def _torch_layers():
+    import torch_layers
+
+    return torch_layers
+
+
 def _eps(draw, args: dict[str, Any], default: float) -> float:
     """The default eps (mostly) or a drawn one, written into args (decimals: PyYAML reads 1e-05 as a string)."""
     eps = draw(st.sampled_from([None, None, 0.001, 0.0001]))

@@ -89,6 +89,20 @@ class LayerScale(nn.Module):
         return x * self.layer_scale
 
 
+class FrozenBatchNorm2d(nn.Module):
+    """Batch norm with scale, shift and statistics held as buffers (torchvision.ops' description)."""
+
+    def __init__(self, c: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        for name, init in (("weight", torch.ones), ("bias", torch.zeros), ("running_mean", torch.zeros), ("running_var", torch.ones)):
+            self.register_buffer(name, init(c))
+
+    def forward(self, x):
+        scale = self.weight / torch.sqrt(self.running_var + self.eps)
+        return x * scale[:, None, None] + (self.bias - self.running_mean * scale)[:, None, None]
+
+
 def _by_rank(rank: int, *classes):
     return classes[rank - 1]
 
@@ -121,6 +135,8 @@ def layer_module(step: LayerStep) -> nn.Module:
         return (nn.Linear if rank == 0 else ChannelLinear)(x[0], layer.out, layer.bias)
     if name == "bn":
         return (nn.BatchNorm1d if len(x) <= 2 else nn.BatchNorm2d if len(x) == 3 else nn.BatchNorm3d)(x[0], affine=layer.affine)
+    if name == "frozenbn":
+        return FrozenBatchNorm2d(x[0], layer.eps)
     if name == "layernorm":
         return (nn.LayerNorm if rank == 0 else ChannelLayerNorm)(x[0], eps=layer.eps, elementwise_affine=layer.affine)
     if name == "groupnorm":

@@ -75,6 +75,59 @@ class BatchNorm(Layer):
         g.node("BatchNormalization", [x, scale, shift, mean, var], at.name, epsilon=self.eps, **momentum)
 
 
+@register("frozenbn")
+@dataclass(frozen=True)
+class FrozenBatchNorm(Layer):
+    """Batch norm whose scale, shift and statistics are all fixed buffers: no parameters.
+
+    torchvision.ops.FrozenBatchNorm2d, the norm of its detection backbones: the state_dict holds
+    `weight`, `bias`, `running_mean` and `running_var` (C each, no `num_batches_tracked`), and
+    PyTorch's parameter count leaves them out (RetinaNet-ResNet-50-FPN's 34,014,999).
+    """
+
+    eps: float = arg(positive_real, 1e-5, "added to the variance, as torchvision's FrozenBatchNorm2d's eps")
+
+    def out_shape(self, x: Shape) -> Shape:
+        if len(x) != 3:
+            raise LayerError(f"frozenbn needs a C×H×W input, got {format_shape(x)}", "frozenbn is 2-D only, as FrozenBatchNorm2d")
+        return x
+
+    def buffer_counts(self, x: Shape) -> tuple[int, int]:
+        return 4 * x[0], 0
+
+    def forward(self, x, weights, counter):
+        """Fresh buffers (scale 1, shift 0, mean 0, variance 1), as a new torch module has."""
+        return x / (1.0 + self.eps) ** 0.5
+
+    def torch_module(self, at: Place) -> TorchModule:
+        eps = "" if self.eps == 1e-5 else f", eps={self.eps!r}"
+        return TorchModule(f"FrozenBatchNorm2d({at.in_shape[0]}{eps})", helpers=(("FrozenBatchNorm2d", FROZEN_BATCH_NORM),))
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        c = at.in_shape[0]
+        inputs = [g.tensor(f"{at.name}.{key}", (c,), fill) for key, fill in (("weight", "ones"), ("bias", "zeros"), ("running_mean", "zeros"), ("running_var", "ones"))]
+        g.node("BatchNormalization", [x, *inputs], at.name, epsilon=self.eps)
+
+
+FROZEN_BATCH_NORM = '''
+class FrozenBatchNorm2d(nn.Module):
+    """Batch norm with fixed scale, shift and statistics, all buffers (torchvision.ops.FrozenBatchNorm2d)."""
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("weight", torch.ones(channels))
+        self.register_buffer("bias", torch.zeros(channels))
+        self.register_buffer("running_mean", torch.zeros(channels))
+        self.register_buffer("running_var", torch.ones(channels))
+
+    def forward(self, x):
+        scale = self.weight * (self.running_var + self.eps).rsqrt()
+        shift = self.bias - self.running_mean * scale
+        return x * scale[:, None, None] + shift[:, None, None]
+'''
+
+
 @register("lrn")
 @dataclass(frozen=True)
 class LocalResponseNorm(Layer):
