@@ -576,6 +576,7 @@ IMPORT_AS = {
     "adaptive_maxpool": "exported as a MaxPool: it imports as maxpool",
     "adaptive_avgpool": "exported as an AveragePool (where its window divides the input): it imports as avgpool",
     "opaque": "refused by the exporters: groupcost knows an opaque operator's shape and parameters, not what it computes",
+    "attention": "exported as MatMul, Softmax, Reshape and Transpose nodes: the importer reads no such pattern yet",
 }
 """Layer types an ONNX import does not give back as themselves, and why: every other type does."""
 
