@@ -172,7 +172,7 @@ class SelfAttention(Layer):
         if self.bias:
             y = g.node("Add", [y, params["out_proj.bias"]], f"{name}/out_proj_bias")
         channels_first = g.node("Transpose", [y], f"{name}/channels_first", perm=[0, 2, 1])
-        g.node("Reshape", [channels_first, g.ints(f"{name}.shape", [0, *at.in_shape])], name)
+        g.node("Reshape", [channels_first, g.ints(f"{name}/out.shape", [0, *at.in_shape])], name)
 
 
 FEATURE_MAP_ATTENTION = '''

@@ -10,9 +10,8 @@ activations are counted apart, as matmul MACs.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 import math
+from typing import Any, ClassVar
 
 from groupcost.ops.adapters import OnnxGraph
 from groupcost.ops.base import Cost, Shape, format_shape
