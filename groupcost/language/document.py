@@ -11,17 +11,17 @@ from difflib import get_close_matches
 from typing import Union
 
 from groupcost.errors import Location, SpecError
-from groupcost.ops import ALIASES, LAYER_TYPES, MERGE_TYPES, Layer
 from groupcost.language.yamlsource import Node
+from groupcost.ops import ALIASES, LAYER_TYPES, MERGE_TYPES, Layer
 
 TOP_LEVEL_KEYS = ("name", "description", "extends", "use", "input", "batch", "dtype", "vars", "defaults", "blocks", "layers", "outputs", "budgets")
-COMMON_KEYS = ("name", "if", "from")
+COMMON_KEYS = ("name", "if", "from", "keep")
 MERGES = tuple(sorted(MERGE_TYPES))
 STRUCTURES = {
     "seq": ("layers",),
-    "repeat": ("n", "var", "layers"),
+    "repeat": ("n", "var", "layers", "namespace"),
     "residual": ("body", "shortcut", "merge", "when"),
-    "parallel": ("branches", "merge", "split"),
+    "parallel": ("branches", "merge", "split", "n", "var", "branch"),
 }
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1, "uint8": 1, "int16": 2, "int32": 4}
 
@@ -47,6 +47,7 @@ class Common:
     condition: Node | None = None
     sources: Node | None = None  # `from:`: a name or a list of names of earlier outputs
     target: Node | None = None  # `to:`: a tensor whose spatial size fills `size:` (upsample, crop)
+    keep: Node | None = None  # `keep:`: when true, the output may go unread (an optional side output)
 
     @property
     def named(self) -> bool:
@@ -68,6 +69,17 @@ class SeqEntry:
 
 @dataclass(frozen=True)
 class RepeatEntry:
+    common: Common
+    count: Node
+    var: str
+    body: tuple[Entry, ...]
+
+
+@dataclass(frozen=True)
+class InlineRepeatEntry:
+    """`repeat` with `namespace: false`: the body `n` times in the enclosing namespace, no `NAME.i` per
+    repetition (Res2Net's `convs.{j}`, `bns.{j}` interleaved beside `conv1`)."""
+
     common: Common
     count: Node
     var: str
@@ -105,6 +117,19 @@ class ParallelEntry:
 
 
 @dataclass(frozen=True)
+class GeneratedParallelEntry:
+    """`parallel` with `n:` and `branch:`: `n` branches made from one, `var` (`i`) 0, 1, ... in each
+    (MixNet's kernel per channel group, a head count)."""
+
+    common: Common
+    count: Node
+    var: str
+    branch: Branch
+    merge: str
+    split: Node | None
+
+
+@dataclass(frozen=True)
 class MergeEntry:
     """`- add: {from: [a, b]}`: a merge of named tensors in the graph form."""
 
@@ -130,7 +155,7 @@ class TemplateCall:
     args: dict[str, Node]
 
 
-Entry = Union[LayerEntry, SeqEntry, RepeatEntry, ResidualEntry, ParallelEntry, MergeEntry, ComputedEntry, TemplateCall]
+Entry = Union[LayerEntry, SeqEntry, RepeatEntry, InlineRepeatEntry, ResidualEntry, ParallelEntry, GeneratedParallelEntry, MergeEntry, ComputedEntry, TemplateCall]
 
 
 @dataclass
@@ -349,7 +374,7 @@ class _EntryParser:
             raw, key_locs = dict(args_node.value), args_node.key_locs
         else:
             raise SpecError(f"arguments of '{kind}' must be a mapping", f"e.g. - {kind}: {{...}}", args_node.loc)
-        common = Common(kind_loc, self._name(raw.pop("name", None)), raw.pop("if", None), raw.pop("from", None), raw.pop("to", None))
+        common = Common(kind_loc, self._name(raw.pop("name", None)), raw.pop("if", None), raw.pop("from", None), raw.pop("to", None), raw.pop("keep", None))
         if common.target is not None and not ("{" in kind or kind in LAYER_TYPES and any(a.name == "size" for a in LAYER_TYPES[kind].arg_specs())):
             raise SpecError(f"to: is for layers that take size: (upsample, crop, adaptive pools), not {kind}", "resize with - upsample: {to: NAME}", common.target.loc)
 
@@ -361,11 +386,11 @@ class _EntryParser:
             for key in raw:
                 raise SpecError(f"unknown key '{key}' in {kind}", _unquoted_comma(key) or f"{kind} takes name:, if: and from: [a, b, ...]", key_locs[key])
             sources = common.sources
-            if sources is not None and not sources.is_list and isinstance(sources.value, str):
-                raise SpecError(f"{kind} from: is one name or expression, '{sources.value}': from: takes a list written out, not computed",
-                                f"list the names: - {kind}: {{from: [a, b]}}; each may be computed, e.g. \"layer{{i}}\"", sources.loc)
-            if sources is None or not sources.is_list or len(sources.value) < 2:
+            if sources is None or sources.is_list and len(sources.value) < 2:
                 raise SpecError(f"{kind} needs from: with the names of two or more tensors", f"e.g. - {kind}: {{from: [conv2, in]}}", kind_loc)
+            if not sources.is_list and not isinstance(sources.value, str):
+                raise SpecError(f"{kind} needs from: with the names of two or more tensors, got {sources.value!r}",
+                                f"a list, e.g. - {kind}: {{from: [conv2, in]}}, or an expression that gives one", sources.loc)
             return MergeEntry(common, kind)
         if kind in STRUCTURES:
             return self.structure(kind, raw, key_locs, common)
@@ -386,20 +411,33 @@ class _EntryParser:
         for key in raw:
             if key not in allowed:
                 raise SpecError(f"unknown key '{key}' in {kind}", _unquoted_comma(key) or suggest(key, allowed) or f"{kind} takes: {', '.join(allowed)}", key_locs[key])
-        required = {"seq": ("layers",), "repeat": ("n", "layers"), "residual": ("body",), "parallel": ("branches",)}[kind]
+        generated = kind == "parallel" and ("branch" in raw or "n" in raw)
+        if kind == "parallel":
+            for key in ("branch", "n", "var") if "branches" in raw else ():
+                if key in raw:
+                    raise SpecError("parallel takes branches: or n: with branch:, not both", "branches: lists them; n: and branch: make n from one", key_locs[key])
+        required = {"seq": ("layers",), "repeat": ("n", "layers"), "residual": ("body",), "parallel": ("n", "branch") if generated else ("branches",)}[kind]
         for key in required:
             if key not in raw:
                 raise SpecError(f"{kind} needs '{key}:'", None, common.loc)
         if kind == "seq":
             return SeqEntry(common, self.entries(raw["layers"], "layers"))
         if kind == "repeat":
-            var = _text(raw.get("var"), "i")
-            _check_identifier(var, raw["var"].loc if "var" in raw else common.loc)
+            var = self._var(raw, common)
+            namespace = raw.get("namespace")
+            if namespace is not None and not isinstance(namespace.value, bool):
+                raise SpecError(f"namespace: takes true or false, got {namespace.value!r}", "namespace: false repeats the body in the enclosing namespace", namespace.loc)
+            if namespace is not None and not namespace.value:
+                if common.name is not None:
+                    raise SpecError("a repeat with namespace: false has no name of its own", "name its entries, e.g. name: \"convs.{i}\"", common.name.loc)
+                return InlineRepeatEntry(common, raw["n"], var, self.entries(raw["layers"], "layers"))
             return RepeatEntry(common, raw["n"], var, self.entries(raw["layers"], "layers"))
         merge = self._merge(raw.get("merge"), "add" if kind == "residual" else "concat")
         if kind == "residual":
             shortcut = self.branch(raw["shortcut"], "shortcut") if "shortcut" in raw else Branch(())
             return ResidualEntry(common, self.entries(raw["body"], "body"), shortcut, merge, raw.get("when"))
+        if generated:
+            return GeneratedParallelEntry(common, raw["n"], self._var(raw, common), self.branch(raw["branch"], "branch"), merge, raw.get("split"))
         branches_node = raw["branches"]
         if not branches_node.is_list or len(branches_node.value) < 2:
             raise SpecError("parallel needs a list of at least two branches", "branches: [[...], [...]] (an empty branch is the identity)", branches_node.loc)
@@ -413,9 +451,15 @@ class _EntryParser:
             if key not in ("name", "layers"):
                 raise SpecError(f"unknown key '{key}' in a {what}", _unquoted_comma(key) or f"a {what} is a list of layers or {{name: ..., layers: [...]}}", node.key_locs[key])
         if "layers" not in node.value:
-            raise SpecError(f"this {what} has no 'layers:'", f"{{name: ..., layers: [...]}}", node.loc)
+            raise SpecError(f"this {what} has no 'layers:'", "{name: ..., layers: [...]}", node.loc)
         name = self._name(node.value.get("name"))
         return Branch(self.entries(node.value["layers"], what), name, transparent=name is None)
+
+    @staticmethod
+    def _var(raw: dict[str, Node], common: Common) -> str:
+        var = _text(raw.get("var"), "i")
+        _check_identifier(var, raw["var"].loc if "var" in raw else common.loc)
+        return var
 
     @staticmethod
     def _merge(node: Node | None, default: str) -> str:
@@ -464,14 +508,16 @@ TORCH_MODULE_ATTRIBUTES = frozenset({
 
 
 def check_name(value: object, loc: Location) -> str:
-    """A layer name: one word without dots or spaces, not `input` or `in`, nor an attribute of every torch module."""
-    if not isinstance(value, str) or not value or "." in value or any(c.isspace() for c in value):
-        raise SpecError(f"invalid layer name {value!r}", "a name is one word without dots or spaces", loc)
+    """A layer name: words joined by dots (`convs.0`: module `0` in namespace `convs`), without spaces;
+    no word `input` or `in`, nor an attribute of every torch module."""
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value) or "" in value.split("."):
+        raise SpecError(f"invalid layer name {value!r}", "a name is words without spaces, joined by single dots (convs.0)", loc)
     if value in RESERVED_NAMES:
         raise SpecError(f"'{value}' cannot name a layer", "`input` is the network's input and `in` a block's input in from:", loc)
-    if value in TORCH_MODULE_ATTRIBUTES or value.startswith("__") and value.endswith("__"):
-        raise SpecError(f"'{value}' cannot name a layer: every PyTorch module has an attribute '{value}', so no submodule can take that name",
-                        f"rename it, e.g. '{value.strip('_')}_' or '{value.strip('_')}1'", loc)
+    for word in value.split("."):
+        if word in TORCH_MODULE_ATTRIBUTES or word.startswith("__") and word.endswith("__"):
+            raise SpecError(f"'{value}' cannot name a layer: every PyTorch module has an attribute '{word}', so no submodule can take that name",
+                            f"rename it, e.g. '{word.strip('_')}_' or '{word.strip('_')}1'", loc)
     return value
 
 
