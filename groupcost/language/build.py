@@ -556,8 +556,8 @@ class _Builder:
             y = self.group(template.body, scope.in_block(template.name, x), name, inner_env, x)
         except SpecError as exc:
             exc.context.append(f"in block '{template.name}' used at {entry.common.loc} as {name}")
-            if outermost and len(exc.context) > 2 * CHAIN_ENDS + 1:  # a deep chain (a block using itself): its two ends
-                exc.context[CHAIN_ENDS:-CHAIN_ENDS] = [f"... {len(exc.context) - 2 * CHAIN_ENDS} more block calls ..."]
+            if outermost:
+                exc.context[:] = _shortened(exc.context)
             raise
         self.depth -= 1
         return y
@@ -568,6 +568,21 @@ class _Builder:
         if template.name not in self.foreign:
             self.foreign[template.name] = variables_of(template.variables, {})
         return self.foreign[template.name]
+
+
+def _shortened(chain: list[str]) -> list[str]:
+    """A chain of block calls with each run of one call repeated written once with its count (a block that
+    uses itself), and its two ends only when it is still long."""
+    runs: list[tuple[str, int]] = []
+    for call in chain:
+        if runs and runs[-1][0] == call:
+            runs[-1] = (call, runs[-1][1] + 1)
+        else:
+            runs.append((call, 1))
+    short = [call if count == 1 else f"{call} ({count} times)" for call, count in runs]
+    if len(short) > 2 * CHAIN_ENDS + 1:
+        short[CHAIN_ENDS:-CHAIN_ENDS] = [f"... {len(short) - 2 * CHAIN_ENDS} more block calls ..."]
+    return short
 
 
 def _claims_name(entry: Entry) -> bool:
