@@ -38,6 +38,7 @@ from groupcost.language.document import (
     ResidualEntry,
     SeqEntry,
     SpecDocument,
+    Template,
     TemplateCall,
     check_name,
     layer_args,
@@ -155,7 +156,7 @@ class _Builder:
         self.input = self.graph.input
         self.tensors: dict[str, Tensor] = {self.input.name: self.input}  # every name `from:` can reach
         self.read: set[str] = set()
-        self.foreign: dict[str, dict[str, Any]] = {}  # a used file's variables, by block
+        self.foreign: dict[int, dict[str, Any]] = {}  # a used file's variables, by the identity of its vars
         self.histories: list[list[Tensor]] = []  # per list being built: its input, then each entry's output (`from: -1`)
 
     def network(self) -> Network:
@@ -562,12 +563,15 @@ class _Builder:
         self.depth -= 1
         return y
 
-    def block_globals(self, template) -> Mapping[str, Any]:
+    def block_globals(self, template: Template) -> Mapping[str, Any]:
+        """The variables a block sees: this spec's, or a used file's own (as its `use:` sets them)."""
         if template.variables is None:
             return self.globals
-        if template.name not in self.foreign:
-            self.foreign[template.name] = variables_of(template.variables, {})
-        return self.foreign[template.name]
+        key = id(template.variables)  # one set per used file
+        if key not in self.foreign:
+            overrides = {var: argument_value(node, self.globals) for var, node in template.overrides.items()}
+            self.foreign[key] = variables_of(template.variables, overrides)
+        return self.foreign[key]
 
 
 def _shortened(chain: list[str]) -> list[str]:

@@ -165,6 +165,7 @@ class Template:
     params: dict[str, Node | None]  # None: required
     body: tuple[Entry, ...] = ()
     variables: dict[str, Node] | None = None  # a block from `use:` sees its own file's vars; None: this spec's
+    overrides: dict[str, Node] = field(default_factory=dict)  # its file's vars as `use:` sets them, evaluated in the using spec
 
 
 @dataclass(frozen=True)
@@ -188,11 +189,12 @@ class SpecDocument:
         return self.root.value.get("budgets")
 
 
-def parse_document(root: Node, default_name: str, used: tuple[Node, ...] = ()) -> SpecDocument:
+def parse_document(root: Node, default_name: str, used: tuple[tuple[Node, Node | None], ...] = ()) -> SpecDocument:
     """Check the document's structure and return its entries; raises located SpecErrors.
 
-    `used` are the roots of the files named by `use:` (see groupcost.language.compose): their blocks
-    join this spec's, each seeing its own file's variables.
+    `used` are the roots of the files named by `use:` (see groupcost.language.compose), each with what
+    `use:` takes from it (None: every block): those blocks join this spec's, each seeing its own file's
+    variables; the blocks they use come along under their file's name, out of this spec's sight.
     """
     if not root.is_map:
         raise SpecError("a spec must be a mapping with keys such as input: and layers:", f"got {type(root.value).__name__}", root.loc)
@@ -211,18 +213,8 @@ def parse_document(root: Node, default_name: str, used: tuple[Node, ...] = ()) -
         raise SpecError(f"unknown dtype '{dtype}'", suggest(dtype, DTYPE_BYTES) or f"one of {', '.join(DTYPE_BYTES)}", top["dtype"].loc)
 
     parser = _EntryParser(_parse_defaults(top.get("defaults")))
-    for used_root in used:
-        imported = _EntryParser(_parse_defaults(used_root.value.get("defaults")))
-        blocks = used_root.value.get("blocks")
-        if blocks is None:
-            continue
-        imported.declare_templates(_mapping(blocks, "blocks"), blocks.key_locs)
-        own_vars = _variables(used_root.value.get("vars"))
-        for template in imported.templates.values():
-            if template.name in parser.templates:
-                raise SpecError(f"block '{template.name}' comes from two used files", f"also at {parser.templates[template.name].loc}", template.loc)
-            template.variables = own_vars
-            parser.templates[template.name] = template
+    for used_root, selection in used:
+        _use_blocks(parser, used_root, selection)
     if "blocks" in top:
         parser.declare_templates(_mapping(top["blocks"], "blocks"), top["blocks"].key_locs)
     body = parser.entries(top["layers"], "layers")
@@ -236,6 +228,51 @@ def parse_document(root: Node, default_name: str, used: tuple[Node, ...] = ()) -
         if not outputs:
             raise SpecError("outputs: is empty", "name at least one layer, or leave outputs: out", node.loc)
     return SpecDocument(root.loc.path, name, description, top["input"], top.get("batch"), dtype, _variables(top.get("vars")), parser.templates, body, outputs, root)
+
+
+def _use_blocks(parser: _EntryParser, used_root: Node, selection: Node | None) -> None:
+    """The blocks `use:` takes from one file: all of them, or those `selection` names (`[aspp]`, or
+    `{blocks: [aspp], vars: {rates: [6, 12, 18]}}`, which also sets the file's variables)."""
+    blocks = used_root.value.get("blocks")
+    imported = _EntryParser(_parse_defaults(used_root.value.get("defaults")), f"{used_root.loc.path}::")
+    if blocks is not None:
+        imported.declare_templates(_mapping(blocks, "blocks"), blocks.key_locs)
+    own_vars = _variables(used_root.value.get("vars"))
+    names, overrides = _selection(selection, own_vars, used_root.loc.path)
+    for template in imported.templates.values():
+        template.variables = own_vars
+        template.overrides = overrides
+    parser.templates.update(imported.templates)  # under their file's name: its blocks' own calls reach them
+    for name, loc in names if names is not None else ((t.name, t.loc) for t in imported.templates.values()):
+        template = imported.templates.get(imported.prefix + name)
+        if template is None:
+            file_blocks = [t.name for t in imported.templates.values()]
+            raise SpecError(f"'{used_root.loc.path}' has no block '{name}'", suggest(name, file_blocks) or f"its blocks: {', '.join(file_blocks) or 'none'}", loc)
+        if name in parser.templates:
+            raise SpecError(f"block '{name}' comes from two used files", f"also at {parser.templates[name].loc}; take one: use: {{file.yaml: [{name}]}}", template.loc)
+        parser.templates[name] = template
+
+
+def _selection(node: Node | None, file_vars: dict[str, Node], path: str) -> tuple[list[tuple[str, Location]] | None, dict[str, Node]]:
+    """What `use: {file: ...}` takes: block names (None: all) and the file's variables it sets."""
+    if node is None:
+        return None, {}
+    blocks, overrides = node, {}
+    if node.is_map:
+        for key in node.value:
+            if key not in ("blocks", "vars"):
+                raise SpecError(f"unknown key '{key}' in use:", "use: {file.yaml: [block, ...]} or {file.yaml: {blocks: [...], vars: {...}}}", node.key_locs[key])
+        blocks, overrides = node.value.get("blocks"), _mapping(node.value["vars"], "vars") if "vars" in node.value else {}
+        for var in overrides:
+            if var not in file_vars:
+                raise SpecError(f"'{path}' has no variable '{var}'", suggest(var, file_vars) or f"its variables: {', '.join(file_vars) or 'none'}", node.value["vars"].key_locs[var])
+    if blocks is None:
+        return None, overrides
+    items = blocks.value if blocks.is_list else [blocks]
+    for item in items:
+        if not isinstance(item.value, str) or not item.value.isidentifier():
+            raise SpecError(f"use: expected block names, got {item.value!r}", "use: {file.yaml: [aspp, head]}", item.loc)
+    return [(item.value, item.loc) for item in items], overrides
 
 
 def _variables(node: Node | None) -> dict[str, Node]:
@@ -317,8 +354,9 @@ def layer_args(layer_type: type[Layer], raw: dict[str, Node], key_locs: dict[str
 
 
 class _EntryParser:
-    def __init__(self, defaults: dict[type[Layer], dict[str, Node]]):
+    def __init__(self, defaults: dict[type[Layer], dict[str, Node]], prefix: str = ""):
         self.defaults = defaults
+        self.prefix = prefix  # a used file's blocks are known as `path::name`, so files with like names never meet
         self.templates: dict[str, Template] = {}
 
     def declare_templates(self, blocks: dict[str, Node], key_locs: dict[str, Location]) -> None:
@@ -342,9 +380,9 @@ class _EntryParser:
                     params[param] = None if default.value is None else default
             if name in self.templates:
                 raise SpecError(f"block '{name}' is also defined in a used file", f"there at {self.templates[name].loc}; choose another name", loc)
-            self.templates[name] = Template(name, loc, params)
+            self.templates[self.prefix + name] = Template(name, loc, params)
         for name, node in blocks.items():
-            self.templates[name].body = self.entries(node.value["layers"], f"{name}.layers")
+            self.templates[self.prefix + name].body = self.entries(node.value["layers"], f"{name}.layers")
 
     def entries(self, node: Node, what: str) -> tuple[Entry, ...]:
         if node.value is None:
@@ -394,16 +432,17 @@ class _EntryParser:
             return MergeEntry(common, kind)
         if kind in STRUCTURES:
             return self.structure(kind, raw, key_locs, common)
-        if kind in self.templates:
+        if self.prefix + kind in self.templates:
+            kind = self.prefix + kind
             template = self.templates[kind]
             for key in raw:
                 if key not in template.params:
-                    raise SpecError(f"unknown argument '{key}' for block '{kind}'", _unquoted_comma(key) or suggest(key, template.params) or f"it takes: {', '.join(template.params) or 'nothing'}", key_locs[key])
+                    raise SpecError(f"unknown argument '{key}' for block '{template.name}'", _unquoted_comma(key) or suggest(key, template.params) or f"it takes: {', '.join(template.params) or 'nothing'}", key_locs[key])
             missing = [p for p, default in template.params.items() if default is None and p not in raw]
             if missing:
-                raise SpecError(f"block '{kind}' needs {', '.join(missing)}", None, kind_loc)
+                raise SpecError(f"block '{template.name}' needs {', '.join(missing)}", None, kind_loc)
             return TemplateCall(common, kind, raw)
-        known = [*LAYER_TYPES, *STRUCTURES, *MERGES, *self.templates]
+        known = [*LAYER_TYPES, *STRUCTURES, *MERGES, *(t.name for t in self.templates.values())]
         raise SpecError(f"unknown layer type '{kind}'", suggest(kind, known) or "`groupcost layers` lists the types", kind_loc)
 
     def structure(self, kind: str, raw: dict[str, Node], key_locs: dict[str, Location], common: Common) -> Entry:
