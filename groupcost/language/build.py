@@ -22,8 +22,6 @@ from difflib import get_close_matches
 from typing import Any
 
 from groupcost.errors import Location, SpecError, UsageError
-from groupcost.ops import ALIASES, LAYER_TYPES, MERGE_TYPES, Layer, LayerError, Macro, Shape, format_shape
-from groupcost.ops.view import Chunk
 from groupcost.graph.builder import GraphBuilder, Tensor
 from groupcost.graph.network import Network
 from groupcost.language.document import (
@@ -31,6 +29,8 @@ from groupcost.language.document import (
     Branch,
     ComputedEntry,
     Entry,
+    GeneratedParallelEntry,
+    InlineRepeatEntry,
     LayerEntry,
     MergeEntry,
     ParallelEntry,
@@ -38,14 +38,36 @@ from groupcost.language.document import (
     ResidualEntry,
     SeqEntry,
     SpecDocument,
+    Template,
     TemplateCall,
     check_name,
     layer_args,
     suggest,
 )
-from groupcost.language.expr import Number, evaluate, interpolate
+from groupcost.language.expr import Number
+from groupcost.language.values import (
+    argument_value,
+    evaluate_node,
+    is_value,
+    now_sizes,
+    resolve_variables,
+    text_of,
+    variables_of,
+    with_shape,
+)
 from groupcost.language.yamlsource import Node as YamlNode
 from groupcost.language.yamlsource import without_gc
+from groupcost.ops import (
+    ALIASES,
+    LAYER_TYPES,
+    MERGE_TYPES,
+    Layer,
+    LayerError,
+    Macro,
+    Shape,
+    format_shape,
+)
+from groupcost.ops.view import Chunk
 
 MAX_BLOCK_DEPTH = 64
 CHAIN_ENDS = 3  # an error's chain of block calls keeps this many at each end
@@ -88,71 +110,6 @@ class _Scope:
         return [".".join(parts[:k]) + "." for k in range(len(parts), 0, -1)] + [""]
 
 
-def resolve_variables(doc: SpecDocument, overrides: Mapping[str, Number]) -> dict[str, Any]:
-    for var in overrides:
-        if var not in doc.variables:
-            defined = ", ".join(doc.variables) or "none"
-            raise UsageError(f"spec '{doc.name}' has no variable '{var}'", f"its variables: {defined}")
-    return _variables(doc.variables, overrides)
-
-
-def _variables(variables: Mapping[str, YamlNode], overrides: Mapping[str, Number]) -> dict[str, Any]:
-    env: dict[str, Any] = {}
-    for var, node in variables.items():
-        env[var] = overrides[var] if var in overrides else _argument(node, env)
-        if not _is_value(env[var]):
-            raise SpecError(f"variable '{var}' must be a number, a string or a list, got {env[var]!r}", None, node.loc)
-    return env
-
-
-def _is_value(value: Any) -> bool:
-    if isinstance(value, list):
-        return all(_is_value(v) for v in value)
-    return isinstance(value, (int, float, str)) and not isinstance(value, bool)
-
-
-def _argument(node: YamlNode, env: Mapping[str, Any]) -> Any:
-    """A variable's or block argument's value: an expression, a list, or a bare word taken as a string."""
-    if isinstance(node.value, str) and _is_word(node.value) and node.value not in env:
-        return node.value  # `act: hswish`, `skip: body.layer3` pass the word itself
-    if isinstance(node.value, list):
-        return [_argument(item, env) for item in node.value]
-    value = _evaluate_node(node, env)
-    return int(value) if isinstance(value, bool) else value
-
-
-def _is_word(text: str) -> bool:
-    """A name, or a dotted layer name (`body.layer3`, `inner_blocks.3`): never an expression."""
-    head, *rest = text.split(".")
-    return head.isidentifier() and all(part.isidentifier() or part.isdigit() for part in rest)
-
-
-def _evaluate_node(node: YamlNode, env: Mapping[str, Any], keywords: tuple[str, ...] = ()) -> Any:
-    value = node.value
-    if isinstance(value, str):
-        if value in keywords:
-            return value
-        try:
-            return evaluate(value, env)
-        except SpecError as exc:
-            raise exc.located(node.loc) from None
-    if isinstance(value, list):
-        return [_evaluate_node(item, env, keywords) for item in value]
-    if isinstance(value, dict):
-        raise SpecError("expected a value, got a mapping", None, node.loc)
-    return value
-
-
-def _text(node: YamlNode, env: Mapping[str, Any]) -> str:
-    """A name written in the spec, with `{expr}` parts computed."""
-    if not isinstance(node.value, str) or "{" not in node.value:
-        return str(node.value)
-    try:
-        return interpolate(node.value, env)
-    except SpecError as exc:
-        raise exc.located(node.loc) from None
-
-
 @without_gc
 def build(doc: SpecDocument, overrides: Mapping[str, Number] | None = None, *, input_shape: Shape | None = None, batch: int | None = None) -> Network:
     """Resolve `doc` with variable `overrides` into a Network; raises located SpecErrors.
@@ -173,7 +130,7 @@ def build(doc: SpecDocument, overrides: Mapping[str, Number] | None = None, *, i
     elif doc.batch is None:
         batch = 1
     else:
-        batch = _evaluate_node(doc.batch, env)
+        batch = evaluate_node(doc.batch, env)
         if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
             raise SpecError(f"batch must be a positive whole number, got {batch!r}", None, doc.batch.loc)
     builder = _Builder(doc, env, batch, input_shape)
@@ -181,28 +138,13 @@ def build(doc: SpecDocument, overrides: Mapping[str, Number] | None = None, *, i
 
 
 def _input_shape(doc: SpecDocument, env: Mapping[str, Number]) -> Shape:
-    dims = _evaluate_node(doc.input, env)
+    dims = evaluate_node(doc.input, env)
     if not isinstance(dims, list) or not 1 <= len(dims) <= 4:
         raise SpecError("input must be [C, H, W], [C, L], [C, T, H, W] or [F] (flat)", "e.g. input: [3, 224, 224]", doc.input.loc)
     for dim, node in zip(dims, doc.input.value):
         if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
             raise SpecError(f"input sizes must be positive whole numbers, got {dim!r}", None, node.loc)
     return tuple(dims)
-
-
-def _with_shape(env: Mapping[str, Number], x: Shape) -> dict[str, Number]:
-    """The variables an entry sees: the enclosing ones plus its input's sizes: c_in always; l_in (C×L);
-    h_in, w_in (C×H×W; 1 for a flat input); t_in, h_in, w_in (C×T×H×W)."""
-    names = {1: ("c_in",), 2: ("c_in", "l_in"), 3: ("c_in", "h_in", "w_in"), 4: ("c_in", "t_in", "h_in", "w_in")}.get(len(x), ("c_in",))
-    sizes = dict(zip(names, x))
-    if len(x) == 1:
-        sizes.update(h_in=1, w_in=1)
-    return {**env, **sizes}
-
-
-def _now(x: Shape) -> dict[str, Number]:
-    """The shape of the tensor an entry reads, as c_now, h_now, w_now (the block's input stays c_in)."""
-    return {key[:-3] + "_now": value for key, value in _with_shape({}, x).items()}
 
 
 class _Builder:
@@ -216,7 +158,8 @@ class _Builder:
         self.input = self.graph.input
         self.tensors: dict[str, Tensor] = {self.input.name: self.input}  # every name `from:` can reach
         self.read: set[str] = set()
-        self.foreign: dict[str, dict[str, Any]] = {}  # a used file's variables, by block
+        self.foreign: dict[int, dict[str, Any]] = {}  # a used file's variables, by the identity of its vars
+        self.histories: list[list[Tensor]] = []  # per list being built: its input, then each entry's output (`from: -1`)
 
     def network(self) -> Network:
         doc = self.doc
@@ -244,13 +187,12 @@ class _Builder:
             node = YamlNode(str(node.value), node.loc)  # an unnamed entry's position
         if not isinstance(node.value, str) or not node.value:
             raise SpecError(f"from: expected the name of an earlier layer, got {node.value!r}", "e.g. from: layer3 or from: [a, b]", node.loc)
-        name = _text(node, env)
+        name = text_of(node, env)
         if name == BLOCK_INPUT:
             return self.block_input(scope, node.loc)
-        for prefix in scope.prefixes():
-            tensor = self.tensors.get(prefix + name)
-            if tensor is not None:
-                return tensor
+        tensor = self.lookup(name, scope)
+        if tensor is not None:
+            return tensor
         elsewhere = [n for n in self.tensors if n.endswith("." + name)]
         if elsewhere:  # defined, but in a namespace this entry does not look into (another repetition's, a block's)
             where = f"inside '{scope.prefix[:-1]}' and around it" if scope.prefix else "at the top level"
@@ -260,6 +202,13 @@ class _Builder:
         close = [c for c in get_close_matches(name, [n.rsplit(".", 1)[-1] for n in self.tensors] + list(self.tensors), n=3) if c != name]
         hint = f"did you mean '{close[0]}'?" if close else "name an earlier layer or block, `input` or `in`"
         raise SpecError(f"'{name}' is not an earlier output", f"{hint}; a later name would make a cycle", node.loc)
+
+    def lookup(self, name: str, scope: _Scope) -> Tensor | None:
+        for prefix in scope.prefixes():
+            tensor = self.tensors.get(prefix + name)
+            if tensor is not None:
+                return tensor
+        return None
 
     @staticmethod
     def block_input(scope: _Scope, loc: Location) -> Tensor:
@@ -273,15 +222,44 @@ class _Builder:
         return tensor
 
     def sources(self, node: YamlNode, scope: _Scope, env: Mapping[str, Any]) -> list[Tensor]:
+        """What `from:` reads: names, positions, `-1` (the entry before), or an expression or variable giving them."""
         items = node.value if node.is_list else [node]
-        return [self.resolve(item, scope, env) for item in items]
+        return [self.reference(ref, item.loc, scope, env) for item in items for ref in self.references(item, scope, env)]
+
+    def references(self, node: YamlNode, scope: _Scope, env: Mapping[str, Any]) -> list[str | int]:
+        """One `from:` item as names and relative positions: a name (`{...}` computed), an int, a variable, an expression."""
+        value = node.value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return [value]
+        if not isinstance(value, str) or not value:
+            raise SpecError(f"from: expected the name of an earlier layer, got {value!r}", "e.g. from: layer3 or from: [a, b]", node.loc)
+        if "{" in value:
+            return [text_of(node, env)]
+        if all(part.isidentifier() or part.isdigit() for part in value.split(".")) and (value == BLOCK_INPUT or value not in env or self.lookup(value, scope) is not None):
+            return [value]  # an earlier output's name wins over a variable of the same name
+        value = evaluate_node(node, env)
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in items):
+            raise SpecError(f"from: '{node.value}' gives {value!r}", "from: takes names, positions (-1: the entry before) or a list of them", node.loc)
+        return items
+
+    def reference(self, ref: str | int, loc: Location, scope: _Scope, env: Mapping[str, Any]) -> Tensor:
+        if isinstance(ref, str):
+            return self.resolve(YamlNode(ref, loc), scope, env)
+        if ref >= 0:
+            return self.resolve(YamlNode(str(ref), loc), scope, env)
+        history = self.histories[-1]
+        if -ref > len(history):
+            raise SpecError(f"from: {ref} reaches before this list, which has {len(history) - 1} earlier entries and its input",
+                            "-1 is the entry before, -2 the one before it; the list's input is the last one reachable", loc)
+        return history[ref]
 
     def name(self, entry: Entry, scope: _Scope, env: Mapping[str, Any], given: str | None) -> str:
         """The entry's full name: `given` (a one-entry group's), its `name:`, or its position."""
         if given is not None:
             return given
         node = entry.common.name
-        explicit = check_name(_text(node, env), node.loc) if node is not None else None
+        explicit = check_name(text_of(node, env), node.loc) if node is not None else None
         return scope.claim(explicit, entry.common.loc)
 
     def produced(self, name: str, tensor: Tensor) -> Tensor:
@@ -292,41 +270,64 @@ class _Builder:
     def group(self, entries: tuple[Entry, ...], scope: _Scope, name: str, env: Mapping[str, Any], x: Tensor) -> Tensor:
         """`entries` under the namespace `name`; a single unnamed entry takes the name itself."""
         if len(entries) == 1 and entries[0].common.name is None and _claims_name(entries[0]):
-            return self.produced(name, self.entry(entries[0], scope, env, x, given=name))
+            self.histories.append([x])
+            y = self.entry(entries[0], scope, env, x, given=name)
+            self.histories.pop()
+            return self.produced(name, y)
         return self.produced(name, self.sequence(entries, scope.child(name, x), env, x))
 
     # ---- entries ------------------------------------------------------------------------------
 
     def sequence(self, entries: tuple[Entry, ...], scope: _Scope, env: Mapping[str, Any], x: Tensor) -> Tensor:
+        history = [x]
+        self.histories.append(history)
         for entry in entries:
-            x = self.entry(entry, scope, env, x)
+            y = self.entry(entry, scope, env, x)
+            if y is not x:  # an entry left out by if: takes no position
+                history.append(y)
+            x = y
+        self.histories.pop()
         return x
 
     def entry(self, entry: Entry, scope: _Scope, env: Mapping[str, Any], x: Tensor, given: str | None = None) -> Tensor:
         """Build `entry` reading `x` (or its `from:`); return the tensor it produces."""
         common = entry.common
-        local = {**env, **_now(x.shape)}
-        if common.condition is not None and not _evaluate_node(common.condition, local):
+        local = {**env, **now_sizes(x.shape)}
+        if common.condition is not None and not evaluate_node(common.condition, local):
             return x
+        y = self.made(entry, scope, env, local, x, given)
+        if common.keep is not None and evaluate_node(common.keep, local):
+            self.read.add(y.name)  # kept: an optional side output nobody need read
+        return y
+
+    def made(self, entry: Entry, scope: _Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
+        common = entry.common
         if common.sources is not None and not isinstance(entry, MergeEntry):
             sources = self.sources(common.sources, scope, local)
             if len(sources) != 1:
                 raise SpecError(f"only add, concat and mul read several tensors; this entry reads {len(sources)}", "give from: one name", common.sources.loc)
             x = sources[0]
-            local = {**env, **_now(x.shape)}
+            local = {**env, **now_sizes(x.shape)}
         if isinstance(entry, LayerEntry):
             return self.layer(entry, entry.layer_type, entry.args, scope, local, x, given)
         if isinstance(entry, ComputedEntry):
             return self.computed(entry, scope, local, x, given)
         if isinstance(entry, MergeEntry):
             inputs = self.sources(common.sources, scope, local)
+            if len(inputs) < 2:
+                raise SpecError(f"{entry.kind} needs two or more tensors; from: '{common.sources.value}' gives {len(inputs)}",
+                                "a merge of one tensor is that tensor: leave the merge out where one is left", common.sources.loc)
             return self.merge(entry.kind, self.name(entry, scope, local, given), inputs, common.loc, *(t.name for t in inputs))
-        if isinstance(entry, RepeatEntry):
+        if isinstance(entry, (RepeatEntry, InlineRepeatEntry)):
             return self.repeat(entry, scope, env, local, x)
+        if isinstance(entry, GeneratedParallelEntry):
+            count = self.count(entry.count, local, 1, self.estimate(entry.branch.body), "parallel's number of branches n:")
+            branches = [(entry.branch, {**env, entry.var: i}) for i in range(count)]
+            return self.parallel(entry, branches, scope, local, x, given)
         if isinstance(entry, ResidualEntry):
             return self.residual(entry, scope, env, local, x, given)
         if isinstance(entry, ParallelEntry):
-            return self.parallel(entry, scope, env, local, x, given)
+            return self.parallel(entry, [(branch, env) for branch in entry.branches], scope, local, x, given)
         if isinstance(entry, SeqEntry):
             return self.group(entry.body, scope, self.name(entry, scope, local, given), env, x)
         return self.call(entry, scope, local, x, given)
@@ -346,9 +347,10 @@ class _Builder:
         for entry in entries:
             if isinstance(entry, (LayerEntry, MergeEntry, ComputedEntry)):
                 total += 1
-            elif isinstance(entry, RepeatEntry):
+            elif isinstance(entry, (RepeatEntry, InlineRepeatEntry, GeneratedParallelEntry)):
                 count = entry.count.value if isinstance(entry.count.value, int) and not isinstance(entry.count.value, bool) else 1
-                total += max(count, 0) * self.estimate(entry.body)
+                body = entry.branch.body if isinstance(entry, GeneratedParallelEntry) else entry.body
+                total += max(count, 0) * self.estimate(body)
             elif isinstance(entry, SeqEntry):
                 total += self.estimate(entry.body)
             elif isinstance(entry, ResidualEntry):
@@ -415,7 +417,7 @@ class _Builder:
             if node is None:
                 continue
             try:
-                raw = (_text(node, env) if isinstance(node.value, str) else node.value) if spec.textual else _evaluate_node(node, env, spec.keywords)
+                raw = (text_of(node, env) if isinstance(node.value, str) else node.value) if spec.textual else evaluate_node(node, env, spec.keywords)
                 if raw is None and not spec.required:
                     continue
                 kwargs[spec.name] = spec.kind(raw)
@@ -425,7 +427,7 @@ class _Builder:
 
     def computed(self, entry: ComputedEntry, scope: _Scope, env: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
         """`- "{act}"`: the type is known now; its arguments are checked as any entry's."""
-        kind = _text(entry.kind, env)
+        kind = text_of(entry.kind, env)
         kind = ALIASES.get(kind, kind)
         if kind in LAYER_TYPES:
             takes = [name for a in LAYER_TYPES[kind].arg_specs() for name in (a.name, a.alias) if name]
@@ -446,19 +448,29 @@ class _Builder:
             return self.call(call, scope, env, x, given)
         raise SpecError(f"'{entry.kind.value}' gives '{kind}', which is no layer type or block", suggest(kind, [*LAYER_TYPES, *self.doc.templates]), entry.kind.loc)
 
-    def repeat(self, entry: RepeatEntry, scope: _Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: Tensor) -> Tensor:
-        count = _evaluate_node(entry.count, local)
-        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_REPEAT:
-            raise SpecError(f"repeat count must be a whole number from 0 to {MAX_REPEAT:,}, got {count!r}", None, entry.count.loc)
-        self._foresee(count * self.estimate(entry.body), entry.count.loc)
+    def count(self, node: YamlNode, env: Mapping[str, Any], least: int, each: int, what: str) -> int:
+        """A repeat's or generated parallel's `n:`, refused before building past MAX_STEPS layers."""
+        count = evaluate_node(node, env)
+        if not isinstance(count, int) or isinstance(count, bool) or not least <= count <= MAX_REPEAT:
+            raise SpecError(f"{what} must be a whole number from {least} to {MAX_REPEAT:,}, got {count!r}", None, node.loc)
+        self._foresee(count * each, node.loc)
+        return count
+
+    def repeat(self, entry: RepeatEntry | InlineRepeatEntry, scope: _Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: Tensor) -> Tensor:
+        count = self.count(entry.count, local, 0, self.estimate(entry.body), "repeat count")
         for i in range(count):
             inner = {**env, entry.var: i}
+            if isinstance(entry, InlineRepeatEntry):
+                x = self.sequence(entry.body, scope, inner, x)
+                continue
             if len(entry.body) == 1:
+                self.histories.append([x])
                 x = self.entry(entry.body[0], scope, inner, x)
+                self.histories.pop()
                 continue
             explicit = None
             if entry.common.name is not None:
-                text = _text(entry.common.name, inner)
+                text = text_of(entry.common.name, inner)
                 explicit = check_name(text if "{" in str(entry.common.name.value) else f"{text}{i}", entry.common.name.loc)
             x = self.group(entry.body, scope, scope.claim(explicit, entry.common.loc), inner, x)
         return x
@@ -467,7 +479,7 @@ class _Builder:
         named = given is not None or entry.common.name is not None
         name = self.name(entry, scope, local, given) if named else None
         inner = scope.child(name, x) if name else scope
-        if entry.when is not None and not _evaluate_node(entry.when, local):
+        if entry.when is not None and not evaluate_node(entry.when, local):
             y = self.sequence(entry.body, inner, env, x)
             return self.produced(name, y) if name else y
         y_body = self.sequence(entry.body, inner, env, x)
@@ -483,29 +495,32 @@ class _Builder:
             return x
         if branch.transparent:
             return self.sequence(branch.body, scope, env, x)
-        explicit = check_name(_text(branch.name, local), branch.name.loc) if branch.name is not None else default_name
+        explicit = check_name(text_of(branch.name, local), branch.name.loc) if branch.name is not None else default_name
         loc = branch.name.loc if branch.name is not None else branch.body[0].common.loc
         return self.group(branch.body, scope, scope.claim(explicit, loc, numbered=explicit != "shortcut"), env, x)
 
-    def parallel(self, entry: ParallelEntry, scope: _Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
+    def parallel(self, entry: ParallelEntry | GeneratedParallelEntry, branches: list[tuple[Branch, Mapping[str, Any]]], scope: _Scope,
+                 local: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
+        """`branches`: each branch with the variables it sees (a generated branch's own `i`)."""
         named = given is not None or entry.common.name is not None
         name = self.name(entry, scope, local, given) if named else None
         inner = scope.child(name, x) if name else scope
-        inputs = [x] * len(entry.branches)
+        inputs = [x] * len(branches)
         if entry.split is not None:
             start = x.channels[0] if x.channels else 0
             bounds, offset = [], start
-            for size in self.split(entry, local, x.shape):
+            for size in self.split(entry.split, len(branches), local, x.shape):
                 bounds.append((offset, offset + size))
                 offset += size
             inputs = [Tensor(x.name, (hi - lo, *x.shape[1:]), (lo, hi)) for lo, hi in bounds]
-        outputs = [self.branch(branch, inner, env, local, part, None) for branch, part in zip(entry.branches, inputs)]
+        outputs = [self.branch(branch, inner, env, {**local, **env}, part, None) for (branch, env), part in zip(branches, inputs)]
+        if len(outputs) == 1:  # a generated parallel of one branch: nothing to merge
+            return self.produced(name, outputs[0]) if name else outputs[0]
         merge = self.merge(entry.merge, inner.claim(entry.merge, entry.common.loc, numbered=False, generated=True), outputs, entry.common.loc, *(f"branch {k}" for k in range(len(outputs))))
         return self.produced(name, merge) if name else merge
 
-    def split(self, entry: ParallelEntry, env: Mapping[str, Any], x: Shape) -> tuple[int, ...]:
-        node, n = entry.split, len(entry.branches)
-        value = _evaluate_node(node, env)
+    def split(self, node: YamlNode, n: int, env: Mapping[str, Any], x: Shape) -> tuple[int, ...]:
+        value = evaluate_node(node, env)
         if len(x) < 2:
             raise SpecError("split needs channels and positions, not a flat input", None, node.loc)
         if isinstance(value, int) and not isinstance(value, bool):
@@ -539,29 +554,47 @@ class _Builder:
             raise SpecError(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", f"does block '{template.name}' use itself?", entry.common.loc)
         name = self.name(entry, scope, local, given)
         # blocks see their spec's variables, their input's shape (c_in, ...) and their own arguments
-        inner_env = _with_shape(self.block_globals(template), x.shape)
+        inner_env = with_shape(self.block_globals(template), x.shape)
         for param, default in template.params.items():
             node = entry.args.get(param, default)
-            value = _argument(node, local if param in entry.args else inner_env)
-            if not _is_value(value):
+            value = argument_value(node, local if param in entry.args else inner_env)
+            if not is_value(value):
                 raise SpecError(f"block argument '{param}' must be a number, a string or a list, got {value!r}", f"block '{template.name}' takes values", node.loc)
             inner_env[param] = value
         try:
             y = self.group(template.body, scope.in_block(template.name, x), name, inner_env, x)
         except SpecError as exc:
             exc.context.append(f"in block '{template.name}' used at {entry.common.loc} as {name}")
-            if outermost and len(exc.context) > 2 * CHAIN_ENDS + 1:  # a deep chain (a block using itself): its two ends
-                exc.context[CHAIN_ENDS:-CHAIN_ENDS] = [f"... {len(exc.context) - 2 * CHAIN_ENDS} more block calls ..."]
+            if outermost:
+                exc.context[:] = _shortened(exc.context)
             raise
         self.depth -= 1
         return y
 
-    def block_globals(self, template) -> Mapping[str, Any]:
+    def block_globals(self, template: Template) -> Mapping[str, Any]:
+        """The variables a block sees: this spec's, or a used file's own (as its `use:` sets them)."""
         if template.variables is None:
             return self.globals
-        if template.name not in self.foreign:
-            self.foreign[template.name] = _variables(template.variables, {})
-        return self.foreign[template.name]
+        key = id(template.variables)  # one set per used file
+        if key not in self.foreign:
+            overrides = {var: argument_value(node, self.globals) for var, node in template.overrides.items()}
+            self.foreign[key] = variables_of(template.variables, overrides)
+        return self.foreign[key]
+
+
+def _shortened(chain: list[str]) -> list[str]:
+    """A chain of block calls with each run of one call repeated written once with its count (a block that
+    uses itself), and its two ends only when it is still long."""
+    runs: list[tuple[str, int]] = []
+    for call in chain:
+        if runs and runs[-1][0] == call:
+            runs[-1] = (call, runs[-1][1] + 1)
+        else:
+            runs.append((call, 1))
+    short = [call if count == 1 else f"{call} ({count} times)" for call, count in runs]
+    if len(short) > 2 * CHAIN_ENDS + 1:
+        short[CHAIN_ENDS:-CHAIN_ENDS] = [f"... {len(short) - 2 * CHAIN_ENDS} more block calls ..."]
+    return short
 
 
 def _claims_name(entry: Entry) -> bool:

@@ -14,23 +14,39 @@ MERGED_KEYS = ("vars", "blocks", "defaults")
 """Mappings that a child spec extends key by key; every other key it gives replaces the parent's."""
 
 
-def compose(root: Node, path: Path, seen: tuple[Path, ...] = ()) -> tuple[Node, tuple[Node, ...]]:
-    """`root` with its `extends:` applied, and the roots of the files it (and its parents) `use:`."""
+Used = tuple[Node, Node | None]
+"""A used file's root, and what `use:` takes from it (`[aspp]`, `{blocks: [...], vars: {...}}`; None: every block)."""
+
+
+def compose(root: Node, path: Path, seen: tuple[Path, ...] = ()) -> tuple[Node, tuple[Used, ...]]:
+    """`root` with its `extends:` applied, and the files it (and its parents) `use:`, with what each takes."""
     if not root.is_map:
         return root, ()
     seen = (*seen, path.resolve())
-    used: list[Node] = []
+    used: list[Used] = []
     if "extends" in root.value:
         parent, parent_used = compose(*_load(root.value["extends"], path, seen, "extend"), seen)
         used += parent_used
         root = _merge(parent, root)
     if "use" in root.value:
-        node = root.value["use"]
-        for item in node.value if node.is_list else [node]:
+        for item, selection in _uses(root.value["use"]):
             used_root, used_path = _load(item, path, seen, "use")
             composed, nested = compose(used_root, used_path, seen)
-            used += [*nested, composed]
+            used += [*nested, (composed, selection)]
     return root, tuple(used)
+
+
+def _uses(node: Node) -> list[Used]:
+    """`use: a.yaml`, `use: [a.yaml, b.yaml]`, `use: {a.yaml: [aspp]}`, or a list mixing both forms: each file
+    named (as a node), and what is taken from it."""
+    items = node.value if node.is_list else [node]
+    files: list[Used] = []
+    for item in items:
+        if item.is_map:
+            files += [(Node(key, item.key_locs[key]), value) for key, value in item.value.items()]
+        else:
+            files.append((item, None))
+    return files
 
 
 def _load(node: Node, here: Path, seen: tuple[Path, ...], verb: str) -> tuple[Node, Path]:

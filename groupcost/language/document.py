@@ -11,17 +11,17 @@ from difflib import get_close_matches
 from typing import Union
 
 from groupcost.errors import Location, SpecError
-from groupcost.ops import ALIASES, LAYER_TYPES, MERGE_TYPES, Layer
 from groupcost.language.yamlsource import Node
+from groupcost.ops import ALIASES, LAYER_TYPES, MERGE_TYPES, Layer
 
 TOP_LEVEL_KEYS = ("name", "description", "extends", "use", "input", "batch", "dtype", "vars", "defaults", "blocks", "layers", "outputs", "budgets")
-COMMON_KEYS = ("name", "if", "from")
+COMMON_KEYS = ("name", "if", "from", "keep")
 MERGES = tuple(sorted(MERGE_TYPES))
 STRUCTURES = {
     "seq": ("layers",),
-    "repeat": ("n", "var", "layers"),
+    "repeat": ("n", "var", "layers", "namespace"),
     "residual": ("body", "shortcut", "merge", "when"),
-    "parallel": ("branches", "merge", "split"),
+    "parallel": ("branches", "merge", "split", "n", "var", "branch"),
 }
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1, "uint8": 1, "int16": 2, "int32": 4}
 
@@ -47,6 +47,7 @@ class Common:
     condition: Node | None = None
     sources: Node | None = None  # `from:`: a name or a list of names of earlier outputs
     target: Node | None = None  # `to:`: a tensor whose spatial size fills `size:` (upsample, crop)
+    keep: Node | None = None  # `keep:`: when true, the output may go unread (an optional side output)
 
     @property
     def named(self) -> bool:
@@ -68,6 +69,17 @@ class SeqEntry:
 
 @dataclass(frozen=True)
 class RepeatEntry:
+    common: Common
+    count: Node
+    var: str
+    body: tuple[Entry, ...]
+
+
+@dataclass(frozen=True)
+class InlineRepeatEntry:
+    """`repeat` with `namespace: false`: the body `n` times in the enclosing namespace, no `NAME.i` per
+    repetition (Res2Net's `convs.{j}`, `bns.{j}` interleaved beside `conv1`)."""
+
     common: Common
     count: Node
     var: str
@@ -105,6 +117,19 @@ class ParallelEntry:
 
 
 @dataclass(frozen=True)
+class GeneratedParallelEntry:
+    """`parallel` with `n:` and `branch:`: `n` branches made from one, `var` (`i`) 0, 1, ... in each
+    (MixNet's kernel per channel group, a head count)."""
+
+    common: Common
+    count: Node
+    var: str
+    branch: Branch
+    merge: str
+    split: Node | None
+
+
+@dataclass(frozen=True)
 class MergeEntry:
     """`- add: {from: [a, b]}`: a merge of named tensors in the graph form."""
 
@@ -130,7 +155,7 @@ class TemplateCall:
     args: dict[str, Node]
 
 
-Entry = Union[LayerEntry, SeqEntry, RepeatEntry, ResidualEntry, ParallelEntry, MergeEntry, ComputedEntry, TemplateCall]
+Entry = Union[LayerEntry, SeqEntry, RepeatEntry, InlineRepeatEntry, ResidualEntry, ParallelEntry, GeneratedParallelEntry, MergeEntry, ComputedEntry, TemplateCall]
 
 
 @dataclass
@@ -140,6 +165,7 @@ class Template:
     params: dict[str, Node | None]  # None: required
     body: tuple[Entry, ...] = ()
     variables: dict[str, Node] | None = None  # a block from `use:` sees its own file's vars; None: this spec's
+    overrides: dict[str, Node] = field(default_factory=dict)  # its file's vars as `use:` sets them, evaluated in the using spec
 
 
 @dataclass(frozen=True)
@@ -163,11 +189,12 @@ class SpecDocument:
         return self.root.value.get("budgets")
 
 
-def parse_document(root: Node, default_name: str, used: tuple[Node, ...] = ()) -> SpecDocument:
+def parse_document(root: Node, default_name: str, used: tuple[tuple[Node, Node | None], ...] = ()) -> SpecDocument:
     """Check the document's structure and return its entries; raises located SpecErrors.
 
-    `used` are the roots of the files named by `use:` (see groupcost.language.compose): their blocks
-    join this spec's, each seeing its own file's variables.
+    `used` are the roots of the files named by `use:` (see groupcost.language.compose), each with what
+    `use:` takes from it (None: every block): those blocks join this spec's, each seeing its own file's
+    variables; the blocks they use come along under their file's name, out of this spec's sight.
     """
     if not root.is_map:
         raise SpecError("a spec must be a mapping with keys such as input: and layers:", f"got {type(root.value).__name__}", root.loc)
@@ -186,18 +213,8 @@ def parse_document(root: Node, default_name: str, used: tuple[Node, ...] = ()) -
         raise SpecError(f"unknown dtype '{dtype}'", suggest(dtype, DTYPE_BYTES) or f"one of {', '.join(DTYPE_BYTES)}", top["dtype"].loc)
 
     parser = _EntryParser(_parse_defaults(top.get("defaults")))
-    for used_root in used:
-        imported = _EntryParser(_parse_defaults(used_root.value.get("defaults")))
-        blocks = used_root.value.get("blocks")
-        if blocks is None:
-            continue
-        imported.declare_templates(_mapping(blocks, "blocks"), blocks.key_locs)
-        own_vars = _variables(used_root.value.get("vars"))
-        for template in imported.templates.values():
-            if template.name in parser.templates:
-                raise SpecError(f"block '{template.name}' comes from two used files", f"also at {parser.templates[template.name].loc}", template.loc)
-            template.variables = own_vars
-            parser.templates[template.name] = template
+    for used_root, selection in used:
+        _use_blocks(parser, used_root, selection)
     if "blocks" in top:
         parser.declare_templates(_mapping(top["blocks"], "blocks"), top["blocks"].key_locs)
     body = parser.entries(top["layers"], "layers")
@@ -211,6 +228,51 @@ def parse_document(root: Node, default_name: str, used: tuple[Node, ...] = ()) -
         if not outputs:
             raise SpecError("outputs: is empty", "name at least one layer, or leave outputs: out", node.loc)
     return SpecDocument(root.loc.path, name, description, top["input"], top.get("batch"), dtype, _variables(top.get("vars")), parser.templates, body, outputs, root)
+
+
+def _use_blocks(parser: _EntryParser, used_root: Node, selection: Node | None) -> None:
+    """The blocks `use:` takes from one file: all of them, or those `selection` names (`[aspp]`, or
+    `{blocks: [aspp], vars: {rates: [6, 12, 18]}}`, which also sets the file's variables)."""
+    blocks = used_root.value.get("blocks")
+    imported = _EntryParser(_parse_defaults(used_root.value.get("defaults")), f"{used_root.loc.path}::")
+    if blocks is not None:
+        imported.declare_templates(_mapping(blocks, "blocks"), blocks.key_locs)
+    own_vars = _variables(used_root.value.get("vars"))
+    names, overrides = _selection(selection, own_vars, used_root.loc.path)
+    for template in imported.templates.values():
+        template.variables = own_vars
+        template.overrides = overrides
+    parser.templates.update(imported.templates)  # under their file's name: its blocks' own calls reach them
+    for name, loc in names if names is not None else ((t.name, t.loc) for t in imported.templates.values()):
+        template = imported.templates.get(imported.prefix + name)
+        if template is None:
+            file_blocks = [t.name for t in imported.templates.values()]
+            raise SpecError(f"'{used_root.loc.path}' has no block '{name}'", suggest(name, file_blocks) or f"its blocks: {', '.join(file_blocks) or 'none'}", loc)
+        if name in parser.templates:
+            raise SpecError(f"block '{name}' comes from two used files", f"also at {parser.templates[name].loc}; take one: use: {{file.yaml: [{name}]}}", template.loc)
+        parser.templates[name] = template
+
+
+def _selection(node: Node | None, file_vars: dict[str, Node], path: str) -> tuple[list[tuple[str, Location]] | None, dict[str, Node]]:
+    """What `use: {file: ...}` takes: block names (None: all) and the file's variables it sets."""
+    if node is None:
+        return None, {}
+    blocks, overrides = node, {}
+    if node.is_map:
+        for key in node.value:
+            if key not in ("blocks", "vars"):
+                raise SpecError(f"unknown key '{key}' in use:", "use: {file.yaml: [block, ...]} or {file.yaml: {blocks: [...], vars: {...}}}", node.key_locs[key])
+        blocks, overrides = node.value.get("blocks"), _mapping(node.value["vars"], "vars") if "vars" in node.value else {}
+        for var in overrides:
+            if var not in file_vars:
+                raise SpecError(f"'{path}' has no variable '{var}'", suggest(var, file_vars) or f"its variables: {', '.join(file_vars) or 'none'}", node.value["vars"].key_locs[var])
+    if blocks is None:
+        return None, overrides
+    items = blocks.value if blocks.is_list else [blocks]
+    for item in items:
+        if not isinstance(item.value, str) or not item.value.isidentifier():
+            raise SpecError(f"use: expected block names, got {item.value!r}", "use: {file.yaml: [aspp, head]}", item.loc)
+    return [(item.value, item.loc) for item in items], overrides
 
 
 def _variables(node: Node | None) -> dict[str, Node]:
@@ -292,8 +354,9 @@ def layer_args(layer_type: type[Layer], raw: dict[str, Node], key_locs: dict[str
 
 
 class _EntryParser:
-    def __init__(self, defaults: dict[type[Layer], dict[str, Node]]):
+    def __init__(self, defaults: dict[type[Layer], dict[str, Node]], prefix: str = ""):
         self.defaults = defaults
+        self.prefix = prefix  # a used file's blocks are known as `path::name`, so files with like names never meet
         self.templates: dict[str, Template] = {}
 
     def declare_templates(self, blocks: dict[str, Node], key_locs: dict[str, Location]) -> None:
@@ -317,9 +380,9 @@ class _EntryParser:
                     params[param] = None if default.value is None else default
             if name in self.templates:
                 raise SpecError(f"block '{name}' is also defined in a used file", f"there at {self.templates[name].loc}; choose another name", loc)
-            self.templates[name] = Template(name, loc, params)
+            self.templates[self.prefix + name] = Template(name, loc, params)
         for name, node in blocks.items():
-            self.templates[name].body = self.entries(node.value["layers"], f"{name}.layers")
+            self.templates[self.prefix + name].body = self.entries(node.value["layers"], f"{name}.layers")
 
     def entries(self, node: Node, what: str) -> tuple[Entry, ...]:
         if node.value is None:
@@ -349,7 +412,7 @@ class _EntryParser:
             raw, key_locs = dict(args_node.value), args_node.key_locs
         else:
             raise SpecError(f"arguments of '{kind}' must be a mapping", f"e.g. - {kind}: {{...}}", args_node.loc)
-        common = Common(kind_loc, self._name(raw.pop("name", None)), raw.pop("if", None), raw.pop("from", None), raw.pop("to", None))
+        common = Common(kind_loc, self._name(raw.pop("name", None)), raw.pop("if", None), raw.pop("from", None), raw.pop("to", None), raw.pop("keep", None))
         if common.target is not None and not ("{" in kind or kind in LAYER_TYPES and any(a.name == "size" for a in LAYER_TYPES[kind].arg_specs())):
             raise SpecError(f"to: is for layers that take size: (upsample, crop, adaptive pools), not {kind}", "resize with - upsample: {to: NAME}", common.target.loc)
 
@@ -361,24 +424,25 @@ class _EntryParser:
             for key in raw:
                 raise SpecError(f"unknown key '{key}' in {kind}", _unquoted_comma(key) or f"{kind} takes name:, if: and from: [a, b, ...]", key_locs[key])
             sources = common.sources
-            if sources is not None and not sources.is_list and isinstance(sources.value, str):
-                raise SpecError(f"{kind} from: is one name or expression, '{sources.value}': from: takes a list written out, not computed",
-                                f"list the names: - {kind}: {{from: [a, b]}}; each may be computed, e.g. \"layer{{i}}\"", sources.loc)
-            if sources is None or not sources.is_list or len(sources.value) < 2:
+            if sources is None or sources.is_list and len(sources.value) < 2:
                 raise SpecError(f"{kind} needs from: with the names of two or more tensors", f"e.g. - {kind}: {{from: [conv2, in]}}", kind_loc)
+            if not sources.is_list and not isinstance(sources.value, str):
+                raise SpecError(f"{kind} needs from: with the names of two or more tensors, got {sources.value!r}",
+                                f"a list, e.g. - {kind}: {{from: [conv2, in]}}, or an expression that gives one", sources.loc)
             return MergeEntry(common, kind)
         if kind in STRUCTURES:
             return self.structure(kind, raw, key_locs, common)
-        if kind in self.templates:
+        if self.prefix + kind in self.templates:
+            kind = self.prefix + kind
             template = self.templates[kind]
             for key in raw:
                 if key not in template.params:
-                    raise SpecError(f"unknown argument '{key}' for block '{kind}'", _unquoted_comma(key) or suggest(key, template.params) or f"it takes: {', '.join(template.params) or 'nothing'}", key_locs[key])
+                    raise SpecError(f"unknown argument '{key}' for block '{template.name}'", _unquoted_comma(key) or suggest(key, template.params) or f"it takes: {', '.join(template.params) or 'nothing'}", key_locs[key])
             missing = [p for p, default in template.params.items() if default is None and p not in raw]
             if missing:
-                raise SpecError(f"block '{kind}' needs {', '.join(missing)}", None, kind_loc)
+                raise SpecError(f"block '{template.name}' needs {', '.join(missing)}", None, kind_loc)
             return TemplateCall(common, kind, raw)
-        known = [*LAYER_TYPES, *STRUCTURES, *MERGES, *self.templates]
+        known = [*LAYER_TYPES, *STRUCTURES, *MERGES, *(t.name for t in self.templates.values())]
         raise SpecError(f"unknown layer type '{kind}'", suggest(kind, known) or "`groupcost layers` lists the types", kind_loc)
 
     def structure(self, kind: str, raw: dict[str, Node], key_locs: dict[str, Location], common: Common) -> Entry:
@@ -386,20 +450,33 @@ class _EntryParser:
         for key in raw:
             if key not in allowed:
                 raise SpecError(f"unknown key '{key}' in {kind}", _unquoted_comma(key) or suggest(key, allowed) or f"{kind} takes: {', '.join(allowed)}", key_locs[key])
-        required = {"seq": ("layers",), "repeat": ("n", "layers"), "residual": ("body",), "parallel": ("branches",)}[kind]
+        generated = kind == "parallel" and ("branch" in raw or "n" in raw)
+        if kind == "parallel":
+            for key in ("branch", "n", "var") if "branches" in raw else ():
+                if key in raw:
+                    raise SpecError("parallel takes branches: or n: with branch:, not both", "branches: lists them; n: and branch: make n from one", key_locs[key])
+        required = {"seq": ("layers",), "repeat": ("n", "layers"), "residual": ("body",), "parallel": ("n", "branch") if generated else ("branches",)}[kind]
         for key in required:
             if key not in raw:
                 raise SpecError(f"{kind} needs '{key}:'", None, common.loc)
         if kind == "seq":
             return SeqEntry(common, self.entries(raw["layers"], "layers"))
         if kind == "repeat":
-            var = _text(raw.get("var"), "i")
-            _check_identifier(var, raw["var"].loc if "var" in raw else common.loc)
+            var = self._var(raw, common)
+            namespace = raw.get("namespace")
+            if namespace is not None and not isinstance(namespace.value, bool):
+                raise SpecError(f"namespace: takes true or false, got {namespace.value!r}", "namespace: false repeats the body in the enclosing namespace", namespace.loc)
+            if namespace is not None and not namespace.value:
+                if common.name is not None:
+                    raise SpecError("a repeat with namespace: false has no name of its own", "name its entries, e.g. name: \"convs.{i}\"", common.name.loc)
+                return InlineRepeatEntry(common, raw["n"], var, self.entries(raw["layers"], "layers"))
             return RepeatEntry(common, raw["n"], var, self.entries(raw["layers"], "layers"))
         merge = self._merge(raw.get("merge"), "add" if kind == "residual" else "concat")
         if kind == "residual":
             shortcut = self.branch(raw["shortcut"], "shortcut") if "shortcut" in raw else Branch(())
             return ResidualEntry(common, self.entries(raw["body"], "body"), shortcut, merge, raw.get("when"))
+        if generated:
+            return GeneratedParallelEntry(common, raw["n"], self._var(raw, common), self.branch(raw["branch"], "branch"), merge, raw.get("split"))
         branches_node = raw["branches"]
         if not branches_node.is_list or len(branches_node.value) < 2:
             raise SpecError("parallel needs a list of at least two branches", "branches: [[...], [...]] (an empty branch is the identity)", branches_node.loc)
@@ -413,9 +490,15 @@ class _EntryParser:
             if key not in ("name", "layers"):
                 raise SpecError(f"unknown key '{key}' in a {what}", _unquoted_comma(key) or f"a {what} is a list of layers or {{name: ..., layers: [...]}}", node.key_locs[key])
         if "layers" not in node.value:
-            raise SpecError(f"this {what} has no 'layers:'", f"{{name: ..., layers: [...]}}", node.loc)
+            raise SpecError(f"this {what} has no 'layers:'", "{name: ..., layers: [...]}", node.loc)
         name = self._name(node.value.get("name"))
         return Branch(self.entries(node.value["layers"], what), name, transparent=name is None)
+
+    @staticmethod
+    def _var(raw: dict[str, Node], common: Common) -> str:
+        var = _text(raw.get("var"), "i")
+        _check_identifier(var, raw["var"].loc if "var" in raw else common.loc)
+        return var
 
     @staticmethod
     def _merge(node: Node | None, default: str) -> str:
@@ -464,14 +547,16 @@ TORCH_MODULE_ATTRIBUTES = frozenset({
 
 
 def check_name(value: object, loc: Location) -> str:
-    """A layer name: one word without dots or spaces, not `input` or `in`, nor an attribute of every torch module."""
-    if not isinstance(value, str) or not value or "." in value or any(c.isspace() for c in value):
-        raise SpecError(f"invalid layer name {value!r}", "a name is one word without dots or spaces", loc)
+    """A layer name: words joined by dots (`convs.0`: module `0` in namespace `convs`), without spaces;
+    no word `input` or `in`, nor an attribute of every torch module."""
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value) or "" in value.split("."):
+        raise SpecError(f"invalid layer name {value!r}", "a name is words without spaces, joined by single dots (convs.0)", loc)
     if value in RESERVED_NAMES:
         raise SpecError(f"'{value}' cannot name a layer", "`input` is the network's input and `in` a block's input in from:", loc)
-    if value in TORCH_MODULE_ATTRIBUTES or value.startswith("__") and value.endswith("__"):
-        raise SpecError(f"'{value}' cannot name a layer: every PyTorch module has an attribute '{value}', so no submodule can take that name",
-                        f"rename it, e.g. '{value.strip('_')}_' or '{value.strip('_')}1'", loc)
+    for word in value.split("."):
+        if word in TORCH_MODULE_ATTRIBUTES or word.startswith("__") and word.endswith("__"):
+            raise SpecError(f"'{value}' cannot name a layer: every PyTorch module has an attribute '{word}', so no submodule can take that name",
+                            f"rename it, e.g. '{word.strip('_')}_' or '{word.strip('_')}1'", loc)
     return value
 
 

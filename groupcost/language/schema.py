@@ -55,10 +55,12 @@ KIND_SCHEMAS = {
 }
 AMOUNT = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^\s*[0-9][0-9_]*(\.[0-9]+)?\s*[A-Za-z]*\s*$"}]}
 NAMES = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
+SOURCES = {"anyOf": [{"type": ["string", "integer"]}, {"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1}]}
 COMMON = {
     "name": {"type": ["string", "integer"], "description": "the layer's name segment; {expr} parts are computed"},
     "if": CONDITION,
-    "from": {**NAMES, "description": "the earlier output(s) this entry reads: a name, `input`, `in`, or a list for merges"},
+    "from": {**SOURCES, "description": "the earlier output(s) this entry reads: a name, `input`, `in`, -1 (the entry before), an expression, or a list for merges"},
+    "keep": {**CONDITION, "description": "when true, the output may go unread (an optional side output)"},
 }
 VALUE = {"anyOf": [{"type": "number"}, {"type": "string"}, {"type": "array"}], "description": "a number, an expression, a word or a list"}
 
@@ -106,19 +108,22 @@ def spec_schema() -> dict:
     branch = {"anyOf": [layers_ref, {"type": "object", "properties": {"name": COMMON["name"], "layers": layers_ref}, "required": ["layers"], "additionalProperties": False}]}
     structures = {
         "seq": {"layers": layers_ref},
-        "repeat": {"n": INTEGER, "var": {"type": "string"}, "layers": layers_ref},
+        "repeat": {"n": INTEGER, "var": {"type": "string"}, "layers": layers_ref,
+                   "namespace": {"type": "boolean", "description": "false: the body in the enclosing namespace, no number per repetition"}},
         "residual": {"body": layers_ref, "shortcut": branch, "merge": {"enum": list(MERGES)}, "when": CONDITION},
         "parallel": {"branches": {"type": "array", "items": branch, "minItems": 2}, "merge": {"enum": list(MERGES)},
-                     "split": {"anyOf": [INTEGER, {"type": "array", "items": INTEGER}]}},
+                     "split": {"anyOf": [INTEGER, {"type": "array", "items": INTEGER}]},
+                     "n": {**INTEGER, "description": "with branch: make n branches from one"}, "var": {"type": "string"}, "branch": branch},
     }
-    required = {"seq": ["layers"], "repeat": ["n", "layers"], "residual": ["body"], "parallel": ["branches"]}
+    required = {"seq": ["layers"], "repeat": ["n", "layers"], "residual": ["body"], "parallel": []}
     assert set(structures) == set(STRUCTURES)
     entries: list[dict] = [{"type": "string", "description": "a layer type without arguments, or a block's name"}]
     for name, layer_type in LAYER_TYPES.items():
         doc = (layer_type.__doc__ or "").strip().splitlines()[0] if layer_type.__doc__ else ""
         entries.append(_one_key(name, _layer_args(layer_type), doc + (f" (alias of {ALIASES[name]})" if name in ALIASES else "")))
     for name, keys in structures.items():
-        entries.append(_one_key(name, {"type": "object", "properties": {**keys, **COMMON}, "required": required[name], "additionalProperties": False}))
+        entries.append(_one_key(name, {"type": "object", "properties": {**keys, **COMMON}, "required": required[name], "additionalProperties": False,
+                                       **({"oneOf": [{"required": ["branches"]}, {"required": ["n", "branch"]}]} if name == "parallel" else {})}))
     for merge in MERGES:
         entries.append(_one_key(merge, {"type": "object", "properties": COMMON, "required": ["from"], "additionalProperties": False}, f"{merge} the tensors named in from:"))
     known = sorted([*LAYER_TYPES, *structures, *MERGES])

@@ -80,6 +80,14 @@ def test_numbers(text, expected):
         ("act[1:3]", "el"),
         ("act[-1]", "u"),
         ("'ab' * 3", "ababab"),
+        # str() and format() write numbers as Python does, for computed names
+        ("'convs.' + str(planes // 32)", "convs.2"),
+        ("str(alpha)", "0.75"),
+        ("str(act)", "relu"),
+        ("format(i + 3, '02d')", "03"),
+        ("format(alpha, '.1f')", "0.8"),
+        ("format(act, '>6')", "  relu"),
+        ("format(G, 'x')", "20"),
     ],
 )
 def test_strings(text, expected):
@@ -172,6 +180,12 @@ def test_lists(text, expected):
         ("[a for a, b in widths]", "must be one name"),
         ("[w for w in planes]", "loops over the number 64"),
         ("[q for w in widths]", "undefined variable 'q'"),
+        # str() and format()
+        ("str(widths)", "a number or a string"),
+        ("format(G, '{}')", "a spec such as '02d'"),
+        ("format(G, '0999d')", "a spec such as '02d'"),
+        ("format(act, 'd')", "cannot write the string 'relu' as 'd'"),
+        ("format(widths, 'd')", "a number or a string"),
     ],
 )
 def test_rejected(text, message):
