@@ -61,6 +61,7 @@ COMMON = {
     "if": CONDITION,
     "from": {**SOURCES, "description": "the earlier output(s) this entry reads: a name, `input`, `in`, -1 (the entry before), an expression, or a list for merges"},
     "keep": {**CONDITION, "description": "when true, the output may go unread (an optional side output)"},
+    "share": {"type": "string", "description": "an earlier layer or block whose modules (parameters) this entry's layers call again"},
 }
 VALUE = {"anyOf": [{"type": "number"}, {"type": "string"}, {"type": "array"}], "description": "a number, an expression, a word or a list"}
 
