@@ -52,7 +52,11 @@ MATMUL_COLUMN = Column("matmul_macs", "matmul MACs", lambda r, _: units.count(r.
 def columns(traffic: bool, device: Device | None, report: Report | None = None) -> tuple[Column, ...]:
     """The standard columns, matmul MACs where `report` has any, plus traffic and intensity, plus the roofline
     estimate, when asked (kept longest when narrow)."""
-    extra: list[Column] = [MATMUL_COLUMN] if report is not None and report.totals.matmul_macs else []
+    standard = COLUMNS
+    if report is not None and report.totals.matmul_macs:
+        at = [c.key for c in COLUMNS].index("mac_share") + 1
+        standard = (*COLUMNS[:at], MATMUL_COLUMN, *COLUMNS[at:])
+    extra: list[Column] = []
     if traffic:
         extra += [
             Column("traffic_bytes", "traffic", lambda r, rep: units.size(r.traffic * rep.dtype_bytes), priority=1),
@@ -60,7 +64,7 @@ def columns(traffic: bool, device: Device | None, report: Report | None = None) 
         ]
     if device is not None:
         extra.append(Column("latency_s", "est. latency", lambda r, rep: units.seconds(row_seconds(r, rep.dtype_bytes, device)), priority=0))
-    return COLUMNS + tuple(extra)
+    return standard + tuple(extra)
 
 
 def title(report: Report) -> str:
