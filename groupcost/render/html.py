@@ -51,6 +51,7 @@ def _sort_keys(overview: Overview) -> dict:
         "params": lambda r: r.params,
         "macs": lambda r: r.macs,
         "mac_share": lambda r: r.macs,
+        "matmul_macs": lambda r: r.matmul_macs,
         "activations": lambda r: r.activations,
         "activation_bytes": lambda r: r.activations,
         "traffic_bytes": lambda r: r.traffic,
@@ -60,7 +61,7 @@ def _sort_keys(overview: Overview) -> dict:
 
 
 def _columns(overview: Overview) -> tuple[Column, ...]:
-    return columns(traffic=True, device=overview.device)
+    return columns(traffic=True, device=overview.device, report=overview.report)
 
 
 def _cells(overview: Overview):
@@ -277,7 +278,7 @@ def to_html(overview: Overview, changes: dict[str, str] | None = None) -> str:
 <span class="swatch grouped"></span> grouped conv (G shown) <span class="swatch dw"></span> depthwise conv
 <span class="swatch block"></span> folded block <svg width="34" height="10"><line x1="0" y1="5" x2="34" y2="5" class="edge skip"/></svg> residual / gate
 <svg width="34" height="10"><line x1="0" y1="5" x2="34" y2="5" class="edge concat"/></svg> concatenation
-<span class="sign">+ × ‖</span> merges: add, multiply, concat{legend}</div>
+<span class="sign">+ × ‖ @</span> merges: add, multiply, concat, matmul{legend}</div>
 <div id="graph" class="scroll"><noscript>The graph needs JavaScript; the table below has every layer.</noscript></div>
 <div id="tip" role="tooltip" hidden></div>
 </section>
