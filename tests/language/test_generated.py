@@ -51,9 +51,10 @@ def _res2net_reference(torch, scale: int, planes: int = 64, base_width: int = 26
         def forward(self, x):
             out = self.relu(self.bn1(self.conv1(x)))
             groups = torch.split(out, width, 1)
-            outs = []
+            outs, sp = [], groups[0]
             for i in range(scale - 1):
-                sp = groups[i] if i == 0 else sp + groups[i]
+                if i > 0:
+                    sp = sp + groups[i]
                 sp = self.relu(self.bns[i](self.convs[i](sp)))
                 outs.append(sp)
             out = self.bn3(self.conv3(torch.cat([*outs, groups[scale - 1]], 1)))
@@ -100,8 +101,9 @@ def _mixnet_reference(torch, channels: int, kernels: list[int]):
 
 def _agrees_with(torch, network, reference) -> None:
     """Counts, shape, state_dict keys and shapes in order, and outputs for the reference's weights."""
-    from groupcost.formats.torch.export import load_module, pytorch_source
     from torch_reference import torch_counts
+
+    from groupcost.formats.torch.export import load_module, pytorch_source
 
     report = groupcost.analyze(network)
     assert (report.totals.params, report.totals.macs, report.output_shape) == torch_counts(reference, network.input_shape)

@@ -97,8 +97,9 @@ layers:
 @pytest.mark.parametrize("rates", [[6, 12, 18], [2, 4]])
 def test_one_block_taken_with_its_files_variables_set_is_the_papers_aspp(files, rates):
     torch = pytest.importorskip("torch")
-    from groupcost.formats.torch.export import load_module, pytorch_source
     from torch_reference import torch_counts
+
+    from groupcost.formats.torch.export import load_module, pytorch_source
 
     text = NET.replace("RATES", str(rates)).replace("  - head\n", "")
     network = _load(files, text)
