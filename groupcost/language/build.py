@@ -248,7 +248,8 @@ class _Builder:
             return self.resolve(YamlNode(str(ref), loc), scope, env)
         history = self.histories[-1]
         if -ref > len(history):
-            raise SpecError(f"from: {ref} reaches before this list, which has {len(history) - 1} earlier entries and its input",
+            earlier = len(history) - 1
+            raise SpecError(f"from: {ref} reaches before this list, which has {earlier} earlier {'entry' if earlier == 1 else 'entries'} and its input",
                             "-1 is the entry before, -2 the one before it; the list's input is the last one reachable", loc)
         return history[ref]
 

@@ -182,7 +182,7 @@ layers:
 
 
 def test_relative_reference_before_the_list_is_refused():
-    with pytest.raises(SpecError, match="from: -3 reaches before this list, which has 1 earlier entries and its input"):
+    with pytest.raises(SpecError, match="from: -3 reaches before this list, which has 1 earlier entry and its input"):
         build(parse_text("input: [8, 4, 4]\nlayers:\n  - relu\n  - relu: {from: -3}\n"))
 
 
