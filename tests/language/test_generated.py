@@ -224,3 +224,18 @@ layers:
   - repeat: {n: 2, namespace: false, layers: [relu, conv: {name: "proj.{i}", out: 8, k: 1}]}
 """
     assert [n.name for n in build(parse_text(text)).nodes] == ["0", "1", "proj.0", "3", "proj.1"]  # a named entry takes an index too
+
+
+def test_outputs_computed_by_an_expression_switch_a_side_head():
+    text = """
+input: [8, 4, 4]
+vars: {aux: 1}
+layers:
+  - conv: {name: head, out: 4, k: 1}
+  - conv: {name: aux_head, out: 2, k: 1, from: input, if: aux}
+outputs: "['head'] + (['aux_head'] if aux else [])"
+"""
+    assert build(parse_text(text)).output_shapes == ((4, 4, 4), (2, 4, 4))
+    assert build(parse_text(text), {"aux": 0}).output_shapes == ((4, 4, 4),)
+    with pytest.raises(SpecError, match="outputs: -1 counts back, which only from: does"):
+        build(parse_text(text.replace("outputs: \"['head'] + (['aux_head'] if aux else [])\"", "outputs: \"['head', -1]\"")))
