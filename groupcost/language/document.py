@@ -450,6 +450,9 @@ class _EntryParser:
             kind = self.prefix + kind if self.prefix + kind in self.templates else kind
             template = self.templates.get(kind) or builtin_templates()[kind]
             for key in raw:
+                if key not in template.params and template.variables and key in template.variables:
+                    raise SpecError(f"'{key}' is a variable of {template.loc.path}, not an argument of block '{template.name}'",
+                                    f"set it where the file is used: use: {{{template.loc.path}: {{blocks: [{template.name}], vars: {{{key}: ...}}}}}}", key_locs[key])
                 if key not in template.params:
                     raise SpecError(f"unknown argument '{key}' for block '{template.name}'", _unquoted_comma(key) or suggest(key, template.params) or f"it takes: {', '.join(template.params) or 'nothing'}", key_locs[key])
             missing = [p for p, default in template.params.items() if default is None and p not in raw]
