@@ -170,10 +170,18 @@ class _Builder:
         nodes = self.graph.nodes
         if not nodes:
             raise SpecError("the network has no layers", "every entry of `layers:` was left out or the list is empty", doc.root.key_locs["layers"])
-        outputs = tuple(self.resolve(node, top, env).name for node in doc.outputs) or (last.name,)
-        for node in doc.outputs:
-            if self.resolve(node, top, env).channels is not None:
-                raise SpecError(f"output '{node.value}' is a slice of a tensor", "name a layer or a merge", node.loc)
+        named = []
+        for node in doc.outputs:  # names, or an expression giving them (`"['head'] + (['aux'] if aux else [])"`)
+            for ref in self.references(node, top, env):
+                if isinstance(ref, int) and ref < 0:
+                    raise SpecError(f"outputs: {ref} counts back, which only from: does", "name the layer", node.loc)
+                tensor = self.reference(ref, node.loc, top, env)
+                if tensor.channels is not None:
+                    raise SpecError(f"output '{ref}' is a slice of a tensor", "name a layer or a merge", node.loc)
+                named.append(tensor.name)
+        if doc.outputs and not named:
+            raise SpecError("outputs: gives no names", "name at least one layer, or leave outputs: out", doc.outputs[0].loc)
+        outputs = tuple(named) or (last.name,)
         unread = [n for n in nodes if n.name not in self.read and n.name not in outputs]
         if unread:
             node = unread[0]
@@ -251,7 +259,8 @@ class _Builder:
             return self.resolve(YamlNode(str(ref), loc), scope, env)
         history = self.histories[-1]
         if -ref > len(history):
-            raise SpecError(f"from: {ref} reaches before this list, which has {len(history) - 1} earlier entries and its input",
+            earlier = len(history) - 1
+            raise SpecError(f"from: {ref} reaches before this list, which has {earlier} earlier {'entry' if earlier == 1 else 'entries'} and its input",
                             "-1 is the entry before, -2 the one before it; the list's input is the last one reachable", loc)
         return history[ref]
 

@@ -6,12 +6,14 @@ arguments, the repeat index and the incoming shape; `build.py` evaluates them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import Union
 
 from groupcost.errors import Location, SpecError
-from groupcost.language.yamlsource import Node
+from groupcost.language.builtin import BUILTIN_BLOCKS, BUILTIN_PATH
+from groupcost.language.yamlsource import Node, parse_yaml
 from groupcost.ops import ALIASES, LAYER_TYPES, MERGE_TYPES, Layer
 
 TOP_LEVEL_KEYS = ("name", "description", "extends", "use", "input", "batch", "dtype", "vars", "defaults", "blocks", "layers", "outputs", "budgets")
@@ -228,7 +230,8 @@ def parse_document(root: Node, default_name: str, used: tuple[tuple[Node, Node |
                 raise SpecError(f"outputs: expected names of layers, got {item.value!r}", "e.g. outputs: [p2, p3, p4]", item.loc)
         if not outputs:
             raise SpecError("outputs: is empty", "name at least one layer, or leave outputs: out", node.loc)
-    return SpecDocument(root.loc.path, name, description, top["input"], top.get("batch"), dtype, _variables(top.get("vars")), parser.templates, body, outputs, root)
+    templates = {**builtin_templates(), **parser.templates}  # the spec's and used files' blocks replace built-in ones
+    return SpecDocument(root.loc.path, name, description, top["input"], top.get("batch"), dtype, _variables(top.get("vars")), templates, body, outputs, root)
 
 
 def _use_blocks(parser: _EntryParser, used_root: Node, selection: Node | None) -> None:
@@ -274,6 +277,17 @@ def _selection(node: Node | None, file_vars: dict[str, Node], path: str) -> tupl
         if not isinstance(item.value, str) or not item.value.isidentifier():
             raise SpecError(f"use: expected block names, got {item.value!r}", "use: {file.yaml: [aspp, head]}", item.loc)
     return [(item.value, item.loc) for item in items], overrides
+
+
+@functools.cache
+def builtin_templates() -> dict[str, Template]:
+    """groupcost.language.builtin's blocks, read once; they see no variables but their arguments."""
+    parser = _EntryParser({})
+    root = parse_yaml(BUILTIN_BLOCKS, BUILTIN_PATH)
+    parser.declare_templates(root.value["blocks"].value, root.value["blocks"].key_locs)
+    for template in parser.templates.values():
+        template.variables = {}
+    return parser.templates
 
 
 def _variables(node: Node | None) -> dict[str, Node]:
@@ -436,17 +450,20 @@ class _EntryParser:
             return MergeEntry(common, kind)
         if kind in STRUCTURES:
             return self.structure(kind, raw, key_locs, common)
-        if self.prefix + kind in self.templates:
-            kind = self.prefix + kind
-            template = self.templates[kind]
+        if self.prefix + kind in self.templates or kind in builtin_templates():
+            kind = self.prefix + kind if self.prefix + kind in self.templates else kind
+            template = self.templates.get(kind) or builtin_templates()[kind]
             for key in raw:
+                if key not in template.params and template.variables and key in template.variables:
+                    raise SpecError(f"'{key}' is a variable of {template.loc.path}, not an argument of block '{template.name}'",
+                                    f"set it where the file is used: use: {{{template.loc.path}: {{blocks: [{template.name}], vars: {{{key}: ...}}}}}}", key_locs[key])
                 if key not in template.params:
                     raise SpecError(f"unknown argument '{key}' for block '{template.name}'", _unquoted_comma(key) or suggest(key, template.params) or f"it takes: {', '.join(template.params) or 'nothing'}", key_locs[key])
             missing = [p for p, default in template.params.items() if default is None and p not in raw]
             if missing:
                 raise SpecError(f"block '{template.name}' needs {', '.join(missing)}", None, kind_loc)
             return TemplateCall(common, kind, raw)
-        known = [*LAYER_TYPES, *STRUCTURES, *MERGES, *(t.name for t in self.templates.values())]
+        known = [*LAYER_TYPES, *STRUCTURES, *MERGES, *(t.name for t in self.templates.values()), *builtin_templates()]
         raise SpecError(f"unknown layer type '{kind}'", suggest(kind, known) or "`groupcost layers` lists the types", kind_loc)
 
     def structure(self, kind: str, raw: dict[str, Node], key_locs: dict[str, Location], common: Common) -> Entry:

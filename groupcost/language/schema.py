@@ -63,6 +63,10 @@ COMMON = {
     "keep": {**CONDITION, "description": "when true, the output may go unread (an optional side output)"},
     "share": {"type": "string", "description": "an earlier layer or block whose modules (parameters) this entry's layers call again"},
 }
+USE_SELECTION = {"type": "object", "additionalProperties": {"anyOf": [
+    {"type": "string"}, {"type": "array", "items": {"type": "string"}},
+    {"type": "object", "properties": {"blocks": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                                      "vars": {"type": "object"}}, "additionalProperties": False}]}}
 VALUE = {"anyOf": [{"type": "number"}, {"type": "string"}, {"type": "array"}], "description": "a number, an expression, a word or a list"}
 
 
@@ -141,7 +145,8 @@ def spec_schema() -> dict:
         "name": {"type": "string"},
         "description": {"type": "string"},
         "extends": {"type": "string", "description": "a spec (path relative to this one, or a zoo name) that this one overrides"},
-        "use": {**NAMES, "description": "spec files (or zoo names) whose blocks this spec uses"},
+        "use": {"anyOf": [{"type": "string"}, USE_SELECTION, {"type": "array", "items": {"anyOf": [{"type": "string"}, USE_SELECTION]}, "minItems": 1}],
+                "description": "spec files (or zoo names) whose blocks this spec uses: all of them, or {file: [block, ...]}, or {file: {blocks: [...], vars: {...}}}"},
         "input": {"type": "array", "items": KIND_SCHEMAS[kinds.positive_int], "minItems": 1, "maxItems": 4, "description": "[C, H, W], [C, L], [C, T, H, W] or [F]"},
         "batch": INTEGER,
         "dtype": {"enum": list(DTYPE_BYTES)},

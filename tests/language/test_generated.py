@@ -51,9 +51,10 @@ def _res2net_reference(torch, scale: int, planes: int = 64, base_width: int = 26
         def forward(self, x):
             out = self.relu(self.bn1(self.conv1(x)))
             groups = torch.split(out, width, 1)
-            outs = []
+            outs, sp = [], groups[0]
             for i in range(scale - 1):
-                sp = groups[i] if i == 0 else sp + groups[i]
+                if i > 0:
+                    sp = sp + groups[i]
                 sp = self.relu(self.bns[i](self.convs[i](sp)))
                 outs.append(sp)
             out = self.bn3(self.conv3(torch.cat([*outs, groups[scale - 1]], 1)))
@@ -100,8 +101,9 @@ def _mixnet_reference(torch, channels: int, kernels: list[int]):
 
 def _agrees_with(torch, network, reference) -> None:
     """Counts, shape, state_dict keys and shapes in order, and outputs for the reference's weights."""
-    from groupcost.formats.torch.export import load_module, pytorch_source
     from torch_reference import torch_counts
+
+    from groupcost.formats.torch.export import load_module, pytorch_source
 
     report = groupcost.analyze(network)
     assert (report.totals.params, report.totals.macs, report.output_shape) == torch_counts(reference, network.input_shape)
@@ -180,7 +182,7 @@ layers:
 
 
 def test_relative_reference_before_the_list_is_refused():
-    with pytest.raises(SpecError, match="from: -3 reaches before this list, which has 1 earlier entries and its input"):
+    with pytest.raises(SpecError, match="from: -3 reaches before this list, which has 1 earlier entry and its input"):
         build(parse_text("input: [8, 4, 4]\nlayers:\n  - relu\n  - relu: {from: -3}\n"))
 
 
@@ -222,3 +224,18 @@ layers:
   - repeat: {n: 2, namespace: false, layers: [relu, conv: {name: "proj.{i}", out: 8, k: 1}]}
 """
     assert [n.name for n in build(parse_text(text)).nodes] == ["0", "1", "proj.0", "3", "proj.1"]  # a named entry takes an index too
+
+
+def test_outputs_computed_by_an_expression_switch_a_side_head():
+    text = """
+input: [8, 4, 4]
+vars: {aux: 1}
+layers:
+  - conv: {name: head, out: 4, k: 1}
+  - conv: {name: aux_head, out: 2, k: 1, from: input, if: aux}
+outputs: "['head'] + (['aux_head'] if aux else [])"
+"""
+    assert build(parse_text(text)).output_shapes == ((4, 4, 4), (2, 4, 4))
+    assert build(parse_text(text), {"aux": 0}).output_shapes == ((4, 4, 4),)
+    with pytest.raises(SpecError, match="outputs: -1 counts back, which only from: does"):
+        build(parse_text(text.replace("outputs: \"['head'] + (['aux_head'] if aux else [])\"", "outputs: \"['head', -1]\"")))

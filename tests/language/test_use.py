@@ -97,8 +97,9 @@ layers:
 @pytest.mark.parametrize("rates", [[6, 12, 18], [2, 4]])
 def test_one_block_taken_with_its_files_variables_set_is_the_papers_aspp(files, rates):
     torch = pytest.importorskip("torch")
-    from groupcost.formats.torch.export import load_module, pytorch_source
     from torch_reference import torch_counts
+
+    from groupcost.formats.torch.export import load_module, pytorch_source
 
     text = NET.replace("RATES", str(rates)).replace("  - head\n", "")
     network = _load(files, text)
@@ -132,3 +133,8 @@ def test_a_used_files_variables_may_use_the_spec_s_variables(files):
     network = _load(files, "use: {deeplab.yaml: {blocks: [aspp], vars: {rates: '[r * 2 for r in base]'}}}\n"
                            "input: [8, 9, 9]\nvars: {base: [1, 2]}\nlayers:\n  - aspp: {name: classifier}\n")
     assert _dilations(network) == [1, 2, 4, 1]
+
+
+def test_a_files_variable_given_as_an_argument_points_to_the_use(files):
+    with pytest.raises(SpecError, match=r"'rates' is a variable of .*deeplab.yaml, not an argument of block 'aspp' \(set it where the file is used: use: "):
+        _load(files, "use: {deeplab.yaml: [aspp]}\ninput: [8, 9, 9]\nlayers:\n  - aspp: {rates: [6, 12, 18]}\n")
