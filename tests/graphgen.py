@@ -852,6 +852,33 @@ def draw_reshape(draw, x: Shape) -> Op | None:
     return Op("reshape", {"shape": written}, out, lambda: _modules().Apply(lambda t: t.reshape(t.shape[0], *written)))
 
 
+@layer("dist2bbox", weight=20)
+def draw_dist2bbox(draw, x: Shape) -> Op | None:
+    """Anchor-free box decoding of 4×A distances: the A cells as one or two levels of h×w grids."""
+    if len(x) != 2 or x[0] != 4:
+        return None
+    cells = x[1]
+    first = draw(st.sampled_from([d for d in range(1, cells + 1) if cells % d == 0]))
+    levels = [(first, cells // first)]
+    if cells % 2 == 0 and draw(st.booleans()):
+        levels = [(1, cells // 2), (cells // 2, 1)]
+    strides = [draw(st.sampled_from([4, 8, 16])) for _ in levels]
+
+    def decode(t):
+        import torch
+
+        centres, scales = [], []
+        for (h, w), stride in zip(levels, strides):
+            ys, xs = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+            centres.append(torch.stack((xs.flatten(), ys.flatten())))
+            scales.append(torch.full((h * w,), float(stride)))
+        centre, scale = torch.cat(centres, 1), torch.cat(scales)
+        near, far = centre - t[:, :2], centre + t[:, 2:]
+        return torch.cat(((near + far) / 2, far - near), 1) * scale
+
+    return Op("dist2bbox", {"grids": [list(level) for level in levels], "strides": strides}, x, lambda: _modules().Apply(decode))
+
+
 @layer("transpose", weight=1)
 def draw_transpose(draw, x: Shape) -> Op | None:
     if len(x) < 2:

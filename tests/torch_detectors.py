@@ -111,9 +111,9 @@ def anchor_grid(features, strides):
     points, scale = [], []
     for f, stride in zip(features, strides):
         h, w = f.shape[2:]
-        ys, xs = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+        ys, xs = torch.meshgrid(torch.arange(h, device=f.device) + 0.5, torch.arange(w, device=f.device) + 0.5, indexing="ij")
         points.append(torch.stack((xs, ys)).view(2, -1))
-        scale.append(torch.full((1, h * w), float(stride)))
+        scale.append(torch.full((1, h * w), float(stride), device=f.device))
     return torch.cat(points, 1), torch.cat(scale, 1)
 
 

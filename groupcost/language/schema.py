@@ -14,7 +14,7 @@ from groupcost.graph.analysis import RENAMED
 from groupcost.language.budgets import LAYER_METRICS, METRICS
 from groupcost.ops import ALIASES, LAYER_TYPES
 from groupcost.ops import base as kinds
-from groupcost.ops import opaque, view
+from groupcost.ops import detection, opaque, view
 from groupcost.ops.pool import pool_padding
 from groupcost.language.document import DTYPE_BYTES, MERGES, STRUCTURES, TOP_LEVEL_KEYS
 
@@ -52,6 +52,8 @@ KIND_SCHEMAS = {
     view.whole: INTEGER,
     view.optional_whole: {"anyOf": [{"type": "integer"}, {"type": "null"}, EXPRESSION]},
     view.whole_list: {"anyOf": [{"type": "array", "items": INTEGER, "minItems": 1}, EXPRESSION]},
+    detection.grids: {"anyOf": [{"type": "array", "items": {"anyOf": [INTEGER, {"type": "array", "items": INTEGER, "minItems": 2, "maxItems": 2}]}, "minItems": 1}, EXPRESSION]},
+    detection.level_strides: {"anyOf": [{"type": "array", "items": INTEGER, "minItems": 1}, EXPRESSION]},
 }
 AMOUNT = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^\s*[0-9][0-9_]*(\.[0-9]+)?\s*[A-Za-z]*\s*$"}]}
 NAMES = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
@@ -67,7 +69,7 @@ USE_SELECTION = {"type": "object", "additionalProperties": {"anyOf": [
     {"type": "string"}, {"type": "array", "items": {"type": "string"}},
     {"type": "object", "properties": {"blocks": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
                                       "vars": {"type": "object"}}, "additionalProperties": False}]}}
-VALUE = {"anyOf": [{"type": "number"}, {"type": "string"}, {"type": "array"}], "description": "a number, an expression, a word or a list"}
+VALUE = {"anyOf": [{"type": "number"}, {"type": "boolean"}, {"type": "string"}, {"type": "array"}], "description": "a number, a truth value, an expression, a word or a list"}
 
 
 def _kind_name(kind) -> str:

@@ -40,7 +40,7 @@ NO_PYTORCH = (("dwsep", MACRO), ("chunk", CHUNK), ("opaque", OPAQUE_REASON))
 NO_ONNX = (("dwsep", MACRO), ("chunk", CHUNK), ("opaque", OPAQUE_REASON))
 """Registered types without ONNX nodes of their own, and why."""
 NOT_YET = "the raised form has no constructor for it yet; the graph form writes it"
-NOT_RAISED = (("convtranspose", NOT_YET), ("dwconvtranspose", NOT_YET), ("upsample", NOT_YET), ("crop", NOT_YET), ("pad", NOT_YET), ("adaptive_maxpool", NOT_YET), ("frozenbn", NOT_YET), ("opaque", OPAQUE_REASON),
+NOT_RAISED = (("convtranspose", NOT_YET), ("dwconvtranspose", NOT_YET), ("upsample", NOT_YET), ("crop", NOT_YET), ("pad", NOT_YET), ("adaptive_maxpool", NOT_YET), ("frozenbn", NOT_YET), ("dist2bbox", NOT_YET), ("opaque", OPAQUE_REASON),
               ("chunk", "its parts are tensors of their own, which the raised form's chains do not name; the graph form writes them"))
 """Types the raised PyTorch form leaves to the graph form (the export falls back, saying which)."""
 
@@ -254,10 +254,10 @@ def test_exported_module_computes_what_the_numpy_executor_computes():
     x = np.random.default_rng(1).standard_normal((2, *network.input_shape)).astype(np.float32)
     _, steps = forward(network, x, weights, keep_outputs=True)
     with torch.no_grad():
-        probs, heads, views = model(torch.from_numpy(x))
+        probs, heads, boxes = model(torch.from_numpy(x))
     np.testing.assert_allclose(probs.numpy(), steps["probs"], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(heads.numpy(), steps["heads_act"], rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(views.numpy(), steps["viewconv"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(boxes.numpy(), steps["boxes"], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("path", EVERY_RANK, ids=lambda p: p.stem)
@@ -578,6 +578,7 @@ IMPORT_AS = {
     "pixelunshuffle": "exported as Reshape, Transpose, Reshape: the importer reads no such pattern yet",
     "adaptive_maxpool": "exported as a MaxPool: it imports as maxpool",
     "adaptive_avgpool": "exported as an AveragePool (where its window divides the input): it imports as avgpool",
+    "dist2bbox": "exported as Slice, Sub, Add, Div, Concat and Mul of constant grids: the importer reads them as element-wise steps",
     "frozenbn": "a BatchNormalization like any other: ONNX cannot say that PyTorch held its scale and shift as buffers, so it imports as bn",
     "slice": "not in importable_layers.yaml: the importer maps no Slice to it yet",
     "chunk": "a macro of slices: not in importable_layers.yaml yet",

@@ -107,7 +107,9 @@ def test_resnext_exposes_cardinality_and_width():
 
 
 def test_every_zoo_spec_is_tested_here():
-    covered = set(TORCHVISION) | set(DENSE_AND_VIDEO) | {"alexnet_2gpu", "mobilenet_v1", "shufflenet_v1_g3", "mobilefacenet", "xception", "shufflenet_v2_table2"}
+    from test_zoo_detectors import PUBLISHED
+
+    covered = set(TORCHVISION) | set(DENSE_AND_VIDEO) | set(PUBLISHED) | {"alexnet_2gpu", "mobilenet_v1", "shufflenet_v1_g3", "mobilefacenet", "xception", "shufflenet_v2_table2"}
     assert set(groupcost.zoo_names()) == covered
 
 
