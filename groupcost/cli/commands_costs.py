@@ -69,7 +69,7 @@ def analyze(
 
     main = FORMATS[format.value](report.at_depth(depth) if depth else report, traffic=traffic or profile is not None, device=profile)
     if measure:
-        main = measured("analyze", format, main, [(network.name, network, None)], profile, on, runs, threads, report)
+        main = measured("analyze", format, main, [(network.name, network, None)], profile, on, runs, threads, report, depth)
     emit(main, wide)
 
 
@@ -230,8 +230,10 @@ def whatif(
         sys.stderr.write(f"wrote {plot}\n")
 
 
-def measured(what: str, format: Format, main, configurations, device, on: str | None, runs: int, threads: int | None, report=None):
-    """The command's output with the measurement (groupcost.run.beside) beside it (table and markdown: appended; json: one object)."""
+def measured(what: str, format: Format, main, configurations, device, on: str | None, runs: int, threads: int | None, report=None,
+             depth: int | None = None):
+    """The command's output with the measurement (groupcost.run.beside) beside it (table and markdown: appended; json: one object);
+    analyze's per-layer measurement in the blocks of `depth`, as its table."""
     from groupcost.render import measure as shown
     from groupcost.run.beside import measure_beside
 
@@ -248,10 +250,13 @@ def measured(what: str, format: Format, main, configurations, device, on: str | 
         return json.dumps({"analysis": json.loads(main), "measurement": shown.to_dict(lines, result.session, result.device, report)}, indent=2) + "\n"
     if format is Format.markdown:
         return main + "\n" + shown.to_markdown_lines(lines, result.session, result.device)
-    from rich.console import Group
+    from groupcost.render.blocks import Blocks, Note
 
-    table = shown.layer_table(report, result.session, result.device) if report is not None else shown.config_table(what, lines, result.session, result.device)
-    return Group(main, table) if not isinstance(main, str) else Group(main.rstrip("\n"), table)
+    if report is not None:
+        table = shown.layer_table(report, result.session, result.device, depth)
+    else:
+        table = shown.config_table(what, lines, result.session, result.device)
+    return Blocks(main, table) if not isinstance(main, str) else Blocks(*(Note(line) for line in main.rstrip("\n").splitlines()), table)
 
 
 class Precision(str, Enum):

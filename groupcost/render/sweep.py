@@ -10,7 +10,9 @@ from groupcost.render.documents import sweep_dict
 from groupcost.questions.whatif import Outcome, Sweep
 
 HEADER = ("config", "params", "MACs", "traffic", "output mem", "latency", "Δparams", "ΔMACs", "Δtraffic", "Δlatency")
-PRIORITIES = (0, 0, 0, 1, 3, 0, 2, 2, 2, 2)
+# narrow terminals keep what a sweep is for: traffic and latency and their change (ShuffleNet V2's G2), not the
+# Δparams and ΔMACs that a G sweep at fixed FLOPs holds flat
+PRIORITIES = (0, 4, 2, 0, 5, 0, 5, 5, 1, 1)
 CHART_METRICS = (("MACs", "macs"), ("params", "params"), ("traffic (bytes)", "traffic_bytes"))  # (title, METRICS key)
 
 
