@@ -28,6 +28,8 @@ class Config:
     variables: dict[str, Number]
     layer: str | None = None
     groups: int | None = None
+    own_values: bool = False  # the varied variables have the spec's values (after --set)
+    own_groups: bool = False  # `groups` is the G the spec gives `layer` (at these variables)
 
     @property
     def label(self) -> str:
@@ -35,6 +37,18 @@ class Config:
         if self.layer is not None:
             parts.append(f"{self.layer} G={self.groups}")
         return ", ".join(parts) or "as written"
+
+    @property
+    def short_label(self) -> str:
+        """The label without the layer's name (a layer sweep names its one layer in the title), with `*` on the layer's own G
+        (a layer sweep) or on the spec as written (a variable sweep)."""
+        parts = [f"{k}={v}" for k, v in self.variables.items()] + ([f"G={self.groups}"] if self.layer is not None else [])
+        own = self.own_groups if self.layer is not None else self.own_values
+        return (", ".join(parts) or "as written") + (" *" if own else "")
+
+    @property
+    def as_written(self) -> bool:
+        return self.own_values and (self.layer is None or self.own_groups)
 
 
 @dataclass(frozen=True)
@@ -55,11 +69,22 @@ class Sweep:
     device: Device
     varied: tuple[str, ...]
     outcomes: tuple[Outcome, ...]
+    layer: str | None = None  # the one layer whose G is swept
 
     @property
     def baseline(self) -> Outcome | None:
-        return next((o for o in self.outcomes if o.legal), None)
+        """The spec as written where it is among the legal outcomes, else the first legal one."""
+        legal = [o for o in self.outcomes if o.legal]
+        return next((o for o in legal if o.config.as_written), legal[0] if legal else None)
 
+    def baseline_of(self, outcome: Outcome) -> Outcome | None:
+        """What `outcome`'s Δ is measured from: in a layer sweep, the layer's own G at the same variables; else the baseline."""
+        if self.layer is not None:
+            same = (o for o in self.outcomes if o.legal and o.config.own_groups and o.config.variables == outcome.config.variables)
+            found = next(same, None)
+            if found is not None:
+                return found
+        return self.baseline
 
 
 def grid(vary: dict[str, list[Number]]) -> list[dict[str, Number]]:
@@ -99,27 +124,40 @@ def whatif(
         for var in names:
             if var not in doc.variables:
                 raise UsageError(f"spec '{doc.name}' has no variable '{var}'", f"its variables: {', '.join(doc.variables) or 'none'}", Location(option))
+    written = _written_values(doc, vary, base or {}, input_shape, batch)
     outcomes: list[Outcome] = []
     for values in grid(vary):
         variables = {**(base or {}), **values}
+        own_values = all(written.get(k) == v for k, v in values.items())
         try:
             network = build(doc, variables, input_shape=input_shape, batch=batch)
         except SpecError as exc:
-            outcomes.append(Outcome(Config(values), reason=exc.message))
+            outcomes.append(Outcome(Config(values, own_values=own_values), reason=exc.message))
             continue
         if layer is None:
-            outcomes.append(_outcome(Config(values), network, device))
+            outcomes.append(_outcome(Config(values, own_values=own_values), network, device))
             continue
         step = _layer_step(network, layer)
+        own = step.layer.geometry(step.in_shape).groups  # type: ignore[attr-defined]
         choices = groups or [DIVISORS]
         options = legal_groups(step.in_shape[0], step.out_shape[0]) if DIVISORS in choices else []
         for g in dict.fromkeys([*(int(c) for c in choices if c != DIVISORS), *options]):
-            config = Config(values, layer, int(g))
+            config = Config(values, layer, int(g), own_values, int(g) == own)
             try:
                 outcomes.append(_outcome(config, _with_groups(network, step, int(g)), device))
             except LayerError as exc:
                 outcomes.append(Outcome(config, reason=f"{exc.message} in {layer}"))
-    return Sweep(doc.name, device, tuple(vary), tuple(outcomes))
+    return Sweep(doc.name, device, tuple(vary), tuple(outcomes), layer)
+
+
+def _written_values(doc: SpecDocument, vary: dict[str, list[Number]], base: dict[str, Number], input_shape, batch) -> dict[str, Number]:
+    """The varied variables' values in the spec as written (with --set): what the `*` row has."""
+    if not vary:
+        return {}
+    try:
+        return dict(build(doc, base, input_shape=input_shape, batch=batch).variables)
+    except SpecError:  # the spec as written does not build: no row is marked
+        return {}
 
 
 def _outcome(config: Config, network: Network, device: Device) -> Outcome:

@@ -16,10 +16,25 @@ PRIORITIES = (0, 4, 2, 0, 5, 0, 5, 5, 1, 1)
 CHART_METRICS = (("MACs", "macs"), ("params", "params"), ("traffic (bytes)", "traffic_bytes"))  # (title, METRICS key)
 
 
+def title(sweep: Sweep) -> str:
+    """What changes; a layer sweep names its layer here, once, and its rows only by G."""
+    changed = [*sweep.varied, *([f"{sweep.layer}'s G"] if sweep.layer else [])]
+    return f"{sweep.model}: what if {' and '.join(changed) or 'the layer'} changed"
+
+
+def _base_note(sweep: Sweep) -> str:
+    base = sweep.baseline
+    if base is None or not base.config.as_written:
+        return "Δ against the first legal row"
+    if sweep.layer is not None:
+        return f"* = the G the spec gives {sweep.layer}; Δ against it" + (" at the same variables" if sweep.varied else "")
+    return "* = the spec as written; Δ against it"
+
+
 def note(sweep: Sweep) -> str:
     return (
         f"traffic and activation memory in bytes at the spec's dtype; latency: roofline estimate, Σ over layers of "
-        f"max(FLOPs / peak, bytes / bandwidth) on {sweep.device.label()}; Δ against the first row. "
+        f"max(FLOPs / peak, bytes / bandwidth) on {sweep.device.label()}; {_base_note(sweep)}. "
         "FLOPs = 2 × MACs; MACs are conv + linear only."
     )
 
@@ -28,18 +43,26 @@ def _delta(value: float, base: float) -> str:
     return f"{(value - base) / base:+.1%}" if base else "-"
 
 
+def label(o: Outcome) -> str:
+    return o.config.short_label
+
+
 def _cells(o: Outcome, base: Outcome | None) -> list[str]:
     if o.report is None or base is None or base.report is None:
-        return [o.config.label, "not legal ¹", *("-" for _ in HEADER[2:])]
+        return [label(o), "not legal ¹", *("-" for _ in HEADER[2:])]
     t, b, bytes_ = o.report.totals, base.report.totals, o.report.dtype_bytes
     return [
-        o.config.label, units.count(t.params), units.count(t.macs), units.size(t.traffic * bytes_), units.size(t.activations * bytes_),
+        label(o), units.count(t.params), units.count(t.macs), units.size(t.traffic * bytes_), units.size(t.activations * bytes_),
         units.seconds(o.seconds), _delta(t.params, b.params), _delta(t.macs, b.macs), _delta(t.traffic, b.traffic), _delta(o.seconds, base.seconds),
     ]
 
 
+def rows(sweep: Sweep) -> list[list[str]]:
+    return [_cells(o, sweep.baseline_of(o)) for o in sweep.outcomes]
+
+
 def reasons(sweep: Sweep) -> list[str]:
-    return [f"¹ {o.config.label}: {o.reason}" for o in sweep.outcomes if not o.legal]
+    return [f"¹ {label(o)}: {o.reason}" for o in sweep.outcomes if not o.legal]
 
 
 def _chart_value(metric: str, value: int) -> str:
@@ -49,7 +72,7 @@ def _chart_value(metric: str, value: int) -> str:
 def chart(sweep: Sweep, width: int = 40) -> list[tuple[str, str]]:
     """Bars of MACs, params and traffic per configuration, each scaled to its largest value: (text, style) lines."""
     legal = [o for o in sweep.outcomes if o.report is not None]
-    label_width = max((len(o.config.label) for o in legal), default=0)
+    label_width = max((len(label(o)) for o in legal), default=0)
     lines: list[tuple[str, str]] = []
     for title, metric in CHART_METRICS:
         values = [o.report.metric(metric) for o in legal]  # type: ignore[union-attr]
@@ -57,7 +80,7 @@ def chart(sweep: Sweep, width: int = 40) -> list[tuple[str, str]]:
         lines.append((title, "bold"))
         for o, value in zip(legal, values):
             filled = round(width * value / top) if top else 0
-            lines.append((f"  {o.config.label:<{label_width}} {'█' * filled}{'·' * (width - filled)} {_chart_value(metric, value)}", ""))
+            lines.append((f"  {label(o):<{label_width}} {'█' * filled}{'·' * (width - filled)} {_chart_value(metric, value)}", ""))
     return lines
 
 
@@ -68,7 +91,7 @@ class _Chart:
         self.sweep = sweep
 
     def _lines(self, max_width: int) -> list[tuple[str, str]]:
-        label_width = max((len(o.config.label) for o in self.sweep.outcomes if o.report is not None), default=0)
+        label_width = max((len(label(o)) for o in self.sweep.outcomes if o.report is not None), default=0)
         return chart(self.sweep, max(10, min(40, max_width - label_width - 14)))
 
     def __rich_console__(self, console, options):
@@ -88,9 +111,9 @@ def to_table(sweep: Sweep):
 
     table = Grid(
         HEADER,
-        [_cells(o, sweep.baseline) for o in sweep.outcomes],
+        rows(sweep),
         [i > 0 for i in range(len(HEADER))],
-        title=f"{sweep.model}: what if {', '.join(sweep.varied) or 'the layer'} changed",
+        title=title(sweep),
         row_styles=[None if o.legal else "red" for o in sweep.outcomes],
         priorities=PRIORITIES,
     )
@@ -98,9 +121,9 @@ def to_table(sweep: Sweep):
 
 
 def to_markdown(sweep: Sweep) -> str:
-    lines = units.markdown_table(HEADER, [i > 0 for i in range(len(HEADER))], [_cells(o, sweep.baseline) for o in sweep.outcomes])
+    lines = units.markdown_table(HEADER, [i > 0 for i in range(len(HEADER))], rows(sweep))
     notes = [f"{r}  " for r in reasons(sweep)]
-    return "\n".join([f"**{sweep.model}: what if**", "", *lines, "", *notes, note(sweep)]) + "\n"
+    return "\n".join([f"**{title(sweep)}**", "", *lines, "", *notes, note(sweep)]) + "\n"
 
 
 def to_dict(sweep: Sweep) -> dict:
