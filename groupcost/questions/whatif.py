@@ -15,7 +15,7 @@ from groupcost.ops import LayerError
 from groupcost.ops.conv import legal_groups
 from groupcost.graph.network import LayerStep, Network, replace_steps
 from groupcost.run.roofline import Device, report_seconds
-from groupcost.language.build import build
+from groupcost.language.build import build, resolve_variables
 from groupcost.language.document import SpecDocument, suggest
 from groupcost.language.expr import Number
 from groupcost.questions.compare import is_groupable, replacement
@@ -124,7 +124,7 @@ def whatif(
         for var in names:
             if var not in doc.variables:
                 raise UsageError(f"spec '{doc.name}' has no variable '{var}'", f"its variables: {', '.join(doc.variables) or 'none'}", Location(option))
-    written = _written_values(doc, vary, base or {}, input_shape, batch)
+    written = resolve_variables(doc, base or {}) if vary else {}
     outcomes: list[Outcome] = []
     for values in grid(vary):
         variables = {**(base or {}), **values}
@@ -132,6 +132,7 @@ def whatif(
         try:
             network = build(doc, variables, input_shape=input_shape, batch=batch)
         except SpecError as exc:
+            _blame_the_flag(doc, vary, values, written, exc)
             outcomes.append(Outcome(Config(values, own_values=own_values), reason=exc.message))
             continue
         if layer is None:
@@ -150,14 +151,23 @@ def whatif(
     return Sweep(doc.name, device, tuple(vary), tuple(outcomes), layer)
 
 
-def _written_values(doc: SpecDocument, vary: dict[str, list[Number]], base: dict[str, Number], input_shape, batch) -> dict[str, Number]:
-    """The varied variables' values in the spec as written (with --set): what the `*` row has."""
-    if not vary:
-        return {}
-    try:
-        return dict(build(doc, base, input_shape=input_shape, batch=batch).variables)
-    except SpecError:  # the spec as written does not build: no row is marked
-        return {}
+def _blame_the_flag(doc: SpecDocument, vary: dict[str, list[Number]], values: dict[str, Number], written: dict, exc: SpecError) -> None:
+    """A varied number the spec refuses where its own value is positive and this one is not (`--vary G=0`) is the
+    command line's mistake, not a configuration to tabulate: an error at its place in --vary, as `--set G=0` is."""
+    for name, value in values.items():
+        default = written.get(name)
+        if _is_number(value) and _is_number(default) and value <= 0 < default:
+            column = len(name) + 2 + sum(len(_shown(v)) + 1 for v in vary[name][: vary[name].index(value)])
+            raise UsageError(f"{name}={value} is not a value {doc.name} takes: {exc.message.split('; in block')[0]}",
+                             f"{name} is {default} in the spec", Location("--vary", 1, column)) from None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _shown(value: object) -> str:
+    return "[" + ",".join(map(_shown, value)) + "]" if isinstance(value, list) else str(value)
 
 
 def _outcome(config: Config, network: Network, device: Device) -> Outcome:
