@@ -86,12 +86,12 @@ def _warn_about_budgets(doc) -> None:
 
 
 def layer(
-    shape: Annotated[str, typer.Argument(help="Input C,H,W, e.g. 64,56,56.", metavar="C,H,W")],
+    shape: Annotated[str, typer.Argument(help="Input C,H,W, e.g. 64,56,56 (or C,L for 1-D, C,T,H,W for 3-D).", metavar="C,H,W")],
     out: Annotated[int, typer.Option("--out", "-o", min=1, help="Output channels C_out.")],
-    k: Annotated[str, typer.Option("-k", help="Kernel K or KH,KW.")] = "3",
-    s: Annotated[str, typer.Option("-s", help="Stride S or SH,SW.")] = "1",
-    p: Annotated[str, typer.Option("-p", help="Padding P, PH,PW, T,B,L,R, same or valid.")] = "0",
-    d: Annotated[str, typer.Option("-d", help="Dilation D or DH,DW.")] = "1",
+    k: Annotated[str, typer.Option("-k", help="Kernel K or one per dimension: KH,KW (KL in 1-D, KT,KH,KW in 3-D).")] = "3",
+    s: Annotated[str, typer.Option("-s", help="Stride S or one per dimension (SH,SW).")] = "1",
+    p: Annotated[str, typer.Option("-p", help="Padding P, one per dimension (PH,PW), before,after per dimension (T,B,L,R), same or valid.")] = "0",
+    d: Annotated[str, typer.Option("-d", help="Dilation D or one per dimension (DH,DW).")] = "1",
     g: Annotated[str, typer.Option("--g", help="Group counts to compare; dw = depthwise (G = C_in).")] = "1,2,4,8,dw",
     bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Count a bias per output channel.")] = False,
     format: FormatOption = Format.table,
@@ -103,6 +103,8 @@ def layer(
 ) -> None:
     """One convolution, no spec file: output shape, params, MACs and memory traffic (bytes at float32) for each G.
 
+    A C,L input is a 1-D convolution, C,T,H,W a 3-D one, as torch's Conv1d and Conv3d.
+
     Example: [bold]groupcost layer 64,56,56 --out 128 -k 3 -p 1 --g 1,2,4,8,32,dw[/bold]
     """
     from groupcost import api
@@ -110,8 +112,10 @@ def layer(
     from groupcost.render.variants import FORMATS
 
     try:
-        in_shape = tuple(options.positive(options.int_list(shape, "C,H,W", (3,), "C,H,W"), "C,H,W"))
-        geometry = dict(k=options.pair(k, "-k"), s=options.pair(s, "-s"), p=options.padding(p), d=options.pair(d, "-d"))
+        in_shape = tuple(options.positive(options.int_list(shape, "C,H,W", (2, 3, 4), "C,H,W (C,L in 1-D, C,T,H,W in 3-D)", "64,56,56"), "C,H,W"))
+        rank = len(in_shape) - 1
+        geometry = dict(k=options.per_dimension(k, "-k", rank), s=options.per_dimension(s, "-s", rank), p=options.padding(p, rank),
+                        d=options.per_dimension(d, "-d", rank))
         choices = options.group_choices(g)
         try:
             sweep = api.layer(in_shape, out, **geometry, groups=choices, bias=bias)
