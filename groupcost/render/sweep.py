@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from groupcost.graph.analysis import METRICS
 from groupcost.render import units
 from groupcost.render.documents import sweep_dict
 from groupcost.questions.whatif import Outcome, Sweep
+from groupcost.run.roofline import row_seconds
 
 HEADER = ("config", "params", "MACs", "traffic", "output mem", "latency", "Δparams", "ΔMACs", "Δtraffic", "Δlatency")
 # narrow terminals keep what a sweep is for: traffic and latency and their change (ShuffleNet V2's G2), not the
@@ -65,22 +67,47 @@ def reasons(sweep: Sweep) -> list[str]:
     return [f"¹ {label(o)}: {o.reason}" for o in sweep.outcomes if not o.legal]
 
 
-def _chart_value(metric: str, value: int) -> str:
-    return units.size(value) if metric.endswith("_bytes") else units.count(value)
+@dataclass(frozen=True)
+class Figure:
+    """One panel of the sweep's charts: a quantity over the legal configurations, in the tables' units."""
+
+    title: str
+    unit: str  # count | bytes | seconds
+    values: tuple[float, ...]
+
+    def shown(self, value: float) -> str:
+        return {"count": units.count, "bytes": units.size, "seconds": units.seconds}[self.unit](value)  # type: ignore[operator]
+
+
+def figures(sweep: Sweep) -> list[Figure]:
+    """MACs, params, traffic and estimated latency per legal configuration: of the one layer in a `--layer` sweep (the
+    network's totals hardly move there), else of the whole network."""
+    legal = [o for o in sweep.outcomes if o.report is not None]
+    if sweep.layer is not None:
+        rows = [next(r for r in o.report.rows if r.name == sweep.layer) for o in legal]  # type: ignore[union-attr]
+        bytes_ = [o.report.dtype_bytes for o in legal]  # type: ignore[union-attr]
+        what = f"{sweep.layer}: "
+        return [
+            Figure(f"{what}MACs", "count", tuple(r.macs for r in rows)),
+            Figure(f"{what}params", "count", tuple(r.params for r in rows)),
+            Figure(f"{what}traffic (bytes)", "bytes", tuple(r.traffic * b for r, b in zip(rows, bytes_))),
+            Figure(f"{what}est. latency", "seconds", tuple(row_seconds(r, b, sweep.device) for r, b in zip(rows, bytes_))),
+        ]
+    return [Figure(title, "bytes" if metric.endswith("_bytes") else "count", tuple(o.report.metric(metric) for o in legal))  # type: ignore[union-attr]
+            for title, metric in CHART_METRICS] + [Figure("est. latency", "seconds", tuple(o.seconds or 0.0 for o in legal))]
 
 
 def chart(sweep: Sweep, width: int = 40) -> list[tuple[str, str]]:
-    """Bars of MACs, params and traffic per configuration, each scaled to its largest value: (text, style) lines."""
-    legal = [o for o in sweep.outcomes if o.report is not None]
-    label_width = max((len(label(o)) for o in legal), default=0)
+    """Bars of each figure per configuration, each scaled to its largest value: (text, style) lines."""
+    labels = [label(o) for o in sweep.outcomes if o.report is not None]
+    label_width = max((len(text) for text in labels), default=0)
     lines: list[tuple[str, str]] = []
-    for title, metric in CHART_METRICS:
-        values = [o.report.metric(metric) for o in legal]  # type: ignore[union-attr]
-        top = max(values, default=0)
-        lines.append((title, "bold"))
-        for o, value in zip(legal, values):
+    for figure in figures(sweep):
+        top = max(figure.values, default=0)
+        lines.append((figure.title, "bold"))
+        for text, value in zip(labels, figure.values):
             filled = round(width * value / top) if top else 0
-            lines.append((f"  {label(o):<{label_width}} {'█' * filled}{'·' * (width - filled)} {_chart_value(metric, value)}", ""))
+            lines.append((f"  {text:<{label_width}} {'█' * filled}{'·' * (width - filled)} {figure.shown(value)}", ""))
     return lines
 
 
