@@ -14,7 +14,7 @@ a `Source` already read, or an already parsed `SpecDocument`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -296,7 +296,8 @@ def report(spec: Spec, variables: Mapping[str, Number] | None = None, device: An
     variables = plain(variables)
     variations = {k: [str(v) if isinstance(v, str) else v for v in values] for k, values in variations.items()} if variations else variations
     network = resolve(doc, variables, shape, batch)
-    return overview(doc, variables, profile, depth, variations, network=network, input_shape=shape, batch=batch)
+    view = overview(doc, variables, profile, depth, variations, network=network, input_shape=shape, batch=batch)
+    return view if device is not None else replace(view, device_given=False)
 
 
 @dataclass(frozen=True)
