@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-import textwrap
 from pathlib import Path
 
 from groupcost.errors import Location, UsageError
+from groupcost.render import units
 from groupcost.render.sweep import Figure, figures, label, title
 from groupcost.questions.whatif import Sweep
 
@@ -69,7 +69,7 @@ def write_plot(sweep: Sweep, path: Path, force: bool = False) -> None:
         axis.margins(y=0.15)  # room for the values above the bars
         axis.grid(axis="y", alpha=0.3)
     axes[-1].set_xticks(range(len(labels)), labels, rotation=30 if max(map(len, labels), default=0) > 6 else 0, ha="right")
-    figure.suptitle(textwrap.fill(f"{title(sweep)} — {sweep.device.label()}", 70), fontsize=11)
+    figure.suptitle("\n".join(units.wrap(f"{title(sweep)} — {sweep.device.label()}", 70)), fontsize=11)
     figure.supxlabel("MACs = conv + linear multiply-accumulates; latency: roofline estimate", fontsize=8)
     descriptor, temporary = tempfile.mkstemp(suffix=path.suffix, prefix=".groupcost-", dir=path.parent)
     os.close(descriptor)
