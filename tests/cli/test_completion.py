@@ -15,12 +15,12 @@ def complete(words: str, env_extra: dict[str, str] | None = None) -> subprocess.
     """What bash's completion function asks groupcost for `words` (the cursor after the last word)."""
     env = {**os.environ, "_GROUPCOST_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1),
            **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "groupcost"], capture_output=True, text=True, env=env)
+    return subprocess.run([sys.executable, "-m", "groupcost"], capture_output=True, text=True, env=env, check=False)
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_show_completion_prints_the_shells_script(shell):
-    result = subprocess.run([sys.executable, "-m", "groupcost", "--show-completion", shell], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "groupcost", "--show-completion", shell], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "_GROUPCOST_COMPLETE" in result.stdout and "groupcost" in result.stdout
 

@@ -11,10 +11,10 @@ torch = pytest.importorskip("torch")
 
 CASES = [
     # (input C,L / C,T,H,W, --out, -k, -s, -p, -d; torch's own arguments)
-    ("64,100", 128, "3", "1", "1", "1", dict(kernel_size=3, stride=1, padding=1, dilation=1)),
-    ("16,100", 32, "5", "2", "2", "2", dict(kernel_size=5, stride=2, padding=2, dilation=2)),
-    ("16,8,28,28", 32, "3,5,5", "1,2,2", "1,2,2", "1", dict(kernel_size=(3, 5, 5), stride=(1, 2, 2), padding=(1, 2, 2), dilation=1)),
-    ("8,4,16,16", 16, "3", "2", "1", "1,2,2", dict(kernel_size=3, stride=2, padding=1, dilation=(1, 2, 2))),
+    ("64,100", 128, "3", "1", "1", "1", {"kernel_size": 3, "stride": 1, "padding": 1, "dilation": 1}),
+    ("16,100", 32, "5", "2", "2", "2", {"kernel_size": 5, "stride": 2, "padding": 2, "dilation": 2}),
+    ("16,8,28,28", 32, "3,5,5", "1,2,2", "1,2,2", "1", {"kernel_size": (3, 5, 5), "stride": (1, 2, 2), "padding": (1, 2, 2), "dilation": 1}),
+    ("8,4,16,16", 16, "3", "2", "1", "1,2,2", {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": (1, 2, 2)}),
 ]
 
 

@@ -221,7 +221,7 @@ def test_prints_without_controls_and_unclipped(browser, pages):
 
 def test_the_graph_sits_beside_where_the_cost_sits(browser, pages):
     """At 1280 columns of pixels the graph is not a narrow column alone on the page: the costs are to its right."""
-    view, path = pages["resnext50_32x4d"]
+    _, path = pages["resnext50_32x4d"]
     open_page(browser, path)
     box = "return document.querySelector(arguments[0]).getBoundingClientRect().toJSON()"
     graph, cost = browser.execute_script(box, "#graph-section"), browser.execute_script(box, "#cost-section")
@@ -233,7 +233,7 @@ def test_the_graph_sits_beside_where_the_cost_sits(browser, pages):
 
 
 def test_frame_labels_stay_inside_the_drawing_when_all_is_expanded(browser, pages):
-    view, path = pages["densenet121"]
+    _, path = pages["densenet121"]
     open_page(browser, path)
     browser.find_element("id", "expand-all").click()
     outside = browser.execute_script("""
