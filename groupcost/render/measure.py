@@ -9,6 +9,7 @@ from groupcost.run.roofline import Device, row_seconds
 
 NOTE = ("measured: median of the runs, spread as interquartile range (min–max); "
         "× est: the measurement divided by the roofline estimate (1.0× = the estimate was right)")
+BLOCK_NOTE = "a block's measured time is the sum of its layers' (merges such as add are not timed one by one)"
 
 
 def seconds(value: float | None) -> str:
@@ -46,7 +47,9 @@ def warnings(session: Session) -> list[str]:
 
 
 def _measured_sum(values: list[float | None]) -> float | None:
-    return None if any(v is None for v in values) else sum(values)  # type: ignore[arg-type]
+    """The timed ones summed (merges are not timed one by one: a block's time is its layers'); None when none was."""
+    timed = [v for v in values if v is not None]
+    return sum(timed) if timed else None
 
 
 def layer_table(report: Report, session: Session, device: Device, depth: int | None = None):
@@ -72,8 +75,9 @@ def layer_table(report: Report, session: Session, device: Device, depth: int | N
               ratio(result.total.median, total_estimate)]
     grid = Grid(("layer", "type", "MACs", "estimate", "measured", "× est"), rows, (False, False, True, True, True, True), footer=footer,
                 title=_title(report.model, session, device), priorities=(0, 2, 1, 0, 0, 0))
+    notes = [NOTE, *([BLOCK_NOTE] if depth else [])]
     return Blocks(grid, Note(f"layers, each timed: {seconds(_measured_sum(list(result.layers.values())))} in all; "
-                             f"total spread: {spread(result.total)}"), Note(NOTE, style="dim"))
+                             f"total spread: {spread(result.total)}"), *(Note(text, style="dim") for text in notes))
 
 
 def config_table(what: str, lines: list[Line], session: Session, device: Device):
