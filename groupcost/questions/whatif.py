@@ -124,7 +124,7 @@ def whatif(
         for var in names:
             if var not in doc.variables:
                 raise UsageError(f"spec '{doc.name}' has no variable '{var}'", f"its variables: {', '.join(doc.variables) or 'none'}", Location(option))
-    written = resolve_variables(doc, base or {}) if vary else {}
+    written = _written(doc, base or {}) if vary else {}
     outcomes: list[Outcome] = []
     for values in grid(vary):
         variables = {**(base or {}), **values}
@@ -149,6 +149,14 @@ def whatif(
             except LayerError as exc:
                 outcomes.append(Outcome(config, reason=f"{exc.message} in {layer}"))
     return Sweep(doc.name, device, tuple(vary), tuple(outcomes), layer)
+
+
+def _written(doc: SpecDocument, base: dict[str, Number]) -> dict:
+    """The variables as the spec (with --set) gives them: what the `*` row has; none marked where they do not resolve."""
+    try:
+        return resolve_variables(doc, base)
+    except SpecError:
+        return {}
 
 
 def _blame_the_flag(doc: SpecDocument, vary: dict[str, list[Number]], values: dict[str, Number], written: dict, exc: SpecError) -> None:
