@@ -25,12 +25,13 @@ def title(sweep: Sweep) -> str:
 
 
 def _base_note(sweep: Sweep) -> str:
-    base = sweep.baseline
-    if base is None or not base.config.as_written:
-        return "Δ against the first legal row"
-    if sweep.layer is not None:
+    """What the Δ columns measure from (Sweep.baseline_of), in words."""
+    legal = [o for o in sweep.outcomes if o.legal]
+    if sweep.layer is not None and any(o.config.own_groups for o in legal):
         return f"* = the G the spec gives {sweep.layer}; Δ against it" + (" at the same variables" if sweep.varied else "")
-    return "* = the spec as written; Δ against it"
+    if any(o.config.as_written for o in legal):
+        return "* = the spec as written; Δ against it"
+    return "Δ against the first legal row"
 
 
 def note(sweep: Sweep) -> str:
