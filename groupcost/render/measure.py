@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from groupcost.graph.analysis import Report
+from groupcost.render import units
+from groupcost.render.blocks import Blocks, Note
+from groupcost.render.grid import Grid
 from groupcost.run.beside import Line
 from groupcost.run.measure import Session, Timing
 from groupcost.run.roofline import Device, row_seconds
@@ -56,10 +59,6 @@ def layer_table(report: Report, session: Session, device: Device, depth: int | N
     """analyze --measure: every layer's (or, with `depth`, every block's) estimate and measured median, then the totals.
 
     A Grid, as the analysis table: names wrap whole and never get cut; narrow terminals leave out type and MACs first."""
-    from groupcost.render import units
-    from groupcost.render.blocks import Blocks, Note
-    from groupcost.render.grid import Grid
-
     result = session.results[0]
     blocks: dict[str, list] = {}
     for row in report.rows:  # the blocks of Report.at_depth, the analysis table's rows
@@ -82,10 +81,6 @@ def layer_table(report: Report, session: Session, device: Device, depth: int | N
 
 def config_table(what: str, lines: list[Line], session: Session, device: Device):
     """whatif / compare / layer --measure: one row per configuration."""
-    from groupcost.render import units
-    from groupcost.render.blocks import Blocks, Note
-    from groupcost.render.grid import Grid
-
     rows = []
     for line, result in zip(lines, session.results):
         t = result.total
