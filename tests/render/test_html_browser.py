@@ -229,6 +229,8 @@ def test_the_graph_sits_beside_where_the_cost_sits(browser, pages):
     assert browser.find_elements("css selector", "#cost-section table.top tbody tr")
     width = browser.execute_script("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert width[0] <= width[1], "the page scrolls sideways"
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    assert height < 3000, height  # 3,341 px when every section stood alone under the other
     assert errors(browser) == []
 
 
