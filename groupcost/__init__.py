@@ -14,8 +14,11 @@ from groupcost.errors import GroupcostError, Location, SpecError, UsageError
 from groupcost.graph.analysis import CONVENTION, METRICS, Report, Row, Totals, TypeBreakdown, TypeRow, analyze
 from groupcost.graph.network import Network
 from groupcost.language import parse_text, zoo_names
+from groupcost.render import notebook as _notebook
 from groupcost.sources import load, load_document, read
 from groupcost.version import __version__
+
+_notebook.install(Report, TypeBreakdown)  # results display as their table in Jupyter (groupcost.render.notebook)
 
 _API = ("analyze_spec", "layer", "compare", "whatif", "check", "diff", "verify", "report", "export_pytorch", "export_onnx", "import_model",
         "zoo", "layer_types", "calibrate", "CheckResult", "VerifyResult")
@@ -26,6 +29,7 @@ def __getattr__(name: str):
     if name in _API:
         from groupcost import api
 
+        _notebook.install_command_results()
         return getattr(api, name)
     if name == "to_dict":
         from groupcost.render.documents import to_dict

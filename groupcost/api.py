@@ -14,7 +14,7 @@ a `Source` already read, or an already parsed `SpecDocument`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -81,21 +81,30 @@ def analyze_network(net: Network, optimizer: str = "adam") -> Report:
     return analyze(net, optimizer)
 
 
-def layer(in_shape: Sequence[int], out: int, k: int | tuple[int, int] = 3, s: int | tuple[int, int] = 1,
-          p: int | tuple[int, ...] | str = 0, d: int | tuple[int, int] = 1, groups: Sequence[int | str] = (1, 2, 4, 8, "dw"),
+def layer(in_shape: Sequence[int], out: int, k: int | Sequence[int] = 3, s: int | Sequence[int] = 1,
+          p: int | Sequence[int] | str = 0, d: int | Sequence[int] = 1, groups: Sequence[int | str] = (1, 2, 4, 8, "dw"),
           bias: bool = False) -> GroupSweep:
-    """`groupcost layer`: one convolution at every G in `groups` ('dw' = depthwise). Its input and output
-    tensors are held to the bound `analyze` holds every tensor to (groupcost.graph.builder.MAX_ELEMENTS)."""
+    """`groupcost layer`: one convolution at every G in `groups` ('dw' = depthwise), 1-D (C, L), 2-D (C, H, W) or
+    3-D (C, T, H, W) by the rank of `in_shape`; k, s, d one number or one per dimension; p one number, one per
+    dimension, a (before, after) pair per dimension, 'same' or 'valid'. Its input and output tensors are held to the
+    bound `analyze` holds every tensor to (groupcost.graph.builder.MAX_ELEMENTS)."""
     from groupcost.graph.builder import LIMIT_HINT, too_large
     from groupcost.questions.compare import ConvQuestion, sweep_groups
 
-    def pair(v):
-        return (v, v) if isinstance(v, int) else tuple(v)
+    rank = len(in_shape) - 1
 
-    pads = p if isinstance(p, str) else (p,) * 4 if isinstance(p, int) else (p[0], p[0], p[1], p[1]) if len(p) == 2 else tuple(p)
-    if pads == "valid":
-        pads = (0, 0, 0, 0)
-    question = ConvQuestion(tuple(in_shape), out, pair(k), pair(s), pads, pair(d), bias)
+    def per_dimension(v):
+        return (v,) * rank if isinstance(v, int) else tuple(v)
+
+    if isinstance(p, str):
+        pads: tuple[int, ...] | str = (0,) * (2 * rank) if p == "valid" else p
+    elif isinstance(p, int) or len(p) == 1:
+        pads = (p if isinstance(p, int) else p[0],) * (2 * rank)
+    elif len(p) == rank:
+        pads = tuple(v for value in p for v in (value, value))
+    else:
+        pads = tuple(p)
+    question = ConvQuestion(tuple(in_shape), out, per_dimension(k), per_dimension(s), pads, per_dimension(d), bias)
     if too_large(question.in_shape, 1):
         raise UsageError(f"input {'×'.join(map(str, in_shape))} has more than 2^40 elements", LIMIT_HINT, Location("C,H,W"))
     out_shape = question.step().out_shape
@@ -289,7 +298,8 @@ def report(spec: Spec, variables: Mapping[str, Number] | None = None, device: An
     variables = plain(variables)
     variations = {k: [str(v) if isinstance(v, str) else v for v in values] for k, values in variations.items()} if variations else variations
     network = resolve(doc, variables, shape, batch)
-    return overview(doc, variables, profile, depth, variations, network=network, input_shape=shape, batch=batch)
+    view = overview(doc, variables, profile, depth, variations, network=network, input_shape=shape, batch=batch)
+    return view if device is not None else replace(view, device_given=False)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from groupcost.version import __version__
 APP_SETTINGS = dict(
     help="Exact parameter, MAC, memory and traffic counts for convolutional networks, from a YAML spec.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion SHELL: bash, zsh, fish, powershell
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},

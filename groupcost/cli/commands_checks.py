@@ -47,7 +47,8 @@ def report(
         target = None if output == "-" else Path(output) if output else default_target(doc.name, ".html", read_source.spec, spec)
         if target is not None:
             check_target(target, force)
-        page = to_html(api.report(doc, variables, profile, depth, variations, input_shape=shape, batch=batch))
+        chosen = profile if device is not None or peak_tflops is not None or bandwidth_gbs is not None else None  # None: the default, said so
+        page = to_html(api.report(doc, variables, chosen, depth, variations, input_shape=shape, batch=batch))
         if target is not None:
             write_page(page, target, force)
     except GroupcostError as exc:

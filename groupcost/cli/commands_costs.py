@@ -69,7 +69,7 @@ def analyze(
 
     main = FORMATS[format.value](report.at_depth(depth) if depth else report, traffic=traffic or profile is not None, device=profile)
     if measure:
-        main = measured("analyze", format, main, [(network.name, network, None)], profile, on, runs, threads, report)
+        main = measured("analyze", format, main, [(network.name, network, None)], profile, on, runs, threads, report, depth)
     emit(main, wide)
 
 
@@ -86,12 +86,12 @@ def _warn_about_budgets(doc) -> None:
 
 
 def layer(
-    shape: Annotated[str, typer.Argument(help="Input C,H,W, e.g. 64,56,56.", metavar="C,H,W")],
+    shape: Annotated[str, typer.Argument(help="Input C,H,W, e.g. 64,56,56 (or C,L for 1-D, C,T,H,W for 3-D).", metavar="C,H,W")],
     out: Annotated[int, typer.Option("--out", "-o", min=1, help="Output channels C_out.")],
-    k: Annotated[str, typer.Option("-k", help="Kernel K or KH,KW.")] = "3",
-    s: Annotated[str, typer.Option("-s", help="Stride S or SH,SW.")] = "1",
-    p: Annotated[str, typer.Option("-p", help="Padding P, PH,PW, T,B,L,R, same or valid.")] = "0",
-    d: Annotated[str, typer.Option("-d", help="Dilation D or DH,DW.")] = "1",
+    k: Annotated[str, typer.Option("-k", help="Kernel K or one per dimension: KH,KW (KL in 1-D, KT,KH,KW in 3-D).")] = "3",
+    s: Annotated[str, typer.Option("-s", help="Stride S or one per dimension (SH,SW).")] = "1",
+    p: Annotated[str, typer.Option("-p", help="Padding P, one per dimension (PH,PW), before,after per dimension (T,B,L,R), same or valid.")] = "0",
+    d: Annotated[str, typer.Option("-d", help="Dilation D or one per dimension (DH,DW).")] = "1",
     g: Annotated[str, typer.Option("--g", help="Group counts to compare; dw = depthwise (G = C_in).")] = "1,2,4,8,dw",
     bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Count a bias per output channel.")] = False,
     format: FormatOption = Format.table,
@@ -103,6 +103,8 @@ def layer(
 ) -> None:
     """One convolution, no spec file: output shape, params, MACs and memory traffic (bytes at float32) for each G.
 
+    A C,L input is a 1-D convolution, C,T,H,W a 3-D one, as torch's Conv1d and Conv3d.
+
     Example: [bold]groupcost layer 64,56,56 --out 128 -k 3 -p 1 --g 1,2,4,8,32,dw[/bold]
     """
     from groupcost import api
@@ -110,8 +112,10 @@ def layer(
     from groupcost.render.variants import FORMATS
 
     try:
-        in_shape = tuple(options.positive(options.int_list(shape, "C,H,W", (3,), "C,H,W"), "C,H,W"))
-        geometry = dict(k=options.pair(k, "-k"), s=options.pair(s, "-s"), p=options.padding(p), d=options.pair(d, "-d"))
+        in_shape = tuple(options.positive(options.int_list(shape, "C,H,W", (2, 3, 4), "C,H,W (C,L in 1-D, C,T,H,W in 3-D)", "64,56,56"), "C,H,W"))
+        rank = len(in_shape) - 1
+        geometry = dict(k=options.per_dimension(k, "-k", rank), s=options.per_dimension(s, "-s", rank), p=options.padding(p, rank),
+                        d=options.per_dimension(d, "-d", rank))
         choices = options.group_choices(g)
         try:
             sweep = api.layer(in_shape, out, **geometry, groups=choices, bias=bias)
@@ -230,8 +234,10 @@ def whatif(
         sys.stderr.write(f"wrote {plot}\n")
 
 
-def measured(what: str, format: Format, main, configurations, device, on: str | None, runs: int, threads: int | None, report=None):
-    """The command's output with the measurement (groupcost.run.beside) beside it (table and markdown: appended; json: one object)."""
+def measured(what: str, format: Format, main, configurations, device, on: str | None, runs: int, threads: int | None, report=None,
+             depth: int | None = None):
+    """The command's output with the measurement (groupcost.run.beside) beside it (table and markdown: appended; json: one object);
+    analyze's per-layer measurement in the blocks of `depth`, as its table."""
     from groupcost.render import measure as shown
     from groupcost.run.beside import measure_beside
 
@@ -248,10 +254,13 @@ def measured(what: str, format: Format, main, configurations, device, on: str | 
         return json.dumps({"analysis": json.loads(main), "measurement": shown.to_dict(lines, result.session, result.device, report)}, indent=2) + "\n"
     if format is Format.markdown:
         return main + "\n" + shown.to_markdown_lines(lines, result.session, result.device)
-    from rich.console import Group
+    from groupcost.render.blocks import Blocks, Note
 
-    table = shown.layer_table(report, result.session, result.device) if report is not None else shown.config_table(what, lines, result.session, result.device)
-    return Group(main, table) if not isinstance(main, str) else Group(main.rstrip("\n"), table)
+    if report is not None:
+        table = shown.layer_table(report, result.session, result.device, depth)
+    else:
+        table = shown.config_table(what, lines, result.session, result.device)
+    return Blocks(main, table) if not isinstance(main, str) else Blocks(*(Note(line) for line in main.rstrip("\n").splitlines()), table)
 
 
 class Precision(str, Enum):

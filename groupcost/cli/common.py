@@ -22,7 +22,15 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
-SpecArgument = Annotated[str, typer.Argument(help="A spec file, a zoo model name (see `groupcost zoo`), or - for standard input.")]
+def zoo_completions(incomplete: str) -> list[str]:
+    """Shell completion of a SPEC: the zoo's names (file names the shell completes itself)."""
+    from groupcost.language import zoo_names
+
+    return [name for name in zoo_names() if name.startswith(incomplete)]
+
+
+SpecArgument = Annotated[str, typer.Argument(help="A spec file, a zoo model name (see `groupcost zoo`), or - for standard input.",
+                                             autocompletion=zoo_completions)]
 DeviceOption = Annotated[Optional[str], typer.Option("--device", help="Device profile for the roofline estimate (a100, h100, v100, gtx1080ti, jetson_nano, rpi4).")]
 PeakOption = Annotated[Optional[float], typer.Option("--peak-tflops", help="Custom device: peak TFLOP/s (with --bandwidth-gbs; not with --device).")]
 BandwidthOption = Annotated[Optional[float], typer.Option("--bandwidth-gbs", help="Custom device: memory bandwidth in GB/s (with --peak-tflops).")]

@@ -83,25 +83,33 @@ def positive(values: list[int], option: str) -> list[int]:
     return values
 
 
-def pair(text: str, option: str) -> tuple[int, int]:
-    values = positive(int_list(text, option, (1, 2), f"{option} N or NH,NW", "3 or 3,5"), option)
-    return (values[0], values[-1])
+DIMENSIONS = {1: "L", 2: "H,W", 3: "T,H,W"}
 
 
-def padding(text: str) -> tuple[int, int, int, int] | str:
+def per_dimension(text: str, option: str, rank: int = 2) -> tuple[int, ...]:
+    """'3' → (3,) * rank; '3,5' → (3, 5) for a 2-D input, one number per spatial dimension (rank of them)."""
+    example = "3 or " + ",".join(["3", "5", "5"][:rank]) if rank > 1 else "3"
+    values = positive(int_list(text, option, tuple(sorted({1, rank})), f"{option} N or one per dimension ({DIMENSIONS[rank]})", example), option)
+    return tuple(values) if len(values) == rank else (values[0],) * rank
+
+
+def padding(text: str, rank: int = 2) -> tuple[int, ...] | str:
+    """(before, after) per spatial dimension, flattened ((top, bottom, left, right) in 2-D), or 'same': from P, one P per
+    dimension, or a before,after pair per dimension."""
     if text.strip() in ("same", "valid"):
-        return "same" if text.strip() == "same" else (0, 0, 0, 0)
+        return "same" if text.strip() == "same" else (0,) * (2 * rank)
     if text.strip().isalpha():
         from difflib import get_close_matches
 
         close = get_close_matches(text.strip(), ["same", "valid"], n=1)
         raise _error("-p", 1, f"unknown padding '{text.strip()}'", f"did you mean '{close[0]}'?" if close else "same, valid, P, PH,PW or T,B,L,R")
-    values = int_list(text, "-p", (1, 2, 4), "P, PH,PW, top,bottom,left,right, same or valid", "1, 1,2 or same")
+    what = {1: "P, before,after", 2: "P, PH,PW, top,bottom,left,right", 3: "P, PT,PH,PW, six before,after numbers"}[rank]
+    values = int_list(text, "-p", tuple(sorted({1, rank, 2 * rank})), f"{what}, same or valid", "1, " + ",".join(["1", "2", "2"][:rank]) + " or same")
     if len(values) == 1:
-        return (values[0],) * 4  # type: ignore[return-value]
-    if len(values) == 2:
-        return values[0], values[0], values[1], values[1]
-    return tuple(values)  # type: ignore[return-value]
+        return (values[0],) * (2 * rank)
+    if len(values) == rank:
+        return tuple(v for value in values for v in (value, value))
+    return tuple(values)
 
 
 def group_choices(text: str, words: tuple[str, ...] = ("dw",)) -> list[int | str]:

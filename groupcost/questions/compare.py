@@ -97,14 +97,15 @@ def variant(step: LayerStep, choice: Choice, batch: int = 1) -> Variant:
 
 @dataclass(frozen=True)
 class ConvQuestion:
-    """One convolution as asked on the command line: input C×H×W and the conv's arguments."""
+    """One convolution as asked on the command line: input C×L, C×H×W or C×T×H×W and the conv's arguments
+    (k, s, d one entry per spatial dimension; p a (before, after) pair per dimension, flattened, or 'same')."""
 
     in_shape: Shape
     out: int
-    k: tuple[int, int]
-    s: tuple[int, int] = (1, 1)
-    p: tuple[int, int, int, int] | str = (0, 0, 0, 0)
-    d: tuple[int, int] = (1, 1)
+    k: tuple[int, ...]
+    s: tuple[int, ...] = (1, 1)
+    p: tuple[int, ...] | str = (0, 0, 0, 0)
+    d: tuple[int, ...] = (1, 1)
     bias: bool = False
 
     def step(self) -> LayerStep:

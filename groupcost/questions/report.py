@@ -35,6 +35,7 @@ class Overview:
     blocks: dict[str, Row]  # every name prefix that holds two or more rows, summed
     sweeps: tuple[Sweep, ...]  # one per swept variable
     verdicts: tuple[Verdict, ...]  # the spec's budgets against the report
+    device_given: bool = True  # False: the latency device is the default one (a100), and the page says so
 
 
 def default_variations(doc: SpecDocument, variables: Mapping[str, Number]) -> dict[str, list[Number]]:

@@ -15,7 +15,7 @@ from groupcost.ops import LayerError
 from groupcost.ops.conv import legal_groups
 from groupcost.graph.network import LayerStep, Network, replace_steps
 from groupcost.run.roofline import Device, report_seconds
-from groupcost.language.build import build
+from groupcost.language.build import build, resolve_variables
 from groupcost.language.document import SpecDocument, suggest
 from groupcost.language.expr import Number
 from groupcost.questions.compare import is_groupable, replacement
@@ -28,6 +28,8 @@ class Config:
     variables: dict[str, Number]
     layer: str | None = None
     groups: int | None = None
+    own_values: bool = False  # the varied variables have the spec's values (after --set)
+    own_groups: bool = False  # `groups` is the G the spec gives `layer` (at these variables)
 
     @property
     def label(self) -> str:
@@ -35,6 +37,18 @@ class Config:
         if self.layer is not None:
             parts.append(f"{self.layer} G={self.groups}")
         return ", ".join(parts) or "as written"
+
+    @property
+    def short_label(self) -> str:
+        """The label without the layer's name (a layer sweep names its one layer in the title), with `*` on the layer's own G
+        (a layer sweep) or on the spec as written (a variable sweep)."""
+        parts = [f"{k}={v}" for k, v in self.variables.items()] + ([f"G={self.groups}"] if self.layer is not None else [])
+        own = self.own_groups if self.layer is not None else self.own_values
+        return (", ".join(parts) or "as written") + (" *" if own else "")
+
+    @property
+    def as_written(self) -> bool:
+        return self.own_values and (self.layer is None or self.own_groups)
 
 
 @dataclass(frozen=True)
@@ -55,11 +69,22 @@ class Sweep:
     device: Device
     varied: tuple[str, ...]
     outcomes: tuple[Outcome, ...]
+    layer: str | None = None  # the one layer whose G is swept
 
     @property
     def baseline(self) -> Outcome | None:
-        return next((o for o in self.outcomes if o.legal), None)
+        """The spec as written where it is among the legal outcomes, else the first legal one."""
+        legal = [o for o in self.outcomes if o.legal]
+        return next((o for o in legal if o.config.as_written), legal[0] if legal else None)
 
+    def baseline_of(self, outcome: Outcome) -> Outcome | None:
+        """What `outcome`'s Δ is measured from: in a layer sweep, the layer's own G at the same variables; else the baseline."""
+        if self.layer is not None:
+            same = (o for o in self.outcomes if o.legal and o.config.own_groups and o.config.variables == outcome.config.variables)
+            found = next(same, None)
+            if found is not None:
+                return found
+        return self.baseline
 
 
 def grid(vary: dict[str, list[Number]]) -> list[dict[str, Number]]:
@@ -99,27 +124,58 @@ def whatif(
         for var in names:
             if var not in doc.variables:
                 raise UsageError(f"spec '{doc.name}' has no variable '{var}'", f"its variables: {', '.join(doc.variables) or 'none'}", Location(option))
+    written = _written(doc, base or {}) if vary else {}
     outcomes: list[Outcome] = []
     for values in grid(vary):
         variables = {**(base or {}), **values}
+        own_values = all(written.get(k) == v for k, v in values.items())
         try:
             network = build(doc, variables, input_shape=input_shape, batch=batch)
         except SpecError as exc:
-            outcomes.append(Outcome(Config(values), reason=exc.message))
+            _blame_the_flag(doc, vary, values, written, exc)
+            outcomes.append(Outcome(Config(values, own_values=own_values), reason=exc.message))
             continue
         if layer is None:
-            outcomes.append(_outcome(Config(values), network, device))
+            outcomes.append(_outcome(Config(values, own_values=own_values), network, device))
             continue
         step = _layer_step(network, layer)
+        own = step.layer.geometry(step.in_shape).groups  # type: ignore[attr-defined]
         choices = groups or [DIVISORS]
         options = legal_groups(step.in_shape[0], step.out_shape[0]) if DIVISORS in choices else []
         for g in dict.fromkeys([*(int(c) for c in choices if c != DIVISORS), *options]):
-            config = Config(values, layer, int(g))
+            config = Config(values, layer, int(g), own_values, int(g) == own)
             try:
                 outcomes.append(_outcome(config, _with_groups(network, step, int(g)), device))
             except LayerError as exc:
                 outcomes.append(Outcome(config, reason=f"{exc.message} in {layer}"))
-    return Sweep(doc.name, device, tuple(vary), tuple(outcomes))
+    return Sweep(doc.name, device, tuple(vary), tuple(outcomes), layer)
+
+
+def _written(doc: SpecDocument, base: dict[str, Number]) -> dict:
+    """The variables as the spec (with --set) gives them: what the `*` row has; none marked where they do not resolve."""
+    try:
+        return resolve_variables(doc, base)
+    except SpecError:
+        return {}
+
+
+def _blame_the_flag(doc: SpecDocument, vary: dict[str, list[Number]], values: dict[str, Number], written: dict, exc: SpecError) -> None:
+    """A varied number the spec refuses where its own value is positive and this one is not (`--vary G=0`) is the
+    command line's mistake, not a configuration to tabulate: an error at its place in --vary, as `--set G=0` is."""
+    for name, value in values.items():
+        default = written.get(name)
+        if _is_number(value) and _is_number(default) and value <= 0 < default:
+            column = len(name) + 2 + sum(len(_shown(v)) + 1 for v in vary[name][: vary[name].index(value)])
+            raise UsageError(f"{name}={value} is not a value {doc.name} takes: {exc.message.split('; in block')[0]}",
+                             f"{name} is {default} in the spec", Location("--vary", 1, column)) from None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _shown(value: object) -> str:
+    return "[" + ",".join(map(_shown, value)) + "]" if isinstance(value, list) else str(value)
 
 
 def _outcome(config: Config, network: Network, device: Device) -> Outcome:

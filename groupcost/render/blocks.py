@@ -7,7 +7,6 @@ takes a good part of a command's start-up. Both fit the width the same way (rend
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass
 
 
@@ -19,7 +18,9 @@ class Note:
     style: str = ""
 
     def plain_lines(self, width: int) -> list[str]:
-        return textwrap.wrap(self.text, width, break_on_hyphens=False, drop_whitespace=True) or [""]
+        from groupcost.render.units import wrap
+
+        return wrap(self.text, width)
 
 
 class Blocks:
@@ -32,7 +33,13 @@ class Blocks:
         from rich.text import Text
 
         for part in self.parts:
-            yield Text(part.text, style=part.style) if isinstance(part, Note) else part
+            if isinstance(part, Note):  # wrapped here, as in plain(): a number keeps its unit on its line
+                yield from (Text(line, style=part.style) for line in part.plain_lines(options.max_width))
+            else:
+                yield part
+
+    def plain_lines(self, width: int) -> list[str]:
+        return [line for part in self.parts for line in part.plain_lines(width)]
 
     def plain(self, width: int) -> str:
-        return "".join(line + "\n" for part in self.parts for line in part.plain_lines(width))
+        return "".join(line + "\n" for line in self.plain_lines(width))

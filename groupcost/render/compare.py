@@ -30,7 +30,7 @@ def matmul_note(c: Comparison) -> list[str]:
 
 def _variant_cells(name: str, v: Variant, base: Variant, dtype_bytes: int, written: Variant) -> list[str]:
     if not v.legal:
-        return [name, v.label, "not legal ¹", "-", "-", "-", "-", "-", "-", "-"]
+        return [name, v.label, "-", "not legal ¹", "-", "-", "-", "-", "-", "-"]  # the marker in a column never left out
     p, m, t = (v.total(k) for k in ("params", "macs", "traffic"))
     mark = " *" if (p, m, t) == tuple(written.total(k) for k in ("params", "macs", "traffic")) else ""
     return [name, v.label + mark, units.shape(v.out_shape), units.count(p), units.count(m), units.size(t * dtype_bytes),

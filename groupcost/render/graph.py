@@ -101,6 +101,10 @@ def graph_data(overview: Overview, cells, changes: dict[str, str] | None = None)
         for source in dict.fromkeys(step.inputs):
             s = -1 if source == INPUT else index[source]
             edges.append([s, i, edge_kind(source, step, level)])
+    consumers: dict[str, list[str]] = {}
+    for step in network.nodes:
+        for source in step.inputs:
+            consumers.setdefault(source, []).append(step.name)
     return {
         "model": report.model,
         "input": units.shape(report.input_shape),
@@ -111,6 +115,7 @@ def graph_data(overview: Overview, cells, changes: dict[str, str] | None = None)
             name: {
                 "parent": (_parents(name, blocks) or [None])[-1],
                 "shape": units.shape(row.out_shape),
+                "shapes": _leaving(name, network, consumers),
                 "size": sum(1 for r in report.rows if r.name.startswith(name + ".")),
                 "v": _values(row),
                 "cells": cells(row),
@@ -121,3 +126,12 @@ def graph_data(overview: Overview, cells, changes: dict[str, str] | None = None)
         "metrics": list(METRICS),
         "depth": start_depth(overview),
     }
+
+
+def _leaving(block: str, network: Network, consumers: dict[str, list[str]]) -> list[str]:
+    """The shapes of the tensors that leave a block (read outside it, or outputs of the network), in order: what its
+    folded box shows (an FPN's block of output convolutions has four)."""
+    inside = block + "."
+    outputs = set(network.outputs)
+    return [units.shape(step.out_shape) for step in network.nodes if step.name.startswith(inside)
+            and (step.name in outputs or any(not c.startswith(inside) for c in consumers.get(step.name, [])))]

@@ -11,12 +11,13 @@ columns) are lines left longer than the console, never cropped.
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
+
+from groupcost.render.units import wrap
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
@@ -97,7 +98,7 @@ class Grid:
         columns, widths = self.layout(max_width)
         out: list[tuple[str, str | None]] = []
         if self.title:
-            out += [(part, "italic") for part in textwrap.wrap(self.title, max(max_width, 20)) or [""]]
+            out += [(part, "italic") for part in wrap(self.title, max(max_width, 20))]
         aligned = [self.right_aligned[i] for i in columns]
         sizes = [widths[i] for i in columns]
 
@@ -128,7 +129,7 @@ class Grid:
         left_out = [self.headers[i] for i in range(len(self.headers)) if i not in columns]
         if left_out:
             note = f"not shown at {max_width} columns: {', '.join(left_out)} ({WIDE_HINT})"
-            out += [(part, "dim") for part in textwrap.wrap(note, max(max_width, 20))]
+            out += [(part, "dim") for part in wrap(note, max(max_width, 20))]
         return out
 
     def plain_lines(self, width: int) -> list[str]:

@@ -121,14 +121,51 @@ def _bar_chart(caption: str, items: list[tuple[str, int, str]], klass: str) -> s
 
 
 def _stages(overview: Overview) -> str:
+    """MACs and params per stage; a stage with none of one (a BN, a pool) is left out of that chart and counted under it."""
     report, stages = overview.report, overview.stages
     t = report.totals
-    macs = [(r.name, r.macs, f"{units.count(r.macs)} ({units.share(r.macs, t.macs)})") for r in stages.rows]
-    params = [(r.name, r.params, f"{units.count(r.params)} ({units.share(r.params, t.params)})") for r in stages.rows]
-    return (
-        _bar_chart(f"MACs per stage (names cut to {overview.stage_depth} segment{'s' if overview.stage_depth > 1 else ''})", macs, "macs")
-        + _bar_chart("params per stage", params, "params")
+    cut = f"names cut to {overview.stage_depth} segment{'s' if overview.stage_depth > 1 else ''}"
+    charts = []
+    for metric, caption, klass in (("macs", "MACs per stage", "macs"), ("params", "params per stage", "params")):
+        total = getattr(t, metric)
+        items = [(r.name, getattr(r, metric), f"{units.count(getattr(r, metric))} ({units.share(getattr(r, metric), total)})")
+                 for r in stages.rows if getattr(r, metric)]
+        left_out = len(stages.rows) - len(items)
+        charts.append(_bar_chart(f"{caption} ({cut}{f'; {left_out} with none left out' if left_out else ''})", items, klass))
+    return "".join(charts)
+
+
+TOP_LAYERS = 10
+
+
+def _top_layers(overview: Overview) -> str:
+    """The layers that cost most: by MACs, then by params, each with its share and estimated latency."""
+    report, device = overview.report, overview.device
+    t, b = report.totals, report.dtype_bytes
+    ranked = sorted((r for r in report.rows if r.macs or r.params), key=lambda r: (-r.macs, -r.params))[:TOP_LAYERS]
+    if not ranked:
+        return ""
+    rows = "".join(
+        f'<tr data-name="{_e(r.name)}"><td class=num>{k}</td><th title="{_e(r.type)}">{_e(r.name)}</th>'
+        f"<td class=num>{_e(units.count(r.macs))}</td><td class=num>{_e(units.share(r.macs, t.macs))}</td>"
+        f"<td class=num>{_e(units.count(r.params))}</td><td class=num>{_e(units.seconds(row_seconds(r, b, device)))}</td></tr>"
+        for k, r in enumerate(ranked, 1)
     )
+    covered = sum(r.macs for r in ranked)
+    return (
+        f'<table class="top"><caption>top {len(ranked)} layers by MACs ({units.share(covered, t.macs)} of the MACs)</caption>'
+        "<thead><tr><th class=num>#</th><th>layer</th><th class=num>MACs</th><th class=num>%</th><th class=num>params</th>"
+        f'<th class=num>est. latency</th></tr></thead><tbody>{rows}</tbody></table>'
+    )
+
+
+def _device_note(overview: Overview) -> str:
+    """Which device the latency estimates are for; said plainly when it is the default, not chosen."""
+    label = _e(overview.device.label())
+    if overview.device_given:
+        return f"<p class=note>Latency estimates: roofline on {label}.</p>"
+    return (f'<p class="note default-device">Latency estimates: roofline on {label}, the default device, not one you chose: '
+            "<code>--device NAME</code> (or <code>--peak-tflops</code> with <code>--bandwidth-gbs</code>) for yours.</p>")
 
 
 def _log_scale(low: float, high: float, start: float, length: float):
@@ -270,6 +307,8 @@ def to_html(overview: Overview, changes: dict[str, str] | None = None) -> str:
 <header><div><h1>{_e(report.model)}</h1><p class=subtitle>{_e(title(report))}</p>{description}</div>
 <button type="button" id="theme" title="switch dark / light">◐ theme</button></header>
 <ul class=summary>{summary}</ul>
+{_device_note(overview)}
+<div class="overview">
 <section id="graph-section"><h2>Architecture</h2>
 <div class="controls">colour by <select id="metric"><option value="0">MACs</option><option value="1">params</option><option value="2">traffic</option></select>
 <button type="button" id="expand-all">expand all</button><button type="button" id="fold-all">fold all</button><button type="button" id="fold-reset">as at first</button>
@@ -282,11 +321,14 @@ def to_html(overview: Overview, changes: dict[str, str] | None = None) -> str:
 <div id="graph" class="scroll"><noscript>The graph needs JavaScript; the table below has every layer.</noscript></div>
 <div id="tip" role="tooltip" hidden></div>
 </section>
-<section><h2>Where the cost sits</h2><div class="charts">{_stages(overview)}</div></section>
-<section><h2>Roofline: {_e(overview.device.label())}</h2>
+<section id="cost-section"><h2>Where the cost sits</h2>{_top_layers(overview)}<div class="charts">{_stages(overview)}</div></section>
+</div>
+<div class="pair">
+<section><h2>Roofline: {_e(overview.device.label())}{"" if overview.device_given else " (the default device)"}</h2>
 <p class=note>Each layer with MACs at its arithmetic intensity (FLOPs = 2 × MACs per byte of traffic) and the throughput the roofline allows there; dot area by MACs. Layers left of the ridge are memory-bound. {_e(overview.device.source)}</p>
 <div class="charts">{_roofline(overview)}</div></section>
 <section><h2>What if</h2>{_whatif(overview)}</section>
+</div>
 <section><h2>Budgets</h2>{_budgets(overview)}</section>
 <section id="table-section"><h2>Layers</h2>
 <div class="controls"><label>filter by name <input id="filter" type="search" placeholder="layer3.* or *conv2" spellcheck="false"></label>

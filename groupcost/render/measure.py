@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from groupcost.graph.analysis import Report
+from groupcost.render import units
+from groupcost.render.blocks import Blocks, Note
+from groupcost.render.grid import Grid
 from groupcost.run.beside import Line
 from groupcost.run.measure import Session, Timing
 from groupcost.run.roofline import Device, row_seconds
 
 NOTE = ("measured: median of the runs, spread as interquartile range (min–max); "
         "× est: the measurement divided by the roofline estimate (1.0× = the estimate was right)")
+BLOCK_NOTE = "a block's measured time is the sum of its layers' (merges such as add are not timed one by one)"
 
 
 def seconds(value: float | None) -> str:
@@ -45,38 +49,45 @@ def warnings(session: Session) -> list[str]:
     return [f"spread wider than the difference: {shown} — not told apart by this measurement (more --runs, fewer other loads)"]
 
 
-def layer_table(report: Report, session: Session, device: Device):
-    """analyze --measure: every layer's estimate and measured median, then the totals."""
-    from rich.table import Table
+def _measured_sum(values: list[float | None]) -> float | None:
+    """The timed ones summed (merges are not timed one by one: a block's time is its layers'); None when none was."""
+    timed = [v for v in values if v is not None]
+    return sum(timed) if timed else None
 
+
+def layer_table(report: Report, session: Session, device: Device, depth: int | None = None):
+    """analyze --measure: every layer's (or, with `depth`, every block's) estimate and measured median, then the totals.
+
+    A Grid, as the analysis table: names wrap whole and never get cut; narrow terminals leave out type and MACs first."""
     result = session.results[0]
-    table = Table(title=_title(report.model, session, device), title_justify="left", caption=NOTE, caption_justify="left")
-    for header, justify in (("layer", "left"), ("type", "left"), ("MACs", "right"), ("estimate", "right"), ("measured", "right"), ("× est", "right")):
-        table.add_column(header, justify=justify)
-    estimates = {row.name: row_seconds(row, report.dtype_bytes, device) for row in report.rows}
-    for row in report.rows:
-        measured = result.layers.get(row.name)
-        table.add_row(row.name, row.type, f"{row.macs:,}", seconds(estimates[row.name]), seconds(measured), ratio(measured, estimates[row.name]))
-    total_estimate = sum(estimates.values())
-    layers_sum = sum(result.layers.values())
-    table.add_section()
-    table.add_row("layers, each timed", "", "", "", seconds(layers_sum), "")
-    table.add_row("total", "", f"{report.totals.macs:,}", seconds(total_estimate), seconds(result.total.median), ratio(result.total.median, total_estimate))
-    table.add_row("spread", "", "", "", spread(result.total), "")
-    return table
+    blocks: dict[str, list] = {}
+    for row in report.rows:  # the blocks of Report.at_depth, the analysis table's rows
+        blocks.setdefault(".".join(row.name.split(".")[:depth]) if depth else row.name, []).append(row)
+    rows = []
+    for name, members in blocks.items():
+        estimate = sum(row_seconds(row, report.dtype_bytes, device) for row in members)
+        measured = _measured_sum([result.layers.get(row.name) for row in members])
+        kind = members[0].type if len(members) == 1 else f"{len(members)} layers"
+        rows.append([name, kind, units.count(sum(row.macs for row in members)), seconds(estimate), seconds(measured), ratio(measured, estimate)])
+    total_estimate = sum(row_seconds(row, report.dtype_bytes, device) for row in report.rows)
+    footer = ["total", "", units.count(report.totals.macs), seconds(total_estimate), seconds(result.total.median),
+              ratio(result.total.median, total_estimate)]
+    grid = Grid(("layer", "type", "MACs", "estimate", "measured", "× est"), rows, (False, False, True, True, True, True), footer=footer,
+                title=_title(report.model, session, device), priorities=(0, 2, 1, 0, 0, 0))
+    notes = [NOTE, *([BLOCK_NOTE] if depth else [])]
+    return Blocks(grid, Note(f"layers, each timed: {seconds(_measured_sum(list(result.layers.values())))} in all; "
+                             f"total spread: {spread(result.total)}"), *(Note(text, style="dim") for text in notes))
 
 
 def config_table(what: str, lines: list[Line], session: Session, device: Device):
     """whatif / compare / layer --measure: one row per configuration."""
-    from rich.table import Table
-
-    table = Table(title=_title(what, session, device), title_justify="left", caption="\n".join([NOTE, *warnings(session)]), caption_justify="left")
-    for header in ("configuration", "MACs", "estimate", "measured", "IQR (min–max)", "× est"):
-        table.add_column(header, justify="left" if header == "configuration" else "right")
+    rows = []
     for line, result in zip(lines, session.results):
         t = result.total
-        table.add_row(line.label, f"{line.macs:,}", seconds(line.estimate), seconds(t.median), spread(t), ratio(t.median, line.estimate))
-    return table
+        rows.append([line.label, units.count(line.macs), seconds(line.estimate), seconds(t.median), spread(t), ratio(t.median, line.estimate)])
+    grid = Grid(("configuration", "MACs", "estimate", "measured", "IQR (min–max)", "× est"), rows, (False, True, True, True, True, True),
+                title=_title(what, session, device), priorities=(0, 1, 0, 0, 2, 0))
+    return Blocks(grid, *(Note(text, style="dim") for text in (NOTE, *warnings(session))))
 
 
 def to_markdown_lines(lines: list[Line], session: Session, device: Device) -> str:

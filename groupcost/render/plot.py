@@ -11,7 +11,8 @@ import tempfile
 from pathlib import Path
 
 from groupcost.errors import Location, UsageError
-from groupcost.render.sweep import CHART_METRICS
+from groupcost.render import units
+from groupcost.render.sweep import Figure, figures, label, title
 from groupcost.questions.whatif import Sweep
 
 SUFFIXES = (".png", ".svg")
@@ -29,6 +30,20 @@ def check_target(path: Path, force: bool) -> None:
         raise UsageError(f"'{path}' exists", "add --force to overwrite it", where)
 
 
+def axis_unit(panel: Figure) -> tuple[float, str]:
+    """(factor, suffix) of a panel's axis, in the tables' units for its largest value: ticks read `500 M`, `64 MiB`, `50 µs`
+    (round numbers of the unit, no `1e8` offset)."""
+    top = max(panel.values, default=0)
+    steps = {"count": (1000, ("", "K", "M", "G", "T", "P")), "bytes": (1024, ("B", "KiB", "MiB", "GiB", "TiB", "PiB"))}
+    if panel.unit == "seconds":
+        return next(((f, u) for f, u in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")) if top >= f), (1e-9, "ns"))
+    base, suffixes = steps[panel.unit]
+    power = 0
+    while power < len(suffixes) - 1 and top >= base ** (power + 1):
+        power += 1
+    return float(base**power), suffixes[power]
+
+
 def write_plot(sweep: Sweep, path: Path, force: bool = False) -> None:
     check_target(path, force)
     try:
@@ -36,19 +51,26 @@ def write_plot(sweep: Sweep, path: Path, force: bool = False) -> None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         raise UsageError("--plot needs matplotlib", INSTALL_HINT, Location("--plot")) from None
-    legal = [o for o in sweep.outcomes if o.report is not None]
-    labels = [o.config.label for o in legal]
-    figure, axes = plt.subplots(len(CHART_METRICS), 1, figsize=(max(6, 0.6 * len(labels) + 3), 8), sharex=True)
-    for axis, (title, metric) in zip(axes, CHART_METRICS):
-        values = [o.report.metric(metric) for o in legal]  # type: ignore[union-attr]
-        axis.bar(range(len(values)), values, color="#4c72b0")
-        axis.set_ylabel(title)
+    labels = [label(o) for o in sweep.outcomes if o.report is not None]
+    panels = figures(sweep)
+    figure, axes = plt.subplots(len(panels), 1, figsize=(max(7, 0.7 * len(labels) + 3), 2.4 * len(panels) + 1.2), sharex=True,
+                                layout="constrained")
+    for axis, panel in zip(axes, panels):
+        factor, suffix = axis_unit(panel)
+        scaled = [value / factor for value in panel.values]
+        axis.bar(range(len(scaled)), scaled, color="#4c72b0")
+        for x, (value, height) in enumerate(zip(panel.values, scaled)):
+            axis.annotate(panel.shown(value), (x, height), ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
+        axis.set_title(panel.title, loc="left", fontsize=10)
+        axis.yaxis.set_major_formatter(FuncFormatter(lambda tick, _, suffix=suffix: f"{tick:g} {suffix}".rstrip() if tick else "0"))
+        axis.margins(y=0.15)  # room for the values above the bars
         axis.grid(axis="y", alpha=0.3)
-    axes[-1].set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-    figure.suptitle(f"{sweep.model}: what if (MACs = conv + linear multiply-accumulates; matmul MACs apart)")
-    figure.tight_layout()
+    axes[-1].set_xticks(range(len(labels)), labels, rotation=30 if max(map(len, labels), default=0) > 6 else 0, ha="right")
+    figure.suptitle("\n".join(units.wrap(f"{title(sweep)} — {sweep.device.label()}", 70)), fontsize=11)
+    figure.supxlabel("MACs = conv + linear multiply-accumulates (matmul MACs apart); latency: roofline estimate", fontsize=8)
     descriptor, temporary = tempfile.mkstemp(suffix=path.suffix, prefix=".groupcost-", dir=path.parent)
     os.close(descriptor)
     try:

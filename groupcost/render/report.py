@@ -37,10 +37,10 @@ COLUMNS = (
     Column("type", "type", lambda r, _: r.type, numeric=False, priority=2),
     Column("in_shapes", "input", lambda r, _: _shapes(r), numeric=False, priority=4),
     Column("out_shape", "output", lambda r, _: units.shape(r.out_shape), numeric=False),
-    Column("groups", "G", lambda r, _: "" if r.groups is None else str(r.groups), priority=3),
+    Column("groups", "G", lambda r, _: "" if r.groups is None else str(r.groups), priority=1),  # the tool's subject: kept long
     Column("params", "params", lambda r, _: units.count(r.params)),
     Column("macs", "MACs", lambda r, _: units.count(r.macs)),
-    Column("mac_share", "% MACs", lambda r, rep: units.share(r.macs, rep.totals.macs), priority=2),
+    Column("mac_share", "% MACs", lambda r, rep: units.share(r.macs, rep.totals.macs), priority=3),
     Column("activation_bytes", "output mem", lambda r, rep: units.size(r.activations * rep.dtype_bytes), priority=3),
 )
 

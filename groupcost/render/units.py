@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import textwrap
+
+NO_BREAK = "\u00a0"
+# the space between a figure and its unit ("563 MiB", "90.6 µs", "11.34 TFLOP/s"): never a line break
+_UNIT_JOIN = re.compile(r"(?<=\d) (?=(?:[KMGTP]i?B|B|[KMGTP]|s|ms|µs|ns|TFLOP/s|GB/s|elements)(?![\w/]))")
+
 
 def count(n: int) -> str:
     """25_028_904 -> '25.03 M'; small numbers stay exact; past 1000 P, more digits of P."""
@@ -81,3 +88,10 @@ def markdown_table(header, right_aligned, rows) -> list[str]:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
     return [line(header), "| " + " | ".join("---:" if r else ":---" for r in right_aligned) + " |", *(line(r) for r in rows)]
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """`text` in lines of at most `width` cells, broken between words but never between a number and its unit."""
+    joined = _UNIT_JOIN.sub(NO_BREAK, text)
+    lines = textwrap.wrap(joined, max(width, 1), break_on_hyphens=False, break_long_words=False)
+    return [line.replace(NO_BREAK, " ") for line in lines] or [""]

@@ -12,6 +12,12 @@ HEADER = ("G", "output", "params", "MACs", "traffic", "params×", "MACs×", "tra
 PRIORITIES = (0, 0, 0, 0, 0, 1, 1, 1)
 NOTE = ("MACs = C_out·(C_in/G)·K_h·K_w·H_out·W_out (FLOPs = 2 × MACs); traffic = input + output + weights, in bytes at float32; "
         "× = ratio to G=1.")
+FORMULA = {1: "C_out·(C_in/G)·K·L_out", 3: "C_out·(C_in/G)·K_t·K_h·K_w·T_out·H_out·W_out"}  # 1-D and 3-D; NOTE's is 2-D
+
+
+def note(sweep: GroupSweep) -> str:
+    rank = len(sweep.question.in_shape) - 1
+    return NOTE.replace("C_out·(C_in/G)·K_h·K_w·H_out·W_out", FORMULA[rank]) if rank in FORMULA else NOTE
 
 
 def title(sweep: GroupSweep) -> str:
@@ -54,13 +60,13 @@ def to_table(sweep: GroupSweep):
         priorities=PRIORITIES,
     )
     reasons = [Note(why_not(v), style="red") for v in sweep.variants if not v.legal]
-    return Blocks(table, *reasons, Note(NOTE, style="dim"))
+    return Blocks(table, *reasons, Note(note(sweep), style="dim"))
 
 
 def to_markdown(sweep: GroupSweep) -> str:
     lines = [f"**{title(sweep)}**", "", *units.markdown_table(HEADER, [i > 1 for i in range(len(HEADER))], [_cells(v, sweep.baseline) for v in sweep.variants])]
     reasons = [f"- {why_not(v)}" for v in sweep.variants if not v.legal]
-    return "\n".join([*lines, "", *reasons, *([""] if reasons else []), NOTE]) + "\n"
+    return "\n".join([*lines, "", *reasons, *([""] if reasons else []), note(sweep)]) + "\n"
 
 
 def to_dict(sweep: GroupSweep) -> dict:

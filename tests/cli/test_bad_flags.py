@@ -60,6 +60,12 @@ def assert_one_line(capsys, argv, line):
         (["analyze", "resnext50_32x4d", "--set", "G=abc"], "--set:1:3: error: undefined variable 'abc' (G takes a number, e.g. --set G=32)\n"),
         (["whatif", "resnext50_32x4d", "--vary", "G=1,'x'"], "--vary:1:3: error: G takes a number, as its default 32 is; got 'x' (e.g. --vary G=32)\n"),
         (["report", "resnext50_32x4d", "--vary", "G=1,x", "-o", "-"], "--vary:1:5: error: undefined variable 'x' (G takes a number, e.g. --vary G=32)\n"),
+        # a varied number the spec refuses, where its own value is positive: the flag's fault, at the value's column
+        (["whatif", "resnext50_32x4d", "--vary", "G=1,0"],
+         "--vary:1:5: error: G=0 is not a value resnext50_32x4d takes: pwconv out: expected a positive number, got 0 (G is 32 in the spec)\n"),
+        (["whatif", "alexnet_2gpu", "--vary", "G=-2", "--layer", "conv1", "--g", "1"],
+         "--vary:1:3: error: G=-2 is not a value alexnet_2gpu takes: conv groups: expected a positive number, got -2 (G is 2 in the spec)\n"),
+        (["report", "resnext50_32x4d", "--vary", "G=2,0", "-o", "-"], "--vary:1:5: error: G=0 is not a value resnext50_32x4d takes"),
         (["analyze", "resnet18", "--set", "depths=2"], "--set:1:8: error: depths takes a list, as its default [2, 2, 2, 2] is; got 2 (e.g. --set depths=[2,2,2,2])\n"),
     ],
 )

@@ -96,7 +96,11 @@ def test_layer_table_names_the_illegal_g(cli):
 @pytest.mark.parametrize(
     ("args", "prefix"),
     [
-        (["64,56", "--out", "8"], "C,H,W:1:1: error: expected 3 numbers"),
+        (["64", "--out", "8"], "C,H,W:1:1: error: expected 2 or 3 or 4 numbers, got 1 in '64' (C,H,W (C,L in 1-D, C,T,H,W in 3-D)"),
+        (["16,8,28,28", "--out", "8", "-k", "3,5"], "-k:1:1: error: expected 1 or 3 numbers, got 2 in '3,5' (-k N or one per dimension (T,H,W)"),
+        (["16,100", "--out", "8", "-p", "1,2,3"], "-p:1:1: error: expected 1 or 2 numbers"),
+        (["16,8,28,28", "--out", "8", "-p", "1,2,3,4"], "-p:1:1: error: expected 1 or 3 or 6 numbers"),
+        (["16,100", "--out", "8", "-k", "200"], "-k:1:1: error: kernel 200"),
         (["64,x,56", "--out", "8"], "C,H,W:1:4: error: 'x' in '64,x,56' is not a whole number"),
         (["64,56,56", "--out", "8", "--g", "1,0"], "--g:1:3: error: '0' is not a group count"),
         (["64,56,56", "--out", "8", "-k", "99"], "-k:1:1: error: kernel 99×99"),

@@ -7,6 +7,7 @@ through a pseudo-terminal and through a pipe, where COLUMNS and NO_COLOR must be
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
 import subprocess
@@ -54,6 +55,11 @@ def first_column(text: str, key_column: int) -> list[str]:
             else:
                 names[-1] += cells[0]
     return names
+
+
+def header_titles(text: str) -> list[str]:
+    header = next(line for line in text.splitlines() if line.startswith("┃"))
+    return [c.strip() for c in header.split("┃")[1:-1]]
 
 
 @functools.cache
@@ -147,6 +153,91 @@ def test_layer_and_zoo_fit(width):
     assert_fits(render(catalog.layer_types_table(groupcost.layer_types()), width), width)
 
 
+# ---- at 80 columns, the columns that answer the question stay ------------------------------------
+
+
+def test_analyze_keeps_groups_before_mac_share_at_80():
+    """G is the tool's subject: ResNeXt-50's grouped convolutions show G=32 at 80 columns; % MACs goes first."""
+    text = render(report.to_table(analysis("resnext50_32x4d")), 80)
+    titles = header_titles(text)
+    assert "G" in titles and "% MACs" not in titles
+    assert "% MACs" in text.split("not shown at 80 columns:")[1]
+    g_column = titles.index("G")
+    rows = [line.split("│")[1:-1] for line in text.splitlines() if "layer1.0.conv2 " in line]
+    assert rows and rows[0][g_column].strip() == "32"  # torchvision's resnext50_32x4d: groups=32 in every 3×3
+
+
+def test_compare_keeps_the_not_legal_marker_at_80():
+    """G=3 cannot divide 64 channels: the row says so in a column that is never left out."""
+    c = groupcost.compare("resnet18", groups=[3], layers="layer1.0.conv1")
+    text = render(compare.to_table(c), 80)
+    assert "output" not in header_titles(text)  # the narrow layout is the one under test
+    (row,) = [line for line in text.splitlines() if line.startswith("│") and "│ G=3 " in line]
+    assert "not legal ¹" in row
+    assert "¹ G=3:" in text
+
+
+def test_whatif_keeps_traffic_and_latency_changes_at_80():
+    """ShuffleNet V2's guideline G2: at fixed FLOPs traffic and latency grow with G; those columns survive 80 columns."""
+    from groupcost.run.roofline import device
+
+    result = groupcost.whatif("shufflenet_v2_table2", {"G": [1, 2, 4, 8]}, device=device("gtx1080ti"))
+    text = render(sweep.to_table(result), 80)
+    titles = header_titles(text)
+    assert {"traffic", "latency", "Δtraffic", "Δlatency"} <= set(titles)
+    assert "ΔMACs" not in titles and "Δparams" not in titles
+    assert_fits(text, 80)
+
+
+def test_measure_table_keeps_names_whole_and_follows_depth():
+    """analyze --measure at 80 columns: resnet50's longest names whole (rich cut them to `layer1.0.con…`); with --depth 1
+    one row per block, its measured time the sum of its layers' (made-up timings: the layout and the sums are under test)."""
+    from groupcost.render import measure
+    from groupcost.run.measure import Measurement, Session, Setup, Timing
+    from groupcost.run.roofline import device
+
+    r = analysis("resnet50")
+    timings = {row.name: 1e-3 for row in r.rows if row.type != "add"}  # 1 ms a layer; merges are not timed one by one
+    session = Session(Setup("cpu", "test", 1, 3, 0, "x"), (Measurement(r.model, Timing((0.1, 0.2, 0.3)), timings),))
+    text = render(measure.layer_table(r, session, device("a100")), 80)
+    assert_fits(text, 80)
+    assert first_column(text, header_titles(text).index("measured")) == [row.name for row in r.rows]
+    blocks = render(measure.layer_table(r, session, device("a100"), depth=1), 80)
+    rows = {cells[0].strip(): cells for cells in (line.split("│")[1:-1] for line in blocks.splitlines() if line.startswith("│ "))}
+    layer1_size = sum(1 for row in r.rows if row.name.startswith("layer1.") and row.type != "add")  # a block: its layers' sum
+    assert "layer1.0.conv1" not in rows and rows["layer1"][header_titles(blocks).index("measured")].strip() == f"{layer1_size:.3g} ms"
+
+
+UNIT_AT_LINE_START = re.compile(r"^(?:[KMGTP]i?B|B|[KMGTP]|s|ms|µs|ns|TFLOP/s|GB/s|elements)(?:\s|$|[,;)·])")
+
+
+def assert_units_kept(text: str) -> None:
+    lines = text.splitlines()
+    for before, after in itertools.pairwise(lines):
+        split = re.search(r"\d$", before.rstrip()) and UNIT_AT_LINE_START.match(after.lstrip())
+        assert not split, f"a number and its unit split across lines: {before!r} / {after!r}"
+
+
+@pytest.mark.parametrize("width", range(60, 125))
+def test_numbers_keep_their_units_on_their_line(width):
+    """The footer of README's first example broke `563` / `MiB` at 120 columns; at no width does a unit start a line."""
+    from groupcost.run.roofline import device
+
+    blocks = [report.to_table(analysis("resnext50_32x4d").at_depth(1), device=device("a100")),
+              sweep.to_table(groupcost.whatif("shufflenet_v2_table2", {"G": [1, 8]}, device=device("gtx1080ti")))]
+    for table in blocks:
+        assert_units_kept(render(table, width))  # rich
+        assert_units_kept(table.plain(width))  # a pipe
+
+
+def test_wrap_keeps_every_unit_with_its_number():
+    text = "peak memory 9.19 MiB · training step 563 MiB · 90.6 µs on a100 (312 TFLOP/s, 2039 GB/s) · 8.46 G · 47 elements"
+    for width in range(12, len(text)):
+        lines = units.wrap(text, width)
+        assert " ".join(lines) == text
+        assert_units_kept("\n".join(lines))
+
+
 # ---- the real command, in a pseudo-terminal and through a pipe ---------------------------------
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -189,7 +280,9 @@ def test_pseudo_terminal_width(columns):
     out = run_in_terminal("analyze", "resnet18", "--device", "a100", columns=columns)
     text = ANSI.sub("", out)
     assert_fits(text, columns, ["1.81 G", "est. latency"])
-    assert "layer4.0.bn2" in first_column(text, 2) and max(map(len, first_column(text, 2))) >= 19  # the longest names whole
+    params_column = header_titles(text).index("params")
+    names = first_column(text, params_column)
+    assert "layer4.0.bn2" in names and max(map(len, names)) >= 19  # the longest names whole
 
 
 def test_piped_output_honours_columns_and_defaults_to_120():

@@ -225,3 +225,47 @@ def test_stage_chart_follows_depth(cli, tmp_path):
     chart = page[page.index('aria-label="MACs per stage'):]
     chart = chart[: chart.index("</svg>")]
     assert "layer2.1" in chart and fnmatch.fnmatch(chart, "*names cut to 2 segments*")
+
+
+# ---- the page answers at a glance: the costliest layers, no empty chart rows, the device named ---------------
+
+
+def test_top_layers_by_cost_lead_with_the_stem():
+    """resnet18's costliest layer is its stem: 64·3·7·7 weights at 112×112 = 118,013,952 MACs (torchvision's conv1),
+    then the 3×3 convs of 115,605,504 (64·64·9·56·56 and their equals down the stages)."""
+    view, page = page_of("resnet18")
+    top = page[page.index('<table class="top">'):]
+    top = top[: top.index("</table>")]
+    names = re.findall(r'<tr data-name="([^"]+)">', top)
+    assert len(names) == 10 and names[0] == "conv1"
+    assert "118.01 M" in top and "115.61 M" in top
+    ranked = sorted(view.report.rows, key=lambda r: (-r.macs, -r.params))
+    assert names == [r.name for r in ranked[:10]]
+
+
+def test_stage_charts_leave_out_stages_with_none(resnext):
+    _, page = resnext
+    for caption in ("MACs per stage", "params per stage"):
+        chart = page[page.index(f'aria-label="{caption}'):]
+        chart = chart[: chart.index("</svg>")]
+        assert ">0 (0.0%)<" not in chart and "with none left out" in chart
+    macs = page[page.index('aria-label="MACs per stage'):]
+    assert ">relu<" not in macs[: macs.index("</svg>")]  # torchvision's stem relu: no MACs
+
+
+def test_the_latency_device_is_named_and_a_default_said_so(cli, tmp_path):
+    chosen, default = tmp_path / "chosen.html", tmp_path / "default.html"
+    assert cli("report", "resnet18", "-o", chosen, "--device", "a100").exit_code == 0
+    assert cli("report", "resnet18", "-o", default).exit_code == 0
+    assert "the default device" not in chosen.read_text() and "Latency estimates: roofline on a100" in chosen.read_text()
+    text = default.read_text()
+    assert "Latency estimates: roofline on a100 (19.5 TFLOP/s, 1555 GB/s), the default device" in text
+    assert "Roofline: a100 (19.5 TFLOP/s, 1555 GB/s) (the default device)" in text
+
+
+def test_a_folded_block_with_several_outputs_shows_every_shape():
+    """torchvision's resnet50 FPN: four 256-channel outputs at strides 4, 8, 16, 32 of a 224 input, from fpn.layer_blocks."""
+    _, page = page_of("resnet50_fpn")
+    blocks = data_of(page)["blocks"]
+    assert blocks["fpn.layer_blocks"]["shapes"] == ["256×56×56", "256×28×28", "256×14×14", "256×7×7"]
+    assert blocks["body.layer1"]["shapes"] == ["256×56×56"]  # one tensor leaves a plain stage

@@ -214,3 +214,50 @@ def test_prints_without_controls_and_unclipped(browser, pages):
     finally:
         browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
     assert errors(browser) == []
+
+
+# ---- fits the page: the graph beside the costs, labels inside the drawing, one edge per output terminal -------
+
+
+def test_the_graph_sits_beside_where_the_cost_sits(browser, pages):
+    """At 1280 columns of pixels the graph is not a narrow column alone on the page: the costs are to its right."""
+    _, path = pages["resnext50_32x4d"]
+    open_page(browser, path)
+    box = "return document.querySelector(arguments[0]).getBoundingClientRect().toJSON()"
+    graph, cost = browser.execute_script(box, "#graph-section"), browser.execute_script(box, "#cost-section")
+    assert cost["left"] >= graph["right"] and abs(cost["top"] - graph["top"]) < 5
+    assert browser.find_elements("css selector", "#cost-section table.top tbody tr")
+    width = browser.execute_script("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert width[0] <= width[1], "the page scrolls sideways"
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    assert height < 3000, height  # 3,341 px when every section stood alone under the other
+    assert errors(browser) == []
+
+
+def test_frame_labels_stay_inside_the_drawing_when_all_is_expanded(browser, pages):
+    _, path = pages["densenet121"]
+    open_page(browser, path)
+    browser.find_element("id", "expand-all").click()
+    outside = browser.execute_script("""
+        const svg = document.querySelector('#graph svg'), [x, y, w, h] = svg.getAttribute('viewBox').split(' ').map(Number);
+        return Array.from(svg.querySelectorAll('g.cluster text'), t => [t.textContent, t.getBBox()])
+          .filter(([_, b]) => b.x < x - 0.5 || b.y < y - 0.5 || b.x + b.width > x + w + 0.5 || b.y + b.height > y + h + 0.5)
+          .map(([name]) => name);""")
+    assert outside == []
+    labels = browser.execute_script("return Array.from(document.querySelectorAll('#graph g.cluster text'), t => t.firstChild.nodeValue)")
+    assert "▾ denselayer1" in labels and not any(label.count(".") > 1 for label in labels)  # names relative to their frame
+    assert errors(browser) == []
+
+
+def test_a_folded_fpn_block_has_one_edge_to_one_terminal_of_its_outputs(browser, tmp_path):
+    path = tmp_path / "fpn.html"
+    path.write_text(to_html(overview(load_document("resnet50_fpn"), {}, device("a100"))), encoding="utf-8")
+    open_page(browser, path)
+    terminals = browser.execute_script("return Array.from(document.querySelectorAll('#graph g.terminal'), g => g.textContent)")
+    assert "4 outputs256×56×56256×28×28256×14×14256×7×7" in terminals  # fpn.layer_blocks folded: its four outputs, one terminal
+    ends = browser.execute_script("""return Array.from(document.querySelectorAll('#graph path.edge'),
+        p => p.getAttribute('d').split(' L').slice(-2).join(' '))""")
+    assert len(ends) == len(set(ends)), "two edges end along the same line"
+    block = browser.find_element("css selector", '#graph g.node[data-id="b:fpn.layer_blocks"]').text
+    assert all(shape in block for shape in ("256×56×56", "256×28×28", "256×14×14", "256×7×7"))
+    assert errors(browser) == []

@@ -61,6 +61,11 @@
     if (id.startsWith("b:")) {
       const name = id.slice(2), b = D.blocks[name];
       const label = b.parent ? name.slice(b.parent.length + 1) : name;  // its open parent's frame says the rest
+      if (b.shapes.length > 1) {  // several tensors leave it (an FPN's outputs): each shape, two to a line
+        const pairs = [];
+        for (let k = 0; k < b.shapes.length; k += 2) pairs.push(b.shapes.slice(k, k + 2).join(" · "));
+        return { lines: [label, "▸ " + b.size + " layers · " + b.shapes.length + " outputs", ...pairs], badge: "", kind: "block", v: b.v, change: changedIn[name] };
+      }
       return { lines: [label, "▸ " + b.size + " layers · " + b.shape], badge: "", kind: "block", v: b.v, change: changedIn[name] };
     }
     const n = D.nodes[Number(id.slice(2))];
@@ -99,12 +104,22 @@
       if (parent) { openCluster(parent); g.setParent(id, "c:" + parent); }
     });
     const inLabel = "input " + D.input;
-    g.setNode("in", { width: measure(inLabel) + 16, height: 22, terminal: inLabel });
-    D.outputs.forEach((i, k) => {
-      const label = "output " + D.nodes[i].shape;
-      g.setNode("out:" + k, { width: measure(label) + 16, height: 22, terminal: label });
-      g.setEdge(boxOf(i), "out:" + k, { kind: "flow" });
+    g.setNode("in", { width: measure(inLabel) + 16, height: 22, terminal: [inLabel] });
+    // one output terminal per box: a folded block with several outputs gets one edge to one terminal listing them,
+    // not several edges leaving the same point along the same line
+    const outputsOf = new Map();
+    D.outputs.forEach((i) => {
+      const box = boxOf(i);
+      if (!outputsOf.has(box)) outputsOf.set(box, []);
+      outputsOf.get(box).push(D.nodes[i].shape);
     });
+    let k = 0;
+    for (const [box, shapes] of outputsOf) {
+      const lines = shapes.length === 1 ? ["output " + shapes[0]] : [shapes.length + " outputs", ...shapes];
+      g.setNode("out:" + k, { width: Math.max(...lines.map((l) => measure(l))) + 16, height: 22 + 14 * (lines.length - 1), terminal: lines });
+      g.setEdge(box, "out:" + k, { kind: "flow" });
+      k++;
+    }
     const rank = { skip: 0, concat: 1, flow: 2 };  // between folded blocks, the main path wins
     for (const [s, t, kind] of D.edges) {
       const u = s < 0 ? "in" : boxOf(s), v = boxOf(t);
@@ -123,7 +138,12 @@
     const extend = (x, y, w = 0, h = 0) => {
       x0 = Math.min(x0, x - w / 2); x1 = Math.max(x1, x + w / 2); y0 = Math.min(y0, y - h / 2); y1 = Math.max(y1, y + h / 2);
     };
-    g.nodes().forEach((v) => { const n = g.node(v); extend(n.x, n.y, n.width, n.height); });
+    const frameLabel = (name) => "▾ " + (D.blocks[name].parent ? name.slice(D.blocks[name].parent.length + 1) : name);
+    g.nodes().forEach((v) => {
+      const n = g.node(v);
+      extend(n.x, n.y, n.width, n.height);
+      if (n.cluster) extend(n.x - n.width / 2 + 2 + measure(frameLabel(n.cluster), true) / 2, n.y - n.height / 2 - 8, measure(frameLabel(n.cluster), true), 16);
+    });
     g.edges().forEach((e) => g.edge(e).points.forEach((p) => extend(p.x, p.y)));
     x0 -= 12; y0 -= 22; x1 += 12; y1 += 12;
     const width = Math.ceil(x1 - x0), height = Math.ceil(y1 - y0);
@@ -141,7 +161,7 @@
       const box = el("g", { class: "cluster", "data-block": c.cluster }, clusterLayer);
       el("rect", { x: c.x - c.width / 2, y: c.y - c.height / 2, width: c.width, height: c.height, rx: 6 }, box);
       const label = el("text", { x: c.x - c.width / 2 + 2, y: c.y - c.height / 2 - 4 }, box);
-      label.textContent = "▾ " + c.cluster;
+      label.textContent = frameLabel(c.cluster);  // the frame around it says the rest of the name
       const title = el("title", {}, label);
       title.textContent = "fold " + c.cluster;
       label.addEventListener("click", () => { expanded.delete(c.cluster); draw(); });
@@ -158,7 +178,7 @@
       if (n.terminal) {
         const group = el("g", { class: "terminal" }, nodeLayer);
         el("rect", { x: x0, y: y0, width: n.width, height: n.height, rx: 11 }, group);
-        text(group, n.x, n.y + 4, n.terminal);
+        n.terminal.forEach((line, k) => text(group, n.x, y0 + 15 + 14 * k, line));
         continue;
       }
       const d = n.d;
