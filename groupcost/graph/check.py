@@ -81,6 +81,8 @@ def share_problem(owner: LayerStep, step: LayerStep) -> str | None:
     shape (a spatial size may differ, as over FPN levels, where the module does not depend on it)."""
     if owner.layer != step.layer:
         return f"'{owner.name}' is {_described(owner.layer)} and this one {_described(step.layer)}"
+    if owner.size_of != step.size_of:
+        return "the two take their sizes from different tensors (to:)"
     if owner.layer.weight_shapes(owner.in_shape) != step.layer.weight_shapes(step.in_shape) or owner.layer.buffer_counts(owner.in_shape) != step.layer.buffer_counts(step.in_shape):
         return f"its parameters are for a {format_shape(owner.in_shape)} input and this one reads {format_shape(step.in_shape)}"
     if owner.in_shape != step.in_shape and _module(owner) != _module(step):

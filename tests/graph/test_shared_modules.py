@@ -218,3 +218,11 @@ def test_by_type_and_json_count_shared_params_once():
     row = next(r for r in report.rows if r.name == "head_p7.cls_logits")
     assert row_dict(row, 4)["shares"] == "head.cls_logits" and row_dict(row, 4)["params"] == 0
     assert "shares" not in row_dict(report.rows[0], 4)
+
+
+def test_a_layer_sized_to_another_tensor_shares_only_with_the_same_target():
+    text = ("input: [4, 6, 6]\nlayers: [maxpool: {name: p, k: 2}, upsample: {name: u1, to: input}, conv: {name: c, out: 4, k: 1, from: input},"
+            " maxpool: {name: q, k: 3, from: input}, upsample: {name: u2, to: TARGET, share: u1}]\noutputs: [u1, u2, c]")
+    assert build(text.replace("TARGET", "input")).nodes[-1].shares == "u1"
+    with pytest.raises(groupcost.SpecError, match=r"'u2' cannot share the module of 'u1': the two take their sizes from different tensors"):
+        build(text.replace("TARGET", "c"))

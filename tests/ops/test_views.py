@@ -138,6 +138,8 @@ def test_chunk_cuts_as_torch_chunk():
     ("input: [8, 4, 4]\nlayers: [reshape: {shape: [-1, -1]}]", r"more than one -1"),
     ("input: [8, 4, 4]\nlayers: [reshape: {shape: [2, 4, 4, 2, 2]}, conv: {out: 4, k: 1}]", r"conv needs a C×L, C×H×W or C×T×H×W input, got 2×4×4×2×2"),
     ("input: [8, 4, 4]\nlayers: [reshape: {shape: [2, 4, 4, 2, 2]}, maxpool: {k: 2}]", r"maxpool needs a C×L, C×H×W or C×T×H×W input"),
+    ("input: [8, 4, 4]\nlayers: [reshape: {shape: [2, 4, 4, 2, 2]}, bn]", r"bn needs a C×L, C×H×W or C×T×H×W input"),  # torch has BatchNorm1d to 3d
+    ("input: [8, 4, 4]\nlayers: [reshape: {shape: [2, 4, 4, 2, 2]}, lrn]", r"lrn needs a C×H×W input"),
     ("input: [8, 4, 4]\nlayers: [slice: {start: 8}]", r"slice \[8:\] of dim 1 \(size 8\) is empty"),
     ("input: [8, 4, 4]\nlayers: [slice: {stop: 2, dim: 0}]", r"dim 0 is the batch"),
     ("input: [8, 4, 4]\nlayers: [slice: {stop: 2, dim: 4}]", r"dim 4 is outside a tensor of 4 dims"),
