@@ -125,8 +125,10 @@ def _stages(overview: Overview) -> str:
     t = report.totals
     macs = [(r.name, r.macs, f"{units.count(r.macs)} ({units.share(r.macs, t.macs)})") for r in stages.rows]
     params = [(r.name, r.params, f"{units.count(r.params)} ({units.share(r.params, t.params)})") for r in stages.rows]
+    matmul = [(r.name, r.matmul_macs, f"{units.count(r.matmul_macs)} ({units.share(r.matmul_macs, t.matmul_macs)})") for r in stages.rows]
     return (
         _bar_chart(f"MACs per stage (names cut to {overview.stage_depth} segment{'s' if overview.stage_depth > 1 else ''})", macs, "macs")
+        + (_bar_chart("matmul MACs per stage (attention's products of two activations)", matmul, "macs") if t.matmul_macs else "")
         + _bar_chart("params per stage", params, "params")
     )
 

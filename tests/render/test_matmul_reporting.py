@@ -83,3 +83,14 @@ def test_whatif_and_compare_say_them(cli):
     assert "matmul MACs" in sweep and RULE in words(sweep)
     compared = cli("compare", SPEC, "--g", "2", "-f", "markdown").stdout
     assert f"matmul MACs {LAYERS * PER_LAYER:,} in every network above" in compared
+
+
+def test_html_report_has_the_column_a_chart_and_the_convention(cli, tmp_path):
+    page = tmp_path / "page.html"
+    assert cli("report", SPEC, "-o", page).exit_code == 0
+    text = page.read_text(encoding="utf-8")
+    assert "matmul MACs per stage" in text and '"matmul MACs"' in text  # the chart, and the table's column header
+    assert "reported apart" in text
+    plain = tmp_path / "plain.html"
+    assert cli("report", "resnet18", "-o", plain).exit_code == 0
+    assert "matmul MACs per stage" not in plain.read_text(encoding="utf-8")
