@@ -126,7 +126,10 @@ def _stages(overview: Overview) -> str:
     t = report.totals
     cut = f"names cut to {overview.stage_depth} segment{'s' if overview.stage_depth > 1 else ''}"
     charts = []
-    for metric, caption, klass in (("macs", "MACs per stage", "macs"), ("params", "params per stage", "params")):
+    metrics = [("macs", "MACs per stage", "macs"), ("params", "params per stage", "params")]
+    if t.matmul_macs:
+        metrics.insert(1, ("matmul_macs", "matmul MACs per stage: attention's products of two activations", "macs"))
+    for metric, caption, klass in metrics:
         total = getattr(t, metric)
         items = [(r.name, getattr(r, metric), f"{units.count(getattr(r, metric))} ({units.share(getattr(r, metric), total)})")
                  for r in stages.rows if getattr(r, metric)]
