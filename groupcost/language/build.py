@@ -22,6 +22,7 @@ from difflib import get_close_matches
 from typing import Any
 
 from groupcost.errors import Location, SpecError, UsageError
+from groupcost.ops import ALIASES, LAYER_TYPES, MERGE_TYPES, Layer, Macro, Shape, format_shape
 from groupcost.graph.builder import GraphBuilder, Tensor
 from groupcost.graph.network import Network
 from groupcost.language.document import (
@@ -57,15 +58,6 @@ from groupcost.language.values import (
 )
 from groupcost.language.yamlsource import Node as YamlNode
 from groupcost.language.yamlsource import without_gc
-from groupcost.ops import (
-    ALIASES,
-    LAYER_TYPES,
-    MERGE_TYPES,
-    Layer,
-    Macro,
-    Shape,
-    format_shape,
-)
 
 MAX_BLOCK_DEPTH = 64
 CHAIN_ENDS = 3  # an error's chain of block calls keeps this many at each end
