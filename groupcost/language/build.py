@@ -236,6 +236,9 @@ class _Builder:
         if all(part.isidentifier() or part.isdigit() for part in value.split(".")) and (value == BLOCK_INPUT or value not in env or self.lookup(value, scope) is not None):
             return [value]  # an earlier output's name wins over a variable of the same name
         value = evaluate_node(node, env)
+        if node.value in env and not isinstance(value, (str, list)):  # a count or size by mistake, never a position
+            raise SpecError(f"from: '{node.value}' is a variable holding {value!r}, and no earlier output has that name",
+                            "a variable in from: gives names or a list of them; write a position as from: 3 or from: -1", node.loc)
         items = value if isinstance(value, list) else [value]
         if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in items):
             raise SpecError(f"from: '{node.value}' gives {value!r}", "from: takes names, positions (-1: the entry before) or a list of them", node.loc)
