@@ -9,6 +9,9 @@ entry adds no `.0` (the entry takes the group's name). Unnamed `residual` and `p
 transparent: their layers sit beside them. A residual's shortcut sits under `shortcut` (or the
 name its `{name: ..., layers: ...}` form gives), and `repeat` numbers each repetition, a one-entry
 body taking the number itself — so a stage of bottlenecks reads `layer2.0.conv2` as in torchvision.
+A dotted `name:` (`convs.0`) opens or reopens namespaces; a `repeat` with `namespace: false` and a
+generated `parallel` (`n:` and `branch:`) build their bodies in place, `i` set in each. What `from:`
+reaches (names, `in`, `-1`) is groupcost.language.wiring's.
 
 Shapes in expressions: `c_in`, `h_in`, `w_in` are the input of the enclosing block (undefined outside
 blocks) and never change inside it; `in` names that same tensor. `c_now`, `h_now`, `w_now` are the
