@@ -118,6 +118,8 @@ class _Builder(Wiring):
         self.read: set[str] = set()
         self.foreign: dict[int, dict[str, Any]] = {}  # a used file's variables, by the identity of its vars
         self.histories: list[list[Tensor]] = []  # per list being built: its input, then each entry's output (`from: -1`)
+        self.layer_names: set[str] = set()
+        self.namespaces: set[str] = set()  # every proper prefix of a layer's name: no layer may take one
 
     def network(self) -> Network:
         doc = self.doc
@@ -291,6 +293,7 @@ class _Builder(Wiring):
 
     def place(self, name: str, layer: Layer, x: Tensor, loc: Location, args: dict[str, YamlNode], size_of: str | None = None) -> Tensor:
         self._count(loc)
+        self.module_tree(name, loc)
         tensor = self.graph.layer(name, layer, x, loc, args=args, size_of=size_of)
         self.read.add(x.name)
         self.tensors[name] = tensor
@@ -426,6 +429,7 @@ class _Builder(Wiring):
             described = ", ".join(f"{label} gives {format_shape(s)}" for label, s in zip(labels, shapes))
             return SpecError(f"{kind} needs {merge.requirement}: {described}", merge.hint, loc)
 
+        self.module_tree(name, loc)
         tensor = self.graph.merge(name, kind, tensors, loc, refused)
         self._count(loc)  # after the shapes: a merge that cannot be made says so first
         self.read.update(t.name for t in tensors)

@@ -58,6 +58,19 @@ class Wiring:
 
     tensors: dict[str, Tensor]
     histories: list[list[Tensor]]
+    layer_names: set[str]
+    namespaces: set[str]
+
+    def module_tree(self, name: str, loc: Location) -> None:
+        """Layer names must form a tree, as PyTorch's module paths do: `a.b` cannot sit inside a layer `a`."""
+        parts = name.split(".")
+        prefixes = [".".join(parts[:k]) for k in range(1, len(parts))]
+        clash = next((p for p in prefixes if p in self.layer_names), None)
+        if clash is not None or name in self.namespaces:
+            inner, outer = (name, clash) if clash is not None else (next(n for n in self.layer_names if n.startswith(name + ".")), name)
+            raise SpecError(f"'{inner}' would sit inside '{outer}', which is a layer", "PyTorch's module paths form a tree: rename one of them", loc)
+        self.layer_names.add(name)
+        self.namespaces.update(prefixes)
 
     def resolve(self, node: YamlNode, scope: Scope, env: Mapping[str, Any]) -> Tensor:
         """The tensor a `from:` name stands for: innermost namespace first, then outwards."""
