@@ -437,7 +437,7 @@ class _EntryParser:
             return LayerEntry(common, LAYER_TYPES[kind], layer_args(LAYER_TYPES[kind], raw, key_locs, kind_loc, self.defaults, common.target is not None))
         if kind in MERGES:
             for key in raw:
-                raise SpecError(f"unknown key '{key}' in {kind}", _unquoted_comma(key) or f"{kind} takes name:, if: and from: [a, b, ...]", key_locs[key])
+                raise SpecError(f"unknown key '{key}' in {kind}", _unquoted_comma(key) or f"{kind} takes name:, if:, keep: and from: [a, b, ...]", key_locs[key])
             sources = common.sources
             if sources is None or sources.is_list and len(sources.value) < 2:
                 raise SpecError(f"{kind} needs from: with the names of two or more tensors", f"e.g. - {kind}: {{from: [conv2, in]}}", kind_loc)
