@@ -9,6 +9,9 @@ entry adds no `.0` (the entry takes the group's name). Unnamed `residual` and `p
 transparent: their layers sit beside them. A residual's shortcut sits under `shortcut` (or the
 name its `{name: ..., layers: ...}` form gives), and `repeat` numbers each repetition, a one-entry
 body taking the number itself — so a stage of bottlenecks reads `layer2.0.conv2` as in torchvision.
+A dotted `name:` (`convs.0`) opens or reopens namespaces; a `repeat` with `namespace: false` and a
+generated `parallel` (`n:` and `branch:`) build their bodies in place, `i` set in each. What `from:`
+reaches (names, `in`, `-1`) is groupcost.language.wiring's.
 
 Shapes in expressions: `c_in`, `h_in`, `w_in` are the input of the enclosing block (undefined outside
 blocks) and never change inside it; `in` names that same tensor. `c_now`, `h_now`, `w_now` are the
@@ -18,10 +21,10 @@ input of the entry being read.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from difflib import get_close_matches
 from typing import Any
 
 from groupcost.errors import Location, SpecError, UsageError
+from groupcost.ops import ALIASES, LAYER_TYPES, MERGE_TYPES, Layer, LayerError, Macro, Shape, format_shape
 from groupcost.graph.builder import GraphBuilder, Tensor
 from groupcost.graph.network import Network
 from groupcost.language.document import (
@@ -40,7 +43,6 @@ from groupcost.language.document import (
     SpecDocument,
     Template,
     TemplateCall,
-    check_name,
     layer_args,
     suggest,
 )
@@ -55,60 +57,17 @@ from groupcost.language.values import (
     variables_of,
     with_shape,
 )
+from groupcost.language.names import check_name
 from groupcost.language.sharing import share_owners, share_steps
+from groupcost.language.wiring import Scope, Wiring
 from groupcost.language.yamlsource import Node as YamlNode
 from groupcost.language.yamlsource import without_gc
-from groupcost.ops import (
-    ALIASES,
-    LAYER_TYPES,
-    MERGE_TYPES,
-    Layer,
-    LayerError,
-    Macro,
-    Shape,
-    format_shape,
-)
 from groupcost.ops.view import Chunk
 
 MAX_BLOCK_DEPTH = 64
 CHAIN_ENDS = 3  # an error's chain of block calls keeps this many at each end
 MAX_STEPS = 100_000
 MAX_REPEAT = 100_000
-BLOCK_INPUT = "in"
-
-
-class _Scope:
-    """One namespace: hands out unique, stable names (claimed in the graph) and knows its input (`in`)."""
-
-    def __init__(self, prefix: str, graph: GraphBuilder, group_input: Tensor, block: tuple[str, Tensor] | None = None):
-        self.prefix = prefix
-        self.index = 0
-        self.graph = graph
-        self.input = group_input  # the input of this namespace (a block, seq, repetition or branch)
-        self.block = block  # the enclosing block's name and input: what `in` and `c_in` stand for
-
-    def claim(self, explicit: str | None, loc: Location, numbered: bool = True, generated: bool = False) -> str:
-        segment = explicit if explicit is not None else str(self.index)
-        if numbered:
-            self.index += 1
-        name = self.prefix + segment
-        if not generated and name in self.graph.names:
-            raise SpecError(f"two entries are named '{name}'", f"the first is at {self.graph.names[name]}; names at one level must differ", loc)
-        return self.graph.claim(name, loc)
-
-    def child(self, name: str, group_input: Tensor) -> _Scope:
-        return _Scope(name + ".", self.graph, group_input, self.block)
-
-    def in_block(self, template: str, block_input: Tensor) -> _Scope:
-        """The same namespace, seen from inside a call of block `template` on `block_input`."""
-        scope = _Scope(self.prefix, self.graph, block_input, (template, block_input))
-        scope.index = self.index
-        return scope
-
-    def prefixes(self) -> list[str]:
-        """This namespace's prefix and every enclosing one, innermost first: `a.b.`, `a.`, ``."""
-        parts = self.prefix.split(".")[:-1]
-        return [".".join(parts[:k]) + "." for k in range(len(parts), 0, -1)] + [""]
 
 
 @without_gc
@@ -148,7 +107,7 @@ def _input_shape(doc: SpecDocument, env: Mapping[str, Number]) -> Shape:
     return tuple(dims)
 
 
-class _Builder:
+class _Builder(Wiring):
     def __init__(self, doc: SpecDocument, global_env: Mapping[str, Any], batch: int, input_shape: Shape):
         self.doc = doc
         self.globals = global_env
@@ -161,10 +120,12 @@ class _Builder:
         self.read: set[str] = set()
         self.foreign: dict[int, dict[str, Any]] = {}  # a used file's variables, by the identity of its vars
         self.histories: list[list[Tensor]] = []  # per list being built: its input, then each entry's output (`from: -1`)
+        self.layer_names: set[str] = set()
+        self.namespaces: set[str] = set()  # every proper prefix of a layer's name: no layer may take one
 
     def network(self) -> Network:
         doc = self.doc
-        top = _Scope("", self.graph, self.input)
+        top = Scope("", self.graph, self.input)
         env = dict(self.globals)  # no c_in outside blocks: an entry's own input is c_now
         last = self.sequence(doc.body, top, env, self.input)
         nodes = self.graph.nodes
@@ -188,83 +149,9 @@ class _Builder:
             raise SpecError(f"'{node.name}' is computed but never used", "read it with from:, or list it in outputs:", node.loc)
         return self.graph.network(doc.name, doc.description, doc.path, doc.dtype, DTYPE_BYTES[doc.dtype], dict(self.globals), outputs, doc.notes)
 
-    # ---- names and wiring -------------------------------------------------------------------
+    # ---- names ------------------------------------------------------------------------------
 
-    def resolve(self, node: YamlNode, scope: _Scope, env: Mapping[str, Any]) -> Tensor:
-        """The tensor a `from:` name stands for: innermost namespace first, then outwards."""
-        if isinstance(node.value, int) and not isinstance(node.value, bool):
-            node = YamlNode(str(node.value), node.loc)  # an unnamed entry's position
-        if not isinstance(node.value, str) or not node.value:
-            raise SpecError(f"from: expected the name of an earlier layer, got {node.value!r}", "e.g. from: layer3 or from: [a, b]", node.loc)
-        name = text_of(node, env)
-        if name == BLOCK_INPUT:
-            return self.block_input(scope, node.loc)
-        tensor = self.lookup(name, scope)
-        if tensor is not None:
-            return tensor
-        elsewhere = [n for n in self.tensors if n.endswith("." + name)]
-        if elsewhere:  # defined, but in a namespace this entry does not look into (another repetition's, a block's)
-            where = f"inside '{scope.prefix[:-1]}' and around it" if scope.prefix else "at the top level"
-            found = ", ".join(f"'{n}'" for n in elsewhere[:3]) + (f" and {len(elsewhere) - 3} more" if len(elsewhere) > 3 else "")
-            raise SpecError(f"'{name}' is not an earlier output {where}: there is {found}, in another namespace",
-                            f"write the full name, e.g. from: {elsewhere[-1]}", node.loc)
-        close = [c for c in get_close_matches(name, [n.rsplit(".", 1)[-1] for n in self.tensors] + list(self.tensors), n=3) if c != name]
-        hint = f"did you mean '{close[0]}'?" if close else "name an earlier layer or block, `input` or `in`"
-        raise SpecError(f"'{name}' is not an earlier output", f"{hint}; a later name would make a cycle", node.loc)
-
-    def lookup(self, name: str, scope: _Scope) -> Tensor | None:
-        for prefix in scope.prefixes():
-            tensor = self.tensors.get(prefix + name)
-            if tensor is not None:
-                return tensor
-        return None
-
-    @staticmethod
-    def block_input(scope: _Scope, loc: Location) -> Tensor:
-        """`in`: the enclosing block's input, as `c_in` is its width; refused where it could mean another tensor."""
-        if scope.block is None:
-            raise SpecError("'in' is the input of a block, and this entry is in no block", "name the tensor in from:; `input` is the network's input", loc)
-        template, tensor = scope.block
-        if scope.input != tensor:
-            raise SpecError(f"'in' is the input of block '{template}' ('{tensor.name}'), not of '{scope.prefix[:-1]}', which reads '{scope.input.name}'",
-                            "name the tensor you mean in from:", loc)
-        return tensor
-
-    def sources(self, node: YamlNode, scope: _Scope, env: Mapping[str, Any]) -> list[Tensor]:
-        """What `from:` reads: names, positions, `-1` (the entry before), or an expression or variable giving them."""
-        items = node.value if node.is_list else [node]
-        return [self.reference(ref, item.loc, scope, env) for item in items for ref in self.references(item, scope, env)]
-
-    def references(self, node: YamlNode, scope: _Scope, env: Mapping[str, Any]) -> list[str | int]:
-        """One `from:` item as names and relative positions: a name (`{...}` computed), an int, a variable, an expression."""
-        value = node.value
-        if isinstance(value, int) and not isinstance(value, bool):
-            return [value]
-        if not isinstance(value, str) or not value:
-            raise SpecError(f"from: expected the name of an earlier layer, got {value!r}", "e.g. from: layer3 or from: [a, b]", node.loc)
-        if "{" in value:
-            return [text_of(node, env)]
-        if all(part.isidentifier() or part.isdigit() for part in value.split(".")) and (value == BLOCK_INPUT or value not in env or self.lookup(value, scope) is not None):
-            return [value]  # an earlier output's name wins over a variable of the same name
-        value = evaluate_node(node, env)
-        items = value if isinstance(value, list) else [value]
-        if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in items):
-            raise SpecError(f"from: '{node.value}' gives {value!r}", "from: takes names, positions (-1: the entry before) or a list of them", node.loc)
-        return items
-
-    def reference(self, ref: str | int, loc: Location, scope: _Scope, env: Mapping[str, Any]) -> Tensor:
-        if isinstance(ref, str):
-            return self.resolve(YamlNode(ref, loc), scope, env)
-        if ref >= 0:
-            return self.resolve(YamlNode(str(ref), loc), scope, env)
-        history = self.histories[-1]
-        if -ref > len(history):
-            earlier = len(history) - 1
-            raise SpecError(f"from: {ref} reaches before this list, which has {earlier} earlier {'entry' if earlier == 1 else 'entries'} and its input",
-                            "-1 is the entry before, -2 the one before it; the list's input is the last one reachable", loc)
-        return history[ref]
-
-    def name(self, entry: Entry, scope: _Scope, env: Mapping[str, Any], given: str | None) -> str:
+    def name(self, entry: Entry, scope: Scope, env: Mapping[str, Any], given: str | None) -> str:
         """The entry's full name: `given` (a one-entry group's), its `name:`, or its position."""
         if given is not None:
             return given
@@ -277,7 +164,7 @@ class _Builder:
         self.tensors.setdefault(name, tensor)
         return tensor
 
-    def group(self, entries: tuple[Entry, ...], scope: _Scope, name: str, env: Mapping[str, Any], x: Tensor) -> Tensor:
+    def group(self, entries: tuple[Entry, ...], scope: Scope, name: str, env: Mapping[str, Any], x: Tensor) -> Tensor:
         """`entries` under the namespace `name`; a single unnamed entry takes the name itself."""
         if len(entries) == 1 and entries[0].common.name is None and _claims_name(entries[0]):
             self.histories.append([x])
@@ -288,7 +175,7 @@ class _Builder:
 
     # ---- entries ------------------------------------------------------------------------------
 
-    def sequence(self, entries: tuple[Entry, ...], scope: _Scope, env: Mapping[str, Any], x: Tensor) -> Tensor:
+    def sequence(self, entries: tuple[Entry, ...], scope: Scope, env: Mapping[str, Any], x: Tensor) -> Tensor:
         history = [x]
         self.histories.append(history)
         for entry in entries:
@@ -299,7 +186,7 @@ class _Builder:
         self.histories.pop()
         return x
 
-    def entry(self, entry: Entry, scope: _Scope, env: Mapping[str, Any], x: Tensor, given: str | None = None) -> Tensor:
+    def entry(self, entry: Entry, scope: Scope, env: Mapping[str, Any], x: Tensor, given: str | None = None) -> Tensor:
         """Build `entry` reading `x` (or its `from:`); return the tensor it produces. With `share:`, the
         k-th layer it makes calls the module of the k-th layer of the entry it names."""
         share = entry.common.share
@@ -314,7 +201,7 @@ class _Builder:
         share_steps(self.graph.nodes, start, owners, share)
         return y
 
-    def unshared(self, entry: Entry, scope: _Scope, env: Mapping[str, Any], x: Tensor, given: str | None = None) -> Tensor:
+    def unshared(self, entry: Entry, scope: Scope, env: Mapping[str, Any], x: Tensor, given: str | None = None) -> Tensor:
         common = entry.common
         local = {**env, **now_sizes(x.shape)}
         if common.condition is not None and not evaluate_node(common.condition, local):
@@ -324,7 +211,7 @@ class _Builder:
             self.read.add(y.name)  # kept: an optional side output nobody need read
         return y
 
-    def made(self, entry: Entry, scope: _Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
+    def made(self, entry: Entry, scope: Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
         common = entry.common
         if common.sources is not None and not isinstance(entry, MergeEntry):
             sources = self.sources(common.sources, scope, local)
@@ -393,7 +280,7 @@ class _Builder:
             self.sizes[name] = self.estimate(self.doc.templates[name].body)
         return self.sizes[name]
 
-    def layer(self, entry: Entry, layer_type: type[Layer], args: dict[str, YamlNode], scope: _Scope, env: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
+    def layer(self, entry: Entry, layer_type: type[Layer], args: dict[str, YamlNode], scope: Scope, env: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
         size_of = None
         if entry.common.target is not None:
             size, size_of = self.target_size(entry.common.target, layer_type, args, scope, env)
@@ -412,7 +299,7 @@ class _Builder:
             return self.produced(name, x)
         return self.place(name, layer, x, entry.common.loc, args, size_of)
 
-    def target_size(self, node: YamlNode, layer_type: type[Layer], args: dict[str, YamlNode], scope: _Scope, env: Mapping[str, Any]) -> tuple[YamlNode, str]:
+    def target_size(self, node: YamlNode, layer_type: type[Layer], args: dict[str, YamlNode], scope: Scope, env: Mapping[str, Any]) -> tuple[YamlNode, str]:
         """`to: NAME`: the named tensor's spatial size, as the `size:` argument (FPN's and U-Net's "like that one"), and the tensor's name."""
         if "size" in args and args["size"] is not node:
             raise SpecError(f"{layer_type.type_name} takes size: or to:, not both", None, node.loc)
@@ -428,6 +315,7 @@ class _Builder:
 
     def place(self, name: str, layer: Layer, x: Tensor, loc: Location, args: dict[str, YamlNode], size_of: str | None = None) -> Tensor:
         self._count(loc)
+        self.module_tree(name, loc)
         tensor = self.graph.layer(name, layer, x, loc, args=args, size_of=size_of)
         self.read.add(x.name)
         self.tensors[name] = tensor
@@ -449,7 +337,7 @@ class _Builder:
                 raise SpecError(f"{layer_type.type_name} {spec.name}: {exc.message}", exc.hint, exc.location or node.loc) from None
         return layer_type(**kwargs)
 
-    def computed(self, entry: ComputedEntry, scope: _Scope, env: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
+    def computed(self, entry: ComputedEntry, scope: Scope, env: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
         """`- "{act}"`: the type is known now; its arguments are checked as any entry's."""
         kind = text_of(entry.kind, env)
         kind = ALIASES.get(kind, kind)
@@ -480,7 +368,7 @@ class _Builder:
         self._foresee(count * each, node.loc)
         return count
 
-    def repeat(self, entry: RepeatEntry | InlineRepeatEntry, scope: _Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: Tensor) -> Tensor:
+    def repeat(self, entry: RepeatEntry | InlineRepeatEntry, scope: Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: Tensor) -> Tensor:
         count = self.count(entry.count, local, 0, self.estimate(entry.body), "repeat count")
         for i in range(count):
             inner = {**env, entry.var: i}
@@ -499,7 +387,7 @@ class _Builder:
             x = self.group(entry.body, scope, scope.claim(explicit, entry.common.loc), inner, x)
         return x
 
-    def residual(self, entry: ResidualEntry, scope: _Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
+    def residual(self, entry: ResidualEntry, scope: Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
         named = given is not None or entry.common.name is not None
         name = self.name(entry, scope, local, given) if named else None
         inner = scope.child(name, x) if name else scope
@@ -511,7 +399,7 @@ class _Builder:
         merge = self.merge(entry.merge, inner.claim(entry.merge, entry.common.loc, numbered=False, generated=True), [y_body, y_short], entry.common.loc, "residual body", "shortcut")
         return self.produced(name, merge) if name else merge
 
-    def branch(self, branch: Branch, scope: _Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: Tensor, default_name: str | None) -> Tensor:
+    def branch(self, branch: Branch, scope: Scope, env: Mapping[str, Any], local: Mapping[str, Any], x: Tensor, default_name: str | None) -> Tensor:
         """A shortcut or parallel branch: numbered (or `default_name`), named, or transparent."""
         if not branch.body:
             if branch.name is None and default_name is None:
@@ -523,7 +411,7 @@ class _Builder:
         loc = branch.name.loc if branch.name is not None else branch.body[0].common.loc
         return self.group(branch.body, scope, scope.claim(explicit, loc, numbered=explicit != "shortcut"), env, x)
 
-    def parallel(self, entry: ParallelEntry | GeneratedParallelEntry, branches: list[tuple[Branch, Mapping[str, Any]]], scope: _Scope,
+    def parallel(self, entry: ParallelEntry | GeneratedParallelEntry, branches: list[tuple[Branch, Mapping[str, Any]]], scope: Scope,
                  local: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
         """`branches`: each branch with the variables it sees (a generated branch's own `i`)."""
         named = given is not None or entry.common.name is not None
@@ -563,13 +451,14 @@ class _Builder:
             described = ", ".join(f"{label} gives {format_shape(s)}" for label, s in zip(labels, shapes))
             return SpecError(f"{kind} needs {merge.requirement}: {described}", merge.refusal_hint(shapes), loc)
 
+        self.module_tree(name, loc)
         tensor = self.graph.merge(name, kind, tensors, loc, refused)
         self._count(loc)  # after the shapes: a merge that cannot be made says so first
         self.read.update(t.name for t in tensors)
         self.tensors[name] = tensor
         return tensor
 
-    def call(self, entry: TemplateCall, scope: _Scope, local: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
+    def call(self, entry: TemplateCall, scope: Scope, local: Mapping[str, Any], x: Tensor, given: str | None) -> Tensor:
         template = self.doc.templates[entry.template]
         self._foresee(self.template_size(entry.template), entry.common.loc)
         self.depth += 1

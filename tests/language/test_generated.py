@@ -239,3 +239,20 @@ outputs: "['head'] + (['aux_head'] if aux else [])"
     assert build(parse_text(text), {"aux": 0}).output_shapes == ((4, 4, 4),)
     with pytest.raises(SpecError, match="outputs: -1 counts back, which only from: does"):
         build(parse_text(text.replace("outputs: \"['head'] + (['aux_head'] if aux else [])\"", "outputs: \"['head', -1]\"")))
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_a_computed_sum_is_hrnets_fuse_in_torch(n):
+    """HRNet's fuse layer (Sun et al. 2019, Fig. 3): every branch brought to one resolution, summed."""
+    torch = pytest.importorskip("torch")
+
+    class Fuse(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            for j in range(n):
+                self.add_module(f"b{j}", torch.nn.Conv2d(8, 8, 1))
+
+        def forward(self, x):
+            return sum(conv(x) for conv in self.children())
+
+    _agrees_with(torch, build(parse_text(HRNET_SUM), {"n": n}), Fuse())

@@ -8,7 +8,7 @@ import pytest
 
 from groupcost.errors import SpecError
 from groupcost.language import build, parse_text
-from groupcost.language.document import TORCH_MODULE_ATTRIBUTES
+from groupcost.language.names import TORCH_MODULE_ATTRIBUTES
 
 BAD = Path(__file__).parents[1] / "bad_specs"
 
