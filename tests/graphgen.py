@@ -852,7 +852,7 @@ def draw_reshape(draw, x: Shape) -> Op | None:
     return Op("reshape", {"shape": written}, out, lambda: _modules().Apply(lambda t: t.reshape(t.shape[0], *written)))
 
 
-@layer("dist2bbox", weight=20)
+@layer("dist2bbox", weight=2)
 def draw_dist2bbox(draw, x: Shape) -> Op | None:
     """Anchor-free box decoding of 4×A distances: the A cells as one or two levels of h×w grids."""
     if len(x) != 2 or x[0] != 4:
