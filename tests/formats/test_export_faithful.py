@@ -18,7 +18,8 @@ from groupcost.formats.torch import export as pytorch_export
 
 torch = pytest.importorskip("torch")
 
-import torch_vision_mobile as mobile  # noqa: E402  (needs torch)
+import torch_vision_mobile as mobile  # needs torch
+import torch_vision_resnets as resnets
 
 REFERENCE = Path(__file__).parents[1] / "reference"
 KEYS = {**json.loads((REFERENCE / "torchvision_state_dicts.json").read_text(encoding="utf-8")),
@@ -31,8 +32,18 @@ MODELS = {
     "lraspp_mobilenet_v3_large": (mobile.lraspp_mobilenet_v3_large, (3, 128, 160)),
     "deeplabv3_mobilenet_v3_large": (mobile.deeplabv3_mobilenet_v3_large, (3, 128, 160)),
     "mobilenet_v2": (mobile.mobilenet_v2, (3, 224, 224)),
+    "resnet18": (resnets.resnet18, (3, 224, 224)),
+    "resnet50": (resnets.resnet50, (3, 160, 160)),
+    "resnext50_32x4d": (resnets.resnext50_32x4d, (3, 160, 160)),
+    "resnext101_64x4d": (resnets.resnext101_64x4d, (3, 128, 128)),
+    "wide_resnet50_2": (resnets.wide_resnet50_2, (3, 128, 128)),
+    "fcn_resnet50": (resnets.fcn_resnet50, (3, 96, 128)),
+    "alexnet": (resnets.alexnet, (3, 224, 224)),
+    "shufflenet_v2_x1_0": (resnets.shufflenet_v2_x1_0, (3, 224, 224)),
+    "shufflenet_v2_x0_5": (resnets.shufflenet_v2_x0_5, (3, 224, 224)),
 }
-SLOW = {"efficientnet_v2_s", "deeplabv3_mobilenet_v3_large"}
+SLOW = {"efficientnet_v2_s", "deeplabv3_mobilenet_v3_large", "resnet50", "resnext50_32x4d", "resnext101_64x4d",
+        "wide_resnet50_2", "fcn_resnet50"}
 PARAMS = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in MODELS]
 BATCH = 2
 
