@@ -19,6 +19,7 @@ from groupcost.formats.torch import export as pytorch_export
 torch = pytest.importorskip("torch")
 
 import torch_vision_mobile as mobile  # needs torch
+import torch_vision_others as others
 import torch_vision_resnets as resnets
 
 REFERENCE = Path(__file__).parents[1] / "reference"
@@ -41,9 +42,14 @@ MODELS = {
     "alexnet": (resnets.alexnet, (3, 224, 224)),
     "shufflenet_v2_x1_0": (resnets.shufflenet_v2_x1_0, (3, 224, 224)),
     "shufflenet_v2_x0_5": (resnets.shufflenet_v2_x0_5, (3, 224, 224)),
+    "convnext_tiny": (others.convnext_tiny, (3, 128, 128)),
+    "regnet_y_800mf": (others.regnet_y_800mf, (3, 160, 160)),
+    "r3d_18": (others.r3d_18, (3, 8, 64, 64)),
+    "r2plus1d_18": (others.r2plus1d_18, (3, 8, 64, 64)),
+    "resnet50_fpn": (others.resnet50_fpn, (3, 128, 160)),
 }
 SLOW = {"efficientnet_v2_s", "deeplabv3_mobilenet_v3_large", "resnet50", "resnext50_32x4d", "resnext101_64x4d",
-        "wide_resnet50_2", "fcn_resnet50"}
+        "wide_resnet50_2", "fcn_resnet50", "convnext_tiny", "r3d_18", "r2plus1d_18", "resnet50_fpn"}
 PARAMS = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in MODELS]
 BATCH = 2
 
@@ -78,6 +84,11 @@ def trained_like(model, size: tuple[int, ...], seed: int = 0):
                 module.weight.copy_(torch.rand(c, generator=generator) * 0.5 + 0.25)
                 module.bias.copy_(torch.randn(c, generator=generator) * 0.1)
                 hooks.append(module.register_forward_pre_hook(calibrate))  # before it runs, in eval mode
+            elif isinstance(module, torch.nn.LayerNorm):
+                module.weight.copy_(torch.rand(module.weight.shape, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * 0.1)
+            if isinstance(getattr(module, "layer_scale", None), torch.nn.Parameter):  # ConvNeXt's, 1e-6 when new
+                module.layer_scale.copy_(torch.rand(module.layer_scale.shape, generator=generator) * 0.4 + 0.1)
         model.eval()(torch.randn((4, *size), generator=generator))
         for hook in hooks:
             hook.remove()
