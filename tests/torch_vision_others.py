@@ -82,7 +82,7 @@ class RegNetBlock(nn.Module):
         super().__init__()
         self.proj = cna(w_in, w_out, 1, s, act=False) if w_in != w_out or s != 1 else None
         self.f = nn.Sequential(OrderedDict(a=cna(w_in, w_out), b=cna(w_out, w_out, 3, s, w_out // 16),
-                                           se=SE(w_out, int(round(0.25 * w_in))), c=cna(w_out, w_out, act=False)))
+                                           se=SE(w_out, round(0.25 * w_in)), c=cna(w_out, w_out, act=False)))
         self.activation = nn.ReLU()
 
     def forward(self, x):
@@ -184,3 +184,53 @@ class ResNetFPN(nn.Module):
 
 def resnet50_fpn():
     return ResNetFPN()
+
+
+# ---- S3D (arXiv 1712.04851): Inception 3-D with every 3×3×3 conv split into 1×3×3 then 3×1×1 ----------
+
+def cna3d(c_in, c_out, k=(1, 1, 1), s=(1, 1, 1), p=(0, 0, 0)):
+    """Conv3d (no bias), BatchNorm3d with S3D's eps 1e-3 and momentum 1e-3, ReLU."""
+    return nn.Sequential(nn.Conv3d(c_in, c_out, k, s, p, bias=False), nn.BatchNorm3d(c_out, eps=1e-3, momentum=1e-3), nn.ReLU())
+
+
+def separable3d(c_in, c_out, k, s, p):
+    return nn.Sequential(cna3d(c_in, c_out, (1, k, k), (1, s, s), (0, p, p)), cna3d(c_out, c_out, (k, 1, 1), (s, 1, 1), (p, 0, 0)))
+
+
+class SepInception(nn.Module):
+    """Four branches concatenated: 1×1; 1×1 then separable 3×3×3; the same narrower; 3×3×3 max pool then 1×1."""
+
+    def __init__(self, c_in, b0, b1_mid, b1, b2_mid, b2, b3):
+        super().__init__()
+        self.branch0 = cna3d(c_in, b0)
+        self.branch1 = nn.Sequential(cna3d(c_in, b1_mid), separable3d(b1_mid, b1, 3, 1, 1))
+        self.branch2 = nn.Sequential(cna3d(c_in, b2_mid), separable3d(b2_mid, b2, 3, 1, 1))
+        self.branch3 = nn.Sequential(nn.MaxPool3d(3, 1, 1), cna3d(c_in, b3))
+
+    def forward(self, x):
+        return torch.cat([self.branch0(x), self.branch1(x), self.branch2(x), self.branch3(x)], 1)
+
+
+class S3D(nn.Module):
+    def __init__(self, classes=400):
+        super().__init__()
+        pool = nn.MaxPool3d
+        self.features = nn.Sequential(
+            separable3d(3, 64, 7, 2, 3), pool((1, 3, 3), (1, 2, 2), (0, 1, 1)), cna3d(64, 64),
+            separable3d(64, 192, 3, 1, 1), pool((1, 3, 3), (1, 2, 2), (0, 1, 1)),
+            SepInception(192, 64, 96, 128, 16, 32, 32), SepInception(256, 128, 128, 192, 32, 96, 64),
+            pool(3, 2, 1),
+            SepInception(480, 192, 96, 208, 16, 48, 64), SepInception(512, 160, 112, 224, 24, 64, 64),
+            SepInception(512, 128, 128, 256, 24, 64, 64), SepInception(512, 112, 144, 288, 32, 64, 64),
+            SepInception(528, 256, 160, 320, 32, 128, 128),
+            pool(2, 2, 0),
+            SepInception(832, 256, 160, 320, 32, 128, 128), SepInception(832, 384, 192, 384, 48, 128, 128))
+        self.avgpool = nn.AvgPool3d((2, 7, 7), 1)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Conv3d(1024, classes, 1))
+
+    def forward(self, x):
+        return self.classifier(self.avgpool(self.features(x))).mean((2, 3, 4))
+
+
+def s3d():
+    return S3D()

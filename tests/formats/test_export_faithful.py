@@ -47,9 +47,10 @@ MODELS = {
     "r3d_18": (others.r3d_18, (3, 8, 64, 64)),
     "r2plus1d_18": (others.r2plus1d_18, (3, 8, 64, 64)),
     "resnet50_fpn": (others.resnet50_fpn, (3, 128, 160)),
+    "s3d": (others.s3d, (3, 16, 224, 224)),  # its 2×7×7 average pool needs the full size
 }
 SLOW = {"efficientnet_v2_s", "deeplabv3_mobilenet_v3_large", "resnet50", "resnext50_32x4d", "resnext101_64x4d",
-        "wide_resnet50_2", "fcn_resnet50", "convnext_tiny", "r3d_18", "r2plus1d_18", "resnet50_fpn"}
+        "wide_resnet50_2", "fcn_resnet50", "convnext_tiny", "r3d_18", "r2plus1d_18", "resnet50_fpn", "s3d"}
 PARAMS = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in MODELS]
 BATCH = 2
 
