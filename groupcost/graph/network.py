@@ -97,6 +97,7 @@ class Network:
     nodes: tuple[Step, ...]
     outputs: tuple[str, ...]
     notes: tuple[str, ...] = ()  # said once under every report: how the source was read (an ONNX import's folded BN)
+    output_keys: tuple[str, ...] = ()  # where the network returns a dict (`outputs: {out: ...}`): its keys, one per output
 
     def steps(self) -> tuple[Step, ...]:
         """The nodes in topological order."""

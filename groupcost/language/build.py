@@ -20,6 +20,7 @@ input of the entry being read.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -147,7 +148,8 @@ class _Builder(Wiring):
         if unread:
             node = unread[0]
             raise SpecError(f"'{node.name}' is computed but never used", "read it with from:, or list it in outputs:", node.loc)
-        return self.graph.network(doc.name, doc.description, doc.path, doc.dtype, DTYPE_BYTES[doc.dtype], dict(self.globals), outputs, doc.notes)
+        network = self.graph.network(doc.name, doc.description, doc.path, doc.dtype, DTYPE_BYTES[doc.dtype], dict(self.globals), outputs, doc.notes)
+        return dataclasses.replace(network, output_keys=doc.output_keys) if doc.output_keys else network
 
     # ---- names ------------------------------------------------------------------------------
 

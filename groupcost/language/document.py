@@ -186,6 +186,7 @@ class SpecDocument:
     outputs: tuple[Node, ...]  # named outputs; empty: the last layer's output
     root: Node = field(compare=False)
     notes: tuple[str, ...] = ()  # how the source was read (an ONNX import's folded BatchNorm), said under every report
+    output_keys: tuple[str, ...] = ()  # `outputs: {out: head, aux: aux}`: the keys of the dict the network returns
 
     @property
     def budgets(self) -> Node | None:
@@ -223,16 +224,21 @@ def parse_document(root: Node, default_name: str, used: tuple[tuple[Node, Node |
         parser.declare_templates(_mapping(top["blocks"], "blocks"), top["blocks"].key_locs)
     body = parser.entries(top["layers"], "layers")
     outputs: tuple[Node, ...] = ()
+    output_keys: tuple[str, ...] = ()
     if "outputs" in top:
         node = top["outputs"]
-        outputs = tuple(node.value) if node.is_list else (node,)
+        if node.is_map:  # keys of the returned dict (torchvision's segmentation models return {'out': ..., 'aux': ...})
+            output_keys, outputs = tuple(str(key) for key in node.value), tuple(node.value.values())
+        else:
+            outputs = tuple(node.value) if node.is_list else (node,)
         for item in outputs:
             if not isinstance(item.value, str) or not item.value:
                 raise SpecError(f"outputs: expected names of layers, got {item.value!r}", "e.g. outputs: [p2, p3, p4]", item.loc)
         if not outputs:
             raise SpecError("outputs: is empty", "name at least one layer, or leave outputs: out", node.loc)
     templates = {**builtin_templates(), **parser.templates}  # the spec's and used files' blocks replace built-in ones
-    return SpecDocument(root.loc.path, name, description, top["input"], top.get("batch"), dtype, _variables(top.get("vars")), templates, body, outputs, root)
+    return SpecDocument(root.loc.path, name, description, top["input"], top.get("batch"), dtype, _variables(top.get("vars")), templates, body, outputs, root,
+                        output_keys=output_keys)
 
 
 def _use_blocks(parser: _EntryParser, used_root: Node, selection: Node | None) -> None:

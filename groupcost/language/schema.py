@@ -165,7 +165,9 @@ def spec_schema() -> dict:
             },
         },
         "layers": layers_ref,
-        "outputs": {**NAMES, "description": "the network's outputs by name (default: the last layer's)"},
+        "outputs": {"anyOf": [*NAMES["anyOf"], {"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 1}],
+                    "description": "the network's outputs by name (default: the last layer's); a mapping {key: name} returns a dict, as "
+                                   "torchvision's segmentation models ({out: ..., aux: ...}) and FPN ({'0': ..., pool: ...})"},
         "budgets": {
             "type": ["object", "null"],
             "properties": {**budget_values, "layers": {"type": "object", "additionalProperties": {"type": "object", "properties": layer_values, "additionalProperties": False}}},

@@ -68,9 +68,7 @@ class BatchNorm(Layer):
 
     @classmethod
     def torch_raised(cls, r: Raising) -> Raised | None:
-        if r.a("eps") is None and r.a("momentum") is None:
-            return Raised(f"{r.need('_batchnorm')}(shape{r.kw('affine')})")
-        return Raised(f"(nn.BatchNorm1d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[len(shape) - 1](shape[0]{r.kw('affine', 'eps', 'momentum')})")
+        return Raised(f"{r.need('_batchnorm')}(shape{r.kw('affine', 'eps', 'momentum')})")
 
     def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
         c = at.in_shape[0]

@@ -172,7 +172,7 @@ def _counts(model, network):
 
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         y = model(torch.zeros(network.batch, *network.input_shape, device="meta"))
-    outputs = (y,) if isinstance(y, torch.Tensor) else y
+    outputs = (y,) if isinstance(y, torch.Tensor) else tuple(y.values()) if isinstance(y, dict) else y  # a dict: {'out': ...}, FPN's levels
     return sum(p.numel() for p in model.parameters()), _conv_linear_flops(counter) // 2, tuple(tuple(t.shape[1:]) for t in outputs)
 
 
@@ -239,7 +239,7 @@ def test_graph_form_counts_what_groupcost_counts(name):
     model = _build(network, "meta")
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         y = model(torch.zeros(network.batch, *network.input_shape, device="meta"))
-    outputs = (y,) if isinstance(y, torch.Tensor) else y
+    outputs = (y,) if isinstance(y, torch.Tensor) else tuple(y.values()) if isinstance(y, dict) else y
     report = groupcost.analyze(network)
     assert sum(p.numel() for p in model.parameters()) == report.totals.params
     assert _conv_linear_flops(counter) == 2 * report.totals.macs

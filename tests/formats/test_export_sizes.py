@@ -59,7 +59,7 @@ def test_pytorch_export_follows_the_input_size(name, cli):
     _, steps = forward(network, x, weights, keep_outputs=True)
     with torch.no_grad():
         y = model(torch.from_numpy(x))
-    outputs = y if isinstance(y, tuple) else (y,)
+    outputs = tuple(y.values()) if isinstance(y, dict) else y if isinstance(y, tuple) else (y,)
     assert [tuple(t.shape[1:]) for t in outputs] == analyzed == list(network.output_shapes)
     for got, tensor in zip(outputs, network.outputs):
         want = steps[tensor]

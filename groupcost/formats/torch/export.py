@@ -11,6 +11,8 @@ with torch, that the raised form computes what the graph form computes.
 
 from __future__ import annotations
 
+import textwrap
+
 from groupcost.formats.torch.graph import pytorch_source
 from groupcost.formats.torch.names import class_name, module_path
 from groupcost.formats.torch.structured import spec_source
@@ -28,13 +30,16 @@ def export_pytorch(doc, overrides: dict | None = None, command: str | None = Non
     """
     network = build(doc, overrides or {})
     settings = ", ".join(f"{k}={v!r}" for k, v in network.variables.items()) or "none"
+    if len(settings) > 200:
+        settings = ", ".join(network.variables) + ": see build()"
+    about = (f"Written by groupcost from {network.source}" + (f" ({command})" if command else "") + ". "
+             "Blocks are classes whose constructors take the block's arguments (and the input shape), "
+             "`repeat` is a loop, and the spec's variables are the arguments of build(), with the spec's "
+             f"values as defaults ({settings}). Module paths are the spec's layer names. Needs only torch.")
     header = [
         f'"""{network.name}: {network.description}' if network.description else f'"""{network.name}',
         "",
-        f"Written by groupcost from {network.source}" + (f" ({command})" if command else "") + ".",
-        "Blocks are classes whose constructors take the block's arguments (and the input shape),",
-        "`repeat` is a loop, and the spec's variables are the arguments of build(), with the spec's",
-        f"values as defaults ({settings}). Module paths are the spec's layer names. Needs only torch.",
+        *textwrap.wrap(about, 100, break_long_words=False, break_on_hyphens=False),
         '"""',
     ]
     try:

@@ -27,6 +27,8 @@ class Scope:
     index: int = 0
     static_names: bool = True  # False once a name depends on the run (then forward may not refer to one)
     record: str | None = None  # a list that collects the names placed, in order, for a forward that runs them
+    sequential: bool = False  # an nn.Sequential: numbered entries are appended (it numbers them), no counter
+    placed: int = 0  # the modules registered so far (a numbered child's position, for `self[N]` in forward)
 
 
 class Expressions:

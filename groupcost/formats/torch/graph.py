@@ -93,7 +93,11 @@ def pytorch_source(network: Network, command: str | None = None) -> str:
         else:
             body.append(f"{target} = {node.merge.torch_expression(reads)}  # {node.kind} → {_shape(node.out_shape)}")
     outputs = [variables.names[name] for name in network.outputs]
-    result = outputs[0] if len(outputs) == 1 else "(" + ", ".join(outputs) + ")"
+    if network.output_keys:  # a dict, as torchvision's segmentation models and FPN return
+        items = [f"{key!r}: {tensor}" for key, tensor in zip(network.output_keys, outputs)]
+        result = "{" + ", ".join(items) + "}" if len(", ".join(items)) < 80 else "{\n" + "".join(f"            {i},\n" for i in items) + "        }"
+    else:
+        result = outputs[0] if len(outputs) == 1 else "(" + ", ".join(outputs) + ")"
 
     settings = ", ".join(f"{k}={_literal(v)}" for k, v in network.variables.items()) or "none"
     header = [
@@ -102,7 +106,8 @@ def pytorch_source(network: Network, command: str | None = None) -> str:
         f"Written by groupcost from {network.source}" + (f" ({command})" if command else "") + ".",
         f"Variables, resolved: {settings}.",
         f"Input: {network.batch}×{_shape(network.input_shape)}; output{'s' if len(outputs) > 1 else ''}: "
-        + ", ".join(_shape(s) for s in network.output_shapes) + ".",
+        + ", ".join((f"{key!r}: " if key else "") + _shape(s) for key, s in zip(network.output_keys or [""] * len(outputs), network.output_shapes))
+        + (" (a dict)." if network.output_keys else "."),
         "Module paths are the spec's layer names; forward runs the resolved graph, one node a line.",
         *(["Sizes the spec takes from a tensor (`to:`) are read from it in forward: the outputs follow the input."]
           if any(isinstance(step, LayerStep) and step.size_of for step in network.nodes) else []),

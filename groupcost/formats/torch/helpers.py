@@ -131,9 +131,9 @@ def divisible(value, divisor, min_value=None):
     return new + divisor if new < 0.9 * value else new
 ''',
     "_batchnorm": '''
-def _batchnorm(shape, affine=True):
-    """BatchNorm2d on a feature map, BatchNorm1d on a flat vector."""
-    return (nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d)(shape[0], affine=affine)
+def _batchnorm(shape, affine=True, eps=1e-5, momentum=0.1):
+    """BatchNorm2d on a feature map, BatchNorm1d on a flat vector (PyTorch's eps and momentum unless given)."""
+    return (nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d)(shape[0], eps=eps, momentum=momentum, affine=affine)
 ''',
     "_linear": '''
 class ChannelLinear(nn.Linear):

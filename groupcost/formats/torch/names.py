@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import keyword
 import re
 
+from groupcost.ops.adapters import Unraisable
+
 _MODULE_ATTRIBUTES = frozenset(
-    "training forward eval train type float half double bfloat16 cuda cpu xpu ipu mtia to apply parameters modules children "
-    "buffers state_dict load_state_dict zero_grad register_buffer register_parameter register_module add_module "
-    "get_submodule get_parameter get_buffer extra_repr requires_grad_ share_memory compile named_modules named_parameters "
-    "named_buffers named_children set_extra_state get_extra_state call_super_init dump_patches to_empty".split()
+    ["training", "forward", "eval", "train", "type", "float", "half", "double", "bfloat16", "cuda", "cpu", "xpu", "ipu", "mtia", "to", "apply", "parameters", "modules", "children", "buffers", "state_dict", "load_state_dict", "zero_grad", "register_buffer", "register_parameter", "register_module", "add_module", "get_submodule", "get_parameter", "get_buffer", "extra_repr", "requires_grad_", "share_memory", "compile", "named_modules", "named_parameters", "named_buffers", "named_children", "set_extra_state", "get_extra_state", "call_super_init", "dump_patches", "to_empty"]
 )
 
 
@@ -42,3 +42,30 @@ def class_name(model: str) -> str:
     if not text or not text[0].isalpha():
         text = "Net" + text
     return text
+
+
+def literal_name(name: str) -> str | None:
+    """The name a Python string literal holds (`'conv1'` → `conv1`); None for a computed name (`str(index)`)."""
+    if name.startswith(("'", '"')):
+        return ast.literal_eval(name)
+    return None
+
+
+def module_ref(name: str) -> str:
+    """How code in a module reaches the child named by the Python expression `name`."""
+    literal = literal_name(name)
+    if literal is not None and plain_attribute(literal):
+        return f"self.{literal}"
+    return f"self._modules[{name}]"
+
+
+def placed_name(lines: list[str]) -> str:
+    """The name of the module the constructor lines placed last in `self`."""
+    for line in reversed(lines):
+        m = re.match(r"\s*self\.(\w+) = ", line)
+        if m and not line.strip().startswith("self.out_shape"):
+            return repr(m.group(1))
+        m = re.match(r"\s*self\.add_module\(('[^']*'), ", line)
+        if m:
+            return m.group(1)
+    raise Unraisable("a module whose name forward cannot refer to")

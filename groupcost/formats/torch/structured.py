@@ -1,33 +1,29 @@
-"""Spec document → PyTorch source that keeps the spec's structure: blocks become nn.Module classes
-whose constructors take the block's arguments, `repeat` becomes a `for` loop, and the spec's
-variables become the keyword arguments of `build(**vars)`, with the spec's defaults.
+"""Spec document → PyTorch source that keeps the spec's structure, written to be read and kept as
+torchvision's source is: blocks become nn.Module classes whose constructors take the block's
+arguments, `repeat` becomes a `for` loop, the spec's variables are the keyword arguments of
+`build(**vars)` with the spec's defaults. The network comes first, then its blocks top-down, then
+build(), then the helpers (groupcost.formats.torch.helpers); long lines are wrapped (layout).
 
-The generated constructors track the tensor's shape as the spec builder does (`shape`, a tuple),
-so `c_in`, `c_now` and friends, input channels, 'same' padding and flattened widths are computed
-when the module is built, for whatever variables `build` is given.
+The constructors track the shape as the spec builder does, so `c_in`, 'same' padding... follow build()'s variables.
 
-What is raised (the rest raises `Unraisable`, and the caller falls back to the resolved graph,
-groupcost.formats.torch.export, saying why):
-- a block or the network whose entries only chain (layers, blocks, `seq`, `repeat` of one entry)
-  becomes an `nn.Sequential` subclass; `if:` and numbered names are decided as it is built;
-- a block whose body holds `residual` or `parallel` (unnamed, as torchvision writes code in
-  forward) gets a `forward` written out; where conditions or loops in a residual body decide
-  names while building, the constructor lists the modules and forward runs the list;
-- a `repeat` of several entries makes an nn.Sequential per repetition;
-- a named `residual` or `parallel` (a namespace of its own) becomes a class of its own;
-- not raised: `from:`, merge entries, `share:` and `outputs:` (the graph form), a block of one unnamed
-  entry, an unnamed residual or parallel inside a `seq` or `repeat`, transparent branches,
-  blocks from `use:` files, 1-D and 3-D inputs, and the layer types whose class has no
-  `torch_raised` (convtranspose, upsample, crop, pad, adaptive_maxpool: the graph form writes all of these).
-- each layer's constructor comes from its type's `torch_raised` (groupcost.ops.adapters); helper
-  functions and classes of the file are in groupcost.formats.torch.helpers, expressions in
-  groupcost.formats.torch.expressions.
-  A computed type is an activation (no arguments) or one of the blocks that take its arguments.
+What is raised (the rest raises `Unraisable`; the caller writes the resolved graph, saying why):
+- a block or the network whose entries only chain is an `nn.Sequential` subclass: numbered
+  entries are appended (nn.Sequential numbers them, so `if:` and loops need no counter);
+- a block with an unnamed `residual` or `parallel` gets a `forward` that calls its children by
+  attribute (`self.conv1`) or, numbered, by nn.Sequential's index (`self[2]`); where conditions or
+  loops in a residual body decide names while building, the constructor lists the names to run;
+- a `repeat` of several entries makes an nn.Sequential per repetition; a named `residual` or
+  `parallel` (a namespace of its own) is a class of its own;
+- not raised: `from:`, merges, `share:` and `outputs:` (the graph form), a block of one unnamed entry, an
+  unnamed residual or parallel inside a `seq` or `repeat`, transparent branches, blocks from
+  `use:` files, 1-D and 3-D inputs, layer types without `torch_raised` (groupcost.ops.adapters).
+A computed type is an activation (no arguments) or one of the blocks that take its arguments.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -39,7 +35,18 @@ from groupcost.formats.torch.expressions import (
     python_literal,
 )
 from groupcost.formats.torch.helpers import HELPER_ORDER, HELPER_TEXT
-from groupcost.formats.torch.names import class_name, plain_attribute
+from groupcost.formats.torch.layout import (
+    drop_unused_shape_names,
+    signature_lines,
+    wrap_calls,
+)
+from groupcost.formats.torch.names import (
+    class_name,
+    literal_name,
+    module_ref,
+    placed_name,
+    plain_attribute,
+)
 from groupcost.language.document import (
     Branch,
     ComputedEntry,
@@ -75,6 +82,8 @@ class Generator(Expressions):
         self.classes: dict[str, _Class] = {}
         self.order: list[str] = []
         self.in_chain = False  # placing an entry that forward calls by name (a parameter may stand there)
+        self.taken: set[str] = set()  # the local names of the function being written
+        self.indexed = False  # the class being written has forward call a numbered child (`self[2]`)
 
     # ---- entries -------------------------------------------------------------------------------
 
@@ -125,43 +134,71 @@ class Generator(Expressions):
             raise Unraisable(f"{type(entry).__name__.replace('Entry', '').lower()} where modules only chain, at {common.loc}")
 
     def dynamic(self, scope: Scope, out: list[str], indent: str) -> None:
-        """From here on, numbered names are counted as the module is built."""
-        if scope.counter is None:
-            scope.counter = self.var("k")
-            out.append(f"{indent}{scope.counter} = {scope.index}")
+        """From here on, numbered names are counted as the module is built (an nn.Sequential counts them itself)."""
+        if scope.counter is None and not scope.sequential:
+            scope.counter = "index"
+            if "index" in scope.locals or "index" in self.vars or "index" in self.taken:
+                scope.counter = self.var("index")
+            self.taken.add(scope.counter)
+            out.append(f"{indent}{scope.counter} = {scope.index}  # the number the next module is registered under")
         scope.static_names = False
 
-    def claim(self, entry: Entry, scope: Scope, out: list[str], indent: str, given: str | None) -> str:
-        """The name's Python expression; advances the numbering as the builder does."""
+    def claim(self, entry: Entry, scope: Scope, out: list[str], indent: str, given: str | None) -> str | None:
+        """The name's Python expression, or None where an nn.Sequential appends (and so numbers) the module;
+        advances the numbering as the builder does."""
         if given is not None:
             return given
         node = entry.common.name
-        if scope.counter is not None:
-            return self.name_text(node, scope) if node is not None else f"str({scope.counter})"
-        name = self.name_text(node, scope) if node is not None else repr(str(scope.index))
-        scope.index += 1
+        if node is not None:
+            name: str | None = self.name_text(node, scope)
+        elif scope.sequential:
+            name = None
+        elif scope.counter is not None:
+            name = f"str({scope.counter})"
+        else:
+            name = repr(str(scope.index))
+        if scope.counter is None:
+            scope.index += 1
         return name
 
-    def place(self, entry: Entry, scope: Scope, out: list[str], indent: str, module: str, given: str | None, new_shape: str | None) -> str:
-        name = self.claim(entry, scope, out, indent, given)
-        literal = _literal_name(name)
-        if literal is not None and scope.container == "self" and _attribute(literal):
+    def local(self, base: str, scope: Scope) -> str:
+        """A fresh local name for the function being written, `base` where it is free."""
+        name, n = base, 2
+        while (name in self.taken or name in scope.locals or name in self.vars or name in _GENERATED_LOCALS
+               or keyword.iskeyword(name) or not name.isidentifier()):
+            name, n = f"{base}{n}", n + 1
+        self.taken.add(name)
+        return name
+
+    def register(self, scope: Scope, out: list[str], indent: str, name: str | None, module: str) -> str | None:
+        """Registers `module` under `name` in the scope's container; returns `self.NAME` where it is an attribute."""
+        literal = literal_name(name) if name is not None else None
+        if "nn.Parameter(" not in module:
+            scope.placed += 1
+        if name is None:
+            out.append(f"{indent}{scope.container}.append({module})")
+        elif literal is not None and scope.container == "self" and plain_attribute(literal):
             out.append(f"{indent}self.{literal} = {module}")
-            ref = f"self.{literal}"
-        elif new_shape == "module":
-            out.append(f"{indent}module = {module}")
-            out.append(f"{indent}{scope.container}.add_module({name}, module)")
-            ref = "module"
+            return f"self.{literal}"
         else:
             out.append(f"{indent}{scope.container}.add_module({name}, {module})")
+        return None
+
+    def place(self, entry: Entry, scope: Scope, out: list[str], indent: str, module: str, given: str | None, new_shape: str | None) -> str | None:
+        name = self.claim(entry, scope, out, indent, given)
+        literal = literal_name(name) if name is not None else None
+        if new_shape == "module" and not (literal is not None and scope.container == "self" and plain_attribute(literal)):
+            out.append(f"{indent}module = {module}")
+            module = "module"
+        ref = self.register(scope, out, indent, name, module)
         if new_shape == "module":
-            out.append(f"{indent}shape = {ref}.out_shape")
-        elif new_shape is not None:
+            out.append(f"{indent}shape = {ref or 'module'}.out_shape")
+        elif new_shape is not None and new_shape != "shape":
             out.append(f"{indent}shape = {new_shape}")
         self.added(scope, out, indent, name, given)
         return name
 
-    def added(self, scope: Scope, out: list[str], indent: str, name: str, given: str | None) -> None:
+    def added(self, scope: Scope, out: list[str], indent: str, name: str | None, given: str | None) -> None:
         if scope.record is not None:
             out.append(f"{indent}{scope.record}.append({name})")
         if scope.counter is not None and given is None:
@@ -181,7 +218,7 @@ class Generator(Expressions):
                 values[spec.name] = self.expr(node, scope)
         for text in values.values():
             self.now(text, out, indent)
-        raising = Raising(values, self.need, self.var, loc=entry.common.loc,
+        raising = Raising(values, self.need, lambda base: self.local(base, scope), loc=entry.common.loc,
                           written_name=str(entry.common.name.value) if entry.common.name is not None and given is None else None,
                           parameter_ok=self.in_chain and scope.container == "self" and scope.record is None)
         raised = layer_type.torch_raised(raising)
@@ -192,8 +229,6 @@ class Generator(Expressions):
 
     def named_structure(self, entry: ResidualEntry | ParallelEntry, scope: Scope, out: list[str], indent: str, given: str | None) -> None:
         """A named residual or parallel: a namespace of its own, so a class of its own, built with the enclosing names."""
-        import dataclasses
-
         written = str(entry.common.name.value) if entry.common.name is not None else "part"
         cls = class_name(re.sub(r"\{[^}]*\}", "", written) or "part")
         taken = {c.name for c in self.classes.values()}
@@ -203,10 +238,16 @@ class Generator(Expressions):
         passed = sorted((scope.locals - set(SHAPE_NAMES)) | {"c_in", "h_in", "w_in"})
         inner = Scope("self", set(passed))
         anonymous = dataclasses.replace(entry, common=dataclasses.replace(entry.common, name=None))
-        init, forward = self.structured((anonymous,), inner, written)
+        saved = self.taken, self.indexed
+        self.taken = set()
+        try:
+            init, forward = self.structured((anonymous,), inner, written)
+            base = "nn.Sequential" if self.indexed else "nn.Module"
+        finally:
+            self.taken, self.indexed = saved
         key = f"@{cls}"
         self.classes[key] = _Class(cls, [
-            f"class {cls}({'nn.Module'}):",
+            f"class {cls}({base}):",
             f'    """The {type(entry).__name__.replace("Entry", "").lower()} `{written}` of {self.doc.name} ({entry.common.loc})."""',
             "",
             f"    def __init__(self, v, shape, *, {', '.join(passed)}):",
@@ -217,6 +258,7 @@ class Generator(Expressions):
             "    def forward(self, x):",
             *forward,
         ])
+        self.classes[key].lines = wrap_calls(self.classes[key].lines)
         self.order.append(key)
         args = ", ".join(f"{p}={p}" for p in passed)
         self.place(entry, scope, out, indent, f"{cls}(v, shape, {args})", given, "module")
@@ -227,7 +269,7 @@ class Generator(Expressions):
             raise Unraisable(f"block '{template.name}' comes from a used file, with variables of its own")
         cls = self.template_class(entry.template)
         args = "".join(f", {key}={self.argument(node, scope)}" for key, node in entry.args.items())
-        for key, node in entry.args.items():
+        for node in entry.args.values():
             self.now(self.argument(node, scope), out, indent)
         self.place(entry, scope, out, indent, f"{cls}(v, shape{args})", given, "module")
 
@@ -238,16 +280,13 @@ class Generator(Expressions):
             if scope.counter is not None and given is None:
                 out.append(f"{indent}{scope.counter} += 1")
             return
-        var = self.var("seq")
-        out.append(f"{indent}{var} = nn.Sequential()")
-        inner = Scope(var, scope.locals)
         name = self.claim(entry, scope, out, indent, given)
+        literal = literal_name(name) if name is not None else None
+        var = self.local(literal if literal is not None and plain_attribute(literal) else "layers", scope)
+        out.append(f"{indent}{var} = nn.Sequential()")
+        inner = Scope(var, scope.locals, sequential=True)
         self.entries(entry.body, inner, out, indent)
-        literal = _literal_name(name)
-        if literal is not None and scope.container == "self" and _attribute(literal):
-            out.append(f"{indent}self.{literal} = {var}")
-        else:
-            out.append(f"{indent}{scope.container}.add_module({name}, {var})")
+        self.register(scope, out, indent, name, var)
         self.added(scope, out, indent, name, given)
 
     def repeat(self, entry: RepeatEntry, scope: Scope, out: list[str], indent: str) -> None:
@@ -255,7 +294,8 @@ class Generator(Expressions):
         self.now(count, out, indent)
         self.dynamic(scope, out, indent)
         _check_local(entry.var, "repeat variable")
-        python = entry.var if entry.var not in scope.locals and entry.var not in self.renames else self.var(f"{entry.var}_")
+        shadows = entry.var in scope.locals or entry.var in self.renames or entry.var in self.taken
+        python = self.local(f"{entry.var}_", scope) if shadows else entry.var
         out.append(f"{indent}for {python} in range({count}):")
         saved, scope.locals = scope.locals, scope.locals | {entry.var, python}
         saved_renames, self.renames = self.renames, {**self.renames, entry.var: python} if python != entry.var else self.renames
@@ -270,15 +310,16 @@ class Generator(Expressions):
             return
         # several entries: each repetition is an nn.Sequential under the next number (or NAME{i})
         inner_indent = indent + "    "
+        name: str | None
         if entry.common.name is not None:
             raw = str(entry.common.name.value)
             name = self.name_text(entry.common.name, scope) if "{" in raw else f"f{(raw + '{' + python + '}')!r}"
         else:
-            name = f"str({scope.counter})"
-        var = self.var("seq")
+            name = None if scope.sequential else f"str({scope.counter})"
+        var = self.local("layers", scope)
         out.append(f"{inner_indent}{var} = nn.Sequential()")
-        self.entries(entry.body, Scope(var, scope.locals), out, inner_indent)
-        out.append(f"{inner_indent}{scope.container}.add_module({name}, {var})")
+        self.entries(entry.body, Scope(var, scope.locals, sequential=True), out, inner_indent)
+        self.register(scope, out, inner_indent, name, var)
         self.added(scope, out, inner_indent, name, None)
 
     # ---- classes ---------------------------------------------------------------------------------
@@ -292,7 +333,6 @@ class Generator(Expressions):
         params = list(template.params)
         for p in params:
             _check_local(p, f"block '{name}' argument")
-        scope = Scope("self", {*params, *SHAPE_NAMES[:3]})
         signature, defaults = [], []
         seen: set[str] = set()
         prior = Scope("self", {*SHAPE_NAMES[:3]})
@@ -311,23 +351,34 @@ class Generator(Expressions):
         if len(body) == 1 and body[0].common.name is None and not isinstance(body[0], (RepeatEntry, ResidualEntry, ParallelEntry)):
             raise Unraisable(f"block '{name}' of one unnamed entry (it takes the block's name)")
         structured = any(isinstance(e, (ResidualEntry, ParallelEntry)) and e.common.name is None for e in body)
-        lines = [f"class {cls}({'nn.Module' if structured else 'nn.Sequential'}):",
-                 f'    """Block `{name}` of {self.doc.name} ({template.loc}).{" Takes the block input shape (C, H, W) and its arguments." if params else ""}"""',
+        scope = Scope("self", {*params, *SHAPE_NAMES[:3]}, sequential=not structured)
+        saved = self.taken, self.indexed
+        self.taken, self.indexed = set(), False
+        try:
+            init, forward = self.body(body, scope, name, structured)
+            base = "nn.Sequential" if not structured or self.indexed else "nn.Module"
+        finally:
+            self.taken, self.indexed = saved
+        lines = [f"class {cls}({base}):",
+                 *([f'    """Block `{name}` of {self.doc.name} ({template.loc}).', "", '    Takes the block input shape (C, H, W) and its arguments.', '    """']
+                   if params else [f'    """Block `{name}` of {self.doc.name} ({template.loc})."""']),
                  "",
-                 f"    def __init__(self, v, shape, *, {', '.join(signature)}):" if signature else "    def __init__(self, v, shape):",
+                 *signature_lines("    def __init__(", ["self", "v", "shape", *(["*", *signature] if signature else [])], "):", "    "),
                  "        super().__init__()",
                  f"        c_in, h_in, w_in = {self.need('_chw')}(shape)",
-                 *defaults]
-        if structured:
-            init, forward = self.structured(body, scope, name)
-            lines += init + ["        self.out_shape = shape", "", "    def forward(self, x):", *forward]
-        else:
-            init: list[str] = []
-            self.entries(body, scope, init, "        ")
-            lines += init + ["        self.out_shape = shape"]
-        self.classes[name].lines = _drop_unused_shape_names(lines)
+                 *defaults, *init, *forward]
+        self.classes[name].lines = wrap_calls(drop_unused_shape_names(lines))
         self.order.append(name)
         return cls
+
+    def body(self, body: tuple[Entry, ...], scope: Scope, where: str, structured: bool) -> tuple[list[str], list[str]]:
+        """A class's constructor lines from the shape on, and its forward (none for an nn.Sequential that only chains)."""
+        if structured:
+            init, forward = self.structured(body, scope, where)
+            return init + ["        self.out_shape = shape"], ["", "    def forward(self, x):", *forward]
+        init: list[str] = []
+        self.entries(body, scope, init, "        ")
+        return init + ["        self.out_shape = shape"], []
 
     def structured(self, body: tuple[Entry, ...], scope: Scope, where: str) -> tuple[list[str], list[str]]:
         """A body with residual or parallel: the constructor, and forward written out."""
@@ -342,25 +393,31 @@ class Generator(Expressions):
             if isinstance(entry, (ResidualEntry, ParallelEntry)) and entry.common.name is not None:
                 self.chain((entry,), scope, init, forward, where)  # a class of its own
             elif isinstance(entry, ResidualEntry):
-                init.append(f"{ind}shape_in = shape")
+                merge = MERGE_TYPES[entry.merge]
+                shortcut = bool(entry.shortcut.body)
+                if shortcut or merge.torch_shape(["shape", "shape_in"]) != "shape":
+                    init.append(f"{ind}shape_in = shape")
                 forward.append(f"{ind}identity = x")
                 if entry.when is not None:
                     cond = self.expr(entry.when, scope)
                     self.now(cond, init, ind)
                     init.append(f"{ind}self.use_residual = bool({cond})")
                 self.chain(entry.body, scope, init, forward, where)
-                init.append(f"{ind}shape_body = shape")
+                if shortcut:
+                    init.append(f"{ind}shape_body = shape")
                 if entry.when is not None:
                     built: list[str] = []
                     short = self.branch(entry.shortcut, scope, built, "shape_in", "shortcut", where, ind + "    ")
                     if built:
                         init += [f"{ind}if self.use_residual:", *built]
                     forward.append(f"{ind}if self.use_residual:")
-                    forward.append(f"{ind}    x = {MERGE_TYPES[entry.merge].torch_expression(['x', short.format('identity')])}")
+                    forward.append(f"{ind}    x = {merge.torch_expression(['x', short.format('identity')])}")
                 else:
                     short = self.branch(entry.shortcut, scope, init, "shape_in", "shortcut", where, ind)
-                    forward.append(f"{ind}x = {MERGE_TYPES[entry.merge].torch_expression(['x', short.format('identity')])}")
-                init.append(f"{ind}shape = {MERGE_TYPES[entry.merge].torch_shape(['shape_body', 'shape'])}")
+                    forward.append(f"{ind}x = {merge.torch_expression(['x', short.format('identity')])}")
+                merged = merge.torch_shape(["shape_body", "shape"] if shortcut else ["shape", "shape_in"])
+                if merged != "shape":
+                    init.append(f"{ind}shape = {merged}")
             elif isinstance(entry, ParallelEntry):
                 n = len(entry.branches)
                 if entry.split is not None:
@@ -377,7 +434,8 @@ class Generator(Expressions):
                     reads = ["x"] * n
                 outs = []
                 for k, (branch, start) in enumerate(zip(entry.branches, inputs)):
-                    init.append(f"{ind}shape = {start}")
+                    if k > 0 or start != "shape_in":  # the first branch starts from the shape as it is
+                        init.append(f"{ind}shape = {start}")
                     call = self.branch(branch, scope, init, "shape", None, where, ind)
                     init.append(f"{ind}shape{k} = shape")
                     outs.append(call.format(reads[k]))
@@ -395,20 +453,20 @@ class Generator(Expressions):
         if not scope.static_names or any(e.common.condition is not None or isinstance(e, RepeatEntry) for e in entries):
             if any(isinstance(e, (ResidualEntry, ParallelEntry)) and e.common.name is None for e in entries):
                 raise Unraisable(f"a residual or parallel inside a residual body in '{where}'")
-            record = f"self.{self.var('steps')}"
+            record = f"self.{self.local('steps', scope)}"
             init.append(f"        {record} = []  # the names of the modules forward runs, in order")
             scope.record = record
             self.entries(entries, scope, init, "        ")
             scope.record = None
             forward.append(f"        for name in {record}:")
-            forward.append("            x = self._modules[name](x)")
+            forward.append("            x = getattr(self, name)(x)")
             return
         for entry in entries:
             if entry.common.condition is not None:
                 raise Unraisable(f"a condition (if:) inside a residual body in '{where}', at {entry.common.loc}")
             if isinstance(entry, (ResidualEntry, ParallelEntry, RepeatEntry)) and entry.common.name is None:
                 raise Unraisable(f"a {type(entry).__name__.replace('Entry', '').lower()} inside a residual body in '{where}', at {entry.common.loc}")
-            before = len(init)
+            before, position = len(init), scope.placed
             self.in_chain = True
             try:
                 self.entry(entry, scope, init, "        ")
@@ -416,11 +474,19 @@ class Generator(Expressions):
                 self.in_chain = False
             if not scope.static_names:
                 raise Unraisable(f"a name decided while building, inside '{where}'")
-            name = _placed_name(init[before:])
+            name = placed_name(init[before:])
             if any("nn.Parameter(" in line for line in init[before:]):
-                forward.append(f"        x = x * {_ref(name)}")
+                forward.append(f"        x = x * {module_ref(name)}")
             else:
-                forward.append(f"        x = {_ref(name)}(x)")
+                forward.append(f"        x = {self.child(name, position)}(x)")
+
+    def child(self, name: str, position: int) -> str:
+        """How forward reaches a child: `self.conv1`; a numbered one at its position by nn.Sequential's index, `self[2]`."""
+        literal = literal_name(name)
+        if literal is not None and literal.isdigit() and int(literal) == position:
+            self.indexed = True
+            return f"self[{position}]"
+        return module_ref(name)
 
     def branch(self, branch: Branch, scope: Scope, init: list[str], shape_var: str, default: str | None, where: str, ind: str) -> str:
         """A shortcut or parallel branch built as an nn.Sequential; returns '{}'-call text for forward."""
@@ -441,20 +507,22 @@ class Generator(Expressions):
             name = str(scope.index)
             scope.index += 1
         if len(branch.body) == 1 and branch.body[0].common.name is None and not isinstance(branch.body[0], (RepeatEntry, ResidualEntry, ParallelEntry)):
-            init.append(f"{ind}shape = {shape_var}")  # one entry takes the branch's name: no container
-            self.entry(branch.body[0], Scope("self", scope.locals), init, ind, given=repr(name))
+            if shape_var != "shape":
+                init.append(f"{ind}shape = {shape_var}")  # one entry takes the branch's name: no container
+            inner, position = Scope("self", scope.locals, placed=scope.placed), scope.placed
+            self.entry(branch.body[0], inner, init, ind, given=repr(name))
+            scope.placed = inner.placed
             if branch.body[0].common.condition is not None:  # absent: the branch is the identity
-                return f"({_ref(repr(name))}({{}}) if {name!r} in self._modules else {{}})".replace("{}", "{0}").replace("{{0}}", "{0}")
-            return _ref(repr(name)) + "({})"
-        var = self.var("branch")
-        init.append(f"{ind}shape = {shape_var}")
+                return f"({module_ref(repr(name))}({{}}) if {name!r} in self._modules else {{}})".replace("{}", "{0}").replace("{{0}}", "{0}")
+            return self.child(repr(name), position) + "({})"
+        var = self.local(name if plain_attribute(name) else "branch", scope)
+        if shape_var != "shape":
+            init.append(f"{ind}shape = {shape_var}")
         init.append(f"{ind}{var} = nn.Sequential()")
-        self.entries(branch.body, Scope(var, scope.locals), init, ind)
-        if _attribute(name):
-            init.append(f"{ind}self.{name} = {var}")
-        else:
-            init.append(f"{ind}self.add_module({name!r}, {var})")
-        return _ref(repr(name)) + "({})"
+        self.entries(branch.body, Scope(var, scope.locals, sequential=True), init, ind)
+        position = scope.placed
+        self.register(scope, init, ind, repr(name), var)
+        return self.child(repr(name), position) + "({})"
 
     # ---- the file ----------------------------------------------------------------------------------
 
@@ -462,7 +530,6 @@ class Generator(Expressions):
         doc = self.doc
         if doc.outputs:
             raise Unraisable("outputs: (the graph form)")
-        top = Scope("self", {*SHAPE_NAMES[:3]})
         network = class_name(doc.name)
         for var in self.vars:
             if keyword.iskeyword(var) or var in ("Variables", "nn", "torch", "F", "math"):
@@ -479,36 +546,41 @@ class Generator(Expressions):
         if isinstance(doc.input.value, list) and len(doc.input.value) not in (1, 3):
             raise Unraisable(f"a {len(doc.input.value) - 1}-D input (the raised form builds 2-D layers; the graph form takes any rank)")
         input_shape = self.expr(doc.input, Scope("self", set()))
+        if python_literal(input_shape) and input_shape.startswith("["):
+            input_shape = repr(tuple(ast.literal_eval(input_shape)))
+        else:
+            input_shape = f"tuple({input_shape})"
         body = doc.body
         structured = any(isinstance(e, (ResidualEntry, ParallelEntry)) and e.common.name is None for e in body)
-        lines = [f"class {network}({'nn.Module' if structured else 'nn.Sequential'}):",
+        top = Scope("self", {*SHAPE_NAMES[:3]}, sequential=not structured)
+        self.taken, self.indexed = set(), False
+        init, forward = self.body(body, top, doc.name, structured)
+        lines = [f"class {network}({'nn.Sequential' if not structured or self.indexed else 'nn.Module'}):",
                  f'    """{doc.name}{": " + doc.description if doc.description else ""}"""',
                  "",
                  "    def __init__(self, v):",
                  "        super().__init__()",
                  "        self.variables = v",
-                 f"        shape = self.input_shape = tuple({input_shape})",
-                 f"        c_in, h_in, w_in = {self.need('_chw')}(shape)"]
-        if structured:
-            init, forward = self.structured(body, top, doc.name)
-            lines += init + ["        self.out_shape = shape", "", "    def forward(self, x):", *forward]
-        else:
-            init: list[str] = []
-            self.entries(body, top, init, "        ")
-            lines += init + ["        self.out_shape = shape"]
+                 f"        shape = self.input_shape = {input_shape}",
+                 f"        c_in, h_in, w_in = {self.need('_chw')}(shape)",
+                 *init, *forward]
         self.need("Variables")
-        build = [f"def build({'*, ' if params else ''}{', '.join(params)}) -> nn.Module:",
+        arguments = signature_lines(f"    return {network}(Variables(", [f"{v}={v}" for v in self.vars], "))", "    ")
+        build = [*signature_lines("def build(", (["*"] if params else []) + params, ") -> nn.Module:", ""),
                  f'    """A new, untrained {network}; the spec\'s variables are the arguments, its values the defaults."""',
                  *computes,
-                 f"    return {network}(Variables({', '.join(f'{v}={v}' for v in self.vars)}))"]
+                 *arguments]
         helpers = [HELPER_TEXT[h].strip("\n") for h in HELPER_ORDER if h in self.helpers]
         imports = ["import math", ""] if self.uses_math else []
         text = [*header, "", *imports, "import torch", "from torch import nn", "from torch.nn import functional as F", ""]
+        text += ["", *wrap_calls(drop_unused_shape_names(lines)), ""]
+        for name in reversed(self.order):  # from the network down to the blocks it is made of
+            text += ["", *self.classes[name].lines, ""]
+        text += ["", *build, ""]
+        if helpers:
+            text += ["", "# Helpers: layers that compute their output shape as they are built, and the spec's functions.", ""]
         for chunk in helpers:
             text += ["", chunk, ""]
-        for name in self.order:
-            text += ["", *self.classes[name].lines, ""]
-        text += ["", *_drop_unused_shape_names(lines), "", "", *build, ""]
         return "\n".join(text)
 
 
@@ -523,43 +595,6 @@ def _check_local(name: str, what: str) -> None:
     """A spec name that becomes a Python local must not be a keyword or a name the generated code uses."""
     if keyword.iskeyword(name) or name in _GENERATED_LOCALS or name.startswith("_") or re.fullmatch(r"(seq|k|branch|sep|shape)\d+", name):
         raise Unraisable(f"{what} named '{name}' (a name the generated code uses)")
-
-
-def _drop_unused_shape_names(lines: list[str]) -> list[str]:
-    """Leave out `c_in, h_in, w_in = _chw(shape)` where nothing reads them."""
-    unpack = [k for k, line in enumerate(lines) if line.strip().startswith("c_in, h_in, w_in = ")]
-    rest = "\n".join(line for k, line in enumerate(lines) if k not in unpack)
-    if unpack and not re.search(r"\b(c_in|h_in|w_in)\b", rest):
-        return [line for k, line in enumerate(lines) if k not in unpack]
-    return lines
-
-
-def _literal_name(name: str) -> str | None:
-    if name.startswith(("'", '"')):
-        return ast.literal_eval(name)
-    return None
-
-
-def _attribute(name: str) -> bool:
-    return plain_attribute(name)
-
-
-def _ref(name: str) -> str:
-    literal = _literal_name(name)
-    if literal is not None and _attribute(literal):
-        return f"self.{literal}"
-    return f"self._modules[{name}]"
-
-
-def _placed_name(lines: list[str]) -> str:
-    for line in reversed(lines):
-        m = re.match(r"\s*self\.(\w+) = ", line)
-        if m and not line.strip().startswith("self.out_shape"):
-            return repr(m.group(1))
-        m = re.match(r"\s*self\.add_module\(('[^']*'), ", line)
-        if m:
-            return m.group(1)
-    raise Unraisable("a module whose name forward cannot refer to")
 
 
 def spec_source(doc: SpecDocument, header: list[str], overrides: dict | None = None) -> str:
