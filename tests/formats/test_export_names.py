@@ -190,3 +190,20 @@ def test_an_extended_file_in_the_current_folder_is_shown_relative_to_it(tmp_path
     assert not any(str(tmp_path) in t for t in _written(child))
     absolute = groupcost.load(str(tmp_path / child))  # the parent read through an absolute path: shown relative all the same
     assert str(absolute.nodes[0].loc) == os.path.join("specs", "base.yaml") + ":2:10"
+
+
+def test_dotted_names_export_to_the_graph_form_with_their_keys():
+    """Res2Net's interleaved `convs.0`, `bns.0`, `convs.1`: no attribute name, so the structured form
+    leaves them to the graph form, whose modules hold the dotted keys, grouped as the library's
+    ModuleLists group them."""
+    torch = pytest.importorskip("torch")
+    spec = groupcost.parse_text(
+        "name: dotted\ninput: [4, 8, 8]\nlayers:\n"
+        "  - conv: {name: convs.0, out: 4, k: 3, p: 1}\n  - bn: {name: bns.0}\n  - conv: {name: convs.1, out: 4, k: 3, p: 1}\n", "dotted.yaml")
+    source, fallback = pytorch_export.export_pytorch(spec)
+    assert fallback is not None and "dotted name 'convs.0'" in fallback
+    namespace: dict = {}
+    exec(compile(source, "<export>", "exec"), namespace)  # noqa: S102
+    model = namespace["build"]()
+    assert [key for key in model.state_dict() if key.endswith("weight")] == ["convs.0.weight", "convs.1.weight", "bns.0.weight"]
+    assert model(torch.zeros(1, 4, 8, 8)).shape == (1, 4, 8, 8)

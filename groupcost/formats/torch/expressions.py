@@ -76,8 +76,11 @@ class Expressions:
         return self.expr(node, scope, in_build)
 
     def name_text(self, node: Node, scope: Scope) -> str:
-        """A written name, with `{expr}` parts computed: a Python string expression."""
+        """A written name, with `{expr}` parts computed: a Python string expression. A dotted name
+        (`convs.0`, reopening a namespace) is no attribute name: the graph form writes it."""
         value = str(node.value)
+        if "." in value:
+            raise Unraisable(f"the dotted name '{value}' at {node.loc}")
         if "{" not in value:
             return repr(value)
         parts, pos = [], 0
