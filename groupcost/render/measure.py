@@ -103,7 +103,8 @@ def to_dict(lines: list[Line], session: Session, device: Device, report: Report 
         results.append(entry)
     return {
         "setup": {"device": s.place, "processor": s.device, "threads": s.threads, "runs": s.runs, "warmup": s.warmup, "torch": s.torch},
-        "estimate_device": {"name": device.name, "peak_tflops": device.peak_tflops, "bandwidth_gbs": device.bandwidth_gbs},
+        "estimate_device": {"name": device.name, "label": device.label(), "estimate": device.method,
+                            "peak_tflops": device.peak_tflops, "bandwidth_gbs": device.bandwidth_gbs},
         "not_told_apart": [list(p) for p in session.overlapping()],
         "results": results,
     }

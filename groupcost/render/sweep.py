@@ -16,8 +16,8 @@ CHART_METRICS = (("MACs", "macs"), ("params", "params"), ("traffic (bytes)", "tr
 
 def note(sweep: Sweep) -> str:
     return (
-        f"traffic and activation memory in bytes at the spec's dtype; latency: roofline estimate, Σ over layers of "
-        f"max(FLOPs / peak, bytes / bandwidth) on {sweep.device.label()}; Δ against the first row. "
+        f"traffic and activation memory in bytes at the spec's dtype; latency on {sweep.device.label()}: "
+        f"{sweep.device.method}; Δ against the first row. "
         "FLOPs = 2 × MACs; MACs are conv + linear only."
     )
 
