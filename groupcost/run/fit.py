@@ -14,7 +14,7 @@ import numpy as np
 
 from groupcost.run.latency import TECHNIQUES, Formula
 
-RIDGE = 1e-3
+RIDGE = 1e-6
 FOLDS = 5
 
 
