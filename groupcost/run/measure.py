@@ -203,9 +203,9 @@ def shipped_module(network: Network):
     from groupcost.language.build import build
 
     try:
-        from groupcost import api
+        from groupcost.sources import read
 
-        doc = api.document(network.source, input_shape=network.input_shape)
+        doc = read(network.source).document(network.input_shape)
         same = analyze(build(doc, network.variables, batch=network.batch)).rows == analyze(network).rows
         if not same:
             return None
