@@ -2,7 +2,9 @@
 
 - `linear`: non-negative least squares (Lawson and Hanson's active-set method) on the relative
   error: each measured layer's row is divided by its time, so a 10 µs layer counts as much as a 10 ms one.
-- `loglinear`: ordinary least squares of log time on log(1 + feature), lightly ridge-regularised.
+- `loglinear`: least squares of log time on log(1 + feature), every slope non-negative (a layer that
+  moves more bytes is never predicted faster: nearly collinear features, such as an add's bytes in and
+  out, cannot cancel each other and explode where their ratio changes, as in a broadcast multiply).
 - `choose`: both forms, each scored on layers it was not fitted on (k-fold); the better one, refitted on all.
 - `spread`: how much bootstrap refits disagree on a candidate layer; adaptive sampling measures
   the candidates where they disagree most.
@@ -14,7 +16,6 @@ import numpy as np
 
 from groupcost.run.latency import TECHNIQUES, Formula
 
-RIDGE = 1e-6
 FOLDS = 5
 
 
@@ -50,11 +51,10 @@ def _fit(technique: str, table: np.ndarray, seconds: np.ndarray) -> tuple[float,
         scale[scale == 0] = 1.0
         weighted = table / scale / seconds[:, None]
         return tuple(float(c) for c in nnls(weighted, np.ones(len(seconds))) / scale)
-    logs = np.column_stack([np.ones(len(seconds)), np.log1p(table[:, 1:])])
-    penalty = RIDGE * len(seconds) * np.eye(logs.shape[1])
-    penalty[0, 0] = 0.0
-    solution = np.linalg.solve(logs.T @ logs + penalty, logs.T @ np.log(seconds))
-    return tuple(float(c) for c in solution)
+    ones = np.ones(len(seconds))
+    logs = np.column_stack([ones, -ones, np.log1p(table[:, 1:])])  # intercept = a⁺ − a⁻, every slope ≥ 0
+    solution = nnls(logs, np.log(seconds))
+    return (float(solution[0] - solution[1]), *(float(c) for c in solution[2:]))
 
 
 def predict(formula: Formula, table: np.ndarray) -> np.ndarray:

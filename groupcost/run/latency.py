@@ -59,11 +59,13 @@ def family(row: Row) -> str | None:
 
 def kind_of(row: Row) -> str:
     """`conv:grouped`, `convtranspose:depthwise`, `conv:gdc`, `bn`, `add`, ...: what the model fits one formula to.
-    A convolution off a C×H×W input (1-D, 3-D) is its family's kind."""
+    A convolution of a C×L or C×T×H×W input is `conv:1d` or `conv:3d` (torch runs other kernels there)."""
     conv = family(row)
     if conv is None:
         return row.type
-    return f"{conv}:{row.kind.split()[0].lower()}" if " " in row.kind else conv
+    if " " in row.kind:
+        return f"{conv}:{row.kind.split()[0].lower()}"
+    return f"{conv}:{len(row.in_shapes[0]) - 1}d" if row.in_shapes else conv
 
 
 def feature_names(kind: str) -> tuple[str, ...]:

@@ -2,7 +2,7 @@
 configuration space, timed in torch, then more of them where the fitted formulas are least sure.
 
 - Convolutions: standard (3×3, 5×5, 7×7), grouped (any kernel, G from 2 to 64), depthwise and
-  pointwise, over channels, spatial size and stride; transposed convolutions; fc.
+  pointwise, over channels, spatial size and stride; 1-D and 3-D ones; transposed convolutions; fc.
 - Every other registered layer type, built from its declared arguments (required ones filled from
   the input's shape), so a type added to `groupcost.ops` is measured without a line here; a type
   that cannot be built this way falls back to the generic per-byte formula. Merges: add, mul, concat.
@@ -10,7 +10,7 @@ configuration space, timed in torch, then more of them where the fitted formulas
   current formula; the candidates where the refits disagree most are measured next (groupcost.run.fit.spread).
 
 Each operation is one network of one node, built as `export --to pytorch` writes it; the timed runs
-go round-robin over a batch of operations and each keeps the lower median of its runs.
+go round-robin over a chunk of eight operations and each keeps the lower median of its runs.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ HERE = Location("<calibrate>")
 CHANNELS = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 SIZES = (7, 14, 28, 56, 112)
 MAX_ELEMENTS = 1_600_000  # per tensor: 6.4 MB of float32
-CONV_KINDS = ("conv:standard", "conv:grouped", "conv:depthwise", "conv:pointwise")
+CONV_KINDS = ("conv:standard", "conv:grouped", "conv:depthwise", "conv:pointwise", "conv:1d", "conv:3d")
 
 
 @dataclass(frozen=True)
@@ -57,11 +57,13 @@ class Plan:
 
     @classmethod
     def of(cls, quick: bool) -> Plan:
-        return cls(14, 2, 6, 4, 5, 60_000_000) if quick else cls(36, 6, 10, 8, 9, 250_000_000)
+        return cls(20, 2, 8, 10, 5, 60_000_000) if quick else cls(60, 8, 12, 30, 11, 250_000_000)
 
 
 def _conv(rng: random.Random, kind: str, max_macs: int) -> LayerStep | None:
     conv = LAYER_TYPES["conv"]
+    if kind in ("conv:1d", "conv:3d"):
+        return _conv_nd(rng, kind, max_macs)
     c_in, size, stride = rng.choice(CHANNELS), rng.choice(SIZES), rng.choice((1, 1, 2))
     c_out, k, groups = rng.choice(CHANNELS), rng.choice((3, 3, 5, 7)), 1
     if kind == "conv:pointwise":
@@ -76,6 +78,21 @@ def _conv(rng: random.Random, kind: str, max_macs: int) -> LayerStep | None:
         groups = rng.choice(common)
     layer = conv(out=c_out, k=k, s=stride, p=k // 2, groups=groups, bias=rng.random() < 0.3)
     return _step(layer, (c_in, size, size), max_macs)
+
+
+def _conv_nd(rng: random.Random, kind: str, max_macs: int) -> LayerStep | None:
+    """A 1-D or 3-D convolution: any G (1, a divisor, depthwise), kernel and stride."""
+    c_in, c_out = rng.choice(CHANNELS), rng.choice(CHANNELS)
+    groups = rng.choice([1, 1, c_in, *[g for g in (2, 4, 8, 32) if c_in % g == 0 and c_out % g == 0]])
+    if groups == c_in:
+        c_out = c_in
+    if kind == "conv:1d":
+        k, x = rng.choice((1, 3, 5, 7)), (c_in, rng.choice((16, 64, 256, 1024, 4096)))
+    else:
+        size = rng.choice((7, 14, 28, 56))
+        k, x = rng.choice((1, 3)), (c_in, rng.choice((2, 4, 8, 16)), size, size)
+    layer = LAYER_TYPES["conv"](out=c_out, k=k, s=rng.choice((1, 1, 2)), p=k // 2, groups=groups, bias=rng.random() < 0.3)
+    return _step(layer, x, max_macs)
 
 
 def _step(layer, x: tuple[int, ...], max_macs: int) -> LayerStep | None:
@@ -114,7 +131,7 @@ def _filled(name: str, c: int, size: int, rng: random.Random) -> dict | None:
 
 def _other(rng: random.Random, name: str, max_macs: int) -> Step | None:
     """A random instance of a registered non-convolution type (or a merge, or fc on a flat vector)."""
-    c, size = rng.choice(CHANNELS), rng.choice((8, 14, 28, 56))
+    c, size = rng.choice(CHANNELS), rng.choice((4, 8, 14, 28, 56))
     x = (c, size, size)
     if name in ("add", "mul", "concat"):
         y = (2 * c, size, size) if name == "concat" else x
@@ -145,8 +162,20 @@ def network_of(step: Step | Network) -> Network:
     return Network("op", "", "<calibrate>", in_shape, 1, "float32", 4, {}, (step,), (step.name,))
 
 
-def time_steps(steps: list[Step | Network], runs: int, bench) -> list[tuple[float, float]]:
-    """(lower median, relative interquartile spread) of each step's runs, the runs round-robin; None for a step torch cannot build."""
+CHUNK = 8
+"""Operations timed together, their runs round-robin: few enough that their tensors stay in cache, as a
+layer's input does in a model (its producer has just written it), and that they are built one chunk at a time."""
+
+
+def time_steps(steps: list[Step | Network], runs: int, bench) -> list[tuple[float, float] | None]:
+    """(lower median, relative interquartile spread) of each step's runs; None for a step torch cannot build."""
+    result: list[tuple[float, float] | None] = []
+    for first in range(0, len(steps), CHUNK):
+        result += _time_chunk(steps[first : first + CHUNK], runs, bench)
+    return result
+
+
+def _time_chunk(steps: list[Step | Network], runs: int, bench) -> list[tuple[float, float] | None]:
     from groupcost.formats.torch.export import torch_model
 
     torch = bench.torch
@@ -168,7 +197,7 @@ def time_steps(steps: list[Step | Network], runs: int, bench) -> list[tuple[floa
             for k, entry in enumerate(prepared):
                 if entry is not None:
                     runs_of[k].append(bench.once(*entry))
-    result = []
+    result: list[tuple[float, float] | None] = []
     for times in runs_of:
         if not times:
             result.append(None)
