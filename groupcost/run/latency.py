@@ -23,13 +23,19 @@ from groupcost.graph.analysis import Row
 GENERIC = "generic"
 TECHNIQUES = ("linear", "loglinear")
 
-CONV_FEATURES = ("one", "macs", "in_bytes", "out_bytes", "weight_bytes", "im2col_bytes", "group_positions")
+CONV_FEATURES = ("one", "macs", "in_bytes", "out_bytes", "weight_bytes", "spill_bytes", "im2col_bytes", "group_positions")
 """A convolution's features: a fixed overhead, its MACs, the bytes it reads and writes, its weights'
-bytes, the bytes of its unfolded input (positions × C_in·k², what a GEMM-based kernel copies), and
-G × output positions (each group is a GEMM of its own: small per-group matrices run below peak)."""
-LINEAR_FEATURES = ("one", "macs", "in_bytes", "out_bytes", "weight_bytes")
-ELEMENTWISE_FEATURES = ("one", "in_bytes", "out_bytes", "weight_bytes")
+bytes, the bytes beyond what a core's cache holds (SPILL), the bytes of its unfolded input (positions ×
+C_in·k², what a GEMM-based kernel copies), and G × output positions (each group is a GEMM of its own:
+small per-group matrices run below peak)."""
+LINEAR_FEATURES = ("one", "macs", "in_bytes", "out_bytes", "weight_bytes", "spill_bytes")
+ELEMENTWISE_FEATURES = ("one", "in_bytes", "out_bytes", "weight_bytes", "spill_bytes")
 """Every other layer and merge: a fixed overhead and the bytes it moves."""
+FEATURES = CONV_FEATURES
+"""Every feature name a formula may use."""
+SPILL = 2**20
+"""Bytes a layer may move before it leaves a core's cache (1 MiB, an L2's order): past it, a byte costs a
+trip to memory, so a layer that moves more is slower per byte than the small ones calibrate measures most."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,7 @@ def features(row: Row, dtype_bytes: int) -> dict[str, float]:
         "in_bytes": float(in_elements * dtype_bytes),
         "out_bytes": float(out_elements * dtype_bytes),
         "weight_bytes": float(row.params * dtype_bytes),
+        "spill_bytes": float(max(0, (in_elements + out_elements + row.params) * dtype_bytes - SPILL)),
         "im2col_bytes": 0.0,
         "group_positions": 0.0,
     }

@@ -4,7 +4,7 @@ A YAML document, versioned by its first key, that says where it was measured (ma
 threads, torch version, date), how noisy the measurements were, the machine's roofline figures,
 and one fitted formula per operation kind (groupcost.run.latency):
 
-    groupcost_latency_profile: 1
+    groupcost_latency_profile: 2
     name: xeon-1t
     machine: {place: cpu, processor: Intel(R) Xeon(R) Processor, cpus: 2}
     runtime: torch-eager
@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 
 from groupcost.errors import Location, UsageError
 from groupcost.graph.analysis import Row
-from groupcost.run.latency import CONV_FEATURES, TECHNIQUES, Formula, LatencyModel
+from groupcost.run.latency import FEATURES, TECHNIQUES, Formula, LatencyModel
 from groupcost.run.roofline import Device
 
 VERSION_KEY = "groupcost_latency_profile"
-VERSION = 1
+VERSION = 2
 RUNTIMES = ("torch-eager", "onnxruntime")
 
 
@@ -150,7 +150,7 @@ def _formula(kind: str, entry, bad) -> Formula:
         raise bad(kind, f"latency profile: formula '{kind}' needs as many coefficients as features")
     if any(isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c) for c in coefficients):
         raise bad(kind, f"latency profile: formula '{kind}' has a coefficient that is not a finite number")
-    unknown = [n for n in names if n not in CONV_FEATURES]
+    unknown = [n for n in names if n not in FEATURES]
     if unknown:
         raise bad(kind, f"latency profile: formula '{kind}' uses unknown feature '{unknown[0]}'")
     error = entry.get("heldout_error")

@@ -30,7 +30,7 @@ from groupcost.run.latency import GENERIC, feature_names, features, kind_of
 HERE = Location("<calibrate>")
 CHANNELS = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 SIZES = (7, 14, 28, 56, 112)
-MAX_ELEMENTS = 1_600_000  # per tensor: 6.4 MB of float32
+MAX_ELEMENTS = 6_000_000  # per tensor: 24 MB of float32, well past the caches
 CONV_KINDS = ("conv:standard", "conv:grouped", "conv:depthwise", "conv:pointwise", "conv:1d", "conv:3d")
 
 
@@ -131,13 +131,13 @@ def _filled(name: str, c: int, size: int, rng: random.Random) -> dict | None:
 
 def _other(rng: random.Random, name: str, max_macs: int) -> Step | None:
     """A random instance of a registered non-convolution type (or a merge, or fc on a flat vector)."""
-    c, size = rng.choice(CHANNELS), rng.choice((4, 8, 14, 28, 56))
+    c, size = rng.choice(CHANNELS), rng.choice((4, 8, 14, 28, 56, 112, 150))
     x = (c, size, size)
     if name in ("add", "mul", "concat"):
         y = (2 * c, size, size) if name == "concat" else x
         return MergeStep("op", name, (x, x), y, HERE, ("input", "input"), (None, None))
     if name == "fc":
-        return _step(LAYER_TYPES["fc"](out=rng.choice((10, 100, 1000, 2048))), (rng.choice((256, 512, 1024, 2048, 4096)),), max_macs)
+        return _step(LAYER_TYPES["fc"](out=rng.choice((10, 100, 1000, 2048, 4096))), (rng.choice((256, 512, 1024, 2048, 4096, 9216)),), max_macs)
     args = _filled(name, c, size, rng)
     if args is None:
         return None

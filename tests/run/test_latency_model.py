@@ -70,15 +70,15 @@ def test_kinds_and_the_fallback_chain():
     grouped = _row("pwconv", "grouped 1×1", 8, (64, 8, 8), (64, 8, 8), 64 * 8 * 64, 512)
     relu = _row("relu", "relu", None, (64, 8, 8), (64, 8, 8), 0, 0)
     assert (kind_of(grouped), kind_of(relu)) == ("conv:grouped", "relu")
-    generic = Formula("linear", ELEMENTWISE_FEATURES, (1e-6, 1e-9, 0.0, 0.0), 10, 0.1)
-    conv = Formula("linear", CONV_FEATURES, (2e-6, 1e-10, 0, 0, 0, 0, 0), 10, 0.1)
+    generic = Formula("linear", ELEMENTWISE_FEATURES, (1e-6, 1e-9, 0.0, 0.0, 0.0), 10, 0.1)
+    conv = Formula("linear", CONV_FEATURES, (2e-6, 1e-10, 0, 0, 0, 0, 0, 0), 10, 0.1)
     model = LatencyModel({"conv": conv, "generic": generic})
     assert model.formula(grouped)[0] == "conv" and model.formula(relu)[0] == "generic"
     assert model.row_seconds(grouped, 4) == pytest.approx(2e-6 + 1e-10 * 64 * 8 * 64)
     assert model.row_seconds(relu, 4) == pytest.approx(1e-6 + 1e-9 * 64 * 8 * 8 * 4)
 
 
-PROFILE = """groupcost_latency_profile: 1
+PROFILE = """groupcost_latency_profile: 2
 name: hand
 description: written by hand for a test
 runtime: torch-eager
@@ -104,7 +104,7 @@ def test_profile_round_trip():
 
 
 @pytest.mark.parametrize(("change", "line", "words"), [
-    (("groupcost_latency_profile: 1", "groupcost_latency_profile: 0"), 1, "version 0 is not one this groupcost reads"),
+    (("groupcost_latency_profile: 2", "groupcost_latency_profile: 1"), 1, "version 1 is not one this groupcost reads"),
     (("runtime: torch-eager", "runtime: tvm"), 4, "unknown runtime 'tvm'"),
     (("technique: linear, features: [one, in", "technique: magic, features: [one, in"), 9, "technique 'magic'"),
     (("coefficients: [0.001, 0, 0, 0]", "coefficients: [0.001, 0]"), 9, "as many coefficients as features"),
