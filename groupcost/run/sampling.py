@@ -28,8 +28,9 @@ from groupcost.ops import ALIASES, LAYER_TYPES, Macro
 from groupcost.run.latency import GENERIC, feature_names, features, kind_of
 
 HERE = Location("<calibrate>")
-CHANNELS = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
-SIZES = (7, 14, 28, 56, 112)
+CHANNELS = (2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+SIZES = (1, 3, 7, 14, 28, 56, 112)
+"""Down to a few elements: a model's smallest layers cost their fixed overhead, which only small draws pin down."""
 MAX_ELEMENTS = 6_000_000  # per tensor: 24 MB of float32, well past the caches
 CONV_KINDS = ("conv:standard", "conv:grouped", "conv:depthwise", "conv:pointwise", "conv:1d", "conv:3d")
 
@@ -131,7 +132,7 @@ def _filled(name: str, c: int, size: int, rng: random.Random) -> dict | None:
 
 def _other(rng: random.Random, name: str, max_macs: int) -> Step | None:
     """A random instance of a registered non-convolution type (or a merge, or fc on a flat vector)."""
-    c, size = rng.choice(CHANNELS), rng.choice((4, 8, 14, 28, 56, 112, 150))
+    c, size = rng.choice(CHANNELS), rng.choice((2, 4, 8, 14, 28, 56, 112, 150))
     x = (c, size, size)
     if name in ("add", "mul", "concat"):
         y = (2 * c, size, size) if name == "concat" else x
