@@ -50,8 +50,8 @@ class LatencyProfile(Device):
 
     @property
     def method(self) -> str:
-        return (f"calibrated per-operation latency model ({self.name}: {self.description}, {self.runtime}, "
-                f"measured {self.created}, noise ±{self.noise:.0%}): Σ over layers of each kind's fitted formula")
+        return (f"Σ over layers of each operation kind's formula, fitted to {self.description} measured {self.created} "
+                f"(noise ±{self.noise:.0%})")
 
     def row_seconds(self, row: Row, dtype_bytes: int) -> float:
         return self.model.row_seconds(row, dtype_bytes)

@@ -40,7 +40,7 @@ class Device:
     @property
     def method(self) -> str:
         """How a layer's latency is estimated, in words every output that shows one repeats."""
-        return "roofline: Σ max(FLOPs / peak, bytes / bandwidth) over layers, from datasheet-style figures"
+        return "Σ over layers of max(FLOPs / peak, bytes / bandwidth)"
 
     def row_seconds(self, row: Row, dtype_bytes: int) -> float:
         return self.seconds(2 * row.macs, row.traffic * dtype_bytes)

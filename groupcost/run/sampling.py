@@ -142,11 +142,16 @@ def _other(rng: random.Random, name: str, max_macs: int) -> Step | None:
     args = _filled(name, c, size, rng)
     if args is None:
         return None
-    try:
-        layer = LAYER_TYPES[name](**args)
-    except (GroupcostError, ValueError, TypeError):
-        return None
-    return _step(layer, x, max_macs)
+    declared = {spec.name for spec in LAYER_TYPES[name].arg_specs()}
+    extras = [{}, *([{"scale": 2}] if "scale" in declared else [])]  # a type that needs one of its optional sizes (upsample)
+    for extra in extras:
+        try:
+            step = _step(LAYER_TYPES[name](**args, **extra), x, max_macs)
+        except (GroupcostError, ValueError, TypeError):
+            continue
+        if step is not None:
+            return step
+    return None
 
 
 def other_kinds() -> list[str]:

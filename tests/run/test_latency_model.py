@@ -12,16 +12,22 @@ import sys
 import pytest
 
 from groupcost.graph.analysis import Row
-from groupcost.run.latency import CONV_FEATURES, ELEMENTWISE_FEATURES, Formula, LatencyModel, kind_of
+from groupcost.run.latency import (
+    CONV_FEATURES,
+    ELEMENTWISE_FEATURES,
+    Formula,
+    LatencyModel,
+    kind_of,
+)
 
 np = pytest.importorskip("numpy")
 
-from groupcost.run import fit  # noqa: E402  (needs numpy)
-from groupcost.run.profile import LatencyProfile, from_document, to_document, to_yaml  # noqa: E402
+from groupcost.run import fit
+from groupcost.run.profile import LatencyProfile, from_document, to_document, to_yaml
 
 
 def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "groupcost", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "groupcost", *args], check=False, capture_output=True, text=True, cwd=cwd)
 
 
 def test_nnls_recovers_non_negative_coefficients_and_zeroes_a_useless_feature():
@@ -156,3 +162,55 @@ def test_on_cuda_without_a_gpu_is_a_clear_error():
         pytest.skip("this machine has CUDA")
     done = _cli("calibrate", "--on", "cuda", "--quick")
     assert done.returncode == 2 and "torch cannot use cuda here" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_measure_json_with_a_profile_keeps_the_contract_and_times_merges(tmp_path):
+    """estimate_seconds is the profile's sum (resnet18: worked out above); every layer, adds included, has a median."""
+    pytest.importorskip("torch")
+    path = tmp_path / "hand.yaml"
+    path.write_text(PROFILE, encoding="utf-8")
+    done = _cli("analyze", "resnet18", "--device", str(path), "--measure", "--on", "cpu", "--runs", "1", "--threads", "1", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    result = data["measurement"]["results"][0]
+    assert result["estimate_seconds"] == pytest.approx(data["analysis"]["roofline"]["latency_s"])
+    adds = [layer for layer in result["layers"] if layer["name"].endswith(".add")]
+    assert len(adds) == 8 and all(layer["median_seconds"] > 0 for layer in result["layers"])  # resnet18: 8 residual adds
+    assert "calibrated latency model" in data["measurement"]["estimate_device"]["label"]
+
+
+def test_the_shipped_module_is_the_structured_export_and_a_variant_runs_stepped():
+    torch = pytest.importorskip("torch")
+    import groupcost
+    from groupcost.graph.network import replace_steps
+    from groupcost.run.measure import Stepped, _Bench, shipped_module
+
+    network = groupcost.load("shufflenet_v2_table2", {"G": 2})
+    shipped = shipped_module(network)
+    assert shipped is not None and type(shipped).__name__ != "Group"
+    first = network.nodes[0]
+    changed = replace_steps(network, lambda step: (step if step is not first else type(step)(step.name, type(step.layer)(out=step.layer.out, groups=1, bias=False),
+                                                                                                step.in_shape, step.out_shape, step.loc),))
+    assert shipped_module(changed) is None  # G changed in one layer: no spec says that
+    stepped = Stepped(changed, _Bench("cpu", 1)).to("cpu")
+    x = torch.randn(1, *changed.input_shape)
+    with torch.inference_mode():
+        (out,) = stepped(x)
+        assert tuple(out.shape[1:]) == changed.output_shape
+        assert set(stepped.timed(x)) == {node.name for node in changed.nodes}
+
+
+def test_every_registered_type_is_drawn_or_falls_back():
+    """Every non-macro layer type and every merge can be drawn for calibration (or is priced by the generic formula)."""
+    import random
+
+    from groupcost.ops import ALIASES, LAYER_TYPES, MERGE_TYPES, Macro
+    from groupcost.run.sampling import draw, other_kinds
+
+    kinds = other_kinds()
+    assert set(MERGE_TYPES) <= set(kinds)
+    drawn = {kind for kind in kinds if draw(kind, random.Random(0), 1, 10**9)}
+    not_drawn = set(kinds) - drawn
+    assert not_drawn <= {"opaque"}, not_drawn  # opaque has no torch module: the generic formula prices it
+    convs = {"conv", "dwconv", "pwconv", "gdc"}
+    assert {n for n, c in LAYER_TYPES.items() if n not in ALIASES and not issubclass(c, Macro)} - convs <= set(kinds)
