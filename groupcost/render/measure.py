@@ -1,4 +1,4 @@
-"""Measured latency beside the roofline estimate: tables and JSON. Figures in, text out."""
+"""Measured latency beside the estimate (a calibrated profile's or a roofline): tables and JSON. Figures in, text out."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from groupcost.run.measure import Session, Timing
 from groupcost.run.roofline import Device, row_seconds
 
 NOTE = ("measured: median of the runs, spread as interquartile range (min–max); "
-        "× est: the measurement divided by the roofline estimate (1.0× = the estimate was right)")
+        "× est: the measurement divided by the estimate (1.0× = the estimate was right)")
 
 
 def seconds(value: float | None) -> str:
