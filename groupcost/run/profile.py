@@ -29,7 +29,8 @@ from groupcost.run.roofline import Device
 
 VERSION_KEY = "groupcost_latency_profile"
 VERSION = 2
-RUNTIMES = ("torch-eager", "onnxruntime")
+RUNTIMES = ("torch-eager",)
+"""The runtimes a profile may come from: torch eager (it fuses nothing, so every layer is priced on its own)."""
 
 
 @dataclass(frozen=True)
