@@ -18,6 +18,7 @@ QUICK = {
     "export_measure.py": ["--runs", "1"],
     "graph_scale.py": ["--runs", "1"],
     "hostile_inputs.py": [],
+    "latency_accuracy.py": ["--quick"],
     "onnx_import_speed.py": ["--runs", "1"],
     "verify_speed.py": ["--runs", "1"],
 }

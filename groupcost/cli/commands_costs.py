@@ -11,7 +11,8 @@ import typer
 
 from groupcost.cli import options
 from groupcost.cli.common import (
-    BandwidthOption, BatchOption, DeviceOption, Format, FormatOption, InputOption, MeasureOption, OnOption, PeakOption, RunsOption,
+    BandwidthOption, BatchOption, DeviceOption, Format, FormatOption, InputOption, MeasuredDeviceOption, MeasureOption, OnOption, PeakOption,
+    RunsOption,
     SetOption, SpecArgument, ThreadsOption, WideOption, emit, fail,
 )
 from groupcost.errors import GroupcostError, Location, UsageError
@@ -96,6 +97,7 @@ def layer(
     bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Count a bias per output channel.")] = False,
     format: FormatOption = Format.table,
     wide: WideOption = False,
+    device: MeasuredDeviceOption = None,
     measure: MeasureOption = False,
     on: OnOption = None,
     runs: RunsOption = 20,
@@ -117,6 +119,7 @@ def layer(
         geometry = dict(k=options.per_dimension(k, "-k", rank), s=options.per_dimension(s, "-s", rank), p=options.padding(p, rank),
                         d=options.per_dimension(d, "-d", rank))
         choices = options.group_choices(g)
+        profile = options.device(device, None, None, default=False)
         try:
             sweep = api.layer(in_shape, out, **geometry, groups=choices, bias=bias)
         except LayerError as exc:  # impossible whatever G is
@@ -127,7 +130,7 @@ def layer(
     if measure:
         from groupcost.run.beside import layer_configurations
 
-        main = measured("layer", format, main, lambda device: layer_configurations(sweep.question, sweep, device), None, on, runs, threads)
+        main = measured("layer", format, main, lambda device: layer_configurations(sweep.question, sweep, device), profile, on, runs, threads)
     emit(main, wide)
 
 
@@ -140,6 +143,7 @@ def compare(
     batch: BatchOption = None,
     input_: InputOption = None,
     wide: WideOption = False,
+    device: MeasuredDeviceOption = None,
     measure: MeasureOption = False,
     on: OnOption = None,
     runs: RunsOption = 20,
@@ -154,6 +158,7 @@ def compare(
 
     try:
         choices = options.group_choices(g)
+        profile = options.device(device, None, None, default=False)
         source = api.source(spec)  # an ONNX or torch model is read as its graph
         comparison = api.compare(source, choices, layers, options.assignments(set_ or []), input_shape=options.input_shape(input_), batch=batch)
         if measure:
@@ -164,7 +169,7 @@ def compare(
     if measure:
         from groupcost.run.beside import compare_configurations
 
-        main = measured(network.name, format, main, lambda device: compare_configurations(network, comparison, layers, device), None, on, runs, threads)
+        main = measured(network.name, format, main, lambda device: compare_configurations(network, comparison, layers, device), profile, on, runs, threads)
     emit(main, wide)
 
 

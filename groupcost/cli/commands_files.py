@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from groupcost.cli import options
-from groupcost.cli.common import FORCE_HINT, BatchOption, InputOption, SetOption, ThreadsOption, default_target, fail
+from groupcost.cli.common import FORCE_HINT, BatchOption, InputOption, SetOption, default_target, fail
 from groupcost.errors import GroupcostError, Location, UsageError
 
 
@@ -88,24 +88,52 @@ class Place(str, Enum):
     mps = "mps"
 
 
+class Clock(str, Enum):
+    wall = "wall"
+    cpu = "cpu"
+
+
 def calibrate(
+    models: Annotated[Optional[list[str]], typer.Argument(help="With --check: the models to measure (specs or zoo names).", show_default=False)] = None,
     on: Annotated[Optional[Place], typer.Option("--on", help="cpu | cuda | mps (default: the best available).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the profile here (default: print it).")] = None,
-    threads: ThreadsOption = None,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch while measuring (the profile holds for this count).")] = 1,
+    quick: Annotated[bool, typer.Option("--quick", help="Fewer operations and runs: about a minute instead of up to ten.")] = False,
+    roofline: Annotated[bool, typer.Option("--roofline", help="Only the roofline figures (peak matmul, bandwidth): seconds, no latency model.")] = False,
+    clock: Annotated[Clock, typer.Option("--clock", help="wall: elapsed time | cpu: the timing thread's CPU time (one CPU thread; a machine other loads share).")] = Clock.wall,
+    name: Annotated[Optional[str], typer.Option("--name", help="The profile's name (default: PLACE-Nt).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Measure MODEL... and print predicted against measured, with the error distribution (needs --device).")] = False,
+    device: Annotated[Optional[str], typer.Option("--device", help="With --check: the profile to check (a calibrated profile file, or a roofline device).")] = None,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="With --check: timed runs per model (the lower median is taken).")] = 10,
+    json_: Annotated[bool, typer.Option("--json", help="With --check: the result as JSON.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Measure this machine's peak matmul throughput and memory bandwidth (with torch) and write a device profile for --device.
+    """Measure this machine and write a latency profile for --device: every operation kind timed (convolutions by G, kernel, channels,
+    size and stride; every other layer type; merges), sampled where the fitted model is least sure, one formula per kind.
 
-    Example: [bold]groupcost calibrate --on cpu -o cpu.yaml && groupcost analyze resnet50 --device cpu.yaml[/bold]
+    Example: [bold]groupcost calibrate --on cpu -o cpu.yaml && groupcost calibrate --check resnet18 mobilenet_v2 --device cpu.yaml[/bold]
     """
     from groupcost import api
     from groupcost.run.calibrate import profile_yaml
 
+    on_value = on.value if on is not None else None
     try:
+        if check:
+            _check(models or [], device, on_value, runs, threads, clock.value, json_)
+            return
+        if models:
+            raise UsageError(f"unexpected argument '{models[0]}'", "models are measured with --check", Location("calibrate"))
         if output is not None and output.exists() and not force:
             raise UsageError(f"{output} exists", FORCE_HINT, Location("--output"))
-        profile = api.calibrate(on.value if on is not None else None, threads)
-        text = profile_yaml(profile)
+        if roofline:
+            profile = api.calibrate(on_value, threads)
+            text = profile_yaml(profile)
+        else:
+            from groupcost.run.calibrate import latency_profile
+            from groupcost.run.profile import to_yaml
+
+            profile = latency_profile(on_value, threads, quick, name, clock.value, progress=lambda text: sys.stderr.write(f"calibrate: {text}\n"))
+            text = to_yaml(profile)
         if output is None:
             sys.stdout.write(text)
             return
@@ -117,6 +145,31 @@ def calibrate(
     except OSError as exc:
         raise fail(UsageError(f"cannot write {output}: {exc.strerror or exc}", None, Location("--output")), "--output") from None
     sys.stderr.write(f"wrote {output}: {profile.label()}\n")
+
+
+def _check(models: list[str], device: str | None, on: str | None, runs: int, threads: int, clock: str, as_json: bool) -> None:
+    """calibrate --check: the models measured beside the profile's prediction."""
+    from groupcost import api
+    from groupcost.run import check
+
+    if not models:
+        raise UsageError("--check needs the models to measure", "e.g. groupcost calibrate --check resnet18 mobilenet_v2 --device cpu.yaml", Location("--check"))
+    if device is None:
+        raise UsageError("--check needs the profile to check", "give --device cpu.yaml (what groupcost calibrate -o cpu.yaml wrote)", Location("--device"))
+    profile = options.device(device, None, None, default=True)
+    networks = []
+    for model in options.expand_specs(models):
+        try:
+            networks.append((model, api.network(model)))
+        except GroupcostError as exc:
+            raise exc.located(Location(model)) from None
+    result = check.check(networks, profile, on, runs, threads, clock)
+    if as_json:
+        import json
+
+        sys.stdout.write(json.dumps(check.to_dict(result), indent=2) + "\n")
+    else:
+        sys.stdout.write(check.to_text(result))
 
 
 def import_model(

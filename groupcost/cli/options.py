@@ -202,11 +202,12 @@ def input_shape(text: str | None) -> tuple[int, ...] | None:
 
 
 def device(name: str | None, peak_tflops: float | None, bandwidth_gbs: float | None, default: bool):
-    """--device, or --peak-tflops with --bandwidth-gbs → a roofline.Device; None when none is given and none is `default`."""
-    from groupcost.run import roofline
+    """--device, or --peak-tflops with --bandwidth-gbs → a roofline.Device (a calibrated profile.LatencyProfile for a
+    latency profile file); None when none is given and none is `default`."""
+    from groupcost.run import profile
 
     if name is not None and (peak_tflops is not None or bandwidth_gbs is not None):
         raise UsageError("--device and --peak-tflops/--bandwidth-gbs both describe the device", "give one or the other", Location("--device"))
     if not default and name is None and peak_tflops is None and bandwidth_gbs is None:
         return None
-    return roofline.device(name, peak_tflops, bandwidth_gbs)
+    return profile.device(name, peak_tflops, bandwidth_gbs)

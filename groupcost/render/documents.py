@@ -76,7 +76,7 @@ def report_dict(report: Report, device: Device | None = None) -> dict[str, Any]:
     if device is not None:
         document["roofline"] = {
             "device": device.name, "peak_tflops": device.peak_tflops, "bandwidth_gbs": device.bandwidth_gbs, "source": device.source,
-            "latency_s": report_seconds(report, device), "estimate": "sum over layers of max(FLOPs / peak, bytes / bandwidth)",
+            "latency_s": report_seconds(report, device), "estimate": device.method, "device_label": device.label(),
         }
         for layer, row in zip(document["layers"], report.rows):
             layer["latency_s"] = row_seconds(row, b, device)

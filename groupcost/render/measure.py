@@ -1,4 +1,4 @@
-"""Measured latency beside the roofline estimate: tables and JSON. Figures in, text out."""
+"""Measured latency beside the estimate (a calibrated profile's or a roofline): tables and JSON. Figures in, text out."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from groupcost.run.measure import Session, Timing
 from groupcost.run.roofline import Device, row_seconds
 
 NOTE = ("measured: median of the runs, spread as interquartile range (min–max); "
-        "× est: the measurement divided by the roofline estimate (1.0× = the estimate was right)")
+        "× est: the measurement divided by the estimate (1.0× = the estimate was right)")
 BLOCK_NOTE = "a block's measured time is the sum of its layers' (merges such as add are not timed one by one)"
 
 
@@ -114,7 +114,8 @@ def to_dict(lines: list[Line], session: Session, device: Device, report: Report 
         results.append(entry)
     return {
         "setup": {"device": s.place, "processor": s.device, "threads": s.threads, "runs": s.runs, "warmup": s.warmup, "torch": s.torch},
-        "estimate_device": {"name": device.name, "peak_tflops": device.peak_tflops, "bandwidth_gbs": device.bandwidth_gbs},
+        "estimate_device": {"name": device.name, "label": device.label(), "estimate": device.method,
+                            "peak_tflops": device.peak_tflops, "bandwidth_gbs": device.bandwidth_gbs},
         "not_told_apart": [list(p) for p in session.overlapping()],
         "results": results,
     }

@@ -78,7 +78,7 @@ def title(report: Report) -> str:
 def summary_lines(report: Report, device: Device | None = None) -> list[str]:
     t, b = report.totals, report.dtype_bytes
     roofline = [] if device is None else [
-        f"est. latency {units.seconds(report_seconds(report, device))} on {device.label()}: Σ max(FLOPs / peak, bytes / bandwidth) over layers"
+        f"est. latency {units.seconds(report_seconds(report, device))} on {device.label()}; {device.method}"
     ]
     memory = " · ".join(f"{m.label} {units.size(m.total(report))}" for m in METRICS if m.summary)
     matmul = f" · matmul MACs {t.matmul_macs:,}" if t.matmul_macs else ""

@@ -36,8 +36,8 @@ def _base_note(sweep: Sweep) -> str:
 
 def note(sweep: Sweep) -> str:
     return (
-        f"traffic and activation memory in bytes at the spec's dtype; latency: roofline estimate, Σ over layers of "
-        f"max(FLOPs / peak, bytes / bandwidth) on {sweep.device.label()}; {_base_note(sweep)}. "
+        f"traffic and activation memory in bytes at the spec's dtype; latency on {sweep.device.label()}: "
+        f"{sweep.device.method}; {_base_note(sweep)}. "
         f"FLOPs = 2 × MACs; {MACS_RULE}."
     )
 

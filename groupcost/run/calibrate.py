@@ -5,15 +5,19 @@
 - bandwidth: copying a tensor far larger than the caches (each element read once and written
   once: 2 × its bytes moved); the best run.
 
-The profile is written in the format of groupcost/run/devices.yaml, so `--device path.yaml` reads it.
+`latency_profile` adds what a latency estimate needs: each operation kind measured and fitted
+(groupcost.run.sampling), written as a latency profile (groupcost.run.profile) that `--device path.yaml` reads.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from groupcost.run.latency import LatencyModel
 from groupcost.run.measure import _Bench, device_name
+from groupcost.run.profile import LatencyProfile
 from groupcost.run.roofline import Device
 
 
@@ -55,6 +59,27 @@ def calibrate(on: str | None = None, threads: int | None = None, quick: bool = F
         bandwidth_gbs=round(best_bandwidth / 1e9, 2),
         source=f"groupcost calibrate, torch {torch.__version__.split('+')[0]}, {time.strftime('%Y-%m-%d')}: best float32 matmul of n in {list(sizes)}; "
         f"best copy of {4 * elements // 2**20} MiB",
+    )
+
+
+def latency_profile(on: str | None = None, threads: int | None = 1, quick: bool = False, name: str | None = None, clock: str = "wall",
+                    progress: Callable[[str], None] = lambda text: None) -> LatencyProfile:
+    """This machine's latency profile: its roofline figures, then every operation kind measured and fitted (one thread by default;
+    `clock` cpu: the timing thread's CPU time, for a machine shared with other loads)."""
+    import statistics
+
+    from groupcost.run.sampling import Plan, collect, formulas
+
+    roofline = calibrate(on, threads, quick=True)
+    bench = _Bench(on, threads, clock)
+    torch, place = bench.torch, bench.place
+    samples = collect(Plan.of(quick), bench, progress=progress)
+    threads_used = torch.get_num_threads()
+    return LatencyProfile(
+        name=name or f"{place}-{threads_used}t", description=device_name(torch, place), peak_tflops=roofline.peak_tflops,
+        bandwidth_gbs=roofline.bandwidth_gbs, source=f"groupcost calibrate{' --quick' if quick else ''}: {len(samples)} operations measured",
+        runtime="torch-eager", place=place, threads=threads_used, torch=torch.__version__.split("+")[0], created=time.strftime("%Y-%m-%d"),
+        noise=statistics.median(s.spread for s in samples), model=LatencyModel(formulas(samples)),
     )
 
 

@@ -1,13 +1,18 @@
-"""Measured latency: a network built in torch (the resolved-graph form of `export --to pytorch`,
-which every configuration has, variants included) and timed on a CPU, CUDA or MPS device. The torch extra; imported only by `--measure` and `calibrate`.
+"""Measured latency: a network built in torch and timed on a CPU, CUDA or MPS device. The torch
+extra; imported only by `--measure` and `calibrate`.
+
+What is timed is the module a user would ship: the structured form of `export --to pytorch` (blocks
+as classes, `repeat` as loops) wherever the configuration is its spec as written (with its
+variables); a variant the spec cannot express (one layer's G changed) runs the resolved graph
+node by node, each intermediate tensor freed after its last reader, as a shipped module frees it.
 
 Method: each configuration is built once and warmed up; then the timed runs go round-robin over
 the configurations (run 1 of each, run 2 of each, ...), so a machine that slows down or speeds up
 half-way affects them all alike. Every run is one forward pass under `torch.inference_mode()`,
 bracketed by a device synchronisation; the result keeps every run, and reports the median with
-the interquartile range and min–max. Per-layer times (analyze) come from separate runs with
-forward hooks on every layer's module (a synchronisation before and after each layer), so they
-add up to a little more than the total, which is timed without hooks.
+the interquartile range and min–max. Per-layer times (analyze) come from separate runs of the
+graph node by node, merges included, a synchronisation around each node: the layers add up to
+the whole (a little more than the total, which is timed without them).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from groupcost.errors import GroupcostError, Location, UsageError
-from groupcost.graph.network import LayerStep, Network
+from groupcost.graph.network import Network
 
 TORCH_HINT = "pip install torch==2.13.0 (the CPU wheel), or a CUDA build of torch"
 PLACES = ("cpu", "cuda", "mps")
@@ -109,10 +114,12 @@ class Setup:
     runs: int
     warmup: int
     torch: str
+    clock: str = "wall"
 
     def label(self) -> str:
         threads = f", {self.threads} threads" if self.place == "cpu" else ""
-        return f"{self.place} ({self.device}{threads}), torch {self.torch}, median of {self.runs} runs after {self.warmup} warm-up"
+        clock = ", CPU time of the timing thread" if self.clock == "cpu" else ""
+        return f"{self.place} ({self.device}{threads}), torch {self.torch}, median of {self.runs} runs after {self.warmup} warm-up{clock}"
 
 
 @dataclass(frozen=True)
@@ -139,14 +146,23 @@ class Session:
         return pairs
 
 
+CLOCKS = ("wall", "cpu")
+"""wall: elapsed time. cpu: the CPU time of the timing thread, which other processes' load does not
+inflate (on a shared machine) and which equals the elapsed time on a quiet one; only for one CPU thread."""
+
+
 class _Bench:
-    def __init__(self, on: str | None, threads: int | None):
+    def __init__(self, on: str | None, threads: int | None, clock: str = "wall"):
         self.torch = torch = import_torch()
         self.place = choose_device(torch, on)
         if threads is not None:
             if threads < 1:
                 raise UsageError(f"--threads must be positive, got {threads}", None, Location("--threads"))
             torch.set_num_threads(threads)
+        if clock == "cpu" and (self.place != "cpu" or torch.get_num_threads() != 1):
+            raise UsageError("--clock cpu times one CPU thread", "add --on cpu --threads 1, or use --clock wall", Location("--clock"))
+        self.clock = clock
+        self.now: Callable[[], float] = time.thread_time if clock == "cpu" else time.perf_counter
         self.sync: Callable[[], None] = lambda: None
         if self.place == "cuda":
             self.sync = torch.cuda.synchronize
@@ -154,55 +170,115 @@ class _Bench:
             self.sync = torch.mps.synchronize
 
     def prepare(self, network: Network):
-        from groupcost.formats.torch.export import torch_model
-
+        """The module to time (shipped form where it is faithful, else the stepped graph) and its input."""
         torch = self.torch
         torch.manual_seed(0)
-        model = torch_model(network).eval().to(self.place)
+        model = shipped_module(network) or Stepped(network, self)
         x = torch.randn(network.batch, *network.input_shape, device=self.place)
-        return model, x
+        return model.eval().to(self.place) if hasattr(model, "eval") else model.to(self.place), x
 
     def once(self, model, x) -> float:
         self.sync()
-        start = time.perf_counter()
+        start = self.now()
         model(x)
         self.sync()
-        return time.perf_counter() - start
+        return self.now() - start
 
-    def per_layer(self, network: Network, model, x, runs: int) -> dict[str, float]:
-        modules = dict(model.named_modules())
-        samples: dict[str, list[float]] = {}
-        starts: dict[str, float] = {}
-        handles = []
-        for step in network.nodes:
-            module = modules.get(step.name) if isinstance(step, LayerStep) else None
-            if module is None:
-                continue
-
-            def before(m, args, name=step.name):
-                self.sync()
-                starts[name] = time.perf_counter()
-
-            def after(m, args, out, name=step.name):
-                self.sync()
-                samples.setdefault(name, []).append(time.perf_counter() - starts[name])
-
-            handles += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
-        try:
-            for _ in range(runs):
-                model(x)
-        finally:
-            for handle in handles:
-                handle.remove()
+    def per_layer(self, network: Network, x, runs: int) -> dict[str, float]:
+        """Every node's median time (merges included), from runs of the graph node by node."""
+        stepped = Stepped(network, self).to(self.place)
+        samples: dict[str, list[float]] = {node.name: [] for node in network.nodes}
+        stepped(x)
+        for _ in range(runs):
+            for name, seconds in stepped.timed(x).items():
+                samples[name].append(seconds)
         return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def shipped_module(network: Network):
+    """The structured export of the network's spec, when the network is that spec at its variables (else None):
+    what `export --to pytorch` writes, built at those variables."""
+    from groupcost.formats.torch.export import export_pytorch, load_module
+    from groupcost.graph.analysis import analyze
+    from groupcost.language.build import build
+
+    try:
+        from groupcost.sources import read
+
+        doc = read(network.source).document(network.input_shape)
+        same = analyze(build(doc, network.variables, batch=network.batch)).rows == analyze(network).rows
+        if not same:
+            return None
+        source, fallback = export_pytorch(doc, network.variables)
+        if fallback is not None:
+            return None
+        return load_module(source)["build"](**network.variables)
+    except Exception:  # noqa: BLE001 -- no spec to re-read (a variant, an import, standard input): the stepped graph is timed instead
+        return None
+
+
+class Stepped:
+    """The resolved graph run one node at a time over the modules of its graph-form export, each tensor
+    dropped after its last reader: a module that frees its intermediates, and can time each node."""
+
+    def __init__(self, network: Network, bench: _Bench):
+        from groupcost.formats.torch.export import load_module, pytorch_source
+
+        source = pytorch_source(network)
+        namespace = load_module(source)
+        namespace.setdefault("F", bench.torch.nn.functional)  # the `to:` pool helper's getattr(F, ...) is missed by the export's import check
+        self.module = namespace["build"]()
+        self.namespace = namespace
+        lines = source.splitlines()
+        start = len(lines) - lines[::-1].index("    def forward(self, x):")  # the network's class comes after its helpers
+        body = [line.strip() for line in lines[start : start + len(network.nodes)]]
+        self.nodes = [(node.name, compile(line, f"<{node.name}>", "exec")) for node, line in zip(network.nodes, body)]
+        names = [line.split(" = ", 1)[0] for line in body]
+        dying: dict[int, list[str]] = {}
+        variables = {"input": "x", **{node.name: name for node, name in zip(network.nodes, names)}}
+        last_use = dict(network.last_use)
+        for index, node in enumerate(network.nodes):  # a `to:` layer reads its target's size in forward
+            target = getattr(node, "size_of", None)
+            if target is not None:
+                last_use[target] = max(last_use.get(target, index), index)
+        for tensor, last in last_use.items():
+            dying.setdefault(last, []).append(variables[tensor])
+        self.dying = [dying.get(i, []) for i in range(len(network.nodes))]
+        self.outputs = [variables[name] for name in network.outputs]
+        self.sync, self.now = bench.sync, bench.now
+
+    def to(self, place: str) -> Stepped:
+        self.module = self.module.eval().to(place)
+        return self
+
+    def __call__(self, x):
+        env = {"self": self.module, "x": x}
+        for (_, code), dead in zip(self.nodes, self.dying):
+            exec(code, self.namespace, env)  # noqa: S102 -- the lines groupcost's own export wrote
+            for name in dead:
+                del env[name]
+        return [env[name] for name in self.outputs]
+
+    def timed(self, x) -> dict[str, float]:
+        env = {"self": self.module, "x": x}
+        times = {}
+        for (name, code), dead in zip(self.nodes, self.dying):
+            self.sync()
+            start = self.now()
+            exec(code, self.namespace, env)  # noqa: S102 -- the lines groupcost's own export wrote
+            self.sync()
+            times[name] = self.now() - start
+            for tensor in dead:
+                del env[tensor]
+        return times
+
+
 def measure(configurations: list[tuple[str, Network]], on: str | None = None, runs: int = 20, threads: int | None = None,
-            warmup: int = 3, per_layer: bool = False) -> Session:
-    """Time each (label, network) on one device, the runs interleaved; `per_layer` adds hooked runs."""
+            warmup: int = 3, per_layer: bool = False, clock: str = "wall") -> Session:
+    """Time each (label, network) on one device, the runs interleaved; `per_layer` adds node-by-node runs."""
     if runs < 1:
         raise UsageError(f"--runs must be positive, got {runs}", None, Location("--runs"))
-    bench = _Bench(on, threads)
+    bench = _Bench(on, threads, clock)
     torch = bench.torch
     with torch.inference_mode():
         prepared = [bench.prepare(network) for _, network in configurations]
@@ -213,7 +289,7 @@ def measure(configurations: list[tuple[str, Network]], on: str | None = None, ru
         for _ in range(runs):
             for k, (model, x) in enumerate(prepared):
                 samples[k].append(bench.once(model, x))
-        layers = [bench.per_layer(network, model, x, runs) if per_layer else {} for (_, network), (model, x) in zip(configurations, prepared)]
-    setup = Setup(bench.place, device_name(torch, bench.place), torch.get_num_threads(), runs, warmup, torch.__version__.split("+")[0])
+        layers = [bench.per_layer(network, x, runs) if per_layer else {} for (_, network), (_, x) in zip(configurations, prepared)]
+    setup = Setup(bench.place, device_name(torch, bench.place), torch.get_num_threads(), runs, warmup, torch.__version__.split("+")[0], clock)
     results = tuple(Measurement(label, Timing(tuple(s)), lay) for (label, _), s, lay in zip(configurations, samples, layers))
     return Session(setup, results)

@@ -1,7 +1,8 @@
 """Memory traffic, arithmetic intensity and a roofline latency estimate for a device profile.
 
 latency(layer) = max(FLOPs / peak, bytes moved / bandwidth): a layer is either compute-bound or
-memory-bound. It is an estimate (floats, labelled as such), never a count.
+memory-bound. It is an estimate (floats, labelled as such), never a count. A calibrated profile
+(groupcost.run.profile) is a Device too, whose `row_seconds` is its fitted latency model instead.
 """
 
 from __future__ import annotations
@@ -34,7 +35,16 @@ class Device:
         return max(flops / (self.peak_tflops * 1e12), moved_bytes / (self.bandwidth_gbs * 1e9))
 
     def label(self) -> str:
-        return f"{self.name} ({self.peak_tflops:g} TFLOP/s, {self.bandwidth_gbs:g} GB/s)"
+        return f"{self.name} ({self.peak_tflops:g} TFLOP/s, {self.bandwidth_gbs:g} GB/s), roofline"
+
+    @property
+    def method(self) -> str:
+        """How a layer's latency is estimated, in words every output that shows one repeats."""
+        return "Σ over layers of max(FLOPs / peak, bytes / bandwidth)"
+
+    def row_seconds(self, row: Row, dtype_bytes: int) -> float:
+        """A layer's roofline time: its matmul MACs (attention's products) are arithmetic too, beside conv + linear."""
+        return self.seconds(2 * (row.macs + row.matmul_macs), row.traffic * dtype_bytes)
 
 
 @functools.cache
@@ -63,17 +73,23 @@ def device(name: str | None = None, peak_tflops: float | None = None, bandwidth_
     return devices()[name]
 
 
-def load_profile(path: Path) -> Device:
-    """A device profile file in devices.yaml's format, with one device (what `groupcost calibrate` writes)."""
+def read_profile(path: Path):
+    """The YAML document of a profile file, and its text; a located UsageError where it cannot be read."""
     import yaml
 
-    place = Location(str(path))
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        return yaml.safe_load(text), text
     except OSError as exc:
         raise UsageError(f"cannot read device profile {path}: {exc.strerror or exc}", "groupcost calibrate -o device.yaml writes one", Location("--device")) from None
     except yaml.YAMLError as exc:
-        raise UsageError(f"device profile is not YAML: {str(exc).splitlines()[0]}", None, place) from None
+        raise UsageError(f"device profile is not YAML: {str(exc).splitlines()[0]}", None, Location(str(path))) from None
+
+
+def load_profile(path: Path) -> Device:
+    """A roofline device profile file in devices.yaml's format, with one device."""
+    place = Location(str(path))
+    data, _ = read_profile(path)
     if not isinstance(data, dict) or len(data) != 1:
         raise UsageError("a device profile maps one name to description, peak_tflops, bandwidth_gbs and source", None, place)
     (name, fields), = data.items()
@@ -93,10 +109,10 @@ def intensity(macs: int, traffic_elements: int, dtype_bytes: int) -> float:
 
 
 def row_seconds(row: Row, dtype_bytes: int, profile: Device) -> float:
-    """The layer's roofline time: its matmul MACs (attention's products) are arithmetic too, beside conv + linear."""
-    return profile.seconds(2 * (row.macs + row.matmul_macs), row.traffic * dtype_bytes)
+    """One layer's estimate: the profile's latency model where it has one (a calibrated profile), else the roofline."""
+    return profile.row_seconds(row, dtype_bytes)
 
 
 def report_seconds(report: Report, profile: Device) -> float:
-    """The network's estimate: each layer's roofline time, summed (layers run one after another)."""
+    """The network's estimate: each layer's time, summed (layers run one after another)."""
     return sum(row_seconds(row, report.dtype_bytes, profile) for row in report.rows)

@@ -98,9 +98,9 @@ def test_measure_usage_errors_are_located(args, place):
     assert done.returncode == 2 and done.stderr.startswith(place) and done.stderr.count("\n") == 1
 
 
-def test_calibrate_writes_a_profile_that_device_accepts(tmp_path):
+def test_calibrate_roofline_writes_a_profile_that_device_accepts(tmp_path):
     profile = tmp_path / "this.yaml"
-    done = _cli("calibrate", "--on", "cpu", "-o", str(profile), "--threads", "1")
+    done = _cli("calibrate", "--on", "cpu", "-o", str(profile), "--threads", "1", "--roofline")
     assert done.returncode == 0, done.stderr
     from groupcost.run.roofline import device
 

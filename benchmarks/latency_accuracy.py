@@ -1,0 +1,123 @@
+"""How far a calibrated latency profile can be trusted on this machine. Prints figures; asserts nothing.
+
+    python benchmarks/latency_accuracy.py [--quick] [--clock wall|cpu] [--runs N] [--profile FILE]
+
+1. Calibrate (`groupcost calibrate`, one thread; --quick: the quick profile) unless --profile is given.
+   The profile is fitted on single operations only: every zoo model and random graph below is held out.
+2. Whole models: the zoo models and random graphs from the tests' generator (tests/graphgen.py), each
+   measured (lower median of --runs interleaved runs, the shipped module) and predicted; the share within
+   ±10% (target ≥ 90%), and the |error| distribution.
+3. ShuffleNet V2 Table 2 (specs/shufflenet_v2_table2.yaml): the G=8 ÷ G=1 ratio predicted and measured
+   (target: within 15%), and the roofline's prediction beside it.
+4. Per layer: each layer's prediction against its own median time in node-by-node runs; the median |error|
+   over all layers of the measured models (target ≤ 20%).
+
+--clock cpu times the CPU time of the one measuring thread: on a machine that other loads share, the
+elapsed time of a 50 ms model is inflated by preemption several times over, that of a 50 µs operation
+hardly at all, so elapsed-time figures there measure the load, not the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import groupcost
+from groupcost.errors import GroupcostError
+from groupcost.graph.analysis import analyze
+from groupcost.run import check
+from groupcost.run.measure import measure
+from groupcost.run.profile import device as profile_device
+from groupcost.run.roofline import device, report_seconds, row_seconds
+
+ZOO = ("resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
+       "shufflenet_v1_g3", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "mobilefacenet", "alexnet", "regnet_y_800mf", "xception")
+QUICK_ZOO = ("resnet18", "mobilenet_v2", "shufflenet_v2_x0_5")
+
+
+def random_graphs(count: int, folder: Path) -> list[tuple[str, object]]:
+    """Graphs drawn by the tests' generator, as groupcost networks (written as specs and read back)."""
+    from graphgen import graphs
+    from hypothesis.errors import NonInteractiveExampleWarning
+
+    result = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonInteractiveExampleWarning)
+        while len(result) < count:
+            graph = graphs(max_nodes=24).example()
+            path = folder / f"random_{len(result)}.yaml"
+            path.write_text(graph.spec, encoding="utf-8")
+            try:
+                result.append((f"random graph {len(result) + 1}", groupcost.load(str(path))))
+            except GroupcostError:
+                continue
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="the quick profile, three zoo models, three random graphs, few runs")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="cpu")
+    parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument("--profile", help="a latency profile to check instead of calibrating one now")
+    args = parser.parse_args()
+    runs = args.runs or (3 if args.quick else 9)
+    print(f"# Latency accuracy\n\nmachine: {os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.1f} at the start; clock: {args.clock}\n")
+    if args.profile:
+        profile = profile_device(args.profile)
+    else:
+        from groupcost.run.calibrate import latency_profile
+
+        start = time.perf_counter()
+        profile = latency_profile("cpu", 1, quick=args.quick, clock=args.clock)
+        print(f"calibrated{' (--quick)' if args.quick else ''} in {time.perf_counter() - start:.0f} s: {profile.label()}; noise ±{profile.noise:.0%}\n")
+        errors = sorted((f.heldout_error, kind, f.technique) for kind, f in profile.model.formulas.items() if f.samples >= 10)
+        print("held-out error per kind (k-fold on the calibration's own operations; kinds with ≥ 10 operations):")
+        for error, kind, technique in errors:
+            print(f"- {kind}: {error:.1%} ({technique})")
+        print()
+
+    with tempfile.TemporaryDirectory() as folder:
+        models = [(name, groupcost.load(name)) for name in (QUICK_ZOO if args.quick else ZOO)]
+        models += random_graphs(3 if args.quick else 12, Path(folder))
+        result = check.check(models, profile, "cpu", runs, 1, args.clock)
+    print("## Whole models, held out\n")
+    print(check.to_text(result))
+
+    table2 = [(f"G={g}", groupcost.load("shufflenet_v2_table2", {"G": g})) for g in (1, 8)]
+    session = measure(table2, "cpu", runs, 1, clock=args.clock)
+    measured = [statistics.median_low(r.total.runs) for r in session.results]
+    predicted = [report_seconds(analyze(n), profile) for _, n in table2]
+    roofline = [report_seconds(analyze(n), device("a100")) for _, n in table2]
+    measured_ratio, predicted_ratio = measured[1] / measured[0], predicted[1] / predicted[0]
+    print("## ShuffleNet V2 Table 2: G=8 ÷ G=1\n")
+    print(f"measured {measured_ratio:.2f}×, predicted {predicted_ratio:.2f}× ({predicted_ratio / measured_ratio - 1:+.0%} off; target within 15%); "
+          f"a datasheet roofline (a100) says {roofline[1] / roofline[0]:.2f}×\n")
+
+    per_layer_models = [(name, groupcost.load(name)) for name in (("mobilenet_v2",) if args.quick else ("resnet18", "mobilenet_v2", "shufflenet_v2_x1_0"))]
+    session = measure(per_layer_models, "cpu", runs, 1, per_layer=True, clock=args.clock)
+    layer_errors = []
+    for (_, network), measured_model in zip(per_layer_models, session.results):
+        report = analyze(network)
+        for row in report.rows:
+            seconds = measured_model.layers.get(row.name)
+            if seconds:
+                layer_errors.append(abs(row_seconds(row, report.dtype_bytes, profile) - seconds) / seconds)
+    layer_errors.sort()
+    print("## Per layer\n")
+    print(f"{len(layer_errors)} layers of {', '.join(n for n, _ in per_layer_models)}: |error| median {statistics.median(layer_errors):.1%} "
+          f"(target ≤ 20%), 90th percentile {layer_errors[int(0.9 * (len(layer_errors) - 1))]:.1%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Fitting latency formulas (groupcost.run.latency) to measured layers, with NumPy only.
+
+- `linear`: non-negative least squares (Lawson and Hanson's active-set method) on the relative
+  error: each measured layer's row is divided by its time, so a 10 µs layer counts as much as a 10 ms one.
+- `loglinear`: least squares of log time on log(1 + feature), every slope non-negative (a layer that
+  moves more bytes is never predicted faster: nearly collinear features, such as an add's bytes in and
+  out, cannot cancel each other and explode where their ratio changes, as in a broadcast multiply).
+- `choose`: both forms, each scored on layers it was not fitted on (k-fold); the better one, refitted on all.
+- `spread`: how much bootstrap refits disagree on a candidate layer; adaptive sampling measures
+  the candidates where they disagree most.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from groupcost.run.latency import TECHNIQUES, Formula
+
+FOLDS = 5
+
+
+def nnls(a: np.ndarray, b: np.ndarray, iterations: int = 200) -> np.ndarray:
+    """x ≥ 0 minimising ‖a·x − b‖ (Lawson & Hanson 1974, the active-set algorithm)."""
+    n = a.shape[1]
+    x = np.zeros(n)
+    passive = np.zeros(n, dtype=bool)
+    gradient = a.T @ (b - a @ x)
+    for _ in range(iterations):
+        free = ~passive & (gradient > 1e-12)
+        if not free.any():
+            break
+        passive[np.argmax(np.where(free, gradient, -np.inf))] = True
+        while True:
+            z = np.zeros(n)
+            z[passive] = np.linalg.lstsq(a[:, passive], b, rcond=None)[0]
+            if (z[passive] > 0).all():
+                x = z
+                break
+            negative = passive & (z <= 0)
+            step = np.min(x[negative] / (x[negative] - z[negative]))
+            x = x + step * (z - x)
+            passive &= x > 1e-15
+            x[~passive] = 0.0
+        gradient = a.T @ (b - a @ x)
+    return x
+
+
+def _fit(technique: str, table: np.ndarray, seconds: np.ndarray) -> tuple[float, ...]:
+    if technique == "linear":
+        scale = np.abs(table).max(axis=0)
+        scale[scale == 0] = 1.0
+        weighted = table / scale / seconds[:, None]
+        return tuple(float(c) for c in nnls(weighted, np.ones(len(seconds))) / scale)
+    ones = np.ones(len(seconds))
+    logs = np.column_stack([ones, -ones, np.log1p(table[:, 1:])])  # intercept = a⁺ − a⁻, every slope ≥ 0
+    solution = nnls(logs, np.log(seconds))
+    return (float(solution[0] - solution[1]), *(float(c) for c in solution[2:]))
+
+
+def predict(formula: Formula, table: np.ndarray) -> np.ndarray:
+    coefficients = np.array(formula.coefficients)
+    if formula.technique == "linear":
+        return table @ coefficients
+    return np.exp(coefficients[0] + np.log1p(table[:, 1:]) @ coefficients[1:])
+
+
+def fit(technique: str, names: tuple[str, ...], table: np.ndarray, seconds: np.ndarray, heldout_error: float = float("nan")) -> Formula:
+    """One formula on the measured layers: `table` holds one row of the features `names` per layer (first: the constant 1)."""
+    return Formula(technique, names, _fit(technique, table, seconds), len(seconds), heldout_error)
+
+
+def relative_errors(predicted: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    return np.abs(predicted - seconds) / seconds
+
+
+def heldout_error(technique: str, names: tuple[str, ...], table: np.ndarray, seconds: np.ndarray, seed: int = 0) -> float:
+    """Median relative error on held-out layers, k-fold (each layer predicted by a fit that did not see it)."""
+    count = len(seconds)
+    folds = min(FOLDS, count)
+    if folds < 2:
+        return float("nan")
+    order = np.random.default_rng(seed).permutation(count)
+    errors = []
+    for k in range(folds):
+        test = order[k::folds]
+        train = np.setdiff1d(order, test)
+        formula = fit(technique, names, table[train], seconds[train])
+        errors.append(relative_errors(predict(formula, table[test]), seconds[test]))
+    return float(np.median(np.concatenate(errors)))
+
+
+def choose(names: tuple[str, ...], table: np.ndarray, seconds: np.ndarray) -> Formula:
+    """The form with the smaller held-out error, fitted on every layer. With fewer than two layers per
+    feature, the linear form (it cannot overshoot far: every coefficient is a non-negative cost)."""
+    if len(seconds) < 2 * len(names):
+        return fit("linear", names, table, seconds, heldout_error("linear", names, table, seconds))
+    scored = {technique: heldout_error(technique, names, table, seconds) for technique in TECHNIQUES}
+    best = min(scored, key=lambda t: scored[t])
+    return fit(best, names, table, seconds, scored[best])
+
+
+def spread(technique: str, names: tuple[str, ...], table: np.ndarray, seconds: np.ndarray, candidates: np.ndarray,
+           refits: int = 8, seed: int = 0) -> np.ndarray:
+    """Per candidate, the standard deviation of log predicted time over bootstrap refits: where the model is least sure."""
+    rng = np.random.default_rng(seed)
+    logs = []
+    for _ in range(refits):
+        pick = rng.integers(0, len(seconds), len(seconds))
+        formula = fit(technique, names, table[pick], seconds[pick])
+        logs.append(np.log(np.maximum(predict(formula, candidates), 1e-9)))
+    return np.std(np.array(logs), axis=0)

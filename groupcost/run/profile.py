@@ -1,0 +1,159 @@
+"""A calibrated latency profile: the file `groupcost calibrate` writes and `--device FILE` reads.
+
+A YAML document, versioned by its first key, that says where it was measured (machine, runtime,
+threads, torch version, date), how noisy the measurements were, the machine's roofline figures,
+and one fitted formula per operation kind (groupcost.run.latency):
+
+    groupcost_latency_profile: 2
+    name: xeon-1t
+    machine: {place: cpu, processor: Intel(R) Xeon(R) Processor, cpus: 2}
+    runtime: torch-eager
+    threads: 1
+    torch: 2.13.0
+    created: '2026-12-06'
+    noise: 0.031          # median relative spread of a layer's repeated measurements
+    roofline: {peak_tflops: 0.17, bandwidth_gbs: 8.1}
+    formulas:
+      conv:grouped: {technique: linear, features: [one, macs, ...], coefficients: [...], samples: 40, heldout_error: 0.08}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from groupcost.errors import Location, UsageError
+from groupcost.graph.analysis import Row
+from groupcost.run.latency import FEATURES, TECHNIQUES, Formula, LatencyModel
+from groupcost.run.roofline import Device
+
+VERSION_KEY = "groupcost_latency_profile"
+VERSION = 2
+RUNTIMES = ("torch-eager",)
+"""The runtimes a profile may come from: torch eager (it fuses nothing, so every layer is priced on its own)."""
+
+
+@dataclass(frozen=True)
+class LatencyProfile(Device):
+    """A Device whose per-layer estimate is its fitted latency model (the roofline figures kept for the roofline chart)."""
+
+    runtime: str = "torch-eager"
+    place: str = "cpu"
+    threads: int = 1
+    torch: str = ""
+    created: str = ""
+    noise: float = 0.0
+    model: LatencyModel = field(default_factory=lambda: LatencyModel({}))
+
+    def label(self) -> str:
+        threads = f", {self.threads} thread{'s' if self.threads != 1 else ''}" if self.place == "cpu" else ""
+        return f"{self.name} ({self.place}{threads}, {self.runtime}), calibrated latency model"
+
+    @property
+    def method(self) -> str:
+        return (f"Σ over layers of each operation kind's formula, fitted to {self.description} measured {self.created} "
+                f"(noise ±{self.noise:.0%})")
+
+    def row_seconds(self, row: Row, dtype_bytes: int) -> float:
+        return self.model.row_seconds(row, dtype_bytes)
+
+
+def device(name: str | None = None, peak_tflops: float | None = None, bandwidth_gbs: float | None = None) -> Device:
+    """`--device`: a calibrated latency profile file, or what roofline.device gives (a datasheet name, a roofline file, custom figures)."""
+    from pathlib import Path
+
+    from groupcost.run import roofline
+
+    if name is not None and peak_tflops is None and bandwidth_gbs is None and (name.endswith((".yaml", ".yml")) or "/" in name):
+        data, text = roofline.read_profile(Path(name))
+        if isinstance(data, dict) and VERSION_KEY in data:
+            return from_document(data, text, name)
+    return roofline.device(name, peak_tflops, bandwidth_gbs)
+
+
+def to_document(profile: LatencyProfile) -> dict:
+    return {
+        VERSION_KEY: VERSION,
+        "name": profile.name,
+        "description": profile.description,
+        "source": profile.source,
+        "machine": {"place": profile.place, "processor": profile.description},
+        "runtime": profile.runtime,
+        "threads": profile.threads,
+        "torch": profile.torch,
+        "created": profile.created,
+        "noise": round(profile.noise, 4),
+        "roofline": {"peak_tflops": profile.peak_tflops, "bandwidth_gbs": profile.bandwidth_gbs},
+        "formulas": {
+            kind: {"technique": f.technique, "features": list(f.features), "coefficients": [float(f"{c:.6g}") for c in f.coefficients],
+                   "samples": f.samples, "heldout_error": round(f.heldout_error, 4) if math.isfinite(f.heldout_error) else None}
+            for kind, f in sorted(profile.model.formulas.items())
+        },
+    }
+
+
+def to_yaml(profile: LatencyProfile) -> str:
+    import yaml
+
+    return ("# A groupcost latency profile: --device this-file.yaml (written by groupcost calibrate)\n"
+            + yaml.safe_dump(to_document(profile), sort_keys=False, allow_unicode=True, width=200))
+
+
+def _line_of(text: str, key: str) -> int:
+    """The 1-based line where `key:` starts (a top-level or nested key), or 1."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.lstrip().startswith(f"{key}:"):
+            return number
+    return 1
+
+
+def from_document(data: dict, text: str, path: str) -> LatencyProfile:
+    """The profile in `data` (read from `text` at `path`); every defect a located UsageError."""
+
+    def bad(key: str, message: str, hint: str | None = None) -> UsageError:
+        return UsageError(message, hint, Location(path, _line_of(text, key), 1))
+
+    version = data.get(VERSION_KEY)
+    if version != VERSION:
+        raise bad(VERSION_KEY, f"latency profile version {version!r} is not one this groupcost reads (version {VERSION})",
+                  "run groupcost calibrate again to write a current profile")
+    for key, kind in (("name", str), ("runtime", str), ("threads", int), ("noise", (int, float)), ("formulas", dict), ("roofline", dict)):
+        if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
+            raise bad(key, f"latency profile: '{key}' is missing or not a {kind.__name__ if isinstance(kind, type) else 'number'}")
+    if data["runtime"] not in RUNTIMES:
+        raise bad("runtime", f"latency profile: unknown runtime '{data['runtime']}'", f"one of {', '.join(RUNTIMES)}")
+    roofline = data["roofline"]
+    for key in ("peak_tflops", "bandwidth_gbs"):
+        value = roofline.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+            raise bad(key, f"latency profile: roofline {key} must be a positive number, got {value!r}")
+    formulas = {}
+    for kind, entry in data["formulas"].items():
+        formulas[str(kind)] = _formula(str(kind), entry, bad)
+    if not formulas:
+        raise bad("formulas", "latency profile has no formulas", "run groupcost calibrate again")
+    machine = data.get("machine") if isinstance(data.get("machine"), dict) else {}
+    return LatencyProfile(
+        name=data["name"], description=str(data.get("description", machine.get("processor", ""))), peak_tflops=float(roofline["peak_tflops"]),
+        bandwidth_gbs=float(roofline["bandwidth_gbs"]), source=str(data.get("source", path)), runtime=data["runtime"],
+        place=str(machine.get("place", "cpu")), threads=data["threads"], torch=str(data.get("torch", "")), created=str(data.get("created", "")),
+        noise=float(data["noise"]), model=LatencyModel(formulas),
+    )
+
+
+def _formula(kind: str, entry, bad) -> Formula:
+    if not isinstance(entry, dict):
+        raise bad(kind, f"latency profile: formula '{kind}' must be a mapping")
+    technique, names, coefficients = entry.get("technique"), entry.get("features"), entry.get("coefficients")
+    if technique not in TECHNIQUES:
+        raise bad(kind, f"latency profile: formula '{kind}' has technique {technique!r}", f"one of {', '.join(TECHNIQUES)}")
+    if not (isinstance(names, list) and isinstance(coefficients, list) and len(names) == len(coefficients) and names):
+        raise bad(kind, f"latency profile: formula '{kind}' needs as many coefficients as features")
+    if any(isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c) for c in coefficients):
+        raise bad(kind, f"latency profile: formula '{kind}' has a coefficient that is not a finite number")
+    unknown = [n for n in names if n not in FEATURES]
+    if unknown:
+        raise bad(kind, f"latency profile: formula '{kind}' uses unknown feature '{unknown[0]}'")
+    error = entry.get("heldout_error")
+    return Formula(technique, tuple(names), tuple(float(c) for c in coefficients), int(entry.get("samples") or 0),
+                   float(error) if isinstance(error, (int, float)) else float("nan"))

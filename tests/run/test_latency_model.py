@@ -1,0 +1,216 @@
+"""The latency model: fitting recovers known coefficients from synthetic data, a profile file survives a round
+trip, a bad or old profile is one located error (exit 2), and `--device PROFILE` prices each layer with the
+profile's formulas (checked against sums worked out here from the layers' shapes)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from groupcost.graph.analysis import Row
+from groupcost.run.latency import (
+    CONV_FEATURES,
+    ELEMENTWISE_FEATURES,
+    Formula,
+    LatencyModel,
+    kind_of,
+)
+
+np = pytest.importorskip("numpy")
+
+from groupcost.run import fit
+from groupcost.run.profile import LatencyProfile, from_document, to_document, to_yaml
+
+
+def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "groupcost", *args], check=False, capture_output=True, text=True, cwd=cwd)
+
+
+def test_nnls_recovers_non_negative_coefficients_and_zeroes_a_useless_feature():
+    rng = np.random.default_rng(1)
+    a = rng.uniform(0, 10, size=(60, 4))
+    truth = np.array([2.0, 0.0, 0.5, 3.0])
+    x = fit.nnls(a, a @ truth)
+    assert np.allclose(x, truth, atol=1e-9)
+    assert (fit.nnls(a, -(a @ truth)) == 0).all()  # every coefficient would be negative: all zero
+
+
+def test_linear_fit_recovers_a_known_cost_model():
+    rng = np.random.default_rng(2)
+    table = np.column_stack([np.ones(80), rng.uniform(1e6, 1e9, 80), rng.uniform(1e4, 1e7, 80), rng.uniform(1e4, 1e7, 80)])
+    truth = np.array([20e-6, 1e-11, 2e-10, 0.0])  # 20 µs overhead, 100 GMAC/s, 5 GB/s in, nothing per byte out
+    formula = fit.fit("linear", ("one", "macs", "in_bytes", "out_bytes"), table, table @ truth)
+    assert np.allclose(formula.coefficients, truth, rtol=1e-6, atol=1e-15)
+
+
+def test_loglinear_fit_recovers_a_power_law_and_choose_prefers_it_on_power_law_data():
+    rng = np.random.default_rng(3)
+    macs = rng.uniform(1e6, 1e9, 120)
+    table = np.column_stack([np.ones(120), macs])
+    seconds = np.exp(-20.0) * (1 + macs) ** 0.8
+    formula = fit.fit("loglinear", ("one", "macs"), table, seconds)
+    assert formula.coefficients == pytest.approx((-20.0, 0.8), abs=1e-3)
+    chosen = fit.choose(("one", "macs"), table, seconds)
+    assert chosen.technique == "loglinear" and chosen.heldout_error < 1e-3
+
+
+def test_spread_is_largest_far_from_the_measured_range():
+    rng = np.random.default_rng(4)
+    macs = rng.uniform(1e6, 1e7, 30)
+    table = np.column_stack([np.ones(30), macs])
+    seconds = 1e-5 + 1e-11 * macs * rng.lognormal(0, 0.1, 30)
+    candidates = np.array([[1.0, 5e6], [1.0, 1e10]])
+    inside, outside = fit.spread("loglinear", ("one", "macs"), table, seconds, candidates)
+    assert outside > inside
+
+
+def _row(type_: str, kind: str, groups, in_shape, out_shape, macs: int, params: int) -> Row:
+    return Row("x", type_, out_shape, groups, params, params, macs, math.prod(out_shape), 0, in_shapes=(in_shape,), kind=kind)
+
+
+def test_kinds_and_the_fallback_chain():
+    grouped = _row("pwconv", "grouped 1×1", 8, (64, 8, 8), (64, 8, 8), 64 * 8 * 64, 512)
+    relu = _row("relu", "relu", None, (64, 8, 8), (64, 8, 8), 0, 0)
+    assert (kind_of(grouped), kind_of(relu)) == ("conv:grouped", "relu")
+    generic = Formula("linear", ELEMENTWISE_FEATURES, (1e-6, 1e-9, 0.0, 0.0, 0.0), 10, 0.1)
+    conv = Formula("linear", CONV_FEATURES, (2e-6, 1e-10, 0, 0, 0, 0, 0, 0), 10, 0.1)
+    model = LatencyModel({"conv": conv, "generic": generic})
+    assert model.formula(grouped)[0] == "conv" and model.formula(relu)[0] == "generic"
+    assert model.row_seconds(grouped, 4) == pytest.approx(2e-6 + 1e-10 * 64 * 8 * 64)
+    assert model.row_seconds(relu, 4) == pytest.approx(1e-6 + 1e-9 * 64 * 8 * 8 * 4)
+
+
+PROFILE = """groupcost_latency_profile: 2
+name: hand
+description: written by hand for a test
+runtime: torch-eager
+threads: 1
+noise: 0.05
+roofline: {peak_tflops: 0.1, bandwidth_gbs: 10}
+formulas:
+  generic: {technique: linear, features: [one, in_bytes, out_bytes, weight_bytes], coefficients: [0.001, 0, 0, 0], samples: 3}
+  conv: {technique: linear, features: [one, macs, in_bytes, out_bytes, weight_bytes, im2col_bytes, group_positions],
+         coefficients: [0.002, 1.0e-9, 0, 0, 0, 0, 0], samples: 3}
+"""
+
+
+def test_profile_round_trip():
+    import yaml
+
+    profile = from_document(yaml.safe_load(PROFILE), PROFILE, "hand.yaml")
+    assert isinstance(profile, LatencyProfile) and profile.threads == 1 and set(profile.model.formulas) == {"generic", "conv"}
+    text = to_yaml(profile)
+    again = from_document(yaml.safe_load(text), text, "again.yaml")
+    assert to_document(again) == to_document(profile)
+    assert again.model.formulas["conv"].coefficients == (0.002, 1e-9, 0, 0, 0, 0, 0)
+
+
+@pytest.mark.parametrize(("change", "line", "words"), [
+    (("groupcost_latency_profile: 2", "groupcost_latency_profile: 1"), 1, "version 1 is not one this groupcost reads"),
+    (("runtime: torch-eager", "runtime: tvm"), 4, "unknown runtime 'tvm'"),
+    (("technique: linear, features: [one, in", "technique: magic, features: [one, in"), 9, "technique 'magic'"),
+    (("coefficients: [0.001, 0, 0, 0]", "coefficients: [0.001, 0]"), 9, "as many coefficients as features"),
+])
+def test_a_bad_or_old_profile_is_one_located_line_and_exit_2(tmp_path, change, line, words):
+    path = tmp_path / "bad.yaml"
+    path.write_text(PROFILE.replace(*change), encoding="utf-8")
+    done = _cli("analyze", "resnet18", "--device", str(path))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"{path}:{line}:1: error: ") and words in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_device_profile_prices_every_layer_with_its_formula(tmp_path):
+    """resnet18 under the hand profile: 2 ms + 1 ns per MAC for each convolution, 1 ms for every other layer and merge."""
+    path = tmp_path / "hand.yaml"
+    path.write_text(PROFILE, encoding="utf-8")
+    done = _cli("analyze", "resnet18", "--device", str(path), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    convs = [layer for layer in doc["layers"] if layer["type"] in ("conv", "pwconv", "dwconv")]
+    others = [layer for layer in doc["layers"] if layer["type"] not in ("conv", "pwconv", "dwconv")]
+    assert len(convs) == 20  # resnet18: 17 3×3/7×7 convs and 3 projections
+    conv_macs = 1_814_073_344 - 512 * 1000  # BRIEF.md's MACs less the fc layer's
+    expected = 20 * 0.002 + conv_macs * 1e-9 + len(others) * 0.001
+    assert doc["roofline"]["latency_s"] == pytest.approx(expected)
+    assert "calibrated latency model" in doc["roofline"]["device_label"]
+
+
+def test_whatif_with_a_profile_names_it_and_prices_the_sweep(tmp_path):
+    path = tmp_path / "hand.yaml"
+    path.write_text(PROFILE, encoding="utf-8")
+    done = _cli("whatif", "shufflenet_v2_table2", "--vary", "G=1,8", "--device", str(path), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert "hand" in done.stdout
+    table = _cli("whatif", "shufflenet_v2_table2", "--vary", "G=1,8", "--device", str(path))
+    assert "hand (cpu, 1 thread, torch-eager), calibrated latency model" in table.stdout.replace("\n", " ")
+
+
+def test_check_needs_models_and_a_profile():
+    done = _cli("calibrate", "--check")
+    assert done.returncode == 2 and done.stderr.startswith("--check:1:1: error: --check needs the models")
+    done = _cli("calibrate", "--check", "resnet18")
+    assert done.returncode == 2 and done.stderr.startswith("--device:1:1: error: --check needs the profile")
+
+
+def test_on_cuda_without_a_gpu_is_a_clear_error():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    done = _cli("calibrate", "--on", "cuda", "--quick")
+    assert done.returncode == 2 and "torch cannot use cuda here" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_measure_json_with_a_profile_keeps_the_contract_and_times_merges(tmp_path):
+    """estimate_seconds is the profile's sum (resnet18: worked out above); every layer, adds included, has a median."""
+    pytest.importorskip("torch")
+    path = tmp_path / "hand.yaml"
+    path.write_text(PROFILE, encoding="utf-8")
+    done = _cli("analyze", "resnet18", "--device", str(path), "--measure", "--on", "cpu", "--runs", "1", "--threads", "1", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    result = data["measurement"]["results"][0]
+    assert result["estimate_seconds"] == pytest.approx(data["analysis"]["roofline"]["latency_s"])
+    adds = [layer for layer in result["layers"] if layer["name"].endswith(".add")]
+    assert len(adds) == 8 and all(layer["median_seconds"] > 0 for layer in result["layers"])  # resnet18: 8 residual adds
+    assert "calibrated latency model" in data["measurement"]["estimate_device"]["label"]
+
+
+def test_the_shipped_module_is_the_structured_export_and_a_variant_runs_stepped():
+    torch = pytest.importorskip("torch")
+    import groupcost
+    from groupcost.graph.network import replace_steps
+    from groupcost.run.measure import Stepped, _Bench, shipped_module
+
+    network = groupcost.load("shufflenet_v2_table2", {"G": 2})
+    shipped = shipped_module(network)
+    assert shipped is not None and type(shipped).__name__ != "Group"
+    first = network.nodes[0]
+    changed = replace_steps(network, lambda step: (step if step is not first else type(step)(step.name, type(step.layer)(out=step.layer.out, groups=1, bias=False),
+                                                                                                step.in_shape, step.out_shape, step.loc),))
+    assert shipped_module(changed) is None  # G changed in one layer: no spec says that
+    stepped = Stepped(changed, _Bench("cpu", 1)).to("cpu")
+    x = torch.randn(1, *changed.input_shape)
+    with torch.inference_mode():
+        (out,) = stepped(x)
+        assert tuple(out.shape[1:]) == changed.output_shape
+        assert set(stepped.timed(x)) == {node.name for node in changed.nodes}
+
+
+def test_every_registered_type_is_drawn_or_falls_back():
+    """Every non-macro layer type and every merge can be drawn for calibration (or is priced by the generic formula)."""
+    import random
+
+    from groupcost.ops import ALIASES, LAYER_TYPES, MERGE_TYPES, Macro
+    from groupcost.run.sampling import draw, other_kinds
+
+    kinds = other_kinds()
+    assert set(MERGE_TYPES) <= set(kinds)
+    drawn = {kind for kind in kinds if draw(kind, random.Random(0), 1, 10**9)}
+    not_drawn = set(kinds) - drawn
+    assert not_drawn <= {"opaque"}, not_drawn  # opaque has no torch module: the generic formula prices it
+    convs = {"conv", "dwconv", "pwconv", "gdc"}
+    assert {n for n, c in LAYER_TYPES.items() if n not in ALIASES and not issubclass(c, Macro)} - convs <= set(kinds)
