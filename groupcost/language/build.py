@@ -191,8 +191,9 @@ def _input_shape(doc: SpecDocument, env: Mapping[str, Number]) -> Shape:
 
 def _with_shape(env: Mapping[str, Number], x: Shape) -> dict[str, Number]:
     """The variables an entry sees: the enclosing ones plus its input's sizes: c_in always; l_in (C×L);
-    h_in, w_in (C×H×W; 1 for a flat input); t_in, h_in, w_in (C×T×H×W)."""
-    names = {1: ("c_in",), 2: ("c_in", "l_in"), 3: ("c_in", "h_in", "w_in"), 4: ("c_in", "t_in", "h_in", "w_in")}[len(x)]
+    h_in, w_in (C×H×W; 1 for a flat input); t_in, h_in, w_in (C×T×H×W); c_in alone for a higher rank
+    (an opaque layer's or a view's output)."""
+    names = {1: ("c_in",), 2: ("c_in", "l_in"), 3: ("c_in", "h_in", "w_in"), 4: ("c_in", "t_in", "h_in", "w_in")}.get(len(x), ("c_in",))
     sizes = dict(zip(names, x))
     if len(x) == 1:
         sizes.update(h_in=1, w_in=1)

@@ -20,7 +20,7 @@ No library: the YAML is written here, and read back by groupcost.language.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from groupcost.errors import SpecError
 from groupcost.graph.network import INPUT, LayerStep, MergeStep, Network, Step
@@ -296,8 +296,37 @@ def _defaults(spec: Spec) -> None:
 # ---- the whole raise, checked ---------------------------------------------------------------
 
 
+def spec_names(network: Network) -> Network:
+    """The network with every step under another step's name moved beside it: `bn1.act` → `bn1_act`.
+
+    A PyTorch module may hold parameters and submodules at once (a norm with its activation inside,
+    timm's BatchNormAct); a spec's entry is a layer or a namespace, never both. The layer keeps its
+    name, so its parameters keep their state_dict keys; a step under it takes its name with `_`.
+    """
+    names = {n.name for n in network.nodes}
+    renamed: dict[str, str] = {}
+    for node in network.nodes:
+        parts = node.name.split(".")
+        owner = next((k for k in range(len(parts) - 1, 0, -1) if ".".join(parts[:k]) in names), None)
+        if owner is None:
+            continue
+        base = ".".join(parts[:owner]) + "_" + ".".join(parts[owner:])
+        name, n = base, 1
+        while name in names:
+            n += 1
+            name = f"{base}_{n}"
+        names.add(name)
+        renamed[node.name] = name
+    if not renamed:
+        return network
+    nodes = tuple(replace(n, name=renamed.get(n.name, n.name), inputs=tuple(renamed.get(x, x) for x in n.inputs)) for n in network.nodes)
+    return replace(network, nodes=nodes, outputs=tuple(renamed.get(x, x) for x in network.outputs))
+
+
 def raise_spec(network: Network, description: str = "") -> str:
-    """The most structured spec text that builds back into exactly `network` (names, shapes, costs)."""
+    """The most structured spec text that builds back into exactly `network` (names, shapes, costs),
+    a step under another's name moved beside it (spec_names)."""
+    network = spec_names(network)
     attempts = []
     for structured, folded in ((True, True), (True, False), (False, False)):
         try:

@@ -11,7 +11,7 @@ import math
 import re
 
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
-from groupcost.formats.onnx.names import parameter_module, weight_path
+from groupcost.formats.onnx.names import parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, squeeze_excitation
 from groupcost.formats.onnx.shapes import SHAPES, const_op
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Unsupported, Weight, as_act, attributes, feature_map
@@ -78,7 +78,7 @@ def _conv(imp: Importer, i: int, node, inputs: list) -> Act:
             raise Unsupported("a convolution with auto_pad after an explicit Pad")
         pads = tuple(a + b for a, b in zip(pads, padded.pads))
     bias = len(inputs) > 2 and inputs[2] is not None
-    path = weight_path(node, 1)
+    path = imp.weight_owner(i, node)
     if _folded_batchnorm(node, bias):
         imp.folded_bn += 1
     types = LAYER_TYPES
@@ -113,7 +113,7 @@ def _conv_transpose(imp: Importer, i: int, node, inputs: list) -> Act:
     bias = len(inputs) > 2 and inputs[2] is not None
     layer = LAYER_TYPES["convtranspose"](out=wdims[1] * groups, k=kernel, s=stride, p=pads[:rank], output_padding=output_padding,
                                          d=dilation, groups=groups, bias=bias)
-    return imp.layer(i, node, "convtranspose", layer, x, weight_path(node, 1))
+    return imp.layer(i, node, "convtranspose", layer, x, imp.weight_owner(i, node))
 
 
 def _folded_batchnorm(node, bias: bool) -> bool:
@@ -144,7 +144,7 @@ def _gemm(imp: Importer, i: int, node, inputs: list) -> Act:
     if fan_in != x.shape[0]:
         raise imp.fail(node, f"weight {list(dims)} does not fit an input of {x.shape[0]} features")
     bias = len(inputs) > 2 and inputs[2] is not None
-    return imp.layer(i, node, "fc", LAYER_TYPES["fc"](out=out, bias=bias), x, weight_path(node, 1))
+    return imp.layer(i, node, "fc", LAYER_TYPES["fc"](out=out, bias=bias), x, imp.weight_owner(i, node))
 
 
 def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
@@ -169,7 +169,7 @@ def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
         if len(other) == 1 and isinstance(other[0], (Weight, Const)) and tuple(other[0].dims) in ((out,), (1, out)):
             bias_add = reader
     # a transposed weight (groupcost's own linear: MatMul reads `NAME/weight_t`) is named by the initializer it transposes
-    preferred = weight_path(node, 1) or (parameter_module(weight.name) if isinstance(weight, Weight) and not imp.paths[i] else None)
+    preferred = imp.weight_owner(i, node) or (parameter_module(weight.name) if isinstance(weight, Weight) and not imp.paths[i] else None)
     y = imp.layer(i, node, kind, LAYER_TYPES[kind](out=out, bias=bias_add is not None), x, preferred)
     result = ChannelsLast(y) if view else y
     if bias_add is not None:
@@ -191,8 +191,8 @@ def _batchnorm(imp: Importer, i: int, node, inputs: list) -> Act:
     # and zeros: Constant nodes, tensors the exporter names itself (`val_9`, `onnx::...`), or the
     # running statistics themselves where the exporter shares equal tensors.
     scale = node.input[1]
-    affine = scale in imp.initializers and not scale.endswith((".running_var", ".running_mean")) and not GENERATED_NAME.match(scale)
-    return imp.layer(i, node, "bn", LAYER_TYPES["bn"](affine=affine), x, weight_path(node, 1))
+    affine = imp.root(scale) in imp.initializers and not scale.endswith((".running_var", ".running_mean")) and not GENERATED_NAME.match(scale)
+    return imp.layer(i, node, "bn", LAYER_TYPES["bn"](affine=affine), x, imp.weight_owner(i, node))
 
 
 def _pool(kind: str) -> Handler:
@@ -300,7 +300,7 @@ def _prelu(imp: Importer, i: int, node, inputs: list) -> Act:
     n = math.prod(slope.dims)
     if n not in (1, x.shape[0]):
         raise imp.fail(node, f"slope of {n} values does not fit {x.shape[0]} channels")
-    return imp.layer(i, node, "prelu", LAYER_TYPES["prelu"](shared=n == 1), x, weight_path(node, 1))
+    return imp.layer(i, node, "prelu", LAYER_TYPES["prelu"](shared=n == 1), x, imp.weight_owner(i, node))
 
 
 def _lrn(imp: Importer, i: int, node, inputs: list) -> Act:
@@ -347,7 +347,7 @@ def _layernorm(imp: Importer, i: int, node, inputs: list):
     if not isinstance(scale, (Weight, Const)) or math.prod(scale.dims) != c or not isinstance(bias, (Weight, Const)) or math.prod(bias.dims) != c:
         raise Unsupported(f"a layer norm without a scale and a shift of {c} values each")
     eps = float(f"{attrs.get('epsilon', 1e-5):.6g}")  # the attribute is float32: 1e-6 reads 9.99999997e-07
-    y = imp.layer(i, node, "layernorm", LAYER_TYPES["layernorm"](eps=eps), act, weight_path(node, 1))
+    y = imp.layer(i, node, "layernorm", LAYER_TYPES["layernorm"](eps=eps), act, imp.weight_owner(i, node))
     return ChannelsLast(y) if view else y
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from groupcost.formats.onnx.names import PRODUCER, clean, module_path
+from groupcost.formats.onnx.names import PRODUCER, clean, module_path, weight_path
 from groupcost.formats.onnx.values import (UNKNOWN, Act, Const, Cropped, FileLocation, OnnxError, Unknown, Unsupported, Value, Weight,
                                            require_onnx, tensor_values)
 from groupcost.formats.onnx.wire import MAX_NODES
@@ -67,6 +67,7 @@ class Importer:
         self.opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=1)
         self.order_index: dict[int, int] = {}
         self.crops: dict = {}  # Cropped view → its crop layer's output, made once
+        self.aliases: dict[str, str] = {}  # an Identity's output → its input
 
     # errors ---------------------------------------------------------------------------
 
@@ -270,6 +271,23 @@ class Importer:
         if path in self.containers and not preferred:
             return f"{path}.{kind}"
         return path
+
+    def weight_owner(self, i: int, node, index: int = 1) -> str | None:
+        """The module whose weight the node reads (`layer1.0.conv1.weight` → `layer1.0.conv1`), unless the
+        node's own module path says otherwise: exporters share equal initializers (an untrained model's
+        BN scales are all ones), so one module's weight may carry another's name."""
+        named = weight_path(node, index)
+        path = self.paths[i]
+        if named and path and named != path and not named.startswith(path + "."):
+            return path
+        return named
+
+    def root(self, tensor: str) -> str:
+        """The tensor an Identity chain passes on (TorchScript writes a shared initializer as Identities of one)."""
+        seen = 0
+        while tensor in self.aliases and seen < len(self.aliases):
+            tensor, seen = self.aliases[tensor], seen + 1
+        return tensor
 
     def layer(self, i: int, node, kind: str, layer: Layer, x: Act, preferred: str | None = None) -> Act:
         return self.builder.layer(self.step_name(i, kind, preferred), layer, x, self.loc, where=self.where(node), fresh=True)

@@ -17,6 +17,8 @@ from groupcost.ops import LAYER_TYPES, format_shape
 
 
 def _passthrough(imp: Importer, i: int, node, inputs: list):
+    if node.input and node.output:
+        imp.aliases[node.output[0]] = node.input[0]
     return [inputs[0]] + [UNKNOWN] * (len(node.output) - 1)
 
 

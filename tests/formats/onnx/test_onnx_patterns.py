@@ -1,0 +1,121 @@
+"""Patterns of real models' exports, each from a torch module written here (tests/torch_patterns.py).
+
+Each module is exported three ways — TorchScript with and without constant folding, and the
+torch.export exporter — and read by `analyze` (the graph), `import` (the graph raised to a spec
+and built again) and `torch:` (the factory traced by groupcost itself). Every reading must give
+PyTorch's parameter count (sum(p.numel())), MACs (FlopCounterMode: conv + linear), output shapes
+and its weighted modules' names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from groupcost.formats.onnx.reader import read_network  # noqa: E402
+from groupcost.graph.analysis import analyze  # noqa: E402
+from groupcost.language import build, parse_text  # noqa: E402
+from groupcost.language.raising import raise_spec  # noqa: E402
+from groupcost.sources import read_graph  # noqa: E402
+from torch_named import export_onnx  # noqa: E402
+from torch_patterns import PATTERNS, pattern  # noqa: E402
+from torch_reference import torch_counts  # noqa: E402
+
+try:
+    import onnxscript  # noqa: F401
+
+    EXPORTERS = ["folded", "unfolded", "dynamo"]
+except ImportError:
+    EXPORTERS = ["folded", "unfolded"]
+
+
+def module_shapes(model, input_shape) -> dict[str, tuple]:
+    """Every named module's output shape (batch dropped), by running it."""
+    shapes = {}
+    handles = [m.register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape[1:])) if isinstance(o, torch.Tensor) else None)
+               for name, m in model.named_modules() if name]
+    with torch.no_grad():
+        model(torch.zeros(1, *input_shape))
+    for h in handles:
+        h.remove()
+    return shapes
+
+
+def weighted_modules(model) -> set[str]:
+    return {name for name, m in model.named_modules() if name and any(True for _ in m.parameters(recurse=False))}
+
+
+def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
+    params, macs, out_shape = torch_counts(model, input_shape)
+    report = analyze(network)
+    assert (report.totals.params, report.totals.macs) == (params, macs), how
+    expected = out_shape if isinstance(out_shape[0], tuple) else (out_shape,)
+    assert tuple(s for _, s in report.outputs) == expected, how
+    names = {row.name for row in report.rows}
+    assert weighted_modules(model) <= names, (how, weighted_modules(model) - names)
+    shapes = module_shapes(model, input_shape)
+    for row in report.rows:
+        if row.name in shapes:
+            assert row.out_shape == shapes[row.name], (how, row.name)
+
+
+def export(model, input_shape, folder: Path, how: str) -> Path:
+    path = folder / f"{how}.onnx"
+    export_onnx(model, input_shape, path, dynamo=how == "dynamo", fold=how != "unfolded")
+    return path
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+@pytest.mark.parametrize("kind", sorted(PATTERNS))
+def test_every_pattern_reads_exactly_every_way(kind, how, tmp_path):
+    model = pattern(kind)
+    input_shape = PATTERNS[kind][1]
+    graph = read_network(export(model, input_shape, tmp_path, how))
+    assert_reads_as_pytorch(graph, model, input_shape, f"{kind} {how} analyze")
+    raised = build(parse_text(raise_spec(graph), "<raised>"), {})
+    assert_reads_as_pytorch(raised, model, input_shape, f"{kind} {how} import")
+
+
+@pytest.mark.parametrize("kind", sorted(PATTERNS))
+def test_every_pattern_reads_from_its_torch_factory(kind):
+    input_shape = PATTERNS[kind][1]
+    graph = read_graph("torch:torch_patterns:pattern", input_shape, {"kind": kind})
+    assert_reads_as_pytorch(graph, pattern(kind), input_shape, f"{kind} torch:")
+
+
+class _CumulativeBlock(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv3d(8, 8, 1)
+
+    def forward(self, x):
+        return self.conv(torch.cumsum(x, 2))
+
+
+class _RankFiveUnknowns(torch.nn.Module):
+    """Operators groupcost does not read (Unsqueeze of an activation to rank 5, CumSum) inside two equal blocks."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3)
+        self.blocks = torch.nn.Sequential(_CumulativeBlock(), _CumulativeBlock())
+
+    def forward(self, x):
+        return self.blocks(self.conv(x).unsqueeze(2).unsqueeze(2).squeeze(2))
+
+
+def test_import_allow_unknown_keeps_rank_five_outputs_opaque(cli, tmp_path):
+    """It crashed with a KeyError traceback where a block read a tensor of rank 5 (batch included, 6)."""
+    model = _RankFiveUnknowns().eval()
+    path = tmp_path / "unknown.onnx"
+    export_onnx(model, (3, 16, 16), path)
+    result = cli("import", path, "--allow-unknown")
+    assert result.exit_code == 0, result.output
+    totals = analyze(build(parse_text(result.stdout, "unknown.yaml"), {})).totals
+    params, macs, _ = torch_counts(model, (3, 16, 16))
+    assert (totals.params, totals.macs) == (params, macs)
+    assert "repeat" in result.stdout  # the two blocks fold into one block called twice
