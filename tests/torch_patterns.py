@@ -37,8 +37,28 @@ class PreActivation(nn.Module):
         return self.norm(self.conv2(self.bn1(x)) + x)
 
 
+class GeluMlp(nn.Module):
+    """GELU after a conv and inside a channels-last MLP (ConvNeXt-style): exporters below opset 20
+    write it as x · ½ · (1 + erf(x / √2))."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.act = nn.GELU()
+        self.norm = nn.LayerNorm(width)
+        self.fc1 = nn.Linear(width, 2 * width)
+        self.act2 = nn.GELU()
+        self.fc2 = nn.Linear(2 * width, width)
+
+    def forward(self, x):
+        x = self.act(self.stem(x))
+        y = self.fc2(self.act2(self.fc1(self.norm(x.permute(0, 2, 3, 1)))))
+        return x + y.permute(0, 3, 1, 2)
+
+
 PATTERNS = {
     "preact": (PreActivation, (3, 16, 16)),
+    "gelu": (GeluMlp, (3, 8, 8)),
 }
 """kind → (module class, input shape C, H, W)."""
 

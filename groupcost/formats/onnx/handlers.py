@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 
+from groupcost.formats.onnx.decomposed import recognise_gelus
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
 from groupcost.formats.onnx.names import parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, squeeze_excitation
@@ -424,5 +425,5 @@ HANDLERS: dict[str, Handler] = {
 }
 """Every ONNX operator groupcost reads, in the default domain; anything else is unsupported."""
 
-OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms,))
+OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_gelus))
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

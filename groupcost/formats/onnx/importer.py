@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from groupcost.formats.onnx.names import PRODUCER, clean, module_path, weight_path
-from groupcost.formats.onnx.values import (UNKNOWN, Act, Const, Cropped, FileLocation, OnnxError, Unknown, Unsupported, Value, Weight,
+from groupcost.formats.onnx.values import (UNKNOWN, Act, ChannelsLast, Const, Cropped, FileLocation, OnnxError, Unknown, Unsupported, Value, Weight,
                                            require_onnx, tensor_values)
 from groupcost.formats.onnx.wire import MAX_NODES
 from groupcost.graph.builder import MAX_ELEMENTS, GraphBuilder
@@ -35,6 +35,7 @@ class Recognised:
     source: str
     layer: Layer
     what: str
+    elementwise: bool = False  # the same layer in either layout: a channels-last view stays one
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Importer:
         order = self.topological_order()
         self.order_index = {id(n): i for i, n in enumerate(order)}
         self.consumers: dict[str, list[int]] = {}
+        self.producers = {out: i for i, node in enumerate(order) for out in node.output if out}
         for i, node in enumerate(order):
             for name in node.input:
                 if name:
@@ -154,10 +156,16 @@ class Importer:
     def pattern(self, i: int, node, found: Recognised) -> None:
         """The last node of a recognised pattern: its layer, of the pattern's source."""
         x = self.env.get(found.source)
+        if isinstance(x, Cropped):
+            x = self.cropped(x)
+        view = found.elementwise and isinstance(x, ChannelsLast)
+        if view:
+            x = x.x
         if not isinstance(x, Act):
             self.unknown(i, node, [x], f"{found.what} of an unknown tensor")
             return
-        self.env[node.output[0]] = self.layer(i, node, found.layer.type_name, found.layer, x)
+        y = self.layer(i, node, found.layer.type_name, found.layer, x)
+        self.env[node.output[0]] = ChannelsLast(y) if view else y
 
     def topological_order(self) -> list:
         """The nodes in an order where each follows its inputs' producers: the file's own when it is one."""
