@@ -135,7 +135,7 @@ def layer_module(step: LayerStep) -> nn.Module:
         _, _, k, s, p, d = layer.resolved(x)
         if name == "maxpool":
             return _by_rank(rank, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)(k, s, p, d, ceil_mode=layer.ceil_mode)
-        return _by_rank(rank, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)(k, s, p, ceil_mode=layer.ceil_mode)
+        return _by_rank(rank, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)(k, s, p, ceil_mode=layer.ceil_mode, count_include_pad=layer.count_include_pad)
     if name == "gap":
         return _by_rank(rank, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)(1)
     if name == "gmp":

@@ -56,9 +56,26 @@ class GeluMlp(nn.Module):
         return x + y.permute(0, 3, 1, 2)
 
 
+class InceptionPool(nn.Module):
+    """Inception's pool branch: an average pool that leaves its padding out of the mean, then a 1×1 conv,
+    concatenated with a 1×1 conv branch."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, stride=2)
+        self.branch1x1 = nn.Conv2d(width, width, 1)
+        self.branch_pool = nn.Conv2d(width, width, 1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        pooled = nn.functional.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False)
+        return torch.cat([self.branch1x1(x), self.branch_pool(pooled)], 1)
+
+
 PATTERNS = {
     "preact": (PreActivation, (3, 16, 16)),
     "gelu": (GeluMlp, (3, 8, 8)),
+    "inception_pool": (InceptionPool, (3, 17, 17)),
 }
 """kind → (module class, input shape C, H, W)."""
 

@@ -215,9 +215,9 @@ def _pool(kind: str) -> Handler:
         else:
             if dilation != (1,) * rank:
                 raise Unsupported("a dilated average pool")
-            if not attrs.get("count_include_pad", 0) and any(pads):
-                raise Unsupported("an average pool that leaves its padding out of the mean (count_include_pad=0)")
-            layer = LAYER_TYPES["avgpool"](k=kernel, s=stride, p=pads, ceil_mode=ceil)
+            # without padding both divisors are the window clipped to the input
+            include = bool(attrs.get("count_include_pad", 0)) or not any(pads)
+            layer = LAYER_TYPES["avgpool"](k=kernel, s=stride, p=pads, ceil_mode=ceil, count_include_pad=include)
         return imp.layer(i, node, kind, layer, x)
 
     return handle
