@@ -72,10 +72,33 @@ class InceptionPool(nn.Module):
         return torch.cat([self.branch1x1(x), self.branch_pool(pooled)], 1)
 
 
+class StdConv2d(nn.Conv2d):
+    """A conv whose weight is standardised per output channel at run time (BiT's weight standardisation)."""
+
+    def forward(self, x):
+        w = self.weight
+        mean = w.mean(dim=(1, 2, 3), keepdim=True)
+        var = w.var(dim=(1, 2, 3), keepdim=True, unbiased=False)
+        w = (w - mean) / torch.sqrt(var + 1e-6)
+        return nn.functional.conv2d(x, w, self.bias, self.stride, self.padding)
+
+
+class WeightStandardised(nn.Module):
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = StdConv2d(3, width, 3, padding=1, bias=False)
+        self.act = nn.ReLU()
+        self.conv = StdConv2d(width, width, 3, stride=2)
+
+    def forward(self, x):
+        return self.conv(self.act(self.stem(x)))
+
+
 PATTERNS = {
     "preact": (PreActivation, (3, 16, 16)),
     "gelu": (GeluMlp, (3, 8, 8)),
     "inception_pool": (InceptionPool, (3, 17, 17)),
+    "weight_standardisation": (WeightStandardised, (3, 12, 12)),
 }
 """kind → (module class, input shape C, H, W)."""
 

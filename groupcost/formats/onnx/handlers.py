@@ -17,6 +17,7 @@ from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_lo
 from groupcost.formats.onnx.shapes import SHAPES, const_op
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Unsupported, Weight, as_act, attributes, feature_map
 from groupcost.formats.onnx.views import VIEWS
+from groupcost.formats.onnx.weights import WEIGHT_SIDE, weight_side
 from groupcost.ops import LAYER_TYPES, format_shape
 
 
@@ -329,6 +330,11 @@ def _binary(kind: str) -> Handler:
     return handle
 
 
+def _weights_only(imp: Importer, i: int, node, inputs: list):
+    """An operator groupcost reads only on weights (Sqrt, Pow, ... of weight standardisation)."""
+    raise Unsupported("on an activation (groupcost reads it on weights only)")
+
+
 def _sum(imp: Importer, i: int, node, inputs: list):
     acts = [as_act(v) for v in inputs if v is not None]
     return acts[0] if len(acts) == 1 else imp.merge(i, node, "add", acts)
@@ -422,8 +428,9 @@ HANDLERS: dict[str, Handler] = {
     "Sum": _sum,
     **SHAPES,
     **VIEWS,
+    **{op: _weights_only for op in WEIGHT_SIDE if op not in ("Add", "Mul", "Sub", "Div", "Reshape", "Identity", "Cast", "Clip", "ReduceMean", "ReduceMax")},
 }
 """Every ONNX operator groupcost reads, in the default domain; anything else is unsupported."""
 
-OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_gelus))
+OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_gelus), weight_side)
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

@@ -41,11 +41,13 @@ class Recognised:
 @dataclass(frozen=True)
 class Operators:
     """What the engine dispatches to: a handler per ONNX operator of the default domain, the operators
-    that read a cropped window as it is, and the recognisers of multi-node patterns (run first)."""
+    that read a cropped window as it is, the recognisers of multi-node patterns (run first), and what
+    reads arithmetic on weights (weight standardisation) before any handler."""
 
     handlers: Mapping[str, Handler]
     window_readers: frozenset[str]
     recognisers: tuple[Callable[[Importer], None], ...]
+    on_weights: Callable[[Importer, Any, list], Any] | None = None  # arithmetic on weights, before the handler; None where it is not
 
 
 class Importer:
@@ -140,7 +142,8 @@ class Importer:
             self.unknown(i, node, inputs, None if handler is None else "")
             return
         try:
-            outputs = handler(self, i, node, inputs)
+            on_weights = self.operators.on_weights(self, node, inputs) if self.operators.on_weights is not None else None
+            outputs = on_weights if on_weights is not None else handler(self, i, node, inputs)
         except Unsupported as exc:
             self.unknown(i, node, inputs, exc.reason)
             return

@@ -121,3 +121,26 @@ def test_import_allow_unknown_keeps_rank_five_outputs_opaque(cli, tmp_path):
     params, macs, _ = torch_counts(model, (3, 16, 16))
     assert (totals.params, totals.macs) == (params, macs)
     assert "repeat" in result.stdout  # the two blocks fold into one block called twice
+
+
+class _GainConv(torch.nn.Conv2d):
+    """A standardised weight times a learned gain per output channel (NFNets' scaled weight standardisation)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gain = torch.nn.Parameter(torch.rand(self.out_channels, 1, 1, 1))
+
+    def forward(self, x):
+        w = self.weight - self.weight.mean(dim=(1, 2, 3), keepdim=True)
+        return torch.nn.functional.conv2d(x, w * self.gain, self.bias)
+
+
+@pytest.mark.parametrize("channels", [8, 32])  # the gain as a small constant (≤ 8 values read) and as a weight
+def test_weight_arithmetic_with_a_second_parameter_is_refused(channels, tmp_path):
+    """Its parameters would be lost: the gain is a parameter PyTorch counts, the conv's weight dims do not hold it."""
+    from groupcost.errors import GroupcostError
+
+    path = tmp_path / "gain.onnx"
+    export_onnx(_GainConv(3, channels, 3).eval(), (3, 8, 8), path, fold=False)
+    with pytest.raises(GroupcostError, match="a second parameter in a weight"):
+        read_network(path)
