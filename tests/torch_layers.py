@@ -89,6 +89,30 @@ class LayerScale(nn.Module):
         return x * self.layer_scale
 
 
+class ConstantOp(nn.Module):
+    """x op c for a constant c (a parameter `value` where learned), as torch's operators broadcast it."""
+
+    def __init__(self, op: str, value: float, shape: tuple[int, ...], learned: bool):
+        super().__init__()
+        self.op = op
+        if learned:
+            self.value = nn.Parameter(torch.full(shape, value))
+        else:
+            self.constant = torch.full(shape, value)
+
+    def forward(self, x):
+        c = self.value if hasattr(self, "value") else self.constant
+        if self.op == "add":
+            return x + c
+        if self.op == "sub":
+            return x - c
+        if self.op == "mul":
+            return x * c
+        if self.op == "div":
+            return x / c
+        return c - x if self.op == "rsub" else c / x
+
+
 def _by_rank(rank: int, *classes):
     return classes[rank - 1]
 
@@ -129,6 +153,8 @@ def layer_module(step: LayerStep) -> nn.Module:
         return _by_rank(rank, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)(x[0], eps=layer.eps, affine=layer.affine)
     if name == "layerscale":
         return LayerScale((x[0], *(1,) * rank), layer.init)
+    if name == "elementwise":
+        return ConstantOp(layer.op, layer.value, layer.shape, layer.learned)
     if name == "prelu":
         return nn.PReLU(1 if layer.shared else x[0])
     if name in ("maxpool", "avgpool"):

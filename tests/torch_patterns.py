@@ -94,11 +94,30 @@ class WeightStandardised(nn.Module):
         return self.conv(self.act(self.stem(x)))
 
 
+class ConstantArithmetic(nn.Module):
+    """Arithmetic with constants on feature maps: a literal 0 added (a zero-initialised branch), a fixed
+    normalisation, c − x, a learned positional table, a coordinate grid built from arange."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, width, 3, stride=2, padding=1)
+        self.pos_embed = nn.Parameter(torch.randn(1, width, 6, 6))
+        self.conv2 = nn.Conv2d(width, width, 1)
+
+    def forward(self, x):
+        y = self.conv1(x) + 0.0
+        y = 1.0 - (y - 0.5) / 2.0
+        y = y + self.pos_embed
+        grid = torch.arange(y.shape[-1], dtype=y.dtype).view(1, 1, 1, -1).expand(1, 1, y.shape[-2], y.shape[-1])
+        return self.conv2(y * 3.0 + grid)
+
+
 PATTERNS = {
     "preact": (PreActivation, (3, 16, 16)),
     "gelu": (GeluMlp, (3, 8, 8)),
     "inception_pool": (InceptionPool, (3, 17, 17)),
     "weight_standardisation": (WeightStandardised, (3, 12, 12)),
+    "constant_arithmetic": (ConstantArithmetic, (3, 12, 12)),
 }
 """kind → (module class, input shape C, H, W)."""
 

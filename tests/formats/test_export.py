@@ -39,7 +39,8 @@ NO_PYTORCH = (("dwsep", MACRO), ("opaque", OPAQUE_REASON))
 NO_ONNX = (("dwsep", MACRO), ("opaque", OPAQUE_REASON))
 """Registered types without ONNX nodes of their own, and why."""
 NOT_YET = "the raised form has no constructor for it yet; the graph form writes it"
-NOT_RAISED = (("convtranspose", NOT_YET), ("dwconvtranspose", NOT_YET), ("upsample", NOT_YET), ("crop", NOT_YET), ("pad", NOT_YET), ("adaptive_maxpool", NOT_YET), ("opaque", OPAQUE_REASON))
+NOT_RAISED = (("convtranspose", NOT_YET), ("dwconvtranspose", NOT_YET), ("upsample", NOT_YET), ("crop", NOT_YET), ("pad", NOT_YET), ("adaptive_maxpool", NOT_YET), ("elementwise", NOT_YET),
+              ("opaque", OPAQUE_REASON))
 """Types the raised PyTorch form leaves to the graph form (the export falls back, saying which)."""
 
 

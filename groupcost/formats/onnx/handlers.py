@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 import re
 
+from groupcost.formats.onnx.constants import constant_operation
 from groupcost.formats.onnx.decomposed import recognise_gelus
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
 from groupcost.formats.onnx.names import parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, squeeze_excitation
-from groupcost.formats.onnx.shapes import SHAPES, const_op
+from groupcost.formats.onnx.folding import FOLDED, elementwise
+from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Unsupported, Weight, as_act, attributes, feature_map
 from groupcost.formats.onnx.views import VIEWS
 from groupcost.formats.onnx.weights import WEIGHT_SIDE, weight_side
@@ -316,15 +318,18 @@ def _binary(kind: str) -> Handler:
     def handle(imp: Importer, i: int, node, inputs: list):
         values = [v for v in inputs if v is not None]
         if all(isinstance(v, Const) for v in values):
-            return const_op(values, ops[kind])
+            return elementwise(values, ops[kind])
         if kind == "mul" and len(inputs) == 2 and None not in inputs:
             for (x, _), (w, w_name) in (zip(inputs, node.input), zip(inputs[::-1], node.input[::-1])):
                 scaled = layerscale(imp, i, node, x, w, w_name)
                 if scaled is not None:
                     return scaled
+        with_constant = constant_operation(imp, i, node, kind, inputs)
+        if with_constant is not None:
+            return with_constant
         acts = [v for v in values if isinstance(v, Act)]
         if len(acts) != len(values) or kind in ("sub", "div"):
-            raise Unsupported(f"{kind} with a constant or weight")
+            raise Unsupported(f"{kind} with a constant or weight" if len(acts) != len(values) else f"{kind} of two activations")
         return imp.merge(i, node, kind, acts)
 
     return handle
@@ -427,6 +432,7 @@ HANDLERS: dict[str, Handler] = {
     "Div": _binary("div"),
     "Sum": _sum,
     **SHAPES,
+    **FOLDED,
     **VIEWS,
     **{op: _weights_only for op in WEIGHT_SIDE if op not in ("Add", "Mul", "Sub", "Div", "Reshape", "Identity", "Cast", "Clip", "ReduceMean", "ReduceMax")},
 }
