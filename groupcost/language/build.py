@@ -22,7 +22,8 @@ from difflib import get_close_matches
 from typing import Any
 
 from groupcost.errors import Location, SpecError, UsageError
-from groupcost.ops import ALIASES, LAYER_TYPES, MERGE_TYPES, Layer, Macro, Shape, format_shape
+from groupcost.ops import ALIASES, LAYER_TYPES, MERGE_TYPES, Layer, LayerError, Macro, Shape, format_shape
+from groupcost.ops.view import Chunk
 from groupcost.graph.builder import GraphBuilder, Tensor
 from groupcost.graph.network import Network
 from groupcost.language.document import (
@@ -374,6 +375,12 @@ class _Builder:
             args = {**args, "size": size}
         layer = self.make_layer(layer_type, args, env)
         name = self.name(entry, scope, env, given)
+        if isinstance(layer, Chunk):  # parts side by side, each reading x; the entry stands for the last
+            try:
+                parts = layer.parts(x.shape)
+            except LayerError as exc:
+                raise SpecError(f"{name} (chunk): {exc.message}", exc.hint, args[exc.arg].loc if exc.arg in args else entry.common.loc) from None
+            return self.produced(name, [self.place(f"{name}.{suffix}", part, x, entry.common.loc, args) for suffix, part in parts][-1])
         if isinstance(layer, Macro):
             for suffix, part in layer.expand():
                 x = self.place(f"{name}.{suffix}", part, x, entry.common.loc, args)

@@ -14,7 +14,7 @@ from groupcost.graph.analysis import RENAMED
 from groupcost.language.budgets import LAYER_METRICS, METRICS
 from groupcost.ops import ALIASES, LAYER_TYPES
 from groupcost.ops import base as kinds
-from groupcost.ops import elementwise, opaque
+from groupcost.ops import elementwise, opaque, view
 from groupcost.ops.pool import pool_padding
 from groupcost.language.document import DTYPE_BYTES, MERGES, STRUCTURES, TOP_LEVEL_KEYS
 
@@ -49,6 +49,9 @@ KIND_SCHEMAS = {
     opaque.word: {"type": "string", "pattern": r"^\S+$"},
     opaque.shape: {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
     elementwise.dims: {"type": "array", "items": {"type": "integer", "minimum": 1}},
+    view.whole: INTEGER,
+    view.optional_whole: {"anyOf": [{"type": "integer"}, {"type": "null"}, EXPRESSION]},
+    view.whole_list: {"anyOf": [{"type": "array", "items": INTEGER, "minItems": 1}, EXPRESSION]},
 }
 AMOUNT = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^\s*[0-9][0-9_]*(\.[0-9]+)?\s*[A-Za-z]*\s*$"}]}
 NAMES = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}

@@ -25,7 +25,8 @@ from groupcost.ops.adapters import (
 )
 
 Shape = tuple[int, ...]
-"""(F,) flat, (C, L) 1-D, (C, H, W) 2-D or (C, T, H, W) 3-D; the batch is kept apart."""
+"""(F,) flat, (C, L) 1-D, (C, H, W) 2-D or (C, T, H, W) 3-D; the batch is kept apart. A view
+(reshape, permute) may give any rank; layers that need a feature map refuse more than 3 spatial dims."""
 
 SPATIAL_NAMES = {1: "[l]", 2: "[h, w]", 3: "[t, h, w]"}
 
@@ -305,6 +306,9 @@ def spatial(x: Shape, type_name: str) -> tuple[int, tuple[int, ...]]:
     """Require a C×L, C×H×W or C×T×H×W input; return C and the spatial sizes."""
     if len(x) == 1:
         raise LayerError(f"{type_name} needs a C×H×W input, got the flat vector {format_shape(x)}", "put it before `flatten` (C×L and C×T×H×W inputs work too)")
+    if len(x) > 4:
+        raise LayerError(f"{type_name} needs a C×L, C×H×W or C×T×H×W input, got {format_shape(x)} ({len(x) - 1} dims after the channels)",
+                         "reshape or flatten it to at most three spatial dims first")
     return x[0], tuple(x[1:])
 
 

@@ -34,13 +34,15 @@ LAYER_NAMES = sorted({cls.type_name for cls in LAYER_TYPES.values() if not issub
 
 MACRO = "a macro: the graph holds its parts, each exported by its own type"
 OPAQUE_REASON = "groupcost knows an opaque operator's shape and parameters, not what it computes: refused by name"
-NO_PYTORCH = (("dwsep", MACRO), ("opaque", OPAQUE_REASON))
+CHUNK = "a macro: the graph holds its parts, slices each exported by their own type"
+NO_PYTORCH = (("dwsep", MACRO), ("chunk", CHUNK), ("opaque", OPAQUE_REASON))
 """Registered types without a PyTorch module of their own, and why."""
-NO_ONNX = (("dwsep", MACRO), ("opaque", OPAQUE_REASON))
+NO_ONNX = (("dwsep", MACRO), ("chunk", CHUNK), ("opaque", OPAQUE_REASON))
 """Registered types without ONNX nodes of their own, and why."""
 NOT_YET = "the raised form has no constructor for it yet; the graph form writes it"
 NOT_RAISED = (("convtranspose", NOT_YET), ("dwconvtranspose", NOT_YET), ("upsample", NOT_YET), ("crop", NOT_YET), ("pad", NOT_YET), ("adaptive_maxpool", NOT_YET), ("elementwise", NOT_YET),
-              ("opaque", OPAQUE_REASON))
+              ("opaque", OPAQUE_REASON),
+              ("chunk", "its parts are tensors of their own, which the raised form's chains do not name; the graph form writes them"))
 """Types the raised PyTorch form leaves to the graph form (the export falls back, saying which)."""
 
 
@@ -253,9 +255,10 @@ def test_exported_module_computes_what_the_numpy_executor_computes():
     x = np.random.default_rng(1).standard_normal((2, *network.input_shape)).astype(np.float32)
     _, steps = forward(network, x, weights, keep_outputs=True)
     with torch.no_grad():
-        probs, heads = model(torch.from_numpy(x))
+        probs, heads, views = model(torch.from_numpy(x))
     np.testing.assert_allclose(probs.numpy(), steps["probs"], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(heads.numpy(), steps["heads_act"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(views.numpy(), steps["viewconv"], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("path", EVERY_RANK, ids=lambda p: p.stem)
@@ -576,6 +579,11 @@ IMPORT_AS = {
     "pixelunshuffle": "exported as Reshape, Transpose, Reshape: the importer reads no such pattern yet",
     "adaptive_maxpool": "exported as a MaxPool: it imports as maxpool",
     "adaptive_avgpool": "exported as an AveragePool (where its window divides the input): it imports as avgpool",
+    "slice": "not in importable_layers.yaml: the importer maps no Slice to it yet",
+    "chunk": "a macro of slices: not in importable_layers.yaml yet",
+    "reshape": "not in importable_layers.yaml: the importer maps no Reshape to it yet",
+    "transpose": "not in importable_layers.yaml: the importer maps no Transpose to it yet",
+    "permute": "not in importable_layers.yaml: the importer maps no Transpose to it yet",
     "opaque": "refused by the exporters: groupcost knows an opaque operator's shape and parameters, not what it computes",
 }
 """Layer types an ONNX import does not give back as themselves, and why: every other type does."""

@@ -8,6 +8,7 @@ activation types' own facts (groupcost.ops.activation).
 from __future__ import annotations
 
 from groupcost.ops.activation import plain_activations
+from groupcost.ops.view import TORCH_HELPERS as VIEW_HELPERS
 
 
 def _activation_text() -> str:
@@ -174,6 +175,7 @@ def _numel(shape):
         n *= d
     return n
 ''',
+    **VIEW_HELPERS,
     "Variables": '''
 class Variables:
     """The spec's variables, as build() resolved them: v.G, v.depths, ..."""
@@ -189,4 +191,5 @@ MATH_HELPERS = {"_ceil": "math.ceil", "_floor": "math.floor", "_log": "math.log"
 HELPER_NEEDS = {"Conv2d": ("_pair", "_pads", "_window"), "MaxPool2d": ("_pair", "_window"), "AvgPool2d": ("_pair", "_window"),
                 "SqueezeExcitation": ("activation",)}
 HELPER_ORDER = ["Variables", "_pair", "_window", "_pads", "_chw", "_div", "_numel", "divisible", "activation", "_batchnorm", "_linear", "_layernorm", "LayerScale",
-                "Conv2d", "MaxPool2d", "AvgPool2d", "SqueezeExcitation"]
+                "Conv2d", "MaxPool2d", "AvgPool2d", "SqueezeExcitation",
+                *VIEW_HELPERS]
