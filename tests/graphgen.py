@@ -31,7 +31,9 @@ lateral, add) and U-Net's skip (crop `to:` the up-sampled tensor, concat); merge
 are drawn among all earlier tensors of a fitting shape (so long skips, reaching back many
 layers, are common): `add` (with a 1×1 projection when no partner fits), `mul` (equal shapes,
 or a broadcast gate C×1×1 / 1×H×W built from gap or a 1×1 conv and a sigmoid, or any earlier
-tensor that broadcasts, C×1×1 · 1×H×W included), `concat` (equal spatial size). Layers that
+tensor that broadcasts, C×1×1 · 1×H×W included), `concat` (equal spatial size), `matmul` (an
+earlier tensor whose rows match x's columns, or x's rows its columns, leading sizes broadcast),
+and multi-head self-attention over the positions (`attention`). Layers that
 enlarge a tensor stay within MAX_POSITIONS and 2 × MAX_CHANNELS. Every tensor that nothing
 reads (neither as an input nor as a `to:` target) is an output, so graphs that branch have
 several outputs (`outputs:`), listed in a drawn order. Entries that read the tensor just before
@@ -759,6 +761,22 @@ def draw_fc(draw, x: Shape) -> Op | None:
     return Op(draw(st.sampled_from(["fc", "linear"])), {"out": out, "bias": bias}, (out,), lambda: nn().Linear(x[0], out, bias))
 
 
+@layer("attention", weight=1)
+def draw_attention(draw, x: Shape) -> Op | None:
+    """Multi-head self-attention over the positions (at most 64 tokens): heads any divisor of C, with biases or not."""
+    if len(x) < 2 or math.prod(x[1:]) > 64:
+        return None
+    heads, bias = draw(st.sampled_from(divisors(x[0]))), draw(st.booleans())
+    args = {"heads": heads, "bias": bias} if not bias or draw(st.booleans()) else {"heads": heads}
+
+    def module():
+        from torch_layers import TokenAttention
+
+        return TokenAttention(x[0], heads, bias)
+
+    return Op("attention", args, x, module)
+
+
 @layer("linear", weight=1)
 def draw_linear(draw, x: Shape) -> Op | None:
     """`linear` on the channels at every position: permute, nn.Linear(C, out), permute back."""
@@ -941,6 +959,24 @@ def _gate(draw, draft: Draft, x: str, spatial: bool | None = None) -> str:
     return draft.add_layer(Op(kind, {}, draft.shapes[g], lambda: nn().Sigmoid() if kind == "sigmoid" else nn().Hardsigmoid()), g)
 
 
+@merge("matmul", weight=1)
+def draw_matmul(draw, draft: Draft, x: str) -> str | None:
+    """x @ t or t @ x (torch.matmul on the batched tensors) with an earlier tensor t of x's rank whose matrix
+    dimensions fit; the leading dimensions broadcast."""
+    shape = draft.shapes[x]
+    if len(shape) < 2:
+        return None
+    pairs = [(a, b) for t in draft.tensors if len(draft.shapes[t]) == len(shape) for a, b in ((x, t), (t, x))
+             if draft.shapes[a][-1] == draft.shapes[b][-2] and broadcast(draft.shapes[a][:-2], draft.shapes[b][:-2]) is not None]
+    if not pairs:
+        return None
+    a, b = draw(st.sampled_from(pairs))
+    out = (*broadcast(draft.shapes[a][:-2], draft.shapes[b][:-2]), draft.shapes[a][-2], draft.shapes[b][-1])
+    if not fits(out):
+        return None
+    return draft.add_merge("matmul", [a, b], out)
+
+
 @merge("concat", weight=2)
 def draw_concat(draw, draft: Draft, x: str) -> str | None:
     shape = draft.shapes[x]
@@ -1073,6 +1109,8 @@ def _graph_net():
                     y = self.layers[node.name](inputs[0])
                 elif node.kind == "concat":
                     y = torch.cat(inputs, 1)
+                elif node.kind == "matmul":
+                    y = torch.matmul(*inputs)
                 else:
                     y = inputs[0]
                     for t in inputs[1:]:

@@ -40,6 +40,23 @@ class SE(nn.Module):
         return x * self.gate(self.fc2(self.act(self.fc1(s))))
 
 
+class TokenAttention(nn.MultiheadAttention):
+    """Self-attention over the positions of a feature map (Vaswani et al. 2017 on the flattened
+    tokens): N×C×(spatial) → L×N×C, nn.MultiheadAttention's functional form, back. Called directly
+    with need_weights=True it takes the path of explicit batched matrix products, which
+    FlopCounterMode counts (bmm); the module's inference fast path is a fused kernel it does not count."""
+
+    def __init__(self, channels: int, heads: int, bias: bool):
+        super().__init__(channels, heads, bias=bias)
+
+    def forward(self, x):
+        tokens = x.reshape(x.shape[0], x.shape[1], -1).permute(2, 0, 1)
+        y, _ = nn.functional.multi_head_attention_forward(
+            tokens, tokens, tokens, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias, None, None, False, 0.0,
+            self.out_proj.weight, self.out_proj.bias, training=False, need_weights=True)
+        return y.permute(1, 2, 0).reshape(x.shape)
+
+
 class Crop(nn.Module):
     """Centre crop: offset (size − target) // 2 per spatial dimension."""
 
@@ -195,5 +212,7 @@ def layer_module(step: LayerStep) -> nn.Module:
     if name == "se":
         return SE(x[0], layer.squeeze, layer.act, layer.gate)
     if name == "softmax":
-        return nn.Softmax(1)
+        return nn.Softmax(layer.dim)
+    if name == "attention":
+        return TokenAttention(x[0], layer.heads, layer.bias)
     return ACTIVATIONS[name]()

@@ -22,6 +22,8 @@ class Merge(nn.Module):
     def forward(self, tensors):
         if self.kind == "concat":
             return torch.cat(tensors, 1)
+        if self.kind == "matmul":
+            return torch.matmul(*tensors)
         out = tensors[0]
         for t in tensors[1:]:
             out = out + t if self.kind == "add" else out * t
@@ -50,16 +52,28 @@ class GraphModule(nn.Module):
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
+BATCHED_PRODUCTS = ("bmm", "baddbmm")
+"""The aten ops of a product of two activations (torch.matmul of batched tensors, attention's Q·Kᵀ and A·V):
+matmul MACs, apart from conv + linear. A linear layer on any rank runs as mm or addmm."""
+
+
 def torch_counts(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1) -> tuple[int, int, tuple[int, ...]]:
-    """(params, MACs, output shape without batch) as PyTorch reports them; several outputs give a tuple of shapes."""
+    """(params, conv + linear MACs, output shape without batch) as PyTorch reports them; several outputs give a tuple of shapes."""
+    params, macs, _, shape = torch_counts_with_matmul(model, input_shape, batch)
+    return params, macs, shape
+
+
+def torch_counts_with_matmul(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1) -> tuple[int, int, int, tuple[int, ...]]:
+    """(params, conv + linear MACs, matmul MACs, output shape without batch) as PyTorch reports them."""
     model.eval()
     params = sum(p.numel() for p in model.parameters())
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         y = model(torch.zeros(batch, *input_shape))
     flops = counter.get_total_flops()
-    assert flops % 2 == 0
+    products = sum(n for op, n in counter.get_flop_counts()["Global"].items() if op.__name__ in BATCHED_PRODUCTS)
+    assert flops % 2 == 0 and products % 2 == 0
     shape = tuple(y.shape[1:]) if isinstance(y, torch.Tensor) else tuple(tuple(t.shape[1:]) for t in y)
-    return params, flops // 2, shape
+    return params, (flops - products) // 2, products // 2, shape
 
 
 def network_module(network: Network) -> nn.Module:

@@ -1,8 +1,11 @@
 """Network → Report: per-layer rows and totals. Pure arithmetic over shapes; no I/O.
 
 Conventions (stated in every output through CONVENTION):
-- macs: multiply-accumulates of convolutions and fully connected layers (incl. SE's 1×1 convs);
-  bias adds, batch norm, activations, pooling and merges are not in it. FLOPs = 2 × MACs.
+- macs: multiply-accumulates of convolutions and fully connected layers (incl. SE's 1×1 convs and
+  attention's projections); bias adds, batch norm, activations, pooling and merges are not in it.
+  FLOPs = 2 × MACs.
+- matmul_macs: products of two activations (attention's Q·Kᵀ and A·V, `matmul`), reported apart
+  so that `macs` keeps its published meaning.
 - params: learnable parameters as torch's sum(p.numel() for p in model.parameters()).
 - activations: output elements of each layer, for the whole batch.
 - traffic: elements read and written (input + output for the batch, + weights once), the
@@ -23,6 +26,7 @@ from groupcost.graph.network import LayerStep, MergeStep, Network, Step
 
 CONVENTION = {
     "macs": "multiply-accumulates of conv and linear layers only (no bias, BN, activation, pooling or add); FLOPs = 2 x MACs",
+    "matmul_macs": "MACs count conv + linear; matmul MACs (attention's products of two activations) are reported apart",
     "params": "learnable parameters as PyTorch counts them (weights, biases, BN scale and shift)",
     "weights": "conv and linear kernel weights only (no biases, no BN), as the papers count them",
     "buffers": "non-learnable state as PyTorch counts it: BN running mean and variance (C each) and num_batches_tracked (1, int64)",
@@ -60,6 +64,7 @@ class Row:
     kind: str = ""
     buffers: int = 0  # elements, torch's `sum(b.numel() for b in module.buffers())`
     buffer_bytes: int = 0  # running statistics at the spec's dtype, num_batches_tracked as int64
+    matmul_macs: int = 0  # products of two activations (attention), apart from `macs`
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class Totals:
     buffer_bytes: int = 0
     peak_memory: int = 0  # elements of the tensors alive at once at the peak of an inference pass
     training_memory: int = 0  # elements held in one training step (see OPTIMIZER_STATES), at the spec's dtype
+    matmul_macs: int = 0  # products of two activations (attention), apart from `macs`
 
     @property
     def flops(self) -> int:
@@ -103,6 +109,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("buffers", "count", "buffers", lambda r: r.totals.buffers, lambda row, b: row.buffers, "50K"),
     Metric("macs", "count", "MACs", lambda r: r.totals.macs, lambda row, b: row.macs, "600M"),
     Metric("flops", "count", "FLOPs", lambda r: r.totals.flops, lambda row, b: 2 * row.macs, "1.2G"),
+    Metric("matmul_macs", "count", "matmul MACs", lambda r: r.totals.matmul_macs, lambda row, b: row.matmul_macs, "50M"),
     Metric("activation_elements", "elements", "activations", lambda r: r.totals.activations, lambda row, b: row.activations, "20M"),
     Metric("activation_bytes", "bytes", "all outputs", lambda r: r.totals.activations * r.dtype_bytes, lambda row, b: row.activations * b, "64MiB", summary=True),
     Metric("largest_activation_elements", "elements", "largest activation", lambda r: r.totals.largest_activation, None, "2M"),
@@ -134,6 +141,7 @@ class TypeRow:
     activations: int
     traffic: int
     shares: dict[str, float]  # metric → fraction of the network's total (0.0 where the total is 0)
+    matmul_macs: int = 0
 
 
 @dataclass(frozen=True)
@@ -145,7 +153,7 @@ class TypeBreakdown:
 
 
 
-SHARED = ("params", "weights", "macs", "traffic")
+SHARED = ("params", "weights", "macs", "matmul_macs", "traffic")
 
 
 @dataclass(frozen=True)
@@ -207,6 +215,7 @@ def _combine(name: str, rows: list[Row]) -> Row:
         kind="block",
         buffers=sum(r.buffers for r in rows),
         buffer_bytes=sum(r.buffer_bytes for r in rows),
+        matmul_macs=sum(r.matmul_macs for r in rows),
     )
 
 
@@ -215,8 +224,9 @@ def step_row(step: Step, batch: int, dtype_bytes: int = 4) -> Row:
     out_elements = math.prod(step.out_shape)
     if isinstance(step, MergeStep):
         in_elements = sum(math.prod(s) for s in step.in_shapes)
+        merge_cost = step.merge.cost(step.in_shapes, step.out_shape)
         return Row(step.name, step.kind, step.out_shape, None, 0, 0, 0, batch * out_elements, batch * (in_elements + out_elements),
-                   in_shapes=tuple(step.in_shapes), kind=step.kind)
+                   in_shapes=tuple(step.in_shapes), kind=step.kind, matmul_macs=merge_cost.matmul_macs * batch)
     assert isinstance(step, LayerStep)
     cost = step.layer.cost(step.in_shape, step.out_shape)
     traffic = batch * (math.prod(step.in_shape) + out_elements) + cost.params
@@ -225,7 +235,7 @@ def step_row(step: Step, batch: int, dtype_bytes: int = 4) -> Row:
         step.name, step.type_name, step.out_shape, step.layer.group_count(step.in_shape),
         cost.params, cost.weights, cost.macs * batch, batch * out_elements, traffic,
         in_shapes=(step.in_shape,), kind=step.layer.kind_label(step.in_shape),
-        buffers=floats + ints, buffer_bytes=floats * dtype_bytes + ints * INT64_BYTES,
+        buffers=floats + ints, buffer_bytes=floats * dtype_bytes + ints * INT64_BYTES, matmul_macs=cost.matmul_macs * batch,
     )
 
 
@@ -238,6 +248,7 @@ def analyze(network: Network, optimizer: str = "adam") -> Report:
         params=params,
         weights=sum(r.weights for r in rows),
         macs=sum(r.macs for r in rows),
+        matmul_macs=sum(r.matmul_macs for r in rows),
         activations=sum(r.activations for r in rows),
         largest_activation=max((r.activations for r in rows), default=0),
         traffic=sum(r.traffic for r in rows),

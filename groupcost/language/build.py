@@ -523,7 +523,7 @@ class _Builder:
         def refused(shapes: tuple[Shape, ...]) -> SpecError:
             merge = MERGE_TYPES[kind]
             described = ", ".join(f"{label} gives {format_shape(s)}" for label, s in zip(labels, shapes))
-            return SpecError(f"{kind} needs {merge.requirement}: {described}", merge.hint, loc)
+            return SpecError(f"{kind} needs {merge.requirement}: {described}", merge.refusal_hint(shapes), loc)
 
         tensor = self.graph.merge(name, kind, tensors, loc, refused)
         self._count(loc)  # after the shapes: a merge that cannot be made says so first

@@ -37,6 +37,7 @@ PADDING = {
 KIND_SCHEMAS = {
     kinds.positive_int: {"anyOf": [{"type": "integer", "minimum": 1}, EXPRESSION]},
     kinds.non_negative_int: {"anyOf": [{"type": "integer", "minimum": 0}, EXPRESSION]},
+    kinds.dimension: INTEGER,
     kinds.boolean: {"anyOf": [{"type": "boolean"}, {"enum": [0, 1]}, EXPRESSION]},
     kinds.probability: {"anyOf": [{"type": "number", "minimum": 0, "exclusiveMaximum": 1}, EXPRESSION]},
     kinds.real: NUMBER,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from groupcost.ops.adapters import OnnxGraph, Place, Raised, Raising, TorchModule, Unary
-from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, boolean
+from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, boolean, dimension
 from groupcost.ops.registry import LAYER_TYPES, register
 
 
@@ -35,11 +35,6 @@ def _erf(np, x):
         fraction = large + (k / 2.0) / fraction
     out[~small] = 1.0 - np.exp(-large * large) / (np.sqrt(np.pi) * fraction)
     return np.sign(x) * out.reshape(x.shape)
-
-
-def _softmax(np, x):
-    shifted = np.exp(x - x.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -79,7 +74,7 @@ def _plain(name: str, *aliases: str, doc: str, kernel: Callable, torch: str, onn
     # A subclass that adds no fields needs no @dataclass of its own (and skips its slow codegen).
     torch_class, _, torch_args = torch.partition("(")
     attrs = {"__doc__": doc, "__module__": __name__, "kernel": staticmethod(kernel), "torch_class": torch_class,
-             "torch_args": torch_args.rstrip(")"), "torch_args_needed": name == "softmax", "onnx": staticmethod(onnx)}
+             "torch_args": torch_args.rstrip(")"), "torch_args_needed": False, "onnx": staticmethod(onnx)}
     return register(name, *aliases)(type(name.capitalize(), (Activation,), attrs))
 
 
@@ -104,10 +99,56 @@ for _name, _aliases, _doc, _kernel, _torch, _onnx in (
     ("hswish", ("hardswish",), "x·relu6(x + 3) / 6", lambda np, x: x * np.clip(x + 3, 0, 6) / 6, "nn.Hardswish()", Unary("HardSwish")),
     ("tanh", (), "tanh(x)", lambda np, x: np.tanh(x), "nn.Tanh()", Unary("Tanh")),
     ("mish", (), "x·tanh(softplus(x))", lambda np, x: x * np.tanh(np.logaddexp(0, x)), "nn.Mish()", Unary("Mish")),
-    ("softmax", (), "softmax over channels", _softmax, "nn.Softmax(dim=1)", Unary("Softmax", {"axis": 1})),
     ("identity", (), "x, unchanged", lambda np, x: x, "nn.Identity()", Unary("Identity")),
 ):
     _plain(_name, *_aliases, doc=_doc, kernel=_kernel, torch=_torch, onnx=_onnx)
+
+
+@register("softmax")
+@dataclass(frozen=True)
+class Softmax(Activation):
+    """exp(x) / Σ exp(x) along one dimension, as torch.nn.Softmax(dim): dim 1 (the channels) by default.
+
+    `dim` numbers the dimensions as PyTorch does with the batch: 0 is the batch (refused: a softmax
+    over the batch mixes samples), 1 the channels, -1 the last dimension.
+    """
+
+    dim: int = arg(dimension, 1, "the dimension it normalises, PyTorch's numbering (0 = batch, 1 = channels, -1 = last)")
+
+    torch_class = "nn.Softmax"
+    torch_args = "dim=1"
+    torch_args_needed = True  # torch has no default dim
+
+    def axis(self, x: Shape) -> int:
+        """`dim` as a non-negative axis of the batched tensor (N, *x)."""
+        rank = len(x) + 1
+        if not -rank <= self.dim < rank:
+            raise LayerError(f"softmax dim {self.dim} is out of range for an input of {rank} dimensions with the batch", f"dim is one of {-rank}..{rank - 1}; 1 is the channels", arg="dim")
+        axis = self.dim % rank
+        if axis == 0:
+            raise LayerError("softmax over dim 0 normalises across the batch", "dim 0 is the batch: use 1 for the channels or -1 for the last dimension", arg="dim")
+        return axis
+
+    def out_shape(self, x: Shape) -> Shape:
+        self.axis(x)
+        return x
+
+    def forward(self, x, weights, counter):
+        import numpy as np
+
+        axis = self.axis(x.shape[1:])
+        shifted = np.exp(x - x.max(axis=axis, keepdims=True))
+        return (shifted / shifted.sum(axis=axis, keepdims=True)).astype(x.dtype, copy=False)
+
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule(f"nn.Softmax(dim={self.dim})")
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"nn.Softmax(dim={r.a('dim') or 1})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        g.node("Softmax", [x], at.name, axis=self.axis(at.in_shape))
 
 
 @register("prelu")

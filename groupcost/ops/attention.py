@@ -1,12 +1,14 @@
-"""Squeeze-and-excitation: channel attention reported as one row."""
+"""Attention layers, each reported as one row: squeeze-and-excitation (channel attention) and
+multi-head self-attention over the positions of a feature map."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from groupcost.ops.activation import plain_activation_name
 from groupcost.ops.adapters import OnnxGraph, Place, Raised, Raising, TorchModule
-from groupcost.ops.base import Cost, Layer, Shape, arg, feature_map, positive_int
+from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, boolean, feature_map, format_shape, positive_int
 from groupcost.ops.registry import LAYER_TYPES, register
 
 
@@ -78,4 +80,110 @@ class SqueezeExcitation(nn.Module):
     def forward(self, x):
         scale = self.gate(self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True)))))
         return x * scale
+'''
+
+
+@register("attention")
+@dataclass(frozen=True)
+class SelfAttention(Layer):
+    """Multi-head self-attention over the N positions of a C×L, C×H×W or C×T×H×W input, as
+    torch.nn.MultiheadAttention(C, heads, batch_first=True) applied to the flattened tokens (N×C)
+    and folded back to the input's shape.
+
+    Q, K, V = tokens·W_inᵀ (+ b), per head softmax(Q·Kᵀ/√d)·V with d = C / heads, then the output
+    projection. The projections are linear MACs (4·C²·N); the two products of activations, Q·Kᵀ
+    and A·V, are matmul MACs (N²·C each, 2·N²·C in all).
+    """
+
+    counts_macs = True
+
+    heads: int = arg(positive_int, doc="attention heads; must divide the channels C")
+    bias: bool = arg(boolean, True, "biases of the input and output projections")
+
+    def out_shape(self, x: Shape) -> Shape:
+        if len(x) == 1:
+            raise LayerError(f"attention needs C×L, C×H×W or C×T×H×W tokens, got the flat vector {format_shape(x)}", "put it before `flatten`")
+        if x[0] % self.heads:
+            raise LayerError(f"attention heads={self.heads} must divide the channels C={x[0]}",
+                             f"heads is one of {', '.join(str(h) for h in range(1, x[0] + 1) if x[0] % h == 0)}", arg="heads")
+        return x
+
+    def cost(self, x: Shape, y: Shape) -> Cost:
+        c, tokens = x[0], math.prod(x[1:])
+        weights = 4 * c * c
+        return Cost(params=weights + (4 * c if self.bias else 0), macs=weights * tokens, weights=weights, matmul_macs=2 * tokens * tokens * c)
+
+    def weight_shapes(self, x: Shape) -> dict[str, tuple[int, ...]]:
+        c = x[0]
+        return {"in_proj_weight": (3 * c, c), **({"in_proj_bias": (3 * c,)} if self.bias else {}),
+                "out_proj.weight": (c, c), **({"out_proj.bias": (c,)} if self.bias else {})}
+
+    def forward(self, x, weights, counter):
+        import numpy as np
+
+        n, c = x.shape[:2]
+        head = c // self.heads
+        tokens = x.reshape(n, c, -1).transpose(0, 2, 1)  # N, L, C
+        qkv = counter.matmul(tokens, weights["in_proj_weight"].T)
+        if self.bias:
+            qkv += weights["in_proj_bias"]
+        q, k, v = (qkv[:, :, i * c : (i + 1) * c].reshape(n, -1, self.heads, head).transpose(0, 2, 1, 3) for i in range(3))  # N, heads, L, d
+        scores = counter.activation_matmul(q, k.transpose(0, 1, 3, 2)) / np.sqrt(head).astype(x.dtype)
+        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        scores /= scores.sum(axis=-1, keepdims=True)
+        context = counter.activation_matmul(scores, v).transpose(0, 2, 1, 3).reshape(n, -1, c)
+        y = counter.matmul(context, weights["out_proj.weight"].T)
+        if self.bias:
+            y += weights["out_proj.bias"]
+        return np.ascontiguousarray(y.transpose(0, 2, 1)).reshape(x.shape).astype(x.dtype, copy=False)
+
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule(f"FeatureMapAttention({at.in_shape[0]}, {self.heads}{'' if self.bias else ', bias=False'})",
+                           helpers=(("FeatureMapAttention", FEATURE_MAP_ATTENTION),))
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"{r.need('FeatureMapAttention')}(shape[0], {r.a('heads')}{r.kw('bias')})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        """Tokens N×L×C, MatMul by W_inᵀ (+ bias), Q, K, V sliced and split into heads, MatMul, scale,
+        Softmax, MatMul, heads joined, MatMul by W_outᵀ (+ bias), folded back to N×C×(spatial)."""
+        name, c = at.name, at.in_shape[0]
+        tokens_count, head = math.prod(at.in_shape[1:]), c // self.heads
+        params = {key: g.tensor(f"{name}.{key}", dims, "kernel" if key.endswith("weight") else "zeros") for key, dims in self.weight_shapes(at.in_shape).items()}
+        flat = g.node("Reshape", [x, g.ints(f"{name}/flat.shape", [0, c, -1])], f"{name}/flat")
+        tokens = g.node("Transpose", [flat], f"{name}/tokens", perm=[0, 2, 1])
+        qkv = g.node("MatMul", [tokens, g.node("Transpose", [params["in_proj_weight"]], f"{name}/in_proj_t", perm=[1, 0])], f"{name}/in_proj")
+        if self.bias:
+            qkv = g.node("Add", [qkv, params["in_proj_bias"]], f"{name}/in_proj_bias")
+        heads_shape = g.ints(f"{name}/heads.shape", [0, tokens_count, self.heads, head])
+        axis = g.ints(f"{name}/qkv.axis", [2])
+        parts = {}
+        for i, part in enumerate("qkv"):
+            sliced = g.node("Slice", [qkv, g.ints(f"{name}/{part}.start", [i * c]), g.ints(f"{name}/{part}.end", [(i + 1) * c]), axis], f"{name}/{part}")
+            split = g.node("Reshape", [sliced, heads_shape], f"{name}/{part}_heads")
+            parts[part] = g.node("Transpose", [split], f"{name}/{part}_t", perm=[0, 2, 3, 1] if part == "k" else [0, 2, 1, 3])
+        scores = g.node("MatMul", [parts["q"], parts["k"]], f"{name}/scores")
+        scaled = g.node("Mul", [scores, g.tensor(f"{name}/scale", (), repr(1 / math.sqrt(head)))], f"{name}/scaled")
+        weights = g.node("Softmax", [scaled], f"{name}/softmax", axis=-1)
+        context = g.node("Transpose", [g.node("MatMul", [weights, parts["v"]], f"{name}/context")], f"{name}/context_t", perm=[0, 2, 1, 3])
+        joined = g.node("Reshape", [context, g.ints(f"{name}/joined.shape", [0, tokens_count, c])], f"{name}/joined")
+        y = g.node("MatMul", [joined, g.node("Transpose", [params["out_proj.weight"]], f"{name}/out_proj_t", perm=[1, 0])], f"{name}/out_proj")
+        if self.bias:
+            y = g.node("Add", [y, params["out_proj.bias"]], f"{name}/out_proj_bias")
+        channels_first = g.node("Transpose", [y], f"{name}/channels_first", perm=[0, 2, 1])
+        g.node("Reshape", [channels_first, g.ints(f"{name}/out.shape", [0, *at.in_shape])], name)
+
+
+FEATURE_MAP_ATTENTION = '''
+class FeatureMapAttention(nn.MultiheadAttention):
+    """nn.MultiheadAttention over the positions of a feature map: N×C×(spatial) → N×L×C tokens, self-attention, folded back."""
+
+    def __init__(self, channels: int, heads: int, bias: bool = True):
+        super().__init__(channels, heads, bias=bias, batch_first=True)
+
+    def forward(self, x):
+        tokens = x.flatten(2).transpose(1, 2)
+        y, _ = super().forward(tokens, tokens, tokens, need_weights=False)
+        return y.transpose(1, 2).reshape(x.shape)
 '''

@@ -44,11 +44,14 @@ class Cost:
     """What one layer costs for one sample. MACs count convolutions and linear layers only.
 
     `weights` are conv and linear kernel weights alone (no bias, no BN): the papers' count.
+    `matmul_macs` are the products of two activations (attention's Q·Kᵀ and A·V), reported apart
+    so that the conv + linear figure keeps its published meaning.
     """
 
     params: int = 0
     macs: int = 0
     weights: int = 0
+    matmul_macs: int = 0
 
 
 # ---- argument kinds: raw spec value (after expression evaluation) -> typed value -----------
@@ -73,6 +76,13 @@ def non_negative_int(value: Any) -> int:
         raise LayerError(f"expected a whole number, got {value!r}")
     if value < 0:
         raise LayerError(f"expected zero or more, got {value}")
+    return value
+
+
+def dimension(value: Any) -> int:
+    """A tensor dimension in PyTorch's numbering: 0 is the batch, 1 the channels, negative counts from the end."""
+    if not _is_int(value):
+        raise LayerError(f"expected a dimension number, got {value!r}")
     return value
 
 

@@ -22,18 +22,31 @@ reads it ran this machine's largest zoo convolution at 55 % of np.matmul's peak,
 class MacCounter:
     """Multiply-accumulates performed, counted from operand shapes (never from our formulas).
 
+    `macs` are products with a weight (conv, linear); `matmul_macs` products of two activations
+    (attention's Q·Kᵀ and A·V), counted apart as the convention reports them.
     `chunk_elements` bounds the im2col buffers, so that peak memory stays within about twice the
     largest activation plus the weights.
     """
 
     def __init__(self, chunk_elements: int = 1 << 24) -> None:
         self.macs = 0
+        self.matmul_macs = 0
         self.chunk_elements = chunk_elements
 
-    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """a (..., M, K) @ b (..., K, N): M·K·N multiply-accumulates per batch entry."""
+    @staticmethod
+    def _contractions(a: np.ndarray, b: np.ndarray) -> int:
+        """a (..., M, K) @ b (..., K, N): M·K·N multiply-accumulates per (broadcast) batch entry."""
         batch = int(np.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), dtype=np.int64))
-        self.macs += batch * a.shape[-2] * a.shape[-1] * b.shape[-1]
+        return batch * a.shape[-2] * a.shape[-1] * b.shape[-1]
+
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """An activation times a weight: counted in `macs`."""
+        self.macs += self._contractions(a, b)
+        return np.matmul(a, b)
+
+    def activation_matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """An activation times an activation: counted in `matmul_macs`."""
+        self.matmul_macs += self._contractions(a, b)
         return np.matmul(a, b)
 
     def multiply_add(self, accumulator: np.ndarray, a: np.ndarray, b: np.ndarray, scratch: np.ndarray) -> None:

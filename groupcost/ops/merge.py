@@ -1,17 +1,20 @@
-"""Merges: where tensors meet. Element-wise add and multiply, and concatenation along the channels.
+"""Merges: where tensors meet. Element-wise add and multiply, concatenation along the channels, and
+the matrix product of two activations.
 
-A merge type is declared once, like a layer type: its shape rule, its (zero) cost, its NumPy
-kernel and what each format writes for it, registered by name in `MERGE_TYPES`. A merge has no
-arguments and no parameters, and counts no MACs by the convention (BRIEF.md): element-wise work
-is not a multiply-accumulate of a convolution or a linear layer.
+A merge type is declared once, like a layer type: its shape rule, its cost, its NumPy kernel and
+what each format writes for it, registered by name in `MERGE_TYPES`. A merge has no arguments and
+no parameters, and counts no conv + linear MACs by the convention (BRIEF.md): element-wise work is
+not a multiply-accumulate of a convolution or a linear layer. `matmul`'s products of two
+activations are counted apart, as matmul MACs.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 from groupcost.ops.adapters import OnnxGraph
-from groupcost.ops.base import Shape
+from groupcost.ops.base import Cost, Shape, format_shape
 
 
 class Merge:
@@ -29,8 +32,16 @@ class Merge:
     def out_shape(self, shapes: tuple[Shape, ...]) -> Shape | None:
         raise NotImplementedError
 
-    def forward(self, tensors: list[Any]) -> Any:
-        """The NumPy kernel: tensors are (N, *shape) arrays."""
+    def refusal_hint(self, shapes: tuple[Shape, ...]) -> str | None:
+        """The hint for inputs that `out_shape` refuses (the type's `hint`, unless the shapes say more)."""
+        return self.hint
+
+    def cost(self, shapes: tuple[Shape, ...], out: Shape) -> Cost:
+        """What the merge costs for one sample: nothing, but for `matmul`'s matmul MACs."""
+        return Cost()
+
+    def forward(self, tensors: list[Any], counter: Any) -> Any:
+        """The NumPy kernel: tensors are (N, *shape) arrays; products of activations are reported to `counter`."""
         y = tensors[0]
         for t in tensors[1:]:
             y = self.combine(y, t)
@@ -103,7 +114,7 @@ class Concat(Merge):
             return None
         return (sum(s[0] for s in shapes), *shapes[0][1:])
 
-    def forward(self, tensors: list[Any]) -> Any:
+    def forward(self, tensors: list[Any], counter: Any) -> Any:
         import numpy as np
 
         return np.concatenate(tensors, axis=1)
@@ -116,6 +127,50 @@ class Concat(Merge):
 
     def onnx_nodes(self, g: OnnxGraph, name: str, inputs: list[str]) -> None:
         g.node("Concat", inputs, name, axis=1)
+
+
+class Matmul(Merge):
+    """`a @ b` with PyTorch's matmul rule on per-sample shapes of one rank (2 to 4): the last two
+    dimensions multiply (n×k @ k×m → n×m), the leading ones (C of a C×H×W tensor, ...) broadcast.
+
+    Both tensors are activations: its prod(batch dims)·n·k·m multiply-accumulates are matmul MACs.
+    """
+
+    type_name = "matmul"
+    requirement = "two tensors of one rank (at least 2) whose last two dimensions multiply (…×n×k @ …×k×m) and whose leading dimensions broadcast"
+    sign = "@"
+    torch_operator = "@"
+    onnx_op = "MatMul"
+
+    def out_shape(self, shapes: tuple[Shape, ...]) -> Shape | None:
+        if len(shapes) != 2:
+            return None
+        a, b = shapes
+        if len(a) != len(b) or len(a) < 2 or a[-1] != b[-2]:
+            return None
+        batch = broadcast((a[:-2], b[:-2]))
+        return None if batch is None else (*batch, a[-2], b[-1])
+
+    def refusal_hint(self, shapes: tuple[Shape, ...]) -> str | None:
+        if len(shapes) != 2:
+            return f"give from: exactly two tensors, a and b (got {len(shapes)})"
+        a, b = shapes
+        if len(a) != len(b) or len(a) < 2:
+            return "reshape one of them to the other's rank; a flat vector has no matrix to multiply"
+        if a[-1] != b[-2]:
+            return f"a's last dimension ({a[-1]}) must equal b's second-to-last ({b[-2]}): {format_shape(a)} @ {format_shape(b)}; transpose b?"
+        return f"the leading dimensions {format_shape(a[:-2])} and {format_shape(b[:-2])} must be equal or 1"
+
+    def cost(self, shapes: tuple[Shape, ...], out: Shape) -> Cost:
+        a, b = shapes
+        return Cost(matmul_macs=math.prod(out[:-2]) * a[-2] * a[-1] * b[-1])
+
+    def forward(self, tensors: list[Any], counter: Any) -> Any:
+        return counter.activation_matmul(tensors[0], tensors[1])
+
+    def torch_shape(self, shapes: list[str]) -> str:
+        a, b = shapes
+        return f"(*torch.broadcast_shapes({a}[:-2], {b}[:-2]), {a}[-2], {b}[-1])"
 
 
 def broadcast(shapes: tuple[Shape, ...]) -> Shape | None:
@@ -131,5 +186,5 @@ def broadcast(shapes: tuple[Shape, ...]) -> Shape | None:
     return tuple(result)
 
 
-MERGE_TYPES: dict[str, Merge] = {merge.type_name: merge for merge in (Add(), Mul(), Concat())}
+MERGE_TYPES: dict[str, Merge] = {merge.type_name: merge for merge in (Add(), Mul(), Concat(), Matmul())}
 """Every merge type by its spec name (the word a spec writes, `add: [a, b]`)."""

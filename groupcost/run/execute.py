@@ -35,10 +35,13 @@ class StepCheck:
     allocated_params: int
     seconds: float
     error: str | None = None  # the kernel raised
+    expected_matmul_macs: int = 0  # products of two activations (attention), apart from conv + linear
+    counted_matmul_macs: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.error is None and (self.expected_shape, self.expected_macs, self.expected_params) == (self.actual_shape, self.counted_macs, self.allocated_params)
+        expected = (self.expected_shape, self.expected_macs, self.expected_matmul_macs, self.expected_params)
+        return self.error is None and expected == (self.actual_shape, self.counted_macs, self.counted_matmul_macs, self.allocated_params)
 
     def problem(self) -> str:
         if self.error is not None:
@@ -48,6 +51,8 @@ class StepCheck:
             problems.append(f"output {self.actual_shape} where the analysis says {self.expected_shape}")
         if self.expected_macs != self.counted_macs:
             problems.append(f"{self.counted_macs:,} MACs performed where the analysis says {self.expected_macs:,}")
+        if self.expected_matmul_macs != self.counted_matmul_macs:
+            problems.append(f"{self.counted_matmul_macs:,} matmul MACs performed where the analysis says {self.expected_matmul_macs:,}")
         if self.expected_params != self.allocated_params:
             problems.append(f"{self.allocated_params:,} parameters allocated where the analysis says {self.expected_params:,}")
         return "; ".join(problems)
@@ -110,9 +115,10 @@ class _Runner:
         self.outputs: dict[str, np.ndarray] = {}
         self.peak_bytes = 0  # the most bytes of tensors alive at once, as the run held them
 
-    def record(self, step: Step, shape: tuple[int, ...], macs: int, seconds: float, allocated: int, error: str | None = None) -> None:
+    def record(self, step: Step, shape: tuple[int, ...], counter: MacCounter, seconds: float, allocated: int, error: str | None = None) -> None:
         row = step_row(step, self.network.batch)
-        check = StepCheck(step.name, step.type_name, (self.network.batch, *step.out_shape), shape, row.macs, macs, row.params, allocated, seconds, error)
+        check = StepCheck(step.name, step.type_name, (self.network.batch, *step.out_shape), shape, row.macs, counter.macs, row.params, allocated, seconds, error,
+                          row.matmul_macs, counter.matmul_macs)
         self.checks.append(check)
         if self.on_step:
             self.on_step(len(self.checks), self.total)
@@ -143,16 +149,17 @@ class _Runner:
         try:
             y = node.layer.forward(x, tensors, counter)
         except Exception as exc:  # noqa: BLE001 — a failing kernel is a finding of the verification, reported as such
-            self.record(node, (), counter.macs, time.perf_counter() - start, allocated, f"{type(exc).__name__}: {exc}")  # raises _Stop
-        self.record(node, tuple(y.shape), counter.macs, time.perf_counter() - start, allocated)
+            self.record(node, (), counter, time.perf_counter() - start, allocated, f"{type(exc).__name__}: {exc}")  # raises _Stop
+        self.record(node, tuple(y.shape), counter, time.perf_counter() - start, allocated)
         if self.keep:
             self.outputs[node.name] = y
         return y
 
     def merge(self, step: MergeStep, tensors: list[np.ndarray]) -> np.ndarray:
+        counter = MacCounter(self.chunk_elements)
         start = time.perf_counter()
-        y = step.merge.forward(tensors)
-        self.record(step, tuple(y.shape), 0, time.perf_counter() - start, 0)
+        y = step.merge.forward(tensors, counter)
+        self.record(step, tuple(y.shape), counter, time.perf_counter() - start, 0)
         if self.keep:
             self.outputs[step.name] = y
         return y

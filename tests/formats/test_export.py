@@ -585,6 +585,7 @@ IMPORT_AS = {
     "transpose": "not in importable_layers.yaml: the importer maps no Transpose to it yet",
     "permute": "not in importable_layers.yaml: the importer maps no Transpose to it yet",
     "opaque": "refused by the exporters: groupcost knows an opaque operator's shape and parameters, not what it computes",
+    "attention": "exported as MatMul, Softmax, Reshape and Transpose nodes: the importer reads no such pattern yet",
 }
 """Layer types an ONNX import does not give back as themselves, and why: every other type does."""
 

@@ -23,7 +23,7 @@ def build(graph: Graph) -> groupcost.Network:
 
 def test_random_graphs_match_pytorch():
     pytest.importorskip("torch")
-    from torch_reference import torch_counts
+    from torch_reference import torch_counts_with_matmul
 
     @SETTINGS
     @given(graphs())
@@ -31,10 +31,10 @@ def test_random_graphs_match_pytorch():
         net = build(graph)
         report = groupcost.analyze(net)
         model = graph.module()
-        params, macs, shapes = torch_counts(model, graph.input_shape)
+        params, macs, matmul_macs, shapes = torch_counts_with_matmul(model, graph.input_shape)
         if len(graph.outputs) == 1:
             shapes = (shapes,)
-        assert (report.totals.params, report.totals.macs) == (params, macs), graph.spec
+        assert (report.totals.params, report.totals.macs, report.totals.matmul_macs) == (params, macs, matmul_macs), graph.spec
         assert report.outputs == tuple(zip(map(graph.spec_name, graph.outputs), shapes)), graph.spec
         assert model.shapes == graph.shapes, "the generator's own shape arithmetic disagrees with torch"
         named = {name: shape for name, shape in model.shapes.items() if graph.spec_name(name) in net.shapes}
@@ -98,6 +98,11 @@ FEATURES = {
     "gmp": lambda g: any(n.kind == "gmp" for n in g.nodes),
     "adaptive_maxpool": lambda g: any(n.kind == "adaptive_maxpool" for n in g.nodes),
     "adaptive_avgpool": lambda g: any(n.kind == "adaptive_avgpool" for n in g.nodes),
+    # attention: products of two activations, counted apart as matmul MACs
+    "multi-head attention (heads > 1)": lambda g: any(n.kind == "attention" and n.args["heads"] > 1 for n in g.nodes),
+    "attention without biases": lambda g: any(n.kind == "attention" and n.args.get("bias") is False for n in g.nodes),
+    "a matmul whose leading dimensions broadcast": lambda g: any(n.kind == "matmul" and g.shapes[n.inputs[0]][:-2] != g.shapes[n.inputs[1]][:-2] for n in g.nodes),
+    "a matmul of two different tensors": lambda g: any(n.kind == "matmul" and n.inputs[0] != n.inputs[1] for n in g.nodes),
     # whole graphs on 1-D and 3-D inputs, with the layers that take those ranks
     **{f"{kind} on a {rank}-D tensor": (lambda kind, rank: lambda g: any(n.kind == kind and _rank(g, n) == rank for n in g.nodes))(kind, rank)
        for kind in ("conv", "dwconv", "pwconv", "maxpool", "avgpool", "bn", "convtranspose", "upsample") for rank in (1, 3)},

@@ -1,5 +1,5 @@
 """One-layer networks checked against PyTorch: output shape, parameters (sum of numel), MACs
-(FlopCounterMode total / 2) and the NumPy kernel's output (to 1e-4 in float32, against the tensor's scale)."""
+(FlopCounterMode total / 2, batched products of activations apart as matmul MACs) and the NumPy kernel's output (to 1e-4 in float32, against the tensor's scale)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 import groupcost
 from groupcost.run.execute import forward, init_weights
-from torch_reference import load_weights, network_module, step_outputs, torch_counts
+from torch_reference import load_weights, network_module, step_outputs, torch_counts_with_matmul
 
 
 def build(text: str):
@@ -24,8 +24,8 @@ def check_against_torch(text: str, seed: int = 0, rtol: float = 1e-4) -> None:
     net = build(text)
     report = groupcost.analyze(net)
     model = network_module(net)
-    params, macs, out_shape = torch_counts(model, net.input_shape)
-    assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape), text
+    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, net.input_shape)
+    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs, report.output_shape) == (params, macs, matmul_macs, out_shape), text
     weights = init_weights(net, seed, "float32")
     x = np.random.default_rng(seed + 1).standard_normal((2, *net.input_shape)).astype("float32")
     _, ours = forward(net, x, weights, keep_outputs=True)

@@ -8,6 +8,7 @@ activation types' own facts (groupcost.ops.activation).
 from __future__ import annotations
 
 from groupcost.ops.activation import plain_activations
+from groupcost.ops.attention import FEATURE_MAP_ATTENTION
 from groupcost.ops.view import TORCH_HELPERS as VIEW_HELPERS
 
 
@@ -95,6 +96,7 @@ class AvgPool2d(nn.AvgPool2d):
         super().__init__(k, s, p, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
         self.out_shape = (c, _window(h, k[0], s[0], p[0], p[0], 1, ceil_mode), _window(w, k[1], s[1], p[1], p[1], 1, ceil_mode))
 ''',
+    "FeatureMapAttention": FEATURE_MAP_ATTENTION,
     "SqueezeExcitation": '''
 class SqueezeExcitation(nn.Module):
     """Squeeze-and-excitation: global average, 1×1 conv C→S, act, 1×1 conv S→C, gate, scale the input."""
@@ -191,5 +193,5 @@ MATH_HELPERS = {"_ceil": "math.ceil", "_floor": "math.floor", "_log": "math.log"
 HELPER_NEEDS = {"Conv2d": ("_pair", "_pads", "_window"), "MaxPool2d": ("_pair", "_window"), "AvgPool2d": ("_pair", "_window"),
                 "SqueezeExcitation": ("activation",)}
 HELPER_ORDER = ["Variables", "_pair", "_window", "_pads", "_chw", "_div", "_numel", "divisible", "activation", "_batchnorm", "_linear", "_layernorm", "LayerScale",
-                "Conv2d", "MaxPool2d", "AvgPool2d", "SqueezeExcitation",
+                "Conv2d", "MaxPool2d", "AvgPool2d", "SqueezeExcitation", "FeatureMapAttention",
                 *VIEW_HELPERS]
