@@ -112,12 +112,35 @@ class ConstantArithmetic(nn.Module):
         return self.conv2(y * 3.0 + grid)
 
 
+class CrossStagePartial(nn.Module):
+    """A C2f-style stage (split in two, keep both halves, concat with each bottleneck's output), a
+    mixed-kernel depthwise conv over channel groups (MixNet) and a partial-channel residual (ReXNet)."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.cv1 = nn.Conv2d(3, 2 * width, 1)
+        self.m = nn.ModuleList(nn.Conv2d(width, width, 3, padding=1) for _ in range(2))
+        self.cv2 = nn.Conv2d(4 * width, 4 * width, 1)
+        self.mixed = nn.ModuleList(nn.Conv2d(c, c, k, padding=k // 2, groups=c) for c, k in ((2 * width, 3), (width, 5), (width, 7)))
+        self.expand = nn.Conv2d(4 * width, 6 * width, 1)
+
+    def forward(self, x):
+        y = list(self.cv1(x).chunk(2, 1))
+        y.extend(m(y[-1]) for m in self.m)
+        x = self.cv2(torch.cat(y, 1))
+        parts = torch.split(x, [conv.in_channels for conv in self.mixed], 1)
+        x = torch.cat([conv(part) for conv, part in zip(self.mixed, parts)], 1)
+        y = self.expand(x)
+        return torch.cat([y[:, : x.shape[1]] + x, y[:, x.shape[1]:]], 1)
+
+
 PATTERNS = {
     "preact": (PreActivation, (3, 16, 16)),
     "gelu": (GeluMlp, (3, 8, 8)),
     "inception_pool": (InceptionPool, (3, 17, 17)),
     "weight_standardisation": (WeightStandardised, (3, 12, 12)),
     "constant_arithmetic": (ConstantArithmetic, (3, 12, 12)),
+    "cross_stage_partial": (CrossStagePartial, (3, 8, 8)),
 }
 """kind → (module class, input shape C, H, W)."""
 
