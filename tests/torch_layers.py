@@ -130,6 +130,23 @@ class ConstantOp(nn.Module):
         return c - x if self.op == "rsub" else c / x
 
 
+class Reduction(nn.Module):
+    """torch's own reductions over dims: sum, mean, amax, and the L2 norm as sqrt(sum(x²))."""
+
+    def __init__(self, op: str, dims: tuple[int, ...], keepdim: bool):
+        super().__init__()
+        self.op, self.dims, self.keepdim = op, dims, keepdim
+
+    def forward(self, x):
+        if self.op == "sum":
+            return x.sum(dim=self.dims, keepdim=self.keepdim)
+        if self.op == "mean":
+            return x.mean(dim=self.dims, keepdim=self.keepdim)
+        if self.op == "max":
+            return x.amax(dim=self.dims, keepdim=self.keepdim)
+        return (x * x).sum(dim=self.dims, keepdim=self.keepdim).sqrt()
+
+
 def _by_rank(rank: int, *classes):
     return classes[rank - 1]
 
@@ -170,6 +187,8 @@ def layer_module(step: LayerStep) -> nn.Module:
         return _by_rank(rank, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)(x[0], eps=layer.eps, affine=layer.affine)
     if name == "layerscale":
         return LayerScale((x[0], *(1,) * rank), layer.init)
+    if name == "reduce":
+        return Reduction(layer.op, tuple(d % (len(x) + 1) for d in layer.dims), layer.keepdim)
     if name == "elementwise":
         return ConstantOp(layer.op, layer.value, layer.shape, layer.learned)
     if name == "prelu":

@@ -134,6 +134,29 @@ class CrossStagePartial(nn.Module):
         return torch.cat([y[:, : x.shape[1]] + x, y[:, x.shape[1]:]], 1)
 
 
+class TokenAttention(nn.Module):
+    """A conv-attention hybrid block: a feature map flattened to tokens, multi-head self-attention from
+    separate q, k, v linears (matmuls of activations, a softmax over the keys), folded back and added."""
+
+    def __init__(self, width: int = 16, heads: int = 2):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3, stride=2, padding=1)
+        self.q = nn.Linear(width, width)
+        self.k = nn.Linear(width, width)
+        self.v = nn.Linear(width, width)
+        self.proj = nn.Linear(width, width)
+        self.heads = heads
+
+    def forward(self, x):
+        x = self.conv(x)
+        n, c, h, w = x.shape
+        t = x.flatten(2).transpose(1, 2)
+        q, k, v = (f(t).reshape(n, h * w, self.heads, c // self.heads).transpose(1, 2) for f in (self.q, self.k, self.v))
+        a = torch.softmax((q @ k.transpose(-2, -1)) * (c // self.heads) ** -0.5, dim=-1)
+        t = self.proj((a @ v).transpose(1, 2).reshape(n, h * w, c))
+        return t.transpose(1, 2).reshape(n, c, h, w) + x
+
+
 PATTERNS = {
     "preact": (PreActivation, (3, 16, 16)),
     "gelu": (GeluMlp, (3, 8, 8)),
@@ -141,6 +164,7 @@ PATTERNS = {
     "weight_standardisation": (WeightStandardised, (3, 12, 12)),
     "constant_arithmetic": (ConstantArithmetic, (3, 12, 12)),
     "cross_stage_partial": (CrossStagePartial, (3, 8, 8)),
+    "token_attention": (TokenAttention, (3, 8, 8)),
 }
 """kind → (module class, input shape C, H, W)."""
 

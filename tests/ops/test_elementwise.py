@@ -1,5 +1,5 @@
-"""`elementwise` (x op a constant) against PyTorch's own operators: shape, params (a learned constant's
-elements), MACs (none) and the NumPy kernel, on hypothesis sweeps; and its errors."""
+"""`elementwise` (x op a constant) and `reduce` against PyTorch's own operators: shape, params (a learned
+constant's elements), MACs (none) and the NumPy kernel, on hypothesis sweeps; and their errors."""
 
 from __future__ import annotations
 
@@ -47,5 +47,33 @@ def test_a_learned_constant_counts_its_elements():
     ("elementwise: {op: pow}", "pow"),
 ])
 def test_errors_name_the_problem(layer, fragment):
+    with pytest.raises(GroupcostError, match=fragment):
+        build(spec((8, 4, 4), layer))
+
+
+@st.composite
+def reductions(draw) -> str:
+    x = tuple(draw(st.integers(1, 5)) for _ in range(draw(st.integers(1, 4))))
+    rank = len(x) + 1
+    picked = draw(st.sets(st.integers(1, rank - 1), min_size=1, max_size=rank - 1))
+    keepdim = draw(st.booleans()) or len(picked) == len(x)
+    dims = [d - rank if draw(st.booleans()) else d for d in sorted(picked)]  # some counted from the end
+    op = draw(st.sampled_from(["sum", "mean", "max", "l2"]))
+    return spec(x, f"reduce: {{op: {op}, dims: {dims}, keepdim: {str(keepdim).lower()}}}")
+
+
+@SETTINGS
+@given(reductions(), st.integers(0, 100))
+def test_reductions_match_pytorch(text, seed):
+    check_against_torch(text, seed)
+
+
+@pytest.mark.parametrize(("layer", "fragment"), [
+    ("reduce: {op: sum, dims: [0]}", "batch"),
+    ("reduce: {op: sum, dims: [1, -3]}", "twice"),
+    ("reduce: {op: sum, dims: [1, 2, 3]}", "no per-sample shape"),
+    ("reduce: {op: sum, dims: [4]}", "outside"),
+])
+def test_reduce_errors_name_the_problem(layer, fragment):
     with pytest.raises(GroupcostError, match=fragment):
         build(spec((8, 4, 4), layer))

@@ -158,10 +158,16 @@ def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
     view = isinstance(x, ChannelsLast)
     if view:
         x = x.x
+    if isinstance(x, Act) and isinstance(weight, Act) and not view:
+        return imp.merge(i, node, "matmul", [x, weight])  # attention's scores and context: matmul MACs
     if not isinstance(x, Act) or not isinstance(weight, (Weight, Const)):
-        raise Unsupported("a product of two activations (attention?), not a layer with weights")
-    kind = "linear" if view else "fc"
-    if len(weight.dims) != 2 or (x.channels is not None if view else len(x.shape) != 1):
+        raise Unsupported("a product of an activation and a computed tensor")
+    tokens = not view and len(x.shape) >= 2 and x.channels is None and len(weight.dims) == 2 and weight.dims[0] == x.shape[-1]
+    swap = (1, len(x.shape))
+    if tokens:  # nn.Linear on the last axis of N×…×C tokens: the features moved first, a `linear`, moved back
+        x = imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), x)
+    kind = "linear" if view or tokens else "fc"
+    if len(weight.dims) != 2 or (x.channels is not None if view or tokens else len(x.shape) != 1):
         raise Unsupported(f"a product of {format_shape(x.shape)} with a {list(weight.dims)} weight, not a linear layer on a flat vector")
     if weight.dims[0] != x.shape[0]:
         raise imp.fail(node, f"weight {list(weight.dims)} does not fit an input of {x.shape[0]} features")
@@ -176,6 +182,8 @@ def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
     preferred = imp.weight_owner(i, node) or (parameter_module(weight.name) if isinstance(weight, Weight) and not imp.paths[i] else None)
     y = imp.layer(i, node, kind, LAYER_TYPES[kind](out=out, bias=bias_add is not None), x, preferred)
     result = ChannelsLast(y) if view else y
+    if tokens:
+        result = imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), y, f"{y.name}_out")
     if bias_add is not None:
         imp.consumed.add(bias_add[0])
         imp.env[bias_add[1].output[0]] = result
@@ -239,22 +247,37 @@ def _global_pool(kind: str) -> Handler:
     return handle
 
 
-def _reduce(kind: str) -> Handler:
-    """ReduceMean / ReduceMax over every spatial axis: a global pool (then a flatten without keepdims)."""
+def _reduce(kind: str | None, op: str) -> Handler:
+    """ReduceMean / ReduceMax over every spatial axis: a global pool (then a flatten without keepdims);
+    any reduction over other axes (ReduceSum of stacked branches, ReduceL2 over H and W): `reduce`."""
 
     def handle(imp: Importer, i: int, node, inputs: list):
-        x = as_act(inputs[0])
+        view = inputs[0] if isinstance(inputs[0], ChannelsLast) else None
+        x = as_act(view.x if view is not None else inputs[0])
         attrs = attributes(node)
         axes = attrs.get("axes")
         if axes is None and len(inputs) > 1 and inputs[1] is not None:
             axes = imp.const(inputs[1], node, "its axes").values
         rank = len(x.shape) + 1
-        if axes is None or rank < 3 or sorted(a % rank for a in axes) != list(range(2, rank)):
-            raise Unsupported("a reduction over other axes than the spatial ones")
-        if attrs.get("keepdims", 1):
-            return _global_pool(kind)(imp, i, node, inputs)
-        pooled = imp.layer(i, node, kind, LAYER_TYPES[kind](), x)
-        return imp.layer(i, node, "flatten", LAYER_TYPES["flatten"](), pooled, f"{pooled.name}_flatten")
+        if axes is None:
+            if attrs.get("noop_with_empty_axes", 0):
+                return inputs[0]
+            axes = tuple(range(1, rank))  # every axis but the batch, as groupcost keeps it apart
+        axes = tuple(sorted(a % rank for a in axes))
+        keep = bool(attrs.get("keepdims", 1))
+        if view is None and kind is not None and rank >= 3 and list(axes) == list(range(2, rank)):
+            if keep:
+                return _global_pool(kind)(imp, i, node, inputs)
+            pooled = imp.layer(i, node, kind, LAYER_TYPES[kind](), x)
+            return imp.layer(i, node, "flatten", LAYER_TYPES["flatten"](), pooled, f"{pooled.name}_flatten")
+        if 0 in axes:
+            raise Unsupported("a reduction over the batch")
+        if view is not None:  # N×…×C: the axes of the view, as the channels-first tensor numbers them
+            order = (0, *range(2, rank), 1)
+            axes = tuple(sorted(order[a] for a in axes))
+        y = imp.layer(i, node, "reduce", LAYER_TYPES["reduce"](op=op, dims=axes, keepdim=keep), x)
+        # still channels-last where the channels and a spatial axis remain
+        return ChannelsLast(y) if view is not None and 1 not in axes and (keep or len(axes) < rank - 2) else y
 
     return handle
 
@@ -273,9 +296,11 @@ def _activation(kind: str) -> Handler:
             if abs(attrs.get("alpha", 0.2) - 1 / 6) > 1e-6 or abs(attrs.get("beta", 0.5) - 0.5) > 1e-6:
                 raise Unsupported("a HardSigmoid other than PyTorch's relu6(x + 3) / 6")
         if kind == "softmax":
-            axis = attributes(node).get("axis", -1 if imp.opset >= 13 else 1)
-            if axis % (len(x.shape) + 1) != 1:
-                raise Unsupported("a softmax over other than the channels")
+            rank = len(x.shape) + 1
+            axis = attributes(node).get("axis", -1 if imp.opset >= 13 else 1) % rank
+            if imp.opset < 13 and axis != rank - 1:  # before opset 13 a softmax flattens from its axis on
+                raise Unsupported("a softmax (opset < 13) over the flattened dimensions from an axis")
+            return imp.layer(i, node, kind, LAYER_TYPES[kind](dim=axis), x)
         return imp.layer(i, node, kind, LAYER_TYPES[kind](), x)
 
     return handle
@@ -335,9 +360,17 @@ def _binary(kind: str) -> Handler:
     return handle
 
 
+_ON_CONSTANTS = {"Pow": lambda a, b: a ** b, "Sqrt": math.sqrt, "Reciprocal": lambda a: 1 / a, "Neg": lambda a: -a, "Abs": abs,
+                 "Exp": math.exp, "Log": math.log, "Max": max, "Min": min}
+
+
 def _weights_only(imp: Importer, i: int, node, inputs: list):
-    """An operator groupcost reads only on weights (Sqrt, Pow, ... of weight standardisation)."""
-    raise Unsupported("on an activation (groupcost reads it on weights only)")
+    """An operator groupcost reads on weights (Sqrt, Pow, ... of weight standardisation) and on shape
+    arithmetic's constants (a head's scale, dim ** -0.5), never on activations."""
+    values = [v for v in inputs if v is not None]
+    if node.op_type in _ON_CONSTANTS and values and all(isinstance(v, Const) for v in values):
+        return elementwise(values, _ON_CONSTANTS[node.op_type])
+    raise Unsupported("on an activation (groupcost reads it on weights and constants only)")
 
 
 def _sum(imp: Importer, i: int, node, inputs: list):
@@ -408,8 +441,10 @@ HANDLERS: dict[str, Handler] = {
     "AveragePool": _pool("avgpool"),
     "GlobalAveragePool": _global_pool("gap"),
     "GlobalMaxPool": _global_pool("gmp"),
-    "ReduceMean": _reduce("gap"),
-    "ReduceMax": _reduce("gmp"),
+    "ReduceMean": _reduce("gap", "mean"),
+    "ReduceMax": _reduce("gmp", "max"),
+    "ReduceSum": _reduce(None, "sum"),
+    "ReduceL2": _reduce(None, "l2"),
     "ConvTranspose": _conv_transpose,
     "Resize": _resize,
     "LayerNormalization": _layernorm,
@@ -434,7 +469,8 @@ HANDLERS: dict[str, Handler] = {
     **SHAPES,
     **FOLDED,
     **VIEWS,
-    **{op: _weights_only for op in WEIGHT_SIDE if op not in ("Add", "Mul", "Sub", "Div", "Reshape", "Identity", "Cast", "Clip", "ReduceMean", "ReduceMax")},
+    **{op: _weights_only for op in WEIGHT_SIDE if op not in ("Add", "Mul", "Sub", "Div", "Reshape", "Identity", "Cast", "Clip", "ReduceMean", "ReduceMax",
+                                                           "ReduceSum", "ReduceL2")},
 }
 """Every ONNX operator groupcost reads, in the default domain; anything else is unsupported."""
 

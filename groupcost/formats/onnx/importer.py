@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from groupcost.formats.onnx.names import PRODUCER, clean, module_path, weight_path
-from groupcost.formats.onnx.values import (UNKNOWN, Act, ChannelsLast, Const, Cropped, FileLocation, OnnxError, Unknown, Unsupported, Value, Weight,
+from groupcost.formats.onnx.values import (UNKNOWN, Act, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, Unknown, Unsupported, Value, Weight,
                                            require_onnx, tensor_values)
 from groupcost.formats.onnx.wire import MAX_NODES
 from groupcost.graph.builder import MAX_ELEMENTS, GraphBuilder
@@ -71,6 +71,7 @@ class Importer:
         self.order_index: dict[int, int] = {}
         self.crops: dict = {}  # Cropped view → its crop layer's output, made once
         self.aliases: dict[str, str] = {}  # an Identity's output → its input
+        self.views: dict = {}  # ChannelsLast or GroupedView → the layers it stands for, made once
 
     # errors ---------------------------------------------------------------------------
 
@@ -145,8 +146,18 @@ class Importer:
             on_weights = self.operators.on_weights(self, node, inputs) if self.operators.on_weights is not None else None
             outputs = on_weights if on_weights is not None else handler(self, i, node, inputs)
         except Unsupported as exc:
-            self.unknown(i, node, inputs, exc.reason)
-            return
+            # a view (channels last, grouped) that this operator does not read as such: made a layer, and tried again
+            if not any(isinstance(v, (ChannelsLast, GroupedView)) for v in inputs):
+                self.unknown(i, node, inputs, exc.reason)
+                return
+            inputs = [self.materialized(i, node, v) if isinstance(v, (ChannelsLast, GroupedView)) else v for v in inputs]
+            try:
+                outputs = handler(self, i, node, inputs)
+            except Unsupported as again:
+                self.unknown(i, node, inputs, again.reason)
+                return
+            except LayerError as again:
+                raise self.fail(node, again.message, again.hint) from None
         except LayerError as exc:
             raise self.fail(node, exc.message, exc.hint) from None
         if outputs is None:
@@ -309,6 +320,8 @@ class Importer:
                 return Unsupported(f"adds {' and '.join(map(format_shape, shapes))} (broadcasting)")
             if kind == "concat":
                 return self.fail(node, f"concatenates {', '.join(map(format_shape, shapes))}: H×W differ")
+            if kind == "matmul":
+                return Unsupported(f"a product of {' and '.join(map(format_shape, shapes))} (broadcast batch dims)")
             return self.fail(node, f"multiplies {' and '.join(map(format_shape, shapes))}, which do not broadcast")
 
         return self.builder.merge(self.step_name(i, kind), kind, xs, self.loc, refused, where=self.where(node), fresh=True)
@@ -324,6 +337,21 @@ class Importer:
             size = tuple(stop - start for start, stop in view.box)
             self.crops[view] = self.layer(view.first, self.order[view.first], "crop", LAYER_TYPES["crop"](size=size), view.x)
         return self.crops[view]
+
+    def materialized(self, i: int, node, view) -> Act:
+        """A view as the layers it stands for, made once, named at its first reader: a channels-last view
+        a `permute`; a grouped view a `reshape` to (g, C/g, H, W), and a `transpose` of its group axes."""
+        if view not in self.views:
+            if isinstance(view, ChannelsLast):
+                rank = len(view.x.shape) + 1
+                y = self.layer(i, node, "permute", LAYER_TYPES["permute"](dims=(0, *range(2, rank), 1)), view.x)
+            else:
+                c, *rest = view.x.shape
+                y = self.layer(i, node, "reshape", LAYER_TYPES["reshape"](shape=(view.groups, c // view.groups, *rest)), view.x)
+                if view.swapped:
+                    y = self.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=(1, 2)), y)
+            self.views[view] = y
+        return self.views[view]
 
     def unknown(self, i: int, node, inputs: list, reason: str | None) -> None:
         """An operator groupcost cannot model: reported, or kept opaque with --allow-unknown."""

@@ -35,8 +35,11 @@ def _flatten(imp: Importer, i: int, node, inputs: list):
     if isinstance(x, Const):
         return Const(x.values, (math.prod(x.dims),))
     x = as_act(x)
-    if attributes(node).get("axis", 1) != 1:
-        raise Unsupported("a flatten from another axis than 1")
+    axis = attributes(node).get("axis", 1) % (len(x.shape) + 1)
+    if axis == 0:
+        raise Unsupported("a flatten into the batch")
+    if axis != 1:  # N×(dims before axis)×(the rest): a reshape
+        return imp.layer(i, node, "reshape", LAYER_TYPES["reshape"](shape=(math.prod(x.shape[:axis - 1]), math.prod(x.shape[axis - 1:]))), x)
     if len(x.shape) == 1:
         return x
     return imp.layer(i, node, "flatten", LAYER_TYPES["flatten"](), x)
@@ -97,7 +100,7 @@ def _reshape(imp: Importer, i: int, node, inputs: list):
         raise Unsupported("a reshape of a grouped view other than a channel shuffle's")
     x = as_act(x)
     out = _target_shape(x, target, bool(attributes(node).get("allowzero", 0)), imp.batch)
-    if out is None or not out or out[0] is not BATCH:
+    if out is None or not out or out[0] is not BATCH or math.prod(out[1:]) != math.prod(x.shape):
         raise Unsupported(f"a reshape of N×{format_shape(x.shape)} to {list(target.values)}")
     dims = tuple(out[1:])
     if dims == x.shape:
@@ -109,7 +112,7 @@ def _reshape(imp: Importer, i: int, node, inputs: list):
     grouped = grouped_view(x, dims)
     if grouped is not None:
         return grouped
-    raise Unsupported(f"a reshape of N×{format_shape(x.shape)} to N×{format_shape(dims)}")
+    return imp.layer(i, node, "reshape", LAYER_TYPES["reshape"](shape=dims), x)
 
 
 def _squeeze(imp: Importer, i: int, node, inputs: list):
@@ -131,7 +134,22 @@ def _squeeze(imp: Importer, i: int, node, inputs: list):
     rank = len(x.shape) + 1
     if node.op_type == "Squeeze" and rank >= 3 and set(x.shape[1:]) == {1} and axes is not None and sorted(a % rank for a in axes) == list(range(2, rank)):
         return imp.layer(i, node, "flatten", LAYER_TYPES["flatten"](), x)
-    raise Unsupported(f"a {node.op_type.lower()} of N×{format_shape(x.shape)}")
+    full = [BATCH, *x.shape]
+    if node.op_type == "Squeeze":
+        gone = {a % rank for a in axes} if axes else {k for k, d in enumerate(full) if d == 1}
+        if 0 in gone or any(full[k] != 1 for k in gone):
+            raise Unsupported(f"a squeeze of N×{format_shape(x.shape)} along {sorted(gone)}")
+        dims = tuple(d for k, d in enumerate(full) if k not in gone)[1:]
+    else:
+        out_rank = rank + len(axes or ())
+        added = {a % out_rank for a in axes or ()}
+        if 0 in added:
+            raise Unsupported("an unsqueeze before the batch")
+        rest = iter(full)
+        dims = tuple(1 if k in added else next(rest) for k in range(out_rank))[1:]
+    if not dims:
+        raise Unsupported(f"a {node.op_type.lower()} of N×{format_shape(x.shape)} to the batch alone")
+    return imp.layer(i, node, "reshape", LAYER_TYPES["reshape"](shape=dims), x)
 
 
 def _concat(imp: Importer, i: int, node, inputs: list):
@@ -141,9 +159,17 @@ def _concat(imp: Importer, i: int, node, inputs: list):
     acts = [as_act(v, "an input") for v in values]
     axis = attributes(node).get("axis", 1)
     rank = len(acts[0].shape) + 1
-    if axis % rank != 1:
-        raise Unsupported("a concatenation along another axis than the channels")
-    return acts[0] if len(acts) == 1 else imp.merge(i, node, "concat", acts)
+    if len(acts) == 1:
+        return acts[0]
+    if axis % rank == 1:
+        return imp.merge(i, node, "concat", acts)
+    if axis % rank == 0 or any(len(a.shape) + 1 != rank for a in acts):
+        raise Unsupported("a concatenation along the batch, or of tensors of different ranks")
+    # along another axis (a detection head's levels along its anchors): moved first, joined, moved back
+    swap = (1, axis % rank)
+    moved = [imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), a) for a in acts]
+    joined = imp.merge(i, node, "concat", moved)
+    return imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), joined)
 
 
 def _concat_constants(values: list[Const], axis: int, imp: Importer, node) -> Const:

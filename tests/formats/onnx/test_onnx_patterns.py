@@ -3,8 +3,8 @@
 Each module is exported three ways — TorchScript with constant folding at opset 17 and without it
 at the default opset, and the torch.export exporter — and read by `analyze` (the graph), `import` (the graph raised to a spec
 and built again) and `torch:` (the factory traced by groupcost itself). Every reading must give
-PyTorch's parameter count (sum(p.numel())), MACs (FlopCounterMode: conv + linear), output shapes
-and its weighted modules' names.
+PyTorch's parameter count (sum(p.numel())), MACs (FlopCounterMode: conv + linear, and the batched
+products of activations apart), output shapes and its weighted modules' names.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from groupcost.language.raising import raise_spec  # noqa: E402
 from groupcost.sources import read_graph  # noqa: E402
 from torch_named import export_onnx  # noqa: E402
 from torch_patterns import PATTERNS, pattern  # noqa: E402
-from torch_reference import torch_counts  # noqa: E402
+from torch_reference import torch_counts, torch_counts_with_matmul  # noqa: E402
 
 try:
     import onnxscript  # noqa: F401
@@ -50,9 +50,9 @@ def weighted_modules(model) -> set[str]:
 
 
 def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
-    params, macs, out_shape = torch_counts(model, input_shape)
+    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, input_shape)
     report = analyze(network)
-    assert (report.totals.params, report.totals.macs) == (params, macs), how
+    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs) == (params, macs, matmul_macs), how
     expected = out_shape if isinstance(out_shape[0], tuple) else (out_shape,)
     assert tuple(s for _, s in report.outputs) == expected, how
     names = {row.name for row in report.rows}
@@ -144,3 +144,24 @@ def test_weight_arithmetic_with_a_second_parameter_is_refused(channels, tmp_path
     export_onnx(_GainConv(3, channels, 3).eval(), (3, 8, 8), path, fold=False)
     with pytest.raises(GroupcostError, match="a second parameter in a weight"):
         read_network(path)
+
+
+def test_attention_over_a_token_sequence_is_read_with_its_matmuls(tmp_path):
+    """A bare attention graph over N×16×64 tokens (once refused): q and k projections are linears on the
+    features (16·64·64 MACs each, by hand), scores and context are matmuls of activations (16·64·16 and
+    16·16·64 matmul MACs), apart from conv + linear."""
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("MatMul", ["x", "wq"], ["q"], name="/attn/q_proj/MatMul"),
+             helper.make_node("MatMul", ["x", "wk"], ["k"], name="/attn/k_proj/MatMul"),
+             helper.make_node("Transpose", ["k"], ["kt"], name="/attn/Transpose", perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["q", "kt"], ["s"], name="/attn/MatMul"),
+             helper.make_node("Softmax", ["s"], ["p"], name="/attn/Softmax", axis=-1),
+             helper.make_node("MatMul", ["p", "x"], ["y"], name="/attn/MatMul_1")]
+    weights = [helper.make_tensor(n, TensorProto.FLOAT, [64, 64], [0.0] * 4096) for n in ("wq", "wk")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], weights)
+    path = tmp_path / "attention.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    totals = analyze(read_network(path)).totals
+    assert (totals.params, totals.macs, totals.matmul_macs) == (2 * 64 * 64, 2 * 16 * 64 * 64, 16 * 64 * 16 + 16 * 16 * 64)
