@@ -157,6 +157,34 @@ class TokenAttention(nn.Module):
         return t.transpose(1, 2).reshape(n, c, h, w) + x
 
 
+class NormsAndSplitAttention(nn.Module):
+    """A one-group GroupNorm and an instance norm (exported as InstanceNormalization, GroupNorm written out
+    around one), then split attention (ResNeSt): radix branches viewed as N×R×C×H×W and summed, a gate per
+    branch, a weighted sum; and selective-kernel attention's torch.stack of branches summed over the stack."""
+
+    def __init__(self, width: int = 8, radix: int = 2):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.gn = nn.GroupNorm(1, width)
+        self.inorm = nn.InstanceNorm2d(width, affine=True)
+        self.gn4 = nn.GroupNorm(4, width)
+        self.conv = nn.Conv2d(width, width * radix, 3, padding=1, groups=radix)
+        self.fc1 = nn.Conv2d(width, width // 2, 1)
+        self.fc2 = nn.Conv2d(width // 2, width * radix, 1)
+        self.branches = nn.ModuleList(nn.Conv2d(width, width, k, padding=k // 2) for k in (3, 5))
+        self.radix = radix
+
+    def forward(self, x):
+        x = self.gn4(self.inorm(self.gn(self.stem(x))))
+        n, c = x.shape[:2]
+        y = self.conv(x).reshape(n, self.radix, c, *x.shape[2:])
+        gap = y.sum(dim=1).mean((2, 3), keepdim=True)
+        attn = torch.softmax(self.fc2(torch.relu(self.fc1(gap))).reshape(n, self.radix, c, 1, 1), dim=1)
+        x = (y * attn).sum(dim=1)
+        stacked = torch.stack([b(x) for b in self.branches], dim=1)
+        return stacked.sum(dim=1)
+
+
 PATTERNS = {
     "preact": (PreActivation, (3, 16, 16)),
     "gelu": (GeluMlp, (3, 8, 8)),
@@ -165,6 +193,7 @@ PATTERNS = {
     "constant_arithmetic": (ConstantArithmetic, (3, 12, 12)),
     "cross_stage_partial": (CrossStagePartial, (3, 8, 8)),
     "token_attention": (TokenAttention, (3, 8, 8)),
+    "norms_and_split_attention": (NormsAndSplitAttention, (3, 8, 8)),
 }
 """kind → (module class, input shape C, H, W)."""
 

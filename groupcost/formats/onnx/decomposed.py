@@ -1,7 +1,9 @@
 """Operators that exporters write out as arithmetic, read back as the one layer they are.
 
-GELU below opset 20 (x · ½ · (1 + erf(x / √2)), in any order of its products): run before the
-handlers, as the local response norm is (groupcost.formats.onnx.patterns).
+GELU below opset 20 (x · ½ · (1 + erf(x / √2)), in any order of its products), and GroupNorm as
+TorchScript writes it (Reshape to N×G×…, InstanceNormalization, Reshape back, Mul and Add of the
+per-channel scale and shift): run before the handlers, as the local response norm is
+(groupcost.formats.onnx.patterns).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import math
 
 from groupcost.formats.onnx.importer import Importer, Recognised
-from groupcost.formats.onnx.values import Const, attributes, tensor_values
+from groupcost.formats.onnx.values import Const, Weight, attributes, tensor_values
 from groupcost.ops import LAYER_TYPES
 
 
@@ -88,3 +90,58 @@ def recognise_gelus(imp: Importer) -> None:
 def _is_half_of(imp: Importer, node, x: str) -> bool:
     """node is x · ½."""
     return node.op_type == "Mul" and other_operand(node, x) is not None and near(scalar(imp, other_operand(node, x)), 0.5)
+
+
+def recognise_group_norms(imp: Importer) -> None:
+    """Reshape(x) → InstanceNormalization (G channels) → Reshape back to x's shape → Mul by and Add of a
+    per-channel vector: `groupnorm` with G groups (affine where the Mul and Add follow)."""
+    for k_norm, norm in enumerate(imp.order):
+        if norm.op_type != "InstanceNormalization" or norm.input[0] not in imp.producers:
+            continue
+        k_in = imp.producers[norm.input[0]]
+        before = imp.order[k_in]
+        after = _only(imp, norm.output[0], "Reshape")
+        scale = _dims_of(imp, norm.input[1]) if len(norm.input) > 1 else None
+        if before.op_type != "Reshape" or after is None or imp.only_reader(before.output[0]) is None or scale is None:
+            continue
+        groups = math.prod(scale)
+        x = before.input[0]
+        members = [k_in, k_norm, after[0]]
+        tensor, channels, affine = after[1].output[0], None, False
+        mul = _only(imp, tensor, "Mul")
+        if mul is not None:
+            gamma = _dims_of(imp, other_operand(mul[1], tensor) or "")
+            add = _only(imp, mul[1].output[0], "Add")
+            beta = _dims_of(imp, other_operand(add[1], mul[1].output[0]) or "") if add is not None else None
+            if _per_channel(gamma) and _per_channel(beta) and math.prod(gamma) == math.prod(beta):
+                members += [mul[0], add[0]]
+                channels, affine = math.prod(gamma), True
+        eps = float(f"{attributes(norm).get('epsilon', 1e-5):.6g}")
+        last = members.pop()
+        imp.consumed.update(members)
+        imp.recognised[last] = Recognised(x, LAYER_TYPES["groupnorm"](groups=groups, eps=eps, affine=affine), "a group norm", channels=channels)
+
+
+def _per_channel(dims: tuple[int, ...] | None) -> bool:
+    """The dims of one value per channel: every dim 1 but one (C, 1, 1)."""
+    return dims is not None and sum(d != 1 for d in dims) == 1
+
+
+def _dims_of(imp: Importer, tensor: str) -> tuple[int, ...] | None:
+    """The dims of an initializer, a Constant node's value, or an Unsqueeze or Identity of one (its count
+    and which dims are not 1 kept), before the handlers run; None for anything else."""
+    for _ in range(8):
+        value = imp.env.get(tensor)
+        if isinstance(value, (Const, Weight)):
+            return tuple(value.dims)
+        k = imp.producers.get(tensor)
+        if k is None:
+            return None
+        node = imp.order[k]
+        if node.op_type == "Constant":
+            attrs = attributes(node)
+            return tuple(attrs["value"].dims) if attrs.get("value") is not None else None
+        if node.op_type not in ("Unsqueeze", "Identity"):
+            return None
+        tensor = node.input[0]
+    return None

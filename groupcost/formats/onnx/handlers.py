@@ -11,7 +11,7 @@ import math
 import re
 
 from groupcost.formats.onnx.constants import constant_operation
-from groupcost.formats.onnx.decomposed import recognise_gelus
+from groupcost.formats.onnx.decomposed import recognise_gelus, recognise_group_norms
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
 from groupcost.formats.onnx.names import parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, squeeze_excitation
@@ -205,6 +205,20 @@ def _batchnorm(imp: Importer, i: int, node, inputs: list) -> Act:
     scale = node.input[1]
     affine = imp.root(scale) in imp.initializers and not scale.endswith((".running_var", ".running_mean")) and not GENERATED_NAME.match(scale)
     return imp.layer(i, node, "bn", LAYER_TYPES["bn"](affine=affine), x, imp.weight_owner(i, node))
+
+
+def _instancenorm(imp: Importer, i: int, node, inputs: list) -> Act:
+    """InstanceNormalization: `instancenorm`, learned where its scale is a parameter. GroupNorm as TorchScript
+    writes it (Reshape to N×G×…, an InstanceNormalization of constant ones and zeros, Reshape back, Mul
+    and Add of the learned scale and shift) reads step by step with the same shapes and parameters."""
+    x = as_act(inputs[0])
+    feature_map(x)
+    scale = node.input[1]
+    if math.prod(getattr(inputs[1], "dims", (0,))) != x.shape[0]:
+        raise imp.fail(node, f"scale of shape {list(getattr(inputs[1], 'dims', []))} does not fit {x.shape[0]} channels")
+    affine = imp.root(scale) in imp.initializers and not GENERATED_NAME.match(scale) and not GENERATED_NAME.match(imp.root(scale))
+    eps = float(f"{attributes(node).get('epsilon', 1e-5):.6g}")
+    return imp.layer(i, node, "instancenorm", LAYER_TYPES["instancenorm"](affine=affine, eps=eps), x, imp.weight_owner(i, node) if affine else None)
 
 
 def _pool(kind: str) -> Handler:
@@ -448,6 +462,7 @@ HANDLERS: dict[str, Handler] = {
     "ConvTranspose": _conv_transpose,
     "Resize": _resize,
     "LayerNormalization": _layernorm,
+    "InstanceNormalization": _instancenorm,
     "Relu": _activation("relu"),
     "LeakyRelu": _activation("leakyrelu"),
     "Elu": _activation("elu"),
@@ -474,5 +489,5 @@ HANDLERS: dict[str, Handler] = {
 }
 """Every ONNX operator groupcost reads, in the default domain; anything else is unsupported."""
 
-OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_gelus), weight_side)
+OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_gelus, recognise_group_norms), weight_side)
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

@@ -36,6 +36,7 @@ class Recognised:
     layer: Layer
     what: str
     elementwise: bool = False  # the same layer in either layout: a channels-last view stays one
+    channels: int | None = None  # the channels `source` must have for the pattern to hold (its per-channel constants' size)
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,9 @@ class Importer:
             x = x.x
         if not isinstance(x, Act):
             self.unknown(i, node, [x], f"{found.what} of an unknown tensor")
+            return
+        if found.channels is not None and (x.shape[0] != found.channels or x.channels is not None):
+            self.unknown(i, node, [x], f"{found.what} whose per-channel constants do not fit {x.shape[0]} channels")
             return
         y = self.layer(i, node, found.layer.type_name, found.layer, x)
         self.env[node.output[0]] = ChannelsLast(y) if view else y
