@@ -15,7 +15,7 @@ from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.values import Const, Unsupported, Weight, attributes
 
 _ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"}
-_UNARY = {"Sqrt", "Reciprocal", "Neg", "Abs", "Identity", "Cast", "Exp", "Log", "Clip"}
+_UNARY = {"Sqrt", "Reciprocal", "Neg", "Abs", "Cast", "Exp", "Log", "Clip"}  # Identity: a passthrough, which records the alias
 _REDUCTIONS = {"ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceL2", "ReduceMax", "ReduceMin"}
 WEIGHT_SIDE = _ELEMENTWISE | _UNARY | _REDUCTIONS | {"Reshape"}
 """The operators read on weights; anything else on a weight goes to its handler."""

@@ -165,3 +165,22 @@ def test_attention_over_a_token_sequence_is_read_with_its_matmuls(tmp_path):
     path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
     totals = analyze(read_network(path)).totals
     assert (totals.params, totals.macs, totals.matmul_macs) == (2 * 64 * 64, 2 * 16 * 64 * 64, 16 * 64 * 16 + 16 * 16 * 64)
+
+
+@pytest.mark.parametrize("command", [["analyze"], ["compare", "--g", "2"], ["import"], ["check", "--max-params", "1M"]])
+def test_every_command_passes_keywords_to_a_torch_factory(cli, command):
+    """`?kind=...&width=...` reaches the factory: the figures are those of pattern(kind, width=...)."""
+    source = "torch:torch_patterns:pattern?kind=preact&width=12"
+    result = cli(command[0], source, "--input", "3,16,16", *command[1:], *([] if command[0] in ("import", "compare") else ["--format", "json"]))
+    assert result.exit_code == 0, result.output
+    if command[0] == "analyze":
+        import json
+
+        params, macs, _ = torch_counts(pattern("preact", width=12), (3, 16, 16))
+        totals = json.loads(result.stdout)["totals"]
+        assert (totals["params"], totals["macs"]) == (params, macs)
+
+
+def test_a_malformed_factory_keyword_is_one_line(cli):
+    result = cli("analyze", "torch:torch_patterns:pattern?kind", "--input", "3,16,16")
+    assert result.exit_code == 2 and "is not key=value" in result.stderr and "Traceback" not in result.output
