@@ -202,3 +202,84 @@ def pattern(kind: str = "preact", **kwargs) -> nn.Module:
     """The pattern's module, seeded, in eval mode."""
     torch.manual_seed(0)
     return PATTERNS[kind][0](**kwargs).eval()
+
+
+class _Gelu(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+        self.act = nn.GELU()
+
+    def forward(self, x):
+        return self.act(self.conv(x))
+
+
+class _Pool(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+
+    def forward(self, x):
+        return nn.functional.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+
+
+class _Constants(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+
+    def forward(self, x):
+        return 1.0 - (x * 2.0 + 0.5) / 3.0
+
+
+class _Stack(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.branches = nn.ModuleList(nn.Conv2d(c, c, k, padding=k // 2) for k in (1, 3))
+
+    def forward(self, x):
+        return torch.stack([b(x) for b in self.branches], dim=1).sum(dim=1)
+
+
+class _StdConv(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv = StdConv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class _GroupNorm(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(2, c)
+
+    def forward(self, x):
+        return self.norm(x)
+
+
+class _Attention(TokenAttention):
+    def __init__(self, c: int):
+        super().__init__(c, 2)
+        self.conv = nn.Conv2d(c, c, 1)
+
+
+class _NormAct(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+        self.bn = BatchNormAct(c)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.bn(y) + y
+
+
+BLOCKS = {"gelu": _Gelu, "pool": _Pool, "constants": _Constants, "stack": _Stack, "std_conv": _StdConv, "group_norm": _GroupNorm,
+          "attention": _Attention, "norm_act": _NormAct}
+"""The patterns as blocks of one width, for random chains (the importer's property test)."""
+
+
+def chain(kinds: list[str], width: int) -> nn.Module:
+    """A stem to `width` channels, then the blocks of `kinds` in order, seeded, in eval mode."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, width, 3, padding=1), *(BLOCKS[k](width) for k in kinds)).eval()

@@ -22,7 +22,9 @@ from groupcost.language import build, parse_text  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
 from groupcost.sources import read_graph  # noqa: E402
 from torch_named import export_onnx  # noqa: E402
-from torch_patterns import PATTERNS, pattern  # noqa: E402
+from torch_patterns import BLOCKS, PATTERNS, chain, pattern  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from torch_reference import torch_counts, torch_counts_with_matmul  # noqa: E402
 
 try:
@@ -184,3 +186,17 @@ def test_every_command_passes_keywords_to_a_torch_factory(cli, command):
 def test_a_malformed_factory_keyword_is_one_line(cli):
     result = cli("analyze", "torch:torch_patterns:pattern?kind", "--input", "3,16,16")
     assert result.exit_code == 2 and "is not key=value" in result.stderr and "Traceback" not in result.output
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@given(kinds=st.lists(st.sampled_from(sorted(BLOCKS)), min_size=1, max_size=4), width=st.sampled_from([4, 8, 12]),
+       size=st.integers(4, 9), how=st.sampled_from(["folded", "unfolded"]))
+def test_random_chains_of_the_patterns_read_exactly(kinds, width, size, how, tmp_path_factory):
+    """Random chains of every pattern (tests/torch_patterns.py BLOCKS), at random widths and sizes, exported
+    by TorchScript folded at opset 17 or unfolded at its default: analyze and import give PyTorch's figures."""
+    model = chain(kinds, width)
+    input_shape = (3, size, size)
+    graph = read_network(export(model, input_shape, tmp_path_factory.mktemp("chain"), how))
+    assert_reads_as_pytorch(graph, model, input_shape, f"{kinds} {how} analyze")
+    raised = build(parse_text(raise_spec(graph), "<raised>"), {})
+    assert_reads_as_pytorch(raised, model, input_shape, f"{kinds} {how} import")
