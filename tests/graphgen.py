@@ -107,6 +107,8 @@ class Node:
     args: dict[str, Any] = field(default_factory=dict)
     torch: Callable[[], Any] | None = None  # None: a merge (add, mul, concat)
     target: str | None = None  # `to:`: the tensor whose spatial size this layer takes (upsample, crop, adaptive pools)
+    shares: str | None = None  # `share:`: the earlier layer whose torch module this one calls again
+    parts: tuple[Shape, ...] = ()  # a chunk's parts, tensors `NAME.0` …; the node itself stands for the last
 
     @property
     def is_merge(self) -> bool:
@@ -129,6 +131,12 @@ class Draft:
 
     def add_layer(self, op: Op, source: str, target: str | None = None) -> str:
         node = Node(self.fresh(), op.kind, (source,), op.out, op.args, op.torch, target)
+        return self._add(node)
+
+    def add_node(self, node: Node) -> str:
+        """A node made by a drawer itself (a shared layer, a chunk); a chunk's parts become tensors too."""
+        for k, part in enumerate(node.parts):
+            self.shapes[f"{node.name}.{k}"] = part
         return self._add(node)
 
     def add_merge(self, kind: str, sources: list[str], out: Shape) -> str:
@@ -163,7 +171,13 @@ class Graph:
 
     @property
     def shapes(self) -> dict[str, Shape]:
-        return {INPUT: self.input_shape, **{n.name: n.out for n in self.nodes}}
+        parts = {f"{n.name}.{k}": part for n in self.nodes for k, part in enumerate(n.parts)}
+        return {INPUT: self.input_shape, **parts, **{n.name: n.out for n in self.nodes}}
+
+    @property
+    def steps(self) -> int:
+        """The steps groupcost makes of the graph: one per node, a chunk one per part."""
+        return sum(len(n.parts) or 1 for n in self.nodes)
 
     @property
     def output_shapes(self) -> tuple[Shape, ...]:
@@ -174,7 +188,7 @@ class Graph:
 
     def longest_skip(self) -> int:
         """How many nodes back the farthest-reaching input of any node was made."""
-        position = {INPUT: -1, **{n.name: i for i, n in enumerate(self.nodes)}}
+        position = {INPUT: -1, **{f"{n.name}.{k}": i for i, n in enumerate(self.nodes) for k in range(len(n.parts))}, **{n.name: i for i, n in enumerate(self.nodes)}}
         return max((i - position[name] for i, n in enumerate(self.nodes) for name in n.inputs), default=0)
 
 
@@ -371,7 +385,17 @@ def _modules():
         def forward(self, x):
             return x * self.layer_scale
 
-    return types.SimpleNamespace(ChannelsLast=ChannelsLast, CentreCrop=CentreCrop, Pad=Pad, LayerScale=LayerScale)
+    class Apply(nn().Module):
+        """A view as torch's tensor methods and indexing do it: `fn(x)` (slice, reshape, transpose, permute, chunk)."""
+
+        def __init__(self, fn):
+            super().__init__()
+            self.fn = fn
+
+        def forward(self, x):
+            return self.fn(x)
+
+    return types.SimpleNamespace(ChannelsLast=ChannelsLast, CentreCrop=CentreCrop, Pad=Pad, LayerScale=LayerScale, Apply=Apply)
 
 
 # ---- layers -------------------------------------------------------------------------------------
@@ -753,6 +777,91 @@ def draw_flatten(draw, x: Shape) -> Op | None:
     return Op("flatten", {}, (math.prod(x),), lambda: nn().Flatten())
 
 
+@layer("flatten_dims", weight=1)
+def draw_flatten_dims(draw, x: Shape) -> Op | None:
+    """flatten of some spatial dims only, start … end (PyTorch's numbering): as many positions, fewer dims."""
+    if len(x) < 3:
+        return None
+    start = draw(st.integers(2, len(x) - 1))
+    end = draw(st.integers(start + 1, len(x)))
+    out = (*x[:start - 1], math.prod(x[start - 1:end]), *x[end:])
+    return Op("flatten", {"start": start, "end": end if draw(st.booleans()) else end - len(x) - 1}, out, lambda: nn().Flatten(start, end))
+
+
+def _dim(draw, index: int, rank: int) -> int:
+    """PyTorch's number of per-sample dim `index` (0 the channels) of a tensor of `rank` per-sample dims: index + 1, or from the end."""
+    return index + 1 if draw(st.booleans()) else index - rank
+
+
+@layer("slice", weight=1)
+def draw_slice(draw, x: Shape) -> Op | None:
+    """x[:, ..., start:stop] along one dim, Python's rules (negative, past the end, stop left out)."""
+    axis = draw(st.integers(0, len(x) - 1))
+    size = x[axis]
+    start = draw(st.integers(-size - 1, size - 1))
+    stop = draw(st.none() | st.integers(-size, size + 1))
+    first, last, _ = slice(start, stop).indices(size)
+    if last <= first:
+        return None
+    dim = _dim(draw, axis, len(x))
+    index = (slice(None),) * (axis + 1) + (slice(start, stop),)
+    args = {"start": start, **({"stop": stop} if stop is not None else {}), **({"dim": dim} if dim != 1 or draw(st.booleans()) else {})}
+    return Op("slice", args, (*x[:axis], last - first, *x[axis + 1:]), lambda: _modules().Apply(lambda t: t[index]))
+
+
+def _factors(n: int) -> list[int]:
+    return [d for d in range(2, n + 1) if n % d == 0]
+
+
+@layer("reshape", weight=1)
+def draw_reshape(draw, x: Shape) -> Op | None:
+    """A new per-sample shape of 1 to 4 dims with the same elements (one of them maybe -1)."""
+    left = math.prod(x)
+    target = []
+    for _ in range(draw(st.integers(1, 3))):
+        factors = _factors(left)
+        if not factors:
+            break
+        d = draw(st.sampled_from(factors))
+        target.append(d)
+        left //= d
+    target.append(left)
+    target = [target[i] for i in draw(st.permutations(range(len(target))))]
+    out = tuple(target)
+    if not (fits(out) or len(out) == 1 and out[0] <= MAX_FLAT):
+        return None
+    written = list(out)
+    if draw(st.booleans()):
+        written[draw(st.integers(0, len(written) - 1))] = -1
+    return Op("reshape", {"shape": written}, out, lambda: _modules().Apply(lambda t: t.reshape(t.shape[0], *written)))
+
+
+@layer("transpose", weight=1)
+def draw_transpose(draw, x: Shape) -> Op | None:
+    if len(x) < 2:
+        return None
+    a, b = draw(st.integers(0, len(x) - 1)), draw(st.integers(0, len(x) - 1))
+    order = list(range(len(x)))
+    order[a], order[b] = b, a
+    out = tuple(x[i] for i in order)
+    if not fits(out):
+        return None
+    dims = [_dim(draw, a, len(x)), _dim(draw, b, len(x))]
+    return Op("transpose", {"dims": dims}, out, lambda: _modules().Apply(lambda t: t.transpose(*dims)))
+
+
+@layer("permute", weight=1)
+def draw_permute(draw, x: Shape) -> Op | None:
+    if len(x) < 2:
+        return None
+    order = draw(st.permutations(range(len(x))))
+    out = tuple(x[i] for i in order)
+    if not fits(out):
+        return None
+    dims = [0, *(_dim(draw, i, len(x)) for i in order)]
+    return Op("permute", {"dims": dims}, out, lambda: _modules().Apply(lambda t: t.permute(*dims)))
+
+
 @layer("fc", weight=2)
 def draw_fc(draw, x: Shape) -> Op | None:
     if len(x) != 1:
@@ -879,6 +988,39 @@ def draw_unet(draw, draft: Draft, x: str) -> str | None:
     cropped = (draft.shapes[skip][0], *shape[1:])
     crop = draft.add_layer(Op("crop", {}, cropped, lambda: _modules().CentreCrop(cropped[1:])), skip, x)
     return draft.add_merge("concat", draw(st.permutations([crop, x])), (cropped[0] + shape[0], *shape[1:]))
+
+
+@merge("share", weight=1)
+def draw_share(draw, draft: Draft, x: str) -> str | None:
+    """An earlier layer's module called again (`share:`) on a tensor of the very shape it read: weights once, MACs per call."""
+    shape = draft.shapes[x]
+    owners = [n for n in draft.nodes if not n.is_merge and not n.parts and n.target is None and draft.shapes[n.inputs[0]] == shape]
+    if not owners:
+        return None
+    owner = draw(st.sampled_from(owners))
+    return draft.add_node(Node(draft.fresh(), owner.kind, (x,), owner.out, owner.args, owner.torch, shares=owner.shares or owner.name))
+
+
+@merge("chunk", weight=1)
+def draw_chunk(draw, draft: Draft, x: str) -> str | None:
+    """torch.chunk into n parts along one dim, then every part concatenated again in a drawn order (C2f keeps both halves)."""
+    shape = draft.shapes[x]
+    if len(shape) < 2:
+        return None
+    axis = draw(st.integers(0, len(shape) - 1))
+    if shape[axis] < 2:
+        return None
+    n = draw(st.integers(2, min(4, shape[axis])))
+    step = -(-shape[axis] // n)
+    if -(-shape[axis] // step) != n:
+        return None
+    parts = tuple((*shape[:axis], min(step, shape[axis] - k * step), *shape[axis + 1:]) for k in range(n))
+    dim = _dim(draw, axis, len(shape))
+    name = draft.add_node(Node(draft.fresh(), "chunk", (x,), parts[-1], {"n": n, "dim": dim}, lambda: _modules().Apply(lambda t: t.chunk(n, dim)), parts=parts))
+    if axis:  # concat joins channels: only the channels' parts join again; the others are outputs
+        return name
+    order = draw(st.permutations(range(n)))
+    return draft.add_merge("concat", [f"{name}.{k}" for k in order], shape)
 
 
 # ---- merges -------------------------------------------------------------------------------------
@@ -1024,9 +1166,11 @@ def graphs(draw, max_nodes: int = 24, kinds: tuple[str, ...] | None = None) -> G
     if not draft.nodes:
         draft.add_layer(draw_activation(draw, draft.shapes[x]), x)
     read = draft.read()
-    outputs = [n.name for n in draft.nodes if n.name not in read]  # every unread tensor is an output
+    parts = [f"{n.name}.{k}" for n in draft.nodes for k in range(len(n.parts))]
+    outputs = [t for n in draft.nodes for t in ([f"{n.name}.{k}" for k in range(len(n.parts))] if n.parts else [n.name]) if t not in read]  # every unread tensor is an output
+    assert all(p in read or p in outputs for p in parts)
     if draw(st.integers(0, 4)) == 0:
-        outputs.append(draw(st.sampled_from([n.name for n in draft.nodes if n.name not in outputs] or outputs)))
+        outputs.append(draw(st.sampled_from([n.name for n in draft.nodes if n.name not in outputs and not n.parts] or outputs)))
     outputs = list(dict.fromkeys(outputs))
     outputs = [outputs[i] for i in draw(st.permutations(range(len(outputs))))]
     nodes = tuple(draft.nodes)
@@ -1050,7 +1194,7 @@ def spec_text(draw, input_shape: Shape, nodes: tuple[Node, ...], outputs: list[s
     names appear where `from:` or `outputs:` needs them, and elsewhere when drawn. With `block`,
     the layers are a block's body (reading the network's input as `in` or `input`), used once
     under that name, and `outputs:` names `BLOCK.tN`."""
-    referenced = set(outputs)
+    referenced = set(outputs) | {node.shares for node in nodes if node.shares}
     previous = INPUT
     for node in nodes:
         if node.is_merge or node.inputs != (previous,):
@@ -1063,7 +1207,7 @@ def spec_text(draw, input_shape: Shape, nodes: tuple[Node, ...], outputs: list[s
     previous = INPUT
     for node in nodes:
         keys: dict[str, Any] = {}
-        if node.name in referenced or draw(st.booleans()):
+        if node.name in referenced or node.parts or draw(st.booleans()):
             keys["name"] = node.name
         sources = [draw(st.sampled_from(["in", INPUT])) if block and name == INPUT else name for name in node.inputs]
         if node.is_merge:
@@ -1073,6 +1217,8 @@ def spec_text(draw, input_shape: Shape, nodes: tuple[Node, ...], outputs: list[s
         if node.target:
             keys["to"] = draw(st.sampled_from(["in", INPUT])) if block and node.target == INPUT else node.target
         keys.update(node.args)
+        if node.shares:
+            keys["share"] = node.shares
         if keys:
             entries.append(f"{indent}- {node.kind}: {{" + ", ".join(f"{k}: {_yaml(v)}" for k, v in keys.items()) + "}")
         else:
@@ -1098,15 +1244,19 @@ def _graph_net():
         def __init__(self, graph: Graph):
             super().__init__()
             self.graph = graph
-            self.layers = nn().ModuleDict({n.name: n.torch() for n in graph.nodes if not n.is_merge})
+            self.layers = nn().ModuleDict({n.name: n.torch() for n in graph.nodes if not n.is_merge and not n.shares})
             self.shapes: dict[str, Shape] = {}
 
         def forward(self, x):
             tensors = {INPUT: x}
             for node in self.graph.nodes:
                 inputs = [tensors[name] for name in node.inputs]
-                if not node.is_merge:
-                    y = self.layers[node.name](inputs[0])
+                if node.parts:
+                    *parts, y = self.layers[node.name](inputs[0])
+                    tensors.update({f"{node.name}.{k}": part for k, part in enumerate(parts)})
+                    tensors[f"{node.name}.{len(parts)}"] = y
+                elif not node.is_merge:
+                    y = self.layers[node.shares or node.name](inputs[0])
                 elif node.kind == "concat":
                     y = torch.cat(inputs, 1)
                 elif node.kind == "matmul":

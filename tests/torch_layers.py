@@ -70,6 +70,28 @@ class Crop(nn.Module):
         return x
 
 
+class View(nn.Module):
+    """slice, reshape, transpose, permute as torch's own indexing and tensor methods do them, from the
+    layer's arguments (PyTorch's dim numbering, the batch 0)."""
+
+    def __init__(self, name: str, layer):
+        super().__init__()
+        self.name, self.layer = name, layer
+
+    def forward(self, x):
+        layer = self.layer
+        if self.name == "slice":
+            return x[(slice(None),) * (layer.dim % x.dim()) + (slice(layer.start, layer.stop),)]
+        if self.name == "reshape":
+            return x.reshape(x.shape[0], *layer.shape)
+        if self.name == "transpose":
+            return x.transpose(*layer.dims)
+        return x.permute(*layer.dims)
+
+
+VIEWS = ("slice", "reshape", "transpose", "permute")
+
+
 class Pad(nn.Module):
     def __init__(self, pads: tuple[int, ...], mode: str, value: float):
         super().__init__()
@@ -221,7 +243,9 @@ def layer_module(step: LayerStep) -> nn.Module:
     if name == "pixelunshuffle":
         return nn.PixelUnshuffle(layer.r)
     if name == "flatten":
-        return nn.Flatten()
+        return nn.Flatten(layer.start, layer.end)
+    if name in VIEWS:
+        return View(name, layer)
     if name == "dropout":
         return nn.Dropout(layer.p)
     if name == "lrn":

@@ -36,11 +36,15 @@ class GraphModule(nn.Module):
     def __init__(self, network: Network):
         super().__init__()
         self.network = network
-        parts = []
+        parts, modules = [], {}
         for node in network.nodes:
+            if isinstance(node, LayerStep) and node.shares is not None:  # the owner's module, called again
+                parts.append(modules[node.shares])
+                continue
             part = layer_module(node) if isinstance(node, LayerStep) else Merge(node.kind)
             part.groupcost_step = node  # lets tests hook each layer's and merge's output
             parts.append(part)
+            modules[node.name] = part
         self.parts = nn.ModuleList(parts)
 
     def forward(self, x):

@@ -11,6 +11,7 @@ Conventions (stated in every output through CONVENTION):
 - traffic: elements read and written (input + output for the batch, + weights once), the
   memory-access cost of ShuffleNet V2's guideline G2.
 - buffers: BN running statistics, apart from params; state_dict bytes = params + buffers.
+- shared modules (`share:`): parameters and buffers once, at the first call; MACs and traffic at every call.
 
 `METRICS` names every total once, with its unit; JSON, CSV, tables and budgets follow it.
 """
@@ -65,6 +66,7 @@ class Row:
     buffers: int = 0  # elements, torch's `sum(b.numel() for b in module.buffers())`
     buffer_bytes: int = 0  # running statistics at the spec's dtype, num_batches_tracked as int64
     matmul_macs: int = 0  # products of two activations (attention), apart from `macs`
+    shares: str | None = None  # the layer whose module (parameters, buffers) this one calls again: none of its own
 
 
 @dataclass(frozen=True)
@@ -229,13 +231,15 @@ def step_row(step: Step, batch: int, dtype_bytes: int = 4) -> Row:
                    in_shapes=tuple(step.in_shapes), kind=step.kind, matmul_macs=merge_cost.matmul_macs * batch)
     assert isinstance(step, LayerStep)
     cost = step.layer.cost(step.in_shape, step.out_shape)
-    traffic = batch * (math.prod(step.in_shape) + out_elements) + cost.params
+    traffic = batch * (math.prod(step.in_shape) + out_elements) + cost.params  # a shared module's weights are read at every call
     floats, ints = step.layer.buffer_counts(step.in_shape)
+    owned = step.shares is None  # a shared module's parameters and buffers count once, at its first call
     return Row(
         step.name, step.type_name, step.out_shape, step.layer.group_count(step.in_shape),
-        cost.params, cost.weights, cost.macs * batch, batch * out_elements, traffic,
+        cost.params * owned, cost.weights * owned, cost.macs * batch, batch * out_elements, traffic,
         in_shapes=(step.in_shape,), kind=step.layer.kind_label(step.in_shape),
-        buffers=floats + ints, buffer_bytes=floats * dtype_bytes + ints * INT64_BYTES, matmul_macs=cost.matmul_macs * batch,
+        buffers=(floats + ints) * owned, buffer_bytes=(floats * dtype_bytes + ints * INT64_BYTES) * owned,
+        matmul_macs=cost.matmul_macs * batch, shares=step.shares,
     )
 
 

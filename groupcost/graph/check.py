@@ -3,17 +3,20 @@
 The builders keep these rules as they add nodes; `check` states them once, for a network however
 it was made (a transform, a test, a new front end): names unique, every tensor read defined
 earlier (topological order), shapes as the layer types and merge rules give them, channel ranges
-inside their tensors, no tensor past the element limit, outputs that exist.
+inside their tensors, no tensor past the element limit, outputs that exist, and shared modules
+(`LayerStep.shares`) that name an earlier layer of the same type, arguments and parameter shapes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
-from groupcost.errors import Location, SpecError
+from groupcost.errors import GroupcostError, Location, SpecError
 from groupcost.graph.builder import too_large
 from groupcost.graph.network import INPUT, Channels, LayerStep, Network, Step
 from groupcost.ops import MERGE_TYPES, LayerError, Shape, format_shape
+from groupcost.ops.adapters import Place
 
 
 class GraphError(SpecError):
@@ -25,8 +28,12 @@ def check(network: Network) -> None:
     shapes: dict[str, Shape] = {INPUT: network.input_shape}
     if too_large(network.input_shape, network.batch):
         raise GraphError(f"input {format_shape(network.input_shape)} has more than 2^40 elements", None, Location(network.source))
+    layers: dict[str, LayerStep] = {}
     for node in network.nodes:
         _check_node(node, shapes, network.batch)
+        if isinstance(node, LayerStep):
+            _check_share(node, layers)
+            layers[node.name] = node
         shapes[node.name] = node.out_shape
     if not network.outputs:
         raise GraphError("the network has no outputs", None, Location(network.source))
@@ -57,6 +64,43 @@ def _check_node(node: Step, shapes: dict[str, Shape], batch: int) -> None:
         raise fail(f"gives {format_shape(node.out_shape)}, but {format_shape(expected)} follows from its input")
     if too_large(node.out_shape, batch):
         raise fail(f"output {format_shape(node.out_shape)} has more than 2^40 elements")
+
+
+def _check_share(node: LayerStep, layers: dict[str, LayerStep]) -> None:
+    if node.shares is None:
+        return
+    owner = layers.get(node.shares)
+    problem = "it is not an earlier layer" if owner is None else "it shares another's module itself" if owner.shares is not None else share_problem(owner, node)
+    if problem is not None:
+        raise GraphError(f"node '{node.name}' ({node.type_name}): shares the module of '{node.shares}', but {problem}", None, node.loc)
+
+
+def share_problem(owner: LayerStep, step: LayerStep) -> str | None:
+    """Why `step` cannot call `owner`'s module again (None where it can): another type or other
+    arguments, other parameter or buffer shapes, or a module that PyTorch builds for the input's
+    shape (a spatial size may differ, as over FPN levels, where the module does not depend on it)."""
+    if owner.layer != step.layer:
+        return f"'{owner.name}' is {_described(owner.layer)} and this one {_described(step.layer)}"
+    if owner.size_of != step.size_of:
+        return "the two take their sizes from different tensors (to:)"
+    if owner.layer.weight_shapes(owner.in_shape) != step.layer.weight_shapes(step.in_shape) or owner.layer.buffer_counts(owner.in_shape) != step.layer.buffer_counts(step.in_shape):
+        return f"its parameters are for a {format_shape(owner.in_shape)} input and this one reads {format_shape(step.in_shape)}"
+    if owner.in_shape != step.in_shape and _module(owner) != _module(step):
+        return f"its PyTorch module is built for a {format_shape(owner.in_shape)} input and this one reads {format_shape(step.in_shape)}"
+    return None
+
+
+def _described(layer) -> str:
+    args = ", ".join(f"{f.name}={getattr(layer, f.name)!r}" for f in dataclasses.fields(layer))
+    return f"{layer.type_name}({args})"
+
+
+def _module(step: LayerStep) -> object:
+    """The step's PyTorch module as the graph form writes it (None where it has none)."""
+    try:
+        return step.layer.torch_module(Place(step.name, step.in_shape, step.out_shape))
+    except GroupcostError:
+        return None
 
 
 def _read_shape(shape: Shape, channels: Channels) -> Shape | None:

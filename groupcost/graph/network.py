@@ -37,6 +37,7 @@ class LayerStep:
     inputs: tuple[str, ...] = (INPUT,)
     channels: tuple[Channels, ...] = (None,)
     size_of: str | None = None  # `to:`: the tensor whose spatial size the output takes (only its shape is read)
+    shares: str | None = None  # `share:`: the earlier layer step whose module (its parameters and state) this step calls again
 
     @property
     def type_name(self) -> str:
@@ -48,7 +49,10 @@ class LayerStep:
 
     def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
         """The learnable tensors by PyTorch state_dict key (`layer2.0.conv2.weight`). A layer named
-        after its one tensor is that tensor: ConvNeXt's `features.1.0.layer_scale`."""
+        after its one tensor is that tensor: ConvNeXt's `features.1.0.layer_scale`. A step that shares
+        another's module has none of its own."""
+        if self.shares is not None:
+            return {}
         last = self.name.rsplit(".", 1)[-1]
         return {self.name if tensor == last else f"{self.name}.{tensor}": shape for tensor, shape in self.layer.weight_shapes(self.in_shape).items()}
 
@@ -124,16 +128,31 @@ def replace_steps(network: Network, rebuild: Callable[[LayerStep], tuple[Step, .
     """The network with each layer step replaced by the steps `rebuild` returns for it.
 
     The replacement reads what the step read and its last step stands for the step's output:
-    readers of the old name read the new last name.
+    readers of the old name read the new last name. A step that shared a module keeps sharing the
+    replacement of its owner where the two were rebuilt alike, and owns its module where not.
     """
     renamed: dict[str, str] = {}
     nodes: list[Step] = []
+    made: dict[str, tuple[Step, ...]] = {}  # each layer step's replacement, by its old name
     for node in network.nodes:
         if renamed:
             node = replace(node, inputs=tuple(renamed.get(name, name) for name in node.inputs))
         new = rebuild(node) if isinstance(node, LayerStep) else (node,)
+        if isinstance(node, LayerStep):
+            made[node.name] = new
+            if node.shares is not None:
+                new = _shared(new, made[node.shares])
         if new[-1].name != node.name:
             renamed[node.name] = new[-1].name
         nodes.extend(new)
     outputs = tuple(renamed.get(name, name) for name in network.outputs)
     return replace(network, nodes=tuple(nodes), outputs=outputs)
+
+
+def _shared(steps: tuple[Step, ...], owners: tuple[Step, ...]) -> tuple[Step, ...]:
+    """`steps` (the replacement of a step that shared a module) sharing `owners` (its owner's replacement) part
+    for part, where they are the same layers; each owning its module otherwise."""
+    alike = len(steps) == len(owners) and all(isinstance(a, LayerStep) and isinstance(b, LayerStep) and a.layer == b.layer for a, b in zip(steps, owners))
+    if not alike:
+        return tuple(replace(step, shares=None) if isinstance(step, LayerStep) else step for step in steps)
+    return tuple(replace(step, shares=owner.shares or owner.name) for step, owner in zip(steps, owners))

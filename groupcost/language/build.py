@@ -44,6 +44,7 @@ from groupcost.language.document import (
     suggest,
 )
 from groupcost.language.expr import Number, evaluate, interpolate
+from groupcost.language.sharing import share_owners, share_steps
 from groupcost.language.yamlsource import Node as YamlNode
 from groupcost.language.yamlsource import without_gc
 
@@ -304,7 +305,21 @@ class _Builder:
         return x
 
     def entry(self, entry: Entry, scope: _Scope, env: Mapping[str, Any], x: Tensor, given: str | None = None) -> Tensor:
-        """Build `entry` reading `x` (or its `from:`); return the tensor it produces."""
+        """Build `entry` reading `x` (or its `from:`); return the tensor it produces. With `share:`, the
+        k-th layer it makes calls the module of the k-th layer of the entry it names."""
+        share = entry.common.share
+        if share is None:
+            return self.unshared(entry, scope, env, x, given)
+        local = {**env, **_now(x.shape)}
+        if entry.common.condition is not None and not _evaluate_node(entry.common.condition, local):
+            return x
+        owners = share_owners(self.graph.nodes, [prefix + _text(share, local) for prefix in scope.prefixes()] if isinstance(share.value, str) else [], share)
+        start = len(self.graph.nodes)
+        y = self.unshared(entry, scope, env, x, given)
+        share_steps(self.graph.nodes, start, owners, share)
+        return y
+
+    def unshared(self, entry: Entry, scope: _Scope, env: Mapping[str, Any], x: Tensor, given: str | None = None) -> Tensor:
         common = entry.common
         local = {**env, **_now(x.shape)}
         if common.condition is not None and not _evaluate_node(common.condition, local):

@@ -47,6 +47,7 @@ class Common:
     condition: Node | None = None
     sources: Node | None = None  # `from:`: a name or a list of names of earlier outputs
     target: Node | None = None  # `to:`: a tensor whose spatial size fills `size:` (upsample, crop)
+    share: Node | None = None  # `share:`: an earlier layer or block whose modules this entry's layers call again
 
     @property
     def named(self) -> bool:
@@ -349,7 +350,7 @@ class _EntryParser:
             raw, key_locs = dict(args_node.value), args_node.key_locs
         else:
             raise SpecError(f"arguments of '{kind}' must be a mapping", f"e.g. - {kind}: {{...}}", args_node.loc)
-        common = Common(kind_loc, self._name(raw.pop("name", None)), raw.pop("if", None), raw.pop("from", None), raw.pop("to", None))
+        common = Common(kind_loc, self._name(raw.pop("name", None)), raw.pop("if", None), raw.pop("from", None), raw.pop("to", None), raw.pop("share", None))
         if common.target is not None and not ("{" in kind or kind in LAYER_TYPES and any(a.name == "size" for a in LAYER_TYPES[kind].arg_specs())):
             raise SpecError(f"to: is for layers that take size: (upsample, crop, adaptive pools), not {kind}", "resize with - upsample: {to: NAME}", common.target.loc)
 
@@ -358,6 +359,8 @@ class _EntryParser:
         if kind in LAYER_TYPES:
             return LayerEntry(common, LAYER_TYPES[kind], layer_args(LAYER_TYPES[kind], raw, key_locs, kind_loc, self.defaults, common.target is not None))
         if kind in MERGES:
+            if common.share is not None:
+                raise SpecError(f"share: is for layers and blocks, not {kind}", f"{kind} has no module to share", common.share.loc)
             for key in raw:
                 raise SpecError(f"unknown key '{key}' in {kind}", _unquoted_comma(key) or f"{kind} takes name:, if: and from: [a, b, ...]", key_locs[key])
             sources = common.sources

@@ -60,6 +60,7 @@ COMMON = {
     "name": {"type": ["string", "integer"], "description": "the layer's name segment; {expr} parts are computed"},
     "if": CONDITION,
     "from": {**NAMES, "description": "the earlier output(s) this entry reads: a name, `input`, `in`, or a list for merges"},
+    "share": {"type": "string", "description": "an earlier layer or block whose modules (parameters) this entry's layers call again"},
 }
 VALUE = {"anyOf": [{"type": "number"}, {"type": "string"}, {"type": "array"}], "description": "a number, an expression, a word or a list"}
 

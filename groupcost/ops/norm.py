@@ -21,7 +21,7 @@ from groupcost.ops.adapters import (
     options,
     rank,
 )
-from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, boolean, format_shape, positive_int, positive_real, probability, real, spatial
+from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, boolean, feature_map, format_shape, positive_int, positive_real, probability, real, spatial
 from groupcost.ops.registry import register
 
 
@@ -33,6 +33,11 @@ class BatchNorm(Layer):
     affine: bool = arg(boolean, True, "learn scale and shift (2 parameters per channel)")
     eps: float = arg(positive_real, 1e-5, "added to the variance, as torch.nn.BatchNorm2d's eps")
     momentum: float = arg(probability, 0.1, "the running statistics' update factor, as torch's momentum (no effect on cost or inference)")
+
+    def out_shape(self, x: Shape) -> Shape:
+        if len(x) > 4:  # PyTorch has BatchNorm1d, 2d and 3d
+            spatial(x, self.type_name)
+        return x
 
     def cost(self, x: Shape, y: Shape) -> Cost:
         return Cost(params=2 * x[0] if self.affine else 0)
@@ -81,6 +86,9 @@ class LocalResponseNorm(Layer):
     """Local response normalisation across `size` neighbouring channels (AlexNet); no parameters."""
 
     size: int = arg(positive_int, 5, "number of neighbouring channels")
+
+    def out_shape(self, x: Shape) -> Shape:
+        return feature_map(x, self.type_name)  # 2-D only, as its kernel
 
     def forward(self, x, weights, counter):
         """torch.nn.LocalResponseNorm(size, alpha=1e-4, beta=0.75, k=1): x / (k + α·mean of x² over the window)^β."""

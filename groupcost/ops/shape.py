@@ -14,9 +14,9 @@ from groupcost.ops.registry import register
 @register("flatten")
 @dataclass(frozen=True)
 class Flatten(Layer):
-    """torch.flatten(x, start, end): dims start … end made one (PyTorch's numbering, 0 the batch).
+    """torch.flatten(x, start, end): dims start to end made one (PyTorch's numbering, 0 the batch).
 
-    The default, 1 … -1, gives C×H×W → (C·H·W,)."""
+    The default, 1 to -1, gives C×H×W → (C·H·W,)."""
 
     start: int = arg(whole, 1, "first dim flattened (1: the channels)")
     end: int = arg(whole, -1, "last dim flattened (-1: the last)")

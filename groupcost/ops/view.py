@@ -172,7 +172,7 @@ class Slice(Layer):
 @register("chunk")
 @dataclass(frozen=True)
 class Chunk(Macro):
-    """torch.chunk(x, n, dim): n parts, each ceil(size / n) long but the last; named NAME.0 … NAME.{n-1}.
+    """torch.chunk(x, n, dim): n parts, each ceil(size / n) long but the last; named NAME.0 to NAME.{n-1}.
 
     Every part reads the entry's input (not the part before it, as a macro's parts do); the entry
     stands for its last part, as C2f's `y[-1]`."""
@@ -242,7 +242,7 @@ class Reshape(Layer):
 class Permute(Layer):
     """x.permute(*dims): every dim of the batched tensor, the batch (0) first, as in torch code."""
 
-    dims: tuple[int, ...] = arg(whole_list, doc="a permutation of 0 … rank-1, batch first: [0, 2, 3, 1] for channels-last")
+    dims: tuple[int, ...] = arg(whole_list, doc="a permutation of 0 to rank-1, batch first: [0, 2, 3, 1] for channels-last")
 
     def order(self, x: Shape) -> tuple[int, ...]:
         """The permutation as indices into the per-sample shape."""
@@ -252,7 +252,7 @@ class Permute(Layer):
                              f"list every dim, the batch first: e.g. {[0, *range(2, rank), 1]}", arg="dims")
         full = [d + rank if d < 0 else d for d in self.dims]
         if sorted(full) != list(range(rank)):
-            raise LayerError(f"permute dims {list(self.dims)} are not a permutation of 0 … {rank - 1}", "name each dim once", arg="dims")
+            raise LayerError(f"permute dims {list(self.dims)} are not a permutation of 0 to {rank - 1}", "name each dim once", arg="dims")
         if full[0] != 0:
             raise LayerError(f"permute dims {list(self.dims)} move the batch, which groupcost keeps at dim 0", "start the list with 0", arg="dims")
         return tuple(d - 1 for d in full[1:])

@@ -47,6 +47,7 @@ def row_dict(row: Row, dtype_bytes: int) -> dict[str, Any]:
         "in_shapes": [list(s) for s in row.in_shapes],
         "out_shape": list(row.out_shape),
         "groups": row.groups,
+        **({"shares": row.shares} if row.shares is not None else {}),
         **{m.key: m.row(row, dtype_bytes) for m in METRICS if m.row is not None},
     }
 

@@ -79,11 +79,14 @@ class Verification:
 
 
 def init_weights(network: Network, seed: int, dtype: str) -> dict[str, dict[str, np.ndarray]]:
-    """Seeded weights for every layer: He-normal kernels, scales near 1, small shifts, in step order."""
+    """Seeded weights for every layer (one entry per module: a step that shares another's has none), He-normal
+    kernels, scales near 1, small shifts, in step order."""
     rng = np.random.default_rng(seed)
     weights: dict[str, dict[str, np.ndarray]] = {}
     for step in network.steps():
         if not isinstance(step, LayerStep):
+            continue
+        if step.shares is not None:  # one module called again: its weights are the first call's
             continue
         tensors = {}
         for name, shape in step.layer.weight_shapes(step.in_shape).items():
@@ -143,8 +146,8 @@ class _Runner:
 
     def layer(self, node: LayerStep, x: np.ndarray) -> np.ndarray:
         counter = MacCounter(self.chunk_elements)
-        tensors = self.weights[node.name]
-        allocated = sum(t.size for t in tensors.values())
+        tensors = self.weights[node.shares or node.name]
+        allocated = 0 if node.shares is not None else sum(t.size for t in tensors.values())  # a shared module's weights were made for its first call
         start = time.perf_counter()
         try:
             y = node.layer.forward(x, tensors, counter)

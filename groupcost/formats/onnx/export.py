@@ -5,7 +5,8 @@ every tensor is named after the node that makes it, the network's input is `inpu
 weights are initializers under PyTorch's parameter names (`layer2.0.conv2.weight`; batch norm's
 `running_mean` and `running_var` too). A layer named after its one tensor (ConvNeXt's
 `features.1.0.layer_scale`) is that tensor, as in PyTorch's state_dict; its output is then
-`NAME/output`, since an initializer cannot share a node's output name. The batch is symbolic
+`NAME/output`, since an initializer cannot share a node's output name. A step that shares a module
+(`share:`) reads the first step's initializers: one set of weights, as in the state_dict. The batch is symbolic
 (`batch`, the dim_param of the input's and the outputs' first dimension; reshapes keep it with 0,
 a resize to a size reads it with Shape), so one file runs at any batch; the other dimensions are static.
 Convolutions and pools of any rank (1-D, 2-D, 3-D) map to ONNX's Conv/ConvTranspose/MaxPool/AveragePool;
@@ -60,6 +61,8 @@ class _Graph:
         self.slices: dict[tuple[str, int, int], str] = {}
         self.doc = ""
         self.outputs: dict[str, str] = {}  # step → its output tensor, where that is not the step's name
+        self.sharing: tuple[str, str] | None = None  # (step, owner) while a step that shares its owner's module writes its nodes
+        self.written: set[str] = set()  # initializer names
 
     def node(self, op: str, inputs: list[str], output: str, name: str | None = None, **attrs) -> str:
         node = self.helper.make_node(op, inputs, [output], name=name or output, **attrs)
@@ -68,7 +71,16 @@ class _Graph:
         return output
 
     def tensor(self, name: str, dims: tuple[int, ...], fill: str) -> str:
-        """An initializer: `kernel` (random or zeros, per --weights), `zeros`, `ones` or a constant."""
+        """An initializer: `kernel` (random or zeros, per --weights), `zeros`, `ones` or a constant.
+
+        A step that shares a module reads its owner's initializers (`head.p4.conv.weight` is `head.p3.conv.weight`)."""
+        if self.sharing is not None:
+            step, owner = self.sharing
+            if name == step or name.startswith(step + "."):
+                name = owner + name[len(step):]
+                if name in self.written:
+                    return name
+        self.written.add(name)
         onnx = self.onnx
         count = math.prod(dims)
         if fill == "kernel" and self.weights == "random":
@@ -124,6 +136,7 @@ def onnx_model(network: Network, weights: str = "random", seed: int = 0):
         g.doc = str(node.loc) if node.loc is not None else ""
         inputs = [g.read(t, c) for t, c in zip(node.inputs, node.channels)]
         if isinstance(node, LayerStep):
+            g.sharing = None if node.shares is None else (node.name, node.shares)
             node.layer.onnx_nodes(g, Place(node.name, node.in_shape, node.out_shape, node.loc), inputs[0])
             if g.nodes[-1].output[0] != node.name:  # a layer named after its one tensor writes its output apart
                 g.outputs[node.name] = g.nodes[-1].output[0]

@@ -1,7 +1,8 @@
 """Network → one readable PyTorch source file (imports only torch): the resolved-graph form.
 
 The network built for one set of variables: module attribute paths = layer names (`layer2.0.conv2`)
-in nested `Group` containers, and `forward` running the graph's nodes in order, one line each.
+in nested `Group` containers, and `forward` running the graph's nodes in order, one line each; a
+step that shares a module (`share:`) calls the first one's again, and has no module of its own.
 Each layer's module comes from its type (`torch_module`, groupcost.ops.adapters); a type without
 one is refused, naming it. Writing the source needs no torch: it is text.
 """
@@ -63,7 +64,7 @@ def pytorch_source(network: Network, command: str | None = None) -> str:
     variables = _Variables()
     targets = [variables.define(node.name) for node in network.nodes]
     emitted = {step.name: torch_module(step, step.size_of and variables.read(step.size_of, None))
-               for step in network.nodes if isinstance(step, LayerStep)}
+               for step in network.nodes if isinstance(step, LayerStep) and step.shares is None}
     cls = class_name(network.name)
     helpers = dict(sorted({h for e in emitted.values() for h in e.helpers}))
     uses_f = any("F." in e.call for e in emitted.values()) or any("F." in text for text in helpers.values())
@@ -85,8 +86,9 @@ def pytorch_source(network: Network, command: str | None = None) -> str:
     body: list[str] = []
     for node, target in zip(network.nodes, targets):
         reads = [variables.read(t, c) for t, c in zip(node.inputs, node.channels)]
-        if isinstance(node, LayerStep):
-            call = emitted[node.name].call.format(m=module_path(node.name), x=reads[0])
+        if isinstance(node, LayerStep):  # a step that shares a module calls the first one's again
+            owner = node.shares or node.name
+            call = emitted[owner].call.format(m=module_path(owner), x=reads[0])
             body.append(f"{target} = {call}  # {node.type_name} → {_shape(node.out_shape)}")
         else:
             body.append(f"{target} = {node.merge.torch_expression(reads)}  # {node.kind} → {_shape(node.out_shape)}")

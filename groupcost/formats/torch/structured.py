@@ -15,7 +15,7 @@ groupcost.formats.torch.export, saying why):
   names while building, the constructor lists the modules and forward runs the list;
 - a `repeat` of several entries makes an nn.Sequential per repetition;
 - a named `residual` or `parallel` (a namespace of its own) becomes a class of its own;
-- not raised: `from:`, merge entries and `outputs:` (the graph form), a block of one unnamed
+- not raised: `from:`, merge entries, `share:` and `outputs:` (the graph form), a block of one unnamed
   entry, an unnamed residual or parallel inside a `seq` or `repeat`, transparent branches,
   blocks from `use:` files, 1-D and 3-D inputs, and the layer types whose class has no
   `torch_raised` (convtranspose, upsample, crop, pad, adaptive_maxpool: the graph form writes all of these).
@@ -90,6 +90,8 @@ class Generator(Expressions):
         common = entry.common
         if common.sources is not None or isinstance(entry, MergeEntry):
             raise Unraisable(f"from: and merge entries (the graph form) at {common.loc}")
+        if common.share is not None:
+            raise Unraisable(f"share: (a module called again, the graph form) at {common.loc}")
         if common.condition is not None:
             cond = self.expr(common.condition, scope)
             self.now(cond, out, indent)
