@@ -231,7 +231,9 @@ class VerifyResult:
         if mismatch is not None:
             return f"MISMATCH at {mismatch.name} ({mismatch.type}): {mismatch.problem()}"
         macs = sum(c.counted_macs for c in v.checks)
-        return (f"verified: {len(v.checks)} layers, every output shape, every MAC count ({macs:,} in all) and every parameter count "
+        matmul = sum(c.counted_matmul_macs for c in v.checks)
+        matmul_text = f", every matmul MAC count ({matmul:,} in all)" if matmul else ""
+        return (f"verified: {len(v.checks)} layers, every output shape, every MAC count ({macs:,} in all){matmul_text} and every parameter count "
                 f"equal the analysis (batch {v.batch}, {v.dtype}, seed {v.seed}, {v.seconds:.2f} s)")
 
 

@@ -870,6 +870,15 @@ def draw_fc(draw, x: Shape) -> Op | None:
     return Op(draw(st.sampled_from(["fc", "linear"])), {"out": out, "bias": bias}, (out,), lambda: nn().Linear(x[0], out, bias))
 
 
+@layer("softmax", weight=1)
+def draw_softmax(draw, x: Shape) -> Op:
+    """softmax along any dimension but the batch's, numbered as torch numbers the batched tensor (negative from the end)."""
+    rank = len(x) + 1
+    dim = draw(st.sampled_from([d for d in range(-rank, rank) if d % rank != 0]))
+    args = {} if dim == 1 and draw(st.booleans()) else {"dim": dim}
+    return Op("softmax", args, x, lambda: nn().Softmax(dim))
+
+
 @layer("attention", weight=1)
 def draw_attention(draw, x: Shape) -> Op | None:
     """Multi-head self-attention over the positions (at most 64 tokens): heads any divisor of C, with biases or not."""
@@ -1108,10 +1117,16 @@ def draw_matmul(draw, draft: Draft, x: str) -> str | None:
     shape = draft.shapes[x]
     if len(shape) < 2:
         return None
+    if len(shape) > 2 and shape[-1] == shape[-2] and draw(st.integers(0, 2)) == 0:  # a one-channel partner: its C broadcasts
+        rank, c = len(shape) - 1, shape[0]
+        draft.add_layer(Op("conv", {"out": 1, "k": 1}, (1, *shape[1:]), lambda: nd("Conv", rank)(c, 1, 1)), x)
     pairs = [(a, b) for t in draft.tensors if len(draft.shapes[t]) == len(shape) for a, b in ((x, t), (t, x))
              if draft.shapes[a][-1] == draft.shapes[b][-2] and broadcast(draft.shapes[a][:-2], draft.shapes[b][:-2]) is not None]
     if not pairs:
         return None
+    broadcasting = [(a, b) for a, b in pairs if draft.shapes[a][:-2] != draft.shapes[b][:-2]]
+    if broadcasting and draw(st.booleans()):
+        pairs = broadcasting
     a, b = draw(st.sampled_from(pairs))
     out = (*broadcast(draft.shapes[a][:-2], draft.shapes[b][:-2]), draft.shapes[a][-2], draft.shapes[b][-1])
     if not fits(out):

@@ -25,9 +25,12 @@ from dataclasses import dataclass, replace
 from groupcost.ops import Shape
 from groupcost.graph.network import LayerStep, MergeStep, Network, Step
 
+MACS_RULE = "MACs count conv + linear; matmul MACs (attention's products of two activations) are reported apart"
+"""The counting convention in one sentence: every output that shows MACs says it."""
+
 CONVENTION = {
     "macs": "multiply-accumulates of conv and linear layers only (no bias, BN, activation, pooling or add); FLOPs = 2 x MACs",
-    "matmul_macs": "MACs count conv + linear; matmul MACs (attention's products of two activations) are reported apart",
+    "matmul_macs": MACS_RULE + ": attention's Q x K^T and A x V, and matmul of two tensors (batch dims x n x k x m); FLOPs of them = 2 x matmul MACs",
     "params": "learnable parameters as PyTorch counts them (weights, biases, BN scale and shift)",
     "weights": "conv and linear kernel weights only (no biases, no BN), as the papers count them",
     "buffers": "non-learnable state as PyTorch counts it: BN running mean and variance (C each) and num_batches_tracked (1, int64)",

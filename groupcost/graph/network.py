@@ -59,10 +59,10 @@ class LayerStep:
 
 @dataclass(frozen=True)
 class MergeStep:
-    """Where tensors meet: element-wise add or multiply, or channel concatenation."""
+    """Where tensors meet: element-wise add or multiply, channel concatenation, or a matrix product."""
 
     name: str
-    kind: str  # a name in MERGE_TYPES: add | mul | concat
+    kind: str  # a name in MERGE_TYPES: add | mul | concat | matmul
     in_shapes: tuple[Shape, ...]
     out_shape: Shape
     loc: Location

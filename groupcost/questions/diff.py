@@ -19,7 +19,7 @@ from groupcost.errors import Location, SpecError, UsageError
 from groupcost.language.document import suggest
 
 # What can change in a matched layer, in the order a person reads it.
-ROW_FIELDS = ("type", "in_shapes", "kind", "groups", "out_shape", "params", "weights", "macs", "activations", "traffic")
+ROW_FIELDS = ("type", "in_shapes", "kind", "groups", "out_shape", "params", "weights", "macs", "matmul_macs", "activations", "traffic")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from groupcost.graph.analysis import Report
+from groupcost.graph.analysis import MACS_RULE, Report
 from groupcost.graph.network import Network
 from groupcost.render import units
 
@@ -12,9 +12,19 @@ ZooEntry = tuple[str, Network, Report]
 HEADER = ("model", "input", "params", "MACs", "description")
 
 
-def _cells(entry: ZooEntry) -> list[str]:
+def _has_matmul(entries: list[ZooEntry]) -> bool:
+    return any(report.totals.matmul_macs for _, _, report in entries)
+
+
+def _shown(entries: list[ZooEntry], cells: tuple | list, matmul) -> list:
+    """`cells` with `matmul` after the MACs where a model has matmul MACs (attention)."""
+    return [*cells[:4], matmul, *cells[4:]] if _has_matmul(entries) else list(cells)
+
+
+def _cells(entries: list[ZooEntry], entry: ZooEntry) -> list[str]:
     name, net, report = entry
-    return [name, units.shape(net.input_shape), units.count(report.totals.params), units.count(report.totals.macs), net.description]
+    return _shown(entries, [name, units.shape(net.input_shape), units.count(report.totals.params), units.count(report.totals.macs), net.description],
+                  units.count(report.totals.matmul_macs))
 
 
 def zoo_table(entries: list[ZooEntry]):
@@ -22,12 +32,15 @@ def zoo_table(entries: list[ZooEntry]):
 
     from groupcost.render.grid import Grid
 
-    table = Grid(HEADER, [_cells(e) for e in entries], [i in (2, 3) for i in range(len(HEADER))], title="groupcost zoo", priorities=(0, 1, 0, 0, 0))
-    return Blocks(table, Note("MACs: conv + linear only; FLOPs = 2 × MACs. `groupcost analyze NAME` for the layers.", style="dim"))
+    header = _shown(entries, HEADER, "matmul MACs")
+    table = Grid(header, [_cells(entries, e) for e in entries], [2 <= i < len(header) - 1 for i in range(len(header))], title="groupcost zoo",
+                 priorities=_shown(entries, (0, 1, 0, 0, 0), 1))
+    return Blocks(table, Note(f"{MACS_RULE}; FLOPs = 2 × MACs. `groupcost analyze NAME` for the layers.", style="dim"))
 
 
 def zoo_markdown(entries: list[ZooEntry]) -> str:
-    return "\n".join(units.markdown_table(HEADER, [i in (2, 3) for i in range(len(HEADER))], [_cells(e) for e in entries])) + "\n"
+    header = _shown(entries, HEADER, "matmul MACs")
+    return "\n".join(units.markdown_table(header, [2 <= i < len(header) - 1 for i in range(len(header))], [_cells(entries, e) for e in entries])) + "\n"
 
 
 def zoo_json(entries: list[ZooEntry]) -> str:
@@ -39,7 +52,7 @@ def zoo_json(entries: list[ZooEntry]) -> str:
 def zoo_csv(entries: list[ZooEntry]) -> str:
     from groupcost.render.documents import zoo_dict
 
-    return units.csv_text(("model", "input_shape", "params", "macs", "description"), zoo_dict(entries)["models"])
+    return units.csv_text(("model", "input_shape", "params", "macs", "matmul_macs", "description"), zoo_dict(entries)["models"])
 
 
 FORMATS = {"table": zoo_table, "json": zoo_json, "csv": zoo_csv, "markdown": zoo_markdown}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from groupcost.graph.analysis import MACS_RULE
 from groupcost.render import units
 from groupcost.render.documents import comparison_dict
 from groupcost.render.variants import ratio
@@ -16,8 +17,15 @@ SCENARIO_HEADER = ("network", "params", "MACs", "traffic", "output mem", "params
 SCENARIO_PRIORITIES = (0, 0, 0, 1, 3, 2, 2, 2, 0)
 NOTE = (
     "* = as the spec has it; × = ratio to the standard convolution (to the spec as written for whole networks); traffic = input + output + weights, "
-    "in bytes; FLOP/B = arithmetic intensity (FLOPs = 2 × MACs). dw-separable = depthwise K×K + pointwise 1×1, both counted."
+    "in bytes; FLOP/B = arithmetic intensity (FLOPs = 2 × MACs). dw-separable = depthwise K×K + pointwise 1×1, both counted. "
+    f"{MACS_RULE}."
 )
+
+
+def matmul_note(c: Comparison) -> list[str]:
+    """The network's matmul MACs, where it has any: no variant of a convolution changes them."""
+    matmul = c.scenarios[0].totals.matmul_macs
+    return [f"matmul MACs {matmul:,} in every network above (products of two activations: no convolution variant changes them)"] if matmul else []
 
 
 def _variant_cells(name: str, v: Variant, base: Variant, dtype_bytes: int, written: Variant) -> list[str]:
@@ -73,7 +81,7 @@ def to_table(c: Comparison):
     rows = [_scenario_cells(s, c.scenarios[0], c.dtype_bytes) for s in c.scenarios]
     parts.append(Grid(SCENARIO_HEADER, rows, [0 < i < 8 for i in range(len(SCENARIO_HEADER))], title="whole network, every selected convolution built one way",
                       priorities=SCENARIO_PRIORITIES))
-    return Blocks(*parts, *(Note(note, style="red") for note in footnotes(c)), Note(NOTE, style="dim"))
+    return Blocks(*parts, *(Note(note, style="red") for note in footnotes(c)), *(Note(note) for note in matmul_note(c)), Note(NOTE, style="dim"))
 
 
 def to_markdown(c: Comparison) -> str:
@@ -86,7 +94,7 @@ def to_markdown(c: Comparison) -> str:
         lines += ["**heads**", ""] + table(LAYER_HEADER, [cells for h in c.heads for cells in _layer_rows(h, c.dtype_bytes)])
     lines += ["**whole network**", ""] + table(SCENARIO_HEADER, [_scenario_cells(s, c.scenarios[0], c.dtype_bytes) for s in c.scenarios])
     notes = footnotes(c)
-    return "\n".join([*lines, *(f"{n}  " for n in notes), *([""] if notes else []), NOTE]) + "\n"
+    return "\n".join([*lines, *(f"{n}  " for n in [*notes, *matmul_note(c)]), *([""] if notes or matmul_note(c) else []), NOTE]) + "\n"
 
 
 def to_dict(c: Comparison) -> dict:
@@ -97,7 +105,7 @@ def to_json(c: Comparison) -> str:
     return json.dumps(comparison_dict(c), indent=2) + "\n"
 
 
-CSV_FIELDS = ("section", "layer", "in_shape", "variant", "legal", "out_shape", "params", "weights", "macs", "activation_elements",
+CSV_FIELDS = ("section", "layer", "in_shape", "variant", "legal", "out_shape", "params", "weights", "macs", "matmul_macs", "activation_elements",
               "traffic_elements", "traffic_bytes", "replaced_layers", "illegal_layers", "reason", "nearest_legal")
 
 

@@ -11,7 +11,8 @@ import html
 from groupcost.version import __version__
 from groupcost.questions.diff import Diff
 from groupcost.questions.report import Overview
-from groupcost.render.guard import LAYERS_HEADER, TOTALS_HEADER, _layer_rows, _totals_rows, _verdict
+from groupcost.graph.analysis import MACS_RULE
+from groupcost.render.guard import TOTALS_HEADER, _layer_rows, _layers_header, _totals_rows, _verdict
 from groupcost.render.html import _asset, to_html
 
 
@@ -56,7 +57,7 @@ def _frame(side: str, label: str, view: Overview | None, marks: dict[str, str]) 
 
 def diff_html(d: Diff, base: Overview | None, head: Overview) -> str:
     """The whole page: the diff's totals and layers, then the report of each side with the changes marked."""
-    layers = (_table(LAYERS_HEADER, [False, False, False, False, True, True], _layer_rows(d), "layers", [f"change-{c.status}" for c in d.layers])
+    layers = (_table(_layers_header(d), [i >= 4 for i in range(len(_layers_header(d)))], _layer_rows(d), "layers", [f"change-{c.status}" for c in d.layers])
               if d.layers else "<p>No layer added, removed or changed.</p>")
     fired = "".join(f"<li>{_e(line)}</li>" for line in _verdict(d))
     verdict = f'<ul class="fired">{fired}</ul>' if fired else ""
@@ -89,7 +90,7 @@ ul.fired {{ color: #cf222e; font-weight: 600; }}
 <span class="hint">each report is the full page of <code>groupcost report</code>, the diff's layers marked</span></div>
 <div class="sides" id="sides">{_frame("base", d.base_label, base, side_changes(d, "base"))}{_frame("head", d.head_label, head, side_changes(d, "head"))}</div>
 </section>
-<footer>groupcost {_e(__version__)} · MACs count conv + linear only; FLOPs = 2 × MACs.</footer>
+<footer>groupcost {_e(__version__)} · {_e(MACS_RULE)}; FLOPs = 2 × MACs.</footer>
 <script>
 (() => {{
   "use strict";

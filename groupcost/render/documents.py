@@ -97,7 +97,7 @@ def breakdown_dict(breakdown: TypeBreakdown) -> dict[str, Any]:
         "totals": totals_dict(report),
         "types": [
             {"type": t.type, "kind": t.kind, "count": t.count, "params": t.params, "weights": t.weights, "macs": t.macs,
-             "activation_elements": t.activations, "traffic_elements": t.traffic, "traffic_bytes": t.traffic * b,
+             "matmul_macs": t.matmul_macs, "activation_elements": t.activations, "traffic_elements": t.traffic, "traffic_bytes": t.traffic * b,
              **{f"{metric}_share": share for metric, share in t.shares.items()}}
             for t in breakdown.rows
         ],
@@ -129,7 +129,7 @@ def group_sweep_dict(sweep: GroupSweep) -> dict[str, Any]:
         "conv": {"in_shape": list(q.in_shape), "out": q.out, "k": list(q.k), "s": list(q.s), "p": q.p if isinstance(q.p, str) else list(q.p),
                  "d": list(q.d), "bias": q.bias},
         "dtype": "float32",
-        "convention": {k: CONVENTION[k] for k in ("macs", "params", "weights", "activations", "traffic", "shapes")},
+        "convention": {k: CONVENTION[k] for k in ("macs", "matmul_macs", "params", "weights", "activations", "traffic", "shapes")},
         "variants": [{"g": v.label, "groups": q.in_shape[0] if v.label == "dw" else int(v.label), **variant_dict(v, LAYER_DTYPE_BYTES)}
                      for v in sweep.variants],
     }
@@ -155,7 +155,8 @@ def comparison_dict(c: Comparison) -> dict[str, Any]:
         "heads": [_comparison_dict(head, b) for head in c.heads],
         "networks": [
             {"variant": s.label, "replaced_layers": s.replaced, "illegal_layers": list(s.illegal),
-             "params": s.totals.params, "weights": s.totals.weights, "macs": s.totals.macs, "activation_elements": s.totals.activations,
+             "params": s.totals.params, "weights": s.totals.weights, "macs": s.totals.macs, "matmul_macs": s.totals.matmul_macs,
+             "activation_elements": s.totals.activations,
              "activation_bytes": s.totals.activations * b, "traffic_elements": s.totals.traffic, "traffic_bytes": s.totals.traffic * b}
             for s in c.scenarios
         ],
@@ -217,7 +218,8 @@ def diff_row_dict(row: Row | None) -> dict[str, Any] | None:
     if row is None:
         return None
     return {"type": row.type, "kind": row.kind, "in_shapes": [list(s) for s in row.in_shapes], "out_shape": list(row.out_shape),
-            "groups": row.groups, "params": row.params, "weights": row.weights, "macs": row.macs, "activation_elements": row.activations,
+            "groups": row.groups, "params": row.params, "weights": row.weights, "macs": row.macs, "matmul_macs": row.matmul_macs,
+            "activation_elements": row.activations,
             "traffic_elements": row.traffic}
 
 
@@ -246,7 +248,7 @@ def verification_dict(result: VerifyResult) -> dict[str, Any]:
         "batch": v.batch,
         "dtype": v.dtype,
         "seed": v.seed,
-        "convention": {"macs": CONVENTION["macs"], "shapes": CONVENTION["shapes"],
+        "convention": {"macs": CONVENTION["macs"], "matmul_macs": CONVENTION["matmul_macs"], "shapes": CONVENTION["shapes"],
                        "counted_macs": "multiply-accumulates the NumPy kernels performed, from the sizes of their contractions"},
         "ok": v.ok,
         "verdict": verdict,
@@ -255,7 +257,8 @@ def verification_dict(result: VerifyResult) -> dict[str, Any]:
         "layers": [
             {"name": c.name, "type": c.type, "expected_shape": list(c.expected_shape[1:]), "actual_shape": list(c.actual_shape[1:]),
              "actual_batch": c.actual_shape[0] if c.actual_shape else None,
-             "expected_macs": c.expected_macs, "counted_macs": c.counted_macs, "expected_params": c.expected_params,
+             "expected_macs": c.expected_macs, "counted_macs": c.counted_macs,
+             "expected_matmul_macs": c.expected_matmul_macs, "counted_matmul_macs": c.counted_matmul_macs, "expected_params": c.expected_params,
              "allocated_params": c.allocated_params, "ok": c.ok, "error": c.error, "seconds": c.seconds}
             for c in v.checks
         ],
@@ -270,6 +273,7 @@ def zoo_dict(entries: list) -> dict[str, Any]:
         **_header(),
         "convention": CONVENTION,
         "models": [{"model": name, "input_shape": list(net.input_shape), "params": r.totals.params, "macs": r.totals.macs,
+                    "matmul_macs": r.totals.matmul_macs,
                     "description": net.description} for name, net, r in entries],
     }
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
-from groupcost.graph.analysis import METRICS
+from groupcost.graph.analysis import MACS_RULE, METRICS
 from groupcost.language.budgets import BYTE_METRICS
 from groupcost.questions.check import Verdict
 from groupcost.questions.diff import Diff
 from groupcost.render import documents, units
+
+CONVENTION_LINE = f"{MACS_RULE}; FLOPs = 2 × MACs."
 
 ICONS = {"ok": "✅", "warn": "⚠️", "over": "❌", "none": "➖", "error": "🛑"}
 
@@ -69,7 +71,7 @@ def check_table(result):
                 priorities=CHECK_PRIORITIES)
     errors = [Note(c.error, style="red") for c in checks if c.error is not None]
     sentences = [Note(f"{c.model}: {verdict_sentence(v)}", style=styles[v.status]) for c in checks for v in c.verdicts if v.status != "ok"]
-    return Blocks(grid, *errors, *sentences, Note(summary(checks)), Note("MACs count conv + linear only; FLOPs = 2 × MACs.", style="dim"))
+    return Blocks(grid, *errors, *sentences, Note(summary(checks)), Note(CONVENTION_LINE, style="dim"))
 
 
 def check_markdown(result) -> str:
@@ -79,7 +81,7 @@ def check_markdown(result) -> str:
     lines += [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {ICONS[r[5]]} |" for r in _check_rows(checks)]
     details = [f"- {ICONS['error']} `{c.error}`" for c in checks if c.error is not None]
     details += [f"- {ICONS[v.status]} **{c.model}**: {verdict_sentence(v)}" for c in checks for v in c.verdicts if v.status != "ok"]
-    return "\n".join([*lines, "", *details, *([""] if details else []), f"{summary(checks)}. MACs count conv + linear only; FLOPs = 2 × MACs."]) + "\n"
+    return "\n".join([*lines, "", *details, *([""] if details else []), f"{summary(checks)}. {CONVENTION_LINE}"]) + "\n"
 
 
 def _escape(text: str, property_value: bool = False) -> str:
@@ -131,8 +133,16 @@ CHECK_FORMATS = {"table": check_table, "json": check_json, "csv": check_csv, "ma
 
 TOTALS_HEADER = ("metric", "base", "head", "Δ", "Δ%")
 LAYERS_HEADER = ("layer", "change", "base", "head", "Δ params", "Δ MACs")
-LAYERS_PRIORITIES = (0, 0, 0, 0, 0, 0)
-SHOWN_TOTALS = ("params", "macs", *(m.key for m in METRICS if m.summary))
+SHOWN_TOTALS = ("params", "macs", "matmul_macs", *(m.key for m in METRICS if m.summary))
+MATMUL_SHOWN = ("matmul_macs",)  # shown only where either side has any (a network without attention reads as before)
+
+
+def _has_matmul(d: Diff) -> bool:
+    return any(c.metric == "matmul_macs" and (c.base or c.head) for c in d.totals)
+
+
+def _layers_header(d: Diff) -> tuple[str, ...]:
+    return (*LAYERS_HEADER, "Δ matmul MACs") if _has_matmul(d) else LAYERS_HEADER
 DESCRIBED = ("type", "kind", "in_shapes", "groups", "out_shape")
 
 
@@ -148,7 +158,7 @@ def _signed(metric: str, value: int) -> str:
 
 def _totals_rows(d: Diff) -> list[list[str]]:
     return [[c.metric, amount(c.metric, c.base), amount(c.metric, c.head), _signed(c.metric, c.delta), _percent(c.relative, c.delta)]
-            for c in d.totals if c.metric in SHOWN_TOTALS]
+            for c in d.totals if c.metric in SHOWN_TOTALS and (c.metric not in MATMUL_SHOWN or _has_matmul(d))]
 
 
 def _describe(row, fields=DESCRIBED) -> str:
@@ -182,7 +192,7 @@ def _layer_rows(d: Diff) -> list[list[str]]:
     for c in d.layers:
         fields = [f for f in DESCRIBED if f in c.what] if c.status == "changed" else list(DESCRIBED)
         rows.append([c.name, _change(c), _describe(c.base, fields), _describe(c.head, fields), _signed("params", c.delta("params")),
-                     _signed("macs", c.delta("macs"))])
+                     _signed("macs", c.delta("macs")), *([_signed("matmul_macs", c.delta("matmul_macs"))] if _has_matmul(d) else [])])
     return rows
 
 
@@ -198,11 +208,12 @@ def diff_table(d: Diff):
 
     parts = [Grid(TOTALS_HEADER, _totals_rows(d), [False, True, True, True, True], title=f"groupcost diff: {d.base_label} → {d.head_label}")]
     if d.layers:
-        parts.append(Grid(LAYERS_HEADER, _layer_rows(d), [False, False, False, False, True, True], title=f"{len(d.layers)} layer(s) added, removed or changed",
-                          priorities=LAYERS_PRIORITIES))
+        header = _layers_header(d)
+        parts.append(Grid(header, _layer_rows(d), [i >= 4 for i in range(len(header))], title=f"{len(d.layers)} layer(s) added, removed or changed",
+                          priorities=(0,) * len(header)))
     else:
         parts.append(Note("no layer added, removed or changed"))
-    return Blocks(*parts, *(Note(line, style="red") for line in _verdict(d)), Note("MACs count conv + linear only; FLOPs = 2 × MACs.", style="dim"))
+    return Blocks(*parts, *(Note(line, style="red") for line in _verdict(d)), Note(CONVENTION_LINE, style="dim"))
 
 
 def diff_markdown(d: Diff) -> str:
@@ -210,13 +221,13 @@ def diff_markdown(d: Diff) -> str:
     lines = [f"### {icon} groupcost diff: `{d.base_label}` → `{d.head_label}`", "", *units.markdown_table(TOTALS_HEADER, [False, True, True, True, True], _totals_rows(d))]
     if d.layers:
         lines += ["", f"<details><summary>{len(d.layers)} layer(s) added, removed or changed</summary>", "",
-                  *units.markdown_table(LAYERS_HEADER, [False, False, False, False, True, True], _layer_rows(d)), "", "</details>"]
+                  *units.markdown_table(_layers_header(d), [i >= 4 for i in range(len(_layers_header(d)))], _layer_rows(d)), "", "</details>"]
         from groupcost.render.mermaid import region_markdown
 
         region = region_markdown(d)
         if region:
             lines += ["", *region]
-    lines += ["", *(f"- ❌ {line}" for line in _verdict(d)), "MACs count conv + linear only; FLOPs = 2 × MACs."]
+    lines += ["", *(f"- ❌ {line}" for line in _verdict(d)), CONVENTION_LINE]
     return "\n".join(lines) + "\n"
 
 
@@ -236,7 +247,7 @@ def diff_csv(d: Diff) -> str:
     document = diff_dict(d)
     rows = [{"scope": "total", "metric": metric, **values} for metric, values in document["totals"].items()]
     for layer in document["layers"]:
-        for metric in ("params", "weights", "macs", "activation_elements", "traffic_elements"):
+        for metric in ("params", "weights", "macs", "matmul_macs", "activation_elements", "traffic_elements"):
             base = layer["base"][metric] if layer["base"] else 0
             head = layer["head"][metric] if layer["head"] else 0
             rows.append({"scope": "layer", "name": layer["name"], "base_name": layer["base_name"], "status": layer["status"],

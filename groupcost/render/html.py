@@ -51,6 +51,7 @@ def _sort_keys(overview: Overview) -> dict:
         "params": lambda r: r.params,
         "macs": lambda r: r.macs,
         "mac_share": lambda r: r.macs,
+        "matmul_macs": lambda r: r.matmul_macs,
         "activations": lambda r: r.activations,
         "activation_bytes": lambda r: r.activations,
         "traffic_bytes": lambda r: r.traffic,
@@ -60,7 +61,7 @@ def _sort_keys(overview: Overview) -> dict:
 
 
 def _columns(overview: Overview) -> tuple[Column, ...]:
-    return columns(traffic=True, device=overview.device)
+    return columns(traffic=True, device=overview.device, report=overview.report)
 
 
 def _cells(overview: Overview):
@@ -124,8 +125,10 @@ def _stages(overview: Overview) -> str:
     t = report.totals
     macs = [(r.name, r.macs, f"{units.count(r.macs)} ({units.share(r.macs, t.macs)})") for r in stages.rows]
     params = [(r.name, r.params, f"{units.count(r.params)} ({units.share(r.params, t.params)})") for r in stages.rows]
+    matmul = [(r.name, r.matmul_macs, f"{units.count(r.matmul_macs)} ({units.share(r.matmul_macs, t.matmul_macs)})") for r in stages.rows]
     return (
         _bar_chart(f"MACs per stage (names cut to {overview.stage_depth} segment{'s' if overview.stage_depth > 1 else ''})", macs, "macs")
+        + (_bar_chart("matmul MACs per stage (attention's products of two activations)", matmul, "macs") if t.matmul_macs else "")
         + _bar_chart("params per stage", params, "params")
     )
 
@@ -277,7 +280,7 @@ def to_html(overview: Overview, changes: dict[str, str] | None = None) -> str:
 <span class="swatch grouped"></span> grouped conv (G shown) <span class="swatch dw"></span> depthwise conv
 <span class="swatch block"></span> folded block <svg width="34" height="10"><line x1="0" y1="5" x2="34" y2="5" class="edge skip"/></svg> residual / gate
 <svg width="34" height="10"><line x1="0" y1="5" x2="34" y2="5" class="edge concat"/></svg> concatenation
-<span class="sign">+ × ‖</span> merges: add, multiply, concat{legend}</div>
+<span class="sign">+ × ‖ @</span> merges: add, multiply, concat, matmul{legend}</div>
 <div id="graph" class="scroll"><noscript>The graph needs JavaScript; the table below has every layer.</noscript></div>
 <div id="tip" role="tooltip" hidden></div>
 </section>

@@ -47,7 +47,7 @@ def write_plot(sweep: Sweep, path: Path, force: bool = False) -> None:
         axis.set_ylabel(title)
         axis.grid(axis="y", alpha=0.3)
     axes[-1].set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-    figure.suptitle(f"{sweep.model}: what if (MACs = conv + linear multiply-accumulates)")
+    figure.suptitle(f"{sweep.model}: what if (MACs = conv + linear multiply-accumulates; matmul MACs apart)")
     figure.tight_layout()
     descriptor, temporary = tempfile.mkstemp(suffix=path.suffix, prefix=".groupcost-", dir=path.parent)
     os.close(descriptor)

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from groupcost.graph.analysis import METRICS, Report, Row, TypeBreakdown
+from groupcost.graph.analysis import MACS_RULE, METRICS, Report, Row, TypeBreakdown
 from groupcost.render import units
 from groupcost.render.documents import breakdown_dict, report_dict
 from groupcost.run.roofline import Device, intensity, report_seconds, row_seconds
@@ -45,8 +45,17 @@ COLUMNS = (
 )
 
 
-def columns(traffic: bool, device: Device | None) -> tuple[Column, ...]:
-    """The standard columns, plus traffic and intensity, plus the roofline estimate, when asked (kept longest when narrow)."""
+MATMUL_COLUMN = Column("matmul_macs", "matmul MACs", lambda r, _: units.count(r.matmul_macs), priority=1)
+"""Shown where a network has products of two activations (attention): apart from the conv + linear MACs."""
+
+
+def columns(traffic: bool, device: Device | None, report: Report | None = None) -> tuple[Column, ...]:
+    """The standard columns, matmul MACs where `report` has any, plus traffic and intensity, plus the roofline
+    estimate, when asked (kept longest when narrow)."""
+    standard = COLUMNS
+    if report is not None and report.totals.matmul_macs:
+        at = [c.key for c in COLUMNS].index("mac_share") + 1
+        standard = (*COLUMNS[:at], MATMUL_COLUMN, *COLUMNS[at:])
     extra: list[Column] = []
     if traffic:
         extra += [
@@ -55,7 +64,7 @@ def columns(traffic: bool, device: Device | None) -> tuple[Column, ...]:
         ]
     if device is not None:
         extra.append(Column("latency_s", "est. latency", lambda r, rep: units.seconds(row_seconds(r, rep.dtype_bytes, device)), priority=0))
-    return COLUMNS + tuple(extra)
+    return standard + tuple(extra)
 
 
 def title(report: Report) -> str:
@@ -72,13 +81,14 @@ def summary_lines(report: Report, device: Device | None = None) -> list[str]:
         f"est. latency {units.seconds(report_seconds(report, device))} on {device.label()}: Σ max(FLOPs / peak, bytes / bandwidth) over layers"
     ]
     memory = " · ".join(f"{m.label} {units.size(m.total(report))}" for m in METRICS if m.summary)
+    matmul = f" · matmul MACs {t.matmul_macs:,}" if t.matmul_macs else ""
     return roofline + [
-        f"params {t.params:,} ({units.size(t.params * b)} at {report.dtype}) · MACs {t.macs:,} (FLOPs = 2 × MACs = {units.count(t.flops)})",
+        f"params {t.params:,} ({units.size(t.params * b)} at {report.dtype}) · MACs {t.macs:,} (FLOPs = 2 × MACs = {units.count(t.flops)}){matmul}",
         f"buffers {t.buffers:,} (BN running statistics: in the state_dict, not in params) · activations {t.activations:,} elements",
         f"memory: {memory}",
         *([f"outputs: {', '.join(f'{name} {units.shape(shape)}' for name, shape in report.outputs)}"] if len(report.outputs) > 1 else []),
         *report.notes,
-        "MACs count conv + linear only (no bias, BN, activation, pooling or add); params as PyTorch counts them.",
+        f"{MACS_RULE} (no bias, BN, activation, pooling or add in either); params as PyTorch counts them.",
     ]
 
 
@@ -94,7 +104,7 @@ def to_table(report: Report, traffic: bool = False, device: Device | None = None
 
     from groupcost.render.grid import Grid
 
-    shown = columns(traffic, device)
+    shown = columns(traffic, device, report)
     grid = Grid(
         headers=[c.title for c in shown],
         rows=[[c.human(row, report) for c in shown] for row in report.rows],
@@ -118,6 +128,7 @@ def total_cells(report: Report, device: Device | None) -> dict[str, str]:
         "params": units.count(t.params),
         "macs": units.count(t.macs),
         "mac_share": "100%" if t.macs else "-",
+        "matmul_macs": units.count(t.matmul_macs),
         "activation_bytes": units.size(t.activations * b),
         "traffic_bytes": units.size(t.traffic * b),
         "intensity": f"{intensity(t.macs, t.traffic, b):.1f}",
@@ -126,7 +137,7 @@ def total_cells(report: Report, device: Device | None) -> dict[str, str]:
 
 
 def to_markdown(report: Report, traffic: bool = False, device: Device | None = None) -> str:
-    shown = columns(traffic, device)
+    shown = columns(traffic, device, report)
     lines = [f"**{title(report)}**", "", *units.markdown_table([c.title for c in shown], [c.numeric for c in shown],
                                                                  [[c.human(row, report) for c in shown] for row in report.rows])]
     lines[-1:] = [lines[-1], "| " + " | ".join(f"**{_total(c.key, report, device)}**" if _total(c.key, report, device) else "" for c in shown) + " |"]
@@ -160,21 +171,33 @@ FORMATS = {"table": to_table, "json": to_json, "csv": to_csv, "markdown": to_mar
 
 TYPE_HEADER = ("layers", "count", "params", "% params", "weights", "% weights", "MACs", "% MACs", "traffic", "% traffic")
 TYPE_PRIORITIES = (0, 1, 0, 0, 2, 2, 0, 0, 1, 1)
+MATMUL_AT = 8  # where the matmul MACs columns go, after % MACs, in a network that has any
 TYPE_NOTE = ("Convolutions by kind and kernel: standard, grouped, depthwise (G = C_in), pointwise (1×1) and GDC (a depthwise kernel over "
              "the whole plane). weights = conv and linear kernels only (the papers' count); % = share of the network's total.")
 
 
+def _with_matmul(b: TypeBreakdown, cells: tuple | list, matmul: tuple | list) -> list:
+    """`cells` with the matmul MACs cells inserted after % MACs, where the network has matmul MACs."""
+    cells = list(cells)
+    return cells[:MATMUL_AT] + list(matmul) + cells[MATMUL_AT:] if b.report.totals.matmul_macs else cells
+
+
+def _type_header(b: TypeBreakdown) -> tuple[list[str], list[int]]:
+    return _with_matmul(b, TYPE_HEADER, ("matmul MACs", "% matmul")), _with_matmul(b, TYPE_PRIORITIES, (0, 1))
+
+
 def _type_cells(b: TypeBreakdown) -> list[list[str]]:
     dtype_bytes = b.report.dtype_bytes
-    return [[t.kind, str(t.count), units.count(t.params), units.percent(t.shares["params"]), units.count(t.weights),
-             units.percent(t.shares["weights"]), units.count(t.macs), units.percent(t.shares["macs"]), units.size(t.traffic * dtype_bytes),
-             units.percent(t.shares["traffic"])] for t in b.rows]
+    return [_with_matmul(b, [t.kind, str(t.count), units.count(t.params), units.percent(t.shares["params"]), units.count(t.weights),
+                             units.percent(t.shares["weights"]), units.count(t.macs), units.percent(t.shares["macs"]),
+                             units.size(t.traffic * dtype_bytes), units.percent(t.shares["traffic"])],
+                         (units.count(t.matmul_macs), units.percent(t.shares["matmul_macs"]))) for t in b.rows]
 
 
 def _type_total(b: TypeBreakdown) -> list[str]:
     t = b.report.totals
-    return ["total", str(sum(r.count for r in b.rows)), units.count(t.params), "100%", units.count(t.weights), "100%",
-            units.count(t.macs), "100%", units.size(t.traffic * b.report.dtype_bytes), "100%"]
+    return _with_matmul(b, ["total", str(sum(r.count for r in b.rows)), units.count(t.params), "100%", units.count(t.weights), "100%",
+                            units.count(t.macs), "100%", units.size(t.traffic * b.report.dtype_bytes), "100%"], (units.count(t.matmul_macs), "100%"))
 
 
 def types_table(b: TypeBreakdown, traffic: bool = False, device: Device | None = None):
@@ -182,14 +205,16 @@ def types_table(b: TypeBreakdown, traffic: bool = False, device: Device | None =
 
     from groupcost.render.grid import Grid
 
-    grid = Grid(TYPE_HEADER, _type_cells(b), [i >= 1 for i in range(len(TYPE_HEADER))], footer=_type_total(b),
-                title=f"{title(b.report)}: cost by layer type", priorities=TYPE_PRIORITIES)
+    header, priorities = _type_header(b)
+    grid = Grid(header, _type_cells(b), [i >= 1 for i in range(len(header))], footer=_type_total(b),
+                title=f"{title(b.report)}: cost by layer type", priorities=priorities)
     return Blocks(grid, *_notes([*summary_lines(b.report), TYPE_NOTE]))
 
 
 def types_markdown(b: TypeBreakdown, traffic: bool = False, device: Device | None = None) -> str:
+    header, _ = _type_header(b)
     lines = [f"**{title(b.report)}: cost by layer type**", "",
-             *units.markdown_table(TYPE_HEADER, [i >= 1 for i in range(len(TYPE_HEADER))], [*_type_cells(b), _type_total(b)]), "", TYPE_NOTE]
+             *units.markdown_table(header, [i >= 1 for i in range(len(header))], [*_type_cells(b), _type_total(b)]), "", TYPE_NOTE]
     return "\n".join(lines) + "\n"
 
 

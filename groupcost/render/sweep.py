@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from groupcost.graph.analysis import METRICS
+from groupcost.graph.analysis import MACS_RULE, METRICS
 from groupcost.render import units
 from groupcost.render.documents import sweep_dict
 from groupcost.questions.whatif import Outcome, Sweep
@@ -18,22 +18,32 @@ def note(sweep: Sweep) -> str:
     return (
         f"traffic and activation memory in bytes at the spec's dtype; latency: roofline estimate, Σ over layers of "
         f"max(FLOPs / peak, bytes / bandwidth) on {sweep.device.label()}; Δ against the first row. "
-        "FLOPs = 2 × MACs; MACs are conv + linear only."
+        f"FLOPs = 2 × MACs; {MACS_RULE}."
     )
+
+
+def _has_matmul(sweep: Sweep) -> bool:
+    return any(o.report is not None and o.report.totals.matmul_macs for o in sweep.outcomes)
+
+
+def _shown(sweep: Sweep, cells: tuple | list, matmul: str) -> list:
+    """`cells` with `matmul` after the MACs where the sweep's networks have matmul MACs (attention)."""
+    return [*cells[:3], matmul, *cells[3:]] if _has_matmul(sweep) else list(cells)
 
 
 def _delta(value: float, base: float) -> str:
     return f"{(value - base) / base:+.1%}" if base else "-"
 
 
-def _cells(o: Outcome, base: Outcome | None) -> list[str]:
+def _cells(sweep: Sweep, o: Outcome) -> list[str]:
+    base = sweep.baseline
     if o.report is None or base is None or base.report is None:
-        return [o.config.label, "not legal ¹", *("-" for _ in HEADER[2:])]
+        return _shown(sweep, [o.config.label, "not legal ¹", *("-" for _ in HEADER[2:])], "-")
     t, b, bytes_ = o.report.totals, base.report.totals, o.report.dtype_bytes
-    return [
+    return _shown(sweep, [
         o.config.label, units.count(t.params), units.count(t.macs), units.size(t.traffic * bytes_), units.size(t.activations * bytes_),
         units.seconds(o.seconds), _delta(t.params, b.params), _delta(t.macs, b.macs), _delta(t.traffic, b.traffic), _delta(o.seconds, base.seconds),
-    ]
+    ], units.count(t.matmul_macs))
 
 
 def reasons(sweep: Sweep) -> list[str]:
@@ -84,19 +94,21 @@ def to_table(sweep: Sweep):
 
     from groupcost.render.grid import Grid
 
+    header = _shown(sweep, HEADER, "matmul MACs")
     table = Grid(
-        HEADER,
-        [_cells(o, sweep.baseline) for o in sweep.outcomes],
-        [i > 0 for i in range(len(HEADER))],
+        header,
+        [_cells(sweep, o) for o in sweep.outcomes],
+        [i > 0 for i in range(len(header))],
         title=f"{sweep.model}: what if {', '.join(sweep.varied) or 'the layer'} changed",
         row_styles=[None if o.legal else "red" for o in sweep.outcomes],
-        priorities=PRIORITIES,
+        priorities=_shown(sweep, PRIORITIES, 1),
     )
     return Blocks(table, *(Note(r, style="red") for r in reasons(sweep)), Note(note(sweep), style="dim"), Note(""), _Chart(sweep))
 
 
 def to_markdown(sweep: Sweep) -> str:
-    lines = units.markdown_table(HEADER, [i > 0 for i in range(len(HEADER))], [_cells(o, sweep.baseline) for o in sweep.outcomes])
+    header = _shown(sweep, HEADER, "matmul MACs")
+    lines = units.markdown_table(header, [i > 0 for i in range(len(header))], [_cells(sweep, o) for o in sweep.outcomes])
     notes = [f"{r}  " for r in reasons(sweep)]
     return "\n".join([f"**{sweep.model}: what if**", "", *lines, "", *notes, note(sweep)]) + "\n"
 

@@ -93,7 +93,8 @@ def intensity(macs: int, traffic_elements: int, dtype_bytes: int) -> float:
 
 
 def row_seconds(row: Row, dtype_bytes: int, profile: Device) -> float:
-    return profile.seconds(2 * row.macs, row.traffic * dtype_bytes)
+    """The layer's roofline time: its matmul MACs (attention's products) are arithmetic too, beside conv + linear."""
+    return profile.seconds(2 * (row.macs + row.matmul_macs), row.traffic * dtype_bytes)
 
 
 def report_seconds(report: Report, profile: Device) -> float:

@@ -31,7 +31,8 @@ def test_analyze_table_states_the_convention(cli):
     result = cli("analyze", "resnet50")
     assert result.exit_code == 0, result.stderr
     assert "params 25,557,032" in result.stdout and "MACs 4,089,184,256" in result.stdout
-    assert "MACs count conv + linear only" in result.stdout
+    assert "MACs count conv + linear; matmul MACs (attention's products of two activations) are reported apart" in " ".join(result.stdout.split())
+    assert "matmul MACs" not in result.stdout.split("\n")[1]  # no column of them: resnet50 has none
     assert "layer1.0.conv2" in result.stdout and "25.56 M" in result.stdout
 
 
@@ -193,7 +194,7 @@ def test_json_names_carry_units(cli):
     assert "peak_activation" not in doc["totals"] and "peak_activation_bytes" not in doc["totals"]
     assert doc["totals"]["largest_activation_bytes"] == 4 * 64 * 112 * 112  # conv1's output, the largest single tensor
     for key in doc["totals"]:
-        assert key in ("params", "weights", "buffers", "macs", "flops") or key.endswith(("_bytes", "_elements")), key
+        assert key in ("params", "weights", "buffers", "macs", "flops", "matmul_macs") or key.endswith(("_bytes", "_elements")), key
 
 
 def test_csv_has_every_json_column_and_ascii_shapes(cli):

@@ -100,6 +100,7 @@ FEATURES = {
     "adaptive_avgpool": lambda g: any(n.kind == "adaptive_avgpool" for n in g.nodes),
     # attention: products of two activations, counted apart as matmul MACs
     "multi-head attention (heads > 1)": lambda g: any(n.kind == "attention" and n.args["heads"] > 1 for n in g.nodes),
+    "softmax along the last dimension": lambda g: any(n.kind == "softmax" and n.args.get("dim") == -1 for n in g.nodes),
     "attention without biases": lambda g: any(n.kind == "attention" and n.args.get("bias") is False for n in g.nodes),
     "a matmul whose leading dimensions broadcast": lambda g: any(n.kind == "matmul" and g.shapes[n.inputs[0]][:-2] != g.shapes[n.inputs[1]][:-2] for n in g.nodes),
     "a matmul of two different tensors": lambda g: any(n.kind == "matmul" and n.inputs[0] != n.inputs[1] for n in g.nodes),
@@ -161,7 +162,7 @@ def test_generator_reaches_every_feature():
 NOT_DRAWN = {
     # first-release types the DAG generator has never drawn (tests/graph/test_random_stacks.py and the
     # torch cross-check cover them); every type added since must be drawn
-    "dwsep", "gdc", "leakyrelu", "elu", "gelu", "mish", "softmax", "prelu", "dropout", "shuffle", "lrn", "se",
+    "dwsep", "gdc", "leakyrelu", "elu", "gelu", "mish", "prelu", "dropout", "shuffle", "lrn", "se",
     "opaque",  # an ONNX operator groupcost does not model: only the importer makes it (tests/formats/onnx/test_onnx_import.py)
 }
 
