@@ -7,6 +7,8 @@ what the exports contain, not copied from any library.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
 
@@ -280,6 +282,9 @@ BLOCKS = {"gelu": _Gelu, "pool": _Pool, "constants": _Constants, "stack": _Stack
 
 
 def chain(kinds: list[str], width: int) -> nn.Module:
-    """A stem to `width` channels, then the blocks of `kinds` in order, seeded, in eval mode."""
+    """A stem to `width` channels, then the blocks of `kinds` in order, seeded, in eval mode. Named, not
+    numbered: a numbered top level read from inside a block's own numbered list (`1.branches.0` reading
+    `0`) raises to a `from: '0'` that the block's own `0` shadows, a limit of the spec's name lookup."""
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, width, 3, padding=1), *(BLOCKS[k](width) for k in kinds)).eval()
+    blocks = [("stem", nn.Conv2d(3, width, 3, padding=1)), *((f"block{i}", BLOCKS[k](width)) for i, k in enumerate(kinds))]
+    return nn.Sequential(OrderedDict(blocks)).eval()

@@ -300,11 +300,12 @@ class Importer:
 
     def weight_owner(self, i: int, node, index: int = 1) -> str | None:
         """The module whose weight the node reads (`layer1.0.conv1.weight` → `layer1.0.conv1`), unless the
-        node's own module path says otherwise: exporters share equal initializers (an untrained model's
-        BN scales are all ones), so one module's weight may carry another's name."""
+        node's own module path says otherwise where several nodes read that weight: exporters share equal
+        initializers (an untrained model's BN scales are all ones), so one module's weight may carry another's name."""
         named = weight_path(node, index)
         path = self.paths[i]
-        if named and path and named != path and not named.startswith(path + "."):
+        shared = len(node.input) > index and len(self.consumers.get(node.input[index], ())) > 1
+        if named and path and shared and named != path and not named.startswith(path + "."):
             return path
         return named
 
