@@ -178,13 +178,19 @@ def test_unknown_operators_kept_as_opaque_layers(bad_files, tmp_path):
 
 
 def test_opaque_layer_counts_its_initializers(tmp_path):
-    model = conv_model(extra_nodes=[helper.make_node("InstanceNormalization", ["y", "scale", "shift"], ["z"], name="/norm/InstanceNormalization")],
+    """An operator groupcost does not read (an Einsum of the activation and two vectors) keeps its 2 × 4
+    initializer values as parameters; an InstanceNormalization of the same two is read as `instancenorm`."""
+    model = conv_model(extra_nodes=[helper.make_node("Einsum", ["y", "scale", "shift"], ["z"], name="/norm/Einsum", equation="nchw,c,c->nchw")],
                        extra_inits=[weight("scale", (4,)), weight("shift", (4,))], output="z")
     network = read_network(save(model, tmp_path / "m.onnx"), allow_unknown=True)
     opaque = network.nodes[-1]
     assert opaque.type_name == "opaque" and opaque.name == "norm"
     assert opaque.layer.cost(opaque.in_shape, opaque.out_shape).params == 8
     assert analyze(network).totals.params == 4 * 3 * 3 * 3 + 8
+    model = conv_model(extra_nodes=[helper.make_node("InstanceNormalization", ["y", "scale", "shift"], ["z"], name="/norm/InstanceNormalization")],
+                       extra_inits=[weight("scale", (4,)), weight("shift", (4,))], output="z")
+    norm = read_network(save(model, tmp_path / "n.onnx")).nodes[-1]
+    assert (norm.type_name, norm.name, norm.layer.cost(norm.in_shape, norm.out_shape).params) == ("instancenorm", "norm", 8)
 
 
 def test_weights_are_left_out_before_parsing():
