@@ -142,6 +142,47 @@ class FrozenBatchNorm2d(nn.Module):
         return x * scale[:, None, None] + (self.bias - self.running_mean * scale)[:, None, None]
 
 
+class ConstantOp(nn.Module):
+    """x op c for a constant c (a parameter `value` where learned), as torch's operators broadcast it."""
+
+    def __init__(self, op: str, value: float, shape: tuple[int, ...], learned: bool):
+        super().__init__()
+        self.op = op
+        if learned:
+            self.value = nn.Parameter(torch.full(shape, value))
+        else:
+            self.constant = torch.full(shape, value)
+
+    def forward(self, x):
+        c = self.value if hasattr(self, "value") else self.constant
+        if self.op == "add":
+            return x + c
+        if self.op == "sub":
+            return x - c
+        if self.op == "mul":
+            return x * c
+        if self.op == "div":
+            return x / c
+        return c - x if self.op == "rsub" else c / x
+
+
+class Reduction(nn.Module):
+    """torch's own reductions over dims: sum, mean, amax, and the L2 norm as sqrt(sum(x²))."""
+
+    def __init__(self, op: str, dims: tuple[int, ...], keepdim: bool):
+        super().__init__()
+        self.op, self.dims, self.keepdim = op, dims, keepdim
+
+    def forward(self, x):
+        if self.op == "sum":
+            return x.sum(dim=self.dims, keepdim=self.keepdim)
+        if self.op == "mean":
+            return x.mean(dim=self.dims, keepdim=self.keepdim)
+        if self.op == "max":
+            return x.amax(dim=self.dims, keepdim=self.keepdim)
+        return (x * x).sum(dim=self.dims, keepdim=self.keepdim).sqrt()
+
+
 def _by_rank(rank: int, *classes):
     return classes[rank - 1]
 
@@ -184,13 +225,17 @@ def layer_module(step: LayerStep) -> nn.Module:
         return _by_rank(rank, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)(x[0], eps=layer.eps, affine=layer.affine)
     if name == "layerscale":
         return LayerScale((x[0], *(1,) * rank), layer.init)
+    if name == "reduce":
+        return Reduction(layer.op, tuple(d % (len(x) + 1) for d in layer.dims), layer.keepdim)
+    if name == "elementwise":
+        return ConstantOp(layer.op, layer.value, layer.shape, layer.learned)
     if name == "prelu":
         return nn.PReLU(1 if layer.shared else x[0])
     if name in ("maxpool", "avgpool"):
         _, _, k, s, p, d = layer.resolved(x)
         if name == "maxpool":
             return _by_rank(rank, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)(k, s, p, d, ceil_mode=layer.ceil_mode)
-        return _by_rank(rank, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)(k, s, p, ceil_mode=layer.ceil_mode)
+        return _by_rank(rank, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)(k, s, p, ceil_mode=layer.ceil_mode, count_include_pad=layer.count_include_pad)
     if name == "gap":
         return _by_rank(rank, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)(1)
     if name == "gmp":

@@ -171,12 +171,13 @@ def _top_level_items(text: str) -> list[str]:
 
 
 def expand_specs(values: list[str]) -> list[str]:
-    """Spec arguments with globs expanded (sorted); a glob that matches nothing is an error."""
+    """Spec arguments with globs expanded (sorted); a glob that matches nothing is an error. A `torch:`
+    source is no file: its `?` opens the factory's keywords."""
     import glob
 
     result: list[str] = []
     for value in values:
-        if any(ch in value for ch in "*?["):
+        if not value.startswith("torch:") and any(ch in value for ch in "*?["):
             matches = sorted(glob.glob(value, recursive=True))
             if not matches:
                 raise UsageError(f"'{value}' matches no file", None, Location(value))

@@ -111,7 +111,7 @@ def _notation(name: str, value: Any) -> Any:
             if top == bottom and left == right:
                 return [top, left]
             return list(value)
-        if len(value) == 2 and value[0] == value[1] and name != "out":
+        if len(value) == 2 and value[0] == value[1] and name not in ("out", "shape"):
             return value[0]
         return list(value)
     return value

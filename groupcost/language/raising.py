@@ -20,13 +20,14 @@ No library: the YAML is written here, and read back by groupcost.language.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from groupcost.errors import SpecError
 from groupcost.graph.network import INPUT, LayerStep, MergeStep, Network, Step
 from groupcost.language.folding import fold
 from groupcost.language.raised import Block, Entry, LayerE, MergeE, ParallelE, RaiseError, RepeatE, ResidualE, SeqE, Spec, layer_args
 from groupcost.language.writing import to_yaml
+from groupcost.ops import LAYER_TYPES
 
 # ---- pass 1 and 2: structure and namespaces ---------------------------------------------
 
@@ -296,8 +297,75 @@ def _defaults(spec: Spec) -> None:
 # ---- the whole raise, checked ---------------------------------------------------------------
 
 
+def spec_names(network: Network) -> Network:
+    """The network with every step under another step's name moved beside it: `bn1.act` → `bn1_act`.
+
+    A PyTorch module may hold parameters and submodules at once (a norm with its activation inside,
+    timm's BatchNormAct); a spec's entry is a layer or a namespace, never both. The layer keeps its
+    name, so its parameters keep their state_dict keys; a step under it takes its name with `_`.
+    """
+    names = {n.name for n in network.nodes}
+    renamed: dict[str, str] = {}
+    for node in network.nodes:
+        parts = node.name.split(".")
+        owner = next((k for k in range(len(parts) - 1, 0, -1) if ".".join(parts[:k]) in names), None)
+        if owner is None:
+            continue
+        base = ".".join(parts[:owner]) + "_" + ".".join(parts[owner:])
+        name, n = base, 1
+        while name in names:
+            n += 1
+            name = f"{base}_{n}"
+        names.add(name)
+        renamed[node.name] = name
+    if not renamed:
+        return network
+    nodes = tuple(replace(n, name=renamed.get(n.name, n.name), inputs=tuple(renamed.get(x, x) for x in n.inputs)) for n in network.nodes)
+    return replace(network, nodes=nodes, outputs=tuple(renamed.get(x, x) for x in network.outputs))
+
+
+def explicit_slices(network: Network) -> Network:
+    """The network with every read of a channel range made a `slice` step of its own, before its reader.
+
+    A spec reads a channel range only as a `parallel: split:` branch; cross-stage-partial nets,
+    Res2Net, mixed-kernel depthwise convs and partial-channel residuals read ranges elsewhere. As
+    slices (`NAME_in`, `NAME_in1`, ... for the reader NAME) every entry reads a whole tensor.
+    """
+    names = {n.name for n in network.nodes}
+    nodes: list[Step] = []
+    for node in network.nodes:
+        inputs = list(node.inputs)
+        for k, (tensor, channels) in enumerate(zip(node.inputs, node.channels)):
+            if channels is None:
+                continue
+            base = f"{node.name}_in{k or ''}"
+            name, n = base, 1
+            while name in names:
+                n += 1
+                name = f"{base}_{n}"
+            names.add(name)
+            layer = LAYER_TYPES["slice"](start=channels[0], stop=channels[1], dim=1)
+            shape = network.shapes[tensor]
+            nodes.append(LayerStep(name, layer, shape, layer.out_shape(shape), node.loc, (tensor,), (None,)))
+            inputs[k] = name
+        nodes.append(replace(node, inputs=tuple(inputs), channels=(None,) * len(inputs)) if inputs != list(node.inputs) else node)
+    return replace(network, nodes=tuple(nodes))
+
+
 def raise_spec(network: Network, description: str = "") -> str:
-    """The most structured spec text that builds back into exactly `network` (names, shapes, costs)."""
+    """The most structured spec text that builds back into exactly `network` (names, shapes, costs),
+    a step under another's name moved beside it (spec_names); failing that, with every read of a
+    channel range outside a split made a `slice` step (explicit_slices)."""
+    network = spec_names(network)
+    try:
+        return _raised(network, description)
+    except RaiseError:
+        if all(c is None for n in network.nodes for c in n.channels):
+            raise
+        return _raised(explicit_slices(network), description)
+
+
+def _raised(network: Network, description: str) -> str:
     attempts = []
     for structured, folded in ((True, True), (True, False), (False, False)):
         try:

@@ -14,7 +14,7 @@ from groupcost.graph.analysis import RENAMED
 from groupcost.language.budgets import LAYER_METRICS, METRICS
 from groupcost.ops import ALIASES, LAYER_TYPES
 from groupcost.ops import base as kinds
-from groupcost.ops import detection, opaque, view
+from groupcost.ops import detection, elementwise, opaque, view
 from groupcost.ops.pool import pool_padding
 from groupcost.language.document import DTYPE_BYTES, MERGES, STRUCTURES, TOP_LEVEL_KEYS
 
@@ -49,6 +49,7 @@ KIND_SCHEMAS = {
     pool_padding: PADDING,
     opaque.word: {"type": "string", "pattern": r"^\S+$"},
     opaque.shape: {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
+    elementwise.dims: {"type": "array", "items": {"type": "integer", "minimum": 1}},
     view.whole: INTEGER,
     view.optional_whole: {"anyOf": [{"type": "integer"}, {"type": "null"}, EXPRESSION]},
     view.whole_list: {"anyOf": [{"type": "array", "items": INTEGER, "minItems": 1}, EXPRESSION]},

@@ -155,7 +155,7 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, s
     return out
 
 
-def pool(x: np.ndarray, kernel, stride, padding, dilation, out_sizes, mode: str) -> np.ndarray:
+def pool(x: np.ndarray, kernel, stride, padding, dilation, out_sizes, mode: str, include_pad: bool = True) -> np.ndarray:
     """Max or average pooling of any rank as ΠK shifted maxima or sums, with PyTorch's ceil_mode and
     count_include_pad rules; `padding` is symmetric, one value per dimension."""
     size = x.shape[2:]
@@ -172,11 +172,15 @@ def pool(x: np.ndarray, kernel, stride, padding, dilation, out_sizes, mode: str)
             out += shifted
     if mode == "max":
         return out
-    # divisor: the window clipped to the padded input (torch's count_include_pad with ceil_mode)
+    # divisor: the window clipped to the padded input (torch's count_include_pad with ceil_mode), or
+    # to the input itself where the padding is left out of it (count_include_pad=False)
     divisor = np.ones((1,) * len(size))
     for axis, (o, s, k, n, p) in enumerate(zip(out_sizes, stride, kernel, size, padding)):
         starts = np.arange(o) * s
-        counts = np.minimum(starts + k, n + 2 * p) - starts
+        if include_pad:
+            counts = np.minimum(starts + k, n + 2 * p) - starts
+        else:
+            counts = np.minimum(starts + k - p, n) - np.maximum(starts - p, 0)
         divisor = divisor * counts.reshape([-1 if a == axis else 1 for a in range(len(size))])
     return out / divisor.astype(x.dtype)
 

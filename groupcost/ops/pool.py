@@ -61,7 +61,7 @@ class Pool(Layer):
 
         _, _, k, s, p, d = self.resolved(x.shape[1:])
         mode = "max" if isinstance(self, MaxPool) else "avg"
-        return pool(x, k, s, p, d, self.out_shape(x.shape[1:])[1:], mode)
+        return pool(x, k, s, p, d, self.out_shape(x.shape[1:])[1:], mode, getattr(self, "count_include_pad", True))
 
     torch_name = ""  # nn.{torch_name}{1,2,3}d
     onnx_op = ""
@@ -73,6 +73,7 @@ class Pool(Layer):
             padding=ints(p) if any(p) else None,
             dilation=ints(d) if self.torch_name == "MaxPool" and d != (1,) * len(k) else None,
             ceil_mode="True" if self.ceil_mode else None,
+            count_include_pad="False" if not getattr(self, "count_include_pad", True) else None,
         )
         return TorchModule(f"{nd(self.torch_name, at.in_shape)}({ints(k)}{opts})")
 
@@ -82,7 +83,7 @@ class Pool(Layer):
         if self.onnx_op == "MaxPool":
             attrs["dilations"] = list(d)
         else:
-            attrs["count_include_pad"] = 1  # torch.nn.AvgPool2d's default
+            attrs["count_include_pad"] = int(self.count_include_pad)
         g.node(self.onnx_op, [x], at.name, **attrs)
 
 
@@ -127,12 +128,14 @@ class MaxPool(Pool):
 @register("avgpool")
 @dataclass(frozen=True)
 class AvgPool(Pool):
-    """Average pooling, as torch.nn.AvgPool1d/2d/3d (padding counted in the divisor, as there)."""
+    """Average pooling, as torch.nn.AvgPool1d/2d/3d (padding counted in the divisor unless
+    count_include_pad is false, as there: Inception's pools leave it out)."""
 
     k: int | tuple[int, ...] = arg(sizes, doc="window size: K or one per dimension")
     s: int | tuple[int, ...] | None = arg(sizes, None, "stride (default: the window size)", default_from="k")
     p: int | tuple[int, ...] = arg(pool_padding, 0, "padding: P or one per dimension")
     ceil_mode: bool = arg(boolean, False, "round the output size up")
+    count_include_pad: bool = arg(boolean, True, "count the zero padding in each window's divisor (PyTorch's default)")
 
     def out_shape(self, x: Shape) -> Shape:
         _, dims, k, *_ = self.resolved(x)
@@ -145,7 +148,7 @@ class AvgPool(Pool):
 
     @classmethod
     def torch_raised(cls, r: Raising) -> Raised | None:
-        return Raised(f"{r.need('AvgPool2d')}(shape, {r.a('k')}{r.kw('s', 'p', 'ceil_mode')})", "module")
+        return Raised(f"{r.need('AvgPool2d')}(shape, {r.a('k')}{r.kw('s', 'p', 'ceil_mode', 'count_include_pad')})", "module")
 
 
 class GlobalPool(Layer):

@@ -107,9 +107,10 @@ def pools(draw) -> str:
     d = [draw(st.integers(1, 2)) for _ in range(rank)] if kind == "maxpool" else [1] * rank
     p = [draw(st.integers(0, (dd * (kk - 1) + 1) // 2)) for kk, dd in zip(k, d)]
     ceil = flag(draw(st.booleans()))
+    include_pad = flag(draw(st.booleans()))
     layer = {
         "maxpool": f"maxpool: {{k: {k}, s: {s}, p: {p}, d: {d}, ceil_mode: {ceil}}}",
-        "avgpool": f"avgpool: {{k: {k}, s: {s}, p: {p}, ceil_mode: {ceil}}}",
+        "avgpool": f"avgpool: {{k: {k}, s: {s}, p: {p}, ceil_mode: {ceil}, count_include_pad: {include_pad}}}",
         "gap": "gap",
         "gmp": "gmp",
         "adaptive_avgpool": f"adaptive_avgpool: {{size: {per_dim(draw, rank, st.integers(1, 5))}}}",

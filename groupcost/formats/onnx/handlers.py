@@ -10,12 +10,16 @@ from __future__ import annotations
 import math
 import re
 
+from groupcost.formats.onnx.constants import constant_operation
+from groupcost.formats.onnx.decomposed import recognise_gelus, recognise_group_norms
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
-from groupcost.formats.onnx.names import parameter_module, weight_path
+from groupcost.formats.onnx.names import parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, squeeze_excitation
-from groupcost.formats.onnx.shapes import SHAPES, const_op
+from groupcost.formats.onnx.folding import FOLDED, elementwise
+from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Unsupported, Weight, as_act, attributes, feature_map
 from groupcost.formats.onnx.views import VIEWS
+from groupcost.formats.onnx.weights import WEIGHT_SIDE, weight_side
 from groupcost.ops import LAYER_TYPES, format_shape
 
 
@@ -78,7 +82,7 @@ def _conv(imp: Importer, i: int, node, inputs: list) -> Act:
             raise Unsupported("a convolution with auto_pad after an explicit Pad")
         pads = tuple(a + b for a, b in zip(pads, padded.pads))
     bias = len(inputs) > 2 and inputs[2] is not None
-    path = weight_path(node, 1)
+    path = imp.weight_owner(i, node)
     if _folded_batchnorm(node, bias):
         imp.folded_bn += 1
     types = LAYER_TYPES
@@ -113,7 +117,7 @@ def _conv_transpose(imp: Importer, i: int, node, inputs: list) -> Act:
     bias = len(inputs) > 2 and inputs[2] is not None
     layer = LAYER_TYPES["convtranspose"](out=wdims[1] * groups, k=kernel, s=stride, p=pads[:rank], output_padding=output_padding,
                                          d=dilation, groups=groups, bias=bias)
-    return imp.layer(i, node, "convtranspose", layer, x, weight_path(node, 1))
+    return imp.layer(i, node, "convtranspose", layer, x, imp.weight_owner(i, node))
 
 
 def _folded_batchnorm(node, bias: bool) -> bool:
@@ -144,7 +148,7 @@ def _gemm(imp: Importer, i: int, node, inputs: list) -> Act:
     if fan_in != x.shape[0]:
         raise imp.fail(node, f"weight {list(dims)} does not fit an input of {x.shape[0]} features")
     bias = len(inputs) > 2 and inputs[2] is not None
-    return imp.layer(i, node, "fc", LAYER_TYPES["fc"](out=out, bias=bias), x, weight_path(node, 1))
+    return imp.layer(i, node, "fc", LAYER_TYPES["fc"](out=out, bias=bias), x, imp.weight_owner(i, node))
 
 
 def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
@@ -154,10 +158,16 @@ def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
     view = isinstance(x, ChannelsLast)
     if view:
         x = x.x
+    if isinstance(x, Act) and isinstance(weight, Act) and not view:
+        return imp.merge(i, node, "matmul", [x, weight])  # attention's scores and context: matmul MACs
     if not isinstance(x, Act) or not isinstance(weight, (Weight, Const)):
-        raise Unsupported("a product of two activations (attention?), not a layer with weights")
-    kind = "linear" if view else "fc"
-    if len(weight.dims) != 2 or (x.channels is not None if view else len(x.shape) != 1):
+        raise Unsupported("a product of an activation and a computed tensor")
+    tokens = not view and len(x.shape) >= 2 and x.channels is None and len(weight.dims) == 2 and weight.dims[0] == x.shape[-1]
+    swap = (1, len(x.shape))
+    if tokens:  # nn.Linear on the last axis of N×…×C tokens: the features moved first, a `linear`, moved back
+        x = imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), x)
+    kind = "linear" if view or tokens else "fc"
+    if len(weight.dims) != 2 or (x.channels is not None if view or tokens else len(x.shape) != 1):
         raise Unsupported(f"a product of {format_shape(x.shape)} with a {list(weight.dims)} weight, not a linear layer on a flat vector")
     if weight.dims[0] != x.shape[0]:
         raise imp.fail(node, f"weight {list(weight.dims)} does not fit an input of {x.shape[0]} features")
@@ -169,9 +179,11 @@ def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
         if len(other) == 1 and isinstance(other[0], (Weight, Const)) and tuple(other[0].dims) in ((out,), (1, out)):
             bias_add = reader
     # a transposed weight (groupcost's own linear: MatMul reads `NAME/weight_t`) is named by the initializer it transposes
-    preferred = weight_path(node, 1) or (parameter_module(weight.name) if isinstance(weight, Weight) and not imp.paths[i] else None)
+    preferred = imp.weight_owner(i, node) or (parameter_module(weight.name) if isinstance(weight, Weight) and not imp.paths[i] else None)
     y = imp.layer(i, node, kind, LAYER_TYPES[kind](out=out, bias=bias_add is not None), x, preferred)
     result = ChannelsLast(y) if view else y
+    if tokens:
+        result = imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), y, f"{y.name}_out")
     if bias_add is not None:
         imp.consumed.add(bias_add[0])
         imp.env[bias_add[1].output[0]] = result
@@ -191,8 +203,22 @@ def _batchnorm(imp: Importer, i: int, node, inputs: list) -> Act:
     # and zeros: Constant nodes, tensors the exporter names itself (`val_9`, `onnx::...`), or the
     # running statistics themselves where the exporter shares equal tensors.
     scale = node.input[1]
-    affine = scale in imp.initializers and not scale.endswith((".running_var", ".running_mean")) and not GENERATED_NAME.match(scale)
-    return imp.layer(i, node, "bn", LAYER_TYPES["bn"](affine=affine), x, weight_path(node, 1))
+    affine = imp.root(scale) in imp.initializers and not scale.endswith((".running_var", ".running_mean")) and not GENERATED_NAME.match(scale)
+    return imp.layer(i, node, "bn", LAYER_TYPES["bn"](affine=affine), x, imp.weight_owner(i, node))
+
+
+def _instancenorm(imp: Importer, i: int, node, inputs: list) -> Act:
+    """InstanceNormalization: `instancenorm`, learned where its scale is a parameter. GroupNorm as TorchScript
+    writes it (Reshape to N×G×…, an InstanceNormalization of constant ones and zeros, Reshape back, Mul
+    and Add of the learned scale and shift) reads step by step with the same shapes and parameters."""
+    x = as_act(inputs[0])
+    feature_map(x)
+    scale = node.input[1]
+    if math.prod(getattr(inputs[1], "dims", (0,))) != x.shape[0]:
+        raise imp.fail(node, f"scale of shape {list(getattr(inputs[1], 'dims', []))} does not fit {x.shape[0]} channels")
+    affine = imp.root(scale) in imp.initializers and not GENERATED_NAME.match(scale) and not GENERATED_NAME.match(imp.root(scale))
+    eps = float(f"{attributes(node).get('epsilon', 1e-5):.6g}")
+    return imp.layer(i, node, "instancenorm", LAYER_TYPES["instancenorm"](affine=affine, eps=eps), x, imp.weight_owner(i, node) if affine else None)
 
 
 def _pool(kind: str) -> Handler:
@@ -214,9 +240,9 @@ def _pool(kind: str) -> Handler:
         else:
             if dilation != (1,) * rank:
                 raise Unsupported("a dilated average pool")
-            if not attrs.get("count_include_pad", 0) and any(pads):
-                raise Unsupported("an average pool that leaves its padding out of the mean (count_include_pad=0)")
-            layer = LAYER_TYPES["avgpool"](k=kernel, s=stride, p=pads, ceil_mode=ceil)
+            # without padding both divisors are the window clipped to the input
+            include = bool(attrs.get("count_include_pad", 0)) or not any(pads)
+            layer = LAYER_TYPES["avgpool"](k=kernel, s=stride, p=pads, ceil_mode=ceil, count_include_pad=include)
         return imp.layer(i, node, kind, layer, x)
 
     return handle
@@ -235,22 +261,37 @@ def _global_pool(kind: str) -> Handler:
     return handle
 
 
-def _reduce(kind: str) -> Handler:
-    """ReduceMean / ReduceMax over every spatial axis: a global pool (then a flatten without keepdims)."""
+def _reduce(kind: str | None, op: str) -> Handler:
+    """ReduceMean / ReduceMax over every spatial axis: a global pool (then a flatten without keepdims);
+    any reduction over other axes (ReduceSum of stacked branches, ReduceL2 over H and W): `reduce`."""
 
     def handle(imp: Importer, i: int, node, inputs: list):
-        x = as_act(inputs[0])
+        view = inputs[0] if isinstance(inputs[0], ChannelsLast) else None
+        x = as_act(view.x if view is not None else inputs[0])
         attrs = attributes(node)
         axes = attrs.get("axes")
         if axes is None and len(inputs) > 1 and inputs[1] is not None:
             axes = imp.const(inputs[1], node, "its axes").values
         rank = len(x.shape) + 1
-        if axes is None or rank < 3 or sorted(a % rank for a in axes) != list(range(2, rank)):
-            raise Unsupported("a reduction over other axes than the spatial ones")
-        if attrs.get("keepdims", 1):
-            return _global_pool(kind)(imp, i, node, inputs)
-        pooled = imp.layer(i, node, kind, LAYER_TYPES[kind](), x)
-        return imp.layer(i, node, "flatten", LAYER_TYPES["flatten"](), pooled, f"{pooled.name}_flatten")
+        if axes is None:
+            if attrs.get("noop_with_empty_axes", 0):
+                return inputs[0]
+            axes = tuple(range(1, rank))  # every axis but the batch, as groupcost keeps it apart
+        axes = tuple(sorted(a % rank for a in axes))
+        keep = bool(attrs.get("keepdims", 1))
+        if view is None and kind is not None and rank >= 3 and list(axes) == list(range(2, rank)):
+            if keep:
+                return _global_pool(kind)(imp, i, node, inputs)
+            pooled = imp.layer(i, node, kind, LAYER_TYPES[kind](), x)
+            return imp.layer(i, node, "flatten", LAYER_TYPES["flatten"](), pooled, f"{pooled.name}_flatten")
+        if 0 in axes:
+            raise Unsupported("a reduction over the batch")
+        if view is not None:  # N×…×C: the axes of the view, as the channels-first tensor numbers them
+            order = (0, *range(2, rank), 1)
+            axes = tuple(sorted(order[a] for a in axes))
+        y = imp.layer(i, node, "reduce", LAYER_TYPES["reduce"](op=op, dims=axes, keepdim=keep), x)
+        # still channels-last where the channels and a spatial axis remain
+        return ChannelsLast(y) if view is not None and 1 not in axes and (keep or len(axes) < rank - 2) else y
 
     return handle
 
@@ -269,9 +310,11 @@ def _activation(kind: str) -> Handler:
             if abs(attrs.get("alpha", 0.2) - 1 / 6) > 1e-6 or abs(attrs.get("beta", 0.5) - 0.5) > 1e-6:
                 raise Unsupported("a HardSigmoid other than PyTorch's relu6(x + 3) / 6")
         if kind == "softmax":
-            axis = attributes(node).get("axis", -1 if imp.opset >= 13 else 1)
-            if axis % (len(x.shape) + 1) != 1:
-                raise Unsupported("a softmax over other than the channels")
+            rank = len(x.shape) + 1
+            axis = attributes(node).get("axis", -1 if imp.opset >= 13 else 1) % rank
+            if imp.opset < 13 and axis != rank - 1:  # before opset 13 a softmax flattens from its axis on
+                raise Unsupported("a softmax (opset < 13) over the flattened dimensions from an axis")
+            return imp.layer(i, node, kind, LAYER_TYPES[kind](dim=axis), x)
         return imp.layer(i, node, kind, LAYER_TYPES[kind](), x)
 
     return handle
@@ -300,7 +343,7 @@ def _prelu(imp: Importer, i: int, node, inputs: list) -> Act:
     n = math.prod(slope.dims)
     if n not in (1, x.shape[0]):
         raise imp.fail(node, f"slope of {n} values does not fit {x.shape[0]} channels")
-    return imp.layer(i, node, "prelu", LAYER_TYPES["prelu"](shared=n == 1), x, weight_path(node, 1))
+    return imp.layer(i, node, "prelu", LAYER_TYPES["prelu"](shared=n == 1), x, imp.weight_owner(i, node))
 
 
 def _lrn(imp: Importer, i: int, node, inputs: list) -> Act:
@@ -314,18 +357,34 @@ def _binary(kind: str) -> Handler:
     def handle(imp: Importer, i: int, node, inputs: list):
         values = [v for v in inputs if v is not None]
         if all(isinstance(v, Const) for v in values):
-            return const_op(values, ops[kind])
+            return elementwise(values, ops[kind])
         if kind == "mul" and len(inputs) == 2 and None not in inputs:
             for (x, _), (w, w_name) in (zip(inputs, node.input), zip(inputs[::-1], node.input[::-1])):
                 scaled = layerscale(imp, i, node, x, w, w_name)
                 if scaled is not None:
                     return scaled
+        with_constant = constant_operation(imp, i, node, kind, inputs)
+        if with_constant is not None:
+            return with_constant
         acts = [v for v in values if isinstance(v, Act)]
         if len(acts) != len(values) or kind in ("sub", "div"):
-            raise Unsupported(f"{kind} with a constant or weight")
+            raise Unsupported(f"{kind} with a constant or weight" if len(acts) != len(values) else f"{kind} of two activations")
         return imp.merge(i, node, kind, acts)
 
     return handle
+
+
+_ON_CONSTANTS = {"Pow": lambda a, b: a ** b, "Sqrt": math.sqrt, "Reciprocal": lambda a: 1 / a, "Neg": lambda a: -a, "Abs": abs,
+                 "Exp": math.exp, "Log": math.log, "Max": max, "Min": min}
+
+
+def _weights_only(imp: Importer, i: int, node, inputs: list):
+    """An operator groupcost reads on weights (Sqrt, Pow, ... of weight standardisation) and on shape
+    arithmetic's constants (a head's scale, dim ** -0.5), never on activations."""
+    values = [v for v in inputs if v is not None]
+    if node.op_type in _ON_CONSTANTS and values and all(isinstance(v, Const) for v in values):
+        return elementwise(values, _ON_CONSTANTS[node.op_type])
+    raise Unsupported("on an activation (groupcost reads it on weights and constants only)")
 
 
 def _sum(imp: Importer, i: int, node, inputs: list):
@@ -347,7 +406,7 @@ def _layernorm(imp: Importer, i: int, node, inputs: list):
     if not isinstance(scale, (Weight, Const)) or math.prod(scale.dims) != c or not isinstance(bias, (Weight, Const)) or math.prod(bias.dims) != c:
         raise Unsupported(f"a layer norm without a scale and a shift of {c} values each")
     eps = float(f"{attrs.get('epsilon', 1e-5):.6g}")  # the attribute is float32: 1e-6 reads 9.99999997e-07
-    y = imp.layer(i, node, "layernorm", LAYER_TYPES["layernorm"](eps=eps), act, weight_path(node, 1))
+    y = imp.layer(i, node, "layernorm", LAYER_TYPES["layernorm"](eps=eps), act, imp.weight_owner(i, node))
     return ChannelsLast(y) if view else y
 
 
@@ -396,11 +455,14 @@ HANDLERS: dict[str, Handler] = {
     "AveragePool": _pool("avgpool"),
     "GlobalAveragePool": _global_pool("gap"),
     "GlobalMaxPool": _global_pool("gmp"),
-    "ReduceMean": _reduce("gap"),
-    "ReduceMax": _reduce("gmp"),
+    "ReduceMean": _reduce("gap", "mean"),
+    "ReduceMax": _reduce("gmp", "max"),
+    "ReduceSum": _reduce(None, "sum"),
+    "ReduceL2": _reduce(None, "l2"),
     "ConvTranspose": _conv_transpose,
     "Resize": _resize,
     "LayerNormalization": _layernorm,
+    "InstanceNormalization": _instancenorm,
     "Relu": _activation("relu"),
     "LeakyRelu": _activation("leakyrelu"),
     "Elu": _activation("elu"),
@@ -420,9 +482,12 @@ HANDLERS: dict[str, Handler] = {
     "Div": _binary("div"),
     "Sum": _sum,
     **SHAPES,
+    **FOLDED,
     **VIEWS,
+    **{op: _weights_only for op in WEIGHT_SIDE if op not in ("Add", "Mul", "Sub", "Div", "Reshape", "Identity", "Cast", "Clip", "ReduceMean", "ReduceMax",
+                                                           "ReduceSum", "ReduceL2")},
 }
 """Every ONNX operator groupcost reads, in the default domain; anything else is unsupported."""
 
-OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms,))
+OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_gelus, recognise_group_norms), weight_side)
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from groupcost.formats.onnx.names import PRODUCER, clean, module_path
-from groupcost.formats.onnx.values import (UNKNOWN, Act, Const, Cropped, FileLocation, OnnxError, Unknown, Unsupported, Value, Weight,
+from groupcost.formats.onnx.names import PRODUCER, clean, module_path, weight_path
+from groupcost.formats.onnx.values import (UNKNOWN, Act, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, Unknown, Unsupported, Value, Weight,
                                            require_onnx, tensor_values)
 from groupcost.formats.onnx.wire import MAX_NODES
 from groupcost.graph.builder import MAX_ELEMENTS, GraphBuilder
@@ -35,16 +35,20 @@ class Recognised:
     source: str
     layer: Layer
     what: str
+    elementwise: bool = False  # the same layer in either layout: a channels-last view stays one
+    channels: int | None = None  # the channels `source` must have for the pattern to hold (its per-channel constants' size)
 
 
 @dataclass(frozen=True)
 class Operators:
     """What the engine dispatches to: a handler per ONNX operator of the default domain, the operators
-    that read a cropped window as it is, and the recognisers of multi-node patterns (run first)."""
+    that read a cropped window as it is, the recognisers of multi-node patterns (run first), and what
+    reads arithmetic on weights (weight standardisation) before any handler."""
 
     handlers: Mapping[str, Handler]
     window_readers: frozenset[str]
     recognisers: tuple[Callable[[Importer], None], ...]
+    on_weights: Callable[[Importer, Any, list], Any] | None = None  # arithmetic on weights, before the handler; None where it is not
 
 
 class Importer:
@@ -67,6 +71,8 @@ class Importer:
         self.opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=1)
         self.order_index: dict[int, int] = {}
         self.crops: dict = {}  # Cropped view → its crop layer's output, made once
+        self.aliases: dict[str, str] = {}  # an Identity's output → its input
+        self.views: dict = {}  # ChannelsLast or GroupedView → the layers it stands for, made once
 
     # errors ---------------------------------------------------------------------------
 
@@ -85,6 +91,7 @@ class Importer:
         order = self.topological_order()
         self.order_index = {id(n): i for i, n in enumerate(order)}
         self.consumers: dict[str, list[int]] = {}
+        self.producers = {out: i for i, node in enumerate(order) for out in node.output if out}
         for i, node in enumerate(order):
             for name in node.input:
                 if name:
@@ -137,10 +144,21 @@ class Importer:
             self.unknown(i, node, inputs, None if handler is None else "")
             return
         try:
-            outputs = handler(self, i, node, inputs)
+            on_weights = self.operators.on_weights(self, node, inputs) if self.operators.on_weights is not None else None
+            outputs = on_weights if on_weights is not None else handler(self, i, node, inputs)
         except Unsupported as exc:
-            self.unknown(i, node, inputs, exc.reason)
-            return
+            # a view (channels last, grouped) that this operator does not read as such: made a layer, and tried again
+            if not any(isinstance(v, (ChannelsLast, GroupedView)) for v in inputs):
+                self.unknown(i, node, inputs, exc.reason)
+                return
+            inputs = [self.materialized(i, node, v) if isinstance(v, (ChannelsLast, GroupedView)) else v for v in inputs]
+            try:
+                outputs = handler(self, i, node, inputs)
+            except Unsupported as again:
+                self.unknown(i, node, inputs, again.reason)
+                return
+            except LayerError as again:
+                raise self.fail(node, again.message, again.hint) from None
         except LayerError as exc:
             raise self.fail(node, exc.message, exc.hint) from None
         if outputs is None:
@@ -153,10 +171,19 @@ class Importer:
     def pattern(self, i: int, node, found: Recognised) -> None:
         """The last node of a recognised pattern: its layer, of the pattern's source."""
         x = self.env.get(found.source)
+        if isinstance(x, Cropped):
+            x = self.cropped(x)
+        view = found.elementwise and isinstance(x, ChannelsLast)
+        if view:
+            x = x.x
         if not isinstance(x, Act):
             self.unknown(i, node, [x], f"{found.what} of an unknown tensor")
             return
-        self.env[node.output[0]] = self.layer(i, node, found.layer.type_name, found.layer, x)
+        if found.channels is not None and (x.shape[0] != found.channels or x.channels is not None):
+            self.unknown(i, node, [x], f"{found.what} whose per-channel constants do not fit {x.shape[0]} channels")
+            return
+        y = self.layer(i, node, found.layer.type_name, found.layer, x)
+        self.env[node.output[0]] = ChannelsLast(y) if view else y
 
     def topological_order(self) -> list:
         """The nodes in an order where each follows its inputs' producers: the file's own when it is one."""
@@ -271,6 +298,24 @@ class Importer:
             return f"{path}.{kind}"
         return path
 
+    def weight_owner(self, i: int, node, index: int = 1) -> str | None:
+        """The module whose weight the node reads (`layer1.0.conv1.weight` → `layer1.0.conv1`), unless the
+        node's own module path says otherwise where several nodes read that weight: exporters share equal
+        initializers (an untrained model's BN scales are all ones), so one module's weight may carry another's name."""
+        named = weight_path(node, index)
+        path = self.paths[i]
+        shared = len(node.input) > index and len(self.consumers.get(node.input[index], ())) > 1
+        if named and path and shared and named != path and not named.startswith(path + "."):
+            return path
+        return named
+
+    def root(self, tensor: str) -> str:
+        """The tensor an Identity chain passes on (TorchScript writes a shared initializer as Identities of one)."""
+        seen = 0
+        while tensor in self.aliases and seen < len(self.aliases):
+            tensor, seen = self.aliases[tensor], seen + 1
+        return tensor
+
     def layer(self, i: int, node, kind: str, layer: Layer, x: Act, preferred: str | None = None) -> Act:
         return self.builder.layer(self.step_name(i, kind, preferred), layer, x, self.loc, where=self.where(node), fresh=True)
 
@@ -280,6 +325,8 @@ class Importer:
                 return Unsupported(f"adds {' and '.join(map(format_shape, shapes))} (broadcasting)")
             if kind == "concat":
                 return self.fail(node, f"concatenates {', '.join(map(format_shape, shapes))}: H×W differ")
+            if kind == "matmul":
+                return Unsupported(f"a product of {' and '.join(map(format_shape, shapes))} (broadcast batch dims)")
             return self.fail(node, f"multiplies {' and '.join(map(format_shape, shapes))}, which do not broadcast")
 
         return self.builder.merge(self.step_name(i, kind), kind, xs, self.loc, refused, where=self.where(node), fresh=True)
@@ -295,6 +342,21 @@ class Importer:
             size = tuple(stop - start for start, stop in view.box)
             self.crops[view] = self.layer(view.first, self.order[view.first], "crop", LAYER_TYPES["crop"](size=size), view.x)
         return self.crops[view]
+
+    def materialized(self, i: int, node, view) -> Act:
+        """A view as the layers it stands for, made once, named at its first reader: a channels-last view
+        a `permute`; a grouped view a `reshape` to (g, C/g, H, W), and a `transpose` of its group axes."""
+        if view not in self.views:
+            if isinstance(view, ChannelsLast):
+                rank = len(view.x.shape) + 1
+                y = self.layer(i, node, "permute", LAYER_TYPES["permute"](dims=(0, *range(2, rank), 1)), view.x)
+            else:
+                c, *rest = view.x.shape
+                y = self.layer(i, node, "reshape", LAYER_TYPES["reshape"](shape=(view.groups, c // view.groups, *rest)), view.x)
+                if view.swapped:
+                    y = self.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=(1, 2)), y)
+            self.views[view] = y
+        return self.views[view]
 
     def unknown(self, i: int, node, inputs: list, reason: str | None) -> None:
         """An operator groupcost cannot model: reported, or kept opaque with --allow-unknown."""

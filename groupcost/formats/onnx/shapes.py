@@ -17,6 +17,8 @@ from groupcost.ops import LAYER_TYPES, format_shape
 
 
 def _passthrough(imp: Importer, i: int, node, inputs: list):
+    if node.input and node.output:
+        imp.aliases[node.output[0]] = node.input[0]
     return [inputs[0]] + [UNKNOWN] * (len(node.output) - 1)
 
 
@@ -33,8 +35,11 @@ def _flatten(imp: Importer, i: int, node, inputs: list):
     if isinstance(x, Const):
         return Const(x.values, (math.prod(x.dims),))
     x = as_act(x)
-    if attributes(node).get("axis", 1) != 1:
-        raise Unsupported("a flatten from another axis than 1")
+    axis = attributes(node).get("axis", 1) % (len(x.shape) + 1)
+    if axis == 0:
+        raise Unsupported("a flatten into the batch")
+    if axis != 1:  # N×(dims before axis)×(the rest): a reshape
+        return imp.layer(i, node, "reshape", LAYER_TYPES["reshape"](shape=(math.prod(x.shape[:axis - 1]), math.prod(x.shape[axis - 1:]))), x)
     if len(x.shape) == 1:
         return x
     return imp.layer(i, node, "flatten", LAYER_TYPES["flatten"](), x)
@@ -77,14 +82,13 @@ def _target_shape(x: Act, target: Const, allowzero: bool, batch: int) -> list | 
 def _reshape(imp: Importer, i: int, node, inputs: list):
     x = inputs[0]
     if isinstance(x, Const):
-        if x.values is None:
-            raise Unsupported("a reshape of an unknown constant")
+        total = math.prod(x.dims)
         dims = list(imp.const(inputs[1], node, "its shape").values)
         known = math.prod(d for d in dims if d not in (-1, 0))
         dims = [x.dims[k] if d == 0 and k < len(x.dims) else d for k, d in enumerate(dims)]
-        if dims.count(-1) == 1 and known and len(x.values) % known == 0:
-            dims[dims.index(-1)] = len(x.values) // math.prod(d for d in dims if d != -1)
-        if any(not isinstance(d, int) or d < 0 for d in dims) or math.prod(dims) != len(x.values):
+        if dims.count(-1) == 1 and known and total % known == 0:
+            dims[dims.index(-1)] = total // math.prod(d for d in dims if d != -1)
+        if any(not isinstance(d, int) or d < 0 for d in dims) or math.prod(dims) != total:
             raise Unsupported("a reshape of a constant to a shape that does not fit")
         return Const(x.values, tuple(dims))
     target = imp.const(inputs[1], node, "its target shape")
@@ -96,7 +100,7 @@ def _reshape(imp: Importer, i: int, node, inputs: list):
         raise Unsupported("a reshape of a grouped view other than a channel shuffle's")
     x = as_act(x)
     out = _target_shape(x, target, bool(attributes(node).get("allowzero", 0)), imp.batch)
-    if out is None or not out or out[0] is not BATCH:
+    if out is None or not out or out[0] is not BATCH or math.prod(out[1:]) != math.prod(x.shape):
         raise Unsupported(f"a reshape of N×{format_shape(x.shape)} to {list(target.values)}")
     dims = tuple(out[1:])
     if dims == x.shape:
@@ -108,7 +112,7 @@ def _reshape(imp: Importer, i: int, node, inputs: list):
     grouped = grouped_view(x, dims)
     if grouped is not None:
         return grouped
-    raise Unsupported(f"a reshape of N×{format_shape(x.shape)} to N×{format_shape(dims)}")
+    return imp.layer(i, node, "reshape", LAYER_TYPES["reshape"](shape=dims), x)
 
 
 def _squeeze(imp: Importer, i: int, node, inputs: list):
@@ -117,47 +121,74 @@ def _squeeze(imp: Importer, i: int, node, inputs: list):
     if axes is None and len(inputs) > 1 and inputs[1] is not None:
         axes = imp.const(inputs[1], node, "its axes").values
     if isinstance(x, Const):
-        if node.op_type == "Unsqueeze" and x.dims == ():
-            return Const(x.values, (1,))
-        return Const(x.values, tuple(d for d in x.dims if d != 1) if node.op_type == "Squeeze" else x.dims + (1,) * len(axes or ()))
+        if node.op_type == "Squeeze":
+            rank = len(x.dims)
+            gone = {a % rank for a in axes} if axes else {k for k, d in enumerate(x.dims) if d == 1}
+            return Const(x.values, tuple(d for k, d in enumerate(x.dims) if k not in gone))
+        rank = len(x.dims) + len(axes or ())
+        dims, rest = [], iter(x.dims)
+        for k in range(rank):
+            dims.append(1 if k in {a % rank for a in axes or ()} else next(rest))
+        return Const(x.values, tuple(dims))
     x = as_act(x)
     rank = len(x.shape) + 1
     if node.op_type == "Squeeze" and rank >= 3 and set(x.shape[1:]) == {1} and axes is not None and sorted(a % rank for a in axes) == list(range(2, rank)):
         return imp.layer(i, node, "flatten", LAYER_TYPES["flatten"](), x)
-    raise Unsupported(f"a {node.op_type.lower()} of N×{format_shape(x.shape)}")
-
-
-def const_op(values: list, op) -> Const:
-    """Element-wise arithmetic on two small constants (shape computations); unknown where a value is."""
-    a, b = values
-    if a.values is None or b.values is None:
-        return Const(None, a.dims)
-    av, bv = list(a.values), list(b.values)
-    n = max(len(av), len(bv))
-    if len(av) not in (1, n) or len(bv) not in (1, n):
-        return Const(None, a.dims)
-    av, bv = av * (n // len(av)), bv * (n // len(bv))
-    out = []
-    for x, y in zip(av, bv):
-        try:
-            out.append(None if x is None or y is None or x is BATCH or y is BATCH else op(x, y))
-        except (ZeroDivisionError, OverflowError, TypeError):
-            out.append(None)
-    return Const(tuple(out), a.dims if len(a.values) >= len(b.values) else b.dims)
+    full = [BATCH, *x.shape]
+    if node.op_type == "Squeeze":
+        gone = {a % rank for a in axes} if axes else {k for k, d in enumerate(full) if d == 1}
+        if 0 in gone or any(full[k] != 1 for k in gone):
+            raise Unsupported(f"a squeeze of N×{format_shape(x.shape)} along {sorted(gone)}")
+        dims = tuple(d for k, d in enumerate(full) if k not in gone)[1:]
+    else:
+        out_rank = rank + len(axes or ())
+        added = {a % out_rank for a in axes or ()}
+        if 0 in added:
+            raise Unsupported("an unsqueeze before the batch")
+        rest = iter(full)
+        dims = tuple(1 if k in added else next(rest) for k in range(out_rank))[1:]
+    if not dims:
+        raise Unsupported(f"a {node.op_type.lower()} of N×{format_shape(x.shape)} to the batch alone")
+    return imp.layer(i, node, "reshape", LAYER_TYPES["reshape"](shape=dims), x)
 
 
 def _concat(imp: Importer, i: int, node, inputs: list):
     values = [v for v in inputs if v is not None]
     if all(isinstance(v, Const) for v in values):
-        if any(v.values is None for v in values):
-            return Const(None, (len(values),))
-        return Const(tuple(x for v in values for x in v.values), (sum(len(v.values) for v in values),))
+        return _concat_constants(values, attributes(node).get("axis", 0), imp, node)
     acts = [as_act(v, "an input") for v in values]
     axis = attributes(node).get("axis", 1)
     rank = len(acts[0].shape) + 1
-    if axis % rank != 1:
-        raise Unsupported("a concatenation along another axis than the channels")
-    return acts[0] if len(acts) == 1 else imp.merge(i, node, "concat", acts)
+    if len(acts) == 1:
+        return acts[0]
+    if axis % rank == 1:
+        return imp.merge(i, node, "concat", acts)
+    if axis % rank == 0 or any(len(a.shape) + 1 != rank for a in acts):
+        raise Unsupported("a concatenation along the batch, or of tensors of different ranks")
+    # along another axis (a detection head's levels along its anchors): moved first, joined, moved back
+    swap = (1, axis % rank)
+    moved = [imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), a) for a in acts]
+    joined = imp.merge(i, node, "concat", moved)
+    return imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), joined)
+
+
+def _concat_constants(values: list[Const], axis: int, imp: Importer, node) -> Const:
+    """Constants joined along `axis` (shape vectors along their one axis; index grids along any)."""
+    rank = max(len(v.dims) for v in values)
+    values = [v if len(v.dims) == rank else Const(v.values, (1,) * (rank - len(v.dims)) + tuple(v.dims)) for v in values]  # scalars: one element
+    axis %= max(rank, 1)
+    if any(v.dims[:axis] != values[0].dims[:axis] or v.dims[axis + 1:] != values[0].dims[axis + 1:] for v in values):
+        raise imp.fail(node, f"concatenates constants of {', '.join(str(list(v.dims)) for v in values)}")
+    dims = (*values[0].dims[:axis], sum(v.dims[axis] for v in values), *values[0].dims[axis + 1:])
+    if any(v.values is None for v in values):
+        return Const(None, dims)
+    outer = math.prod(dims[:axis])
+    out: list = []
+    for k in range(outer):
+        for v in values:
+            block = math.prod(v.dims[axis:])
+            out.extend(v.values[k * block:(k + 1) * block])
+    return Const(tuple(out), dims)
 
 
 def _shape(imp: Importer, i: int, node, inputs: list) -> Const:
@@ -218,8 +249,8 @@ def _cast(imp: Importer, i: int, node, inputs: list):
         if to in (6, 7, 2, 3, 5):
             return Const(tuple(v if v is BATCH or v is None else int(v) for v in x.values), x.dims)
         return x
-    if isinstance(x, Act):
-        return x  # a precision change: same tensor for counting
+    if isinstance(x, (Act, Const)):
+        return x  # a precision change: same tensor for counting; a constant of unread values stays one
     raise Unsupported("a cast of an unknown value")
 
 

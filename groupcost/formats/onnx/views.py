@@ -63,7 +63,12 @@ def _transpose(imp: Importer, i: int, node, inputs: list):
         return ChannelsLast(view)
     if isinstance(view, ChannelsLast) and perm == _to_first(len(view.x.shape) + 1):
         return view.x
-    raise Unsupported("a transpose other than a channel shuffle's or a move of the channels last and back")
+    if isinstance(view, Act) and perm and perm[0] == 0 and sorted(perm) == list(range(len(view.shape) + 1)):
+        moved = [k for k, p in enumerate(perm) if k != p]
+        if len(moved) == 2:
+            return imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=tuple(moved)), view)
+        return imp.layer(i, node, "permute", LAYER_TYPES["permute"](dims=perm), view)
+    raise Unsupported("a transpose of the batch, or of a view groupcost holds apart")
 
 
 def grouped_view(x: Act, dims: tuple) -> GroupedView | None:

@@ -90,10 +90,10 @@ class MaxPool2d(nn.MaxPool2d):
 class AvgPool2d(nn.AvgPool2d):
     """nn.AvgPool2d that knows its output shape."""
 
-    def __init__(self, shape, k, s=None, p=0, ceil_mode=False):
+    def __init__(self, shape, k, s=None, p=0, ceil_mode=False, count_include_pad=True):
         c, h, w = shape
         k, s, p = _pair(k), _pair(s if s is not None else k), _pair(p)
-        super().__init__(k, s, p, ceil_mode=ceil_mode)
+        super().__init__(k, s, p, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
         self.out_shape = (c, _window(h, k[0], s[0], p[0], p[0], 1, ceil_mode), _window(w, k[1], s[1], p[1], p[1], 1, ceil_mode))
 ''',
     "FeatureMapAttention": FEATURE_MAP_ATTENTION,

@@ -1,7 +1,8 @@
 """`torch:package.module:factory` → Network, through an in-memory ONNX export.
 
-The only module that imports torch (for `groupcost import torch:...`). The factory is called
-with the `--arg key=value` keywords, the module put in eval mode and exported with PyTorch's
+The only module that imports torch (for `torch:` sources, read by every command). The factory is
+called with the keywords after `?` in the source (`torch:pkg.mod:factory?num_classes=10`) and
+`import`'s `--arg key=value`, the module put in eval mode and exported with PyTorch's
 TorchScript-based exporter (`dynamo=False`: fast, no extra package, and node names are module
 paths) into memory; groupcost.formats.onnx.reader reads the bytes. What the exporter cannot trace
 (data-dependent control flow, Python-side shape logic that changes with the input, custom
@@ -23,22 +24,26 @@ class TorchImportError(SpecError):
     """The factory cannot be loaded, called or exported."""
 
 
-def parse_source(source: str) -> tuple[str, str]:
-    """`torch:package.module:factory` → (module, factory)."""
-    spec = source[len("torch:"):]
+def parse_source(source: str) -> tuple[str, str, dict[str, object]]:
+    """`torch:package.module:factory?key=value&key=value` → (module, factory, keywords).
+
+    The keywords after `?` reach the factory from any command (`groupcost compare
+    torch:torchvision.models:resnet50?width_per_group=32`); `import`'s --arg adds to them."""
+    spec, _, query = source[len("torch:"):].partition("?")
     module, _, factory = spec.partition(":")
     if not module or not factory or not all(part.isidentifier() for part in module.split(".")) or not factory.isidentifier():
-        raise UsageError(f"'{source}' is not torch:package.module:factory", "e.g. torch:torchvision.models:resnet50", Location(source))
-    return module, factory
+        raise UsageError(f"'{source}' is not torch:package.module:factory", "e.g. torch:torchvision.models:resnet50?num_classes=10", Location(source))
+    return module, factory, parse_args(query.split("&") if query else [], source)
 
 
-def parse_args(values: Sequence[str]) -> dict[str, object]:
+def parse_args(values: Sequence[str], where: str = "--arg") -> dict[str, object]:
     """`key=value` keyword arguments: numbers, true/false/none, or text."""
     out: dict[str, object] = {}
     for value in values:
         key, sep, text = value.partition("=")
         if not sep or not key.isidentifier():
-            raise UsageError(f"--arg '{value}' is not key=value", "e.g. --arg num_classes=10", Location("--arg"))
+            example = "--arg num_classes=10" if where == "--arg" else "torch:pkg.mod:factory?num_classes=10&pretrained=false"
+            raise UsageError(f"{'--arg ' if where == '--arg' else ''}'{value}' is not key=value", f"e.g. {example}", Location(where))
         lowered = text.lower()
         if lowered in ("true", "false"):
             out[key] = lowered == "true"
@@ -56,7 +61,8 @@ def parse_args(values: Sequence[str]) -> dict[str, object]:
 
 
 def read_factory(source: str, input_shape: tuple[int, ...], args: dict[str, object], *, allow_unknown: bool = False, opset: int | None = None) -> Network:
-    module_name, factory_name = parse_source(source)
+    module_name, factory_name, keywords = parse_source(source)
+    args = {**keywords, **args}
     place = Location(source)
     try:
         import torch

@@ -1,0 +1,74 @@
+"""An activation and a constant, element by element (Add, Sub, Mul, Div): one `elementwise` layer.
+
+The constant is read relative to the activation: its batch axis dropped, moved channels first
+where the activation is a channels-last view, one number where all its values are equal. A
+learned tensor (an initializer the model named, a positional embedding) counts its elements as
+parameters; a constant the exporter made (folded arithmetic, `onnx::Add_7`, `val_12`, torch.export's
+`add_3`) counts none.
+"""
+
+from __future__ import annotations
+
+import re
+
+from groupcost.formats.onnx.importer import Importer
+from groupcost.formats.onnx.values import Act, ChannelsLast, Const, Unsupported, Weight
+from groupcost.ops import LAYER_TYPES, format_shape
+
+MADE_BY_EXPORTER = re.compile(r"val_\d+|onnx::.*|/.*|(add|sub|mul|div|expand|arange|view|reshape|repeat|cat|stack|unsqueeze|permute|"
+                              r"transpose|clone|linspace|full|ones|zeros|select|pow|sqrt|exp|neg|rsub|sin|cos|where|_to_copy|"
+                              r"lift_fresh_copy|scalar_tensor|meshgrid|mean|sum|tensor|_tensor_constant)(_\d+)?")
+"""Names exporters give the tensors they make: TorchScript's `onnx::Op_N` and `/module/Op_output_0`, torch.export's
+`val_N` and its FX node names (`add_3`, `expand`); a parameter keeps its state_dict name (`pos_embed`, `blocks.0.gamma`)."""
+
+PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")
+"""A state_dict key: `pos_embed`, `blocks.0.gamma`."""
+
+_NEUTRAL = {"add": 0.0, "sub": 0.0, "mul": 1.0, "div": 1.0}
+
+
+def constant_operation(imp: Importer, i: int, node, kind: str, inputs: list):
+    """x op c or c op x for an activation x (maybe channels-last) and a constant or weight c; None when it is not that."""
+    if len(inputs) != 2 or None in inputs:
+        return None
+    (first, second) = inputs
+    act_first = isinstance(first, (Act, ChannelsLast))
+    x, c, c_name = (first, second, node.input[1]) if act_first else (second, first, node.input[0])
+    if not isinstance(x, (Act, ChannelsLast)) or not isinstance(c, (Const, Weight)):
+        return None
+    view = isinstance(x, ChannelsLast)
+    act = x.x if view else x
+    if act.channels is not None:
+        raise Unsupported(f"{kind} of a constant and a channel range")
+    dims = tuple(c.dims)
+    rank = len(act.shape) + 1
+    if len(dims) > rank:
+        raise Unsupported(f"{kind} of N×{format_shape(act.shape)} and a constant of {list(dims)} (broadcasting)")
+    full = (1,) * (rank - len(dims)) + dims
+    if full[0] != 1:
+        raise Unsupported(f"{kind} of a constant with a batch axis of {full[0]}")
+    shape = full[1:]
+    if view:  # N×…×C as the view holds it: channels first as the activation is
+        shape = (shape[-1], *shape[:-1])
+    shape = tuple(shape)
+    if any(a != b and b != 1 for a, b in zip(act.shape, shape)):
+        raise Unsupported(f"{kind} of N×{format_shape(act.shape)} and a constant of {list(dims)} that grows it (broadcasting)")
+    values = c.values if isinstance(c, Const) and c.values is not None and all(isinstance(v, (int, float)) for v in c.values) else None
+    uniform = values is not None and len(set(values)) == 1
+    root = imp.root(c_name)
+    learned = root in imp.initializers and all(PARAMETER_NAME.fullmatch(n) and not MADE_BY_EXPORTER.fullmatch(n) for n in (root, c_name))
+    shape = () if uniform and not learned else shape
+    while shape and shape[0] == 1:  # leading ones broadcast as they are left out
+        shape = shape[1:]
+    value = float(values[0]) if uniform else _NEUTRAL[kind]
+    op = kind if act_first or kind in ("add", "mul") else "r" + kind
+    layer = LAYER_TYPES["elementwise"](op=op, value=value, shape=shape, learned=learned)
+    y = imp.layer(i, node, "elementwise", layer, act, clean_parameter(root) if learned else None)
+    return ChannelsLast(y) if view else y
+
+
+def clean_parameter(name: str) -> str:
+    """A learned constant's step name: its parameter's path (`blocks.0.pos`), less the `.value` groupcost's own export adds."""
+    from groupcost.formats.onnx.names import clean
+
+    return clean(name[: -len(".value")] if name.endswith(".value") else name)

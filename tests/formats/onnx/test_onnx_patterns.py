@@ -1,0 +1,202 @@
+"""Patterns of real models' exports, each from a torch module written here (tests/torch_patterns.py).
+
+Each module is exported three ways — TorchScript with constant folding at opset 17 and without it
+at the default opset, and the torch.export exporter — and read by `analyze` (the graph), `import` (the graph raised to a spec
+and built again) and `torch:` (the factory traced by groupcost itself). Every reading must give
+PyTorch's parameter count (sum(p.numel())), MACs (FlopCounterMode: conv + linear, and the batched
+products of activations apart), output shapes and its weighted modules' names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from groupcost.formats.onnx.reader import read_network  # noqa: E402
+from groupcost.graph.analysis import analyze  # noqa: E402
+from groupcost.language import build, parse_text  # noqa: E402
+from groupcost.language.raising import raise_spec  # noqa: E402
+from groupcost.sources import read_graph  # noqa: E402
+from torch_named import export_onnx  # noqa: E402
+from torch_patterns import BLOCKS, PATTERNS, chain, pattern  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from torch_reference import torch_counts, torch_counts_with_matmul  # noqa: E402
+
+try:
+    import onnxscript  # noqa: F401
+
+    EXPORTERS = ["folded", "unfolded", "dynamo"]
+except ImportError:
+    EXPORTERS = ["folded", "unfolded"]
+
+
+def module_shapes(model, input_shape) -> dict[str, tuple]:
+    """Every named module's output shape (batch dropped), by running it."""
+    shapes = {}
+    handles = [m.register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape[1:])) if isinstance(o, torch.Tensor) else None)
+               for name, m in model.named_modules() if name]
+    with torch.no_grad():
+        model(torch.zeros(1, *input_shape))
+    for h in handles:
+        h.remove()
+    return shapes
+
+
+def weighted_modules(model) -> set[str]:
+    return {name for name, m in model.named_modules() if name and any(True for _ in m.parameters(recurse=False))}
+
+
+def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
+    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, input_shape)
+    report = analyze(network)
+    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs) == (params, macs, matmul_macs), how
+    expected = out_shape if isinstance(out_shape[0], tuple) else (out_shape,)
+    assert tuple(s for _, s in report.outputs) == expected, how
+    names = {row.name for row in report.rows}
+    assert weighted_modules(model) <= names, (how, weighted_modules(model) - names)
+    shapes = module_shapes(model, input_shape)
+    for row in report.rows:
+        if row.name in shapes:  # a channels-last module (Linear, LayerNorm on N×H×W×C) has its channels first here
+            torch_shape = shapes[row.name]
+            assert row.out_shape in (torch_shape, (torch_shape[-1], *torch_shape[:-1])), (how, row.name)
+
+
+def export(model, input_shape, folder: Path, how: str) -> Path:
+    path = folder / f"{how}.onnx"
+    # folded at opset 17 (GELU written out as Erf arithmetic, as below opset 20), the others at the exporters' defaults
+    export_onnx(model, input_shape, path, dynamo=how == "dynamo", fold=how != "unfolded", opset=17 if how == "folded" else None)
+    return path
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+@pytest.mark.parametrize("kind", sorted(PATTERNS))
+def test_every_pattern_reads_exactly_every_way(kind, how, tmp_path):
+    model = pattern(kind)
+    input_shape = PATTERNS[kind][1]
+    graph = read_network(export(model, input_shape, tmp_path, how))
+    assert_reads_as_pytorch(graph, model, input_shape, f"{kind} {how} analyze")
+    raised = build(parse_text(raise_spec(graph), "<raised>"), {})
+    assert_reads_as_pytorch(raised, model, input_shape, f"{kind} {how} import")
+
+
+@pytest.mark.parametrize("kind", sorted(PATTERNS))
+def test_every_pattern_reads_from_its_torch_factory(kind):
+    input_shape = PATTERNS[kind][1]
+    graph = read_graph("torch:torch_patterns:pattern", input_shape, {"kind": kind})
+    assert_reads_as_pytorch(graph, pattern(kind), input_shape, f"{kind} torch:")
+
+
+class _CumulativeBlock(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv3d(8, 8, 1)
+
+    def forward(self, x):
+        return self.conv(torch.cumsum(x, 2))
+
+
+class _RankFiveUnknowns(torch.nn.Module):
+    """Operators groupcost does not read (Unsqueeze of an activation to rank 5, CumSum) inside two equal blocks."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3)
+        self.blocks = torch.nn.Sequential(_CumulativeBlock(), _CumulativeBlock())
+
+    def forward(self, x):
+        return self.blocks(self.conv(x).unsqueeze(2).unsqueeze(2).squeeze(2))
+
+
+def test_import_allow_unknown_keeps_rank_five_outputs_opaque(cli, tmp_path):
+    """It crashed with a KeyError traceback where a block read a tensor of rank 5 (batch included, 6)."""
+    model = _RankFiveUnknowns().eval()
+    path = tmp_path / "unknown.onnx"
+    export_onnx(model, (3, 16, 16), path)
+    result = cli("import", path, "--allow-unknown")
+    assert result.exit_code == 0, result.output
+    totals = analyze(build(parse_text(result.stdout, "unknown.yaml"), {})).totals
+    params, macs, _ = torch_counts(model, (3, 16, 16))
+    assert (totals.params, totals.macs) == (params, macs)
+    assert "repeat" in result.stdout  # the two blocks fold into one block called twice
+
+
+class _GainConv(torch.nn.Conv2d):
+    """A standardised weight times a learned gain per output channel (NFNets' scaled weight standardisation)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gain = torch.nn.Parameter(torch.rand(self.out_channels, 1, 1, 1))
+
+    def forward(self, x):
+        w = self.weight - self.weight.mean(dim=(1, 2, 3), keepdim=True)
+        return torch.nn.functional.conv2d(x, w * self.gain, self.bias)
+
+
+@pytest.mark.parametrize("channels", [8, 32])  # the gain as a small constant (≤ 8 values read) and as a weight
+def test_weight_arithmetic_with_a_second_parameter_is_refused(channels, tmp_path):
+    """Its parameters would be lost: the gain is a parameter PyTorch counts, the conv's weight dims do not hold it."""
+    from groupcost.errors import GroupcostError
+
+    path = tmp_path / "gain.onnx"
+    export_onnx(_GainConv(3, channels, 3).eval(), (3, 8, 8), path, fold=False)
+    with pytest.raises(GroupcostError, match="a second parameter in a weight"):
+        read_network(path)
+
+
+def test_attention_over_a_token_sequence_is_read_with_its_matmuls(tmp_path):
+    """A bare attention graph over N×16×64 tokens (once refused): q and k projections are linears on the
+    features (16·64·64 MACs each, by hand), scores and context are matmuls of activations (16·64·16 and
+    16·16·64 matmul MACs), apart from conv + linear."""
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("MatMul", ["x", "wq"], ["q"], name="/attn/q_proj/MatMul"),
+             helper.make_node("MatMul", ["x", "wk"], ["k"], name="/attn/k_proj/MatMul"),
+             helper.make_node("Transpose", ["k"], ["kt"], name="/attn/Transpose", perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["q", "kt"], ["s"], name="/attn/MatMul"),
+             helper.make_node("Softmax", ["s"], ["p"], name="/attn/Softmax", axis=-1),
+             helper.make_node("MatMul", ["p", "x"], ["y"], name="/attn/MatMul_1")]
+    weights = [helper.make_tensor(n, TensorProto.FLOAT, [64, 64], [0.0] * 4096) for n in ("wq", "wk")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], weights)
+    path = tmp_path / "attention.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    totals = analyze(read_network(path)).totals
+    assert (totals.params, totals.macs, totals.matmul_macs) == (2 * 64 * 64, 2 * 16 * 64 * 64, 16 * 64 * 16 + 16 * 16 * 64)
+
+
+@pytest.mark.parametrize("command", [["analyze"], ["compare", "--g", "2"], ["import"], ["check", "--max-params", "1M"]])
+def test_every_command_passes_keywords_to_a_torch_factory(cli, command):
+    """`?kind=...&width=...` reaches the factory: the figures are those of pattern(kind, width=...)."""
+    source = "torch:torch_patterns:pattern?kind=preact&width=12"
+    result = cli(command[0], source, "--input", "3,16,16", *command[1:], *([] if command[0] in ("import", "compare") else ["--format", "json"]))
+    assert result.exit_code == 0, result.output
+    if command[0] == "analyze":
+        import json
+
+        params, macs, _ = torch_counts(pattern("preact", width=12), (3, 16, 16))
+        totals = json.loads(result.stdout)["totals"]
+        assert (totals["params"], totals["macs"]) == (params, macs)
+
+
+def test_a_malformed_factory_keyword_is_one_line(cli):
+    result = cli("analyze", "torch:torch_patterns:pattern?kind", "--input", "3,16,16")
+    assert result.exit_code == 2 and "is not key=value" in result.stderr and "Traceback" not in result.output
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@given(kinds=st.lists(st.sampled_from(sorted(BLOCKS)), min_size=1, max_size=4), width=st.sampled_from([4, 8, 12]),
+       size=st.integers(4, 9), how=st.sampled_from(["folded", "unfolded"]))
+def test_random_chains_of_the_patterns_read_exactly(kinds, width, size, how, tmp_path_factory):
+    """Random chains of every pattern (tests/torch_patterns.py BLOCKS), at random widths and sizes, exported
+    by TorchScript folded at opset 17 or unfolded at its default: analyze and import give PyTorch's figures."""
+    model = chain(kinds, width)
+    input_shape = (3, size, size)
+    graph = read_network(export(model, input_shape, tmp_path_factory.mktemp("chain"), how))
+    assert_reads_as_pytorch(graph, model, input_shape, f"{kinds} {how} analyze")
+    raised = build(parse_text(raise_spec(graph), "<raised>"), {})
+    assert_reads_as_pytorch(raised, model, input_shape, f"{kinds} {how} import")
