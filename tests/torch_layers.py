@@ -183,6 +183,26 @@ class Reduction(nn.Module):
         return (x * x).sum(dim=self.dims, keepdim=self.keepdim).sqrt()
 
 
+class DistanceToBox(nn.Module):
+    """Anchor-free box decoding, as YOLO-style detectors' code describes it: each cell's centre (x + 0.5,
+    y + 0.5), minus and plus the (l, t, r, b) distances, scaled by the level's stride."""
+
+    def __init__(self, grids, strides, xywh: bool):
+        super().__init__()
+        self.grids, self.strides, self.xywh = grids, strides, xywh
+
+    def forward(self, x):
+        centres, scales = [], []
+        for (h, w), stride in zip(self.grids, self.strides):
+            ys, xs = torch.meshgrid(torch.arange(h, device=x.device) + 0.5, torch.arange(w, device=x.device) + 0.5, indexing="ij")
+            centres.append(torch.stack((xs.flatten(), ys.flatten())))
+            scales.append(torch.full((h * w,), float(stride), device=x.device))
+        centre, scale = torch.cat(centres, 1), torch.cat(scales)
+        near, far = centre - x[:, :2], centre + x[:, 2:]
+        boxes = torch.cat(((near + far) / 2, far - near), 1) if self.xywh else torch.cat((near, far), 1)
+        return boxes * scale
+
+
 def _by_rank(rank: int, *classes):
     return classes[rank - 1]
 
@@ -217,6 +237,8 @@ def layer_module(step: LayerStep) -> nn.Module:
         return (nn.BatchNorm1d if len(x) <= 2 else nn.BatchNorm2d if len(x) == 3 else nn.BatchNorm3d)(x[0], affine=layer.affine)
     if name == "frozenbn":
         return FrozenBatchNorm2d(x[0], layer.eps)
+    if name == "dist2bbox":
+        return DistanceToBox([tuple(level) for level in layer.grids], layer.strides, layer.xywh)
     if name == "layernorm":
         return (nn.LayerNorm if rank == 0 else ChannelLayerNorm)(x[0], eps=layer.eps, elementwise_affine=layer.affine)
     if name == "groupnorm":

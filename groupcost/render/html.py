@@ -166,8 +166,8 @@ def _device_note(overview: Overview) -> str:
     """Which device the latency estimates are for; said plainly when it is the default, not chosen."""
     label = _e(overview.device.label())
     if overview.device_given:
-        return f"<p class=note>Latency estimates: roofline on {label}.</p>"
-    return (f'<p class="note default-device">Latency estimates: roofline on {label}, the default device, not one you chose: '
+        return f"<p class=note>Latency estimates on {label}.</p>"
+    return (f'<p class="note default-device">Latency estimates on {label}: the default device, not one you chose: '
             "<code>--device NAME</code> (or <code>--peak-tflops</code> with <code>--bandwidth-gbs</code>) for yours.</p>")
 
 

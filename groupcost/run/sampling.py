@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from groupcost.errors import GroupcostError, Location
 from groupcost.graph.analysis import Row, step_row
 from groupcost.graph.network import LayerStep, MergeStep, Network, Step
-from groupcost.ops import ALIASES, LAYER_TYPES, Macro
+from groupcost.ops import ALIASES, LAYER_TYPES, MERGE_TYPES, Macro
 from groupcost.run.latency import GENERIC, feature_names, features, kind_of
 
 HERE = Location("<calibrate>")
@@ -125,6 +125,14 @@ def _filled(name: str, c: int, size: int, rng: random.Random) -> dict | None:
             values[spec.name] = 2
         elif spec.name == "squeeze":
             values["squeeze"] = max(1, c // 4)
+        elif spec.name == "heads":
+            values["heads"] = rng.choice([h for h in (1, 2, 4, 8) if c % h == 0])
+        elif spec.name == "dims":  # views and reductions over the spatial dims (PyTorch's numbering)
+            values["dims"] = [0, 1, 3, 2] if name == "permute" else [2, 3]
+        elif spec.name == "shape":
+            values["shape"] = [c, size * size]
+        elif getattr(spec.kind, "choices", None):
+            values[spec.name] = rng.choice(spec.kind.choices)
         else:
             return None
     return values
@@ -134,9 +142,8 @@ def _other(rng: random.Random, name: str, max_macs: int) -> Step | None:
     """A random instance of a registered non-convolution type (or a merge, or fc on a flat vector)."""
     c, size = rng.choice(CHANNELS), rng.choice((2, 4, 8, 14, 28, 56, 112, 150))
     x = (c, size, size)
-    if name in ("add", "mul", "concat"):
-        y = (2 * c, size, size) if name == "concat" else x
-        return MergeStep("op", name, (x, x), y, HERE, ("input", "input"), (None, None))
+    if name in MERGE_TYPES:  # the input met with itself: a square matmul, a concat of twice the channels
+        return MergeStep("op", name, (x, x), MERGE_TYPES[name].out_shape((x, x)), HERE, ("input", "input"), (None, None))
     if name == "fc":
         return _step(LAYER_TYPES["fc"](out=rng.choice((10, 100, 1000, 2048, 4096))), (rng.choice((256, 512, 1024, 2048, 4096, 9216)),), max_macs)
     args = _filled(name, c, size, rng)
@@ -158,7 +165,7 @@ def other_kinds() -> list[str]:
     """The registered types measured apart from the convolutions: every non-macro, non-alias type, and the merges."""
     convs = {"conv", "dwconv", "pwconv", "gdc"}
     names = [n for n, cls in LAYER_TYPES.items() if n not in ALIASES and n not in convs and not issubclass(cls, Macro)]
-    return sorted(names) + ["add", "mul", "concat"]
+    return sorted(names) + sorted(MERGE_TYPES)
 
 
 def network_of(step: Step | Network) -> Network:

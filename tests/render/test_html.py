@@ -257,10 +257,10 @@ def test_the_latency_device_is_named_and_a_default_said_so(cli, tmp_path):
     chosen, default = tmp_path / "chosen.html", tmp_path / "default.html"
     assert cli("report", "resnet18", "-o", chosen, "--device", "a100").exit_code == 0
     assert cli("report", "resnet18", "-o", default).exit_code == 0
-    assert "the default device" not in chosen.read_text() and "Latency estimates: roofline on a100" in chosen.read_text()
+    assert "the default device" not in chosen.read_text() and "Latency estimates on a100 (19.5 TFLOP/s, 1555 GB/s), roofline." in chosen.read_text()
     text = default.read_text()
-    assert "Latency estimates: roofline on a100 (19.5 TFLOP/s, 1555 GB/s), the default device" in text
-    assert "Roofline: a100 (19.5 TFLOP/s, 1555 GB/s) (the default device)" in text
+    assert "Latency estimates on a100 (19.5 TFLOP/s, 1555 GB/s), roofline: the default device" in text
+    assert "Roofline: a100 (19.5 TFLOP/s, 1555 GB/s), roofline (the default device)" in text
 
 
 def test_a_folded_block_with_several_outputs_shows_every_shape():

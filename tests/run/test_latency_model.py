@@ -211,6 +211,7 @@ def test_every_registered_type_is_drawn_or_falls_back():
     assert set(MERGE_TYPES) <= set(kinds)
     drawn = {kind for kind in kinds if draw(kind, random.Random(0), 1, 10**9)}
     not_drawn = set(kinds) - drawn
-    assert not_drawn <= {"opaque"}, not_drawn  # opaque has no torch module: the generic formula prices it
+    # opaque has no torch module, and dist2bbox reads a head's 4 × A distances: the generic formula prices them
+    assert not_drawn <= {"opaque", "dist2bbox"}, not_drawn
     convs = {"conv", "dwconv", "pwconv", "gdc"}
     assert {n for n, c in LAYER_TYPES.items() if n not in ALIASES and not issubclass(c, Macro)} - convs <= set(kinds)

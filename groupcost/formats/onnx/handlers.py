@@ -82,6 +82,7 @@ def _conv(imp: Importer, i: int, node, inputs: list) -> Act:
             raise Unsupported("a convolution with auto_pad after an explicit Pad")
         pads = tuple(a + b for a, b in zip(pads, padded.pads))
     bias = len(inputs) > 2 and inputs[2] is not None
+    _one_reader(imp, i, node)
     path = imp.weight_owner(i, node)
     if _folded_batchnorm(node, bias):
         imp.folded_bn += 1
@@ -95,6 +96,17 @@ def _conv(imp: Importer, i: int, node, inputs: list) -> Act:
     if kernel == ones and pads == zeros and dilation == ones:
         return imp.layer(i, node, "conv", types["pwconv"](out=c_out, s=stride, groups=groups, bias=bias), x, path)
     return imp.layer(i, node, "conv", types["conv"](out=c_out, k=kernel, s=stride, p=pads, d=dilation, groups=groups, bias=bias), x, path)
+
+
+def _one_reader(imp: Importer, i: int, node) -> None:
+    """A kernel convolved by two nodes is one module called again (RetinaNet's head over its levels): its
+    parameters count once, which the importer does not model yet, so it refuses rather than count them twice.
+    (Exporters share equal initializers of distinct modules only where their values are equal: constant
+    fills, never random or trained kernels.)"""
+    first = imp.kernel_readers.setdefault(imp.root(node.input[1]), i)
+    if first != i:
+        other = imp.order[first].name or f"node {first}"
+        raise Unsupported(f"its kernel is also convolved by '{other}': one module called again (shared weights), which the importer does not read yet")
 
 
 def _conv_transpose(imp: Importer, i: int, node, inputs: list) -> Act:

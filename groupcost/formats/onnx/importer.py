@@ -66,6 +66,7 @@ class Importer:
         self.consumed: set[int] = set()
         self.batch = 1
         self.folded_bn = 0
+        self.kernel_readers: dict[str, int] = {}  # a convolution weight's initializer → the first node that convolves with it
         self.opaque: list[str] = []
         self.inferred: dict[str, tuple] | None = None
         self.opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=1)

@@ -3,9 +3,7 @@ torchvision's source is: blocks become nn.Module classes whose constructors take
 arguments, `repeat` becomes a `for` loop, the spec's variables are the keyword arguments of
 `build(**vars)` with the spec's defaults. The network comes first, then its blocks top-down, then
 build(), then the helpers (groupcost.formats.torch.helpers); long lines are wrapped (layout).
-
 The constructors track the shape as the spec builder does, so `c_in`, 'same' padding... follow build()'s variables.
-
 What is raised (the rest raises `Unraisable`; the caller writes the resolved graph, saying why):
 - a block or the network whose entries only chain is an `nn.Sequential` subclass: numbered
   entries are appended (nn.Sequential numbers them, so `if:` and loops need no counter);

@@ -38,6 +38,12 @@ ALL = os.environ.get("GROUPCOST_ONNX_ALL") == "1"
 DYNAMO_MODELS = [n for n in zoo_names() if n != "convnext_tiny"] if ALL else [
     "resnet18", "shufflenet_v2_x0_5", "mobilenet_v3_small", "mobilefacenet", "resnet50_fpn", "unet_2015", "r2plus1d_18"]
 LRN_DECOMPOSED: set[str] = set()  # none left: torch's decomposed LocalResponseNorm is recognised
+NOT_READ_BACK = {
+    "yolo_c2f_n": "its box decoding exports as arithmetic on channel ranges of constants, which the importer refuses by name",
+    "retinanet_resnet50_fpn": "frozen batch norms export as BatchNormalization, which reads back as learnable bn; its shared heads are refused",
+}
+"""Zoo models the importer does not give back exactly, and why: each is refused or documented, never silently wrong
+(test_detectors_are_refused_not_miscounted)."""
 try:
     import onnxscript  # noqa: F401
 
@@ -124,7 +130,7 @@ def check_against_torch(name: str, dynamo: bool, folder: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in zoo_names() if n not in LRN_DECOMPOSED])
+@pytest.mark.parametrize("name", [n for n in zoo_names() if n not in LRN_DECOMPOSED and n not in NOT_READ_BACK])
 def test_zoo_torchscript_export(name, folder):
     check_against_torch(name, False, folder)
 
@@ -174,7 +180,7 @@ def test_local_response_norm_as_pytorch_writes_it(folder):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in zoo_names() if n not in LRN_DECOMPOSED])
+@pytest.mark.parametrize("name", [n for n in zoo_names() if n not in LRN_DECOMPOSED and n not in NOT_READ_BACK])
 def test_round_trip_keeps_every_figure(name, folder):
     _, _, path = exported(name, False, folder)
     imported = read_network(path)
@@ -457,3 +463,17 @@ def test_an_unfolded_batchnorm_keeps_pytorchs_parameter_count(tmp_path, dynamo, 
         path = tmp_path / f"m{untrained}.onnx"
         export_onnx(model, (4, 3, 3), path, dynamo=dynamo, outputs=2)
         assert analyze(read_network(path)).totals.params == sum(p.numel() for p in model.parameters()), untrained
+
+
+def test_detectors_are_refused_not_miscounted(tmp_path):
+    """A module called again (RetinaNet's heads, `share:`) and YOLO's box decoding: the import stops with
+    the node it cannot read, never a count with the shared kernel counted five times."""
+    from groupcost.formats.onnx import export as onnx_export
+
+    for name, said in (("retinanet_resnet50_fpn", "one module called again (shared weights)"), ("yolo_c2f_n", "sub of a constant and a channel range")):
+        network = load(name, input_shape=(3, 128, 128)) if name == "retinanet_resnet50_fpn" else load(name)
+        path = tmp_path / f"{name}.onnx"
+        path.write_bytes(onnx_export.onnx_model(network, "random").SerializeToString())
+        with pytest.raises(GroupcostError) as refused:
+            read_network(path)
+        assert said in str(refused.value)
