@@ -1,4 +1,4 @@
-"""The hybrid conv-attention fixture tests/valid/mobilevit_block.yaml against a MobileViT block written
+"""The hybrid conv-attention fixture zoo spec mobilevit_block against a MobileViT block written
 here in torch from the paper (Mehta & Rastegari, arXiv 2110.02178, Fig. 1b, with 1×1 patches): params,
 state_dict keys, conv + linear MACs and matmul MACs as PyTorch counts them, the output shape and values."""
 
@@ -16,7 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 import groupcost  # noqa: E402
 from groupcost.graph.network import LayerStep  # noqa: E402
 
-SPEC = Path(__file__).parents[1] / "valid" / "mobilevit_block.yaml"
+SPEC = Path(__file__).parents[2] / "specs" / "mobilevit_block.yaml"
 
 
 class TransformerLayer(nn.Module):

@@ -16,7 +16,7 @@ import groupcost
 from groupcost.errors import SpecError
 from groupcost.language import build, parse_text
 
-RES2NET = Path(__file__).parents[1] / "valid" / "res2net_bottleneck.yaml"
+RES2NET = Path(__file__).parents[2] / "specs" / "res2net_bottleneck.yaml"
 
 MIXNET = """
 input: [40, 28, 28]

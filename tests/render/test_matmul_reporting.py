@@ -9,7 +9,7 @@ import io
 import json
 from pathlib import Path
 
-SPEC = Path(__file__).parents[1] / "valid" / "mobilevit_block.yaml"  # two attention layers, 4 heads of 36, 32×32 tokens
+SPEC = Path(__file__).parents[2] / "specs" / "mobilevit_block.yaml"  # two attention layers, 4 heads of 36, 32×32 tokens
 TOKENS, HEADS, HEAD_DIM, LAYERS = 32 * 32, 4, 144 // 4, 2
 PER_LAYER = 2 * HEADS * TOKENS * TOKENS * HEAD_DIM  # Q·Kᵀ and A·V
 RULE = "MACs count conv + linear; matmul MACs (attention's products of two activations) are reported apart"
