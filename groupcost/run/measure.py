@@ -226,7 +226,6 @@ class Stepped:
 
         source = pytorch_source(network)
         namespace = load_module(source)
-        namespace.setdefault("F", bench.torch.nn.functional)  # the `to:` pool helper's getattr(F, ...) is missed by the export's import check
         self.module = namespace["build"]()
         self.namespace = namespace
         lines = source.splitlines()

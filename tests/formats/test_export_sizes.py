@@ -77,6 +77,17 @@ def test_a_fixed_size_stays_fixed():
         assert tuple(model[0](torch.zeros(1, 4, 20, 6)).shape) == (1, 4, 12, 12)
 
 
+def test_a_to_pool_alone_imports_what_it_calls():
+    """An adaptive pool sized `to:` another tensor calls torch's functional pools by name: the file imports
+    them even where nothing else in it needs `F` (it raised NameError)."""
+    torch = pytest.importorskip("torch")
+    doc = "input: [4, 12, 12]\nlayers:\n  - maxpool: {name: small, k: 2}\n  - adaptive_avgpool: {name: aap, from: input, to: small}\n"
+    network = groupcost.language.build(groupcost.parse_text(doc, "to.yaml"))
+    model = pytorch_export.load_module(pytorch_export.pytorch_source(network))["build"]().eval()
+    with torch.no_grad():
+        assert model(torch.zeros(1, 4, 12, 12)).shape == (1, 4, 6, 6)
+
+
 def test_to_reads_the_size_when_forward_runs():
     """Each of upsample, crop and the adaptive pools with `to:` takes the named tensor's size at run time."""
     torch = pytest.importorskip("torch")

@@ -67,7 +67,7 @@ def pytorch_source(network: Network, command: str | None = None) -> str:
                for step in network.nodes if isinstance(step, LayerStep) and step.shares is None}
     cls = class_name(network.name)
     helpers = dict(sorted({h for e in emitted.values() for h in e.helpers}))
-    uses_f = any("F." in e.call for e in emitted.values()) or any("F." in text for text in helpers.values())
+    uses_f = any(re.search(r"\bF\b", text) for text in [*(e.call for e in emitted.values()), *helpers.values()])  # F.pad, getattr(F, ...)
 
     init: list[str] = []
     containers: set[str] = set()
