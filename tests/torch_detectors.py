@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from torch_layers import FrozenBatchNorm2d  # torchvision.ops' description, written once for the tests
+
 
 class ConvBnAct(nn.Module):
     def __init__(self, c_in: int, c_out: int, k: int = 1, s: int = 1):
@@ -179,20 +181,6 @@ class Concat(nn.Module):
 
 
 # ---- RetinaNet (Lin et al. 2017, arXiv 1708.02002) ----------------------------------------------
-
-
-class FrozenBatchNorm2d(nn.Module):
-    """Batch norm with its scale, shift and statistics as buffers: torchvision's detection backbones."""
-
-    def __init__(self, c: int, eps: float = 1e-5):
-        super().__init__()
-        self.eps = eps
-        for name, init in (("weight", torch.ones), ("bias", torch.zeros), ("running_mean", torch.zeros), ("running_var", torch.ones)):
-            self.register_buffer(name, init(c))
-
-    def forward(self, x):
-        scale = self.weight / torch.sqrt(self.running_var + self.eps)
-        return x * scale[:, None, None] + (self.bias - self.running_mean * scale)[:, None, None]
 
 
 class RetinaHead(nn.Module):
