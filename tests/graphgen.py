@@ -863,20 +863,7 @@ def draw_dist2bbox(draw, x: Shape) -> Op | None:
     if cells % 2 == 0 and draw(st.booleans()):
         levels = [(1, cells // 2), (cells // 2, 1)]
     strides = [draw(st.sampled_from([4, 8, 16])) for _ in levels]
-
-    def decode(t):
-        import torch
-
-        centres, scales = [], []
-        for (h, w), stride in zip(levels, strides):
-            ys, xs = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
-            centres.append(torch.stack((xs.flatten(), ys.flatten())))
-            scales.append(torch.full((h * w,), float(stride)))
-        centre, scale = torch.cat(centres, 1), torch.cat(scales)
-        near, far = centre - t[:, :2], centre + t[:, 2:]
-        return torch.cat(((near + far) / 2, far - near), 1) * scale
-
-    return Op("dist2bbox", {"grids": [list(level) for level in levels], "strides": strides}, x, lambda: _modules().Apply(decode))
+    return Op("dist2bbox", {"grids": [list(level) for level in levels], "strides": strides}, x, lambda: _torch_layers().DistanceToBox(levels, strides, True))
 
 
 @layer("transpose", weight=1)
