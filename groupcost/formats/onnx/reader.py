@@ -1,6 +1,6 @@
 """Reading an ONNX file or bytes: shapes and attributes only, weights never read.
 
-The file is memory-mapped and its large tensor payloads are left out before protobuf parses it
+The file is read in small chunks and its large tensor payloads are left out before protobuf parses it
 (groupcost.formats.onnx.wire), so neither time nor memory grows with the weights; only the `onnx`
 package's generated message classes are loaded (the `[onnx]` extra). Every weight's size comes
 from its initializer's dims; an external-data file is checked for existence and size, never
@@ -10,14 +10,13 @@ the operator handlers (groupcost.formats.onnx.handlers).
 
 from __future__ import annotations
 
-import mmap
 import sys
 from pathlib import Path
 
 from groupcost.formats.onnx.handlers import OPERATORS
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.values import FileLocation, OnnxError, require_onnx
-from groupcost.formats.onnx.wire import WireError, without_weights
+from groupcost.formats.onnx.wire import FileBytes, WireError, without_weights
 from groupcost.graph.network import Network
 
 MAX_BYTES = 2**31 - 1  # protobuf cannot parse a larger message; weights beyond it go to external data
@@ -68,8 +67,7 @@ def read_network(path: str | Path, *, allow_unknown: bool = False, max_bytes: in
         with open(path, "rb") as f:
             if size == 0:
                 raise OnnxError("the file is empty", "is this an ONNX model?", FileLocation(label))
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                slim = without_weights(data)
+            slim = without_weights(FileBytes(f.fileno(), size))
         model = model_proto()
         model.ParseFromString(slim)
         del slim
