@@ -9,23 +9,26 @@ the output shape; the imported spec, raised and built again, gives the same anal
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, assume, given, reject, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from groupcost.errors import SpecError  # noqa: E402
+from groupcost.errors import GroupcostError, SpecError  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
 from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
 from groupcost.language import build, parse_text  # noqa: E402
 from test_onnx_import import folded_bn  # noqa: E402
-from graphgen import graphs  # noqa: E402
+from graphgen import LAYERS, MERGES, graphs  # noqa: E402
+from torch_layers import FrozenBatchNorm2d  # noqa: E402
 from torch_named import export_onnx, named_module, trained_batchnorm  # noqa: E402
-from torch_reference import torch_counts  # noqa: E402
+from torch_reference import torch_counts_with_matmul  # noqa: E402
 
 ACTS = ["relu", "relu6", "sigmoid", "hswish", "hsigmoid", "silu", "tanh", "leakyrelu", "elu"]
 
@@ -82,7 +85,7 @@ def test_random_networks_keep_their_figures_through_onnx(tmp_path_factory, text)
     model = named_module(network)
     path = tmp_path_factory.mktemp("random") / "net.onnx"
     export_onnx(model, network.input_shape, path)
-    params, macs, out_shape = torch_counts(model, network.input_shape)
+    params, macs, _, out_shape = torch_counts_with_matmul(model, network.input_shape)
     imported = read_network(path)
     report = analyze(imported)
     assert (report.totals.params, report.totals.macs, report.output_shape) == (params - folded_bn(network), macs, out_shape)
@@ -91,21 +94,134 @@ def test_random_networks_keep_their_figures_through_onnx(tmp_path_factory, text)
     assert [(n.name, n.out_shape) for n in rebuilt.nodes] == [(n.name, n.out_shape) for n in imported.nodes]
 
 
-# The language issue's generator (tests/graphgen.py): DAGs of every rank, with the layer types the
-# importer reads (groupnorm, instancenorm, pixel (un)shuffle and adaptive pools have no ONNX form it reads).
-IMPORTED_KINDS = ("conv", "dwconv", "pwconv", "convtranspose", "bn", "layernorm", "layerscale", "activation", "pool", "gap", "gmp",
-                  "upsample", "crop", "pad", "flatten", "fc", "linear", "head", "upsample_to", "crop_to", "fpn", "unet", "add", "concat")
+# The language issue's generator (tests/graphgen.py): DAGs of every rank, over every layer type it draws,
+# through each exporter. Left out, per exporter, with the reason:
+NOT_READ = {
+    "dynamo": {
+        "pixelshuffle": "torch.export writes DepthToSpace/SpaceToDepth, which the importer refuses by name",
+        "pixelunshuffle": "as pixelshuffle",
+        "layernorm": "torch.export writes LayerNormalization over the channels of a permuted tensor, refused by name",
+        "pad": "torch.export cannot convert reflect and replicate pads (the exporter fails, not groupcost)",
+        "adaptive_pool": "torch.export cannot convert an adaptive max pool (the exporter fails)",
+        "adaptive_pool_to": "as adaptive_pool",
+        "frozenbn": "MISCOUNTED: see test_frozen_batch_norm_after_an_activation_keeps_pytorchs_count",
+    },
+    "folded": {"frozenbn": "MISCOUNTED: see test_frozen_batch_norm_after_an_activation_keeps_pytorchs_count"},
+    "unfolded": {},
+}
+ALL_KINDS = tuple(sorted({*LAYERS, *MERGES}))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(graph=graphs(max_nodes=12, kinds=IMPORTED_KINDS))
-def test_generated_graphs_exported_and_imported_keep_pytorchs_figures(graph, tmp_path_factory):
+def known_miscount(graph, how: str) -> bool:
+    """Draws that meet a miscount found by this test and not fixed yet (each has a strict xfail test below)."""
+    return how == "dynamo" and any(n.kind == "groupnorm" and len(n.out) == 2 and n.args.get("g", n.args.get("groups")) == n.out[0] for n in graph.nodes)  # test_group_norm_of_one_channel_...
+
+
+NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)  # a torch.export run takes seconds: a failure is reported as drawn
+REFUSED = re.compile(r"is not the output of a layer groupcost can name|a reshape of N×\S+ to \[1, |a split along another axis than the channels")
+"""Refusals by name that a draw may meet: a graph whose output is its input (a slice of everything),
+torch.export's reshape that fixes a dynamic batch at 1 (it does so in some single-head attention), and
+its Split of a chunk along a spatial axis."""
+
+
+def distinct_outputs(path, shapes: tuple) -> tuple:
+    """`shapes` less the outputs that the exporter wrote as an Identity of an earlier output (torch.export
+    merges equal computations): the network lists each tensor once."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    source = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Identity"}
+
+    def root(name: str) -> str:
+        while name in source:
+            name = source[name]
+        return name
+
+    first = {}
+    for out, shape in zip(graph.output, shapes):
+        first.setdefault(root(out.name), shape)
+    return tuple(first.values())
+
+
+def graph_kinds(how: str) -> tuple[str, ...]:
+    return tuple(k for k in ALL_KINDS if k not in NOT_READ[how])
+
+
+def assert_graph_reads_as_pytorch(graph, how: str, folder) -> None:
+    """Export `graph`'s torch module `how`, read it back: PyTorch's params (less what BN folding removes),
+    conv + linear MACs, matmul MACs and every output's shape."""
+    assume(not known_miscount(graph, how))
     network = build(parse_text(graph.spec, "random_graph.yaml"), {})
     model = trained_batchnorm(graph.module().eval())
-    params, macs, shapes = torch_counts(model, graph.input_shape)
-    path = tmp_path_factory.mktemp("graph") / "g.onnx"
-    export_onnx(model, graph.input_shape, path, outputs=len(graph.outputs))
-    imported = read_network(path)
+    params, macs, matmul_macs, shapes = torch_counts_with_matmul(model, graph.input_shape)
+    path = folder / "g.onnx"
+    try:
+        export_onnx(model, graph.input_shape, path, outputs=len(graph.outputs), dynamo=how == "dynamo", fold=how != "unfolded")
+    except Exception:  # the exporter's own limits (a dynamic batch torch.export cannot prove, an operator it cannot convert)
+        reject()
+    try:
+        imported = read_network(path)
+    except GroupcostError as exc:
+        assert REFUSED.search(str(exc)), (how, graph.spec, str(exc))
+        return
     report = analyze(imported)
-    assert (report.totals.params, report.totals.macs) == (params - folded_bn(network), macs), graph.spec
-    assert imported.output_shapes == (shapes if len(graph.outputs) > 1 else (shapes,)), graph.spec
+    removed = folded_bn(network) if how == "folded" else 0
+    totals = (report.totals.params, report.totals.macs, report.totals.matmul_macs)
+    assert totals == (params - removed, macs, matmul_macs), (how, graph.spec)
+    assert imported.output_shapes == distinct_outputs(path, shapes if len(graph.outputs) > 1 else (shapes,)), (how, graph.spec)
+
+
+@pytest.mark.parametrize("how", ["folded", "unfolded"])
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_generated_graphs_exported_by_torchscript_keep_pytorchs_figures(how, data, tmp_path_factory):
+    graph = data.draw(graphs(max_nodes=12, kinds=graph_kinds(how)))
+    assert_graph_reads_as_pytorch(graph, how, tmp_path_factory.mktemp("graph"))
+
+
+@pytest.mark.slow
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), phases=NO_SHRINK)
+@given(graph=graphs(max_nodes=8, kinds=graph_kinds("dynamo")))
+def test_generated_graphs_exported_by_torch_export_keep_pytorchs_figures(graph, tmp_path_factory):
+    assert_graph_reads_as_pytorch(graph, "dynamo", tmp_path_factory.mktemp("graph"))
+
+
+def test_every_drawn_kind_is_read_by_some_exporter():
+    """The exclusions stay exclusions: a kind no exporter's draw reaches would go unchecked."""
+    assert set(ALL_KINDS) == {k for how in NOT_READ for k in graph_kinds(how)}
+    assert all(set(NOT_READ[how]) <= set(ALL_KINDS) for how in NOT_READ)
+
+
+class _FrozenAfterActivation(torch.nn.Module):
+    """torchvision's FrozenBatchNorm2d where no conv precedes it: `x * scale + shift`, scale and shift
+    computed from buffers. Folded exports hold them as computed constants; PyTorch counts 0 parameters."""
+
+    def __init__(self, c: int = 4):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(c, c, 3, padding=1)
+        self.frozen = FrozenBatchNorm2d(c)
+
+    def forward(self, x):
+        return self.frozen(torch.relu(self.conv(x)))
+
+
+@pytest.mark.xfail(strict=True, reason="the Mul by the computed scale reads as a learnable layerscale (C parameters too many)")
+@pytest.mark.parametrize("how", ["folded", "dynamo"])
+def test_frozen_batch_norm_after_an_activation_keeps_pytorchs_count(how, tmp_path):
+    model = _FrozenAfterActivation().eval()
+    path = tmp_path / "frozen.onnx"
+    export_onnx(model, (4, 6, 6), path, dynamo=how == "dynamo", fold=how != "unfolded")
+    params, macs, _, _ = torch_counts_with_matmul(model, (4, 6, 6))
+    totals = analyze(read_network(path)).totals
+    assert (totals.params, totals.macs) == (params, macs)
+
+
+@pytest.mark.xfail(strict=True, reason="torch.export writes the norm's affine as Mul and Add of computed constants: the Add's C parameters are lost")
+def test_group_norm_of_one_channel_per_group_over_a_sequence_exported_by_torch_export_keeps_its_shift(tmp_path):
+    """GroupNorm(C, C) on C×L (a C×H×W input, or two channels per group, read exactly)."""
+    model = torch.nn.Sequential(torch.nn.Conv1d(2, 4, 1), torch.nn.GroupNorm(4, 4)).eval()
+    path = tmp_path / "norm.onnx"
+    export_onnx(model, (2, 9), path, dynamo=True)
+    params, macs, _, _ = torch_counts_with_matmul(model, (2, 9))
+    totals = analyze(read_network(path)).totals
+    assert (totals.params, totals.macs) == (params, macs)
