@@ -3,9 +3,19 @@
     python benchmarks/onnx_import_speed.py [--runs 9] [--model resnet50.onnx]
 
 End to end, each in a fresh process (median wall time, largest peak RSS):
+0. `python -c pass`: the interpreter alone, the floor under every figure.
 1. `python -c "import onnx; onnx.load(f)"`: the anchor.
-2. `groupcost analyze f` (goal: at most 1.4x the anchor's time, at most 1.1x its peak memory).
+2. `groupcost analyze f` (goal, issue 20: at most 0.3x the anchor's time, at most 0.2x its peak memory).
 3. `groupcost import f`: the same read, raised to a readable spec.
+
+Memory is the child's peak resident set (`ru_maxrss` from wait4): its own allocations and every
+file page mapped into it. The anchor's is almost all one allocation, the file read into a bytes
+object. groupcost maps no file: until 2026-12-06 it memory-mapped the ONNX file, and on a kernel
+that keeps a file in 2 MiB page-cache folios each fault mapped a whole folio, so the same
+process measured 27 MiB or 79 MiB depending on how the file had entered the page cache (a
+freshly written export: 79 MiB, 0.33x); it now reads the file in 64 KiB chunks (0.11x either way).
+CPU time (user + system, median) is printed too: on a shared machine wall time swings with the
+load, and more for groupcost (Python imports, CPU-bound) than for the anchor (a read and a parse).
 The file is ResNet-50 as PyTorch's TorchScript exporter writes it (weights inline, about 100 MB),
 and the same model from the torch.export exporter (weights in external data); without --model
 both are exported first from the zoo spec through the tests' torch builder (needs torch, onnxscript).
@@ -32,21 +42,21 @@ PY = sys.executable
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_child(args: list[str]) -> tuple[float, int]:
-    """(wall seconds, peak RSS in KiB) of one child process."""
+def run_child(args: list[str]) -> tuple[float, int, float]:
+    """(wall seconds, peak RSS in KiB, CPU seconds: user + system) of one child process."""
     start = time.perf_counter()
     child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(child.pid, 0)
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status):
         raise SystemExit(f"{' '.join(args)} failed: {child.stderr.read().decode()}")
-    return elapsed, usage.ru_maxrss
+    return elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
-def measure(args: list[str], runs: int) -> tuple[float, int]:
+def measure(args: list[str], runs: int) -> tuple[float, int, float]:
     run_child(args)  # warm the page cache
     samples = [run_child(args) for _ in range(runs)]
-    return statistics.median(s[0] for s in samples), max(s[1] for s in samples)
+    return statistics.median(s[0] for s in samples), max(s[1] for s in samples), statistics.median(s[2] for s in samples)
 
 
 def export_resnet50(folder: Path) -> list[Path]:
@@ -79,17 +89,18 @@ def main() -> None:
         for model in models:
             size = model.stat().st_size + sum(p.stat().st_size for p in model.parent.glob(model.name + ".data"))
             print(f"{model.name}: {size / 1e6:.1f} MB (file and external data)")
+            interpreter = measure([PY, "-c", "pass"], args.runs)
             anchor = measure([PY, "-c", f"import onnx; onnx.load({str(model)!r})"], args.runs)
             analyze = measure([PY, "-m", "groupcost", "analyze", str(model)], args.runs)
             imported = measure([PY, "-m", "groupcost", "import", str(model)], args.runs)
-            rows = [("import onnx; onnx.load(f)", anchor), ("groupcost analyze f", analyze), ("groupcost import f", imported)]
+            rows = [("python -c pass", interpreter), ("import onnx; onnx.load(f)", anchor), ("groupcost analyze f", analyze), ("groupcost import f", imported)]
             if args.peers:
                 profile = ("import sys, numpy; sys.path.insert(0, %r); import onnx_tool; m = onnx_tool.Model(%r); "
                            "m.graph.shape_infer({'input': numpy.zeros((1, 3, 224, 224), dtype='float32')}); m.graph.profile()") % (str(args.peers), str(model))
                 rows.append(("onnx_tool Model+profile", measure([PY, "-c", profile], args.runs)))
-            for label, (seconds, kib) in rows:
-                print(f"  {label:28s} {seconds * 1000:7.0f} ms  {kib / 1024:7.1f} MiB   "
-                      f"{seconds / anchor[0]:.2f}x time  {kib / anchor[1]:.2f}x memory")
+            for label, (seconds, kib, cpu) in rows:
+                print(f"  {label:28s} {seconds * 1000:7.0f} ms  {kib / 1024:7.1f} MiB  {cpu * 1000:6.0f} ms CPU   "
+                      f"{seconds / anchor[0]:.2f}x time  {kib / anchor[1]:.2f}x memory  {cpu / anchor[2]:.2f}x CPU")
         print(f"({env_path}; median of {args.runs} runs after one warm-up; peak RSS is the largest seen)")
 
 
