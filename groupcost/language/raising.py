@@ -329,7 +329,7 @@ def explicit_slices(network: Network) -> Network:
 
     A spec reads a channel range only as a `parallel: split:` branch; cross-stage-partial nets,
     Res2Net, mixed-kernel depthwise convs and partial-channel residuals read ranges elsewhere. As
-    slices (`NAME_in`, `NAME_in1`, ... for the reader NAME) every entry reads a whole tensor.
+    slices (`NAME_in`, `NAME_in1`, ... for the reader NAME; `m.0.in1_2` for `m.0.2`) every entry reads a whole tensor.
     """
     names = {n.name for n in network.nodes}
     nodes: list[Step] = []
@@ -338,7 +338,8 @@ def explicit_slices(network: Network) -> Network:
         for k, (tensor, channels) in enumerate(zip(node.inputs, node.channels)):
             if channels is None:
                 continue
-            base = f"{node.name}_in{k or ''}"
+            head, _, last = node.name.rpartition(".")
+            base = f"{node.name}_in{k or ''}" if last.isidentifier() else f"{head}{'.' if head else ''}in{k or ''}_{last}"  # `m.0.2` → `m.0.in_2`
             name, n = base, 1
             while name in names:
                 n += 1

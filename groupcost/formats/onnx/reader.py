@@ -69,7 +69,7 @@ def read_network(path: str | Path, *, allow_unknown: bool = False, max_bytes: in
             if size == 0:
                 raise OnnxError("the file is empty", "is this an ONNX model?", FileLocation(label))
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                slim = without_weights(data)
+                slim = without_weights(data, path.name)
         model = model_proto()
         model.ParseFromString(slim)
         del slim
