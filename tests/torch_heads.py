@@ -1,0 +1,59 @@
+"""Small detection heads in torch, written here from the architectures' descriptions, to test how the
+importer reads what PyTorch's exporters make of their decoding.
+
+`AnchorFreeHead`: two pyramid levels from a tiny backbone; per level one 1×1 conv to 4·bins box
+logits and the class logits; the levels flattened and joined; the distribution focal loss's
+expected distance (softmax over the bins, a fixed 1×1 conv with weights 0…bins−1); the anchor
+points (each cell's centre, built at run time from the feature maps' sizes, as YOLOv8 does) and
+strides; distances → boxes; the class sigmoid concatenated.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def anchor_points(features: list[torch.Tensor], strides: tuple[int, ...], offset: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each cell's centre (2×A, in cells, level after level, rows first) and its level's stride (1×A)."""
+    points, scales = [], []
+    for f, stride in zip(features, strides):
+        h, w = f.shape[2:]
+        ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32) + offset, torch.arange(w, dtype=torch.float32) + offset, indexing="ij")
+        points.append(torch.stack((xs, ys)).view(2, -1))
+        scales.append(torch.full((1, h * w), float(stride)))
+    return torch.cat(points, 1), torch.cat(scales, 1)
+
+
+def distances_to_boxes(distances: torch.Tensor, points: torch.Tensor, scales: torch.Tensor, xywh: bool) -> torch.Tensor:
+    left_top, right_bottom = distances.chunk(2, 1)
+    top_left, bottom_right = points - left_top, points + right_bottom
+    if xywh:
+        return torch.cat(((top_left + bottom_right) / 2, bottom_right - top_left), 1) * scales
+    return torch.cat((top_left, bottom_right), 1) * scales
+
+
+class AnchorFreeHead(nn.Module):
+    def __init__(self, classes: int = 3, bins: int = 4, xywh: bool = True, offset: float = 0.5):
+        super().__init__()
+        self.classes, self.bins, self.xywh, self.offset = classes, bins, xywh, offset
+        self.strides = (4, 8)
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 4, 1), nn.ReLU())
+        self.down = nn.Sequential(nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU())
+        self.box = nn.ModuleList(nn.Conv2d(c, 4 * bins, 1) for c in (8, 16))
+        self.cls = nn.ModuleList(nn.Conv2d(c, classes, 1) for c in (8, 16))
+        self.dfl = nn.Conv2d(bins, 1, 1, bias=False).requires_grad_(False)
+        self.dfl.weight.data[:] = torch.arange(bins, dtype=torch.float32).view(1, bins, 1, 1)
+
+    def distances(self, logits: torch.Tensor) -> torch.Tensor:
+        n, _, cells = logits.shape
+        return self.dfl(logits.view(n, 4, self.bins, cells).transpose(2, 1).softmax(1)).view(n, 4, cells)
+
+    def forward(self, x):
+        small = self.stem(x)
+        features = [small, self.down(small)]
+        n = x.shape[0]
+        levels = [torch.cat((box(f), cls(f)), 1).view(n, 4 * self.bins + self.classes, -1) for f, box, cls in zip(features, self.box, self.cls)]
+        box, cls = torch.cat(levels, 2).split((4 * self.bins, self.classes), 1)
+        points, scales = anchor_points(features, self.strides, self.offset)
+        return torch.cat((distances_to_boxes(self.distances(box), points, scales, self.xywh), cls.sigmoid()), 1)
