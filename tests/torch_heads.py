@@ -57,3 +57,28 @@ class AnchorFreeHead(nn.Module):
         box, cls = torch.cat(levels, 2).split((4 * self.bins, self.classes), 1)
         points, scales = anchor_points(features, self.strides, self.offset)
         return torch.cat((distances_to_boxes(self.distances(box), points, scales, self.xywh), cls.sigmoid()), 1)
+
+
+class SpaceToDepth(nn.Module):
+    """Each block×block patch's pixels moved to channels (TResNet's stem, YOLOv5's Focus as a view):
+    a reshape to rank 6, a transpose, a reshape back."""
+
+    def __init__(self, block: int = 4):
+        super().__init__()
+        self.block = block
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        b = self.block
+        x = x.view(n, c, h // b, b, w // b, b).permute(0, 3, 5, 1, 2, 4).contiguous()
+        return x.view(n, c * b * b, h // b, w // b)
+
+
+class SpaceToDepthStem(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.s2d = SpaceToDepth(4)
+        self.conv = nn.Conv2d(48, 8, 3, 1, 1)
+
+    def forward(self, x):
+        return self.conv(self.s2d(x))

@@ -1,4 +1,5 @@
-"""Detection heads' decoding as PyTorch's exporters write it, from torch modules written here (tests/torch_heads.py).
+"""Detection heads' decoding and space-to-depth as PyTorch's exporters write them, from torch modules
+written here (tests/torch_heads.py).
 
 Each head is exported three ways (TorchScript with and without constant folding, torch.export with a
 symbolic batch) and read back: PyTorch's own parameter count, MACs (FlopCounterMode) and output
@@ -17,7 +18,9 @@ pytest.importorskip("onnx")
 from groupcost.errors import GroupcostError  # noqa: E402
 from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
-from torch_heads import AnchorFreeHead, anchor_points, distances_to_boxes  # noqa: E402
+from groupcost.language import build, parse_text  # noqa: E402
+from groupcost.language.raising import raise_spec  # noqa: E402
+from torch_heads import AnchorFreeHead, SpaceToDepth, SpaceToDepthStem, anchor_points, distances_to_boxes  # noqa: E402
 from torch_named import export_onnx  # noqa: E402
 from torch_reference import torch_counts  # noqa: E402
 
@@ -68,3 +71,42 @@ def test_anchors_other_than_cell_centres_are_refused_by_name(how, tmp_path):
     with pytest.raises(GroupcostError) as refused:
         exported(model, tmp_path, how)
     assert "Sub" in str(refused.value) and "channel range" in str(refused.value)
+
+
+# ---- space-to-depth: a reshape to rank 6, a permute, a reshape back -------------------------------
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_space_to_depth_reads_exactly_and_raises_to_a_spec(how, tmp_path):
+    model = SpaceToDepthStem()
+    params, macs, out_shape = torch_counts(model, (3, 32, 32))
+    path = tmp_path / f"{how}.onnx"
+    export_onnx(model.eval(), (3, 32, 32), path, dynamo=how == "dynamo", fold=how != "unfolded")
+    network = read_network(path)
+    report = analyze(network)
+    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
+    assert [row.out_shape for row in report.rows if row.type in ("reshape", "permute")] == [(3, 8, 4, 8, 4), (4, 4, 3, 8, 8), (48, 8, 8)]
+    rebuilt = analyze(build(parse_text(raise_spec(network), "s2d.yaml"), {}))
+    assert [(r.type, r.out_shape, r.params, r.macs) for r in rebuilt.rows] == [(r.type, r.out_shape, r.params, r.macs) for r in report.rows]
+
+
+def test_space_to_depth_computes_what_torch_computes(tmp_path):
+    """The graph read back, run by the NumPy executor, by its own ONNX export in onnxruntime and by its
+    torch export, against the torch module on one random input."""
+    from groupcost.formats.onnx import export as onnx_export
+    from groupcost.run.execute import forward, init_weights
+    from torch_reference import network_module
+
+    model = SpaceToDepth(4)
+    path = tmp_path / "s2d.onnx"
+    export_onnx(model.eval(), (3, 16, 16), path)
+    network = read_network(path)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        want = model(x).numpy()
+        np.testing.assert_array_equal(network_module(network)(x).numpy(), want)
+    got, _ = forward(network, x.numpy(), init_weights(network, 0, "float32"))
+    np.testing.assert_array_equal(got, want)
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(onnx_export.onnx_model(network).SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0], want)
