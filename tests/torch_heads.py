@@ -82,3 +82,56 @@ class SpaceToDepthStem(nn.Module):
 
     def forward(self, x):
         return self.conv(self.s2d(x))
+
+
+class AnchorBasedHead(nn.Module):
+    """YOLOv5's head: per level a 1×1 conv to anchors × (classes + 5), viewed as (N, A, C+5, H, W) and
+    permuted to (N, A, H, W, C+5); a sigmoid, split along the last axis into (x, y), (w, h) and scores;
+    (x, y) · 2 + the cell grid − ½, times the stride; (w, h) · 2 squared times each anchor's size;
+    joined again and flattened to (N, A·H·W, C+5), the levels concatenated. `squared`: how (w, h)·2 is
+    squared, `pow` (x ** 2, as YOLOv5 writes it) or `product` (x · x)."""
+
+    def __init__(self, classes: int = 3, squared: str = "product"):
+        super().__init__()
+        self.classes, self.outputs, self.squared = classes, classes + 5, squared
+        self.strides = (4, 8)
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 4, 1), nn.ReLU())
+        self.down = nn.Sequential(nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU())
+        self.register_buffer("anchors", torch.tensor([[[1.0, 2.0], [2.0, 1.0], [2.0, 2.0]], [[3.0, 4.0], [4.0, 3.0], [4.0, 4.0]]]), persistent=False)
+        self.m = nn.ModuleList(nn.Conv2d(c, 3 * self.outputs, 1) for c in (8, 16))
+
+    def forward(self, x):
+        small = self.stem(x)
+        per_level = []
+        for i, f in enumerate((small, self.down(small))):
+            y = self.m[i](f)
+            n, _, h, w = y.shape
+            y = y.view(n, 3, self.outputs, h, w).permute(0, 1, 3, 4, 2).contiguous()
+            ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+            grid = torch.stack((xs, ys), 2).expand(1, 3, h, w, 2) - 0.5
+            anchor_grid = (self.anchors[i] * self.strides[i]).view(1, 3, 1, 1, 2).expand(1, 3, h, w, 2)
+            xy, wh, scores = y.sigmoid().split((2, 2, self.classes + 1), 4)
+            xy = (xy * 2 + grid) * self.strides[i]
+            wh = ((wh * 2) ** 2 if self.squared == "pow" else (wh * 2) * (wh * 2)) * anchor_grid
+            per_level.append(torch.cat((xy, wh, scores), 4).view(n, 3 * h * w, self.outputs))
+        return torch.cat(per_level, 1)
+
+
+class KeypointHead(nn.Module):
+    """A YOLOv8-pose style keypoint decoding: per cell `keypoints` × (x, y, visibility) from a 1×1 conv,
+    viewed as (N, K, 3, A); (x, y) · 2 + the cell's corner, times the stride; visibility through a sigmoid."""
+
+    def __init__(self, keypoints: int = 5):
+        super().__init__()
+        self.keypoints = keypoints
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 4, 1), nn.ReLU())
+        self.kpt = nn.Conv2d(8, keypoints * 3, 1)
+
+    def forward(self, x):
+        f = self.stem(x)
+        y = self.kpt(f).flatten(2)
+        n, _, cells = y.shape
+        points, _ = anchor_points([f], (4,))
+        y = y.view(n, self.keypoints, 3, cells)
+        xy = (y[:, :, :2] * 2.0 + (points - 0.5)) * 4.0
+        return torch.cat((xy, y[:, :, 2:3].sigmoid()), 2).view(n, self.keypoints * 3, cells)

@@ -344,15 +344,20 @@ class Importer:
         return self.builder.merge(self.step_name(i, kind), kind, xs, self.loc, refused, where=self.where(node), fresh=True)
 
     def cropped(self, view: "Cropped") -> Act:
-        """The crop layer of a run of spatial Slices (torch's narrow writes one per axis), made at its first reader."""
+        """A run of spatial Slices (torch's narrow writes one per axis), made at its first reader: the centre
+        `crop` it is, or else a `slice` along each axis it narrows (a pose head's keypoints (x, y) and score)."""
         if view not in self.crops:
             dims = view.x.shape[1:]
-            for n, (start, stop) in zip(dims, view.box):
-                if start != (n - (stop - start)) // 2:
-                    raise self.fail(self.order[view.first], f"crops {format_shape(view.x.shape)} to {[b - a for a, b in view.box]} off centre (starting at {[a for a, _ in view.box]})",
-                                    "groupcost's crop takes the centre, offset (size − target) // 2") from None
-            size = tuple(stop - start for start, stop in view.box)
-            self.crops[view] = self.layer(view.first, self.order[view.first], "crop", LAYER_TYPES["crop"](size=size), view.x)
+            node = self.order[view.first]
+            if all(start == (n - (stop - start)) // 2 for n, (start, stop) in zip(dims, view.box)):
+                size = tuple(stop - start for start, stop in view.box)
+                self.crops[view] = self.layer(view.first, node, "crop", LAYER_TYPES["crop"](size=size), view.x)
+            else:
+                y = view.x
+                for axis, (n, (start, stop)) in enumerate(zip(dims, view.box), start=2):
+                    if (start, stop) != (0, n):
+                        y = self.layer(view.first, node, "slice", LAYER_TYPES["slice"](start=start, stop=stop, dim=axis), y)
+                self.crops[view] = y
         return self.crops[view]
 
     def materialized(self, i: int, node, view) -> Act:

@@ -20,7 +20,7 @@ from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
 from groupcost.language import build, parse_text  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
-from torch_heads import AnchorFreeHead, SpaceToDepth, SpaceToDepthStem, anchor_points, distances_to_boxes  # noqa: E402
+from torch_heads import AnchorBasedHead, AnchorFreeHead, KeypointHead, SpaceToDepth, SpaceToDepthStem, anchor_points, distances_to_boxes  # noqa: E402
 from torch_named import export_onnx  # noqa: E402
 from torch_reference import torch_counts  # noqa: E402
 
@@ -110,3 +110,36 @@ def test_space_to_depth_computes_what_torch_computes(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     session = ort.InferenceSession(onnx_export.onnx_model(network).SerializeToString(), providers=["CPUExecutionProvider"])
     np.testing.assert_array_equal(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0], want)
+
+
+# ---- anchor-based boxes (YOLOv5) and keypoints (pose): views, slices along any axis, arithmetic -----
+
+
+def reads_as_pytorch(model, how: str, tmp_path) -> None:
+    """PyTorch's params, MACs and output shape, 0 MACs outside the convs, and the same figures once raised to a spec."""
+    params, macs, out_shape = torch_counts(model, INPUT)
+    network = exported(model, tmp_path, how)
+    report = analyze(network)
+    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
+    assert all(row.macs == 0 for row in report.rows if "conv" not in row.type)
+    rebuilt = analyze(build(parse_text(raise_spec(network), "head.yaml"), {}))
+    assert [(r.type, r.out_shape, r.params, r.macs) for r in rebuilt.rows] == [(r.type, r.out_shape, r.params, r.macs) for r in report.rows]
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_anchor_based_decoding_reads_exactly(how, tmp_path):
+    reads_as_pytorch(AnchorBasedHead(squared="product"), how, tmp_path)
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_keypoint_decoding_reads_exactly(how, tmp_path):
+    reads_as_pytorch(KeypointHead(), how, tmp_path)
+
+
+def test_anchor_based_decoding_with_a_power_is_exact_or_refused_by_name(tmp_path):
+    """(w, h) · 2 ** 2: read exactly where the importer reads a power of an activation, else refused naming the Pow."""
+    model = AnchorBasedHead(squared="pow")
+    try:
+        reads_as_pytorch(model, "folded", tmp_path)
+    except GroupcostError as refused:
+        assert "Pow" in str(refused)
