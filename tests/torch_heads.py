@@ -135,3 +135,15 @@ class KeypointHead(nn.Module):
         y = y.view(n, self.keypoints, 3, cells)
         xy = (y[:, :, :2] * 2.0 + (points - 0.5)) * 4.0
         return torch.cat((xy, y[:, :, 2:3].sigmoid()), 2).view(n, self.keypoints * 3, cells)
+
+
+class Focus(nn.Module):
+    """YOLOv5's first stem: the four pixels of each 2×2 patch as four images of half the size
+    (strided slices), concatenated along the channels, then a 3×3 conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(12, 8, 3, 1, 1)
+
+    def forward(self, x):
+        return self.conv(torch.cat((x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2], x[..., 1::2, 1::2]), 1))

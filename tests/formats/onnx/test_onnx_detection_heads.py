@@ -20,7 +20,7 @@ from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
 from groupcost.language import build, parse_text  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
-from torch_heads import AnchorBasedHead, AnchorFreeHead, KeypointHead, SpaceToDepth, SpaceToDepthStem, anchor_points, distances_to_boxes  # noqa: E402
+from torch_heads import AnchorBasedHead, AnchorFreeHead, Focus, KeypointHead, SpaceToDepth, SpaceToDepthStem, anchor_points, distances_to_boxes  # noqa: E402
 from torch_named import export_onnx  # noqa: E402
 from torch_reference import torch_counts  # noqa: E402
 
@@ -73,7 +73,22 @@ def test_anchors_other_than_cell_centres_are_refused_by_name(how, tmp_path):
     assert "Sub" in str(refused.value) and "channel range" in str(refused.value)
 
 
-# ---- space-to-depth: a reshape to rank 6, a permute, a reshape back -------------------------------
+# ---- space-to-depth: strided slices (Focus), or a reshape to rank 6, a permute, a reshape back ----
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_focus_reads_exactly_and_raises_to_a_spec(how, tmp_path):
+    """Strided slices (x[..., ::2, ::2]) as `slice` steps with a step, joined: PyTorch's counts, the spec built again."""
+    model = Focus()
+    params, macs, out_shape = torch_counts(model, (3, 32, 32))
+    path = tmp_path / f"{how}.onnx"
+    export_onnx(model.eval(), (3, 32, 32), path, dynamo=how == "dynamo", fold=how != "unfolded")
+    network = read_network(path)
+    report = analyze(network)
+    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
+    assert [row.out_shape for row in report.rows if row.type == "concat"] == [(12, 16, 16)]
+    rebuilt = analyze(build(parse_text(raise_spec(network), "focus.yaml"), {}))
+    assert [(r.type, r.out_shape, r.params, r.macs) for r in rebuilt.rows] == [(r.type, r.out_shape, r.params, r.macs) for r in report.rows]
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
@@ -90,15 +105,22 @@ def test_space_to_depth_reads_exactly_and_raises_to_a_spec(how, tmp_path):
     assert [(r.type, r.out_shape, r.params, r.macs) for r in rebuilt.rows] == [(r.type, r.out_shape, r.params, r.macs) for r in report.rows]
 
 
-def test_space_to_depth_computes_what_torch_computes(tmp_path):
+class FocusViews(torch.nn.Module):
+    """Focus without its conv: only the strided slices and the concatenation."""
+
+    def forward(self, x):
+        return torch.cat((x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2], x[..., 1::2, 1::2]), 1)
+
+
+@pytest.mark.parametrize("model", [SpaceToDepth(4), FocusViews()], ids=["space_to_depth", "focus"])
+def test_views_compute_what_torch_computes(model, tmp_path):
     """The graph read back, run by the NumPy executor, by its own ONNX export in onnxruntime and by its
     torch export, against the torch module on one random input."""
     from groupcost.formats.onnx import export as onnx_export
     from groupcost.run.execute import forward, init_weights
     from torch_reference import network_module
 
-    model = SpaceToDepth(4)
-    path = tmp_path / "s2d.onnx"
+    path = tmp_path / "views.onnx"
     export_onnx(model.eval(), (3, 16, 16), path)
     network = read_network(path)
     x = torch.randn(2, 3, 16, 16)
