@@ -811,18 +811,20 @@ def _dim(draw, index: int, rank: int) -> int:
 
 @layer("slice", weight=1)
 def draw_slice(draw, x: Shape) -> Op | None:
-    """x[:, ..., start:stop] along one dim, Python's rules (negative, past the end, stop left out)."""
+    """x[:, ..., start:stop:step] along one dim, Python's rules (negative, past the end, stop left out)."""
     axis = draw(st.integers(0, len(x) - 1))
     size = x[axis]
     start = draw(st.integers(-size - 1, size - 1))
     stop = draw(st.none() | st.integers(-size, size + 1))
+    step = draw(st.sampled_from([1, 1, 2, 3]))
     first, last, _ = slice(start, stop).indices(size)
     if last <= first:
         return None
     dim = _dim(draw, axis, len(x))
-    index = (slice(None),) * (axis + 1) + (slice(start, stop),)
-    args = {"start": start, **({"stop": stop} if stop is not None else {}), **({"dim": dim} if dim != 1 or draw(st.booleans()) else {})}
-    return Op("slice", args, (*x[:axis], last - first, *x[axis + 1:]), lambda: _modules().Apply(lambda t: t[index]))
+    index = (slice(None),) * (axis + 1) + (slice(start, stop, step),)
+    args = {"start": start, **({"stop": stop} if stop is not None else {}), **({"dim": dim} if dim != 1 or draw(st.booleans()) else {}),
+            **({"step": step} if step != 1 else {})}
+    return Op("slice", args, (*x[:axis], len(range(first, last, step)), *x[axis + 1:]), lambda: _modules().Apply(lambda t: t[index]))
 
 
 def _factors(n: int) -> list[int]:

@@ -81,7 +81,7 @@ class View(nn.Module):
     def forward(self, x):
         layer = self.layer
         if self.name == "slice":
-            return x[(slice(None),) * (layer.dim % x.dim()) + (slice(layer.start, layer.stop),)]
+            return x[(slice(None),) * (layer.dim % x.dim()) + (slice(layer.start, layer.stop, layer.step),)]
         if self.name == "reshape":
             return x.reshape(x.shape[0], *layer.shape)
         if self.name == "transpose":

@@ -162,14 +162,34 @@ class _Writer:
                 out.append(entry)
                 i += 1
                 continue
-            segment = home[len(ns)]
+            depth = self.depth(units, i, ns)
+            if depth == 0:  # a layer or merge under its dotted name (`m.0`), its namespace's units being interleaved with others'
+                entry, previous = self.entry(unit, ns, previous, sliced)
+                entry.name = ".".join(unit.name.split(".")[len(ns):])
+                out.append(entry)
+                i += 1
+                continue
+            group = home[: len(ns) + depth]
             j = i
-            while j < len(units) and self.home(units[j])[: len(ns) + 1] == (*ns, segment):
+            while j < len(units) and self.home(units[j])[: len(group)] == group:
                 j += 1
-            body, previous = self.entries(units[i:j], (*ns, segment), previous, sliced)
-            out.append(SeqE(segment, body))
+            body, previous = self.entries(units[i:j], group, previous, sliced)
+            out.append(SeqE(".".join(group[len(ns):]), body))
             i = j
         return out, previous
+
+    def depth(self, units: list, i: int, ns: tuple[str, ...]) -> int:
+        """Segments one entry's namespace takes: one, or where that namespace's units come in several runs
+        at this level, interleaved with others' (a detection head's cv2.0, cv3.0, cv2.1, ...), two (`cv2.0`),
+        or none for a layer or merge right under it (`m.0`), written under its dotted name."""
+        home = self.home(units[i])
+        segment = home[len(ns)]
+        runs = [k for k, unit in enumerate(units) if self.home(unit)[len(ns): len(ns) + 1] == (segment,)]
+        if runs == list(range(runs[0], runs[-1] + 1)):
+            return 1
+        if len(home) >= len(ns) + 2:
+            return 2
+        return 0 if isinstance(units[i], (LayerStep, MergeStep)) else 1
 
     def home(self, unit) -> tuple[str, ...]:
         if isinstance(unit, _Fork):
@@ -329,7 +349,7 @@ def explicit_slices(network: Network) -> Network:
 
     A spec reads a channel range only as a `parallel: split:` branch; cross-stage-partial nets,
     Res2Net, mixed-kernel depthwise convs and partial-channel residuals read ranges elsewhere. As
-    slices (`NAME_in`, `NAME_in1`, ... for the reader NAME) every entry reads a whole tensor.
+    slices (`NAME_in`, `NAME_in1`, ... for the reader NAME; `m.0.in1_2` for `m.0.2`) every entry reads a whole tensor.
     """
     names = {n.name for n in network.nodes}
     nodes: list[Step] = []
@@ -338,7 +358,8 @@ def explicit_slices(network: Network) -> Network:
         for k, (tensor, channels) in enumerate(zip(node.inputs, node.channels)):
             if channels is None:
                 continue
-            base = f"{node.name}_in{k or ''}"
+            head, _, last = node.name.rpartition(".")
+            base = f"{node.name}_in{k or ''}" if last.isidentifier() else f"{head}{'.' if head else ''}in{k or ''}_{last}"  # `m.0.2` → `m.0.in_2`
             name, n = base, 1
             while name in names:
                 n += 1

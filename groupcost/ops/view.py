@@ -58,17 +58,19 @@ def dim_index(dim: int, x: Shape, type_name: str, name: str = "dim") -> int:
 TORCH_HELPERS = {
     "Slice": '''
 class Slice(nn.Module):
-    """x[:, ..., start:stop] along one dim (PyTorch's numbering, 0 the batch); knows its output shape."""
+    """x[:, ..., start:stop:step] along one dim (PyTorch's numbering, 0 the batch); knows its output shape."""
 
-    def __init__(self, shape, dim, start=0, stop=None):
+    def __init__(self, shape, dim, start=0, stop=None, step=1):
         super().__init__()
         self.dim = dim % (len(shape) + 1)
-        self.start, stop, _ = slice(start, stop).indices(shape[self.dim - 1])
-        self.length = stop - self.start
+        self.start, self.stop, self.step = slice(start, stop, step).indices(shape[self.dim - 1])
+        self.length = len(range(self.start, self.stop, self.step))
         self.out_shape = (*shape[:self.dim - 1], self.length, *shape[self.dim:])
 
     def forward(self, x):
-        return x.narrow(self.dim, self.start, self.length)
+        if self.step == 1:
+            return x.narrow(self.dim, self.start, self.length)
+        return x[(slice(None),) * self.dim + (slice(self.start, self.stop, self.step),)]
 ''',
     "Reshape": '''
 class Reshape(nn.Module):
@@ -133,11 +135,13 @@ def _helper(name: str) -> tuple[tuple[str, str], ...]:
 @register("slice")
 @dataclass(frozen=True)
 class Slice(Layer):
-    """x[:, start:stop] (or along `dim`): Ghost's `[:, :out]`, a partial-channel residual's first C channels."""
+    """x[:, start:stop:step] (or along `dim`): Ghost's `[:, :out]`, a partial-channel residual's first C channels,
+    YOLOv5's Focus (`x[..., ::2, ::2]`: every other row, then every other column)."""
 
     start: int = arg(whole, 0, "first index taken (negative: from the end)")
     stop: int | None = arg(optional_whole, None, "index after the last one taken (negative: from the end; default: to the end)")
     dim: int = arg(whole, 1, "dimension, as PyTorch numbers it: 0 the batch, 1 the channels (default), -1 the last")
+    step: int = arg(positive_int, 1, "take every step-th index from start (1: all of them)")
 
     def bounds(self, x: Shape) -> tuple[int, int, int]:
         """(index into x, first, stop) for an input `x`, Python's slice rules."""
@@ -150,23 +154,26 @@ class Slice(Layer):
 
     def out_shape(self, x: Shape) -> Shape:
         axis, first, stop = self.bounds(x)
-        return (*x[:axis], stop - first, *x[axis + 1:])
+        return (*x[:axis], len(range(first, stop, self.step)), *x[axis + 1:])
 
     def forward(self, x, weights, counter):
         axis, first, stop = self.bounds(x.shape[1:])
-        return x[(slice(None),) * (axis + 1) + (slice(first, stop),)]
+        return x[(slice(None),) * (axis + 1) + (slice(first, stop, self.step),)]
 
     def torch_module(self, at: Place) -> TorchModule:
         axis, first, stop = self.bounds(at.in_shape)
-        return TorchModule(f"Slice({at.in_shape}, {axis + 1}, {first}, {stop})", helpers=_helper("Slice"))
+        step = f", {self.step}" if self.step != 1 else ""
+        return TorchModule(f"Slice({at.in_shape}, {axis + 1}, {first}, {stop}{step})", helpers=_helper("Slice"))
 
     @classmethod
     def torch_raised(cls, r: Raising) -> Raised | None:
-        return Raised(f"{r.need('Slice')}(shape, {r.a('dim') or '1'}, {r.a('start') or '0'}, {r.a('stop') or 'None'})", "module")
+        step = f", {r.a('step')}" if r.a("step") else ""
+        return Raised(f"{r.need('Slice')}(shape, {r.a('dim') or '1'}, {r.a('start') or '0'}, {r.a('stop') or 'None'}{step})", "module")
 
     def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
         axis, first, stop = self.bounds(at.in_shape)
-        g.node("Slice", [x, g.ints(f"{at.name}.starts", [first]), g.ints(f"{at.name}.ends", [stop]), g.ints(f"{at.name}.axes", [axis + 1])], at.name)
+        steps = [g.ints(f"{at.name}.steps", [self.step])] if self.step != 1 else []
+        g.node("Slice", [x, g.ints(f"{at.name}.starts", [first]), g.ints(f"{at.name}.ends", [stop]), g.ints(f"{at.name}.axes", [axis + 1]), *steps], at.name)
 
 
 @register("chunk")

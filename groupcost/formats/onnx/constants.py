@@ -17,7 +17,7 @@ from groupcost.ops import LAYER_TYPES, format_shape
 
 MADE_BY_EXPORTER = re.compile(r"val_\d+|onnx::.*|/.*|(add|sub|mul|div|expand|arange|view|reshape|repeat|cat|stack|unsqueeze|permute|"
                               r"transpose|clone|linspace|full|ones|zeros|select|pow|sqrt|exp|neg|rsub|sin|cos|where|_to_copy|"
-                              r"lift_fresh_copy|scalar_tensor|meshgrid|mean|sum|tensor|_tensor_constant)(_\d+)?")
+                              r"lift_fresh_copy|scalar_tensor(_default)?|meshgrid|mean|sum|tensor|_tensor_constant)(_\d+)?")
 """Names exporters give the tensors they make: TorchScript's `onnx::Op_N` and `/module/Op_output_0`, torch.export's
 `val_N` and its FX node names (`add_3`, `expand`); a parameter keeps its state_dict name (`pos_embed`, `blocks.0.gamma`)."""
 

@@ -11,6 +11,7 @@ import math
 import re
 
 from groupcost.formats.onnx.constants import constant_operation
+from groupcost.formats.onnx.detection import recognise_box_decodings
 from groupcost.formats.onnx.decomposed import recognise_gelus, recognise_group_norms
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
 from groupcost.formats.onnx.names import parameter_module
@@ -501,5 +502,6 @@ HANDLERS: dict[str, Handler] = {
 }
 """Every ONNX operator groupcost reads, in the default domain; anything else is unsupported."""
 
-OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_gelus, recognise_group_norms), weight_side)
+OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_gelus, recognise_group_norms,
+                                                                   recognise_box_decodings), weight_side)
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

@@ -33,10 +33,14 @@ class Recognised:
     (the pattern's other nodes are consumed); `what` names it where `source` is unknown."""
 
     source: str
-    layer: Layer
+    layer: Layer | None
     what: str
     elementwise: bool = False  # the same layer in either layout: a channels-last view stays one
     channels: int | None = None  # the channels `source` must have for the pattern to hold (its per-channel constants' size)
+    resolve: Callable[[Importer, Act], Layer | None] | None = None
+    """Where the layer depends on values known only once the handlers have run (a decoding's anchors): its
+    layer, or None where the values say it is not the pattern; its `members` are then read one by one."""
+    members: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -177,13 +181,20 @@ class Importer:
         view = found.elementwise and isinstance(x, ChannelsLast)
         if view:
             x = x.x
+        layer = found.layer
+        if found.resolve is not None:
+            layer = found.resolve(self, x) if isinstance(x, Act) else None
+            if layer is None:  # not the pattern after all: each node as its handler reads it
+                for k in (*found.members, i):
+                    self.convert(k, self.order[k])
+                return
         if not isinstance(x, Act):
             self.unknown(i, node, [x], f"{found.what} of an unknown tensor")
             return
         if found.channels is not None and (x.shape[0] != found.channels or x.channels is not None):
             self.unknown(i, node, [x], f"{found.what} whose per-channel constants do not fit {x.shape[0]} channels")
             return
-        y = self.layer(i, node, found.layer.type_name, found.layer, x)
+        y = self.layer(i, node, layer.type_name, layer, x)
         self.env[node.output[0]] = ChannelsLast(y) if view else y
 
     def topological_order(self) -> list:
@@ -333,24 +344,30 @@ class Importer:
         return self.builder.merge(self.step_name(i, kind), kind, xs, self.loc, refused, where=self.where(node), fresh=True)
 
     def cropped(self, view: "Cropped") -> Act:
-        """The crop layer of a run of spatial Slices (torch's narrow writes one per axis), made at its first reader."""
+        """A run of spatial Slices (torch's narrow writes one per axis), made at its first reader: the centre
+        `crop` it is, or else a `slice` along each axis it narrows (a pose head's keypoints (x, y) and score)."""
         if view not in self.crops:
             dims = view.x.shape[1:]
-            for n, (start, stop) in zip(dims, view.box):
-                if start != (n - (stop - start)) // 2:
-                    raise self.fail(self.order[view.first], f"crops {format_shape(view.x.shape)} to {[b - a for a, b in view.box]} off centre (starting at {[a for a, _ in view.box]})",
-                                    "groupcost's crop takes the centre, offset (size − target) // 2") from None
-            size = tuple(stop - start for start, stop in view.box)
-            self.crops[view] = self.layer(view.first, self.order[view.first], "crop", LAYER_TYPES["crop"](size=size), view.x)
+            node = self.order[view.first]
+            if all(start == (n - (stop - start)) // 2 for n, (start, stop) in zip(dims, view.box)):
+                size = tuple(stop - start for start, stop in view.box)
+                self.crops[view] = self.layer(view.first, node, "crop", LAYER_TYPES["crop"](size=size), view.x)
+            else:
+                y = view.x
+                for axis, (n, (start, stop)) in enumerate(zip(dims, view.box), start=2):
+                    if (start, stop) != (0, n):
+                        y = self.layer(view.first, node, "slice", LAYER_TYPES["slice"](start=start, stop=stop, dim=axis), y)
+                self.crops[view] = y
         return self.crops[view]
 
     def materialized(self, i: int, node, view) -> Act:
         """A view as the layers it stands for, made once, named at its first reader: a channels-last view
-        a `permute`; a grouped view a `reshape` to (g, C/g, H, W), and a `transpose` of its group axes."""
+        a `permute` (named after the Transpose that made it, where one did); a grouped view a `reshape` to (g, C/g, H, W), and a `transpose` of its group axes."""
         if view not in self.views:
             if isinstance(view, ChannelsLast):
                 rank = len(view.x.shape) + 1
-                y = self.layer(i, node, "permute", LAYER_TYPES["permute"](dims=(0, *range(2, rank), 1)), view.x)
+                k = i if view.made_at is None else view.made_at
+                y = self.layer(k, self.order[k], "permute", LAYER_TYPES["permute"](dims=(0, *range(2, rank), 1)), view.x)
             else:
                 c, *rest = view.x.shape
                 y = self.layer(i, node, "reshape", LAYER_TYPES["reshape"](shape=(view.groups, c // view.groups, *rest)), view.x)

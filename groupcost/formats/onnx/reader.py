@@ -67,7 +67,7 @@ def read_network(path: str | Path, *, allow_unknown: bool = False, max_bytes: in
         with open(path, "rb") as f:
             if size == 0:
                 raise OnnxError("the file is empty", "is this an ONNX model?", FileLocation(label))
-            slim = without_weights(FileBytes(f.fileno(), size))
+            slim = without_weights(FileBytes(f.fileno(), size), path.name)
         model = model_proto()
         model.ParseFromString(slim)
         del slim

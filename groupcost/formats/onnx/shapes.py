@@ -257,11 +257,14 @@ def _cast(imp: Importer, i: int, node, inputs: list):
 def _split(imp: Importer, i: int, node, inputs: list):
     x = as_act(inputs[0])
     attrs = attributes(node)
-    if attrs.get("axis", 0) % (len(x.shape) + 1) != 1:
-        raise Unsupported("a split along another axis than the channels")
+    axis = attrs.get("axis", 0) % (len(x.shape) + 1)
+    if axis == 0:
+        raise Unsupported("a split along the batch")
     sizes = attrs.get("split")
     if sizes is None and len(inputs) > 1 and inputs[1] is not None:
         sizes = imp.const(inputs[1], node, "its sizes").values
+    if axis != 1:
+        return _split_along(imp, i, node, x, axis, sizes)
     channels = x.shape[0] if x.channels is None else x.channels[1] - x.channels[0]
     n = len(node.output)
     if sizes is None:
@@ -277,6 +280,36 @@ def _split(imp: Importer, i: int, node, inputs: list):
         out.append(_slice_of(x, start, start + size))
         start += size
     return out
+
+
+def _strided(imp: Importer, i: int, node, x: Act, starts, ends, axes, steps) -> Act:
+    """A slice with a step (YOLOv5's Focus `x[..., ::2, ::2]`, every third channel): a `slice` step per axis."""
+    rank = len(x.shape) + 1
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        axis %= rank
+        if axis == 0 or not isinstance(step, int) or step < 1 or start is None or end is None:
+            raise Unsupported("a slice along the batch, or backwards")
+        first, stop, _ = slice(start, end, step).indices(x.shape[axis - 1])
+        if not range(first, stop, step):
+            raise imp.fail(node, f"takes nothing of axis {axis} ({x.shape[axis - 1]} long)")
+        x = imp.layer(i, node, "slice", LAYER_TYPES["slice"](start=first, stop=stop, dim=axis, step=step), x)
+    return x
+
+
+def _split_along(imp: Importer, i: int, node, x: Act, axis: int, sizes) -> list[Act]:
+    """A split along another axis than the channels (a YOLOv5 head's (x, y), (w, h), scores along its last axis):
+    a `slice` along that axis per part."""
+    length, n = x.shape[axis - 1], len(node.output)
+    if sizes is None:
+        step = -(-length // n)
+        sizes = [min(step, length - k * step) for k in range(n)]
+    if sum(sizes) != length or len(sizes) != n or any(s < 1 for s in sizes):
+        raise imp.fail(node, f"splits {length} along axis {axis} as {list(sizes)}")
+    parts, start = [], 0
+    for size in sizes:
+        parts.append(imp.layer(i, node, "slice", LAYER_TYPES["slice"](start=start, stop=start + size, dim=axis), x))
+        start += size
+    return parts
 
 
 def _slice_of(x: Act, start: int, stop: int) -> Act:
@@ -300,6 +333,8 @@ def _slice(imp: Importer, i: int, node, inputs: list):
         picked = range(rows)[slice(starts[0], ends[0], steps[0])]  # Python's slice clamps as ONNX does
         values = tuple(v for r in picked for v in x.values[r * width:(r + 1) * width])
         return Const(values, (len(picked), *x.dims[1:]))
+    if any(step != 1 for step in steps):
+        return _strided(imp, i, node, imp.cropped(x) if isinstance(x, Cropped) else as_act(x), starts, ends, axes, steps)
     if isinstance(x, Cropped) or (isinstance(x, Act) and x.channels is None and len(axes) and all(2 <= a % (len(x.shape) + 1) for a in axes)):
         return spatial_slice(imp, i, node, x, starts, ends, axes, steps)
     x = as_act(x)

@@ -121,6 +121,7 @@ class ChannelsLast:
     """x with its channels moved last (a Transpose to N×…×C), as a channels-last LayerNorm or Linear reads it."""
 
     x: Act
+    made_at: int | None = None  # the Transpose that made it: the module a `permute` is named after, where one is needed
 
 
 Value = Union[Act, Const, Weight, Unknown, GroupedView, PaddedView, ChannelsLast, Cropped]
@@ -167,11 +168,11 @@ def attributes(node) -> dict[str, Any]:
 _ARRAY_CODES = {1: "f", 11: "d", 6: "i", 7: "q", 2: "B", 3: "b", 5: "h", 9: "B"}
 
 
-def tensor_values(tensor, folder: Path | None) -> tuple | None:
-    """The values of a small tensor (≤ SMALL elements), or None when it is large or of another type."""
+def tensor_values(tensor, folder: Path | None, limit: int = SMALL) -> tuple | None:
+    """The values of a small tensor (≤ `limit` elements), or None when it is large or of another type."""
     n = math.prod(tensor.dims)
     code = _ARRAY_CODES.get(tensor.data_type)
-    if n > SMALL or code is None:
+    if n > limit or code is None:
         return None
     if tensor.data_location == 1:  # external: only small constants are read, never weights
         info = {e.key: e.value for e in tensor.external_data}

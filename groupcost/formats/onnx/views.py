@@ -60,7 +60,7 @@ def _transpose(imp: Importer, i: int, node, inputs: list):
     if isinstance(view, Weight) and len(view.dims) == 2 and perm in ((), (1, 0)):
         return Weight(view.name, view.dims[::-1])  # Wᵀ of a linear layer
     if isinstance(view, Act) and view.channels is None and len(view.shape) >= 2 and perm == _to_last(len(view.shape) + 1):
-        return ChannelsLast(view)
+        return ChannelsLast(view, i)
     if isinstance(view, ChannelsLast) and perm == _to_first(len(view.x.shape) + 1):
         return view.x
     if isinstance(view, Act) and perm and perm[0] == 0 and sorted(perm) == list(range(len(view.shape) + 1)):

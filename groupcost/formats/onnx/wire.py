@@ -19,6 +19,7 @@ MAX_NODES = 1_000_000
 KEEP_PAYLOAD = 8192  # bytes: small constants (shapes, clip bounds) stay readable
 CHUNK = 65536  # bytes read at a time around a tag; payloads longer than this are never read
 _TENSOR_PAYLOADS = {4, 5, 6, 7, 9, 10, 11}
+_RAW_PAYLOADS = {4, 9, 10}  # packed float_data, raw_data, packed double_data: little-endian values as they lie in the file
 
 
 class WireError(Exception):
@@ -98,19 +99,23 @@ def _fields(data, start: int, end: int):
         yield number, wire, first, payload, pos
 
 
-def without_weights(data) -> bytes:
-    """The serialized model with large tensor payloads left out (dims, names and types kept)."""
+def without_weights(data, location: str | None = None) -> bytes:
+    """The serialized model with large tensor payloads left out (dims, names and types kept).
+
+    `location`: the file's name; a payload of raw bytes or packed floats left out then points at its
+    place in that file as external data does, so that a large constant (a detector's anchors) can be
+    read on demand, never a weight."""
     out = bytearray()
     for number, wire, first, payload, end in _fields(data, 0, len(data)):
         if number == 7 and wire == 2:
-            graph = _slim_graph(data, payload, end)
+            graph = _slim_graph(data, payload, end, location)
             out += _tag_and_length(7, len(graph)) + graph
         else:
             out += data[first:end]
     return bytes(out)
 
 
-def _slim_graph(data, start: int, end: int) -> bytes:
+def _slim_graph(data, start: int, end: int, location: str | None) -> bytes:
     out = bytearray()
     run = start  # copy untouched fields in runs
     nodes = 0
@@ -121,20 +126,36 @@ def _slim_graph(data, start: int, end: int) -> bytes:
                 raise WireError(f"more than {MAX_NODES:,} nodes")
         if number in (5, 15) and wire == 2:
             out += data[run:first]
-            tensor = _slim_tensor(data, payload, stop) if number == 5 else _slim_sparse(data, payload, stop)
+            tensor = _slim_tensor(data, payload, stop, location) if number == 5 else _slim_sparse(data, payload, stop)
             out += _tag_and_length(number, len(tensor)) + tensor
             run = stop
     out += data[run:end]
     return bytes(out)
 
 
-def _slim_tensor(data, start: int, end: int) -> bytes:
+def _slim_tensor(data, start: int, end: int, location: str | None = None) -> bytes:
     out = bytearray()
     for number, wire, first, payload, stop in _fields(data, start, end):
         if number in _TENSOR_PAYLOADS and wire == 2 and stop - payload > KEEP_PAYLOAD:
+            if location is not None and number in _RAW_PAYLOADS:
+                out += _in_place(location, payload, stop - payload)
             continue
         out += data[first:stop]
     return bytes(out)
+
+
+def _in_place(location: str, offset: int, length: int) -> bytes:
+    """TensorProto.external_data (13) {location, offset, length} and data_location (14) = EXTERNAL."""
+    out = bytearray()
+    for key, value in (("location", location), ("offset", str(offset)), ("length", str(length))):
+        entry = _string_field(1, key) + _string_field(2, value)
+        out += _tag_and_length(13, len(entry)) + entry
+    return bytes(out) + _encode_varint(14 << 3) + _encode_varint(1)
+
+
+def _string_field(number: int, text: str) -> bytes:
+    encoded = text.encode()
+    return _tag_and_length(number, len(encoded)) + encoded
 
 
 def _slim_sparse(data, start: int, end: int) -> bytes:

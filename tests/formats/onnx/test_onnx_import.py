@@ -39,13 +39,17 @@ DYNAMO_MODELS = [n for n in zoo_names() if n != "convnext_tiny"] if ALL else [
     "resnet18", "shufflenet_v2_x0_5", "mobilenet_v3_small", "mobilefacenet", "resnet50_fpn", "unet_2015", "r2plus1d_18"]
 LRN_DECOMPOSED: set[str] = set()  # none left: torch's decomposed LocalResponseNorm is recognised
 NOT_READ_BACK = {
-    "yolo_c2f_n": "its box decoding exports as arithmetic on channel ranges of constants, which the importer refuses by name",
     "retinanet_resnet50_fpn": "frozen batch norms export as BatchNormalization, which reads back as learnable bn; its shared heads are refused",
     "res2net_bottleneck": "reads back exactly, but its interleaved convs.j/bns.j namespaces are not raised to a spec yet (refused by name)",
     "mobilevit_block": "PyTorch's exporters write nn.MultiheadAttention with a Mod and a batch transpose, which the importer refuses by name",
 }
 """Zoo models the importer does not give back exactly, and why: each is refused or documented, never silently wrong
 (test_detectors_are_refused_not_miscounted)."""
+NOT_RAISED = {
+    "yolo_c2f_n": "reads back exactly, but its C2f stages read channel ranges outside a split, which the raised spec writes as "
+                  "slice steps of their own (more rows and activation memory than the graph): the language cannot slice a named tensor yet",
+}
+"""Zoo models read back exactly whose imported graph is not yet raised to a spec, and why."""
 try:
     import onnxscript  # noqa: F401
 
@@ -125,7 +129,7 @@ def check_against_torch(name: str, dynamo: bool, folder: Path) -> None:
         assert row.out_shape == shapes[row.name], row.name
         assert row.macs == zoo_rows[row.name].macs, row.name
     left_out = {zoo_rows[n].type for n in set(zoo_rows) - {r.name for r in report.rows}}
-    assert left_out <= {"bn", "dropout", "identity"}
+    assert left_out <= {"bn", "dropout", "identity", "slice"}  # a channel slice reads back as the range its readers read
     expected = out_shape if isinstance(out_shape[0], tuple) else (out_shape,)
     assert tuple(s for _, s in report.outputs) == expected
     assert any("BatchNorm folded" in note for note in got.notes) == (folded_bn(network) > 0)
@@ -182,7 +186,7 @@ def test_local_response_norm_as_pytorch_writes_it(folder):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in zoo_names() if n not in LRN_DECOMPOSED and n not in NOT_READ_BACK])
+@pytest.mark.parametrize("name", [n for n in zoo_names() if n not in LRN_DECOMPOSED and n not in NOT_READ_BACK and n not in NOT_RAISED])
 def test_round_trip_keeps_every_figure(name, folder):
     _, _, path = exported(name, False, folder)
     imported = read_network(path)
@@ -468,14 +472,29 @@ def test_an_unfolded_batchnorm_keeps_pytorchs_parameter_count(tmp_path, dynamo, 
 
 
 def test_detectors_are_refused_not_miscounted(tmp_path):
-    """A module called again (RetinaNet's heads, `share:`) and YOLO's box decoding: the import stops with
-    the node it cannot read, never a count with the shared kernel counted five times."""
+    """A module called again (RetinaNet's heads, `share:`): the import stops with the node it cannot read,
+    never a count with the shared kernel counted five times."""
     from groupcost.formats.onnx import export as onnx_export
 
-    for name, said in (("retinanet_resnet50_fpn", "one module called again (shared weights)"), ("yolo_c2f_n", "sub of a constant and a channel range")):
-        network = load(name, input_shape=(3, 128, 128)) if name == "retinanet_resnet50_fpn" else load(name)
-        path = tmp_path / f"{name}.onnx"
-        path.write_bytes(onnx_export.onnx_model(network, "random").SerializeToString())
-        with pytest.raises(GroupcostError) as refused:
-            read_network(path)
-        assert said in str(refused.value)
+    network = load("retinanet_resnet50_fpn", input_shape=(3, 128, 128))
+    path = tmp_path / "retinanet_resnet50_fpn.onnx"
+    path.write_bytes(onnx_export.onnx_model(network, "random").SerializeToString())
+    with pytest.raises(GroupcostError) as refused:
+        read_network(path)
+    assert "one module called again (shared weights)" in str(refused.value)
+
+
+def test_yolo_box_decoding_reads_back_as_dist2bbox(tmp_path):
+    """groupcost's own export of yolo_c2f_n (its 16,800 anchor values an initializer past what the reader
+    keeps, read from the file on demand) gives the published 3,157,200 parameters and the torch
+    reference's 4,371,993,600 MACs (tests/language/test_zoo_detectors.py), with its decoding as one step."""
+    from groupcost.formats.onnx import export as onnx_export
+
+    network = load("yolo_c2f_n")
+    path = tmp_path / "yolo_c2f_n.onnx"
+    path.write_bytes(onnx_export.onnx_model(network, "random").SerializeToString())
+    report = analyze(read_network(path))
+    assert (report.totals.params, report.totals.macs) == (3_157_200, 4_371_993_600)
+    decoding = [row for row in report.rows if row.type == "dist2bbox"]
+    assert [(row.name, row.out_shape) for row in decoding] == [("model.22.boxes", (4, 8400))]
+    assert report.outputs == (("model.22.detections", (84, 8400)),)

@@ -1,0 +1,167 @@
+"""Detection heads' decoding and space-to-depth as PyTorch's exporters write them, from torch modules
+written here (tests/torch_heads.py).
+
+Each head is exported three ways (TorchScript with and without constant folding, torch.export with a
+symbolic batch) and read back: PyTorch's own parameter count, MACs (FlopCounterMode) and output
+shape, and the decoding as the one `dist2bbox` step, whose NumPy kernel gives the torch module's boxes.
+A decoding groupcost cannot read exactly is refused by name, never read as something else.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from groupcost.errors import GroupcostError  # noqa: E402
+from groupcost.formats.onnx.reader import read_network  # noqa: E402
+from groupcost.graph.analysis import analyze  # noqa: E402
+from groupcost.language import build, parse_text  # noqa: E402
+from groupcost.language.raising import raise_spec  # noqa: E402
+from torch_heads import AnchorBasedHead, AnchorFreeHead, Focus, KeypointHead, SpaceToDepth, SpaceToDepthStem, anchor_points, distances_to_boxes  # noqa: E402
+from torch_named import export_onnx  # noqa: E402
+from torch_reference import torch_counts  # noqa: E402
+
+try:
+    import onnxscript  # noqa: F401
+
+    EXPORTERS = ["folded", "unfolded", "dynamo"]
+except ImportError:
+    EXPORTERS = ["folded", "unfolded"]
+
+INPUT = (3, 64, 64)
+
+
+def exported(model, tmp_path, how: str):
+    path = tmp_path / f"{how}.onnx"
+    export_onnx(model.eval(), INPUT, path, dynamo=how == "dynamo", fold=how != "unfolded")
+    return read_network(path)
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+@pytest.mark.parametrize("xywh", [True, False])
+def test_anchor_free_decoding_reads_as_dist2bbox(xywh, how, tmp_path):
+    model = AnchorFreeHead(xywh=xywh)
+    params, macs, out_shape = torch_counts(model, INPUT)
+    report = analyze(exported(model, tmp_path, how))
+    assert (report.totals.params, report.totals.macs) == (params, macs)
+    assert [shape for _, shape in report.outputs] == [out_shape]
+    decoding = [row for row in report.rows if row.type == "dist2bbox"]
+    assert len(decoding) == 1 and decoding[0].out_shape == (4, 16 * 16 + 8 * 8) and decoding[0].macs == 0
+
+
+def test_dist2bbox_kernel_gives_the_torch_heads_boxes(tmp_path):
+    """The layer read back, run in NumPy on random distances, against the torch module's own decoding."""
+    model = AnchorFreeHead(xywh=True)
+    network = exported(model, tmp_path, "folded")
+    (layer,) = [step.layer for step in network.nodes if getattr(step, "type_name", None) == "dist2bbox"]
+    assert (layer.grids, layer.strides, layer.xywh) == (((16, 16), (8, 8)), (4, 8), True)
+    distances = torch.rand(2, 4, 16 * 16 + 8 * 8) * 5
+    features = [torch.zeros(1, 1, 16, 16), torch.zeros(1, 1, 8, 8)]
+    expected = distances_to_boxes(distances, *anchor_points(features, (4, 8)), xywh=True).numpy()
+    np.testing.assert_allclose(layer.forward(distances.numpy(), None, None), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_anchors_other_than_cell_centres_are_refused_by_name(how, tmp_path):
+    """Anchors at the cells' corners (offset 0) are not dist2bbox's: the import names the node it cannot read."""
+    model = AnchorFreeHead(offset=0.0)
+    with pytest.raises(GroupcostError) as refused:
+        exported(model, tmp_path, how)
+    assert "Sub" in str(refused.value) and "channel range" in str(refused.value)
+
+
+# ---- space-to-depth: strided slices (Focus), or a reshape to rank 6, a permute, a reshape back ----
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_focus_reads_exactly_and_raises_to_a_spec(how, tmp_path):
+    """Strided slices (x[..., ::2, ::2]) as `slice` steps with a step, joined: PyTorch's counts, the spec built again."""
+    model = Focus()
+    params, macs, out_shape = torch_counts(model, (3, 32, 32))
+    path = tmp_path / f"{how}.onnx"
+    export_onnx(model.eval(), (3, 32, 32), path, dynamo=how == "dynamo", fold=how != "unfolded")
+    network = read_network(path)
+    report = analyze(network)
+    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
+    assert [row.out_shape for row in report.rows if row.type == "concat"] == [(12, 16, 16)]
+    rebuilt = analyze(build(parse_text(raise_spec(network), "focus.yaml"), {}))
+    assert [(r.type, r.out_shape, r.params, r.macs) for r in rebuilt.rows] == [(r.type, r.out_shape, r.params, r.macs) for r in report.rows]
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_space_to_depth_reads_exactly_and_raises_to_a_spec(how, tmp_path):
+    model = SpaceToDepthStem()
+    params, macs, out_shape = torch_counts(model, (3, 32, 32))
+    path = tmp_path / f"{how}.onnx"
+    export_onnx(model.eval(), (3, 32, 32), path, dynamo=how == "dynamo", fold=how != "unfolded")
+    network = read_network(path)
+    report = analyze(network)
+    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
+    assert [row.out_shape for row in report.rows if row.type in ("reshape", "permute")] == [(3, 8, 4, 8, 4), (4, 4, 3, 8, 8), (48, 8, 8)]
+    rebuilt = analyze(build(parse_text(raise_spec(network), "s2d.yaml"), {}))
+    assert [(r.type, r.out_shape, r.params, r.macs) for r in rebuilt.rows] == [(r.type, r.out_shape, r.params, r.macs) for r in report.rows]
+
+
+class FocusViews(torch.nn.Module):
+    """Focus without its conv: only the strided slices and the concatenation."""
+
+    def forward(self, x):
+        return torch.cat((x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2], x[..., 1::2, 1::2]), 1)
+
+
+@pytest.mark.parametrize("model", [SpaceToDepth(4), FocusViews()], ids=["space_to_depth", "focus"])
+def test_views_compute_what_torch_computes(model, tmp_path):
+    """The graph read back, run by the NumPy executor, by its own ONNX export in onnxruntime and by its
+    torch export, against the torch module on one random input."""
+    from groupcost.formats.onnx import export as onnx_export
+    from groupcost.run.execute import forward, init_weights
+    from torch_reference import network_module
+
+    path = tmp_path / "views.onnx"
+    export_onnx(model.eval(), (3, 16, 16), path)
+    network = read_network(path)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        want = model(x).numpy()
+        np.testing.assert_array_equal(network_module(network)(x).numpy(), want)
+    got, _ = forward(network, x.numpy(), init_weights(network, 0, "float32"))
+    np.testing.assert_array_equal(got, want)
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(onnx_export.onnx_model(network).SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0], want)
+
+
+# ---- anchor-based boxes (YOLOv5) and keypoints (pose): views, slices along any axis, arithmetic -----
+
+
+def reads_as_pytorch(model, how: str, tmp_path) -> None:
+    """PyTorch's params, MACs and output shape, 0 MACs outside the convs, and the same figures once raised to a spec."""
+    params, macs, out_shape = torch_counts(model, INPUT)
+    network = exported(model, tmp_path, how)
+    report = analyze(network)
+    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
+    assert all(row.macs == 0 for row in report.rows if "conv" not in row.type)
+    rebuilt = analyze(build(parse_text(raise_spec(network), "head.yaml"), {}))
+    assert [(r.type, r.out_shape, r.params, r.macs) for r in rebuilt.rows] == [(r.type, r.out_shape, r.params, r.macs) for r in report.rows]
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_anchor_based_decoding_reads_exactly(how, tmp_path):
+    reads_as_pytorch(AnchorBasedHead(squared="product"), how, tmp_path)
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_keypoint_decoding_reads_exactly(how, tmp_path):
+    reads_as_pytorch(KeypointHead(), how, tmp_path)
+
+
+def test_anchor_based_decoding_with_a_power_is_exact_or_refused_by_name(tmp_path):
+    """(w, h) · 2 ** 2: read exactly where the importer reads a power of an activation, else refused naming the Pow."""
+    model = AnchorBasedHead(squared="pow")
+    try:
+        reads_as_pytorch(model, "folded", tmp_path)
+    except GroupcostError as refused:
+        assert "Pow" in str(refused)

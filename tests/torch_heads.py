@@ -1,0 +1,149 @@
+"""Small detection heads in torch, written here from the architectures' descriptions, to test how the
+importer reads what PyTorch's exporters make of their decoding.
+
+`AnchorFreeHead`: two pyramid levels from a tiny backbone; per level one 1×1 conv to 4·bins box
+logits and the class logits; the levels flattened and joined; the distribution focal loss's
+expected distance (softmax over the bins, a fixed 1×1 conv with weights 0…bins−1); the anchor
+points (each cell's centre, built at run time from the feature maps' sizes, as YOLOv8 does) and
+strides; distances → boxes; the class sigmoid concatenated.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def anchor_points(features: list[torch.Tensor], strides: tuple[int, ...], offset: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each cell's centre (2×A, in cells, level after level, rows first) and its level's stride (1×A)."""
+    points, scales = [], []
+    for f, stride in zip(features, strides):
+        h, w = f.shape[2:]
+        ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32) + offset, torch.arange(w, dtype=torch.float32) + offset, indexing="ij")
+        points.append(torch.stack((xs, ys)).view(2, -1))
+        scales.append(torch.full((1, h * w), float(stride)))
+    return torch.cat(points, 1), torch.cat(scales, 1)
+
+
+def distances_to_boxes(distances: torch.Tensor, points: torch.Tensor, scales: torch.Tensor, xywh: bool) -> torch.Tensor:
+    left_top, right_bottom = distances.chunk(2, 1)
+    top_left, bottom_right = points - left_top, points + right_bottom
+    if xywh:
+        return torch.cat(((top_left + bottom_right) / 2, bottom_right - top_left), 1) * scales
+    return torch.cat((top_left, bottom_right), 1) * scales
+
+
+class AnchorFreeHead(nn.Module):
+    def __init__(self, classes: int = 3, bins: int = 4, xywh: bool = True, offset: float = 0.5):
+        super().__init__()
+        self.classes, self.bins, self.xywh, self.offset = classes, bins, xywh, offset
+        self.strides = (4, 8)
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 4, 1), nn.ReLU())
+        self.down = nn.Sequential(nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU())
+        self.box = nn.ModuleList(nn.Conv2d(c, 4 * bins, 1) for c in (8, 16))
+        self.cls = nn.ModuleList(nn.Conv2d(c, classes, 1) for c in (8, 16))
+        self.dfl = nn.Conv2d(bins, 1, 1, bias=False).requires_grad_(False)
+        self.dfl.weight.data[:] = torch.arange(bins, dtype=torch.float32).view(1, bins, 1, 1)
+
+    def distances(self, logits: torch.Tensor) -> torch.Tensor:
+        n, _, cells = logits.shape
+        return self.dfl(logits.view(n, 4, self.bins, cells).transpose(2, 1).softmax(1)).view(n, 4, cells)
+
+    def forward(self, x):
+        small = self.stem(x)
+        features = [small, self.down(small)]
+        n = x.shape[0]
+        levels = [torch.cat((box(f), cls(f)), 1).view(n, 4 * self.bins + self.classes, -1) for f, box, cls in zip(features, self.box, self.cls)]
+        box, cls = torch.cat(levels, 2).split((4 * self.bins, self.classes), 1)
+        points, scales = anchor_points(features, self.strides, self.offset)
+        return torch.cat((distances_to_boxes(self.distances(box), points, scales, self.xywh), cls.sigmoid()), 1)
+
+
+class SpaceToDepth(nn.Module):
+    """Each block×block patch's pixels moved to channels (TResNet's stem, YOLOv5's Focus as a view):
+    a reshape to rank 6, a transpose, a reshape back."""
+
+    def __init__(self, block: int = 4):
+        super().__init__()
+        self.block = block
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        b = self.block
+        x = x.view(n, c, h // b, b, w // b, b).permute(0, 3, 5, 1, 2, 4).contiguous()
+        return x.view(n, c * b * b, h // b, w // b)
+
+
+class SpaceToDepthStem(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.s2d = SpaceToDepth(4)
+        self.conv = nn.Conv2d(48, 8, 3, 1, 1)
+
+    def forward(self, x):
+        return self.conv(self.s2d(x))
+
+
+class AnchorBasedHead(nn.Module):
+    """YOLOv5's head: per level a 1×1 conv to anchors × (classes + 5), viewed as (N, A, C+5, H, W) and
+    permuted to (N, A, H, W, C+5); a sigmoid, split along the last axis into (x, y), (w, h) and scores;
+    (x, y) · 2 + the cell grid − ½, times the stride; (w, h) · 2 squared times each anchor's size;
+    joined again and flattened to (N, A·H·W, C+5), the levels concatenated. `squared`: how (w, h)·2 is
+    squared, `pow` (x ** 2, as YOLOv5 writes it) or `product` (x · x)."""
+
+    def __init__(self, classes: int = 3, squared: str = "product"):
+        super().__init__()
+        self.classes, self.outputs, self.squared = classes, classes + 5, squared
+        self.strides = (4, 8)
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 4, 1), nn.ReLU())
+        self.down = nn.Sequential(nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU())
+        self.register_buffer("anchors", torch.tensor([[[1.0, 2.0], [2.0, 1.0], [2.0, 2.0]], [[3.0, 4.0], [4.0, 3.0], [4.0, 4.0]]]), persistent=False)
+        self.m = nn.ModuleList(nn.Conv2d(c, 3 * self.outputs, 1) for c in (8, 16))
+
+    def forward(self, x):
+        small = self.stem(x)
+        per_level = []
+        for i, f in enumerate((small, self.down(small))):
+            y = self.m[i](f)
+            n, _, h, w = y.shape
+            y = y.view(n, 3, self.outputs, h, w).permute(0, 1, 3, 4, 2).contiguous()
+            ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+            grid = torch.stack((xs, ys), 2).expand(1, 3, h, w, 2) - 0.5
+            anchor_grid = (self.anchors[i] * self.strides[i]).view(1, 3, 1, 1, 2).expand(1, 3, h, w, 2)
+            xy, wh, scores = y.sigmoid().split((2, 2, self.classes + 1), 4)
+            xy = (xy * 2 + grid) * self.strides[i]
+            wh = ((wh * 2) ** 2 if self.squared == "pow" else (wh * 2) * (wh * 2)) * anchor_grid
+            per_level.append(torch.cat((xy, wh, scores), 4).view(n, 3 * h * w, self.outputs))
+        return torch.cat(per_level, 1)
+
+
+class KeypointHead(nn.Module):
+    """A YOLOv8-pose style keypoint decoding: per cell `keypoints` × (x, y, visibility) from a 1×1 conv,
+    viewed as (N, K, 3, A); (x, y) · 2 + the cell's corner, times the stride; visibility through a sigmoid."""
+
+    def __init__(self, keypoints: int = 5):
+        super().__init__()
+        self.keypoints = keypoints
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 4, 1), nn.ReLU())
+        self.kpt = nn.Conv2d(8, keypoints * 3, 1)
+
+    def forward(self, x):
+        f = self.stem(x)
+        y = self.kpt(f).flatten(2)
+        n, _, cells = y.shape
+        points, _ = anchor_points([f], (4,))
+        y = y.view(n, self.keypoints, 3, cells)
+        xy = (y[:, :, :2] * 2.0 + (points - 0.5)) * 4.0
+        return torch.cat((xy, y[:, :, 2:3].sigmoid()), 2).view(n, self.keypoints * 3, cells)
+
+
+class Focus(nn.Module):
+    """YOLOv5's first stem: the four pixels of each 2×2 patch as four images of half the size
+    (strided slices), concatenated along the channels, then a 3×3 conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(12, 8, 3, 1, 1)
+
+    def forward(self, x):
+        return self.conv(torch.cat((x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2], x[..., 1::2, 1::2]), 1))
