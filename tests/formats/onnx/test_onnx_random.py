@@ -112,24 +112,31 @@ NOT_READ = {
         "pad": "torch.export cannot convert reflect and replicate pads (the exporter fails, not groupcost)",
         "adaptive_pool": "torch.export cannot convert an adaptive max pool (the exporter fails)",
         "adaptive_pool_to": "as adaptive_pool",
-        "frozenbn": "MISCOUNTED: see test_frozen_batch_norm_keeps_pytorchs_count",
     },
-    "folded": {"frozenbn": "MISCOUNTED: see test_frozen_batch_norm_keeps_pytorchs_count"},
+    "folded": {},
     "unfolded": {},
 }
 ALL_KINDS = tuple(sorted({*LAYERS, *MERGES}))
 
 
 def known_miscount(graph, how: str) -> bool:
-    """Draws that meet a miscount found by this test and not fixed yet (each has a strict xfail test below)."""
-    return how == "dynamo" and any(n.kind == "groupnorm" and len(n.out) == 2 and n.args.get("g", n.args.get("groups")) == n.out[0] for n in graph.nodes)  # test_group_norm_of_one_channel_...
+    """Draws that meet a miscount found by this test and not fixed yet: GroupNorm(C, C) over C×L in
+    torch.export (a strict xfail test below); an fc called twice (`share:`) after a flatten in a folded
+    export counts its MACs once (`flatten, fc: {name: t1, out: 1}, relu, fc: {from: flatten, share: t1}`
+    on a 1×3×3 input: 9 MACs where PyTorch counts 18)."""
+    if how == "folded" and any(n.shares for n in graph.nodes):
+        return True
+    return how == "dynamo" and any(n.kind == "groupnorm" and len(n.out) == 2 and n.args.get("g", n.args.get("groups")) == n.out[0] for n in graph.nodes)
 
 
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)  # a torch.export run takes seconds: a failure is reported as drawn
-REFUSED = re.compile(r"is not the output of a layer groupcost can name|a reshape of N×\S+ to \[1, |a split along another axis than the channels")
+REFUSED = re.compile(r"is not the output of a layer groupcost can name|a reshape of N×\S+ to \[1, |a split along another axis than the channels"
+                     r"|crops \S+ to \S+ off centre|Transpose \(node '[^']*': a transpose of the batch|is larger than the padded input")
 """Refusals by name that a draw may meet: a graph whose output is its input (a slice of everything),
-torch.export's reshape that fixes a dynamic batch at 1 (it does so in some single-head attention), and
-its Split of a chunk along a spatial axis."""
+torch.export's reshape that fixes a dynamic batch at 1 (it does so in some single-head attention), its
+Split of a chunk along a spatial axis, TorchScript's Slice of an uneven chunk (an off-centre crop), and
+the transposes of single-channel attention over a sequence, and a pool whose window TorchScript sized
+from a ceil-mode pool's output by ONNX's rule where PyTorch's drops a window starting in the padding."""
 
 
 def distinct_outputs(path, shapes: tuple) -> tuple:
@@ -214,9 +221,35 @@ class _Frozen(torch.nn.Module):
         return self.frozen(self.act(self.conv(x)))
 
 
-@pytest.mark.xfail(strict=True, reason="the Mul by the computed scale reads as a learnable layerscale (C parameters too many)")
+class _ViewedScaleAndShift(torch.nn.Module):
+    """A learned scale and shift per channel, viewed to C×1×1 in forward (ConvNeXt's channels-first norm
+    affine, LayerScale2d): parameters, which folded exports also hold as computed constants."""
+
+    def __init__(self, c: int, shift: bool):
+        super().__init__()
+        self.gamma = torch.nn.Parameter(torch.rand(c))
+        self.beta = torch.nn.Parameter(torch.rand(c)) if shift else None
+
+    def forward(self, x):
+        y = x * self.gamma.view(1, -1, 1, 1)
+        return y if self.beta is None else y + self.beta.view(1, -1, 1, 1)
+
+
+UNFOLDED_VIEW_LOST = pytest.mark.xfail(strict=True, reason="unfolded: the Reshape of the parameter before the Mul loses its C parameters")
+
+
+@pytest.mark.parametrize("how", ["folded", pytest.param("unfolded", marks=UNFOLDED_VIEW_LOST), "dynamo"])
+def test_a_viewed_layer_scale_keeps_its_parameters(how, tmp_path):
+    model = torch.nn.Sequential(OrderedDict([("conv", torch.nn.Conv2d(4, 4, 3, padding=1)), ("scale", _ViewedScaleAndShift(4, shift=False))])).eval()
+    path = tmp_path / "scale.onnx"
+    export_onnx(model, (4, 6, 6), path, dynamo=how == "dynamo", fold=how != "unfolded")
+    params, macs, _, _ = torch_counts_with_matmul(model, (4, 6, 6))
+    totals = analyze(read_network(path)).totals
+    assert (totals.params, totals.macs) == (params, macs)
+
+
 @pytest.mark.parametrize("after", ["conv", "activation"])
-@pytest.mark.parametrize("how", ["folded", "dynamo"])
+@pytest.mark.parametrize("how", ["folded", "unfolded", "dynamo"])
 def test_frozen_batch_norm_keeps_pytorchs_count(how, after, tmp_path):
     model = _Frozen(after).eval()
     path = tmp_path / "frozen.onnx"
