@@ -147,3 +147,17 @@ class Focus(nn.Module):
 
     def forward(self, x):
         return self.conv(torch.cat((x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2], x[..., 1::2, 1::2]), 1))
+
+
+class InPlaceKeypointHead(KeypointHead):
+    """The same decoding written in place on strided channels (`y[:, 0::3] = ...`), as a pose head does
+    outside its export mode: TorchScript writes the assignments as ScatterND."""
+
+    def forward(self, x):
+        f = self.stem(x)
+        y = self.kpt(f).flatten(2).clone()
+        points, _ = anchor_points([f], (4,))
+        y[:, 2::3] = y[:, 2::3].sigmoid()
+        y[:, 0::3] = (y[:, 0::3] * 2.0 + (points[0] - 0.5)) * 4.0
+        y[:, 1::3] = (y[:, 1::3] * 2.0 + (points[1] - 0.5)) * 4.0
+        return y

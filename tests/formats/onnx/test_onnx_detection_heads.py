@@ -9,6 +9,11 @@ A decoding groupcost cannot read exactly is refused by name, never read as somet
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -20,7 +25,8 @@ from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
 from groupcost.language import build, parse_text  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
-from torch_heads import AnchorBasedHead, AnchorFreeHead, Focus, KeypointHead, SpaceToDepth, SpaceToDepthStem, anchor_points, distances_to_boxes  # noqa: E402
+from torch_heads import (AnchorBasedHead, AnchorFreeHead, Focus, InPlaceKeypointHead, KeypointHead, SpaceToDepth, SpaceToDepthStem,  # noqa: E402
+                        anchor_points, distances_to_boxes)
 from torch_named import export_onnx  # noqa: E402
 from torch_reference import torch_counts  # noqa: E402
 
@@ -165,3 +171,15 @@ def test_anchor_based_decoding_with_a_power_is_exact_or_refused_by_name(tmp_path
         reads_as_pytorch(model, "folded", tmp_path)
     except GroupcostError as refused:
         assert "Pow" in str(refused)
+
+
+@pytest.mark.parametrize("how", ["folded", "unfolded"])
+def test_in_place_keypoint_decoding_is_refused_by_name(how, tmp_path):
+    """Assignments into strided channels export as ScatterND, which groupcost cannot represent yet: the
+    command names the operator and its node, exit 2, no traceback, no figures."""
+    path = tmp_path / f"{how}.onnx"
+    export_onnx(InPlaceKeypointHead().eval(), INPUT, path, fold=how != "unfolded")
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, "-m", "groupcost", "analyze", str(path)], capture_output=True, text=True, cwd=root, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 2 and "ScatterND (node '" in done.stderr and "Traceback" not in done.stderr and "params" not in done.stdout
