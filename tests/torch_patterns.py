@@ -12,6 +12,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from torch_sharing import SHARING_PATTERNS
+
 
 class BatchNormAct(nn.BatchNorm2d):
     """A batch norm with its activation inside (one module holds the parameters and the act)."""
@@ -198,6 +200,7 @@ PATTERNS = {
     "norms_and_split_attention": (NormsAndSplitAttention, (3, 8, 8)),
 }
 """kind → (module class, input shape C, H, W)."""
+PATTERNS.update(SHARING_PATTERNS)
 
 
 def pattern(kind: str = "preact", **kwargs) -> nn.Module:

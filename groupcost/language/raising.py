@@ -40,6 +40,11 @@ def _leaf(name: str) -> str:
     return name.split(".")[-1]
 
 
+def _within(name: str, ns: tuple[str, ...]) -> str:
+    """The name relative to the namespace `ns`: its leaf, or a dotted name (`convs.0`) below it."""
+    return ".".join(name.split(".")[len(ns):])
+
+
 class _Structure:
     """Finds forks and joins in the network and lists its nodes as units in order."""
 
@@ -151,6 +156,7 @@ class _Writer:
     def entries(self, units: list, ns: tuple[str, ...], previous: str, sliced: str | None = None) -> tuple[list, str]:
         """`sliced`: the one step allowed to read a channel range (a split branch's first)."""
         out: list = []
+        opened: set[str] = set()  # the namespace segments already written at this level
         i = 0
         while i < len(units):
             unit = units[i]
@@ -166,8 +172,15 @@ class _Writer:
             j = i
             while j < len(units) and self.home(units[j])[: len(ns) + 1] == (*ns, segment):
                 j += 1
-            body, previous = self.entries(units[i:j], (*ns, segment), previous, sliced)
-            out.append(SeqE(segment, body))
+            interleaved = segment in opened or any(self.home(u)[len(ns): len(ns) + 1] == (segment,) for u in units[j:])
+            opened.add(segment)
+            if interleaved and all(isinstance(u, (LayerStep, MergeStep)) for u in units[i:j]):
+                for unit in units[i:j]:  # Res2Net's convs.0, bns.0, convs.1...: dotted names, one seq could not hold them
+                    entry, previous = self.entry(unit, ns, previous, sliced)
+                    out.append(entry)
+            else:
+                body, previous = self.entries(units[i:j], (*ns, segment), previous, sliced)
+                out.append(SeqE(segment, body))
             i = j
         return out, previous
 
@@ -186,11 +199,11 @@ class _Writer:
                 raise RaiseError(f"'{unit.name}' reads a channel range outside a split")
             source = None if unit.inputs[0] == previous else unit.inputs[0]
             args, defaults = layer_args(unit.layer)
-            return LayerE(unit.type_name, _leaf(unit.name), args, source, defaults), unit.name
+            return LayerE(unit.type_name, _within(unit.name, ns), args, source, defaults), unit.name
         if isinstance(unit, MergeStep):
             if any(c is not None for c in unit.channels):
                 raise RaiseError(f"'{unit.name}' reads a channel range outside a split")
-            return MergeE(unit.kind, _leaf(unit.name), list(unit.inputs)), unit.name
+            return MergeE(unit.kind, _within(unit.name, ns), list(unit.inputs)), unit.name
         return self.fork(unit, ns, previous)
 
     def fork(self, fork: _Fork, ns: tuple[str, ...], previous: str) -> tuple[Entry, str]:
