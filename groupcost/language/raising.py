@@ -199,7 +199,7 @@ class _Writer:
                 raise RaiseError(f"'{unit.name}' reads a channel range outside a split")
             source = None if unit.inputs[0] == previous else unit.inputs[0]
             args, defaults = layer_args(unit.layer)
-            return LayerE(unit.type_name, _within(unit.name, ns), args, source, defaults), unit.name
+            return LayerE(unit.type_name, _within(unit.name, ns), args, source, defaults, unit.shares), unit.name
         if isinstance(unit, MergeStep):
             if any(c is not None for c in unit.channels):
                 raise RaiseError(f"'{unit.name}' reads a channel range outside a split")
@@ -417,7 +417,7 @@ def mismatch(network: Network, text: str) -> str | None:
         same = (got.name, got.type_name, got.in_shapes, got.out_shape, tuple(sorted(zip(got.inputs, map(str, got.channels))))) == \
                (want.name, want.type_name, want.in_shapes, want.out_shape, tuple(sorted(zip(want.inputs, map(str, want.channels)))))
         if same and isinstance(got, LayerStep):
-            same = got.layer.cost(got.in_shape, got.out_shape) == want.layer.cost(want.in_shape, want.out_shape)
+            same = got.layer.cost(got.in_shape, got.out_shape) == want.layer.cost(want.in_shape, want.out_shape) and got.shares == want.shares
         if not same:
             return f"step '{want.name}' comes back as '{got.name}' ({got.type_name}, {got.out_shape})"
     if rebuilt.outputs != network.outputs:

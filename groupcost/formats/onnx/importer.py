@@ -10,8 +10,9 @@ module paths (groupcost.formats.onnx.names); every error is one line naming the 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from groupcost.formats.onnx.values import (UNKNOWN, Act, ChannelsLast, Const, Cr
                                            require_onnx, tensor_values)
 from groupcost.formats.onnx.wire import MAX_NODES
 from groupcost.graph.builder import MAX_ELEMENTS, GraphBuilder
-from groupcost.graph.check import check
+from groupcost.graph.check import check, share_problem
 from groupcost.graph.network import INPUT, Network
 from groupcost.ops import LAYER_TYPES, Layer, LayerError, Shape, format_shape
 
@@ -66,7 +67,7 @@ class Importer:
         self.consumed: set[int] = set()
         self.batch = 1
         self.folded_bn = 0
-        self.kernel_readers: dict[str, int] = {}  # a convolution weight's initializer → the first node that convolves with it
+        self.module_calls: dict[str, tuple[int, tuple[str, ...], str]] = {}  # a weight → its first reader: (node, the weights it reads, its step)
         self.opaque: list[str] = []
         self.inferred: dict[str, tuple] | None = None
         self.opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=1)
@@ -320,6 +321,34 @@ class Importer:
     def layer(self, i: int, node, kind: str, layer: Layer, x: Act, preferred: str | None = None) -> Act:
         return self.builder.layer(self.step_name(i, kind, preferred), layer, x, self.loc, where=self.where(node), fresh=True)
 
+    def module_call(self, i: int, node, y: Act, weights: tuple[str, ...]) -> Act:
+        """The layer `y` just made from a node reading `weights` (initializer names, the kernel first): the
+        first call of its module, or its module called again where an earlier node read the same kernel
+        (RetinaNet's head over its levels), which then shares that step's parameters: counted once, MACs per call.
+
+        One module called again reads the same weights from the same module path (TorchScript numbers
+        the later calls' scopes `conv_1`, `conv_2`; groupcost's own export names each call as its step).
+        Two modules whose equal initializers PyTorch's exporter merged (an untrained constant fill), or
+        readers that differ in arguments or shapes, are refused by name."""
+        weights = tuple(self.root(w) for w in weights)
+        first = self.module_calls.setdefault(weights[0], (i, weights, y.name))
+        if first[0] == i:
+            return y
+        k, owned, owner_name = first
+        step = self.builder.nodes[-1]
+        owner = next(s for s in self.builder.nodes if s.name == owner_name)
+        if _module_of_call(self.paths[k]) != _module_of_call(self.paths[i]) and self.model.producer_name != PRODUCER:
+            problem = f"they are the modules '{self.paths[k] or '?'}' and '{self.paths[i] or '?'}' (PyTorch's exporters merge equal initializers of two modules)"
+        elif owned != weights:
+            problem = f"'{owner_name}' reads {', '.join(owned)} and this one {', '.join(weights)}"
+        else:
+            problem = share_problem(owner, step)
+        if problem is not None:
+            raise self.fail(node, f"reads the weight '{weights[0]}' of '{owner_name}', but is not its module called again: {problem}",
+                            "one module called again reads the same weights with the same arguments")
+        self.builder.nodes[-1] = replace(step, shares=owner.name)
+        return y
+
     def merge(self, i: int, node, kind: str, xs: list[Act]) -> Act:
         def refused(shapes: tuple[Shape, ...]) -> Exception:
             if kind == "add":
@@ -411,6 +440,11 @@ class Importer:
             raise Unsupported(f"{what} is not a constant")
         return value
 
+
+
+def _module_of_call(path: str) -> str:
+    """The module a node's path names, whichever call it is: TorchScript's `head/conv_2` is `head/conv` called again."""
+    return re.sub(r"_\d+(?=\.|$)", "", path)
 
 
 Handler = Callable[[Importer, int, Any, list], Any]

@@ -36,9 +36,14 @@ except ImportError:
 
 
 def module_shapes(model, input_shape) -> dict[str, tuple]:
-    """Every named module's output shape (batch dropped), by running it."""
+    """Every named module's output shape (batch dropped), by running it; a module called again, its first call's."""
     shapes = {}
-    handles = [m.register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape[1:])) if isinstance(o, torch.Tensor) else None)
+
+    def record(name: str, output) -> None:
+        if isinstance(output, torch.Tensor):
+            shapes.setdefault(name, tuple(output.shape[1:]))
+
+    handles = [m.register_forward_hook(lambda m, i, o, name=name: record(name, o))
                for name, m in model.named_modules() if name]
     with torch.no_grad():
         model(torch.zeros(1, *input_shape))
