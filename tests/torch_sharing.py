@@ -67,8 +67,36 @@ class SharedHead(nn.Module):
         return tuple(self.fc(level.mean((2, 3))) for level in levels[:2]) + (levels[2],)
 
 
+class TorchAttention(nn.Module):
+    """nn.MultiheadAttention over a feature map's positions (MobileViT's transformer, Mehta and Rastegari
+    2021): a conv, the tokens, a pre-norm, self-attention and the residual sum, folded back to C×H×W.
+
+    An odd number of heads keeps PyTorch off its fused inference kernel, which the TorchScript exporter
+    cannot write and FlopCounterMode does not count; need_weights=True takes the path of batched products
+    that it counts (need_weights=False the scaled-dot-product kernel, the same arithmetic uncounted)."""
+
+    def __init__(self, width: int = 6, heads: int = 3, batch_first: bool = True, need_weights: bool = True, bias: bool = True):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3, padding=1)
+        self.norm = nn.LayerNorm(width)
+        self.attn = nn.MultiheadAttention(width, heads, bias=bias, batch_first=batch_first)
+        self.batch_first, self.need_weights = batch_first, need_weights
+        if bias:  # as trained: nn.MultiheadAttention starts its biases at zero, which the torch.export exporter drops
+            nn.init.uniform_(self.attn.in_proj_bias, -0.1, 0.1)
+            nn.init.uniform_(self.attn.out_proj.bias, -0.1, 0.1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        n, c, h, w = x.shape
+        tokens = x.flatten(2).transpose(1, 2) if self.batch_first else x.flatten(2).permute(2, 0, 1)
+        t = self.norm(tokens)
+        y = tokens + self.attn(t, t, t, need_weights=self.need_weights)[0]
+        return (y.transpose(1, 2) if self.batch_first else y.permute(1, 2, 0)).reshape(n, c, h, w)
+
+
 SHARING_PATTERNS = {
     "interleaved_lists": (InterleavedLists, (3, 8, 8)),
     "shared_head": (SharedHead, (3, 16, 16)),
+    "torch_attention": (TorchAttention, (3, 4, 4)),
 }
 """kind → (module class, input shape C, H, W), as tests/torch_patterns.py's PATTERNS."""

@@ -14,7 +14,7 @@ from groupcost.formats.onnx.constants import constant_operation
 from groupcost.formats.onnx.decomposed import recognise_gelus, recognise_group_norms
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
 from groupcost.formats.onnx.names import parameter_module
-from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, squeeze_excitation
+from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, recognise_multihead_attention, squeeze_excitation
 from groupcost.formats.onnx.folding import FOLDED, elementwise
 from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Unsupported, Weight, as_act, attributes, feature_map
@@ -495,5 +495,5 @@ HANDLERS: dict[str, Handler] = {
 }
 """Every ONNX operator groupcost reads, in the default domain; anything else is unsupported."""
 
-OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_gelus, recognise_group_norms), weight_side)
+OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_multihead_attention, recognise_gelus, recognise_group_norms), weight_side)
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

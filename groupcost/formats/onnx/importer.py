@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from groupcost.formats.onnx.names import PRODUCER, clean, module_path, weight_path
-from groupcost.formats.onnx.values import (UNKNOWN, Act, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, Unknown, Unsupported, Value, Weight,
-                                           require_onnx, tensor_values)
+from groupcost.formats.onnx.values import (UNKNOWN, Act, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, TokensFirst, Unknown, Unsupported, Value,
+                                           Weight, require_onnx, tensor_values)
 from groupcost.formats.onnx.wire import MAX_NODES
 from groupcost.graph.builder import MAX_ELEMENTS, GraphBuilder
 from groupcost.graph.check import check, share_problem
@@ -38,6 +38,7 @@ class Recognised:
     what: str
     elementwise: bool = False  # the same layer in either layout: a channels-last view stays one
     channels: int | None = None  # the channels `source` must have for the pattern to hold (its per-channel constants' size)
+    completed: Callable[[Any], Layer | None] | None = None  # the layer from the source's value, where `layer` depends on its shape (None: it cannot be read)
 
 
 @dataclass(frozen=True)
@@ -145,12 +146,26 @@ class Importer:
         if handler is None or any(isinstance(v, Unknown) for v in inputs if v is not None):
             self.unknown(i, node, inputs, None if handler is None else "")
             return
+        tokens_first = node.op_type != "Transpose" and any(isinstance(v, TokensFirst) for v in inputs)  # a Transpose reads the layout itself
+        if tokens_first and node.op_type in ("Add", "Mul") and all(isinstance(v, TokensFirst) for v in inputs if v is not None):
+            try:  # two activations in the same layout: their merge, in that layout
+                self.env[node.output[0]] = TokensFirst(self.merge(i, node, node.op_type.lower(), [v.x for v in inputs if v is not None]))
+            except Unsupported as exc:
+                self.unknown(i, node, inputs, exc.reason)
+            return
+        if tokens_first:
+            if node.op_type not in ON_CHANNELS_LAST or any(isinstance(v, (Act, ChannelsLast, GroupedView)) for v in inputs) \
+                    or any(isinstance(v, (Const, Weight)) and len(v.dims) > 1 and node.op_type != "MatMul" for v in inputs):
+                self.unknown(i, node, inputs, "an operator on tokens L×N×C (the batch second) other than a layer norm, linear or element-wise one")
+                return
+            inputs = [ChannelsLast(v.x) if isinstance(v, TokensFirst) else v for v in inputs]  # the same operator on the channels, whichever axis the batch is
+        consumed_before = set(self.consumed) if tokens_first else set()
         try:
             on_weights = self.operators.on_weights(self, node, inputs) if self.operators.on_weights is not None else None
             outputs = on_weights if on_weights is not None else handler(self, i, node, inputs)
         except Unsupported as exc:
             # a view (channels last, grouped) that this operator does not read as such: made a layer, and tried again
-            if not any(isinstance(v, (ChannelsLast, GroupedView)) for v in inputs):
+            if tokens_first or not any(isinstance(v, (ChannelsLast, GroupedView)) for v in inputs):
                 self.unknown(i, node, inputs, exc.reason)
                 return
             inputs = [self.materialized(i, node, v) if isinstance(v, (ChannelsLast, GroupedView)) else v for v in inputs]
@@ -163,10 +178,17 @@ class Importer:
                 raise self.fail(node, again.message, again.hint) from None
         except LayerError as exc:
             raise self.fail(node, exc.message, exc.hint) from None
+        if tokens_first:
+            for k in self.consumed - consumed_before:  # a node the handler read with this one (a linear's bias Add)
+                for out in self.order[k].output:
+                    if isinstance(self.env.get(out), ChannelsLast):
+                        self.env[out] = TokensFirst(self.env[out].x)
         if outputs is None:
             return
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
+        if tokens_first:
+            outputs = [TokensFirst(v.x) if isinstance(v, ChannelsLast) else v for v in outputs]
         for out_name, value in zip(node.output, outputs):
             self.env[out_name] = value
 
@@ -175,8 +197,8 @@ class Importer:
         x = self.env.get(found.source)
         if isinstance(x, Cropped):
             x = self.cropped(x)
-        view = found.elementwise and isinstance(x, ChannelsLast)
-        if view:
+        view = type(x) if found.elementwise and isinstance(x, (ChannelsLast, TokensFirst)) else None
+        if view is not None:
             x = x.x
         if not isinstance(x, Act):
             self.unknown(i, node, [x], f"{found.what} of an unknown tensor")
@@ -184,8 +206,12 @@ class Importer:
         if found.channels is not None and (x.shape[0] != found.channels or x.channels is not None):
             self.unknown(i, node, [x], f"{found.what} whose per-channel constants do not fit {x.shape[0]} channels")
             return
-        y = self.layer(i, node, found.layer.type_name, found.layer, x)
-        self.env[node.output[0]] = ChannelsLast(y) if view else y
+        layer = found.completed(self.env.get(found.source)) if found.completed is not None else found.layer
+        if layer is None:
+            self.unknown(i, node, [x], f"{found.what} whose arguments cannot be read from its operators")
+            return
+        y = self.layer(i, node, layer.type_name, layer, x)
+        self.env[node.output[0]] = view(y) if view is not None else y
 
     def topological_order(self) -> list:
         """The nodes in an order where each follows its inputs' producers: the file's own when it is one."""
@@ -440,6 +466,11 @@ class Importer:
             raise Unsupported(f"{what} is not a constant")
         return value
 
+
+
+ON_CHANNELS_LAST = frozenset({"LayerNormalization", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "Gelu", "HardSwish", "HardSigmoid", "Erf"})
+"""Operators that read tokens L×N×C (TokensFirst) as they read N×L×C (ChannelsLast): on the channels
+alone, or element by element (MatMul: with a weight; an Add of two activations: both L×N×C)."""
 
 
 def _module_of_call(path: str) -> str:

@@ -43,7 +43,6 @@ NOT_READ_BACK = {
     "retinanet_resnet50_fpn": "the test module registers each level's call of a head under the spec's name (classification_head_p4), so its export names "
                               "five modules, which the importer cannot tell from equal initializers merged: refused by name; one module called "
                               "again reads (test_onnx_shared_modules, test_onnx_patterns' shared_head), and frozen batch norms read as learnable bn",
-    "mobilevit_block": "PyTorch's exporters write nn.MultiheadAttention with a Mod and a batch transpose, which the importer refuses by name",
 }
 """Zoo models the importer does not give back exactly, and why: each is refused or documented, never silently wrong
 (test_detectors_are_refused_not_miscounted)."""
