@@ -88,10 +88,14 @@ def named_module(network: Network, seed: int = 0) -> nn.Module:
 
 
 def trained_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Give every batch norm random statistics and affine parameters, as training would."""
+    """Give every batch norm random statistics and affine parameters, as training would; and the biases
+    of multi-head attention, which start at zero (the torch.export exporter drops an add of zeros)."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for part in model.modules():
+            if isinstance(part, nn.MultiheadAttention) and part.in_proj_bias is not None:
+                part.in_proj_bias.copy_(torch.randn(part.in_proj_bias.shape, generator=generator) * 0.1)
+                part.out_proj.bias.copy_(torch.randn(part.out_proj.bias.shape, generator=generator) * 0.1)
             if isinstance(part, nn.modules.batchnorm._BatchNorm):
                 part.running_mean.copy_(torch.randn(part.num_features, generator=generator) * 0.1)
                 part.running_var.copy_(torch.rand(part.num_features, generator=generator) + 0.5)

@@ -33,10 +33,10 @@ from conftest import SMALLER_INPUT  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 ALL = os.environ.get("GROUPCOST_ONNX_ALL") == "1"
-# By default a sample of the zoo: Resize (FPN), ConvTranspose and spatial Slice (U-Net), 3-D Conv (R(2+1)D).
+# By default a sample of the zoo: Resize (FPN), ConvTranspose and spatial Slice (U-Net), 3-D Conv (R(2+1)D), nn.MultiheadAttention (MobileViT).
 # convnext_tiny's test module does not trace with a dynamic batch at 224 (a guard in torch.export): left out.
 DYNAMO_MODELS = [n for n in zoo_names() if n != "convnext_tiny"] if ALL else [
-    "resnet18", "shufflenet_v2_x0_5", "mobilenet_v3_small", "mobilefacenet", "resnet50_fpn", "unet_2015", "r2plus1d_18"]
+    "resnet18", "shufflenet_v2_x0_5", "mobilenet_v3_small", "mobilefacenet", "resnet50_fpn", "unet_2015", "r2plus1d_18", "mobilevit_block"]
 LRN_DECOMPOSED: set[str] = set()  # none left: torch's decomposed LocalResponseNorm is recognised
 NOT_READ_BACK = {
     "yolo_c2f_n": "its box decoding exports as arithmetic on channel ranges of constants, which the importer refuses by name",
