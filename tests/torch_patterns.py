@@ -12,7 +12,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from torch_sharing import SHARING_PATTERNS
+from torch_sharing import SHARING_BLOCKS, SHARING_PATTERNS
 
 
 class BatchNormAct(nn.BatchNorm2d):
@@ -282,6 +282,7 @@ class _NormAct(nn.Module):
 BLOCKS = {"gelu": _Gelu, "pool": _Pool, "constants": _Constants, "stack": _Stack, "std_conv": _StdConv, "group_norm": _GroupNorm,
           "attention": _Attention, "norm_act": _NormAct}
 """The patterns as blocks of one width, for random chains (the importer's property test)."""
+BLOCKS.update(SHARING_BLOCKS)
 
 
 def chain(kinds: list[str], width: int) -> nn.Module:

@@ -94,6 +94,29 @@ class TorchAttention(nn.Module):
         return (y.transpose(1, 2) if self.batch_first else y.permute(1, 2, 0)).reshape(n, c, h, w)
 
 
+class _TorchAttentionBlock(TorchAttention):
+    """TorchAttention of width c from c channels, one head (odd: off the fused kernel)."""
+
+    def __init__(self, c: int):
+        super().__init__(width=c, heads=1)
+        self.conv = nn.Conv2d(c, c, 1)
+
+
+class _CalledTwice(nn.Module):
+    """One 3×3 conv called twice, with an activation between (params once, MACs twice)."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.conv(self.act(self.conv(x)))
+
+
+SHARING_BLOCKS = {"torch_attention": _TorchAttentionBlock, "called_twice": _CalledTwice}
+"""The patterns as blocks of one width, as tests/torch_patterns.py's BLOCKS (the importer's property test)."""
+
 SHARING_PATTERNS = {
     "interleaved_lists": (InterleavedLists, (3, 8, 8)),
     "shared_head": (SharedHead, (3, 16, 16)),
