@@ -191,8 +191,8 @@ def recognise_multihead_attention(imp: Importer) -> None:
     for path, indices in by_path.items():
         nodes = [imp.order[k] for k in indices]
         ops = [n.op_type for n in nodes]
-        if ops.count("Softmax") != 1 or not set(ops) <= _ATTENTION_OPS:
-            continue
+        if ops.count("Softmax") != 1 or not set(ops) <= _ATTENTION_OPS or attributes(nodes[ops.index("Softmax")]).get("axis", -1) != -1:
+            continue  # one softmax, over the keys
         read = {t for n in nodes for t in n.input if t}
         matrices = [tuple(imp.initializers[w].dims) for w in {_initializer(imp, t) for t in read} - {None} if len(imp.initializers[w].dims) == 2]
         projections = [d for d in matrices if max(d) == 3 * min(d)]  # the input projection, 3C×C or its transpose
