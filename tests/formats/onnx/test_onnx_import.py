@@ -189,7 +189,7 @@ def test_round_trip_keeps_every_figure(name, folder):
     imported = read_network(path)
     text = raise_spec(imported)
     rebuilt = build(parse_text(text, f"{name}.yaml"), {})
-    if any(c is not None for step in imported.nodes for c in step.channels):
+    if len(rebuilt.nodes) != len(imported.nodes):
         # channel ranges read outside a split (Res2Net) are written as slice steps: their outputs add activations, nothing else
         assert (analyze(imported).totals.params, analyze(imported).totals.macs) == (analyze(rebuilt).totals.params, analyze(rebuilt).totals.macs)
         imported = explicit_slices(spec_names(imported))
