@@ -26,6 +26,7 @@ class Container(nn.Module):
         super().__init__()
         self.prefix = prefix
         self.steps: list = []  # (node, path relative to this container)
+        self.called_again: dict[str, nn.Module] = {}  # `share:` steps here: another module of the graph, not a child
 
     def forward(self, tensors: dict) -> dict:
         run(self, self.steps, tensors, len(self.prefix.split(".")) if self.prefix else 0)
@@ -39,7 +40,7 @@ def run(owner: nn.Module, steps: list, tensors: dict, depth: int) -> None:
         node = steps[i]
         segments = node.name.split(".")
         if len(segments) == depth + 1:
-            part = owner._modules[segments[depth]]
+            part = owner._modules[segments[depth]] if segments[depth] in owner._modules else owner.called_again[segments[depth]]
             inputs = [tensors[n] if c is None else tensors[n][:, c[0]:c[1]] for n, c in zip(node.inputs, node.channels)]
             tensors[node.name] = part(inputs[0]) if isinstance(node, LayerStep) else part(inputs)
             i += 1
@@ -57,15 +58,18 @@ class NamedGraph(nn.Module):
     def __init__(self, network: Network):
         super().__init__()
         self.network = network
+        self.called_again: dict[str, nn.Module] = {}
         for node in network.nodes:
-            part = layer_module(node) if isinstance(node, LayerStep) else Merge(node.kind)
             *parents, leaf = node.name.split(".")
             owner = self
             for k, segment in enumerate(parents):
                 if segment not in owner._modules:
                     owner.add_module(segment, Container(".".join(parents[:k + 1])))
                 owner = owner._modules[segment]
-            owner.add_module(leaf, part)
+            if isinstance(node, LayerStep) and node.shares is not None:  # `share:`: the owner's module called again, registered once
+                owner.called_again[leaf] = self.get_submodule(node.shares)
+            else:
+                owner.add_module(leaf, layer_module(node) if isinstance(node, LayerStep) else Merge(node.kind))
 
     def forward(self, x):
         tensors = {INPUT: x}
@@ -84,10 +88,14 @@ def named_module(network: Network, seed: int = 0) -> nn.Module:
 
 
 def trained_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Give every batch norm random statistics and affine parameters, as training would."""
+    """Give every batch norm random statistics and affine parameters, as training would; and the biases
+    of multi-head attention, which start at zero (the torch.export exporter drops an add of zeros)."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for part in model.modules():
+            if isinstance(part, nn.MultiheadAttention) and part.in_proj_bias is not None:
+                part.in_proj_bias.copy_(torch.randn(part.in_proj_bias.shape, generator=generator) * 0.1)
+                part.out_proj.bias.copy_(torch.randn(part.out_proj.bias.shape, generator=generator) * 0.1)
             if isinstance(part, nn.modules.batchnorm._BatchNorm):
                 part.running_mean.copy_(torch.randn(part.num_features, generator=generator) * 0.1)
                 part.running_var.copy_(torch.rand(part.num_features, generator=generator) + 0.5)

@@ -12,6 +12,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from torch_sharing import SHARING_BLOCKS, SHARING_PATTERNS
+
 
 class BatchNormAct(nn.BatchNorm2d):
     """A batch norm with its activation inside (one module holds the parameters and the act)."""
@@ -198,6 +200,7 @@ PATTERNS = {
     "norms_and_split_attention": (NormsAndSplitAttention, (3, 8, 8)),
 }
 """kind → (module class, input shape C, H, W)."""
+PATTERNS.update(SHARING_PATTERNS)
 
 
 def pattern(kind: str = "preact", **kwargs) -> nn.Module:
@@ -279,6 +282,7 @@ class _NormAct(nn.Module):
 BLOCKS = {"gelu": _Gelu, "pool": _Pool, "constants": _Constants, "stack": _Stack, "std_conv": _StdConv, "group_norm": _GroupNorm,
           "attention": _Attention, "norm_act": _NormAct}
 """The patterns as blocks of one width, for random chains (the importer's property test)."""
+BLOCKS.update(SHARING_BLOCKS)
 
 
 def chain(kinds: list[str], width: int) -> nn.Module:

@@ -72,7 +72,7 @@ def _substitute(entry, values: dict[tuple, str], path=()):
     """A copy of the entry with the numbers at the given positions replaced by argument names."""
     if isinstance(entry, (LayerE, CallE)):
         args = {k: values.get((*path, entry.name, k), v) for k, v in entry.args.items()}
-        return LayerE(entry.type, entry.name, args, entry.source, entry.defaults) if isinstance(entry, LayerE) else CallE(entry.block, entry.name, args)
+        return LayerE(entry.type, entry.name, args, entry.source, entry.defaults, entry.share) if isinstance(entry, LayerE) else CallE(entry.block, entry.name, args)
     if isinstance(entry, RepeatE):
         return RepeatE(values.get((*path, "n"), entry.n), [_substitute(e, values, (*path, "r", k)) for k, e in enumerate(entry.body)])
     if isinstance(entry, SeqE):

@@ -17,6 +17,7 @@ class LayerE:
     args: dict[str, Any]  # every argument, defaults included (written only where they differ)
     source: str | None = None  # from:
     defaults: dict[str, Any] = field(default_factory=dict)
+    share: str | None = None  # share: the full name of the earlier layer whose module this one calls again
 
 
 @dataclass

@@ -40,6 +40,11 @@ def _leaf(name: str) -> str:
     return name.split(".")[-1]
 
 
+def _within(name: str, ns: tuple[str, ...]) -> str:
+    """The name relative to the namespace `ns`: its leaf, or a dotted name (`convs.0`) below it."""
+    return ".".join(name.split(".")[len(ns):])
+
+
 class _Structure:
     """Finds forks and joins in the network and lists its nodes as units in order."""
 
@@ -206,11 +211,11 @@ class _Writer:
                 raise RaiseError(f"'{unit.name}' reads a channel range outside a split")
             source = None if unit.inputs[0] == previous else unit.inputs[0]
             args, defaults = layer_args(unit.layer)
-            return LayerE(unit.type_name, _leaf(unit.name), args, source, defaults), unit.name
+            return LayerE(unit.type_name, _within(unit.name, ns), args, source, defaults, unit.shares), unit.name
         if isinstance(unit, MergeStep):
             if any(c is not None for c in unit.channels):
                 raise RaiseError(f"'{unit.name}' reads a channel range outside a split")
-            return MergeE(unit.kind, _leaf(unit.name), list(unit.inputs)), unit.name
+            return MergeE(unit.kind, _within(unit.name, ns), list(unit.inputs)), unit.name
         return self.fork(unit, ns, previous)
 
     def fork(self, fork: _Fork, ns: tuple[str, ...], previous: str) -> tuple[Entry, str]:
@@ -425,7 +430,7 @@ def mismatch(network: Network, text: str) -> str | None:
         same = (got.name, got.type_name, got.in_shapes, got.out_shape, tuple(sorted(zip(got.inputs, map(str, got.channels))))) == \
                (want.name, want.type_name, want.in_shapes, want.out_shape, tuple(sorted(zip(want.inputs, map(str, want.channels)))))
         if same and isinstance(got, LayerStep):
-            same = got.layer.cost(got.in_shape, got.out_shape) == want.layer.cost(want.in_shape, want.out_shape)
+            same = got.layer.cost(got.in_shape, got.out_shape) == want.layer.cost(want.in_shape, want.out_shape) and got.shares == want.shares
         if not same:
             return f"step '{want.name}' comes back as '{got.name}' ({got.type_name}, {got.out_shape})"
     if rebuilt.outputs != network.outputs:

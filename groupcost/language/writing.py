@@ -38,6 +38,8 @@ def _entry_lines(entry, indent: int, position: int) -> list[str]:
         args = {**({"name": entry.name} if entry.name is not None and entry.name != str(position) else {}), **shown}
         if entry.source is not None:
             args["from"] = entry.source
+        if entry.share is not None:
+            args["share"] = entry.share
         return [f"{pad}- {entry.type}: {_flow(args)}" if args else f"{pad}- {entry.type}"]
     if isinstance(entry, MergeE):
         return [f"{pad}- {entry.kind}: {_flow({'name': entry.name, 'from': entry.sources})}"]

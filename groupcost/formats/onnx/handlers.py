@@ -15,7 +15,7 @@ from groupcost.formats.onnx.detection import recognise_box_decodings
 from groupcost.formats.onnx.decomposed import recognise_gelus, recognise_group_norms
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
 from groupcost.formats.onnx.names import parameter_module
-from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, squeeze_excitation
+from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, recognise_multihead_attention, squeeze_excitation
 from groupcost.formats.onnx.folding import FOLDED, elementwise
 from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Unsupported, Weight, as_act, attributes, feature_map
@@ -83,7 +83,6 @@ def _conv(imp: Importer, i: int, node, inputs: list) -> Act:
             raise Unsupported("a convolution with auto_pad after an explicit Pad")
         pads = tuple(a + b for a, b in zip(pads, padded.pads))
     bias = len(inputs) > 2 and inputs[2] is not None
-    _one_reader(imp, i, node)
     path = imp.weight_owner(i, node)
     if _folded_batchnorm(node, bias):
         imp.folded_bn += 1
@@ -91,23 +90,14 @@ def _conv(imp: Importer, i: int, node, inputs: list) -> Act:
     ones, zeros = (1,) * rank, (0,) * (2 * rank)
     if groups == c_in and groups > 1:
         if c_out == c_in and kernel == dims and pads == zeros and dilation == ones and stride == ones:
-            return imp.layer(i, node, "gdc", types["gdc"](bias=bias), x, path)
-        layer = types["dwconv"](k=kernel, s=stride, p=pads, d=dilation, mult=c_out // c_in, bias=bias)
-        return imp.layer(i, node, "conv", layer, x, path)
-    if kernel == ones and pads == zeros and dilation == ones:
-        return imp.layer(i, node, "conv", types["pwconv"](out=c_out, s=stride, groups=groups, bias=bias), x, path)
-    return imp.layer(i, node, "conv", types["conv"](out=c_out, k=kernel, s=stride, p=pads, d=dilation, groups=groups, bias=bias), x, path)
-
-
-def _one_reader(imp: Importer, i: int, node) -> None:
-    """A kernel convolved by two nodes is one module called again (RetinaNet's head over its levels): its
-    parameters count once, which the importer does not model yet, so it refuses rather than count them twice.
-    (Exporters share equal initializers of distinct modules only where their values are equal: constant
-    fills, never random or trained kernels.)"""
-    first = imp.kernel_readers.setdefault(imp.root(node.input[1]), i)
-    if first != i:
-        other = imp.order[first].name or f"node {first}"
-        raise Unsupported(f"its kernel is also convolved by '{other}': one module called again (shared weights), which the importer does not read yet")
+            kind, layer = "gdc", types["gdc"](bias=bias)
+        else:
+            kind, layer = "conv", types["dwconv"](k=kernel, s=stride, p=pads, d=dilation, mult=c_out // c_in, bias=bias)
+    elif kernel == ones and pads == zeros and dilation == ones:
+        kind, layer = "conv", types["pwconv"](out=c_out, s=stride, groups=groups, bias=bias)
+    else:
+        kind, layer = "conv", types["conv"](out=c_out, k=kernel, s=stride, p=pads, d=dilation, groups=groups, bias=bias)
+    return imp.module_call(i, node, imp.layer(i, node, kind, layer, x, path), tuple(node.input[1:3]))
 
 
 def _conv_transpose(imp: Importer, i: int, node, inputs: list) -> Act:
@@ -161,7 +151,8 @@ def _gemm(imp: Importer, i: int, node, inputs: list) -> Act:
     if fan_in != x.shape[0]:
         raise imp.fail(node, f"weight {list(dims)} does not fit an input of {x.shape[0]} features")
     bias = len(inputs) > 2 and inputs[2] is not None
-    return imp.layer(i, node, "fc", LAYER_TYPES["fc"](out=out, bias=bias), x, imp.weight_owner(i, node))
+    y = imp.layer(i, node, "fc", LAYER_TYPES["fc"](out=out, bias=bias), x, imp.weight_owner(i, node))
+    return imp.module_call(i, node, y, tuple(node.input[1:3])) if isinstance(weight, Weight) else y
 
 
 def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
@@ -194,6 +185,9 @@ def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
     # a transposed weight (groupcost's own linear: MatMul reads `NAME/weight_t`) is named by the initializer it transposes
     preferred = imp.weight_owner(i, node) or (parameter_module(weight.name) if isinstance(weight, Weight) and not imp.paths[i] else None)
     y = imp.layer(i, node, kind, LAYER_TYPES[kind](out=out, bias=bias_add is not None), x, preferred)
+    if isinstance(weight, Weight):
+        bias = [n for n in bias_add[1].input if n != node.output[0]] if bias_add is not None else []
+        y = imp.module_call(i, node, y, (node.input[1], *bias))
     result = ChannelsLast(y) if view else y
     if tokens:
         result = imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), y, f"{y.name}_out")
@@ -502,6 +496,6 @@ HANDLERS: dict[str, Handler] = {
 }
 """Every ONNX operator groupcost reads, in the default domain; anything else is unsupported."""
 
-OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_gelus, recognise_group_norms,
-                                                                   recognise_box_decodings), weight_side)
+OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_multihead_attention, recognise_gelus,
+                                                                   recognise_group_norms, recognise_box_decodings), weight_side)
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

@@ -10,17 +10,18 @@ module paths (groupcost.formats.onnx.names); every error is one line naming the 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from groupcost.formats.onnx.names import PRODUCER, clean, module_path, weight_path
-from groupcost.formats.onnx.values import (UNKNOWN, Act, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, Unknown, Unsupported, Value, Weight,
-                                           require_onnx, tensor_values)
+from groupcost.formats.onnx.values import (UNKNOWN, Act, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, TokensFirst, Unknown, Unsupported, Value,
+                                           Weight, require_onnx, tensor_values)
 from groupcost.formats.onnx.wire import MAX_NODES
 from groupcost.graph.builder import MAX_ELEMENTS, GraphBuilder
-from groupcost.graph.check import check
+from groupcost.graph.check import check, share_problem
 from groupcost.graph.network import INPUT, Network
 from groupcost.ops import LAYER_TYPES, Layer, LayerError, Shape, format_shape
 
@@ -41,6 +42,7 @@ class Recognised:
     """Where the layer depends on values known only once the handlers have run (a decoding's anchors): its
     layer, or None where the values say it is not the pattern; its `members` are then read one by one."""
     members: tuple[int, ...] = ()
+    completed: Callable[[Any], Layer | None] | None = None  # the layer from the source's value, where `layer` depends on its shape (None: it cannot be read)
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class Importer:
         self.consumed: set[int] = set()
         self.batch = 1
         self.folded_bn = 0
-        self.kernel_readers: dict[str, int] = {}  # a convolution weight's initializer → the first node that convolves with it
+        self.module_calls: dict[str, tuple[int, tuple[str, ...], str]] = {}  # a weight → its first reader: (node, the weights it reads, its step)
         self.opaque: list[str] = []
         self.inferred: dict[str, tuple] | None = None
         self.opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=1)
@@ -148,12 +150,26 @@ class Importer:
         if handler is None or any(isinstance(v, Unknown) for v in inputs if v is not None):
             self.unknown(i, node, inputs, None if handler is None else "")
             return
+        tokens_first = node.op_type != "Transpose" and any(isinstance(v, TokensFirst) for v in inputs)  # a Transpose reads the layout itself
+        if tokens_first and node.op_type in ("Add", "Mul") and all(isinstance(v, TokensFirst) for v in inputs if v is not None):
+            try:  # two activations in the same layout: their merge, in that layout
+                self.env[node.output[0]] = TokensFirst(self.merge(i, node, node.op_type.lower(), [v.x for v in inputs if v is not None]))
+            except Unsupported as exc:
+                self.unknown(i, node, inputs, exc.reason)
+            return
+        if tokens_first:
+            if node.op_type not in ON_CHANNELS_LAST or any(isinstance(v, (Act, ChannelsLast, GroupedView)) for v in inputs) \
+                    or any(isinstance(v, (Const, Weight)) and len(v.dims) > 1 and node.op_type != "MatMul" for v in inputs):
+                self.unknown(i, node, inputs, "an operator on tokens L×N×C (the batch second) other than a layer norm, linear or element-wise one")
+                return
+            inputs = [ChannelsLast(v.x) if isinstance(v, TokensFirst) else v for v in inputs]  # the same operator on the channels, whichever axis the batch is
+        consumed_before = set(self.consumed) if tokens_first else set()
         try:
             on_weights = self.operators.on_weights(self, node, inputs) if self.operators.on_weights is not None else None
             outputs = on_weights if on_weights is not None else handler(self, i, node, inputs)
         except Unsupported as exc:
             # a view (channels last, grouped) that this operator does not read as such: made a layer, and tried again
-            if not any(isinstance(v, (ChannelsLast, GroupedView)) for v in inputs):
+            if tokens_first or not any(isinstance(v, (ChannelsLast, GroupedView)) for v in inputs):
                 self.unknown(i, node, inputs, exc.reason)
                 return
             inputs = [self.materialized(i, node, v) if isinstance(v, (ChannelsLast, GroupedView)) else v for v in inputs]
@@ -166,10 +182,17 @@ class Importer:
                 raise self.fail(node, again.message, again.hint) from None
         except LayerError as exc:
             raise self.fail(node, exc.message, exc.hint) from None
+        if tokens_first:
+            for k in self.consumed - consumed_before:  # a node the handler read with this one (a linear's bias Add)
+                for out in self.order[k].output:
+                    if isinstance(self.env.get(out), ChannelsLast):
+                        self.env[out] = TokensFirst(self.env[out].x)
         if outputs is None:
             return
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
+        if tokens_first:
+            outputs = [TokensFirst(v.x) if isinstance(v, ChannelsLast) else v for v in outputs]
         for out_name, value in zip(node.output, outputs):
             self.env[out_name] = value
 
@@ -178,8 +201,8 @@ class Importer:
         x = self.env.get(found.source)
         if isinstance(x, Cropped):
             x = self.cropped(x)
-        view = found.elementwise and isinstance(x, ChannelsLast)
-        if view:
+        view = type(x) if found.elementwise and isinstance(x, (ChannelsLast, TokensFirst)) else None
+        if view is not None:
             x = x.x
         layer = found.layer
         if found.resolve is not None:
@@ -194,8 +217,13 @@ class Importer:
         if found.channels is not None and (x.shape[0] != found.channels or x.channels is not None):
             self.unknown(i, node, [x], f"{found.what} whose per-channel constants do not fit {x.shape[0]} channels")
             return
+        if found.completed is not None:
+            layer = found.completed(self.env.get(found.source))
+            if layer is None:
+                self.unknown(i, node, [x], f"{found.what} whose arguments cannot be read from its operators")
+                return
         y = self.layer(i, node, layer.type_name, layer, x)
-        self.env[node.output[0]] = ChannelsLast(y) if view else y
+        self.env[node.output[0]] = view(y) if view is not None else y
 
     def topological_order(self) -> list:
         """The nodes in an order where each follows its inputs' producers: the file's own when it is one."""
@@ -331,6 +359,34 @@ class Importer:
     def layer(self, i: int, node, kind: str, layer: Layer, x: Act, preferred: str | None = None) -> Act:
         return self.builder.layer(self.step_name(i, kind, preferred), layer, x, self.loc, where=self.where(node), fresh=True)
 
+    def module_call(self, i: int, node, y: Act, weights: tuple[str, ...]) -> Act:
+        """The layer `y` just made from a node reading `weights` (initializer names, the kernel first): the
+        first call of its module, or its module called again where an earlier node read the same kernel
+        (RetinaNet's head over its levels), which then shares that step's parameters: counted once, MACs per call.
+
+        One module called again reads the same weights from the same module path (TorchScript numbers
+        the later calls' scopes `conv_1`, `conv_2`; groupcost's own export names each call as its step).
+        Two modules whose equal initializers PyTorch's exporter merged (an untrained constant fill), or
+        readers that differ in arguments or shapes, are refused by name."""
+        weights = tuple(self.root(w) for w in weights)
+        first = self.module_calls.setdefault(weights[0], (i, weights, y.name))
+        if first[0] == i:
+            return y
+        k, owned, owner_name = first
+        step = self.builder.nodes[-1]
+        owner = next(s for s in self.builder.nodes if s.name == owner_name)
+        if _module_of_call(self.paths[k]) != _module_of_call(self.paths[i]) and self.model.producer_name != PRODUCER:
+            problem = f"they are the modules '{self.paths[k] or '?'}' and '{self.paths[i] or '?'}' (PyTorch's exporters merge equal initializers of two modules)"
+        elif owned != weights:
+            problem = f"'{owner_name}' reads {', '.join(owned)} and this one {', '.join(weights)}"
+        else:
+            problem = share_problem(owner, step)
+        if problem is not None:
+            raise self.fail(node, f"reads the weight '{weights[0]}' of '{owner_name}', but is not its module called again: {problem}",
+                            "one module called again reads the same weights with the same arguments")
+        self.builder.nodes[-1] = replace(step, shares=owner.name)
+        return y
+
     def merge(self, i: int, node, kind: str, xs: list[Act]) -> Act:
         def refused(shapes: tuple[Shape, ...]) -> Exception:
             if kind == "add":
@@ -428,6 +484,16 @@ class Importer:
             raise Unsupported(f"{what} is not a constant")
         return value
 
+
+
+ON_CHANNELS_LAST = frozenset({"LayerNormalization", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "Gelu", "HardSwish", "HardSigmoid", "Erf"})
+"""Operators that read tokens L×N×C (TokensFirst) as they read N×L×C (ChannelsLast): on the channels
+alone, or element by element (MatMul: with a weight; an Add of two activations: both L×N×C)."""
+
+
+def _module_of_call(path: str) -> str:
+    """The module a node's path names, whichever call it is: TorchScript's `head/conv_2` is `head/conv` called again."""
+    return re.sub(r"_\d+(?=\.|$)", "", path)
 
 
 Handler = Callable[[Importer, int, Any, list], Any]

@@ -1,15 +1,18 @@
 """Multi-node patterns one PyTorch module writes, read as one layer.
 
-A local response norm (~20-40 primitive operators), squeeze-and-excitation (GAP → 1×1 → act →
+A local response norm (~20-40 primitive operators), torch's nn.MultiheadAttention, squeeze-and-excitation (GAP → 1×1 → act →
 1×1 → gate → mul), x·sigmoid(x) (SiLU) and x·hardsigmoid(x) (hard swish), a layer scale (x times
 one learnable value per channel).
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 from groupcost.formats.onnx.importer import Importer, Recognised
 from groupcost.formats.onnx.names import LAYER_NAME, clean
-from groupcost.formats.onnx.values import Act, ChannelsLast, Const, Weight, attributes
+from groupcost.formats.onnx.values import Act, ChannelsLast, Const, TokensFirst, Weight, attributes, require_onnx
 from groupcost.ops import LAYER_TYPES
 
 _LRN_OPS = {"Add", "AveragePool", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Equal", "Gather", "If", "Mul", "Pad",
@@ -197,3 +200,100 @@ def frozen_batch_norm_scale(imp: Importer, mul, tensor: str, dims: tuple[int, ..
     x = [name for name in mul.input if name != tensor]
     producer = imp.producers.get(x[0]) if len(x) == 1 else None
     return producer is None or imp.order[producer].op_type not in _NORMALISATIONS
+
+
+_ATTENTION_OPS = {"Add", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Dropout", "Gather", "Gemm", "Identity", "MatMul", "Mod", "Mul", "Reshape",
+                  "Shape", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Transpose", "Unsqueeze"}
+
+
+def recognise_multihead_attention(imp: Importer) -> None:
+    """torch's nn.MultiheadAttention (self-attention) as its exporters write it: one `attention` layer.
+
+    A module whose operators are only the projections, reshapes, transposes (of the batch too),
+    shape arithmetic, the scaled products and one Softmax; that reads two matrices, the input
+    projection 3C×C and the output projection C×C (or their transposes, folded by the exporter),
+    one activation from outside (the tokens, as query, key and value), and gives one tensor to the
+    rest of the graph. Its heads are read once its tokens are known (_with_heads); where they cannot
+    be, the module is refused by name.
+    """
+    by_path: dict[str, list[int]] = {}
+    for k, path in enumerate(imp.paths):
+        if path:
+            by_path.setdefault(path, []).append(k)
+    for path, indices in by_path.items():
+        nodes = [imp.order[k] for k in indices]
+        ops = [n.op_type for n in nodes]
+        if ops.count("Softmax") != 1 or not set(ops) <= _ATTENTION_OPS or attributes(nodes[ops.index("Softmax")]).get("axis", -1) != -1:
+            continue  # one softmax, over the keys
+        read = {t for n in nodes for t in n.input if t}
+        matrices = [tuple(imp.initializers[w].dims) for w in {_initializer(imp, t) for t in read} - {None} if len(imp.initializers[w].dims) == 2]
+        projections = [d for d in matrices if max(d) == 3 * min(d)]  # the input projection, 3C×C or its transpose
+        if len(projections) != 1 or matrices.count((min(projections[0]),) * 2) != 1 or len(matrices) != 2:
+            continue
+        c = min(projections[0])
+        members = {k for k in indices if imp.order[k].op_type != "Constant"}  # TorchScript shares its Constant nodes between modules
+        inside = {out for n in nodes for out in n.output}
+        if not all(t in imp.producers or t in imp.env for t in read - inside):
+            continue
+        sources = {t for t in read - inside if _initializer(imp, t) is None and imp.order[imp.producers[t]].op_type != "Constant"}
+        leaks = {out for k in members for out in imp.order[k].output if any(r not in members for r in imp.consumers.get(out, []))}
+        floats = [imp.initializers[w] for w in {_initializer(imp, t) for t in read} - {None} if imp.initializers[w].data_type in (1, 10, 11, 16)]
+        learned = [tuple(t.dims) for t in floats if math.prod(t.dims) > 1]  # scalars are the scale
+        biases = [(3 * c,) in learned, (c,) in learned]
+        expected = 4 * c * c + (4 * c if biases[0] else 0)
+        if len(sources) != 1 or len(leaks) != 1 or biases[0] != biases[1] or sum(math.prod(d) for d in learned) != expected:
+            continue
+        (output,) = leaks
+        k_last = imp.producers[output]
+        imp.consumed.update(members - {k_last})
+        layer = LAYER_TYPES["attention"](heads=1, bias=biases[0])  # its heads once the tokens' shape is known
+        imp.recognised[k_last] = Recognised(next(iter(sources)), layer, "multi-head attention", elementwise=True, channels=c,
+                                            completed=lambda tokens, nodes=nodes, softmax=nodes[ops.index("Softmax")], layer=layer: _with_heads(imp, nodes, softmax, tokens, layer))
+
+
+def _with_heads(imp: Importer, nodes: list, softmax, tokens, layer):
+    """`layer` with the heads of the attention module `nodes`: the leading dims of its Softmax input, by ONNX
+    shape inference over the module alone, its tokens' shape given with a batch of 1; None where inference cannot say."""
+    onnx = require_onnx()
+    x = tokens.x if isinstance(tokens, (ChannelsLast, TokensFirst)) else tokens
+    if not isinstance(x, Act):
+        return None
+    c, length = x.shape[0], math.prod(x.shape[1:])
+    shape = (length, 1, c) if isinstance(tokens, TokensFirst) else (1, *x.shape[1:], c) if isinstance(tokens, ChannelsLast) else (1, *x.shape)
+    inside = {out for n in nodes for out in n.output}
+    wanted = {t for n in nodes for t in n.input if t and t not in inside}
+    extra, initializers, source = [], [], None
+    while wanted:
+        t = wanted.pop()
+        if t in imp.initializers:
+            initializers.append(imp.initializers[t])
+        elif t in imp.producers and imp.order[imp.producers[t]].op_type in ("Constant", "Identity"):
+            producer = imp.order[imp.producers[t]]
+            extra.append(producer)
+            wanted.update(n for n in producer.input if n)
+        else:
+            source = t
+    helper = onnx.helper
+    graph = helper.make_graph([*extra, *nodes], "attention", [helper.make_tensor_value_info(source, onnx.TensorProto.FLOAT, list(shape))],
+                              [helper.make_tensor_value_info(softmax.output[0], onnx.TensorProto.FLOAT, None)], initializers)
+    model = helper.make_model(graph, opset_imports=list(imp.model.opset_import))
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # shape inference refuses the module: its heads cannot be read
+        return None
+    scores = next((tuple(d.dim_value if d.HasField("dim_value") else 0 for d in v.type.tensor_type.shape.dim)
+                   for v in inferred.graph.value_info if v.name == softmax.input[0]), ())
+    heads = math.prod(scores[:-2]) if len(scores) >= 3 and all(scores) else 0
+    return replace(layer, heads=heads) if heads >= 1 and c % heads == 0 else None
+
+
+def _initializer(imp: Importer, tensor: str) -> str | None:
+    """The initializer `tensor` is, through Identity nodes (TorchScript writes equal initializers as Identities of one), or None."""
+    for _ in range(len(imp.order)):
+        if tensor in imp.initializers:
+            return tensor
+        producer = imp.order[imp.producers[tensor]] if tensor in imp.producers else None
+        if producer is None or producer.op_type != "Identity":
+            return None
+        tensor = producer.input[0]
+    return None

@@ -124,7 +124,16 @@ class ChannelsLast:
     made_at: int | None = None  # the Transpose that made it: the module a `permute` is named after, where one is needed
 
 
-Value = Union[Act, Const, Weight, Unknown, GroupedView, PaddedView, ChannelsLast, Cropped]
+@dataclass(frozen=True)
+class TokensFirst:
+    """The C×L tokens x as L×N×C, the batch second (`x.flatten(2).permute(2, 0, 1)`), as
+    nn.MultiheadAttention(batch_first=False) reads them; a layer norm, linear or element-wise
+    operator on the channels reads it as it reads a ChannelsLast view."""
+
+    x: Act
+
+
+Value = Union[Act, Const, Weight, Unknown, GroupedView, PaddedView, ChannelsLast, Cropped, TokensFirst]
 
 
 def as_act(value, what: str = "its input") -> Act:

@@ -10,7 +10,7 @@ becomes one centre crop when something reads it. The view classes sit with the o
 from __future__ import annotations
 
 from groupcost.formats.onnx.importer import Importer
-from groupcost.formats.onnx.values import Act, ChannelsLast, Const, Cropped, GroupedView, PaddedView, Unsupported, Weight, as_act, attributes, feature_map
+from groupcost.formats.onnx.values import Act, ChannelsLast, Const, Cropped, GroupedView, PaddedView, TokensFirst, Unsupported, Weight, as_act, attributes, feature_map
 from groupcost.ops import LAYER_TYPES
 
 _PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
@@ -55,6 +55,13 @@ def _transpose(imp: Importer, i: int, node, inputs: list):
         perm = tuple(p % rank for p in perm)  # TorchScript writes movedim(-1, 1) as (0, -1, 1, 2)
         if perm == tuple(range(rank)):
             return view  # a move back and forth, which TorchScript's constant folding merges into one
+    tokens = view.x if isinstance(view, (ChannelsLast, TokensFirst)) else view
+    if isinstance(tokens, Act) and tokens.channels is None and len(tokens.shape) == 2:  # N×C×L, N×L×C and L×N×C tokens
+        layouts = {(0, 1, 2): Act, (0, 2, 1): ChannelsLast, (2, 0, 1): TokensFirst}
+        now = next(order for order, kind in layouts.items() if isinstance(view, kind))
+        moved = tuple(now[p] for p in perm)
+        if moved in layouts and moved != now:
+            return tokens if layouts[moved] is Act else layouts[moved](tokens)
     if isinstance(view, GroupedView) and not view.swapped and perm == (0, 2, 1, 3, 4):
         return GroupedView(view.x, view.groups, True)
     if isinstance(view, Weight) and len(view.dims) == 2 and perm in ((), (1, 0)):

@@ -1,0 +1,84 @@
+"""torch's nn.MultiheadAttention read from ONNX as one `attention` layer with PyTorch's parameter names,
+in every spelling: batch first or not, with and without need_weights, with and without biases, an even
+number of heads (the fused kernel's path) or odd, each from all three exporters.
+
+The reference is PyTorch's own count (FlopCounterMode) of the same module on the path of batched
+products it counts (need_weights=True, batch second): the other paths do the same arithmetic
+uncounted. tests/torch_sharing.py's TorchAttention is read by test_onnx_patterns too.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from groupcost.errors import GroupcostError  # noqa: E402
+from groupcost.formats.onnx.reader import read_network  # noqa: E402
+from groupcost.graph.analysis import analyze  # noqa: E402
+from groupcost.graph.network import LayerStep  # noqa: E402
+from groupcost.language import build, parse_text  # noqa: E402
+from groupcost.language.raising import raise_spec  # noqa: E402
+from torch_named import export_onnx  # noqa: E402
+from torch_reference import torch_counts_with_matmul  # noqa: E402
+from torch_sharing import TorchAttention  # noqa: E402
+
+try:
+    import onnxscript  # noqa: F401
+
+    EXPORTERS = ["folded", "unfolded", "dynamo"]
+except ImportError:
+    EXPORTERS = ["folded", "unfolded"]
+
+INPUT = (3, 4, 4)
+
+
+def _export(model, path, how: str):
+    export_onnx(model, INPUT, path, dynamo=how == "dynamo", fold=how != "unfolded", opset=17 if how == "folded" else None)
+    return path
+
+
+def _module(**kwargs) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return TorchAttention(**kwargs).eval()
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+@pytest.mark.parametrize(("batch_first", "need_weights", "heads", "bias"), [
+    (False, True, 2, True), (False, False, 2, True), (True, False, 3, True), (False, True, 4, False),
+])
+def test_every_spelling_is_one_attention_layer(batch_first, need_weights, heads, bias, how, tmp_path):
+    width = 8 if heads != 3 else 6
+    model = _module(width=width, heads=heads, batch_first=batch_first, need_weights=need_weights, bias=bias)
+    counted = _module(width=width, heads=heads, batch_first=False, need_weights=True, bias=bias)
+    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(counted, INPUT)
+    assert matmul_macs == 2 * 16 * 16 * width  # Q·Kᵀ and A·V over 16 tokens: the reference counts them
+    network = read_network(_export(model, tmp_path / "m.onnx", how))
+    report = analyze(network)
+    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs) == (params, macs, matmul_macs)
+    assert [s for _, s in report.outputs] == [out_shape]
+    (attention,) = [s for s in network.nodes if isinstance(s, LayerStep) and s.type_name == "attention"]
+    assert (attention.name, attention.layer.heads, attention.layer.bias) == ("attn", heads, bias)
+    assert set(attention.parameter_shapes()) == {f"attn.{k}" for k, _ in model.attn.named_parameters()}  # PyTorch's own keys
+    rebuilt = build(parse_text(raise_spec(network), "<raised>"), {})
+    assert analyze(rebuilt).totals == report.totals
+
+
+class _CrossAttention(torch.nn.Module):
+    """Queries from one tensor, keys and values from another: not self-attention."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 6, 3, padding=1)
+        self.attn = torch.nn.MultiheadAttention(6, 3, batch_first=True)
+
+    def forward(self, x):
+        t = self.conv(x).flatten(2).transpose(1, 2)
+        return self.attn(t, t * 2, t * 2, need_weights=True)[0]
+
+
+def test_cross_attention_is_refused_by_name(tmp_path):
+    with pytest.raises(GroupcostError) as refused:
+        read_network(_export(_CrossAttention().eval(), tmp_path / "cross.onnx", "folded"))
+    assert "unsupported operators" in str(refused.value)

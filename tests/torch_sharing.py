@@ -1,0 +1,125 @@
+"""Torch modules written here for three things real models do that a spec must name: modules in
+interleaved lists (Res2Net's `convs.j`, `bns.j`), one module called again (a detection head over
+every pyramid level), and torch's own nn.MultiheadAttention. Written from the papers' descriptions,
+not copied from any library; tests/torch_patterns.py lists them in PATTERNS."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class InterleavedLists(nn.Module):
+    """Res2Net's hierarchical split (Gao et al. 2019, Fig. 2): a 1×1 conv, its channels in `scale`
+    groups, each group after the first added to the previous group's output and convolved by
+    `convs.j`, activated by `acts.j` (two ModuleLists whose modules run interleaved), the last
+    group passed on, all concatenated, a 1×1 conv back and the residual sum."""
+
+    def __init__(self, width: int = 4, scale: int = 4):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, width * scale, 1)
+        self.convs = nn.ModuleList(nn.Conv2d(width, width, 3, padding=1) for _ in range(scale - 1))
+        self.acts = nn.ModuleList(nn.ReLU() for _ in range(scale - 1))
+        self.conv3 = nn.Conv2d(width * scale, 3, 1)
+        self.width = width
+
+    def forward(self, x):
+        parts = torch.split(self.conv1(x), self.width, 1)
+        outs = []
+        for j, (conv, act) in enumerate(zip(self.convs, self.acts)):
+            sp = parts[j] if j == 0 else outs[-1] + parts[j]
+            outs.append(act(conv(sp)))
+        return self.conv3(torch.cat([*outs, parts[-1]], 1)) + x
+
+
+class Head(nn.Module):
+    """A detection head's tower: 3×3 conv, ReLU, 3×3 conv to the outputs of each position."""
+
+    def __init__(self, width: int, outputs: int):
+        super().__init__()
+        self.conv = nn.Conv2d(width, width, 3, padding=1)
+        self.act = nn.ReLU()
+        self.out = nn.Conv2d(width, outputs, 3, padding=1)
+
+    def forward(self, x):
+        return self.out(self.act(self.conv(x)))
+
+
+class SharedHead(nn.Module):
+    """RetinaNet's head (Lin et al. 2017, Fig. 3): one head module called on every pyramid level, its
+    parameters counted once and its MACs per level; a linear called on two pooled levels; and SPPF's one
+    max pool called three times (no parameters to share)."""
+
+    def __init__(self, width: int = 8, outputs: int = 6):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, stride=2, padding=1)
+        self.down = nn.Conv2d(width, width, 3, stride=2, padding=1)
+        self.pool = nn.MaxPool2d(5, 1, 2)
+        self.head = Head(width, outputs)
+        self.fc = nn.Linear(outputs, 4)
+
+    def forward(self, x):
+        p3 = self.stem(x)
+        p4 = self.down(p3)
+        y1 = self.pool(p4)
+        p5 = self.pool(self.pool(y1)) + y1
+        levels = [self.head(p) for p in (p3, p4, p5)]
+        return tuple(self.fc(level.mean((2, 3))) for level in levels[:2]) + (levels[2],)
+
+
+class TorchAttention(nn.Module):
+    """nn.MultiheadAttention over a feature map's positions (MobileViT's transformer, Mehta and Rastegari
+    2021): a conv, the tokens, a pre-norm, self-attention and the residual sum, folded back to C×H×W.
+
+    An odd number of heads keeps PyTorch off its fused inference kernel, which the TorchScript exporter
+    cannot write and FlopCounterMode does not count; need_weights=True takes the path of batched products
+    that it counts (need_weights=False the scaled-dot-product kernel, the same arithmetic uncounted)."""
+
+    def __init__(self, width: int = 6, heads: int = 3, batch_first: bool = True, need_weights: bool = True, bias: bool = True):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3, padding=1)
+        self.norm = nn.LayerNorm(width)
+        self.attn = nn.MultiheadAttention(width, heads, bias=bias, batch_first=batch_first)
+        self.batch_first, self.need_weights = batch_first, need_weights
+        if bias:  # as trained: nn.MultiheadAttention starts its biases at zero, which the torch.export exporter drops
+            nn.init.uniform_(self.attn.in_proj_bias, -0.1, 0.1)
+            nn.init.uniform_(self.attn.out_proj.bias, -0.1, 0.1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        n, c, h, w = x.shape
+        tokens = x.flatten(2).transpose(1, 2) if self.batch_first else x.flatten(2).permute(2, 0, 1)
+        t = self.norm(tokens)
+        y = tokens + self.attn(t, t, t, need_weights=self.need_weights)[0]
+        return (y.transpose(1, 2) if self.batch_first else y.permute(1, 2, 0)).reshape(n, c, h, w)
+
+
+class _TorchAttentionBlock(TorchAttention):
+    """TorchAttention of width c from c channels, one head (odd: off the fused kernel)."""
+
+    def __init__(self, c: int):
+        super().__init__(width=c, heads=1)
+        self.conv = nn.Conv2d(c, c, 1)
+
+
+class _CalledTwice(nn.Module):
+    """One 3×3 conv called twice, with an activation between (params once, MACs twice)."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.conv(self.act(self.conv(x)))
+
+
+SHARING_BLOCKS = {"torch_attention": _TorchAttentionBlock, "called_twice": _CalledTwice}
+"""The patterns as blocks of one width, as tests/torch_patterns.py's BLOCKS (the importer's property test)."""
+
+SHARING_PATTERNS = {
+    "interleaved_lists": (InterleavedLists, (3, 8, 8)),
+    "shared_head": (SharedHead, (3, 16, 16)),
+    "torch_attention": (TorchAttention, (3, 4, 4)),
+}
+"""kind → (module class, input shape C, H, W), as tests/torch_patterns.py's PATTERNS."""
