@@ -413,7 +413,11 @@ def _layernorm(imp: Importer, i: int, node, inputs: list):
     if not isinstance(scale, (Weight, Const)) or math.prod(scale.dims) != c or not isinstance(bias, (Weight, Const)) or math.prod(bias.dims) != c:
         raise Unsupported(f"a layer norm without a scale and a shift of {c} values each")
     eps = float(f"{attrs.get('epsilon', 1e-5):.6g}")  # the attribute is float32: 1e-6 reads 9.99999997e-07
-    y = imp.layer(i, node, "layernorm", LAYER_TYPES["layernorm"](eps=eps), act, imp.weight_owner(i, node))
+    learned = [imp.root(t) in imp.initializers and not GENERATED_NAME.match(t) and not GENERATED_NAME.match(imp.root(t)) for t in node.input[1:3]]
+    if learned[0] != learned[1]:
+        raise Unsupported("a layer norm with a learned scale and a fixed shift, or the other way round")
+    affine = learned[0]  # elementwise_affine=False: the exporter writes constant ones and zeros
+    y = imp.layer(i, node, "layernorm", LAYER_TYPES["layernorm"](eps=eps, affine=affine), act, imp.weight_owner(i, node) if affine else None)
     return ChannelsLast(y) if view else y
 
 
