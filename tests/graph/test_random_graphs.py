@@ -166,7 +166,7 @@ NOT_DRAWN = {
     "opaque",  # an ONNX operator groupcost does not model: only the importer makes it (tests/formats/onnx/test_onnx_import.py)
     # what the ONNX importer reads of real models' exports; checked against PyTorch's own operators on hypothesis
     # sweeps (tests/ops/test_elementwise.py) and in random chains of exported patterns (tests/formats/onnx/test_onnx_patterns.py)
-    "elementwise", "reduce",
+    "elementwise", "reduce", "unary", "grn",
 }
 
 

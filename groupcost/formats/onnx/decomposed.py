@@ -145,3 +145,90 @@ def _dims_of(imp: Importer, tensor: str) -> tuple[int, ...] | None:
             return None
         tensor = node.input[0]
     return None
+
+
+def _axes(imp: Importer, node) -> tuple[int, ...] | None:
+    """A reduction's axes: its attribute (opset < 18) or its constant second input; None where unknown."""
+    attrs = attributes(node)
+    if "axes" in attrs:
+        return tuple(attrs["axes"])
+    if len(node.input) < 2 or not node.input[1]:
+        return None
+    value = imp.env.get(node.input[1])
+    if isinstance(value, Const) and value.values is not None:
+        return tuple(value.values)
+    k = imp.producers.get(node.input[1])
+    if k is None or imp.order[k].op_type != "Constant" or attributes(imp.order[k]).get("value") is None:
+        return None
+    values = tensor_values(attributes(imp.order[k])["value"], None)
+    return tuple(values) if values is not None else None
+
+
+def _grn_layout(spatial: tuple[int, ...], channel: tuple[int, ...]) -> tuple[int, bool] | None:
+    """(rank, channels-last) where `spatial` are all the positions' axes and `channel` the channels' of
+    one layout: N×C×… reduced over (2, …, rank − 1) and 1, or N×…×C over (1, …, rank − 2) and −1."""
+    if len(channel) != 1 or not spatial:
+        return None
+    if all(a < 0 for a in spatial):
+        rank = len(spatial) + 2
+        spatial = tuple(a % rank for a in spatial)
+    else:
+        rank = max(spatial) + (1 if channel[0] == 1 else 2)
+    c = channel[0] % rank
+    if c == 1 and sorted(spatial) == list(range(2, rank)):
+        return rank, False
+    if c == rank - 1 and sorted(spatial) == list(range(1, rank - 1)):
+        return rank, True
+    return None
+
+
+def recognise_response_norms(imp: Importer) -> None:
+    """ConvNeXt V2's global response norm: G = ReduceL2(x) over the positions, N = G / (ReduceMean of G
+    over the channels + eps), then γ·(x·N) (times 1: addcmul's value), + β, + x, in either layout. One `grn`."""
+    for k_l2, l2 in enumerate(imp.order):
+        if l2.op_type != "ReduceL2" or not attributes(l2).get("keepdims", 1):
+            continue
+        x = l2.input[0]
+        mean = [(k, n) for k, n in ((k, imp.order[k]) for k in imp.consumers.get(l2.output[0], []) if k >= 0) if n.op_type == "ReduceMean"]
+        div = [(k, n) for k, n in ((k, imp.order[k]) for k in imp.consumers.get(l2.output[0], []) if k >= 0) if n.op_type == "Div"]
+        if len(mean) != 1 or len(div) != 1 or len(imp.consumers.get(l2.output[0], [])) != 2 or div[0][1].input[0] != l2.output[0]:
+            continue
+        (k_mean, mean), (k_div, div) = mean[0], div[0]
+        spatial, channel = _axes(imp, l2), _axes(imp, mean)
+        layout = _grn_layout(spatial, channel) if spatial is not None and channel is not None else None
+        add_eps = _only(imp, mean.output[0], "Add")
+        if layout is None or not attributes(mean).get("keepdims", 1) or add_eps is None or add_eps[1].output[0] != div.input[1]:
+            continue
+        eps = scalar(imp, other_operand(add_eps[1], mean.output[0]) or "")
+        response = _only(imp, div.output[0], "Mul")
+        if eps is None or eps <= 0 or response is None or other_operand(response[1], div.output[0]) != x:
+            continue
+        members = [k_l2, k_mean, add_eps[0], k_div, response[0]]
+        tensor, gamma, beta = response[1].output[0], None, None
+        while True:
+            step = imp.only_reader(tensor)
+            if step is None or step[1].op_type not in ("Mul", "Add"):
+                break
+            other = other_operand(step[1], tensor)
+            dims = _dims_of(imp, other or "")
+            if step[1].op_type == "Mul" and gamma is None and beta is None and _per_channel(dims):
+                gamma = dims
+            elif step[1].op_type == "Mul" and gamma is not None and beta is None and near(scalar(imp, other or ""), 1.0):
+                pass
+            elif step[1].op_type == "Add" and gamma is not None and beta is None and _per_channel(dims):
+                beta = dims
+            elif step[1].op_type == "Add" and beta is not None and other == x:
+                members.append(step[0])
+                break
+            else:
+                break
+            members.append(step[0])
+            tensor = step[1].output[0]
+        if beta is None or imp.order[members[-1]].op_type != "Add" or other_operand(imp.order[members[-1]], tensor) != x \
+                or math.prod(gamma) != math.prod(beta):
+            continue
+        last = members.pop()
+        imp.consumed.update(members)
+        rank, channels_last = layout
+        layer = LAYER_TYPES["grn"](eps=float(f"{eps:.6g}"))
+        imp.recognised[last] = Recognised(x, layer, "a global response norm", channels=math.prod(gamma), rank=rank, channels_last=channels_last)

@@ -37,6 +37,8 @@ class Recognised:
     what: str
     elementwise: bool = False  # the same layer in either layout: a channels-last view stays one
     channels: int | None = None  # the channels `source` must have for the pattern to hold (its per-channel constants' size)
+    rank: int | None = None  # the rank (batch included) `source` must have, where the pattern's axes assume one
+    channels_last: bool | None = None  # whether `source` must be a channels-last view (True) or not (False), where the axes say
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,7 @@ class Importer:
         x = self.env.get(found.source)
         if isinstance(x, Cropped):
             x = self.cropped(x)
-        view = found.elementwise and isinstance(x, ChannelsLast)
+        view = (found.elementwise or found.channels_last is not None) and isinstance(x, ChannelsLast)
         if view:
             x = x.x
         if not isinstance(x, Act):
@@ -182,6 +184,9 @@ class Importer:
             return
         if found.channels is not None and (x.shape[0] != found.channels or x.channels is not None):
             self.unknown(i, node, [x], f"{found.what} whose per-channel constants do not fit {x.shape[0]} channels")
+            return
+        if (found.rank is not None and len(x.shape) + 1 != found.rank) or (found.channels_last is not None and view != found.channels_last):
+            self.unknown(i, node, [x], f"{found.what} whose axes are not the channels and positions of its input")
             return
         y = self.layer(i, node, found.layer.type_name, found.layer, x)
         self.env[node.output[0]] = ChannelsLast(y) if view else y
@@ -328,7 +333,8 @@ class Importer:
                 return self.fail(node, f"concatenates {', '.join(map(format_shape, shapes))}: H×W differ")
             if kind == "matmul":
                 return Unsupported(f"a product of {' and '.join(map(format_shape, shapes))} (broadcast batch dims)")
-            return self.fail(node, f"multiplies {' and '.join(map(format_shape, shapes))}, which do not broadcast")
+            verb = "multiplies" if kind == "mul" else f"takes the {kind} of"
+            return self.fail(node, f"{verb} {' and '.join(map(format_shape, shapes))}, which do not broadcast")
 
         return self.builder.merge(self.step_name(i, kind), kind, xs, self.loc, refused, where=self.where(node), fresh=True)
 

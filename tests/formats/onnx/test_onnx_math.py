@@ -1,0 +1,53 @@
+"""The arithmetic of activations in real models' exports (tests/torch_math_patterns.py), each module
+exported three ways and read by `analyze`, `import` and `torch:`, against PyTorch's own counts."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from groupcost.formats.onnx.reader import read_network  # noqa: E402
+from groupcost.graph.analysis import analyze  # noqa: E402
+from groupcost.language import build, parse_text  # noqa: E402
+from groupcost.language.raising import raise_spec  # noqa: E402
+from groupcost.sources import read_graph  # noqa: E402
+from test_onnx_patterns import EXPORTERS, assert_reads_as_pytorch, export  # noqa: E402
+from torch_math_patterns import PATTERNS, pattern  # noqa: E402
+
+KINDS = {
+    # the layer types each pattern must be read as, whole (not as the arithmetic it is written in); the
+    # arithmetic one: sqrt, exp, log, sin, cos, erf, reciprocal, a neg and four abs = 12 functions
+    "grn": {"grn": 2},
+    "written_layernorm": {"layernorm": 2},
+    "tanh_gelu": {"gelu": 2},
+    "activation_arithmetic": {"div": 1, "sub": 1, "max": 1, "min": 1, "unary": 12},
+}
+
+
+def _kinds(network) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in analyze(network).rows:
+        counts[row.type] = counts.get(row.type, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+@pytest.mark.parametrize("kind", sorted(PATTERNS))
+def test_every_arithmetic_pattern_reads_exactly_every_way(kind, how, tmp_path):
+    model = pattern(kind)
+    input_shape = PATTERNS[kind][1]
+    graph = read_network(export(model, input_shape, tmp_path, how))
+    assert_reads_as_pytorch(graph, model, input_shape, f"{kind} {how} analyze")
+    counts = _kinds(graph)
+    assert {k: counts.get(k, 0) for k in KINDS[kind]} == KINDS[kind], (how, counts)
+    raised = build(parse_text(raise_spec(graph), "<raised>"), {})
+    assert_reads_as_pytorch(raised, model, input_shape, f"{kind} {how} import")
+
+
+@pytest.mark.parametrize("kind", sorted(PATTERNS))
+def test_every_arithmetic_pattern_reads_from_its_torch_factory(kind):
+    input_shape = PATTERNS[kind][1]
+    graph = read_graph("torch:torch_math_patterns:pattern", input_shape, {"kind": kind})
+    assert_reads_as_pytorch(graph, pattern(kind), input_shape, f"{kind} torch:")
