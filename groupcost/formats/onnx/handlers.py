@@ -12,7 +12,8 @@ import re
 
 from groupcost.formats.onnx.arithmetic import ARITHMETIC, ON_CONSTANTS, activations_merged
 from groupcost.formats.onnx.constants import constant_operation
-from groupcost.formats.onnx.decomposed import recognise_gelus, recognise_group_norms, recognise_response_norms
+from groupcost.formats.onnx.decomposed import (recognise_gelus, recognise_group_norms, recognise_response_norms, recognise_tanh_gelus,
+                                               recognise_written_layer_norms)
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
 from groupcost.formats.onnx.names import parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, squeeze_excitation
@@ -501,6 +502,7 @@ HANDLERS: dict[str, Handler] = {
 }
 """Every ONNX operator groupcost reads, in the default domain; anything else is unsupported."""
 
-OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_gelus, recognise_group_norms, recognise_response_norms),
+OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_gelus, recognise_tanh_gelus, recognise_group_norms,
+                                                                   recognise_response_norms, recognise_written_layer_norms),
                       weight_side)
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""
