@@ -15,11 +15,16 @@ from groupcost.language.raising import raise_spec  # noqa: E402
 from groupcost.sources import read_graph  # noqa: E402
 from test_onnx_patterns import EXPORTERS, assert_reads_as_pytorch, export  # noqa: E402
 from torch_math_patterns import PATTERNS, pattern  # noqa: E402
+from torch_named import export_onnx  # noqa: E402
+
+WAYS = [*EXPORTERS, "opset13"]
+"""The exporters' three ways, and TorchScript at opset 13, below LayerNormalization (17) and Gelu (20): nn.LayerNorm
+and nn.GELU written out as arithmetic."""
 
 KINDS = {
     # the layer types each pattern must be read as, whole (not as the arithmetic it is written in); the
     # arithmetic one: sqrt, exp, log, sin, cos, erf, reciprocal, a neg and four abs = 12 functions
-    "grn": {"grn": 2},
+    "grn": {"grn": 2, "layernorm": 1},
     "written_layernorm": {"layernorm": 2},
     "tanh_gelu": {"gelu": 2},
     "activation_arithmetic": {"div": 1, "sub": 1, "max": 1, "min": 1, "unary": 12},
@@ -33,12 +38,17 @@ def _kinds(network) -> dict[str, int]:
     return counts
 
 
-@pytest.mark.parametrize("how", EXPORTERS)
+@pytest.mark.parametrize("how", WAYS)
 @pytest.mark.parametrize("kind", sorted(PATTERNS))
 def test_every_arithmetic_pattern_reads_exactly_every_way(kind, how, tmp_path):
     model = pattern(kind)
     input_shape = PATTERNS[kind][1]
-    graph = read_network(export(model, input_shape, tmp_path, how))
+    if how == "opset13":
+        path = tmp_path / "opset13.onnx"
+        export_onnx(model, input_shape, path, opset=13)
+    else:
+        path = export(model, input_shape, tmp_path, how)
+    graph = read_network(path)
     assert_reads_as_pytorch(graph, model, input_shape, f"{kind} {how} analyze")
     counts = _kinds(graph)
     assert {k: counts.get(k, 0) for k in KINDS[kind]} == KINDS[kind], (how, counts)
