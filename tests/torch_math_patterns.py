@@ -9,6 +9,8 @@ activations and of one (a linear attention's division by a sum, a norm's square 
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
 
@@ -161,3 +163,62 @@ def pattern(kind: str = "grn") -> nn.Module:
     """The pattern's module, seeded, in eval mode."""
     torch.manual_seed(0)
     return PATTERNS[kind][0]().eval()
+
+
+class _ChannelsFirstGrn(nn.Module):
+    """A 1×1 conv to 2C, GRN on the channels, a 1×1 conv back (ConvNeXt V2's MLP with convs)."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.fc1 = nn.Conv2d(c, 2 * c, 1)
+        self.grn = ResponseNorm(2 * c, channels_last=False)
+        self.fc2 = nn.Conv2d(2 * c, c, 1)
+
+    def forward(self, x):
+        return self.fc2(self.grn(self.fc1(x)))
+
+
+class _LastAxisNorm(nn.Module):
+    """The last-axis layer norm on a channels-last view, moved back."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.norm = LastAxisLayerNorm(c)
+
+    def forward(self, x):
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class _TanhGelu(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+        self.act = nn.GELU(approximate="tanh")
+
+    def forward(self, x):
+        return self.act(self.conv(x))
+
+
+class _Arithmetic(nn.Module):
+    """Two 1×1 branches meeting in Div, Sub, Max, Min, and functions of one."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.a = nn.Conv2d(c, c, 1)
+        self.b = nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        a, b = self.a(x), self.b(x)
+        return torch.sqrt(torch.abs(a / (torch.relu(b) + 1.0) - torch.minimum(a, b))) + torch.sin(torch.maximum(a, b))
+
+
+BLOCKS = {"convnextv2": ConvNextV2Block, "grn": _ChannelsFirstGrn, "layernorm_first": ChannelsFirstLayerNorm, "layernorm_last": _LastAxisNorm,
+          "tanh_gelu": _TanhGelu, "arithmetic": _Arithmetic}
+"""The patterns as blocks of one width, for random chains (the importer's property test)."""
+
+
+def chain(kinds: list[str], width: int) -> nn.Module:
+    """A stem to `width` channels, then the blocks of `kinds` in order (named, as tests/torch_patterns.py's), seeded, in eval mode."""
+    torch.manual_seed(0)
+    blocks = [("stem", nn.Conv2d(3, width, 3, padding=1)), *((f"block{i}", BLOCKS[k](width)) for i, k in enumerate(kinds))]
+    return nn.Sequential(OrderedDict(blocks)).eval()

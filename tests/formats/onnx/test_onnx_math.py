@@ -14,7 +14,9 @@ from groupcost.language import build, parse_text  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
 from groupcost.sources import read_graph  # noqa: E402
 from test_onnx_patterns import EXPORTERS, assert_reads_as_pytorch, export  # noqa: E402
-from torch_math_patterns import PATTERNS, pattern  # noqa: E402
+from torch_math_patterns import BLOCKS, PATTERNS, chain, pattern  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from torch_named import export_onnx  # noqa: E402
 
 WAYS = [*EXPORTERS, "opset13"]
@@ -61,3 +63,23 @@ def test_every_arithmetic_pattern_reads_from_its_torch_factory(kind):
     input_shape = PATTERNS[kind][1]
     graph = read_graph("torch:torch_math_patterns:pattern", input_shape, {"kind": kind})
     assert_reads_as_pytorch(graph, pattern(kind), input_shape, f"{kind} torch:")
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@given(kinds=st.lists(st.sampled_from(sorted(BLOCKS)), min_size=1, max_size=4), width=st.sampled_from([4, 8, 12]),
+       size=st.integers(4, 9), how=st.sampled_from(["folded", "unfolded", "opset13"]))
+def test_random_chains_of_the_arithmetic_patterns_read_exactly(kinds, width, size, how, tmp_path_factory):
+    """Random chains of the patterns' blocks (tests/torch_math_patterns.py BLOCKS) at random widths and sizes,
+    exported by TorchScript folded at opset 17, unfolded, or at opset 13: analyze and import give PyTorch's figures."""
+    model = chain(kinds, width)
+    input_shape = (3, size, size)
+    folder = tmp_path_factory.mktemp("chain")
+    if how == "opset13":
+        path = folder / "opset13.onnx"
+        export_onnx(model, input_shape, path, opset=13)
+    else:
+        path = export(model, input_shape, folder, how)
+    graph = read_network(path)
+    assert_reads_as_pytorch(graph, model, input_shape, f"{kinds} {how} analyze")
+    raised = build(parse_text(raise_spec(graph), "<raised>"), {})
+    assert_reads_as_pytorch(raised, model, input_shape, f"{kinds} {how} import")
