@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from groupcost.ops.activation import erf
-from groupcost.ops.adapters import OnnxGraph, Place, TorchModule
+from groupcost.ops.adapters import OnnxGraph, Place, Raised, Raising, TorchModule
 from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, boolean, format_shape, one_of, positive_int, real
 from groupcost.ops.registry import register
 
@@ -131,6 +131,10 @@ class Unary(Layer):
 
     def torch_module(self, at: Place) -> TorchModule:
         return TorchModule(f"Unary({self.fn!r})", helpers=(("Unary", UNARY),))
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"{r.need('Unary')}({r.a('fn')})")
 
     def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
         g.node(_FUNCTIONS[self.fn][1], [x], at.name)

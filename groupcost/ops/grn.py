@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from groupcost.ops.adapters import OnnxGraph, Place, TorchModule
+from groupcost.ops.adapters import OnnxGraph, Place, Raised, Raising, TorchModule
 from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, format_shape, positive_real
 from groupcost.ops.registry import register
 
@@ -39,6 +39,10 @@ class GlobalResponseNorm(Layer):
 
     def torch_module(self, at: Place) -> TorchModule:
         return TorchModule(f"GRN({at.in_shape[0]}, eps={self.eps!r})", helpers=(("GRN", GRN),))
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"{r.need('GRN')}(shape[0]{r.kw('eps')})")
 
     def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
         rank = len(at.in_shape) + 1
