@@ -99,6 +99,34 @@ class LastAxisLayerNorm(nn.Module):
         return (x - u) / torch.sqrt(s + self.eps) * self.weight + self.bias
 
 
+class VarianceLayerNorm(nn.Module):
+    """The channels-first layer norm from torch.var_mean and a reciprocal square root: (x − μ)·rsqrt(σ² + eps)."""
+
+    def __init__(self, c: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.rand(c))
+        self.bias = nn.Parameter(torch.rand(c))
+        self.eps = eps
+
+    def forward(self, x):
+        s, u = torch.var_mean(x, dim=1, unbiased=False, keepdim=True)
+        x = (x - u) * torch.rsqrt(s + self.eps)
+        return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+class VarianceNorms(nn.Module):
+    """A conv, the var_mean / rsqrt layer norm, a 1×1 conv."""
+
+    def __init__(self, c: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 3, padding=1)
+        self.norm = VarianceLayerNorm(c)
+        self.conv = nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        return self.conv(self.norm(self.stem(x)))
+
+
 class WrittenNorms(nn.Module):
     """A conv, the written-out channels-first layer norm, a 1×1 conv, the last-axis one on a permuted view."""
 
@@ -153,6 +181,7 @@ class ActivationArithmetic(nn.Module):
 PATTERNS = {
     "grn": (GrnNets, (3, 8, 8)),
     "written_layernorm": (WrittenNorms, (3, 6, 6)),
+    "variance_layernorm": (VarianceNorms, (3, 6, 6)),
     "tanh_gelu": (TanhGelus, (3, 8, 8)),
     "activation_arithmetic": (ActivationArithmetic, (3, 6, 6)),
 }
@@ -213,6 +242,7 @@ class _Arithmetic(nn.Module):
 
 
 BLOCKS = {"convnextv2": ConvNextV2Block, "grn": _ChannelsFirstGrn, "layernorm_first": ChannelsFirstLayerNorm, "layernorm_last": _LastAxisNorm,
+          "layernorm_variance": VarianceLayerNorm,
           "tanh_gelu": _TanhGelu, "arithmetic": _Arithmetic}
 """The patterns as blocks of one width, for random chains (the importer's property test)."""
 

@@ -336,39 +336,43 @@ def _norm_axis(axes: tuple[int, ...] | None) -> tuple[int | None, bool] | None:
 
 def recognise_written_layer_norms(imp: Importer) -> None:
     """A layer norm written out over one axis (ConvNeXt's channels-first LayerNorm, a LayerNormalization
-    below opset 17): u = ReduceMean(x), d = x − u, v = ReduceMean(d² (Pow 2 or d·d)), d / √(v + eps) (or
-    d · Reciprocal(√(v + eps))), then × γ and + β where it is affine. One `layernorm`."""
+    below opset 17, torch.var_mean with rsqrt): u = ReduceMean(x) (once, or once for each of its two
+    uses), d = x − u, v = ReduceMean(d² (Pow 2 or d·d)), d / √(v + eps) (or d · 1/√(v + eps), as
+    Reciprocal or Div of 1), then × γ and + β where it is affine. One `layernorm`."""
     for k_mean, mean in enumerate(imp.order):
         if mean.op_type != "ReduceMean" or not attributes(mean).get("keepdims", 1):
             continue
-        layout = _norm_axis(_axes(imp, mean))
-        x = mean.input[0]
-        subs = _readers(imp, mean.output[0])
-        if layout is None or not subs or any(n.op_type != "Sub" or list(n.input) != [x, mean.output[0]] for _, n in subs) or len(subs) > 2:
+        axes, x = _axes(imp, mean), mean.input[0]
+        layout = _norm_axis(axes)
+        means = [(k, n) for k, n in dict(_readers(imp, x)).items() if n.op_type == "ReduceMean" and _axes(imp, n) == axes and attributes(n).get("keepdims", 1)]
+        means = [(k, n) for k, n in means if all(r.op_type == "Sub" and list(r.input) == [x, n.output[0]] for _, r in _readers(imp, n.output[0]))]
+        if layout is None or not means or means[0][0] != k_mean or len(means) > 2:
             continue
-        readers = [r for k, n in subs for r in _readers(imp, n.output[0])]
+        subs = list(dict(r for _, n in means for r in _readers(imp, n.output[0])).items())
+        readers = list(dict(r for _, n in subs for r in _readers(imp, n.output[0])).items())
+        if not subs or len(subs) > 2 or len(readers) != 2:
+            continue
         square = [(k, n) for k, n in readers if (n.op_type == "Pow" and near(scalar(imp, n.input[1]), 2.0)) or (n.op_type == "Mul" and n.input[0] == n.input[1])]
-        if len(square) != 1 or len(readers) != (2 if square[0][1].op_type == "Pow" else 3):
+        if len(square) != 1:
             continue
         variance = _only(imp, square[0][1].output[0], "ReduceMean")
-        if variance is None or _axes(imp, variance[1]) != _axes(imp, mean) or not attributes(variance[1]).get("keepdims", 1):
+        if variance is None or _axes(imp, variance[1]) != axes or not attributes(variance[1]).get("keepdims", 1):
             continue
         add_eps = _only(imp, variance[1].output[0], "Add")
         eps = scalar(imp, other_operand(add_eps[1], variance[1].output[0]) or "") if add_eps is not None else None
         root = _only(imp, add_eps[1].output[0], "Sqrt") if add_eps is not None else None
         if eps is None or eps <= 0 or root is None:
             continue
-        members = [k_mean, *(k for k, _ in subs), square[0][0], variance[0], add_eps[0], root[0]]
+        members = [*(k for k, _ in means), *(k for k, _ in subs), square[0][0], variance[0], add_eps[0], root[0]]
         diffs = {n.output[0] for _, n in subs}
-        divide = [(k, n) for k, n in readers if k != square[0][0] and (k, n) not in square]
-        if len(divide) != 1:
-            continue
-        k_div, div = divide[0]
+        k_div, div = next((k, n) for k, n in readers if k != square[0][0])
         if div.op_type == "Div" and div.input[0] in diffs and div.input[1] == root[1].output[0]:
             members.append(k_div)
         else:
-            inverse = _only(imp, root[1].output[0], "Reciprocal")
-            if inverse is None or div.op_type != "Mul" or set(div.input) - diffs != {inverse[1].output[0]}:
+            inverse = imp.only_reader(root[1].output[0])
+            one_over = inverse is not None and (inverse[1].op_type == "Reciprocal" or (
+                inverse[1].op_type == "Div" and inverse[1].input[1] == root[1].output[0] and near(scalar(imp, inverse[1].input[0]), 1.0)))
+            if not one_over or div.op_type != "Mul" or set(div.input) - diffs != {inverse[1].output[0]} or imp.only_reader(inverse[1].output[0]) is None:
                 continue
             members += [inverse[0], k_div]
         tensor, channels = div.output[0], None

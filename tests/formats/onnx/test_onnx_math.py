@@ -28,6 +28,7 @@ KINDS = {
     # arithmetic one: sqrt, exp, log, sin, cos, erf, reciprocal, a neg and four abs = 12 functions
     "grn": {"grn": 2, "layernorm": 1},
     "written_layernorm": {"layernorm": 2},
+    "variance_layernorm": {"layernorm": 1},
     "tanh_gelu": {"gelu": 2},
     "activation_arithmetic": {"div": 1, "sub": 1, "max": 1, "min": 1, "unary": 12},
 }
@@ -40,8 +41,15 @@ def _kinds(network) -> dict[str, int]:
     return counts
 
 
-@pytest.mark.parametrize("how", WAYS)
-@pytest.mark.parametrize("kind", sorted(PATTERNS))
+LOST_PARAMETERS = pytest.mark.xfail(strict=True, reason=(
+    "torch.export writes var_mean as ReduceSum, Expand and a Div by C, which no pattern reads; the arithmetic fallback then "
+    "takes the per-channel weight, reshaped (`view`), for a constant of the exporter's and loses its C parameters "
+    "(groupcost/formats/onnx/constants.py decides `learned` by the tensor's name)"))
+CASES = [pytest.param(kind, how, marks=LOST_PARAMETERS) if (kind, how) == ("variance_layernorm", "dynamo") else (kind, how)
+         for kind in sorted(PATTERNS) for how in WAYS]
+
+
+@pytest.mark.parametrize(("kind", "how"), CASES)
 def test_every_arithmetic_pattern_reads_exactly_every_way(kind, how, tmp_path):
     model = pattern(kind)
     input_shape = PATTERNS[kind][1]
