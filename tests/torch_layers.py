@@ -11,6 +11,7 @@ from torch import nn
 
 from groupcost.ops import conv as gc_conv
 from groupcost.graph.network import LayerStep
+from torch_math_patterns import ResponseNorm
 
 ACTIVATIONS = {
     "relu": nn.ReLU, "relu6": nn.ReLU6, "leakyrelu": nn.LeakyReLU, "elu": nn.ELU, "gelu": nn.GELU,
@@ -142,6 +143,22 @@ class FrozenBatchNorm2d(nn.Module):
         return x * scale[:, None, None] + (self.bias - self.running_mean * scale)[:, None, None]
 
 
+FUNCTIONS = {"sqrt": torch.sqrt, "reciprocal": torch.reciprocal, "exp": torch.exp, "log": torch.log, "abs": torch.abs, "neg": torch.neg,
+             "erf": torch.erf, "sin": torch.sin, "cos": torch.cos, "softplus": nn.functional.softplus}
+"""`unary`'s functions, as torch names them."""
+
+
+class Function(nn.Module):
+    """A torch function of one tensor, as a module."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
 class ConstantOp(nn.Module):
     """x op c for a constant c (a parameter `value` where learned), as torch's operators broadcast it."""
 
@@ -163,6 +180,8 @@ class ConstantOp(nn.Module):
             return x * c
         if self.op == "div":
             return x / c
+        if self.op == "pow":
+            return x ** c
         return c - x if self.op == "rsub" else c / x
 
 
@@ -296,4 +315,10 @@ def layer_module(step: LayerStep) -> nn.Module:
         return nn.Softmax(layer.dim)
     if name == "attention":
         return TokenAttention(x[0], layer.heads, layer.bias)
+    if name == "unary":
+        return Function(FUNCTIONS[layer.fn])
+    if name == "grn":
+        return ResponseNorm(x[0], channels_last=False, eps=layer.eps)
+    if name == "gelu":
+        return nn.GELU(approximate=layer.approximate)
     return ACTIVATIONS[name]()

@@ -24,9 +24,10 @@ class Merge(nn.Module):
             return torch.cat(tensors, 1)
         if self.kind == "matmul":
             return torch.matmul(*tensors)
+        combine = {"add": torch.add, "mul": torch.mul, "sub": torch.sub, "div": torch.div, "max": torch.maximum, "min": torch.minimum}[self.kind]
         out = tensors[0]
         for t in tensors[1:]:
-            out = out + t if self.kind == "add" else out * t
+            out = combine(out, t)
         return out
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from groupcost.ops.adapters import OnnxGraph, Place, Raised, Raising, TorchModule, Unary
-from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, boolean, dimension
+from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, boolean, dimension, one_of
 from groupcost.ops.registry import LAYER_TYPES, register
 
 
@@ -15,7 +15,7 @@ def _sigmoid(np, x):
     return np.exp(-np.logaddexp(0, -x))  # stable for large |x|
 
 
-def _erf(np, x):
+def erf(np, x):
     """erf to ~1e-14, vectorised (numpy has none, scipy is no dependency): its Maclaurin series below
     |x| = 2.5, and above it erfc's continued fraction, erfc(x) = e^(−x²)/√π · 1/(x + ½/(x + 1/(x + ³⁄₂/(x + ...)))).
     Each part is computed only where it applies, in place."""
@@ -92,7 +92,6 @@ for _name, _aliases, _doc, _kernel, _torch, _onnx in (
     ("relu6", (), "min(max(0, x), 6)", lambda np, x: np.clip(x, 0, 6), "nn.ReLU6()", _relu6_onnx),
     ("leakyrelu", ("leaky_relu",), "x if x > 0 else 0.01·x", lambda np, x: np.where(x > 0, x, 0.01 * x), "nn.LeakyReLU(0.01)", Unary("LeakyRelu", {"alpha": 0.01})),
     ("elu", (), "x if x > 0 else exp(x) − 1", lambda np, x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))), "nn.ELU()", Unary("Elu", {"alpha": 1.0})),
-    ("gelu", (), "x·Φ(x)", lambda np, x: 0.5 * x * (1.0 + _erf(np, x / np.sqrt(2.0))), "nn.GELU()", Unary("Gelu")),
     ("sigmoid", (), "1 / (1 + exp(−x))", _sigmoid, "nn.Sigmoid()", Unary("Sigmoid")),
     ("hsigmoid", ("hardsigmoid",), "relu6(x + 3) / 6", lambda np, x: np.clip(x + 3, 0, 6) / 6, "nn.Hardsigmoid()", Unary("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5})),
     ("silu", ("swish",), "x·sigmoid(x)", lambda np, x: x * _sigmoid(np, x), "nn.SiLU()", _silu_onnx),
@@ -102,6 +101,38 @@ for _name, _aliases, _doc, _kernel, _torch, _onnx in (
     ("identity", (), "x, unchanged", lambda np, x: x, "nn.Identity()", Unary("Identity")),
 ):
     _plain(_name, *_aliases, doc=_doc, kernel=_kernel, torch=_torch, onnx=_onnx)
+
+
+@register("gelu")
+@dataclass(frozen=True)
+class Gelu(Activation):
+    """x·Φ(x), as torch.nn.GELU; `approximate: tanh` is its tanh form,
+    ½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (timm's `gelu_tanh`)."""
+
+    approximate: str = arg(one_of("none", "tanh"), "none", "none: the exact x·Φ(x); tanh: PyTorch's tanh approximation")
+
+    torch_class = "nn.GELU"
+    torch_args = ""
+    torch_args_needed = False
+
+    def forward(self, x, weights, counter):
+        import numpy as np
+
+        if self.approximate == "tanh":
+            y = 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
+        else:
+            y = 0.5 * x * (1.0 + erf(np, x / np.sqrt(2.0)))
+        return y.astype(x.dtype, copy=False)
+
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule("nn.GELU(approximate='tanh')" if self.approximate == "tanh" else "nn.GELU()")
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"nn.GELU({'approximate=' + r.a('approximate') if r.a('approximate') else ''})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        g.node("Gelu", [x], at.name, **({"approximate": "tanh"} if self.approximate == "tanh" else {}))
 
 
 @register("softmax")

@@ -1,4 +1,5 @@
-"""An activation and a constant, element by element: x + c, x · c, c − x ... No MACs.
+"""An activation and a constant, element by element: x + c, x · c, c − x, x ** c ...; and one
+function of an activation, element by element (`unary`: sqrt, exp, erf, sin ...). No MACs.
 
 What exporters leave of a branch initialised to zero (`Add` of a literal 0), of a normalisation
 written out (`Sub` of a mean, `Div` by a constant), of a fixed positional table or anchor grid
@@ -14,7 +15,8 @@ import operator
 from dataclasses import dataclass
 from typing import Any
 
-from groupcost.ops.adapters import OnnxGraph, Place, TorchModule
+from groupcost.ops.activation import erf
+from groupcost.ops.adapters import OnnxGraph, Place, Raised, Raising, TorchModule
 from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, boolean, format_shape, one_of, positive_int, real
 from groupcost.ops.registry import register
 
@@ -26,9 +28,9 @@ def dims(value: Any) -> tuple[int, ...]:
     return tuple(positive_int(v) for v in value)
 
 
-_OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
+_OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv, "pow": operator.pow,
         "rsub": lambda x, c: c - x, "rdiv": lambda x, c: c / x}
-_ONNX = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "rsub": "Sub", "rdiv": "Div"}
+_ONNX = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow", "rsub": "Sub", "rdiv": "Div"}
 
 
 @register("elementwise")
@@ -36,7 +38,7 @@ _ONNX = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "rsub": "Sub", 
 class Elementwise(Layer):
     """x op c, element by element, c a constant: shape unchanged, no MACs."""
 
-    op: str = arg(one_of(*_OPS), doc="add, sub, mul, div (x op c), rsub, rdiv (c op x)")
+    op: str = arg(one_of(*_OPS), doc="add, sub, mul, div, pow (x op c), rsub, rdiv (c op x)")
     value: float = arg(real, 0.0, "the constant (every element of it, where it has a shape)")
     shape: tuple[int, ...] = arg(dims, (), "the constant's shape, broadcast against the input ([]: one number)")
     learned: bool = arg(boolean, False, "the constant is a parameter (a learned positional table): its elements count")
@@ -85,5 +87,67 @@ class Elementwise(nn.Module):
     def forward(self, x):
         c = self.value
         return {"add": lambda: x + c, "sub": lambda: x - c, "mul": lambda: x * c, "div": lambda: x / c,
-                "rsub": lambda: c - x, "rdiv": lambda: c / x}[self.op]()
+                "pow": lambda: x ** c, "rsub": lambda: c - x, "rdiv": lambda: c / x}[self.op]()
+'''
+
+
+_FUNCTIONS = {
+    # name: (NumPy kernel, ONNX operator)
+    "sqrt": (lambda np, x: np.sqrt(x), "Sqrt"),
+    "reciprocal": (lambda np, x: 1 / x, "Reciprocal"),
+    "exp": (lambda np, x: np.exp(x), "Exp"),
+    "log": (lambda np, x: np.log(x), "Log"),
+    "abs": (lambda np, x: np.abs(x), "Abs"),
+    "neg": (lambda np, x: -x, "Neg"),
+    "erf": (erf, "Erf"),
+    "sin": (lambda np, x: np.sin(x), "Sin"),
+    "cos": (lambda np, x: np.cos(x), "Cos"),
+    "softplus": (lambda np, x: np.logaddexp(0, x), "Softplus"),
+}
+UNARY_ONNX = {onnx: name for name, (_, onnx) in _FUNCTIONS.items()}
+"""The ONNX operator of each `unary` function, by operator."""
+
+
+@register("unary")
+@dataclass(frozen=True)
+class Unary(Layer):
+    """fn(x), element by element: shape unchanged, no parameters, no MACs.
+
+    The arithmetic real models do on activations outside any layer (a norm's square root, a linear
+    attention's reciprocal, a positional encoding's sine): one type with the function as its argument,
+    not one activation type per function, so that `act:` keeps naming the non-linearities networks
+    use as activations.
+    """
+
+    fn: str = arg(one_of(*_FUNCTIONS), doc=", ".join(_FUNCTIONS) + " (softplus: log(1 + exp(x)))")
+
+    def out_shape(self, x: Shape) -> Shape:
+        return x
+
+    def forward(self, x, weights, counter):
+        import numpy as np
+
+        return _FUNCTIONS[self.fn][0](np, x).astype(x.dtype, copy=False)
+
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule(f"Unary({self.fn!r})", helpers=(("Unary", UNARY),))
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"{r.need('Unary')}({r.a('fn')})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        g.node(_FUNCTIONS[self.fn][1], [x], at.name)
+
+
+UNARY = '''
+class Unary(nn.Module):
+    """fn(x), element by element: a torch function by its name (softplus from nn.functional)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return nn.functional.softplus(x) if self.fn == "softplus" else getattr(torch, self.fn)(x)
 '''

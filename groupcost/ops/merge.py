@@ -1,5 +1,6 @@
-"""Merges: where tensors meet. Element-wise add and multiply, concatenation along the channels, and
-the matrix product of two activations.
+"""Merges: where tensors meet. Element-wise add and multiply, the element-wise arithmetic of two
+activations (sub, div, max, min: a norm's division by a computed sum), concatenation along the
+channels, and the matrix product of two activations.
 
 A merge type is declared once, like a layer type: its shape rule, its cost, its NumPy kernel and
 what each format writes for it, registered by name in `MERGE_TYPES`. A merge has no arguments and
@@ -102,6 +103,86 @@ class Mul(Merge):
         return a * b
 
 
+class _Broadcasting(Merge):
+    """An element-wise operation of activations, broadcasting as NumPy and PyTorch do."""
+
+    requirement = "equal or broadcastable shapes"
+
+    def out_shape(self, shapes: tuple[Shape, ...]) -> Shape | None:
+        return broadcast(shapes)
+
+    def torch_shape(self, shapes: list[str]) -> str:
+        return f"tuple(torch.broadcast_shapes({', '.join(shapes)}))"
+
+
+class _TwoSided(_Broadcasting):
+    """a op b, where the order matters: exactly two inputs."""
+
+    requirement = "exactly two tensors, a and b, of equal or broadcastable shapes"
+
+    def out_shape(self, shapes: tuple[Shape, ...]) -> Shape | None:
+        return broadcast(shapes) if len(shapes) == 2 else None
+
+
+class Sub(_TwoSided):
+    """a − b (a mean taken off, a difference of branches)."""
+
+    type_name = "sub"
+    sign = "−"
+    torch_operator = "-"
+    onnx_op = "Sub"
+
+    def combine(self, a: Any, b: Any) -> Any:
+        return a - b
+
+
+class Div(_TwoSided):
+    """a / b (a norm's division by a computed sum or root)."""
+
+    type_name = "div"
+    sign = "÷"
+    torch_operator = "/"
+    onnx_op = "Div"
+
+    def combine(self, a: Any, b: Any) -> Any:
+        return a / b
+
+
+class Maximum(_Broadcasting):
+    """The element-wise maximum, as torch.maximum."""
+
+    type_name = "max"
+    sign = "max"
+    onnx_op = "Max"
+
+    def combine(self, a: Any, b: Any) -> Any:
+        import numpy as np
+
+        return np.maximum(a, b)
+
+    def torch_expression(self, reads: list[str]) -> str:
+        acc = reads[0]
+        for other in reads[1:]:
+            acc = f"torch.{self.type_name}imum({acc}, {other})"
+        return acc
+
+    def onnx_nodes(self, g: OnnxGraph, name: str, inputs: list[str]) -> None:
+        g.node(self.onnx_op, inputs, name)
+
+
+class Minimum(Maximum):
+    """The element-wise minimum, as torch.minimum."""
+
+    type_name = "min"
+    sign = "min"
+    onnx_op = "Min"
+
+    def combine(self, a: Any, b: Any) -> Any:
+        import numpy as np
+
+        return np.minimum(a, b)
+
+
 class Concat(Merge):
     type_name = "concat"
     requirement = "equal spatial sizes in every branch"
@@ -186,5 +267,5 @@ def broadcast(shapes: tuple[Shape, ...]) -> Shape | None:
     return tuple(result)
 
 
-MERGE_TYPES: dict[str, Merge] = {merge.type_name: merge for merge in (Add(), Mul(), Concat(), Matmul())}
+MERGE_TYPES: dict[str, Merge] = {merge.type_name: merge for merge in (Add(), Mul(), Sub(), Div(), Maximum(), Minimum(), Concat(), Matmul())}
 """Every merge type by its spec name (the word a spec writes, `add: [a, b]`)."""

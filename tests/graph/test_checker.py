@@ -116,7 +116,7 @@ def test_a_layer_that_refuses_its_input(net):
 
 
 def test_merges(net):
-    fails(broken(net, "concat", kind="sub"), "node 'concat' (sub): unknown merge 'sub' (one of add, mul, concat, matmul)")
+    fails(broken(net, "concat", kind="xor"), "node 'concat' (xor): unknown merge 'xor' (one of add, mul, sub, div, max, min, concat, matmul)")
     fails(broken(net, "concat", kind="add"), "node 'concat' (add): cannot add 4×6×6, 5×6×6")
     fails(broken(net, "add", out_shape=(18, 6, 6)), "node 'add' (add): gives 18×6×6, but 9×6×6 follows from its input")
     fails(broken(net, "add", inputs=("4",)), "node 'add' (add): inputs: 1, channel ranges: 2, input shapes: 2 (one of each per input, at least one)")

@@ -165,8 +165,9 @@ NOT_DRAWN = {
     "dwsep", "gdc", "leakyrelu", "elu", "gelu", "mish", "prelu", "dropout", "shuffle", "lrn", "se",
     "opaque",  # an ONNX operator groupcost does not model: only the importer makes it (tests/formats/onnx/test_onnx_import.py)
     # what the ONNX importer reads of real models' exports; checked against PyTorch's own operators on hypothesis
-    # sweeps (tests/ops/test_elementwise.py) and in random chains of exported patterns (tests/formats/onnx/test_onnx_patterns.py)
-    "elementwise", "reduce",
+    # sweeps (tests/ops/test_elementwise.py, tests/ops/test_math_ops.py) and in random chains of exported patterns
+    # (tests/formats/onnx/test_onnx_patterns.py, tests/formats/onnx/test_onnx_math.py)
+    "elementwise", "reduce", "unary", "grn",
 }
 
 

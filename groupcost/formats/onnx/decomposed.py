@@ -1,9 +1,11 @@
 """Operators that exporters write out as arithmetic, read back as the one layer they are.
 
-GELU below opset 20 (x · ½ · (1 + erf(x / √2)), in any order of its products), and GroupNorm as
-TorchScript writes it (Reshape to N×G×…, InstanceNormalization, Reshape back, Mul and Add of the
-per-channel scale and shift): run before the handlers, as the local response norm is
-(groupcost.formats.onnx.patterns).
+GELU below opset 20 (x · ½ · (1 + erf(x / √2)), in any order of its products) and its tanh form,
+GroupNorm as TorchScript writes it (Reshape to N×G×…, InstanceNormalization, Reshape back, Mul and
+Add of the per-channel scale and shift), a layer norm written out over one axis, and ConvNeXt V2's
+global response norm: run before the handlers, as the local response norm is
+(groupcost.formats.onnx.patterns). A pattern whose axes need a layout (channels first or last)
+says so; the importer refuses it by name where its input is the other.
 """
 
 from __future__ import annotations
@@ -61,30 +63,92 @@ def recognise_gelus(imp: Importer) -> None:
         add = _only(imp, erf.output[0], "Add")
         if x is None or add is None or not near(scalar(imp, other_operand(add[1], erf.output[0]) or ""), 1.0):
             continue
-        members = [k_pre, k_erf, add[0]]
-        tensor, by_x, by_half = add[1].output[0], False, False
-        while not (by_x and by_half):
-            mul = _only(imp, tensor, "Mul")
-            other = other_operand(mul[1], tensor) if mul is not None else None
-            if other is None:
-                break
-            half_of_x = imp.producers.get(other)
-            if other == x and not by_x:
-                by_x = True
-            elif near(scalar(imp, other), 0.5) and not by_half:
-                by_half = True
-            elif not (by_x or by_half) and half_of_x is not None and _is_half_of(imp, imp.order[half_of_x], x) and imp.only_reader(other):
-                by_x = by_half = True
-                members.append(half_of_x)
-            else:
-                break
-            members.append(mul[0])
-            tensor = mul[1].output[0]
-        if not (by_x and by_half):
+        _recognise_gelu(imp, x, [k_pre, k_erf, add[0]], add[1].output[0], "none")
+
+
+def _recognise_gelu(imp: Importer, x: str, members: list[int], tensor: str, approximate: str) -> None:
+    """`tensor` (1 + erf(...) or 1 + tanh(...)) times x and ½ in either order: with `members`, one `gelu`."""
+    by_x, by_half = False, False
+    while not (by_x and by_half):
+        mul = _only(imp, tensor, "Mul")
+        other = other_operand(mul[1], tensor) if mul is not None else None
+        if other is None:
+            break
+        half_of_x = imp.producers.get(other)
+        if other == x and not by_x:
+            by_x = True
+        elif near(scalar(imp, other), 0.5) and not by_half:
+            by_half = True
+        elif not (by_x or by_half) and half_of_x is not None and _is_half_of(imp, imp.order[half_of_x], x) and imp.only_reader(other):
+            by_x = by_half = True
+            members.append(half_of_x)
+        else:
+            break
+        members.append(mul[0])
+        tensor = mul[1].output[0]
+    if not (by_x and by_half):
+        return
+    last = members.pop()
+    imp.consumed.update(members)
+    imp.recognised[last] = Recognised(x, LAYER_TYPES["gelu"](approximate=approximate), "a GELU", elementwise=True)
+
+
+def recognise_tanh_gelus(imp: Importer) -> None:
+    """GELU's tanh form, ½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), as TorchScript writes it below opset 20:
+    x³ as x·(x·x) or Pow(x, 3), then the products by x and ½ in either order. One `gelu` with approximate tanh."""
+    for k_tanh, tanh in enumerate(imp.order):
+        if tanh.op_type != "Tanh" or tanh.input[0] not in imp.producers:
             continue
-        last = members.pop()
-        imp.consumed.update(members)
-        imp.recognised[last] = Recognised(x, LAYER_TYPES["gelu"](), "a GELU", elementwise=True)
+        k_scale = imp.producers[tanh.input[0]]
+        scale = imp.order[k_scale]
+        inner = _scaled(imp, scale, math.sqrt(2 / math.pi))
+        if inner is None or _only(imp, scale.output[0], "Tanh") is None or inner not in imp.producers:
+            continue
+        k_sum = imp.producers[inner]
+        total = imp.order[k_sum]
+        if total.op_type != "Add" or len(total.input) != 2 or imp.only_reader(inner) is None:
+            continue
+        for x, cubic in (total.input, total.input[::-1]):
+            cube_members = _cubic_term(imp, cubic, x)
+            if cube_members is not None:
+                break
+        else:
+            continue
+        add = _only(imp, tanh.output[0], "Add")
+        if add is None or not near(scalar(imp, other_operand(add[1], tanh.output[0]) or ""), 1.0):
+            continue
+        _recognise_gelu(imp, x, [*cube_members, k_sum, k_scale, k_tanh, add[0]], add[1].output[0], "tanh")
+
+
+def _scaled(imp: Importer, node, factor: float) -> str | None:
+    """The tensor `node` multiplies by `factor` (a Mul by a scalar near it), or None."""
+    if node.op_type != "Mul" or len(node.input) != 2:
+        return None
+    for tensor, other in (node.input, node.input[::-1]):
+        if near(scalar(imp, other), factor):
+            return tensor
+    return None
+
+
+def _cubic_term(imp: Importer, tensor: str, x: str) -> list[int] | None:
+    """The nodes of 0.044715·x³ (x³ as Pow(x, 3), x·(x·x) or (x·x)·x), each read only there; None otherwise."""
+    k = imp.producers.get(tensor)
+    if k is None or imp.only_reader(tensor) is None:
+        return None
+    cube = _scaled(imp, imp.order[k], 0.044715)
+    k_cube = imp.producers.get(cube) if cube is not None else None
+    if k_cube is None or imp.only_reader(cube) is None:
+        return None
+    node = imp.order[k_cube]
+    if node.op_type == "Pow" and node.input[0] == x and near(scalar(imp, node.input[1]), 3.0):
+        return [k_cube, k]
+    if node.op_type != "Mul" or x not in node.input:
+        return None
+    square = other_operand(node, x)
+    k_square = imp.producers.get(square) if square is not None else None
+    if k_square is None or imp.only_reader(square) is None or list(imp.order[k_square].input) != [x, x] or imp.order[k_square].op_type != "Mul":
+        return None
+    return [k_square, k_cube, k]
 
 
 def _is_half_of(imp: Importer, node, x: str) -> bool:
@@ -141,7 +205,187 @@ def _dims_of(imp: Importer, tensor: str) -> tuple[int, ...] | None:
         if node.op_type == "Constant":
             attrs = attributes(node)
             return tuple(attrs["value"].dims) if attrs.get("value") is not None else None
+        if node.op_type == "Reshape":  # a parameter viewed per channel (`gamma.view(1, -1, 1, 1)`)
+            return _reshaped(imp, node)
         if node.op_type not in ("Unsqueeze", "Identity"):
             return None
         tensor = node.input[0]
     return None
+
+
+def _reshaped(imp: Importer, node) -> tuple[int, ...] | None:
+    """The dims a Reshape of a known tensor to a constant shape gives (−1 worked out, 0 copied), or None."""
+    source = _dims_of(imp, node.input[0])
+    target = _ints(imp, node.input[1]) if len(node.input) > 1 else None
+    if source is None or target is None or target.count(-1) > 1:
+        return None
+    dims = [source[k] if d == 0 and k < len(source) else d for k, d in enumerate(target)]
+    known = math.prod(d for d in dims if d != -1)
+    if known <= 0 or math.prod(source) % known:
+        return None
+    return tuple(math.prod(source) // known if d == -1 else d for d in dims)
+
+
+def _axes(imp: Importer, node) -> tuple[int, ...] | None:
+    """A reduction's axes: its attribute (opset < 18) or its constant second input; None where unknown."""
+    attrs = attributes(node)
+    if "axes" in attrs:
+        return tuple(attrs["axes"])
+    return _ints(imp, node.input[1]) if len(node.input) > 1 and node.input[1] else None
+
+
+def _ints(imp: Importer, tensor: str) -> tuple[int, ...] | None:
+    """The whole numbers a constant holds (an initializer or a Constant node's), or None."""
+    value = imp.env.get(tensor)
+    if isinstance(value, Const) and value.values is not None:
+        values = value.values
+    else:
+        k = imp.producers.get(tensor)
+        if k is None or imp.order[k].op_type != "Constant" or attributes(imp.order[k]).get("value") is None:
+            return None
+        values = tensor_values(attributes(imp.order[k])["value"], None)
+    if values is None or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return None
+    return tuple(values)
+
+
+def _grn_layout(spatial: tuple[int, ...], channel: tuple[int, ...]) -> tuple[int, bool] | None:
+    """(rank, channels-last) where `spatial` are all the positions' axes and `channel` the channels' of
+    one layout: N×C×… reduced over (2, …, rank − 1) and 1, or N×…×C over (1, …, rank − 2) and −1."""
+    if len(channel) != 1 or not spatial:
+        return None
+    if all(a < 0 for a in spatial):
+        rank = len(spatial) + 2
+        spatial = tuple(a % rank for a in spatial)
+    else:
+        rank = max(spatial) + (1 if channel[0] == 1 else 2)
+    c = channel[0] % rank
+    if c == 1 and sorted(spatial) == list(range(2, rank)):
+        return rank, False
+    if c == rank - 1 and sorted(spatial) == list(range(1, rank - 1)):
+        return rank, True
+    return None
+
+
+def recognise_response_norms(imp: Importer) -> None:
+    """ConvNeXt V2's global response norm: G = ReduceL2(x) over the positions, N = G / (ReduceMean of G
+    over the channels + eps), then γ·(x·N) (times 1: addcmul's value), + β, + x, in either layout. One `grn`."""
+    for k_l2, l2 in enumerate(imp.order):
+        if l2.op_type != "ReduceL2" or not attributes(l2).get("keepdims", 1):
+            continue
+        x = l2.input[0]
+        mean = [(k, n) for k, n in ((k, imp.order[k]) for k in imp.consumers.get(l2.output[0], []) if k >= 0) if n.op_type == "ReduceMean"]
+        div = [(k, n) for k, n in ((k, imp.order[k]) for k in imp.consumers.get(l2.output[0], []) if k >= 0) if n.op_type == "Div"]
+        if len(mean) != 1 or len(div) != 1 or len(imp.consumers.get(l2.output[0], [])) != 2 or div[0][1].input[0] != l2.output[0]:
+            continue
+        (k_mean, mean), (k_div, div) = mean[0], div[0]
+        spatial, channel = _axes(imp, l2), _axes(imp, mean)
+        layout = _grn_layout(spatial, channel) if spatial is not None and channel is not None else None
+        add_eps = _only(imp, mean.output[0], "Add")
+        if layout is None or not attributes(mean).get("keepdims", 1) or add_eps is None or add_eps[1].output[0] != div.input[1]:
+            continue
+        eps = scalar(imp, other_operand(add_eps[1], mean.output[0]) or "")
+        response = _only(imp, div.output[0], "Mul")
+        if eps is None or eps <= 0 or response is None or other_operand(response[1], div.output[0]) != x:
+            continue
+        members = [k_l2, k_mean, add_eps[0], k_div, response[0]]
+        tensor, gamma, beta = response[1].output[0], None, None
+        while True:
+            step = imp.only_reader(tensor)
+            if step is None or step[1].op_type not in ("Mul", "Add"):
+                break
+            other = other_operand(step[1], tensor)
+            dims = _dims_of(imp, other or "")
+            if step[1].op_type == "Mul" and gamma is None and beta is None and _per_channel(dims):
+                gamma = dims
+            elif step[1].op_type == "Mul" and gamma is not None and beta is None and near(scalar(imp, other or ""), 1.0):
+                pass
+            elif step[1].op_type == "Add" and gamma is not None and beta is None and _per_channel(dims):
+                beta = dims
+            elif step[1].op_type == "Add" and beta is not None and other == x:
+                members.append(step[0])
+                break
+            else:
+                break
+            members.append(step[0])
+            tensor = step[1].output[0]
+        if beta is None or imp.order[members[-1]].op_type != "Add" or other_operand(imp.order[members[-1]], tensor) != x \
+                or math.prod(gamma) != math.prod(beta):
+            continue
+        last = members.pop()
+        imp.consumed.update(members)
+        rank, channels_last = layout
+        layer = LAYER_TYPES["grn"](eps=float(f"{eps:.6g}"))
+        imp.recognised[last] = Recognised(x, layer, "a global response norm", channels=math.prod(gamma), rank=rank, channels_last=channels_last)
+
+
+def _readers(imp: Importer, tensor: str) -> list[tuple[int, object]]:
+    return [(k, imp.order[k]) for k in imp.consumers.get(tensor, []) if k >= 0]
+
+
+def _norm_axis(axes: tuple[int, ...] | None) -> tuple[int | None, bool] | None:
+    """(rank or None, channels-last) for a layer norm over one axis: 1 is the channels of N×C×…, −1 or
+    k > 1 those of a channels-last N×…×C (of rank k + 1)."""
+    if axes is None or len(axes) != 1:
+        return None
+    axis = axes[0]
+    if axis == 1:
+        return None, False
+    return (None, True) if axis == -1 else ((axis + 1, True) if axis > 1 else None)
+
+
+def recognise_written_layer_norms(imp: Importer) -> None:
+    """A layer norm written out over one axis (ConvNeXt's channels-first LayerNorm, a LayerNormalization
+    below opset 17, torch.var_mean with rsqrt): u = ReduceMean(x) (once, or once for each of its two
+    uses), d = x − u, v = ReduceMean(d² (Pow 2 or d·d)), d / √(v + eps) (or d · 1/√(v + eps), as
+    Reciprocal or Div of 1), then × γ and + β where it is affine. One `layernorm`."""
+    for k_mean, mean in enumerate(imp.order):
+        if mean.op_type != "ReduceMean" or not attributes(mean).get("keepdims", 1):
+            continue
+        axes, x = _axes(imp, mean), mean.input[0]
+        layout = _norm_axis(axes)
+        means = [(k, n) for k, n in dict(_readers(imp, x)).items() if n.op_type == "ReduceMean" and _axes(imp, n) == axes and attributes(n).get("keepdims", 1)]
+        means = [(k, n) for k, n in means if all(r.op_type == "Sub" and list(r.input) == [x, n.output[0]] for _, r in _readers(imp, n.output[0]))]
+        if layout is None or not means or means[0][0] != k_mean or len(means) > 2:
+            continue
+        subs = list(dict(r for _, n in means for r in _readers(imp, n.output[0])).items())
+        readers = list(dict(r for _, n in subs for r in _readers(imp, n.output[0])).items())
+        if not subs or len(subs) > 2 or len(readers) != 2:
+            continue
+        square = [(k, n) for k, n in readers if (n.op_type == "Pow" and near(scalar(imp, n.input[1]), 2.0)) or (n.op_type == "Mul" and n.input[0] == n.input[1])]
+        if len(square) != 1:
+            continue
+        variance = _only(imp, square[0][1].output[0], "ReduceMean")
+        if variance is None or _axes(imp, variance[1]) != axes or not attributes(variance[1]).get("keepdims", 1):
+            continue
+        add_eps = _only(imp, variance[1].output[0], "Add")
+        eps = scalar(imp, other_operand(add_eps[1], variance[1].output[0]) or "") if add_eps is not None else None
+        root = _only(imp, add_eps[1].output[0], "Sqrt") if add_eps is not None else None
+        if eps is None or eps <= 0 or root is None:
+            continue
+        members = [*(k for k, _ in means), *(k for k, _ in subs), square[0][0], variance[0], add_eps[0], root[0]]
+        diffs = {n.output[0] for _, n in subs}
+        k_div, div = next((k, n) for k, n in readers if k != square[0][0])
+        if div.op_type == "Div" and div.input[0] in diffs and div.input[1] == root[1].output[0]:
+            members.append(k_div)
+        else:
+            inverse = imp.only_reader(root[1].output[0])
+            one_over = inverse is not None and (inverse[1].op_type == "Reciprocal" or (
+                inverse[1].op_type == "Div" and inverse[1].input[1] == root[1].output[0] and near(scalar(imp, inverse[1].input[0]), 1.0)))
+            if not one_over or div.op_type != "Mul" or set(div.input) - diffs != {inverse[1].output[0]} or imp.only_reader(inverse[1].output[0]) is None:
+                continue
+            members += [inverse[0], k_div]
+        tensor, channels = div.output[0], None
+        mul = _only(imp, tensor, "Mul")
+        gamma = _dims_of(imp, other_operand(mul[1], tensor) or "") if mul is not None else None
+        add = _only(imp, mul[1].output[0], "Add") if mul is not None else None
+        beta = _dims_of(imp, other_operand(add[1], mul[1].output[0]) or "") if add is not None else None
+        affine = _per_channel(gamma) and _per_channel(beta) and math.prod(gamma) == math.prod(beta)
+        if affine:
+            members += [mul[0], add[0]]
+            channels = math.prod(gamma)
+        last = members.pop()
+        imp.consumed.update(members)
+        rank, channels_last = layout
+        layer = LAYER_TYPES["layernorm"](eps=float(f"{eps:.6g}"), affine=affine)
+        imp.recognised[last] = Recognised(x, layer, "a layer norm", channels=channels, rank=rank, channels_last=channels_last)

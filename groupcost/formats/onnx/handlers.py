@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 import re
 
+from groupcost.formats.onnx.arithmetic import ARITHMETIC, ON_CONSTANTS, activations_merged
 from groupcost.formats.onnx.constants import constant_operation
 from groupcost.formats.onnx.detection import recognise_box_decodings
-from groupcost.formats.onnx.decomposed import recognise_gelus, recognise_group_norms
+from groupcost.formats.onnx.decomposed import (recognise_gelus, recognise_group_norms, recognise_response_norms, recognise_tanh_gelus,
+                                               recognise_written_layer_norms)
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
 from groupcost.formats.onnx.names import parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, recognise_multihead_attention, squeeze_excitation
@@ -297,8 +299,8 @@ def _reduce(kind: str | None, op: str) -> Handler:
             order = (0, *range(2, rank), 1)
             axes = tuple(sorted(order[a] for a in axes))
         y = imp.layer(i, node, "reduce", LAYER_TYPES["reduce"](op=op, dims=axes, keepdim=keep), x)
-        # still channels-last where the channels and a spatial axis remain
-        return ChannelsLast(y) if view is not None and 1 not in axes and (keep or len(axes) < rank - 2) else y
+        # still channels-last where every axis is kept (the channels reduced to one: a norm's mean) or the channels and a spatial axis remain
+        return ChannelsLast(y) if view is not None and (keep or (1 not in axes and len(axes) < rank - 2)) else y
 
     return handle
 
@@ -322,6 +324,8 @@ def _activation(kind: str) -> Handler:
             if imp.opset < 13 and axis != rank - 1:  # before opset 13 a softmax flattens from its axis on
                 raise Unsupported("a softmax (opset < 13) over the flattened dimensions from an axis")
             return imp.layer(i, node, kind, LAYER_TYPES[kind](dim=axis), x)
+        if kind == "gelu":
+            return imp.layer(i, node, kind, LAYER_TYPES[kind](approximate=attributes(node).get("approximate", "none")), x)
         return imp.layer(i, node, kind, LAYER_TYPES[kind](), x)
 
     return handle
@@ -373,24 +377,20 @@ def _binary(kind: str) -> Handler:
         with_constant = constant_operation(imp, i, node, kind, inputs)
         if with_constant is not None:
             return with_constant
-        acts = [v for v in values if isinstance(v, Act)]
-        if len(acts) != len(values) or kind in ("sub", "div"):
-            raise Unsupported(f"{kind} with a constant or weight" if len(acts) != len(values) else f"{kind} of two activations")
-        return imp.merge(i, node, kind, acts)
+        merged = activations_merged(imp, i, node, kind, values)
+        if merged is None:
+            raise Unsupported(f"{kind} with a constant or weight")
+        return merged
 
     return handle
-
-
-_ON_CONSTANTS = {"Pow": lambda a, b: a ** b, "Sqrt": math.sqrt, "Reciprocal": lambda a: 1 / a, "Neg": lambda a: -a, "Abs": abs,
-                 "Exp": math.exp, "Log": math.log, "Max": max, "Min": min}
 
 
 def _weights_only(imp: Importer, i: int, node, inputs: list):
     """An operator groupcost reads on weights (Sqrt, Pow, ... of weight standardisation) and on shape
     arithmetic's constants (a head's scale, dim ** -0.5), never on activations."""
     values = [v for v in inputs if v is not None]
-    if node.op_type in _ON_CONSTANTS and values and all(isinstance(v, Const) for v in values):
-        return elementwise(values, _ON_CONSTANTS[node.op_type])
+    if node.op_type in ON_CONSTANTS and values and all(isinstance(v, Const) for v in values):
+        return elementwise(values, ON_CONSTANTS[node.op_type])
     raise Unsupported("on an activation (groupcost reads it on weights and constants only)")
 
 
@@ -497,9 +497,12 @@ HANDLERS: dict[str, Handler] = {
     **VIEWS,
     **{op: _weights_only for op in WEIGHT_SIDE if op not in ("Add", "Mul", "Sub", "Div", "Reshape", "Identity", "Cast", "Clip", "ReduceMean", "ReduceMax",
                                                            "ReduceSum", "ReduceL2")},
+    **ARITHMETIC,
 }
 """Every ONNX operator groupcost reads, in the default domain; anything else is unsupported."""
 
 OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_multihead_attention, recognise_gelus,
-                                                                   recognise_group_norms, recognise_box_decodings), weight_side)
+                                                                   recognise_tanh_gelus, recognise_group_norms, recognise_response_norms,
+                                                                   recognise_written_layer_norms, recognise_box_decodings),
+                      weight_side)
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

@@ -43,6 +43,8 @@ class Recognised:
     layer, or None where the values say it is not the pattern; its `members` are then read one by one."""
     members: tuple[int, ...] = ()
     completed: Callable[[Any], Layer | None] | None = None  # the layer from the source's value, where `layer` depends on its shape (None: it cannot be read)
+    rank: int | None = None  # the rank (batch included) `source` must have, where the pattern's axes assume one
+    channels_last: bool | None = None  # whether `source` must be a channels-last view (True) or not (False), where the axes say
 
 
 @dataclass(frozen=True)
@@ -201,7 +203,9 @@ class Importer:
         x = self.env.get(found.source)
         if isinstance(x, Cropped):
             x = self.cropped(x)
-        view = type(x) if found.elementwise and isinstance(x, (ChannelsLast, TokensFirst)) else None
+        view = None
+        if isinstance(x, (ChannelsLast, TokensFirst)) and (found.elementwise or (found.channels_last is not None and isinstance(x, ChannelsLast))):
+            view = type(x)
         if view is not None:
             x = x.x
         layer = found.layer
@@ -216,6 +220,9 @@ class Importer:
             return
         if found.channels is not None and (x.shape[0] != found.channels or x.channels is not None):
             self.unknown(i, node, [x], f"{found.what} whose per-channel constants do not fit {x.shape[0]} channels")
+            return
+        if (found.rank is not None and len(x.shape) + 1 != found.rank) or (found.channels_last is not None and (view is ChannelsLast) != found.channels_last):
+            self.unknown(i, node, [x], f"{found.what} whose axes are not the channels and positions of its input")
             return
         if found.completed is not None:
             layer = found.completed(self.env.get(found.source))
@@ -395,7 +402,8 @@ class Importer:
                 return self.fail(node, f"concatenates {', '.join(map(format_shape, shapes))}: H×W differ")
             if kind == "matmul":
                 return Unsupported(f"a product of {' and '.join(map(format_shape, shapes))} (broadcast batch dims)")
-            return self.fail(node, f"multiplies {' and '.join(map(format_shape, shapes))}, which do not broadcast")
+            verb = "multiplies" if kind == "mul" else f"takes the {kind} of"
+            return self.fail(node, f"{verb} {' and '.join(map(format_shape, shapes))}, which do not broadcast")
 
         return self.builder.merge(self.step_name(i, kind), kind, xs, self.loc, refused, where=self.where(node), fresh=True)
 

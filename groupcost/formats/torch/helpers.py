@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from groupcost.ops.activation import plain_activations
 from groupcost.ops.attention import FEATURE_MAP_ATTENTION
+from groupcost.ops.elementwise import UNARY
+from groupcost.ops.grn import GRN
 from groupcost.ops.view import TORCH_HELPERS as VIEW_HELPERS
 
 
@@ -97,6 +99,8 @@ class AvgPool2d(nn.AvgPool2d):
         self.out_shape = (c, _window(h, k[0], s[0], p[0], p[0], 1, ceil_mode), _window(w, k[1], s[1], p[1], p[1], 1, ceil_mode))
 ''',
     "FeatureMapAttention": FEATURE_MAP_ATTENTION,
+    "Unary": UNARY,
+    "GRN": GRN,
     "SqueezeExcitation": '''
 class SqueezeExcitation(nn.Module):
     """Squeeze-and-excitation: global average, 1×1 conv C→S, act, 1×1 conv S→C, gate, scale the input."""
@@ -193,5 +197,5 @@ MATH_HELPERS = {"_ceil": "math.ceil", "_floor": "math.floor", "_log": "math.log"
 HELPER_NEEDS = {"Conv2d": ("_pair", "_pads", "_window"), "MaxPool2d": ("_pair", "_window"), "AvgPool2d": ("_pair", "_window"),
                 "SqueezeExcitation": ("activation",)}
 HELPER_ORDER = ["Variables", "_pair", "_window", "_pads", "_chw", "_div", "_numel", "divisible", "activation", "_batchnorm", "_linear", "_layernorm", "LayerScale",
-                "Conv2d", "MaxPool2d", "AvgPool2d", "SqueezeExcitation", "FeatureMapAttention",
+                "Conv2d", "MaxPool2d", "AvgPool2d", "SqueezeExcitation", "FeatureMapAttention", "Unary", "GRN",
                 *VIEW_HELPERS]
