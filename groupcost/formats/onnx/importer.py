@@ -66,6 +66,7 @@ class Importer:
         self.consumed: set[int] = set()
         self.batch = 1
         self.folded_bn = 0
+        self.tables: dict[str, int] = {}  # a gathered table's initializer → the node that adds it (it counts once)
         self.kernel_readers: dict[str, int] = {}  # a convolution weight's initializer → the first node that convolves with it
         self.opaque: list[str] = []
         self.inferred: dict[str, tuple] | None = None

@@ -228,20 +228,6 @@ def _constant_of_shape(imp: Importer, i: int, node, inputs: list) -> Const:
     return Const((fill,) * math.prod(dims), tuple(dims))
 
 
-def _gather(imp: Importer, i: int, node, inputs: list) -> Const:
-    data, index = inputs[0], inputs[1]
-    if isinstance(data, Act):
-        raise Unsupported("a gather from an activation")
-    data, index = imp.const(data, node, "its data"), imp.const(index, node, "its indices")
-    if attributes(node).get("axis", 0) != 0 or len(data.dims) != 1:
-        raise Unsupported("a gather of other than a shape")
-    try:
-        values = tuple(data.values[k] for k in index.values)
-    except (IndexError, TypeError):
-        raise imp.fail(node, f"index {list(index.values)} outside {len(data.values)} values") from None
-    return Const(values, tuple(index.dims))
-
-
 def _cast(imp: Importer, i: int, node, inputs: list):
     x = inputs[0]
     if isinstance(x, Const) and x.values is not None:
@@ -329,6 +315,5 @@ SHAPES = {
     "Shape": _shape,
     "Constant": _constant,
     "ConstantOfShape": _constant_of_shape,
-    "Gather": _gather,
     "Cast": _cast,
 }
