@@ -1,10 +1,14 @@
-"""Attention blocks with a learned relative position bias, written here from the papers' descriptions.
+"""Attention blocks with a learned relative position bias, and a positional encoding computed at run time,
+written here from the papers' descriptions.
 
 LeViT (arXiv 2104.01136, §4.2 "Attention bias"): every head adds to its logits a learned bias per
 relative offset (|Δy|, |Δx|) between two positions of the r × r window, a table of heads × (number
 of distinct offsets) read through a fixed index of N × N. Swin (arXiv 2103.14030, §3.2 "Relative
 position bias"): a table of (2M − 1)² × heads read through the index of signed offsets, viewed as
 N × N × heads and permuted to heads × N × N. PyTorch counts each table once; the index is a buffer.
+DETR (arXiv 2005.12872, appendix A.4; after "Attention is all you need" §3.5): a fixed sine encoding of
+the row and column of each position, the positions counted by a cumulative sum of a mask of ones,
+sin and cos of them over a geometric range of frequencies, no parameters.
 """
 
 from __future__ import annotations
@@ -83,7 +87,31 @@ class TableBlock(nn.Module):
         return self.attn(self.stem(x))
 
 
+class SineEncoded(nn.Module):
+    """A conv, DETR's sine positional encoding of its feature map (built from the map's shape at run time)
+    added to it, and a 1 × 1 conv."""
+
+    def __init__(self, channels: int = 8, temperature: float = 10000.0):
+        super().__init__()
+        self.temperature = temperature
+        self.conv = nn.Conv2d(3, channels, 3, stride=2, padding=1)
+        self.head = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        n, c, h, w = y.shape
+        mask = torch.ones(1, h, w, dtype=y.dtype)
+        rows, cols = mask.cumsum(1), mask.cumsum(2)
+        half = c // 2
+        frequencies = self.temperature ** (2 * (torch.arange(half, dtype=y.dtype) // 2) / half)
+        rows, cols = rows[:, :, :, None] / frequencies, cols[:, :, :, None] / frequencies
+        rows = torch.stack((rows[:, :, :, 0::2].sin(), rows[:, :, :, 1::2].cos()), dim=4).flatten(3)
+        cols = torch.stack((cols[:, :, :, 0::2].sin(), cols[:, :, :, 1::2].cos()), dim=4).flatten(3)
+        encoding = torch.cat((rows, cols), dim=3).permute(0, 3, 1, 2)
+        return self.head(y + encoding)
+
+
 def table_block(kind: str = "offsets") -> nn.Module:
     """The block, seeded, in eval mode; input 3 × 8 × 8."""
     torch.manual_seed(0)
-    return TableBlock(kind).eval()
+    return (SineEncoded() if kind == "sine" else TableBlock(kind)).eval()

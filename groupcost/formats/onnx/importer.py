@@ -48,7 +48,7 @@ class Operators:
     handlers: Mapping[str, Handler]
     window_readers: frozenset[str]
     recognisers: tuple[Callable[[Importer], None], ...]
-    on_weights: Callable[[Importer, Any, list], Any] | None = None  # arithmetic on weights, before the handler; None where it is not
+    on_weights: Callable[[Importer, Any, list], Any] | None = None  # constants, tables and weights, before the handler (or where none is); None where it is not
 
 
 class Importer:
@@ -142,11 +142,14 @@ class Importer:
         inputs = [self.env.get(n, UNKNOWN) if n else None for n in node.input]
         if handler is None or node.op_type not in self.operators.window_readers:
             inputs = [self.cropped(v) if isinstance(v, Cropped) else v for v in inputs]
-        if handler is None or any(isinstance(v, Unknown) for v in inputs if v is not None):
+        if any(isinstance(v, Unknown) for v in inputs if v is not None):
             self.unknown(i, node, inputs, None if handler is None else "")
             return
         try:
             on_weights = self.operators.on_weights(self, node, inputs) if self.operators.on_weights is not None else None
+            if handler is None and on_weights is None:  # an operator read on constants alone (a positional encoding's Sin)
+                self.unknown(i, node, inputs, None)
+                return
             outputs = on_weights if on_weights is not None else handler(self, i, node, inputs)
         except Unsupported as exc:
             # a view (channels last, grouped) that this operator does not read as such: made a layer, and tried again

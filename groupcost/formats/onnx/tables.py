@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from groupcost.formats.onnx.constants import MADE_BY_EXPORTER, PARAMETER_NAME
+from groupcost.formats.onnx.folding import evaluated
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.names import PRODUCER, clean
 from groupcost.formats.onnx.values import SMALL, Act, ChannelsLast, Const, Table, Unsupported, Weight, attributes
@@ -122,7 +123,9 @@ _TABLE_VIEWS = {"Reshape": _reshaped, "Transpose": _transposed, "Squeeze": _sque
 
 
 def tables_and_weights(imp: Importer, node, inputs: list):
-    """A view of a gathered table (a Table again), or arithmetic on weights (groupcost.formats.onnx.weights); None otherwise."""
+    """What the engine reads before any handler: a view of a gathered table (a Table again), an operator on
+    constants alone (groupcost.formats.onnx.folding), or arithmetic on weights (groupcost.formats.onnx.weights);
+    None otherwise."""
     if inputs and isinstance(inputs[0], Table) and node.op_type != "Identity":
         view = _TABLE_VIEWS.get(node.op_type)
         if view is None:
@@ -130,6 +133,9 @@ def tables_and_weights(imp: Importer, node, inputs: list):
         return view(imp, node, inputs[0], inputs)
     if any(isinstance(v, Table) for v in inputs[1:]) and node.op_type not in ("Add", "Identity"):
         raise Unsupported(f"a {node.op_type} of a learned table gathered by an index")
+    constant = evaluated(imp, node, inputs)
+    if constant is not None:
+        return constant
     if inputs and isinstance(inputs[0], Const) and node.input[0]:
         inputs = [_parameter(imp, node.input[0], inputs[0]), *inputs[1:]]
     if node.op_type == "Transpose" and inputs and isinstance(inputs[0], (Weight, Const)):

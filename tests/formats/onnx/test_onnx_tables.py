@@ -117,3 +117,29 @@ def test_parameters_viewed_at_run_time_count_or_are_refused(how, tmp_path):
         assert how != "unfolded" and "exporter computed" in str(exc), str(exc)
         return
     assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape), how
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_a_positional_encoding_computed_at_run_time_is_a_fixed_constant(how, tmp_path):
+    """DETR's sine encoding (CumSum of a mask, a power of the temperature, Sin and Cos, Stack, Concat) added to a
+    feature map: a fixed `elementwise` add, 0 parameters, the map's shape. Unfolded it is evaluated; the folding
+    exporters turn it into a constant they computed, which may as well hold a parameter: read, or refused by name."""
+    model = table_block("sine")
+    path = _export(model, tmp_path, how)
+    params, macs, _, out_shape = torch_counts_with_matmul(model, INPUT)
+    try:
+        network = read_network(path)
+    except OnnxError as exc:
+        assert how != "unfolded" and "exporter computed" in str(exc), str(exc)
+        return
+    for readable in (network, build(parse_text(raise_spec(network), "<raised>"), {})):
+        report = analyze(readable)
+        assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape), how
+        added = [row for row in report.rows if row.kind == "elementwise"]
+        assert [(row.params, row.out_shape) for row in added] == [(0, (8, 4, 4))], how
+
+
+def test_a_positional_encoding_reads_from_its_torch_factory():
+    report = analyze(read_graph("torch:torch_tables:table_block", INPUT, {"kind": "sine"}))
+    params, macs, _, out_shape = torch_counts_with_matmul(table_block("sine"), INPUT)
+    assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape)
