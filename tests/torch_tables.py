@@ -69,7 +69,7 @@ class WindowBiasAttention(OffsetBiasAttention):
 
     def forward(self, x):
         n, c, h, w = x.shape
-        q, k, v = self.qkv(x).reshape(n, 3, self.heads, c // self.heads, h * w).unbind(1)
+        q, k, v = self.qkv(x).reshape(n, 3, self.heads, -1, h * w).unbind(1)  # the batch and a -1 (EfficientFormer V2)
         logits = q.transpose(-2, -1) @ k * (c // self.heads) ** -0.5 + self.rel_pos()
         y = v @ logits.softmax(-1).transpose(-2, -1)
         return self.proj(y.reshape(n, c, h, w))

@@ -48,7 +48,7 @@ def _flatten(imp: Importer, i: int, node, inputs: list):
 def _target_shape(x: Act, target: Const, allowzero: bool, batch: int) -> list | None:
     """Reshape's target resolved against N×x: [BATCH, dims...], or None when it is not fully known.
 
-    A -1 that stands for the batch (`[-1, 1024]`), or a batch written as a number, becomes BATCH.
+    A -1 that stands for the batch (`[-1, 1024]`), or a batch written as a number (beside a -1 too), becomes BATCH.
     """
     full = [BATCH, *x.shape]
     out = []
@@ -72,6 +72,8 @@ def _target_shape(x: Act, target: Const, allowzero: bool, batch: int) -> list | 
             out = [total // rest if v == -1 else v for v in out]
         elif rest == total:
             out = [BATCH if v == -1 else v for v in out]
+        elif out[0] == batch and (total * batch) % rest == 0:  # the batch written as the export's number (`[1, 8, -1, 49]`)
+            out = [BATCH, *(total * batch // rest if v == -1 else v for v in out[1:])]
         else:
             return None
     elif BATCH not in out and out and out[0] == batch and math.prod(out[1:]) == total:

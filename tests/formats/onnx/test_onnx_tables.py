@@ -143,3 +143,13 @@ def test_a_positional_encoding_reads_from_its_torch_factory():
     report = analyze(read_graph("torch:torch_tables:table_block", INPUT, {"kind": "sine"}))
     params, macs, _, out_shape = torch_counts_with_matmul(table_block("sine"), INPUT)
     assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape)
+
+
+@pytest.mark.parametrize("kind", ["offsets", "window"])
+def test_a_fixed_batch_export_reads_its_reshapes(kind, tmp_path):
+    """Exported with a fixed batch, `reshape(n, 3, heads, -1, h * w)` has the batch as the number 1 beside a -1
+    (EfficientFormer V2's attention, timm's exports): the -1 is solved per sample."""
+    model = table_block(kind)
+    path = tmp_path / "fixed.onnx"
+    export_onnx(model, INPUT, path, fold=False, dynamic_batch=False)
+    _assert_counts(read_network(path), model, f"{kind} fixed batch")
