@@ -114,4 +114,20 @@ class SineEncoded(nn.Module):
 def table_block(kind: str = "offsets") -> nn.Module:
     """The block, seeded, in eval mode; input 3 × 8 × 8."""
     torch.manual_seed(0)
-    return (SineEncoded() if kind == "sine" else TableBlock(kind)).eval()
+    return {"sine": SineEncoded, "selected": Selected}.get(kind, lambda: TableBlock(kind))().eval()
+
+
+class Selected(nn.Module):
+    """Positions picked by a constant index: the first row of a feature map (`y[:, :, 0]`, as a class token is
+    picked from its tokens) and a channel (`y[:, 2]`, a chosen branch), each read by a layer."""
+
+    def __init__(self, channels: int = 8):
+        super().__init__()
+        self.conv = nn.Conv2d(3, channels, 3, stride=2, padding=1)
+        self.row = nn.Conv1d(channels, channels, 1)
+        self.head = nn.Linear(channels * 4 + 4 * 4, 10)
+
+    def forward(self, x):
+        y = self.conv(x)
+        parts = (self.row(y[:, :, 0]).flatten(1), y[:, 2].flatten(1))
+        return self.head(torch.cat(parts, 1))

@@ -1,6 +1,8 @@
-"""Gather and GatherND: shape arithmetic on constants, and learned tables gathered by a fixed index.
+"""Gather and GatherND: shape arithmetic on constants, learned tables gathered by a fixed index, and
+positions of an activation picked by a constant index.
 
-A Gather of small constants (a dimension of `x.shape`, an index grid) is evaluated. A Gather or
+A Gather of an activation by a constant index (a class token `x[:, 0]`, a chosen branch) is a `slice`,
+and a `reshape` without the axis where the index is one number. A Gather of small constants (a dimension of `x.shape`, an index grid) is evaluated. A Gather or
 GatherND of a learned table by a constant index (LeViT's `attention_biases[:, attention_bias_idxs]`,
 Swin's `relative_position_bias_table[relative_position_index]`) is a `Table`: the table counts
 once, as PyTorch counts it, whatever the gathered tensor's size. Its views (Reshape, Transpose,
@@ -43,8 +45,10 @@ def _index_dims(imp: Importer, name: str, index) -> tuple[int, ...]:
 def _gather(imp: Importer, i: int, node, inputs: list):
     data, index = inputs[0], inputs[1]
     axis = attributes(node).get("axis", 0)
-    if isinstance(data, (Act, ChannelsLast)):
-        raise Unsupported("a gather from an activation")
+    if isinstance(data, ChannelsLast):
+        raise Unsupported("a gather from a channels-last view")  # the engine makes it a layer and asks again
+    if isinstance(data, Act):
+        return _selected(imp, i, node, data, imp.const(index, node, "its indices"), axis)
     table = _learned(imp, node.input[0], data) if isinstance(data, (Weight, Const)) else None
     if table is not None:
         dims = tuple(data.dims)
@@ -52,6 +56,31 @@ def _gather(imp: Importer, i: int, node, inputs: list):
         return Table(table, math.prod(imp.initializers[table].dims), (*dims[:axis], *_index_dims(imp, node.input[1], index), *dims[axis + 1:]), i)
     data, index = imp.const(data, node, "its data"), imp.const(index, node, "its indices")
     return gathered_constant(imp, node, data, index, axis)
+
+
+def _selected(imp: Importer, i: int, node, x: Act, index: Const, axis: int) -> Act:
+    """x[:, k] or x[..., a:b] by a constant index: a `slice` along the axis (a class token, a chosen branch),
+    then a `reshape` without the axis where the index is one number."""
+    rank = len(x.shape) + 1
+    if not -rank <= axis < rank or axis % rank == 0:
+        raise Unsupported("a gather along the batch")
+    axis %= rank
+    size = x.shape[axis - 1]
+    if any(not isinstance(k, int) for k in index.values):
+        raise Unsupported("a gather by an unknown index")
+    if any(not -size <= k < size for k in index.values):
+        raise imp.fail(node, f"index {list(index.values)} outside {size} positions of axis {axis}")
+    picks = [k % size for k in index.values]
+    if len(index.dims) > 1 or not picks or picks != list(range(picks[0], picks[0] + len(picks))):
+        raise Unsupported(f"a gather of positions {picks[:8]} of an activation (groupcost reads a run of them)")
+    start, stop = picks[0], picks[-1] + 1
+    y = x if (start, stop) == (0, size) and x.channels is None else imp.layer(i, node, "slice", LAYER_TYPES["slice"](start=start, stop=stop, dim=axis), x)
+    if index.dims:
+        return y
+    dims = (*y.shape[:axis - 1], *y.shape[axis:])
+    if not dims:
+        raise Unsupported("a gather that leaves the batch alone")
+    return imp.layer(i, node, "reshape", LAYER_TYPES["reshape"](shape=dims), y)
 
 
 def gathered_constant(imp: Importer, node, data: Const, index: Const, axis: int) -> Const:

@@ -153,3 +153,17 @@ def test_a_fixed_batch_export_reads_its_reshapes(kind, tmp_path):
     path = tmp_path / "fixed.onnx"
     export_onnx(model, INPUT, path, fold=False, dynamic_batch=False)
     _assert_counts(read_network(path), model, f"{kind} fixed batch")
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_positions_picked_by_a_constant_index_are_slices(how, tmp_path):
+    """`y[:, :, 0]` and `y[:, 2]` (a Gather of an activation by one number; torch.export's select): a `slice` and a
+    `reshape` without the axis, read by the layers after them as PyTorch runs them."""
+    model = table_block("selected")
+    network = read_network(_export(model, tmp_path, how))
+    params, macs, _, out_shape = torch_counts_with_matmul(model, INPUT)
+    for readable in (network, build(parse_text(raise_spec(network), "<raised>"), {}), read_graph("torch:torch_tables:table_block", INPUT, {"kind": "selected"})):
+        report = analyze(readable)
+        assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape), how
+        assert [row.out_shape for row in report.rows if row.kind == "slice"] == [(8, 1, 4), (1, 4, 4)], how
+        assert {row.name: row.out_shape for row in report.rows}["row"] == (8, 4), how
