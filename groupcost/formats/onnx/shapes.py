@@ -223,8 +223,10 @@ def _constant(imp: Importer, i: int, node, inputs: list) -> Const:
 
 def _constant_of_shape(imp: Importer, i: int, node, inputs: list) -> Const:
     dims = imp.const(inputs[0], node, "its shape").values
-    if any(not isinstance(d, int) or d < 0 for d in dims) or math.prod(dims) > SMALL:
-        raise Unsupported("a constant of an unknown or large shape")
+    if any(not isinstance(d, int) or d < 0 for d in dims):
+        raise Unsupported("a constant of an unknown shape")
+    if math.prod(dims) > SMALL:  # known dims, values unread (a large mask of ones)
+        return Const(None, tuple(dims))
     tensor = attributes(node).get("value")
     fill = (tensor_values(tensor, None) or (0,))[0] if tensor is not None else 0
     return Const((fill,) * math.prod(dims), tuple(dims))

@@ -167,3 +167,15 @@ def test_positions_picked_by_a_constant_index_are_slices(how, tmp_path):
         assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape), how
         assert [row.out_shape for row in report.rows if row.kind == "slice"] == [(8, 1, 4), (1, 4, 4)], how
         assert {row.name: row.out_shape for row in report.rows}["row"] == (8, 4), how
+
+
+def test_a_large_positional_encoding_keeps_its_dims_with_its_values_unread(tmp_path):
+    """On a 40 × 40 map the mask of ones, its cumulative sums and the encoding hold 1,600 values and more, past what
+    the importer reads: known dims, unread values, still a fixed add of 0 parameters."""
+    model, shape = table_block("sine"), (3, 80, 80)
+    path = tmp_path / "large.onnx"
+    export_onnx(model, shape, path, fold=False)
+    params, macs, _, out_shape = torch_counts_with_matmul(model, shape)
+    report = analyze(read_network(path))
+    assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape)
+    assert [(row.params, row.out_shape) for row in report.rows if row.kind == "elementwise"] == [(0, (8, 40, 40))]
