@@ -39,7 +39,7 @@ class OffsetBiasAttention(nn.Module):
         n, c, h, w = x.shape
         q, k, v = self.qkv(x).reshape(n, 3, self.heads, c // self.heads, h * w).unbind(1)
         logits = q.transpose(-2, -1) @ k * (c // self.heads) ** -0.5
-        logits = logits + self.attention_biases[:, self.attention_bias_idxs]
+        logits = self.attention_biases[:, self.attention_bias_idxs] + logits  # the table first: the Add reads it first
         y = v @ logits.softmax(-1).transpose(-2, -1)
         return self.proj(y.reshape(n, c, h, w))
 

@@ -155,7 +155,7 @@ def tables_and_weights(imp: Importer, node, inputs: list):
     """What the engine reads before any handler: a view of a gathered table (a Table again), an operator on
     constants alone (groupcost.formats.onnx.folding), or arithmetic on weights (groupcost.formats.onnx.weights);
     None otherwise."""
-    if inputs and isinstance(inputs[0], Table) and node.op_type != "Identity":
+    if inputs and isinstance(inputs[0], Table) and node.op_type not in ("Add", "Identity"):
         view = _TABLE_VIEWS.get(node.op_type)
         if view is None:
             raise Unsupported(f"a {node.op_type} of a learned table gathered by an index")
