@@ -22,7 +22,7 @@ a chain that mostly extends the newest tensor and sometimes branches from an old
 convolutions of the input's rank (grouped, depthwise, strided, dilated, padded symmetrically,
 per side or `same`), pointwise and depthwise convs, transposed convs (groups, stride, padding,
 output_padding, dilation), bn, layernorm (over the channels at every position), groupnorm,
-instancenorm, layerscale, activations, max/avg pools, gap, gmp, adaptive pools, upsample
+instancenorm, layerscale, bias_table (a learned table added through a fixed index), activations, max/avg pools, gap, gmp, adaptive pools, upsample
 (nearest or the rank's interpolation, align_corners, by scale or size), centre crops, pads
 (constant, reflect, replicate), pixel (un)shuffle (2-D), `linear` on the channels at every
 position, flatten and fc (alone or as a classifier head); layers sized `to:` an earlier tensor
@@ -594,6 +594,15 @@ def draw_layerscale(draw, x: Shape) -> Op:
     init = draw(st.sampled_from([None, 0.5, 1.0]))
     args = {} if init is None else {"init": init}
     return Op("layerscale", args, x, lambda: _modules().LayerScale(x[0], len(x) - 1, 1e-6 if init is None else init))
+
+
+@layer("bias_table", weight=1)
+def draw_bias_table(draw, x: Shape) -> Op | None:
+    """A learned table per channel added through a fixed index (a relative position bias): any number of entries."""
+    if len(x) < 2:
+        return None
+    entries = draw(st.integers(1, 12))
+    return Op("bias_table", {"entries": entries}, x, lambda: _torch_layers().GatheredTable(x, entries))
 
 
 ACTIVATIONS = {"relu": "ReLU", "relu6": "ReLU6", "sigmoid": "Sigmoid", "hswish": "Hardswish", "silu": "SiLU", "tanh": "Tanh", "identity": "Identity"}

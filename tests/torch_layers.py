@@ -129,6 +129,20 @@ class LayerScale(nn.Module):
         return x * self.layer_scale
 
 
+class GatheredTable(nn.Module):
+    """x + table[:, index]: a learned table of `entries` values per channel, read at each position through a
+    fixed index (LeViT's attention biases); position p (flat) reads entry p mod entries, as groupcost's kernel does."""
+
+    def __init__(self, shape: tuple[int, ...], entries: int):
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros(shape[0], entries))
+        index = [p % entries for p in range(int(torch.Size(shape[1:]).numel()))]
+        self.register_buffer("index", torch.tensor(index).view(shape[1:]), persistent=False)
+
+    def forward(self, x):
+        return x + self.table[:, self.index]
+
+
 class FrozenBatchNorm2d(nn.Module):
     """Batch norm with scale, shift and statistics held as buffers (torchvision.ops' description)."""
 
@@ -268,6 +282,8 @@ def layer_module(step: LayerStep) -> nn.Module:
         return LayerScale((x[0], *(1,) * rank), layer.init)
     if name == "reduce":
         return Reduction(layer.op, tuple(d % (len(x) + 1) for d in layer.dims), layer.keepdim)
+    if name == "bias_table":
+        return GatheredTable(x, layer.entries)
     if name == "elementwise":
         return ConstantOp(layer.op, layer.value, layer.shape, layer.learned)
     if name == "prelu":

@@ -9,15 +9,17 @@ parameters; a constant the exporter made (folded arithmetic, `onnx::Add_7`, `val
 
 from __future__ import annotations
 
+import math
 import re
 
 from groupcost.formats.onnx.importer import Importer
-from groupcost.formats.onnx.values import Act, ChannelsLast, Const, Unsupported, Weight
+from groupcost.formats.onnx.values import Act, ChannelsLast, Const, Unsupported, Weight, tensor_values
 from groupcost.ops import LAYER_TYPES, format_shape
 
 MADE_BY_EXPORTER = re.compile(r"val_\d+|onnx::.*|/.*|(add|sub|mul|div|expand|arange|view|reshape|repeat|cat|stack|unsqueeze|permute|"
                               r"transpose|clone|linspace|full|ones|zeros|select|pow|sqrt|exp|neg|rsub|sin|cos|where|_to_copy|"
-                              r"lift_fresh_copy|scalar_tensor(_default)?|meshgrid|mean|sum|tensor|_tensor_constant)(_\d+)?")
+                              r"lift_fresh_copy|scalar_tensor(_default)?|meshgrid|mean|sum|tensor|_tensor_constant|index|index_select|gather|squeeze|"
+                              r"flatten|slice|narrow|contiguous|alias|detach|_unsafe_view|cumsum|embedding|roll|pad|constant_pad_nd)(_\d+)?")
 """Names exporters give the tensors they make: TorchScript's `onnx::Op_N` and `/module/Op_output_0`, torch.export's
 `val_N` and its FX node names (`add_3`, `expand`); a parameter keeps its state_dict name (`pos_embed`, `blocks.0.gamma`)."""
 
@@ -55,8 +57,10 @@ def constant_operation(imp: Importer, i: int, node, kind: str, inputs: list):
         raise Unsupported(f"{kind} of N×{format_shape(act.shape)} and a constant of {list(dims)} that grows it (broadcasting)")
     values = c.values if isinstance(c, Const) and c.values is not None and all(isinstance(v, (int, float)) for v in c.values) else None
     uniform = values is not None and len(set(values)) == 1
-    root = imp.root(c_name)
-    learned = root in imp.initializers and all(PARAMETER_NAME.fullmatch(n) and not MADE_BY_EXPORTER.fullmatch(n) for n in (root, c_name))
+    root = c.name if isinstance(c, Weight) else imp.root(c_name)  # a Weight carries its initializer's name through views
+    learned = root in imp.initializers and PARAMETER_NAME.fullmatch(root) and not MADE_BY_EXPORTER.fullmatch(root)
+    if root in imp.initializers and not learned and math.prod(dims) > 1:
+        _refuse_folded(imp, kind, root, dims)
     shape = () if uniform and not learned else shape
     while shape and shape[0] == 1:  # leading ones broadcast as they are left out
         shape = shape[1:]
@@ -65,6 +69,20 @@ def constant_operation(imp: Importer, i: int, node, kind: str, inputs: list):
     layer = LAYER_TYPES["elementwise"](op=op, value=value, shape=shape, learned=learned)
     y = imp.layer(i, node, "elementwise", layer, act, clean_parameter(root) if learned else None)
     return ChannelsLast(y) if view else y
+
+
+def _refuse_folded(imp: Importer, kind: str, name: str, dims: tuple[int, ...]) -> None:
+    """An initializer the exporter computed (TorchScript's constant folding: `onnx::Add_12`; the torch.export
+    optimiser's: `val_3`, `index`, `unsqueeze`) may hold parameters folded in: a relative position bias
+    gathered from its table, a learned embedding viewed, a bias reshaped. Its elements are not the parameters'
+    count, and a fixed table looks the same, so it is refused unless its values are a grid of whole numbers
+    that no learned table holds (an index or coordinate grid built from arange, never all equal)."""
+    values = tensor_values(imp.initializers[name], imp.folder)
+    if values is not None and len(set(values)) > 1 and all(float(v).is_integer() for v in values):
+        return
+    raise Unsupported(f"{kind} of {list(dims)} values the exporter computed ('{name}'), which may hold a parameter folded in "
+                      "(a relative position bias, a learned embedding): export with do_constant_folding=False (TorchScript) "
+                      "or optimize=False (dynamo=True), or read the torch: source")
 
 
 def clean_parameter(name: str) -> str:

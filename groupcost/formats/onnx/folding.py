@@ -1,9 +1,12 @@
-"""Shape subgraphs built at run time, evaluated on constants: Range, Expand, Equal, Where, Tile.
+"""Subgraphs built at run time from constants alone, evaluated: Range, Expand, Equal, Where, Tile, and
+the arithmetic of positional encodings (Sin, Cos, CumSum, comparisons, MatMul, Slice of constants).
 
 TorchScript traces `x.shape` as Shape → Gather and builds index grids (anchors, coordinate maps)
-from Range, Expand, Equal and Where; torch.export does the same around a symbolic batch. None of
-it depends on activation values, so it is evaluated here as small constants (a value unknown
-where the batch enters it), or as a constant of known dims and unread values past SMALL elements.
+from Range, Expand, Equal and Where; torch.export does the same around a symbolic batch; a sine
+positional encoding is Range → Div → Sin/Cos → Concat, DETR's is a CumSum of a mask. None of it
+depends on activation values, so it is evaluated here as small constants (a value unknown where
+the batch enters it), or as a constant of known dims and unread values past SMALL elements. A
+constant that reaches a feature map is then a fixed `elementwise` step: 0 parameters, its shape.
 An Expand of an activation to its own shape is the activation.
 """
 
@@ -12,7 +15,7 @@ from __future__ import annotations
 import math
 
 from groupcost.formats.onnx.importer import Importer
-from groupcost.formats.onnx.values import BATCH, SMALL, Act, Const, Unsupported
+from groupcost.formats.onnx.values import BATCH, SMALL, Act, Const, Unsupported, attributes
 from groupcost.ops import format_shape
 
 
@@ -125,6 +128,101 @@ def _tile(imp: Importer, i: int, node, inputs: list) -> Const:
 
 def _refuse(value):
     raise Unsupported("on an activation (groupcost reads it in shape arithmetic only)")
+
+
+def _cumsum(imp: Importer, node, x: Const, axis_value: Const) -> Const:
+    """ONNX CumSum along one axis, `exclusive` and `reverse` as its attributes say."""
+    attrs = attributes(node)
+    rank = len(x.dims)
+    axis = imp.const(axis_value, node, "its axis").values[0]
+    if not isinstance(axis, int) or not -rank <= axis < rank:
+        raise imp.fail(node, f"axis {axis} outside a constant of {list(x.dims)}")
+    if x.values is None:
+        return Const(None, x.dims)
+    axis %= rank
+    width, inner = x.dims[axis], math.prod(x.dims[axis + 1:])
+    out = list(x.values)
+    for outer in range(math.prod(x.dims[:axis])):
+        for r in range(inner):
+            cells = [(outer * width + k) * inner + r for k in range(width)]
+            if attrs.get("reverse", 0):
+                cells.reverse()
+            total = 0
+            for cell in cells:
+                value = x.values[cell]
+                if value is None or value is BATCH or total is None:
+                    total = None
+                    out[cell] = None
+                    continue
+                out[cell] = total if attrs.get("exclusive", 0) else total + value
+                total += value
+    return Const(tuple(out), x.dims)
+
+
+def _matmul(imp: Importer, node, a: Const, b: Const) -> Const:
+    """A product of two constant matrices (or a vector and a matrix); values unknown past SMALL elements."""
+    if not 1 <= len(a.dims) <= 2 or not 1 <= len(b.dims) <= 2:
+        raise Unsupported("a product of constants of rank above 2")
+    rows, inner = (1, a.dims[0]) if len(a.dims) == 1 else a.dims
+    inner_b, cols = (b.dims[0], 1) if len(b.dims) == 1 else b.dims
+    if inner != inner_b:
+        raise imp.fail(node, f"multiplies constants of {list(a.dims)} and {list(b.dims)}")
+    dims = (*a.dims[:-1], *b.dims[1:])
+    if a.values is None or b.values is None or rows * cols > SMALL or any(v is None or v is BATCH for v in (*a.values, *b.values)):
+        return Const(None, dims)
+    return Const(tuple(sum(a.values[r * inner + k] * b.values[k * cols + c] for k in range(inner)) for r in range(rows) for c in range(cols)), dims)
+
+
+def _sliced(imp: Importer, node, x: Const, inputs: list) -> Const:
+    """Slice of a constant along any axes, Python's clamping (as ONNX's)."""
+    attrs = attributes(node)
+    starts = attrs.get("starts") if "starts" in attrs else imp.const(inputs[1], node, "its starts").values
+    ends = attrs.get("ends") if "ends" in attrs else imp.const(inputs[2], node, "its ends").values
+    axes = attrs.get("axes") if "axes" in attrs else (imp.const(inputs[3], node, "its axes").values if len(inputs) > 3 and inputs[3] is not None else range(len(starts)))
+    steps = imp.const(inputs[4], node, "its steps").values if len(inputs) > 4 and inputs[4] is not None else (1,) * len(starts)
+    rank = len(x.dims)
+    picked = [range(d) for d in x.dims]
+    for start, stop, axis, step in zip(starts, ends, axes, steps):
+        if not all(isinstance(v, int) for v in (start, stop, axis, step)) or not step or not -rank <= axis < rank:
+            raise Unsupported("a slice of a constant by unknown bounds")
+        picked[axis % rank] = picked[axis % rank][slice(start, stop, step)]
+    dims = tuple(len(p) for p in picked)
+    if x.values is None or math.prod(dims) > SMALL:
+        return Const(None, dims)
+    strides = [math.prod(x.dims[k + 1:]) for k in range(rank)]
+    out = [0]
+    for axis in range(rank):
+        out = [base + k * strides[axis] for base in out for k in picked[axis]]
+    return Const(tuple(x.values[k] for k in out), dims)
+
+
+def _sign(a) -> int:
+    return (a > 0) - (a < 0)
+
+
+_UNARY = {"Sin": math.sin, "Cos": math.cos, "Tan": math.tan, "Atan": math.atan, "Erf": math.erf, "Floor": math.floor, "Ceil": math.ceil,
+          "Round": round, "Sign": _sign, "Not": lambda a: int(not a), "IsNaN": lambda a: int(math.isnan(a)), "IsInf": lambda a: int(math.isinf(a))}
+_BINARY = {"Less": lambda a, b: int(a < b), "Greater": lambda a, b: int(a > b), "LessOrEqual": lambda a, b: int(a <= b),
+           "GreaterOrEqual": lambda a, b: int(a >= b), "And": lambda a, b: int(bool(a) and bool(b)), "Or": lambda a, b: int(bool(a) or bool(b)),
+           "Xor": lambda a, b: int(bool(a) != bool(b)), "Mod": lambda a, b: a % b if isinstance(a, int) and isinstance(b, int) else math.fmod(a, b)}
+EVALUATED = frozenset({*_UNARY, *_BINARY, "CumSum", "MatMul", "Slice"})
+"""The operators evaluated where every input is a constant (before any handler, which reads them on activations)."""
+
+
+def evaluated(imp: Importer, node, inputs: list) -> Const | None:
+    """The node's output where it computes on constants alone, else None (its handler reads it)."""
+    values = [v for v in inputs if v is not None]
+    if node.op_type not in EVALUATED or node.domain not in ("", "ai.onnx") or not values or not all(isinstance(v, Const) for v in values):
+        return None
+    if node.op_type in _UNARY:
+        return elementwise(values[:1], _UNARY[node.op_type])
+    if node.op_type in _BINARY:
+        return elementwise(values[:2], _BINARY[node.op_type])
+    if node.op_type == "CumSum":
+        return _cumsum(imp, node, values[0], values[1])
+    if node.op_type == "MatMul":
+        return _matmul(imp, node, values[0], values[1])
+    return _sliced(imp, node, inputs[0], inputs)
 
 
 FOLDED = {"Range": _range, "Expand": _expand, "Equal": _equal, "Where": _where, "Tile": _tile}

@@ -20,9 +20,10 @@ from groupcost.formats.onnx.names import parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, recognise_multihead_attention, squeeze_excitation
 from groupcost.formats.onnx.folding import FOLDED, elementwise
 from groupcost.formats.onnx.shapes import SHAPES
-from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Unsupported, Weight, as_act, attributes, feature_map
+from groupcost.formats.onnx.tables import GATHERS, table_add, tables_and_weights
+from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
 from groupcost.formats.onnx.views import VIEWS
-from groupcost.formats.onnx.weights import WEIGHT_SIDE, weight_side
+from groupcost.formats.onnx.weights import WEIGHT_SIDE
 from groupcost.ops import LAYER_TYPES, format_shape
 
 
@@ -369,6 +370,9 @@ def _binary(kind: str) -> Handler:
         values = [v for v in inputs if v is not None]
         if all(isinstance(v, Const) for v in values):
             return elementwise(values, ops[kind])
+        tables = [v for v in values if isinstance(v, Table)]
+        if tables:
+            return table_add(imp, i, node, kind, next(v for v in values if v is not tables[0]) if len(values) == 2 else None, tables[0])
         if kind == "mul" and len(inputs) == 2 and None not in inputs:
             for (x, _), (w, w_name) in (zip(inputs, node.input), zip(inputs[::-1], node.input[::-1])):
                 scaled = layerscale(imp, i, node, x, w, w_name)
@@ -494,6 +498,7 @@ HANDLERS: dict[str, Handler] = {
     "Sum": _sum,
     **SHAPES,
     **FOLDED,
+    **GATHERS,
     **VIEWS,
     **{op: _weights_only for op in WEIGHT_SIDE if op not in ("Add", "Mul", "Sub", "Div", "Reshape", "Identity", "Cast", "Clip", "ReduceMean", "ReduceMax",
                                                            "ReduceSum", "ReduceL2")},
@@ -504,5 +509,5 @@ HANDLERS: dict[str, Handler] = {
 OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_multihead_attention, recognise_gelus,
                                                                    recognise_tanh_gelus, recognise_group_norms, recognise_response_norms,
                                                                    recognise_written_layer_norms, recognise_box_decodings),
-                      weight_side)
+                      tables_and_weights)
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

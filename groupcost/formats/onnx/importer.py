@@ -56,7 +56,7 @@ class Operators:
     handlers: Mapping[str, Handler]
     window_readers: frozenset[str]
     recognisers: tuple[Callable[[Importer], None], ...]
-    on_weights: Callable[[Importer, Any, list], Any] | None = None  # arithmetic on weights, before the handler; None where it is not
+    on_weights: Callable[[Importer, Any, list], Any] | None = None  # constants, tables and weights, before the handler (or where none is); None where it is not
 
 
 class Importer:
@@ -75,6 +75,7 @@ class Importer:
         self.batch = 1
         self.folded_bn = 0
         self.module_calls: dict[str, tuple[int, tuple[str, ...], str]] = {}  # a weight → its first reader: (node, the weights it reads, its step)
+        self.tables: dict[str, int] = {}  # a gathered table's initializer → the node that adds it (it counts once)
         self.opaque: list[str] = []
         self.inferred: dict[str, tuple] | None = None
         self.opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=1)
@@ -149,7 +150,7 @@ class Importer:
         inputs = [self.env.get(n, UNKNOWN) if n else None for n in node.input]
         if handler is None or node.op_type not in self.operators.window_readers:
             inputs = [self.cropped(v) if isinstance(v, Cropped) else v for v in inputs]
-        if handler is None or any(isinstance(v, Unknown) for v in inputs if v is not None):
+        if any(isinstance(v, Unknown) for v in inputs if v is not None):
             self.unknown(i, node, inputs, None if handler is None else "")
             return
         tokens_first = node.op_type != "Transpose" and any(isinstance(v, TokensFirst) for v in inputs)  # a Transpose reads the layout itself
@@ -168,6 +169,9 @@ class Importer:
         consumed_before = set(self.consumed) if tokens_first else set()
         try:
             on_weights = self.operators.on_weights(self, node, inputs) if self.operators.on_weights is not None else None
+            if handler is None and on_weights is None:  # an operator read on constants alone (a positional encoding's Sin)
+                self.unknown(i, node, inputs, None)
+                return
             outputs = on_weights if on_weights is not None else handler(self, i, node, inputs)
         except Unsupported as exc:
             # a view (channels last, grouped) that this operator does not read as such: made a layer, and tried again

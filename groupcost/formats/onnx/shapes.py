@@ -48,7 +48,7 @@ def _flatten(imp: Importer, i: int, node, inputs: list):
 def _target_shape(x: Act, target: Const, allowzero: bool, batch: int) -> list | None:
     """Reshape's target resolved against N×x: [BATCH, dims...], or None when it is not fully known.
 
-    A -1 that stands for the batch (`[-1, 1024]`), or a batch written as a number, becomes BATCH.
+    A -1 that stands for the batch (`[-1, 1024]`), or a batch written as a number (beside a -1 too), becomes BATCH.
     """
     full = [BATCH, *x.shape]
     out = []
@@ -72,6 +72,8 @@ def _target_shape(x: Act, target: Const, allowzero: bool, batch: int) -> list | 
             out = [total // rest if v == -1 else v for v in out]
         elif rest == total:
             out = [BATCH if v == -1 else v for v in out]
+        elif out[0] == batch and (total * batch) % rest == 0:  # the batch written as the export's number (`[1, 8, -1, 49]`)
+            out = [BATCH, *(total * batch // rest if v == -1 else v for v in out[1:])]
         else:
             return None
     elif BATCH not in out and out and out[0] == batch and math.prod(out[1:]) == total:
@@ -221,25 +223,13 @@ def _constant(imp: Importer, i: int, node, inputs: list) -> Const:
 
 def _constant_of_shape(imp: Importer, i: int, node, inputs: list) -> Const:
     dims = imp.const(inputs[0], node, "its shape").values
-    if any(not isinstance(d, int) or d < 0 for d in dims) or math.prod(dims) > SMALL:
-        raise Unsupported("a constant of an unknown or large shape")
+    if any(not isinstance(d, int) or d < 0 for d in dims):
+        raise Unsupported("a constant of an unknown shape")
+    if math.prod(dims) > SMALL:  # known dims, values unread (a large mask of ones)
+        return Const(None, tuple(dims))
     tensor = attributes(node).get("value")
     fill = (tensor_values(tensor, None) or (0,))[0] if tensor is not None else 0
     return Const((fill,) * math.prod(dims), tuple(dims))
-
-
-def _gather(imp: Importer, i: int, node, inputs: list) -> Const:
-    data, index = inputs[0], inputs[1]
-    if isinstance(data, Act):
-        raise Unsupported("a gather from an activation")
-    data, index = imp.const(data, node, "its data"), imp.const(index, node, "its indices")
-    if attributes(node).get("axis", 0) != 0 or len(data.dims) != 1:
-        raise Unsupported("a gather of other than a shape")
-    try:
-        values = tuple(data.values[k] for k in index.values)
-    except (IndexError, TypeError):
-        raise imp.fail(node, f"index {list(index.values)} outside {len(data.values)} values") from None
-    return Const(values, tuple(index.dims))
 
 
 def _cast(imp: Importer, i: int, node, inputs: list):
@@ -364,6 +354,5 @@ SHAPES = {
     "Shape": _shape,
     "Constant": _constant,
     "ConstantOfShape": _constant_of_shape,
-    "Gather": _gather,
     "Cast": _cast,
 }

@@ -83,6 +83,18 @@ class Weight:
         return math.prod(self.dims)
 
 
+@dataclass(frozen=True)
+class Table:
+    """A learned table gathered by a fixed index (a relative position bias), maybe viewed: the table's
+    initializer and size (what PyTorch counts), the gathered tensor's dims, and the index of the node
+    that gathered it (its module path names the step where the table's own name is the exporter's)."""
+
+    name: str
+    size: int
+    dims: tuple[int, ...]
+    first: int
+
+
 class Unknown:
     """The output of an unsupported operator (reported at the end, or kept opaque)."""
 
@@ -133,7 +145,7 @@ class TokensFirst:
     x: Act
 
 
-Value = Union[Act, Const, Weight, Unknown, GroupedView, PaddedView, ChannelsLast, Cropped, TokensFirst]
+Value = Union[Act, Const, Weight, Unknown, GroupedView, PaddedView, ChannelsLast, Cropped, TokensFirst, Table]
 
 
 def as_act(value, what: str = "its input") -> Act:

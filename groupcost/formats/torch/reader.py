@@ -4,7 +4,8 @@ The only module that imports torch (for `torch:` sources, read by every command)
 called with the keywords after `?` in the source (`torch:pkg.mod:factory?num_classes=10`) and
 `import`'s `--arg key=value`, the module put in eval mode and exported with PyTorch's
 TorchScript-based exporter (`dynamo=False`: fast, no extra package, and node names are module
-paths) into memory; groupcost.formats.onnx.reader reads the bytes. What the exporter cannot trace
+paths) into memory, without constant folding (a parameter folded into a computed constant, a
+relative position bias gathered from its table, could not be counted); groupcost.formats.onnx.reader reads the bytes. What the exporter cannot trace
 (data-dependent control flow, Python-side shape logic that changes with the input, custom
 autograd functions, ops with no ONNX symbolic) fails with the exporter's own reason in one line.
 """
@@ -92,7 +93,7 @@ def read_factory(source: str, input_shape: tuple[int, ...], args: dict[str, obje
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, (torch.zeros(1, *input_shape),), buffer, dynamo=False, input_names=["input"],
+            torch.onnx.export(model, (torch.zeros(1, *input_shape),), buffer, dynamo=False, do_constant_folding=False, input_names=["input"],
                               dynamic_axes={"input": {0: "batch"}}, **kwargs)
     except Exception as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
