@@ -13,6 +13,7 @@ import math
 import re
 
 from groupcost.formats.onnx.importer import Importer
+from groupcost.formats.onnx.names import LAYER_NAME
 from groupcost.formats.onnx.values import Act, ChannelsLast, Const, Unsupported, Weight, tensor_values
 from groupcost.ops import LAYER_TYPES, format_shape
 
@@ -59,7 +60,7 @@ def constant_operation(imp: Importer, i: int, node, kind: str, inputs: list):
     uniform = values is not None and len(set(values)) == 1
     root = c.name if isinstance(c, Weight) else imp.root(c_name)  # a Weight carries its initializer's name through views
     learned = root in imp.initializers and PARAMETER_NAME.fullmatch(root) and not MADE_BY_EXPORTER.fullmatch(root)
-    if root in imp.initializers and not learned and math.prod(dims) > 1:
+    if root in imp.initializers and not learned and math.prod(dims) > 1 and not frozen_batch_norm_part(imp, node, c_name, dims):
         _refuse_folded(imp, kind, root, dims)
     shape = () if uniform and not learned else shape
     while shape and shape[0] == 1:  # leading ones broadcast as they are left out
@@ -69,6 +70,50 @@ def constant_operation(imp: Importer, i: int, node, kind: str, inputs: list):
     layer = LAYER_TYPES["elementwise"](op=op, value=value, shape=shape, learned=learned)
     y = imp.layer(i, node, "elementwise", layer, act, clean_parameter(root) if learned else None)
     return ChannelsLast(y) if view else y
+
+
+_NORMALISATIONS = {"BatchNormalization", "InstanceNormalization", "LayerNormalization", "GroupNormalization"}
+
+
+def _computed(tensor: str) -> bool:
+    """A constant the exporter computed (TorchScript's `onnx::Mul_31`, torch.export's `unsqueeze_1`), not a
+    parameter under its module path (`layer1.0.ls.gamma`)."""
+    return not LAYER_NAME.fullmatch(tensor) or tensor.startswith("onnx")
+
+
+def frozen_batch_norm_scale(imp: Importer, mul, tensor: str, dims: tuple[int, ...]) -> bool:
+    """x · scale + shift, scale and shift both computed per-channel constants of one shape, x not the
+    output of a normalisation: torchvision's FrozenBatchNorm2d, all four of whose tensors are buffers,
+    as folded and torch.export exports write it (PyTorch counts no parameters). A norm's own learned
+    affine follows its normalisation; a reshaped LayerScale parameter has no Add of a constant."""
+    if not _computed(tensor):
+        return False
+    reader = imp.only_reader(mul.output[0])
+    if reader is None or reader[1].op_type != "Add":
+        return False
+    shift = [name for name in reader[1].input if name != mul.output[0]]
+    if len(shift) != 1 or not _computed(shift[0]):
+        return False
+    value = imp.env.get(shift[0]) or imp.initializers.get(shift[0])
+    if value is None or tuple(value.dims) != dims:
+        return False
+    x = [name for name in mul.input if name != tensor]
+    producer = imp.producers.get(x[0]) if len(x) == 1 else None
+    return producer is None or imp.order[producer].op_type not in _NORMALISATIONS
+
+
+def frozen_batch_norm_part(imp: Importer, node, tensor: str, dims: tuple[int, ...]) -> bool:
+    """`node` is the Mul or the Add of a frozen batch norm (frozen_batch_norm_scale), `tensor` its computed constant."""
+    if node.op_type == "Mul":
+        return frozen_batch_norm_scale(imp, node, tensor, dims)
+    if node.op_type != "Add":
+        return False
+    scaled = [name for name in node.input if name != tensor]
+    k = imp.producers.get(scaled[0]) if len(scaled) == 1 else None
+    if k is None or imp.order[k].op_type != "Mul":
+        return False
+    mul = imp.order[k]
+    return any(frozen_batch_norm_scale(imp, mul, name, dims) for name in mul.input if name in imp.initializers)
 
 
 def _refuse_folded(imp: Importer, kind: str, name: str, dims: tuple[int, ...]) -> None:

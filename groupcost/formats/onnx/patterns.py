@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from groupcost.formats.onnx.constants import frozen_batch_norm_scale
 from groupcost.formats.onnx.importer import Importer, Recognised
 from groupcost.formats.onnx.names import LAYER_NAME, clean
 from groupcost.formats.onnx.values import Act, ChannelsLast, Const, TokensFirst, Weight, attributes, require_onnx
@@ -170,36 +171,6 @@ def layerscale(imp: Importer, i: int, node, x, weight, tensor: str) -> Act | Cha
         name = imp.paths[i]  # groupcost's own export: `{layer}.layer_scale`
     y = imp.layer(i, node, "layerscale", LAYER_TYPES["layerscale"](), act, clean(name) if name else None)
     return ChannelsLast(y) if view else y
-
-
-_NORMALISATIONS = {"BatchNormalization", "InstanceNormalization", "LayerNormalization", "GroupNormalization"}
-
-
-def _computed(tensor: str) -> bool:
-    """A constant the exporter computed (TorchScript's `onnx::Mul_31`, torch.export's `unsqueeze_1`), not a
-    parameter under its module path (`layer1.0.ls.gamma`)."""
-    return not LAYER_NAME.fullmatch(tensor) or tensor.startswith("onnx")
-
-
-def frozen_batch_norm_scale(imp: Importer, mul, tensor: str, dims: tuple[int, ...]) -> bool:
-    """x · scale + shift, scale and shift both computed per-channel constants of one shape, x not the
-    output of a normalisation: torchvision's FrozenBatchNorm2d, all four of whose tensors are buffers,
-    as folded and torch.export exports write it (PyTorch counts no parameters). A norm's own learned
-    affine follows its normalisation; a reshaped LayerScale parameter has no Add of a constant."""
-    if not _computed(tensor):
-        return False
-    reader = imp.only_reader(mul.output[0])
-    if reader is None or reader[1].op_type != "Add":
-        return False
-    shift = [name for name in reader[1].input if name != mul.output[0]]
-    if len(shift) != 1 or not _computed(shift[0]):
-        return False
-    value = imp.env.get(shift[0]) or imp.initializers.get(shift[0])
-    if value is None or tuple(value.dims) != dims:
-        return False
-    x = [name for name in mul.input if name != tensor]
-    producer = imp.producers.get(x[0]) if len(x) == 1 else None
-    return producer is None or imp.order[producer].op_type not in _NORMALISATIONS
 
 
 _ATTENTION_OPS = {"Add", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Dropout", "Gather", "Gemm", "Identity", "MatMul", "Mod", "Mul", "Reshape",

@@ -156,6 +156,12 @@ def reads_as_pytorch(model, how: str, tmp_path) -> None:
 
 @pytest.mark.parametrize("how", EXPORTERS)
 def test_anchor_based_decoding_reads_exactly(how, tmp_path):
+    """torch.export folds the anchor grid (the anchors buffer times the stride, expanded) into a constant it
+    computed, which the file cannot tell from a parameter folded in: refused by name, never counted."""
+    if how == "dynamo":
+        with pytest.raises(GroupcostError, match="the exporter computed"):
+            reads_as_pytorch(AnchorBasedHead(squared="product"), how, tmp_path)
+        return
     reads_as_pytorch(AnchorBasedHead(squared="product"), how, tmp_path)
 
 
