@@ -91,6 +91,22 @@ def test_every_pattern_reads_from_its_torch_factory(kind):
     assert_reads_as_pytorch(graph, pattern(kind), input_shape, f"{kind} torch:")
 
 
+@pytest.mark.parametrize("fold", [True, False])
+def test_torchscript_scopes_read_as_module_paths(fold, tmp_path):
+    """Every node TorchScript writes inside a module reads as that module's path, PyTorch's own name for
+    it: a branch held in a ModuleList that is never called (`paths.0` under its block `layer.0`) kept its list's
+    name only in its weights, so its activation lost it and the written spec reused a name."""
+    from groupcost.formats.onnx.names import module_path
+
+    model = pattern("selective_branches")
+    path = tmp_path / "branches.onnx"
+    export_onnx(model, PATTERNS["selective_branches"][1], path, fold=fold)
+    modules = {name for name, _ in model.named_modules()}
+    paths = {module_path(node) for node in onnx.load(str(path)).graph.node if node.name.startswith("/")}
+    assert {"layer.0.paths.0.bn.act", "layer.1.paths.1.bn.act"} <= paths
+    assert paths <= modules
+
+
 class _CumulativeBlock(torch.nn.Module):
     def __init__(self):
         super().__init__()
