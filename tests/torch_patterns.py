@@ -189,6 +189,36 @@ class NormsAndSplitAttention(nn.Module):
         return stacked.sum(dim=1)
 
 
+class SelectivePaths(nn.Module):
+    """Selective-kernel branches: a ModuleList that is never called itself, each branch a norm with its
+    activation inside and a conv, the branches summed. TorchScript names a branch's scope `paths.0` under
+    its block (the list's name, then its own), where a called container's child is `layer1.0`."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        # the norm before the conv: an exporter folds a norm after a conv, and the params would be the graph's
+        self.paths = nn.ModuleList(nn.Sequential(OrderedDict(bn=BatchNormAct(width), conv=nn.Conv2d(width, width, k, padding=k // 2)))
+                                   for k in (1, 3))
+        for branch in self.paths:  # trained-looking: torch.export shares an untrained norm's zero shift with its zero mean
+            nn.init.uniform_(branch.bn.weight, 0.5, 1.5)
+            nn.init.normal_(branch.bn.bias, std=0.1)
+
+    def forward(self, x):
+        return self.paths[0](x) + self.paths[1](x)
+
+
+class SelectiveBranches(nn.Module):
+    """A stem, then two selective-kernel blocks in a Sequential."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.layer = nn.Sequential(SelectivePaths(width), SelectivePaths(width))
+
+    def forward(self, x):
+        return self.layer(self.stem(x))
+
+
 PATTERNS = {
     "preact": (PreActivation, (3, 16, 16)),
     "gelu": (GeluMlp, (3, 8, 8)),
@@ -198,6 +228,7 @@ PATTERNS = {
     "cross_stage_partial": (CrossStagePartial, (3, 8, 8)),
     "token_attention": (TokenAttention, (3, 8, 8)),
     "norms_and_split_attention": (NormsAndSplitAttention, (3, 8, 8)),
+    "selective_branches": (SelectiveBranches, (3, 8, 8)),
 }
 """kind → (module class, input shape C, H, W)."""
 PATTERNS.update(SHARING_PATTERNS)

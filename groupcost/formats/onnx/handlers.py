@@ -16,7 +16,7 @@ from groupcost.formats.onnx.detection import recognise_box_decodings
 from groupcost.formats.onnx.decomposed import (recognise_gelus, recognise_group_norms, recognise_response_norms, recognise_tanh_gelus,
                                                recognise_written_layer_norms)
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
-from groupcost.formats.onnx.names import parameter_module
+from groupcost.formats.onnx.names import LAYER_NAME, parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, recognise_multihead_attention, squeeze_excitation
 from groupcost.formats.onnx.folding import FOLDED, elementwise
 from groupcost.formats.onnx.shapes import SHAPES
@@ -72,6 +72,7 @@ def _conv(imp: Importer, i: int, node, inputs: list) -> Act:
     c_in, dims = feature_map(x)
     rank = len(dims)
     wdims = _kernel_dims(imp, node, inputs, rank)
+    _fixed_filter(imp, node, inputs[1])
     attrs = attributes(node)
     kernel, stride, dilation = _window(attrs, imp, node, rank, wdims[2:])
     if tuple(wdims[2:]) != kernel:
@@ -101,6 +102,21 @@ def _conv(imp: Importer, i: int, node, inputs: list) -> Act:
     else:
         kind, layer = "conv", types["conv"](out=c_out, k=kernel, s=stride, p=pads, d=dilation, groups=groups, bias=bias)
     return imp.module_call(i, node, imp.layer(i, node, kind, layer, x, path), tuple(node.input[1:3]))
+
+
+def _fixed_filter(imp: Importer, node, kernel) -> None:
+    """A kernel that is no module's parameter is refused: groupcost's conv counts its kernel as parameters.
+
+    A functional conv over a buffer (an anti-aliasing blur's fixed filter) exports the buffer as a
+    Constant node (TorchScript) or as an initializer under the buffer's name (torch.export); PyTorch
+    counts neither as a parameter, and from the file a buffer and a parameter look alike."""
+    name = imp.root(node.input[1])
+    if isinstance(kernel, Const) and name not in imp.initializers:
+        raise Unsupported("its kernel is a constant of the graph, no module's parameter (a fixed filter such as an anti-aliasing blur, "
+                          "a buffer PyTorch does not count), which groupcost's conv would count as parameters")
+    if name in imp.initializers and LAYER_NAME.fullmatch(name) and not name.endswith(".weight"):
+        raise Unsupported(f"its kernel '{name}' is no module's weight: a buffer (a fixed filter such as an anti-aliasing blur, which "
+                          "PyTorch does not count) or a parameter, which groupcost cannot tell apart")
 
 
 def _conv_transpose(imp: Importer, i: int, node, inputs: list) -> Act:

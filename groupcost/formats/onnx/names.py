@@ -23,17 +23,28 @@ def module_path(node, own: bool = False) -> str:
             scopes = re.findall(r"'((?:[^'\\]|\\.)*)'", prop.value)
             return scopes[-2] if len(scopes) >= 2 else ""
     if node.name.startswith("/"):
-        path = ""
+        atoms: list[str] = []
         for segment in node.name.split("/")[1:-1]:
-            # TorchScript writes each module by its qualified name's tail from the last non-numeric atom
-            # (`layer1.0`, `conv1`, `branch1.0`): a module's own attribute name is that tail's last atom.
-            path = f"{path}.{segment.split('.')[-1]}" if path else segment
-        return path
+            atoms += _new_atoms(atoms, segment.split("."))
+        return ".".join(atoms)
     if own and STEP_NAME.fullmatch(node.name):
         return node.name
     if "." in node.name and LAYER_NAME.fullmatch(node.name):
         return node.name  # a writer that names each node by its layer (groupcost export --to onnx)
     return ""
+
+
+def _new_atoms(path: list[str], segment: list[str]) -> list[str]:
+    """The atoms a TorchScript scope segment adds to its parent's path.
+
+    TorchScript writes each module by its qualified name's tail from the last non-numeric atom: the
+    second block of `layer1` is `layer1.0` (its parent's last atom, then its own), and a module held
+    in a ModuleList that is never called itself is `paths.0` under `conv1` (the list's name, then its
+    own). The longest overlap of the parent's tail with the segment's head is the parent's part."""
+    for overlap in range(min(len(path), len(segment)), 0, -1):
+        if path[-overlap:] == segment[:overlap]:
+            return segment[overlap:]
+    return segment
 
 
 LAYER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)+")

@@ -88,6 +88,7 @@ def read_factory(source: str, input_shape: tuple[int, ...], args: dict[str, obje
     if not isinstance(model, torch.nn.Module):
         raise TorchImportError(f"{factory_name}() returned {type(model).__name__}, not a torch.nn.Module", None, place)
     model.eval()
+    _distinct_values(model, torch)
     buffer = io.BytesIO()
     kwargs = {"opset_version": opset} if opset else {}
     try:
@@ -102,3 +103,22 @@ def read_factory(source: str, input_shape: tuple[int, ...], args: dict[str, obje
     from groupcost.formats.onnx.reader import read_bytes
 
     return read_bytes(buffer.getvalue(), source, allow_unknown=allow_unknown, name=factory_name)
+
+
+def _distinct_values(model, torch) -> None:
+    """Give every parameter and BatchNorm statistic values of its own, as training would.
+
+    An untrained model holds constant fills (a residual branch's last BN scale zero-initialised,
+    layer scales of 1e-5), and the exporter merges equal initializers of distinct modules, so their
+    folded kernels would read as one module called again. Counts do not depend on values; a module
+    that is really shared keeps one Parameter object, and so one initializer."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.is_floating_point():
+                parameter.add_(torch.randn(parameter.shape, generator=generator, dtype=parameter.dtype) * 0.01)
+        for part in model.modules():
+            if isinstance(part, torch.nn.modules.batchnorm._BatchNorm) and part.running_mean is not None:
+                part.running_mean.add_(torch.randn(part.running_mean.shape, generator=generator) * 0.01)
+                part.running_var.add_(torch.rand(part.running_var.shape, generator=generator) * 0.01)
+

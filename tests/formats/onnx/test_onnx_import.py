@@ -26,7 +26,7 @@ from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.language.raising import explicit_slices, raise_spec, spec_names  # noqa: E402
 from groupcost.graph.network import LayerStep  # noqa: E402
 from groupcost.language import build, parse_text, zoo_names  # noqa: E402
-from groupcost.sources import load  # noqa: E402
+from groupcost.sources import load, read_graph  # noqa: E402
 from torch_named import export_onnx, named_module, trained_batchnorm  # noqa: E402
 from torch_reference import torch_counts  # noqa: E402
 from conftest import SMALLER_INPUT  # noqa: E402
@@ -370,6 +370,20 @@ def test_torch_factory_import(tmp_path):
     assert analyze(network).totals.macs == macs
     assert {"features.0", "features.3", "head"} <= {n.name for n in network.nodes}
     assert "dwconv" in result.stdout
+
+
+def test_torch_factory_of_an_untrained_model_reads_its_constant_fills_as_distinct_modules():
+    """Zero-initialised BN scales fold into equal zero kernels, which the exporter merged into one
+    initializer: the read refused it as one module called again. A module really called twice still is."""
+    import torch_factories
+
+    model = torch_factories.zero_initialised()
+    params, macs, _ = torch_counts(model, (3, 8, 8))
+    network = read_graph("torch:torch_factories:zero_initialised", (3, 8, 8))
+    assert (analyze(network).totals.params, analyze(network).totals.macs) == (params - 2 * 8, macs)  # two conv + BN pairs folded
+    assert {"blocks.0.0", "blocks.1.0"} <= {n.name for n in network.nodes}
+    with pytest.raises(GroupcostError, match="one module called again"):
+        read_graph("torch:torch_factories:zero_initialised", (3, 8, 8), {"shared": True})
 
 
 @pytest.mark.slow
