@@ -1,0 +1,139 @@
+"""Operations in context: whole small networks measured by `calibrate`, to correct what single-operation
+timings miss.
+
+A single operation is timed alone, over and over: its output buffer is recycled, its input is whatever the
+previous timed operation left in the caches. Inside a network, each layer reads what its producer has just
+written and allocates its output among others of differing sizes, and the network itself costs one call more
+than its layers. Measured on this machine (benchmarks/latency_accuracy_results.md), the sum of per-layer times
+in a model equals its whole time within 3%, but single-operation formulas priced batch norms and activations
+2.5–6× too slow there and grouped convolutions 1.5–1.9× too slow, while tiny networks came out 20–50% too fast
+(their fixed costs were left out).
+
+So `calibrate` also times random chains (stem, blocks of convolution, batch norm and activation with residual
+adds, pools, a classifier head) and fits, by non-negative least squares on the relative error:
+
+    network seconds = per_network + Σ over layers (per_layer + scale[group] × the layer's own formula)
+
+with `group` conv (convolutions, fc: arithmetic-bound) or pointwise (batch norms, activations, adds: an element at
+a time); every other kind keeps its formula as measured alone (scale 1: the chains hold too few of them to fit).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from groupcost.errors import GroupcostError, Location
+from groupcost.graph.network import LayerStep, MergeStep, Network, Step
+from groupcost.ops import LAYER_TYPES
+
+HERE = Location("<calibrate>")
+GROUPS = ("conv", "pointwise")
+"""The groups of kinds whose single-operation formulas are scaled; every other kind keeps its formula (scale 1)."""
+COEFFICIENTS = ("per_network", "per_layer", *(f"scale_{g}" for g in GROUPS))
+ACTIVATIONS = ("relu", "relu", "relu6", "hswish", "silu", "prelu", None)
+POINTWISE = frozenset({"bn", "frozenbn", "relu", "relu6", "hswish", "hsigmoid", "silu", "sigmoid", "prelu", "leakyrelu", "add"})
+
+
+def group_of(kind: str) -> str | None:
+    """`conv` for a convolution or fully connected layer (its MACs dominate), `pointwise` for batch norms, activations
+    and adds (an element at a time, from a tensor just written), None for the rest."""
+    if kind.split(":")[0] in ("conv", "convtranspose", "fc", "linear"):
+        return "conv"
+    return "pointwise" if kind in POINTWISE else None
+
+
+@dataclass(frozen=True)
+class Context:
+    """The fitted correction: a fixed cost per network call and per layer, and a scale per group of kinds
+    on the single-operation formulas; `heldout_error`: median relative error on chains it was not fitted on."""
+
+    per_network: float
+    per_layer: float
+    scales: dict[str, float]
+    samples: int
+    heldout_error: float
+
+    def layer_seconds(self, kind: str, alone: float) -> float:
+        """A layer's time inside a network, from its formula's time alone."""
+        group = group_of(kind)
+        return self.per_layer + (self.scales[group] if group is not None else 1.0) * alone
+
+
+def _conv_block(rng: random.Random, x: tuple[int, ...], name: str, last: str) -> list[Step]:
+    """conv → bn → activation, the convolution standard, grouped, depthwise or pointwise, then maybe a residual add."""
+    c, size = x[0], x[1]
+    form = rng.choice(("standard", "grouped", "depthwise", "pointwise", "pointwise"))
+    out, k, groups = rng.choice((8, 16, 24, 32, 48, 64, 96, 128, 192, 256)), rng.choice((3, 3, 5)), 1
+    if form == "pointwise":
+        k = 1
+    elif form == "depthwise":
+        out = groups = c
+    elif form == "grouped":
+        common = [g for g in (2, 3, 4, 8, 16, 32) if c % g == 0 and out % g == 0 and g < c]
+        groups = rng.choice(common) if common else 1
+        k = rng.choice((1, 3, 3))
+    stride = rng.choice((1, 1, 1, 2)) if size > 4 else 1
+    steps: list[Step] = []
+    conv = LAYER_TYPES["conv"](out=out, k=k, s=stride, p=k // 2, groups=groups, bias=False)
+    y = conv.out_shape(x)
+    steps.append(LayerStep(f"{name}.conv", conv, x, y, HERE, (last,)))
+    steps.append(LayerStep(f"{name}.bn", LAYER_TYPES["bn"](), y, y, HERE, (f"{name}.conv",)))
+    tail = f"{name}.bn"
+    act = rng.choice(ACTIVATIONS)
+    if act is not None:
+        steps.append(LayerStep(f"{name}.act", LAYER_TYPES[act](), y, y, HERE, (tail,)))
+        tail = f"{name}.act"
+    if y == x and rng.random() < 0.5:
+        steps.append(MergeStep(f"{name}.add", "add", (y, y), y, HERE, (tail, last), (None, None)))
+    return steps
+
+
+def chain(rng: random.Random) -> Network:
+    """A random network of the shape real convolutional networks have: a stem, 1 to 10 blocks, maybe a pool
+    between them, maybe a classifier head; channels 3 to 256, maps 4 to 112 (from a few µs to a few ms)."""
+    size = rng.choice((8, 14, 28, 56, 112))
+    x: tuple[int, ...] = (rng.choice((3, 8, 16, 32)), size, size)
+    input_shape, last = x, "input"
+    steps: list[Step] = []
+    for index in range(rng.randint(1, 10)):
+        block = _conv_block(rng, x, f"b{index}", last)
+        steps += block
+        x, last = block[-1].out_shape, block[-1].name
+        if x[1] >= 8 and rng.random() < 0.15:
+            pool = LAYER_TYPES[rng.choice(("maxpool", "avgpool"))](k=2)
+            y = pool.out_shape(x)
+            steps.append(LayerStep(f"b{index}.pool", pool, x, y, HERE, (last,)))
+            x, last = y, f"b{index}.pool"
+    if rng.random() < 0.5:
+        gap, flatten, fc = LAYER_TYPES["gap"](), LAYER_TYPES["flatten"](), LAYER_TYPES["fc"](out=rng.choice((10, 100, 1000)))
+        pooled = gap.out_shape(x)
+        flat = flatten.out_shape(pooled)
+        steps += [LayerStep("head.gap", gap, x, pooled, HERE, (last,)), LayerStep("head.flatten", flatten, pooled, flat, HERE, ("head.gap",)),
+                  LayerStep("head.fc", fc, flat, fc.out_shape(flat), HERE, ("head.flatten",))]
+        last = "head.fc"
+    return Network("chain", "", "<calibrate>", input_shape, 1, "float32", 4, {}, tuple(steps), (last,))
+
+
+def chains(rng: random.Random, count: int) -> list[Network]:
+    result: list[Network] = []
+    while len(result) < count:
+        try:
+            result.append(chain(rng))
+        except (GroupcostError, ValueError, ZeroDivisionError):
+            continue
+    return result
+
+
+def table_row(layers: list[tuple[str, float]]) -> tuple[list[float], float]:
+    """One chain's features for the fit, from its layers' (kind, single-operation seconds): 1, the layer count,
+    and the seconds summed per group; and the seconds of the layers in no group (kept as their formulas say)."""
+    sums = dict.fromkeys(GROUPS, 0.0)
+    fixed = 0.0
+    for kind, alone in layers:
+        group = group_of(kind)
+        if group is None:
+            fixed += alone
+        else:
+            sums[group] += alone
+    return [1.0, float(len(layers)), *(sums[g] for g in GROUPS)], fixed

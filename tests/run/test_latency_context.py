@@ -1,0 +1,121 @@
+"""The correction in context and ONNX Runtime's fusions: fitting recovers known coefficients from synthetic data,
+a version-3 profile with a context survives a round trip and prices a network as per network + Σ (per layer +
+scale × formula), and an onnxruntime profile leaves out the layers ONNX Runtime's own optimised model fuses."""
+
+from __future__ import annotations
+
+import collections
+import json
+import subprocess
+import sys
+
+import pytest
+
+np = pytest.importorskip("numpy")
+
+from groupcost.run.fit import fit_context
+
+PROFILE = """groupcost_latency_profile: 3
+name: hand
+description: written by hand for a test
+runtime: torch-eager
+threads: 1
+noise: 0.05
+roofline: {peak_tflops: 0.1, bandwidth_gbs: 10}
+context: {per_network: 0.01, per_layer: 0.0005, scale_conv: 0.5, scale_pointwise: 2.0, samples: 3, heldout_error: 0.1}
+formulas:
+  generic: {technique: linear, features: [one, in_bytes, out_bytes, weight_bytes], coefficients: [0.001, 0, 0, 0], samples: 3}
+  conv: {technique: linear, features: [one, macs, in_bytes, out_bytes, weight_bytes, im2col_bytes, group_positions],
+         coefficients: [0.002, 1.0e-9, 0, 0, 0, 0, 0], samples: 3}
+"""
+CONV_MACS = 1_814_073_344 - 512 * 1000  # resnet18: BRIEF.md's MACs less the fc layer's
+CONVS = ("conv", "pwconv", "dwconv")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "groupcost", *args], check=False, capture_output=True, text=True)
+
+
+def test_context_fit_recovers_known_overheads_and_scales():
+    rng = np.random.default_rng(5)
+    count = 40
+    table = np.column_stack([np.ones(count), rng.integers(2, 60, count), rng.uniform(1e-4, 1e-2, count), rng.uniform(1e-5, 1e-3, count)])
+    fixed = rng.uniform(0, 1e-4, count)
+    truth = np.array([1.5e-5, 3e-6, 0.8, 0.4])
+    context = fit_context(table, fixed, table @ truth + fixed)
+    got = (context.per_network, context.per_layer, context.scales["conv"], context.scales["pointwise"])
+    assert got == pytest.approx(tuple(truth), rel=1e-6)
+    assert context.samples == count and context.heldout_error < 1e-6
+
+
+def test_profile_with_a_context_round_trips_and_a_version_2_profile_reads_without_one():
+    import yaml
+
+    from groupcost.run.profile import from_document, to_document, to_yaml
+
+    profile = from_document(yaml.safe_load(PROFILE), PROFILE, "hand.yaml")
+    assert profile.model.context is not None and profile.model.context.scales == {"conv": 0.5, "pointwise": 2.0}
+    text = to_yaml(profile)
+    assert to_document(from_document(yaml.safe_load(text), text, "again.yaml")) == to_document(profile)
+    old = PROFILE.replace("groupcost_latency_profile: 3", "groupcost_latency_profile: 2").replace(PROFILE.splitlines()[7] + "\n", "")
+    assert from_document(yaml.safe_load(old), old, "old.yaml").model.context is None
+
+
+def test_a_negative_context_coefficient_is_one_located_error(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(PROFILE.replace("scale_conv: 0.5", "scale_conv: -0.5"), encoding="utf-8")
+    done = _cli("analyze", "resnet18", "--device", str(path))
+    assert done.returncode == 2 and done.stderr.startswith(f"{path}:8:1: error: latency profile: context scale_conv"), done.stderr
+
+
+def _resnet18(path) -> dict:
+    done = _cli("analyze", "resnet18", "--device", str(path), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_context_prices_resnet18_per_network_per_layer_and_per_group(tmp_path):
+    """20 convolutions and the fc (group conv, ×0.5), 20 batch norms, 17 ReLUs and 8 adds (pointwise, ×2), a max
+    pool, a global pool and a flatten (×1), 0.5 ms more per layer and 10 ms per network."""
+    path = tmp_path / "hand.yaml"
+    path.write_text(PROFILE, encoding="utf-8")
+    doc = _resnet18(path)
+    types = collections.Counter(layer["type"] for layer in doc["layers"])
+    assert (sum(types[t] for t in CONVS), types["bn"], types["relu"], types["add"]) == (20, 20, 17, 8)
+    layers = len(doc["layers"])
+    conv = 0.5 * (20 * 0.002 + CONV_MACS * 1e-9 + 0.001)
+    pointwise = 2.0 * (20 + 17 + 8) * 0.001
+    rest = (layers - 21 - 45) * 0.001
+    assert doc["roofline"]["latency_s"] == pytest.approx(0.01 + layers * 0.0005 + conv + pointwise + rest)
+
+
+def test_an_onnxruntime_profile_prices_conv_bn_relu_add_as_one_kernel(tmp_path):
+    """ONNX Runtime folds resnet18's batch norms, ReLUs and residual adds into its convolutions: 20 kernels of 2 ms + 1 ns
+    per MAC, and the max pool, global pool, flatten and fc at 1 ms each."""
+    path = tmp_path / "ort.yaml"
+    path.write_text(PROFILE.replace("runtime: torch-eager", "runtime: onnxruntime").replace(PROFILE.splitlines()[7] + "\n", ""), encoding="utf-8")
+    doc = _resnet18(path)
+    assert doc["roofline"]["latency_s"] == pytest.approx(20 * 0.002 + CONV_MACS * 1e-9 + 4 * 0.001)
+    assert "onnxruntime" in doc["roofline"]["device_label"]
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
+def test_the_fused_groups_are_what_onnxruntime_fuses(tmp_path, name):
+    """Against ONNX Runtime's own optimised model: the layers left unfused are as many as the kernels it keeps
+    (its NCHWc layout reorders aside)."""
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    import groupcost
+    from groupcost.formats.onnx.export import onnx_model
+    from groupcost.graph.analysis import analyze
+    from groupcost.run.fusion import fused_into
+
+    network = groupcost.load(name)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+    options.log_severity_level = 3
+    ort.InferenceSession(onnx_model(network).SerializeToString(), options, providers=["CPUExecutionProvider"])
+    kernels = [n.op_type for n in onnx.load(str(tmp_path / "optimised.onnx")).graph.node if not n.op_type.startswith("Reorder")]
+    rows = analyze(network).rows
+    assert sum(not gone for gone in fused_into(rows)) == len(kernels)
