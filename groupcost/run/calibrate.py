@@ -92,7 +92,7 @@ def latency_profile(on: str | None = None, threads: int | None = 1, quick: bool 
 
 
 def measure_context(alone: LatencyModel, bench, plan, runtime: str, progress: Callable[[str], None]) -> Context:
-    """Random chains (groupcost.run.context) timed whole and the context correction fitted to them."""
+    """Random networks (groupcost.run.context) timed whole and the correction in context fitted to them."""
     import random
 
     from groupcost.graph.analysis import analyze
@@ -100,21 +100,19 @@ def measure_context(alone: LatencyModel, bench, plan, runtime: str, progress: Ca
     from groupcost.run.fit import fit_context
     from groupcost.run.fusion import fused_into
     from groupcost.run.latency import kind_of
-    from groupcost.run.sampling import time_steps
+    from groupcost.run.sampling import layer_at, time_steps
 
-    networks = chains(random.Random(1), plan.chains)
+    networks = chains(random.Random(1), plan.chains, layer_at)
     progress(f"measuring {len(networks)} random networks whole (the correction in context)")
-    table, fixed, seconds = [], [], []
+    table, seconds = [], []
     for network, timed in zip(networks, time_steps(networks, plan.runs, bench)):
         if timed is None or timed[0] <= 0:
             continue
         report = analyze(network)
         absorbed = fused_into(report.rows) if runtime == "onnxruntime" else [False] * len(report.rows)
-        row, kept = table_row([(kind_of(r), alone.alone_seconds(r, report.dtype_bytes)) for r, gone in zip(report.rows, absorbed) if not gone])
-        table.append(row)
-        fixed.append(kept)
+        table.append(table_row([(kind_of(row), alone.alone_seconds(row, report.dtype_bytes)) for row, gone in zip(report.rows, absorbed) if not gone]))
         seconds.append(timed[0])
-    return fit_context(table, fixed, seconds)
+    return fit_context(table, seconds)
 
 
 def profile_yaml(device: Device) -> str:

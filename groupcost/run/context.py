@@ -9,38 +9,40 @@ in a model equals its whole time within 3%, but single-operation formulas priced
 2.5–6× too slow there and grouped convolutions 1.5–1.9× too slow, while tiny networks came out 20–50% too fast
 (their fixed costs were left out).
 
-So `calibrate` also times random chains (stem, blocks of convolution, batch norm and activation with residual
-adds, pools, a classifier head) and fits, by non-negative least squares on the relative error:
+So `calibrate` also times random networks (blocks of convolution, batch norm and activation with residual adds,
+pools and layers of every other type between them, a classifier head; and single layers alone, which pin the
+fixed cost per network) and fits, by non-negative least squares on the relative error:
 
     network seconds = per_network + Σ over layers (per_layer + scale[group] × the layer's own formula)
 
-with `group` conv (convolutions, fc: arithmetic-bound) or pointwise (batch norms, activations, adds: an element at
-a time); every other kind keeps its formula as measured alone (scale 1: the chains hold too few of them to fit).
+with `group` conv (convolutions, fc: arithmetic-bound), pointwise (batch norms, activations, adds: an element at
+a time) or other.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from groupcost.errors import GroupcostError, Location
 from groupcost.graph.network import LayerStep, MergeStep, Network, Step
 from groupcost.ops import LAYER_TYPES
 
 HERE = Location("<calibrate>")
-GROUPS = ("conv", "pointwise")
-"""The groups of kinds whose single-operation formulas are scaled; every other kind keeps its formula (scale 1)."""
+GROUPS = ("conv", "pointwise", "other")
+"""The groups of kinds whose single-operation formulas are scaled."""
 COEFFICIENTS = ("per_network", "per_layer", *(f"scale_{g}" for g in GROUPS))
 ACTIVATIONS = ("relu", "relu", "relu6", "hswish", "silu", "prelu", None)
 POINTWISE = frozenset({"bn", "frozenbn", "relu", "relu6", "hswish", "hsigmoid", "silu", "sigmoid", "prelu", "leakyrelu", "add"})
 
 
-def group_of(kind: str) -> str | None:
+def group_of(kind: str) -> str:
     """`conv` for a convolution or fully connected layer (its MACs dominate), `pointwise` for batch norms, activations
-    and adds (an element at a time, from a tensor just written), None for the rest."""
+    and adds (an element at a time, from a tensor just written), `other` for the rest."""
     if kind.split(":")[0] in ("conv", "convtranspose", "fc", "linear"):
         return "conv"
-    return "pointwise" if kind in POINTWISE else None
+    return "pointwise" if kind in POINTWISE else "other"
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,7 @@ class Context:
 
     def layer_seconds(self, kind: str, alone: float) -> float:
         """A layer's time inside a network, from its formula's time alone."""
-        group = group_of(kind)
-        return self.per_layer + (self.scales[group] if group is not None else 1.0) * alone
+        return self.per_layer + self.scales.get(group_of(kind), 1.0) * alone
 
 
 def _conv_block(rng: random.Random, x: tuple[int, ...], name: str, last: str) -> list[Step]:
@@ -89,14 +90,19 @@ def _conv_block(rng: random.Random, x: tuple[int, ...], name: str, last: str) ->
     return steps
 
 
-def chain(rng: random.Random) -> Network:
-    """A random network of the shape real convolutional networks have: a stem, 1 to 10 blocks, maybe a pool
-    between them, maybe a classifier head; channels 3 to 256, maps 4 to 112 (from a few µs to a few ms)."""
-    size = rng.choice((8, 14, 28, 56, 112))
+def chain(rng: random.Random, extra: Callable[[random.Random, tuple[int, ...]], LayerStep | None] | None = None) -> Network:
+    """A random network of the shape real convolutional networks have: 1 to 10 blocks, maybe a pool or a layer
+    of any other type (`extra` draws it for the current shape) between them, maybe a classifier head; or one
+    layer of any type alone; channels 3 to 256, maps 2 to 112 (from a few µs to tens of ms)."""
+    size = rng.choice((2, 4, 8, 14, 28, 56, 112))
     x: tuple[int, ...] = (rng.choice((3, 8, 16, 32)), size, size)
     input_shape, last = x, "input"
     steps: list[Step] = []
-    for index in range(rng.randint(1, 10)):
+    if extra is not None and rng.random() < 0.2:  # one layer alone: what pins the fixed cost per network
+        step = extra(rng, x)
+        if step is not None:
+            return Network("chain", "", "<calibrate>", x, 1, "float32", 4, {}, (replace(step, name="only", inputs=(last,)),), ("only",))
+    for index in range(rng.choice((1, 1, *range(1, 11)))):
         block = _conv_block(rng, x, f"b{index}", last)
         steps += block
         x, last = block[-1].out_shape, block[-1].name
@@ -105,6 +111,11 @@ def chain(rng: random.Random) -> Network:
             y = pool.out_shape(x)
             steps.append(LayerStep(f"b{index}.pool", pool, x, y, HERE, (last,)))
             x, last = y, f"b{index}.pool"
+        elif extra is not None and rng.random() < 0.4:
+            step = extra(rng, x)
+            if step is not None and len(step.out_shape) == 3 and min(step.out_shape) > 0:
+                steps.append(replace(step, name=f"b{index}.extra", inputs=(last,)))
+                x, last = step.out_shape, f"b{index}.extra"
     if rng.random() < 0.5:
         gap, flatten, fc = LAYER_TYPES["gap"](), LAYER_TYPES["flatten"](), LAYER_TYPES["fc"](out=rng.choice((10, 100, 1000)))
         pooled = gap.out_shape(x)
@@ -115,25 +126,20 @@ def chain(rng: random.Random) -> Network:
     return Network("chain", "", "<calibrate>", input_shape, 1, "float32", 4, {}, tuple(steps), (last,))
 
 
-def chains(rng: random.Random, count: int) -> list[Network]:
+def chains(rng: random.Random, count: int, extra=None) -> list[Network]:
     result: list[Network] = []
     while len(result) < count:
         try:
-            result.append(chain(rng))
+            result.append(chain(rng, extra))
         except (GroupcostError, ValueError, ZeroDivisionError):
             continue
     return result
 
 
-def table_row(layers: list[tuple[str, float]]) -> tuple[list[float], float]:
+def table_row(layers: list[tuple[str, float]]) -> list[float]:
     """One chain's features for the fit, from its layers' (kind, single-operation seconds): 1, the layer count,
-    and the seconds summed per group; and the seconds of the layers in no group (kept as their formulas say)."""
+    and the seconds summed per group."""
     sums = dict.fromkeys(GROUPS, 0.0)
-    fixed = 0.0
     for kind, alone in layers:
-        group = group_of(kind)
-        if group is None:
-            fixed += alone
-        else:
-            sums[group] += alone
-    return [1.0, float(len(layers)), *(sums[g] for g in GROUPS)], fixed
+        sums[group_of(kind)] += alone
+    return [1.0, float(len(layers)), *(sums[g] for g in GROUPS)]

@@ -115,25 +115,24 @@ def spread(technique: str, names: tuple[str, ...], table: np.ndarray, seconds: n
     return np.std(np.array(logs), axis=0)
 
 
-def fit_context(table, fixed, seconds) -> Context:
-    """The context coefficients from chains' feature rows and fixed seconds (table_row) and their measured seconds, with
-    their held-out error (k-fold)."""
+def fit_context(table, seconds) -> Context:
+    """The context coefficients from networks' feature rows (groupcost.run.context.table_row) and their measured
+    seconds, with their held-out error (k-fold)."""
 
-    def solve(rows: np.ndarray, kept: np.ndarray, measured: np.ndarray) -> np.ndarray:
+    def solve(rows: np.ndarray, measured: np.ndarray) -> np.ndarray:
         weighted = rows / measured[:, None]
         scale = np.abs(weighted).max(axis=0)
         scale[scale == 0] = 1.0
-        return nnls(weighted / scale, 1 - kept / measured) / scale
+        return nnls(weighted / scale, np.ones(len(measured))) / scale
 
-    table, fixed, seconds = np.asarray(table, dtype=float), np.asarray(fixed, dtype=float), np.asarray(seconds, dtype=float)
+    table, seconds = np.asarray(table, dtype=float), np.asarray(seconds, dtype=float)
     folds = min(FOLDS, len(seconds))
     errors = []
     order = np.random.default_rng(0).permutation(len(seconds))
     for k in range(folds if folds >= 2 else 0):
         test = order[k::folds]
         train = np.setdiff1d(order, test)
-        predicted = table[test] @ solve(table[train], fixed[train], seconds[train]) + fixed[test]
-        errors.append(relative_errors(predicted, seconds[test]))
-    c = solve(table, fixed, seconds)
+        errors.append(relative_errors(table[test] @ solve(table[train], seconds[train]), seconds[test]))
+    c = solve(table, seconds)
     error = float(np.median(np.concatenate(errors))) if errors else math.nan
     return Context(float(c[0]), float(c[1]), {g: float(v) for g, v in zip(GROUPS, c[2:])}, len(seconds), error)

@@ -13,7 +13,7 @@ and one fitted formula per operation kind (groupcost.run.latency):
     created: '2026-12-06'
     noise: 0.031          # median relative spread of a layer's repeated measurements
     roofline: {peak_tflops: 0.17, bandwidth_gbs: 8.1}
-    context: {per_network: 1.2e-05, per_layer: 2.0e-06, scale_conv: 0.9, scale_other: 0.5, samples: 60, heldout_error: 0.07}
+    context: {per_network: 1.2e-05, per_layer: 2.0e-06, scale_conv: 0.9, scale_pointwise: 0.3, scale_other: 0.6, samples: 80, heldout_error: 0.12}
     formulas:
       conv:grouped: {technique: linear, features: [one, macs, ...], coefficients: [...], samples: 40, heldout_error: 0.08}
 """

@@ -164,6 +164,19 @@ def _other(rng: random.Random, name: str, max_macs: int) -> Step | None:
     return None
 
 
+def layer_at(rng: random.Random, x: tuple[int, ...]) -> LayerStep | None:
+    """A random layer of any registered non-convolution type on input `x` (C×H×W): for the chains of groupcost.run.context."""
+    names = [n for n in other_kinds() if n not in MERGE_TYPES and n not in ("fc", "opaque", "dist2bbox")]
+    name = rng.choice(names)
+    args = _filled(name, x[0], x[1], rng)
+    if args is None:
+        return None
+    try:
+        return _step(LAYER_TYPES[name](**args), x, 10**9)
+    except (GroupcostError, ValueError, TypeError):
+        return None
+
+
 def other_kinds() -> list[str]:
     """The registered types measured apart from the convolutions: every non-macro, non-alias type, and the merges."""
     convs = {"conv", "dwconv", "pwconv", "gdc"}
