@@ -119,3 +119,27 @@ def test_the_fused_groups_are_what_onnxruntime_fuses(tmp_path, name):
     kernels = [n.op_type for n in onnx.load(str(tmp_path / "optimised.onnx")).graph.node if not n.op_type.startswith("Reorder")]
     rows = analyze(network).rows
     assert sum(not gone for gone in fused_into(rows)) == len(kernels)
+
+
+def test_measure_on_an_onnxruntime_profile_times_onnx_runtime_and_keeps_the_contract(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    path = tmp_path / "ort.yaml"
+    path.write_text(PROFILE.replace("runtime: torch-eager", "runtime: onnxruntime"), encoding="utf-8")
+    done = _cli("analyze", "mobilenet_v1", "--device", str(path), "--measure", "--on", "cpu", "--runs", "1", "--threads", "1", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    result = data["measurement"]["results"][0]
+    assert data["measurement"]["setup"]["runtime"].startswith("onnxruntime ")  # with its version
+    assert result["median_seconds"] > 0 and result["estimate_seconds"] == pytest.approx(data["analysis"]["roofline"]["latency_s"])
+
+
+def test_onnxruntime_missing_is_a_clear_error(tmp_path):
+    """With onnxruntime not importable, calibrate --runtime onnxruntime says what to install: exit 2, no traceback."""
+    pytest.importorskip("torch")
+    (tmp_path / "onnxruntime.py").write_text("raise ImportError('not installed here')\n", encoding="utf-8")
+    env = {**__import__("os").environ, "PYTHONPATH": f"{tmp_path}:{__import__('os').environ.get('PYTHONPATH', '')}"}
+    done = subprocess.run([sys.executable, "-m", "groupcost", "calibrate", "--quick", "--on", "cpu", "--runtime", "onnxruntime"],
+                          check=False, capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "needs onnxruntime" in done.stderr and "pip install onnxruntime" in done.stderr, done.stderr
