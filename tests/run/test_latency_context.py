@@ -143,3 +143,29 @@ def test_onnxruntime_missing_is_a_clear_error(tmp_path):
                           check=False, capture_output=True, text=True, env=env)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "needs onnxruntime" in done.stderr and "pip install onnxruntime" in done.stderr, done.stderr
+
+
+def test_a_tiny_calibration_end_to_end_writes_a_profile_the_cli_reads(tmp_path):
+    """Operations and networks in context really measured (a tiny plan: no timing is asserted), the profile
+    written, read back by `analyze --device`, and a network's estimate the sum of its layers and the per-network time."""
+    pytest.importorskip("torch")
+    import dataclasses
+
+    from groupcost.run import calibrate
+    from groupcost.run.latency import LatencyModel
+    from groupcost.run.measure import _Bench
+    from groupcost.run.profile import LatencyProfile, to_yaml
+    from groupcost.run.sampling import Plan, collect, formulas
+
+    bench = _Bench("cpu", 1)
+    plan = Plan(conv_first=2, conv_rounds=0, conv_per_round=0, other=1, runs=2, max_macs=2_000_000, chains=6)
+    alone = LatencyModel(formulas(collect(plan, bench)))
+    context = calibrate.measure_context(alone, bench, plan, "torch-eager", lambda text: None)
+    assert context.samples == 6 and all(value >= 0 for value in (context.per_network, context.per_layer, *context.scales.values()))
+    profile = LatencyProfile(name="tiny", description="test", peak_tflops=0.1, bandwidth_gbs=10.0, source="test", model=LatencyModel(alone.formulas, context))
+    path = tmp_path / "tiny.yaml"
+    path.write_text(to_yaml(profile), encoding="utf-8")
+    doc = json.loads(_cli("analyze", "mobilenet_v1", "--device", str(path), "--format", "json").stdout)
+    layers = sum(layer["latency_s"] for layer in doc["layers"])
+    assert doc["roofline"]["latency_s"] == pytest.approx(layers + context.per_network, rel=1e-4)
+    assert dataclasses.replace(profile, model=alone).network_seconds() == 0.0
