@@ -97,6 +97,8 @@ def test_an_onnxruntime_profile_prices_conv_bn_relu_add_as_one_kernel(tmp_path):
     doc = _resnet18(path)
     assert doc["roofline"]["latency_s"] == pytest.approx(20 * 0.002 + CONV_MACS * 1e-9 + 4 * 0.001)
     assert "onnxruntime" in doc["roofline"]["device_label"]
+    fused = [layer for layer in doc["layers"] if layer["type"] in ("bn", "relu", "add")]
+    assert len(fused) == 45 and all(layer["latency_s"] == 0 for layer in fused)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
