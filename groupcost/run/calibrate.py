@@ -110,7 +110,7 @@ def measure_context(alone: LatencyModel, bench, plan, runtime: str, progress: Ca
             continue
         report = analyze(network)
         absorbed = fused_into(report.rows) if runtime == "onnxruntime" else [False] * len(report.rows)
-        table.append(table_row([(kind_of(row), alone.alone_seconds(row, report.dtype_bytes)) for row, gone in zip(report.rows, absorbed) if not gone]))
+        table.append(table_row([(kind_of(row), *alone.alone_parts(row, report.dtype_bytes)) for row, gone in zip(report.rows, absorbed) if not gone]))
         seconds.append(timed[0])
     return fit_context(table, seconds)
 

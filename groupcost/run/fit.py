@@ -135,4 +135,4 @@ def fit_context(table, seconds) -> Context:
         errors.append(relative_errors(table[test] @ solve(table[train], seconds[train]), seconds[test]))
     c = solve(table, seconds)
     error = float(np.median(np.concatenate(errors))) if errors else math.nan
-    return Context(float(c[0]), float(c[1]), {g: float(v) for g, v in zip(GROUPS, c[2:])}, len(seconds), error)
+    return Context(float(c[0]), float(c[1]), float(c[2]), {g: float(v) for g, v in zip(GROUPS, c[3:])}, len(seconds), error)

@@ -50,6 +50,13 @@ class Formula:
     samples: int
     heldout_error: float
 
+    def fixed_seconds(self) -> float:
+        """The part of every prediction that does not grow with the layer: the linear form's constant, the power
+        law's value at zero features."""
+        if self.technique == "linear":
+            return self.coefficients[0] if self.features[0] == "one" else 0.0
+        return math.exp(self.coefficients[0])
+
     def seconds(self, values: dict[str, float]) -> float:
         if self.technique == "linear":
             return sum(c * values[name] for c, name in zip(self.coefficients, self.features))
@@ -123,18 +130,21 @@ class LatencyModel:
                 return key, self.formulas[key]
         return GENERIC, None
 
-    def alone_seconds(self, row: Row, dtype_bytes: int) -> float:
-        """The layer's time as its formula gives it, measured alone (0 for a kind with no formula and no generic one).
-        A block of `--depth` has lost its layers' kinds: the generic formula prices the bytes it moves."""
+    def alone_parts(self, row: Row, dtype_bytes: int) -> tuple[float, float]:
+        """The layer's time as its formula gives it, measured alone, split into its fixed part and the part that grows
+        with the layer ((0, 0) for a kind with no formula and no generic one). A block of `--depth` has lost its layers'
+        kinds: the generic formula prices the bytes it moves."""
         _, formula = self.formula(row)
         if formula is None:
-            return 0.0
-        return max(formula.seconds(features(row, dtype_bytes)), 0.0)
+            return 0.0, 0.0
+        alone = max(formula.seconds(features(row, dtype_bytes)), 0.0)
+        fixed = min(max(formula.fixed_seconds(), 0.0), alone)
+        return fixed, alone - fixed
 
     def row_seconds(self, row: Row, dtype_bytes: int) -> float:
         """The predicted time of one layer inside a network."""
-        alone = self.alone_seconds(row, dtype_bytes)
-        return self.context.layer_seconds(kind_of(row), alone) if self.context is not None else alone
+        fixed, variable = self.alone_parts(row, dtype_bytes)
+        return self.context.layer_seconds(kind_of(row), fixed, variable) if self.context is not None else fixed + variable
 
     def network_seconds(self) -> float:
         """The fixed time of calling the network, beyond its layers'."""

@@ -13,7 +13,7 @@ and one fitted formula per operation kind (groupcost.run.latency):
     created: '2026-12-06'
     noise: 0.031          # median relative spread of a layer's repeated measurements
     roofline: {peak_tflops: 0.17, bandwidth_gbs: 8.1}
-    context: {per_network: 1.2e-05, per_layer: 2.0e-06, scale_conv: 0.9, scale_pointwise: 0.3, scale_other: 0.6, samples: 80, heldout_error: 0.12}
+    context: {per_network: 1.2e-05, per_layer: 2.0e-06, scale_fixed: 0.5, scale_conv: 0.9, scale_pointwise: 0.3, scale_other: 0.6, samples: 80, heldout_error: 0.12}
     formulas:
       conv:grouped: {technique: linear, features: [one, macs, ...], coefficients: [...], samples: 40, heldout_error: 0.08}
 """
@@ -111,6 +111,7 @@ def to_document(profile: LatencyProfile) -> dict:
 
 def _context_document(context: Context) -> dict:
     return {"per_network": float(f"{context.per_network:.6g}"), "per_layer": float(f"{context.per_layer:.6g}"),
+            "scale_fixed": float(f"{context.scale_fixed:.6g}"),
             **{f"scale_{g}": float(f"{context.scales[g]:.6g}") for g in GROUPS},
             "samples": context.samples, "heldout_error": round(context.heldout_error, 4) if math.isfinite(context.heldout_error) else None}
 
@@ -173,7 +174,7 @@ def _context(entry, bad) -> Context:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
             raise bad("context", f"latency profile: context {key} must be a non-negative number, got {value!r}")
     error = entry.get("heldout_error")
-    return Context(float(entry["per_network"]), float(entry["per_layer"]), {g: float(entry[f"scale_{g}"]) for g in GROUPS},
+    return Context(float(entry["per_network"]), float(entry["per_layer"]), float(entry["scale_fixed"]), {g: float(entry[f"scale_{g}"]) for g in GROUPS},
                    int(entry.get("samples") or 0), float(error) if isinstance(error, (int, float)) else float("nan"))
 
 
