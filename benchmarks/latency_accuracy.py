@@ -96,7 +96,7 @@ def techniques(result: check.CheckReport, models: list[tuple[str, object]]) -> N
         within = check.CheckReport(device, result.session, checked).within(0.10)
         print(f"- {label}: {within:.0%} within ±10%, |error| median {median:.1%}, 90th percentile {tenth:.1%}, largest {worst:.1%}")
     context = profile.model.context
-    print(f"\ncontext: per network {context.per_network * 1e6:.1f} µs, per layer {context.per_layer * 1e6:.1f} µs, "
+    print(f"\ncontext: per network {context.per_network * 1e6:.1f} µs, per layer {context.per_layer * 1e6:.1f} µs, scale fixed {context.scale_fixed:.2f}, "
           + ", ".join(f"scale {g} {v:.2f}" for g, v in context.scales.items())
           + f"; held-out error on the calibration's own chains {context.heldout_error:.1%} ({context.samples} chains)\n")
 
