@@ -1,16 +1,19 @@
 """How far a calibrated latency profile can be trusted on this machine. Prints figures; asserts nothing.
 
-    python benchmarks/latency_accuracy.py [--quick] [--clock wall|cpu] [--runs N] [--profile FILE]
+    python benchmarks/latency_accuracy.py [--quick] [--clock wall|cpu] [--runs N] [--profile FILE] [--runtime torch-eager|onnxruntime]
 
 1. Calibrate (`groupcost calibrate`, one thread; --quick: the quick profile) unless --profile is given.
-   The profile is fitted on single operations only: every zoo model and random graph below is held out.
+   The profile is fitted on single operations and on random chains that groupcost.run.context draws: every
+   zoo model and random graph below (from the tests' own generator) is held out.
 2. Whole models: the zoo models and random graphs from the tests' generator (tests/graphgen.py), each
-   measured (lower median of --runs interleaved runs, the shipped module) and predicted; the share within
-   ±10% (target ≥ 90%), and the |error| distribution.
+   measured (lower median of --runs interleaved runs, the shipped module; under onnxruntime, the ONNX export
+   in ONNX Runtime, graphs without an ONNX export left out) and predicted; the share within ±10% (target ≥ 90%),
+   and the |error| distribution; then the same measurements predicted by each technique: the single-operation
+   formulas alone, and with the correction in context.
 3. ShuffleNet V2 Table 2 (specs/shufflenet_v2_table2.yaml): the G=8 ÷ G=1 ratio predicted and measured
    (target: within 15%), and the roofline's prediction beside it.
 4. Per layer: each layer's prediction against its own median time in node-by-node runs; the median |error|
-   over all layers of the measured models (target ≤ 20%).
+   over all layers of the measured models (target ≤ 20%). Torch eager only (ONNX Runtime runs a graph whole).
 
 --clock cpu times the CPU time of the one measuring thread: on a machine that other loads share, the
 elapsed time of a 50 ms model is inflated by preemption several times over, that of a 50 µs operation
@@ -20,6 +23,7 @@ hardly at all, so elapsed-time figures there measure the load, not the model.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -36,6 +40,7 @@ import groupcost
 from groupcost.errors import GroupcostError
 from groupcost.graph.analysis import analyze
 from groupcost.run import check
+from groupcost.run.latency import LatencyModel
 from groupcost.run.measure import measure
 from groupcost.run.profile import device as profile_device
 from groupcost.run.roofline import device, report_seconds, row_seconds
@@ -64,12 +69,45 @@ def random_graphs(count: int, folder: Path) -> list[tuple[str, object]]:
     return result
 
 
+def exportable(models: list[tuple[str, object]]) -> list[tuple[str, object]]:
+    """The models that have an ONNX export (what ONNX Runtime can run)."""
+    from groupcost.formats.onnx.export import onnx_model
+
+    kept = []
+    for label, network in models:
+        try:
+            onnx_model(network)
+        except GroupcostError:
+            continue
+        kept.append((label, network))
+    return kept
+
+
+def techniques(result: check.CheckReport, models: list[tuple[str, object]]) -> None:
+    """The same measurements predicted by the single-operation formulas alone and with the correction in context."""
+    profile = result.device
+    if getattr(profile, "model", None) is None or profile.model.context is None:
+        return
+    alone = dataclasses.replace(profile, model=LatencyModel(profile.model.formulas))
+    print("## Techniques, on the same measurements\n")
+    for label, device in (("single operations only", alone), ("with the correction in context", profile)):
+        checked = tuple(check.Checked(m.label, report_seconds(analyze(network), device), m.measured) for m, (_, network) in zip(result.models, models))
+        median, tenth, worst = check.CheckReport(device, result.session, checked).quantiles()
+        within = check.CheckReport(device, result.session, checked).within(0.10)
+        print(f"- {label}: {within:.0%} within ±10%, |error| median {median:.1%}, 90th percentile {tenth:.1%}, largest {worst:.1%}")
+    context = profile.model.context
+    print(f"\ncontext: per network {context.per_network * 1e6:.1f} µs, per layer {context.per_layer * 1e6:.1f} µs, scale fixed {context.scale_fixed:.2f}, "
+          + ", ".join(f"scale {g} {v:.2f}" for g, v in context.scales.items())
+          + f"; held-out error on the calibration's own chains {context.heldout_error:.1%} ({context.samples} chains)\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="the quick profile, three zoo models, three random graphs, few runs")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="cpu")
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--profile", help="a latency profile to check instead of calibrating one now")
+    parser.add_argument("--runtime", choices=("torch-eager", "onnxruntime"), default="torch-eager", help="calibrate for this runtime")
     args = parser.parse_args()
     runs = args.runs or (3 if args.quick else 9)
     print(f"# Latency accuracy\n\nmachine: {os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.1f} at the start; clock: {args.clock}\n")
@@ -79,7 +117,7 @@ def main() -> None:
         from groupcost.run.calibrate import latency_profile
 
         start = time.perf_counter()
-        profile = latency_profile("cpu", 1, quick=args.quick, clock=args.clock)
+        profile = latency_profile("cpu", 1, quick=args.quick, clock=args.clock, runtime=args.runtime)
         print(f"calibrated{' (--quick)' if args.quick else ''} in {time.perf_counter() - start:.0f} s: {profile.label()}; noise ±{profile.noise:.0%}\n")
         errors = sorted((f.heldout_error, kind, f.technique) for kind, f in profile.model.formulas.items() if f.samples >= 10)
         print("held-out error per kind (k-fold on the calibration's own operations; kinds with ≥ 10 operations):")
@@ -90,12 +128,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         models = [(name, groupcost.load(name)) for name in (QUICK_ZOO if args.quick else ZOO)]
         models += random_graphs(3 if args.quick else 12, Path(folder))
+        runtime = getattr(profile, "runtime", "torch-eager")
+        if runtime == "onnxruntime":
+            kept = exportable(models)
+            print(f"{len(models) - len(kept)} of {len(models)} models have no ONNX export and are left out\n")
+            models = kept
         result = check.check(models, profile, "cpu", runs, 1, args.clock)
     print("## Whole models, held out\n")
     print(check.to_text(result))
+    techniques(result, models)
 
     table2 = [(f"G={g}", groupcost.load("shufflenet_v2_table2", {"G": g})) for g in (1, 8)]
-    session = measure(table2, "cpu", runs, 1, clock=args.clock)
+    session = measure(table2, "cpu", runs, 1, clock=args.clock, runtime=runtime)
     measured = [statistics.median_low(r.total.runs) for r in session.results]
     predicted = [report_seconds(analyze(n), profile) for _, n in table2]
     roofline = [report_seconds(analyze(n), device("a100")) for _, n in table2]
@@ -104,6 +148,8 @@ def main() -> None:
     print(f"measured {measured_ratio:.2f}×, predicted {predicted_ratio:.2f}× ({predicted_ratio / measured_ratio - 1:+.0%} off; target within 15%); "
           f"a datasheet roofline (a100) says {roofline[1] / roofline[0]:.2f}×\n")
 
+    if runtime == "onnxruntime":
+        return
     per_layer_models = [(name, groupcost.load(name)) for name in (("mobilenet_v2",) if args.quick else ("resnet18", "mobilenet_v2", "shufflenet_v2_x1_0"))]
     session = measure(per_layer_models, "cpu", runs, 1, per_layer=True, clock=args.clock)
     layer_errors = []

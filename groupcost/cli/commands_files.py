@@ -93,6 +93,11 @@ class Clock(str, Enum):
     cpu = "cpu"
 
 
+class Runtime(str, Enum):
+    torch_eager = "torch-eager"
+    onnxruntime = "onnxruntime"
+
+
 def calibrate(
     models: Annotated[Optional[list[str]], typer.Argument(help="With --check: the models to measure (specs or zoo names).", show_default=False)] = None,
     on: Annotated[Optional[Place], typer.Option("--on", help="cpu | cuda | mps (default: the best available).")] = None,
@@ -101,7 +106,8 @@ def calibrate(
     quick: Annotated[bool, typer.Option("--quick", help="Fewer operations and runs: about a minute instead of up to ten.")] = False,
     roofline: Annotated[bool, typer.Option("--roofline", help="Only the roofline figures (peak matmul, bandwidth): seconds, no latency model.")] = False,
     clock: Annotated[Clock, typer.Option("--clock", help="wall: elapsed time | cpu: the timing thread's CPU time (one CPU thread; a machine other loads share).")] = Clock.wall,
-    name: Annotated[Optional[str], typer.Option("--name", help="The profile's name (default: PLACE-Nt).")] = None,
+    runtime: Annotated[Runtime, typer.Option("--runtime", help="torch-eager | onnxruntime: what runs the networks (onnxruntime: the ONNX export, its fusions; the onnxruntime extra).")] = Runtime.torch_eager,
+    name: Annotated[Optional[str], typer.Option("--name", help="The profile's name (default: PLACE-Nt, -ort for onnxruntime).")] = None,
     check: Annotated[bool, typer.Option("--check", help="Measure MODEL... and print predicted against measured, with the error distribution (needs --device).")] = False,
     device: Annotated[Optional[str], typer.Option("--device", help="With --check: the profile to check (a calibrated profile file, or a roofline device).")] = None,
     runs: Annotated[int, typer.Option("--runs", min=1, help="With --check: timed runs per model (the lower median is taken).")] = 10,
@@ -132,7 +138,8 @@ def calibrate(
             from groupcost.run.calibrate import latency_profile
             from groupcost.run.profile import to_yaml
 
-            profile = latency_profile(on_value, threads, quick, name, clock.value, progress=lambda text: sys.stderr.write(f"calibrate: {text}\n"))
+            profile = latency_profile(on_value, threads, quick, name, clock.value, progress=lambda text: sys.stderr.write(f"calibrate: {text}\n"),
+                                      runtime=runtime.value)
             text = to_yaml(profile)
         if output is None:
             sys.stdout.write(text)

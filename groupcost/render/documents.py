@@ -54,7 +54,7 @@ def row_dict(row: Row, dtype_bytes: int) -> dict[str, Any]:
 
 def report_dict(report: Report, device: Device | None = None) -> dict[str, Any]:
     """`analyze --format json`: with a device, each layer gains `latency_s` and the document a `roofline`."""
-    from groupcost.run.roofline import report_seconds, row_seconds
+    from groupcost.run.roofline import report_seconds, rows_seconds
 
     b = report.dtype_bytes
     document = {
@@ -78,8 +78,8 @@ def report_dict(report: Report, device: Device | None = None) -> dict[str, Any]:
             "device": device.name, "peak_tflops": device.peak_tflops, "bandwidth_gbs": device.bandwidth_gbs, "source": device.source,
             "latency_s": report_seconds(report, device), "estimate": device.method, "device_label": device.label(),
         }
-        for layer, row in zip(document["layers"], report.rows):
-            layer["latency_s"] = row_seconds(row, b, device)
+        for layer, seconds in zip(document["layers"], rows_seconds(report, device)):  # a layer its runtime fuses: 0
+            layer["latency_s"] = seconds
     return document
 
 

@@ -8,7 +8,7 @@ from groupcost.render.blocks import Blocks, Note
 from groupcost.render.grid import Grid
 from groupcost.run.beside import Line
 from groupcost.run.measure import Session, Timing
-from groupcost.run.roofline import Device, row_seconds
+from groupcost.run.roofline import Device, report_seconds, rows_seconds
 
 NOTE = ("measured: median of the runs, spread as interquartile range (min–max); "
         "× est: the measurement divided by the estimate (1.0× = the estimate was right)")
@@ -63,13 +63,14 @@ def layer_table(report: Report, session: Session, device: Device, depth: int | N
     blocks: dict[str, list] = {}
     for row in report.rows:  # the blocks of Report.at_depth, the analysis table's rows
         blocks.setdefault(".".join(row.name.split(".")[:depth]) if depth else row.name, []).append(row)
+    estimates = dict(zip((row.name for row in report.rows), rows_seconds(report, device)))  # a fused layer is 0
     rows = []
     for name, members in blocks.items():
-        estimate = sum(row_seconds(row, report.dtype_bytes, device) for row in members)
+        estimate = sum(estimates[row.name] for row in members)
         measured = _measured_sum([result.layers.get(row.name) for row in members])
         kind = members[0].type if len(members) == 1 else f"{len(members)} layers"
         rows.append([name, kind, units.count(sum(row.macs for row in members)), seconds(estimate), seconds(measured), ratio(measured, estimate)])
-    total_estimate = sum(row_seconds(row, report.dtype_bytes, device) for row in report.rows)
+    total_estimate = report_seconds(report, device)  # the layers and the network call's own time
     footer = ["total", "", units.count(report.totals.macs), seconds(total_estimate), seconds(result.total.median),
               ratio(result.total.median, total_estimate)]
     grid = Grid(("layer", "type", "MACs", "estimate", "measured", "× est"), rows, (False, False, True, True, True, True), footer=footer,
@@ -109,11 +110,12 @@ def to_dict(lines: list[Line], session: Session, device: Device, report: Report 
         entry = {"label": line.label, "macs": line.macs, "estimate_seconds": line.estimate, "median_seconds": t.median,
                  "q1_seconds": low, "q3_seconds": high, "min_seconds": t.low, "max_seconds": t.high, "runs_seconds": list(t.runs)}
         if result.layers and report is not None:
-            entry["layers"] = [{"name": row.name, "estimate_seconds": row_seconds(row, report.dtype_bytes, device), "median_seconds": result.layers.get(row.name)}
-                               for row in report.rows]
+            entry["layers"] = [{"name": row.name, "estimate_seconds": estimate, "median_seconds": result.layers.get(row.name)}
+                               for row, estimate in zip(report.rows, rows_seconds(report, device))]
         results.append(entry)
     return {
-        "setup": {"device": s.place, "processor": s.device, "threads": s.threads, "runs": s.runs, "warmup": s.warmup, "torch": s.torch},
+        "setup": {"device": s.place, "processor": s.device, "threads": s.threads, "runs": s.runs, "warmup": s.warmup, "torch": s.torch,
+                  "runtime": s.runtime or "torch-eager"},
         "estimate_device": {"name": device.name, "label": device.label(), "estimate": device.method,
                             "peak_tflops": device.peak_tflops, "bandwidth_gbs": device.bandwidth_gbs},
         "not_told_apart": [list(p) for p in session.overlapping()],

@@ -1,5 +1,5 @@
-"""`--measure`: a command's configurations built as networks, timed in torch (groupcost.run.measure)
-beside their roofline estimates. No torch here: run.measure imports it when the timing starts.
+"""`--measure`: a command's configurations built as networks, timed in torch (groupcost.run.measure), or in
+ONNX Runtime where the device is a profile calibrated there, beside their estimates. No torch here: run.measure imports it when the timing starts.
 
 Without a device given, the estimate uses this machine's own figures, calibrated at once.
 """
@@ -49,7 +49,8 @@ def measure_beside(configurations: list[Configuration] | Callable[[Device], list
 
         device = calibrate(on, threads, quick=True)
     listed = configurations(device) if callable(configurations) else configurations
-    session = measure([(label, net) for label, net, _ in listed], on, runs, threads, per_layer=report is not None)
+    session = measure([(label, net) for label, net, _ in listed], on, runs, threads, per_layer=report is not None,
+                      runtime=getattr(device, "runtime", "torch-eager"))
     if report is not None:
         lines = (Line(report.model, report.totals.macs, report_seconds(report, device)),)
     else:

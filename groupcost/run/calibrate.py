@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from groupcost.run.context import Context
 from groupcost.run.latency import LatencyModel
-from groupcost.run.measure import _Bench, device_name
+from groupcost.run.measure import _Bench, device_name, runtime_version
 from groupcost.run.profile import LatencyProfile
 from groupcost.run.roofline import Device
 
@@ -63,24 +64,55 @@ def calibrate(on: str | None = None, threads: int | None = None, quick: bool = F
 
 
 def latency_profile(on: str | None = None, threads: int | None = 1, quick: bool = False, name: str | None = None, clock: str = "wall",
-                    progress: Callable[[str], None] = lambda text: None) -> LatencyProfile:
-    """This machine's latency profile: its roofline figures, then every operation kind measured and fitted (one thread by default;
-    `clock` cpu: the timing thread's CPU time, for a machine shared with other loads)."""
+                    progress: Callable[[str], None] = lambda text: None, runtime: str = "torch-eager") -> LatencyProfile:
+    """This machine's latency profile: its roofline figures, every operation kind measured and fitted, then whole random
+    chains measured to fit the correction in context (groupcost.run.context); one thread by default; `clock` cpu: the
+    timing thread's CPU time, for a machine shared with other loads; `runtime` onnxruntime: every network run in ONNX Runtime."""
     import statistics
 
     from groupcost.run.sampling import Plan, collect, formulas
 
     roofline = calibrate(on, threads, quick=True)
-    bench = _Bench(on, threads, clock)
+    bench = _Bench(on, threads, clock, runtime)
     torch, place = bench.torch, bench.place
-    samples = collect(Plan.of(quick), bench, progress=progress)
+    plan = Plan.of(quick)
+    samples = collect(plan, bench, progress=progress)
+    alone = LatencyModel(formulas(samples))
+    context = measure_context(alone, bench, plan, runtime, progress)
     threads_used = torch.get_num_threads()
+    default_name = f"{place}-{threads_used}t" + ("-ort" if runtime == "onnxruntime" else "")
+    versions = f"torch {torch.__version__.split('+')[0]}" + (f", {runtime_version(bench)}" if runtime == "onnxruntime" else "")
     return LatencyProfile(
-        name=name or f"{place}-{threads_used}t", description=device_name(torch, place), peak_tflops=roofline.peak_tflops,
-        bandwidth_gbs=roofline.bandwidth_gbs, source=f"groupcost calibrate{' --quick' if quick else ''}: {len(samples)} operations measured",
-        runtime="torch-eager", place=place, threads=threads_used, torch=torch.__version__.split("+")[0], created=time.strftime("%Y-%m-%d"),
-        noise=statistics.median(s.spread for s in samples), model=LatencyModel(formulas(samples)),
+        name=name or default_name, description=device_name(torch, place), peak_tflops=roofline.peak_tflops,
+        bandwidth_gbs=roofline.bandwidth_gbs,
+        source=f"groupcost calibrate{' --quick' if quick else ''}: {len(samples)} operations and {context.samples} networks measured, {versions}",
+        runtime=runtime, place=place, threads=threads_used, torch=torch.__version__.split("+")[0], created=time.strftime("%Y-%m-%d"),
+        noise=statistics.median(s.spread for s in samples), model=LatencyModel(alone.formulas, context),
     )
+
+
+def measure_context(alone: LatencyModel, bench, plan, runtime: str, progress: Callable[[str], None]) -> Context:
+    """Random networks (groupcost.run.context) timed whole and the correction in context fitted to them."""
+    import random
+
+    from groupcost.graph.analysis import analyze
+    from groupcost.run.context import chains, table_row
+    from groupcost.run.fit import fit_context
+    from groupcost.run.fusion import fused_into
+    from groupcost.run.latency import kind_of
+    from groupcost.run.sampling import layer_at, time_steps
+
+    networks = chains(random.Random(1), plan.chains, layer_at)
+    progress(f"measuring {len(networks)} random networks whole (the correction in context)")
+    table, seconds = [], []
+    for network, timed in zip(networks, time_steps(networks, plan.runs, bench)):
+        if timed is None or timed[0] <= 0:
+            continue
+        report = analyze(network)
+        absorbed = fused_into(report.rows) if runtime == "onnxruntime" else [False] * len(report.rows)
+        table.append(table_row([(kind_of(row), *alone.alone_parts(row, report.dtype_bytes)) for row, gone in zip(report.rows, absorbed) if not gone]))
+        seconds.append(timed[0])
+    return fit_context(table, seconds)
 
 
 def profile_yaml(device: Device) -> str:

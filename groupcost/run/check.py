@@ -44,8 +44,8 @@ class CheckReport:
 
 
 def check(models: list[tuple[str, Network]], device: Device, on: str | None, runs: int, threads: int | None, clock: str = "wall") -> CheckReport:
-    """Measure every model (runs interleaved) and compare each with the device's prediction."""
-    session = measure(models, on, runs, threads, clock=clock)
+    """Measure every model (runs interleaved, in the runtime the profile was calibrated in) and compare each with the device's prediction."""
+    session = measure(models, on, runs, threads, clock=clock, runtime=getattr(device, "runtime", "torch-eager"))
     checked = tuple(Checked(label, report_seconds(analyze(network), device), statistics.median_low(result.total.runs))
                     for (label, network), result in zip(models, session.results))
     return CheckReport(device, session, checked)

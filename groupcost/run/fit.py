@@ -6,14 +6,18 @@
   moves more bytes is never predicted faster: nearly collinear features, such as an add's bytes in and
   out, cannot cancel each other and explode where their ratio changes, as in a broadcast multiply).
 - `choose`: both forms, each scored on layers it was not fitted on (k-fold); the better one, refitted on all.
+- `fit_context`: the correction in context (groupcost.run.context) from whole networks' measured times.
 - `spread`: how much bootstrap refits disagree on a candidate layer; adaptive sampling measures
   the candidates where they disagree most.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from groupcost.run.context import GROUPS, Context
 from groupcost.run.latency import TECHNIQUES, Formula
 
 FOLDS = 5
@@ -109,3 +113,26 @@ def spread(technique: str, names: tuple[str, ...], table: np.ndarray, seconds: n
         formula = fit(technique, names, table[pick], seconds[pick])
         logs.append(np.log(np.maximum(predict(formula, candidates), 1e-9)))
     return np.std(np.array(logs), axis=0)
+
+
+def fit_context(table, seconds) -> Context:
+    """The context coefficients from networks' feature rows (groupcost.run.context.table_row) and their measured
+    seconds, with their held-out error (k-fold)."""
+
+    def solve(rows: np.ndarray, measured: np.ndarray) -> np.ndarray:
+        weighted = rows / measured[:, None]
+        scale = np.abs(weighted).max(axis=0)
+        scale[scale == 0] = 1.0
+        return nnls(weighted / scale, np.ones(len(measured))) / scale
+
+    table, seconds = np.asarray(table, dtype=float), np.asarray(seconds, dtype=float)
+    folds = min(FOLDS, len(seconds))
+    errors = []
+    order = np.random.default_rng(0).permutation(len(seconds))
+    for k in range(folds if folds >= 2 else 0):
+        test = order[k::folds]
+        train = np.setdiff1d(order, test)
+        errors.append(relative_errors(table[test] @ solve(table[train], seconds[train]), seconds[test]))
+    c = solve(table, seconds)
+    error = float(np.median(np.concatenate(errors))) if errors else math.nan
+    return Context(float(c[0]), float(c[1]), float(c[2]), {g: float(v) for g, v in zip(GROUPS, c[3:])}, len(seconds), error)

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 from groupcost.graph.analysis import Row
+from groupcost.run.context import Context
 
 GENERIC = "generic"
 TECHNIQUES = ("linear", "loglinear")
@@ -48,6 +49,13 @@ class Formula:
     coefficients: tuple[float, ...]
     samples: int
     heldout_error: float
+
+    def fixed_seconds(self) -> float:
+        """The part of every prediction that does not grow with the layer: the linear form's constant, the power
+        law's value at zero features."""
+        if self.technique == "linear":
+            return self.coefficients[0] if self.features[0] == "one" else 0.0
+        return math.exp(self.coefficients[0])
 
     def seconds(self, values: dict[str, float]) -> float:
         if self.technique == "linear":
@@ -108,9 +116,12 @@ def features(row: Row, dtype_bytes: int) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class LatencyModel:
-    """The fitted formulas by kind; `generic` is the fallback for a kind never measured."""
+    """The fitted formulas by kind (`generic`: the fallback for a kind never measured) and, where the profile has
+    one, the correction fitted on whole networks (groupcost.run.context): a layer's time in a network, and the
+    network call's own."""
 
     formulas: dict[str, Formula]
+    context: Context | None = None
 
     def formula(self, row: Row) -> tuple[str, Formula | None]:
         kind = kind_of(row)
@@ -119,10 +130,22 @@ class LatencyModel:
                 return key, self.formulas[key]
         return GENERIC, None
 
-    def row_seconds(self, row: Row, dtype_bytes: int) -> float:
-        """The predicted time of one layer (0 for a kind with no formula and no generic one). A block of
-        `--depth` has lost its layers' kinds: the generic formula prices the bytes it moves."""
+    def alone_parts(self, row: Row, dtype_bytes: int) -> tuple[float, float]:
+        """The layer's time as its formula gives it, measured alone, split into its fixed part and the part that grows
+        with the layer ((0, 0) for a kind with no formula and no generic one). A block of `--depth` has lost its layers'
+        kinds: the generic formula prices the bytes it moves."""
         _, formula = self.formula(row)
         if formula is None:
-            return 0.0
-        return max(formula.seconds(features(row, dtype_bytes)), 0.0)
+            return 0.0, 0.0
+        alone = max(formula.seconds(features(row, dtype_bytes)), 0.0)
+        fixed = min(max(formula.fixed_seconds(), 0.0), alone)
+        return fixed, alone - fixed
+
+    def row_seconds(self, row: Row, dtype_bytes: int) -> float:
+        """The predicted time of one layer inside a network."""
+        fixed, variable = self.alone_parts(row, dtype_bytes)
+        return self.context.layer_seconds(kind_of(row), fixed, variable) if self.context is not None else fixed + variable
+
+    def network_seconds(self) -> float:
+        """The fixed time of calling the network, beyond its layers'."""
+        return self.context.per_network if self.context is not None else 0.0

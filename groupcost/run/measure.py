@@ -26,7 +26,11 @@ from groupcost.errors import GroupcostError, Location, UsageError
 from groupcost.graph.network import Network
 
 TORCH_HINT = "pip install torch==2.13.0 (the CPU wheel), or a CUDA build of torch"
+ONNXRUNTIME_HINT = "pip install onnxruntime onnx (the onnxruntime extra)"
 PLACES = ("cpu", "cuda", "mps")
+RUNTIMES = ("torch-eager", "onnxruntime")
+"""What runs the network: torch eager (the structured PyTorch export), or ONNX Runtime (the ONNX export, every
+graph optimisation on, `threads` intra-op threads, one inter-op thread, sequential execution; CPU only)."""
 
 
 class MeasureError(GroupcostError):
@@ -115,11 +119,13 @@ class Setup:
     warmup: int
     torch: str
     clock: str = "wall"
+    runtime: str = ""  # "onnxruntime 1.23.2" where ONNX Runtime ran the networks, else torch eager
 
     def label(self) -> str:
         threads = f", {self.threads} threads" if self.place == "cpu" else ""
         clock = ", CPU time of the timing thread" if self.clock == "cpu" else ""
-        return f"{self.place} ({self.device}{threads}), torch {self.torch}, median of {self.runs} runs after {self.warmup} warm-up{clock}"
+        runtime = self.runtime or f"torch {self.torch}"
+        return f"{self.place} ({self.device}{threads}), {runtime}, median of {self.runs} runs after {self.warmup} warm-up{clock}"
 
 
 @dataclass(frozen=True)
@@ -151,10 +157,27 @@ CLOCKS = ("wall", "cpu")
 inflate (on a shared machine) and which equals the elapsed time on a quiet one; only for one CPU thread."""
 
 
+def import_onnxruntime():
+    try:
+        import onnx  # noqa: F401 -- the ONNX export needs it
+        import onnxruntime
+    except ImportError:
+        raise MeasureError("the onnxruntime runtime needs onnxruntime and onnx, which are not installed", ONNXRUNTIME_HINT,
+                           Location("--runtime")) from None
+    return onnxruntime
+
+
 class _Bench:
-    def __init__(self, on: str | None, threads: int | None, clock: str = "wall"):
+    def __init__(self, on: str | None, threads: int | None, clock: str = "wall", runtime: str = "torch-eager"):
+        if runtime not in RUNTIMES:
+            raise UsageError(f"unknown runtime '{runtime}'", f"one of {', '.join(RUNTIMES)}", Location("--runtime"))
+        self.runtime = runtime
         self.torch = torch = import_torch()
         self.place = choose_device(torch, on)
+        self.onnxruntime = import_onnxruntime() if runtime == "onnxruntime" else None
+        if self.onnxruntime is not None and self.place != "cpu":
+            raise UsageError(f"the onnxruntime runtime is timed on the CPU here, not on {self.place}", "add --on cpu",
+                             Location("--runtime"))
         if threads is not None:
             if threads < 1:
                 raise UsageError(f"--threads must be positive, got {threads}", None, Location("--threads"))
@@ -169,10 +192,38 @@ class _Bench:
         elif self.place == "mps":
             self.sync = torch.mps.synchronize
 
-    def prepare(self, network: Network):
-        """The module to time (shipped form where it is faithful, else the stepped graph) and its input."""
+    def built(self, network: Network):
+        """One network as this runtime runs it, and an input: the graph-form torch module, or an ONNX Runtime session."""
         torch = self.torch
         torch.manual_seed(0)
+        if self.onnxruntime is not None:
+            return self.session(network)
+        from groupcost.formats.torch.export import torch_model
+
+        return torch_model(network).eval().to(self.place), torch.randn(network.batch, *network.input_shape, device=self.place)
+
+    def session(self, network: Network):
+        """The ONNX export in ONNX Runtime, every graph optimisation on (its fusions), and a NumPy input."""
+        from groupcost.formats.onnx.export import onnx_model
+        from groupcost.graph.network import INPUT
+
+        ort = self.onnxruntime
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        session = ort.InferenceSession(onnx_model(network).SerializeToString(), options, providers=["CPUExecutionProvider"])
+        x = self.torch.randn(network.batch, *network.input_shape).numpy()
+        return (lambda value: session.run(None, {INPUT: value})), x
+
+    def prepare(self, network: Network):
+        """The module to time (shipped form where it is faithful, else the stepped graph; the ONNX export in ONNX Runtime) and its input."""
+        torch = self.torch
+        torch.manual_seed(0)
+        if self.onnxruntime is not None:
+            return self.session(network)
         model = shipped_module(network) or Stepped(network, self)
         x = torch.randn(network.batch, *network.input_shape, device=self.place)
         return model.eval().to(self.place) if hasattr(model, "eval") else model.to(self.place), x
@@ -185,7 +236,10 @@ class _Bench:
         return self.now() - start
 
     def per_layer(self, network: Network, x, runs: int) -> dict[str, float]:
-        """Every node's median time (merges included), from runs of the graph node by node."""
+        """Every node's median time (merges included), from runs of the graph node by node (none under ONNX Runtime,
+        which runs the graph whole)."""
+        if self.onnxruntime is not None:
+            return {}
         stepped = Stepped(network, self).to(self.place)
         samples: dict[str, list[float]] = {node.name: [] for node in network.nodes}
         stepped(x)
@@ -193,6 +247,10 @@ class _Bench:
             for name, seconds in stepped.timed(x).items():
                 samples[name].append(seconds)
         return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def runtime_version(bench: _Bench) -> str:
+    return f"onnxruntime {bench.onnxruntime.__version__}" if bench.onnxruntime is not None else ""
 
 
 def shipped_module(network: Network):
@@ -273,11 +331,11 @@ class Stepped:
 
 
 def measure(configurations: list[tuple[str, Network]], on: str | None = None, runs: int = 20, threads: int | None = None,
-            warmup: int = 3, per_layer: bool = False, clock: str = "wall") -> Session:
-    """Time each (label, network) on one device, the runs interleaved; `per_layer` adds node-by-node runs."""
+            warmup: int = 3, per_layer: bool = False, clock: str = "wall", runtime: str = "torch-eager") -> Session:
+    """Time each (label, network) on one device under one runtime, the runs interleaved; `per_layer` adds node-by-node runs."""
     if runs < 1:
         raise UsageError(f"--runs must be positive, got {runs}", None, Location("--runs"))
-    bench = _Bench(on, threads, clock)
+    bench = _Bench(on, threads, clock, runtime)
     torch = bench.torch
     with torch.inference_mode():
         prepared = [bench.prepare(network) for _, network in configurations]
@@ -289,6 +347,7 @@ def measure(configurations: list[tuple[str, Network]], on: str | None = None, ru
             for k, (model, x) in enumerate(prepared):
                 samples[k].append(bench.once(model, x))
         layers = [bench.per_layer(network, x, runs) if per_layer else {} for (_, network), (_, x) in zip(configurations, prepared)]
-    setup = Setup(bench.place, device_name(torch, bench.place), torch.get_num_threads(), runs, warmup, torch.__version__.split("+")[0], clock)
+    setup = Setup(bench.place, device_name(torch, bench.place), torch.get_num_threads(), runs, warmup, torch.__version__.split("+")[0], clock,
+                  runtime_version(bench))
     results = tuple(Measurement(label, Timing(tuple(s)), lay) for (label, _), s, lay in zip(configurations, samples, layers))
     return Session(setup, results)

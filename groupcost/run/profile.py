@@ -13,6 +13,7 @@ and one fitted formula per operation kind (groupcost.run.latency):
     created: '2026-12-06'
     noise: 0.031          # median relative spread of a layer's repeated measurements
     roofline: {peak_tflops: 0.17, bandwidth_gbs: 8.1}
+    context: {per_network: 1.2e-05, per_layer: 2.0e-06, scale_fixed: 0.5, scale_conv: 0.9, scale_pointwise: 0.3, scale_other: 0.6, samples: 80, heldout_error: 0.12}
     formulas:
       conv:grouped: {technique: linear, features: [one, macs, ...], coefficients: [...], samples: 40, heldout_error: 0.08}
 """
@@ -24,13 +25,17 @@ from dataclasses import dataclass, field
 
 from groupcost.errors import Location, UsageError
 from groupcost.graph.analysis import Row
+from groupcost.run.context import COEFFICIENTS, GROUPS, Context
 from groupcost.run.latency import FEATURES, TECHNIQUES, Formula, LatencyModel
 from groupcost.run.roofline import Device
 
 VERSION_KEY = "groupcost_latency_profile"
-VERSION = 2
-RUNTIMES = ("torch-eager",)
-"""The runtimes a profile may come from: torch eager (it fuses nothing, so every layer is priced on its own)."""
+VERSION = 3
+READS = (2, 3)
+"""Version 3 added `context` (groupcost.run.context); a version-2 profile is read without one."""
+RUNTIMES = ("torch-eager", "onnxruntime")
+"""The runtimes a profile may come from: torch eager (it fuses nothing, so every layer is priced on its own) and
+ONNX Runtime (one intra-op thread per CPU thread asked for; it fuses layers: groupcost.run.fusion)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,17 @@ class LatencyProfile(Device):
 
     def row_seconds(self, row: Row, dtype_bytes: int) -> float:
         return self.model.row_seconds(row, dtype_bytes)
+
+    def rows_seconds(self, rows: tuple[Row, ...], dtype_bytes: int) -> list[float]:
+        if self.runtime != "onnxruntime":
+            return [self.row_seconds(row, dtype_bytes) for row in rows]
+        from groupcost.run.fusion import fused_into
+
+        absorbed = fused_into(rows)
+        return [0.0 if absorbed[k] else self.row_seconds(row, dtype_bytes) for k, row in enumerate(rows)]
+
+    def network_seconds(self) -> float:
+        return self.model.network_seconds()
 
 
 def device(name: str | None = None, peak_tflops: float | None = None, bandwidth_gbs: float | None = None) -> Device:
@@ -84,12 +100,20 @@ def to_document(profile: LatencyProfile) -> dict:
         "created": profile.created,
         "noise": round(profile.noise, 4),
         "roofline": {"peak_tflops": profile.peak_tflops, "bandwidth_gbs": profile.bandwidth_gbs},
+        **({"context": _context_document(profile.model.context)} if profile.model.context is not None else {}),
         "formulas": {
             kind: {"technique": f.technique, "features": list(f.features), "coefficients": [float(f"{c:.6g}") for c in f.coefficients],
                    "samples": f.samples, "heldout_error": round(f.heldout_error, 4) if math.isfinite(f.heldout_error) else None}
             for kind, f in sorted(profile.model.formulas.items())
         },
     }
+
+
+def _context_document(context: Context) -> dict:
+    return {"per_network": float(f"{context.per_network:.6g}"), "per_layer": float(f"{context.per_layer:.6g}"),
+            "scale_fixed": float(f"{context.scale_fixed:.6g}"),
+            **{f"scale_{g}": float(f"{context.scales[g]:.6g}") for g in GROUPS},
+            "samples": context.samples, "heldout_error": round(context.heldout_error, 4) if math.isfinite(context.heldout_error) else None}
 
 
 def to_yaml(profile: LatencyProfile) -> str:
@@ -114,7 +138,7 @@ def from_document(data: dict, text: str, path: str) -> LatencyProfile:
         return UsageError(message, hint, Location(path, _line_of(text, key), 1))
 
     version = data.get(VERSION_KEY)
-    if version != VERSION:
+    if version not in READS:
         raise bad(VERSION_KEY, f"latency profile version {version!r} is not one this groupcost reads (version {VERSION})",
                   "run groupcost calibrate again to write a current profile")
     for key, kind in (("name", str), ("runtime", str), ("threads", int), ("noise", (int, float)), ("formulas", dict), ("roofline", dict)):
@@ -132,13 +156,26 @@ def from_document(data: dict, text: str, path: str) -> LatencyProfile:
         formulas[str(kind)] = _formula(str(kind), entry, bad)
     if not formulas:
         raise bad("formulas", "latency profile has no formulas", "run groupcost calibrate again")
+    context = _context(data["context"], bad) if "context" in data else None
     machine = data.get("machine") if isinstance(data.get("machine"), dict) else {}
     return LatencyProfile(
         name=data["name"], description=str(data.get("description", machine.get("processor", ""))), peak_tflops=float(roofline["peak_tflops"]),
         bandwidth_gbs=float(roofline["bandwidth_gbs"]), source=str(data.get("source", path)), runtime=data["runtime"],
         place=str(machine.get("place", "cpu")), threads=data["threads"], torch=str(data.get("torch", "")), created=str(data.get("created", "")),
-        noise=float(data["noise"]), model=LatencyModel(formulas),
+        noise=float(data["noise"]), model=LatencyModel(formulas, context),
     )
+
+
+def _context(entry, bad) -> Context:
+    if not isinstance(entry, dict):
+        raise bad("context", "latency profile: 'context' must be a mapping")
+    for key in COEFFICIENTS:
+        value = entry.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+            raise bad("context", f"latency profile: context {key} must be a non-negative number, got {value!r}")
+    error = entry.get("heldout_error")
+    return Context(float(entry["per_network"]), float(entry["per_layer"]), float(entry["scale_fixed"]), {g: float(entry[f"scale_{g}"]) for g in GROUPS},
+                   int(entry.get("samples") or 0), float(error) if isinstance(error, (int, float)) else float("nan"))
 
 
 def _formula(kind: str, entry, bad) -> Formula:

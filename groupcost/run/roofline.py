@@ -46,6 +46,14 @@ class Device:
         """A layer's roofline time: its matmul MACs (attention's products) are arithmetic too, beside conv + linear."""
         return self.seconds(2 * (row.macs + row.matmul_macs), row.traffic * dtype_bytes)
 
+    def rows_seconds(self, rows: tuple[Row, ...], dtype_bytes: int) -> list[float]:
+        """Every layer's time in a network, in order (a runtime that fuses layers gives the fused ones 0)."""
+        return [self.row_seconds(row, dtype_bytes) for row in rows]
+
+    def network_seconds(self) -> float:
+        """The fixed time of one call of the network, beyond its layers' (none on a roofline)."""
+        return 0.0
+
 
 @functools.cache
 def devices() -> dict[str, Device]:
@@ -113,6 +121,11 @@ def row_seconds(row: Row, dtype_bytes: int, profile: Device) -> float:
     return profile.row_seconds(row, dtype_bytes)
 
 
+def rows_seconds(report: Report, profile: Device) -> list[float]:
+    """Every layer's estimate in the network, in order: a layer fused into the one before it by the profile's runtime is 0."""
+    return profile.rows_seconds(report.rows, report.dtype_bytes)
+
+
 def report_seconds(report: Report, profile: Device) -> float:
-    """The network's estimate: each layer's time, summed (layers run one after another)."""
-    return sum(row_seconds(row, report.dtype_bytes, profile) for row in report.rows)
+    """The network's estimate: each layer's time, summed (layers run one after another), and the call's own fixed time."""
+    return sum(rows_seconds(report, profile)) + profile.network_seconds()

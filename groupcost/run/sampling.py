@@ -9,7 +9,8 @@ configuration space, timed in torch, then more of them where the fitted formulas
 - Adaptive rounds: per kind, a pool of random candidates is priced by bootstrap refits of the
   current formula; the candidates where the refits disagree most are measured next (groupcost.run.fit.spread).
 
-Each operation is one network of one node, built as `export --to pytorch` writes it; the timed runs
+Each operation is one network of one node, built as `export --to pytorch` writes it (or `export --to onnx`,
+run in ONNX Runtime); the timed runs
 go round-robin over a chunk of eight operations and each keeps the lower median of its runs.
 """
 
@@ -47,7 +48,8 @@ class Sample:
 
 @dataclass(frozen=True)
 class Plan:
-    """How much to measure: first draws and adaptive rounds per convolution kind, draws per other kind, timed runs."""
+    """How much to measure: first draws and adaptive rounds per convolution kind, draws per other kind, timed runs,
+    the largest MACs drawn, and random networks timed whole (groupcost.run.context)."""
 
     conv_first: int
     conv_rounds: int
@@ -55,10 +57,11 @@ class Plan:
     other: int
     runs: int
     max_macs: int
+    chains: int
 
     @classmethod
     def of(cls, quick: bool) -> Plan:
-        return cls(20, 2, 8, 10, 5, 60_000_000) if quick else cls(60, 8, 12, 30, 11, 250_000_000)
+        return cls(20, 2, 8, 10, 5, 60_000_000, 32) if quick else cls(60, 8, 12, 30, 11, 250_000_000, 80)
 
 
 def _conv(rng: random.Random, kind: str, max_macs: int) -> LayerStep | None:
@@ -161,6 +164,19 @@ def _other(rng: random.Random, name: str, max_macs: int) -> Step | None:
     return None
 
 
+def layer_at(rng: random.Random, x: tuple[int, ...]) -> LayerStep | None:
+    """A random layer of any registered non-convolution type on input `x` (C×H×W): for the chains of groupcost.run.context."""
+    names = [n for n in other_kinds() if n not in MERGE_TYPES and n not in ("fc", "opaque", "dist2bbox")]
+    name = rng.choice(names)
+    args = _filled(name, x[0], x[1], rng)
+    if args is None:
+        return None
+    try:
+        return _step(LAYER_TYPES[name](**args), x, 10**9)
+    except (GroupcostError, ValueError, TypeError):
+        return None
+
+
 def other_kinds() -> list[str]:
     """The registered types measured apart from the convolutions: every non-macro, non-alias type, and the merges."""
     convs = {"conv", "dwconv", "pwconv", "gdc"}
@@ -189,19 +205,15 @@ def time_steps(steps: list[Step | Network], runs: int, bench) -> list[tuple[floa
 
 
 def _time_chunk(steps: list[Step | Network], runs: int, bench) -> list[tuple[float, float] | None]:
-    from groupcost.formats.torch.export import torch_model
-
     torch = bench.torch
     prepared = []
     with torch.inference_mode():
         for step in steps:
-            network = network_of(step)
             try:
-                model = torch_model(network).eval().to(bench.place)
-            except Exception:  # noqa: BLE001 -- a type whose torch module cannot be made here is skipped, not fatal
+                model, x = bench.built(network_of(step))
+            except Exception:  # noqa: BLE001 -- a type whose module (or ONNX node) cannot be made here is skipped, not fatal
                 prepared.append(None)
                 continue
-            x = torch.randn(1, *network.input_shape, device=bench.place)
             bench.once(model, x)
             bench.once(model, x)
             prepared.append((model, x))
