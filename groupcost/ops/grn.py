@@ -47,8 +47,8 @@ class GlobalResponseNorm(Layer):
     def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
         rank = len(at.in_shape) + 1
         per_channel = (at.in_shape[0],) + (1,) * (rank - 2)
-        norm = g.node("ReduceL2", [x], f"{at.name}/ReduceL2", axes=list(range(2, rank)), keepdims=1)
-        mean = g.node("ReduceMean", [norm], f"{at.name}/ReduceMean", axes=[1], keepdims=1)
+        norm = g.node("ReduceL2", [x, g.ints(f"{at.name}/positions", list(range(2, rank)))], f"{at.name}/ReduceL2", keepdims=1)
+        mean = g.node("ReduceMean", [norm, g.ints(f"{at.name}/channels", [1])], f"{at.name}/ReduceMean", keepdims=1)
         shifted = g.node("Add", [mean, g.tensor(f"{at.name}/eps", (), repr(self.eps))], f"{at.name}/Add")
         normalised = g.node("Div", [norm, shifted], f"{at.name}/Div")
         response = g.node("Mul", [x, normalised], f"{at.name}/Mul")

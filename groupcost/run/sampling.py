@@ -134,6 +134,8 @@ def _filled(name: str, c: int, size: int, rng: random.Random) -> dict | None:
             values["dims"] = [0, 1, 3, 2] if name == "permute" else [2, 3]
         elif spec.name == "shape":
             values["shape"] = [c, size * size]
+        elif spec.name == "entries":  # a learned position table's entries per channel (bias_table)
+            values["entries"] = rng.choice((16, 49, 196))
         elif getattr(spec.kind, "choices", None):
             values[spec.name] = rng.choice(spec.kind.choices)
         else:

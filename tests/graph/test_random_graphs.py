@@ -139,11 +139,11 @@ def _rank(graph: Graph, node) -> int:
 
 @functools.cache
 def _drawn() -> tuple[frozenset[str], frozenset[str]]:
-    """The features and the layer types of 500 drawn graphs of up to 32 steps (no shrinking: drawing only)."""
+    """The features and the layer types of 1,500 drawn graphs of up to 32 steps (no shrinking: drawing only; derandomized, so that the draws are the same every run)."""
     features: set[str] = set()
     kinds: set[str] = set()
 
-    @settings(max_examples=500, phases=[Phase.generate], database=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=1500, phases=[Phase.generate], database=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
     @given(graphs(max_nodes=32))
     def collect(graph: Graph):
         features.update(feature for feature, holds in FEATURES.items() if holds(graph))
@@ -154,7 +154,7 @@ def _drawn() -> tuple[frozenset[str], frozenset[str]]:
 
 
 def test_generator_reaches_every_feature():
-    """Within 500 draws the generator produces each thing it promises."""
+    """Within 1,500 draws the generator produces each thing it promises."""
     missing = sorted(set(FEATURES) - _drawn()[0])
     assert missing == [], missing
 
@@ -172,7 +172,7 @@ NOT_DRAWN = {
 
 
 def test_generator_draws_every_layer_type():
-    """Every layer type groupcost knows is drawn within 500 draws, or is listed in NOT_DRAWN."""
+    """Every layer type groupcost knows is drawn within 1,500 draws, or is listed in NOT_DRAWN."""
     from groupcost.ops.registry import ALIASES, LAYER_TYPES
 
     drawn = _drawn()[1]

@@ -72,6 +72,7 @@ def constant_operation(imp: Importer, i: int, node, kind: str, inputs: list):
     return ChannelsLast(y) if view else y
 
 
+_VIEWS = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Flatten"}
 _NORMALISATIONS = {"BatchNormalization", "InstanceNormalization", "LayerNormalization", "GroupNormalization"}
 
 
@@ -99,11 +100,19 @@ def frozen_batch_norm_scale(imp: Importer, mul, tensor: str, dims: tuple[int, ..
         return False
     x = [name for name in mul.input if name != tensor]
     producer = imp.producers.get(x[0]) if len(x) == 1 else None
+    while producer is not None and imp.order[producer].op_type in _VIEWS:  # a norm written out: Reshape back after it
+        producer = imp.producers.get(imp.order[producer].input[0])
     return producer is None or imp.order[producer].op_type not in _NORMALISATIONS
 
 
 def frozen_batch_norm_part(imp: Importer, node, tensor: str, dims: tuple[int, ...]) -> bool:
-    """`node` is the Mul or the Add of a frozen batch norm (frozen_batch_norm_scale), `tensor` its computed constant."""
+    """`node` is the Mul or the Add of a frozen batch norm (frozen_batch_norm_scale), `tensor` its computed
+    per-channel constant (C×1×…, one value per channel)."""
+    stripped = tuple(dims)
+    while stripped and stripped[0] == 1:
+        stripped = stripped[1:]
+    if not stripped or any(d != 1 for d in stripped[1:]):
+        return False
     if node.op_type == "Mul":
         return frozen_batch_norm_scale(imp, node, tensor, dims)
     if node.op_type != "Add":
@@ -113,7 +122,8 @@ def frozen_batch_norm_part(imp: Importer, node, tensor: str, dims: tuple[int, ..
     if k is None or imp.order[k].op_type != "Mul":
         return False
     mul = imp.order[k]
-    return any(frozen_batch_norm_scale(imp, mul, name, dims) for name in mul.input if name in imp.initializers)
+    return any(frozen_batch_norm_scale(imp, mul, name, dims) for name in mul.input
+               if name in imp.initializers and tuple(imp.initializers[name].dims) == tuple(dims))
 
 
 def _refuse_folded(imp: Importer, kind: str, name: str, dims: tuple[int, ...]) -> None:
