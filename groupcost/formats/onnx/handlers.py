@@ -230,7 +230,8 @@ def _batchnorm(imp: Importer, i: int, node, inputs: list) -> Act:
     # running statistics themselves where the exporter shares equal tensors.
     scale = node.input[1]
     affine = imp.root(scale) in imp.initializers and not scale.endswith((".running_var", ".running_mean")) and not GENERATED_NAME.match(scale)
-    return imp.layer(i, node, "bn", LAYER_TYPES["bn"](affine=affine), x, imp.weight_owner(i, node))
+    y = imp.layer(i, node, "bn", LAYER_TYPES["bn"](affine=affine), x, imp.weight_owner(i, node))
+    return imp.module_call(i, node, y, tuple(node.input[1:5] if affine else node.input[3:5]), constant_fills=True)  # a module called again
 
 
 def _instancenorm(imp: Importer, i: int, node, inputs: list) -> Act:
@@ -438,6 +439,8 @@ def _layernorm(imp: Importer, i: int, node, inputs: list):
         raise Unsupported("a layer norm with a learned scale and a fixed shift, or the other way round")
     affine = learned[0]  # elementwise_affine=False: the exporter writes constant ones and zeros
     y = imp.layer(i, node, "layernorm", LAYER_TYPES["layernorm"](eps=eps, affine=affine), act, imp.weight_owner(i, node) if affine else None)
+    if affine:
+        y = imp.module_call(i, node, y, tuple(node.input[1:3]), constant_fills=True)
     return ChannelsLast(y) if view else y
 
 

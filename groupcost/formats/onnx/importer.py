@@ -370,7 +370,7 @@ class Importer:
     def layer(self, i: int, node, kind: str, layer: Layer, x: Act, preferred: str | None = None) -> Act:
         return self.builder.layer(self.step_name(i, kind, preferred), layer, x, self.loc, where=self.where(node), fresh=True)
 
-    def module_call(self, i: int, node, y: Act, weights: tuple[str, ...]) -> Act:
+    def module_call(self, i: int, node, y: Act, weights: tuple[str, ...], constant_fills: bool = False) -> Act:
         """The layer `y` just made from a node reading `weights` (initializer names, the kernel first): the
         first call of its module, or its module called again where an earlier node read the same kernel
         (RetinaNet's head over its levels), which then shares that step's parameters: counted once, MACs per call.
@@ -378,12 +378,16 @@ class Importer:
         One module called again reads the same weights from the same module path (TorchScript numbers
         the later calls' scopes `conv_1`, `conv_2`; groupcost's own export names each call as its step).
         Two modules whose equal initializers PyTorch's exporter merged (an untrained constant fill), or
-        readers that differ in arguments or shapes, are refused by name."""
+        readers that differ in arguments or shapes, are refused by name; with `constant_fills` (a norm's
+        scale and shift, ones and zeros in every untrained model) two modules, or a node with no module
+        path, keep their parameters apart instead."""
         weights = tuple(self.root(w) for w in weights)
         first = self.module_calls.setdefault(weights[0], (i, weights, y.name))
         if first[0] == i:
             return y
         k, owned, owner_name = first
+        if constant_fills and (not self.paths[k] or not self.paths[i] or _module_of_call(self.paths[k]) != _module_of_call(self.paths[i])):
+            return y
         step = self.builder.nodes[-1]
         owner = next(s for s in self.builder.nodes if s.name == owner_name)
         if _module_of_call(self.paths[k]) != _module_of_call(self.paths[i]) and self.model.producer_name != PRODUCER:

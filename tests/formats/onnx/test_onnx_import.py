@@ -45,6 +45,10 @@ NOT_READ_BACK = {
 }
 """Zoo models the importer does not give back exactly, and why: each is refused or documented, never silently wrong
 (RetinaNet through groupcost's own export: test_onnx_shared_modules)."""
+CALLS_NUMBERED_APART = {
+    "yolo_c2f_n": "SPPF's one max pool is called three times: TorchScript numbers the calls m, m_1, m_2 where the zoo names them "
+                  "m, m_2, m_3, so rows are compared by the totals and outputs only",
+}
 NOT_RAISED = {
     "yolo_c2f_n": "reads back exactly, but its C2f stages read channel ranges outside a split, which the raised spec writes as "
                   "slice steps of their own (more rows and activation memory than the graph): the language cannot slice a named tensor yet",
@@ -123,6 +127,11 @@ def check_against_torch(name: str, dynamo: bool, folder: Path) -> None:
     report = analyze(got)
     assert report.totals.macs == macs
     assert report.totals.params == params - folded_bn(network)
+    expected = out_shape if isinstance(out_shape[0], tuple) else (out_shape,)
+    assert tuple(s for _, s in report.outputs) == expected
+    assert any("BatchNorm folded" in note for note in got.notes) == (folded_bn(network) > 0)
+    if name in CALLS_NUMBERED_APART:
+        return
     zoo_rows = {row.name: row for row in analyze(network).rows}
     for row in report.rows:
         assert row.name in zoo_rows, f"{row.name} is no module of the model"
@@ -131,9 +140,6 @@ def check_against_torch(name: str, dynamo: bool, folder: Path) -> None:
     read = {x for step in network.nodes for x in step.inputs} | set(network.outputs)
     left_out = {zoo_rows[n].type for n in set(zoo_rows) - {r.name for r in report.rows} if n in read}  # a step read by nobody is not exported
     assert left_out <= {"bn", "dropout", "identity", "slice"}  # a channel slice reads back as the range its readers read
-    expected = out_shape if isinstance(out_shape[0], tuple) else (out_shape,)
-    assert tuple(s for _, s in report.outputs) == expected
-    assert any("BatchNorm folded" in note for note in got.notes) == (folded_bn(network) > 0)
 
 
 @pytest.mark.slow
@@ -373,17 +379,18 @@ def test_torch_factory_import(tmp_path):
 
 
 def test_torch_factory_of_an_untrained_model_reads_its_constant_fills_as_distinct_modules():
-    """Zero-initialised BN scales fold into equal zero kernels, which the exporter merged into one
-    initializer: the read refused it as one module called again. A module really called twice still is."""
+    """Zero-initialised BN scales fill kernels with equal values, which the exporter would merge into one
+    initializer and the read would take for one module called again. A module really called twice is read
+    as one (`share:`): its parameters count once, its MACs at every call, as PyTorch counts them."""
     import torch_factories
 
-    model = torch_factories.zero_initialised()
-    params, macs, _ = torch_counts(model, (3, 8, 8))
-    network = read_graph("torch:torch_factories:zero_initialised", (3, 8, 8))
-    assert (analyze(network).totals.params, analyze(network).totals.macs) == (params - 2 * 8, macs)  # two conv + BN pairs folded
-    assert {"blocks.0.0", "blocks.1.0"} <= {n.name for n in network.nodes}
-    with pytest.raises(GroupcostError, match="one module called again"):
-        read_graph("torch:torch_factories:zero_initialised", (3, 8, 8), {"shared": True})
+    for kwargs in ({}, {"shared": True}):
+        model = torch_factories.zero_initialised(**kwargs)
+        _, macs, _ = torch_counts(model, (3, 8, 8))
+        called = [p for name, p in model.named_parameters() if not (kwargs and name.startswith("blocks.0."))]  # shared: blocks.0 is never called
+        network = read_graph("torch:torch_factories:zero_initialised", (3, 8, 8), kwargs)
+        assert (analyze(network).totals.params, analyze(network).totals.macs) == (sum(p.numel() for p in called), macs), kwargs  # torch: exports unfolded
+        assert ("blocks.0.0" in {n.name for n in network.nodes}) != bool(kwargs)
 
 
 @pytest.mark.slow
