@@ -81,9 +81,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--model", type=Path, action="append")
     parser.add_argument("--peers", type=Path, help="a folder holding onnx_tool (and tabulate)")
+    parser.add_argument("--export-to", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.export_to:
+        print("\n".join(str(p) for p in export_resnet50(args.export_to)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
-        models = args.model or export_resnet50(Path(tmp))
+        # exported in a process of its own: a child's ru_maxrss starts from its parent's resident set at the fork
+        # (Linux keeps the high-water mark across exec), so torch must never be loaded in this one
+        done = subprocess.run([PY, __file__, "--export-to", tmp], capture_output=True, text=True, check=True)
+        models = args.model or [Path(line) for line in done.stdout.splitlines() if line.endswith(".onnx")]
         env_path = f"PYTHONPATH={ROOT}"
         os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
         for model in models:
