@@ -73,6 +73,7 @@ def constant_operation(imp: Importer, i: int, node, kind: str, inputs: list):
 
 
 _VIEWS = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Flatten"}
+_NORMALISING = {"Div", "Mul", "Sub", "Sqrt", "Reciprocal"}  # a norm written out ends in (x − mean) / std or × rsqrt: its affine is learned
 _NORMALISATIONS = {"BatchNormalization", "InstanceNormalization", "LayerNormalization", "GroupNormalization"}
 
 
@@ -102,7 +103,7 @@ def frozen_batch_norm_scale(imp: Importer, mul, tensor: str, dims: tuple[int, ..
     producer = imp.producers.get(x[0]) if len(x) == 1 else None
     while producer is not None and imp.order[producer].op_type in _VIEWS:  # a norm written out: Reshape back after it
         producer = imp.producers.get(imp.order[producer].input[0])
-    return producer is None or imp.order[producer].op_type not in _NORMALISATIONS
+    return producer is None or imp.order[producer].op_type not in _NORMALISATIONS | _NORMALISING
 
 
 def frozen_batch_norm_part(imp: Importer, node, tensor: str, dims: tuple[int, ...]) -> bool:
