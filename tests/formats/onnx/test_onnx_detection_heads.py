@@ -30,12 +30,7 @@ from torch_heads import (AnchorBasedHead, AnchorFreeHead, Focus, InPlaceKeypoint
 from torch_named import export_onnx  # noqa: E402
 from torch_reference import torch_counts  # noqa: E402
 
-try:
-    import onnxscript  # noqa: F401
-
-    EXPORTERS = ["folded", "unfolded", "dynamo"]
-except ImportError:
-    EXPORTERS = ["folded", "unfolded"]
+from test_onnx_patterns import EXPORTERS  # noqa: E402  (the three exporters, dynamo where onnxscript is installed)
 
 INPUT = (3, 64, 64)
 

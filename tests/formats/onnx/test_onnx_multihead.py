@@ -24,12 +24,7 @@ from torch_named import export_onnx  # noqa: E402
 from torch_reference import torch_counts_with_matmul  # noqa: E402
 from torch_sharing import TorchAttention  # noqa: E402
 
-try:
-    import onnxscript  # noqa: F401
-
-    EXPORTERS = ["folded", "unfolded", "dynamo"]
-except ImportError:
-    EXPORTERS = ["folded", "unfolded"]
+from test_onnx_patterns import EXPORTERS  # noqa: E402  (the three exporters, dynamo where onnxscript is installed)
 
 INPUT = (3, 4, 4)
 
