@@ -90,10 +90,10 @@ def techniques(result: check.CheckReport, models: list[tuple[str, object]]) -> N
         return
     alone = dataclasses.replace(profile, model=LatencyModel(profile.model.formulas))
     print("## Techniques, on the same measurements\n")
-    for label, device in (("single operations only", alone), ("with the correction in context", profile)):
-        checked = tuple(check.Checked(m.label, report_seconds(analyze(network), device), m.measured) for m, (_, network) in zip(result.models, models))
-        median, tenth, worst = check.CheckReport(device, result.session, checked).quantiles()
-        within = check.CheckReport(device, result.session, checked).within(0.10)
+    for label, priced_on in (("single operations only", alone), ("with the correction in context", profile)):
+        checked = tuple(check.Checked(m.label, report_seconds(analyze(network), priced_on), m.measured) for m, (_, network) in zip(result.models, models))
+        median, tenth, worst = check.CheckReport(priced_on, result.session, checked).quantiles()
+        within = check.CheckReport(priced_on, result.session, checked).within(0.10)
         print(f"- {label}: {within:.0%} within ±10%, |error| median {median:.1%}, 90th percentile {tenth:.1%}, largest {worst:.1%}")
     context = profile.model.context
     print(f"\ncontext: per network {context.per_network * 1e6:.1f} µs, per layer {context.per_layer * 1e6:.1f} µs, scale fixed {context.scale_fixed:.2f}, "
