@@ -220,6 +220,12 @@ GENERATED_NAME = re.compile(r"val_\d+$|onnx::")
 """A tensor named by PyTorch's exporters (torch.export's `val_N`, TorchScript's `onnx::Op_N`), not after a parameter."""
 
 
+def _learned(imp: Importer, tensor: str) -> bool:
+    """A norm's scale or shift is a parameter: an initializer under a name of its own, not one the exporter made
+    for the constant ones and zeros of a norm without an affine (`val_9`, `onnx::...`, a Constant node)."""
+    return imp.root(tensor) in imp.initializers and not GENERATED_NAME.match(tensor) and not GENERATED_NAME.match(imp.root(tensor))
+
+
 def _batchnorm(imp: Importer, i: int, node, inputs: list) -> Act:
     x = as_act(inputs[0])
     scale = inputs[1]
@@ -243,7 +249,7 @@ def _instancenorm(imp: Importer, i: int, node, inputs: list) -> Act:
     scale = node.input[1]
     if math.prod(getattr(inputs[1], "dims", (0,))) != x.shape[0]:
         raise imp.fail(node, f"scale of shape {list(getattr(inputs[1], 'dims', []))} does not fit {x.shape[0]} channels")
-    affine = imp.root(scale) in imp.initializers and not GENERATED_NAME.match(scale) and not GENERATED_NAME.match(imp.root(scale))
+    affine = _learned(imp, scale)
     eps = float(f"{attributes(node).get('epsilon', 1e-5):.6g}")
     return imp.layer(i, node, "instancenorm", LAYER_TYPES["instancenorm"](affine=affine, eps=eps), x, imp.weight_owner(i, node) if affine else None)
 
@@ -434,7 +440,7 @@ def _layernorm(imp: Importer, i: int, node, inputs: list):
     if not isinstance(scale, (Weight, Const)) or math.prod(scale.dims) != c or not isinstance(bias, (Weight, Const)) or math.prod(bias.dims) != c:
         raise Unsupported(f"a layer norm without a scale and a shift of {c} values each")
     eps = float(f"{attrs.get('epsilon', 1e-5):.6g}")  # the attribute is float32: 1e-6 reads 9.99999997e-07
-    learned = [imp.root(t) in imp.initializers and not GENERATED_NAME.match(t) and not GENERATED_NAME.match(imp.root(t)) for t in node.input[1:3]]
+    learned = [_learned(imp, t) for t in node.input[1:3]]
     if learned[0] != learned[1]:
         raise Unsupported("a layer norm with a learned scale and a fixed shift, or the other way round")
     affine = learned[0]  # elementwise_affine=False: the exporter writes constant ones and zeros
