@@ -20,6 +20,15 @@ _LRN_OPS = {"Add", "AveragePool", "Cast", "Concat", "Constant", "ConstantOfShape
             "Pow", "Reshape", "Shape", "Slice", "Squeeze", "Transpose", "Unsqueeze"}
 
 
+def _modules(imp: Importer) -> dict[str, list[int]]:
+    """Each module path the exporter recorded → the indices of its nodes, in order (nodes without a path left out)."""
+    by_path: dict[str, list[int]] = {}
+    for k, path in enumerate(imp.paths):
+        if path:
+            by_path.setdefault(path, []).append(k)
+    return by_path
+
+
 def recognise_local_response_norms(imp: Importer) -> None:
     """torch's LocalResponseNorm as its exporters write it: ~20-40 primitive operators in one module.
 
@@ -27,11 +36,7 @@ def recognise_local_response_norms(imp: Importer) -> None:
     module whose operators are only those, with one Div of an outside tensor by a Pow, one such
     pool, and no tensor read outside but the Div's, is one `lrn` layer.
     """
-    by_path: dict[str, list[int]] = {}
-    for i, path in enumerate(imp.paths):
-        if path:
-            by_path.setdefault(path, []).append(i)
-    for path, indices in by_path.items():
+    for path, indices in _modules(imp).items():
         nodes = [imp.order[i] for i in indices]
         ops = [n.op_type for n in nodes]
         if not set(ops) <= _LRN_OPS or ops.count("Div") != 1 or ops.count("AveragePool") != 1 or ops.count("Pow") != 1:
@@ -187,11 +192,7 @@ def recognise_multihead_attention(imp: Importer) -> None:
     rest of the graph. Its heads are read once its tokens are known (_with_heads); where they cannot
     be, the module is refused by name.
     """
-    by_path: dict[str, list[int]] = {}
-    for k, path in enumerate(imp.paths):
-        if path:
-            by_path.setdefault(path, []).append(k)
-    for path, indices in by_path.items():
+    for path, indices in _modules(imp).items():
         nodes = [imp.order[k] for k in indices]
         ops = [n.op_type for n in nodes]
         if ops.count("Softmax") != 1 or not set(ops) <= _ATTENTION_OPS or attributes(nodes[ops.index("Softmax")]).get("axis", -1) != -1:
