@@ -237,9 +237,24 @@ class _ViewedScaleAndShift(torch.nn.Module):
         return y if self.beta is None else y + self.beta.view(1, -1, 1, 1)
 
 
+class _ScaledResidual(torch.nn.Module):
+    """x + γ·conv(x), γ viewed to C×1×1 (EfficientFormer's and PoolFormer's layer scale): the Add after the
+    scale reads an activation, never a frozen batch norm's shift."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(c, c, 3, padding=1)
+        self.scale = _ViewedScaleAndShift(c, shift=False)
+
+    def forward(self, x):
+        return x + self.scale(self.conv(x))
+
+
+@pytest.mark.parametrize("residual", [False, True])
 @pytest.mark.parametrize("how", ["folded", "unfolded", "dynamo"])
-def test_a_viewed_layer_scale_keeps_its_parameters(how, tmp_path):
-    model = torch.nn.Sequential(OrderedDict([("conv", torch.nn.Conv2d(4, 4, 3, padding=1)), ("scale", _ViewedScaleAndShift(4, shift=False))])).eval()
+def test_a_viewed_layer_scale_keeps_its_parameters(how, residual, tmp_path):
+    model = (_ScaledResidual(4) if residual else torch.nn.Sequential(OrderedDict([
+        ("conv", torch.nn.Conv2d(4, 4, 3, padding=1)), ("scale", _ViewedScaleAndShift(4, shift=False))]))).eval()
     path = tmp_path / "scale.onnx"
     export_onnx(model, (4, 6, 6), path, dynamo=how == "dynamo", fold=how != "unfolded")
     params, macs, _, _ = torch_counts_with_matmul(model, (4, 6, 6))
