@@ -60,7 +60,7 @@ from groupcost.language.values import (
 )
 from groupcost.language.names import check_name
 from groupcost.language.sharing import share_owners, share_steps
-from groupcost.language.wiring import Scope, Wiring
+from groupcost.language.wiring import TOP, Scope, Wiring
 from groupcost.language.yamlsource import Node as YamlNode
 from groupcost.language.yamlsource import without_gc
 from groupcost.ops.view import Chunk
@@ -197,7 +197,8 @@ class _Builder(Wiring):
         local = {**env, **now_sizes(x.shape)}
         if entry.common.condition is not None and not evaluate_node(entry.common.condition, local):
             return x
-        owners = share_owners(self.graph.nodes, [prefix + text_of(share, local) for prefix in scope.prefixes()] if isinstance(share.value, str) else [], share)
+        shared = text_of(share, local) if isinstance(share.value, str) else ""
+        owners = share_owners(self.graph.nodes, [prefix + shared.removeprefix(TOP) for prefix in scope.prefixes(shared)] if shared else [], share)
         start = len(self.graph.nodes)
         y = self.unshared(entry, scope, env, x, given)
         share_steps(self.graph.nodes, start, owners, share)

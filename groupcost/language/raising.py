@@ -26,6 +26,7 @@ from groupcost.errors import SpecError
 from groupcost.graph.network import INPUT, LayerStep, MergeStep, Network, Step
 from groupcost.language.folding import fold
 from groupcost.language.raised import Block, Entry, LayerE, MergeE, ParallelE, RaiseError, RepeatE, ResidualE, SeqE, Spec, layer_args
+from groupcost.language.wiring import BLOCK_INPUT, TOP
 from groupcost.language.writing import to_yaml
 from groupcost.ops import LAYER_TYPES
 
@@ -152,6 +153,24 @@ class _Writer:
 
     def __init__(self, network: Network):
         self.network = network
+        self.names = {".".join(n.name.split(".")[:k]) for n in network.nodes for k in range(1, n.name.count(".") + 2)}
+
+    def reference(self, full: str, ns: tuple[str, ...]) -> str:
+        """How an entry in namespace `ns` names the tensor `full`: the shortest name that the language's
+        lookup (innermost namespace outwards) takes to it, `conv_pw` in `blocks.0.0`; `/full` where an
+        inner namespace has a name of its own that hides it (the stem's `bn1.act` in a block with its own)."""
+        if full == INPUT:
+            return full
+        parts = tuple(full.split("."))
+        for k in range(min(len(ns), len(parts) - 1), -1, -1):
+            written = ".".join(parts[k:])
+            if parts[:k] == ns[:k] and written not in (INPUT, BLOCK_INPUT) and self.found(written, ns) == full:
+                return written
+        return TOP + full
+
+    def found(self, written: str, ns: tuple[str, ...]) -> str | None:
+        """The name `written` stands for in namespace `ns`, innermost namespace first (as wiring.Wiring.lookup)."""
+        return next((name for k in range(len(ns), -1, -1) if (name := ".".join((*ns[:k], written))) in self.names), None)
 
     def entries(self, units: list, ns: tuple[str, ...], previous: str, sliced: str | None = None) -> tuple[list, str]:
         """`sliced`: the one step allowed to read a channel range (a split branch's first)."""
@@ -209,13 +228,14 @@ class _Writer:
         if isinstance(unit, LayerStep):
             if unit.channels != (None,) and unit.name != sliced:
                 raise RaiseError(f"'{unit.name}' reads a channel range outside a split")
-            source = None if unit.inputs[0] == previous else unit.inputs[0]
+            source = None if unit.inputs[0] == previous else self.reference(unit.inputs[0], ns)
             args, defaults = layer_args(unit.layer)
-            return LayerE(unit.type_name, _within(unit.name, ns), args, source, defaults, unit.shares), unit.name
+            share = None if unit.shares is None else self.reference(unit.shares, ns)
+            return LayerE(unit.type_name, _within(unit.name, ns), args, source, defaults, share), unit.name
         if isinstance(unit, MergeStep):
             if any(c is not None for c in unit.channels):
                 raise RaiseError(f"'{unit.name}' reads a channel range outside a split")
-            return MergeE(unit.kind, _within(unit.name, ns), list(unit.inputs)), unit.name
+            return MergeE(unit.kind, _within(unit.name, ns), [self.reference(name, ns) for name in unit.inputs]), unit.name
         return self.fork(unit, ns, previous)
 
     def fork(self, fork: _Fork, ns: tuple[str, ...], previous: str) -> tuple[Entry, str]:

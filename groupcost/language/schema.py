@@ -62,9 +62,9 @@ SOURCES = {"anyOf": [{"type": ["string", "integer"]}, {"type": "array", "items":
 COMMON = {
     "name": {"type": ["string", "integer"], "description": "the layer's name segment; {expr} parts are computed"},
     "if": CONDITION,
-    "from": {**SOURCES, "description": "the earlier output(s) this entry reads: a name, `input`, `in`, -1 (the entry before), an expression, or a list for merges"},
+    "from": {**SOURCES, "description": "the earlier output(s) this entry reads: a name (innermost namespace first; `/NAME`: at the top level), `input`, `in`, -1 (the entry before), an expression, or a list for merges"},
     "keep": {**CONDITION, "description": "when true, the output may go unread (an optional side output)"},
-    "share": {"type": "string", "description": "an earlier layer or block whose modules (parameters) this entry's layers call again"},
+    "share": {"type": "string", "description": "an earlier layer or block whose modules (parameters) this entry's layers call again (`/NAME`: at the top level)"},
 }
 USE_SELECTION = {"type": "object", "additionalProperties": {"anyOf": [
     {"type": "string"}, {"type": "array", "items": {"type": "string"}},

@@ -1,6 +1,7 @@
 """What `from:` reaches: namespaces (`Scope`), and names, positions and `-1` resolved to tensors.
 
-Names are looked up from the innermost namespace outwards; `in` is the enclosing block's input;
+Names are looked up from the innermost namespace outwards (`/NAME`: at the top level only, where an
+inner namespace has a name of its own that hides it); `in` is the enclosing block's input;
 `-1`, `-2`, ... count back over the outputs of the list being built (its input first).
 """
 
@@ -16,6 +17,8 @@ from groupcost.language.values import evaluate_node, text_of
 from groupcost.language.yamlsource import Node as YamlNode
 
 BLOCK_INPUT = "in"
+TOP = "/"
+"""The prefix of a name looked up at the top level only (`from: /bn1.act` inside a block with its own `bn1.act`)."""
 
 
 class Scope:
@@ -46,8 +49,11 @@ class Scope:
         scope.index = self.index
         return scope
 
-    def prefixes(self) -> list[str]:
-        """This namespace's prefix and every enclosing one, innermost first: `a.b.`, `a.`, ``."""
+    def prefixes(self, name: str = "") -> list[str]:
+        """This namespace's prefix and every enclosing one, innermost first: `a.b.`, `a.`, ``; only ``
+        for a name from the top (`/NAME`, whose `/` the caller drops)."""
+        if name.startswith(TOP):
+            return [""]
         parts = self.prefix.split(".")[:-1]
         return [".".join(parts[:k]) + "." for k in range(len(parts), 0, -1)] + [""]
 
@@ -95,8 +101,8 @@ class Wiring:
         raise SpecError(f"'{name}' is not an earlier output", f"{hint}; a later name would make a cycle", node.loc)
 
     def lookup(self, name: str, scope: Scope) -> Tensor | None:
-        for prefix in scope.prefixes():
-            tensor = self.tensors.get(prefix + name)
+        for prefix in scope.prefixes(name):
+            tensor = self.tensors.get(prefix + name.removeprefix(TOP))
             if tensor is not None:
                 return tensor
         return None
@@ -126,7 +132,7 @@ class Wiring:
             raise SpecError(f"from: expected the name of an earlier layer, got {value!r}", "e.g. from: layer3 or from: [a, b]", node.loc)
         if "{" in value:
             return [text_of(node, env)]
-        if all(part.isidentifier() or part.isdigit() for part in value.split(".")) and (value == BLOCK_INPUT or value not in env or self.lookup(value, scope) is not None):
+        if all(part.isidentifier() or part.isdigit() for part in value.removeprefix(TOP).split(".")) and (value == BLOCK_INPUT or value not in env or self.lookup(value, scope) is not None):
             return [value]  # an earlier output's name wins over a variable of the same name
         value = evaluate_node(node, env)
         if node.value in env and not isinstance(value, (str, list)):  # a count or size by mistake, never a position

@@ -8,7 +8,7 @@ from typing import Any
 
 from groupcost.language.raised import CallE, LayerE, MergeE, ParallelE, RepeatE, ResidualE, SeqE, Spec
 
-_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_PLAIN = re.compile(r"^/?[A-Za-z_][A-Za-z0-9_.\-]*$")  # `/`: a name from the top level
 _YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
 
 

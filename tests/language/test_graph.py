@@ -119,6 +119,36 @@ layers:
     assert nodes["2"].inputs == ("x", "s.y")
 
 
+def test_a_name_from_the_top_reaches_what_an_inner_name_hides():
+    """MixNet's first block adds the stem's `bn1.act` inside a block with its own `bn1.act`: `/bn1.act` is the stem's."""
+    text = """
+input: [4, 8, 8]
+layers:
+  - seq: {name: bn1, layers: [relu: {name: act}]}
+  - seq:
+      name: block
+      layers:
+        - seq: {name: bn1, layers: [relu: {name: act}]}
+        - conv: {name: conv, out: 4, k: 1}
+        - add: {name: add, from: [conv, /bn1.act]}
+        - conv: {name: again, out: 4, k: 1, from: bn1.act, share: /block.conv}
+outputs: [block.add, block.again]
+"""
+    nodes = {n.name: n for n in build(text).nodes}
+    assert nodes["block.add"].inputs == ("block.conv", "bn1.act")
+    assert nodes["block.again"].inputs == ("block.bn1.act",) and nodes["block.again"].shares == "block.conv"
+
+
+def test_a_name_from_the_top_is_not_looked_up_inside():
+    text = """
+input: [4, 8, 8]
+layers:
+  - seq: {name: s, layers: [conv: {name: x, out: 4, k: 1}, relu: {name: y, from: /x}]}
+"""
+    with pytest.raises(groupcost.SpecError, match="'/x' is not an earlier output"):
+        build(text)
+
+
 def test_one_entry_groups_add_no_index():
     text = """
 input: [4, 8, 8]

@@ -77,5 +77,5 @@ def test_retinanets_shared_heads_read_back_once(tmp_path):
     weighted_calls = [sum(1 for s in net.nodes if isinstance(s, LayerStep) and s.shares and s.layer.weight_shapes(s.in_shape)) for net in (imported, network)]
     assert weighted_calls == [40, 40]  # two heads of five convs, called again on four more levels
     text = raise_spec(imported)
-    assert "share: head.classification_head.cls_logits" in text
+    assert "share: classification_head.cls_logits" in text  # named from inside `head`, as its own `from:` names are
     assert analyze(build(parse_text(text, "retinanet.yaml"), {})).totals == report.totals

@@ -1,0 +1,54 @@
+"""CNN families' patterns (tests/torch_cnn_patterns.py), each exported three ways and read by `analyze`, `import`
+(raised to a spec, built again) and `torch:`, against PyTorch's own counts. A batch norm right after a conv is
+folded into it by the exporters; the count PyTorch's modules give for that graph is accepted as well."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from groupcost.formats.onnx.reader import read_network  # noqa: E402
+from groupcost.graph.analysis import analyze  # noqa: E402
+from groupcost.language import build, parse_text  # noqa: E402
+from groupcost.language.raising import raise_spec  # noqa: E402
+from groupcost.sources import read_graph  # noqa: E402
+from test_onnx_patterns import EXPORTERS, export, module_shapes, weighted_modules  # noqa: E402
+from torch_cnn_patterns import CNN_PATTERNS, cnn_pattern, foldable_norms  # noqa: E402
+from torch_reference import torch_counts_with_matmul  # noqa: E402
+
+
+def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
+    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, input_shape)
+    folded = foldable_norms(model, input_shape)
+    report = analyze(network)
+    totals = report.totals
+    assert totals.params in (params, params - sum(folded.values())), how
+    assert (totals.macs, totals.matmul_macs) == (macs, matmul_macs), how
+    assert tuple(s for _, s in report.outputs) == (out_shape,), how
+    names = {row.name for row in report.rows}
+    missing = {m for m in weighted_modules(model) - set(folded) if m not in names}
+    assert not missing, (how, missing)
+    shapes = module_shapes(model, input_shape)
+    for row in report.rows:
+        if row.name in shapes:
+            assert row.out_shape == shapes[row.name], (how, row.name)
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+@pytest.mark.parametrize("kind", sorted(CNN_PATTERNS))
+def test_every_cnn_pattern_reads_exactly_every_way(kind, how, tmp_path):
+    model = cnn_pattern(kind)
+    input_shape = CNN_PATTERNS[kind][1]
+    graph = read_network(export(model, input_shape, tmp_path, how))
+    assert_reads_as_pytorch(graph, model, input_shape, f"{kind} {how} analyze")
+    raised = build(parse_text(raise_spec(graph), "<raised>"), {})
+    assert_reads_as_pytorch(raised, model, input_shape, f"{kind} {how} import")
+
+
+@pytest.mark.parametrize("kind", sorted(CNN_PATTERNS))
+def test_every_cnn_pattern_reads_from_its_torch_factory(kind):
+    input_shape = CNN_PATTERNS[kind][1]
+    graph = read_graph("torch:torch_cnn_patterns:cnn_pattern", input_shape, {"kind": kind})
+    assert_reads_as_pytorch(graph, cnn_pattern(kind), input_shape, f"{kind} torch:")

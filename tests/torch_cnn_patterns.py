@@ -1,0 +1,118 @@
+"""Torch modules written here from the CNN papers, reproducing what real CNN libraries export (MixNet's
+blocks, ...), as tests/torch_patterns.py's PATTERNS: kind → (module class, input shape C, H, W)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class NormAct(nn.BatchNorm2d):
+    """A batch norm holding its activation (`bn1` with `bn1.act` inside): exporters fold the norm into the
+    conv before it, and leave `bn1.act`, a name that every block of the net has again."""
+
+    def __init__(self, channels: int, act: bool = True):
+        super().__init__(channels)
+        self.act = nn.ReLU() if act else nn.Identity()
+
+    def forward(self, x):
+        return self.act(super().forward(x))
+
+
+class MixedConv(nn.Module):
+    """MixConv (Tan and Le 2019): the channels split into groups, one kernel size each (children `0`, `1`, ...),
+    outputs concatenated; a single kernel size is one plain conv."""
+
+    def __init__(self, c_in: int, c_out: int, kernels: tuple[int, ...], stride: int = 1, depthwise: bool = False):
+        super().__init__()
+        self.splits = [c_in // len(kernels)] * len(kernels)
+        for i, k in enumerate(kernels):
+            c = c_out // len(kernels)
+            self.add_module(str(i), nn.Conv2d(self.splits[i], c, k, stride, k // 2, groups=c if depthwise else 1, bias=False))
+
+    def forward(self, x):
+        return torch.cat([conv(part) for conv, part in zip(self.children(), torch.split(x, self.splits, 1))], 1)
+
+
+class _SeparableBlock(nn.Module):
+    """MixNet's first block: depthwise conv, norm + act, pointwise conv, norm, plus its input."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv_dw = nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False)
+        self.bn1 = NormAct(c)
+        self.conv_pw = nn.Conv2d(c, c, 1, bias=False)
+        self.bn2 = NormAct(c, act=False)
+
+    def forward(self, x):
+        return self.bn2(self.conv_pw(self.bn1(self.conv_dw(x)))) + x
+
+
+class _MixedInvertedBlock(nn.Module):
+    """MixNet's inverted residual: grouped pointwise expansion, mixed-kernel depthwise (3×3 and 5×5), grouped projection."""
+
+    def __init__(self, c: int, expand: int = 3):
+        super().__init__()
+        self.conv_pw = MixedConv(c, c * expand, (1, 1))
+        self.bn1 = NormAct(c * expand)
+        self.conv_dw = MixedConv(c * expand, c * expand, (3, 5), depthwise=True)
+        self.bn2 = NormAct(c * expand)
+        self.conv_pwl = MixedConv(c * expand, c, (1, 1))
+        self.bn3 = NormAct(c, act=False)
+
+    def forward(self, x):
+        return self.bn3(self.conv_pwl(self.bn2(self.conv_dw(self.bn1(self.conv_pw(x)))))) + x
+
+
+class MixedKernelNet(nn.Module):
+    """A MixNet-style stem and two stages: the first block's residual reads the stem's `bn1.act` from inside a
+    block with a `bn1.act` of its own, which a spec once named so that the block's own was read."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.conv_stem = nn.Conv2d(3, width, 3, 2, 1, bias=False)
+        self.bn1 = NormAct(width)
+        self.blocks = nn.Sequential(nn.Sequential(_SeparableBlock(width)), nn.Sequential(_MixedInvertedBlock(width), _MixedInvertedBlock(width)))
+
+    def forward(self, x):
+        return self.blocks(self.bn1(self.conv_stem(x)))
+
+
+CNN_PATTERNS = {
+    "mixed_kernel": (MixedKernelNet, (3, 16, 16)),
+}
+"""kind → (module class, input shape C, H, W), as tests/torch_patterns.py's PATTERNS."""
+
+
+def cnn_pattern(kind: str = "mixed_kernel", **kwargs) -> nn.Module:
+    """The pattern's module, seeded, in eval mode, its batch norms given trained-looking statistics."""
+    from torch_named import trained_batchnorm
+
+    torch.manual_seed(0)
+    return trained_batchnorm(CNN_PATTERNS[kind][0](**kwargs).eval())
+
+
+def foldable_norms(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]:
+    """Each batch norm that reads a conv's output, by name: the parameters the exporters' folding takes off
+    (2C become the conv's bias of C, or join the bias it has), as PyTorch's modules say."""
+    conv_outputs: dict[int, nn.Conv2d] = {}
+    kept: list[torch.Tensor] = []  # the outputs stay alive, so no id is reused during the run
+    folded: dict[str, int] = {}
+    names = {id(m): name for name, m in model.named_modules()}
+
+    def after_conv(conv, _, output):
+        kept.append(output)
+        conv_outputs[id(output)] = conv
+
+    def before_norm(norm, inputs):
+        conv = conv_outputs.get(id(inputs[0]))
+        if conv is not None:
+            folded[names[id(norm)]] = norm.num_features * (2 if conv.bias is not None else 1)
+
+    handles = [m.register_forward_hook(after_conv) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    handles += [m.register_forward_pre_hook(before_norm) for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    with torch.no_grad():
+        model(torch.zeros(1, *input_shape))
+    for handle in handles:
+        handle.remove()
+    return folded
