@@ -78,7 +78,55 @@ class MixedKernelNet(nn.Module):
         return self.blocks(self.bn1(self.conv_stem(x)))
 
 
+class _DenseLayer(nn.Module):
+    """DenseNet's bottleneck layer (Huang et al. 2017): BN-ReLU-1×1 conv to 4k channels, BN-ReLU-3×3 conv to k, read
+    by every later layer through a concat of all earlier outputs."""
+
+    def __init__(self, c_in: int, growth: int):
+        super().__init__()
+        self.norm1 = NormAct(c_in)
+        self.conv1 = nn.Conv2d(c_in, 4 * growth, 1, bias=False)
+        self.norm2 = NormAct(4 * growth)
+        self.conv2 = nn.Conv2d(4 * growth, growth, 3, padding=1, bias=False)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        return self.conv2(self.norm2(self.conv1(self.norm1(torch.cat(features, 1)))))
+
+
+class _DenseBlock(nn.Module):
+    def __init__(self, c_in: int, growth: int, layers: int):
+        super().__init__()
+        for i in range(layers):
+            self.add_module(f"denselayer{i + 1}", _DenseLayer(c_in + i * growth, growth))
+
+    def forward(self, x):
+        features = [x]
+        for layer in self.children():
+            features.append(layer(features))
+        return torch.cat(features, 1)
+
+
+class DenseNet(nn.Module):
+    """A small DenseNet: stem conv + norm, a dense block, a transition (BN-ReLU-1×1 conv, 2×2 average pool), a
+    second block. Exported with BN folded, its 1×1 convs have a bias and most 3×3 convs none: a spec's
+    `defaults: conv: {bias: false}` once took the 1×1 convs' biases too, and import was refused."""
+
+    def __init__(self, growth: int = 4):
+        super().__init__()
+        self.features = nn.Sequential()
+        self.features.add_module("conv0", nn.Conv2d(3, 8, 3, padding=1, bias=False))
+        self.features.add_module("norm0", NormAct(8))
+        self.features.add_module("denseblock1", _DenseBlock(8, growth, 3))
+        width = 8 + 3 * growth
+        self.features.add_module("transition1", nn.Sequential(NormAct(width), nn.Conv2d(width, width // 2, 1, bias=False), nn.AvgPool2d(2)))
+        self.features.add_module("denseblock2", _DenseBlock(width // 2, growth, 3))
+
+    def forward(self, x):
+        return self.features(x)
+
+
 CNN_PATTERNS = {
+    "dense": (DenseNet, (3, 8, 8)),
     "mixed_kernel": (MixedKernelNet, (3, 16, 16)),
 }
 """kind → (module class, input shape C, H, W), as tests/torch_patterns.py's PATTERNS."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 
 from groupcost.errors import SpecError
 from groupcost.graph.network import INPUT, LayerStep, MergeStep, Network, Step
+from groupcost.language.document import CONV_SHORTHANDS
 from groupcost.language.folding import fold
 from groupcost.language.raised import Block, Entry, LayerE, MergeE, ParallelE, RaiseError, RepeatE, ResidualE, SeqE, Spec, layer_args
 from groupcost.language.wiring import BLOCK_INPUT, TOP
@@ -335,8 +336,10 @@ def _defaults(spec: Spec) -> None:
         without = [e for e in entries if e.args.get("bias") is False and e.defaults.get("bias") is True]
         if len(without) * 2 > len(entries) and len(entries) >= 2:
             spec.defaults[kind] = {"bias": False}
-            for e in entries:
-                e.defaults["bias"] = False
+    for e in layers:  # `defaults: conv:` reaches the shorthands without an entry of their own (DenseNet's biased pwconvs)
+        default = spec.defaults.get(e.type) or (spec.defaults.get("conv") if e.type in CONV_SHORTHANDS else None)
+        if default is not None and "bias" in e.defaults:
+            e.defaults["bias"] = default["bias"]
 
 
 # ---- the whole raise, checked ---------------------------------------------------------------
