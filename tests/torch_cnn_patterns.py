@@ -125,7 +125,55 @@ class DenseNet(nn.Module):
         return self.features(x)
 
 
+def _conv_norm(c_in: int, c_out: int, k: int, s: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, k, s, k // 2, bias=False), nn.BatchNorm2d(c_out)]
+
+
+class HighResolutionFusion(nn.Module):
+    """HRNet (Sun et al. 2019): three resolutions side by side, each branch a conv, then every output the sum of all
+    branches brought to its resolution (1×1 conv and upsampling from below, strided 3×3 convs from above) and a
+    ReLU; HRNetV2's head concatenates the three, upsampled. The sums sit between the fuse layers they read, so
+    `fuse_layers.0`'s modules come in two runs, which a spec once wrote as two entries of one name."""
+
+    def __init__(self, width: int = 4):
+        super().__init__()
+        widths = [width, 2 * width, 4 * width]
+        self.stem = nn.Sequential(*_conv_norm(3, width, 3), nn.ReLU())
+        self.transition = nn.ModuleList([nn.Sequential(*_conv_norm(widths[k], widths[k + 1], 3, 2), nn.ReLU()) for k in range(2)])
+        self.branches = nn.ModuleList([nn.Sequential(*_conv_norm(c, c, 3), nn.ReLU()) for c in widths])
+        self.fuse_layers = nn.ModuleList()
+        for i, c_out in enumerate(widths):
+            row = nn.ModuleList()
+            for j, c_in in enumerate(widths):
+                if j > i:
+                    row.append(nn.Sequential(*_conv_norm(c_in, c_out, 1), nn.Upsample(scale_factor=2 ** (j - i))))
+                elif j < i:
+                    steps: list[nn.Module] = []
+                    for k in range(i - j):
+                        last = k == i - j - 1
+                        steps += [*_conv_norm(c_in, c_out if last else c_in, 3, 2), *([] if last else [nn.ReLU()])]
+                    row.append(nn.Sequential(*steps))
+                else:
+                    row.append(nn.Identity())
+            self.fuse_layers.append(row)
+        self.fuse_act = nn.ReLU()
+        self.up = nn.ModuleList([nn.Upsample(scale_factor=2), nn.Upsample(scale_factor=4)])
+
+    def forward(self, x):
+        x0 = self.stem(x)
+        x1 = self.transition[0](x0)
+        xs = [branch(t) for branch, t in zip(self.branches, (x0, x1, self.transition[1](x1)))]
+        fused = []
+        for i, row in enumerate(self.fuse_layers):
+            y = xs[0] if i == 0 else row[0](xs[0])
+            for j in range(1, len(xs)):
+                y = y + (xs[j] if i == j else row[j](xs[j]))
+            fused.append(self.fuse_act(y))
+        return torch.cat([fused[0], self.up[0](fused[1]), self.up[1](fused[2])], 1)
+
+
 CNN_PATTERNS = {
+    "high_resolution_fusion": (HighResolutionFusion, (3, 8, 8)),
     "dense": (DenseNet, (3, 8, 8)),
     "mixed_kernel": (MixedKernelNet, (3, 16, 16)),
 }

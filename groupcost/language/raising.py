@@ -205,16 +205,17 @@ class _Writer:
 
     def depth(self, units: list, i: int, ns: tuple[str, ...]) -> int:
         """Segments one entry's namespace takes: one, or where that namespace's units come in several runs
-        at this level, interleaved with others' (a detection head's cv2.0, cv3.0, cv2.1, ...), two (`cv2.0`),
-        or none for a layer or merge right under it (`m.0`), written under its dotted name."""
+        at this level, interleaved with others' (a detection head's cv2.0, cv3.0, cv2.1, ...; HRNet's fuse
+        layers between the sums they feed), the fewest whose units come in one run (`cv2.0`,
+        `fuse_layers.0.1`); where none do, none for a layer or merge right under it (`m.0`), written
+        under its dotted name."""
         home = self.home(units[i])
-        segment = home[len(ns)]
-        runs = [k for k, unit in enumerate(units) if self.home(unit)[len(ns): len(ns) + 1] == (segment,)]
-        if runs == list(range(runs[0], runs[-1] + 1)):
-            return 1
-        if len(home) >= len(ns) + 2:
-            return 2
-        return 0 if isinstance(units[i], (LayerStep, MergeStep)) else 1
+        for depth in range(1, len(home) - len(ns) + 1):
+            group = home[: len(ns) + depth]
+            runs = [k for k, unit in enumerate(units) if self.home(unit)[: len(group)] == group]
+            if runs == list(range(runs[0], runs[-1] + 1)):
+                return depth
+        return 0 if isinstance(units[i], (LayerStep, MergeStep)) else len(home) - len(ns)
 
     def home(self, unit) -> tuple[str, ...]:
         if isinstance(unit, _Fork):
