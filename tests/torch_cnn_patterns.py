@@ -172,7 +172,115 @@ class HighResolutionFusion(nn.Module):
         return torch.cat([fused[0], self.up[0](fused[1]), self.up[1](fused[2])], 1)
 
 
+def _conv_act(c_in: int, c_out: int, k: int = 3, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, k, padding=dilation * (k // 2), dilation=dilation, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
+
+
+class UNet(nn.Module):
+    """U-Net (Ronneberger et al. 2015): two conv-BN-ReLU per level, 2×2 max pools down, 2×2 transposed convs up,
+    each concatenated with the encoder's output at its resolution; a 1×1 conv to the classes."""
+
+    def __init__(self, width: int = 4, classes: int = 3):
+        super().__init__()
+        self.down1 = nn.Sequential(_conv_act(3, width), _conv_act(width, width))
+        self.down2 = nn.Sequential(nn.MaxPool2d(2), _conv_act(width, 2 * width), _conv_act(2 * width, 2 * width))
+        self.bottom = nn.Sequential(nn.MaxPool2d(2), _conv_act(2 * width, 4 * width), _conv_act(4 * width, 4 * width))
+        self.up2 = nn.ConvTranspose2d(4 * width, 2 * width, 2, 2)
+        self.dec2 = nn.Sequential(_conv_act(4 * width, 2 * width), _conv_act(2 * width, 2 * width))
+        self.up1 = nn.ConvTranspose2d(2 * width, width, 2, 2)
+        self.dec1 = nn.Sequential(_conv_act(2 * width, width), _conv_act(width, width))
+        self.head = nn.Conv2d(width, classes, 1)
+
+    def forward(self, x):
+        d1 = self.down1(x)
+        d2 = self.down2(d1)
+        y = self.dec2(torch.cat([d2, self.up2(self.bottom(d2))], 1))
+        return self.head(self.dec1(torch.cat([d1, self.up1(y)], 1)))
+
+
+class FeaturePyramid(nn.Module):
+    """FPN (Lin et al. 2017) over a three-stage backbone: 1×1 lateral convs, a top-down path of 2× nearest
+    upsampling added to each lateral, a 3×3 conv on every level; a segmentation head sums the levels brought
+    to the finest by bilinear upsampling to its size (the panoptic FPN's semantic branch)."""
+
+    def __init__(self, width: int = 4, channels: int = 8, classes: int = 3):
+        super().__init__()
+        widths = [width, 2 * width, 4 * width]
+        self.stem = _conv_act(3, width)
+        self.stages = nn.ModuleList([nn.Sequential(nn.Identity() if k == 0 else nn.MaxPool2d(2), _conv_act(c_in, c))
+                                     for k, (c_in, c) in enumerate(zip((width, *widths[:-1]), widths))])
+        self.lateral = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in widths)
+        self.output = nn.ModuleList(nn.Conv2d(channels, channels, 3, padding=1) for _ in widths)
+        self.classifier = nn.Conv2d(channels, classes, 1)
+
+    def forward(self, x):
+        features = []
+        x = self.stem(x)
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x)
+        inner = self.lateral[-1](features[-1])
+        levels = [self.output[-1](inner)]
+        for k in (1, 0):
+            inner = self.lateral[k](features[k]) + nn.functional.interpolate(inner, scale_factor=2.0, mode="nearest")
+            levels.insert(0, self.output[k](inner))
+        size = levels[0].shape[-2:]
+        merged = levels[0] + sum(nn.functional.interpolate(level, size=size, mode="bilinear", align_corners=False) for level in levels[1:])
+        return self.classifier(merged)
+
+
+class DeepLabV3Plus(nn.Module):
+    """DeepLabV3+ (Chen et al. 2018): ASPP over the deepest features (a 1×1 conv, atrous 3×3 convs at two rates,
+    image pooling: global average, 1×1 conv, upsampled back), concatenated and projected; the decoder upsamples
+    it bilinearly to a low-level feature's size, concatenates that feature's 1×1 projection, refines with a 3×3
+    conv and upsamples to the input."""
+
+    def __init__(self, width: int = 4, channels: int = 8, classes: int = 3):
+        super().__init__()
+        self.low = nn.Sequential(_conv_act(3, width), nn.MaxPool2d(2))
+        self.deep = nn.Sequential(_conv_act(width, 2 * width), nn.MaxPool2d(2), _conv_act(2 * width, 4 * width))
+        c = 4 * width
+        self.aspp = nn.ModuleList([_conv_act(c, channels, 1), _conv_act(c, channels, 3, 2), _conv_act(c, channels, 3, 3)])
+        self.image_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, channels, 1, bias=False), nn.ReLU())
+        self.project = _conv_act(4 * channels, channels, 1)
+        self.low_project = _conv_act(width, channels // 2, 1)
+        self.refine = _conv_act(channels + channels // 2, channels)
+        self.classifier = nn.Conv2d(channels, classes, 1)
+
+    def forward(self, x):
+        low = self.low(x)
+        deep = self.deep(low)
+        pooled = nn.functional.interpolate(self.image_pool(deep), size=deep.shape[-2:], mode="bilinear", align_corners=False)
+        y = self.project(torch.cat([branch(deep) for branch in self.aspp] + [pooled], 1))
+        y = nn.functional.interpolate(y, size=low.shape[-2:], mode="bilinear", align_corners=False)
+        y = self.classifier(self.refine(torch.cat([y, self.low_project(low)], 1)))
+        return nn.functional.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+class PyramidPooling(nn.Module):
+    """PSPNet's pyramid pooling module (Zhao et al. 2017): the features average-pooled to 1×1, 2×2 and 4×4 bins, each
+    reduced by a 1×1 conv and upsampled bilinearly back, concatenated with the features, then a 3×3 conv and a
+    1×1 classifier, upsampled to the input."""
+
+    def __init__(self, width: int = 8, classes: int = 3, bins: tuple[int, ...] = (1, 2, 4)):
+        super().__init__()
+        self.backbone = nn.Sequential(_conv_act(3, width), nn.MaxPool2d(2), _conv_act(width, width))
+        self.stages = nn.ModuleList(nn.Sequential(nn.AdaptiveAvgPool2d(b), _conv_act(width, width // len(bins) + 1, 1)) for b in bins)
+        self.bottleneck = _conv_act(width + len(bins) * (width // len(bins) + 1), width)
+        self.classifier = nn.Conv2d(width, classes, 1)
+
+    def forward(self, x):
+        f = self.backbone(x)
+        pooled = [nn.functional.interpolate(stage(f), size=f.shape[-2:], mode="bilinear", align_corners=False) for stage in self.stages]
+        y = self.classifier(self.bottleneck(torch.cat([f, *pooled], 1)))
+        return nn.functional.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
 CNN_PATTERNS = {
+    "unet": (UNet, (3, 16, 16)),
+    "fpn_segmentation": (FeaturePyramid, (3, 16, 16)),
+    "deeplabv3plus": (DeepLabV3Plus, (3, 16, 16)),
+    "pyramid_pooling": (PyramidPooling, (3, 16, 16)),
     "high_resolution_fusion": (HighResolutionFusion, (3, 8, 8)),
     "dense": (DenseNet, (3, 8, 8)),
     "mixed_kernel": (MixedKernelNet, (3, 16, 16)),
