@@ -276,7 +276,46 @@ class PyramidPooling(nn.Module):
         return nn.functional.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
+class EfficientChannelAttention(nn.Module):
+    """ECA (Wang et al. 2020): global average pooling, a 1-D conv of odd size k across the channels, a sigmoid,
+    and the input scaled by that gate expanded to its shape (`expand_as`), the Expand an exporter writes."""
+
+    def __init__(self, k: int = 3):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 1, k, padding=k // 2, bias=False)
+        self.gate = nn.Sigmoid()
+
+    def forward(self, x):
+        y = self.gate(self.conv(x.mean((2, 3)).view(x.shape[0], 1, -1))).view(x.shape[0], -1, 1, 1)
+        return x * y.expand_as(x)
+
+
+class _EcaBottleneck(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv1 = _conv_act(c, c, 1)
+        self.conv2 = nn.Sequential(*_conv_norm(c, c, 3))
+        self.se = EfficientChannelAttention()
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.se(self.conv2(self.conv1(x))) + x)
+
+
+class EcaNet(nn.Module):
+    """A stem conv and two residual blocks, each gated by ECA before its sum."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = _conv_act(3, width)
+        self.layer1 = nn.Sequential(_EcaBottleneck(width), _EcaBottleneck(width))
+
+    def forward(self, x):
+        return self.layer1(self.stem(x))
+
+
 CNN_PATTERNS = {
+    "efficient_channel_attention": (EcaNet, (3, 8, 8)),
     "unet": (UNet, (3, 16, 16)),
     "fpn_segmentation": (FeaturePyramid, (3, 16, 16)),
     "deeplabv3plus": (DeepLabV3Plus, (3, 16, 16)),

@@ -7,7 +7,8 @@ positional encoding is Range → Div → Sin/Cos → Concat, DETR's is a CumSum 
 depends on activation values, so it is evaluated here as small constants (a value unknown where
 the batch enters it), or as a constant of known dims and unread values past SMALL elements. A
 constant that reaches a feature map is then a fixed `elementwise` step: 0 parameters, its shape.
-An Expand of an activation to its own shape is the activation.
+An Expand of an activation to its own shape is the activation; so is one to a larger shape whose every
+reader is an element-wise operator that broadcasts it the same way (ECA's `gate.expand_as(x) * x`).
 """
 
 from __future__ import annotations
@@ -78,6 +79,26 @@ def _range(imp: Importer, i: int, node, inputs: list) -> Const:
     return Const(tuple(start + k * delta for k in range(n)), (n,))
 
 
+_BROADCASTING = frozenset({"Mul", "Add", "Sub", "Div", "Max", "Min"})
+
+
+def _broadcast_by_readers(imp: Importer, node, x: Act, wanted: tuple) -> bool:
+    """Whether expanding `x` to `wanted` changes nothing its readers compute: each is an element-wise operator of
+    two inputs whose other input is an activation of the wanted shape, which broadcasts `x` as the Expand would
+    (ECA's `x * gate.expand_as(x)`: a C×1×1 gate expanded to C×H×W, then multiplied by that C×H×W)."""
+    if len(wanted) != len(x.shape) + 1 or wanted[0] not in (BATCH, imp.batch) or broadcast_dims(x.shape, tuple(wanted[1:])) != tuple(wanted[1:]):
+        return False
+    readers = imp.consumers.get(node.output[0], [])
+    for k in readers:
+        reader = imp.order[k] if k >= 0 else None
+        if reader is None or reader.op_type not in _BROADCASTING or reader.domain not in ("", "ai.onnx") or len(reader.input) != 2:
+            return False
+        other = imp.env.get(reader.input[1] if reader.input[0] == node.output[0] else reader.input[0])
+        if not isinstance(other, Act) or other.shape != tuple(wanted[1:]) or other.channels is not None:
+            return False
+    return bool(readers)
+
+
 def _expand(imp: Importer, i: int, node, inputs: list):
     x, target = inputs[0], imp.const(inputs[1], node, "its shape")
     wanted = tuple(target.values)
@@ -85,7 +106,8 @@ def _expand(imp: Importer, i: int, node, inputs: list):
         full = (BATCH, *x.shape)
         if len(wanted) > len(full) or any(w not in (1, f) and not (k == 0 and w in (BATCH, imp.batch)) for k, (w, f) in
                                           enumerate(zip((1,) * (len(full) - len(wanted)) + wanted, full))):
-            raise Unsupported(f"an expand of N×{format_shape(x.shape)} to {list(wanted)}")
+            if not _broadcast_by_readers(imp, node, x, wanted):
+                raise Unsupported(f"an expand of N×{format_shape(x.shape)} to {list(wanted)}")
         return x
     if not isinstance(x, Const):
         raise Unsupported("an expand of a weight")

@@ -52,3 +52,23 @@ def test_every_cnn_pattern_reads_from_its_torch_factory(kind):
     input_shape = CNN_PATTERNS[kind][1]
     graph = read_graph("torch:torch_cnn_patterns:cnn_pattern", input_shape, {"kind": kind})
     assert_reads_as_pytorch(graph, cnn_pattern(kind), input_shape, f"{kind} torch:")
+
+
+class _ExpandedIntoConcat(torch.nn.Module):
+    """A gate expanded to the input's shape and concatenated with it: the expanded copy is what the concat reads."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return torch.cat([x, x.mean((2, 3), keepdim=True).expand_as(x)], 1)
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_an_expand_read_by_more_than_a_broadcast_is_refused_by_name(how, tmp_path):
+    from groupcost.errors import GroupcostError
+
+    with pytest.raises(GroupcostError, match="an expand of N×4×1×1"):
+        read_network(export(_ExpandedIntoConcat().eval(), (3, 8, 8), tmp_path, how))
