@@ -89,15 +89,16 @@ class AnchorBasedHead(nn.Module):
     permuted to (N, A, H, W, C+5); a sigmoid, split along the last axis into (x, y), (w, h) and scores;
     (x, y) · 2 + the cell grid − ½, times the stride; (w, h) · 2 squared times each anchor's size;
     joined again and flattened to (N, A·H·W, C+5), the levels concatenated. `squared`: how (w, h)·2 is
-    squared, `pow` (x ** 2, as YOLOv5 writes it) or `product` (x · x)."""
+    squared, `pow` (x ** 2, as YOLOv5 writes it) or `product` (x · x). `persistent`: the anchors a buffer of the
+    state dict, as YOLOv5 registers them (the exporters then write an initializer named `anchors`)."""
 
-    def __init__(self, classes: int = 3, squared: str = "product"):
+    def __init__(self, classes: int = 3, squared: str = "product", persistent: bool = False):
         super().__init__()
         self.classes, self.outputs, self.squared = classes, classes + 5, squared
         self.strides = (4, 8)
         self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 4, 1), nn.ReLU())
         self.down = nn.Sequential(nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU())
-        self.register_buffer("anchors", torch.tensor([[[1.0, 2.0], [2.0, 1.0], [2.0, 2.0]], [[3.0, 4.0], [4.0, 3.0], [4.0, 4.0]]]), persistent=False)
+        self.register_buffer("anchors", torch.tensor([[[1.0, 2.0], [2.0, 1.0], [2.0, 2.0]], [[3.0, 4.0], [4.0, 3.0], [4.0, 4.0]]]), persistent=persistent)
         self.m = nn.ModuleList(nn.Conv2d(c, 3 * self.outputs, 1) for c in (8, 16))
 
     def forward(self, x):

@@ -166,21 +166,40 @@ def test_keypoint_decoding_reads_exactly(how, tmp_path):
     reads_as_pytorch(KeypointHead(), how, tmp_path)
 
 
-def test_anchor_based_decoding_with_a_power_is_exact_or_refused_by_name(tmp_path):
-    """(w, h) · 2 ** 2: read exactly where the importer reads a power of an activation, else refused naming the Pow."""
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_anchors_in_the_state_dict_are_exact_or_refused_by_name(how, tmp_path):
+    """Anchors as a persistent buffer: the folded file holds the anchor grid the exporter computed from it (read
+    exactly, as above); unfolded, the buffer is an initializer named `anchors` gathered per level, which an ONNX
+    file cannot tell from a learned table (PyTorch counts a buffer as no parameter), and torch.export folds
+    the grid: both refused by name, never counted."""
+    model = AnchorBasedHead(persistent=True)
+    if how == "folded":
+        reads_as_pytorch(model, how, tmp_path)
+        return
+    with pytest.raises(GroupcostError, match="learned table gathered" if how == "unfolded" else "the exporter computed"):
+        reads_as_pytorch(model, how, tmp_path)
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_anchor_based_decoding_with_a_power_reads_exactly(how, tmp_path):
+    """(w, h) · 2 ** 2, as YOLOv5 writes it: a power of an activation (`elementwise` pow, 0 MACs); torch.export's
+    folded anchor grid is refused as above."""
     model = AnchorBasedHead(squared="pow")
-    try:
-        reads_as_pytorch(model, "folded", tmp_path)
-    except GroupcostError as refused:
-        assert "Pow" in str(refused)
+    if how == "dynamo":
+        with pytest.raises(GroupcostError, match="the exporter computed"):
+            reads_as_pytorch(model, how, tmp_path)
+        return
+    reads_as_pytorch(model, how, tmp_path)
 
 
-@pytest.mark.parametrize("how", ["folded", "unfolded"])
+@pytest.mark.parametrize("how", EXPORTERS)
 def test_in_place_keypoint_decoding_is_refused_by_name(how, tmp_path):
-    """Assignments into strided channels export as ScatterND, which groupcost cannot represent yet: the
-    command names the operator and its node, exit 2, no traceback, no figures."""
+    """Assignments into strided channels export as ScatterND, which groupcost cannot represent yet (its
+    indices are built from a range over the batch): the command names the operator and its node, exit 2,
+    no traceback, no figures. torch.export cannot export the in-place writes with a symbolic batch
+    ("Invalid ranges"): its file has a fixed batch."""
     path = tmp_path / f"{how}.onnx"
-    export_onnx(InPlaceKeypointHead().eval(), INPUT, path, fold=how != "unfolded")
+    export_onnx(InPlaceKeypointHead().eval(), INPUT, path, fold=how != "unfolded", dynamo=how == "dynamo", dynamic_batch=how != "dynamo")
     root = Path(__file__).resolve().parents[3]
     done = subprocess.run([sys.executable, "-m", "groupcost", "analyze", str(path)], capture_output=True, text=True, cwd=root, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(root)})
