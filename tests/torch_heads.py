@@ -89,15 +89,16 @@ class AnchorBasedHead(nn.Module):
     permuted to (N, A, H, W, C+5); a sigmoid, split along the last axis into (x, y), (w, h) and scores;
     (x, y) · 2 + the cell grid − ½, times the stride; (w, h) · 2 squared times each anchor's size;
     joined again and flattened to (N, A·H·W, C+5), the levels concatenated. `squared`: how (w, h)·2 is
-    squared, `pow` (x ** 2, as YOLOv5 writes it) or `product` (x · x)."""
+    squared, `pow` (x ** 2, as YOLOv5 writes it) or `product` (x · x). `persistent`: the anchors a buffer of the
+    state dict, as YOLOv5 registers them (the exporters then write an initializer named `anchors`)."""
 
-    def __init__(self, classes: int = 3, squared: str = "product"):
+    def __init__(self, classes: int = 3, squared: str = "product", persistent: bool = False):
         super().__init__()
         self.classes, self.outputs, self.squared = classes, classes + 5, squared
         self.strides = (4, 8)
         self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 4, 1), nn.ReLU())
         self.down = nn.Sequential(nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU())
-        self.register_buffer("anchors", torch.tensor([[[1.0, 2.0], [2.0, 1.0], [2.0, 2.0]], [[3.0, 4.0], [4.0, 3.0], [4.0, 4.0]]]), persistent=False)
+        self.register_buffer("anchors", torch.tensor([[[1.0, 2.0], [2.0, 1.0], [2.0, 2.0]], [[3.0, 4.0], [4.0, 3.0], [4.0, 4.0]]]), persistent=persistent)
         self.m = nn.ModuleList(nn.Conv2d(c, 3 * self.outputs, 1) for c in (8, 16))
 
     def forward(self, x):
@@ -161,3 +162,83 @@ class InPlaceKeypointHead(KeypointHead):
         y[:, 0::3] = (y[:, 0::3] * 2.0 + (points[0] - 0.5)) * 4.0
         y[:, 1::3] = (y[:, 1::3] * 2.0 + (points[1] - 0.5)) * 4.0
         return y
+
+
+class Scale(nn.Module):
+    """FCOS's learnable scalar per pyramid level, multiplying that level's box regression (one parameter)."""
+
+    def __init__(self, value: float = 1.0):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor([value]))
+
+    def forward(self, x):
+        return x * self.scale
+
+
+def tower(channels: int, depth: int, groups: int | None) -> nn.Sequential:
+    """`depth` 3×3 convs, each followed by a GroupNorm of `groups` groups (none where None) and a ReLU."""
+    layers: list[nn.Module] = []
+    for _ in range(depth):
+        layers.append(nn.Conv2d(channels, channels, 3, 1, 1))
+        if groups is not None:
+            layers.append(nn.GroupNorm(groups, channels))
+        layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class DenseHead(nn.Module):
+    """One head shared over the levels of a feature pyramid, as RetinaNet (arXiv 1708.02002, Fig. 3) and FCOS
+    (arXiv 1904.01355, Fig. 2) describe it: a classification and a box tower of 3×3 convs (GroupNorm in FCOS),
+    the class logits (anchors × classes) and box outputs (anchors × 4) by a 3×3 conv each; FCOS adds a
+    centerness conv on the box tower and a learnable `Scale` per level on the box output, then exp.
+    Each level's outputs become (N, H·W·A, K) rows as RetinaNet concatenates them, the levels joined.
+
+    The pyramid is a tiny backbone's three stages and two more stride-2 convs (P6, P7): five levels."""
+
+    def __init__(self, fcos: bool = True, classes: int = 3, channels: int = 16):
+        super().__init__()
+        self.fcos, self.classes = fcos, classes
+        self.anchors = 1 if fcos else 3
+        self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, 2, 1), nn.ReLU())
+        self.levels = nn.ModuleList(nn.Conv2d(channels, channels, 3, 2, 1) for _ in range(5))
+        groups = 4 if fcos else None
+        self.cls_tower, self.box_tower = tower(channels, 2, groups), tower(channels, 2, groups)
+        self.cls_logits = nn.Conv2d(channels, self.anchors * classes, 3, 1, 1)
+        self.box_pred = nn.Conv2d(channels, self.anchors * 4, 3, 1, 1)
+        self.centerness = nn.Conv2d(channels, 1, 3, 1, 1) if fcos else None
+        self.scales = nn.ModuleList(Scale() for _ in range(5)) if fcos else None
+
+    def rows(self, y: torch.Tensor, width: int) -> torch.Tensor:
+        n, _, h, w = y.shape
+        return y.view(n, self.anchors, width, h, w).permute(0, 3, 4, 1, 2).reshape(n, -1, width)
+
+    def forward(self, x):
+        f = self.stem(x)
+        features = []
+        for level in self.levels:
+            f = level(f)
+            features.append(f)
+        outputs = []
+        for k, f in enumerate(features):
+            cls, box = self.cls_tower(f), self.box_tower(f)
+            logits, regression = self.cls_logits(cls), self.box_pred(box)
+            parts = [self.rows(logits, self.classes)]
+            if self.fcos:
+                parts += [self.rows(self.scales[k](regression).exp(), 4), self.rows(self.centerness(box), 1)]
+            else:
+                parts.append(self.rows(regression, 4))
+            outputs.append(torch.cat(parts, 2))
+        return torch.cat(outputs, 1)
+
+
+def dense_head(kind: str = "fcos", trained: bool = True) -> DenseHead:
+    """A `DenseHead` (`kind`: fcos or retinanet), its parameters perturbed as training leaves them (seeded) where
+    `trained`: untrained, every GroupNorm's scale is ones and every `Scale` 1.0, which the exporters merge into one
+    initializer shared by all the modules."""
+    model = DenseHead(fcos=kind == "fcos").eval()
+    if trained:
+        generator = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.1)
+    return model

@@ -47,9 +47,15 @@ def argument_value(node: YamlNode, env: Mapping[str, Any]) -> Any:
 
 
 def is_word(text: str) -> bool:
-    """A name, or a dotted layer name (`body.layer3`, `inner_blocks.3`): never an expression."""
+    """A name, or a dotted layer name (`body.layer3`, `inner_blocks.3`, `tower.2_1` for a module's second call as
+    TorchScript numbers it): never an expression."""
     head, *rest = text.split(".")
-    return head.isidentifier() and all(part.isidentifier() or part.isdigit() for part in rest)
+    return head.isidentifier() and all(map(is_name_part, rest))
+
+
+def is_name_part(part: str) -> bool:
+    """One dot-separated part of a layer name: a word, an index (`3`) or a numbered call (`3_1`)."""
+    return part.isidentifier() or (part[:1].isdigit() and part.replace("_", "").isdigit())
 
 
 def evaluate_node(node: YamlNode, env: Mapping[str, Any], keywords: tuple[str, ...] = ()) -> Any:

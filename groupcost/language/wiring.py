@@ -13,7 +13,7 @@ from typing import Any
 
 from groupcost.errors import Location, SpecError
 from groupcost.graph.builder import GraphBuilder, Tensor
-from groupcost.language.values import evaluate_node, text_of
+from groupcost.language.values import evaluate_node, is_name_part, text_of
 from groupcost.language.yamlsource import Node as YamlNode
 
 BLOCK_INPUT = "in"
@@ -132,7 +132,7 @@ class Wiring:
             raise SpecError(f"from: expected the name of an earlier layer, got {value!r}", "e.g. from: layer3 or from: [a, b]", node.loc)
         if "{" in value:
             return [text_of(node, env)]
-        if all(part.isidentifier() or part.isdigit() for part in value.removeprefix(TOP).split(".")) and (value == BLOCK_INPUT or value not in env or self.lookup(value, scope) is not None):
+        if all(map(is_name_part, value.removeprefix(TOP).split("."))) and (value == BLOCK_INPUT or value not in env or self.lookup(value, scope) is not None):
             return [value]  # an earlier output's name wins over a variable of the same name
         value = evaluate_node(node, env)
         if node.value in env and not isinstance(value, (str, list)):  # a count or size by mistake, never a position

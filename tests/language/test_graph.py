@@ -332,3 +332,18 @@ outputs: [a.after, a]
     assert nodes["a.after.reduce"].out_shape == (8, 16, 16)  # c_in: the block's 8, not the seq's 16
     assert nodes["a.branches.0.1"].inputs == ("a.branches.0.0", "0")
     assert nodes["a.branches.side"].out_shape == (8, 16, 16)
+
+
+def test_from_names_a_module_called_again_as_torchscript_numbers_it():
+    """`tower.1_1` (the module `tower.1` at its second call, as the ONNX importer names it) is a name in `from:`,
+    not an expression."""
+    net = build("""
+input: [4, 8, 8]
+layers:
+  - conv: {name: tower.1, out: 4, k: 3, p: 1}
+  - conv: {name: tower.1_1, out: 4, k: 3, p: 1, share: tower.1}
+  - relu: {name: act}
+  - add: {from: [tower.1_1, act]}
+""")
+    nodes = {n.name: n for n in net.nodes}
+    assert net.nodes[-1].inputs == ("tower.1_1", "act") and nodes["tower.1_1"].shares == "tower.1"

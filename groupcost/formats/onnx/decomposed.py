@@ -171,7 +171,7 @@ def recognise_group_norms(imp: Importer) -> None:
         groups = math.prod(scale)
         x = before.input[0]
         members = [k_in, k_norm, after[0]]
-        tensor, channels, affine = after[1].output[0], None, False
+        tensor, channels, affine, parameters = after[1].output[0], None, False, ()
         mul = _only(imp, tensor, "Mul")
         if mul is not None:
             gamma = _dims_of(imp, other_operand(mul[1], tensor) or "")
@@ -180,10 +180,27 @@ def recognise_group_norms(imp: Importer) -> None:
             if _per_channel(gamma) and _per_channel(beta) and math.prod(gamma) == math.prod(beta):
                 members += [mul[0], add[0]]
                 channels, affine = math.prod(gamma), True
+                stored = (_initializer(imp, other_operand(mul[1], tensor)), _initializer(imp, other_operand(add[1], mul[1].output[0])))
+                parameters = stored if None not in stored else ()
         eps = float(f"{attributes(norm).get('epsilon', 1e-5):.6g}")
         last = members.pop()
         imp.consumed.update(members)
-        imp.recognised[last] = Recognised(x, LAYER_TYPES["groupnorm"](groups=groups, eps=eps, affine=affine), "a group norm", channels=channels)
+        imp.recognised[last] = Recognised(x, LAYER_TYPES["groupnorm"](groups=groups, eps=eps, affine=affine), "a group norm", channels=channels,
+                                          parameters=parameters)
+
+
+def _initializer(imp: Importer, tensor: str) -> str | None:
+    """The initializer a per-channel constant is, seen through Identity, Unsqueeze and Reshape (TorchScript unfolded
+    writes `weight.unsqueeze(-1)` at every call of the module), or None."""
+    for _ in range(8):
+        tensor = imp.root(tensor)
+        if tensor in imp.initializers:
+            return tensor
+        k = imp.producers.get(tensor)
+        if k is None or imp.order[k].op_type not in ("Identity", "Unsqueeze", "Reshape"):
+            return None
+        tensor = imp.order[k].input[0]
+    return None
 
 
 def _per_channel(dims: tuple[int, ...] | None) -> bool:

@@ -45,6 +45,7 @@ class Recognised:
     completed: Callable[[Any], Layer | None] | None = None  # the layer from the source's value, where `layer` depends on its shape (None: it cannot be read)
     rank: int | None = None  # the rank (batch included) `source` must have, where the pattern's axes assume one
     channels_last: bool | None = None  # whether `source` must be a channels-last view (True) or not (False), where the axes say
+    parameters: tuple[str, ...] = ()  # the initializers holding the layer's parameters: a module called again shares them (a group norm in RetinaNet's towers)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class Importer:
         self.consumed: set[int] = set()
         self.batch = 1
         self.folded_bn = 0
-        self.module_calls: dict[str, tuple[int, tuple[str, ...], str]] = {}  # a weight → its first reader: (node, the weights it reads, its step)
+        self.module_calls: dict[tuple[str, str], tuple[int, tuple[str, ...], str]] = {}  # (a weight, '' or a constant fill's module) → its first reader: (node, the weights it reads, its step)
         self.tables: dict[str, int] = {}  # a gathered table's initializer → the node that adds it (it counts once)
         self.opaque: list[str] = []
         self.inferred: dict[str, tuple] | None = None
@@ -234,6 +235,8 @@ class Importer:
                 self.unknown(i, node, [x], f"{found.what} whose arguments cannot be read from its operators")
                 return
         y = self.layer(i, node, layer.type_name, layer, x)
+        if found.parameters:
+            y = self.module_call(i, node, y, found.parameters, constant_fills=True)
         self.env[node.output[0]] = view(y) if view is not None else y
 
     def topological_order(self) -> list:
@@ -382,7 +385,8 @@ class Importer:
         scale and shift, ones and zeros in every untrained model) two modules, or a node with no module
         path, keep their parameters apart instead."""
         weights = tuple(self.root(w) for w in weights)
-        first = self.module_calls.setdefault(weights[0], (i, weights, y.name))
+        module = _module_of_call(self.paths[i]) if constant_fills else ""  # a fill merged across modules: each module's first call owns it
+        first = self.module_calls.setdefault((weights[0], module), (i, weights, y.name))
         if first[0] == i:
             return y
         k, owned, owner_name = first

@@ -25,8 +25,9 @@ from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
 from groupcost.language import build, parse_text  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
-from torch_heads import (AnchorBasedHead, AnchorFreeHead, Focus, InPlaceKeypointHead, KeypointHead, SpaceToDepth, SpaceToDepthStem,  # noqa: E402
-                        anchor_points, distances_to_boxes)
+from groupcost.sources import read_graph  # noqa: E402
+from torch_heads import (AnchorBasedHead, AnchorFreeHead, Focus, InPlaceKeypointHead, KeypointHead, Scale, SpaceToDepth, SpaceToDepthStem,  # noqa: E402
+                        anchor_points, dense_head, distances_to_boxes)
 from torch_named import export_onnx  # noqa: E402
 from torch_reference import torch_counts  # noqa: E402
 
@@ -165,22 +166,86 @@ def test_keypoint_decoding_reads_exactly(how, tmp_path):
     reads_as_pytorch(KeypointHead(), how, tmp_path)
 
 
-def test_anchor_based_decoding_with_a_power_is_exact_or_refused_by_name(tmp_path):
-    """(w, h) · 2 ** 2: read exactly where the importer reads a power of an activation, else refused naming the Pow."""
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_anchors_in_the_state_dict_are_exact_or_refused_by_name(how, tmp_path):
+    """Anchors as a persistent buffer: the folded file holds the anchor grid the exporter computed from it (read
+    exactly, as above); unfolded, the buffer is an initializer named `anchors` gathered per level, which an ONNX
+    file cannot tell from a learned table (PyTorch counts a buffer as no parameter), and torch.export folds
+    the grid: both refused by name, never counted."""
+    model = AnchorBasedHead(persistent=True)
+    if how == "folded":
+        reads_as_pytorch(model, how, tmp_path)
+        return
+    with pytest.raises(GroupcostError, match="learned table gathered" if how == "unfolded" else "the exporter computed"):
+        reads_as_pytorch(model, how, tmp_path)
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_anchor_based_decoding_with_a_power_reads_exactly(how, tmp_path):
+    """(w, h) · 2 ** 2, as YOLOv5 writes it: a power of an activation (`elementwise` pow, 0 MACs); torch.export's
+    folded anchor grid is refused as above."""
     model = AnchorBasedHead(squared="pow")
-    try:
-        reads_as_pytorch(model, "folded", tmp_path)
-    except GroupcostError as refused:
-        assert "Pow" in str(refused)
+    if how == "dynamo":
+        with pytest.raises(GroupcostError, match="the exporter computed"):
+            reads_as_pytorch(model, how, tmp_path)
+        return
+    reads_as_pytorch(model, how, tmp_path)
 
 
-@pytest.mark.parametrize("how", ["folded", "unfolded"])
+@pytest.mark.parametrize("how", EXPORTERS)
 def test_in_place_keypoint_decoding_is_refused_by_name(how, tmp_path):
-    """Assignments into strided channels export as ScatterND, which groupcost cannot represent yet: the
-    command names the operator and its node, exit 2, no traceback, no figures."""
+    """Assignments into strided channels export as ScatterND, which groupcost cannot represent yet (its
+    indices are built from a range over the batch): the command names the operator and its node, exit 2,
+    no traceback, no figures. torch.export cannot export the in-place writes with a symbolic batch
+    ("Invalid ranges"): its file has a fixed batch."""
     path = tmp_path / f"{how}.onnx"
-    export_onnx(InPlaceKeypointHead().eval(), INPUT, path, fold=how != "unfolded")
+    export_onnx(InPlaceKeypointHead().eval(), INPUT, path, fold=how != "unfolded", dynamo=how == "dynamo", dynamic_batch=how != "dynamo")
     root = Path(__file__).resolve().parents[3]
     done = subprocess.run([sys.executable, "-m", "groupcost", "analyze", str(path)], capture_output=True, text=True, cwd=root, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(root)})
     assert done.returncode == 2 and "ScatterND (node '" in done.stderr and "Traceback" not in done.stderr and "params" not in done.stdout
+
+
+# ---- dense heads shared over five pyramid levels (RetinaNet, FCOS): GroupNorm towers, a Scale per level ----
+
+
+def assert_dense_head_reads(network, model, how: str) -> None:
+    """PyTorch's params, MACs and output shape; each kind of module's parameters as PyTorch counts them (a tower's
+    conv or group norm called at five levels counted once); every weighted module named by a row or its parameter."""
+    params, macs, out_shape = torch_counts(model, INPUT)
+    report = analyze(network)
+    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape]), how
+    for kind, module_type in (("groupnorm", torch.nn.GroupNorm), ("conv", torch.nn.Conv2d), ("elementwise", Scale)):
+        in_torch = sum(p.numel() for m in model.modules() if isinstance(m, module_type) for p in m.parameters())
+        assert sum(row.params for row in report.rows if row.type.endswith(kind)) == in_torch, (how, kind)
+    names = {row.name for row in report.rows}
+    for name, module in model.named_modules():
+        if name and any(True for _ in module.parameters(recurse=False)):
+            assert name in names or any(n.startswith(name + ".") for n in names), (how, name)
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+@pytest.mark.parametrize("kind", ["fcos", "retinanet"])
+def test_dense_heads_over_five_levels_read_exactly(kind, how, tmp_path):
+    model = dense_head(kind)
+    network = exported(model, tmp_path, how)
+    assert_dense_head_reads(network, model, f"{kind} {how} analyze")
+    assert_dense_head_reads(build(parse_text(raise_spec(network), "head.yaml"), {}), model, f"{kind} {how} import")
+
+
+@pytest.mark.parametrize("kind", ["fcos", "retinanet"])
+def test_dense_heads_read_from_their_torch_factory(kind):
+    network = read_graph("torch:torch_heads:dense_head", INPUT, {"kind": kind})
+    assert_dense_head_reads(network, dense_head(kind), f"{kind} torch:")
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_untrained_group_norms_merged_by_the_exporter_count_once_per_module(how, tmp_path):
+    """Untrained, all four group norms' scales are ones and shifts zeros, which the exporter merges into one
+    initializer: each module's five calls share its parameters, the four modules keep theirs apart."""
+    model = dense_head("fcos", trained=False)
+    params, macs, out_shape = torch_counts(model, INPUT)
+    report = analyze(exported(model, tmp_path, how))
+    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
+    in_torch = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.GroupNorm) for p in m.parameters())
+    assert sum(row.params for row in report.rows if row.type == "groupnorm") == in_torch == 4 * 32
