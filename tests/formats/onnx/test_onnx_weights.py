@@ -1,0 +1,85 @@
+"""Kernels computed before the conv reads them (tests/torch_weights.py): scaled weight standardisation
+(NF-ResNets) and a fixed binomial blur (TResNet's anti-aliasing), each exported three ways and read by
+`analyze`, `import` and `torch:` with PyTorch's own counts (sum(p.numel()), FlopCounterMode), output
+shapes and module names; then groupcost's own exports of the spec, read back."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from groupcost.errors import GroupcostError  # noqa: E402
+from groupcost.formats.onnx.reader import read_network  # noqa: E402
+from groupcost.graph.analysis import analyze  # noqa: E402
+from groupcost.language import build, parse_text  # noqa: E402
+from groupcost.language.raising import raise_spec  # noqa: E402
+from groupcost.sources import read_graph  # noqa: E402
+from test_onnx_patterns import EXPORTERS, assert_reads_as_pytorch, export  # noqa: E402
+from torch_reference import torch_counts_with_matmul  # noqa: E402
+from torch_weights import PATTERNS, FixedEdges, StandardisedConv, pattern  # noqa: E402
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+@pytest.mark.parametrize("kind", sorted(PATTERNS))
+def test_computed_kernels_read_exactly_every_way(kind, how, tmp_path):
+    model = pattern(kind)
+    input_shape = PATTERNS[kind][1]
+    path = export(model, input_shape, tmp_path, how)
+    if how == "dynamo" and kind == "scaled_standardisation":  # torch.export folds a standardised kernel, its gain gone from the file
+        with pytest.raises(GroupcostError, match="standardised by the exporter"):
+            read_network(path)
+        return
+    graph = read_network(path)
+    assert_reads_as_pytorch(graph, model, input_shape, f"{kind} {how} analyze")
+    spec = raise_spec(graph)
+    assert ("ws: scaled" in spec and "ws: std" in spec) if kind == "scaled_standardisation" else "filter: binomial" in spec, spec
+    assert_reads_as_pytorch(build(parse_text(spec, "<raised>"), {}), model, input_shape, f"{kind} {how} import")
+
+
+@pytest.mark.parametrize("kind", sorted(PATTERNS))
+def test_computed_kernels_read_from_their_torch_factory(kind):
+    input_shape = PATTERNS[kind][1]
+    graph = read_graph("torch:torch_weights:pattern", input_shape, {"kind": kind})
+    assert_reads_as_pytorch(graph, pattern(kind), input_shape, f"{kind} torch:")
+
+
+def test_the_counts_are_the_papers():
+    """Scaled WS adds one gain per output channel to the conv's weight and bias; the blur adds no parameter."""
+    conv = StandardisedConv(3, 8, 3)
+    assert sum(p.numel() for p in conv.parameters()) == 8 * 27 + 8 + 8
+    params, macs, _, shape = torch_counts_with_matmul(pattern("binomial_blur"), (3, 8, 8))
+    assert shape == (8, 4, 4)
+    assert params == (4 * 27 + 4) + (8 * 4 + 8)
+    assert macs == 4 * 27 * 64 + 4 * 9 * 16 + 8 * 4 * 16  # conv, blur (depthwise 3×3 at stride 2), conv2
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_a_fixed_filter_that_is_not_binomial_is_refused_by_name(how, tmp_path):
+    """PyTorch counts no parameter for the buffer; groupcost's conv would count its 36 values: refused, not guessed."""
+    model = FixedEdges().eval()
+    assert sum(p.numel() for p in model.parameters()) == 4 * 27 + 4
+    with pytest.raises(GroupcostError, match="no binomial filter"):
+        read_network(export(model, (3, 8, 8), tmp_path, how))
+
+
+@pytest.mark.parametrize("how", ["onnx", "torch"])
+def test_the_spec_exports_what_pytorch_computes(how, tmp_path, cli, monkeypatch):
+    """The raised spec written back (ONNX and PyTorch) computes the same standardisation and blur: its
+    export runs, and reads back with the same counts and PyTorch's module names."""
+    for kind in sorted(PATTERNS):
+        model = pattern(kind)
+        input_shape = PATTERNS[kind][1]
+        spec = tmp_path / f"{kind}.yaml"
+        spec.write_text(raise_spec(read_network(export(model, input_shape, tmp_path, "unfolded"))))
+        out = tmp_path / f"{kind}.{'onnx' if how == 'onnx' else 'py'}"
+        result = cli("export", spec, "--to", "onnx" if how == "onnx" else "pytorch", "-o", out)
+        assert result.exit_code == 0, result.output
+        if how == "onnx":
+            assert_reads_as_pytorch(read_network(out), model, input_shape, f"{kind} onnx export")
+            continue
+        monkeypatch.syspath_prepend(str(tmp_path))  # the written file's own module (its Group containers read without their names)
+        report = analyze(read_graph(f"torch:{kind}:build", input_shape, {}))
+        params, macs, _, shape = torch_counts_with_matmul(model, input_shape)
+        assert (report.totals.params, report.totals.macs, report.outputs[0][1]) == (params, macs, shape), kind
