@@ -114,8 +114,6 @@ def _kernel_args(imp: Importer, node, kernel, c_in: int, c_out: int, groups: int
     conv (no trained weight is); any other such kernel is refused."""
     if isinstance(kernel, Weight) and kernel.standardised is not None:
         ws = kernel.standardised
-        if ws.gain is not None and ws.gain == kernel.name:
-            raise Unsupported(f"the weight '{kernel.name}' is its own gain")
         return {"ws": "scaled" if ws.gain is not None else "std", "ws_eps": ws.eps}
     name = kernel.name if isinstance(kernel, Weight) else imp.root(node.input[1])
     if folded_standardisation(imp, name, kernel.dims):

@@ -83,3 +83,30 @@ def test_the_spec_exports_what_pytorch_computes(how, tmp_path, cli, monkeypatch)
         report = analyze(read_graph(f"torch:{kind}:build", input_shape, {}))
         params, macs, _, shape = torch_counts_with_matmul(model, input_shape)
         assert (report.totals.params, report.totals.macs, report.outputs[0][1]) == (params, macs, shape), kind
+
+
+class _CalledTwice(torch.nn.Module):
+    """One standardised conv called twice: each call computes its kernel again from the same weight and gain."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 8, 1)
+        self.conv = StandardisedConv(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(torch.relu(self.conv(self.stem(x))))
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_a_standardised_conv_called_twice_counts_its_parameters_once(how, tmp_path):
+    torch.manual_seed(0)
+    model = _CalledTwice().eval()
+    params, macs, _, _ = torch_counts_with_matmul(model, (3, 8, 8))
+    assert params == (8 * 3 + 8) + (8 * 72 + 8 + 8)
+    path = export(model, (3, 8, 8), tmp_path, how)
+    if how == "dynamo":  # torch.export folds the kernel with its gain
+        with pytest.raises(GroupcostError, match="standardised by the exporter"):
+            read_network(path)
+        return
+    totals = analyze(read_network(path)).totals
+    assert (totals.params, totals.macs) == (params, macs)
