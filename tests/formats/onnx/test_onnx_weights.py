@@ -110,3 +110,49 @@ def test_a_standardised_conv_called_twice_counts_its_parameters_once(how, tmp_pa
         return
     totals = analyze(read_network(path)).totals
     assert (totals.params, totals.macs) == (params, macs)
+
+
+@pytest.mark.parametrize("kind", sorted(PATTERNS))
+def test_the_raised_spec_computes_what_pytorch_computes(kind, tmp_path):
+    """The reference's state_dict (the blur's buffer aside: groupcost's export holds its own) loads into groupcost's
+    PyTorch export of the raised spec, into its ONNX export's initializers (run by onnxruntime), and into
+    groupcost's NumPy kernels: all three give the reference's output."""
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import numpy_helper
+
+    from groupcost.formats.onnx import export as onnx_export
+    from groupcost.formats.torch import export as pytorch_export
+    from groupcost.run.execute import forward, init_weights
+
+    model = pattern(kind)
+    input_shape = PATTERNS[kind][1]
+    doc = parse_text(raise_spec(read_network(export(model, input_shape, tmp_path, "unfolded"))), "<raised>")
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith(".filt")}
+    x = torch.randn((2, *input_shape), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = model(x)
+
+    source, _ = pytorch_export.export_pytorch(doc)
+    written = pytorch_export.load_module(source)["build"]().eval()
+    missing, unexpected = written.load_state_dict(state, strict=False)
+    assert not unexpected and all(key.endswith(".filter") for key in missing)  # the blur's own buffer
+    with torch.no_grad():
+        torch.testing.assert_close(written(x), want, rtol=1e-4, atol=1e-5)
+
+    proto = onnx_export.onnx_model(build(doc, {}), weights="zeros")
+    for k, initializer in enumerate(proto.graph.initializer):
+        if initializer.name in state:
+            proto.graph.initializer[k].CopyFrom(numpy_helper.from_array(state[initializer.name].numpy(), initializer.name))
+    assert set(state) <= {i.name for i in proto.graph.initializer}
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    torch.testing.assert_close(torch.from_numpy(got), want, rtol=1e-4, atol=1e-5)
+
+    network = build(doc, {})
+    weights = init_weights(network, 0, "float32")
+    for key, value in state.items():
+        step, name = key.rsplit(".", 1)
+        assert weights[step][name].shape == tuple(value.shape), key
+        weights[step][name] = value.numpy()
+    got, _ = forward(network, x.numpy(), weights)
+    torch.testing.assert_close(torch.from_numpy(got), want, rtol=1e-4, atol=1e-5)
