@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from groupcost.ops.adapters import OnnxGraph, Place, Raised, Raising, TorchModule, Unraisable, ints, nd, onnx_pads, onnx_params, options, torch_pad
 from groupcost.ops.base import (
@@ -21,6 +21,7 @@ from groupcost.ops.base import (
     padding,
     per_dim,
     positive_int,
+    positive_real,
     resolve_padding,
     same_padding,
     sizes,
@@ -28,6 +29,8 @@ from groupcost.ops.base import (
     window_output,
 )
 from groupcost.ops.activation import activation, activation_name
+from groupcost.ops.conv_weights import (FILTER_DOC, FILTERS, FIXED_FILTER, STANDARDISATIONS, STANDARDISED_CONV, WS_DOC, WS_EPS_DOC, check_weight_args,
+                                        fixed_kernel, onnx_fixed, onnx_standardised, standardised)
 from groupcost.ops.norm import BatchNorm
 from groupcost.ops.registry import register
 
@@ -147,8 +150,21 @@ class ConvLike(Layer):
         _, dims = spatial(x, self.type_name)
         return self.geometry(x).out_shape(*dims)
 
+    def weight_kind(self) -> tuple[str, bool]:
+        """Its weight standardisation (`ws`) and whether its kernel is a fixed filter (groupcost.ops.conv_weights)."""
+        ws, fixed = getattr(self, "ws", "none"), getattr(self, "filter", "learned") == "binomial"
+        check_weight_args(ws, fixed)
+        return ws, fixed
+
     def cost(self, x: Shape, y: Shape) -> Cost:
-        return self.geometry(x).cost(y)
+        cost = self.geometry(x).cost(y)
+        ws, fixed = self.weight_kind()
+        if fixed:  # a buffer: no parameter, no weight of the papers' count; the MACs of a conv
+            return Cost(params=cost.params - cost.weights, macs=cost.macs)
+        return replace(cost, params=cost.params + y[0]) if ws == "scaled" else cost
+
+    def buffer_counts(self, x: Shape) -> tuple[int, int]:
+        return (self.geometry(x).weights, 0) if self.weight_kind()[1] else (0, 0)
 
     def group_count(self, x: Shape) -> int:
         return self.geometry(x).groups
@@ -159,6 +175,8 @@ class ConvLike(Layer):
             return self.type_name
         g = self.geometry(x)
         kernel = "×".join(map(str, g.kernel))
+        if self.weight_kind()[1]:
+            return f"blur {kernel}"
         if g.groups == g.c_in > 1 and g.kernel == x[1:] and not any(g.pads):
             return f"GDC {kernel}"
         if g.groups == g.c_in > 1:
@@ -168,8 +186,11 @@ class ConvLike(Layer):
         return f"pointwise {kernel}" if g.kernel == (1, 1) else f"standard {kernel}"
 
     def weight_shapes(self, x: Shape) -> dict[str, tuple[int, ...]]:
+        """PyTorch's order: weight, bias, then a standardised conv's gain (C_out×1×…); a fixed filter has no weight."""
         g = self.geometry(x)
-        return {"weight": g.weight_shape(), **({"bias": (g.c_out,)} if g.bias else {})}
+        ws, fixed = self.weight_kind()
+        gain = {"gain": (g.c_out, *(1,) * (len(g.kernel) + 1))} if ws == "scaled" else {}
+        return {**({} if fixed else {"weight": g.weight_shape()}), **({"bias": (g.c_out,)} if g.bias else {}), **gain}
 
     def forward(self, x, weights, counter):
         from groupcost.ops.kernels import conv, conv_transpose
@@ -178,7 +199,9 @@ class ConvLike(Layer):
         out = g.out_shape(*x.shape[2:])[1:]
         if isinstance(g, TransposedGeometry):
             return conv_transpose(x, weights["weight"], weights.get("bias"), g.stride, g.pads[::2], g.dilation, g.groups, out, counter)
-        return conv(x, weights["weight"], weights.get("bias"), g.stride, g.pads, g.dilation, g.groups, out, counter)
+        ws, fixed = self.weight_kind()
+        kernel = fixed_kernel(g.weight_shape(), x.dtype) if fixed else standardised(weights["weight"], ws, getattr(self, "ws_eps", 0.0), weights.get("gain"))
+        return conv(x, kernel, weights.get("bias"), g.stride, g.pads, g.dilation, g.groups, out, counter)
 
     def torch_module(self, at: Place) -> TorchModule:
         x = at.in_shape
@@ -199,24 +222,46 @@ class ConvLike(Layer):
             )
         before, after = g.pads[::2], g.pads[1::2]
         symmetric = before == after
-        module = (
-            f"{nd('Conv', x)}({g.c_in}, {g.c_out}, {ints(g.kernel)}"
-            + options(
-                stride=ints(g.stride) if g.stride != ones else None,
-                padding=ints(before) if symmetric and any(before) else None,
-                dilation=ints(g.dilation) if g.dilation != ones else None,
-                groups=g.groups if g.groups != 1 else None,
-                bias=None if g.bias else "False",
+        ws, fixed = self.weight_kind()
+        helpers: tuple[tuple[str, str], ...] = ()
+        if fixed:
+            module = (f"FixedFilter({g.c_in}, {g.c_out}, {tuple(g.kernel)}, {tuple(g.stride)}, {tuple(before) if symmetric else (0,) * len(before)}, "
+                      f"{tuple(g.dilation)}, {g.bias})")
+            helpers = (("FixedFilter", FIXED_FILTER),)
+        else:
+            module = (
+                f"{f'StdConv{len(g.kernel)}d' if ws != 'none' else nd('Conv', x)}({g.c_in}, {g.c_out}, {ints(g.kernel)}"
+                + options(
+                    stride=ints(g.stride) if g.stride != ones else None,
+                    padding=ints(before) if symmetric and any(before) else None,
+                    dilation=ints(g.dilation) if g.dilation != ones else None,
+                    groups=g.groups if g.groups != 1 else None,
+                    bias=None if g.bias else "False",
+                    ws=repr(ws) if ws != "none" else None,
+                    ws_eps=repr(getattr(self, "ws_eps", 0.0)) if ws != "none" else None,
+                )
+                + ")"
             )
-            + ")"
-        )
+            helpers = (("StdConv", STANDARDISED_CONV),) if ws != "none" else ()
         if symmetric:
-            return TorchModule(module)
-        return TorchModule(module, f"{{m}}(F.pad({{x}}, {torch_pad(g.pads)}))")
+            return TorchModule(module, helpers=helpers)
+        return TorchModule(module, f"{{m}}(F.pad({{x}}, {torch_pad(g.pads)}))", helpers)
+
+    def onnx_kernel(self, g: OnnxGraph, at: Place) -> list[str]:
+        """The conv's kernel (and bias) inputs: its initializers, standardised or a fixed filter where it says so."""
+        shapes = self.weight_shapes(at.in_shape)
+        ws, fixed = self.weight_kind()
+        geo = self.geometry(at.in_shape)
+        params = onnx_params(g, at, {k: v for k, v in shapes.items() if k != "gain"}, {"weight": "kernel"})
+        if fixed:
+            return [onnx_fixed(g, at, geo.weight_shape()), *params]
+        if ws != "none":
+            params[0] = onnx_standardised(g, at, params[0], geo.weight_shape(), ws, getattr(self, "ws_eps", 0.0))
+        return params
 
     def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
         geo = self.geometry(at.in_shape)
-        inputs = [x, *onnx_params(g, at, self.weight_shapes(at.in_shape), {"weight": "kernel"})]
+        inputs = [x, *self.onnx_kernel(g, at)]
         if isinstance(geo, TransposedGeometry):
             g.node("ConvTranspose", inputs, at.name, kernel_shape=list(geo.kernel), strides=list(geo.stride), pads=onnx_pads(geo.pads),
                    dilations=list(geo.dilation), group=geo.groups, output_padding=list(geo.output_padding))
@@ -244,6 +289,8 @@ class Conv(ConvLike):
     d: int | tuple[int, ...] = arg(sizes, 1, "dilation: D or one per dimension")
     groups: int = arg(positive_int, 1, "number of groups G; must divide C_in and C_out", alias="g")
     bias: bool = arg(boolean, True, "add a learnable bias per output channel")
+    ws: str = arg(STANDARDISATIONS, "none", WS_DOC)
+    ws_eps: float = arg(positive_real, 1e-6, WS_EPS_DOC)
 
     def geometry(self, x: Shape) -> ConvGeometry:
         c_in, dims, (k, s, d) = _spatial_args(self, x, "k", "s", "d")
@@ -252,6 +299,8 @@ class Conv(ConvLike):
 
     @classmethod
     def torch_raised(cls, r: Raising) -> Raised | None:
+        if "ws" in r.values:
+            return None
         return Raised(f"{r.need('Conv2d')}(shape, {r.a('out')}, {r.a('k')}{r.kw('s', 'p', 'd', 'groups', 'bias')})", "module")
 
 
@@ -266,6 +315,9 @@ class DepthwiseConv(ConvLike):
     d: int | tuple[int, ...] = arg(sizes, 1, "dilation")
     mult: int = arg(positive_int, 1, "depth multiplier: C_out = mult × C_in")
     bias: bool = arg(boolean, True, "add a learnable bias per output channel")
+    ws: str = arg(STANDARDISATIONS, "none", WS_DOC)
+    ws_eps: float = arg(positive_real, 1e-6, WS_EPS_DOC)
+    filter: str = arg(FILTERS, "learned", FILTER_DOC)
 
     def geometry(self, x: Shape) -> ConvGeometry:
         c_in, dims, (k, s, d) = _spatial_args(self, x, "k", "s", "d")
@@ -273,6 +325,8 @@ class DepthwiseConv(ConvLike):
 
     @classmethod
     def torch_raised(cls, r: Raising) -> Raised | None:
+        if "ws" in r.values or "filter" in r.values:
+            return None
         mult = f"shape[0] * {r.a('mult')}" if r.a("mult") is not None else "shape[0]"
         return Raised(f"{r.need('Conv2d')}(shape, {mult}, {r.a('k')}{r.kw('s', 'p', 'd')}, groups=shape[0]{r.kw('bias')})", "module")
 
@@ -288,6 +342,8 @@ class PointwiseConv(ConvLike):
     s: int | tuple[int, ...] = arg(sizes, 1, "stride")
     groups: int = arg(positive_int, 1, "number of groups G", alias="g")
     bias: bool = arg(boolean, True, "add a learnable bias per output channel")
+    ws: str = arg(STANDARDISATIONS, "none", WS_DOC)
+    ws_eps: float = arg(positive_real, 1e-6, WS_EPS_DOC)
 
     def geometry(self, x: Shape) -> ConvGeometry:
         c_in, dims, (s,) = _spatial_args(self, x, "s")
@@ -297,6 +353,8 @@ class PointwiseConv(ConvLike):
 
     @classmethod
     def torch_raised(cls, r: Raising) -> Raised | None:
+        if "ws" in r.values:
+            return None
         return Raised(f"{r.need('Conv2d')}(shape, {r.a('out')}, 1{r.kw('s', 'groups', 'bias')})", "module")
 
 

@@ -23,7 +23,7 @@ from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.tables import GATHERS, table_add, tables_and_weights
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
 from groupcost.formats.onnx.views import VIEWS
-from groupcost.formats.onnx.weights import WEIGHT_SIDE
+from groupcost.formats.onnx.weights import WEIGHT_SIDE, folded_standardisation, is_binomial, stored_values
 from groupcost.ops import LAYER_TYPES, format_shape
 
 
@@ -72,7 +72,6 @@ def _conv(imp: Importer, i: int, node, inputs: list) -> Act:
     c_in, dims = feature_map(x)
     rank = len(dims)
     wdims = _kernel_dims(imp, node, inputs, rank)
-    _fixed_filter(imp, node, inputs[1])
     attrs = attributes(node)
     kernel, stride, dilation = _window(attrs, imp, node, rank, wdims[2:])
     if tuple(wdims[2:]) != kernel:
@@ -90,33 +89,47 @@ def _conv(imp: Importer, i: int, node, inputs: list) -> Act:
     path = imp.weight_owner(i, node)
     if _folded_batchnorm(node, bias):
         imp.folded_bn += 1
+    weight_args = _kernel_args(imp, node, inputs[1], c_in, c_out, groups)
     types = LAYER_TYPES
     ones, zeros = (1,) * rank, (0,) * (2 * rank)
     if groups == c_in and groups > 1:
-        if c_out == c_in and kernel == dims and pads == zeros and dilation == ones and stride == ones:
+        if c_out == c_in and kernel == dims and pads == zeros and dilation == ones and stride == ones and not weight_args:
             kind, layer = "gdc", types["gdc"](bias=bias)
         else:
-            kind, layer = "conv", types["dwconv"](k=kernel, s=stride, p=pads, d=dilation, mult=c_out // c_in, bias=bias)
+            kind, layer = "conv", types["dwconv"](k=kernel, s=stride, p=pads, d=dilation, mult=c_out // c_in, bias=bias, **weight_args)
     elif kernel == ones and pads == zeros and dilation == ones:
-        kind, layer = "conv", types["pwconv"](out=c_out, s=stride, groups=groups, bias=bias)
+        kind, layer = "conv", types["pwconv"](out=c_out, s=stride, groups=groups, bias=bias, **weight_args)
     else:
-        kind, layer = "conv", types["conv"](out=c_out, k=kernel, s=stride, p=pads, d=dilation, groups=groups, bias=bias)
+        kind, layer = "conv", types["conv"](out=c_out, k=kernel, s=stride, p=pads, d=dilation, groups=groups, bias=bias, **weight_args)
     return imp.module_call(i, node, imp.layer(i, node, kind, layer, x, path), tuple(node.input[1:3]))
 
 
-def _fixed_filter(imp: Importer, node, kernel) -> None:
-    """A kernel that is no module's parameter is refused: groupcost's conv counts its kernel as parameters.
+def _kernel_args(imp: Importer, node, kernel, c_in: int, c_out: int, groups: int) -> dict:
+    """The conv's arguments its kernel decides: `ws` for a standardised weight, `filter` for a fixed one.
 
     A functional conv over a buffer (an anti-aliasing blur's fixed filter) exports the buffer as a
     Constant node (TorchScript) or as an initializer under the buffer's name (torch.export); PyTorch
-    counts neither as a parameter, and from the file a buffer and a parameter look alike."""
-    name = imp.root(node.input[1])
-    if isinstance(kernel, Const) and name not in imp.initializers:
+    counts neither as a parameter, and from the file a buffer and a parameter look alike. Read as a
+    fixed filter where its values are the binomial filter, the same for every channel of a depthwise
+    conv (no trained weight is); any other such kernel is refused."""
+    if isinstance(kernel, Weight) and kernel.standardised is not None:
+        ws = kernel.standardised
+        return {"ws": "scaled" if ws.gain is not None else "std", "ws_eps": ws.eps}
+    name = kernel.name if isinstance(kernel, Weight) else imp.root(node.input[1])
+    if folded_standardisation(imp, name, kernel.dims):
+        raise Unsupported(f"its kernel '{name}' is a weight standardised by the exporter (constant-folded): a learned gain folded into it "
+                          "is lost from the file (export without constant folding, or with the TorchScript exporter)")
+    constant = isinstance(kernel, Const) and name not in imp.initializers
+    buffer_named = name in imp.initializers and LAYER_NAME.fullmatch(name) and not name.endswith(".weight")
+    if not constant and not buffer_named:
+        return {}
+    if groups == c_in > 1 and is_binomial(stored_values(imp, name, kernel), kernel.dims):
+        return {"filter": "binomial"}
+    if constant:
         raise Unsupported("its kernel is a constant of the graph, no module's parameter (a fixed filter such as an anti-aliasing blur, "
-                          "a buffer PyTorch does not count), which groupcost's conv would count as parameters")
-    if name in imp.initializers and LAYER_NAME.fullmatch(name) and not name.endswith(".weight"):
-        raise Unsupported(f"its kernel '{name}' is no module's weight: a buffer (a fixed filter such as an anti-aliasing blur, which "
-                          "PyTorch does not count) or a parameter, which groupcost cannot tell apart")
+                          "a buffer PyTorch does not count) and no binomial filter of a depthwise conv, which groupcost's conv would count as parameters")
+    raise Unsupported(f"its kernel '{name}' is no module's weight and no binomial filter of a depthwise conv: a buffer (a fixed filter, which "
+                      "PyTorch does not count) or a parameter, which groupcost cannot tell apart")
 
 
 def _conv_transpose(imp: Importer, i: int, node, inputs: list) -> Act:

@@ -72,11 +72,22 @@ class Const:
 
 
 @dataclass(frozen=True)
+class Standardised:
+    """A weight standardised per output channel before a conv reads it (BiT, NFNets): its learned gain's
+    initializer (None without one) and the eps added to the variance."""
+
+    gain: str | None
+    eps: float
+
+
+@dataclass(frozen=True)
 class Weight:
-    """An initializer too large to read, or any learnable tensor: only its dims are known."""
+    """An initializer too large to read, or any learnable tensor: only its dims are known (and whether
+    it was standardised on its way to a conv)."""
 
     name: str
     dims: tuple[int, ...]
+    standardised: Standardised | None = None
 
     @property
     def size(self) -> int:

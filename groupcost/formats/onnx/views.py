@@ -41,7 +41,9 @@ def _pad(imp: Importer, i: int, node, inputs: list):
     if mode == "constant" and value == 0 and readers and all(k >= 0 and imp.order[k].op_type == "Conv" and imp.order[k].input[0] == node.output[0] for k in readers):
         return PaddedView(x, spatial_pads)
     layer = LAYER_TYPES["pad"](p=spatial_pads, mode=_PAD_MODES[mode], value=value)
-    return imp.layer(i, node, "pad", layer, x)
+    path = imp.paths[i]
+    inside = path and readers and all(k >= 0 and imp.order[k].op_type == "Conv" and imp.paths[k] == path for k in readers)
+    return imp.layer(i, node, "pad", layer, x, f"{path}_pad" if inside else None)  # the module's name is its conv's, whose output it is
 
 
 def _transpose(imp: Importer, i: int, node, inputs: list):

@@ -3,16 +3,24 @@
 Weight standardisation (BiT, NFNets) computes a conv's weight from its initializer at run time:
 ReduceMean, Sub, Mul, Div, Sqrt, Pow ... of the initializer and scalars. The result is a Weight of
 the initializer's name, with the dims the arithmetic gives; the layer reading it counts its
-parameters as the initializer's. Arithmetic that brings in a second parameter (a learned gain) is
-refused: its parameters would be lost.
+parameters as the initializer's. Arithmetic that brings in a second parameter is refused: its
+parameters would be lost.
+
+timm's StdConv2d and ScaledStdConv2d standardise with `F.batch_norm(w.view(1, C_out, -1), None, None,
+weight=gain * scale, training=True)`: a BatchNormalization of the weight (its statistics computed in
+training mode, or by ReduceMean beside it), its scale the learned gain (a parameter PyTorch counts) or
+ones. That one is read as a Standardised weight, the gain kept by name, so that the conv counts it.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
+from groupcost.formats.onnx.constants import MADE_BY_EXPORTER, PARAMETER_NAME
 from groupcost.formats.onnx.importer import Importer
-from groupcost.formats.onnx.values import Const, Unsupported, Weight, attributes
+from groupcost.formats.onnx.values import Const, Standardised, Unsupported, Weight, attributes, tensor_values
+from groupcost.ops.conv_weights import binomial_kernel
 
 _ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"}
 _UNARY = {"Sqrt", "Reciprocal", "Neg", "Abs", "Cast", "Exp", "Log", "Clip"}  # Identity: a passthrough, which records the alias
@@ -31,13 +39,15 @@ def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None
 
 def weight_side(imp: Importer, node, inputs: list) -> Weight | None:
     """The node's output where it computes on a weight (its first Weight input) and scalars, else None."""
-    if node.op_type not in WEIGHT_SIDE:
+    if node.op_type not in WEIGHT_SIDE and node.op_type != "BatchNormalization":
         return None
     values = [v for v in inputs if v is not None]
     weights = [v for v in values if isinstance(v, Weight)]
     if not weights or any(not isinstance(v, (Weight, Const)) for v in values):
         return None
     first = weights[0]
+    if node.op_type == "BatchNormalization":
+        return _standardised(imp, node, inputs) if values[0] is first else None
     if node.op_type == "Reshape":
         return _reshaped(imp, node, first, inputs[1])
     if node.op_type in _REDUCTIONS:
@@ -53,7 +63,7 @@ def weight_side(imp: Importer, node, inputs: list) -> Weight | None:
         dims = _broadcast(dims, tuple(v.dims))
         if dims is None:
             raise imp.fail(node, f"operands {list(first.dims)} and {list(v.dims)} do not broadcast")
-    return Weight(first.name, dims)
+    return replace(first, dims=dims)
 
 
 def _reduced(imp: Importer, node, weight: Weight, inputs: list) -> Weight:
@@ -64,8 +74,8 @@ def _reduced(imp: Importer, node, weight: Weight, inputs: list) -> Weight:
     rank = len(weight.dims)
     picked = set(range(rank)) if not axes else {a % rank for a in axes}
     if attrs.get("keepdims", 1):
-        return Weight(weight.name, tuple(1 if k in picked else d for k, d in enumerate(weight.dims)))
-    return Weight(weight.name, tuple(d for k, d in enumerate(weight.dims) if k not in picked))
+        return replace(weight, dims=tuple(1 if k in picked else d for k, d in enumerate(weight.dims)))
+    return replace(weight, dims=tuple(d for k, d in enumerate(weight.dims) if k not in picked))
 
 
 def _reshaped(imp: Importer, node, weight: Weight, target) -> Weight:
@@ -79,4 +89,100 @@ def _reshaped(imp: Importer, node, weight: Weight, target) -> Weight:
         dims[dims.index(-1)] = total // known
     if any(not isinstance(d, int) or d < 0 for d in dims) or math.prod(dims) != total:
         raise imp.fail(node, f"cannot reshape weight {list(weight.dims)} to {dims}")
-    return Weight(weight.name, tuple(dims))
+    return replace(weight, dims=tuple(dims))
+
+
+STORED_LIMIT = 1 << 16
+"""Values read from a stored tensor to tell a constant from a parameter: a gain, a fixed filter (never a conv's weight)."""
+
+
+def stored_values(imp: Importer, name: str, value) -> tuple | None:
+    """The values of a tensor stored in the file: a small Const's, an initializer's or a Constant node's
+    (≤ STORED_LIMIT values); None where they cannot be read."""
+    if isinstance(value, Const) and value.values is not None:
+        return value.values
+    root = imp.root(name)
+    if root in imp.initializers:
+        return tensor_values(imp.initializers[root], imp.folder, STORED_LIMIT)
+    made_by = imp.producers.get(root)
+    if made_by is not None and imp.order[made_by].op_type == "Constant":
+        tensor = attributes(imp.order[made_by]).get("value")
+        return tensor_values(tensor, None, STORED_LIMIT) if tensor is not None else None
+    return None
+
+
+def _standardised(imp: Importer, node, inputs: list) -> Weight:
+    """`F.batch_norm(w.view(1, C, -1), weight=gain)` in training mode: w standardised per channel C; the
+    shift must be zeros and, out of training mode, the statistics the weight's own."""
+    weight = inputs[0]
+    if len(inputs) < 5 or len(weight.dims) < 2 or weight.dims[0] != 1:
+        raise Unsupported(f"a batch norm of the weight '{weight.name}' viewed as {list(weight.dims)}, not 1×C_out×…")
+    channels = weight.dims[1]
+    attrs = attributes(node)
+    if not attrs.get("training_mode", 0):  # torch.export writes the statistics: they must be the weight's own
+        for stat in inputs[3:5]:
+            if not isinstance(stat, Weight) or stat.name != weight.name or stat.size != channels:
+                raise Unsupported(f"a batch norm of the weight '{weight.name}' with statistics other than its own")
+    shift = stored_values(imp, node.input[2], inputs[2])
+    if shift is None or any(v != 0 for v in shift):
+        raise Unsupported(f"a learned shift of the standardised weight '{weight.name}': a second parameter in a weight")
+    gain = _gain(imp, node.input[1], inputs[1], weight.name, channels)
+    return Weight(weight.name, weight.dims, Standardised(gain, float(f"{attrs.get('epsilon', 1e-5):.6g}")))
+
+
+def _gain(imp: Importer, name: str, scale, weight: str, channels: int) -> str | None:
+    """The learned gain's name, or None for a constant scale of ones.
+
+    A parameter by its name (`conv.gain`), or an initializer the exporter computed from it (the gain times a
+    fixed scale, folded): its values differ per channel. Equal values there are ones (no gain) or an untrained
+    gain times a constant, which cannot be told apart unless they are ones."""
+    size = scale.size if isinstance(scale, Weight) else math.prod(scale.dims) if isinstance(scale, Const) else None
+    if size != channels:
+        raise Unsupported(f"a batch norm of the weight '{weight}' scaled by something other than one value per channel")
+    if isinstance(scale, Weight) and PARAMETER_NAME.fullmatch(scale.name) and not MADE_BY_EXPORTER.fullmatch(scale.name):
+        return scale.name
+    values = stored_values(imp, name, scale)
+    if values is None:
+        raise Unsupported(f"the scale of the standardised weight '{weight}' cannot be read (a learned gain or a constant)")
+    if all(v == 1 for v in values):
+        return None
+    root = imp.root(name)
+    if root not in imp.initializers:
+        raise Unsupported(f"a constant scale of the standardised weight '{weight}' (groupcost reads a learned gain or ones)")
+    if len(set(values)) == 1:
+        raise Unsupported(f"the scale of the standardised weight '{weight}' is one value for every channel: an untrained gain "
+                          "or a constant, which groupcost cannot tell apart")
+    return root
+
+
+def is_binomial(values: tuple | None, dims: tuple[int, ...]) -> bool:
+    """Whether a C_out×1×k… kernel's values are the binomial filter for every channel, exactly (its
+    values are dyadic fractions, exact in float32)."""
+    if values is None or len(dims) < 3 or dims[1] != 1 or len(values) != math.prod(dims):
+        return False
+    one = binomial_kernel(tuple(dims[2:]))
+    return all(v == one[k % len(one)] for k, v in enumerate(values))
+
+
+def folded_standardisation(imp: Importer, name: str, dims: tuple[int, ...]) -> bool:
+    """Whether a conv's kernel is an initializer torch.export computed (`view_8`) whose every output channel has
+    mean 0 and a spread other than 1: a standardised weight times a gain, folded to a constant, the gain's
+    parameters gone from the file. Spread 1 is a standardisation without a gain (the weight is the parameter).
+    One that cannot be read counts as one (it cannot be told apart)."""
+    if name not in imp.initializers or not MADE_BY_EXPORTER.fullmatch(name) or name.startswith(("onnx::", "/", "val_")):
+        return False
+    values = tensor_values(imp.initializers[name], imp.folder, 1 << 22)
+    if values is None:
+        return True
+    per_row = len(values) // dims[0]
+    if per_row < 2:
+        return False
+    unit = True
+    for r in range(dims[0]):
+        row = values[r * per_row:(r + 1) * per_row]
+        mean = sum(row) / per_row
+        spread = math.sqrt(sum((v - mean) ** 2 for v in row) / per_row)
+        if abs(mean) > 1e-4 * spread:
+            return False
+        unit = unit and abs(spread - 1) < 1e-2
+    return not unit

@@ -114,42 +114,6 @@ def test_torchscript_scopes_read_as_module_paths(fold, tmp_path):
     assert paths <= modules
 
 
-class _Blur(torch.nn.Module):
-    """Anti-aliased downsampling (Zhang 2019): a fixed binomial filter, a buffer, applied per channel by a
-    functional depthwise conv with stride 2."""
-
-    def __init__(self, width: int):
-        super().__init__()
-        taps = torch.tensor([1.0, 2.0, 1.0])
-        self.register_buffer("filt", (taps[:, None] * taps[None, :] / 16).expand(width, 1, 3, 3).clone())
-
-    def forward(self, x):
-        return torch.nn.functional.conv2d(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"), self.filt, stride=2, groups=x.shape[1])
-
-
-class _BlurDownsample(torch.nn.Module):
-    def __init__(self, width: int = 4):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, width, 3, padding=1)
-        self.aa = _Blur(width)
-
-    def forward(self, x):
-        return self.aa(self.conv(x))
-
-
-@pytest.mark.parametrize("how", EXPORTERS)
-def test_a_conv_over_a_buffer_is_refused_by_name(how, tmp_path):
-    """PyTorch counts the learned conv's 112 parameters, not the filter (a buffer); groupcost's conv counted
-    the filter's 36 values as parameters, exit 0. A kernel that is no module's weight is refused."""
-    from groupcost.errors import GroupcostError
-
-    model = _BlurDownsample().eval()
-    params, _, _, _ = torch_counts_with_matmul(model, (3, 8, 8))
-    assert params == 4 * 3 * 9 + 4
-    with pytest.raises(GroupcostError, match="no module's"):
-        read_network(export(model, (3, 8, 8), tmp_path, how))
-
-
 class _CumulativeBlock(torch.nn.Module):
     def __init__(self):
         super().__init__()
