@@ -21,7 +21,8 @@ from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_lo
 from groupcost.formats.onnx.folding import FOLDED, elementwise
 from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.tables import GATHERS, table_add, tables_and_weights
-from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
+from groupcost.formats.onnx.tokens import merged_batchnorm, read_merged
+from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, MergedTokens, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
 from groupcost.formats.onnx.views import VIEWS
 from groupcost.formats.onnx.weights import WEIGHT_SIDE
 from groupcost.ops import LAYER_TYPES, format_shape
@@ -187,9 +188,11 @@ def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
         raise Unsupported("a product of an activation and a computed tensor")
     tokens = not view and len(x.shape) >= 2 and x.channels is None and len(weight.dims) == 2 and weight.dims[0] == x.shape[-1]
     swap = (1, len(x.shape))
-    if tokens:  # nn.Linear on the last axis of N×…×C tokens: the features moved first, a `linear`, moved back
-        x = imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), x)
     kind = "linear" if view or tokens else "fc"
+    # a transposed weight (groupcost's own linear: MatMul reads `NAME/weight_t`) is named by the initializer it transposes
+    preferred = imp.weight_owner(i, node) or (parameter_module(weight.name) if isinstance(weight, Weight) and not imp.paths[i] else None)
+    if tokens:  # nn.Linear on the last axis of N×…×C tokens: the features moved first (named after the linear), a `linear`, moved back
+        x = imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), x, f"{imp.step_name(i, kind, preferred)}_in")
     if len(weight.dims) != 2 or (x.channels is not None if view or tokens else len(x.shape) != 1):
         raise Unsupported(f"a product of {format_shape(x.shape)} with a {list(weight.dims)} weight, not a linear layer on a flat vector")
     if weight.dims[0] != x.shape[0]:
@@ -201,15 +204,14 @@ def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
         other = [imp.env.get(n) for n in reader[1].input if n != node.output[0]]
         if len(other) == 1 and isinstance(other[0], (Weight, Const)) and tuple(other[0].dims) in ((out,), (1, out)):
             bias_add = reader
-    # a transposed weight (groupcost's own linear: MatMul reads `NAME/weight_t`) is named by the initializer it transposes
-    preferred = imp.weight_owner(i, node) or (parameter_module(weight.name) if isinstance(weight, Weight) and not imp.paths[i] else None)
     y = imp.layer(i, node, kind, LAYER_TYPES[kind](out=out, bias=bias_add is not None), x, preferred)
     if isinstance(weight, Weight):
         bias = [n for n in bias_add[1].input if n != node.output[0]] if bias_add is not None else []
         y = imp.module_call(i, node, y, (node.input[1], *bias))
     result = ChannelsLast(y) if view else y
-    if tokens:
-        result = imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), y, f"{y.name}_out")
+    if tokens:  # moved back, unless only a BatchNorm1d over the flattened tokens reads them (LeViT): a view then
+        merged = read_merged(imp, bias_add[1].output[0] if bias_add is not None else node.output[0])
+        result = ChannelsLast(y) if merged else imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), y, f"{y.name}_out")
     if bias_add is not None:
         imp.consumed.add(bias_add[0])
         imp.env[bias_add[1].output[0]] = result
@@ -226,7 +228,9 @@ def _learned(imp: Importer, tensor: str) -> bool:
     return imp.root(tensor) in imp.initializers and not GENERATED_NAME.match(tensor) and not GENERATED_NAME.match(imp.root(tensor))
 
 
-def _batchnorm(imp: Importer, i: int, node, inputs: list) -> Act:
+def _batchnorm(imp: Importer, i: int, node, inputs: list) -> Act | MergedTokens:
+    if isinstance(inputs[0], MergedTokens):
+        return merged_batchnorm(imp, i, node, inputs, _batchnorm)
     x = as_act(inputs[0])
     scale = inputs[1]
     if not isinstance(scale, (Weight, Const)) or tuple(scale.dims) != (x.shape[0],):
@@ -433,7 +437,12 @@ def _layernorm(imp: Importer, i: int, node, inputs: list):
     act = x.x if view else as_act(x)
     rank = len(act.shape) + 1
     attrs = attributes(node)
-    if attrs.get("axis", -1) % rank != rank - 1 or not (view or rank == 2):
+    if attrs.get("axis", -1) % rank != rank - 1:
+        raise Unsupported("a layer norm over other than the channels")
+    if not view and rank == 3 and act.channels is None:  # N×L×C tokens (a linear's output): their channels moved first, a view after
+        named = imp.step_name(i, "layernorm", imp.weight_owner(i, node))
+        act, view = imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=(1, 2)), act, f"{named}_in"), True
+    if not (view or rank == 2):
         raise Unsupported("a layer norm over other than the channels")
     bias = inputs[2] if len(inputs) > 2 else None
     c = act.shape[0]
