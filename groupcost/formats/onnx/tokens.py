@@ -26,7 +26,7 @@ def _tokens(x) -> Act | None:
 def flattened(imp: Importer, x, axis: int) -> MergedTokens | None:
     """A Flatten of N×L×C tokens at axis 2, (N·L)×C: the merged view; None for any other Flatten."""
     tokens = _tokens(x)
-    return MergedTokens(tokens) if tokens is not None and axis % 3 == 2 else None
+    return MergedTokens(tokens) if tokens is not None and tokens.shape[1] > 1 and axis % 3 == 2 else None
 
 
 def reshaped(imp: Importer, i: int, node, x, target: Const) -> MergedTokens | ChannelsLast | Act | None:
@@ -43,7 +43,7 @@ def reshaped(imp: Importer, i: int, node, x, target: Const) -> MergedTokens | Ch
             return imp.materialized(i, node, ChannelsLast(x.x))
         raise Unsupported(f"a reshape of (N·{length})×{c} tokens (the batch merged into the positions) to {dims}, not back to N×{length}×…")
     tokens = _tokens(x)
-    if tokens is None:
+    if tokens is None or tokens.shape[1] == 1:  # one token: merged with the batch it is a flatten
         return None
     c, length = tokens.shape
     dims = list(target.values)

@@ -159,6 +159,8 @@ Value = Union[Act, Const, Weight, Unknown, GroupedView, PaddedView, ChannelsLast
 
 def as_act(value, what: str = "its input") -> Act:
     """`value` as an activation; a constant or weight is Unsupported."""
+    if isinstance(value, MergedTokens):
+        raise Unsupported(f"{what} is tokens with the batch merged into their positions, (N·L)×C, which groupcost reads in a BatchNorm1d only")
     if not isinstance(value, Act):
         raise Unsupported(f"{what} is a constant, not an activation")
     return value
