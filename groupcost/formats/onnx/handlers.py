@@ -21,7 +21,7 @@ from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_lo
 from groupcost.formats.onnx.folding import FOLDED, elementwise
 from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.tables import GATHERS, table_add, tables_and_weights
-from groupcost.formats.onnx.tokens import merged_batchnorm, read_merged
+from groupcost.formats.onnx.tokens import merged_batchnorm
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, MergedTokens, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
 from groupcost.formats.onnx.views import VIEWS
 from groupcost.formats.onnx.weights import WEIGHT_SIDE
@@ -209,9 +209,8 @@ def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
         bias = [n for n in bias_add[1].input if n != node.output[0]] if bias_add is not None else []
         y = imp.module_call(i, node, y, (node.input[1], *bias))
     result = ChannelsLast(y) if view else y
-    if tokens:  # moved back, unless only a BatchNorm1d over the flattened tokens reads them (LeViT): a view then
-        merged = read_merged(imp, bias_add[1].output[0] if bias_add is not None else node.output[0])
-        result = ChannelsLast(y) if merged else imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), y, f"{y.name}_out")
+    if tokens:  # N×L×C tokens: a channels-last view of the C×L output, moved back only where a reader needs it; other ranks moved back
+        result = ChannelsLast(y) if len(y.shape) == 2 else imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), y, f"{y.name}_out")
     if bias_add is not None:
         imp.consumed.add(bias_add[0])
         imp.env[bias_add[1].output[0]] = result
@@ -437,12 +436,7 @@ def _layernorm(imp: Importer, i: int, node, inputs: list):
     act = x.x if view else as_act(x)
     rank = len(act.shape) + 1
     attrs = attributes(node)
-    if attrs.get("axis", -1) % rank != rank - 1:
-        raise Unsupported("a layer norm over other than the channels")
-    if not view and rank == 3 and act.channels is None:  # N×L×C tokens (a linear's output): their channels moved first, a view after
-        named = imp.step_name(i, "layernorm", imp.weight_owner(i, node))
-        act, view = imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=(1, 2)), act, f"{named}_in"), True
-    if not (view or rank == 2):
+    if attrs.get("axis", -1) % rank != rank - 1 or not (view or rank == 2):
         raise Unsupported("a layer norm over other than the channels")
     bias = inputs[2] if len(inputs) > 2 else None
     c = act.shape[0]

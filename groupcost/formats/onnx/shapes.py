@@ -35,7 +35,7 @@ def _flatten(imp: Importer, i: int, node, inputs: list):
     x = inputs[0]
     if isinstance(x, Const):
         return Const(x.values, (math.prod(x.dims),))
-    merged = flattened(imp, x, attributes(node).get("axis", 1))
+    merged = flattened(x, attributes(node).get("axis", 1))
     if merged is not None:
         return merged
     x = as_act(x)

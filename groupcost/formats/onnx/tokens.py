@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from groupcost.formats.onnx.importer import Importer
-from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, MergedTokens, Unsupported, attributes
+from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, MergedTokens, Unsupported
 
 
 def _tokens(x) -> Act | None:
@@ -23,7 +23,7 @@ def _tokens(x) -> Act | None:
     return None
 
 
-def flattened(imp: Importer, x, axis: int) -> MergedTokens | None:
+def flattened(x, axis: int) -> MergedTokens | None:
     """A Flatten of N×L×C tokens at axis 2, (N·L)×C: the merged view; None for any other Flatten."""
     tokens = _tokens(x)
     return MergedTokens(tokens) if tokens is not None and tokens.shape[1] > 1 and axis % 3 == 2 else None
@@ -37,7 +37,8 @@ def reshaped(imp: Importer, i: int, node, x, target: Const) -> MergedTokens | Ch
     if isinstance(x, MergedTokens):
         c, length = x.x.shape
         dims = list(target.values)
-        if len(dims) == 3 and dims[0] in (BATCH, -1, imp.batch) and tuple(dims[1:]) in ((length, c), (0, c), (length, 0), (0, 0)):
+        rows, *rest = dims
+        if (rows in (BATCH, imp.batch) and rest in ([length, c], [length, -1], [-1, c])) or (rows == -1 and rest == [length, c]):
             return ChannelsLast(x.x)
         if len(dims) > 3 and dims[0] in (BATCH, -1, imp.batch) and dims[1] == length and -1 not in dims[1:] and math.prod(dims[2:]) == c:
             return imp.materialized(i, node, ChannelsLast(x.x))
@@ -50,30 +51,6 @@ def reshaped(imp: Importer, i: int, node, x, target: Const) -> MergedTokens | Ch
     if len(dims) == 2 and dims[1] in (c, -1) and dims[0] in (-1, length * imp.batch) and (dims[0], dims[1]) != (-1, -1):
         return MergedTokens(tokens)
     return None
-
-
-def read_merged(imp: Importer, tensor: str) -> bool:
-    """Whether N×L×C tokens are read only to be merged, (N·L)×C, and their shape taken (for `reshape_as`): a
-    linear's output then stays a channels-last view, with no transpose of its own."""
-    readers = imp.consumers.get(tensor, [])
-    merged = False
-    for k in readers:
-        if k < 0:
-            return False
-        reader = imp.order[k]
-        if reader.op_type == "Flatten" and reader.input[0] == tensor and attributes(reader).get("axis", 1) % 3 == 2:
-            merged = True
-        elif reader.op_type == "Reshape" and reader.input[0] == tensor and _flat_target(imp, reader.input[1]):
-            merged = True
-        elif reader.op_type != "Shape":
-            return False
-    return merged
-
-
-def _flat_target(imp: Importer, tensor: str) -> bool:
-    """A Reshape's target known before its input: two numbers, the last positive (`[-1, C]`)."""
-    target = imp.env.get(tensor)
-    return isinstance(target, Const) and target.values is not None and len(target.values) == 2 and isinstance(target.values[1], int) and target.values[1] > 0
 
 
 def merged_batchnorm(imp: Importer, i: int, node, inputs: list, batchnorm) -> MergedTokens:
