@@ -21,7 +21,8 @@ from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_lo
 from groupcost.formats.onnx.folding import FOLDED, elementwise
 from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.tables import GATHERS, table_add, tables_and_weights
-from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
+from groupcost.formats.onnx.tokens import merged_batchnorm
+from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, MergedTokens, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
 from groupcost.formats.onnx.views import VIEWS
 from groupcost.formats.onnx.weights import WEIGHT_SIDE, folded_standardisation, is_binomial, stored_values
 from groupcost.ops import LAYER_TYPES, format_shape
@@ -200,9 +201,11 @@ def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
         raise Unsupported("a product of an activation and a computed tensor")
     tokens = not view and len(x.shape) >= 2 and x.channels is None and len(weight.dims) == 2 and weight.dims[0] == x.shape[-1]
     swap = (1, len(x.shape))
-    if tokens:  # nn.Linear on the last axis of N×…×C tokens: the features moved first, a `linear`, moved back
-        x = imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), x)
     kind = "linear" if view or tokens else "fc"
+    # a transposed weight (groupcost's own linear: MatMul reads `NAME/weight_t`) is named by the initializer it transposes
+    preferred = imp.weight_owner(i, node) or (parameter_module(weight.name) if isinstance(weight, Weight) and not imp.paths[i] else None)
+    if tokens:  # nn.Linear on the last axis of N×…×C tokens: the features moved first (named after the linear), a `linear`, moved back
+        x = imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), x, f"{imp.step_name(i, kind, preferred)}_in")
     if len(weight.dims) != 2 or (x.channels is not None if view or tokens else len(x.shape) != 1):
         raise Unsupported(f"a product of {format_shape(x.shape)} with a {list(weight.dims)} weight, not a linear layer on a flat vector")
     if weight.dims[0] != x.shape[0]:
@@ -214,15 +217,13 @@ def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
         other = [imp.env.get(n) for n in reader[1].input if n != node.output[0]]
         if len(other) == 1 and isinstance(other[0], (Weight, Const)) and tuple(other[0].dims) in ((out,), (1, out)):
             bias_add = reader
-    # a transposed weight (groupcost's own linear: MatMul reads `NAME/weight_t`) is named by the initializer it transposes
-    preferred = imp.weight_owner(i, node) or (parameter_module(weight.name) if isinstance(weight, Weight) and not imp.paths[i] else None)
     y = imp.layer(i, node, kind, LAYER_TYPES[kind](out=out, bias=bias_add is not None), x, preferred)
     if isinstance(weight, Weight):
         bias = [n for n in bias_add[1].input if n != node.output[0]] if bias_add is not None else []
         y = imp.module_call(i, node, y, (node.input[1], *bias))
     result = ChannelsLast(y) if view else y
-    if tokens:
-        result = imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), y, f"{y.name}_out")
+    if tokens:  # N×L×C tokens: a channels-last view of the C×L output, moved back only where a reader needs it; other ranks moved back
+        result = ChannelsLast(y) if len(y.shape) == 2 else imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), y, f"{y.name}_out")
     if bias_add is not None:
         imp.consumed.add(bias_add[0])
         imp.env[bias_add[1].output[0]] = result
@@ -239,7 +240,9 @@ def _learned(imp: Importer, tensor: str) -> bool:
     return imp.root(tensor) in imp.initializers and not GENERATED_NAME.match(tensor) and not GENERATED_NAME.match(imp.root(tensor))
 
 
-def _batchnorm(imp: Importer, i: int, node, inputs: list) -> Act:
+def _batchnorm(imp: Importer, i: int, node, inputs: list) -> Act | MergedTokens:
+    if isinstance(inputs[0], MergedTokens):
+        return merged_batchnorm(imp, i, node, inputs, _batchnorm)
     x = as_act(inputs[0])
     scale = inputs[1]
     if not isinstance(scale, (Weight, Const)) or tuple(scale.dims) != (x.shape[0],):

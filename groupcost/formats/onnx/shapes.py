@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 from groupcost.formats.onnx.importer import Importer
-from groupcost.formats.onnx.values import (BATCH, SMALL, UNKNOWN, Act, ChannelsLast, Const, Cropped, GroupedView, Unsupported, as_act,
+from groupcost.formats.onnx.tokens import flattened, reshaped
+from groupcost.formats.onnx.values import (BATCH, SMALL, UNKNOWN, Act, ChannelsLast, Const, Cropped, GroupedView, MergedTokens, Unsupported, as_act,
                                            attributes, tensor_values)
 from groupcost.formats.onnx.views import bound, grouped_view, spatial_slice
 from groupcost.ops import LAYER_TYPES, format_shape
@@ -34,6 +35,9 @@ def _flatten(imp: Importer, i: int, node, inputs: list):
     x = inputs[0]
     if isinstance(x, Const):
         return Const(x.values, (math.prod(x.dims),))
+    merged = flattened(x, attributes(node).get("axis", 1))
+    if merged is not None:
+        return merged
     x = as_act(x)
     axis = attributes(node).get("axis", 1) % (len(x.shape) + 1)
     if axis == 0:
@@ -100,7 +104,10 @@ def _reshape(imp: Importer, i: int, node, inputs: list):
         if x.swapped and out is not None and tuple(out) == (BATCH, c, h, w):
             return imp.layer(i, node, "shuffle", LAYER_TYPES["shuffle"](groups=x.groups), x.x)
         raise Unsupported("a reshape of a grouped view other than a channel shuffle's")
-    x = as_act(x)
+    merged = reshaped(imp, i, node, x, target)
+    if isinstance(merged, (MergedTokens, ChannelsLast)):
+        return merged
+    x = as_act(x if merged is None else merged)
     out = _target_shape(x, target, bool(attributes(node).get("allowzero", 0)), imp.batch)
     if out is None or not out or out[0] is not BATCH or math.prod(out[1:]) != math.prod(x.shape):
         raise Unsupported(f"a reshape of N×{format_shape(x.shape)} to {list(target.values)}")
@@ -199,6 +206,8 @@ def _shape(imp: Importer, i: int, node, inputs: list) -> Const:
         dims = (BATCH, x.x.shape[0], *(stop - start for start, stop in x.box))
     elif isinstance(x, ChannelsLast):
         dims = (BATCH, *x.x.shape[1:], x.x.shape[0])
+    elif isinstance(x, MergedTokens):
+        raise Unsupported("the shape of tokens with the batch merged into their positions")
     else:
         dims = (BATCH, *x.shape) if isinstance(x, Act) else tuple(x.dims)
     attrs = attributes(node)

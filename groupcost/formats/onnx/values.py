@@ -1,7 +1,7 @@
 """What flows along an ONNX graph as the importer reads it, and how its protos are read.
 
 An activation (`Act`: a step's output or the input, maybe a channel range of it), a small constant
-(`Const`, for shape arithmetic), a weight (`Weight`: dims only), or something unknown; and four
+(`Const`, for shape arithmetic), a weight (`Weight`: dims only), or something unknown; and the
 views that stand for an activation until an operator reads them (see groupcost.formats.onnx.views).
 """
 
@@ -156,11 +156,22 @@ class TokensFirst:
     x: Act
 
 
-Value = Union[Act, Const, Weight, Unknown, GroupedView, PaddedView, ChannelsLast, Cropped, TokensFirst, Table]
+@dataclass(frozen=True)
+class MergedTokens:
+    """The N×L×C tokens of x (a C×L activation, its channels moved last) with the batch merged into the
+    positions, (N·L)×C: LeViT's `bn(x.flatten(0, 1)).reshape_as(x)`. A BatchNorm over C reads it as
+    BatchNorm1d(C) reads x; a reshape back to N×L×C makes it the channels-last view again."""
+
+    x: Act
+
+
+Value = Union[Act, Const, Weight, Unknown, GroupedView, PaddedView, ChannelsLast, Cropped, TokensFirst, Table, MergedTokens]
 
 
 def as_act(value, what: str = "its input") -> Act:
     """`value` as an activation; a constant or weight is Unsupported."""
+    if isinstance(value, MergedTokens):
+        raise Unsupported(f"{what} is tokens with the batch merged into their positions, (N·L)×C, which groupcost reads in a BatchNorm1d only")
     if not isinstance(value, Act):
         raise Unsupported(f"{what} is a constant, not an activation")
     return value

@@ -1,0 +1,118 @@
+"""Norms over the channels of N × L × C tokens: LeViT's BatchNorm1d over the flattened tokens of the batch, and
+EfficientFormer's MetaBlocks (a LayerNorm over each token's channels after a linear), from tests/torch_tokens.py.
+
+Each model is exported three ways and read by `analyze`, `import` and `torch:`: PyTorch's parameter count (less
+the BatchNorm2d the folding exporters merge into the conv before it), MACs (conv + linear, and attention's
+products apart), output shape; each BatchNorm1d a `bn` of its module's name with PyTorch's parameters and
+buffers on the C × L tokens; each LayerNorm a `layernorm` of 2C parameters. Where torch.export folds the
+gathered position table into a constant, the file is refused by name.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from torch import nn  # noqa: E402
+
+from groupcost.formats.onnx.reader import read_network  # noqa: E402
+from groupcost.formats.onnx.values import OnnxError  # noqa: E402
+from groupcost.graph.analysis import analyze  # noqa: E402
+from groupcost.language import build, parse_text  # noqa: E402
+from groupcost.language.raising import raise_spec  # noqa: E402
+from groupcost.sources import read_graph  # noqa: E402
+from torch_named import export_onnx  # noqa: E402
+from torch_reference import torch_counts_with_matmul  # noqa: E402
+from torch_tokens import token_model  # noqa: E402
+
+from test_onnx_patterns import EXPORTERS  # noqa: E402
+
+INPUT = (3, 8, 8)
+TOKENS = 16  # the stem's 4 × 4 map
+KINDS = ["levit", "levit_mlp", "efficientformer"]
+TABLES = {"levit": "block.attn.attention_biases", "efficientformer": "meta3d.token_mixer.attention_biases"}
+
+
+def _export(model, folder, how: str):
+    path = folder / f"{how}.onnx"
+    export_onnx(model, INPUT, path, dynamo=how == "dynamo", fold=how != "unfolded", opset=17 if how == "folded" else None)
+    return path
+
+
+def _folded_away(model) -> int:
+    """The parameters the folding exporters drop: 2C for each BatchNorm2d right after a conv with a bias, which
+    becomes that conv's bias (README, "Folded BatchNorm")."""
+    lost = 0
+    for part in model.modules():
+        if isinstance(part, nn.Sequential):
+            for before, after in zip(part, list(part)[1:]):
+                if isinstance(before, nn.Conv2d) and before.bias is not None and isinstance(after, nn.BatchNorm2d):
+                    lost += 2 * after.num_features
+    return lost
+
+
+def _assert_reads_as_pytorch(network, model, kind: str, how: str, folded: bool) -> None:
+    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, INPUT)
+    report = analyze(network)
+    expected = params - _folded_away(model) if folded else params
+    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs, report.output_shape) == (expected, macs, matmul_macs, out_shape), how
+    rows = {row.name: row for row in report.rows}
+    norms = [(name, part) for name, part in model.named_modules() if isinstance(part, (nn.BatchNorm1d, nn.LayerNorm))]
+    assert norms, how
+    for name, part in norms:
+        row = rows.get(name)
+        assert row is not None, (how, name, sorted(rows))
+        c = part.weight.numel()
+        torch_buffers = sum(b.numel() for b in part.buffers())
+        layer = "bn" if isinstance(part, nn.BatchNorm1d) else "layernorm"
+        assert (row.kind, row.params, row.buffers, row.out_shape) == (layer, 2 * c, torch_buffers, (c, TOKENS)), (how, name)
+    table = TABLES.get(kind)
+    tables = [(row.name, row.params) for row in report.rows if row.kind == "bias_table"]
+    assert tables == ([(table, model.get_parameter(table).numel())] if table else []), how
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_norms_over_tokens_read_exactly_every_way(kind, how, tmp_path):
+    model = token_model(kind)
+    path = _export(model, tmp_path, how)
+    try:
+        network = read_network(path)
+    except OnnxError as exc:
+        # torch.export folds the gathered position table into a constant it computed: refused by name, as in test_onnx_tables
+        assert how == "dynamo" and kind != "levit_mlp", str(exc)
+        assert "exporter computed" in str(exc) and "optimize=False" in str(exc), str(exc)
+        return
+    _assert_reads_as_pytorch(network, model, kind, f"{kind} {how} analyze", folded=how != "unfolded")
+    raised = build(parse_text(raise_spec(network), "<raised>"), {})
+    _assert_reads_as_pytorch(raised, model, kind, f"{kind} {how} import", folded=how != "unfolded")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_norms_over_tokens_read_from_their_torch_factory(kind):
+    graph = read_graph("torch:torch_tokens:token_model", INPUT, {"kind": kind})
+    _assert_reads_as_pytorch(graph, token_model(kind), kind, f"{kind} torch:", folded=False)
+
+
+class _MergedThenRelu(nn.Module):
+    """Tokens flattened with the batch, (N·L)×C, and read by a ReLU: not a BatchNorm1d over them."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.linear = nn.Linear(8, 8, bias=False)
+
+    def forward(self, x):
+        y = self.linear(self.conv(x).flatten(2).transpose(1, 2))
+        return y.flatten(0, 1).relu().reshape_as(y)
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_merged_tokens_read_by_other_than_a_batch_norm_are_refused_by_name(cli, how, tmp_path):
+    path = _export(_MergedThenRelu().eval(), tmp_path, how)
+    result = cli("analyze", path)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"{path}: error: ") and "Relu" in result.output and "batch merged into their positions" in result.output
+    assert "Traceback" not in result.output
