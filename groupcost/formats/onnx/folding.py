@@ -5,7 +5,7 @@ TorchScript traces `x.shape` as Shape → Gather and builds index grids (anchors
 from Range, Expand, Equal and Where; torch.export does the same around a symbolic batch; a sine
 positional encoding is Range → Div → Sin/Cos → Concat, DETR's is a CumSum of a mask. None of it
 depends on activation values, so it is evaluated here as small constants (a value unknown where
-the batch enters it), or as a constant of known dims and unread values past SMALL elements. A
+the batch enters it), or as a constant of known dims and unread values past GRID elements (SMALL for products). A
 constant that reaches a feature map is then a fixed `elementwise` step: 0 parameters, its shape.
 An Expand of an activation to its own shape is the activation; so is one to a larger shape whose every
 reader is an element-wise operator that broadcasts it the same way (ECA's `gate.expand_as(x) * x`).
@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 from groupcost.formats.onnx.importer import Importer
-from groupcost.formats.onnx.values import BATCH, SMALL, Act, Const, Unsupported, attributes
+from groupcost.formats.onnx.values import BATCH, GRID, SMALL, Act, Const, Unsupported, attributes
 from groupcost.ops import format_shape
 
 
@@ -30,9 +30,9 @@ def broadcast_dims(a: tuple, b: tuple) -> tuple[int, ...] | None:
 
 
 def broadcast_values(c: Const, dims: tuple[int, ...]) -> tuple | None:
-    """c's values laid out over `dims` (c broadcasts into them), or None when unknown or past SMALL."""
+    """c's values laid out over `dims` (c broadcasts into them), or None when unknown or past GRID."""
     n = math.prod(dims)
-    if c.values is None or n > SMALL:
+    if c.values is None or n > GRID:
         return None
     own = (1,) * (len(dims) - len(c.dims)) + tuple(c.dims)
     strides, step = [], 1
@@ -74,7 +74,7 @@ def _range(imp: Importer, i: int, node, inputs: list) -> Const:
     if any(v is None or v is BATCH for v in (start, limit, delta)) or not delta:
         raise Unsupported("a range whose bounds depend on the batch or are unknown")
     n = max(0, math.ceil((limit - start) / delta))
-    if n > SMALL:
+    if n > GRID:
         return Const(None, (n,))
     return Const(tuple(start + k * delta for k in range(n)), (n,))
 
@@ -135,7 +135,7 @@ def _tile(imp: Importer, i: int, node, inputs: list) -> Const:
     if not isinstance(x, Const) or len(repeats) != len(x.dims) or any(not isinstance(r, int) or r < 1 for r in repeats):
         raise Unsupported("a tile of other than a constant")
     dims = tuple(d * r for d, r in zip(x.dims, repeats))
-    if x.values is None or math.prod(dims) > SMALL:
+    if x.values is None or math.prod(dims) > GRID:
         return Const(None, dims)
     out = []
     for flat in range(math.prod(dims)):

@@ -11,7 +11,7 @@ import math
 
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.tokens import flattened, reshaped
-from groupcost.formats.onnx.values import (BATCH, SMALL, UNKNOWN, Act, ChannelsLast, Const, Cropped, GroupedView, MergedTokens, Unsupported, as_act,
+from groupcost.formats.onnx.values import (BATCH, GRID, UNKNOWN, Act, ChannelsLast, Const, Cropped, GroupedView, MergedTokens, Unsupported, as_act,
                                            attributes, tensor_values)
 from groupcost.formats.onnx.views import bound, grouped_view, spatial_slice
 from groupcost.ops import LAYER_TYPES, format_shape
@@ -234,7 +234,7 @@ def _constant_of_shape(imp: Importer, i: int, node, inputs: list) -> Const:
     dims = imp.const(inputs[0], node, "its shape").values
     if any(not isinstance(d, int) or d < 0 for d in dims):
         raise Unsupported("a constant of an unknown shape")
-    if math.prod(dims) > SMALL:  # known dims, values unread (a large mask of ones)
+    if math.prod(dims) > GRID:  # known dims, values unread (a large mask of ones)
         return Const(None, tuple(dims))
     tensor = attributes(node).get("value")
     fill = (tensor_values(tensor, None) or (0,))[0] if tensor is not None else 0

@@ -19,6 +19,7 @@ from groupcost.graph.builder import Tensor
 from groupcost.ops import format_shape
 
 SMALL = 1024  # elements of a constant we read (shape arithmetic, clip bounds): never a weight tensor
+GRID = 1 << 16  # elements of a constant computed at run time from ranges that we evaluate (anchor grids: 2 × 8,400 at 640 × 640)
 
 
 class OnnxError(SpecError):

@@ -54,6 +54,21 @@ def test_anchor_free_decoding_reads_as_dist2bbox(xywh, how, tmp_path):
     assert len(decoding) == 1 and decoding[0].out_shape == (4, 16 * 16 + 8 * 8) and decoding[0].macs == 0
 
 
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_anchors_built_at_run_time_at_a_large_input_read_as_dist2bbox(how, tmp_path):
+    """At 3×256×256 the head has 64·64 + 32·32 = 5,120 cells: the anchor grid TorchScript builds at run time
+    (Range, Expand to 64×64, ConstantOfShape of 4,096 strides) is evaluated, as at the small input (it was refused
+    past 1,024 values in one step)."""
+    model = AnchorFreeHead()
+    params, macs, out_shape = torch_counts(model, (3, 256, 256))
+    path = tmp_path / f"{how}.onnx"
+    export_onnx(model.eval(), (3, 256, 256), path, dynamo=how == "dynamo", fold=how != "unfolded")
+    report = analyze(read_network(path))
+    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
+    decoding = [row for row in report.rows if row.type == "dist2bbox"]
+    assert len(decoding) == 1 and decoding[0].out_shape == (4, 64 * 64 + 32 * 32) and decoding[0].macs == 0
+
+
 def test_dist2bbox_kernel_gives_the_torch_heads_boxes(tmp_path):
     """The layer read back, run in NumPy on random distances, against the torch module's own decoding."""
     model = AnchorFreeHead(xywh=True)
