@@ -94,6 +94,8 @@ def _reshaped(imp: Importer, node, weight: Weight, target) -> Weight:
 
 STORED_LIMIT = 1 << 16
 """Values read from a stored tensor to tell a constant from a parameter: a gain, a fixed filter (never a conv's weight)."""
+_ROWS_READ = 32
+"""Output channels of a kernel torch.export computed that are read to tell a standardised weight (mean 0 in every one)."""
 
 
 def stored_values(imp: Importer, name: str, value) -> tuple | None:
@@ -172,15 +174,16 @@ def folded_standardisation(imp: Importer, name: str, dims: tuple[int, ...]) -> s
     gain, and a kernel too large to read cannot be told apart: both refused."""
     if name not in imp.initializers or not MADE_BY_EXPORTER.fullmatch(name) or name.startswith(("onnx::", "/", "val_")):
         return None
-    values = tensor_values(imp.initializers[name], imp.folder, 1 << 22)
+    per_row = math.prod(dims[1:])
+    rows = min(dims[0], _ROWS_READ)
+    values = tensor_values(imp.initializers[name], imp.folder, 1 << 22, rows * per_row)
     if values is None:
-        raise Unsupported(f"its kernel '{name}' was computed by the exporter and is too large to read: a standardised weight "
+        raise Unsupported(f"its kernel '{name}' was computed by the exporter and cannot be read: a standardised weight "
                           "times a gain (whose parameters the file no longer holds) cannot be told apart")
-    per_row = len(values) // dims[0]
     if per_row < 2:
         return None
     spreads = []
-    for r in range(dims[0]):
+    for r in range(rows):
         row = values[r * per_row:(r + 1) * per_row]
         mean = sum(row) / per_row
         spread = math.sqrt(sum((v - mean) ** 2 for v in row) / per_row)
