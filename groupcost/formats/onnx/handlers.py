@@ -106,7 +106,8 @@ def _conv(imp: Importer, i: int, node, inputs: list) -> Act:
 
 
 def _kernel_args(imp: Importer, node, kernel, c_in: int, c_out: int, groups: int) -> dict:
-    """The conv's arguments its kernel decides: `ws` for a standardised weight, `filter` for a fixed one.
+    """The conv's arguments its kernel decides: `ws` for a standardised weight (computed in the file, or folded
+    by torch.export with its gain), `filter` for a fixed one.
 
     A functional conv over a buffer (an anti-aliasing blur's fixed filter) exports the buffer as a
     Constant node (TorchScript) or as an initializer under the buffer's name (torch.export); PyTorch
@@ -117,9 +118,9 @@ def _kernel_args(imp: Importer, node, kernel, c_in: int, c_out: int, groups: int
         ws = kernel.standardised
         return {"ws": "scaled" if ws.gain is not None else "std", "ws_eps": ws.eps}
     name = kernel.name if isinstance(kernel, Weight) else imp.root(node.input[1])
-    if folded_standardisation(imp, name, kernel.dims):
-        raise Unsupported(f"its kernel '{name}' is a weight standardised by the exporter (constant-folded): a learned gain folded into it "
-                          "is lost from the file (export without constant folding, or with the TorchScript exporter)")
+    folded = folded_standardisation(imp, name, kernel.dims)  # `scaled`: torch.export folded a gain into it, C_out parameters PyTorch counts
+    if folded is not None:
+        return {"ws": folded}
     constant = isinstance(kernel, Const) and name not in imp.initializers
     buffer_named = name in imp.initializers and LAYER_NAME.fullmatch(name) and not name.endswith(".weight")
     if not constant and not buffer_named:

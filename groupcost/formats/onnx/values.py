@@ -212,9 +212,11 @@ def attributes(node) -> dict[str, Any]:
 _ARRAY_CODES = {1: "f", 11: "d", 6: "i", 7: "q", 2: "B", 3: "b", 5: "h", 9: "B"}
 
 
-def tensor_values(tensor, folder: Path | None, limit: int = SMALL) -> tuple | None:
-    """The values of a small tensor (≤ `limit` elements), or None when it is large or of another type."""
-    n = math.prod(tensor.dims)
+def tensor_values(tensor, folder: Path | None, limit: int = SMALL, first: int | None = None) -> tuple | None:
+    """The values of a small tensor (≤ `limit` elements), or None when it is large or of another type; with
+    `first`, its first `first` values (≤ `limit`) whatever its size."""
+    total = math.prod(tensor.dims)
+    n = total if first is None else min(first, total)
     code = _ARRAY_CODES.get(tensor.data_type)
     if n > limit or code is None:
         return None
@@ -229,12 +231,12 @@ def tensor_values(tensor, folder: Path | None, limit: int = SMALL) -> tuple | No
         except (OSError, ValueError):
             return None
     elif tensor.raw_data:
-        raw = tensor.raw_data
+        raw = tensor.raw_data[: n * array(code).itemsize]
     else:
         field_values = {1: tensor.float_data, 11: tensor.double_data, 7: tensor.int64_data, 6: tensor.int32_data, 2: tensor.int32_data,
                         3: tensor.int32_data, 5: tensor.int32_data, 9: tensor.int32_data}[tensor.data_type]
         values = tuple(field_values)
-        return values if len(values) == n else None
+        return values[:n] if len(values) == total else None
     values_array = array(code)
     if len(raw) != n * values_array.itemsize:
         return None

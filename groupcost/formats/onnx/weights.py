@@ -94,6 +94,8 @@ def _reshaped(imp: Importer, node, weight: Weight, target) -> Weight:
 
 STORED_LIMIT = 1 << 16
 """Values read from a stored tensor to tell a constant from a parameter: a gain, a fixed filter (never a conv's weight)."""
+_ROWS_READ = 32
+"""Output channels of a kernel torch.export computed that are read to tell a standardised weight (mean 0 in every one)."""
 
 
 def stored_values(imp: Importer, name: str, value) -> tuple | None:
@@ -164,25 +166,33 @@ def is_binomial(values: tuple | None, dims: tuple[int, ...]) -> bool:
     return all(v == one[k % len(one)] for k, v in enumerate(values))
 
 
-def folded_standardisation(imp: Importer, name: str, dims: tuple[int, ...]) -> bool:
-    """Whether a conv's kernel is an initializer torch.export computed (`view_8`) whose every output channel has
-    mean 0 and a spread other than 1: a standardised weight times a gain, folded to a constant, the gain's
-    parameters gone from the file. Spread 1 is a standardisation without a gain (the weight is the parameter).
-    One that cannot be read counts as one (it cannot be told apart)."""
+def folded_standardisation(imp: Importer, name: str, dims: tuple[int, ...]) -> str | None:
+    """`scaled` where a conv's kernel is an initializer torch.export computed (`view_8`) from a weight standardised
+    and times a learned gain: every output channel's values have mean 0, and their spreads (the gain times a
+    fixed scale) differ from channel to channel; `std` where every spread is 1 (no gain: the weight is the
+    parameter); None for any other kernel. One spread for every channel is a constant scale or an untrained
+    gain, and a kernel too large to read cannot be told apart: both refused."""
     if name not in imp.initializers or not MADE_BY_EXPORTER.fullmatch(name) or name.startswith(("onnx::", "/", "val_")):
-        return False
-    values = tensor_values(imp.initializers[name], imp.folder, 1 << 22)
+        return None
+    per_row = math.prod(dims[1:])
+    rows = min(dims[0], _ROWS_READ)
+    values = tensor_values(imp.initializers[name], imp.folder, 1 << 22, rows * per_row)
     if values is None:
-        return True
-    per_row = len(values) // dims[0]
+        raise Unsupported(f"its kernel '{name}' was computed by the exporter and cannot be read: a standardised weight "
+                          "times a gain (whose parameters the file no longer holds) cannot be told apart")
     if per_row < 2:
-        return False
-    unit = True
-    for r in range(dims[0]):
+        return None
+    spreads = []
+    for r in range(rows):
         row = values[r * per_row:(r + 1) * per_row]
         mean = sum(row) / per_row
         spread = math.sqrt(sum((v - mean) ** 2 for v in row) / per_row)
         if abs(mean) > 1e-4 * spread:
-            return False
-        unit = unit and abs(spread - 1) < 1e-2
-    return not unit
+            return None
+        spreads.append(spread)
+    if all(abs(v - 1) < 1e-2 for v in spreads):
+        return "std"
+    if max(spreads) < min(spreads) * (1 + 1e-3):
+        raise Unsupported(f"its kernel '{name}' is a weight standardised by the exporter (constant-folded) with one scale for every "
+                          "channel: an untrained gain, whose parameters the file no longer holds, or a constant, which groupcost cannot tell apart")
+    return "scaled"
