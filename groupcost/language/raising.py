@@ -119,9 +119,24 @@ class _Structure:
             units.append(self.fork(tensor, self.by_name[join], seen))
             tensor = join
 
-    def fork(self, tensor: str, merge: MergeStep, seen: set[str]):
-        branches = []  # (first step reading tensor, its channels, units, end)
-        for reader in [r for r in self.readers.get(tensor, []) if r.name not in seen and r.name != merge.name]:
+    def fork(self, tensor: str, merge: MergeStep, seen: set[str], readers: list[Step] | None = None):
+        """The fork at `tensor` closing at `merge`, over `readers` (default: every unseen reader). Readers whose
+        chains meet at an earlier merge first make one branch: a fork of their own, then on to `merge`
+        (MixNet's mixed-kernel convs, a split and concat, inside a residual on the same tensor)."""
+        readers = [r for r in self.readers.get(tensor, []) if r.name not in seen and r.name != merge.name] if readers is None else readers
+        branches = []  # (channels read from tensor, units, end)
+        inner: dict[str, list[Step]] = {}
+        for reader in readers:
+            met = self.first_merge(reader)
+            if met is not None and met.name != merge.name:
+                inner.setdefault(met.name, []).append(reader)
+        for met, group in inner.items():
+            if len(group) < 2:
+                continue
+            nested = self.fork(tensor, self.by_name[met], seen, group)
+            units, last = self.chain(met, merge.name, seen)
+            branches.append((None, [nested, *units], last))
+        for reader in [r for r in readers if r.name not in seen]:
             if not isinstance(reader, LayerStep):
                 raise RaiseError(f"a merge '{reader.name}' reads the fork at '{tensor}' directly")
             seen.add(reader.name)
@@ -140,6 +155,20 @@ class _Structure:
         if ends:
             raise RaiseError(f"a branch of the fork at '{tensor}' does not reach '{merge.name}'")
         return _Fork(tensor, merge, ordered)
+
+    def first_merge(self, reader: Step) -> MergeStep | None:
+        """The merge a chain of single-reader layers from `reader` runs into, or None where it branches first."""
+        step = reader
+        while isinstance(step, LayerStep) and step.name not in self.network.outputs:
+            following = self.readers.get(step.name, [])
+            if len(following) != 1:
+                return None
+            step = following[0]
+            if isinstance(step, MergeStep):
+                return step
+            if step.channels != (None,):
+                return None
+        return None
 
 
 @dataclass

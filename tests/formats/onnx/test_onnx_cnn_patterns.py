@@ -72,3 +72,24 @@ def test_an_expand_read_by_more_than_a_broadcast_is_refused_by_name(how, tmp_pat
 
     with pytest.raises(GroupcostError, match="an expand of N×4×1×1"):
         read_network(export(_ExpandedIntoConcat().eval(), (3, 8, 8), tmp_path, how))
+
+
+def test_mixed_kernel_convs_inside_a_residual_raise_as_splits(tmp_path):
+    """MixNet's blocks split a tensor into kernel groups and add it back after them: a residual whose body starts
+    with a `parallel: split:`, folded into blocks (it was the graph form, an entry with `from:` for every read)."""
+    graph = read_network(export(cnn_pattern("mixed_kernel"), CNN_PATTERNS["mixed_kernel"][1], tmp_path, "folded"))
+    text = raise_spec(graph)
+    assert "residual:" in text and "split: 2" in text and "from:" not in text and "blocks:" in text
+
+
+def test_the_graph_form_names_from_the_top_a_tensor_that_a_block_hides(tmp_path):
+    """In the graph form the first block's sum reads the stem's `bn1.act` inside a block with its own `bn1.act`:
+    written `/bn1.act`, it builds back into the same network (it read the block's own)."""
+    from groupcost.language.raised import Spec
+    from groupcost.language.raising import explicit_slices, mismatch, spec_names, structure
+    from groupcost.language.writing import to_yaml
+
+    graph = explicit_slices(spec_names(read_network(export(cnn_pattern("mixed_kernel"), CNN_PATTERNS["mixed_kernel"][1], tmp_path, "folded"))))
+    text = to_yaml(Spec(graph.name, "", graph.input_shape, graph.batch, graph.dtype, structure(graph, structured=False), []))
+    assert "from: [conv_pw, /bn1.act]" in text
+    assert mismatch(graph, text) is None
