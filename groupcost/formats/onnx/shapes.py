@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from groupcost.formats.onnx.importer import Importer
-from groupcost.formats.onnx.tokens import flattened, reshaped
+from groupcost.formats.onnx.tokens import tokens_flattened, tokens_reshaped
 from groupcost.formats.onnx.values import (BATCH, GRID, UNKNOWN, Act, ChannelsLast, Const, Cropped, GroupedView, MergedTokens, Unsupported, as_act,
                                            attributes, tensor_values)
 from groupcost.formats.onnx.views import bound, grouped_view, spatial_slice
@@ -35,7 +35,7 @@ def _flatten(imp: Importer, i: int, node, inputs: list):
     x = inputs[0]
     if isinstance(x, Const):
         return Const(x.values, (math.prod(x.dims),))
-    merged = flattened(x, attributes(node).get("axis", 1))
+    merged = tokens_flattened(x, attributes(node).get("axis", 1))
     if merged is not None:
         return merged
     x = as_act(x)
@@ -104,7 +104,7 @@ def _reshape(imp: Importer, i: int, node, inputs: list):
         if x.swapped and out is not None and tuple(out) == (BATCH, c, h, w):
             return imp.layer(i, node, "shuffle", LAYER_TYPES["shuffle"](groups=x.groups), x.x)
         raise Unsupported("a reshape of a grouped view other than a channel shuffle's")
-    merged = reshaped(imp, i, node, x, target)
+    merged = tokens_reshaped(imp, i, node, x, target)
     if isinstance(merged, (MergedTokens, ChannelsLast)):
         return merged
     x = as_act(x if merged is None else merged)

@@ -23,13 +23,13 @@ def _tokens(x) -> Act | None:
     return None
 
 
-def flattened(x, axis: int) -> MergedTokens | None:
+def tokens_flattened(x, axis: int) -> MergedTokens | None:
     """A Flatten of N×L×C tokens at axis 2, (N·L)×C: the merged view; None for any other Flatten."""
     tokens = _tokens(x)
     return MergedTokens(tokens) if tokens is not None and tokens.shape[1] > 1 and axis % 3 == 2 else None
 
 
-def reshaped(imp: Importer, i: int, node, x, target: Const) -> MergedTokens | ChannelsLast | Act | None:
+def tokens_reshaped(imp: Importer, i: int, node, x, target: Const) -> MergedTokens | ChannelsLast | Act | None:
     """A Reshape of N×L×C tokens to (N·L)×C (`[-1, C]`, or the batch's own number of rows): the merged view.
     A Reshape of merged tokens back to N×L×C: the channels-last view again; to N×L×… (torch.export writes
     `reshape_as(x).view(N, L, heads, -1)` as one Reshape): N×L×C as an activation, for the caller to reshape
@@ -37,7 +37,7 @@ def reshaped(imp: Importer, i: int, node, x, target: Const) -> MergedTokens | Ch
     if isinstance(x, MergedTokens):
         c, length = x.x.shape
         dims = list(target.values)
-        rows, *rest = dims
+        rows, rest = (dims[0], dims[1:]) if dims else (None, [])
         if (rows in (BATCH, imp.batch) and rest in ([length, c], [length, -1], [-1, c])) or (rows == -1 and rest == [length, c]):
             return ChannelsLast(x.x)
         if len(dims) > 3 and dims[0] in (BATCH, -1, imp.batch) and dims[1] == length and -1 not in dims[1:] and math.prod(dims[2:]) == c:

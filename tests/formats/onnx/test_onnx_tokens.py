@@ -3,8 +3,8 @@ EfficientFormer's MetaBlocks (a LayerNorm over each token's channels after a lin
 
 Each model is exported three ways and read by `analyze`, `import` and `torch:`: PyTorch's parameter count (less
 the BatchNorm2d the folding exporters merge into the conv before it), MACs (conv + linear, and attention's
-products apart), output shape; each BatchNorm1d a `bn` of its module's name with PyTorch's parameters and
-buffers on the C × L tokens; each LayerNorm a `layernorm` of 2C parameters. Where torch.export folds the
+products apart), output shape; each BatchNorm1d a `bn` of its module's name with PyTorch's parameters,
+buffers and output elements on the C × L tokens; each LayerNorm a `layernorm` of 2C parameters. Where torch.export folds the
 gathered position table into a constant, the file is refused by name.
 """
 
@@ -53,6 +53,21 @@ def _folded_away(model) -> int:
     return lost
 
 
+def _output_elements(model) -> dict[str, int]:
+    """Each module's output elements at batch 1, as PyTorch computes them (a BatchNorm1d's output is (N·L)×C)."""
+    elements: dict[str, int] = {}
+
+    def record(name: str, output) -> None:  # a hook that returns None leaves the output as it is
+        elements.setdefault(name, output.numel())
+
+    handles = [part.register_forward_hook(lambda m, i, o, name=name: record(name, o)) for name, part in model.named_modules() if name]
+    with torch.no_grad():
+        model(torch.zeros(1, *INPUT))
+    for handle in handles:
+        handle.remove()
+    return elements
+
+
 def _assert_reads_as_pytorch(network, model, kind: str, how: str, folded: bool) -> None:
     params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, INPUT)
     report = analyze(network)
@@ -61,6 +76,7 @@ def _assert_reads_as_pytorch(network, model, kind: str, how: str, folded: bool) 
     rows = {row.name: row for row in report.rows}
     norms = [(name, part) for name, part in model.named_modules() if isinstance(part, (nn.BatchNorm1d, nn.LayerNorm))]
     assert norms, how
+    elements = _output_elements(model)
     for name, part in norms:
         row = rows.get(name)
         assert row is not None, (how, name, sorted(rows))
@@ -68,6 +84,7 @@ def _assert_reads_as_pytorch(network, model, kind: str, how: str, folded: bool) 
         torch_buffers = sum(b.numel() for b in part.buffers())
         layer = "bn" if isinstance(part, nn.BatchNorm1d) else "layernorm"
         assert (row.kind, row.params, row.buffers, row.out_shape) == (layer, 2 * c, torch_buffers, (c, TOKENS)), (how, name)
+        assert row.activations == elements[name], (how, name)
     table = TABLES.get(kind)
     tables = [(row.name, row.params) for row in report.rows if row.kind == "bias_table"]
     assert tables == ([(table, model.get_parameter(table).numel())] if table else []), how
