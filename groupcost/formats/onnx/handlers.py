@@ -19,6 +19,7 @@ from groupcost.formats.onnx.importer import Handler, Importer, Operators
 from groupcost.formats.onnx.names import LAYER_NAME, parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, recognise_multihead_attention, squeeze_excitation
 from groupcost.formats.onnx.folding import FOLDED, elementwise
+from groupcost.formats.onnx.positions import recognise_projected_encodings
 from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.tables import GATHERS, table_add, tables_and_weights
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
@@ -533,6 +534,6 @@ HANDLERS: dict[str, Handler] = {
 
 OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_multihead_attention, recognise_gelus,
                                                                    recognise_tanh_gelus, recognise_group_norms, recognise_response_norms,
-                                                                   recognise_written_layer_norms, recognise_box_decodings),
+                                                                   recognise_written_layer_norms, recognise_box_decodings, recognise_projected_encodings),
                       tables_and_weights)
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

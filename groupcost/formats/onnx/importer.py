@@ -45,6 +45,7 @@ class Recognised:
     completed: Callable[[Any], Layer | None] | None = None  # the layer from the source's value, where `layer` depends on its shape (None: it cannot be read)
     rank: int | None = None  # the rank (batch included) `source` must have, where the pattern's axes assume one
     channels_last: bool | None = None  # whether `source` must be a channels-last view (True) or not (False), where the axes say
+    name: str | None = None  # the step's module path where the last node's is not the layer's (a projection's conv inside the block's Add)
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,7 @@ class Importer:
             if layer is None:
                 self.unknown(i, node, [x], f"{found.what} whose arguments cannot be read from its operators")
                 return
-        y = self.layer(i, node, layer.type_name, layer, x)
+        y = self.layer(i, node, layer.type_name, layer, x, found.name)
         self.env[node.output[0]] = view(y) if view is not None else y
 
     def topological_order(self) -> list:
