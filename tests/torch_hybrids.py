@@ -1,5 +1,10 @@
 """Conv-attention hybrid blocks written from their papers' descriptions, for the ONNX pattern tests.
 
+XCiT's cross-covariance attention (arXiv 2106.09681, §3.1, Algorithm 1): q, k, v from one linear, split into heads
+of d channels; q and k L2-normalised along the tokens; the d × d attention q̂·k̂ᵀ scaled by a learned temperature per
+head, softmax, applied to v; a linear projection. EdgeNeXt runs it on a map's tokens and reshapes them back to the
+map channels last for its layer norm and MLP.
+
 XCiT (arXiv 2106.09681, §3) and EdgeNeXt (arXiv 2206.10589, §3.2) add to their tokens a Fourier encoding of the
 positions, built from the feature map's size at run time (a mask of ones counted along the rows and columns,
 normalised to 2π, sine and cosine over geometric wavelengths: DETR's) and projected to the channels by a 1×1 conv.
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 class FourierProjected(nn.Module):
@@ -44,10 +50,53 @@ class FourierProjected(nn.Module):
         return self.head(tokens.permute(0, 2, 1).reshape(n, c, h, w))
 
 
+class CrossCovariance(nn.Module):
+    """XCiT's attention over channels: B × N × C tokens in, the same out."""
+
+    def __init__(self, channels: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.temperature = nn.Parameter(torch.rand(heads, 1, 1) + 0.5)
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = nn.Linear(channels, channels)
+
+    def forward(self, tokens):
+        n, length, c = tokens.shape
+        q, k, v = self.qkv(tokens).reshape(n, length, 3, self.heads, c // self.heads).permute(2, 0, 3, 4, 1).unbind(0)
+        attention = (F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)) * self.temperature
+        out = attention.softmax(dim=-1) @ v  # B × heads × d × N
+        return self.proj(out.permute(0, 3, 1, 2).reshape(n, length, c))
+
+
+class CrossCovarianceBlock(nn.Module):
+    """EdgeNeXt's split-depth-wise transpose attention block, less its multi-scale convs: a conv stem, the map's tokens
+    through a layer norm, cross-covariance attention and a layer scale (residual), reshaped back to the map channels
+    last, a layer norm and a two-layer MLP, channels first again, and a 1×1 conv head."""
+
+    def __init__(self, channels: int = 8, heads: int = 2):
+        super().__init__()
+        self.conv = nn.Conv2d(3, channels, 3, stride=2, padding=1)
+        self.norm_xca = nn.LayerNorm(channels)
+        self.xca = CrossCovariance(channels, heads)
+        self.gamma_xca = nn.Parameter(torch.rand(channels))
+        self.norm = nn.LayerNorm(channels, eps=1e-6)
+        self.fc1, self.fc2 = nn.Linear(channels, 4 * channels), nn.Linear(4 * channels, channels)
+        self.head = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        n, c, h, w = y.shape
+        tokens = y.reshape(n, c, h * w).permute(0, 2, 1)
+        tokens = tokens + self.gamma_xca * self.xca(self.norm_xca(tokens))
+        mapped = self.fc2(F.gelu(self.fc1(self.norm(tokens.reshape(n, h, w, c)))))
+        return self.head(y + mapped.permute(0, 3, 1, 2))
+
+
 def hybrid_block(kind: str = "tokens") -> nn.Module:
-    """The block, seeded, in eval mode; input 3 × 8 × 8."""
+    """The block, seeded, in eval mode; input 3 × 8 × 8: `tokens` and `map` a projected Fourier encoding added there,
+    `xca` cross-covariance attention."""
     torch.manual_seed(0)
-    return FourierProjected(kind).eval()
+    return (CrossCovarianceBlock() if kind == "xca" else FourierProjected(kind)).eval()
 
 
 class MaskOffset(nn.Module):

@@ -219,6 +219,8 @@ class ConstantOp(nn.Module):
             return x / c
         if self.op == "pow":
             return x ** c
+        if self.op in ("max", "min"):  # a clamp by a tensor, as F.normalize clamps a norm by eps
+            return torch.maximum(x, c) if self.op == "max" else torch.minimum(x, c)
         return c - x if self.op == "rsub" else c / x
 
 

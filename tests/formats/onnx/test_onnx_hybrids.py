@@ -85,3 +85,25 @@ def test_a_constant_as_large_as_the_batch_reshaped_per_sample_is_fixed(how, tmp_
     report = analyze(read_network(_export(model, tmp_path, how)))
     assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape)
     assert [(row.kind, row.params) for row in report.rows if row.kind == "elementwise"] == [("elementwise", 0)]
+
+
+def _assert_counts(network, model, how: str) -> None:
+    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, INPUT)
+    report = analyze(network)
+    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs, report.output_shape) == (params, macs, matmul_macs, out_shape), how
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_cross_covariance_attention_counts_its_products_apart(how, tmp_path):
+    """XCiT's attention on a 4 × 4 map's tokens, 8 channels in 2 heads of 4: q̂·k̂ᵀ and A·v cost 2 · 16 · 4 · 4 · 2 =
+    1,024 matmul MACs (as FlopCounterMode counts bmm); q, k, v stacked ahead of the batch and unbound, F.normalize
+    (a norm clamped by eps), the temperature per head (2 parameters), the heads merged back channels last."""
+    model = hybrid_block("xca")
+    network = read_network(_export(model, tmp_path, how))
+    _assert_counts(network, model, f"xca {how} analyze")
+    assert analyze(network).totals.matmul_macs == 1_024
+    _assert_counts(build(parse_text(raise_spec(network), "<raised>"), {}), model, f"xca {how} import")
+
+
+def test_cross_covariance_attention_reads_from_its_torch_factory():
+    _assert_counts(read_graph("torch:torch_hybrids:hybrid_block", INPUT, {"kind": "xca"}), hybrid_block("xca"), "xca torch:")
