@@ -92,11 +92,32 @@ class CrossCovarianceBlock(nn.Module):
         return self.head(y + mapped.permute(0, 3, 1, 2))
 
 
+class PreNormMBConv(nn.Module):
+    """CoAtNet's MBConv (arXiv 2106.04803, §2.1, with its pre-activation norm): a stem of two convs without bias,
+    then per block a norm, a 1×1 expansion and a 3×3 depthwise conv without bias (each followed by a norm), and a
+    1×1 projection with a bias (no norm after it), added to the block's input."""
+
+    def __init__(self, channels: int = 8, blocks: int = 2):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.SiLU(),
+                                  nn.Conv2d(channels, channels, 3, padding=1, bias=False))
+        self.blocks = nn.ModuleList(nn.Sequential(nn.BatchNorm2d(channels), nn.Conv2d(channels, 4 * channels, 1, bias=False), nn.BatchNorm2d(4 * channels),
+                                                  nn.SiLU(), nn.Conv2d(4 * channels, 4 * channels, 3, padding=1, groups=4 * channels, bias=False),
+                                                  nn.BatchNorm2d(4 * channels), nn.SiLU(), nn.Conv2d(4 * channels, channels, 1))
+                                    for _ in range(blocks))
+
+    def forward(self, x):
+        y = self.stem(x)
+        for block in self.blocks:
+            y = y + block(y)
+        return y
+
+
 def hybrid_block(kind: str = "tokens") -> nn.Module:
     """The block, seeded, in eval mode; input 3 × 8 × 8: `tokens` and `map` a projected Fourier encoding added there,
-    `xca` cross-covariance attention."""
+    `xca` cross-covariance attention, `mbconv` CoAtNet's pre-norm MBConv."""
     torch.manual_seed(0)
-    return (CrossCovarianceBlock() if kind == "xca" else FourierProjected(kind)).eval()
+    return {"xca": CrossCovarianceBlock, "mbconv": PreNormMBConv}.get(kind, lambda: FourierProjected(kind))().eval()
 
 
 class MaskOffset(nn.Module):

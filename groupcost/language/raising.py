@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 
 from groupcost.errors import SpecError
 from groupcost.graph.network import INPUT, LayerStep, MergeStep, Network, Step
+from groupcost.language.document import CONV_SHORTHANDS
 from groupcost.language.folding import fold
 from groupcost.language.raised import Block, Entry, LayerE, MergeE, ParallelE, RaiseError, RepeatE, ResidualE, SeqE, Spec, layer_args
 from groupcost.language.writing import to_yaml
@@ -316,6 +317,10 @@ def _defaults(spec: Spec) -> None:
         if len(without) * 2 > len(entries) and len(entries) >= 2:
             spec.defaults[kind] = {"bias": False}
             for e in entries:
+                e.defaults["bias"] = False
+    if "conv" in spec.defaults:  # `defaults: conv:` reaches pwconv, dwconv and dwsep too: their `bias: true` must be written
+        for shorthand in CONV_SHORTHANDS:
+            for e in by_type.get(shorthand, []) if shorthand not in spec.defaults else ():
                 e.defaults["bias"] = False
 
 

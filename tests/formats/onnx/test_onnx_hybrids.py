@@ -107,3 +107,13 @@ def test_cross_covariance_attention_counts_its_products_apart(how, tmp_path):
 
 def test_cross_covariance_attention_reads_from_its_torch_factory():
     _assert_counts(read_graph("torch:torch_hybrids:hybrid_block", INPUT, {"kind": "xca"}), hybrid_block("xca"), "xca torch:")
+
+
+def test_a_projection_with_a_bias_among_convs_without_one_is_written_with_its_bias(tmp_path):
+    """CoAtNet's MBConv exported unfolded: most convs have no bias, so the raised spec says `defaults: conv: {bias:
+    false}`, which reaches pwconv too; the 1×1 projection's bias must be written (the import was refused)."""
+    model = hybrid_block("mbconv")
+    network = read_network(_export(model, tmp_path, "unfolded"))
+    text = raise_spec(network)
+    assert "conv: {bias: false}" in text and "bias: true" in text
+    _assert_counts(build(parse_text(text, "<raised>"), {}), model, "mbconv import")
