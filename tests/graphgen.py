@@ -22,7 +22,8 @@ a chain that mostly extends the newest tensor and sometimes branches from an old
 convolutions of the input's rank (grouped, depthwise, strided, dilated, padded symmetrically,
 per side or `same`), pointwise and depthwise convs, transposed convs (groups, stride, padding,
 output_padding, dilation), bn, layernorm (over the channels at every position), groupnorm,
-instancenorm, layerscale, bias_table (a learned table added through a fixed index), activations, max/avg pools, gap, gmp, adaptive pools, upsample
+instancenorm, layerscale, bias_table (a learned table added through a fixed index), fourier_position (a projected
+Fourier encoding of the positions), activations, max/avg pools, gap, gmp, adaptive pools, upsample
 (nearest or the rank's interpolation, align_corners, by scale or size), centre crops, pads
 (constant, reflect, replicate), pixel (un)shuffle (2-D), `linear` on the channels at every
 position, flatten and fc (alone or as a classifier head); layers sized `to:` an earlier tensor
@@ -603,6 +604,15 @@ def draw_bias_table(draw, x: Shape) -> Op | None:
         return None
     entries = draw(st.integers(1, 12))
     return Op("bias_table", {"entries": entries}, x, lambda: _torch_layers().GatheredTable(x, entries))
+
+
+@layer("fourier_position", weight=1)
+def draw_fourier_position(draw, x: Shape) -> Op | None:
+    """A Fourier encoding of the positions projected by a learned 1×1 conv and added (XCiT, EdgeNeXt)."""
+    if len(x) != 3:
+        return None
+    features = 4 * draw(st.integers(1, 3))
+    return Op("fourier_position", {"features": features}, x, lambda: _torch_layers().FourierEncoding(x, features, 10000.0, True, x[1:]))
 
 
 ACTIVATIONS = {"relu": "ReLU", "relu6": "ReLU6", "sigmoid": "Sigmoid", "hswish": "Hardswish", "silu": "SiLU", "tanh": "Tanh", "identity": "Identity"}

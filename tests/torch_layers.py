@@ -143,6 +143,29 @@ class GatheredTable(nn.Module):
         return x + self.table[:, self.index]
 
 
+class FourierEncoding(nn.Conv2d):
+    """x + conv1x1(P) (XCiT §3, after DETR): P holds, for each position of the rows × cols map, sin and cos of its
+    row and column counted from a mask of ones and normalised to 2π, over the wavelengths 10000^(2⌊k/2⌋/half)."""
+
+    def __init__(self, shape: tuple[int, ...], features: int, temperature: float, bias: bool, grid: tuple[int, int]):
+        super().__init__(features, shape[0], 1, bias=bias)
+        self.half, self.temperature, self.grid = features // 2, temperature, grid
+
+    def forward(self, x):
+        rows, cols = self.grid
+        mask = torch.ones(x.shape[0], rows, cols)  # one encoding per sample, as the batch's shape gives
+        row, col = mask.cumsum(1), mask.cumsum(2)
+        row = row / (row[:, -1:, :] + 1e-6) * 2 * torch.pi
+        col = col / (col[:, :, -1:] + 1e-6) * 2 * torch.pi
+        wavelengths = self.temperature ** (2 * (torch.arange(self.half) // 2) / self.half)
+        parts = []
+        for place in (row, col):
+            phase = place[..., None] / wavelengths  # 1 × rows × cols × half
+            parts.append(torch.stack((phase[..., 0::2].sin(), phase[..., 1::2].cos()), dim=4).flatten(3))
+        encoding = torch.cat(parts, dim=3).permute(0, 3, 1, 2)
+        return x + super().forward(encoding).reshape(x.shape)
+
+
 class FrozenBatchNorm2d(nn.Module):
     """Batch norm with scale, shift and statistics held as buffers (torchvision.ops' description)."""
 
@@ -196,6 +219,8 @@ class ConstantOp(nn.Module):
             return x / c
         if self.op == "pow":
             return x ** c
+        if self.op in ("max", "min"):  # a clamp by a tensor, as F.normalize clamps a norm by eps
+            return torch.maximum(x, c) if self.op == "max" else torch.minimum(x, c)
         return c - x if self.op == "rsub" else c / x
 
 
@@ -284,6 +309,8 @@ def layer_module(step: LayerStep) -> nn.Module:
         return Reduction(layer.op, tuple(d % (len(x) + 1) for d in layer.dims), layer.keepdim)
     if name == "bias_table":
         return GatheredTable(x, layer.entries)
+    if name == "fourier_position":
+        return FourierEncoding(x, layer.features, layer.temperature, layer.bias, layer.rows_cols(x))
     if name == "elementwise":
         return ConstantOp(layer.op, layer.value, layer.shape, layer.learned)
     if name == "prelu":

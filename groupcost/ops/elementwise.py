@@ -29,8 +29,15 @@ def dims(value: Any) -> tuple[int, ...]:
 
 
 _OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv, "pow": operator.pow,
-        "rsub": lambda x, c: c - x, "rdiv": lambda x, c: c / x}
-_ONNX = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow", "rsub": "Sub", "rdiv": "Div"}
+        "rsub": lambda x, c: c - x, "rdiv": lambda x, c: c / x, "max": lambda x, c: _numpy().maximum(x, c),
+        "min": lambda x, c: _numpy().minimum(x, c)}  # max: F.normalize's clamp_min(eps) of a norm
+_ONNX = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow", "rsub": "Sub", "rdiv": "Div", "max": "Max", "min": "Min"}
+
+
+def _numpy():
+    import numpy as np  # verify's kernels only: analyze imports no numpy
+
+    return np
 
 
 @register("elementwise")
@@ -38,7 +45,7 @@ _ONNX = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow", "
 class Elementwise(Layer):
     """x op c, element by element, c a constant: shape unchanged, no MACs."""
 
-    op: str = arg(one_of(*_OPS), doc="add, sub, mul, div, pow (x op c), rsub, rdiv (c op x)")
+    op: str = arg(one_of(*_OPS), doc="add, sub, mul, div, pow (x op c), rsub, rdiv (c op x), max, min (the larger, smaller of x and c: a clamp)")
     value: float = arg(real, 0.0, "the constant (every element of it, where it has a shape)")
     shape: tuple[int, ...] = arg(dims, (), "the constant's shape, broadcast against the input ([]: one number)")
     learned: bool = arg(boolean, False, "the constant is a parameter (a learned positional table): its elements count")
@@ -87,7 +94,8 @@ class Elementwise(nn.Module):
     def forward(self, x):
         c = self.value
         return {"add": lambda: x + c, "sub": lambda: x - c, "mul": lambda: x * c, "div": lambda: x / c,
-                "pow": lambda: x ** c, "rsub": lambda: c - x, "rdiv": lambda: c / x}[self.op]()
+                "pow": lambda: x ** c, "rsub": lambda: c - x, "rdiv": lambda: c / x,
+                "max": lambda: torch.maximum(x, c), "min": lambda: torch.minimum(x, c)}[self.op]()
 '''
 
 

@@ -40,7 +40,7 @@ NO_PYTORCH = (("dwsep", MACRO), ("chunk", CHUNK), ("opaque", OPAQUE_REASON))
 NO_ONNX = (("dwsep", MACRO), ("chunk", CHUNK), ("opaque", OPAQUE_REASON))
 """Registered types without ONNX nodes of their own, and why."""
 NOT_YET = "the raised form has no constructor for it yet; the graph form writes it"
-NOT_RAISED = (("convtranspose", NOT_YET), ("dwconvtranspose", NOT_YET), ("upsample", NOT_YET), ("crop", NOT_YET), ("pad", NOT_YET), ("adaptive_maxpool", NOT_YET), ("frozenbn", NOT_YET), ("dist2bbox", NOT_YET), ("elementwise", NOT_YET), ("reduce", NOT_YET), ("bias_table", NOT_YET),
+NOT_RAISED = (("convtranspose", NOT_YET), ("dwconvtranspose", NOT_YET), ("upsample", NOT_YET), ("crop", NOT_YET), ("pad", NOT_YET), ("adaptive_maxpool", NOT_YET), ("frozenbn", NOT_YET), ("dist2bbox", NOT_YET), ("elementwise", NOT_YET), ("reduce", NOT_YET), ("bias_table", NOT_YET), ("fourier_position", NOT_YET),
               ("opaque", OPAQUE_REASON),
               ("chunk", "its parts are tensors of their own, which the raised form's chains do not name; the graph form writes them"))
 """Types the raised PyTorch form leaves to the graph form (the export falls back, saying which)."""

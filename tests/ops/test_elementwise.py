@@ -19,7 +19,7 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 @st.composite
 def constant_ops(draw) -> str:
     x = tuple(draw(st.integers(1, 5)) for _ in range(draw(st.integers(1, 4))))
-    op = draw(st.sampled_from(["add", "sub", "mul", "div", "pow", "rsub", "rdiv"]))
+    op = draw(st.sampled_from(["add", "sub", "mul", "div", "pow", "rsub", "rdiv", "max", "min"]))
     value = draw(st.sampled_from({"div": [0.5, -2.0, 3.0], "pow": [2.0, 3.0]}.get(op, [0.0, 0.5, -2.0, 3.0])))
     kept = draw(st.integers(0, len(x)))  # the constant's rank: the input's last dimensions, some of them 1
     shape = [d if draw(st.booleans()) else 1 for d in x[len(x) - kept:]]

@@ -51,10 +51,24 @@ def _extremum(kind: str) -> Handler:
             return values[0]
         merged = activations_merged(imp, i, node, kind, values)
         if merged is None:
-            raise Unsupported(f"{kind} of an activation and a constant")
+            return _clamped(imp, i, node, kind, values)
         return merged
 
     return handle
+
+
+def _clamped(imp: Importer, i: int, node, kind: str, values: list):
+    """max / min of an activation and one number (a clamp): `elementwise` max / min."""
+    acts = [v for v in values if isinstance(v, (Act, ChannelsLast))]
+    bounds = [v for v in values if isinstance(v, Const)]
+    if len(acts) != 1 or len(bounds) != len(values) - 1 or any(b.values is None or len(set(b.values)) != 1 or not isinstance(b.values[0], (int, float))
+                                                               for b in bounds):
+        raise Unsupported(f"{kind} of an activation and a constant of more than one value")
+    bound = (max if kind == "max" else min)(float(b.values[0]) for b in bounds)
+    x = acts[0]
+    act = x.x if isinstance(x, ChannelsLast) else x
+    y = imp.layer(i, node, "elementwise", LAYER_TYPES["elementwise"](op=kind, value=bound), act)
+    return ChannelsLast(y) if isinstance(x, ChannelsLast) else y
 
 
 def _power(imp: Importer, i: int, node, inputs: list):

@@ -122,6 +122,26 @@ def _expand(imp: Importer, i: int, node, inputs: list):
     return Const(broadcast_values(x, dims), dims)
 
 
+_BROADCASTING = {"Add", "Sub", "Mul", "Div", "Max", "Min"}
+
+
+def _broadcast_by_readers(imp: Importer, node, x: Act, wanted: tuple) -> bool:
+    """x expanded to `wanted` only to meet, element by element, tensors of that shape already read (F.normalize's
+    x / norm.expand_as(x)): each reader's merge broadcasts x as the Expand did, so the Expand is x."""
+    full = (BATCH, *x.shape)
+    if len(wanted) != len(full) or wanted[0] not in (BATCH, imp.batch) or any(f != 1 and f != w for f, w in zip(full[1:], wanted[1:])):
+        return False
+    readers = imp.consumers.get(node.output[0], [])
+    for k in readers:
+        reader = imp.order[k] if k >= 0 else None
+        if reader is None or reader.op_type not in _BROADCASTING or len(reader.input) != 2:
+            return False
+        other = imp.env.get(next(name for name in reader.input if name != node.output[0]) if reader.input[0] != reader.input[1] else "")
+        if not isinstance(other, Act) or other.channels is not None or tuple(other.shape) != tuple(wanted[1:]):
+            return False
+    return bool(readers)
+
+
 def _equal(imp: Importer, i: int, node, inputs: list) -> Const:
     return elementwise([imp.const(v, node, "an operand") if isinstance(v, Const) else _refuse(v) for v in inputs], lambda a, b: int(a == b))
 

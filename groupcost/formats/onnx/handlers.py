@@ -19,6 +19,8 @@ from groupcost.formats.onnx.importer import Handler, Importer, Operators
 from groupcost.formats.onnx.names import LAYER_NAME, parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, recognise_multihead_attention, squeeze_excitation
 from groupcost.formats.onnx.folding import FOLDED, elementwise
+from groupcost.formats.onnx.moved import gather_moved, moving_transpose, regrouped_tokens, slice_moved, split_moved
+from groupcost.formats.onnx.positions import recognise_projected_encodings
 from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.tables import GATHERS, table_add, tables_and_weights
 from groupcost.formats.onnx.tokens import merged_batchnorm
@@ -384,6 +386,9 @@ def _clip(imp: Importer, i: int, node, inputs: list) -> Act:
         return imp.layer(i, node, "relu6", LAYER_TYPES["relu6"](), x)
     if low == 0 and high is None:
         return imp.layer(i, node, "relu", LAYER_TYPES["relu"](), x)
+    if (low is None) != (high is None) and isinstance(low if high is None else high, (int, float)):  # F.normalize's clamp_min(eps)
+        op, bound = ("max", low) if high is None else ("min", high)
+        return imp.layer(i, node, "elementwise", LAYER_TYPES["elementwise"](op=op, value=float(bound)), x)
     raise Unsupported(f"a clip to [{low}, {high}] (groupcost knows relu6: [0, 6])")
 
 
@@ -545,11 +550,17 @@ HANDLERS: dict[str, Handler] = {
     **{op: _weights_only for op in WEIGHT_SIDE if op not in ("Add", "Mul", "Sub", "Div", "Reshape", "Identity", "Cast", "Clip", "ReduceMean", "ReduceMax",
                                                            "ReduceSum", "ReduceL2")},
     **ARITHMETIC,
+    # q, k, v stacked ahead of the batch (`permute(2, 0, ...)` then unbind), read where the stacked axis is taken apart
+    "Transpose": moving_transpose(VIEWS["Transpose"]),
+    "Split": split_moved(SHAPES["Split"]),
+    "Gather": gather_moved(GATHERS["Gather"]),
+    "Reshape": regrouped_tokens(SHAPES["Reshape"]),
+    "Slice": slice_moved(SHAPES["Slice"]),
 }
 """Every ONNX operator groupcost reads, in the default domain; anything else is unsupported."""
 
 OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_multihead_attention, recognise_gelus,
                                                                    recognise_tanh_gelus, recognise_group_norms, recognise_response_norms,
-                                                                   recognise_written_layer_norms, recognise_box_decodings),
+                                                                   recognise_written_layer_norms, recognise_box_decodings, recognise_projected_encodings),
                       tables_and_weights)
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

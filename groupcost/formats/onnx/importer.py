@@ -46,6 +46,7 @@ class Recognised:
     rank: int | None = None  # the rank (batch included) `source` must have, where the pattern's axes assume one
     channels_last: bool | None = None  # whether `source` must be a channels-last view (True) or not (False), where the axes say
     parameters: tuple[str, ...] = ()  # the initializers holding the layer's parameters: a module called again shares them (a group norm in RetinaNet's towers)
+    name: str | None = None  # the step's module path where the last node's is not the layer's (a projection's conv inside the block's Add)
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ class Importer:
             if layer is None:
                 self.unknown(i, node, [x], f"{found.what} whose arguments cannot be read from its operators")
                 return
-        y = self.layer(i, node, layer.type_name, layer, x)
+        y = self.layer(i, node, layer.type_name, layer, x, found.name)
         if found.parameters:
             y = self.module_call(i, node, y, found.parameters, constant_fills=True)
         self.env[node.output[0]] = view(y) if view is not None else y

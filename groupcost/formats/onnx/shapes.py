@@ -89,7 +89,7 @@ def _reshape(imp: Importer, i: int, node, inputs: list):
     x = inputs[0]
     if isinstance(x, Const):
         total = math.prod(x.dims)
-        dims = list(imp.const(inputs[1], node, "its shape").values)
+        dims = [imp.batch if d is BATCH else d for d in imp.const(inputs[1], node, "its shape").values]  # a constant built per sample
         known = math.prod(d for d in dims if d not in (-1, 0))
         dims = [x.dims[k] if d == 0 and k < len(x.dims) else d for k, d in enumerate(dims)]
         if dims.count(-1) == 1 and known and total % known == 0:
@@ -231,7 +231,7 @@ def _constant(imp: Importer, i: int, node, inputs: list) -> Const:
 
 
 def _constant_of_shape(imp: Importer, i: int, node, inputs: list) -> Const:
-    dims = imp.const(inputs[0], node, "its shape").values
+    dims = tuple(imp.batch if d is BATCH else d for d in imp.const(inputs[0], node, "its shape").values)  # a mask of the input's size
     if any(not isinstance(d, int) or d < 0 for d in dims):
         raise Unsupported("a constant of an unknown shape")
     if math.prod(dims) > GRID:  # known dims, values unread (a large mask of ones)
