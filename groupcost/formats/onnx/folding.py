@@ -87,6 +87,29 @@ def _range(imp: Importer, i: int, node, inputs: list) -> Const:
     return Const(tuple(start + k * delta for k in range(n)), (n,))
 
 
+_BROADCASTING = frozenset({"Mul", "Sub", "Div", "Max", "Min"})
+
+
+def _broadcast_by_readers(imp: Importer, node, x: Act, wanted: tuple) -> bool:
+    """Whether an Expand of x to `wanted` is read only by broadcasting merges whose other operand, already
+    read, has the expanded shape (MobileViT v2's `relu(value) * context.expand_as(value)`): each merge
+    broadcasts x itself to the same tensor, so the Expand is x."""
+    if len(wanted) != len(x.shape) + 1 or wanted[0] not in (BATCH, imp.batch):
+        return False
+    target = tuple(wanted[1:])
+    if any(w not in (1, d) and d != 1 for w, d in zip(target, x.shape)):
+        return False
+    readers = imp.consumers.get(node.output[0], [])
+    for k in readers:
+        reader = imp.order[k] if k >= 0 else None
+        if reader is None or reader.op_type not in _BROADCASTING or len(reader.input) != 2:
+            return False
+        other = imp.env.get(reader.input[1] if reader.input[0] == node.output[0] else reader.input[0])
+        if not isinstance(other, Act) or other.channels is not None or other.shape != target:
+            return False
+    return bool(readers)
+
+
 def _expand(imp: Importer, i: int, node, inputs: list):
     x, target = inputs[0], imp.const(inputs[1], node, "its shape")
     wanted = tuple(target.values)
@@ -94,7 +117,8 @@ def _expand(imp: Importer, i: int, node, inputs: list):
         full = (BATCH, *x.shape)
         if len(wanted) > len(full) or any(w not in (1, f) and not (k == 0 and w in (BATCH, imp.batch)) for k, (w, f) in
                                           enumerate(zip((1,) * (len(full) - len(wanted)) + wanted, full))):
-            raise Unsupported(f"an expand of N×{format_shape(x.shape)} to {list(wanted)}")
+            if not _broadcast_by_readers(imp, node, x, wanted):
+                raise Unsupported(f"an expand of N×{format_shape(x.shape)} to {list(wanted)}")
         return x
     if not isinstance(x, Const):
         raise Unsupported("an expand of a weight")
