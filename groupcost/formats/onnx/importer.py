@@ -46,6 +46,7 @@ class Recognised:
     completed: Callable[[Any], Layer | None] | None = None  # the layer from the source's value, where `layer` depends on its shape (None: it cannot be read)
     rank: int | None = None  # the rank (batch included) `source` must have, where the pattern's axes assume one
     channels_last: bool | None = None  # whether `source` must be a channels-last view (True) or not (False), where the axes say
+    name: str | None = None  # the step's name where it is not its last node's module (timm's `attn`, whose last node is in `attn.proj`)
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,10 @@ class Importer:
             if isinstance(value, Cropped):
                 value = self.cropped(value)
             if isinstance(value, Arranged):
-                value = self.arranged(value)
+                try:
+                    value = self.arranged(value)
+                except Unsupported as exc:
+                    raise OnnxError(f"graph output '{out.name}' is {exc.reason}", None, self.loc) from None
             if not isinstance(value, Act) or value.name == INPUT or value.channels is not None:
                 raise OnnxError(f"graph output '{out.name}' is not the output of a layer groupcost can name", None, self.loc)
             outputs.append(value.name)
@@ -157,7 +161,11 @@ class Importer:
             self.unknown(i, node, inputs, None if handler is None else "")
             return
         if node.op_type not in ("Reshape", "Transpose", "Shape"):  # a rearrangement read by anything else: the layers it stands for
-            inputs = [self.arranged(v) if isinstance(v, Arranged) else v for v in inputs]
+            try:
+                inputs = [self.arranged(v) if isinstance(v, Arranged) else v for v in inputs]
+            except Unsupported as exc:
+                self.unknown(i, node, inputs, exc.reason)
+                return
         layout = next((type(v) for v in inputs if isinstance(v, (TokensFirst, Sequences))), None)
         if node.op_type == "Transpose" or (node.op_type in ("Reshape", "Shape") and layout is Sequences):
             layout = None  # an operator that reads the layout itself
@@ -216,7 +224,11 @@ class Importer:
         if isinstance(x, Cropped):
             x = self.cropped(x)
         if isinstance(x, Arranged):
-            x = self.env[found.source] = self.arranged(x)
+            try:
+                x = self.env[found.source] = self.arranged(x)
+            except Unsupported as exc:
+                self.unknown(i, node, [x], exc.reason)
+                return
         view = None
         if isinstance(x, (ChannelsLast, TokensFirst, Sequences)) and (found.elementwise or (found.channels_last is not None and isinstance(x, ChannelsLast))):
             view = type(x)
@@ -243,7 +255,7 @@ class Importer:
             if layer is None:
                 self.unknown(i, node, [x], f"{found.what} whose arguments cannot be read from its operators")
                 return
-        y = self.layer(i, node, layer.type_name, layer, x)
+        y = self.layer(i, node, layer.type_name, layer, x, found.name)
         self.env[node.output[0]] = view(y) if view is not None else y
 
     def topological_order(self) -> list:

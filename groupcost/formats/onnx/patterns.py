@@ -178,7 +178,7 @@ def layerscale(imp: Importer, i: int, node, x, weight, tensor: str) -> Act | Cha
     return ChannelsLast(y) if view else y
 
 
-_ATTENTION_OPS = {"Add", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Dropout", "Gather", "Gemm", "Identity", "MatMul", "Mod", "Mul", "Reshape",
+_ATTENTION_OPS = {"Add", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Dropout", "Gather", "Gemm", "Identity", "MatMul", "Mod", "Mul", "Pow", "Reshape",
                   "Shape", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Transpose", "Unsqueeze"}
 
 
@@ -219,7 +219,7 @@ def recognise_multihead_attention(imp: Importer) -> None:
         k_last = imp.producers[output]
         imp.consumed.update(members - {k_last})
         layer = LAYER_TYPES["attention"](heads=1, bias=biases[0])  # its heads once the tokens' shape is known
-        imp.recognised[k_last] = Recognised(next(iter(sources)), layer, "multi-head attention", elementwise=True, channels=c,
+        imp.recognised[k_last] = Recognised(next(iter(sources)), layer, "multi-head attention", elementwise=True, channels=c, name=path if imp.paths[k_last] != path else None,
                                             completed=lambda tokens, nodes=nodes, softmax=nodes[ops.index("Softmax")], layer=layer: _with_heads(imp, nodes, softmax, tokens, layer))
 
 
