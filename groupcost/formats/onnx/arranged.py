@@ -69,7 +69,7 @@ def reshaped(view: Arranged, target: tuple, batch: int) -> Arranged:
     holder = None  # the dim that holds the batch
     for k, v in enumerate(target):
         if v == 0 and v is not BATCH and k < len(current):  # copied from the input: its size, the batch with it
-            holder = k if current[k] is BATCH or current[k] is None else holder
+            holder = k if current[k] is BATCH or isinstance(current[k], BatchTimes) else holder
             sizes.append(per_sample[k])
         elif v is BATCH or (k == 0 and v == batch != 1):
             holder = k

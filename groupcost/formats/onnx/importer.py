@@ -178,6 +178,7 @@ class Importer:
             return
         if tokens_first:
             if node.op_type not in ON_CHANNELS_LAST or any(isinstance(v, (Act, ChannelsLast, GroupedView, TokensFirst, Sequences)) and not isinstance(v, layout) for v in inputs) \
+                    or (layout is Sequences and (_positive_axis(node) or (node.op_type == "MatMul" and not any(isinstance(v, (Const, Weight)) for v in inputs)))) \
                     or any(isinstance(v, (Const, Weight)) and len(v.dims) > 1 and node.op_type != "MatMul" for v in inputs):
                 self.unknown(i, node, inputs, _LAYOUT_REFUSALS[layout])
                 return
@@ -538,6 +539,11 @@ activations: both in that layout)."""
 
 _LAYOUT_REFUSALS = {TokensFirst: "an operator on tokens L×N×C (the batch second) other than a layer norm, linear or element-wise one",
                     Sequences: "an operator on sequences (N·S)×L×C (the batch merged with S) other than a layer norm, linear or element-wise one"}
+
+
+def _positive_axis(node) -> bool:
+    """Whether a node names an axis from the front: on sequences (N·S)×L×C the file's rank is one less than the view's."""
+    return any(a.name == "axis" and a.i >= 0 for a in node.attribute)
 
 
 def _module_of_call(path: str) -> str:

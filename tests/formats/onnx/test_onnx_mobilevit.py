@@ -127,3 +127,27 @@ def test_a_batch_merge_in_a_file_of_batch_two_is_refused(tmp_path):
         torch.onnx.export(mobilevit("v1", "merged"), (torch.zeros(2, *INPUT),), str(path), dynamo=False, input_names=["input"])
     with pytest.raises(GroupcostError, match="Reshape"):
         read_network(path)
+
+
+@pytest.mark.parametrize("axis", [-1, 2])
+def test_an_axis_from_the_front_on_merged_sequences_is_refused(axis, tmp_path):
+    """N×4×4×4 reshaped to (N·4)×4×4 sequences, a LayerNormalization, reshaped back: over the last axis it is
+    a layer norm of the 4 channels (8 parameters, by hand); an axis counted from the front, which the file
+    numbers in its own rank, is refused by name."""
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Reshape", ["x", "tokens_shape"], ["tokens"], name="/unfold/Reshape"),
+             helper.make_node("LayerNormalization", ["tokens", "scale", "shift"], ["normed"], name="/norm/LayerNormalization", axis=axis),
+             helper.make_node("Reshape", ["normed", "map_shape"], ["y"], name="/fold/Reshape")]
+    constants = [helper.make_tensor("tokens_shape", TensorProto.INT64, [3], [-1, 4, 4]), helper.make_tensor("map_shape", TensorProto.INT64, [4], [-1, 4, 4, 4]),
+                 helper.make_tensor("scale", TensorProto.FLOAT, [4], [1.0, 2.0, 3.0, 4.0]), helper.make_tensor("shift", TensorProto.FLOAT, [4], [0.1, 0.2, 0.3, 0.4])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], constants)
+    path = tmp_path / "sequences.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    if axis == -1:
+        report = analyze(read_network(path))
+        assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (8, 0, [(4, 4, 4)])
+    else:
+        with pytest.raises(GroupcostError, match="an operator on sequences"):
+            read_network(path)
