@@ -932,16 +932,20 @@ def draw_softmax(draw, x: Shape) -> Op:
 
 @layer("attention", weight=1)
 def draw_attention(draw, x: Shape) -> Op | None:
-    """Multi-head self-attention over the positions (at most 64 tokens): heads any divisor of C, with biases or not."""
+    """Multi-head self-attention over the positions (at most 64 tokens): heads any divisor of C, with biases or
+    not, over all positions or (batch_dims 1) each index of the first positional dim a sequence of its own."""
     if len(x) < 2 or math.prod(x[1:]) > 64:
         return None
     heads, bias = draw(st.sampled_from(divisors(x[0]))), draw(st.booleans())
+    batch_dims = draw(st.sampled_from([0, 1])) if len(x) >= 3 else 0
     args = {"heads": heads, "bias": bias} if not bias or draw(st.booleans()) else {"heads": heads}
+    if batch_dims:
+        args["batch_dims"] = batch_dims
 
     def module():
         from torch_layers import TokenAttention
 
-        return TokenAttention(x[0], heads, bias)
+        return TokenAttention(x[0], heads, bias, batch_dims)
 
     return Op("attention", args, x, module)
 

@@ -47,14 +47,22 @@ class TokenAttention(nn.MultiheadAttention):
     with need_weights=True it takes the path of explicit batched matrix products, which
     FlopCounterMode counts (bmm); the module's inference fast path is a fused kernel it does not count."""
 
-    def __init__(self, channels: int, heads: int, bias: bool):
+    def __init__(self, channels: int, heads: int, bias: bool, batch_dims: int = 0):
         super().__init__(channels, heads, bias=bias)
+        self.batch_dims = batch_dims  # leading positional dims whose every index is a sequence of its own
 
     def forward(self, x):
-        tokens = x.reshape(x.shape[0], x.shape[1], -1).permute(2, 0, 1)
+        n, c = x.shape[:2]
+        sequences = x.shape[2:2 + self.batch_dims].numel()
+        if self.batch_dims:  # L×(N·S)×C: the S sequences of each sample side by side with the batch
+            tokens = x.reshape(n, c, sequences, -1).permute(3, 0, 2, 1).reshape(-1, n * sequences, c)
+        else:
+            tokens = x.reshape(n, c, -1).permute(2, 0, 1)
         y, _ = nn.functional.multi_head_attention_forward(
             tokens, tokens, tokens, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias, None, None, False, 0.0,
             self.out_proj.weight, self.out_proj.bias, training=False, need_weights=True)
+        if self.batch_dims:
+            return y.reshape(-1, n, sequences, c).permute(1, 3, 2, 0).reshape(x.shape)
         return y.permute(1, 2, 0).reshape(x.shape)
 
 
@@ -357,7 +365,7 @@ def layer_module(step: LayerStep) -> nn.Module:
     if name == "softmax":
         return nn.Softmax(layer.dim)
     if name == "attention":
-        return TokenAttention(x[0], layer.heads, layer.bias)
+        return TokenAttention(x[0], layer.heads, layer.bias, layer.batch_dims)
     if name == "unary":
         return Function(FUNCTIONS[layer.fn])
     if name == "grn":

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from groupcost.ops.activation import plain_activation_name
 from groupcost.ops.adapters import OnnxGraph, Place, Raised, Raising, TorchModule
-from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, boolean, feature_map, format_shape, positive_int
+from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, boolean, feature_map, format_shape, non_negative_int, positive_int
 from groupcost.ops.registry import LAYER_TYPES, register
 
 
@@ -92,15 +92,25 @@ class SelfAttention(Layer):
 
     Q, K, V = tokens·W_inᵀ (+ b), per head softmax(Q·Kᵀ/√d)·V with d = C / heads, then the output
     projection. The projections are linear MACs (4·C²·N); the two products of activations, Q·Kᵀ
-    and A·V, are matmul MACs (N²·C each, 2·N²·C in all).
+    and A·V, are matmul MACs (N²·C each, 2·N²·C in all). With `batch_dims` k, each index of the
+    first k positional dims is a sequence of its own (MobileViT's S patch pixels, each attending
+    over its L = N / S patches): the tokens S×L×C attend per sequence, 2·S·L²·C matmul MACs.
     """
 
     counts_macs = True
 
     heads: int = arg(positive_int, doc="attention heads; must divide the channels C")
     bias: bool = arg(boolean, True, "biases of the input and output projections")
+    batch_dims: int = arg(non_negative_int, 0, "leading positional dims whose every index is a sequence of its own (MobileViT's patch pixels); 0: one sequence")
+
+    def sequences(self, x: Shape) -> tuple[int, int]:
+        """(S, L): the sequences and the tokens in each."""
+        return math.prod(x[1:1 + self.batch_dims]), math.prod(x[1 + self.batch_dims:])
 
     def out_shape(self, x: Shape) -> Shape:
+        if self.batch_dims >= len(x) - 1 and self.batch_dims:
+            raise LayerError(f"attention batch_dims={self.batch_dims} leaves no positions of {format_shape(x)} to attend over",
+                             f"batch_dims is at most {len(x) - 2}", arg="batch_dims")
         if len(x) == 1:
             raise LayerError(f"attention needs C×L, C×H×W or C×T×H×W tokens, got the flat vector {format_shape(x)}", "put it before `flatten`")
         if x[0] % self.heads:
@@ -109,9 +119,9 @@ class SelfAttention(Layer):
         return x
 
     def cost(self, x: Shape, y: Shape) -> Cost:
-        c, tokens = x[0], math.prod(x[1:])
+        c, (sequences, tokens) = x[0], self.sequences(x)
         weights = 4 * c * c
-        return Cost(params=weights + (4 * c if self.bias else 0), macs=weights * tokens, weights=weights, matmul_macs=2 * tokens * tokens * c)
+        return Cost(params=weights + (4 * c if self.bias else 0), macs=weights * sequences * tokens, weights=weights, matmul_macs=2 * sequences * tokens * tokens * c)
 
     def weight_shapes(self, x: Shape) -> dict[str, tuple[int, ...]]:
         c = x[0]
@@ -121,9 +131,11 @@ class SelfAttention(Layer):
     def forward(self, x, weights, counter):
         import numpy as np
 
-        n, c = x.shape[:2]
+        c = x.shape[1]
         head = c // self.heads
-        tokens = x.reshape(n, c, -1).transpose(0, 2, 1)  # N, L, C
+        sequences, length = self.sequences(x.shape[1:])
+        n = x.shape[0] * sequences
+        tokens = x.reshape(x.shape[0], c, sequences, length).transpose(0, 2, 3, 1).reshape(n, length, c)  # N·S, L, C
         qkv = counter.matmul(tokens, weights["in_proj_weight"].T)
         if self.bias:
             qkv += weights["in_proj_bias"]
@@ -135,24 +147,30 @@ class SelfAttention(Layer):
         y = counter.matmul(context, weights["out_proj.weight"].T)
         if self.bias:
             y += weights["out_proj.bias"]
-        return np.ascontiguousarray(y.transpose(0, 2, 1)).reshape(x.shape).astype(x.dtype, copy=False)
+        y = y.reshape(x.shape[0], sequences, length, c).transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(y).reshape(x.shape).astype(x.dtype, copy=False)
 
     def torch_module(self, at: Place) -> TorchModule:
-        return TorchModule(f"FeatureMapAttention({at.in_shape[0]}, {self.heads}{'' if self.bias else ', bias=False'})",
-                           helpers=(("FeatureMapAttention", FEATURE_MAP_ATTENTION),))
+        keywords = ('' if self.bias else ', bias=False') + (f", batch_dims={self.batch_dims}" if self.batch_dims else '')
+        return TorchModule(f"FeatureMapAttention({at.in_shape[0]}, {self.heads}{keywords})", helpers=(("FeatureMapAttention", FEATURE_MAP_ATTENTION),))
 
     @classmethod
     def torch_raised(cls, r: Raising) -> Raised | None:
-        return Raised(f"{r.need('FeatureMapAttention')}(shape[0], {r.a('heads')}{r.kw('bias')})")
+        return Raised(f"{r.need('FeatureMapAttention')}(shape[0], {r.a('heads')}{r.kw('bias', 'batch_dims')})")
 
     def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
         """Tokens N×L×C, MatMul by W_inᵀ (+ bias), Q, K, V sliced and split into heads, MatMul, scale,
         Softmax, MatMul, heads joined, MatMul by W_outᵀ (+ bias), folded back to N×C×(spatial)."""
         name, c = at.name, at.in_shape[0]
-        tokens_count, head = math.prod(at.in_shape[1:]), c // self.heads
+        (sequences, tokens_count), head = self.sequences(at.in_shape), c // self.heads
         params = {key: g.tensor(f"{name}.{key}", dims, "kernel" if key.endswith("weight") else "zeros") for key, dims in self.weight_shapes(at.in_shape).items()}
-        flat = g.node("Reshape", [x, g.ints(f"{name}/flat.shape", [0, c, -1])], f"{name}/flat")
-        tokens = g.node("Transpose", [flat], f"{name}/tokens", perm=[0, 2, 1])
+        if self.batch_dims:  # N×C×S×L → (N·S)×L×C
+            flat = g.node("Reshape", [x, g.ints(f"{name}/flat.shape", [0, c, sequences, tokens_count])], f"{name}/flat")
+            moved = g.node("Transpose", [flat], f"{name}/moved", perm=[0, 2, 3, 1])
+            tokens = g.node("Reshape", [moved, g.ints(f"{name}/tokens.shape", [-1, tokens_count, c])], f"{name}/tokens")
+        else:
+            flat = g.node("Reshape", [x, g.ints(f"{name}/flat.shape", [0, c, -1])], f"{name}/flat")
+            tokens = g.node("Transpose", [flat], f"{name}/tokens", perm=[0, 2, 1])
         qkv = g.node("MatMul", [tokens, g.node("Transpose", [params["in_proj_weight"]], f"{name}/in_proj_t", perm=[1, 0])], f"{name}/in_proj")
         if self.bias:
             qkv = g.node("Add", [qkv, params["in_proj_bias"]], f"{name}/in_proj_bias")
@@ -171,19 +189,29 @@ class SelfAttention(Layer):
         y = g.node("MatMul", [joined, g.node("Transpose", [params["out_proj.weight"]], f"{name}/out_proj_t", perm=[1, 0])], f"{name}/out_proj")
         if self.bias:
             y = g.node("Add", [y, params["out_proj.bias"]], f"{name}/out_proj_bias")
-        channels_first = g.node("Transpose", [y], f"{name}/channels_first", perm=[0, 2, 1])
+        if self.batch_dims:
+            y = g.node("Reshape", [y, g.ints(f"{name}/sequences.shape", [-1, sequences, tokens_count, c])], f"{name}/sequences")
+        channels_first = g.node("Transpose", [y], f"{name}/channels_first", perm=[0, 3, 1, 2] if self.batch_dims else [0, 2, 1])
         g.node("Reshape", [channels_first, g.ints(f"{name}/out.shape", [0, *at.in_shape])], name)
 
 
 FEATURE_MAP_ATTENTION = '''
 class FeatureMapAttention(nn.MultiheadAttention):
-    """nn.MultiheadAttention over the positions of a feature map: N×C×(spatial) → N×L×C tokens, self-attention, folded back."""
+    """nn.MultiheadAttention over the positions of a feature map: N×C×(spatial) → (N·S)×L×C tokens, S the
+    positions of the first batch_dims spatial dims (1 where none), self-attention, folded back."""
 
-    def __init__(self, channels: int, heads: int, bias: bool = True):
+    def __init__(self, channels: int, heads: int, bias: bool = True, batch_dims: int = 0):
         super().__init__(channels, heads, bias=bias, batch_first=True)
+        self.batch_dims = batch_dims  # leading positional dims whose every index is a sequence of its own
 
     def forward(self, x):
-        tokens = x.flatten(2).transpose(1, 2)
+        if not self.batch_dims:
+            tokens = x.flatten(2).transpose(1, 2)
+            y, _ = super().forward(tokens, tokens, tokens, need_weights=False)
+            return y.transpose(1, 2).reshape(x.shape)
+        n, c = x.shape[:2]
+        sequences = x.shape[2:2 + self.batch_dims].numel()
+        tokens = x.reshape(n, c, sequences, -1).permute(0, 2, 3, 1).reshape(n * sequences, -1, c)
         y, _ = super().forward(tokens, tokens, tokens, need_weights=False)
-        return y.transpose(1, 2).reshape(x.shape)
+        return y.reshape(n, sequences, -1, c).permute(0, 3, 1, 2).reshape(x.shape)
 '''

@@ -102,6 +102,7 @@ FEATURES = {
     "multi-head attention (heads > 1)": lambda g: any(n.kind == "attention" and n.args["heads"] > 1 for n in g.nodes),
     "softmax along the last dimension": lambda g: any(n.kind == "softmax" and n.args.get("dim") == -1 for n in g.nodes),
     "attention without biases": lambda g: any(n.kind == "attention" and n.args.get("bias") is False for n in g.nodes),
+    "attention per sequence (batch_dims)": lambda g: any(n.kind == "attention" and n.args.get("batch_dims") for n in g.nodes),
     "a matmul whose leading dimensions broadcast": lambda g: any(n.kind == "matmul" and g.shapes[n.inputs[0]][:-2] != g.shapes[n.inputs[1]][:-2] for n in g.nodes),
     "a matmul of two different tensors": lambda g: any(n.kind == "matmul" and n.inputs[0] != n.inputs[1] for n in g.nodes),
     # whole graphs on 1-D and 3-D inputs, with the layers that take those ranks

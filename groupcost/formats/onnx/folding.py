@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 from groupcost.formats.onnx.importer import Importer
-from groupcost.formats.onnx.values import BATCH, GRID, SMALL, Act, Const, Unsupported, attributes
+from groupcost.formats.onnx.values import BATCH, GRID, SMALL, Act, BatchTimes, Const, Unsupported, attributes, symbolic
 from groupcost.ops import format_shape
 
 
@@ -50,8 +50,17 @@ def broadcast_values(c: Const, dims: tuple[int, ...]) -> tuple | None:
     return tuple(out)
 
 
+def multiply(a, b):
+    """a × b in shape arithmetic, where the batch times a number is a BatchTimes (`B * C * n_h`)."""
+    for batch, number in ((a, b), (b, a)):
+        if (batch is BATCH or isinstance(batch, BatchTimes)) and isinstance(number, int) and not isinstance(number, bool) and number >= 1:
+            return BatchTimes(number * (1 if batch is BATCH else batch.factor))
+    return a * b
+
+
 def elementwise(values: list[Const], op) -> Const:
-    """op over broadcast constants, element by element; unknown where an operand is (or the batch enters)."""
+    """op over broadcast constants, element by element; unknown where an operand is (or the batch enters, but
+    for a `multiply` of it by a number)."""
     dims = values[0].dims
     for v in values[1:]:
         dims = broadcast_dims(dims, v.dims)
@@ -63,7 +72,7 @@ def elementwise(values: list[Const], op) -> Const:
     out = []
     for items in zip(*laid):
         try:
-            out.append(None if any(x is None or x is BATCH for x in items) else op(*items))
+            out.append(op(*items) if op is multiply and None not in items else None if any(symbolic(x) for x in items) else op(*items))
         except (ZeroDivisionError, OverflowError, TypeError, ValueError):
             out.append(None)
     return Const(tuple(out), dims)
@@ -71,7 +80,7 @@ def elementwise(values: list[Const], op) -> Const:
 
 def _range(imp: Importer, i: int, node, inputs: list) -> Const:
     start, limit, delta = (imp.const(v, node, what).values[0] for v, what in zip(inputs, ("its start", "its limit", "its delta")))
-    if any(v is None or v is BATCH for v in (start, limit, delta)) or not delta:
+    if any(symbolic(v) for v in (start, limit, delta)) or not delta:
         raise Unsupported("a range whose bounds depend on the batch or are unknown")
     n = max(0, math.ceil((limit - start) / delta))
     if n > GRID:
@@ -111,8 +120,8 @@ def _expand(imp: Importer, i: int, node, inputs: list):
         return x
     if not isinstance(x, Const):
         raise Unsupported("an expand of a weight")
-    if any(w is None or w is BATCH for w in wanted):
-        known = tuple(imp.batch if w is BATCH else w for w in wanted)
+    if any(symbolic(w) for w in wanted):
+        known = tuple(imp.batch if w is BATCH else None if symbolic(w) else w for w in wanted)
         if None in known:
             raise Unsupported("an expand to an unknown shape")
         wanted = known
@@ -192,7 +201,7 @@ def _cumsum(imp: Importer, node, x: Const, axis_value: Const) -> Const:
             total = 0
             for cell in cells:
                 value = x.values[cell]
-                if value is None or value is BATCH or total is None:
+                if symbolic(value) or total is None:
                     total = None
                     out[cell] = None
                     continue
@@ -210,7 +219,7 @@ def _matmul(imp: Importer, node, a: Const, b: Const) -> Const:
     if inner != inner_b:
         raise imp.fail(node, f"multiplies constants of {list(a.dims)} and {list(b.dims)}")
     dims = (*a.dims[:-1], *b.dims[1:])
-    if a.values is None or b.values is None or rows * cols > SMALL or any(v is None or v is BATCH for v in (*a.values, *b.values)):
+    if a.values is None or b.values is None or rows * cols > SMALL or any(symbolic(v) for v in (*a.values, *b.values)):
         return Const(None, dims)
     return Const(tuple(sum(a.values[r * inner + k] * b.values[k * cols + c] for k in range(inner)) for r in range(rows) for c in range(cols)), dims)
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from groupcost.formats.onnx.arranged import made
 from groupcost.formats.onnx.names import PRODUCER, clean, module_path, weight_path
-from groupcost.formats.onnx.values import (UNKNOWN, Act, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, TokensFirst, Unknown, Unsupported, Value,
+from groupcost.formats.onnx.values import (UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, Sequences, TokensFirst, Unknown, Unsupported, Value,
                                            Weight, require_onnx, tensor_values)
 from groupcost.formats.onnx.wire import MAX_NODES
 from groupcost.graph.builder import MAX_ELEMENTS, GraphBuilder
@@ -131,6 +132,11 @@ class Importer:
             value = self.env.get(out.name)
             if isinstance(value, Cropped):
                 value = self.cropped(value)
+            if isinstance(value, Arranged):
+                try:
+                    value = self.arranged(value)
+                except Unsupported as exc:
+                    raise OnnxError(f"graph output '{out.name}' is {exc.reason}", None, self.loc) from None
             if not isinstance(value, Act) or value.name == INPUT or value.channels is not None:
                 raise OnnxError(f"graph output '{out.name}' is not the output of a layer groupcost can name", None, self.loc)
             outputs.append(value.name)
@@ -155,19 +161,29 @@ class Importer:
         if any(isinstance(v, Unknown) for v in inputs if v is not None):
             self.unknown(i, node, inputs, None if handler is None else "")
             return
-        tokens_first = node.op_type != "Transpose" and any(isinstance(v, TokensFirst) for v in inputs)  # a Transpose reads the layout itself
-        if tokens_first and node.op_type in ("Add", "Mul") and all(isinstance(v, TokensFirst) for v in inputs if v is not None):
+        if node.op_type not in ("Reshape", "Transpose", "Shape"):  # a rearrangement read by anything else: the layers it stands for
+            try:
+                inputs = [self.arranged(v) if isinstance(v, Arranged) else v for v in inputs]
+            except Unsupported as exc:
+                self.unknown(i, node, inputs, exc.reason)
+                return
+        layout = next((type(v) for v in inputs if isinstance(v, (TokensFirst, Sequences))), None)
+        if node.op_type == "Transpose" or (node.op_type in ("Reshape", "Shape") and layout is Sequences):
+            layout = None  # an operator that reads the layout itself
+        tokens_first = layout is not None
+        if tokens_first and node.op_type in ("Add", "Mul") and all(isinstance(v, layout) for v in inputs if v is not None):
             try:  # two activations in the same layout: their merge, in that layout
-                self.env[node.output[0]] = TokensFirst(self.merge(i, node, node.op_type.lower(), [v.x for v in inputs if v is not None]))
+                self.env[node.output[0]] = layout(self.merge(i, node, node.op_type.lower(), [v.x for v in inputs if v is not None]))
             except Unsupported as exc:
                 self.unknown(i, node, inputs, exc.reason)
             return
         if tokens_first:
-            if node.op_type not in ON_CHANNELS_LAST or any(isinstance(v, (Act, ChannelsLast, GroupedView)) for v in inputs) \
+            if node.op_type not in ON_CHANNELS_LAST or any(isinstance(v, (Act, ChannelsLast, GroupedView, TokensFirst, Sequences)) and not isinstance(v, layout) for v in inputs) \
+                    or (layout is Sequences and (_positive_axis(node) or (node.op_type == "MatMul" and not any(isinstance(v, (Const, Weight)) for v in inputs)))) \
                     or any(isinstance(v, (Const, Weight)) and len(v.dims) > 1 and node.op_type != "MatMul" for v in inputs):
-                self.unknown(i, node, inputs, "an operator on tokens L×N×C (the batch second) other than a layer norm, linear or element-wise one")
+                self.unknown(i, node, inputs, _LAYOUT_REFUSALS[layout])
                 return
-            inputs = [ChannelsLast(v.x) if isinstance(v, TokensFirst) else v for v in inputs]  # the same operator on the channels, whichever axis the batch is
+            inputs = [ChannelsLast(v.x) if isinstance(v, layout) else v for v in inputs]  # the same operator on the channels, whichever axis the batch is
         consumed_before = set(self.consumed) if tokens_first else set()
         try:
             on_weights = self.operators.on_weights(self, node, inputs) if self.operators.on_weights is not None else None
@@ -194,13 +210,13 @@ class Importer:
             for k in self.consumed - consumed_before:  # a node the handler read with this one (a linear's bias Add)
                 for out in self.order[k].output:
                     if isinstance(self.env.get(out), ChannelsLast):
-                        self.env[out] = TokensFirst(self.env[out].x)
+                        self.env[out] = layout(self.env[out].x)
         if outputs is None:
             return
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
         if tokens_first:
-            outputs = [TokensFirst(v.x) if isinstance(v, ChannelsLast) else v for v in outputs]
+            outputs = [layout(v.x) if isinstance(v, ChannelsLast) else v for v in outputs]
         for out_name, value in zip(node.output, outputs):
             self.env[out_name] = value
 
@@ -209,8 +225,14 @@ class Importer:
         x = self.env.get(found.source)
         if isinstance(x, Cropped):
             x = self.cropped(x)
+        if isinstance(x, Arranged):
+            try:
+                x = self.env[found.source] = self.arranged(x)
+            except Unsupported as exc:
+                self.unknown(i, node, [x], exc.reason)
+                return
         view = None
-        if isinstance(x, (ChannelsLast, TokensFirst)) and (found.elementwise or (found.channels_last is not None and isinstance(x, ChannelsLast))):
+        if isinstance(x, (ChannelsLast, TokensFirst, Sequences)) and (found.elementwise or (found.channels_last is not None and isinstance(x, ChannelsLast))):
             view = type(x)
         if view is not None:
             x = x.x
@@ -453,6 +475,13 @@ class Importer:
             self.views[view] = y
         return self.views[view]
 
+    def arranged(self, view: Arranged) -> Act | Sequences:
+        """A run of Reshapes and Transposes as the layers it stands for, made once, named after its first node."""
+        if view not in self.views:
+            node = self.order[view.first]
+            self.views[view] = made(view, lambda kind, layer, x: self.layer(view.first, node, kind, layer, x))
+        return self.views[view]
+
     def unknown(self, i: int, node, inputs: list, reason: str | None) -> None:
         """An operator groupcost cannot model: reported, or kept opaque with --allow-unknown."""
         acts = [v for v in inputs if isinstance(v, Act)]
@@ -508,8 +537,17 @@ class Importer:
 
 
 ON_CHANNELS_LAST = frozenset({"LayerNormalization", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "Gelu", "HardSwish", "HardSigmoid", "Erf"})
-"""Operators that read tokens L×N×C (TokensFirst) as they read N×L×C (ChannelsLast): on the channels
-alone, or element by element (MatMul: with a weight; an Add of two activations: both L×N×C)."""
+"""Operators that read tokens L×N×C (TokensFirst) or sequences (N·S)×L×C (Sequences) as they read N×L×C
+(ChannelsLast): on the channels alone, or element by element (MatMul: with a weight; an Add of two
+activations: both in that layout)."""
+
+_LAYOUT_REFUSALS = {TokensFirst: "an operator on tokens L×N×C (the batch second) other than a layer norm, linear or element-wise one",
+                    Sequences: "an operator on sequences (N·S)×L×C (the batch merged with S) other than a layer norm, linear or element-wise one"}
+
+
+def _positive_axis(node) -> bool:
+    """Whether a node names an axis from the front: on sequences (N·S)×L×C the file's rank is one less than the view's."""
+    return any(a.name == "axis" and a.i >= 0 for a in node.attribute)
 
 
 def _module_of_call(path: str) -> str:

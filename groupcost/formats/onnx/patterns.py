@@ -13,7 +13,7 @@ from dataclasses import replace
 from groupcost.formats.onnx.constants import frozen_batch_norm_scale
 from groupcost.formats.onnx.importer import Importer, Recognised
 from groupcost.formats.onnx.names import LAYER_NAME, clean
-from groupcost.formats.onnx.values import Act, ChannelsLast, Const, TokensFirst, Weight, attributes, require_onnx
+from groupcost.formats.onnx.values import Act, ChannelsLast, Const, Sequences, TokensFirst, Weight, attributes, require_onnx
 from groupcost.ops import LAYER_TYPES
 
 _LRN_OPS = {"Add", "AveragePool", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Equal", "Gather", "If", "Mul", "Pad",
@@ -178,7 +178,7 @@ def layerscale(imp: Importer, i: int, node, x, weight, tensor: str) -> Act | Cha
     return ChannelsLast(y) if view else y
 
 
-_ATTENTION_OPS = {"Add", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Dropout", "Gather", "Gemm", "Identity", "MatMul", "Mod", "Mul", "Reshape",
+_ATTENTION_OPS = {"Add", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Dropout", "Gather", "Gemm", "Identity", "MatMul", "Mod", "Mul", "Pow", "Reshape",
                   "Shape", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Transpose", "Unsqueeze"}
 
 
@@ -192,7 +192,7 @@ def recognise_multihead_attention(imp: Importer) -> None:
     rest of the graph. Its heads are read once its tokens are known (_with_heads); where they cannot
     be, the module is refused by name.
     """
-    for path, indices in _modules(imp).items():
+    for path, indices in _subtrees(imp).items():
         nodes = [imp.order[k] for k in indices]
         ops = [n.op_type for n in nodes]
         if ops.count("Softmax") != 1 or not set(ops) <= _ATTENTION_OPS or attributes(nodes[ops.index("Softmax")]).get("axis", -1) != -1:
@@ -219,19 +219,31 @@ def recognise_multihead_attention(imp: Importer) -> None:
         k_last = imp.producers[output]
         imp.consumed.update(members - {k_last})
         layer = LAYER_TYPES["attention"](heads=1, bias=biases[0])  # its heads once the tokens' shape is known
-        imp.recognised[k_last] = Recognised(next(iter(sources)), layer, "multi-head attention", elementwise=True, channels=c,
+        imp.recognised[k_last] = Recognised(next(iter(sources)), layer, "multi-head attention", elementwise=True, channels=c, name=path if imp.paths[k_last] != path else None,
                                             completed=lambda tokens, nodes=nodes, softmax=nodes[ops.index("Softmax")], layer=layer: _with_heads(imp, nodes, softmax, tokens, layer))
+
+
+def _subtrees(imp: Importer) -> dict[str, list[int]]:
+    """Each module path → the indices of its nodes and its submodules' (timm's `attn` holds `attn.qkv` and `attn.proj`), in order."""
+    by_path: dict[str, list[int]] = {}
+    for k, path in enumerate(imp.paths):
+        for module in [path[:end] for end, ch in enumerate(path) if ch == "."] + [path] if path else []:
+            by_path.setdefault(module, []).append(k)
+    return by_path
 
 
 def _with_heads(imp: Importer, nodes: list, softmax, tokens, layer):
     """`layer` with the heads of the attention module `nodes`: the leading dims of its Softmax input, by ONNX
-    shape inference over the module alone, its tokens' shape given with a batch of 1; None where inference cannot say."""
+    shape inference over the module alone, its tokens' shape given with a batch of 1; None where inference cannot say.
+    Where the scores are of fewer tokens than the input has positions, each index of its leading positional
+    dims is a sequence of its own (MobileViT's patches, the batch merged with them): its `batch_dims`."""
     onnx = require_onnx()
-    x = tokens.x if isinstance(tokens, (ChannelsLast, TokensFirst)) else tokens
+    x = tokens.x if isinstance(tokens, (ChannelsLast, TokensFirst, Sequences)) else tokens
     if not isinstance(x, Act):
         return None
     c, length = x.shape[0], math.prod(x.shape[1:])
-    shape = (length, 1, c) if isinstance(tokens, TokensFirst) else (1, *x.shape[1:], c) if isinstance(tokens, ChannelsLast) else (1, *x.shape)
+    shape = ((length, 1, c) if isinstance(tokens, TokensFirst) else (*x.shape[1:], c) if isinstance(tokens, Sequences)
+             else (1, *x.shape[1:], c) if isinstance(tokens, ChannelsLast) else (1, *x.shape))
     inside = {out for n in nodes for out in n.output}
     wanted = {t for n in nodes for t in n.input if t and t not in inside}
     extra, initializers, source = [], [], None
@@ -255,8 +267,14 @@ def _with_heads(imp: Importer, nodes: list, softmax, tokens, layer):
         return None
     scores = next((tuple(d.dim_value if d.HasField("dim_value") else 0 for d in v.type.tensor_type.shape.dim)
                    for v in inferred.graph.value_info if v.name == softmax.input[0]), ())
-    heads = math.prod(scores[:-2]) if len(scores) >= 3 and all(scores) else 0
-    return replace(layer, heads=heads) if heads >= 1 and c % heads == 0 else None
+    if len(scores) < 3 or not all(scores) or scores[-1] != scores[-2] or length % scores[-1]:
+        return None
+    sequences = length // scores[-1]
+    batch_dims = next((k for k in range(len(x.shape)) if math.prod(x.shape[1:1 + k]) == sequences), None)
+    heads, rest = divmod(math.prod(scores[:-2]), sequences)
+    if batch_dims is None or rest or heads < 1 or c % heads:
+        return None
+    return replace(layer, heads=heads, batch_dims=batch_dims)
 
 
 def _initializer(imp: Importer, tensor: str) -> str | None:

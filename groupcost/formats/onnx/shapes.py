@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 
+from groupcost.formats.onnx.arranged import arranged, file_dims, reshaped
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.tokens import tokens_flattened, tokens_reshaped
-from groupcost.formats.onnx.values import (BATCH, GRID, UNKNOWN, Act, ChannelsLast, Const, Cropped, GroupedView, MergedTokens, Unsupported, as_act,
-                                           attributes, tensor_values)
+from groupcost.formats.onnx.values import (BATCH, GRID, UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, GroupedView, MergedTokens, Sequences,
+                                           Unsupported, as_act, attributes, symbolic, tensor_values)
 from groupcost.formats.onnx.views import bound, grouped_view, spatial_slice
 from groupcost.ops import LAYER_TYPES, format_shape
 
@@ -98,6 +99,8 @@ def _reshape(imp: Importer, i: int, node, inputs: list):
             raise Unsupported("a reshape of a constant to a shape that does not fit")
         return Const(x.values, tuple(dims))
     target = imp.const(inputs[1], node, "its target shape")
+    if isinstance(x, (Arranged, Sequences)):
+        return reshaped(x if isinstance(x, Arranged) else arranged(x, i), target.values, imp.batch)
     if isinstance(x, GroupedView):
         c, h, w = x.x.shape
         out = _target_shape(Act(x.x.name, (c // x.groups, x.groups, h, w)), target, bool(attributes(node).get("allowzero", 0)), imp.batch)
@@ -110,7 +113,10 @@ def _reshape(imp: Importer, i: int, node, inputs: list):
     x = as_act(x if merged is None else merged)
     out = _target_shape(x, target, bool(attributes(node).get("allowzero", 0)), imp.batch)
     if out is None or not out or out[0] is not BATCH or math.prod(out[1:]) != math.prod(x.shape):
-        raise Unsupported(f"a reshape of N×{format_shape(x.shape)} to {list(target.values)}")
+        try:  # the batch merged with other dims (MobileViT's patches): read as a rearrangement of x
+            return reshaped(arranged(x, i), target.values, imp.batch)
+        except Unsupported:
+            raise Unsupported(f"a reshape of N×{format_shape(x.shape)} to {list(target.values)}") from None
     dims = tuple(out[1:])
     if dims == x.shape:
         return x
@@ -208,6 +214,8 @@ def _shape(imp: Importer, i: int, node, inputs: list) -> Const:
         dims = (BATCH, *x.x.shape[1:], x.x.shape[0])
     elif isinstance(x, MergedTokens):
         raise Unsupported("the shape of tokens with the batch merged into their positions")
+    elif isinstance(x, (Arranged, Sequences)):
+        dims = file_dims(x)
     else:
         dims = (BATCH, *x.shape) if isinstance(x, Act) else tuple(x.dims)
     attrs = attributes(node)
@@ -246,7 +254,7 @@ def _cast(imp: Importer, i: int, node, inputs: list):
     if isinstance(x, Const) and x.values is not None:
         to = attributes(node).get("to", 1)
         if to in (6, 7, 2, 3, 5):
-            return Const(tuple(v if v is BATCH or v is None else int(v) for v in x.values), x.dims)
+            return Const(tuple(v if symbolic(v) else int(v) for v in x.values), x.dims)
         return x
     if isinstance(x, (Act, Const)):
         return x  # a precision change: same tensor for counting; a constant of unread values stays one

@@ -60,6 +60,18 @@ class _Batch:
 BATCH = _Batch()
 
 
+@dataclass(frozen=True)
+class BatchTimes:
+    """The batch times a number in shape arithmetic (`B * P`): the size of a dim that merges the batch with others."""
+
+    factor: int
+
+
+def symbolic(value) -> bool:
+    """Whether a value of shape arithmetic is unknown or stands for the batch (alone or times a number)."""
+    return value is None or value is BATCH or isinstance(value, BatchTimes)
+
+
 Act = Tensor
 """An activation as groupcost sees it: a step's output (or the input), maybe a channel range of it."""
 
@@ -166,7 +178,31 @@ class MergedTokens:
     x: Act
 
 
-Value = Union[Act, Const, Weight, Unknown, GroupedView, PaddedView, ChannelsLast, Cropped, TokensFirst, Table, MergedTokens]
+@dataclass(frozen=True)
+class Sequences:
+    """The C×S×L… tokens x as (N·S)×L…×C: S sequences of L tokens, the batch merged with them (MobileViT's
+    patches, `reshape(B * P, N, C)`), per sample what the file computes for a batch of 1; a layer norm,
+    linear or element-wise operator on the channels reads it as it reads a ChannelsLast view."""
+
+    x: Act
+
+
+@dataclass(frozen=True)
+class Arranged:
+    """x's elements rearranged by a run of Reshapes and Transposes, made layers once something else reads it.
+
+    The file's tensor is N×x split into `factors` (row-major, the batch first: factors[0] is BATCH),
+    put in `order`, and joined again: the file's k-th dim is the next `groups[k]` factors of that order.
+    """
+
+    x: Act
+    factors: tuple
+    order: tuple[int, ...]
+    groups: tuple[int, ...]
+    first: int  # the index of the node that began the run: its layers' name and location
+
+
+Value = Union[Act, Const, Weight, Unknown, GroupedView, PaddedView, ChannelsLast, Cropped, TokensFirst, Sequences, Arranged, Table, MergedTokens]
 
 
 def as_act(value, what: str = "its input") -> Act:

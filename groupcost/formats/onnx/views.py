@@ -9,8 +9,10 @@ becomes one centre crop when something reads it. The view classes sit with the o
 
 from __future__ import annotations
 
+from groupcost.formats.onnx.arranged import arranged, transposed
 from groupcost.formats.onnx.importer import Importer
-from groupcost.formats.onnx.values import Act, ChannelsLast, Const, Cropped, GroupedView, PaddedView, TokensFirst, Unsupported, Weight, as_act, attributes, feature_map
+from groupcost.formats.onnx.values import (Act, Arranged, ChannelsLast, Const, Cropped, GroupedView, PaddedView, Sequences, TokensFirst, Unsupported, Weight, as_act,
+                                           attributes, feature_map)
 from groupcost.ops import LAYER_TYPES
 
 _PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
@@ -52,6 +54,8 @@ def _transpose(imp: Importer, i: int, node, inputs: list):
         rows, cols = view.dims
         return Const(tuple(view.values[r * cols + c] for c in range(cols) for r in range(rows)), (cols, rows))
     perm = tuple(attributes(node).get("perm", ()))
+    if isinstance(view, (Arranged, Sequences)):
+        return transposed(view if isinstance(view, Arranged) else arranged(view, i), perm)
     if isinstance(view, (Act, ChannelsLast)):
         rank = len((view.x if isinstance(view, ChannelsLast) else view).shape) + 1
         perm = tuple(p % rank for p in perm)  # TorchScript writes movedim(-1, 1) as (0, -1, 1, 2)
