@@ -256,8 +256,9 @@ def harness_seconds(bench, runs: int) -> float:
 def in_context(networks: list[Network], runs: int, bench) -> list[Sample]:
     """Every layer of each network timed in place: node by node, each tensor freed after its last reader, the network
     run over and over (as `--measure` times per layer), so that its weights, input and output buffer are in the cache
-    state a model leaves them. Timed alone instead, the layers of model-like networks (groupcost.run.context) summed to
-    about a third less than their networks' time on this machine. None under ONNX Runtime, which runs a graph whole."""
+    state a model leaves them. Timed alone in their steady state instead, the layers of model-like networks
+    (groupcost.run.context) summed to about a third less than their networks' time on this machine (median −35%, under
+    load). None under ONNX Runtime, which runs a graph whole."""
     from groupcost.graph.analysis import analyze
     from groupcost.run.measure import Stepped
 
