@@ -220,14 +220,15 @@ def chains(rng: random.Random, count: int, extra=None) -> list[Network]:
 
 
 def model_likes(rng: random.Random, count: int, extra=None, max_macs: int = 1_200_000_000) -> list[Network]:
-    """`count` networks of model_like, each of at most `max_macs` (a few tens of ms: calibration stays within its time)."""
+    """`count` networks of model_like, each of at most `max_macs`, products of activations included (an attention over a
+    large map alone can hold billions): a few tens of ms each, so that calibration stays within its time."""
     from groupcost.graph.analysis import analyze
 
     result: list[Network] = []
     while len(result) < count:
         try:
             network = model_like(rng, extra)
-            if sum(row.macs for row in analyze(network).rows) <= max_macs:
+            if sum(row.macs + row.matmul_macs for row in analyze(network).rows) <= max_macs:  # attention's products count
                 result.append(network)
         except (GroupcostError, ValueError, ZeroDivisionError):
             continue
