@@ -110,7 +110,7 @@ def _step(layer, x: tuple[int, ...], max_macs: int) -> LayerStep | None:
         cost = layer.cost(x, y)
     except (GroupcostError, ValueError, TypeError, ZeroDivisionError):
         return None
-    if cost.macs > max_macs or max(math.prod(x), math.prod(y)) > MAX_ELEMENTS or math.prod(y) == 0:
+    if cost.macs + cost.matmul_macs > max_macs or max(math.prod(x), math.prod(y)) > MAX_ELEMENTS or math.prod(y) == 0:  # attention's products too
         return None
     return LayerStep("op", layer, x, y, HERE)
 

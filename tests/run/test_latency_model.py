@@ -215,3 +215,17 @@ def test_every_registered_type_is_drawn_or_falls_back():
     assert not_drawn <= {"opaque", "dist2bbox"}, not_drawn
     convs = {"conv", "dwconv", "pwconv", "gdc"}
     assert {n for n, c in LAYER_TYPES.items() if n not in ALIASES and not issubclass(c, Macro)} - convs <= set(kinds)
+
+
+def test_no_draw_passes_the_plans_work_limit_attentions_products_included():
+    """An attention over a 150×150 map holds tens of billions of products of activations: drawn, it alone took minutes
+    of a calibration that must finish in ten."""
+    import random
+
+    from groupcost.graph.analysis import step_row
+    from groupcost.run.sampling import draw
+
+    limit = 60_000_000
+    rows = [step_row(step, 1) for step in draw("attention", random.Random(0), 40, limit)]
+    assert rows and all(row.macs + row.matmul_macs <= limit for row in rows)
+    assert any(row.matmul_macs for row in rows)
