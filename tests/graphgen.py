@@ -910,7 +910,9 @@ def draw_permute(draw, x: Shape) -> Op | None:
     if not fits(out):
         return None
     dims = [0, *(_dim(draw, i, len(x)) for i in order)]
-    return Op("permute", {"dims": dims}, out, lambda: _modules().Apply(lambda t: t.permute(*dims)))
+    # the module counts dims from the front, as groupcost's own export does: TorchScript's exporter, folding constants,
+    # reads a negative perm out of bounds in its shape inference (a segfault now and then)
+    return Op("permute", {"dims": dims}, out, lambda: _modules().Apply(lambda t: t.permute(*(d % t.dim() for d in dims))))
 
 
 @layer("fc", weight=2)

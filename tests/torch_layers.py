@@ -93,9 +93,11 @@ class View(nn.Module):
             return x[(slice(None),) * (layer.dim % x.dim()) + (slice(layer.start, layer.stop, layer.step),)]
         if self.name == "reshape":
             return x.reshape(x.shape[0], *layer.shape)
+        # dims counted from the end are written counted from the front, as groupcost's own export writes them:
+        # TorchScript's exporter, folding constants, reads a negative perm out of bounds (a segfault now and then)
         if self.name == "transpose":
-            return x.transpose(*layer.dims)
-        return x.permute(*layer.dims)
+            return x.transpose(*(d % x.dim() for d in layer.dims))
+        return x.permute(*(d % x.dim() for d in layer.dims))
 
 
 VIEWS = ("slice", "reshape", "transpose", "permute")
