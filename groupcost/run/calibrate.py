@@ -96,17 +96,16 @@ def measure_context(alone: LatencyModel, bench, plan, runtime: str, progress: Ca
     import random
 
     from groupcost.graph.analysis import analyze
-    from groupcost.run.context import chains, model_likes, table_row
+    from groupcost.run.context import chains, table_row
     from groupcost.run.fit import fit_context
     from groupcost.run.fusion import fused_into
     from groupcost.run.latency import kind_of
     from groupcost.run.sampling import layer_at, time_steps
 
-    rng = random.Random(1)
-    networks = chains(rng, plan.chains, layer_at) + model_likes(rng, plan.models, layer_at)
+    networks = chains(random.Random(1), plan.chains, layer_at)
     progress(f"measuring {len(networks)} random networks whole (the correction in context)")
     table, seconds = [], []
-    for network, timed in zip(networks, time_steps(networks, plan.runs, bench, shipped=True)):
+    for network, timed in zip(networks, time_steps(networks, plan.runs, bench)):
         if timed is None or timed[0] <= 0:
             continue
         report = analyze(network)

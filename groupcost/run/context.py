@@ -130,106 +130,11 @@ def chain(rng: random.Random, extra: Callable[[random.Random, tuple[int, ...]], 
     return Network("chain", "", "<calibrate>", input_shape, 1, "float32", 4, {}, tuple(steps), (last,))
 
 
-def _unit(steps: list[Step], name: str, x: tuple[int, ...], last: str, out: int, k: int, stride: int, groups: int,
-          act: str | None) -> tuple[tuple[int, ...], str]:
-    """conv → bn → activation appended to `steps`; the output shape and the last step's name."""
-    conv = LAYER_TYPES["conv"](out=out, k=k, s=stride, p=k // 2, groups=groups, bias=False)
-    y = conv.out_shape(x)
-    steps += [LayerStep(f"{name}.conv", conv, x, y, HERE, (last,)), LayerStep(f"{name}.bn", LAYER_TYPES["bn"](), y, y, HERE, (f"{name}.conv",))]
-    if act is None:
-        return y, f"{name}.bn"
-    steps.append(LayerStep(f"{name}.act", LAYER_TYPES[act](), y, y, HERE, (f"{name}.bn",)))
-    return y, f"{name}.act"
-
-
-def _residual_block(rng: random.Random, steps: list[Step], name: str, x: tuple[int, ...], last: str, out: int, stride: int,
-                    form: str) -> tuple[tuple[int, ...], str]:
-    """One block of a family the zoo is made of: `basic` (two 3×3), `bottleneck` (1×1, 3×3 maybe grouped, 1×1) with a
-    projected shortcut where the shape changes, or `inverted` (1×1 expansion, depthwise, 1×1 projection; a shortcut only
-    where the shape is kept)."""
-    act = "relu"
-    if form == "basic":
-        y, tail = _unit(steps, f"{name}.a", x, last, out, 3, stride, 1, act)
-        y, tail = _unit(steps, f"{name}.b", y, tail, out, 3, 1, 1, None)
-    elif form == "bottleneck":
-        groups = rng.choice((1, 1, 8, 32))
-        mid = max(groups, out // 4 // groups * groups) if groups > 1 else max(8, out // 4)
-        y, tail = _unit(steps, f"{name}.a", x, last, mid, 1, 1, 1, act)
-        y, tail = _unit(steps, f"{name}.b", y, tail, mid, 3, stride, groups, act)
-        y, tail = _unit(steps, f"{name}.c", y, tail, out, 1, 1, 1, None)
-    else:
-        act = rng.choice(("relu", "relu6", "hswish", "silu"))
-        wide = x[0] * rng.choice((3, 4, 6))
-        y, tail = _unit(steps, f"{name}.a", x, last, wide, 1, 1, 1, act)
-        y, tail = _unit(steps, f"{name}.b", y, tail, wide, rng.choice((3, 3, 5)), stride, wide, act)
-        y, tail = _unit(steps, f"{name}.c", y, tail, out, 1, 1, 1, None)
-        if y != x:
-            return y, tail
-    shortcut = last
-    if y != x:
-        _, shortcut = _unit(steps, f"{name}.proj", x, last, out, 1, stride, 1, None)
-    steps.append(MergeStep(f"{name}.add", "add", (y, y), y, HERE, (tail, shortcut), (None, None)))
-    tail = f"{name}.add"
-    if form != "inverted":
-        steps.append(LayerStep(f"{name}.out", LAYER_TYPES[act](), y, y, HERE, (tail,)))
-        tail = f"{name}.out"
-    return y, tail
-
-
-def model_like(rng: random.Random, extra: Callable[[random.Random, tuple[int, ...]], LayerStep | None] | None = None) -> Network:
-    """A random network shaped like the zoo's, of the sizes and depths real models reach: a 3-channel image of 64 to
-    224 pixels, a strided stem (maybe a max pool), 3 to 5 stages that halve the map and widen the channels (up to
-    1024), each of 1 to 4 blocks of one family (groupcost.run.context._residual_block), maybe a layer of another type
-    between stages, and a classifier head. Real models' large early maps and deep stacks are what the small chains
-    never reach: their caches, allocations and weights behave otherwise."""
-    size = rng.choice((64, 96, 128, 160, 192, 224))
-    width = rng.choice((16, 24, 32, 48, 64))
-    form = rng.choice(("basic", "bottleneck", "inverted", "inverted"))
-    steps: list[Step] = []
-    x, last = _unit(steps, "stem", (3, size, size), "input", width, 3, 2, 1, "relu")
-    if rng.random() < 0.5:
-        pool = LAYER_TYPES["maxpool"](k=3, s=2, p=1)
-        y = pool.out_shape(x)
-        steps.append(LayerStep("stem.pool", pool, x, y, HERE, (last,)))
-        x, last = y, "stem.pool"
-    for stage in range(rng.randint(3, 5)):
-        out = min(1024, int(width * rng.choice((1.5, 2.0)) ** (stage + 1)) // 8 * 8)
-        for block in range(rng.randint(1, 4)):
-            x, last = _residual_block(rng, steps, f"s{stage}.{block}", x, last, out, 2 if block == 0 and x[1] > 4 else 1, form)
-        if extra is not None and rng.random() < 0.3:
-            step = extra(rng, x)
-            if step is not None and step.out_shape == x:
-                steps.append(replace(step, name=f"s{stage}.extra", inputs=(last,)))
-                last = f"s{stage}.extra"
-    gap, flatten, fc = LAYER_TYPES["gap"](), LAYER_TYPES["flatten"](), LAYER_TYPES["fc"](out=1000)
-    pooled = gap.out_shape(x)
-    flat = flatten.out_shape(pooled)
-    steps += [LayerStep("head.gap", gap, x, pooled, HERE, (last,)), LayerStep("head.flatten", flatten, pooled, flat, HERE, ("head.gap",)),
-              LayerStep("head.fc", fc, flat, fc.out_shape(flat), HERE, ("head.flatten",))]
-    return Network("model", "", "<calibrate>", (3, size, size), 1, "float32", 4, {}, tuple(steps), ("head.fc",))
-
-
 def chains(rng: random.Random, count: int, extra=None) -> list[Network]:
     result: list[Network] = []
     while len(result) < count:
         try:
             result.append(chain(rng, extra))
-        except (GroupcostError, ValueError, ZeroDivisionError):
-            continue
-    return result
-
-
-def model_likes(rng: random.Random, count: int, extra=None, max_macs: int = 1_200_000_000) -> list[Network]:
-    """`count` networks of model_like, each of at most `max_macs`, products of activations included (an attention over a
-    large map alone can hold billions): a few tens of ms each, so that calibration stays within its time."""
-    from groupcost.graph.analysis import analyze
-
-    result: list[Network] = []
-    while len(result) < count:
-        try:
-            network = model_like(rng, extra)
-            if sum(row.macs + row.matmul_macs for row in analyze(network).rows) <= max_macs:  # attention's products count
-                result.append(network)
         except (GroupcostError, ValueError, ZeroDivisionError):
             continue
     return result

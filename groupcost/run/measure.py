@@ -8,8 +8,7 @@ node by node, each intermediate tensor freed after its last reader, as a shipped
 
 Method: each configuration is built once and warmed up; then the timed runs go round-robin over
 the configurations (run 1 of each, run 2 of each, ...), so a machine that slows down or speeds up
-half-way affects them all alike; each timed run follows an untimed one of the same configuration, so
-that it is the steady state a model run over and over reaches, not the cold start left by the others. Every run is one forward pass under `torch.inference_mode()`,
+half-way affects them all alike. Every run is one forward pass under `torch.inference_mode()`,
 bracketed by a device synchronisation; the result keeps every run, and reports the median with
 the interquartile range and min–max. Per-layer times (analyze) come from separate runs of the
 graph node by node, merges included, a synchronisation around each node: the layers add up to
@@ -236,13 +235,6 @@ class _Bench:
         self.sync()
         return self.now() - start
 
-    def steady(self, model, x) -> float:
-        """One run timed right after an untimed one of the same module: its steady state, as a model served over and
-        over runs, whatever ran before it. Timed cold, straight after other configurations, a 10 µs network took
-        30–40 µs on this machine (its code and data evicted), a time that depends on what else is measured."""
-        self.once(model, x)
-        return self.once(model, x)
-
     def per_layer(self, network: Network, x, runs: int) -> dict[str, float]:
         """Every node's median time (merges included), from runs of the graph node by node (none under ONNX Runtime,
         which runs the graph whole)."""
@@ -353,7 +345,7 @@ def measure(configurations: list[tuple[str, Network]], on: str | None = None, ru
         samples: list[list[float]] = [[] for _ in prepared]
         for _ in range(runs):
             for k, (model, x) in enumerate(prepared):
-                samples[k].append(bench.steady(model, x))
+                samples[k].append(bench.once(model, x))
         layers = [bench.per_layer(network, x, runs) if per_layer else {} for (_, network), (_, x) in zip(configurations, prepared)]
     setup = Setup(bench.place, device_name(torch, bench.place), torch.get_num_threads(), runs, warmup, torch.__version__.split("+")[0], clock,
                   runtime_version(bench))

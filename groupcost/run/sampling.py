@@ -11,8 +11,7 @@ configuration space, timed in torch, then more of them where the fitted formulas
 
 Each operation is one network of one node, built as `export --to pytorch` writes it (or `export --to onnx`,
 run in ONNX Runtime); the timed runs
-go round-robin over a chunk of eight operations (each timed run after an untimed one of the same operation: its
-steady state, as `--measure` times a model) and each keeps the lower median of its runs.
+go round-robin over a chunk of eight operations and each keeps the lower median of its runs.
 """
 
 from __future__ import annotations
@@ -50,8 +49,7 @@ class Sample:
 @dataclass(frozen=True)
 class Plan:
     """How much to measure: first draws and adaptive rounds per convolution kind, draws per other kind, timed runs,
-    the largest MACs drawn, random networks timed whole (groupcost.run.context): small chains and model-like ones, and
-    model-like networks whose every layer is timed in place (`in_context`)."""
+    the largest MACs drawn, and random networks timed whole (groupcost.run.context)."""
 
     conv_first: int
     conv_rounds: int
@@ -60,12 +58,10 @@ class Plan:
     runs: int
     max_macs: int
     chains: int
-    models: int
-    in_context: int
 
     @classmethod
     def of(cls, quick: bool) -> Plan:
-        return cls(20, 2, 8, 10, 5, 60_000_000, 24, 8, 6) if quick else cls(60, 8, 12, 30, 11, 250_000_000, 60, 30, 20)
+        return cls(20, 2, 8, 10, 5, 60_000_000, 32) if quick else cls(60, 8, 12, 30, 11, 250_000_000, 80)
 
 
 def _conv(rng: random.Random, kind: str, max_macs: int) -> LayerStep | None:
@@ -89,17 +85,16 @@ def _conv(rng: random.Random, kind: str, max_macs: int) -> LayerStep | None:
 
 
 def _conv_nd(rng: random.Random, kind: str, max_macs: int) -> LayerStep | None:
-    """A 1-D or 3-D convolution: any G (1, a divisor, depthwise), kernel and stride, from a few elements (torch's 3-D
-    kernels cost some 70 µs on a map of a few KB here, their fixed cost) to tens of MB."""
+    """A 1-D or 3-D convolution: any G (1, a divisor, depthwise), kernel and stride."""
     c_in, c_out = rng.choice(CHANNELS), rng.choice(CHANNELS)
     groups = rng.choice([1, 1, c_in, *[g for g in (2, 4, 8, 32) if c_in % g == 0 and c_out % g == 0]])
     if groups == c_in:
         c_out = c_in
     if kind == "conv:1d":
-        k, x = rng.choice((1, 3, 5, 7)), (c_in, rng.choice((1, 4, 16, 64, 256, 1024, 4096)))
+        k, x = rng.choice((1, 3, 5, 7)), (c_in, rng.choice((16, 64, 256, 1024, 4096)))
     else:
-        size = rng.choice((1, 3, 7, 14, 28, 56))
-        k, x = rng.choice((1, 3)), (c_in, rng.choice((1, 2, 4, 8, 16)), size, size)
+        size = rng.choice((7, 14, 28, 56))
+        k, x = rng.choice((1, 3)), (c_in, rng.choice((2, 4, 8, 16)), size, size)
     layer = LAYER_TYPES["conv"](out=c_out, k=k, s=rng.choice((1, 1, 2)), p=k // 2, groups=groups, bias=rng.random() < 0.3)
     return _step(layer, x, max_macs)
 
@@ -203,23 +198,21 @@ CHUNK = 8
 layer's input does in a model (its producer has just written it), and that they are built one chunk at a time."""
 
 
-def time_steps(steps: list[Step | Network], runs: int, bench, shipped: bool = False) -> list[tuple[float, float] | None]:
-    """(lower median, relative interquartile spread) of each step's runs; None for a step torch cannot build. `shipped`:
-    each network run as `--measure` runs a model, every intermediate freed after its last reader (the graph-form module
-    keeps them all, which a single operation does not notice and a deep network at a large size does)."""
+def time_steps(steps: list[Step | Network], runs: int, bench) -> list[tuple[float, float] | None]:
+    """(lower median, relative interquartile spread) of each step's runs; None for a step torch cannot build."""
     result: list[tuple[float, float] | None] = []
     for first in range(0, len(steps), CHUNK):
-        result += _time_chunk(steps[first : first + CHUNK], runs, bench, shipped)
+        result += _time_chunk(steps[first : first + CHUNK], runs, bench)
     return result
 
 
-def _time_chunk(steps: list[Step | Network], runs: int, bench, shipped: bool) -> list[tuple[float, float] | None]:
+def _time_chunk(steps: list[Step | Network], runs: int, bench) -> list[tuple[float, float] | None]:
     torch = bench.torch
     prepared = []
     with torch.inference_mode():
         for step in steps:
             try:
-                model, x = (bench.prepare if shipped else bench.built)(network_of(step))
+                model, x = bench.built(network_of(step))
             except Exception:  # noqa: BLE001 -- a type whose module (or ONNX node) cannot be made here is skipped, not fatal
                 prepared.append(None)
                 continue
@@ -230,15 +223,16 @@ def _time_chunk(steps: list[Step | Network], runs: int, bench, shipped: bool) ->
         for _ in range(runs):
             for k, entry in enumerate(prepared):
                 if entry is not None:
-                    runs_of[k].append(bench.steady(*entry))
-    return [_summary(times) if times else None for times in runs_of]
-
-
-def _summary(times: list[float]) -> tuple[float, float]:
-    """The lower median of the runs and their relative interquartile spread."""
-    low = statistics.median_low(times)
-    quartiles = statistics.quantiles(times, n=4, method="inclusive") if len(times) > 1 else [low, low, low]
-    return low, (quartiles[2] - quartiles[0]) / low if low > 0 else 0.0
+                    runs_of[k].append(bench.once(*entry))
+    result: list[tuple[float, float] | None] = []
+    for times in runs_of:
+        if not times:
+            result.append(None)
+            continue
+        low = statistics.median_low(times)
+        quartiles = statistics.quantiles(times, n=4, method="inclusive") if len(times) > 1 else [low, low, low]
+        result.append((low, (quartiles[2] - quartiles[0]) / low if low > 0 else 0.0))
+    return result
 
 
 def harness_seconds(bench, runs: int) -> float:
@@ -251,36 +245,6 @@ def harness_seconds(bench, runs: int) -> float:
     two = Network("op", "", "<calibrate>", x, 1, "float32", 4, {}, (one, LayerStep("b", identity, x, x, HERE, ("a",))), ("b",))
     alone, chained = time_steps([one, two], runs, bench)
     return max(0.0, 2 * alone[0] - chained[0])
-
-
-def in_context(networks: list[Network], runs: int, bench) -> list[Sample]:
-    """Every layer of each network timed in place: node by node, each tensor freed after its last reader, the network
-    run over and over (as `--measure` times per layer), so that its weights, input and output buffer are in the cache
-    state a model leaves them. Timed alone in their steady state instead, the layers of model-like networks
-    (groupcost.run.context) summed to about a third less than their networks' time on this machine (median −35%, under
-    load). None under ONNX Runtime, which runs a graph whole."""
-    from groupcost.graph.analysis import analyze
-    from groupcost.run.measure import Stepped
-
-    if bench.onnxruntime is not None:
-        return []
-    torch = bench.torch
-    samples: list[Sample] = []
-    with torch.inference_mode():
-        for network in networks:
-            stepped = Stepped(network, bench).to(bench.place)
-            x = torch.randn(network.batch, *network.input_shape, device=bench.place)
-            stepped(x)
-            runs_of: dict[str, list[float]] = {}
-            for _ in range(runs):
-                for name, seconds in stepped.timed(x).items():
-                    runs_of.setdefault(name, []).append(seconds)
-            steps = {step.name: step for step in network.nodes}
-            for row in analyze(network).rows:
-                low, spread = _summary(runs_of[row.name])
-                if low > 0:
-                    samples.append(Sample(steps[row.name], row, low, spread))
-    return samples
 
 
 def draw(kind: str, rng: random.Random, count: int, max_macs: int) -> list[Step]:
@@ -315,12 +279,6 @@ def collect(plan: Plan, bench, seed: int = 0, progress: Callable[[str], None] = 
     rng.shuffle(first)
     progress(f"measuring {len(first)} operations")
     measure(first)
-    if plan.in_context:
-        from groupcost.run.context import model_likes
-
-        networks = model_likes(random.Random(seed + 2), plan.in_context, layer_at)
-        progress(f"timing every layer of {len(networks)} model-like networks in place")
-        samples += in_context(networks, plan.runs, bench)
     for round_ in range(plan.conv_rounds):
         chosen = []
         for kind in CONV_KINDS:

@@ -119,39 +119,3 @@ def test_a_bad_profile_is_a_located_error(tmp_path):
     assert done.returncode == 2 and done.stderr.startswith(str(bad)) and "peak_tflops must be a positive number" in done.stderr
     missing = _cli("analyze", "resnet18", "--device", str(tmp_path / "none.yaml"))
     assert missing.returncode == 2 and missing.stderr.startswith("--device")
-
-
-def test_each_timed_run_follows_an_untimed_one_of_the_same_configuration(monkeypatch):
-    """The steady state: round-robin over configurations, every timed run right after an untimed run of the same one
-    (timed straight after another model, a small one measured its cold start, 2-5x its steady time here)."""
-    pytest.importorskip("torch")
-    from groupcost.run import measure as measuring
-
-    calls: list[str] = []
-    timed: list[str] = []
-
-    class Counted:
-        def __init__(self, label):
-            self.label = label
-
-        def eval(self):
-            return self
-
-        def to(self, place):
-            return self
-
-        def __call__(self, x):
-            calls.append(self.label)
-
-    original_once = measuring._Bench.once
-
-    def once(bench, model, x):
-        timed.append(model.label)
-        return original_once(bench, model, x)
-
-    labels = iter(("a", "b"))
-    monkeypatch.setattr(measuring._Bench, "prepare", lambda bench, network: (Counted(next(labels)), None))
-    monkeypatch.setattr(measuring._Bench, "once", once)
-    session = measuring.measure([("a", None), ("b", None)], "cpu", runs=3, warmup=1)
-    assert [len(r.total.runs) for r in session.results] == [3, 3]
-    assert calls == ["a", "b"] + ["a", "a", "b", "b"] * 3  # one warm-up each, then (untimed, timed) pairs, round-robin
