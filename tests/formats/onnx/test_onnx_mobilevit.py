@@ -27,7 +27,7 @@ from torch_mobilevit import MobileViTBlock, mobilevit  # noqa: E402
 from torch_named import export_onnx  # noqa: E402
 from torch_reference import torch_counts_with_matmul  # noqa: E402
 
-from test_onnx_patterns import EXPORTERS, export, weighted_modules  # noqa: E402
+from test_onnx_patterns import EXPORTERS, export, module_outputs, weighted_modules  # noqa: E402
 
 INPUT = (3, 16, 16)
 MODELS = {"v1 merged": ("v1", "merged"), "v1 split": ("v1", "split"), "v2": ("v2", "merged")}
@@ -35,17 +35,7 @@ MODELS = {"v1 merged": ("v1", "merged"), "v1 split": ("v1", "split"), "v2": ("v2
 
 def _shapes(model) -> dict[str, tuple]:
     """Every named module's output shape with the batch of 1 kept: a merged (1·P)×N×d is P×N×d per sample."""
-    shapes: dict[str, tuple] = {}
-
-    def record(name: str, output) -> None:  # a hook's return value would replace the output
-        shapes.setdefault(name, tuple(output.shape))
-
-    handles = [m.register_forward_hook(lambda m, i, o, name=name: record(name, o)) for name, m in model.named_modules() if name]
-    with torch.no_grad():
-        model(torch.zeros(1, *INPUT))
-    for h in handles:
-        h.remove()
-    return shapes
+    return module_outputs(model, INPUT, lambda output: tuple(output.shape))
 
 
 def _assert_reads_as_pytorch(network, model, how: str) -> None:

@@ -35,13 +35,14 @@ except ImportError:
     EXPORTERS = ["folded", "unfolded"]
 
 
-def module_shapes(model, input_shape) -> dict[str, tuple]:
-    """Every named module's output shape (batch dropped), by running it; a module called again, its first call's."""
-    shapes = {}
+def module_outputs(model, input_shape, measure) -> dict:
+    """`measure` of every named module's tensor output, by running the model at batch 1; a module called again,
+    its first call's."""
+    measured = {}
 
-    def record(name: str, output) -> None:
+    def record(name: str, output) -> None:  # returns None: the hook leaves the output as it is
         if isinstance(output, torch.Tensor):
-            shapes.setdefault(name, tuple(output.shape[1:]))
+            measured.setdefault(name, measure(output))
 
     handles = [m.register_forward_hook(lambda m, i, o, name=name: record(name, o))
                for name, m in model.named_modules() if name]
@@ -49,7 +50,12 @@ def module_shapes(model, input_shape) -> dict[str, tuple]:
         model(torch.zeros(1, *input_shape))
     for h in handles:
         h.remove()
-    return shapes
+    return measured
+
+
+def module_shapes(model, input_shape) -> dict[str, tuple]:
+    """Every named module's output shape (batch dropped)."""
+    return module_outputs(model, input_shape, lambda output: tuple(output.shape[1:]))
 
 
 def weighted_modules(model) -> set[str]:

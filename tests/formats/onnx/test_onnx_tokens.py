@@ -24,6 +24,7 @@ from groupcost.language import build, parse_text  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
 from groupcost.sources import read_graph  # noqa: E402
 from torch_named import export_onnx  # noqa: E402
+from test_onnx_patterns import module_outputs  # noqa: E402
 from torch_reference import torch_counts_with_matmul  # noqa: E402
 from torch_tokens import token_model  # noqa: E402
 
@@ -55,17 +56,7 @@ def _folded_away(model) -> int:
 
 def _output_elements(model) -> dict[str, int]:
     """Each module's output elements at batch 1, as PyTorch computes them (a BatchNorm1d's output is (N·L)×C)."""
-    elements: dict[str, int] = {}
-
-    def record(name: str, output) -> None:  # a hook that returns None leaves the output as it is
-        elements.setdefault(name, output.numel())
-
-    handles = [part.register_forward_hook(lambda m, i, o, name=name: record(name, o)) for name, part in model.named_modules() if name]
-    with torch.no_grad():
-        model(torch.zeros(1, *INPUT))
-    for handle in handles:
-        handle.remove()
-    return elements
+    return module_outputs(model, INPUT, lambda output: output.numel())
 
 
 def _assert_reads_as_pytorch(network, model, kind: str, how: str, folded: bool) -> None:
