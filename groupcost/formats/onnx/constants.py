@@ -99,7 +99,7 @@ def frozen_batch_norm_scale(imp: Importer, mul, tensor: str, dims: tuple[int, ..
     if len(shift) != 1 or not _computed(shift[0]):
         return False
     value = imp.initializers.get(shift[0]) or imp.env.get(shift[0])
-    if not hasattr(value, "dims") or isinstance(value, Act) or tuple(value.dims) != dims:
+    if not hasattr(value, "dims") or tuple(value.dims) != dims:
         return False  # a residual or another activation added: not a frozen batch norm's shift
     x = [name for name in mul.input if name != tensor]
     producer = imp.producers.get(x[0]) if len(x) == 1 else None
