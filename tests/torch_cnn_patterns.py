@@ -314,7 +314,24 @@ class EcaNet(nn.Module):
         return self.layer1(self.stem(x))
 
 
+class PoseStageOutputs(nn.Module):
+    """A pose network's stage (OpenPose, Cao et al. 2017): heatmaps and part affinity fields from the features,
+    concatenated after them for the next stage; the network returns the last channels, the maps alone."""
+
+    def __init__(self, maps: int = 4, fields: int = 6):
+        super().__init__()
+        self.maps = maps + fields
+        self.trunk = nn.Sequential(*_conv_norm(3, 8, 3), nn.ReLU())
+        self.heatmaps = nn.Conv2d(8, maps, 1)
+        self.fields = nn.Conv2d(8, fields, 1)
+
+    def forward(self, x):
+        x = self.trunk(x)
+        return torch.cat((x, self.heatmaps(x), self.fields(x)), 1)[:, -self.maps:]
+
+
 CNN_PATTERNS = {
+    "pose_stage_outputs": (PoseStageOutputs, (3, 8, 8)),
     "efficient_channel_attention": (EcaNet, (3, 8, 8)),
     "unet": (UNet, (3, 16, 16)),
     "fpn_segmentation": (FeaturePyramid, (3, 16, 16)),

@@ -137,6 +137,8 @@ class Importer:
                     value = self.arranged(value)
                 except Unsupported as exc:
                     raise OnnxError(f"graph output '{out.name}' is {exc.reason}", None, self.loc) from None
+            if isinstance(value, Act) and value.name != INPUT and value.channels is not None:
+                value = self.sliced_output(out.name, value)
             if not isinstance(value, Act) or value.name == INPUT or value.channels is not None:
                 raise OnnxError(f"graph output '{out.name}' is not the output of a layer groupcost can name", None, self.loc)
             outputs.append(value.name)
@@ -151,6 +153,13 @@ class Importer:
                                        tuple(dict.fromkeys(outputs)), notes)
         check(network)  # views and channel ranges are wired by hand here; a few hundred nodes check in well under a millisecond
         return network
+
+    def sliced_output(self, name: str, value: Act) -> Act:
+        """A graph output that is a channel range of a layer (a head returning `x[:, -k:]`): a `slice` step."""
+        i = self.producers[name]
+        source = next(step for step in self.builder.nodes if step.name == value.name)
+        start, stop = value.channels
+        return self.layer(i, self.order[i], "slice", LAYER_TYPES["slice"](start=start, stop=stop), Act(value.name, source.out_shape))
 
     def convert(self, i: int, node) -> None:
         """One node through its operator's handler."""
