@@ -62,6 +62,17 @@ def test_analyze_reads_a_torch_factory(cli):
         assert cli(*argv).exit_code == 0, argv
 
 
+def test_a_model_that_neither_exporter_can_trace_is_one_clear_error(cli):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    result = cli("analyze", "torch:torch_factories:failing", "--input", "3,16,16")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("torch:torch_factories:failing:1:1: error: the ONNX export failed: ValueError: this model takes 32x32 inputs (torch.export")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert cli("analyze", "torch:torch_factories:failing", "--input", "3,32,32").exit_code == 0
+
+
 def test_a_torch_factory_needs_its_input_shape(cli):
     result = cli("analyze", "torch:torch_factories:tiny")
     assert result.exit_code == 2

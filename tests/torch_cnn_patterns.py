@@ -352,6 +352,12 @@ def cnn_pattern(kind: str = "mixed_kernel", **kwargs) -> nn.Module:
     return trained_batchnorm(CNN_PATTERNS[kind][0](**kwargs).eval())
 
 
+def uneven_pyramid() -> nn.Module:
+    """PSPNet's pyramid pooling with bins of 1, 2, 3 and 6 over an 8×10 map (input 3×16×20): 3 and 6 divide neither
+    side, so only torch.export's exporter can export it (as gathered windows)."""
+    return cnn_pattern("pyramid_pooling", bins=(1, 2, 3, 6))
+
+
 def foldable_norms(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]:
     """Each batch norm that reads a conv's output, by name: the parameters the exporters' folding takes off
     (2C become the conv's bias of C, or join the bias it has), as PyTorch's modules say."""

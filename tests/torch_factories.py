@@ -48,3 +48,20 @@ class ZeroInitialised(nn.Module):
 
 def zero_initialised(width: int = 8, shared: bool = False) -> ZeroInitialised:
     return ZeroInitialised(width, shared)
+
+
+class Failing(nn.Module):
+    """A model whose forward fails for the input it is given (a fixed-size model called at another size)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        if x.shape[-1] != 32:
+            raise ValueError("this model takes 32x32 inputs")
+        return self.conv(x)
+
+
+def failing() -> Failing:
+    return Failing()

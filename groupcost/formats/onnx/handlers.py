@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 
+from groupcost.formats.onnx.adaptive import recognise_adaptive_pools
 from groupcost.formats.onnx.arithmetic import ARITHMETIC, ON_CONSTANTS, activations_merged
 from groupcost.formats.onnx.constants import constant_operation
 from groupcost.formats.onnx.detection import recognise_box_decodings
@@ -561,6 +562,7 @@ HANDLERS: dict[str, Handler] = {
 
 OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_multihead_attention, recognise_gelus,
                                                                    recognise_tanh_gelus, recognise_group_norms, recognise_response_norms,
-                                                                   recognise_written_layer_norms, recognise_box_decodings, recognise_projected_encodings),
+                                                                   recognise_written_layer_norms, recognise_box_decodings, recognise_projected_encodings,
+                                                                   recognise_adaptive_pools),
                       tables_and_weights)
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

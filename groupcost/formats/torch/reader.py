@@ -12,8 +12,13 @@ autograd functions, ops with no ONNX symbolic) fails with the exporter's own rea
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
+import logging
+import os
+import re
+import sys
 import warnings
 from collections.abc import Sequence
 
@@ -69,8 +74,6 @@ def read_factory(source: str, input_shape: tuple[int, ...], args: dict[str, obje
         import torch
     except ImportError:
         raise TorchImportError("torch: imports need PyTorch", "pip install torch", place) from None
-    import os
-    import sys
 
     if os.getcwd() not in sys.path:  # as `python -m`: a module beside the user is found
         sys.path.insert(0, os.getcwd())
@@ -89,20 +92,60 @@ def read_factory(source: str, input_shape: tuple[int, ...], args: dict[str, obje
         raise TorchImportError(f"{factory_name}() returned {type(model).__name__}, not a torch.nn.Module", None, place)
     model.eval()
     _distinct_values(model, torch)
-    buffer = io.BytesIO()
-    kwargs = {"opset_version": opset} if opset else {}
     try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model, (torch.zeros(1, *input_shape),), buffer, dynamo=False, do_constant_folding=False, input_names=["input"],
-                              dynamic_axes={"input": {0: "batch"}}, **kwargs)
+        data = _exported(torch, model, input_shape, opset, dynamo=False)
     except Exception as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TorchImportError(f"the ONNX export failed: {type(exc).__name__}: {message}",
-                               "data-dependent control flow and ops without an ONNX form cannot be traced", place) from None
+        try:  # torch.export traces some models the TorchScript exporter cannot (an adaptive pool whose size does not divide its input)
+            data = _exported(torch, model, input_shape, opset, dynamo=True)
+        except Exception as second:
+            raise TorchImportError(f"the ONNX export failed: {_reason(exc)} (torch.export's exporter too: {_reason(second)})",
+                                   "data-dependent control flow and ops without an ONNX form cannot be traced", place) from None
     from groupcost.formats.onnx.reader import read_bytes
 
-    return read_bytes(buffer.getvalue(), source, allow_unknown=allow_unknown, name=factory_name)
+    return read_bytes(data, source, allow_unknown=allow_unknown, name=factory_name)
+
+
+def _exported(torch, model, input_shape: tuple[int, ...], opset: int | None, *, dynamo: bool) -> bytes:
+    """The model's ONNX file: TorchScript's without constant folding; torch.export's as its optimiser writes it (the
+    unoptimised graph computes its masks and casts at run time), where a table folded in is refused by name."""
+    buffer = io.BytesIO()
+    kwargs = {"opset_version": opset} if opset else {}
+    if dynamo:
+        kwargs.update(verbose=False, dynamic_shapes=({0: torch.export.Dim("batch")},))
+    else:
+        kwargs.update(do_constant_folding=False, dynamic_axes={"input": {0: "batch"}})
+    with warnings.catch_warnings(), torch.no_grad(), _silenced():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, *input_shape),), buffer, dynamo=dynamo, input_names=["input"], **kwargs)
+    return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def _silenced():
+    """Nothing the exporters write reaches the user's stdout or stderr: their progress lines, torch.export's logged
+    failures, the TorchScript exporter's graph dump on failure (written by C++ straight to file descriptor 1)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    logging.disable(logging.CRITICAL)
+    try:
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), contextlib.redirect_stderr(devnull):
+            os.dup2(devnull.fileno(), 1)
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+        logging.disable(logging.NOTSET)
+
+
+def _reason(exc: Exception) -> str:
+    """The exception's first line, without the terminal colours torch.export writes into it."""
+    message = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    message = message.splitlines()[0] if message else ""
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _distinct_values(model, torch) -> None:
