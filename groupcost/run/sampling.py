@@ -10,8 +10,11 @@ configuration space, timed in torch, then more of them where the fitted formulas
   current formula; the candidates where the refits disagree most are measured next (groupcost.run.fit.spread).
 
 Each operation is one network of one node, built as `export --to pytorch` writes it (or `export --to onnx`,
-run in ONNX Runtime); the timed runs
-go round-robin over a chunk of eight operations and each keeps the lower median of its runs.
+run in ONNX Runtime); the timed runs go round-robin over a chunk of eight operations and each keeps the
+lower median of its runs. The operations are timed in order of the bytes they touch, so that a chunk's
+neighbours move about as much as each other, as adjacent layers of a model do: timed among neighbours of
+any size (shuffled), the layers of three zoo models ran 1.46× slower than inside their models, each one
+alone 0.68× (fully hot); among neighbours of their own size, 0.92× (benchmarks/latency_accuracy_results.md §11).
 """
 
 from __future__ import annotations
@@ -198,6 +201,12 @@ CHUNK = 8
 layer's input does in a model (its producer has just written it), and that they are built one chunk at a time."""
 
 
+def footprint(step: Step) -> int:
+    """The bytes an operation touches: its input, output and weights (float32)."""
+    row = step_row(step, 1)
+    return 4 * (sum(math.prod(s) for s in row.in_shapes) + row.activations + row.params)
+
+
 def time_steps(steps: list[Step | Network], runs: int, bench) -> list[tuple[float, float] | None]:
     """(lower median, relative interquartile spread) of each step's runs; None for a step torch cannot build."""
     result: list[tuple[float, float] | None] = []
@@ -270,13 +279,13 @@ def collect(plan: Plan, bench, seed: int = 0, progress: Callable[[str], None] = 
     harness = harness_seconds(bench, plan.runs * 4)
 
     def measure(steps: list[Step]) -> None:
+        steps = sorted(steps, key=footprint)
         for step, timed in zip(steps, time_steps(steps, plan.runs, bench)):
             if timed is not None and timed[0] > 0:
                 samples.append(Sample(step, step_row(step, 1), max(timed[0] - harness, timed[0] / 10), timed[1]))
 
     first = [s for kind in CONV_KINDS for s in draw(kind, rng, plan.conv_first, plan.max_macs)]
     first += [s for kind in other_kinds() for s in draw(kind, rng, plan.other, plan.max_macs)]
-    rng.shuffle(first)
     progress(f"measuring {len(first)} operations")
     measure(first)
     for round_ in range(plan.conv_rounds):
