@@ -246,7 +246,7 @@ class Importer:
         if not isinstance(x, Act):
             self.unknown(i, node, [x], f"{found.what} of an unknown tensor")
             return
-        if found.channels is not None and (x.shape[0] != found.channels or x.channels is not None):
+        if found.channels is not None and x.shape[0] != found.channels:
             self.unknown(i, node, [x], f"{found.what} whose per-channel constants do not fit {x.shape[0]} channels")
             return
         if (found.rank is not None and len(x.shape) + 1 != found.rank) or (found.channels_last is not None and (view is ChannelsLast) != found.channels_last):

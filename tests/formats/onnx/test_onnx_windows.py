@@ -1,0 +1,72 @@
+"""Attention on part of the channels (SHViT), from tests/torch_windows.py, exported three ways and read by `analyze`,
+`import` (raised to a spec that analyzes the same) and `torch:`: PyTorch's parameters (less what the folding
+exporters merge of each BatchNorm2d into the conv before it), MACs (conv + linear, and the products of activations
+apart), output shape, and each weighted module's name and output shape."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from torch import nn  # noqa: E402
+
+from groupcost.formats.onnx.reader import read_network  # noqa: E402
+from groupcost.graph.analysis import analyze  # noqa: E402
+from groupcost.language import build, parse_text  # noqa: E402
+from groupcost.language.raising import raise_spec  # noqa: E402
+from groupcost.sources import read_graph  # noqa: E402
+from test_onnx_patterns import EXPORTERS, export, module_shapes, weighted_modules  # noqa: E402
+from torch_reference import torch_counts_with_matmul  # noqa: E402
+from torch_windows import ConvNorm, window_model  # noqa: E402
+
+INPUT = (3, 16, 16)
+KINDS = ["single_head"]
+
+
+def _folded_away(model) -> int:
+    """What the folding exporters drop: each BatchNorm2d after a conv without bias becomes that conv's bias, C of its 2C."""
+    return sum(part.bn.num_features for part in model.modules() if isinstance(part, ConvNorm))
+
+
+def _assert_reads_as_pytorch(network, model, how: str, folded: bool) -> None:
+    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, INPUT)
+    report = analyze(network)
+    expected = params - _folded_away(model) if folded else params
+    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs, report.output_shape) == (expected, macs, matmul_macs, out_shape), how
+    rows = {row.name: row for row in report.rows}
+    missing = {name for name in weighted_modules(model) if name not in rows and not (folded and name.endswith(".bn"))}
+    assert not missing, (how, missing, sorted(rows))
+    shapes = module_shapes(model, INPUT)
+    for name, row in rows.items():
+        if name in shapes:
+            assert row.out_shape == shapes[name], (how, name)
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_attention_on_part_of_the_channels_reads_exactly_every_way(kind, how, tmp_path):
+    model = window_model(kind)
+    network = read_network(export(model, INPUT, tmp_path, how))
+    _assert_reads_as_pytorch(network, model, f"{kind} {how} analyze", folded=how != "unfolded")
+    raised = build(parse_text(raise_spec(network), "<raised>"), {})
+    _assert_reads_as_pytorch(raised, model, f"{kind} {how} import", folded=how != "unfolded")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_attention_on_part_of_the_channels_reads_from_its_torch_factory(kind):
+    graph = read_graph("torch:torch_windows:window_model", INPUT, {"kind": kind})
+    _assert_reads_as_pytorch(graph, window_model(kind), f"{kind} torch:", folded=False)
+
+
+@pytest.mark.parametrize("how", ["folded", "unfolded"])
+def test_the_group_norm_of_a_channel_slice_is_one_groupnorm(how, tmp_path):
+    """SHViT's GroupNorm(1) of the attending channels, written out around the split's part: one `groupnorm` with
+    PyTorch's 2C parameters on those C channels."""
+    model = window_model("single_head")
+    report = analyze(read_network(export(model, INPUT, tmp_path, how)))
+    norm = model.mixer.inner.norm
+    assert isinstance(norm, nn.GroupNorm)
+    rows = [(row.name, row.kind, row.params, row.out_shape) for row in report.rows if row.kind == "groupnorm"]
+    assert rows == [("mixer.inner.norm", "groupnorm", sum(p.numel() for p in norm.parameters()), (norm.num_channels, 8, 8))], how
