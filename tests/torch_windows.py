@@ -4,6 +4,13 @@ SHViT (arXiv 2401.16456, §4.2 "Single-Head Self-Attention"): the channels are s
 and the rest, left as it is; the attending part is normalised (GroupNorm of one group), projected by a 1 × 1
 conv to a single head's query, key and value, attends over every position, and is concatenated with the rest
 before a ReLU and a 1 × 1 projection with BN.
+
+EfficientViT (arXiv 2305.07027, §3.2 "Cascaded Group Attention", Fig. 2): attention inside non-overlapping
+windows, the windows taken as samples of the batch; each head attends over its own slice of the channels plus
+the previous head's output (the cascade), through a 1 × 1 conv to its query, key and value and a depthwise conv
+on the query; each head adds a learned bias per absolute offset between two positions of the window (LeViT's),
+its row of a table of heads × offsets read through a fixed index; the heads' outputs are concatenated and
+projected by a ReLU and a 1 × 1 conv with BN; the windows are put back in place.
 """
 
 from __future__ import annotations
@@ -41,6 +48,46 @@ class SingleHeadPartial(nn.Module):
         return self.proj(torch.cat([attended, rest], dim=1))
 
 
+class CascadedWindowAttention(nn.Module):
+    """EfficientViT's cascaded group attention in `window` × `window` windows of the map."""
+
+    def __init__(self, channels: int = 16, heads: int = 2, key: int = 4, window: int = 4, kernel: int = 3):
+        super().__init__()
+        self.heads, self.key, self.value, self.window = heads, key, channels // heads, window
+        self.qkvs = nn.ModuleList(ConvNorm(channels // heads, 2 * key + self.value) for _ in range(heads))
+        self.dws = nn.ModuleList(ConvNorm(key, key, kernel, groups=key) for _ in range(heads))
+        self.proj = nn.Sequential(nn.ReLU(), ConvNorm(self.value * heads, channels))
+        points = [(y, x) for y in range(window) for x in range(window)]
+        offsets: dict[tuple[int, int], int] = {}
+        index = [offsets.setdefault((abs(p[0] - q[0]), abs(p[1] - q[1])), len(offsets)) for p in points for q in points]
+        self.attention_biases = nn.Parameter(torch.randn(heads, len(offsets)))
+        self.register_buffer("attention_bias_idxs", torch.tensor(index).view(len(points), len(points)), persistent=False)
+
+    def attend(self, x):
+        """The cascade over (windows)×C×w×w: each head's slice plus the previous head's output."""
+        n, _, h, w = x.shape
+        parts = x.chunk(self.heads, dim=1)
+        biases = self.attention_biases[:, self.attention_bias_idxs]
+        outputs, feature = [], parts[0]
+        for head, (qkv, dw) in enumerate(zip(self.qkvs, self.dws)):
+            if head:
+                feature = feature + parts[head]
+            q, k, v = qkv(feature).view(n, -1, h, w).split([self.key, self.key, self.value], dim=1)
+            q, k, v = dw(q).flatten(2), k.flatten(2), v.flatten(2)
+            logits = (q * self.key ** -0.5).transpose(-2, -1) @ k + biases[head]
+            feature = (v @ logits.softmax(dim=-1).transpose(-2, -1)).view(n, self.value, h, w)
+            outputs.append(feature)
+        return self.proj(torch.cat(outputs, 1))
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        s = self.window
+        windows = x.permute(0, 2, 3, 1).view(n, h // s, s, w // s, s, c).transpose(2, 3)
+        windows = windows.reshape(n * (h // s) * (w // s), s, s, c).permute(0, 3, 1, 2)
+        y = self.attend(windows).permute(0, 2, 3, 1).view(n, h // s, w // s, s, s, c)
+        return y.transpose(2, 3).reshape(n, h, w, c).permute(0, 3, 1, 2)
+
+
 class Residual(nn.Module):
     def __init__(self, inner: nn.Module):
         super().__init__()
@@ -64,9 +111,9 @@ class WindowNet(nn.Module):
 
 
 def window_model(kind: str = "single_head") -> nn.Module:
-    """A small network around one mixer: `single_head` (SHViT)."""
+    """A small network around one mixer: `single_head` (SHViT), `cascaded` (EfficientViT's windows, 2 × 2 of them)."""
     from torch_named import trained_batchnorm
 
     torch.manual_seed(0)
-    mixers = {"single_head": SingleHeadPartial}
+    mixers = {"single_head": SingleHeadPartial, "cascaded": CascadedWindowAttention}
     return trained_batchnorm(WindowNet(mixers[kind]()).eval())

@@ -60,6 +60,9 @@ class Operators:
     window_readers: frozenset[str]
     recognisers: tuple[Callable[[Importer], None], ...]
     on_weights: Callable[[Importer, Any, list], Any] | None = None  # constants, tables and weights, before the handler (or where none is); None where it is not
+    merged: Callable[[Importer, int, Any, list], Any] | None = None
+    """Tensors whose first dim merges the batch with others (groupcost.formats.onnx.windows): the node's outputs, an
+    object whose `values` are its inputs rewritten for the handlers, or None where it reads none."""
 
 
 class Importer:
@@ -161,6 +164,19 @@ class Importer:
         if any(isinstance(v, Unknown) for v in inputs if v is not None):
             self.unknown(i, node, inputs, None if handler is None else "")
             return
+        if self.operators.merged is not None:
+            try:
+                read = self.operators.merged(self, i, node, inputs)
+            except Unsupported as exc:
+                self.unknown(i, node, inputs, exc.reason)
+                return
+            except LayerError as exc:
+                raise self.fail(node, exc.message, exc.hint) from None
+            if read is not None and not hasattr(read, "values"):
+                for out_name, value in zip(node.output, read if isinstance(read, list) else [read]):
+                    self.env[out_name] = value
+                return
+            inputs = inputs if read is None else read.values
         if node.op_type not in ("Reshape", "Transpose", "Shape"):  # a rearrangement read by anything else: the layers it stands for
             try:
                 inputs = [self.arranged(v) if isinstance(v, Arranged) else v for v in inputs]
