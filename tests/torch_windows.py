@@ -11,6 +11,11 @@ the previous head's output (the cascade), through a 1 × 1 conv to its query, ke
 on the query; each head adds a learned bias per absolute offset between two positions of the window (LeViT's),
 its row of a table of heads × offsets read through a fixed index; the heads' outputs are concatenated and
 projected by a ReLU and a 1 × 1 conv with BN; the windows are put back in place.
+
+TinyViT (arXiv 2207.10666, §3.2): Swin's attention in local windows (the windows taken as samples of the batch, tokens
+channels last), with LeViT's learned bias per head and absolute offset added to the logits (the whole table of
+heads × offsets, through a fixed index); a LayerNorm, one linear to every head's query, key and value, the heads'
+outputs joined by a linear projection.
 """
 
 from __future__ import annotations
@@ -48,6 +53,14 @@ class SingleHeadPartial(nn.Module):
         return self.proj(torch.cat([attended, rest], dim=1))
 
 
+def _offsets(window: int) -> tuple[int, torch.Tensor]:
+    """The distinct absolute offsets (|Δy|, |Δx|) in a window, and the index of every pair of its positions' offset."""
+    points = [(y, x) for y in range(window) for x in range(window)]
+    offsets: dict[tuple[int, int], int] = {}
+    index = [offsets.setdefault((abs(p[0] - q[0]), abs(p[1] - q[1])), len(offsets)) for p in points for q in points]
+    return len(offsets), torch.tensor(index).view(len(points), len(points))
+
+
 class CascadedWindowAttention(nn.Module):
     """EfficientViT's cascaded group attention in `window` × `window` windows of the map."""
 
@@ -57,11 +70,9 @@ class CascadedWindowAttention(nn.Module):
         self.qkvs = nn.ModuleList(ConvNorm(channels // heads, 2 * key + self.value) for _ in range(heads))
         self.dws = nn.ModuleList(ConvNorm(key, key, kernel, groups=key) for _ in range(heads))
         self.proj = nn.Sequential(nn.ReLU(), ConvNorm(self.value * heads, channels))
-        points = [(y, x) for y in range(window) for x in range(window)]
-        offsets: dict[tuple[int, int], int] = {}
-        index = [offsets.setdefault((abs(p[0] - q[0]), abs(p[1] - q[1])), len(offsets)) for p in points for q in points]
-        self.attention_biases = nn.Parameter(torch.randn(heads, len(offsets)))
-        self.register_buffer("attention_bias_idxs", torch.tensor(index).view(len(points), len(points)), persistent=False)
+        count, index = _offsets(window)
+        self.attention_biases = nn.Parameter(torch.randn(heads, count))
+        self.register_buffer("attention_bias_idxs", index, persistent=False)
 
     def attend(self, x):
         """The cascade over (windows)×C×w×w: each head's slice plus the previous head's output."""
@@ -88,6 +99,35 @@ class CascadedWindowAttention(nn.Module):
         return y.transpose(2, 3).reshape(n, h, w, c).permute(0, 3, 1, 2)
 
 
+class WindowTokenAttention(nn.Module):
+    """TinyViT's attention on the tokens of each `window` × `window` window, channels last."""
+
+    def __init__(self, channels: int = 16, heads: int = 2, key: int = 4, window: int = 4):
+        super().__init__()
+        self.heads, self.key, self.value, self.window = heads, key, channels // heads, window
+        self.norm = nn.LayerNorm(channels)
+        self.qkv = nn.Linear(channels, heads * (2 * key + self.value))
+        self.proj = nn.Linear(heads * self.value, channels)
+        count, index = _offsets(window)
+        self.attention_biases = nn.Parameter(torch.randn(heads, count))
+        self.register_buffer("attention_bias_idxs", index, persistent=False)
+
+    def attend(self, tokens):
+        n, length, _ = tokens.shape
+        qkv = self.qkv(self.norm(tokens)).view(n, length, self.heads, -1)
+        q, k, v = (part.permute(0, 2, 1, 3) for part in qkv.split([self.key, self.key, self.value], dim=3))
+        logits = (q @ k.transpose(-2, -1)) * self.key ** -0.5 + self.attention_biases[:, self.attention_bias_idxs]
+        y = (logits.softmax(dim=-1) @ v).transpose(1, 2).reshape(n, length, self.heads * self.value)
+        return self.proj(y)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        s = self.window
+        windows = x.permute(0, 2, 3, 1).view(n, h // s, s, w // s, s, c).transpose(2, 3).reshape(n * (h // s) * (w // s), s * s, c)
+        y = self.attend(windows).view(n, h // s, w // s, s, s, c).transpose(2, 3).reshape(n, h, w, c)
+        return y.permute(0, 3, 1, 2)
+
+
 class Residual(nn.Module):
     def __init__(self, inner: nn.Module):
         super().__init__()
@@ -111,9 +151,10 @@ class WindowNet(nn.Module):
 
 
 def window_model(kind: str = "single_head") -> nn.Module:
-    """A small network around one mixer: `single_head` (SHViT), `cascaded` (EfficientViT's windows, 2 × 2 of them)."""
+    """A small network around one mixer: `single_head` (SHViT); `cascaded` (EfficientViT) or `tokens` (TinyViT) in 2 × 2
+    windows."""
     from torch_named import trained_batchnorm
 
     torch.manual_seed(0)
-    mixers = {"single_head": SingleHeadPartial, "cascaded": CascadedWindowAttention}
+    mixers = {"single_head": SingleHeadPartial, "cascaded": CascadedWindowAttention, "tokens": WindowTokenAttention}
     return trained_batchnorm(WindowNet(mixers[kind]()).eval())
