@@ -60,9 +60,9 @@ class Operators:
     window_readers: frozenset[str]
     recognisers: tuple[Callable[[Importer], None], ...]
     on_weights: Callable[[Importer, Any, list], Any] | None = None  # constants, tables and weights, before the handler (or where none is); None where it is not
-    merged: Callable[[Importer, int, Any, list], Any] | None = None
-    """Tensors whose first dim merges the batch with others (groupcost.formats.onnx.windows): the node's outputs, an
-    object whose `values` are its inputs rewritten for the handlers, or None where it reads none."""
+    merged: Callable[[Importer, int, Any, list], tuple[list | None, list]] | None = None
+    """Tensors whose first dim merges the batch with others (groupcost.formats.onnx.windows): (the node's outputs, or
+    None for the handlers to read it, and its inputs as they are to read them)."""
 
 
 class Importer:
@@ -172,11 +172,11 @@ class Importer:
                 return
             except LayerError as exc:
                 raise self.fail(node, exc.message, exc.hint) from None
-            if read is not None and not hasattr(read, "values"):
-                for out_name, value in zip(node.output, read if isinstance(read, list) else [read]):
+            outputs, inputs = read
+            if outputs is not None:
+                for out_name, value in zip(node.output, outputs):
                     self.env[out_name] = value
                 return
-            inputs = inputs if read is None else read.values
         if node.op_type not in ("Reshape", "Transpose", "Shape"):  # a rearrangement read by anything else: the layers it stands for
             try:
                 inputs = [self.arranged(v) if isinstance(v, Arranged) else v for v in inputs]

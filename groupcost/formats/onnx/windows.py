@@ -13,7 +13,6 @@ it is. Anything that rearranges x costs a `permute`, named after the reader. Any
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from groupcost.formats.onnx.arranged import segments
 from groupcost.formats.onnx.constants import constant_operation
@@ -27,13 +26,6 @@ _ALONG_AN_AXIS = frozenset({"Split", "Slice", "Concat"})
 _CONV_LIKE = frozenset({"Conv", "BatchNormalization"})
 READERS = _ELEMENTWISE | _ARITHMETIC | _ALONG_AN_AXIS | _CONV_LIKE | {"Softmax", "MatMul"}
 """Operators that read a merged tensor here; a Reshape, Transpose or Shape reads it as a rearrangement."""
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """The node's inputs, rewritten for the engine's own handlers (a merged tensor made a rearrangement or sequences)."""
-
-    values: list
 
 
 def merged_of_arranged(imp: Importer, view: Arranged) -> Merged | None:
@@ -130,30 +122,30 @@ def _slice_axes(imp: Importer, node, inputs: list, rank: int) -> tuple[int, ...]
     return tuple(a % rank for a in axes)
 
 
-def read_merged(imp: Importer, i: int, node, inputs: list):
-    """What a node makes of merged tensors among its inputs: its outputs, an `Inputs` for the engine's own handlers
-    (a merged tensor made a rearrangement or sequences), or None where it reads none."""
+def read_merged(imp: Importer, i: int, node, inputs: list) -> tuple[list | None, list]:
+    """What a node makes of merged tensors among its inputs: (its outputs, or None for the engine's own handlers to
+    read it, and its inputs as they are to read them: a merged tensor made a rearrangement or sequences)."""
     op = node.op_type
     if op in ("Reshape", "Transpose", "Shape"):
         if not any(isinstance(v, Merged) for v in inputs):
-            return None
+            return None, inputs
         values = [as_arranged(v, i) if isinstance(v, Merged) else v for v in inputs]
         m = inputs[0]
         if op == "Reshape" and isinstance(m, Merged) and isinstance(values[1], Const) and values[1].values and imp.batch == 1 \
                 and values[1].values[0] == m.x.shape[m.axes[0]]:  # torch.export writes the merged batch as its number: N·S for N = 1
             values[1] = Const((BatchTimes(values[1].values[0]), *values[1].values[1:]), values[1].dims)
-        return Inputs(values)
+        return None, values
     if op not in READERS:
         if any(isinstance(v, Merged) for v in inputs):
             raise Unsupported(f"a {op} of a tensor whose first dim merges the batch with others ((N·S)×…)")
-        return None
+        return None, inputs
     if not any(isinstance(v, Merged) for v in inputs):
         if not any(isinstance(v, (Sequences, Arranged)) for v in inputs) or op in _ELEMENTWISE:
-            return None
+            return None, inputs
         if op in _ARITHMETIC and not any(isinstance(v, Table) for v in inputs):
-            return None  # sequences (and a rearrangement made sequences) keep the engine's reading
+            return None, inputs  # sequences (and a rearrangement made sequences) keep the engine's reading
         if op == "MatMul" and any(isinstance(v, (Const, Weight)) for v in inputs):
-            return None  # a linear layer on the channels of sequences
+            return None, inputs  # a linear layer on the channels of sequences
     values = []
     for v in inputs:
         if isinstance(v, Arranged):
@@ -163,8 +155,9 @@ def read_merged(imp: Importer, i: int, node, inputs: list):
         values.append(v)
     merged = [v for v in values if isinstance(v, Merged)]
     if not merged:
-        return Inputs(values)
-    return _READERS[_kind(op)](imp, i, node, values, merged[0])
+        return None, values
+    outputs = _READERS[_kind(op)](imp, i, node, values, merged[0])
+    return (outputs if isinstance(outputs, list) else [outputs]), values
 
 
 def _kind(op: str) -> str:
