@@ -135,6 +135,9 @@ def read_merged(imp: Importer, i: int, node, inputs: list) -> tuple[list | None,
                 and values[1].values[0] == m.x.shape[m.axes[0]]:  # torch.export writes the merged batch as its number: N·S for N = 1
             values[1] = Const((BatchTimes(values[1].values[0]), *values[1].values[1:]), values[1].dims)
         return None, values
+    if any(isinstance(v, Merged) for v in inputs) and (op == "LayerNormalization" or (op == "MatMul" and any(isinstance(v, (Const, Weight)) for v in inputs))):
+        # on the channels, the file's last dim: sequences, as the engine reads them
+        return None, [Sequences(laid_out(imp, i, node, v, first_at(v, len(v.axes) - 1)).x) if isinstance(v, Merged) else v for v in inputs]
     if op not in READERS:
         if any(isinstance(v, Merged) for v in inputs):
             raise Unsupported(f"a {op} of a tensor whose first dim merges the batch with others ((N·S)×…)")
@@ -167,9 +170,13 @@ def _kind(op: str) -> str:
     return op
 
 
+def _kept(y, axes: tuple[int, ...]) -> list:
+    """A handler's output(s) on x, each activation in the merged layout it was read in."""
+    return [Merged(v, axes) if isinstance(v, Act) else v for v in (y if isinstance(y, list) else [y])]
+
+
 def _elementwise(imp: Importer, i: int, node, values: list, m: Merged):
-    y = imp.operators.handlers[node.op_type](imp, i, node, [m.x, *values[1:]])
-    return Merged(y, m.axes) if isinstance(y, Act) else y
+    return _kept(imp.operators.handlers[node.op_type](imp, i, node, [m.x, *values[1:]]), m.axes)
 
 
 def _arithmetic(imp: Importer, i: int, node, values: list, m: Merged):
@@ -189,13 +196,14 @@ def _arithmetic(imp: Importer, i: int, node, values: list, m: Merged):
 
         if node.op_type != "Add":
             raise Unsupported(f"a {node.op_type} of a learned table gathered by an index")
+        m = laid_out(imp, i, node, m, tuple(range(len(m.axes))))  # the table's dims are the file's last ones
         return Merged(table_add(imp, i, node, "add", m.x, other, shared=len(m.x.shape) - len(other.dims)), m.axes)
     if isinstance(other, (Const, Weight)):  # one number in any layout; more, broadcast over the file's last dims: S first
         if math.prod(other.dims) > 1:
             m = laid_out(imp, i, node, m, tuple(range(len(m.axes))))
         y = constant_operation(imp, i, node, node.op_type.lower(), [m.x, other] if values[0] is not other else [other, m.x])
-        if isinstance(y, Act):
-            return Merged(y, m.axes)
+        if y is not None:
+            return _kept(y, m.axes)
     raise Unsupported(f"a {node.op_type} of a merged tensor ((N·S)×…) and another of a different layout")
 
 
@@ -208,18 +216,16 @@ def _along(imp: Importer, i: int, node, values: list, m: Merged):
         axis = axes[0]
         m = laid_out(imp, i, node, m, first_at(m, axis))
         inputs = [m.x, *values[1:3], Const((1,), (1,))] + list(values[4:5])
-        y = imp.operators.handlers["Slice"](imp, i, node if "axes" not in attributes(node) else _rewritten(node, axes=[1]), inputs)
-        return Merged(y, m.axes)
+        return _kept(imp.operators.handlers["Slice"](imp, i, node if "axes" not in attributes(node) else _rewritten(node, axes=[1]), inputs), m.axes)
     axis = _file_axis(node, rank, 1 if node.op_type == "Concat" else 0)
     if node.op_type == "Split":
         m = laid_out(imp, i, node, m, first_at(m, axis))
-        parts = imp.operators.handlers["Split"](imp, i, _rewritten(node, axis=1), [m.x, *values[1:]])
-        return [Merged(part, m.axes) for part in parts]
+        return _kept(imp.operators.handlers["Split"](imp, i, _rewritten(node, axis=1), [m.x, *values[1:]]), m.axes)
     if not all(isinstance(v, Merged) for v in values if v is not None):
         raise Unsupported("a concatenation of a merged tensor ((N·S)×…) with another")
     wanted = first_at(m, axis)
     xs = [laid_out(imp, i, node, v, wanted).x for v in values if v is not None]
-    return Merged(imp.operators.handlers["Concat"](imp, i, _rewritten(node, axis=1), xs), wanted)
+    return _kept(imp.operators.handlers["Concat"](imp, i, _rewritten(node, axis=1), xs), wanted)
 
 
 def _conv(imp: Importer, i: int, node, values: list, m: Merged):
@@ -228,7 +234,7 @@ def _conv(imp: Importer, i: int, node, values: list, m: Merged):
         raise Unsupported("a conv of merged sequences without channels")
     m = laid_out(imp, i, node, m, (1, 0, *range(2, len(m.axes))))
     if node.op_type == "BatchNormalization":
-        return Merged(imp.operators.handlers[node.op_type](imp, i, node, [m.x, *values[1:]]), m.axes)
+        return _kept(imp.operators.handlers[node.op_type](imp, i, node, [m.x, *values[1:]]), m.axes)
     weight = values[1]
     if not isinstance(weight, (Weight, Const)) or len(weight.dims) != len(m.axes):
         raise Unsupported("a conv of a merged tensor whose weight is not an initializer of its rank")
@@ -241,14 +247,14 @@ def _conv(imp: Importer, i: int, node, values: list, m: Merged):
     pads = tuple(attrs.get("pads", (0,) * (2 * spatial)))
     ints = {"kernel_shape": [1, *dims[3:]], "strides": [1, *attrs.get("strides", (1,) * spatial)],
             "dilations": [1, *attrs.get("dilations", (1,) * spatial)], "pads": [0, *pads[:spatial], 0, *pads[spatial:]]}
-    y = imp.operators.handlers["Conv"](imp, i, _rewritten(node, **ints), [m.x, weight, *values[2:]])
-    return Merged(y, m.axes)
+    return _kept(imp.operators.handlers["Conv"](imp, i, _rewritten(node, **ints), [m.x, weight, *values[2:]]), m.axes)
 
 
 def _softmax(imp: Importer, i: int, node, values: list, m: Merged):
-    axis = _file_axis(node, len(m.axes), -1)
-    y = imp.operators.handlers["Softmax"](imp, i, _rewritten(node, axis=m.axes[axis] + 1), [m.x])
-    return Merged(y, m.axes)
+    axis = _file_axis(node, len(m.axes), -1 if imp.opset >= 13 else 1)
+    if imp.opset < 13 and axis != len(m.axes) - 1:  # before opset 13 a softmax flattens from its axis on
+        raise Unsupported("a softmax (opset < 13) over the flattened dimensions from an axis")
+    return _kept(imp.operators.handlers["Softmax"](imp, i, _rewritten(node, axis=m.axes[axis] + 1), [m.x]), m.axes)
 
 
 def _matmul(imp: Importer, i: int, node, values: list, m: Merged):

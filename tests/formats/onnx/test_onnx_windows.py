@@ -109,3 +109,32 @@ class _FirstRowOnly(nn.Module):
 def test_a_table_whose_rows_are_not_each_added_is_refused_by_name(how, tmp_path):
     with pytest.raises(OnnxError, match="rows of a learned table gathered by an index, where its 2 rows are not each gathered once"):
         read_network(export(_FirstRowOnly().eval(), (3, 4, 4), tmp_path, how))
+
+
+class _LinearAfterProducts(nn.Module):
+    """Windows of 2 × 2 tokens, channels last, attending over themselves, then a linear and a layer norm on the
+    products' output as it is ((N·S)×L×C, no rearrangement between), and the windows put back."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 1)
+        self.linear = nn.Linear(8, 8)
+        self.norm = nn.LayerNorm(8)
+
+    def forward(self, x):
+        x = self.conv(x)
+        n, c, h, w = x.shape
+        tokens = x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w // 2, 2, c).transpose(2, 3).reshape(n * (h // 2) * (w // 2), 4, c)
+        y = self.norm(self.linear((tokens @ tokens.transpose(-2, -1)).softmax(-1) @ tokens))
+        return y.reshape(n, h // 2, w // 2, 2, 2, c).transpose(2, 3).reshape(n, h, w, c).permute(0, 3, 1, 2).mean((2, 3))
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_a_linear_and_a_layer_norm_read_the_products_of_windows(how, tmp_path):
+    model = _LinearAfterProducts().eval()
+    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, (3, 4, 4))
+    network = read_network(export(model, (3, 4, 4), tmp_path, how))
+    for graph in (network, build(parse_text(raise_spec(network), "<raised>"), {})):
+        report = analyze(graph)
+        assert (report.totals.params, report.totals.macs, report.totals.matmul_macs, report.output_shape) == (params, macs, matmul_macs, out_shape), how
+        assert {"linear", "norm"} <= {row.name for row in report.rows}, how
