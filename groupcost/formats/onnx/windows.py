@@ -37,7 +37,14 @@ def merged_of_arranged(imp: Importer, view: Arranged) -> Merged | None:
         raise Unsupported("a rearrangement that moves the batch from the front")
     if parts[0] == (0,):
         return None
-    parts = [parts[0][1:], *parts[1:]]
+    key = ("merged", view)  # made once, however many nodes read it (the heads' slices of the windows)
+    if key not in imp.views:
+        imp.views[key] = _merged_layers(imp, view, [parts[0][1:], *parts[1:]])
+    return imp.views[key]
+
+
+def _merged_layers(imp: Importer, view: Arranged, parts: list[tuple[int, ...]]) -> Merged:
+    """The layers of merged_of_arranged, `parts` the factors of each of the file's dims (S's first)."""
     if any(not part for part in parts):
         raise Unsupported("a merged batch rearranged to a dim of one that takes no factor")
     node = view.first
@@ -67,11 +74,15 @@ def laid_out(imp: Importer, i: int, node, m: Merged, axes: tuple[int, ...]) -> M
     """m with x's dims in another order (the file's k-th dim x's `axes[k]`): a `permute` of x where they differ."""
     if axes == m.axes:
         return m
+    key = ("laid out", m, axes)  # made once, however many nodes read it so
+    if key in imp.views:
+        return imp.views[key]
     source = [m.axes[k] for k in sorted(range(len(axes)), key=lambda k: axes[k])]  # x's dim behind each new dim
     path = imp.paths[i]
     owner = path if path in imp.containers else path.rpartition(".")[0]  # the module around the reader's own (a conv's block)
     y = imp.layer(i, node, "permute", LAYER_TYPES["permute"](dims=(0, *(a + 1 for a in source))), m.x, f"{owner}.permute" if owner else None)
-    return Merged(y, axes)
+    imp.views[key] = Merged(y, axes)
+    return imp.views[key]
 
 
 def first_at(m: Merged, axis: int) -> tuple[int, ...]:
