@@ -599,11 +599,13 @@ def draw_layerscale(draw, x: Shape) -> Op:
 
 @layer("bias_table", weight=1)
 def draw_bias_table(draw, x: Shape) -> Op | None:
-    """A learned table per channel added through a fixed index (a relative position bias): any number of entries."""
+    """A learned table per channel added through a fixed index (a relative position bias): any number of entries;
+    or one row shared by every channel (a head's row in every window)."""
     if len(x) < 2:
         return None
-    entries = draw(st.integers(1, 12))
-    return Op("bias_table", {"entries": entries}, x, lambda: _torch_layers().GatheredTable(x, entries))
+    entries, shared = draw(st.integers(1, 12)), draw(st.booleans())
+    args = {"entries": entries, **({"shared": True} if shared else {})}
+    return Op("bias_table", args, x, lambda: _torch_layers().GatheredTable(x, entries, shared))
 
 
 @layer("fourier_position", weight=1)

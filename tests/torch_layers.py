@@ -141,11 +141,12 @@ class LayerScale(nn.Module):
 
 class GatheredTable(nn.Module):
     """x + table[:, index]: a learned table of `entries` values per channel, read at each position through a
-    fixed index (LeViT's attention biases); position p (flat) reads entry p mod entries, as groupcost's kernel does."""
+    fixed index (LeViT's attention biases); position p (flat) reads entry p mod entries, as groupcost's kernel does.
+    `shared`: one row of `entries` values for every channel (one head's biases in every window, EfficientViT)."""
 
-    def __init__(self, shape: tuple[int, ...], entries: int):
+    def __init__(self, shape: tuple[int, ...], entries: int, shared: bool = False):
         super().__init__()
-        self.table = nn.Parameter(torch.zeros(shape[0], entries))
+        self.table = nn.Parameter(torch.zeros(1 if shared else shape[0], entries))
         index = [p % entries for p in range(int(torch.Size(shape[1:]).numel()))]
         self.register_buffer("index", torch.tensor(index).view(shape[1:]), persistent=False)
 
@@ -318,7 +319,7 @@ def layer_module(step: LayerStep) -> nn.Module:
     if name == "reduce":
         return Reduction(layer.op, tuple(d % (len(x) + 1) for d in layer.dims), layer.keepdim)
     if name == "bias_table":
-        return GatheredTable(x, layer.entries)
+        return GatheredTable(x, layer.entries, layer.shared)
     if name == "fourier_position":
         return FourierEncoding(x, layer.features, layer.temperature, layer.bias, layer.rows_cols(x))
     if name == "elementwise":

@@ -14,16 +14,22 @@ import math
 from dataclasses import dataclass
 
 from groupcost.ops.adapters import OnnxGraph, Place, TorchModule
-from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, format_shape, positive_int
+from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, boolean, format_shape, positive_int
 from groupcost.ops.registry import register
 
 
 @register("bias_table")
 @dataclass(frozen=True)
 class BiasTable(Layer):
-    """x + T[:, index]: a learned table T of `entries` values per channel, read at every other position."""
+    """x + T[:, index]: a learned table T of `entries` values per channel, read at every other position; `shared`:
+    one table of `entries` values read at the positions after dim 1, the same for every index of dim 1 (one head's
+    row added to its logits in every window, EfficientViT)."""
 
     entries: int = arg(positive_int, doc="the table's entries per channel (LeViT: the window's positions; Swin: (2h − 1)(2w − 1))")
+    shared: bool = arg(boolean, False, "one table of `entries` values for all of dim 1 (the windows, or one head's query positions), not one per channel")
+
+    def rows(self, x: Shape) -> int:
+        return 1 if self.shared else x[0]
 
     def out_shape(self, x: Shape) -> Shape:
         if len(x) < 2:
@@ -32,10 +38,10 @@ class BiasTable(Layer):
         return x
 
     def cost(self, x: Shape, y: Shape) -> Cost:
-        return Cost(params=x[0] * self.entries)
+        return Cost(params=self.rows(x) * self.entries)
 
     def weight_shapes(self, x: Shape) -> dict[str, tuple[int, ...]]:
-        return {"table": (x[0], self.entries)}
+        return {"table": (self.rows(x), self.entries)}
 
     def forward(self, x, weights, counter):
         import numpy as np
@@ -44,14 +50,15 @@ class BiasTable(Layer):
         return (x + weights["table"][:, index]).astype(x.dtype, copy=False)
 
     def torch_module(self, at: Place) -> TorchModule:
-        return TorchModule(f"BiasTable({at.in_shape!r}, {self.entries!r})", helpers=(("BiasTable", BIAS_TABLE),))
+        return TorchModule(f"BiasTable({at.in_shape!r}, {self.entries!r}{', shared=True' if self.shared else ''})", helpers=(("BiasTable", BIAS_TABLE),))
 
     def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
         c, *positions = at.in_shape
-        table = g.tensor(f"{at.name}.table", (c, self.entries), "kernel")
+        rows = self.rows(at.in_shape)
+        table = g.tensor(f"{at.name}.table", (rows, self.entries), "kernel")
         index = g.ints(f"{at.name}.index", [p % self.entries for p in range(math.prod(positions))])
         gathered = g.node("Gather", [table, index], f"{at.name}/gathered", axis=1)
-        bias = g.node("Reshape", [gathered, g.ints(f"{at.name}/shape", [1, c, *positions])], f"{at.name}/bias")
+        bias = g.node("Reshape", [gathered, g.ints(f"{at.name}/shape", [1, rows, *positions])], f"{at.name}/bias")
         g.node("Add", [x, bias], at.name)
 
 
@@ -59,9 +66,9 @@ BIAS_TABLE = '''
 class BiasTable(nn.Module):
     """x + table[:, index]: a learned table per channel, read at each position through a fixed index."""
 
-    def __init__(self, shape, entries):
+    def __init__(self, shape, entries, shared=False):
         super().__init__()
-        self.table = nn.Parameter(torch.zeros(shape[0], entries))
+        self.table = nn.Parameter(torch.zeros(1 if shared else shape[0], entries))
         positions = torch.arange(int(torch.tensor(shape[1:]).prod())).remainder(entries)
         self.register_buffer("index", positions.view(shape[1:]), persistent=False)
 

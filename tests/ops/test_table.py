@@ -19,7 +19,8 @@ SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[Healt
 @st.composite
 def tables(draw) -> str:
     x = tuple(draw(st.integers(1, 6)) for _ in range(draw(st.integers(2, 4))))
-    return spec(x, f"bias_table: {{entries: {draw(st.integers(1, 40))}}}")
+    shared = ", shared: true" if draw(st.booleans()) else ""
+    return spec(x, f"bias_table: {{entries: {draw(st.integers(1, 40))}{shared}}}")
 
 
 @SETTINGS
@@ -33,6 +34,14 @@ def test_the_table_counts_once_whatever_it_is_gathered_to():
     net = build(spec((4, 196, 196), "bias_table: {entries: 196}"))
     assert [n.layer.cost(n.in_shape, n.out_shape).params for n in net.nodes] == [784]
     assert net.output_shape == (4, 196, 196)
+
+
+def test_a_shared_row_counts_once_for_every_window():
+    """EfficientViT-M0's first stage: a head's row of 49 offsets (7 × 7 windows) added to its logits in each of 4
+    windows, 4 × 49 × 49: 49 parameters (the table's row), not 4 × 49."""
+    net = build(spec((4, 49, 49), "bias_table: {entries: 49, shared: true}"))
+    assert [n.layer.cost(n.in_shape, n.out_shape).params for n in net.nodes] == [49]
+    assert net.output_shape == (4, 49, 49)
 
 
 def test_a_flat_input_is_refused_by_name():

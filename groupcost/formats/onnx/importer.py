@@ -60,6 +60,9 @@ class Operators:
     window_readers: frozenset[str]
     recognisers: tuple[Callable[[Importer], None], ...]
     on_weights: Callable[[Importer, Any, list], Any] | None = None  # constants, tables and weights, before the handler (or where none is); None where it is not
+    merged: Callable[[Importer, int, Any, list], tuple[list | None, list]] | None = None
+    """Tensors whose first dim merges the batch with others (groupcost.formats.onnx.windows): (the node's outputs, or
+    None for the handlers to read it, and its inputs as they are to read them)."""
 
 
 class Importer:
@@ -170,6 +173,19 @@ class Importer:
         if any(isinstance(v, Unknown) for v in inputs if v is not None):
             self.unknown(i, node, inputs, None if handler is None else "")
             return
+        if self.operators.merged is not None:
+            try:
+                read = self.operators.merged(self, i, node, inputs)
+            except Unsupported as exc:
+                self.unknown(i, node, inputs, exc.reason)
+                return
+            except LayerError as exc:
+                raise self.fail(node, exc.message, exc.hint) from None
+            outputs, inputs = read
+            if outputs is not None:
+                for out_name, value in zip(node.output, outputs):
+                    self.env[out_name] = value
+                return
         if node.op_type not in ("Reshape", "Transpose", "Shape"):  # a rearrangement read by anything else: the layers it stands for
             try:
                 inputs = [self.arranged(v) if isinstance(v, Arranged) else v for v in inputs]
@@ -255,7 +271,7 @@ class Importer:
         if not isinstance(x, Act):
             self.unknown(i, node, [x], f"{found.what} of an unknown tensor")
             return
-        if found.channels is not None and (x.shape[0] != found.channels or x.channels is not None):
+        if found.channels is not None and x.shape[0] != found.channels:
             self.unknown(i, node, [x], f"{found.what} whose per-channel constants do not fit {x.shape[0]} channels")
             return
         if (found.rank is not None and len(x.shape) + 1 != found.rank) or (found.channels_last is not None and (view is ChannelsLast) != found.channels_last):

@@ -50,6 +50,10 @@ def _gather(imp: Importer, i: int, node, inputs: list):
     if isinstance(data, Act):
         return _selected(imp, i, node, data, imp.const(index, node, "its indices"), axis)
     table = _learned(imp, node.input[0], data) if isinstance(data, (Weight, Const)) else None
+    if table is not None and (MADE_BY_EXPORTER.fullmatch(table) or not PARAMETER_NAME.fullmatch(table)) and math.prod(data.dims) > SMALL:
+        raise Unsupported(f"a gather of {list(data.dims)} values the exporter computed ('{table}'), which may hold a parameter folded in "
+                          "(a relative position bias already gathered): export with do_constant_folding=False (TorchScript) "
+                          "or optimize=False (dynamo=True), or read the torch: source")
     if table is not None:
         dims = tuple(data.dims)
         axis %= max(len(dims), 1)
@@ -147,6 +151,24 @@ def _squeezed(imp: Importer, node, table: Table, inputs: list) -> Table:
     return Table(table.name, table.size, tuple(1 if k in added else next(rest) for k in range(rank)), table.first)
 
 
+def _row(imp: Importer, node, table: Table, index) -> Table:
+    """One row of a gathered table (EfficientViT's `biases[head]`, one per head): its share of the table, counted
+    where it is added. Every row must be gathered so, each once (the table's readers are one Gather per row), so
+    that the rows add up to the table PyTorch counts."""
+    axis = attributes(node).get("axis", 0)
+    if table.row is not None or not table.dims or axis % len(table.dims) != 0 or not isinstance(index, Const) or index.dims or not isinstance(index.values[0], int):
+        raise Unsupported("a Gather of a learned table gathered by an index, other than one row of it by a number")
+    rows = table.dims[0]
+    readers = [imp.order[k] if k >= 0 else None for k in imp.consumers.get(node.input[0], [])]
+    picked = []
+    for reader in readers:
+        value = imp.env.get(reader.input[1]) if reader is not None and reader.op_type == "Gather" and attributes(reader).get("axis", 0) % len(table.dims) == 0 else None
+        picked.append(value.values[0] % rows if isinstance(value, Const) and not value.dims and isinstance(value.values[0], int) else None)
+    if sorted(picked, key=lambda k: -1 if k is None else k) != list(range(rows)) or table.size % rows:
+        raise Unsupported(f"rows of a learned table gathered by an index, where its {rows} rows are not each gathered once by a number")
+    return Table(table.name, table.size // rows, table.dims[1:], table.first, index.values[0] % rows)
+
+
 _TABLE_VIEWS = {"Reshape": _reshaped, "Transpose": _transposed, "Squeeze": _squeezed, "Unsqueeze": _squeezed,
                 "Cast": lambda imp, node, table, inputs: table}
 
@@ -155,6 +177,8 @@ def tables_and_weights(imp: Importer, node, inputs: list):
     """What the engine reads before any handler: a view of a gathered table (a Table again), an operator on
     constants alone (groupcost.formats.onnx.folding), or arithmetic on weights (groupcost.formats.onnx.weights);
     None otherwise."""
+    if inputs and isinstance(inputs[0], Table) and node.op_type == "Gather":
+        return _row(imp, node, inputs[0], inputs[1])
     if inputs and isinstance(inputs[0], Table) and node.op_type not in ("Add", "Identity"):
         view = _TABLE_VIEWS.get(node.op_type)
         if view is None:
@@ -208,22 +232,27 @@ def transposed_constant(imp: Importer, node, x: Weight | Const) -> Weight | Cons
     return Const(tuple(values), dims)
 
 
-def table_add(imp: Importer, i: int, node, kind: str, x, table: Table) -> Act:
-    """x + a gathered table of x's own shape (its batch axis 1): `bias_table`, the table counted once."""
+def table_add(imp: Importer, i: int, node, kind: str, x, table: Table, shared: int = 0) -> Act:
+    """x + a gathered table of x's own shape (its batch axis 1), or of its shape after its first `shared` dims (the
+    windows merged with the batch): `bias_table`, the table (or a row's share of it) counted once."""
     if kind != "add" or not isinstance(x, Act) or x.channels is not None:
         raise Unsupported(f"{kind} of a learned table gathered by an index (groupcost reads it added to an activation)")
-    rank = len(x.shape) + 1
+    rank = len(x.shape) + 1 - shared
     dims = table.dims
     full = (1,) * (rank - len(dims)) + tuple(dims)
-    if len(dims) > rank or full[0] != 1 or full[1:] != x.shape:
+    over_channels = not shared and len(full) > 2 and full[1] == 1 and full[2:] == x.shape[1:]  # the same values for every channel
+    if shared > 1 or len(dims) > rank or full[0] != 1 or (full[1:] != x.shape[shared:] and not over_channels):
         raise Unsupported(f"a table gathered to {list(dims)} added to N×{format_shape(x.shape)} (broadcasting)")
     c = x.shape[0]
-    if table.size % c:
+    one_table = bool(shared) or over_channels or table.row is not None  # the same values for every index of x's first dim
+    if table.size % c and not one_table:
         raise Unsupported(f"a table of {table.size} values added to {c} channels")
-    first = imp.tables.setdefault(table.name, i)
+    key = table.name if table.row is None else f"{table.name}[{table.row}]"
+    first = imp.tables.setdefault(key, i)
     if first != i:
-        raise Unsupported(f"the table '{table.name}' is added again (after node '{imp.order[first].name}'): its parameters would count twice")
-    return imp.layer(i, node, "bias_table", LAYER_TYPES["bias_table"](entries=table.size // c), x, _table_step(imp, table))
+        raise Unsupported(f"the table '{key}' is added again (after node '{imp.order[first].name}'): its parameters would count twice")
+    layer = LAYER_TYPES["bias_table"](entries=table.size, shared=True) if one_table else LAYER_TYPES["bias_table"](entries=table.size // c)
+    return imp.layer(i, node, "bias_table", layer, x, _table_step(imp, table))
 
 
 def _table_step(imp: Importer, table: Table) -> str:

@@ -117,6 +117,7 @@ class Table:
     size: int
     dims: tuple[int, ...]
     first: int
+    row: int | None = None  # one row of the table, gathered apart (EfficientViT's `biases[head]`): its share, `size`, counts where it is added
 
 
 class Unknown:
@@ -188,6 +189,17 @@ class Sequences:
 
 
 @dataclass(frozen=True)
+class Merged:
+    """x with the batch merged into the file's first dim: the file's tensor is (N·S)×d₁×…, its k-th dim x's
+    dim `axes[k]` (0 its channels), S x's dim `axes[0]`; per sample what the file computes for a batch of 1.
+    EfficientViT's windows, (N·S)×C×h×w, are C×S×h×w with axes (1, 0, 2, 3): a conv reads them as a
+    conv3d of kernel 1×k×k; a product of two activations reads both S first (axes 0, 1, …)."""
+
+    x: Act
+    axes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Arranged:
     """x's elements rearranged by a run of Reshapes and Transposes, made layers once something else reads it.
 
@@ -202,7 +214,7 @@ class Arranged:
     first: int  # the index of the node that began the run: its layers' name and location
 
 
-Value = Union[Act, Const, Weight, Unknown, GroupedView, PaddedView, ChannelsLast, Cropped, TokensFirst, Sequences, Arranged, Table, MergedTokens]
+Value = Union[Act, Const, Weight, Unknown, GroupedView, PaddedView, ChannelsLast, Cropped, TokensFirst, Sequences, Merged, Arranged, Table, MergedTokens]
 
 
 def as_act(value, what: str = "its input") -> Act:

@@ -1,0 +1,279 @@
+"""Operators on tensors whose first dim merges the batch with windows or sequences, (N·S)×d₁×…: EfficientViT's
+attention inside windows, the windows taken as samples of the batch, and TinyViT's.
+
+Such a tensor is a `Merged` view of an activation x (per sample, as the file computes it for a batch of 1): a
+Transpose only renames its dims; a Reshape or Shape reads it as a rearrangement (groupcost.formats.onnx.arranged).
+A conv or batch norm reads it with the channels (the file's dim 1) first and S second, C×S×h×w: a conv3d of
+kernel 1×k×k is the same conv on every window, with the same weights, MACs and outputs. A split, slice or
+concatenation along a dim reads it with that dim first (a channel range); a softmax along its dim of x; a
+product of two activations reads both with S first (S×d₁×…, batched over S); an element-wise operator reads it as
+it is. Anything that rearranges x costs a `permute`, named after the reader. Anything else is refused by name.
+"""
+
+from __future__ import annotations
+
+import math
+
+from groupcost.formats.onnx.arranged import segments
+from groupcost.formats.onnx.constants import constant_operation
+from groupcost.formats.onnx.importer import Importer
+from groupcost.formats.onnx.values import BATCH, Act, BatchTimes, Arranged, Const, Merged, Sequences, Table, Unsupported, Weight, attributes
+from groupcost.ops import LAYER_TYPES
+
+_ELEMENTWISE = frozenset({"Relu", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid", "Gelu", "Erf", "LeakyRelu", "Identity", "Dropout"})
+_ARITHMETIC = frozenset({"Add", "Sub", "Mul", "Div"})
+_ALONG_AN_AXIS = frozenset({"Split", "Slice", "Concat"})
+_CONV_LIKE = frozenset({"Conv", "BatchNormalization"})
+READERS = _ELEMENTWISE | _ARITHMETIC | _ALONG_AN_AXIS | _CONV_LIKE | {"Softmax", "MatMul"}
+"""Operators that read a merged tensor here; a Reshape, Transpose or Shape reads it as a rearrangement."""
+
+
+def merged_of_arranged(imp: Importer, view: Arranged) -> Merged | None:
+    """A rearrangement whose first dim merges the batch with others, as the layers it stands for: a reshape of x to
+    the file's dims in x's own order where its runs of factors allow it, else a reshape to the factors, a permute to
+    the file's order and a reshape to its dims (S first). None where the batch stands alone in the first dim."""
+    parts = segments(view)
+    if view.order[0] != 0:
+        raise Unsupported("a rearrangement that moves the batch from the front")
+    if parts[0] == (0,):
+        return None
+    key = ("merged", view)  # made once, however many nodes read it (the heads' slices of the windows)
+    if key not in imp.views:
+        imp.views[key] = _merged_layers(imp, view, [parts[0][1:], *parts[1:]])
+    return imp.views[key]
+
+
+def _merged_layers(imp: Importer, view: Arranged, parts: list[tuple[int, ...]]) -> Merged:
+    """The layers of merged_of_arranged, `parts` the factors of each of the file's dims (S's first)."""
+    if any(not part for part in parts):
+        raise Unsupported("a merged batch rearranged to a dim of one that takes no factor")
+    node = view.first
+    y = view.x
+    ordered = sorted(parts, key=lambda part: part[0])
+    if all(part == tuple(range(part[0], part[0] + len(part))) for part in parts):
+        dims = tuple(math.prod(view.factors[f] for f in part) for part in ordered)
+        if dims != y.shape:
+            y = imp.layer(node, imp.order[node], "reshape", LAYER_TYPES["reshape"](shape=dims), y)
+        return Merged(y, tuple(ordered.index(part) for part in parts))
+    if view.factors[1:] != y.shape:
+        y = imp.layer(node, imp.order[node], "reshape", LAYER_TYPES["reshape"](shape=view.factors[1:]), y)
+    y = imp.layer(node, imp.order[node], "permute", LAYER_TYPES["permute"](dims=(0, *(f for part in parts for f in part))), y)
+    dims = tuple(math.prod(view.factors[f] for f in part) for part in parts)
+    if dims != y.shape:
+        y = imp.layer(node, imp.order[node], "reshape", LAYER_TYPES["reshape"](shape=dims), y)
+    return Merged(y, tuple(range(len(parts))))
+
+
+def as_arranged(m: Merged, first: int) -> Arranged:
+    """The merged tensor as a rearrangement of x (for a Reshape, Transpose or Shape to read)."""
+    rank = len(m.x.shape)
+    return Arranged(m.x, (BATCH, *m.x.shape), (0, *(a + 1 for a in m.axes)), (2, *(1,) * (rank - 1)), first)
+
+
+def laid_out(imp: Importer, i: int, node, m: Merged, axes: tuple[int, ...]) -> Merged:
+    """m with x's dims in another order (the file's k-th dim x's `axes[k]`): a `permute` of x where they differ."""
+    if axes == m.axes:
+        return m
+    key = ("laid out", m, axes)  # made once, however many nodes read it so
+    if key in imp.views:
+        return imp.views[key]
+    source = [m.axes[k] for k in sorted(range(len(axes)), key=lambda k: axes[k])]  # x's dim behind each new dim
+    path = imp.paths[i]
+    owner = path if path in imp.containers else path.rpartition(".")[0]  # the module around the reader's own (a conv's block)
+    y = imp.layer(i, node, "permute", LAYER_TYPES["permute"](dims=(0, *(a + 1 for a in source))), m.x, f"{owner}.permute" if owner else None)
+    imp.views[key] = Merged(y, axes)
+    return imp.views[key]
+
+
+def first_at(m: Merged, axis: int) -> tuple[int, ...]:
+    """The order of x's dims that puts the file's dim `axis` first and keeps the others in the file's order."""
+    rest = [k for k in range(len(m.axes)) if k != axis]
+    axes = [0] * len(m.axes)
+    for position, k in enumerate(rest, start=1):
+        axes[k] = position
+    return tuple(axes)
+
+
+def _file_axis(node, rank: int, default: int) -> int:
+    axis = attributes(node).get("axis", default)
+    if not -rank <= axis < rank:
+        raise Unsupported(f"axis {axis} of a rank-{rank} tensor")
+    axis %= rank
+    if axis == 0:
+        raise Unsupported("an operator along the batch merged with other dims")
+    return axis
+
+
+def _rewritten(node, **ints):
+    """A copy of the node with integer (list) attributes replaced or added: the handler reads x's own axes and window."""
+    copy = type(node)()
+    copy.CopyFrom(node)
+    for name, value in ints.items():
+        attribute = next((a for a in copy.attribute if a.name == name), None)
+        if attribute is None:
+            attribute = copy.attribute.add()
+            attribute.name = name
+        if isinstance(value, int):
+            attribute.type, attribute.i = 2, value
+        else:
+            attribute.type = 7
+            del attribute.ints[:]
+            attribute.ints.extend(value)
+    return copy
+
+
+def _slice_axes(imp: Importer, node, inputs: list, rank: int) -> tuple[int, ...]:
+    attrs = attributes(node)
+    if "axes" in attrs:
+        axes = attrs["axes"]
+    elif len(inputs) > 3 and inputs[3] is not None:
+        axes = imp.const(inputs[3], node, "its axes").values
+    else:
+        axes = tuple(range(len(attrs["starts"] if "starts" in attrs else imp.const(inputs[1], node, "its starts").values)))
+    return tuple(a % rank for a in axes)
+
+
+def read_merged(imp: Importer, i: int, node, inputs: list) -> tuple[list | None, list]:
+    """What a node makes of merged tensors among its inputs: (its outputs, or None for the engine's own handlers to
+    read it, and its inputs as they are to read them: a merged tensor made a rearrangement or sequences)."""
+    op = node.op_type
+    if op in ("Reshape", "Transpose", "Shape"):
+        if not any(isinstance(v, Merged) for v in inputs):
+            return None, inputs
+        values = [as_arranged(v, i) if isinstance(v, Merged) else v for v in inputs]
+        m = inputs[0]
+        if op == "Reshape" and isinstance(m, Merged) and isinstance(values[1], Const) and values[1].values and imp.batch == 1 \
+                and values[1].values[0] == m.x.shape[m.axes[0]]:  # torch.export writes the merged batch as its number: N·S for N = 1
+            values[1] = Const((BatchTimes(values[1].values[0]), *values[1].values[1:]), values[1].dims)
+        return None, values
+    if any(isinstance(v, Merged) for v in inputs) and (op == "LayerNormalization" or (op == "MatMul" and any(isinstance(v, (Const, Weight)) for v in inputs))):
+        # on the channels, the file's last dim: sequences, as the engine reads them
+        return None, [Sequences(laid_out(imp, i, node, v, first_at(v, len(v.axes) - 1)).x) if isinstance(v, Merged) else v for v in inputs]
+    if op not in READERS:
+        if any(isinstance(v, Merged) for v in inputs):
+            raise Unsupported(f"a {op} of a tensor whose first dim merges the batch with others ((N·S)×…)")
+        return None, inputs
+    if not any(isinstance(v, Merged) for v in inputs):
+        if not any(isinstance(v, (Sequences, Arranged)) for v in inputs) or op in _ELEMENTWISE:
+            return None, inputs
+        if op in _ARITHMETIC and not any(isinstance(v, Table) for v in inputs):
+            return None, inputs  # sequences (and a rearrangement made sequences) keep the engine's reading
+        if op == "MatMul" and any(isinstance(v, (Const, Weight)) for v in inputs):
+            return None, inputs  # a linear layer on the channels of sequences
+    values = []
+    for v in inputs:
+        if isinstance(v, Arranged):
+            v = merged_of_arranged(imp, v) or imp.arranged(v)
+        if isinstance(v, Sequences):
+            v = Merged(v.x, (*range(1, len(v.x.shape)), 0))
+        values.append(v)
+    merged = [v for v in values if isinstance(v, Merged)]
+    if not merged:
+        return None, values
+    outputs = _READERS[_kind(op)](imp, i, node, values, merged[0])
+    return (outputs if isinstance(outputs, list) else [outputs]), values
+
+
+def _kind(op: str) -> str:
+    for kind, ops in (("elementwise", _ELEMENTWISE), ("arithmetic", _ARITHMETIC), ("along", _ALONG_AN_AXIS), ("conv", _CONV_LIKE)):
+        if op in ops:
+            return kind
+    return op
+
+
+def _kept(y, axes: tuple[int, ...]) -> list:
+    """A handler's output(s) on x, each activation in the merged layout it was read in."""
+    return [Merged(v, axes) if isinstance(v, Act) else v for v in (y if isinstance(y, list) else [y])]
+
+
+def _elementwise(imp: Importer, i: int, node, values: list, m: Merged):
+    return _kept(imp.operators.handlers[node.op_type](imp, i, node, [m.x, *values[1:]]), m.axes)
+
+
+def _arithmetic(imp: Importer, i: int, node, values: list, m: Merged):
+    others = [v for v in values if v is not m]
+    if len(values) != 2 or len(others) != 1:
+        raise Unsupported(f"a {node.op_type} of a merged tensor with itself")
+    other = others[0]
+    if isinstance(other, Merged):
+        other = laid_out(imp, i, node, other, m.axes)
+        if other.x.shape != m.x.shape:
+            raise Unsupported("an element-wise operator on merged tensors of different shapes (broadcasting)")
+        if node.op_type not in ("Add", "Mul"):
+            raise Unsupported(f"a {node.op_type} of two merged tensors")
+        return Merged(imp.merge(i, node, node.op_type.lower(), [m.x, other.x] if values[0] is m else [other.x, m.x]), m.axes)
+    if isinstance(other, Table):
+        from groupcost.formats.onnx.tables import table_add
+
+        if node.op_type != "Add":
+            raise Unsupported(f"a {node.op_type} of a learned table gathered by an index")
+        m = laid_out(imp, i, node, m, tuple(range(len(m.axes))))  # the table's dims are the file's last ones
+        return Merged(table_add(imp, i, node, "add", m.x, other, shared=len(m.x.shape) - len(other.dims)), m.axes)
+    if isinstance(other, (Const, Weight)):  # one number in any layout; more, broadcast over the file's last dims: S first
+        if math.prod(other.dims) > 1:
+            m = laid_out(imp, i, node, m, tuple(range(len(m.axes))))
+        y = constant_operation(imp, i, node, node.op_type.lower(), [m.x, other] if values[0] is not other else [other, m.x])
+        if y is not None:
+            return _kept(y, m.axes)
+    raise Unsupported(f"a {node.op_type} of a merged tensor ((N·S)×…) and another of a different layout")
+
+
+def _along(imp: Importer, i: int, node, values: list, m: Merged):
+    rank = len(m.axes)
+    if node.op_type == "Slice":
+        axes = _slice_axes(imp, node, values, rank)
+        if len(axes) != 1 or axes[0] == 0:
+            raise Unsupported("a slice of a merged tensor along other than one of its dims")
+        axis = axes[0]
+        m = laid_out(imp, i, node, m, first_at(m, axis))
+        inputs = [m.x, *values[1:3], Const((1,), (1,))] + list(values[4:5])
+        return _kept(imp.operators.handlers["Slice"](imp, i, node if "axes" not in attributes(node) else _rewritten(node, axes=[1]), inputs), m.axes)
+    axis = _file_axis(node, rank, 1 if node.op_type == "Concat" else 0)
+    if node.op_type == "Split":
+        m = laid_out(imp, i, node, m, first_at(m, axis))
+        return _kept(imp.operators.handlers["Split"](imp, i, _rewritten(node, axis=1), [m.x, *values[1:]]), m.axes)
+    if not all(isinstance(v, Merged) for v in values if v is not None):
+        raise Unsupported("a concatenation of a merged tensor ((N·S)×…) with another")
+    wanted = first_at(m, axis)
+    xs = [laid_out(imp, i, node, v, wanted).x for v in values if v is not None]
+    return _kept(imp.operators.handlers["Concat"](imp, i, _rewritten(node, axis=1), xs), wanted)
+
+
+def _conv(imp: Importer, i: int, node, values: list, m: Merged):
+    """A conv or batch norm on every window: x with the channels first and S second (C×S×h×w), a conv3d of kernel 1×k×k."""
+    if len(m.axes) < 2:
+        raise Unsupported("a conv of merged sequences without channels")
+    m = laid_out(imp, i, node, m, (1, 0, *range(2, len(m.axes))))
+    if node.op_type == "BatchNormalization":
+        return _kept(imp.operators.handlers[node.op_type](imp, i, node, [m.x, *values[1:]]), m.axes)
+    weight = values[1]
+    if not isinstance(weight, (Weight, Const)) or len(weight.dims) != len(m.axes):
+        raise Unsupported("a conv of a merged tensor whose weight is not an initializer of its rank")
+    dims = (*weight.dims[:2], 1, *weight.dims[2:])
+    weight = Weight(weight.name, dims, weight.standardised) if isinstance(weight, Weight) else Const(weight.values, dims)
+    attrs = attributes(node)
+    spatial = len(weight.dims) - 3
+    if attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        raise Unsupported("a conv of a merged tensor with auto_pad")
+    pads = tuple(attrs.get("pads", (0,) * (2 * spatial)))
+    ints = {"kernel_shape": [1, *dims[3:]], "strides": [1, *attrs.get("strides", (1,) * spatial)],
+            "dilations": [1, *attrs.get("dilations", (1,) * spatial)], "pads": [0, *pads[:spatial], 0, *pads[spatial:]]}
+    return _kept(imp.operators.handlers["Conv"](imp, i, _rewritten(node, **ints), [m.x, weight, *values[2:]]), m.axes)
+
+
+def _softmax(imp: Importer, i: int, node, values: list, m: Merged):
+    axis = _file_axis(node, len(m.axes), -1 if imp.opset >= 13 else 1)
+    if imp.opset < 13 and axis != len(m.axes) - 1:  # before opset 13 a softmax flattens from its axis on
+        raise Unsupported("a softmax (opset < 13) over the flattened dimensions from an axis")
+    return _kept(imp.operators.handlers["Softmax"](imp, i, _rewritten(node, axis=m.axes[axis] + 1), [m.x]), m.axes)
+
+
+def _matmul(imp: Importer, i: int, node, values: list, m: Merged):
+    """A product of two merged tensors, batched over S: both S first (x's dims in the file's order)."""
+    if len(values) != 2 or not all(isinstance(v, Merged) for v in values):
+        raise Unsupported("a product of a merged tensor ((N·S)×…) with another of a different layout")
+    a, b = (laid_out(imp, i, node, v, tuple(range(len(v.axes)))) for v in values)
+    return Merged(imp.merge(i, node, "matmul", [a.x, b.x]), tuple(range(len(a.axes))))
+
+
+_READERS = {"elementwise": _elementwise, "arithmetic": _arithmetic, "along": _along, "conv": _conv, "Softmax": _softmax, "MatMul": _matmul}
