@@ -167,7 +167,49 @@ class GlobalContextNet(nn.Module):
         return self.blocks(self.stem(x))
 
 
+class GatedConvBlock(nn.Module):
+    """MambaOut's gated CNN block (Yu and Wang 2024, Fig. 2), on N×H×W×C: a layer norm, a linear to 2·hidden split
+    along C into a gate g, an identity part i and the part a depthwise conv reads (moved channels first and back),
+    then fc2(act(g) · cat(i, conv(c))) plus the input."""
+
+    def __init__(self, c: int, hidden: int, conv_channels: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(c)
+        self.fc1 = nn.Linear(c, 2 * hidden)
+        self.split_sizes = (hidden, hidden - conv_channels, conv_channels)
+        self.conv = nn.Conv2d(conv_channels, conv_channels, 3, padding=1, groups=conv_channels)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, c)
+
+    def forward(self, x):
+        g, i, c = torch.split(self.fc1(self.norm(x)), self.split_sizes, dim=-1)
+        c = self.conv(c.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return x + self.fc2(self.act(g) * torch.cat((i, c), dim=-1))
+
+
+class MambaOut(nn.Module):
+    """MambaOut: a conv stem and its layer norm (channels moved last), two gated CNN blocks on N×H×W×C, a strided
+    conv down (channels first and back) and one more block, a pooled, normalised linear head."""
+
+    def __init__(self, width: int = 8, classes: int = 10):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, 2, 1)
+        self.stem_norm = nn.LayerNorm(width)
+        self.blocks = nn.Sequential(GatedConvBlock(width, 2 * width, width), GatedConvBlock(width, 2 * width, width // 2))
+        self.downsample = nn.Conv2d(width, 2 * width, 3, 2, 1)
+        self.last = GatedConvBlock(2 * width, 4 * width, 2 * width)
+        self.norm = nn.LayerNorm(2 * width)
+        self.fc = nn.Linear(2 * width, classes)
+        perturbed(self)
+
+    def forward(self, x):
+        x = self.blocks(self.stem_norm(self.stem(x).permute(0, 2, 3, 1)))
+        x = self.last(self.downsample(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1))
+        return self.fc(self.norm(x.mean((1, 2))))
+
+
 TOKEN_MIXER_PATTERNS = {
+    "gated_conv": (MambaOut, (3, 16, 16)),
     "pooling_metaformer": (PoolFormerV2, (3, 16, 16)),
     "global_context": (GlobalContextNet, (3, 16, 16)),
 }

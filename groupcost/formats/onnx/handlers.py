@@ -16,6 +16,7 @@ from groupcost.formats.onnx.detection import recognise_box_decodings
 from groupcost.formats.onnx.decomposed import (recognise_gelus, recognise_group_norms, recognise_response_norms, recognise_tanh_gelus,
                                                recognise_written_layer_norms)
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
+from groupcost.formats.onnx.lastaxis import concat_last_axis, split_last_axis
 from groupcost.formats.onnx.names import LAYER_NAME, parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, recognise_multihead_attention, squeeze_excitation
 from groupcost.formats.onnx.folding import FOLDED, elementwise, multiply
@@ -556,7 +557,8 @@ HANDLERS: dict[str, Handler] = {
     **ARITHMETIC,
     # q, k, v stacked ahead of the batch (`permute(2, 0, ...)` then unbind), read where the stacked axis is taken apart
     "Transpose": moving_transpose(VIEWS["Transpose"]),
-    "Split": split_moved(SHAPES["Split"]),
+    "Split": split_moved(split_last_axis(SHAPES["Split"])),
+    "Concat": concat_last_axis(SHAPES["Concat"]),
     "Gather": gather_moved(GATHERS["Gather"]),
     "Reshape": regrouped_tokens(SHAPES["Reshape"]),
     "Slice": slice_moved(SHAPES["Slice"]),
