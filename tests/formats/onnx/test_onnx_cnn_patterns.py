@@ -113,3 +113,28 @@ def test_the_graph_form_names_from_the_top_a_tensor_that_a_block_hides(tmp_path)
     text = to_yaml(Spec(graph.name, "", graph.input_shape, graph.batch, graph.dtype, structure(graph, structured=False), []))
     assert "from: [conv_pw, /bn1.act]" in text
     assert mismatch(graph, text) is None
+
+
+@pytest.mark.parametrize("shift, expected", [(0.0, 8), (0.5, None)])
+def test_a_layer_norm_shift_written_as_a_constant_is_none_only_where_it_is_zero(shift, expected, tmp_path):
+    """A scale-only layer norm's missing shift is a Constant of zeros (TorchScript): C parameters. A Constant of
+    other values is no parameter PyTorch counts and no zero: refused by name."""
+    from onnx import TensorProto, helper, numpy_helper
+    import numpy as np
+
+    from groupcost.errors import GroupcostError
+
+    nodes = [helper.make_node("Transpose", ["input"], ["last"], name="/norm/Transpose", perm=[0, 2, 3, 1]),
+             helper.make_node("Constant", [], ["shift"], name="/norm/Constant", value=numpy_helper.from_array(np.full(8, shift, np.float32))),
+             helper.make_node("LayerNormalization", ["last", "norm.weight", "shift"], ["normed"], name="/norm/LayerNormalization", axis=-1, epsilon=1e-6),
+             helper.make_node("Transpose", ["normed"], ["y"], name="/norm/Transpose_1", perm=[0, 3, 1, 2])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 8, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.linspace(0.5, 1.5, 8).astype(np.float32), "norm.weight")])
+    path = tmp_path / "norm.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    if expected is None:
+        with pytest.raises(GroupcostError, match=r"unsupported operators: LayerNormalization \(node '/norm/LayerNormalization'"):
+            read_network(path)
+    else:
+        assert analyze(read_network(path)).totals.params == expected
