@@ -550,15 +550,24 @@ def _eps(draw, args: dict[str, Any], default: float) -> float:
     return eps
 
 
+def _shift(draw, args: dict[str, Any], affine: bool) -> bool:
+    """Whether an affine norm learns its shift too (mostly), written into args where it does not."""
+    shifted = not affine or draw(st.sampled_from([True, True, False]))
+    if not shifted:
+        args["bias"] = False
+    return shifted
+
+
 @layer("layernorm", weight=1)
 def draw_layernorm(draw, x: Shape) -> Op:
     """nn.LayerNorm over the channels at every position (permute, LayerNorm(C), permute back), or over a flat input."""
     affine = draw(st.sampled_from([True, True, False]))
     args: dict[str, Any] = {} if affine else {"affine": False}
+    shifted = _shift(draw, args, affine)
     eps = _eps(draw, args, 1e-6)  # groupcost's documented default, ConvNeXt's
 
     def build():
-        norm = nn().LayerNorm(x[0], eps=eps, elementwise_affine=affine)
+        norm = nn().LayerNorm(x[0], eps=eps, elementwise_affine=affine, bias=shifted)
         return norm if len(x) == 1 else _modules().ChannelsLast(norm)
 
     return Op("layernorm", args, x, build)
@@ -575,8 +584,16 @@ def draw_groupnorm(draw, x: Shape) -> Op | None:
     args: dict[str, Any] = {draw(st.sampled_from(["groups", "g"])): groups}
     if not affine or draw(st.booleans()):
         args["affine"] = affine
+    shifted = _shift(draw, args, affine)
     eps = _eps(draw, args, 1e-5)
-    return Op("groupnorm", args, x, lambda: nn().GroupNorm(groups, x[0], eps=eps, affine=affine))
+
+    def build():
+        norm = nn().GroupNorm(groups, x[0], eps=eps, affine=affine)
+        if not shifted:
+            norm.bias = None  # a learned scale alone (MetaFormer's GroupNorm1NoBias)
+        return norm
+
+    return Op("groupnorm", args, x, build)
 
 
 @layer("instancenorm", weight=1)

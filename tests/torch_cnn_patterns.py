@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from torch_token_mixers import TOKEN_MIXER_PATTERNS
+
 
 class NormAct(nn.BatchNorm2d):
     """A batch norm holding its activation (`bn1` with `bn1.act` inside): exporters fold the norm into the
@@ -340,6 +342,7 @@ CNN_PATTERNS = {
     "high_resolution_fusion": (HighResolutionFusion, (3, 8, 8)),
     "dense": (DenseNet, (3, 8, 8)),
     "mixed_kernel": (MixedKernelNet, (3, 16, 16)),
+    **TOKEN_MIXER_PATTERNS,
 }
 """kind → (module class, input shape C, H, W), as tests/torch_patterns.py's PATTERNS."""
 

@@ -309,9 +309,12 @@ def layer_module(step: LayerStep) -> nn.Module:
     if name == "dist2bbox":
         return DistanceToBox([tuple(level) for level in layer.grids], layer.strides, layer.xywh)
     if name == "layernorm":
-        return (nn.LayerNorm if rank == 0 else ChannelLayerNorm)(x[0], eps=layer.eps, elementwise_affine=layer.affine)
+        return (nn.LayerNorm if rank == 0 else ChannelLayerNorm)(x[0], eps=layer.eps, elementwise_affine=layer.affine, bias=layer.bias)
     if name == "groupnorm":
-        return nn.GroupNorm(layer.groups, x[0], eps=layer.eps, affine=layer.affine)
+        norm = nn.GroupNorm(layer.groups, x[0], eps=layer.eps, affine=layer.affine)
+        if layer.affine and not layer.bias:
+            norm.bias = None  # a learned scale alone (MetaFormer's GroupNorm1NoBias)
+        return norm
     if name == "instancenorm":
         return _by_rank(rank, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)(x[0], eps=layer.eps, affine=layer.affine)
     if name == "layerscale":

@@ -106,9 +106,11 @@ def trained_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
 
 
 def export_onnx(model: nn.Module, input_shape, path: Path | None = None, *, dynamo: bool = False, opset: int | None = None,
-                dynamic_batch: bool = True, outputs: int = 1, fold: bool = True) -> bytes | None:
-    """Export with one of PyTorch's two exporters; to `path`, or return the bytes (TorchScript only)."""
-    x = torch.zeros(1, *input_shape)
+                dynamic_batch: bool = True, outputs: int = 1, fold: bool = True, example_batch: int = 1) -> bytes | None:
+    """Export with one of PyTorch's two exporters; to `path`, or return the bytes (TorchScript only). `example_batch`:
+    the batch of the example input (torch.export specialises a dynamic batch traced at 1 where a layer norm of a
+    permuted tensor meets a conv, and fails)."""
+    x = torch.zeros(example_batch, *input_shape)
     names = [f"output{i}" if outputs > 1 else "output" for i in range(outputs)]
     kwargs = dict(input_names=["input"], output_names=names, do_constant_folding=fold)
     if opset is not None:

@@ -67,15 +67,18 @@ class Merge:
 
 
 class Add(Merge):
+    """Element-wise sum of equal shapes; the later inputs may broadcast into the first (GCNet's global context,
+    C×1×1, added at every position of C×H×W), which is then the output's shape (the first is never grown)."""
+
     type_name = "add"
-    requirement = "equal shapes"
+    requirement = "equal shapes (or later ones that broadcast into the first)"
     hint = "add a projection shortcut, e.g. pwconv + bn"
     sign = "+"
     torch_operator = "+"
     onnx_op = "Add"
 
     def out_shape(self, shapes: tuple[Shape, ...]) -> Shape | None:
-        return shapes[0] if len(set(shapes)) == 1 else None
+        return shapes[0] if broadcast(shapes) == shapes[0] else None
 
     def combine(self, a: Any, b: Any) -> Any:
         return a + b

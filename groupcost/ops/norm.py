@@ -181,21 +181,29 @@ class AffineNorm(Layer):
 
     affine: bool
     eps: float
+    bias = True  # a learned shift with the scale; layernorm and groupnorm take it as an argument (MetaFormer's norms have none)
 
     def cost(self, x: Shape, y: Shape) -> Cost:
-        return Cost(params=2 * x[0] if self.affine else 0)
+        return Cost(params=sum(math.prod(dims) for dims in self.weight_shapes(x).values()))
 
     def weight_shapes(self, x: Shape) -> dict[str, tuple[int, ...]]:
-        return {"weight": (x[0],), "bias": (x[0],)} if self.affine else {}
+        if not self.affine:
+            return {}
+        return {"weight": (x[0],), "bias": (x[0],)} if self.bias else {"weight": (x[0],)}
 
     def axes(self, x) -> tuple[int, ...]:
         raise NotImplementedError
 
-    def forward(self, x, weights, counter):
-        y = _normalize(x, self.axes(x), self.eps)
+    def affine_forward(self, y, x, weights):
+        """The normalised `y` scaled (and shifted) per channel of the input `x`, where the norm is affine."""
         if self.affine:
-            y = y * weights["weight"].reshape(_channel(x)) + weights["bias"].reshape(_channel(x))
-        return y.astype(x.dtype)
+            y = y * weights["weight"].reshape(_channel(x))
+            if self.bias:
+                y = y + weights["bias"].reshape(_channel(x))
+        return y
+
+    def forward(self, x, weights, counter):
+        return self.affine_forward(_normalize(x, self.axes(x), self.eps), x, weights).astype(x.dtype)
 
 
 @register("layernorm")
@@ -205,27 +213,29 @@ class LayerNorm(AffineNorm):
 
     eps: float = arg(positive_real, 1e-6, "added to the variance (ConvNeXt: 1e-6; torch.nn.LayerNorm's default is 1e-5)")
     affine: bool = arg(boolean, True, "learn a scale and shift per channel (2 parameters per channel)")
+    bias: bool = arg(boolean, True, "with `affine`, learn the shift too (false: the scale alone, C parameters, as nn.LayerNorm(bias=False))")
 
     def axes(self, x) -> tuple[int, ...]:
         return (1,)
 
     def torch_module(self, at: Place) -> TorchModule:
-        opts = f", eps={self.eps!r}" + ("" if self.affine else ", elementwise_affine=False")
+        opts = f", eps={self.eps!r}" + ("" if self.affine else ", elementwise_affine=False") + ("" if self.bias else ", bias=False")
         if len(at.in_shape) == 1:
             return TorchModule(f"nn.LayerNorm({at.in_shape[0]}{opts})")
         return TorchModule(f"ChannelLayerNorm({at.in_shape[0]}{opts})", helpers=(("ChannelLayerNorm", CHANNEL_LAYER_NORM),))
 
     @classmethod
     def torch_raised(cls, r: Raising) -> Raised | None:
-        return Raised(f"{r.need('_layernorm')}(shape{r.kw('eps', 'affine')})")
+        return Raised(f"{r.need('_layernorm')}(shape{r.kw('eps', 'affine', 'bias')})")
 
     def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
-        scale, shift = _scale_shift(g, at, self)
+        """LayerNormalization over the last axis (the channels moved there); without a learned shift, its bias input left out."""
+        operands = _scale_shift(g, at, self)
         if len(at.in_shape) == 1:
-            g.node("LayerNormalization", [x, scale, shift], at.name, axis=-1, epsilon=self.eps)
+            g.node("LayerNormalization", [x, *operands], at.name, axis=-1, epsilon=self.eps)
             return
         last, back = channels_last(g, at, x)
-        y = g.node("LayerNormalization", [last, scale, shift], f"{at.name}/normalized", axis=-1, epsilon=self.eps)
+        y = g.node("LayerNormalization", [last, *operands], f"{at.name}/normalized", axis=-1, epsilon=self.eps)
         g.node("Transpose", [y], at.name, perm=back)
 
 
@@ -237,6 +247,7 @@ class GroupNorm(AffineNorm):
     groups: int = arg(positive_int, doc="number of groups G; must divide C", alias="g")
     eps: float = arg(positive_real, 1e-5, "added to the variance")
     affine: bool = arg(boolean, True, "learn a scale and shift per channel")
+    bias: bool = arg(boolean, True, "with `affine`, learn the shift too (false: the scale alone, C parameters, MetaFormer's GroupNorm1NoBias)")
 
     def out_shape(self, x: Shape) -> Shape:
         c = x[0]
@@ -250,15 +261,17 @@ class GroupNorm(AffineNorm):
     def forward(self, x, weights, counter):
         n, c = x.shape[:2]
         y = _normalize(x.reshape(n, self.groups, -1), (2,), self.eps).reshape(x.shape)
-        if self.affine:
-            y = y * weights["weight"].reshape(_channel(x)) + weights["bias"].reshape(_channel(x))
-        return y.astype(x.dtype)
+        return self.affine_forward(y, x, weights).astype(x.dtype)
 
     def torch_module(self, at: Place) -> TorchModule:
+        if self.affine and not self.bias:
+            return TorchModule(f"GroupNormNoBias({self.groups}, {at.in_shape[0]}, eps={self.eps!r})", helpers=(("GroupNormNoBias", GROUP_NORM_NO_BIAS),))
         return TorchModule(f"nn.GroupNorm({self.groups}, {at.in_shape[0]}, eps={self.eps!r}{'' if self.affine else ', affine=False'})")
 
     @classmethod
     def torch_raised(cls, r: Raising) -> Raised | None:
+        if r.a("bias") is not None:  # nn.GroupNorm has no bias argument: a subclass without one where the spec's is false
+            return Raised(f"{r.need('_groupnorm')}({r.a('groups')}, shape[0]{r.kw('eps', 'affine', 'bias')})")
         return Raised(f"nn.GroupNorm({r.a('groups')}, shape[0]{r.kw('eps', 'affine')})")
 
     def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
@@ -272,6 +285,9 @@ class GroupNorm(AffineNorm):
             return
         y = g.node("Reshape", [normal, g.ints(f"{name}/ungrouped.shape", [0, *shape])], f"{name}/ungrouped")
         dims = channel_shape(at)
+        if not self.bias:
+            g.node("Mul", [y, g.tensor(f"{name}.weight", dims, "ones")], name)
+            return
         y = g.node("Mul", [y, g.tensor(f"{name}.weight", dims, "ones")], f"{name}/scaled")
         g.node("Add", [y, g.tensor(f"{name}.bias", dims, "zeros")], name)
 
@@ -348,7 +364,7 @@ class LayerScale(Layer):
 
 
 def _scale_shift(g: OnnxGraph, at: Place, layer: BatchNorm | AffineNorm) -> list[str]:
-    """The learned scale and shift, or a unit scale and zero shift where the norm has none."""
+    """The learned scale and shift (the scale alone where the norm learns no shift), or a unit scale and zero shift where the norm has none."""
     if layer.affine:
         return onnx_params(g, at, layer.weight_shapes(at.in_shape), {"weight": "ones", "bias": "zeros"})
     c = at.in_shape[0]
@@ -361,6 +377,15 @@ class ChannelLayerNorm(nn.LayerNorm):
 
     def forward(self, x):
         return super().forward(x.movedim(1, -1)).movedim(-1, 1)
+'''
+
+GROUP_NORM_NO_BIAS = '''
+class GroupNormNoBias(nn.GroupNorm):
+    """nn.GroupNorm with a learned scale and no shift (MetaFormer's GroupNorm1NoBias)."""
+
+    def __init__(self, groups, channels, eps=1e-5, affine=True):
+        super().__init__(groups, channels, eps=eps, affine=affine)
+        self.bias = None
 '''
 
 LAYER_SCALE = '''

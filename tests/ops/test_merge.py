@@ -38,9 +38,17 @@ def test_concat_refuses_different_positions():
     assert MERGE_TYPES["concat"].out_shape(((8, 4, 4), (8, 2, 2))) is None
 
 
-def test_add_needs_equal_shapes():
-    assert MERGE_TYPES["add"].out_shape(((8, 4, 4), (8, 4, 4))) == (8, 4, 4)
-    assert MERGE_TYPES["add"].out_shape(((8, 4, 4), (8, 1, 1))) is None
+def test_add_needs_equal_shapes_or_later_ones_that_broadcast_into_the_first():
+    """A global context (GCNet) adds C×1×1 at every position of C×H×W; the first input is never grown, so a
+    residual of mismatched shapes is still refused."""
+    add = MERGE_TYPES["add"]
+    assert add.out_shape(((8, 4, 4), (8, 4, 4))) == (8, 4, 4)
+    assert add.out_shape(((8, 4, 4), (8, 1, 1))) == (8, 4, 4)
+    assert add.out_shape(((8, 1, 1), (8, 4, 4))) is None
+    assert add.out_shape(((8, 4, 4), (4, 4, 4))) is None
+    assert add.out_shape(((16, 2, 2), (8, 4, 4))) is None
+    a, b = np.ones((2, 8, 4, 4)), np.arange(16.0).reshape(2, 8, 1, 1)
+    np.testing.assert_array_equal(add.forward([a, b], MacCounter()), a + b)
 
 
 def test_kernels_compute_what_numpy_computes():

@@ -24,12 +24,17 @@ ON_CONSTANTS = {"Pow": lambda a, b: a ** b, "Sqrt": math.sqrt, "Reciprocal": lam
 
 
 def activations_merged(imp: Importer, i: int, node, kind: str, values: list):
-    """`kind` of activations as a merge; channels-last views all alike merge as their activations and stay views."""
+    """`kind` of activations as a merge; channels-last views all alike merge as their activations and stay views.
+    An add's largest operand comes first: the others broadcast into it (a global context added at every position)."""
     if all(isinstance(v, Act) for v in values):
-        return imp.merge(i, node, kind, values)
+        return imp.merge(i, node, kind, _largest_first(kind, values))
     if all(isinstance(v, ChannelsLast) for v in values):
-        return ChannelsLast(imp.merge(i, node, kind, [v.x for v in values]))
+        return ChannelsLast(imp.merge(i, node, kind, _largest_first(kind, [v.x for v in values])))
     return None
+
+
+def _largest_first(kind: str, acts: list[Act]) -> list[Act]:
+    return sorted(acts, key=lambda a: -math.prod(a.shape)) if kind == "add" else acts
 
 
 def _folded(node, values: list):

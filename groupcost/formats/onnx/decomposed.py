@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 
+from groupcost.formats.onnx.constants import MADE_BY_EXPORTER, PARAMETER_NAME
 from groupcost.formats.onnx.importer import Importer, Recognised
+from groupcost.formats.onnx.shiftless import shift_left_out
 from groupcost.formats.onnx.values import Const, Weight, attributes, tensor_values
 from groupcost.ops import LAYER_TYPES
 
@@ -158,7 +160,8 @@ def _is_half_of(imp: Importer, node, x: str) -> bool:
 
 def recognise_group_norms(imp: Importer) -> None:
     """Reshape(x) → InstanceNormalization (G channels) → Reshape back to x's shape → Mul by and Add of a
-    per-channel vector: `groupnorm` with G groups (affine where the Mul and Add follow)."""
+    per-channel vector: `groupnorm` with G groups (affine where the Mul and Add follow; `bias: false` where
+    the Add adds no learned shift, or a learned scale has no Add after it: groupcost.formats.onnx.shiftless)."""
     for k_norm, norm in enumerate(imp.order):
         if norm.op_type != "InstanceNormalization" or norm.input[0] not in imp.producers:
             continue
@@ -173,20 +176,33 @@ def recognise_group_norms(imp: Importer) -> None:
         members = [k_in, k_norm, after[0]]
         tensor, channels, affine, parameters = after[1].output[0], None, False, ()
         mul = _only(imp, tensor, "Mul")
+        shifted = True
         if mul is not None:
-            gamma = _dims_of(imp, other_operand(mul[1], tensor) or "")
-            add = _only(imp, mul[1].output[0], "Add")
-            beta = _dims_of(imp, other_operand(add[1], mul[1].output[0]) or "") if add is not None else None
-            if _per_channel(gamma) and _per_channel(beta) and math.prod(gamma) == math.prod(beta):
+            weight, scaled = other_operand(mul[1], tensor) or "", mul[1].output[0]
+            gamma = _dims_of(imp, weight)
+            add = _only(imp, scaled, "Add")
+            shift = other_operand(add[1], scaled) or "" if add is not None else ""
+            beta = _dims_of(imp, shift)
+            if _per_channel(gamma) and (shift_left_out(imp, add[1], scaled) if add is not None else _learned(_initializer(imp, weight))):
+                members += [mul[0]] if add is None else [mul[0], add[0]]  # a scale and no learned shift (GroupNorm1NoBias)
+                channels, affine, shifted = math.prod(gamma), True, False
+                parameters = (_initializer(imp, weight),) if _initializer(imp, weight) is not None else ()
+            elif _per_channel(gamma) and _per_channel(beta) and math.prod(gamma) == math.prod(beta):
                 members += [mul[0], add[0]]
                 channels, affine = math.prod(gamma), True
-                stored = (_initializer(imp, other_operand(mul[1], tensor)), _initializer(imp, other_operand(add[1], mul[1].output[0])))
+                stored = (_initializer(imp, weight), _initializer(imp, shift))
                 parameters = stored if None not in stored else ()
         eps = float(f"{attributes(norm).get('epsilon', 1e-5):.6g}")
         last = members.pop()
         imp.consumed.update(members)
-        imp.recognised[last] = Recognised(x, LAYER_TYPES["groupnorm"](groups=groups, eps=eps, affine=affine), "a group norm", channels=channels,
-                                          parameters=parameters)
+        layer = LAYER_TYPES["groupnorm"](groups=groups, eps=eps, affine=affine, bias=shifted)
+        imp.recognised[last] = Recognised(x, layer, "a group norm", channels=channels, parameters=parameters)
+
+
+def _learned(stored: str | None) -> bool:
+    """Whether an initializer is a parameter under its own name (groupcost's export writes a group norm's scale
+    with no shift as `NAME.weight`), not a constant the exporter computed."""
+    return stored is not None and PARAMETER_NAME.fullmatch(stored) is not None and not MADE_BY_EXPORTER.fullmatch(stored)
 
 
 def _initializer(imp: Importer, tensor: str) -> str | None:

@@ -17,12 +17,14 @@ from groupcost.formats.onnx.detection import recognise_box_decodings
 from groupcost.formats.onnx.decomposed import (recognise_gelus, recognise_group_norms, recognise_response_norms, recognise_tanh_gelus,
                                                recognise_written_layer_norms)
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
+from groupcost.formats.onnx.lastaxis import concat_last_axis, split_last_axis
 from groupcost.formats.onnx.names import LAYER_NAME, parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, recognise_multihead_attention, squeeze_excitation
 from groupcost.formats.onnx.folding import FOLDED, elementwise, multiply
 from groupcost.formats.onnx.moved import gather_moved, moving_transpose, regrouped_tokens, slice_moved, split_moved
 from groupcost.formats.onnx.positions import recognise_projected_encodings
 from groupcost.formats.onnx.shapes import SHAPES
+from groupcost.formats.onnx.shiftless import fixed_zeros
 from groupcost.formats.onnx.tables import GATHERS, table_add, tables_and_weights
 from groupcost.formats.onnx.tokens import merged_batchnorm
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, MergedTokens, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
@@ -451,26 +453,29 @@ def _sum(imp: Importer, i: int, node, inputs: list):
 
 
 def _layernorm(imp: Importer, i: int, node, inputs: list):
-    """LayerNormalization over the last axis: the channels of a channels-last view, or a feature vector."""
+    """LayerNormalization over the last axis: the channels of a channels-last view, or a feature vector; or over
+    C×1×1 from the channels on (GCNet's nn.LayerNorm([C, 1, 1]) of a pooled context: the channels alone)."""
     x, scale = inputs[0], inputs[1]
     view = isinstance(x, ChannelsLast)
     act = x.x if view else as_act(x)
     rank = len(act.shape) + 1
     attrs = attributes(node)
-    if attrs.get("axis", -1) % rank != rank - 1 or not (view or rank == 2):
+    pooled = not view and rank > 2 and attrs.get("axis", -1) % rank == 1 and set(act.shape[1:]) == {1}
+    if not pooled and (attrs.get("axis", -1) % rank != rank - 1 or not (view or rank == 2)):
         raise Unsupported("a layer norm over other than the channels")
     bias = inputs[2] if len(inputs) > 2 else None
     c = act.shape[0]
-    if not isinstance(scale, (Weight, Const)) or math.prod(scale.dims) != c or not isinstance(bias, (Weight, Const)) or math.prod(bias.dims) != c:
-        raise Unsupported(f"a layer norm without a scale and a shift of {c} values each")
+    if not isinstance(scale, (Weight, Const)) or math.prod(scale.dims) != c or not (bias is None or isinstance(bias, (Weight, Const)) and math.prod(bias.dims) == c):
+        raise Unsupported(f"a layer norm without a scale of {c} values and a shift of {c} or none")
     eps = float(f"{attrs.get('epsilon', 1e-5):.6g}")  # the attribute is float32: 1e-6 reads 9.99999997e-07
-    learned = [_learned(imp, t) for t in node.input[1:3]]
-    if learned[0] != learned[1]:
-        raise Unsupported("a layer norm with a learned scale and a fixed shift, or the other way round")
-    affine = learned[0]  # elementwise_affine=False: the exporter writes constant ones and zeros
-    y = imp.layer(i, node, "layernorm", LAYER_TYPES["layernorm"](eps=eps, affine=affine), act, imp.weight_owner(i, node) if affine else None)
+    affine = _learned(imp, node.input[1])  # elementwise_affine=False: the exporter writes constant ones and zeros
+    shifted = bias is not None and _learned(imp, node.input[2])  # bias=False: no shift, or a constant of zeros
+    if shifted and not affine or affine and not shifted and bias is not None and not fixed_zeros(imp, node.input[2]):
+        raise Unsupported("a layer norm with a fixed scale and a learned shift, or a learned scale and a fixed shift other than zero")
+    layer = LAYER_TYPES["layernorm"](eps=eps, affine=affine, bias=shifted or not affine)
+    y = imp.layer(i, node, "layernorm", layer, act, imp.weight_owner(i, node) if affine else None)
     if affine:
-        y = imp.module_call(i, node, y, tuple(node.input[1:3]), constant_fills=True)
+        y = imp.module_call(i, node, y, tuple(node.input[1:3] if shifted else node.input[1:2]), constant_fills=True)
     return ChannelsLast(y) if view else y
 
 
@@ -554,7 +559,8 @@ HANDLERS: dict[str, Handler] = {
     **ARITHMETIC,
     # q, k, v stacked ahead of the batch (`permute(2, 0, ...)` then unbind), read where the stacked axis is taken apart
     "Transpose": moving_transpose(VIEWS["Transpose"]),
-    "Split": split_moved(SHAPES["Split"]),
+    "Split": split_moved(split_last_axis(SHAPES["Split"])),
+    "Concat": concat_last_axis(SHAPES["Concat"]),
     "Gather": gather_moved(GATHERS["Gather"]),
     "Reshape": regrouped_tokens(SHAPES["Reshape"]),
     "Slice": slice_moved(SHAPES["Slice"]),

@@ -272,10 +272,15 @@ def _split(imp: Importer, i: int, node, inputs: list):
         sizes = imp.const(inputs[1], node, "its sizes").values
     if axis != 1:
         return _split_along(imp, i, node, x, axis, sizes)
+    return split_channels(imp, node, x, sizes)
+
+
+def split_channels(imp: Importer, node, x: Act, sizes) -> list[Act]:
+    """A Split's parts of x's channels, `sizes` each (None: equal parts, one per output), as channel ranges of x."""
     channels = x.shape[0] if x.channels is None else x.channels[1] - x.channels[0]
     n = len(node.output)
     if sizes is None:
-        if channels % n and "num_outputs" not in attrs:
+        if channels % n and "num_outputs" not in attributes(node):
             raise imp.fail(node, f"cannot split {channels} channels into {n} equal parts")
         step = -(-channels // n)
         sizes = [min(step, channels - k * step) for k in range(n)]

@@ -11,6 +11,7 @@ from groupcost.ops.activation import plain_activations
 from groupcost.ops.attention import FEATURE_MAP_ATTENTION
 from groupcost.ops.elementwise import UNARY
 from groupcost.ops.grn import GRN
+from groupcost.ops.norm import GROUP_NORM_NO_BIAS
 from groupcost.ops.view import TORCH_HELPERS as VIEW_HELPERS
 
 
@@ -159,9 +160,15 @@ class ChannelLayerNorm(nn.LayerNorm):
         return super().forward(x.movedim(1, -1)).movedim(-1, 1)
 
 
-def _layernorm(shape, eps=1e-6, affine=True):
+def _layernorm(shape, eps=1e-6, affine=True, bias=True):
     """nn.LayerNorm on a flat vector, ChannelLayerNorm on a feature map (groupcost's default eps, ConvNeXt's)."""
-    return (nn.LayerNorm if len(shape) == 1 else ChannelLayerNorm)(shape[0], eps=eps, elementwise_affine=affine)
+    return (nn.LayerNorm if len(shape) == 1 else ChannelLayerNorm)(shape[0], eps=eps, elementwise_affine=affine, bias=bias)
+''',
+    "_groupnorm": GROUP_NORM_NO_BIAS + '''
+
+def _groupnorm(groups, channels, eps=1e-5, affine=True, bias=True):
+    """nn.GroupNorm, or GroupNormNoBias where it learns a scale and no shift."""
+    return (nn.GroupNorm if bias or not affine else GroupNormNoBias)(groups, channels, eps=eps, affine=affine)
 ''',
     "LayerScale": '''
 class LayerScale(nn.Module):
@@ -196,6 +203,6 @@ class Variables:
 MATH_HELPERS = {"_ceil": "math.ceil", "_floor": "math.floor", "_log": "math.log", "_log2": "math.log2", "_sqrt": "math.sqrt", "_exp": "math.exp"}
 HELPER_NEEDS = {"Conv2d": ("_pair", "_pads", "_window"), "MaxPool2d": ("_pair", "_window"), "AvgPool2d": ("_pair", "_window"),
                 "SqueezeExcitation": ("activation",)}
-HELPER_ORDER = ["Variables", "_pair", "_window", "_pads", "_chw", "_div", "_numel", "divisible", "activation", "_batchnorm", "_linear", "_layernorm", "LayerScale",
+HELPER_ORDER = ["Variables", "_pair", "_window", "_pads", "_chw", "_div", "_numel", "divisible", "activation", "_batchnorm", "_linear", "_layernorm", "_groupnorm", "LayerScale",
                 "Conv2d", "MaxPool2d", "AvgPool2d", "SqueezeExcitation", "FeatureMapAttention", "Unary", "GRN",
                 *VIEW_HELPERS]

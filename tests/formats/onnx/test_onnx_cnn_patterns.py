@@ -15,6 +15,7 @@ from groupcost.language import build, parse_text  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
 from groupcost.sources import read_graph  # noqa: E402
 from test_onnx_patterns import EXPORTERS, export, module_shapes, weighted_modules  # noqa: E402
+from torch_named import export_onnx  # noqa: E402
 from torch_cnn_patterns import CNN_PATTERNS, cnn_pattern, foldable_norms  # noqa: E402
 from torch_reference import torch_counts_with_matmul  # noqa: E402
 
@@ -32,8 +33,14 @@ def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
     assert not missing, (how, missing)
     shapes = module_shapes(model, input_shape)
     for row in report.rows:
-        if row.name in shapes:
-            assert row.out_shape == shapes[row.name], (how, row.name)
+        if row.name in shapes:  # a channels-last module (Linear, LayerNorm on N×H×W×C) has its channels first here
+            torch_shape = shapes[row.name]
+            assert row.out_shape in (torch_shape, (torch_shape[-1], *torch_shape[:-1])), (how, row.name)
+
+
+TRACED_AT_BATCH_TWO = {"gated_conv"}
+"""Patterns with a layer norm of a permuted tensor before a conv, which torch.export fails to export with a dynamic
+batch traced at 1 (it specialises the batch): traced at 2 here (test_torch_export_still_fails_at_batch_one)."""
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
@@ -41,10 +48,23 @@ def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
 def test_every_cnn_pattern_reads_exactly_every_way(kind, how, tmp_path):
     model = cnn_pattern(kind)
     input_shape = CNN_PATTERNS[kind][1]
-    graph = read_network(export(model, input_shape, tmp_path, how))
+    if how == "dynamo" and kind in TRACED_AT_BATCH_TWO:
+        path = tmp_path / "dynamo.onnx"
+        export_onnx(model, input_shape, path, dynamo=True, example_batch=2)
+    else:
+        path = export(model, input_shape, tmp_path, how)
+    graph = read_network(path)
     assert_reads_as_pytorch(graph, model, input_shape, f"{kind} {how} analyze")
     raised = build(parse_text(raise_spec(graph), "<raised>"), {})
     assert_reads_as_pytorch(raised, model, input_shape, f"{kind} {how} import")
+
+
+@pytest.mark.skipif("dynamo" not in EXPORTERS, reason="torch.export needs onnxscript")
+@pytest.mark.parametrize("kind", sorted(TRACED_AT_BATCH_TWO))
+def test_torch_export_still_fails_at_batch_one(kind, tmp_path):
+    """Where this starts to pass, PyTorch has fixed its export: the pattern leaves TRACED_AT_BATCH_TWO."""
+    with pytest.raises(Exception, match="Failed to export the model with torch.export"):
+        export_onnx(cnn_pattern(kind), CNN_PATTERNS[kind][1], tmp_path / "dynamo.onnx", dynamo=True)
 
 
 @pytest.mark.parametrize("kind", sorted(CNN_PATTERNS))
@@ -93,3 +113,28 @@ def test_the_graph_form_names_from_the_top_a_tensor_that_a_block_hides(tmp_path)
     text = to_yaml(Spec(graph.name, "", graph.input_shape, graph.batch, graph.dtype, structure(graph, structured=False), []))
     assert "from: [conv_pw, /bn1.act]" in text
     assert mismatch(graph, text) is None
+
+
+@pytest.mark.parametrize("shift, expected", [(0.0, 8), (0.5, None)])
+def test_a_layer_norm_shift_written_as_a_constant_is_none_only_where_it_is_zero(shift, expected, tmp_path):
+    """A scale-only layer norm's missing shift is a Constant of zeros (TorchScript): C parameters. A Constant of
+    other values is no parameter PyTorch counts and no zero: refused by name."""
+    from onnx import TensorProto, helper, numpy_helper
+    import numpy as np
+
+    from groupcost.errors import GroupcostError
+
+    nodes = [helper.make_node("Transpose", ["input"], ["last"], name="/norm/Transpose", perm=[0, 2, 3, 1]),
+             helper.make_node("Constant", [], ["shift"], name="/norm/Constant", value=numpy_helper.from_array(np.full(8, shift, np.float32))),
+             helper.make_node("LayerNormalization", ["last", "norm.weight", "shift"], ["normed"], name="/norm/LayerNormalization", axis=-1, epsilon=1e-6),
+             helper.make_node("Transpose", ["normed"], ["y"], name="/norm/Transpose_1", perm=[0, 3, 1, 2])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 8, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.linspace(0.5, 1.5, 8).astype(np.float32), "norm.weight")])
+    path = tmp_path / "norm.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    if expected is None:
+        with pytest.raises(GroupcostError, match=r"unsupported operators: LayerNormalization \(node '/norm/LayerNormalization'"):
+            read_network(path)
+    else:
+        assert analyze(read_network(path)).totals.params == expected

@@ -1,0 +1,70 @@
+"""Norms with a learned scale and no learned shift (MetaFormer's GroupNorm1NoBias and LayerNorm2dNoBias,
+`nn.LayerNorm(bias=False)`): C parameters, not 2·C.
+
+The exporters write the missing shift in three ways: as no input at all (LayerNormalization's optional
+bias, torch.export), as a Constant of zeros the exporter made (TorchScript; for a group norm an `Add` of
+a zero of shape 1×1×1), or, for torch.export's group norm, as a per-channel tensor of zeros whose node
+metadata says that aten.group_norm was called with no bias. A zero tensor the exporter computed is not
+enough on its own: an untrained norm's learned shift is zeros too.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from groupcost.formats.onnx.importer import Importer
+from groupcost.formats.onnx.values import attributes, tensor_values
+
+_GROUP_NORM_CALL = re.compile(r"aten\.group_norm\.default\]\(args = \((.*)\), kwargs")
+"""torch.export's record of the call a node computes (`pkg.torch.onnx.fx_node`): group_norm(x, G, weight, bias, eps, cudnn)."""
+
+
+def fixed_zeros(imp: Importer, tensor: str) -> bool:
+    """Whether `tensor` is no parameter and holds zeros only: a Constant node's value (maybe unsqueezed),
+    or an initializer named by the exporter, never one under a parameter's name."""
+    for _ in range(4):
+        tensor = imp.root(tensor)
+        k = imp.producers.get(tensor)
+        if k is None:
+            return False
+        node = imp.order[k]
+        if node.op_type == "Constant":
+            value = attributes(node).get("value")
+            values = tensor_values(value, None, limit=math.prod(value.dims)) if value is not None else None
+            return values is not None and len(values) > 0 and all(v == 0 for v in values)
+        if node.op_type != "Unsqueeze":
+            return False
+        tensor = node.input[0]
+    return False
+
+
+def shift_left_out(imp: Importer, add, scaled: str) -> bool:
+    """Whether `add`, the Add after a group norm's scale (the Mul whose output is `scaled`), adds no learned shift:
+    a fixed zero of one value (TorchScript's 1×1×1), or torch.export's call of group_norm with a bias of None."""
+    shift = next((name for name in add.input if name != scaled), None)
+    if shift is None:
+        return False
+    for prop in add.metadata_props:
+        if prop.key == "pkg.torch.onnx.fx_node":
+            call = _GROUP_NORM_CALL.search(prop.value)
+            if call is not None:
+                args = [a.strip() for a in call.group(1).split(",")]
+                return len(args) > 3 and args[3] == "None"
+    return _constant_count(imp, shift) == 1 and fixed_zeros(imp, shift)
+
+
+def _constant_count(imp: Importer, tensor: str) -> int | None:
+    """How many values a Constant node's value holds, seen through Unsqueeze; None for anything else."""
+    for _ in range(4):
+        k = imp.producers.get(imp.root(tensor))
+        if k is None:
+            return None
+        node = imp.order[k]
+        if node.op_type == "Constant":
+            value = attributes(node).get("value")
+            return math.prod(value.dims) if value is not None else None
+        if node.op_type != "Unsqueeze":
+            return None
+        tensor = node.input[0]
+    return None
