@@ -9,6 +9,13 @@ map reduced by a conv of kernel and stride R, then layer-normed; heads, scaled q
 feed-forward whose hidden tokens pass a depthwise 3×3 conv on the map between its two linears; the tokens reshaped
 back to the map at the end of the stage.
 
+MaxViT (Tu et al., "MaxViT: Multi-Axis Vision Transformer", arXiv 2204.01697, §3.2 and Fig. 3): multi-axis attention
+on a map held channels last. Block attention partitions it into (H/P × W/P) windows of P × P positions, grid attention
+into a G × G grid whose cells are H/G × W/G apart; each is a batch of sequences (the batch merged with the windows,
+`reshape(-1, P·P, C)`), pre-norm self-attention over them with a learned relative position bias, a (2P − 1)² × heads
+table gathered by every pair's offset (a buffer), then put back; each followed by a pre-norm GELU MLP. Where the map
+is one window (`single`) the partition leaves the batch alone.
+
 `fused` writes the attention as F.scaled_dot_product_attention, as the libraries do when they export; PyTorch's
 FlopCounterMode does not count that kernel on the CPU, so the reference counts the same module written out.
 """
@@ -99,8 +106,86 @@ class PyramidStage(nn.Module):
         return self.head(x.mean((2, 3)))
 
 
+def _offsets(side: int) -> torch.Tensor:
+    """The index of every pair of a side × side window's positions into a (2·side − 1)² table, by their offset."""
+    rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    points = torch.stack((rows.flatten(), cols.flatten()))
+    offsets = points[:, :, None] - points[:, None, :] + side - 1
+    return offsets[0] * (2 * side - 1) + offsets[1]
+
+
+class WindowAttention(nn.Module):
+    """Self-attention over (B·S) × N × C sequences of side × side windows, a relative position bias per head."""
+
+    def __init__(self, channels: int, heads: int, side: int, fused: bool):
+        super().__init__()
+        self.heads, self.fused = heads, fused
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.bias_table = nn.Parameter(torch.randn((2 * side - 1) ** 2, heads) * 0.02)
+        self.register_buffer("index", _offsets(side), persistent=False)
+        self.proj = nn.Linear(channels, channels)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        q, k, v = (t.reshape(b, n, self.heads, -1).transpose(1, 2) for t in self.qkv(x).chunk(3, dim=-1))
+        bias = self.bias_table[self.index.flatten()].reshape(n, n, self.heads).permute(2, 0, 1).unsqueeze(0)
+        if self.fused:
+            mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        else:
+            mixed = (((q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)) + bias).softmax(dim=-1) @ v
+        return self.proj(mixed.transpose(1, 2).reshape(b, n, c))
+
+
+class PartitionBlock(nn.Module):
+    """Pre-norm attention over the windows (`block`) or the grid (`grid`) of a B × H × W × C map, then a GELU MLP."""
+
+    def __init__(self, channels: int, heads: int, side: int, grid: bool, fused: bool):
+        super().__init__()
+        self.side, self.grid = side, grid
+        self.norm1 = nn.LayerNorm(channels)
+        self.attn = WindowAttention(channels, heads, side, fused)
+        self.norm2 = nn.LayerNorm(channels)
+        self.fc1 = nn.Linear(channels, 2 * channels)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(2 * channels, channels)
+
+    def partition(self, x):
+        b, h, w, c = x.shape
+        p = self.side
+        if self.grid:
+            return x.reshape(b, p, h // p, p, w // p, c).permute(0, 2, 4, 1, 3, 5).reshape(-1, p * p, c)
+        return x.reshape(b, h // p, p, w // p, p, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, p * p, c)
+
+    def reverse(self, windows, b: int, h: int, w: int):
+        p, c = self.side, windows.shape[-1]
+        if self.grid:
+            return windows.reshape(b, h // p, w // p, p, p, c).permute(0, 3, 1, 4, 2, 5).reshape(b, h, w, c)
+        return windows.reshape(b, h // p, w // p, p, p, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+
+    def forward(self, x):
+        b, h, w, _ = x.shape
+        x = x + self.reverse(self.attn(self.partition(self.norm1(x))), b, h, w)
+        return x + self.fc2(self.act(self.fc1(self.norm2(x))))
+
+
+class MultiAxis(nn.Module):
+    """A conv stem to a side × side map (channels last), block attention then grid attention, a pooled classifier."""
+
+    def __init__(self, channels: int = 12, heads: int = 2, side: int = 2, fused: bool = True, classes: int = 5):
+        super().__init__()
+        self.stem = nn.Conv2d(3, channels, 3, stride=2, padding=1)
+        self.block = PartitionBlock(channels, heads, side, False, fused)
+        self.grid = PartitionBlock(channels, heads, side, True, fused)
+        self.head = nn.Linear(channels, classes)
+
+    def forward(self, x):
+        x = self.grid(self.block(self.stem(x).permute(0, 2, 3, 1)))
+        return self.head(x.mean((1, 2)))
+
+
 def spatial_model(kind: str = "pvt", fused: bool = True) -> nn.Module:
-    """The model, seeded, in eval mode; input 3 × 16 × 16."""
+    """The model, seeded, in eval mode; input 3 × 16 × 16: `pvt`; `maxvit`, 2 × 2 windows of 4 × 4 positions on the
+    8 × 8 map of 12 channels (and a 4 × 4 grid); `single`, one window of 8 × 8 (the batch left alone)."""
     torch.manual_seed(0)
-    models = {"pvt": PyramidStage}
-    return models[kind](fused=fused).eval()
+    models = {"pvt": lambda: PyramidStage(fused=fused), "maxvit": lambda: MultiAxis(side=4, fused=fused), "single": lambda: MultiAxis(side=8, fused=fused)}
+    return models[kind]().eval()

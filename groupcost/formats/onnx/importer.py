@@ -60,6 +60,7 @@ class Operators:
     window_readers: frozenset[str]
     recognisers: tuple[Callable[[Importer], None], ...]
     on_weights: Callable[[Importer, Any, list], Any] | None = None  # constants, tables and weights, before the handler (or where none is); None where it is not
+    on_merged: Callable[[Importer, int, Any, list], list | None] | None = None  # a tensor whose batch is merged with other dims: the inputs to read on with, or None where it read the node
 
 
 class Importer:
@@ -161,6 +162,10 @@ class Importer:
         if any(isinstance(v, Unknown) for v in inputs if v is not None):
             self.unknown(i, node, inputs, None if handler is None else "")
             return
+        if self.operators.on_merged is not None:
+            inputs = self.operators.on_merged(self, i, node, inputs)
+            if inputs is None:
+                return
         if node.op_type not in ("Reshape", "Transpose", "Shape"):  # a rearrangement read by anything else: the layers it stands for
             try:
                 inputs = [self.arranged(v) if isinstance(v, Arranged) else v for v in inputs]

@@ -103,7 +103,7 @@ class _Moved(torch.nn.Module):
         return self.norm(tokens.transpose(0, 1)).sum()
 
 
-@pytest.mark.parametrize(("model", "reason"), [(_Across(), "an operator on sequences"), (_Moved(), "moves the batch from the front")])
+@pytest.mark.parametrize(("model", "reason"), [(_Across(), "a Softmax along the batch merged with other dims"), (_Moved(), "moves the batch from the front")])
 def test_what_a_batch_merge_makes_inexact_is_refused_by_name(model, reason, tmp_path):
     path = tmp_path / "m.onnx"
     export_onnx(model.eval(), (4, 8, 8), path, fold=False)
