@@ -180,7 +180,7 @@ def _flattened(i: int, node, value, batch: int) -> Arranged:
 
 def _lifted(imp: Importer, i: int, node, inputs: list) -> None:
     """The node on the merged tensors' y, its axes counted one further; its outputs merged again."""
-    if any(isinstance(v, (Act, ChannelsLast, GroupedView, Sequences, Arranged, Cropped)) for v in inputs):
+    if any(v is not None and not isinstance(v, (BatchMerged, Const, Weight, Table)) for v in inputs):
         raise Unsupported("an operator on a tensor whose batch is merged with other dims and on another activation")
     table = next((v for v in inputs if isinstance(v, Table)), None)
     ys = [v.y if isinstance(v, BatchMerged) else v for v in inputs]
