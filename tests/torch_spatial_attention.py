@@ -16,6 +16,13 @@ into a G × G grid whose cells are H/G × W/G apart; each is a batch of sequence
 table gathered by every pair's offset (a buffer), then put back; each followed by a pre-norm GELU MLP. Where the map
 is one window (`single`) the partition leaves the batch alone.
 
+BoTNet (Srinivas et al., "Bottleneck Transformers for Visual Recognition", arXiv 2101.11605, §3 and Fig. 4): multi-head
+self-attention over all positions of a map from 1×1 convs, its logits q·kᵀ plus relative ones q·rᵀ, r the sum of
+learned row and column embeddings (R_h, R_w: (2H − 1) and (2W − 1) × d) at each pair's offset. The relative logits
+are computed as Attention Augmented Convolutional Networks (Bello et al., arXiv 1904.09925, §3.3.1) does it: q times
+every relative embedding, then from relative to absolute positions by padding one column, flattening, padding, viewing
+as (W + 1) × (2W − 1) and keeping the W × W absolute block, tiled over the other axis.
+
 `fused` writes the attention as F.scaled_dot_product_attention, as the libraries do when they export; PyTorch's
 FlopCounterMode does not count that kernel on the CPU, so the reference counts the same module written out.
 """
@@ -183,9 +190,73 @@ class MultiAxis(nn.Module):
         return self.head(x.mean((1, 2)))
 
 
+def _absolute(logits):
+    """(n, rows, W, 2W − 1) logits per relative offset → (n, rows, W, W) per absolute position (AACN's trick)."""
+    n, rows, width, _ = logits.shape
+    flat = F.pad(F.pad(logits.reshape(-1, width, 2 * width - 1), [0, 1]).flatten(1), [0, width - 1])
+    return flat.reshape(-1, width + 1, 2 * width - 1)[:, :width, width - 1:].reshape(n, rows, 1, width, width)
+
+
+class RelativeLogits(nn.Module):
+    """q·rᵀ for every pair of an h × w map's positions: learned row and column embeddings at the pair's offset."""
+
+    def __init__(self, side: int, head: int):
+        super().__init__()
+        self.side = side
+        self.height_rel = nn.Parameter(torch.randn(2 * side - 1, head) * 0.02)
+        self.width_rel = nn.Parameter(torch.randn(2 * side - 1, head) * 0.02)
+
+    def forward(self, q):
+        n, length, _ = q.shape
+        s = self.side
+        q = q.reshape(n, s, s, -1)
+        by_column = _absolute(q @ self.width_rel.transpose(0, 1)).expand(-1, -1, s, -1, -1).permute(0, 1, 3, 2, 4)
+        by_row = _absolute(q.transpose(1, 2) @ self.height_rel.transpose(0, 1)).expand(-1, -1, s, -1, -1).permute(0, 3, 1, 4, 2)
+        return (by_row + by_column).reshape(n, length, length)
+
+
+class BottleneckAttention(nn.Module):
+    """BoTNet's all-to-all attention on a side × side map: q, k, v from one 1×1 conv, heads merged with the batch."""
+
+    def __init__(self, channels: int, heads: int, side: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1, bias=False)
+        self.pos_embed = RelativeLogits(side, channels // heads)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        q, k, v = self.qkv(x).split(c, dim=1)
+        head = c // self.heads
+        q = q.reshape(b * self.heads, head, -1).transpose(-1, -2)
+        k = k.reshape(b * self.heads, head, -1)
+        v = v.reshape(b * self.heads, head, -1).transpose(-1, -2)
+        weights = ((q @ k) * head ** -0.5 + self.pos_embed(q)).softmax(dim=-1)
+        return (weights @ v).transpose(-1, -2).reshape(b, c, h, w)
+
+
+class BottleneckTransformer(nn.Module):
+    """A conv stem to a side × side map, a BoTNet block (1×1 conv, attention, 1×1 conv, residual), a pooled classifier."""
+
+    def __init__(self, channels: int = 8, heads: int = 2, side: int = 4, classes: int = 5):
+        super().__init__()
+        self.stem = nn.Conv2d(3, channels, 3, stride=2, padding=1)
+        self.reduce = nn.Conv2d(channels, channels, 1)
+        self.self_attn = BottleneckAttention(channels, heads, side)
+        self.expand = nn.Conv2d(channels, channels, 1)
+        self.head = nn.Linear(channels, classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = x + self.expand(self.self_attn(self.reduce(x)))
+        return self.head(x.mean((2, 3)))
+
+
 def spatial_model(kind: str = "pvt", fused: bool = True) -> nn.Module:
     """The model, seeded, in eval mode; input 3 × 16 × 16: `pvt`; `maxvit`, 2 × 2 windows of 4 × 4 positions on the
-    8 × 8 map of 12 channels (and a 4 × 4 grid); `single`, one window of 8 × 8 (the batch left alone)."""
+    8 × 8 map of 12 channels (and a 4 × 4 grid); `single`, one window of 8 × 8 (the batch left alone); `botnet`, all
+    64 positions of the 8 × 8 map."""
     torch.manual_seed(0)
-    models = {"pvt": lambda: PyramidStage(fused=fused), "maxvit": lambda: MultiAxis(side=4, fused=fused), "single": lambda: MultiAxis(side=8, fused=fused)}
+    models = {"pvt": lambda: PyramidStage(fused=fused), "maxvit": lambda: MultiAxis(side=4, fused=fused), "single": lambda: MultiAxis(side=8, fused=fused),
+              "botnet": lambda: BottleneckTransformer(side=8)}
     return models[kind]().eval()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from groupcost.formats.onnx.arranged import reshaped, segments
 from groupcost.formats.onnx.importer import ON_CHANNELS_LAST, Importer, _positive_axis
 from groupcost.formats.onnx.tables import table_add
-from groupcost.formats.onnx.values import (BATCH, UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, GroupedView, Sequences, Table, Unsupported, Weight,
+from groupcost.formats.onnx.values import (BATCH, UNKNOWN, BatchTimes, Act, Arranged, ChannelsLast, Const, Cropped, GroupedView, Sequences, Table, Unsupported, Weight,
                                            attributes)
 from groupcost.ops import LAYER_TYPES
 
@@ -242,7 +242,11 @@ def _lifted_node(imp: Importer, node, ys: list):
         pads = imp.const(ys[1], node, "its pads")
         ys[1] = Const(tuple(_lifted_pads(list(pads.values))), (len(pads.values) + 2,))
     if op == "Expand":
-        raise Unsupported("an expand of a tensor whose batch is merged with other dims")
+        wanted = list(imp.const(ys[1], node, "its shape").values)
+        merged_size = ys[0].shape[0] if isinstance(ys[0], Act) else None
+        if not wanted or not (wanted[0] in (1, -1, merged_size) or isinstance(wanted[0], BatchTimes)):
+            raise Unsupported("an expand of the batch merged with other dims")
+        ys[1] = Const((1, 1, *(1 if v == -1 else v for v in wanted[1:])), (len(wanted) + 1,))  # the merged dim as it is
     return lifted, ys
 
 

@@ -22,12 +22,14 @@ from test_onnx_patterns import EXPORTERS, module_shapes, weighted_modules  # noq
 from torch_reference import torch_counts_with_matmul  # noqa: E402
 
 INPUT = (3, 16, 16)
-KINDS = ["pvt", "maxvit", "single"]
+KINDS = ["pvt", "maxvit", "single", "botnet"]
+TABLES = {"maxvit", "single"}  # a relative position table gathered by a constant index
 
 
 def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
     """PyTorch's params, MACs (matmul apart) and output shape; every module with parameters of its own named by a row
-    (a learned table by its parameter's path, `attn.bias_table`), and the rows' shapes those modules' outputs."""
+    (a learned table by its parameter's path, `attn.bias_table`), and the rows of convs, linears and layer norms their
+    modules' output shapes (a module of several operators, BoTNet's relative logits, names its first step)."""
     params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, input_shape)
     report = analyze(network)
     assert (report.totals.params, report.totals.macs, report.totals.matmul_macs, report.output_shape) == (params, macs, matmul_macs, out_shape), how
@@ -35,7 +37,8 @@ def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
     missing = {m for m in weighted_modules(model)
                if m not in names and not any(f"{m}.{p}" in names for p, _ in model.get_submodule(m).named_parameters(recurse=False))}
     assert not missing, (how, missing)
-    shapes = module_shapes(model, input_shape)
+    shapes = {name: shape for name, shape in module_shapes(model, input_shape).items()
+              if isinstance(model.get_submodule(name), (torch.nn.Conv2d, torch.nn.Linear, torch.nn.LayerNorm))}  # one operator each
     for row in report.rows:
         if row.name in shapes:  # a channels-last module (Linear, LayerNorm on N×H×W×C) has its channels first here; on
             torch_shape = shapes[row.name]  # windows merged with the batch, (N·S)×L×C, its S sequences after the channels
@@ -59,7 +62,7 @@ def test_reduced_attention_reads_exactly_every_way(kind, how, tmp_path):
     and by torch.export: then it is refused by name, never read as a constant without its parameters."""
     counted = spatial_model(kind, fused=False)
     path = export(spatial_model(kind), tmp_path, how)
-    if kind != "pvt" and how != "unfolded":
+    if kind in TABLES and how != "unfolded":
         with pytest.raises(OnnxError, match="the exporter computed"):
             read_network(path)
         return
@@ -79,3 +82,16 @@ def test_pvt_counts_its_products_over_the_reduced_keys():
     each of two blocks: 1,024 matmul MACs, as FlopCounterMode counts them."""
     report = analyze(read_graph("torch:torch_spatial_attention:spatial_model", INPUT, {"kind": "pvt"}))
     assert report.totals.matmul_macs == 2 * 2 * 16 * 4 * 8
+
+
+def test_botnet_counts_its_relative_logits_as_products_with_parameters():
+    """q·R_wᵀ and q·R_hᵀ multiply an activation by a learned (2·8 − 1) × 4 embedding at each of 2 heads × 64 positions:
+    linear MACs (PyTorch's mm), 2 · 2 · 64 · 15 · 4 = 15,360 of them, the embeddings counted once as parameters;
+    q·kᵀ and A·v (2 · 2 · 64 · 64 · 4 = 65,536) are matmul MACs. The tiling of the logits over the other axis is an
+    `expand`, no cost."""
+    network = read_graph("torch:torch_spatial_attention:spatial_model", INPUT, {"kind": "botnet"})
+    report = analyze(network)
+    assert report.totals.matmul_macs == 65_536
+    linears = [row for row in report.rows if row.kind == "linear"]
+    assert sum(row.macs for row in linears) == 15_360 and sum(row.params for row in linears) == 2 * 15 * 4
+    assert any(row.kind == "expand" for row in report.rows)
