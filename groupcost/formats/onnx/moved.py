@@ -213,8 +213,10 @@ def _positions_resolved(target: list, channels: int, positions: int, batch: int)
     `x.reshape(B, -1, C)` of a channels-last map); the target as it is otherwise."""
     if target.count(-1) != 1 or len(target) < 3 or target[0] != batch or target[-1] != channels or target.index(-1) in (0, len(target) - 1):
         return target
+    if not all(isinstance(v, int) and (v >= 1 or v == -1) for v in target[1:-1]):
+        return target
     known = math.prod(v for v in target[1:-1] if v != -1)
-    if not all(isinstance(v, int) and (v >= 1 or v == -1) for v in target[1:-1]) or positions % known:
+    if positions % known:
         return target
     return [positions // known if v == -1 else v for v in target]
 
