@@ -243,8 +243,9 @@ def _lifted_node(imp: Importer, node, ys: list):
         ys[1] = Const(tuple(_lifted_pads(list(pads.values))), (len(pads.values) + 2,))
     if op == "Expand":
         wanted = list(imp.const(ys[1], node, "its shape").values)
-        merged_size = ys[0].shape[0] if isinstance(ys[0], Act) else None
-        if not wanted or not (wanted[0] in (1, -1, merged_size) or isinstance(wanted[0], BatchTimes)):
+        rank = len(ys[0].shape) if isinstance(ys[0], Act) else 0  # the file's rank: the merged dim, then y's others
+        wanted = [1] * (rank - len(wanted)) + wanted  # broadcast from the right
+        if not rank or len(wanted) != rank or not (wanted[0] in (1, -1, ys[0].shape[0]) or isinstance(wanted[0], BatchTimes)):
             raise Unsupported("an expand of the batch merged with other dims")
         ys[1] = Const((1, 1, *(1 if v == -1 else v for v in wanted[1:])), (len(wanted) + 1,))  # the merged dim as it is
     return lifted, ys
