@@ -920,6 +920,23 @@ def draw_transpose(draw, x: Shape) -> Op | None:
     return Op("transpose", {"dims": dims}, out, lambda: _modules().Apply(lambda t: t.transpose(*dims)))
 
 
+@layer("expand", weight=1)
+def draw_expand(draw, x: Shape) -> Op | None:
+    """x.expand along one dim of size 1 (a pooled C×1×1 map tiled back, a slice of one row repeated)."""
+    ones = [k for k, n in enumerate(x) if n == 1]
+    if not ones:
+        return None
+    axis = draw(st.sampled_from(ones))
+    size = draw(st.integers(2, 6))
+    out = (*x[:axis], size, *x[axis + 1:])
+    if not fits(out):
+        return None
+    dim = _dim(draw, axis, len(x))
+    sizes = [-1] * (len(x) + 1)
+    sizes[axis + 1] = size
+    return Op("expand", {"dim": dim, "size": size}, out, lambda: _modules().Apply(lambda t: t.expand(*sizes)))
+
+
 @layer("permute", weight=1)
 def draw_permute(draw, x: Shape) -> Op | None:
     if len(x) < 2:

@@ -8,7 +8,8 @@ need a feature map (conv, pool, ...) refuse more than three spatial dimensions b
 - `slice`: one range [start:stop] of one dimension, Python's rules (negatives count from the end);
 - `chunk`: n parts of one dimension as torch.chunk cuts them, each a `slice` step named NAME.k;
 - `reshape`: a new per-sample shape, one −1 allowed; `flatten` (groupcost.ops.shape) flattens a range of dims;
-- `transpose` (two dims swapped) and `permute` (every dim, the batch first).
+- `transpose` (two dims swapped) and `permute` (every dim, the batch first);
+- `expand`: a dim of size 1 repeated (torch's `expand`: a gate tiled over a map before a concat).
 """
 
 from __future__ import annotations
@@ -114,6 +115,22 @@ class Transpose(nn.Module):
 
     def forward(self, x):
         return x.transpose(self.a, self.b)
+''',
+    "Expand": '''
+class Expand(nn.Module):
+    """x.expand along one dim of size 1 (not the batch); knows its output shape."""
+
+    def __init__(self, shape, dim, size):
+        super().__init__()
+        self.dim = dim % (len(shape) + 1)
+        dims = list(shape)
+        dims[self.dim - 1] = size
+        self.out_shape = tuple(dims)
+
+    def forward(self, x):
+        sizes = [-1] * x.dim()
+        sizes[self.dim] = self.out_shape[self.dim - 1]
+        return x.expand(*sizes)
 ''',
     "_flattened": '''
 def _flattened(shape, start, end):
@@ -312,3 +329,40 @@ class Transpose(Layer):
 
     def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
         g.node("Transpose", [x], at.name, perm=[0, *(i + 1 for i in self.order(at.in_shape))])
+
+
+@register("expand")
+@dataclass(frozen=True)
+class Expand(Layer):
+    """x.expand(…) along one dim of size 1: `size` copies of it (PyTorch's numbering, 0 the batch, which stays)."""
+
+    dim: int = arg(whole, doc="the dim of size 1 repeated, e.g. 2")
+    size: int = arg(positive_int, doc="its size after the expand")
+
+    def axis(self, x: Shape) -> int:
+        k = dim_index(self.dim, x, self.type_name)
+        if x[k] != 1:
+            raise LayerError(f"expand dim {self.dim} is {x[k]} long in {format_shape(x)}: only a dim of size 1 is repeated",
+                             "expand a dim of size 1 (unsqueeze one first), or reshape", arg="dim")
+        return k
+
+    def out_shape(self, x: Shape) -> Shape:
+        k = self.axis(x)
+        return (*x[:k], self.size, *x[k + 1:])
+
+    def forward(self, x, weights, counter):
+        import numpy as np
+
+        return np.ascontiguousarray(np.broadcast_to(x, (x.shape[0], *self.out_shape(x.shape[1:]))))
+
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule(f"Expand({at.in_shape}, {self.axis(at.in_shape) + 1}, {self.size})", helpers=_helper("Expand"))
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"{r.need('Expand')}(shape, {r.a('dim')}, {r.a('size')})", "module")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        shape = [1] * (len(at.in_shape) + 1)
+        shape[self.axis(at.in_shape) + 1] = self.size
+        g.node("Expand", [x, g.ints(f"{at.name}/shape", shape)], at.name)

@@ -89,7 +89,8 @@ def reshaped(view: Arranged, target: tuple, batch: int) -> Arranged:
         raise Unsupported(f"a reshape of {format_shape(view.x.shape)} rearranged to {list(target)}")
     if unknown:
         sizes[unknown[0]] = total // known
-        holder = unknown[0] if holder is None else holder
+        if holder is None:  # in a file of batch 1 the first dim holds it, merged or not (torch.export writes `B * P` as its number)
+            holder = 0 if batch == 1 and unknown[0] != 0 and isinstance(target[0], int) and target[0] >= 1 else unknown[0]
     elif holder is None and sizes and known == total:  # the batch written as the export's number: alone when it is 1 there
         holder = 0
     if holder != 0 or math.prod(sizes) != total:

@@ -17,7 +17,7 @@ import math
 
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.values import BATCH, GRID, SMALL, Act, BatchTimes, Const, Unsupported, attributes, symbolic
-from groupcost.ops import format_shape
+from groupcost.ops import LAYER_TYPES, format_shape
 
 
 def broadcast_dims(a: tuple, b: tuple) -> tuple[int, ...] | None:
@@ -116,7 +116,7 @@ def _expand(imp: Importer, i: int, node, inputs: list):
         if len(wanted) > len(full) or any(w not in (1, f) and not (k == 0 and w in (BATCH, imp.batch)) for k, (w, f) in
                                           enumerate(zip((1,) * (len(full) - len(wanted)) + wanted, full))):
             if not _broadcast_by_readers(imp, node, x, wanted):
-                raise Unsupported(f"an expand of N×{format_shape(x.shape)} to {list(wanted)}")
+                return _tiled(imp, i, node, x, wanted)
         return x
     if not isinstance(x, Const):
         raise Unsupported("an expand of a weight")
@@ -129,6 +129,22 @@ def _expand(imp: Importer, i: int, node, inputs: list):
     if dims is None:
         raise imp.fail(node, f"cannot expand {list(x.dims)} to {list(wanted)}")
     return Const(broadcast_values(x, dims), dims)
+
+
+def _tiled(imp: Importer, i: int, node, x: Act, wanted: tuple) -> Act:
+    """x expanded along its dims of size 1 (not the batch) that something other than a broadcasting merge reads
+    (a gate tiled over a map, then concatenated with it; BAM's and SINet's gates): an `expand` step per dim."""
+    full = (BATCH, *x.shape)
+    if len(wanted) > len(full) or x.channels is not None:
+        raise Unsupported(f"an expand of N×{format_shape(x.shape)} to {list(wanted)}")
+    y = x
+    for k, (w, f) in enumerate(zip((1,) * (len(full) - len(wanted)) + tuple(wanted), full)):
+        if w in (1, f) or (k == 0 and w in (BATCH, imp.batch)):
+            continue
+        if k == 0 or f != 1 or not isinstance(w, int) or w < 1:
+            raise Unsupported(f"an expand of N×{format_shape(x.shape)} to {list(wanted)}")
+        y = imp.layer(i, node, "expand", LAYER_TYPES["expand"](dim=k, size=w), y)
+    return y
 
 
 _BROADCASTING = {"Add", "Sub", "Mul", "Div", "Max", "Min"}

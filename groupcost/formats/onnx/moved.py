@@ -196,7 +196,7 @@ def regrouped_tokens(read: Handler) -> Handler:
         if not isinstance(view, ChannelsLast) or view.x.channels is not None or not isinstance(inputs[1], Const) or inputs[1].values is None:
             return read(imp, i, node, inputs)
         c, positions = view.x.shape[0], view.x.shape[1:]
-        target = [imp.batch if v is BATCH else v for v in inputs[1].values]
+        target = _positions_resolved([imp.batch if v is BATCH else v for v in inputs[1].values], c, math.prod(positions), imp.batch)
         if len(target) < 3 or target[0] not in (imp.batch, -1) or target[-1] != c or any(not isinstance(v, int) or v < 1 for v in target[1:]) \
                 or math.prod(target[1:-1]) != math.prod(positions) or (target[0] == -1 and imp.batch != 1):
             return read(imp, i, node, inputs)
@@ -206,6 +206,19 @@ def regrouped_tokens(read: Handler) -> Handler:
         return ChannelsLast(imp.layer(i, node, "reshape", LAYER_TYPES["reshape"](shape=(c, *regrouped)), view.x))
 
     return handle
+
+
+def _positions_resolved(target: list, channels: int, positions: int, batch: int) -> list:
+    """A Reshape's target for B × (positions) × C with its one -1 among the positions resolved (PVT's
+    `x.reshape(B, -1, C)` of a channels-last map); the target as it is otherwise."""
+    if target.count(-1) != 1 or len(target) < 3 or target[0] != batch or target[-1] != channels or target.index(-1) in (0, len(target) - 1):
+        return target
+    if not all(isinstance(v, int) and (v >= 1 or v == -1) for v in target[1:-1]):
+        return target
+    known = math.prod(v for v in target[1:-1] if v != -1)
+    if positions % known:
+        return target
+    return [positions // known if v == -1 else v for v in target]
 
 
 def _heads_merged(imp: Importer, i: int, node, view: HeadsLast, inputs: list, read: Handler):
