@@ -249,12 +249,17 @@ def _constant_of_shape(imp: Importer, i: int, node, inputs: list) -> Const:
     return Const((fill,) * math.prod(dims), tuple(dims))
 
 
+_FLOAT_TYPES = frozenset({1, 10, 11, 16})  # float, float16, double, bfloat16
+
+
 def _cast(imp: Importer, i: int, node, inputs: list):
     x = inputs[0]
     if isinstance(x, Const) and x.values is not None:
         to = attributes(node).get("to", 1)
         if to in (6, 7, 2, 3, 5):
             return Const(tuple(v if symbolic(v) else int(v) for v in x.values), x.dims)
+        if to in _FLOAT_TYPES:  # a size cast to float divides as a float (TF's "SAME" padding: ceil(15 / 2) is 8, not 7)
+            return Const(tuple(v if symbolic(v) or isinstance(v, bool) or not isinstance(v, int) else float(v) for v in x.values), x.dims)
         return x
     if isinstance(x, (Act, Const)):
         return x  # a precision change: same tensor for counting; a constant of unread values stays one
