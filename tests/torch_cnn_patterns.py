@@ -409,6 +409,39 @@ class TfSamePaddingNet(nn.Module):
         return self.classifier(self.pool(self.blocks(self.conv_stem(x))).mean((2, 3)))
 
 
+class EvoNormS0(nn.Module):
+    """EvoNorm-S0 (Liu et al. 2020, "Evolving Normalization-Activation Layers"): x·σ(v·x) divided by the standard
+    deviation of x over each group of channels and all positions, then a learned scale and shift per channel
+    (3C parameters: v, γ, β). The group's deviation is computed on x viewed as (N, G, C/G, H, W) and broadcast
+    back to x's shape with `expand`, then viewed as (N, C, H, W) again."""
+
+    def __init__(self, channels: int, groups: int = 2, eps: float = 1e-5):
+        super().__init__()
+        self.groups, self.eps = groups, eps
+        self.v = nn.Parameter(torch.rand(channels) + 0.5)
+        self.weight = nn.Parameter(torch.rand(channels) + 0.5)
+        self.bias = nn.Parameter(torch.randn(channels) * 0.1)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        grouped = x.reshape(n, self.groups, c // self.groups, h, w)
+        std = (grouped.var(dim=(2, 3, 4), unbiased=False, keepdim=True) + self.eps).sqrt().expand(grouped.shape).reshape(n, c, h, w)
+        y = x * torch.sigmoid(x * self.v.view(1, -1, 1, 1)) / std
+        return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+class EvoNormNet(nn.Module):
+    """A conv and an EvoNorm-S0, as RegNetZ's and ResNetV2's EvoNorm variants use it after each conv."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3, padding=1, bias=False)
+        self.norm = EvoNormS0(width)
+
+    def forward(self, x):
+        return self.norm(self.conv(x))
+
+
 CNN_PATTERNS = {
     "efficient_channel_attention": (EcaNet, (3, 8, 8)),
     "unet": (UNet, (3, 16, 16)),
