@@ -3,6 +3,8 @@ blocks, ...), as tests/torch_patterns.py's PATTERNS: kind → (module class, inp
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -330,6 +332,130 @@ class PoseStageOutputs(nn.Module):
     def forward(self, x):
         x = self.trunk(x)
         return torch.cat((x, self.heatmaps(x), self.fields(x)), 1)[:, -self.maps:]
+def same_padding_amount(size, k: int, s: int, d: int = 1):
+    """TensorFlow's "SAME" padding along one axis: the output has ceil(size / s) positions, and the padding is
+    what the window needs for that, never negative. On a traced size (TorchScript) it is tensor arithmetic, as
+    the file then computes it at run time: Shape, Div, Ceil, Sub, Clip."""
+    if isinstance(size, torch.Tensor):
+        return torch.clamp((torch.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, min=0)
+    return max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+
+
+def pad_same(x: torch.Tensor, k: int, s: int, value: float = 0.0) -> torch.Tensor:
+    """x padded as TensorFlow's "SAME" does: half of each axis's padding before, the odd one after."""
+    h, w = x.shape[-2:]
+    pad_h, pad_w = same_padding_amount(h, k, s), same_padding_amount(w, k, s)
+    return nn.functional.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), value=value)
+
+
+class SamePadConv2d(nn.Conv2d):
+    """A conv with TensorFlow's "SAME" padding, computed from the input's size when it runs (the TF ports of
+    EfficientNet V2, Tan and Le 2021, keep TF's padding so that its trained weights give TF's outputs)."""
+
+    def forward(self, x):
+        return super().forward(pad_same(x, self.kernel_size[0], self.stride[0]))
+
+
+class SamePadMaxPool2d(nn.MaxPool2d):
+    """A max pool with TensorFlow's "SAME" padding: the padding is -inf, so that it never wins the max."""
+
+    def forward(self, x):
+        return super().forward(pad_same(x, self.kernel_size, self.stride, float("-inf")))
+
+
+class _SameConvNormAct(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, k: int, s: int = 1, groups: int = 1, act: bool = True):
+        super().__init__(SamePadConv2d(c_in, c_out, k, s, groups=groups, bias=False), nn.BatchNorm2d(c_out), nn.SiLU() if act else nn.Identity())
+
+
+class _FusedInvertedBlock(nn.Module):
+    """EfficientNet V2's Fused-MBConv: a strided 3×3 conv expanding the channels, a 1×1 projection."""
+
+    def __init__(self, c_in: int, c_out: int, s: int):
+        super().__init__()
+        self.conv_exp = _SameConvNormAct(c_in, 4 * c_in, 3, s)
+        self.conv_pwl = _SameConvNormAct(4 * c_in, c_out, 1, act=False)
+
+    def forward(self, x):
+        return self.conv_pwl(self.conv_exp(x))
+
+
+class _SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation (Hu et al. 2018): global average pool, 1×1 reduce, SiLU, 1×1 expand, sigmoid gate on
+    the input."""
+
+    def __init__(self, c: int, squeezed: int):
+        super().__init__()
+        self.conv_reduce = nn.Conv2d(c, squeezed, 1)
+        self.act = nn.SiLU()
+        self.conv_expand = nn.Conv2d(squeezed, c, 1)
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.conv_expand(self.act(self.conv_reduce(x.mean((2, 3), keepdim=True)))))
+
+
+class _InvertedBlock(nn.Module):
+    """MBConv: 1×1 expansion, strided depthwise conv, squeeze-and-excitation, 1×1 projection."""
+
+    def __init__(self, c_in: int, c_out: int, k: int, s: int):
+        super().__init__()
+        mid = 4 * c_in
+        self.conv_pw = _SameConvNormAct(c_in, mid, 1)
+        self.conv_dw = _SameConvNormAct(mid, mid, k, s, groups=mid)
+        self.se = _SqueezeExcite(mid, c_in // 2)
+        self.conv_pwl = _SameConvNormAct(mid, c_out, 1, act=False)
+
+    def forward(self, x):
+        return self.conv_pwl(self.se(self.conv_dw(self.conv_pw(x))))
+
+
+class TfSamePaddingNet(nn.Module):
+    """EfficientNet V2's TF port in small: a strided 3×3 stem, a Fused-MBConv and an MBConv (5×5 depthwise), each
+    strided with TF's "SAME" padding (asymmetric on an even input: one more after than before), a "SAME" max
+    pool, global average pooling and a classifier."""
+
+    def __init__(self, width: int = 8, classes: int = 5):
+        super().__init__()
+        self.conv_stem = _SameConvNormAct(3, width, 3, 2)
+        self.blocks = nn.Sequential(_FusedInvertedBlock(width, 2 * width, 2), _InvertedBlock(2 * width, 2 * width, 5, 2))
+        self.pool = SamePadMaxPool2d(3, 2)
+        self.classifier = nn.Linear(2 * width, classes)
+
+    def forward(self, x):
+        return self.classifier(self.pool(self.blocks(self.conv_stem(x))).mean((2, 3)))
+
+
+class EvoNormS0(nn.Module):
+    """EvoNorm-S0 (Liu et al. 2020, "Evolving Normalization-Activation Layers"): x·σ(v·x) divided by the standard
+    deviation of x over each group of channels and all positions, then a learned scale and shift per channel
+    (3C parameters: v, γ, β). The group's deviation is computed on x viewed as (N, G, C/G, H, W) and broadcast
+    back to x's shape with `expand`, then viewed as (N, C, H, W) again."""
+
+    def __init__(self, channels: int, groups: int = 2, eps: float = 1e-5):
+        super().__init__()
+        self.groups, self.eps = groups, eps
+        self.v = nn.Parameter(torch.rand(channels) + 0.5)
+        self.weight = nn.Parameter(torch.rand(channels) + 0.5)
+        self.bias = nn.Parameter(torch.randn(channels) * 0.1)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        grouped = x.reshape(n, self.groups, c // self.groups, h, w)
+        std = (grouped.var(dim=(2, 3, 4), unbiased=False, keepdim=True) + self.eps).sqrt().expand(grouped.shape).reshape(n, c, h, w)
+        y = x * torch.sigmoid(x * self.v.view(1, -1, 1, 1)) / std
+        return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+class EvoNormNet(nn.Module):
+    """A conv and an EvoNorm-S0, as RegNetZ's and ResNetV2's EvoNorm variants use it after each conv."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3, padding=1, bias=False)
+        self.norm = EvoNormS0(width)
+
+    def forward(self, x):
+        return self.norm(self.conv(x))
 
 
 CNN_PATTERNS = {
@@ -343,6 +469,7 @@ CNN_PATTERNS = {
     "dense": (DenseNet, (3, 8, 8)),
     "mixed_kernel": (MixedKernelNet, (3, 16, 16)),
     **TOKEN_MIXER_PATTERNS,
+    "tf_same_padding": (TfSamePaddingNet, (3, 30, 30)),
 }
 """kind → (module class, input shape C, H, W), as tests/torch_patterns.py's PATTERNS."""
 

@@ -14,7 +14,7 @@ from groupcost.graph.analysis import RENAMED
 from groupcost.language.budgets import LAYER_METRICS, METRICS
 from groupcost.ops import ALIASES, LAYER_TYPES
 from groupcost.ops import base as kinds
-from groupcost.ops import detection, elementwise, opaque, view
+from groupcost.ops import detection, elementwise, opaque, resize, view
 from groupcost.ops.pool import pool_padding
 from groupcost.language.document import DTYPE_BYTES, MERGES, STRUCTURES, TOP_LEVEL_KEYS
 
@@ -41,6 +41,7 @@ KIND_SCHEMAS = {
     kinds.boolean: {"anyOf": [{"type": "boolean"}, {"enum": [0, 1]}, EXPRESSION]},
     kinds.probability: {"anyOf": [{"type": "number", "minimum": 0, "exclusiveMaximum": 1}, EXPRESSION]},
     kinds.real: NUMBER,
+    resize.pad_value: NUMBER,  # YAML's -.inf and .inf are numbers too
     kinds.positive_real: {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, EXPRESSION]},
     kinds.sizes: SIZES,
     kinds.offsets: OFFSETS,

@@ -3,6 +3,7 @@ layers, defaults left out)."""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -18,7 +19,7 @@ def _scalar(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return repr(value)
+        return repr(value) if math.isfinite(value) else ("-.inf" if value < 0 else ".inf")  # YAML's infinities
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_scalar(v) for v in value) + "]"
     text = str(value)

@@ -141,6 +141,13 @@ class CenterCrop(Layer):
                          g.ints(f"{name}.axes", list(range(2, 2 + len(dims))))], name)
 
 
+def pad_value(value) -> float:
+    """A number, or an infinity (YAML's `-.inf`): a max pool never picks a padding of -inf."""
+    if isinstance(value, float) and math.isinf(value):
+        return value
+    return real(value)
+
+
 @register("pad")
 @dataclass(frozen=True)
 class Pad(Layer):
@@ -148,7 +155,7 @@ class Pad(Layer):
 
     p: int | tuple[int, ...] = arg(padding, doc="amounts: P, one per dimension, or [before, after] per dimension ([top, bottom, left, right])")
     mode: str = arg(one_of("constant", "reflect", "replicate"), "constant", "constant, reflect or replicate")
-    value: float = arg(real, 0.0, "the constant to pad with (mode constant)")
+    value: float = arg(pad_value, 0.0, "the constant to pad with (mode constant); -.inf before a max pool (TensorFlow's \"SAME\" max pool)")
 
     def pads(self, x: Shape) -> tuple[int, ...]:
         _, dims = spatial(x, self.type_name)
@@ -173,7 +180,8 @@ class Pad(Layer):
         return np.pad(x, widths, mode={"reflect": "reflect", "replicate": "edge"}[self.mode])
 
     def torch_module(self, at: Place) -> TorchModule:
-        value = f", {self.value!r}" if self.mode == "constant" and self.value != 0 else ""
+        shown = repr(self.value) if math.isfinite(self.value) else f"float('{self.value}')"
+        value = f", {shown}" if self.mode == "constant" and self.value != 0 else ""
         return TorchModule(f"Pad({torch_pad(self.pads(at.in_shape))}, {self.mode!r}{value})", helpers=(("Pad", PAD),))
 
     def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:

@@ -263,6 +263,23 @@ def _sliced(imp: Importer, node, x: Const, inputs: list) -> Const:
     return Const(tuple(x.values[k] for k in out), dims)
 
 
+def _clipped(imp: Importer, node, inputs: list) -> Const:
+    """Clip of a constant (TF-style "same" padding's `max(pad, 0)` on a traced size): its bounds from the
+    inputs (opset 11 on) or the attributes, each optional."""
+    attrs = attributes(node)
+    bounds = [attrs.get("min"), attrs.get("max")]
+    for k, what in ((1, "its min"), (2, "its max")):
+        if len(inputs) > k and inputs[k] is not None:
+            bounds[k - 1] = imp.const(inputs[k], node, what).values[0]
+    low, high = bounds
+
+    def clip(a):
+        a = a if low is None else max(a, low)
+        return a if high is None else min(a, high)
+
+    return elementwise(inputs[:1], clip)
+
+
 def _sign(a) -> int:
     return (a > 0) - (a < 0)
 
@@ -272,7 +289,7 @@ _UNARY = {"Sin": math.sin, "Cos": math.cos, "Tan": math.tan, "Atan": math.atan, 
 _BINARY = {"Less": lambda a, b: int(a < b), "Greater": lambda a, b: int(a > b), "LessOrEqual": lambda a, b: int(a <= b),
            "GreaterOrEqual": lambda a, b: int(a >= b), "And": lambda a, b: int(bool(a) and bool(b)), "Or": lambda a, b: int(bool(a) or bool(b)),
            "Xor": lambda a, b: int(bool(a) != bool(b)), "Mod": lambda a, b: a % b if isinstance(a, int) and isinstance(b, int) else math.fmod(a, b)}
-EVALUATED = frozenset({*_UNARY, *_BINARY, "CumSum", "MatMul", "Slice"})
+EVALUATED = frozenset({*_UNARY, *_BINARY, "CumSum", "MatMul", "Slice", "Clip"})
 """The operators evaluated where every input is a constant (before any handler, which reads them on activations)."""
 
 
@@ -289,6 +306,8 @@ def evaluated(imp: Importer, node, inputs: list) -> Const | None:
         return _cumsum(imp, node, values[0], values[1])
     if node.op_type == "MatMul":
         return _matmul(imp, node, values[0], values[1])
+    if node.op_type == "Clip":
+        return _clipped(imp, node, inputs)
     return _sliced(imp, node, inputs[0], inputs)
 
 

@@ -12,7 +12,7 @@ import math
 from groupcost.formats.onnx.arranged import arranged, file_dims, reshaped
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.tokens import tokens_flattened, tokens_reshaped
-from groupcost.formats.onnx.values import (BATCH, GRID, UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, GroupedView, MergedTokens, Sequences,
+from groupcost.formats.onnx.values import (BATCH, GRID, UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, GroupedView, MergedTokens, PaddedView, Sequences,
                                            Unsupported, as_act, attributes, symbolic, tensor_values)
 from groupcost.formats.onnx.views import bound, grouped_view, spatial_slice
 from groupcost.ops import LAYER_TYPES, format_shape
@@ -216,8 +216,18 @@ def _shape(imp: Importer, i: int, node, inputs: list) -> Const:
         raise Unsupported("the shape of tokens with the batch merged into their positions")
     elif isinstance(x, (Arranged, Sequences)):
         dims = file_dims(x)
+    elif isinstance(x, GroupedView):  # (N, g, C/g, H, W), its group axes maybe swapped (EvoNorm's group statistics read it)
+        c, *rest = x.x.shape
+        pair = (c // x.groups, x.groups) if x.swapped else (x.groups, c // x.groups)
+        dims = (BATCH, *pair, *rest)
+    elif isinstance(x, PaddedView):
+        dims = (BATCH, x.x.shape[0], *(n + x.pads[2 * k] + x.pads[2 * k + 1] for k, n in enumerate(x.x.shape[1:])))
+    elif isinstance(x, Act):
+        dims = (BATCH, *x.shape)
+    elif hasattr(x, "dims"):
+        dims = tuple(x.dims)
     else:
-        dims = (BATCH, *x.shape) if isinstance(x, Act) else tuple(x.dims)
+        raise Unsupported("the shape of a value groupcost does not hold as a tensor")
     attrs = attributes(node)
     start, end = attrs.get("start", 0), attrs.get("end", len(dims))
     values = dims[start:end]
@@ -249,12 +259,17 @@ def _constant_of_shape(imp: Importer, i: int, node, inputs: list) -> Const:
     return Const((fill,) * math.prod(dims), tuple(dims))
 
 
+_FLOAT_TYPES = frozenset({1, 10, 11, 16})  # float, float16, double, bfloat16
+
+
 def _cast(imp: Importer, i: int, node, inputs: list):
     x = inputs[0]
     if isinstance(x, Const) and x.values is not None:
         to = attributes(node).get("to", 1)
         if to in (6, 7, 2, 3, 5):
             return Const(tuple(v if symbolic(v) else int(v) for v in x.values), x.dims)
+        if to in _FLOAT_TYPES:  # a size cast to float divides as a float (TF's "SAME" padding: ceil(15 / 2) is 8, not 7)
+            return Const(tuple(v if symbolic(v) or isinstance(v, bool) or not isinstance(v, int) else float(v) for v in x.values), x.dims)
         return x
     if isinstance(x, (Act, Const)):
         return x  # a precision change: same tensor for counting; a constant of unread values stays one

@@ -16,6 +16,7 @@ from groupcost.formats.onnx.values import (Act, Arranged, ChannelsLast, Const, C
 from groupcost.ops import LAYER_TYPES
 
 _PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
+_WINDOWED = frozenset({"Conv", "MaxPool", "AveragePool", "LpPool"})  # a padding inside their module (TF's "SAME" max pool pads with -inf first)
 
 
 def _pad(imp: Importer, i: int, node, inputs: list):
@@ -44,8 +45,8 @@ def _pad(imp: Importer, i: int, node, inputs: list):
         return PaddedView(x, spatial_pads)
     layer = LAYER_TYPES["pad"](p=spatial_pads, mode=_PAD_MODES[mode], value=value)
     path = imp.paths[i]
-    inside = path and readers and all(k >= 0 and imp.order[k].op_type == "Conv" and imp.paths[k] == path for k in readers)
-    return imp.layer(i, node, "pad", layer, x, f"{path}_pad" if inside else None)  # the module's name is its conv's, whose output it is
+    inside = path and readers and all(k >= 0 and imp.order[k].op_type in _WINDOWED and imp.paths[k] == path for k in readers)
+    return imp.layer(i, node, "pad", layer, x, f"{path}_pad" if inside else None)  # the module's name is its conv's or pool's, whose output it is
 
 
 def _transpose(imp: Importer, i: int, node, inputs: list):

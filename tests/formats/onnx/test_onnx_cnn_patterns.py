@@ -29,7 +29,8 @@ def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
     assert (totals.macs, totals.matmul_macs) == (macs, matmul_macs), how
     assert tuple(s for _, s in report.outputs) == (out_shape,), how
     names = {row.name for row in report.rows}
-    missing = {m for m in weighted_modules(model) - set(folded) if m not in names}
+    # a module inside one row's layer (a squeeze-and-excitation's convs in its `se` row) is named by its parent
+    missing = {m for m in weighted_modules(model) - set(folded) if m not in names and m.rsplit(".", 1)[0] not in names}
     assert not missing, (how, missing)
     shapes = module_shapes(model, input_shape)
     for row in report.rows:
@@ -143,3 +144,26 @@ def test_a_layer_norm_shift_written_as_a_constant_is_none_only_where_it_is_zero(
             read_network(path)
     else:
         assert analyze(read_network(path)).totals.params == expected
+@pytest.mark.parametrize("fold", [True, False])
+def test_tf_same_padding_is_computed_in_the_torchscript_file(fold, tmp_path):
+    """TorchScript writes TF's "SAME" padding as arithmetic on the traced size (Ceil, then Clip at 0, on
+    constants once the size is known): the pattern test above reads exactly that, not a padding folded away."""
+    from torch_named import export_onnx
+
+    path = tmp_path / "same.onnx"
+    export_onnx(cnn_pattern("tf_same_padding"), CNN_PATTERNS["tf_same_padding"][1], path, fold=fold)
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert {"Ceil", "Clip", "Pad"} <= ops
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_evonorm_group_deviation_is_refused_by_name(how, tmp_path):
+    """EvoNorm-S0 broadcasts each group's deviation to (N, G, C/G, H, W) before viewing it as x's shape: an expand of
+    an activation that no layer reads as a broadcast. It is refused by that node, never read with a wrong count
+    (RegNetZ's and ResNetV2's EvoNorm variants)."""
+    from groupcost.errors import GroupcostError
+    from torch_cnn_patterns import EvoNormNet
+
+    torch.manual_seed(0)
+    with pytest.raises(GroupcostError, match=r"Expand .*an expand of N×2×1×1×1"):
+        read_network(export(EvoNormNet().eval(), (3, 8, 8), tmp_path, how))
