@@ -2,8 +2,7 @@
 configuration space, timed in torch, then more of them where the fitted formulas are least sure.
 
 - Convolutions: standard (3×3, 5×5, 7×7), grouped (any kernel, G from 2 to 64), depthwise and
-  pointwise, over channels, spatial size and stride, up to the zoo's largest layers (2048 channels, 16 MiB of
-  weights, 1 G MACs in the full plan); 1-D and 3-D ones; transposed convolutions; fc.
+  pointwise, over channels, spatial size and stride; 1-D and 3-D ones; transposed convolutions; fc.
 - Every other registered layer type, built from its declared arguments (required ones filled from
   the input's shape), so a type added to `groupcost.ops` is measured without a line here; a type
   that cannot be built this way falls back to the generic per-byte formula. Merges: add, mul, concat.
@@ -11,11 +10,8 @@ configuration space, timed in torch, then more of them where the fitted formulas
   current formula; the candidates where the refits disagree most are measured next (groupcost.run.fit.spread).
 
 Each operation is one network of one node, built as `export --to pytorch` writes it (or `export --to onnx`,
-run in ONNX Runtime); the timed runs go round-robin over a chunk of eight operations and each keeps the
-lower median of its runs. The operations are timed in order of the bytes they touch, so that a chunk's
-neighbours move about as much as each other, as adjacent layers of a model do: timed among neighbours of
-any size (shuffled), the layers of three zoo models ran 1.46× slower than inside their models, each one
-alone 0.68× (fully hot); among neighbours of their own size, 0.92× (benchmarks/latency_accuracy_results.md §11).
+run in ONNX Runtime); the timed runs
+go round-robin over a chunk of eight operations and each keeps the lower median of its runs.
 """
 
 from __future__ import annotations
@@ -34,15 +30,9 @@ from groupcost.run.latency import GENERIC, feature_names, features, kind_of
 
 HERE = Location("<calibrate>")
 CHANNELS = (2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
-WIDE = (768, 1024, 1536, 2048)
-"""The channels of the wide draws (Plan.conv_wide): the last stages of ResNet-50 and Xception (1×1 convs with 2–12 MB
-of weights, past what 512 channels reach). Drawn apart, so that they add to the draws of smaller layers, not replace them."""
 SIZES = (1, 3, 7, 14, 28, 56, 112)
 """Down to a few elements: a model's smallest layers cost their fixed overhead, which only small draws pin down."""
 MAX_ELEMENTS = 6_000_000  # per tensor: 24 MB of float32, well past the caches
-MAX_WEIGHTS = 2048 * 2048
-"""A convolution's weights, at most (16 MiB of float32, a 2048 → 2048 1×1 conv): the zoo's largest, Xception's
-1536 → 2048 pointwise, holds 3.1 M."""
 CONV_KINDS = ("conv:standard", "conv:grouped", "conv:depthwise", "conv:pointwise", "conv:1d", "conv:3d")
 
 
@@ -59,8 +49,7 @@ class Sample:
 @dataclass(frozen=True)
 class Plan:
     """How much to measure: first draws and adaptive rounds per convolution kind, draws per other kind, timed runs,
-    the largest MACs drawn, random networks timed whole (groupcost.run.context), and wide draws per 2-D convolution kind
-    (channels from WIDE)."""
+    the largest MACs drawn, and random networks timed whole (groupcost.run.context)."""
 
     conv_first: int
     conv_rounds: int
@@ -69,20 +58,18 @@ class Plan:
     runs: int
     max_macs: int
     chains: int
-    conv_wide: int = 0
 
     @classmethod
     def of(cls, quick: bool) -> Plan:
-        return cls(20, 2, 8, 10, 5, 60_000_000, 32, 4) if quick else cls(60, 8, 12, 30, 11, 1_000_000_000, 80, 16)
+        return cls(20, 2, 8, 10, 5, 60_000_000, 32) if quick else cls(60, 8, 12, 30, 11, 250_000_000, 80)
 
 
-def _conv(rng: random.Random, kind: str, max_macs: int, wide: bool = False) -> LayerStep | None:
+def _conv(rng: random.Random, kind: str, max_macs: int) -> LayerStep | None:
     conv = LAYER_TYPES["conv"]
     if kind in ("conv:1d", "conv:3d"):
         return _conv_nd(rng, kind, max_macs)
-    channels = WIDE if wide else CHANNELS
-    c_in, size, stride = rng.choice(channels), rng.choice(SIZES), rng.choice((1, 1, 2))
-    c_out, k, groups = rng.choice(channels), rng.choice((3, 3, 5, 7)), 1
+    c_in, size, stride = rng.choice(CHANNELS), rng.choice(SIZES), rng.choice((1, 1, 2))
+    c_out, k, groups = rng.choice(CHANNELS), rng.choice((3, 3, 5, 7)), 1
     if kind == "conv:pointwise":
         k = 1
     elif kind == "conv:depthwise":
@@ -93,8 +80,6 @@ def _conv(rng: random.Random, kind: str, max_macs: int, wide: bool = False) -> L
         if not common:
             return None
         groups = rng.choice(common)
-    if c_out * c_in // groups * k * k > MAX_WEIGHTS:
-        return None
     layer = conv(out=c_out, k=k, s=stride, p=k // 2, groups=groups, bias=rng.random() < 0.3)
     return _step(layer, (c_in, size, size), max_macs)
 
@@ -213,12 +198,6 @@ CHUNK = 8
 layer's input does in a model (its producer has just written it), and that they are built one chunk at a time."""
 
 
-def footprint(step: Step) -> int:
-    """The bytes an operation touches: its input, output and weights (float32)."""
-    row = step_row(step, 1)
-    return 4 * (sum(math.prod(s) for s in row.in_shapes) + row.activations + row.params)
-
-
 def time_steps(steps: list[Step | Network], runs: int, bench) -> list[tuple[float, float] | None]:
     """(lower median, relative interquartile spread) of each step's runs; None for a step torch cannot build."""
     result: list[tuple[float, float] | None] = []
@@ -268,23 +247,16 @@ def harness_seconds(bench, runs: int) -> float:
     return max(0.0, 2 * alone[0] - chained[0])
 
 
-def draw(kind: str, rng: random.Random, count: int, max_macs: int, wide: bool = False) -> list[Step]:
+def draw(kind: str, rng: random.Random, count: int, max_macs: int) -> list[Step]:
     """Up to `count` random operations of one kind (fewer where the kind has few legal draws)."""
     steps: list[Step] = []
     for _ in range(count * 20):
         if len(steps) == count:
             break
-        step = _conv(rng, kind, max_macs, wide) if kind in CONV_KINDS else _other(rng, kind, max_macs)
+        step = _conv(rng, kind, max_macs) if kind in CONV_KINDS else _other(rng, kind, max_macs)
         if step is not None:
             steps.append(step)
     return steps
-
-
-def first_draws(plan: Plan, rng: random.Random) -> list[Step]:
-    """The first operations measured: every kind's draws, and wide draws of each 2-D convolution kind."""
-    first = [s for kind in CONV_KINDS for s in draw(kind, rng, plan.conv_first, plan.max_macs)]
-    first += [s for kind in CONV_KINDS[:4] for s in draw(kind, rng, plan.conv_wide, plan.max_macs, wide=True)]
-    return first + [s for kind in other_kinds() for s in draw(kind, rng, plan.other, plan.max_macs)]
 
 
 def collect(plan: Plan, bench, seed: int = 0, progress: Callable[[str], None] = lambda text: None) -> list[Sample]:
@@ -298,12 +270,13 @@ def collect(plan: Plan, bench, seed: int = 0, progress: Callable[[str], None] = 
     harness = harness_seconds(bench, plan.runs * 4)
 
     def measure(steps: list[Step]) -> None:
-        steps = sorted(steps, key=footprint)
         for step, timed in zip(steps, time_steps(steps, plan.runs, bench)):
             if timed is not None and timed[0] > 0:
                 samples.append(Sample(step, step_row(step, 1), max(timed[0] - harness, timed[0] / 10), timed[1]))
 
-    first = first_draws(plan, rng)
+    first = [s for kind in CONV_KINDS for s in draw(kind, rng, plan.conv_first, plan.max_macs)]
+    first += [s for kind in other_kinds() for s in draw(kind, rng, plan.other, plan.max_macs)]
+    rng.shuffle(first)
     progress(f"measuring {len(first)} operations")
     measure(first)
     for round_ in range(plan.conv_rounds):
