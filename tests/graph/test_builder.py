@@ -26,7 +26,9 @@ def builder(shape=(3, 8, 8), batch=1, **options) -> GraphBuilder:
 
 @pytest.mark.parametrize(("kind", "shapes", "expected"), [
     ("add", [(8, 4, 4), (8, 4, 4)], (8, 4, 4)),
-    ("add", [(8, 4, 4), (8, 1, 1)], None),  # add does not broadcast
+    ("add", [(8, 4, 4), (8, 1, 1)], (8, 4, 4)),  # a later input broadcasts into the first (GCNet's context)
+    ("add", [(8, 1, 1), (8, 4, 4)], None),  # never growing the first
+    ("add", [(8, 4, 4), (4, 4, 4)], None),
     ("mul", [(8, 4, 4), (8, 1, 1)], (8, 4, 4)),
     ("mul", [(1, 4, 4), (8, 1, 1), (8, 4, 1)], (8, 4, 4)),
     ("mul", [(8, 4, 4), (4, 4, 4)], None),
