@@ -920,7 +920,7 @@ def draw_transpose(draw, x: Shape) -> Op | None:
     return Op("transpose", {"dims": dims}, out, lambda: _modules().Apply(lambda t: t.transpose(*dims)))
 
 
-@layer("expand", weight=1)
+@layer("broadcast", weight=1)
 def draw_expand(draw, x: Shape) -> Op | None:
     """x.expand along one dim of size 1 (a pooled C×1×1 map tiled back, a slice of one row repeated)."""
     ones = [k for k, n in enumerate(x) if n == 1]
@@ -934,7 +934,7 @@ def draw_expand(draw, x: Shape) -> Op | None:
     dim = _dim(draw, axis, len(x))
     sizes = [-1] * (len(x) + 1)
     sizes[axis + 1] = size
-    return Op("expand", {"dim": dim, "size": size}, out, lambda: _modules().Apply(lambda t: t.expand(*sizes)))
+    return Op("broadcast", {"dim": dim, "size": size}, out, lambda: _modules().Apply(lambda t: t.expand(*sizes)))
 
 
 @layer("permute", weight=1)

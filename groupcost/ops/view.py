@@ -9,7 +9,7 @@ need a feature map (conv, pool, ...) refuse more than three spatial dimensions b
 - `chunk`: n parts of one dimension as torch.chunk cuts them, each a `slice` step named NAME.k;
 - `reshape`: a new per-sample shape, one −1 allowed; `flatten` (groupcost.ops.shape) flattens a range of dims;
 - `transpose` (two dims swapped) and `permute` (every dim, the batch first);
-- `expand`: a dim of size 1 repeated (torch's `expand`: a gate tiled over a map before a concat).
+- `broadcast`: a dim of size 1 repeated (torch's `expand`: a gate tiled over a map before a concat).
 """
 
 from __future__ import annotations
@@ -331,19 +331,19 @@ class Transpose(Layer):
         g.node("Transpose", [x], at.name, perm=[0, *(i + 1 for i in self.order(at.in_shape))])
 
 
-@register("expand")
+@register("broadcast")
 @dataclass(frozen=True)
-class Expand(Layer):
-    """x.expand(…) along one dim of size 1: `size` copies of it (PyTorch's numbering, 0 the batch, which stays)."""
+class Broadcast(Layer):
+    """One dim of size 1 repeated `size` times, as torch's `expand` does (PyTorch's numbering, 0 the batch, which stays)."""
 
     dim: int = arg(whole, doc="the dim of size 1 repeated, e.g. 2")
-    size: int = arg(positive_int, doc="its size after the expand")
+    size: int = arg(positive_int, doc="its size after the broadcast")
 
     def axis(self, x: Shape) -> int:
         k = dim_index(self.dim, x, self.type_name)
         if x[k] != 1:
-            raise LayerError(f"expand dim {self.dim} is {x[k]} long in {format_shape(x)}: only a dim of size 1 is repeated",
-                             "expand a dim of size 1 (unsqueeze one first), or reshape", arg="dim")
+            raise LayerError(f"{self.type_name} dim {self.dim} is {x[k]} long in {format_shape(x)}: only a dim of size 1 is repeated",
+                             "repeat a dim of size 1 (unsqueeze one first), or reshape", arg="dim")
         return k
 
     def out_shape(self, x: Shape) -> Shape:

@@ -591,7 +591,7 @@ IMPORT_AS = {
     "reshape": "not in importable_layers.yaml: the importer maps no Reshape to it yet",
     "transpose": "not in importable_layers.yaml: the importer maps no Transpose to it yet",
     "permute": "not in importable_layers.yaml: the importer maps no Transpose to it yet",
-    "expand": "not in importable_layers.yaml: the importer makes it of an Expand only where no broadcasting merge reads it",
+    "broadcast": "not in importable_layers.yaml: the importer makes it of an Expand only where no broadcasting merge reads it",
     "opaque": "refused by the exporters: groupcost knows an opaque operator's shape and parameters, not what it computes",
     "attention": "exported as MatMul, Softmax, Reshape and Transpose nodes: the importer reads no such pattern yet",
 }

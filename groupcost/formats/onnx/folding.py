@@ -133,7 +133,7 @@ def _expand(imp: Importer, i: int, node, inputs: list):
 
 def _tiled(imp: Importer, i: int, node, x: Act, wanted: tuple) -> Act:
     """x expanded along its dims of size 1 (not the batch) that something other than a broadcasting merge reads
-    (a gate tiled over a map, then concatenated with it; BAM's and SINet's gates): an `expand` step per dim."""
+    (a gate tiled over a map, then concatenated with it; BAM's and SINet's gates): a `broadcast` step per dim."""
     full = (BATCH, *x.shape)
     if len(wanted) > len(full) or x.channels is not None:
         raise Unsupported(f"an expand of N×{format_shape(x.shape)} to {list(wanted)}")
@@ -143,7 +143,7 @@ def _tiled(imp: Importer, i: int, node, x: Act, wanted: tuple) -> Act:
             continue
         if k == 0 or f != 1 or not isinstance(w, int) or w < 1:
             raise Unsupported(f"an expand of N×{format_shape(x.shape)} to {list(wanted)}")
-        y = imp.layer(i, node, "expand", LAYER_TYPES["expand"](dim=k, size=w), y)
+        y = imp.layer(i, node, "broadcast", LAYER_TYPES["broadcast"](dim=k, size=w), y)
     return y
 
 

@@ -89,7 +89,7 @@ class _ExpandedIntoConcat(torch.nn.Module):
 
 @pytest.mark.parametrize("how", EXPORTERS)
 def test_an_expand_read_by_more_than_a_broadcast_is_tiled(how, tmp_path):
-    """The 4×1×1 gate expanded to 4×8×8 before the concat reads it: `expand` steps (it was refused), PyTorch's counts
+    """The 4×1×1 gate expanded to 4×8×8 before the concat reads it: `broadcast` steps (it was refused), PyTorch's counts
     and shape, in the graph and in its raised spec."""
     model = _ExpandedIntoConcat().eval()
     params, macs, _, out_shape = torch_counts_with_matmul(model, (3, 8, 8))
@@ -97,7 +97,7 @@ def test_an_expand_read_by_more_than_a_broadcast_is_tiled(how, tmp_path):
     for graph in (network, build(parse_text(raise_spec(network), "<raised>"), {})):
         report = analyze(graph)
         assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape), how
-        assert [row.out_shape for row in report.rows if row.kind == "expand"] == [(4, 8, 1), (4, 8, 8)], how
+        assert [row.out_shape for row in report.rows if row.kind == "broadcast"] == [(4, 8, 1), (4, 8, 8)], how
 
 
 def test_mixed_kernel_convs_inside_a_residual_raise_as_splits(tmp_path):
@@ -165,7 +165,7 @@ def test_evonorm_group_deviation_is_refused_by_name(how, tmp_path):
     from torch_cnn_patterns import EvoNormNet
 
     torch.manual_seed(0)
-    # torch.export's file reads the expand (an `expand` step) and stops at the shift, viewed into a computed constant
+    # torch.export's file reads the expand (a `broadcast` step) and stops at the shift, viewed into a computed constant
     refused = r"Add .*values the exporter computed" if how == "dynamo" else r"Expand .*an expand of N×2×1×1×1"
     with pytest.raises(GroupcostError, match=refused):
         read_network(export(EvoNormNet().eval(), (3, 8, 8), tmp_path, how))

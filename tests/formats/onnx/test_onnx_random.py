@@ -119,7 +119,7 @@ NOT_READ = {
                     "(test_an_unfolded_frozen_batch_norm_is_refused_by_name)",
     },
 }
-NOT_DRAWN_HERE = {"expand"}  # read from ONNX where no broadcasting merge reads the Expand: checked against PyTorch in
+NOT_DRAWN_HERE = {"broadcast"}  # read from ONNX where no broadcasting merge reads the Expand: checked against PyTorch in
 # test_onnx_cnn_patterns (a gate tiled into a concat) and test_onnx_spatial_attention (BoTNet's relative logits); drawn
 # here, it moves the derandomized draws onto two findings of their own, reported apart (a conv read only for its shape
 # left out of the counts; a one-channel attention refused under another name)
