@@ -88,26 +88,6 @@ def _range(imp: Importer, i: int, node, inputs: list) -> Const:
     return Const(tuple(start + k * delta for k in range(n)), (n,))
 
 
-_BROADCASTING = frozenset({"Mul", "Add", "Sub", "Div", "Max", "Min"})
-
-
-def _broadcast_by_readers(imp: Importer, node, x: Act, wanted: tuple) -> bool:
-    """Whether expanding `x` to `wanted` changes nothing its readers compute: each is an element-wise operator of
-    two inputs whose other input is an activation of the wanted shape, which broadcasts `x` as the Expand would
-    (ECA's `x * gate.expand_as(x)`: a C×1×1 gate expanded to C×H×W, then multiplied by that C×H×W)."""
-    if len(wanted) != len(x.shape) + 1 or wanted[0] not in (BATCH, imp.batch) or broadcast_dims(x.shape, tuple(wanted[1:])) != tuple(wanted[1:]):
-        return False
-    readers = imp.consumers.get(node.output[0], [])
-    for k in readers:
-        reader = imp.order[k] if k >= 0 else None
-        if reader is None or reader.op_type not in _BROADCASTING or reader.domain not in ("", "ai.onnx") or len(reader.input) != 2:
-            return False
-        other = imp.env.get(reader.input[1] if reader.input[0] == node.output[0] else reader.input[0])
-        if not isinstance(other, Act) or other.shape != tuple(wanted[1:]) or other.channels is not None:
-            return False
-    return bool(readers)
-
-
 def _expand(imp: Importer, i: int, node, inputs: list):
     x, target = inputs[0], imp.const(inputs[1], node, "its shape")
     wanted = tuple(target.values)
@@ -147,19 +127,20 @@ def _tiled(imp: Importer, i: int, node, x: Act, wanted: tuple) -> Act:
     return y
 
 
-_BROADCASTING = {"Add", "Sub", "Mul", "Div", "Max", "Min"}
+_BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div", "Max", "Min"})
 
 
 def _broadcast_by_readers(imp: Importer, node, x: Act, wanted: tuple) -> bool:
     """x expanded to `wanted` only to meet, element by element, tensors of that shape already read (F.normalize's
-    x / norm.expand_as(x)): each reader's merge broadcasts x as the Expand did, so the Expand is x."""
+    x / norm.expand_as(x), ECA's x * gate.expand_as(x)): each reader's merge broadcasts x as the Expand did, so the
+    Expand is x."""
     full = (BATCH, *x.shape)
     if len(wanted) != len(full) or wanted[0] not in (BATCH, imp.batch) or any(f != 1 and f != w for f, w in zip(full[1:], wanted[1:])):
         return False
     readers = imp.consumers.get(node.output[0], [])
     for k in readers:
         reader = imp.order[k] if k >= 0 else None
-        if reader is None or reader.op_type not in _BROADCASTING or len(reader.input) != 2:
+        if reader is None or reader.op_type not in _BROADCASTING or reader.domain not in ("", "ai.onnx") or len(reader.input) != 2:
             return False
         other = imp.env.get(next(name for name in reader.input if name != node.output[0]) if reader.input[0] != reader.input[1] else "")
         if not isinstance(other, Act) or other.channels is not None or tuple(other.shape) != tuple(wanted[1:]):
