@@ -30,6 +30,7 @@ from groupcost.sources import load, read_graph  # noqa: E402
 from torch_named import export_onnx, named_module, trained_batchnorm  # noqa: E402
 from torch_reference import torch_counts  # noqa: E402
 from conftest import SMALLER_INPUT  # noqa: E402
+from test_onnx_patterns import module_shapes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 ALL = os.environ.get("GROUPCOST_ONNX_ALL") == "1"
@@ -80,21 +81,6 @@ def folded_bn(network) -> int:
             removed += n.in_shape[0] * (2 if conv_bias[n.inputs[0]] else 1)
             conv_bias[n.name] = True
     return removed
-
-
-def module_shapes(model, input_shape) -> dict[str, tuple]:
-    """Every named module's output shape (batch dropped), by running it."""
-    shapes = {}
-    def record(name, output):
-        if isinstance(output, torch.Tensor):
-            shapes[name] = tuple(output.shape[1:])
-
-    for name, module in model.named_modules():
-        if name:
-            module.register_forward_hook(lambda m, i, o, name=name: record(name, o))
-    with torch.no_grad():
-        model(torch.zeros(1, *input_shape))
-    return shapes
 
 
 _CACHE: dict[tuple[str, bool], tuple] = {}
