@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 
+from groupcost.formats.onnx.constants import stored_values
 from groupcost.formats.onnx.decomposed import near, other_operand, scalar
 from groupcost.formats.onnx.importer import Importer, Recognised
-from groupcost.formats.onnx.values import Act, Const, Weight, attributes, tensor_values
+from groupcost.formats.onnx.values import Act, Const, Weight, attributes
 from groupcost.ops import LAYER_TYPES, Layer
 
 ANCHOR_LIMIT = 1 << 20
@@ -103,34 +104,12 @@ def _decoding(imp: Importer, first: str, second: str):
     return (k_sub, k_add, summed[0], k_half, size[0]), anchors, near_half, far_half, True
 
 
-_SAME_VALUES = ("Reshape", "Identity", "Unsqueeze", "Squeeze", "Flatten")
-
-
-def _stored(imp: Importer, tensor: str) -> tuple | None:
-    """The values of an initializer or a Constant node's tensor, maybe reshaped on the way, read from the file."""
-    for _ in range(8):
-        root = imp.root(tensor)
-        if root in imp.initializers:
-            return tensor_values(imp.initializers[root], imp.folder, ANCHOR_LIMIT)
-        k = imp.producers.get(root)
-        if k is None:
-            return None
-        node = imp.order[k]
-        if node.op_type == "Constant":
-            stored = attributes(node).get("value")
-            return tensor_values(stored, imp.folder, ANCHOR_LIMIT) if stored is not None else None
-        if node.op_type not in _SAME_VALUES:
-            return None
-        tensor = node.input[0]
-    return None
-
-
 def _values(imp: Importer, tensor: str) -> tuple[tuple, tuple[int, ...]] | None:
     """A constant's values and dims without its leading ones: folded here, or stored in the file (past what folding keeps)."""
     value = imp.env.get(tensor)
     if not isinstance(value, (Const, Weight)):
         return None
-    values = value.values if isinstance(value, Const) and value.values is not None else _stored(imp, tensor)
+    values = value.values if isinstance(value, Const) and value.values is not None else stored_values(imp, tensor, ANCHOR_LIMIT)
     dims = tuple(value.dims)
     while dims and dims[0] == 1:
         dims = dims[1:]

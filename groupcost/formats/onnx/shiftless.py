@@ -13,30 +13,22 @@ from __future__ import annotations
 import math
 import re
 
+from groupcost.formats.onnx.constants import stored_values
 from groupcost.formats.onnx.importer import Importer
-from groupcost.formats.onnx.values import attributes, tensor_values
+from groupcost.formats.onnx.values import attributes
+
+_SHIFT_LIMIT = 1 << 20
+"""Most values of a shift read from a file (one per channel)."""
 
 _GROUP_NORM_CALL = re.compile(r"aten\.group_norm\.default\]\(args = \((.*)\), kwargs")
 """torch.export's record of the call a node computes (`pkg.torch.onnx.fx_node`): group_norm(x, G, weight, bias, eps, cudnn)."""
 
 
 def fixed_zeros(imp: Importer, tensor: str) -> bool:
-    """Whether `tensor` is no parameter and holds zeros only: a Constant node's value (maybe unsqueezed),
-    or an initializer named by the exporter, never one under a parameter's name."""
-    for _ in range(4):
-        tensor = imp.root(tensor)
-        k = imp.producers.get(tensor)
-        if k is None:
-            return False
-        node = imp.order[k]
-        if node.op_type == "Constant":
-            value = attributes(node).get("value")
-            values = tensor_values(value, None, limit=math.prod(value.dims)) if value is not None else None
-            return values is not None and len(values) > 0 and all(v == 0 for v in values)
-        if node.op_type != "Unsqueeze":
-            return False
-        tensor = node.input[0]
-    return False
+    """Whether `tensor` is no parameter and holds zeros only: a Constant node's value, maybe unsqueezed (never an
+    initializer: a learned shift that is still zero is one)."""
+    values = stored_values(imp, tensor, _SHIFT_LIMIT, through=("Unsqueeze",), initializers=False)
+    return values is not None and len(values) > 0 and all(v == 0 for v in values)
 
 
 def shift_left_out(imp: Importer, add, scaled: str) -> bool:
