@@ -288,7 +288,7 @@ def _arithmetic(imp: Importer, i: int, node, values: list, m: Merged):
         m = laid_out(imp, i, node, m, tuple(range(len(m.axes))))  # the table's dims are the file's last ones
         return Merged(table_add(imp, i, node, "add", m.x, other, shared=len(m.x.shape) - len(other.dims)), m.axes)
     if isinstance(other, (Const, Weight)):  # one number in any layout; more, broadcast over the file's last dims: S first
-        if math.prod(other.dims) > 1:
+        if math.prod(other.dims) > 1 or m.x.channels is not None:  # (a channel range, MaxViT's q of a chunk, moved is a whole tensor)
             m = laid_out(imp, i, node, m, tuple(range(len(m.axes))))
         y = constant_operation(imp, i, node, node.op_type.lower(), [m.x, other] if values[0] is not other else [other, m.x])
         if y is not None:
