@@ -33,6 +33,8 @@ _ALONG_AN_AXIS = frozenset({"Split", "Slice", "Concat"})
 _CONV_LIKE = frozenset({"Conv", "BatchNormalization"})
 READERS = _ELEMENTWISE | _ARITHMETIC | _ALONG_AN_AXIS | _CONV_LIKE | {"Softmax", "MatMul"}
 """Operators that read a merged tensor here; a Reshape, Transpose or Shape reads it as a rearrangement."""
+_LIFTED = frozenset({"Pad", "Expand"})
+"""Operators read lifted: their own handler on the file's layout, per sample (BoTNet's relative logits)."""
 
 
 def merged_of_arranged(imp: Importer, view: Arranged) -> Merged | None:
@@ -170,10 +172,11 @@ def read_merged(imp: Importer, i: int, node, inputs: list) -> tuple[list | None,
     if any(isinstance(v, Merged) for v in inputs) and on_channels:
         # on the channels, the file's last dim: sequences, as the engine reads them
         return None, [Sequences(laid_out(imp, i, node, v, first_at(v, len(v.axes) - 1)).x) if isinstance(v, Merged) else v for v in inputs]
-    merged_inputs = any(isinstance(v, Merged) or _is_merged(v) for v in inputs)
-    if op not in READERS and op != "LayerNormalization" and merged_inputs:
+    if op in _LIFTED and any(isinstance(v, Merged) or _is_merged(v) for v in inputs):
         return _lifted(imp, i, node, _as_merged(imp, inputs)), inputs
     if op not in READERS:
+        if any(isinstance(v, Merged) for v in inputs):
+            raise Unsupported(f"a {op} of a tensor whose first dim merges the batch with others ((N·S)×…)")
         return None, inputs
     if not any(isinstance(v, Merged) for v in inputs):
         if not any(isinstance(v, (Sequences, Arranged)) for v in inputs) or op in _ELEMENTWISE:
@@ -354,15 +357,10 @@ def _matmul(imp: Importer, i: int, node, values: list, m: Merged):
     return Merged(imp.merge(i, node, "matmul", [a.x, b.x]), tuple(range(len(a.axes))))
 
 
-_AXIS = frozenset({"Softmax", "LogSoftmax", "Concat", "Split", "Gather"})  # an `axis` attribute, counted one further when lifted
-_AXES = frozenset({"Slice", "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum", "ReduceMax"})
-_AXES_INPUT = {"Slice": 3, "Squeeze": 1, "Unsqueeze": 1, "ReduceMean": 1, "ReduceSum": 1, "ReduceMax": 1}  # their axes as an input (newer opsets)
-
-
 def _lifted(imp: Importer, i: int, node, values: list) -> list:
-    """Any other operator on merged tensors read in the file's layout: each one x with its dims in the file's order
-    (S×d₁×…, per sample), the node's handler on x with the node's axes counted one further (the merged dim, axis 0,
-    refused by name); what it makes is merged again, in the file's order."""
+    """A pad or expand of merged tensors read in the file's layout: each one x with its dims in the file's order
+    (S×d₁×…, per sample), the node's handler on x with its pads or shape for N×x; what it makes is merged again, in
+    the file's order."""
     if any(v is not None and not isinstance(v, (Merged, Const, Weight)) for v in values):
         raise Unsupported(f"a {node.op_type} of a tensor whose first dim merges the batch with others ((N·S)×…) and of another")
     handler = imp.operators.handlers.get(node.op_type) if node.domain in ("", "ai.onnx") else None
@@ -383,42 +381,22 @@ def _lifted(imp: Importer, i: int, node, values: list) -> list:
     return out
 
 
-def _lifted_axis(axis: int, node) -> int:
-    if axis == 0:
-        raise Unsupported(f"an operator along the batch merged with other dims ({node.op_type})")
-    return axis + 1 if axis > 0 else axis
-
-
 def _lifted_node(imp: Importer, node, xs: list):
-    """A copy of the node with its axes counted one further, and its inputs with their axes' constants so counted."""
-    op = node.op_type
+    """A copy of the node and its inputs for N×x, x in the file's order: pads and an expanded shape with the batch's
+    dim put in front (the merged dim is x's first)."""
     lifted = type(node)()
     lifted.CopyFrom(node)
-    for attribute in lifted.attribute:
-        if attribute.name == "axis" and op in _AXIS:
-            attribute.i = _lifted_axis(attribute.i, node)
-        elif attribute.name == "axes" and op in _AXES:
-            attribute.ints[:] = [_lifted_axis(a, node) for a in attribute.ints]
-        elif attribute.name == "pads" and op == "Pad":
-            attribute.ints[:] = _lifted_pads(list(attribute.ints))
-        elif attribute.name in ("axis", "axes", "perm", "pads", "shape"):
-            raise Unsupported(f"a {op} with `{attribute.name}` of a tensor whose first dim merges the batch with others")
     xs = list(xs)
-    if op in _AXES_INPUT:
-        k = _AXES_INPUT[op]
-        if op == "Slice" and (len(xs) <= k or xs[k] is None) and "starts" not in attributes(node):
-            starts = imp.const(xs[1], node, "its starts").values
-            xs = [*xs, *[None] * (k + 1 - len(xs))]
-            xs[k] = Const(tuple(range(len(starts))), (len(starts),))
-        if len(xs) > k and xs[k] is not None:
-            axes = imp.const(xs[k], node, "its axes")
-            xs[k] = Const(tuple(_lifted_axis(a, node) for a in axes.values), axes.dims)
-    if op == "Pad" and not any(a.name == "pads" for a in node.attribute):
-        if len(xs) > 3 and xs[3] is not None:
-            raise Unsupported("a padding along chosen axes of a tensor whose first dim merges the batch with others")
-        pads = imp.const(xs[1], node, "its pads")
-        xs[1] = Const(tuple(_lifted_pads(list(pads.values))), (len(pads.values) + 2,))
-    if op == "Expand":
+    if node.op_type == "Pad":
+        for attribute in lifted.attribute:
+            if attribute.name == "pads":  # opsets below 11
+                attribute.ints[:] = _lifted_pads(list(attribute.ints))
+        if not any(a.name == "pads" for a in node.attribute):
+            if len(xs) > 3 and xs[3] is not None:
+                raise Unsupported("a padding along chosen axes of a tensor whose first dim merges the batch with others")
+            pads = imp.const(xs[1], node, "its pads")
+            xs[1] = Const(tuple(_lifted_pads(list(pads.values))), (len(pads.values) + 2,))
+    if node.op_type == "Expand":
         wanted = list(imp.const(xs[1], node, "its shape").values)
         rank = len(xs[0].shape) if isinstance(xs[0], Act) else 0  # the file's rank: the merged dim, then x's others
         wanted = [1] * (rank - len(wanted)) + wanted  # broadcast from the right
@@ -429,8 +407,10 @@ def _lifted_node(imp: Importer, node, xs: list):
 
 
 def _lifted_pads(pads: list) -> list:
-    """Pads of the file's dims, the merged one first, as pads of N×x: none on the batch."""
+    """Pads of the file's dims as pads of N×x: none on the batch, none on the merged dim (refused by name)."""
     half = len(pads) // 2
+    if not half or pads[0] or pads[half]:
+        raise Unsupported("a padding of the dim that merges the batch with others")
     return [0, *pads[:half], 0, *pads[half:]]
 
 

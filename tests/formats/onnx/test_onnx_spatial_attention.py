@@ -95,3 +95,27 @@ def test_botnet_counts_its_relative_logits_as_products_with_parameters():
     linears = [row for row in report.rows if row.kind == "linear"]
     assert sum(row.macs for row in linears) == 15_360 and sum(row.params for row in linears) == 2 * 15 * 4
     assert any(row.kind == "broadcast" for row in report.rows)
+
+
+class _MergedThen(torch.nn.Module):
+    """Windows of a map's tokens merged with the batch, (N·4)×16×C, then an operator that no per-sample reading fits."""
+
+    def __init__(self, then: str):
+        super().__init__()
+        self.then = then
+        self.conv = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x).permute(0, 2, 3, 1).reshape(-1, 2, 4, 2, 4, 8).permute(0, 1, 3, 2, 4, 5).reshape(-1, 16, 8)
+        if self.then == "pad":  # a window of zeros more: the merged dim itself grows
+            return torch.nn.functional.pad(y, (0, 0, 0, 0, 0, 1)).sum()
+        return torch.nn.functional.max_pool1d(y, 2).sum()  # a pool over the channels of 16 positions: the merged dim its batch
+
+
+@pytest.mark.parametrize(("then", "reason"), [("pad", "a padding of the dim that merges the batch"),
+                                              ("maxpool", "MaxPool .*an operator on sequences")])
+def test_what_no_per_sample_reading_fits_on_merged_windows_is_refused_by_name(then, reason, tmp_path):
+    path = tmp_path / "m.onnx"
+    export_onnx(_MergedThen(then).eval(), INPUT, path, fold=False)
+    with pytest.raises(OnnxError, match=reason):
+        read_network(path)
