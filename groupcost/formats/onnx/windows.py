@@ -7,10 +7,11 @@ A conv or batch norm reads it with the channels (the file's dim 1) first and S s
 kernel 1×k×k is the same conv on every window, with the same weights, MACs and outputs. A split, slice or
 concatenation along a dim reads it with that dim first (a channel range); a softmax along its dim of x; a
 product of two activations reads both with S first (S×d₁×…, batched over S); an element-wise operator reads it as
-it is; a layer norm or linear on the file's last dim reads it as sequences. Any other operator is lifted: its own
-handler reads x in the file's order (S×d₁×…, per sample) with the node's axes counted one further (a pad, an expand,
-a slice of a pad's result: BoTNet's relative-to-absolute logits), and what it makes is merged again; an axis on the
-merged dim itself is refused by name. Anything that rearranges x costs a `permute`, named after the reader.
+it is; a layer norm or linear on the file's last dim reads it as sequences. A pad or expand is lifted: its own
+handler reads x in the file's order (S×d₁×…, per sample) with the node's axes counted one further (BoTNet's
+relative-to-absolute logits), and what it makes is merged again; a pad of the merged dim itself is refused by name.
+A flatten from a dim after the merged one is a rearrangement. Anything that rearranges x costs a `permute`, named
+after the reader.
 
 A rearrangement that leaves the batch alone but that a channels' operator reads (MaxViT's windows put back to
 N×H×W×C, layer-normed or added to the block's input) is viewed channels last, its last dim the channels.
