@@ -24,6 +24,7 @@ import math
 from groupcost.formats.onnx.arranged import reshaped, segments
 from groupcost.formats.onnx.constants import constant_operation
 from groupcost.formats.onnx.importer import Importer
+from groupcost.formats.onnx.tokens import tokens_back
 from groupcost.formats.onnx.values import (BATCH, Act, Arranged, BatchTimes, ChannelsLast, Const, Cropped, GroupedView, Merged, Sequences, Table, Unsupported,
                                            Weight, attributes)
 from groupcost.ops import LAYER_TYPES
@@ -157,8 +158,14 @@ def read_merged(imp: Importer, i: int, node, inputs: list) -> tuple[list | None,
     if op in ("Reshape", "Transpose", "Shape"):
         if not any(isinstance(v, Merged) for v in inputs):
             return None, inputs
-        values = [as_arranged(v, i) if isinstance(v, Merged) else v for v in inputs]
         m = inputs[0]
+        if op == "Reshape" and isinstance(m, Merged) and isinstance(inputs[1], Const):
+            back = tokens_back(imp, i, node, m, inputs[1])  # LeViT's tokens put back after their BatchNorm1d
+            if isinstance(back, ChannelsLast):
+                return [back], inputs
+            if back is not None:
+                return None, [back, *inputs[1:]]
+        values = [as_arranged(v, i) if isinstance(v, Merged) else v for v in inputs]
         if op == "Reshape" and isinstance(m, Merged) and isinstance(values[1], Const) and values[1].values and imp.batch == 1 \
                 and values[1].values[0] == m.x.shape[m.axes[0]]:  # torch.export writes the merged batch as its number: N·S for N = 1
             values[1] = Const((BatchTimes(values[1].values[0]), *values[1].values[1:]), values[1].dims)
