@@ -26,8 +26,7 @@ from groupcost.formats.onnx.positions import recognise_projected_encodings
 from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.shiftless import fixed_zeros
 from groupcost.formats.onnx.tables import GATHERS, table_add, tables_and_weights
-from groupcost.formats.onnx.tokens import merged_batchnorm
-from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, MergedTokens, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
+from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
 from groupcost.formats.onnx.views import VIEWS
 from groupcost.formats.onnx.weights import WEIGHT_SIDE, folded_standardisation, is_binomial, stored_values
 from groupcost.formats.onnx.windows import read_merged
@@ -247,9 +246,7 @@ def _learned(imp: Importer, tensor: str) -> bool:
     return imp.root(tensor) in imp.initializers and not GENERATED_NAME.match(tensor) and not GENERATED_NAME.match(imp.root(tensor))
 
 
-def _batchnorm(imp: Importer, i: int, node, inputs: list) -> Act | MergedTokens:
-    if isinstance(inputs[0], MergedTokens):
-        return merged_batchnorm(imp, i, node, inputs, _batchnorm)
+def _batchnorm(imp: Importer, i: int, node, inputs: list) -> Act:
     x = as_act(inputs[0])
     scale = inputs[1]
     if not isinstance(scale, (Weight, Const)) or tuple(scale.dims) != (x.shape[0],):

@@ -12,7 +12,7 @@ import math
 from groupcost.formats.onnx.arranged import arranged, file_dims, reshaped
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.tokens import tokens_flattened, tokens_reshaped
-from groupcost.formats.onnx.values import (BATCH, GRID, UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, GroupedView, MergedTokens, PaddedView, Sequences,
+from groupcost.formats.onnx.values import (BATCH, GRID, UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, GroupedView, PaddedView, Sequences,
                                            Unsupported, as_act, attributes, symbolic, tensor_values)
 from groupcost.formats.onnx.views import bound, grouped_view, spatial_slice
 from groupcost.ops import LAYER_TYPES, format_shape
@@ -107,10 +107,10 @@ def _reshape(imp: Importer, i: int, node, inputs: list):
         if x.swapped and out is not None and tuple(out) == (BATCH, c, h, w):
             return imp.layer(i, node, "shuffle", LAYER_TYPES["shuffle"](groups=x.groups), x.x)
         raise Unsupported("a reshape of a grouped view other than a channel shuffle's")
-    merged = tokens_reshaped(imp, i, node, x, target)
-    if isinstance(merged, (MergedTokens, ChannelsLast)):
+    merged = tokens_reshaped(imp, x, target)
+    if merged is not None:
         return merged
-    x = as_act(x if merged is None else merged)
+    x = as_act(x)
     out = _target_shape(x, target, bool(attributes(node).get("allowzero", 0)), imp.batch)
     if out is None or not out or out[0] is not BATCH or math.prod(out[1:]) != math.prod(x.shape):
         try:  # the batch merged with other dims (MobileViT's patches): read as a rearrangement of x
@@ -212,8 +212,6 @@ def _shape(imp: Importer, i: int, node, inputs: list) -> Const:
         dims = (BATCH, x.x.shape[0], *(stop - start for start, stop in x.box))
     elif isinstance(x, ChannelsLast):
         dims = (BATCH, *x.x.shape[1:], x.x.shape[0])
-    elif isinstance(x, MergedTokens):
-        raise Unsupported("the shape of tokens with the batch merged into their positions")
     elif isinstance(x, (Arranged, Sequences)):
         dims = file_dims(x)
     elif isinstance(x, GroupedView):  # (N, g, C/g, H, W), its group axes maybe swapped (EvoNorm's group statistics read it)

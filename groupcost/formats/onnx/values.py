@@ -171,15 +171,6 @@ class TokensFirst:
 
 
 @dataclass(frozen=True)
-class MergedTokens:
-    """The N×L×C tokens of x (a C×L activation, its channels moved last) with the batch merged into the
-    positions, (N·L)×C: LeViT's `bn(x.flatten(0, 1)).reshape_as(x)`. A BatchNorm over C reads it as
-    BatchNorm1d(C) reads x; a reshape back to N×L×C makes it the channels-last view again."""
-
-    x: Act
-
-
-@dataclass(frozen=True)
 class Sequences:
     """The C×S×L… tokens x as (N·S)×L…×C: S sequences of L tokens, the batch merged with them (MobileViT's
     patches, `reshape(B * P, N, C)`), per sample what the file computes for a batch of 1; a layer norm,
@@ -214,13 +205,11 @@ class Arranged:
     first: int  # the index of the node that began the run: its layers' name and location
 
 
-Value = Union[Act, Const, Weight, Unknown, GroupedView, PaddedView, ChannelsLast, Cropped, TokensFirst, Sequences, Merged, Arranged, Table, MergedTokens]
+Value = Union[Act, Const, Weight, Unknown, GroupedView, PaddedView, ChannelsLast, Cropped, TokensFirst, Sequences, Merged, Arranged, Table]
 
 
 def as_act(value, what: str = "its input") -> Act:
     """`value` as an activation; a constant or weight is Unsupported."""
-    if isinstance(value, MergedTokens):
-        raise Unsupported(f"{what} is tokens with the batch merged into their positions, (N·L)×C, which groupcost reads in a BatchNorm1d only")
     if not isinstance(value, Act):
         raise Unsupported(f"{what} is a constant, not an activation")
     return value

@@ -1,5 +1,5 @@
-"""Operators on tensors whose first dim merges the batch with windows or sequences, (N·S)×d₁×…: EfficientViT's
-attention inside windows, the windows taken as samples of the batch, and TinyViT's.
+"""Operators on tensors whose first dim merges the batch with windows, sequences or heads, (N·S)×d₁×…: EfficientViT's
+and TinyViT's attention inside windows, MaxViT's block and grid attention, BoTNet's heads and relative logits.
 
 Such a tensor is a `Merged` view of an activation x (per sample, as the file computes it for a batch of 1): a
 Transpose only renames its dims; a Reshape or Shape reads it as a rearrangement (groupcost.formats.onnx.arranged).
@@ -7,17 +7,26 @@ A conv or batch norm reads it with the channels (the file's dim 1) first and S s
 kernel 1×k×k is the same conv on every window, with the same weights, MACs and outputs. A split, slice or
 concatenation along a dim reads it with that dim first (a channel range); a softmax along its dim of x; a
 product of two activations reads both with S first (S×d₁×…, batched over S); an element-wise operator reads it as
-it is. Anything that rearranges x costs a `permute`, named after the reader. Anything else is refused by name.
+it is; a layer norm or linear on the file's last dim reads it as sequences. A pad or expand is lifted: its own
+handler reads x in the file's order (S×d₁×…, per sample) with the node's axes counted one further (BoTNet's
+relative-to-absolute logits), and what it makes is merged again; a pad of the merged dim itself is refused by name.
+A flatten from a dim after the merged one is a rearrangement. Anything that rearranges x costs a `permute`, named
+after the reader.
+
+A rearrangement that leaves the batch alone but that a channels' operator reads (MaxViT's windows put back to
+N×H×W×C, layer-normed or added to the block's input) is viewed channels last, its last dim the channels.
 """
 
 from __future__ import annotations
 
 import math
 
-from groupcost.formats.onnx.arranged import segments
+from groupcost.formats.onnx.arranged import reshaped, segments
 from groupcost.formats.onnx.constants import constant_operation
 from groupcost.formats.onnx.importer import Importer
-from groupcost.formats.onnx.values import BATCH, Act, BatchTimes, Arranged, Const, Merged, Sequences, Table, Unsupported, Weight, attributes
+from groupcost.formats.onnx.tokens import tokens_back
+from groupcost.formats.onnx.values import (BATCH, Act, Arranged, BatchTimes, ChannelsLast, Const, Cropped, GroupedView, Merged, Sequences, Table, Unsupported,
+                                           Weight, attributes)
 from groupcost.ops import LAYER_TYPES
 
 _ELEMENTWISE = frozenset({"Relu", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid", "Gelu", "Erf", "LeakyRelu", "Identity", "Dropout"})
@@ -26,6 +35,8 @@ _ALONG_AN_AXIS = frozenset({"Split", "Slice", "Concat"})
 _CONV_LIKE = frozenset({"Conv", "BatchNormalization"})
 READERS = _ELEMENTWISE | _ARITHMETIC | _ALONG_AN_AXIS | _CONV_LIKE | {"Softmax", "MatMul"}
 """Operators that read a merged tensor here; a Reshape, Transpose or Shape reads it as a rearrangement."""
+_LIFTED = frozenset({"Pad", "Expand"})
+"""Operators read lifted: their own handler on the file's layout, per sample (BoTNet's relative logits)."""
 
 
 def merged_of_arranged(imp: Importer, view: Arranged) -> Merged | None:
@@ -45,23 +56,30 @@ def merged_of_arranged(imp: Importer, view: Arranged) -> Merged | None:
 
 def _merged_layers(imp: Importer, view: Arranged, parts: list[tuple[int, ...]]) -> Merged:
     """The layers of merged_of_arranged, `parts` the factors of each of the file's dims (S's first)."""
-    if any(not part for part in parts):
-        raise Unsupported("a merged batch rearranged to a dim of one that takes no factor")
     node = view.first
     y = view.x
-    ordered = sorted(parts, key=lambda part: part[0])
-    if all(part == tuple(range(part[0], part[0] + len(part))) for part in parts):
+    ordered = sorted(parts, key=lambda part: part[0] if part else 0)
+    if all(part and part == tuple(range(part[0], part[0] + len(part))) for part in parts):  # (a dim of one takes no factor)
         dims = tuple(math.prod(view.factors[f] for f in part) for part in ordered)
         if dims != y.shape:
             y = imp.layer(node, imp.order[node], "reshape", LAYER_TYPES["reshape"](shape=dims), y)
         return Merged(y, tuple(ordered.index(part) for part in parts))
+    return Merged(_in_order(imp, view, parts), tuple(range(len(parts))))
+
+
+def _in_order(imp: Importer, view: Arranged, parts: list[tuple[int, ...]]) -> Act:
+    """x's factors put in `parts`' order, each part one dim: a reshape to the factors, a permute, a reshape."""
+    node = view.first
+    y = view.x
     if view.factors[1:] != y.shape:
         y = imp.layer(node, imp.order[node], "reshape", LAYER_TYPES["reshape"](shape=view.factors[1:]), y)
-    y = imp.layer(node, imp.order[node], "permute", LAYER_TYPES["permute"](dims=(0, *(f for part in parts for f in part))), y)
+    perm = tuple(f for part in parts for f in part)
+    if perm != tuple(range(1, len(view.factors))):
+        y = imp.layer(node, imp.order[node], "permute", LAYER_TYPES["permute"](dims=(0, *perm)), y)
     dims = tuple(math.prod(view.factors[f] for f in part) for part in parts)
     if dims != y.shape:
         y = imp.layer(node, imp.order[node], "reshape", LAYER_TYPES["reshape"](shape=dims), y)
-    return Merged(y, tuple(range(len(parts))))
+    return y
 
 
 def as_arranged(m: Merged, first: int) -> Arranged:
@@ -140,15 +158,30 @@ def read_merged(imp: Importer, i: int, node, inputs: list) -> tuple[list | None,
     if op in ("Reshape", "Transpose", "Shape"):
         if not any(isinstance(v, Merged) for v in inputs):
             return None, inputs
-        values = [as_arranged(v, i) if isinstance(v, Merged) else v for v in inputs]
         m = inputs[0]
+        if op == "Reshape" and isinstance(m, Merged) and isinstance(inputs[1], Const):
+            back = tokens_back(imp, i, node, m, inputs[1])  # LeViT's tokens put back after their BatchNorm1d
+            if isinstance(back, ChannelsLast):
+                return [back], inputs
+            if back is not None:
+                return None, [back, *inputs[1:]]
+        values = [as_arranged(v, i) if isinstance(v, Merged) else v for v in inputs]
         if op == "Reshape" and isinstance(m, Merged) and isinstance(values[1], Const) and values[1].values and imp.batch == 1 \
                 and values[1].values[0] == m.x.shape[m.axes[0]]:  # torch.export writes the merged batch as its number: N·S for N = 1
             values[1] = Const((BatchTimes(values[1].values[0]), *values[1].values[1:]), values[1].dims)
         return None, values
-    if any(isinstance(v, Merged) for v in inputs) and (op == "LayerNormalization" or (op == "MatMul" and any(isinstance(v, (Const, Weight)) for v in inputs))):
+    if op == "Flatten" and isinstance(inputs[0], Merged):
+        return [_flattened(i, node, inputs[0], imp.batch)], inputs
+    on_channels = op == "LayerNormalization" or (op == "MatMul" and any(isinstance(v, (Const, Weight)) for v in inputs))
+    if (on_channels or any(isinstance(v, ChannelsLast) for v in inputs)) and any(_batch_alone(v) for v in inputs):
+        inputs = [_channels_last(imp, v) if _batch_alone(v) else v for v in inputs]
+    if op in _ARITHMETIC:
+        inputs = _meeting_channels_last(imp, i, node, inputs)
+    if any(isinstance(v, Merged) for v in inputs) and on_channels:
         # on the channels, the file's last dim: sequences, as the engine reads them
         return None, [Sequences(laid_out(imp, i, node, v, first_at(v, len(v.axes) - 1)).x) if isinstance(v, Merged) else v for v in inputs]
+    if op in _LIFTED and any(isinstance(v, Merged) or _is_merged(v) for v in inputs):
+        return _lifted(imp, i, node, _as_merged(imp, inputs)), inputs
     if op not in READERS:
         if any(isinstance(v, Merged) for v in inputs):
             raise Unsupported(f"a {op} of a tensor whose first dim merges the batch with others ((N·S)×…)")
@@ -160,6 +193,16 @@ def read_merged(imp: Importer, i: int, node, inputs: list) -> tuple[list | None,
             return None, inputs  # sequences (and a rearrangement made sequences) keep the engine's reading
         if op == "MatMul" and any(isinstance(v, (Const, Weight)) for v in inputs):
             return None, inputs  # a linear layer on the channels of sequences
+    values = _as_merged(imp, inputs)
+    merged = [v for v in values if isinstance(v, Merged)]
+    if not merged:
+        return None, values
+    outputs = _READERS[_kind(op)](imp, i, node, values, merged[0])
+    return (outputs if isinstance(outputs, list) else [outputs]), values
+
+
+def _as_merged(imp: Importer, inputs: list) -> list:
+    """Sequences and rearrangements that merge the batch as Merged views; a rearrangement that leaves it alone as its layers."""
     values = []
     for v in inputs:
         if isinstance(v, Arranged):
@@ -167,11 +210,57 @@ def read_merged(imp: Importer, i: int, node, inputs: list) -> tuple[list | None,
         if isinstance(v, Sequences):
             v = Merged(v.x, (*range(1, len(v.x.shape)), 0))
         values.append(v)
-    merged = [v for v in values if isinstance(v, Merged)]
-    if not merged:
-        return None, values
-    outputs = _READERS[_kind(op)](imp, i, node, values, merged[0])
-    return (outputs if isinstance(outputs, list) else [outputs]), values
+    return values
+
+
+def _is_merged(value) -> bool:
+    """Whether a value is the batch merged with other dims: sequences, or a rearrangement that merges it."""
+    return isinstance(value, Sequences) or (isinstance(value, Arranged) and segments(value)[0] != (0,))
+
+
+def _batch_alone(value) -> bool:
+    """Whether a value is a rearrangement that leaves the batch alone in its first dim, of rank 3 or more."""
+    return isinstance(value, Arranged) and segments(value)[0] == (0,) and len(value.groups) >= 3
+
+
+def _channels_last(imp: Importer, view: Arranged) -> ChannelsLast:
+    """A rearrangement whose last dim a channels' operator reads, or that meets a channels-last view (MaxViT's windows
+    put back to N×H×W×C, added to the block's input): its last dim as the channels, viewed channels last (made once)."""
+    key = ("channels_last", view)
+    if key not in imp.views:
+        parts = segments(view)
+        imp.views[key] = ChannelsLast(_in_order(imp, view, [parts[-1], *parts[1:-1]]))
+    return imp.views[key]
+
+
+def _meeting_channels_last(imp: Importer, i: int, node, inputs: list) -> list:
+    """A channels-last view of C×H×W and an activation H×W×C (the same file layout, N×H×W×C: MaxViT's one window put
+    back) merged element by element: the activation moved channels first and viewed channels last, made once."""
+    view = next((v for v in inputs if isinstance(v, ChannelsLast)), None)
+    if view is None:
+        return inputs
+    c, *positions = view.x.shape
+    file_order = (*positions, c)
+    out = []
+    for v in inputs:
+        if isinstance(v, Act) and v.channels is None and v.shape == file_order and v.shape != view.x.shape:
+            key = ("channels_last", v)
+            if key not in imp.views:
+                rank = len(v.shape) + 1
+                imp.views[key] = ChannelsLast(imp.layer(i, node, "permute", LAYER_TYPES["permute"](dims=(0, rank - 1, *range(1, rank - 1))), v))
+            v = imp.views[key]
+        out.append(v)
+    return out
+
+
+def _flattened(i: int, node, m: Merged, batch: int) -> Arranged:
+    """A Flatten of (N·S)×d₁×…×dₖ from an axis a ≥ 1: a rearrangement to (N·S·d₁…dₐ₋₁)×(dₐ…dₖ)."""
+    rank = len(m.axes)
+    axis = attributes(node).get("axis", 1)
+    if not 1 <= axis % rank < rank:
+        raise Unsupported(f"a Flatten from axis {axis} of a tensor whose first dim merges the batch with others")
+    width = math.prod(m.x.shape[m.axes[k]] for k in range(axis % rank, rank))
+    return reshaped(as_arranged(m, i), (-1, width), batch)
 
 
 def _kind(op: str) -> str:
@@ -210,7 +299,7 @@ def _arithmetic(imp: Importer, i: int, node, values: list, m: Merged):
         m = laid_out(imp, i, node, m, tuple(range(len(m.axes))))  # the table's dims are the file's last ones
         return Merged(table_add(imp, i, node, "add", m.x, other, shared=len(m.x.shape) - len(other.dims)), m.axes)
     if isinstance(other, (Const, Weight)):  # one number in any layout; more, broadcast over the file's last dims: S first
-        if math.prod(other.dims) > 1:
+        if math.prod(other.dims) > 1 or m.x.channels is not None:  # (a channel range, MaxViT's q of a chunk, moved is a whole tensor)
             m = laid_out(imp, i, node, m, tuple(range(len(m.axes))))
         y = constant_operation(imp, i, node, node.op_type.lower(), [m.x, other] if values[0] is not other else [other, m.x])
         if y is not None:
@@ -274,6 +363,63 @@ def _matmul(imp: Importer, i: int, node, values: list, m: Merged):
         raise Unsupported("a product of a merged tensor ((N·S)×…) with another of a different layout")
     a, b = (laid_out(imp, i, node, v, tuple(range(len(v.axes)))) for v in values)
     return Merged(imp.merge(i, node, "matmul", [a.x, b.x]), tuple(range(len(a.axes))))
+
+
+def _lifted(imp: Importer, i: int, node, values: list) -> list:
+    """A pad or expand of merged tensors read in the file's layout: each one x with its dims in the file's order
+    (S×d₁×…, per sample), the node's handler on x with its pads or shape for N×x; what it makes is merged again, in
+    the file's order."""
+    if any(v is not None and not isinstance(v, (Merged, Const, Weight)) for v in values):
+        raise Unsupported(f"a {node.op_type} of a tensor whose first dim merges the batch with others ((N·S)×…) and of another")
+    handler = imp.operators.handlers.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+    if handler is None:
+        raise Unsupported(f"a {node.op_type} of a tensor whose first dim merges the batch with others ((N·S)×…)")
+    xs = [laid_out(imp, i, node, v, tuple(range(len(v.axes)))).x if isinstance(v, Merged) else v for v in values]
+    lifted_node, xs = _lifted_node(imp, node, xs)
+    outputs = handler(imp, i, lifted_node, xs)
+    out = []
+    for value in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+        if isinstance(value, Cropped):
+            value = imp.cropped(value)
+        if isinstance(value, (ChannelsLast, GroupedView)):
+            value = imp.materialized(i, node, value)
+        if not isinstance(value, (Act, Const)):
+            raise Unsupported(f"a {node.op_type} of a tensor whose first dim merges the batch with others ((N·S)×…)")
+        out.append(Merged(value, tuple(range(len(value.shape)))) if isinstance(value, Act) else value)
+    return out
+
+
+def _lifted_node(imp: Importer, node, xs: list):
+    """A copy of the node and its inputs for N×x, x in the file's order: pads and an expanded shape with the batch's
+    dim put in front (the merged dim is x's first)."""
+    lifted = type(node)()
+    lifted.CopyFrom(node)
+    xs = list(xs)
+    if node.op_type == "Pad":
+        for attribute in lifted.attribute:
+            if attribute.name == "pads":  # opsets below 11
+                attribute.ints[:] = _lifted_pads(list(attribute.ints))
+        if not any(a.name == "pads" for a in node.attribute):
+            if len(xs) > 3 and xs[3] is not None:
+                raise Unsupported("a padding along chosen axes of a tensor whose first dim merges the batch with others")
+            pads = imp.const(xs[1], node, "its pads")
+            xs[1] = Const(tuple(_lifted_pads(list(pads.values))), (len(pads.values) + 2,))
+    if node.op_type == "Expand":
+        wanted = list(imp.const(xs[1], node, "its shape").values)
+        rank = len(xs[0].shape) if isinstance(xs[0], Act) else 0  # the file's rank: the merged dim, then x's others
+        wanted = [1] * (rank - len(wanted)) + wanted  # broadcast from the right
+        if not rank or len(wanted) != rank or not (wanted[0] in (1, -1, xs[0].shape[0]) or isinstance(wanted[0], BatchTimes)):
+            raise Unsupported("an expand of the batch merged with other dims")
+        xs[1] = Const((1, 1, *(1 if v == -1 else v for v in wanted[1:])), (len(wanted) + 1,))  # the merged dim as it is
+    return lifted, xs
+
+
+def _lifted_pads(pads: list) -> list:
+    """Pads of the file's dims as pads of N×x: none on the batch, none on the merged dim (refused by name)."""
+    half = len(pads) // 2
+    if not half or pads[0] or pads[half]:
+        raise Unsupported("a padding of the dim that merges the batch with others")
+    return [0, *pads[:half], 0, *pads[half:]]
 
 
 _READERS = {"elementwise": _elementwise, "arithmetic": _arithmetic, "along": _along, "conv": _conv, "Softmax": _softmax, "MatMul": _matmul}

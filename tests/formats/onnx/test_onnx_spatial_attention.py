@@ -22,11 +22,8 @@ from test_onnx_patterns import EXPORTERS, module_shapes, weighted_modules  # noq
 from torch_reference import torch_counts_with_matmul  # noqa: E402
 
 INPUT = (3, 16, 16)
-KINDS = ["pvt"]
-REFUSED = ["maxvit", "single", "botnet"]
-"""Attention on windows or heads merged with the batch and read in the file's own layout (MaxViT's block and grid
-attention, its single-window case, BoTNet's relative logits): refused by name, never counted wrong. A reading was
-built beside EfficientViT's (formats/onnx/windows.py) and could not be merged with it in time (issue 20's note)."""
+KINDS = ["pvt", "maxvit", "heads_first", "single", "botnet"]
+TABLES = {"maxvit", "heads_first", "single"}  # a relative position table gathered by a constant index
 
 
 def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
@@ -60,18 +57,18 @@ def export(model, folder, how: str):
 @pytest.mark.parametrize("how", EXPORTERS)
 @pytest.mark.parametrize("kind", KINDS)
 def test_reduced_attention_reads_exactly_every_way(kind, how, tmp_path):
-    """Exported as the libraries export it (the fused kernel), counted by PyTorch written out (the same arithmetic)."""
+    """Exported as the libraries export it (the fused kernel), counted by PyTorch written out (the same arithmetic).
+    MaxViT's relative position table gathered by a constant index is computed into one constant by constant folding
+    and by torch.export: then it is refused by name, never read as a constant without its parameters."""
     counted = spatial_model(kind, fused=False)
-    network = read_network(export(spatial_model(kind), tmp_path, how))
+    path = export(spatial_model(kind), tmp_path, how)
+    if kind in TABLES and how != "unfolded":
+        with pytest.raises(OnnxError, match="the exporter computed"):
+            read_network(path)
+        return
+    network = read_network(path)
     assert_reads_as_pytorch(network, counted, INPUT, f"{kind} {how} analyze")
     assert_reads_as_pytorch(build(parse_text(raise_spec(network), "<raised>"), {}), counted, INPUT, f"{kind} {how} import")
-
-
-@pytest.mark.parametrize("how", EXPORTERS)
-@pytest.mark.parametrize("kind", REFUSED)
-def test_attention_merged_with_the_batch_in_the_files_layout_is_refused_by_name(kind, how, tmp_path):
-    with pytest.raises(OnnxError, match="unsupported operators|the exporter computed"):
-        read_network(export(spatial_model(kind), tmp_path, how))
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -85,3 +82,40 @@ def test_pvt_counts_its_products_over_the_reduced_keys():
     each of two blocks: 1,024 matmul MACs, as FlopCounterMode counts them."""
     report = analyze(read_graph("torch:torch_spatial_attention:spatial_model", INPUT, {"kind": "pvt"}))
     assert report.totals.matmul_macs == 2 * 2 * 16 * 4 * 8
+
+
+def test_botnet_counts_its_relative_logits_as_products_with_parameters():
+    """q·R_wᵀ and q·R_hᵀ multiply an activation by a learned (2·8 − 1) × 4 embedding at each of 2 heads × 64 positions:
+    linear MACs (PyTorch's mm), 2 · 2 · 64 · 15 · 4 = 15,360 of them, the embeddings counted once as parameters;
+    q·kᵀ and A·v (2 · 2 · 64 · 64 · 4 = 65,536) are matmul MACs. The tiling of the logits over the other axis is a
+    `broadcast`, no cost."""
+    network = read_graph("torch:torch_spatial_attention:spatial_model", INPUT, {"kind": "botnet"})
+    report = analyze(network)
+    assert report.totals.matmul_macs == 65_536
+    linears = [row for row in report.rows if row.kind == "linear"]
+    assert sum(row.macs for row in linears) == 15_360 and sum(row.params for row in linears) == 2 * 15 * 4
+    assert any(row.kind == "broadcast" for row in report.rows)
+
+
+class _MergedThen(torch.nn.Module):
+    """Windows of a map's tokens merged with the batch, (N·4)×16×C, then an operator that no per-sample reading fits."""
+
+    def __init__(self, then: str):
+        super().__init__()
+        self.then = then
+        self.conv = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x).permute(0, 2, 3, 1).reshape(-1, 2, 4, 2, 4, 8).permute(0, 1, 3, 2, 4, 5).reshape(-1, 16, 8)
+        if self.then == "pad":  # a window of zeros more: the merged dim itself grows
+            return torch.nn.functional.pad(y, (0, 0, 0, 0, 0, 1)).sum()
+        return torch.nn.functional.max_pool1d(y, 2).sum()  # a pool over the channels of 16 positions: the merged dim its batch
+
+
+@pytest.mark.parametrize(("then", "reason"), [("pad", "a padding of the dim that merges the batch"),
+                                              ("maxpool", "MaxPool .*an operator on sequences")])
+def test_what_no_per_sample_reading_fits_on_merged_windows_is_refused_by_name(then, reason, tmp_path):
+    path = tmp_path / "m.onnx"
+    export_onnx(_MergedThen(then).eval(), INPUT, path, fold=False)
+    with pytest.raises(OnnxError, match=reason):
+        read_network(path)

@@ -105,7 +105,7 @@ def test_norms_over_tokens_read_from_their_torch_factory(kind):
 
 
 class _MergedThenRelu(nn.Module):
-    """Tokens flattened with the batch, (N·L)×C, and read by a ReLU: not a BatchNorm1d over them."""
+    """Tokens flattened with the batch, (N·L)×C, read by a ReLU (not a BatchNorm1d) and put back, then pooled."""
 
     def __init__(self):
         super().__init__()
@@ -114,13 +114,15 @@ class _MergedThenRelu(nn.Module):
 
     def forward(self, x):
         y = self.linear(self.conv(x).flatten(2).transpose(1, 2))
-        return y.flatten(0, 1).relu().reshape_as(y)
+        return y.flatten(0, 1).relu().reshape_as(y).mean(1)
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
-def test_merged_tokens_read_by_other_than_a_batch_norm_are_refused_by_name(cli, how, tmp_path):
-    path = _export(_MergedThenRelu().eval(), tmp_path, how)
-    result = cli("analyze", path)
-    assert result.exit_code == 2, result.output
-    assert result.output.startswith(f"{path}: error: ") and "Relu" in result.output and "batch merged into their positions" in result.output
-    assert "Traceback" not in result.output
+def test_merged_tokens_read_by_other_than_a_batch_norm_read_per_sample(how, tmp_path):
+    """The merged tokens are a merged view like windows' (formats/onnx/windows.py): an element-wise operator reads
+    them as they are, the reshape back is the tokens again: PyTorch's params, MACs and output shape."""
+    model = _MergedThenRelu().eval()
+    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, INPUT)
+    report = analyze(read_network(_export(model, tmp_path, how)))
+    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs, report.output_shape) == (params, macs, matmul_macs, out_shape)
+    assert any(row.kind == "relu" for row in report.rows)
