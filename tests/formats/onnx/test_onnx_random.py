@@ -33,7 +33,7 @@ from groupcost.language.raising import raise_spec  # noqa: E402
 from groupcost.language import build, parse_text  # noqa: E402
 from test_onnx_import import folded_bn  # noqa: E402
 from graphgen import LAYERS, MERGES, graphs  # noqa: E402
-from torch_layers import FrozenBatchNorm2d  # noqa: E402
+from torch_layers import FrozenBatchNorm2d, TokenAttention  # noqa: E402
 from torch_named import export_onnx, named_module, trained_batchnorm  # noqa: E402
 from torch_patterns import BLOCKS  # noqa: E402
 from torch_reference import torch_counts_with_matmul  # noqa: E402
@@ -289,6 +289,18 @@ def test_an_unfolded_frozen_batch_norm_is_refused_by_name(tmp_path):
     export_onnx(_Frozen("conv").eval(), (4, 6, 6), path, fold=False)
     with pytest.raises(GroupcostError, match="arithmetic on weights"):
         read_network(path)
+
+
+@pytest.mark.parametrize("how", ["folded", "unfolded", "dynamo"])
+def test_attention_over_the_networks_own_input_keeps_pytorchs_figures(how, tmp_path):
+    """Found by the random graphs: an attention module whose tokens are the network's input, which no node produces
+    (the importer crashed with a KeyError looking for that producer)."""
+    model = torch.nn.Sequential(OrderedDict([("attention", TokenAttention(2, 1, False))])).eval()
+    path = tmp_path / "attention.onnx"
+    export_onnx(model, (2, 3, 3), path, dynamo=how == "dynamo", fold=how != "unfolded")
+    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, (2, 3, 3))
+    report = analyze(read_network(path))
+    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs, report.output_shape) == (params, macs, matmul_macs, out_shape)
 
 
 @pytest.mark.xfail(strict=True, raises=GroupcostError, reason="torch.export folds the norm's affine into Mul and Add of constants it computed, which the file cannot tell from folded parameters: refused by name (export with optimize=False)")
