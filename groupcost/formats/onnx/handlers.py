@@ -14,6 +14,7 @@ from groupcost.formats.onnx.adaptive import recognise_adaptive_pools
 from groupcost.formats.onnx.arithmetic import ARITHMETIC, ON_CONSTANTS, activations_merged
 from groupcost.formats.onnx.constants import constant_operation
 from groupcost.formats.onnx.detection import recognise_box_decodings
+from groupcost.formats.onnx.depth import DEPTH
 from groupcost.formats.onnx.decomposed import (recognise_gelus, recognise_group_norms, recognise_response_norms, recognise_tanh_gelus,
                                                recognise_written_layer_norms)
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
@@ -554,6 +555,7 @@ HANDLERS: dict[str, Handler] = {
     **FOLDED,
     **GATHERS,
     **VIEWS,
+    **DEPTH,
     **{op: _weights_only for op in WEIGHT_SIDE if op not in ("Add", "Mul", "Sub", "Div", "Reshape", "Identity", "Cast", "Clip", "ReduceMean", "ReduceMax",
                                                            "ReduceSum", "ReduceL2")},
     **ARITHMETIC,
