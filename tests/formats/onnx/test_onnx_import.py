@@ -60,7 +60,8 @@ except ImportError:
 
 
 def folded_bn(network) -> int:
-    """Parameters an eval-mode export removes: BN's 2C become a conv bias of C (2C when the conv had one).
+    """Parameters an eval-mode export removes: BN's 2C become a conv bias of C (2C when the conv had one); TorchScript's
+    exporter folds no BN into a transposed conv, in any rank.
 
     A BN after a folded BN folds too: the conv then already has its bias. A conv whose output is
     also read elsewhere, or returned, keeps its BN: the exporter cannot fold into a tensor it must keep.
@@ -74,7 +75,7 @@ def folded_bn(network) -> int:
     for n in network.nodes:
         if not isinstance(n, LayerStep):
             continue
-        if hasattr(n.layer, "geometry"):
+        if hasattr(n.layer, "geometry") and n.type_name not in ("convtranspose", "dwconvtranspose"):  # never folded into a ConvTranspose
             conv_bias[n.name] = n.layer.geometry(n.in_shape).bias
         elif n.type_name == "bn" and n.inputs[0] in conv_bias and readers[n.inputs[0]] == 1 and n.inputs[0] not in network.outputs:
             removed += n.in_shape[0] * (2 if conv_bias[n.inputs[0]] else 1)
