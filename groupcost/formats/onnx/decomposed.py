@@ -14,7 +14,7 @@ import math
 
 from groupcost.formats.onnx.constants import MADE_BY_EXPORTER, PARAMETER_NAME
 from groupcost.formats.onnx.importer import Importer, Recognised
-from groupcost.formats.onnx.shiftless import shift_left_out
+from groupcost.formats.onnx.shiftless import affine_left_out, shift_left_out
 from groupcost.formats.onnx.values import Const, Weight, attributes, tensor_values
 from groupcost.ops import LAYER_TYPES
 
@@ -183,7 +183,9 @@ def recognise_group_norms(imp: Importer) -> None:
             add = _only(imp, scaled, "Add")
             shift = other_operand(add[1], scaled) or "" if add is not None else ""
             beta = _dims_of(imp, shift)
-            if _per_channel(gamma) and (shift_left_out(imp, add[1], scaled) if add is not None else _learned(_initializer(imp, weight))):
+            if add is not None and affine_left_out(mul[1], add[1]):
+                members += [mul[0], add[0]]  # GroupNorm(affine=False) as torch.export writes it
+            elif _per_channel(gamma) and (shift_left_out(imp, add[1], scaled) if add is not None else _learned(_initializer(imp, weight))):
                 members += [mul[0]] if add is None else [mul[0], add[0]]  # a scale and no learned shift (GroupNorm1NoBias)
                 channels, affine, shifted = math.prod(gamma), True, False
                 parameters = (_initializer(imp, weight),) if _initializer(imp, weight) is not None else ()

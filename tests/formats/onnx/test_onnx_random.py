@@ -35,7 +35,7 @@ from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
 from groupcost.language import build, parse_text  # noqa: E402
 from test_onnx_import import folded_bn  # noqa: E402
-from graphgen import LAYERS, MERGES, graphs  # noqa: E402
+from graphgen import LAYERS, MERGES, graphs, nd  # noqa: E402
 from torch_layers import FrozenBatchNorm2d, TokenAttention  # noqa: E402
 from torch_named import export_onnx, named_module, trained_batchnorm  # noqa: E402
 from torch_patterns import BLOCKS  # noqa: E402
@@ -355,6 +355,19 @@ def test_attention_over_the_networks_own_input_keeps_pytorchs_figures(how, tmp_p
     params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, (2, 3, 3))
     report = analyze(read_network(path))
     assert (report.totals.params, report.totals.macs, report.totals.matmul_macs, report.output_shape) == (params, macs, matmul_macs, out_shape)
+
+
+@pytest.mark.parametrize("shape", [(6, 10, 5), (6, 4)], ids=["2d", "1d"])
+@pytest.mark.parametrize("how", ["folded", "unfolded", "dynamo"])
+def test_group_norm_without_affine_has_no_parameters(how, shape, tmp_path):
+    """Found by the random graphs: torch.export writes GroupNorm(affine=False) with a Mul by ones and an Add of zeros
+    that it computed, which were read as a learned scale (C parameters where PyTorch counts none)."""
+    model = torch.nn.Sequential(OrderedDict([("conv", nd("Conv", len(shape) - 1)(6, 6, 1)), ("norm", torch.nn.GroupNorm(2, 6, affine=False))])).eval()
+    path = tmp_path / "norm.onnx"
+    export_onnx(model, shape, path, dynamo=how == "dynamo", fold=how != "unfolded")
+    params, macs, _, out_shape = torch_counts_with_matmul(model, shape)
+    report = analyze(read_network(path))
+    assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape)
 
 
 @pytest.mark.xfail(strict=True, raises=GroupcostError, reason="torch.export folds the norm's affine into Mul and Add of constants it computed, which the file cannot tell from folded parameters: refused by name (export with optimize=False)")
