@@ -49,6 +49,11 @@ def _group_norm_call(node) -> list[str] | None:
     return None
 
 
+def recorded_group_norm(node) -> bool:
+    """Whether torch.export records `node` as part of a group_norm call."""
+    return _group_norm_call(node) is not None
+
+
 def shift_left_out(imp: Importer, add, scaled: str) -> bool:
     """Whether `add`, the Add after a group norm's scale (the Mul whose output is `scaled`), adds no learned shift:
     a fixed zero of one value (TorchScript's 1×1×1), or torch.export's call of group_norm with a bias of None."""
