@@ -161,7 +161,7 @@ def _conv_transpose(imp: Importer, i: int, node, inputs: list) -> Act:
     bias = len(inputs) > 2 and inputs[2] is not None
     layer = LAYER_TYPES["convtranspose"](out=wdims[1] * groups, k=kernel, s=stride, p=pads[:rank], output_padding=output_padding,
                                          d=dilation, groups=groups, bias=bias)
-    return imp.layer(i, node, "convtranspose", layer, x, imp.weight_owner(i, node))
+    return imp.module_call(i, node, imp.layer(i, node, "convtranspose", layer, x, imp.weight_owner(i, node)), tuple(node.input[1:3]))  # a module called again
 
 
 def _folded_batchnorm(node, bias: bool) -> bool:

@@ -387,6 +387,32 @@ def test_group_norm_of_one_channel_keeps_its_scale_and_shift(how, shape, tmp_pat
     assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape)
 
 
+class _TransposedTwice(torch.nn.Module):
+    """One ConvTranspose2d called on the input and on a depthwise conv of it (a decoder's shared upsampling)."""
+
+    def __init__(self):
+        super().__init__()
+        self.dw = torch.nn.Conv2d(3, 3, 5, padding=2, groups=3)
+        self.up = torch.nn.ConvTranspose2d(3, 6, 2, stride=2, bias=False)
+
+    def forward(self, x):
+        return self.up(x) + self.up(self.dw(x))
+
+
+@pytest.mark.parametrize("how", ["folded", "unfolded", "dynamo"])
+def test_a_transposed_conv_called_twice_counts_its_weight_once(how, tmp_path):
+    """Found by the random graphs: a ConvTranspose module called again was counted as two modules (its weight twice,
+    exit 0); it shares its first call's parameters, as a Conv does, in the analysis and in the raised spec."""
+    model = _TransposedTwice().eval()
+    path = tmp_path / "twice.onnx"
+    export_onnx(model, (3, 4, 5), path, dynamo=how == "dynamo", fold=how != "unfolded")
+    params, macs, _, out_shape = torch_counts_with_matmul(model, (3, 4, 5))
+    imported = read_network(path)
+    report = analyze(imported)
+    assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape)
+    assert analyze(build(parse_text(raise_spec(imported), "raised.yaml"), {})).totals == report.totals
+
+
 def test_group_norm_of_one_channel_per_group_over_a_sequence_exported_by_torch_export_keeps_its_shift(tmp_path):
     """GroupNorm(C, C) on C×L: torch.export leaves out the Reshape back, which changes nothing there (it was refused
     by name, its affine taken for constants the exporter computed; the group_norm call it records says what it is)."""
