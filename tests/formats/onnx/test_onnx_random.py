@@ -199,6 +199,10 @@ REFUSED_IN = {
     "attention of one channel: its output projection is a single value, which the importer cannot tell from the scale of the scores, "
     "so the module is not recognised and its token reshapes are refused":
         (re.compile(r"\(node '[^']*': an operator on tokens L×N×C \(the batch second\)"), lambda graph: any(n.kind == "attention" and n.out[0] == 1 for n in graph.nodes)),
+    "attention over each index of a C×T×H×W tensor's first positional dim (batch_dims 1 in 3-D): its heads are not read "
+    "(met in 3-D draws only; in 2-D, MobileViT's patches, they are)":
+        (re.compile(r"\(node '[^']*': multi-head attention whose arguments cannot be read from its operators\)"),
+         lambda graph: any(n.kind == "attention" and n.args.get("batch_dims") and len(n.out) == 4 for n in graph.nodes)),
 }
 """Refusals by name that a draw may meet only where it holds what they name (the reason, its pattern, the test on the drawn graph)."""
 
