@@ -203,6 +203,10 @@ REFUSED_IN = {
     "(met in 3-D draws only; in 2-D, MobileViT's patches, they are)":
         (re.compile(r"\(node '[^']*': multi-head attention whose arguments cannot be read from its operators\)"),
          lambda graph: any(n.kind == "attention" and n.args.get("batch_dims") and len(n.out) == 4 for n in graph.nodes)),
+    "a chunk of a chunk's part: a Slice of a channel range along another axis, which the importer reads along one axis only":
+        (re.compile(r"Slice \(node '[^']*': a slice of other than a channel range or a spatial window\)"),
+         lambda graph: any(n.kind == "chunk" and n.inputs[0].rpartition(".")[0] in {m.name for m in graph.nodes if m.parts}
+                           for n in graph.nodes)),
 }
 """Refusals by name that a draw may meet only where it holds what they name (the reason, its pattern, the test on the drawn graph)."""
 
