@@ -213,11 +213,16 @@ REFUSED_IN = {
 
 def distinct_outputs(path, shapes: tuple) -> tuple:
     """`shapes` less the outputs that the exporter wrote as an Identity of an earlier output (torch.export
-    merges equal computations): the network lists each tensor once."""
+    merges equal computations), or as a Reshape or Slice that keeps its input's shape (a reshape to the same shape,
+    a centre crop to the whole tensor; steps are never negative in the draws): the network lists each tensor once."""
     import onnx
 
-    graph = onnx.load(str(path), load_external_data=False).graph
-    source = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Identity"}
+    model = onnx.load(str(path), load_external_data=False)
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    dims = {v.name: tuple(d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim) for v in [*inferred.input, *inferred.value_info, *inferred.output]}
+    graph = model.graph
+    source = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Identity"
+              or n.op_type in ("Reshape", "Slice") and dims.get(n.output[0]) is not None and dims.get(n.output[0]) == dims.get(n.input[0])}
 
     def root(name: str) -> str:
         while name in source:
