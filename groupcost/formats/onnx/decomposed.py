@@ -14,7 +14,7 @@ import math
 
 from groupcost.formats.onnx.constants import MADE_BY_EXPORTER, PARAMETER_NAME
 from groupcost.formats.onnx.importer import Importer, Recognised
-from groupcost.formats.onnx.shiftless import shift_left_out
+from groupcost.formats.onnx.shiftless import affine_left_out, recorded_group_norm, shift_left_out
 from groupcost.formats.onnx.values import Const, Weight, attributes, tensor_values
 from groupcost.ops import LAYER_TYPES
 
@@ -169,12 +169,14 @@ def recognise_group_norms(imp: Importer) -> None:
         before = imp.order[k_in]
         after = _only(imp, norm.output[0], "Reshape")
         scale = _dims_of(imp, norm.input[1]) if len(norm.input) > 1 else None
-        if before.op_type != "Reshape" or after is None or imp.only_reader(before.output[0]) is None or scale is None:
+        # torch.export leaves out the Reshape back where it changes nothing (one channel a group over a sequence)
+        same_shape = after is None and recorded_group_norm(norm)
+        if before.op_type != "Reshape" or (after is None and not same_shape) or imp.only_reader(before.output[0]) is None or scale is None:
             continue
         groups = math.prod(scale)
         x = before.input[0]
-        members = [k_in, k_norm, after[0]]
-        tensor, channels, affine, parameters = after[1].output[0], None, False, ()
+        members = [k_in, k_norm] if after is None else [k_in, k_norm, after[0]]
+        tensor, channels, affine, parameters = norm.output[0] if after is None else after[1].output[0], None, False, ()
         mul = _only(imp, tensor, "Mul")
         shifted = True
         if mul is not None:
@@ -183,11 +185,13 @@ def recognise_group_norms(imp: Importer) -> None:
             add = _only(imp, scaled, "Add")
             shift = other_operand(add[1], scaled) or "" if add is not None else ""
             beta = _dims_of(imp, shift)
-            if _per_channel(gamma) and (shift_left_out(imp, add[1], scaled) if add is not None else _learned(_initializer(imp, weight))):
+            if add is not None and affine_left_out(mul[1], add[1]):
+                members += [mul[0], add[0]]  # GroupNorm(affine=False) as torch.export writes it
+            elif _channel_values(imp, weight, gamma) and (shift_left_out(imp, add[1], scaled) if add is not None else _learned(_initializer(imp, weight))):
                 members += [mul[0]] if add is None else [mul[0], add[0]]  # a scale and no learned shift (GroupNorm1NoBias)
                 channels, affine, shifted = math.prod(gamma), True, False
                 parameters = (_initializer(imp, weight),) if _initializer(imp, weight) is not None else ()
-            elif _per_channel(gamma) and _per_channel(beta) and math.prod(gamma) == math.prod(beta):
+            elif _channel_values(imp, weight, gamma) and _channel_values(imp, shift, beta) and math.prod(gamma) == math.prod(beta):
                 members += [mul[0], add[0]]
                 channels, affine = math.prod(gamma), True
                 stored = (_initializer(imp, weight), _initializer(imp, shift))
@@ -222,6 +226,13 @@ def _initializer(imp: Importer, tensor: str) -> str | None:
 def _per_channel(dims: tuple[int, ...] | None) -> bool:
     """The dims of one value per channel: every dim 1 but one (C, 1, 1)."""
     return dims is not None and sum(d != 1 for d in dims) == 1
+
+
+def _channel_values(imp: Importer, tensor: str, dims: tuple[int, ...] | None) -> bool:
+    """Whether `tensor` holds one value per channel: per-channel dims, or one stored value (1, 1) for a norm of one
+    channel (an initializer, the norm's own or the exporter's fold of it; TorchScript writes a norm without an
+    affine as Constant nodes, never initializers, which stay element-wise steps)."""
+    return _per_channel(dims) or (dims is not None and len(dims) >= 1 and math.prod(dims) == 1 and _initializer(imp, tensor) is not None)
 
 
 def _dims_of(imp: Importer, tensor: str) -> tuple[int, ...] | None:

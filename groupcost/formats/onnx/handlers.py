@@ -14,6 +14,7 @@ from groupcost.formats.onnx.adaptive import recognise_adaptive_pools
 from groupcost.formats.onnx.arithmetic import ARITHMETIC, ON_CONSTANTS, activations_merged
 from groupcost.formats.onnx.constants import constant_operation
 from groupcost.formats.onnx.detection import recognise_box_decodings
+from groupcost.formats.onnx.depth import DEPTH
 from groupcost.formats.onnx.decomposed import (recognise_gelus, recognise_group_norms, recognise_response_norms, recognise_tanh_gelus,
                                                recognise_written_layer_norms)
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
@@ -159,7 +160,7 @@ def _conv_transpose(imp: Importer, i: int, node, inputs: list) -> Act:
     bias = len(inputs) > 2 and inputs[2] is not None
     layer = LAYER_TYPES["convtranspose"](out=wdims[1] * groups, k=kernel, s=stride, p=pads[:rank], output_padding=output_padding,
                                          d=dilation, groups=groups, bias=bias)
-    return imp.layer(i, node, "convtranspose", layer, x, imp.weight_owner(i, node))
+    return imp.module_call(i, node, imp.layer(i, node, "convtranspose", layer, x, imp.weight_owner(i, node)), tuple(node.input[1:3]))  # a module called again
 
 
 def _folded_batchnorm(node, bias: bool) -> bool:
@@ -551,6 +552,7 @@ HANDLERS: dict[str, Handler] = {
     **FOLDED,
     **GATHERS,
     **VIEWS,
+    **DEPTH,
     **{op: _weights_only for op in WEIGHT_SIDE if op not in ("Add", "Mul", "Sub", "Div", "Reshape", "Identity", "Cast", "Clip", "ReduceMean", "ReduceMax",
                                                            "ReduceSum", "ReduceL2")},
     **ARITHMETIC,

@@ -207,7 +207,7 @@ def recognise_multihead_attention(imp: Importer) -> None:
         inside = {out for n in nodes for out in n.output}
         if not all(t in imp.producers or t in imp.env for t in read - inside):
             continue
-        sources = {t for t in read - inside if _initializer(imp, t) is None and imp.order[imp.producers[t]].op_type != "Constant"}
+        sources = {t for t in read - inside if _initializer(imp, t) is None and (t not in imp.producers or imp.order[imp.producers[t]].op_type != "Constant")}  # the graph input has no producer
         leaks = {out for k in members for out in imp.order[k].output if any(r not in members for r in imp.consumers.get(out, []))}
         floats = [imp.initializers[w] for w in {_initializer(imp, t) for t in read} - {None} if imp.initializers[w].data_type in (1, 10, 11, 16)]
         learned = [tuple(t.dims) for t in floats if math.prod(t.dims) > 1]  # scalars are the scale

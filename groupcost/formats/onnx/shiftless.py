@@ -31,19 +31,38 @@ def fixed_zeros(imp: Importer, tensor: str) -> bool:
     return values is not None and len(values) > 0 and all(v == 0 for v in values)
 
 
+def _group_norm_call(node) -> list[str] | None:
+    """The arguments of the group_norm call torch.export records on `node`, as written, or None."""
+    for prop in node.metadata_props:
+        if prop.key == "pkg.torch.onnx.fx_node":
+            call = _GROUP_NORM_CALL.search(prop.value)
+            if call is not None:
+                return [a.strip() for a in call.group(1).split(",")]
+    return None
+
+
+def recorded_group_norm(node) -> bool:
+    """Whether torch.export records `node` as part of a group_norm call."""
+    return _group_norm_call(node) is not None
+
+
 def shift_left_out(imp: Importer, add, scaled: str) -> bool:
     """Whether `add`, the Add after a group norm's scale (the Mul whose output is `scaled`), adds no learned shift:
     a fixed zero of one value (TorchScript's 1×1×1), or torch.export's call of group_norm with a bias of None."""
     shift = next((name for name in add.input if name != scaled), None)
     if shift is None:
         return False
-    for prop in add.metadata_props:
-        if prop.key == "pkg.torch.onnx.fx_node":
-            call = _GROUP_NORM_CALL.search(prop.value)
-            if call is not None:
-                args = [a.strip() for a in call.group(1).split(",")]
-                return len(args) > 3 and args[3] == "None"
+    args = _group_norm_call(add)
+    if args is not None:
+        return len(args) > 3 and args[3] == "None"
     return _constant_count(imp, shift) == 1 and fixed_zeros(imp, shift)
+
+
+def affine_left_out(mul, add) -> bool:
+    """Whether the Mul and Add after a group norm are torch.export's of a group_norm called with neither weight nor
+    bias (`affine=False`): a scale of ones and a shift of zeros that it computed, no parameters."""
+    calls = [_group_norm_call(node) for node in (mul, add)]
+    return all(args is not None and len(args) > 3 and args[2] == args[3] == "None" for args in calls)
 
 
 def _constant_count(imp: Importer, tensor: str) -> int | None:

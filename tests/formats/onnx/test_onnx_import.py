@@ -61,24 +61,37 @@ except ImportError:
 
 
 def folded_bn(network) -> int:
-    """Parameters an eval-mode export removes: BN's 2C become a conv bias of C (2C when the conv had one).
+    """Parameters an eval-mode export removes: BN's 2C become a conv bias of C (2C when the conv had one); TorchScript's
+    exporter folds no BN into a transposed conv, in any rank.
 
     A BN after a folded BN folds too: the conv then already has its bias. A conv whose output is
-    also read elsewhere, or returned, keeps its BN: the exporter cannot fold into a tensor it must keep.
+    also read elsewhere, or returned, keeps its BN: the exporter cannot fold into a tensor it must keep. A BN module
+    called again (`share:`) keeps its 2C in the file while any call is not folded.
     """
     readers: dict[str, int] = {}
     for n in network.nodes:
         for name in n.inputs:
             readers[name] = readers.get(name, 0) + 1
+    calls: dict[str, int] = {}  # a BN module's calls (`share:`)
+    for n in network.nodes:
+        if isinstance(n, LayerStep) and n.type_name == "bn":
+            calls[n.shares or n.name] = calls.get(n.shares or n.name, 0) + 1
     conv_bias: dict[str, bool] = {}  # tensors a BN can fold into: a conv's output, with or without a bias
+    folded: dict[str, int] = {}  # a module called more than once: its calls folded, and its 2C
     removed = 0
     for n in network.nodes:
         if not isinstance(n, LayerStep):
             continue
-        if hasattr(n.layer, "geometry"):
+        if hasattr(n.layer, "geometry") and n.type_name not in ("convtranspose", "dwconvtranspose"):  # never folded into a ConvTranspose
             conv_bias[n.name] = n.layer.geometry(n.in_shape).bias
         elif n.type_name == "bn" and n.inputs[0] in conv_bias and readers[n.inputs[0]] == 1 and n.inputs[0] not in network.outputs:
-            removed += n.in_shape[0] * (2 if conv_bias[n.inputs[0]] else 1)
+            module = n.shares or n.name
+            if calls[module] == 1:
+                removed += n.in_shape[0] * (2 if conv_bias[n.inputs[0]] else 1)
+            else:  # the calls not folded keep the module's 2C; each folded one gives its conv a bias of C
+                removed -= 0 if conv_bias[n.inputs[0]] else n.in_shape[0]
+                folded[module] = folded.get(module, 0) + 1
+                removed += 2 * n.in_shape[0] if folded[module] == calls[module] else 0
             conv_bias[n.name] = True
     return removed
 
