@@ -18,6 +18,7 @@ from typing import Any
 
 from groupcost.formats.onnx.arranged import made
 from groupcost.formats.onnx.names import PRODUCER, clean, module_path, weight_path
+from groupcost.formats.onnx.tied import one_trained_parameter
 from groupcost.formats.onnx.values import (UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, Sequences, TokensFirst, Unknown, Unsupported, Value,
                                            Weight, require_onnx, tensor_values)
 from groupcost.formats.onnx.wire import MAX_NODES
@@ -428,6 +429,7 @@ class Importer:
 
         One module called again reads the same weights from the same module path (TorchScript numbers
         the later calls' scopes `conv_1`, `conv_2`; groupcost's own export names each call as its step).
+        A trained kernel read by two module paths is one module held at both (ShaResNet's shared convs, tied.py).
         Two modules whose equal initializers PyTorch's exporter merged (an untrained constant fill), or
         readers that differ in arguments or shapes, are refused by name; with `constant_fills` (a norm's
         scale and shift, ones and zeros in every untrained model) two modules, or a node with no module
@@ -442,7 +444,8 @@ class Importer:
             return y
         step = self.builder.nodes[-1]
         owner = next(s for s in self.builder.nodes if s.name == owner_name)
-        if _module_of_call(self.paths[k]) != _module_of_call(self.paths[i]) and self.model.producer_name != PRODUCER:
+        if _module_of_call(self.paths[k]) != _module_of_call(self.paths[i]) and self.model.producer_name != PRODUCER \
+                and not one_trained_parameter(self.initializers.get(weights[0]), self.folder):  # one module held at two places
             problem = f"they are the modules '{self.paths[k] or '?'}' and '{self.paths[i] or '?'}' (PyTorch's exporters merge equal initializers of two modules)"
         elif owned != weights:
             problem = f"'{owner_name}' reads {', '.join(owned)} and this one {', '.join(weights)}"
