@@ -30,6 +30,7 @@ from groupcost.formats.onnx.tokens import merged_batchnorm
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, MergedTokens, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
 from groupcost.formats.onnx.views import VIEWS
 from groupcost.formats.onnx.weights import WEIGHT_SIDE, folded_standardisation, is_binomial, stored_values
+from groupcost.formats.onnx.weight_slices import check_weight_slices
 from groupcost.formats.onnx.windows import read_merged
 from groupcost.ops import LAYER_TYPES, format_shape
 
@@ -571,5 +572,5 @@ OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_
                                                                    recognise_tanh_gelus, recognise_group_norms, recognise_response_norms,
                                                                    recognise_written_layer_norms, recognise_box_decodings, recognise_projected_encodings,
                                                                    recognise_adaptive_pools),
-                      tables_and_weights, read_merged)
+                      tables_and_weights, read_merged, finishers=(check_weight_slices,))
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

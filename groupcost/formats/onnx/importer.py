@@ -64,6 +64,7 @@ class Operators:
     merged: Callable[[Importer, int, Any, list], tuple[list | None, list]] | None = None
     """Tensors whose first dim merges the batch with others (groupcost.formats.onnx.windows): (the node's outputs, or
     None for the handlers to read it, and its inputs as they are to read them)."""
+    finishers: tuple[Callable[[Importer], None], ...] = ()  # checks over the whole graph once every node is read
 
 
 class Importer:
@@ -90,6 +91,7 @@ class Importer:
         self.crops: dict = {}  # Cropped view → its crop layer's output, made once
         self.aliases: dict[str, str] = {}  # an Identity's output → its input
         self.views: dict = {}  # ChannelsLast or GroupedView → the layers it stands for, made once
+        self.weight_slices: dict[str, tuple[str, tuple]] = {}  # a Slice of a weight's output → (the weight, the block it takes)
 
     # errors ---------------------------------------------------------------------------
 
@@ -131,6 +133,8 @@ class Importer:
         if self.unsupported:
             listed = ", ".join(f"{op} (node '{where}'{': ' + why if why else ''})" for op, (where, why) in self.unsupported.items())
             raise OnnxError(f"unsupported operators: {listed}", "`groupcost import --allow-unknown` keeps them as opaque layers in a spec", self.loc)
+        for finish in self.operators.finishers:
+            finish(self)
         outputs = []
         for out in graph.output:
             value = self.env.get(out.name)
