@@ -394,7 +394,16 @@ def _clip(imp: Importer, i: int, node, inputs: list) -> Act:
     if (low is None) != (high is None) and isinstance(low if high is None else high, (int, float)):  # F.normalize's clamp_min(eps)
         op, bound = ("max", low) if high is None else ("min", high)
         return imp.layer(i, node, "elementwise", LAYER_TYPES["elementwise"](op=op, value=float(bound)), x)
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low < high:
+        return _clamped(imp, i, node, x, float(low), float(high))
     raise Unsupported(f"a clip to [{low}, {high}] (groupcost knows relu6: [0, 6])")
+
+
+def _clamped(imp: Importer, i: int, node, x: Act, low: float, high: float) -> Act:
+    """`torch.clamp(x, low, high)` with other bounds than relu6's (GhostNet's hard sigmoid, clamp(x, 0, 1)):
+    the larger of x and `low`, then the smaller of that and `high`; no parameters, no MACs."""
+    y = imp.layer(i, node, "elementwise", LAYER_TYPES["elementwise"](op="max", value=low), x)
+    return imp.layer(i, node, "elementwise", LAYER_TYPES["elementwise"](op="min", value=high), y)
 
 
 def _prelu(imp: Importer, i: int, node, inputs: list) -> Act:
