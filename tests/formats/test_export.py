@@ -580,7 +580,6 @@ IMPORT_AS = {
     "identity": "exported as Identity, which the importer drops",
     "groupnorm": "exported as Reshape, InstanceNormalization, Reshape, Mul, Add: the importer reads no such pattern yet",
     "instancenorm": "the importer reads no InstanceNormalization yet",
-    "pixelshuffle": "the importer reads no DepthToSpace yet",
     "pixelunshuffle": "exported as Reshape, Transpose, Reshape: the importer reads no such pattern yet",
     "adaptive_maxpool": "exported as a MaxPool: it imports as maxpool",
     "adaptive_avgpool": "exported as an AveragePool (where its window divides the input): it imports as avgpool",

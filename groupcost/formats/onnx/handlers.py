@@ -12,6 +12,7 @@ import re
 
 from groupcost.formats.onnx.adaptive import recognise_adaptive_pools
 from groupcost.formats.onnx.arithmetic import ARITHMETIC, ON_CONSTANTS, activations_merged
+from groupcost.formats.onnx.bounded import clamped, depth_to_space
 from groupcost.formats.onnx.constants import constant_operation
 from groupcost.formats.onnx.detection import recognise_box_decodings
 from groupcost.formats.onnx.decomposed import (recognise_gelus, recognise_group_norms, recognise_response_norms, recognise_tanh_gelus,
@@ -395,15 +396,8 @@ def _clip(imp: Importer, i: int, node, inputs: list) -> Act:
         op, bound = ("max", low) if high is None else ("min", high)
         return imp.layer(i, node, "elementwise", LAYER_TYPES["elementwise"](op=op, value=float(bound)), x)
     if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low < high:
-        return _clamped(imp, i, node, x, float(low), float(high))
+        return clamped(imp, i, node, x, float(low), float(high))
     raise Unsupported(f"a clip to [{low}, {high}] (groupcost knows relu6: [0, 6])")
-
-
-def _clamped(imp: Importer, i: int, node, x: Act, low: float, high: float) -> Act:
-    """`torch.clamp(x, low, high)` with other bounds than relu6's (GhostNet's hard sigmoid, clamp(x, 0, 1)):
-    the larger of x and `low`, then the smaller of that and `high`; no parameters, no MACs."""
-    y = imp.layer(i, node, "elementwise", LAYER_TYPES["elementwise"](op="max", value=low), x)
-    return imp.layer(i, node, "elementwise", LAYER_TYPES["elementwise"](op="min", value=high), y)
 
 
 def _prelu(imp: Importer, i: int, node, inputs: list) -> Act:
@@ -553,6 +547,7 @@ HANDLERS: dict[str, Handler] = {
     "Mish": _activation("mish"),
     "Softmax": _activation("softmax"),
     "Clip": _clip,
+    "DepthToSpace": depth_to_space,
     "PRelu": _prelu,
     "LRN": _lrn,
     "Add": _binary("add"),

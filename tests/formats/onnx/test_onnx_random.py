@@ -106,8 +106,8 @@ def test_random_networks_keep_their_figures_through_onnx(tmp_path_factory, text)
 # through each exporter. Left out, per exporter, with the reason:
 NOT_READ = {
     "dynamo": {
-        "pixelshuffle": "torch.export writes DepthToSpace/SpaceToDepth, which the importer refuses by name",
-        "pixelunshuffle": "as pixelshuffle",
+        "pixelshuffle": "torch.export writes DepthToSpace, read and checked in test_onnx_subpixel; not drawn here, where it would move the derandomized draws",
+        "pixelunshuffle": "torch.export writes SpaceToDepth, which the importer refuses by name",
         "layernorm": "torch.export writes LayerNormalization over the channels of a permuted tensor, refused by name",
         "pad": "torch.export cannot convert reflect and replicate pads (the exporter fails, not groupcost)",
         "adaptive_pool": "torch.export cannot convert an adaptive max pool (the exporter fails)",
