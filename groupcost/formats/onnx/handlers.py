@@ -12,6 +12,7 @@ import re
 
 from groupcost.formats.onnx.adaptive import recognise_adaptive_pools
 from groupcost.formats.onnx.arithmetic import ARITHMETIC, ON_CONSTANTS, activations_merged
+from groupcost.formats.onnx.bounded import clamped
 from groupcost.formats.onnx.constants import constant_operation
 from groupcost.formats.onnx.detection import recognise_box_decodings
 from groupcost.formats.onnx.depth import DEPTH
@@ -30,6 +31,7 @@ from groupcost.formats.onnx.tables import GATHERS, table_add, tables_and_weights
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
 from groupcost.formats.onnx.views import VIEWS
 from groupcost.formats.onnx.weights import WEIGHT_SIDE, folded_standardisation, is_binomial, stored_values
+from groupcost.formats.onnx.weight_slices import check_weight_slices
 from groupcost.formats.onnx.windows import read_merged
 from groupcost.ops import LAYER_TYPES, format_shape
 
@@ -391,6 +393,8 @@ def _clip(imp: Importer, i: int, node, inputs: list) -> Act:
     if (low is None) != (high is None) and isinstance(low if high is None else high, (int, float)):  # F.normalize's clamp_min(eps)
         op, bound = ("max", low) if high is None else ("min", high)
         return imp.layer(i, node, "elementwise", LAYER_TYPES["elementwise"](op=op, value=float(bound)), x)
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low < high:
+        return clamped(imp, i, node, x, float(low), float(high))
     raise Unsupported(f"a clip to [{low}, {high}] (groupcost knows relu6: [0, 6])")
 
 
@@ -570,5 +574,5 @@ OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_
                                                                    recognise_tanh_gelus, recognise_group_norms, recognise_response_norms,
                                                                    recognise_written_layer_norms, recognise_box_decodings, recognise_projected_encodings,
                                                                    recognise_adaptive_pools),
-                      tables_and_weights, read_merged)
+                      tables_and_weights, read_merged, finishers=(check_weight_slices,))
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

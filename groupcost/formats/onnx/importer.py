@@ -18,6 +18,7 @@ from typing import Any
 
 from groupcost.formats.onnx.arranged import made
 from groupcost.formats.onnx.names import PRODUCER, clean, module_path, weight_path
+from groupcost.formats.onnx.tied import one_trained_parameter
 from groupcost.formats.onnx.values import (UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, Sequences, TokensFirst, Unknown, Unsupported, Value,
                                            Weight, require_onnx, tensor_values)
 from groupcost.formats.onnx.wire import MAX_NODES
@@ -63,6 +64,7 @@ class Operators:
     merged: Callable[[Importer, int, Any, list], tuple[list | None, list]] | None = None
     """Tensors whose first dim merges the batch with others (groupcost.formats.onnx.windows): (the node's outputs, or
     None for the handlers to read it, and its inputs as they are to read them)."""
+    finishers: tuple[Callable[[Importer], None], ...] = ()  # checks over the whole graph once every node is read
 
 
 class Importer:
@@ -89,6 +91,7 @@ class Importer:
         self.crops: dict = {}  # Cropped view → its crop layer's output, made once
         self.aliases: dict[str, str] = {}  # an Identity's output → its input
         self.views: dict = {}  # ChannelsLast or GroupedView → the layers it stands for, made once
+        self.weight_slices: dict[str, tuple[str, tuple]] = {}  # a Slice of a weight's output → (the weight, the block it takes)
 
     # errors ---------------------------------------------------------------------------
 
@@ -130,6 +133,8 @@ class Importer:
         if self.unsupported:
             listed = ", ".join(f"{op} (node '{where}'{': ' + why if why else ''})" for op, (where, why) in self.unsupported.items())
             raise OnnxError(f"unsupported operators: {listed}", "`groupcost import --allow-unknown` keeps them as opaque layers in a spec", self.loc)
+        for finish in self.operators.finishers:
+            finish(self)
         outputs = []
         for out in graph.output:
             value = self.env.get(out.name)
@@ -428,6 +433,7 @@ class Importer:
 
         One module called again reads the same weights from the same module path (TorchScript numbers
         the later calls' scopes `conv_1`, `conv_2`; groupcost's own export names each call as its step).
+        A trained kernel read by two module paths is one module held at both (ShaResNet's shared convs, tied.py).
         Two modules whose equal initializers PyTorch's exporter merged (an untrained constant fill), or
         readers that differ in arguments or shapes, are refused by name; with `constant_fills` (a norm's
         scale and shift, ones and zeros in every untrained model) two modules, or a node with no module
@@ -442,7 +448,8 @@ class Importer:
             return y
         step = self.builder.nodes[-1]
         owner = next(s for s in self.builder.nodes if s.name == owner_name)
-        if _module_of_call(self.paths[k]) != _module_of_call(self.paths[i]) and self.model.producer_name != PRODUCER:
+        if _module_of_call(self.paths[k]) != _module_of_call(self.paths[i]) and self.model.producer_name != PRODUCER \
+                and not one_trained_parameter(self.initializers.get(weights[0]), self.folder):  # one module held at two places
             problem = f"they are the modules '{self.paths[k] or '?'}' and '{self.paths[i] or '?'}' (PyTorch's exporters merge equal initializers of two modules)"
         elif owned != weights:
             problem = f"'{owner_name}' reads {', '.join(owned)} and this one {', '.join(weights)}"

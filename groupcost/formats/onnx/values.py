@@ -101,6 +101,7 @@ class Weight:
     name: str
     dims: tuple[int, ...]
     standardised: Standardised | None = None
+    box: tuple[tuple[int, int], ...] | None = None  # the part of the initializer it is ((start, stop) per axis: a Slice of it), None: all of it
 
     @property
     def size(self) -> int:

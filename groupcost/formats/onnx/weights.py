@@ -20,12 +20,13 @@ from dataclasses import replace
 from groupcost.formats.onnx.constants import MADE_BY_EXPORTER, PARAMETER_NAME
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.values import Const, Standardised, Unsupported, Weight, attributes, tensor_values
+from groupcost.formats.onnx.weight_slices import sliced_weight
 from groupcost.ops.conv_weights import binomial_kernel
 
 _ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"}
 _UNARY = {"Sqrt", "Reciprocal", "Neg", "Abs", "Cast", "Exp", "Log", "Clip"}  # Identity: a passthrough, which records the alias
 _REDUCTIONS = {"ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceL2", "ReduceMax", "ReduceMin"}
-WEIGHT_SIDE = _ELEMENTWISE | _UNARY | _REDUCTIONS | {"Reshape"}
+WEIGHT_SIDE = _ELEMENTWISE | _UNARY | _REDUCTIONS | {"Reshape", "Slice"}
 """The operators read on weights; anything else on a weight goes to its handler."""
 
 
@@ -50,6 +51,8 @@ def weight_side(imp: Importer, node, inputs: list) -> Weight | None:
         return _standardised(imp, node, inputs) if values[0] is first else None
     if node.op_type == "Reshape":
         return _reshaped(imp, node, first, inputs[1])
+    if node.op_type == "Slice":
+        return sliced_weight(imp, node, first, inputs) if values[0] is first else None
     if node.op_type in _REDUCTIONS:
         return _reduced(imp, node, first, inputs)
     if node.op_type in _UNARY:

@@ -1,0 +1,32 @@
+"""One kernel read by the nodes of two modules: one parameter the modules share, or two modules' equal kernels merged.
+
+PyTorch's exporters write a parameter once, however many modules hold it: ShaResNet (Boulch 2017) registers
+one 3×3 conv in every residual unit of a stage, and the file's later units read the first unit's
+`stage1.unit1.body.conv2.conv.weight`. TorchScript's exporter in eval mode also merges initializers of
+equal values, and untrained models have such: constant fills, and deterministic inits (Dirac's identity
+kernels, bilinear upsampling) that repeat few values. A kernel whose values are nearly all distinct
+is neither: a random or trained parameter, which two modules read only where they hold it both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from groupcost.formats.onnx.values import tensor_values
+
+VALUES_READ = 4096
+"""Values read from the start of a kernel to tell a trained parameter from a fill or a deterministic init."""
+FEWEST_VALUES = 64
+"""A kernel of fewer values than this (a 1×1 conv of a few channels) cannot be told apart: two modules may have merged."""
+DISTINCT_SHARE = 0.9
+"""The share of the values read that must be distinct for a trained (or random) kernel."""
+
+
+def one_trained_parameter(initializer, folder: Path | None) -> bool:
+    """Whether an initializer read by two modules is one parameter they share: its first values nearly all distinct."""
+    if initializer is None:
+        return False
+    values = tensor_values(initializer, folder, VALUES_READ, VALUES_READ)
+    if values is None or len(values) < FEWEST_VALUES:
+        return False
+    return len(set(values)) >= DISTINCT_SHARE * len(values)

@@ -1,0 +1,79 @@
+"""One conv module held by several blocks (ShaResNet's shared weights), read from ONNX: a `share:` of its
+first call, parameters once and MACs per call; two modules' equal kernels merged by the exporter are refused.
+
+References: PyTorch's own counts of torch modules written here (tests/torch_shared_weights.py), exported three
+ways; the folded export's count is PyTorch's count of the same network with a conv per block, less its folded norms.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from groupcost.errors import GroupcostError  # noqa: E402
+from groupcost.formats.onnx.reader import read_network  # noqa: E402
+from groupcost.graph.analysis import analyze  # noqa: E402
+from groupcost.graph.network import LayerStep  # noqa: E402
+from groupcost.language import build, parse_text  # noqa: E402
+from groupcost.language.raising import raise_spec  # noqa: E402
+from groupcost.sources import read_graph  # noqa: E402
+from test_onnx_patterns import EXPORTERS, export  # noqa: E402
+from torch_cnn_patterns import foldable_norms  # noqa: E402
+from torch_named import export_onnx  # noqa: E402
+from torch_reference import torch_counts_with_matmul  # noqa: E402
+from torch_shared_weights import DiracTwins, shared_conv_stage  # noqa: E402
+
+INPUT = (3, 32, 32)
+SHARED_NORMS = {f"stage.{k}.bn2" for k in range(3)}
+"""The norms after the shared conv: torch.export keeps them (folding one into the kernel would change it for every block)."""
+
+
+def expected_params(how: str) -> int:
+    """PyTorch's count of the graph each exporter writes."""
+    model = shared_conv_stage()
+    params = torch_counts_with_matmul(model, INPUT)[0]
+    folded = foldable_norms(model, INPUT)
+    if how == "unfolded":
+        return params
+    if how == "dynamo":
+        return params - sum(c for name, c in folded.items() if name not in SHARED_NORMS)
+    apart = shared_conv_stage(share=False)  # TorchScript folds each block's norm into a copy of the kernel of its own
+    return torch_counts_with_matmul(apart, INPUT)[0] - sum(foldable_norms(apart, INPUT).values())
+
+
+def assert_shared(network, how: str, path: str = "analyze") -> None:
+    model = shared_conv_stage()
+    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, INPUT)
+    report = analyze(network)
+    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs) == (expected_params(how), macs, matmul_macs), (how, path)
+    assert tuple(s for _, s in report.outputs) == (out_shape,), (how, path)
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_a_conv_held_by_every_block_counts_once(how, tmp_path):
+    graph = read_network(export(shared_conv_stage(), INPUT, tmp_path, how))
+    assert_shared(graph, how)
+    convs = {s.name: s.shares for s in graph.nodes if isinstance(s, LayerStep) and s.type_name == "conv" and s.name.endswith("conv2")}
+    if how == "folded":
+        assert set(convs.values()) == {None}  # every block's kernel of its own, its norm folded in
+    else:
+        assert convs == {"stage.0.conv2": None, "stage.1.conv2": "stage.0.conv2", "stage.2.conv2": "stage.0.conv2"}, how
+    text = raise_spec(graph)
+    assert_shared(build(parse_text(text, "<raised>"), {}), how, "import")
+    assert (text.count("share: \"0.conv2\"") == 2) == (how != "folded")
+
+
+def test_a_conv_held_by_every_block_reads_from_its_torch_factory():
+    assert_shared(read_graph("torch:torch_shared_weights:shared_conv_stage", INPUT, {}), "unfolded", "torch:")
+
+
+def test_two_modules_whose_equal_kernels_the_exporter_merged_are_refused(tmp_path):
+    """Untrained, both convs are Dirac's identity: the exporter writes one initializer, which both read. Counted
+    once, it would be 576 params where PyTorch counts 1,152."""
+    path = tmp_path / "dirac.onnx"
+    export_onnx(DiracTwins().eval(), (8, 8, 8), path, fold=True)
+    assert len(onnx.load(str(path)).graph.initializer) == 1
+    with pytest.raises(GroupcostError, match="they are the modules 'conv1' and 'conv2'"):
+        read_network(path)
