@@ -8,6 +8,8 @@ import math
 import torch
 from torch import nn
 
+from torch_ghost import GhostBottleneck
+from torch_subpixel import DenseUpsamplingHead
 from torch_token_mixers import TOKEN_MIXER_PATTERNS
 
 
@@ -470,6 +472,8 @@ CNN_PATTERNS = {
     "mixed_kernel": (MixedKernelNet, (3, 16, 16)),
     **TOKEN_MIXER_PATTERNS,
     "tf_same_padding": (TfSamePaddingNet, (3, 30, 30)),
+    "ghost_clamp": (GhostBottleneck, (3, 32, 32)),
+    "dense_upsampling": (DenseUpsamplingHead, (3, 32, 32)),
 }
 """kind → (module class, input shape C, H, W), as tests/torch_patterns.py's PATTERNS."""
 

@@ -50,11 +50,3 @@ class GhostBottleneck(nn.Module):
         x = torch.relu(self.stem(x))
         x = x + self.project(self.se(self.expand(x)))
         return self.fc(x.mean((2, 3)))
-
-
-def ghost_bottleneck() -> nn.Module:
-    """The factory `torch:` reads; trained-looking norms, as exported models have them."""
-    from torch_named import trained_batchnorm
-
-    torch.manual_seed(0)
-    return trained_batchnorm(GhostBottleneck().eval())

@@ -22,11 +22,3 @@ class DenseUpsamplingHead(nn.Module):
 
     def forward(self, x):
         return self.shuffle(self.duc(self.encoder(x)))
-
-
-def dense_upsampling_head() -> nn.Module:
-    """The factory `torch:` reads; trained-looking norms, as exported models have them."""
-    from torch_named import trained_batchnorm
-
-    torch.manual_seed(0)
-    return trained_batchnorm(DenseUpsamplingHead().eval())
