@@ -160,10 +160,10 @@ class LearnedTokens(nn.Module):
 
     def __init__(self, channels: int, tokens: int):
         super().__init__()
-        self.tokens = nn.Parameter(torch.randn(1, channels, tokens))
+        self.token = nn.Parameter(torch.randn(1, channels, tokens))
 
     def forward(self, x):
-        return torch.cat([self.tokens.expand(x.shape[0], -1, -1), x], 2)
+        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], 2)
 
 
 class FourierEncoding(nn.Conv2d):
@@ -388,6 +388,8 @@ def layer_module(step: LayerStep) -> nn.Module:
         return Function(FUNCTIONS[layer.fn])
     if name == "grn":
         return ResponseNorm(x[0], channels_last=False, eps=layer.eps)
+    if name == "class_token":
+        return LearnedTokens(x[0], layer.tokens)
     if name == "gelu":
         return nn.GELU(approximate=layer.approximate)
     return ACTIVATIONS[name]()
