@@ -67,4 +67,4 @@ def _step_name(parameter: str) -> str:
     """The step's name: the parameter's (`cls_token`), less `.token`, the name groupcost's own export gives it."""
     from groupcost.formats.onnx.names import clean
 
-    return clean(parameter[: -len(".token")] if parameter.endswith(".token") else parameter)
+    return clean(parameter.removesuffix(".token"))
