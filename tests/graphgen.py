@@ -23,7 +23,8 @@ convolutions of the input's rank (grouped, depthwise, strided, dilated, padded s
 per side or `same`), pointwise and depthwise convs, transposed convs (groups, stride, padding,
 output_padding, dilation), bn, layernorm (over the channels at every position), groupnorm,
 instancenorm, layerscale, bias_table (a learned table added through a fixed index), fourier_position (a projected
-Fourier encoding of the positions), activations, max/avg pools, gap, gmp, adaptive pools, upsample
+Fourier encoding of the positions), class_token (learned tokens put first on a C × L input), activations,
+max/avg pools, gap, gmp, adaptive pools, upsample
 (nearest or the rank's interpolation, align_corners, by scale or size), centre crops, pads
 (constant, reflect, replicate), pixel (un)shuffle (2-D), `linear` on the channels at every
 position, flatten and fc (alone or as a classifier head); layers sized `to:` an earlier tensor
@@ -632,6 +633,16 @@ def draw_fourier_position(draw, x: Shape) -> Op | None:
         return None
     features = 4 * draw(st.integers(1, 3))
     return Op("fourier_position", {"features": features}, x, lambda: _torch_layers().FourierEncoding(x, features, 10000.0, True, x[1:]))
+
+
+@layer("class_token", weight=1)
+def draw_class_token(draw, x: Shape) -> Op | None:
+    """Learned tokens put before the tokens of a C × L input (ViT's class token, DeiT's two)."""
+    if len(x) != 2 or x[1] + 2 > MAX_POSITIONS[1] or x[0] == 4:  # 4 × A stays for dist2bbox's distances
+        return None
+    tokens = draw(st.integers(1, 2))
+    return Op("class_token", {"tokens": tokens} if tokens > 1 or draw(st.booleans()) else {}, (x[0], x[1] + tokens),
+              lambda: _torch_layers().LearnedTokens(x[0], tokens))
 
 
 ACTIVATIONS = {"relu": "ReLU", "relu6": "ReLU6", "sigmoid": "Sigmoid", "hswish": "Hardswish", "silu": "SiLU", "tanh": "Tanh", "identity": "Identity"}

@@ -154,6 +154,18 @@ class GatheredTable(nn.Module):
         return x + self.table[:, self.index]
 
 
+class LearnedTokens(nn.Module):
+    """ViT's class token (DeiT's class and distillation tokens) on channels-first tokens N × C × L: `tokens` learned
+    vectors of C values, the same for every sample, put before the L tokens."""
+
+    def __init__(self, channels: int, tokens: int):
+        super().__init__()
+        self.token = nn.Parameter(torch.randn(1, channels, tokens))
+
+    def forward(self, x):
+        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], 2)
+
+
 class FourierEncoding(nn.Conv2d):
     """x + conv1x1(P) (XCiT §3, after DETR): P holds, for each position of the rows × cols map, sin and cos of its
     row and column counted from a mask of ones and normalised to 2π, over the wavelengths 10000^(2⌊k/2⌋/half)."""
@@ -376,6 +388,8 @@ def layer_module(step: LayerStep) -> nn.Module:
         return Function(FUNCTIONS[layer.fn])
     if name == "grn":
         return ResponseNorm(x[0], channels_last=False, eps=layer.eps)
+    if name == "class_token":
+        return LearnedTokens(x[0], layer.tokens)
     if name == "gelu":
         return nn.GELU(approximate=layer.approximate)
     return ACTIVATIONS[name]()

@@ -6,7 +6,6 @@ Dense upsampling convolution (Wang et al. 2018, "Understanding Convolution for S
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 

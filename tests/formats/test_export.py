@@ -40,7 +40,7 @@ NO_PYTORCH = (("dwsep", MACRO), ("chunk", CHUNK), ("opaque", OPAQUE_REASON))
 NO_ONNX = (("dwsep", MACRO), ("chunk", CHUNK), ("opaque", OPAQUE_REASON))
 """Registered types without ONNX nodes of their own, and why."""
 NOT_YET = "the raised form has no constructor for it yet; the graph form writes it"
-NOT_RAISED = (("convtranspose", NOT_YET), ("dwconvtranspose", NOT_YET), ("upsample", NOT_YET), ("crop", NOT_YET), ("pad", NOT_YET), ("adaptive_maxpool", NOT_YET), ("frozenbn", NOT_YET), ("dist2bbox", NOT_YET), ("elementwise", NOT_YET), ("reduce", NOT_YET), ("bias_table", NOT_YET), ("fourier_position", NOT_YET),
+NOT_RAISED = (("convtranspose", NOT_YET), ("dwconvtranspose", NOT_YET), ("upsample", NOT_YET), ("crop", NOT_YET), ("pad", NOT_YET), ("adaptive_maxpool", NOT_YET), ("frozenbn", NOT_YET), ("dist2bbox", NOT_YET), ("elementwise", NOT_YET), ("reduce", NOT_YET), ("bias_table", NOT_YET), ("fourier_position", NOT_YET), ("class_token", NOT_YET),
               ("opaque", OPAQUE_REASON),
               ("chunk", "its parts are tensors of their own, which the raised form's chains do not name; the graph form writes them"))
 """Types the raised PyTorch form leaves to the graph form (the export falls back, saying which)."""
@@ -260,10 +260,11 @@ def test_exported_module_computes_what_the_numpy_executor_computes():
     x = np.random.default_rng(1).standard_normal((2, *network.input_shape)).astype(np.float32)
     _, steps = forward(network, x, weights, keep_outputs=True)
     with torch.no_grad():
-        probs, heads, boxes = model(torch.from_numpy(x))
+        probs, heads, boxes, tokens = model(torch.from_numpy(x))
     np.testing.assert_allclose(probs.numpy(), steps["probs"], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(heads.numpy(), steps["heads_act"], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(boxes.numpy(), steps["boxes"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(tokens.numpy(), steps["cls"], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("path", EVERY_RANK, ids=lambda p: p.stem)
@@ -588,6 +589,8 @@ IMPORT_AS = {
     "slice": "not in importable_layers.yaml: the importer maps no Slice to it yet",
     "chunk": "a macro of slices: not in importable_layers.yaml yet",
     "reshape": "not in importable_layers.yaml: the importer maps no Reshape to it yet",
+    "class_token": "not in importable_layers.yaml, whose tokens C × L would come from a flatten read back as reshape: "
+                   "tests/formats/onnx/test_onnx_class_tokens.py reads it back from groupcost's own export",
     "transpose": "not in importable_layers.yaml: the importer maps no Transpose to it yet",
     "permute": "not in importable_layers.yaml: the importer maps no Transpose to it yet",
     "broadcast": "not in importable_layers.yaml: the importer makes it of an Expand only where no broadcasting merge reads it",

@@ -211,9 +211,9 @@ def test_every_registered_type_is_drawn_or_falls_back():
     assert set(MERGE_TYPES) <= set(kinds)
     drawn = {kind for kind in kinds if draw(kind, random.Random(0), 1, 10**9)}
     not_drawn = set(kinds) - drawn
-    # opaque has no torch module, dist2bbox reads a head's 4 × A distances, and broadcast needs a dim of size 1 that a
-    # drawn input rarely has: the generic formula prices them
-    assert not_drawn <= {"opaque", "dist2bbox", "broadcast"}, not_drawn
+    # opaque has no torch module, dist2bbox reads a head's 4 × A distances, class_token tokens C × L (the draws are
+    # C × H × W), and broadcast needs a dim of size 1 that a drawn input rarely has: the generic formula prices them
+    assert not_drawn <= {"opaque", "dist2bbox", "broadcast", "class_token"}, not_drawn
     convs = {"conv", "dwconv", "pwconv", "gdc"}
     assert {n for n, c in LAYER_TYPES.items() if n not in ALIASES and not issubclass(c, Macro)} - convs <= set(kinds)
 

@@ -13,6 +13,7 @@ import re
 from groupcost.formats.onnx.adaptive import recognise_adaptive_pools
 from groupcost.formats.onnx.arithmetic import ARITHMETIC, ON_CONSTANTS, activations_merged
 from groupcost.formats.onnx.bounded import clamped
+from groupcost.formats.onnx.classtoken import class_tokens, expanded_weight
 from groupcost.formats.onnx.constants import constant_operation
 from groupcost.formats.onnx.detection import recognise_box_decodings
 from groupcost.formats.onnx.depth import DEPTH
@@ -563,7 +564,8 @@ HANDLERS: dict[str, Handler] = {
     # q, k, v stacked ahead of the batch (`permute(2, 0, ...)` then unbind), read where the stacked axis is taken apart
     "Transpose": moving_transpose(VIEWS["Transpose"]),
     "Split": split_moved(split_last_axis(SHAPES["Split"])),
-    "Concat": concat_last_axis(SHAPES["Concat"]),
+    "Concat": class_tokens(concat_last_axis(SHAPES["Concat"])),
+    "Expand": expanded_weight(FOLDED["Expand"]),
     "Gather": gather_moved(GATHERS["Gather"]),
     "Reshape": regrouped_tokens(SHAPES["Reshape"]),
     "Slice": slice_moved(SHAPES["Slice"]),

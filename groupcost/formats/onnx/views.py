@@ -37,8 +37,12 @@ def _pad(imp: Importer, i: int, node, inputs: list):
     if len(inputs) > 3 and inputs[3] is not None:
         raise Unsupported("a padding along chosen axes")
     n = rank + 2
-    if len(pads) != 2 * n or any(not isinstance(p, int) or p < 0 for p in pads) or pads[0] or pads[1] or pads[n] or pads[n + 1]:
+    if len(pads) != 2 * n or any(not isinstance(p, int) for p in pads) or pads[0] or pads[1] or pads[n] or pads[n + 1]:
         raise Unsupported(f"a padding {list(pads)} of other than the spatial dimensions")
+    if any(p < 0 for p in pads):
+        x, pads = _negative_pads_cropped(imp, i, node, x, tuple(pads), mode)
+        if not any(pads):
+            return x
     spatial_pads = tuple(v for k in range(2, n) for v in (pads[k], pads[n + k]))
     readers = imp.consumers.get(node.output[0], [])  # -1: a graph output
     if mode == "constant" and value == 0 and readers and all(k >= 0 and imp.order[k].op_type == "Conv" and imp.order[k].input[0] == node.output[0] for k in readers):
@@ -47,6 +51,29 @@ def _pad(imp: Importer, i: int, node, inputs: list):
     path = imp.paths[i]
     inside = path and readers and all(k >= 0 and imp.order[k].op_type in _WINDOWED and imp.paths[k] == path for k in readers)
     return imp.layer(i, node, "pad", layer, x, f"{path}_pad" if inside else None)  # the module's name is its conv's or pool's, whose output it is
+
+
+def _negative_pads_cropped(imp: Importer, i: int, node, x: Act, pads: tuple[int, ...], mode: str) -> tuple[Act, tuple[int, ...]]:
+    """A constant padding with negative pads (ZeroPad2d((-1, 1, -1, 1)), NASNet's and PNASNet's shift by one pixel):
+    a `slice` along each spatial axis it cuts, then the padding left (its negative pads 0), which takes the module's
+    name (the slices before it are `{module}_cut`)."""
+    n = len(pads) // 2
+    if mode != "constant":
+        raise Unsupported(f"a {mode} padding {list(pads)} with negative pads")
+    left = tuple(max(0, p) for p in pads)
+    cuts = []
+    for k in range(2, n):
+        size, begin, end = x.shape[k - 1], pads[k], pads[n + k]
+        start, stop = max(0, -begin), size - max(0, -end)
+        if start >= stop:
+            raise imp.fail(node, f"pads {list(pads)} cut all {size} positions of axis {k}")
+        if (start, stop) != (0, size):
+            cuts.append(LAYER_TYPES["slice"](start=start, stop=stop, dim=k))
+    y = x
+    for j, cut in enumerate(cuts):
+        last = j == len(cuts) - 1 and not any(left)
+        y = imp.layer(i, node, "slice", cut, y, None if last or not imp.paths[i] else f"{imp.paths[i]}_cut")
+    return y, left
 
 
 def _transpose(imp: Importer, i: int, node, inputs: list):
