@@ -69,6 +69,27 @@ def test_anchors_built_at_run_time_at_a_large_input_read_as_dist2bbox(how, tmp_p
     assert len(decoding) == 1 and decoding[0].out_shape == (4, 64 * 64 + 32 * 32) and decoding[0].macs == 0
 
 
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_anchor_pairs_joined_from_stored_levels_read_as_dist2bbox(how, tmp_path):
+    """Anchors built as one (x, y) pair per cell, the levels joined and transposed to 2×A (YOLOv8's layout), at
+    3×320×320 (80·80 + 40·40 cells): torch.export leaves the large level a Reshape of its own initializer joined
+    to the others' folded grids, a Concat of stored tensors, read with the decoding (it was refused as "an input
+    is a constant"). PyTorch's params, MACs and output shape, the one dist2bbox, and the same figures once raised
+    (the spec writes the split's halves as slices: rows of their own)."""
+    model = AnchorFreeHead(pairs_last=True)
+    params, macs, out_shape = torch_counts(model, (3, 320, 320))
+    path = tmp_path / f"{how}.onnx"
+    export_onnx(model.eval(), (3, 320, 320), path, dynamo=how == "dynamo", fold=how != "unfolded")
+    network = read_network(path)
+    report = analyze(network)
+    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
+    decoding = [row for row in report.rows if row.type == "dist2bbox"]
+    assert len(decoding) == 1 and decoding[0].out_shape == (4, 80 * 80 + 40 * 40) and decoding[0].macs == 0
+    rebuilt = analyze(build(parse_text(raise_spec(network), "head.yaml"), {}))
+    assert (rebuilt.totals.params, rebuilt.totals.macs, [s for _, s in rebuilt.outputs]) == (params, macs, [out_shape])
+    assert [row.type for row in rebuilt.rows].count("dist2bbox") == 1
+
+
 def test_dist2bbox_kernel_gives_the_torch_heads_boxes(tmp_path):
     """The layer read back, run in NumPy on random distances, against the torch module's own decoding."""
     model = AnchorFreeHead(xywh=True)
