@@ -61,8 +61,10 @@ class AnchorFreeHead(nn.Module):
 
     def forward(self, x):
         small = self.stem(x)
-        features = [small, self.down(small)]
-        n = x.shape[0]
+        return self.decoded([small, self.down(small)])
+
+    def decoded(self, features: list[torch.Tensor]) -> torch.Tensor:
+        n = features[0].shape[0]
         levels = [torch.cat((box(f), cls(f)), 1).view(n, 4 * self.bins + self.classes, -1) for f, box, cls in zip(features, self.box, self.cls)]
         box, cls = torch.cat(levels, 2).split((4 * self.bins, self.classes), 1)
         points, scales = anchor_points(features, self.strides, self.offset, self.pairs_last)
@@ -146,6 +148,28 @@ class KeypointHead(nn.Module):
         y = y.view(n, self.keypoints, 3, cells)
         xy = (y[:, :, :2] * 2.0 + (points - 0.5)) * 4.0
         return torch.cat((xy, y[:, :, 2:3].sigmoid()), 2).view(n, self.keypoints * 3, cells)
+
+
+class PoseHead(AnchorFreeHead):
+    """`AnchorFreeHead` with anchors as pairs (YOLOv8's layout) and a keypoint branch per level that decodes with the
+    same anchors and strides: (x, y) · 2 + (the cell's centre − 0.5), times the stride; visibility through a sigmoid."""
+
+    def __init__(self, keypoints: int = 3):
+        super().__init__(pairs_last=True)
+        self.keypoints = keypoints
+        self.kpt = nn.ModuleList(nn.Conv2d(c, keypoints * 3, 1) for c in (8, 16))
+
+    def forward(self, x):
+        small = self.stem(x)
+        features = [small, self.down(small)]
+        n = x.shape[0]
+        boxes = self.decoded(features)
+        points, scales = anchor_points(features, self.strides, self.offset, pairs_last=True)
+        y = torch.cat([kpt(f).view(n, self.keypoints * 3, -1) for f, kpt in zip(features, self.kpt)], 2)
+        y = y.view(n, self.keypoints, 3, -1)
+        xy = (y[:, :, :2] * 2.0 + (points - 0.5)) * scales
+        keypoints = torch.cat((xy, y[:, :, 2:3].sigmoid()), 2).view(n, self.keypoints * 3, -1)
+        return torch.cat((boxes, keypoints), 1)
 
 
 class Focus(nn.Module):

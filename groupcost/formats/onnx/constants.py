@@ -14,7 +14,7 @@ import re
 
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.names import LAYER_NAME
-from groupcost.formats.onnx.values import Act, ChannelsLast, Const, Unsupported, Weight, tensor_values
+from groupcost.formats.onnx.values import GRID, Act, ChannelsLast, Const, Unsupported, Weight, tensor_values
 from groupcost.ops import LAYER_TYPES, format_shape
 
 MADE_BY_EXPORTER = re.compile(r"val_\d+|onnx::.*|/.*|(add|sub|mul|div|expand|arange|view|reshape|repeat|cat|stack|unsqueeze|permute|"
@@ -135,7 +135,7 @@ def _refuse_folded(imp: Importer, kind: str, name: str, dims: tuple[int, ...]) -
     gathered from its table, a learned embedding viewed, a bias reshaped. Its elements are not the parameters'
     count, and a fixed table looks the same, so it is refused unless its values are a grid of whole numbers
     that no learned table holds (an index or coordinate grid built from arange, never all equal)."""
-    values = tensor_values(imp.initializers[name], imp.folder)
+    values = tensor_values(imp.initializers[name], imp.folder, GRID)  # a detection head's stride per cell: 8,400 at 640 × 640
     if values is not None and len(set(values)) > 1 and all(float(v).is_integer() for v in values):
         return
     raise Unsupported(f"{kind} of {list(dims)} values the exporter computed ('{name}'), which may hold a parameter folded in "

@@ -14,11 +14,9 @@ import math
 
 from groupcost.formats.onnx.decomposed import near, other_operand, scalar
 from groupcost.formats.onnx.importer import Importer, Recognised
+from groupcost.formats.onnx.stored import ANCHOR_LIMIT, grids_of
 from groupcost.formats.onnx.values import Act, Const, Weight, attributes, tensor_values
 from groupcost.ops import LAYER_TYPES, Layer
-
-ANCHOR_LIMIT = 1 << 20
-"""Most anchor values read from a file: 2 × the cells of every level (16,800 at 640 × 640)."""
 
 
 def _producer(imp: Importer, tensor: str, op: str):
@@ -71,7 +69,7 @@ def recognise_box_decodings(imp: Importer) -> None:
             if source is None or not readers_inside:
                 continue
             resolve = _resolver(anchors, stride, near_half, far_half, xywh)
-            everything = tuple(sorted((*members, cat[0], *_anchor_joins(imp, anchors, members))))
+            everything = tuple(sorted((*members, cat[0])))
             imp.consumed.update(everything)
             imp.recognised[k_mul] = Recognised(source, None, "a box decoding", resolve=resolve, members=everything)
             break
@@ -125,123 +123,9 @@ def _stored(imp: Importer, tensor: str) -> tuple | None:
     return None
 
 
-_JOINS = frozenset({*_SAME_VALUES, "Transpose", "Concat"})
-
-
-def _anchor_joins(imp: Importer, anchors: tuple[str, str], members: tuple[int, ...]) -> tuple[int, ...]:
-    """The nodes that build the anchors from stored tensors when a Concat is among them (torch.export writes one
-    level's grid as a view of its own initializer, joined to the others' and transposed to 2×A): read with
-    the decoding, from the file, since a join of stored tensors is not read by the handlers. () otherwise."""
-    chain: list[int] = []
-    pending = list(dict.fromkeys(anchors))
-    while pending:
-        tensor = pending.pop()
-        if tensor in imp.initializers or imp.root(tensor) in imp.initializers:
-            continue
-        k = imp.producers.get(tensor)
-        if k is None or imp.order[k].op_type not in _JOINS:
-            return ()
-        node = imp.order[k]
-        if k not in chain:
-            chain.append(k)
-            pending.extend(t for t in (node.input[:1] if node.op_type != "Concat" else node.input) if t)
-    if not any(imp.order[k].op_type == "Concat" for k in chain):
-        return ()
-    inside = {*chain, *members}
-    if any(r not in inside for k in chain for out in imp.order[k].output for r in imp.consumers.get(out, [-1])):
-        return ()
-    return tuple(chain)
-
-
-def _joined(imp: Importer, tensor: str, depth: int = 0) -> tuple[tuple, tuple[int, ...]] | None:
-    """Values and dims of a tensor built from stored tensors by views, transposes and concatenations, or None."""
-    root = imp.root(tensor)
-    if root in imp.initializers:
-        stored = imp.initializers[root]
-        values = tensor_values(stored, imp.folder, ANCHOR_LIMIT)
-        return None if values is None else (tuple(values), tuple(stored.dims))
-    k = imp.producers.get(root)
-    if k is None or depth > 16:
-        return None
-    node = imp.order[k]
-    attrs = attributes(node)
-    if node.op_type == "Constant":
-        stored = attrs.get("value")
-        values = tensor_values(stored, imp.folder, ANCHOR_LIMIT) if stored is not None else None
-        return None if values is None else (tuple(values), tuple(stored.dims))
-    if node.op_type not in _JOINS:
-        return None
-    parts = [_joined(imp, t, depth + 1) for t in (node.input if node.op_type == "Concat" else node.input[:1])]
-    if any(p is None for p in parts):
-        return None
-    values, dims = parts[0]
-    if node.op_type == "Concat":
-        return _concatenated(parts, attrs.get("axis", 0))
-    if node.op_type == "Transpose":
-        return _transposed(values, dims, tuple(attrs.get("perm", range(len(dims) - 1, -1, -1))))
-    if node.op_type == "Identity":
-        return values, dims
-    return None if (out := _viewed(imp, node, attrs, dims, depth)) is None else (values, out)
-
-
-def _viewed(imp: Importer, node, attrs: dict, dims: tuple[int, ...], depth: int) -> tuple[int, ...] | None:
-    """The dims a Reshape, Unsqueeze, Squeeze or Flatten gives `dims` (the values unchanged), or None."""
-    if node.op_type == "Flatten":
-        axis = attrs.get("axis", 1) % (len(dims) + 1)
-        return (math.prod(dims[:axis]), math.prod(dims[axis:]))
-    second = _joined(imp, node.input[1], depth + 1) if len(node.input) > 1 and node.input[1] else None
-    given = tuple(int(v) for v in second[0]) if second is not None else tuple(attrs.get("axes", ()))
-    if node.op_type == "Reshape":
-        wanted = [dims[k] if d == 0 and k < len(dims) else d for k, d in enumerate(given)]
-        if wanted.count(-1) == 1:
-            rest = math.prod(d for d in wanted if d != -1)
-            wanted[wanted.index(-1)] = math.prod(dims) // rest if rest else -1
-        return tuple(wanted) if all(d >= 0 for d in wanted) and math.prod(wanted) == math.prod(dims) else None
-    if node.op_type == "Unsqueeze":
-        rank = len(dims) + len(given)
-        added = {a % rank for a in given}
-        rest = iter(dims)
-        return tuple(1 if k in added else next(rest) for k in range(rank))
-    removed = {a % len(dims) for a in given} if given else {k for k, d in enumerate(dims) if d == 1}
-    return tuple(d for k, d in enumerate(dims) if k not in removed) if all(dims[k] == 1 for k in removed) else None
-
-
-def _concatenated(parts: list, axis: int) -> tuple[tuple, tuple[int, ...]] | None:
-    rank = len(parts[0][1])
-    axis %= max(rank, 1)
-    if any(len(d) != rank or d[:axis] != parts[0][1][:axis] or d[axis + 1:] != parts[0][1][axis + 1:] for _, d in parts):
-        return None
-    dims = (*parts[0][1][:axis], sum(d[axis] for _, d in parts), *parts[0][1][axis + 1:])
-    out: list = []
-    for k in range(math.prod(dims[:axis])):
-        for values, d in parts:
-            block = math.prod(d[axis:])
-            out.extend(values[k * block:(k + 1) * block])
-    return tuple(out), dims
-
-
-def _transposed(values: tuple, dims: tuple[int, ...], perm: tuple[int, ...]) -> tuple[tuple, tuple[int, ...]] | None:
-    if sorted(perm) != list(range(len(dims))):
-        return None
-    out_dims = tuple(dims[p] for p in perm)
-    strides = [math.prod(dims[k + 1:]) for k in range(len(dims))]
-    moved = [strides[p] for p in perm]
-    out = []
-    for index in range(len(values)):
-        source, rest = 0, index
-        for size, stride in zip(reversed(out_dims), reversed(moved)):
-            rest, position = divmod(rest, size)
-            source += position * stride
-        out.append(values[source])
-    return tuple(out), out_dims
-
-
 def _values(imp: Importer, tensor: str) -> tuple[tuple, tuple[int, ...]] | None:
-    """A constant's values and dims without its leading ones: folded here, or stored in the file (past what folding
-    keeps), or joined from stored tensors by nodes read with the decoding (`_anchor_joins`)."""
+    """A constant's values and dims without its leading ones: folded here, or stored in the file (past what folding keeps)."""
     value = imp.env.get(tensor)
-    if value is None and (joined := _joined(imp, tensor)) is not None:
-        value = Const(joined[0], joined[1])
     if not isinstance(value, (Const, Weight)):
         return None
     values = value.values if isinstance(value, Const) and value.values is not None else _stored(imp, tensor)
@@ -251,21 +135,6 @@ def _values(imp: Importer, tensor: str) -> tuple[tuple, tuple[int, ...]] | None:
     if values is None or len(values) != math.prod(dims) or any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in values):
         return None
     return tuple(float(v) for v in values), dims
-
-
-def grids_of(xs: tuple[float, ...], ys: tuple[float, ...]) -> list[tuple[int, int]] | None:
-    """Each level's (h, w) where the cells are each level's centres (x + 0.5, y + 0.5) in row-major order, else None."""
-    levels, start, cells = [], 0, len(xs)
-    while start < cells:
-        w = 1
-        while start + w < cells and xs[start + w] == w + 0.5 and ys[start + w] == 0.5:
-            w += 1
-        h = 1
-        while start + (h + 1) * w <= cells and ys[start + h * w] == h + 0.5 and xs[start + h * w] == 0.5:
-            h += 1
-        levels.append((h, w))
-        start += h * w
-    return levels if levels else None
 
 
 def _resolver(anchors: tuple[str, str], stride: str, near_half: str, far_half: str, xywh: bool):
