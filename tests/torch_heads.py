@@ -14,14 +14,24 @@ import torch
 from torch import nn
 
 
-def anchor_points(features: list[torch.Tensor], strides: tuple[int, ...], offset: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each cell's centre (2×A, in cells, level after level, rows first) and its level's stride (1×A)."""
+def anchor_points(features: list[torch.Tensor], strides: tuple[int, ...], offset: float = 0.5,
+                  pairs_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each cell's centre (2×A, in cells, level after level, rows first) and its level's stride (1×A).
+
+    `pairs_last`: built as one (x, y) pair per cell (A×2, the levels joined along the cells) and transposed
+    at the end, as YOLOv8's anchor generator lays them out."""
     points, scales = [], []
     for f, stride in zip(features, strides):
         h, w = f.shape[2:]
         ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32) + offset, torch.arange(w, dtype=torch.float32) + offset, indexing="ij")
-        points.append(torch.stack((xs, ys)).view(2, -1))
-        scales.append(torch.full((1, h * w), float(stride)))
+        if pairs_last:
+            points.append(torch.stack((xs, ys), -1).view(-1, 2))
+            scales.append(torch.full((h * w, 1), float(stride)))
+        else:
+            points.append(torch.stack((xs, ys)).view(2, -1))
+            scales.append(torch.full((1, h * w), float(stride)))
+    if pairs_last:
+        return torch.cat(points, 0).transpose(0, 1), torch.cat(scales, 0).transpose(0, 1)
     return torch.cat(points, 1), torch.cat(scales, 1)
 
 
@@ -34,9 +44,9 @@ def distances_to_boxes(distances: torch.Tensor, points: torch.Tensor, scales: to
 
 
 class AnchorFreeHead(nn.Module):
-    def __init__(self, classes: int = 3, bins: int = 4, xywh: bool = True, offset: float = 0.5):
+    def __init__(self, classes: int = 3, bins: int = 4, xywh: bool = True, offset: float = 0.5, pairs_last: bool = False):
         super().__init__()
-        self.classes, self.bins, self.xywh, self.offset = classes, bins, xywh, offset
+        self.classes, self.bins, self.xywh, self.offset, self.pairs_last = classes, bins, xywh, offset, pairs_last
         self.strides = (4, 8)
         self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 4, 1), nn.ReLU())
         self.down = nn.Sequential(nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU())
@@ -51,11 +61,13 @@ class AnchorFreeHead(nn.Module):
 
     def forward(self, x):
         small = self.stem(x)
-        features = [small, self.down(small)]
-        n = x.shape[0]
+        return self.decoded([small, self.down(small)])
+
+    def decoded(self, features: list[torch.Tensor]) -> torch.Tensor:
+        n = features[0].shape[0]
         levels = [torch.cat((box(f), cls(f)), 1).view(n, 4 * self.bins + self.classes, -1) for f, box, cls in zip(features, self.box, self.cls)]
         box, cls = torch.cat(levels, 2).split((4 * self.bins, self.classes), 1)
-        points, scales = anchor_points(features, self.strides, self.offset)
+        points, scales = anchor_points(features, self.strides, self.offset, self.pairs_last)
         return torch.cat((distances_to_boxes(self.distances(box), points, scales, self.xywh), cls.sigmoid()), 1)
 
 
@@ -136,6 +148,28 @@ class KeypointHead(nn.Module):
         y = y.view(n, self.keypoints, 3, cells)
         xy = (y[:, :, :2] * 2.0 + (points - 0.5)) * 4.0
         return torch.cat((xy, y[:, :, 2:3].sigmoid()), 2).view(n, self.keypoints * 3, cells)
+
+
+class PoseHead(AnchorFreeHead):
+    """`AnchorFreeHead` with anchors as pairs (YOLOv8's layout) and a keypoint branch per level that decodes with the
+    same anchors and strides: (x, y) · 2 + (the cell's centre − 0.5), times the stride; visibility through a sigmoid."""
+
+    def __init__(self, keypoints: int = 3):
+        super().__init__(pairs_last=True)
+        self.keypoints = keypoints
+        self.kpt = nn.ModuleList(nn.Conv2d(c, keypoints * 3, 1) for c in (8, 16))
+
+    def forward(self, x):
+        small = self.stem(x)
+        features = [small, self.down(small)]
+        n = x.shape[0]
+        boxes = self.decoded(features)
+        points, scales = anchor_points(features, self.strides, self.offset, pairs_last=True)
+        y = torch.cat([kpt(f).view(n, self.keypoints * 3, -1) for f, kpt in zip(features, self.kpt)], 2)
+        y = y.view(n, self.keypoints, 3, -1)
+        xy = (y[:, :, :2] * 2.0 + (points - 0.5)) * scales
+        keypoints = torch.cat((xy, y[:, :, 2:3].sigmoid()), 2).view(n, self.keypoints * 3, -1)
+        return torch.cat((boxes, keypoints), 1)
 
 
 class Focus(nn.Module):

@@ -54,8 +54,9 @@ def is_word(text: str) -> bool:
 
 
 def is_name_part(part: str) -> bool:
-    """One dot-separated part of a layer name: a word, an index (`3`) or a numbered call (`3_1`)."""
-    return part.isidentifier() or (part[:1].isdigit() and part.replace("_", "").isdigit())
+    """One dot-separated part of a layer name: a word, an index (`3`), a numbered call (`3_1`), or an index joined
+    to a step under it (`22_m`: the import's name for module `m` of a module `22` that is a layer itself)."""
+    return part.isidentifier() or (part[:1].isdigit() and part.isascii() and part.replace("_", "").isalnum())
 
 
 def evaluate_node(node: YamlNode, env: Mapping[str, Any], keywords: tuple[str, ...] = ()) -> Any:

@@ -119,6 +119,21 @@ layers:
     assert nodes["2"].inputs == ("x", "s.y")
 
 
+def test_an_index_joined_to_a_step_name_reads_in_from():
+    """The import names a step under a module that is itself a layer `22_m.…` (module `m` of a layer `model.22`,
+    moved beside it): such a name is a word in `from:`, never read as an expression (YOLOv10's depthwise pair)."""
+    text = """
+input: [4, 8, 8]
+layers:
+  - conv: {name: model.22, out: 4, k: 1}
+  - dwconv: {name: model.22_m.0.left, k: 3, p: 1, from: model.22}
+  - dwconv: {name: model.22_m.0.right, k: 5, p: 2, from: model.22}
+  - add: {name: sum, from: [model.22_m.0.left, model.22_m.0.right]}
+"""
+    nodes = {n.name: n for n in build(text).nodes}
+    assert nodes["sum"].inputs == ("model.22_m.0.left", "model.22_m.0.right")
+
+
 def test_a_name_from_the_top_reaches_what_an_inner_name_hides():
     """MixNet's first block adds the stem's `bn1.act` inside a block with its own `bn1.act`: `/bn1.act` is the stem's."""
     text = """

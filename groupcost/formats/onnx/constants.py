@@ -14,7 +14,7 @@ import re
 
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.names import LAYER_NAME
-from groupcost.formats.onnx.values import Act, ChannelsLast, Const, Unsupported, Weight, attributes, tensor_values
+from groupcost.formats.onnx.values import GRID, Act, ChannelsLast, Const, Unsupported, Weight, tensor_values
 from groupcost.ops import LAYER_TYPES, format_shape
 
 MADE_BY_EXPORTER = re.compile(r"val_\d+|onnx::.*|/.*|(add|sub|mul|div|expand|arange|view|reshape|repeat|cat|stack|unsqueeze|permute|"
@@ -30,31 +30,6 @@ PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")
 """A state_dict key: `pos_embed`, `blocks.0.gamma`."""
 
 _NEUTRAL = {"add": 0.0, "sub": 0.0, "mul": 1.0, "div": 1.0}
-
-SAME_VALUES = ("Reshape", "Identity", "Unsqueeze", "Squeeze", "Flatten")
-"""Operators that pass their input's values on unchanged (only the dims change)."""
-
-
-def stored_values(imp: Importer, tensor: str, limit: int, through: tuple[str, ...] = SAME_VALUES,
-                  initializers: bool = True) -> tuple | None:
-    """The values of a Constant node's tensor, or of an initializer where `initializers`, reached back through `through`,
-    read from the file (at most `limit` of them); None where the tensor is neither, or has more."""
-    for _ in range(8):
-        root = imp.root(tensor)
-        if initializers and root in imp.initializers:
-            return tensor_values(imp.initializers[root], imp.folder, limit)
-        k = imp.producers.get(root)
-        if k is None:
-            return None
-        node = imp.order[k]
-        if node.op_type == "Constant":
-            stored = attributes(node).get("value")
-            return tensor_values(stored, imp.folder, limit) if stored is not None else None
-        if node.op_type not in through:
-            return None
-        tensor = node.input[0]
-    return None
-
 
 def constant_operation(imp: Importer, i: int, node, kind: str, inputs: list):
     """x op c or c op x for an activation x (maybe channels-last) and a constant or weight c; None when it is not that."""
@@ -159,7 +134,7 @@ def _refuse_folded(imp: Importer, kind: str, name: str, dims: tuple[int, ...]) -
     gathered from its table, a learned embedding viewed, a bias reshaped. Its elements are not the parameters'
     count, and a fixed table looks the same, so it is refused unless its values are a grid of whole numbers
     that no learned table holds (an index or coordinate grid built from arange, never all equal)."""
-    values = tensor_values(imp.initializers[name], imp.folder)
+    values = tensor_values(imp.initializers[name], imp.folder, GRID)  # a detection head's stride per cell: 8,400 at 640 × 640
     if values is not None and len(set(values)) > 1 and all(float(v).is_integer() for v in values):
         return
     raise Unsupported(f"{kind} of {list(dims)} values the exporter computed ('{name}'), which may hold a parameter folded in "

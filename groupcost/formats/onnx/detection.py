@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import math
 
-from groupcost.formats.onnx.constants import stored_values
 from groupcost.formats.onnx.decomposed import near, other_operand, scalar
 from groupcost.formats.onnx.importer import Importer, Recognised
+from groupcost.formats.onnx.stored import grids_of, stored_values
 from groupcost.formats.onnx.values import Act, Const, Weight, attributes
 from groupcost.ops import LAYER_TYPES, Layer
-
-ANCHOR_LIMIT = 1 << 20
-"""Most anchor values read from a file: 2 × the cells of every level (16,800 at 640 × 640)."""
 
 
 def _producer(imp: Importer, tensor: str, op: str):
@@ -109,28 +106,17 @@ def _values(imp: Importer, tensor: str) -> tuple[tuple, tuple[int, ...]] | None:
     value = imp.env.get(tensor)
     if not isinstance(value, (Const, Weight)):
         return None
-    values = value.values if isinstance(value, Const) and value.values is not None else stored_values(imp, tensor, ANCHOR_LIMIT)
+    if isinstance(value, Const) and value.values is not None:
+        values = value.values
+    else:
+        stored = stored_values(imp, tensor)
+        values = stored[0] if stored is not None else None
     dims = tuple(value.dims)
     while dims and dims[0] == 1:
         dims = dims[1:]
     if values is None or len(values) != math.prod(dims) or any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in values):
         return None
     return tuple(float(v) for v in values), dims
-
-
-def grids_of(xs: tuple[float, ...], ys: tuple[float, ...]) -> list[tuple[int, int]] | None:
-    """Each level's (h, w) where the cells are each level's centres (x + 0.5, y + 0.5) in row-major order, else None."""
-    levels, start, cells = [], 0, len(xs)
-    while start < cells:
-        w = 1
-        while start + w < cells and xs[start + w] == w + 0.5 and ys[start + w] == 0.5:
-            w += 1
-        h = 1
-        while start + (h + 1) * w <= cells and ys[start + h * w] == h + 0.5 and xs[start + h * w] == 0.5:
-            h += 1
-        levels.append((h, w))
-        start += h * w
-    return levels if levels else None
 
 
 def _resolver(anchors: tuple[str, str], stride: str, near_half: str, far_half: str, xywh: bool):

@@ -13,22 +13,19 @@ from __future__ import annotations
 import math
 import re
 
-from groupcost.formats.onnx.constants import stored_values
 from groupcost.formats.onnx.importer import Importer
+from groupcost.formats.onnx.stored import stored_values
 from groupcost.formats.onnx.values import attributes
-
-_SHIFT_LIMIT = 1 << 20
-"""Most values of a shift read from a file (one per channel)."""
 
 _GROUP_NORM_CALL = re.compile(r"aten\.group_norm\.default\]\(args = \((.*)\), kwargs")
 """torch.export's record of the call a node computes (`pkg.torch.onnx.fx_node`): group_norm(x, G, weight, bias, eps, cudnn)."""
 
 
 def fixed_zeros(imp: Importer, tensor: str) -> bool:
-    """Whether `tensor` is no parameter and holds zeros only: a Constant node's value, maybe unsqueezed (never an
+    """Whether `tensor` is no parameter and holds zeros only: Constant nodes' values, maybe viewed or joined (never an
     initializer: a learned shift that is still zero is one)."""
-    values = stored_values(imp, tensor, _SHIFT_LIMIT, through=("Unsqueeze",), initializers=False)
-    return values is not None and len(values) > 0 and all(v == 0 for v in values)
+    stored = stored_values(imp, tensor, initializers=False)
+    return stored is not None and len(stored[0]) > 0 and all(v == 0 for v in stored[0])
 
 
 def _group_norm_call(node) -> list[str] | None:

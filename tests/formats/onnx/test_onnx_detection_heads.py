@@ -26,7 +26,7 @@ from groupcost.graph.analysis import analyze  # noqa: E402
 from groupcost.language import build, parse_text  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
 from groupcost.sources import read_graph  # noqa: E402
-from torch_heads import (AnchorBasedHead, AnchorFreeHead, Focus, InPlaceKeypointHead, KeypointHead, Scale, SpaceToDepth, SpaceToDepthStem,  # noqa: E402
+from torch_heads import (AnchorBasedHead, AnchorFreeHead, Focus, InPlaceKeypointHead, KeypointHead, PoseHead, Scale, SpaceToDepth, SpaceToDepthStem,  # noqa: E402
                         anchor_points, dense_head, distances_to_boxes)
 from torch_named import export_onnx  # noqa: E402
 from torch_reference import torch_counts  # noqa: E402
@@ -67,6 +67,56 @@ def test_anchors_built_at_run_time_at_a_large_input_read_as_dist2bbox(how, tmp_p
     assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
     decoding = [row for row in report.rows if row.type == "dist2bbox"]
     assert len(decoding) == 1 and decoding[0].out_shape == (4, 64 * 64 + 32 * 32) and decoding[0].macs == 0
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_anchor_pairs_joined_from_stored_levels_read_as_dist2bbox(how, tmp_path):
+    """Anchors built as one (x, y) pair per cell, the levels joined and transposed to 2×A (YOLOv8's layout), at
+    3×320×320 (80·80 + 40·40 cells): torch.export leaves the large level a Reshape of its own initializer joined
+    to the others' folded grids, a Concat of stored tensors, read with the decoding (it was refused as "an input
+    is a constant"). PyTorch's params, MACs and output shape, the one dist2bbox, and the same figures once raised
+    (the spec writes the split's halves as slices: rows of their own)."""
+    model = AnchorFreeHead(pairs_last=True)
+    params, macs, out_shape = torch_counts(model, (3, 320, 320))
+    path = tmp_path / f"{how}.onnx"
+    export_onnx(model.eval(), (3, 320, 320), path, dynamo=how == "dynamo", fold=how != "unfolded")
+    network = read_network(path)
+    report = analyze(network)
+    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
+    decoding = [row for row in report.rows if row.type == "dist2bbox"]
+    assert len(decoding) == 1 and decoding[0].out_shape == (4, 80 * 80 + 40 * 40) and decoding[0].macs == 0
+    rebuilt = analyze(build(parse_text(raise_spec(network), "head.yaml"), {}))
+    assert (rebuilt.totals.params, rebuilt.totals.macs, [s for _, s in rebuilt.outputs]) == (params, macs, [out_shape])
+    assert [row.type for row in rebuilt.rows].count("dist2bbox") == 1
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_anchor_pairs_shared_with_a_keypoint_decoding_read_exactly(how, tmp_path):
+    """A pose head decodes its keypoints with the boxes' anchors and strides (3×320×320: torch.export's Concat of
+    stored levels read outside the box decoding, and 8,400 strides per cell it computed): the join is a constant
+    once its values prove to be each level's cell centres; the strides are whole numbers. PyTorch's params, MACs
+    and output shape, and the same figures once raised."""
+    model = PoseHead()
+    params, macs, out_shape = torch_counts(model, (3, 320, 320))
+    path = tmp_path / f"{how}.onnx"
+    export_onnx(model.eval(), (3, 320, 320), path, dynamo=how == "dynamo", fold=how != "unfolded")
+    network = read_network(path)
+    report = analyze(network)
+    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
+    assert [row.type for row in report.rows].count("dist2bbox") == 1
+    rebuilt = analyze(build(parse_text(raise_spec(network), "head.yaml"), {}))
+    assert (rebuilt.totals.params, rebuilt.totals.macs, [s for _, s in rebuilt.outputs]) == (params, macs, [out_shape])
+
+
+def test_a_join_of_stored_tensors_other_than_cell_centres_is_refused_by_name(tmp_path):
+    """The same layout with anchors at the cells' corners (offset 0): torch.export's Concat of stored levels is
+    not an anchor grid, so it stays refused by name, never read as a constant."""
+    if "dynamo" not in EXPORTERS:
+        pytest.skip("torch.export's exporter needs onnxscript")
+    path = tmp_path / "dynamo.onnx"
+    export_onnx(AnchorFreeHead(offset=0.0, pairs_last=True).eval(), (3, 320, 320), path, dynamo=True, fold=True)
+    with pytest.raises(GroupcostError, match="Concat .*an input is a constant"):
+        read_network(path)
 
 
 def test_dist2bbox_kernel_gives_the_torch_heads_boxes(tmp_path):
