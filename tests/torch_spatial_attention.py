@@ -124,9 +124,9 @@ def _offsets(side: int) -> torch.Tensor:
 class WindowAttention(nn.Module):
     """Self-attention over (B·S) × N × C sequences of side × side windows, a relative position bias per head."""
 
-    def __init__(self, channels: int, heads: int, side: int, fused: bool, heads_first: bool = False):
+    def __init__(self, channels: int, heads: int, side: int, fused: bool, heads_first: bool = False, stacked: bool = False):
         super().__init__()
-        self.heads, self.fused, self.heads_first = heads, fused, heads_first
+        self.heads, self.fused, self.heads_first, self.stacked = heads, fused, heads_first, stacked
         self.qkv = nn.Linear(channels, 3 * channels)
         self.bias_table = nn.Parameter(torch.randn((2 * side - 1) ** 2, heads) * 0.02)
         self.register_buffer("index", _offsets(side), persistent=False)
@@ -134,7 +134,9 @@ class WindowAttention(nn.Module):
 
     def forward(self, x):
         b, n, c = x.shape
-        if self.heads_first:  # each head's q, k and v side by side: the heads split off first, then each taken apart
+        if self.stacked:  # q, k and v stacked ahead of the windows, then taken apart (GC ViT's, Swin's layout)
+            q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        elif self.heads_first:  # each head's q, k and v side by side: the heads split off first, then each taken apart
             q, k, v = self.qkv(x).reshape(b, n, self.heads, -1).transpose(1, 2).chunk(3, dim=-1)
         else:
             q, k, v = (t.reshape(b, n, self.heads, -1).transpose(1, 2) for t in self.qkv(x).chunk(3, dim=-1))
@@ -149,11 +151,11 @@ class WindowAttention(nn.Module):
 class PartitionBlock(nn.Module):
     """Pre-norm attention over the windows (`block`) or the grid (`grid`) of a B × H × W × C map, then a GELU MLP."""
 
-    def __init__(self, channels: int, heads: int, side: int, grid: bool, fused: bool, heads_first: bool = False):
+    def __init__(self, channels: int, heads: int, side: int, grid: bool, fused: bool, heads_first: bool = False, stacked: bool = False):
         super().__init__()
         self.side, self.grid = side, grid
         self.norm1 = nn.LayerNorm(channels)
-        self.attn = WindowAttention(channels, heads, side, fused, heads_first)
+        self.attn = WindowAttention(channels, heads, side, fused, heads_first, stacked)
         self.norm2 = nn.LayerNorm(channels)
         self.fc1 = nn.Linear(channels, 2 * channels)
         self.act = nn.GELU()
@@ -181,11 +183,12 @@ class PartitionBlock(nn.Module):
 class MultiAxis(nn.Module):
     """A conv stem to a side × side map (channels last), block attention then grid attention, a pooled classifier."""
 
-    def __init__(self, channels: int = 12, heads: int = 2, side: int = 2, fused: bool = True, classes: int = 5, heads_first: bool = False):
+    def __init__(self, channels: int = 12, heads: int = 2, side: int = 2, fused: bool = True, classes: int = 5, heads_first: bool = False,
+                 stacked: bool = False):
         super().__init__()
         self.stem = nn.Conv2d(3, channels, 3, stride=2, padding=1)
-        self.block = PartitionBlock(channels, heads, side, False, fused, heads_first)
-        self.grid = PartitionBlock(channels, heads, side, True, fused, heads_first)
+        self.block = PartitionBlock(channels, heads, side, False, fused, heads_first, stacked)
+        self.grid = PartitionBlock(channels, heads, side, True, fused, heads_first, stacked)
         self.head = nn.Linear(channels, classes)
 
     def forward(self, x):
@@ -258,10 +261,11 @@ class BottleneckTransformer(nn.Module):
 def spatial_model(kind: str = "pvt", fused: bool = True) -> nn.Module:
     """The model, seeded, in eval mode; input 3 × 16 × 16: `pvt`; `maxvit`, 2 × 2 windows of 4 × 4 positions on the
     8 × 8 map of 12 channels (and a 4 × 4 grid); `heads_first`, the same with each head's q, k and v taken apart after
-    the heads are split off (q a range of the windows' last dim); `single`, one window of 8 × 8 (the batch left alone);
+    the heads are split off (q a range of the windows' last dim); `stacked`, the same with q, k and v stacked ahead of
+    the windows and taken apart (GC ViT's layout); `single`, one window of 8 × 8 (the batch left alone);
     `botnet`, all 64 positions of the 8 × 8 map."""
     torch.manual_seed(0)
     models = {"pvt": lambda: PyramidStage(fused=fused), "maxvit": lambda: MultiAxis(side=4, fused=fused), "single": lambda: MultiAxis(side=8, fused=fused),
-              "heads_first": lambda: MultiAxis(side=4, fused=fused, heads_first=True),
+              "heads_first": lambda: MultiAxis(side=4, fused=fused, heads_first=True), "stacked": lambda: MultiAxis(side=4, fused=fused, stacked=True),
               "botnet": lambda: BottleneckTransformer(side=8)}
     return models[kind]().eval()

@@ -22,8 +22,8 @@ from test_onnx_patterns import EXPORTERS, module_shapes, weighted_modules  # noq
 from torch_reference import torch_counts_with_matmul  # noqa: E402
 
 INPUT = (3, 16, 16)
-KINDS = ["pvt", "maxvit", "heads_first", "single", "botnet"]
-TABLES = {"maxvit", "heads_first", "single"}  # a relative position table gathered by a constant index
+KINDS = ["pvt", "maxvit", "heads_first", "stacked", "single", "botnet"]
+TABLES = {"maxvit", "heads_first", "stacked", "single"}  # a relative position table gathered by a constant index
 
 
 def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
