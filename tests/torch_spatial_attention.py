@@ -196,6 +196,56 @@ class MultiAxis(nn.Module):
         return self.head(x.mean((1, 2)))
 
 
+class GlobalQueryAttention(nn.Module):
+    """GC ViT's global attention over (B·S) × N × C windows: keys and values from the windows (stacked ahead of them,
+    then taken apart), the query one per sample from the map reduced to a window's size, repeated for its S windows."""
+
+    def __init__(self, channels: int, heads: int, fused: bool):
+        super().__init__()
+        self.heads, self.fused = heads, fused
+        self.kv = nn.Linear(channels, 2 * channels)
+        self.proj = nn.Linear(channels, channels)
+
+    def forward(self, x, q_global):
+        b, n, c = x.shape
+        k, v = self.kv(x).reshape(b, n, 2, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        q = q_global.repeat(b // q_global.shape[0], 1, 1, 1).reshape(b, n, self.heads, -1).permute(0, 2, 1, 3)
+        return self.proj(attend(q, k, v, self.fused).transpose(1, 2).reshape(b, n, c))
+
+
+class GlobalContext(nn.Module):
+    """GC ViT (Hatamizadeh et al., "Global Context Vision Transformers", arXiv 2206.09959, §3 and Fig. 2): a conv stem
+    to a map, its global query tokens made by a depthwise conv and a max pool down to one side × side window, layer-
+    normed channels last; a pre-norm block of global attention over the map's windows, a GELU MLP; a pooled classifier."""
+
+    def __init__(self, channels: int = 12, heads: int = 2, side: int = 4, fused: bool = True, classes: int = 5):
+        super().__init__()
+        self.side = side
+        self.stem = nn.Conv2d(3, channels, 3, stride=2, padding=1)
+        self.query_conv = nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
+        self.query_pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.query_norm = nn.LayerNorm(channels)
+        self.norm1 = nn.LayerNorm(channels)
+        self.attn = GlobalQueryAttention(channels, heads, fused)
+        self.norm2 = nn.LayerNorm(channels)
+        self.fc1 = nn.Linear(channels, 2 * channels)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(2 * channels, channels)
+        self.head = nn.Linear(channels, classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        q_global = self.query_norm(self.query_pool(self.query_conv(x)).permute(0, 2, 3, 1))
+        x = x.permute(0, 2, 3, 1)
+        b, h, w, c = x.shape
+        p = self.side
+        windows = self.norm1(x).reshape(b, h // p, p, w // p, p, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, p * p, c)
+        mixed = self.attn(windows, q_global).reshape(b, h // p, w // p, p, p, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+        x = x + mixed
+        x = x + self.fc2(self.act(self.fc1(self.norm2(x))))
+        return self.head(x.mean((1, 2)))
+
+
 def _absolute(logits):
     """(n, rows, W, 2W − 1) logits per relative offset → (n, rows, W, W) per absolute position (AACN's trick)."""
     n, rows, width, _ = logits.shape
@@ -263,9 +313,10 @@ def spatial_model(kind: str = "pvt", fused: bool = True) -> nn.Module:
     8 × 8 map of 12 channels (and a 4 × 4 grid); `heads_first`, the same with each head's q, k and v taken apart after
     the heads are split off (q a range of the windows' last dim); `stacked`, the same with q, k and v stacked ahead of
     the windows and taken apart (GC ViT's layout); `single`, one window of 8 × 8 (the batch left alone);
-    `botnet`, all 64 positions of the 8 × 8 map."""
+    `botnet`, all 64 positions of the 8 × 8 map; `global`, GC ViT's global query over the 2 × 2 windows of 4 × 4 of the
+    8 × 8 map."""
     torch.manual_seed(0)
     models = {"pvt": lambda: PyramidStage(fused=fused), "maxvit": lambda: MultiAxis(side=4, fused=fused), "single": lambda: MultiAxis(side=8, fused=fused),
               "heads_first": lambda: MultiAxis(side=4, fused=fused, heads_first=True), "stacked": lambda: MultiAxis(side=4, fused=fused, stacked=True),
-              "botnet": lambda: BottleneckTransformer(side=8)}
+              "botnet": lambda: BottleneckTransformer(side=8), "global": lambda: GlobalContext(fused=fused)}
     return models[kind]().eval()

@@ -13,7 +13,8 @@ relative-to-absolute logits), and what it makes is merged again; a pad of the me
 A flatten from a dim after the merged one is a rearrangement. Anything that rearranges x costs a `permute`, named
 after the reader. q, k and v stacked ahead of the merged batch (`permute(2, 0, 3, 1, 4)` of
 (N·S)×L×3×heads×d, GC ViT's layout) are read only where they are taken apart along that dim: each part x's slice,
-rearranged with the batch first again.
+rearranged with the batch first again. A sample's tensor tiled along its first dim (GC ViT's global query,
+repeated for each window) is merged with the batch: a `broadcast` of a new dim S.
 
 A rearrangement that leaves the batch alone but that a channels' operator reads (MaxViT's windows put back to
 N×H×W×C, layer-normed or added to the block's input) is viewed channels last, its last dim the channels.
@@ -160,6 +161,8 @@ def read_merged(imp: Importer, i: int, node, inputs: list) -> tuple[list | None,
     op = node.op_type
     if op in ("Split", "Gather", "Slice") and isinstance(inputs[0], Arranged) and _stacked_ahead(inputs[0]):
         return _taken_apart(imp, i, node, inputs), inputs
+    if op == "Tile" and isinstance(inputs[0], (Act, ChannelsLast)):
+        return [_tiled_over_windows(imp, i, node, inputs)], inputs
     if op in ("Reshape", "Transpose", "Shape"):
         if not any(isinstance(v, Merged) for v in inputs):
             return None, inputs
@@ -204,6 +207,26 @@ def read_merged(imp: Importer, i: int, node, inputs: list) -> tuple[list | None,
         return None, values
     outputs = _READERS[_kind(op)](imp, i, node, values, merged[0])
     return (outputs if isinstance(outputs, list) else [outputs]), values
+
+
+def _tiled_over_windows(imp: Importer, i: int, node, inputs: list) -> Merged | Act | ChannelsLast:
+    """A sample's tensor repeated along its first dim, `q_global.repeat(B // q_global.shape[0], 1, 1, 1)` (GC ViT's
+    global query, one copy per window): S copies merged with the batch, a `broadcast` of a new dim of x (C×S×h×w for
+    a channels-last view, S×d₁×… otherwise). For a batch of 1, where the copies of each sample follow one another."""
+    value = inputs[0]
+    x = value.x if isinstance(value, ChannelsLast) else value
+    repeats = imp.const(inputs[1], node, "its repeats").values
+    if all(r == 1 for r in repeats):  # one window: the tile is the sample itself
+        return value
+    if imp.batch != 1 or x.channels is not None or len(repeats) != len(x.shape) + 1 or any(r != 1 for r in repeats[1:]) \
+            or not isinstance(repeats[0], int) or repeats[0] < 1:
+        raise Unsupported(f"a tile of an activation by {list(repeats)}: groupcost reads one that repeats a sample along its first dim, for a batch of 1")
+    copies = repeats[0]
+    at = 1 if isinstance(value, ChannelsLast) else 0  # the new dim: after the channels of a channels-last view
+    y = imp.layer(i, node, "reshape", LAYER_TYPES["reshape"](shape=(*x.shape[:at], 1, *x.shape[at:])), x)
+    y = imp.layer(i, node, "broadcast", LAYER_TYPES["broadcast"](dim=at + 1, size=copies), y)
+    rank = len(y.shape)
+    return Merged(y, (1, *range(2, rank), 0) if at else tuple(range(rank)))
 
 
 def _stacked_ahead(view: Arranged) -> bool:

@@ -22,7 +22,7 @@ from test_onnx_patterns import EXPORTERS, module_shapes, weighted_modules  # noq
 from torch_reference import torch_counts_with_matmul  # noqa: E402
 
 INPUT = (3, 16, 16)
-KINDS = ["pvt", "maxvit", "heads_first", "stacked", "single", "botnet"]
+KINDS = ["pvt", "maxvit", "heads_first", "stacked", "single", "botnet", "global"]
 TABLES = {"maxvit", "heads_first", "stacked", "single"}  # a relative position table gathered by a constant index
 
 
@@ -118,4 +118,18 @@ def test_what_no_per_sample_reading_fits_on_merged_windows_is_refused_by_name(th
     path = tmp_path / "m.onnx"
     export_onnx(_MergedThen(then).eval(), INPUT, path, fold=False)
     with pytest.raises(OnnxError, match=reason):
+        read_network(path)
+
+
+class _TiledAlong(torch.nn.Module):
+    """A map's channels-last tokens repeated along a dim other than the first: no per-sample reading of windows."""
+
+    def forward(self, x):
+        return x.permute(0, 2, 3, 1).repeat(1, 2, 1, 1).sum()
+
+
+def test_a_tile_other_than_a_samples_copies_along_its_first_dim_is_refused_by_name(tmp_path):
+    path = tmp_path / "m.onnx"
+    export_onnx(_TiledAlong().eval(), INPUT, path, fold=False)
+    with pytest.raises(OnnxError, match=r"a tile of an activation by \[1, 2, 1, 1\]"):
         read_network(path)
