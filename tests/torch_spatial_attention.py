@@ -246,6 +246,72 @@ class GlobalContext(nn.Module):
         return self.head(x.mean((1, 2)))
 
 
+class StackedAttention(nn.Module):
+    """Multi-head attention over B × N × C tokens, q, k and v stacked ahead of the batch and taken apart; over the
+    channels (`channels`): each head's d × d products kᵀ·v, softmax, then applied to q (DaViT's channel group
+    attention), else over the positions (DaViT's window attention, no position bias)."""
+
+    def __init__(self, channels: int, heads: int, over_channels: bool, fused: bool):
+        super().__init__()
+        self.heads, self.over_channels, self.fused = heads, over_channels, fused
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = nn.Linear(channels, channels)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        if self.over_channels:
+            weights = ((k * k.shape[-1] ** -0.5).transpose(-1, -2) @ v).softmax(dim=-1)
+            mixed = (weights @ q.transpose(-1, -2)).transpose(-1, -2)
+        else:
+            mixed = attend(q, k, v, self.fused)
+        return self.proj(mixed.transpose(1, 2).reshape(b, n, c))
+
+
+class DualBlock(nn.Module):
+    """A pre-norm residual attention over a B × C × H × W map's tokens: channel attention over all of them, or window
+    attention over its side × side windows (merged with the batch; one window leaves the batch alone)."""
+
+    def __init__(self, channels: int, heads: int, side: int | None, fused: bool):
+        super().__init__()
+        self.side = side
+        self.norm = nn.LayerNorm(channels)
+        self.attn = StackedAttention(channels, heads, side is None, fused)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        tokens = x.flatten(2).transpose(1, 2)
+        y = self.norm(tokens)
+        if self.side is None:
+            y = self.attn(y)
+        else:
+            p = self.side
+            y = y.reshape(b, h // p, p, w // p, p, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, p * p, c)
+            y = self.attn(y).reshape(b, h // p, w // p, p, p, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h * w, c)
+        return (tokens + y).transpose(1, 2).reshape(b, c, h, w)
+
+
+class DualAttention(nn.Module):
+    """DaViT (Ding et al., "DaViT: Dual Attention Vision Transformers", arXiv 2204.03645, §3 and Fig. 2): a conv stem
+    to an 8 × 8 map, window attention over 4 × 4 windows then channel group attention, a conv down to 4 × 4, window
+    attention over its one window then channel attention again; a pooled classifier."""
+
+    def __init__(self, channels: int = 12, heads: int = 2, fused: bool = True, classes: int = 5):
+        super().__init__()
+        self.stem = nn.Conv2d(3, channels, 3, stride=2, padding=1)
+        self.spatial1 = DualBlock(channels, heads, 4, fused)
+        self.channel1 = DualBlock(channels, heads, None, fused)
+        self.down = nn.Conv2d(channels, 2 * channels, 2, stride=2)
+        self.spatial2 = DualBlock(2 * channels, heads, 4, fused)
+        self.channel2 = DualBlock(2 * channels, heads, None, fused)
+        self.head = nn.Linear(2 * channels, classes)
+
+    def forward(self, x):
+        x = self.channel1(self.spatial1(self.stem(x)))
+        x = self.channel2(self.spatial2(self.down(x)))
+        return self.head(x.mean((2, 3)))
+
+
 def _absolute(logits):
     """(n, rows, W, 2W − 1) logits per relative offset → (n, rows, W, W) per absolute position (AACN's trick)."""
     n, rows, width, _ = logits.shape
@@ -314,9 +380,9 @@ def spatial_model(kind: str = "pvt", fused: bool = True) -> nn.Module:
     the heads are split off (q a range of the windows' last dim); `stacked`, the same with q, k and v stacked ahead of
     the windows and taken apart (GC ViT's layout); `single`, one window of 8 × 8 (the batch left alone);
     `botnet`, all 64 positions of the 8 × 8 map; `global`, GC ViT's global query over the 2 × 2 windows of 4 × 4 of the
-    8 × 8 map."""
+    8 × 8 map; `dual`, DaViT's window and channel attention."""
     torch.manual_seed(0)
     models = {"pvt": lambda: PyramidStage(fused=fused), "maxvit": lambda: MultiAxis(side=4, fused=fused), "single": lambda: MultiAxis(side=8, fused=fused),
               "heads_first": lambda: MultiAxis(side=4, fused=fused, heads_first=True), "stacked": lambda: MultiAxis(side=4, fused=fused, stacked=True),
-              "botnet": lambda: BottleneckTransformer(side=8), "global": lambda: GlobalContext(fused=fused)}
+              "botnet": lambda: BottleneckTransformer(side=8), "global": lambda: GlobalContext(fused=fused), "dual": lambda: DualAttention(fused=fused)}
     return models[kind]().eval()
