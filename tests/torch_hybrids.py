@@ -19,7 +19,8 @@ from torch.nn import functional as F
 
 class FourierProjected(nn.Module):
     """A conv stem, the projected Fourier encoding added to its map (`map`) or to its tokens B × N × C (`tokens`,
-    EdgeNeXt's spelling: reshape to B × C × N, permute), and a 1×1 conv head on the map."""
+    EdgeNeXt's spelling: reshape to B × C × N, permute; `repeated`, XCiT's: made for one sample and repeated for each),
+    and a 1×1 conv head on the map."""
 
     def __init__(self, layout: str = "tokens", channels: int = 8, hidden: int = 4, temperature: float = 10000.0):
         super().__init__()
@@ -46,7 +47,8 @@ class FourierProjected(nn.Module):
         if self.layout == "map":
             return self.head(y + self.encoding(n, h, w))
         tokens = y.reshape(n, c, h * w).permute(0, 2, 1)
-        tokens = tokens + self.encoding(n, h, w).reshape(n, -1, h * w).permute(0, 2, 1)
+        encoding = self.encoding(1, h, w).repeat(n, 1, 1, 1) if self.layout == "repeated" else self.encoding(n, h, w)  # XCiT's: one, repeated
+        tokens = tokens + encoding.reshape(n, -1, h * w).permute(0, 2, 1)
         return self.head(tokens.permute(0, 2, 1).reshape(n, c, h, w))
 
 
@@ -114,7 +116,7 @@ class PreNormMBConv(nn.Module):
 
 
 def hybrid_block(kind: str = "tokens") -> nn.Module:
-    """The block, seeded, in eval mode; input 3 × 8 × 8: `tokens` and `map` a projected Fourier encoding added there,
+    """The block, seeded, in eval mode; input 3 × 8 × 8: `tokens`, `repeated` and `map` a projected Fourier encoding added there,
     `xca` cross-covariance attention, `mbconv` CoAtNet's pre-norm MBConv."""
     torch.manual_seed(0)
     return {"xca": CrossCovarianceBlock, "mbconv": PreNormMBConv}.get(kind, lambda: FourierProjected(kind))().eval()

@@ -124,9 +124,9 @@ def _offsets(side: int) -> torch.Tensor:
 class WindowAttention(nn.Module):
     """Self-attention over (B·S) × N × C sequences of side × side windows, a relative position bias per head."""
 
-    def __init__(self, channels: int, heads: int, side: int, fused: bool, heads_first: bool = False):
+    def __init__(self, channels: int, heads: int, side: int, fused: bool, heads_first: bool = False, stacked: bool = False):
         super().__init__()
-        self.heads, self.fused, self.heads_first = heads, fused, heads_first
+        self.heads, self.fused, self.heads_first, self.stacked = heads, fused, heads_first, stacked
         self.qkv = nn.Linear(channels, 3 * channels)
         self.bias_table = nn.Parameter(torch.randn((2 * side - 1) ** 2, heads) * 0.02)
         self.register_buffer("index", _offsets(side), persistent=False)
@@ -134,7 +134,9 @@ class WindowAttention(nn.Module):
 
     def forward(self, x):
         b, n, c = x.shape
-        if self.heads_first:  # each head's q, k and v side by side: the heads split off first, then each taken apart
+        if self.stacked:  # q, k and v stacked ahead of the windows, then taken apart (GC ViT's, Swin's layout)
+            q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        elif self.heads_first:  # each head's q, k and v side by side: the heads split off first, then each taken apart
             q, k, v = self.qkv(x).reshape(b, n, self.heads, -1).transpose(1, 2).chunk(3, dim=-1)
         else:
             q, k, v = (t.reshape(b, n, self.heads, -1).transpose(1, 2) for t in self.qkv(x).chunk(3, dim=-1))
@@ -149,11 +151,11 @@ class WindowAttention(nn.Module):
 class PartitionBlock(nn.Module):
     """Pre-norm attention over the windows (`block`) or the grid (`grid`) of a B × H × W × C map, then a GELU MLP."""
 
-    def __init__(self, channels: int, heads: int, side: int, grid: bool, fused: bool, heads_first: bool = False):
+    def __init__(self, channels: int, heads: int, side: int, grid: bool, fused: bool, heads_first: bool = False, stacked: bool = False):
         super().__init__()
         self.side, self.grid = side, grid
         self.norm1 = nn.LayerNorm(channels)
-        self.attn = WindowAttention(channels, heads, side, fused, heads_first)
+        self.attn = WindowAttention(channels, heads, side, fused, heads_first, stacked)
         self.norm2 = nn.LayerNorm(channels)
         self.fc1 = nn.Linear(channels, 2 * channels)
         self.act = nn.GELU()
@@ -181,16 +183,133 @@ class PartitionBlock(nn.Module):
 class MultiAxis(nn.Module):
     """A conv stem to a side × side map (channels last), block attention then grid attention, a pooled classifier."""
 
-    def __init__(self, channels: int = 12, heads: int = 2, side: int = 2, fused: bool = True, classes: int = 5, heads_first: bool = False):
+    def __init__(self, channels: int = 12, heads: int = 2, side: int = 2, fused: bool = True, classes: int = 5, heads_first: bool = False,
+                 stacked: bool = False):
         super().__init__()
         self.stem = nn.Conv2d(3, channels, 3, stride=2, padding=1)
-        self.block = PartitionBlock(channels, heads, side, False, fused, heads_first)
-        self.grid = PartitionBlock(channels, heads, side, True, fused, heads_first)
+        self.block = PartitionBlock(channels, heads, side, False, fused, heads_first, stacked)
+        self.grid = PartitionBlock(channels, heads, side, True, fused, heads_first, stacked)
         self.head = nn.Linear(channels, classes)
 
     def forward(self, x):
         x = self.grid(self.block(self.stem(x).permute(0, 2, 3, 1)))
         return self.head(x.mean((1, 2)))
+
+
+class GlobalQueryAttention(nn.Module):
+    """GC ViT's global attention over (B·S) × N × C windows: keys and values from the windows (stacked ahead of them,
+    then taken apart), the query one per sample from the map reduced to a window's size, repeated for its S windows."""
+
+    def __init__(self, channels: int, heads: int, fused: bool):
+        super().__init__()
+        self.heads, self.fused = heads, fused
+        self.kv = nn.Linear(channels, 2 * channels)
+        self.proj = nn.Linear(channels, channels)
+
+    def forward(self, x, q_global):
+        b, n, c = x.shape
+        k, v = self.kv(x).reshape(b, n, 2, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        q = q_global.repeat(b // q_global.shape[0], 1, 1, 1).reshape(b, n, self.heads, -1).permute(0, 2, 1, 3)
+        return self.proj(attend(q, k, v, self.fused).transpose(1, 2).reshape(b, n, c))
+
+
+class GlobalContext(nn.Module):
+    """GC ViT (Hatamizadeh et al., "Global Context Vision Transformers", arXiv 2206.09959, §3 and Fig. 2): a conv stem
+    to a map, its global query tokens made by a depthwise conv and a max pool down to one side × side window, layer-
+    normed channels last; a pre-norm block of global attention over the map's windows, a GELU MLP; a pooled classifier."""
+
+    def __init__(self, channels: int = 12, heads: int = 2, side: int = 4, fused: bool = True, classes: int = 5):
+        super().__init__()
+        self.side = side
+        self.stem = nn.Conv2d(3, channels, 3, stride=2, padding=1)
+        self.query_conv = nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
+        self.query_pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.query_norm = nn.LayerNorm(channels)
+        self.norm1 = nn.LayerNorm(channels)
+        self.attn = GlobalQueryAttention(channels, heads, fused)
+        self.norm2 = nn.LayerNorm(channels)
+        self.fc1 = nn.Linear(channels, 2 * channels)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(2 * channels, channels)
+        self.head = nn.Linear(channels, classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        q_global = self.query_norm(self.query_pool(self.query_conv(x)).permute(0, 2, 3, 1))
+        x = x.permute(0, 2, 3, 1)
+        b, h, w, c = x.shape
+        p = self.side
+        windows = self.norm1(x).reshape(b, h // p, p, w // p, p, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, p * p, c)
+        mixed = self.attn(windows, q_global).reshape(b, h // p, w // p, p, p, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+        x = x + mixed
+        x = x + self.fc2(self.act(self.fc1(self.norm2(x))))
+        return self.head(x.mean((1, 2)))
+
+
+class StackedAttention(nn.Module):
+    """Multi-head attention over B × N × C tokens, q, k and v stacked ahead of the batch and taken apart; over the
+    channels (`channels`): each head's d × d products kᵀ·v, softmax, then applied to q (DaViT's channel group
+    attention), else over the positions (DaViT's window attention, no position bias)."""
+
+    def __init__(self, channels: int, heads: int, over_channels: bool, fused: bool):
+        super().__init__()
+        self.heads, self.over_channels, self.fused = heads, over_channels, fused
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = nn.Linear(channels, channels)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        if self.over_channels:
+            weights = ((k * k.shape[-1] ** -0.5).transpose(-1, -2) @ v).softmax(dim=-1)
+            mixed = (weights @ q.transpose(-1, -2)).transpose(-1, -2)
+        else:
+            mixed = attend(q, k, v, self.fused)
+        return self.proj(mixed.transpose(1, 2).reshape(b, n, c))
+
+
+class DualBlock(nn.Module):
+    """A pre-norm residual attention over a B × C × H × W map's tokens: channel attention over all of them, or window
+    attention over its side × side windows (merged with the batch; one window leaves the batch alone)."""
+
+    def __init__(self, channels: int, heads: int, side: int | None, fused: bool):
+        super().__init__()
+        self.side = side
+        self.norm = nn.LayerNorm(channels)
+        self.attn = StackedAttention(channels, heads, side is None, fused)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        tokens = x.flatten(2).transpose(1, 2)
+        y = self.norm(tokens)
+        if self.side is None:
+            y = self.attn(y)
+        else:
+            p = self.side
+            y = y.reshape(b, h // p, p, w // p, p, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, p * p, c)
+            y = self.attn(y).reshape(b, h // p, w // p, p, p, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h * w, c)
+        return (tokens + y).transpose(1, 2).reshape(b, c, h, w)
+
+
+class DualAttention(nn.Module):
+    """DaViT (Ding et al., "DaViT: Dual Attention Vision Transformers", arXiv 2204.03645, §3 and Fig. 2): a conv stem
+    to an 8 × 8 map, window attention over 4 × 4 windows then channel group attention, a conv down to 4 × 4, window
+    attention over its one window then channel attention again; a pooled classifier."""
+
+    def __init__(self, channels: int = 12, heads: int = 2, fused: bool = True, classes: int = 5):
+        super().__init__()
+        self.stem = nn.Conv2d(3, channels, 3, stride=2, padding=1)
+        self.spatial1 = DualBlock(channels, heads, 4, fused)
+        self.channel1 = DualBlock(channels, heads, None, fused)
+        self.down = nn.Conv2d(channels, 2 * channels, 2, stride=2)
+        self.spatial2 = DualBlock(2 * channels, heads, 4, fused)
+        self.channel2 = DualBlock(2 * channels, heads, None, fused)
+        self.head = nn.Linear(2 * channels, classes)
+
+    def forward(self, x):
+        x = self.channel1(self.spatial1(self.stem(x)))
+        x = self.channel2(self.spatial2(self.down(x)))
+        return self.head(x.mean((2, 3)))
 
 
 def _absolute(logits):
@@ -258,10 +377,12 @@ class BottleneckTransformer(nn.Module):
 def spatial_model(kind: str = "pvt", fused: bool = True) -> nn.Module:
     """The model, seeded, in eval mode; input 3 × 16 × 16: `pvt`; `maxvit`, 2 × 2 windows of 4 × 4 positions on the
     8 × 8 map of 12 channels (and a 4 × 4 grid); `heads_first`, the same with each head's q, k and v taken apart after
-    the heads are split off (q a range of the windows' last dim); `single`, one window of 8 × 8 (the batch left alone);
-    `botnet`, all 64 positions of the 8 × 8 map."""
+    the heads are split off (q a range of the windows' last dim); `stacked`, the same with q, k and v stacked ahead of
+    the windows and taken apart (GC ViT's layout); `single`, one window of 8 × 8 (the batch left alone);
+    `botnet`, all 64 positions of the 8 × 8 map; `global`, GC ViT's global query over the 2 × 2 windows of 4 × 4 of the
+    8 × 8 map; `dual`, DaViT's window and channel attention."""
     torch.manual_seed(0)
     models = {"pvt": lambda: PyramidStage(fused=fused), "maxvit": lambda: MultiAxis(side=4, fused=fused), "single": lambda: MultiAxis(side=8, fused=fused),
-              "heads_first": lambda: MultiAxis(side=4, fused=fused, heads_first=True),
-              "botnet": lambda: BottleneckTransformer(side=8)}
+              "heads_first": lambda: MultiAxis(side=4, fused=fused, heads_first=True), "stacked": lambda: MultiAxis(side=4, fused=fused, stacked=True),
+              "botnet": lambda: BottleneckTransformer(side=8), "global": lambda: GlobalContext(fused=fused), "dual": lambda: DualAttention(fused=fused)}
     return models[kind]().eval()

@@ -58,9 +58,25 @@ def multiply(a, b):
     return a * b
 
 
+def divide(a, b):
+    """a / b in shape arithmetic (integers divided as ONNX divides them): the batch times k divided by the batch is k
+    (`B // q_global.shape[0]`, GC ViT's windows per sample), or by a number that divides k the batch times the rest."""
+    if isinstance(a, BatchTimes) or a is BATCH:
+        k = 1 if a is BATCH else a.factor
+        if b is BATCH or isinstance(b, BatchTimes):
+            j = 1 if b is BATCH else b.factor
+            return k // j if k % j == 0 else None
+        if isinstance(b, int) and not isinstance(b, bool) and b >= 1 and k % b == 0:
+            return BATCH if k == b else BatchTimes(k // b)
+        return None
+    if symbolic(a) or symbolic(b):
+        return None
+    return a // b if isinstance(a, int) and isinstance(b, int) else a / b
+
+
 def elementwise(values: list[Const], op) -> Const:
     """op over broadcast constants, element by element; unknown where an operand is (or the batch enters, but
-    for a `multiply` of it by a number)."""
+    for a `multiply` of it by a number or a `divide` that keeps it whole)."""
     dims = values[0].dims
     for v in values[1:]:
         dims = broadcast_dims(dims, v.dims)
@@ -72,7 +88,7 @@ def elementwise(values: list[Const], op) -> Const:
     out = []
     for items in zip(*laid):
         try:
-            out.append(op(*items) if op is multiply and None not in items else None if any(symbolic(x) for x in items) else op(*items))
+            out.append(op(*items) if op in (multiply, divide) and None not in items else None if any(symbolic(x) for x in items) else op(*items))
         except (ZeroDivisionError, OverflowError, TypeError, ValueError):
             out.append(None)
     return Const(tuple(out), dims)

@@ -24,7 +24,7 @@ from groupcost.formats.onnx.importer import Handler, Importer, Operators
 from groupcost.formats.onnx.lastaxis import concat_last_axis, split_last_axis
 from groupcost.formats.onnx.names import LAYER_NAME, parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, recognise_multihead_attention, squeeze_excitation
-from groupcost.formats.onnx.folding import FOLDED, elementwise, multiply
+from groupcost.formats.onnx.folding import FOLDED, divide, elementwise, multiply
 from groupcost.formats.onnx.moved import gather_moved, moving_transpose, regrouped_tokens, slice_moved, split_moved
 from groupcost.formats.onnx.positions import recognise_projected_encodings
 from groupcost.formats.onnx.shapes import SHAPES
@@ -417,7 +417,7 @@ def _lrn(imp: Importer, i: int, node, inputs: list) -> Act:
 
 
 def _binary(kind: str) -> Handler:
-    ops = {"add": lambda a, b: a + b, "mul": multiply, "sub": lambda a, b: a - b, "div": lambda a, b: a // b if isinstance(a, int) and isinstance(b, int) else a / b}
+    ops = {"add": lambda a, b: a + b, "mul": multiply, "sub": lambda a, b: a - b, "div": divide}
 
     def handle(imp: Importer, i: int, node, inputs: list):
         values = [v for v in inputs if v is not None]

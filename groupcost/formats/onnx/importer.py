@@ -44,7 +44,7 @@ class Recognised:
     """Where the layer depends on values known only once the handlers have run (a decoding's anchors): its
     layer, or None where the values say it is not the pattern; its `members` are then read one by one."""
     members: tuple[int, ...] = ()
-    completed: Callable[[Any], Layer | None] | None = None  # the layer from the source's value, where `layer` depends on its shape (None: it cannot be read)
+    completed: Callable[[Any], Layer | None] | None = None  # the layer from the source's value, where `layer` depends on its shape (None: it cannot be read; its `members` then read one by one)
     rank: int | None = None  # the rank (batch included) `source` must have, where the pattern's axes assume one
     channels_last: bool | None = None  # whether `source` must be a channels-last view (True) or not (False), where the axes say
     parameters: tuple[str, ...] = ()  # the initializers holding the layer's parameters: a module called again shares them (a group norm in RetinaNet's towers)
@@ -270,12 +270,12 @@ class Importer:
         if found.resolve is not None:
             layer = found.resolve(self, x) if isinstance(x, Act) else None
             if layer is None:  # not the pattern after all: each node as its handler reads it
-                for k in (*found.members, i):
-                    self.convert(k, self.order[k])
-                return
+                return self._members_read(i, found)
         if not isinstance(x, Act):
             self.unknown(i, node, [x], f"{found.what} of an unknown tensor")
             return
+        if found.channels is not None and x.shape[0] != found.channels and found.completed is not None and found.members:
+            return self._members_read(i, found)  # its tokens in another layout (a window's, the batch alone): not its layer
         if found.channels is not None and x.shape[0] != found.channels:
             self.unknown(i, node, [x], f"{found.what} whose per-channel constants do not fit {x.shape[0]} channels")
             return
@@ -284,6 +284,8 @@ class Importer:
             return
         if found.completed is not None:
             layer = found.completed(self.env.get(found.source))
+            if layer is None and found.members:  # not the pattern's layer after all: each node as its handler reads it
+                return self._members_read(i, found)
             if layer is None:
                 self.unknown(i, node, [x], f"{found.what} whose arguments cannot be read from its operators")
                 return
@@ -291,6 +293,13 @@ class Importer:
         if found.parameters:
             y = self.module_call(i, node, y, found.parameters, constant_fills=True)
         self.env[node.output[0]] = view(y) if view is not None else y
+
+    def _members_read(self, i: int, found: Recognised) -> None:
+        """A pattern that is not its layer after all: each of its nodes, then the last, as its handler reads it."""
+        self.consumed.difference_update(found.members)
+        for k in (*found.members, i):
+            if k not in self.consumed:  # (a handler may read a later member with its own: a Squeeze with its Split)
+                self.convert(k, self.order[k])
 
     def topological_order(self) -> list:
         """The nodes in an order where each follows its inputs' producers: the file's own when it is one."""

@@ -148,7 +148,7 @@ def _squeezed_part(imp: Importer, i: int, node, moved: BatchMoved, index: int, t
     """Part `index` of `moved`, which `tensor` holds with the moved axis still 1 long: its Squeezes of that axis read
     with it (consumed, their outputs the part)."""
     squeezes = imp.consumers.get(tensor, [])
-    if not squeezes or any(k < 0 or imp.order[k].op_type != "Squeeze" or _squeezed_axes(imp, imp.order[k]) != (0,) for k in squeezes):
+    if not squeezes or any(k < 0 or imp.order[k].op_type != "Squeeze" or squeezed_axes(imp, imp.order[k]) != (0,) for k in squeezes):
         raise Unsupported("a part of q, k, v stacked ahead of the batch read other than by a Squeeze of that axis")
     part = _part(imp, i, node, moved, index)
     for k in squeezes:
@@ -173,7 +173,7 @@ def gather_moved(read: Handler) -> Handler:
     return handle
 
 
-def _squeezed_axes(imp: Importer, node) -> tuple[int, ...] | None:
+def squeezed_axes(imp: Importer, node) -> tuple[int, ...] | None:
     """A Squeeze's axes: its attribute (opset < 13), or its input, an initializer or a Constant node's value that may
     come after the Split in the file's order."""
     axes = attributes(node).get("axes")

@@ -220,6 +220,7 @@ def recognise_multihead_attention(imp: Importer) -> None:
         imp.consumed.update(members - {k_last})
         layer = LAYER_TYPES["attention"](heads=1, bias=biases[0])  # its heads once the tokens' shape is known
         imp.recognised[k_last] = Recognised(next(iter(sources)), layer, "multi-head attention", elementwise=True, channels=c, name=path if imp.paths[k_last] != path else None,
+                                            members=tuple(sorted(members - {k_last})),
                                             completed=lambda tokens, nodes=nodes, softmax=nodes[ops.index("Softmax")], layer=layer: _with_heads(imp, nodes, softmax, tokens, layer))
 
 

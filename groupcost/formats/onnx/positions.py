@@ -17,7 +17,7 @@ from groupcost.formats.onnx.importer import Importer, Recognised
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, Weight, attributes
 from groupcost.ops import LAYER_TYPES, Layer
 
-_VIEWS = ("Reshape", "Transpose", "Cast", "Identity")
+_VIEWS = ("Reshape", "Transpose", "Cast", "Identity", "Tile", "Expand")
 
 
 def recognise_projected_encodings(imp: Importer) -> None:
@@ -109,6 +109,15 @@ def _encoding(imp: Importer, x: Act, chain: tuple[int, ...], source: str) -> Lay
             if perm != (0, *range(2, len(shown)), 1):
                 return None
             channels_last = True
+        elif view.op_type == "Tile":  # the encoding repeated for each sample (XCiT's `pos.repeat(B, 1, 1, 1)`): what the Add broadcasts
+            repeats = imp.env.get(view.input[1])
+            if not isinstance(repeats, Const) or repeats.values is None or len(repeats.values) != len(shown) or shown[0] != 1 \
+                    or repeats.values[0] not in (1, BATCH, imp.batch) or any(r != 1 for r in repeats.values[1:]):
+                return None
+        elif view.op_type == "Expand":  # to its own shape (the exporter's Expand before a Tile)
+            target = imp.env.get(view.input[1])
+            if not isinstance(target, Const) or target.values is None or len(target.values) > len(shown) or any(v != 1 for v in target.values):
+                return None
         elif view.op_type not in ("Cast", "Identity"):
             return None
     value = imp.env.get(source)

@@ -11,7 +11,10 @@ it is; a layer norm or linear on the file's last dim reads it as sequences. A pa
 handler reads x in the file's order (S×d₁×…, per sample) with the node's axes counted one further (BoTNet's
 relative-to-absolute logits), and what it makes is merged again; a pad of the merged dim itself is refused by name.
 A flatten from a dim after the merged one is a rearrangement. Anything that rearranges x costs a `permute`, named
-after the reader.
+after the reader. q, k and v stacked ahead of the merged batch (`permute(2, 0, 3, 1, 4)` of
+(N·S)×L×3×heads×d, GC ViT's layout) are read only where they are taken apart along that dim: each part x's slice,
+rearranged with the batch first again. A sample's tensor tiled along its first dim (GC ViT's global query,
+repeated for each window) is merged with the batch: a `broadcast` of a new dim S.
 
 A rearrangement that leaves the batch alone but that a channels' operator reads (MaxViT's windows put back to
 N×H×W×C, layer-normed or added to the block's input) is viewed channels last, its last dim the channels.
@@ -24,6 +27,7 @@ import math
 from groupcost.formats.onnx.arranged import reshaped, segments
 from groupcost.formats.onnx.constants import constant_operation
 from groupcost.formats.onnx.importer import Importer
+from groupcost.formats.onnx.moved import squeezed_axes
 from groupcost.formats.onnx.tokens import tokens_back
 from groupcost.formats.onnx.values import (BATCH, Act, Arranged, BatchTimes, ChannelsLast, Const, Cropped, GroupedView, Merged, Sequences, Table, Unsupported,
                                            Weight, attributes)
@@ -155,6 +159,10 @@ def read_merged(imp: Importer, i: int, node, inputs: list) -> tuple[list | None,
     """What a node makes of merged tensors among its inputs: (its outputs, or None for the engine's own handlers to
     read it, and its inputs as they are to read them: a merged tensor made a rearrangement or sequences)."""
     op = node.op_type
+    if op in ("Split", "Gather", "Slice") and isinstance(inputs[0], Arranged) and _stacked_ahead(inputs[0]):
+        return _taken_apart(imp, i, node, inputs), inputs
+    if op == "Tile" and isinstance(inputs[0], (Act, ChannelsLast)):
+        return [_tiled_over_windows(imp, i, node, inputs)], inputs
     if op in ("Reshape", "Transpose", "Shape"):
         if not any(isinstance(v, Merged) for v in inputs):
             return None, inputs
@@ -199,6 +207,89 @@ def read_merged(imp: Importer, i: int, node, inputs: list) -> tuple[list | None,
         return None, values
     outputs = _READERS[_kind(op)](imp, i, node, values, merged[0])
     return (outputs if isinstance(outputs, list) else [outputs]), values
+
+
+def _tiled_over_windows(imp: Importer, i: int, node, inputs: list) -> Merged | Act | ChannelsLast:
+    """A sample's tensor repeated along its first dim, `q_global.repeat(B // q_global.shape[0], 1, 1, 1)` (GC ViT's
+    global query, one copy per window): S copies merged with the batch, a `broadcast` of a new dim of x (C×S×h×w for
+    a channels-last view, S×d₁×… otherwise). For a batch of 1, where the copies of each sample follow one another."""
+    value = inputs[0]
+    x = value.x if isinstance(value, ChannelsLast) else value
+    repeats = imp.const(inputs[1], node, "its repeats").values
+    if all(r == 1 for r in repeats):  # one window: the tile is the sample itself
+        return value
+    if imp.batch != 1 or x.channels is not None or len(repeats) != len(x.shape) + 1 or any(r != 1 for r in repeats[1:]) \
+            or not isinstance(repeats[0], int) or repeats[0] < 1:
+        raise Unsupported(f"a tile of an activation by {list(repeats)}: groupcost reads one that repeats a sample along its first dim, for a batch of 1")
+    copies = repeats[0]
+    at = 1 if isinstance(value, ChannelsLast) else 0  # the new dim: after the channels of a channels-last view
+    y = imp.layer(i, node, "reshape", LAYER_TYPES["reshape"](shape=(*x.shape[:at], 1, *x.shape[at:])), x)
+    y = imp.layer(i, node, "broadcast", LAYER_TYPES["broadcast"](dim=at + 1, size=copies), y)
+    rank = len(y.shape)
+    return Merged(y, (1, *range(2, rank), 0) if at else tuple(range(rank)))
+
+
+def _stacked_ahead(view: Arranged) -> bool:
+    """Whether the rearrangement's first dim is one factor of x ahead of the batch, which opens its second dim
+    (`qkv.reshape(B·S, N, 3, heads, d).permute(2, 0, 3, 1, 4)` of windows: q, k, v stacked ahead of them)."""
+    parts = segments(view)
+    return len(parts) > 2 and len(parts[0]) == 1 and parts[0][0] != 0 and parts[1][:1] == (0,)
+
+
+def _taken_apart(imp: Importer, i: int, node, inputs: list) -> list:
+    """A Split (each part's Squeeze of the stacked axis read with it), Gather or Slice of one part along the first dim
+    of q, k, v stacked ahead of the batch: each part the rearrangement of x's slice at that index, the stacked
+    factor dropped, the batch first again."""
+    view = inputs[0]
+    length = view.factors[view.order[0]]
+    if node.op_type == "Gather":
+        index = imp.const(inputs[1], node, "its index")
+        if attributes(node).get("axis", 0) != 0 or index.dims != () or not isinstance(index.values[0], int):
+            raise Unsupported("a gather of q, k, v stacked ahead of the batch by other than one index along their axis")
+        return [_stacked_part(imp, i, node, view, index.values[0] % length)]
+    if node.op_type == "Slice":
+        bounds = [imp.const(v, node, what).values if v is not None else None for v, what in zip(inputs[1:5], ("its starts", "its ends", "its axes", "its steps"))]
+        starts, ends, axes, steps = [*bounds, *[None] * (4 - len(bounds))]
+        if "starts" in attributes(node) or starts is None or ends is None or len(starts) != 1 or tuple(axes or (0,)) != (0,) or tuple(steps or (1,)) != (1,):
+            raise Unsupported("a slice of q, k, v stacked ahead of the batch along another axis")
+        start = starts[0] + length if starts[0] < 0 else starts[0]
+        if min(ends[0], length) - start != 1:
+            raise Unsupported("a slice of q, k, v stacked ahead of the batch of other than one part")
+        return [_squeezed(imp, i, node, view, start, node.output[0])]
+    sizes = attributes(node).get("split")
+    if sizes is None and len(inputs) > 1 and inputs[1] is not None:
+        sizes = imp.const(inputs[1], node, "its sizes").values
+    if attributes(node).get("axis", 0) != 0 or len(node.output) != length or (sizes is not None and list(sizes) != [1] * length):
+        raise Unsupported("a split of q, k, v stacked ahead of the batch into other than its parts")
+    return [_squeezed(imp, i, node, view, index, tensor) for index, tensor in enumerate(node.output)]
+
+
+def _squeezed(imp: Importer, i: int, node, view: Arranged, index: int, tensor: str) -> Arranged:
+    """Part `index`, which `tensor` holds with the stacked axis still 1 long: its Squeezes of that axis read with it."""
+    squeezes = imp.consumers.get(tensor, [])
+    if not squeezes or any(k < 0 or imp.order[k].op_type != "Squeeze" or squeezed_axes(imp, imp.order[k]) != (0,) for k in squeezes):
+        raise Unsupported("a part of q, k, v stacked ahead of the batch read other than by a Squeeze of that axis")
+    part = _stacked_part(imp, i, node, view, index)
+    for k in squeezes:
+        imp.consumed.add(k)
+        imp.env[imp.order[k].output[0]] = part
+    return part
+
+
+def _stacked_part(imp: Importer, i: int, node, view: Arranged, index: int) -> Arranged:
+    """The stacked factor f at `index`: x reshaped to its factors, a slice of f's dim, f dropped (made once)."""
+    f = view.order[0]
+    key = ("stacked part", view, index)
+    if key not in imp.views:
+        x = view.x
+        if view.factors[1:] != x.shape:
+            x = imp.layer(i, node, "reshape", LAYER_TYPES["reshape"](shape=view.factors[1:]), x)
+        x = imp.layer(i, node, "slice", LAYER_TYPES["slice"](start=index, stop=index + 1, dim=f), x)
+        factors = (*view.factors[:f], *view.factors[f + 1:])
+        x = imp.layer(i, node, "reshape", LAYER_TYPES["reshape"](shape=factors[1:]), x)
+        order = tuple(g - (g > f) for g in view.order[1:])
+        imp.views[key] = Arranged(x, factors, order, view.groups[1:], view.first)
+    return imp.views[key]
 
 
 def _as_merged(imp: Importer, inputs: list) -> list:

@@ -42,7 +42,7 @@ def _assert_encoding(network, model, how: str, shape=INPUT) -> None:
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
-@pytest.mark.parametrize("layout", ["tokens", "map"])
+@pytest.mark.parametrize("layout", ["tokens", "repeated", "map"])
 def test_a_projected_fourier_encoding_counts_its_projection(layout, how, tmp_path):
     """XCiT's and EdgeNeXt's encoding, built from the map's shape at run time, through a learned 1×1 conv: the conv's
     weight, bias and MACs at every position, as PyTorch counts them, whether added to the map or to its tokens.
@@ -61,7 +61,7 @@ def test_a_projected_fourier_encoding_counts_its_projection(layout, how, tmp_pat
         assert [row.name for row in analyze(network).rows if row.kind == "fourier_position"] == ["pos.token_projection"]
 
 
-@pytest.mark.parametrize("layout", ["tokens", "map"])
+@pytest.mark.parametrize("layout", ["tokens", "repeated", "map"])
 def test_a_projected_fourier_encoding_reads_from_its_torch_factory(layout):
     _assert_encoding(read_graph("torch:torch_hybrids:hybrid_block", INPUT, {"kind": layout}), hybrid_block(layout), f"{layout} torch:")
 

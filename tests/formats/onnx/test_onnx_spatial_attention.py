@@ -22,20 +22,21 @@ from test_onnx_patterns import EXPORTERS, module_shapes, weighted_modules  # noq
 from torch_reference import torch_counts_with_matmul  # noqa: E402
 
 INPUT = (3, 16, 16)
-KINDS = ["pvt", "maxvit", "heads_first", "single", "botnet"]
-TABLES = {"maxvit", "heads_first", "single"}  # a relative position table gathered by a constant index
+KINDS = ["pvt", "maxvit", "heads_first", "stacked", "single", "botnet", "global", "dual"]
+TABLES = {"maxvit", "heads_first", "stacked", "single"}  # a relative position table gathered by a constant index
 
 
 def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
     """PyTorch's params, MACs (matmul apart) and output shape; every module with parameters of its own named by a row
-    (a learned table by its parameter's path, `attn.bias_table`), and the rows of convs, linears and layer norms their
+    (a learned table by its parameter's path, `attn.bias_table`; a projection by the `attention` step holding it), and the rows of convs, linears and layer norms their
     modules' output shapes (a module of several operators, BoTNet's relative logits, names its first step)."""
     params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, input_shape)
     report = analyze(network)
     assert (report.totals.params, report.totals.macs, report.totals.matmul_macs, report.output_shape) == (params, macs, matmul_macs, out_shape), how
     names = {row.name for row in report.rows}
-    missing = {m for m in weighted_modules(model)
-               if m not in names and not any(f"{m}.{p}" in names for p, _ in model.get_submodule(m).named_parameters(recurse=False))}
+    attention = {row.name for row in report.rows if row.kind == "attention"}  # one step holds its projections (DaViT's windows)
+    missing = {m for m in weighted_modules(model) if m not in names and m.rpartition(".")[0] not in attention
+               and not any(f"{m}.{p}" in names for p, _ in model.get_submodule(m).named_parameters(recurse=False))}
     assert not missing, (how, missing)
     shapes = {name: shape for name, shape in module_shapes(model, input_shape).items()
               if isinstance(model.get_submodule(name), (torch.nn.Conv2d, torch.nn.Linear, torch.nn.LayerNorm))}  # one operator each
@@ -118,4 +119,18 @@ def test_what_no_per_sample_reading_fits_on_merged_windows_is_refused_by_name(th
     path = tmp_path / "m.onnx"
     export_onnx(_MergedThen(then).eval(), INPUT, path, fold=False)
     with pytest.raises(OnnxError, match=reason):
+        read_network(path)
+
+
+class _TiledAlong(torch.nn.Module):
+    """A map's channels-last tokens repeated along a dim other than the first: no per-sample reading of windows."""
+
+    def forward(self, x):
+        return x.permute(0, 2, 3, 1).repeat(1, 2, 1, 1).sum()
+
+
+def test_a_tile_other_than_a_samples_copies_along_its_first_dim_is_refused_by_name(tmp_path):
+    path = tmp_path / "m.onnx"
+    export_onnx(_TiledAlong().eval(), INPUT, path, fold=False)
+    with pytest.raises(OnnxError, match=r"a tile of an activation by \[1, 2, 1, 1\]"):
         read_network(path)
