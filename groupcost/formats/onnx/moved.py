@@ -16,11 +16,15 @@ blocks) regroup the positions alone: the activation reshaped, still channels las
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from groupcost.formats.onnx.importer import Handler, Importer
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, Unsupported, attributes, tensor_values
 from groupcost.ops import LAYER_TYPES
+
+Part = TypeVar("Part")
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ def split_moved(read: Handler) -> Handler:
         length = moved.x.shape[moved.perm[0] - 1]
         if len(node.output) != length or (sizes is not None and list(sizes) != [1] * length):
             raise Unsupported("a split of q, k, v stacked ahead of the batch into other than its parts")
-        return [_squeezed_part(imp, i, node, moved, index, tensor) for index, tensor in enumerate(node.output)]
+        return [squeezed_part(imp, tensor, lambda index=index: _part(imp, i, node, moved, index)) for index, tensor in enumerate(node.output)]
 
     return handle
 
@@ -139,22 +143,22 @@ def slice_moved(read: Handler) -> Handler:
         start = starts[0] + length if starts[0] < 0 else starts[0]
         if min(ends[0], length) - start != 1:
             raise Unsupported("a slice of q, k, v stacked ahead of the batch of other than one part")
-        return _squeezed_part(imp, i, node, moved, start, node.output[0])
+        return squeezed_part(imp, node.output[0], lambda: _part(imp, i, node, moved, start))
 
     return handle
 
 
-def _squeezed_part(imp: Importer, i: int, node, moved: BatchMoved, index: int, tensor: str) -> Act:
-    """Part `index` of `moved`, which `tensor` holds with the moved axis still 1 long: its Squeezes of that axis read
-    with it (consumed, their outputs the part)."""
+def squeezed_part(imp: Importer, tensor: str, part: Callable[[], Part]) -> Part:
+    """A part of q, k, v stacked ahead of the batch, which `tensor` holds with the stacked axis still 1 long: its
+    Squeezes of that axis read with it (consumed, their outputs `part()`, made once they are known to be so)."""
     squeezes = imp.consumers.get(tensor, [])
     if not squeezes or any(k < 0 or imp.order[k].op_type != "Squeeze" or squeezed_axes(imp, imp.order[k]) != (0,) for k in squeezes):
         raise Unsupported("a part of q, k, v stacked ahead of the batch read other than by a Squeeze of that axis")
-    part = _part(imp, i, node, moved, index)
+    made = part()
     for k in squeezes:
         imp.consumed.add(k)
-        imp.env[imp.order[k].output[0]] = part
-    return part
+        imp.env[imp.order[k].output[0]] = made
+    return made
 
 
 def gather_moved(read: Handler) -> Handler:

@@ -27,7 +27,7 @@ import math
 from groupcost.formats.onnx.arranged import reshaped, segments
 from groupcost.formats.onnx.constants import constant_operation
 from groupcost.formats.onnx.importer import Importer
-from groupcost.formats.onnx.moved import squeezed_axes
+from groupcost.formats.onnx.moved import squeezed_part
 from groupcost.formats.onnx.tokens import tokens_back
 from groupcost.formats.onnx.values import (BATCH, Act, Arranged, BatchTimes, ChannelsLast, Const, Cropped, GroupedView, Merged, Sequences, Table, Unsupported,
                                            Weight, attributes)
@@ -255,25 +255,13 @@ def _taken_apart(imp: Importer, i: int, node, inputs: list) -> list:
         start = starts[0] + length if starts[0] < 0 else starts[0]
         if min(ends[0], length) - start != 1:
             raise Unsupported("a slice of q, k, v stacked ahead of the batch of other than one part")
-        return [_squeezed(imp, i, node, view, start, node.output[0])]
+        return [squeezed_part(imp, node.output[0], lambda: _stacked_part(imp, i, node, view, start))]
     sizes = attributes(node).get("split")
     if sizes is None and len(inputs) > 1 and inputs[1] is not None:
         sizes = imp.const(inputs[1], node, "its sizes").values
     if attributes(node).get("axis", 0) != 0 or len(node.output) != length or (sizes is not None and list(sizes) != [1] * length):
         raise Unsupported("a split of q, k, v stacked ahead of the batch into other than its parts")
-    return [_squeezed(imp, i, node, view, index, tensor) for index, tensor in enumerate(node.output)]
-
-
-def _squeezed(imp: Importer, i: int, node, view: Arranged, index: int, tensor: str) -> Arranged:
-    """Part `index`, which `tensor` holds with the stacked axis still 1 long: its Squeezes of that axis read with it."""
-    squeezes = imp.consumers.get(tensor, [])
-    if not squeezes or any(k < 0 or imp.order[k].op_type != "Squeeze" or squeezed_axes(imp, imp.order[k]) != (0,) for k in squeezes):
-        raise Unsupported("a part of q, k, v stacked ahead of the batch read other than by a Squeeze of that axis")
-    part = _stacked_part(imp, i, node, view, index)
-    for k in squeezes:
-        imp.consumed.add(k)
-        imp.env[imp.order[k].output[0]] = part
-    return part
+    return [squeezed_part(imp, tensor, lambda index=index: _stacked_part(imp, i, node, view, index)) for index, tensor in enumerate(node.output)]
 
 
 def _stacked_part(imp: Importer, i: int, node, view: Arranged, index: int) -> Arranged:
