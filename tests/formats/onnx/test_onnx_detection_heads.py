@@ -76,18 +76,24 @@ def test_anchor_pairs_joined_from_stored_levels_read_as_dist2bbox(how, tmp_path)
     to the others' folded grids, a Concat of stored tensors, read with the decoding (it was refused as "an input
     is a constant"). PyTorch's params, MACs and output shape, the one dist2bbox, and the same figures once raised
     (the spec writes the split's halves as slices: rows of their own)."""
-    model = AnchorFreeHead(pairs_last=True)
+    report, rebuilt = _read_as_pytorch_counts_it(AnchorFreeHead(pairs_last=True), how, tmp_path)
+    decoding = [row for row in report.rows if row.type == "dist2bbox"]
+    assert len(decoding) == 1 and decoding[0].out_shape == (4, 80 * 80 + 40 * 40) and decoding[0].macs == 0
+    assert [row.type for row in rebuilt.rows].count("dist2bbox") == 1
+
+
+def _read_as_pytorch_counts_it(model, how: str, tmp_path):
+    """The head exported at 3×320×320 and read back: PyTorch's params, MACs and output shape, and the same once
+    raised to a spec; (the report, the raised spec's report)."""
     params, macs, out_shape = torch_counts(model, (3, 320, 320))
     path = tmp_path / f"{how}.onnx"
     export_onnx(model.eval(), (3, 320, 320), path, dynamo=how == "dynamo", fold=how != "unfolded")
     network = read_network(path)
     report = analyze(network)
     assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
-    decoding = [row for row in report.rows if row.type == "dist2bbox"]
-    assert len(decoding) == 1 and decoding[0].out_shape == (4, 80 * 80 + 40 * 40) and decoding[0].macs == 0
     rebuilt = analyze(build(parse_text(raise_spec(network), "head.yaml"), {}))
     assert (rebuilt.totals.params, rebuilt.totals.macs, [s for _, s in rebuilt.outputs]) == (params, macs, [out_shape])
-    assert [row.type for row in rebuilt.rows].count("dist2bbox") == 1
+    return report, rebuilt
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
@@ -96,16 +102,8 @@ def test_anchor_pairs_shared_with_a_keypoint_decoding_read_exactly(how, tmp_path
     stored levels read outside the box decoding, and 8,400 strides per cell it computed): the join is a constant
     once its values prove to be each level's cell centres; the strides are whole numbers. PyTorch's params, MACs
     and output shape, and the same figures once raised."""
-    model = PoseHead()
-    params, macs, out_shape = torch_counts(model, (3, 320, 320))
-    path = tmp_path / f"{how}.onnx"
-    export_onnx(model.eval(), (3, 320, 320), path, dynamo=how == "dynamo", fold=how != "unfolded")
-    network = read_network(path)
-    report = analyze(network)
-    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
+    report, _ = _read_as_pytorch_counts_it(PoseHead(), how, tmp_path)
     assert [row.type for row in report.rows].count("dist2bbox") == 1
-    rebuilt = analyze(build(parse_text(raise_spec(network), "head.yaml"), {}))
-    assert (rebuilt.totals.params, rebuilt.totals.macs, [s for _, s in rebuilt.outputs]) == (params, macs, [out_shape])
 
 
 def test_a_join_of_stored_tensors_other_than_cell_centres_is_refused_by_name(tmp_path):
