@@ -77,23 +77,26 @@ def test_anchor_pairs_joined_from_stored_levels_read_as_dist2bbox(how, tmp_path)
     is a constant"). PyTorch's params, MACs and output shape, the one dist2bbox, and the same figures once raised
     (the spec writes the split's halves as slices: rows of their own)."""
     report, rebuilt = _read_as_pytorch_counts_it(AnchorFreeHead(pairs_last=True), how, tmp_path)
+    assert _figures(rebuilt) == _figures(report)
     decoding = [row for row in report.rows if row.type == "dist2bbox"]
     assert len(decoding) == 1 and decoding[0].out_shape == (4, 80 * 80 + 40 * 40) and decoding[0].macs == 0
     assert [row.type for row in rebuilt.rows].count("dist2bbox") == 1
 
 
-def _read_as_pytorch_counts_it(model, how: str, tmp_path):
-    """The head exported at 3×320×320 and read back: PyTorch's params, MACs and output shape, and the same once
-    raised to a spec; (the report, the raised spec's report)."""
-    params, macs, out_shape = torch_counts(model, (3, 320, 320))
-    path = tmp_path / f"{how}.onnx"
-    export_onnx(model.eval(), (3, 320, 320), path, dynamo=how == "dynamo", fold=how != "unfolded")
+def _read_as_pytorch_counts_it(model, how: str, folder, input_shape=(3, 320, 320)):
+    """`model` exported `how` and read back: PyTorch's params, MACs and output shape, checked; (its
+    report and the report of the spec it raises to)."""
+    params, macs, out_shape = torch_counts(model, input_shape)
+    path = folder / f"{how}.onnx"
+    export_onnx(model.eval(), input_shape, path, dynamo=how == "dynamo", fold=how != "unfolded")
     network = read_network(path)
     report = analyze(network)
-    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
-    rebuilt = analyze(build(parse_text(raise_spec(network), "head.yaml"), {}))
-    assert (rebuilt.totals.params, rebuilt.totals.macs, [s for _, s in rebuilt.outputs]) == (params, macs, [out_shape])
-    return report, rebuilt
+    assert _figures(report) == (params, macs, [out_shape])
+    return report, analyze(build(parse_text(raise_spec(network), "<raised>"), {}))
+
+
+def _figures(report) -> tuple:
+    return report.totals.params, report.totals.macs, [s for _, s in report.outputs]
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
@@ -102,7 +105,8 @@ def test_anchor_pairs_shared_with_a_keypoint_decoding_read_exactly(how, tmp_path
     stored levels read outside the box decoding, and 8,400 strides per cell it computed): the join is a constant
     once its values prove to be each level's cell centres; the strides are whole numbers. PyTorch's params, MACs
     and output shape, and the same figures once raised."""
-    report, _ = _read_as_pytorch_counts_it(PoseHead(), how, tmp_path)
+    report, rebuilt = _read_as_pytorch_counts_it(PoseHead(), how, tmp_path)
+    assert _figures(rebuilt) == _figures(report)
     assert [row.type for row in report.rows].count("dist2bbox") == 1
 
 
@@ -144,13 +148,7 @@ def test_anchors_other_than_cell_centres_are_refused_by_name(how, tmp_path):
 def _reads_exactly_and_raises(model, how: str, folder):
     """`model` on a 3×32×32 input exported `how`: its report, after checking PyTorch's params, MACs and output
     shape, and that the raised spec builds back into the same rows."""
-    params, macs, out_shape = torch_counts(model, (3, 32, 32))
-    path = folder / f"{how}.onnx"
-    export_onnx(model.eval(), (3, 32, 32), path, dynamo=how == "dynamo", fold=how != "unfolded")
-    network = read_network(path)
-    report = analyze(network)
-    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
-    rebuilt = analyze(build(parse_text(raise_spec(network), "<raised>"), {}))
+    report, rebuilt = _read_as_pytorch_counts_it(model, how, folder, (3, 32, 32))
     assert [(r.type, r.out_shape, r.params, r.macs) for r in rebuilt.rows] == [(r.type, r.out_shape, r.params, r.macs) for r in report.rows]
     return report
 
