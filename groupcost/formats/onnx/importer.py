@@ -1,7 +1,7 @@
 """The import engine: an ONNX graph's nodes, in order, through their handlers into a GraphBuilder.
 
-It orders the nodes, checks the initializers (external data included: checked for existence and
-size, never opened) and the input, runs the pattern recognisers, then gives each node its
+It reads the file's graph (groupcost.formats.onnx.filegraph: the nodes in order, the initializers
+and the input checked), runs the pattern recognisers, then gives each node its
 operator's handler (groupcost.formats.onnx.handlers) and records what it makes. Names come from
 module paths (groupcost.formats.onnx.names); every error is one line naming the node:
 `model.onnx: error: node '/layer1/layer1.0/conv1/Conv' (Conv): ...`.
@@ -17,18 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from groupcost.formats.onnx.arranged import made
+from groupcost.formats.onnx.filegraph import nodes_in_order, read_initializers, read_input
 from groupcost.formats.onnx.names import PRODUCER, clean, module_path, weight_path
 from groupcost.formats.onnx.tied import one_trained_parameter
 from groupcost.formats.onnx.values import (UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, Sequences, TokensFirst, Unknown, Unsupported, Value,
-                                           Weight, require_onnx, tensor_values)
+                                           Weight, require_onnx)
 from groupcost.formats.onnx.wire import MAX_NODES
-from groupcost.graph.builder import MAX_ELEMENTS, GraphBuilder
+from groupcost.graph.builder import GraphBuilder
 from groupcost.graph.check import check, share_problem
 from groupcost.graph.network import INPUT, Network
 from groupcost.ops import LAYER_TYPES, Layer, LayerError, Shape, format_shape
-
-DTYPES = {1: "float32", 10: "float16", 16: "bfloat16", 11: "float64", 3: "int8", 2: "uint8", 5: "int16", 6: "int32"}
-
 
 @dataclass(frozen=True)
 class Recognised:
@@ -107,7 +105,7 @@ class Importer:
         graph = self.graph
         if len(graph.node) > MAX_NODES:
             raise self.fail(None, f"{len(graph.node):,} nodes, more than {MAX_NODES:,}")
-        order = self.topological_order()
+        order = nodes_in_order(self)
         self.order_index = {id(n): i for i, n in enumerate(order)}
         self.consumers: dict[str, list[int]] = {}
         self.producers = {out: i for i, node in enumerate(order) for out in node.output if out}
@@ -118,8 +116,8 @@ class Importer:
         for name in graph.output:
             self.consumers.setdefault(name.name, []).append(-1)
         self.order = order
-        self.check_initializers()
-        self.read_input()
+        read_initializers(self)
+        read_input(self)
         self.paths = [clean(module_path(n, own=self.model.producer_name == PRODUCER)) for n in order]
         self.containers = {p[:i] for p in self.paths for i, ch in enumerate(p) if ch == "."}
         self.recognised: dict[int, Recognised] = {}
@@ -300,108 +298,6 @@ class Importer:
         for k in (*found.members, i):
             if k not in self.consumed:  # (a handler may read a later member with its own: a Squeeze with its Split)
                 self.convert(k, self.order[k])
-
-    def topological_order(self) -> list:
-        """The nodes in an order where each follows its inputs' producers: the file's own when it is one."""
-        import heapq
-
-        graph = self.graph
-        produced: dict[str, int] = {}
-        available = {i.name for i in graph.input} | set(self.initializers) | {""}
-        for k, node in enumerate(graph.node):
-            for out in node.output:
-                if out and (out in produced or out in available):
-                    raise self.fail(node, f"output '{out}' is also produced elsewhere", "an ONNX tensor has one producer")
-                if out:
-                    produced[out] = k
-        waiting: list[int] = []
-        readers: dict[int, list[int]] = {}
-        for k, node in enumerate(graph.node):
-            deps = set()
-            for name in node.input:
-                if name in available:
-                    continue
-                if name not in produced:
-                    raise self.fail(node, f"input '{name}' is produced by no node, initializer or graph input", "the graph is incomplete")
-                deps.add(produced[name])
-            waiting.append(len(deps))
-            for d in deps:
-                readers.setdefault(d, []).append(k)
-        ready = [k for k, n in enumerate(waiting) if n == 0]
-        heapq.heapify(ready)
-        order = []
-        while ready:
-            k = heapq.heappop(ready)
-            order.append(graph.node[k])
-            for r in readers.get(k, ()):
-                waiting[r] -= 1
-                if waiting[r] == 0:
-                    heapq.heappush(ready, r)
-        if len(order) != len(graph.node):
-            stuck = min(k for k, n in enumerate(waiting) if n > 0)
-            raise self.fail(graph.node[stuck], "is part of a cycle", "an ONNX graph must be acyclic")
-        return order
-
-    def check_initializers(self) -> None:
-        first_reader: dict[str, Any] = {}
-        for node in self.order:
-            for name in node.input:
-                first_reader.setdefault(name, node)
-        sizes: dict[str, int] = {}
-        for name, tensor in self.initializers.items():
-            node = first_reader.get(name)
-            dims = tuple(tensor.dims)
-            if any(d < 0 for d in dims):
-                raise self.fail(node, f"initializer '{name}' has a negative dimension: {list(dims)}") if node is not None else OnnxError(f"initializer '{name}' has a negative dimension", None, self.loc)
-            if math.prod(dims) > MAX_ELEMENTS:
-                raise self.fail(node, f"initializer '{name}' has {math.prod(dims):,} elements, more than 2^40") if node is not None else OnnxError(f"initializer '{name}' is too large", None, self.loc)
-            if tensor.data_location == 1:
-                info = {e.key: e.value for e in tensor.external_data}
-                where = info.get("location", "")
-                if self.folder is None or not where or Path(where).is_absolute() or ".." in Path(where).parts:
-                    raise self.fail(node, f"initializer '{name}' points to external data '{where}' that cannot be read safely", "keep the data file beside the model")
-                file = self.folder / where
-                if where not in sizes:
-                    try:
-                        sizes[where] = file.stat().st_size
-                    except OSError:
-                        raise self.fail(node, f"its initializer '{name}' is stored in '{where}', which does not exist", f"copy {where} beside {Path(self.label).name}") from None
-                try:
-                    end = int(info.get("offset", 0)) + int(info.get("length", 0))
-                except ValueError:
-                    raise self.fail(node, f"initializer '{name}': external data offset or length is not a number") from None
-                if end > sizes[where]:
-                    raise self.fail(node, f"initializer '{name}' ends at byte {end:,} of '{where}', which has {sizes[where]:,}", "the data file is truncated or from another export")
-            values = tensor_values(tensor, self.folder) if tensor.data_type in (6, 7) or math.prod(dims) <= 8 else None
-            self.env[name] = Const(values, dims) if values is not None else Weight(name, dims)
-
-    def read_input(self) -> None:
-        inputs = [i for i in self.graph.input if i.name not in self.initializers]
-        if len(inputs) != 1:
-            raise OnnxError(f"the graph has {len(inputs)} inputs ({', '.join(i.name for i in inputs) or 'none'}); groupcost reads networks with one", None, self.loc)
-        value = inputs[0]
-        tensor_type = value.type.tensor_type
-        self.dtype = DTYPES.get(tensor_type.elem_type, "float32")
-        if tensor_type.elem_type not in (1, 10, 16, 11):
-            raise OnnxError(f"input '{value.name}' is not a floating-point tensor", "groupcost reads image models (N×C×H×W) and feature vectors (N×F)", self.loc)
-        if not tensor_type.HasField("shape"):
-            raise OnnxError(f"input '{value.name}' has no shape", "export with a fixed input size", self.loc)
-        dims = []
-        for k, d in enumerate(tensor_type.shape.dim):
-            if d.HasField("dim_value"):
-                if d.dim_value < 1:
-                    raise OnnxError(f"input '{value.name}' has dimension {k} = {d.dim_value}", "dimensions must be positive", self.loc)
-                dims.append(d.dim_value)
-            elif k == 0:
-                dims.append(None)
-            else:
-                raise OnnxError(f"input '{value.name}' has a symbolic dimension {k} ('{d.dim_param}')", "only the batch may be symbolic: export with a fixed input size", self.loc)
-        if len(dims) not in (2, 3, 4, 5):
-            shown = "×".join("N" if d is None else str(d) for d in dims)
-            raise OnnxError(f"input '{value.name}' is {shown or 'a scalar'}", "groupcost reads feature vectors (N×F), signals (N×C×L), images (N×C×H×W) and videos (N×C×T×H×W); this looks like another kind of model", self.loc)
-        self.batch = dims[0] or 1
-        self.builder = GraphBuilder(tuple(dims[1:]), self.batch, self.loc, input_label=f"input '{value.name}'", error=OnnxError, limit_hint=None, first_copy=1)
-        self.env[value.name] = self.builder.input
 
     # steps ------------------------------------------------------------------------------
 
