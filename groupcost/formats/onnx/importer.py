@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from groupcost.formats.onnx.arranged import made
-from groupcost.formats.onnx.filegraph import nodes_in_order, read_initializers, read_input
+from groupcost.formats.onnx.filegraph import graph_input, initializer_values, nodes_in_order
 from groupcost.formats.onnx.names import PRODUCER, clean, module_path, weight_path
 from groupcost.formats.onnx.tied import one_trained_parameter
 from groupcost.formats.onnx.values import (UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, Sequences, TokensFirst, Unknown, Unsupported, Value,
@@ -105,7 +105,7 @@ class Importer:
         graph = self.graph
         if len(graph.node) > MAX_NODES:
             raise self.fail(None, f"{len(graph.node):,} nodes, more than {MAX_NODES:,}")
-        order = nodes_in_order(self)
+        order = nodes_in_order(graph, self.initializers, self.fail)
         self.order_index = {id(n): i for i, n in enumerate(order)}
         self.consumers: dict[str, list[int]] = {}
         self.producers = {out: i for i, node in enumerate(order) for out in node.output if out}
@@ -116,8 +116,11 @@ class Importer:
         for name in graph.output:
             self.consumers.setdefault(name.name, []).append(-1)
         self.order = order
-        read_initializers(self)
-        read_input(self)
+        self.env.update(initializer_values(self.initializers, order, self.folder, self.loc, self.fail))
+        input_name, self.dtype, dims = graph_input(graph, self.initializers, self.loc)
+        self.batch = dims[0] or 1
+        self.builder = GraphBuilder(tuple(dims[1:]), self.batch, self.loc, input_label=f"input '{input_name}'", error=OnnxError, limit_hint=None, first_copy=1)
+        self.env[input_name] = self.builder.input
         self.paths = [clean(module_path(n, own=self.model.producer_name == PRODUCER)) for n in order]
         self.containers = {p[:i] for p in self.paths for i, ch in enumerate(p) if ch == "."}
         self.recognised: dict[int, Recognised] = {}
