@@ -152,6 +152,19 @@ def per_sample(row_shape: tuple, torch_shape: tuple) -> bool:
     return row_shape in (shape, (shape[-1], *shape[:-1]))
 
 
+def merged_batch(row_shape: tuple, torch_shape: tuple) -> bool:
+    """As `per_sample`, where a module on S windows or tokens merged with the batch, (N·S)×…×C in PyTorch (S at batch 1),
+    is C×S×… per sample here: the merged dim right after the channels."""
+    n, *dims = torch_shape
+    merged = () if n == 1 else (n,)
+    return row_shape in ((dims[0], *merged, *dims[1:]), (dims[-1], *merged, *dims[:-1]))
+
+
+def folds(how: str) -> bool:
+    """Whether the export `how` folds a batch norm into the conv before it (TorchScript's constant folding, torch.export)."""
+    return how in ("folded", "dynamo", "opset13")
+
+
 def any_module(module: nn.Module) -> bool:
     return True
 
