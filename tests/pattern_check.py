@@ -165,7 +165,7 @@ def folds(how: str) -> bool:
     return how in ("folded", "dynamo", "opset13")
 
 
-def any_module(module: nn.Module) -> bool:
+def any_module(name: str, module: nn.Module) -> bool:
     return True
 
 
@@ -178,7 +178,7 @@ class Expected:
     unnamed: weighted modules no row needs to name (a norm folded into its conv).
     parent_kinds: a weighted module may be named by its parent's row, of these kinds (None: of any kind).
     shape_fits: whether a row's output shape is its module's, given PyTorch's shape at batch 1 (the batch kept).
-    shaped: which modules' output shapes are compared with their rows'.
+    shaped: which modules' output shapes are compared with their rows', by (name, module).
     also: a check of the test's own on each reading: (report, graph, model, label).
     """
 
@@ -186,7 +186,7 @@ class Expected:
     unnamed: Callable[[nn.Module, tuple, str], Collection[str]] = no_module
     parent_kinds: frozenset[str] | None = None
     shape_fits: Callable[[tuple, tuple], bool] = per_sample
-    shaped: Callable[[nn.Module], bool] = any_module
+    shaped: Callable[[str, nn.Module], bool] = any_module
     also: Callable | None = None
 
 
@@ -240,7 +240,7 @@ def assert_reads_as_pytorch(network: Network, model: nn.Module, input_shape, how
                and not any(f"{m}.{p}" in names for p, _ in owners[m].named_parameters(recurse=False))}  # a table: its parameter's path
     assert not missing, (label, missing, sorted(names))
     for row in report.rows:
-        if row.name in figures.shapes and expected.shaped(owners[row.name]):
+        if row.name in figures.shapes and expected.shaped(row.name, owners[row.name]):
             assert expected.shape_fits(row.out_shape, figures.shapes[row.name]), (label, row.name, row.out_shape, figures.shapes[row.name])
     if expected.also is not None:
         expected.also(report, network, model, label)

@@ -30,7 +30,7 @@ def _per_sample_or_sequences(row_shape: tuple, torch_shape: tuple) -> bool:
 
 
 REDUCED = Expected(parent_kinds=frozenset({"attention"}), shape_fits=_per_sample_or_sequences,
-                   shaped=lambda module: isinstance(module, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.LayerNorm)))
+                   shaped=lambda name, module: isinstance(module, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.LayerNorm)))
 """Every module with parameters of its own named by a row (a learned table by its parameter's path, `attn.bias_table`;
 a projection by the `attention` step holding it: DaViT's windows), and the rows of convs, linears and layer norms (one
 operator each) their modules' output shapes (a module of several operators, BoTNet's relative logits, names its first
