@@ -58,12 +58,12 @@ FACTORY = "torch:"
 
 
 def export(model: nn.Module, input_shape, folder: Path, how: str, *, dynamic_batch: bool = True, example_batch: int = 1,
-           key: tuple | None = None) -> Path:
+           default_opset: bool = False, key: tuple | None = None) -> Path:
     """`model` exported `how`: "folded" (TorchScript, constant folding, opset 17: GELU written out as Erf arithmetic, as
     below opset 20), "unfolded" (TorchScript at its default opset), "dynamo" (torch.export), "opset13" (TorchScript
-    folded at opset 13, below LayerNormalization and Gelu). With `key` (a tuple that says what the module is, e.g.
+    folded at opset 13, below LayerNormalization and Gelu); `default_opset`: folded at the exporter's default. With `key` (a tuple that says what the module is, e.g.
     its factory and arguments), a module exported the same way earlier in this process is not exported again."""
-    options = dict(dynamic_batch=dynamic_batch, example_batch=example_batch)
+    options = {"dynamic_batch": dynamic_batch, "example_batch": example_batch, "default_opset": default_opset}
     if key is not None:
         cache_key = (*key, tuple(input_shape), how, *sorted(options.items()))
         if cache_key not in _EXPORTED:
@@ -71,8 +71,9 @@ def export(model: nn.Module, input_shape, folder: Path, how: str, *, dynamic_bat
         return _EXPORTED[cache_key]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{how}.onnx"
-    opset = {"folded": 17, "opset13": 13}.get(how)
-    export_onnx(model, input_shape, path, dynamo=how == "dynamo", fold=how != "unfolded", opset=opset, **options)
+    opset = None if default_opset else {"folded": 17, "opset13": 13}.get(how)
+    export_onnx(model, input_shape, path, dynamo=how == "dynamo", fold=how != "unfolded", opset=opset, dynamic_batch=dynamic_batch,
+                example_batch=example_batch)
     return path
 
 
@@ -253,11 +254,11 @@ def raised(network: Network) -> Network:
 
 def check_export(model: nn.Module, input_shape, how: str, folder: Path, expected: Expected = EXACT, *,
                  refused: Refusal | None = None, counted: nn.Module | None = None, key: tuple | None = None,
-                 dynamic_batch: bool = True, example_batch: int = 1) -> Network | None:
+                 dynamic_batch: bool = True, example_batch: int = 1, default_opset: bool = False) -> Network | None:
     """`model` exported `how` (see `export`) and read: by `analyze` and by `import`, each as PyTorch counts `counted`
     (the model itself unless given: a module that does the same arithmetic on the path FlopCounterMode counts).
     Returns the network read, or None where it was refused as `refused` allows."""
-    path = export(model, input_shape, folder, how, dynamic_batch=dynamic_batch, example_batch=example_batch, key=key)
+    path = export(model, input_shape, folder, how, dynamic_batch=dynamic_batch, example_batch=example_batch, default_opset=default_opset, key=key)
     try:
         network = read_network(path)
     except GroupcostError as exc:
