@@ -21,11 +21,13 @@ exporters take off (`fewer_params`), modules no row needs to name, how a module'
 here, and `also`, a check of the file's own on each reading. Where an export may (or must) be refused by name, pass
 `refused=Refusal(...)` with the words the message must hold. `check_export` returns the network it read (None where
 refused), for checks of the graph itself; `key=` caches the export of a module a test builds again the same way.
+`assert_reads_as_pytorch` checks a network read some other way (a file groupcost wrote, a spec raised by hand).
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import shutil
 import tempfile
 from collections.abc import Callable, Collection
@@ -61,8 +63,9 @@ def export(model: nn.Module, input_shape, folder: Path, how: str, *, dynamic_bat
            default_opset: bool = False, key: tuple | None = None) -> Path:
     """`model` exported `how`: "folded" (TorchScript, constant folding, opset 17: GELU written out as Erf arithmetic, as
     below opset 20), "unfolded" (TorchScript at its default opset), "dynamo" (torch.export), "opset13" (TorchScript
-    folded at opset 13, below LayerNormalization and Gelu); `default_opset`: folded at the exporter's default. With `key` (a tuple that says what the module is, e.g.
-    its factory and arguments), a module exported the same way earlier in this process is not exported again."""
+    folded at opset 13, below LayerNormalization and Gelu); `default_opset`: folded at the exporter's default. With
+    `key` (a tuple that says what the module is: its seeded factory and arguments), a module exported the same way
+    earlier in this process is not exported again."""
     options = {"dynamic_batch": dynamic_batch, "example_batch": example_batch, "default_opset": default_opset}
     if key is not None:
         cache_key = (*key, tuple(input_shape), how, *sorted(options.items()))
@@ -80,15 +83,12 @@ def export(model: nn.Module, input_shape, folder: Path, how: str, *, dynamic_bat
 _EXPORTED: dict[tuple, Path] = {}
 
 
+@functools.cache
 def _cache_folder() -> Path:
-    """One folder a process for the cached exports, removed when it ends."""
-    if "folder" not in _CACHE_FOLDER:
-        _CACHE_FOLDER["folder"] = Path(tempfile.mkdtemp(prefix="groupcost-exports-"))
-        atexit.register(shutil.rmtree, _CACHE_FOLDER["folder"], True)
-    return _CACHE_FOLDER["folder"]
-
-
-_CACHE_FOLDER: dict[str, Path] = {}
+    """One folder a process (an xdist worker) for the cached exports, removed when it ends."""
+    folder = Path(tempfile.mkdtemp(prefix="groupcost-exports-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 # ---- what a reading is checked against: PyTorch's figures of the module ----
@@ -143,6 +143,7 @@ def folded_norms(model: nn.Module, input_shape, how: str) -> Collection[str]:
 
 
 def no_module(model: nn.Module, input_shape, how: str) -> Collection[str]:
+    """Every weighted module named."""
     return ()
 
 
@@ -150,7 +151,7 @@ def per_sample(row_shape: tuple, torch_shape: tuple) -> bool:
     """PyTorch's shape at batch 1 without the batch, or a channels-last module's (Linear, LayerNorm on N×H×W×C)
     with its channels first, as groupcost lays it out."""
     shape = torch_shape[1:]
-    return row_shape in (shape, (shape[-1], *shape[:-1]))
+    return row_shape == shape or (len(shape) > 0 and row_shape == (shape[-1], *shape[:-1]))
 
 
 def merged_batch(row_shape: tuple, torch_shape: tuple) -> bool:
@@ -158,7 +159,7 @@ def merged_batch(row_shape: tuple, torch_shape: tuple) -> bool:
     is C×S×… per sample here: the merged dim right after the channels."""
     n, *dims = torch_shape
     merged = () if n == 1 else (n,)
-    return row_shape in ((dims[0], *merged, *dims[1:]), (dims[-1], *merged, *dims[:-1]))
+    return len(dims) > 0 and row_shape in ((dims[0], *merged, *dims[1:]), (dims[-1], *merged, *dims[:-1]))
 
 
 def folds(how: str) -> bool:
@@ -167,6 +168,7 @@ def folds(how: str) -> bool:
 
 
 def any_module(name: str, module: nn.Module) -> bool:
+    """Every module's output shape compared."""
     return True
 
 

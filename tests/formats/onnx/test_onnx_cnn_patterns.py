@@ -22,7 +22,7 @@ from torch_reference import torch_counts_with_matmul  # noqa: E402
 
 def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
     """PyTorch's figures, a norm right after a conv folded or not (tests/pattern_check.py); kept for the pattern-test
-    files that call it by this name."""
+    files that import it from here until they call tests/pattern_check.py themselves."""
     check.assert_reads_as_pytorch(network, model, input_shape, how, how, FOLDED_OR_NOT)
 
 

@@ -27,7 +27,8 @@ from torch_reference import torch_counts  # noqa: E402
 
 
 def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
-    """PyTorch's figures exactly (tests/pattern_check.py); kept for the pattern-test files that call it by this name."""
+    """PyTorch's figures exactly (tests/pattern_check.py); kept, with the names imported above, for the pattern-test
+    files that import them from here until they call tests/pattern_check.py themselves."""
     check.assert_reads_as_pytorch(network, model, input_shape, how, how)
 
 
