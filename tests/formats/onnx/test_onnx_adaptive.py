@@ -18,11 +18,7 @@ pytest.importorskip("onnxscript")
 
 from groupcost.errors import GroupcostError  # noqa: E402
 from groupcost.formats.onnx.reader import read_network  # noqa: E402
-from groupcost.language import build, parse_text  # noqa: E402
-from groupcost.language.raising import raise_spec  # noqa: E402
-from groupcost.sources import read_graph  # noqa: E402
-from test_onnx_cnn_patterns import assert_reads_as_pytorch  # noqa: E402
-from test_onnx_patterns import export  # noqa: E402
+from pattern_check import FOLDED_OR_NOT, check_export, check_factory, export  # noqa: E402
 from torch_cnn_patterns import foldable_norms, uneven_pyramid  # noqa: E402
 
 INPUT = (3, 16, 20)
@@ -41,17 +37,13 @@ def test_the_torchscript_exporter_cannot_export_them(tmp_path):
 
 
 def test_uneven_pools_read_exactly_from_a_torch_export_file(tmp_path):
-    model = uneven_pyramid()
-    graph = read_network(export(model, INPUT, tmp_path, "dynamo"))
+    graph = check_export(uneven_pyramid(), INPUT, "dynamo", tmp_path, FOLDED_OR_NOT, key=("uneven_pyramid",))
     assert _pool_sizes(graph) == [(3, 3), (6, 6)]  # bins of 1 and 2 divide 8×10: read as gap and avgpool
-    assert_reads_as_pytorch(graph, model, INPUT, "dynamo analyze")
-    raised = build(parse_text(raise_spec(graph), "<raised>"), {})
-    assert_reads_as_pytorch(raised, model, INPUT, "dynamo import")
 
 
 def test_windows_that_are_not_the_adaptive_pools_are_refused_by_name(tmp_path):
     """The same graph with one divisor changed no longer averages its windows: refused, not read as a pool."""
-    path = export(uneven_pyramid(), INPUT, tmp_path, "dynamo")
+    path = export(uneven_pyramid(), INPUT, tmp_path, "dynamo", key=("uneven_pyramid",))
     model = onnx.load(str(path))
     divisors = {node.input[1] for node in model.graph.node if node.op_type == "Div"}
     tensor = next(t for t in model.graph.initializer if t.name in divisors)
@@ -65,9 +57,8 @@ def test_windows_that_are_not_the_adaptive_pools_are_refused_by_name(tmp_path):
 
 
 def test_a_torch_source_that_only_torch_export_can_trace_reads_exactly():
-    graph = read_graph("torch:torch_cnn_patterns:uneven_pyramid", INPUT, {})
+    graph = check_factory("torch:torch_cnn_patterns:uneven_pyramid", {}, uneven_pyramid(), INPUT, FOLDED_OR_NOT)
     assert _pool_sizes(graph) == [(3, 3), (6, 6)]
-    assert_reads_as_pytorch(graph, uneven_pyramid(), INPUT, "torch:")
 
 
 def test_the_exporters_write_nothing_to_the_commands_output():

@@ -14,11 +14,9 @@ from groupcost.formats.onnx.export import onnx_model  # noqa: E402
 from groupcost.formats.onnx.reader import network_from_model, read_network  # noqa: E402
 from groupcost.formats.onnx.values import OnnxError  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
-from groupcost.language import build, parse_text  # noqa: E402
-from groupcost.language.raising import raise_spec  # noqa: E402
-from groupcost.sources import read_graph  # noqa: E402
-from test_onnx_cnn_patterns import assert_reads_as_pytorch  # noqa: E402
-from test_onnx_patterns import EXPORTERS, export  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from pattern_check import EXPORTERS, FOLDED_OR_NOT, check_export, check_factory, export  # noqa: E402
 from torch_class_tokens import CLASS_TOKEN_PATTERNS, AppendedToken, class_token_model  # noqa: E402
 
 
@@ -31,20 +29,17 @@ def _token_rows(network) -> list[tuple[str, tuple[int, ...], int]]:
 def test_learned_tokens_read_exactly_every_way(kind, how, tmp_path):
     """One `class_token` step named after the parameter, C parameters per token, 17 (18) tokens of 16 channels."""
     model = class_token_model(kind)
-    input_shape = CLASS_TOKEN_PATTERNS[kind][1]
     tokens = sum(p.shape[1] for name, p in model.named_parameters() if name.endswith("_token"))
-    network = read_network(export(model, input_shape, tmp_path, how))
-    raised = build(parse_text(raise_spec(network), "<raised>"), {})
-    for graph, what in ((network, "analyze"), (raised, "import")):
-        assert_reads_as_pytorch(graph, model, input_shape, f"{kind} {how} {what}")
-        assert _token_rows(graph) == [("cls_token", (16, tokens + 16), 16 * tokens)], (kind, how, what)
+
+    def one_step_for_the_tokens(report, graph, model, label) -> None:
+        assert _token_rows(graph) == [("cls_token", (16, tokens + 16), 16 * tokens)], (kind, label)
+
+    check_export(model, CLASS_TOKEN_PATTERNS[kind][1], how, tmp_path, replace(FOLDED_OR_NOT, also=one_step_for_the_tokens))
 
 
 @pytest.mark.parametrize("kind", sorted(CLASS_TOKEN_PATTERNS))
 def test_learned_tokens_read_from_their_torch_factory(kind):
-    input_shape = CLASS_TOKEN_PATTERNS[kind][1]
-    network = read_graph("torch:torch_class_tokens:class_token_model", input_shape, {"kind": kind})
-    assert_reads_as_pytorch(network, class_token_model(kind), input_shape, f"{kind} torch:")
+    check_factory("torch:torch_class_tokens:class_token_model", {"kind": kind}, class_token_model(kind), CLASS_TOKEN_PATTERNS[kind][1], FOLDED_OR_NOT)
 
 
 def test_groupcosts_own_export_of_a_class_token_comes_back_as_one():

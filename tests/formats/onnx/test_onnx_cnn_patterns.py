@@ -9,34 +9,21 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
+import pattern_check as check  # noqa: E402
 from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
 from groupcost.language import build, parse_text  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
-from groupcost.sources import read_graph  # noqa: E402
-from test_onnx_patterns import EXPORTERS, export, module_shapes, weighted_modules  # noqa: E402
+from pattern_check import EXPORTERS, FOLDED_OR_NOT, check_export, check_factory, export  # noqa: E402
 from torch_named import export_onnx  # noqa: E402
-from torch_cnn_patterns import CNN_PATTERNS, cnn_pattern, foldable_norms  # noqa: E402
+from torch_cnn_patterns import CNN_PATTERNS, cnn_pattern  # noqa: E402
 from torch_reference import torch_counts_with_matmul  # noqa: E402
 
 
 def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
-    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, input_shape)
-    folded = foldable_norms(model, input_shape)
-    report = analyze(network)
-    totals = report.totals
-    assert totals.params in (params, params - sum(folded.values())), how
-    assert (totals.macs, totals.matmul_macs) == (macs, matmul_macs), how
-    assert tuple(s for _, s in report.outputs) == (out_shape,), how
-    names = {row.name for row in report.rows}
-    # a module inside one row's layer (a squeeze-and-excitation's convs in its `se` row) is named by its parent
-    missing = {m for m in weighted_modules(model) - set(folded) if m not in names and m.rsplit(".", 1)[0] not in names}
-    assert not missing, (how, missing)
-    shapes = module_shapes(model, input_shape)
-    for row in report.rows:
-        if row.name in shapes:  # a channels-last module (Linear, LayerNorm on N×H×W×C) has its channels first here
-            torch_shape = shapes[row.name]
-            assert row.out_shape in (torch_shape, (torch_shape[-1], *torch_shape[:-1])), (how, row.name)
+    """PyTorch's figures, a norm right after a conv folded or not (tests/pattern_check.py); kept for the pattern-test
+    files that import it from here until they call tests/pattern_check.py themselves."""
+    check.assert_reads_as_pytorch(network, model, input_shape, how, how, FOLDED_OR_NOT)
 
 
 TRACED_AT_BATCH_TWO = {"gated_conv"}
@@ -47,17 +34,8 @@ batch traced at 1 (it specialises the batch): traced at 2 here (test_torch_expor
 @pytest.mark.parametrize("how", EXPORTERS)
 @pytest.mark.parametrize("kind", sorted(CNN_PATTERNS))
 def test_every_cnn_pattern_reads_exactly_every_way(kind, how, tmp_path):
-    model = cnn_pattern(kind)
-    input_shape = CNN_PATTERNS[kind][1]
-    if how == "dynamo" and kind in TRACED_AT_BATCH_TWO:
-        path = tmp_path / "dynamo.onnx"
-        export_onnx(model, input_shape, path, dynamo=True, example_batch=2)
-    else:
-        path = export(model, input_shape, tmp_path, how)
-    graph = read_network(path)
-    assert_reads_as_pytorch(graph, model, input_shape, f"{kind} {how} analyze")
-    raised = build(parse_text(raise_spec(graph), "<raised>"), {})
-    assert_reads_as_pytorch(raised, model, input_shape, f"{kind} {how} import")
+    batch = 2 if how == "dynamo" and kind in TRACED_AT_BATCH_TWO else 1
+    check_export(cnn_pattern(kind), CNN_PATTERNS[kind][1], how, tmp_path, FOLDED_OR_NOT, example_batch=batch, key=("cnn_pattern", kind))
 
 
 @pytest.mark.skipif("dynamo" not in EXPORTERS, reason="torch.export needs onnxscript")
@@ -70,9 +48,7 @@ def test_torch_export_still_fails_at_batch_one(kind, tmp_path):
 
 @pytest.mark.parametrize("kind", sorted(CNN_PATTERNS))
 def test_every_cnn_pattern_reads_from_its_torch_factory(kind):
-    input_shape = CNN_PATTERNS[kind][1]
-    graph = read_graph("torch:torch_cnn_patterns:cnn_pattern", input_shape, {"kind": kind})
-    assert_reads_as_pytorch(graph, cnn_pattern(kind), input_shape, f"{kind} torch:")
+    check_factory("torch:torch_cnn_patterns:cnn_pattern", {"kind": kind}, cnn_pattern(kind), CNN_PATTERNS[kind][1], FOLDED_OR_NOT)
 
 
 class _ExpandedIntoConcat(torch.nn.Module):
@@ -103,7 +79,7 @@ def test_an_expand_read_by_more_than_a_broadcast_is_tiled(how, tmp_path):
 def test_mixed_kernel_convs_inside_a_residual_raise_as_splits(tmp_path):
     """MixNet's blocks split a tensor into kernel groups and add it back after them: a residual whose body starts
     with a `parallel: split:`, folded into blocks (it was the graph form, an entry with `from:` for every read)."""
-    graph = read_network(export(cnn_pattern("mixed_kernel"), CNN_PATTERNS["mixed_kernel"][1], tmp_path, "folded"))
+    graph = read_network(export(cnn_pattern("mixed_kernel"), CNN_PATTERNS["mixed_kernel"][1], tmp_path, "folded", key=("cnn_pattern", "mixed_kernel")))
     text = raise_spec(graph)
     assert "residual:" in text and "split: 2" in text and "from:" not in text and "blocks:" in text
 
@@ -115,7 +91,8 @@ def test_the_graph_form_names_from_the_top_a_tensor_that_a_block_hides(tmp_path)
     from groupcost.language.raising import explicit_slices, mismatch, spec_names, structure
     from groupcost.language.writing import to_yaml
 
-    graph = explicit_slices(spec_names(read_network(export(cnn_pattern("mixed_kernel"), CNN_PATTERNS["mixed_kernel"][1], tmp_path, "folded"))))
+    exported = export(cnn_pattern("mixed_kernel"), CNN_PATTERNS["mixed_kernel"][1], tmp_path, "folded", key=("cnn_pattern", "mixed_kernel"))
+    graph = explicit_slices(spec_names(read_network(exported)))
     text = to_yaml(Spec(graph.name, "", graph.input_shape, graph.batch, graph.dtype, structure(graph, structured=False), []))
     assert "from: [conv_pw, /bn1.act]" in text
     assert mismatch(graph, text) is None

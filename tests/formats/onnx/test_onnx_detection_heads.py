@@ -23,33 +23,29 @@ pytest.importorskip("onnx")
 from groupcost.errors import GroupcostError  # noqa: E402
 from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
-from groupcost.language import build, parse_text  # noqa: E402
-from groupcost.language.raising import raise_spec  # noqa: E402
-from groupcost.sources import read_graph  # noqa: E402
+from pattern_check import EXPORTERS, Expected, check_export, check_factory, export, raised  # noqa: E402
 from torch_heads import (AnchorBasedHead, AnchorFreeHead, Focus, InPlaceKeypointHead, KeypointHead, PoseHead, Scale, SpaceToDepth, SpaceToDepthStem,  # noqa: E402
                         anchor_points, dense_head, distances_to_boxes)
 from torch_named import export_onnx  # noqa: E402
-from torch_reference import torch_counts  # noqa: E402
-
-from test_onnx_patterns import EXPORTERS  # noqa: E402  (the three exporters, dynamo where onnxscript is installed)
 
 INPUT = (3, 64, 64)
 
 
 def exported(model, tmp_path, how: str):
-    path = tmp_path / f"{how}.onnx"
-    export_onnx(model.eval(), INPUT, path, dynamo=how == "dynamo", fold=how != "unfolded")
-    return read_network(path)
+    """`model` exported `how`, folded at the exporter's default opset, and read."""
+    return read_network(export(model.eval(), INPUT, tmp_path, how, default_opset=True))
+
+
+def _checked(model, how: str, folder, input_shape=INPUT, expected: Expected = Expected()):
+    """`model` exported `how` (folded at the exporter's default opset) and read by analyze and import as PyTorch counts
+    it (tests/pattern_check.py); the network read."""
+    return check_export(model.eval(), input_shape, how, folder, expected, default_opset=True)
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
 @pytest.mark.parametrize("xywh", [True, False])
 def test_anchor_free_decoding_reads_as_dist2bbox(xywh, how, tmp_path):
-    model = AnchorFreeHead(xywh=xywh)
-    params, macs, out_shape = torch_counts(model, INPUT)
-    report = analyze(exported(model, tmp_path, how))
-    assert (report.totals.params, report.totals.macs) == (params, macs)
-    assert [shape for _, shape in report.outputs] == [out_shape]
+    report = analyze(_checked(AnchorFreeHead(xywh=xywh), how, tmp_path))
     decoding = [row for row in report.rows if row.type == "dist2bbox"]
     assert len(decoding) == 1 and decoding[0].out_shape == (4, 16 * 16 + 8 * 8) and decoding[0].macs == 0
 
@@ -59,12 +55,7 @@ def test_anchors_built_at_run_time_at_a_large_input_read_as_dist2bbox(how, tmp_p
     """At 3×256×256 the head has 64·64 + 32·32 = 5,120 cells: the anchor grid TorchScript builds at run time
     (Range, Expand to 64×64, ConstantOfShape of 4,096 strides) is evaluated, as at the small input (it was refused
     past 1,024 values in one step)."""
-    model = AnchorFreeHead()
-    params, macs, out_shape = torch_counts(model, (3, 256, 256))
-    path = tmp_path / f"{how}.onnx"
-    export_onnx(model.eval(), (3, 256, 256), path, dynamo=how == "dynamo", fold=how != "unfolded")
-    report = analyze(read_network(path))
-    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
+    report = analyze(_checked(AnchorFreeHead(), how, tmp_path, (3, 256, 256)))
     decoding = [row for row in report.rows if row.type == "dist2bbox"]
     assert len(decoding) == 1 and decoding[0].out_shape == (4, 64 * 64 + 32 * 32) and decoding[0].macs == 0
 
@@ -83,16 +74,10 @@ def test_anchor_pairs_joined_from_stored_levels_read_as_dist2bbox(how, tmp_path)
     assert [row.type for row in rebuilt.rows].count("dist2bbox") == 1
 
 
-def _read_as_pytorch_counts_it(model, how: str, folder, input_shape=(3, 320, 320)):
-    """`model` exported `how` and read back: PyTorch's params, MACs and output shape, checked; (its
-    report and the report of the spec it raises to)."""
-    params, macs, out_shape = torch_counts(model, input_shape)
-    path = folder / f"{how}.onnx"
-    export_onnx(model.eval(), input_shape, path, dynamo=how == "dynamo", fold=how != "unfolded")
-    network = read_network(path)
-    report = analyze(network)
-    assert _figures(report) == (params, macs, [out_shape])
-    return report, analyze(build(parse_text(raise_spec(network), "<raised>"), {}))
+def _read_as_pytorch_counts_it(model, how: str, folder, input_shape=(3, 320, 320), expected: Expected = Expected()):
+    """`model` exported `how` and read back as PyTorch counts it; (its report and the report of the spec it raises to)."""
+    network = _checked(model, how, folder, input_shape, expected)
+    return analyze(network), analyze(raised(network))
 
 
 def _figures(report) -> tuple:
@@ -145,10 +130,10 @@ def test_anchors_other_than_cell_centres_are_refused_by_name(how, tmp_path):
 # ---- space-to-depth: strided slices (Focus), or a reshape to rank 6, a permute, a reshape back ----
 
 
-def _reads_exactly_and_raises(model, how: str, folder):
+def _reads_exactly_and_raises(model, how: str, folder, expected: Expected = Expected()):
     """`model` on a 3×32×32 input exported `how`: its report, after checking PyTorch's params, MACs and output
     shape, and that the raised spec builds back into the same rows."""
-    report, rebuilt = _read_as_pytorch_counts_it(model, how, folder, (3, 32, 32))
+    report, rebuilt = _read_as_pytorch_counts_it(model, how, folder, (3, 32, 32), expected)
     assert [(r.type, r.out_shape, r.params, r.macs) for r in rebuilt.rows] == [(r.type, r.out_shape, r.params, r.macs) for r in report.rows]
     return report
 
@@ -162,7 +147,8 @@ def test_focus_reads_exactly_and_raises_to_a_spec(how, tmp_path):
 
 @pytest.mark.parametrize("how", EXPORTERS)
 def test_space_to_depth_reads_exactly_and_raises_to_a_spec(how, tmp_path):
-    report = _reads_exactly_and_raises(SpaceToDepthStem(), how, tmp_path)
+    # the space-to-depth module is three steps, named after it from the first (the reshape to rank 6)
+    report = _reads_exactly_and_raises(SpaceToDepthStem(), how, tmp_path, Expected(shaped=lambda name, module: not isinstance(module, SpaceToDepth)))
     assert [row.out_shape for row in report.rows if row.type in ("reshape", "permute")] == [(3, 8, 4, 8, 4), (4, 4, 3, 8, 8), (48, 8, 8)]
 
 
@@ -198,14 +184,15 @@ def test_views_compute_what_torch_computes(model, tmp_path):
 # ---- anchor-based boxes (YOLOv5) and keypoints (pose): views, slices along any axis, arithmetic -----
 
 
+def _no_macs_outside_the_convs(report, graph, model, label: str) -> None:
+    assert all(row.macs == 0 for row in report.rows if "conv" not in row.type), label
+
+
 def reads_as_pytorch(model, how: str, tmp_path) -> None:
-    """PyTorch's params, MACs and output shape, 0 MACs outside the convs, and the same figures once raised to a spec."""
-    params, macs, out_shape = torch_counts(model, INPUT)
-    network = exported(model, tmp_path, how)
+    """PyTorch's figures (tests/pattern_check.py), 0 MACs outside the convs, and the same rows once raised to a spec."""
+    network = _checked(model, how, tmp_path, expected=Expected(also=_no_macs_outside_the_convs))
     report = analyze(network)
-    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
-    assert all(row.macs == 0 for row in report.rows if "conv" not in row.type)
-    rebuilt = analyze(build(parse_text(raise_spec(network), "head.yaml"), {}))
+    rebuilt = analyze(raised(network))
     assert [(r.type, r.out_shape, r.params, r.macs) for r in rebuilt.rows] == [(r.type, r.out_shape, r.params, r.macs) for r in report.rows]
 
 
@@ -268,12 +255,9 @@ def test_in_place_keypoint_decoding_is_refused_by_name(how, tmp_path):
 # ---- dense heads shared over five pyramid levels (RetinaNet, FCOS): GroupNorm towers, a Scale per level ----
 
 
-def assert_dense_head_reads(network, model, how: str) -> None:
-    """PyTorch's params, MACs and output shape; each kind of module's parameters as PyTorch counts them (a tower's
-    conv or group norm called at five levels counted once); every weighted module named by a row or its parameter."""
-    params, macs, out_shape = torch_counts(model, INPUT)
-    report = analyze(network)
-    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape]), how
+def _dense_head_modules(report, network, model, how: str) -> None:
+    """Each kind of module's parameters as PyTorch counts them (a tower's conv or group norm called at five levels
+    counted once); every weighted module named by a row or its parameter."""
     for kind, module_type in (("groupnorm", torch.nn.GroupNorm), ("conv", torch.nn.Conv2d), ("elementwise", Scale)):
         in_torch = sum(p.numel() for m in model.modules() if isinstance(m, module_type) for p in m.parameters())
         assert sum(row.params for row in report.rows if row.type.endswith(kind)) == in_torch, (how, kind)
@@ -283,19 +267,18 @@ def assert_dense_head_reads(network, model, how: str) -> None:
             assert name in names or any(n.startswith(name + ".") for n in names), (how, name)
 
 
+DENSE_HEAD = Expected(also=_dense_head_modules)
+
+
 @pytest.mark.parametrize("how", EXPORTERS)
 @pytest.mark.parametrize("kind", ["fcos", "retinanet"])
 def test_dense_heads_over_five_levels_read_exactly(kind, how, tmp_path):
-    model = dense_head(kind)
-    network = exported(model, tmp_path, how)
-    assert_dense_head_reads(network, model, f"{kind} {how} analyze")
-    assert_dense_head_reads(build(parse_text(raise_spec(network), "head.yaml"), {}), model, f"{kind} {how} import")
+    _checked(dense_head(kind), how, tmp_path, expected=DENSE_HEAD)
 
 
 @pytest.mark.parametrize("kind", ["fcos", "retinanet"])
 def test_dense_heads_read_from_their_torch_factory(kind):
-    network = read_graph("torch:torch_heads:dense_head", INPUT, {"kind": kind})
-    assert_dense_head_reads(network, dense_head(kind), f"{kind} torch:")
+    check_factory("torch:torch_heads:dense_head", {"kind": kind}, dense_head(kind), INPUT, DENSE_HEAD)
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
@@ -303,8 +286,7 @@ def test_untrained_group_norms_merged_by_the_exporter_count_once_per_module(how,
     """Untrained, all four group norms' scales are ones and shifts zeros, which the exporter merges into one
     initializer: each module's five calls share its parameters, the four modules keep theirs apart."""
     model = dense_head("fcos", trained=False)
-    params, macs, out_shape = torch_counts(model, INPUT)
-    report = analyze(exported(model, tmp_path, how))
-    assert (report.totals.params, report.totals.macs, [s for _, s in report.outputs]) == (params, macs, [out_shape])
+    # the untrained scales, 1.0 each, are merged too: they read as the first scale's calls, a parameter each
+    report = analyze(_checked(model, how, tmp_path, expected=Expected(unnamed=lambda model, input_shape, how: {f"scales.{k}" for k in range(1, 5)})))
     in_torch = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.GroupNorm) for p in m.parameters())
     assert sum(row.params for row in report.rows if row.type == "groupnorm") == in_torch == 4 * 32

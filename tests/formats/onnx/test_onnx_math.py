@@ -10,16 +10,11 @@ from groupcost.errors import GroupcostError
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
-from groupcost.language import build, parse_text  # noqa: E402
-from groupcost.language.raising import raise_spec  # noqa: E402
-from groupcost.sources import read_graph  # noqa: E402
-from test_onnx_patterns import EXPORTERS, assert_reads_as_pytorch, export  # noqa: E402
+from pattern_check import EXPORTERS, check_export, check_factory  # noqa: E402
 from torch_math_patterns import BLOCKS, PATTERNS, chain, pattern  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from torch_named import export_onnx  # noqa: E402
 
 WAYS = [*EXPORTERS, "opset13"]
 """The exporters' three ways, and TorchScript at opset 13, below LayerNormalization (17) and Gelu (20): nn.LayerNorm
@@ -52,26 +47,14 @@ CASES = [pytest.param(kind, how, marks=REFUSED_FOLDED) if (kind, how) == ("varia
 
 @pytest.mark.parametrize(("kind", "how"), CASES)
 def test_every_arithmetic_pattern_reads_exactly_every_way(kind, how, tmp_path):
-    model = pattern(kind)
-    input_shape = PATTERNS[kind][1]
-    if how == "opset13":
-        path = tmp_path / "opset13.onnx"
-        export_onnx(model, input_shape, path, opset=13)
-    else:
-        path = export(model, input_shape, tmp_path, how)
-    graph = read_network(path)
-    assert_reads_as_pytorch(graph, model, input_shape, f"{kind} {how} analyze")
+    graph = check_export(pattern(kind), PATTERNS[kind][1], how, tmp_path)
     counts = _kinds(graph)
     assert {k: counts.get(k, 0) for k in KINDS[kind]} == KINDS[kind], (how, counts)
-    raised = build(parse_text(raise_spec(graph), "<raised>"), {})
-    assert_reads_as_pytorch(raised, model, input_shape, f"{kind} {how} import")
 
 
 @pytest.mark.parametrize("kind", sorted(PATTERNS))
 def test_every_arithmetic_pattern_reads_from_its_torch_factory(kind):
-    input_shape = PATTERNS[kind][1]
-    graph = read_graph("torch:torch_math_patterns:pattern", input_shape, {"kind": kind})
-    assert_reads_as_pytorch(graph, pattern(kind), input_shape, f"{kind} torch:")
+    check_factory("torch:torch_math_patterns:pattern", {"kind": kind}, pattern(kind), PATTERNS[kind][1])
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
@@ -80,15 +63,4 @@ def test_every_arithmetic_pattern_reads_from_its_torch_factory(kind):
 def test_random_chains_of_the_arithmetic_patterns_read_exactly(kinds, width, size, how, tmp_path_factory):
     """Random chains of the patterns' blocks (tests/torch_math_patterns.py BLOCKS) at random widths and sizes,
     exported by TorchScript folded at opset 17, unfolded, or at opset 13: analyze and import give PyTorch's figures."""
-    model = chain(kinds, width)
-    input_shape = (3, size, size)
-    folder = tmp_path_factory.mktemp("chain")
-    if how == "opset13":
-        path = folder / "opset13.onnx"
-        export_onnx(model, input_shape, path, opset=13)
-    else:
-        path = export(model, input_shape, folder, how)
-    graph = read_network(path)
-    assert_reads_as_pytorch(graph, model, input_shape, f"{kinds} {how} analyze")
-    raised = build(parse_text(raise_spec(graph), "<raised>"), {})
-    assert_reads_as_pytorch(raised, model, input_shape, f"{kinds} {how} import")
+    check_export(chain(kinds, width), (3, size, size), how, tmp_path_factory.mktemp("chain"))

@@ -20,60 +20,38 @@ from groupcost.errors import GroupcostError  # noqa: E402
 from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
 from groupcost.graph.network import LayerStep  # noqa: E402
-from groupcost.language import build, parse_text  # noqa: E402
-from groupcost.language.raising import raise_spec  # noqa: E402
-from groupcost.sources import read_graph  # noqa: E402
+from pattern_check import EXPORTERS, Expected, check_export, check_factory, export  # noqa: E402
 from torch_mobilevit import MobileViTBlock, mobilevit  # noqa: E402
 from torch_named import export_onnx  # noqa: E402
-from torch_reference import torch_counts_with_matmul  # noqa: E402
-
-from test_onnx_patterns import EXPORTERS, export, module_outputs, weighted_modules  # noqa: E402
 
 INPUT = (3, 16, 16)
 MODELS = {"v1 merged": ("v1", "merged"), "v1 split": ("v1", "split"), "v2": ("v2", "merged")}
 
 
-def _shapes(model) -> dict[str, tuple]:
-    """Every named module's output shape with the batch of 1 kept: a merged (1·P)×N×d is P×N×d per sample."""
-    return module_outputs(model, INPUT, lambda output: tuple(output.shape))
+def _pixel_sequences(row_shape: tuple, full: tuple) -> bool:
+    """Channels first here; a token layout's channels are its last dim; a merged (1·P)×N×d is P×N×d per sample (the
+    batch of 1 kept)."""
+    return row_shape in (full[1:], (full[-1], *full[1:-1]), (full[-1], *full[:-1]))
 
 
-def _assert_reads_as_pytorch(network, model, how: str) -> None:
-    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, INPUT)
-    report = analyze(network)
-    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs) == (params, macs, matmul_macs), how
-    assert [s for _, s in report.outputs] == [out_shape], how
-    names = {row.name for row in report.rows}
-    missing = {m for m in weighted_modules(model) if m not in names and m.rsplit(".", 1)[0] not in names}
-    assert not missing, (how, missing)
-    shapes = _shapes(model)
-    for row in report.rows:
-        if row.name in shapes:  # channels first here; a token layout's channels are its last dim
-            full = shapes[row.name]
-            assert row.out_shape in (full[1:], (full[-1], *full[1:-1]), (full[-1], *full[:-1])), (how, row.name, row.out_shape, full)
+SEQUENCES = Expected(shape_fits=_pixel_sequences)
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_mobilevit_blocks_read_exactly_every_way(name, how, tmp_path):
-    version, unfold = MODELS[name]
-    model = mobilevit(version, unfold)
-    network = read_network(export(model, INPUT, tmp_path, how))
-    _assert_reads_as_pytorch(network, model, f"{name} {how} analyze")
-    raised = build(parse_text(raise_spec(network), "<raised>"), {})
-    _assert_reads_as_pytorch(raised, model, f"{name} {how} import")
+    check_export(mobilevit(*MODELS[name]), INPUT, how, tmp_path, SEQUENCES, key=("mobilevit", *MODELS[name]))
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_mobilevit_blocks_read_from_their_torch_factory(name):
     version, unfold = MODELS[name]
-    graph = read_graph("torch:torch_mobilevit:mobilevit", INPUT, {"version": version, "unfold": unfold})
-    _assert_reads_as_pytorch(graph, mobilevit(version, unfold), f"{name} torch:")
+    check_factory("torch:torch_mobilevit:mobilevit", {"version": version, "unfold": unfold}, mobilevit(version, unfold), INPUT, SEQUENCES)
 
 
 def test_v1_attention_is_one_layer_per_pixel_sequence(tmp_path):
     """The 2×2 patches of an 8×8 map: 4 sequences of 16 tokens, attended apart (batch_dims 1), named as the module."""
-    network = read_network(export(mobilevit("v1", "merged"), INPUT, tmp_path, "folded"))
+    network = read_network(export(mobilevit("v1", "merged"), INPUT, tmp_path, "folded", key=("mobilevit", "v1", "merged")))
     attentions = [s for s in network.nodes if isinstance(s, LayerStep) and s.type_name == "attention"]
     assert [(s.name, s.layer.heads, s.layer.batch_dims, network.shapes[s.name]) for s in attentions] == \
         [(f"1.transformer.{k}.attn", 2, 1, (12, 4, 16)) for k in range(2)]

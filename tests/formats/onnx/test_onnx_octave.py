@@ -14,38 +14,28 @@ onnx = pytest.importorskip("onnx")
 
 from groupcost.errors import GroupcostError  # noqa: E402
 from groupcost.formats.onnx.reader import read_network  # noqa: E402
-from groupcost.graph.analysis import analyze  # noqa: E402
-from groupcost.language import build, parse_text  # noqa: E402
-from groupcost.language.raising import raise_spec  # noqa: E402
-from groupcost.sources import read_graph  # noqa: E402
-from test_onnx_patterns import EXPORTERS, export  # noqa: E402
+from pattern_check import EXPORTERS, Expected, check_export, check_factory, export  # noqa: E402
 from torch_octave import SlicedTwice, octave_net  # noqa: E402
-from torch_reference import torch_counts_with_matmul  # noqa: E402
 
 INPUT = (3, 32, 32)
+DIRECTLY_AFTER_CONV = {"block1.h_bn", "block1.l_bn"}
+"""The norms a conv's output reaches directly (block1's two, the first block's outputs unsummed), folded by the exporters."""
 
 
-def assert_octave(network, how: str) -> None:
-    model = octave_net()
-    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, INPUT)
-    # the norms a conv's output reaches directly (block1's two, the first block's outputs unsummed), folded by the exporters
-    directly_after_conv = {"block1.h_bn", "block1.l_bn"}
-    folded = sum(m.num_features for name, m in model.named_modules() if name in directly_after_conv)
-    report = analyze(network)
-    assert report.totals.params in (params, params - folded), how
-    assert (report.totals.macs, report.totals.matmul_macs) == (macs, matmul_macs), how
-    assert tuple(s for _, s in report.outputs) == (out_shape,), how
+def _folded_or_not(model, input_shape, how: str) -> tuple[int, int]:
+    return 0, sum(m.num_features for name, m in model.named_modules() if name in DIRECTLY_AFTER_CONV)
+
+
+OCTAVE = Expected(fewer_params=_folded_or_not, unnamed=lambda model, input_shape, how: DIRECTLY_AFTER_CONV)
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
 def test_an_octave_convs_blocks_count_its_weight_once(how, tmp_path):
-    graph = read_network(export(octave_net(), INPUT, tmp_path, how))
-    assert_octave(graph, f"{how} analyze")
-    assert_octave(build(parse_text(raise_spec(graph), "<raised>"), {}), f"{how} import")
+    check_export(octave_net(), INPUT, how, tmp_path, OCTAVE)
 
 
 def test_an_octave_net_reads_from_its_torch_factory():
-    assert_octave(read_graph("torch:torch_octave:octave_net", INPUT, {}), "torch:")
+    check_factory("torch:torch_octave:octave_net", {}, octave_net(), INPUT, OCTAVE)
 
 
 @pytest.mark.parametrize(("overlap", "said"), [(True, "blocks that overlap"), (False, "blocks of 216 of its 288 values")])

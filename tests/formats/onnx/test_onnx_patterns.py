@@ -9,99 +9,38 @@ products of activations apart), output shapes and its weighted modules' names.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
+import pattern_check as check  # noqa: E402
 from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
 from groupcost.language import build, parse_text  # noqa: E402
-from groupcost.language.raising import raise_spec  # noqa: E402
-from groupcost.sources import read_graph  # noqa: E402
+from pattern_check import EXPORTERS, check_export, check_factory, export, module_outputs, module_shapes, weighted_modules  # noqa: E402, F401
 from torch_named import export_onnx  # noqa: E402
 from torch_patterns import BLOCKS, PATTERNS, chain, pattern  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from torch_reference import torch_counts, torch_counts_with_matmul  # noqa: E402
-
-try:
-    import onnxscript  # noqa: F401
-
-    EXPORTERS = ["folded", "unfolded", "dynamo"]
-except ImportError:
-    EXPORTERS = ["folded", "unfolded"]
-
-
-def module_outputs(model, input_shape, measure) -> dict:
-    """`measure` of every named module's tensor output, by running the model at batch 1; a module called again,
-    its first call's."""
-    measured = {}
-
-    def record(name: str, output) -> None:  # returns None: the hook leaves the output as it is
-        if isinstance(output, torch.Tensor):
-            measured.setdefault(name, measure(output))
-
-    handles = [m.register_forward_hook(lambda m, i, o, name=name: record(name, o))
-               for name, m in model.named_modules() if name]
-    with torch.no_grad():
-        model(torch.zeros(1, *input_shape))
-    for h in handles:
-        h.remove()
-    return measured
-
-
-def module_shapes(model, input_shape) -> dict[str, tuple]:
-    """Every named module's output shape (batch dropped)."""
-    return module_outputs(model, input_shape, lambda output: tuple(output.shape[1:]))
-
-
-def weighted_modules(model) -> set[str]:
-    return {name for name, m in model.named_modules() if name and any(True for _ in m.parameters(recurse=False))}
+from torch_reference import torch_counts  # noqa: E402
 
 
 def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
-    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, input_shape)
-    report = analyze(network)
-    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs) == (params, macs, matmul_macs), how
-    expected = out_shape if isinstance(out_shape[0], tuple) else (out_shape,)
-    assert tuple(s for _, s in report.outputs) == expected, how
-    names = {row.name for row in report.rows}
-    # a module inside one row's layer (nn.MultiheadAttention's out_proj in an `attention` row) is named by its parent
-    missing = {m for m in weighted_modules(model) if m not in names and m.rsplit(".", 1)[0] not in names}
-    assert not missing, (how, missing)
-    shapes = module_shapes(model, input_shape)
-    for row in report.rows:
-        if row.name in shapes:  # a channels-last module (Linear, LayerNorm on N×H×W×C) has its channels first here
-            torch_shape = shapes[row.name]
-            assert row.out_shape in (torch_shape, (torch_shape[-1], *torch_shape[:-1])), (how, row.name)
-
-
-def export(model, input_shape, folder: Path, how: str) -> Path:
-    path = folder / f"{how}.onnx"
-    # folded at opset 17 (GELU written out as Erf arithmetic, as below opset 20), the others at the exporters' defaults
-    export_onnx(model, input_shape, path, dynamo=how == "dynamo", fold=how != "unfolded", opset=17 if how == "folded" else None)
-    return path
+    """PyTorch's figures exactly (tests/pattern_check.py); kept, with the names imported above, for the pattern-test
+    files that import them from here until they call tests/pattern_check.py themselves."""
+    check.assert_reads_as_pytorch(network, model, input_shape, how, how)
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
 @pytest.mark.parametrize("kind", sorted(PATTERNS))
 def test_every_pattern_reads_exactly_every_way(kind, how, tmp_path):
-    model = pattern(kind)
-    input_shape = PATTERNS[kind][1]
-    graph = read_network(export(model, input_shape, tmp_path, how))
-    assert_reads_as_pytorch(graph, model, input_shape, f"{kind} {how} analyze")
-    raised = build(parse_text(raise_spec(graph), "<raised>"), {})
-    assert_reads_as_pytorch(raised, model, input_shape, f"{kind} {how} import")
+    check_export(pattern(kind), PATTERNS[kind][1], how, tmp_path)
 
 
 @pytest.mark.parametrize("kind", sorted(PATTERNS))
 def test_every_pattern_reads_from_its_torch_factory(kind):
-    input_shape = PATTERNS[kind][1]
-    graph = read_graph("torch:torch_patterns:pattern", input_shape, {"kind": kind})
-    assert_reads_as_pytorch(graph, pattern(kind), input_shape, f"{kind} torch:")
+    check_factory("torch:torch_patterns:pattern", {"kind": kind}, pattern(kind), PATTERNS[kind][1])
 
 
 @pytest.mark.parametrize("fold", [True, False])
@@ -223,9 +162,4 @@ def test_a_malformed_factory_keyword_is_one_line(cli):
 def test_random_chains_of_the_patterns_read_exactly(kinds, width, size, how, tmp_path_factory):
     """Random chains of every pattern (tests/torch_patterns.py BLOCKS), at random widths and sizes, exported
     by TorchScript folded at opset 17 or unfolded at its default: analyze and import give PyTorch's figures."""
-    model = chain(kinds, width)
-    input_shape = (3, size, size)
-    graph = read_network(export(model, input_shape, tmp_path_factory.mktemp("chain"), how))
-    assert_reads_as_pytorch(graph, model, input_shape, f"{kinds} {how} analyze")
-    raised = build(parse_text(raise_spec(graph), "<raised>"), {})
-    assert_reads_as_pytorch(raised, model, input_shape, f"{kinds} {how} import")
+    check_export(chain(kinds, width), (3, size, size), how, tmp_path_factory.mktemp("chain"))

@@ -9,13 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-from groupcost.formats.onnx.reader import read_network  # noqa: E402
-from groupcost.graph.analysis import analyze  # noqa: E402
-from groupcost.language import build, parse_text  # noqa: E402
-from groupcost.language.raising import raise_spec  # noqa: E402
-from groupcost.sources import read_graph  # noqa: E402
-from test_onnx_cnn_patterns import assert_reads_as_pytorch  # noqa: E402
-from test_onnx_patterns import EXPORTERS, export  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from pattern_check import EXPORTERS, FOLDED_OR_NOT, check_export, check_factory  # noqa: E402
 from torch_shifted_paths import shifted_net  # noqa: E402
 
 INPUT = (3, 11, 11)
@@ -23,14 +19,13 @@ INPUT = (3, 11, 11)
 
 @pytest.mark.parametrize("how", EXPORTERS)
 def test_a_path_shifted_by_one_pixel_reads_exactly_every_way(how, tmp_path):
-    model = shifted_net()
-    network = read_network(export(model, INPUT, tmp_path, how))
-    raised = build(parse_text(raise_spec(network), "<raised>"), {})
-    for graph, what in ((network, "analyze"), (raised, "import")):
-        assert_reads_as_pytorch(graph, model, INPUT, f"{how} {what}")
-        shifted = [(row.kind, row.out_shape) for row in analyze(graph).rows if row.kind in ("slice", "pad")]
-        assert shifted == [("slice", (8, 8, 9)), ("slice", (8, 8, 8)), ("pad", (8, 9, 9))], (how, what)
+    check_export(shifted_net(), INPUT, how, tmp_path, replace(FOLDED_OR_NOT, also=_a_slice_of_each_axis_then_a_pad))
+
+
+def _a_slice_of_each_axis_then_a_pad(report, graph, model, label: str) -> None:
+    shifted = [(row.kind, row.out_shape) for row in report.rows if row.kind in ("slice", "pad")]
+    assert shifted == [("slice", (8, 8, 9)), ("slice", (8, 8, 8)), ("pad", (8, 9, 9))], label
 
 
 def test_a_path_shifted_by_one_pixel_reads_from_its_torch_factory():
-    assert_reads_as_pytorch(read_graph("torch:torch_shifted_paths:shifted_net", INPUT), shifted_net(), INPUT, "torch:")
+    check_factory("torch:torch_shifted_paths:shifted_net", {}, shifted_net(), INPUT, FOLDED_OR_NOT)

@@ -12,47 +12,29 @@ onnx = pytest.importorskip("onnx")
 from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.formats.onnx.values import OnnxError  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
-from groupcost.language import build, parse_text  # noqa: E402
-from groupcost.language.raising import raise_spec  # noqa: E402
 from groupcost.sources import read_graph  # noqa: E402
+from pattern_check import EXPORTERS, Expected, Refusal, check_export, check_factory  # noqa: E402
 from torch_named import export_onnx  # noqa: E402
 from torch_spatial_attention import spatial_model  # noqa: E402
-
-from test_onnx_patterns import EXPORTERS, module_shapes, weighted_modules  # noqa: E402
-from torch_reference import torch_counts_with_matmul  # noqa: E402
 
 INPUT = (3, 16, 16)
 KINDS = ["pvt", "maxvit", "heads_first", "stacked", "single", "botnet", "global", "dual"]
 TABLES = {"maxvit", "heads_first", "stacked", "single"}  # a relative position table gathered by a constant index
 
 
-def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
-    """PyTorch's params, MACs (matmul apart) and output shape; every module with parameters of its own named by a row
-    (a learned table by its parameter's path, `attn.bias_table`; a projection by the `attention` step holding it), and the rows of convs, linears and layer norms their
-    modules' output shapes (a module of several operators, BoTNet's relative logits, names its first step)."""
-    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, input_shape)
-    report = analyze(network)
-    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs, report.output_shape) == (params, macs, matmul_macs, out_shape), how
-    names = {row.name for row in report.rows}
-    attention = {row.name for row in report.rows if row.kind == "attention"}  # one step holds its projections (DaViT's windows)
-    missing = {m for m in weighted_modules(model) if m not in names and m.rpartition(".")[0] not in attention
-               and not any(f"{m}.{p}" in names for p, _ in model.get_submodule(m).named_parameters(recurse=False))}
-    assert not missing, (how, missing)
-    shapes = {name: shape for name, shape in module_shapes(model, input_shape).items()
-              if isinstance(model.get_submodule(name), (torch.nn.Conv2d, torch.nn.Linear, torch.nn.LayerNorm))}  # one operator each
-    for row in report.rows:
-        if row.name in shapes:  # a channels-last module (Linear, LayerNorm on N×H×W×C) has its channels first here; on
-            torch_shape = shapes[row.name]  # windows merged with the batch, (N·S)×L×C, its S sequences after the channels
-            sequences = row.out_shape[:1] + row.out_shape[2:] == (torch_shape[-1], *torch_shape[:-1])
-            assert row.out_shape in (torch_shape, (torch_shape[-1], *torch_shape[:-1])) or sequences, (how, row.name)
+def _per_sample_or_sequences(row_shape: tuple, torch_shape: tuple) -> bool:
+    """A channels-last module (Linear, LayerNorm on N×H×W×C) has its channels first here; on windows merged with the
+    batch, (N·S)×L×C, its S sequences after the channels."""
+    shape = torch_shape[1:]
+    return row_shape in (shape, (shape[-1], *shape[:-1])) or row_shape[:1] + row_shape[2:] == (shape[-1], *shape[:-1])
 
 
-def export(model, folder, how: str):
-    """torch.export specialises the batch of a reshape to (B, -1, C) of a map's tokens: it exports a batch of 1, as it
-    does the libraries' models (their files have a fixed batch)."""
-    path = folder / f"{how}.onnx"
-    export_onnx(model, INPUT, path, dynamo=how == "dynamo", fold=how != "unfolded", opset=17 if how == "folded" else None, dynamic_batch=how != "dynamo")
-    return path
+REDUCED = Expected(parent_kinds=frozenset({"attention"}), shape_fits=_per_sample_or_sequences,
+                   shaped=lambda name, module: isinstance(module, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.LayerNorm)))
+"""Every module with parameters of its own named by a row (a learned table by its parameter's path, `attn.bias_table`;
+a projection by the `attention` step holding it: DaViT's windows), and the rows of convs, linears and layer norms (one
+operator each) their modules' output shapes (a module of several operators, BoTNet's relative logits, names its first
+step)."""
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
@@ -61,21 +43,16 @@ def test_reduced_attention_reads_exactly_every_way(kind, how, tmp_path):
     """Exported as the libraries export it (the fused kernel), counted by PyTorch written out (the same arithmetic).
     MaxViT's relative position table gathered by a constant index is computed into one constant by constant folding
     and by torch.export: then it is refused by name, never read as a constant without its parameters."""
-    counted = spatial_model(kind, fused=False)
-    path = export(spatial_model(kind), tmp_path, how)
-    if kind in TABLES and how != "unfolded":
-        with pytest.raises(OnnxError, match="the exporter computed"):
-            read_network(path)
-        return
-    network = read_network(path)
-    assert_reads_as_pytorch(network, counted, INPUT, f"{kind} {how} analyze")
-    assert_reads_as_pytorch(build(parse_text(raise_spec(network), "<raised>"), {}), counted, INPUT, f"{kind} {how} import")
+    # torch.export specialises the batch of a reshape to (B, -1, C) of a map's tokens: it exports a batch of 1, as it
+    # does the libraries' models (their files have a fixed batch)
+    refused = Refusal(("the exporter computed",), must=True) if kind in TABLES and how != "unfolded" else None
+    check_export(spatial_model(kind), INPUT, how, tmp_path, REDUCED, refused=refused, counted=spatial_model(kind, fused=False),
+                 dynamic_batch=how != "dynamo")
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_reduced_attention_reads_from_its_torch_factory(kind):
-    network = read_graph("torch:torch_spatial_attention:spatial_model", INPUT, {"kind": kind})
-    assert_reads_as_pytorch(network, spatial_model(kind, fused=False), INPUT, f"{kind} torch:")
+    check_factory("torch:torch_spatial_attention:spatial_model", {"kind": kind}, spatial_model(kind, fused=False), INPUT, REDUCED)
 
 
 def test_pvt_counts_its_products_over_the_reduced_keys():

@@ -13,17 +13,8 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-from groupcost.formats.onnx.reader import read_network  # noqa: E402
-from groupcost.formats.onnx.values import OnnxError  # noqa: E402
-from groupcost.graph.analysis import analyze  # noqa: E402
-from groupcost.language import build, parse_text  # noqa: E402
-from groupcost.language.raising import raise_spec  # noqa: E402
-from groupcost.sources import read_graph  # noqa: E402
-from torch_named import export_onnx  # noqa: E402
-from torch_reference import torch_counts_with_matmul  # noqa: E402
+from pattern_check import EXPORTERS, Expected, Refusal, check_export, check_factory, export  # noqa: E402
 from torch_tables import table_block  # noqa: E402
-
-from test_onnx_patterns import EXPORTERS  # noqa: E402  (the three exporters, dynamo where onnxscript is installed)
 
 INPUT = (3, 8, 8)
 READ_EXACTLY = {("offsets", "folded"), ("offsets", "unfolded"), ("window", "unfolded")}
@@ -32,51 +23,36 @@ READ_EXACTLY = {("offsets", "folded"), ("offsets", "unfolded"), ("window", "unfo
 TABLES = {"OffsetBiasAttention": "attn.attention_biases", "WindowBiasAttention": "attn.rel_pos.relative_position_bias_table"}
 
 
-def _export(model, folder, how: str):
-    path = folder / f"{how}.onnx"
-    export_onnx(model, INPUT, path, dynamo=how == "dynamo", fold=how != "unfolded", opset=17 if how == "folded" else None)
-    return path
-
-
-def _assert_counts(network, model, how: str) -> None:
-    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, INPUT)
-    report = analyze(network)
-    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs, report.output_shape) == (params, macs, matmul_macs, out_shape), how
+def _table_once(report, graph, model, label: str) -> None:
+    """The table counted once, in one `bias_table` step named after the table's parameter (torch.export's optimiser
+    may rename it)."""
     table = dict(model.named_parameters())[TABLES[model.attn.__class__.__name__]]
     rows = [row for row in report.rows if row.kind == "bias_table"]
-    assert [row.params for row in rows] == [table.numel()], how
-    if "dynamo" not in how:  # the step is named after the table's parameter (torch.export's optimiser may rename it)
-        assert rows[0].name == TABLES[model.attn.__class__.__name__], how
+    assert [row.params for row in rows] == [table.numel()], label
+    if "dynamo" not in label:
+        assert rows[0].name == TABLES[model.attn.__class__.__name__], label
+
+
+ONE_TABLE = Expected(also=_table_once)
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
 @pytest.mark.parametrize("kind", ["offsets", "window"])
 def test_a_gathered_table_counts_once_or_is_refused(kind, how, tmp_path):
-    model = table_block(kind)
-    path = _export(model, tmp_path, how)
-    if (kind, how) not in READ_EXACTLY:
-        # the export may hold the table gathered (then it reads exactly) or folded into a constant (refused by name)
-        try:
-            network = read_network(path)
-        except OnnxError as exc:
-            assert "exporter computed" in str(exc) and "do_constant_folding=False" in str(exc), str(exc)
-            return
-    else:
-        network = read_network(path)
-    _assert_counts(network, model, f"{kind} {how} analyze")
-    raised = build(parse_text(raise_spec(network), "<raised>"), {})
-    _assert_counts(raised, model, f"{kind} {how} import")
+    # the export may hold the table gathered (then it reads exactly) or folded into a constant (refused by name)
+    refused = None if (kind, how) in READ_EXACTLY else Refusal(("exporter computed", "do_constant_folding=False"))
+    check_export(table_block(kind), INPUT, how, tmp_path, ONE_TABLE, refused=refused, key=("table_block", kind))
 
 
 @pytest.mark.parametrize("kind", ["offsets", "window"])
 def test_a_gathered_table_reads_from_its_torch_factory(kind):
-    _assert_counts(read_graph("torch:torch_tables:table_block", INPUT, {"kind": kind}), table_block(kind), f"{kind} torch:")
+    check_factory("torch:torch_tables:table_block", {"kind": kind}, table_block(kind), INPUT, ONE_TABLE)
 
 
 def test_a_folded_table_is_refused_by_name(cli, tmp_path):
     """TorchScript's constant folding writes Swin's gathered, viewed, permuted table as one `onnx::Add_N` constant of
     heads × N × N: its size is not the table's, and nothing in the file says it was learned."""
-    path = _export(table_block("window"), tmp_path, "folded")
+    path = export(table_block("window"), INPUT, tmp_path, "folded", key=("table_block", "window"))
     result = cli("analyze", path)
     assert result.exit_code == 2, result.output
     assert result.output.startswith(f"{path}: error: ") and "onnx::Add" in result.output and "do_constant_folding=False" in result.output
@@ -103,15 +79,8 @@ class _FoldedParameters(torch.nn.Module):
 @pytest.mark.parametrize("how", EXPORTERS)
 def test_parameters_viewed_at_run_time_count_or_are_refused(how, tmp_path):
     torch.manual_seed(0)
-    model = _FoldedParameters().eval()
-    path = _export(model, tmp_path, how)
-    params, macs, _, out_shape = torch_counts_with_matmul(model, INPUT)
-    try:
-        report = analyze(read_network(path))
-    except OnnxError as exc:
-        assert how != "unfolded" and "exporter computed" in str(exc), str(exc)
-        return
-    assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape), how
+    refused = None if how == "unfolded" else Refusal(("exporter computed",))
+    check_export(_FoldedParameters().eval(), INPUT, how, tmp_path, refused=refused)
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
@@ -119,58 +88,46 @@ def test_a_positional_encoding_computed_at_run_time_is_a_fixed_constant(how, tmp
     """DETR's sine encoding (CumSum of a mask, a power of the temperature, Sin and Cos, Stack, Concat) added to a
     feature map: a fixed `elementwise` add, 0 parameters, the map's shape. Unfolded it is evaluated; the folding
     exporters turn it into a constant they computed, which may as well hold a parameter: read, or refused by name."""
-    model = table_block("sine")
-    path = _export(model, tmp_path, how)
-    params, macs, _, out_shape = torch_counts_with_matmul(model, INPUT)
-    try:
-        network = read_network(path)
-    except OnnxError as exc:
-        assert how != "unfolded" and "exporter computed" in str(exc), str(exc)
-        return
-    for readable in (network, build(parse_text(raise_spec(network), "<raised>"), {})):
-        report = analyze(readable)
-        assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape), how
-        added = [row for row in report.rows if row.kind == "elementwise"]
-        assert [(row.params, row.out_shape) for row in added] == [(0, (8, 4, 4))], how
+    refused = None if how == "unfolded" else Refusal(("exporter computed",))
+    check_export(table_block("sine"), INPUT, how, tmp_path, FIXED_ADD, refused=refused)
+
+
+def _a_fixed_add(report, graph, model, label: str) -> None:
+    """The encoding a fixed `elementwise` add: 0 parameters, on the 8-channel map at half the input's size."""
+    _, height, width = graph.input_shape
+    added = [row for row in report.rows if row.kind == "elementwise"]
+    assert [(row.params, row.out_shape) for row in added] == [(0, (8, height // 2, width // 2))], label
+
+
+FIXED_ADD = Expected(also=_a_fixed_add)
 
 
 def test_a_positional_encoding_reads_from_its_torch_factory():
-    report = analyze(read_graph("torch:torch_tables:table_block", INPUT, {"kind": "sine"}))
-    params, macs, _, out_shape = torch_counts_with_matmul(table_block("sine"), INPUT)
-    assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape)
+    check_factory("torch:torch_tables:table_block", {"kind": "sine"}, table_block("sine"), INPUT)
 
 
 @pytest.mark.parametrize("kind", ["offsets", "window"])
 def test_a_fixed_batch_export_reads_its_reshapes(kind, tmp_path):
     """Exported with a fixed batch, `reshape(n, 3, heads, -1, h * w)` has the batch as the number 1 beside a -1
     (EfficientFormer V2's attention, timm's exports): the -1 is solved per sample."""
-    model = table_block(kind)
-    path = tmp_path / "fixed.onnx"
-    export_onnx(model, INPUT, path, fold=False, dynamic_batch=False)
-    _assert_counts(read_network(path), model, f"{kind} fixed batch")
+    check_export(table_block(kind), INPUT, "unfolded", tmp_path, ONE_TABLE, dynamic_batch=False)
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
 def test_positions_picked_by_a_constant_index_are_slices(how, tmp_path):
     """`y[:, :, 0]` and `y[:, 2]` (a Gather of an activation by one number; torch.export's select): a `slice` and a
     `reshape` without the axis, read by the layers after them as PyTorch runs them."""
-    model = table_block("selected")
-    network = read_network(_export(model, tmp_path, how))
-    params, macs, _, out_shape = torch_counts_with_matmul(model, INPUT)
-    for readable in (network, build(parse_text(raise_spec(network), "<raised>"), {}), read_graph("torch:torch_tables:table_block", INPUT, {"kind": "selected"})):
-        report = analyze(readable)
-        assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape), how
-        assert [row.out_shape for row in report.rows if row.kind == "slice"] == [(8, 1, 4), (1, 4, 4)], how
-        assert {row.name: row.out_shape for row in report.rows}["row"] == (8, 4), how
+    expected = Expected(also=_slices_and_a_row)
+    check_export(table_block("selected"), INPUT, how, tmp_path, expected)
+    check_factory("torch:torch_tables:table_block", {"kind": "selected"}, table_block("selected"), INPUT, expected)
+
+
+def _slices_and_a_row(report, graph, model, label: str) -> None:
+    assert [row.out_shape for row in report.rows if row.kind == "slice"] == [(8, 1, 4), (1, 4, 4)], label
+    assert {row.name: row.out_shape for row in report.rows}["row"] == (8, 4), label
 
 
 def test_a_large_positional_encoding_keeps_its_dims_with_its_values_unread(tmp_path):
     """On a 40 × 40 map the mask of ones, its cumulative sums and the encoding hold 1,600 values and more, past what
     the importer reads: known dims, unread values, still a fixed add of 0 parameters."""
-    model, shape = table_block("sine"), (3, 80, 80)
-    path = tmp_path / "large.onnx"
-    export_onnx(model, shape, path, fold=False)
-    params, macs, _, out_shape = torch_counts_with_matmul(model, shape)
-    report = analyze(read_network(path))
-    assert (report.totals.params, report.totals.macs, report.output_shape) == (params, macs, out_shape)
-    assert [(row.params, row.out_shape) for row in report.rows if row.kind == "elementwise"] == [(0, (8, 40, 40))]
+    check_export(table_block("sine"), (3, 80, 80), "unfolded", tmp_path, FIXED_ADD)

@@ -14,12 +14,9 @@ onnx = pytest.importorskip("onnx")
 
 from groupcost.errors import GroupcostError  # noqa: E402
 from groupcost.formats.onnx.reader import read_network  # noqa: E402
-from groupcost.graph.analysis import analyze  # noqa: E402
 from groupcost.graph.network import LayerStep  # noqa: E402
-from groupcost.language import build, parse_text  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
-from groupcost.sources import read_graph  # noqa: E402
-from test_onnx_patterns import EXPORTERS, export  # noqa: E402
+from pattern_check import EXPORTERS, FACTORY, Expected, check_export, check_factory  # noqa: E402
 from torch_cnn_patterns import foldable_norms  # noqa: E402
 from torch_named import export_onnx  # noqa: E402
 from torch_reference import torch_counts_with_matmul  # noqa: E402
@@ -43,30 +40,33 @@ def expected_params(how: str) -> int:
     return torch_counts_with_matmul(apart, INPUT)[0] - sum(foldable_norms(apart, INPUT).values())
 
 
-def assert_shared(network, how: str, path: str = "analyze") -> None:
-    model = shared_conv_stage()
-    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, INPUT)
-    report = analyze(network)
-    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs) == (expected_params(how), macs, matmul_macs), (how, path)
-    assert tuple(s for _, s in report.outputs) == (out_shape,), (how, path)
+def _folded_away(model, input_shape, how: str) -> tuple[int]:
+    """PyTorch's count of the module less PyTorch's count of the graph the exporter `how` writes."""
+    return (torch_counts_with_matmul(model, input_shape)[0] - expected_params("unfolded" if how == FACTORY else how),)
+
+
+def _folded_norms(model, input_shape, how: str) -> set[str]:
+    folded = set(foldable_norms(model, input_shape))
+    return {"unfolded": set(), FACTORY: set(), "dynamo": folded - SHARED_NORMS}.get(how, folded)
+
+
+SHARED = Expected(fewer_params=_folded_away, unnamed=_folded_norms)
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
 def test_a_conv_held_by_every_block_counts_once(how, tmp_path):
-    graph = read_network(export(shared_conv_stage(), INPUT, tmp_path, how))
-    assert_shared(graph, how)
+    graph = check_export(shared_conv_stage(), INPUT, how, tmp_path, SHARED)
     convs = {s.name: s.shares for s in graph.nodes if isinstance(s, LayerStep) and s.type_name == "conv" and s.name.endswith("conv2")}
     if how == "folded":
         assert set(convs.values()) == {None}  # every block's kernel of its own, its norm folded in
     else:
         assert convs == {"stage.0.conv2": None, "stage.1.conv2": "stage.0.conv2", "stage.2.conv2": "stage.0.conv2"}, how
     text = raise_spec(graph)
-    assert_shared(build(parse_text(text, "<raised>"), {}), how, "import")
     assert (text.count("share: \"0.conv2\"") == 2) == (how != "folded")
 
 
 def test_a_conv_held_by_every_block_reads_from_its_torch_factory():
-    assert_shared(read_graph("torch:torch_shared_weights:shared_conv_stage", INPUT, {}), "unfolded", "torch:")
+    check_factory("torch:torch_shared_weights:shared_conv_stage", {}, shared_conv_stage(), INPUT, SHARED)
 
 
 def test_two_modules_whose_equal_kernels_the_exporter_merged_are_refused(tmp_path):

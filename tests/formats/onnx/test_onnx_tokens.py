@@ -17,18 +17,8 @@ onnx = pytest.importorskip("onnx")
 
 from torch import nn  # noqa: E402
 
-from groupcost.formats.onnx.reader import read_network  # noqa: E402
-from groupcost.formats.onnx.values import OnnxError  # noqa: E402
-from groupcost.graph.analysis import analyze  # noqa: E402
-from groupcost.language import build, parse_text  # noqa: E402
-from groupcost.language.raising import raise_spec  # noqa: E402
-from groupcost.sources import read_graph  # noqa: E402
-from torch_named import export_onnx  # noqa: E402
-from test_onnx_patterns import module_outputs  # noqa: E402
-from torch_reference import torch_counts_with_matmul  # noqa: E402
+from pattern_check import EXPORTERS, Expected, Refusal, check_export, check_factory, folds, merged_batch, module_outputs  # noqa: E402
 from torch_tokens import token_model  # noqa: E402
-
-from test_onnx_patterns import EXPORTERS  # noqa: E402
 
 INPUT = (3, 8, 8)
 TOKENS = 16  # the stem's 4 × 4 map
@@ -36,22 +26,15 @@ KINDS = ["levit", "levit_mlp", "efficientformer"]
 TABLES = {"levit": "block.attn.attention_biases", "efficientformer": "meta3d.token_mixer.attention_biases"}
 
 
-def _export(model, folder, how: str):
-    path = folder / f"{how}.onnx"
-    export_onnx(model, INPUT, path, dynamo=how == "dynamo", fold=how != "unfolded", opset=17 if how == "folded" else None)
-    return path
-
-
-def _folded_away(model) -> int:
-    """The parameters the folding exporters drop: 2C for each BatchNorm2d right after a conv with a bias, which
-    becomes that conv's bias (README, "Folded BatchNorm")."""
-    lost = 0
-    for part in model.modules():
-        if isinstance(part, nn.Sequential):
-            for before, after in zip(part, list(part)[1:]):
-                if isinstance(before, nn.Conv2d) and before.bias is not None and isinstance(after, nn.BatchNorm2d):
-                    lost += 2 * after.num_features
-    return lost
+def _folded_norms(model, input_shape, how: str) -> dict[str, int]:
+    """The parameters the folding exporters drop, by norm: 2C for each BatchNorm2d right after a conv with a bias,
+    which becomes that conv's bias (README, "Folded BatchNorm")."""
+    if not folds(how):
+        return {}
+    names = {id(part): name for name, part in model.named_modules()}
+    return {names[id(after)]: 2 * after.num_features for part in model.modules() if isinstance(part, nn.Sequential)
+            for before, after in zip(part, list(part)[1:])
+            if isinstance(before, nn.Conv2d) and before.bias is not None and isinstance(after, nn.BatchNorm2d)}
 
 
 def _output_elements(model) -> dict[str, int]:
@@ -59,49 +42,42 @@ def _output_elements(model) -> dict[str, int]:
     return module_outputs(model, INPUT, lambda output: output.numel())
 
 
-def _assert_reads_as_pytorch(network, model, kind: str, how: str, folded: bool) -> None:
-    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, INPUT)
-    report = analyze(network)
-    expected = params - _folded_away(model) if folded else params
-    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs, report.output_shape) == (expected, macs, matmul_macs, out_shape), how
-    rows = {row.name: row for row in report.rows}
-    norms = [(name, part) for name, part in model.named_modules() if isinstance(part, (nn.BatchNorm1d, nn.LayerNorm))]
-    assert norms, how
-    elements = _output_elements(model)
-    for name, part in norms:
-        row = rows.get(name)
-        assert row is not None, (how, name, sorted(rows))
-        c = part.weight.numel()
-        torch_buffers = sum(b.numel() for b in part.buffers())
-        layer = "bn" if isinstance(part, nn.BatchNorm1d) else "layernorm"
-        assert (row.kind, row.params, row.buffers, row.out_shape) == (layer, 2 * c, torch_buffers, (c, TOKENS)), (how, name)
-        assert row.activations == elements[name], (how, name)
-    table = TABLES.get(kind)
-    tables = [(row.name, row.params) for row in report.rows if row.kind == "bias_table"]
-    assert tables == ([(table, model.get_parameter(table).numel())] if table else []), how
+def _expected(kind: str) -> Expected:
+    """Each BatchNorm1d a `bn` of its module's name with PyTorch's parameters, buffers and output elements on the C × L
+    tokens, each LayerNorm a `layernorm` of 2C parameters; the position table once, named after its parameter."""
+
+    def norms_over_the_tokens(report, graph, model, label: str) -> None:
+        rows = {row.name: row for row in report.rows}
+        norms = [(name, part) for name, part in model.named_modules() if isinstance(part, (nn.BatchNorm1d, nn.LayerNorm))]
+        assert norms, label
+        elements = _output_elements(model)
+        for name, part in norms:
+            row = rows.get(name)
+            assert row is not None, (label, name, sorted(rows))
+            c = part.weight.numel()
+            torch_buffers = sum(b.numel() for b in part.buffers())
+            layer = "bn" if isinstance(part, nn.BatchNorm1d) else "layernorm"
+            assert (row.kind, row.params, row.buffers, row.out_shape) == (layer, 2 * c, torch_buffers, (c, TOKENS)), (label, name)
+            assert row.activations == elements[name], (label, name)
+        table = TABLES.get(kind)
+        tables = [(row.name, row.params) for row in report.rows if row.kind == "bias_table"]
+        assert tables == ([(table, model.get_parameter(table).numel())] if table else []), label
+
+    return Expected(fewer_params=lambda model, input_shape, how: (sum(_folded_norms(model, input_shape, how).values()),),
+                    unnamed=_folded_norms, shape_fits=merged_batch, also=norms_over_the_tokens)
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
 @pytest.mark.parametrize("kind", KINDS)
 def test_norms_over_tokens_read_exactly_every_way(kind, how, tmp_path):
-    model = token_model(kind)
-    path = _export(model, tmp_path, how)
-    try:
-        network = read_network(path)
-    except OnnxError as exc:
-        # torch.export folds the gathered position table into a constant it computed: refused by name, as in test_onnx_tables
-        assert how == "dynamo" and kind != "levit_mlp", str(exc)
-        assert "exporter computed" in str(exc) and "optimize=False" in str(exc), str(exc)
-        return
-    _assert_reads_as_pytorch(network, model, kind, f"{kind} {how} analyze", folded=how != "unfolded")
-    raised = build(parse_text(raise_spec(network), "<raised>"), {})
-    _assert_reads_as_pytorch(raised, model, kind, f"{kind} {how} import", folded=how != "unfolded")
+    # torch.export folds the gathered position table into a constant it computed: refused by name, as in test_onnx_tables
+    refused = Refusal(("exporter computed", "optimize=False")) if how == "dynamo" and kind != "levit_mlp" else None
+    check_export(token_model(kind), INPUT, how, tmp_path, _expected(kind), refused=refused)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_norms_over_tokens_read_from_their_torch_factory(kind):
-    graph = read_graph("torch:torch_tokens:token_model", INPUT, {"kind": kind})
-    _assert_reads_as_pytorch(graph, token_model(kind), kind, f"{kind} torch:", folded=False)
+    check_factory("torch:torch_tokens:token_model", {"kind": kind}, token_model(kind), INPUT, _expected(kind))
 
 
 class _MergedThenRelu(nn.Module):
@@ -121,8 +97,7 @@ class _MergedThenRelu(nn.Module):
 def test_merged_tokens_read_by_other_than_a_batch_norm_read_per_sample(how, tmp_path):
     """The merged tokens are a merged view like windows' (formats/onnx/windows.py): an element-wise operator reads
     them as they are, the reshape back is the tokens again: PyTorch's params, MACs and output shape."""
-    model = _MergedThenRelu().eval()
-    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, INPUT)
-    report = analyze(read_network(_export(model, tmp_path, how)))
-    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs, report.output_shape) == (params, macs, matmul_macs, out_shape)
-    assert any(row.kind == "relu" for row in report.rows)
+    def a_relu(report, graph, model, label: str) -> None:
+        assert any(row.kind == "relu" for row in report.rows), label
+
+    check_export(_MergedThenRelu().eval(), INPUT, how, tmp_path, Expected(shape_fits=merged_batch, also=a_relu))

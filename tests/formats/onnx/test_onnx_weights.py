@@ -16,7 +16,7 @@ from groupcost.graph.analysis import analyze  # noqa: E402
 from groupcost.language import build, parse_text  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
 from groupcost.sources import read_graph  # noqa: E402
-from test_onnx_patterns import EXPORTERS, assert_reads_as_pytorch, export  # noqa: E402
+from pattern_check import EXPORTERS, assert_reads_as_pytorch, check_export, check_factory, export  # noqa: E402
 from torch_reference import torch_counts_with_matmul  # noqa: E402
 from torch_weights import PATTERNS, FixedEdges, StandardisedConv, pattern  # noqa: E402
 
@@ -24,20 +24,14 @@ from torch_weights import PATTERNS, FixedEdges, StandardisedConv, pattern  # noq
 @pytest.mark.parametrize("how", EXPORTERS)
 @pytest.mark.parametrize("kind", sorted(PATTERNS))
 def test_computed_kernels_read_exactly_every_way(kind, how, tmp_path):
-    model = pattern(kind)
-    input_shape = PATTERNS[kind][1]
-    graph = read_network(export(model, input_shape, tmp_path, how))  # torch.export folds some standardised kernels with their gain
-    assert_reads_as_pytorch(graph, model, input_shape, f"{kind} {how} analyze")
-    spec = raise_spec(graph)
+    # torch.export folds some standardised kernels with their gain
+    spec = raise_spec(check_export(pattern(kind), PATTERNS[kind][1], how, tmp_path, key=("torch_weights.pattern", kind)))
     assert ("ws: scaled" in spec and "ws: std" in spec) if kind == "scaled_standardisation" else "filter: binomial" in spec, spec
-    assert_reads_as_pytorch(build(parse_text(spec, "<raised>"), {}), model, input_shape, f"{kind} {how} import")
 
 
 @pytest.mark.parametrize("kind", sorted(PATTERNS))
 def test_computed_kernels_read_from_their_torch_factory(kind):
-    input_shape = PATTERNS[kind][1]
-    graph = read_graph("torch:torch_weights:pattern", input_shape, {"kind": kind})
-    assert_reads_as_pytorch(graph, pattern(kind), input_shape, f"{kind} torch:")
+    check_factory("torch:torch_weights:pattern", {"kind": kind}, pattern(kind), PATTERNS[kind][1])
 
 
 def test_the_counts_are_the_papers():
@@ -67,12 +61,12 @@ def test_the_spec_exports_what_pytorch_computes(how, tmp_path, cli, monkeypatch)
         model = pattern(kind)
         input_shape = PATTERNS[kind][1]
         spec = tmp_path / f"{kind}.yaml"
-        spec.write_text(raise_spec(read_network(export(model, input_shape, tmp_path, "unfolded"))))
+        spec.write_text(raise_spec(read_network(export(model, input_shape, tmp_path, "unfolded", key=("torch_weights.pattern", kind)))))
         out = tmp_path / f"{kind}.{'onnx' if how == 'onnx' else 'py'}"
         result = cli("export", spec, "--to", "onnx" if how == "onnx" else "pytorch", "-o", out)
         assert result.exit_code == 0, result.output
         if how == "onnx":
-            assert_reads_as_pytorch(read_network(out), model, input_shape, f"{kind} onnx export")
+            assert_reads_as_pytorch(read_network(out), model, input_shape, "onnx export", f"{kind} onnx export")
             continue
         monkeypatch.syspath_prepend(str(tmp_path))  # the written file's own module (its Group containers read without their names)
         report = analyze(read_graph(f"torch:{kind}:build", input_shape, {}))
@@ -136,7 +130,7 @@ def test_the_raised_spec_computes_what_pytorch_computes(kind, tmp_path):
 
     model = pattern(kind)
     input_shape = PATTERNS[kind][1]
-    doc = parse_text(raise_spec(read_network(export(model, input_shape, tmp_path, "unfolded"))), "<raised>")
+    doc = parse_text(raise_spec(read_network(export(model, input_shape, tmp_path, "unfolded", key=("torch_weights.pattern", kind)))), "<raised>")
     state = {k: v for k, v in model.state_dict().items() if not k.endswith(".filt")}
     x = torch.randn((2, *input_shape), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():

@@ -15,12 +15,8 @@ from torch import nn  # noqa: E402
 
 from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
-from groupcost.language import build, parse_text  # noqa: E402
-from groupcost.language.raising import raise_spec  # noqa: E402
-from groupcost.sources import read_graph  # noqa: E402
 from groupcost.formats.onnx.values import OnnxError  # noqa: E402
-from test_onnx_patterns import EXPORTERS, export, module_outputs, weighted_modules  # noqa: E402
-from torch_reference import torch_counts_with_matmul  # noqa: E402
+from pattern_check import EXPORTERS, Expected, Refusal, check_export, check_factory, export, folds, merged_batch, weighted_modules  # noqa: E402
 from torch_windows import ConvNorm, window_model  # noqa: E402
 
 INPUT = (3, 16, 16)
@@ -28,51 +24,39 @@ KINDS = ["single_head", "cascaded", "tokens"]
 TABLES = {"cascaded": lambda heads, offsets: [offsets] * heads, "tokens": lambda heads, offsets: [heads * offsets]}
 
 
-def _folded_away(model) -> int:
+def _folded_away(model, input_shape, how: str) -> tuple[int]:
     """What the folding exporters drop: each BatchNorm2d after a conv without bias becomes that conv's bias, C of its 2C."""
-    return sum(part.bn.num_features for part in model.modules() if isinstance(part, ConvNorm))
+    return (sum(part.bn.num_features for part in model.modules() if isinstance(part, ConvNorm)) if folds(how) else 0,)
 
 
-def _assert_reads_as_pytorch(network, model, kind: str, how: str, folded: bool) -> None:
-    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, INPUT)
-    report = analyze(network)
-    expected = params - _folded_away(model) if folded else params
-    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs, report.output_shape) == (expected, macs, matmul_macs, out_shape), how
-    rows = {row.name: row for row in report.rows}
-    owners = dict(model.named_modules())
-    missing = {name for name in weighted_modules(model) if name not in rows and not (folded and name.endswith(".bn"))
-               and not any(f"{name}.{own}" in rows for own, _ in owners[name].named_parameters(recurse=False))}  # a table: its parameter's path
-    assert not missing, (how, missing, sorted(rows))
-    shapes = module_outputs(model, INPUT, lambda output: tuple(output.shape))
-    for name, row in rows.items():
-        if name in shapes:  # the windows merged with the batch second here; a channels-last module's channels first
-            n, *dims = shapes[name]
-            merged = () if n == 1 else (n,)
-            assert row.out_shape in ((dims[0], *merged, *dims[1:]), (dims[-1], *merged, *dims[:-1])), (how, name, row.out_shape)
-    tables = [row.params for row in report.rows if row.kind == "bias_table"]
-    biases = getattr(model.mixer.inner, "attention_biases", None)
-    heads, offsets = (0, 0) if biases is None else biases.shape
-    assert tables == TABLES.get(kind, lambda heads, offsets: [])(heads, offsets), how  # the table once, whole or a row per head
+def _folded_norms(model, input_shape, how: str) -> set[str]:
+    return {name for name in weighted_modules(model) if name.endswith(".bn")} if folds(how) else set()
+
+
+def _expected(kind: str) -> Expected:
+    """Each module named by its row or its parameter's path (a table), not its parent's; the windows merged with the
+    batch second here; the bias table once, whole or a row per head."""
+
+    def one_table(report, graph, model, label: str) -> None:
+        tables = [row.params for row in report.rows if row.kind == "bias_table"]
+        biases = getattr(model.mixer.inner, "attention_biases", None)
+        heads, offsets = (0, 0) if biases is None else biases.shape
+        assert tables == TABLES.get(kind, lambda heads, offsets: [])(heads, offsets), label
+
+    return Expected(fewer_params=_folded_away, unnamed=_folded_norms, parent_kinds=frozenset(), shape_fits=merged_batch, also=one_table)
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
 @pytest.mark.parametrize("kind", KINDS)
 def test_partial_and_windowed_attention_reads_exactly_every_way(kind, how, tmp_path):
-    model = window_model(kind)
-    try:
-        network = read_network(export(model, INPUT, tmp_path, how))
-    except OnnxError as exc:  # torch.export computes each head's row of the bias table into a constant
-        assert kind in TABLES and how == "dynamo" and "exporter computed" in str(exc) and "optimize=False" in str(exc), str(exc)
-        return
-    _assert_reads_as_pytorch(network, model, kind, f"{kind} {how} analyze", folded=how != "unfolded")
-    raised = build(parse_text(raise_spec(network), "<raised>"), {})
-    _assert_reads_as_pytorch(raised, model, kind, f"{kind} {how} import", folded=how != "unfolded")
+    # torch.export computes each head's row of the bias table into a constant: refused by name
+    refused = Refusal(("exporter computed", "optimize=False")) if kind in TABLES and how == "dynamo" else None
+    check_export(window_model(kind), INPUT, how, tmp_path, _expected(kind), refused=refused, key=("window_model", kind))
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_partial_and_windowed_attention_reads_from_its_torch_factory(kind):
-    graph = read_graph("torch:torch_windows:window_model", INPUT, {"kind": kind})
-    _assert_reads_as_pytorch(graph, window_model(kind), kind, f"{kind} torch:", folded=False)
+    check_factory("torch:torch_windows:window_model", {"kind": kind}, window_model(kind), INPUT, _expected(kind))
 
 
 @pytest.mark.parametrize("how", ["folded", "unfolded"])
@@ -80,7 +64,7 @@ def test_the_group_norm_of_a_channel_slice_is_one_groupnorm(how, tmp_path):
     """SHViT's GroupNorm(1) of the attending channels, written out around the split's part: one `groupnorm` with
     PyTorch's 2C parameters on those C channels."""
     model = window_model("single_head")
-    report = analyze(read_network(export(model, INPUT, tmp_path, how)))
+    report = analyze(read_network(export(model, INPUT, tmp_path, how, key=("window_model", "single_head"))))
     norm = model.mixer.inner.norm
     assert isinstance(norm, nn.GroupNorm)
     rows = [(row.name, row.kind, row.params, row.out_shape) for row in report.rows if row.kind == "groupnorm"]
@@ -131,10 +115,4 @@ class _LinearAfterProducts(nn.Module):
 
 @pytest.mark.parametrize("how", EXPORTERS)
 def test_a_linear_and_a_layer_norm_read_the_products_of_windows(how, tmp_path):
-    model = _LinearAfterProducts().eval()
-    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, (3, 4, 4))
-    network = read_network(export(model, (3, 4, 4), tmp_path, how))
-    for graph in (network, build(parse_text(raise_spec(network), "<raised>"), {})):
-        report = analyze(graph)
-        assert (report.totals.params, report.totals.macs, report.totals.matmul_macs, report.output_shape) == (params, macs, matmul_macs, out_shape), how
-        assert {"linear", "norm"} <= {row.name for row in report.rows}, how
+    check_export(_LinearAfterProducts().eval(), (3, 4, 4), how, tmp_path, Expected(shape_fits=merged_batch))
