@@ -31,6 +31,7 @@ from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.shiftless import fixed_zeros
 from groupcost.formats.onnx.tables import GATHERS, table_add, tables_and_weights
 from groupcost.formats.onnx.tokenslices import layernorm_tokens, slice_positions
+from groupcost.formats.onnx.unfolded import overlapping_windows
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
 from groupcost.formats.onnx.views import VIEWS
 from groupcost.formats.onnx.weights import WEIGHT_SIDE, folded_standardisation, is_binomial, stored_values
@@ -568,7 +569,7 @@ HANDLERS: dict[str, Handler] = {
     "Split": split_moved(split_last_axis(SHAPES["Split"])),
     "Concat": joining_anchors(class_tokens(concat_last_axis(SHAPES["Concat"]))),
     "Expand": expanded_weight(FOLDED["Expand"]),
-    "Gather": gather_moved(GATHERS["Gather"]),
+    "Gather": gather_moved(overlapping_windows(GATHERS["Gather"])),
     "Reshape": regrouped_tokens(SHAPES["Reshape"]),
     "Slice": slice_moved(slice_positions(SHAPES["Slice"])),
 }
