@@ -1,7 +1,8 @@
 """HaloNet's blocked local attention (tests/torch_halo.py): keys and values unfolded into overlapping windows of the
 padded map (`Tensor.unfold`, which torch.export writes as a Gather by a B × K index of runs per axis), exported by
 torch.export and read by `analyze`, `import` (raised to a spec, built again) and `torch:`, against PyTorch's own
-counts (matmul MACs apart). The TorchScript exporter cannot export the unfold of a map whose batch is dynamic."""
+counts (matmul MACs apart). PyTorch's TorchScript exporter cannot export the unfold of the padded map (its size is not known to it), with a
+dynamic batch or a fixed one."""
 
 from __future__ import annotations
 
