@@ -61,15 +61,17 @@ def constant_operation(imp: Importer, i: int, node, kind: str, inputs: list):
     uniform = values is not None and len(set(values)) == 1
     root = c.name if isinstance(c, Weight) else imp.root(c_name)  # a Weight carries its initializer's name through views
     learned = root in imp.initializers and PARAMETER_NAME.fullmatch(root) and not MADE_BY_EXPORTER.fullmatch(root)
-    if root in imp.initializers and not learned and math.prod(dims) > 1 and not frozen_batch_norm_part(imp, node, c_name, dims):
+    shift = kind == "add" and root in imp.initializers and not learned and norm_shift(imp, node, c_name, dims)
+    if root in imp.initializers and not learned and not shift and math.prod(dims) > 1 and not frozen_batch_norm_part(imp, node, c_name, dims):
         _refuse_folded(imp, kind, root, dims)
+    learned = learned or shift
     shape = () if uniform and not learned else shape
     while shape and shape[0] == 1:  # leading ones broadcast as they are left out
         shape = shape[1:]
     value = float(values[0]) if uniform else _NEUTRAL[kind]
     op = kind if act_first or kind in ("add", "mul") else "r" + kind
     layer = LAYER_TYPES["elementwise"](op=op, value=value, shape=shape, learned=learned)
-    y = imp.layer(i, node, "elementwise", layer, act, clean_parameter(root) if learned else None)
+    y = imp.layer(i, node, "elementwise", layer, act, clean_parameter(root) if learned and not shift else None)
     return ChannelsLast(y) if view else y
 
 
@@ -126,6 +128,32 @@ def frozen_batch_norm_part(imp: Importer, node, tensor: str, dims: tuple[int, ..
     mul = imp.order[k]
     return any(frozen_batch_norm_scale(imp, mul, name, dims) for name in mul.input
                if name in imp.initializers and tuple(imp.initializers[name].dims) == tuple(dims))
+
+
+def norm_shift(imp: Importer, add, tensor: str, dims: tuple[int, ...]) -> bool:
+    """`add` adds the computed per-channel constant `tensor` to x · scale, scale a computed per-channel constant of the
+    same shape and x a normalisation's output (its operator, or the division by a deviation that ends one written
+    out): a norm's learned affine (EvoNorm's γ and β viewed to 1×C×1×1, both folded by the exporter), whose scale
+    reads as learned; its shift is learned too, C parameters. The complement of frozen_batch_norm_scale, whose x is
+    not normalised."""
+    stripped = tuple(dims)
+    while stripped and stripped[0] == 1:
+        stripped = stripped[1:]
+    if not stripped or any(d != 1 for d in stripped[1:]) or not _computed(tensor):
+        return False
+    scaled = [name for name in add.input if name != tensor]
+    k = imp.producers.get(scaled[0]) if len(scaled) == 1 else None
+    if k is None or imp.order[k].op_type != "Mul":
+        return False
+    mul = imp.order[k]
+    scales = [name for name in mul.input if name in imp.initializers and tuple(imp.initializers[name].dims) == tuple(dims) and _computed(name)]
+    if len(scales) != 1 or imp.only_reader(mul.output[0]) is None:
+        return False
+    x = [name for name in mul.input if name != scales[0]]
+    producer = imp.producers.get(x[0]) if len(x) == 1 else None
+    while producer is not None and imp.order[producer].op_type in _VIEWS:
+        producer = imp.producers.get(imp.order[producer].input[0])
+    return producer is not None and imp.order[producer].op_type in _NORMALISATIONS | {"Div"}
 
 
 def _refuse_folded(imp: Importer, kind: str, name: str, dims: tuple[int, ...]) -> None:

@@ -109,7 +109,8 @@ def _expand(imp: Importer, i: int, node, inputs: list):
     wanted = tuple(target.values)
     if isinstance(x, Act):
         full = (BATCH, *x.shape)
-        if len(wanted) > len(full) or any(w not in (1, f) and not (k == 0 and w in (BATCH, imp.batch)) for k, (w, f) in
+        # a first size left unknown (TorchScript's Where over the symbolic batch of x's own shape) is the batch
+        if len(wanted) > len(full) or any(w not in (1, f) and not (k == 0 and w in (BATCH, imp.batch, None)) for k, (w, f) in
                                           enumerate(zip((1,) * (len(full) - len(wanted)) + wanted, full))):
             if not _broadcast_by_readers(imp, node, x, wanted):
                 return _tiled(imp, i, node, x, wanted)
@@ -135,7 +136,7 @@ def _tiled(imp: Importer, i: int, node, x: Act, wanted: tuple) -> Act:
         raise Unsupported(f"an expand of N×{format_shape(x.shape)} to {list(wanted)}")
     y = x
     for k, (w, f) in enumerate(zip((1,) * (len(full) - len(wanted)) + tuple(wanted), full)):
-        if w in (1, f) or (k == 0 and w in (BATCH, imp.batch)):
+        if w in (1, f) or (k == 0 and w in (BATCH, imp.batch, None)):
             continue
         if k == 0 or f != 1 or not isinstance(w, int) or w < 1:
             raise Unsupported(f"an expand of N×{format_shape(x.shape)} to {list(wanted)}")

@@ -30,6 +30,8 @@ from groupcost.formats.onnx.positions import recognise_projected_encodings
 from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.shiftless import fixed_zeros
 from groupcost.formats.onnx.tables import GATHERS, table_add, tables_and_weights
+from groupcost.formats.onnx.tokenslices import layernorm_tokens, slice_positions
+from groupcost.formats.onnx.unfolded import overlapping_windows
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
 from groupcost.formats.onnx.views import VIEWS
 from groupcost.formats.onnx.weights import WEIGHT_SIDE, folded_standardisation, is_binomial, stored_values
@@ -210,7 +212,7 @@ def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
         return imp.merge(i, node, "matmul", [x, weight])  # attention's scores and context: matmul MACs
     if not isinstance(x, Act) or not isinstance(weight, (Weight, Const)):
         raise Unsupported("a product of an activation and a computed tensor")
-    tokens = not view and len(x.shape) >= 2 and x.channels is None and len(weight.dims) == 2 and weight.dims[0] == x.shape[-1]
+    tokens = not view and len(x.shape) >= 2 and len(weight.dims) == 2 and weight.dims[0] == x.shape[-1]
     swap = (1, len(x.shape))
     kind = "linear" if view or tokens else "fc"
     # a transposed weight (groupcost's own linear: MatMul reads `NAME/weight_t`) is named by the initializer it transposes
@@ -534,7 +536,7 @@ HANDLERS: dict[str, Handler] = {
     "ReduceL2": _reduce(None, "l2"),
     "ConvTranspose": _conv_transpose,
     "Resize": _resize,
-    "LayerNormalization": _layernorm,
+    "LayerNormalization": layernorm_tokens(_layernorm),
     "InstanceNormalization": _instancenorm,
     "Relu": _activation("relu"),
     "LeakyRelu": _activation("leakyrelu"),
@@ -567,9 +569,9 @@ HANDLERS: dict[str, Handler] = {
     "Split": split_moved(split_last_axis(SHAPES["Split"])),
     "Concat": joining_anchors(class_tokens(concat_last_axis(SHAPES["Concat"]))),
     "Expand": expanded_weight(FOLDED["Expand"]),
-    "Gather": gather_moved(GATHERS["Gather"]),
+    "Gather": gather_moved(overlapping_windows(GATHERS["Gather"])),
     "Reshape": regrouped_tokens(SHAPES["Reshape"]),
-    "Slice": slice_moved(SHAPES["Slice"]),
+    "Slice": slice_moved(slice_positions(SHAPES["Slice"])),
 }
 """Every ONNX operator groupcost reads, in the default domain; anything else is unsupported."""
 

@@ -131,18 +131,3 @@ def test_tf_same_padding_is_computed_in_the_torchscript_file(fold, tmp_path):
     export_onnx(cnn_pattern("tf_same_padding"), CNN_PATTERNS["tf_same_padding"][1], path, fold=fold)
     ops = {node.op_type for node in onnx.load(str(path)).graph.node}
     assert {"Ceil", "Clip", "Pad"} <= ops
-
-
-@pytest.mark.parametrize("how", EXPORTERS)
-def test_evonorm_group_deviation_is_refused_by_name(how, tmp_path):
-    """EvoNorm-S0 broadcasts each group's deviation to (N, G, C/G, H, W) before viewing it as x's shape: an expand of
-    an activation that no layer reads as a broadcast. It is refused by name, never read with a wrong count
-    (RegNetZ's and ResNetV2's EvoNorm variants)."""
-    from groupcost.errors import GroupcostError
-    from torch_cnn_patterns import EvoNormNet
-
-    torch.manual_seed(0)
-    # torch.export's file reads the expand (a `broadcast` step) and stops at the shift, viewed into a computed constant
-    refused = r"Add .*values the exporter computed" if how == "dynamo" else r"Expand .*an expand of N×2×1×1×1"
-    with pytest.raises(GroupcostError, match=refused):
-        read_network(export(EvoNormNet().eval(), (3, 8, 8), tmp_path, how))

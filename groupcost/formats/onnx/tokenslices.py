@@ -1,0 +1,74 @@
+"""A Slice of a channels-last view along one of its positions' axes: a `slice` of that axis, the view kept.
+
+Class attention (CaiT, XCiT; CoaT's serial blocks take the class token apart the same way) works on N×L×C tokens:
+`x[:, :1]` is the class token, layer-normed on its own and attended as the one query over all the tokens, and
+`x[:, 1:]` the patch tokens joined back after it. Read on the channels-first C×L tokens, each is a slice of their
+last axis, and the norm and the linears after it read the channels as they do everywhere else. The view is kept
+only for a plain slice (step 1, constant bounds) of positions' axes; anything else is the Slice's own handler.
+"""
+
+from __future__ import annotations
+
+from groupcost.formats.onnx.importer import Handler, Importer
+from groupcost.formats.onnx.values import Act, ChannelsLast, Const, attributes
+from groupcost.ops import LAYER_TYPES
+
+
+def _bounds(imp: Importer, node, inputs: list) -> tuple[tuple, tuple, tuple, tuple] | None:
+    """(starts, ends, axes, steps) of a Slice whose bounds are constants, or None."""
+    attrs = attributes(node)
+    if "starts" in attrs:  # opset 1–9: attributes
+        starts, ends = attrs["starts"], attrs["ends"]
+        axes = attrs.get("axes", tuple(range(len(starts))))
+        return tuple(starts), tuple(ends), tuple(axes), (1,) * len(starts)
+    values = [v.values if isinstance(v, Const) and v.values is not None else None for v in inputs[1:5]]
+    values += [None] * (4 - len(values))
+    starts, ends, axes, steps = values
+    if starts is None or ends is None or (len(inputs) > 3 and inputs[3] is not None and axes is None) or (len(inputs) > 4 and inputs[4] is not None and steps is None):
+        return None
+    return tuple(starts), tuple(ends), tuple(axes if axes is not None else range(len(starts))), tuple(steps if steps is not None else (1,) * len(starts))
+
+
+def slice_positions(read: Handler) -> Handler:
+    """The Slice handler `read`, and a plain Slice of a channels-last view along positions' axes (not the batch,
+    not the channels): a `slice` of each of those axes of the channels-first tensor, kept channels last."""
+
+    def handle(imp: Importer, i: int, node, inputs: list):
+        view = inputs[0]
+        if not isinstance(view, ChannelsLast) or view.x.channels is not None:
+            return read(imp, i, node, inputs)
+        bounds = _bounds(imp, node, inputs)
+        rank = len(view.x.shape) + 1  # the file's rank: N × positions × C
+        if bounds is None or set(bounds[3]) != {1} or not all(isinstance(v, int) for part in bounds for v in part):
+            return read(imp, i, node, inputs)
+        starts, ends, axes, _ = bounds
+        if not axes or not all(0 < a % rank < rank - 1 for a in axes):
+            return read(imp, i, node, inputs)
+        y = view.x
+        for start, stop, axis in zip(starts, ends, axes):
+            dim = axis % rank + 1  # the file's position axis a is dim a + 1 of N × C × positions
+            size = y.shape[dim - 1]
+            first, last, _ = slice(start, stop).indices(size)  # ONNX clamps its bounds as Python does
+            if last <= first:
+                return read(imp, i, node, inputs)
+            if (first, last) != (0, size):
+                y = imp.layer(i, node, "slice", LAYER_TYPES["slice"](start=first, stop=last, dim=dim), y)
+        return ChannelsLast(y)
+
+    return handle
+
+
+def layernorm_tokens(read: Handler) -> Handler:
+    """The LayerNormalization handler `read`, and a layer norm over the last axis of a plain N×L×C tensor (tokens
+    joined along L after their class token: a concat that reads them L first): the tokens moved to C×L (a
+    `transpose`, named after the norm), normalised over their channels, and kept channels last."""
+
+    def handle(imp: Importer, i: int, node, inputs: list):
+        x = inputs[0]
+        if not isinstance(x, Act) or len(x.shape) != 2 or attributes(node).get("axis", -1) % 3 != 2:
+            return read(imp, i, node, inputs)
+        preferred = imp.step_name(i, "layernorm", imp.weight_owner(i, node))
+        moved = imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=(1, 2)), x, f"{preferred}_in")
+        return read(imp, i, node, [ChannelsLast(moved), *inputs[1:]])
+
+    return handle
