@@ -29,6 +29,7 @@ from groupcost.formats.onnx.moved import gather_moved, moving_transpose, regroup
 from groupcost.formats.onnx.positions import recognise_projected_encodings
 from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.shiftless import fixed_zeros
+from groupcost.formats.onnx.resized import resized_tables
 from groupcost.formats.onnx.tables import GATHERS, table_add, tables_and_weights
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
 from groupcost.formats.onnx.views import VIEWS
@@ -577,5 +578,5 @@ OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_
                                                                    recognise_tanh_gelus, recognise_group_norms, recognise_response_norms,
                                                                    recognise_written_layer_norms, recognise_box_decodings, recognise_projected_encodings,
                                                                    recognise_adaptive_pools),
-                      tables_and_weights, read_merged, finishers=(check_weight_slices,))
+                      resized_tables(tables_and_weights), read_merged, finishers=(check_weight_slices,))
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""
