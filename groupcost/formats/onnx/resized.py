@@ -12,7 +12,7 @@ tokens is then one `bias_table` of the table's size. A Concat with anything else
 table resized along other than its trailing axes.
 
 TorchScript's constant folding computes the whole chain into exporter-made constants (the parameter's name
-is lost): that file stays refused (its Resize reads a constant).
+is lost): that file stays refused by name (a Resize of values the exporter computed).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from groupcost.formats.onnx.constants import MADE_BY_EXPORTER, PARAMETER_NAME
 from groupcost.formats.onnx.tables import table_add
 from groupcost.formats.onnx.values import BATCH, ChannelsLast, Const, Table, Unsupported, Weight, attributes
 
@@ -34,8 +35,8 @@ def resized_tables(read: OnWeights) -> OnWeights:
     def handle(imp, node, inputs: list):
         if inputs and isinstance(inputs[0], Table) and node.op_type == "Slice":
             return _sliced(imp, node, inputs[0], inputs)
-        if inputs and isinstance(inputs[0], Table) and node.op_type == "Resize":
-            return _resized(imp, node, inputs[0], inputs)
+        if inputs and isinstance(inputs[0], (Table, Weight)) and node.op_type == "Resize":
+            return _resized(imp, node, _as_table(imp, node, inputs[0]), inputs)
         if inputs and isinstance(inputs[0], Table) and node.op_type == "Shape":
             return _shape(node, inputs[0])
         if node.op_type == "Concat" and any(isinstance(v, Table) for v in inputs):
@@ -45,6 +46,29 @@ def resized_tables(read: OnWeights) -> OnWeights:
         return read(imp, node, inputs)
 
     return handle
+
+
+def _as_table(imp, node, value: Table | Weight) -> Table:
+    """A learned tensor resized (YOLOS's grid rows, sliced from the table without a Gather): the table it is part of,
+    counted whole where it is added."""
+    if isinstance(value, Table):
+        return value
+    if MADE_BY_EXPORTER.fullmatch(value.name) or not PARAMETER_NAME.fullmatch(value.name):
+        raise Unsupported(f"a resize of {list(value.dims)} values the exporter computed ('{value.name}'), which may hold a "
+                          "parameter folded in (a position table): export with do_constant_folding=False (TorchScript) "
+                          "or optimize=False (dynamo=True), or read the torch: source")
+    if value.standardised is not None or value.name not in imp.initializers:
+        raise Unsupported(f"a resize of the weight '{value.name}'")
+    _counted_whole(imp, value.name)
+    return Table(value.name, math.prod(imp.initializers[value.name].dims), value.dims, imp.order_index[id(node)])
+
+
+def _counted_whole(imp, name: str) -> None:
+    """The slices of a position table (its class token's row, its grid rows) are parts of the table, counted whole
+    where it is added: no longer blocks a layer reads (groupcost.formats.onnx.weight_slices)."""
+    for tensor, (sliced, _) in list(imp.weight_slices.items()):
+        if sliced == name:
+            del imp.weight_slices[tensor]
 
 
 def _shape(node, table: Table) -> Const:
@@ -124,9 +148,7 @@ def _joined(imp, node, inputs: list) -> Table:
     axis %= rank
     if any(v.dims[:axis] + v.dims[axis + 1:] != parts[0].dims[:axis] + parts[0].dims[axis + 1:] for v in parts):
         raise Unsupported(f"a Concat of parts of a learned table of dims {[list(v.dims) for v in parts]}")
-    for tensor, value in zip(node.input, inputs):
-        if isinstance(value, Weight):
-            imp.weight_slices.pop(tensor, None)  # a part of the table, counted with it, not a block a layer reads
+    _counted_whole(imp, next(iter(names)))
     table = next(v for v in parts if isinstance(v, Table))
     dims = (*table.dims[:axis], sum(v.dims[axis] for v in parts), *table.dims[axis + 1:])
     return Table(table.name, table.size, dims, min(v.first for v in parts if isinstance(v, Table)))
