@@ -31,6 +31,7 @@ from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.shiftless import fixed_zeros
 from groupcost.formats.onnx.resized import resized_tables
 from groupcost.formats.onnx.tables import GATHERS, table_add, tables_and_weights
+from groupcost.formats.onnx.tokenslices import tokens_sliced
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
 from groupcost.formats.onnx.views import VIEWS
 from groupcost.formats.onnx.weights import WEIGHT_SIDE, folded_standardisation, is_binomial, stored_values
@@ -570,7 +571,7 @@ HANDLERS: dict[str, Handler] = {
     "Expand": expanded_weight(FOLDED["Expand"]),
     "Gather": gather_moved(GATHERS["Gather"]),
     "Reshape": regrouped_tokens(SHAPES["Reshape"]),
-    "Slice": slice_moved(SHAPES["Slice"]),
+    "Slice": slice_moved(tokens_sliced(SHAPES["Slice"])),
 }
 """Every ONNX operator groupcost reads, in the default domain; anything else is unsupported."""
 
