@@ -22,17 +22,18 @@ from collections.abc import Callable
 from typing import Any
 
 from groupcost.formats.onnx.constants import MADE_BY_EXPORTER, PARAMETER_NAME
+from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.tables import table_add
 from groupcost.formats.onnx.values import BATCH, ChannelsLast, Const, Table, Unsupported, Weight, attributes
 
-OnWeights = Callable[[Any, Any, list], Any]
+OnWeights = Callable[[Importer, Any, list], Any]
 
 
 def resized_tables(read: OnWeights) -> OnWeights:
     """The engine's reading of constants and weights `read`, and before it a Slice or Resize of a gathered table
     (a Table again) and a Concat joining parts of one table."""
 
-    def handle(imp, node, inputs: list):
+    def handle(imp: Importer, node, inputs: list):
         if inputs and isinstance(inputs[0], Table) and node.op_type == "Slice":
             return _sliced(imp, node, inputs[0], inputs)
         if inputs and isinstance(inputs[0], (Table, Weight)) and node.op_type == "Resize":
@@ -48,7 +49,7 @@ def resized_tables(read: OnWeights) -> OnWeights:
     return handle
 
 
-def _as_table(imp, node, value: Table | Weight) -> Table:
+def _as_table(imp: Importer, node, value: Table | Weight) -> Table:
     """A learned tensor resized (YOLOS's grid rows, sliced from the table without a Gather): the table it is part of,
     counted whole where it is added."""
     if isinstance(value, Table):
@@ -63,7 +64,7 @@ def _as_table(imp, node, value: Table | Weight) -> Table:
     return Table(value.name, math.prod(imp.initializers[value.name].dims), value.dims, imp.order_index[id(node)])
 
 
-def _counted_whole(imp, name: str) -> None:
+def _counted_whole(imp: Importer, name: str) -> None:
     """The slices of a position table (its class token's row, its grid rows) are parts of the table, counted whole
     where it is added: no longer blocks a layer reads (groupcost.formats.onnx.weight_slices)."""
     for tensor, (sliced, _) in list(imp.weight_slices.items()):
@@ -78,7 +79,7 @@ def _shape(node, table: Table) -> Const:
     return Const(tuple(dims), (len(dims),))
 
 
-def _added_to_tokens(imp, node, inputs: list) -> ChannelsLast:
+def _added_to_tokens(imp: Importer, node, inputs: list) -> ChannelsLast:
     """Tokens N×L×C (a channels-last view of C×L) plus a table of (1, L, C): the table, channels first, added to C×L."""
     x = next(v for v in inputs if isinstance(v, ChannelsLast))
     table = next(v for v in inputs if isinstance(v, Table))
@@ -87,14 +88,14 @@ def _added_to_tokens(imp, node, inputs: list) -> ChannelsLast:
     return ChannelsLast(table_add(imp, imp.order_index[id(node)], node, "add", x.x, moved), x.made_at)
 
 
-def _ints(imp, node, value, what: str) -> tuple[int, ...]:
+def _ints(imp: Importer, node, value, what: str) -> tuple[int, ...]:
     values = imp.const(value, node, what).values
     if not all(isinstance(v, int) for v in values):
         raise Unsupported(f"a slice of a learned table by unknown {what.split()[-1]}")
     return tuple(values)
 
 
-def _sliced(imp, node, table: Table, inputs: list) -> Table:
+def _sliced(imp: Importer, node, table: Table, inputs: list) -> Table:
     """A part of a gathered table (its grid rows after the class token's): the same table, its dims narrowed."""
     attrs = attributes(node)
     starts = attrs["starts"] if "starts" in attrs else _ints(imp, node, inputs[1], "its starts")
@@ -112,7 +113,7 @@ def _sliced(imp, node, table: Table, inputs: list) -> Table:
     return Table(table.name, table.size, tuple(dims), table.first, table.row)
 
 
-def _resized(imp, node, table: Table, inputs: list) -> Table:
+def _resized(imp: Importer, node, table: Table, inputs: list) -> Table:
     """A gathered table viewed as a map (1, C, h, w) and resized to another grid: the same table, the map's new dims."""
     attrs = attributes(node)
     if attrs.get("axes") is not None or attrs.get("mode", "nearest") not in ("nearest", "linear", "cubic"):
@@ -134,7 +135,7 @@ def _resized(imp, node, table: Table, inputs: list) -> Table:
     return Table(table.name, table.size, tuple(out), table.first, table.row)
 
 
-def _joined(imp, node, inputs: list) -> Table:
+def _joined(imp: Importer, node, inputs: list) -> Table:
     """Parts of one learned table concatenated again (the class token's row and the resized grid rows): that table."""
     parts = [v for v in inputs if v is not None]
     names = {v.name for v in parts if isinstance(v, (Table, Weight))}
