@@ -156,14 +156,16 @@ class GatheredTable(nn.Module):
 
 class LearnedTokens(nn.Module):
     """ViT's class token (DeiT's class and distillation tokens) on channels-first tokens N × C × L: `tokens` learned
-    vectors of C values, the same for every sample, put before the L tokens."""
+    vectors of C values, the same for every sample, put before the L tokens (and YOLOS's `after` detection tokens after them)."""
 
-    def __init__(self, channels: int, tokens: int):
+    def __init__(self, channels: int, tokens: int, after: int = 0):
         super().__init__()
         self.token = nn.Parameter(torch.randn(1, channels, tokens))
+        self.after_token = nn.Parameter(torch.randn(1, channels, after)) if after else None
 
     def forward(self, x):
-        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], 2)
+        last = [self.after_token.expand(x.shape[0], -1, -1)] if self.after_token is not None else []
+        return torch.cat([self.token.expand(x.shape[0], -1, -1), x, *last], 2)
 
 
 class FourierEncoding(nn.Conv2d):
@@ -389,7 +391,7 @@ def layer_module(step: LayerStep) -> nn.Module:
     if name == "grn":
         return ResponseNorm(x[0], channels_last=False, eps=layer.eps)
     if name == "class_token":
-        return LearnedTokens(x[0], layer.tokens)
+        return LearnedTokens(x[0], layer.tokens, layer.after)
     if name == "gelu":
         return nn.GELU(approximate=layer.approximate)
     return ACTIVATIONS[name]()

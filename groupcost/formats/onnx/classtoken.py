@@ -1,7 +1,8 @@
 """ViT's class token as its exporters write it: a learned (1, 1, C) parameter expanded over the batch
 (`cls_token.expand(N, -1, -1)`), then concatenated before the tokens N × L × C along L: one `class_token`
 layer of C parameters per token (DeiT puts a distillation token after the class token, both before the
-tokens). groupcost's own export writes the same on N × C × L, along the last axis.
+tokens; YOLOS puts its detection tokens after the tokens, in the same Concat: its `after`). groupcost's own
+export writes the same on N × C × L, along the last axis.
 """
 
 from __future__ import annotations
@@ -50,14 +51,18 @@ def class_tokens(read: Handler) -> Handler:
             raise Unsupported(f"a learned tensor joined to an activation of N×{'×'.join(map(str, act.shape))} (tokens C × L are read)")
         axis = next((a.i for a in node.attribute if a.name == "axis"), 0) % 3
         channels = 2 if view else 1  # N × L × C viewed channels last, or N × C × L
-        if axis != 3 - channels or present[-1] is not x:
-            raise Unsupported("learned tokens joined after the tokens, or along another axis than theirs (a class token comes first)")
-        count = 0
-        for w in learned:
+        if axis != 3 - channels or present[0] is x:
+            raise Unsupported("learned tokens joined after the tokens alone, or along another axis than theirs (a class token comes first)")
+        place = present.index(x)
+        counts = [0, 0]  # before the tokens, after them (YOLOS's detection tokens)
+        for k, w in enumerate(present):
+            if w is x:
+                continue
             if len(w.dims) != 3 or w.dims[0] != 1 or w.dims[channels] != act.shape[0]:
                 raise Unsupported(f"a learned tensor of {list(w.dims)} joined to tokens of {act.shape[0]} channels")
-            count += w.dims[axis]
-        y = imp.layer(i, node, "class_token", LAYER_TYPES["class_token"](tokens=count), act, _step_name(learned[0].name))
+            counts[k > place] += w.dims[axis]
+        layer = LAYER_TYPES["class_token"](tokens=counts[0], after=counts[1])
+        y = imp.layer(i, node, "class_token", layer, act, _step_name(learned[0].name))
         return ChannelsLast(y) if view else y
 
     return handle

@@ -27,6 +27,7 @@ from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_lo
 from groupcost.formats.onnx.folding import FOLDED, divide, elementwise, multiply
 from groupcost.formats.onnx.moved import gather_moved, moving_transpose, regrouped_tokens, slice_moved, split_moved
 from groupcost.formats.onnx.positions import recognise_projected_encodings
+from groupcost.formats.onnx.resized import resized_tables
 from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.shiftless import fixed_zeros
 from groupcost.formats.onnx.tables import GATHERS, table_add, tables_and_weights
@@ -579,5 +580,5 @@ OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_
                                                                    recognise_tanh_gelus, recognise_group_norms, recognise_response_norms,
                                                                    recognise_written_layer_norms, recognise_box_decodings, recognise_projected_encodings,
                                                                    recognise_adaptive_pools),
-                      tables_and_weights, read_merged, finishers=(check_weight_slices,))
+                      resized_tables(tables_and_weights), read_merged, finishers=(check_weight_slices,))
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

@@ -146,6 +146,8 @@ class Importer:
                     value = self.arranged(value)
                 except Unsupported as exc:
                     raise OnnxError(f"graph output '{out.name}' is {exc.reason}", None, self.loc) from None
+            if isinstance(value, ChannelsLast) and out.name in self.producers:  # tokens N × L × C (YOLOS's boxes per detection token)
+                value = self.materialized(self.producers[out.name], self.order[self.producers[out.name]], value)
             if isinstance(value, Act) and value.name != INPUT and value.channels is not None:
                 value = self.sliced_output(out.name, value)
             if not isinstance(value, Act) or value.name == INPUT or value.channels is not None:

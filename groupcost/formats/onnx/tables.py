@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 from groupcost.formats.onnx.constants import MADE_BY_EXPORTER, PARAMETER_NAME
+from groupcost.formats.onnx.decomposed import scalar
 from groupcost.formats.onnx.folding import evaluated
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.names import PRODUCER, clean
@@ -162,7 +163,11 @@ def _row(imp: Importer, node, table: Table, index) -> Table:
     readers = [imp.order[k] if k >= 0 else None for k in imp.consumers.get(node.input[0], [])]
     picked = []
     for reader in readers:
-        value = imp.env.get(reader.input[1]) if reader is not None and reader.op_type == "Gather" and attributes(reader).get("axis", 0) % len(table.dims) == 0 else None
+        by_row = reader is not None and reader.op_type == "Gather" and attributes(reader).get("axis", 0) % len(table.dims) == 0
+        value = imp.env.get(reader.input[1]) if by_row else None
+        if by_row and value is None:  # a later row's index, a Constant node after this one in the file's order (YOLOS's mid position rows)
+            value = scalar(imp, reader.input[1])
+            value = Const((value,), ()) if isinstance(value, int) else None
         picked.append(value.values[0] % rows if isinstance(value, Const) and not value.dims and isinstance(value.values[0], int) else None)
     if sorted(picked, key=lambda k: -1 if k is None else k) != list(range(rows)) or table.size % rows:
         raise Unsupported(f"rows of a learned table gathered by an index, where its {rows} rows are not each gathered once by a number")

@@ -2,7 +2,7 @@
 
 Class attention (CaiT, XCiT; CoaT's serial blocks take the class token apart the same way) works on N×L×C tokens:
 `x[:, :1]` is the class token, layer-normed on its own and attended as the one query over all the tokens, and
-`x[:, 1:]` the patch tokens joined back after it. Read on the channels-first C×L tokens, each is a slice of their
+`x[:, 1:]` the patch tokens joined back after it; YOLOS reads its boxes from its last 100 tokens, `x[:, -100:]`. Read on the channels-first C×L tokens, each is a slice of their
 last axis, and the norm and the linears after it read the channels as they do everywhere else. The view is kept
 only for a plain slice (step 1, constant bounds) of positions' axes; anything else is the Slice's own handler.
 """
