@@ -26,6 +26,7 @@ from groupcost.formats.onnx.names import LAYER_NAME, parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, recognise_multihead_attention, squeeze_excitation
 from groupcost.formats.onnx.folding import FOLDED, divide, elementwise, multiply
 from groupcost.formats.onnx.moved import gather_moved, moving_transpose, regrouped_tokens, slice_moved, split_moved
+from groupcost.formats.onnx.patches import PATCHES, gather_blocks
 from groupcost.formats.onnx.positions import recognise_projected_encodings
 from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.shiftless import fixed_zeros
@@ -567,7 +568,8 @@ HANDLERS: dict[str, Handler] = {
     "Split": split_moved(split_last_axis(SHAPES["Split"])),
     "Concat": joining_anchors(class_tokens(concat_last_axis(SHAPES["Concat"]))),
     "Expand": expanded_weight(FOLDED["Expand"]),
-    "Gather": gather_moved(GATHERS["Gather"]),
+    "Gather": gather_blocks(gather_moved(GATHERS["Gather"])),
+    **PATCHES,
     "Reshape": regrouped_tokens(SHAPES["Reshape"]),
     "Slice": slice_moved(SHAPES["Slice"]),
 }
