@@ -15,12 +15,14 @@ from groupcost.formats.onnx.arithmetic import ARITHMETIC, ON_CONSTANTS, activati
 from groupcost.formats.onnx.bounded import clamped
 from groupcost.formats.onnx.classtoken import class_tokens, expanded_weight
 from groupcost.formats.onnx.constants import constant_operation
+from groupcost.formats.onnx.einsum import EINSUMS
 from groupcost.formats.onnx.detection import recognise_box_decodings
 from groupcost.formats.onnx.depth import DEPTH
 from groupcost.formats.onnx.stored import joining_anchors
 from groupcost.formats.onnx.decomposed import (recognise_gelus, recognise_group_norms, recognise_response_norms, recognise_tanh_gelus,
                                                recognise_written_layer_norms)
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
+from groupcost.formats.onnx.lastnorm import tokens_normalised
 from groupcost.formats.onnx.lastaxis import concat_last_axis, split_last_axis
 from groupcost.formats.onnx.names import LAYER_NAME, parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, recognise_multihead_attention, squeeze_excitation
@@ -535,7 +537,7 @@ HANDLERS: dict[str, Handler] = {
     "ReduceL2": _reduce(None, "l2"),
     "ConvTranspose": _conv_transpose,
     "Resize": _resize,
-    "LayerNormalization": _layernorm,
+    "LayerNormalization": tokens_normalised(_layernorm),
     "InstanceNormalization": _instancenorm,
     "Relu": _activation("relu"),
     "LeakyRelu": _activation("leakyrelu"),
@@ -570,6 +572,7 @@ HANDLERS: dict[str, Handler] = {
     "Expand": expanded_weight(FOLDED["Expand"]),
     "Gather": gather_blocks(gather_moved(GATHERS["Gather"])),
     **PATCHES,
+    **EINSUMS,
     "Reshape": regrouped_tokens(SHAPES["Reshape"]),
     "Slice": slice_moved(SHAPES["Slice"]),
 }
