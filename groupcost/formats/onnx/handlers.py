@@ -24,6 +24,7 @@ from groupcost.formats.onnx.decomposed import (recognise_gelus, recognise_group_
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
 from groupcost.formats.onnx.lastnorm import tokens_normalised
 from groupcost.formats.onnx.tiles import tiled_size_one
+from groupcost.formats.onnx.unread import drop_unread_views
 from groupcost.formats.onnx.lastaxis import concat_last_axis, split_last_axis
 from groupcost.formats.onnx.names import LAYER_NAME, parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, recognise_multihead_attention, squeeze_excitation
@@ -583,5 +584,5 @@ OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_
                                                                    recognise_tanh_gelus, recognise_group_norms, recognise_response_norms,
                                                                    recognise_written_layer_norms, recognise_box_decodings, recognise_projected_encodings,
                                                                    recognise_adaptive_pools),
-                      tables_and_weights, tiled_size_one(read_merged), finishers=(check_weight_slices,))
+                      tables_and_weights, tiled_size_one(read_merged), finishers=(check_weight_slices, drop_unread_views))
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""
