@@ -15,17 +15,21 @@ from groupcost.formats.onnx.arithmetic import ARITHMETIC, ON_CONSTANTS, activati
 from groupcost.formats.onnx.bounded import clamped
 from groupcost.formats.onnx.classtoken import class_tokens, expanded_weight
 from groupcost.formats.onnx.constants import constant_operation
+from groupcost.formats.onnx.einsum import EINSUMS
 from groupcost.formats.onnx.detection import recognise_box_decodings
 from groupcost.formats.onnx.depth import DEPTH
 from groupcost.formats.onnx.stored import joining_anchors
 from groupcost.formats.onnx.decomposed import (recognise_gelus, recognise_group_norms, recognise_response_norms, recognise_tanh_gelus,
                                                recognise_written_layer_norms)
 from groupcost.formats.onnx.importer import Handler, Importer, Operators
+from groupcost.formats.onnx.tiles import tiled_size_one
+from groupcost.formats.onnx.unread import drop_unread_views
 from groupcost.formats.onnx.lastaxis import concat_last_axis, split_last_axis
 from groupcost.formats.onnx.names import LAYER_NAME, parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, recognise_multihead_attention, squeeze_excitation
 from groupcost.formats.onnx.folding import FOLDED, divide, elementwise, multiply
 from groupcost.formats.onnx.moved import gather_moved, moving_transpose, regrouped_tokens, slice_moved, split_moved
+from groupcost.formats.onnx.patches import PATCHES, gather_blocks
 from groupcost.formats.onnx.positions import recognise_projected_encodings
 from groupcost.formats.onnx.resized import resized_tables
 from groupcost.formats.onnx.shapes import SHAPES
@@ -570,7 +574,9 @@ HANDLERS: dict[str, Handler] = {
     "Split": split_moved(split_last_axis(SHAPES["Split"])),
     "Concat": joining_anchors(class_tokens(concat_last_axis(SHAPES["Concat"]))),
     "Expand": expanded_weight(FOLDED["Expand"]),
-    "Gather": gather_moved(overlapping_windows(GATHERS["Gather"])),
+    "Gather": gather_blocks(gather_moved(overlapping_windows(GATHERS["Gather"]))),
+    **PATCHES,
+    **EINSUMS,
     "Reshape": regrouped_tokens(SHAPES["Reshape"]),
     "Slice": slice_moved(slice_positions(SHAPES["Slice"])),
 }
@@ -580,5 +586,5 @@ OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_
                                                                    recognise_tanh_gelus, recognise_group_norms, recognise_response_norms,
                                                                    recognise_written_layer_norms, recognise_box_decodings, recognise_projected_encodings,
                                                                    recognise_adaptive_pools),
-                      resized_tables(tables_and_weights), read_merged, finishers=(check_weight_slices,))
+                      resized_tables(tables_and_weights), tiled_size_one(read_merged), finishers=(check_weight_slices, drop_unread_views))
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

@@ -59,16 +59,19 @@ def slice_positions(read: Handler) -> Handler:
 
 
 def layernorm_tokens(read: Handler) -> Handler:
-    """The LayerNormalization handler `read`, and a layer norm over the last axis of a plain N×L×C tensor (tokens
-    joined along L after their class token: a concat that reads them L first): the tokens moved to C×L (a
-    `transpose`, named after the norm), normalised over their channels, and kept channels last."""
+    """The LayerNormalization handler `read`, and a layer norm over the last axis of a plain N×…×C tensor (tokens
+    joined along L after their class token: a concat that reads them L first; CvT's class token normalised alone):
+    the channels moved first (a `transpose`, or a `permute` past rank 3, named after the norm), normalised over
+    them, and kept channels last. The move costs nothing."""
 
     def handle(imp: Importer, i: int, node, inputs: list):
         x = inputs[0]
-        if not isinstance(x, Act) or len(x.shape) != 2 or attributes(node).get("axis", -1) % 3 != 2:
+        rank = len(x.shape) + 1 if isinstance(x, Act) else 0
+        if rank < 3 or attributes(node).get("axis", -1) % rank != rank - 1:
             return read(imp, i, node, inputs)
         preferred = imp.step_name(i, "layernorm", imp.weight_owner(i, node))
-        moved = imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=(1, 2)), x, f"{preferred}_in")
-        return read(imp, i, node, [ChannelsLast(moved), *inputs[1:]])
+        kind, move = ("transpose", LAYER_TYPES["transpose"](dims=(1, 2))) if rank == 3 else ("permute", LAYER_TYPES["permute"](dims=(0, rank - 1, *range(1, rank - 1))))
+        moved = imp.layer(i, node, kind, move, x, f"{preferred}_in")
+        return read(imp, i, node, [ChannelsLast(moved, i), *inputs[1:]])
 
     return handle

@@ -2,7 +2,8 @@
 
 The only module that imports torch (for `torch:` sources, read by every command). The factory is
 called with the keywords after `?` in the source (`torch:pkg.mod:factory?num_classes=10`) and
-`import`'s `--arg key=value`, the module put in eval mode and exported with PyTorch's
+`import`'s `--arg key=value`, the module put in eval mode (its outputs read as every tensor its forward
+returns, in order: a Hugging Face ModelOutput, dict, dataclass, list or tuple is opened) and exported with PyTorch's
 TorchScript-based exporter (`dynamo=False`: fast, no extra package, and node names are module
 paths) into memory, without constant folding (a parameter folded into a computed constant, a
 relative position bias gathered from its table, could not be counted); groupcost.formats.onnx.reader reads the bytes. What the exporter cannot trace
@@ -13,6 +14,8 @@ autograd functions, ops with no ONNX symbolic) fails with the exporter's own rea
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import importlib
 import io
 import logging
@@ -92,8 +95,11 @@ def read_factory(source: str, input_shape: tuple[int, ...], args: dict[str, obje
         raise TorchImportError(f"{factory_name}() returned {type(model).__name__}, not a torch.nn.Module", None, place)
     model.eval()
     _distinct_values(model, torch)
+    _return_tensors(torch, model)
     try:
         data = _exported(torch, model, input_shape, opset, dynamo=False)
+    except _NoTensorReturned as exc:
+        raise TorchImportError(str(exc), "a model's outputs are the tensors its forward returns", place) from None
     except Exception as exc:
         try:  # torch.export traces some models the TorchScript exporter cannot (an adaptive pool whose size does not divide its input)
             data = _exported(torch, model, input_shape, opset, dynamo=True)
@@ -103,6 +109,46 @@ def read_factory(source: str, input_shape: tuple[int, ...], args: dict[str, obje
     from groupcost.formats.onnx.reader import read_bytes
 
     return read_bytes(data, source, allow_unknown=allow_unknown, name=factory_name)
+
+
+class _NoTensorReturned(Exception):
+    """The model's forward returned no tensor at all."""
+
+
+def _return_tensors(torch, model) -> None:
+    """Make the model's forward return the tensors of what it returns, in order, as a tuple (one tensor alone).
+
+    Hugging Face models return a ModelOutput (a dict of the outputs computed: the logits, and hidden states only
+    where the config asks for them); others a dataclass, a named tuple or a nested tuple. The TorchScript exporter
+    takes tuples and dicts but refuses a dataclass, and torch.export refuses an unregistered class. Values that are
+    not tensors (None for a loss not computed, text) are not outputs. The forward is replaced on this instance
+    only, so module paths, and with them node names, stay as they are; the instance is ours, built by the factory."""
+    returned = model.forward
+
+    @functools.wraps(returned)
+    def forward(*args, **kwargs):
+        value = returned(*args, **kwargs)
+        tensors = _tensors_in(torch, value)
+        if not tensors:
+            raise _NoTensorReturned(f"the model's forward returned no tensor (a {type(value).__name__})")
+        return tensors[0] if len(tensors) == 1 else tuple(tensors)
+
+    model.forward = forward
+
+
+def _tensors_in(torch, value) -> list:
+    """Every tensor in a forward's return value, depth first, in the order the value holds them."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        items = list(value.values())
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        items = [getattr(value, field.name) for field in dataclasses.fields(value)]
+    else:
+        return []
+    return [tensor for item in items for tensor in _tensors_in(torch, item)]
 
 
 def _exported(torch, model, input_shape: tuple[int, ...], opset: int | None, *, dynamo: bool) -> bytes:
