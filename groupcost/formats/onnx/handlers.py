@@ -574,7 +574,7 @@ HANDLERS: dict[str, Handler] = {
     "Split": split_moved(split_last_axis(SHAPES["Split"])),
     "Concat": joining_anchors(class_tokens(concat_last_axis(SHAPES["Concat"]))),
     "Expand": expanded_weight(FOLDED["Expand"]),
-    "Gather": gather_blocks(gather_moved(overlapping_windows(GATHERS["Gather"]))),
+    "Gather": overlapping_windows(gather_blocks(gather_moved(GATHERS["Gather"]))),
     **PATCHES,
     **EINSUMS,
     "Reshape": regrouped_tokens(SHAPES["Reshape"]),
