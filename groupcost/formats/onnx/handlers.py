@@ -25,6 +25,7 @@ from groupcost.formats.onnx.lastaxis import concat_last_axis, split_last_axis
 from groupcost.formats.onnx.names import LAYER_NAME, parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, recognise_multihead_attention, squeeze_excitation
 from groupcost.formats.onnx.folding import FOLDED, divide, elementwise, multiply
+from groupcost.formats.onnx.fusion import recognise_weighted_fusions
 from groupcost.formats.onnx.moved import gather_moved, moving_transpose, regrouped_tokens, slice_moved, split_moved
 from groupcost.formats.onnx.positions import recognise_projected_encodings
 from groupcost.formats.onnx.shapes import SHAPES
@@ -576,6 +577,6 @@ HANDLERS: dict[str, Handler] = {
 OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_multihead_attention, recognise_gelus,
                                                                    recognise_tanh_gelus, recognise_group_norms, recognise_response_norms,
                                                                    recognise_written_layer_norms, recognise_box_decodings, recognise_projected_encodings,
-                                                                   recognise_adaptive_pools),
+                                                                   recognise_adaptive_pools, recognise_weighted_fusions),
                       tables_and_weights, read_merged, finishers=(check_weight_slices,))
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""
