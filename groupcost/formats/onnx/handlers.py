@@ -30,6 +30,7 @@ from groupcost.formats.onnx.moved import gather_moved, moving_transpose, regroup
 from groupcost.formats.onnx.positions import recognise_projected_encodings
 from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.shiftless import fixed_zeros
+from groupcost.formats.onnx.stacked import recognise_stacked_sums, stacked_sum
 from groupcost.formats.onnx.tables import GATHERS, table_add, tables_and_weights
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
 from groupcost.formats.onnx.views import VIEWS
@@ -531,7 +532,7 @@ HANDLERS: dict[str, Handler] = {
     "GlobalMaxPool": _global_pool("gmp"),
     "ReduceMean": _reduce("gap", "mean"),
     "ReduceMax": _reduce("gmp", "max"),
-    "ReduceSum": _reduce(None, "sum"),
+    "ReduceSum": stacked_sum(_reduce(None, "sum")),
     "ReduceL2": _reduce(None, "l2"),
     "ConvTranspose": _conv_transpose,
     "Resize": _resize,
@@ -577,6 +578,7 @@ HANDLERS: dict[str, Handler] = {
 OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_multihead_attention, recognise_gelus,
                                                                    recognise_tanh_gelus, recognise_group_norms, recognise_response_norms,
                                                                    recognise_written_layer_norms, recognise_box_decodings, recognise_projected_encodings,
-                                                                   recognise_adaptive_pools, recognise_weighted_fusions),
+                                                                   recognise_adaptive_pools, recognise_weighted_fusions,
+                                                                   recognise_stacked_sums),
                       tables_and_weights, read_merged, finishers=(check_weight_slices,))
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""
