@@ -16,6 +16,7 @@ from groupcost.formats.onnx.bounded import clamped
 from groupcost.formats.onnx.classtoken import class_tokens, expanded_weight
 from groupcost.formats.onnx.constants import constant_operation
 from groupcost.formats.onnx.detection import recognise_box_decodings
+from groupcost.formats.onnx.empty import empty_left_out
 from groupcost.formats.onnx.depth import DEPTH
 from groupcost.formats.onnx.stored import joining_anchors
 from groupcost.formats.onnx.decomposed import (recognise_gelus, recognise_group_norms, recognise_response_norms, recognise_tanh_gelus,
@@ -567,7 +568,7 @@ HANDLERS: dict[str, Handler] = {
     # q, k, v stacked ahead of the batch (`permute(2, 0, ...)` then unbind), read where the stacked axis is taken apart
     "Transpose": moving_transpose(VIEWS["Transpose"]),
     "Split": split_moved(split_last_axis(SHAPES["Split"])),
-    "Concat": joining_anchors(class_tokens(concat_last_axis(SHAPES["Concat"]))),
+    "Concat": empty_left_out(joining_anchors(class_tokens(concat_last_axis(SHAPES["Concat"])))),
     "Expand": expanded_weight(FOLDED["Expand"]),
     "Gather": gather_moved(GATHERS["Gather"]),
     "Reshape": regrouped_tokens(SHAPES["Reshape"]),
