@@ -17,6 +17,7 @@ from groupcost.formats.onnx.classtoken import class_tokens, expanded_weight
 from groupcost.formats.onnx.constants import constant_operation
 from groupcost.formats.onnx.einsum import EINSUMS
 from groupcost.formats.onnx.detection import recognise_box_decodings
+from groupcost.formats.onnx.empty import empty_left_out
 from groupcost.formats.onnx.depth import DEPTH
 from groupcost.formats.onnx.stored import joining_anchors
 from groupcost.formats.onnx.decomposed import (recognise_gelus, recognise_group_norms, recognise_response_norms, recognise_tanh_gelus,
@@ -28,12 +29,14 @@ from groupcost.formats.onnx.lastaxis import concat_last_axis, split_last_axis
 from groupcost.formats.onnx.names import LAYER_NAME, parameter_module
 from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, recognise_multihead_attention, squeeze_excitation
 from groupcost.formats.onnx.folding import FOLDED, divide, elementwise, multiply
+from groupcost.formats.onnx.fusion import recognise_weighted_fusions
 from groupcost.formats.onnx.moved import gather_moved, moving_transpose, regrouped_tokens, slice_moved, split_moved
 from groupcost.formats.onnx.patches import PATCHES, gather_blocks
 from groupcost.formats.onnx.positions import recognise_projected_encodings
 from groupcost.formats.onnx.resized import resized_tables
 from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.shiftless import fixed_zeros
+from groupcost.formats.onnx.stacked import recognise_stacked_sums, stacked_sum
 from groupcost.formats.onnx.tables import GATHERS, table_add, tables_and_weights
 from groupcost.formats.onnx.tokenslices import layernorm_tokens, slice_positions
 from groupcost.formats.onnx.unfolded import overlapping_windows
@@ -537,7 +540,7 @@ HANDLERS: dict[str, Handler] = {
     "GlobalMaxPool": _global_pool("gmp"),
     "ReduceMean": _reduce("gap", "mean"),
     "ReduceMax": _reduce("gmp", "max"),
-    "ReduceSum": _reduce(None, "sum"),
+    "ReduceSum": stacked_sum(_reduce(None, "sum")),
     "ReduceL2": _reduce(None, "l2"),
     "ConvTranspose": _conv_transpose,
     "Resize": _resize,
@@ -572,7 +575,7 @@ HANDLERS: dict[str, Handler] = {
     # q, k, v stacked ahead of the batch (`permute(2, 0, ...)` then unbind), read where the stacked axis is taken apart
     "Transpose": moving_transpose(VIEWS["Transpose"]),
     "Split": split_moved(split_last_axis(SHAPES["Split"])),
-    "Concat": joining_anchors(class_tokens(concat_last_axis(SHAPES["Concat"]))),
+    "Concat": empty_left_out(joining_anchors(class_tokens(concat_last_axis(SHAPES["Concat"])))),
     "Expand": expanded_weight(FOLDED["Expand"]),
     "Gather": overlapping_windows(gather_blocks(gather_moved(GATHERS["Gather"]))),
     **PATCHES,
@@ -585,6 +588,7 @@ HANDLERS: dict[str, Handler] = {
 OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_multihead_attention, recognise_gelus,
                                                                    recognise_tanh_gelus, recognise_group_norms, recognise_response_norms,
                                                                    recognise_written_layer_norms, recognise_box_decodings, recognise_projected_encodings,
-                                                                   recognise_adaptive_pools),
+                                                                   recognise_adaptive_pools, recognise_weighted_fusions,
+                                                                   recognise_stacked_sums),
                       resized_tables(tables_and_weights), tiled_size_one(read_merged), finishers=(check_weight_slices, drop_unread_views))
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

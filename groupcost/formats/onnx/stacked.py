@@ -1,0 +1,72 @@
+"""Tensors stacked ahead of the batch and summed over that axis: `torch.stack(xs).sum(dim=0)`.
+
+segmentation_models_pytorch's FPN decoder merges its levels so (MergeBlock, policy "add"). Every exporter
+writes an Unsqueeze at axis 0 per tensor, a Concat along axis 0 and a ReduceSum over it: the new axis lies
+before the batch, which no layer can hold, but the sum is the tensors' element-wise sum, one `add`. The
+recogniser takes the Unsqueezes and the Concat out of the node-by-node reading and leaves a Stack of their
+inputs as the Concat's value; the ReduceSum's handler, wrapped, merges them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from groupcost.formats.onnx.importer import Handler, Importer
+from groupcost.formats.onnx.values import attributes, as_act
+from groupcost.formats.onnx.weights import stored_values
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Tensors stacked ahead of the batch, by name, read only by the sum over that axis."""
+
+    tensors: tuple[str, ...]
+
+
+def _axes(imp: Importer, node) -> tuple[int, ...] | None:
+    axes = attributes(node).get("axes")
+    if axes is None and len(node.input) > 1 and node.input[1]:
+        axes = stored_values(imp, node.input[1], imp.env.get(node.input[1]))
+    return None if axes is None else tuple(int(a) for a in axes)
+
+
+def _stacked(imp: Importer, reduce) -> tuple[list[str], list[int]] | None:
+    """(the stacked tensors, the Unsqueeze and Concat nodes) where `reduce` sums a stack over axis 0, else None."""
+    if reduce.op_type != "ReduceSum" or attributes(reduce).get("keepdims", 1) or _axes(imp, reduce) != (0,):
+        return None
+    k_cat = imp.producers.get(reduce.input[0])
+    if k_cat is None or imp.order[k_cat].op_type != "Concat" or attributes(imp.order[k_cat]).get("axis") != 0:
+        return None
+    concat = imp.order[k_cat]
+    if imp.only_reader(concat.output[0]) is None or len(concat.input) < 2:
+        return None
+    tensors, members = [], [k_cat]
+    for stacked in concat.input:
+        k = imp.producers.get(stacked)
+        if k is None or imp.order[k].op_type != "Unsqueeze" or imp.only_reader(stacked) is None or _axes(imp, imp.order[k]) != (0,):
+            return None
+        source = imp.order[k].input[0]
+        if source in imp.initializers or source not in imp.producers or imp.order[imp.producers[source]].op_type == "Constant":
+            return None  # constants stacked (a shape, an index): their own handlers read them
+        tensors.append(source)
+        members.append(k)
+    return tensors, members
+
+
+def recognise_stacked_sums(imp: Importer) -> None:
+    for node in imp.order:
+        found = _stacked(imp, node)
+        if found is not None:
+            imp.consumed.update(found[1])
+            imp.env[imp.order[found[1][0]].output[0]] = Stack(tuple(found[0]))
+
+
+def stacked_sum(handler: Handler) -> Handler:
+    """ReduceSum's handler, reading a sum over a stack ahead of the batch as one `add` of the stacked tensors."""
+
+    def read(imp: Importer, i: int, node, inputs: list):
+        if not inputs or not isinstance(inputs[0], Stack):
+            return handler(imp, i, node, inputs)
+        return imp.merge(i, node, "add", [as_act(imp.env.get(t), "a tensor stacked ahead of the batch") for t in inputs[0].tensors])
+
+    return read
