@@ -29,13 +29,23 @@ def _bounds(imp: Importer, node, inputs: list) -> tuple[tuple, tuple, tuple, tup
     return tuple(starts), tuple(ends), tuple(axes if axes is not None else range(len(starts))), tuple(steps if steps is not None else (1,) * len(starts))
 
 
+def _joined_moved_views(imp: Importer, x: Act) -> bool:
+    """Whether `x` is a concat of views moved channels last (a YOLO head's cells joined as tokens, then moved back):
+    a view of it is the file's channels-first tensor, whose Slice along axis 1 takes channels, as written."""
+    step = next((n for n in reversed(imp.builder.nodes) if n.name == x.name), None)
+    if step is None or getattr(step, "kind", None) != "concat":
+        return False
+    producers = {n.name: n for n in imp.builder.nodes if n.name in step.inputs}
+    return all(getattr(getattr(producers.get(name), "layer", None), "type_name", None) == "permute" for name in step.inputs)
+
+
 def slice_positions(read: Handler) -> Handler:
     """The Slice handler `read`, and a plain Slice of a channels-last view along positions' axes (not the batch,
     not the channels): a `slice` of each of those axes of the channels-first tensor, kept channels last."""
 
     def handle(imp: Importer, i: int, node, inputs: list):
         view = inputs[0]
-        if not isinstance(view, ChannelsLast) or view.x.channels is not None:
+        if not isinstance(view, ChannelsLast) or view.x.channels is not None or _joined_moved_views(imp, view.x):
             return read(imp, i, node, inputs)
         bounds = _bounds(imp, node, inputs)
         rank = len(view.x.shape) + 1  # the file's rank: N × positions × C
