@@ -1,6 +1,7 @@
-"""Operator handlers: (importer, index, node, inputs) → output value(s), and the table of them.
+"""Operator handlers: (importer, index, node, inputs) → output value(s), and the table of them (`BASE`).
 
-Each ONNX operator groupcost reads maps to a groupcost layer type or merge through `HANDLERS`; a
+Each ONNX operator groupcost reads maps to a groupcost layer type or merge through its handler here (with the
+readings of patterns that span several nodes layered on it in groupcost.formats.onnx.operators); a
 handler raises Unsupported for a use of its operator groupcost cannot model (reported at the end,
 or kept opaque with --allow-unknown), and the importer's `fail` for a malformed node.
 """
@@ -10,41 +11,20 @@ from __future__ import annotations
 import math
 import re
 
-from groupcost.formats.onnx.adaptive import recognise_adaptive_pools
 from groupcost.formats.onnx.arithmetic import ARITHMETIC, ON_CONSTANTS, activations_merged
 from groupcost.formats.onnx.bounded import clamped
-from groupcost.formats.onnx.classtoken import class_tokens, expanded_weight
 from groupcost.formats.onnx.constants import constant_operation
-from groupcost.formats.onnx.einsum import EINSUMS
-from groupcost.formats.onnx.detection import recognise_box_decodings
-from groupcost.formats.onnx.empty import empty_left_out
 from groupcost.formats.onnx.depth import DEPTH
-from groupcost.formats.onnx.stored import joining_anchors
-from groupcost.formats.onnx.decomposed import (recognise_gelus, recognise_group_norms, recognise_response_norms, recognise_tanh_gelus,
-                                               recognise_written_layer_norms)
-from groupcost.formats.onnx.importer import Handler, Importer, Operators
-from groupcost.formats.onnx.tiles import tiled_size_one
-from groupcost.formats.onnx.unread import drop_unread_views
-from groupcost.formats.onnx.lastaxis import concat_last_axis, split_last_axis
+from groupcost.formats.onnx.importer import Handler, Importer
 from groupcost.formats.onnx.names import LAYER_NAME, parameter_module
-from groupcost.formats.onnx.patterns import gated_self, layerscale, recognise_local_response_norms, recognise_multihead_attention, squeeze_excitation
+from groupcost.formats.onnx.patterns import gated_self, layerscale, squeeze_excitation
 from groupcost.formats.onnx.folding import FOLDED, divide, elementwise, multiply
-from groupcost.formats.onnx.fusion import recognise_weighted_fusions
-from groupcost.formats.onnx.moved import gather_moved, moving_transpose, regrouped_tokens, slice_moved, split_moved
-from groupcost.formats.onnx.patches import PATCHES, gather_blocks
-from groupcost.formats.onnx.positions import recognise_projected_encodings
-from groupcost.formats.onnx.resized import resized_tables
 from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.shiftless import fixed_zeros
-from groupcost.formats.onnx.stacked import recognise_stacked_sums, stacked_sum
-from groupcost.formats.onnx.tables import GATHERS, table_add, tables_and_weights
-from groupcost.formats.onnx.tokenslices import layernorm_tokens, slice_positions
-from groupcost.formats.onnx.unfolded import overlapping_windows
+from groupcost.formats.onnx.tables import GATHERS, table_add
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, PaddedView, Table, Unsupported, Weight, as_act, attributes, feature_map
 from groupcost.formats.onnx.views import VIEWS
 from groupcost.formats.onnx.weights import WEIGHT_SIDE, folded_standardisation, is_binomial, stored_values
-from groupcost.formats.onnx.weight_slices import check_weight_slices
-from groupcost.formats.onnx.windows import read_merged
 from groupcost.ops import LAYER_TYPES, format_shape
 
 
@@ -529,7 +509,7 @@ def _resize(imp: Importer, i: int, node, inputs: list) -> Act:
     return imp.layer(i, node, "upsample", layer, x)
 
 
-HANDLERS: dict[str, Handler] = {
+BASE: dict[str, Handler] = {
     "Conv": _conv,
     "Gemm": _gemm,
     "MatMul": _matmul,
@@ -540,11 +520,11 @@ HANDLERS: dict[str, Handler] = {
     "GlobalMaxPool": _global_pool("gmp"),
     "ReduceMean": _reduce("gap", "mean"),
     "ReduceMax": _reduce("gmp", "max"),
-    "ReduceSum": stacked_sum(_reduce(None, "sum")),
+    "ReduceSum": _reduce(None, "sum"),
     "ReduceL2": _reduce(None, "l2"),
     "ConvTranspose": _conv_transpose,
     "Resize": _resize,
-    "LayerNormalization": layernorm_tokens(_layernorm),
+    "LayerNormalization": _layernorm,
     "InstanceNormalization": _instancenorm,
     "Relu": _activation("relu"),
     "LeakyRelu": _activation("leakyrelu"),
@@ -569,26 +549,9 @@ HANDLERS: dict[str, Handler] = {
     **GATHERS,
     **VIEWS,
     **DEPTH,
-    **{op: _weights_only for op in WEIGHT_SIDE if op not in ("Add", "Mul", "Sub", "Div", "Reshape", "Identity", "Cast", "Clip", "ReduceMean", "ReduceMax",
+    **{op: _weights_only for op in WEIGHT_SIDE if op not in ("Add", "Mul", "Sub", "Div", "Reshape", "Slice", "Identity", "Cast", "Clip", "ReduceMean", "ReduceMax",
                                                            "ReduceSum", "ReduceL2")},
     **ARITHMETIC,
-    # q, k, v stacked ahead of the batch (`permute(2, 0, ...)` then unbind), read where the stacked axis is taken apart
-    "Transpose": moving_transpose(VIEWS["Transpose"]),
-    "Split": split_moved(split_last_axis(SHAPES["Split"])),
-    "Concat": empty_left_out(joining_anchors(class_tokens(concat_last_axis(SHAPES["Concat"])))),
-    "Expand": expanded_weight(FOLDED["Expand"]),
-    "Gather": overlapping_windows(gather_blocks(gather_moved(GATHERS["Gather"]))),
-    **PATCHES,
-    **EINSUMS,
-    "Reshape": regrouped_tokens(SHAPES["Reshape"]),
-    "Slice": slice_moved(slice_positions(SHAPES["Slice"])),
 }
-"""Every ONNX operator groupcost reads, in the default domain; anything else is unsupported."""
-
-OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_response_norms, recognise_multihead_attention, recognise_gelus,
-                                                                   recognise_tanh_gelus, recognise_group_norms, recognise_response_norms,
-                                                                   recognise_written_layer_norms, recognise_box_decodings, recognise_projected_encodings,
-                                                                   recognise_adaptive_pools, recognise_weighted_fusions,
-                                                                   recognise_stacked_sums),
-                      resized_tables(tables_and_weights), tiled_size_one(read_merged), finishers=(check_weight_slices, drop_unread_views))
-"""What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""
+"""Each ONNX operator's own handler; `groupcost.formats.onnx.operators` layers the readings of patterns that span
+several nodes on them."""

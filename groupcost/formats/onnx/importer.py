@@ -2,7 +2,7 @@
 
 It reads the file's graph (groupcost.formats.onnx.filegraph: the nodes in order, the initializers
 and the input checked), runs the pattern recognisers, then gives each node its
-operator's handler (groupcost.formats.onnx.handlers) and records what it makes. Names come from
+operator's handler (groupcost.formats.onnx.operators) and records what it makes. Names come from
 module paths (groupcost.formats.onnx.names); every error is one line naming the node:
 `model.onnx: error: node '/layer1/layer1.0/conv1/Conv' (Conv): ...`.
 """

@@ -5,7 +5,7 @@ The file is read in small chunks and its large tensor payloads are left out befo
 package's generated message classes are loaded (the `[onnx]` extra). Every weight's size comes
 from its initializer's dims; an external-data file is checked for existence and size, never
 opened. The parsed model goes through the import engine (groupcost.formats.onnx.importer) with
-the operator handlers (groupcost.formats.onnx.handlers).
+the operators it reads (groupcost.formats.onnx.operators).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from groupcost.formats.onnx.handlers import OPERATORS
+from groupcost.formats.onnx.operators import OPERATORS
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.values import FileLocation, OnnxError, require_onnx
 from groupcost.formats.onnx.wire import FileBytes, WireError, without_weights
