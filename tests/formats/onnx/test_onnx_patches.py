@@ -9,41 +9,21 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from test_onnx_patterns import EXPORTERS  # noqa: E402  (the three exporters, dynamo where onnxscript is installed)
-from torch_named import export_onnx  # noqa: E402
+from pattern_check import EXPORTERS, check_export, check_factory, export  # noqa: E402
 from torch_patches import OverlappingFold, separable_attention  # noqa: E402
-from torch_reference import torch_counts_with_matmul  # noqa: E402
 
 from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.formats.onnx.values import OnnxError  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
-from groupcost.language import build, parse_text  # noqa: E402
-from groupcost.language.raising import raise_spec  # noqa: E402
-from groupcost.sources import read_graph  # noqa: E402
 
 INPUT = (4, 8, 8)
-
-
-def _export(model, folder, how: str):
-    path = folder / f"{how}.onnx"
-    export_onnx(model, INPUT, path, dynamo=how == "dynamo", fold=how != "unfolded", opset=17 if how == "folded" else None)
-    return path
-
-
-def _assert_counts(network, model, how: str) -> None:
-    params, macs, matmul_macs, out_shape = torch_counts_with_matmul(model, INPUT)
-    report = analyze(network)
-    assert (report.totals.params, report.totals.macs, report.totals.matmul_macs, report.output_shape) == (params, macs, matmul_macs, out_shape), how
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
 def test_patches_cut_by_unfold_read_as_a_rearrangement(how, tmp_path):
     """F.unfold(x, 2, stride=2) (torch.export: a Gather per axis by a block index), the patches put back by reshape and
     permute: the block's 349 params and its MACs as PyTorch counts them, in analyze and in the imported spec."""
-    model = separable_attention("unfold_only")
-    network = read_network(_export(model, tmp_path, how))
-    _assert_counts(network, model, f"{how} analyze")
-    _assert_counts(build(parse_text(raise_spec(network), "<raised>"), {}), model, f"{how} import")
+    check_export(separable_attention("unfold_only"), INPUT, how, tmp_path)
 
 
 def test_patches_folded_back_read_as_a_rearrangement(tmp_path):
@@ -51,17 +31,15 @@ def test_patches_folded_back_read_as_a_rearrangement(tmp_path):
     opset 18): reshape, permute, reshape; analyze, import and the torch: source (which falls back to torch.export)."""
     pytest.importorskip("onnxscript")
     model = separable_attention("unfold")
-    network = read_network(_export(model, tmp_path, "dynamo"))
-    _assert_counts(network, model, "fold analyze")
+    network = check_export(model, INPUT, "dynamo", tmp_path)
     assert {row.kind for row in analyze(network).rows} >= {"reshape", "permute"}
-    _assert_counts(build(parse_text(raise_spec(network), "<raised>"), {}), model, "fold import")
-    _assert_counts(read_graph("torch:torch_patches:separable_attention", INPUT, {"cut": "unfold"}), model, "fold torch:")
+    check_factory("torch:torch_patches:separable_attention", {"cut": "unfold"}, model, INPUT)
 
 
 def test_overlapping_patches_are_refused_by_name(tmp_path):
     """3×3 patches at stride 2 overlap: the unfold's Gather and a fold's Col2Im (torch.export) are refused with what they are."""
     with pytest.raises(OnnxError, match=r"a gather of positions \[0, 2, 4, 1, 3, 5, 2, 4\] of an activation"):
-        read_network(_export(separable_attention("unfold_only", overlap=True), tmp_path, "unfolded"))
+        read_network(export(separable_attention("unfold_only", overlap=True), INPUT, tmp_path, "unfolded"))
     pytest.importorskip("onnxscript")
     with pytest.raises(OnnxError, match=r"Col2Im \(node '[^']*': a fold of overlapping, padded or dilated patches \(kernel \[3, 3\], stride \[2, 2\]"):
-        read_network(_export(OverlappingFold().eval(), tmp_path, "dynamo"))
+        read_network(export(OverlappingFold().eval(), INPUT, tmp_path, "dynamo"))
