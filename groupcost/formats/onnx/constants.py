@@ -86,6 +86,30 @@ def _computed(tensor: str) -> bool:
     return not LAYER_NAME.fullmatch(tensor) or tensor.startswith("onnx")
 
 
+def _per_channel(dims: tuple[int, ...]) -> bool:
+    """Whether a constant of `dims` holds one value per channel (1×C×1×…, leading ones left out)."""
+    stripped = tuple(dims)
+    while stripped and stripped[0] == 1:
+        stripped = stripped[1:]
+    return bool(stripped) and all(d == 1 for d in stripped[1:])
+
+
+def _scaling_mul(imp: Importer, add, tensor: str):
+    """The Mul whose output `add` adds `tensor` to, or None."""
+    scaled = [name for name in add.input if name != tensor]
+    k = imp.producers.get(scaled[0]) if len(scaled) == 1 else None
+    return imp.order[k] if k is not None and imp.order[k].op_type == "Mul" else None
+
+
+def _scaled_source(imp: Importer, mul, scale: str) -> int | None:
+    """The node making what `mul` multiplies by `scale`, past views (a norm written out: Reshape back after it), or None."""
+    x = [name for name in mul.input if name != scale]
+    producer = imp.producers.get(x[0]) if len(x) == 1 else None
+    while producer is not None and imp.order[producer].op_type in _VIEWS:
+        producer = imp.producers.get(imp.order[producer].input[0])
+    return producer
+
+
 def frozen_batch_norm_scale(imp: Importer, mul, tensor: str, dims: tuple[int, ...]) -> bool:
     """x · scale + shift, scale and shift both computed per-channel constants of one shape, x not the
     output of a normalisation: torchvision's FrozenBatchNorm2d, all four of whose tensors are buffers,
@@ -102,31 +126,19 @@ def frozen_batch_norm_scale(imp: Importer, mul, tensor: str, dims: tuple[int, ..
     value = imp.initializers.get(shift[0]) or imp.env.get(shift[0])
     if not hasattr(value, "dims") or tuple(value.dims) != dims:
         return False  # a residual or another activation added: not a frozen batch norm's shift
-    x = [name for name in mul.input if name != tensor]
-    producer = imp.producers.get(x[0]) if len(x) == 1 else None
-    while producer is not None and imp.order[producer].op_type in _VIEWS:  # a norm written out: Reshape back after it
-        producer = imp.producers.get(imp.order[producer].input[0])
+    producer = _scaled_source(imp, mul, tensor)
     return producer is None or imp.order[producer].op_type not in _NORMALISATIONS | _NORMALISING
 
 
 def frozen_batch_norm_part(imp: Importer, node, tensor: str, dims: tuple[int, ...]) -> bool:
     """`node` is the Mul or the Add of a frozen batch norm (frozen_batch_norm_scale), `tensor` its computed
     per-channel constant (C×1×…, one value per channel)."""
-    stripped = tuple(dims)
-    while stripped and stripped[0] == 1:
-        stripped = stripped[1:]
-    if not stripped or any(d != 1 for d in stripped[1:]):
+    if not _per_channel(dims):
         return False
     if node.op_type == "Mul":
         return frozen_batch_norm_scale(imp, node, tensor, dims)
-    if node.op_type != "Add":
-        return False
-    scaled = [name for name in node.input if name != tensor]
-    k = imp.producers.get(scaled[0]) if len(scaled) == 1 else None
-    if k is None or imp.order[k].op_type != "Mul":
-        return False
-    mul = imp.order[k]
-    return any(frozen_batch_norm_scale(imp, mul, name, dims) for name in mul.input
+    mul = _scaling_mul(imp, node, tensor) if node.op_type == "Add" else None
+    return mul is not None and any(frozen_batch_norm_scale(imp, mul, name, dims) for name in mul.input
                if name in imp.initializers and tuple(imp.initializers[name].dims) == tuple(dims))
 
 
@@ -136,23 +148,13 @@ def norm_shift(imp: Importer, add, tensor: str, dims: tuple[int, ...]) -> bool:
     out): a norm's learned affine (EvoNorm's γ and β viewed to 1×C×1×1, both folded by the exporter), whose scale
     reads as learned; its shift is learned too, C parameters. The complement of frozen_batch_norm_scale, whose x is
     not normalised."""
-    stripped = tuple(dims)
-    while stripped and stripped[0] == 1:
-        stripped = stripped[1:]
-    if not stripped or any(d != 1 for d in stripped[1:]) or not _computed(tensor):
+    mul = _scaling_mul(imp, add, tensor) if _per_channel(dims) and _computed(tensor) else None
+    if mul is None:
         return False
-    scaled = [name for name in add.input if name != tensor]
-    k = imp.producers.get(scaled[0]) if len(scaled) == 1 else None
-    if k is None or imp.order[k].op_type != "Mul":
-        return False
-    mul = imp.order[k]
     scales = [name for name in mul.input if name in imp.initializers and tuple(imp.initializers[name].dims) == tuple(dims) and _computed(name)]
     if len(scales) != 1 or imp.only_reader(mul.output[0]) is None:
         return False
-    x = [name for name in mul.input if name != scales[0]]
-    producer = imp.producers.get(x[0]) if len(x) == 1 else None
-    while producer is not None and imp.order[producer].op_type in _VIEWS:
-        producer = imp.producers.get(imp.order[producer].input[0])
+    producer = _scaled_source(imp, mul, scales[0])
     return producer is not None and imp.order[producer].op_type in _NORMALISATIONS | {"Div"}
 
 
