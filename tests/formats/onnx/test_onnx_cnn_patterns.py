@@ -9,7 +9,6 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-import pattern_check as check  # noqa: E402
 from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
 from groupcost.language import build, parse_text  # noqa: E402
@@ -18,12 +17,6 @@ from pattern_check import EXPORTERS, FOLDED_OR_NOT, check_export, check_factory,
 from torch_named import export_onnx  # noqa: E402
 from torch_cnn_patterns import CNN_PATTERNS, cnn_pattern  # noqa: E402
 from torch_reference import torch_counts_with_matmul  # noqa: E402
-
-
-def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
-    """PyTorch's figures, a norm right after a conv folded or not (tests/pattern_check.py); kept for the pattern-test
-    files that import it from here until they call tests/pattern_check.py themselves."""
-    check.assert_reads_as_pytorch(network, model, input_shape, how, how, FOLDED_OR_NOT)
 
 
 TRACED_AT_BATCH_TWO = {"gated_conv"}

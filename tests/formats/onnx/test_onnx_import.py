@@ -30,7 +30,7 @@ from groupcost.sources import load, read_graph  # noqa: E402
 from torch_named import export_onnx, named_module, trained_batchnorm  # noqa: E402
 from torch_reference import torch_counts  # noqa: E402
 from conftest import SMALLER_INPUT  # noqa: E402
-from test_onnx_patterns import module_shapes  # noqa: E402
+from pattern_check import module_shapes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 ALL = os.environ.get("GROUPCOST_ONNX_ALL") == "1"

@@ -14,22 +14,15 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-import pattern_check as check  # noqa: E402
 from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
 from groupcost.language import build, parse_text  # noqa: E402
-from pattern_check import EXPORTERS, check_export, check_factory, export, module_outputs, module_shapes, weighted_modules  # noqa: E402, F401
+from pattern_check import EXPORTERS, check_export, check_factory  # noqa: E402
 from torch_named import export_onnx  # noqa: E402
 from torch_patterns import BLOCKS, PATTERNS, chain, pattern  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from torch_reference import torch_counts  # noqa: E402
-
-
-def assert_reads_as_pytorch(network, model, input_shape, how: str) -> None:
-    """PyTorch's figures exactly (tests/pattern_check.py); kept, with the names imported above, for the pattern-test
-    files that import them from here until they call tests/pattern_check.py themselves."""
-    check.assert_reads_as_pytorch(network, model, input_shape, how, how)
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
