@@ -240,11 +240,7 @@ def _matmul(imp: Importer, node, a: Const, b: Const) -> Const:
 
 def _sliced(imp: Importer, node, x: Const, inputs: list) -> Const:
     """Slice of a constant along any axes, Python's clamping (as ONNX's)."""
-    attrs = attributes(node)
-    starts = attrs.get("starts") if "starts" in attrs else imp.const(inputs[1], node, "its starts").values
-    ends = attrs.get("ends") if "ends" in attrs else imp.const(inputs[2], node, "its ends").values
-    axes = attrs.get("axes") if "axes" in attrs else (imp.const(inputs[3], node, "its axes").values if len(inputs) > 3 and inputs[3] is not None else range(len(starts)))
-    steps = imp.const(inputs[4], node, "its steps").values if len(inputs) > 4 and inputs[4] is not None else (1,) * len(starts)
+    starts, ends, axes, steps = imp.slice_bounds(node, inputs)
     rank = len(x.dims)
     picked = [range(d) for d in x.dims]
     for start, stop, axis, step in zip(starts, ends, axes, steps):

@@ -21,7 +21,7 @@ from groupcost.formats.onnx.filegraph import graph_input, initializer_values, no
 from groupcost.formats.onnx.names import PRODUCER, clean, module_path, weight_path
 from groupcost.formats.onnx.tied import one_trained_parameter
 from groupcost.formats.onnx.values import (UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, Sequences, TokensFirst, Unknown, Unsupported, Value,
-                                           Weight, require_onnx)
+                                           Weight, attributes, require_onnx)
 from groupcost.formats.onnx.wire import MAX_NODES
 from groupcost.graph.builder import GraphBuilder
 from groupcost.graph.check import check, share_problem
@@ -475,6 +475,17 @@ class Importer:
         if not isinstance(value, Const) or value.values is None:
             raise Unsupported(f"{what} is not a constant")
         return value
+
+    def slice_bounds(self, node, inputs: list) -> tuple[tuple, tuple, tuple, tuple]:
+        """A Slice's (starts, ends, axes, steps): attributes before opset 10, constant inputs after (Unsupported where
+        one is not a constant); axes default to the first len(starts), steps to 1."""
+        attrs = attributes(node)
+        starts = tuple(attrs["starts"] if "starts" in attrs else self.const(inputs[1], node, "its starts").values)
+        ends = tuple(attrs["ends"] if "ends" in attrs else self.const(inputs[2], node, "its ends").values)
+        given = len(inputs) > 3 and inputs[3] is not None
+        axes = tuple(attrs["axes"] if "axes" in attrs else self.const(inputs[3], node, "its axes").values if given else range(len(starts)))
+        steps = tuple(self.const(inputs[4], node, "its steps").values if len(inputs) > 4 and inputs[4] is not None else (1,) * len(starts))
+        return starts, ends, axes, steps
 
 
 

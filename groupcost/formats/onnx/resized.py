@@ -88,21 +88,12 @@ def _added_to_tokens(imp: Importer, node, inputs: list) -> ChannelsLast:
     return ChannelsLast(table_add(imp, imp.order_index[id(node)], node, "add", x.x, moved), x.made_at)
 
 
-def _ints(imp: Importer, node, value, what: str) -> tuple[int, ...]:
-    values = imp.const(value, node, what).values
-    if not all(isinstance(v, int) for v in values):
-        raise Unsupported(f"a slice of a learned table by unknown {what.split()[-1]}")
-    return tuple(values)
-
-
 def _sliced(imp: Importer, node, table: Table, inputs: list) -> Table:
     """A part of a gathered table (its grid rows after the class token's): the same table, its dims narrowed."""
-    attrs = attributes(node)
-    starts = attrs["starts"] if "starts" in attrs else _ints(imp, node, inputs[1], "its starts")
-    ends = attrs["ends"] if "ends" in attrs else _ints(imp, node, inputs[2], "its ends")
+    starts, ends, axes, steps = imp.slice_bounds(node, inputs)
+    if not all(isinstance(v, int) for part in (starts, ends, axes, steps) for v in part):
+        raise Unsupported("a slice of a learned table by unknown bounds")
     rank = len(table.dims)
-    axes = attrs["axes"] if "axes" in attrs else (_ints(imp, node, inputs[3], "its axes") if len(inputs) > 3 and inputs[3] is not None else range(len(starts)))
-    steps = _ints(imp, node, inputs[4], "its steps") if len(inputs) > 4 and inputs[4] is not None else (1,) * len(starts)
     dims = list(table.dims)
     for start, stop, axis, step in zip(starts, ends, axes, steps):
         if not -rank <= axis < rank or step < 1:

@@ -346,11 +346,7 @@ def _slice_of(x: Act, start: int, stop: int) -> Act:
 
 def _slice(imp: Importer, i: int, node, inputs: list):
     x = inputs[0]
-    attrs = attributes(node)
-    starts = attrs.get("starts") if "starts" in attrs else imp.const(inputs[1], node, "its starts").values
-    ends = attrs.get("ends") if "ends" in attrs else imp.const(inputs[2], node, "its ends").values
-    axes = attrs.get("axes") if "axes" in attrs else (imp.const(inputs[3], node, "its axes").values if len(inputs) > 3 and inputs[3] is not None else tuple(range(len(starts))))
-    steps = imp.const(inputs[4], node, "its steps").values if len(inputs) > 4 and inputs[4] is not None else (1,) * len(starts)
+    starts, ends, axes, steps = imp.slice_bounds(node, inputs)
     if isinstance(x, Const):
         if x.values is None or len(axes) != 1 or axes[0] % max(len(x.dims), 1) != 0 or not x.dims:
             raise Unsupported("a slice of a constant other than along its first axis")

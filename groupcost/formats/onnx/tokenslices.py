@@ -10,23 +10,8 @@ only for a plain slice (step 1, constant bounds) of positions' axes; anything el
 from __future__ import annotations
 
 from groupcost.formats.onnx.importer import Handler, Importer
-from groupcost.formats.onnx.values import Act, ChannelsLast, Const, attributes
+from groupcost.formats.onnx.values import Act, ChannelsLast, Unsupported, attributes
 from groupcost.ops import LAYER_TYPES
-
-
-def _bounds(imp: Importer, node, inputs: list) -> tuple[tuple, tuple, tuple, tuple] | None:
-    """(starts, ends, axes, steps) of a Slice whose bounds are constants, or None."""
-    attrs = attributes(node)
-    if "starts" in attrs:  # opset 1–9: attributes
-        starts, ends = attrs["starts"], attrs["ends"]
-        axes = attrs.get("axes", tuple(range(len(starts))))
-        return tuple(starts), tuple(ends), tuple(axes), (1,) * len(starts)
-    values = [v.values if isinstance(v, Const) and v.values is not None else None for v in inputs[1:5]]
-    values += [None] * (4 - len(values))
-    starts, ends, axes, steps = values
-    if starts is None or ends is None or (len(inputs) > 3 and inputs[3] is not None and axes is None) or (len(inputs) > 4 and inputs[4] is not None and steps is None):
-        return None
-    return tuple(starts), tuple(ends), tuple(axes if axes is not None else range(len(starts))), tuple(steps if steps is not None else (1,) * len(starts))
 
 
 def _joined_moved_views(imp: Importer, x: Act) -> bool:
@@ -47,9 +32,12 @@ def slice_positions(read: Handler) -> Handler:
         view = inputs[0]
         if not isinstance(view, ChannelsLast) or view.x.channels is not None or _joined_moved_views(imp, view.x):
             return read(imp, i, node, inputs)
-        bounds = _bounds(imp, node, inputs)
+        try:
+            bounds = imp.slice_bounds(node, inputs)
+        except Unsupported:
+            return read(imp, i, node, inputs)
         rank = len(view.x.shape) + 1  # the file's rank: N × positions × C
-        if bounds is None or set(bounds[3]) != {1} or not all(isinstance(v, int) for part in bounds for v in part):
+        if set(bounds[3]) != {1} or not all(isinstance(v, int) for part in bounds for v in part):
             return read(imp, i, node, inputs)
         starts, ends, axes, _ = bounds
         if not axes or not all(0 < a % rank < rank - 1 for a in axes):

@@ -12,7 +12,7 @@ is refused as well.
 from __future__ import annotations
 
 from groupcost.formats.onnx.importer import Importer
-from groupcost.formats.onnx.values import OnnxError, Unsupported, Weight, attributes
+from groupcost.formats.onnx.values import OnnxError, Unsupported, Weight
 
 Box = tuple[tuple[int, int], ...]
 
@@ -21,11 +21,7 @@ def sliced_weight(imp: Importer, node, weight: Weight, inputs: list) -> Weight:
     """The block of `weight` a Slice takes (step 1 along each axis), recorded for `check_weight_slices`."""
     if weight.standardised is not None:
         raise Unsupported(f"a slice of the standardised weight '{weight.name}'")
-    attrs = attributes(node)
-    starts = attrs["starts"] if "starts" in attrs else imp.const(inputs[1], node, "its starts").values
-    ends = attrs["ends"] if "ends" in attrs else imp.const(inputs[2], node, "its ends").values
-    axes = attrs["axes"] if "axes" in attrs else (imp.const(inputs[3], node, "its axes").values if len(inputs) > 3 and inputs[3] is not None else range(len(starts)))
-    steps = imp.const(inputs[4], node, "its steps").values if len(inputs) > 4 and inputs[4] is not None else (1,) * len(starts)
+    starts, ends, axes, steps = imp.slice_bounds(node, inputs)
     rank = len(weight.dims)
     box = list(weight.box or ((0, d) for d in weight.dims))
     for start, stop, axis, step in zip(starts, ends, axes, steps):
