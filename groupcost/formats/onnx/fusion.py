@@ -21,8 +21,8 @@ from __future__ import annotations
 from groupcost.formats.onnx.constants import MADE_BY_EXPORTER
 from groupcost.formats.onnx.decomposed import other_operand, scalar
 from groupcost.formats.onnx.importer import Importer, Recognised
+from groupcost.formats.onnx.stacked import summed_stack
 from groupcost.formats.onnx.values import attributes
-from groupcost.formats.onnx.weights import stored_values
 from groupcost.ops import LAYER_TYPES
 
 MAX_EPSILON = 1e-3
@@ -55,17 +55,11 @@ def _stacked_divisions(imp: Importer, reduce) -> list[tuple[int, int | None, str
     """ReduceSum over the axis of a Concat of Unsqueezes (torch.stack(..., -1).sum(-1)), each of a Div
     (x · c) / s with one s: (the Div, the Mul, c) per input, (the Div, None, None) for x / s (a weight of 1,
     its product left out by torch.export's optimiser); None where it is not that."""
-    k_cat = imp.producers.get(reduce.input[0])
-    if k_cat is None or imp.order[k_cat].op_type != "Concat" or len(imp.order[k_cat].input) < 2:
-        return None
-    axis = attributes(imp.order[k_cat]).get("axis")
-    if imp.only_reader(imp.order[k_cat].output[0]) is None or attributes(reduce).get("keepdims", 1) or _axes(imp, reduce) != (axis,):
+    stack = summed_stack(imp, reduce)
+    if stack is None:
         return None
     branches, divisors = [], set()
-    for stacked in imp.order[k_cat].input:
-        k_unsq = imp.producers.get(stacked)
-        if k_unsq is None or imp.order[k_unsq].op_type != "Unsqueeze" or imp.only_reader(stacked) is None or _axes(imp, imp.order[k_unsq]) != (axis,):
-            return None
+    for k_unsq in stack[2]:
         k_div = imp.producers.get(imp.order[k_unsq].input[0])
         if k_div is None or imp.order[k_div].op_type != "Div" or imp.only_reader(imp.order[k_div].output[0]) is None:
             return None
@@ -79,14 +73,6 @@ def _stacked_divisions(imp: Importer, reduce) -> list[tuple[int, int | None, str
         else:
             branches.append((k_div, k_mul, weight))
     return branches if len(divisors) == 1 else None
-
-
-def _axes(imp: Importer, node) -> tuple[int, ...] | None:
-    """A ReduceSum's or Unsqueeze's axes (an attribute or, from opset 13, a constant input)."""
-    axes = attributes(node).get("axes")
-    if axes is None and len(node.input) > 1:
-        axes = stored_values(imp, node.input[1], imp.env.get(node.input[1]))
-    return None if axes is None else tuple(int(a) for a in axes)
 
 
 def _is_weight(imp: Importer, name: str) -> bool:

@@ -24,33 +24,43 @@ class Stack:
 
 
 def _axes(imp: Importer, node) -> tuple[int, ...] | None:
+    """A ReduceSum's or Unsqueeze's axes (an attribute or, from opset 13, a constant input)."""
     axes = attributes(node).get("axes")
     if axes is None and len(node.input) > 1 and node.input[1]:
         axes = stored_values(imp, node.input[1], imp.env.get(node.input[1]))
     return None if axes is None else tuple(int(a) for a in axes)
 
 
-def _stacked(imp: Importer, reduce) -> tuple[list[str], list[int]] | None:
-    """(the stacked tensors, the Unsqueeze and Concat nodes) where `reduce` sums a stack over axis 0, else None."""
-    if reduce.op_type != "ReduceSum" or attributes(reduce).get("keepdims", 1) or _axes(imp, reduce) != (0,):
+def summed_stack(imp: Importer, reduce) -> tuple[int, int, list[int]] | None:
+    """(the axis, the Concat, its Unsqueezes in order) where `reduce` is a ReduceSum over the axis of a Concat, read
+    by it alone, of two or more tensors each unsqueezed at that axis and read there alone (`torch.stack(xs, axis).sum(axis)`);
+    else None."""
+    if reduce.op_type != "ReduceSum" or attributes(reduce).get("keepdims", 1):
         return None
     k_cat = imp.producers.get(reduce.input[0])
-    if k_cat is None or imp.order[k_cat].op_type != "Concat" or attributes(imp.order[k_cat]).get("axis") != 0:
+    if k_cat is None or imp.order[k_cat].op_type != "Concat" or len(imp.order[k_cat].input) < 2:
         return None
     concat = imp.order[k_cat]
-    if imp.only_reader(concat.output[0]) is None or len(concat.input) < 2:
+    axis = attributes(concat).get("axis")
+    if imp.only_reader(concat.output[0]) is None or _axes(imp, reduce) != (axis,):
         return None
-    tensors, members = [], [k_cat]
-    for stacked in concat.input:
-        k = imp.producers.get(stacked)
-        if k is None or imp.order[k].op_type != "Unsqueeze" or imp.only_reader(stacked) is None or _axes(imp, imp.order[k]) != (0,):
-            return None
-        source = imp.order[k].input[0]
-        if source in imp.initializers or source not in imp.producers or imp.order[imp.producers[source]].op_type == "Constant":
-            return None  # constants stacked (a shape, an index): their own handlers read them
-        tensors.append(source)
-        members.append(k)
-    return tensors, members
+    unsqueezes = [imp.producers.get(stacked) for stacked in concat.input]
+    if any(k is None or imp.order[k].op_type != "Unsqueeze" or imp.only_reader(stacked) is None or _axes(imp, imp.order[k]) != (axis,)
+           for k, stacked in zip(unsqueezes, concat.input)):
+        return None
+    return axis, k_cat, unsqueezes
+
+
+def _stacked(imp: Importer, reduce) -> tuple[list[str], list[int]] | None:
+    """(the stacked tensors, the Unsqueeze and Concat nodes) where `reduce` sums a stack over axis 0, else None."""
+    found = summed_stack(imp, reduce)
+    if found is None or found[0] != 0:
+        return None
+    _, k_cat, unsqueezes = found
+    tensors = [imp.order[k].input[0] for k in unsqueezes]
+    if any(source in imp.initializers or source not in imp.producers or imp.order[imp.producers[source]].op_type == "Constant" for source in tensors):
+        return None  # constants stacked (a shape, an index): their own handlers read them
+    return tensors, [k_cat, *unsqueezes]
 
 
 def recognise_stacked_sums(imp: Importer) -> None:
