@@ -6,10 +6,11 @@
    The profile is fitted on single operations and on random chains that groupcost.run.context draws: every
    zoo model and random graph below (from the tests' own generator) is held out.
 2. Whole models: the zoo models and random graphs from the tests' generator (tests/graphgen.py), each
-   measured (lower median of --runs interleaved runs, the shipped module; under onnxruntime, the ONNX export
+   measured (lower median of --runs interleaved runs, each after an untimed run of the same model, the shipped module; under onnxruntime, the ONNX export
    in ONNX Runtime, graphs without an ONNX export left out) and predicted; the share within ±10% (target ≥ 90%),
    and the |error| distribution; then the same measurements predicted by each technique: the single-operation
-   formulas alone, and with the correction in context.
+   formulas alone, and with what the profile measured in context. Then the same models measured again: how far two
+   measurements of one model differ is the closest any prediction can be checked on this machine.
 3. ShuffleNet V2 Table 2 (specs/shufflenet_v2_table2.yaml): the G=8 ÷ G=1 ratio predicted and measured
    (target: within 15%), and the roofline's prediction beside it.
 4. Per layer: each layer's prediction against its own median time in node-by-node runs; the median |error|
@@ -84,21 +85,23 @@ def exportable(models: list[tuple[str, object]]) -> list[tuple[str, object]]:
 
 
 def techniques(result: check.CheckReport, models: list[tuple[str, object]]) -> None:
-    """The same measurements predicted by the single-operation formulas alone and with the correction in context."""
+    """The same measurements predicted by the single-operation formulas alone and with what the profile measured in context."""
     profile = result.device
     if getattr(profile, "model", None) is None or profile.model.context is None:
         return
     alone = dataclasses.replace(profile, model=LatencyModel(profile.model.formulas))
+    in_context = "with the formulas in context" if profile.model.in_context else "with the correction in context"
     print("## Techniques, on the same measurements\n")
-    for label, priced_on in (("single operations only", alone), ("with the correction in context", profile)):
+    for label, priced_on in (("single operations only", alone), (in_context, profile)):
         checked = tuple(check.Checked(m.label, report_seconds(analyze(network), priced_on), m.measured) for m, (_, network) in zip(result.models, models))
         median, tenth, worst = check.CheckReport(priced_on, result.session, checked).quantiles()
         within = check.CheckReport(priced_on, result.session, checked).within(0.10)
         print(f"- {label}: {within:.0%} within ±10%, |error| median {median:.1%}, 90th percentile {tenth:.1%}, largest {worst:.1%}")
     context = profile.model.context
-    print(f"\ncontext: per network {context.per_network * 1e6:.1f} µs, per layer {context.per_layer * 1e6:.1f} µs, scale fixed {context.scale_fixed:.2f}, "
-          + ", ".join(f"scale {g} {v:.2f}" for g, v in context.scales.items())
-          + f"; held-out error on the calibration's own chains {context.heldout_error:.1%} ({context.samples} chains)\n")
+    print(f"\ncontext: per network {context.per_network * 1e6:.1f} µs, per layer {context.per_layer * 1e6:.1f} µs"
+          + (f"; formulas in context for {len(profile.model.in_context)} kinds" if profile.model.in_context else
+             f", scale fixed {context.scale_fixed:.2f}, " + ", ".join(f"scale {g} {v:.2f}" for g, v in context.scales.items()))
+          + f"; held-out error on the calibration's own networks {context.heldout_error:.1%} ({context.samples} networks)\n")
 
 
 def main() -> None:
@@ -119,11 +122,13 @@ def main() -> None:
         start = time.perf_counter()
         profile = latency_profile("cpu", 1, quick=args.quick, clock=args.clock, runtime=args.runtime)
         print(f"calibrated{' (--quick)' if args.quick else ''} in {time.perf_counter() - start:.0f} s: {profile.label()}; noise ±{profile.noise:.0%}\n")
-        errors = sorted((f.heldout_error, kind, f.technique) for kind, f in profile.model.formulas.items() if f.samples >= 10)
-        print("held-out error per kind (k-fold on the calibration's own operations; kinds with ≥ 10 operations):")
-        for error, kind, technique in errors:
-            print(f"- {kind}: {error:.1%} ({technique})")
-        print()
+        for label, fitted in (("operations timed alone", profile.model.formulas), ("layers timed in networks", profile.model.in_context)):
+            errors = sorted((f.heldout_error, kind, f.technique, f.samples) for kind, f in fitted.items() if f.samples >= 10)
+            if errors:
+                print(f"held-out error per kind (k-fold on the calibration's own {label}; kinds with ≥ 10):")
+                for error, kind, technique, samples in errors:
+                    print(f"- {kind}: {error:.1%} ({technique}, {samples})")
+                print()
 
     with tempfile.TemporaryDirectory() as folder:
         models = [(name, groupcost.load(name)) for name in (QUICK_ZOO if args.quick else ZOO)]
@@ -134,9 +139,14 @@ def main() -> None:
             print(f"{len(models) - len(kept)} of {len(models)} models have no ONNX export and are left out\n")
             models = kept
         result = check.check(models, profile, "cpu", runs, 1, args.clock)
+        again = measure(models, "cpu", runs, 1, clock=args.clock, runtime=runtime)
     print("## Whole models, held out\n")
     print(check.to_text(result))
     techniques(result, models)
+    repeat = [statistics.median_low(r.total.runs) / m.measured - 1 for r, m in zip(again.results, result.models)]
+    print(f"noise: the same models measured again right after: {sum(abs(e) <= 0.10 for e in repeat) / len(repeat):.0%} within ±10% of the first "
+          f"measurement, |difference| median {statistics.median(abs(e) for e in repeat):.1%}, largest {max(abs(e) for e in repeat):.1%} "
+          "(no prediction can be checked more closely than this)\n")
 
     table2 = [(f"G={g}", groupcost.load("shufflenet_v2_table2", {"G": g})) for g in (1, 8)]
     session = measure(table2, "cpu", runs, 1, clock=args.clock, runtime=runtime)

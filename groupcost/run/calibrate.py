@@ -11,15 +11,20 @@
 
 from __future__ import annotations
 
+import math
+import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from groupcost.run.context import Context
-from groupcost.run.latency import LatencyModel
+from groupcost.graph.network import Network
+from groupcost.run.context import GROUPS, Context
+from groupcost.run.latency import Formula, LatencyModel
 from groupcost.run.measure import _Bench, device_name, runtime_version
 from groupcost.run.profile import LatencyProfile
 from groupcost.run.roofline import Device
+from groupcost.run.sampling import Sample
 
 
 def calibrate(on: str | None = None, threads: int | None = None, quick: bool = False) -> Device:
@@ -65,11 +70,10 @@ def calibrate(on: str | None = None, threads: int | None = None, quick: bool = F
 
 def latency_profile(on: str | None = None, threads: int | None = 1, quick: bool = False, name: str | None = None, clock: str = "wall",
                     progress: Callable[[str], None] = lambda text: None, runtime: str = "torch-eager") -> LatencyProfile:
-    """This machine's latency profile: its roofline figures, every operation kind measured and fitted, then whole random
-    chains measured to fit the correction in context (groupcost.run.context); one thread by default; `clock` cpu: the
-    timing thread's CPU time, for a machine shared with other loads; `runtime` onnxruntime: every network run in ONNX Runtime."""
-    import statistics
-
+    """This machine's latency profile: its roofline figures, every operation kind measured alone and fitted, then random
+    networks measured in context: under torch eager, layer by layer (formulas fitted on those layers take precedence:
+    measure_in_context); under ONNX Runtime, which runs a graph whole, whole (a correction fitted: measure_context).
+    One thread by default; `clock` cpu: the timing thread's CPU time, for a machine shared with other loads."""
     from groupcost.run.sampling import Plan, collect, formulas
 
     roofline = calibrate(on, threads, quick=True)
@@ -78,21 +82,26 @@ def latency_profile(on: str | None = None, threads: int | None = 1, quick: bool 
     plan = Plan.of(quick)
     samples = collect(plan, bench, progress=progress)
     alone = LatencyModel(formulas(samples))
-    context = measure_context(alone, bench, plan, runtime, progress)
+    if runtime == "onnxruntime":
+        model = LatencyModel(alone.formulas, measure_context(alone, bench, plan, runtime, progress))
+    else:
+        context, in_context = measure_in_context(bench, plan, progress, alone.formulas)
+        model = LatencyModel(alone.formulas, context, in_context)
     threads_used = torch.get_num_threads()
     default_name = f"{place}-{threads_used}t" + ("-ort" if runtime == "onnxruntime" else "")
     versions = f"torch {torch.__version__.split('+')[0]}" + (f", {runtime_version(bench)}" if runtime == "onnxruntime" else "")
     return LatencyProfile(
         name=name or default_name, description=device_name(torch, place), peak_tflops=roofline.peak_tflops,
         bandwidth_gbs=roofline.bandwidth_gbs,
-        source=f"groupcost calibrate{' --quick' if quick else ''}: {len(samples)} operations and {context.samples} networks measured, {versions}",
+        source=f"groupcost calibrate{' --quick' if quick else ''}: {len(samples)} operations and {model.context.samples} networks measured, {versions}",
         runtime=runtime, place=place, threads=threads_used, torch=torch.__version__.split("+")[0], created=time.strftime("%Y-%m-%d"),
-        noise=statistics.median(s.spread for s in samples), model=LatencyModel(alone.formulas, context),
+        noise=statistics.median(s.spread for s in samples), model=model,
     )
 
 
 def measure_context(alone: LatencyModel, bench, plan, runtime: str, progress: Callable[[str], None]) -> Context:
-    """Random networks (groupcost.run.context) timed whole and the correction in context fitted to them."""
+    """Random networks (groupcost.run.context) timed whole and the correction in context fitted to them (ONNX Runtime:
+    it runs a graph whole, so its layers cannot be timed one by one)."""
     import random
 
     from groupcost.graph.analysis import analyze
@@ -113,6 +122,89 @@ def measure_context(alone: LatencyModel, bench, plan, runtime: str, progress: Ca
         table.append(table_row([(kind_of(row), *alone.alone_parts(row, report.dtype_bytes)) for row, gone in zip(report.rows, absorbed) if not gone]))
         seconds.append(timed[0])
     return fit_context(table, seconds)
+
+
+MIN_IN_CONTEXT = 12
+"""Layers of one kind measured in context before their own formula replaces the kind's single-operation one."""
+
+
+@dataclass(frozen=True)
+class Timed:
+    """One network timed in context: each layer's sample (lower median of its node-by-node runs) and the whole's time."""
+
+    layers: list[Sample]
+    whole: float
+
+
+def time_in_context(network: Network, bench, runs: int) -> Timed | None:
+    """The network run node by node (groupcost.run.measure.Stepped: each tensor freed after its last reader), `runs`
+    times, each run timed whole and per node; None where torch cannot build it."""
+    from groupcost.graph.analysis import analyze
+    from groupcost.run.measure import Stepped
+
+    torch = bench.torch
+    try:
+        torch.manual_seed(0)
+        stepped = Stepped(network, bench).to(bench.place)
+        x = torch.randn(network.batch, *network.input_shape, device=bench.place)
+        with torch.inference_mode():
+            stepped(x)
+            wholes, per_node = [], {}
+            for _ in range(runs):
+                wholes.append(bench.once(stepped, x))
+                for node, seconds in stepped.timed(x).items():
+                    per_node.setdefault(node, []).append(seconds)
+    except Exception:  # noqa: BLE001 -- a network torch cannot build here is skipped, not fatal
+        return None
+    rows = {row.name: row for row in analyze(network).rows}
+    layers = []
+    for node in network.nodes:
+        times = per_node[node.name]
+        low = statistics.median_low(times)
+        if low > 0 and node.name in rows:
+            quartiles = statistics.quantiles(times, n=4, method="inclusive") if len(times) > 1 else [low, low, low]
+            layers.append(Sample(node, rows[node.name], low, (quartiles[2] - quartiles[0]) / low))
+    return Timed(layers, statistics.median_low(wholes))
+
+
+def measure_in_context(bench, plan, progress: Callable[[str], None], alone: dict[str, Formula]) -> tuple[Context, dict[str, Formula]]:
+    """Model-like networks (groupcost.run.modellike), random chains with layers of every type and small chains of every
+    kind (groupcost.run.context) timed layer by layer: one formula per kind with MIN_IN_CONTEXT layers or more, fitted
+    on those layers, and the network's own time beyond its layers' (per network and per layer), with the held-out
+    error on whole networks (each predicted by a fit that did not see it; `alone`'s formulas for the other kinds)."""
+    import random
+
+    from groupcost.run.context import chains, mixed
+    from groupcost.run.fit import FOLDS
+    from groupcost.run.modellike import networks
+    from groupcost.run.sampling import layer_at
+
+    rng = random.Random(1)
+    drawn = networks(rng, plan.networks) + chains(rng, plan.chains, layer_at) + chains(rng, plan.mixed, layer_at, mixed)
+    progress(f"measuring {len(drawn)} random networks layer by layer (formulas in context)")
+    timed = [t for t in (time_in_context(network, bench, plan.runs) for network in drawn) if t is not None and t.layers]
+    folds = min(FOLDS, len(timed))
+    errors = []
+    for k in range(folds if folds >= 2 else 0):
+        model = LatencyModel(alone, *_fit_in_context([t for i, t in enumerate(timed) if i % folds != k]))
+        for t in timed[k::folds]:
+            predicted = sum(model.row_seconds(s.row, 4) for s in t.layers) + model.network_seconds()
+            errors.append(abs(predicted - t.whole) / t.whole)
+    context, in_context = _fit_in_context(timed)
+    return replace(context, heldout_error=statistics.median(errors) if errors else math.nan), in_context
+
+
+def _fit_in_context(networks: list[Timed]) -> tuple[Context, dict[str, Formula]]:
+    from groupcost.run.fit import fit_overheads
+    from groupcost.run.latency import kind_of
+    from groupcost.run.sampling import formulas
+
+    samples = [s for t in networks for s in t.layers]
+    kinds = {kind_of(s.row) for s in samples}
+    in_context = {kind: f for kind, f in formulas(samples).items() if kind in kinds and f.samples >= MIN_IN_CONTEXT}
+    per_network, per_layer = fit_overheads([len(t.layers) for t in networks], [t.whole - sum(s.seconds for s in t.layers) for t in networks],
+                                           [t.whole for t in networks])
+    return Context(per_network, per_layer, 1.0, dict.fromkeys(GROUPS, 1.0), len(networks), math.nan), in_context
 
 
 def profile_yaml(device: Device) -> str:

@@ -1,5 +1,4 @@
-"""Operations in context: whole small networks measured by `calibrate`, to correct what single-operation
-timings miss.
+"""Operations in context: small random networks `calibrate` measures, for what single-operation timings miss.
 
 A single operation is timed alone, over and over: its output buffer is recycled, its input is whatever the
 previous timed operation left in the caches. Inside a network, each layer reads what its producer has just
@@ -9,9 +8,14 @@ in a model equals its whole time within 3%, but single-operation formulas priced
 2.5–6× too slow there and grouped convolutions 1.5–1.9× too slow, while tiny networks came out 20–50% too fast
 (their fixed costs were left out).
 
-So `calibrate` also times random networks (blocks of convolution, batch norm and activation with residual adds,
-pools and layers of every other type between them, a classifier head; and single layers alone, which pin the
-fixed cost per network) and fits, by non-negative least squares on the relative error:
+Two kinds of random network are drawn here: `chain` (blocks of convolution, batch norm and activation with
+residual adds, pools and layers of every other type between them, a classifier head; or a single layer alone)
+and `mixed` (a few layers of every kind on small tensors, where a layer costs its fixed overhead). Under torch
+eager, `calibrate` times them layer by layer beside the model-like networks of groupcost.run.modellike, and fits
+formulas on those layers (groupcost.run.calibrate.measure_in_context); the `Context` then holds the network's own
+time (per network, per layer) and scales of 1. ONNX Runtime runs a graph whole, so there the chains are timed
+whole and a correction of the single-operation formulas is fitted, by non-negative least squares on the relative
+error:
 
     network seconds = per_network + Σ over layers (per_layer + scale_fixed × fixed + scale[group] × growing)
 
@@ -29,7 +33,7 @@ from dataclasses import dataclass, replace
 
 from groupcost.errors import GroupcostError, Location
 from groupcost.graph.network import LayerStep, MergeStep, Network, Step
-from groupcost.ops import LAYER_TYPES
+from groupcost.ops import LAYER_TYPES, MERGE_TYPES
 
 HERE = Location("<calibrate>")
 GROUPS = ("conv", "pointwise", "other")
@@ -130,11 +134,46 @@ def chain(rng: random.Random, extra: Callable[[random.Random, tuple[int, ...]], 
     return Network("chain", "", "<calibrate>", input_shape, 1, "float32", 4, {}, tuple(steps), (last,))
 
 
-def chains(rng: random.Random, count: int, extra=None) -> list[Network]:
+def mixed(rng: random.Random, extra: Callable[[random.Random, tuple[int, ...]], LayerStep | None]) -> Network:
+    """A small chain of layers of every kind: each step a layer of any registered type (`extra` draws it), a merge of
+    the current tensor with itself, or a convolution of any form (transposed too), on maps of 1 to 28 and 2 to 64
+    channels; one in five on a C×L or C×T×H×W input (1-D and 3-D convolutions and what else takes that rank). Small
+    networks are where a layer costs its fixed overhead, which differs from kind to kind."""
+    size = rng.choice((1, 2, 3, 5, 7, 14, 28))
+    spatial = rng.choice(((size, size),) * 8 + ((size * size,), (rng.choice((2, 4)), size, size)))
+    x: tuple[int, ...] = (rng.choice((2, 3, 4, 8, 13, 16, 32, 64)), *spatial)
+    input_shape, last = x, "input"
+    steps: list[Step] = []
+    for index in range(rng.randint(2, 12)):
+        name, roll = f"m{index}", rng.random()
+        if roll < 0.2:
+            merge = rng.choice(sorted(MERGE_TYPES))
+            if merge == "matmul" and x[-1] != x[-2]:
+                continue
+            step: Step | None = MergeStep(name, merge, (x, x), MERGE_TYPES[merge].out_shape((x, x)), HERE, (last, last), (None, None))
+        elif roll < 0.4 or len(x) != 3:
+            c, k = rng.choice((2, 4, 8, 16, 32, 64)), rng.choice((1, 3, 3, 5))
+            groups = rng.choice([g for g in (1, 1, 2, 4, x[0]) if x[0] % g == 0 and c % g == 0] or [1])
+            c = x[0] if groups == x[0] else c
+            conv = LAYER_TYPES[rng.choice(("conv", "conv", "conv", "convtranspose"))](out=c, k=k, s=rng.choice((1, 1, 2)), p=k // 2, groups=groups)
+            step = LayerStep(name, conv, x, conv.out_shape(x), HERE, (last,))
+        else:
+            drawn = extra(rng, x)
+            step = replace(drawn, name=name, inputs=(last,)) if drawn is not None else None
+        if step is None or len(step.out_shape) != len(x) or min(step.out_shape) < 1 or max(step.out_shape[1:]) > 112:
+            continue
+        steps.append(step)
+        x, last = step.out_shape, name
+    if not steps:
+        raise ValueError("no layer drawn")
+    return Network("mixed", "", "<calibrate>", input_shape, 1, "float32", 4, {}, tuple(steps), (last,))
+
+
+def chains(rng: random.Random, count: int, extra=None, draw: Callable = chain) -> list[Network]:
     result: list[Network] = []
     while len(result) < count:
         try:
-            result.append(chain(rng, extra))
+            result.append(draw(rng, extra))
         except (GroupcostError, ValueError, ZeroDivisionError):
             continue
     return result

@@ -6,7 +6,8 @@
   moves more bytes is never predicted faster: nearly collinear features, such as an add's bytes in and
   out, cannot cancel each other and explode where their ratio changes, as in a broadcast multiply).
 - `choose`: both forms, each scored on layers it was not fitted on (k-fold); the better one, refitted on all.
-- `fit_context`: the correction in context (groupcost.run.context) from whole networks' measured times.
+- `fit_context`: the correction in context (groupcost.run.context) from whole networks' measured times (ONNX Runtime).
+- `fit_overheads`: a network's own time beyond its layers' timed in context: per network and per layer.
 - `spread`: how much bootstrap refits disagree on a candidate layer; adaptive sampling measures
   the candidates where they disagree most.
 """
@@ -136,3 +137,18 @@ def fit_context(table, seconds) -> Context:
     c = solve(table, seconds)
     error = float(np.median(np.concatenate(errors))) if errors else math.nan
     return Context(float(c[0]), float(c[1]), float(c[2]), {g: float(v) for g, v in zip(GROUPS, c[3:])}, len(seconds), error)
+
+
+def fit_overheads(layer_counts: list[int], beyond: list[float], wholes: list[float]) -> tuple[float, float]:
+    """(per network, per layer) seconds from networks timed whole and layer by layer: whole − Σ layers = per network +
+    per layer × layers, least squares on the relative error, per network at least 0. Per layer may be negative:
+    timing each node costs a clock read that the whole run does not pay."""
+    if not wholes:
+        return 0.0, 0.0
+    weights = 1 / np.asarray(wholes, dtype=float)
+    rows = np.column_stack([np.ones(len(wholes)), np.asarray(layer_counts, dtype=float)]) * weights[:, None]
+    target = np.asarray(beyond, dtype=float) * weights
+    solution = np.linalg.lstsq(rows, target, rcond=None)[0]
+    if solution[0] < 0:  # a network's call costs something: with none, the per-layer time alone
+        return 0.0, float(np.linalg.lstsq(rows[:, 1:], target, rcond=None)[0][0])
+    return float(solution[0]), float(solution[1])

@@ -16,7 +16,7 @@ Two forms of formula, chosen per kind by held-out error when the profile is made
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from groupcost.graph.analysis import Row
 from groupcost.run.context import Context
@@ -73,10 +73,13 @@ def family(row: Row) -> str | None:
 
 def kind_of(row: Row) -> str:
     """`conv:grouped`, `convtranspose:depthwise`, `conv:gdc`, `bn`, `add`, ...: what the model fits one formula to.
-    A convolution of a C×L or C×T×H×W input is `conv:1d` or `conv:3d` (torch runs other kernels there)."""
+    A convolution of a C×L or C×T×H×W input is `conv:1d` or `conv:3d` (torch runs other kernels there); a grouped 1×1
+    convolution is `conv:grouped_pointwise` (ShuffleNet's, Table 2's: a GEMM per group, no unfolding, unlike a 3×3's)."""
     conv = family(row)
     if conv is None:
         return row.type
+    if row.kind.startswith("grouped 1×1"):
+        return f"{conv}:grouped_pointwise"
     if " " in row.kind:
         return f"{conv}:{row.kind.split()[0].lower()}"
     return f"{conv}:{len(row.in_shapes[0]) - 1}d" if row.in_shapes else conv
@@ -116,12 +119,14 @@ def features(row: Row, dtype_bytes: int) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class LatencyModel:
-    """The fitted formulas by kind (`generic`: the fallback for a kind never measured) and, where the profile has
-    one, the correction fitted on whole networks (groupcost.run.context): a layer's time in a network, and the
-    network call's own."""
+    """The fitted formulas by kind, on operations timed alone (`generic`: the fallback for a kind never measured);
+    where the profile has them, the formulas fitted on layers timed inside networks (`in_context`, by kind: they take
+    precedence) and the context (groupcost.run.context): the network call's own time, the time per layer beyond
+    its formula's, and the correction of the formulas timed alone (1 where formulas in context were measured)."""
 
     formulas: dict[str, Formula]
     context: Context | None = None
+    in_context: dict[str, Formula] = field(default_factory=dict)
 
     def formula(self, row: Row) -> tuple[str, Formula | None]:
         kind = kind_of(row)
@@ -143,8 +148,12 @@ class LatencyModel:
 
     def row_seconds(self, row: Row, dtype_bytes: int) -> float:
         """The predicted time of one layer inside a network."""
+        measured_in_context = self.in_context.get(kind_of(row))
+        if measured_in_context is not None:
+            per_layer = self.context.per_layer if self.context is not None else 0.0
+            return max(measured_in_context.seconds(features(row, dtype_bytes)) + per_layer, 0.0)
         fixed, variable = self.alone_parts(row, dtype_bytes)
-        return self.context.layer_seconds(kind_of(row), fixed, variable) if self.context is not None else fixed + variable
+        return max(self.context.layer_seconds(kind_of(row), fixed, variable), 0.0) if self.context is not None else fixed + variable
 
     def network_seconds(self) -> float:
         """The fixed time of calling the network, beyond its layers'."""

@@ -8,7 +8,11 @@ node by node, each intermediate tensor freed after its last reader, as a shipped
 
 Method: each configuration is built once and warmed up; then the timed runs go round-robin over
 the configurations (run 1 of each, run 2 of each, ...), so a machine that slows down or speeds up
-half-way affects them all alike. Every run is one forward pass under `torch.inference_mode()`,
+half-way affects them all alike. With several configurations, each timed run follows an untimed run
+of the same configuration: its weights and buffers are back in the caches, as in a model run over and
+over, rather than left cold by the other configurations' runs (on this project's machine a 20 µs
+network timed right after a 300 ms one took 2–9× its time in use). On the CPU, freed memory stays in the
+process (steady_allocator), so that no run pays page faults for memory the allocator handed back. Every run is one forward pass under `torch.inference_mode()`,
 bracketed by a device synchronisation; the result keeps every run, and reports the median with
 the interquartile range and min–max. Per-layer times (analyze) come from separate runs of the
 graph node by node, merges included, a synchronisation around each node: the layers add up to
@@ -174,6 +178,8 @@ class _Bench:
         self.runtime = runtime
         self.torch = torch = import_torch()
         self.place = choose_device(torch, on)
+        if self.place == "cpu":
+            steady_allocator()
         self.onnxruntime = import_onnxruntime() if runtime == "onnxruntime" else None
         if self.onnxruntime is not None and self.place != "cpu":
             raise UsageError(f"the onnxruntime runtime is timed on the CPU here, not on {self.place}", "add --on cpu",
@@ -247,6 +253,28 @@ class _Bench:
             for name, seconds in stepped.timed(x).items():
                 samples[name].append(seconds)
         return {name: statistics.median(values) for name, values in samples.items()}
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+MMAP_THRESHOLD = 32 * 2**20  # glibc's own upper limit for its adaptive threshold
+
+
+def steady_allocator() -> None:
+    """Keep freed tensors' memory in this process (glibc: every allocation under 32 MiB from the heap, which is never
+    trimmed), as a long-running process's allocator settles: each run then reuses the memory the last one freed. By
+    default glibc maps large tensors afresh and hands them back, and how often depends on what the process freed
+    before: MobileNet V2 took 3,200 page faults and 28% more time per run, or none (benchmarks/latency_accuracy_results.md
+    §13). A no-op where the C library is not glibc."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
 
 
 def runtime_version(bench: _Bench) -> str:
@@ -345,6 +373,8 @@ def measure(configurations: list[tuple[str, Network]], on: str | None = None, ru
         samples: list[list[float]] = [[] for _ in prepared]
         for _ in range(runs):
             for k, (model, x) in enumerate(prepared):
+                if len(prepared) > 1:
+                    bench.once(model, x)
                 samples[k].append(bench.once(model, x))
         layers = [bench.per_layer(network, x, runs) if per_layer else {} for (_, network), (_, x) in zip(configurations, prepared)]
     setup = Setup(bench.place, device_name(torch, bench.place), torch.get_num_threads(), runs, warmup, torch.__version__.split("+")[0], clock,

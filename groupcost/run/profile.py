@@ -4,7 +4,7 @@ A YAML document, versioned by its first key, that says where it was measured (ma
 threads, torch version, date), how noisy the measurements were, the machine's roofline figures,
 and one fitted formula per operation kind (groupcost.run.latency):
 
-    groupcost_latency_profile: 2
+    groupcost_latency_profile: 4
     name: xeon-1t
     machine: {place: cpu, processor: Intel(R) Xeon(R) Processor, cpus: 2}
     runtime: torch-eager
@@ -13,9 +13,11 @@ and one fitted formula per operation kind (groupcost.run.latency):
     created: '2026-12-06'
     noise: 0.031          # median relative spread of a layer's repeated measurements
     roofline: {peak_tflops: 0.17, bandwidth_gbs: 8.1}
-    context: {per_network: 1.2e-05, per_layer: 2.0e-06, scale_fixed: 0.5, scale_conv: 0.9, scale_pointwise: 0.3, scale_other: 0.6, samples: 80, heldout_error: 0.12}
-    formulas:
+    context: {per_network: 1.2e-05, per_layer: -2.0e-06, scale_fixed: 1, scale_conv: 1, scale_pointwise: 1, scale_other: 1, samples: 130, heldout_error: 0.06}
+    formulas:             # fitted on operations timed alone
       conv:grouped: {technique: linear, features: [one, macs, ...], coefficients: [...], samples: 40, heldout_error: 0.08}
+    in_context:           # fitted on layers timed inside networks: these take precedence
+      conv:grouped: {technique: linear, features: [one, macs, ...], coefficients: [...], samples: 700, heldout_error: 0.12}
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from groupcost.run.latency import FEATURES, TECHNIQUES, Formula, LatencyModel
 from groupcost.run.roofline import Device
 
 VERSION_KEY = "groupcost_latency_profile"
-VERSION = 3
-READS = (2, 3)
-"""Version 3 added `context` (groupcost.run.context); a version-2 profile is read without one."""
+VERSION = 4
+READS = (2, 3, 4)
+"""Version 3 added `context` (groupcost.run.context), version 4 `in_context` (formulas fitted on layers timed inside
+networks) and a per-layer context time that may be negative; older profiles are read without what they lack."""
 RUNTIMES = ("torch-eager", "onnxruntime")
 """The runtimes a profile may come from: torch eager (it fuses nothing, so every layer is priced on its own) and
 ONNX Runtime (one intra-op thread per CPU thread asked for; it fuses layers: groupcost.run.fusion)."""
@@ -101,12 +104,15 @@ def to_document(profile: LatencyProfile) -> dict:
         "noise": round(profile.noise, 4),
         "roofline": {"peak_tflops": profile.peak_tflops, "bandwidth_gbs": profile.bandwidth_gbs},
         **({"context": _context_document(profile.model.context)} if profile.model.context is not None else {}),
-        "formulas": {
-            kind: {"technique": f.technique, "features": list(f.features), "coefficients": [float(f"{c:.6g}") for c in f.coefficients],
-                   "samples": f.samples, "heldout_error": round(f.heldout_error, 4) if math.isfinite(f.heldout_error) else None}
-            for kind, f in sorted(profile.model.formulas.items())
-        },
+        "formulas": _formulas_document(profile.model.formulas),
+        **({"in_context": _formulas_document(profile.model.in_context)} if profile.model.in_context else {}),
     }
+
+
+def _formulas_document(formulas: dict[str, Formula]) -> dict:
+    return {kind: {"technique": f.technique, "features": list(f.features), "coefficients": [float(f"{c:.6g}") for c in f.coefficients],
+                   "samples": f.samples, "heldout_error": round(f.heldout_error, 4) if math.isfinite(f.heldout_error) else None}
+            for kind, f in sorted(formulas.items())}
 
 
 def _context_document(context: Context) -> dict:
@@ -157,12 +163,16 @@ def from_document(data: dict, text: str, path: str) -> LatencyProfile:
     if not formulas:
         raise bad("formulas", "latency profile has no formulas", "run groupcost calibrate again")
     context = _context(data["context"], bad) if "context" in data else None
+    in_context = data.get("in_context", {})
+    if not isinstance(in_context, dict):
+        raise bad("in_context", "latency profile: 'in_context' must be a mapping of formulas")
+    in_context = {str(kind): _formula(str(kind), entry, bad) for kind, entry in in_context.items()}
     machine = data.get("machine") if isinstance(data.get("machine"), dict) else {}
     return LatencyProfile(
         name=data["name"], description=str(data.get("description", machine.get("processor", ""))), peak_tflops=float(roofline["peak_tflops"]),
         bandwidth_gbs=float(roofline["bandwidth_gbs"]), source=str(data.get("source", path)), runtime=data["runtime"],
         place=str(machine.get("place", "cpu")), threads=data["threads"], torch=str(data.get("torch", "")), created=str(data.get("created", "")),
-        noise=float(data["noise"]), model=LatencyModel(formulas, context),
+        noise=float(data["noise"]), model=LatencyModel(formulas, context, in_context),
     )
 
 
@@ -171,7 +181,10 @@ def _context(entry, bad) -> Context:
         raise bad("context", "latency profile: 'context' must be a mapping")
     for key in COEFFICIENTS:
         value = entry.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        if key == "per_layer":  # negative where timing each node cost more than the layer's share of the whole run
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise bad("context", f"latency profile: context {key} must be a number, got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
             raise bad("context", f"latency profile: context {key} must be a non-negative number, got {value!r}")
     error = entry.get("heldout_error")
     return Context(float(entry["per_network"]), float(entry["per_layer"]), float(entry["scale_fixed"]), {g: float(entry[f"scale_{g}"]) for g in GROUPS},

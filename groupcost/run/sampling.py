@@ -49,7 +49,8 @@ class Sample:
 @dataclass(frozen=True)
 class Plan:
     """How much to measure: first draws and adaptive rounds per convolution kind, draws per other kind, timed runs,
-    the largest MACs drawn, and random networks timed whole (groupcost.run.context)."""
+    the largest MACs drawn, random chains, model-like networks (groupcost.run.modellike) and small chains of every
+    kind (groupcost.run.context.mixed) timed layer by layer in context."""
 
     conv_first: int
     conv_rounds: int
@@ -58,10 +59,12 @@ class Plan:
     runs: int
     max_macs: int
     chains: int
+    networks: int = 0
+    mixed: int = 0
 
     @classmethod
     def of(cls, quick: bool) -> Plan:
-        return cls(20, 2, 8, 10, 5, 60_000_000, 32) if quick else cls(60, 8, 12, 30, 11, 250_000_000, 80)
+        return cls(20, 2, 8, 10, 5, 60_000_000, 32, 30, 60) if quick else cls(60, 8, 12, 30, 11, 250_000_000, 80, 100, 200)
 
 
 def _conv(rng: random.Random, kind: str, max_macs: int) -> LayerStep | None:

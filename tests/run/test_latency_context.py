@@ -1,6 +1,8 @@
-"""The correction in context and ONNX Runtime's fusions: fitting recovers known coefficients from synthetic data,
-a version-3 profile with a context survives a round trip and prices a network as per network + Σ (per layer +
-scale × formula), and an onnxruntime profile leaves out the layers ONNX Runtime's own optimised model fuses."""
+"""Context and ONNX Runtime's fusions: fitting recovers known coefficients from synthetic data, a version-3 profile
+with a context survives a round trip and prices a network as per network + Σ (per layer + scale × formula), a
+version-4 profile's formulas in context take precedence over those of operations timed alone, the model-like
+networks calibrate draws are valid and within their limits, and an onnxruntime profile leaves out the layers ONNX
+Runtime's own optimised model fuses."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pytest
 
 np = pytest.importorskip("numpy")
 
-from groupcost.run.fit import fit_context
+from groupcost.run.fit import fit_context, fit_overheads
 
 PROFILE = """groupcost_latency_profile: 3
 name: hand
@@ -146,6 +148,68 @@ def test_onnxruntime_missing_is_a_clear_error(tmp_path):
     assert "needs onnxruntime" in done.stderr and "pip install onnxruntime" in done.stderr, done.stderr
 
 
+IN_CONTEXT = """in_context:
+  conv:standard: {technique: linear, features: [one, macs], coefficients: [0.004, 2.0e-9], samples: 30}
+  bn: {technique: linear, features: [one, out_bytes], coefficients: [0.0002, 0], samples: 30}
+"""
+
+
+def test_fit_overheads_recovers_a_per_network_and_a_negative_per_layer_time():
+    layers = [3, 10, 25, 40, 61, 7]
+    wholes = [0.001 * n + 0.01 for n in layers]
+    beyond = [2e-5 - 1.5e-6 * n for n in layers]
+    assert fit_overheads(layers, beyond, wholes) == pytest.approx((2e-5, -1.5e-6), rel=1e-6)
+    assert fit_overheads(layers, [-2e-5 + 1e-6 * n for n in layers], wholes)[0] == 0.0  # never a negative network call
+
+
+def test_formulas_in_context_take_precedence_and_the_rest_keep_the_formulas_timed_alone(tmp_path):
+    """resnet18 on a version-4 profile: its 3×3 convolutions (conv:standard, 17 of them) and batch norms (20) are priced
+    by the formulas in context; the pointwise downsampling convolutions (3) by the `conv` formula timed alone, the rest by
+    the generic one; every layer gets the context's per-layer time, here negative, and the network its per-network time."""
+    import yaml
+
+    from groupcost.run.profile import from_document, to_document, to_yaml
+
+    text = (PROFILE.replace("groupcost_latency_profile: 3", "groupcost_latency_profile: 4")
+            .replace("per_layer: 0.0005, scale_fixed: 1.5, scale_conv: 0.5, scale_pointwise: 2.0, scale_other: 3.0",
+                     "per_layer: -0.0001, scale_fixed: 1, scale_conv: 1, scale_pointwise: 1, scale_other: 1") + IN_CONTEXT)
+    profile = from_document(yaml.safe_load(text), text, "v4.yaml")
+    assert set(profile.model.in_context) == {"conv:standard", "bn"}
+    again = to_yaml(profile)
+    assert to_document(from_document(yaml.safe_load(again), again, "again.yaml")) == to_document(profile)
+    path = tmp_path / "v4.yaml"
+    path.write_text(text, encoding="utf-8")
+    doc = _resnet18(path)
+    kinds = collections.Counter(layer["kind"].split()[0] if layer["type"] in CONVS else layer["type"] for layer in doc["layers"])
+    standard = [layer for layer in doc["layers"] if layer["type"] == "conv"]
+    assert len(standard) == 17 and kinds["bn"] == 20
+    macs = sum(layer["macs"] for layer in standard)
+    others = len(doc["layers"]) - 17 - 20 - 3
+    pointwise_macs = CONV_MACS - macs
+    expected = (0.01 + 17 * 0.004 + 2e-9 * macs + 20 * 0.0002 + 3 * 0.002 + 1e-9 * pointwise_macs + others * 0.001
+                - 0.0001 * len(doc["layers"]))
+    assert doc["roofline"]["latency_s"] == pytest.approx(expected)
+
+
+def test_model_like_networks_cover_every_family_within_their_limits():
+    import random
+
+    from groupcost.graph.analysis import analyze
+    from groupcost.run.latency import kind_of
+    from groupcost.run.modellike import FAMILIES, MAX_ACTIVATIONS, MAX_MACS, networks
+
+    drawn = networks(random.Random(3), 60)
+    assert len(drawn) == 60
+    assert {n.name.rstrip("0123456789") for n in drawn} == set(FAMILIES)
+    kinds = collections.Counter()
+    for network in drawn:
+        rows = analyze(network).rows
+        assert sum(row.macs for row in rows) <= MAX_MACS and max(row.activations for row in rows) <= MAX_ACTIVATIONS
+        kinds.update(kind_of(row) for row in rows)
+    for kind in ("conv:standard", "conv:grouped", "conv:grouped_pointwise", "conv:depthwise", "conv:pointwise", "bn", "add", "se", "shuffle", "maxpool", "fc"):
+        assert kinds[kind] >= 12, (kind, kinds[kind])
+
+
 def test_a_tiny_calibration_end_to_end_writes_a_profile_the_cli_reads(tmp_path):
     """Operations and networks in context really measured (a tiny plan: no timing is asserted), the profile
     written, read back by `analyze --device`, and a network's estimate the sum of its layers and the per-network time."""
@@ -159,14 +223,20 @@ def test_a_tiny_calibration_end_to_end_writes_a_profile_the_cli_reads(tmp_path):
     from groupcost.run.sampling import Plan, collect, formulas
 
     bench = _Bench("cpu", 1)
-    plan = Plan(conv_first=2, conv_rounds=0, conv_per_round=0, other=1, runs=2, max_macs=2_000_000, chains=6)
+    plan = Plan(conv_first=2, conv_rounds=0, conv_per_round=0, other=1, runs=2, max_macs=2_000_000, chains=6, networks=2)
     alone = LatencyModel(formulas(collect(plan, bench)))
     context = calibrate.measure_context(alone, bench, plan, "torch-eager", lambda text: None)
     assert context.samples == 6 and all(value >= 0 for value in (context.per_network, context.per_layer, *context.scales.values()))
-    profile = LatencyProfile(name="tiny", description="test", peak_tflops=0.1, bandwidth_gbs=10.0, source="test", model=LatencyModel(alone.formulas, context))
-    path = tmp_path / "tiny.yaml"
-    path.write_text(to_yaml(profile), encoding="utf-8")
-    doc = json.loads(_cli("analyze", "mobilenet_v1", "--device", str(path), "--format", "json").stdout)
-    layers = sum(layer["latency_s"] for layer in doc["layers"])
-    assert doc["roofline"]["latency_s"] == pytest.approx(layers + context.per_network, rel=1e-4)
-    assert dataclasses.replace(profile, model=alone).network_seconds() == 0.0
+    in_network, in_context = calibrate.measure_in_context(bench, plan, lambda text: None, alone.formulas)
+    assert in_network.samples == 8 and in_network.scales == dict.fromkeys(in_network.scales, 1.0)
+    assert "bn" in in_context and all(f.samples >= calibrate.MIN_IN_CONTEXT for f in in_context.values())
+    for model in (LatencyModel(alone.formulas, context), LatencyModel(alone.formulas, in_network, in_context)):
+        profile = LatencyProfile(name="tiny", description="test", peak_tflops=0.1, bandwidth_gbs=10.0, source="test", model=model)
+        path = tmp_path / "tiny.yaml"
+        path.write_text(to_yaml(profile), encoding="utf-8")
+        done = _cli("analyze", "mobilenet_v1", "--device", str(path), "--format", "json")
+        assert done.returncode == 0, done.stderr
+        doc = json.loads(done.stdout)
+        layers = sum(layer["latency_s"] for layer in doc["layers"])
+        assert doc["roofline"]["latency_s"] == pytest.approx(layers + model.context.per_network, rel=1e-4)
+        assert dataclasses.replace(profile, model=alone).network_seconds() == 0.0

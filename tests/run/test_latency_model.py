@@ -75,7 +75,7 @@ def _row(type_: str, kind: str, groups, in_shape, out_shape, macs: int, params: 
 def test_kinds_and_the_fallback_chain():
     grouped = _row("pwconv", "grouped 1×1", 8, (64, 8, 8), (64, 8, 8), 64 * 8 * 64, 512)
     relu = _row("relu", "relu", None, (64, 8, 8), (64, 8, 8), 0, 0)
-    assert (kind_of(grouped), kind_of(relu)) == ("conv:grouped", "relu")
+    assert (kind_of(grouped), kind_of(relu)) == ("conv:grouped_pointwise", "relu")
     generic = Formula("linear", ELEMENTWISE_FEATURES, (1e-6, 1e-9, 0.0, 0.0, 0.0), 10, 0.1)
     conv = Formula("linear", CONV_FEATURES, (2e-6, 1e-10, 0, 0, 0, 0, 0, 0), 10, 0.1)
     model = LatencyModel({"conv": conv, "generic": generic})
