@@ -191,6 +191,16 @@ def test_formulas_in_context_take_precedence_and_the_rest_keep_the_formulas_time
     assert doc["roofline"]["latency_s"] == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("entry, message", [("[1, 2]", "'in_context' must be a mapping of formulas"),
+                                            ("{bn: {technique: cubic, features: [one], coefficients: [1]}}", "formula 'bn' has technique 'cubic'")])
+def test_a_bad_in_context_section_is_one_located_error(tmp_path, entry, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(PROFILE.replace("groupcost_latency_profile: 3", "groupcost_latency_profile: 4") + f"in_context: {entry}\n", encoding="utf-8")
+    done = _cli("analyze", "resnet18", "--device", str(path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr and message in done.stderr, done.stderr
+    assert done.stderr.startswith(f"{path}:") and ": error: latency profile:" in done.stderr, done.stderr
+
+
 def test_model_like_networks_cover_every_family_within_their_limits():
     import random
 
