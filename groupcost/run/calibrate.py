@@ -80,6 +80,7 @@ def latency_profile(on: str | None = None, threads: int | None = 1, quick: bool 
     bench = _Bench(on, threads, clock, runtime)
     torch, place = bench.torch, bench.place
     plan = Plan.of(quick)
+    reference = reference_seconds(on, threads, clock, runtime, plan.runs)
     samples = collect(plan, bench, progress=progress)
     alone = LatencyModel(formulas(samples))
     if runtime == "onnxruntime":
@@ -87,6 +88,7 @@ def latency_profile(on: str | None = None, threads: int | None = 1, quick: bool 
     else:
         context, in_context = measure_in_context(bench, plan, progress, alone.formulas)
         model = LatencyModel(alone.formulas, context, in_context)
+    reference = min(reference, reference_seconds(on, threads, clock, runtime, plan.runs))
     threads_used = torch.get_num_threads()
     default_name = f"{place}-{threads_used}t" + ("-ort" if runtime == "onnxruntime" else "")
     versions = f"torch {torch.__version__.split('+')[0]}" + (f", {runtime_version(bench)}" if runtime == "onnxruntime" else "")
@@ -95,8 +97,20 @@ def latency_profile(on: str | None = None, threads: int | None = 1, quick: bool 
         bandwidth_gbs=roofline.bandwidth_gbs,
         source=f"groupcost calibrate{' --quick' if quick else ''}: {len(samples)} operations and {model.context.samples} networks measured, {versions}",
         runtime=runtime, place=place, threads=threads_used, torch=torch.__version__.split("+")[0], created=time.strftime("%Y-%m-%d"),
-        noise=statistics.median(s.spread for s in samples), model=model,
+        noise=statistics.median(s.spread for s in samples), model=model, reference_seconds=reference,
     )
+
+
+def reference_seconds(on: str | None, threads: int | None, clock: str, runtime: str, runs: int) -> float:
+    """The lower median of the reference network's runs (groupcost.run.check.REFERENCE): timed at the start and end of
+    `calibrate` (the profile keeps the faster) and by `calibrate --check`, so that a check says how far the machine's
+    speed has moved since the profile was made."""
+    import groupcost
+    from groupcost.run.check import REFERENCE
+    from groupcost.run.measure import measure
+
+    session = measure([(REFERENCE, groupcost.load(REFERENCE))], on, runs, threads, clock=clock, runtime=runtime)
+    return statistics.median_low(session.results[0].total.runs)
 
 
 def measure_context(alone: LatencyModel, bench, plan, runtime: str, progress: Callable[[str], None]) -> Context:

@@ -11,6 +11,9 @@ from groupcost.graph.network import Network
 from groupcost.run.measure import Session, measure
 from groupcost.run.roofline import Device, report_seconds
 
+REFERENCE = "mobilenet_v2"
+"""The network `calibrate` times at its start and end, and `--check` again: how far the machine's speed has moved."""
+
 
 @dataclass(frozen=True)
 class Checked:
@@ -31,6 +34,12 @@ class CheckReport:
     device: Device
     session: Session
     models: tuple[Checked, ...]
+    reference: tuple[float, float] | None = None
+    """The profile's reference network (groupcost.run.calibrate.REFERENCE): its time when the profile was made, and now."""
+
+    def drift(self) -> float | None:
+        """How much slower (+) or faster (−) the machine ran the reference now than when the profile was made."""
+        return self.reference[1] / self.reference[0] - 1 if self.reference else None
 
     def within(self, tolerance: float) -> float:
         """The share of models predicted within ±tolerance of their measured time."""
@@ -45,10 +54,15 @@ class CheckReport:
 
 def check(models: list[tuple[str, Network]], device: Device, on: str | None, runs: int, threads: int | None, clock: str = "wall") -> CheckReport:
     """Measure every model (runs interleaved, in the runtime the profile was calibrated in) and compare each with the device's prediction."""
-    session = measure(models, on, runs, threads, clock=clock, runtime=getattr(device, "runtime", "torch-eager"))
+    from groupcost.run.calibrate import reference_seconds
+
+    runtime = getattr(device, "runtime", "torch-eager")
+    session = measure(models, on, runs, threads, clock=clock, runtime=runtime)
     checked = tuple(Checked(label, report_seconds(analyze(network), device), statistics.median_low(result.total.runs))
                     for (label, network), result in zip(models, session.results))
-    return CheckReport(device, session, checked)
+    made = getattr(device, "reference_seconds", 0.0)
+    reference = (made, reference_seconds(on, threads, clock, runtime, runs)) if made > 0 else None
+    return CheckReport(device, session, checked, reference)
 
 
 def to_text(report: CheckReport) -> str:
@@ -59,6 +73,12 @@ def to_text(report: CheckReport) -> str:
     median, tenth, worst = report.quantiles()
     lines += ["", (f"{report.within(0.10):.0%} of {len(report.models)} models within ±10%, {report.within(0.20):.0%} within ±20%; "
                    f"|error| median {median:.1%}, 90th percentile {tenth:.1%}, largest {worst:.1%}")]
+    drift = report.drift()
+    if drift is not None:
+        made, now = report.reference
+        lines.append(f"reference ({REFERENCE}): {now * 1e3:.2f} ms now, {made * 1e3:.2f} ms when the profile was made ({drift:+.0%}); "
+                     + ("the machine runs as it did then" if abs(drift) <= 0.05 else
+                        f"the machine runs {'slower' if drift > 0 else 'faster'} than then, and every prediction is off by about as much"))
     return "\n".join(lines) + "\n"
 
 
@@ -71,4 +91,6 @@ def to_dict(report: CheckReport) -> dict:
         "models": [{"label": m.label, "predicted_seconds": m.predicted, "measured_seconds": m.measured, "error": m.error} for m in report.models],
         "within_10": report.within(0.10), "within_20": report.within(0.20),
         "error_median": median, "error_p90": tenth, "error_max": worst,
+        **({"reference": {"model": REFERENCE, "calibrated_seconds": report.reference[0], "measured_seconds": report.reference[1]}}
+           if report.reference else {}),
     }

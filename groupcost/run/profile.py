@@ -12,6 +12,7 @@ and one fitted formula per operation kind (groupcost.run.latency):
     torch: 2.13.0
     created: '2026-12-06'
     noise: 0.031          # median relative spread of a layer's repeated measurements
+    reference_seconds: 0.0195   # mobilenet_v2 when the profile was made (calibrate --check times it again)
     roofline: {peak_tflops: 0.17, bandwidth_gbs: 8.1}
     context: {per_network: 1.2e-05, per_layer: -2.0e-06, scale_fixed: 1, scale_conv: 1, scale_pointwise: 1, scale_other: 1, samples: 130, heldout_error: 0.06}
     formulas:             # fitted on operations timed alone
@@ -52,6 +53,8 @@ class LatencyProfile(Device):
     created: str = ""
     noise: float = 0.0
     model: LatencyModel = field(default_factory=lambda: LatencyModel({}))
+    reference_seconds: float = 0.0
+    """The reference network's time when the profile was made (groupcost.run.check.REFERENCE; 0: not recorded)."""
 
     def label(self) -> str:
         threads = f", {self.threads} thread{'s' if self.threads != 1 else ''}" if self.place == "cpu" else ""
@@ -102,6 +105,7 @@ def to_document(profile: LatencyProfile) -> dict:
         "torch": profile.torch,
         "created": profile.created,
         "noise": round(profile.noise, 4),
+        **({"reference_seconds": float(f"{profile.reference_seconds:.6g}")} if profile.reference_seconds > 0 else {}),
         "roofline": {"peak_tflops": profile.peak_tflops, "bandwidth_gbs": profile.bandwidth_gbs},
         **({"context": _context_document(profile.model.context)} if profile.model.context is not None else {}),
         "formulas": _formulas_document(profile.model.formulas),
@@ -167,12 +171,15 @@ def from_document(data: dict, text: str, path: str) -> LatencyProfile:
     if not isinstance(in_context, dict):
         raise bad("in_context", "latency profile: 'in_context' must be a mapping of formulas")
     in_context = {str(kind): _formula(str(kind), entry, bad) for kind, entry in in_context.items()}
+    reference = data.get("reference_seconds", 0.0)
+    if isinstance(reference, bool) or not isinstance(reference, (int, float)) or not 0 <= reference < math.inf:
+        raise bad("reference_seconds", f"latency profile: reference_seconds must be a positive number, got {reference!r}")
     machine = data.get("machine") if isinstance(data.get("machine"), dict) else {}
     return LatencyProfile(
         name=data["name"], description=str(data.get("description", machine.get("processor", ""))), peak_tflops=float(roofline["peak_tflops"]),
         bandwidth_gbs=float(roofline["bandwidth_gbs"]), source=str(data.get("source", path)), runtime=data["runtime"],
         place=str(machine.get("place", "cpu")), threads=data["threads"], torch=str(data.get("torch", "")), created=str(data.get("created", "")),
-        noise=float(data["noise"]), model=LatencyModel(formulas, context, in_context),
+        noise=float(data["noise"]), model=LatencyModel(formulas, context, in_context), reference_seconds=float(reference),
     )
 
 

@@ -201,6 +201,30 @@ def test_a_bad_in_context_section_is_one_located_error(tmp_path, entry, message)
     assert done.stderr.startswith(f"{path}:") and ": error: latency profile:" in done.stderr, done.stderr
 
 
+def test_check_says_how_far_the_machine_moved_since_the_profile_was_made(tmp_path):
+    """The profile's reference time (here 1 s, far slower than MobileNet V2 runs anywhere) against the reference timed
+    again by `calibrate --check`: the machine runs faster than then, in the text and in the JSON."""
+    pytest.importorskip("torch")
+    import yaml
+
+    from groupcost.run.profile import from_document, to_document
+
+    text = PROFILE.replace("groupcost_latency_profile: 3", "groupcost_latency_profile: 4") + "reference_seconds: 1.0\n"
+    assert to_document(from_document(yaml.safe_load(text), text, "ref.yaml"))["reference_seconds"] == 1.0
+    path = tmp_path / "ref.yaml"
+    path.write_text(text, encoding="utf-8")
+    done = _cli("calibrate", "--check", "mobilenet_v1", "--device", str(path), "--runs", "2")
+    assert done.returncode == 0, done.stderr
+    assert "reference (mobilenet_v2):" in done.stdout and "1000.00 ms when the profile was made" in done.stdout
+    assert "the machine runs faster than then" in done.stdout, done.stdout
+    done = _cli("calibrate", "--check", "mobilenet_v1", "--device", str(path), "--runs", "2", "--json")
+    reference = json.loads(done.stdout)["reference"]
+    assert reference["model"] == "mobilenet_v2" and reference["calibrated_seconds"] == 1.0 and 0 < reference["measured_seconds"] < 1.0
+    path.write_text(text.replace("reference_seconds: 1.0", "reference_seconds: -1"), encoding="utf-8")
+    done = _cli("analyze", "resnet18", "--device", str(path))
+    assert done.returncode == 2 and done.stderr.startswith(f"{path}:{len(PROFILE.splitlines()) + 1}:1: error: latency profile: reference_seconds")
+
+
 def test_model_like_networks_cover_every_family_within_their_limits():
     import random
 
