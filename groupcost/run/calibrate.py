@@ -21,7 +21,7 @@ from pathlib import Path
 from groupcost.graph.network import Network
 from groupcost.run.context import GROUPS, Context
 from groupcost.run.latency import Formula, LatencyModel
-from groupcost.run.measure import _Bench, device_name, runtime_version
+from groupcost.run.measure import _Bench, device_name, reference_seconds, runtime_version
 from groupcost.run.profile import LatencyProfile
 from groupcost.run.roofline import Device
 from groupcost.run.sampling import Sample
@@ -101,17 +101,6 @@ def latency_profile(on: str | None = None, threads: int | None = 1, quick: bool 
     )
 
 
-def reference_seconds(on: str | None, threads: int | None, clock: str, runtime: str, runs: int) -> float:
-    """The lower median of the reference network's runs (groupcost.run.check.REFERENCE): timed at the start and end of
-    `calibrate` (the profile keeps the faster) and by `calibrate --check`, so that a check says how far the machine's
-    speed has moved since the profile was made."""
-    import groupcost
-    from groupcost.run.check import REFERENCE
-    from groupcost.run.measure import measure
-
-    session = measure([(REFERENCE, groupcost.load(REFERENCE))], on, runs, threads, clock=clock, runtime=runtime)
-    return statistics.median_low(session.results[0].total.runs)
-
 
 def measure_context(alone: LatencyModel, bench, plan, runtime: str, progress: Callable[[str], None]) -> Context:
     """Random networks (groupcost.run.context) timed whole and the correction in context fitted to them (ONNX Runtime:
@@ -146,7 +135,7 @@ MIN_IN_CONTEXT = 12
 class Timed:
     """One network timed in context: each layer's sample (lower median of its node-by-node runs) and the whole's time."""
 
-    layers: list[Sample]
+    layers: tuple[Sample, ...]
     whole: float
 
 
@@ -178,7 +167,7 @@ def time_in_context(network: Network, bench, runs: int) -> Timed | None:
         if low > 0 and node.name in rows:
             quartiles = statistics.quantiles(times, n=4, method="inclusive") if len(times) > 1 else [low, low, low]
             layers.append(Sample(node, rows[node.name], low, (quartiles[2] - quartiles[0]) / low))
-    return Timed(layers, statistics.median_low(wholes))
+    return Timed(tuple(layers), statistics.median_low(wholes))
 
 
 def measure_in_context(bench, plan, progress: Callable[[str], None], alone: dict[str, Formula]) -> tuple[Context, dict[str, Formula]]:

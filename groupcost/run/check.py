@@ -8,11 +8,8 @@ from dataclasses import dataclass
 
 from groupcost.graph.analysis import analyze
 from groupcost.graph.network import Network
-from groupcost.run.measure import Session, measure
+from groupcost.run.measure import REFERENCE, Session, measure, reference_seconds
 from groupcost.run.roofline import Device, report_seconds
-
-REFERENCE = "mobilenet_v2"
-"""The network `calibrate` times at its start and end, and `--check` again: how far the machine's speed has moved."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +32,7 @@ class CheckReport:
     session: Session
     models: tuple[Checked, ...]
     reference: tuple[float, float] | None = None
-    """The profile's reference network (groupcost.run.calibrate.REFERENCE): its time when the profile was made, and now."""
+    """The profile's reference network (groupcost.run.measure.REFERENCE): its time when the profile was made, and now."""
 
     def drift(self) -> float | None:
         """How much slower (+) or faster (−) the machine ran the reference now than when the profile was made."""
@@ -54,8 +51,6 @@ class CheckReport:
 
 def check(models: list[tuple[str, Network]], device: Device, on: str | None, runs: int, threads: int | None, clock: str = "wall") -> CheckReport:
     """Measure every model (runs interleaved, in the runtime the profile was calibrated in) and compare each with the device's prediction."""
-    from groupcost.run.calibrate import reference_seconds
-
     runtime = getattr(device, "runtime", "torch-eager")
     session = measure(models, on, runs, threads, clock=clock, runtime=runtime)
     checked = tuple(Checked(label, report_seconds(analyze(network), device), statistics.median_low(result.total.runs))

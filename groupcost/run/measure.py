@@ -381,3 +381,16 @@ def measure(configurations: list[tuple[str, Network]], on: str | None = None, ru
                   runtime_version(bench))
     results = tuple(Measurement(label, Timing(tuple(s)), lay) for (label, _), s, lay in zip(configurations, samples, layers))
     return Session(setup, results)
+
+
+REFERENCE = "mobilenet_v2"
+"""The network `calibrate` times at its start and end, and `calibrate --check` again: how far the machine's speed has moved."""
+
+
+def reference_seconds(on: str | None, threads: int | None, clock: str, runtime: str, runs: int) -> float:
+    """The lower median of the reference network's runs: timed at the start and end of `calibrate` (the profile keeps
+    the faster) and by `calibrate --check`, so that a check says how far the machine's speed has moved since."""
+    from groupcost.sources import load
+
+    session = measure([(REFERENCE, load(REFERENCE))], on, runs, threads, clock=clock, runtime=runtime)
+    return statistics.median_low(session.results[0].total.runs)

@@ -54,7 +54,7 @@ class LatencyProfile(Device):
     noise: float = 0.0
     model: LatencyModel = field(default_factory=lambda: LatencyModel({}))
     reference_seconds: float = 0.0
-    """The reference network's time when the profile was made (groupcost.run.check.REFERENCE; 0: not recorded)."""
+    """The reference network's time when the profile was made (groupcost.run.measure.REFERENCE; 0: not recorded)."""
 
     def label(self) -> str:
         threads = f", {self.threads} thread{'s' if self.threads != 1 else ''}" if self.place == "cpu" else ""
