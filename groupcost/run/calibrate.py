@@ -24,7 +24,7 @@ from groupcost.run.latency import Formula, LatencyModel
 from groupcost.run.measure import _Bench, device_name, reference_seconds, runtime_version
 from groupcost.run.profile import LatencyProfile
 from groupcost.run.roofline import Device
-from groupcost.run.sampling import Sample
+from groupcost.run.sampling import Sample, low_and_spread
 
 
 def calibrate(on: str | None = None, threads: int | None = None, quick: bool = False) -> Device:
@@ -160,14 +160,9 @@ def time_in_context(network: Network, bench, runs: int) -> Timed | None:
     except Exception:  # noqa: BLE001 -- a network torch cannot build here is skipped, not fatal
         return None
     rows = {row.name: row for row in analyze(network).rows}
-    layers = []
-    for node in network.nodes:
-        times = per_node[node.name]
-        low = statistics.median_low(times)
-        if low > 0 and node.name in rows:
-            quartiles = statistics.quantiles(times, n=4, method="inclusive") if len(times) > 1 else [low, low, low]
-            layers.append(Sample(node, rows[node.name], low, (quartiles[2] - quartiles[0]) / low))
-    return Timed(tuple(layers), statistics.median_low(wholes))
+    timed = ((node, *low_and_spread(per_node[node.name])) for node in network.nodes if node.name in rows)
+    layers = tuple(Sample(node, rows[node.name], low, spread) for node, low, spread in timed if low > 0)
+    return Timed(layers, statistics.median_low(wholes))
 
 
 def measure_in_context(bench, plan, progress: Callable[[str], None], alone: dict[str, Formula]) -> tuple[Context, dict[str, Formula]]:

@@ -12,11 +12,11 @@ half-way affects them all alike. With several configurations, each timed run fol
 of the same configuration: its weights and buffers are back in the caches, as in a model run over and
 over, rather than left cold by the other configurations' runs (on this project's machine a 20 µs
 network timed right after a 300 ms one took 2–9× its time in use). On the CPU, freed memory stays in the
-process (steady_allocator), so that no run pays page faults for memory the allocator handed back. Every run is one forward pass under `torch.inference_mode()`,
-bracketed by a device synchronisation; the result keeps every run, and reports the median with
-the interquartile range and min–max. Per-layer times (analyze) come from separate runs of the
-graph node by node, merges included, a synchronisation around each node: the layers add up to
-the whole (a little more than the total, which is timed without them).
+process (steady_allocator), so that no run pays page faults for memory the allocator handed back. Every
+run is one forward pass under `torch.inference_mode()`, bracketed by a device synchronisation; the
+result keeps every run, and reports the median with the interquartile range and min–max. Per-layer
+times (analyze) come from separate runs of the graph node by node, merges included, a synchronisation
+around each node: the layers add up to the whole (a little more than the total, which is timed without them).
 """
 
 from __future__ import annotations

@@ -227,15 +227,14 @@ def _time_chunk(steps: list[Step | Network], runs: int, bench) -> list[tuple[flo
             for k, entry in enumerate(prepared):
                 if entry is not None:
                     runs_of[k].append(bench.once(*entry))
-    result: list[tuple[float, float] | None] = []
-    for times in runs_of:
-        if not times:
-            result.append(None)
-            continue
-        low = statistics.median_low(times)
-        quartiles = statistics.quantiles(times, n=4, method="inclusive") if len(times) > 1 else [low, low, low]
-        result.append((low, (quartiles[2] - quartiles[0]) / low if low > 0 else 0.0))
-    return result
+    return [low_and_spread(times) if times else None for times in runs_of]
+
+
+def low_and_spread(times: list[float]) -> tuple[float, float]:
+    """The lower median of one operation's runs and their relative interquartile spread (0 for a single run)."""
+    low = statistics.median_low(times)
+    quartiles = statistics.quantiles(times, n=4, method="inclusive") if len(times) > 1 else [low, low, low]
+    return low, (quartiles[2] - quartiles[0]) / low if low > 0 else 0.0
 
 
 def harness_seconds(bench, runs: int) -> float:
