@@ -276,3 +276,17 @@ def dense_head(kind: str = "fcos", trained: bool = True) -> DenseHead:
             for parameter in model.parameters():
                 parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.1)
     return model
+
+
+class ChannelAssignments(nn.Module):
+    """Slice assignments alone, no parameters (so that groupcost's NumPy kernels must give its very output):
+    every third channel of the flattened map from 2 through a sigmoid, from 0 doubled plus one, and a run of
+    three channels less a half, in place."""
+
+    def forward(self, x):
+        y = x.flatten(2).clone()
+        y[:, 2::3] = y[:, 2::3].sigmoid()
+        y[:, 0::3] = y[:, 0::3] * 2.0 + 1.0
+        y[:, 3:6] = y[:, 3:6] - 0.5
+        return y
+

@@ -42,9 +42,9 @@ def constant_operation(imp: Importer, i: int, node, kind: str, inputs: list):
         return None
     view = isinstance(x, ChannelsLast)
     act = x.x if view else x
-    if act.channels is not None:
-        raise Unsupported(f"{kind} of a constant and a channel range")
     dims = tuple(c.dims)
+    if act.channels is not None and (view or math.prod(dims) != 1):  # a number: x[:, a:b] - 0.5 (a slice assignment's new values)
+        raise Unsupported(f"{kind} of a constant and a channel range")
     rank = len(act.shape) + 1
     if len(dims) > rank:
         raise Unsupported(f"{kind} of N×{format_shape(act.shape)} and a constant of {list(dims)} (broadcasting)")
@@ -162,10 +162,11 @@ def _refuse_folded(imp: Importer, kind: str, name: str, dims: tuple[int, ...]) -
     """An initializer the exporter computed (TorchScript's constant folding: `onnx::Add_12`; the torch.export
     optimiser's: `val_3`, `index`, `unsqueeze`) may hold parameters folded in: a relative position bias
     gathered from its table, a learned embedding viewed, a bias reshaped. Its elements are not the parameters'
-    count, and a fixed table looks the same, so it is refused unless its values are a grid of whole numbers
-    that no learned table holds (an index or coordinate grid built from arange, never all equal)."""
+    count, and a fixed table looks the same, so it is refused unless its values are a grid of whole or half numbers
+    that no learned table holds (an index or coordinate grid built from arange, a detection head's cell centres
+    k + 0.5; never all equal)."""
     values = tensor_values(imp.initializers[name], imp.folder, GRID)  # a detection head's stride per cell: 8,400 at 640 × 640
-    if values is not None and len(set(values)) > 1 and all(float(v).is_integer() for v in values):
+    if values is not None and len(set(values)) > 1 and all(float(2 * v).is_integer() for v in values):
         return
     raise Unsupported(f"{kind} of {list(dims)} values the exporter computed ('{name}'), which may hold a parameter folded in "
                       "(a relative position bias, a learned embedding): export with do_constant_folding=False (TorchScript) "

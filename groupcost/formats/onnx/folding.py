@@ -96,6 +96,8 @@ def elementwise(values: list[Const], op) -> Const:
 
 def _range(imp: Importer, i: int, node, inputs: list) -> Const:
     start, limit, delta = (imp.const(v, node, what).values[0] for v, what in zip(inputs, ("its start", "its limit", "its delta")))
+    if (start, limit, delta) == (0, BATCH, 1):  # arange(B), every sample's index (a slice assignment's): read at the file's batch, as an Expand to B is
+        limit = imp.batch
     if any(symbolic(v) for v in (start, limit, delta)) or not delta:
         raise Unsupported("a range whose bounds depend on the batch or are unknown")
     n = max(0, math.ceil((limit - start) / delta))

@@ -67,7 +67,7 @@ def _batch_moved(imp: Importer, node, value) -> BatchMoved | None:
         return None
     readers = imp.consumers.get(node.output[0], [])
     taken_apart = all(k >= 0 and (imp.order[k].op_type in ("Split", "Gather") and attributes(imp.order[k]).get("axis", 0) == 0
-                                  or imp.order[k].op_type == "Slice") for k in readers)  # a Slice's axes are checked as it is read
+                                  or imp.order[k].op_type in ("Slice", "ScatterND")) for k in readers)  # a Slice's axes are checked as it is read
     return BatchMoved(value, perm) if readers and taken_apart else None
 
 

@@ -20,6 +20,7 @@ from groupcost.formats.onnx.patches import PATCHES, gather_blocks
 from groupcost.formats.onnx.patterns import recognise_local_response_norms, recognise_multihead_attention
 from groupcost.formats.onnx.positions import recognise_projected_encodings
 from groupcost.formats.onnx.resized import resized_tables
+from groupcost.formats.onnx.scatter import SCATTERS, moved_back
 from groupcost.formats.onnx.stacked import recognise_stacked_sums, stacked_sum
 from groupcost.formats.onnx.stored import joining_anchors
 from groupcost.formats.onnx.tables import tables_and_weights
@@ -35,13 +36,14 @@ HANDLERS: dict[str, Handler] = {
     "ReduceSum": stacked_sum(BASE["ReduceSum"]),
     "LayerNormalization": layernorm_tokens(BASE["LayerNormalization"]),
     # q, k, v stacked ahead of the batch (`permute(2, 0, ...)` then unbind), read where the stacked axis is taken apart
-    "Transpose": moving_transpose(BASE["Transpose"]),
+    "Transpose": moved_back(moving_transpose(BASE["Transpose"])),
     "Split": split_moved(split_last_axis(BASE["Split"])),
     "Concat": empty_left_out(joining_anchors(class_tokens(concat_last_axis(BASE["Concat"])))),
     "Expand": expanded_weight(BASE["Expand"]),
     "Gather": overlapping_windows(gather_blocks(gather_moved(BASE["Gather"]))),
     **PATCHES,
     **EINSUMS,
+    **SCATTERS,
     "Reshape": regrouped_tokens(BASE["Reshape"]),
     "Slice": slice_moved(slice_positions(BASE["Slice"])),
 }
