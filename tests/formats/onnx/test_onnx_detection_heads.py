@@ -242,6 +242,10 @@ def test_in_place_keypoint_decoding_reads_exactly(how, dynamic_batch, tmp_path):
     assert kinds.count("shuffle") == 3 and kinds.count("concat") == 3
 
 
+def test_in_place_keypoint_decoding_reads_from_its_torch_factory():
+    check_factory("torch:torch_heads:InPlaceKeypointHead", {}, InPlaceKeypointHead().eval(), INPUT)
+
+
 @pytest.mark.parametrize("how, dynamic_batch", _slice_assignment_exports())
 def test_slice_assignments_compute_what_pytorch_computes(how, dynamic_batch, tmp_path):
     """A module of slice assignments alone, read from each exporter's file and run by groupcost's NumPy kernels,
