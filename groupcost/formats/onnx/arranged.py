@@ -2,6 +2,9 @@
 MobileViT's unfolding of a feature map into patches, `reshape(B * C * n_h, p_h, n_w, p_w)`, transposes,
 `reshape(B * P, N, C)`, and its folding back.
 
+torch.export's `as_strided` of a map (a classifier head's, EdgeNeXt's with a fixed batch) is a Reshape to one dim and
+a Gather along it by the positions in order: read as a Reshape of the run to the index's dims.
+
 Such a run is read lazily, as factors of N×x put in another order (an `Arranged` value), and made layers
 once something else reads it: a `reshape` of x to its factors, one `permute`, a `reshape` to the result.
 A result whose leading dim is the batch merged with other factors, (N·S)×L…×C, is S sequences of L
@@ -14,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from groupcost.formats.onnx.values import BATCH, Act, Arranged, BatchTimes, Sequences, Unsupported
+from groupcost.formats.onnx.values import BATCH, Act, Arranged, BatchTimes, Const, Sequences, Unsupported, attributes
 from groupcost.ops import LAYER_TYPES, Layer, format_shape
 
 MakeLayer = Callable[[str, Layer, Act], Act]
@@ -149,3 +152,21 @@ def made(view: Arranged, make: MakeLayer) -> Act | Sequences:
     if dims != y.shape:
         y = make("reshape", LAYER_TYPES["reshape"](shape=dims), y)
     return Sequences(y) if merged else y
+
+
+def gather_in_order(read):
+    """The engine's reader of merged tensors `read`, and before it (a run is made layers before any handler reads it)
+    a Gather along the first dim of a run by a constant index that takes every element in order (`as_strided` to a
+    shape of the same size): the run reshaped to the index's dims."""
+
+    def handle(imp, i: int, node, inputs: list):
+        view, index = (inputs + [None, None])[:2]
+        if node.op_type != "Gather" or not isinstance(view, Arranged) or len(segments(view)) != 1 or attributes(node).get("axis", 0) != 0 \
+                or not isinstance(index, Const) or index.values is None:
+            return read(imp, i, node, inputs)
+        total = imp.batch * math.prod(view.x.shape)
+        if list(index.values) != list(range(total)) or not index.dims or index.dims[0] != imp.batch:
+            raise Unsupported("a gather of a tensor the batch is merged into, other than of every element in order")
+        return [reshaped(view, (BATCH, *index.dims[1:]), imp.batch)], inputs
+
+    return handle

@@ -5,6 +5,7 @@ checks over the whole graph once every node is read. A new reading is registered
 from __future__ import annotations
 
 from groupcost.formats.onnx.adaptive import recognise_adaptive_pools
+from groupcost.formats.onnx.arranged import gather_in_order
 from groupcost.formats.onnx.classtoken import class_tokens, expanded_weight
 from groupcost.formats.onnx.decomposed import (recognise_gelus, recognise_group_norms, recognise_response_norms, recognise_tanh_gelus,
                                                recognise_written_layer_norms)
@@ -54,5 +55,5 @@ OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_
                                                                    recognise_written_layer_norms, recognise_box_decodings, recognise_projected_encodings,
                                                                    recognise_adaptive_pools, recognise_weighted_fusions,
                                                                    recognise_stacked_sums),
-                      resized_tables(tables_and_weights), tiled_size_one(read_merged), finishers=(check_weight_slices, drop_unread_views))
+                      resized_tables(tables_and_weights), gather_in_order(tiled_size_one(read_merged)), finishers=(check_weight_slices, drop_unread_views))
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

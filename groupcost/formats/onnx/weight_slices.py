@@ -6,23 +6,30 @@ high- and low-frequency feature maps with its blocks: `weight[:h_out, :h_in]` hi
 each `Conv`; each conv counts its block's parameters, and PyTorch counts the weight once. The blocks read
 must therefore cover the weight exactly once: blocks that overlap, or leave part of the weight unread, are
 refused by name (counting each block would count a parameter twice, or miss one). A strided slice of a weight
-is refused as well.
+is refused as well, but for a grid the exporter computed whose strided parts go to Sin and Cos alone (torch.export's
+folded `pos / dim_t` of a Fourier encoding with a fixed batch, EdgeNeXt's): a constant, its values unread.
 """
 
 from __future__ import annotations
 
 from groupcost.formats.onnx.importer import Importer
-from groupcost.formats.onnx.values import OnnxError, Unsupported, Weight
+from groupcost.formats.onnx.constants import MADE_BY_EXPORTER
+from groupcost.formats.onnx.values import Const, OnnxError, Unsupported, Weight
 
 Box = tuple[tuple[int, int], ...]
 
 
-def sliced_weight(imp: Importer, node, weight: Weight, inputs: list) -> Weight:
+def sliced_weight(imp: Importer, node, weight: Weight, inputs: list) -> Weight | Const:
     """The block of `weight` a Slice takes (step 1 along each axis), recorded for `check_weight_slices`."""
     if weight.standardised is not None:
         raise Unsupported(f"a slice of the standardised weight '{weight.name}'")
     starts, ends, axes, steps = imp.slice_bounds(node, inputs)
     rank = len(weight.dims)
+    if any(step != 1 for step in steps) and _sines_of_a_grid(imp, node, weight):
+        dims = list(weight.dims)
+        for start, stop, axis, step in zip(starts, ends, axes, steps):
+            dims[axis % rank] = len(range(dims[axis % rank])[start:stop:step])
+        return Const(None, tuple(dims))
     box = list(weight.box or ((0, d) for d in weight.dims))
     for start, stop, axis, step in zip(starts, ends, axes, steps):
         if not all(isinstance(v, int) for v in (start, stop, axis, step)) or not -rank <= axis < rank:
@@ -35,6 +42,13 @@ def sliced_weight(imp: Importer, node, weight: Weight, inputs: list) -> Weight:
     box = tuple(box)
     imp.weight_slices[node.output[0]] = (weight.name, box)
     return Weight(weight.name, tuple(stop - start for start, stop in box), box=box)
+
+
+def _sines_of_a_grid(imp: Importer, node, weight: Weight) -> bool:
+    """Whether `weight` is a constant the exporter computed (not a parameter's name) and the Slice's readers are
+    Sin and Cos alone: a Fourier encoding's grid, no parameter in it."""
+    readers = imp.consumers.get(node.output[0], [])
+    return bool(MADE_BY_EXPORTER.fullmatch(weight.name)) and bool(readers) and all(k >= 0 and imp.order[k].op_type in ("Sin", "Cos") for k in readers)
 
 
 def check_weight_slices(imp: Importer) -> None:

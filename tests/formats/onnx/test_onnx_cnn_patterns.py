@@ -44,6 +44,36 @@ def test_every_cnn_pattern_reads_from_its_torch_factory(kind):
     check_factory("torch:torch_cnn_patterns:cnn_pattern", {"kind": kind}, cnn_pattern(kind), CNN_PATTERNS[kind][1], FOLDED_OR_NOT)
 
 
+class _RestridedHead(torch.nn.Module):
+    """A classifier head that restrides its pooled map (`torch.as_strided` to its own shape, as a library's head ends
+    up doing), then a layer norm over its channels moved last and a linear: torch.export writes the restriding as a
+    Reshape to one dim and a Gather of every element in order."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 16, 3, 2, 1)
+        self.norm = torch.nn.LayerNorm(16)
+        self.fc = torch.nn.Linear(16, 10)
+
+    def forward(self, x):
+        y = self.conv(x).mean((2, 3), keepdim=True)
+        n, c = y.shape[:2]
+        y = torch.as_strided(y, (n, c, 1, 1), (c, 1, 1, 1))
+        return self.fc(self.norm(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2).flatten(1))
+
+
+@pytest.mark.skipif("dynamo" not in EXPORTERS, reason="torch.export needs onnxscript")
+@pytest.mark.parametrize("dynamic_batch", [True, False])
+def test_a_restrided_map_reads_exactly(dynamic_batch, tmp_path):
+    """torch.export's Gather takes the 16 values of a map reshaped to one dim in order (its index a constant, or
+    with a symbolic batch built from a range over it): the map reshaped (it was refused as the batch merged into
+    a 1-dim tensor).
+    (TorchScript writes an explicit `as_strided` with NonZero, refused by name; the library heads that restride
+    do so in torch.export's decomposition alone.)"""
+    torch.manual_seed(0)
+    check_export(_RestridedHead().eval(), (3, 16, 16), "dynamo", tmp_path, dynamic_batch=dynamic_batch)
+
+
 class _ExpandedIntoConcat(torch.nn.Module):
     """A gate expanded to the input's shape and concatenated with it: the expanded copy is what the concat reads."""
 

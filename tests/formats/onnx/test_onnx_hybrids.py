@@ -58,6 +58,14 @@ def test_a_large_encoding_keeps_its_dims_with_its_values_unread(tmp_path):
     _check_export(hybrid_block("tokens"), tmp_path, "unfolded", ENCODING, shape=(3, 128, 128))
 
 
+@pytest.mark.parametrize("layout", ["tokens", "map"])
+def test_a_large_encoding_folded_by_torch_export_counts_its_projection(layout, tmp_path):
+    """torch.export with a fixed batch computes a large map's grid `pos / dim_t` into a constant of its own and keeps
+    the rest: that grid's every other channel through Sin and Cos (a strided slice of a computed constant, whose
+    readers say it is an encoding's grid), then the projection. Read as PyTorch counts it, as the other files are."""
+    _check_export(hybrid_block(layout), tmp_path, "dynamo", ENCODING, shape=(3, 128, 128))
+
+
 @pytest.mark.parametrize("how", ["folded", "unfolded"])
 def test_a_constant_as_large_as_the_batch_reshaped_per_sample_is_fixed(how, tmp_path):
     """ConstantOfShape of (batch, h·w), reshaped to (batch, 1, h, w) from the map's shape: a fixed add of one value
