@@ -60,6 +60,41 @@ class DiracTwins(nn.Module):
         return self.conv2(torch.relu(self.conv1(x)))
 
 
+class _ZeroInitBlock(nn.Module):
+    """conv, norm, ReLU, conv, norm (γ = 0 at the start), + the input, ReLU."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        nn.init.zeros_(self.bn2.weight)
+
+    def forward(self, x):
+        return torch.relu(x + self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+
+
+class ZeroInitResidualStage(nn.Module):
+    """Residual blocks whose last norm starts at γ = 0, as timm's ResNets initialise it (`zero_init_last`), untrained:
+    folded into its conv, every block's last kernel is all zeros, and TorchScript's exporter writes one initializer
+    that every block reads."""
+
+    def __init__(self, width: int = 8, blocks: int = 3):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.stage = nn.Sequential(*(_ZeroInitBlock(width) for _ in range(blocks)))
+
+    def forward(self, x):
+        return self.stage(self.stem(x))
+
+
+def zero_init_residual_stage() -> nn.Module:
+    """The factory `torch:` reads: untrained, seeded."""
+    torch.manual_seed(0)
+    return ZeroInitResidualStage().eval()
+
+
 def shared_conv_stage(share: bool = True) -> nn.Module:
     """The factory `torch:` reads; trained-looking norms, as exported models have them."""
     from torch_named import trained_batchnorm

@@ -90,6 +90,7 @@ def _conv(imp: Importer, i: int, node, inputs: list) -> Act:
     path = imp.weight_owner(i, node)
     if _folded_batchnorm(node, bias):
         imp.folded_bn += 1
+        bias = True  # torch.export's optimiser drops the folded shift where it is all zeros (an untrained norm's): the conv's bias still
     weight_args = _kernel_args(imp, node, inputs[1], c_in, c_out, groups)
     types = LAYER_TYPES
     ones, zeros = (1,) * rank, (0,) * (2 * rank)
@@ -151,10 +152,17 @@ def _conv_transpose(imp: Importer, i: int, node, inputs: list) -> Act:
     if len(pads) != 2 * rank or pads[:rank] != pads[rank:] or any(p < 0 for p in pads):
         raise Unsupported(f"transposed-convolution pads {list(pads)} that differ before and after")
     output_padding = tuple(attrs.get("output_padding", (0,) * rank))
-    bias = len(inputs) > 2 and inputs[2] is not None
+    bias = len(inputs) > 2 and inputs[2] is not None or _fused_norm(node)
     layer = LAYER_TYPES["convtranspose"](out=wdims[1] * groups, k=kernel, s=stride, p=pads[:rank], output_padding=output_padding,
                                          d=dilation, groups=groups, bias=bias)
     return imp.module_call(i, node, imp.layer(i, node, "convtranspose", layer, x, imp.weight_owner(i, node)), tuple(node.input[1:3]))  # a module called again
+
+
+def _fused_norm(node) -> bool:
+    """Whether torch.export's optimiser fused a BatchNorm into this node (its metadata says so). The fused node has
+    the norm's shift for a bias, which the optimiser removes again where it is all zeros (an untrained norm's: β and
+    the running mean 0): a bias of C all the same, as in every other model's file."""
+    return any(prop.key == "pkg.onnxscript.rewriter.rule_name" and "FuseBatchNorm" in prop.value for prop in node.metadata_props)
 
 
 def _folded_batchnorm(node, bias: bool) -> bool:
@@ -164,9 +172,8 @@ def _folded_batchnorm(node, bias: bool) -> bool:
     folding leaves a weight and a bias it computed, named `onnx::Conv_N`, where a conv exported as
     it is keeps its parameters' names (`features.0.weight`).
     """
-    for prop in node.metadata_props:
-        if prop.key == "pkg.onnxscript.rewriter.rule_name" and "FuseBatchNorm" in prop.value:
-            return True
+    if _fused_norm(node):
+        return True
     return bias and len(node.input) > 2 and node.input[1].startswith("onnx::") and node.input[2].startswith("onnx::")
 
 
@@ -184,7 +191,7 @@ def _gemm(imp: Importer, i: int, node, inputs: list) -> Act:
     out, fan_in = (dims[0], dims[1]) if attrs.get("transB", 0) else (dims[1], dims[0])
     if fan_in != x.shape[0]:
         raise imp.fail(node, f"weight {list(dims)} does not fit an input of {x.shape[0]} features")
-    bias = len(inputs) > 2 and inputs[2] is not None
+    bias = len(inputs) > 2 and inputs[2] is not None or _fused_norm(node)
     y = imp.layer(i, node, "fc", LAYER_TYPES["fc"](out=out, bias=bias), x, imp.weight_owner(i, node))
     return imp.module_call(i, node, y, tuple(node.input[1:3])) if isinstance(weight, Weight) else y
 

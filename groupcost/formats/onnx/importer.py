@@ -19,7 +19,7 @@ from typing import Any
 from groupcost.formats.onnx.arranged import made
 from groupcost.formats.onnx.filegraph import graph_input, initializer_values, nodes_in_order
 from groupcost.formats.onnx.names import PRODUCER, clean, module_path, weight_path
-from groupcost.formats.onnx.tied import one_trained_parameter
+from groupcost.formats.onnx.tied import merged_fill, one_trained_parameter
 from groupcost.formats.onnx.values import (UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, Sequences, TokensFirst, Unknown, Unsupported, Value,
                                            Weight, attributes, require_onnx)
 from groupcost.formats.onnx.wire import MAX_NODES
@@ -81,6 +81,7 @@ class Importer:
         self.batch = 1
         self.folded_bn = 0
         self.module_calls: dict[tuple[str, str], tuple[int, tuple[str, ...], str]] = {}  # (a weight, '' or a constant fill's module) → its first reader: (node, the weights it reads, its step)
+        self.fills: dict[str, bool] = {}  # a kernel → whether it is a constant fill (tied.merged_fill), decided at its first reader
         self.tables: dict[str, int] = {}  # a gathered table's initializer → the node that adds it (it counts once)
         self.opaque: list[str] = []
         self.inferred: dict[str, tuple] | None = None
@@ -349,6 +350,10 @@ class Importer:
         scale and shift, ones and zeros in every untrained model) two modules, or a node with no module
         path, keep their parameters apart instead."""
         weights = tuple(self.root(w) for w in weights)
+        if not constant_fills:  # a kernel of one value, read by two modules: their fills merged (the same answer for every call of it)
+            if weights[0] not in self.fills:
+                self.fills[weights[0]] = merged_fill(self.initializers.get(weights[0]), self.folder)
+            constant_fills = self.fills[weights[0]]
         module = _module_of_call(self.paths[i]) if constant_fills else ""  # a fill merged across modules: each module's first call owns it
         first = self.module_calls.setdefault((weights[0], module), (i, weights, y.name))
         if first[0] == i:

@@ -30,3 +30,14 @@ def one_trained_parameter(initializer, folder: Path | None) -> bool:
     if values is None or len(values) < FEWEST_VALUES:
         return False
     return len(set(values)) >= DISTINCT_SHARE * len(values)
+
+
+def merged_fill(initializer, folder: Path | None) -> bool:
+    """Whether a kernel is a constant fill (its first values all equal): an untrained model's, which the exporter merges
+    across modules (timm's zero-initialised last norm of a residual block, folded into its conv: a kernel of zeros in
+    every block). Two modules reading it are two modules, each counting its own; never one module held twice."""
+    if initializer is None:
+        return False
+    values = tensor_values(initializer, folder, VALUES_READ, VALUES_READ)
+    return values is not None and len(values) > 1 and len(set(values)) == 1
+

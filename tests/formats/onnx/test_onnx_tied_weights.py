@@ -1,5 +1,6 @@
 """One conv module held by several blocks (ShaResNet's shared weights), read from ONNX: a `share:` of its
-first call, parameters once and MACs per call; two modules' equal kernels merged by the exporter are refused.
+first call, parameters once and MACs per call; two modules' equal kernels merged by the exporter are refused, unless
+the kernel is one value (an untrained fill): then two modules, each counting its own.
 
 References: PyTorch's own counts of torch modules written here (tests/torch_shared_weights.py), exported three
 ways; the folded export's count is PyTorch's count of the same network with a conv per block, less its folded norms.
@@ -16,11 +17,11 @@ from groupcost.errors import GroupcostError  # noqa: E402
 from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.graph.network import LayerStep  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
-from pattern_check import EXPORTERS, FACTORY, Expected, check_export, check_factory  # noqa: E402
+from pattern_check import EXPORTERS, FACTORY, FOLDED_OR_NOT, Expected, check_export, check_factory  # noqa: E402
 from torch_cnn_patterns import foldable_norms  # noqa: E402
 from torch_named import export_onnx  # noqa: E402
 from torch_reference import torch_counts_with_matmul  # noqa: E402
-from torch_shared_weights import DiracTwins, shared_conv_stage  # noqa: E402
+from torch_shared_weights import DiracTwins, shared_conv_stage, zero_init_residual_stage  # noqa: E402
 
 INPUT = (3, 32, 32)
 SHARED_NORMS = {f"stage.{k}.bn2" for k in range(3)}
@@ -67,6 +68,26 @@ def test_a_conv_held_by_every_block_counts_once(how, tmp_path):
 
 def test_a_conv_held_by_every_block_reads_from_its_torch_factory():
     check_factory("torch:torch_shared_weights:shared_conv_stage", {}, shared_conv_stage(), INPUT, SHARED)
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_untrained_zero_initialised_norms_folded_into_their_convs_count_per_block(how, tmp_path):
+    """An untrained stage whose blocks' last norms start at γ = 0: folded, every block's last kernel is zeros, one
+    initializer every block reads (it was refused as two modules' kernels merged). A kernel of one value is a fill
+    two modules had, never one module held twice: each block's conv counts its own, as PyTorch counts them."""
+    graph = check_export(zero_init_residual_stage(), INPUT, how, tmp_path, FOLDED_OR_NOT)
+    assert {s.shares for s in graph.nodes if isinstance(s, LayerStep) and s.type_name == "conv"} == {None}
+    if how == "folded":
+        path = tmp_path / "zero.onnx"
+        export_onnx(zero_init_residual_stage(), INPUT, path, fold=True)
+        model = onnx.load(str(path))
+        passed_on = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Identity"}  # one initializer, an Identity per reader
+        readers = [n for n in model.graph.node if n.op_type == "Conv" and n.name.endswith("conv2/Conv")]
+        assert len(readers) == 3 and len({passed_on.get(n.input[1], n.input[1]) for n in readers}) == 1  # the exporter did merge them
+
+
+def test_untrained_zero_initialised_norms_read_from_their_torch_factory():
+    check_factory("torch:torch_shared_weights:zero_init_residual_stage", {}, zero_init_residual_stage(), INPUT, FOLDED_OR_NOT)
 
 
 def test_two_modules_whose_equal_kernels_the_exporter_merged_are_refused(tmp_path):
