@@ -18,6 +18,7 @@ from groupcost.formats.onnx.decomposed import scalar
 from groupcost.formats.onnx.folding import evaluated
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.names import PRODUCER, clean
+from groupcost.formats.onnx.tied import merged_fill
 from groupcost.formats.onnx.values import SMALL, Act, ChannelsLast, Const, Table, Unsupported, Weight, attributes
 from groupcost.formats.onnx.weights import weight_side
 from groupcost.ops import LAYER_TYPES, format_shape
@@ -253,11 +254,12 @@ def table_add(imp: Importer, i: int, node, kind: str, x, table: Table, shared: i
     if table.size % c and not one_table:
         raise Unsupported(f"a table of {table.size} values added to {c} channels")
     key = table.name if table.row is None else f"{table.name}[{table.row}]"
-    first = imp.tables.setdefault(key, i)
+    fill = merged_fill(imp.initializers.get(table.name), imp.folder)  # untrained tables of zeros, merged: each block's own
+    first = imp.tables.setdefault(f"{key} at {imp.paths[i]}" if fill else key, i)
     if first != i:
         raise Unsupported(f"the table '{key}' is added again (after node '{imp.order[first].name}'): its parameters would count twice")
     layer = LAYER_TYPES["bias_table"](entries=table.size, shared=True) if one_table else LAYER_TYPES["bias_table"](entries=table.size // c)
-    return imp.layer(i, node, "bias_table", layer, x, _table_step(imp, table))
+    return imp.layer(i, node, "bias_table", layer, x, _own_table_step(imp, table) if fill else _table_step(imp, table))
 
 
 def _table_step(imp: Importer, table: Table) -> str:
@@ -266,6 +268,15 @@ def _table_step(imp: Importer, table: Table) -> str:
     name = table.name
     if PARAMETER_NAME.fullmatch(name) and not MADE_BY_EXPORTER.fullmatch(name):
         return clean(name[: -len(".table")] if name.endswith(".table") and imp.model.producer_name == PRODUCER else name)
+    return imp.step_name(table.first, "bias_table")
+
+
+def _own_table_step(imp: Importer, table: Table) -> str:
+    """A merged fill's step name: the gathering node's module path and the parameter's own name (`blocks.1` and
+    `attention_biases` of the one initializer `blocks.0.attention_biases`), else as _table_step names it."""
+    path, name = imp.paths[table.first], table.name
+    if path and PARAMETER_NAME.fullmatch(name) and not MADE_BY_EXPORTER.fullmatch(name):
+        return clean(f"{path}.{name.rsplit('.', 1)[-1]}")
     return imp.step_name(table.first, "bias_table")
 
 

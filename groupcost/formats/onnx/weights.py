@@ -139,8 +139,9 @@ def _gain(imp: Importer, name: str, scale, weight: str, channels: int) -> str | 
     """The learned gain's name, or None for a constant scale of ones.
 
     A parameter by its name (`conv.gain`), or an initializer the exporter computed from it (the gain times a
-    fixed scale, folded): its values differ per channel. Equal values there are ones (no gain) or an untrained
-    gain times a constant, which cannot be told apart unless they are ones."""
+    fixed scale, folded): its values differ per channel once trained. Ones are no gain (BiT's plain weight
+    standardisation); one other value for every channel is an untrained gain (ones) times Scaled WS's fixed
+    scale γ/√fan-in (Brock et al. 2021, NF-Nets): that scale comes with its learned gain, in the paper and in timm."""
     size = scale.size if isinstance(scale, Weight) else math.prod(scale.dims) if isinstance(scale, Const) else None
     if size != channels:
         raise Unsupported(f"a batch norm of the weight '{weight}' scaled by something other than one value per channel")
@@ -154,9 +155,6 @@ def _gain(imp: Importer, name: str, scale, weight: str, channels: int) -> str | 
     root = imp.root(name)
     if root not in imp.initializers:
         raise Unsupported(f"a constant scale of the standardised weight '{weight}' (groupcost reads a learned gain or ones)")
-    if len(set(values)) == 1:
-        raise Unsupported(f"the scale of the standardised weight '{weight}' is one value for every channel: an untrained gain "
-                          "or a constant, which groupcost cannot tell apart")
     return root
 
 
@@ -173,8 +171,9 @@ def folded_standardisation(imp: Importer, name: str, dims: tuple[int, ...]) -> s
     """`scaled` where a conv's kernel is an initializer torch.export computed (`view_8`) from a weight standardised
     and times a learned gain: every output channel's values have mean 0, and their spreads (the gain times a
     fixed scale) differ from channel to channel; `std` where every spread is 1 (no gain: the weight is the
-    parameter); None for any other kernel. One spread for every channel is a constant scale or an untrained
-    gain, and a kernel too large to read cannot be told apart: both refused."""
+    parameter); None for any other kernel. One spread other than 1 for every channel is an untrained gain (ones)
+    times Scaled WS's fixed scale, which comes with its gain (as in _gain): `scaled`. A kernel too large to read
+    cannot be told apart: refused."""
     if name not in imp.initializers or not MADE_BY_EXPORTER.fullmatch(name) or name.startswith(("onnx::", "/", "val_")):
         return None
     per_row = math.prod(dims[1:])
@@ -195,7 +194,4 @@ def folded_standardisation(imp: Importer, name: str, dims: tuple[int, ...]) -> s
         spreads.append(spread)
     if all(abs(v - 1) < 1e-2 for v in spreads):
         return "std"
-    if max(spreads) < min(spreads) * (1 + 1e-3):
-        raise Unsupported(f"its kernel '{name}' is a weight standardised by the exporter (constant-folded) with one scale for every "
-                          "channel: an untrained gain, whose parameters the file no longer holds, or a constant, which groupcost cannot tell apart")
     return "scaled"

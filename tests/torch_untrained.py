@@ -1,0 +1,52 @@
+"""Untrained models as libraries build them (no weights loaded), in torch, written here: the values their initialisers
+leave (zero biases, tables of zeros, norms of ones and zeros) are what PyTorch's exporters merge, fold and drop.
+
+`ZeroBiasNet`: convs and a linear whose biases start at zero (timm's and most libraries' init), a norm after one conv.
+`ZeroTableBlocks`: two LeViT-style attention blocks whose offset tables start at zero (LeViT's init): equal tables of
+two modules, which TorchScript's exporter writes once.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from torch_tables import OffsetBiasAttention
+
+
+class ZeroBiasNet(nn.Module):
+    """conv (bias 0) → BN → ReLU → conv (no bias) → conv 1×1 (bias 0) → global pool → linear (bias 0)."""
+
+    def __init__(self, width: int = 8, classes: int = 5):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, stride=2, padding=1)
+        self.bn = nn.BatchNorm2d(width)
+        self.conv = nn.Conv2d(width, width, 3, padding=1, bias=False)
+        self.proj = nn.Conv2d(width, 2 * width, 1)
+        self.fc = nn.Linear(2 * width, classes)
+        for layer in (self.stem, self.proj, self.fc):
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x):
+        y = self.proj(self.conv(torch.relu(self.bn(self.stem(x)))))
+        return self.fc(y.mean((2, 3)))
+
+
+class ZeroTableBlocks(nn.Module):
+    """A conv stem to a 4 × 4 map, then two attention blocks with offset tables of zeros."""
+
+    def __init__(self, channels: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, channels, 3, stride=2, padding=1)
+        self.blocks = nn.Sequential(OffsetBiasAttention(channels), OffsetBiasAttention(channels))
+        for block in self.blocks:
+            nn.init.zeros_(block.attention_biases)
+
+    def forward(self, x):
+        return self.blocks(self.stem(x))
+
+
+def untrained(kind: str = "zero_bias") -> nn.Module:
+    """The factory `torch:` reads: the model of `kind`, seeded, untrained, in eval mode."""
+    torch.manual_seed(0)
+    return {"zero_bias": ZeroBiasNet, "zero_tables": ZeroTableBlocks}[kind]().eval()
