@@ -4,6 +4,8 @@ leave (zero biases, tables of zeros, norms of ones and zeros) are what PyTorch's
 `ZeroBiasNet`: convs and a linear whose biases start at zero (timm's and most libraries' init), a norm after one conv.
 `ZeroTableBlocks`: two LeViT-style attention blocks whose offset tables start at zero (LeViT's init): equal tables of
 two modules, which TorchScript's exporter writes once.
+`TwinNorms`: two modules' norms of one tensor, equal untrained, which torch.export's optimiser merges into one node.
+`NumberedBranches`: modules named `branch_1`, `branch_2`, as TorchScript names a module's later calls.
 """
 
 from __future__ import annotations
@@ -46,7 +48,42 @@ class ZeroTableBlocks(nn.Module):
         return self.blocks(self.stem(x))
 
 
+class TwinNorms(nn.Module):
+    """Two modules' norms of one tensor, untrained (so they compute the same thing): a block's two pre-activated
+    branches (DPN's projection and its main path: norm, ReLU, conv, the main one's conv followed by a norm), and a
+    classifier's two heads on the pooled features (RepViT's head and distillation head: norm, linear, averaged)."""
+
+    def __init__(self, width: int = 8, classes: int = 5):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, stride=2, padding=1)
+        self.proj = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, width, 1, bias=False))
+        self.main = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width))
+        self.head = nn.Sequential(nn.BatchNorm1d(width), nn.Linear(width, classes))
+        self.head_dist = nn.Sequential(nn.BatchNorm1d(width), nn.Linear(width, classes))
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))  # the norms read no conv's output: none is folded into the stem
+        x = self.proj(x) + self.main(x)
+        pooled = x.mean((2, 3))
+        return (self.head(pooled) + self.head_dist(pooled)) / 2
+
+
+class NumberedBranches(nn.Module):
+    """Inception's naming: modules `branch_1` and `branch_2` (no `branch`), each a conv, an untrained norm and a ReLU,
+    concatenated; TorchScript names a second call of a module `branch_1` too."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, stride=2, padding=1)
+        for k in (1, 2):
+            setattr(self, f"branch_{k}", nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()))
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))
+        return torch.cat([self.branch_1(x), self.branch_2(x)], 1)
+
+
 def untrained(kind: str = "zero_bias") -> nn.Module:
     """The factory `torch:` reads: the model of `kind`, seeded, untrained, in eval mode."""
     torch.manual_seed(0)
-    return {"zero_bias": ZeroBiasNet, "zero_tables": ZeroTableBlocks}[kind]().eval()
+    return {"zero_bias": ZeroBiasNet, "zero_tables": ZeroTableBlocks, "twin_norms": TwinNorms, "numbered": NumberedBranches}[kind]().eval()

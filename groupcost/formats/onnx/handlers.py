@@ -17,6 +17,7 @@ from groupcost.formats.onnx.constants import constant_operation
 from groupcost.formats.onnx.depth import DEPTH
 from groupcost.formats.onnx.importer import Handler, Importer
 from groupcost.formats.onnx.names import LAYER_NAME, parameter_module
+from groupcost.formats.onnx.optimised import fused_norm, removed_bias
 from groupcost.formats.onnx.patterns import gated_self, layerscale, squeeze_excitation
 from groupcost.formats.onnx.folding import FOLDED, divide, elementwise, multiply
 from groupcost.formats.onnx.shapes import SHAPES
@@ -86,7 +87,7 @@ def _conv(imp: Importer, i: int, node, inputs: list) -> Act:
         if attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
             raise Unsupported("a convolution with auto_pad after an explicit Pad")
         pads = tuple(a + b for a, b in zip(pads, padded.pads))
-    bias = len(inputs) > 2 and inputs[2] is not None or _removed_bias(node)
+    bias = len(inputs) > 2 and inputs[2] is not None or removed_bias(node)
     path = imp.weight_owner(i, node)
     if _folded_batchnorm(node, bias):
         imp.folded_bn += 1
@@ -152,31 +153,10 @@ def _conv_transpose(imp: Importer, i: int, node, inputs: list) -> Act:
     if len(pads) != 2 * rank or pads[:rank] != pads[rank:] or any(p < 0 for p in pads):
         raise Unsupported(f"transposed-convolution pads {list(pads)} that differ before and after")
     output_padding = tuple(attrs.get("output_padding", (0,) * rank))
-    bias = len(inputs) > 2 and inputs[2] is not None or _fused_norm(node) or _removed_bias(node)
+    bias = len(inputs) > 2 and inputs[2] is not None or fused_norm(node) or removed_bias(node)
     layer = LAYER_TYPES["convtranspose"](out=wdims[1] * groups, k=kernel, s=stride, p=pads[:rank], output_padding=output_padding,
                                          d=dilation, groups=groups, bias=bias)
     return imp.module_call(i, node, imp.layer(i, node, "convtranspose", layer, x, imp.weight_owner(i, node)), tuple(node.input[1:3]))  # a module called again
-
-
-def _fused_norm(node) -> bool:
-    """Whether torch.export's optimiser fused a BatchNorm into this node (its metadata says so). The fused node has
-    the norm's shift for a bias, which the optimiser removes again where it is all zeros (an untrained norm's: β and
-    the running mean 0): a bias of C all the same, as in every other model's file."""
-    return any(prop.key == "pkg.onnxscript.rewriter.rule_name" and "FuseBatchNorm" in prop.value for prop in node.metadata_props)
-
-
-def _removed_bias(node) -> bool:
-    """Whether torch.export's optimiser removed the node's bias for being all zeros (an untrained layer's, timm's and
-    most libraries' init): its metadata names the rule, and for a conv the FX node it came from read a parameter for its
-    bias (a conv with none gets a zero bias of the exporter's, removed the same way); a Gemm has a bias only where the
-    layer had one."""
-    props = {prop.key: prop.value for prop in node.metadata_props}
-    if "RemoveOptionalBias" not in props.get("pkg.onnxscript.rewriter.rule_name", ""):
-        return False
-    if node.op_type == "Gemm":
-        return True
-    read = re.search(r"args = \((%\w+|None), (%\w+|None), (%\w+|None)", props.get("pkg.torch.onnx.fx_node", ""))
-    return read is not None and read.group(3).startswith("%p_")
 
 
 def _folded_batchnorm(node, bias: bool) -> bool:
@@ -186,7 +166,7 @@ def _folded_batchnorm(node, bias: bool) -> bool:
     folding leaves a weight and a bias it computed, named `onnx::Conv_N`, where a conv exported as
     it is keeps its parameters' names (`features.0.weight`).
     """
-    if _fused_norm(node):
+    if fused_norm(node):
         return True
     return bias and len(node.input) > 2 and node.input[1].startswith("onnx::") and node.input[2].startswith("onnx::")
 
@@ -205,7 +185,7 @@ def _gemm(imp: Importer, i: int, node, inputs: list) -> Act:
     out, fan_in = (dims[0], dims[1]) if attrs.get("transB", 0) else (dims[1], dims[0])
     if fan_in != x.shape[0]:
         raise imp.fail(node, f"weight {list(dims)} does not fit an input of {x.shape[0]} features")
-    bias = len(inputs) > 2 and inputs[2] is not None or _fused_norm(node) or _removed_bias(node)
+    bias = len(inputs) > 2 and inputs[2] is not None or fused_norm(node) or removed_bias(node)
     y = imp.layer(i, node, "fc", LAYER_TYPES["fc"](out=out, bias=bias), x, imp.weight_owner(i, node))
     return imp.module_call(i, node, y, tuple(node.input[1:3])) if isinstance(weight, Weight) else y
 

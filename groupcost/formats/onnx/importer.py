@@ -81,6 +81,7 @@ class Importer:
         self.batch = 1
         self.folded_bn = 0
         self.module_calls: dict[tuple[str, str], tuple[int, tuple[str, ...], str]] = {}  # (a weight, '' or a constant fill's module) → its first reader: (node, the weights it reads, its step)
+        self.redirected: dict[int, set[str]] | None = None  # torch.export's merged computations, by reader (groupcost.formats.onnx.optimised)
         self.fills: dict[str, bool] = {}  # a kernel → whether it is a constant fill (tied.merged_fill), decided at its first reader
         self.tables: dict[str, int] = {}  # a gathered table's initializer → the node that adds it (it counts once)
         self.opaque: list[str] = []
@@ -124,6 +125,7 @@ class Importer:
         self.env[input_name] = self.builder.input
         self.paths = [clean(module_path(n, own=self.model.producer_name == PRODUCER)) for n in order]
         self.containers = {p[:i] for p in self.paths for i, ch in enumerate(p) if ch == "."}
+        self.modules = set(self.paths) | self.containers  # every module a node's path names, called once or again
         self.recognised: dict[int, Recognised] = {}
         for recognise in self.operators.recognisers:
             recognise(self)
@@ -327,6 +329,17 @@ class Importer:
             return path
         return named
 
+    def module_of_call(self, path: str) -> str:
+        """The module a node's path names, whichever call it is: TorchScript's `head.conv_1` is `head.conv` called again
+        where `head.conv` is a module of the file (its first call's path); Inception's `branch3x3dbl_3`, with no
+        `branch3x3dbl` anywhere, is a module of its own."""
+        parts = path.split(".")
+        for k, part in enumerate(parts):
+            base = re.sub(r"_\d+$", "", part)
+            if base != part and ".".join([*parts[:k], base]) in self.modules:
+                parts[k] = base
+        return ".".join(parts)
+
     def root(self, tensor: str) -> str:
         """The tensor an Identity chain passes on (TorchScript writes a shared initializer as Identities of one)."""
         seen = 0
@@ -354,16 +367,16 @@ class Importer:
             if weights[0] not in self.fills:
                 self.fills[weights[0]] = merged_fill(self.initializers.get(weights[0]), self.folder)
             constant_fills = self.fills[weights[0]]
-        module = _module_of_call(self.paths[i]) if constant_fills else ""  # a fill merged across modules: each module's first call owns it
+        module = self.module_of_call(self.paths[i]) if constant_fills else ""  # a fill merged across modules: each module's first call owns it
         first = self.module_calls.setdefault((weights[0], module), (i, weights, y.name))
         if first[0] == i:
             return y
         k, owned, owner_name = first
-        if constant_fills and (not self.paths[k] or not self.paths[i] or _module_of_call(self.paths[k]) != _module_of_call(self.paths[i])):
+        if constant_fills and (not self.paths[k] or not self.paths[i] or self.module_of_call(self.paths[k]) != self.module_of_call(self.paths[i])):
             return y
         step = self.builder.nodes[-1]
         owner = next(s for s in self.builder.nodes if s.name == owner_name)
-        if _module_of_call(self.paths[k]) != _module_of_call(self.paths[i]) and self.model.producer_name != PRODUCER \
+        if self.module_of_call(self.paths[k]) != self.module_of_call(self.paths[i]) and self.model.producer_name != PRODUCER \
                 and not one_trained_parameter(self.initializers.get(weights[0]), self.folder):  # one module held at two places
             problem = f"they are the modules '{self.paths[k] or '?'}' and '{self.paths[i] or '?'}' (PyTorch's exporters merge equal initializers of two modules)"
         elif owned != weights:
@@ -508,9 +521,6 @@ def _positive_axis(node) -> bool:
     return any(a.name == "axis" and a.i >= 0 for a in node.attribute)
 
 
-def _module_of_call(path: str) -> str:
-    """The module a node's path names, whichever call it is: TorchScript's `head/conv_2` is `head/conv` called again."""
-    return re.sub(r"_\d+(?=\.|$)", "", path)
 
 
 Handler = Callable[[Importer, int, Any, list], Any]

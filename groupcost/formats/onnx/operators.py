@@ -20,6 +20,7 @@ from groupcost.formats.onnx.moved import gather_moved, moving_transpose, regroup
 from groupcost.formats.onnx.patches import PATCHES, gather_blocks
 from groupcost.formats.onnx.patterns import recognise_local_response_norms, recognise_multihead_attention
 from groupcost.formats.onnx.positions import recognise_projected_encodings
+from groupcost.formats.onnx.optimised import recomputed
 from groupcost.formats.onnx.resized import resized_tables
 from groupcost.formats.onnx.scatter import SCATTERS, moved_back
 from groupcost.formats.onnx.stacked import recognise_stacked_sums, stacked_sum
@@ -55,5 +56,5 @@ OPERATORS = Operators(HANDLERS, frozenset({"Slice", "Shape"}), (recognise_local_
                                                                    recognise_written_layer_norms, recognise_box_decodings, recognise_projected_encodings,
                                                                    recognise_adaptive_pools, recognise_weighted_fusions,
                                                                    recognise_stacked_sums),
-                      resized_tables(tables_and_weights), gather_in_order(tiled_size_one(read_merged)), finishers=(check_weight_slices, drop_unread_views))
+                      resized_tables(tables_and_weights), recomputed(gather_in_order(tiled_size_one(read_merged))), finishers=(check_weight_slices, drop_unread_views))
 """What the importer dispatches to; a Shape or a further Slice reads a cropped window as it is, not as a layer."""

@@ -14,6 +14,7 @@ import math
 
 from groupcost.formats.onnx.constants import MADE_BY_EXPORTER, PARAMETER_NAME
 from groupcost.formats.onnx.importer import Importer, Recognised
+from groupcost.formats.onnx.optimised import removed_bias
 from groupcost.formats.onnx.values import BATCH, Act, ChannelsLast, Const, Weight, attributes
 from groupcost.ops import LAYER_TYPES, Layer
 
@@ -89,8 +90,9 @@ def _encoding(imp: Importer, x: Act, chain: tuple[int, ...], source: str) -> Lay
     if attrs.get("group", 1) != 1 or features != grid.dims[1] or attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") \
             or any(v != 1 for v in (*attrs.get("strides", ()), *attrs.get("dilations", ()))) or any(attrs.get("pads", ())):
         return None
-    bias = len(conv.input) > 2 and bool(conv.input[2])
-    if bias and (conv.input[2] not in imp.initializers or tuple(imp.initializers[conv.input[2]].dims) != (c,)):
+    given = len(conv.input) > 2 and bool(conv.input[2])
+    bias = given or removed_bias(conv)
+    if given and (conv.input[2] not in imp.initializers or tuple(imp.initializers[conv.input[2]].dims) != (c,)):
         return None
     rows, cols = grid.dims[2:]
     dims, channels_last = (grid.dims[0], c, rows * cols), False  # positions kept in row-major order: all that matters below

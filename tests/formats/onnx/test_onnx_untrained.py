@@ -50,3 +50,30 @@ def test_tables_of_zeros_merged_by_the_exporter_count_per_block(how, tmp_path):
 
 def test_tables_of_zeros_read_from_their_torch_factory():
     check_factory("torch:torch_untrained:untrained", {"kind": "zero_tables"}, untrained("zero_tables"), INPUT, Expected(also=_two_tables))
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_two_modules_equal_norms_merged_by_the_optimiser_count_each(how, tmp_path):
+    """Untrained, a block's two pre-activation norms of one tensor and two heads' norms of the pooled features compute
+    the same thing: torch.export's optimiser keeps one node of each pair, read by both branches (exit 0 with two
+    norms' parameters missing before). Each node's FX metadata says which tensor its reader read, and the merged
+    norm (with its ReLU) is made again for that reader, counted as PyTorch counts it, named beside the reader."""
+    network = check_export(untrained("twin_norms"), INPUT, how, tmp_path, FOLDED_OR_NOT)
+    norms = sorted(step.name for step in network.nodes if step.type_name == "bn")
+    assert {"proj.0", "main.0", "head.0", "head_dist.0"} <= set(norms), (how, norms)
+    if how == "dynamo":  # the file really has one node of each pair
+        model = onnx.load(str(export(untrained("twin_norms"), INPUT, tmp_path / "look", how)))
+        assert sum(node.op_type == "BatchNormalization" for node in model.graph.node) == 2
+
+
+def test_two_modules_equal_norms_read_from_their_torch_factory():
+    check_factory("torch:torch_untrained:untrained", {"kind": "twin_norms"}, untrained("twin_norms"), INPUT, FOLDED_OR_NOT)
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_modules_named_with_a_number_are_modules_of_their_own(how, tmp_path):
+    """`branch_1` and `branch_2` with no module `branch`: two modules, whose untrained norms' ones and zeros the
+    exporter merged, not one module called again (the unfolded file's second norm counted none before)."""
+    network = check_export(untrained("numbered"), INPUT, how, tmp_path, FOLDED_OR_NOT)
+    assert all(step.shares is None for step in network.nodes if hasattr(step, "shares")), how
+

@@ -1,0 +1,127 @@
+"""What torch.export's optimiser (onnxscript's rewriter) did to a node, as the node's metadata says.
+
+The optimiser fuses a BatchNorm into the conv (or transposed conv, or Gemm) before it, and removes a bias that is all
+zeros, whether the layer's own or the norm's shift it just folded in: an untrained model's biases are zeros (most
+libraries start them so), and its norms' shifts too. PyTorch counts those parameters; the node's metadata still names
+the rules (`pkg.onnxscript.rewriter.rule_name`) and the FX node it came from (`pkg.torch.onnx.fx_node`), which says
+whether the layer read a bias parameter.
+
+The optimiser also merges equal computations of one tensor into one node (common-subexpression elimination), and an
+untrained model's norms are all ones and zeros, so two norms of one tensor compute the same thing (DPN's two
+pre-activations of a block's input, RepViT's two heads' norms of the pooled features): both readers then read one
+node, and PyTorch counts both modules. Each node's metadata keeps the FX node it came from, whose arguments name what
+it read: where a reader reads another FX node's output than it read, of the same kind (`getitem_318` for
+`getitem_321`), that one gone from the file; or where a node fused from two FX nodes (whose metadata is its partner's)
+reads a tensor that has more readers than its FX node had users, the steps that made the input are made again for
+that reader, back to and including the first with parameters: the merged module, counted again, named beside the
+reader's module (`head.head_dist.bn` beside `head.head_dist.l`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from groupcost.formats.onnx.importer import Importer
+from groupcost.formats.onnx.values import Act
+from groupcost.graph.network import LayerStep
+
+
+def fused_norm(node) -> bool:
+    """Whether torch.export's optimiser fused a BatchNorm into this node (its metadata says so). The fused node has
+    the norm's shift for a bias, which the optimiser removes again where it is all zeros (an untrained norm's: β and
+    the running mean 0): a bias of C all the same, as in every other model's file."""
+    return any(prop.key == "pkg.onnxscript.rewriter.rule_name" and "FuseBatchNorm" in prop.value for prop in node.metadata_props)
+
+
+def removed_bias(node) -> bool:
+    """Whether torch.export's optimiser removed the node's bias for being all zeros (an untrained layer's, timm's and
+    most libraries' init): its metadata names the rule, and for a conv the FX node it came from read a parameter for its
+    bias (a conv with none gets a zero bias of the exporter's, removed the same way); a Gemm has a bias only where the
+    layer had one."""
+    props = {prop.key: prop.value for prop in node.metadata_props}
+    if "RemoveOptionalBias" not in props.get("pkg.onnxscript.rewriter.rule_name", ""):
+        return False
+    if node.op_type == "Gemm":
+        return True
+    read = re.search(r"args = \((%\w+|None), (%\w+|None), (%\w+|None)", props.get("pkg.torch.onnx.fx_node", ""))
+    return read is not None and read.group(3).startswith("%p_")
+
+
+_DEFINED = re.compile(r"%(\w+) : \[num_users=(\d+)\]")
+_ARGS = re.compile(r"args = \((.*)\), kwargs")
+_GETITEM = re.compile(r"getitem(_\d+)?")  # an output of a node of several (a batch norm's), named by the FX getitem that took it
+_DEPTH = 4
+"""Steps made again at most, back to the one with parameters (a norm and its activation; a param-free merge costs nothing)."""
+
+
+def _fx(node) -> tuple[str | None, int, set[str]]:
+    """The FX node a node came from: its name, its number of users, and the tensors its arguments name."""
+    text = next((prop.value for prop in node.metadata_props if prop.key == "pkg.torch.onnx.fx_node"), "")
+    defined, args = _DEFINED.match(text), _ARGS.search(text)
+    return (defined.group(1) if defined else None, int(defined.group(2)) if defined else 0,
+            set(re.findall(r"%(\w+)", args.group(1))) if args else set())
+
+
+def redirected(imp: Importer) -> dict[int, set[str]]:
+    """Reader → the tensors it reads in place of a merged one. A reader made from one FX node alone (its output that
+    node's name) that reads an FX tensor its FX node did not read; or, where the reader's node fused two FX nodes (its
+    metadata is its partner's, which names none of its inputs), a tensor with more readers than its FX node had users,
+    by as many as such readers."""
+    if imp.redirected is None:
+        imp.redirected = {}
+        fx = [_fx(node) for node in imp.order]
+        users = {name: count for name, count, _ in fx if name is not None}
+        present = {out for node in imp.order for out in node.output} | set(imp.initializers) | {v.name for v in imp.model.graph.input}
+        for k, (node, (name, _, read)) in enumerate(zip(imp.order, fx)):
+            if name is None or not node.output or node.output[0] != name:
+                continue
+            gone = {_kind(arg) for arg in read if arg not in present}  # what it read that the optimiser merged away (or any other removal)
+            for tensor in node.input:
+                if tensor not in read and (tensor in users or _GETITEM.fullmatch(tensor)) and _kind(tensor) in gone:
+                    imp.redirected.setdefault(k, set()).add(tensor)
+        for tensor, count in users.items():
+            readers = [k for k in imp.consumers.get(tensor, []) if k >= 0]
+            naming = {fx[k][0] for k in readers if tensor in fx[k][2]}
+            fused = [k for k in readers if tensor not in fx[k][2] and fx[k][0] is not None and imp.order[k].output[0] != fx[k][0]]
+            if fused and len(naming) + len(fused) - count == len(fused):
+                for k in fused:
+                    imp.redirected.setdefault(k, set()).add(tensor)
+    return imp.redirected
+
+
+def _kind(name: str) -> str:
+    """An FX node's kind, its name less its number (`getitem_321` → `getitem`)."""
+    return re.sub(r"_\d+$", "", name)
+
+
+def recomputed(read: Callable) -> Callable:
+    """The engine's reader of merged tensors `read`, and before it each input a merged computation stands for, made again."""
+
+    def handle(imp: Importer, i: int, node, inputs: list):
+        again = redirected(imp).get(i)
+        if again:
+            inputs = [_again(imp, i, node, value) if name in again and isinstance(value, Act) else value for value, name in zip(inputs, node.input)]
+        return read(imp, i, node, inputs)
+
+    return handle
+
+
+def _again(imp: Importer, i: int, node, x: Act) -> Act:
+    """The steps that made x made again for this reader, back to and including the first with parameters (x where none
+    has them: a merge of param-free steps loses nothing), named beside the reader's module."""
+    steps = {step.name: step for step in imp.builder.nodes}
+    chain, step = [], steps.get(x.name)
+    while isinstance(step, LayerStep) and step.shares is None and step.channels == (None,) and len(chain) < _DEPTH:
+        chain.append(step)
+        if step.layer.cost(step.in_shape, step.out_shape).params:
+            break
+        step = steps.get(step.inputs[0])
+    if not chain or not chain[-1].layer.cost(chain[-1].in_shape, chain[-1].out_shape).params:
+        return x
+    module = imp.weight_owner(i, node) or imp.paths[i]
+    parent = module.rsplit(".", 1)[0] if "." in module else module
+    y = Act(chain[-1].inputs[0], chain[-1].in_shape)
+    for step in reversed(chain):
+        y = imp.builder.layer(f"{parent}.{step.name.rsplit('.', 1)[-1]}", step.layer, y, imp.loc, where=imp.where(node), fresh=True)
+    return y
