@@ -6,6 +6,7 @@ leave (zero biases, tables of zeros, norms of ones and zeros) are what PyTorch's
 two modules, which TorchScript's exporter writes once.
 `TwinNorms`: two modules' norms of one tensor, equal untrained, which torch.export's optimiser merges into one node.
 `NumberedBranches`: modules named `branch_1`, `branch_2`, as TorchScript names a module's later calls.
+`TwinPools`: two modules' pools of one tensor, merged by torch.export's optimiser whatever the weights.
 """
 
 from __future__ import annotations
@@ -68,6 +69,21 @@ class TwinNorms(nn.Module):
         return (self.head(pooled) + self.head_dist(pooled)) / 2
 
 
+class TwinPools(nn.Module):
+    """Two modules' pools of one tensor (DLA's tree and its root both downsample a level's input): equal whatever the
+    weights, merged by torch.export's optimiser, with nothing to count; the conv and ReLU below them are one module."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.tree = nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(width, width, 1))
+        self.root = nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(width, width, 3, padding=1))
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))
+        return self.tree(x) + self.root(x)
+
+
 class NumberedBranches(nn.Module):
     """Inception's naming: modules `branch_1` and `branch_2` (no `branch`), each a conv, an untrained norm and a ReLU,
     concatenated; TorchScript names a second call of a module `branch_1` too."""
@@ -86,4 +102,4 @@ class NumberedBranches(nn.Module):
 def untrained(kind: str = "zero_bias") -> nn.Module:
     """The factory `torch:` reads: the model of `kind`, seeded, untrained, in eval mode."""
     torch.manual_seed(0)
-    return {"zero_bias": ZeroBiasNet, "zero_tables": ZeroTableBlocks, "twin_norms": TwinNorms, "numbered": NumberedBranches}[kind]().eval()
+    return {"zero_bias": ZeroBiasNet, "zero_tables": ZeroTableBlocks, "twin_norms": TwinNorms, "numbered": NumberedBranches, "twin_pools": TwinPools}[kind]().eval()

@@ -81,6 +81,7 @@ class Importer:
         self.batch = 1
         self.folded_bn = 0
         self.module_calls: dict[tuple[str, str], tuple[int, tuple[str, ...], str]] = {}  # (a weight, '' or a constant fill's module) → its first reader: (node, the weights it reads, its step)
+        self.fx_users: dict[str, int] = {}  # an FX node's name → its users, as torch.export's metadata says
         self.redirected: dict[int, set[str]] | None = None  # torch.export's merged computations, by reader (groupcost.formats.onnx.optimised)
         self.fills: dict[str, bool] = {}  # a kernel → whether it is a constant fill (tied.merged_fill), decided at its first reader
         self.tables: dict[str, int] = {}  # a gathered table's initializer → the node that adds it (it counts once)

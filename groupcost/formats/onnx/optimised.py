@@ -71,7 +71,7 @@ def redirected(imp: Importer) -> dict[int, set[str]]:
     if imp.redirected is None:
         imp.redirected = {}
         fx = [_fx(node) for node in imp.order]
-        users = {name: count for name, count, _ in fx if name is not None}
+        users = imp.fx_users = {name: count for name, count, _ in fx if name is not None}
         present = {out for node in imp.order for out in node.output} | set(imp.initializers) | {v.name for v in imp.model.graph.input}
         for k, (node, (name, _, read)) in enumerate(zip(imp.order, fx)):
             if name is None or not node.output or node.output[0] != name:
@@ -88,6 +88,15 @@ def redirected(imp: Importer) -> dict[int, set[str]]:
                 for k in fused:
                     imp.redirected.setdefault(k, set()).add(tensor)
     return imp.redirected
+
+
+def _merged(imp: Importer, tensor: str | None) -> bool | None:
+    """Whether a tensor has more readers in the file than its FX node had users (a twin merged into it); None where
+    its FX node's users are not known (a batch norm's output, taken by a getitem the file does not write)."""
+    users = imp.fx_users.get(tensor) if tensor is not None else None
+    if users is None:
+        return None
+    return sum(1 for k in imp.consumers.get(tensor, []) if k >= 0) > users
 
 
 def _kind(name: str) -> str:
@@ -111,10 +120,15 @@ def _again(imp: Importer, i: int, node, x: Act) -> Act:
     """The steps that made x made again for this reader, back to and including the first with parameters (x where none
     has them: a merge of param-free steps loses nothing), named beside the reader's module."""
     steps = {step.name: step for step in imp.builder.nodes}
+    tensors = {value.name: tensor for tensor, value in imp.env.items() if isinstance(value, Act) and value.channels is None}
     chain, step = [], steps.get(x.name)
     while isinstance(step, LayerStep) and step.shares is None and step.channels == (None,) and len(chain) < _DEPTH:
+        merged = _merged(imp, tensors.get(step.name))
+        params = step.layer.cost(step.in_shape, step.out_shape).params
+        if merged is False or (merged is None and not params):  # this step made its output alone: the merge was below it
+            return x
         chain.append(step)
-        if step.layer.cost(step.in_shape, step.out_shape).params:
+        if params:
             break
         step = steps.get(step.inputs[0])
     if not chain or not chain[-1].layer.cost(chain[-1].in_shape, chain[-1].out_shape).params:

@@ -77,3 +77,11 @@ def test_modules_named_with_a_number_are_modules_of_their_own(how, tmp_path):
     network = check_export(untrained("numbered"), INPUT, how, tmp_path, FOLDED_OR_NOT)
     assert all(step.shares is None for step in network.nodes if hasattr(step, "shares")), how
 
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_merged_steps_without_parameters_are_not_made_again(how, tmp_path):
+    """Two pools of one tensor are one node in torch.export's file too; nothing is lost, and the conv below them,
+    whose output has no more readers than its FX node had users, is not made again (it was: the stem counted twice)."""
+    network = check_export(untrained("twin_pools"), INPUT, how, tmp_path)
+    assert sum(step.type_name in ("conv", "pwconv") for step in network.nodes) == 3, how
+
