@@ -92,7 +92,7 @@ def _encoding(imp: Importer, x: Act, chain: tuple[int, ...], source: str) -> Lay
         return None
     given = len(conv.input) > 2 and bool(conv.input[2])
     bias = given or removed_bias(conv)
-    if given and (conv.input[2] not in imp.initializers or tuple(imp.initializers[conv.input[2]].dims) != (c,)):
+    if given and (imp.root(conv.input[2]) not in imp.initializers or tuple(imp.initializers[imp.root(conv.input[2])].dims) != (c,)):  # (an untrained bias of zeros may be another's, through an Identity)
         return None
     rows, cols = grid.dims[2:]
     dims, channels_last = (grid.dims[0], c, rows * cols), False  # positions kept in row-major order: all that matters below

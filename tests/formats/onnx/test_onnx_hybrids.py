@@ -66,6 +66,18 @@ def test_a_large_encoding_folded_by_torch_export_counts_its_projection(layout, t
     _check_export(hybrid_block(layout), tmp_path, "dynamo", ENCODING, shape=(3, 128, 128))
 
 
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_a_projection_with_an_untrained_bias_counts_its_bias(how, tmp_path):
+    """Untrained, the projection's bias and the stem's are zeros of one size: TorchScript writes one initializer that
+    both read (the projection, the later reader, through an Identity), torch.export removes both; the encoding is
+    still recognised, its bias counted (it was refused as a conv of a constant)."""
+    model = hybrid_block("tokens")
+    with torch.no_grad():
+        model.pos.token_projection.bias.zero_()
+        model.conv.bias.zero_()
+    _check_export(model, tmp_path, how, ENCODING, shape=(3, 128, 128) if how == "dynamo" else INPUT)
+
+
 @pytest.mark.parametrize("how", ["folded", "unfolded"])
 def test_a_constant_as_large_as_the_batch_reshaped_per_sample_is_fixed(how, tmp_path):
     """ConstantOfShape of (batch, h·w), reshaped to (batch, 1, h, w) from the map's shape: a fixed add of one value
