@@ -6,7 +6,8 @@ leave (zero biases, tables of zeros, norms of ones and zeros) are what PyTorch's
 two modules, which TorchScript's exporter writes once.
 `TwinNorms`: two modules' norms of one tensor, equal untrained, which torch.export's optimiser merges into one node.
 `NumberedBranches`: modules named `branch_1`, `branch_2`, as TorchScript names a module's later calls.
-`TwinPools`: two modules' pools of one tensor, merged by torch.export's optimiser whatever the weights.
+`TwinPools`, `TwinActivations`: two modules' pools, or ReLUs, of one tensor, merged by torch.export's optimiser
+whatever the weights, with nothing to count.
 """
 
 from __future__ import annotations
@@ -84,6 +85,22 @@ class TwinPools(nn.Module):
         return self.tree(x) + self.root(x)
 
 
+class TwinActivations(nn.Module):
+    """Two modules' ReLUs of one conv and norm's output (DARTS's cell: each operation starts with its own ReLU of a
+    shared state), merged by torch.export's optimiser: the ReLUs merge, the conv and norm below them (a random
+    kernel, equal to no other) do not."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width))
+        self.op_a = nn.Sequential(nn.ReLU(), nn.Conv2d(width, width, 1))
+        self.op_b = nn.Sequential(nn.ReLU(), nn.Conv2d(width, width, 3, padding=1))
+
+    def forward(self, x):
+        x = self.stem(x)
+        return self.op_a(x) + self.op_b(x)
+
+
 class NumberedBranches(nn.Module):
     """Inception's naming: modules `branch_1` and `branch_2` (no `branch`), each a conv, an untrained norm and a ReLU,
     concatenated; TorchScript names a second call of a module `branch_1` too."""
@@ -102,4 +119,6 @@ class NumberedBranches(nn.Module):
 def untrained(kind: str = "zero_bias") -> nn.Module:
     """The factory `torch:` reads: the model of `kind`, seeded, untrained, in eval mode."""
     torch.manual_seed(0)
-    return {"zero_bias": ZeroBiasNet, "zero_tables": ZeroTableBlocks, "twin_norms": TwinNorms, "numbered": NumberedBranches, "twin_pools": TwinPools}[kind]().eval()
+    kinds = {"zero_bias": ZeroBiasNet, "zero_tables": ZeroTableBlocks, "twin_norms": TwinNorms, "numbered": NumberedBranches,
+             "twin_pools": TwinPools, "twin_activations": TwinActivations}
+    return kinds[kind]().eval()

@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 
 from groupcost.formats.onnx.importer import Importer
+from groupcost.formats.onnx.tied import merged_fill
 from groupcost.formats.onnx.values import Act
 from groupcost.graph.network import LayerStep
 
@@ -90,6 +91,16 @@ def redirected(imp: Importer) -> dict[int, set[str]]:
     return imp.redirected
 
 
+def _fills(imp: Importer, tensor: str | None) -> bool:
+    """Whether the node making `tensor` reads parameters that are all constant fills (an untrained norm's ones and
+    zeros): the only parameters two modules can have equal, so that the optimiser merged their nodes."""
+    k = imp.producers.get(tensor) if tensor is not None else None
+    if k is None:
+        return False
+    stored = [imp.initializers[imp.root(name)] for name in imp.order[k].input[1:] if imp.root(name) in imp.initializers]
+    return bool(stored) and all(merged_fill(tensor, imp.folder) for tensor in stored)
+
+
 def _merged(imp: Importer, tensor: str | None) -> bool | None:
     """Whether a tensor has more readers in the file than its FX node had users (a twin merged into it); None where
     its FX node's users are not known (a batch norm's output, taken by a getitem the file does not write)."""
@@ -126,6 +137,8 @@ def _again(imp: Importer, i: int, node, x: Act) -> Act:
         merged = _merged(imp, tensors.get(step.name))
         params = step.layer.cost(step.in_shape, step.out_shape).params
         if merged is False or (merged is None and not params):  # this step made its output alone: the merge was below it
+            return x
+        if params and not _fills(imp, tensors.get(step.name)):  # trained parameters: no other module's are equal, nothing merged
             return x
         chain.append(step)
         if params:

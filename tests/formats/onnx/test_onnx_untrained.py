@@ -79,9 +79,11 @@ def test_modules_named_with_a_number_are_modules_of_their_own(how, tmp_path):
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
-def test_merged_steps_without_parameters_are_not_made_again(how, tmp_path):
-    """Two pools of one tensor are one node in torch.export's file too; nothing is lost, and the conv below them,
-    whose output has no more readers than its FX node had users, is not made again (it was: the stem counted twice)."""
-    network = check_export(untrained("twin_pools"), INPUT, how, tmp_path)
+@pytest.mark.parametrize("kind", ["twin_pools", "twin_activations"])
+def test_merged_steps_without_parameters_are_not_made_again(kind, how, tmp_path):
+    """Two pools, or two ReLUs, of one tensor are one node in torch.export's file; nothing is lost, and the conv below
+    them is not made again (it was: the stem counted twice): its output has no more readers than its FX node had
+    users, or its kernel is random, equal to no other module's."""
+    network = check_export(untrained(kind), INPUT, how, tmp_path, FOLDED_OR_NOT)
     assert sum(step.type_name in ("conv", "pwconv") for step in network.nodes) == 3, how
 
