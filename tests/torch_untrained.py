@@ -4,7 +4,8 @@ leave (zero biases, tables of zeros, norms of ones and zeros) are what PyTorch's
 `ZeroBiasNet`: convs and a linear whose biases start at zero (timm's and most libraries' init), a norm after one conv.
 `ZeroTableBlocks`: two LeViT-style attention blocks whose offset tables start at zero (LeViT's init): equal tables of
 two modules, which TorchScript's exporter writes once.
-`TwinNorms`: two modules' norms of one tensor, equal untrained, which torch.export's optimiser merges into one node.
+`TwinNorms`, `RepMixer`: two modules' norms of one tensor, equal untrained, which torch.export's optimiser merges
+into one node (RepMixer's read through a `0 +` the optimiser removes).
 `NumberedBranches`: modules named `branch_1`, `branch_2`, as TorchScript names a module's later calls.
 `TwinPools`, `TwinActivations`: two modules' pools, or ReLUs, of one tensor, merged by torch.export's optimiser
 whatever the weights, with nothing to count.
@@ -70,6 +71,26 @@ class TwinNorms(nn.Module):
         return (self.head(pooled) + self.head_dist(pooled)) / 2
 
 
+class RepMixer(nn.Module):
+    """FastViT's token mixer before reparameterisation: x + γ·(mixer(x) − norm(x)), the mixer a depthwise conv and norm
+    plus an identity norm of x, the norm written as `0 + norm(x)` (an empty branch sum). Untrained, the two norms of
+    x compute the same thing: torch.export's optimiser merges them and removes the `+ 0`."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, stride=2, padding=1)
+        self.conv = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, groups=width, bias=False), nn.BatchNorm2d(width))
+        self.identity = nn.BatchNorm2d(width)
+        self.norm = nn.BatchNorm2d(width)
+        self.gamma = nn.Parameter(torch.full((width, 1, 1), 1e-5))
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))
+        mixed = self.conv(x) + self.identity(x)
+        normed = 0 + self.norm(x)
+        return x + self.gamma * (mixed - normed)
+
+
 class TwinPools(nn.Module):
     """Two modules' pools of one tensor (DLA's tree and its root both downsample a level's input): equal whatever the
     weights, merged by torch.export's optimiser, with nothing to count; the conv and ReLU below them are one module."""
@@ -120,5 +141,5 @@ def untrained(kind: str = "zero_bias") -> nn.Module:
     """The factory `torch:` reads: the model of `kind`, seeded, untrained, in eval mode."""
     torch.manual_seed(0)
     kinds = {"zero_bias": ZeroBiasNet, "zero_tables": ZeroTableBlocks, "twin_norms": TwinNorms, "numbered": NumberedBranches,
-             "twin_pools": TwinPools, "twin_activations": TwinActivations}
+             "twin_pools": TwinPools, "twin_activations": TwinActivations, "repmixer": RepMixer}
     return kinds[kind]().eval()

@@ -11,7 +11,8 @@ untrained model's norms are all ones and zeros, so two norms of one tensor compu
 pre-activations of a block's input, RepViT's two heads' norms of the pooled features): both readers then read one
 node, and PyTorch counts both modules. Each node's metadata keeps the FX node it came from, whose arguments name what
 it read: where a reader reads another FX node's output than it read, of the same kind (`getitem_318` for
-`getitem_321`), that one gone from the file; or where a node fused from two FX nodes (whose metadata is its partner's)
+`getitem_321`), that one gone from the file, or the output of a node of fills that another reader names (FastViT's
+norm read through a `+ 0` the optimiser removed); or where a node fused from two FX nodes (whose metadata is its partner's)
 reads a tensor that has more readers than its FX node had users, the steps that made the input are made again for
 that reader, back to and including the first with parameters: the merged module, counted again, named beside the
 reader's module (`head.head_dist.bn` beside `head.head_dist.l`).
@@ -79,7 +80,10 @@ def redirected(imp: Importer) -> dict[int, set[str]]:
                 continue
             gone = {_kind(arg) for arg in read if arg not in present}  # what it read that the optimiser merged away (or any other removal)
             for tensor in node.input:
-                if tensor not in read and (tensor in users or _GETITEM.fullmatch(tensor)) and _kind(tensor) in gone:
+                if tensor in read or not (tensor in users or _GETITEM.fullmatch(tensor)) or not gone:
+                    continue
+                # the same kind of node, or a node of fills that another reader names (FastViT's norm, merged, its `+ 0` removed)
+                if _kind(tensor) in gone or (_fills(imp, tensor) and any(r != k and r >= 0 and tensor in fx[r][2] for r in imp.consumers.get(tensor, []))):
                     imp.redirected.setdefault(k, set()).add(tensor)
         for tensor, count in users.items():
             readers = [k for k in imp.consumers.get(tensor, []) if k >= 0]
@@ -150,5 +154,6 @@ def _again(imp: Importer, i: int, node, x: Act) -> Act:
     parent = module.rsplit(".", 1)[0] if "." in module else module
     y = Act(chain[-1].inputs[0], chain[-1].in_shape)
     for step in reversed(chain):
-        y = imp.builder.layer(f"{parent}.{step.name.rsplit('.', 1)[-1]}", step.layer, y, imp.loc, where=imp.where(node), fresh=True)
+        last = step.name.rsplit(".", 1)[-1]
+        y = imp.builder.layer(f"{parent}.{last}" if parent else last, step.layer, y, imp.loc, where=imp.where(node), fresh=True)
     return y
