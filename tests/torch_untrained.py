@@ -7,8 +7,8 @@ two modules, which TorchScript's exporter writes once.
 `TwinNorms`, `RepMixer`: two modules' norms of one tensor, equal untrained, which torch.export's optimiser merges
 into one node (RepMixer's read through a `0 +` the optimiser removes).
 `NumberedBranches`: modules named `branch_1`, `branch_2`, as TorchScript names a module's later calls.
-`TwinPools`, `TwinActivations`: two modules' pools, or ReLUs, of one tensor, merged by torch.export's optimiser
-whatever the weights, with nothing to count.
+`TwinPools`, `TwinActivations`, `SharedState`: two modules' pools, or ReLUs, of one tensor, merged by torch.export's
+optimiser whatever the weights, with nothing to count (the norm below SharedState's ReLUs is one module both read).
 """
 
 from __future__ import annotations
@@ -122,6 +122,23 @@ class TwinActivations(nn.Module):
         return self.op_a(x) + self.op_b(x)
 
 
+class SharedState(nn.Module):
+    """DARTS's cell, untrained: a state normed once (a norm of fills, after a pool: nothing to fold it into) and read
+    by two operations, each starting with its own ReLU of it. The ReLUs merge; the one norm both read does not."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.preprocess = nn.BatchNorm2d(width)
+        self.op_a = nn.Sequential(nn.ReLU(), nn.Conv2d(width, width, 1))
+        self.op_b = nn.Sequential(nn.ReLU(), nn.Conv2d(width, width, 3, padding=1))
+
+    def forward(self, x):
+        state = self.preprocess(self.pool(torch.relu(self.stem(x))))
+        return self.op_a(state) + self.op_b(state)
+
+
 class NumberedBranches(nn.Module):
     """Inception's naming: modules `branch_1` and `branch_2` (no `branch`), each a conv, an untrained norm and a ReLU,
     concatenated; TorchScript names a second call of a module `branch_1` too."""
@@ -141,5 +158,5 @@ def untrained(kind: str = "zero_bias") -> nn.Module:
     """The factory `torch:` reads: the model of `kind`, seeded, untrained, in eval mode."""
     torch.manual_seed(0)
     kinds = {"zero_bias": ZeroBiasNet, "zero_tables": ZeroTableBlocks, "twin_norms": TwinNorms, "numbered": NumberedBranches,
-             "twin_pools": TwinPools, "twin_activations": TwinActivations, "repmixer": RepMixer}
+             "twin_pools": TwinPools, "twin_activations": TwinActivations, "repmixer": RepMixer, "shared_state": SharedState}
     return kinds[kind]().eval()

@@ -95,6 +95,14 @@ def redirected(imp: Importer) -> dict[int, set[str]]:
     return imp.redirected
 
 
+def _one_unit(norm: str, after: str) -> bool:
+    """Whether a step with parameters and the merged step after it are one unit of a module (`bn` and `bn.act`, `0` and
+    `1` of a Sequential, `bn1` and `relu` of a block), whose twins were merged together (DPN's pre-activations); a step
+    of another module (a cell's state, normed by its preprocessing and read by its operations' activations) was read by
+    both twins, and is not made again."""
+    return after.startswith(norm + ".") or after.rsplit(".", 1)[0] == norm.rsplit(".", 1)[0]
+
+
 def _fills(imp: Importer, tensor: str | None) -> bool:
     """Whether the node making `tensor` reads parameters that are all constant fills (an untrained norm's ones and
     zeros): the only parameters two modules can have equal, so that the optimiser merged their nodes."""
@@ -143,6 +151,8 @@ def _again(imp: Importer, i: int, node, x: Act) -> Act:
         if merged is False or (merged is None and not params):  # this step made its output alone: the merge was below it
             return x
         if params and not _fills(imp, tensors.get(step.name)):  # trained parameters: no other module's are equal, nothing merged
+            return x
+        if params and chain and not _one_unit(step.name, chain[-1].name):  # a shared state's norm, read by merged activations (DARTS)
             return x
         chain.append(step)
         if params:

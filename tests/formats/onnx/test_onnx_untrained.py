@@ -91,11 +91,12 @@ def test_modules_named_with_a_number_are_modules_of_their_own(how, tmp_path):
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
-@pytest.mark.parametrize("kind", ["twin_pools", "twin_activations"])
+@pytest.mark.parametrize("kind", ["twin_pools", "twin_activations", "shared_state"])
 def test_merged_steps_without_parameters_are_not_made_again(kind, how, tmp_path):
-    """Two pools, or two ReLUs, of one tensor are one node in torch.export's file; nothing is lost, and the conv below
-    them is not made again (it was: the stem counted twice): its output has no more readers than its FX node had
-    users, or its kernel is random, equal to no other module's."""
+    """Two pools, or two ReLUs, of one tensor are one node in torch.export's file; nothing is lost, and the conv or
+    norm below them is not made again (it was: counted twice): its output has no more readers than its FX node had
+    users, or its kernel is random, equal to no other module's, or it is another module's than the ReLUs' (a state
+    normed once, read by two operations)."""
     network = check_export(untrained(kind), INPUT, how, tmp_path, FOLDED_OR_NOT)
     assert sum(step.type_name in ("conv", "pwconv") for step in network.nodes) == 3, how
 
