@@ -6,12 +6,15 @@ leave (zero biases, tables of zeros, norms of ones and zeros) are what PyTorch's
 two modules, which TorchScript's exporter writes once.
 `TwinNorms`, `RepMixer`: two modules' norms of one tensor, equal untrained, which torch.export's optimiser merges
 into one node (RepMixer's read through a `0 +` the optimiser removes).
+`CopiedHead`: a head and its deep copy, equal untrained (YOLOv10's one-to-one head).
 `NumberedBranches`: modules named `branch_1`, `branch_2`, as TorchScript names a module's later calls.
 `TwinPools`, `TwinActivations`, `SharedState`: two modules' pools, or ReLUs, of one tensor, merged by torch.export's
 optimiser whatever the weights, with nothing to count (the norm below SharedState's ReLUs is one module both read).
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 from torch import nn
@@ -139,6 +142,21 @@ class SharedState(nn.Module):
         return self.op_a(state) + self.op_b(state)
 
 
+class CopiedHead(nn.Module):
+    """YOLOv10's two heads: a head and its deep copy (the one-to-one head, `copy.deepcopy(self.cv2)`) on one feature
+    map, untrained: two modules whose parameters are equal (random, not fills), which the exporters merge."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, stride=2, padding=1)
+        self.head = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, 4, 1))
+        self.head_copy = copy.deepcopy(self.head)
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))
+        return torch.cat([self.head(x), self.head_copy(x.detach())], 1)
+
+
 class NumberedBranches(nn.Module):
     """Inception's naming: modules `branch_1` and `branch_2` (no `branch`), each a conv, an untrained norm and a ReLU,
     concatenated; TorchScript names a second call of a module `branch_1` too."""
@@ -158,5 +176,6 @@ def untrained(kind: str = "zero_bias") -> nn.Module:
     """The factory `torch:` reads: the model of `kind`, seeded, untrained, in eval mode."""
     torch.manual_seed(0)
     kinds = {"zero_bias": ZeroBiasNet, "zero_tables": ZeroTableBlocks, "twin_norms": TwinNorms, "numbered": NumberedBranches,
-             "twin_pools": TwinPools, "twin_activations": TwinActivations, "repmixer": RepMixer, "shared_state": SharedState}
+             "twin_pools": TwinPools, "twin_activations": TwinActivations, "repmixer": RepMixer, "shared_state": SharedState,
+             "copied_head": CopiedHead}
     return kinds[kind]().eval()

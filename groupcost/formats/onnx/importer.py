@@ -19,7 +19,7 @@ from typing import Any
 from groupcost.formats.onnx.arranged import made
 from groupcost.formats.onnx.filegraph import graph_input, initializer_values, nodes_in_order
 from groupcost.formats.onnx.names import PRODUCER, clean, module_path, weight_path
-from groupcost.formats.onnx.tied import merged_fill, one_trained_parameter
+from groupcost.formats.onnx.tied import merged_fill, merged_parameter, one_trained_parameter
 from groupcost.formats.onnx.values import (UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, Sequences, TokensFirst, Unknown, Unsupported, Value,
                                            Weight, attributes, require_onnx)
 from groupcost.formats.onnx.wire import MAX_NODES
@@ -82,7 +82,7 @@ class Importer:
         self.folded_bn = 0
         self.module_calls: dict[tuple[str, str], tuple[int, tuple[str, ...], str]] = {}  # (a weight, '' or a constant fill's module) → its first reader: (node, the weights it reads, its step)
         self.fx_users: dict[str, int] = {}  # an FX node's name → its users, as torch.export's metadata says
-        self.redirected: dict[int, set[str]] | None = None  # torch.export's merged computations, by reader (groupcost.formats.onnx.optimised)
+        self.redirected: dict[int, set[int]] | None = None  # torch.export's merged computations, by reader (groupcost.formats.onnx.optimised)
         self.fills: dict[str, bool] = {}  # a kernel → whether it is a constant fill (tied.merged_fill), decided at its first reader
         self.tables: dict[str, int] = {}  # a gathered table's initializer → the node that adds it (it counts once)
         self.opaque: list[str] = []
@@ -363,11 +363,15 @@ class Importer:
         readers that differ in arguments or shapes, are refused by name; with `constant_fills` (a norm's
         scale and shift, ones and zeros in every untrained model) two modules, or a node with no module
         path, keep their parameters apart instead."""
+        read = weights[0]
         weights = tuple(self.root(w) for w in weights)
         if not constant_fills:  # a kernel of one value, read by two modules: their fills merged (the same answer for every call of it)
             if weights[0] not in self.fills:
                 self.fills[weights[0]] = merged_fill(self.initializers.get(weights[0]), self.folder)
             constant_fills = self.fills[weights[0]]
+        # another module's equal kernel the exporter merged into this one (an untrained deep copy): TorchScript reads it
+        # through an Identity, where one parameter held by two modules is read directly; torch.export's FX node names its own
+        constant_fills = constant_fills or read != weights[0] or merged_parameter(node, weights[0])
         module = self.module_of_call(self.paths[i]) if constant_fills else ""  # a fill merged across modules: each module's first call owns it
         first = self.module_calls.setdefault((weights[0], module), (i, weights, y.name))
         if first[0] == i:

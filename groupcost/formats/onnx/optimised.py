@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.tied import merged_fill
-from groupcost.formats.onnx.values import Act
+from groupcost.formats.onnx.values import Act, Unsupported
 from groupcost.graph.network import LayerStep
 
 
@@ -57,42 +57,57 @@ _DEPTH = 4
 """Steps made again at most, back to the one with parameters (a norm and its activation; a param-free merge costs nothing)."""
 
 
-def _fx(node) -> tuple[str | None, int, set[str]]:
-    """The FX node a node came from: its name, its number of users, and the tensors its arguments name."""
+def _fx(node) -> tuple[str | None, int, list[str]]:
+    """The FX node a node came from: its name, its number of users, and the tensors its arguments name, in order."""
     text = next((prop.value for prop in node.metadata_props if prop.key == "pkg.torch.onnx.fx_node"), "")
     defined, args = _DEFINED.match(text), _ARGS.search(text)
     return (defined.group(1) if defined else None, int(defined.group(2)) if defined else 0,
-            set(re.findall(r"%(\w+)", args.group(1))) if args else set())
+            re.findall(r"%(\w+)", args.group(1)) if args else [])
 
 
-def redirected(imp: Importer) -> dict[int, set[str]]:
-    """Reader → the tensors it reads in place of a merged one. A reader made from one FX node alone (its output that
-    node's name) that reads an FX tensor its FX node did not read; or, where the reader's node fused two FX nodes (its
-    metadata is its partner's, which names none of its inputs), a tensor with more readers than its FX node had users,
-    by as many as such readers."""
+def redirected(imp: Importer) -> dict[int, set[int]]:
+    """Reader → the positions of its inputs where it reads a merged tensor in place of the one it read. A reader made
+    from one FX node alone (not fused) that reads an FX tensor where its FX node read another, gone
+    from the file (by position where the two list as many tensors: a concat of a head and its merged copy reads one
+    tensor twice); or, where the reader's node fused two FX nodes (its metadata is its partner's, which names none of
+    its inputs), a tensor with more readers than its FX node had users, by as many as such readers."""
     if imp.redirected is None:
         imp.redirected = {}
         fx = [_fx(node) for node in imp.order]
         users = imp.fx_users = {name: count for name, count, _ in fx if name is not None}
         present = {out for node in imp.order for out in node.output} | set(imp.initializers) | {v.name for v in imp.model.graph.input}
         for k, (node, (name, _, read)) in enumerate(zip(imp.order, fx)):
-            if name is None or not node.output or node.output[0] != name:
-                continue
             gone = {_kind(arg) for arg in read if arg not in present}  # what it read that the optimiser merged away (or any other removal)
-            for tensor in node.input:
-                if tensor in read or not (tensor in users or _GETITEM.fullmatch(tensor)) or not gone:
+            if name is None or _fused(node) or not gone:
+                continue
+            positional = len(read) == len(node.input)
+            for position, tensor in enumerate(node.input):
+                if not (tensor in users or _GETITEM.fullmatch(tensor)):
                     continue
+                if positional:
+                    if read[position] == tensor or read[position] in present:
+                        continue
+                    same = _kind(read[position]) == _kind(tensor)
+                elif tensor in read:
+                    continue
+                else:
+                    same = _kind(tensor) in gone
                 # the same kind of node, or a node of fills that another reader names (FastViT's norm, merged, its `+ 0` removed)
-                if _kind(tensor) in gone or (_fills(imp, tensor) and any(r != k and r >= 0 and tensor in fx[r][2] for r in imp.consumers.get(tensor, []))):
-                    imp.redirected.setdefault(k, set()).add(tensor)
+                if same or (_fills(imp, tensor) and any(r != k and r >= 0 and tensor in fx[r][2] for r in imp.consumers.get(tensor, []))):
+                    imp.redirected.setdefault(k, set()).add(position)
         for tensor, count in users.items():
-            readers = [k for k in imp.consumers.get(tensor, []) if k >= 0]
+            readers = sorted({k for k in imp.consumers.get(tensor, []) if k >= 0})
             naming = {fx[k][0] for k in readers if tensor in fx[k][2]}
-            fused = [k for k in readers if tensor not in fx[k][2] and fx[k][0] is not None and imp.order[k].output[0] != fx[k][0]]
+            fused = [k for k in readers if tensor not in fx[k][2] and fx[k][0] is not None and _fused(imp.order[k])]
             if fused and len(naming) + len(fused) - count == len(fused):
                 for k in fused:
-                    imp.redirected.setdefault(k, set()).add(tensor)
+                    imp.redirected.setdefault(k, set()).update(p for p, name in enumerate(imp.order[k].input) if name == tensor)
     return imp.redirected
+
+
+def _fused(node) -> bool:
+    """Whether the optimiser fused two FX nodes into this one (its metadata is then its partner's)."""
+    return any(prop.key == "pkg.onnxscript.rewriter.rule_name" and "Fuse" in prop.value for prop in node.metadata_props)
 
 
 def _one_unit(norm: str, after: str) -> bool:
@@ -119,7 +134,9 @@ def _merged(imp: Importer, tensor: str | None) -> bool | None:
     users = imp.fx_users.get(tensor) if tensor is not None else None
     if users is None:
         return None
-    return sum(1 for k in imp.consumers.get(tensor, []) if k >= 0) > users
+    readers = {k for k in imp.consumers.get(tensor, []) if k >= 0}
+    twice = any(list(imp.order[k].input).count(tensor) > named for k in readers if (named := _fx(imp.order[k])[2].count(tensor)))  # read again where its FX node read a twin
+    return len(readers) > users or twice
 
 
 def _kind(name: str) -> str:
@@ -133,7 +150,7 @@ def recomputed(read: Callable) -> Callable:
     def handle(imp: Importer, i: int, node, inputs: list):
         again = redirected(imp).get(i)
         if again:
-            inputs = [_again(imp, i, node, value) if name in again and isinstance(value, Act) else value for value, name in zip(inputs, node.input)]
+            inputs = [_again(imp, i, node, value) if position in again and isinstance(value, Act) else value for position, value in enumerate(inputs)]
         return read(imp, i, node, inputs)
 
     return handle
@@ -151,6 +168,10 @@ def _again(imp: Importer, i: int, node, x: Act) -> Act:
         if merged is False or (merged is None and not params):  # this step made its output alone: the merge was below it
             return x
         if params and not _fills(imp, tensors.get(step.name)):  # trained parameters: no other module's are equal, nothing merged
+            if not chain and merged:  # yet this very node absorbed a twin: a module's untrained deep copy, merged as deep as it goes
+                raise Unsupported("torch.export's optimiser merged two modules whose parameters are equal (an untrained deep copy, "
+                                  "YOLOv10's one-to-one head) into one node, and the file does not say how many: export with "
+                                  "optimize=False, or with TorchScript, or a trained model")
             return x
         if params and chain and not _one_unit(step.name, chain[-1].name):  # a shared state's norm, read by merged activations (DARTS)
             return x

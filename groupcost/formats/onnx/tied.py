@@ -10,6 +10,7 @@ is neither: a random or trained parameter, which two modules read only where the
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from groupcost.formats.onnx.values import tensor_values
@@ -41,3 +42,12 @@ def merged_fill(initializer, folder: Path | None) -> bool:
     values = tensor_values(initializer, folder, VALUES_READ, VALUES_READ)
     return values is not None and len(values) > 1 and len(set(values)) == 1
 
+
+def merged_parameter(node, initializer: str) -> bool:
+    """Whether the node reads `initializer` in place of another module's parameter of equal values, which torch.export
+    merged (an untrained deep copy: YOLOv10's one-to-one head, copied from its one-to-many head): the FX node it came
+    from read a weight placeholder of another name than the initializer's (`p_model_23_one2one_cv2_0_0_conv_weight`
+    for `model.23.cv2.0.0.conv.weight`). One parameter held by two modules (ShaResNet's) has one placeholder."""
+    text = next((prop.value for prop in node.metadata_props if prop.key == "pkg.torch.onnx.fx_node"), "")
+    read = re.search(r"args = \(%\w+, %(p_\w+)", text)
+    return read is not None and read.group(1) != "p_" + re.sub(r"\W", "_", initializer)

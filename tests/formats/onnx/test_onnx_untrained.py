@@ -100,3 +100,16 @@ def test_merged_steps_without_parameters_are_not_made_again(kind, how, tmp_path)
     network = check_export(untrained(kind), INPUT, how, tmp_path, FOLDED_OR_NOT)
     assert sum(step.type_name in ("conv", "pwconv") for step in network.nodes) == 3, how
 
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_a_deep_copy_whose_kernels_the_exporter_merged_counts_apart_or_is_refused(how, tmp_path):
+    """A head and its untrained deep copy (YOLOv10's one-to-one head): TorchScript writes each equal kernel once, the
+    copy reading it through an Identity, where one parameter held by two modules (ShaResNet's) is read directly; the
+    copy's convs count their own (they were read as one module held twice: YOLOv10n untrained 462,344 parameters
+    short with exit 0). torch.export's optimiser merges the whole copy into the head (equal weights, one input): the
+    concat reads the head twice where its FX node read two tensors, and how deep the merge went the file does not
+    say: refused by name (it was exit 0 with the copy's 620 parameters missing)."""
+    refused = Refusal(("merged two modules whose parameters are equal",), must=True) if how == "dynamo" else None
+    network = check_export(untrained("copied_head"), INPUT, how, tmp_path, refused=refused)
+    assert network is None or all(step.shares is None for step in network.nodes if hasattr(step, "shares")), how
+
