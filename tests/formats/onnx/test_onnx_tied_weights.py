@@ -1,6 +1,6 @@
 """One conv module held by several blocks (ShaResNet's shared weights), read from ONNX: a `share:` of its
-first call, parameters once and MACs per call; two modules' equal kernels merged by the exporter are refused, unless
-the kernel is one value (an untrained fill): then two modules, each counting its own.
+first call, parameters once and MACs per call; two modules' equal kernels merged by the exporter (an untrained fill,
+Dirac's identity, a deep copy: read through an Identity, or of one value) are two modules, each counting its own.
 
 References: PyTorch's own counts of torch modules written here (tests/torch_shared_weights.py), exported three
 ways; the folded export's count is PyTorch's count of the same network with a conv per block, less its folded norms.
@@ -13,8 +13,8 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-from groupcost.errors import GroupcostError  # noqa: E402
 from groupcost.formats.onnx.reader import read_network  # noqa: E402
+from groupcost.graph.analysis import analyze  # noqa: E402
 from groupcost.graph.network import LayerStep  # noqa: E402
 from groupcost.language.raising import raise_spec  # noqa: E402
 from pattern_check import EXPORTERS, FACTORY, FOLDED_OR_NOT, Expected, check_export, check_factory  # noqa: E402
@@ -90,11 +90,14 @@ def test_untrained_zero_initialised_norms_read_from_their_torch_factory():
     check_factory("torch:torch_shared_weights:zero_init_residual_stage", {}, zero_init_residual_stage(), INPUT, FOLDED_OR_NOT)
 
 
-def test_two_modules_whose_equal_kernels_the_exporter_merged_are_refused(tmp_path):
-    """Untrained, both convs are Dirac's identity: the exporter writes one initializer, which both read. Counted
-    once, it would be 576 params where PyTorch counts 1,152."""
+def test_two_modules_whose_equal_kernels_the_exporter_merged_count_apart(tmp_path):
+    """Untrained, both convs are Dirac's identity: the exporter writes one initializer, which the second conv reads
+    through an Identity (a merged copy, where one module held twice is read directly): two modules, 1,152 params
+    as PyTorch counts them (it was refused by name; counted once, 576)."""
     path = tmp_path / "dirac.onnx"
-    export_onnx(DiracTwins().eval(), (8, 8, 8), path, fold=True)
+    model = DiracTwins().eval()
+    export_onnx(model, (8, 8, 8), path, fold=True)
     assert len(onnx.load(str(path)).graph.initializer) == 1
-    with pytest.raises(GroupcostError, match="they are the modules 'conv1' and 'conv2'"):
-        read_network(path)
+    params, macs, _, _ = torch_counts_with_matmul(model, (8, 8, 8))
+    totals = analyze(read_network(path)).totals
+    assert (totals.params, totals.macs) == (params, macs) == (1152, 2 * 576 * 64)
