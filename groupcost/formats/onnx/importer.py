@@ -526,7 +526,5 @@ def _positive_axis(node) -> bool:
     return any(a.name == "axis" and a.i >= 0 for a in node.attribute)
 
 
-
-
 Handler = Callable[[Importer, int, Any, list], Any]
 """(importer, index, node, inputs) → the node's output value(s), or None where it set them itself."""

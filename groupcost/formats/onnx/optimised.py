@@ -29,11 +29,21 @@ from groupcost.formats.onnx.values import Act, Unsupported
 from groupcost.graph.network import LayerStep
 
 
+def _metadata(node, key: str) -> str:
+    """One of the node's metadata entries ('' where it has none): the optimiser's rules (`pkg.onnxscript.rewriter.rule_name`),
+    the FX node it came from (`pkg.torch.onnx.fx_node`)."""
+    return next((prop.value for prop in node.metadata_props if prop.key == key), "")
+
+
+def _rules(node) -> str:
+    return _metadata(node, "pkg.onnxscript.rewriter.rule_name")
+
+
 def fused_norm(node) -> bool:
     """Whether torch.export's optimiser fused a BatchNorm into this node (its metadata says so). The fused node has
     the norm's shift for a bias, which the optimiser removes again where it is all zeros (an untrained norm's: β and
     the running mean 0): a bias of C all the same, as in every other model's file."""
-    return any(prop.key == "pkg.onnxscript.rewriter.rule_name" and "FuseBatchNorm" in prop.value for prop in node.metadata_props)
+    return "FuseBatchNorm" in _rules(node)
 
 
 def removed_bias(node) -> bool:
@@ -41,12 +51,11 @@ def removed_bias(node) -> bool:
     most libraries' init): its metadata names the rule, and for a conv the FX node it came from read a parameter for its
     bias (a conv with none gets a zero bias of the exporter's, removed the same way); a Gemm has a bias only where the
     layer had one."""
-    props = {prop.key: prop.value for prop in node.metadata_props}
-    if "RemoveOptionalBias" not in props.get("pkg.onnxscript.rewriter.rule_name", ""):
+    if "RemoveOptionalBias" not in _rules(node):
         return False
     if node.op_type == "Gemm":
         return True
-    read = re.search(r"args = \((%\w+|None), (%\w+|None), (%\w+|None)", props.get("pkg.torch.onnx.fx_node", ""))
+    read = re.search(r"args = \((%\w+|None), (%\w+|None), (%\w+|None)", _metadata(node, "pkg.torch.onnx.fx_node"))
     return read is not None and read.group(3).startswith("%p_")
 
 
@@ -59,7 +68,7 @@ _DEPTH = 4
 
 def _fx(node) -> tuple[str | None, int, list[str]]:
     """The FX node a node came from: its name, its number of users, and the tensors its arguments name, in order."""
-    text = next((prop.value for prop in node.metadata_props if prop.key == "pkg.torch.onnx.fx_node"), "")
+    text = _metadata(node, "pkg.torch.onnx.fx_node")
     defined, args = _DEFINED.match(text), _ARGS.search(text)
     return (defined.group(1) if defined else None, int(defined.group(2)) if defined else 0,
             re.findall(r"%(\w+)", args.group(1)) if args else [])
@@ -107,7 +116,7 @@ def redirected(imp: Importer) -> dict[int, set[int]]:
 
 def _fused(node) -> bool:
     """Whether the optimiser fused two FX nodes into this one (its metadata is then its partner's)."""
-    return any(prop.key == "pkg.onnxscript.rewriter.rule_name" and "Fuse" in prop.value for prop in node.metadata_props)
+    return "Fuse" in _rules(node)
 
 
 def _one_unit(norm: str, after: str) -> bool:

@@ -46,8 +46,10 @@ def merged_fill(initializer, folder: Path | None) -> bool:
 def merged_parameter(node, initializer: str) -> bool:
     """Whether the node reads `initializer` in place of another module's parameter of equal values, which torch.export
     merged (an untrained deep copy: YOLOv10's one-to-one head, copied from its one-to-many head): the FX node it came
-    from read a weight placeholder of another name than the initializer's (`p_model_23_one2one_cv2_0_0_conv_weight`
-    for `model.23.cv2.0.0.conv.weight`). One parameter held by two modules (ShaResNet's) has one placeholder."""
+    from read a parameter placeholder of another module than the initializer's (`p_model_23_one2one_cv2_0_0_conv_weight`,
+    or the norm folded in, `..._bn_weight`, for `model.23.cv2.0.0.conv.weight`: not under `model.23.cv2.0.0`). One
+    parameter held by two modules (ShaResNet's) has one placeholder."""
     text = next((prop.value for prop in node.metadata_props if prop.key == "pkg.torch.onnx.fx_node"), "")
     read = re.search(r"args = \(%\w+, %(p_\w+)", text)
-    return read is not None and read.group(1) != "p_" + re.sub(r"\W", "_", initializer)
+    module = initializer.split(".")[:-2]  # `model.23.cv2.0.0` of `model.23.cv2.0.0.conv.weight`: the layer's parent
+    return read is not None and bool(module) and not read.group(1).startswith("p_" + re.sub(r"\W", "_", ".".join(module)) + "_")
