@@ -366,8 +366,9 @@ class Importer:
         read = weights[0]
         weights = tuple(self.root(w) for w in weights)
         if not constant_fills:  # a kernel of one value, read by two modules: their fills merged (the same answer for every call of it)
-            if weights[0] not in self.fills:
-                self.fills[weights[0]] = merged_fill(self.initializers.get(weights[0]), self.folder)
+            if weights[0] not in self.fills:  # (read once, directly: no second module to tell apart, and no values to read)
+                shared = read != weights[0] or len(self.consumers.get(weights[0], ())) > 1
+                self.fills[weights[0]] = shared and merged_fill(self.initializers.get(weights[0]), self.folder)
             constant_fills = self.fills[weights[0]]
         # another module's equal kernel the exporter merged into this one (an untrained deep copy): TorchScript reads it
         # through an Identity, where one parameter held by two modules is read directly; torch.export's FX node names its own
