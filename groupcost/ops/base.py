@@ -252,6 +252,11 @@ class Layer:
         """The convolution's group count, for conv-like layers; None elsewhere."""
         return None
 
+    def window(self, x: Shape) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """A convolution's kernel, stride and dilation, one entry per spatial dimension (which kernel a runtime picks
+        depends on them: groupcost.run.latency); empty elsewhere."""
+        return (), (), ()
+
     def kind_label(self, x: Shape) -> str:
         """What this layer is, for the `kind` column and `--by type`: the type's name, unless the type says more."""
         return self.type_name

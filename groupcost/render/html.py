@@ -19,7 +19,7 @@ from groupcost.questions.report import Overview
 from groupcost.render import units
 from groupcost.render.graph import graph_data
 from groupcost.render.report import Column, columns, summary_lines, title, total_cells
-from groupcost.run.roofline import intensity, row_seconds
+from groupcost.run.roofline import intensity, layer_seconds
 
 PAGE = Path(__file__).parent / "page"
 
@@ -41,7 +41,8 @@ def _script_json(data: object) -> str:
 # --- the layer table ------------------------------------------------------------------------
 
 def _sort_keys(overview: Overview) -> dict:
-    device, b = overview.device, overview.report.dtype_bytes
+    b = overview.report.dtype_bytes
+    estimates = layer_seconds(overview.report, overview.device)
     return {
         "name": lambda r: r.name,
         "type": lambda r: r.type,
@@ -56,7 +57,7 @@ def _sort_keys(overview: Overview) -> dict:
         "activation_bytes": lambda r: r.activations,
         "traffic_bytes": lambda r: r.traffic,
         "intensity": lambda r: intensity(r.macs, r.traffic, b),
-        "latency_s": lambda r: row_seconds(r, b, device),
+        "latency_s": lambda r: estimates[r.name],
     }
 
 
@@ -143,15 +144,15 @@ TOP_LAYERS = 10
 
 def _top_layers(overview: Overview) -> str:
     """The layers that cost most: by MACs, then by params, each with its share and estimated latency."""
-    report, device = overview.report, overview.device
-    t, b = report.totals, report.dtype_bytes
+    report, estimates = overview.report, layer_seconds(overview.report, overview.device)
+    t = report.totals
     ranked = sorted((r for r in report.rows if r.macs or r.params), key=lambda r: (-r.macs, -r.params))[:TOP_LAYERS]
     if not ranked:
         return ""
     rows = "".join(
         f'<tr data-name="{_e(r.name)}"><td class=num>{k}</td><th title="{_e(r.type)}">{_e(r.name)}</th>'
         f"<td class=num>{_e(units.count(r.macs))}</td><td class=num>{_e(units.share(r.macs, t.macs))}</td>"
-        f"<td class=num>{_e(units.count(r.params))}</td><td class=num>{_e(units.seconds(row_seconds(r, b, device)))}</td></tr>"
+        f"<td class=num>{_e(units.count(r.params))}</td><td class=num>{_e(units.seconds(estimates[r.name]))}</td></tr>"
         for k, r in enumerate(ranked, 1)
     )
     covered = sum(r.macs for r in ranked)
@@ -186,7 +187,8 @@ def _decade(value: float) -> str:
 
 def _roofline(overview: Overview) -> str:
     report, device, b = overview.report, overview.device, overview.report.dtype_bytes
-    placed = [(r, intensity(r.macs, r.traffic, b), row_seconds(r, b, device)) for r in report.rows if r.macs > 0]
+    estimates = layer_seconds(report, device)
+    placed = [(r, intensity(r.macs, r.traffic, b), estimates[r.name]) for r in report.rows if r.macs > 0]
     if not placed:
         return "<p>No layer has MACs to place.</p>"
     peak = device.peak_tflops * 1e12

@@ -8,7 +8,7 @@ from groupcost.render.blocks import Blocks, Note
 from groupcost.render.grid import Grid
 from groupcost.run.beside import Line
 from groupcost.run.measure import Session, Timing
-from groupcost.run.roofline import Device, report_seconds, rows_seconds
+from groupcost.run.roofline import Device, layer_seconds, report_seconds, rows_seconds
 
 NOTE = ("measured: median of the runs, spread as interquartile range (min–max); "
         "× est: the measurement divided by the estimate (1.0× = the estimate was right)")
@@ -63,7 +63,7 @@ def layer_table(report: Report, session: Session, device: Device, depth: int | N
     blocks: dict[str, list] = {}
     for row in report.rows:  # the blocks of Report.at_depth, the analysis table's rows
         blocks.setdefault(".".join(row.name.split(".")[:depth]) if depth else row.name, []).append(row)
-    estimates = dict(zip((row.name for row in report.rows), rows_seconds(report, device)))  # a fused layer is 0
+    estimates = layer_seconds(report, device)  # a fused layer is 0
     rows = []
     for name, members in blocks.items():
         estimate = sum(estimates[row.name] for row in members)

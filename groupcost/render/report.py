@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from groupcost.graph.analysis import MACS_RULE, METRICS, Report, Row, TypeBreakdown
 from groupcost.render import units
 from groupcost.render.documents import breakdown_dict, report_dict
-from groupcost.run.roofline import Device, intensity, report_seconds, row_seconds
+from groupcost.run.roofline import Device, intensity, layer_seconds, report_seconds
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,17 @@ def columns(traffic: bool, device: Device | None, report: Report | None = None) 
             Column("intensity", "FLOP/B", lambda r, rep: f"{intensity(r.macs, r.traffic, rep.dtype_bytes):.1f}", priority=2),
         ]
     if device is not None:
-        extra.append(Column("latency_s", "est. latency", lambda r, rep: units.seconds(row_seconds(r, rep.dtype_bytes, device)), priority=0))
+        estimates: dict[int, tuple[Report, dict[str, float]]] = {}  # per report shown (held: its id stays its own)
+
+        def latency(r: Row, rep: Report) -> str:
+            if id(rep) not in estimates:
+                estimates[id(rep)] = rep, layer_seconds(rep, device)
+            known = estimates[id(rep)][1]
+            if r.name in known:
+                return units.seconds(known[r.name])
+            return units.seconds(sum(s for name, s in known.items() if name.startswith(r.name + ".")))  # a block: its layers'
+
+        extra.append(Column("latency_s", "est. latency", latency, priority=0))
     return standard + tuple(extra)
 
 

@@ -9,7 +9,7 @@ from groupcost.graph.analysis import MACS_RULE, METRICS
 from groupcost.render import units
 from groupcost.render.documents import sweep_dict
 from groupcost.questions.whatif import Outcome, Sweep
-from groupcost.run.roofline import row_seconds
+from groupcost.run.roofline import layer_seconds
 
 HEADER = ("config", "params", "MACs", "traffic", "output mem", "latency", "Δparams", "ΔMACs", "Δtraffic", "Δlatency")
 # narrow terminals keep what a sweep is for: traffic and latency and their change (ShuffleNet V2's G2), not the
@@ -105,7 +105,7 @@ def figures(sweep: Sweep) -> list[Figure]:
             Figure(f"{what}MACs", "count", tuple(r.macs for r in rows)),
             Figure(f"{what}params", "count", tuple(r.params for r in rows)),
             Figure(f"{what}traffic (bytes)", "bytes", tuple(r.traffic * b for r, b in zip(rows, bytes_))),
-            Figure(f"{what}est. latency", "seconds", tuple(row_seconds(r, b, sweep.device) for r, b in zip(rows, bytes_))),
+            Figure(f"{what}est. latency", "seconds", tuple(layer_seconds(o.report, sweep.device)[sweep.layer] for o in legal)),  # type: ignore[arg-type]
         ]
     return [Figure(title, "bytes" if metric.endswith("_bytes") else "count", tuple(o.report.metric(metric) for o in legal))  # type: ignore[union-attr]
             for title, metric in CHART_METRICS] + [Figure("est. latency", "seconds", tuple(o.seconds or 0.0 for o in legal))]

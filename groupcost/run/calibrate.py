@@ -20,7 +20,7 @@ from pathlib import Path
 
 from groupcost.graph.network import Network
 from groupcost.run.context import GROUPS, Context
-from groupcost.run.latency import Formula, LatencyModel
+from groupcost.run.latency import Formula, LatencyModel, bytes_since
 from groupcost.run.measure import _Bench, device_name, reference_seconds, runtime_version
 from groupcost.run.profile import LatencyProfile
 from groupcost.run.roofline import Device
@@ -122,7 +122,9 @@ def measure_context(alone: LatencyModel, bench, plan, runtime: str, progress: Ca
             continue
         report = analyze(network)
         absorbed = fused_into(report.rows) if runtime == "onnxruntime" else [False] * len(report.rows)
-        table.append(table_row([(kind_of(row), *alone.alone_parts(row, report.dtype_bytes)) for row, gone in zip(report.rows, absorbed) if not gone]))
+        since = bytes_since(report.rows, report.dtype_bytes)
+        table.append(table_row([(kind_of(row), *alone.alone_parts(row, report.dtype_bytes, distance))
+                                for row, gone, distance in zip(report.rows, absorbed, since) if not gone]))
         seconds.append(timed[0])
     return fit_context(table, seconds)
 
@@ -160,8 +162,10 @@ def time_in_context(network: Network, bench, runs: int) -> Timed | None:
     except Exception:  # noqa: BLE001 -- a network torch cannot build here is skipped, not fatal
         return None
     rows = {row.name: row for row in analyze(network).rows}
-    timed = ((node, *low_and_spread(per_node[node.name])) for node in network.nodes if node.name in rows)
-    layers = tuple(Sample(node, rows[node.name], low, spread) for node, low, spread in timed if low > 0)
+    ordered = [node for node in network.nodes if node.name in rows]
+    since = bytes_since([rows[node.name] for node in ordered], 4)
+    timed = ((node, *low_and_spread(per_node[node.name]), distance) for node, distance in zip(ordered, since))
+    layers = tuple(Sample(node, rows[node.name], low, spread, distance) for node, low, spread, distance in timed if low > 0)
     return Timed(layers, statistics.median_low(wholes))
 
 
@@ -186,7 +190,7 @@ def measure_in_context(bench, plan, progress: Callable[[str], None], alone: dict
     for k in range(folds if folds >= 2 else 0):
         model = LatencyModel(alone, *_fit_in_context([t for i, t in enumerate(timed) if i % folds != k]))
         for t in timed[k::folds]:
-            predicted = sum(model.row_seconds(s.row, 4) for s in t.layers) + model.network_seconds()
+            predicted = sum(model.row_seconds(s.row, 4, s.since) for s in t.layers) + model.network_seconds()
             errors.append(abs(predicted - t.whole) / t.whole)
     context, in_context = _fit_in_context(timed)
     return replace(context, heldout_error=statistics.median(errors) if errors else math.nan), in_context
@@ -194,11 +198,11 @@ def measure_in_context(bench, plan, progress: Callable[[str], None], alone: dict
 
 def _fit_in_context(networks: list[Timed]) -> tuple[Context, dict[str, Formula]]:
     from groupcost.run.fit import fit_overheads
-    from groupcost.run.latency import kind_of
+    from groupcost.run.latency import base_kind, kind_of
     from groupcost.run.sampling import formulas
 
     samples = [s for t in networks for s in t.layers]
-    kinds = {kind_of(s.row) for s in samples}
+    kinds = {k for s in samples for k in (kind_of(s.row), base_kind(kind_of(s.row)))}
     in_context = {kind: f for kind, f in formulas(samples).items() if kind in kinds and f.samples >= MIN_IN_CONTEXT}
     per_network, per_layer = fit_overheads([len(t.layers) for t in networks], [t.whole - sum(s.seconds for s in t.layers) for t in networks],
                                            [t.whole for t in networks])

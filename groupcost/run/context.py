@@ -136,8 +136,8 @@ def chain(rng: random.Random, extra: Callable[[random.Random, tuple[int, ...]], 
 
 def mixed(rng: random.Random, extra: Callable[[random.Random, tuple[int, ...]], LayerStep | None]) -> Network:
     """A small chain of layers of every kind: each step a layer of any registered type (`extra` draws it), a merge of
-    the current tensor with itself, or a convolution of any form (transposed too), on maps of 1 to 28 and 2 to 64
-    channels; one in five on a C×L or C×T×H×W input (1-D and 3-D convolutions and what else takes that rank). Small
+    the current tensor with itself, or a convolution of any form (transposed too; kernels 1 to 5, strides 1 to 3, one
+    in four dilated), on maps of 1 to 28 and 2 to 64 channels; one in five on a C×L or C×T×H×W input (1-D and 3-D convolutions and what else takes that rank). Small
     networks are where a layer costs its fixed overhead, which differs from kind to kind."""
     size = rng.choice((1, 2, 3, 5, 7, 14, 28))
     spatial = rng.choice(((size, size),) * 8 + ((size * size,), (rng.choice((2, 4)), size, size)))
@@ -152,11 +152,16 @@ def mixed(rng: random.Random, extra: Callable[[random.Random, tuple[int, ...]], 
                 continue
             step: Step | None = MergeStep(name, merge, (x, x), MERGE_TYPES[merge].out_shape((x, x)), HERE, (last, last), (None, None))
         elif roll < 0.4 or len(x) != 3:
-            c, k = rng.choice((2, 4, 8, 16, 32, 64)), rng.choice((1, 3, 3, 5))
+            c, k = rng.choice((2, 4, 8, 16, 32, 64)), rng.choice((1, 2, 3, 3, 4, 5))
             groups = rng.choice([g for g in (1, 1, 2, 4, x[0]) if x[0] % g == 0 and c % g == 0] or [1])
             c = x[0] if groups == x[0] else c
-            conv = LAYER_TYPES[rng.choice(("conv", "conv", "conv", "convtranspose"))](out=c, k=k, s=rng.choice((1, 1, 2)), p=k // 2, groups=groups)
-            step = LayerStep(name, conv, x, conv.out_shape(x), HERE, (last,))
+            transposed = rng.random() < 0.25
+            d = 2 if k > 1 and not transposed and rng.random() < 0.25 else 1  # torch's own dilated kernel on small maps
+            conv = LAYER_TYPES["convtranspose" if transposed else "conv"](out=c, k=k, s=rng.choice((1, 1, 2, 3)), p=d * (k // 2), d=d, groups=groups)
+            try:
+                step = LayerStep(name, conv, x, conv.out_shape(x), HERE, (last,))
+            except GroupcostError:  # a kernel past the padded map
+                continue
         else:
             drawn = extra(rng, x)
             step = replace(drawn, name=name, inputs=(last,)) if drawn is not None else None

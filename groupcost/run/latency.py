@@ -16,6 +16,7 @@ Two forms of formula, chosen per kind by held-out error when the profile is made
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from groupcost.graph.analysis import Row
@@ -24,19 +25,25 @@ from groupcost.run.context import Context
 GENERIC = "generic"
 TECHNIQUES = ("linear", "loglinear")
 
-CONV_FEATURES = ("one", "macs", "in_bytes", "out_bytes", "weight_bytes", "spill_bytes", "im2col_bytes", "group_positions")
-"""A convolution's features: a fixed overhead, its MACs, the bytes it reads and writes, its weights'
-bytes, the bytes beyond what a core's cache holds (SPILL), the bytes of its unfolded input (positions ×
-C_in·k², what a GEMM-based kernel copies), and G × output positions (each group is a GEMM of its own:
-small per-group matrices run below peak)."""
-LINEAR_FEATURES = ("one", "macs", "in_bytes", "out_bytes", "weight_bytes", "spill_bytes")
-ELEMENTWISE_FEATURES = ("one", "in_bytes", "out_bytes", "weight_bytes", "spill_bytes")
+CONV_FEATURES = ("one", "since_bytes", "macs", "in_bytes", "out_bytes", "weight_bytes", "spill_bytes", "im2col_bytes", "group_positions")
+"""A convolution's features: a fixed overhead, the bytes moved since a layer of its kind last ran (up to COLD), its MACs,
+the bytes it reads and writes, its weights' bytes, the bytes beyond what a core's cache holds (SPILL), the bytes of its
+unfolded input (positions × C_in·k², what a GEMM-based kernel copies), and G × output positions (each group is a GEMM
+of its own: small per-group matrices run below peak)."""
+LINEAR_FEATURES = ("one", "since_bytes", "macs", "in_bytes", "out_bytes", "weight_bytes", "spill_bytes")
+ELEMENTWISE_FEATURES = ("one", "since_bytes", "in_bytes", "out_bytes", "weight_bytes", "spill_bytes")
 """Every other layer and merge: a fixed overhead and the bytes it moves."""
 FEATURES = CONV_FEATURES
 """Every feature name a formula may use."""
 SPILL = 2**20
 """Bytes a layer may move before it leaves a core's cache (1 MiB, an L2's order): past it, a byte costs a
 trip to memory, so a layer that moves more is slower per byte than the small ones calibrate measures most."""
+COLD = 2 * 2**20
+"""Bytes a network may move between two runs of a kind of layer while that kind's code and tables stay in the caches
+(its reuse distance): past them, its fixed cost is that of a cold start. Measured on this project's machine
+(benchmarks/latency_accuracy_results.md §14): a global pool, a flatten and an fc of a 32-channel map took 8, 2.6 and 7 µs
+run one after another, over and over, and 51, 8.8 and 31 µs with a copy of 1 MiB before each run; 71, 10 and 36 µs with
+4 or 16 MiB. A layer timed alone, over and over, runs after itself; in a network, after every other layer between."""
 
 
 @dataclass(frozen=True)
@@ -71,18 +78,50 @@ def family(row: Row) -> str | None:
     return "convtranspose" if "transpose" in row.type else "conv"
 
 
+def torch_cpu_kernel(row: Row) -> str:
+    """Which kernel torch's CPU convolution runs for the layer (float32, one thread): `slow` (its own unfold and GEMM,
+    slow_conv2d/3d), `slow_dilated` (its own dilated one) or `onednn`. at::native's ConvParams::use_mkldnn takes
+    oneDNN where (it is strided or dilated, the batch is 16 or more, or the kernel is not 1×1) and (it is grouped, the
+    kernel's last two sizes are both over 3, the batch is over 1, or the input's first four sizes hold over 20,480
+    elements); a 1-D input is viewed as N×C×1×L. On this machine a 14-channel 3×3 convolution of 20×20 ran 36 µs at
+    dilation 1 and 110 µs at dilation 2 (its own dilated kernel), a 64-channel one of 32×32 the same at both (oneDNN).
+    tests/run/test_latency_model.py checks this against torch's own choice (torch._C._select_conv_backend).
+    A transposed convolution, or a row without its window (a `--depth` block), is `` (not told)."""
+    if family(row) != "conv" or not row.kernel or not row.in_shapes:
+        return ""
+    c_in, *dims = row.in_shapes[0]
+    batch = row.activations // math.prod(row.out_shape) if math.prod(row.out_shape) else 1
+    kernel = (1, *row.kernel) if len(row.kernel) == 1 else row.kernel
+    dims = [1, *dims] if len(dims) == 1 else dims
+    strided, dilated = any(s != 1 for s in row.stride), any(d != 1 for d in row.dilation)
+    first_four = batch * c_in * dims[0] * dims[1]
+    onednn = ((strided or dilated or batch >= 16 or kernel[-1] != 1 or kernel[-2] != 1)
+              and ((row.groups or 1) > 1 or (kernel[-1] > 3 and kernel[-2] > 3) or batch > 1 or first_four > 20480))
+    return "onednn" if onednn else "slow_dilated" if dilated else "slow"
+
+
 def kind_of(row: Row) -> str:
     """`conv:grouped`, `convtranspose:depthwise`, `conv:gdc`, `bn`, `add`, ...: what the model fits one formula to.
     A convolution of a C×L or C×T×H×W input is `conv:1d` or `conv:3d` (torch runs other kernels there); a grouped 1×1
-    convolution is `conv:grouped_pointwise` (ShuffleNet's, Table 2's: a GEMM per group, no unfolding, unlike a 3×3's)."""
+    convolution is `conv:grouped_pointwise` (ShuffleNet's, Table 2's: a GEMM per group, no unfolding, unlike a 3×3's).
+    A convolution says which kernel torch runs for it: `conv:standard/onednn`, `conv:standard/slow`, `conv:1d/slow_dilated`
+    (torch_cpu_kernel: they differ in their fixed cost and their cost per MAC)."""
     conv = family(row)
     if conv is None:
         return row.type
     if row.kind.startswith("grouped 1×1"):
-        return f"{conv}:grouped_pointwise"
-    if " " in row.kind:
-        return f"{conv}:{row.kind.split()[0].lower()}"
-    return f"{conv}:{len(row.in_shapes[0]) - 1}d" if row.in_shapes else conv
+        kind = f"{conv}:grouped_pointwise"
+    elif " " in row.kind:
+        kind = f"{conv}:{row.kind.split()[0].lower()}"
+    else:
+        kind = f"{conv}:{len(row.in_shapes[0]) - 1}d" if row.in_shapes else conv
+    kernel = torch_cpu_kernel(row)
+    return f"{kind}/{kernel}" if kernel else kind
+
+
+def base_kind(kind: str) -> str:
+    """The kind without the kernel a runtime picks: `conv:standard` for `conv:standard/slow`."""
+    return kind.split("/")[0]
 
 
 def feature_names(kind: str) -> tuple[str, ...]:
@@ -93,14 +132,45 @@ def feature_names(kind: str) -> tuple[str, ...]:
     return ELEMENTWISE_FEATURES
 
 
-def features(row: Row, dtype_bytes: int) -> dict[str, float]:
-    """Every feature a formula may use, from the row's exact counts and shapes."""
+def _elements(row: Row) -> tuple[int, int]:
+    """The elements the layer reads and writes, batch included."""
     out_per_sample = math.prod(row.out_shape)
     batch = row.activations // out_per_sample if out_per_sample else 1
-    in_elements = batch * sum(math.prod(s) for s in row.in_shapes)
-    out_elements = row.activations
+    return batch * sum(math.prod(s) for s in row.in_shapes), row.activations
+
+
+def moved_bytes(row: Row, dtype_bytes: int) -> int:
+    """The bytes a layer reads, writes and weighs: what it passes through the caches."""
+    in_elements, out_elements = _elements(row)
+    return (in_elements + out_elements + row.params) * dtype_bytes
+
+
+def bytes_since(rows: Sequence[Row], dtype_bytes: int) -> list[int | None]:
+    """Per layer, the bytes the network moved since a layer of its kind last ran, that run included (its reuse distance);
+    None where that layer ran just before it (no other kind between: it runs after itself, as when timed alone). Runs
+    follow one another: a kind that runs once in a network last ran one whole network before."""
+    moved = [moved_bytes(row, dtype_bytes) for row in rows]
+    kinds = [kind_of(row) for row in rows]
+    prefix = [0]
+    for m in moved:
+        prefix.append(prefix[-1] + m)
+    total, count = prefix[-1], len(rows)
+    last = {kind: k - count for k, kind in enumerate(kinds)}  # where each kind last ran in the run before (negative)
+    since: list[int | None] = []
+    for k, kind in enumerate(kinds):
+        j = last[kind]
+        since.append(None if j == k - 1 else prefix[k] - prefix[j] if j >= 0 else total - prefix[j + count] + prefix[k])
+        last[kind] = k
+    return since
+
+
+def features(row: Row, dtype_bytes: int, since: int | None = None) -> dict[str, float]:
+    """Every feature a formula may use, from the row's exact counts and shapes and the bytes moved since a layer of its
+    kind last ran (`since`, bytes_since; None: its own, as when it is timed alone, over and over)."""
+    in_elements, out_elements = _elements(row)
     values = {
         "one": 1.0,
+        "since_bytes": float(min(since if since is not None else moved_bytes(row, dtype_bytes), COLD)),
         "macs": float(row.macs + row.matmul_macs),  # attention's products of activations are multiply-adds too
         "in_bytes": float(in_elements * dtype_bytes),
         "out_bytes": float(out_elements * dtype_bytes),
@@ -130,29 +200,32 @@ class LatencyModel:
 
     def formula(self, row: Row) -> tuple[str, Formula | None]:
         kind = kind_of(row)
-        for key in (kind, family(row), row.type, GENERIC):
+        for key in (kind, base_kind(kind), family(row), row.type, GENERIC):
             if key in self.formulas:
                 return key, self.formulas[key]
         return GENERIC, None
 
-    def alone_parts(self, row: Row, dtype_bytes: int) -> tuple[float, float]:
+    def alone_parts(self, row: Row, dtype_bytes: int, since: int | None = None) -> tuple[float, float]:
         """The layer's time as its formula gives it, measured alone, split into its fixed part and the part that grows
         with the layer ((0, 0) for a kind with no formula and no generic one). A block of `--depth` has lost its layers'
         kinds: the generic formula prices the bytes it moves."""
         _, formula = self.formula(row)
         if formula is None:
             return 0.0, 0.0
-        alone = max(formula.seconds(features(row, dtype_bytes)), 0.0)
+        alone = max(formula.seconds(features(row, dtype_bytes, since)), 0.0)
         fixed = min(max(formula.fixed_seconds(), 0.0), alone)
         return fixed, alone - fixed
 
-    def row_seconds(self, row: Row, dtype_bytes: int) -> float:
-        """The predicted time of one layer inside a network."""
-        measured_in_context = self.in_context.get(kind_of(row))
+    def row_seconds(self, row: Row, dtype_bytes: int, since: int | None = None) -> float:
+        """The predicted time of one layer inside a network, `since` bytes moved since its kind last ran (bytes_since).
+        None: it runs after itself, its code hot, as the operations timed alone ran: their formula prices it (a network
+        of one layer took 8-10 µs for a 1×1 convolution, as timed alone, where the formula in context said 18-21 µs)."""
+        kind = kind_of(row)
+        measured_in_context = None if since is None else self.in_context.get(kind) or self.in_context.get(base_kind(kind))
         if measured_in_context is not None:
             per_layer = self.context.per_layer if self.context is not None else 0.0
-            return max(measured_in_context.seconds(features(row, dtype_bytes)) + per_layer, 0.0)
-        fixed, variable = self.alone_parts(row, dtype_bytes)
+            return max(measured_in_context.seconds(features(row, dtype_bytes, since)) + per_layer, 0.0)
+        fixed, variable = self.alone_parts(row, dtype_bytes, since)
         return max(self.context.layer_seconds(kind_of(row), fixed, variable), 0.0) if self.context is not None else fixed + variable
 
     def network_seconds(self) -> float:

@@ -29,14 +29,15 @@ from dataclasses import dataclass, field
 from groupcost.errors import Location, UsageError
 from groupcost.graph.analysis import Row
 from groupcost.run.context import COEFFICIENTS, GROUPS, Context
-from groupcost.run.latency import FEATURES, TECHNIQUES, Formula, LatencyModel
+from groupcost.run.latency import FEATURES, TECHNIQUES, Formula, LatencyModel, bytes_since
 from groupcost.run.roofline import Device
 
 VERSION_KEY = "groupcost_latency_profile"
-VERSION = 4
-READS = (2, 3, 4)
+VERSION = 5
+READS = (2, 3, 4, 5)
 """Version 3 added `context` (groupcost.run.context), version 4 `in_context` (formulas fitted on layers timed inside
-networks) and a per-layer context time that may be negative; older profiles are read without what they lack."""
+networks) and a per-layer context time that may be negative, version 5 the feature `since_bytes` (the bytes moved since a
+layer's kind last ran: groupcost.run.latency.COLD) and operations timed each after an untimed run of itself; older profiles are read without what they lack."""
 RUNTIMES = ("torch-eager", "onnxruntime")
 """The runtimes a profile may come from: torch eager (it fuses nothing, so every layer is priced on its own) and
 ONNX Runtime (one intra-op thread per CPU thread asked for; it fuses layers: groupcost.run.fusion)."""
@@ -65,16 +66,14 @@ class LatencyProfile(Device):
         return (f"Σ over layers of each operation kind's formula, fitted to {self.description} measured {self.created} "
                 f"(noise ±{self.noise:.0%})")
 
-    def row_seconds(self, row: Row, dtype_bytes: int) -> float:
-        return self.model.row_seconds(row, dtype_bytes)
-
     def rows_seconds(self, rows: tuple[Row, ...], dtype_bytes: int) -> list[float]:
+        """Each layer with the bytes moved since its kind last ran (groupcost.run.latency.bytes_since)."""
+        seconds = [self.model.row_seconds(row, dtype_bytes, since) for row, since in zip(rows, bytes_since(rows, dtype_bytes))]
         if self.runtime != "onnxruntime":
-            return [self.row_seconds(row, dtype_bytes) for row in rows]
+            return seconds
         from groupcost.run.fusion import fused_into
 
-        absorbed = fused_into(rows)
-        return [0.0 if absorbed[k] else self.row_seconds(row, dtype_bytes) for k, row in enumerate(rows)]
+        return [0.0 if absorbed else s for s, absorbed in zip(seconds, fused_into(rows))]
 
     def network_seconds(self) -> float:
         return self.model.network_seconds()

@@ -116,14 +116,16 @@ def intensity(macs: int, traffic_elements: int, dtype_bytes: int) -> float:
     return 2 * macs / moved if moved else 0.0
 
 
-def row_seconds(row: Row, dtype_bytes: int, profile: Device) -> float:
-    """One layer's estimate: the profile's latency model where it has one (a calibrated profile), else the roofline."""
-    return profile.row_seconds(row, dtype_bytes)
-
-
 def rows_seconds(report: Report, profile: Device) -> list[float]:
-    """Every layer's estimate in the network, in order: a layer fused into the one before it by the profile's runtime is 0."""
+    """Every layer's estimate in the network, in order: the profile's latency model where it has one (a calibrated profile:
+    a layer's time depends on the one run before it), else the roofline; a layer fused into the one before it by the
+    profile's runtime is 0."""
     return profile.rows_seconds(report.rows, report.dtype_bytes)
+
+
+def layer_seconds(report: Report, profile: Device) -> dict[str, float]:
+    """Every layer's estimate by name (rows_seconds)."""
+    return dict(zip((row.name for row in report.rows), rows_seconds(report, profile)))
 
 
 def report_seconds(report: Report, profile: Device) -> float:

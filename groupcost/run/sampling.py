@@ -26,7 +26,7 @@ from groupcost.errors import GroupcostError, Location
 from groupcost.graph.analysis import Row, step_row
 from groupcost.graph.network import LayerStep, MergeStep, Network, Step
 from groupcost.ops import ALIASES, LAYER_TYPES, MERGE_TYPES, Macro
-from groupcost.run.latency import GENERIC, feature_names, features, kind_of
+from groupcost.run.latency import GENERIC, base_kind, feature_names, features, kind_of
 
 HERE = Location("<calibrate>")
 CHANNELS = (2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
@@ -38,12 +38,14 @@ CONV_KINDS = ("conv:standard", "conv:grouped", "conv:depthwise", "conv:pointwise
 
 @dataclass(frozen=True)
 class Sample:
-    """One measured operation: its node, its row (the counts the formula reads), the lower median of its runs, their spread."""
+    """One measured operation: its node, its row (the counts the formula reads), the lower median of its runs, their spread,
+    and the bytes moved since its kind last ran (groupcost.run.latency.bytes_since; None: timed alone, after itself)."""
 
     step: Step
     row: Row
     seconds: float
     spread: float
+    since: int | None = None
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,15 @@ def _conv(rng: random.Random, kind: str, max_macs: int) -> LayerStep | None:
         if not common:
             return None
         groups = rng.choice(common)
-    layer = conv(out=c_out, k=k, s=stride, p=k // 2, groups=groups, bias=rng.random() < 0.3)
+    d = _dilation(rng, k)
+    layer = conv(out=c_out, k=k, s=stride, p=d * (k // 2), d=d, groups=groups, bias=rng.random() < 0.3)
     return _step(layer, (c_in, size, size), max_macs)
+
+
+def _dilation(rng: random.Random, k: int) -> int:
+    """1, or 2 for one kernel in five over 1×1 (dilated convolutions of segmentation nets: torch runs small ones with
+    a kernel of its own, groupcost.run.latency.torch_cpu_kernel)."""
+    return 2 if k > 1 and rng.random() < 0.2 else 1
 
 
 def _conv_nd(rng: random.Random, kind: str, max_macs: int) -> LayerStep | None:
@@ -98,7 +107,8 @@ def _conv_nd(rng: random.Random, kind: str, max_macs: int) -> LayerStep | None:
     else:
         size = rng.choice((7, 14, 28, 56))
         k, x = rng.choice((1, 3)), (c_in, rng.choice((2, 4, 8, 16)), size, size)
-    layer = LAYER_TYPES["conv"](out=c_out, k=k, s=rng.choice((1, 1, 2)), p=k // 2, groups=groups, bias=rng.random() < 0.3)
+    d = _dilation(rng, k)
+    layer = LAYER_TYPES["conv"](out=c_out, k=k, s=rng.choice((1, 1, 2)), p=d * (k // 2), d=d, groups=groups, bias=rng.random() < 0.3)
     return _step(layer, x, max_macs)
 
 
@@ -226,6 +236,7 @@ def _time_chunk(steps: list[Step | Network], runs: int, bench) -> list[tuple[flo
         for _ in range(runs):
             for k, entry in enumerate(prepared):
                 if entry is not None:
+                    bench.once(*entry)  # run after itself, as a layer timed alone is priced (groupcost.run.latency.COLD)
                     runs_of[k].append(bench.once(*entry))
     return [low_and_spread(times) if times else None for times in runs_of]
 
@@ -285,7 +296,7 @@ def collect(plan: Plan, bench, seed: int = 0, progress: Callable[[str], None] = 
         chosen = []
         for kind in CONV_KINDS:
             names = feature_names(kind)
-            mine = [s for s in samples if kind_of(s.row) == kind]
+            mine = [s for s in samples if base_kind(kind_of(s.row)) == kind]
             pool = draw(kind, rng, 120, plan.max_macs)
             if len(mine) < len(names) or not pool:
                 chosen += pool[: plan.conv_per_round]
@@ -311,6 +322,8 @@ def formulas(samples: list[Sample]) -> dict:
     for s in samples:
         kind = kind_of(s.row)
         groups.setdefault(kind, []).append(s)
+        if base_kind(kind) != kind:
+            groups.setdefault(base_kind(kind), []).append(s)
         if ":" in kind:
             groups.setdefault(kind.split(":")[0], []).append(s)
         elif s.row.macs == 0:
@@ -318,6 +331,6 @@ def formulas(samples: list[Sample]) -> dict:
     result = {}
     for kind, mine in sorted(groups.items()):
         names = feature_names(kind)
-        table = np.array([[features(s.row, 4)[n] for n in names] for s in mine])
+        table = np.array([[features(s.row, 4, s.since)[n] for n in names] for s in mine])
         result[kind] = fit.choose(names, table, np.array([s.seconds for s in mine]))
     return result

@@ -4,6 +4,7 @@ profile's formulas (checked against sums worked out here from the layers' shapes
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import subprocess
@@ -13,10 +14,12 @@ import pytest
 
 from groupcost.graph.analysis import Row
 from groupcost.run.latency import (
+    COLD,
     CONV_FEATURES,
     ELEMENTWISE_FEATURES,
     Formula,
     LatencyModel,
+    bytes_since,
     kind_of,
 )
 
@@ -76,12 +79,48 @@ def test_kinds_and_the_fallback_chain():
     grouped = _row("pwconv", "grouped 1×1", 8, (64, 8, 8), (64, 8, 8), 64 * 8 * 64, 512)
     relu = _row("relu", "relu", None, (64, 8, 8), (64, 8, 8), 0, 0)
     assert (kind_of(grouped), kind_of(relu)) == ("conv:grouped_pointwise", "relu")
-    generic = Formula("linear", ELEMENTWISE_FEATURES, (1e-6, 1e-9, 0.0, 0.0, 0.0), 10, 0.1)
-    conv = Formula("linear", CONV_FEATURES, (2e-6, 1e-10, 0, 0, 0, 0, 0, 0), 10, 0.1)
+    generic = Formula("linear", ELEMENTWISE_FEATURES, (1e-6, 0.0, 1e-9, 0.0, 0.0, 0.0), 10, 0.1)
+    conv = Formula("linear", CONV_FEATURES, (2e-6, 0, 1e-10, 0, 0, 0, 0, 0, 0), 10, 0.1)
     model = LatencyModel({"conv": conv, "generic": generic})
     assert model.formula(grouped)[0] == "conv" and model.formula(relu)[0] == "generic"
     assert model.row_seconds(grouped, 4) == pytest.approx(2e-6 + 1e-10 * 64 * 8 * 64)
     assert model.row_seconds(relu, 4) == pytest.approx(1e-6 + 1e-9 * 64 * 8 * 8 * 4)
+
+
+def test_reuse_distance_is_the_bytes_moved_since_a_kind_last_ran_that_run_included():
+    """Runs follow one another: a kind that runs once last ran one whole network before."""
+    small = _row("relu", "relu", None, (8, 4, 4), (8, 4, 4), 0, 0)  # 128 elements in, 128 out: 1 KiB
+    big = _row("bn", "bn", None, (64, 112, 112), (64, 112, 112), 0, 128)  # 6.1 MiB and its 128 parameters
+    small_bytes, big_bytes = 1024, (2 * 64 * 112 * 112 + 128) * 4
+    assert bytes_since((small, big, small), 4) == [None, 2 * small_bytes + big_bytes, small_bytes + big_bytes]
+    assert bytes_since((small, big, big, small, big), 4) == [small_bytes + big_bytes, small_bytes + big_bytes, None, small_bytes + 2 * big_bytes, small_bytes + big_bytes]
+    assert bytes_since((small,), 4) == bytes_since((small, small), 4)[:1] == [None]  # it runs after itself
+
+
+def test_a_layer_whose_kind_ran_more_than_the_caches_hold_ago_pays_a_cold_start():
+    """The cost per byte moved since the kind last ran, up to COLD: timed alone, a layer runs after itself."""
+    relu = _row("relu", "relu", None, (8, 4, 4), (8, 4, 4), 0, 0)
+    big = _row("bn", "bn", None, (64, 112, 112), (64, 112, 112), 0, 0)  # 6.1 MiB, past COLD
+    per_byte = 1e-11
+    formula = Formula("linear", ELEMENTWISE_FEATURES, (1e-6, per_byte, 0, 0, 0, 0), 10, 0.1)
+    model = LatencyModel({"relu": formula, "bn": formula})
+    assert model.row_seconds(relu, 4) == pytest.approx(1e-6 + per_byte * 1024)
+    assert model.row_seconds(relu, 4, since=10**9) == pytest.approx(1e-6 + per_byte * COLD)
+    profile = LatencyProfile("hand", "by hand", 0.1, 10.0, "a test", model=model)
+    assert profile.rows_seconds((relu, big), 4) == [pytest.approx(1e-6 + per_byte * COLD)] * 2
+
+
+def test_a_layer_that_runs_after_itself_is_priced_as_timed_alone():
+    """A network of one kind keeps that kind's code hot, as the operations timed alone ran; between other kinds, the
+    formula fitted on layers timed in networks prices it."""
+    relu = _row("relu", "relu", None, (8, 4, 4), (8, 4, 4), 0, 0)
+    bn = _row("bn", "bn", None, (8, 4, 4), (8, 4, 4), 0, 16)
+    alone = Formula("linear", ELEMENTWISE_FEATURES, (1e-6, 0, 0, 0, 0, 0), 10, 0.1)
+    in_networks = Formula("linear", ELEMENTWISE_FEATURES, (3e-6, 0, 0, 0, 0, 0), 10, 0.1)
+    model = LatencyModel({"relu": alone, "bn": alone}, in_context={"relu": in_networks, "bn": in_networks})
+    profile = LatencyProfile("hand", "by hand", 0.1, 10.0, "a test", model=model)
+    assert profile.rows_seconds((relu,), 4) == [pytest.approx(1e-6)]
+    assert profile.rows_seconds((relu, relu, bn), 4) == [pytest.approx(3e-6), pytest.approx(1e-6), pytest.approx(3e-6)]
 
 
 PROFILE = """groupcost_latency_profile: 2
@@ -230,3 +269,38 @@ def test_no_draw_passes_the_plans_work_limit_attentions_products_included():
     rows = [step_row(step, 1) for step in draw("attention", random.Random(0), 40, limit)]
     assert rows and all(row.macs + row.matmul_macs <= limit for row in rows)
     assert any(row.matmul_macs for row in rows)
+
+
+def test_the_convolution_kernel_torch_picks_is_told_from_the_layer_as_torch_tells_it():
+    """torch_cpu_kernel against torch's own choice (torch._C._select_conv_backend, one thread) on random convolutions:
+    1-D, 2-D and 3-D, batch 1 to 16, any G, kernel, stride and dilation."""
+    import random
+
+    torch = pytest.importorskip("torch")
+    from groupcost.graph.analysis import analyze
+    from groupcost.language import build, parse_text
+    from groupcost.run.latency import torch_cpu_kernel
+
+    names = {"Slow2d": "slow", "Slow3d": "slow", "SlowDilated2d": "slow_dilated", "SlowDilated3d": "slow_dilated", "Mkldnn": "onednn"}
+    rng, threads, checked = random.Random(5), torch.get_num_threads(), collections.Counter()
+    torch.set_num_threads(1)
+    try:
+        while sum(checked.values()) < 300:
+            rank, batch, c = rng.choice((1, 2, 2, 3)), rng.choice((1, 1, 1, 2, 16)), rng.choice((1, 3, 8, 16, 32, 64, 128))
+            groups = rng.choice([g for g in (1, 1, 2, 4, c) if c % g == 0])
+            out = groups * rng.choice((1, 2, 3))
+            dims = [rng.choice((3, 5, 8, 13, 20, 32, 48)) for _ in range(rank)]
+            kernel = [rng.choice((1, 1, 2, 3, 4, 5)) for _ in range(rank)]
+            stride, dilation = ([rng.choice((1, 1, 1, 2)) for _ in range(rank)] for _ in range(2))
+            if any(k + (k - 1) * (d - 1) > size for k, d, size in zip(kernel, dilation, dims)):
+                continue
+            spec = (f"input: {[c, *dims]}\nbatch: {batch}\nlayers:\n"
+                    f"  - conv: {{out: {out}, k: {kernel}, s: {stride}, d: {dilation}, p: 0, groups: {groups}, bias: false}}\n")
+            row = analyze(build(parse_text(spec, "conv.yaml"), {}, batch=batch)).rows[0]
+            backend = torch._C._select_conv_backend(torch.empty(batch, c, *dims), torch.empty(out, c // groups, *kernel), None,
+                                                    stride, [0] * rank, dilation, False, [0] * rank, groups, None)
+            assert torch_cpu_kernel(row) == names[backend.name], (backend.name, spec)
+            checked[backend.name] += 1
+    finally:
+        torch.set_num_threads(threads)
+    assert set(checked) == set(names), checked  # every kernel was drawn

@@ -200,7 +200,19 @@ def recognise_group_norms(imp: Importer) -> None:
         last = members.pop()
         imp.consumed.update(members)
         layer = LAYER_TYPES["groupnorm"](groups=groups, eps=eps, affine=affine, bias=shifted)
-        imp.recognised[last] = Recognised(x, layer, "a group norm", channels=channels, parameters=parameters)
+        back = after[1].input[1] if after is not None and len(after[1].input) > 1 else None
+        imp.recognised[last] = Recognised(x, layer, "a group norm", channels=channels, parameters=parameters,
+                                          reshaped=None if back is None else lambda back=back: _shape_back(imp, back))
+
+
+def _shape_back(imp: Importer, back: str) -> tuple[int, ...] | None:
+    """The shape (batch left out) a group norm's Reshape back gives, where the file states it: torch.export's optimiser
+    merges a Reshape of the norm's input into the norm's own (an attention block's tokens folded back to C×H×W, then a
+    GroupNorm: the norm read the tokens' shape, exit 0), so the norm's output has this shape, not its input's."""
+    target = imp.env.get(back)
+    if not isinstance(target, Const) or not all(isinstance(v, int) and v > 0 for v in target.values[1:]):
+        return None  # the shape of the input itself, computed (TorchScript)
+    return tuple(target.values[1:])
 
 
 def _learned(stored: str | None) -> bool:

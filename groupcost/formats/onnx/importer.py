@@ -47,6 +47,7 @@ class Recognised:
     channels_last: bool | None = None  # whether `source` must be a channels-last view (True) or not (False), where the axes say
     parameters: tuple[str, ...] = ()  # the initializers holding the layer's parameters: a module called again shares them (a group norm in RetinaNet's towers)
     name: str | None = None  # the step's module path where the last node's is not the layer's (a projection's conv inside the block's Add)
+    reshaped: Callable[[], tuple[int, ...] | None] | None = None  # the shape `source` has first where the exporter merged a Reshape of it into the pattern's own (a group norm's); None: its own
 
 
 @dataclass(frozen=True)
@@ -296,6 +297,11 @@ class Importer:
             if layer is None:
                 self.unknown(i, node, [x], f"{found.what} whose arguments cannot be read from its operators")
                 return
+        shape = found.reshaped() if found.reshaped is not None else None
+        if shape is not None and shape != x.shape:  # the Reshape the exporter merged into the pattern's, a step of the source's module
+            producer = self.producers.get(found.source)
+            owner = self.paths[producer] if producer is not None else ""
+            x = self.layer(i, node, "reshape", LAYER_TYPES["reshape"](shape=shape), x, f"{owner}.reshape" if owner else "reshape")
         y = self.layer(i, node, layer.type_name, layer, x, found.name)
         if found.parameters:
             y = self.module_call(i, node, y, found.parameters, constant_fills=True)

@@ -13,6 +13,7 @@ from dataclasses import replace
 from groupcost.formats.onnx.constants import frozen_batch_norm_scale
 from groupcost.formats.onnx.importer import Importer, Recognised
 from groupcost.formats.onnx.names import LAYER_NAME, clean
+from groupcost.formats.onnx.optimised import removed_bias
 from groupcost.formats.onnx.values import Act, ChannelsLast, Const, Sequences, TokensFirst, Weight, attributes, require_onnx
 from groupcost.ops import LAYER_TYPES
 
@@ -212,8 +213,11 @@ def recognise_multihead_attention(imp: Importer) -> None:
         floats = [imp.initializers[w] for w in {_initializer(imp, t) for t in read} - {None} if imp.initializers[w].data_type in (1, 10, 11, 16)]
         learned = [tuple(t.dims) for t in floats if math.prod(t.dims) > 1]  # scalars are the scale
         biases = [(3 * c,) in learned, (c,) in learned]
+        # nn.MultiheadAttention starts its output projection's bias at zero, which torch.export's optimiser removes
+        dropped = c if biases[0] and not biases[1] and any(n.op_type == "Gemm" and removed_bias(n) for n in nodes) else 0
+        biases[1] = biases[1] or dropped > 0
         expected = 4 * c * c + (4 * c if biases[0] else 0)
-        if len(sources) != 1 or len(leaks) != 1 or biases[0] != biases[1] or sum(math.prod(d) for d in learned) != expected:
+        if len(sources) != 1 or len(leaks) != 1 or biases[0] != biases[1] or sum(math.prod(d) for d in learned) + dropped != expected:
             continue
         (output,) = leaks
         k_last = imp.producers[output]

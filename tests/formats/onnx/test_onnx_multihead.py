@@ -46,6 +46,27 @@ def test_every_spelling_is_one_attention_layer(batch_first, need_weights, heads,
     assert set(attention.parameter_shapes()) == {f"attn.{k}" for k, _ in model.attn.named_parameters()}  # PyTorch's own keys
 
 
+def _untrained(**kwargs) -> torch.nn.Module:
+    """As built: nn.MultiheadAttention starts both projections' biases at zero (TorchAttention perturbs them)."""
+    model = _module(**kwargs)
+    torch.nn.init.zeros_(model.attn.in_proj_bias)
+    torch.nn.init.zeros_(model.attn.out_proj.bias)
+    return model
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+@pytest.mark.parametrize(("batch_first", "heads"), [(False, 2), (True, 3)])
+def test_an_untrained_attention_counts_its_zero_biases(batch_first, heads, how, tmp_path):
+    """torch.export's optimiser removes the output projection's bias of zeros (it was refused: the module read one bias
+    of two); the other exporters keep it."""
+    width = 8 if heads != 3 else 6
+    model = _untrained(width=width, heads=heads, batch_first=batch_first)
+    counted = _untrained(width=width, heads=heads, batch_first=False)
+    network = check_export(model, INPUT, how, tmp_path, SEQUENCE_FIRST, counted=counted)
+    (attention,) = [s for s in network.nodes if isinstance(s, LayerStep) and s.type_name == "attention"]
+    assert (attention.name, attention.layer.heads, attention.layer.bias) == ("attn", heads, True)
+
+
 class _CrossAttention(torch.nn.Module):
     """Queries from one tensor, keys and values from another: not self-attention."""
 
