@@ -178,13 +178,15 @@ class Report:
     totals: Totals
     outputs: tuple[tuple[str, Shape], ...] = ()  # every output: (tensor name, shape)
     notes: tuple[str, ...] = ()  # the network's notes (e.g. BatchNorm folded by an ONNX exporter)
+    layers: tuple[Row, ...] = ()  # the layers a `--depth` view summed into its blocks (empty: `rows` are the layers)
 
     def at_depth(self, depth: int) -> Report:
-        """Rows summed into blocks of at most `depth` name segments (totals unchanged)."""
+        """Rows summed into blocks of at most `depth` name segments (totals unchanged); the layers kept apart, for
+        what cannot be summed from blocks (a latency estimate: a layer's depends on its kind and what ran before it)."""
         groups: dict[str, list[Row]] = {}
         for row in self.rows:
             groups.setdefault(".".join(row.name.split(".")[:depth]), []).append(row)
-        return replace(self, rows=tuple(_combine(name, rows) for name, rows in groups.items()))
+        return replace(self, rows=tuple(_combine(name, rows) for name, rows in groups.items()), layers=self.layers or self.rows)
 
     def by_type(self) -> TypeBreakdown:
         """Rows summed per layer type and, for convolutions, per kind and kernel (MobileNet's Table 2)."""

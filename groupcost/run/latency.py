@@ -207,8 +207,7 @@ class LatencyModel:
 
     def alone_parts(self, row: Row, dtype_bytes: int, since: int | None = None) -> tuple[float, float]:
         """The layer's time as its formula gives it, measured alone, split into its fixed part and the part that grows
-        with the layer ((0, 0) for a kind with no formula and no generic one). A block of `--depth` has lost its layers'
-        kinds: the generic formula prices the bytes it moves."""
+        with the layer ((0, 0) for a kind with no formula and no generic one)."""
         _, formula = self.formula(row)
         if formula is None:
             return 0.0, 0.0

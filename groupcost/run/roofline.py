@@ -117,10 +117,16 @@ def intensity(macs: int, traffic_elements: int, dtype_bytes: int) -> float:
 
 
 def rows_seconds(report: Report, profile: Device) -> list[float]:
-    """Every layer's estimate in the network, in order: the profile's latency model where it has one (a calibrated profile:
-    a layer's time depends on the one run before it), else the roofline; a layer fused into the one before it by the
-    profile's runtime is 0."""
-    return profile.rows_seconds(report.rows, report.dtype_bytes)
+    """Every row's estimate in the network, in order: the profile's latency model where it has one (a calibrated profile:
+    a layer's time depends on what ran before it), else the roofline; a layer fused into the one before it by the
+    profile's runtime is 0. A block of a `--depth` view is the sum of its layers' (it has lost their kinds)."""
+    if not report.layers:
+        return profile.rows_seconds(report.rows, report.dtype_bytes)
+    blocks = {row.name: 0.0 for row in report.rows}
+    for layer, seconds in zip(report.layers, profile.rows_seconds(report.layers, report.dtype_bytes)):
+        parts = layer.name.split(".")
+        blocks[next(".".join(parts[:end]) for end in range(len(parts), 0, -1) if ".".join(parts[:end]) in blocks)] += seconds
+    return list(blocks.values())
 
 
 def layer_seconds(report: Report, profile: Device) -> dict[str, float]:
