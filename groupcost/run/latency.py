@@ -225,7 +225,7 @@ class LatencyModel:
             per_layer = self.context.per_layer if self.context is not None else 0.0
             return max(measured_in_context.seconds(features(row, dtype_bytes, since)) + per_layer, 0.0)
         fixed, variable = self.alone_parts(row, dtype_bytes, since)
-        return max(self.context.layer_seconds(kind_of(row), fixed, variable), 0.0) if self.context is not None else fixed + variable
+        return max(self.context.layer_seconds(kind, fixed, variable), 0.0) if self.context is not None else fixed + variable
 
     def network_seconds(self) -> float:
         """The fixed time of calling the network, beyond its layers'."""
