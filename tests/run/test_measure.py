@@ -124,7 +124,8 @@ def test_a_bad_profile_is_a_located_error(tmp_path):
 def test_timed_runs_reuse_freed_memory_without_page_faults():
     """On glibc, a measuring process keeps freed tensors' memory (groupcost.run.measure.steady_allocator): MobileNet V2's
     runs after the first take no page faults. By default glibc hands its 4.8 MB tensors back to the system and maps them
-    afresh, about 3,200 faults a run here, and whether it does depends on what the process freed before."""
+    afresh, about 3,200 faults a run here, and whether it does depends on what the process freed before. The fewest
+    faults of five runs is read, not their sum: a busy test worker takes a few dozen faults of its own now and then."""
     torch = pytest.importorskip("torch")
     resource = pytest.importorskip("resource")
     import platform
@@ -140,7 +141,9 @@ def test_timed_runs_reuse_freed_memory_without_page_faults():
     with torch.inference_mode():
         model(x)
         model(x)
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        for _ in range(3):
+        faults = []
+        for _ in range(5):
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             model(x)
-        assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 50
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+        assert min(faults) < 20, faults
