@@ -7,6 +7,8 @@ two modules, which TorchScript's exporter writes once.
 `TwinNorms`, `RepMixer`: two modules' norms of one tensor, equal untrained, which torch.export's optimiser merges
 into one node (RepMixer's read through a `0 +` the optimiser removes).
 `CopiedHead`: a head and its deep copy, equal untrained (YOLOv10's one-to-one head).
+`CopiedBranches`: YOLOv10's two classification branches (a depthwise conv small enough for the optimiser to merge
+with its copy's, then larger pointwise convs), with batch norms or fused as its exporter fuses them.
 `NumberedBranches`: modules named `branch_1`, `branch_2`, as TorchScript names a module's later calls.
 `TwinPools`, `TwinActivations`, `SharedState`: two modules' pools, or ReLUs, of one tensor, merged by torch.export's
 optimiser whatever the weights, with nothing to count (the norm below SharedState's ReLUs is one module both read).
@@ -157,6 +159,36 @@ class CopiedHead(nn.Module):
         return torch.cat([self.head(x), self.head_copy(x.detach())], 1)
 
 
+class _ConvAct(nn.Module):
+    """A conv, a batch norm (or none, the norm fused into the conv's bias) and a SiLU: YOLO's `Conv` module."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, groups: int = 1, fused: bool = False):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, groups=groups, bias=fused)
+        self.bn = nn.Identity() if fused else nn.BatchNorm2d(c_out)
+        self.act = nn.SiLU()
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+
+
+class CopiedBranches(nn.Module):
+    """YOLOv10's classification branch and its one-to-one deep copy on one feature map, untrained: a depthwise 3×3
+    (576 weights, within the 1,024 elements up to which torch.export's optimiser deduplicates initializers, so the
+    copy's merges into the original's), then pointwise convs too large to merge; both heads' outputs concatenated."""
+
+    def __init__(self, width: int = 64, classes: int = 40, fused: bool = False):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, stride=2, padding=1)
+        self.cv3 = nn.Sequential(nn.Sequential(_ConvAct(width, width, 3, width, fused), _ConvAct(width, classes, 1, fused=fused)),
+                                 nn.Conv2d(classes, classes, 1))
+        self.one2one_cv3 = copy.deepcopy(self.cv3)
+
+    def forward(self, x):
+        x = self.stem(x)
+        return torch.cat([self.cv3(x), self.one2one_cv3(x.detach())], 1)
+
+
 class NumberedBranches(nn.Module):
     """Inception's naming: modules `branch_1` and `branch_2` (no `branch`), each a conv, an untrained norm and a ReLU,
     concatenated; TorchScript names a second call of a module `branch_1` too."""
@@ -177,5 +209,5 @@ def untrained(kind: str = "zero_bias") -> nn.Module:
     torch.manual_seed(0)
     kinds = {"zero_bias": ZeroBiasNet, "zero_tables": ZeroTableBlocks, "twin_norms": TwinNorms, "numbered": NumberedBranches,
              "twin_pools": TwinPools, "twin_activations": TwinActivations, "repmixer": RepMixer, "shared_state": SharedState,
-             "copied_head": CopiedHead}
+             "copied_head": CopiedHead, "copied_branches": CopiedBranches, "copied_fused_branches": lambda: CopiedBranches(fused=True)}
     return kinds[kind]().eval()

@@ -108,10 +108,27 @@ def redirected(imp: Importer) -> dict[int, set[int]]:
             readers = sorted({k for k in imp.consumers.get(tensor, []) if k >= 0})
             naming = {fx[k][0] for k in readers if tensor in fx[k][2]}
             fused = [k for k in readers if tensor not in fx[k][2] and fx[k][0] is not None and _fused(imp.order[k])]
-            if fused and len(naming) + len(fused) - count == len(fused):
-                for k in fused:
-                    imp.redirected.setdefault(k, set()).update(p for p, name in enumerate(imp.order[k].input) if name == tensor)
+            excess = len(naming) + len(fused) - count
+            for k in fused if excess == len(fused) else _farthest(imp, tensor, fused, excess):
+                imp.redirected.setdefault(k, set()).update(p for p, name in enumerate(imp.order[k].input) if name == tensor)
     return imp.redirected
+
+
+def _farthest(imp: Importer, tensor: str, fused: list[int], excess: int) -> list[int]:
+    """The `excess` fused readers of `tensor` that are twins read in place of their own input: those whose modules
+    share the fewest leading path segments with the module that made it (`one2one_cv3.0.0.1` of `cv3.0.0.0`'s output,
+    beside `cv3.0.0.1`); none where that does not single them out."""
+    producer = imp.producers.get(tensor)
+    if excess <= 0 or producer is None:
+        return []
+    made = imp.paths[producer].split(".")
+
+    def shared(k: int) -> int:
+        theirs = imp.paths[k].split(".")
+        return next((n for n, (a, b) in enumerate(zip(made, theirs)) if a != b), min(len(made), len(theirs)))
+
+    ranked = sorted(fused, key=shared)
+    return ranked[:excess] if shared(ranked[excess - 1]) < shared(ranked[excess]) else []
 
 
 def _fused(node) -> bool:
@@ -159,25 +176,85 @@ def recomputed(read: Callable) -> Callable:
     def handle(imp: Importer, i: int, node, inputs: list):
         again = redirected(imp).get(i)
         if again:
-            inputs = [_again(imp, i, node, value) if position in again and isinstance(value, Act) else value for position, value in enumerate(inputs)]
+            inputs = [_again(imp, i, node, value, node.input[position]) if position in again and isinstance(value, Act) else value
+                      for position, value in enumerate(inputs)]
         return read(imp, i, node, inputs)
 
     return handle
 
 
-def _again(imp: Importer, i: int, node, x: Act) -> Act:
-    """The steps that made x made again for this reader, back to and including the first with parameters (x where none
+_COPY_DEPTH = 16
+"""Steps of a deep copy made again at most (a head's branch: convs, norms and activations)."""
+
+
+def _copied(imp: Importer, i: int, node, tensor: str, chain: list, step, steps: dict) -> Act | None:
+    """The file's `tensor` made again for its reader where the step that made it, trained, absorbed its deep copy's twin: equal weights and
+    one input (the optimiser deduplicates initializers of up to 1,024 elements, then merges nodes of equal inputs, so
+    an untrained YOLOv10's one-to-one head loses its first depthwise conv). The reader's module and another reader's
+    name the copy (`one2one_cv3.0.0.1.conv` beside `cv3.0.0.1.conv`: `cv3` copied as `one2one_cv3`); the merge went
+    down the steps whose twin modules are not in the file (`one2one_cv3.0.0.0.conv`), each made again under its twin's
+    name. None where no other reader names a copy, or the step's twin is in the file (not a copy's merge)."""
+    rename = _copy_prefix(imp, i, tensor)
+    if rename is None:
+        return None
+    original, copy = rename
+
+    def twin(step) -> str | None:
+        name = getattr(step, "name", "")
+        copied = copy + name[len(original):] if name.startswith(original + ".") else None
+        return copied if copied is not None and copied not in imp.modules else None
+
+    if twin(step) is None or not all(twin(above) for above in chain):
+        return None
+    copied = list(chain)
+    while twin(step) is not None:
+        if not isinstance(step, LayerStep) or step.shares is not None or step.channels != (None,) or len(copied) >= _COPY_DEPTH:
+            raise Unsupported(f"torch.export's optimiser merged {copy} into {original} (an untrained deep copy: equal "
+                              "parameters) through a step that cannot be made again: export with optimize=False, or with "
+                              "TorchScript, or a trained model")
+        copied.append(step)
+        step = steps.get(step.inputs[0])
+    y = Act(copied[-1].inputs[0], copied[-1].in_shape)
+    for made in reversed(copied):
+        y = imp.builder.layer(twin(made), made.layer, y, imp.loc, where=imp.where(node), fresh=True)
+    return y
+
+
+def _copy_prefix(imp: Importer, i: int, tensor: str) -> tuple[str, str] | None:
+    """(original prefix, copy's prefix): where another node reads `tensor` from a module whose path ends as the reader's
+    does after another prefix (`cv3` and `one2one_cv3` of `….0.0.1.conv`)."""
+    mine = imp.paths[i].split(".")
+    for k in imp.consumers.get(tensor, []):
+        if k < 0 or k == i:
+            continue
+        theirs = imp.paths[k].split(".")
+        same = 0
+        while same < min(len(mine), len(theirs)) - 1 and mine[-1 - same] == theirs[-1 - same]:
+            same += 1
+        if same:
+            return ".".join(theirs[:-same]), ".".join(mine[:-same])
+    return None
+
+
+def _again(imp: Importer, i: int, node, x: Act, tensor: str) -> Act:
+    """The steps that made x (the file's `tensor`) made again for this reader, back to and including the first with parameters (x where none
     has them: a merge of param-free steps loses nothing), named beside the reader's module."""
     steps = {step.name: step for step in imp.builder.nodes}
-    tensors = {value.name: tensor for tensor, value in imp.env.items() if isinstance(value, Act) and value.channels is None}
+    tensors: dict[str, str] = {}  # a step's output → its tensor in the file, the one its FX node names where several (SiLU's Sigmoid and Mul)
+    for name, value in imp.env.items():
+        if isinstance(value, Act) and value.channels is None and (value.name not in tensors or name in imp.fx_users):
+            tensors[value.name] = name
     chain, step = [], steps.get(x.name)
     while isinstance(step, LayerStep) and step.shares is None and step.channels == (None,) and len(chain) < _DEPTH:
         merged = _merged(imp, tensors.get(step.name))
         params = step.layer.cost(step.in_shape, step.out_shape).params
         if merged is False or (merged is None and not params):  # this step made its output alone: the merge was below it
             return x
-        if params and not _fills(imp, tensors.get(step.name)):  # trained parameters: no other module's are equal, nothing merged
-            if not chain and merged:  # yet this very node absorbed a twin: a module's untrained deep copy, merged as deep as it goes
+        if params and not _fills(imp, tensors.get(step.name)):  # trained parameters: equal only to a deep copy's
+            copied = _copied(imp, i, node, tensor, chain, step, steps) if chain or merged else None
+            if copied is not None:
+                return copied
+            if not chain and merged:  # yet this very node absorbed a twin, whose modules the file does not name
                 raise Unsupported("torch.export's optimiser merged two modules whose parameters are equal (an untrained deep copy, "
                                   "YOLOv10's one-to-one head) into one node, and the file does not say how many: export with "
                                   "optimize=False, or with TorchScript, or a trained model")

@@ -113,3 +113,19 @@ def test_a_deep_copy_whose_kernels_the_exporter_merged_counts_apart_or_is_refuse
     network = check_export(untrained("copied_head"), INPUT, how, tmp_path, refused=refused)
     assert network is None or all(step.shares is None for step in network.nodes if hasattr(step, "shares")), how
 
+
+
+@pytest.mark.parametrize("kind", ["copied_branches", "copied_fused_branches"])
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_a_deep_copy_merged_as_far_as_its_small_kernels_counts_apart(kind, how, tmp_path):
+    """YOLOv10's one-to-one branch, untrained: torch.export's optimiser merges the copy's depthwise conv (and its SiLU)
+    into the original's, and the copy's pointwise conv reads the original's output; the copy's conv counts again under
+    its own name (the first pointwise readers' modules, `one2one_cv3.0.1` beside `cv3.0.1`, name the copy). It was
+    exit 0 with the conv missing (YOLOv10n: 640 parameters), where the reader was a conv its norm was fused into too."""
+    network = check_export(untrained(kind), (3, 16, 16), how, tmp_path, FOLDED_OR_NOT)
+    depthwise = sorted(step.name for step in network.nodes if getattr(step, "type_name", "") == "dwconv")
+    assert depthwise == ["cv3.0.0.conv", "one2one_cv3.0.0.conv"], how
+
+
+def test_a_deep_copy_merged_as_far_as_its_small_kernels_reads_from_its_torch_factory():
+    check_factory("torch:torch_untrained:untrained", {"kind": "copied_branches"}, untrained("copied_branches"), (3, 16, 16), FOLDED_OR_NOT)
