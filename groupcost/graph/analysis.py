@@ -70,9 +70,10 @@ class Row:
     buffer_bytes: int = 0  # running statistics at the spec's dtype, num_batches_tracked as int64
     matmul_macs: int = 0  # products of two activations (attention), apart from `macs`
     shares: str | None = None  # the layer whose module (parameters, buffers) this one calls again: none of its own
-    kernel: tuple[int, ...] = ()  # a convolution's kernel, stride and dilation per spatial dimension; empty elsewhere
+    kernel: tuple[int, ...] = ()  # a convolution's kernel, stride, dilation, output padding (transposed) per spatial dimension
     stride: tuple[int, ...] = ()
     dilation: tuple[int, ...] = ()
+    output_padding: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -242,13 +243,14 @@ def step_row(step: Step, batch: int, dtype_bytes: int = 4) -> Row:
     traffic = batch * (math.prod(step.in_shape) + out_elements) + cost.params  # a shared module's weights are read at every call
     floats, ints = step.layer.buffer_counts(step.in_shape)
     owned = step.shares is None  # a shared module's parameters and buffers count once, at its first call
-    kernel, stride, dilation = step.layer.window(step.in_shape)
+    kernel, stride, dilation, output_padding = step.layer.window(step.in_shape)
     return Row(
         step.name, step.type_name, step.out_shape, step.layer.group_count(step.in_shape),
         cost.params * owned, cost.weights * owned, cost.macs * batch, batch * out_elements, traffic,
         in_shapes=(step.in_shape,), kind=step.layer.kind_label(step.in_shape),
         buffers=(floats + ints) * owned, buffer_bytes=(floats * dtype_bytes + ints * INT64_BYTES) * owned,
         matmul_macs=cost.matmul_macs * batch, shares=step.shares, kernel=kernel, stride=stride, dilation=dilation,
+        output_padding=output_padding,
     )
 
 

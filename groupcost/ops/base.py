@@ -252,10 +252,10 @@ class Layer:
         """The convolution's group count, for conv-like layers; None elsewhere."""
         return None
 
-    def window(self, x: Shape) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-        """A convolution's kernel, stride and dilation, one entry per spatial dimension (which kernel a runtime picks
-        depends on them: groupcost.run.latency); empty elsewhere."""
-        return (), (), ()
+    def window(self, x: Shape) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """A convolution's kernel, stride, dilation and (transposed) output padding, one entry per spatial dimension
+        (which kernel a runtime picks depends on them: groupcost.run.latency); empty elsewhere."""
+        return (), (), (), ()
 
     def kind_label(self, x: Shape) -> str:
         """What this layer is, for the `kind` column and `--by type`: the type's name, unless the type says more."""

@@ -169,9 +169,9 @@ class ConvLike(Layer):
     def group_count(self, x: Shape) -> int:
         return self.geometry(x).groups
 
-    def window(self, x: Shape) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    def window(self, x: Shape) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         g = self.geometry(x)
-        return g.kernel, g.stride, g.dilation
+        return g.kernel, g.stride, g.dilation, g.output_padding if isinstance(g, TransposedGeometry) else ()
 
     def kind_label(self, x: Shape) -> str:
         """'standard 3×3', 'grouped 3×3', 'depthwise 3×3', 'pointwise 1×1' or 'GDC 7×7' on a C×H×W input; the type's name elsewhere."""

@@ -80,15 +80,20 @@ def family(row: Row) -> str | None:
 
 def torch_cpu_kernel(row: Row) -> str:
     """Which kernel torch's CPU convolution runs for the layer (float32, one thread): `slow` (its own unfold and GEMM,
-    slow_conv2d/3d), `slow_dilated` (its own dilated one) or `onednn`. at::native's ConvParams::use_mkldnn takes
-    oneDNN where (it is strided or dilated, the batch is 16 or more, or the kernel is not 1×1) and (it is grouped, the
-    kernel's last two sizes are both over 3, the batch is over 1, or the input's first four sizes hold over 20,480
-    elements); a 1-D input is viewed as N×C×1×L. On this machine a 14-channel 3×3 convolution of 20×20 ran 36 µs at
-    dilation 1 and 110 µs at dilation 2 (its own dilated kernel), a 64-channel one of 32×32 the same at both (oneDNN).
+    slow_conv2d/3d; for a transposed one, slow_conv_transpose2d/3d), `slow_dilated` (its own dilated one) or `onednn`.
+    at::native's ConvParams::use_mkldnn takes oneDNN where (it is strided or dilated, the batch is 16 or more, or the
+    kernel is not 1×1) and (it is grouped, the kernel's last two sizes are both over 3, the batch is over 1, or the
+    input's first four sizes hold over 20,480 elements), and, transposed, no output padding reaches its stride; a 1-D
+    input is viewed as N×C×1×L. On this machine a 14-channel 3×3 convolution of 20×20 ran 36 µs at dilation 1 and
+    110 µs at dilation 2 (its own dilated kernel), a 64-channel one of 32×32 the same at both (oneDNN); a transposed
+    4×4 of 3×8×8 (oneDNN) 89 µs, a transposed 3×2 of 25×5×12 (torch's own) 32 µs.
     tests/run/test_latency_model.py checks this against torch's own choice (torch._C._select_conv_backend).
-    A transposed convolution, or a row without its window (a `--depth` block), is `` (not told)."""
-    if family(row) != "conv" or not row.kernel or not row.in_shapes:
+    A row without its window (a `--depth` block) is `` (not told)."""
+    if family(row) is None or not row.kernel or not row.in_shapes:
         return ""
+    transposed = family(row) == "convtranspose"
+    if transposed and any(pad >= stride for pad, stride in zip(row.output_padding, row.stride)):
+        return "slow"
     c_in, *dims = row.in_shapes[0]
     batch = row.activations // math.prod(row.out_shape) if math.prod(row.out_shape) else 1
     kernel = (1, *row.kernel) if len(row.kernel) == 1 else row.kernel
@@ -97,7 +102,7 @@ def torch_cpu_kernel(row: Row) -> str:
     first_four = batch * c_in * dims[0] * dims[1]
     onednn = ((strided or dilated or batch >= 16 or kernel[-1] != 1 or kernel[-2] != 1)
               and ((row.groups or 1) > 1 or (kernel[-1] > 3 and kernel[-2] > 3) or batch > 1 or first_four > 20480))
-    return "onednn" if onednn else "slow_dilated" if dilated else "slow"
+    return "onednn" if onednn else "slow_dilated" if dilated and not transposed else "slow"
 
 
 def kind_of(row: Row) -> str:

@@ -10,8 +10,8 @@ configuration space, timed in torch, then more of them where the fitted formulas
   current formula; the candidates where the refits disagree most are measured next (groupcost.run.fit.spread).
 
 Each operation is one network of one node, built as `export --to pytorch` writes it (or `export --to onnx`,
-run in ONNX Runtime); the timed runs
-go round-robin over a chunk of eight operations and each keeps the lower median of its runs.
+run in ONNX Runtime), built a chunk of eight at a time; its timed runs follow an untimed one, back to back (it runs
+after itself, as a layer timed alone is priced), and it keeps the lower median of its runs.
 """
 
 from __future__ import annotations
@@ -207,8 +207,9 @@ def network_of(step: Step | Network) -> Network:
 
 
 CHUNK = 8
-"""Operations timed together, their runs round-robin: few enough that their tensors stay in cache, as a
-layer's input does in a model (its producer has just written it), and that they are built one chunk at a time."""
+"""Operations built together. Each one's runs go back to back: timed round-robin, after the other seven, a 360-channel
+grouped 1×1 of 56×56 took 1.95 ms against 1.3 ms back to back and 1.2 ms per layer in a chain of ten (Table 2's), and
+its formula priced Table 2's G = 8 ÷ G = 1 at 2.4–2.6× for 1.8–2.2× measured (benchmarks/latency_accuracy_results.md §15)."""
 
 
 def time_steps(steps: list[Step | Network], runs: int, bench) -> list[tuple[float, float] | None]:
@@ -233,11 +234,10 @@ def _time_chunk(steps: list[Step | Network], runs: int, bench) -> list[tuple[flo
             bench.once(model, x)
             prepared.append((model, x))
         runs_of: list[list[float]] = [[] for _ in steps]
-        for _ in range(runs):
-            for k, entry in enumerate(prepared):
-                if entry is not None:
-                    bench.once(*entry)  # run after itself, as a layer timed alone is priced (groupcost.run.latency.COLD)
-                    runs_of[k].append(bench.once(*entry))
+        for k, entry in enumerate(prepared):
+            if entry is not None:
+                bench.once(*entry)  # runs after itself, as a layer timed alone is priced (groupcost.run.latency.COLD)
+                runs_of[k] = [bench.once(*entry) for _ in range(runs)]
     return [low_and_spread(times) if times else None for times in runs_of]
 
 

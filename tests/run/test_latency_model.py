@@ -306,6 +306,41 @@ def test_the_convolution_kernel_torch_picks_is_told_from_the_layer_as_torch_tell
     assert set(checked) == set(names), checked  # every kernel was drawn
 
 
+def test_the_transposed_convolution_kernel_torch_picks_is_told_from_the_layer_as_torch_tells_it():
+    """torch_cpu_kernel for transposed convolutions against torch's own choice: oneDNN's (a backend this torch build
+    leaves unnamed) by the same rule as a convolution's, unless an output padding reaches its stride; else its own
+    slow_conv_transpose2d/3d (1-D, 2-D and 3-D, batch 1 to 16, any G, kernel, stride, dilation and output padding)."""
+    import random
+
+    torch = pytest.importorskip("torch")
+    from groupcost.graph.analysis import analyze
+    from groupcost.language import build, parse_text
+    from groupcost.run.latency import torch_cpu_kernel
+
+    rng, threads, checked = random.Random(7), torch.get_num_threads(), collections.Counter()
+    torch.set_num_threads(1)
+    try:
+        while sum(checked.values()) < 300:
+            rank, batch, c = rng.choice((1, 2, 2, 3)), rng.choice((1, 1, 1, 2, 16)), rng.choice((1, 3, 8, 16, 32, 64))
+            groups = rng.choice([g for g in (1, 1, 2, 4, c) if c % g == 0])
+            out = groups * rng.choice((1, 2, 3))
+            dims = [rng.choice((3, 5, 8, 13, 20, 32)) for _ in range(rank)]
+            kernel = [rng.choice((1, 2, 3, 4, 5)) for _ in range(rank)]
+            stride, dilation = ([rng.choice((1, 1, 2, 3)) for _ in range(rank)], [rng.choice((1, 1, 2)) for _ in range(rank)])
+            padding = [rng.randrange(max(s, d)) for s, d in zip(stride, dilation)]
+            spec = (f"input: {[c, *dims]}\nbatch: {batch}\nlayers:\n  - convtranspose: {{out: {out}, k: {kernel}, s: {stride}, "
+                    f"d: {dilation}, output_padding: {padding}, p: 0, groups: {groups}, bias: false}}\n")
+            row = analyze(build(parse_text(spec, "deconv.yaml"), {}, batch=batch)).rows[0]
+            backend = torch._C._select_conv_backend(torch.empty(batch, c, *dims), torch.empty(c, out // groups, *kernel), None,
+                                                    stride, [0] * rank, dilation, True, padding, groups, None)
+            told = "slow" if backend.name in ("SlowTranspose2d", "SlowTranspose3d") else "onednn"
+            assert torch_cpu_kernel(row) == told, (backend.name, spec)
+            checked[told] += 1
+    finally:
+        torch.set_num_threads(threads)
+    assert set(checked) == {"slow", "onednn"}, checked
+
+
 def test_a_depth_view_prices_each_block_as_the_sum_of_its_layers():
     """`--depth` sums layers into blocks; their latency cannot be summed from the block (it has lost its layers' kinds and
     what ran before each): each block's is its layers', and the total is the model's (it was 20.7 ms for 48.5 ms)."""
