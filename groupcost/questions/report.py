@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from groupcost.graph.analysis import Report, Row, analyze
 from groupcost.language.budgets import budgets_from_spec
 from groupcost.questions.check import Verdict, check
 from groupcost.graph.network import Network
-from groupcost.run.roofline import Device
+from groupcost.run.roofline import Device, layer_seconds
 from groupcost.language.build import build
 from groupcost.language.document import SpecDocument
 from groupcost.language.expr import Number
@@ -36,6 +37,12 @@ class Overview:
     sweeps: tuple[Sweep, ...]  # one per swept variable
     verdicts: tuple[Verdict, ...]  # the spec's budgets against the report
     device_given: bool = True  # False: the latency device is the default one (a100), and the page says so
+
+    @cached_property
+    def estimates(self) -> dict[str, float]:
+        """Every layer's latency estimate on the device, by name (the layer table, the top layers and the roofline
+        chart read them; under a calibrated profile each depends on every layer before it)."""
+        return layer_seconds(self.report, self.device)
 
 
 def default_variations(doc: SpecDocument, variables: Mapping[str, Number]) -> dict[str, list[Number]]:

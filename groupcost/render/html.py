@@ -19,7 +19,7 @@ from groupcost.questions.report import Overview
 from groupcost.render import units
 from groupcost.render.graph import graph_data
 from groupcost.render.report import Column, columns, summary_lines, title, total_cells
-from groupcost.run.roofline import intensity, layer_seconds
+from groupcost.run.roofline import intensity
 
 PAGE = Path(__file__).parent / "page"
 
@@ -41,8 +41,7 @@ def _script_json(data: object) -> str:
 # --- the layer table ------------------------------------------------------------------------
 
 def _sort_keys(overview: Overview) -> dict:
-    b = overview.report.dtype_bytes
-    estimates = layer_seconds(overview.report, overview.device)
+    b, estimates = overview.report.dtype_bytes, overview.estimates
     return {
         "name": lambda r: r.name,
         "type": lambda r: r.type,
@@ -144,7 +143,7 @@ TOP_LAYERS = 10
 
 def _top_layers(overview: Overview) -> str:
     """The layers that cost most: by MACs, then by params, each with its share and estimated latency."""
-    report, estimates = overview.report, layer_seconds(overview.report, overview.device)
+    report, estimates = overview.report, overview.estimates
     t = report.totals
     ranked = sorted((r for r in report.rows if r.macs or r.params), key=lambda r: (-r.macs, -r.params))[:TOP_LAYERS]
     if not ranked:
@@ -186,8 +185,7 @@ def _decade(value: float) -> str:
 
 
 def _roofline(overview: Overview) -> str:
-    report, device, b = overview.report, overview.device, overview.report.dtype_bytes
-    estimates = layer_seconds(report, device)
+    report, device, b, estimates = overview.report, overview.device, overview.report.dtype_bytes, overview.estimates
     placed = [(r, intensity(r.macs, r.traffic, b), estimates[r.name]) for r in report.rows if r.macs > 0]
     if not placed:
         return "<p>No layer has MACs to place.</p>"

@@ -207,7 +207,7 @@ def network_of(step: Step | Network) -> Network:
 
 
 CHUNK = 8
-"""Operations built together. Each one's runs go back to back: timed round-robin, after the other seven, a 360-channel
+"""Operations built together (the others not held in memory). Each one's runs go back to back: timed round-robin, after the other seven, a 360-channel
 grouped 1×1 of 56×56 took 1.95 ms against 1.3 ms back to back and 1.2 ms per layer in a chain of ten (Table 2's), and
 its formula priced Table 2's G = 8 ÷ G = 1 at 2.4–2.6× for 1.8–2.2× measured (benchmarks/latency_accuracy_results.md §15)."""
 

@@ -185,6 +185,8 @@ def recomputed(read: Callable) -> Callable:
 
 _COPY_DEPTH = 16
 """Steps of a deep copy made again at most (a head's branch: convs, norms and activations)."""
+_UNMERGED = "export with optimize=False, or with TorchScript, or a trained model"
+"""What gives a file whose deep copies the optimiser did not merge."""
 
 
 def _copied(imp: Importer, i: int, node, tensor: str, chain: list, step, steps: dict) -> Act | None:
@@ -210,8 +212,7 @@ def _copied(imp: Importer, i: int, node, tensor: str, chain: list, step, steps: 
     while twin(step) is not None:
         if not isinstance(step, LayerStep) or step.shares is not None or step.channels != (None,) or len(copied) >= _COPY_DEPTH:
             raise Unsupported(f"torch.export's optimiser merged {copy} into {original} (an untrained deep copy: equal "
-                              "parameters) through a step that cannot be made again: export with optimize=False, or with "
-                              "TorchScript, or a trained model")
+                              f"parameters) through a step that cannot be made again: {_UNMERGED}")
         copied.append(step)
         step = steps.get(step.inputs[0])
     y = Act(copied[-1].inputs[0], copied[-1].in_shape)
@@ -256,8 +257,7 @@ def _again(imp: Importer, i: int, node, x: Act, tensor: str) -> Act:
                 return copied
             if not chain and merged:  # yet this very node absorbed a twin, whose modules the file does not name
                 raise Unsupported("torch.export's optimiser merged two modules whose parameters are equal (an untrained deep copy, "
-                                  "YOLOv10's one-to-one head) into one node, and the file does not say how many: export with "
-                                  "optimize=False, or with TorchScript, or a trained model")
+                                  f"YOLOv10's one-to-one head) into one node, and the file does not say how many: {_UNMERGED}")
             return x
         if params and chain and not _one_unit(step.name, chain[-1].name):  # a shared state's norm, read by merged activations (DARTS)
             return x
