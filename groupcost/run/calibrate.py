@@ -20,7 +20,7 @@ from pathlib import Path
 
 from groupcost.graph.network import Network
 from groupcost.run.context import GROUPS, Context
-from groupcost.run.latency import Formula, LatencyModel, bytes_since
+from groupcost.run.latency import Formula, LatencyModel, reuse_distances
 from groupcost.run.measure import _Bench, device_name, reference_seconds, runtime_version
 from groupcost.run.profile import LatencyProfile
 from groupcost.run.roofline import Device
@@ -122,7 +122,7 @@ def measure_context(alone: LatencyModel, bench, plan, runtime: str, progress: Ca
             continue
         report = analyze(network)
         absorbed = fused_into(report.rows) if runtime == "onnxruntime" else [False] * len(report.rows)
-        since = bytes_since(report.rows, report.dtype_bytes)
+        since = reuse_distances(report.rows, report.dtype_bytes)
         table.append(table_row([(kind_of(row), *alone.alone_parts(row, report.dtype_bytes, distance))
                                 for row, gone, distance in zip(report.rows, absorbed, since) if not gone]))
         seconds.append(timed[0])
@@ -163,7 +163,7 @@ def time_in_context(network: Network, bench, runs: int) -> Timed | None:
         return None
     rows = {row.name: row for row in analyze(network).rows}
     ordered = [node for node in network.nodes if node.name in rows]
-    since = bytes_since([rows[node.name] for node in ordered], 4)
+    since = reuse_distances([rows[node.name] for node in ordered], 4)
     timed = ((node, *low_and_spread(per_node[node.name]), distance) for node, distance in zip(ordered, since))
     layers = tuple(Sample(node, rows[node.name], low, spread, distance) for node, low, spread, distance in timed if low > 0)
     return Timed(layers, statistics.median_low(wholes))
@@ -188,16 +188,19 @@ def measure_in_context(bench, plan, progress: Callable[[str], None], alone: dict
     folds = min(FOLDS, len(timed))
     errors = []
     for k in range(folds if folds >= 2 else 0):
-        model = LatencyModel(alone, *_fit_in_context([t for i, t in enumerate(timed) if i % folds != k]))
+        model = LatencyModel(alone, *_fit_in_context([t for i, t in enumerate(timed) if i % folds != k], alone))
         for t in timed[k::folds]:
             predicted = sum(model.row_seconds(s.row, 4, s.since) for s in t.layers) + model.network_seconds()
             errors.append(abs(predicted - t.whole) / t.whole)
-    context, in_context = _fit_in_context(timed)
+    context, in_context = _fit_in_context(timed, alone)
     return replace(context, heldout_error=statistics.median(errors) if errors else math.nan), in_context
 
 
-def _fit_in_context(networks: list[Timed]) -> tuple[Context, dict[str, Formula]]:
-    from groupcost.run.fit import fit_overheads
+def _fit_in_context(networks: list[Timed], alone: dict[str, Formula]) -> tuple[Context, dict[str, Formula]]:
+    """Formulas per kind on the layers timed in networks; the network's own time; and the scale of the single-operation
+    formulas' (`alone`) fixed part for the kinds too rare in those networks to have formulas of their own
+    (groupcost.run.fit.fit_fixed_scale, on every layer that ran after other kinds)."""
+    from groupcost.run.fit import fit_fixed_scale, fit_overheads
     from groupcost.run.latency import base_kind, kind_of
     from groupcost.run.sampling import formulas
 
@@ -206,7 +209,10 @@ def _fit_in_context(networks: list[Timed]) -> tuple[Context, dict[str, Formula]]
     in_context = {kind: f for kind, f in formulas(samples).items() if kind in kinds and f.samples >= MIN_IN_CONTEXT}
     per_network, per_layer = fit_overheads([len(t.layers) for t in networks], [t.whole - sum(s.seconds for s in t.layers) for t in networks],
                                            [t.whole for t in networks])
-    return Context(per_network, per_layer, 1.0, dict.fromkeys(GROUPS, 1.0), len(networks), math.nan), in_context
+    single = LatencyModel(alone)
+    after_others = [s for s in samples if s.since is not None]
+    scale_fixed = fit_fixed_scale([single.alone_parts(s.row, 4, s.since) for s in after_others], [s.seconds for s in after_others])
+    return Context(per_network, per_layer, scale_fixed, dict.fromkeys(GROUPS, 1.0), len(networks), math.nan), in_context
 
 
 def profile_yaml(device: Device) -> str:

@@ -7,6 +7,8 @@
   out, cannot cancel each other and explode where their ratio changes, as in a broadcast multiply).
 - `choose`: both forms, each scored on layers it was not fitted on (k-fold); the better one, refitted on all.
 - `fit_context`: the correction in context (groupcost.run.context) from whole networks' measured times (ONNX Runtime).
+- `fit_fixed_scale`: how much slower a layer's fixed cost is in a network than its single-operation formula says (torch
+  eager: for the kinds too rare in the networks measured to have formulas of their own).
 - `fit_overheads`: a network's own time beyond its layers' timed in context: per network and per layer.
 - `spread`: how much bootstrap refits disagree on a candidate layer; adaptive sampling measures
   the candidates where they disagree most.
@@ -116,16 +118,18 @@ def spread(technique: str, names: tuple[str, ...], table: np.ndarray, seconds: n
     return np.std(np.array(logs), axis=0)
 
 
+def _relative_nnls(rows: np.ndarray, measured: np.ndarray) -> np.ndarray:
+    """Non-negative coefficients minimising the relative error of rows · coefficients against the measured seconds."""
+    weighted = rows / measured[:, None]
+    scale = np.abs(weighted).max(axis=0)
+    scale[scale == 0] = 1.0
+    return nnls(weighted / scale, np.ones(len(measured))) / scale
+
+
 def fit_context(table, seconds) -> Context:
     """The context coefficients from networks' feature rows (groupcost.run.context.table_row) and their measured
     seconds, with their held-out error (k-fold)."""
-
-    def solve(rows: np.ndarray, measured: np.ndarray) -> np.ndarray:
-        weighted = rows / measured[:, None]
-        scale = np.abs(weighted).max(axis=0)
-        scale[scale == 0] = 1.0
-        return nnls(weighted / scale, np.ones(len(measured))) / scale
-
+    solve = _relative_nnls
     table, seconds = np.asarray(table, dtype=float), np.asarray(seconds, dtype=float)
     folds = min(FOLDS, len(seconds))
     errors = []
@@ -137,6 +141,19 @@ def fit_context(table, seconds) -> Context:
     c = solve(table, seconds)
     error = float(np.median(np.concatenate(errors))) if errors else math.nan
     return Context(float(c[0]), float(c[1]), float(c[2]), {g: float(v) for g, v in zip(GROUPS, c[3:])}, len(seconds), error)
+
+
+def fit_fixed_scale(parts: list[tuple[float, float]], seconds: list[float]) -> float:
+    """How much slower a layer's fixed cost is in a network than timed alone, from layers timed in context and their
+    single-operation formulas' (fixed part, growing part): seconds ≈ scale × fixed + growing, least squares on the
+    relative error; 1 where nothing was measured. The growing part keeps its scale: a large layer's bytes and MACs
+    cost what they cost alone; its code and dispatch are what the layers between push out of the caches."""
+    fixed = np.array([f for f, _ in parts], dtype=float)
+    if not seconds or not fixed.any():
+        return 1.0
+    measured = np.asarray(seconds, dtype=float)
+    weighted, target = fixed / measured, (measured - np.array([v for _, v in parts])) / measured
+    return max(float(weighted @ target / (weighted @ weighted)), 0.0) or 1.0
 
 
 def fit_overheads(layer_counts: list[int], beyond: list[float], wholes: list[float]) -> tuple[float, float]:

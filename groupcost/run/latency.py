@@ -20,19 +20,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from groupcost.graph.analysis import Row
+from groupcost.ops import LAYER_TYPES
 from groupcost.run.context import Context
 
 GENERIC = "generic"
 TECHNIQUES = ("linear", "loglinear")
 
-CONV_FEATURES = ("one", "since_bytes", "macs", "in_bytes", "out_bytes", "weight_bytes", "spill_bytes", "im2col_bytes", "group_positions")
+CONV_FEATURES = ("one", "since_bytes", "macs", "in_bytes", "out_bytes", "weight_bytes", "spill_bytes", "im2col_bytes", "group_positions",
+                 "kinds_since")
 """A convolution's features: a fixed overhead, the bytes moved since a layer of its kind last ran (up to COLD), its MACs,
 the bytes it reads and writes, its weights' bytes, the bytes beyond what a core's cache holds (SPILL), the bytes of its
 unfolded input (positions × C_in·k², what a GEMM-based kernel copies), and G × output positions (each group is a GEMM
-of its own: small per-group matrices run below peak)."""
-LINEAR_FEATURES = ("one", "since_bytes", "macs", "in_bytes", "out_bytes", "weight_bytes", "spill_bytes")
-ELEMENTWISE_FEATURES = ("one", "since_bytes", "in_bytes", "out_bytes", "weight_bytes", "spill_bytes")
-"""Every other layer and merge: a fixed overhead and the bytes it moves."""
+of its own: small per-group matrices run below peak), and the other kinds of layer run since its kind last ran (up to
+KINDS: their code pushes its code out of the caches)."""
+LINEAR_FEATURES = ("one", "since_bytes", "macs", "in_bytes", "out_bytes", "weight_bytes", "spill_bytes", "kinds_since")
+ELEMENTWISE_FEATURES = ("one", "since_bytes", "in_bytes", "out_bytes", "weight_bytes", "spill_bytes", "kinds_since")
+"""Every other layer and merge: a fixed overhead, the bytes it moves and how long ago its kind last ran."""
 FEATURES = CONV_FEATURES
 """Every feature name a formula may use."""
 SPILL = 2**20
@@ -44,18 +47,36 @@ COLD = 2 * 2**20
 (benchmarks/latency_accuracy_results.md §14): a global pool, a flatten and an fc of a 32-channel map took 8, 2.6 and 7 µs
 run one after another, over and over, and 51, 8.8 and 31 µs with a copy of 1 MiB before each run; 71, 10 and 36 µs with
 4 or 16 MiB. A layer timed alone, over and over, runs after itself; in a network, after every other layer between."""
+KINDS = 12
+"""Other kinds of layer run since a layer's kind last ran, counted up to this. Data is not all a layer finds cold: each
+kind runs code of its own (torch's dispatch, its kernel), which the kinds between push out. Measured on this machine
+(benchmarks/latency_accuracy_results.md §16): layers after 1 to 7 other kinds took 0.98–1.04× what the formulas fitted
+in context gave, after 8 to 12 kinds 1.21× (a random graph of a dozen kinds; a zoo model's head)."""
+
+
+TRUSTED = 2
+"""A formula fitted on layers inside networks prices layers up to this many times the bytes of the largest it was fitted
+on; past them, the kind's formula timed alone does (drawn up to 24 MB tensors). calibrate's small chains time rare kinds
+on a few hundred elements: fitted there, a concat's cost per byte came out 0, and YOLO-style models' 18 concats of up to
+6.5 MB were priced 0.1 ms for 7.5 ms measured (benchmarks/latency_accuracy_results.md §16)."""
 
 
 @dataclass(frozen=True)
 class Formula:
-    """One kind's fitted formula: its form, feature names and coefficients, and how well it did on
-    layers it was not fitted on (median |predicted − measured| / measured, cross-validated)."""
+    """One kind's fitted formula: its form, feature names and coefficients, how well it did on layers it was not fitted
+    on (median |predicted − measured| / measured, cross-validated) and the most bytes a layer it was fitted on moved
+    (moved_bytes; 0: not recorded)."""
 
     technique: str
     features: tuple[str, ...]
     coefficients: tuple[float, ...]
     samples: int
     heldout_error: float
+    max_bytes: int = 0
+
+    def covers(self, row: Row, dtype_bytes: int) -> bool:
+        """Whether the layer is within the range the formula was fitted on (TRUSTED)."""
+        return not self.max_bytes or moved_bytes(row, dtype_bytes) <= TRUSTED * self.max_bytes
 
     def fixed_seconds(self) -> float:
         """The part of every prediction that does not grow with the layer: the linear form's constant, the power
@@ -130,9 +151,11 @@ def base_kind(kind: str) -> str:
 
 
 def feature_names(kind: str) -> tuple[str, ...]:
+    """A convolution's features; a cost per MAC for every other type that counts MACs (fc, attention, squeeze-excitation,
+    a matmul merge: MobileViT's attention blocks of 256 tokens took 10 ms, priced 3.4 ms by their bytes); bytes for the rest."""
     if kind.split(":")[0] in ("conv", "convtranspose"):
         return CONV_FEATURES
-    if kind in ("fc", "linear"):
+    if kind == "matmul" or getattr(LAYER_TYPES.get(kind), "counts_macs", False):
         return LINEAR_FEATURES
     return ELEMENTWISE_FEATURES
 
@@ -150,10 +173,19 @@ def moved_bytes(row: Row, dtype_bytes: int) -> int:
     return (in_elements + out_elements + row.params) * dtype_bytes
 
 
-def bytes_since(rows: Sequence[Row], dtype_bytes: int) -> list[int | None]:
-    """Per layer, the bytes the network moved since a layer of its kind last ran, that run included (its reuse distance);
-    None where that layer ran just before it (no other kind between: it runs after itself, as when timed alone). Runs
-    follow one another: a kind that runs once in a network last ran one whole network before."""
+@dataclass(frozen=True)
+class Reuse:
+    """How long ago a layer's kind last ran in a network (its reuse distance): the bytes moved since, that run included,
+    and the other kinds of layer that ran between."""
+
+    bytes: int
+    kinds: int
+
+
+def reuse_distances(rows: Sequence[Row], dtype_bytes: int) -> list[Reuse | None]:
+    """Per layer, how long ago a layer of its kind last ran; None where that layer ran just before it (no other kind
+    between: it runs after itself, as when timed alone). Runs follow one another: a kind that runs once in a network last
+    ran one whole network before."""
     moved = [moved_bytes(row, dtype_bytes) for row in rows]
     kinds = [kind_of(row) for row in rows]
     prefix = [0]
@@ -161,21 +193,25 @@ def bytes_since(rows: Sequence[Row], dtype_bytes: int) -> list[int | None]:
         prefix.append(prefix[-1] + m)
     total, count = prefix[-1], len(rows)
     last = {kind: k - count for k, kind in enumerate(kinds)}  # where each kind last ran in the run before (negative)
-    since: list[int | None] = []
+    distances: list[Reuse | None] = []
     for k, kind in enumerate(kinds):
         j = last[kind]
-        since.append(None if j == k - 1 else prefix[k] - prefix[j] if j >= 0 else total - prefix[j + count] + prefix[k])
+        if j == k - 1:
+            distances.append(None)
+        else:
+            moved_since = prefix[k] - prefix[j] if j >= 0 else total - prefix[j + count] + prefix[k]
+            distances.append(Reuse(moved_since, sum(1 for position in last.values() if position > j)))  # the kinds run since
         last[kind] = k
-    return since
+    return distances
 
 
-def features(row: Row, dtype_bytes: int, since: int | None = None) -> dict[str, float]:
-    """Every feature a formula may use, from the row's exact counts and shapes and the bytes moved since a layer of its
-    kind last ran (`since`, bytes_since; None: its own, as when it is timed alone, over and over)."""
+def features(row: Row, dtype_bytes: int, since: Reuse | None = None) -> dict[str, float]:
+    """Every feature a formula may use, from the row's exact counts and shapes and how long ago a layer of its kind last
+    ran (`since`, reuse_distances; None: just before, as when it is timed alone, over and over)."""
     in_elements, out_elements = _elements(row)
     values = {
         "one": 1.0,
-        "since_bytes": float(min(since if since is not None else moved_bytes(row, dtype_bytes), COLD)),
+        "since_bytes": float(min(since.bytes if since is not None else moved_bytes(row, dtype_bytes), COLD)),
         "macs": float(row.macs + row.matmul_macs),  # attention's products of activations are multiply-adds too
         "in_bytes": float(in_elements * dtype_bytes),
         "out_bytes": float(out_elements * dtype_bytes),
@@ -183,6 +219,7 @@ def features(row: Row, dtype_bytes: int, since: int | None = None) -> dict[str, 
         "spill_bytes": float(max(0, (in_elements + out_elements + row.params) * dtype_bytes - SPILL)),
         "im2col_bytes": 0.0,
         "group_positions": 0.0,
+        "kinds_since": float(min(since.kinds, KINDS)) if since is not None else 0.0,
     }
     if row.groups and row.out_shape and row.out_shape[0]:
         per_group_out = row.out_shape[0] // row.groups or 1
@@ -197,7 +234,8 @@ class LatencyModel:
     """The fitted formulas by kind, on operations timed alone (`generic`: the fallback for a kind never measured);
     where the profile has them, the formulas fitted on layers timed inside networks (`in_context`, by kind: they take
     precedence) and the context (groupcost.run.context): the network call's own time, the time per layer beyond
-    its formula's, and the correction of the formulas timed alone (1 where formulas in context were measured)."""
+    its formula's, and the correction of the formulas timed alone (under torch eager: of their fixed part, for the
+    kinds without formulas in context)."""
 
     formulas: dict[str, Formula]
     context: Context | None = None
@@ -210,7 +248,7 @@ class LatencyModel:
                 return key, self.formulas[key]
         return GENERIC, None
 
-    def alone_parts(self, row: Row, dtype_bytes: int, since: int | None = None) -> tuple[float, float]:
+    def alone_parts(self, row: Row, dtype_bytes: int, since: Reuse | None = None) -> tuple[float, float]:
         """The layer's time as its formula gives it, measured alone, split into its fixed part and the part that grows
         with the layer ((0, 0) for a kind with no formula and no generic one)."""
         _, formula = self.formula(row)
@@ -220,17 +258,22 @@ class LatencyModel:
         fixed = min(max(formula.fixed_seconds(), 0.0), alone)
         return fixed, alone - fixed
 
-    def row_seconds(self, row: Row, dtype_bytes: int, since: int | None = None) -> float:
-        """The predicted time of one layer inside a network, `since` bytes moved since its kind last ran (bytes_since).
+    def row_seconds(self, row: Row, dtype_bytes: int, since: Reuse | None = None) -> float:
+        """The predicted time of one layer inside a network, `since` how long ago its kind last ran (reuse_distances).
         None: it runs after itself, its code hot, as the operations timed alone ran: their formula prices it (a network
-        of one layer took 8-10 µs for a 1×1 convolution, as timed alone, where the formula in context said 18-21 µs)."""
+        of one layer took 8-10 µs for a 1×1 convolution, as timed alone, where the formula in context said 18-21 µs).
+        A kind with no formula in context is priced by its formula timed alone, corrected by the context."""
         kind = kind_of(row)
         measured_in_context = None if since is None else self.in_context.get(kind) or self.in_context.get(base_kind(kind))
-        if measured_in_context is not None:
+        if measured_in_context is not None and measured_in_context.covers(row, dtype_bytes):
             per_layer = self.context.per_layer if self.context is not None else 0.0
             return max(measured_in_context.seconds(features(row, dtype_bytes, since)) + per_layer, 0.0)
         fixed, variable = self.alone_parts(row, dtype_bytes, since)
-        return max(self.context.layer_seconds(kind, fixed, variable), 0.0) if self.context is not None else fixed + variable
+        if self.context is None:
+            return fixed + variable
+        if since is None and self.in_context:  # torch eager, after itself: as it was timed alone
+            return max(self.context.per_layer + fixed + variable, 0.0)
+        return max(self.context.layer_seconds(kind, fixed, variable), 0.0)
 
     def network_seconds(self) -> float:
         """The fixed time of calling the network, beyond its layers'."""

@@ -358,6 +358,23 @@ class Stepped:
         return times
 
 
+WARM_RUNS = 3
+WARM_SECONDS = 0.02
+"""Among several configurations timed round-robin, each timed run follows untimed runs of the same one: WARM_RUNS, or
+fewer once they took WARM_SECONDS (at least one). Measured on this project's machine (benchmarks/latency_accuracy_results.md
+§16): twenty small random networks, each timed round-robin after one untimed run of itself, took 1.02–1.28× their time
+run back to back (a median of 1.12×); after two, 1.01–1.08×; after four, 0.96–1.05×. A model in use runs over and over:
+that is the time measured, and the time a latency profile predicts."""
+
+
+def _warm(bench: _Bench, model, x) -> None:
+    spent = 0.0
+    for _ in range(WARM_RUNS):
+        spent += bench.once(model, x)
+        if spent >= WARM_SECONDS:
+            break
+
+
 def measure(configurations: list[tuple[str, Network]], on: str | None = None, runs: int = 20, threads: int | None = None,
             warmup: int = 3, per_layer: bool = False, clock: str = "wall", runtime: str = "torch-eager") -> Session:
     """Time each (label, network) on one device under one runtime, the runs interleaved; `per_layer` adds node-by-node runs."""
@@ -374,7 +391,7 @@ def measure(configurations: list[tuple[str, Network]], on: str | None = None, ru
         for _ in range(runs):
             for k, (model, x) in enumerate(prepared):
                 if len(prepared) > 1:
-                    bench.once(model, x)
+                    _warm(bench, model, x)
                 samples[k].append(bench.once(model, x))
         layers = [bench.per_layer(network, x, runs) if per_layer else {} for (_, network), (_, x) in zip(configurations, prepared)]
     setup = Setup(bench.place, device_name(torch, bench.place), torch.get_num_threads(), runs, warmup, torch.__version__.split("+")[0], clock,

@@ -29,15 +29,18 @@ from dataclasses import dataclass, field
 from groupcost.errors import Location, UsageError
 from groupcost.graph.analysis import Row
 from groupcost.run.context import COEFFICIENTS, GROUPS, Context
-from groupcost.run.latency import FEATURES, TECHNIQUES, Formula, LatencyModel, bytes_since
+from groupcost.run.latency import FEATURES, TECHNIQUES, Formula, LatencyModel, reuse_distances
 from groupcost.run.roofline import Device
 
 VERSION_KEY = "groupcost_latency_profile"
-VERSION = 5
-READS = (2, 3, 4, 5)
+VERSION = 6
+READS = (2, 3, 4, 5, 6)
 """Version 3 added `context` (groupcost.run.context), version 4 `in_context` (formulas fitted on layers timed inside
 networks) and a per-layer context time that may be negative, version 5 the feature `since_bytes` (the bytes moved since a
-layer's kind last ran: groupcost.run.latency.COLD) and operations timed each after an untimed run of itself; older profiles are read without what they lack."""
+layer's kind last ran: groupcost.run.latency.COLD) and operations timed each after an untimed run of itself, version 6 the
+feature `kinds_since` (the other kinds run since: groupcost.run.latency.KINDS), each formula's `max_bytes` (the range
+it was fitted on: groupcost.run.latency.TRUSTED) and, under torch eager, a fitted `scale_fixed` for the kinds without
+formulas in context; older profiles are read without what they lack."""
 RUNTIMES = ("torch-eager", "onnxruntime")
 """The runtimes a profile may come from: torch eager (it fuses nothing, so every layer is priced on its own) and
 ONNX Runtime (one intra-op thread per CPU thread asked for; it fuses layers: groupcost.run.fusion)."""
@@ -67,8 +70,8 @@ class LatencyProfile(Device):
                 f"(noise ±{self.noise:.0%})")
 
     def rows_seconds(self, rows: tuple[Row, ...], dtype_bytes: int) -> list[float]:
-        """Each layer with the bytes moved since its kind last ran (groupcost.run.latency.bytes_since)."""
-        seconds = [self.model.row_seconds(row, dtype_bytes, since) for row, since in zip(rows, bytes_since(rows, dtype_bytes))]
+        """Each layer with how long ago its kind last ran (groupcost.run.latency.reuse_distances)."""
+        seconds = [self.model.row_seconds(row, dtype_bytes, since) for row, since in zip(rows, reuse_distances(rows, dtype_bytes))]
         if self.runtime != "onnxruntime":
             return seconds
         from groupcost.run.fusion import fused_into
@@ -114,7 +117,8 @@ def to_document(profile: LatencyProfile) -> dict:
 
 def _formulas_document(formulas: dict[str, Formula]) -> dict:
     return {kind: {"technique": f.technique, "features": list(f.features), "coefficients": [float(f"{c:.6g}") for c in f.coefficients],
-                   "samples": f.samples, "heldout_error": round(f.heldout_error, 4) if math.isfinite(f.heldout_error) else None}
+                   "samples": f.samples, "heldout_error": round(f.heldout_error, 4) if math.isfinite(f.heldout_error) else None,
+                   **({"max_bytes": f.max_bytes} if f.max_bytes else {})}
             for kind, f in sorted(formulas.items())}
 
 
@@ -210,6 +214,8 @@ def _formula(kind: str, entry, bad) -> Formula:
     unknown = [n for n in names if n not in FEATURES]
     if unknown:
         raise bad(kind, f"latency profile: formula '{kind}' uses unknown feature '{unknown[0]}'")
-    error = entry.get("heldout_error")
+    error, max_bytes = entry.get("heldout_error"), entry.get("max_bytes", 0)
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
+        raise bad(kind, f"latency profile: formula '{kind}' has max_bytes {max_bytes!r}", "a whole number of bytes, 0 or more")
     return Formula(technique, tuple(names), tuple(float(c) for c in coefficients), int(entry.get("samples") or 0),
-                   float(error) if isinstance(error, (int, float)) else float("nan"))
+                   float(error) if isinstance(error, (int, float)) else float("nan"), max_bytes)

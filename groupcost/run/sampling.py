@@ -20,13 +20,13 @@ import math
 import random
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from groupcost.errors import GroupcostError, Location
 from groupcost.graph.analysis import Row, step_row
 from groupcost.graph.network import LayerStep, MergeStep, Network, Step
 from groupcost.ops import ALIASES, LAYER_TYPES, MERGE_TYPES, Macro
-from groupcost.run.latency import GENERIC, base_kind, feature_names, features, kind_of
+from groupcost.run.latency import GENERIC, Reuse, base_kind, feature_names, features, kind_of, moved_bytes
 
 HERE = Location("<calibrate>")
 CHANNELS = (2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
@@ -39,13 +39,13 @@ CONV_KINDS = ("conv:standard", "conv:grouped", "conv:depthwise", "conv:pointwise
 @dataclass(frozen=True)
 class Sample:
     """One measured operation: its node, its row (the counts the formula reads), the lower median of its runs, their spread,
-    and the bytes moved since its kind last ran (groupcost.run.latency.bytes_since; None: timed alone, after itself)."""
+    and how long ago its kind last ran (groupcost.run.latency.reuse_distances; None: timed alone, after itself)."""
 
     step: Step
     row: Row
     seconds: float
     spread: float
-    since: int | None = None
+    since: Reuse | None = None
 
 
 @dataclass(frozen=True)
@@ -332,5 +332,6 @@ def formulas(samples: list[Sample]) -> dict:
     for kind, mine in sorted(groups.items()):
         names = feature_names(kind)
         table = np.array([[features(s.row, 4, s.since)[n] for n in names] for s in mine])
-        result[kind] = fit.choose(names, table, np.array([s.seconds for s in mine]))
+        formula = fit.choose(names, table, np.array([s.seconds for s in mine]))
+        result[kind] = replace(formula, max_bytes=max(moved_bytes(s.row, 4) for s in mine))
     return result

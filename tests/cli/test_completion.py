@@ -20,7 +20,9 @@ def complete(words: str, env_extra: dict[str, str] | None = None) -> subprocess.
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_show_completion_prints_the_shells_script(shell):
-    result = subprocess.run([sys.executable, "-m", "groupcost", "--show-completion", shell], capture_output=True, text=True, check=False)
+    """The shell named, not the one typer detects among the process's parents (none where the tests run detached)."""
+    env = {**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    result = subprocess.run([sys.executable, "-m", "groupcost", "--show-completion", shell], capture_output=True, text=True, check=False, env=env)
     assert result.returncode == 0, result.stderr
     assert "_GROUPCOST_COMPLETE" in result.stdout and "groupcost" in result.stdout
 

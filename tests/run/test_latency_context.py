@@ -15,7 +15,7 @@ import pytest
 
 np = pytest.importorskip("numpy")
 
-from groupcost.run.fit import fit_context, fit_overheads
+from groupcost.run.fit import fit_context, fit_fixed_scale, fit_overheads
 
 PROFILE = """groupcost_latency_profile: 3
 name: hand
@@ -162,6 +162,13 @@ def test_fit_overheads_recovers_a_per_network_and_a_negative_per_layer_time():
     assert fit_overheads(layers, [-2e-5 + 1e-6 * n for n in layers], wholes)[0] == 0.0  # never a negative network call
 
 
+def test_fit_fixed_scale_recovers_how_much_more_fixed_costs_took_in_networks():
+    """(fixed, growing) parts of single-operation formulas and layers that took 1.3 × fixed + growing in networks."""
+    parts = [(1e-5, 0.0), (2e-5, 1e-5), (5e-6, 1e-4), (3e-5, 2e-6), (8e-6, 4e-6)]
+    assert fit_fixed_scale(parts, [1.3 * fixed + growing for fixed, growing in parts]) == pytest.approx(1.3)
+    assert fit_fixed_scale([], []) == 1.0 == fit_fixed_scale([(0.0, 1e-5)], [2e-5])  # nothing to tell it by
+
+
 def test_formulas_in_context_take_precedence_and_the_rest_keep_the_formulas_timed_alone(tmp_path):
     """resnet18 on a version-4 profile: its 3×3 convolutions (conv:standard, 17 of them) and batch norms (20) are priced
     by the formulas in context; the pointwise downsampling convolutions (3) by the `conv` formula timed alone, the rest by
@@ -262,7 +269,7 @@ def test_a_tiny_calibration_end_to_end_writes_a_profile_the_cli_reads(tmp_path):
     context = calibrate.measure_context(alone, bench, plan, "torch-eager", lambda text: None)
     assert context.samples == 6 and all(value >= 0 for value in (context.per_network, context.per_layer, *context.scales.values()))
     in_network, in_context = calibrate.measure_in_context(bench, plan, lambda text: None, alone.formulas)
-    assert in_network.samples == 8 and in_network.scales == dict.fromkeys(in_network.scales, 1.0)
+    assert in_network.samples == 8 and in_network.scales == dict.fromkeys(in_network.scales, 1.0) and in_network.scale_fixed > 0
     assert "bn" in in_context and all(f.samples >= calibrate.MIN_IN_CONTEXT for f in in_context.values())
     for model in (LatencyModel(alone.formulas, context), LatencyModel(alone.formulas, in_network, in_context)):
         profile = LatencyProfile(name="tiny", description="test", peak_tflops=0.1, bandwidth_gbs=10.0, source="test", model=model)

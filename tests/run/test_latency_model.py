@@ -19,8 +19,10 @@ from groupcost.run.latency import (
     ELEMENTWISE_FEATURES,
     Formula,
     LatencyModel,
-    bytes_since,
+    Reuse,
+    feature_names,
     kind_of,
+    reuse_distances,
 )
 
 np = pytest.importorskip("numpy")
@@ -87,14 +89,17 @@ def test_kinds_and_the_fallback_chain():
     assert model.row_seconds(relu, 4) == pytest.approx(1e-6 + 1e-9 * 64 * 8 * 8 * 4)
 
 
-def test_reuse_distance_is_the_bytes_moved_since_a_kind_last_ran_that_run_included():
+def test_reuse_distance_is_the_bytes_moved_and_the_other_kinds_run_since_a_kind_last_ran():
     """Runs follow one another: a kind that runs once last ran one whole network before."""
     small = _row("relu", "relu", None, (8, 4, 4), (8, 4, 4), 0, 0)  # 128 elements in, 128 out: 1 KiB
     big = _row("bn", "bn", None, (64, 112, 112), (64, 112, 112), 0, 128)  # 6.1 MiB and its 128 parameters
+    pool = _row("pool", "maxpool", None, (8, 4, 4), (8, 2, 2), 0, 0)  # 640 bytes
     small_bytes, big_bytes = 1024, (2 * 64 * 112 * 112 + 128) * 4
-    assert bytes_since((small, big, small), 4) == [None, 2 * small_bytes + big_bytes, small_bytes + big_bytes]
-    assert bytes_since((small, big, big, small, big), 4) == [small_bytes + big_bytes, small_bytes + big_bytes, None, small_bytes + 2 * big_bytes, small_bytes + big_bytes]
-    assert bytes_since((small,), 4) == bytes_since((small, small), 4)[:1] == [None]  # it runs after itself
+    assert reuse_distances((small, big, small), 4) == [None, Reuse(2 * small_bytes + big_bytes, 1), Reuse(small_bytes + big_bytes, 1)]
+    assert reuse_distances((small, big, big, small, big), 4) == [
+        Reuse(small_bytes + big_bytes, 1), Reuse(small_bytes + big_bytes, 1), None, Reuse(small_bytes + 2 * big_bytes, 1), Reuse(small_bytes + big_bytes, 1)]
+    assert reuse_distances((small,), 4) == reuse_distances((small, small), 4)[:1] == [None]  # it runs after itself
+    assert reuse_distances((small, big, pool, big, small), 4)[4] == Reuse(small_bytes + 2 * big_bytes + 640, 2)  # bn and the pool, once each
 
 
 def test_a_layer_whose_kind_ran_more_than_the_caches_hold_ago_pays_a_cold_start():
@@ -105,7 +110,7 @@ def test_a_layer_whose_kind_ran_more_than_the_caches_hold_ago_pays_a_cold_start(
     formula = Formula("linear", ELEMENTWISE_FEATURES, (1e-6, per_byte, 0, 0, 0, 0), 10, 0.1)
     model = LatencyModel({"relu": formula, "bn": formula})
     assert model.row_seconds(relu, 4) == pytest.approx(1e-6 + per_byte * 1024)
-    assert model.row_seconds(relu, 4, since=10**9) == pytest.approx(1e-6 + per_byte * COLD)
+    assert model.row_seconds(relu, 4, since=Reuse(10**9, 1)) == pytest.approx(1e-6 + per_byte * COLD)
     profile = LatencyProfile("hand", "by hand", 0.1, 10.0, "a test", model=model)
     assert profile.rows_seconds((relu, big), 4) == [pytest.approx(1e-6 + per_byte * COLD)] * 2
 
@@ -121,6 +126,43 @@ def test_a_layer_that_runs_after_itself_is_priced_as_timed_alone():
     profile = LatencyProfile("hand", "by hand", 0.1, 10.0, "a test", model=model)
     assert profile.rows_seconds((relu,), 4) == [pytest.approx(1e-6)]
     assert profile.rows_seconds((relu, relu, bn), 4) == [pytest.approx(3e-6), pytest.approx(1e-6), pytest.approx(3e-6)]
+
+
+def test_a_kind_without_a_formula_in_context_pays_the_contexts_fixed_scale_between_other_kinds():
+    """A kind too rare in calibrate's networks for a formula of its own there (attention, upsample, ...) keeps its
+    formula timed alone, the fixed part scaled by what fixed costs came to in those networks, unless it runs right after
+    one of its own kind; a formula in context may charge for the other kinds run since its kind last ran."""
+    from groupcost.run.context import GROUPS, Context
+
+    relu = _row("relu", "relu", None, (8, 4, 4), (8, 4, 4), 0, 0)
+    upsample = _row("upsample", "upsample", None, (8, 4, 4), (8, 8, 8), 0, 0)
+    alone = Formula("linear", ELEMENTWISE_FEATURES, (2e-6, 0, 1e-9, 0, 0, 0, 0), 10, 0.1)
+    in_networks = Formula("linear", ELEMENTWISE_FEATURES, (3e-6, 0, 0, 0, 0, 0, 1e-7), 10, 0.1)  # +0.1 µs per kind between
+    context = Context(0.0, 0.0, 1.5, dict.fromkeys(GROUPS, 1.0), 10, 0.1)
+    model = LatencyModel({"relu": alone, "upsample": alone}, context, {"relu": in_networks})
+    profile = LatencyProfile("hand", "by hand", 0.1, 10.0, "a test", model=model)
+    growing = 1e-9 * 8 * 4 * 4 * 4  # per byte read
+    assert profile.rows_seconds((relu, upsample, upsample), 4) == [
+        pytest.approx(3e-6 + 1e-7), pytest.approx(1.5 * 2e-6 + growing), pytest.approx(2e-6 + growing)]
+
+
+def test_a_formula_in_context_prices_only_layers_within_twice_the_bytes_it_was_fitted_on():
+    """Past them, the kind's formula timed alone (drawn up to 24 MB): fitted on small chains only, a concat's cost per
+    byte came out 0 and a YOLO-style model's concats of 6.5 MB were priced as a few hundred elements."""
+    small = _row("concat", "concat", None, (8, 4, 4), (8, 4, 4), 0, 0)  # 1 KiB moved
+    big = _row("concat", "concat", None, (64, 64, 64), (64, 64, 64), 0, 0)  # 2 MiB moved
+    alone = Formula("linear", ELEMENTWISE_FEATURES, (1e-6, 0, 1e-10, 0, 0, 0, 0), 30, 0.1)
+    in_networks = Formula("linear", ELEMENTWISE_FEATURES, (3e-6, 0, 0, 0, 0, 0, 0), 30, 0.1, max_bytes=1024)
+    model = LatencyModel({"concat": alone}, in_context={"concat": in_networks})
+    after_others = Reuse(10**6, 3)
+    assert model.row_seconds(small, 4, after_others) == pytest.approx(3e-6)
+    assert model.row_seconds(big, 4, after_others) == pytest.approx(1e-6 + 1e-10 * 64**3 * 4)
+    assert model.row_seconds(big, 4, after_others) == pytest.approx(LatencyModel({"concat": alone}).row_seconds(big, 4, after_others))
+
+
+def test_every_type_that_counts_macs_has_a_cost_per_mac():
+    assert all("macs" in feature_names(kind) for kind in ("conv:depthwise/onednn", "fc", "linear", "attention", "se", "matmul"))
+    assert all("macs" not in feature_names(kind) for kind in ("bn", "concat", "upsample", "softmax"))
 
 
 PROFILE = """groupcost_latency_profile: 2
@@ -146,6 +188,9 @@ def test_profile_round_trip():
     again = from_document(yaml.safe_load(text), text, "again.yaml")
     assert to_document(again) == to_document(profile)
     assert again.model.formulas["conv"].coefficients == (0.002, 1e-9, 0, 0, 0, 0, 0)
+    ranged = PROFILE.replace("samples: 3}", "samples: 3, max_bytes: 4096}")
+    assert from_document(yaml.safe_load(ranged), ranged, "ranged.yaml").model.formulas["conv"].max_bytes == 4096
+    assert to_document(from_document(yaml.safe_load(ranged), ranged, "ranged.yaml"))["formulas"]["conv"]["max_bytes"] == 4096
 
 
 @pytest.mark.parametrize(("change", "line", "words"), [
@@ -153,6 +198,7 @@ def test_profile_round_trip():
     (("runtime: torch-eager", "runtime: tvm"), 4, "unknown runtime 'tvm'"),
     (("technique: linear, features: [one, in", "technique: magic, features: [one, in"), 9, "technique 'magic'"),
     (("coefficients: [0.001, 0, 0, 0]", "coefficients: [0.001, 0]"), 9, "as many coefficients as features"),
+    (("coefficients: [0.001, 0, 0, 0], samples: 3}", "coefficients: [0.001, 0, 0, 0], samples: 3, max_bytes: -1}"), 9, "max_bytes -1"),
 ])
 def test_a_bad_or_old_profile_is_one_located_line_and_exit_2(tmp_path, change, line, words):
     path = tmp_path / "bad.yaml"

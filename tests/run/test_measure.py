@@ -147,3 +147,21 @@ def test_timed_runs_reuse_freed_memory_without_page_faults():
             model(x)
             faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
         assert min(faults) < 20, faults
+
+
+@pytest.mark.parametrize(("run_seconds", "untimed"), [(0.001, 3), (0.012, 2), (0.05, 1)])
+def test_round_robin_warms_each_configuration_up_before_its_timed_run(run_seconds, untimed):
+    """Untimed runs of the same configuration before each timed one: WARM_RUNS, or fewer once they took WARM_SECONDS;
+    after one, a small network timed round-robin ran up to 1.28× its time in use (benchmarks/latency_accuracy_results.md §16)."""
+    from groupcost.run.measure import WARM_RUNS, WARM_SECONDS, _warm
+
+    class Bench:
+        runs = 0
+
+        def once(self, model, x) -> float:
+            self.runs += 1
+            return run_seconds
+
+    bench = Bench()
+    _warm(bench, None, None)
+    assert bench.runs == untimed and (WARM_RUNS, WARM_SECONDS) == (3, 0.02)
