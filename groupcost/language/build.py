@@ -514,6 +514,6 @@ def _shortened(chain: list[str]) -> list[str]:
 
 
 def _claims_name(entry: Entry) -> bool:
-    """Entries that take a name segment of their own (unnamed residual, parallel and repeat do not)."""
-    return not isinstance(entry, (RepeatEntry, ResidualEntry, ParallelEntry))
+    """Entries that take a name segment of their own (unnamed residual, parallel and repeat, in a namespace or not, do not)."""
+    return not isinstance(entry, (RepeatEntry, InlineRepeatEntry, ResidualEntry, ParallelEntry))
 

@@ -226,6 +226,33 @@ layers:
     assert [n.name for n in build(parse_text(text)).nodes] == ["0", "1", "proj.0", "3", "proj.1"]  # a named entry takes an index too
 
 
+def test_a_namespace_whose_only_entry_is_a_repeat_in_it_keeps_its_name():
+    """VGG's `features`: a seq or block of one `repeat` with namespace: false numbers the repeated layers under its own
+    name, as the layers written out are (they landed at the top level, named 1 to 4, with exit 0; in a block, a clash)."""
+    repeated = """
+input: [3, 8, 8]
+layers:
+  - seq: {name: features, layers: [repeat: {n: 2, namespace: false, layers: [conv: {out: 4, k: 3, p: 1}, relu]}]}
+  - gap
+"""
+    written = """
+input: [3, 8, 8]
+layers:
+  - seq: {name: features, layers: [conv: {out: 4, k: 3, p: 1}, relu, conv: {out: 4, k: 3, p: 1}, relu]}
+  - gap
+"""
+    in_a_block = """
+input: [3, 8, 8]
+blocks:
+  stage: {layers: [repeat: {n: 2, namespace: false, layers: [conv: {out: 4, k: 3, p: 1}, relu]}]}
+layers:
+  - stage: {name: features}
+  - gap
+"""
+    names = [[n.name for n in build(parse_text(text)).nodes] for text in (repeated, written, in_a_block)]
+    assert names[0] == names[1] == names[2] == ["features.0", "features.1", "features.2", "features.3", "1"]
+
+
 def test_outputs_computed_by_an_expression_switch_a_side_head():
     text = """
 input: [8, 4, 4]

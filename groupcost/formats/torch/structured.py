@@ -49,6 +49,7 @@ from groupcost.language.document import (
     Branch,
     ComputedEntry,
     Entry,
+    InlineRepeatEntry,
     LayerEntry,
     MergeEntry,
     ParallelEntry,
@@ -129,7 +130,8 @@ class Generator(Expressions):
         elif isinstance(entry, (ResidualEntry, ParallelEntry)) and (common.name is not None or given is not None):
             self.named_structure(entry, scope, out, indent, given)
         else:
-            raise Unraisable(f"{type(entry).__name__.replace('Entry', '').lower()} where modules only chain, at {common.loc}")
+            what = "repeat with namespace: false" if isinstance(entry, InlineRepeatEntry) else type(entry).__name__.replace("Entry", "").lower()
+            raise Unraisable(f"{what} where modules only chain, at {common.loc}")
 
     def dynamic(self, scope: Scope, out: list[str], indent: str) -> None:
         """From here on, numbered names are counted as the module is built (an nn.Sequential counts them itself)."""
