@@ -394,4 +394,6 @@ def layer_module(step: LayerStep) -> nn.Module:
         return LearnedTokens(x[0], layer.tokens, layer.after)
     if name == "gelu":
         return nn.GELU(approximate=layer.approximate)
+    if name == "leakyrelu":
+        return nn.LeakyReLU(layer.slope)
     return ACTIVATIONS[name]()

@@ -101,6 +101,11 @@ def without_gc(function: Callable) -> Callable:
     return paused
 
 
+_UNQUOTED_INDEX = re.compile(r":\s*[^\s\[\]{}'\"][^,{}'\"]*\[")
+"""A value in a flow mapping that starts as an expression and goes on to an index (`{out: 2 * w[-1]}`): YAML reads its
+`[` as the start of a list."""
+
+
 @without_gc
 def parse_yaml(text: str, path: str) -> Node:
     """Parse one YAML document into located Nodes."""
@@ -113,6 +118,9 @@ def parse_yaml(text: str, path: str) -> Node:
         mark, context = exc.problem_mark or exc.context_mark, exc.context_mark
         loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
         hint = f"{exc.context} at line {context.line + 1}, column {context.column + 1}" if context and exc.context and context is not mark else None
+        lines = text.splitlines()
+        if mark and "flow mapping" in str(exc.context) and mark.line < len(lines) and _UNQUOTED_INDEX.search(lines[mark.line]):
+            hint = 'an expression with brackets inside {...} must be quoted, e.g. {out: "2 * widths[-1]"}'
         raise SpecError(f"not valid YAML: {exc.problem or exc.context}", hint, loc) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"not valid YAML: {exc}", None, Location(path)) from None

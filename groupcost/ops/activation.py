@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from groupcost.ops.adapters import OnnxGraph, Place, Raised, Raising, TorchModule, Unary
-from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, boolean, dimension, one_of
+from groupcost.ops.base import Cost, Layer, LayerError, Shape, arg, boolean, dimension, one_of, real
 from groupcost.ops.registry import LAYER_TYPES, register
 
 
@@ -90,7 +90,6 @@ def _silu_onnx(g: OnnxGraph, at: Place, x: str) -> None:
 for _name, _aliases, _doc, _kernel, _torch, _onnx in (
     ("relu", (), "max(0, x)", lambda np, x: np.maximum(x, 0), "nn.ReLU()", Unary("Relu")),
     ("relu6", (), "min(max(0, x), 6)", lambda np, x: np.clip(x, 0, 6), "nn.ReLU6()", _relu6_onnx),
-    ("leakyrelu", ("leaky_relu",), "x if x > 0 else 0.01·x", lambda np, x: np.where(x > 0, x, 0.01 * x), "nn.LeakyReLU(0.01)", Unary("LeakyRelu", {"alpha": 0.01})),
     ("elu", (), "x if x > 0 else exp(x) − 1", lambda np, x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))), "nn.ELU()", Unary("Elu", {"alpha": 1.0})),
     ("sigmoid", (), "1 / (1 + exp(−x))", _sigmoid, "nn.Sigmoid()", Unary("Sigmoid")),
     ("hsigmoid", ("hardsigmoid",), "relu6(x + 3) / 6", lambda np, x: np.clip(x + 3, 0, 6) / 6, "nn.Hardsigmoid()", Unary("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5})),
@@ -101,6 +100,33 @@ for _name, _aliases, _doc, _kernel, _torch, _onnx in (
     ("identity", (), "x, unchanged", lambda np, x: x, "nn.Identity()", Unary("Identity")),
 ):
     _plain(_name, *_aliases, doc=_doc, kernel=_kernel, torch=_torch, onnx=_onnx)
+
+
+@register("leakyrelu", "leaky_relu")
+@dataclass(frozen=True)
+class LeakyReLU(Activation):
+    """x if x > 0 else slope·x, as torch.nn.LeakyReLU(negative_slope): 0.01 by default, Darknet's and YOLOv3's 0.1."""
+
+    slope: float = arg(real, 0.01, "the slope below 0 (torch's negative_slope, ONNX's alpha)")
+
+    torch_class = "nn.LeakyReLU"
+    torch_args = "0.01"
+    torch_args_needed = False
+
+    def forward(self, x, weights, counter):
+        import numpy as np
+
+        return np.where(x > 0, x, x * np.asarray(self.slope, dtype=x.dtype))
+
+    def torch_module(self, at: Place) -> TorchModule:
+        return TorchModule(f"nn.LeakyReLU({self.slope!r})")
+
+    @classmethod
+    def torch_raised(cls, r: Raising) -> Raised | None:
+        return Raised(f"nn.LeakyReLU({r.a('slope') or ''})")
+
+    def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
+        g.node("LeakyRelu", [x], at.name, alpha=self.slope)
 
 
 @register("gelu")

@@ -15,6 +15,7 @@ import pytest
 import groupcost
 from groupcost.formats.onnx import export as onnx_export
 from groupcost.formats.torch import export as pytorch_export
+from groupcost.language.build import build
 from groupcost.language.zoo import zoo_dir
 
 DROPPED_ON_IMPORT = {"dropout", "identity"}  # exported as Identity, which the importer drops (test_export's IMPORT_AS)
@@ -208,3 +209,28 @@ def test_dotted_names_export_to_the_graph_form_with_their_keys():
     model = namespace["build"]()
     assert [key for key in model.state_dict() if key.endswith("weight")] == ["convs.0.weight", "convs.1.weight", "bns.0.weight"]
     assert model(torch.zeros(1, 4, 8, 8)).shape == (1, 4, 8, 8)
+
+
+def test_a_repeat_in_the_enclosing_namespace_is_written_as_a_loop_over_its_entries():
+    """VGG's `features` (Simonyan and Zisserman 2015, with batch norm) as a repeat with namespace: false: the structured
+    form appends every entry to the namespace it is in, numbered as an nn.Sequential numbers them (torchvision's VGG:
+    conv 0, bn 1, relu 2, conv 3, ...), with the graph form's keys and output; it fell back to the graph form."""
+    torch = pytest.importorskip("torch")
+    text = ("name: vgg_like\ninput: [3, 16, 16]\nvars: {widths: [8, 16]}\nlayers:\n"
+            "  - seq: {name: features, layers: [repeat: {n: len(widths), namespace: false, layers: ["
+            "conv: {out: 'widths[i]', k: 3, p: 1}, bn, relu, maxpool: {k: 2, s: 2}]}]}\n"
+            "  - gap\n  - flatten\n  - fc: {name: classifier, out: 10}\n")
+    source, fallback = pytorch_export.export_pytorch(groupcost.parse_text(text, "vgg_like.yaml"))
+    assert fallback is None and "for i in range(" in source
+    namespace: dict = {}
+    exec(compile(source, "<export>", "exec"), namespace)  # noqa: S102
+    torch.manual_seed(0)
+    structured = namespace["build"]().eval()
+    graph = pytorch_export.torch_model(build(groupcost.parse_text(text, "vgg_like.yaml"))).eval()
+    assert [key for key in structured.state_dict() if key.endswith("weight")] == [
+        "features.0.weight", "features.1.weight", "features.4.weight", "features.5.weight", "classifier.weight"]
+    assert list(structured.state_dict()) == list(graph.state_dict())
+    graph.load_state_dict(structured.state_dict())
+    x = torch.randn(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(structured(x), graph(x))

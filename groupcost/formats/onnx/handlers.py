@@ -366,6 +366,8 @@ def _activation(kind: str) -> Handler:
             return imp.layer(i, node, kind, LAYER_TYPES[kind](dim=axis), x)
         if kind == "gelu":
             return imp.layer(i, node, kind, LAYER_TYPES[kind](approximate=attributes(node).get("approximate", "none")), x)
+        if kind == "leakyrelu":  # alpha is a float32 attribute: 0.1 is read as 0.1, not 0.10000000149
+            return imp.layer(i, node, kind, LAYER_TYPES[kind](slope=float(f"{attributes(node).get('alpha', 0.01):.7g}")), x)
         return imp.layer(i, node, kind, LAYER_TYPES[kind](), x)
 
     return handle

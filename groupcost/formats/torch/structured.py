@@ -1,20 +1,18 @@
-"""Spec document → PyTorch source that keeps the spec's structure, written to be read and kept as
-torchvision's source is: blocks become nn.Module classes whose constructors take the block's
-arguments, `repeat` becomes a `for` loop, the spec's variables are the keyword arguments of
-`build(**vars)` with the spec's defaults. The network comes first, then its blocks top-down, then
-build(), then the helpers (groupcost.formats.torch.helpers); long lines are wrapped (layout).
-The constructors track the shape as the spec builder does, so `c_in`, 'same' padding... follow build()'s variables.
+"""Spec document → PyTorch source that keeps the spec's structure, written to be read and kept as torchvision's source
+is: blocks become nn.Module classes whose constructors take the block's arguments, `repeat` becomes a `for` loop, the
+spec's variables are the keyword arguments of `build(**vars)` with the spec's defaults. The network comes first, then its
+blocks top-down, then build(), then the helpers (groupcost.formats.torch.helpers); long lines are wrapped (layout). The
+constructors track the shape as the spec builder does, so `c_in`, 'same' padding... follow build()'s variables.
 What is raised (the rest raises `Unraisable`; the caller writes the resolved graph, saying why):
-- a block or the network whose entries only chain is an `nn.Sequential` subclass: numbered
-  entries are appended (nn.Sequential numbers them, so `if:` and loops need no counter);
-- a block with an unnamed `residual` or `parallel` gets a `forward` that calls its children by
-  attribute (`self.conv1`) or, numbered, by nn.Sequential's index (`self[2]`); where conditions or
-  loops in a residual body decide names while building, the constructor lists the names to run;
-- a `repeat` of several entries makes an nn.Sequential per repetition; a named `residual` or
-  `parallel` (a namespace of its own) is a class of its own;
-- not raised: `from:`, merges, `share:` and `outputs:` (the graph form), a block of one unnamed entry, an
-  unnamed residual or parallel inside a `seq` or `repeat`, transparent branches, blocks from
-  `use:` files, 1-D and 3-D inputs, layer types without `torch_raised` (groupcost.ops.adapters).
+- a block or the network whose entries only chain is an `nn.Sequential` subclass: numbered entries are appended
+  (nn.Sequential numbers them, so `if:` and loops need no counter);
+- a block with an unnamed `residual` or `parallel` gets a `forward` calling its children by attribute (`self.conv1`) or
+  index (`self[2]`); where conditions or loops in a residual body decide names, the constructor lists those to run;
+- a `repeat` of several entries makes an nn.Sequential per repetition (`namespace: false`: its entries go where it
+  is); a named `residual` or `parallel` (a namespace of its own) is a class of its own;
+- not raised: `from:`, merges, `share:` and `outputs:` (the graph form), a block of one unnamed entry, an unnamed
+  residual or parallel inside a `seq` or `repeat`, transparent branches, blocks from `use:` files and built-in blocks,
+  1-D and 3-D inputs, layer types without `torch_raised` (groupcost.ops.adapters).
 A computed type is an activation (no arguments) or one of the blocks that take its arguments.
 """
 
@@ -59,6 +57,7 @@ from groupcost.language.document import (
     SpecDocument,
     TemplateCall,
 )
+from groupcost.language.builtin import BUILTIN_PATH
 from groupcost.language.yamlsource import Node
 from groupcost.ops.adapters import Raising, Unraisable
 from groupcost.ops.base import Layer
@@ -125,13 +124,12 @@ class Generator(Expressions):
             self.call(entry, scope, out, indent, given)
         elif isinstance(entry, SeqEntry):
             self.seq(entry, scope, out, indent, given)
-        elif isinstance(entry, RepeatEntry):
+        elif isinstance(entry, (RepeatEntry, InlineRepeatEntry)):
             self.repeat(entry, scope, out, indent)
         elif isinstance(entry, (ResidualEntry, ParallelEntry)) and (common.name is not None or given is not None):
             self.named_structure(entry, scope, out, indent, given)
         else:
-            what = "repeat with namespace: false" if isinstance(entry, InlineRepeatEntry) else type(entry).__name__.replace("Entry", "").lower()
-            raise Unraisable(f"{what} where modules only chain, at {common.loc}")
+            raise Unraisable(f"{type(entry).__name__.replace('Entry', '').lower()} where modules only chain, at {common.loc}")
 
     def dynamic(self, scope: Scope, out: list[str], indent: str) -> None:
         """From here on, numbered names are counted as the module is built (an nn.Sequential counts them itself)."""
@@ -266,7 +264,8 @@ class Generator(Expressions):
     def call(self, entry: TemplateCall, scope: Scope, out: list[str], indent: str, given: str | None) -> None:
         template = self.doc.templates[entry.template]
         if template.variables is not None:
-            raise Unraisable(f"block '{template.name}' comes from a used file, with variables of its own")
+            where = "is built in, written in the graph form" if template.loc.path == BUILTIN_PATH else "comes from a used file, with variables of its own"
+            raise Unraisable(f"block '{template.name}' {where}")
         cls = self.template_class(entry.template)
         args = "".join(f", {key}={self.argument(node, scope)}" for key, node in entry.args.items())
         for node in entry.args.values():
@@ -274,7 +273,7 @@ class Generator(Expressions):
         self.place(entry, scope, out, indent, f"{cls}(v, shape{args})", given, "module")
 
     def seq(self, entry: SeqEntry, scope: Scope, out: list[str], indent: str, given: str | None) -> None:
-        if len(entry.body) == 1 and entry.body[0].common.name is None and not isinstance(entry.body[0], (RepeatEntry, ResidualEntry, ParallelEntry)):
+        if len(entry.body) == 1 and entry.body[0].common.name is None and not isinstance(entry.body[0], (RepeatEntry, InlineRepeatEntry, ResidualEntry, ParallelEntry)):
             name = self.claim(entry, scope, out, indent, given)  # one unnamed entry takes the seq's name
             self.entry(entry.body[0], scope, out, indent, given=name)
             if scope.counter is not None and given is None:
@@ -284,12 +283,11 @@ class Generator(Expressions):
         literal = literal_name(name) if name is not None else None
         var = self.local(literal if literal is not None and plain_attribute(literal) else "layers", scope)
         out.append(f"{indent}{var} = nn.Sequential()")
-        inner = Scope(var, scope.locals, sequential=True)
-        self.entries(entry.body, inner, out, indent)
+        self.entries(entry.body, Scope(var, scope.locals, sequential=True), out, indent)
         self.register(scope, out, indent, name, var)
         self.added(scope, out, indent, name, given)
 
-    def repeat(self, entry: RepeatEntry, scope: Scope, out: list[str], indent: str) -> None:
+    def repeat(self, entry: RepeatEntry | InlineRepeatEntry, scope: Scope, out: list[str], indent: str) -> None:
         count = self.expr(entry.count, scope)
         self.now(count, out, indent)
         self.dynamic(scope, out, indent)
@@ -304,9 +302,9 @@ class Generator(Expressions):
         finally:
             scope.locals, self.renames = saved, saved_renames
 
-    def repeat_body(self, entry: RepeatEntry, scope: Scope, out: list[str], indent: str, python: str) -> None:
-        if len(entry.body) == 1:
-            self.entry(entry.body[0], scope, out, indent + "    ")
+    def repeat_body(self, entry: RepeatEntry | InlineRepeatEntry, scope: Scope, out: list[str], indent: str, python: str) -> None:
+        if len(entry.body) == 1 or isinstance(entry, InlineRepeatEntry):  # namespace: false: the body in the enclosing one
+            self.entries(entry.body, scope, out, indent + "    ")
             return
         # several entries: each repetition is an nn.Sequential under the next number (or NAME{i})
         inner_indent = indent + "    "
