@@ -129,7 +129,6 @@ def _relative_nnls(rows: np.ndarray, measured: np.ndarray) -> np.ndarray:
 def fit_context(table, seconds) -> Context:
     """The context coefficients from networks' feature rows (groupcost.run.context.table_row) and their measured
     seconds, with their held-out error (k-fold)."""
-    solve = _relative_nnls
     table, seconds = np.asarray(table, dtype=float), np.asarray(seconds, dtype=float)
     folds = min(FOLDS, len(seconds))
     errors = []
@@ -137,8 +136,8 @@ def fit_context(table, seconds) -> Context:
     for k in range(folds if folds >= 2 else 0):
         test = order[k::folds]
         train = np.setdiff1d(order, test)
-        errors.append(relative_errors(table[test] @ solve(table[train], seconds[train]), seconds[test]))
-    c = solve(table, seconds)
+        errors.append(relative_errors(table[test] @ _relative_nnls(table[train], seconds[train]), seconds[test]))
+    c = _relative_nnls(table, seconds)
     error = float(np.median(np.concatenate(errors))) if errors else math.nan
     return Context(float(c[0]), float(c[1]), float(c[2]), {g: float(v) for g, v in zip(GROUPS, c[3:])}, len(seconds), error)
 
