@@ -51,7 +51,7 @@ KINDS = 12
 """Other kinds of layer run since a layer's kind last ran, counted up to this. Data is not all a layer finds cold: each
 kind runs code of its own (torch's dispatch, its kernel), which the kinds between push out. Measured on this machine
 (benchmarks/latency_accuracy_results.md §16): layers after 1 to 7 other kinds took 0.98–1.04× what the formulas fitted
-in context gave, after 8 to 12 kinds 1.21× (a random graph of a dozen kinds; a zoo model's head)."""
+in context gave, after 8 to 12 kinds 1.22× (random graphs of a dozen kinds; 1.21× in zoo models' heads)."""
 
 
 TRUSTED = 2
