@@ -8,6 +8,8 @@ themselves (real copies, no broadcast), which groupcost refuses by name."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -37,6 +39,8 @@ class AdditiveAttentionClassifier(nn.Module):
         return self.head(out.mean(dim=1))
 
 
-def additive_attention(copies: int = 1) -> AdditiveAttentionClassifier:
+def additive_attention(copies: int = 1, nested: bool = False) -> nn.Module:
+    """The classifier; `nested`: held as `attn` in a Sequential, so that w_g is a parameter of the module `attn` (timm's)."""
     torch.manual_seed(0)
-    return AdditiveAttentionClassifier(copies=copies).eval()
+    model = AdditiveAttentionClassifier(copies=copies)
+    return (nn.Sequential(OrderedDict(attn=model)) if nested else model).eval()

@@ -219,6 +219,52 @@ class SelectiveBranches(nn.Module):
         return self.layer(self.stem(x))
 
 
+class InPlaceHead(nn.Module):
+    """MobileNetV3's head (Howard et al. 2019, Fig. 5): pooled, a 1×1 conv, an in-place hard swish, flattened, a
+    linear. After an in-place activation torch.export's exporter scopes the flatten's Reshape under the linear."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.conv_head = nn.Conv2d(width, 2 * width, 1)
+        self.act2 = nn.Hardswish(inplace=True)
+        self.flatten = nn.Flatten(1)
+        self.classifier = nn.Linear(2 * width, 5)
+
+    def forward(self, x):
+        return self.classifier(self.flatten(self.act2(self.conv_head(self.pool(self.stem(x))))))
+
+
+class LearnedAffine(nn.Module):
+    """A learned scale and shift of one number each (HGNetV2's learnable affine block), trained away from 1 and 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor([1.5]))
+        self.bias = nn.Parameter(torch.tensor([0.25]))
+
+    def forward(self, x):
+        return self.scale * x + self.bias
+
+
+class PaddedStem(nn.Module):
+    """HGNetV2's stem (PP-HGNetV2): a conv and its learned affine, the map padded on the right and bottom, then both a 2×2 conv with its batch
+    norm and a 2×2 max pool of the padded map, concatenated. torch.export's optimiser fuses the norm and the pad into
+    the conv, which then reads the map the pad reads: a reader more than the map's FX node had, not a merged twin."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem1 = nn.Sequential(nn.Conv2d(3, width, 3, stride=2, padding=1), nn.ReLU(), LearnedAffine())
+        self.stem2a = nn.Sequential(nn.Conv2d(width, width, 2, bias=False), nn.BatchNorm2d(width))
+        self.pool = nn.MaxPool2d(2, stride=1)
+        self.stem3 = nn.Conv2d(2 * width, width, 1)
+
+    def forward(self, x):
+        x = nn.functional.pad(self.stem1(x), (0, 1, 0, 1))
+        return self.stem3(torch.cat([self.pool(x), self.stem2a(x)], 1))
+
+
 PATTERNS = {
     "preact": (PreActivation, (3, 16, 16)),
     "gelu": (GeluMlp, (3, 8, 8)),
@@ -229,6 +275,8 @@ PATTERNS = {
     "token_attention": (TokenAttention, (3, 8, 8)),
     "norms_and_split_attention": (NormsAndSplitAttention, (3, 8, 8)),
     "selective_branches": (SelectiveBranches, (3, 8, 8)),
+    "in_place_head": (InPlaceHead, (3, 8, 8)),
+    "padded_stem": (PaddedStem, (3, 16, 16)),
 }
 """kind → (module class, input shape C, H, W)."""
 PATTERNS.update(SHARING_PATTERNS)

@@ -1,9 +1,12 @@
 """Torch modules written here for three things real models do that a spec must name: modules in
 interleaved lists (Res2Net's `convs.j`, `bns.j`), one module called again (a detection head over
-every pyramid level), and torch's own nn.MultiheadAttention. Written from the papers' descriptions,
+every pyramid level, CoaT's MLP over three scales), torch's own nn.MultiheadAttention, and DLA's trees,
+whose modules hold children named as themselves. Written from the papers' descriptions,
 not copied from any library; tests/torch_patterns.py lists them in PATTERNS."""
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 import torch
 from torch import nn
@@ -114,6 +117,61 @@ class _CalledTwice(nn.Module):
         return self.conv(self.act(self.conv(x)))
 
 
+class SharedTokenMlp(nn.Module):
+    """CoaT's parallel block (Xu et al. 2021, Sec. 4): the tokens of three scales, each layer-normed by a norm of its
+    own, run through one MLP module (PyTorch holds it once, under three attribute names). TorchScript's folding
+    writes each call's transposed weight, the later ones as Identities of the first."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.pool = nn.AvgPool2d(2)
+        self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in range(3))
+        self.mlp2 = self.mlp3 = self.mlp4 = nn.Sequential(OrderedDict(fc1=nn.Linear(width, 2 * width), act=nn.GELU(),
+                                                                       fc2=nn.Linear(2 * width, width)))
+
+    def forward(self, x):
+        x2 = self.stem(x)
+        x3 = self.pool(x2)
+        x4 = self.pool(x3)
+        mlps = (self.mlp2, self.mlp3, self.mlp4)
+        return tuple(mlp(norm(level.flatten(2).transpose(1, 2))) for mlp, norm, level in zip(mlps, self.norms, (x2, x3, x4)))
+
+
+class _ConvNorm(nn.Sequential):
+    """A 3×3 conv and its batch norm, which the folding exporters fold into the conv (its weight then named by no module)."""
+
+    def __init__(self, c: int):
+        super().__init__(OrderedDict(conv=nn.Conv2d(c, c, 3, padding=1, bias=False), bn=nn.BatchNorm2d(c), act=nn.ReLU()))
+
+
+class Tree(nn.Module):
+    """A DLA-style tree (Yu et al. 2018, Fig. 2): two children and a root that joins them. A child named as its
+    parent (`tree1.tree1`) is a module path TorchScript writes as the scope `tree1` under `tree1`."""
+
+    def __init__(self, c: int, depth: int):
+        super().__init__()
+        self.tree1 = Tree(c, depth - 1) if depth > 1 else _ConvNorm(c)
+        self.tree2 = Tree(c, depth - 1) if depth > 1 else _ConvNorm(c)
+        self.root = nn.Conv2d(2 * c, c, 1)
+
+    def forward(self, x):
+        y1 = self.tree1(x)
+        return self.root(torch.cat([y1, self.tree2(y1)], 1))
+
+
+class NestedTrees(nn.Module):
+    """A stem, then a tree two levels deep (`tree1.tree1`, `tree1.tree2`, `tree2.tree1`, ...)."""
+
+    def __init__(self, width: int = 4):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.tree1 = Tree(width, 2)
+
+    def forward(self, x):
+        return self.tree1(self.stem(x))
+
+
 SHARING_BLOCKS = {"torch_attention": _TorchAttentionBlock, "called_twice": _CalledTwice}
 """The patterns as blocks of one width, as tests/torch_patterns.py's BLOCKS (the importer's property test)."""
 
@@ -121,5 +179,7 @@ SHARING_PATTERNS = {
     "interleaved_lists": (InterleavedLists, (3, 8, 8)),
     "shared_head": (SharedHead, (3, 16, 16)),
     "torch_attention": (TorchAttention, (3, 4, 4)),
+    "shared_token_mlp": (SharedTokenMlp, (3, 8, 8)),
+    "nested_trees": (NestedTrees, (3, 8, 8)),
 }
 """kind → (module class, input shape C, H, W), as tests/torch_patterns.py's PATTERNS."""

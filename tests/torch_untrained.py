@@ -9,6 +9,7 @@ into one node (RepMixer's read through a `0 +` the optimiser removes).
 `CopiedHead`: a head and its deep copy, equal untrained (YOLOv10's one-to-one head).
 `CopiedBranches`: YOLOv10's two classification branches (a depthwise conv small enough for the optimiser to merge
 with its copy's, then larger pointwise convs), with batch norms or fused as its exporter fuses them.
+`AffineBlocks`: blocks each with a learnable scale and shift of one number (HGNetV2's), 1 and 0 in every block.
 `NumberedBranches`: modules named `branch_1`, `branch_2`, as TorchScript names a module's later calls.
 `TwinPools`, `TwinActivations`, `SharedState`: two modules' pools, or ReLUs, of one tensor, merged by torch.export's
 optimiser whatever the weights, with nothing to count (the norm below SharedState's ReLUs is one module both read).
@@ -17,6 +18,7 @@ optimiser whatever the weights, with nothing to count (the norm below SharedStat
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 
 import torch
 from torch import nn
@@ -204,10 +206,36 @@ class NumberedBranches(nn.Module):
         return torch.cat([self.branch_1(x), self.branch_2(x)], 1)
 
 
+class Affine(nn.Module):
+    """A learnable scale and shift of one number each, 1 and 0 untrained (HGNetV2's learnable affine block)."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(1))
+        self.bias = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return self.scale * x + self.bias
+
+
+class AffineBlocks(nn.Module):
+    """Three blocks of a conv, a ReLU and an Affine, whose equal scales and shifts the exporters write once."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.blocks = nn.Sequential(*(nn.Sequential(OrderedDict(conv=nn.Conv2d(width, width, 3, padding=1), act=nn.ReLU(), lab=Affine()))
+                                      for _ in range(3)))
+
+    def forward(self, x):
+        return self.blocks(self.stem(x))
+
+
 def untrained(kind: str = "zero_bias") -> nn.Module:
     """The factory `torch:` reads: the model of `kind`, seeded, untrained, in eval mode."""
     torch.manual_seed(0)
     kinds = {"zero_bias": ZeroBiasNet, "zero_tables": ZeroTableBlocks, "twin_norms": TwinNorms, "numbered": NumberedBranches,
              "twin_pools": TwinPools, "twin_activations": TwinActivations, "repmixer": RepMixer, "shared_state": SharedState,
-             "copied_head": CopiedHead, "copied_branches": CopiedBranches, "copied_fused_branches": lambda: CopiedBranches(fused=True)}
+             "copied_head": CopiedHead, "copied_branches": CopiedBranches, "copied_fused_branches": lambda: CopiedBranches(fused=True),
+             "affine_blocks": AffineBlocks}
     return kinds[kind]().eval()

@@ -71,8 +71,19 @@ def constant_operation(imp: Importer, i: int, node, kind: str, inputs: list):
     value = float(values[0]) if uniform else _NEUTRAL[kind]
     op = kind if act_first or kind in ("add", "mul") else "r" + kind
     layer = LAYER_TYPES["elementwise"](op=op, value=value, shape=shape, learned=learned)
-    y = imp.layer(i, node, "elementwise", layer, act, clean_parameter(root) if learned and not shift else None)
+    y = imp.layer(i, node, "elementwise", layer, act, parameter_step(imp, i, root) if learned and not shift else None)
     return ChannelsLast(y) if view else y
+
+
+def parameter_step(imp: Importer, i: int, root: str) -> str:
+    """A learned constant's step name: its parameter's path, or the reading module's path and the parameter's own name where
+    the exporter merged equal parameters of several modules into one initializer (an untrained scale of 1 in every block)."""
+    name = clean_parameter(root)
+    module, _, own = name.rpartition(".")
+    path = imp.paths[i]
+    if path and module and path != module and not path.startswith(module + ".") and len(imp.consumers.get(root, ())) > 1:
+        return f"{path}.{own}"
+    return name
 
 
 _VIEWS = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Flatten"}

@@ -16,7 +16,7 @@ from groupcost.formats.onnx.bounded import clamped
 from groupcost.formats.onnx.constants import constant_operation
 from groupcost.formats.onnx.depth import DEPTH
 from groupcost.formats.onnx.importer import Handler, Importer
-from groupcost.formats.onnx.names import LAYER_NAME, parameter_module
+from groupcost.formats.onnx.names import LAYER_NAME, clean, parameter_module
 from groupcost.formats.onnx.optimised import fused_norm, removed_bias
 from groupcost.formats.onnx.patterns import gated_self, layerscale, squeeze_excitation
 from groupcost.formats.onnx.folding import FOLDED, divide, elementwise, multiply
@@ -206,6 +206,8 @@ def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
     kind = "linear" if view or tokens else "fc"
     # a transposed weight (groupcost's own linear: MatMul reads `NAME/weight_t`) is named by the initializer it transposes
     preferred = imp.weight_owner(i, node) or (parameter_module(weight.name) if isinstance(weight, Weight) and not imp.paths[i] else None)
+    if preferred is None and isinstance(weight, Weight) and imp.paths[i] in imp.containers and weight.name.rpartition(".")[0] == imp.paths[i]:
+        preferred = clean(weight.name)  # a parameter of the module itself (SwiftFormer's `attn.w_g`), not of a child linear
     if tokens:  # nn.Linear on the last axis of N×…×C tokens: the features moved first (named after the linear), a `linear`, moved back
         x = imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), x, f"{imp.step_name(i, kind, preferred)}_in")
     if len(weight.dims) != 2 or (x.channels is not None if view or tokens else len(x.shape) != 1):
@@ -222,7 +224,8 @@ def _matmul(imp: Importer, i: int, node, inputs: list) -> Act | ChannelsLast:
     y = imp.layer(i, node, kind, LAYER_TYPES[kind](out=out, bias=bias_add is not None), x, preferred)
     if isinstance(weight, Weight):
         bias = [n for n in bias_add[1].input if n != node.output[0]] if bias_add is not None else []
-        y = imp.module_call(i, node, y, (node.input[1], *bias))
+        read = node.input[1] if imp.root(node.input[1]) in imp.initializers else weight.name  # each call's own Transpose of it: the initializer
+        y = imp.module_call(i, node, y, (read, *bias))
     result = ChannelsLast(y) if view else y
     if tokens:  # N×L×C tokens: a channels-last view of the C×L output, moved back only where a reader needs it; other ranks moved back
         result = ChannelsLast(y) if len(y.shape) == 2 else imp.layer(i, node, "transpose", LAYER_TYPES["transpose"](dims=swap), y, f"{y.name}_out")

@@ -18,7 +18,7 @@ from typing import Any
 
 from groupcost.formats.onnx.arranged import made
 from groupcost.formats.onnx.filegraph import graph_input, initializer_values, nodes_in_order
-from groupcost.formats.onnx.names import PRODUCER, clean, module_path, weight_path
+from groupcost.formats.onnx.names import PRODUCER, clean, module_path, renamed, weight_path, weighted_owners
 from groupcost.formats.onnx.tied import merged_fill, merged_parameter, one_trained_parameter
 from groupcost.formats.onnx.values import (UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, Sequences, TokensFirst, Unknown, Unsupported, Value,
                                            Weight, attributes, require_onnx)
@@ -165,6 +165,10 @@ class Importer:
             notes.append(f"opaque operators, shapes from ONNX shape inference, params from initializers, no MACs: {', '.join(self.opaque)}")
         from groupcost.language.document import DTYPE_BYTES
 
+        renames = weighted_owners(self.builder.nodes)
+        if renames:
+            self.builder.nodes = [renamed(step, renames) for step in self.builder.nodes]
+            outputs = [renames.get(name, name) for name in outputs]
         network = self.builder.network(self.name, f"imported from {Path(self.label).name}", self.label, self.dtype, DTYPE_BYTES[self.dtype], {},
                                        tuple(dict.fromkeys(outputs)), notes)
         check(network)  # views and channel ranges are wired by hand here; a few hundred nodes check in well under a millisecond
@@ -380,6 +384,9 @@ class Importer:
         # through an Identity, where one parameter held by two modules is read directly; torch.export's FX node names its own
         constant_fills = constant_fills or read != weights[0] or merged_parameter(node, weights[0])
         module = self.module_of_call(self.paths[i]) if constant_fills else ""  # a fill merged across modules: each module's first call owns it
+        direct = self.module_calls.get((weights[0], ""))
+        if module and direct is not None and self.paths[direct[0]] and self.module_of_call(self.paths[direct[0]]) == module:
+            module = ""  # the module's own first call, which read the kernel directly (TorchScript's later calls read its folded copy through an Identity)
         first = self.module_calls.setdefault((weights[0], module), (i, weights, y.name))
         if first[0] == i:
             return y

@@ -9,6 +9,7 @@ layer, top-level ones (`avgpool`, `9`) included.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 
 PRODUCER = "groupcost"
@@ -40,8 +41,9 @@ def _new_atoms(path: list[str], segment: list[str]) -> list[str]:
     TorchScript writes each module by its qualified name's tail from the last non-numeric atom: the
     second block of `layer1` is `layer1.0` (its parent's last atom, then its own), and a module held
     in a ModuleList that is never called itself is `paths.0` under `conv1` (the list's name, then its
-    own). The longest overlap of the parent's tail with the segment's head is the parent's part."""
-    for overlap in range(min(len(path), len(segment)), 0, -1):
+    own). The longest overlap of the parent's tail with the segment's head is the parent's part; the segment's last
+    atom is always the module's own (DLA's `level3.tree1.tree1` is the segment `tree1` under `level3.tree1`)."""
+    for overlap in range(min(len(path), len(segment) - 1), 0, -1):
         if path[-overlap:] == segment[:overlap]:
             return segment[overlap:]
     return segment
@@ -69,3 +71,30 @@ def parameter_module(name: str) -> str | None:
     if name.endswith(".weight") and not name.startswith("onnx::") and "/" not in name:
         return clean(name[: -len(".weight")]) or None
     return None
+
+
+def weighted_owners(steps) -> dict[str, str]:
+    """The renames that give a module's name to the step holding its weights: where an exporter put a step without
+    weights in the module first (torch.export's name scopes give a classifier's `Linear` the `Flatten` before it), the
+    two steps of one base name (`classifier`, `classifier_1`) swap names. Steps are LayerSteps and MergeSteps."""
+    names = {step.name: step for step in steps}
+    weighted: dict[str, list[str]] = {}
+    for step in steps:
+        base, _, number = step.name.rpartition("_")
+        if number.isdigit() and base in names and getattr(step, "layer", None) is not None and step.parameter_shapes():
+            weighted.setdefault(base, []).append(step.name)
+    renames = {}
+    for base, owners in weighted.items():
+        bare = names[base]
+        if len(owners) == 1 and not (getattr(bare, "layer", None) is not None and bare.parameter_shapes()):
+            renames.update({base: owners[0], owners[0]: base})
+    return renames
+
+
+def renamed(step, renames: dict[str, str]):
+    """`step` with its name and the names it reads (its inputs, the step it shares, the one it takes its size from) renamed."""
+    changes = {"name": renames.get(step.name, step.name), "inputs": tuple(renames.get(name, name) for name in step.inputs)}
+    for field in ("shares", "size_of"):
+        if getattr(step, field, None) is not None:
+            changes[field] = renames.get(getattr(step, field), getattr(step, field))
+    return replace(step, **changes)

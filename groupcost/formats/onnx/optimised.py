@@ -107,7 +107,7 @@ def redirected(imp: Importer) -> dict[int, set[int]]:
         for tensor, count in users.items():
             readers = sorted({k for k in imp.consumers.get(tensor, []) if k >= 0})
             naming = {fx[k][0] for k in readers if tensor in fx[k][2]}
-            fused = [k for k in readers if tensor not in fx[k][2] and fx[k][0] is not None and _fused(imp.order[k])]
+            fused = [k for k in readers if tensor not in fx[k][2] and fx[k][0] is not None and _fused(imp.order[k]) and not _padded(imp.order[k], tensor)]
             excess = len(naming) + len(fused) - count
             for k in fused if excess == len(fused) else _farthest(imp, tensor, fused, excess):
                 imp.redirected.setdefault(k, set()).update(p for p, name in enumerate(imp.order[k].input) if name == tensor)
@@ -160,9 +160,15 @@ def _merged(imp: Importer, tensor: str | None) -> bool | None:
     users = imp.fx_users.get(tensor) if tensor is not None else None
     if users is None:
         return None
-    readers = {k for k in imp.consumers.get(tensor, []) if k >= 0}
+    readers = {k for k in imp.consumers.get(tensor, []) if k >= 0 and not _padded(imp.order[k], tensor)}
     twice = any(list(imp.order[k].input).count(tensor) > named for k in readers if (named := _fx(imp.order[k])[2].count(tensor)))  # read again where its FX node read a twin
     return len(readers) > users or twice
+
+
+def _padded(node, tensor: str) -> bool:
+    """Whether a conv reads `tensor` in place of its pad, which the optimiser fused into it (`FuseConvPad`): a reader
+    the tensor's FX node did not have, where the pad has others (HGNetV2's stem pools the padded map too), no twin's."""
+    return "FuseConvPad" in _rules(node) and tensor not in _fx(node)[2]
 
 
 def _kind(name: str) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from groupcost.formats.onnx.constants import frozen_batch_norm_scale
+from groupcost.formats.onnx.constants import frozen_batch_norm_scale, parameter_step
 from groupcost.formats.onnx.importer import Importer, Recognised
-from groupcost.formats.onnx.names import LAYER_NAME, clean
+from groupcost.formats.onnx.names import LAYER_NAME
 from groupcost.formats.onnx.optimised import removed_bias
 from groupcost.formats.onnx.values import Act, ChannelsLast, Const, Sequences, TokensFirst, Weight, attributes, require_onnx
 from groupcost.ops import LAYER_TYPES
@@ -175,7 +175,7 @@ def layerscale(imp: Importer, i: int, node, x, weight, tensor: str) -> Act | Cha
     name = tensor if LAYER_NAME.fullmatch(tensor) and not tensor.startswith("onnx") else None
     if name and name.endswith(".layer_scale") and name[: -len(".layer_scale")] == imp.paths[i]:
         name = imp.paths[i]  # groupcost's own export: `{layer}.layer_scale`
-    y = imp.layer(i, node, "layerscale", LAYER_TYPES["layerscale"](), act, clean(name) if name else None)
+    y = imp.layer(i, node, "layerscale", LAYER_TYPES["layerscale"](), act, parameter_step(imp, i, name) if name else None)
     return ChannelsLast(y) if view else y
 
 

@@ -23,6 +23,14 @@ def test_a_global_query_repeated_over_the_tokens_is_a_broadcast(how, tmp_path):
     check_export(additive_attention(), INPUT, how, tmp_path)
 
 
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_a_learned_vector_of_a_module_is_named_after_it(how, tmp_path):
+    """w_g, a parameter of the module `attn` itself (not of a linear in it), names its product `attn.w_g` (it was
+    `attn.linear`)."""
+    network = check_export(additive_attention(nested=True), INPUT, how, tmp_path)
+    assert "attn.w_g" in {step.name for step in network.nodes}, how
+
+
 def test_additive_attention_reads_from_its_torch_factory():
     check_factory("torch:torch_additive:additive_attention", {}, additive_attention(), INPUT)
 

@@ -91,6 +91,19 @@ def test_modules_named_with_a_number_are_modules_of_their_own(how, tmp_path):
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
+def test_parameters_merged_across_modules_are_named_by_their_readers(how, tmp_path):
+    """Every block's untrained scale and shift of one number, which the exporters write once, is its own block's:
+    each was named after the first block's parameter (`blocks.0.lab.scale_1` for `blocks.1.lab.scale`)."""
+    network = check_export(untrained("affine_blocks"), INPUT, how, tmp_path, FOLDED_OR_NOT)
+    named = {step.name for step in network.nodes}
+    assert {f"blocks.{k}.lab.{p}" for k in range(3) for p in ("scale", "bias")} <= named, (how, sorted(named))
+
+
+def test_parameters_merged_across_modules_read_from_their_torch_factory():
+    check_factory("torch:torch_untrained:untrained", {"kind": "affine_blocks"}, untrained("affine_blocks"), INPUT, FOLDED_OR_NOT)
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
 @pytest.mark.parametrize("kind", ["twin_pools", "twin_activations", "shared_state"])
 def test_merged_steps_without_parameters_are_not_made_again(kind, how, tmp_path):
     """Two pools, or two ReLUs, of one tensor are one node in torch.export's file; nothing is lost, and the conv or
