@@ -127,6 +127,33 @@ class VarianceNorms(nn.Module):
         return self.conv(self.norm(self.stem(x)))
 
 
+class StdNorm(nn.Module):
+    """x divided by its unbiased standard deviation over the channels, then scaled (timm's SimpleNorm2d):
+    torch.var's N / (N − 1), which TorchScript computes from the shape (Shape, Gather, ReduceProd)."""
+
+    def __init__(self, c: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.rand(c))
+        self.eps = eps
+
+    def forward(self, x):
+        x = x / torch.sqrt(torch.var(x, dim=1, keepdim=True) + self.eps)
+        return x * self.weight.view(1, -1, 1, 1)
+
+
+class StdNorms(nn.Module):
+    """A conv, the standard-deviation norm, a 1×1 conv."""
+
+    def __init__(self, c: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 3, padding=1)
+        self.norm = StdNorm(c)
+        self.conv = nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        return self.conv(self.norm(self.stem(x)))
+
+
 class WrittenNorms(nn.Module):
     """A conv, the written-out channels-first layer norm, a 1×1 conv, the last-axis one on a permuted view."""
 
@@ -182,6 +209,7 @@ PATTERNS = {
     "grn": (GrnNets, (3, 8, 8)),
     "written_layernorm": (WrittenNorms, (3, 6, 6)),
     "variance_layernorm": (VarianceNorms, (3, 6, 6)),
+    "std_norm": (StdNorms, (3, 6, 6)),
     "tanh_gelu": (TanhGelus, (3, 8, 8)),
     "activation_arithmetic": (ActivationArithmetic, (3, 6, 6)),
 }
@@ -242,7 +270,7 @@ class _Arithmetic(nn.Module):
 
 
 BLOCKS = {"convnextv2": ConvNextV2Block, "grn": _ChannelsFirstGrn, "layernorm_first": ChannelsFirstLayerNorm, "layernorm_last": _LastAxisNorm,
-          "layernorm_variance": VarianceLayerNorm,
+          "layernorm_variance": VarianceLayerNorm, "std_norm": StdNorm,
           "tanh_gelu": _TanhGelu, "arithmetic": _Arithmetic}
 """The patterns as blocks of one width, for random chains (the importer's property test)."""
 

@@ -260,6 +260,21 @@ def _constant_of_shape(imp: Importer, i: int, node, inputs: list) -> Const:
 _FLOAT_TYPES = frozenset({1, 10, 11, 16})  # float, float16, double, bfloat16
 
 
+def _product(imp: Importer, i: int, node, inputs: list) -> Const:
+    """ReduceProd of known sizes (an unbiased variance's N, the product of the reduced dims TorchScript computes from the
+    shape at run time, as torch.var writes it): folded, over every axis."""
+    x = inputs[0]
+    if not isinstance(x, Const) or x.values is None or any(symbolic(v) or v is None for v in x.values):
+        raise Unsupported("a product of other than known sizes")
+    axes = attributes(node).get("axes")
+    if axes is None and len(inputs) > 1 and inputs[1] is not None:
+        axes = imp.const(inputs[1], node, "its axes").values
+    if axes and len(x.dims) > 1 and {a % len(x.dims) for a in axes} != set(range(len(x.dims))):
+        raise Unsupported("a product of sizes along some of their axes")
+    keep = bool(attributes(node).get("keepdims", 1))
+    return Const((math.prod(x.values),), (1,) * len(x.dims) if keep else ())
+
+
 def _cast(imp: Importer, i: int, node, inputs: list):
     x = inputs[0]
     if isinstance(x, Const) and x.values is not None:
@@ -386,4 +401,5 @@ SHAPES = {
     "Constant": _constant,
     "ConstantOfShape": _constant_of_shape,
     "Cast": _cast,
+    "ReduceProd": _product,
 }

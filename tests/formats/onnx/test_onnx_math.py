@@ -26,6 +26,7 @@ KINDS = {
     "grn": {"grn": 2, "layernorm": 1},
     "written_layernorm": {"layernorm": 2},
     "variance_layernorm": {"layernorm": 1},
+    "std_norm": {},  # the arithmetic it is written in: no layer type is an unbiased-std norm
     "tanh_gelu": {"gelu": 2},
     "activation_arithmetic": {"div": 1, "sub": 1, "max": 1, "min": 1, "unary": 12},
 }
