@@ -26,6 +26,30 @@ class BatchNormAct(nn.BatchNorm2d):
         return self.act(super().forward(x))
 
 
+class GroupNormAct(nn.GroupNorm):
+    """A group norm with its activation inside (timm's GroupNormAct: the norm's parameters are the module's own)."""
+
+    def __init__(self, groups: int, channels: int):
+        super().__init__(groups, channels)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(super().forward(x))
+
+
+class GroupNormActs(nn.Module):
+    """A conv, a GroupNormAct (BiT's pre-activation norms), a 1×1 conv."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.norm = GroupNormAct(2, width)
+        self.conv = nn.Conv2d(width, width, 1)
+
+    def forward(self, x):
+        return self.conv(self.norm(self.stem(x)))
+
+
 class PreActivation(nn.Module):
     """A pre-activation residual block: norm + act before each conv, a norm + act after the sum."""
 
@@ -277,6 +301,7 @@ PATTERNS = {
     "selective_branches": (SelectiveBranches, (3, 8, 8)),
     "in_place_head": (InPlaceHead, (3, 8, 8)),
     "padded_stem": (PaddedStem, (3, 16, 16)),
+    "group_norm_act": (GroupNormActs, (3, 8, 8)),
 }
 """kind → (module class, input shape C, H, W)."""
 PATTERNS.update(SHARING_PATTERNS)

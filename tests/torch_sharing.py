@@ -145,6 +145,45 @@ class _ConvNorm(nn.Sequential):
         super().__init__(OrderedDict(conv=nn.Conv2d(c, c, 3, padding=1, bias=False), bn=nn.BatchNorm2d(c), act=nn.ReLU()))
 
 
+class _PositionConv(nn.Module):
+    """CoaT's convolutional position encoding: a 3×3 depthwise conv added to its input."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.proj = nn.Conv2d(c, c, 3, padding=1, groups=c)
+
+    def forward(self, x):
+        return x + self.proj(x)
+
+
+class _SerialBlock(nn.Module):
+    def __init__(self, c: int, cpe: nn.Module):
+        super().__init__()
+        self.cpe = cpe
+        self.conv = nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        return self.conv(self.cpe(x))
+
+
+class HeldInBlocks(nn.Module):
+    """CoaT's serial blocks (Xu et al. 2021, Sec. 4): one position encoding `cpe1`, held by the model and by every block
+    as `cpe`. PyTorch names it `cpe1`; TorchScript scopes each call `serial_blocks1.0.cpe1`, the module's own name
+    under the block that calls it."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.cpe1 = _PositionConv(width)
+        self.serial_blocks1 = nn.ModuleList(_SerialBlock(width, self.cpe1) for _ in range(2))
+
+    def forward(self, x):
+        x = self.stem(x)
+        for block in self.serial_blocks1:
+            x = block(x)
+        return x
+
+
 class Tree(nn.Module):
     """A DLA-style tree (Yu et al. 2018, Fig. 2): two children and a root that joins them. A child named as its
     parent (`tree1.tree1`) is a module path TorchScript writes as the scope `tree1` under `tree1`."""
@@ -181,5 +220,6 @@ SHARING_PATTERNS = {
     "torch_attention": (TorchAttention, (3, 4, 4)),
     "shared_token_mlp": (SharedTokenMlp, (3, 8, 8)),
     "nested_trees": (NestedTrees, (3, 8, 8)),
+    "held_in_blocks": (HeldInBlocks, (3, 8, 8)),
 }
 """kind → (module class, input shape C, H, W), as tests/torch_patterns.py's PATTERNS."""

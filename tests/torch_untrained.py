@@ -9,8 +9,10 @@ into one node (RepMixer's read through a `0 +` the optimiser removes).
 `CopiedHead`: a head and its deep copy, equal untrained (YOLOv10's one-to-one head).
 `CopiedBranches`: YOLOv10's two classification branches (a depthwise conv small enough for the optimiser to merge
 with its copy's, then larger pointwise convs), with batch norms or fused as its exporter fuses them.
+`RepeatedStages`: modules `repeat`, `repeat_1`, `repeat_2` (Inception-ResNet's), each its own.
 `AffineBlocks`: blocks each with a learnable scale and shift of one number (HGNetV2's), 1 and 0 in every block.
 `NumberedBranches`: modules named `branch_1`, `branch_2`, as TorchScript names a module's later calls.
+`PooledNorm`: a cell's norm read by two equal pools of the cell (NASNet's), merged by torch.export's optimiser.
 `TwinPools`, `TwinActivations`, `SharedState`: two modules' pools, or ReLUs, of one tensor, merged by torch.export's
 optimiser whatever the weights, with nothing to count (the norm below SharedState's ReLUs is one module both read).
 """
@@ -146,6 +148,36 @@ class SharedState(nn.Module):
         return self.op_a(state) + self.op_b(state)
 
 
+class _NasCell(nn.Module):
+    """NASNet's cell (Zoph et al. 2018, Fig. 4), untrained: two paths concatenated and normed by the cell's
+    `final_path_bn` (nothing to fold it into), then two equal average pools of it, the cell's `comb_iter_3_left` and
+    `comb_iter_3_right`, summed. The pools merge; the norm, a sibling of theirs, is the one both read."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.path_1 = nn.Conv2d(width, width, 1, bias=False)
+        self.path_2 = nn.Conv2d(width, width, 1, bias=False)
+        self.final_path_bn = nn.BatchNorm2d(2 * width)
+        self.comb_iter_3_left = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.comb_iter_3_right = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+
+    def forward(self, x):
+        left = self.final_path_bn(torch.cat([self.path_1(x), self.path_2(x)], 1))
+        return self.comb_iter_3_left(left) + self.comb_iter_3_right(left)
+
+
+class PooledNorm(nn.Module):
+    """A stem, then a NASNet cell."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.cell_0 = _NasCell(width)
+
+    def forward(self, x):
+        return self.cell_0(torch.relu(self.stem(x)))
+
+
 class CopiedHead(nn.Module):
     """YOLOv10's two heads: a head and its deep copy (the one-to-one head, `copy.deepcopy(self.cv2)`) on one feature
     map, untrained: two modules whose parameters are equal (random, not fills), which the exporters merge."""
@@ -206,6 +238,21 @@ class NumberedBranches(nn.Module):
         return torch.cat([self.branch_1(x), self.branch_2(x)], 1)
 
 
+class RepeatedStages(nn.Module):
+    """Inception-ResNet's naming: stages `repeat`, `repeat_1` and `repeat_2` (Szegedy et al. 2016, its 5 × A, 10 × B and
+    5 × C blocks), each a conv, an untrained norm and a ReLU; the later ones named as TorchScript names a second and
+    third call of `repeat`, but modules of their own (the file names their parameters)."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, stride=2, padding=1)
+        for name in ("repeat", "repeat_1", "repeat_2"):
+            setattr(self, name, nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()))
+
+    def forward(self, x):
+        return self.repeat_2(self.repeat_1(self.repeat(self.stem(x))))
+
+
 class Affine(nn.Module):
     """A learnable scale and shift of one number each, 1 and 0 untrained (HGNetV2's learnable affine block)."""
 
@@ -237,5 +284,6 @@ def untrained(kind: str = "zero_bias") -> nn.Module:
     kinds = {"zero_bias": ZeroBiasNet, "zero_tables": ZeroTableBlocks, "twin_norms": TwinNorms, "numbered": NumberedBranches,
              "twin_pools": TwinPools, "twin_activations": TwinActivations, "repmixer": RepMixer, "shared_state": SharedState,
              "copied_head": CopiedHead, "copied_branches": CopiedBranches, "copied_fused_branches": lambda: CopiedBranches(fused=True),
-             "affine_blocks": AffineBlocks}
+             "affine_blocks": AffineBlocks, "repeated_stages": RepeatedStages,
+             "pooled_norm": PooledNorm}
     return kinds[kind]().eval()

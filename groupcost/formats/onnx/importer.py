@@ -18,7 +18,7 @@ from typing import Any
 
 from groupcost.formats.onnx.arranged import made
 from groupcost.formats.onnx.filegraph import graph_input, initializer_values, nodes_in_order
-from groupcost.formats.onnx.names import PRODUCER, clean, module_path, renamed, weight_path, weighted_owners
+from groupcost.formats.onnx.names import PRODUCER, clean, module_path, norm_owners, renamed, weight_path, weighted_owners
 from groupcost.formats.onnx.tied import merged_fill, merged_parameter, one_trained_parameter
 from groupcost.formats.onnx.values import (UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, Sequences, TokensFirst, Unknown, Unsupported, Value,
                                            Weight, attributes, require_onnx)
@@ -128,6 +128,7 @@ class Importer:
         self.paths = [clean(module_path(n, own=self.model.producer_name == PRODUCER)) for n in order]
         self.containers = {p[:i] for p in self.paths for i, ch in enumerate(p) if ch == "."}
         self.modules = set(self.paths) | self.containers  # every module a node's path names, called once or again
+        self.owners = {name[:k] for name in self.initializers for k, ch in enumerate(name) if ch == "."}  # the modules parameters name
         self.recognised: dict[int, Recognised] = {}
         for recognise in self.operators.recognisers:
             recognise(self)
@@ -165,7 +166,7 @@ class Importer:
             notes.append(f"opaque operators, shapes from ONNX shape inference, params from initializers, no MACs: {', '.join(self.opaque)}")
         from groupcost.language.document import DTYPE_BYTES
 
-        renames = weighted_owners(self.builder.nodes)
+        renames = weighted_owners(self.builder.nodes) | norm_owners(self.builder.nodes)
         if renames:
             self.builder.nodes = [renamed(step, renames) for step in self.builder.nodes]
             outputs = [renames.get(name, name) for name in outputs]
@@ -332,22 +333,25 @@ class Importer:
     def weight_owner(self, i: int, node, index: int = 1) -> str | None:
         """The module whose weight the node reads (`layer1.0.conv1.weight` → `layer1.0.conv1`), unless the
         node's own module path says otherwise where several nodes read that weight: exporters share equal
-        initializers (an untrained model's BN scales are all ones), so one module's weight may carry another's name."""
+        initializers (an untrained model's BN scales are all ones), so one module's weight may carry another's name.
+        A TorchScript scope that ends in the weight's module is that module held in another (CoaT's `cpe1` in every
+        serial block, scoped `serial_blocks1.0.cpe1`): named as PyTorch names it, by its weight."""
         named = weight_path(node, index)
         path = self.paths[i]
         shared = len(node.input) > index and len(self.consumers.get(node.input[index], ())) > 1
-        if named and path and shared and named != path and not named.startswith(path + "."):
+        if named and path and shared and named != path and not named.startswith(path + ".") and not path.endswith("." + named):
             return path
         return named
 
     def module_of_call(self, path: str) -> str:
         """The module a node's path names, whichever call it is: TorchScript's `head.conv_1` is `head.conv` called again
         where `head.conv` is a module of the file (its first call's path); Inception's `branch3x3dbl_3`, with no
-        `branch3x3dbl` anywhere, is a module of its own."""
+        `branch3x3dbl` anywhere, is a module of its own, and so is Inception-ResNet's `repeat_2` beside `repeat`, whose
+        parameters the file names (`repeat_2.0.branch0.conv.weight`)."""
         parts = path.split(".")
         for k, part in enumerate(parts):
             base = re.sub(r"_\d+$", "", part)
-            if base != part and ".".join([*parts[:k], base]) in self.modules:
+            if base != part and ".".join([*parts[:k], base]) in self.modules and ".".join(parts[:k + 1]) not in self.owners:
                 parts[k] = base
         return ".".join(parts)
 

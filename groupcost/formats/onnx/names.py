@@ -91,6 +91,28 @@ def weighted_owners(steps) -> dict[str, str]:
     return renames
 
 
+NORMS = frozenset({"bn", "batchnorm", "frozenbn", "groupnorm", "layernorm", "instancenorm"})
+"""The layer types of a norm, which a norm-and-activation module (timm's GroupNormAct) is, its activation a child."""
+
+
+def norm_owners(steps) -> dict[str, str]:
+    """The renames that give a norm-and-activation module's name to its norm: a container `P` (its activation a child)
+    whose norm, computed in its own forward, was named by kind (`norm.groupnorm`), is `P` where every other step under
+    `P` is a child without parameters (`norm.act`) and no step is named `P`."""
+    names = {step.name for step in steps}
+    norms: dict[str, list[str]] = {}
+    for step in steps:
+        parent, _, last = step.name.rpartition(".")
+        if parent and last == step.type_name and last in NORMS:
+            norms.setdefault(parent, []).append(step.name)
+    renames = {}
+    for parent, found in norms.items():
+        others = [step for step in steps if step.name.startswith(parent + ".") and step.name != found[0]]
+        if len(found) == 1 and parent not in names and all(getattr(step, "layer", None) is not None and not step.parameter_shapes() for step in others):
+            renames[found[0]] = parent
+    return renames
+
+
 def renamed(step, renames: dict[str, str]):
     """`step` with its name and the names it reads (its inputs, the step it shares, the one it takes its size from) renamed."""
     changes = {"name": renames.get(step.name, step.name), "inputs": tuple(renames.get(name, name) for name in step.inputs)}

@@ -136,12 +136,18 @@ def _fused(node) -> bool:
     return "Fuse" in _rules(node)
 
 
-def _one_unit(norm: str, after: str) -> bool:
+_POOLS = frozenset({"avgpool", "maxpool", "gap", "gmp", "adaptive_avgpool", "adaptive_maxpool"})
+
+
+def _one_unit(norm: str, after: LayerStep) -> bool:
     """Whether a step with parameters and the merged step after it are one unit of a module (`bn` and `bn.act`, `0` and
     `1` of a Sequential, `bn1` and `relu` of a block), whose twins were merged together (DPN's pre-activations); a step
-    of another module (a cell's state, normed by its preprocessing and read by its operations' activations) was read by
-    both twins, and is not made again."""
-    return after.startswith(norm + ".") or after.rsplit(".", 1)[0] == norm.rsplit(".", 1)[0]
+    of another module (a cell's state, normed by its preprocessing and read by its operations' activations), or a norm
+    read by two pools of its module (NASNet's cell norm and the cell's twin pools), was read by both twins, and is not
+    made again."""
+    if after.name.startswith(norm + "."):
+        return True
+    return after.name.rsplit(".", 1)[0] == norm.rsplit(".", 1)[0] and after.type_name not in _POOLS
 
 
 def _fills(imp: Importer, tensor: str | None) -> bool:
@@ -265,7 +271,7 @@ def _again(imp: Importer, i: int, node, x: Act, tensor: str) -> Act:
                 raise Unsupported("torch.export's optimiser merged two modules whose parameters are equal (an untrained deep copy, "
                                   f"YOLOv10's one-to-one head) into one node, and the file does not say how many: {_UNMERGED}")
             return x
-        if params and chain and not _one_unit(step.name, chain[-1].name):  # a shared state's norm, read by merged activations (DARTS)
+        if params and chain and not _one_unit(step.name, chain[-1]):  # a shared state's norm, read by merged activations (DARTS)
             return x
         chain.append(step)
         if params:

@@ -91,6 +91,14 @@ def test_modules_named_with_a_number_are_modules_of_their_own(how, tmp_path):
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
+def test_modules_named_as_later_calls_beside_the_first_are_modules_of_their_own(how, tmp_path):
+    """`repeat_1` and `repeat_2` beside `repeat`, whose parameters the file names: three modules, not `repeat` called
+    three times (the unfolded file's later norms, whose ones and zeros the exporter merged, counted none)."""
+    network = check_export(untrained("repeated_stages"), INPUT, how, tmp_path, FOLDED_OR_NOT)
+    assert all(step.shares is None for step in network.nodes if hasattr(step, "shares")), how
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
 def test_parameters_merged_across_modules_are_named_by_their_readers(how, tmp_path):
     """Every block's untrained scale and shift of one number, which the exporters write once, is its own block's:
     each was named after the first block's parameter (`blocks.0.lab.scale_1` for `blocks.1.lab.scale`)."""
@@ -104,12 +112,13 @@ def test_parameters_merged_across_modules_read_from_their_torch_factory():
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
-@pytest.mark.parametrize("kind", ["twin_pools", "twin_activations", "shared_state"])
+@pytest.mark.parametrize("kind", ["twin_pools", "twin_activations", "shared_state", "pooled_norm"])
 def test_merged_steps_without_parameters_are_not_made_again(kind, how, tmp_path):
     """Two pools, or two ReLUs, of one tensor are one node in torch.export's file; nothing is lost, and the conv or
     norm below them is not made again (it was: counted twice): its output has no more readers than its FX node had
     users, or its kernel is random, equal to no other module's, or it is another module's than the ReLUs' (a state
-    normed once, read by two operations)."""
+    normed once, read by two operations), or the pools' sibling, which a twin would be named as (NASNet's cell norm read
+    by two of the cell's pools: nasnetalarge's torch.export file counted each cell's norm twice, exit 0)."""
     network = check_export(untrained(kind), INPUT, how, tmp_path, FOLDED_OR_NOT)
     assert sum(step.type_name in ("conv", "pwconv") for step in network.nodes) == 3, how
 
