@@ -103,14 +103,15 @@ def norm_owners(steps) -> dict[str, str]:
     norms: dict[str, list[str]] = {}
     for step in steps:
         parent, _, last = step.name.rpartition(".")
-        if parent and last == step.type_name and last in NORMS:
+        if parent and last == step.type_name and last in NORMS and parent not in names:
             norms.setdefault(parent, []).append(step.name)
-    renames = {}
-    for parent, found in norms.items():
-        others = [step for step in steps if step.name.startswith(parent + ".") and step.name != found[0]]
-        if len(found) == 1 and parent not in names and all(getattr(step, "layer", None) is not None and not step.parameter_shapes() for step in others):
-            renames[found[0]] = parent
-    return renames
+    weighted = set()  # the candidates with a step under them other than their norm that is a merge or has parameters
+    for step in steps:
+        if getattr(step, "layer", None) is not None and not step.parameter_shapes():
+            continue
+        atoms = step.name.split(".")
+        weighted.update(p for k in range(1, len(atoms)) if (p := ".".join(atoms[:k])) in norms and step.name not in norms[p])
+    return {found[0]: parent for parent, found in norms.items() if len(found) == 1 and parent not in weighted}
 
 
 def renamed(step, renames: dict[str, str]):
