@@ -115,12 +115,12 @@ class VarianceLayerNorm(nn.Module):
 
 
 class VarianceNorms(nn.Module):
-    """A conv, the var_mean / rsqrt layer norm, a 1×1 conv."""
+    """A conv, the var_mean / rsqrt layer norm (or another norm of c channels), a 1×1 conv."""
 
-    def __init__(self, c: int = 8):
+    def __init__(self, c: int = 8, norm: type[nn.Module] = VarianceLayerNorm):
         super().__init__()
         self.stem = nn.Conv2d(3, c, 3, padding=1)
-        self.norm = VarianceLayerNorm(c)
+        self.norm = norm(c)
         self.conv = nn.Conv2d(c, c, 1)
 
     def forward(self, x):
@@ -141,17 +141,11 @@ class StdNorm(nn.Module):
         return x * self.weight.view(1, -1, 1, 1)
 
 
-class StdNorms(nn.Module):
+class StdNorms(VarianceNorms):
     """A conv, the standard-deviation norm, a 1×1 conv."""
 
     def __init__(self, c: int = 8):
-        super().__init__()
-        self.stem = nn.Conv2d(3, c, 3, padding=1)
-        self.norm = StdNorm(c)
-        self.conv = nn.Conv2d(c, c, 1)
-
-    def forward(self, x):
-        return self.conv(self.norm(self.stem(x)))
+        super().__init__(c, StdNorm)
 
 
 class WrittenNorms(nn.Module):
