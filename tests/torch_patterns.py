@@ -289,6 +289,63 @@ class PaddedStem(nn.Module):
         return self.stem3(torch.cat([self.pool(x), self.stem2a(x)], 1))
 
 
+class RadixSoftmax(nn.Module):
+    """ResNeSt's gate over its radix splits as a module of its own (Zhang et al. 2020, Sec. 3.1): the gate's logits viewed
+    as N × cardinality × radix × rest, the radix brought forward, a softmax over it, flattened again."""
+
+    def __init__(self, radix: int, cardinality: int = 1):
+        super().__init__()
+        self.radix, self.cardinality = radix, cardinality
+
+    def forward(self, x):
+        n = x.size(0)
+        return torch.softmax(x.view(n, self.cardinality, self.radix, -1).transpose(1, 2), dim=1).reshape(n, -1)
+
+
+class RadixGate(nn.Module):
+    """Split attention whose softmax is that module: its row, named `rsoftmax`, holds the module's flat output."""
+
+    def __init__(self, width: int = 8, radix: int = 2):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width * radix, 3, padding=1)
+        self.fc1 = nn.Conv2d(width, width // 2, 1)
+        self.fc2 = nn.Conv2d(width // 2, width * radix, 1)
+        self.rsoftmax = RadixSoftmax(radix)
+        self.radix = radix
+
+    def forward(self, x):
+        splits = torch.split(self.conv(x), self.conv.out_channels // self.radix, dim=1)
+        gap = nn.functional.adaptive_avg_pool2d(sum(splits), 1)
+        attn = self.rsoftmax(self.fc2(torch.relu(self.fc1(gap)))).view(x.size(0), -1, 1, 1)
+        return sum(a * s for a, s in zip(torch.split(attn, self.conv.out_channels // self.radix, dim=1), splits))
+
+
+class _ScaledBlock(nn.Module):
+    """A ConvNeXt-style block that holds its layer scale itself (ConvNeXt's and RDNet's `gamma`, not a module of its
+    own), viewed as 1×C×1×1 in the forward."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv_dw = nn.Conv2d(c, c, 3, padding=1, groups=c)
+        self.pw = nn.Conv2d(c, c, 1)
+        self.gamma = nn.Parameter(torch.rand(c))
+
+    def forward(self, x):
+        return x + self.pw(self.conv_dw(x)) * self.gamma.reshape(1, -1, 1, 1)
+
+
+class BlockLayerScales(nn.Module):
+    """A stem and two blocks that each hold their layer scale: the scale's row is named by its parameter's path."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 2, stride=2)
+        self.blocks = nn.Sequential(_ScaledBlock(width), _ScaledBlock(width))
+
+    def forward(self, x):
+        return self.blocks(self.stem(x))
+
+
 PATTERNS = {
     "preact": (PreActivation, (3, 16, 16)),
     "gelu": (GeluMlp, (3, 8, 8)),
@@ -302,6 +359,8 @@ PATTERNS = {
     "in_place_head": (InPlaceHead, (3, 8, 8)),
     "padded_stem": (PaddedStem, (3, 16, 16)),
     "group_norm_act": (GroupNormActs, (3, 8, 8)),
+    "block_layer_scale": (BlockLayerScales, (3, 8, 8)),
+    "radix_softmax": (RadixGate, (3, 8, 8)),
 }
 """kind → (module class, input shape C, H, W)."""
 PATTERNS.update(SHARING_PATTERNS)

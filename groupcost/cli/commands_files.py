@@ -102,7 +102,7 @@ def calibrate(
     models: Annotated[Optional[list[str]], typer.Argument(help="With --check: the models to measure (specs or zoo names).", show_default=False)] = None,
     on: Annotated[Optional[Place], typer.Option("--on", help="cpu | cuda | mps (default: the best available).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the profile here (default: print it).")] = None,
-    threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch while measuring (the profile holds for this count).")] = 1,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for torch while measuring (the profile holds for this count; default 1; with --check, the profile's).", show_default=False)] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Fewer operations and runs: about a minute instead of up to ten.")] = False,
     roofline: Annotated[bool, typer.Option("--roofline", help="Only the roofline figures (peak matmul, bandwidth): seconds, no latency model.")] = False,
     clock: Annotated[Clock, typer.Option("--clock", help="wall: elapsed time | cpu: the timing thread's CPU time (one CPU thread; a machine other loads share).")] = Clock.wall,
@@ -132,13 +132,13 @@ def calibrate(
         if output is not None and output.exists() and not force:
             raise UsageError(f"{output} exists", FORCE_HINT, Location("--output"))
         if roofline:
-            profile = api.calibrate(on_value, threads)
+            profile = api.calibrate(on_value, threads or 1)
             text = profile_yaml(profile)
         else:
             from groupcost.run.calibrate import latency_profile
             from groupcost.run.profile import to_yaml
 
-            profile = latency_profile(on_value, threads, quick, name, clock.value, progress=lambda text: sys.stderr.write(f"calibrate: {text}\n"),
+            profile = latency_profile(on_value, threads or 1, quick, name, clock.value, progress=lambda text: sys.stderr.write(f"calibrate: {text}\n"),
                                       runtime=runtime.value)
             text = to_yaml(profile)
         if output is None:
@@ -154,7 +154,7 @@ def calibrate(
     sys.stderr.write(f"wrote {output}: {profile.label()}\n")
 
 
-def _check(models: list[str], device: str | None, on: str | None, runs: int, threads: int, clock: str, as_json: bool) -> None:
+def _check(models: list[str], device: str | None, on: str | None, runs: int, threads: int | None, clock: str, as_json: bool) -> None:
     """calibrate --check: the models measured beside the profile's prediction."""
     from groupcost import api
     from groupcost.run import check

@@ -42,9 +42,9 @@ WideOption = Annotated[bool, typer.Option("--wide", help="Show every table colum
 _MEASURE_PANEL = "Measure (needs torch)"
 MeasureOption = Annotated[bool, typer.Option("--measure", help="Also build it in torch and time forward passes, beside the roofline estimate.", rich_help_panel=_MEASURE_PANEL)]
 MeasuredDeviceOption = Annotated[Optional[str], typer.Option("--device", help="With --measure: the estimate's device, a calibrated profile (groupcost calibrate -o FILE.yaml) or a datasheet name (default: this machine's roofline, measured on the spot).", rich_help_panel=_MEASURE_PANEL)]
-OnOption = Annotated[Optional[str], typer.Option("--on", help="Where to measure: cpu | cuda | mps (default: the best available).", rich_help_panel=_MEASURE_PANEL)]
+OnOption = Annotated[Optional[str], typer.Option("--on", help="Where to measure: cpu | cuda | mps (default: a calibrated --device's, else the best available).", rich_help_panel=_MEASURE_PANEL)]
 RunsOption = Annotated[int, typer.Option("--runs", min=1, help="Timed runs per configuration (after 3 warm-up runs); the median is shown.", rich_help_panel=_MEASURE_PANEL)]
-ThreadsOption = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for torch (default: torch's choice; reported either way).", rich_help_panel=_MEASURE_PANEL)]
+ThreadsOption = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for torch (default: a calibrated --device's threads, else torch's choice; reported either way).", rich_help_panel=_MEASURE_PANEL)]
 
 
 class CheckFormat(str, Enum):

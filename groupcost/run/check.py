@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from groupcost.graph.analysis import analyze
 from groupcost.graph.network import Network
+from groupcost.run.beside import where_profiled
 from groupcost.run.measure import REFERENCE, Session, measure, reference_seconds
 from groupcost.run.roofline import Device, report_seconds
 
@@ -52,6 +53,7 @@ class CheckReport:
 def check(models: list[tuple[str, Network]], device: Device, on: str | None, runs: int, threads: int | None, clock: str = "wall") -> CheckReport:
     """Measure every model (runs interleaved, in the runtime the profile was calibrated in) and compare each with the device's prediction."""
     runtime = getattr(device, "runtime", "torch-eager")
+    on, threads = where_profiled(device, on, threads)
     session = measure(models, on, runs, threads, clock=clock, runtime=runtime)
     checked = tuple(Checked(label, report_seconds(analyze(network), device), statistics.median_low(result.total.runs))
                     for (label, network), result in zip(models, session.results))

@@ -24,6 +24,19 @@ layers:
 """
 
 
+ONE_THREAD_PROFILE = """groupcost_latency_profile: 2
+name: one-thread
+description: written by hand for a test
+runtime: torch-eager
+machine: {place: cpu}
+threads: 1
+noise: 0.05
+roofline: {peak_tflops: 0.1, bandwidth_gbs: 10}
+formulas:
+  generic: {technique: linear, features: [one, in_bytes, out_bytes, weight_bytes], coefficients: [0.001, 0, 0, 0], samples: 3}
+"""
+
+
 def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "groupcost", *args], capture_output=True, text=True, cwd=cwd)
 
@@ -71,6 +84,24 @@ def test_analyze_measure_json_has_both():
     assert len(result["runs_seconds"]) == 2 and result["min_seconds"] <= result["median_seconds"] <= result["max_seconds"]
     assert {row["name"] for row in result["layers"]} == {row["name"] for row in data["analysis"]["layers"]}
     assert data["measurement"]["setup"]["device"] == "cpu" and data["measurement"]["setup"]["threads"] >= 1
+
+
+def test_measure_times_on_the_threads_of_the_calibrated_profile(tmp_path):
+    """A one-thread profile's estimates are for one thread: torch's default (every core) beside them priced a
+    VGG-11 at half its time. Without --threads, --measure and calibrate --check take the profile's; --threads still says otherwise."""
+    profile = tmp_path / "one.yaml"
+    profile.write_text(ONE_THREAD_PROFILE, encoding="utf-8")
+    done = _cli("analyze", str(TINY), "--measure", "--runs", "1", "--format", "json", "--device", str(profile))
+    assert done.returncode == 0, done.stderr
+    setup = json.loads(done.stdout)["measurement"]["setup"]
+    assert setup["device"] == "cpu" and setup["threads"] == 1
+    asked = _cli("analyze", str(TINY), "--measure", "--runs", "1", "--format", "json", "--device", str(profile), "--threads", "2")
+    assert asked.returncode == 0, asked.stderr
+    assert json.loads(asked.stdout)["measurement"]["setup"]["threads"] == 2
+    profile.write_text(ONE_THREAD_PROFILE.replace("threads: 1", "threads: 2"), encoding="utf-8")
+    checked = _cli("calibrate", "--check", str(TINY), "--runs", "1", "--json", "--device", str(profile))
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout)["setup"]["threads"] == 2
 
 
 @pytest.mark.slow

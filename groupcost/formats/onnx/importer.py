@@ -18,7 +18,7 @@ from typing import Any
 
 from groupcost.formats.onnx.arranged import made
 from groupcost.formats.onnx.filegraph import graph_input, initializer_values, nodes_in_order
-from groupcost.formats.onnx.names import PRODUCER, clean, module_path, norm_owners, renamed, weight_path, weighted_owners
+from groupcost.formats.onnx.names import PRODUCER, clean, module_path, norm_owners, output_owners, renamed, weight_path, weighted_owners
 from groupcost.formats.onnx.tied import merged_fill, merged_parameter, one_trained_parameter
 from groupcost.formats.onnx.values import (UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, Sequences, TokensFirst, Unknown, Unsupported, Value,
                                            Weight, attributes, require_onnx)
@@ -81,6 +81,7 @@ class Importer:
         self.consumed: set[int] = set()
         self.batch = 1
         self.folded_bn = 0
+        self.step_paths: dict[str, str] = {}  # a step made by layer() or merge() → its node's module path (names.output_owners)
         self.module_calls: dict[tuple[str, str], tuple[int, tuple[str, ...], str]] = {}  # (a weight, '' or a constant fill's module) → its first reader: (node, the weights it reads, its step)
         self.fx_users: dict[str, int] = {}  # an FX node's name → its users, as torch.export's metadata says
         self.redirected: dict[int, set[int]] | None = None  # torch.export's merged computations, by reader (groupcost.formats.onnx.optimised)
@@ -166,7 +167,7 @@ class Importer:
             notes.append(f"opaque operators, shapes from ONNX shape inference, params from initializers, no MACs: {', '.join(self.opaque)}")
         from groupcost.language.document import DTYPE_BYTES
 
-        renames = weighted_owners(self.builder.nodes) | norm_owners(self.builder.nodes)
+        renames = weighted_owners(self.builder.nodes) | norm_owners(self.builder.nodes) | output_owners(self.builder.nodes, self.step_paths)
         if renames:
             self.builder.nodes = [renamed(step, renames) for step in self.builder.nodes]
             outputs = [renames.get(name, name) for name in outputs]
@@ -363,7 +364,9 @@ class Importer:
         return tensor
 
     def layer(self, i: int, node, kind: str, layer: Layer, x: Act, preferred: str | None = None) -> Act:
-        return self.builder.layer(self.step_name(i, kind, preferred), layer, x, self.loc, where=self.where(node), fresh=True)
+        y = self.builder.layer(self.step_name(i, kind, preferred), layer, x, self.loc, where=self.where(node), fresh=True)
+        self.step_paths[y.name] = self.paths[i]
+        return y
 
     def module_call(self, i: int, node, y: Act, weights: tuple[str, ...], constant_fills: bool = False) -> Act:
         """The layer `y` just made from a node reading `weights` (initializer names, the kernel first): the
@@ -423,7 +426,9 @@ class Importer:
             verb = "multiplies" if kind == "mul" else f"takes the {kind} of"
             return self.fail(node, f"{verb} {' and '.join(map(format_shape, shapes))}, which do not broadcast")
 
-        return self.builder.merge(self.step_name(i, kind), kind, xs, self.loc, refused, where=self.where(node), fresh=True)
+        y = self.builder.merge(self.step_name(i, kind), kind, xs, self.loc, refused, where=self.where(node), fresh=True)
+        self.step_paths[y.name] = self.paths[i]
+        return y
 
     def cropped(self, view: "Cropped") -> Act:
         """A run of spatial Slices (torch's narrow writes one per axis), made at its first reader: the centre

@@ -91,6 +91,28 @@ def weighted_owners(steps) -> dict[str, str]:
     return renames
 
 
+def output_owners(steps, paths: dict[str, str]) -> dict[str, str]:
+    """The renames that give a module without parameters its name on its output: the steps of a module (ResNeSt's
+    `rsoftmax`: a view, a transpose, a softmax, a flatten) are named `rsoftmax`, `rsoftmax_1`, ... in order, so the row
+    named after the module held its first step's shape. Where steps `B`, `B_1` … `B_n` of one module path (`paths`: a
+    step's node's) each read the one before and no step of that base name has parameters, the last is named `B` and the
+    others `B_1` … `B_n` in order. Steps all of one type are one module called again on its own output (YOLO's SPPF pool;
+    TorchScript scopes a later call `m_1`, torch.export by the module's own path)."""
+    by_name = {step.name: step for step in steps}
+    weighted = {step.name.rpartition("_")[0] for step in steps if getattr(step, "layer", None) is not None and step.parameter_shapes()}
+    renames: dict[str, str] = {}
+    for step in steps:
+        path = paths.get(step.name)
+        if not path or step.name != path or f"{path}_1" not in by_name or path in weighted:
+            continue
+        chain = [step.name]
+        while (following := by_name.get(f"{path}_{len(chain)}")) is not None and chain[-1] in following.inputs and paths.get(following.name) == path:
+            chain.append(following.name)
+        if len({by_name[n].type_name for n in chain}) > 1 and not (getattr(step, "layer", None) is not None and step.parameter_shapes()):
+            renames.update(zip(chain, [*chain[1:], chain[0]]))
+    return renames
+
+
 NORMS = frozenset({"bn", "batchnorm", "frozenbn", "groupnorm", "layernorm", "instancenorm"})
 """The layer types of a norm, which a norm-and-activation module (timm's GroupNormAct) is, its activation a child."""
 

@@ -158,7 +158,8 @@ def gated_self(imp: Importer, i: int, node, x: Act, kind: str) -> Act | None:
 def layerscale(imp: Importer, i: int, node, x, weight, tensor: str) -> Act | ChannelsLast | None:
     """x times a learnable tensor of one value per channel: `layerscale` (ConvNeXt), else None.
 
-    Named after `tensor`, the name the Mul reads (an Identity may alias another initializer).
+    Named after `tensor`, the name the Mul reads (an Identity may alias another initializer), else after the parameter
+    it was reshaped from (a block's own `gamma`, viewed as 1×C×1×1 in the forward).
     """
     view = isinstance(x, ChannelsLast)
     act = x.x if view else x
@@ -172,7 +173,7 @@ def layerscale(imp: Importer, i: int, node, x, weight, tensor: str) -> Act | Cha
         return None
     if frozen_batch_norm_scale(imp, node, tensor, dims):
         return None  # a constant scale: the Mul and its Add read as arithmetic with constants, no parameters
-    name = tensor if LAYER_NAME.fullmatch(tensor) and not tensor.startswith("onnx") else None
+    name = next((n for n in (tensor, getattr(weight, "name", "")) if LAYER_NAME.fullmatch(n) and not n.startswith("onnx")), None)
     if name and name.endswith(".layer_scale") and name[: -len(".layer_scale")] == imp.paths[i]:
         name = imp.paths[i]  # groupcost's own export: `{layer}.layer_scale`
     y = imp.layer(i, node, "layerscale", LAYER_TYPES["layerscale"](), act, parameter_step(imp, i, name) if name else None)
