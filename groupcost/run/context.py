@@ -81,6 +81,7 @@ def _conv_block(rng: random.Random, x: tuple[int, ...], name: str, last: str) ->
         k = 1
     elif form == "depthwise":
         out = groups = c
+        k = rng.choice((1, 3, 3, 5))
     elif form == "grouped":
         common = [g for g in (2, 3, 4, 8, 16, 32) if c % g == 0 and out % g == 0 and g < c]
         groups = rng.choice(common) if common else 1

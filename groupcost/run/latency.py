@@ -241,17 +241,23 @@ class LatencyModel:
     context: Context | None = None
     in_context: dict[str, Formula] = field(default_factory=dict)
 
-    def formula(self, row: Row) -> tuple[str, Formula | None]:
+    def formula(self, row: Row, dtype_bytes: int = 4) -> tuple[str, Formula | None]:
+        """The most specific formula fitted on layers of the row's size (Formula.covers), else the most specific one:
+        the kind's, its base kind's, its family's, its type's, the generic one. Fitted on 1×1 kernels over 1×1 maps,
+        `conv:gdc`'s formula priced MobileFaceNet's 7×7 GDC at 240× its time; its family's, fitted up to 38 MB, at 0.6×.
+        The generic formula (bytes only) is never taken for its range: past its own, AlexNet's first fc was priced 9×
+        fast by it, and 0.9× by its own formula."""
         kind = kind_of(row)
-        for key in (kind, base_kind(kind), family(row), row.type, GENERIC):
-            if key in self.formulas:
+        keys = [key for key in dict.fromkeys((kind, base_kind(kind), family(row), row.type, GENERIC)) if key in self.formulas]
+        for key in keys:
+            if key != GENERIC and self.formulas[key].covers(row, dtype_bytes):
                 return key, self.formulas[key]
-        return GENERIC, None
+        return (keys[0], self.formulas[keys[0]]) if keys else (GENERIC, None)
 
     def alone_parts(self, row: Row, dtype_bytes: int, since: Reuse | None = None) -> tuple[float, float]:
         """The layer's time as its formula gives it, measured alone, split into its fixed part and the part that grows
         with the layer ((0, 0) for a kind with no formula and no generic one)."""
-        _, formula = self.formula(row)
+        _, formula = self.formula(row, dtype_bytes)
         if formula is None:
             return 0.0, 0.0
         alone = max(formula.seconds(features(row, dtype_bytes, since)), 0.0)

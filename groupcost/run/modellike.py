@@ -12,6 +12,10 @@ to five stages that halve the map and widen the channels, then a head, built fro
 - separable: activation, depthwise, pointwise, batch norm, two or three times (Xception's);
 - shuffle: grouped 1×1 convolutions of G from 2 to 16 around a channel shuffle and a depthwise one, 24 to 384
   channels from the first stage (ShuffleNet's);
+- concat: branches concatenated along the channels, by block one of DenseNet's layers (each adding a few
+  channels to its input), GhostNet's modules (a 1×1 convolution, its cheap depthwise copy beside it) or a
+  cross-stage-partial split (half the channels through a convolution pair, half passed on), then a 1×1 back to the
+  stage's width; a stage's first block a 1×1 and an average pool;
 - plain: large kernels and strides, max pools, a flattened map into one or two wide fully connected layers and a
   classifier (AlexNet's, VGG's).
 
@@ -25,7 +29,7 @@ import random
 
 from groupcost.graph.network import Network
 
-FAMILIES = ("basic", "bottleneck", "inverted", "separable", "shuffle", "plain")
+FAMILIES = ("basic", "bottleneck", "inverted", "separable", "shuffle", "concat", "plain")
 ACTIVATIONS = ("relu", "relu", "relu6", "hswish", "silu", "prelu")
 MAX_MACS = 1_200_000_000
 """Conv + linear MACs of the largest network drawn: a ResNet-50's order, so that a full calibration stays in minutes."""
@@ -67,6 +71,8 @@ class _Draw:
             body += [{"se": {"squeeze": max(8, mid // 4)}}] if squeeze else []
             body += [_conv(c_out), "bn"]
             return [self.residual(body, [])] if same else body
+        if family == "concat":
+            return self.concatenated(c_in, c_out, s, act)
         if family == "separable":
             body = [part for _ in range(rng.choice((2, 3))) for part in (act, {"dwconv": {"k": 3, "p": 1}}, _conv(c_out), "bn")]
             body += [{"maxpool": {"k": 3, "s": 2, "p": 1}}] if s == 2 else []
@@ -77,6 +83,28 @@ class _Draw:
         mid = max(groups * 4, c_out // rng.choice((1, 2, 4)) // groups * groups)
         body = [_conv(mid, 1, 1, groups), "bn", act, {"shuffle": {"groups": groups}}, {"dwconv": {"k": 3, "p": 1}}, "bn", _conv(c_out, 1, 1, groups), "bn"]
         return [self.residual(body, []), act]
+
+    def concatenated(self, c_in: int, c_out: int, s: int, act: str) -> list:
+        """A block of the concat family: a transition where the map or the width changes, else DenseNet's layers,
+        GhostNet's modules or a cross-stage-partial split, and a 1×1 back to `c_out`. Concats of every size a model has:
+        fitted on small chains alone, a concat's cost per byte came out 0 (benchmarks/latency_accuracy_results.md §16)."""
+        rng = self.rng
+        if s != 1 or c_in != c_out:
+            return [_conv(c_out), "bn", act, *([{"avgpool": {"k": 2, "s": 2}}] if s == 2 else [])]
+        form = rng.choice(("dense", "ghost", "partial"))
+        layers: list = []
+        if form == "dense":
+            growth = rng.choice((8, 16, 32))
+            for _ in range(rng.randint(2, 4)):
+                layers.append({"parallel": {"merge": "concat", "branches": [{"layers": []}, {"layers": ["bn", act, _conv(4 * growth), "bn", act, _conv(growth, 3)]}]}})
+        elif form == "ghost":
+            for _ in range(2):
+                half = max(4, c_out // 2)
+                layers += [_conv(half), "bn", act, {"parallel": {"merge": "concat", "branches": [{"layers": []}, {"layers": [{"dwconv": {"k": 3, "p": 1}}, "bn", act]}]}}]
+        else:
+            half = c_in // 2
+            layers.append({"parallel": {"split": 2, "merge": "concat", "branches": [{"layers": []}, {"layers": [_conv(half), "bn", act, _conv(half, 3), "bn", act]}]}})
+        return [*layers, _conv(c_out), "bn", act]
 
     def staged(self, family: str, size: int) -> list:
         rng = self.rng

@@ -1,8 +1,8 @@
 """What `groupcost calibrate` measures: single operations drawn at random over each kind's
 configuration space, timed in torch, then more of them where the fitted formulas are least sure.
 
-- Convolutions: standard (3×3, 5×5, 7×7), grouped (any kernel, G from 2 to 64), depthwise and
-  pointwise, over channels, spatial size and stride; 1-D and 3-D ones; transposed convolutions; fc.
+- Convolutions: standard (3×3, 5×5, 7×7), grouped (any kernel, G from 2 to 64), depthwise (1×1 to 7×7: torch runs
+  a 1×1 one with a kernel of its own) and pointwise, over channels, spatial size and stride; 1-D and 3-D ones; transposed convolutions; fc.
 - Every other registered layer type, built from its declared arguments (required ones filled from
   the input's shape), so a type added to `groupcost.ops` is measured without a line here; a type
   that cannot be built this way falls back to the generic per-byte formula. Merges: add, mul, concat.
@@ -77,8 +77,9 @@ def _conv(rng: random.Random, kind: str, max_macs: int) -> LayerStep | None:
     c_out, k, groups = rng.choice(CHANNELS), rng.choice((3, 3, 5, 7)), 1
     if kind == "conv:pointwise":
         k = 1
-    elif kind == "conv:depthwise":
+    elif kind == "conv:depthwise":  # 1×1 too: the scale branch of MobileOne's and FastViT's blocks before reparameterisation
         c_out = groups = c_in
+        k = rng.choice((1, 3, 3, 5, 7))
     elif kind == "conv:grouped":
         k = rng.choice((1, 1, 3, 3, 5))
         common = [g for g in (2, 4, 8, 16, 32, 64) if c_in % g == 0 and c_out % g == 0 and g < c_in]
@@ -143,8 +144,8 @@ def _filled(name: str, c: int, size: int, rng: random.Random) -> dict | None:
             values["squeeze"] = max(1, c // 4)
         elif spec.name == "heads":
             values["heads"] = rng.choice([h for h in (1, 2, 4, 8) if c % h == 0])
-        elif spec.name == "dims":  # views and reductions over the spatial dims (PyTorch's numbering)
-            values["dims"] = [0, 1, 3, 2] if name == "permute" else [2, 3]
+        elif spec.name == "dims":  # views over the spatial dims (PyTorch's numbering); reductions over them, the channels or W
+            values["dims"] = [0, 1, 3, 2] if name == "permute" else rng.choice(([2, 3], [1], [3]))
         elif spec.name == "shape":
             values["shape"] = [c, size * size]
         elif spec.name == "entries":  # a learned position table's entries per channel (bias_table)
@@ -162,8 +163,8 @@ def _other(rng: random.Random, name: str, max_macs: int) -> Step | None:
     x = (c, size, size)
     if name in MERGE_TYPES:  # the input met with itself: a square matmul, a concat of twice the channels
         return MergeStep("op", name, (x, x), MERGE_TYPES[name].out_shape((x, x)), HERE, ("input", "input"), (None, None))
-    if name == "fc":
-        return _step(LAYER_TYPES["fc"](out=rng.choice((10, 100, 1000, 2048, 4096))), (rng.choice((256, 512, 1024, 2048, 4096, 9216)),), max_macs)
+    if name == "fc":  # up to VGG's first (25,088 → 4,096, 411 MB of weights): past its range, a formula prices by another's
+        return _step(LAYER_TYPES["fc"](out=rng.choice((10, 100, 1000, 2048, 4096))), (rng.choice((256, 512, 1024, 2048, 4096, 9216, 25088)),), max_macs)
     args = _filled(name, c, size, rng)
     if args is None:
         return None
@@ -292,6 +293,10 @@ def collect(plan: Plan, bench, seed: int = 0, progress: Callable[[str], None] = 
     rng.shuffle(first)
     progress(f"measuring {len(first)} operations")
     measure(first)
+    rare = few_of_a_kernel(samples, rng, plan.conv_first // 2, plan.max_macs)
+    if rare:
+        progress(f"measuring {len(rare)} operations of the kernels drawn least")
+        measure(rare)
     for round_ in range(plan.conv_rounds):
         chosen = []
         for kind in CONV_KINDS:
@@ -312,8 +317,43 @@ def collect(plan: Plan, bench, seed: int = 0, progress: Callable[[str], None] = 
     return samples
 
 
+DRAWN_AS = {"conv:grouped_pointwise": "conv:grouped"}
+"""Convolution kinds that a draw of another kind gives (a grouped one of a 1×1 kernel). Whole-plane depthwise ones (GDC)
+are not drawn again: the draws pad their maps, so the only ones are 1×1 kernels on 1×1 maps."""
+
+
+def few_of_a_kernel(samples: list[Sample], rng: random.Random, least: int, max_macs: int) -> list[Step]:
+    """More draws of each convolution kind split by kernel (groupcost.run.latency.torch_cpu_kernel) that the first draws
+    gave fewer than `least` of: a dilated 3×3 on a small map (`conv:standard/slow_dilated`) came one draw in sixty, and
+    its formula, fitted on 7 layers over 10 features, priced SK-ResNet's dilated branch at 6× its time."""
+    counts: dict[str, int] = {}
+    for s in samples:
+        counts[kind_of(s.row)] = counts.get(kind_of(s.row), 0) + 1
+    steps: list[Step] = []
+    for kind, count in sorted(counts.items()):
+        drawn_as = DRAWN_AS.get(base_kind(kind), base_kind(kind))
+        if base_kind(kind) == kind or drawn_as not in CONV_KINDS or count >= least:
+            continue
+        wanted = least - count
+        for _ in range(wanted * 200):
+            step = _conv(rng, drawn_as, max_macs)
+            if step is not None and kind_of(step_row(step, 1)) == kind:
+                steps.append(step)
+                wanted -= 1
+                if not wanted:
+                    break
+    return steps
+
+
+MIN_SAMPLES = 10
+"""Operations of a kind measured before it has a formula of its own (every other kind is drawn 10 times in `--quick`); a
+kind with fewer is priced by its base kind's, its family's, or the generic one. Kinds a draw of another kind gives now and
+then had formulas of ten features fitted on one or two operations (`convtranspose:gdc/onednn`, `conv:gdc/onednn`)."""
+
+
 def formulas(samples: list[Sample]) -> dict:
-    """One formula per kind measured, one per convolution family (for kinds never drawn: 1-D/3-D, transposed), and the generic one."""
+    """One formula per kind measured (MIN_SAMPLES or more), one per convolution family (for kinds never drawn: 1-D/3-D,
+    transposed), and the generic one."""
     import numpy as np
 
     from groupcost.run import fit
@@ -330,6 +370,8 @@ def formulas(samples: list[Sample]) -> dict:
             groups.setdefault(GENERIC, []).append(s)
     result = {}
     for kind, mine in sorted(groups.items()):
+        if len(mine) < MIN_SAMPLES:
+            continue
         names = feature_names(kind)
         table = np.array([[features(s.row, 4, s.since)[n] for n in names] for s in mine])
         formula = fit.choose(names, table, np.array([s.seconds for s in mine]))

@@ -247,7 +247,8 @@ def test_model_like_networks_cover_every_family_within_their_limits():
         rows = analyze(network).rows
         assert sum(row.macs for row in rows) <= MAX_MACS and max(row.activations for row in rows) <= MAX_ACTIVATIONS
         kinds.update(base_kind(kind_of(row)) for row in rows)
-    for kind in ("conv:standard", "conv:grouped", "conv:grouped_pointwise", "conv:depthwise", "conv:pointwise", "bn", "add", "se", "shuffle", "maxpool", "fc"):
+    for kind in ("conv:standard", "conv:grouped", "conv:grouped_pointwise", "conv:depthwise", "conv:pointwise", "bn", "add", "se", "shuffle", "maxpool", "fc",
+                 "concat", "avgpool"):
         assert kinds[kind] >= 12, (kind, kinds[kind])
 
 

@@ -160,6 +160,22 @@ def test_a_formula_in_context_prices_only_layers_within_twice_the_bytes_it_was_f
     assert model.row_seconds(big, 4, after_others) == pytest.approx(LatencyModel({"concat": alone}).row_seconds(big, 4, after_others))
 
 
+def test_a_formula_timed_alone_prices_layers_within_its_range_and_its_family_the_rest():
+    """Fitted on 1×1 kernels over 1×1 maps only, `conv:gdc`'s formula priced MobileFaceNet's 7×7 GDC of 512 channels at
+    240× its time: a kind's formula prices layers within twice the bytes it was fitted on, the next one that covers the
+    layer (base kind, family, type, generic) the rest, and the most specific one where none does."""
+    gdc = _row("gdc", "GDC 7×7", 512, (512, 7, 7), (512, 1, 1), 512 * 49, 512 * 49)
+    assert kind_of(gdc).startswith("conv:gdc")
+    tiny = Formula("linear", CONV_FEATURES, (1e-5, 0, 1e-7, 0, 0, 0, 0, 0, 0, 0), 38, 0.1, max_bytes=8192)
+    wide = Formula("linear", CONV_FEATURES, (2e-5, 0, 1e-10, 0, 0, 0, 0, 0, 0, 0), 900, 0.4, max_bytes=38 * 2**20)
+    model = LatencyModel({"conv:gdc": tiny, "conv": wide})
+    assert model.formula(gdc)[0] == "conv"
+    assert model.row_seconds(gdc, 4) == pytest.approx(2e-5 + 1e-10 * 512 * 49)
+    small = _row("gdc", "GDC 1×1", 8, (8, 1, 1), (8, 1, 1), 8, 8)
+    assert model.formula(small)[0] == "conv:gdc"
+    assert LatencyModel({"conv:gdc": tiny}).formula(gdc)[0] == "conv:gdc"  # nothing covers it: the most specific one
+
+
 def test_every_type_that_counts_macs_has_a_cost_per_mac():
     assert all("macs" in feature_names(kind) for kind in ("conv:depthwise/onednn", "fc", "linear", "attention", "se", "matmul"))
     assert all("macs" not in feature_names(kind) for kind in ("bn", "concat", "upsample", "softmax"))
@@ -315,6 +331,44 @@ def test_no_draw_passes_the_plans_work_limit_attentions_products_included():
     rows = [step_row(step, 1) for step in draw("attention", random.Random(0), 40, limit)]
     assert rows and all(row.macs + row.matmul_macs <= limit for row in rows)
     assert any(row.matmul_macs for row in rows)
+
+
+def test_every_kernel_a_convolution_kind_is_split_by_gets_enough_draws():
+    """The first draws gave one dilated 3×3 on a small map (torch's own dilated kernel) in sixty standard convolutions, and
+    a formula over ten features fitted on seven such layers priced SK-ResNet's dilated branch at 6× its time: each
+    kernel drawn too rarely is drawn again until it has enough, grouped 1×1 ones included; and
+    a kind of fewer operations than MIN_SAMPLES has no formula of its own (one of ten features fitted on one or two)."""
+    import random
+
+    from groupcost.graph.analysis import step_row
+    from groupcost.run.latency import kind_of
+    from groupcost.run.sampling import CONV_KINDS, MIN_SAMPLES, Sample, draw, few_of_a_kernel, formulas
+
+    rng = random.Random(0)
+    first = [Sample(step, step_row(step, 1), 1e-5, 0.0) for kind in CONV_KINDS for step in draw(kind, rng, 60, 250_000_000)]
+    counts = collections.Counter(kind_of(s.row) for s in first)
+    assert counts["conv:standard/slow_dilated"] < 5 and counts["conv:gdc/slow"] < 5 and counts["conv:depthwise/slow"] > 0  # 1×1 depthwise
+    more = collections.Counter(kind_of(step_row(step, 1)) for step in few_of_a_kernel(first, rng, 30, 250_000_000))
+    for kind in ("conv:standard/slow_dilated", "conv:grouped_pointwise/onednn"):
+        assert counts[kind] + more[kind] == 30, (kind, counts[kind], more[kind])
+    assert not more["conv:gdc/slow"]  # the draws' only GDCs are 1×1 kernels on 1×1 maps: not drawn again
+    assert all(counts[kind] < 30 for kind in more)
+    fitted = formulas(first)  # before the second draws: a kind with fewer than MIN_SAMPLES is priced by its base kind's
+    assert "conv:standard/slow_dilated" not in fitted and "conv:gdc/slow" not in fitted and "conv:standard" in fitted
+    assert all(formula.samples >= MIN_SAMPLES for formula in fitted.values())
+
+
+def test_reductions_are_drawn_over_the_channels_too():
+    """Drawn over the spatial dims alone, a reduction's output was a few values and its cost per output byte a guess:
+    SK-ResNet's sum over its two branches (an output half its input) was priced at 4.5× its time."""
+    import random
+
+    from groupcost.graph.analysis import step_row
+    from groupcost.run.sampling import draw
+
+    rows = [step_row(step, 1) for step in draw("reduce", random.Random(0), 30, 10**9)]
+    assert {len(row.out_shape) for row in rows} == {1, 2}
+    assert any(row.out_shape == row.in_shapes[0][1:] for row in rows)  # over the channels
 
 
 def test_the_convolution_kernel_torch_picks_is_told_from_the_layer_as_torch_tells_it():
