@@ -99,7 +99,7 @@ class Runtime(str, Enum):
 
 
 def calibrate(
-    models: Annotated[Optional[list[str]], typer.Argument(help="With --check: the models to measure (specs or zoo names).", show_default=False)] = None,
+    models: Annotated[Optional[list[str]], typer.Argument(help="With --check: the models to measure (specs, zoo names, ONNX files, torch: sources with --input).", show_default=False)] = None,
     on: Annotated[Optional[Place], typer.Option("--on", help="cpu | cuda | mps (default: the best available).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the profile here (default: print it).")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for torch while measuring (the profile holds for this count; default 1; with --check, the profile's).", show_default=False)] = None,
@@ -112,6 +112,7 @@ def calibrate(
     device: Annotated[Optional[str], typer.Option("--device", help="With --check: the profile to check (a calibrated profile file, or a roofline device).")] = None,
     runs: Annotated[int, typer.Option("--runs", min=1, help="With --check: timed runs per model (the lower median is taken).")] = 10,
     json_: Annotated[bool, typer.Option("--json", help="With --check: the result as JSON.")] = False,
+    input_: InputOption = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Measure this machine and write a latency profile for --device: every operation kind timed (convolutions by G, kernel, channels,
@@ -125,10 +126,12 @@ def calibrate(
     on_value = on.value if on is not None else None
     try:
         if check:
-            _check(models or [], device, on_value, runs, threads, clock.value, json_)
+            _check(models or [], device, on_value, runs, threads, clock.value, json_, options.input_shape(input_))
             return
         if models:
             raise UsageError(f"unexpected argument '{models[0]}'", "models are measured with --check", Location("calibrate"))
+        if input_ is not None:
+            raise UsageError("--input is the shape of the models --check measures", "add --check and the models", Location("--input"))
         if output is not None and output.exists() and not force:
             raise UsageError(f"{output} exists", FORCE_HINT, Location("--output"))
         if roofline:
@@ -154,8 +157,10 @@ def calibrate(
     sys.stderr.write(f"wrote {output}: {profile.label()}\n")
 
 
-def _check(models: list[str], device: str | None, on: str | None, runs: int, threads: int | None, clock: str, as_json: bool) -> None:
-    """calibrate --check: the models measured beside the profile's prediction."""
+def _check(models: list[str], device: str | None, on: str | None, runs: int, threads: int | None, clock: str, as_json: bool,
+           input_shape: tuple[int, ...] | None = None) -> None:
+    """calibrate --check: the models measured beside the profile's prediction (at `input_shape`, where given: a torch:
+    source needs one)."""
     from groupcost import api
     from groupcost.run import check
 
@@ -167,7 +172,7 @@ def _check(models: list[str], device: str | None, on: str | None, runs: int, thr
     networks = []
     for model in options.expand_specs(models):
         try:
-            networks.append((model, api.network(model)))
+            networks.append((model, api.network(model, input_shape=input_shape)))
         except GroupcostError as exc:
             raise exc.located(Location(model)) from None
     result = check.check(networks, profile, on, runs, threads, clock)

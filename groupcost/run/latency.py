@@ -75,8 +75,11 @@ class Formula:
     max_bytes: int = 0
 
     def covers(self, row: Row, dtype_bytes: int) -> bool:
-        """Whether the layer is within the range the formula was fitted on (TRUSTED)."""
-        return not self.max_bytes or moved_bytes(row, dtype_bytes) <= TRUSTED * self.max_bytes
+        """Whether the layer is within the range the formula was fitted on (TRUSTED): the bytes of activations it moves
+        against the most any layer it was fitted on moved. Weights are left out: past the caches a weight costs the same
+        at any size, and AlexNet's first fc (151 MB of weights) was priced 8 ms for about 12 ms by its formula timed
+        alone, 12–13.5 ms by its formula in context, fitted up to 39 MB."""
+        return not self.max_bytes or moved_bytes(row, dtype_bytes) - row.params * dtype_bytes <= TRUSTED * self.max_bytes
 
     def fixed_seconds(self) -> float:
         """The part of every prediction that does not grow with the layer: the linear form's constant, the power

@@ -17,6 +17,7 @@ from groupcost.run.latency import (
     COLD,
     CONV_FEATURES,
     ELEMENTWISE_FEATURES,
+    LINEAR_FEATURES,
     Formula,
     LatencyModel,
     Reuse,
@@ -158,6 +159,17 @@ def test_a_formula_in_context_prices_only_layers_within_twice_the_bytes_it_was_f
     assert model.row_seconds(small, 4, after_others) == pytest.approx(3e-6)
     assert model.row_seconds(big, 4, after_others) == pytest.approx(1e-6 + 1e-10 * 64**3 * 4)
     assert model.row_seconds(big, 4, after_others) == pytest.approx(LatencyModel({"concat": alone}).row_seconds(big, 4, after_others))
+
+
+def test_a_formulas_range_is_in_activations_not_weights():
+    """AlexNet's first fc (9,216 → 4,096: 151 MB of weights, 53 kB of activations) is within the range of an fc formula
+    fitted in context on layers up to 39 MB: past the caches a weight costs the same at any size (priced 12–13.5 ms by
+    that formula for about 12 ms measured; 8 ms by the formula timed alone)."""
+    fc = _row("fc", "fc", None, (9216,), (4096,), 9216 * 4096, 9216 * 4096 + 4096)
+    fitted = Formula("linear", LINEAR_FEATURES, (3e-6, 0, 1e-10, 0, 0, 0, 2.5e-11, 0), 185, 0.2, max_bytes=39_000_000)
+    assert fitted.covers(fc, 4)
+    wide = _row("fc", "fc", None, (8_000_000,), (10,), 80_000_000, 80_000_010)  # 32 MB of activations read
+    assert not Formula("linear", LINEAR_FEATURES, (3e-6, 0, 1e-10, 0, 0, 0, 0, 0), 185, 0.2, max_bytes=1_000_000).covers(wide, 4)
 
 
 def test_a_formula_timed_alone_prices_layers_within_its_range_and_its_family_the_rest():

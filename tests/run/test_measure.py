@@ -104,6 +104,20 @@ def test_measure_times_on_the_threads_of_the_calibrated_profile(tmp_path):
     assert json.loads(checked.stdout)["setup"]["threads"] == 2
 
 
+def test_check_measures_a_torch_factory_at_its_input(tmp_path):
+    """`torch:` sources everywhere: calibrate --check traces a factory at --input, as analyze does; --input without
+    --check is one located error."""
+    pytest.importorskip("torch")
+    profile = tmp_path / "one.yaml"
+    profile.write_text(ONE_THREAD_PROFILE, encoding="utf-8")
+    done = _cli("calibrate", "--check", "torch:torch_factories:tiny", "--input", "3,32,32", "--runs", "1", "--json", "--device", str(profile),
+                cwd=HERE.parent)
+    assert done.returncode == 0, done.stderr
+    assert [m["label"] for m in json.loads(done.stdout)["models"]] == ["torch:torch_factories:tiny"]
+    alone = _cli("calibrate", "--input", "3,32,32")
+    assert alone.returncode == 2 and alone.stderr.startswith("--input:1:1: error: --input is the shape of the models --check measures")
+
+
 @pytest.mark.slow
 def test_whatif_compare_and_layer_measure(tmp_path):
     spec = tmp_path / "tiny.yaml"
