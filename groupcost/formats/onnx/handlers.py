@@ -321,9 +321,7 @@ def _reduce(kind: str | None, op: str) -> Handler:
         view = inputs[0] if isinstance(inputs[0], ChannelsLast) else None
         x = as_act(view.x if view is not None else inputs[0])
         attrs = attributes(node)
-        axes = attrs.get("axes")
-        if axes is None and len(inputs) > 1 and inputs[1] is not None:
-            axes = imp.const(inputs[1], node, "its axes").values
+        axes = imp.axes(node, inputs)
         rank = len(x.shape) + 1
         if axes is None:
             if attrs.get("noop_with_empty_axes", 0):

@@ -522,6 +522,14 @@ class Importer:
             raise Unsupported(f"{what} is not a constant")
         return value
 
+    def axes(self, node, inputs: list):
+        """A reduction's or Squeeze's axes: its attribute (older opsets), else its second input, a constant (Unsupported
+        where it is not); None where it has neither."""
+        axes = attributes(node).get("axes")
+        if axes is None and len(inputs) > 1 and inputs[1] is not None:
+            axes = self.const(inputs[1], node, "its axes").values
+        return axes
+
     def slice_bounds(self, node, inputs: list) -> tuple[tuple, tuple, tuple, tuple]:
         """A Slice's (starts, ends, axes, steps): attributes before opset 10, constant inputs after (Unsupported where
         one is not a constant); axes default to the first len(starts), steps to 1."""

@@ -73,6 +73,11 @@ def parameter_module(name: str) -> str | None:
     return None
 
 
+def _weighted(step) -> bool:
+    """Whether a step (a LayerStep or a MergeStep) has parameters."""
+    return getattr(step, "layer", None) is not None and bool(step.parameter_shapes())
+
+
 def weighted_owners(steps) -> dict[str, str]:
     """The renames that give a module's name to the step holding its weights: where an exporter put a step without
     weights in the module first (torch.export's name scopes give a classifier's `Linear` the `Flatten` before it), the
@@ -81,12 +86,12 @@ def weighted_owners(steps) -> dict[str, str]:
     weighted: dict[str, list[str]] = {}
     for step in steps:
         base, _, number = step.name.rpartition("_")
-        if number.isdigit() and base in names and getattr(step, "layer", None) is not None and step.parameter_shapes():
+        if number.isdigit() and base in names and _weighted(step):
             weighted.setdefault(base, []).append(step.name)
     renames = {}
     for base, owners in weighted.items():
         bare = names[base]
-        if len(owners) == 1 and not (getattr(bare, "layer", None) is not None and bare.parameter_shapes()):
+        if len(owners) == 1 and not _weighted(bare):
             renames.update({base: owners[0], owners[0]: base})
     return renames
 
@@ -99,7 +104,7 @@ def output_owners(steps, paths: dict[str, str]) -> dict[str, str]:
     others `B_1` … `B_n` in order. Steps all of one type are one module called again on its own output (YOLO's SPPF pool;
     TorchScript scopes a later call `m_1`, torch.export by the module's own path)."""
     by_name = {step.name: step for step in steps}
-    weighted = {step.name.rpartition("_")[0] for step in steps if getattr(step, "layer", None) is not None and step.parameter_shapes()}
+    weighted = {step.name.rpartition("_")[0] for step in steps if _weighted(step)}
     renames: dict[str, str] = {}
     for step in steps:
         path = paths.get(step.name)
@@ -108,7 +113,7 @@ def output_owners(steps, paths: dict[str, str]) -> dict[str, str]:
         chain = [step.name]
         while (following := by_name.get(f"{path}_{len(chain)}")) is not None and chain[-1] in following.inputs and paths.get(following.name) == path:
             chain.append(following.name)
-        if len({by_name[n].type_name for n in chain}) > 1 and not (getattr(step, "layer", None) is not None and step.parameter_shapes()):
+        if len({by_name[n].type_name for n in chain}) > 1 and not _weighted(step):
             renames.update(zip(chain, [*chain[1:], chain[0]]))
     return renames
 

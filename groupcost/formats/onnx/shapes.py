@@ -132,9 +132,7 @@ def _reshape(imp: Importer, i: int, node, inputs: list):
 
 def _squeeze(imp: Importer, i: int, node, inputs: list):
     x = inputs[0]
-    axes = attributes(node).get("axes")
-    if axes is None and len(inputs) > 1 and inputs[1] is not None:
-        axes = imp.const(inputs[1], node, "its axes").values
+    axes = imp.axes(node, inputs)
     if isinstance(x, Const):
         if node.op_type == "Squeeze":
             rank = len(x.dims)
@@ -266,9 +264,7 @@ def _product(imp: Importer, i: int, node, inputs: list) -> Const:
     x = inputs[0]
     if not isinstance(x, Const) or x.values is None or any(symbolic(v) or v is None for v in x.values):
         raise Unsupported("a product of other than known sizes")
-    axes = attributes(node).get("axes")
-    if axes is None and len(inputs) > 1 and inputs[1] is not None:
-        axes = imp.const(inputs[1], node, "its axes").values
+    axes = imp.axes(node, inputs)
     if axes and len(x.dims) > 1 and {a % len(x.dims) for a in axes} != set(range(len(x.dims))):
         raise Unsupported("a product of sizes along some of their axes")
     keep = bool(attributes(node).get("keepdims", 1))

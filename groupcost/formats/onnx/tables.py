@@ -141,9 +141,7 @@ def _transposed(imp: Importer, node, table: Table, inputs: list) -> Table:
 
 
 def _squeezed(imp: Importer, node, table: Table, inputs: list) -> Table:
-    axes = attributes(node).get("axes")
-    if axes is None and len(inputs) > 1 and inputs[1] is not None:
-        axes = imp.const(inputs[1], node, "its axes").values
+    axes = imp.axes(node, inputs)
     if node.op_type == "Squeeze":
         rank = len(table.dims)
         gone = {a % rank for a in axes} if axes else {k for k, d in enumerate(table.dims) if d == 1}

@@ -71,9 +71,7 @@ def weight_side(imp: Importer, node, inputs: list) -> Weight | None:
 
 def _reduced(imp: Importer, node, weight: Weight, inputs: list) -> Weight:
     attrs = attributes(node)
-    axes = attrs.get("axes")
-    if axes is None and len(inputs) > 1 and inputs[1] is not None:
-        axes = imp.const(inputs[1], node, "its axes").values
+    axes = imp.axes(node, inputs)
     rank = len(weight.dims)
     picked = set(range(rank)) if not axes else {a % rank for a in axes}
     if attrs.get("keepdims", 1):
