@@ -6,6 +6,8 @@ relative offset (|Δy|, |Δx|) between two positions of the r × r window, a tab
 of distinct offsets) read through a fixed index of N × N. Swin (arXiv 2103.14030, §3.2 "Relative
 position bias"): a table of (2M − 1)² × heads read through the index of signed offsets, viewed as
 N × N × heads and permuted to heads × N × N. PyTorch counts each table once; the index is a buffer.
+Swin V2 (arXiv 2111.09883, §3.3 "Scaling up window resolution"): the bias computed by a small MLP (two layers, a ReLU
+between) from the log-spaced signed offsets, sign(Δ)·log(1 + |Δ|); its parameters are the MLP's, not a table's.
 DETR (arXiv 2005.12872, appendix A.4; after "Attention is all you need" §3.5): a fixed sine encoding of
 the row and column of each position, the positions counted by a cumulative sum of a mask of ones,
 sin and cos of them over a geometric range of frequencies, no parameters.
@@ -59,13 +61,36 @@ class RelativePositionBias(nn.Module):
         return self.relative_position_bias_table[self.relative_position_index].view(n, n, -1).permute(2, 0, 1).unsqueeze(0)
 
 
-class WindowBiasAttention(OffsetBiasAttention):
-    """The same attention with Swin's relative position bias, a module of its own."""
+class ZeroPositionBias(RelativePositionBias):
+    """Swin's table initialised to zeros, as an untrained model holds it."""
 
-    def __init__(self, channels: int = 8, heads: int = 2, side: int = 4):
+    def __init__(self, heads: int, side: int):
+        super().__init__(heads, side)
+        nn.init.zeros_(self.relative_position_bias_table)
+
+
+class PositionMlpBias(nn.Module):
+    """Swin V2's continuous bias: an MLP from each pair's log-spaced signed offsets (Δy, Δx) to one value per head."""
+
+    def __init__(self, heads: int, side: int, hidden: int = 32):
+        super().__init__()
+        self.side = side
+        self.mlp = nn.Sequential(nn.Linear(2, hidden), nn.ReLU(), nn.Linear(hidden, heads))
+        offsets = torch.tensor([(p[0] - q[0], p[1] - q[1]) for p in _points(side) for q in _points(side)], dtype=torch.float32)
+        self.register_buffer("offsets", offsets.sign() * offsets.abs().log1p(), persistent=False)
+
+    def forward(self):
+        n = self.side * self.side
+        return self.mlp(self.offsets).view(n, n, -1).permute(2, 0, 1).unsqueeze(0)
+
+
+class WindowBiasAttention(OffsetBiasAttention):
+    """The same attention with Swin's relative position bias (or `bias`, another of the same interface), a module of its own."""
+
+    def __init__(self, channels: int = 8, heads: int = 2, side: int = 4, bias: type[nn.Module] = RelativePositionBias):
         super().__init__(channels, heads, side)
         del self.attention_biases, self.attention_bias_idxs
-        self.rel_pos = RelativePositionBias(heads, side)
+        self.rel_pos = bias(heads, side)
 
     def forward(self, x):
         n, c, h, w = x.shape
@@ -75,13 +100,37 @@ class WindowBiasAttention(OffsetBiasAttention):
         return self.proj(y.reshape(n, c, h, w))
 
 
+class ShiftedWindowAttention(WindowBiasAttention):
+    """Swin's attention in a shifted window (§3.2 "Efficient batch computation for shifted configuration"): positions
+    from different regions of the cyclically shifted map may not attend to each other, a fixed mask added to the
+    logits, 0 within a region and −100 across (a buffer, no parameters)."""
+
+    def __init__(self, channels: int = 8, heads: int = 2, side: int = 4):
+        super().__init__(channels, heads, side)
+        regions = [(y >= side // 2) * 2 + (x >= side // 2) for y, x in _points(side)]
+        mask = torch.tensor([[0.0 if a == b else -100.0 for b in regions] for a in regions])
+        self.register_buffer("attn_mask", mask, persistent=False)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        q, k, v = self.qkv(x).reshape(n, 3, self.heads, -1, h * w).unbind(1)
+        logits = q.transpose(-2, -1) @ k * (c // self.heads) ** -0.5 + self.rel_pos() + self.attn_mask
+        y = v @ logits.softmax(-1).transpose(-2, -1)
+        return self.proj(y.reshape(n, c, h, w))
+
+
 class TableBlock(nn.Module):
-    """A conv stem to a side × side map, then the attention of `kind`."""
+    """A conv stem to a side × side map, then the attention of `kind`: offsets (LeViT), window (Swin), zeros (Swin's table
+    untrained), mlp (Swin V2's bias), shifted (Swin's with its mask)."""
 
     def __init__(self, kind: str = "offsets", channels: int = 8, heads: int = 2, side: int = 4):
         super().__init__()
         self.stem = nn.Conv2d(3, channels, 3, stride=2, padding=1)
-        self.attn = (OffsetBiasAttention if kind == "offsets" else WindowBiasAttention)(channels, heads, side)
+        biases = {"zeros": ZeroPositionBias, "mlp": PositionMlpBias}
+        if kind in ("offsets", "shifted"):
+            self.attn = (OffsetBiasAttention if kind == "offsets" else ShiftedWindowAttention)(channels, heads, side)
+        else:
+            self.attn = WindowBiasAttention(channels, heads, side, biases.get(kind, RelativePositionBias))
 
     def forward(self, x):
         return self.attn(self.stem(x))

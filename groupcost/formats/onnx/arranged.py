@@ -20,8 +20,9 @@ from collections.abc import Callable
 from groupcost.formats.onnx.values import BATCH, Act, Arranged, BatchTimes, Const, Sequences, Unsupported, attributes
 from groupcost.ops import LAYER_TYPES, Layer, format_shape
 
-MakeLayer = Callable[[str, Layer, Act], Act]
-"""(kind, layer, input) → the step made of it: how the importer adds the layers a view stands for."""
+MakeLayer = Callable[[str, Layer, Act, bool], Act]
+"""(kind, layer, input, whether it makes the run's result) → the step made of it: how the importer adds the layers a
+view stands for."""
 
 
 def arranged(x: Act | Sequences, first: int) -> Arranged:
@@ -53,18 +54,20 @@ def file_dims(view: Arranged | Sequences) -> tuple:
     return tuple(dims)
 
 
-def transposed(view: Arranged, perm: tuple[int, ...]) -> Arranged:
+def transposed(view: Arranged, perm: tuple[int, ...], node: int | None = None) -> Arranged:
+    """The run transposed by `perm` (its dims moved as they stand); `node`: the Transpose's index, as for `reshaped`."""
     parts = segments(view)
     if sorted(p % len(parts) for p in perm) != list(range(len(parts))):
         raise Unsupported(f"a transpose {list(perm)} of a rank-{len(parts)} rearrangement")
     moved = [parts[p % len(parts)] for p in perm]
-    return Arranged(view.x, view.factors, tuple(f for part in moved for f in part), tuple(len(part) for part in moved), view.first)
+    return Arranged(view.x, view.factors, tuple(f for part in moved for f in part), tuple(len(part) for part in moved), view.first, node)
 
 
-def reshaped(view: Arranged, target: tuple, batch: int) -> Arranged:
+def reshaped(view: Arranged, target: tuple, batch: int, node: int | None = None) -> Arranged:
     """The run reshaped to `target` (the Reshape's shape: ints, -1, 0, BATCH, None for an unknown): its
     dims aligned with the factors, a factor split where a dim takes part of it. The batch must stay the
-    leading factor of the first dim, alone or merged with others (then for a batch of 1 only)."""
+    leading factor of the first dim, alone or merged with others (then for a batch of 1 only). `node`: the Reshape's
+    index, which names the step that makes the run's result."""
     current = file_dims(view)
     per_sample = [math.prod(view.factors[f] for f in segment if f != 0) for segment in segments(view)]
     total = math.prod(view.x.shape)
@@ -125,7 +128,7 @@ def reshaped(view: Arranged, target: tuple, batch: int) -> Arranged:
             groups[0] += count
         else:
             groups.append(count)
-    return Arranged(view.x, tuple(factors), tuple(order), tuple(groups), view.first)
+    return Arranged(view.x, tuple(factors), tuple(order), tuple(groups), view.first, node)
 
 
 def made(view: Arranged, make: MakeLayer) -> Act | Sequences:
@@ -142,15 +145,18 @@ def made(view: Arranged, make: MakeLayer) -> Act | Sequences:
             raise Unsupported(f"the batch merged with other dims into a {len(parts)}-dim tensor, not sequences of tokens")
         layout = [parts[-1], parts[0][1:], *parts[1:-1]]  # C, S, L…
         merged = True
-    y = view.x
-    if view.factors[1:] != y.shape:
-        y = make("reshape", LAYER_TYPES["reshape"](shape=view.factors[1:]), y)
     perm = tuple(f for part in layout for f in part)
-    if perm != tuple(range(1, len(view.factors))):
-        y = make("permute", LAYER_TYPES["permute"](dims=(0, *perm)), y)
     dims = tuple(math.prod(view.factors[f] for f in part) for part in layout)
-    if dims != y.shape:
-        y = make("reshape", LAYER_TYPES["reshape"](shape=dims), y)
+    steps = []
+    if view.factors[1:] != view.x.shape:
+        steps.append(("reshape", LAYER_TYPES["reshape"](shape=view.factors[1:]), view.factors[1:]))
+    if perm != tuple(range(1, len(view.factors))):
+        steps.append(("permute", LAYER_TYPES["permute"](dims=(0, *perm)), tuple(view.factors[f] for f in perm)))
+    if dims != (steps[-1][2] if steps else view.x.shape):
+        steps.append(("reshape", LAYER_TYPES["reshape"](shape=dims), dims))
+    y = view.x
+    for k, (kind, layer, _) in enumerate(steps):
+        y = make(kind, layer, y, k == len(steps) - 1)
     return Sequences(y) if merged else y
 
 
@@ -167,6 +173,6 @@ def gather_in_order(read):
         total = imp.batch * math.prod(view.x.shape)
         if list(index.values) != list(range(total)) or not index.dims or index.dims[0] != imp.batch:
             raise Unsupported("a gather of a tensor the batch is merged into, other than of every element in order")
-        return [reshaped(view, (BATCH, *index.dims[1:]), imp.batch)], inputs
+        return [reshaped(view, (BATCH, *index.dims[1:]), imp.batch, i)], inputs
 
     return handle

@@ -29,6 +29,9 @@ name (`pos_embed`, `blocks.0.gamma`)."""
 PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")
 """A state_dict key: `pos_embed`, `blocks.0.gamma`."""
 
+MASK_VALUES = 1 << 23
+"""The largest attention mask read (Swin's first stage at 224 × 224: 64 windows of 49 × 49, 153,664 values)."""
+
 _NEUTRAL = {"add": 0.0, "sub": 0.0, "mul": 1.0, "div": 1.0}
 
 def constant_operation(imp: Importer, i: int, node, kind: str, inputs: list):
@@ -61,8 +64,11 @@ def constant_operation(imp: Importer, i: int, node, kind: str, inputs: list):
     uniform = values is not None and len(set(values)) == 1
     root = c.name if isinstance(c, Weight) else imp.root(c_name)  # a Weight carries its initializer's name through views
     learned = root in imp.initializers and PARAMETER_NAME.fullmatch(root) and not MADE_BY_EXPORTER.fullmatch(root)
-    shift = kind == "add" and root in imp.initializers and not learned and norm_shift(imp, node, c_name, dims)
-    if root in imp.initializers and not learned and not shift and math.prod(dims) > 1 and not frozen_batch_norm_part(imp, node, c_name, dims):
+    mask = kind == "add" and root in imp.initializers and math.prod(dims) > 1 and attention_mask(imp, root)
+    learned = learned and not mask
+    shift = kind == "add" and root in imp.initializers and not learned and not mask and norm_shift(imp, node, c_name, dims)
+    if root in imp.initializers and not learned and not shift and not mask and math.prod(dims) > 1 \
+            and not frozen_batch_norm_part(imp, node, c_name, dims):
         _refuse_folded(imp, kind, root, dims)
     learned = learned or shift
     shape = () if uniform and not learned else shape
@@ -167,6 +173,19 @@ def norm_shift(imp: Importer, add, tensor: str, dims: tuple[int, ...]) -> bool:
         return False
     producer = _scaled_source(imp, mul, scales[0])
     return producer is not None and imp.order[producer].op_type in _NORMALISATIONS | {"Div"}
+
+
+MASKED = -100.0
+"""At most this: a masked logit (Swin's shifted windows add −100 where two positions come from different regions)."""
+
+
+def attention_mask(imp: Importer, root: str) -> bool:
+    """Whether an initializer holds zeros and masked logits only (≤ MASKED, −inf): a fixed attention mask, a buffer
+    torch.export writes under its module path as it writes a parameter (Swin's `layers.0.blocks.1.attn_mask`), never a
+    learned tensor (a learned one holds a value no mask does, or one value alone: an untrained fill)."""
+    values = tensor_values(imp.initializers[root], imp.folder, MASK_VALUES)
+    distinct = set(values) if values is not None else set()
+    return 0 in distinct and len(distinct) > 1 and all(v == 0 or v <= MASKED for v in distinct)
 
 
 def _refuse_folded(imp: Importer, kind: str, name: str, dims: tuple[int, ...]) -> None:

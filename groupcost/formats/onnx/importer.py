@@ -464,10 +464,14 @@ class Importer:
         return self.views[view]
 
     def arranged(self, view: Arranged) -> Act | Sequences:
-        """A run of Reshapes and Transposes as the layers it stands for, made once, named after its first node."""
+        """A run of Reshapes and Transposes as the layers it stands for, made once, named after its first node, the step
+        that makes its result after its last (a classifier head's flatten after torch.export's `as_strided` in the pool)."""
         if view not in self.views:
-            node = self.order[view.first]
-            self.views[view] = made(view, lambda kind, layer, x: self.layer(view.first, node, kind, layer, x))
+            def make(kind: str, layer: Layer, x: Act, result: bool) -> Act:
+                k = view.last if result and view.last is not None else view.first
+                return self.layer(k, self.order[k], kind, layer, x)
+
+            self.views[view] = made(view, make)
         return self.views[view]
 
     def unknown(self, i: int, node, inputs: list, reason: str | None) -> None:

@@ -100,7 +100,7 @@ def _reshape(imp: Importer, i: int, node, inputs: list):
         return Const(x.values, tuple(dims))
     target = imp.const(inputs[1], node, "its target shape")
     if isinstance(x, (Arranged, Sequences)):
-        return reshaped(x if isinstance(x, Arranged) else arranged(x, i), target.values, imp.batch)
+        return reshaped(x if isinstance(x, Arranged) else arranged(x, i), target.values, imp.batch, i)
     if isinstance(x, GroupedView):
         c, h, w = x.x.shape
         out = _target_shape(Act(x.x.name, (c // x.groups, x.groups, h, w)), target, bool(attributes(node).get("allowzero", 0)), imp.batch)
@@ -114,7 +114,7 @@ def _reshape(imp: Importer, i: int, node, inputs: list):
     out = _target_shape(x, target, bool(attributes(node).get("allowzero", 0)), imp.batch)
     if out is None or not out or out[0] is not BATCH or math.prod(out[1:]) != math.prod(x.shape):
         try:  # the batch merged with other dims (MobileViT's patches): read as a rearrangement of x
-            return reshaped(arranged(x, i), target.values, imp.batch)
+            return reshaped(arranged(x, i), target.values, imp.batch, i)
         except Unsupported:
             raise Unsupported(f"a reshape of N×{format_shape(x.shape)} to {list(target.values)}") from None
     dims = tuple(out[1:])

@@ -204,6 +204,7 @@ class Arranged:
     order: tuple[int, ...]
     groups: tuple[int, ...]
     first: int  # the index of the node that began the run: its layers' name and location
+    last: int | None = None  # the node that ended it, where another: the name of the step that makes its result
 
 
 Value = Union[Act, Const, Weight, Unknown, GroupedView, PaddedView, ChannelsLast, Cropped, TokensFirst, Sequences, Merged, Arranged, Table]

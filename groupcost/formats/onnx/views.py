@@ -83,7 +83,7 @@ def _transpose(imp: Importer, i: int, node, inputs: list):
         return Const(tuple(view.values[r * cols + c] for c in range(cols) for r in range(rows)), (cols, rows))
     perm = tuple(attributes(node).get("perm", ()))
     if isinstance(view, (Arranged, Sequences)):
-        return transposed(view if isinstance(view, Arranged) else arranged(view, i), perm)
+        return transposed(view if isinstance(view, Arranged) else arranged(view, i), perm, i)
     if isinstance(view, (Act, ChannelsLast)):
         rank = len((view.x if isinstance(view, ChannelsLast) else view).shape) + 1
         perm = tuple(p % rank for p in perm)  # TorchScript writes movedim(-1, 1) as (0, -1, 1, 2)

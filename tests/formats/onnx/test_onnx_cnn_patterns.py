@@ -74,6 +74,35 @@ def test_a_restrided_map_reads_exactly(dynamic_batch, tmp_path):
     check_export(_RestridedHead().eval(), (3, 16, 16), "dynamo", tmp_path, dynamic_batch=dynamic_batch)
 
 
+class _PooledAfterChannelsLast(torch.nn.Module):
+    """A layer norm over the channels moved last and back (a 2-d LayerNorm, as ConvNeXt, CoAtNet and MaxViT norm a map),
+    then a classifier head of its own modules: a pool, a flatten and a linear. torch.export decomposes the pool of the
+    map so laid out into a mean and an `as_strided` of the pooled map to its own shape."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 16, 3, 2, 1)
+        self.norm = torch.nn.LayerNorm(16)
+        self.pool = torch.nn.AdaptiveAvgPool2d(1)
+        self.flatten = torch.nn.Flatten()
+        self.fc = torch.nn.Linear(16, 10)
+
+    def forward(self, x):
+        y = self.norm(self.conv(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return self.fc(self.flatten(self.pool(y)))
+
+
+@pytest.mark.skipif("dynamo" not in EXPORTERS, reason="torch.export needs onnxscript")
+def test_a_restrided_pool_and_its_flatten_keep_their_names(tmp_path):
+    """The pool's `as_strided` (a Reshape and a Gather in the pool's scope) and the flatten after it (a Reshape in the
+    flatten's) are one run of views, made one `reshape` step: named after the flatten, whose output it is (it was named
+    after the pool, and the pool's row held the flatten's shape)."""
+    torch.manual_seed(0)
+    network = check_export(_PooledAfterChannelsLast().eval(), (3, 16, 16), "dynamo", tmp_path, dynamic_batch=False)
+    shapes = {step.name: step.out_shape for step in network.nodes}
+    assert (shapes["pool"], shapes["flatten"]) == ((16, 1, 1), (16,))
+
+
 class _ExpandedIntoConcat(torch.nn.Module):
     """A gate expanded to the input's shape and concatenated with it: the expanded copy is what the concat reads."""
 

@@ -13,13 +13,12 @@ from groupcost.formats.onnx.reader import read_network  # noqa: E402
 from groupcost.formats.onnx.values import OnnxError  # noqa: E402
 from groupcost.graph.analysis import analyze  # noqa: E402
 from groupcost.sources import read_graph  # noqa: E402
-from pattern_check import EXPORTERS, Expected, Refusal, check_export, check_factory  # noqa: E402
+from pattern_check import EXPORTERS, Expected, check_export, check_factory  # noqa: E402
 from torch_named import export_onnx  # noqa: E402
 from torch_spatial_attention import spatial_model  # noqa: E402
 
 INPUT = (3, 16, 16)
 KINDS = ["pvt", "maxvit", "heads_first", "stacked", "single", "botnet", "global", "dual"]
-TABLES = {"maxvit", "heads_first", "stacked", "single"}  # a relative position table gathered by a constant index
 
 
 def _per_sample_or_sequences(row_shape: tuple, torch_shape: tuple) -> bool:
@@ -42,11 +41,10 @@ step)."""
 def test_reduced_attention_reads_exactly_every_way(kind, how, tmp_path):
     """Exported as the libraries export it (the fused kernel), counted by PyTorch written out (the same arithmetic).
     MaxViT's relative position table gathered by a constant index is computed into one constant by constant folding
-    and by torch.export: then it is refused by name, never read as a constant without its parameters."""
+    and by torch.export: then the table is read back from the constant's values (groupcost.formats.onnx.relpos)."""
     # torch.export specialises the batch of a reshape to (B, -1, C) of a map's tokens: it exports a batch of 1, as it
     # does the libraries' models (their files have a fixed batch)
-    refused = Refusal(("the exporter computed",), must=True) if kind in TABLES and how != "unfolded" else None
-    check_export(spatial_model(kind), INPUT, how, tmp_path, REDUCED, refused=refused, counted=spatial_model(kind, fused=False),
+    check_export(spatial_model(kind), INPUT, how, tmp_path, REDUCED, counted=spatial_model(kind, fused=False),
                  dynamic_batch=how != "dynamo")
 
 

@@ -3,7 +3,7 @@
 Each block (tests/torch_tables.py, written from the papers) is exported three ways and read by `analyze`,
 `import` and `torch:`; every reading gives PyTorch's parameter count (each table once), MACs (conv, and the
 products of activations apart) and output shape, or is refused by name where the exporter folded the
-table into a constant whose parameters the file no longer tells. Never a wrong number.
+table into a constant whose values do not tell its parameters. Never a wrong number.
 """
 
 from __future__ import annotations
@@ -17,46 +17,73 @@ from pattern_check import EXPORTERS, Expected, Refusal, check_export, check_fact
 from torch_tables import table_block  # noqa: E402
 
 INPUT = (3, 8, 8)
-READ_EXACTLY = {("offsets", "folded"), ("offsets", "unfolded"), ("window", "unfolded")}
-"""The exports that keep the table and its Gather; the others fold the gathered table into a constant."""
+FOLDED_AWAY = {("offsets", "dynamo"), ("window", "folded"), ("window", "dynamo")}
+"""The exports that compute the gathered table into one constant (TorchScript keeps LeViT's Gather): the table is read
+back from its values, and named by the module that adds it and its kind, the parameter's own name gone from the file."""
 
-TABLES = {"OffsetBiasAttention": "attn.attention_biases", "WindowBiasAttention": "attn.rel_pos.relative_position_bias_table"}
+TABLES = {"OffsetBiasAttention": "attn.attention_biases", "WindowBiasAttention": "attn.rel_pos.relative_position_bias_table",
+          "ShiftedWindowAttention": "attn.rel_pos.relative_position_bias_table"}
 
 
 def _table_once(report, graph, model, label: str) -> None:
-    """The table counted once, in one `bias_table` step named after the table's parameter (torch.export's optimiser
-    may rename it)."""
+    """The table counted once, in one `bias_table` step named after the table's parameter, or where the exporter folded
+    it, after the module that adds it."""
     table = dict(model.named_parameters())[TABLES[model.attn.__class__.__name__]]
+    kind = "offsets" if model.attn.__class__.__name__ == "OffsetBiasAttention" else "window"
     rows = [row for row in report.rows if row.kind == "bias_table"]
     assert [row.params for row in rows] == [table.numel()], label
-    if "dynamo" not in label:
-        assert rows[0].name == TABLES[model.attn.__class__.__name__], label
+    assert rows[0].name == ("attn.bias_table" if (kind, label.split()[0]) in FOLDED_AWAY else TABLES[model.attn.__class__.__name__]), label
 
 
-ONE_TABLE = Expected(also=_table_once)
+def _folded_table_owner(model, input_shape, how: str) -> set[str]:
+    """The module holding a table the exporter folded, which no row names (the file no longer holds its parameter)."""
+    kind = "offsets" if model.attn.__class__.__name__ == "OffsetBiasAttention" else "window"
+    return {TABLES[model.attn.__class__.__name__].rsplit(".", 1)[0]} if (kind, how) in FOLDED_AWAY else set()
+
+
+ONE_TABLE = Expected(also=_table_once, unnamed=_folded_table_owner)
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
 @pytest.mark.parametrize("kind", ["offsets", "window"])
-def test_a_gathered_table_counts_once_or_is_refused(kind, how, tmp_path):
-    # the export may hold the table gathered (then it reads exactly) or folded into a constant (refused by name)
-    refused = None if (kind, how) in READ_EXACTLY else Refusal(("exporter computed", "do_constant_folding=False"))
-    check_export(table_block(kind), INPUT, how, tmp_path, ONE_TABLE, refused=refused, key=("table_block", kind))
+def test_a_gathered_table_counts_once_gathered_or_folded(kind, how, tmp_path):
+    """The export holds the table gathered by its index, or computed into one constant of heads × N × N (Swin's in
+    TorchScript's constant folding, both in torch.export's optimiser): read back from its values, the table of
+    (2·4 − 1)² signed offsets per head (Swin) or 4 · 4 absolute ones (LeViT), as PyTorch counts it."""
+    check_export(table_block(kind), INPUT, how, tmp_path, ONE_TABLE, key=("table_block", kind))
 
 
-@pytest.mark.parametrize("kind", ["offsets", "window"])
+@pytest.mark.parametrize("kind", ["offsets", "window", "shifted"])
 def test_a_gathered_table_reads_from_its_torch_factory(kind):
     check_factory("torch:torch_tables:table_block", {"kind": kind}, table_block(kind), INPUT, ONE_TABLE)
 
 
-def test_a_folded_table_is_refused_by_name(cli, tmp_path):
-    """TorchScript's constant folding writes Swin's gathered, viewed, permuted table as one `onnx::Add_N` constant of
-    heads × N × N: its size is not the table's, and nothing in the file says it was learned."""
-    path = export(table_block("window"), INPUT, tmp_path, "folded", key=("table_block", "window"))
+ZEROS, SMOOTH = "all equal (an untrained table of zeros)", "vary smoothly with the offset"
+
+
+# TorchScript keeps the MLP's Gemm on its constant offsets (refused as an operator on constants); torch.export folds it
+@pytest.mark.parametrize(("kind", "says", "how"), [("zeros", ZEROS, "folded"), ("zeros", ZEROS, "dynamo"), ("mlp", SMOOTH, "dynamo")])
+def test_a_folded_bias_that_does_not_tell_its_parameters_is_refused_by_name(cli, kind, says, how, tmp_path):
+    """A table of zeros folded (an untrained Swin; LeViT and EfficientFormer initialise theirs so) fits a table of any
+    size, and Swin V2's bias computed by an MLP from the offsets (torch.export folds the MLP) has the MLP's parameters,
+    not a table's: both refused by name, the constant, why and the exports that keep the parameters."""
+    path = export(table_block(kind), INPUT, tmp_path, how, key=("table_block", kind))
     result = cli("analyze", path)
     assert result.exit_code == 2, result.output
-    assert result.output.startswith(f"{path}: error: ") and "onnx::Add" in result.output and "do_constant_folding=False" in result.output
-    assert "Traceback" not in result.output
+    assert result.output.startswith(f"{path}: error: ") and "Traceback" not in result.output
+    assert all(part in result.output for part in ("the exporter computed", says, "do_constant_folding=False")), result.output
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_a_fixed_attention_mask_has_no_parameters(how, tmp_path):
+    """Swin's mask of a shifted window (0 and −100), a buffer added to the logits: torch.export writes it under its module
+    path (`attn.attn_mask`) as it writes a parameter, yet it counts none (it once counted 16 × 16)."""
+    check_export(table_block("shifted"), INPUT, how, tmp_path, ONE_TABLE)
+
+
+def test_an_untrained_table_gathered_reads_exactly(tmp_path):
+    """Unfolded, the table of zeros is a parameter gathered by its index: counted as any table is."""
+    check_export(table_block("zeros"), INPUT, "unfolded", tmp_path, ONE_TABLE)
 
 
 class _FoldedParameters(torch.nn.Module):
