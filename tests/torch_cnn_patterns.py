@@ -494,25 +494,30 @@ def uneven_pyramid() -> nn.Module:
 
 def foldable_norms(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]:
     """Each batch norm that reads a conv's output, by name: the parameters the exporters' folding takes off
-    (2C become the conv's bias of C, or join the bias it has), as PyTorch's modules say."""
+    (2C become the conv's bias of C, or join the bias it has), as PyTorch's modules say. Not where another module
+    reads that output too (a block's shortcut beside its pre-norm, CoAtNet's): the exporters keep that conv unfolded."""
     conv_outputs: dict[int, nn.Conv2d] = {}
     kept: list[torch.Tensor] = []  # the outputs stay alive, so no id is reused during the run
-    folded: dict[str, int] = {}
+    readers: dict[int, int] = {}  # a conv output's id → how many leaf modules (or norms) read it
+    after: dict[str, tuple[int, int]] = {}  # a norm after a conv → (its input's id, what folding takes off)
     names = {id(m): name for name, m in model.named_modules()}
 
     def after_conv(conv, _, output):
         kept.append(output)
         conv_outputs[id(output)] = conv
 
-    def before_norm(norm, inputs):
-        conv = conv_outputs.get(id(inputs[0]))
+    def read(module, inputs):
+        for x in inputs:
+            if isinstance(x, torch.Tensor) and id(x) in conv_outputs:  # (other tensors' ids are reused once they are freed)
+                readers[id(x)] = readers.get(id(x), 0) + 1
+        conv = conv_outputs.get(id(inputs[0])) if isinstance(module, nn.BatchNorm2d) and inputs else None
         if conv is not None:
-            folded[names[id(norm)]] = norm.num_features * (2 if conv.bias is not None else 1)
+            after[names[id(module)]] = (id(inputs[0]), module.num_features * (2 if conv.bias is not None else 1))
 
     handles = [m.register_forward_hook(after_conv) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    handles += [m.register_forward_pre_hook(before_norm) for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    handles += [m.register_forward_pre_hook(read) for m in model.modules() if isinstance(m, nn.BatchNorm2d) or not list(m.children())]
     with torch.no_grad():
         model(torch.zeros(1, *input_shape))
     for handle in handles:
         handle.remove()
-    return folded
+    return {name: count for name, (tensor, count) in after.items() if readers[tensor] == 1}

@@ -334,7 +334,9 @@ def _reduce(kind: str | None, op: str) -> Handler:
             if keep:
                 return _global_pool(kind)(imp, i, node, inputs)
             pooled = imp.layer(i, node, kind, LAYER_TYPES[kind](), x)
-            return imp.layer(i, node, "flatten", LAYER_TYPES["flatten"](), pooled, f"{pooled.name}_flatten")
+            # in a module (TResNet's pool, `x.mean((2, 3))`) the flatten is its output: named `P_1` here, `P` once renamed
+            # (names.output_owners); outside any, `gap_flatten`
+            return imp.layer(i, node, "flatten", LAYER_TYPES["flatten"](), pooled, None if imp.paths[i] else f"{pooled.name}_flatten")
         if 0 in axes:
             raise Unsupported("a reduction over the batch")
         if view is not None:  # N×…×C: the axes of the view, as the channels-first tensor numbers them

@@ -103,6 +103,33 @@ def test_a_restrided_pool_and_its_flatten_keep_their_names(tmp_path):
     assert (shapes["pool"], shapes["flatten"]) == ((16, 1, 1), (16,))
 
 
+class _MeanPool(torch.nn.Module):
+    """A pool of its own that flattens as it pools, `x.mean((2, 3))` (TResNet's head): its output is N × C."""
+
+    def forward(self, x):
+        return x.mean((2, 3))
+
+
+class _FlatPoolHead(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 16, 3, 2, 1)
+        self.pool = _MeanPool()
+        self.fc = torch.nn.Linear(16, 10)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.conv(x)))
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_a_pool_that_flattens_is_named_by_its_output(how, tmp_path):
+    """ReduceMean without keepdims is a `gap` and a `flatten`: in the module `pool` the flatten, its output, is named
+    `pool` (N × 16, PyTorch's), the gap `pool_1` (it was the gap `pool` of 16 × 1 × 1, the flatten `pool_flatten`)."""
+    torch.manual_seed(0)
+    network = check_export(_FlatPoolHead().eval(), (3, 16, 16), how, tmp_path)
+    assert {step.name: step.out_shape for step in network.nodes}["pool"] == (16,), how
+
+
 class _ExpandedIntoConcat(torch.nn.Module):
     """A gate expanded to the input's shape and concatenated with it: the expanded copy is what the concat reads."""
 
