@@ -198,18 +198,21 @@ class MultiAxis(nn.Module):
 
 class GlobalQueryAttention(nn.Module):
     """GC ViT's global attention over (B·S) × N × C windows: keys and values from the windows (stacked ahead of them,
-    then taken apart), the query one per sample from the map reduced to a window's size, repeated for its S windows."""
+    then taken apart), the query one per sample from the map reduced to a window's size, repeated for its S windows
+    (`interleave`: each sample's copies one after another, `repeat_interleave` as timm's GC ViT writes it)."""
 
-    def __init__(self, channels: int, heads: int, fused: bool):
+    def __init__(self, channels: int, heads: int, fused: bool, interleave: bool = False):
         super().__init__()
-        self.heads, self.fused = heads, fused
+        self.heads, self.fused, self.interleave = heads, fused, interleave
         self.kv = nn.Linear(channels, 2 * channels)
         self.proj = nn.Linear(channels, channels)
 
     def forward(self, x, q_global):
         b, n, c = x.shape
         k, v = self.kv(x).reshape(b, n, 2, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
-        q = q_global.repeat(b // q_global.shape[0], 1, 1, 1).reshape(b, n, self.heads, -1).permute(0, 2, 1, 3)
+        copies = b // q_global.shape[0]
+        q = q_global.repeat_interleave(copies, dim=0) if self.interleave else q_global.repeat(copies, 1, 1, 1)
+        q = q.reshape(b, n, self.heads, -1).permute(0, 2, 1, 3)
         return self.proj(attend(q, k, v, self.fused).transpose(1, 2).reshape(b, n, c))
 
 
@@ -218,7 +221,7 @@ class GlobalContext(nn.Module):
     to a map, its global query tokens made by a depthwise conv and a max pool down to one side × side window, layer-
     normed channels last; a pre-norm block of global attention over the map's windows, a GELU MLP; a pooled classifier."""
 
-    def __init__(self, channels: int = 12, heads: int = 2, side: int = 4, fused: bool = True, classes: int = 5):
+    def __init__(self, channels: int = 12, heads: int = 2, side: int = 4, fused: bool = True, classes: int = 5, interleave: bool = False):
         super().__init__()
         self.side = side
         self.stem = nn.Conv2d(3, channels, 3, stride=2, padding=1)
@@ -226,7 +229,7 @@ class GlobalContext(nn.Module):
         self.query_pool = nn.MaxPool2d(3, stride=2, padding=1)
         self.query_norm = nn.LayerNorm(channels)
         self.norm1 = nn.LayerNorm(channels)
-        self.attn = GlobalQueryAttention(channels, heads, fused)
+        self.attn = GlobalQueryAttention(channels, heads, fused, interleave)
         self.norm2 = nn.LayerNorm(channels)
         self.fc1 = nn.Linear(channels, 2 * channels)
         self.act = nn.GELU()
@@ -380,9 +383,11 @@ def spatial_model(kind: str = "pvt", fused: bool = True) -> nn.Module:
     the heads are split off (q a range of the windows' last dim); `stacked`, the same with q, k and v stacked ahead of
     the windows and taken apart (GC ViT's layout); `single`, one window of 8 × 8 (the batch left alone);
     `botnet`, all 64 positions of the 8 × 8 map; `global`, GC ViT's global query over the 2 × 2 windows of 4 × 4 of the
-    8 × 8 map; `dual`, DaViT's window and channel attention."""
+    8 × 8 map (`global_interleaved`: its query copied by `repeat_interleave`, which TorchScript writes with a OneHot of
+    the count); `dual`, DaViT's window and channel attention."""
     torch.manual_seed(0)
     models = {"pvt": lambda: PyramidStage(fused=fused), "maxvit": lambda: MultiAxis(side=4, fused=fused), "single": lambda: MultiAxis(side=8, fused=fused),
               "heads_first": lambda: MultiAxis(side=4, fused=fused, heads_first=True), "stacked": lambda: MultiAxis(side=4, fused=fused, stacked=True),
-              "botnet": lambda: BottleneckTransformer(side=8), "global": lambda: GlobalContext(fused=fused), "dual": lambda: DualAttention(fused=fused)}
+              "botnet": lambda: BottleneckTransformer(side=8), "global": lambda: GlobalContext(fused=fused),
+              "global_interleaved": lambda: GlobalContext(fused=fused, interleave=True), "dual": lambda: DualAttention(fused=fused)}
     return models[kind]().eval()

@@ -193,6 +193,23 @@ def _tile(imp: Importer, i: int, node, inputs: list) -> Const:
     return Const(tuple(out), dims)
 
 
+def _one_hot(imp: Importer, i: int, node, inputs: list) -> Const:
+    """OneHot of constants: `values[1]` at each index along the new axis of `depth`, `values[0]` elsewhere (TorchScript's
+    `repeat` by a count computed from the batch, GC ViT's global query: the repeats [1, B // n, 1, 1, 1])."""
+    indices, depth, values = (imp.const(v, node, what) for v, what in zip(inputs, ("its indices", "its depth", "its values")))
+    size = depth.values[0] if depth.values and len(depth.values) == 1 else None
+    if not isinstance(size, int) or size < 1 or len(values.values or ()) != 2 or indices.values is None \
+            or any(not isinstance(k, int) for k in indices.values):
+        raise Unsupported("a OneHot of other than a known depth, two values and known indices")
+    rank = len(indices.dims) + 1
+    axis = attributes(node).get("axis", -1) % rank
+    off, on = values.values
+    rows = [tuple(on if k == (index % size) else off for k in range(size)) for index in indices.values]
+    outer, inner = math.prod(indices.dims[:axis]), math.prod(indices.dims[axis:])
+    out = tuple(rows[o * inner + r][k] for o in range(outer) for k in range(size) for r in range(inner))
+    return Const(out, (*indices.dims[:axis], size, *indices.dims[axis:]))
+
+
 def _refuse(value):
     raise Unsupported("on an activation (groupcost reads it in shape arithmetic only)")
 
@@ -307,5 +324,5 @@ def evaluated(imp: Importer, node, inputs: list) -> Const | None:
     return _sliced(imp, node, inputs[0], inputs)
 
 
-FOLDED = {"Range": _range, "Expand": _expand, "Equal": _equal, "Where": _where, "Tile": _tile}
+FOLDED = {"Range": _range, "Expand": _expand, "Equal": _equal, "Where": _where, "Tile": _tile, "OneHot": _one_hot}
 """Shape arithmetic beyond Shape, Gather, Concat and the element-wise operators (groupcost.formats.onnx.shapes)."""

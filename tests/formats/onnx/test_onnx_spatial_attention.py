@@ -18,7 +18,7 @@ from torch_named import export_onnx  # noqa: E402
 from torch_spatial_attention import spatial_model  # noqa: E402
 
 INPUT = (3, 16, 16)
-KINDS = ["pvt", "maxvit", "heads_first", "stacked", "single", "botnet", "global", "dual"]
+KINDS = ["pvt", "maxvit", "heads_first", "stacked", "single", "botnet", "global", "global_interleaved", "dual"]
 
 
 def _per_sample_or_sequences(row_shape: tuple, torch_shape: tuple) -> bool:
