@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from groupcost.formats.onnx.constants import MADE_BY_EXPORTER, PARAMETER_NAME
 from groupcost.formats.onnx.importer import Importer
-from groupcost.formats.onnx.values import Act, Const, Unsupported, Weight, attributes, tensor_values
+from groupcost.formats.onnx.values import Act, Const, Unsupported, Weight, attributes, tensor_buffer
 from groupcost.ops import LAYER_TYPES
 
 MAX_VALUES = 1 << 23
@@ -52,7 +52,7 @@ def folded_bias(imp: Importer, i: int, node, inputs: list) -> Act | None:
     tensor = imp.initializers[root]
     if PARAMETER_NAME.fullmatch(root) and not MADE_BY_EXPORTER.fullmatch(root):
         return None  # a parameter: a layer scale, an embedding (groupcost.formats.onnx.constants)
-    values = tensor_values(tensor, imp.folder, MAX_VALUES)
+    values = tensor_buffer(tensor, imp.folder, MAX_VALUES)
     if values is None:
         return None
     heads, n = x.shape[-3:-1]
@@ -94,7 +94,7 @@ def laid_out(values, dims: tuple[int, ...], transposes: list):
     """The initializer's values as its views lay them out (views keep the order of the values; transposes move them)."""
     import numpy as np
 
-    array = np.asarray(values, dtype=np.float64).reshape(dims)
+    array = np.asarray(values).reshape(dims)
     for before, permutation in transposes:
         array = array.reshape(before).transpose(permutation)
     return array.ravel()
@@ -104,7 +104,7 @@ def table_entries(values, heads: int, n: int) -> tuple[int | None, str]:
     """The entries per head of the learned table a folded heads × n × n bias was gathered from, or None and why not."""
     import numpy as np
 
-    bias = np.asarray(values, dtype=np.float64).reshape(heads, n * n)
+    bias = np.asarray(values).reshape(heads, n * n)
     if (bias == bias[:, :1]).all():
         return None, "they are all equal (an untrained table of zeros), as a table of any size gives them"
     fitting = []
@@ -114,9 +114,13 @@ def table_entries(values, heads: int, n: int) -> tuple[int | None, str]:
         dy, dx = y[:, None] - y[None, :], x[:, None] - x[None, :]
         layouts = ((np.abs(dy) * w + np.abs(dx), (h, w)), ((dy + h - 1) * (2 * w - 1) + dx + w - 1, (2 * h - 1, 2 * w - 1)))
         for index, grid in layouts:
-            table = np.zeros((heads, grid[0] * grid[1]))
-            table[:, index.ravel()] = bias
-            if np.array_equal(table[:, index.ravel()], bias):
+            index = index.ravel()
+            for rows in (bias[:1], bias):  # the first head alone rules most layouts out
+                table = np.zeros((len(rows), grid[0] * grid[1]), dtype=bias.dtype)
+                table[:, index] = rows
+                if not np.array_equal(table[:, index], rows):
+                    break
+            else:
                 fitting.append((grid[0] * grid[1], grid, table))
     if not fitting:
         return None, "they are not a table read at the offsets between the positions of a window"

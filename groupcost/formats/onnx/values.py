@@ -254,6 +254,13 @@ _ARRAY_CODES = {1: "f", 11: "d", 6: "i", 7: "q", 2: "B", 3: "b", 5: "h", 9: "B"}
 def tensor_values(tensor, folder: Path | None, limit: int = SMALL, first: int | None = None) -> tuple | None:
     """The values of a small tensor (≤ `limit` elements), or None when it is large or of another type; with
     `first`, its first `first` values (≤ `limit`) whatever its size."""
+    values = tensor_buffer(tensor, folder, limit, first)
+    return None if values is None else tuple(values)
+
+
+def tensor_buffer(tensor, folder: Path | None, limit: int, first: int | None = None):
+    """As tensor_values, the values as they are read (an `array`, or the tensor's repeated field), not copied into a
+    tuple: what NumPy takes whole (groupcost.formats.onnx.relpos reads folded tables of 600,000 values)."""
     total = math.prod(tensor.dims)
     n = total if first is None else min(first, total)
     code = _ARRAY_CODES.get(tensor.data_type)
@@ -274,12 +281,11 @@ def tensor_values(tensor, folder: Path | None, limit: int = SMALL, first: int | 
     else:
         field_values = {1: tensor.float_data, 11: tensor.double_data, 7: tensor.int64_data, 6: tensor.int32_data, 2: tensor.int32_data,
                         3: tensor.int32_data, 5: tensor.int32_data, 9: tensor.int32_data}[tensor.data_type]
-        values = tuple(field_values)
-        return values[:n] if len(values) == total else None
+        return field_values[:n] if len(field_values) == total else None
     values_array = array(code)
     if len(raw) != n * values_array.itemsize:
         return None
     values_array.frombytes(raw)
     if sys.byteorder != "little":
         values_array.byteswap()
-    return tuple(values_array)
+    return values_array
