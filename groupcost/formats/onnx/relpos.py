@@ -6,10 +6,10 @@ into one constant (`onnx::Add_940`, `index_5`), so the file no longer holds the 
 in an h × w window every entry of a head's N × N bias is the table's entry for the offset between the two positions,
 signed ((2h − 1)(2w − 1) entries: Swin) or absolute (h · w entries: LeViT). groupcost reads the table as the smallest
 of those layouts that gives back every value exactly, and only where its entries are a learned table's, nearly all
-distinct and unrelated to their neighbours'. A bias of equal values (a table initialised to zeros: LeViT, EfficientFormer) fits
-every layout, and one computed by a small MLP from the offsets (Swin V2's continuous bias, MaxxViT's RelPosMlp) varies
-smoothly from entry to entry, and its parameters are the MLP's: both are refused by name, as a gathered table of
-other dims is.
+distinct and unrelated to their neighbours'. A bias of equal values (a table initialised to zeros: LeViT,
+EfficientFormer) fits every layout, and one computed by a small MLP from the offsets (Swin V2's continuous bias,
+MaxxViT's RelPosMlp) varies smoothly from entry to entry, and its parameters are the MLP's: both are refused by name,
+as a gathered table of other dims is.
 """
 
 from __future__ import annotations

@@ -81,6 +81,31 @@ def test_a_fixed_attention_mask_has_no_parameters(how, tmp_path):
     check_export(table_block("shifted"), INPUT, how, tmp_path, ONE_TABLE)
 
 
+def _offsets_of(side: int):
+    """(Δy, Δx) of every pair of positions of a side × side window, row-major, as two side² × side² arrays."""
+    import numpy as np
+
+    y, x = np.divmod(np.arange(side * side), side)
+    return y[:, None] - y[None, :], x[:, None] - x[None, :]
+
+
+def test_a_folded_bias_is_read_only_as_a_learned_table():
+    """Swin's table gathered (a table of independent draws) reads back as its (2·7 − 1)² entries; the same bias as a
+    function of the distance |Δy| + |Δx| (13 values for 49 absolute offsets) and a bias of independent draws per pair
+    (no table at all) are refused, saying why."""
+    import numpy as np
+
+    from groupcost.formats.onnx.relpos import table_entries
+
+    rng = np.random.default_rng(0)
+    dy, dx = _offsets_of(7)
+    table = rng.normal(0, 0.02, (2, 13, 13)).astype(np.float32)
+    assert table_entries(table[:, dy + 6, dx + 6].ravel(), 2, 49) == (169, "")
+    distance = np.broadcast_to((np.abs(dy) + np.abs(dx)).astype(np.float32), (2, 49, 49))
+    assert "repeats values" in table_entries(distance.ravel(), 2, 49)[1]
+    assert "not a table" in table_entries(rng.normal(size=2 * 49 * 49).astype(np.float32), 2, 49)[1]
+
+
 def test_an_untrained_table_gathered_reads_exactly(tmp_path):
     """Unfolded, the table of zeros is a parameter gathered by its index: counted as any table is."""
     check_export(table_block("zeros"), INPUT, "unfolded", tmp_path, ONE_TABLE)
