@@ -14,7 +14,7 @@ import re
 
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.names import LAYER_NAME
-from groupcost.formats.onnx.values import GRID, Act, ChannelsLast, Const, Unsupported, Weight, tensor_values
+from groupcost.formats.onnx.values import GRID, Act, ChannelsLast, Const, Unsupported, Weight, tensor_buffer, tensor_values
 from groupcost.ops import LAYER_TYPES, format_shape
 
 MADE_BY_EXPORTER = re.compile(r"val_\d+|onnx::.*|/.*|(add|sub|mul|div|expand|arange|view|reshape|repeat|cat|stack|unsqueeze|permute|"
@@ -183,7 +183,7 @@ def attention_mask(imp: Importer, root: str) -> bool:
     """Whether an initializer holds zeros and masked logits only (≤ MASKED, −inf): a fixed attention mask, a buffer
     torch.export writes under its module path as it writes a parameter (Swin's `layers.0.blocks.1.attn_mask`), never a
     learned tensor (a learned one holds a value no mask does, or one value alone: an untrained fill)."""
-    values = tensor_values(imp.initializers[root], imp.folder, MASK_VALUES)
+    values = tensor_buffer(imp.initializers[root], imp.folder, MASK_VALUES)
     distinct = set(values) if values is not None else set()
     return 0 in distinct and len(distinct) > 1 and all(v == 0 or v <= MASKED for v in distinct)
 

@@ -194,8 +194,8 @@ def _tile(imp: Importer, i: int, node, inputs: list) -> Const:
 
 
 def _one_hot(imp: Importer, i: int, node, inputs: list) -> Const:
-    """OneHot of constants: `values[1]` at each index along the new axis of `depth`, `values[0]` elsewhere (TorchScript's
-    `repeat` by a count computed from the batch, GC ViT's global query: the repeats [1, B // n, 1, 1, 1])."""
+    """OneHot of constants: `values[1]` at each index along the new axis of `depth`, `values[0]` elsewhere (TorchScript
+    writes `repeat_interleave` by a count computed from the batch, GC ViT's global query, with the repeats made so)."""
     indices, depth, values = (imp.const(v, node, what) for v, what in zip(inputs, ("its indices", "its depth", "its values")))
     size = depth.values[0] if depth.values and len(depth.values) == 1 else None
     if not isinstance(size, int) or size < 1 or len(values.values or ()) != 2 or indices.values is None \
