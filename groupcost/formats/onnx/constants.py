@@ -92,7 +92,8 @@ def parameter_step(imp: Importer, i: int, root: str) -> str:
     return name
 
 
-_VIEWS = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Flatten"}
+VIEW_OPERATORS = frozenset({"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Flatten"})
+"""Operators that only lay a tensor's values out anew: what a norm's output or a folded table passes through."""
 _NORMALISING = {"Div", "Mul", "Sub", "Sqrt", "Reciprocal"}  # a norm written out ends in (x − mean) / std or × rsqrt: its affine is learned
 _NORMALISATIONS = {"BatchNormalization", "InstanceNormalization", "LayerNormalization", "GroupNormalization"}
 
@@ -122,7 +123,7 @@ def _scaled_source(imp: Importer, mul, scale: str) -> int | None:
     """The node making what `mul` multiplies by `scale`, past views (a norm written out: Reshape back after it), or None."""
     x = [name for name in mul.input if name != scale]
     producer = imp.producers.get(x[0]) if len(x) == 1 else None
-    while producer is not None and imp.order[producer].op_type in _VIEWS:
+    while producer is not None and imp.order[producer].op_type in VIEW_OPERATORS:
         producer = imp.producers.get(imp.order[producer].input[0])
     return producer
 

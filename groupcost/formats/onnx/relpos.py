@@ -14,7 +14,7 @@ as a gathered table of other dims is.
 
 from __future__ import annotations
 
-from groupcost.formats.onnx.constants import MADE_BY_EXPORTER, PARAMETER_NAME
+from groupcost.formats.onnx.constants import MADE_BY_EXPORTER, PARAMETER_NAME, VIEW_OPERATORS
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.values import Act, Const, Unsupported, Weight, attributes, tensor_buffer
 from groupcost.ops import LAYER_TYPES
@@ -69,9 +69,6 @@ def folded_bias(imp: Importer, i: int, node, inputs: list) -> Act | None:
     return imp.layer(i, node, "bias_table", layer, x)
 
 
-_VIEWS = frozenset({"Reshape", "Unsqueeze", "Squeeze", "Flatten", "Identity"})
-
-
 def _viewed_initializer(imp: Importer, name: str) -> tuple[str, list[tuple[tuple[int, ...], tuple[int, ...]]]] | None:
     """The initializer a constant is a view of (TorchScript keeps Swin's gathered table, N² × heads, and folds neither its
     view to N × N × heads nor the permute), and the transposes on the way from it: (input dims, permutation) each."""
@@ -79,7 +76,7 @@ def _viewed_initializer(imp: Importer, name: str) -> tuple[str, list[tuple[tuple
     while (name := imp.root(name)) not in imp.initializers:
         j = imp.producers.get(name)
         view = imp.order[j] if j is not None else None
-        if view is None or view.op_type not in _VIEWS | {"Transpose"}:
+        if view is None or view.op_type not in VIEW_OPERATORS:
             return None
         if view.op_type == "Transpose":
             dims = getattr(imp.env.get(view.input[0]), "dims", None)
