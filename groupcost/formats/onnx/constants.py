@@ -14,7 +14,8 @@ import re
 
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.names import LAYER_NAME
-from groupcost.formats.onnx.values import GRID, Act, ChannelsLast, Const, Unsupported, Weight, tensor_buffer, tensor_values
+from groupcost.formats.onnx.relpos import folded_bias
+from groupcost.formats.onnx.values import GRID, UNFOLDED_EXPORT, VIEW_OPERATORS, Act, ChannelsLast, Const, Unsupported, Weight, tensor_buffer, tensor_values
 from groupcost.ops import LAYER_TYPES, format_shape
 
 MADE_BY_EXPORTER = re.compile(r"val_\d+|onnx::.*|/.*|(add|sub|mul|div|expand|arange|view|reshape|repeat|cat|stack|unsqueeze|permute|"
@@ -64,6 +65,9 @@ def constant_operation(imp: Importer, i: int, node, kind: str, inputs: list):
     uniform = values is not None and len(set(values)) == 1
     root = c.name if isinstance(c, Weight) else imp.root(c_name)  # a Weight carries its initializer's name through views
     learned = root in imp.initializers and PARAMETER_NAME.fullmatch(root) and not MADE_BY_EXPORTER.fullmatch(root)
+    folded = folded_bias(imp, i, node, act, c_name, dims) if kind == "add" and not view and root in imp.initializers and not learned else None
+    if folded is not None:  # a relative position bias the exporter gathered from its table: the table read back
+        return folded
     mask = kind == "add" and root in imp.initializers and math.prod(dims) > 1 and attention_mask(imp, root)
     learned = learned and not mask
     shift = kind == "add" and root in imp.initializers and not learned and not mask and norm_shift(imp, node, c_name, dims)
@@ -92,8 +96,6 @@ def parameter_step(imp: Importer, i: int, root: str) -> str:
     return name
 
 
-VIEW_OPERATORS = frozenset({"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Flatten"})
-"""Operators that only lay a tensor's values out anew: what a norm's output or a folded table passes through."""
 _NORMALISING = {"Div", "Mul", "Sub", "Sqrt", "Reciprocal"}  # a norm written out ends in (x − mean) / std or × rsqrt: its affine is learned
 _NORMALISATIONS = {"BatchNormalization", "InstanceNormalization", "LayerNormalization", "GroupNormalization"}
 
@@ -200,8 +202,7 @@ def _refuse_folded(imp: Importer, kind: str, name: str, dims: tuple[int, ...]) -
     if values is not None and len(set(values)) > 1 and all(float(2 * v).is_integer() for v in values):
         return
     raise Unsupported(f"{kind} of {list(dims)} values the exporter computed ('{name}'), which may hold a parameter folded in "
-                      "(a relative position bias, a learned embedding): export with do_constant_folding=False (TorchScript) "
-                      "or optimize=False (dynamo=True), or read the torch: source")
+                      f"(a relative position bias, a learned embedding): {UNFOLDED_EXPORT}")
 
 
 def clean_parameter(name: str) -> str:

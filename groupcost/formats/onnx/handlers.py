@@ -20,7 +20,6 @@ from groupcost.formats.onnx.names import LAYER_NAME, clean, parameter_module
 from groupcost.formats.onnx.optimised import fused_norm, removed_bias
 from groupcost.formats.onnx.patterns import gated_self, layerscale, squeeze_excitation
 from groupcost.formats.onnx.folding import FOLDED, divide, elementwise, multiply
-from groupcost.formats.onnx.relpos import folded_bias
 from groupcost.formats.onnx.shapes import SHAPES
 from groupcost.formats.onnx.shiftless import fixed_zeros
 from groupcost.formats.onnx.tables import GATHERS, table_add
@@ -428,9 +427,6 @@ def _binary(kind: str) -> Handler:
                 scaled = layerscale(imp, i, node, x, w, w_name)
                 if scaled is not None:
                     return scaled
-        folded = folded_bias(imp, i, node, inputs) if kind == "add" else None
-        if folded is not None:
-            return folded
         with_constant = constant_operation(imp, i, node, kind, inputs)
         if with_constant is not None:
             return with_constant

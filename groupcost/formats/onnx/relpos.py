@@ -14,9 +14,8 @@ as a gathered table of other dims is.
 
 from __future__ import annotations
 
-from groupcost.formats.onnx.constants import MADE_BY_EXPORTER, PARAMETER_NAME, VIEW_OPERATORS
 from groupcost.formats.onnx.importer import Importer
-from groupcost.formats.onnx.values import Act, Const, Unsupported, Weight, attributes, tensor_buffer
+from groupcost.formats.onnx.values import UNFOLDED_EXPORT, VIEW_OPERATORS, Act, Unsupported, attributes, tensor_buffer
 from groupcost.ops import LAYER_TYPES
 
 MAX_VALUES = 1 << 23
@@ -32,34 +31,26 @@ DISTINCT = 0.9
 then (about one table in a hundred of 729 entries holds a pair), a function of the distance between two positions
 (|Δy| + |Δx|, one value for (1, 2) and (2, 1)) repeats most of them, and fits a layout of fewer entries than its model's."""
 
-_HINT = "export with do_constant_folding=False (TorchScript) or optimize=False (dynamo=True), or read the torch: source"
 
-
-def folded_bias(imp: Importer, i: int, node, inputs: list) -> Act | None:
-    """x + a computed constant of heads × N × N, x's last dims: a `bias_table` of the table read back from its values (one
-    table for all of x's leading dims where it has more: MaxViT's windows); None when the node is not that (the constant's
-    other readings and refusals follow). `inputs` as the node lists them."""
-    if len(inputs) != 2 or None in inputs or sum(isinstance(v, Act) for v in inputs) != 1:
+def folded_bias(imp: Importer, i: int, node, x: Act, constant: str, dims: tuple[int, ...]) -> Act | None:
+    """x + `constant` (of `dims`), a constant the exporter computed (groupcost.formats.onnx.constants, which refuses it
+    otherwise), of heads × N × N, x's last dims: a `bias_table` of the table read back from its values (one table for
+    all of x's leading dims where it has more: MaxViT's windows); None when it is not that."""
+    if x.channels is not None or len(x.shape) < 3 or x.shape[-1] != x.shape[-2]:
         return None
-    k = 0 if isinstance(inputs[0], Act) else 1
-    x, c = inputs[k], inputs[1 - k]
-    if not isinstance(c, (Const, Weight)) or x.channels is not None or len(x.shape) < 3 or x.shape[-1] != x.shape[-2]:
-        return None
-    found = _viewed_initializer(imp, node.input[1 - k])
-    if found is None or tuple(c.dims)[-3:] != x.shape[-3:] or set(c.dims[:-3]) - {1}:
+    found = _viewed_initializer(imp, constant)
+    if found is None or dims[-3:] != x.shape[-3:] or set(dims[:-3]) - {1}:
         return None
     root, views = found
     tensor = imp.initializers[root]
-    if PARAMETER_NAME.fullmatch(root) and not MADE_BY_EXPORTER.fullmatch(root):
-        return None  # a parameter: a layer scale, an embedding (groupcost.formats.onnx.constants)
     values = tensor_buffer(tensor, imp.folder, MAX_VALUES)
     if values is None:
         return None
     heads, n = x.shape[-3:-1]
     entries, why = table_entries(laid_out(values, tuple(tensor.dims), views), heads, n)
     if entries is None:
-        raise Unsupported(f"add of {list(c.dims)} values the exporter computed ('{root}') that no learned table of a "
-                          f"relative position bias can be read from: {why}; {_HINT}")
+        raise Unsupported(f"add of {list(dims)} values the exporter computed ('{root}') that no learned table of a "
+                          f"relative position bias can be read from: {why}; {UNFOLDED_EXPORT}")
     first = imp.tables.setdefault(root, i)
     if first != i:
         raise Unsupported(f"the folded relative position bias '{root}' is added again (after node '{imp.order[first].name}'): "

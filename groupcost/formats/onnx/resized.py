@@ -24,7 +24,7 @@ from typing import Any
 from groupcost.formats.onnx.constants import MADE_BY_EXPORTER, PARAMETER_NAME
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.tables import table_add
-from groupcost.formats.onnx.values import BATCH, ChannelsLast, Const, Table, Unsupported, Weight, attributes
+from groupcost.formats.onnx.values import BATCH, UNFOLDED_EXPORT, ChannelsLast, Const, Table, Unsupported, Weight, attributes
 
 OnWeights = Callable[[Importer, Any, list], Any]
 
@@ -56,8 +56,7 @@ def _as_table(imp: Importer, node, value: Table | Weight) -> Table:
         return value
     if MADE_BY_EXPORTER.fullmatch(value.name) or not PARAMETER_NAME.fullmatch(value.name):
         raise Unsupported(f"a resize of {list(value.dims)} values the exporter computed ('{value.name}'), which may hold a "
-                          "parameter folded in (a position table): export with do_constant_folding=False (TorchScript) "
-                          "or optimize=False (dynamo=True), or read the torch: source")
+                          f"parameter folded in (a position table): {UNFOLDED_EXPORT}")
     if value.standardised is not None or value.name not in imp.initializers:
         raise Unsupported(f"a resize of the weight '{value.name}'")
     _counted_whole(imp, value.name)

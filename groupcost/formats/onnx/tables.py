@@ -19,7 +19,7 @@ from groupcost.formats.onnx.folding import evaluated
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.names import PRODUCER, clean
 from groupcost.formats.onnx.tied import merged_fill
-from groupcost.formats.onnx.values import SMALL, Act, ChannelsLast, Const, Table, Unsupported, Weight, attributes
+from groupcost.formats.onnx.values import SMALL, UNFOLDED_EXPORT, Act, ChannelsLast, Const, Table, Unsupported, Weight, attributes
 from groupcost.formats.onnx.weights import weight_side
 from groupcost.ops import LAYER_TYPES, format_shape
 
@@ -54,8 +54,7 @@ def _gather(imp: Importer, i: int, node, inputs: list):
     table = _learned(imp, node.input[0], data) if isinstance(data, (Weight, Const)) else None
     if table is not None and (MADE_BY_EXPORTER.fullmatch(table) or not PARAMETER_NAME.fullmatch(table)) and math.prod(data.dims) > SMALL:
         raise Unsupported(f"a gather of {list(data.dims)} values the exporter computed ('{table}'), which may hold a parameter folded in "
-                          "(a relative position bias already gathered): export with do_constant_folding=False (TorchScript) "
-                          "or optimize=False (dynamo=True), or read the torch: source")
+                          f"(a relative position bias already gathered): {UNFOLDED_EXPORT}")
     if table is not None:
         dims = tuple(data.dims)
         axis %= max(len(dims), 1)

@@ -20,6 +20,10 @@ from groupcost.ops import format_shape
 
 SMALL = 1024  # elements of a constant we read (shape arithmetic, clip bounds): never a weight tensor
 GRID = 1 << 16  # elements of a constant computed at run time from ranges that we evaluate (anchor grids: 2 × 8,400 at 640 × 640)
+UNFOLDED_EXPORT = "export with do_constant_folding=False (TorchScript) or optimize=False (dynamo=True), or read the torch: source"
+"""The hint where an exporter computed parameters into a constant that does not tell them: the exports that keep them."""
+VIEW_OPERATORS = frozenset({"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Flatten"})
+"""Operators that only lay a tensor's values out anew: what a norm's output or a folded table passes through."""
 
 
 class OnnxError(SpecError):

@@ -28,7 +28,6 @@ from groupcost.formats.onnx.arranged import reshaped, segments
 from groupcost.formats.onnx.constants import constant_operation
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.moved import squeezed_part
-from groupcost.formats.onnx.relpos import folded_bias
 from groupcost.formats.onnx.tokens import tokens_back
 from groupcost.formats.onnx.values import (BATCH, Act, Arranged, BatchTimes, ChannelsLast, Const, Cropped, GroupedView, Merged, Sequences, Table, Unsupported,
                                            Weight, attributes)
@@ -381,8 +380,7 @@ def _arithmetic(imp: Importer, i: int, node, values: list, m: Merged):
     if isinstance(other, (Const, Weight)):  # one number in any layout; more, broadcast over the file's last dims: S first
         if math.prod(other.dims) > 1 or m.x.channels is not None:  # (a channel range, MaxViT's q of a chunk, moved is a whole tensor)
             m = laid_out(imp, i, node, m, tuple(range(len(m.axes))))
-        inputs = [m.x, other] if values[0] is not other else [other, m.x]
-        y = (folded_bias(imp, i, node, inputs) if node.op_type == "Add" else None) or constant_operation(imp, i, node, node.op_type.lower(), inputs)
+        y = constant_operation(imp, i, node, node.op_type.lower(), [m.x, other] if values[0] is not other else [other, m.x])
         if y is not None:
             return _kept(y, m.axes)
     raise Unsupported(f"a {node.op_type} of a merged tensor ((N·S)×…) and another of a different layout")
