@@ -129,17 +129,17 @@ def exact(model: nn.Module, input_shape, how: str) -> Collection[int]:
 
 def folded_or_not(model: nn.Module, input_shape, how: str) -> Collection[int]:
     """PyTorch's count, or that count less each batch norm right after a conv (tests/torch_cnn_patterns.foldable_norms),
-    which the exporters fold into the conv: whichever the reading gives."""
+    which the exporters fold into the conv (torch.export's into a transposed conv too): whichever the reading gives."""
     from torch_cnn_patterns import foldable_norms
 
-    return (0, sum(foldable_norms(model, input_shape).values()))
+    return (0, sum(foldable_norms(model, input_shape, transposed=how == "dynamo").values()))
 
 
 def folded_norms(model: nn.Module, input_shape, how: str) -> Collection[str]:
     """The batch norms right after a conv, which a reading folded into the conv does not name."""
     from torch_cnn_patterns import foldable_norms
 
-    return set(foldable_norms(model, input_shape))
+    return set(foldable_norms(model, input_shape, transposed=how == "dynamo"))
 
 
 def no_module(model: nn.Module, input_shape, how: str) -> Collection[str]:

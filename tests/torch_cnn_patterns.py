@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from torch_ghost import GhostBottleneck
@@ -460,7 +461,41 @@ class EvoNormNet(nn.Module):
         return self.norm(self.conv(x))
 
 
+class _ZeroChannelBlock(nn.Module):
+    """A residual block whose shortcut adds zero channels instead of a 1×1 conv: He et al.'s option A (CIFAR ResNets:
+    every other position, then zeros padded around the channels, F.pad(x, (0, 0, 0, 0, p, p))) or, unstrided,
+    HighResNet's (zeros after the channels)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.stride, self.extra = stride, c_out - c_in
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        if self.stride > 1:
+            shortcut = F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.extra // 2, self.extra - self.extra // 2))
+        else:
+            shortcut = F.pad(x, (0, 0, 0, 0, 0, self.extra))
+        return torch.relu(y + shortcut)
+
+
+class ZeroChannelShortcuts(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.blocks = nn.Sequential(_ZeroChannelBlock(8, 16, 2), _ZeroChannelBlock(16, 24, 1))
+        self.fc = nn.Linear(24, 10)
+
+    def forward(self, x):
+        return self.fc(self.blocks(self.stem(x)).mean((2, 3)))
+
+
 CNN_PATTERNS = {
+    "zero_channel_shortcuts": (ZeroChannelShortcuts, (3, 16, 16)),
     "pose_stage_outputs": (PoseStageOutputs, (3, 8, 8)),
     "efficient_channel_attention": (EcaNet, (3, 8, 8)),
     "unet": (UNet, (3, 16, 16)),
@@ -492,11 +527,15 @@ def uneven_pyramid() -> nn.Module:
     return cnn_pattern("pyramid_pooling", bins=(1, 2, 3, 6))
 
 
-def foldable_norms(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]:
+def foldable_norms(model: nn.Module, input_shape: tuple[int, ...], transposed: bool = False) -> dict[str, int]:
     """Each batch norm that reads a conv's output, by name: the parameters the exporters' folding takes off
     (2C become the conv's bias of C, or join the bias it has), as PyTorch's modules say. Not where another module
-    reads that output too (a block's shortcut beside its pre-norm, CoAtNet's): the exporters keep that conv unfolded."""
-    conv_outputs: dict[int, nn.Conv2d] = {}
+    reads that output too (a block's shortcut beside its pre-norm, CoAtNet's): the exporters keep that conv unfolded.
+    1-, 2- and 3-D alike (MONAI's 3-D U-Nets fold as ResNets do); `transposed`: after a transposed conv too (torch.export's
+    optimiser folds those, TorchScript's constant folding does not)."""
+    convs = (nn.Conv1d, nn.Conv2d, nn.Conv3d, *((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d) if transposed else ()))
+    norms = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+    conv_outputs: dict[int, nn.Module] = {}
     kept: list[torch.Tensor] = []  # the outputs stay alive, so no id is reused during the run
     readers: dict[int, int] = {}  # a conv output's id → how many leaf modules (or norms) read it
     after: dict[str, tuple[int, int]] = {}  # a norm after a conv → (its input's id, what folding takes off)
@@ -510,12 +549,12 @@ def foldable_norms(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, 
         for x in inputs:
             if isinstance(x, torch.Tensor) and id(x) in conv_outputs:  # (other tensors' ids are reused once they are freed)
                 readers[id(x)] = readers.get(id(x), 0) + 1
-        conv = conv_outputs.get(id(inputs[0])) if isinstance(module, nn.BatchNorm2d) and inputs else None
+        conv = conv_outputs.get(id(inputs[0])) if isinstance(module, norms) and inputs else None
         if conv is not None:
             after[names[id(module)]] = (id(inputs[0]), module.num_features * (2 if conv.bias is not None else 1))
 
-    handles = [m.register_forward_hook(after_conv) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    handles += [m.register_forward_pre_hook(read) for m in model.modules() if isinstance(m, nn.BatchNorm2d) or not list(m.children())]
+    handles = [m.register_forward_hook(after_conv) for m in model.modules() if isinstance(m, convs)]
+    handles += [m.register_forward_pre_hook(read) for m in model.modules() if isinstance(m, norms) or not list(m.children())]
     with torch.no_grad():
         model(torch.zeros(1, *input_shape))
     for handle in handles:

@@ -104,9 +104,11 @@ VIEWS = ("slice", "reshape", "transpose", "permute")
 
 
 class Pad(nn.Module):
-    def __init__(self, pads: tuple[int, ...], mode: str, value: float):
+    def __init__(self, pads: tuple[int, ...], mode: str, value: float, channels: tuple[int, int] = (0, 0)):
         super().__init__()
         pairs = [pads[i : i + 2] for i in range(0, len(pads), 2)]
+        if any(channels):
+            pairs.insert(0, channels)  # F.pad's pair for the channels comes after every spatial one
         self.pad = tuple(v for pair in reversed(pairs) for v in pair)  # torch lists the last dimension first
         self.mode, self.value = mode, value
 
@@ -365,7 +367,7 @@ def layer_module(step: LayerStep) -> nn.Module:
     if name == "crop":
         return Crop(step.out_shape[1:])
     if name == "pad":
-        return Pad(layer.pads(x), layer.mode, layer.value)
+        return Pad(layer.pads(x), layer.mode, layer.value, layer.channels)
     if name == "pixelshuffle":
         return nn.PixelShuffle(layer.r)
     if name == "pixelunshuffle":

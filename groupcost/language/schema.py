@@ -42,6 +42,7 @@ KIND_SCHEMAS = {
     kinds.probability: {"anyOf": [{"type": "number", "minimum": 0, "exclusiveMaximum": 1}, EXPRESSION]},
     kinds.real: NUMBER,
     resize.pad_value: NUMBER,  # YAML's -.inf and .inf are numbers too
+    resize.channel_pads: {"anyOf": [{"type": "integer", "minimum": 0}, EXPRESSION, {"type": "array", "items": INTEGER, "minItems": 2, "maxItems": 2}]},
     kinds.positive_real: {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, EXPRESSION]},
     kinds.sizes: SIZES,
     kinds.offsets: OFFSETS,

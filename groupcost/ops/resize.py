@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from groupcost.ops.adapters import OnnxGraph, Place, Raised, Raising, TorchModule, torch_pad
 from groupcost.ops.base import (
@@ -15,6 +16,7 @@ from groupcost.ops.base import (
     boolean,
     feature_map,
     format_shape,
+    non_negative_int,
     one_of,
     padding,
     per_dim,
@@ -148,14 +150,25 @@ def pad_value(value) -> float:
     return real(value)
 
 
+def channel_pads(value: Any) -> tuple[int, int]:
+    """[before, after]: channels added ahead of the input's and after them; N, as `p` takes it, is N on both sides."""
+    if isinstance(value, list) and len(value) == 2:
+        return non_negative_int(value[0]), non_negative_int(value[1])
+    if isinstance(value, list):
+        raise LayerError(f"channels takes [before, after] or one number, got {len(value)} numbers", "e.g. channels: [0, 8] adds 8 channels after the input's")
+    return non_negative_int(value), non_negative_int(value)
+
+
 @register("pad")
 @dataclass(frozen=True)
 class Pad(Layer):
-    """Padding, as torch.nn.functional.pad: constant (`value`), reflect (mirror without the edge) or replicate (edge)."""
+    """Padding, as torch.nn.functional.pad: constant (`value`), reflect (mirror without the edge) or replicate (edge);
+    a constant padding may add channels too (a residual's zero channels: HighResNet, CIFAR ResNets' option A)."""
 
-    p: int | tuple[int, ...] = arg(padding, doc="amounts: P, one per dimension, or [before, after] per dimension ([top, bottom, left, right])")
+    p: int | tuple[int, ...] = arg(padding, 0, "amounts: P, one per dimension, or [before, after] per dimension ([top, bottom, left, right])")
     mode: str = arg(one_of("constant", "reflect", "replicate"), "constant", "constant, reflect or replicate")
     value: float = arg(pad_value, 0.0, "the constant to pad with (mode constant); -.inf before a max pool (TensorFlow's \"SAME\" max pool)")
+    channels: tuple[int, int] = arg(channel_pads, (0, 0), "[before, after] (or N: N on both sides): channels of `value` added ahead of the input's and after them (mode constant)")
 
     def pads(self, x: Shape) -> tuple[int, ...]:
         _, dims = spatial(x, self.type_name)
@@ -168,13 +181,15 @@ class Pad(Layer):
         dims = x[1:]
         if self.mode == "reflect" and any(max(pads[2 * i], pads[2 * i + 1]) >= n for i, n in enumerate(dims)):
             raise LayerError(f"reflect padding {list(pads)} must be smaller than the input {format_shape(dims)}", "PyTorch rejects this too", arg="p")
-        return (x[0], *(n + pads[2 * i] + pads[2 * i + 1] for i, n in enumerate(dims)))
+        if self.mode != "constant" and any(self.channels):
+            raise LayerError(f"a {self.mode} padding cannot add channels", "PyTorch pads only the spatial dimensions so; use mode: constant", arg="channels")
+        return (x[0] + sum(self.channels), *(n + pads[2 * i] + pads[2 * i + 1] for i, n in enumerate(dims)))
 
     def forward(self, x, weights, counter):
         import numpy as np
 
         pads = self.pads(x.shape[1:])
-        widths = ((0, 0), (0, 0), *zip(pads[::2], pads[1::2]))
+        widths = ((0, 0), self.channels, *zip(pads[::2], pads[1::2]))
         if self.mode == "constant":
             return np.pad(x, widths, constant_values=self.value)
         return np.pad(x, widths, mode={"reflect": "reflect", "replicate": "edge"}[self.mode])
@@ -182,12 +197,14 @@ class Pad(Layer):
     def torch_module(self, at: Place) -> TorchModule:
         shown = repr(self.value) if math.isfinite(self.value) else f"float('{self.value}')"
         value = f", {shown}" if self.mode == "constant" and self.value != 0 else ""
-        return TorchModule(f"Pad({torch_pad(self.pads(at.in_shape))}, {self.mode!r}{value})", helpers=(("Pad", PAD),))
+        pads = (*self.channels, *self.pads(at.in_shape)) if any(self.channels) else self.pads(at.in_shape)
+        return TorchModule(f"Pad({torch_pad(pads)}, {self.mode!r}{value})", helpers=(("Pad", PAD),))
 
     def onnx_nodes(self, g: OnnxGraph, at: Place, x: str) -> None:
         name = at.name
         pads = self.pads(at.in_shape)
-        inputs = [x, g.ints(f"{name}.pads", [0, 0, *pads[::2], 0, 0, *pads[1::2]])]
+        before, after = self.channels
+        inputs = [x, g.ints(f"{name}.pads", [0, before, *pads[::2], 0, after, *pads[1::2]])]
         if self.mode == "constant":
             inputs.append(g.tensor(f"{name}.value", (), repr(self.value)))
         g.node("Pad", inputs, name, mode={"constant": "constant", "reflect": "reflect", "replicate": "edge"}[self.mode])

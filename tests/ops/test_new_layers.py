@@ -69,7 +69,8 @@ def reshaping(draw) -> str:
         mode = draw(st.sampled_from(["constant", "reflect", "replicate"]))
         amounts = [draw(st.integers(0, 3)) for _ in range(draw(st.sampled_from([rank, 2 * rank])))]
         value = f", value: {draw(st.sampled_from([0, 1.5, -2]))}" if mode == "constant" else ""
-        return buildable(spec(x, f"pad: {{p: {amounts}, mode: {mode}{value}}}"))
+        channels = f", channels: {[draw(st.integers(0, 3)), draw(st.integers(0, 3))]}" if mode == "constant" and draw(st.booleans()) else ""
+        return buildable(spec(x, f"pad: {{p: {amounts}, mode: {mode}{value}{channels}}}"))
     r = draw(st.integers(1, 3))
     if kind == "pixelshuffle":
         return spec((r * r * draw(st.integers(1, 3)), draw(st.integers(1, 6)), draw(st.integers(1, 6))), f"pixelshuffle: {{r: {r}}}")
@@ -132,6 +133,8 @@ def test_linear_on_channels_costs_what_pwconv_costs(shape, bias):
         ((64, 136, 136), "crop: {size: 104}", (64, 104, 104)),  # U-Net: the first skip connection
         ((3, 8, 8), "pad: {p: [1, 2, 3, 4], mode: reflect}", (3, 11, 15)),
         ((3, 8), "pad: {p: [0, 2], mode: replicate}", (3, 10)),
+        ((16, 8, 8), "pad: {channels: [0, 8]}", (24, 8, 8)),  # HighResNet's residual: zeros after the channels
+        ((16, 8, 8), "pad: {channels: 8}", (32, 8, 8)),  # CIFAR ResNets' option A: zeros around them
         ((8, 4, 4), "pixelshuffle: {r: 2}", (2, 8, 8)),
         ((2, 8, 8), "pixelunshuffle: {r: 2}", (8, 4, 4)),
         ((96, 56, 56), "layernorm", (96, 56, 56)),
@@ -170,6 +173,8 @@ def test_crop_offset_rounds_down():
         ((3, 8, 8), "upsample: {scale: 0.1}", "leaves an output of 0×0"),
         ((3, 8, 8), "crop: {size: [4, 9]}", "crop size 4×9 is larger than the input 8×8"),
         ((3, 8, 8), "pad: {p: 8, mode: reflect}", "must be smaller than the input 8×8"),
+        ((3, 8, 8), "pad: {p: 1, mode: reflect, channels: [0, 2]}", "a reflect padding cannot add channels"),
+        ((3, 8, 8), "pad: {channels: [1, 2, 3]}", "channels takes [before, after] or one number, got 3 numbers"),
         ((6, 8, 8), "pixelshuffle: {r: 2}", "r²=4 does not divide C=6"),
         ((6, 8, 6), "pixelunshuffle: {r: 4}", "r=4 does not divide H×W=8×6 (legal r here: 1, 2)"),
         ((3, 8), "pixelshuffle: {r: 2}", "pixelshuffle needs a C×H×W input, got 3×8"),

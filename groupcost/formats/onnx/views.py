@@ -37,17 +37,21 @@ def _pad(imp: Importer, i: int, node, inputs: list):
     if len(inputs) > 3 and inputs[3] is not None:
         raise Unsupported("a padding along chosen axes")
     n = rank + 2
-    if len(pads) != 2 * n or any(not isinstance(p, int) for p in pads) or pads[0] or pads[1] or pads[n] or pads[n + 1]:
-        raise Unsupported(f"a padding {list(pads)} of other than the spatial dimensions")
+    if len(pads) != 2 * n or any(not isinstance(p, int) for p in pads) or pads[0] or pads[n]:
+        raise Unsupported(f"a padding {list(pads)} of the batch")
+    channels = (pads[1], pads[n + 1])
+    if any(channels) and (mode != "constant" or min(channels) < 0):
+        raise Unsupported(f"a {mode} padding {list(pads)} of the channels" if mode != "constant" else f"a padding {list(pads)} that cuts channels")
     if any(p < 0 for p in pads):
         x, pads = _negative_pads_cropped(imp, i, node, x, tuple(pads), mode)
         if not any(pads):
             return x
     spatial_pads = tuple(v for k in range(2, n) for v in (pads[k], pads[n + k]))
     readers = imp.consumers.get(node.output[0], [])  # -1: a graph output
-    if mode == "constant" and value == 0 and readers and all(k >= 0 and imp.order[k].op_type == "Conv" and imp.order[k].input[0] == node.output[0] for k in readers):
+    if (mode == "constant" and value == 0 and not any(channels) and readers
+            and all(k >= 0 and imp.order[k].op_type == "Conv" and imp.order[k].input[0] == node.output[0] for k in readers)):
         return PaddedView(x, spatial_pads)
-    layer = LAYER_TYPES["pad"](p=spatial_pads, mode=_PAD_MODES[mode], value=value)
+    layer = LAYER_TYPES["pad"](p=spatial_pads, mode=_PAD_MODES[mode], value=value, channels=channels)
     path = imp.paths[i]
     inside = path and readers and all(k >= 0 and imp.order[k].op_type in _WINDOWED and imp.paths[k] == path for k in readers)
     return imp.layer(i, node, "pad", layer, x, f"{path}_pad" if inside else None)  # the module's name is its conv's or pool's, whose output it is
