@@ -415,7 +415,7 @@ class Importer:
         self.builder.nodes[-1] = replace(step, shares=owner.name)
         return y
 
-    def merge(self, i: int, node, kind: str, xs: list[Act]) -> Act:
+    def merge(self, i: int, node, kind: str, xs: list[Act], preferred: str | None = None) -> Act:
         def refused(shapes: tuple[Shape, ...]) -> Exception:
             if kind == "add":
                 return Unsupported(f"adds {' and '.join(map(format_shape, shapes))} (broadcasting)")
@@ -426,7 +426,7 @@ class Importer:
             verb = "multiplies" if kind == "mul" else f"takes the {kind} of"
             return self.fail(node, f"{verb} {' and '.join(map(format_shape, shapes))}, which do not broadcast")
 
-        y = self.builder.merge(self.step_name(i, kind), kind, xs, self.loc, refused, where=self.where(node), fresh=True)
+        y = self.builder.merge(self.step_name(i, kind, preferred), kind, xs, self.loc, refused, where=self.where(node), fresh=True)
         self.step_paths[y.name] = self.paths[i]
         return y
 

@@ -36,6 +36,7 @@ from groupcost.formats.onnx.windows import read_merged
 HANDLERS: dict[str, Handler] = {
     **BASE,
     "ReduceSum": stacked_sum(BASE["ReduceSum"]),
+    "ReduceMean": stacked_sum(BASE["ReduceMean"]),
     "LayerNormalization": layernorm_tokens(BASE["LayerNormalization"]),
     # q, k, v stacked ahead of the batch (`permute(2, 0, ...)` then unbind), read where the stacked axis is taken apart
     "Transpose": moved_back(moving_transpose(BASE["Transpose"])),
