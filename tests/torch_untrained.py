@@ -13,6 +13,8 @@ with its copy's, then larger pointwise convs), with batch norms or fused as its 
 `AffineBlocks`: blocks each with a learnable scale and shift of one number (HGNetV2's), 1 and 0 in every block.
 `NumberedBranches`: modules named `branch_1`, `branch_2`, as TorchScript names a module's later calls.
 `PooledNorm`: a cell's norm read by two equal pools of the cell (NASNet's), merged by torch.export's optimiser.
+`CalledPastTheirContainer`: blocks a Sequential holds, called past it (HarDNet's, as pytorchcv writes it).
+`OneScopeTwoModules`: two Sequentials' `unit1`, called past both, which TorchScript scopes alike (FishNet's, HRNet's).
 `TwinPools`, `TwinActivations`, `SharedState`: two modules' pools, or ReLUs, of one tensor, merged by torch.export's
 optimiser whatever the weights, with nothing to count (the norm below SharedState's ReLUs is one module both read).
 """
@@ -278,6 +280,50 @@ class AffineBlocks(nn.Module):
         return self.blocks(self.stem(x))
 
 
+class CalledPastTheirContainer(nn.Module):
+    """HarDNet's unit as pytorchcv writes it: blocks held in a Sequential by name (`blocks.block1`, `blocks.block2`) and
+    called one by one from the unit's forward (`self.blocks._modules.values()`), never through the Sequential, so
+    TorchScript scopes them `block1`, without `blocks`. Each block is a conv, its untrained norm and a ReLU6 in one
+    Sequential (`pw_conv`), then a 1×1 conv with no norm: its weight keeps its name even where the norm is folded."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.blocks = nn.Sequential(OrderedDict(
+            (f"block{k}", nn.Sequential(OrderedDict(
+                pw_conv=nn.Sequential(OrderedDict(conv=nn.Conv2d(width, width, 1, bias=False), bn=nn.BatchNorm2d(width), activ=nn.ReLU6())),
+                proj=nn.Conv2d(width, width, 1))))
+            for k in (1, 2)))
+
+    def forward(self, x):
+        x = self.stem(x)
+        for block in self.blocks._modules.values():
+            x = block(x)
+        return x
+
+
+class OneScopeTwoModules(nn.Module):
+    """FishNet's and HRNet's units as pytorchcv writes them: two Sequentials each hold a `unit1` (a conv, its untrained
+    norm, a ReLU), called from the parent's forward past both, so TorchScript scopes both `unit1` (the second's norm
+    `unit1/bn_1`, as a second call of one module); the two norms' equal weights are written once, the second read through
+    an Identity named with its own parameter's name."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+
+        def unit():
+            return nn.Sequential(OrderedDict(conv=nn.Conv2d(width, width, 3, padding=1, bias=False), bn=nn.BatchNorm2d(width), act=nn.ReLU()))
+
+        self.down_seq = nn.Sequential(OrderedDict(unit1=unit()))
+        self.skip_seq = nn.Sequential(OrderedDict(unit1=unit()))
+
+    def forward(self, x):
+        x = self.stem(x)
+        units = (*self.down_seq._modules.values(), *self.skip_seq._modules.values())
+        return units[0](x) + units[1](x)
+
+
 def untrained(kind: str = "zero_bias") -> nn.Module:
     """The factory `torch:` reads: the model of `kind`, seeded, untrained, in eval mode."""
     torch.manual_seed(0)
@@ -285,5 +331,5 @@ def untrained(kind: str = "zero_bias") -> nn.Module:
              "twin_pools": TwinPools, "twin_activations": TwinActivations, "repmixer": RepMixer, "shared_state": SharedState,
              "copied_head": CopiedHead, "copied_branches": CopiedBranches, "copied_fused_branches": lambda: CopiedBranches(fused=True),
              "affine_blocks": AffineBlocks, "repeated_stages": RepeatedStages,
-             "pooled_norm": PooledNorm}
+             "pooled_norm": PooledNorm, "called_past_their_container": CalledPastTheirContainer, "one_scope_two_modules": OneScopeTwoModules}
     return kinds[kind]().eval()

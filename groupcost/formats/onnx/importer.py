@@ -18,7 +18,8 @@ from typing import Any
 
 from groupcost.formats.onnx.arranged import made
 from groupcost.formats.onnx.filegraph import graph_input, initializer_values, nodes_in_order
-from groupcost.formats.onnx.names import PRODUCER, clean, module_path, norm_owners, output_owners, renamed, weight_path, weighted_owners
+from groupcost.formats.onnx.names import (PRODUCER, clean, module_path, norm_owners, output_owners, parameter_module, renamed, skipped_containers,
+                                          weight_path, weighted_owners)
 from groupcost.formats.onnx.tied import merged_fill, merged_parameter, one_trained_parameter
 from groupcost.formats.onnx.values import (UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, FileLocation, GroupedView, OnnxError, Sequences, TokensFirst, Unknown, Unsupported, Value,
                                            Weight, attributes, require_onnx)
@@ -126,7 +127,7 @@ class Importer:
         self.batch = dims[0] or 1
         self.builder = GraphBuilder(tuple(dims[1:]), self.batch, self.loc, input_label=f"input '{input_name}'", error=OnnxError, limit_hint=None, first_copy=1)
         self.env[input_name] = self.builder.input
-        self.paths = [clean(module_path(n, own=self.model.producer_name == PRODUCER)) for n in order]
+        self.paths = skipped_containers([clean(module_path(n, own=self.model.producer_name == PRODUCER)) for n in order], order, self.consumers)
         self.containers = {p[:i] for p in self.paths for i, ch in enumerate(p) if ch == "."}
         self.modules = set(self.paths) | self.containers  # every module a node's path names, called once or again
         self.owners = {name[:k] for name in self.initializers for k, ch in enumerate(name) if ch == "."}  # the modules parameters name
@@ -390,7 +391,10 @@ class Importer:
         # another module's equal kernel the exporter merged into this one (an untrained deep copy): TorchScript reads it
         # through an Identity, where one parameter held by two modules is read directly; torch.export's FX node names its own
         constant_fills = constant_fills or read != weights[0] or merged_parameter(node, weights[0])
-        module = self.module_of_call(self.paths[i]) if constant_fills else ""  # a fill merged across modules: each module's first call owns it
+        # a fill merged across modules: each module's first call owns it. The module is the one the copy's name holds where
+        # TorchScript names it (two modules of one scope, HRNet's fuse layers called past their lists: `block1/subblock1/bn_2`
+        # is `fuse_layers.layer4.block1.subblock1.bn`, not a third call of `block1.subblock1.bn`), else the scope's
+        module = (parameter_module(read) if read != weights[0] else None) or self.module_of_call(self.paths[i]) if constant_fills else ""
         direct = self.module_calls.get((weights[0], ""))
         if module and direct is not None and self.paths[direct[0]] and self.module_of_call(self.paths[direct[0]]) == module:
             module = ""  # the module's own first call, which read the kernel directly (TorchScript's later calls read its folded copy through an Identity)

@@ -49,6 +49,50 @@ def _new_atoms(path: list[str], segment: list[str]) -> list[str]:
     return segment
 
 
+def skipped_containers(paths: list[str], order, consumers: dict[str, list[int]]) -> list[str]:
+    """`paths` with the containers TorchScript's scopes leave out put back: a module called from its grandparent's
+    forward, not through the container holding it (HarDNet's unit iterates `self.blocks._modules.values()`, so
+    `unit1.blocks.block1` is scoped `unit1/block1`), is named by the scope without `blocks`; its weight's name has it.
+    Each node reading a weight no other node reads, whose scope path is its weight's module path less some atoms
+    (the last kept), maps the scope up to the module's own atom onto the weight's; every node's path is then read
+    through the longest mapped prefix. A prefix two weights map differently is left as it is."""
+    mapped: dict[str, str | None] = {}
+    for path, node in zip(paths, order):
+        module = weight_path(node, 1) if len(node.input) > 1 and len(consumers.get(node.input[1], ())) == 1 else None
+        if not path or not module or module == path:
+            continue
+        scope, full = path.split("."), module.split(".")
+        if len(scope) >= len(full) or scope[-1] != full[-1]:
+            continue
+        matched, k = [], 0
+        for atom in scope:
+            while k < len(full) and full[k] != atom:
+                k += 1
+            if k == len(full):
+                break
+            matched.append(k)
+            k += 1
+        if len(matched) != len(scope):
+            continue
+        for j in range(1, len(scope) + 1):
+            if matched[j - 1] != (matched[j - 2] + 1 if j > 1 else 0):  # the first atom after a skipped one
+                short, long = ".".join(scope[:j]), ".".join(full[: matched[j - 1] + 1])
+                mapped[short] = long if mapped.get(short, long) == long else None
+    mapped = {short: long for short, long in mapped.items() if long is not None}
+    if not mapped:
+        return paths
+
+    def restored(path: str) -> str:
+        atoms = path.split(".")
+        for j in range(len(atoms), 0, -1):
+            long = mapped.get(".".join(atoms[:j]))
+            if long is not None:
+                return ".".join([long, *atoms[j:]])
+        return path
+
+    return [restored(path) for path in paths]
+
+
 LAYER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)+")
 STEP_NAME = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*")
 

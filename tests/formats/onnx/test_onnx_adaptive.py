@@ -18,7 +18,7 @@ pytest.importorskip("onnxscript")
 
 from groupcost.errors import GroupcostError  # noqa: E402
 from groupcost.formats.onnx.reader import read_network  # noqa: E402
-from pattern_check import FOLDED_OR_NOT, check_export, check_factory, export  # noqa: E402
+from pattern_check import FOLDED_OR_NOT, TRACED_BY_TORCH_EXPORT, check_export, check_factory, export  # noqa: E402
 from torch_cnn_patterns import foldable_norms, uneven_pyramid  # noqa: E402
 
 INPUT = (3, 16, 20)
@@ -57,7 +57,7 @@ def test_windows_that_are_not_the_adaptive_pools_are_refused_by_name(tmp_path):
 
 
 def test_a_torch_source_that_only_torch_export_can_trace_reads_exactly():
-    graph = check_factory("torch:torch_cnn_patterns:uneven_pyramid", {}, uneven_pyramid(), INPUT, FOLDED_OR_NOT)
+    graph = check_factory("torch:torch_cnn_patterns:uneven_pyramid", {}, uneven_pyramid(), INPUT, TRACED_BY_TORCH_EXPORT)
     assert _pool_sizes(graph) == [(3, 3), (6, 6)]
 
 

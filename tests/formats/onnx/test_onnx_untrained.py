@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-from pattern_check import EXPORTERS, FOLDED_OR_NOT, Expected, Refusal, check_export, check_factory, export, folded_norms, folded_or_not  # noqa: E402
+from pattern_check import EXPORTERS, FOLDED_OR_NOT, Expected, Refusal, check_export, check_factory, exact, export, folded_norms, folded_or_not, folds  # noqa: E402
 from torch_untrained import untrained  # noqa: E402
 
 INPUT = (3, 8, 8)
@@ -151,3 +151,36 @@ def test_a_deep_copy_merged_as_far_as_its_small_kernels_counts_apart(kind, how, 
 
 def test_a_deep_copy_merged_as_far_as_its_small_kernels_reads_from_its_torch_factory():
     check_factory("torch:torch_untrained:untrained", {"kind": "copied_branches"}, untrained("copied_branches"), (3, 16, 16), FOLDED_OR_NOT)
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_modules_called_past_their_container_take_its_name(how, tmp_path):
+    """A block a Sequential holds (`blocks.block1`), called from the unit's own forward and not through the Sequential,
+    is scoped `block1` by TorchScript: its modules were named `block1.pw_conv.activ` and, where the untrained norms'
+    equal weights are written once under the first norm's name, `block1.pw_conv` for the second block's norm. Each
+    unshared weight's name puts `blocks` back, for every node under that scope (the folded conv's and the ReLU6's)."""
+    network = check_export(untrained("called_past_their_container"), INPUT, how, tmp_path, FOLDED_OR_NOT)
+    names = {step.name for step in network.nodes}
+    assert {f"blocks.block{k}.pw_conv.activ" for k in (1, 2)} <= names, sorted(names)
+    assert not [name for name in names if name.split(".")[0] in ("block1", "block2")], sorted(names)
+
+
+def test_modules_called_past_their_container_read_from_their_torch_factory():
+    check_factory("torch:torch_untrained:untrained", {"kind": "called_past_their_container"}, untrained("called_past_their_container"),
+                  INPUT, FOLDED_OR_NOT)
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_two_modules_of_one_scope_keep_their_merged_norms_apart(how, tmp_path):
+    """Two modules TorchScript scopes alike (`unit1` and `unit1/bn_1`), whose untrained norms' equal weights are written
+    once: the second norm reads them through an Identity named with its own parameter's name, so it is that module,
+    not `unit1.bn` called again (its 2C parameters were counted once, with exit 0, in FishNet's and HRNet's files).
+    In TorchScript's folded file the norms are folded into the convs, whose new weights no name holds: the convs are
+    named by their scopes (`unit1.conv`, `unit1.conv_1`), their counts PyTorch's."""
+    convs = {"down_seq.unit1.conv", "skip_seq.unit1.conv"} if how == "folded" else set()
+    expected = Expected(fewer_params=folded_or_not if folds(how) else exact, unnamed=lambda model, shape, how: folded_norms(model, shape, how) | convs)
+    check_export(untrained("one_scope_two_modules"), INPUT, how, tmp_path, expected)
+
+
+def test_two_modules_of_one_scope_read_from_their_torch_factory():
+    check_factory("torch:torch_untrained:untrained", {"kind": "one_scope_two_modules"}, untrained("one_scope_two_modules"), INPUT)
