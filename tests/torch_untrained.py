@@ -306,14 +306,16 @@ class OneScopeTwoModules(nn.Module):
     """FishNet's and HRNet's units as pytorchcv writes them: two Sequentials each hold a `unit1` (a conv, its untrained
     norm, a ReLU), called from the parent's forward past both, so TorchScript scopes both `unit1` (the second's norm
     `unit1/bn_1`, as a second call of one module); the two norms' equal weights are written once, the second read through
-    an Identity named with its own parameter's name."""
+    an Identity named with its own parameter's name. `slashed`: the norms named `conv/bn`, as MONAI's HoVerNet names
+    its modules (a `/` in a PyTorch name)."""
 
-    def __init__(self, width: int = 8):
+    def __init__(self, width: int = 8, slashed: bool = False):
         super().__init__()
         self.stem = nn.Conv2d(3, width, 3, padding=1)
+        norm = "conv/bn" if slashed else "bn"
 
         def unit():
-            return nn.Sequential(OrderedDict(conv=nn.Conv2d(width, width, 3, padding=1, bias=False), bn=nn.BatchNorm2d(width), act=nn.ReLU()))
+            return nn.Sequential(OrderedDict([("conv", nn.Conv2d(width, width, 3, padding=1, bias=False)), (norm, nn.BatchNorm2d(width)), ("act", nn.ReLU())]))
 
         self.down_seq = nn.Sequential(OrderedDict(unit1=unit()))
         self.skip_seq = nn.Sequential(OrderedDict(unit1=unit()))
@@ -331,5 +333,6 @@ def untrained(kind: str = "zero_bias") -> nn.Module:
              "twin_pools": TwinPools, "twin_activations": TwinActivations, "repmixer": RepMixer, "shared_state": SharedState,
              "copied_head": CopiedHead, "copied_branches": CopiedBranches, "copied_fused_branches": lambda: CopiedBranches(fused=True),
              "affine_blocks": AffineBlocks, "repeated_stages": RepeatedStages,
-             "pooled_norm": PooledNorm, "called_past_their_container": CalledPastTheirContainer, "one_scope_two_modules": OneScopeTwoModules}
+             "pooled_norm": PooledNorm, "called_past_their_container": CalledPastTheirContainer, "one_scope_two_modules": OneScopeTwoModules,
+             "one_scope_two_slashed_modules": lambda: OneScopeTwoModules(slashed=True)}
     return kinds[kind]().eval()

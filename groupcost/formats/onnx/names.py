@@ -111,8 +111,9 @@ def weight_path(node, index: int) -> str | None:
 
 
 def parameter_module(name: str) -> str | None:
-    """`layer1.0.conv1.weight` → `layer1.0.conv1`: the module a weight's PyTorch name holds, if it is one."""
-    if name.endswith(".weight") and not name.startswith("onnx::") and "/" not in name:
+    """`layer1.0.conv1.weight` → `layer1.0.conv1`: the module a weight's PyTorch name holds, if it is one. A module's own
+    name may hold a `/` (MONAI's HoVerNet: `layers.conv1/bn`, cleaned to `conv1_bn`); TorchScript's tensors start with one."""
+    if name.endswith(".weight") and not name.startswith(("onnx::", "/")):
         return clean(name[: -len(".weight")]) or None
     return None
 
