@@ -394,7 +394,9 @@ class Importer:
         # a fill merged across modules: each module's first call owns it. The module is the one the copy's name holds where
         # TorchScript names it (two modules of one scope, HRNet's fuse layers called past their lists: `block1/subblock1/bn_2`
         # is `fuse_layers.layer4.block1.subblock1.bn`, not a third call of `block1.subblock1.bn`), else the scope's
-        module = (parameter_module(read) if read != weights[0] else None) or self.module_of_call(self.paths[i]) if constant_fills else ""
+        module = ""
+        if constant_fills:
+            module = (parameter_module(read) if read != weights[0] else None) or self.module_of_call(self.paths[i])
         direct = self.module_calls.get((weights[0], ""))
         if module and direct is not None and self.paths[direct[0]] and self.module_of_call(self.paths[direct[0]]) == module:
             module = ""  # the module's own first call, which read the kernel directly (TorchScript's later calls read its folded copy through an Identity)

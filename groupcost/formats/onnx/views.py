@@ -37,7 +37,9 @@ def _pad(imp: Importer, i: int, node, inputs: list):
     if len(inputs) > 3 and inputs[3] is not None:
         raise Unsupported("a padding along chosen axes")
     n = rank + 2
-    if len(pads) != 2 * n or any(not isinstance(p, int) for p in pads) or pads[0] or pads[n]:
+    if len(pads) != 2 * n or any(not isinstance(p, int) for p in pads):
+        raise Unsupported(f"a padding {list(pads)} of a rank-{n} input")
+    if pads[0] or pads[n]:
         raise Unsupported(f"a padding {list(pads)} of the batch")
     channels = (pads[1], pads[n + 1])
     if any(channels) and (mode != "constant" or min(channels) < 0):
