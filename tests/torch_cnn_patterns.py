@@ -494,7 +494,26 @@ class ZeroChannelShortcuts(nn.Module):
         return self.fc(self.blocks(self.stem(x)).mean((2, 3)))
 
 
+class VariationalOutputs(nn.Module):
+    """A variational autoencoder (Kingma and Welling 2014) returning (reconstruction, mean, log variance, sample): in
+    eval the sample is the mean, so one tensor is returned twice, and is two of the network's outputs."""
+
+    def __init__(self, latent: int = 4):
+        super().__init__()
+        self.encode = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU())
+        self.mu = nn.Conv2d(8, latent, 1)
+        self.logvar = nn.Conv2d(8, latent, 1)
+        self.decode = nn.ConvTranspose2d(latent, 3, 2, 2)
+
+    def forward(self, x):
+        h = self.encode(x)
+        mu, logvar = self.mu(h), self.logvar(h)
+        z = mu if not self.training else mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return self.decode(z), mu, logvar, z
+
+
 CNN_PATTERNS = {
+    "variational_outputs": (VariationalOutputs, (3, 16, 16)),
     "zero_channel_shortcuts": (ZeroChannelShortcuts, (3, 16, 16)),
     "pose_stage_outputs": (PoseStageOutputs, (3, 8, 8)),
     "efficient_channel_attention": (EcaNet, (3, 8, 8)),

@@ -173,7 +173,7 @@ class Importer:
             self.builder.nodes = [renamed(step, renames) for step in self.builder.nodes]
             outputs = [renames.get(name, name) for name in outputs]
         network = self.builder.network(self.name, f"imported from {Path(self.label).name}", self.label, self.dtype, DTYPE_BYTES[self.dtype], {},
-                                       tuple(dict.fromkeys(outputs)), notes)
+                                       tuple(outputs), notes)
         check(network)  # views and channel ranges are wired by hand here; a few hundred nodes check in well under a millisecond
         return network
 
