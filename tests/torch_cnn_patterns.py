@@ -494,6 +494,51 @@ class ZeroChannelShortcuts(nn.Module):
         return self.fc(self.blocks(self.stem(x)).mean((2, 3)))
 
 
+class _SamePaddedConv(nn.Conv2d):
+    """A conv that holds its own padding module (efficientnet-pytorch's Conv2dStaticSamePadding): TensorFlow's "SAME"
+    padding, fixed for its input size, in a child of the conv itself."""
+
+    def __init__(self, c_in: int, c_out: int, k: int, s: int, size: int, groups: int = 1):
+        super().__init__(c_in, c_out, k, s, bias=False, groups=groups)
+        pad = same_padding_amount(size, k, s)
+        self.static_padding = nn.ZeroPad2d((pad // 2, pad - pad // 2, pad // 2, pad - pad // 2))
+
+    def forward(self, x):
+        return F.conv2d(self.static_padding(x), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+class InlineExcitationBlock(nn.Module):
+    """An inverted residual block (Tan and Le 2019) whose squeeze-excitation is computed in the block's own forward, by
+    two 1×1 convs of its own, then projected (efficientnet-pytorch's MBConvBlock): no module is the excitation."""
+
+    def __init__(self, c: int = 8, expand: int = 4, size: int = 8):
+        super().__init__()
+        wide = c * expand
+        self._expand_conv, self._bn0 = _SamePaddedConv(c, wide, 1, 1, size), nn.BatchNorm2d(wide)
+        self._depthwise_conv, self._bn1 = _SamePaddedConv(wide, wide, 3, 1, size, groups=wide), nn.BatchNorm2d(wide)
+        self._se_reduce, self._se_expand = nn.Conv2d(wide, c // 4, 1), nn.Conv2d(c // 4, wide, 1)
+        self._project_conv, self._bn2 = _SamePaddedConv(wide, c, 1, 1, size), nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        y = F.silu(self._bn0(self._expand_conv(x)))
+        y = F.silu(self._bn1(self._depthwise_conv(y)))
+        excitation = self._se_expand(F.silu(self._se_reduce(F.adaptive_avg_pool2d(y, 1))))
+        return x + self._bn2(self._project_conv(torch.sigmoid(excitation) * y))
+
+
+class InlineExcitation(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self._conv_stem, self._bn0 = _SamePaddedConv(3, 8, 3, 2, 16), nn.BatchNorm2d(8)
+        self._blocks = nn.ModuleList([InlineExcitationBlock(), InlineExcitationBlock()])
+
+    def forward(self, x):
+        x = F.silu(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        return x
+
+
 class VariationalOutputs(nn.Module):
     """A variational autoencoder (Kingma and Welling 2014) returning (reconstruction, mean, log variance, sample): in
     eval the sample is the mean, so one tensor is returned twice, and is two of the network's outputs."""
@@ -513,6 +558,7 @@ class VariationalOutputs(nn.Module):
 
 
 CNN_PATTERNS = {
+    "inline_excitation": (InlineExcitation, (3, 16, 16)),
     "variational_outputs": (VariationalOutputs, (3, 16, 16)),
     "zero_channel_shortcuts": (ZeroChannelShortcuts, (3, 16, 16)),
     "pose_stage_outputs": (PoseStageOutputs, (3, 8, 8)),

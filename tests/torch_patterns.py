@@ -346,7 +346,15 @@ class BlockLayerScales(nn.Module):
         return self.blocks(self.stem(x))
 
 
+class SequentialLayerScales(nn.Sequential):
+    """The same as a Sequential itself: its parameters' names start with a number (`1.gamma`, `0.weight`)."""
+
+    def __init__(self, width: int = 8):
+        super().__init__(nn.Conv2d(3, width, 2, stride=2), _ScaledBlock(width), _ScaledBlock(width))
+
+
 PATTERNS = {
+    "sequential_layer_scale": (SequentialLayerScales, (3, 8, 8)),
     "preact": (PreActivation, (3, 16, 16)),
     "gelu": (GeluMlp, (3, 8, 8)),
     "inception_pool": (InceptionPool, (3, 17, 17)),

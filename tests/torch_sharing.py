@@ -76,14 +76,16 @@ class TorchAttention(nn.Module):
 
     An odd number of heads keeps PyTorch off its fused inference kernel, which the TorchScript exporter
     cannot write and FlopCounterMode does not count; need_weights=True takes the path of batched products
-    that it counts (need_weights=False the scaled-dot-product kernel, the same arithmetic uncounted)."""
+    that it counts (need_weights=False the scaled-dot-product kernel, the same arithmetic uncounted). `cast_norm`: the
+    norm's output cast to its input's dtype, as open_clip's LayerNorm ends (a Cast in TorchScript's files)."""
 
-    def __init__(self, width: int = 6, heads: int = 3, batch_first: bool = True, need_weights: bool = True, bias: bool = True):
+    def __init__(self, width: int = 6, heads: int = 3, batch_first: bool = True, need_weights: bool = True, bias: bool = True,
+                 cast_norm: bool = False):
         super().__init__()
         self.conv = nn.Conv2d(3, width, 3, padding=1)
         self.norm = nn.LayerNorm(width)
         self.attn = nn.MultiheadAttention(width, heads, bias=bias, batch_first=batch_first)
-        self.batch_first, self.need_weights = batch_first, need_weights
+        self.batch_first, self.need_weights, self.cast_norm = batch_first, need_weights, cast_norm
         if bias:  # as trained: nn.MultiheadAttention starts its biases at zero, which the torch.export exporter drops
             nn.init.uniform_(self.attn.in_proj_bias, -0.1, 0.1)
             nn.init.uniform_(self.attn.out_proj.bias, -0.1, 0.1)
@@ -92,7 +94,7 @@ class TorchAttention(nn.Module):
         x = self.conv(x)
         n, c, h, w = x.shape
         tokens = x.flatten(2).transpose(1, 2) if self.batch_first else x.flatten(2).permute(2, 0, 1)
-        t = self.norm(tokens)
+        t = self.norm(tokens).to(tokens.dtype) if self.cast_norm else self.norm(tokens)
         y = tokens + self.attn(t, t, t, need_weights=self.need_weights)[0]
         return (y.transpose(1, 2) if self.batch_first else y.permute(1, 2, 0)).reshape(n, c, h, w)
 

@@ -113,6 +113,63 @@ class FixedEdges(nn.Module):
         return self.edges(self.conv(x))
 
 
+class SobelInForward(nn.Module):
+    """Image gradients by a Sobel kernel built in the forward (kornia's spatial gradient): a constant of the trace,
+    which torch.export's optimiser writes as an initializer of its own (`unsqueeze`), then a conv."""
+
+    def __init__(self, width: int = 4):
+        super().__init__()
+        self.conv = nn.Conv2d(2, width, 3, padding=1)
+
+    def forward(self, x):
+        sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+        gradients = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), torch.stack([sobel, sobel.t()])[:, None])
+        return self.conv(gradients)
+
+
+class OwnBlur(nn.Module):
+    """A box blur held as a buffer by the model itself (`k`, no module path), then a conv."""
+
+    def __init__(self, width: int = 4):
+        super().__init__()
+        self.register_buffer("k", torch.full((1, 1, 5, 5), 1 / 25))
+        self.conv = nn.Conv2d(1, width, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(F.conv2d(x, self.k, padding=2))
+
+
+FIXED = {"sobel_edges": (FixedEdges, (3, 8, 8)), "sobel_in_forward": (SobelInForward, (1, 8, 8)), "own_blur": (OwnBlur, (1, 8, 8))}
+"""Kernels that hold no parameter and are no binomial filter: kind → (module class, input shape C, H, W)."""
+
+
+def fixed(kind: str) -> nn.Module:
+    """The fixed-kernel model, seeded, in eval mode."""
+    torch.manual_seed(0)
+    return FIXED[kind][0]().eval()
+
+
+class UninitialisedScores(nn.Module):
+    """Attention scores as diffusers' plain attention processor computes them: baddbmm of an uninitialised tensor
+    (torch.empty, times β = 0) and q·kᵀ. torch.export writes the empty tensor as an initializer (`empty`, L × L)."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.conv, self.q, self.k, self.v = nn.Conv2d(3, width, 1), nn.Linear(width, width), nn.Linear(width, width), nn.Linear(width, width)
+
+    def forward(self, x):
+        tokens = self.conv(x).flatten(2).transpose(1, 2)
+        q, k, v = self.q(tokens), self.k(tokens), self.v(tokens)
+        empty = torch.empty(q.shape[0], q.shape[1], k.shape[1], dtype=q.dtype)
+        scores = torch.baddbmm(empty, q, k.transpose(-1, -2), beta=0, alpha=q.shape[-1] ** -0.5)
+        return torch.bmm(scores.softmax(-1), v)
+
+
+def uninitialised_scores() -> nn.Module:
+    torch.manual_seed(0)
+    return UninitialisedScores().eval()
+
+
 PATTERNS = {
     "scaled_standardisation": (NormFree, (3, 12, 12)),
     "binomial_blur": (BlurDownsample, (3, 8, 8)),

@@ -20,15 +20,15 @@ from groupcost.ops import LAYER_TYPES, format_shape
 
 MADE_BY_EXPORTER = re.compile(r"val_\d+|onnx::.*|/.*|(add|sub|mul|div|expand|arange|view|reshape|repeat|cat|stack|unsqueeze|permute|"
                               r"transpose|clone|linspace|full|ones|zeros|select|pow|sqrt|exp|neg|rsub|sin|cos|where|_to_copy|"
-                              r"lift_fresh_copy|scalar_tensor(_default)?|meshgrid|mean|sum|tensor|_tensor_constant|index|index_select|gather|squeeze|"
+                              r"lift_fresh_copy|scalar_tensor(_default)?|empty|empty_like|new_empty|zeros_like|ones_like|full_like|new_zeros|new_ones|new_full|meshgrid|mean|sum|tensor|_tensor_constant|index|index_select|gather|squeeze|"
                               r"flatten|slice|narrow|contiguous|alias|detach|_unsafe_view|cumsum|embedding|roll|pad|constant_pad_nd|"
                               r"conv[123]d|convolution|_convolution|linear|addmm|mm|bmm|baddbmm|matmul)(_\d+)?")
 """Names exporters give the tensors they make: TorchScript's `onnx::Op_N` and `/module/Op_output_0`, torch.export's
 `val_N` and its FX node names (`add_3`, `expand`, `conv2d_1`: a conv of constants it computed); a parameter keeps its state_dict
 name (`pos_embed`, `blocks.0.gamma`)."""
 
-PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")
-"""A state_dict key: `pos_embed`, `blocks.0.gamma`."""
+PARAMETER_NAME = re.compile(r"(?=[\w.]*[A-Za-z_])\w+(\.\w+)*")
+"""A state_dict key: `pos_embed`, `blocks.0.gamma`, `1.gamma` (a Sequential's); not a number."""
 
 MASK_VALUES = 1 << 23
 """The largest attention mask read (Swin's first stage at 224 × 224: 64 windows of 49 × 49, 153,664 values)."""

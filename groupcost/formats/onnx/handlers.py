@@ -13,11 +13,11 @@ import re
 
 from groupcost.formats.onnx.arithmetic import ARITHMETIC, ON_CONSTANTS, activations_merged
 from groupcost.formats.onnx.bounded import clamped
-from groupcost.formats.onnx.constants import constant_operation
+from groupcost.formats.onnx.constants import MADE_BY_EXPORTER, PARAMETER_NAME, constant_operation
 from groupcost.formats.onnx.depth import DEPTH
 from groupcost.formats.onnx.importer import Handler, Importer
 from groupcost.formats.onnx.names import LAYER_NAME, clean, parameter_module
-from groupcost.formats.onnx.optimised import fused_norm, removed_bias
+from groupcost.formats.onnx.optimised import fixed_tensor, fused_norm, removed_bias
 from groupcost.formats.onnx.patterns import gated_self, layerscale, squeeze_excitation
 from groupcost.formats.onnx.folding import FOLDED, divide, elementwise, multiply
 from groupcost.formats.onnx.shapes import SHAPES
@@ -88,7 +88,7 @@ def _conv(imp: Importer, i: int, node, inputs: list) -> Act:
             raise Unsupported("a convolution with auto_pad after an explicit Pad")
         pads = tuple(a + b for a, b in zip(pads, padded.pads))
     bias = len(inputs) > 2 and inputs[2] is not None or removed_bias(node)
-    path = imp.weight_owner(i, node)
+    path = imp.weight_owner(i, node) or _own_conv(imp, i)
     if _folded_batchnorm(node, bias):
         imp.folded_bn += 1
         bias = True  # torch.export's optimiser drops the folded shift where it is all zeros (an untrained norm's): the conv's bias still
@@ -107,6 +107,17 @@ def _conv(imp: Importer, i: int, node, inputs: list) -> Act:
     return imp.module_call(i, node, imp.layer(i, node, kind, layer, x, path), tuple(node.input[1:3]))
 
 
+def _own_conv(imp: Importer, i: int) -> str | None:
+    """The module a conv whose kernel the file leaves unnamed (folded with its norm) is, where its path is a module with
+    children and no other conv there: a conv that holds its own padding module (efficientnet-pytorch's
+    Conv2dStaticSamePadding: `_conv_stem`, beside `_conv_stem.static_padding`), as its unfolded file names it by its weight."""
+    path = imp.paths[i]
+    if not path or path not in imp.containers:
+        return None
+    convs = sum(1 for k, node in enumerate(imp.order) if imp.paths[k] == path and node.op_type in ("Conv", "ConvTranspose", "Gemm"))
+    return path if convs == 1 else None
+
+
 def _kernel_args(imp: Importer, node, kernel, c_in: int, c_out: int, groups: int) -> dict:
     """The conv's arguments its kernel decides: `ws` for a standardised weight (computed in the file, or folded
     by torch.export with its gain), `filter` for a fixed one.
@@ -120,20 +131,33 @@ def _kernel_args(imp: Importer, node, kernel, c_in: int, c_out: int, groups: int
         ws = kernel.standardised
         return {"ws": "scaled" if ws.gain is not None else "std", "ws_eps": ws.eps}
     name = kernel.name if isinstance(kernel, Weight) else imp.root(node.input[1])
-    folded = folded_standardisation(imp, name, kernel.dims)  # `scaled`: torch.export folded a gain into it, C_out parameters PyTorch counts
+    fixed = fixed_tensor(imp, name) if name in imp.initializers else None  # before a folded standardisation: a Sobel kernel's rows have mean 0 too
+    folded = None if fixed else folded_standardisation(imp, name, kernel.dims)  # `scaled`: torch.export folded a gain into it, C_out parameters PyTorch counts
     if folded is not None:
         return {"ws": folded}
     constant = isinstance(kernel, Const) and name not in imp.initializers
-    buffer_named = name in imp.initializers and LAYER_NAME.fullmatch(name) and not name.endswith(".weight")
-    if not constant and not buffer_named:
+    buffer_named = name in imp.initializers and _unlike_a_weight(name, imp.model.producer_name == "pytorch")
+    if not constant and not fixed and not buffer_named:
         return {}
     if groups == c_in > 1 and is_binomial(stored_values(imp, name, kernel), kernel.dims):
         return {"filter": "binomial"}
     if constant:
         raise Unsupported("its kernel is a constant of the graph, no module's parameter (a fixed filter such as an anti-aliasing blur, "
                           "a buffer PyTorch does not count) and no binomial filter of a depthwise conv, which groupcost's conv would count as parameters")
+    if fixed:
+        raise Unsupported(f"its kernel '{name}' is {fixed}, no parameter (a fixed filter, which PyTorch does not count), and no binomial "
+                          "filter of a depthwise conv, which groupcost's conv would count as parameters")
     raise Unsupported(f"its kernel '{name}' is no module's weight and no binomial filter of a depthwise conv: a buffer (a fixed filter, which "
                       "PyTorch does not count) or a parameter, which groupcost cannot tell apart")
+
+
+def _unlike_a_weight(name: str, by_pytorch: bool) -> bool:
+    """Whether an initializer a conv reads as its kernel is named as a module's tensor other than its `weight`
+    (`blur.filt`; in PyTorch's files, `k`, the model's own: other writers name weights as they like): a buffer or a
+    parameter, which the file cannot tell apart."""
+    if name.endswith(".weight") or name == "weight":
+        return False
+    return bool(LAYER_NAME.fullmatch(name) or by_pytorch and PARAMETER_NAME.fullmatch(name) and not MADE_BY_EXPORTER.fullmatch(name))
 
 
 def _conv_transpose(imp: Importer, i: int, node, inputs: list) -> Act:

@@ -71,8 +71,11 @@ class Importer:
     """One import: the state the handlers read and write (values by tensor name, readers, paths), and
     the GraphBuilder they add layers to through `layer` and `merge`."""
 
-    def __init__(self, model, label: str, folder: Path | None, allow_unknown: bool, name: str, operators: Operators):
+    def __init__(self, model, label: str, folder: Path | None, allow_unknown: bool, name: str, operators: Operators,
+                 buffers: frozenset[str] = frozenset()):
         self.model, self.graph, self.label, self.folder = model, model.graph, label, folder
+        self.buffers = buffers  # the module's buffers, where the reader knows them (`torch:`)
+        self.fixed_tensors: dict[str, str] | None = None  # initializers that hold no parameter → why (optimised.fixed_tensor)
         self.allow_unknown, self.name, self.operators = allow_unknown, name, operators
         self.loc = FileLocation(label)
         self.env: dict[str, Value] = {}
@@ -553,7 +556,8 @@ class Importer:
 
 
 
-ON_CHANNELS_LAST = frozenset({"LayerNormalization", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "Gelu", "HardSwish", "HardSigmoid", "Erf"})
+ON_CHANNELS_LAST = frozenset({"LayerNormalization", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "Gelu", "HardSwish", "HardSigmoid", "Erf",
+                              "Cast"})
 """Operators that read tokens L×N×C (TokensFirst) or sequences (N·S)×L×C (Sequences) as they read N×L×C
 (ChannelsLast): on the channels alone, or element by element (MatMul: with a weight; an Add of two
 activations: both in that layout)."""

@@ -93,7 +93,8 @@ def skipped_containers(paths: list[str], order, consumers: dict[str, list[int]])
     return [restored(path) for path in paths]
 
 
-LAYER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)+")
+LAYER_NAME = re.compile(r"(?=[\w.\-]*[A-Za-z_])[A-Za-z0-9_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)+")
+"""A module path and a tensor's name in it (`layer1.0.conv1`, `1.gamma` in a Sequential), not a number."""
 STEP_NAME = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*")
 
 

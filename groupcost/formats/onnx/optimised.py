@@ -286,3 +286,31 @@ def _again(imp: Importer, i: int, node, x: Act, tensor: str) -> Act:
         last = step.name.rsplit(".", 1)[-1]
         y = imp.builder.layer(f"{parent}.{last}" if parent else last, step.layer, y, imp.loc, where=imp.where(node), fresh=True)
     return y
+
+
+_SIGNATURE = re.compile(r"^(\w+): (PARAMETER|BUFFER|CONSTANT_TENSOR) target='([^']*)'", re.MULTILINE)
+"""An input of torch.export's graph signature (`p_conv_weight: PARAMETER target='conv.weight'`)."""
+
+
+def fixed_tensor(imp: Importer, name: str) -> str | None:
+    """Why the initializer `name` holds no parameter, where what the reader was given says so; None where it may hold one.
+    A `torch:` source knows its module's buffers. torch.export's file keeps its graph signature
+    (`pkg.torch.export.ExportedProgram.graph_signature`), which names each parameter, buffer and constant tensor; where
+    every parameter it names is in the file under its own name or named by a node's FX record (a norm fused into a conv,
+    a bias removed), no parameter was folded into a tensor the optimiser computed, so such a tensor came from constants
+    alone (kornia's Sobel kernel built in forward, written `unsqueeze`)."""
+    if imp.fixed_tensors is None:
+        imp.fixed_tensors = {buffer: "a buffer of the module" for buffer in imp.buffers}
+        signature = _metadata(imp.graph, "pkg.torch.export.ExportedProgram.graph_signature") if hasattr(imp.graph, "metadata_props") else ""
+        entries = _SIGNATURE.findall(signature)
+        parameters = {target: placeholder for placeholder, kind, target in entries if kind == "PARAMETER"}
+        for _, kind, target in entries:
+            if kind != "PARAMETER":
+                imp.fixed_tensors[target] = "a buffer of the module" if kind == "BUFFER" else "a constant tensor of the module"
+        if entries:
+            named = {found for node in imp.graph.node for found in re.findall(r"%(\w+)", _metadata(node, "pkg.torch.onnx.fx_node"))}
+            if all(target in imp.initializers or placeholder in named for target, placeholder in parameters.items()):
+                for tensor in imp.initializers:
+                    if tensor not in parameters:
+                        imp.fixed_tensors.setdefault(tensor, "computed from constants alone (every parameter of the signature is elsewhere)")
+    return imp.fixed_tensors.get(name)

@@ -97,9 +97,12 @@ def squeeze_excitation(imp: Importer, i: int, node, x: Act) -> Act | None:
     if tuple(w1.dims) != (s, c, 1, 1) or tuple(w2.dims) != (c, s, 1, 1) or gate not in ("sigmoid", "hsigmoid"):
         return None
     indices.append(k_mul)
-    imp.consumed.update(indices)
     paths = [imp.paths[k] for k in [i, *indices] if imp.paths[k]]
     common = _common_prefix(paths)
+    if common and any(imp.paths[k] == common for k in (i, k_mul)) \
+            and any(imp.paths[k] == common or imp.paths[k].startswith(common + ".") for k in range(k_mul + 1, len(imp.order))):
+        return None  # computed inline in a block that goes on (efficientnet-pytorch's MBConvBlock): its convs are the block's, read one by one
+    imp.consumed.update(indices)
     if common and common in imp.containers and all(p == common or p.startswith(common + ".") for p in paths) and any(p != common for p in paths):
         preferred = common
     else:

@@ -80,17 +80,19 @@ def read_network(path: str | Path, *, allow_unknown: bool = False, max_bytes: in
     return network_from_model(model, label, path.parent, allow_unknown=allow_unknown, name=name or path.stem)
 
 
-def read_bytes(data: bytes, label: str, *, allow_unknown: bool = False, name: str = "model") -> Network:
-    """The network in an in-memory ONNX model (torch imports); no external data."""
+def read_bytes(data: bytes, label: str, *, allow_unknown: bool = False, name: str = "model", buffers: frozenset[str] = frozenset()) -> Network:
+    """The network in an in-memory ONNX model (torch imports); no external data. `buffers`: the module's buffers, by
+    their state_dict names (a file cannot tell them from parameters)."""
     model = _model_proto()()
     try:
         model.ParseFromString(data)
     except Exception as exc:
         raise OnnxError(f"not an ONNX model ({type(exc).__name__})", None, FileLocation(label)) from None
-    return network_from_model(model, label, None, allow_unknown=allow_unknown, name=name)
+    return network_from_model(model, label, None, allow_unknown=allow_unknown, name=name, buffers=buffers)
 
 
-def network_from_model(model, label: str, folder: Path | None, *, allow_unknown: bool = False, name: str = "model") -> Network:
+def network_from_model(model, label: str, folder: Path | None, *, allow_unknown: bool = False, name: str = "model",
+                       buffers: frozenset[str] = frozenset()) -> Network:
     if not model.HasField("graph") or not model.graph.node:
         raise OnnxError("no graph, or a graph without nodes", "is this an ONNX model?", FileLocation(label))
-    return Importer(model, label, folder, allow_unknown, name, OPERATORS).run()
+    return Importer(model, label, folder, allow_unknown, name, OPERATORS, buffers).run()

@@ -13,7 +13,7 @@ from groupcost.formats.onnx.arranged import arranged, file_dims, reshaped
 from groupcost.formats.onnx.importer import Importer
 from groupcost.formats.onnx.tokens import tokens_flattened, tokens_reshaped
 from groupcost.formats.onnx.values import (BATCH, GRID, UNKNOWN, Act, Arranged, ChannelsLast, Const, Cropped, GroupedView, PaddedView, Sequences,
-                                           Unsupported, as_act, attributes, symbolic, tensor_values)
+                                           TokensFirst, Unsupported, as_act, attributes, symbolic, tensor_values)
 from groupcost.formats.onnx.views import bound, grouped_view, spatial_slice
 from groupcost.ops import LAYER_TYPES, format_shape
 
@@ -280,8 +280,8 @@ def _cast(imp: Importer, i: int, node, inputs: list):
         if to in _FLOAT_TYPES:  # a size cast to float divides as a float (TF's "SAME" padding: ceil(15 / 2) is 8, not 7)
             return Const(tuple(v if symbolic(v) or isinstance(v, bool) or not isinstance(v, int) else float(v) for v in x.values), x.dims)
         return x
-    if isinstance(x, (Act, Const)):
-        return x  # a precision change: same tensor for counting; a constant of unread values stays one
+    if isinstance(x, (Act, Const, ChannelsLast, TokensFirst, Sequences, Arranged, GroupedView)):
+        return x  # a precision change: same tensor for counting, in the same layout (open_clip's LayerNorm ends in .to(x.dtype)); a constant of unread values stays one
     raise Unsupported("a cast of an unknown value")
 
 

@@ -108,7 +108,8 @@ def read_factory(source: str, input_shape: tuple[int, ...], args: dict[str, obje
                                    "data-dependent control flow and ops without an ONNX form cannot be traced", place) from None
     from groupcost.formats.onnx.reader import read_bytes
 
-    return read_bytes(data, source, allow_unknown=allow_unknown, name=factory_name)
+    buffers = frozenset(name for name, _ in model.named_buffers())  # a fixed filter's kernel: no parameter, which the file cannot tell
+    return read_bytes(data, source, allow_unknown=allow_unknown, name=factory_name, buffers=buffers)
 
 
 class _NoTensorReturned(Exception):

@@ -46,6 +46,17 @@ def test_every_spelling_is_one_attention_layer(batch_first, need_weights, heads,
     assert set(attention.parameter_shapes()) == {f"attn.{k}" for k, _ in model.attn.named_parameters()}  # PyTorch's own keys
 
 
+@pytest.mark.parametrize("how", EXPORTERS)
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_a_norm_cast_to_its_own_dtype_keeps_the_tokens_layout(batch_first, how, tmp_path):
+    """open_clip's LayerNorm ends in `.to(x.dtype)`: TorchScript writes a Cast between the norm and the attention's first
+    transpose, which lost the tokens' layout (the transpose refused)."""
+    model = _module(width=6, heads=3, batch_first=batch_first, need_weights=True, cast_norm=True)
+    counted = _module(width=6, heads=3, batch_first=False, need_weights=True)
+    network = check_export(model, INPUT, how, tmp_path, SEQUENCE_FIRST, counted=counted)
+    assert [s.name for s in network.nodes if isinstance(s, LayerStep) and s.type_name == "attention"] == ["attn"]
+
+
 def _untrained(**kwargs) -> torch.nn.Module:
     """As built: nn.MultiheadAttention starts both projections' biases at zero (TorchAttention perturbs them)."""
     model = _module(**kwargs)

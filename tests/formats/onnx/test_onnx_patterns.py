@@ -35,7 +35,8 @@ ALIASED = {"held_in_blocks": {"cpe1.proj": "serial_blocks1.0.cpe.proj"}}
 """Modules held at several places, which torch.export's file names by the place that calls them (its state_dict alias)."""
 
 
-NAMELESS_WHEN_FOLDED = {"block_layer_scale": {"blocks.0": "blocks.0.layerscale", "blocks.1": "blocks.1.layerscale"}}
+NAMELESS_WHEN_FOLDED = {"block_layer_scale": {"blocks.0": "blocks.0.layerscale", "blocks.1": "blocks.1.layerscale"},
+                        "sequential_layer_scale": {"1": "1.layerscale", "2": "2.layerscale"}}
 """Parameters a block holds itself, viewed in the forward: the folding exporters write the view as a constant of its own
 name (`onnx::Mul_26`, `view`), so the row is named by the block and its kind."""
 

@@ -18,7 +18,7 @@ from groupcost.language.raising import raise_spec  # noqa: E402
 from groupcost.sources import read_graph  # noqa: E402
 from pattern_check import EXPORTERS, assert_reads_as_pytorch, check_export, check_factory, export  # noqa: E402
 from torch_reference import torch_counts_with_matmul  # noqa: E402
-from torch_weights import PATTERNS, FixedEdges, StandardisedConv, pattern  # noqa: E402
+from torch_weights import FIXED, PATTERNS, StandardisedConv, fixed, pattern, uninitialised_scores  # noqa: E402
 
 
 @pytest.mark.parametrize("how", EXPORTERS)
@@ -44,13 +44,36 @@ def test_the_counts_are_the_papers():
     assert macs == 4 * 27 * 64 + 4 * 9 * 16 + 8 * 4 * 16  # conv, blur (depthwise 3×3 at stride 2), conv2
 
 
-@pytest.mark.parametrize("how", EXPORTERS)
-def test_a_fixed_filter_that_is_not_binomial_is_refused_by_name(how, tmp_path):
-    """PyTorch counts no parameter for the buffer; groupcost's conv would count its 36 values: refused, not guessed."""
-    model = FixedEdges().eval()
-    assert sum(p.numel() for p in model.parameters()) == 4 * 27 + 4
+@pytest.mark.parametrize("how", [*EXPORTERS, "torch"])
+@pytest.mark.parametrize("kind", sorted(FIXED))
+def test_a_fixed_filter_that_is_not_binomial_is_refused_by_name(kind, how, tmp_path):
+    """PyTorch counts no parameter for a buffer (a module's, the model's own `k`) or a kernel built in the forward;
+    groupcost's conv would count their values: refused, not guessed, in every file (torch.export's optimiser writes a
+    kernel built in the forward as an initializer of its own, `unsqueeze`; its graph signature says it holds no
+    parameter) and from the `torch:` source, which knows the module's buffers."""
+    model, input_shape = fixed(kind), FIXED[kind][1]
+    assert sum(p.numel() for p in model.parameters()) == {"sobel_edges": 4 * 27 + 4, "sobel_in_forward": 4 * 18 + 4, "own_blur": 4 * 9 + 4}[kind]
     with pytest.raises(GroupcostError, match="no binomial filter"):
-        read_network(export(model, (3, 8, 8), tmp_path, how))
+        if how == "torch":
+            read_graph(f"torch:torch_weights:fixed?kind={kind}", input_shape, {})
+        else:
+            read_network(export(model, input_shape, tmp_path, how))
+
+
+@pytest.mark.parametrize("how", EXPORTERS)
+def test_an_uninitialised_tensor_times_zero_is_no_parameter(how, tmp_path):
+    """torch.empty's L × L values, times β = 0 and added to the scores: with a symbolic batch every exporter writes a fill
+    (exact); torch.export with a fixed batch writes them as an initializer named after the op (`empty`), which was
+    counted as 65,536 parameters with exit 0. A tensor the exporter made is refused by name there, never counted."""
+    model, input_shape = uninitialised_scores(), (3, 16, 16)
+    check_export(model, input_shape, how, tmp_path)
+    fixed_batch = export(model, input_shape, tmp_path / "fixed", how, dynamic_batch=False)
+    try:
+        network = read_network(fixed_batch)
+    except GroupcostError as refusal:
+        assert "values the exporter computed ('empty')" in str(refusal), how
+    else:
+        assert_reads_as_pytorch(network, model, input_shape, how, f"{how}, a fixed batch")
 
 
 @pytest.mark.parametrize("how", ["onnx", "torch"])
