@@ -166,7 +166,7 @@ class Importer:
             outputs.append(value.name)
         notes = []
         if self.folded_bn:
-            notes.append(f"BatchNorm folded into {self.folded_bn} convolutions by the exporter: params count the graph (a bias of C), C fewer per conv + BN pair than the PyTorch model")
+            notes.append(f"BatchNorm folded into {self.folded_bn} convolutions by the exporter: params count the graph (a bias of C), C fewer per conv + BN pair than the PyTorch model (C more where the norm has no affine parameters)")
         if self.opaque:
             notes.append(f"opaque operators, shapes from ONNX shape inference, params from initializers, no MACs: {', '.join(self.opaque)}")
         from groupcost.language.document import DTYPE_BYTES
