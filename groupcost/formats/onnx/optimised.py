@@ -301,8 +301,7 @@ def fixed_tensor(imp: Importer, name: str) -> str | None:
     alone (kornia's Sobel kernel built in forward, written `unsqueeze`)."""
     if imp.fixed_tensors is None:
         imp.fixed_tensors = {buffer: "a buffer of the module" for buffer in imp.buffers}
-        signature = _metadata(imp.graph, "pkg.torch.export.ExportedProgram.graph_signature") if hasattr(imp.graph, "metadata_props") else ""
-        entries = _SIGNATURE.findall(signature)
+        entries = _SIGNATURE.findall(_metadata(imp.graph, "pkg.torch.export.ExportedProgram.graph_signature"))
         parameters = {target: placeholder for placeholder, kind, target in entries if kind == "PARAMETER"}
         for _, kind, target in entries:
             if kind != "PARAMETER":
